@@ -1,0 +1,1 @@
+"""Vendor adapters: one package per vendor, canonical records, the shared HTTP policy."""

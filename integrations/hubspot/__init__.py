@@ -1,0 +1,1 @@
+"""HubSpot adapter: the only code that speaks the HubSpot API."""

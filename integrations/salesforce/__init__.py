@@ -1,0 +1,1 @@
+"""Salesforce adapter: the only code that speaks the Salesforce API."""

@@ -1,0 +1,1 @@
+"""Zendesk adapter: the only code that speaks the Zendesk API."""

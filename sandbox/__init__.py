@@ -1,0 +1,1 @@
+"""The embedded sandbox: local emulators of Salesforce, Zendesk and HubSpot over HTTP."""

@@ -1,0 +1,1 @@
+"""Sync orchestration: cursors, incremental pulls, identity resolution, write-back."""

@@ -1,0 +1,1 @@
+"""Embedded widgets and the console (Flask blueprints)."""
