@@ -1,0 +1,41 @@
+"""Errors sorted by what the caller should do.
+
+`RetriableError`: try again later (429, 5xx, timeouts), honouring ``retry_after``.
+`AuthError`: credentials or a signature are wrong; retrying will not help.
+`FatalError`: stop the run (e.g. Salesforce ``REQUEST_LIMIT_EXCEEDED``, a quota guard).
+`RecordError`: one record was rejected; the rest of the batch goes on.
+"""
+
+from __future__ import annotations
+
+
+class CanaryIntegrationError(Exception):
+    """Base of every error raised by `integrations`."""
+
+
+class RetriableError(CanaryIntegrationError):
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.status = status
+
+
+class AuthError(CanaryIntegrationError):
+    """Credentials rejected, or a request signature that does not verify."""
+
+
+class SignatureError(AuthError):
+    """An embedded request (signed URL, Canvas signed request, HubSpot v3 signature) failed verification.
+
+    The message is safe to show to the caller: it never contains a secret.
+    """
+
+
+class FatalError(CanaryIntegrationError):
+    """Stop the run; a later run may succeed once the cause is gone."""
+
+
+class RecordError(CanaryIntegrationError):
+    def __init__(self, message: str, *, external_id: str | None = None) -> None:
+        super().__init__(message)
+        self.external_id = external_id
