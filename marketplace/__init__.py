@@ -1,0 +1,1 @@
+"""Marketplace packaging: render, build and check the Zendesk, Salesforce and HubSpot apps."""
