@@ -1,0 +1,186 @@
+"""Canary's application factory and the `canary` command line.
+
+Configuration is layered, lowest first: built-in defaults, the instance file
+(``instance/canary.toml``, or the file named by ``CANARY_CONFIG``), the environment
+(``CANARY_*`` with the prefix dropped, and ``DATABASE_URL``), then the ``config``
+argument. Nothing is read at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, jsonify
+from flask.cli import FlaskGroup, with_appcontext
+
+from cli.logs import register_secret, setup_logging
+from store.crypto import CredentialCipher
+from store.db import Store, redacted
+
+log = logging.getLogger("canary")
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: SQLite file instance/canary.db
+    "SECRET_KEY": None,  # None: read or create instance/secret.key
+    "LOG_LEVEL": "INFO",
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    "SERVE_HOST": "127.0.0.1",
+    "SERVE_PORT": 5000,
+    "SERVE_WORKERS": 2,
+}
+
+
+def load_config(app: Flask, config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    config_file = os.environ.get("CANARY_CONFIG") or os.path.join(app.instance_path, "canary.toml")
+    app.config.from_file(config_file, load=tomllib.load, text=False, silent=True)
+    app.config.from_prefixed_env(prefix="CANARY")
+    if os.environ.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if config:
+        app.config.from_mapping(config)
+    app.config.pop("CONFIG", None)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "canary.db")
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
+    register_secret(app.config["SECRET_KEY"])
+
+
+def _instance_secret_key(instance: Path) -> str:
+    """A per-installation key kept in ``instance/secret.key`` (0600), made on first start."""
+    path = instance / "secret.key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    load_config(app, config)
+    if not app.config.get("TESTING"):
+        setup_logging(app.config["LOG_LEVEL"])
+
+    store = Store(app.config["DATABASE_URL"])
+    app.extensions["canary.store"] = store
+    app.extensions["canary.cipher"] = CredentialCipher(app.config["SECRET_KEY"])
+
+    from widgets.console import console
+
+    app.register_blueprint(console)
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        reachable = store.ping()
+        body: dict[str, Any] = {"status": "ok" if reachable else "unavailable",
+                                "database": "reachable" if reachable else "unreachable"}
+        if reachable:
+            from store.migrate import pending
+
+            body["migrations"] = "pending" if pending(store.url) else "current"
+        return jsonify(body), 200 if reachable else 503
+
+    return app
+
+
+def get_store(app: Flask) -> Store:
+    store: Store = app.extensions["canary.store"]
+    return store
+
+
+# --- command line -----------------------------------------------------------------
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
+             help="Canary: customer-success health inside Salesforce, Zendesk and HubSpot.")
+def cli() -> None:
+    pass
+
+
+@cli.group("db", help="Create and migrate the database.")
+def db_group() -> None:
+    pass
+
+
+@db_group.command("upgrade", help="Apply migrations up to REVISION (default: the newest).")
+@click.argument("revision", default="head")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    from flask import current_app
+
+    from store.migrate import current_revision, upgrade
+
+    url = current_app.config["DATABASE_URL"]
+    click.echo(f"Migrating {redacted(url)} to {revision} ...")
+    upgrade(url, revision)
+    click.echo(f"Database at revision {current_revision(url)}.")
+
+
+@db_group.command("downgrade", help="Revert migrations down to REVISION ('base' empties the database).")
+@click.argument("revision")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def db_downgrade(revision: str, yes: bool) -> None:
+    from flask import current_app
+
+    from store.migrate import current_revision, downgrade
+
+    url = current_app.config["DATABASE_URL"]
+    if not yes:
+        click.confirm(f"Downgrade {redacted(url)} to {revision}? Data in dropped tables is lost", abort=True)
+    downgrade(url, revision)
+    click.echo(f"Database at revision {current_revision(url) or 'base'}.")
+
+
+@db_group.command("current", help="Show the database's migration revision.")
+@with_appcontext
+def db_current() -> None:
+    from flask import current_app
+
+    from store.migrate import current_revision, head_revision
+
+    url = current_app.config["DATABASE_URL"]
+    rev = current_revision(url)
+    click.echo(f"{redacted(url)}: {rev or 'empty (run: canary db upgrade)'} (newest: {head_revision()})")
+
+
+@cli.command("serve", help="Serve the console, widgets and APIs with gunicorn.")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default 5000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (default 2).")
+@with_appcontext
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    from flask import current_app
+
+    from cli.serve import serve_app
+    from store.migrate import pending
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if pending(app.config["DATABASE_URL"]):
+        raise click.ClickException("the database is not migrated yet: run `canary db upgrade` first")
+    serve_app(
+        app,
+        host=host or app.config["SERVE_HOST"],
+        port=port or int(app.config["SERVE_PORT"]),
+        workers=workers or int(app.config["SERVE_WORKERS"]),
+    )
+
+
+def main() -> None:
+    cli(prog_name="canary")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,344 @@
+"""The canonical domain, multi-tenant from the start.
+
+Every row but `Tenant` itself belongs to a tenant (`TenantScoped`); `store.scoping`
+guarantees that a session opened for one tenant can neither read nor write another's.
+Product usage is kept as daily aggregates (`UsageDaily`), never as raw events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+from store.types import UTCDateTime, utcnow
+
+SYSTEMS = ("salesforce", "zendesk", "hubspot")
+BANDS = ("good", "average", "poor")
+CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}  # noqa: RUF012
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Tenant {self.id} {self.slug!r}>"
+
+
+class TenantScoped:
+    """Mixin: the row belongs to a tenant. `store.scoping` filters every query on it."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[int]:
+        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class Connection(TenantScoped, Base):
+    """A tenant's link to one vendor system. Credentials are Fernet-encrypted at rest.
+
+    Read and write them only through `store.crypto.CredentialCipher`; they never appear
+    in `repr()`, logs or any API answer.
+    """
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "system"),
+        CheckConstraint(_in("system", SYSTEMS), name="system"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(20))
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    credentials_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} tenant={self.tenant_id} system={self.system} credentials=[redacted]>"
+
+
+class Account(TenantScoped, Base):
+    """One customer, whatever systems it appears in (see `SourceLink`)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    domain: Mapped[str | None] = mapped_column(String(255), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    segment: Mapped[str | None] = mapped_column(String(50))
+    lifecycle_stage: Mapped[str | None] = mapped_column(String(50))
+    owner: Mapped[str | None] = mapped_column(String(255))
+    tier: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    parent: Mapped[Account | None] = relationship(remote_side=[id], back_populates="children")
+    children: Mapped[list[Account]] = relationship(back_populates="parent")
+    links: Mapped[list[SourceLink]] = relationship(back_populates="account", cascade="all, delete-orphan")
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id} {self.name!r}>"
+
+
+class SourceLink(TenantScoped, Base):
+    """Which vendor record (system + external id) is which canonical Account, and why."""
+
+    __tablename__ = "source_links"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "system", "external_id"),
+        CheckConstraint(_in("system", SYSTEMS), name="system"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    system: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    method: Mapped[str] = mapped_column(String(20))
+    """How the link was made: external_id | domain | name | manual | new."""
+    reason: Mapped[str] = mapped_column(Text)
+    """The why, in words: 'Zendesk external_id holds Salesforce id 001…'."""
+    manual: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    account: Mapped[Account] = relationship(back_populates="links")
+
+
+class Contact(TenantScoped, Base):
+    """A person at a customer, matched across systems by e-mail."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email"),
+        CheckConstraint(_in("role", CONTACT_ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(300))
+    title: Mapped[str | None] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(30), default="user")
+    source_ids: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """system -> external id of this person in that system."""
+    last_active_at: Mapped[dt.datetime | None] = mapped_column()
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Subscription(TenantScoped, Base):
+    """A deal or subscription: what the customer pays for and when it renews."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("tenant_id", "system", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    system: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(300))
+    arr: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    mrr: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    renewal_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    seats_purchased: Mapped[int | None] = mapped_column(Integer)
+    product_tier: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Ticket(TenantScoped, Base):
+    __tablename__ = "tickets"
+    __table_args__ = (UniqueConstraint("tenant_id", "system", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    system: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    """low | normal | high | urgent (vendor values mapped onto these)."""
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    requester_email: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column()
+    solved_at: Mapped[dt.datetime | None] = mapped_column()
+    satisfaction: Mapped[str | None] = mapped_column(String(10))
+    """good | bad | None."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SurveyResponse(TenantScoped, Base):
+    __tablename__ = "survey_responses"
+    __table_args__ = (CheckConstraint("kind IN ('nps', 'csat')", name="kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(10))
+    score: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text)
+    submitted_at: Mapped[dt.datetime] = mapped_column()
+    source: Mapped[str | None] = mapped_column(String(64))
+    """Where it came from: a system name, or 'collector'; with `source_ref` it is unique."""
+    source_ref: Mapped[str | None] = mapped_column(String(128))
+
+
+class UsageDaily(TenantScoped, Base):
+    """Product usage folded into one row per account, user, event and day."""
+
+    __tablename__ = "usage_daily"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "user_key", "event", "day"),
+        Index("ix_usage_daily_account_day", "account_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_key: Mapped[str] = mapped_column(String(255))
+    event: Mapped[str] = mapped_column(String(200))
+    day: Mapped[dt.date] = mapped_column(Date)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class HealthSnapshot(TenantScoped, Base):
+    __tablename__ = "health_snapshots"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "day"),
+        CheckConstraint("band IS NULL OR " + _in("band", BANDS), name="band"),
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)", name="score_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(10))
+    profile: Mapped[str | None] = mapped_column(String(100))
+    parts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    trend: Mapped[float | None] = mapped_column(Float)
+    """Slope of the score over the last 30 days, points per day."""
+    computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Alert(TenantScoped, Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_tenant_dedupe_status", "tenant_id", "dedupe_key", "status"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    rule: Mapped[str] = mapped_column(String(100))
+    dedupe_key: Mapped[str] = mapped_column(String(300))
+    severity: Mapped[str] = mapped_column(String(20), default="warning")
+    title: Mapped[str] = mapped_column(String(500))
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    raised_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class Task(TenantScoped, Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="SET NULL"))
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    due_date: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    system: Mapped[str | None] = mapped_column(String(20))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SyncCursor(TenantScoped, Base):
+    """Where the last incremental pull of one object from one system stopped."""
+
+    __tablename__ = "sync_cursors"
+    __table_args__ = (UniqueConstraint("tenant_id", "system", "object"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(20))
+    object: Mapped[str] = mapped_column(String(50))
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PushLedger(TenantScoped, Base):
+    """The last value Canary wrote to each field of each vendor record.
+
+    A push sends only values that differ from here; a failed write keeps its error and
+    is retried next run.
+    """
+
+    __tablename__ = "push_ledger"
+    __table_args__ = (UniqueConstraint("tenant_id", "system", "external_id", "field"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(64))
+    field: Mapped[str] = mapped_column(String(100))
+    value: Mapped[str | None] = mapped_column(Text)
+    written_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
+    Connection,
+    Account,
+    SourceLink,
+    Contact,
+    Subscription,
+    Ticket,
+    SurveyResponse,
+    UsageDaily,
+    HealthSnapshot,
+    Alert,
+    Task,
+    SyncCursor,
+    PushLedger,
+)

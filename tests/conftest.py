@@ -1,0 +1,77 @@
+"""Shared fixtures: databases on SQLite and on a throwaway PostgreSQL, the app, tenants."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.pg import create_database, postgres_server
+
+TEST_SECRET = "test-secret-key-for-canary-0123456789"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    if os.environ.get("CANARY_SKIP_POSTGRES") == "1":
+        pytest.skip("CANARY_SKIP_POSTGRES=1")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database on each backend: every test using it runs twice."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'canary.db'}"
+    admin = request.getfixturevalue("postgres_admin_url")
+    return create_database(admin)
+
+
+@pytest.fixture
+def migrated_url(database_url: str) -> str:
+    from store.migrate import upgrade
+
+    upgrade(database_url)
+    return database_url
+
+
+@pytest.fixture
+def store(migrated_url: str) -> Iterator[Any]:
+    from store.db import Store
+
+    s = Store(migrated_url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Build apps on a migrated SQLite file in a temp instance folder."""
+    from app import create_app
+    from store.migrate import upgrade
+
+    for key in list(os.environ):
+        if key.startswith("CANARY_") and key not in ("CANARY_TEST_POSTGRES_URL", "CANARY_SKIP_POSTGRES"):
+            monkeypatch.delenv(key)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+
+    def build(**config: Any) -> Any:
+        url = config.pop("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
+        upgrade(url)
+        return create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE_URL": url, **config})
+
+    return build
+
+
+@pytest.fixture
+def app(app_factory: Any) -> Any:
+    return app_factory()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
