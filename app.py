@@ -33,6 +33,10 @@ DEFAULTS: dict[str, Any] = {
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 5000,
     "SERVE_WORKERS": 2,
+    "ONBOARDING_MILESTONES": [
+        "Workspace Created", "Data Source Connected", "First Report Created", "Teammate Invited",
+        "First Automation Run",
+    ],
 }
 
 
@@ -77,9 +81,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["canary.store"] = store
     app.extensions["canary.cipher"] = CredentialCipher(app.config["SECRET_KEY"])
 
+    from collector.api import collector
     from widgets.console import console
 
     app.register_blueprint(console)
+    app.register_blueprint(collector)
 
     @app.get("/healthz")
     def healthz() -> Any:

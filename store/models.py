@@ -32,6 +32,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from store.types import UTCDateTime, utcnow
 
 SYSTEMS = ("salesforce", "zendesk", "hubspot")
+LINK_SOURCES = (*SYSTEMS, "product")
+"""Where an account can be known from: the three vendors, or the product's own account id."""
 BANDS = ("good", "average", "poor")
 CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
 
@@ -59,6 +61,8 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    write_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """SHA-256 of the usage collector's write key (the key itself is never stored)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     def __repr__(self) -> str:
@@ -123,12 +127,16 @@ class Account(TenantScoped, Base):
 
 
 class SourceLink(TenantScoped, Base):
-    """Which vendor record (system + external id) is which canonical Account, and why."""
+    """Which vendor record (system + external id) is which canonical Account, and why.
+
+    ``system`` is a vendor, or ``product`` for the product's own account id as sent to
+    the usage collector (Segment ``groupId``).
+    """
 
     __tablename__ = "source_links"
     __table_args__ = (
         UniqueConstraint("tenant_id", "system", "external_id"),
-        CheckConstraint(_in("system", SYSTEMS), name="system"),
+        CheckConstraint(_in("system", LINK_SOURCES), name="system"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -242,6 +250,47 @@ class UsageDaily(TenantScoped, Base):
     minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class ProductUser(TenantScoped, Base):
+    """A user of the customer's product as the usage collector knows them (Segment ``userId``)."""
+
+    __tablename__ = "product_users"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(255))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str | None] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(300))
+    first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[dt.datetime | None] = mapped_column()
+
+
+class EventType(TenantScoped, Base):
+    """An event name seen by the collector, created on first sight and classified automatically.
+
+    ``kind`` is login | feature | milestone | survey | other; it can be edited later.
+    """
+
+    __tablename__ = "event_types"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="other")
+    first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CollectedMessage(TenantScoped, Base):
+    """Segment ``messageId``s already folded in, so a resent message counts once."""
+
+    __tablename__ = "collected_messages"
+    __table_args__ = (UniqueConstraint("tenant_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class HealthSnapshot(TenantScoped, Base):
     __tablename__ = "health_snapshots"
     __table_args__ = (
@@ -336,6 +385,9 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Ticket,
     SurveyResponse,
     UsageDaily,
+    ProductUser,
+    EventType,
+    CollectedMessage,
     HealthSnapshot,
     Alert,
     Task,
