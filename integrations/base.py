@@ -1,0 +1,172 @@
+"""Canonical records, the adapter protocol and the adapter registry.
+
+Adapters return these records; nothing above `integrations/` sees a vendor payload.
+Every record carries ``(system, external_id)`` and ``updated_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal, Protocol, TypeVar
+
+System = Literal["salesforce", "zendesk", "hubspot"]
+ObjectName = Literal["accounts", "contacts", "deals", "tickets", "satisfaction"]
+OBJECTS: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction")
+
+
+@dataclass(frozen=True)
+class AccountRecord:
+    system: str
+    external_id: str
+    name: str
+    updated_at: dt.datetime
+    domain: str | None = None
+    parent_external_id: str | None = None
+    cross_refs: Mapping[str, str] = field(default_factory=dict)
+    """Explicit external-id fields: other system -> that system's id of the same customer."""
+    industry: str | None = None
+    employees: int | None = None
+    owner: str | None = None
+    segment: str | None = None
+    tier: str | None = None
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    system: str
+    external_id: str
+    email: str | None
+    updated_at: dt.datetime
+    account_external_id: str | None = None
+    name: str | None = None
+    title: str | None = None
+    role: str = "user"
+    """executive_sponsor | champion | admin | user."""
+    last_active_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class DealRecord:
+    system: str
+    external_id: str
+    updated_at: dt.datetime
+    account_external_id: str | None = None
+    name: str | None = None
+    arr: Decimal | None = None
+    seats: int | None = None
+    tier: str | None = None
+    start_date: dt.date | None = None
+    renewal_date: dt.date | None = None
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    system: str
+    external_id: str
+    updated_at: dt.datetime
+    created_at: dt.datetime
+    account_external_id: str | None = None
+    subject: str | None = None
+    priority: str = "normal"
+    """low | normal | high | urgent."""
+    status: str = "open"
+    escalated: bool = False
+    solved_at: dt.datetime | None = None
+    satisfaction: str | None = None
+    """good | bad | None."""
+    requester_external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SatisfactionRecord:
+    system: str
+    external_id: str
+    updated_at: dt.datetime
+    score: str
+    """good | bad."""
+    ticket_external_id: str | None = None
+    account_external_id: str | None = None
+    comment: str | None = None
+
+
+Record = AccountRecord | ContactRecord | DealRecord | TicketRecord | SatisfactionRecord
+R = TypeVar("R", bound=Record)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a pull, in ascending cursor order.
+
+    ``cursor`` is opaque to the caller: save it only after the page's records are stored,
+    and pass it back to resume exactly after this page.
+    """
+
+    object: ObjectName
+    records: Sequence[Record]
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A Canary field to create in a vendor system (one place for the write-back fields)."""
+
+    key: str
+    """Canonical key: score | band | trend | reasons | scored_at."""
+    label: str
+    kind: Literal["number", "text", "long_text", "datetime"]
+    help: str
+
+
+@dataclass(frozen=True)
+class FieldUpdate:
+    external_id: str
+    values: Mapping[str, Any]
+    """Canonical key -> value."""
+
+
+@dataclass
+class PushResult:
+    succeeded: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """external id -> error message."""
+    calls: int = 0
+
+
+class Adapter(Protocol):
+    system: str
+
+    def check_connection(self) -> None: ...
+
+    def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]: ...
+
+    def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]: ...
+
+    def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult: ...
+
+
+AdapterFactory = Callable[..., Adapter]
+_registry: dict[str, AdapterFactory] = {}
+
+
+def register(system: str) -> Callable[[AdapterFactory], AdapterFactory]:
+    def decorate(factory: AdapterFactory) -> AdapterFactory:
+        _registry[system] = factory
+        return factory
+
+    return decorate
+
+
+def adapter_for(system: str, **kwargs: Any) -> Adapter:
+    try:
+        factory = _registry[system]
+    except KeyError:
+        raise ValueError(f"no adapter for {system!r}; known: {', '.join(sorted(_registry))}") from None
+    return factory(**kwargs)
+
+
+def registered_systems() -> list[str]:
+    return sorted(_registry)
