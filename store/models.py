@@ -140,17 +140,24 @@ class SourceLink(TenantScoped, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    """None until identity resolution has placed a freshly pulled record."""
     system: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(64))
     method: Mapped[str] = mapped_column(String(20))
-    """How the link was made: external_id | domain | name | manual | new."""
+    """How the link was made: external_id | domain | name | manual | new | pending."""
     reason: Mapped[str] = mapped_column(Text)
-    """The why, in words: 'Zendesk external_id holds Salesforce id 001…'."""
+    """The why, in words: 'Zendesk 11 names Salesforce 001A in its external id field'."""
     manual: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # The record as the vendor holds it: what identity resolution matches on.
+    name: Mapped[str | None] = mapped_column(String(300))
+    domain: Mapped[str | None] = mapped_column(String(255))
+    parent_external_id: Mapped[str | None] = mapped_column(String(64))
+    cross_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    source_updated_at: Mapped[dt.datetime | None] = mapped_column()
 
-    account: Mapped[Account] = relationship(back_populates="links")
+    account: Mapped[Account | None] = relationship(back_populates="links")
 
 
 class Contact(TenantScoped, Base):

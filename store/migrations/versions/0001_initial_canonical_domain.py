@@ -65,9 +65,7 @@ def upgrade() -> None:
         sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.CheckConstraint(
-            "system IN ('salesforce', 'zendesk', 'hubspot')", name=op.f("ck_connections_system")
-        ),
+        sa.CheckConstraint("system IN ('salesforce', 'zendesk', 'hubspot')", name=op.f("ck_connections_system")),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_connections_tenant_id_tenants"), ondelete="CASCADE"
         ),
@@ -114,9 +112,7 @@ def upgrade() -> None:
             ["tenant_id"], ["tenants.id"], name=op.f("fk_sync_cursors_tenant_id_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sync_cursors")),
-        sa.UniqueConstraint(
-            "tenant_id", "system", "object", name=op.f("uq_sync_cursors_tenant_id_system_object")
-        ),
+        sa.UniqueConstraint("tenant_id", "system", "object", name=op.f("uq_sync_cursors_tenant_id_system_object")),
     )
     with op.batch_alter_table("sync_cursors", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_sync_cursors_tenant_id"), ["tenant_id"], unique=False)
@@ -144,9 +140,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("alerts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alerts_account_id"), ["account_id"], unique=False)
-        batch_op.create_index(
-            "ix_alerts_tenant_dedupe_status", ["tenant_id", "dedupe_key", "status"], unique=False
-        )
+        batch_op.create_index("ix_alerts_tenant_dedupe_status", ["tenant_id", "dedupe_key", "status"], unique=False)
         batch_op.create_index(batch_op.f("ix_alerts_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -161,9 +155,7 @@ def upgrade() -> None:
         sa.Column("last_active_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.CheckConstraint(
-            "role IN ('executive_sponsor', 'champion', 'admin', 'user')", name=op.f("ck_contacts_role")
-        ),
+        sa.CheckConstraint("role IN ('executive_sponsor', 'champion', 'admin', 'user')", name=op.f("ck_contacts_role")),
         sa.ForeignKeyConstraint(
             ["account_id"], ["accounts.id"], name=op.f("fk_contacts_account_id_accounts"), ondelete="SET NULL"
         ),
@@ -228,9 +220,7 @@ def upgrade() -> None:
         sa.Column("manual", sa.Boolean(), nullable=False),
         sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
-        sa.CheckConstraint(
-            "system IN ('salesforce', 'zendesk', 'hubspot')", name=op.f("ck_source_links_system")
-        ),
+        sa.CheckConstraint("system IN ('salesforce', 'zendesk', 'hubspot')", name=op.f("ck_source_links_system")),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["accounts.id"],
@@ -307,9 +297,7 @@ def upgrade() -> None:
             ["tenant_id"], ["tenants.id"], name=op.f("fk_tickets_tenant_id_tenants"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
-        sa.UniqueConstraint(
-            "tenant_id", "system", "external_id", name=op.f("uq_tickets_tenant_id_system_external_id")
-        ),
+        sa.UniqueConstraint("tenant_id", "system", "external_id", name=op.f("uq_tickets_tenant_id_system_external_id")),
     )
     with op.batch_alter_table("tickets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tickets_account_id"), ["account_id"], unique=False)

@@ -33,9 +33,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_collected_messages")),
-        sa.UniqueConstraint(
-            "tenant_id", "message_id", name=op.f("uq_collected_messages_tenant_id_message_id")
-        ),
+        sa.UniqueConstraint("tenant_id", "message_id", name=op.f("uq_collected_messages_tenant_id_message_id")),
     )
     with op.batch_alter_table("collected_messages", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_collected_messages_received_at"), ["received_at"], unique=False)
@@ -89,9 +87,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table("source_links", schema=None) as batch_op:
         batch_op.drop_constraint(op.f("ck_source_links_system"), type_="check")
-        batch_op.create_check_constraint(
-            "system", "system IN ('salesforce', 'zendesk', 'hubspot', 'product')"
-        )
+        batch_op.create_check_constraint("system", "system IN ('salesforce', 'zendesk', 'hubspot', 'product')")
 
 
 def downgrade() -> None:

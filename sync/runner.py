@@ -1,0 +1,115 @@
+"""A sync run: pull every object of every connected system incrementally, then link accounts.
+
+Order: accounts of each system first, then identity resolution (so contacts, deals and
+tickets find their account), then the other objects. Each page is stored and its cursor
+saved in one transaction. A system that hits its quota or a fatal error stops with the
+message; the others go on, and the next run resumes from the saved cursors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from integrations.base import Adapter, ObjectName
+from integrations.errors import AuthError, FatalError
+from store.db import Store
+from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
+
+log = logging.getLogger("canary.sync")
+
+PULL_ORDER: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction")
+
+
+@dataclass
+class ObjectSummary:
+    pulled: int = 0
+    changed: int = 0
+    skipped: int = 0
+    pages: int = 0
+
+
+@dataclass
+class SystemSummary:
+    objects: dict[str, ObjectSummary] = field(default_factory=dict)
+    calls: int = 0
+    quota_left: int | None = None
+    stopped: str | None = None
+
+
+@dataclass
+class SyncSummary:
+    systems: dict[str, SystemSummary] = field(default_factory=dict)
+    identity: IdentityCounts = field(default_factory=IdentityCounts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            system: {
+                "objects": {o: vars(s) for o, s in summary.objects.items()},
+                "calls": summary.calls,
+                "quota_left": summary.quota_left,
+                "stopped": summary.stopped,
+            }
+            for system, summary in self.systems.items()
+        } | {"identity": vars(self.identity)}
+
+
+ProgressCallback = Callable[[str, str, int], None]
+"""(system, object, records in the page just stored)."""
+
+
+def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: ObjectName,
+                 summary: SystemSummary, progress: ProgressCallback | None) -> None:
+    with store.session(tenant_id) as session:
+        cursor = load_cursor(session, system, obj)
+    pages = adapter.pull(obj, cursor)
+    while True:
+        # The vendor call happens outside any transaction; the store write and cursor are one commit.
+        page = next(pages, None)
+        if page is None:
+            break
+        with store.session(tenant_id) as session:
+            counts = PageWriter(session, system).write(page)
+        target = summary.objects.setdefault(obj, ObjectSummary())
+        target.pulled += counts.pulled
+        target.changed += counts.changed
+        target.skipped += counts.skipped
+        target.pages += 1
+        if progress:
+            progress(system, obj, counts.pulled)
+
+
+def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full: bool = False,
+         objects: Sequence[ObjectName] = PULL_ORDER, progress: ProgressCallback | None = None) -> SyncSummary:
+    summary = SyncSummary()
+    for system in adapters:
+        summary.systems[system] = SystemSummary()
+        if full:
+            with store.session(tenant_id) as session:
+                clear_cursors(session, system)
+
+    def run(system: str, obj: ObjectName) -> None:
+        adapter = adapters[system]
+        sys_summary = summary.systems[system]
+        if sys_summary.stopped or obj not in getattr(adapter, "objects", PULL_ORDER) or obj not in objects:
+            return
+        try:
+            _pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress)
+        except (FatalError, AuthError) as exc:
+            sys_summary.stopped = str(exc)
+            log.warning("%s sync stopped: %s", system, exc)
+
+    for system in adapters:
+        run(system, "accounts")
+    with store.session(tenant_id) as session:
+        summary.identity = apply_identity(session)
+    for obj in PULL_ORDER[1:]:
+        for system in adapters:
+            run(system, obj)
+    for system, adapter in adapters.items():
+        summary.systems[system].calls = int(getattr(adapter, "calls", 0))
+        quota_left = getattr(adapter, "quota_left", None)
+        summary.systems[system].quota_left = quota_left() if callable(quota_left) else None
+    return summary

@@ -1,0 +1,343 @@
+"""Store pulled pages: upsert canonical records, place accounts by identity resolution.
+
+Every function works inside the caller's tenant-scoped session, so a page's records and
+its cursor commit together: a crash loses at most the page in flight, and the next run
+pulls it again (upserts make that harmless).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from integrations.base import (
+    AccountRecord,
+    ContactRecord,
+    DealRecord,
+    Page,
+    Record,
+    SatisfactionRecord,
+    TicketRecord,
+)
+from store.models import (
+    Account,
+    Contact,
+    ProductUser,
+    SourceLink,
+    Subscription,
+    SurveyResponse,
+    SyncCursor,
+    Ticket,
+)
+from sync.identity import KnownLink, parent_index, resolve
+from sync.normalise import normalise_domain, normalise_name
+
+ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
+NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk")
+
+
+@dataclass
+class WriteCounts:
+    pulled: int = 0
+    changed: int = 0
+    skipped: int = 0
+
+
+@dataclass
+class IdentityCounts:
+    accounts_created: int = 0
+    records_linked: int = 0
+    accounts_merged: int = 0
+    by_method: dict[str, int] = field(default_factory=dict)
+
+
+def load_cursor(session: Session, system: str, obj: str) -> str | None:
+    return session.scalar(select(SyncCursor.value).where(SyncCursor.system == system, SyncCursor.object == obj))
+
+
+def save_cursor(session: Session, system: str, obj: str, value: str | None) -> None:
+    if value is None:
+        return
+    row = session.scalar(select(SyncCursor).where(SyncCursor.system == system, SyncCursor.object == obj))
+    if row is None:
+        session.add(SyncCursor(system=system, object=obj, value=value))
+    else:
+        row.value = value
+
+
+def clear_cursors(session: Session, system: str) -> None:
+    for row in session.scalars(select(SyncCursor).where(SyncCursor.system == system)):
+        session.delete(row)
+
+
+def _set(obj: Any, values: dict[str, Any]) -> bool:
+    changed = False
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    return changed
+
+
+class PageWriter:
+    """Writes pages of one system into the store; caches the system's account links."""
+
+    def __init__(self, session: Session, system: str) -> None:
+        self.session = session
+        self.system = system
+        self._links: dict[str, int | None] | None = None
+
+    def account_id(self, external_id: str | None) -> int | None:
+        if external_id is None:
+            return None
+        if self._links is None:
+            self._links = dict(self.session.execute(
+                select(SourceLink.external_id, SourceLink.account_id).where(SourceLink.system == self.system)
+            ).all())
+        return self._links.get(external_id)
+
+    def write(self, page: Page) -> WriteCounts:
+        counts = WriteCounts(pulled=len(page.records))
+        writers = {
+            "accounts": self._accounts,
+            "contacts": self._contacts,
+            "deals": self._deals,
+            "tickets": self._tickets,
+            "satisfaction": self._satisfaction,
+        }
+        writers[page.object](page.records, counts)
+        save_cursor(self.session, self.system, page.object, page.cursor)
+        return counts
+
+    def _by_external_id(self, model: Any, ids: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found.update({row.external_id: row for row in self.session.scalars(
+                select(model).where(model.system == self.system, model.external_id.in_(chunk)))})
+        return found
+
+    def _accounts(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        existing = self._by_external_id(SourceLink, [r.external_id for r in records])
+        for r in records:
+            assert isinstance(r, AccountRecord)
+            values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
+                      "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at}
+            link = existing.get(r.external_id)
+            if link is None:
+                link = SourceLink(system=self.system, external_id=r.external_id, account_id=None,
+                                  method="pending", reason="waiting for identity resolution", **values)
+                self.session.add(link)
+                existing[r.external_id] = link
+                counts.changed += 1
+            elif _set(link, values):
+                counts.changed += 1
+            if link.account_id is not None:
+                account = self.session.get(Account, link.account_id)
+                if account is not None:
+                    _set(account, {k: v for k, v in _account_attributes(r).items() if v is not None})
+
+    def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        emails = sorted({r.email.strip().lower() for r in records
+                         if isinstance(r, ContactRecord) and r.email and "@" in r.email})
+        existing: dict[str, Contact] = {}
+        for start in range(0, len(emails), 500):
+            chunk = emails[start : start + 500]
+            existing.update({c.email: c for c in self.session.scalars(select(Contact).where(Contact.email.in_(chunk)))})
+        for r in records:
+            assert isinstance(r, ContactRecord)
+            if not r.email or "@" not in r.email:
+                counts.skipped += 1
+                continue
+            email = r.email.strip().lower()
+            contact = existing.get(email)
+            account_id = self.account_id(r.account_external_id)
+            if contact is None:
+                contact = Contact(email=email, role=r.role, source_ids={})
+                self.session.add(contact)
+                existing[email] = contact
+            role = r.role if ROLE_RANK.get(r.role, 0) >= ROLE_RANK.get(contact.role or "user", 0) else contact.role
+            values: dict[str, Any] = {
+                "name": r.name or contact.name,
+                "title": r.title or contact.title,
+                "role": role,
+                "source_ids": {**(contact.source_ids or {}), self.system: r.external_id},
+            }
+            if account_id is not None:
+                values["account_id"] = account_id
+            if r.last_active_at and (contact.last_active_at is None or r.last_active_at > contact.last_active_at):
+                values["last_active_at"] = r.last_active_at
+            if _set(contact, values) or contact.id is None:
+                counts.changed += 1
+
+    def _deals(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        existing = self._by_external_id(Subscription, [r.external_id for r in records])
+        for r in records:
+            assert isinstance(r, DealRecord)
+            values = {"account_id": self.account_id(r.account_external_id), "name": r.name, "arr": r.arr,
+                      "mrr": (r.arr / 12).quantize(r.arr) if r.arr is not None else None,
+                      "start_date": r.start_date, "renewal_date": r.renewal_date, "seats_purchased": r.seats,
+                      "product_tier": r.tier, "status": r.status}
+            row = existing.get(r.external_id)
+            if row is None:
+                self.session.add(Subscription(system=self.system, external_id=r.external_id, **values))
+                counts.changed += 1
+            elif _set(row, values):
+                counts.changed += 1
+
+    def _tickets(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        existing = self._by_external_id(Ticket, [r.external_id for r in records])
+        for r in records:
+            assert isinstance(r, TicketRecord)
+            values: dict[str, Any] = {
+                "account_id": self.account_id(r.account_external_id), "subject": r.subject,
+                "priority": r.priority, "status": r.status, "escalated": r.escalated,
+                "created_at": r.created_at, "solved_at": r.solved_at,
+            }
+            if r.satisfaction is not None:
+                values["satisfaction"] = r.satisfaction
+            row = existing.get(r.external_id)
+            if row is None:
+                self.session.add(Ticket(system=self.system, external_id=r.external_id, **values))
+                counts.changed += 1
+            elif _set(row, values):
+                counts.changed += 1
+
+    def _satisfaction(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        tickets = self._by_external_id(Ticket, [r.ticket_external_id for r in records
+                                                if isinstance(r, SatisfactionRecord) and r.ticket_external_id])
+        refs = [r.external_id for r in records]
+        existing = {s.source_ref: s for s in self.session.scalars(select(SurveyResponse).where(
+            SurveyResponse.source == self.system, SurveyResponse.source_ref.in_(refs)))}
+        for r in records:
+            assert isinstance(r, SatisfactionRecord)
+            ticket = tickets.get(r.ticket_external_id or "")
+            account_id = self.account_id(r.account_external_id) or (ticket.account_id if ticket else None)
+            if ticket is not None:
+                ticket.satisfaction = r.score
+            values = {"account_id": account_id, "kind": "csat", "score": 1 if r.score == "good" else 0,
+                      "comment": r.comment, "submitted_at": r.updated_at}
+            row = existing.get(r.external_id)
+            if row is None:
+                self.session.add(SurveyResponse(source=self.system, source_ref=r.external_id, **values))
+                counts.changed += 1
+            elif _set(row, values):
+                counts.changed += 1
+
+
+def _account_attributes(r: AccountRecord) -> dict[str, Any]:
+    return {"segment": r.segment, "tier": r.tier, "owner": r.owner}
+
+
+def apply_identity(session: Session) -> IdentityCounts:
+    """Run identity resolution over every vendor record and place each on a canonical account."""
+    counts = IdentityCounts()
+    links = list(session.scalars(select(SourceLink).where(SourceLink.system != "product")))
+    if not links:
+        return counts
+    records = [
+        AccountRecord(system=link.system, external_id=link.external_id, name=link.name or "",
+                      updated_at=link.source_updated_at or dt.datetime.now(dt.UTC), domain=link.domain,
+                      parent_external_id=link.parent_external_id, cross_refs=link.cross_refs or {})
+        for link in links
+    ]
+    known = {(link.system, link.external_id): KnownLink(link.account_id, link.manual, link.method, link.reason)
+             for link in links if link.account_id is not None}
+    by_key = {(link.system, link.external_id): link for link in links}
+    clusters = resolve(records, known)
+    product_only = _product_only_accounts(session)
+    account_of: dict[int, int] = {}
+    for index, cluster in enumerate(clusters):
+        members = [by_key[k] for k in cluster.keys]
+        preferred = sorted(members, key=lambda link: NAME_PREFERENCE.index(link.system))
+        account_id = cluster.account_id
+        if account_id is None:
+            account_id = _claim_product_account(product_only, preferred)
+        if account_id is None:
+            domain = next((d for d in (normalise_domain(m.domain) for m in preferred) if d), None)
+            account = Account(name=preferred[0].name or preferred[0].external_id, domain=domain,
+                              lifecycle_stage="customer")
+            session.add(account)
+            session.flush()
+            account_id = account.id
+            counts.accounts_created += 1
+        for merged in cluster.merged_account_ids:
+            _merge_accounts(session, into=account_id, merged=merged)
+            counts.accounts_merged += 1
+        for link in members:
+            decision = cluster.decisions[(link.system, link.external_id)]
+            if link.account_id != account_id or link.method != decision.method:
+                link.account_id = account_id
+                link.method, link.reason = decision.method, decision.reason
+                counts.records_linked += 1
+            counts.by_method[decision.method] = counts.by_method.get(decision.method, 0) + 1
+        account_of[index] = account_id
+    parents = parent_index(clusters)
+    for index, account_id in account_of.items():
+        placed = session.get(Account, account_id)
+        if placed is None:
+            continue
+        parent_id = account_of.get(parents[index]) if index in parents else None
+        if placed.parent_id != parent_id:
+            placed.parent_id = parent_id
+    session.flush()
+    return counts
+
+
+def _product_only_accounts(session: Session) -> dict[str, int]:
+    """Accounts the usage collector created that no vendor record is on yet, by domain and name."""
+    vendor_linked = select(SourceLink.account_id).where(SourceLink.system != "product",
+                                                        SourceLink.account_id.is_not(None))
+    rows = session.execute(
+        select(Account.id, Account.name, Account.domain)
+        .join(SourceLink, SourceLink.account_id == Account.id)
+        .where(SourceLink.system == "product", Account.id.not_in(vendor_linked))
+    ).all()
+    index: dict[str, int] = {}
+    for account_id, name, domain in rows:
+        if domain:
+            index.setdefault("d:" + domain, account_id)
+        n = normalise_name(name)
+        if n:
+            index.setdefault("n:" + n, account_id)
+    return index
+
+
+def _claim_product_account(index: dict[str, int], members: list[SourceLink]) -> int | None:
+    for link in members:
+        d = normalise_domain(link.domain)
+        if d and "d:" + d in index:
+            return index.pop("d:" + d)
+    for link in members:
+        n = normalise_name(link.name)
+        if n and "n:" + n in index:
+            return index.pop("n:" + n)
+    return None
+
+
+def _merge_accounts(session: Session, *, into: int, merged: int) -> None:
+    """New evidence shows two accounts are one customer: move what is theirs onto one."""
+    for model in (SourceLink, Contact, Subscription, Ticket, SurveyResponse, ProductUser):
+        session.execute(update(model).where(model.account_id == merged).values(account_id=into),
+                        execution_options={"synchronize_session": "fetch"})
+    session.execute(update(Account).where(Account.parent_id == merged).values(parent_id=into),
+                    execution_options={"synchronize_session": "fetch"})
+    old = session.get(Account, merged)
+    if old is not None:
+        old.lifecycle_stage = "merged"
+        old.parent_id = into
+
+
+def links_by_account(session: Session, system: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = defaultdict(list)
+    for ext, account_id in session.execute(select(SourceLink.external_id, SourceLink.account_id).where(
+            SourceLink.system == system, SourceLink.account_id.is_not(None))).all():
+        if account_id is not None:
+            out[account_id].append(ext)
+    return out

@@ -1,0 +1,145 @@
+"""Sync orchestration and write-back against the store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from integrations.base import AccountRecord, ContactRecord, DealRecord, TicketRecord
+from store.db import Store
+from store.models import Account, Contact, HealthSnapshot, PushLedger, SourceLink, Subscription, SyncCursor, Ticket
+from store.tenants import create_tenant
+from sync.push import push
+from sync.runner import sync
+from tests.sync.memory_adapter import MemoryAdapter
+
+T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def tenant(store: Store) -> int:
+    with store.session() as s:
+        t, _ = create_tenant(s, "acme", "Acme CS")
+        return t.id
+
+
+def _salesforce() -> MemoryAdapter:
+    return MemoryAdapter("salesforce", {
+        "accounts": [
+            AccountRecord("salesforce", "001P", "Umbrella Holdings", T0, domain="umbrella.com"),
+            AccountRecord("salesforce", "001C", "Umbrella Europe", T0, domain="umbrella.com", parent_external_id="001P"),
+            AccountRecord("salesforce", "001X", "Initech", T0, domain="initech.io"),
+        ],
+        "contacts": [ContactRecord("salesforce", "003A", "Dana@Initech.io", T0, "001X", "Dana", role="champion")],
+        "deals": [DealRecord("salesforce", "006A", T0, "001X", "Initech renewal", Decimal("120000.00"), 40, "growth",
+                             dt.date(2026, 1, 1), dt.date(2027, 1, 1))],
+    })
+
+
+def _zendesk() -> MemoryAdapter:
+    return MemoryAdapter("zendesk", {
+        "accounts": [
+            AccountRecord("zendesk", "11", "Initech LLC", T0, cross_refs={"salesforce": "001X"}),
+            AccountRecord("zendesk", "12", "Umbrella Europe GmbH", T0, domain="umbrella.com"),
+        ],
+        "contacts": [ContactRecord("zendesk", "901", "dana@initech.io", T0, "11", "Dana L.", role="user")],
+        "tickets": [TicketRecord("zendesk", "5001", T0, T0, "11", "Export broken", "urgent", "open", True)],
+    })
+
+
+def test_full_sync_links_accounts_and_places_records(store: Store, tenant: int) -> None:
+    summary = sync(store, tenant, {"salesforce": _salesforce(), "zendesk": _zendesk()})
+    assert summary.systems["salesforce"].objects["accounts"].pulled == 3
+    assert summary.identity.accounts_created == 3
+    with store.session(tenant) as s:
+        links = {(link.system, link.external_id): link for link in s.scalars(select(SourceLink))}
+        assert links[("zendesk", "11")].account_id == links[("salesforce", "001X")].account_id
+        assert links[("zendesk", "11")].method == "external_id"
+        assert links[("zendesk", "12")].account_id == links[("salesforce", "001C")].account_id
+        child = s.get(Account, links[("salesforce", "001C")].account_id)
+        assert child is not None and child.parent_id == links[("salesforce", "001P")].account_id
+        contact = s.scalars(select(Contact)).one()
+        assert contact.email == "dana@initech.io"
+        assert contact.role == "champion"  # the stronger role wins across systems
+        assert contact.source_ids == {"salesforce": "003A", "zendesk": "901"}
+        assert contact.account_id == links[("salesforce", "001X")].account_id
+        sub = s.scalars(select(Subscription)).one()
+        assert (sub.arr, sub.seats_purchased, sub.account_id) == (Decimal("120000.00"), 40, contact.account_id)
+        ticket = s.scalars(select(Ticket)).one()
+        assert (ticket.priority, ticket.escalated, ticket.account_id) == ("urgent", True, contact.account_id)
+
+
+def test_second_sync_pulls_nothing_and_spends_one_call_per_object(store: Store, tenant: int) -> None:
+    sf = _salesforce()
+    sync(store, tenant, {"salesforce": sf})
+    sf.calls = 0
+    summary = sync(store, tenant, {"salesforce": sf})
+    assert sum(o.pulled for o in summary.systems["salesforce"].objects.values()) == 0
+    assert sf.calls == len(sf.objects)
+
+
+def test_crash_mid_run_resumes_where_it_stopped(store: Store, tenant: int) -> None:
+    many = MemoryAdapter("hubspot", {"accounts": [
+        AccountRecord("hubspot", str(i), f"Company {i}", T0 + dt.timedelta(seconds=i), domain=f"c{i}.com")
+        for i in range(9)]}, page_size=2, crash_after_pages=2)
+    with pytest.raises(KeyboardInterrupt):
+        sync(store, tenant, {"hubspot": many})
+    with store.session(tenant) as s:
+        assert s.scalar(select(func.count()).select_from(SourceLink)) == 4  # two pages stored
+        assert s.scalars(select(SyncCursor.value)).all() == ["4"]
+    many.crash_after_pages = None
+    sync(store, tenant, {"hubspot": many})
+    with store.session(tenant) as s:
+        assert s.scalar(select(func.count()).select_from(SourceLink)) == 9
+        assert s.scalar(select(func.count()).select_from(Account)) == 9
+
+
+def _score_all(store: Store, tenant: int, score: float, day: dt.date) -> None:
+    with store.session(tenant) as s:
+        for account_id in s.scalars(select(Account.id)):
+            s.add(HealthSnapshot(account_id=account_id, day=day, score=score, band="average", trend=-0.5,
+                                 reasons=[{"text": "Usage fell 40 %"}], computed_at=T0))
+
+
+@pytest.mark.parametrize("n", [1, 100, 101, 250])
+def test_push_spends_the_physical_minimum_and_nothing_when_unchanged(store: Store, tenant: int, n: int) -> None:
+    hs = MemoryAdapter("hubspot", {"accounts": [
+        AccountRecord("hubspot", str(i), f"Company {i}", T0, domain=f"c{i}.com") for i in range(n)]}, page_size=500)
+    sync(store, tenant, {"hubspot": hs})
+    _score_all(store, tenant, 55.0, dt.date(2026, 11, 1))
+    hs.calls = 0
+    first = push(store, tenant, "hubspot", hs)
+    assert first.pushed == n
+    assert first.calls == math.ceil(n / 100) + 1  # + creating the fields once
+    assert hs.pushed["0"] == {"score": "55", "band": "average", "trend": "-0.5", "reasons": "Usage fell 40 %",
+                              "scored_at": "2026-11-01T12:00:00Z"}
+    again = push(store, tenant, "hubspot", hs)
+    assert (again.calls, again.pushed) == (0, 0)
+
+
+def test_push_sends_only_changed_records_and_retries_failures(store: Store, tenant: int) -> None:
+    hs = MemoryAdapter("hubspot", {"accounts": [
+        AccountRecord("hubspot", str(i), f"Company {i}", T0, domain=f"c{i}.com") for i in range(5)]},
+        page_size=500, fail_ids={"3"})
+    sync(store, tenant, {"hubspot": hs})
+    _score_all(store, tenant, 55.0, dt.date(2026, 11, 1))
+    first = push(store, tenant, "hubspot", hs)
+    assert first.pushed == 4 and set(first.failed) == {"3"}
+    with store.session(tenant) as s:
+        failed = s.scalars(select(PushLedger).where(PushLedger.external_id == "3", PushLedger.field == "score")).one()
+        assert failed.last_error == "INVALID_FIELD: rejected by the vendor" and failed.value is None
+        # one account's score changes
+        link = s.scalars(select(SourceLink).where(SourceLink.external_id == "1")).one()
+        snap = s.scalars(select(HealthSnapshot).where(HealthSnapshot.account_id == link.account_id)).one()
+        snap.score = 80.0
+        snap.band = "good"
+    hs.fail_ids.clear()
+    hs.pushed.clear()
+    second = push(store, tenant, "hubspot", hs)
+    assert sorted(hs.pushed) == ["1", "3"]  # the changed one and the one that failed before
+    assert second.calls == 1
+    assert hs.pushed["1"]["band"] == "good"
