@@ -70,7 +70,7 @@ class _AccountResolver:
                     SourceLink.system == "product", SourceLink.external_id.in_(chunk)
                 )
             )
-            self.accounts.update({ext: acc for ext, acc in rows})
+            self.accounts.update({ext: acc for ext, acc in rows if acc is not None})
         self.created = 0
 
     def resolve(self, group_id: str, traits: dict[str, Any]) -> int:

@@ -31,12 +31,10 @@ class MemoryAdapter:
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
         rows = sorted(self.data.get(object, []), key=lambda r: (r.updated_at, r.external_id))
         start = int(cursor) if cursor else 0
-        served = 0
-        for i in range(start, len(rows), self.page_size):
+        for served, i in enumerate(range(start, len(rows), self.page_size)):
             if self.crash_after_pages is not None and served >= self.crash_after_pages:
                 raise KeyboardInterrupt("simulated crash")
             self.calls += 1
-            served += 1
             chunk = rows[i : i + self.page_size]
             yield Page(object, chunk, str(i + len(chunk)))
         if start >= len(rows):

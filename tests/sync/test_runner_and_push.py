@@ -31,7 +31,8 @@ def _salesforce() -> MemoryAdapter:
     return MemoryAdapter("salesforce", {
         "accounts": [
             AccountRecord("salesforce", "001P", "Umbrella Holdings", T0, domain="umbrella.com"),
-            AccountRecord("salesforce", "001C", "Umbrella Europe", T0, domain="umbrella.com", parent_external_id="001P"),
+            AccountRecord("salesforce", "001C", "Umbrella Europe", T0, domain="umbrella.com",
+                          parent_external_id="001P"),
             AccountRecord("salesforce", "001X", "Initech", T0, domain="initech.io"),
         ],
         "contacts": [ContactRecord("salesforce", "003A", "Dana@Initech.io", T0, "001X", "Dana", role="champion")],
