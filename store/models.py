@@ -93,6 +93,9 @@ class Connection(TenantScoped, Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     system: Mapped[str] = mapped_column(String(20))
     base_url: Mapped[str | None] = mapped_column(String(500))
+    account_ref: Mapped[str | None] = mapped_column(String(255), index=True)
+    """The vendor account this connection is: Zendesk subdomain, Salesforce org id, HubSpot portal id.
+    Embedded requests name it, and it tells which tenant they are for (after their signature verifies)."""
     credentials_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
