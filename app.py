@@ -82,10 +82,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["canary.cipher"] = CredentialCipher(app.config["SECRET_KEY"])
 
     from collector.api import collector
+    from widgets import embed
     from widgets.console import console
 
     app.register_blueprint(console)
     app.register_blueprint(collector)
+    embed.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> Any:

@@ -86,7 +86,9 @@ def test_cli_db_upgrade_then_current(clean_env: Path, monkeypatch: pytest.Monkey
     assert "empty (run: canary db upgrade)" in result.output
     result = runner.invoke(cli, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
-    assert "Database at revision 0001." in result.output
+    from store.migrate import head_revision
+
+    assert f"Database at revision {head_revision()}." in result.output
     result = runner.invoke(cli, ["db", "downgrade", "base", "--yes"])
     assert result.exit_code == 0, result.output
     assert "Database at revision base." in result.output
