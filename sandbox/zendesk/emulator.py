@@ -1,0 +1,689 @@
+"""`ZendeskEmulator`: the Zendesk Support API v2 on loopback, for the real ``zenpy`` client.
+
+Point zenpy at it (verified by ``tests/sandbox/test_zendesk.py``)::
+
+    server = LoopbackServer(emulator.wsgi_app).start()
+    os.environ["ZENPY_FORCE_NETLOC"] = f"127.0.0.1:{server.port}"
+    os.environ["ZENPY_FORCE_SCHEME"] = "http"
+    zenpy = Zenpy(subdomain="canary-sandbox", **emulator.zenpy_credentials)   # email + token
+    zenpy = Zenpy(subdomain="canary-sandbox", oauth_token=emulator.credentials["oauth_token"])
+
+zenpy reads both variables on every request, so they must stay set while it talks to us. Paths are
+served with and without ``.json``. What zenpy sends, and so what is served:
+
+* ``zenpy.organizations()`` / ``.users()`` / ``.tickets()`` / ``.satisfaction_ratings()``: cursor
+  pagination, ``?page[size]=100`` then ``links.next`` while ``meta.has_more``. Without ``page[...]``
+  parameters the lists fall back to offset pagination (``page``, ``per_page``, ``next_page``,
+  ``count``), as the real API does.
+* ``zenpy.tickets.incremental(start_time=...)`` / ``.users.incremental(...)``: cursor exports
+  ``/incremental/<type>/cursor.json?start_time=`` then ``?cursor=`` from ``after_url`` until
+  ``end_of_stream``. ``paginate_by_time=True`` and ``zenpy.organizations.incremental(...)`` use the
+  time-based exports (``next_page``/``end_time``; boundary repeats are described in `pages`).
+* ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
+  ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
+  ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
+  ``working``).
+
+Limits: the plan's requests per minute (``X-Rate-Limit``, ``X-Rate-Limit-Remaining``,
+``ratelimit-reset``; 429 with ``Retry-After`` past it) and 10 incremental export requests per
+minute, both in windows of the ``clock``. zenpy sleeps out a 429's ``Retry-After`` itself; pass
+``ratelimit_budget`` to make it raise instead. Unknown keys in ``organization_fields`` on update
+are ignored, as Zendesk ignores them.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+from werkzeug.wrappers import Request, Response
+
+from sandbox.core import CallStats
+from sandbox.world import World
+from sandbox.zendesk import errors
+from sandbox.zendesk.limits import INCREMENTAL_LIMIT, PLAN_LIMITS, MinuteWindow
+from sandbox.zendesk.pages import (
+    BadCursor,
+    Key,
+    decode_id_cursor,
+    export_cursor_page,
+    list_page,
+    time_export_page,
+)
+from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, iso, project, stamp
+from sandbox.zendesk.store import Table
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+LIST_PAGE_MAX = 100
+EXPORT_PAGE_MAX = 1000
+EXPORT_LAG_SECONDS = 60
+"""Exports leave out records changed within the last minute, and refuse a younger start_time."""
+UPDATE_MANY_MAX = 100
+FIELD_TYPES = frozenset(
+    [
+        *("text", "textarea", "checkbox", "date", "integer", "decimal"),
+        *("regexp", "dropdown", "lookup", "multiselect"),
+    ]
+)
+OBJECT_TYPES = ("organizations", "users", "tickets", "satisfaction_ratings", "organization_fields")
+_UPDATABLE_ORG_FIELDS = (
+    "name",
+    "details",
+    "notes",
+    "tags",
+    "domain_names",
+    "external_id",
+    "group_id",
+    "shared_tickets",
+    "shared_comments",
+)
+
+# (rule, endpoint, methods); the route pattern counted in stats is derived from the rule.
+_ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("/api/v2/organizations", "list_organizations", ("GET",)),
+    ("/api/v2/organizations/update_many", "update_many_organizations", ("PUT",)),
+    ("/api/v2/organizations/<int:record_id>", "organization", ("GET", "PUT")),
+    ("/api/v2/users", "list_users", ("GET",)),
+    ("/api/v2/users/<int:record_id>", "user", ("GET",)),
+    ("/api/v2/tickets", "list_tickets", ("GET",)),
+    ("/api/v2/tickets/<int:record_id>", "ticket", ("GET",)),
+    ("/api/v2/satisfaction_ratings", "list_satisfaction_ratings", ("GET",)),
+    ("/api/v2/organization_fields", "organization_fields", ("GET", "POST")),
+    ("/api/v2/job_statuses/<job_id>", "job_status", ("GET",)),
+    ("/api/v2/incremental/tickets/cursor", "export_tickets_cursor", ("GET",)),
+    ("/api/v2/incremental/users/cursor", "export_users_cursor", ("GET",)),
+    ("/api/v2/incremental/organizations", "export_organizations", ("GET",)),
+    ("/api/v2/incremental/tickets", "export_tickets", ("GET",)),
+    ("/api/v2/incremental/users", "export_users", ("GET",)),
+)
+
+
+def _pattern(rule: str) -> str:
+    return rule.replace("<int:record_id>", "{id}").replace("<job_id>", "{id}") + ".json"
+
+
+class _BadRequest(Exception):
+    """Carries the vendor-shaped response for a request we refuse."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+class ZendeskEmulator:
+    """An in-memory Zendesk account served over WSGI; see the module docstring."""
+
+    name = "zendesk"
+
+    def __init__(
+        self,
+        *,
+        stats: CallStats | None = None,
+        clock: Callable[[], datetime] | None = None,
+        plan: str = "enterprise",
+        requests_per_minute: int | None = None,
+        incremental_requests_per_minute: int | None = INCREMENTAL_LIMIT,
+        job_polls_before_completed: int = 0,
+        subdomain: str = "canary-sandbox",
+        email: str = "sandbox-admin@canary.test",
+        token: str = "zd-sandbox-api-token",  # noqa: S107 - public sandbox credential
+        oauth_token: str = "zd-sandbox-oauth-token",  # noqa: S107 - public sandbox credential
+    ) -> None:
+        if plan not in PLAN_LIMITS:
+            raise ValueError(f"unknown Zendesk plan {plan!r}; one of {sorted(PLAN_LIMITS)}")
+        self.stats = stats or CallStats()
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        self.plan = plan
+        self.credentials: dict[str, str] = {
+            "subdomain": subdomain,
+            "email": email,
+            "token": token,
+            "oauth_token": oauth_token,
+        }
+        self._limit = MinuteWindow(requests_per_minute or PLAN_LIMITS[plan])
+        self._export_limit = MinuteWindow(incremental_requests_per_minute) if incremental_requests_per_minute else None
+        self._job_polls_before_completed = job_polls_before_completed
+        self._lock = threading.RLock()
+        self._tables: dict[str, Table] = {name: Table() for name in OBJECT_TYPES}
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._job_polls: dict[str, int] = {}
+        self._job_counter = itertools.count(1)
+        self._field_ids = itertools.count(360_000_000_001)
+        self._org_names: dict[str, set[int]] = {}
+        self._map = Map(
+            [Rule(rule, endpoint=endpoint, methods=list(methods)) for rule, endpoint, methods in _ROUTES],
+            strict_slashes=False,
+        )
+        self._patterns = {endpoint: _pattern(rule) for rule, endpoint, _ in _ROUTES}
+        self._define_field(HUBSPOT_FIELD_KEY, "text", "HubSpot Company ID")
+
+    # ------------------------------------------------------------------ in-process helpers
+
+    @property
+    def zenpy_credentials(self) -> dict[str, str]:
+        """Keyword arguments for ``Zenpy(...)`` token auth (besides ``subdomain``)."""
+        return {"email": self.credentials["email"], "token": self.credentials["token"]}
+
+    def now(self) -> datetime:
+        moment = self.clock()
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    def seed(self, world: World) -> None:
+        """Replace organizations, users, tickets and satisfaction ratings with ``world``'s."""
+        native = project(world, self.now())
+        with self._lock:
+            for name, rows, stamp_field in (
+                ("organizations", native.organizations, "updated_at"),
+                ("users", native.users, "updated_at"),
+                ("tickets", native.tickets, "updated_at"),
+                ("satisfaction_ratings", native.satisfaction_ratings, "updated_at"),
+            ):
+                table = self._tables[name]
+                table.clear()
+                for row in rows.values():
+                    table.put(row, _stamp_of(row[stamp_field]))
+            keys = [f["key"] for f in self._tables["organization_fields"].rows.values()]
+            for row in native.organizations.values():
+                for key in keys:
+                    row["organization_fields"].setdefault(key, None)
+            self._org_names = {}
+            for row in native.organizations.values():
+                self._org_names.setdefault(row["name"].casefold(), set()).add(row["id"])
+
+    def records(self, object_type: str) -> list[dict[str, Any]]:
+        """A copy of the native rows of one type (``organizations``, ``users``, ...), in id order."""
+        table = self._table(object_type)
+        with self._lock:
+            return [copy.deepcopy(table.rows[i]) for i in table.ids()]
+
+    def touch(self, object_type: str, ids: Iterable[int | str], at: datetime | None = None) -> None:
+        """Mark rows modified at ``at`` (default: the clock's now), as an agent's edit would."""
+        table = self._table(object_type)
+        moment = at or self.now()
+        with self._lock:
+            for raw_id in ids:
+                record_id = int(raw_id)
+                if record_id not in table:
+                    raise KeyError(f"no {object_type} with id {record_id}")
+                self._restamp(table, table.rows[record_id], moment)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._jobs[job_id])
+
+    def fault_response(self, kind: str, retry_after: int) -> Response:
+        """Zendesk's own answer for an injected fault: ``"429"``, ``"500"`` or ``"503"``."""
+        if kind == "429":
+            return errors.rate_limited(retry_after, errors.RECORDED_429_TEXT)
+        if kind == "500":
+            return errors.server_error()
+        if kind == "503":
+            return errors.service_unavailable(retry_after)
+        raise ValueError(f"unknown fault kind {kind!r}")
+
+    # ------------------------------------------------------------------ WSGI
+
+    @property
+    def wsgi_app(self) -> WSGIApplication:
+        return self._wsgi
+
+    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self._respond(request)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        path = request.path
+        if path.rstrip("/") == "/_sandbox/stats":
+            return errors.json_response(self.stats.snapshot())
+        if path.endswith(".json"):
+            path = path[: -len(".json")]
+        try:
+            endpoint, args = self._map.bind("zendesk.sandbox").match(path, method=request.method)
+        except NotFound:
+            self.stats.record_call(request.method, "unmatched")
+            return errors.invalid_endpoint()
+        except MethodNotAllowed:
+            self.stats.record_call(request.method, "unmatched")
+            return errors.error(405, "MethodNotAllowed", f"{request.method} is not allowed here")
+        self.stats.record_call(request.method, self._patterns[str(endpoint)])
+        if not self._authorized(request):
+            return errors.unauthorized()
+        with self._lock:
+            now = self.now().timestamp()
+            allowance = self._limit.take(now)
+            headers = {
+                "X-Rate-Limit": str(allowance.limit),
+                "X-Rate-Limit-Remaining": str(allowance.remaining),
+                "rate-limit": str(allowance.limit),
+                "rate-limit-remaining": str(allowance.remaining),
+                "rate-limit-reset": str(allowance.reset),
+                "ratelimit-reset": str(allowance.reset),
+            }
+            if not allowance.allowed:
+                response = errors.rate_limited(allowance.reset)
+            elif self._export_limit is not None and str(endpoint).startswith("export_"):
+                export_allowance = self._export_limit.take(now)
+                response = (
+                    self._dispatch(str(endpoint), request, args)
+                    if export_allowance.allowed
+                    else errors.rate_limited(export_allowance.reset, errors.INCREMENTAL_RATE_LIMITED_TEXT)
+                )
+            else:
+                response = self._dispatch(str(endpoint), request, args)
+        response.headers.update(headers)
+        return response
+
+    def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
+        handler: Callable[..., Response] = getattr(self, f"_on_{endpoint}")
+        try:
+            return handler(request, **args)
+        except _BadRequest as refused:
+            return refused.response
+
+    def _authorized(self, request: Request) -> bool:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            return hmac.compare_digest(value.strip(), self.credentials["oauth_token"])
+        if scheme.lower() != "basic":
+            return False
+        try:
+            user, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        expected_user = f"{self.credentials['email']}/token"
+        return hmac.compare_digest(user, expected_user) and hmac.compare_digest(secret, self.credentials["token"])
+
+    # ------------------------------------------------------------------ handlers: lists and shows
+
+    def _on_list_organizations(self, request: Request) -> Response:
+        return self._list(request, "organizations", self._tables["organizations"].ids())
+
+    def _on_list_users(self, request: Request) -> Response:
+        return self._list(request, "users", self._tables["users"].ids())
+
+    def _on_list_tickets(self, request: Request) -> Response:
+        return self._list(request, "tickets", self._tables["tickets"].ids())
+
+    def _on_list_satisfaction_ratings(self, request: Request) -> Response:
+        table = self._tables["satisfaction_ratings"]
+        ids = table.ids()
+        score = request.args.get("score")
+        if score:
+            wanted = {"received": {"good", "bad"}}.get(score, {score})
+            ids = [i for i in ids if table.rows[i]["score"] in wanted]
+        return self._list(request, "satisfaction_ratings", ids)
+
+    def _on_organization(self, request: Request, record_id: int) -> Response:
+        if request.method == "PUT":
+            return self._put_organization(request, record_id)
+        return self._show(request, "organizations", "organization", record_id)
+
+    def _on_user(self, request: Request, record_id: int) -> Response:
+        return self._show(request, "users", "user", record_id)
+
+    def _on_ticket(self, request: Request, record_id: int) -> Response:
+        return self._show(request, "tickets", "ticket", record_id)
+
+    def _show(self, request: Request, plural: str, singular: str, record_id: int) -> Response:
+        table = self._tables[plural]
+        if record_id not in table:
+            return errors.record_not_found()
+        self.stats.add_returned(1)
+        return errors.json_response({singular: self._render(request, plural, table.rows[record_id])})
+
+    def _list(self, request: Request, plural: str, ids: list[int]) -> Response:
+        table = self._tables[plural]
+        args = request.args
+        base = f"{self._base(request)}/{plural}.json"
+        cursor_keys = ("page[size]", "page[after]", "page[before]")
+        if any(k in args for k in cursor_keys):
+            size = _int_arg(args.get("page[size]"), LIST_PAGE_MAX, "page[size]", 1, LIST_PAGE_MAX)
+            try:
+                after = decode_id_cursor(args["page[after]"]) if args.get("page[after]") else None
+                before = decode_id_cursor(args["page[before]"]) if args.get("page[before]") else None
+            except BadCursor:
+                return errors.invalid_pagination("page[after] or page[before] is not a valid cursor")
+            page = list_page(ids, size, after=after, before=before)
+            rows = [self._render(request, plural, table.rows[i]) for i in page.ids]
+            keep = [(k, v) for k, v in args.items(multi=True) if k not in cursor_keys]
+
+            def link(direction: str, cursor: str | None) -> str | None:
+                if cursor is None:
+                    return None
+                return f"{base}?{urlencode([*keep, (f'page[{direction}]', cursor), ('page[size]', size)])}"
+
+            body: dict[str, Any] = {
+                plural: rows,
+                "meta": {
+                    "has_more": page.has_more,
+                    "after_cursor": page.after_cursor,
+                    "before_cursor": page.before_cursor,
+                },
+                "links": {
+                    "prev": link("before", page.before_cursor),
+                    "next": link("after", page.after_cursor),
+                },
+            }
+        else:
+            number = _int_arg(args.get("page"), 1, "page", 1, None)
+            per_page = _int_arg(args.get("per_page"), LIST_PAGE_MAX, "per_page", 1, LIST_PAGE_MAX)
+            chunk = ids[(number - 1) * per_page : number * per_page]
+            rows = [self._render(request, plural, table.rows[i]) for i in chunk]
+
+            def offset_link(target: int) -> str:
+                return f"{base}?{urlencode({'page': target, 'per_page': per_page})}"
+
+            body = {
+                plural: rows,
+                "next_page": offset_link(number + 1) if number * per_page < len(ids) else None,
+                "previous_page": offset_link(number - 1) if number > 1 else None,
+                "count": len(ids),
+            }
+        self.stats.add_returned(len(rows))
+        return errors.json_response(body)
+
+    # ------------------------------------------------------------------ handlers: writes
+
+    def _put_organization(self, request: Request, record_id: int) -> Response:
+        body = _json_body(request)
+        changes = body.get("organization")
+        if not isinstance(changes, dict):
+            return errors.invalid_value("The request must carry an 'organization' object", 400)
+        table = self._tables["organizations"]
+        if record_id not in table:
+            return errors.record_not_found()
+        problem = self._update_organization(record_id, changes)
+        if problem is not None:
+            return errors.record_invalid(problem[0], problem[1], "DuplicateValue")
+        self.stats.add_written(1)
+        return errors.json_response({"organization": self._render(request, "organizations", table.rows[record_id])})
+
+    def _on_update_many_organizations(self, request: Request) -> Response:
+        body = _json_body(request)
+        items = body.get("organizations")
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            return errors.invalid_value("The request must carry an 'organizations' array", 400)
+        if len(items) > UPDATE_MANY_MAX:
+            return errors.too_many_values(UPDATE_MANY_MAX)
+        results: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            raw_id = item.get("id")
+            record_id = raw_id if isinstance(raw_id, int) else _maybe_int(raw_id)
+            if record_id is None or record_id not in self._tables["organizations"]:
+                results.append(
+                    {
+                        "index": index,
+                        "error": "OrganizationUpdateFailed",
+                        "id": raw_id,
+                        "details": "Not found",
+                    }
+                )
+                continue
+            problem = self._update_organization(record_id, {k: v for k, v in item.items() if k != "id"})
+            if problem is not None:
+                results.append(
+                    {
+                        "index": index,
+                        "error": "OrganizationUpdateFailed",
+                        "id": record_id,
+                        "details": problem[1],
+                    }
+                )
+            else:
+                results.append({"action": "update", "id": record_id, "status": "Updated", "success": True})
+        written = sum(1 for r in results if r.get("success"))
+        self.stats.add_written(written)
+        seq = next(self._job_counter)
+        job_id = "V3-" + hashlib.sha256(f"canary-zendesk-job-{seq}".encode()).hexdigest()[:32]
+        finished = self.now()
+        self._jobs[job_id] = {
+            "id": job_id,
+            "total": len(items),
+            "progress": len(items),
+            "status": "completed",
+            "message": f"Completed at {finished.strftime('%Y-%m-%d %H:%M:%S +0000')}",
+            "results": results,
+        }
+        self._job_polls[job_id] = 0
+        queued = {"id": job_id, "url": self._job_url(request, job_id), "total": len(items)}
+        queued |= {"progress": None, "status": "queued", "message": None, "results": None}
+        return errors.json_response({"job_status": queued})
+
+    def _on_job_status(self, request: Request, job_id: str) -> Response:
+        job = self._jobs.get(job_id)
+        if job is None:
+            return errors.record_not_found()
+        self._job_polls[job_id] += 1
+        body = {"url": self._job_url(request, job_id), **job}
+        if self._job_polls[job_id] <= self._job_polls_before_completed:
+            body |= {"status": "working", "progress": 0, "message": None, "results": None}
+        return errors.json_response({"job_status": body})
+
+    def _update_organization(self, record_id: int, changes: dict[str, Any]) -> tuple[str, str] | None:
+        """Apply ``changes`` to one organization; returns ``(field, problem)`` when refused."""
+        table = self._tables["organizations"]
+        row = table.rows[record_id]
+        new_name = changes.get("name")
+        if isinstance(new_name, str) and new_name.casefold() != row["name"].casefold():
+            if self._org_names.get(new_name.casefold(), set()) - {record_id}:
+                return "name", f"Name:  {new_name} has already been taken"
+            self._org_names.get(row["name"].casefold(), set()).discard(record_id)
+            self._org_names.setdefault(new_name.casefold(), set()).add(record_id)
+        for key in _UPDATABLE_ORG_FIELDS:
+            if key in changes:
+                row[key] = changes[key]
+        values = changes.get("organization_fields")
+        if isinstance(values, dict):
+            known = {f["key"] for f in self._tables["organization_fields"].rows.values()}
+            row["organization_fields"].update({k: v for k, v in values.items() if k in known})
+        self._restamp(table, row, self.now())
+        return None
+
+    def _restamp(self, table: Table, row: dict[str, Any], moment: datetime) -> None:
+        row["updated_at"] = iso(moment)
+        if "generated_timestamp" in row:
+            row["generated_timestamp"] = stamp(moment)
+        table.restamp(row["id"], stamp(moment))
+
+    # ------------------------------------------------------------------ handlers: organization fields
+
+    def _on_organization_fields(self, request: Request) -> Response:
+        table = self._tables["organization_fields"]
+        if request.method == "GET":
+            rows = [self._render(request, "organization_fields", table.rows[i]) for i in table.ids()]
+            self.stats.add_returned(len(rows))
+            return errors.json_response(
+                {"organization_fields": rows, "next_page": None, "previous_page": None, "count": len(rows)}
+            )
+        spec = _json_body(request).get("organization_field")
+        if not isinstance(spec, dict):
+            return errors.invalid_value("The request must carry an 'organization_field' object", 400)
+        key, kind, title = spec.get("key"), spec.get("type"), spec.get("title")
+        if not isinstance(key, str) or not key:
+            return errors.record_invalid("key", "Key: cannot be blank", "BlankValue")
+        if any(f["key"] == key for f in table.rows.values()):
+            return errors.record_invalid("key", f"Key: {key} has already been taken", "DuplicateValue")
+        if kind not in FIELD_TYPES:
+            return errors.record_invalid("type", f"Type: {kind} is not a valid field type", "InvalidValue")
+        if not isinstance(title, str) or not title:
+            return errors.record_invalid("title", "Title: cannot be blank", "BlankValue")
+        row = self._define_field(key, kind, title, spec.get("description") or "")
+        self.stats.add_written(1)
+        return errors.json_response({"organization_field": self._render(request, "organization_fields", row)}, 201)
+
+    def _define_field(self, key: str, kind: str, title: str, description: str = "") -> dict[str, Any]:
+        moment = self.now()
+        table = self._tables["organization_fields"]
+        row = {
+            "id": next(self._field_ids),
+            "type": kind,
+            "key": key,
+            "title": title,
+            "description": description,
+            "raw_title": title,
+            "raw_description": description,
+            "position": len(table),
+            "active": True,
+            "system": False,
+            "regexp_for_validation": None,
+            "created_at": iso(moment),
+            "updated_at": iso(moment),
+        }
+        table.put(row, stamp(moment))
+        for org in self._tables["organizations"].rows.values():
+            org["organization_fields"].setdefault(key, None)
+        return row
+
+    # ------------------------------------------------------------------ handlers: incremental exports
+
+    def _on_export_tickets_cursor(self, request: Request) -> Response:
+        return self._export_cursor(request, "tickets")
+
+    def _on_export_users_cursor(self, request: Request) -> Response:
+        return self._export_cursor(request, "users")
+
+    def _on_export_organizations(self, request: Request) -> Response:
+        return self._export_by_time(request, "organizations")
+
+    def _on_export_tickets(self, request: Request) -> Response:
+        return self._export_by_time(request, "tickets")
+
+    def _on_export_users(self, request: Request) -> Response:
+        return self._export_by_time(request, "users")
+
+    def _export_cursor(self, request: Request, plural: str) -> Response:
+        args = request.args
+        cursor = args.get("cursor")
+        has_start = args.get("start_time") is not None
+        if (cursor is None) == (not has_start):
+            return errors.invalid_value("Provide either start_time or cursor, not both", 400)
+        per_page = _int_arg(args.get("per_page"), EXPORT_PAGE_MAX, "per_page", 1, EXPORT_PAGE_MAX)
+        newest = int(self.now().timestamp()) - EXPORT_LAG_SECONDS
+        table = self._tables[plural]
+        try:
+            page = export_cursor_page(
+                table.keys(),
+                newest,
+                per_page,
+                start_time=self._start_time(args.get("start_time")) if has_start else None,
+                cursor=cursor,
+            )
+        except BadCursor:
+            return errors.invalid_value("The cursor is not valid", 400)
+        rows = self._rows_at(request, plural, page.keys)
+        base = f"{self._base(request)}/incremental/{plural}/cursor.json"
+        extra = [("per_page", str(per_page))] if "per_page" in args else []
+
+        def url(value: str | None) -> str | None:
+            return None if value is None else f"{base}?{urlencode([('cursor', value), *extra])}"
+
+        self.stats.add_returned(len(rows))
+        return errors.json_response(
+            {
+                plural: rows,
+                "after_url": url(page.after_cursor),
+                "before_url": url(page.before_cursor),
+                "after_cursor": page.after_cursor,
+                "before_cursor": page.before_cursor,
+                "end_of_stream": page.end_of_stream,
+            }
+        )
+
+    def _export_by_time(self, request: Request, plural: str) -> Response:
+        args = request.args
+        if args.get("start_time") is None:
+            return errors.invalid_value("start_time is required", 400)
+        start_time = self._start_time(args["start_time"])
+        per_page = _int_arg(args.get("per_page"), EXPORT_PAGE_MAX, "per_page", 1, EXPORT_PAGE_MAX)
+        newest = int(self.now().timestamp()) - EXPORT_LAG_SECONDS
+        page = time_export_page(self._tables[plural].keys(), newest, per_page, start_time)
+        rows = self._rows_at(request, plural, page.keys)
+        query = [("start_time", str(page.end_time))]
+        if "per_page" in args:
+            query.append(("per_page", str(per_page)))
+        self.stats.add_returned(len(rows))
+        return errors.json_response(
+            {
+                plural: rows,
+                "count": len(rows),
+                "end_of_stream": page.end_of_stream,
+                "end_time": page.end_time,
+                "next_page": f"{self._base(request)}/incremental/{plural}.json?{urlencode(query)}",
+            }
+        )
+
+    def _start_time(self, raw: str | None) -> int:
+        value = _int_arg(raw, 0, "start_time", 0, None)
+        if value > int(self.now().timestamp()) - EXPORT_LAG_SECONDS:
+            raise _BadRequest(errors.invalid_value("Too recent start_time. Use a start_time older than 1 minute"))
+        return value
+
+    # ------------------------------------------------------------------ rendering
+
+    def _rows_at(self, request: Request, plural: str, keys: list[Key]) -> list[dict[str, Any]]:
+        rows = self._tables[plural].rows
+        return [self._render(request, plural, rows[record_id]) for _, record_id in keys]
+
+    def _render(self, request: Request, plural: str, row: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"{self._base(request)}/{plural}/{row['id']}.json", **row}
+
+    def _base(self, request: Request) -> str:
+        return f"{request.host_url.rstrip('/')}/api/v2"
+
+    def _job_url(self, request: Request, job_id: str) -> str:
+        return f"{self._base(request)}/job_statuses/{quote(job_id)}.json"
+
+    def _table(self, object_type: str) -> Table:
+        name = object_type if object_type.endswith("s") else f"{object_type}s"
+        if name not in self._tables:
+            raise KeyError(f"unknown Zendesk object type {object_type!r}; one of {OBJECT_TYPES}")
+        return self._tables[name]
+
+
+def _stamp_of(text: str) -> int:
+    return int(datetime.fromisoformat(text).timestamp())
+
+
+def _maybe_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _int_arg(raw: str | None, default: int, name: str, low: int, high: int | None) -> int:
+    if raw is None or raw == "":
+        return default
+    value = _maybe_int(raw)
+    if value is None or value < low or (high is not None and value > high):
+        limit = f" and at most {high}" if high is not None else ""
+        message = f"{name} must be an integer of at least {low}{limit}"
+        if name.startswith("page"):
+            raise _BadRequest(errors.invalid_pagination(message))
+        raise _BadRequest(errors.invalid_value(message, 400))
+    return value
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data(as_text=True) or "{}")
+    except ValueError as exc:
+        raise _BadRequest(errors.invalid_value("The request body is not valid JSON", 400)) from exc
+    if not isinstance(body, dict):
+        raise _BadRequest(errors.invalid_value("The request body must be a JSON object", 400))
+    return body
