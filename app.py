@@ -186,6 +186,15 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     )
 
 
+def _register_commands() -> None:
+    from cli.tenants import tenant_cli
+
+    cli.add_command(tenant_cli)
+
+
+_register_commands()
+
+
 def main() -> None:
     cli(prog_name="canary")
 

@@ -100,3 +100,37 @@ def test_serve_refuses_an_unmigrated_database(clean_env: Path, monkeypatch: pyte
     result = CliRunner().invoke(cli, ["serve"])
     assert result.exit_code != 0
     assert "run `canary db upgrade` first" in result.output
+
+
+def test_cli_tenant_create_list_and_rotate(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.db import Store
+    from store.migrate import upgrade
+    from store.tenants import hash_write_key
+
+    url = f"sqlite:///{clean_env / 'tenants.db'}"
+    upgrade(url)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("CANARY_SECRET_KEY", "cli-secret-key-0123456789")
+    runner = CliRunner()
+    created = runner.invoke(cli, ["tenant", "create", "acme", "--name", "Acme CS"])
+    assert created.exit_code == 0, created.output
+    key = created.output.split("keep it safe): ")[1].split()[0]
+    store = Store(url)
+    with store.session() as s:
+        from store.models import Tenant
+
+        tenant = s.query(Tenant).one()
+        assert tenant.write_key_hash == hash_write_key(key)
+        assert key not in (tenant.write_key_hash or "")
+    duplicate = runner.invoke(cli, ["tenant", "create", "acme"])
+    assert duplicate.exit_code != 0 and "exists already" in duplicate.output
+    bad = runner.invoke(cli, ["tenant", "create", "Not A Slug"])
+    assert bad.exit_code != 0 and "lowercase" in bad.output
+    listed = runner.invoke(cli, ["tenant", "list"])
+    assert "acme" in listed.output and "Acme CS" in listed.output
+    rotated = runner.invoke(cli, ["tenant", "rotate-write-key", "acme"])
+    new_key = rotated.output.split("(shown once): ")[1].strip()
+    assert new_key != key
+    with store.session() as s:
+        assert s.query(Tenant).one().write_key_hash == hash_write_key(new_key)
+    store.dispose()
