@@ -1,1 +1,58 @@
-"""Pure health scoring: signals in, scores, bands, reasons, trends and alerts out. No I/O, no clock."""
+"""Pure health scoring: signals in, scores, bands, reasons, trends and alerts out. No I/O, no clock.
+
+Typical use, for one account as of one day::
+
+    model = default_model()                      # or load_model("health.yaml")
+    signals = compute_signals(inputs, as_of, model)
+    score = score_account(signals, model, previous=yesterday)
+    trend = score_trend(history + [score], as_of)
+    alerts = evaluate_alerts(score, history, signals, model, open_keys)
+"""
+
+from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised_alerts
+from scoring.benchmarks import MeasureBenchmark, benchmark
+from scoring.engine import choose_profile, measure_points, score_account, score_many
+from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
+from scoring.model import HealthModel, ModelError, default_model, load_model
+from scoring.reasons import explain
+from scoring.results import HealthScore, MeasurePart, Reason
+from scoring.rollup import ChildHealth, RollupScore, roll_up
+from scoring.signals import SIGNALS, Signals, SignalSettings, compute_signals
+from scoring.trend import DayScore, Trend, score_trend
+
+__all__ = [
+    "SIGNALS",
+    "AccountInputs",
+    "AlertCandidate",
+    "AlertOutcome",
+    "ChildHealth",
+    "ContactFact",
+    "CsatAnswer",
+    "DayScore",
+    "HealthModel",
+    "HealthScore",
+    "MeasureBenchmark",
+    "MeasurePart",
+    "ModelError",
+    "NpsAnswer",
+    "Reason",
+    "RollupScore",
+    "SignalSettings",
+    "Signals",
+    "TicketFact",
+    "Trend",
+    "UsageDay",
+    "benchmark",
+    "choose_profile",
+    "compute_signals",
+    "default_model",
+    "evaluate_alerts",
+    "explain",
+    "load_model",
+    "measure_points",
+    "raised_alerts",
+    "roll_up",
+    "score_account",
+    "score_many",
+    "score_trend",
+]

@@ -1,0 +1,166 @@
+"""Scoring throughput: the pure engine on 100,000 accounts vs a plain NumPy weighted sum.
+
+Prints seconds for `score_many` (with and without reasons) and for the same weighted sum
+done by NumPy on the same points, and the ratio; then `compute_signals` on accounts with
+30 days of usage rows (a sample, scaled to 100,000). Run: `.venv/bin/python bench/bench_scoring.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scoring import (
+    AccountInputs,
+    ContactFact,
+    Signals,
+    TicketFact,
+    UsageDay,
+    compute_signals,
+    default_model,
+    score_many,
+)
+
+ACCOUNTS = 100_000
+SIGNAL_SAMPLE = 5_000
+AS_OF = dt.date(2025, 6, 30)
+MODEL = default_model()
+
+
+def synthetic_signals(rng: random.Random, account_id: int) -> Signals:
+    r = rng.random
+    maybe = lambda value: value if r() > 0.1 else None  # noqa: E731 - 10 % of each signal missing
+    return Signals(
+        account_id=account_id,
+        day=AS_OF,
+        segment=rng.choice(["enterprise", "mid_market", "smb"]),
+        onboarding_complete=r() > 0.1,
+        days_since_onboarding_start=float(rng.randint(0, 900)),
+        logins_per_user_week=maybe(r() * 6),
+        days_since_last_login=maybe(float(rng.randint(0, 20))),
+        weekly_active_users=float(rng.randint(0, 80)),
+        weekly_active_users_before=rng.randint(0, 80),
+        active_users_trend=maybe(r() * 120 - 80),
+        usage_trend=maybe(r() * 120 - 80),
+        events_14d=rng.randint(0, 5000),
+        events_prev_14d=rng.randint(0, 5000),
+        license_utilisation=maybe(r() * 110),
+        active_users_28d=rng.randint(0, 100),
+        seats_purchased=100,
+        feature_breadth=maybe(r() * 100),
+        key_features_used=("Report Created", "API Call"),
+        key_features_total=8,
+        feature_depth=maybe(r() * 15),
+        open_tickets=maybe(float(rng.randint(0, 12))),
+        urgent_open_tickets=maybe(float(rng.randint(0, 3))),
+        oldest_urgent_open_days=rng.randint(0, 20),
+        escalated_open_tickets=maybe(float(rng.randint(0, 3))),
+        ticket_trend=maybe(r() * 300 - 100),
+        tickets_created_30d=rng.randint(0, 20),
+        tickets_created_prev_30d=rng.randint(0, 20),
+        csat=maybe(r() * 100),
+        csat_responses=rng.randint(1, 40),
+        nps=maybe(r() * 200 - 100),
+        nps_responses=rng.randint(1, 40),
+        sponsor_days_inactive=maybe(float(rng.randint(0, 120))),
+        sponsor_name="Ed Exec",
+        champion_days_inactive=maybe(float(rng.randint(0, 60))),
+        champion_name="Dana Lee",
+        onboarding_progress=maybe(float(rng.choice([20, 40, 60, 80, 100]))),
+        milestones_reached=("Workspace Created",),
+        milestones_missing=("Teammate Invited",),
+    )
+
+
+def numpy_weighted_sum(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The same weighted mean over present measures (NaN = missing), in NumPy."""
+    present = ~np.isnan(points)
+    totals = np.where(present, points, 0.0) @ weights
+    return totals / (present @ weights)
+
+
+def synthetic_inputs(rng: random.Random, account_id: int) -> AccountInputs:
+    users = [f"user{i}@example.com" for i in range(rng.randint(3, 12))]
+    events = ["Logged In", "Report Created", "Dashboard Viewed", "Automation Run", "API Call"]
+    usage = tuple(
+        UsageDay(AS_OF - dt.timedelta(days=day), user, event, rng.randint(1, 5))
+        for day in range(30)
+        for user in users
+        if rng.random() < 0.5
+        for event in rng.sample(events, 2)
+    )
+    tickets = tuple(
+        TicketFact(
+            str(i),
+            rng.choice(["normal", "high", "urgent"]),
+            rng.choice(["open", "solved"]),
+            AS_OF - dt.timedelta(days=rng.randint(0, 60)),
+        )
+        for i in range(rng.randint(0, 8))
+    )
+    contacts = (ContactFact(users[0], "champion", "Dana Lee"), ContactFact(users[1], "executive_sponsor", "Ed Exec"))
+    return AccountInputs(
+        account_id,
+        segment="smb",
+        seats_purchased=20,
+        usage=usage,
+        tickets=tickets,
+        contacts=contacts,
+        onboarding_start=AS_OF - dt.timedelta(days=400),
+    )
+
+
+def main() -> None:
+    rng = random.Random(42)
+    signals = [synthetic_signals(rng, i) for i in range(ACCOUNTS)]
+    measures = sum(len(p.measures) for p in MODEL.profiles) / len(MODEL.profiles)
+    print(f"accounts: {ACCOUNTS:,}; default model, {len(MODEL.profiles)} profiles, ~{measures:.0f} measures each")
+
+    start = time.perf_counter()
+    bare = score_many(signals, MODEL, reasons=False)
+    engine_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    score_many(signals, MODEL)
+    reasons_seconds = time.perf_counter() - start
+
+    # NumPy gets the engine's own points (per profile, NaN for missing) and redoes the weighted sum.
+    numpy_seconds = 0.0
+    worst = 0.0
+    for profile in MODEL.profiles:
+        rows = [s for s in bare if s.profile == profile.name]
+        if not rows:
+            continue
+        points = np.array([[p.points for p in s.parts] for s in rows], dtype=float)
+        weights = np.array([wm.weight for wm in profile.measures])
+        start = time.perf_counter()
+        sums = numpy_weighted_sum(points, weights)
+        numpy_seconds += time.perf_counter() - start
+        engine = np.array([s.score for s in rows], dtype=float)
+        worst = max(worst, float(np.nanmax(np.abs(sums - engine))))
+
+    print(f"score_many, no reasons:        {engine_seconds:8.3f} s  ({engine_seconds / ACCOUNTS * 1e6:.1f} µs/account)")
+    print(f"score_many, with reasons:      {reasons_seconds:8.3f} s")
+    print(f"NumPy weighted sum, same data: {numpy_seconds:8.4f} s")
+    print(f"ratio engine / NumPy:          {engine_seconds / numpy_seconds:8.0f} x  (max score difference {worst:.1e})")
+
+    sample = [synthetic_inputs(rng, i) for i in range(SIGNAL_SAMPLE)]
+    rows = sum(len(a.usage or ()) for a in sample)
+    start = time.perf_counter()
+    for account in sample:
+        compute_signals(account, AS_OF, MODEL)
+    seconds = time.perf_counter() - start
+    print(
+        f"compute_signals: {SIGNAL_SAMPLE:,} accounts, {rows / SIGNAL_SAMPLE:.0f} usage rows each: {seconds:.2f} s "
+        f"→ {seconds * ACCOUNTS / SIGNAL_SAMPLE:.1f} s for {ACCOUNTS:,} (scaled)"
+    )
+
+
+if __name__ == "__main__":
+    main()

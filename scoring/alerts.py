@@ -1,0 +1,223 @@
+"""The early-warning rules, evaluated after each scoring run.
+
+Each rule looks at today's score, the score history and the signals, and raises an
+`AlertCandidate` while its condition holds. The `dedupe_key` stays the same while the
+condition persists, so the caller keeps one open alert per key: `evaluate_alerts` sorts
+today's candidates into new ones, ones already open, and open keys to resolve.
+
+Keys are `rule:account_id` plus, where a new occurrence deserves a new alert, what makes
+it new (the band dropped to, the detractor's answer day, the renewal date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from scoring.model import BAND_ORDER, AlertRule, HealthModel
+from scoring.reasons import TEMPLATES, plural
+from scoring.results import HealthScore
+from scoring.signals import Signals
+from scoring.trend import DayScore
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCandidate:
+    rule: str
+    dedupe_key: str
+    severity: str
+    title: str
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertOutcome:
+    new: tuple[AlertCandidate, ...]
+    """Conditions that hold and have no open alert: raise these."""
+    still_open: tuple[AlertCandidate, ...]
+    """Conditions that hold and are already open: leave them (maybe refresh their reasons)."""
+    resolved: tuple[str, ...]
+    """Open keys of this account whose condition no longer holds: close them."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    score: HealthScore
+    history: Sequence[DayScore]
+    """Earlier days only, oldest first."""
+    signals: Signals
+
+
+def _text(signal: str, s: Signals) -> str:
+    value = getattr(s, signal)
+    return TEMPLATES[signal](s, value) if value is not None else ""
+
+
+def _band_dropped(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    band = c.score.band
+    if band is None:
+        return None
+    today = c.score.day.toordinal()
+    earlier = [h.band for h in c.history if h.band in BAND_ORDER and today - h.day.toordinal() <= rule["lookback_days"]]
+    if not earlier:
+        return None
+    best = max(earlier, key=lambda b: BAND_ORDER[b or "poor"])
+    if best is None or BAND_ORDER[best] <= BAND_ORDER[band]:
+        return None
+    title = f"Health dropped from {best} to {band}"
+    return _alert(rule, c, band, title, tuple(r.text for r in c.score.reasons))
+
+
+def _score_drop(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    if c.score.score is None:
+        return None
+    today = c.score.day.toordinal()
+    window = [h for h in c.history if h.score is not None and 0 < today - h.day.toordinal() <= rule["days"]]
+    if not window:
+        return None
+    peak = max(window, key=lambda h: (h.score, h.day.toordinal()))
+    assert peak.score is not None
+    drop = peak.score - c.score.score
+    if drop < rule["points"]:
+        return None
+    days = today - peak.day.toordinal()
+    title = f"Health score fell {drop:.0f} points in {plural(days, 'day')} ({peak.score:.0f} → {c.score.score:.0f})"
+    return _alert(rule, c, None, title, tuple(r.text for r in c.score.reasons))
+
+
+def _usage_drop(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    trend = c.signals.usage_trend
+    if trend is None or -trend < rule["drop_percent"]:
+        return None
+    reasons = [_text("usage_trend", c.signals)]
+    if c.signals.active_users_trend is not None:
+        reasons.append(_text("active_users_trend", c.signals))
+    return _alert(rule, c, None, f"Usage dropped {-trend:.0f} % over two weeks", tuple(reasons))
+
+
+def _onboarding_overdue(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    s = c.signals
+    days = s.days_since_onboarding_start
+    # Past `max_days` an account is not onboarding any more, whatever the milestone data says.
+    if s.onboarding_complete is not False or days is None or not rule["days"] <= days <= rule["max_days"]:
+        return None
+    reasons = (_text("onboarding_progress", s), "Missing: " + ", ".join(s.milestones_missing))
+    return _alert(rule, c, None, f"Onboarding not completed {plural(int(days), 'day')} after start", reasons)
+
+
+def _inactive(signal: str) -> Callable[[AlertRule, _Context], AlertCandidate | None]:
+    def check(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+        days = getattr(c.signals, signal)
+        if days is None or days < rule["days"]:
+            return None
+        text = _text(signal, c.signals)
+        return _alert(rule, c, None, text, (text,))
+
+    return check
+
+
+def _training_needed(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    s = c.signals
+    if not s.key_features_total:
+        return None
+    share = rule["feature_share"]
+    needing = sum(1 for n in s.user_key_feature_counts if n / s.key_features_total * 100.0 < share)
+    if needing == 0 or needing < rule["min_users"]:
+        return None
+    title = f"{plural(needing, 'active user')} use fewer than {share:.0f} % of the key features"
+    reasons = (f"{needing} of {s.active_users_28d or 0} active users in the last 28 days", _text("feature_breadth", s))
+    return _alert(rule, c, None, title, reasons)
+
+
+def _seat_capacity(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    s = c.signals
+    if s.license_utilisation is None or s.license_utilisation < rule["utilisation_percent"]:
+        return None
+    full = s.seats_purchased is not None and (s.active_users_28d or 0) >= s.seats_purchased
+    title = "Seat capacity reached" if full else f"Active users at {s.license_utilisation:.0f} % of seats"
+    return _alert(rule, c, None, title + " (upsell)", (_text("license_utilisation", s),))
+
+
+def _ticket_spike(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    s = c.signals
+    new, usual = s.tickets_created_7d, s.tickets_weekly_before
+    if new is None or usual is None or new < rule["min_tickets"] or new < rule["factor"] * usual:
+        return None
+    title = f"Ticket spike: {plural(new, 'new ticket')} in 7 days"
+    reasons = [f"Usually {usual:.1f} a week over the 4 weeks before"]
+    if s.urgent_open_tickets:
+        reasons.append(_text("urgent_open_tickets", s))
+    return _alert(rule, c, None, title, tuple(reasons))
+
+
+def _nps_detractor(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    s = c.signals
+    if s.last_detractor_day is None or (c.score.day - s.last_detractor_day).days >= rule["days"]:
+        return None
+    title = f"NPS detractor: scored {s.last_detractor_score} on {s.last_detractor_day.isoformat()}"
+    reasons = (_text("nps", s),) if s.nps is not None else ()
+    return _alert(rule, c, s.last_detractor_day.isoformat(), title, reasons)
+
+
+def _renewal_risk(rule: AlertRule, c: _Context) -> AlertCandidate | None:
+    s = c.signals
+    days = s.days_to_renewal
+    if days is None or not 0 <= days <= rule["days"] or c.score.band not in ("average", "poor"):
+        return None
+    assert s.renewal_date is not None
+    title = f"Renewal in {plural(int(days), 'day')} while health is {c.score.band}"
+    return _alert(rule, c, s.renewal_date.isoformat(), title, tuple(r.text for r in c.score.reasons))
+
+
+def _alert(rule: AlertRule, c: _Context, qualifier: str | None, title: str, reasons: tuple[str, ...]) -> AlertCandidate:
+    key = f"{rule.name}:{c.score.account_id}" + (f":{qualifier}" if qualifier else "")
+    return AlertCandidate(rule.name, key, rule.severity, title, tuple(r for r in reasons if r))
+
+
+RULES: dict[str, Callable[[AlertRule, _Context], AlertCandidate | None]] = {
+    "band_dropped": _band_dropped,
+    "score_drop": _score_drop,
+    "usage_drop": _usage_drop,
+    "onboarding_overdue": _onboarding_overdue,
+    "sponsor_inactive": _inactive("sponsor_days_inactive"),
+    "champion_inactive": _inactive("champion_days_inactive"),
+    "training_needed": _training_needed,
+    "seat_capacity": _seat_capacity,
+    "ticket_spike": _ticket_spike,
+    "nps_detractor": _nps_detractor,
+    "renewal_risk": _renewal_risk,
+}
+
+
+def raised_alerts(
+    current: HealthScore, history: Iterable[DayScore], signals: Signals, model: HealthModel
+) -> tuple[AlertCandidate, ...]:
+    """Every enabled rule whose condition holds today, in the model's rule order."""
+    earlier = sorted((h for h in history if h.day < current.day), key=lambda h: h.day)
+    context = _Context(current, earlier, signals)
+    found = []
+    for name, check in RULES.items():
+        rule = model.alerts[name]
+        if rule.enabled and (candidate := check(rule, context)) is not None:
+            found.append(candidate)
+    return tuple(found)
+
+
+def evaluate_alerts(
+    current: HealthScore,
+    history: Iterable[DayScore],
+    signals: Signals,
+    model: HealthModel,
+    open_keys: Collection[str] = (),
+) -> AlertOutcome:
+    """Sort today's alerts against the open ones. `open_keys` may hold other accounts' keys:
+    only this account's are resolved."""
+    raised = raised_alerts(current, history, signals, model)
+    keys = {a.dedupe_key for a in raised}
+    account = str(current.account_id)
+    resolved = sorted(k for k in open_keys if k not in keys and k.split(":")[1:2] == [account])
+    return AlertOutcome(
+        new=tuple(a for a in raised if a.dedupe_key not in open_keys),
+        still_open=tuple(a for a in raised if a.dedupe_key in open_keys),
+        resolved=tuple(resolved),
+    )
