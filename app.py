@@ -187,9 +187,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _register_commands() -> None:
+    from cli.pipeline import score
     from cli.tenants import tenant_cli
 
     cli.add_command(tenant_cli)
+    cli.add_command(score)
 
 
 _register_commands()

@@ -1,0 +1,93 @@
+"""`canary score` (and the shared helpers of the pipeline verbs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from cli.progress import progress
+from scoring import HealthModel, ModelError, default_model, load_model
+from store.db import Store
+from store.models import Account, Tenant
+
+
+def app_store() -> Store:
+    store: Store = current_app.extensions["canary.store"]
+    return store
+
+
+def resolve_tenant(store: Store, slug: str | None) -> Tenant:
+    with store.session() as session:
+        if slug:
+            tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+            if tenant is None:
+                raise click.ClickException(f"no workspace {slug!r}: see `canary tenant list`")
+            return tenant
+        tenants = session.scalars(select(Tenant)).all()
+    if not tenants:
+        raise click.ClickException("no workspace yet: run `canary tenant create SLUG` or `canary demo`")
+    if len(tenants) > 1:
+        raise click.ClickException("several workspaces: choose one with --tenant SLUG")
+    return tenants[0]
+
+
+def health_model(path: str | None) -> HealthModel:
+    path = path or current_app.config.get("HEALTH_MODEL")
+    if not path:
+        return default_model()
+    try:
+        return load_model(path)
+    except ModelError as exc:
+        raise click.ClickException("the health model is not valid:\n  " + "\n  ".join(exc.errors)) from exc
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the health model {path}: {exc.strerror}") from exc
+
+
+def parse_day(value: str | None, name: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-05-01", param_hint=name) from exc
+
+
+@click.command("score", help="Score every account's health (and raise alerts) as of today, or recompute history.")
+@click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
+@click.option("--since", help="Recompute every day from this date (YYYY-MM-DD) up to --as-of.")
+@click.option("--as-of", "as_of", help="The day to score (default: today, UTC).")
+@click.option("--model", "model_path", help="Health model file (YAML or JSON); default: the shipped model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one line of JSON.")
+@with_appcontext
+def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
+          as_json: bool) -> None:
+    from sync.health import score_tenant
+
+    store = app_store()
+    tenant = resolve_tenant(store, tenant_slug)
+    model = health_model(model_path)
+    day = parse_day(as_of, "--as-of") or dt.datetime.now(dt.UTC).date()
+    first = parse_day(since, "--since")
+    if first is not None and first > day:
+        raise click.BadParameter(f"{first} is after {day}", param_hint="--since")
+    with store.session(tenant.id) as session:
+        accounts = session.scalar(select(func.count()).select_from(Account)) or 0
+    with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
+        summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
+    result = summary.as_dict()
+    if as_json:
+        click.echo(json.dumps(result, sort_keys=True))
+        return
+    bands = result["bands"]
+    click.echo(f"Scored {result['accounts']} accounts over {result['days']} day(s) as of {day}: "
+               f"{bands['good']} good, {bands['average']} average, {bands['poor']} poor"
+               + (f", {result['unscored']} without data" if result["unscored"] else "") + ".")
+    click.echo(f"Band changes: {result['band_changes']}. Alerts raised: {result['alerts_raised']}, "
+               f"resolved: {result['alerts_resolved']}.")
+    for rule, count in sorted(result["alerts_by_rule"].items()):
+        click.echo(f"  {rule}: {count}")

@@ -1,0 +1,333 @@
+"""A scoring run: load each account's facts from the store, score with the pure engine, store the result.
+
+For every day from ``since`` to ``as_of`` it writes one `HealthSnapshot` per account (score,
+band, parts, reasons, 30-day trend), rolls parents up from their children, and — on the last
+day only — adds segment benchmarks and evaluates the alert rules: new alerts are raised (with
+a task for the account's CSM), alerts whose condition is gone are resolved, and an alert whose
+condition persists is not raised again.
+
+Accounts are processed in chunks so memory stays flat on large books of business; each
+chunk's facts are loaded once for the whole day range (the engine ignores facts dated after
+the day it scores).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from scoring import (
+    AccountInputs,
+    ChildHealth,
+    ContactFact,
+    CsatAnswer,
+    HealthModel,
+    HealthScore,
+    NpsAnswer,
+    Signals,
+    TicketFact,
+    UsageDay,
+    benchmark,
+    compute_signals,
+    evaluate_alerts,
+    roll_up,
+    score_many,
+    score_trend,
+)
+from store.db import Store
+from store.models import (
+    Account,
+    Alert,
+    Connection,
+    Contact,
+    HealthSnapshot,
+    ProductUser,
+    Subscription,
+    SurveyResponse,
+    Task,
+    Ticket,
+    UsageDaily,
+)
+
+CHUNK = 1000
+WINDOW_DAYS = 35
+TICKET_DAYS = 60
+TREND_DAYS = 30
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass
+class ScoreSummary:
+    days: int = 0
+    accounts: int = 0
+    bands: Counter[str] = field(default_factory=Counter)
+    band_changes: int = 0
+    alerts_raised: int = 0
+    alerts_resolved: int = 0
+    alerts_by_rule: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"days": self.days, "accounts": self.accounts,
+                "bands": {b: self.bands.get(b, 0) for b in ("good", "average", "poor")},
+                "unscored": self.bands.get("none", 0), "band_changes": self.band_changes,
+                "alerts_raised": self.alerts_raised, "alerts_resolved": self.alerts_resolved,
+                "alerts_by_rule": dict(self.alerts_by_rule)}
+
+
+def _chunks(ids: Sequence[int], size: int = CHUNK) -> Iterable[list[int]]:
+    for start in range(0, len(ids), size):
+        yield list(ids[start : start + size])
+
+
+def _day(value: dt.datetime | dt.date | None) -> dt.date | None:
+    if value is None:
+        return None
+    return value.date() if isinstance(value, dt.datetime) else value
+
+
+class InputLoader:
+    """Builds `AccountInputs` for chunks of accounts from one tenant's store."""
+
+    def __init__(self, session: Session, model: HealthModel, first_day: dt.date, last_day: dt.date) -> None:
+        self.session = session
+        self.model = model
+        self.window_start = first_day - dt.timedelta(days=WINDOW_DAYS)
+        self.ticket_start = first_day - dt.timedelta(days=TICKET_DAYS)
+        self.last_day = last_day
+        self.has_usage = session.scalar(select(func.count()).select_from(UsageDaily)) != 0
+        self.has_helpdesk = (session.scalar(select(func.count()).select_from(Ticket)) != 0
+                             or session.scalar(select(func.count()).select_from(Connection).where(
+                                 Connection.system == "zendesk")) != 0)
+
+    def load(self, account_ids: list[int]) -> list[AccountInputs]:
+        s = self.session
+        accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids)))}
+        usage: dict[int, list[UsageDay]] = defaultdict(list)
+        if self.has_usage:
+            for account_id, day, user_key, event, count, minutes in s.execute(
+                select(UsageDaily.account_id, UsageDaily.day, UsageDaily.user_key, UsageDaily.event,
+                       UsageDaily.count, UsageDaily.minutes)
+                .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
+                       UsageDaily.day <= self.last_day)
+            ):
+                usage[account_id].append(UsageDay(day, user_key, event, count, minutes))
+            milestones = list(self.model.signals.milestones)
+            if milestones:
+                for account_id, event, first in s.execute(
+                    select(UsageDaily.account_id, UsageDaily.event, func.min(UsageDaily.day))
+                    .where(UsageDaily.account_id.in_(account_ids), UsageDaily.event.in_(milestones),
+                           UsageDaily.day < self.window_start)
+                    .group_by(UsageDaily.account_id, UsageDaily.event)
+                ):
+                    # Dated, so history recomputed for earlier days sees the milestone only from then on.
+                    usage[account_id].append(UsageDay(first, "(milestone)", event, 1, 0.0))
+        subs: dict[int, list[Subscription]] = defaultdict(list)
+        for sub in s.scalars(select(Subscription).where(Subscription.account_id.in_(account_ids),
+                                                        Subscription.status == "active")):
+            if sub.account_id is not None:
+                subs[sub.account_id].append(sub)
+        tickets: dict[int, list[TicketFact]] = defaultdict(list)
+        for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
+                (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
+                | Ticket.status.not_in(("solved", "closed")))):
+            if t.account_id is not None:
+                tickets[t.account_id].append(TicketFact(t.external_id, t.priority, t.status,  # type: ignore[arg-type]
+                                                        t.created_at.date(), _day(t.solved_at), t.escalated))
+        csat: dict[int, list[CsatAnswer]] = defaultdict(list)
+        nps: dict[int, list[NpsAnswer]] = defaultdict(list)
+        survey_start = dt.datetime.combine(self.window_start - dt.timedelta(days=180), dt.time(), dt.UTC)
+        for r in s.scalars(select(SurveyResponse).where(SurveyResponse.account_id.in_(account_ids),
+                                                        SurveyResponse.submitted_at >= survey_start)):
+            if r.account_id is None:
+                continue
+            if r.kind == "csat":
+                csat[r.account_id].append(CsatAnswer(r.submitted_at.date(), r.score >= 1))
+            else:
+                nps[r.account_id].append(NpsAnswer(r.submitted_at.date(), r.score))
+        contacts: dict[int, list[ContactFact]] = defaultdict(list)
+        rows = s.execute(
+            select(Contact, ProductUser.user_key, ProductUser.last_seen)
+            .outerjoin(ProductUser, ProductUser.email == Contact.email)
+            .where(Contact.account_id.in_(account_ids), Contact.role != "user")
+        ).all()
+        for contact, user_key, last_seen in rows:
+            if contact.account_id is None:
+                continue
+            last = max((d for d in (_day(contact.last_active_at), _day(last_seen)) if d is not None), default=None)
+            contacts[contact.account_id].append(
+                ContactFact(user_key or contact.email, contact.role, contact.name, last))  # type: ignore[arg-type]
+        out: list[AccountInputs] = []
+        for account_id in account_ids:
+            a = accounts.get(account_id)
+            if a is None:
+                continue
+            mine = subs.get(account_id, [])
+            renewals = sorted(x.renewal_date for x in mine if x.renewal_date)
+            starts = sorted(x.start_date for x in mine if x.start_date)
+            seats = [x.seats_purchased for x in mine if x.seats_purchased]
+            arr = [float(x.arr) for x in mine if x.arr is not None]
+            account_usage = usage.get(account_id, [])
+            onboarding = starts[0] if starts else (min(u.day for u in account_usage) if account_usage else None)
+            out.append(AccountInputs(
+                account_id=account_id, name=a.name, segment=a.segment, tier=a.tier,
+                lifecycle_stage=a.lifecycle_stage, parent_id=a.parent_id,
+                arr=sum(arr) if arr else None, seats_purchased=sum(seats) if seats else None,
+                renewal_date=next((r for r in renewals if r >= self.last_day), renewals[-1] if renewals else None),
+                onboarding_start=onboarding,
+                usage=tuple(account_usage) if self.has_usage else None,
+                tickets=tuple(tickets.get(account_id, ())) if self.has_helpdesk else None,
+                csat=tuple(csat.get(account_id, ())), nps=tuple(nps.get(account_id, ())),
+                contacts=tuple(contacts.get(account_id, ())),
+            ))
+        return out
+
+
+def _snapshot_history(session: Session, account_ids: list[int], start: dt.date, end: dt.date
+                      ) -> dict[int, list[HealthSnapshot]]:
+    history: dict[int, list[HealthSnapshot]] = defaultdict(list)
+    for snap in session.scalars(select(HealthSnapshot).where(
+            HealthSnapshot.account_id.in_(account_ids), HealthSnapshot.day >= start, HealthSnapshot.day <= end
+    ).order_by(HealthSnapshot.day)):
+        history[snap.account_id].append(snap)
+    return history
+
+
+def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
+                 since: dt.date | None = None, progress: ProgressCallback | None = None) -> ScoreSummary:
+    since = since or as_of
+    if since > as_of:
+        raise ValueError(f"--since {since} is after the scoring day {as_of}")
+    days = [since + dt.timedelta(days=i) for i in range((as_of - since).days + 1)]
+    summary = ScoreSummary(days=len(days))
+    with store.session(tenant_id) as session:
+        account_ids = list(session.scalars(select(Account.id).where(
+            (Account.lifecycle_stage.is_(None)) | (Account.lifecycle_stage != "merged")).order_by(Account.id)))
+    summary.accounts = len(account_ids)
+    final_scores: dict[int, HealthScore] = {}
+    final_signals: dict[int, Signals] = {}
+    for chunk in _chunks(account_ids):
+        with store.session(tenant_id) as session:
+            loader = InputLoader(session, model, days[0], as_of)
+            inputs = loader.load(chunk)
+            history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
+            existing = {(s.account_id, s.day): s for snaps in history.values() for s in snaps if s.day >= days[0]}
+            previous: dict[int, HealthScore] = {}
+            for account_id, snaps in history.items():
+                before = [s for s in snaps if s.day < days[0] and s.parts]
+                if before:
+                    previous[account_id] = HealthScore.from_dict(before[-1].parts)
+            for day in days:
+                signals = [compute_signals(i, day, model) for i in inputs]
+                scores = score_many(signals, model, previous)
+                for sig, score in zip(signals, scores, strict=True):
+                    prior = previous.get(score.account_id)
+                    if day == as_of and prior is not None and prior.band != score.band:
+                        summary.band_changes += 1
+                    trend = score_trend([*history[score.account_id], score], day, TREND_DAYS)
+                    snap = existing.get((score.account_id, day))
+                    if snap is None:
+                        snap = HealthSnapshot(account_id=score.account_id, day=day)
+                        session.add(snap)
+                        existing[(score.account_id, day)] = snap
+                        history[score.account_id].append(snap)
+                    snap.score, snap.band, snap.profile = score.score, score.band, score.profile
+                    snap.parts = score.as_dict()
+                    snap.reasons = [r.as_dict() for r in score.reasons]
+                    snap.trend = trend.slope
+                    snap.computed_at = dt.datetime.now(dt.UTC)
+                    previous[score.account_id] = score
+                    if day == as_of:
+                        final_scores[score.account_id] = score
+                        final_signals[score.account_id] = sig
+        if progress:
+            progress(len(chunk))
+    with store.session(tenant_id) as session:
+        _roll_up_parents(session, model, as_of, final_scores)
+        _benchmarks(session, model, as_of, final_signals)
+        _alerts(session, model, as_of, final_scores, final_signals, summary)
+        for band in session.scalars(select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)):
+            summary.bands[band or "none"] += 1
+    return summary
+
+
+def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore]) -> None:
+    children: dict[int, list[Account]] = defaultdict(list)
+    for child in session.scalars(select(Account).where(Account.parent_id.is_not(None))):
+        if child.parent_id is not None:
+            children[child.parent_id].append(child)
+    if not children:
+        return
+    arr: dict[int | None, float] = {
+        account_id: float(total) for account_id, total in session.execute(
+            select(Subscription.account_id, func.sum(Subscription.arr)).where(Subscription.status == "active")
+            .group_by(Subscription.account_id)).all() if total is not None}
+    for parent_id, kids in children.items():
+        snap = session.scalar(select(HealthSnapshot).where(HealthSnapshot.account_id == parent_id,
+                                                           HealthSnapshot.day == day))
+        if snap is None:
+            continue
+        own = scores.get(parent_id)
+        family = [ChildHealth(k.id, scores[k.id].score if k.id in scores else None, k.name, arr.get(k.id))
+                  for k in kids]
+        if own is not None and own.score is not None and arr.get(parent_id) is not None:
+            # A parent that pays for its own subscription counts with its own usage; a holding does not.
+            family.append(ChildHealth(parent_id, own.score, "its own account", arr.get(parent_id)))
+        rolled = roll_up(parent_id, family, model)
+        if rolled.score is None:
+            continue
+        snap.score, snap.band, snap.profile = rolled.score, rolled.band, "rollup"
+        snap.reasons = [r.as_dict() for r in rolled.reasons] + list(snap.reasons or [])
+        snap.parts = {**(snap.parts or {}),
+                      "rollup": {"weight_by": rolled.weight_by, "counted": list(rolled.counted)}}
+
+
+def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dict[int, Signals]) -> None:
+    if not signals:
+        return
+    table = benchmark(list(signals.values()), model)
+    for snap in session.scalars(select(HealthSnapshot).where(HealthSnapshot.day == day)):
+        found = table.get(snap.account_id)
+        if found:
+            snap.parts = {**(snap.parts or {}), "benchmarks": {
+                name: {"segment_percentile": b.segment_percentile, "base_percentile": b.base_percentile}
+                for name, b in found.items()}}
+
+
+def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
+            signals: dict[int, Signals], summary: ScoreSummary) -> None:
+    open_alerts: dict[int, dict[str, Alert]] = defaultdict(dict)
+    for alert in session.scalars(select(Alert).where(Alert.status == "open")):
+        open_alerts[alert.account_id][alert.dedupe_key] = alert
+    history: dict[int, list[HealthSnapshot]] = defaultdict(list)
+    for snap in session.scalars(select(HealthSnapshot).where(
+            HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)):
+        history[snap.account_id].append(snap)
+    owners = dict(session.execute(select(Account.id, Account.owner)).all())
+    now = dt.datetime.now(dt.UTC)
+    for account_id, score in scores.items():
+        mine = open_alerts.get(account_id, {})
+        outcome = evaluate_alerts(score, history.get(account_id, []), signals[account_id], model, set(mine))
+        for candidate in outcome.new:
+            alert = Alert(account_id=account_id, rule=candidate.rule, dedupe_key=candidate.dedupe_key,
+                          severity=candidate.severity, title=candidate.title, reasons=list(candidate.reasons),
+                          raised_at=now)
+            session.add(alert)
+            session.flush()
+            session.add(Task(account_id=account_id, alert_id=alert.id, title=candidate.title,
+                             body="\n".join(candidate.reasons), owner=owners.get(account_id),
+                             due_date=day + dt.timedelta(days=3 if candidate.severity in ("high", "critical") else 7)))
+            summary.alerts_raised += 1
+            summary.alerts_by_rule[candidate.rule] += 1
+        for key in outcome.resolved:
+            alert = mine[key]
+            alert.status, alert.resolved_at = "resolved", now
+            for task in session.scalars(select(Task).where(Task.alert_id == alert.id, Task.status == "open")):
+                task.status = "done"
+            summary.alerts_resolved += 1
