@@ -199,18 +199,15 @@ def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]
     if not first:
         return []
     now = dt.datetime.now(dt.UTC)
-    claimed: set[str] = set()
-    ids = list(first)
     table = CollectedMessage.__table__
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        stmt = (
-            insert_for(session, table)
-            .values([{"tenant_id": tenant_id, "message_id": mid, "received_at": now} for mid in chunk])
-            .on_conflict_do_nothing(index_elements=["tenant_id", "message_id"])
-            .returning(table.c.message_id)
-        )
-        claimed.update(session.execute(stmt).scalars())
+    # One cached statement run as executemany (SQLAlchemy batches it into multi-row INSERTs).
+    stmt = (
+        insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "message_id"])
+        .returning(table.c.message_id, sort_by_parameter_order=True)
+    )
+    rows = [{"tenant_id": tenant_id, "message_id": mid, "received_at": now} for mid in first]
+    claimed = set(session.execute(stmt, rows).scalars())
     return [m for mid, m in first.items() if mid in claimed]
 
 
@@ -240,11 +237,9 @@ def _store_event_types(session: Session, tenant_id: int, names: set[str], milest
         return
     table = EventType.__table__
     now = dt.datetime.now(dt.UTC)
-    stmt = insert_for(session, table).values([
-        {"tenant_id": tenant_id, "name": n, "kind": event_kind(n, milestones), "first_seen": now}
-        for n in sorted(names)
-    ]).on_conflict_do_nothing(index_elements=["tenant_id", "name"])
-    session.execute(stmt)
+    stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["tenant_id", "name"])
+    session.execute(stmt, [{"tenant_id": tenant_id, "name": n, "kind": event_kind(n, milestones), "first_seen": now}
+                           for n in sorted(names)])
 
 
 def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
@@ -255,11 +250,9 @@ def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
     for (account_id, user_key, event, day), (count, minutes) in fold.usage.items():
         rows.append({"tenant_id": tenant_id, "account_id": account_id, "user_key": user_key,
                      "event": event, "day": day, "count": int(count), "minutes": minutes})
-    for start in range(0, len(rows), 1000):
-        stmt = insert_for(session, table).values(rows[start : start + 1000])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["tenant_id", "account_id", "user_key", "event", "day"],
-            set_={"count": table.c.count + stmt.excluded.count,
-                  "minutes": table.c.minutes + stmt.excluded.minutes},
-        )
-        session.execute(stmt)
+    stmt = insert_for(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["tenant_id", "account_id", "user_key", "event", "day"],
+        set_={"count": table.c.count + stmt.excluded.count, "minutes": table.c.minutes + stmt.excluded.minutes},
+    )
+    session.execute(stmt, rows)

@@ -1,0 +1,100 @@
+"""Events per second through POST /v1/batch, next to a direct executemany insert of the same rows.
+
+The collector validates every message, de-duplicates by messageId, creates accounts and users
+on first sight and folds events into daily aggregates; the baseline only inserts one row per
+event with sqlite3's executemany. Both run on SQLite files in a temp dir, in the same run.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app import create_app
+from sandbox.core import LoopbackServer
+from store.migrate import upgrade
+from store.tenants import create_tenant
+
+EVENTS = int(os.environ.get("BENCH_COLLECTOR_EVENTS", "60000"))
+BATCH = 1000
+KEY = "wk_bench_collector_key"
+FEATURES = ["Logged In", "Report Created", "Dashboard Viewed", "Automation Run", "Data Exported"]
+
+
+def make_events(n: int) -> list[dict[str, object]]:
+    start = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+    events: list[dict[str, object]] = []
+    for i in range(n):
+        account = i % 500
+        events.append({
+            "type": "track", "messageId": f"m-{i}", "userId": f"u-{account}-{i % 17}",
+            "event": FEATURES[i % len(FEATURES)], "properties": {"minutes": 5},
+            "context": {"groupId": f"g-{account}"},
+            "timestamp": (start + dt.timedelta(minutes=i)).isoformat().replace("+00:00", "Z"),
+        })
+    return events
+
+
+def through_collector(events: list[dict[str, object]], tmp: Path) -> float:
+    url = f"sqlite:///{tmp / 'collector.db'}"
+    upgrade(url)
+    app = create_app({"TESTING": True, "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url})
+    with app.extensions["canary.store"].session() as s:
+        create_tenant(s, "bench", "Bench", write_key=KEY)
+    server = LoopbackServer(app).start()
+    session = requests.Session()
+    headers = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode(),
+               "Content-Type": "application/json"}
+    try:
+        started = time.perf_counter()
+        for i in range(0, len(events), BATCH):
+            body = json.dumps({"batch": events[i : i + BATCH]})
+            r = session.post(f"{server.url}/v1/batch", data=body, headers=headers, timeout=60)
+            r.raise_for_status()
+            assert r.json()["accepted"] == len(events[i : i + BATCH]), r.text[:300]
+        return time.perf_counter() - started
+    finally:
+        server.stop()
+
+
+def executemany_baseline(events: list[dict[str, object]], tmp: Path) -> float:
+    conn = sqlite3.connect(tmp / "raw.db")
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("CREATE TABLE events (message_id TEXT, user_id TEXT, group_id TEXT, event TEXT, ts TEXT,"
+                 " minutes REAL)")
+    rows = [(e["messageId"], e["userId"], e["context"]["groupId"], e["event"], e["timestamp"],  # type: ignore[index]
+             e["properties"]["minutes"]) for e in events]  # type: ignore[index]
+    started = time.perf_counter()
+    for i in range(0, len(rows), BATCH):
+        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows[i : i + BATCH])
+        conn.commit()
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return elapsed
+
+
+def main() -> None:
+    events = make_events(EVENTS)
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        collector_s = through_collector(events, tmp)
+        raw_s = executemany_baseline(events, tmp)
+    print(f"collector: {EVENTS} events in batches of {BATCH} through POST /v1/batch over loopback HTTP")
+    print(f"  POST /v1/batch          : {collector_s:8.2f} s  {EVENTS / collector_s:10,.0f} events/s")
+    print(f"  sqlite executemany (raw): {raw_s:8.2f} s  {EVENTS / raw_s:10,.0f} events/s")
+    print(f"  ratio executemany/collector: {collector_s / raw_s:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
