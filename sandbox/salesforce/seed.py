@@ -1,0 +1,166 @@
+"""Project the vendor-neutral `World` into native Salesforce records."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from sandbox.world import Company, Presence, World
+
+from .ids import format_datetime, make_id, to_18
+
+ROLE_LABELS = {
+    "executive_sponsor": "Executive Sponsor",
+    "champion": "Champion",
+    "admin": "Admin",
+    "user": "User",
+}
+PRIORITIES = {"low": "Low", "normal": "Medium", "high": "High", "urgent": "Critical"}
+DEAL_STAGES = {"active": "Closed Won", "churned": "Closed Lost", "pending": "Negotiation/Review"}
+
+
+def _stamps(presence: Presence, fallback: str) -> dict[str, str]:
+    created = format_datetime(presence.created_at) if presence.created_at else fallback
+    updated = format_datetime(presence.updated_at) if presence.updated_at else created
+    return {"CreatedDate": created, "LastModifiedDate": updated, "SystemModstamp": updated}
+
+
+def _sf_id(presences: dict[Any, Presence]) -> str | None:
+    presence = presences.get("salesforce")
+    return to_18(presence.external_id) if presence else None
+
+
+def _owner_id(email: str, owners: dict[str, str]) -> str:
+    if email not in owners:
+        owners[email] = make_id("005", 100 + len(owners))
+    return owners[email]
+
+
+def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield ``(sobject, record)`` for everything of the world present in Salesforce.
+
+    CSM owners become Users (``OwnerId``); a company's parent becomes ``ParentId`` when the
+    parent is in Salesforce too; explicit cross references fill the ``*_Id__c`` fields.
+    """
+    companies: dict[str, Company] = {c.key: c for c in world.companies}
+    owners: dict[str, str] = {}
+    for company in world.companies:
+        presence = company.presence.get("salesforce")
+        if presence is None:
+            continue
+        parent = companies.get(company.parent_key) if company.parent_key else None
+        yield (
+            "Account",
+            {
+                "Id": to_18(presence.external_id),
+                "Name": presence.name or company.name,
+                "Type": "Customer",
+                "ParentId": _sf_id(parent.presence) if parent else None,
+                "Website": presence.domain,
+                "Industry": company.industry,
+                "NumberOfEmployees": company.employees,
+                "Description": None,
+                "OwnerId": _owner_id(company.csm_owner, owners),
+                "Zendesk_Organization_Id__c": presence.cross_refs.get("zendesk"),
+                "HubSpot_Company_Id__c": presence.cross_refs.get("hubspot"),
+                **_stamps(presence, now),
+            },
+        )
+    for email, user_id in owners.items():
+        local = email.split("@", 1)[0]
+        yield (
+            "User",
+            {
+                "Id": user_id,
+                "Username": email,
+                "Name": local.replace(".", " ").title(),
+                "Email": email,
+                "IsActive": True,
+                "CreatedDate": now,
+                "LastModifiedDate": now,
+                "SystemModstamp": now,
+            },
+        )
+    people_ids: dict[str, str] = {}
+    for person in world.people:
+        presence = person.presence.get("salesforce")
+        if presence is None:
+            continue
+        owner = companies.get(person.company_key)
+        first, last = person.first_name, person.last_name
+        if presence.name:
+            first, _, last = presence.name.partition(" ")
+            if not last:
+                first, last = "", first
+        people_ids[person.key] = to_18(presence.external_id)
+        yield (
+            "Contact",
+            {
+                "Id": to_18(presence.external_id),
+                "AccountId": _sf_id(owner.presence) if owner else None,
+                "FirstName": first or None,
+                "LastName": last,
+                "Email": person.email,
+                "Phone": None,
+                "Title": person.title,
+                "Customer_Role__c": ROLE_LABELS.get(person.role, "User"),
+                **_stamps(presence, now),
+            },
+        )
+    for deal in world.deals:
+        presence = deal.presence.get("salesforce")
+        if presence is None:
+            continue
+        account = companies.get(deal.company_key)
+        yield (
+            "Opportunity",
+            {
+                "Id": to_18(presence.external_id),
+                "AccountId": _sf_id(account.presence) if account else None,
+                "Name": presence.name or deal.name,
+                "StageName": DEAL_STAGES.get(deal.status, "Closed Won"),
+                "Amount": float(deal.arr),
+                "CloseDate": deal.start_date.isoformat(),
+                "Type": "New Business",
+                "Seats__c": float(deal.seats),
+                "Product_Tier__c": deal.tier.capitalize(),
+                "Renewal_Date__c": deal.renewal_date.isoformat(),
+                **_stamps(presence, now),
+            },
+        )
+    for ticket in world.tickets:
+        presence = ticket.presence.get("salesforce")
+        if presence is None:
+            continue
+        customer = companies.get(ticket.company_key)
+        closed = ticket.status in ("solved", "closed")
+        if closed:
+            status = "Closed"
+        elif ticket.escalated:
+            status = "Escalated"
+        else:
+            status = "New" if ticket.status == "new" else "Working"
+        stamps = _stamps(presence, now)
+        if not presence.created_at:
+            stamps["CreatedDate"] = format_datetime(ticket.created_at)
+        if not presence.updated_at:
+            stamps["LastModifiedDate"] = stamps["SystemModstamp"] = format_datetime(ticket.updated_at)
+        solved: datetime | None = ticket.solved_at
+        yield (
+            "Case",
+            {
+                "Id": to_18(presence.external_id),
+                "AccountId": _sf_id(customer.presence) if customer else None,
+                "ContactId": people_ids.get(ticket.requester_key),
+                "Subject": presence.name or ticket.subject,
+                "Description": None,
+                "Priority": PRIORITIES.get(ticket.priority, "Medium"),
+                "Status": status,
+                "Origin": "Web",
+                "IsEscalated": ticket.escalated,
+                "IsClosed": closed,
+                "ClosedDate": format_datetime(solved) if closed and solved else None,
+                **stamps,
+            },
+        )
