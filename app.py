@@ -189,9 +189,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def _register_commands() -> None:
     from cli.pipeline import score
     from cli.tenants import tenant_cli
+    from sandbox.cli import sandbox_cli
 
     cli.add_command(tenant_cli)
     cli.add_command(score)
+    cli.add_command(sandbox_cli)
 
 
 _register_commands()
