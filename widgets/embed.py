@@ -257,6 +257,8 @@ def hubspot_card() -> Response:
 
 
 def init_app(app: Any, replay_guard_factory: Callable[[], Any] | None = None) -> None:
+    """Register the blueprint and a replay guard (in-memory by default; one per process)."""
+    from integrations.replay import MemoryReplayGuard
+
     app.register_blueprint(embed)
-    if replay_guard_factory is not None:
-        app.extensions["canary.replay_guard"] = replay_guard_factory()
+    app.extensions["canary.replay_guard"] = (replay_guard_factory or MemoryReplayGuard)()
