@@ -101,12 +101,16 @@ def load_account_health(session: Session, account_id: int, as_of: dt.date) -> Ac
     if account is None:
         return None
     start = as_of - dt.timedelta(days=TREND_DAYS - 1)
-    snapshots = list(session.scalars(select(HealthSnapshot).where(
-        HealthSnapshot.account_id == account_id, HealthSnapshot.day >= start, HealthSnapshot.day <= as_of
-    ).order_by(HealthSnapshot.day)))
-    by_day = {s.day: s.score for s in snapshots}
+    # Only day and score for the sparkline: the parts JSON of 90 snapshots is not needed.
+    by_day = dict(session.execute(select(HealthSnapshot.day, HealthSnapshot.score).where(
+        HealthSnapshot.account_id == account_id, HealthSnapshot.day >= start, HealthSnapshot.day <= as_of)).all())
     points = [(start + dt.timedelta(days=i), by_day.get(start + dt.timedelta(days=i))) for i in range(TREND_DAYS)]
-    latest = snapshots[-1] if snapshots else None
+    latest = session.execute(
+        select(HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band, HealthSnapshot.trend,
+               HealthSnapshot.reasons)
+        .where(HealthSnapshot.account_id == account_id, HealthSnapshot.day <= as_of)
+        .order_by(HealthSnapshot.day.desc()).limit(1)
+    ).first()
 
     subscription = session.scalars(select(Subscription).where(
         Subscription.account_id == account_id, Subscription.status == "active"
