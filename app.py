@@ -187,13 +187,14 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _register_commands() -> None:
+    from cli.demo import demo
     from cli.pipeline import score
+    from cli.sync_verbs import connect, push_command, sync_command
     from cli.tenants import tenant_cli
     from sandbox.cli import sandbox_cli
 
-    cli.add_command(tenant_cli)
-    cli.add_command(score)
-    cli.add_command(sandbox_cli)
+    for command in (tenant_cli, connect, sync_command, score, push_command, demo, sandbox_cli):
+        cli.add_command(command)
 
 
 _register_commands()

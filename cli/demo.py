@@ -1,0 +1,189 @@
+"""`canary demo`: the whole pipeline on the embedded sandbox, from a fresh demo workspace.
+
+Starts the three emulators in-process with a deterministic synthetic world, connects them,
+sends the product-usage stream through ``POST /v1/batch``, syncs, scores, pushes, prints a
+human summary and one line of JSON, then (unless ``--no-serve``) serves the console and widgets.
+The same seed gives the same result on every run.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+
+from cli.progress import progress
+from scoring import default_model
+from store.db import Store
+from store.models import Account, SourceLink, Tenant
+from store.tenants import create_tenant
+from sync.connections import build_adapter, save_connection
+
+DEMO_SLUG = "demo"
+log = logging.getLogger("canary.demo")
+
+
+@dataclass
+class DemoResult:
+    tenant_id: int
+    accounts: int = 0
+    linked_accounts: int = 0
+    bands: dict[str, int] = field(default_factory=dict)
+    alerts_raised: int = 0
+    alerts_by_rule: dict[str, int] = field(default_factory=dict)
+    api_calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    pushed_records: dict[str, int] = field(default_factory=dict)
+    usage_events: int = 0
+    usage_rejected: int = 0
+    as_of: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {"accounts": self.accounts, "linked_accounts": self.linked_accounts, "bands": self.bands,
+                "alerts_raised": self.alerts_raised, "alerts_by_rule": self.alerts_by_rule,
+                "api_calls": self.api_calls, "pushed_records": self.pushed_records,
+                "usage_events": self.usage_events, "as_of": self.as_of}
+
+
+def fresh_demo_tenant(store: Store, write_key: str) -> int:
+    with store.session() as session:
+        old = session.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
+        if old is not None:
+            session.delete(old)
+            session.flush()
+        tenant, _ = create_tenant(session, DEMO_SLUG, "Canary demo", write_key=write_key)
+        return tenant.id
+
+
+def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
+    from sandbox.usage import iter_usage_batches
+
+    client = app.test_client()
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode(),
+            "Content-Type": "application/json"}
+    accepted = rejected = 0
+    with progress("Sending product usage to POST /v1/batch") as bar:
+        for batch in iter_usage_batches(world):
+            response = client.post("/v1/batch", data=json.dumps(batch), headers=auth)
+            body = response.get_json(silent=True) or {}
+            if response.status_code not in (200, 400):
+                raise click.ClickException(f"the collector answered {response.status_code}: {body}")
+            accepted += int(body.get("accepted", 0))
+            rejected += len(body.get("rejected", []))
+            bar.advance(len(batch["batch"]))
+    return accepted, rejected
+
+
+def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandbox: Any = None) -> DemoResult:
+    """Run the pipeline against a started `sandbox.server.Sandbox`."""
+    from sync.health import score_tenant
+    from sync.push import push
+    from sync.runner import sync
+
+    store: Store = app.extensions["canary.store"]
+    world = sandbox.world
+    tenant_id = fresh_demo_tenant(store, world.write_key)
+    result = DemoResult(tenant_id=tenant_id, as_of=world.as_of.isoformat())
+    creds = sandbox.credentials
+    cipher = app.extensions["canary.cipher"]
+    adapters: dict[str, Any] = {}
+    refs = {"salesforce": creds["salesforce"].get("org_id", "00Dsandbox0000001"),
+            "zendesk": creds["zendesk"]["subdomain"], "hubspot": str(creds["hubspot"].get("portal_id", ""))}
+    with store.session(tenant_id) as session:
+        for system in ("salesforce", "zendesk", "hubspot"):
+            c = creds[system]
+            stored = {"salesforce": {"instance_url": c["instance_url"], "access_token": c["session_id"],
+                                     "cert_path": c["cert_path"]},
+                      "zendesk": {"subdomain": c["subdomain"], "email": c["email"], "token": c["token"]},
+                      "hubspot": {"access_token": c["access_token"]}}[system]
+            base_url = None if system == "salesforce" else c["base_url"]
+            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=refs[system])
+            adapters[system] = build_adapter(system, stored, base_url)
+
+    result.usage_events, result.usage_rejected = send_usage(app, world, world.write_key)
+
+    with progress("Pulling from Salesforce, Zendesk and HubSpot") as bar:
+        summary = sync(store, tenant_id, adapters, progress=lambda _s, _o, n: bar.advance(n))
+    pull_calls = {system: a.calls for system, a in adapters.items()}
+    for system, s in summary.systems.items():
+        if s.stopped:
+            click.echo(f"  {system} sync stopped: {s.stopped}", err=True)
+
+    with store.session(tenant_id) as session:
+        total = session.scalar(select(func.count()).select_from(Account)) or 0
+    with progress("Scoring health", total=total) as bar:
+        scored = score_tenant(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
+
+    push_calls: dict[str, int] = {}
+    for system, adapter in adapters.items():
+        pushed = push(store, tenant_id, system, adapter)
+        push_calls[system] = pushed.calls
+        result.pushed_records[system] = pushed.pushed
+        if pushed.stopped:
+            click.echo(f"  {system} push stopped: {pushed.stopped}", err=True)
+
+    with store.session(tenant_id) as session:
+        result.accounts = session.scalar(select(func.count()).select_from(Account).where(
+            (Account.lifecycle_stage.is_(None)) | (Account.lifecycle_stage != "merged"))) or 0
+        per_account = session.execute(
+            select(SourceLink.account_id, func.count(func.distinct(SourceLink.system)))
+            .where(SourceLink.system != "product", SourceLink.account_id.is_not(None))
+            .group_by(SourceLink.account_id)).all()
+        result.linked_accounts = sum(1 for _, n in per_account if n >= 2)
+    result.bands = {b: scored.bands.get(b, 0) for b in ("good", "average", "poor")}
+    result.alerts_raised = scored.alerts_raised
+    result.alerts_by_rule = dict(Counter(scored.alerts_by_rule))
+    result.api_calls = {system: {"pull": pull_calls[system], "push": push_calls[system]} for system in adapters}
+    return result
+
+
+def print_summary(result: DemoResult) -> None:
+    click.echo("")
+    click.echo(f"Canary demo — {result.accounts} customer accounts as of {result.as_of}")
+    click.echo(f"  {result.linked_accounts} accounts linked across two or three systems")
+    click.echo(f"  {result.usage_events} product events collected"
+               + (f" ({result.usage_rejected} rejected)" if result.usage_rejected else ""))
+    b = result.bands
+    click.echo(f"  health: {b.get('good', 0)} good, {b.get('average', 0)} average, {b.get('poor', 0)} poor")
+    click.echo(f"  {result.alerts_raised} early-warning alerts raised: "
+               + ", ".join(f"{k} {v}" for k, v in sorted(result.alerts_by_rule.items())))
+    for system, calls in result.api_calls.items():
+        click.echo(f"  {system:10} {calls['pull']} API calls to pull, {calls['push']} to write back "
+                   f"{result.pushed_records.get(system, 0)} health records")
+    click.echo(json.dumps(result.as_json(), sort_keys=True))
+
+
+@click.command("demo", help="Run the whole pipeline on the embedded sandbox, then serve the console and widgets.")
+@click.option("--accounts", default=100, show_default=True, type=click.IntRange(1, 100_000),
+              help="Synthetic companies in the sandbox.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the synthetic world.")
+@click.option("--faults", default=0.0, type=click.FloatRange(0, 0.9), help="Share of sandbox calls that fail.")
+@click.option("--no-serve", is_flag=True, help="Stop after the summary instead of serving.")
+@click.option("--port", default=None, type=int, help="Port for the console (default 5000).")
+@with_appcontext
+def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | None) -> None:
+    from sandbox.server import Sandbox
+    from store.migrate import upgrade
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    upgrade(app.config["DATABASE_URL"])
+    box = Sandbox(accounts=accounts, seed=seed, faults=faults)
+    box.start()
+    try:
+        result = run_demo(app, accounts=accounts, seed=seed, faults=faults, sandbox=box)
+        print_summary(result)
+        if no_serve:
+            return
+        from cli.serve import serve_app
+
+        app.config["CONSOLE_OPEN"] = True
+        serve_app(app, host=app.config["SERVE_HOST"], port=port or int(app.config["SERVE_PORT"]), workers=1)
+    finally:
+        box.stop()

@@ -1,0 +1,130 @@
+"""`canary connect`, `canary sync`, `canary push`: connect a system, pull it, write health back."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from cli.pipeline import app_store, resolve_tenant
+from cli.progress import progress
+from integrations.errors import AuthError, CanaryIntegrationError
+from store.crypto import CredentialCipher
+from sync.connections import ConnectionError_, adapters_for_tenant, build_adapter, save_connection
+
+SYSTEMS = ("salesforce", "zendesk", "hubspot")
+
+
+def _cipher() -> CredentialCipher:
+    cipher: CredentialCipher = current_app.extensions["canary.cipher"]
+    return cipher
+
+
+@click.command("connect", help="Connect a workspace to Salesforce, Zendesk or HubSpot (credentials are "
+                                "checked with one call, then stored encrypted).")
+@click.argument("system", type=click.Choice(SYSTEMS))
+@click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
+@click.option("--url", "base_url", help="API base URL when it is not the vendor's default (e.g. the sandbox).")
+@click.option("--subdomain", help="Zendesk subdomain.")
+@click.option("--email", help="Zendesk agent e-mail (API token auth).")
+@click.option("--token", envvar="CANARY_CONNECT_TOKEN", help="Zendesk API token (or env CANARY_CONNECT_TOKEN).")
+@click.option("--access-token", envvar="CANARY_CONNECT_ACCESS_TOKEN",
+              help="Salesforce session/access token or HubSpot private-app token (or env CANARY_CONNECT_ACCESS_TOKEN).")
+@click.option("--instance-url", help="Salesforce instance URL.")
+@click.option("--account-ref", help="The vendor account id (Salesforce org id, HubSpot portal id) for embeds.")
+@click.option("--ca-cert", type=click.Path(exists=True, dir_okay=False), help="CA bundle for a test certificate.")
+@with_appcontext
+def connect(system: str, tenant_slug: str | None, base_url: str | None, subdomain: str | None, email: str | None,
+            token: str | None, access_token: str | None, instance_url: str | None, account_ref: str | None,
+            ca_cert: str | None) -> None:
+    store = app_store()
+    tenant = resolve_tenant(store, tenant_slug)
+    credentials: dict[str, Any] = {k: v for k, v in {
+        "subdomain": subdomain, "email": email, "token": token, "access_token": access_token,
+        "instance_url": instance_url or (base_url if system == "salesforce" else None), "cert_path": ca_cert,
+    }.items() if v}
+    try:
+        adapter = build_adapter(system, credentials, base_url if system != "salesforce" else None)
+        adapter.check_connection()
+    except ConnectionError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    except AuthError as exc:
+        raise click.ClickException(f"{system} refused the credentials: {exc}") from exc
+    except CanaryIntegrationError as exc:
+        raise click.ClickException(f"{system} could not be reached: {exc}") from exc
+    ref = account_ref or (subdomain if system == "zendesk" else None)
+    with store.session(tenant.id) as session:
+        save_connection(session, _cipher(), system, credentials,
+                        base_url=base_url if system != "salesforce" else None, account_ref=ref)
+    click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
+
+
+def _adapters(tenant_id: int, systems: list[str] | None) -> dict[str, Any]:
+    store = app_store()
+    with store.session(tenant_id) as session:
+        adapters = adapters_for_tenant(session, _cipher(), systems)
+    if not adapters:
+        raise click.ClickException("no connected system: run `canary connect SYSTEM` first")
+    return adapters
+
+
+def print_sync_summary(summary: Any) -> None:
+    for system, s in summary.systems.items():
+        pulled = ", ".join(f"{o} {v.pulled} pulled/{v.changed} changed" for o, v in s.objects.items()) or "nothing"
+        quota = f", quota left {s.quota_left}" if s.quota_left is not None else ""
+        click.echo(f"  {system:10} {pulled}; {s.calls} API calls{quota}")
+        if s.stopped:
+            click.echo(f"  {system:10} stopped: {s.stopped}")
+    ident = summary.identity
+    click.echo(f"  identity   {ident.accounts_created} accounts created, {ident.records_linked} records (re)linked"
+               + (f", {ident.accounts_merged} merged" if ident.accounts_merged else ""))
+
+
+@click.command("sync", help="Pull changes from the connected systems (incremental; --full re-reads everything).")
+@click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
+@click.option("--system", "systems", multiple=True, type=click.Choice(SYSTEMS), help="Only this system (repeatable).")
+@click.option("--full", is_flag=True, help="Forget the saved cursors and pull everything again.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one line of JSON.")
+@with_appcontext
+def sync_command(tenant_slug: str | None, systems: tuple[str, ...], full: bool, as_json: bool) -> None:
+    from sync.runner import sync
+
+    store = app_store()
+    tenant = resolve_tenant(store, tenant_slug)
+    adapters = _adapters(tenant.id, list(systems) or None)
+    with progress("Pulling records") as bar:
+        summary = sync(store, tenant.id, adapters, full=full, progress=lambda _s, _o, n: bar.advance(n))
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
+        return
+    click.echo(f"Sync of {', '.join(adapters)} finished:")
+    print_sync_summary(summary)
+    if any(s.stopped for s in summary.systems.values()):
+        raise SystemExit(2)
+
+
+@click.command("push", help="Write changed health scores back to the connected systems, in the fewest calls.")
+@click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
+@click.option("--system", "systems", multiple=True, type=click.Choice(SYSTEMS), help="Only this system (repeatable).")
+@with_appcontext
+def push_command(tenant_slug: str | None, systems: tuple[str, ...]) -> None:
+    from sync.push import push
+
+    store = app_store()
+    tenant = resolve_tenant(store, tenant_slug)
+    adapters = _adapters(tenant.id, list(systems) or None)
+    stopped = False
+    for system, adapter in adapters.items():
+        with progress(f"Pushing to {system}"):
+            result = push(store, tenant.id, system, adapter)
+        click.echo(f"  {system:10} {result.pushed} records written, {len(result.failed)} failed (retried next run), "
+                   f"{result.calls} API calls" + (f"; fields created: {', '.join(result.fields_created)}"
+                                                  if result.fields_created else ""))
+        if result.stopped:
+            click.echo(f"  {system:10} stopped: {result.stopped}")
+            stopped = True
+    if stopped:
+        raise SystemExit(2)
