@@ -128,6 +128,15 @@ _SUFFIXES: dict[str, tuple[str, ...]] = {
     "": ("Inc.", "Corp", ", Inc."),
 }
 _SUFFIX_KEYS = tuple(_SUFFIXES)
+
+
+def _slug(base: str) -> str:
+    """What a base name looks like in a domain: "Cyber Nest" and "Cybernest" are the same slug, and
+    "Acme Group" is "Acme" ("Group" is also a legal suffix the same company is typed with or without)."""
+    words = base.lower().split()
+    while len(words) > 1 and words[-1] == "group":
+        words.pop()
+    return "".join(ch for ch in "".join(words) if ch.isalnum())
 _DIVISIONS = (
     "Europe", "EMEA", "APAC", "Americas", "Japan", "Canada", "UK", "Germany", "France", "Health",
     "Financial Services", "Labs", "Digital", "Government", "Retail", "Logistics",
@@ -293,6 +302,8 @@ class _WorldBuilder:
         self.tickets: list[Ticket] = []
         self.surveys: list[SurveyResponse] = []
         self.names: set[str] = set()
+        self.bases: set[str] = set()
+        self.base_of: dict[str, str] = {}
         self.domains: set[str] = set()
         self.counters: dict[tuple[str, str], int] = {}
         self.ticket_number = 0
@@ -353,8 +364,11 @@ class _WorldBuilder:
                 base = f"{base} {attempt}"
             suffix = _SUFFIX_KEYS[int(rng.random() * len(_SUFFIX_KEYS))]
             name = f"{base} {suffix}" if suffix else base
-            if name not in self.names:
+            # Distinct customers never share a base name: otherwise no one, human or program,
+            # could tell "Eastridge Corp" from "Eastridge LLC" when their domains differ too.
+            if name not in self.names and _slug(base) not in self.bases:
                 self.names.add(name)
+                self.bases.add(_slug(base))
                 return name, base, suffix
         raise RuntimeError("could not draw a unique company name")  # pragma: no cover
 
@@ -466,9 +480,16 @@ class _WorldBuilder:
         low, high = _EMPLOYEES[segment]
         employees = low + int(rng.random() * (high - low))
         if parent is not None:
-            division = _DIVISIONS[int(rng.random() * len(_DIVISIONS))]
-            parent_base = parent.name.rsplit(" ", 1)[0] if " " in parent.name else parent.name
-            base = f"{parent_base} {division}"
+            parent_base = self.base_of[parent.key]
+            base = ""
+            for _ in range(len(_DIVISIONS)):
+                division = _DIVISIONS[int(rng.random() * len(_DIVISIONS))]
+                base = f"{parent_base} {division}"
+                if _slug(base) not in self.bases:
+                    break
+            else:
+                base = f"{base} {index}"
+            self.bases.add(_slug(base))
             suffix = _SUFFIX_KEYS[int(rng.random() * len(_SUFFIX_KEYS))]
             name = f"{base} {suffix}" if suffix else base
             while name in self.names:
@@ -499,6 +520,7 @@ class _WorldBuilder:
             if rng.random() < 0.5:
                 onboarding_start -= timedelta(days=365 * (1 + int(rng.random() * 3)))
 
+        self.base_of[key] = base
         company = Company(
             key=key,
             name=name,

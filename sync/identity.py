@@ -63,6 +63,15 @@ def _label(key: Key) -> str:
     return f"{SYSTEM_LABELS.get(key[0], key[0])} {key[1]}"
 
 
+def _looks_like_division(a: str | None, b: str | None) -> bool:
+    """Different names that start alike ("Acme" / "Acme Europe", "Acme Japan" / "Acme Health"):
+    a parent and its subsidiary, or two subsidiaries, that may well share one domain."""
+    na, nb = normalise_name(a), normalise_name(b)
+    if not na or not nb or na == nb:
+        return False
+    return na.split()[0] == nb.split()[0]
+
+
 def _first_label(domain: str) -> str:
     return domain.split(".", 1)[0]
 
@@ -154,9 +163,11 @@ def resolve(records: Sequence[AccountRecord], known: Mapping[Key, KnownLink] | N
         if len(systems) < 2:
             continue
         if all(len(v) == 1 for v in systems.values()):
-            anchor = members[0]
-            for other in members[1:]:
-                link(anchor, other, "domain", f"{_label(anchor)} and {_label(other)} share the domain {domain}")
+            for i, anchor in enumerate(members):
+                for other in members[i + 1 :]:
+                    if _looks_like_division(by_key[anchor].name, by_key[other].name):
+                        continue  # "Acme" and "Acme Europe" on acme.com: a parent and its subsidiary
+                    link(anchor, other, "domain", f"{_label(anchor)} and {_label(other)} share the domain {domain}")
             continue
         names: dict[str | None, list[Key]] = defaultdict(list)
         for k in members:
@@ -226,3 +237,22 @@ def parent_index(clusters: Sequence[Cluster]) -> dict[int, int]:
                 result[i] = j
                 break
     return result
+
+
+def pairwise_quality(predicted: Iterable[Iterable[Key]], truth: Iterable[Iterable[Key]]) -> tuple[float, float]:
+    """(precision, recall) of record pairs linked together, against the true customers.
+
+    A pair is two records in one group; precision counts false merges, recall missed links.
+    With no pairs on a side, that side's measure is 1.0.
+    """
+
+    def pairs(groups: Iterable[Iterable[Key]]) -> set[tuple[Key, Key]]:
+        out: set[tuple[Key, Key]] = set()
+        for group in groups:
+            members = sorted(set(group))
+            out.update((a, b) for i, a in enumerate(members) for b in members[i + 1 :])
+        return out
+
+    found, true = pairs(predicted), pairs(truth)
+    hit = len(found & true)
+    return (hit / len(found) if found else 1.0, hit / len(true) if true else 1.0)

@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 
 _LEGAL_SUFFIXES = {
     "inc", "incorporated", "corp", "corporation", "co", "company", "llc", "ltd", "limited", "plc",
-    "gmbh", "ag", "sa", "sas", "srl", "bv", "nv", "oy", "ab", "as", "pty", "kk", "group", "holdings",
+    "gmbh", "ag", "sa", "sas", "srl", "bv", "nv", "oy", "ab", "as", "pty", "kk", "kg", "group",
     "the",
 }
+_CO_KG = re.compile(r"&\s*co\.?\s*kg\b")
+_DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")
 _GENERIC_HOSTS = {
     "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com",
     "aol.com", "proton.me", "protonmail.com", "example.com",
@@ -49,6 +51,8 @@ def normalise_name(value: str | None) -> str | None:
     if not value:
         return None
     text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
+    text = _CO_KG.sub(" ", text)  # "GmbH & Co. KG" is one legal form
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)  # "L.L.C." -> "llc"
     text = text.replace("&", " and ")
     words = re.findall(r"[a-z0-9]+", text)
     while words and words[-1] in _LEGAL_SUFFIXES:

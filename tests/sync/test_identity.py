@@ -144,3 +144,23 @@ def test_result_does_not_depend_on_input_order() -> None:
 def test_tiny_inputs(n: int) -> None:
     records = [rec("zendesk", "1", "Solo")][:n]
     assert len(resolve(records)) == n
+
+
+def test_pairwise_quality() -> None:
+    from sync.identity import pairwise_quality
+
+    truth = [[("salesforce", "1"), ("zendesk", "1"), ("hubspot", "1")], [("salesforce", "2"), ("zendesk", "2")]]
+    assert pairwise_quality(truth, truth) == (1.0, 1.0)
+    merged_wrong = [[("salesforce", "1"), ("zendesk", "1"), ("hubspot", "1"), ("salesforce", "2")],
+                    [("zendesk", "2")]]
+    precision, recall = pairwise_quality(merged_wrong, truth)
+    assert precision == pytest.approx(3 / 6) and recall == pytest.approx(3 / 4)
+    assert pairwise_quality([], truth) == (1.0, 0.0)
+
+
+def test_subsidiary_sharing_parent_domain_in_another_system_is_not_merged() -> None:
+    clusters = resolve([
+        rec("salesforce", "001P", "Ironnest LLC", "ironnest.co"),
+        rec("hubspot", "9", "Ironnest Logistics Ltd.", "ironnest.co"),
+    ])
+    assert len(clusters) == 2
