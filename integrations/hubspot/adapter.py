@@ -1,0 +1,501 @@
+"""`HubSpotAdapter`: pulls companies, contacts, deals and tickets; writes Canary health onto companies.
+
+Pull rule (``cursor`` None = first sync, or an incremental search finding more than
+``walk_threshold`` changed records):
+
+1. one search sorted by the modification stamp, descending, limit 1, fixes the *mark*:
+   the newest stamp before the walk starts;
+2. a list walk (``GET /crm/v3/objects/{type}``, 100 per page, ``after`` paging) reads every
+   record with its company associations inline (one call per 100 records, associations
+   included, and none of the ~5/s search allowance);
+3. the incremental search then takes over from the mark, so nothing changed during the walk
+   is lost.
+
+Incremental pulls are keyset searches, never offset paging: ``stamp GT ts`` sorted ascending.
+When a page is full, the records at its last stamp are held back and asked again from the
+previous stamp (so a page never splits a group of equal stamps); when a whole page shares
+one stamp, that group is read in id order (``stamp EQ ts AND hs_object_id GT last``). No
+query ever pages past offset 0, so the 10,000-result cap of search cannot be hit, and no
+record is lost, repeated or looped on however many share one stamp. Company links of
+searched records come from one v4 association batch read per page.
+
+Push: ``POST /crm/v3/objects/companies/batch/update``, 100 inputs per call; values are checked
+against the property definitions first, so a bad record is reported without costing a call.
+If HubSpot still fails a batch with a 400 (it fails the whole batch for one bad value), the
+inputs whose values it names are marked failed and the rest are sent again; an unattributable
+400 splits the batch in halves. Unknown ids come back in a 207 and are marked failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hubspot.crm.associations.v4 import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
+from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
+from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
+from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
+
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
+from integrations.errors import FatalError
+from integrations.http import QuotaGuard, RetryPolicy
+from integrations.hubspot.connection import Answer, HubSpotConnection, RateLimitPacer, RejectedRequest
+from integrations.hubspot.cursor import PullCursor
+from integrations.hubspot.mapping import (
+    MAPPERS,
+    MODIFIED_PROPERTY,
+    PROPERTIES,
+    batch_associations,
+    batch_outcome,
+    error_message,
+    invalid_values,
+    linked_company,
+    modified_millis,
+    needs_lookup,
+    parse_instant,
+)
+
+log = logging.getLogger("canary.hubspot")
+
+OBJECT_TYPES: dict[str, str] = {
+    "accounts": "companies",
+    "contacts": "contacts",
+    "deals": "deals",
+    "tickets": "tickets",
+}
+GROUP_NAME = "canary_health"
+GROUP_LABEL = "Canary health"
+PROPERTY_NAMES: dict[str, str] = {
+    "score": "canary_health_score",
+    "band": "canary_health_band",
+    "trend": "canary_health_trend",
+    "reasons": "canary_health_reasons",
+    "scored_at": "canary_scored_at",
+}
+BANDS = ("good", "average", "poor")
+MAX_TEXT = 65_536
+
+
+@dataclass(frozen=True)
+class PropertyShape:
+    """A Canary field in HubSpot: property ``type``/``fieldType`` and, for enumerations, the options."""
+
+    type: str
+    field_type: str
+    options: tuple[str, ...] = ()
+
+    def problem(self, value: str) -> str | None:
+        """Why HubSpot would reject ``value`` for this property (None: it would not). "" clears a value."""
+        if value == "":
+            return None
+        if self.type == "number":
+            try:
+                number = float(value)
+            except ValueError:
+                return f"{value!r} is not a number"
+            return None if math.isfinite(number) else f"{value!r} is not a finite number"
+        if self.type in ("datetime", "date"):
+            return None if parse_instant(value) else f"{value!r} is not a date-time"
+        if self.type == "enumeration" and self.options and value not in self.options:
+            return f"{value!r} is not one of {', '.join(self.options)}"
+        if len(value) > MAX_TEXT:
+            return f"the value is {len(value)} characters; HubSpot stores at most {MAX_TEXT}"
+        return None
+
+
+SHAPES_BY_KEY: dict[str, PropertyShape] = {"band": PropertyShape("enumeration", "select", BANDS)}
+SHAPES_BY_KIND: dict[str, PropertyShape] = {
+    "number": PropertyShape("number", "number"),
+    "text": PropertyShape("string", "text"),
+    "long_text": PropertyShape("string", "textarea"),
+    "datetime": PropertyShape("datetime", "date"),
+}
+DEFAULT_SHAPES: dict[str, PropertyShape] = {
+    "canary_health_score": SHAPES_BY_KIND["number"],
+    "canary_health_band": SHAPES_BY_KEY["band"],
+    "canary_health_trend": SHAPES_BY_KIND["number"],
+    "canary_health_reasons": SHAPES_BY_KIND["long_text"],
+    "canary_scored_at": SHAPES_BY_KIND["datetime"],
+}
+
+
+def property_name(key: str) -> str:
+    return PROPERTY_NAMES.get(key, f"canary_{key}")
+
+
+def shape_of(spec: FieldSpec) -> PropertyShape:
+    return SHAPES_BY_KEY.get(spec.key) or SHAPES_BY_KIND[spec.kind]
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+Batch = list[tuple[str, dict[str, str]]]
+
+
+class HubSpotAdapter:
+    """The HubSpot adapter (see the module docstring for the pull and push rules)."""
+
+    system = "hubspot"
+    objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets")
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str | None = None,
+        ca_cert: str | None = None,
+        policy: RetryPolicy | None = None,
+        run_share: float = 0.25,
+        daily_ceiling: float = 0.80,
+        list_limit: int = 100,
+        search_limit: int = 200,
+        push_batch_size: int = 100,
+        association_batch_size: int = 1000,
+        walk_threshold: int = 10_000,
+        search_per_second: float = 4.0,
+        timeout: tuple[float, float] = (10.0, 60.0),
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value, top in (
+            ("list_limit", list_limit, 100),
+            ("search_limit", search_limit, 200),
+            ("push_batch_size", push_batch_size, 100),
+            ("association_batch_size", association_batch_size, 1000),
+        ):
+            if not 1 <= value <= top:
+                raise ValueError(f"{name} must be between 1 and {top} (HubSpot's limit), got {value}")
+        self.policy = policy or RetryPolicy(sleep=sleep)
+        self.guard = QuotaGuard("hubspot", run_share=run_share, daily_ceiling=daily_ceiling)
+        self.pacer = RateLimitPacer(search_per_second=search_per_second, sleep=sleep, monotonic=monotonic)
+        self.connection = HubSpotConnection(
+            access_token,
+            base_url=base_url,
+            ca_cert=ca_cert,
+            policy=self.policy,
+            guard=self.guard,
+            pacer=self.pacer,
+            timeout=timeout,
+        )
+        self.list_limit = list_limit
+        self.search_limit = search_limit
+        self.push_batch_size = push_batch_size
+        self.association_batch_size = association_batch_size
+        self.walk_threshold = walk_threshold
+        self.shapes: dict[str, PropertyShape] = dict(DEFAULT_SHAPES)
+
+    @classmethod
+    def from_sandbox(cls, base_url: str, access_token: str, **options: Any) -> HubSpotAdapter:
+        """An adapter on the sandbox emulator served at ``base_url`` (`sandbox.hubspot.HubSpotEmulator`)."""
+        return cls(access_token, base_url=base_url, **options)
+
+    @property
+    def calls(self) -> int:
+        return self.connection.calls
+
+    def quota_left(self) -> int | None:
+        return self.connection.daily_remaining
+
+    def check_connection(self) -> None:
+        self.connection.call(
+            "check connection",
+            self.connection.objects.get_page,
+            "companies",
+            limit=1,
+            properties=["hs_object_id"],
+        )
+
+    # --- pull -----------------------------------------------------------------------------
+
+    def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
+        object_type = OBJECT_TYPES.get(object)
+        if object_type is None:
+            raise ValueError(f"hubspot has no {object}; it has {', '.join(self.objects)}")
+        state = PullCursor.decode(cursor)
+        return self._pull(object, object_type, state)
+
+    def _pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
+        decided = state is None
+        if state is None:
+            state = PullCursor("walk", mark=self._newest_stamp(object_type))
+        while True:
+            before = state
+            if state.phase == "walk":
+                records, state, more = self._walk_page(object_type, state)
+            elif state.phase == "tie":
+                records, state, more = self._tie_page(object_type, state)
+            else:
+                answer = self._search(
+                    object_type, self._forward_filters(object_type, state.ts), MODIFIED_PROPERTY[object_type]
+                )
+                total = int(answer.body.get("total") or 0)
+                if not decided and total > self.walk_threshold:
+                    log.info(
+                        "hubspot %s: %d changed since the cursor, more than %d: walking the list instead",
+                        object_type,
+                        total,
+                        self.walk_threshold,
+                    )
+                    state = PullCursor("walk", mark=self._newest_stamp(object_type))
+                    decided = True
+                    continue
+                records, state, more = self._forward_page(object_type, state, answer)
+            decided = True
+            if records or state != before:
+                yield Page(obj, records, state.encode())
+            if not more:
+                return
+
+    def _forward_filters(self, object_type: str, ts: int | None) -> list[dict[str, str]]:
+        if ts is None:
+            return []
+        return [{"property_name": MODIFIED_PROPERTY[object_type], "operator": "GT", "value": str(ts)}]
+
+    def _search(
+        self,
+        object_type: str,
+        filters: list[dict[str, str]],
+        sort_by: str,
+        *,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> Answer:
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=[Filter(**f) for f in filters])] if filters else [],
+            sorts=[{"propertyName": sort_by, "direction": "DESCENDING" if descending else "ASCENDING"}],
+            limit=limit or self.search_limit,
+            properties=list(PROPERTIES[object_type]),
+        )
+        return self.connection.call(
+            f"search {object_type}", self.connection.search.do_search, object_type, request, search=True
+        )
+
+    def _newest_stamp(self, object_type: str) -> int | None:
+        modified = MODIFIED_PROPERTY[object_type]
+        answer = self._search(object_type, [], modified, descending=True, limit=1)
+        results = answer.body.get("results") or []
+        return modified_millis(results[0], object_type) if results else None
+
+    @staticmethod
+    def _next_after(body: Mapping[str, Any]) -> str | None:
+        after = ((body.get("paging") or {}).get("next") or {}).get("after")
+        return None if after in (None, "") else str(after)
+
+    def _walk_page(self, object_type: str, state: PullCursor) -> tuple[list[Record], PullCursor, bool]:
+        options: dict[str, Any] = {
+            "limit": self.list_limit,
+            "properties": list(PROPERTIES[object_type]),
+            "associations": ["companies"],
+        }
+        if state.after:
+            options["after"] = state.after
+        answer = self.connection.call(
+            f"list {object_type}", self.connection.objects.get_page, object_type, **options
+        )
+        records = self._records(object_type, answer.body.get("results") or [], lookup=False)
+        after = self._next_after(answer.body)
+        if after is not None:
+            return records, PullCursor("walk", after=after, mark=state.mark), True
+        return records, PullCursor("forward", ts=state.mark), True
+
+    def _forward_page(
+        self, object_type: str, state: PullCursor, answer: Answer
+    ) -> tuple[list[Record], PullCursor, bool]:
+        results = answer.body.get("results") or []
+        if not results:
+            return [], state, False
+        stamps = [modified_millis(r, object_type) for r in results]
+        if self._next_after(answer.body) is None:
+            return self._records(object_type, results), PullCursor("forward", ts=max(stamps)), False
+        last = stamps[-1]
+        keep = [r for r, stamp in zip(results, stamps, strict=True) if stamp < last]
+        if not keep:
+            return [], PullCursor("tie", ts=last), True
+        newest = max(stamp for stamp in stamps if stamp < last)
+        return self._records(object_type, keep), PullCursor("forward", ts=newest), True
+
+    def _tie_page(self, object_type: str, state: PullCursor) -> tuple[list[Record], PullCursor, bool]:
+        assert state.ts is not None
+        filters = [
+            {"property_name": MODIFIED_PROPERTY[object_type], "operator": "EQ", "value": str(state.ts)}
+        ]
+        if state.after:
+            filters.append({"property_name": "hs_object_id", "operator": "GT", "value": state.after})
+        answer = self._search(object_type, filters, "hs_object_id")
+        results = answer.body.get("results") or []
+        records = self._records(object_type, results)
+        if results and self._next_after(answer.body) is not None:
+            last_id = max((str(r["id"]) for r in results), key=int)
+            return records, PullCursor("tie", ts=state.ts, after=last_id), True
+        return records, PullCursor("forward", ts=state.ts), True
+
+    def _records(
+        self, object_type: str, results: Sequence[Mapping[str, Any]], *, lookup: bool = True
+    ) -> list[Record]:
+        looked_up: dict[str, list[Mapping[str, Any]]] = {}
+        wanted = [str(r["id"]) for r in results if needs_lookup(r, object_type)] if lookup else []
+        for chunk in _chunks(wanted, self.association_batch_size):
+            request = BatchInputPublicFetchAssociationsBatchRequest(
+                inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk]
+            )
+            answer = self.connection.call(
+                f"read {object_type} company associations",
+                self.connection.associations.get_page,
+                object_type,
+                "companies",
+                request,
+            )
+            looked_up.update(batch_associations(answer.body))
+        mapper = MAPPERS[object_type]
+        return [
+            mapper(r, linked_company(r, object_type, looked_up.get(str(r["id"]), []) if lookup else None))
+            for r in results
+        ]
+
+    # --- fields ---------------------------------------------------------------------------
+
+    def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]:
+        """Create the ``canary_health`` group and any missing company property; returns the keys created."""
+        conn = self.connection
+        answer = conn.call("list company properties", conn.properties.get_all, "companies")
+        existing = {p["name"]: p for p in answer.body.get("results") or [] if isinstance(p, Mapping)}
+        for name, prop in existing.items():
+            if name in self.shapes or name.startswith("canary_"):
+                options = tuple(str(o.get("value")) for o in prop.get("options") or [])
+                self.shapes[name] = PropertyShape(str(prop.get("type")), str(prop.get("fieldType")), options)
+        missing = [s for s in specs if property_name(s.key) not in existing]
+        if not missing:
+            return []
+        try:
+            conn.call(
+                "create the Canary property group",
+                conn.groups.create,
+                "companies",
+                PropertyGroupCreate(name=GROUP_NAME, label=GROUP_LABEL, display_order=-1),
+            )
+        except RejectedRequest as exc:
+            if exc.status != 409:
+                raise
+        created: list[str] = []
+        for spec in missing:
+            shape = shape_of(spec)
+            name = property_name(spec.key)
+            create = PropertyCreate(
+                name=name,
+                label=spec.label,
+                type=shape.type,
+                field_type=shape.field_type,
+                group_name=GROUP_NAME,
+                description=spec.help,
+                display_order=-1,
+                form_field=False,
+                options=[
+                    OptionInput(label=o.capitalize(), value=o, display_order=i, hidden=False)
+                    for i, o in enumerate(shape.options)
+                ],
+            )
+            try:
+                conn.call(f"create property {name}", conn.properties.create, "companies", create)
+            except RejectedRequest as exc:
+                if exc.status != 409:
+                    raise
+                continue
+            self.shapes[name] = shape
+            created.append(spec.key)
+        return created
+
+    # --- push -----------------------------------------------------------------------------
+
+    def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult:
+        result = PushResult()
+        calls_before = self.calls
+        merged: dict[str, dict[str, str]] = {}
+        for update in updates:
+            values = {property_name(k): "" if v is None else str(v) for k, v in update.values.items()}
+            merged.setdefault(str(update.external_id), {}).update(values)
+        ready: Batch = []
+        for external_id, values in merged.items():
+            problem = None if external_id.isdigit() else f"{external_id!r} is not a HubSpot company id"
+            for name, value in values.items():
+                shape = self.shapes.get(name)
+                found = shape.problem(value) if shape else None
+                if problem is None and found:
+                    problem = f"{name}: {found}"
+            if problem:
+                result.failed[external_id] = problem
+            else:
+                ready.append((external_id, values))
+        chunks = list(_chunks(ready, self.push_batch_size))
+        for index, chunk in enumerate(chunks):
+            try:
+                self._write(list(chunk), result)
+            except FatalError as exc:
+                if not result.succeeded:
+                    raise
+                for external_id, _ in [item for rest in chunks[index:] for item in rest]:
+                    if external_id not in result.succeeded:
+                        result.failed.setdefault(external_id, f"not sent: {exc}")
+                log.warning("hubspot push stopped after %d records: %s", len(result.succeeded), exc)
+                break
+        result.calls = self.calls - calls_before
+        return result
+
+    def _write(self, chunk: Batch, result: PushResult) -> None:
+        """Send one batch; on a 400 drop the inputs HubSpot names (or halve the batch) and send the rest."""
+        queue: deque[Batch] = deque([chunk])
+        while queue:
+            batch = queue.popleft()
+            request = BatchInputSimplePublicObjectBatchInput(
+                inputs=[SimplePublicObjectBatchInput(id=i, properties=values) for i, values in batch]
+            )
+            try:
+                answer = self.connection.call(
+                    "update companies", self.connection.companies_batch.update, request
+                )
+            except RejectedRequest as exc:
+                message = error_message(exc.body, exc.status)
+                if exc.status != 400:
+                    for external_id, _ in batch:
+                        result.failed[external_id] = f"HTTP {exc.status} {message}"
+                    continue
+                culprits = self._culprits(batch, exc.body)
+                if culprits:
+                    result.failed.update(culprits)
+                    rest = [item for item in batch if item[0] not in culprits]
+                    if rest:
+                        queue.appendleft(rest)
+                elif len(batch) == 1:
+                    result.failed[batch[0][0]] = message
+                else:
+                    half = len(batch) // 2
+                    queue.appendleft(batch[half:])
+                    queue.appendleft(batch[:half])
+                continue
+            succeeded, failed = batch_outcome(answer.body, [i for i, _ in batch])
+            result.succeeded.extend(succeeded)
+            result.failed.update(failed)
+
+    @staticmethod
+    def _culprits(batch: Batch, body: Any) -> dict[str, str]:
+        problems = invalid_values(body)
+        culprits: dict[str, str] = {}
+        for external_id, values in batch:
+            for problem in problems:
+                if problem.property in values and problem.value in (None, values[problem.property]):
+                    culprits[external_id] = f"{problem.property}: {problem.message}"
+                    break
+        return culprits
+
+
+register("hubspot")(HubSpotAdapter)

@@ -1,0 +1,234 @@
+"""One HubSpot portal reached through ``hubspot-api-client``: call counting, pacing, errors.
+
+Every request goes through `HubSpotConnection.call`, which runs it under the shared
+`RetryPolicy` after: checking the `QuotaGuard`, pausing per `RateLimitPacer`, counting it.
+The SDK's own urllib3 retry is switched off (``Retry(total=0)``, Retry-After not honoured),
+so the policy is the one place that waits. Requests are made with ``_preload_content=False``:
+the adapter reads the JSON and the ``X-HubSpot-RateLimit-*`` headers itself, and the pure
+mapping functions get HubSpot's payloads exactly as sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import hubspot.crm.associations.v4 as associations_v4
+import hubspot.crm.companies as companies
+import hubspot.crm.objects as objects
+import hubspot.crm.properties as properties
+import urllib3
+from hubspot import HubSpot
+from urllib3.util.retry import Retry
+
+from integrations.errors import AuthError, FatalError, RetriableError
+from integrations.http import QuotaGuard, RetryPolicy
+from integrations.hubspot.mapping import error_message, rate_limit_headers, retry_after_seconds
+
+log = logging.getLogger("canary.hubspot")
+
+DEFAULT_HOST = "https://api.hubapi.com"
+SDK_ERRORS: tuple[type[Exception], ...] = (
+    objects.ApiException,
+    companies.ApiException,
+    associations_v4.ApiException,
+    properties.ApiException,
+)
+
+
+class RejectedRequest(FatalError):
+    """HubSpot refused the request itself (a 4xx other than auth and rate limits)."""
+
+    def __init__(self, message: str, *, status: int, body: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
+@dataclass
+class RateLimitPacer:
+    """Pause before HubSpot would answer 429: the 10-second account window and the search limit.
+
+    The account window is read from ``X-HubSpot-RateLimit-Remaining``/``-Max``/``-Interval-Milliseconds``;
+    when nothing is left, wait until our own oldest call in the window has aged out (the whole
+    interval if others spent it). Search answers carry no such headers, so searches are spaced
+    to at most ``search_per_second``.
+    """
+
+    search_per_second: float = 4.0
+    reserve: int = 0
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+    remaining: int | None = None
+    interval: float = 10.0
+    waited: float = 0.0
+    _recent: deque[float] = field(default_factory=lambda: deque(maxlen=1000))
+    _last_search: float | None = None
+
+    def _pause(self, seconds: float) -> None:
+        if seconds > 0:
+            log.info("hubspot: pausing %.2f s to stay under the rate limit", seconds)
+            self.sleep(seconds)
+            self.waited += seconds
+
+    def before(self, *, search: bool) -> None:
+        if search:
+            if self.search_per_second > 0 and self._last_search is not None:
+                gap = 1.0 / self.search_per_second
+                self._pause(gap - (self.monotonic() - self._last_search))
+            self._last_search = self.monotonic()
+            return
+        if self.remaining is not None and self.remaining <= self.reserve:
+            now = self.monotonic()
+            while self._recent and now - self._recent[0] >= self.interval:
+                self._recent.popleft()
+            self._pause((self._recent[0] + self.interval - now) if self._recent else self.interval)
+            self.remaining = None
+        self._recent.append(self.monotonic())
+
+    def observe(self, headers: Mapping[str, Any]) -> None:
+        limits = rate_limit_headers(headers)
+        if limits.remaining is not None:
+            self.remaining = limits.remaining
+        if limits.interval_seconds:
+            self.interval = limits.interval_seconds
+
+
+class HubSpotConnection:
+    """The SDK clients of one portal, built once (each SDK API object owns a connection pool)."""
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        base_url: str | None = None,
+        ca_cert: str | None = None,
+        policy: RetryPolicy,
+        guard: QuotaGuard,
+        pacer: RateLimitPacer,
+        timeout: tuple[float, float] = (10.0, 60.0),
+    ) -> None:
+        if not access_token:
+            raise AuthError(
+                "hubspot: no access token given; connect HubSpot (private-app token or OAuth install)"
+            )
+        options: dict[str, Any] = {"host": (base_url or DEFAULT_HOST).rstrip("/")}
+        if ca_cert:
+            options["ssl_ca_cert"] = ca_cert
+        no_retry = Retry(
+            total=0,
+            connect=0,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
+            raise_on_status=False,
+        )
+        client = HubSpot(access_token=access_token, retry=no_retry, **options)
+        crm = client.crm
+        self.host = options["host"]
+        self.objects = crm.objects.basic_api
+        self.search = crm.objects.search_api
+        self.companies_batch = crm.companies.batch_api
+        self.associations = crm.associations.v4.batch_api
+        self.properties = crm.properties.core_api
+        self.groups = crm.properties.groups_api
+        self.policy = policy
+        self.guard = guard
+        self.pacer = pacer
+        self.timeout = timeout
+        self.calls = 0
+        self.daily_remaining: int | None = None
+
+    def call(
+        self, what: str, send: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any
+    ) -> Answer:
+        """Run one SDK method under the policy; ``send(*args, **kwargs)`` gets the raw-response options."""
+        kwargs.update(_preload_content=False, _request_timeout=self.timeout)
+        return self.policy.run(lambda: self._once(what, send, args, kwargs, search), what=f"hubspot {what}")
+
+    def _observe(self, headers: Mapping[str, Any] | None) -> None:
+        if not headers:
+            return
+        self.pacer.observe(headers)
+        limits = rate_limit_headers(headers)
+        if limits.daily is not None and limits.daily_used is not None:
+            self.guard.observe(limits.daily_used, limits.daily)
+            self.daily_remaining = limits.daily_remaining
+
+    def _once(
+        self, what: str, send: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], search: bool
+    ) -> Answer:
+        self.guard.check()
+        self.pacer.before(search=search)
+        self.calls += 1
+        try:
+            response = send(*args, **kwargs)
+            data = response.data
+            response.release_conn()
+        except SDK_ERRORS as exc:
+            headers = dict(getattr(exc, "headers", None) or {})
+            self._observe(headers)
+            status = int(getattr(exc, "status", None) or 0)
+            body = getattr(exc, "body", None) or getattr(exc, "reason", None)
+            raise translate(what, status, body, headers, self.host) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise RetriableError(f"hubspot {what}: connection problem ({type(exc).__name__})") from None
+        headers = dict(response.headers)
+        self._observe(headers)
+        try:
+            body = json.loads(data) if data else None
+        except ValueError:
+            raise RetriableError(
+                f"hubspot {what}: the answer was not JSON (HTTP {response.status})", status=response.status
+            ) from None
+        return Answer(response.status, body, headers)
+
+
+def translate(
+    what: str, status: int, raw_body: Any, headers: Mapping[str, Any], host: str = DEFAULT_HOST
+) -> Exception:
+    """A HubSpot error answer as the integration error that says what the caller should do."""
+    try:
+        body: Any = json.loads(raw_body) if isinstance(raw_body, (str, bytes)) and raw_body else raw_body
+    except ValueError:
+        body = raw_body
+    message = error_message(body, status)
+    policy = body.get("policyName") if isinstance(body, Mapping) else None
+    if status == 401:
+        return AuthError(
+            f"hubspot rejected the access token (401 {message}); reconnect HubSpot or check the "
+            "private-app token"
+        )
+    if status == 403:
+        return AuthError(
+            f"hubspot refused {what} (403 {message}); the token lacks a scope this needs "
+            "(crm.objects.companies.read/write, crm.schemas.companies.write, ...)"
+        )
+    if status == 429 and policy == "DAILY":
+        return FatalError(
+            f"hubspot {what}: the portal's daily API limit is used up ({message}); "
+            "the next run resumes where this one stopped"
+        )
+    if status == 429 or status >= 500:
+        return RetriableError(
+            f"hubspot {what}: HTTP {status} {message}",
+            retry_after=retry_after_seconds(headers),
+            status=status,
+        )
+    if status == 0:
+        return FatalError(f"hubspot {what}: could not talk to {host} ({message})")
+    return RejectedRequest(f"hubspot {what}: HTTP {status} {message}", status=status, body=body)
