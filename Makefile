@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := postgresql redis-server chromium chromium-driver
+BENCH_PACKAGES  := wrk
 
 .PHONY: demo test bench lint system-packages clean
 
@@ -23,8 +24,7 @@ system-packages:
 	scripts/system-packages.sh $(SYSTEM_PACKAGES)
 
 demo: $(VENV)/.runtime-installed
-	$(BIN)/canary db upgrade
-	$(BIN)/canary serve
+	$(BIN)/canary demo
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
@@ -34,6 +34,7 @@ test: $(VENV)/.test-installed system-packages lint
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.test-installed system-packages
+	scripts/system-packages.sh $(BENCH_PACKAGES)
 	@set -e; for script in bench/bench_*.py; do \
 		echo "== $$script"; $(BIN)/python $$script; \
 	done
