@@ -1,0 +1,535 @@
+"""`ZendeskAdapter`: pull organizations, users, tickets and satisfaction; write health to organizations.
+
+Everything goes through zenpy; the two requests zenpy cannot make — a cursor list resumed at a
+saved ``page[after]``, and an export page smaller than the default 1,000 after the first (zenpy
+drops ``per_page`` next to ``cursor``) — go through zenpy's own session with ``requests``. Each SDK call runs
+under `RetryPolicy.run`; see `integrations.zendesk.session` for how responses are counted,
+sorted into errors and how zenpy is pointed at an instance.
+
+Pulls, one request per page, ascending:
+
+* accounts = organizations, time-based export ``/incremental/organizations`` (the only
+  export Zendesk has for them). Items at a page's ``end_time`` come again on the next page;
+  `TimeCursor` keeps their ids and drops the repeats. The walk follows ``end_of_stream``
+  itself, so zenpy's rule of stopping a time-based walk 5 minutes before its wall clock never
+  cuts a pull short.
+* contacts = users and tickets: cursor-based exports (``after_cursor`` until
+  ``end_of_stream``); staff users (agents, admins) are not contacts and are skipped.
+* satisfaction = received ratings (``score=received``), cursor list in id order. A rating
+  changed later is not listed again, but its ticket is re-exported with the new score.
+
+Exports leave out the last minute of changes: a change younger than that arrives with the
+next run (the cursor is a position, so nothing is skipped), and a ``start_time`` younger
+than a minute, which Zendesk refuses, counts as "nothing new". A run with nothing new
+spends one request per object.
+
+Rate limits. Zendesk counts requests per account per minute (``X-Rate-Limit``,
+``X-Rate-Limit-Remaining``, ``ratelimit-reset``), shared by every app of the account. They
+feed a `QuotaGuard` that starts afresh with each minute window: once this run has spent
+``run_share`` of what was left in the window, or the account has used ``daily_ceiling`` of
+the window (the guard's names; here both are per minute), the adapter *pauses* until the
+window resets, by raising `RetriableError(retry_after=ratelimit-reset)` so `RetryPolicy` is
+the one place that waits. After ``max_quota_pauses`` pauses in one run it stops with
+`QuotaExhausted`; the next run resumes from the saved cursors.
+
+Write-back: ``PUT /organizations/update_many`` with at most 100 organizations per request,
+then ``GET /job_statuses/{id}`` until the job is completed (``max_polls``, ``poll_interval``,
+injectable ``sleep``). N records cost ``ceil(N/100)`` updates plus the polls, one per batch
+when the job is done at the first poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from zenpy import Zenpy
+from zenpy.lib.api_objects import Organization, OrganizationField
+from zenpy.lib.exception import APIException, ZenpyException
+
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
+from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError
+from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
+from integrations.zendesk.cursors import AfterCursor, TimeCursor
+from integrations.zendesk.mapping import (
+    SYSTEM,
+    is_customer,
+    organization_to_account,
+    rating_to_satisfaction,
+    stamp_of,
+    ticket_to_ticket,
+    user_to_contact,
+)
+from integrations.zendesk.session import ZendeskSession, error_text, header_int, pointed_at
+
+log = logging.getLogger("canary.zendesk")
+T = TypeVar("T")
+
+VENDOR_FIELDS: dict[str, str] = {
+    "score": "canary_health_score",
+    "band": "canary_health_band",
+    "trend": "canary_health_trend",
+    "reasons": "canary_health_reasons",
+    "scored_at": "canary_scored_at",
+}
+"""Canonical health key -> Zendesk organization field key."""
+FIELD_TYPES: dict[str, str] = {"number": "decimal", "text": "text", "long_text": "textarea", "datetime": "text"}
+"""FieldSpec.kind -> Zendesk field type (``date`` holds a day only, so a timestamp is text)."""
+UPDATE_MANY_MAX = 100
+EXPORT_PAGE_MAX = 1000
+LIST_PAGE_MAX = 100
+DEFAULT_WINDOW_RESET = 60
+
+
+class ZendeskRefused(FatalError):
+    """Zendesk refused a request (a 4xx other than 401/403/429); the message is the vendor's."""
+
+    def __init__(self, message: str, *, status: int | None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+@register("zendesk")
+class ZendeskAdapter:
+    system = SYSTEM
+    objects: tuple[ObjectName, ...] = ("accounts", "contacts", "tickets", "satisfaction")
+
+    def __init__(
+        self,
+        *,
+        subdomain: str,
+        email: str | None = None,
+        token: str | None = None,
+        oauth_token: str | None = None,
+        url: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 60.0,
+        policy: RetryPolicy | None = None,
+        run_share: float = 0.25,
+        daily_ceiling: float = 0.80,
+        export_page_size: int = EXPORT_PAGE_MAX,
+        list_page_size: int = LIST_PAGE_MAX,
+        batch_size: int = UPDATE_MANY_MAX,
+        poll_interval: float = 1.0,
+        max_polls: int = 30,
+        max_quota_pauses: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``url`` points at another host than ``https://<subdomain>.zendesk.com`` (the sandbox);
+        ``verify`` is a CA bundle path for a sandbox served over TLS with a test certificate."""
+        if not subdomain:
+            raise ValueError("zendesk: a subdomain is required")
+        if not oauth_token and not (email and token):
+            raise ValueError("zendesk: give an agent e-mail with an API token, or an OAuth token")
+        if not 1 <= batch_size <= UPDATE_MANY_MAX:
+            raise ValueError(f"zendesk: batch_size must be 1..{UPDATE_MANY_MAX}")
+        if not 1 <= export_page_size <= EXPORT_PAGE_MAX or not 1 <= list_page_size <= LIST_PAGE_MAX:
+            raise ValueError(f"zendesk: page sizes are 1..{EXPORT_PAGE_MAX} (exports), 1..{LIST_PAGE_MAX} (lists)")
+        self.subdomain = subdomain
+        self.policy = policy or RetryPolicy(sleep=sleep)
+        self.export_page_size = export_page_size
+        self.list_page_size = list_page_size
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_polls = max_polls
+        self.max_quota_pauses = max_quota_pauses
+        self.quota_pauses = 0
+        self._sleep = sleep
+        self._timeout = timeout
+        self._run_share, self._daily_ceiling = run_share, daily_ceiling
+        self._guard = self._new_guard()
+        self._window_over = False
+        self._remaining: int | None = None
+        self._reset_seconds = DEFAULT_WINDOW_RESET
+        if url:
+            parts = urlsplit(url)
+            if not parts.scheme or not parts.netloc:
+                raise ValueError(f"zendesk: {url!r} is not a base URL like http://127.0.0.1:8080")
+            self._scheme: str | None = parts.scheme
+            self._netloc: str | None = parts.netloc
+        else:
+            self._scheme, self._netloc = None, None
+        self._base = f"{self._scheme or 'https'}://{self._netloc or subdomain + '.zendesk.com'}/api/v2"
+        self._session = ZendeskSession(subdomain=subdomain, before_request=self._before_request,
+                                       on_response=self._observe)
+        self._session.verify = verify
+        credentials: dict[str, Any] = {"oauth_token": oauth_token} if oauth_token else {"email": email,
+                                                                                       "token": token}
+        # No proactive_ratelimit: zenpy would sleep on its own. Its 429 loop never sees a 429 (the
+        # session raises first), and the cache is off so every poll really asks.
+        self._zenpy = Zenpy(subdomain=subdomain, session=self._session, timeout=timeout, disable_cache=True,
+                            **credentials)
+
+    @classmethod
+    def from_sandbox(cls, url: str, credentials: Mapping[str, str], **options: Any) -> ZendeskAdapter:
+        """An adapter for the sandbox emulator at ``url`` (``emulator.credentials``: subdomain, email, token)."""
+        return cls(subdomain=credentials["subdomain"], email=credentials["email"], token=credentials["token"],
+                   url=url, **options)
+
+    # ------------------------------------------------------------------ accounting
+
+    @property
+    def calls(self) -> int:
+        """HTTP requests sent to Zendesk so far: every page, retry and poll."""
+        return self._session.calls
+
+    def quota_left(self) -> int | None:
+        """Requests left in the account's current rate-limit minute (``X-Rate-Limit-Remaining``)."""
+        return self._remaining
+
+    def _new_guard(self) -> QuotaGuard:
+        return QuotaGuard(SYSTEM, run_share=self._run_share, daily_ceiling=self._daily_ceiling)
+
+    def _observe(self, response: requests.Response) -> None:
+        if response.status_code == 429:
+            self._window_over = True  # the Retry-After wait outlasts this window's counts
+        reset = header_int(response, "ratelimit-reset", "rate-limit-reset")
+        if reset is not None:
+            self._reset_seconds = max(1, reset)
+        limit = header_int(response, "X-Rate-Limit", "rate-limit", "ratelimit-limit")
+        remaining = header_int(response, "X-Rate-Limit-Remaining", "rate-limit-remaining", "ratelimit-remaining")
+        if not limit or remaining is None:
+            return
+        used = max(0, limit - remaining)
+        if self._guard.used is not None and used < self._guard.used:
+            self._guard = self._new_guard()  # a new minute window began
+        self._guard.observe(used, limit)
+        self._remaining = remaining
+
+    def _before_request(self) -> None:
+        if self._window_over:
+            self._guard, self._window_over = self._new_guard(), False
+        try:
+            self._guard.check()
+        except QuotaExhausted:
+            guard = self._guard
+            why = (f"{guard.used} of the account's {guard.limit} requests of this minute are used, "
+                   f"{guard.spent} of them by this run (its share is {self._run_share:.0%} of what was left, "
+                   f"the ceiling {self._daily_ceiling:.0%} of the limit)")
+            if self.quota_pauses >= self.max_quota_pauses:
+                raise QuotaExhausted(
+                    f"zendesk: {why}; paused {self.quota_pauses} times already this run, so stopping to leave "
+                    "the account's other apps their rate limit. The next run resumes where this one stopped."
+                ) from None
+            self.quota_pauses += 1
+            self._window_over = True
+            raise RetriableError(f"zendesk: {why}; pausing until the next minute window",
+                                 retry_after=self._reset_seconds) from None
+
+    # ------------------------------------------------------------------ one SDK call
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run one SDK call, pointed at this instance, through the retry policy, with errors sorted."""
+
+        def attempt() -> T:
+            with pointed_at(self._netloc, self._scheme):
+                try:
+                    return fn()
+                except CanaryIntegrationError:
+                    raise
+                except APIException as exc:
+                    raise self._refused(what, exc.response) from exc
+                except requests.HTTPError as exc:
+                    raise self._refused(what, exc.response) from exc
+                except requests.RequestException as exc:
+                    raise RetriableError(f"zendesk: {what}: {type(exc).__name__}") from exc
+                except ZenpyException as exc:
+                    raise FatalError(f"zendesk: {what}: {exc}") from exc
+
+        return self.policy.run(attempt, what=f"zendesk {what}")
+
+    def _fetch(self, what: str, fn: Callable[[], object]) -> dict[str, Any]:
+        """The JSON body zenpy received for a one-request SDK call (zenpy objects are not needed)."""
+
+        def call() -> dict[str, Any]:
+            fn()
+            return self._last_json(what)
+
+        return self._call(what, call)
+
+    def _get_json(self, what: str, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A GET zenpy has no call for, through zenpy's session (same counting, auth and errors)."""
+
+        def call() -> dict[str, Any]:
+            response = self._session.get(f"{self._base}/{path}", params=params, timeout=self._timeout)
+            if response.status_code >= 400:
+                raise self._refused(what, response)
+            return self._last_json(what)
+
+        return self._call(what, call)
+
+    def _last_json(self, what: str) -> dict[str, Any]:
+        response = self._session.last_response
+        body = response.json() if response is not None else None
+        if not isinstance(body, dict):
+            raise FatalError(f"zendesk: {what}: the answer is not a JSON object")
+        return body
+
+    @staticmethod
+    def _refused(what: str, response: requests.Response | None) -> ZendeskRefused:
+        if response is None:
+            return ZendeskRefused(f"zendesk: {what} was refused", status=None)
+        try:
+            body: Any = response.json()
+        except ValueError:
+            body = response.text[:500]
+        return ZendeskRefused(f"zendesk: {what} refused ({response.status_code} {error_text(body)})",
+                              status=response.status_code, body=body)
+
+    # ------------------------------------------------------------------ connection
+
+    def check_connection(self) -> None:
+        """One cheap authenticated request: the organization fields (needed for write-back anyway)."""
+        self._call("check connection", lambda: self._zenpy.organization_fields())
+
+    # ------------------------------------------------------------------ pulls
+
+    def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
+        if object == "accounts":
+            return self._pull_organizations(cursor)
+        if object == "contacts":
+            return self._pull_export("contacts", "users", cursor)
+        if object == "tickets":
+            return self._pull_export("tickets", "tickets", cursor)
+        if object == "satisfaction":
+            return self._pull_satisfaction(cursor)
+        raise ValueError(f"zendesk has no {object}; it has {', '.join(self.objects)}")
+
+    def _pull_organizations(self, cursor: str | None) -> Iterator[Page]:
+        state = TimeCursor.load(cursor)
+        while True:
+            try:
+                body = self._export_organizations(state.start_time)
+            except ZendeskRefused as exc:
+                if _too_recent(exc):
+                    return  # the export's last minute is not served yet: nothing new
+                raise
+            rows = _rows(body, "organizations")
+            end_time = _int(body.get("end_time"), state.start_time)
+            fresh, after = state.take(_stamped(rows), end_time)
+            end = bool(body.get("end_of_stream", True)) or not rows
+            if not fresh and after == state and not end:
+                raise FatalError(
+                    f"zendesk: the organization export does not move past {state.start_time}: more organizations "
+                    "share that second than one page holds; try a larger export_page_size"
+                )
+            records = _mapped(fresh, organization_to_account)
+            if records or after != state:
+                yield Page("accounts", records, after.dump())
+            state = after
+            if end:
+                return
+
+    def _export_organizations(self, start_time: int) -> dict[str, Any]:
+        return self._fetch("export organizations", lambda: self._zenpy.organizations.incremental(
+            start_time=start_time, per_page=self.export_page_size))
+
+    def _pull_export(self, obj: ObjectName, plural: str, cursor: str | None) -> Iterator[Page]:
+        state = AfterCursor.load(cursor)
+        while True:
+            body = self._export_page(plural, state)
+            rows = _rows(body, plural)
+            after = AfterCursor(_text(body.get("after_cursor")) or state.after)
+            if plural == "users":
+                records = _mapped([r for r in rows if is_customer(r)], user_to_contact)
+            else:
+                records = _mapped(rows, ticket_to_ticket)
+            if records or after != state:
+                yield Page(obj, records, after.dump())
+            moved = after != state
+            state = after
+            if body.get("end_of_stream", True) or not (rows or moved):
+                return
+
+    def _export_page(self, plural: str, state: AfterCursor) -> dict[str, Any]:
+        api = self._zenpy.users if plural == "users" else self._zenpy.tickets
+        if state.after is None:
+            return self._fetch(f"export {plural}", lambda: api.incremental(
+                start_time=0, per_page=self.export_page_size))
+        if self.export_page_size == EXPORT_PAGE_MAX:
+            return self._fetch(f"export {plural}", lambda: api.incremental(cursor=state.after))
+        # zenpy drops per_page when given a cursor; Zendesk's own after_url carries it.
+        return self._get_json(f"export {plural}", f"incremental/{plural}/cursor.json",
+                              {"cursor": state.after, "per_page": self.export_page_size})
+
+    def _pull_satisfaction(self, cursor: str | None) -> Iterator[Page]:
+        state = AfterCursor.load(cursor)
+        while True:
+            if state.after is None:
+                body = self._fetch("list satisfaction ratings", lambda: self._zenpy.satisfaction_ratings(
+                    score="received", cursor_pagination=self.list_page_size))
+            else:
+                params = {"score": "received", "page[size]": self.list_page_size, "page[after]": state.after}
+                body = self._get_json("list satisfaction ratings", "satisfaction_ratings.json", params)
+            rows = _rows(body, "satisfaction_ratings")
+            meta = _dict(body.get("meta"))
+            after = AfterCursor(_text(meta.get("after_cursor")) or state.after)
+            records = _mapped(rows, rating_to_satisfaction)
+            if records or after != state:
+                yield Page("satisfaction", records, after.dump())
+            moved = after != state
+            state = after
+            if not meta.get("has_more") or not moved:
+                return
+
+    # ------------------------------------------------------------------ write-back
+
+    def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]:
+        """Create the missing Canary organization fields; returns the canonical keys created."""
+        existing: set[str] = self._call("list organization fields",
+                                        lambda: {str(f.key) for f in self._zenpy.organization_fields()})
+        created: list[str] = []
+        for spec in specs:
+            key = vendor_key(spec.key)
+            if key in existing:
+                continue
+            field = OrganizationField(key=key, type=FIELD_TYPES.get(spec.kind, "text"), title=spec.label,
+                                      description=spec.help)
+            try:
+                self._create_field(key, field)
+            except ZendeskRefused as exc:
+                if exc.status == 422 and "taken" in str(exc):
+                    continue  # created meanwhile by another run
+                raise
+            existing.add(key)
+            created.append(spec.key)
+        return created
+
+    def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult:
+        result = PushResult()
+        calls_before = self.calls
+        ready: list[FieldUpdate] = []
+        for update in updates:
+            if not update.external_id.isdigit():
+                result.failed[update.external_id] = f"{update.external_id!r} is not a Zendesk organization id"
+            else:
+                ready.append(update)
+        for start in range(0, len(ready), self.batch_size):
+            self._push_batch(ready[start : start + self.batch_size], result)
+        result.calls = self.calls - calls_before
+        return result
+
+    def minimum_push_calls(self, records: int) -> int:
+        """update_many requests for ``records`` organizations (polls come on top: one per batch at best)."""
+        return math.ceil(records / self.batch_size)
+
+    def _push_batch(self, batch: list[FieldUpdate], result: PushResult) -> None:
+        organizations = [
+            Organization(id=int(u.external_id),
+                         organization_fields={vendor_key(k): v for k, v in u.values.items()})
+            for u in batch
+        ]
+        try:
+            body = self._fetch(f"update {len(batch)} organizations",
+                               lambda: self._zenpy.organizations.update(organizations))
+            job = self._finish_job(_dict(body.get("job_status")))
+        except ZendeskRefused as exc:
+            for u in batch:
+                result.failed[u.external_id] = str(exc)
+            return
+        status = job.get("status")
+        if status != "completed":
+            message = (f"zendesk: update job {job.get('id')} is still {status!r} after {self.max_polls} polls; "
+                       "the next push retries" if status in ("queued", "working")
+                       else f"zendesk: update job {job.get('id')} {status}: {job.get('message') or 'no message'}")
+            for u in batch:
+                result.failed[u.external_id] = message
+            return
+        outcomes: dict[str, str | None] = {}
+        for item in job.get("results") or []:
+            if not isinstance(item, dict):
+                continue
+            raw_id = item.get("id")
+            external_id = str(raw_id) if isinstance(raw_id, int | str) and str(raw_id) else None
+            index = item.get("index")
+            if external_id is None and isinstance(index, int) and 0 <= index < len(batch):
+                external_id = batch[index].external_id
+            if external_id is None:
+                continue
+            ok = item.get("success") is True or (item.get("status") == "Updated" and "error" not in item)
+            outcomes[external_id] = None if ok else ": ".join(
+                str(p) for p in (item.get("error") or "UpdateFailed", item.get("details")) if p)
+        for u in batch:
+            if u.external_id not in outcomes:
+                result.failed[u.external_id] = f"zendesk: update job {job.get('id')} reported nothing for it"
+            elif outcomes[u.external_id] is None:
+                result.succeeded.append(u.external_id)
+            else:
+                result.failed[u.external_id] = f"zendesk: {outcomes[u.external_id]}"
+
+    def _finish_job(self, job: dict[str, Any]) -> dict[str, Any]:
+        polls = 0
+        while job.get("status") in ("queued", "working") and polls < self.max_polls:
+            job_id = job.get("id")
+            if not job_id:
+                raise FatalError("zendesk: update_many answered a job status without an id")
+            self._sleep(self.poll_interval)
+            polls += 1
+            job = _dict(self._poll(str(job_id)).get("job_status"))
+        return job
+
+    def _poll(self, job_id: str) -> dict[str, Any]:
+        return self._fetch("poll job status", lambda: self._zenpy.job_status(id=job_id))
+
+    def _create_field(self, key: str, field: Any) -> None:
+        self._call(f"create organization field {key}", lambda: self._zenpy.organization_fields.create(field))
+
+
+def vendor_key(key: str) -> str:
+    """The Zendesk organization field key of a canonical health key."""
+    return VENDOR_FIELDS.get(key, f"canary_{key}")
+
+
+def _too_recent(exc: ZendeskRefused) -> bool:
+    return exc.status in (400, 422) and "too recent" in str(exc).lower()
+
+
+def _rows(body: Mapping[str, Any], plural: str) -> list[dict[str, Any]]:
+    rows = body.get(plural)
+    return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+
+def _stamped(rows: list[dict[str, Any]]) -> list[tuple[int, int, dict[str, Any]]]:
+    """``(stamp, id, row)`` of each row, skipping rows without a usable id or time."""
+    out = []
+    for row in rows:
+        try:
+            out.append((stamp_of(row), int(row["id"]), row))
+        except (KeyError, TypeError, ValueError, RecordError) as exc:
+            log.warning("zendesk: skipped an organization without a usable id or updated_at: %s", exc)
+    return out
+
+
+def _mapped(rows: Sequence[Mapping[str, Any]], mapper: Callable[[Mapping[str, Any]], Record | None]
+            ) -> list[Record]:
+    records: list[Record] = []
+    for row in rows:
+        try:
+            record = mapper(row)
+        except RecordError as exc:
+            log.warning("zendesk: skipped a record: %s", exc)
+            continue
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default

@@ -1,0 +1,186 @@
+"""Zendesk payloads -> canonical records: pure functions over the JSON dicts the API returns.
+
+Organizations -> `AccountRecord`, users -> `ContactRecord`, tickets -> `TicketRecord`,
+satisfaction ratings -> `SatisfactionRecord`. They accept the payloads exactly as Zendesk
+sends them (see ``/work/shared/vendor-payloads/zendesk``) and raise `RecordError` only when a
+record lacks what every record must have (an id and a modification time).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
+from integrations.errors import RecordError
+
+SYSTEM = "zendesk"
+HUBSPOT_FIELD_KEY = "hubspot_company_id"
+"""Organization field holding the HubSpot company id of the same customer."""
+PARENT_FIELD_KEY = "parent_organization_id"
+"""Organization field (a lookup field) naming the parent organization; Zendesk has no native parent."""
+ROLE_FIELD_KEY = "customer_role"
+"""User field holding the contact's role at the customer."""
+ESCALATED_TAG = "escalated"
+STAFF_ROLES = frozenset({"agent", "admin"})
+"""Zendesk user roles of the help desk's own staff: not customer contacts."""
+
+_ROLES: dict[str, str] = {
+    "executive_sponsor": "executive_sponsor",
+    "exec_sponsor": "executive_sponsor",
+    "executive": "executive_sponsor",
+    "sponsor": "executive_sponsor",
+    "economic_buyer": "executive_sponsor",
+    "champion": "champion",
+    "admin": "admin",
+    "administrator": "admin",
+    "user": "user",
+    "end_user": "user",
+}
+PRIORITIES = ("low", "normal", "high", "urgent")
+SCORES = ("good", "bad")
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """Zendesk timestamps (``2023-09-09T23:52:02Z``, an offset form, or Unix seconds) as aware UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def stamp_of(payload: Mapping[str, Any]) -> int:
+    """The record's modification time in whole Unix seconds: the order of incremental exports."""
+    moment = _required_time(payload, "updated_at")
+    return int(moment.timestamp())
+
+
+def normalise_role(raw: Any) -> str:
+    """``executive_sponsor | champion | admin | user`` from a free-form role value."""
+    if not isinstance(raw, str):
+        return "user"
+    key = raw.strip().lower().replace("-", "_").replace(" ", "_")
+    return _ROLES.get(key, "user")
+
+
+def normalise_priority(raw: Any) -> str:
+    """Zendesk's own four priorities; a ticket without one is ``normal``."""
+    text = raw.strip().lower() if isinstance(raw, str) else ""
+    return text if text in PRIORITIES else "normal"
+
+
+def organization_to_account(org: Mapping[str, Any]) -> AccountRecord:
+    external_id = _id(org)
+    fields = _dict(org.get("organization_fields"))
+    cross_refs: dict[str, str] = {}
+    salesforce = _text(org.get("external_id"))
+    if salesforce:
+        cross_refs["salesforce"] = salesforce
+    hubspot = _text(fields.get(HUBSPOT_FIELD_KEY))
+    if hubspot:
+        cross_refs["hubspot"] = hubspot
+    domains = [d for d in org.get("domain_names") or [] if isinstance(d, str) and d.strip()]
+    return AccountRecord(
+        system=SYSTEM,
+        external_id=external_id,
+        name=_text(org.get("name")) or f"Organization {external_id}",
+        updated_at=_required_time(org, "updated_at"),
+        domain=domains[0].strip() if domains else None,
+        parent_external_id=_text(fields.get(PARENT_FIELD_KEY)),
+        cross_refs=cross_refs,
+    )
+
+
+def is_customer(user: Mapping[str, Any]) -> bool:
+    """End users are customer contacts; agents and admins are the help desk's own staff."""
+    return user.get("role") not in STAFF_ROLES
+
+
+def user_to_contact(user: Mapping[str, Any]) -> ContactRecord:
+    fields = _dict(user.get("user_fields"))
+    return ContactRecord(
+        system=SYSTEM,
+        external_id=_id(user),
+        email=_text(user.get("email")),
+        updated_at=_required_time(user, "updated_at"),
+        account_external_id=_text(user.get("organization_id")),
+        name=_text(user.get("name")),
+        role=normalise_role(fields.get(ROLE_FIELD_KEY)),
+        last_active_at=parse_time(user.get("last_login_at")),
+    )
+
+
+def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
+    updated_at = _required_time(ticket, "updated_at")
+    status = _text(ticket.get("status")) or "open"
+    rating = _dict(ticket.get("satisfaction_rating"))
+    score = rating.get("score")
+    tags = ticket.get("tags") or []
+    return TicketRecord(
+        system=SYSTEM,
+        external_id=_id(ticket),
+        updated_at=updated_at,
+        created_at=parse_time(ticket.get("created_at")) or updated_at,
+        account_external_id=_text(ticket.get("organization_id")),
+        subject=_text(ticket.get("subject")),
+        priority=normalise_priority(ticket.get("priority")),
+        status=status,
+        escalated=ESCALATED_TAG in tags,
+        # Zendesk keeps solved_at in ticket metrics, not on the ticket: a solved ticket's last
+        # change is the closest the ticket itself tells.
+        solved_at=updated_at if status in ("solved", "closed") else None,
+        satisfaction=score if score in SCORES else None,
+        requester_external_id=_text(ticket.get("requester_id")),
+    )
+
+
+def rating_to_satisfaction(rating: Mapping[str, Any]) -> SatisfactionRecord | None:
+    """A received rating; ``None`` for ``offered`` / ``unoffered`` (no answer yet)."""
+    score = rating.get("score")
+    if score not in SCORES:
+        return None
+    return SatisfactionRecord(
+        system=SYSTEM,
+        external_id=_id(rating),
+        updated_at=_required_time(rating, "updated_at", fallback="created_at"),
+        score=str(score),
+        ticket_external_id=_text(rating.get("ticket_id")),
+        account_external_id=_text(rating.get("organization_id")),
+        comment=_text(rating.get("comment")),
+    )
+
+
+def _id(payload: Mapping[str, Any]) -> str:
+    value = payload.get("id")
+    if value is None or isinstance(value, bool) or str(value).strip() == "":
+        raise RecordError("a Zendesk record without an id")
+    return str(value)
+
+
+def _required_time(payload: Mapping[str, Any], key: str, fallback: str | None = None) -> dt.datetime:
+    try:
+        moment = parse_time(payload.get(key))
+        if moment is None and fallback is not None:
+            moment = parse_time(payload.get(fallback))
+    except ValueError as exc:
+        raise RecordError(f"Zendesk record {payload.get('id')}: bad {key}: {exc}",
+                          external_id=_text(payload.get("id"))) from exc
+    if moment is None:
+        raise RecordError(f"Zendesk record {payload.get('id')} has no {key}", external_id=_text(payload.get("id")))
+    return moment
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}

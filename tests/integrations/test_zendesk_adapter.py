@@ -1,0 +1,480 @@
+"""`ZendeskAdapter` with the real zenpy against `ZendeskEmulator` on a loopback server."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from integrations.base import AccountRecord, FieldUpdate, ObjectName, Page, TicketRecord, adapter_for
+from integrations.errors import AuthError, FatalError
+from integrations.http import QuotaExhausted, RetryPolicy
+from integrations.zendesk import ZendeskAdapter
+from integrations.zendesk.cursors import AfterCursor, TimeCursor
+from integrations.zendesk.session import ENV_NETLOC, ENV_SCHEME, pointed_at
+from sandbox.core import LoopbackServer, make_self_signed_cert
+from sandbox.faults import FaultInjector
+from sandbox.generate import generate_world
+from sandbox.world import World
+from sandbox.zendesk import ZendeskEmulator
+from sync.push import HEALTH_FIELDS
+
+NATIVE: dict[ObjectName, str] = {
+    "accounts": "organizations",
+    "contacts": "users",
+    "tickets": "tickets",
+    "satisfaction": "satisfaction_ratings",
+}
+PULLED: tuple[ObjectName, ...] = ("accounts", "contacts", "tickets", "satisfaction")
+UPDATE_MANY = "/api/v2/organizations/update_many.json"
+JOB_STATUS = "/api/v2/job_statuses/{id}.json"
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+class Slot:
+    """The WSGI app behind one shared loopback server; each test plugs in its own emulator."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self.app(environ, start_response)
+
+
+@dataclass
+class Box:
+    emulator: ZendeskEmulator
+    clock: Clock
+    server: LoopbackServer
+    slot: Slot
+    sleeps: list[float] = field(default_factory=list)
+
+    def sleep(self, seconds: float) -> None:
+        """The fake sleep of the retry policy and job polling: time passes on the emulator's clock."""
+        self.sleeps.append(seconds)
+        self.clock.advance(seconds)
+
+    def adapter(self, **options: Any) -> ZendeskAdapter:
+        options.setdefault("policy", RetryPolicy(sleep=self.sleep, rng=random.Random(1)))
+        return ZendeskAdapter.from_sandbox(self.server.url, self.emulator.credentials, sleep=self.sleep, **options)
+
+    def calls(self) -> int:
+        return int(self.emulator.stats.snapshot()["calls_total"])
+
+    def ids(self, native: str) -> list[str]:
+        rows = self.emulator.records(native)
+        if native == "users":
+            rows = [r for r in rows if r["role"] == "end-user"]
+        if native == "satisfaction_ratings":
+            rows = [r for r in rows if r["score"] in ("good", "bad")]
+        return sorted(str(r["id"]) for r in rows)
+
+    def inject(self, **options: Any) -> FaultInjector:
+        injector = FaultInjector(self.emulator.wsgi_app, fault_response=self.emulator.fault_response, **options)
+        self.slot.app = injector
+        return injector
+
+
+@pytest.fixture(scope="module")
+def loopback() -> Iterator[tuple[LoopbackServer, Slot]]:
+    slot = Slot()
+    with LoopbackServer(slot) as server:
+        yield server, slot
+
+
+def now() -> datetime:
+    """Real time: zenpy's own rule for time-based walks looks at the wall clock, so the emulator does too."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return generate_world(accounts=40, seed=3)
+
+
+@pytest.fixture
+def boot(loopback: tuple[LoopbackServer, Slot], world: World) -> Callable[..., Box]:
+    server, slot = loopback
+
+    def make(seed_world: World | None = None, **limits: Any) -> Box:
+        limits.setdefault("incremental_requests_per_minute", None)
+        clock = Clock(now())
+        emulator = ZendeskEmulator(clock=clock, **limits)
+        emulator.seed(seed_world or world)
+        slot.app = emulator.wsgi_app
+        return Box(emulator, clock, server, slot)
+
+    return make
+
+
+@pytest.fixture
+def box(boot: Callable[..., Box]) -> Box:
+    return boot()
+
+
+def drain(adapter: ZendeskAdapter, obj: ObjectName, cursor: str | None = None) -> tuple[list[Page], str | None]:
+    pages = list(adapter.pull(obj, cursor))
+    return pages, (pages[-1].cursor if pages else cursor)
+
+
+def ids_of(pages: list[Page]) -> list[str]:
+    return [r.external_id for p in pages for r in p.records]
+
+
+# ---------------------------------------------------------------- pulls
+
+
+@pytest.mark.parametrize("obj", PULLED)
+@pytest.mark.parametrize("page_size", [5, 1000])
+def test_full_pull_returns_every_record_once_and_counts_every_call(box: Box, obj: ObjectName, page_size: int) -> None:
+    adapter = box.adapter(export_page_size=page_size, list_page_size=min(page_size, 100))
+    pages, _ = drain(adapter, obj)
+    ids = ids_of(pages)
+    assert sorted(ids) == box.ids(NATIVE[obj])
+    assert len(ids) == len(set(ids))
+    assert adapter.calls == box.calls() >= 1
+    if page_size == 5:
+        assert len(pages) > 3
+    if obj != "satisfaction":  # exports come in modification order
+        stamps = [r.updated_at for p in pages for r in p.records]
+        assert stamps == sorted(stamps)
+
+
+def test_pull_mapped_values_come_from_the_emulator(box: Box) -> None:
+    adapter = box.adapter()
+    accounts = {r.external_id: r for p in adapter.pull("accounts", None) for r in p.records
+                if isinstance(r, AccountRecord)}
+    for org in box.emulator.records("organizations"):
+        record = accounts[str(org["id"])]
+        assert record.name == org["name"].strip()
+        assert record.cross_refs.get("salesforce") == org["external_id"]
+        assert record.cross_refs.get("hubspot") == org["organization_fields"]["hubspot_company_id"]
+        assert record.domain == (org["domain_names"][0] if org["domain_names"] else None)
+    tickets = {r.external_id: r for p in adapter.pull("tickets", None) for r in p.records
+               if isinstance(r, TicketRecord)}
+    for row in box.emulator.records("tickets"):
+        ticket = tickets[str(row["id"])]
+        assert ticket.escalated is ("escalated" in row["tags"])
+        assert ticket.priority == row["priority"]
+        assert ticket.satisfaction == (row["satisfaction_rating"]["score"]
+                                       if row["satisfaction_rating"]["score"] in ("good", "bad") else None)
+
+
+@pytest.mark.parametrize("page_size", [5, 1000])
+def test_nothing_new_costs_one_call_per_object(box: Box, page_size: int) -> None:
+    adapter = box.adapter(export_page_size=page_size, list_page_size=min(page_size, 100))
+    cursors = {obj: drain(adapter, obj)[1] for obj in PULLED}
+    box.clock.advance(120)
+    for obj in PULLED:
+        before, api_before = adapter.calls, box.calls()
+        pages, _ = drain(adapter, obj, cursors[obj])
+        assert ids_of(pages) == []
+        assert adapter.calls - before == 1 == box.calls() - api_before, obj
+
+
+@pytest.mark.parametrize("obj", ["accounts", "contacts", "tickets"])
+def test_five_changes_come_back_exactly_once_a_minute_later(box: Box, obj: ObjectName) -> None:
+    adapter = box.adapter(export_page_size=5)
+    _, cursor = drain(adapter, obj)
+    box.clock.advance(300)
+    touched = box.ids(NATIVE[obj])[3:30:6]
+    assert len(touched) == 5
+    box.emulator.touch(NATIVE[obj], touched)
+    pages, still = drain(adapter, obj, cursor)
+    assert ids_of(pages) == []  # exports leave out the last minute...
+    box.clock.advance(61)
+    pages, after = drain(adapter, obj, still)
+    assert sorted(ids_of(pages)) == touched  # ...and deliver it once it is a minute old
+    before = adapter.calls
+    assert ids_of(drain(adapter, obj, after)[0]) == []
+    assert adapter.calls - before == 1
+
+
+@pytest.mark.parametrize("obj", ["accounts", "contacts", "tickets"])
+def test_many_records_sharing_one_second_across_page_boundaries(box: Box, obj: ObjectName) -> None:
+    adapter = box.adapter(export_page_size=4)
+    _, cursor = drain(adapter, obj)
+    second = box.clock.now - timedelta(seconds=90)
+    ids = box.ids(NATIVE[obj])
+    before, shared, after = ids[:1], ids[1:12], ids[12:14]
+    box.emulator.touch(NATIVE[obj], before, at=second - timedelta(seconds=1))
+    box.emulator.touch(NATIVE[obj], shared, at=second)  # the first page ends inside this second
+    box.emulator.touch(NATIVE[obj], after, at=second + timedelta(seconds=1))
+    returned_before = box.emulator.stats.snapshot()["records_returned"]
+    pages, _ = drain(adapter, obj, cursor)
+    got = ids_of(pages)
+    assert sorted(got) == sorted(before + shared + after)
+    assert len(got) == len(set(got))
+    assert len(pages) >= 3
+    served = box.emulator.stats.snapshot()["records_returned"] - returned_before
+    if obj == "accounts":  # the time-based export served the boundary items twice; the adapter dropped them
+        assert served > len(got)
+    else:
+        assert served == len(got)
+
+
+def test_organization_walk_is_not_cut_short_near_the_wall_clock(box: Box) -> None:
+    """zenpy's own generator stops a time-based walk whose end_time is within 5 minutes of now."""
+    adapter = box.adapter(export_page_size=3)
+    _, cursor = drain(adapter, "accounts")
+    recent = box.ids("organizations")[:10]
+    for n, org_id in enumerate(recent):
+        box.emulator.touch("organizations", [org_id], at=box.clock.now - timedelta(seconds=200 - n * 10))
+    pages, _ = drain(adapter, "accounts", cursor)
+    assert sorted(ids_of(pages)) == recent
+    assert len(pages) >= 4
+
+
+@pytest.mark.parametrize("obj", PULLED)
+def test_resume_after_an_interrupted_walk(box: Box, obj: ObjectName) -> None:
+    adapter = box.adapter(export_page_size=5, list_page_size=10)
+    walk = adapter.pull(obj, None)
+    first = [next(walk), next(walk)]
+    del walk  # the run died here; the runner saved the second page's cursor
+    resumed, _ = drain(box.adapter(export_page_size=5, list_page_size=10), obj, first[-1].cursor)
+    ids = ids_of(first) + ids_of(resumed)
+    assert sorted(ids) == box.ids(NATIVE[obj])
+    assert len(ids) == len(set(ids))
+
+
+def test_export_limit_of_ten_per_minute_is_waited_out(boot: Callable[..., Box]) -> None:
+    box = boot(incremental_requests_per_minute=10)
+    box.clock.now = box.clock.now.replace(second=20)
+    adapter = box.adapter(export_page_size=10)
+    pages, _ = drain(adapter, "contacts")
+    assert sorted(ids_of(pages)) == box.ids("users")
+    assert len(pages) > 10
+    assert box.sleeps and all(0 < s <= 60 for s in box.sleeps)
+    assert box.sleeps[0] == 40  # the emulator's Retry-After: the rest of its minute
+    assert adapter.policy.retries == len(box.sleeps)
+    assert adapter.calls == box.calls() == len(pages) + len(box.sleeps)
+
+
+def test_429_and_server_faults_retried_with_retry_after(box: Box) -> None:
+    injector = box.inject(rate=0.3, seed=7, kinds=("429", "503", "500", "drop"), retry_after=7)
+    adapter = box.adapter(export_page_size=10)
+    pages, _ = drain(adapter, "tickets")
+    assert sorted(ids_of(pages)) == box.ids("tickets")
+    faults = [kind for _, _, kind in injector.log]
+    assert {"429", "503", "drop"} <= set(faults)
+    # Retry-After is honoured exactly (429 and 503 carry it); the others back off with jitter.
+    waits = [s for s, kind in zip(box.sleeps, faults, strict=True) if kind in ("429", "503")]
+    assert waits == [7.0] * len(waits)
+    assert adapter.calls == box.calls() + len(faults)
+
+
+def test_pause_when_the_minute_share_is_spent_then_stop(boot: Callable[..., Box]) -> None:
+    box = boot(requests_per_minute=20)
+    box.clock.now = box.clock.now.replace(second=50)
+    adapter = box.adapter(export_page_size=20, run_share=0.25)
+    pages, _ = drain(adapter, "contacts")
+    assert sorted(ids_of(pages)) == box.ids("users")
+    assert adapter.quota_pauses == 1  # 5 calls (a quarter of 20), a pause, then the other 4
+    assert box.sleeps == [10]  # until the emulator's minute window resets
+    assert adapter.calls == box.calls() == len(pages) == 9
+    assert adapter.quota_left() == 20 - 4
+
+    box.clock.advance(60 - box.clock.now.second)  # a fresh minute
+    stopping = box.adapter(export_page_size=5, run_share=0.25, max_quota_pauses=0)
+    with pytest.raises(QuotaExhausted, match=r"5 of the account's 20 requests of this minute .* next run resumes"):
+        drain(stopping, "tickets")
+    assert stopping.calls == 5
+
+
+def test_refused_cursor_is_fatal_with_the_vendor_message(box: Box) -> None:
+    adapter = box.adapter()
+    with pytest.raises(FatalError, match=r"export tickets refused \(400 InvalidValue: The cursor is not valid\)"):
+        drain(adapter, "tickets", AfterCursor("bm90LWEtY3Vyc29y").dump())
+    assert adapter.calls == 1 == box.calls()
+    assert box.sleeps == []
+
+
+def test_start_time_younger_than_a_minute_is_nothing_new(box: Box) -> None:
+    adapter = box.adapter()
+    recent = TimeCursor(int(box.clock.now.timestamp()) - 20).dump()
+    assert drain(adapter, "accounts", recent) == ([], recent)
+    assert adapter.calls == 1 == box.calls()
+
+
+def test_sandbox_over_tls_with_its_certificate(world: World, tmp_path: Any) -> None:
+    emulator = ZendeskEmulator(clock=Clock(now()), incremental_requests_per_minute=None)
+    emulator.seed(world)
+    tls = make_self_signed_cert(str(tmp_path))
+    with LoopbackServer(emulator.wsgi_app, tls=tls) as server:
+        assert server.url.startswith("https://")
+        trusting = ZendeskAdapter.from_sandbox(server.url, emulator.credentials, verify=tls.cert_path)
+        assert len(ids_of(drain(trusting, "accounts")[0])) == len(emulator.records("organizations"))
+        wary = ZendeskAdapter.from_sandbox(server.url, emulator.credentials, policy=RetryPolicy(sleep=lambda s: None))
+        with pytest.raises(FatalError, match="TLS certificate is not trusted"):
+            wary.check_connection()
+        assert wary.calls == 1
+
+
+def test_bad_token_is_an_auth_error_without_retries(box: Box) -> None:
+    credentials = box.emulator.credentials | {"token": "wrong-token-value"}
+    adapter = ZendeskAdapter.from_sandbox(box.server.url, credentials,
+                                          policy=RetryPolicy(sleep=box.sleep))
+    with pytest.raises(AuthError) as caught:
+        adapter.check_connection()
+    message = str(caught.value)
+    assert "401" in message and "Couldn't authenticate you" in message and "canary-sandbox" in message
+    assert "wrong-token-value" not in message
+    with pytest.raises(AuthError):
+        drain(adapter, "accounts")
+    assert adapter.calls == 2 == box.calls()
+    assert box.sleeps == []
+
+
+def test_check_connection_is_one_call(box: Box) -> None:
+    adapter = box.adapter()
+    adapter.check_connection()
+    assert adapter.calls == 1 == box.calls()
+    assert adapter.quota_left() == 699
+
+
+def test_registered_and_built_by_name(box: Box) -> None:
+    adapter = adapter_for("zendesk", subdomain="canary-sandbox", email="a@b.test", token="t", url=box.server.url)
+    assert isinstance(adapter, ZendeskAdapter)
+    assert adapter.objects == ("accounts", "contacts", "tickets", "satisfaction")
+    with pytest.raises(ValueError, match="no deals"):
+        adapter.pull("deals", None)
+
+
+def test_zenpy_is_pointed_per_call_and_the_environment_restored(boot: Callable[..., Box], world: World,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instances side by side (two tenants): each adapter's requests reach its own emulator."""
+    box = boot()
+    other_emulator = ZendeskEmulator(clock=Clock(now()), incremental_requests_per_minute=None)
+    other_emulator.seed(generate_world(accounts=12, seed=9))
+    monkeypatch.setenv(ENV_NETLOC, "elsewhere.invalid:1")
+    monkeypatch.delenv(ENV_SCHEME, raising=False)
+    with LoopbackServer(other_emulator.wsgi_app) as other_server:
+        mine = box.adapter(export_page_size=5)
+        theirs = ZendeskAdapter.from_sandbox(other_server.url, other_emulator.credentials, export_page_size=5)
+        a, b = mine.pull("accounts", None), theirs.pull("accounts", None)
+        got: dict[str, list[str]] = {"mine": [], "theirs": []}
+        for name, walk in (("mine", a), ("theirs", b)) * 50:
+            page = next(walk, None)
+            if page:
+                got[name] += [r.external_id for r in page.records]
+            assert os.environ[ENV_NETLOC] == "elsewhere.invalid:1"
+            assert ENV_SCHEME not in os.environ
+    assert sorted(got["mine"]) == box.ids("organizations")
+    assert sorted(got["theirs"]) == sorted(str(o["id"]) for o in other_emulator.records("organizations"))
+    assert mine.calls == box.calls()
+    assert theirs.calls == other_emulator.stats.snapshot()["calls_total"]
+
+
+# ---------------------------------------------------------------- write-back
+
+
+def test_ensure_fields_creates_once(box: Box) -> None:
+    adapter = box.adapter()
+    assert adapter.ensure_fields(HEALTH_FIELDS) == ["score", "band", "trend", "reasons", "scored_at"]
+    fields = {f["key"]: f["type"] for f in box.emulator.records("organization_fields")}
+    assert {k: v for k, v in fields.items() if k.startswith("canary")} == {
+        "canary_health_score": "decimal", "canary_health_band": "text", "canary_health_trend": "decimal",
+        "canary_health_reasons": "textarea", "canary_scored_at": "text"}
+    assert adapter.calls == 1 + 5
+    assert box.adapter().ensure_fields(HEALTH_FIELDS) == []
+    assert adapter.calls + 1 == box.calls()
+
+
+def _values(n: int) -> dict[str, str | None]:
+    return {"score": str(n), "band": "good", "trend": "1.5", "reasons": f"reason {n}",
+            "scored_at": "2026-11-01T00:00:00Z"}
+
+
+@pytest.fixture(scope="module")
+def big_world() -> World:
+    return generate_world(accounts=300, seed=5)
+
+
+@pytest.mark.parametrize("n", [1, 100, 101, 201])
+def test_push_spends_one_update_and_one_poll_per_hundred(boot: Callable[..., Box], big_world: World, n: int) -> None:
+    box = boot(big_world)
+    adapter = box.adapter()
+    adapter.ensure_fields(HEALTH_FIELDS)
+    org_ids = box.ids("organizations")[: n - 1]
+    assert len(org_ids) == n - 1
+    missing = "999999999"  # an organization deleted in Zendesk meanwhile
+    updates = [FieldUpdate(i, _values(k)) for k, i in enumerate(org_ids)] + [FieldUpdate(missing, _values(0))]
+    updates.append(FieldUpdate("not-a-number", _values(0)))
+    stats = box.emulator.stats
+    stats.reset()
+    result = adapter.push_fields(updates)
+    batches = math.ceil(n / 100)
+    assert stats.calls("PUT", UPDATE_MANY) == batches == adapter.minimum_push_calls(n)
+    assert stats.calls("GET", JOB_STATUS) == batches
+    assert result.calls == 2 * batches == box.calls()
+    assert sorted(result.succeeded) == sorted(org_ids)
+    assert set(result.failed) == {missing, "not-a-number"}
+    assert "Not found" in result.failed[missing]
+    assert "not a Zendesk organization id" in result.failed["not-a-number"]
+    written = {str(o["id"]): o["organization_fields"] for o in box.emulator.records("organizations")}
+    for k, org_id in enumerate(org_ids):
+        assert written[org_id]["canary_health_score"] == str(k)
+        assert written[org_id]["canary_health_reasons"] == f"reason {k}"
+        assert written[org_id]["canary_scored_at"] == "2026-11-01T00:00:00Z"
+    assert box.sleeps == [1.0] * batches
+
+
+def test_push_polls_a_working_job_until_completed(boot: Callable[..., Box]) -> None:
+    box = boot(job_polls_before_completed=2)
+    adapter = box.adapter(poll_interval=2.5)
+    adapter.ensure_fields(HEALTH_FIELDS)
+    org_id = box.ids("organizations")[0]
+    result = adapter.push_fields([FieldUpdate(org_id, {"score": "55", "band": None})])
+    assert result.succeeded == [org_id]
+    assert result.calls == 1 + 3
+    assert box.sleeps == [2.5, 2.5, 2.5]
+    fields = next(o for o in box.emulator.records("organizations") if str(o["id"]) == org_id)["organization_fields"]
+    assert fields["canary_health_score"] == "55"
+    assert fields["canary_health_band"] is None
+
+
+def test_push_gives_up_polling_with_a_clear_message(boot: Callable[..., Box]) -> None:
+    box = boot(job_polls_before_completed=10)
+    adapter = box.adapter(max_polls=2)
+    org_ids = box.ids("organizations")[:3]
+    result = adapter.push_fields([FieldUpdate(i, {"score": "1"}) for i in org_ids])
+    assert result.succeeded == []
+    assert set(result.failed) == set(org_ids)
+    assert "still 'working' after 2 polls" in result.failed[org_ids[0]]
+    assert result.calls == 3
+
+
+def test_push_of_nothing_spends_nothing(box: Box) -> None:
+    result = box.adapter().push_fields([])
+    assert (result.calls, result.succeeded, result.failed) == (0, [], {})
+    assert box.calls() == 0
+
+
+@pytest.mark.parametrize(("netloc", "scheme", "inside"), [
+    ("127.0.0.1:9", "http", {ENV_NETLOC: "127.0.0.1:9", ENV_SCHEME: "http"}),
+    (None, None, {}),  # a real instance: any sandbox override must be gone during its calls
+])
+def test_pointed_at_sets_and_restores(monkeypatch: pytest.MonkeyPatch, netloc: str | None, scheme: str | None,
+                                      inside: dict[str, str]) -> None:
+    monkeypatch.setenv(ENV_NETLOC, "previous:1")
+    monkeypatch.delenv(ENV_SCHEME, raising=False)
+    with pointed_at(netloc, scheme):
+        assert {k: os.environ[k] for k in (ENV_NETLOC, ENV_SCHEME) if k in os.environ} == inside
+    assert os.environ[ENV_NETLOC] == "previous:1"
+    assert ENV_SCHEME not in os.environ
