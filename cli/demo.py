@@ -52,6 +52,25 @@ class DemoResult:
                 "usage_events": self.usage_events, "as_of": self.as_of}
 
 
+SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05},
+                                               "salesforce": {"bulk_poll_interval": 0.05}}
+"""The emulators finish jobs at once: no need to wait a vendor's polling interval."""
+
+
+def sandbox_connections(box: Any) -> dict[str, tuple[dict[str, Any], str | None, str]]:
+    """Per system: the credentials to store, the base URL (None for Salesforce: the instance URL is
+    in the credentials) and the vendor account ref, for a started `sandbox.server.Sandbox`."""
+    c = box.credentials
+    return {
+        "salesforce": ({"instance_url": c["salesforce"]["instance_url"], "access_token": c["salesforce"]["session_id"],
+                        "cert_path": c["salesforce"]["cert_path"]}, None, "00Dsandbox0000001"),
+        "zendesk": ({"subdomain": c["zendesk"]["subdomain"], "email": c["zendesk"]["email"],
+                     "token": c["zendesk"]["token"]}, c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
+        "hubspot": ({"access_token": c["hubspot"]["access_token"]}, c["hubspot"]["base_url"],
+                    str(c["hubspot"].get("portal_id", ""))),
+    }
+
+
 def fresh_demo_tenant(store: Store, write_key: str) -> int:
     with store.session() as session:
         old = session.scalar(select(Tenant).where(Tenant.slug == DEMO_SLUG))
@@ -91,21 +110,12 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     world = sandbox.world
     tenant_id = fresh_demo_tenant(store, world.write_key)
     result = DemoResult(tenant_id=tenant_id, as_of=world.as_of.isoformat())
-    creds = sandbox.credentials
     cipher = app.extensions["canary.cipher"]
     adapters: dict[str, Any] = {}
-    refs = {"salesforce": creds["salesforce"].get("org_id", "00Dsandbox0000001"),
-            "zendesk": creds["zendesk"]["subdomain"], "hubspot": str(creds["hubspot"].get("portal_id", ""))}
     with store.session(tenant_id) as session:
-        for system in ("salesforce", "zendesk", "hubspot"):
-            c = creds[system]
-            stored = {"salesforce": {"instance_url": c["instance_url"], "access_token": c["session_id"],
-                                     "cert_path": c["cert_path"]},
-                      "zendesk": {"subdomain": c["subdomain"], "email": c["email"], "token": c["token"]},
-                      "hubspot": {"access_token": c["access_token"]}}[system]
-            base_url = None if system == "salesforce" else c["base_url"]
-            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=refs[system])
-            adapters[system] = build_adapter(system, stored, base_url)
+        for system, (stored, base_url, ref) in sandbox_connections(sandbox).items():
+            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=ref)
+            adapters[system] = build_adapter(system, stored, base_url, **SANDBOX_OPTIONS.get(system, {}))
 
     result.usage_events, result.usage_rejected = send_usage(app, world, world.write_key)
 

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from cli.demo import sandbox_connections
 from integrations.http import RetryPolicy
 from sandbox.server import Sandbox
 from store.crypto import CredentialCipher
@@ -53,14 +54,7 @@ class Clock:
 
 
 def stored_credentials(box: Sandbox) -> dict[str, tuple[dict[str, Any], str | None]]:
-    c = box.credentials
-    return {
-        "salesforce": ({"instance_url": c["salesforce"]["instance_url"], "access_token": c["salesforce"]["session_id"],
-                        "cert_path": c["salesforce"]["cert_path"]}, None),
-        "zendesk": ({"subdomain": c["zendesk"]["subdomain"], "email": c["zendesk"]["email"],
-                     "token": c["zendesk"]["token"]}, c["zendesk"]["base_url"]),
-        "hubspot": ({"access_token": c["hubspot"]["access_token"]}, c["hubspot"]["base_url"]),
-    }
+    return {system: (creds, base) for system, (creds, base, _ref) in sandbox_connections(box).items()}
 
 
 def adapters(box: Sandbox, **extra: dict[str, Any]) -> dict[str, Any]:
