@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
 class CallStats:
@@ -118,6 +118,13 @@ def make_self_signed_cert(directory: str | None = None) -> TLSMaterial:
     return TLSMaterial(cert_path, key_path)
 
 
+class _QuietRequestHandler(WSGIRequestHandler):
+    """No access-log line per request: a sync makes thousands, and errors still reach the log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+
 class LoopbackServer:
     """Serve a WSGI app on 127.0.0.1 in a daemon thread; ``port=0`` picks a free port."""
 
@@ -128,7 +135,8 @@ class LoopbackServer:
             ssl_context.load_cert_chain(tls.cert_path, tls.key_path)
         self.tls = tls
         self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", port, app, threaded=True, ssl_context=ssl_context
+            "127.0.0.1", port, app, threaded=True, ssl_context=ssl_context,
+            request_handler=_QuietRequestHandler
         )
         self.port: int = self._server.server_port
         # A short poll makes stop() return in ~50 ms instead of serve_forever's default 0.5 s.
