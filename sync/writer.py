@@ -252,26 +252,34 @@ def apply_identity(session: Session) -> IdentityCounts:
     by_key = {(link.system, link.external_id): link for link in links}
     clusters = resolve(records, known)
     product_only = _product_only_accounts(session)
-    account_of: dict[int, int] = {}
-    for index, cluster in enumerate(clusters):
-        members = [by_key[k] for k in cluster.keys]
-        preferred = sorted(members, key=lambda link: NAME_PREFERENCE.index(link.system))
+    # Pass 1: which account each cluster is; new accounts are created together, with one flush.
+    chosen: list[int | Account] = []
+    for cluster in clusters:
+        preferred = sorted((by_key[k] for k in cluster.keys), key=lambda link: NAME_PREFERENCE.index(link.system))
         account_id = cluster.account_id
         if account_id is None:
             account_id = _claim_product_account(product_only, preferred)
-        if account_id is None:
-            domain = next((d for d in (normalise_domain(m.domain) for m in preferred) if d), None)
-            account = Account(name=preferred[0].name or preferred[0].external_id, domain=domain,
-                              lifecycle_stage="customer")
-            session.add(account)
-            session.flush()
-            account_id = account.id
-            counts.accounts_created += 1
+        if account_id is not None:
+            chosen.append(account_id)
+            continue
+        domain = next((d for d in (normalise_domain(m.domain) for m in preferred) if d), None)
+        chosen.append(Account(name=preferred[0].name or preferred[0].external_id, domain=domain,
+                              lifecycle_stage="customer"))
+    created = [a for a in chosen if isinstance(a, Account)]
+    session.add_all(created)
+    session.flush()
+    counts.accounts_created = len(created)
+    # Pass 2: place every record, merge what new evidence joined, set parents.
+    account_of: dict[int, int] = {}
+    for index, cluster in enumerate(clusters):
+        target = chosen[index]
+        account_id = target.id if isinstance(target, Account) else target
         for merged in cluster.merged_account_ids:
             _merge_accounts(session, into=account_id, merged=merged)
             counts.accounts_merged += 1
-        for link in members:
-            decision = cluster.decisions[(link.system, link.external_id)]
+        for key in cluster.keys:
+            link = by_key[key]
+            decision = cluster.decisions[key]
             if link.account_id != account_id or link.method != decision.method:
                 link.account_id = account_id
                 link.method, link.reason = decision.method, decision.reason
@@ -279,8 +287,9 @@ def apply_identity(session: Session) -> IdentityCounts:
             counts.by_method[decision.method] = counts.by_method.get(decision.method, 0) + 1
         account_of[index] = account_id
     parents = parent_index(clusters)
+    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(set(account_of.values()))))}
     for index, account_id in account_of.items():
-        placed = session.get(Account, account_id)
+        placed = accounts.get(account_id)
         if placed is None:
             continue
         parent_id = account_of.get(parents[index]) if index in parents else None
