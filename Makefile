@@ -5,7 +5,9 @@ BIN    := $(VENV)/bin
 SYSTEM_PACKAGES := postgresql redis-server chromium chromium-driver
 BENCH_PACKAGES  := wrk
 
-.PHONY: demo test bench lint system-packages clean
+ZAF_SDK := widgets/static/vendor/zaf_sdk.min.js
+
+.PHONY: demo test bench lint system-packages npm-tooling clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,14 +25,28 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 system-packages:
 	scripts/system-packages.sh $(SYSTEM_PACKAGES)
 
+# The Zendesk panel bundles the ZAF SDK from its npm package (never a CDN); without npm the panel
+# still works when opened with an organization id, so the demo does not fail on it.
+$(ZAF_SDK): manifests/tooling/zaf/package-lock.json | $(BIN)/python
+	$(BIN)/python -c "from pathlib import Path; from marketplace.build import bundle_zaf_sdk; bundle_zaf_sdk(Path('$@'))"
+
+# Pinned npm packages the marketplace tests use (ZAF SDK + esbuild, @lwc/compiler, HubSpot UI extensions).
+npm-tooling:
+	mkdir -p build/npm build/npm-lwc
+	cp manifests/tooling/zaf/package*.json build/npm/
+	cd build/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cp manifests/tooling/lwc/package*.json build/npm-lwc/
+	cd build/npm-lwc && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
 demo: $(VENV)/.runtime-installed
+	-$(MAKE) --no-print-directory $(ZAF_SDK)
 	$(BIN)/canary demo
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.test-installed system-packages lint
+test: $(VENV)/.test-installed system-packages npm-tooling lint
 	$(BIN)/pytest -q
 
 bench: $(VENV)/.test-installed system-packages

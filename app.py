@@ -191,9 +191,10 @@ def _register_commands() -> None:
     from cli.pipeline import score
     from cli.sync_verbs import connect, push_command, sync_command
     from cli.tenants import tenant_cli
+    from marketplace.cli import manifests_cli
     from sandbox.cli import sandbox_cli
 
-    for command in (tenant_cli, connect, sync_command, score, push_command, demo, sandbox_cli):
+    for command in (tenant_cli, connect, sync_command, score, push_command, demo, sandbox_cli, manifests_cli):
         cli.add_command(command)
 
 

@@ -24,16 +24,16 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cli.demo import SANDBOX_OPTIONS, sandbox_connections  # noqa: E402
-from sandbox.server import Sandbox  # noqa: E402
-from store.db import Store  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
-from store.models import Account, HealthSnapshot, SourceLink  # noqa: E402
-from store.tenants import create_tenant  # noqa: E402
-from sync.connections import build_adapter  # noqa: E402
-from sync.identity import pairwise_quality  # noqa: E402
-from sync.push import push  # noqa: E402
-from sync.runner import sync  # noqa: E402
+from cli.demo import SANDBOX_OPTIONS, sandbox_connections
+from sandbox.server import Sandbox
+from store.db import Store
+from store.migrate import upgrade
+from store.models import Account, HealthSnapshot, SourceLink
+from store.tenants import create_tenant
+from sync.connections import build_adapter
+from sync.identity import pairwise_quality
+from sync.push import push
+from sync.runner import sync
 
 COMPANIES = int(os.environ.get("BENCH_PIPELINE_COMPANIES", "10000"))
 LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 1_000_000, "daily_api_limit": 10_000_000},

@@ -242,7 +242,10 @@ def hubspot_card() -> Response:
         )
     except SignatureError as exc:
         return _unauthorized(str(exc), "hubspot")
-    portal_id = request.args.get("portalId", "")
+    portals = request.args.getlist("portalId")
+    if len(portals) != 1:
+        return _unauthorized("the request must name exactly one HubSpot portal", "hubspot")
+    portal_id = portals[0]
     company_id = request.args.get("companyId", "") or request.args.get("hs_object_id", "")
     found = _connection("hubspot", portal_id) if portal_id else None
     if found is None:

@@ -1,4 +1,4 @@
-"""Signature verifiers with real keys and secrets made here."""
+"""Real signatures made in the test: RSA key pair (Zendesk), consumer secret (Canvas), client secret (HubSpot)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
-import time
+from typing import Any
 
 import jwt
 import pytest
@@ -14,102 +14,282 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from integrations.errors import SignatureError
-from integrations.hubspot.signatures import verify_hubspot_v3
+from integrations.hubspot.signatures import hubspot_signed_uri, verify_hubspot_v3
 from integrations.replay import MemoryReplayGuard
 from integrations.salesforce.signatures import verify_canvas_signed_request
 from integrations.zendesk.signatures import verify_zendesk_signed_url
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PUB = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-                                    ).decode()
-AUD = "https://acme.zendesk.com/api/v2/apps/installations/7.json"
+NOW = 1_790_000_000.0
+AUD = "https://acme.zendesk.com/api/v2/apps/installations/4242.json"
 ISS = "acme.zendesk.com"
 
 
-def _jwt(**over: object) -> str:
-    claims = {"iss": ISS, "aud": AUD, "exp": int(time.time()) + 60, "jti": "j1", **over}
-    return jwt.encode(claims, KEY, algorithm="RS256")
+@pytest.fixture(scope="module")
+def rsa_keys() -> tuple[Any, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return key, public_pem
 
 
-def test_zendesk_valid() -> None:
-    assert verify_zendesk_signed_url(_jwt(), public_key_pem=PUB, audience=AUD, issuer=ISS)["iss"] == ISS
+@pytest.fixture(scope="module")
+def other_key() -> Any:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def zendesk_token(key: Any, **overrides: Any) -> str:
+    claims: dict[str, Any] = {"iss": ISS, "aud": AUD, "exp": NOW + 300, "iat": NOW, "qsh": "x"}
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, key, algorithm="RS256")
+
+
+def verify_zd(token: str, public_pem: str, **kwargs: Any) -> dict[str, Any]:
+    return verify_zendesk_signed_url(token, public_key_pem=public_pem, audience=AUD, issuer=ISS, now=NOW, **kwargs)
+
+
+# --- Zendesk ------------------------------------------------------------------------
+
+
+def test_zendesk_valid_token_returns_claims(rsa_keys: tuple[Any, str]) -> None:
+    key, public_pem = rsa_keys
+    claims = verify_zd(zendesk_token(key, jti="abc"), public_pem)
+    assert claims["iss"] == ISS
+    assert claims["aud"] == AUD
+    assert claims["jti"] == "abc"
 
 
 @pytest.mark.parametrize(
-    ("token", "fragment"),
+    ("overrides", "message"),
     [
-        (lambda: _jwt(exp=int(time.time()) - 100), "expired"),
-        (lambda: _jwt(aud="https://other.zendesk.com/x"), "audience"),
-        (lambda: _jwt(iss="evil.zendesk.com"), "another zendesk"),
-        (lambda: jwt.encode({"iss": ISS, "aud": AUD, "exp": int(time.time()) + 60}, "secret", algorithm="HS256"),
-         "rs256"),
-        (lambda: jwt.encode({"iss": ISS, "aud": AUD, "exp": int(time.time()) + 60},
-                            rsa.generate_private_key(public_exponent=65537, key_size=2048), algorithm="RS256"),
-         "signature"),
-        (lambda: jwt.encode({"iss": ISS, "aud": AUD}, KEY, algorithm="RS256"), "'exp'"),
-        (lambda: "a.b", "not a jwt"),
+        ({"exp": NOW - 120}, "token expired"),
+        ({"aud": "https://acme.zendesk.com/api/v2/apps/installations/1.json"}, "wrong audience"),
+        ({"iss": "evil.zendesk.com"}, "wrong issuer"),
+        ({"exp": None}, "lacks the 'exp' claim"),
+        ({"aud": None}, "lacks the 'aud' claim"),
+        ({"nbf": NOW + 3600}, "not valid yet"),
     ],
 )
-def test_zendesk_rejections(token: object, fragment: str) -> None:
-    with pytest.raises(SignatureError) as info:
-        verify_zendesk_signed_url(token(), public_key_pem=PUB, audience=AUD, issuer=ISS)  # type: ignore[operator]
-    assert fragment in str(info.value).lower()
+def test_zendesk_rejects_bad_claims(rsa_keys: tuple[Any, str], overrides: dict[str, Any], message: str) -> None:
+    key, public_pem = rsa_keys
+    with pytest.raises(SignatureError, match=message):
+        verify_zd(zendesk_token(key, **overrides), public_pem)
 
 
-def test_zendesk_replay() -> None:
-    guard = MemoryReplayGuard()
-    token = _jwt(jti="once")
-    verify_zendesk_signed_url(token, public_key_pem=PUB, audience=AUD, issuer=ISS, replay_guard=guard)
-    with pytest.raises(SignatureError, match="replayed"):
-        verify_zendesk_signed_url(token, public_key_pem=PUB, audience=AUD, issuer=ISS, replay_guard=guard)
+def test_zendesk_leeway_accepts_slightly_expired(rsa_keys: tuple[Any, str]) -> None:
+    key, public_pem = rsa_keys
+    assert verify_zd(zendesk_token(key, exp=NOW - 10), public_pem, leeway=30)["iss"] == ISS
 
 
-def _canvas(secret: str, issued: float | None = None, algorithm: str = "HMACSHA256") -> str:
-    ctx = {"algorithm": algorithm, "issuedAt": int(issued if issued is not None else time.time()),
-           "context": {"environment": {"record": {"Id": "001A"}}}}
-    enc = base64.b64encode(json.dumps(ctx).encode()).decode()
-    sig = base64.b64encode(hmac.new(secret.encode(), enc.encode(), hashlib.sha256).digest()).decode()
-    return f"{sig}.{enc}"
+def test_zendesk_forged_with_another_key(rsa_keys: tuple[Any, str], other_key: Any) -> None:
+    _, public_pem = rsa_keys
+    with pytest.raises(SignatureError, match="signature does not match"):
+        verify_zd(zendesk_token(other_key), public_pem)
 
 
-def test_canvas_valid_and_rejections() -> None:
-    ctx = verify_canvas_signed_request(_canvas("s3cret"), "s3cret")
-    assert ctx["context"]["environment"]["record"]["Id"] == "001A"
-    with pytest.raises(SignatureError, match="does not match"):
-        verify_canvas_signed_request(_canvas("guess"), "s3cret")
-    with pytest.raises(SignatureError, match="too old"):
-        verify_canvas_signed_request(_canvas("s3cret", issued=time.time() - 3600), "s3cret")
-    with pytest.raises(SignatureError, match="unsupported algorithm"):
-        verify_canvas_signed_request(_canvas("s3cret", algorithm="HMACSHA1"), "s3cret")
-    with pytest.raises(SignatureError, match="malformed"):
-        verify_canvas_signed_request("no-dot-here", "s3cret")
-    tampered = _canvas("s3cret")
-    sig, _enc = tampered.split(".", 1)
-    other = base64.b64encode(json.dumps({"algorithm": "HMACSHA256", "context": {}}).encode()).decode()
-    with pytest.raises(SignatureError, match="does not match"):
-        verify_canvas_signed_request(f"{sig}.{other}", "s3cret")
+def test_zendesk_tampered_payload(rsa_keys: tuple[Any, str]) -> None:
+    key, public_pem = rsa_keys
+    header, _, signature = zendesk_token(key).split(".")
+    forged = base64.urlsafe_b64encode(json.dumps(
+        {"iss": ISS, "aud": AUD, "exp": NOW + 9999}).encode()).rstrip(b"=").decode()
+    with pytest.raises(SignatureError, match="signature does not match"):
+        verify_zd(f"{header}.{forged}.{signature}", public_pem)
 
 
-def _hs(method: str, uri: str, body: bytes, ts: int, secret: str = "cs") -> str:
-    raw = method.encode() + uri.encode() + body + str(ts).encode()
-    return base64.b64encode(hmac.new(secret.encode(), raw, hashlib.sha256).digest()).decode()
+def test_zendesk_rejects_alg_none(rsa_keys: tuple[Any, str]) -> None:
+    _, public_pem = rsa_keys
+    token = jwt.encode({"iss": ISS, "aud": AUD, "exp": NOW + 300}, "", algorithm="none")
+    with pytest.raises(SignatureError, match="must be signed with RS256, not 'none'"):
+        verify_zd(token, public_pem)
 
 
-def test_hubspot_v3() -> None:
-    ts = int(time.time() * 1000)
-    uri = "https://canary.example/widgets/hubspot/card?companyId=5&portalId=9"
-    verify_hubspot_v3("GET", uri, b"", str(ts), _hs("GET", uri, b"", ts), "cs")
-    # percent-encoded characters in the URI are decoded before signing, as HubSpot does
-    encoded = "https://canary.example/widgets/hubspot/card?q=a%3Ab"
-    verify_hubspot_v3("GET", encoded, b"", str(ts), _hs("GET", "https://canary.example/widgets/hubspot/card?q=a:b",
-                                                        b"", ts), "cs")
-    with pytest.raises(SignatureError, match="does not match"):
-        verify_hubspot_v3("POST", uri, b"{}", str(ts), _hs("POST", uri, b"{ }", ts), "cs")
-    old = ts - 301_000
-    with pytest.raises(SignatureError, match="older than 5 minutes"):
-        verify_hubspot_v3("GET", uri, b"", str(old), _hs("GET", uri, b"", old), "cs")
-    guard = MemoryReplayGuard()
-    sig = _hs("GET", uri, b"", ts)
-    verify_hubspot_v3("GET", uri, b"", str(ts), sig, "cs", replay_guard=guard)
-    with pytest.raises(SignatureError, match="replayed"):
-        verify_hubspot_v3("GET", uri, b"", str(ts), sig, "cs", replay_guard=guard)
+def test_zendesk_rejects_hs256_key_confusion(rsa_keys: tuple[Any, str]) -> None:
+    """The classic attack: HMAC-sign with the (public) PEM as the secret."""
+    _, public_pem = rsa_keys
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
+    body = base64.urlsafe_b64encode(json.dumps({"iss": ISS, "aud": AUD, "exp": NOW + 300}).encode()).rstrip(b"=")
+    mac = hmac.new(public_pem.encode(), header + b"." + body, hashlib.sha256).digest()
+    token = (header + b"." + body + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode()
+    with pytest.raises(SignatureError, match="must be signed with RS256, not 'HS256'"):
+        verify_zd(token, public_pem)
+
+
+@pytest.mark.parametrize("token", ["", "not-a-jwt", "a.b", "a.b.c", "...."])
+def test_zendesk_garbage_is_a_clear_error(rsa_keys: tuple[Any, str], token: str) -> None:
+    with pytest.raises(SignatureError, match="not a JWT"):
+        verify_zd(token, rsa_keys[1])
+
+
+def test_zendesk_replayed_token(rsa_keys: tuple[Any, str]) -> None:
+    key, public_pem = rsa_keys
+    guard = MemoryReplayGuard(clock=lambda: NOW)
+    token = zendesk_token(key)
+    verify_zd(token, public_pem, replay_guard=guard)
+    with pytest.raises(SignatureError, match="request replayed"):
+        verify_zd(token, public_pem, replay_guard=guard)
+    assert len(guard) == 1
+
+
+def test_zendesk_error_never_contains_key_material(rsa_keys: tuple[Any, str], other_key: Any) -> None:
+    _, public_pem = rsa_keys
+    with pytest.raises(SignatureError) as caught:
+        verify_zd(zendesk_token(other_key), public_pem)
+    assert "BEGIN" not in str(caught.value)
+    assert public_pem.splitlines()[1] not in str(caught.value)
+
+
+# --- Salesforce Canvas --------------------------------------------------------------
+
+SECRET = "8412378642119873641"
+
+
+def canvas_request(secret: str = SECRET, **overrides: Any) -> str:
+    context: dict[str, Any] = {
+        "algorithm": "HMACSHA256", "issuedAt": int(NOW * 1000) - 5_000, "userId": "005x0000001SyyEAAS",
+        "client": {"instanceUrl": "https://acme.my.salesforce.com", "oauthToken": "00Dx!AQ4AQ"},
+        "context": {"environment": {"record": {"Id": "001x00000033NnBAAU", "attributes": {"type": "Account"}}},
+                    "organization": {"organizationId": "00Dx00000001hxyEAA"}},
+    }
+    context.update(overrides)
+    encoded = base64.b64encode(json.dumps(context).encode()).decode()
+    signature = base64.b64encode(hmac.new(secret.encode(), encoded.encode(), hashlib.sha256).digest()).decode()
+    return f"{signature}.{encoded}"
+
+
+def test_canvas_valid_request_returns_context() -> None:
+    context = verify_canvas_signed_request(canvas_request(), SECRET, now=NOW)
+    assert context["context"]["environment"]["record"]["Id"] == "001x00000033NnBAAU"
+    assert context["client"]["instanceUrl"] == "https://acme.my.salesforce.com"
+
+
+@pytest.mark.parametrize(
+    ("signed", "message"),
+    [
+        (canvas_request(secret="another-secret"), "signature does not match"),
+        (canvas_request(algorithm="HMACSHA1"), "unsupported algorithm 'HMACSHA1'"),
+        (canvas_request(algorithm=None), "unsupported algorithm None"),
+        (canvas_request(issuedAt=int(NOW * 1000) - 16 * 60_000), "signed request too old"),
+        (canvas_request(issuedAt=int(NOW) - 3600), "signed request too old"),
+        (canvas_request(issuedAt=int(NOW * 1000) + 3_600_000), "in the future"),
+        ("no-dot-here", "malformed signed_request"),
+        ("!!!.e30=", "signature is not base64"),
+        ("", "malformed signed_request"),
+    ],
+)
+def test_canvas_rejections(signed: str, message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        verify_canvas_signed_request(signed, SECRET, now=NOW)
+
+
+def test_canvas_tampered_context_is_rejected() -> None:
+    signature, _ = canvas_request().split(".", 1)
+    other = canvas_request(userId="005ATTACKER").split(".", 1)[1]
+    with pytest.raises(SignatureError, match="signature does not match"):
+        verify_canvas_signed_request(f"{signature}.{other}", SECRET, now=NOW)
+
+
+def test_canvas_null_issued_at_is_accepted_unless_required() -> None:
+    signed = canvas_request(issuedAt=None)
+    assert verify_canvas_signed_request(signed, SECRET, now=NOW)["userId"] == "005x0000001SyyEAAS"
+    with pytest.raises(SignatureError, match="has no issuedAt"):
+        verify_canvas_signed_request(signed, SECRET, now=NOW, require_issued_at=True)
+
+
+def test_canvas_replayed_request() -> None:
+    guard = MemoryReplayGuard(clock=lambda: NOW)
+    signed = canvas_request()
+    verify_canvas_signed_request(signed, SECRET, now=NOW, replay_guard=guard)
+    with pytest.raises(SignatureError, match="request replayed"):
+        verify_canvas_signed_request(signed, SECRET, now=NOW, replay_guard=guard)
+
+
+def test_canvas_error_never_contains_the_secret() -> None:
+    with pytest.raises(SignatureError) as caught:
+        verify_canvas_signed_request(canvas_request(secret="x"), SECRET, now=NOW)
+    assert SECRET not in str(caught.value)
+
+
+# --- HubSpot v3 ---------------------------------------------------------------------
+
+CLIENT_SECRET = "hs-client-secret-0b1c"
+CARD_URL = "https://canary.example.com/widgets/hubspot/card?companyId=123&portalId=99"
+
+
+def hubspot_sign(method: str, uri: str, body: bytes, timestamp: str, secret: str = CLIENT_SECRET) -> str:
+    """Independent of the module under test: HubSpot's documented recipe, spelled out."""
+    source = method.encode() + uri.encode() + body + timestamp.encode()
+    return base64.b64encode(hmac.new(secret.encode(), source, hashlib.sha256).digest()).decode()
+
+
+def ts(seconds: float) -> str:
+    return str(int(seconds * 1000))
+
+
+def test_hubspot_valid_get() -> None:
+    stamp = ts(NOW - 10)
+    verify_hubspot_v3("GET", CARD_URL, b"", stamp, hubspot_sign("GET", CARD_URL, b"", stamp), CLIENT_SECRET, now=NOW)
+
+
+def test_hubspot_valid_post_with_body() -> None:
+    body = b'[{"eventId":1,"objectId":123,"subscriptionType":"company.propertyChange"}]'
+    uri = "https://canary.example.com/hooks/hubspot"
+    stamp = ts(NOW)
+    verify_hubspot_v3("post", uri, body, stamp, hubspot_sign("POST", uri, body, stamp), CLIENT_SECRET, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("received", "signed_as"),
+    [
+        ("https://x.io/card?q=a%3Ab%2Fc%3Fd%40e", "https://x.io/card?q=a:b/c?d@e"),
+        ("https://x.io/card?q=%21%24%27%28%29%2A%2C%3B", "https://x.io/card?q=!$'()*,;"),
+        ("https://x.io/card?q=a%3ab", "https://x.io/card?q=a:b"),
+        ("https://x.io/card?q=a%20b%26c%3Dd%2Be", "https://x.io/card?q=a%20b%26c%3Dd%2Be"),
+        ("https://x.io/card?q=%253A", "https://x.io/card?q=%253A"),
+    ],
+)
+def test_hubspot_uri_decoding(received: str, signed_as: str) -> None:
+    assert hubspot_signed_uri(received) == signed_as
+    stamp = ts(NOW)
+    verify_hubspot_v3("GET", received, b"", stamp, hubspot_sign("GET", signed_as, b"", stamp), CLIENT_SECRET,
+                      now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"secret": "wrong"}, "signature does not match"),
+        ({"body": b'{"companyId":"999"}'}, "signature does not match"),
+        ({"method": "DELETE"}, "signature does not match"),
+        ({"timestamp": ts(NOW - 301)}, "timestamp older than 5 minutes"),
+        ({"timestamp": ts(NOW + 3600)}, "in the future"),
+        ({"timestamp": "yesterday"}, "not a number"),
+        ({"timestamp": ""}, "missing X-HubSpot"),
+        ({"signature": ""}, "missing X-HubSpot"),
+    ],
+)
+def test_hubspot_rejections(change: dict[str, Any], message: str) -> None:
+    stamp = change.get("timestamp", ts(NOW))
+    signature = change.get("signature", hubspot_sign("GET", CARD_URL, b"", stamp, change.get("secret", CLIENT_SECRET)))
+    with pytest.raises(SignatureError, match=message):
+        verify_hubspot_v3(change.get("method", "GET"), CARD_URL, change.get("body", b""), stamp, signature,
+                          CLIENT_SECRET, now=NOW)
+
+
+def test_hubspot_replayed_request() -> None:
+    guard = MemoryReplayGuard(clock=lambda: NOW)
+    stamp = ts(NOW)
+    signature = hubspot_sign("GET", CARD_URL, b"", stamp)
+    verify_hubspot_v3("GET", CARD_URL, b"", stamp, signature, CLIENT_SECRET, now=NOW, replay_guard=guard)
+    with pytest.raises(SignatureError, match="request replayed"):
+        verify_hubspot_v3("GET", CARD_URL, b"", stamp, signature, CLIENT_SECRET, now=NOW, replay_guard=guard)
+
+
+def test_replay_guard_forgets_expired_keys() -> None:
+    clock = [NOW]
+    guard = MemoryReplayGuard(clock=lambda: clock[0], max_entries=2)
+    guard.check_and_remember("a", NOW + 10)
+    guard.check_and_remember("b", NOW + 10)
+    clock[0] = NOW + 11
+    guard.check_and_remember("a", NOW + 30)  # expired: accepted again, and the sweep drops "b"
+    assert len(guard) == 1
+    with pytest.raises(SignatureError, match="request replayed"):
+        guard.check_and_remember("a", NOW + 30)

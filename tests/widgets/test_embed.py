@@ -168,3 +168,12 @@ def test_hubspot_replayed_request_is_refused(embed_app: Any) -> None:
 def test_console_pages_refuse_framing(embed_app: Any) -> None:
     response = embed_app.test_client().get("/")
     assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
+
+
+def test_hubspot_request_naming_two_portals_is_refused(embed_app: Any) -> None:
+    a: Tenantry = embed_app.config["TENANT_A"]
+    b: Tenantry = embed_app.config["TENANT_B"]
+    url = f"http://localhost/widgets/hubspot/card?companyId=555&portalId={a.portal_id}&portalId={b.portal_id}"
+    response = embed_app.test_client().get(url, headers=hubspot_headers("GET", url))
+    assert response.status_code == 401
+    assert "exactly one" in response.get_json()["error"]
