@@ -48,12 +48,12 @@ from store.models import (
     Contact,
     HealthSnapshot,
     ProductUser,
-    Subscription,
     SurveyResponse,
     Task,
     Ticket,
     UsageDaily,
 )
+from store.queries import active_subscriptions
 
 CHUNK = 1000
 WINDOW_DAYS = 35
@@ -128,11 +128,7 @@ class InputLoader:
                 ):
                     # Dated, so history recomputed for earlier days sees the milestone only from then on.
                     usage[account_id].append(UsageDay(first, "(milestone)", event, 1, 0.0))
-        subs: dict[int, list[Subscription]] = defaultdict(list)
-        for sub in s.scalars(select(Subscription).where(Subscription.account_id.in_(account_ids),
-                                                        Subscription.status == "active")):
-            if sub.account_id is not None:
-                subs[sub.account_id].append(sub)
+        subs = active_subscriptions(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
                 (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
@@ -264,10 +260,11 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
             children[child.parent_id].append(child)
     if not children:
         return
+    family_ids = set(children) | {k.id for kids in children.values() for k in kids}
     arr: dict[int | None, float] = {
-        account_id: float(total) for account_id, total in session.execute(
-            select(Subscription.account_id, func.sum(Subscription.arr)).where(Subscription.status == "active")
-            .group_by(Subscription.account_id)).all() if total is not None}
+        account_id: sum(float(x.arr) for x in subs if x.arr is not None)
+        for account_id, subs in active_subscriptions(session, family_ids).items()
+        if any(x.arr is not None for x in subs)}
     for parent_id, kids in children.items():
         snap = session.scalar(select(HealthSnapshot).where(HealthSnapshot.account_id == parent_id,
                                                            HealthSnapshot.day == day))

@@ -9,7 +9,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from store.models import Account, Alert, HealthSnapshot, ProductUser, SourceLink, Subscription, Task, UsageDaily
+from store.models import Account, Alert, HealthSnapshot, ProductUser, SourceLink, Task, UsageDaily
+from store.queries import active_subscriptions
 
 BAND_LABELS = {"good": "Good", "average": "Average", "poor": "Poor"}
 TREND_DAYS = 90
@@ -112,11 +113,11 @@ def load_account_health(session: Session, account_id: int, as_of: dt.date) -> Ac
         .order_by(HealthSnapshot.day.desc()).limit(1)
     ).first()
 
-    subscription = session.scalars(select(Subscription).where(
-        Subscription.account_id == account_id, Subscription.status == "active"
-    ).order_by(Subscription.renewal_date)).first()
-    arr = session.scalar(select(func.sum(Subscription.arr)).where(
-        Subscription.account_id == account_id, Subscription.status == "active"))
+    subs = active_subscriptions(session, [account_id]).get(account_id, [])
+    renewals = sorted((x for x in subs if x.renewal_date), key=lambda x: x.renewal_date or as_of)
+    subscription = next((x for x in renewals if x.renewal_date and x.renewal_date >= as_of),
+                        renewals[-1] if renewals else None)
+    arr = sum(x.arr for x in subs if x.arr is not None) if any(x.arr is not None for x in subs) else None
 
     alerts = [(a.severity, a.title) for a in session.scalars(select(Alert).where(
         Alert.account_id == account_id, Alert.status == "open").order_by(Alert.raised_at.desc()).limit(5))]
