@@ -308,23 +308,29 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
         history[snap.account_id].append(snap)
     owners = dict(session.execute(select(Account.id, Account.owner)).all())
     now = dt.datetime.now(dt.UTC)
+    raised: list[Alert] = []
+    resolved_ids: list[int] = []
     for account_id, score in scores.items():
         mine = open_alerts.get(account_id, {})
         outcome = evaluate_alerts(score, history.get(account_id, []), signals[account_id], model, set(mine))
         for candidate in outcome.new:
-            alert = Alert(account_id=account_id, rule=candidate.rule, dedupe_key=candidate.dedupe_key,
-                          severity=candidate.severity, title=candidate.title, reasons=list(candidate.reasons),
-                          raised_at=now)
-            session.add(alert)
-            session.flush()
-            session.add(Task(account_id=account_id, alert_id=alert.id, title=candidate.title,
-                             body="\n".join(candidate.reasons), owner=owners.get(account_id),
-                             due_date=day + dt.timedelta(days=3 if candidate.severity in ("high", "critical") else 7)))
+            raised.append(Alert(account_id=account_id, rule=candidate.rule, dedupe_key=candidate.dedupe_key,
+                                severity=candidate.severity, title=candidate.title,
+                                reasons=list(candidate.reasons), raised_at=now))
             summary.alerts_raised += 1
             summary.alerts_by_rule[candidate.rule] += 1
         for key in outcome.resolved:
             alert = mine[key]
             alert.status, alert.resolved_at = "resolved", now
-            for task in session.scalars(select(Task).where(Task.alert_id == alert.id, Task.status == "open")):
-                task.status = "done"
+            resolved_ids.append(alert.id)
             summary.alerts_resolved += 1
+    session.add_all(raised)
+    session.flush()  # one flush gives every new alert its id for its task
+    for alert in raised:
+        session.add(Task(account_id=alert.account_id, alert_id=alert.id, title=alert.title,
+                         body="\n".join(alert.reasons), owner=owners.get(alert.account_id),
+                         due_date=day + dt.timedelta(days=3 if alert.severity in ("high", "critical") else 7)))
+    for start in range(0, len(resolved_ids), 500):
+        for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
+                                                       Task.status == "open")):
+            task.status = "done"
