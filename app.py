@@ -84,9 +84,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from collector.api import collector
     from widgets import embed
     from widgets.console import console
+    from widgets.install import install
 
     app.register_blueprint(console)
     app.register_blueprint(collector)
+    app.register_blueprint(install)
     embed.init_app(app)
 
     @app.get("/healthz")

@@ -54,6 +54,7 @@ from requests.adapters import HTTPAdapter
 from sandbox.core import CallStats, LoopbackServer, TLSMaterial, make_self_signed_cert
 from sandbox.faults import FAULT_KINDS, FaultInjector
 from sandbox.generate import ProgressCallback, generate_world, write_truth
+from sandbox.oauth import AuthorizationServer
 from sandbox.world import World
 
 VENDORS: tuple[str, ...] = ("salesforce", "zendesk", "hubspot")
@@ -188,6 +189,8 @@ class Sandbox:
         self.emulators: dict[str, Any] = {}
         self.fault_injectors: dict[str, FaultInjector] = {}
         self.servers: dict[str, LoopbackServer] = {}
+        self.oauth: dict[str, AuthorizationServer] = {}
+        """Each vendor's OAuth server (`sandbox.oauth`), in front of its emulator."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -227,7 +230,8 @@ class Sandbox:
         started = time.perf_counter()
         emulator.seed(self.world)
         self.announce(f"seeded {vendor} in {time.perf_counter() - started:.1f} s")
-        app = emulator.wsgi_app
+        self.oauth[vendor] = AuthorizationServer.for_emulator(vendor, emulator)
+        app = self.oauth[vendor].wrap(emulator.wsgi_app)
         if self.faults > 0:
             injector = FaultInjector(
                 app,

@@ -130,7 +130,7 @@ def test_hubspot_project(built: BuildResult) -> None:
     root = built.hubspot_dir
     app = json.loads((root / "src/app/app-hsmeta.json").read_text())
     assert app["config"]["permittedUrls"]["fetch"] == ["https://canary.example.com"]
-    assert app["config"]["auth"]["redirectUrls"] == ["https://canary.example.com/oauth/hubspot/callback"]
+    assert app["config"]["auth"]["redirectUrls"] == ["https://canary.example.com/install/hubspot/callback"]
     card = json.loads((root / "src/app/cards/canary-health-card-hsmeta.json").read_text())
     assert card["config"]["location"] == "crm.record.tab"
     assert card["config"]["objectTypes"] == ["companies"]

@@ -221,8 +221,8 @@ SALESFORCE_BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
      "lists PermissionSet Canary_Admin but permissionsets/Canary_Admin.permissionset is missing"),
     ("package-unlisted-field", replace_in("package.xml", "<members>Account.Canary_Health_Trend__c</members>", ""),
      "does not list CustomField Account.Canary_Health_Trend__c"),
-    ("placeholder-left", replace_in("connectedApps/Canary.connectedApp", "https://canary.example.com/oauth",
-                                    "{{CANARY_BASE_URL}}/oauth"), "placeholder not substituted"),
+    ("placeholder-left", replace_in("connectedApps/Canary.connectedApp", "https://canary.example.com/install",
+                                    "{{CANARY_BASE_URL}}/install"), "placeholder not substituted"),
 ]
 
 

@@ -1,0 +1,246 @@
+"""The sandbox's OAuth authorization server: consent, code grant with PKCE, refresh with rotation."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+import requests
+from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
+
+from sandbox.oauth import AuthorizationServer, s256
+from sandbox.server import Sandbox
+
+CALLBACK = "http://localhost/install/x/callback"
+VERIFIER = "v" * 64
+
+
+def _api(environ: Any, start_response: Any) -> Any:
+    """A stand-in emulator: 200 only for its own static token."""
+    ok = Request(environ).headers.get("Authorization") in ("Bearer static", "OAuth static")
+    return Response("ok" if ok else "no", status=200 if ok else 401)(environ, start_response)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _server(vendor: str, clock: Clock | None = None) -> tuple[AuthorizationServer, Client]:
+    account = "24681357" if vendor == "hubspot" else None
+    server = AuthorizationServer(vendor, api_token="static", account=account, redirect_uris=[CALLBACK],
+                                 clock=clock or Clock())
+    return server, Client(server.wrap(_api))
+
+
+def _authorize(server: AuthorizationServer, client: Client, **overrides: str) -> Any:
+    params = {"response_type": "code", "client_id": server.client_id, "redirect_uri": CALLBACK,
+              "state": "st-1", "code_challenge": s256(VERIFIER), "code_challenge_method": "S256", **overrides}
+    path = {"salesforce": "/services/oauth2/authorize", "zendesk": "/oauth/authorizations/new",
+            "hubspot": "/oauth/authorize"}[server.vendor]
+    return client.get(path + "?" + urlencode(params))
+
+
+def _token(server: AuthorizationServer, client: Client, **form: str) -> Any:
+    path = {"salesforce": "/services/oauth2/token", "zendesk": "/oauth/tokens",
+            "hubspot": "/oauth/v1/token"}[server.vendor]
+    body = {"client_id": server.client_id, "client_secret": server.client_secret, **form}
+    return client.post(path, data=body)
+
+
+def _code(server: AuthorizationServer, client: Client) -> str:
+    answer = _authorize(server, client)
+    assert answer.status_code == 302
+    query = parse_qs(urlsplit(answer.headers["Location"]).query)
+    assert query["state"] == ["st-1"]
+    return query["code"][0]
+
+
+def _grant(server: AuthorizationServer, client: Client) -> dict[str, Any]:
+    code = _code(server, client)
+    answer = _token(server, client, grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
+                    code_verifier=VERIFIER)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json
+    return body
+
+
+@pytest.mark.parametrize(("vendor", "keys"), [
+    ("salesforce", {"access_token", "refresh_token", "instance_url", "id", "issued_at", "signature",
+                    "token_type", "scope"}),
+    ("zendesk", {"access_token", "refresh_token", "token_type", "scope", "expires_in", "refresh_token_expires_in"}),
+    ("hubspot", {"access_token", "refresh_token", "expires_in", "token_type"}),
+])
+def test_code_grant_answers_in_the_vendors_shape_and_the_token_opens_the_api(vendor: str, keys: set[str]) -> None:
+    server, client = _server(vendor)
+    body = _grant(server, client)
+    assert set(body) == keys
+    assert client.get("/api", headers={"Authorization": f"Bearer {body['access_token']}"}).status_code == 200
+    assert client.get("/api", headers={"Authorization": "Bearer made-up"}).status_code == 401
+
+
+def test_salesforce_signature_is_hmac_of_id_and_issued_at() -> None:
+    server, client = _server("salesforce")
+    body = _grant(server, client)
+    digest = hmac.new(server.client_secret.encode(), (body["id"] + body["issued_at"]).encode(), hashlib.sha256)
+    assert body["signature"] == base64.b64encode(digest.digest()).decode()
+    assert body["id"].endswith(f"/id/{server.account}/0055g000001CnryAAA")
+    assert body["instance_url"] == "http://localhost"
+
+
+@pytest.mark.parametrize(("overrides", "status", "error"), [
+    ({"client_id": "someone-else"}, 400, None),
+    ({"redirect_uri": "https://evil.example/cb"}, 400, None),
+    ({"code_challenge": ""}, 302, "invalid_request"),
+    ({"code_challenge_method": "plain"}, 302, "invalid_request"),
+    ({"response_type": "token"}, 302, "unsupported_response_type"),
+])
+def test_authorize_refuses_bad_requests(overrides: dict[str, str], status: int, error: str | None) -> None:
+    server, client = _server("zendesk")
+    answer = _authorize(server, client, **overrides)
+    assert answer.status_code == status
+    if status == 302:
+        query = parse_qs(urlsplit(answer.headers["Location"]).query)
+        assert query["error"] == [error]
+        assert "code" not in query
+
+
+@pytest.mark.parametrize(("change", "status", "error"), [
+    ({"code_verifier": "w" * 64}, 400, "invalid_grant"),
+    ({"code_verifier": ""}, 400, "invalid_grant"),
+    ({"redirect_uri": "http://localhost/other"}, 400, "invalid_grant"),
+    ({"code": "not-a-code"}, 400, "invalid_grant"),
+    ({"client_secret": "wrong"}, 401, "invalid_client"),
+    ({"grant_type": "password"}, 400, "unsupported_grant_type"),
+])
+def test_code_grant_refusals(change: dict[str, str], status: int, error: str) -> None:
+    server, client = _server("salesforce")
+    form = {"grant_type": "authorization_code", "code": _code(server, client), "redirect_uri": CALLBACK,
+            "code_verifier": VERIFIER, **change}
+    answer = _token(server, client, **form)
+    assert (answer.status_code, answer.json["error"]) == (status, error)
+    assert server.live_refresh_tokens() == []
+
+
+def test_codes_are_single_use_even_after_a_failed_attempt() -> None:
+    server, client = _server("zendesk")
+    code = _code(server, client)
+    first = _token(server, client, grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
+                   code_verifier="w" * 64)
+    second = _token(server, client, grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
+                    code_verifier=VERIFIER)
+    assert (first.status_code, second.status_code) == (400, 400)
+    assert second.json == {"error": "invalid_grant",
+                           "error_description": "authorization code is invalid, expired or used"}
+
+
+def test_codes_expire() -> None:
+    clock = Clock()
+    server, client = _server("zendesk", clock)
+    code = _code(server, client)
+    clock.now += 601
+    answer = _token(server, client, grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
+                    code_verifier=VERIFIER)
+    assert answer.json["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(("vendor", "old_access_survives", "refused"), [
+    ("zendesk", False, {"error": "invalid_grant"}),
+    ("salesforce", True, {"error": "invalid_grant"}),
+    ("hubspot", True, {"status": "BAD_REFRESH_TOKEN"}),
+])
+def test_refresh_rotates_and_the_old_refresh_token_dies(vendor: str, old_access_survives: bool,
+                                                        refused: dict[str, str]) -> None:
+    server, client = _server(vendor)
+    first = _grant(server, client)
+    answer = _token(server, client, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert answer.status_code == 200
+    second = answer.json
+    assert second["refresh_token"] != first["refresh_token"]
+    assert second["access_token"] != first["access_token"]
+    assert server.rotations == 1
+    again = _token(server, client, grant_type="refresh_token", refresh_token=first["refresh_token"])
+    assert again.status_code == 400
+    assert {k: again.json[k] for k in refused} == refused
+    assert server.accepts(second["access_token"])
+    assert server.accepts(first["access_token"]) is old_access_survives
+    assert server.live_refresh_tokens() == [second["refresh_token"]]
+
+
+def test_access_tokens_expire() -> None:
+    clock = Clock()
+    server, client = _server("hubspot", clock)
+    token = _grant(server, client)["access_token"]
+    assert client.get(f"/oauth/v1/access-tokens/{token}").get_data(as_text=True).count("\"hub_id\": 24681357") == 1
+    clock.now += 7201
+    assert client.get("/api", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert client.get(f"/oauth/v1/access-tokens/{token}").status_code == 401
+
+
+def test_json_token_requests_are_accepted_like_zendesks() -> None:
+    server, client = _server("zendesk")
+    code = _code(server, client)
+    answer = client.post("/oauth/tokens", data=json.dumps({
+        "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": VERIFIER,
+        "client_id": server.client_id, "client_secret": server.client_secret}), content_type="application/json")
+    assert answer.status_code == 200
+    assert json.loads(answer.get_data())["scope"] == "read write"
+
+
+def test_repr_hides_the_client_secret() -> None:
+    server, _ = _server("zendesk")
+    assert server.client_secret not in repr(server)
+
+
+# ------------------------------------------------------------------ the real emulators over loopback
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(accounts=4, seed=3, as_of=date(2026, 11, 20)) as running:
+        for server in running.oauth.values():
+            server.allow_redirect_uri(CALLBACK)
+        yield running
+
+
+def _loopback_session(sandbox: Sandbox) -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    assert sandbox.tls is not None
+    session.verify = sandbox.tls.cert_path
+    return session
+
+
+@pytest.mark.parametrize(("vendor", "api_path"), [
+    ("salesforce", "/services/data/v59.0/limits"),
+    ("zendesk", "/api/v2/organization_fields.json"),
+    ("hubspot", "/crm/v3/objects/companies?limit=1"),
+])
+def test_emulators_accept_issued_tokens_over_loopback(sandbox: Sandbox, vendor: str, api_path: str) -> None:
+    server = sandbox.oauth[vendor]
+    base = sandbox.urls[vendor]
+    http = _loopback_session(sandbox)
+    paths = {"salesforce": "/services/oauth2/", "zendesk": "/oauth/", "hubspot": "/oauth/"}[vendor]
+    consent = http.get(base + paths + ("authorizations/new" if vendor == "zendesk" else "authorize"), params={
+        "response_type": "code", "client_id": server.client_id, "redirect_uri": CALLBACK, "state": "s",
+        "code_challenge": s256(VERIFIER), "code_challenge_method": "S256"}, allow_redirects=False)
+    code = parse_qs(urlsplit(consent.headers["Location"]).query)["code"][0]
+    token_path = {"salesforce": "/services/oauth2/token", "zendesk": "/oauth/tokens",
+                  "hubspot": "/oauth/v1/token"}[vendor]
+    tokens = http.post(base + token_path, data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK, "code_verifier": VERIFIER,
+        "client_id": server.client_id, "client_secret": server.client_secret}).json()
+    ok = http.get(base + api_path, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    refused = http.get(base + api_path, headers={"Authorization": "Bearer not-issued"})
+    assert (ok.status_code, refused.status_code) == (200, 401)
