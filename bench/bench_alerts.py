@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_pipeline import LIMITS
 
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from cli.truth import alert_quality
@@ -34,10 +37,6 @@ from sync.health import score_tenant
 from sync.runner import sync
 
 COMPANIES = int(os.environ.get("BENCH_ALERT_COMPANIES", "10000"))
-LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 1_000_000, "daily_api_limit": 10_000_000},
-                          "zendesk": {"plan": "enterprise_plus", "incremental_requests_per_minute": None,
-                                      "requests_per_minute": 1_000_000},
-                          "salesforce": {"daily_api_limit": 10_000_000}}
 
 
 def fold_usage(store: Store, tenant_id: int, box: Sandbox, truth: dict[str, Any]) -> int:
