@@ -193,7 +193,7 @@ def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | No
             return
         from cli.serve import serve_app
 
-        app.config["CONSOLE_OPEN"] = True
+        app.config["CONSOLE_OPEN_TENANT"] = DEMO_SLUG
         serve_app(app, host=app.config["SERVE_HOST"], port=port or int(app.config["SERVE_PORT"]), workers=1)
     finally:
         box.stop()

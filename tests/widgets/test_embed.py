@@ -177,3 +177,16 @@ def test_hubspot_request_naming_two_portals_is_refused(embed_app: Any) -> None:
     response = embed_app.test_client().get(url, headers=hubspot_headers("GET", url))
     assert response.status_code == 401
     assert "exactly one" in response.get_json()["error"]
+
+
+def test_portfolio_is_closed_unless_a_workspace_is_opened(embed_app: Any) -> None:
+    client = embed_app.test_client()
+    assert client.get("/accounts").status_code == 404
+    embed_app.config["CONSOLE_OPEN_TENANT"] = "alpha"
+    page = client.get("/accounts").get_data(as_text=True)
+    assert "Alpha Industries" in page and "Bravo" not in page
+    assert "band-poor" in page
+    account_id = int(page.split('href="/accounts/')[1].split('"')[0])
+    detail = client.get(f"/accounts/{account_id}")
+    assert detail.status_code == 200 and 'data-testid="score">34<' in detail.get_data(as_text=True)
+    assert client.get("/accounts/999999").status_code == 404
