@@ -13,7 +13,7 @@ from cli.pipeline import app_store, resolve_tenant
 from cli.progress import progress
 from integrations.errors import AuthError, CanaryIntegrationError
 from store.crypto import CredentialCipher
-from sync.connections import ConnectionError_, adapters_for_tenant, build_adapter, save_connection
+from sync.connections import ConnectionError_, TenantAdapters, build_adapter, save_connection
 
 SYSTEMS = ("salesforce", "zendesk", "hubspot")
 
@@ -62,13 +62,15 @@ def connect(system: str, tenant_slug: str | None, base_url: str | None, subdomai
     click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
 
 
-def _adapters(tenant_id: int, systems: list[str] | None) -> dict[str, Any]:
-    store = app_store()
-    with store.session(tenant_id) as session:
-        adapters = adapters_for_tenant(session, _cipher(), systems)
+def _adapters(tenant_id: int, systems: list[str] | None) -> tuple[TenantAdapters, dict[str, Any]]:
+    connected = TenantAdapters(app_store(), _cipher(), tenant_id, config=current_app.config)
+    try:
+        adapters = connected.build(systems)
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
     if not adapters:
         raise click.ClickException("no connected system: run `canary connect SYSTEM` first")
-    return adapters
+    return connected, adapters
 
 
 def print_sync_summary(summary: Any) -> None:
@@ -94,14 +96,15 @@ def sync_command(tenant_slug: str | None, systems: tuple[str, ...], full: bool, 
 
     store = app_store()
     tenant = resolve_tenant(store, tenant_slug)
-    adapters = _adapters(tenant.id, list(systems) or None)
+    connected, adapters = _adapters(tenant.id, list(systems) or None)
     with progress("Pulling records") as bar:
-        summary = sync(store, tenant.id, adapters, full=full, progress=lambda _s, _o, n: bar.advance(n))
+        summary = sync(store, tenant.id, adapters, full=full, progress=lambda _s, _o, n: bar.advance(n),
+                       reconnect=connected.reconnect)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), sort_keys=True, default=str))
-        return
-    click.echo(f"Sync of {', '.join(adapters)} finished:")
-    print_sync_summary(summary)
+    else:
+        click.echo(f"Sync of {', '.join(adapters)} finished:")
+        print_sync_summary(summary)
     if any(s.stopped for s in summary.systems.values()):
         raise SystemExit(2)
 
@@ -115,11 +118,11 @@ def push_command(tenant_slug: str | None, systems: tuple[str, ...]) -> None:
 
     store = app_store()
     tenant = resolve_tenant(store, tenant_slug)
-    adapters = _adapters(tenant.id, list(systems) or None)
+    connected, adapters = _adapters(tenant.id, list(systems) or None)
     stopped = False
     for system, adapter in adapters.items():
         with progress(f"Pushing to {system}"):
-            result = push(store, tenant.id, system, adapter)
+            result = push(store, tenant.id, system, adapter, reconnect=connected.reconnect)
         click.echo(f"  {system:10} {result.pushed} records written, {len(result.failed)} failed (retried next run), "
                    f"{result.calls} API calls" + (f"; fields created: {', '.join(result.fields_created)}"
                                                   if result.fields_created else ""))

@@ -3,10 +3,18 @@
 Credentials live encrypted in `Connection.credentials_encrypted` (see `store.crypto`). Each
 system's dict holds what its adapter needs; ``base_url`` on the connection points at a
 non-default host (the sandbox), and ``cert_path`` in the credentials at a CA bundle for it.
+
+Connections made by a marketplace install (`widgets.install`) hold OAuth tokens that expire
+(HubSpot after 30 minutes, Zendesk and Salesforce by policy). `TenantAdapters` keeps them
+usable: a token that expires within ``leeway`` is refreshed before its adapter is built, and a
+token the vendor refuses mid-run is refreshed once through `reconnect`. Both go through
+`integrations.oauth.rotate_connection_tokens`, the one place tokens are rotated and stored.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,8 +22,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations.base import Adapter
+from integrations.errors import AuthError
+from integrations.oauth import (
+    ACCESS_KEY,
+    ConfigurationError,
+    client_from_config,
+    refresh_tokens,
+    rotate_connection_tokens,
+)
 from store.crypto import CredentialCipher
+from store.db import Store
 from store.models import Connection
+
+log = logging.getLogger(__name__)
 
 REQUIRED = {
     "salesforce": ("instance_url", "access_token"),
@@ -75,12 +94,73 @@ def save_connection(session: Session, cipher: CredentialCipher, system: str, cre
     return conn
 
 
-def adapters_for_tenant(session: Session, cipher: CredentialCipher, systems: list[str] | None = None,
-                        **options: Any) -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {}
-    for conn in session.scalars(select(Connection).order_by(Connection.system)):
-        if systems and conn.system not in systems:
-            continue
-        adapters[conn.system] = build_adapter(conn.system, cipher.load(conn), conn.base_url,
-                                              **options.get(conn.system, {}))
-    return adapters
+class TenantAdapters:
+    """The adapters of one tenant's connections, with OAuth tokens kept fresh.
+
+    ``config`` holds the ``OAUTH_<VENDOR>_*`` client settings (the Flask app's config); without
+    them an expired token cannot be refreshed and the run stops with a message that says so.
+    ``options`` are per-system adapter options (``{"zendesk": {...}}``).
+    """
+
+    def __init__(self, store: Store, cipher: CredentialCipher, tenant_id: int, *,
+                 config: Mapping[str, Any] | None = None, leeway: float = 900.0,
+                 options: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        self.store, self.cipher, self.tenant_id = store, cipher, tenant_id
+        self.config: Mapping[str, Any] = config or {}
+        self.leeway = leeway
+        self.options: Mapping[str, Mapping[str, Any]] = options or {}
+        self.refreshes = 0
+        """Access tokens refreshed through this object (before building or on a refusal)."""
+        self._used: dict[str, str | None] = {}
+
+    def build(self, systems: list[str] | None = None) -> dict[str, Adapter]:
+        """An adapter per connected system (all, or those in ``systems``), tokens refreshed if due."""
+        with self.store.session(self.tenant_id) as session:
+            rows = [(c.system, c.base_url, self.cipher.load(c))
+                    for c in session.scalars(select(Connection).order_by(Connection.system))
+                    if not systems or c.system in systems]
+        adapters: dict[str, Adapter] = {}
+        for system, base_url, credentials in rows:
+            if credentials.get("refresh_token"):
+                credentials = self._fresh(system, credentials, stale=None)
+            adapters[system] = self._adapter(system, credentials, base_url)
+        return adapters
+
+    def reconnect(self, system: str) -> Adapter:
+        """A new adapter after ``system`` refused the token it was built with.
+
+        Raises `AuthError` (with what to do) when the connection has no refresh token, when OAuth
+        is not configured, or when the vendor refuses the refresh (``invalid_grant``: reinstall).
+        """
+        with self.store.session(self.tenant_id) as session:
+            conn = session.scalar(select(Connection).where(Connection.system == system))
+            if conn is None:
+                raise AuthError(f"{system}: the connection was removed")
+            base_url, credentials = conn.base_url, self.cipher.load(conn)
+        if not credentials.get("refresh_token"):
+            raise AuthError(f"{system} refused the stored credentials; run `canary connect {system}` again")
+        credentials = self._fresh(system, credentials, stale=self._used.get(system))
+        return self._adapter(system, credentials, base_url)
+
+    def _adapter(self, system: str, credentials: Mapping[str, Any], base_url: str | None) -> Adapter:
+        self._used[system] = credentials.get(ACCESS_KEY[system])
+        return build_adapter(system, credentials, base_url, **self.options.get(system, {}))
+
+    def _fresh(self, system: str, credentials: Mapping[str, Any], *, stale: str | None) -> dict[str, Any]:
+        try:
+            client = client_from_config(system, self.config, credentials.get("subdomain"))
+        except ConfigurationError as exc:
+            if stale is None:  # not refused yet: use the stored token while it lasts
+                return dict(credentials)
+            raise AuthError(f"{system} refused the access token and it cannot be refreshed: {exc}") from None
+        before = credentials.get(ACCESS_KEY[system])
+        token = rotate_connection_tokens(self.store, self.cipher, self.tenant_id, system,
+                                         functools.partial(refresh_tokens, client),
+                                         stale_access_token=stale, leeway=self.leeway)
+        if token == before:
+            return dict(credentials)
+        self.refreshes += 1
+        log.info("%s access token refreshed for tenant %s", system, self.tenant_id)
+        with self.store.session(self.tenant_id) as session:  # the stored pair (and a moved instance_url)
+            conn = session.scalar(select(Connection).where(Connection.system == system))
+            return self.cipher.load(conn) if conn is not None else {**credentials, ACCESS_KEY[system]: token}

@@ -14,14 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from integrations.base import Adapter, FieldSpec, FieldUpdate
+from integrations.base import Adapter, FieldSpec, FieldUpdate, PushResult
 from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import HealthSnapshot, PushLedger, SourceLink
@@ -133,8 +133,9 @@ def record_outcome(session: Session, system: str, updates: list[FieldUpdate], su
                 row.last_error = error
 
 
-def push(store: Store, tenant_id: int, system: str, adapter: Adapter, *, now: dt.datetime | None = None
-         ) -> PushSummary:
+def push(store: Store, tenant_id: int, system: str, adapter: Adapter, *, now: dt.datetime | None = None,
+         reconnect: Callable[[str], Adapter] | None = None) -> PushSummary:
+    """Write the values that differ from the ledger; ``reconnect`` as in `sync.runner.sync` (once)."""
     now = now or dt.datetime.now(dt.UTC)
     summary = PushSummary()
     with store.session(tenant_id) as session:
@@ -144,21 +145,39 @@ def push(store: Store, tenant_id: int, system: str, adapter: Adapter, *, now: dt
         fields_ready = load_cursor(session, system, "fields") == _spec_version()
     if not updates:
         return summary
-    calls_before = int(getattr(adapter, "calls", 0))
-    try:
+    calls_before, spent = _calls(adapter), 0
+
+    def write(target: Adapter) -> PushResult:
+        nonlocal fields_ready
         if not fields_ready:
-            summary.fields_created = adapter.ensure_fields(HEALTH_FIELDS)
+            summary.fields_created = target.ensure_fields(HEALTH_FIELDS)
             with store.session(tenant_id) as session:
                 save_cursor(session, system, "fields", _spec_version())
-        result = adapter.push_fields(updates)
+            fields_ready = True
+        return target.push_fields(updates)
+
+    try:
+        try:
+            result = write(adapter)
+        except AuthError:
+            if reconnect is None:
+                raise
+            spent = _calls(adapter) - calls_before
+            adapter = reconnect(system)
+            calls_before = _calls(adapter)
+            result = write(adapter)
     except (FatalError, AuthError) as exc:
         summary.stopped = str(exc)
         log.warning("%s push stopped: %s", system, exc)
-        summary.calls = int(getattr(adapter, "calls", 0)) - calls_before
+        summary.calls = spent + _calls(adapter) - calls_before
         return summary
     with store.session(tenant_id) as session:
         record_outcome(session, system, updates, set(result.succeeded), result.failed, now)
     summary.pushed = len(result.succeeded)
     summary.failed = dict(result.failed)
-    summary.calls = int(getattr(adapter, "calls", 0)) - calls_before
+    summary.calls = spent + _calls(adapter) - calls_before
     return summary
+
+
+def _calls(adapter: Adapter) -> int:
+    return int(getattr(adapter, "calls", 0))

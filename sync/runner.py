@@ -82,8 +82,18 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
 
 
 def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full: bool = False,
-         objects: Sequence[ObjectName] = PULL_ORDER, progress: ProgressCallback | None = None) -> SyncSummary:
+         objects: Sequence[ObjectName] = PULL_ORDER, progress: ProgressCallback | None = None,
+         reconnect: Callable[[str], Adapter] | None = None) -> SyncSummary:
+    """Pull ``objects`` from every adapter, accounts first, then link identities, then the rest.
+
+    ``reconnect(system)``, when given, is asked once per system for a new adapter after the vendor
+    refused the credentials (an expired OAuth token, see `sync.connections.TenantAdapters`); the
+    object is then pulled again from its stored cursor. A second refusal stops that system.
+    """
     summary = SyncSummary()
+    adapters = dict(adapters)
+    spent: dict[str, int] = {}
+    reconnected: set[str] = set()
     for system in adapters:
         summary.systems[system] = SystemSummary()
         if full:
@@ -96,7 +106,15 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
         if sys_summary.stopped or obj not in getattr(adapter, "objects", PULL_ORDER) or obj not in objects:
             return
         try:
-            _pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress)
+            try:
+                _pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress)
+            except AuthError:
+                if reconnect is None or system in reconnected:
+                    raise
+                reconnected.add(system)
+                spent[system] = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
+                adapters[system] = adapter = reconnect(system)
+                _pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress)
         except (FatalError, AuthError) as exc:
             sys_summary.stopped = str(exc)
             log.warning("%s sync stopped: %s", system, exc)
@@ -109,7 +127,7 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
         for system in adapters:
             run(system, obj)
     for system, adapter in adapters.items():
-        summary.systems[system].calls = int(getattr(adapter, "calls", 0))
+        summary.systems[system].calls = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
         quota_left = getattr(adapter, "quota_left", None)
         summary.systems[system].quota_left = quota_left() if callable(quota_left) else None
     return summary

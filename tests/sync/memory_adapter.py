@@ -10,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.errors import AuthError
 
 
 @dataclass
@@ -20,6 +21,8 @@ class MemoryAdapter:
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets")
     fail_ids: set[str] = field(default_factory=set)
     crash_after_pages: int | None = None
+    refuse_after_calls: int | None = None
+    """Answer 401 (an expired token) from this many calls on, as a vendor does."""
     calls: int = 0
     pushed: dict[str, dict[str, object]] = field(default_factory=dict)
     batch_size: int = 100
@@ -34,14 +37,19 @@ class MemoryAdapter:
         for served, i in enumerate(range(start, len(rows), self.page_size)):
             if self.crash_after_pages is not None and served >= self.crash_after_pages:
                 raise KeyboardInterrupt("simulated crash")
-            self.calls += 1
+            self._call()
             chunk = rows[i : i + self.page_size]
             yield Page(object, chunk, str(i + len(chunk)))
         if start >= len(rows):
-            self.calls += 1  # the 'anything new?' call
+            self._call()  # the 'anything new?' call
+
+    def _call(self) -> None:
+        if self.refuse_after_calls is not None and self.calls >= self.refuse_after_calls:
+            raise AuthError(f"{self.system}: 401 the access token expired")
+        self.calls += 1
 
     def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]:
-        self.calls += 1
+        self._call()
         created = [s.key for s in specs if s.key not in self.fields]
         self.fields.extend(created)
         return created
@@ -49,7 +57,7 @@ class MemoryAdapter:
     def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult:
         result = PushResult()
         for start in range(0, len(updates), self.batch_size):
-            self.calls += 1
+            self._call()
             result.calls += 1
             for u in updates[start : start + self.batch_size]:
                 if u.external_id in self.fail_ids:

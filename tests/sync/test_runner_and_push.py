@@ -144,3 +144,58 @@ def test_push_sends_only_changed_records_and_retries_failures(store: Store, tena
     assert sorted(hs.pushed) == ["1", "3"]  # the changed one and the one that failed before
     assert second.calls == 1
     assert hs.pushed["1"]["band"] == "good"
+
+
+def test_a_refused_token_is_reconnected_once_and_the_object_resumes_from_its_cursor(
+        store: Store, tenant: int) -> None:
+    expired = _salesforce()
+    expired.refuse_after_calls = 1  # one page of two accounts, then 401
+    fresh = _salesforce()
+    asked: list[str] = []
+
+    def reconnect(system: str) -> MemoryAdapter:
+        asked.append(system)
+        return fresh
+
+    summary = sync(store, tenant, {"salesforce": expired}, reconnect=reconnect)
+    sf = summary.systems["salesforce"]
+    assert asked == ["salesforce"] and sf.stopped is None
+    assert sf.objects["accounts"].pulled == 3  # two before the refusal, the third after: none twice
+    assert sf.calls == expired.calls + fresh.calls == 1 + fresh.calls
+    with store.session(tenant) as s:
+        assert s.scalar(select(func.count()).select_from(SourceLink)) == 3
+        assert (s.scalar(select(func.count()).select_from(Contact)), s.scalar(select(func.count()).select_from(
+            Subscription))) == (1, 1)  # the later objects came through the new adapter
+
+
+def test_a_second_refusal_stops_the_system_with_the_vendor_message(store: Store, tenant: int) -> None:
+    expired, still = _salesforce(), _salesforce()
+    expired.refuse_after_calls = still.refuse_after_calls = 0
+    asked: list[str] = []
+
+    def reconnect(system: str) -> MemoryAdapter:
+        asked.append(system)
+        return still
+
+    hs = MemoryAdapter("hubspot", {"accounts": [AccountRecord("hubspot", "1", "Initech", T0, domain="initech.io")]})
+    summary = sync(store, tenant, {"salesforce": expired, "hubspot": hs}, reconnect=reconnect)
+    assert asked == ["salesforce"]  # once per run, not once per object
+    assert summary.systems["salesforce"].stopped == "salesforce: 401 the access token expired"
+    assert summary.systems["hubspot"].stopped is None
+    assert summary.systems["hubspot"].objects["accounts"].pulled == 1
+
+
+def test_push_reconnects_once_after_a_refusal_and_records_the_ledger(store: Store, tenant: int) -> None:
+    hs = MemoryAdapter("hubspot", {"accounts": [
+        AccountRecord("hubspot", str(i), f"Company {i}", T0, domain=f"c{i}.com") for i in range(3)]}, page_size=500)
+    sync(store, tenant, {"hubspot": hs})
+    _score_all(store, tenant, 55.0, dt.date(2026, 11, 1))
+    hs.calls, hs.refuse_after_calls = 0, 1  # the fields are created, then the batch update is refused
+    fresh = MemoryAdapter("hubspot", fields=list(hs.fields))
+    result = push(store, tenant, "hubspot", hs, reconnect=lambda _system: fresh)
+    assert (result.pushed, result.stopped, result.calls) == (3, None, 1 + 1)
+    assert set(fresh.pushed) == {"0", "1", "2"} and hs.pushed == {}
+    with store.session(tenant) as s:
+        assert s.scalar(select(func.count()).select_from(PushLedger).where(PushLedger.value.is_not(None))) == 3 * 5
+    refused = push(store, tenant, "hubspot", MemoryAdapter("hubspot", refuse_after_calls=0))
+    assert refused.stopped is None and refused.calls == 0  # nothing changed: no call at all

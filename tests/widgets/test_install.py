@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,11 +19,12 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 import widgets.install as install_module
+from integrations.errors import AuthError
 from integrations.oauth import InvalidGrant, client_from_config, refresh_tokens, rotate_connection_tokens
 from sandbox.oauth import install_config
 from sandbox.server import Sandbox
 from store.models import Connection, Tenant
-from sync.connections import build_adapter
+from sync.connections import TenantAdapters, build_adapter
 from tests.conftest import TEST_SECRET
 
 PUBLIC = "http://localhost"
@@ -341,3 +345,74 @@ def test_a_crash_after_the_vendor_answered_leaves_the_old_pair_whole(install_app
                                  stale_access_token=before["oauth_token"])
     _, still = _connection(install_app, "zendesk")
     assert still == stored
+
+
+# ------------------------------------------------------------------ installed connections stay usable
+
+
+@contextmanager
+def _vendor_clock_ahead(server: Any, seconds: float) -> Iterator[None]:
+    """The vendor's clock jumps: every access token it issued before is now expired there."""
+    server.clock = lambda: time.time() + seconds
+    try:
+        yield
+    finally:
+        server.clock = time.time
+
+
+def _store_credentials(app: Any, vendor: str, **changes: Any) -> None:
+    with app.extensions["canary.store"].session() as session:
+        conn = session.scalars(select(Connection).where(Connection.system == vendor)).one()
+        cipher = app.extensions["canary.cipher"]
+        cipher.store(conn, {**cipher.load(conn), **changes})
+
+
+def test_a_token_about_to_expire_is_refreshed_before_the_adapter_is_built(
+        install_app: Any, sandbox: Sandbox) -> None:
+    assert _install(install_app.test_client(), sandbox, "hubspot").status_code == 200
+    conn, before = _connection(install_app, "hubspot")
+    _store_credentials(install_app, "hubspot", expires_at=time.time() + 120)  # inside the 15-minute leeway
+    server = sandbox.oauth["hubspot"]
+    rotations = server.rotations
+    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    connected = TenantAdapters(store, cipher, conn.tenant_id, config=install_app.config)
+    with _vendor_clock_ahead(server, 10):
+        adapters = connected.build()
+        assert set(adapters) == {"hubspot"} and connected.refreshes == 1 and server.rotations == rotations + 1
+        _, after = _connection(install_app, "hubspot")
+        assert after["access_token"] != before["access_token"] and server.accepts(after["access_token"])
+        assert after["expires_at"] > time.time() + 1800
+        adapters["hubspot"].check_connection()
+        connected.build()
+    assert connected.refreshes == 1 and server.rotations == rotations + 1  # fresh now: no second refresh
+
+
+def test_sync_recovers_from_a_token_the_vendor_refuses_mid_run(install_app: Any, sandbox: Sandbox) -> None:
+    from app import cli
+
+    assert _install(install_app.test_client(), sandbox, "zendesk").status_code == 200
+    _, before = _connection(install_app, "zendesk")
+    server = sandbox.oauth["zendesk"]
+    rotations = server.rotations
+    with _vendor_clock_ahead(server, 3 * 3600):  # our stored expiry still says fresh; Zendesk says 401
+        assert not server.accepts(before["oauth_token"])
+        result = install_app.test_cli_runner().invoke(cli, ["sync", "--system", "zendesk", "--json"])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(result.output.strip().splitlines()[-1])
+        _, after = _connection(install_app, "zendesk")
+        assert server.accepts(after["oauth_token"])
+    zendesk = summary["zendesk"]
+    assert zendesk["stopped"] is None and server.rotations == rotations + 1
+    assert zendesk["objects"]["accounts"]["pulled"] == len(sandbox.emulators["zendesk"]._tables["organizations"].ids())
+    assert after["refresh_token"] != before["refresh_token"] and before["oauth_token"] not in result.output
+
+
+def test_a_refused_token_without_oauth_settings_says_what_to_configure(install_app: Any, sandbox: Sandbox) -> None:
+    assert _install(install_app.test_client(), sandbox, "zendesk").status_code == 200
+    conn, _ = _connection(install_app, "zendesk")
+    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    connected = TenantAdapters(store, cipher, conn.tenant_id, config={})
+    assert set(connected.build()) == {"zendesk"}  # not refused yet: the stored token is used while it lasts
+    with pytest.raises(AuthError, match="cannot be refreshed: zendesk installs are not configured: set "
+                                        "OAUTH_ZENDESK_CLIENT_ID"):
+        connected.reconnect("zendesk")
