@@ -335,6 +335,10 @@ def field_name(key: str) -> str:
     return f"Canary_{cleaned}__c"
 
 
+BANDS = ("good", "average", "poor")
+"""Values of the band picklist, in the order Salesforce shows them."""
+
+
 def custom_field_metadata(spec: FieldSpec) -> dict[str, Any]:
     """Tooling API ``CustomField`` body for one health field (type, size and inline help)."""
     metadata: dict[str, Any] = {"label": spec.label, "inlineHelpText": spec.help[:510],
@@ -343,8 +347,11 @@ def custom_field_metadata(spec: FieldSpec) -> dict[str, Any]:
         metadata.update(type="Number", precision=5, scale=1)
     elif spec.key == "trend":
         metadata.update(type="Number", precision=6, scale=2)
-    elif spec.key == "band":
-        metadata.update(type="Text", length=20)
+    elif spec.key == "band":  # the same restricted picklist as the package (manifests/salesforce)
+        metadata.update(type="Picklist", valueSet={"restricted": True, "valueSetDefinition": {
+            "sorted": False,
+            "value": [{"fullName": band, "default": False, "label": band.title()} for band in BANDS],
+        }})
     elif spec.kind == "number":
         metadata.update(type="Number", precision=18, scale=2)
     elif spec.kind == "long_text":

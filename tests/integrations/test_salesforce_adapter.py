@@ -243,6 +243,9 @@ def test_ensure_fields_creates_the_missing_ones_once(make_box: Callable[..., Box
     assert (fields["Canary_Health_Reasons__c"]["type"], fields["Canary_Health_Reasons__c"]["length"]) == (
         "textarea", 4000)
     assert fields["Canary_Scored_At__c"]["type"] == "datetime"
+    band = fields["Canary_Health_Band__c"]
+    assert (band["type"], band["restrictedPicklist"]) == ("picklist", True)
+    assert [v["value"] for v in band["picklistValues"]] == ["good", "average", "poor"]
     before = adapter.calls
     assert adapter.ensure_fields(HEALTH_FIELDS) == []
     assert adapter.calls - before == 1

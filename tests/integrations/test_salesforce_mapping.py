@@ -7,6 +7,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -251,7 +252,10 @@ def test_bulk_error_text(raw: str, text: str) -> None:
 @pytest.mark.parametrize(("key", "kind", "metadata"), [
     ("score", "number", {"type": "Number", "precision": 5, "scale": 1}),
     ("trend", "number", {"type": "Number", "precision": 6, "scale": 2}),
-    ("band", "text", {"type": "Text", "length": 20}),
+    ("band", "text", {"type": "Picklist", "valueSet": {"restricted": True, "valueSetDefinition": {
+        "sorted": False, "value": [{"fullName": "good", "default": False, "label": "Good"},
+                                   {"fullName": "average", "default": False, "label": "Average"},
+                                   {"fullName": "poor", "default": False, "label": "Poor"}]}}}),
     ("reasons", "long_text", {"type": "LongTextArea", "length": 4000, "visibleLines": 3}),
     ("scored_at", "datetime", {"type": "DateTime"}),
 ])  # fmt: skip
@@ -262,6 +266,30 @@ def test_custom_field_metadata(key: str, kind: str, metadata: dict[str, Any]) ->
     assert body["FullName"] == f"Account.{mapping.field_name(key)}"
     assert metadata.items() <= body["Metadata"].items()
     assert body["Metadata"]["label"] == spec.label and body["Metadata"]["inlineHelpText"] == spec.help
+
+
+PACKAGE_FIELDS = (Path(__file__).resolve().parents[2]
+                  / "manifests/salesforce/force-app/main/default/objects/Account/fields")
+
+
+@pytest.mark.parametrize("spec", HEALTH_FIELDS, ids=lambda s: s.key)
+def test_tooling_fields_match_the_package_definition(spec: FieldSpec) -> None:
+    """An org without the package gets the same field types from Canary's Tooling fallback."""
+    ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
+    name = mapping.field_name(spec.key)
+    root = ElementTree.parse(PACKAGE_FIELDS / f"{name}.field-meta.xml").getroot()
+    metadata = mapping.custom_field_metadata(spec)["Metadata"]
+    assert root.findtext("m:label", namespaces=ns) == metadata["label"] == spec.label
+    assert root.findtext("m:type", namespaces=ns) == metadata["type"]
+    for key in ("precision", "scale", "length", "visibleLines"):
+        assert root.findtext(f"m:{key}", namespaces=ns) == (str(metadata[key]) if key in metadata else None), key
+    package_values = [v.findtext("m:fullName", namespaces=ns)
+                      for v in root.findall("m:valueSet/m:valueSetDefinition/m:value", ns)]
+    tooling_values = [v["fullName"] for v in metadata.get("valueSet", {}).get("valueSetDefinition", {}).get(
+        "value", [])]
+    assert package_values == tooling_values
+    assert (root.findtext("m:valueSet/m:restricted", namespaces=ns) == "true") == bool(
+        metadata.get("valueSet", {}).get("restricted"))
 
 
 def test_unknown_field_key_gets_a_canary_name() -> None:
