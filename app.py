@@ -130,11 +130,14 @@ def db_group() -> None:
 def db_upgrade(revision: str) -> None:
     from flask import current_app
 
-    from store.migrate import current_revision, upgrade
+    from store.migrate import MigrationRefused, current_revision, upgrade
 
     url = current_app.config["DATABASE_URL"]
     click.echo(f"Migrating {redacted(url)} to {revision} ...")
-    upgrade(url, revision)
+    try:
+        upgrade(url, revision)
+    except MigrationRefused as exc:
+        raise click.ClickException(f"{exc} (the database stays at revision {current_revision(url)})") from None
     click.echo(f"Database at revision {current_revision(url)}.")
 
 

@@ -13,7 +13,7 @@ from cli.pipeline import app_store, resolve_tenant
 from cli.progress import progress
 from integrations.errors import AuthError, CanaryIntegrationError
 from store.crypto import CredentialCipher
-from sync.connections import ConnectionError_, TenantAdapters, build_adapter, save_connection
+from sync.connections import ConnectionError_, TenantAdapters, account_owner, build_adapter, save_connection
 
 SYSTEMS = ("salesforce", "zendesk", "hubspot")
 
@@ -56,6 +56,10 @@ def connect(system: str, tenant_slug: str | None, base_url: str | None, subdomai
     except CanaryIntegrationError as exc:
         raise click.ClickException(f"{system} could not be reached: {exc}") from exc
     ref = account_ref or (subdomain if system == "zendesk" else None)
+    owner = account_owner(store, system, ref)
+    if owner is not None and owner[0] != tenant.id:
+        raise click.ClickException(f"{system} account {ref!r} is already connected to workspace {owner[1]!r}; "
+                                   "a vendor account belongs to one workspace (nothing was changed)")
     with store.session(tenant.id) as session:
         save_connection(session, _cipher(), system, credentials,
                         base_url=base_url if system != "salesforce" else None, account_ref=ref)

@@ -14,6 +14,13 @@ from store.db import make_engine, normalise_url
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+class MigrationRefused(RuntimeError):
+    """A migration found data it cannot convert without losing some; the message says what to do.
+
+    Raised before the migration changes anything, so the database stays at its revision.
+    """
+
+
 def alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))

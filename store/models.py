@@ -87,15 +87,17 @@ class Connection(TenantScoped, Base):
     __tablename__ = "connections"
     __table_args__ = (
         UniqueConstraint("tenant_id", "system"),
+        UniqueConstraint("system", "account_ref"),
         CheckConstraint(_in("system", SYSTEMS), name="system"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     system: Mapped[str] = mapped_column(String(20))
     base_url: Mapped[str | None] = mapped_column(String(500))
-    account_ref: Mapped[str | None] = mapped_column(String(255), index=True)
+    account_ref: Mapped[str | None] = mapped_column(String(255))
     """The vendor account this connection is: Zendesk subdomain, Salesforce org id, HubSpot portal id.
-    Embedded requests name it, and it tells which tenant they are for (after their signature verifies)."""
+    Embedded requests name it, and it tells which tenant they are for (after their signature verifies),
+    so one vendor account belongs to one tenant (unique with ``system``; unset is allowed many times)."""
     credentials_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

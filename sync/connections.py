@@ -32,7 +32,7 @@ from integrations.oauth import (
 )
 from store.crypto import CredentialCipher
 from store.db import Store
-from store.models import Connection
+from store.models import Connection, Tenant
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,16 @@ def build_adapter(system: str, credentials: Mapping[str, Any], base_url: str | N
 
     return SalesforceAdapter(instance_url=credentials["instance_url"], access_token=credentials["access_token"],
                              ca_cert=cert, **options)
+
+
+def account_owner(store: Store, system: str, account_ref: str | None) -> tuple[int, str] | None:
+    """(tenant id, slug) of the workspace whose ``system`` connection is vendor account ``account_ref``."""
+    if not account_ref:
+        return None
+    with store.session() as session:  # across tenants: a vendor account belongs to one of them
+        row = session.execute(select(Tenant.id, Tenant.slug).join(Connection, Connection.tenant_id == Tenant.id)
+                              .where(Connection.system == system, Connection.account_ref == account_ref)).first()
+        return (row[0], row[1]) if row else None
 
 
 def save_connection(session: Session, cipher: CredentialCipher, system: str, credentials: Mapping[str, Any], *,

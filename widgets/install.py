@@ -21,6 +21,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, make_response, redirect, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as ResponseBase
 
@@ -230,6 +231,14 @@ def _save(vendor: str, account_ref: str, name: str, credentials: dict[str, Any],
     cipher: CredentialCipher = current_app.extensions["canary.cipher"]
     if not credentials.get(ACCESS_KEY[vendor]):
         raise InstallRefused(f"{LABELS[vendor]} sent no access token. Start the install again.", 502)
+    try:
+        return _save_once(store, cipher, vendor, account_ref, name, credentials, base_url)
+    except IntegrityError:  # a concurrent install of the same vendor account created it first: update that one
+        return _save_once(store, cipher, vendor, account_ref, name, credentials, base_url)
+
+
+def _save_once(store: Store, cipher: CredentialCipher, vendor: str, account_ref: str, name: str,
+               credentials: dict[str, Any], base_url: str | None) -> dict[str, Any]:
     with store.session() as session:
         connection = session.scalar(select(Connection).where(Connection.system == vendor,
                                                              Connection.account_ref == account_ref)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from store.db import make_engine
-from store.migrate import current_revision, downgrade, head_revision, upgrade
+from store.migrate import MigrationRefused, current_revision, downgrade, head_revision, upgrade
 from store.models import Base
 
 DOMAIN_TABLES = {
@@ -49,3 +51,33 @@ def test_migrations_match_models(migrated_url: str) -> None:
     finally:
         engine.dispose()
     assert diff == []
+
+
+def test_two_workspaces_claiming_one_vendor_account_stop_the_upgrade_with_their_names(database_url: str) -> None:
+    upgrade(database_url, "0004")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for slug in ("acme", "acme-copy"):
+                tenant_id = conn.execute(text(
+                    "INSERT INTO tenants (slug, name, created_at) VALUES (:s, :s, CURRENT_TIMESTAMP) RETURNING id"),
+                    {"s": slug}).scalar_one()
+                conn.execute(text(
+                    "INSERT INTO connections (tenant_id, system, account_ref, credentials_encrypted, status, "
+                    "created_at, updated_at) VALUES (:t, 'zendesk', 'acme', :c, 'active', CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"), {"t": tenant_id, "c": b"x"})
+        with pytest.raises(MigrationRefused, match="zendesk account 'acme' is connected to workspaces acme, "
+                                                   "acme-copy"):
+            upgrade(database_url)
+        assert current_revision(database_url) == "0004"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM connections")).scalar_one() == 2  # nothing lost
+            conn.execute(text("UPDATE connections SET account_ref = 'acme-eu' WHERE tenant_id = "
+                              "(SELECT id FROM tenants WHERE slug = 'acme-copy')"))
+            conn.commit()
+        upgrade(database_url)
+        assert current_revision(database_url) == head_revision()
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(text("UPDATE connections SET account_ref = 'acme'"))
+    finally:
+        engine.dispose()

@@ -416,3 +416,31 @@ def test_a_refused_token_without_oauth_settings_says_what_to_configure(install_a
     with pytest.raises(AuthError, match="cannot be refreshed: zendesk installs are not configured: set "
                                         "OAUTH_ZENDESK_CLIENT_ID"):
         connected.reconnect("zendesk")
+
+
+def test_a_concurrent_install_of_the_same_account_updates_the_one_workspace(
+        install_app: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    real_create_tenant = install_module.create_tenant
+    raced: list[str] = []
+
+    def create_tenant_after_a_competitor(session: Any, slug: str, name: str) -> Any:
+        if not raced:  # another worker finishes the same install between our lookup and our commit
+            raced.append(slug)
+            with store.session() as other:
+                tenant, _ = real_create_tenant(other, "first-worker", name)
+                connection = Connection(tenant_id=tenant.id, system="hubspot", account_ref="24681357")
+                other.add(connection)
+                cipher.store(connection, {"access_token": "from-the-other-worker"})
+        return real_create_tenant(session, slug, name)
+
+    monkeypatch.setattr(install_module, "create_tenant", create_tenant_after_a_competitor)
+    answer = _install(install_app.test_client(), sandbox, "hubspot")
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert raced == ["hub-24681357"]
+    assert _rows(install_app) == (1, 1)
+    conn, credentials = _connection(install_app, "hubspot")
+    with store.session() as session:
+        assert session.get_one(Tenant, conn.tenant_id).slug == "first-worker"
+    assert credentials["access_token"] != "from-the-other-worker"
+    assert sandbox.oauth["hubspot"].accepts(credentials["access_token"])
