@@ -1,18 +1,27 @@
 """Replay protection for signed embedded requests: each signature (or JWT id) is accepted once.
 
-`MemoryReplayGuard` remembers what it has seen until the request would have expired anyway
-(after that the freshness check refuses it). A database- or Redis-backed guard can take its
-place behind the `ReplayGuard` protocol when Canary runs several processes.
+A guard remembers what it has seen until the request would have expired anyway (after that the
+freshness check refuses it). `StoreReplayGuard`, the app's default, keeps that in the database,
+so every worker of `canary serve` and every host behind a load balancer refuses a replay;
+`MemoryReplayGuard` is the per-process variant for pure uses and tests.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
 from integrations.errors import SignatureError
+from store.db import Store
+from store.models import UsedSignature
+
+REPLAYED = "request replayed: this signed request was already used"
 
 
 class ReplayGuard(Protocol):
@@ -39,5 +48,41 @@ class MemoryReplayGuard:
                 self._seen = {k: v for k, v in self._seen.items() if v > now}
             remembered_until = self._seen.get(key)
             if remembered_until is not None and remembered_until > now:
-                raise SignatureError("request replayed: this signed request was already used")
+                raise SignatureError(REPLAYED)
             self._seen[key] = expires_at
+
+
+class StoreReplayGuard:
+    """Shared by all processes through the database: the key's hash is the primary key.
+
+    One short transaction per check: delete the key if its earlier use has expired, insert it,
+    and refuse when the insert meets the same key (the database decides between two workers
+    racing with one request). Expired rows are swept every ``sweep_every`` checks.
+    """
+
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, sweep_every: int = 500) -> None:
+        self._store = store
+        self._clock = clock
+        self._sweep_every = sweep_every
+        self._checks = 0
+        self._lock = threading.Lock()
+
+    def check_and_remember(self, key: str, expires_at: float) -> None:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        now = self._clock()
+        with self._lock:
+            self._checks += 1
+            sweep = self._checks % self._sweep_every == 0
+        stale = UsedSignature.expires_at <= now
+        if not sweep:
+            stale = stale & (UsedSignature.key_hash == digest)
+        try:
+            with self._store.engine.begin() as conn:
+                conn.execute(delete(UsedSignature).where(stale))
+                conn.execute(insert(UsedSignature).values(key_hash=digest, expires_at=float(expires_at)))
+        except IntegrityError:
+            raise SignatureError(REPLAYED) from None
+
+    def __len__(self) -> int:
+        with self._store.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(UsedSignature)).scalar_one())

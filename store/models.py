@@ -388,6 +388,21 @@ class PushLedger(TenantScoped, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class UsedSignature(Base):
+    """A signed request already accepted (an embed's JWT, signed request or v3 signature; an install state).
+
+    Not tenant-scoped: it is checked before the tenant is known. Shared by every process serving
+    Canary, so a request replayed to another worker is refused too (`integrations.replay`). Only a
+    hash of the signature is kept, until the request would have expired anyway.
+    """
+
+    __tablename__ = "used_signatures"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)
+    """Seconds since the epoch."""
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,

@@ -260,8 +260,9 @@ def hubspot_card() -> Response:
 
 
 def init_app(app: Any, replay_guard_factory: Callable[[], Any] | None = None) -> None:
-    """Register the blueprint and a replay guard (in-memory by default; one per process)."""
-    from integrations.replay import MemoryReplayGuard
+    """Register the blueprint and a replay guard (by default in the app's database, shared by all workers)."""
+    from integrations.replay import StoreReplayGuard
 
     app.register_blueprint(embed)
-    app.extensions["canary.replay_guard"] = (replay_guard_factory or MemoryReplayGuard)()
+    app.extensions["canary.replay_guard"] = (
+        replay_guard_factory() if replay_guard_factory else StoreReplayGuard(app.extensions["canary.store"]))
