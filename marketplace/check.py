@@ -661,24 +661,28 @@ def check_hubspot(path: Path | str, *, source: bool = False) -> list[Problem]:
         problems.append(Problem("hubspot", f"{src}/app",
                                 f"needs exactly one app *-hsmeta.json, found {len(app_configs)}"))
     fetch_urls: list[str] = []
+    iframe_urls: list[str] = []
     for name in app_configs:
-        fetch_urls += _hubspot_app(name, files, problems, source)
+        fetch, iframe = _hubspot_app(name, files, problems, source)
+        fetch_urls += fetch
+        iframe_urls += iframe
     cards = [n for n in files.files if PurePosixPath(n).parent.as_posix() == f"{src}/app/cards"
              and n.endswith("-hsmeta.json")]
     if not cards:
         problems.append(Problem("hubspot", f"{src}/app/cards", "no app card (*-hsmeta.json with type card)"))
     for name in cards:
-        _hubspot_card(name, src, files, fetch_urls, problems, source)
+        _hubspot_card(name, src, files, fetch_urls, iframe_urls, problems, source)
     if cards:
         _hubspot_card_package(f"{src}/app/cards/package.json", files, problems)
     problems += _placeholders("hubspot", files, source)
     return problems
 
 
-def _hubspot_app(name: str, files: _Files, problems: list[Problem], source: bool) -> list[str]:
+def _hubspot_app(name: str, files: _Files, problems: list[Problem], source: bool) -> tuple[list[str], list[str]]:
+    """Check the app config; returns its permitted fetch and iframe URLs."""
     config_file = files.json("hubspot", name, problems)
     if not isinstance(config_file, dict):
-        return []
+        return [], []
 
     def problem(message: str) -> None:
         problems.append(Problem("hubspot", name, message))
@@ -690,7 +694,7 @@ def _hubspot_app(name: str, files: _Files, problems: list[Problem], source: bool
     config = config_file.get("config")
     if not isinstance(config, dict):
         problem("missing config object")
-        return []
+        return [], []
     if not config.get("name"):
         problem("config.name is required")
     if config.get("distribution") not in ("marketplace", "private"):
@@ -714,23 +718,29 @@ def _hubspot_app(name: str, files: _Files, problems: list[Problem], source: bool
             problem("Canary needs crm.objects.companies.read and .write to show and write health")
     permitted = config.get("permittedUrls", {})
     fetch = permitted.get("fetch", []) if isinstance(permitted, dict) else None
+    iframe = permitted.get("iframe", []) if isinstance(permitted, dict) else None
+    if not isinstance(iframe, list):
+        problem("config.permittedUrls.iframe must be a list of URLs")
+        iframe = []
     if not isinstance(fetch, list) or not fetch:
         problem("config.permittedUrls.fetch must list Canary's URL (hubspot.fetch only calls permitted URLs)")
-        return []
-    for url in fetch:
-        parts = urlsplit(str(url))
-        if (source and str(url).startswith("{{")) or parts.scheme == "https":
-            continue
-        if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
-            problems.append(Problem("hubspot", name, f"permittedUrls.fetch entry {url!r} is plain http: HubSpot "
-                                                     "only reaches it through `hs project dev` proxying", "warning"))
-        else:
-            problem(f"permittedUrls.fetch entry {url!r} must be https (hubspot.fetch refuses plain http)")
-    return [str(u) for u in fetch]
+        return [], [str(u) for u in iframe]
+    for kind, urls in (("fetch", fetch), ("iframe", iframe)):
+        for url in urls:
+            parts = urlsplit(str(url))
+            if (source and str(url).startswith("{{")) or parts.scheme == "https":
+                continue
+            if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+                problems.append(Problem("hubspot", name, f"permittedUrls.{kind} entry {url!r} is plain http: "
+                                                         "HubSpot only reaches it through `hs project dev` proxying",
+                                        "warning"))
+            else:
+                problem(f"permittedUrls.{kind} entry {url!r} must be https (HubSpot refuses plain http)")
+    return [str(u) for u in fetch], [str(u) for u in iframe]
 
 
-def _hubspot_card(name: str, src: str, files: _Files, fetch_urls: list[str], problems: list[Problem],
-                  source: bool) -> None:
+def _hubspot_card(name: str, src: str, files: _Files, fetch_urls: list[str], iframe_urls: list[str],
+                  problems: list[Problem], source: bool) -> None:
     card = files.json("hubspot", name, problems)
     if not isinstance(card, dict):
         return
@@ -772,6 +782,9 @@ def _hubspot_card(name: str, src: str, files: _Files, fetch_urls: list[str], pro
         problems.append(Problem("hubspot", entry_file, "does not import @hubspot/ui-extensions"))
     if re.search(r"\bfetch\(", script.replace("hubspot.fetch(", "")):
         problems.append(Problem("hubspot", entry_file, "calls fetch() directly; app cards must use hubspot.fetch()"))
+    if "openIframeModal" in script and not iframe_urls:
+        problems.append(Problem("hubspot", entry_file, "opens an iframe modal, but permittedUrls.iframe lists no URL "
+                                                       "(HubSpot refuses to frame an unlisted page)"))
     for url in re.findall(r"[\"'`](https?://[^\"'`$]+)", script):
         if not source and not any(url.startswith(prefix.rstrip("/")) for prefix in fetch_urls):
             problems.append(Problem("hubspot", entry_file, f"{url} is not under permittedUrls.fetch"))

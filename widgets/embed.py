@@ -11,7 +11,9 @@ tenant B's accounts.
 - Salesforce (Canvas): Salesforce POSTs ``signed_request`` (HMAC-SHA256 with the connected
   app's consumer secret) to ``/widgets/salesforce/canvas``; the record in context is shown.
 - HubSpot (app card): the card calls ``/widgets/hubspot/card`` with ``hubspot.fetch``,
-  signed with ``X-HubSpot-Signature-v3``; the answer is JSON for the React card.
+  signed with ``X-HubSpot-Signature-v3``; the answer is JSON for the React card, with a
+  ``full_view_url`` the card opens in HubSpot's iframe modal: ``/widgets/hubspot/full``
+  with a short-lived token naming the tenant and the company (nothing else is trusted).
 
 Failures answer 401 with a JSON ``{"error": ...}`` that says what was wrong, never a secret.
 """
@@ -256,7 +258,28 @@ def hubspot_card() -> Response:
         view = load_account_health(session, account_id, _today()) if account_id is not None else None
     if view is None:
         return _not_found("this company is not linked to a Canary account yet", "hubspot")
-    return _with_headers(jsonify(view.as_dict()), "hubspot")
+    token = _serializer().dumps({"t": tenant_id, "v": "hubspot", "c": company_id})
+    full_view = f"{current_app.config['PUBLIC_URL'].rstrip('/')}/widgets/hubspot/full?token={token}"
+    return _with_headers(jsonify({**view.as_dict(), "full_view_url": full_view}), "hubspot")
+
+
+@embed.get("/hubspot/full")
+def hubspot_full_view() -> Response:
+    """The full panel in HubSpot's iframe modal, opened from the card with the token it was given.
+
+    An iframe cannot send headers, so the token rides in the URL; it is signed, bound to one
+    tenant and one company, expires with the panel session, and the page sends no referrer.
+    """
+    try:
+        data = _serializer().loads(request.args.get("token", ""), max_age=SESSION_MAX_AGE_S)
+    except SignatureExpired:
+        return _unauthorized("this view expired: close it and open it again from the Canary card", "hubspot")
+    except BadSignature:
+        return _unauthorized("open the full view from the Canary card on a company record", "hubspot")
+    if not isinstance(data, dict) or data.get("v") != "hubspot" or not isinstance(data.get("t"), int) \
+            or not data.get("c"):
+        return _unauthorized("open the full view from the Canary card on a company record", "hubspot")
+    return render_panel(int(data["t"]), "hubspot", str(data["c"]), "full", "hubspot")
 
 
 def init_app(app: Any, replay_guard_factory: Callable[[], Any] | None = None) -> None:

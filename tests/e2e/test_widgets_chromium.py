@@ -2,7 +2,8 @@
 
 A host page on another loopback origin POSTs the vendor's signed payload into an iframe
 (Zendesk: the ZAF JWT as ``token``; Salesforce Canvas: ``signed_request``), exactly as the
-vendor's page does. Screenshots go to ``tests/e2e/artifacts/`` for people to look at.
+vendor's page does; HubSpot's iframe modal loads the full-view URL the card was given.
+Screenshots go to ``tests/e2e/artifacts/`` for people to look at.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from sandbox.core import LoopbackServer
-from tests.widgets.conftest import canvas_request, zendesk_token
+from tests.widgets.conftest import canvas_request, hubspot_headers, zendesk_token
 
 pytestmark = pytest.mark.e2e
 
@@ -123,6 +124,30 @@ def test_salesforce_canvas_renders_in_chromium(browser: Any, live: dict[str, Any
         assert "$120,000" in frame.locator('[data-testid="arr"]').inner_text()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"salesforce-canvas-{width}.png"), full_page=True)
+        assert external == []
+    finally:
+        context.close()
+
+
+def test_hubspot_full_view_renders_in_the_iframe_modal(browser: Any, live: dict[str, Any]) -> None:
+    """The card's "Open full view" button: HubSpot's iframe modal loads the URL the card was given."""
+    a = live["app"].config["TENANT_A"]
+    card = f"http://localhost/widgets/hubspot/card?companyId=555&portalId={a.portal_id}"
+    answer = live["app"].test_client().get(card, headers=hubspot_headers("GET", card)).get_json()
+    full_view = answer["full_view_url"].replace("http://localhost", live["canary"], 1)
+    live["pages"]["/hubspot"] = f"""<!doctype html><html><head><meta charset="utf-8"><title>HubSpot modal</title>
+<style>body{{margin:0;background:#f5f8fa}} iframe{{border:0;background:#fff;display:block}}</style></head>
+<body><iframe id="widget" src="{html.escape(full_view)}" width="800" height="760"></iframe></body></html>"""
+    page, (frame, external, context) = _open(browser, f"{live['host']}/hubspot", 800)
+    try:
+        frame.locator('[data-testid="score"]').wait_for(timeout=15000)
+        assert frame.locator('[data-testid="score"]').inner_text() == "34"
+        assert frame.locator('[data-testid="band"]').inner_text().strip().lower() == "poor"
+        assert frame.locator('[data-testid="account-name"]').inner_text() == "Alpha Industries"
+        assert frame.locator('[data-testid="sparkline"] svg').count() == 1
+        assert "Usage dropped 58 % in two weeks" in frame.locator("main.panel").inner_text()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "hubspot-full-view-800.png"), full_page=True)
         assert external == []
     finally:
         context.close()

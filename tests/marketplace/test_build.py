@@ -153,9 +153,10 @@ def test_builds_are_deterministic(built: BuildResult, tmp_path: Path) -> None:
 def test_loopback_build_passes_with_a_hubspot_warning(built: BuildResult, tmp_path: Path) -> None:
     result = build_all("http://127.0.0.1:5000", tmp_path, zaf_sdk=built.zaf_sdk)
     assert result.ok
-    assert [(p.app, p.severity) for p in result.problems] == [("hubspot", "warning")]
-    assert "hs project dev" in result.problems[0].message
-    assert check_hubspot(result.hubspot_dir)[0].severity == "warning"
+    assert [(p.app, p.severity) for p in result.problems] == [("hubspot", "warning")] * 2
+    assert [p.message.split(" entry ")[0] for p in result.problems] == ["permittedUrls.fetch", "permittedUrls.iframe"]
+    assert all("hs project dev" in p.message for p in result.problems)
+    assert {p.severity for p in check_hubspot(result.hubspot_dir)} == {"warning"}
 
 
 def test_npm_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -286,6 +286,10 @@ HUBSPOT_BREAKAGES: list[tuple[str, Callable[[Path], None], str]] = [
      "permittedUrls.fetch must list Canary's URL"),
     ("fetch-not-permitted", edit_json(APP, lambda d: d["config"].update(
         permittedUrls={"fetch": ["https://other.example.com"]})), "https://canary.example.com is not under"),
+    ("no-permitted-iframe", edit_json(APP, lambda d: d["config"]["permittedUrls"].update(iframe=[])),
+     "opens an iframe modal, but permittedUrls.iframe lists no URL"),
+    ("http-iframe", edit_json(APP, lambda d: d["config"]["permittedUrls"].update(iframe=["http://canary.example.com"])),
+     "permittedUrls.iframe entry 'http://canary.example.com' must be https"),
     ("plain-fetch", replace_in(JSX, "await hubspot.fetch(", "await fetch("), "calls fetch() directly"),
     ("no-extend", replace_in(JSX, "hubspot.extend(", "hubspot.render("), "never calls hubspot.extend()"),
     ("no-react-dep", edit_json("src/app/cards/package.json", lambda d: d["dependencies"].pop("react")),

@@ -18,7 +18,7 @@ from marketplace.build import BuildResult
 HARNESS = """
 import React from "react";
 import { createRenderer } from "@hubspot/ui-extensions/testing";
-import { Alert, Button, Heading, LoadingSpinner, StatisticsItem, StatisticsTrend, Tag, Text }
+import { Alert, Button, DescriptionListItem, Heading, LoadingSpinner, StatisticsItem, StatisticsTrend, Tag, Text }
   from "@hubspot/ui-extensions";
 
 globalThis.self = globalThis;
@@ -32,7 +32,9 @@ globalThis.hsFetch = async (url, options) => {
 };
 const { CanaryHealthCard } = await import("./card.mjs");
 const { render, find, findAll, maybeFind, waitFor, mocks } = createRenderer("crm.record.tab");
-render(React.createElement(CanaryHealthCard, { context: mocks.context }));
+const iframes = [];
+const actions = { openIframeModal: (payload) => iframes.push(payload) };
+render(React.createElement(CanaryHealthCard, { context: mocks.context, actions }));
 const out = { loadingFirst: maybeFind(LoadingSpinner) !== null };
 await waitFor(() => { if (maybeFind(LoadingSpinner)) throw new Error("still loading"); });
 const alert = maybeFind(Alert);
@@ -49,13 +51,21 @@ if (alert) {
   out.trend = trend && { direction: trend.props.direction, value: trend.props.value };
   out.headings = findAll(Heading).map((h) => h.text);
   out.texts = findAll(Text).map((t) => t.text);
+  out.details = findAll(DescriptionListItem).map((d) => [d.props.label, d.text]);
+  const buttons = findAll(Button).filter((b) => b.text === "Open full view");
+  buttons.forEach((b) => b.trigger("onClick"));
+  out.fullViewButtons = buttons.length;
+  out.iframes = iframes;
 }
 out.calls = calls;
 process.stdout.write(JSON.stringify(out));
 """
-HEALTH = {"account": {"name": "Acme"}, "score": 62, "band": "average", "band_label": "Average",
+FULL_VIEW_URL = "https://canary.example.com/widgets/hubspot/full?token=abc"
+HEALTH = {"account": {"name": "Acme", "owner": "Casey CSM"}, "score": 62, "band": "average", "band_label": "Average",
           "trend_per_day": -0.27, "trend": "down 8 points over 30 days",
-          "reasons": ["Weekly active users down 35%", "Two urgent tickets open"], "scored_on": "2026-11-20"}
+          "reasons": ["Weekly active users down 35%", "Two urgent tickets open"], "scored_on": "2026-11-20",
+          "renewal_date": "2027-02-01", "arr": 120000.0, "alerts": [{"severity": "high", "title": "Usage dropped"}],
+          "full_view_url": FULL_VIEW_URL}
 UNSCORED = {"account": {"name": "Beta"}, "score": None, "band": None, "band_label": "Not scored yet",
             "trend_per_day": None, "trend": "no trend yet", "reasons": [], "scored_on": None}
 CARD_URL = "https://canary.example.com/widgets/hubspot/card?companyId=123"
@@ -91,9 +101,12 @@ def test_card_fetches_canary_and_renders_health(node: str, card_dir: Path) -> No
     assert out["tag"] == {"text": "Average", "variant": "warning"}
     assert out["score"] == "62"
     assert out["trend"] == {"direction": "decrease", "value": "8 points in 30 days"}
-    assert out["headings"] == ["Acme", "Why"]
+    assert out["headings"] == ["Acme", "Why", "Open alerts"]
     assert out["texts"] == ["down 8 points over 30 days", "Weekly active users down 35%", "Two urgent tickets open",
-                            "Scored on 2026-11-20"]
+                            "Scored on 2026-11-20", "Usage dropped"]
+    assert out["details"] == [["Renewal", "2027-02-01"], ["ARR", "$120,000"], ["CSM", "Casey CSM"]]
+    assert out["fullViewButtons"] == 1
+    assert out["iframes"] == [{"uri": FULL_VIEW_URL, "title": "Canary health: Acme", "width": 860, "height": 760}]
 
 
 def test_card_renders_an_unscored_company(node: str, card_dir: Path) -> None:
@@ -102,6 +115,8 @@ def test_card_renders_an_unscored_company(node: str, card_dir: Path) -> None:
     assert out["score"] == "–"
     assert out["trend"] is None
     assert "No reasons yet: Canary has not scored this company." in out["texts"]
+    assert out["details"] == [["Renewal", "–"], ["ARR", "–"], ["CSM", "Unassigned"]]
+    assert out["fullViewButtons"] == 0 and out["iframes"] == []
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from itsdangerous import URLSafeTimedSerializer
 
 from tests.widgets.conftest import Tenantry, canvas_request, hubspot_headers, zendesk_token
 
@@ -190,3 +191,45 @@ def test_portfolio_is_closed_unless_a_workspace_is_opened(embed_app: Any) -> Non
     detail = client.get(f"/accounts/{account_id}")
     assert detail.status_code == 200 and 'data-testid="score">34<' in detail.get_data(as_text=True)
     assert client.get("/accounts/999999").status_code == 404
+
+
+def _full_view_url(app: Any, t: Tenantry) -> str:
+    url = f"http://localhost/widgets/hubspot/card?companyId=555&portalId={t.portal_id}"
+    body = app.test_client().get(url, headers=hubspot_headers("GET", url)).get_json()
+    full: str = body["full_view_url"]
+    assert full.startswith("http://localhost/widgets/hubspot/full?token=")
+    return full
+
+
+def test_hubspot_full_view_opens_the_company_the_card_showed(embed_app: Any) -> None:
+    a, b = embed_app.config["TENANT_A"], embed_app.config["TENANT_B"]
+    client = embed_app.test_client()
+    page = client.get(_full_view_url(embed_app, a).removeprefix("http://localhost"))
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Alpha Industries" in html and "Poor" in html and "<svg" in html and "Bravo" not in html
+    assert "Usage dropped 58 % in two weeks" in html
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors https://app.hubspot.com" in csp and "zendesk" not in csp
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    other = client.get(_full_view_url(embed_app, b).removeprefix("http://localhost")).get_data(as_text=True)
+    assert "Bravo Logistics" in other and "Alpha" not in other
+
+
+def test_hubspot_full_view_refuses_a_forged_or_expired_token(embed_app: Any, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    a: Tenantry = embed_app.config["TENANT_A"]
+    client = embed_app.test_client()
+    path = _full_view_url(embed_app, a).removeprefix("http://localhost")
+    forged = URLSafeTimedSerializer("not-canary's-key", salt="canary-widget-session").dumps(
+        {"t": a.tenant_id, "v": "hubspot", "c": "555"})
+    zendesk_session = URLSafeTimedSerializer(embed_app.config["SECRET_KEY"], salt="canary-widget-session").dumps(
+        {"t": a.tenant_id, "v": "zendesk"})
+    for token in (forged, zendesk_session, ""):
+        refused = client.get(f"/widgets/hubspot/full?token={token}")
+        assert refused.status_code == 401
+        assert refused.get_json()["error"] == "open the full view from the Canary card on a company record"
+    later = int(time.time()) + 16 * 60  # the view token lives as long as a panel session: 15 minutes
+    monkeypatch.setattr("itsdangerous.timed.TimestampSigner.get_timestamp", lambda _self: later)
+    expired = client.get(path)
+    assert expired.status_code == 401 and "expired" in expired.get_json()["error"]

@@ -2,6 +2,8 @@ import React, { useCallback, useEffect, useState } from "react";
 import {
   Alert,
   Button,
+  DescriptionList,
+  DescriptionListItem,
   Divider,
   Flex,
   Heading,
@@ -20,7 +22,16 @@ const CANARY_BASE_URL = "{{CANARY_BASE_URL}}";
 const FETCH_TIMEOUT_MS = 15000;
 const BAND_VARIANTS = { good: "success", average: "warning", poor: "danger" };
 
-hubspot.extend(({ context }) => <CanaryHealthCard context={context} />);
+const FULL_VIEW = { width: 860, height: 760 };
+
+hubspot.extend(({ context, actions }) => <CanaryHealthCard context={context} actions={actions} />);
+
+export function formatArr(arr) {
+  if (arr === null || arr === undefined) {
+    return "–";
+  }
+  return new Intl.NumberFormat("en-US", { style: "currency", currency: "USD", maximumFractionDigits: 0 }).format(arr);
+}
 
 // Only the record id goes in the URL: HubSpot appends the account (portalId), user and app ids to
 // every hubspot.fetch request and signs the result, so Canary never trusts an account id the card chose.
@@ -44,7 +55,7 @@ async function loadHealth(companyId) {
   return body;
 }
 
-export const CanaryHealthCard = ({ context }) => {
+export const CanaryHealthCard = ({ context, actions }) => {
   const companyId = context.crm.objectId;
   const [state, setState] = useState({ loading: true, error: null, health: null });
 
@@ -102,6 +113,35 @@ export const CanaryHealthCard = ({ context }) => {
         </List>
       )}
       {health.scored_on ? <Text variant="microcopy">Scored on {health.scored_on}</Text> : null}
+      <Divider />
+      <DescriptionList direction="row">
+        <DescriptionListItem label="Renewal">{health.renewal_date || "–"}</DescriptionListItem>
+        <DescriptionListItem label="ARR">{formatArr(health.arr)}</DescriptionListItem>
+        <DescriptionListItem label="CSM">{health.account.owner || "Unassigned"}</DescriptionListItem>
+      </DescriptionList>
+      {(health.alerts || []).length === 0 ? null : (
+        <>
+          <Heading>Open alerts</Heading>
+          <List variant="unordered-styled">
+            {health.alerts.map((alert) => (
+              <Text key={alert.title}>{alert.title}</Text>
+            ))}
+          </List>
+        </>
+      )}
+      {health.full_view_url && actions ? (
+        <Button
+          onClick={() =>
+            actions.openIframeModal({
+              uri: health.full_view_url,
+              title: `Canary health: ${health.account.name}`,
+              ...FULL_VIEW,
+            })
+          }
+        >
+          Open full view
+        </Button>
+      ) : null}
     </Flex>
   );
 };
