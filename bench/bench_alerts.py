@@ -85,11 +85,10 @@ def _fold_company(box: Sandbox, company: Any, account_of: dict[str, int],
                   usage: dict[tuple[int, str, str, dt.date], list[float]],
                   users: dict[str, tuple[int, str | None, dt.datetime]], nps: list[SurveyResponse]) -> int:
     events = 0
-    for message in iter_usage_events(box.world, company):
-        group = message.get("groupId") or message.get("context", {}).get("groupId")
-        account = account_of.get(group or "")
-        if account is None:
-            continue
+    account = account_of.get(company.key)
+    if account is None:
+        return 0
+    for message in iter_usage_events(box.world, company):  # identify messages name no group: the company does
         when = dt.datetime.fromisoformat(message["timestamp"].replace("Z", "+00:00"))
         user = message["userId"]
         email = message.get("traits", {}).get("email")
