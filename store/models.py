@@ -266,7 +266,10 @@ class ProductUser(TenantScoped, Base):
     """A user of the customer's product as the usage collector knows them (Segment ``userId``)."""
 
     __tablename__ = "product_users"
-    __table_args__ = (UniqueConstraint("tenant_id", "user_key"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_key"),
+        Index("ix_product_users_tenant_email", "tenant_id", "email"),  # contacts are matched to users by e-mail
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_key: Mapped[str] = mapped_column(String(255))
