@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.messages import DailyFold, Message, Rejection, event_kind
@@ -27,6 +27,7 @@ from store.models import (
 )
 from store.upsert import insert_for
 from sync.normalise import normalise_domain
+from sync.writer import known_customer
 
 
 @dataclass
@@ -74,31 +75,31 @@ class _AccountResolver:
         self.created = 0
 
     def resolve(self, group_id: str, traits: dict[str, Any]) -> int:
+        """The account of a product group; a group seen for the first time gets an account of its own.
+
+        A new group joins an existing customer only by the identity rules every record follows
+        (`sync.writer.known_customer`), so a subsidiary that shares its parent's domain is never
+        folded into the parent, nor one product account into another; its name and domain stay on
+        its link, and every later sync's identity pass links it again with all records in view.
+        """
         found = self.accounts.get(group_id)
         if found is not None:
             return found
-        name = traits.get("name") if isinstance(traits.get("name"), str) else None
+        raw_name = traits.get("name")
+        name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
         domain = _group_domain(traits)
-        account_id: int | None = None
-        method, reason = "new", f"product account {group_id!r} first seen by the usage collector"
-        if domain:
-            account_id = self.session.scalar(select(Account.id).where(Account.domain == domain).limit(1))
-            if account_id is not None:
-                method, reason = "domain", f"product account {group_id!r} has domain {domain}"
-        if account_id is None and name:
-            account_id = self.session.scalar(
-                select(Account.id).where(func.lower(Account.name) == name.strip().lower()).limit(1)
-            )
-            if account_id is not None:
-                method, reason = "name", f"product account {group_id!r} is named {name!r}"
-        if account_id is None:
+        known = known_customer(self.session, group_id, name, domain)
+        if known is not None:
+            account_id, method, reason = known
+        else:
             account = Account(name=name or group_id, domain=domain, lifecycle_stage="customer")
             self.session.add(account)
             self.session.flush()
-            account_id = account.id
             self.created += 1
-        self.session.add(SourceLink(account_id=account_id, system="product", external_id=group_id,
-                                    method=method, reason=reason))
+            account_id, method = account.id, "new"
+            reason = f"product account {group_id!r} first seen by the usage collector"
+        self.session.add(SourceLink(account_id=account_id, system="product", external_id=group_id, method=method,
+                                    reason=reason, name=name, domain=domain))
         self.accounts[group_id] = account_id
         return account_id
 

@@ -239,6 +239,12 @@ PARENT_SHARE = 0.07
 """Share of companies that are parents; each has 1-4 subsidiaries."""
 CHILD_SHARES_DOMAIN = 0.5
 """Share of subsidiaries that use the parent's domain."""
+STORM_DAYS = 6
+"""A ticket storm's tickets are all created within this many days before ``as_of``."""
+DECLINE_STOP_DAYS = (15, 21)
+"""A declining customer's team stops using the product between these many days before ``as_of``
+(the executive sponsor and about a quarter of the other users stay, at half their usual rate):
+the two weeks before ``as_of`` show a fraction of the two weeks before them."""
 BULK_STAMP_SHARE = 0.35
 """Share of records whose modification stamp is one of the shared "bulk import" stamps."""
 
@@ -609,8 +615,9 @@ class _WorldBuilder:
         as_of = self.as_of
         if story == "champion_quiet" and role in ("champion", "executive_sponsor"):
             return as_of - timedelta(days=31 + int(rng.random() * 30))
-        if story == "declining_usage" and role != "executive_sponsor" and rng.random() < 0.75:
-            return as_of - timedelta(days=15 + int(rng.random() * 13))
+        if story == "declining_usage" and role != "executive_sponsor":
+            low, high = DECLINE_STOP_DAYS
+            return as_of - timedelta(days=low + int(rng.random() * (high - low + 1)))
         if story == "onboarding_stalled":
             if role == "user" and rng.random() < 0.6:
                 return None  # invited, never logged in
@@ -678,9 +685,9 @@ class _WorldBuilder:
             created = self.now - timedelta(days=20 + int(rng.random() * 160), seconds=int(rng.random() * 86_400))
             priority = ("low", "normal", "normal", "normal", "high")[int(rng.random() * 5)]
             self.add_ticket(company, story, people, home, created, priority, storm=False)
-        if story == "ticket_storm":  # 8-15 urgent/high tickets in the last 10 days
+        if story == "ticket_storm":  # an outage-like burst: 8-15 urgent/high tickets over the last 6 days
             for _ in range(8 + int(rng.random() * 8)):
-                created = self.now - timedelta(days=1 + int(rng.random() * 9), seconds=int(rng.random() * 86_400))
+                created = self.now - timedelta(seconds=60 + int(rng.random() * (STORM_DAYS * 86_400 - 60)))
                 priority = "urgent" if rng.random() < 0.5 else "high"
                 self.add_ticket(company, story, people, home, created, priority, storm=True)
         elif rng.random() < 0.3:  # at most one recent ticket elsewhere: no spike
@@ -821,6 +828,18 @@ def _possible_alerts(company: Company, deal: Deal | None, as_of: date) -> list[s
     return possible
 
 
+DETRACTOR_DAYS = 30
+"""A detractor (NPS 0-6) answered within this many days, ``as_of`` included, is expected to raise an alert."""
+
+
+def _observable(alert: str, company: Company, deal: Deal | None) -> bool:
+    """Whether the data Canary can read shows the story: seats bought live on a CRM deal, so an
+    at-capacity customer known only to the help desk cannot be seen to be at capacity."""
+    if alert == "seat_capacity":
+        return deal is not None and bool(deal.presence)
+    return True
+
+
 def truth_dict(world: World) -> dict[str, Any]:
     """The ground truth of a world: per company what Canary should find, and which records are one customer.
 
@@ -829,7 +848,9 @@ def truth_dict(world: World) -> dict[str, Any]:
     ``possible_alerts`` those that may fairly fire too (score drops, renewal risk of an
     at-risk story renewing within 90 days), so they are not counted as false positives.
     """
-    cutoff = datetime(world.as_of.year, world.as_of.month, world.as_of.day, tzinfo=UTC) - timedelta(days=30)
+    # "In the last 30 days" counts ``as_of`` itself as the first of them, as the alert rule does.
+    cutoff = datetime(world.as_of.year, world.as_of.month, world.as_of.day, tzinfo=UTC) - timedelta(
+        days=DETRACTOR_DAYS - 1)
     detractors = {s.company_key for s in world.surveys if s.kind == "nps" and s.score <= 6
                   and s.submitted_at >= cutoff}
     deals: dict[str, Deal] = {}
@@ -840,10 +861,10 @@ def truth_dict(world: World) -> dict[str, Any]:
     groups = []
     for company in world.companies:
         ids = {system: p.external_id for system, p in company.presence.items()}
-        alerts = list(STORY_ALERTS[company.story])
+        deal = deals.get(company.key)
+        alerts = [a for a in STORY_ALERTS[company.story] if _observable(a, company, deal)]
         if company.key in detractors:
             alerts.append("nps_detractor")
-        deal = deals.get(company.key)
         companies.append(
             {
                 "key": company.key,

@@ -32,12 +32,14 @@ Volume: a 200-company world (seed 7) gives about 460,000 messages in ~270 batche
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, timedelta
 from typing import Any
 
+from sandbox.generate import DECLINE_STOP_DAYS
 from sandbox.world import Company, Deal, Person, SurveyResponse, World
 
 KEY_FEATURES: tuple[str, ...] = (
@@ -62,6 +64,8 @@ NPS_EVENT = "NPS Survey Submitted"
 LIBRARY = {"name": "canary-sandbox", "version": "1.0"}
 
 _WEEKEND_FACTOR = 0.2
+_HABIT_CHANCE = 0.9
+_OFF_HABIT_CHANCE = 0.05
 _FIRST = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Casey", "Riley", "Jamie", "Avery", "Quinn",
           "Parker", "Rowan", "Hayden", "Emerson", "Reese", "Skyler", "Dakota", "Kai", "Remy", "Noor")
 _LAST = ("Reed", "Park", "Fox", "Hale", "Stone", "Wells", "Lane", "Brooks", "Gray", "Frost",
@@ -87,6 +91,9 @@ class ProductUser:
     """The same chance over the last 14 days before ``as_of``."""
     features: tuple[str, ...]
     features_per_day: int
+    habit: frozenset[int] = frozenset()
+    """The weekdays (0 = Monday) this user usually works in the product: people are creatures of habit,
+    so a steady team's fortnights look alike instead of swinging with coin flips."""
 
 
 def seats(world: World, company: Company) -> int:
@@ -176,7 +183,9 @@ def product_users(world: World, company: Company) -> list[ProductUser]:
             )
         )
     domain = company.domain or f"{company.key.lower()}.example"
-    for number in range(1, max(0, target - len(people)) + 1):
+    extra = max(0, target - len(people))
+    leaving = math.ceil(extra * 0.75)  # a declining customer: three in four product-only users stop
+    for number in range(1, extra + 1):
         first = _FIRST[int(rng.random() * len(_FIRST))]
         last = _LAST[int(rng.random() * len(_LAST))]
         rate = 0.75 + rng.random() * 0.2 if story == "power_users" else 0.2 + rng.random() * 0.3
@@ -184,8 +193,9 @@ def product_users(world: World, company: Company) -> list[ProductUser]:
             rate = 0.1
         last_active: date | None = as_of - timedelta(days=1 + int(rng.random() * 5))
         first_day = start
-        if story == "declining_usage" and rng.random() < 0.75:
-            last_active = as_of - timedelta(days=15 + int(rng.random() * 13))
+        if story == "declining_usage" and number <= leaving:
+            low, high = DECLINE_STOP_DAYS
+            last_active = as_of - timedelta(days=low + int(rng.random() * (high - low + 1)))
         elif story == "healthy" and rng.random() < 0.1:  # a steady trickle of new users
             first_day = max(start, as_of - timedelta(days=10 + int(rng.random() * 160)))
         elif story == "onboarding_stalled" and rng.random() < 0.5:
@@ -206,7 +216,25 @@ def product_users(world: World, company: Company) -> list[ProductUser]:
                 features_per_day=per_day,
             )
         )
-    return users
+    return [replace(user, habit=_habit(rng, user.daily_rate)) for user in users]
+
+
+def _habit(rng: random.Random, rate: float) -> frozenset[int]:
+    """About ``rate`` of the five weekdays, drawn once per user."""
+    days = min(5, max(1, round(rate * 5 + rng.random() - 0.5)))
+    return frozenset(rng.sample(range(5), days))
+
+
+def _active_chance(user: ProductUser, day: date, late: bool) -> float:
+    """The chance ``user`` uses the product on ``day``: high on habitual weekdays, low otherwise."""
+    weekday = day.weekday()
+    if weekday >= 5:
+        chance = user.daily_rate * _WEEKEND_FACTOR
+    elif weekday in user.habit:
+        chance = _HABIT_CHANCE
+    else:
+        chance = _OFF_HABIT_CHANCE
+    return chance * (user.late_rate / user.daily_rate if late and user.daily_rate else 1.0)
 
 
 def _stamp(day: date, seconds: int) -> str:
@@ -289,15 +317,11 @@ def _company_events(world: World, company: Company, days: int) -> Iterator[dict]
 
     day = window_start
     while day < as_of:
-        weekend = day.weekday() >= 5
         todays: list[tuple[int, ProductUser, list[tuple[str, dict]]]] = []
         for user in users:
             if user.last_active is None or day < user.first_day or day > user.last_active:
                 continue
-            rate = user.late_rate if day >= late_start else user.daily_rate
-            if weekend:
-                rate *= _WEEKEND_FACTOR
-            if rng.random() >= rate and day != user.last_active:
+            if rng.random() >= _active_chance(user, day, day >= late_start) and day != user.last_active:
                 continue
             start = 7 * 3600 + int(rng.random() * 11 * 3600)
             events: list[tuple[str, dict]] = [(LOGIN_EVENT, {"minutes": 3 + int(rng.random() * 55)})]

@@ -11,6 +11,7 @@ it new (the band dropped to, the detractor's answer day, the renewal date).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -85,9 +86,31 @@ def _score_drop(rule: AlertRule, c: _Context) -> AlertCandidate | None:
     return _alert(rule, c, None, title, tuple(r.text for r in c.score.reasons))
 
 
+def drop_chance(recent: int, before: int) -> float:
+    """How likely a split at least as lopsided as ``recent`` vs ``before`` is when nothing changed.
+
+    Under "same activity in both fortnights" each active user-day falls in either half with even
+    odds, so the chance is the binomial tail P(X <= recent) for X ~ Binomial(recent + before, 1/2):
+    exact up to 1,000 user-days, the normal approximation (with continuity correction) beyond.
+    """
+    n = recent + before
+    if n == 0:
+        return 1.0
+    if n <= 1000:
+        return sum(math.comb(n, k) for k in range(recent + 1)) / 2**n
+    z = (recent + 0.5 - n / 2) / math.sqrt(n / 4)
+    return 0.5 * math.erfc(-z / math.sqrt(2))
+
+
 def _usage_drop(rule: AlertRule, c: _Context) -> AlertCandidate | None:
-    trend = c.signals.usage_trend
+    s = c.signals
+    trend = s.usage_trend
     if trend is None or -trend < rule["drop_percent"]:
+        return None
+    # A small team's fortnights differ by chance: 6 events instead of 15 is not a trend. Raise only
+    # when the active user-days fell by more than chance explains (see `drop_chance`).
+    if s.active_days_14d is not None and s.active_days_prev_14d is not None and \
+            drop_chance(s.active_days_14d, s.active_days_prev_14d) * 100.0 > rule["max_chance_percent"]:
         return None
     reasons = [_text("usage_trend", c.signals)]
     if c.signals.active_users_trend is not None:
@@ -144,7 +167,7 @@ def _ticket_spike(rule: AlertRule, c: _Context) -> AlertCandidate | None:
     if new is None or usual is None or new < rule["min_tickets"] or new < rule["factor"] * usual:
         return None
     title = f"Ticket spike: {plural(new, 'new ticket')} in 7 days"
-    reasons = [f"Usually {usual:.1f} a week over the 4 weeks before"]
+    reasons = [f"Usually {usual:.1f} a week (the 4 weeks before the last 2)"]
     if s.urgent_open_tickets:
         reasons.append(_text("urgent_open_tickets", s))
     return _alert(rule, c, None, title, tuple(reasons))

@@ -41,7 +41,7 @@ DEFAULT_DIMENSIONS = ("engagement", "utilisation", "support", "satisfaction", "r
 ALERT_RULES: dict[str, dict[str, float]] = {
     "band_dropped": {"lookback_days": 7},
     "score_drop": {"points": 15, "days": 14},
-    "usage_drop": {"drop_percent": 50},
+    "usage_drop": {"drop_percent": 50, "max_chance_percent": 1},
     "onboarding_overdue": {"days": 30, "max_days": 180},
     "sponsor_inactive": {"days": 30},
     "champion_inactive": {"days": 30},

@@ -43,6 +43,10 @@ DEFAULT_MILESTONES: tuple[str, ...] = (
 )
 
 
+USUAL_TICKETS_FROM = 14
+"""The usual ticket rate is measured over the 4 weeks that end this many days before the scoring day."""
+
+
 @dataclass(frozen=True, slots=True)
 class SignalInfo:
     label: str
@@ -123,6 +127,9 @@ class Signals:
     """Weekly active users in the week that ended 14 days before `day`."""
     events_14d: int | None = None
     events_prev_14d: int | None = None
+    active_days_14d: int | None = None
+    """User-days with any activity in the last 14 days (a user active on 3 days counts 3)."""
+    active_days_prev_14d: int | None = None
     key_features_used: tuple[str, ...] = ()
     key_features_total: int = 0
     user_key_feature_counts: tuple[int, ...] = ()
@@ -131,7 +138,9 @@ class Signals:
     oldest_urgent_open_days: int | None = None
     tickets_created_7d: int | None = None
     tickets_weekly_before: float | None = None
-    """Average tickets created per week over the 28 days before the last 7."""
+    """Average tickets created per week over the 4 weeks before the last 2 (days 14-41 back): the
+    usual rate, measured before the week under watch and the week before it, so a storm that has
+    lasted more than a week does not become its own baseline."""
     tickets_created_30d: int | None = None
     tickets_created_prev_30d: int | None = None
     csat_responses: int = 0
@@ -209,6 +218,8 @@ def _usage_signals(inputs: AccountInputs, today: int, settings: SignalSettings) 
     last_seen: dict[str, int] = {}
     milestone_events: set[str] = set()
     events_14 = events_prev_14 = logins_28 = key_uses_28 = 0
+    user_days_14: set[tuple[str, int]] = set()
+    user_days_prev_14: set[tuple[str, int]] = set()
     last_login = -1
     for row in inputs.usage or ():
         if row.count <= 0:
@@ -234,10 +245,12 @@ def _usage_signals(inputs: AccountInputs, today: int, settings: SignalSettings) 
             features_by_user.setdefault(user, set()).add(event)
         if age < 14:
             events_14 += row.count
+            user_days_14.add((user, day))
             if age < 7:
                 users_7.add(user)
         else:
             events_prev_14 += row.count
+            user_days_prev_14.add((user, day))
             if age < 21:
                 users_before.add(user)
     active = len(users_28)
@@ -255,6 +268,8 @@ def _usage_signals(inputs: AccountInputs, today: int, settings: SignalSettings) 
         "events_14d": events_14,
         "events_prev_14d": events_prev_14,
         "usage_trend": _change(events_14, events_prev_14),
+        "active_days_14d": len(user_days_14),
+        "active_days_prev_14d": len(user_days_prev_14),
         "active_users_28d": active,
         "license_utilisation": active / seats * 100.0 if seats else None,
         "key_features_used": tuple(f for f in settings.key_features if f in used),
@@ -266,7 +281,7 @@ def _usage_signals(inputs: AccountInputs, today: int, settings: SignalSettings) 
 
 
 def _ticket_signals(inputs: AccountInputs, today: int) -> dict[str, object]:
-    open_count = urgent = escalated = created_7 = created_8_35 = created_30 = created_prev_30 = 0
+    open_count = urgent = escalated = created_7 = created_usual = created_30 = created_prev_30 = 0
     oldest_urgent = -1
     for ticket in inputs.tickets or ():
         created = _day(ticket.created_at).toordinal()
@@ -275,8 +290,8 @@ def _ticket_signals(inputs: AccountInputs, today: int) -> dict[str, object]:
             continue
         if age < 7:
             created_7 += 1
-        elif age < 35:
-            created_8_35 += 1
+        elif USUAL_TICKETS_FROM <= age < USUAL_TICKETS_FROM + 28:
+            created_usual += 1
         if age < 30:
             created_30 += 1
         elif age < 60:
@@ -295,7 +310,7 @@ def _ticket_signals(inputs: AccountInputs, today: int) -> dict[str, object]:
         "escalated_open_tickets": float(escalated),
         "oldest_urgent_open_days": oldest_urgent if oldest_urgent >= 0 else None,
         "tickets_created_7d": created_7,
-        "tickets_weekly_before": created_8_35 / 4.0,
+        "tickets_weekly_before": created_usual / 4.0,
         "tickets_created_30d": created_30,
         "tickets_created_prev_30d": created_prev_30,
         "ticket_trend": (created_30 - created_prev_30) / max(created_prev_30, 1) * 100.0,

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integrations.base import (
@@ -36,10 +36,10 @@ from store.models import (
     Ticket,
 )
 from sync.identity import KnownLink, parent_index, resolve
-from sync.normalise import normalise_domain, normalise_name
+from sync.normalise import normalise_domain
 
 ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
-NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk")
+NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk", "product")
 
 
 @dataclass
@@ -235,30 +235,64 @@ def _account_attributes(r: AccountRecord) -> dict[str, Any]:
     return {"segment": r.segment, "tier": r.tier, "owner": r.owner}
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _record_of(link: SourceLink) -> AccountRecord:
+    """The vendor (or product) record a link stands for, as identity resolution reads it."""
+    return AccountRecord(system=link.system, external_id=link.external_id, name=link.name or "",
+                         updated_at=link.source_updated_at or _EPOCH, domain=link.domain,
+                         parent_external_id=link.parent_external_id, cross_refs=link.cross_refs or {})
+
+
+def _known_links(links: Iterable[SourceLink]) -> dict[tuple[str, str], KnownLink]:
+    return {(link.system, link.external_id): KnownLink(link.account_id, link.manual, link.method, link.reason)
+            for link in links if link.account_id is not None}
+
+
+def known_customer(session: Session, group_id: str, name: str | None, domain: str | None
+                   ) -> tuple[int, str, str] | None:
+    """The existing account a new product account (the usage collector's ``groupId``) is, if the
+    identity rules can tell now: ``(account id, method, reason)``, or None for a new customer.
+
+    Only accounts that share the normalised domain or the name are read, with all their records, so
+    the same refusals apply as in a full `apply_identity` (a subsidiary on its parent's domain stays
+    apart); the next sync's full pass links what a name spelled differently hides here.
+    """
+    if not name and not domain:
+        return None
+    match = []
+    if domain:
+        match.append(Account.domain == domain)
+    if name:
+        match.append(func.lower(Account.name) == name.lower())
+    candidates = select(Account.id).where(or_(*match), (Account.lifecycle_stage.is_(None))
+                                          | (Account.lifecycle_stage != "merged"))
+    links = list(session.scalars(select(SourceLink).where(SourceLink.account_id.in_(candidates))))
+    if not links:
+        return None
+    me = AccountRecord(system="product", external_id=group_id, name=name or "", updated_at=_EPOCH, domain=domain)
+    for cluster in resolve([*(_record_of(link) for link in links), me], _known_links(links)):
+        if ("product", group_id) in cluster.keys and cluster.account_id is not None:
+            decision = cluster.decisions[("product", group_id)]
+            return cluster.account_id, decision.method, decision.reason
+    return None
+
+
 def apply_identity(session: Session) -> IdentityCounts:
     """Run identity resolution over every vendor record and place each on a canonical account."""
     counts = IdentityCounts()
-    links = list(session.scalars(select(SourceLink).where(SourceLink.system != "product")))
+    # Product accounts (made by the usage collector) take part like any system's records.
+    links = list(session.scalars(select(SourceLink)))
     if not links:
         return counts
-    records = [
-        AccountRecord(system=link.system, external_id=link.external_id, name=link.name or "",
-                      updated_at=link.source_updated_at or dt.datetime.now(dt.UTC), domain=link.domain,
-                      parent_external_id=link.parent_external_id, cross_refs=link.cross_refs or {})
-        for link in links
-    ]
-    known = {(link.system, link.external_id): KnownLink(link.account_id, link.manual, link.method, link.reason)
-             for link in links if link.account_id is not None}
     by_key = {(link.system, link.external_id): link for link in links}
-    clusters = resolve(records, known)
-    product_only = _product_only_accounts(session)
+    clusters = resolve([_record_of(link) for link in links], _known_links(links))
     # Pass 1: which account each cluster is; new accounts are created together, with one flush.
     chosen: list[int | Account] = []
     for cluster in clusters:
         preferred = sorted((by_key[k] for k in cluster.keys), key=lambda link: NAME_PREFERENCE.index(link.system))
         account_id = cluster.account_id
-        if account_id is None:
-            account_id = _claim_product_account(product_only, preferred)
         if account_id is not None:
             chosen.append(account_id)
             continue
@@ -297,37 +331,6 @@ def apply_identity(session: Session) -> IdentityCounts:
             placed.parent_id = parent_id
     session.flush()
     return counts
-
-
-def _product_only_accounts(session: Session) -> dict[str, int]:
-    """Accounts the usage collector created that no vendor record is on yet, by domain and name."""
-    vendor_linked = select(SourceLink.account_id).where(SourceLink.system != "product",
-                                                        SourceLink.account_id.is_not(None))
-    rows = session.execute(
-        select(Account.id, Account.name, Account.domain)
-        .join(SourceLink, SourceLink.account_id == Account.id)
-        .where(SourceLink.system == "product", Account.id.not_in(vendor_linked))
-    ).all()
-    index: dict[str, int] = {}
-    for account_id, name, domain in rows:
-        if domain:
-            index.setdefault("d:" + domain, account_id)
-        n = normalise_name(name)
-        if n:
-            index.setdefault("n:" + n, account_id)
-    return index
-
-
-def _claim_product_account(index: dict[str, int], members: list[SourceLink]) -> int | None:
-    for link in members:
-        d = normalise_domain(link.domain)
-        if d and "d:" + d in index:
-            return index.pop("d:" + d)
-    for link in members:
-        n = normalise_name(link.name)
-        if n and "n:" + n in index:
-            return index.pop("n:" + n)
-    return None
 
 
 def _merge_accounts(session: Session, *, into: int, merged: int) -> None:

@@ -28,7 +28,11 @@ def collector_app(migrated_url: str) -> Any:
         app.config["TEST_TENANT"] = tenant.id
         app.config["OTHER_TENANT"] = other.id
     with store.session(tenant.id) as s:
-        s.add(Account(name="Globex Corporation", domain="globex.com"))
+        globex = Account(name="Globex Corporation", domain="globex.com")
+        s.add(globex)
+        s.flush()
+        s.add(SourceLink(account_id=globex.id, system="salesforce", external_id="0015g00000Globex", method="new",
+                         reason="synced", name="Globex Corporation", domain="https://www.globex.com/"))
     yield app
     store.dispose()
 
@@ -114,10 +118,29 @@ def test_product_account_links_to_a_synced_account_by_domain(collector_app: Any)
     with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
         accounts = s.scalars(select(Account)).all()
         assert [a.name for a in accounts] == ["Globex Corporation"]  # no new account
-        link = s.scalars(select(SourceLink)).one()
-        assert (link.method, link.account_id) == ("domain", accounts[0].id)
+        link = s.scalars(select(SourceLink).where(SourceLink.system == "product")).one()
+        assert (link.method, link.account_id, link.name, link.domain) == ("domain", accounts[0].id, "Globex",
+                                                                          "globex.com")
         assert "globex.com" in link.reason
         assert s.scalars(select(UsageDaily.account_id)).all() == [accounts[0].id]
+
+
+def test_a_subsidiary_on_its_parents_domain_gets_its_own_account(collector_app: Any) -> None:
+    """The identity rules refuse "Globex" and "Globex Europe" on globex.com as one customer, here too;
+    and two product accounts are never folded into one."""
+    client = collector_app.test_client()
+    response = _post(client, "/v1/batch", {"batch": [
+        _group("g-78", "u8", name="Globex Europe", domain="globex.com"),
+        _group("g-79", "u7", name="Initech", domain="initech.com"),
+        _group("g-80", "u6", name="Initech", domain="initech.com"),
+    ]})
+    assert response.status_code == 200
+    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+        placed = dict(s.execute(select(SourceLink.external_id, SourceLink.account_id)
+                                .where(SourceLink.system == "product")).all())
+        globex = s.scalar(select(Account.id).where(Account.name == "Globex Corporation"))
+        assert set(placed) == {"g-78", "g-79", "g-80"}
+        assert len(set(placed.values()) | {globex}) == 4
 
 
 def test_nps_answers_become_survey_responses(collector_app: Any) -> None:

@@ -3,7 +3,7 @@ from typing import Any
 
 import pytest
 
-from scoring.alerts import evaluate_alerts, raised_alerts
+from scoring.alerts import drop_chance, evaluate_alerts, raised_alerts
 from scoring.model import default_model, load_model
 from scoring.results import HealthScore
 from tests.scoring.build import AS_OF, days_ago, signals
@@ -32,10 +32,35 @@ def rules(current: HealthScore, history: list[HealthScore] | None = None, /, **v
         ({"usage_trend": -50.0, "events_14d": 50, "events_prev_14d": 100}, True),
         ({"usage_trend": -49.9, "events_14d": 50, "events_prev_14d": 100}, False),
         ({"usage_trend": None}, False),
+        # A drop the active user-days confirm (chance far below 1 %) and one a small team shows by chance (3.9 %).
+        ({"usage_trend": -60.0, "active_days_14d": 40, "active_days_prev_14d": 100}, True),
+        ({"usage_trend": -60.0, "active_days_14d": 6, "active_days_prev_14d": 15}, False),
+        ({"usage_trend": -80.0, "active_days_14d": 2, "active_days_prev_14d": 14}, True),
     ],
 )
 def test_usage_drop(values: dict[str, Any], fires: bool) -> None:
     assert ("usage_drop" in rules(score(), **values)) is fires
+
+
+@pytest.mark.parametrize(
+    ("recent", "before", "chance"),
+    [
+        (0, 0, 1.0),
+        (0, 1, 0.5),
+        (0, 10, 1 / 1024),
+        (5, 5, 638 / 1024),
+        (6, 15, 0.0392),
+        (2, 14, 137 / 65536),
+    ],
+)
+def test_drop_chance_is_the_binomial_tail(recent: int, before: int, chance: float) -> None:
+    assert drop_chance(recent, before) == pytest.approx(chance, abs=5e-5)
+
+
+def test_drop_chance_approximation_meets_the_exact_tail() -> None:
+    exact = drop_chance(470, 530)  # n = 1000: exact
+    approx = drop_chance(471, 530)  # n = 1001: normal approximation, one more user-day in the recent half
+    assert exact < approx < exact + 0.01
 
 
 @pytest.mark.parametrize(

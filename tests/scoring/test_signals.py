@@ -94,14 +94,21 @@ def test_open_ticket_counts(ticket: TicketFact, open_: int, urgent: int, escalat
 
 
 def test_ticket_trend_and_spike_windows() -> None:
-    tickets = tuple(
-        TicketFact(str(i), "normal", "open", days_ago(d)) for i, d in enumerate([0, 3, 6, 6, 10, 34, 35, 45])
-    )
+    ages = [0, 3, 6, 6, 10, 13, 14, 34, 41, 42, 45]
+    tickets = tuple(TicketFact(str(i), "normal", "open", days_ago(d)) for i, d in enumerate(ages))
     s = compute_signals(inputs(tickets=tickets), AS_OF)
     assert s.tickets_created_7d == 4
-    assert s.tickets_weekly_before == pytest.approx(2 / 4)  # days 10 and 34
-    assert (s.tickets_created_30d, s.tickets_created_prev_30d) == (5, 3)
-    assert s.ticket_trend == pytest.approx((5 - 3) / 3 * 100)
+    # The usual rate: days 14-41 back (14, 34, 41); days 7-13 belong to neither window.
+    assert s.tickets_weekly_before == pytest.approx(3 / 4)
+    assert (s.tickets_created_30d, s.tickets_created_prev_30d) == (7, 4)
+    assert s.ticket_trend == pytest.approx((7 - 4) / 4 * 100)
+
+
+def test_active_user_days_per_fortnight() -> None:
+    rows = (usage(0, "a", LOGIN), usage(0, "a", "Report Created", 3), usage(0, "b", LOGIN), usage(13, "a", LOGIN),
+            usage(14, "a", LOGIN), usage(20, "c", LOGIN, 5), usage(27, "c", LOGIN), usage(28, "c", LOGIN))
+    s = compute_signals(inputs(usage=rows), AS_OF)
+    assert (s.active_days_14d, s.active_days_prev_14d) == (3, 3)  # (a,0) (b,0) (a,13) | (a,14) (c,20) (c,27)
 
 
 def test_oldest_urgent_ticket_age() -> None:
