@@ -1,13 +1,23 @@
-"""Precision and recall of each early-warning alert against truth.json, on 10,000 companies.
+"""Precision and recall of each early-warning alert against truth.json, across dates and seeds.
 
-The three systems are synced through the real SDKs from the sandbox; product usage is folded
-into the same daily aggregates the collector makes, but directly (the collector's own speed is
-`bench_collector.py`'s figure: tens of millions of events over HTTP would only measure it again).
-Then `sync.health.score_tenant` scores and raises alerts, and each story rule is compared with truth.
+For each (companies, seed, as_of) the three systems are synced through the real SDKs from the
+sandbox; product usage is folded into the same daily aggregates the collector makes, but
+directly (the collector's own speed is `bench_collector.py`'s figure: millions of events over
+HTTP would only measure it again; the suite's story test goes through the collector). Then
+`sync.health.score_tenant` scores and raises alerts, and each story rule is compared with truth.
+
+    python bench/bench_alerts.py                      # the default matrix below
+    python bench/bench_alerts.py --companies 250 --seeds 21,22 --dates 2026-11-17..2026-11-30
+    python bench/bench_alerts.py --companies 10000 --dates 2026-11-30
+
+It prints one row per world (precision/recall per rule) and the minimum of each over all worlds.
+The default matrix is 250 companies with seeds 21 and 22 on the 14 days ending 2026-11-30, then
+2,000 companies (seed 21) on 2026-11-30. Dates are fixed so that the figures repeat on any day.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -15,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_pipeline import LIMITS
 
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
-from cli.truth import alert_quality
+from cli.truth import STORY_RULES, RuleQuality, alert_quality
 from sandbox.server import Sandbox
 from sandbox.usage import iter_usage_events
 from scoring import default_model
@@ -36,7 +47,7 @@ from sync.connections import build_adapter
 from sync.health import score_tenant
 from sync.runner import sync
 
-COMPANIES = int(os.environ.get("BENCH_ALERT_COMPANIES", "10000"))
+DEFAULT_END = dt.date(2026, 11, 30)
 FLUSH_EVERY = 200
 """Companies whose daily aggregates are written at once (keeps memory flat at 10,000 companies)."""
 
@@ -108,9 +119,10 @@ def _fold_company(box: Sandbox, company: Any, account_of: dict[str, int],
     return events
 
 
-def main() -> None:
-    print(f"alerts: {COMPANIES:,} synthetic companies, stories from truth.json")
-    with Sandbox(accounts=COMPANIES, seed=7, **LIMITS) as box, tempfile.TemporaryDirectory() as tmp:
+def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
+    """One world: sync, fold usage, score on ``as_of``; the quality of each story rule, and timings."""
+    with Sandbox(accounts=companies, seed=seed, as_of=as_of, **LIMITS) as box, \
+            tempfile.TemporaryDirectory() as tmp:
         truth = json.loads(Path(box.truth_path).read_text())
         url = f"sqlite:///{tmp}/alerts.db"
         upgrade(url)
@@ -121,18 +133,65 @@ def main() -> None:
                     for system, (creds, base, _ref) in sandbox_connections(box).items()}
         started = time.perf_counter()
         sync(store, tenant.id, adapters)
-        print(f"  synced in {time.perf_counter() - started:.0f} s")
-        started = time.perf_counter()
         events = fold_usage(store, tenant.id, box, truth)
-        print(f"  {events:,} product events folded into daily usage in {time.perf_counter() - started:.0f} s")
-        started = time.perf_counter()
-        summary = score_tenant(store, tenant.id, default_model(), box.world.as_of)
-        print(f"  scored {summary.accounts:,} accounts in {time.perf_counter() - started:.0f} s, "
-              f"{summary.alerts_raised:,} alerts")
-        print(f"  {'rule':20} {'expected':>8} {'found':>6} {'false +':>7} {'precision':>9} {'recall':>7}")
-        for rule, q in alert_quality(store, tenant.id, truth).items():
-            print(f"  {rule:20} {q.expected:8} {q.found:6} {q.false_positives:7} {q.precision:9.3f} {q.recall:7.3f}")
+        score_tenant(store, tenant.id, default_model(), box.world.as_of)
+        quality = alert_quality(store, tenant.id, truth)
         store.dispose()
+        return {"companies": companies, "seed": seed, "as_of": as_of, "events": events,
+                "seconds": time.perf_counter() - started, "quality": quality}
+
+
+def _dates(text: str) -> list[dt.date]:
+    if ".." in text:
+        first, last = (dt.date.fromisoformat(part) for part in text.split(".."))
+        if last < first:
+            raise SystemExit(f"--dates {text}: the range ends before it starts")
+        return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    return [dt.date.fromisoformat(part) for part in text.split(",")]
+
+
+def _cell(q: RuleQuality) -> str:
+    return f"{q.precision:4.2f}/{q.recall:4.2f}" if q.expected or q.false_positives else "   -/-   "
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    print(f"  {'companies':>9} {'seed':>4} {'as_of':10} {'day':3} " + " ".join(f"{r[:12]:>12}" for r in STORY_RULES)
+          + "   (precision/recall; expected in brackets below)")
+    worst: dict[str, list[float]] = {rule: [1.0, 1.0] for rule in STORY_RULES}
+    for row in rows:
+        q = row["quality"]
+        print(f"  {row['companies']:9,} {row['seed']:4} {row['as_of'].isoformat()} {row['as_of']:%a} "
+              + " ".join(f"{_cell(q[rule]):>12}" for rule in STORY_RULES)
+              + f"   {row['seconds']:.0f} s")
+        expected = " ".join(f"{'(' + str(q[r].expected) + ')':>12}" for r in STORY_RULES)
+        print(f"  {'':9} {'':4} {'':10} {'':3} {expected}")
+        for rule in STORY_RULES:
+            worst[rule][0] = min(worst[rule][0], q[rule].precision)
+            worst[rule][1] = min(worst[rule][1], q[rule].recall)
+    print(f"  {'minimum over ' + str(len(rows)) + ' worlds':33} "
+          + " ".join(f"{worst[r][0]:4.2f}/{worst[r][1]:4.2f}".rjust(12) for r in STORY_RULES))
+    print("  floor: precision and recall 0.95 for every rule in every world")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--companies", type=int, help="companies per world (default: the matrix)")
+    parser.add_argument("--seeds", default="21,22", help="comma-separated seeds")
+    parser.add_argument("--dates", default=f"{DEFAULT_END - dt.timedelta(days=13)}..{DEFAULT_END}",
+                        help="as_of dates: a,b,c or first..last")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worlds measured at once")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    dates = _dates(args.dates)
+    worlds = [(args.companies or 250, seed, day) for seed in seeds for day in dates]
+    if args.companies is None:
+        worlds.append((2000, 21, DEFAULT_END))
+    print(f"alerts: {len(worlds)} worlds, precision and recall of each story rule against truth.json")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        rows = list(pool.map(measure, *zip(*worlds, strict=True)))
+    report(rows)
+    print(f"  {len(rows)} worlds in {time.perf_counter() - started:.0f} s with {args.workers} worker processes")
 
 
 if __name__ == "__main__":

@@ -91,8 +91,10 @@ def make_self_signed_cert(directory: str | None = None) -> TLSMaterial:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=30))
+        # Ten years either side: a loopback certificate made afresh for each run, wide enough that a
+        # test may run the sandbox under a faked wall clock while OpenSSL checks against the real one.
+        .not_valid_before(now - dt.timedelta(days=3650))
+        .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]

@@ -1,44 +1,86 @@
-"""Issue 5 on the sandbox: the stories in truth.json raise their early-warning alerts."""
+"""The stories in truth.json raise their early-warning alerts, on any day.
+
+End to end on the sandbox, as `canary demo` runs it: usage through the collector (so product
+accounts meet identity resolution), sync through the real SDKs, scoring, alerts. The worlds are
+pinned to fixed dates (a Saturday month end, a Wednesday, a Monday month end) and seeds, so the
+suite is the same test whatever the calendar says; `bench/bench_alerts.py` measures the same
+rules over 14 days, two seeds and 2,000 companies.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import time_machine
+from sqlalchemy import select
 
 from app import create_app
 from cli.demo import run_demo
-from cli.truth import alert_quality
+from cli.truth import STORY_RULES, RuleQuality, alert_quality
 from sandbox.server import Sandbox
 from store.migrate import upgrade
+from store.models import Alert, HealthSnapshot, SourceLink
+
+STORY_DATES = (dt.date(2026, 10, 31), dt.date(2026, 11, 25), dt.date(2026, 11, 30))
+COMPANIES = 100
+FLOOR = 0.95
+LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000}, "zendesk": {"incremental_requests_per_minute": None}}
 
 
-@pytest.fixture(scope="module")
-def quality(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('stories') / 'stories.db'}"
+def _demo(tmp: Path, accounts: int, seed: int, as_of: dt.date) -> tuple[Any, int, dict[str, Any]]:
+    url = f"sqlite:///{tmp / 'stories.db'}"
     upgrade(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "stories-secret-key-0123456789", "DATABASE_URL": url})
-    with Sandbox(accounts=250, seed=21, hubspot={"requests_per_10s": 100_000},
-                 zendesk={"incremental_requests_per_minute": None}) as box:
-        result = run_demo(app, accounts=250, seed=21, sandbox=box)
+    with Sandbox(accounts=accounts, seed=seed, as_of=as_of, **LIMITS) as box:
+        result = run_demo(app, accounts=accounts, seed=seed, sandbox=box)
         truth = json.loads(Path(box.truth_path).read_text())
-        return dict(alert_quality(app.extensions["canary.store"], result.tenant_id, truth))
+    return app, result.tenant_id, truth
 
 
-@pytest.mark.parametrize(
-    ("rule", "min_recall", "min_precision"),
-    [
-        ("usage_drop", 0.8, 0.85),  # declining usage
-        ("onboarding_overdue", 0.8, 0.9),  # onboarding stalled past 30 days
-        ("champion_inactive", 0.85, 0.85),  # champion gone quiet
-        ("seat_capacity", 0.85, 0.7),  # at capacity: the upsell signal
-        ("ticket_spike", 0.6, 0.9),  # ticket storms
-    ],
-)
-def test_story_alerts_are_found(quality: dict[str, object], rule: str, min_recall: float,
-                                min_precision: float) -> None:
+@pytest.fixture(scope="module", params=STORY_DATES, ids=lambda d: f"{d:%Y-%m-%d-%a}")
+def quality(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, RuleQuality]:
+    as_of: dt.date = request.param
+    app, tenant_id, truth = _demo(tmp_path_factory.mktemp("stories"), COMPANIES, 21, as_of)
+    assert truth["as_of"] == as_of.isoformat()
+    return alert_quality(app.extensions["canary.store"], tenant_id, truth)
+
+
+@pytest.mark.parametrize("rule", STORY_RULES)
+def test_story_alerts_are_found(quality: dict[str, RuleQuality], rule: str) -> None:
     q = quality[rule]
-    assert q.expected >= 5, f"the sandbox should hold several {rule} stories"  # type: ignore[attr-defined]
-    assert q.recall >= min_recall, q  # type: ignore[attr-defined]
-    assert q.precision >= min_precision, q  # type: ignore[attr-defined]
+    assert q.expected >= 1, f"the sandbox should hold {rule} stories"
+    assert q.recall >= FLOOR, q
+    assert q.precision >= FLOOR, q
+
+
+def _outcome(app: Any, tenant_id: int) -> tuple[list[tuple[str, str]], list[tuple[str, str | None, float | None]]]:
+    """Alerts and latest scores, each named by the product account (truth's company key)."""
+    with app.extensions["canary.store"].session(tenant_id) as s:
+        key = dict(s.execute(select(SourceLink.account_id, SourceLink.external_id)
+                             .where(SourceLink.system == "product")).all())
+        alerts = sorted((key[a], rule) for a, rule in s.execute(select(Alert.account_id, Alert.rule)) if a in key)
+        scores = sorted((key[a], band, score) for a, band, score in s.execute(
+            select(HealthSnapshot.account_id, HealthSnapshot.band, HealthSnapshot.score)) if a in key)
+    return alerts, scores
+
+
+def test_same_world_and_alerts_whatever_the_wall_clock_says(tmp_path: Path) -> None:
+    """(accounts, seed, as_of) alone decide the world, its scores and its alerts: the same run under a
+    wall clock on the morning after ``as_of`` and one a year and a half later gives the same answers."""
+    as_of = dt.date(2026, 11, 28)
+    runs = []
+    for index, wall in enumerate(("2026-11-29T07:30:00+00:00", "2028-05-17T22:10:00+00:00")):
+        with time_machine.travel(dt.datetime.fromisoformat(wall), tick=True):
+            assert dt.date.today() == dt.date.fromisoformat(wall[:10])
+            folder = tmp_path / f"run{index}"
+            folder.mkdir()
+            app, tenant_id, truth = _demo(folder, 40, 5, as_of)
+            runs.append((truth, *_outcome(app, tenant_id)))
+    (truth_a, alerts_a, scores_a), (truth_b, alerts_b, scores_b) = runs
+    assert truth_a == truth_b
+    assert alerts_a == alerts_b and len(alerts_a) >= 10
+    assert scores_a == scores_b and len(scores_a) == 40

@@ -2,7 +2,7 @@
 
 Organizations -> `AccountRecord`, users -> `ContactRecord`, tickets -> `TicketRecord`,
 satisfaction ratings -> `SatisfactionRecord`. They accept the payloads exactly as Zendesk
-sends them (see ``/work/shared/vendor-payloads/zendesk``) and raise `RecordError` only when a
+sends them (see ``../shared/vendor-payloads/zendesk`` beside the repository) and raise `RecordError` only when a
 record lacks what every record must have (an id and a modification time).
 """
 

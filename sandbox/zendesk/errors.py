@@ -1,6 +1,6 @@
 """Zendesk's own error bodies, so clients parse our failures exactly as they parse the real ones.
 
-Recorded shapes (``/work/shared/vendor-payloads/zendesk/``): 401 ``{"error": "Couldn't authenticate
+Recorded shapes (``../shared/vendor-payloads/zendesk/`` beside the repository): 401 ``{"error": "Couldn't authenticate
 you"}`` with ``WWW-Authenticate``, 404 ``RecordNotFound``, 400 ``TooManyValues`` (``max_count``),
 429 as ``text/html`` with ``Retry-After``. Inferred from the docs and SDK handling (not recorded):
 422 ``InvalidValue`` for a too-recent ``start_time``, 422 ``RecordInvalid`` with per-field

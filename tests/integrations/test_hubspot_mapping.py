@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,16 +30,14 @@ from integrations.hubspot.mapping import (
     retry_after_seconds,
     ticket_to_record,
 )
+from tests.shared import vendor_payloads
 
-PAYLOADS = Path("/work/shared/vendor-payloads/hubspot")
+PAYLOADS = vendor_payloads("hubspot")
 UTC = dt.UTC
 
 
 def _payload(name: str) -> Any:
-    path = PAYLOADS / name
-    if not path.exists():
-        pytest.skip(f"{path} is not on this machine")
-    return json.loads(path.read_text())
+    return json.loads((PAYLOADS / name).read_text())  # a missing recording fails loudly
 
 
 @pytest.mark.parametrize(

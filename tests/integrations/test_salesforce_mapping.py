@@ -24,8 +24,9 @@ from integrations.salesforce.soql import (
     soql_string,
 )
 from sync.push import HEALTH_FIELDS
+from tests.shared import vendor_payloads
 
-PAYLOADS = Path("/work/shared/vendor-payloads/salesforce")
+PAYLOADS = vendor_payloads("salesforce")
 UTC = dt.UTC
 
 
@@ -33,7 +34,6 @@ def _load(name: str) -> Any:
     return json.loads((PAYLOADS / name).read_text())
 
 
-needs_payloads = pytest.mark.skipif(not PAYLOADS.is_dir(), reason="shared vendor payloads not present")
 
 
 # ------------------------------------------------------------------ enumerations
@@ -147,7 +147,6 @@ def test_open_ticket_has_no_solved_time_and_missing_fields_are_none() -> None:
 # ------------------------------------------------------------------ real payloads
 
 
-@needs_payloads
 @pytest.mark.parametrize("name", [
     "query_final_page.json", "query_page_not_done.json", "query_page_first_restforce.json",
     "query_page_last_restforce.json", "query_record_with_attributes_and_relationships_restforce.json",
@@ -164,7 +163,6 @@ def test_every_mapping_accepts_the_real_query_pages(name: str) -> None:
             assert record.system == "salesforce"
 
 
-@needs_payloads
 def test_real_account_and_contact_pages_map_their_names() -> None:
     accounts = [mapping.account_from_payload(p) for p in _load("query_final_page.json")["records"]]
     assert [(a.external_id, a.name) for a in accounts] == [("001D000000IRFmaIAH", "Test 1"),
@@ -173,7 +171,6 @@ def test_real_account_and_contact_pages_map_their_names() -> None:
     assert (contact.external_id, contact.name, contact.role) == ("003RO0000035WQgYAM", "John Smith", "user")
 
 
-@needs_payloads
 def test_real_composite_results() -> None:
     ids = ["001RM000003oCprYAE", "001xx000003DGb2999"]
     succeeded, failed = mapping.collection_outcomes(ids, _load("composite_sobjects_patch_partial_failure.json"))
@@ -184,7 +181,6 @@ def test_real_composite_results() -> None:
     assert succeeded == [] and failed[ids[0]].startswith("ALL_OR_NONE_OPERATION_ROLLED_BACK: ")
 
 
-@needs_payloads
 @pytest.mark.parametrize(("name", "code", "text"), [
     ("error_request_limit_exceeded.json", "REQUEST_LIMIT_EXCEEDED",
      "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded."),
@@ -201,7 +197,6 @@ def test_real_error_bodies(name: str, code: str, text: str) -> None:
     assert mapping.error_text(body) == text
 
 
-@needs_payloads
 def test_real_limit_header_and_describe() -> None:
     for example in _load("sforce_limit_info_header.json")["examples"]:
         usage = mapping.api_usage(example["value"])

@@ -24,6 +24,7 @@ from sandbox.generate import generate_world
 from sandbox.world import World
 from sandbox.zendesk import ZendeskEmulator
 from sync.push import HEALTH_FIELDS
+from tests.shared import WORLD_AS_OF
 
 NATIVE: dict[ObjectName, str] = {
     "accounts": "organizations",
@@ -105,7 +106,7 @@ def now() -> datetime:
 
 @pytest.fixture(scope="module")
 def world() -> World:
-    return generate_world(accounts=40, seed=3)
+    return generate_world(accounts=40, seed=3, as_of=WORLD_AS_OF)
 
 
 @pytest.fixture
@@ -361,7 +362,7 @@ def test_zenpy_is_pointed_per_call_and_the_environment_restored(boot: Callable[.
     """Two instances side by side (two tenants): each adapter's requests reach its own emulator."""
     box = boot()
     other_emulator = ZendeskEmulator(clock=Clock(now()), incremental_requests_per_minute=None)
-    other_emulator.seed(generate_world(accounts=12, seed=9))
+    other_emulator.seed(generate_world(accounts=12, seed=9, as_of=WORLD_AS_OF))
     monkeypatch.setenv(ENV_NETLOC, "elsewhere.invalid:1")
     monkeypatch.delenv(ENV_SCHEME, raising=False)
     with LoopbackServer(other_emulator.wsgi_app) as other_server:
@@ -403,7 +404,7 @@ def _values(n: int) -> dict[str, str | None]:
 
 @pytest.fixture(scope="module")
 def big_world() -> World:
-    return generate_world(accounts=300, seed=5)
+    return generate_world(accounts=300, seed=5, as_of=WORLD_AS_OF)
 
 
 @pytest.mark.parametrize("n", [1, 100, 101, 201])

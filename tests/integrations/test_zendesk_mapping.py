@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,9 @@ from integrations.zendesk.mapping import (
     ticket_to_ticket,
     user_to_contact,
 )
+from tests.shared import vendor_payloads
 
-PAYLOADS = Path("/work/shared/vendor-payloads/zendesk")
+PAYLOADS = vendor_payloads("zendesk")
 UTC = dt.UTC
 
 

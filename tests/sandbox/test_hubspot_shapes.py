@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,18 +21,15 @@ from hubspot.crm.properties import ApiClient as PropertiesApiClient
 from sandbox.core import LoopbackServer
 from sandbox.hubspot import HubSpotEmulator
 from tests.sandbox.test_hubspot import make_world
+from tests.shared import vendor_payloads
 
-PAYLOADS = Path(__file__).resolve().parents[3] / "shared" / "vendor-payloads" / "hubspot"
-if not PAYLOADS.is_dir():
-    PAYLOADS = Path("/work/shared/vendor-payloads/hubspot")
+PAYLOADS = vendor_payloads("hubspot")
 
 FREE_FORM = {"properties", "context"}  # maps whose keys are data, not schema
 
 
 def vendor(name: str) -> Any:
-    if not (PAYLOADS / name).is_file():
-        pytest.skip(f"vendor payload {name} not available")
-    return json.loads((PAYLOADS / name).read_text())
+    return json.loads((PAYLOADS / name).read_text())  # a missing recording fails loudly
 
 
 def _kind(value: Any) -> str:

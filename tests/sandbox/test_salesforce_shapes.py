@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.salesforce import make_id
 from tests.sandbox.test_salesforce_api import Sandbox, connect, make_sandbox, tls  # noqa: F401
+from tests.shared import vendor_payloads
 
-PAYLOADS = Path(os.environ.get("CANARY_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
-SF = PAYLOADS / "vendor-payloads" / "salesforce"
+SF = vendor_payloads("salesforce")
 
-pytestmark = pytest.mark.skipif(not SF.is_dir(), reason=f"vendor payloads not found at {SF}")
 
 
 def payload(name: str) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,10 +20,9 @@ from sandbox.zendesk.pages import (
 )
 from sandbox.zendesk.seed import domain_name
 from tests.sandbox.test_zendesk import NOW, ORG_ID0, TICKET_ID0, Clock, make_world
+from tests.shared import vendor_payloads
 
-PAYLOADS = Path("/work/shared/vendor-payloads/zendesk")
-if not PAYLOADS.is_dir():  # the payload folder sits beside the repository, not in it
-    pytest.skip("vendor payloads not available", allow_module_level=True)
+PAYLOADS = vendor_payloads("zendesk")
 
 
 def payload(name: str) -> Any:

@@ -34,6 +34,7 @@ from sync.identity import pairwise_quality
 from sync.push import HEALTH_FIELDS, _spec_version, push
 from sync.runner import sync
 from sync.writer import save_cursor
+from tests.shared import WORLD_AS_OF
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pipeline-secret-key-0123456789"
@@ -122,7 +123,7 @@ def linked_groups_sorted(s: Any) -> list[tuple[tuple[str, str], ...]]:
 @pytest.fixture(scope="module")
 def big_box() -> Iterator[tuple[Sandbox, Clock]]:
     clock = Clock()
-    box = Sandbox(accounts=2000, seed=11, clock=clock, **LIMITS)
+    box = Sandbox(accounts=2000, seed=11, as_of=WORLD_AS_OF, clock=clock, **LIMITS)
     box.start()
     yield box, clock
     box.stop()
@@ -188,7 +189,7 @@ def test_faults_end_in_the_same_state_as_a_clean_run(tmp_path: Path) -> None:
     results = []
     for rate in (0.0, 0.2):
         clock = Clock()
-        with Sandbox(accounts=150, seed=5, clock=clock, faults=rate, fault_kinds=("429", "500", "503", "drop"),
+        with Sandbox(accounts=150, seed=5, as_of=WORLD_AS_OF, clock=clock, faults=rate, fault_kinds=("429", "500", "503", "drop"),
                      **LIMITS) as box:
             store, tenant = new_store(tmp_path / f"faults-{rate}.db")
             options = {s: {"policy": RetryPolicy(sleep=lambda _s: None, max_attempts=30)}
@@ -219,7 +220,7 @@ def test_faults_end_in_the_same_state_as_a_clean_run(tmp_path: Path) -> None:
 
 def test_a_sync_killed_with_sigkill_resumes_to_the_same_state(tmp_path: Path) -> None:
     clock = Clock()
-    with Sandbox(accounts=300, seed=9, clock=clock, **LIMITS) as box:
+    with Sandbox(accounts=300, seed=9, as_of=WORLD_AS_OF, clock=clock, **LIMITS) as box:
         reference, ref_tenant = new_store(tmp_path / "reference.db")
         sync(store=reference, tenant_id=ref_tenant, adapters=adapters(box))
 
@@ -252,7 +253,7 @@ def test_a_sync_killed_with_sigkill_resumes_to_the_same_state(tmp_path: Path) ->
 
 def test_salesforce_quota_guard_stops_the_run_and_the_next_run_resumes(tmp_path: Path) -> None:
     clock = Clock()
-    with Sandbox(accounts=300, seed=4, clock=clock, salesforce={"daily_api_limit": 1000}, **LIMITS) as box:
+    with Sandbox(accounts=300, seed=4, as_of=WORLD_AS_OF, clock=clock, salesforce={"daily_api_limit": 1000}, **LIMITS) as box:
         emulator = box.emulators["salesforce"]
         store, tenant = new_store(tmp_path / "quota.db")
         # The org has already spent 79.5 % of its day: the 80 % ceiling leaves this run 5 calls.

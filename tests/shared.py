@@ -1,0 +1,28 @@
+"""Where the team's shared folder is: ``shared/`` beside the repository root (``../shared``).
+
+Found from this file, never from one machine's absolute path; a missing folder fails the run
+loudly (a collection error naming the path), because a skipped shape test proves nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+SHARED = REPOSITORY.parent / "shared"
+
+
+def vendor_payloads(vendor: str) -> Path:
+    """``../shared/vendor-payloads/<vendor>``, which must exist."""
+    folder = SHARED / "vendor-payloads" / vendor
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"the recorded {vendor} payloads are missing: expected the folder {folder} "
+            f"(shared/ sits beside the repository root {REPOSITORY})")
+    return folder
+
+
+WORLD_AS_OF = date(2026, 11, 30)
+"""The synthetic "today" of every sandbox world the tests build: a Monday and a month end, fixed so
+the suite is the same test on any day (``canary demo`` alone uses the real today)."""
