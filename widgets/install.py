@@ -43,6 +43,7 @@ from integrations.oauth import (
     salesforce_org_id,
     salesforce_signature_ok,
 )
+from integrations.replay import ReplayGuard
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
@@ -66,22 +67,6 @@ class InstallRefused(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-@install.record_once
-def _defaults(state: Any) -> None:
-    from integrations.replay import MemoryReplayGuard
-
-    state.app.extensions.setdefault("canary.replay_guard", MemoryReplayGuard())
-
-
-@install.after_request
-def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the callback URL carries the code
-    return response
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -176,11 +161,17 @@ def _checked_flow(vendor: str) -> dict[str, Any]:
     if not request.args.get("code"):
         raise InstallRefused(f"{LABELS[vendor]} sent no authorization code. Start the install again.")
     try:
-        current_app.extensions["canary.replay_guard"].check_and_remember(f"install:{state}",
-                                                                         time.time() + FLOW_MAX_AGE)
+        _replay_guard().check_and_remember(f"install:{state}", time.time() + FLOW_MAX_AGE)
     except SignatureError:
         raise InstallRefused("This install answer was already used. Start the install again.") from None
     return flow
+
+
+def _replay_guard() -> ReplayGuard:
+    guard: ReplayGuard | None = current_app.extensions.get("canary.replay_guard")
+    if guard is None:  # never silently without: a used state must stay used
+        raise RuntimeError("no replay guard: create the app with app.create_app (widgets.embed.init_app)")
+    return guard
 
 
 def _same(a: str, b: str) -> bool:
