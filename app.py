@@ -194,9 +194,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _register_commands() -> None:
+    from cli.connect import connect
     from cli.demo import demo
     from cli.pipeline import score
-    from cli.sync_verbs import connect, push_command, sync_command
+    from cli.sync_verbs import push_command, sync_command
     from cli.tenants import tenant_cli
     from marketplace.cli import manifests_cli
     from sandbox.cli import sandbox_cli
