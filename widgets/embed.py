@@ -29,6 +29,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from integrations import hosts
 from integrations.errors import SignatureError
 from integrations.replay import ReplayGuard
 from store.db import Store
@@ -83,7 +84,15 @@ def _store() -> Store:
 
 
 def _connection(system: str, account_ref: str) -> tuple[int, dict[str, Any]] | None:
-    """(tenant id, decrypted credentials) of the connection for this vendor account."""
+    """(tenant id, decrypted credentials) of the connection for this vendor account.
+
+    ``account_ref`` comes from an unverified request: anything that is not a well-formed account
+    id of ``system`` (a NUL byte, a newline, 60 KB of text) finds nothing, without a query.
+    """
+    try:
+        account_ref = hosts.account_ref(system, account_ref)
+    except hosts.InvalidHost:
+        return None
     cipher = current_app.extensions["canary.cipher"]
     with _store().session() as session:
         conn = session.scalar(select(Connection).where(Connection.system == system,

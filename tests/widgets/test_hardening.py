@@ -248,3 +248,28 @@ def test_hubspot_secret_from_the_connection_wins_over_the_app_setting(embed_app:
     refused = client.get(url, headers=hubspot_headers("GET", url, secret=HUBSPOT_SECRET))
     assert refused.status_code == 401 and "signature" in refused.get_json()["error"]
     assert client.get(url, headers=hubspot_headers("GET", url, secret="per-connection-secret")).status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_malformed_account_ids_find_no_workspace_on_either_database(
+        app_factory: Any, request: pytest.FixtureRequest, backend: str) -> None:
+    """A NUL byte in an unverified account id made PostgreSQL raise (a 500) before the signature was checked."""
+    url = None
+    if backend == "postgresql":
+        from tests.pg import create_database
+
+        url = create_database(request.getfixturevalue("postgres_admin_url"))
+    app = app_factory(HUBSPOT_CLIENT_SECRET=HUBSPOT_SECRET, **({"DATABASE_URL": url} if url else {}))
+    client = app.test_client()
+    claims = _b64url(json.dumps({"iss": "ac\x00me.zendesk.com"}).encode())
+    zaf = f"{_b64url(b'{}')}.{claims}.c2ln"
+    canvas = base64.b64encode(json.dumps({"context": {"organization": {"organizationId": "00D\x00"}}}).encode())
+    answers = [
+        client.post("/widgets/zendesk/sidebar", data={"token": zaf}),
+        client.post("/widgets/salesforce/canvas", data={"signed_request": f"c2ln.{canvas.decode()}"}),
+        client.get("/widgets/hubspot/card?portalId=12%0034&companyId=1",
+                   headers={"X-HubSpot-Request-Timestamp": "1", "X-HubSpot-Signature-v3": "c2ln"}),
+    ]
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert all("no Canary workspace" in a.get_json()["error"] for a in answers)
+    app.extensions["canary.store"].dispose()
