@@ -33,6 +33,7 @@ DEFAULTS: dict[str, Any] = {
     "SERVE_HOST": "127.0.0.1",
     "SERVE_PORT": 5000,
     "SERVE_WORKERS": 2,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes; larger request bodies answer 413 before they are read
     "ONBOARDING_MILESTONES": [
         "Workspace Created", "Data Source Connected", "First Report Created", "Teammate Invited",
         "First Automation Run",
@@ -82,14 +83,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["canary.cipher"] = CredentialCipher(app.config["SECRET_KEY"])
 
     from collector.api import collector
-    from widgets import embed
+    from widgets import embed, security
     from widgets.console import console
     from widgets.install import install
 
+    embed.init_app(app)  # first: it installs the replay guard the install flow uses too
     app.register_blueprint(console)
     app.register_blueprint(collector)
     app.register_blueprint(install)
-    embed.init_app(app)
+    security.init_app(app)
 
     @app.get("/healthz")
     def healthz() -> Any:
@@ -192,9 +194,10 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _register_commands() -> None:
+    from cli.connect import connect
     from cli.demo import demo
     from cli.pipeline import score
-    from cli.sync_verbs import connect, push_command, sync_command
+    from cli.sync_verbs import push_command, sync_command
     from cli.tenants import tenant_cli
     from marketplace.cli import manifests_cli
     from sandbox.cli import sandbox_cli

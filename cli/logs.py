@@ -1,8 +1,10 @@
 """Logging that never shows a secret.
 
 `RedactingFilter` masks credential-looking values (bearer tokens, passwords, API
-tokens, session ids, client secrets, connection-URL passwords) in every record, and any
-exact secret value registered with `register_secret` (e.g. ``CANARY_SECRET_KEY``).
+tokens, session ids, client secrets, connection-URL passwords, and the values of URL query
+parameters that carry one: OAuth ``code`` and ``state``, ``token``, ``signed_request``, ...) in
+every record, and any exact secret value registered with `register_secret` (e.g.
+``CANARY_SECRET_KEY``). `canary serve` puts gunicorn's own logs through it too (`cli.serve`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ import re
 import threading
 
 MASK = "[redacted]"
+QUERY_SECRET_PARAMS = ("code", "state", "token", "signed_request", "jwt", "session", "access_token",
+                       "refresh_token", "id_token", "client_secret", "key", "signature", "sig")
+"""URL query parameters whose values are masked wherever a URL is logged."""
 
 _PATTERNS = [
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=!-]{6,}"),
@@ -24,6 +29,7 @@ _PATTERNS = [
         """
     ),
     re.compile(r"(?i)(://[^:/@\s]+:)([^@\s]+)(@)"),
+    re.compile(r"(?i)([?&;](?:" + "|".join(QUERY_SECRET_PARAMS) + r")=)(?!\[redacted\])[^&;#\s\"'<>]+"),
 ]
 
 _registered: set[str] = set()
@@ -44,6 +50,7 @@ def redact(text: str) -> str:
     text = _PATTERNS[0].sub(lambda m: m.group(1) + MASK, text)
     text = _PATTERNS[1].sub(lambda m: m.group(1) + MASK, text)
     text = _PATTERNS[2].sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    text = _PATTERNS[3].sub(lambda m: m.group(1) + MASK, text)
     return text
 
 

@@ -1,4 +1,11 @@
-"""Serve the Flask app with gunicorn, the production WSGI server, from the `canary` CLI."""
+"""Serve the Flask app with gunicorn, the production WSGI server, from the `canary` CLI.
+
+gunicorn's access log would record what Canary's own logging never does: the query string
+(OAuth ``code`` and ``state`` on install callbacks, the HubSpot full view's ``token``), the
+referrer (which repeats those URLs) and the HTTP Basic user name (the collector's write key).
+`RedactedGunicornLogger` logs requests by path only, without a user name or header values, and
+puts every gunicorn log line (access and error) through the same redacting filter as the app.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,34 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger
+
+from cli.logs import RedactingFilter, redact
+
+ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s "%(a)s"'
+"""Client, time, request line (path only), status, bytes, seconds, user agent."""
+_SAFE_ATOMS = ("h", "l", "t", "s", "m", "U", "H", "b", "B", "a", "T", "D", "M", "L", "p")
+
+
+class RedactedGunicornLogger(Logger):
+    """gunicorn's logger without query strings, referrers, user names or headers, and redacted."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for log in (self.error_log, self.access_log):
+            if not any(isinstance(f, RedactingFilter) for f in log.filters):
+                log.addFilter(RedactingFilter())
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> dict[str, Any]:
+        every = super().atoms(resp, req, environ, request_time)
+        atoms = {key: every[key] for key in _SAFE_ATOMS if key in every}
+        atoms["a"] = redact(str(atoms.get("a", "-")))
+        atoms["u"] = "-"
+        atoms["q"] = "-"
+        atoms["f"] = "-"
+        atoms["r"] = f"{environ.get('REQUEST_METHOD', '-')} {environ.get('PATH_INFO', '-')} " \
+                     f"{environ.get('SERVER_PROTOCOL', '-')}"
+        return atoms
 
 
 class CanaryServer(BaseApplication):
@@ -30,18 +65,21 @@ def _post_fork(_server: Any, worker: Any) -> None:
         store.engine.dispose(close=False)
 
 
+def server_options(*, host: str, port: int, workers: int, threads: int = 4) -> dict[str, Any]:
+    return {
+        "bind": f"{host}:{port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "post_fork": _post_fork,
+        "accesslog": "-",
+        "errorlog": "-",
+        "loglevel": "info",
+        "logger_class": RedactedGunicornLogger,
+        "access_log_format": ACCESS_LOG_FORMAT,
+    }
+
+
 def serve_app(app: Flask, *, host: str, port: int, workers: int, threads: int = 4) -> None:
     print(f"Canary is serving on http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
-    CanaryServer(
-        app,
-        {
-            "bind": f"{host}:{port}",
-            "workers": workers,
-            "threads": threads,
-            "worker_class": "gthread",
-            "post_fork": _post_fork,
-            "accesslog": "-",
-            "errorlog": "-",
-            "loglevel": "info",
-        },
-    ).run()
+    CanaryServer(app, server_options(host=host, port=port, workers=workers, threads=threads)).run()

@@ -1,4 +1,4 @@
-"""`canary connect`, `canary sync`, `canary push`: connect a system, pull it, write health back."""
+"""`canary sync`, `canary push`: pull the connected systems, write health back (`canary connect`: cli.connect)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask.cli import with_appcontext
 
 from cli.pipeline import app_store, resolve_tenant
 from cli.progress import progress
-from integrations.errors import AuthError, CanaryIntegrationError
+from integrations.errors import AuthError
 from store.crypto import CredentialCipher
-from sync.connections import ConnectionError_, TenantAdapters, account_owner, build_adapter, save_connection
+from sync.connections import TenantAdapters
 
 SYSTEMS = ("salesforce", "zendesk", "hubspot")
 
@@ -21,49 +21,6 @@ SYSTEMS = ("salesforce", "zendesk", "hubspot")
 def _cipher() -> CredentialCipher:
     cipher: CredentialCipher = current_app.extensions["canary.cipher"]
     return cipher
-
-
-@click.command("connect", help="Connect a workspace to Salesforce, Zendesk or HubSpot (credentials are "
-                                "checked with one call, then stored encrypted).")
-@click.argument("system", type=click.Choice(SYSTEMS))
-@click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
-@click.option("--url", "base_url", help="API base URL when it is not the vendor's default (e.g. the sandbox).")
-@click.option("--subdomain", help="Zendesk subdomain.")
-@click.option("--email", help="Zendesk agent e-mail (API token auth).")
-@click.option("--token", envvar="CANARY_CONNECT_TOKEN", help="Zendesk API token (or env CANARY_CONNECT_TOKEN).")
-@click.option("--access-token", envvar="CANARY_CONNECT_ACCESS_TOKEN",
-              help="Salesforce session/access token or HubSpot private-app token (or env CANARY_CONNECT_ACCESS_TOKEN).")
-@click.option("--instance-url", help="Salesforce instance URL.")
-@click.option("--account-ref", help="The vendor account id (Salesforce org id, HubSpot portal id) for embeds.")
-@click.option("--ca-cert", type=click.Path(exists=True, dir_okay=False), help="CA bundle for a test certificate.")
-@with_appcontext
-def connect(system: str, tenant_slug: str | None, base_url: str | None, subdomain: str | None, email: str | None,
-            token: str | None, access_token: str | None, instance_url: str | None, account_ref: str | None,
-            ca_cert: str | None) -> None:
-    store = app_store()
-    tenant = resolve_tenant(store, tenant_slug)
-    credentials: dict[str, Any] = {k: v for k, v in {
-        "subdomain": subdomain, "email": email, "token": token, "access_token": access_token,
-        "instance_url": instance_url or (base_url if system == "salesforce" else None), "cert_path": ca_cert,
-    }.items() if v}
-    try:
-        adapter = build_adapter(system, credentials, base_url if system != "salesforce" else None)
-        adapter.check_connection()
-    except ConnectionError_ as exc:
-        raise click.ClickException(str(exc)) from exc
-    except AuthError as exc:
-        raise click.ClickException(f"{system} refused the credentials: {exc}") from exc
-    except CanaryIntegrationError as exc:
-        raise click.ClickException(f"{system} could not be reached: {exc}") from exc
-    ref = account_ref or (subdomain if system == "zendesk" else None)
-    owner = account_owner(store, system, ref)
-    if owner is not None and owner[0] != tenant.id:
-        raise click.ClickException(f"{system} account {ref!r} is already connected to workspace {owner[1]!r}; "
-                                   "a vendor account belongs to one workspace (nothing was changed)")
-    with store.session(tenant.id) as session:
-        save_connection(session, _cipher(), system, credentials,
-                        base_url=base_url if system != "salesforce" else None, account_ref=ref)
-    click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
 
 
 def _adapters(tenant_id: int, systems: list[str] | None) -> tuple[TenantAdapters, dict[str, Any]]:

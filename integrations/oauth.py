@@ -21,12 +21,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 from sqlalchemy import select, update
 
 from integrations.errors import AuthError
+from integrations.hosts import InvalidHost, zendesk_subdomain
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection
@@ -106,6 +107,11 @@ def client_from_config(vendor: str, config: Mapping[str, Any], subdomain: str | 
                                  f"{prefix}CLIENT_SECRET (CANARY_{prefix}... in the environment)")
     if vendor == "zendesk" and not subdomain:
         raise ConfigurationError("zendesk installs need the Zendesk subdomain (?subdomain=yourcompany)")
+    if subdomain is not None:
+        try:
+            subdomain = zendesk_subdomain(subdomain)
+        except InvalidHost as exc:
+            raise ConfigurationError(str(exc)) from None
 
     def url(kind: str, default: str) -> str:
         template = str(config.get(prefix + kind) or default)
@@ -258,7 +264,7 @@ def hubspot_token_info(client: OAuthClient, access_token: str, *, session: reque
     _hide_token_paths()
     http = session or requests.Session()
     try:
-        response = http.get(f"{base}/oauth/v1/access-tokens/{access_token}", timeout=timeout,
+        response = http.get(f"{base}/oauth/v1/access-tokens/{quote(access_token, safe='')}", timeout=timeout,
                             verify=client.verify)
         info: Any = response.json()
     except (requests.RequestException, ValueError):

@@ -1,9 +1,13 @@
-"""Replay protection for signed embedded requests: each signature (or JWT id) is accepted once.
+"""Replay protection for signed embedded requests: each signed request is accepted once.
 
-A guard remembers what it has seen until the request would have expired anyway (after that the
-freshness check refuses it). `StoreReplayGuard`, the app's default, keeps that in the database,
-so every worker of `canary serve` and every host behind a load balancer refuses a replay;
-`MemoryReplayGuard` is the per-process variant for pure uses and tests.
+The key of a request is what the vendor signed, decoded (a ZAF JWT's ``jti`` or its claims, a
+Canvas HMAC digest, HubSpot's v3 digest), never the text as it arrived, so an equivalent
+re-encoding of a used request is the same key. `replay_key` scopes it by vendor and workspace:
+two workspaces' requests never collide. A guard remembers a key until the request's own expiry
+(``exp``, ``issuedAt`` + window, timestamp + 5 minutes), after which the freshness check refuses
+it anyway. `StoreReplayGuard`, the app's guard, keeps hashes in the database, so every worker
+of `canary serve` and every host behind a load balancer refuses a replay; `MemoryReplayGuard`
+is the per-process variant for pure uses and tests.
 """
 
 from __future__ import annotations
@@ -22,11 +26,23 @@ from store.db import Store
 from store.models import UsedSignature
 
 REPLAYED = "request replayed: this signed request was already used"
+CLOCK_SKEW_S = 60.0
+"""How far in the future a vendor's timestamp may be (its clock ahead of ours) before it is refused."""
 
 
 class ReplayGuard(Protocol):
     def check_and_remember(self, key: str, expires_at: float) -> None:
         """Raise `SignatureError` if ``key`` was seen and has not expired; else remember it until ``expires_at``."""
+
+
+def replay_key(vendor: str, scope: str | int, material: str | bytes) -> str:
+    """The guard key of a signed request: the vendor, the workspace it is for, and what was signed.
+
+    ``material`` is canonical (decoded claims, digest bytes), so re-encodings of one request agree.
+    """
+    if isinstance(material, bytes):
+        material = material.hex()
+    return f"{vendor}\x1f{scope}\x1f{material}"
 
 
 class MemoryReplayGuard:

@@ -8,13 +8,12 @@ workspaces is not built yet, and without it these pages answer 404.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import func, select
 
 from store.db import Store
-from store.models import Account, Alert, Connection, HealthSnapshot, Tenant
+from store.models import Account, Alert, HealthSnapshot, Tenant
 from widgets.health import load_account_health
 from widgets.sparkline import sparkline_svg
 
@@ -24,34 +23,20 @@ console = Blueprint("console", __name__, template_folder="templates", static_fol
 SYSTEM_LABELS = {"salesforce": "Salesforce", "zendesk": "Zendesk", "hubspot": "HubSpot"}
 
 
-@console.after_request
-def _no_framing(response: Any) -> Any:
-    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    return response
-
-
 @console.get("/")
 def start() -> str:
+    """What Canary is and how to connect it; nothing about any workspace (anyone can open this page)."""
+    from store.migrate import pending
+
     store: Store = current_app.extensions["canary.store"]
-    tenants: list[dict[str, Any]] = []
     database_ok = store.ping()
     if database_ok:
         try:
-            with store.session() as session:
-                for tenant in session.scalars(select(Tenant).order_by(Tenant.name)):
-                    systems = session.scalars(
-                        select(Connection.system).where(Connection.tenant_id == tenant.id)
-                    ).all()
-                    accounts = session.scalar(
-                        select(func.count()).select_from(Account).where(Account.tenant_id == tenant.id)
-                    )
-                    tenants.append({"name": tenant.name, "systems": [SYSTEM_LABELS[s] for s in systems],
-                                    "accounts": accounts or 0})
-        except Exception:  # tables missing: the page explains how to migrate
+            database_ok = not pending(store.url)
+        except Exception:  # an unreadable migration state: the page explains how to migrate
             database_ok = False
-    return render_template("console/start.html", tenants=tenants, database_ok=database_ok,
-                           systems=SYSTEM_LABELS, portfolio=bool(current_app.config.get("CONSOLE_OPEN_TENANT")))
+    return render_template("console/start.html", database_ok=database_ok, systems=SYSTEM_LABELS,
+                           portfolio=bool(current_app.config.get("CONSOLE_OPEN_TENANT")))
 
 
 def _open_tenant() -> tuple[Store, int, str]:

@@ -20,9 +20,7 @@ Failures answer 401 with a JSON ``{"error": ...}`` that says what was wrong, nev
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +29,9 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from integrations import hosts
 from integrations.errors import SignatureError
+from integrations.replay import ReplayGuard
 from store.db import Store
 from store.models import Connection
 from widgets.health import account_for_record, load_account_health
@@ -84,7 +84,15 @@ def _store() -> Store:
 
 
 def _connection(system: str, account_ref: str) -> tuple[int, dict[str, Any]] | None:
-    """(tenant id, decrypted credentials) of the connection for this vendor account."""
+    """(tenant id, decrypted credentials) of the connection for this vendor account.
+
+    ``account_ref`` comes from an unverified request: anything that is not a well-formed account
+    id of ``system`` (a NUL byte, a newline, 60 KB of text) finds nothing, without a query.
+    """
+    try:
+        account_ref = hosts.account_ref(system, account_ref)
+    except hosts.InvalidHost:
+        return None
     cipher = current_app.extensions["canary.cipher"]
     with _store().session() as session:
         conn = session.scalar(select(Connection).where(Connection.system == system,
@@ -122,37 +130,50 @@ def render_panel(tenant_id: int, system: str, external_id: str, variant: str, ve
 # --- Zendesk ------------------------------------------------------------------------
 
 
-def _unverified_claims(token: str) -> dict[str, Any]:
-    try:
-        payload = token.split(".")[1]
-        padded = payload + "=" * (-len(payload) % 4)
-        claims = json.loads(base64.urlsafe_b64decode(padded))
-    except (IndexError, ValueError) as exc:
-        raise SignatureError("the token is not a JWT") from exc
-    if not isinstance(claims, dict):
-        raise SignatureError("the token is not a JWT")
-    return claims
+def _replay_guard() -> ReplayGuard:
+    """The app's replay guard; there is no panel without one (`init_app` installs it)."""
+    guard: ReplayGuard | None = current_app.extensions.get("canary.replay_guard")
+    if guard is None:
+        raise RuntimeError("no replay guard: register the panels with widgets.embed.init_app(app)")
+    return guard
+
+
+def _dig(value: Any, *keys: str) -> Any:
+    """``value[k1][k2]...`` through JSON objects only; None where a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _secret(credentials: dict[str, Any], key: str, how: str) -> str:
+    value = credentials.get(key)
+    if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
+        raise SignatureError(f"this workspace's panel is not set up yet ({key} is missing): {how}")
+    return str(value)
 
 
 @embed.post("/zendesk/sidebar")
 def zendesk_sidebar() -> Response:
-    from integrations.zendesk.signatures import verify_zendesk_signed_url
+    from integrations.zendesk.signatures import unverified_jwt_part, verify_zendesk_signed_url
 
     token = request.form.get("token", "")
     if not token:
         return _unauthorized("missing token: install the Canary app with signed URLs enabled", "zendesk")
     try:
-        issuer = str(_unverified_claims(token).get("iss", ""))
-        subdomain = issuer.split(".", 1)[0]
+        issuer = unverified_jwt_part(token, 1).get("iss")
+        subdomain = issuer.split(".", 1)[0] if isinstance(issuer, str) else ""
         found = _connection("zendesk", subdomain) if subdomain else None
         if found is None:
             raise SignatureError("no Canary workspace is connected to this Zendesk account")
         tenant_id, credentials = found
-        audience = (f"https://{subdomain}.zendesk.com/api/v2/apps/installations/"
-                    f"{credentials.get('installation_id')}.json")
-        verify_zendesk_signed_url(token, public_key_pem=credentials["app_public_key"], audience=audience,
-                                  issuer=f"{subdomain}.zendesk.com",
-                                  replay_guard=current_app.extensions.get("canary.replay_guard"))
+        how = "run `canary connect zendesk --app-public-key FILE --app-installation-id ID`"
+        installation_id = _secret(credentials, "installation_id", how)
+        audience = f"https://{subdomain}.zendesk.com/api/v2/apps/installations/{installation_id}.json"
+        verify_zendesk_signed_url(token, public_key_pem=_secret(credentials, "app_public_key", how),
+                                  audience=audience, issuer=f"{subdomain}.zendesk.com",
+                                  replay_guard=_replay_guard(), replay_scope=tenant_id)
     except SignatureError as exc:
         return _unauthorized(str(exc), "zendesk")
     session_token = _serializer().dumps({"t": tenant_id, "v": "zendesk"})
@@ -185,7 +206,7 @@ def zendesk_panel() -> Response:
     if isinstance(tenant, Response):
         return tenant
     organization_id = request.args.get("organization_id", "").strip()
-    if not organization_id.isdigit():
+    if not (organization_id.isascii() and organization_id.isdigit()):
         return _not_found("this ticket or user has no organization", "zendesk")
     variant = "full" if request.args.get("variant") == "full" else "compact"
     return render_panel(tenant, "zendesk", organization_id, variant, "zendesk")
@@ -196,27 +217,25 @@ def zendesk_panel() -> Response:
 
 @embed.post("/salesforce/canvas")
 def salesforce_canvas() -> Response:
-    from integrations.salesforce.signatures import verify_canvas_signed_request
+    from integrations.salesforce.signatures import decode_canvas_context, verify_canvas_signed_request
 
     signed = request.form.get("signed_request", "")
     if "." not in signed:
         return _unauthorized("missing or malformed signed_request", "salesforce")
     try:
-        encoded = signed.split(".", 1)[1]
-        unverified = json.loads(base64.b64decode(encoded + "=" * (-len(encoded) % 4)))
-        org_id = str(unverified.get("context", {}).get("organization", {}).get("organizationId", ""))
-        found = _connection("salesforce", org_id[:15]) or _connection("salesforce", org_id)
+        org_id = _dig(decode_canvas_context(signed.split(".", 1)[1]), "context", "organization", "organizationId")
+        org_id = org_id if isinstance(org_id, str) else ""
+        found = (_connection("salesforce", org_id[:15]) or _connection("salesforce", org_id)) if org_id else None
         if found is None:
             raise SignatureError("no Canary workspace is connected to this Salesforce org")
         tenant_id, credentials = found
-        context = verify_canvas_signed_request(signed, credentials["consumer_secret"],
-                                               replay_guard=current_app.extensions.get("canary.replay_guard"))
-    except (ValueError, AttributeError) as exc:
-        return _unauthorized(f"malformed signed_request: {exc.__class__.__name__}", "salesforce")
+        secret = _secret(credentials, "consumer_secret",
+                         "run `canary connect salesforce --canvas-consumer-secret-file FILE`")
+        context = verify_canvas_signed_request(signed, secret, replay_guard=_replay_guard(), replay_scope=tenant_id)
     except SignatureError as exc:
         return _unauthorized(str(exc), "salesforce")
-    record = context.get("context", {}).get("environment", {}).get("record", {})
-    record_id = str(record.get("Id") or record.get("id") or "")
+    record = _dig(context, "context", "environment", "record")
+    record_id = str(_dig(record, "Id") or _dig(record, "id") or "")
     if not record_id:
         return _not_found("open Canary from an Account record", "salesforce")
     return render_panel(tenant_id, "salesforce", record_id, "full", "salesforce")
@@ -225,14 +244,28 @@ def salesforce_canvas() -> Response:
 # --- HubSpot ------------------------------------------------------------------------
 
 
+def _hubspot_portal() -> tuple[int, str]:
+    """(tenant id, client secret) of the one portal the request names, or `SignatureError`."""
+    portals = request.args.getlist("portalId")
+    if len(portals) != 1:
+        raise SignatureError("the request must name exactly one HubSpot portal")
+    found = _connection("hubspot", portals[0]) if portals[0] else None
+    if found is None:
+        raise SignatureError("no Canary workspace is connected to this HubSpot account")
+    tenant_id, credentials = found
+    secret = credentials.get("client_secret") or current_app.config.get("HUBSPOT_CLIENT_SECRET")
+    if not secret:
+        raise SignatureError("HubSpot is not configured on this Canary: run `canary connect hubspot "
+                             "--client-secret-file FILE` (or set HUBSPOT_CLIENT_SECRET)")
+    return tenant_id, str(secret)
+
+
 @embed.route("/hubspot/card", methods=["GET", "POST"])
 def hubspot_card() -> Response:
     from integrations.hubspot.signatures import verify_hubspot_v3
 
-    secret = current_app.config.get("HUBSPOT_CLIENT_SECRET")
-    if not secret:
-        return _unauthorized("HubSpot is not configured on this Canary (HUBSPOT_CLIENT_SECRET)", "hubspot")
     try:
+        tenant_id, secret = _hubspot_portal()
         verify_hubspot_v3(
             request.method,
             request.url,
@@ -240,19 +273,12 @@ def hubspot_card() -> Response:
             request.headers.get("X-HubSpot-Request-Timestamp", ""),
             request.headers.get("X-HubSpot-Signature-v3", ""),
             secret,
-            replay_guard=current_app.extensions.get("canary.replay_guard"),
+            replay_guard=_replay_guard(),
+            replay_scope=tenant_id,
         )
     except SignatureError as exc:
         return _unauthorized(str(exc), "hubspot")
-    portals = request.args.getlist("portalId")
-    if len(portals) != 1:
-        return _unauthorized("the request must name exactly one HubSpot portal", "hubspot")
-    portal_id = portals[0]
     company_id = request.args.get("companyId", "") or request.args.get("hs_object_id", "")
-    found = _connection("hubspot", portal_id) if portal_id else None
-    if found is None:
-        return _unauthorized("no Canary workspace is connected to this HubSpot account", "hubspot")
-    tenant_id, _ = found
     with _store().session(tenant_id) as session:
         account_id = account_for_record(session, "hubspot", company_id)
         view = load_account_health(session, account_id, _today()) if account_id is not None else None
@@ -282,8 +308,11 @@ def hubspot_full_view() -> Response:
     return render_panel(int(data["t"]), "hubspot", str(data["c"]), "full", "hubspot")
 
 
-def init_app(app: Any, replay_guard_factory: Callable[[], Any] | None = None) -> None:
-    """Register the blueprint and a replay guard (by default in the app's database, shared by all workers)."""
+def init_app(app: Any, replay_guard_factory: Callable[[], ReplayGuard] | None = None) -> None:
+    """Register the blueprint and the app's replay guard (in its database, shared by all workers).
+
+    The install flow uses the same guard for its one-time states.
+    """
     from integrations.replay import StoreReplayGuard
 
     app.register_blueprint(embed)

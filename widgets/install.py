@@ -8,6 +8,12 @@ trades the code for tokens, finds out which vendor account this is, and creates 
 tenant and its `Connection` with the tokens encrypted. Every refusal is a 400 page that says
 what to do; nothing is stored before all checks have passed. Tokens, codes and secrets never
 appear in a page or a log line.
+
+Every input that names a host or account is checked whole (`integrations.hosts`): the Zendesk
+subdomain a visitor types, and the org id, instance URL and hub id in the vendor's answers. A
+Zendesk install started as ``/install/zendesk?subdomain=acme&installation_id=123`` (the Canary
+app knows its installation id) stores that id for the sidebar panel; the app's public key is
+not part of any OAuth answer and is set with ``canary connect zendesk --app-public-key FILE``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as ResponseBase
 
+from integrations import hosts
 from integrations.errors import SignatureError
 from integrations.oauth import (
     ACCESS_KEY,
@@ -43,6 +50,7 @@ from integrations.oauth import (
     salesforce_org_id,
     salesforce_signature_ok,
 )
+from integrations.replay import ReplayGuard
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
@@ -57,7 +65,7 @@ FLOW_SALT = "canary-install-flow"
 FLOW_MAX_AGE = 600
 """Seconds between the start of an install and its callback."""
 LABELS = {"salesforce": "Salesforce", "zendesk": "Zendesk", "hubspot": "HubSpot"}
-_SUBDOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_INSTALLATION_ID = re.compile(r"[0-9]{1,20}")
 
 
 class InstallRefused(Exception):
@@ -66,22 +74,6 @@ class InstallRefused(Exception):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
-
-
-@install.record_once
-def _defaults(state: Any) -> None:
-    from integrations.replay import MemoryReplayGuard
-
-    state.app.extensions.setdefault("canary.replay_guard", MemoryReplayGuard())
-
-
-@install.after_request
-def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Referrer-Policy"] = "no-referrer"  # the callback URL carries the code
-    return response
 
 
 def _serializer() -> URLSafeTimedSerializer:
@@ -103,20 +95,24 @@ def _refusal(vendor: str, message: str, status: int = 400) -> Response:
 def start(vendor: str) -> ResponseBase:
     if vendor not in VENDORS:
         return _refusal(vendor, "Canary installs into Salesforce, Zendesk or HubSpot.", 404)
-    subdomain = (request.args.get("subdomain") or "").strip().lower() or None
-    if subdomain and subdomain.endswith(".zendesk.com"):
-        subdomain = subdomain[: -len(".zendesk.com")]
-    if vendor == "zendesk" and not (subdomain and _SUBDOMAIN.match(subdomain)):
-        return _refusal(vendor, "Give your Zendesk subdomain: /install/zendesk?subdomain=yourcompany "
-                                "(the part before .zendesk.com).")
+    subdomain = None
+    if vendor == "zendesk":
+        try:
+            subdomain = hosts.zendesk_subdomain(request.args.get("subdomain"))
+        except hosts.InvalidHost as exc:
+            return _refusal(vendor, f"Give your Zendesk subdomain: /install/zendesk?subdomain=yourcompany "
+                                    f"(the part before .zendesk.com): {exc}.")
+    installation_id = request.args.get("installation_id")
+    if installation_id is not None and (vendor != "zendesk" or not _INSTALLATION_ID.fullmatch(installation_id)):
+        return _refusal(vendor, "installation_id is the Zendesk app's installation number (digits only).")
     try:
         client = client_from_config(vendor, current_app.config, subdomain)
     except ConfigurationError as exc:
         return _refusal(vendor, str(exc), 503)
     verifier, challenge = new_pkce()
     state = new_state()
-    flow = _serializer().dumps({"v": vendor, "s": state, "p": verifier, "d": subdomain if vendor == "zendesk"
-                                else None})
+    flow = _serializer().dumps({"v": vendor, "s": state, "p": verifier, "d": subdomain,
+                                "i": int(installation_id) if installation_id else None})
     response = redirect(authorize_url(client, redirect_uri=_redirect_uri(vendor), state=state,
                                       code_challenge=challenge))
     response.set_cookie(FLOW_COOKIE, flow, max_age=FLOW_MAX_AGE, path="/install/", httponly=True,
@@ -134,6 +130,8 @@ def callback(vendor: str) -> Response:
         tokens = exchange_code(client, code=request.args["code"], redirect_uri=_redirect_uri(vendor),
                                code_verifier=flow["p"])
         account_ref, name, credentials, base_url = _identify(vendor, client, tokens, flow["d"])
+        if flow.get("i"):  # the Zendesk app named its installation: the sidebar panel's signed URLs need it
+            credentials["installation_id"] = int(flow["i"])
         tenant = _save(vendor, account_ref, name, credentials, base_url)
     except InstallRefused as refused:
         log.warning("install refused: %s: %s", vendor, refused)
@@ -176,11 +174,17 @@ def _checked_flow(vendor: str) -> dict[str, Any]:
     if not request.args.get("code"):
         raise InstallRefused(f"{LABELS[vendor]} sent no authorization code. Start the install again.")
     try:
-        current_app.extensions["canary.replay_guard"].check_and_remember(f"install:{state}",
-                                                                         time.time() + FLOW_MAX_AGE)
+        _replay_guard().check_and_remember(f"install:{state}", time.time() + FLOW_MAX_AGE)
     except SignatureError:
         raise InstallRefused("This install answer was already used. Start the install again.") from None
     return flow
+
+
+def _replay_guard() -> ReplayGuard:
+    guard: ReplayGuard | None = current_app.extensions.get("canary.replay_guard")
+    if guard is None:  # never silently without: a used state must stay used
+        raise RuntimeError("no replay guard: create the app with app.create_app (widgets.embed.init_app)")
+    return guard
 
 
 def _same(a: str, b: str) -> bool:
@@ -189,25 +193,34 @@ def _same(a: str, b: str) -> bool:
 
 def _identify(vendor: str, client: OAuthClient, tokens: TokenSet,
               subdomain: str | None) -> tuple[str, str, dict[str, Any], str | None]:
-    """(account_ref, display name, credentials, base_url) of the vendor account that consented."""
+    """(account_ref, display name, credentials, base_url) of the vendor account that consented.
+
+    Everything taken from the vendor's answer that names a host or an account is checked strictly.
+    """
     answer = tokens.raw
     base: dict[str, Any] = {"cert_path": client.ca_cert} if client.ca_cert else {}
-    if vendor == "salesforce":
-        org_id = salesforce_org_id(answer)
-        if not org_id or not answer.get("instance_url") or not salesforce_signature_ok(client, answer):
-            raise InstallRefused("Salesforce's answer could not be verified (identity or signature). "
-                                 "Start the install again.", 502)
-        credentials = credentials_with(vendor, {**base, "org_id": org_id}, tokens)
-        credentials["issued_at"] = answer.get("issued_at")
-        return org_id, f"Salesforce org {org_id}", credentials, None
-    if vendor == "zendesk":
-        assert subdomain is not None
-        return subdomain, subdomain, credentials_with(vendor, {**base, "subdomain": subdomain}, tokens), \
-            client.api_url
-    info = hubspot_token_info(client, tokens.access_token)
-    hub_id = str(info["hub_id"])
+    try:
+        if vendor == "salesforce":
+            org_id = salesforce_org_id(answer)
+            if not org_id or not salesforce_signature_ok(client, answer):
+                raise InstallRefused("Salesforce's answer could not be verified (identity or signature). "
+                                     "Start the install again.", 502)
+            org_id = hosts.salesforce_org_id(org_id)
+            hosts.salesforce_instance_url(answer.get("instance_url"))
+            credentials = credentials_with(vendor, {**base, "org_id": org_id}, tokens)
+            credentials["issued_at"] = answer.get("issued_at")
+            return org_id, f"Salesforce org {org_id}", credentials, None
+        if vendor == "zendesk":
+            subdomain = hosts.zendesk_subdomain(subdomain)
+            return subdomain, subdomain, credentials_with(vendor, {**base, "subdomain": subdomain}, tokens), \
+                client.api_url
+        info = hubspot_token_info(client, tokens.access_token)
+        hub_id = hosts.hubspot_portal_id(info.get("hub_id"))
+    except hosts.InvalidHost as exc:
+        raise InstallRefused(f"{LABELS[vendor]}'s answer named an invalid account or host ({exc}). "
+                             "Start the install again.", 502) from None
     credentials = credentials_with(vendor, {**base, "hub_id": hub_id}, tokens)
-    return hub_id, str(info.get("hub_domain") or f"HubSpot {hub_id}"), credentials, client.api_url
+    return hub_id, hosts.display_name(info.get("hub_domain")) or f"HubSpot {hub_id}", credentials, client.api_url
 
 
 def _slug_for(session: Session, vendor: str, account_ref: str) -> str:

@@ -73,3 +73,37 @@ def test_racing_workers_with_one_request_let_exactly_one_through(store: Store, m
         for s in stores:
             s.dispose()
     assert sorted(outcomes) == ["accepted", "refused", "refused", "refused"]
+
+
+def test_canvas_replay_window_follows_issued_at_on_the_database(store: Store) -> None:
+    """200, then refused, then still refused at +15 min 20 s (before: accepted again)."""
+    from integrations.salesforce.signatures import verify_canvas_signed_request
+    from tests.integrations.test_signatures import NOW as SIGNED_AT
+    from tests.integrations.test_signatures import SECRET, canvas_request
+
+    clock = {"now": SIGNED_AT}
+    guard = StoreReplayGuard(store, clock=lambda: clock["now"], sweep_every=1)  # sweeps on every check
+    signed = canvas_request(issuedAt=int(SIGNED_AT * 1000))
+
+    def verify() -> None:
+        verify_canvas_signed_request(signed, SECRET, now=clock["now"], replay_guard=guard, replay_scope=7)
+
+    verify()
+    with store.engine.connect() as conn:
+        assert conn.execute(select(UsedSignature.expires_at)).scalars().all() == [SIGNED_AT + 15 * 60 + 60]
+    for offset, refusal in [(60, "request replayed"), (15 * 60, "request replayed"), (15 * 60 + 20, "too old")]:
+        clock["now"] = SIGNED_AT + offset
+        with pytest.raises(SignatureError, match=refusal):
+            verify()
+
+
+def test_keys_are_scoped_by_vendor_and_workspace(store: Store) -> None:
+    from integrations.replay import replay_key
+
+    guard = StoreReplayGuard(store, clock=lambda: NOW)
+    guard.check_and_remember(replay_key("zendesk", 1, "jti:X"), NOW + 300)
+    guard.check_and_remember(replay_key("zendesk", 2, "jti:X"), NOW + 300)  # another workspace: its own key
+    guard.check_and_remember(replay_key("hubspot", 1, "jti:X"), NOW + 300)  # another vendor: its own key
+    with pytest.raises(SignatureError, match="already used"):
+        guard.check_and_remember(replay_key("zendesk", 2, "jti:X"), NOW + 300)
+    assert len(guard) == 3

@@ -444,3 +444,11 @@ def test_a_concurrent_install_of_the_same_account_updates_the_one_workspace(
         assert session.get_one(Tenant, conn.tenant_id).slug == "first-worker"
     assert credentials["access_token"] != "from-the-other-worker"
     assert sandbox.oauth["hubspot"].accepts(credentials["access_token"])
+
+
+def test_zendesk_install_keeps_the_installation_id_the_app_passed(install_app: Any, sandbox: Sandbox) -> None:
+    client = install_app.test_client()
+    callback = _consent(client, sandbox, "zendesk", subdomain="canary-sandbox", installation_id="9001")
+    assert client.get(callback).status_code == 200
+    _, credentials = _connection(install_app, "zendesk")
+    assert credentials["installation_id"] == 9001 and credentials["subdomain"] == "canary-sandbox"
