@@ -28,7 +28,8 @@ from store.models import Alert, HealthSnapshot, SourceLink
 STORY_DATES = (dt.date(2026, 10, 31), dt.date(2026, 11, 25), dt.date(2026, 11, 30))
 COMPANIES = 100
 FLOOR = 0.95
-LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000}, "zendesk": {"incremental_requests_per_minute": None}}
+LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000},
+                          "zendesk": {"incremental_requests_per_minute": None}}
 
 
 def _demo(tmp: Path, accounts: int, seed: int, as_of: dt.date) -> tuple[Any, int, dict[str, Any]]:

@@ -189,8 +189,8 @@ def test_faults_end_in_the_same_state_as_a_clean_run(tmp_path: Path) -> None:
     results = []
     for rate in (0.0, 0.2):
         clock = Clock()
-        with Sandbox(accounts=150, seed=5, as_of=WORLD_AS_OF, clock=clock, faults=rate, fault_kinds=("429", "500", "503", "drop"),
-                     **LIMITS) as box:
+        with Sandbox(accounts=150, seed=5, as_of=WORLD_AS_OF, clock=clock, faults=rate,
+                     fault_kinds=("429", "500", "503", "drop"), **LIMITS) as box:
             store, tenant = new_store(tmp_path / f"faults-{rate}.db")
             options = {s: {"policy": RetryPolicy(sleep=lambda _s: None, max_attempts=30)}
                        for s in ("salesforce", "zendesk", "hubspot")}
@@ -253,7 +253,8 @@ def test_a_sync_killed_with_sigkill_resumes_to_the_same_state(tmp_path: Path) ->
 
 def test_salesforce_quota_guard_stops_the_run_and_the_next_run_resumes(tmp_path: Path) -> None:
     clock = Clock()
-    with Sandbox(accounts=300, seed=4, as_of=WORLD_AS_OF, clock=clock, salesforce={"daily_api_limit": 1000}, **LIMITS) as box:
+    with Sandbox(accounts=300, seed=4, as_of=WORLD_AS_OF, clock=clock, salesforce={"daily_api_limit": 1000},
+                 **LIMITS) as box:
         emulator = box.emulators["salesforce"]
         store, tenant = new_store(tmp_path / "quota.db")
         # The org has already spent 79.5 % of its day: the 80 % ceiling leaves this run 5 calls.
