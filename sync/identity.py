@@ -123,99 +123,118 @@ def resolve(records: Sequence[AccountRecord], known: Mapping[Key, KnownLink] | N
         by_key[(r.system, r.external_id)] = r
     keys = sorted(by_key)
     pinned = {k: link.account_id for k, link in known.items() if link.manual and k in by_key}
-    clusters = _Clusters(keys, pinned)
-    decisions: dict[Key, LinkDecision] = {}
+    linker = _Linker(_Clusters(keys, pinned), by_key)
+    linker.keep_known(keys, known)
+    linker.by_cross_reference(keys)
+    linker.by_domain(keys)
+    linker.by_name(keys)
+    return _gather(keys, by_key, known, linker)
 
-    def link(a: Key, b: Key, method: str, reason: str) -> None:
-        if clusters.union(a, b):
+
+class _Linker:
+    """Applies the evidence, strongest first, to one set of clusters; remembers why each record joined."""
+
+    def __init__(self, clusters: _Clusters, by_key: Mapping[Key, AccountRecord]) -> None:
+        self.clusters = clusters
+        self.by_key = by_key
+        self.decisions: dict[Key, LinkDecision] = {}
+
+    def link(self, a: Key, b: Key, method: str, reason: str) -> None:
+        if self.clusters.union(a, b):
             for k in (a, b):
-                decisions.setdefault(k, LinkDecision(method, reason))
+                self.decisions.setdefault(k, LinkDecision(method, reason))
 
-    # 1. manual pins and earlier links: records that share an account stay together
-    by_account: dict[int, list[Key]] = defaultdict(list)
-    for k in keys:
-        if k in known:
-            by_account[known[k].account_id].append(k)
-            decisions[k] = LinkDecision("manual" if known[k].manual else known[k].method, known[k].reason)
-    for members in by_account.values():
-        for other in members[1:]:
-            clusters.union(members[0], other)
+    def keep_known(self, keys: Sequence[Key], known: Mapping[Key, KnownLink]) -> None:
+        """1. manual pins and earlier links: records that share an account stay together."""
+        by_account: dict[int, list[Key]] = defaultdict(list)
+        for k in keys:
+            if k in known:
+                by_account[known[k].account_id].append(k)
+                self.decisions[k] = LinkDecision("manual" if known[k].manual else known[k].method, known[k].reason)
+        for members in by_account.values():
+            for other in members[1:]:
+                self.clusters.union(members[0], other)
 
-    # 2. explicit cross references
-    for k in keys:
-        for system, ext in sorted(by_key[k].cross_refs.items()):
-            target = (system, str(ext))
-            if target in by_key:
-                field_name = "external id field"
-                link(k, target, "external_id",
-                     f"{_label(k)} names {_label(target)} in its {field_name}")
+    def by_cross_reference(self, keys: Sequence[Key]) -> None:
+        """2. explicit cross references."""
+        for k in keys:
+            for system, ext in sorted(self.by_key[k].cross_refs.items()):
+                target = (system, str(ext))
+                if target in self.by_key:
+                    self.link(k, target, "external_id", f"{_label(k)} names {_label(target)} in its external id field")
 
-    # 3. normalised domain, unambiguous per system; settle shared domains by name
-    domains: dict[str, list[Key]] = defaultdict(list)
-    for k in keys:
-        d = normalise_domain(by_key[k].domain)
-        if d:
-            domains[d].append(k)
-    for domain, members in sorted(domains.items()):
-        systems = defaultdict(list)
-        for k in members:
-            systems[k[0]].append(k)
-        if len(systems) < 2:
-            continue
-        if all(len(v) == 1 for v in systems.values()):
-            for i, anchor in enumerate(members):
-                for other in members[i + 1 :]:
-                    if _looks_like_division(by_key[anchor].name, by_key[other].name):
-                        continue  # "Acme" and "Acme Europe" on acme.com: a parent and its subsidiary
-                    link(anchor, other, "domain", f"{_label(anchor)} and {_label(other)} share the domain {domain}")
-            continue
+    def by_domain(self, keys: Sequence[Key]) -> None:
+        """3. normalised domain, unambiguous per system; shared domains are settled by name."""
+        domains: dict[str, list[Key]] = defaultdict(list)
+        for k in keys:
+            d = normalise_domain(self.by_key[k].domain)
+            if d:
+                domains[d].append(k)
+        for domain, members in sorted(domains.items()):
+            systems = defaultdict(list)
+            for k in members:
+                systems[k[0]].append(k)
+            if len(systems) < 2:
+                continue
+            if all(len(v) == 1 for v in systems.values()):
+                self._one_per_system(domain, members)
+            else:
+                self._settle_by_name(domain, members)
+
+    def _one_per_system(self, domain: str, members: list[Key]) -> None:
+        for i, anchor in enumerate(members):
+            for other in members[i + 1 :]:
+                if _looks_like_division(self.by_key[anchor].name, self.by_key[other].name):
+                    continue  # "Acme" and "Acme Europe" on acme.com: a parent and its subsidiary
+                self.link(anchor, other, "domain", f"{_label(anchor)} and {_label(other)} share the domain {domain}")
+
+    def _settle_by_name(self, domain: str, members: list[Key]) -> None:
         names: dict[str | None, list[Key]] = defaultdict(list)
         for k in members:
-            names[normalise_name(by_key[k].name)].append(k)
+            names[normalise_name(self.by_key[k].name)].append(k)
         for name, same in sorted(names.items(), key=lambda item: item[0] or ""):
             if name is None or len({k[0] for k in same}) != len(same) or len(same) < 2:
                 continue
             for other in same[1:]:
-                link(same[0], other, "domain",
-                     f"{_label(same[0])} and {_label(other)} share the domain {domain} and the name {name!r}")
+                self.link(same[0], other, "domain",
+                          f"{_label(same[0])} and {_label(other)} share the domain {domain} and the name {name!r}")
 
-    # 4. normalised name, unambiguous per system, domains not contradicting
-    names_all: dict[str, list[Key]] = defaultdict(list)
-    for k in keys:
-        n = normalise_name(by_key[k].name)
-        if n:
-            names_all[n].append(k)
-    for name, members in sorted(names_all.items()):
-        per_system = defaultdict(list)
-        for k in members:
-            per_system[k[0]].append(k)
-        if len(per_system) < 2 or any(len(v) > 1 for v in per_system.values()):
-            continue
-        for i, a in enumerate(members):
-            for b in members[i + 1 :]:
-                da, db = normalise_domain(by_key[a].domain), normalise_domain(by_key[b].domain)
-                if da and db and da != db and _first_label(da) != _first_label(db):
-                    continue
-                link(a, b, "name", f"{_label(a)} and {_label(b)} have the same name {name!r}")
+    def by_name(self, keys: Sequence[Key]) -> None:
+        """4. normalised name, unambiguous per system, domains not contradicting."""
+        names_all: dict[str, list[Key]] = defaultdict(list)
+        for k in keys:
+            n = normalise_name(self.by_key[k].name)
+            if n:
+                names_all[n].append(k)
+        for name, members in sorted(names_all.items()):
+            per_system = defaultdict(list)
+            for k in members:
+                per_system[k[0]].append(k)
+            if len(per_system) < 2 or any(len(v) > 1 for v in per_system.values()):
+                continue
+            for i, a in enumerate(members):
+                for b in members[i + 1 :]:
+                    da, db = normalise_domain(self.by_key[a].domain), normalise_domain(self.by_key[b].domain)
+                    if da and db and da != db and _first_label(da) != _first_label(db):
+                        continue
+                    self.link(a, b, "name", f"{_label(a)} and {_label(b)} have the same name {name!r}")
 
-    # gather clusters
+
+def _gather(keys: Sequence[Key], by_key: Mapping[Key, AccountRecord], known: Mapping[Key, KnownLink],
+            linker: _Linker) -> list[Cluster]:
     groups: dict[Key, list[Key]] = defaultdict(list)
     for k in keys:
-        groups[clusters.find(k)].append(k)
+        groups[linker.clusters.find(k)].append(k)
     out: list[Cluster] = []
-    cluster_of: dict[Key, int] = {}
     for members in sorted(groups.values()):
         existing = sorted({known[k].account_id for k in members if k in known})
-        cluster = Cluster(
+        out.append(Cluster(
             keys=members,
-            decisions={k: decisions.get(k, LinkDecision("new", f"{_label(k)} matches no other record"))
+            decisions={k: linker.decisions.get(k, LinkDecision("new", f"{_label(k)} matches no other record"))
                        for k in members},
             account_id=existing[0] if existing else None,
             merged_account_ids=existing[1:],
-        )
-        for k in members:
-            cluster_of[k] = len(out)
-        out.append(cluster)
+        ))
     for cluster in out:
         parents: list[Key] = []
         for k in cluster.keys:
