@@ -311,6 +311,8 @@ class _WorldBuilder:
         self.bases: set[str] = set()
         self.base_of: dict[str, str] = {}
         self.domains: set[str] = set()
+        self.mailboxes: dict[str, set[str]] = {}
+        """E-mail local parts taken, per domain."""
         self.counters: dict[tuple[str, str], int] = {}
         self.ticket_number = 0
 
@@ -578,7 +580,8 @@ class _WorldBuilder:
             roles.append("admin")
         roles.extend(["user"] * (low + int(rng.random() * (high - low + 1))))
         email_domain = company.domain or f"{company.key.lower()}.example"
-        used: set[str] = set()
+        # An address is one person's: a subsidiary on its parent's domain never repeats one of the parent's.
+        used = self.mailboxes.setdefault(email_domain, set())
         people: list[Person] = []
         company_created = [
             (system, int(where.created_at.timestamp()) if where.created_at else self.now_ts)
@@ -591,6 +594,8 @@ class _WorldBuilder:
             local = f"{_FIRST_LOCAL[pick_first]}.{_LAST_LOCAL[pick_last]}"
             if local in used:
                 local = f"{local}{number}"
+            while local in used:
+                local = f"{local}.{company.key[1:].lstrip('0')}"
             used.add(local)
             last_active = self.last_active(story, role, company.onboarding_start)
             person = Person(

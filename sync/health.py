@@ -150,7 +150,10 @@ class InputLoader:
         contacts: dict[int, list[ContactFact]] = defaultdict(list)
         rows = s.execute(
             select(Contact, ProductUser.user_key, ProductUser.last_seen)
-            .outerjoin(ProductUser, ProductUser.email == Contact.email)
+            # The contact's own product user: the same address at the same customer (a stray twin
+            # address at another account must not make a quiet champion look active).
+            .outerjoin(ProductUser, (ProductUser.email == Contact.email)
+                       & (ProductUser.account_id == Contact.account_id))
             .where(Contact.account_id.in_(account_ids), Contact.role != "user")
         ).all()
         for contact, user_key, last_seen in rows:

@@ -409,3 +409,13 @@ def test_batches_stay_under_the_size_limit_and_keep_every_message(usage_world: W
     assert len(batches) > 1
     assert all(len(json.dumps(b)) <= 20_000 for b in batches)
     assert [m for b in batches for m in b["batch"]] == stream
+
+
+def test_every_person_has_an_address_of_their_own() -> None:
+    """Subsidiaries often share their parent's domain; two people never share an address."""
+    big = generate_world(2000, seed=21, as_of=date(2026, 11, 28))
+    shared_domains = {c.domain for c in big.companies if c.parent_key} & {c.domain for c in big.companies
+                                                                           if not c.parent_key}
+    assert len(shared_domains) > 20
+    emails = [p.email for p in big.people]
+    assert len(set(emails)) == len(emails)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from scoring import default_model
 from store.db import Store
-from store.models import Account, Alert, Contact, HealthSnapshot, Subscription, Task, UsageDaily
+from store.models import Account, Alert, Contact, HealthSnapshot, ProductUser, Subscription, Task, UsageDaily
 from store.tenants import create_tenant
 from sync.health import score_tenant
 
@@ -148,3 +148,24 @@ def test_cli_score_prints_a_summary(tmp_path: object, monkeypatch: pytest.Monkey
     model.write_text("measures: {}\nprofiles: []\n")
     invalid = runner.invoke(cli, ["score", "--model", str(model)])
     assert invalid.exit_code != 0 and "the health model is not valid" in invalid.output
+
+
+def test_a_champion_is_matched_to_the_product_user_of_the_same_customer(store: Store, tenant: int) -> None:
+    """Two customers' people may share an address (a subsidiary on its parent's domain): the quiet
+    champion of one must not look active because the other's product user with that address is."""
+    with store.session(tenant) as s:
+        quiet, busy = Account(name="Quiet Sub"), Account(name="Busy Parent")
+        s.add_all([quiet, busy])
+        s.flush()
+        s.add_all(_usage(quiet.id, 3, range(0, 40)) + _usage(busy.id, 3, range(0, 40)))
+        s.add(Contact(account_id=quiet.id, email="henry@shared.test", role="champion", name="Henry",
+                      last_active_at=dt.datetime(2026, 10, 1, tzinfo=dt.UTC)))
+        s.add(ProductUser(user_key="quiet-henry", account_id=quiet.id, email="henry@shared.test",
+                          last_seen=dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)))
+        s.add(ProductUser(user_key="busy-henry", account_id=busy.id, email="henry@shared.test",
+                          last_seen=dt.datetime(2026, 11, 19, 12, tzinfo=dt.UTC)))
+        quiet_id = quiet.id
+    score_tenant(store, tenant, default_model(), TODAY)
+    with store.session(tenant) as s:
+        alert = s.scalars(select(Alert).where(Alert.account_id == quiet_id, Alert.rule == "champion_inactive")).one()
+        assert "50 days" in alert.title
