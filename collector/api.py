@@ -2,18 +2,18 @@
 
 Authenticated by the tenant's write key as the HTTP Basic user name (Segment's
 convention). Answers say, per message, what was accepted, what was a duplicate and
-why anything was rejected; the good messages of a mixed batch are stored.
+why anything was rejected (by batch index); the good messages of a mixed batch are stored.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from collector.ingest import ingest
+from collector.jsonbody import decode
 from collector.messages import MAX_BATCH_BYTES, BatchError, parse_batch
 from store.db import Store
 from store.tenants import tenant_for_write_key
@@ -49,7 +49,7 @@ def _read_json() -> Any:
     if len(body) > MAX_BATCH_BYTES:
         raise _TooLarge
     try:
-        return json.loads(body)
+        return decode(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BatchError(f"the body is not valid JSON: {exc}") from exc
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.messages import DailyFold, Message, Rejection, event_kind
+from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
 from store.db import Store
 from store.models import (
     Account,
@@ -26,7 +26,6 @@ from store.models import (
     UsageDaily,
 )
 from store.upsert import insert_for
-from sync.normalise import normalise_domain
 from sync.writer import known_customer
 
 
@@ -45,16 +44,6 @@ class IngestResult:
             "duplicates": self.duplicates,
             "rejected": [r.as_dict() for r in self.rejected],
         }
-
-
-def _group_domain(traits: dict[str, Any]) -> str | None:
-    for key in ("domain", "website", "url", "email"):
-        value = traits.get(key)
-        if isinstance(value, str):
-            found = normalise_domain(value)
-            if found:
-                return found
-    return None
 
 
 class _AccountResolver:
@@ -87,7 +76,7 @@ class _AccountResolver:
             return found
         raw_name = traits.get("name")
         name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
-        domain = _group_domain(traits)
+        domain = group_domain(traits)
         known = known_customer(self.session, group_id, name, domain)
         if known is not None:
             account_id, method, reason = known
@@ -134,28 +123,27 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
 
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
-    positions = {id(m): i for i, m in enumerate(messages)}
-    ordered = sorted(messages, key=lambda m: (m.type != "group", positions[id(m)]))
+    ordered = sorted(messages, key=lambda m: (m.type != "group", m.index))
     user_account: dict[str, int] = {k: u.account_id for k, u in users.items() if u.account_id}
     for m in ordered:
         if m.group_id:
             account_id = accounts.resolve(m.group_id, group_traits.get(m.group_id, {}))
-            account_of[id(m)] = account_id
+            account_of[m.index] = account_id
             if m.type == "group" or m.user_key not in user_account:
                 user_account[m.user_key] = account_id
         elif m.user_key in user_account:
-            account_of[id(m)] = user_account[m.user_key]
+            account_of[m.index] = user_account[m.user_key]
     result.accounts_created = accounts.created
 
     usable: list[Message] = []
-    for index, m in enumerate(messages):
-        if m.type in ("track", "page", "screen") and id(m) not in account_of:
-            result.rejected.append(Rejection(index, m.message_id, {"groupId": [
+    for m in messages:  # rejections name the message's index in the batch as sent
+        if m.type in ("track", "page", "screen") and m.index not in account_of:
+            result.rejected.append(Rejection(m.index, m.message_id, {"groupId": [
                 "cannot tell which account this user belongs to: send context.groupId "
                 "or a group call for the user first"]}))
             continue
         if m.event and event_kind(m.event, milestones) == "survey" and not _valid_score(m):
-            result.rejected.append(Rejection(index, m.message_id, {"properties": {
+            result.rejected.append(Rejection(m.index, m.message_id, {"properties": {
                 "score": ["an NPS answer needs a whole-number score from 0 to 10"]}}))
             continue
         usable.append(m)
@@ -170,7 +158,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
         if m.type in ("identify", "group", "alias"):
             continue
         assert m.event is not None
-        account_id = account_of[id(m)]
+        account_id = account_of[m.index]
         fold.add(account_id, m)
         if event_kind(m.event, milestones) == "survey":
             comment = m.properties.get("comment")

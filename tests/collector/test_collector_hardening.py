@@ -1,0 +1,152 @@
+"""Issue 11, findings 4, 5 and 14: no message can fail its batch, rejections name the batch index,
+and every value validation allows fits its column."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from store.models import Account, CollectedMessage, ProductUser, SourceLink, SurveyResponse, UsageDaily
+from tests.collector.conftest import group, post, track, ts
+
+DEEP = 3000
+
+
+def _deep(value: str = "1") -> str:
+    return "[" * DEEP + value + "]" * DEEP
+
+
+# (raw JSON text of one message, a fragment its rejection must contain)
+BAD_MESSAGES: list[tuple[str, str]] = [
+    ('{"type":"track","userId":"u1","event":"E","timestamp":"9999-12-31T23:59:59-23:59",'
+     '"context":{"groupId":"acct-h"}}', "outside the years"),
+    ('{"type":"track","userId":"u1","event":"E","timestamp":"0001-01-01T00:00:00+05:00",'
+     '"context":{"groupId":"acct-h"}}', "outside the years"),
+    ('{"type":"track","userId":"u1","event":"E","properties":{"a":' + _deep() + '},"context":{"groupId":"acct-h"}}',
+     "nested deeper than 32"),
+    ('{"type":"identify","userId":"u1","traits":' + _deep("{}") + "}", "nested deeper than 32"),
+    ('{"type":"track","userId":"u1","event":"E","context":{"groupId":"acct-h","x":' + _deep('"]}["') + "}}",
+     "nested deeper than 32"),
+    (json.dumps({"type": "track", "userId": "u1", "event": "E", "context": {"groupId": "acct-h"},
+                 "properties": {"p": json.loads("[" * 40 + "]" * 40)}}), "nested deeper than 32"),
+    ('{"type":"track","userId":"u1","event":"E","properties":{"minutes":NaN},"context":{"groupId":"acct-h"}}',
+     "NaN and Infinity"),
+    ('{"type":"track","userId":"u1","event":"E","properties":{"x":-Infinity},"context":{"groupId":"acct-h"}}',
+     "NaN and Infinity"),
+    ('{"type":"track","userId":"u1","event":"E","properties":{"x":1e999},"context":{"groupId":"acct-h"}}',
+     "NaN and Infinity"),
+    ('{"type":"track","userId":"u1","event":"E","properties":{"x":' + "7" * 5000 + '},"context":{"groupId":"h"}}',
+     "longer than 40 digits"),
+    (json.dumps(group("g" * 256, "u1")), "1 to 255 characters"),
+    (json.dumps(track("m-long-ctx", "u1", "E", "c" * 256)), "groupId"),
+    (json.dumps(track("i" * 256, "u1", "E", "acct-h")), "1 to 255 characters"),
+    (json.dumps(track("m-long-user", "u" * 256, "E", "acct-h")), "1 to 255 characters"),
+    (json.dumps({"type": "track", "anonymousId": "a" * 256, "event": "E", "context": {"groupId": "acct-h"}}),
+     "1 to 255 characters"),
+    (json.dumps(track("m-long-event", "u1", "E" * 201, "acct-h")), "at most 200 characters"),
+    (json.dumps(group("acct-named", "u1", name="N" * 301)), "at most 300 characters"),
+    (json.dumps({"type": "identify", "userId": "u1", "traits": {"name": "N" * 301}}), "at most 300 characters"),
+    (json.dumps({"type": "identify", "userId": "u1", "traits": {"email": "e" * 310 + "@example.com"}}),
+     "at most 320 characters"),
+    (json.dumps(group("acct-url", "u1", website="http://[broken")), "does not parse"),
+    (json.dumps(track("m-nul", "u1\x00x", "E", "acct-h")), "NUL"),
+    ('{"type":"track","userId":"u1","event":"Bad \\ud800 event","context":{"groupId":"acct-h"}}', "surrogate"),
+    (json.dumps(track("m-nps-nul", "u1", "NPS Survey Submitted", "acct-h", score=5, comment="a\x00b")), "NUL"),
+    ('{"type":"track","userId":"u1","event":"E","properties":"not a dict"}', "mapping"),
+    ('{"type":"track","userId":{"id":1},"event":"E"}', "string or a number"),
+    ('{"type":"track","userId":"u1","event":["E"]}', "Not a valid string"),
+    ('{"type":"track","userId":"u1","event":"E","timestamp":12345}', "ISO 8601"),
+    ('{"type":"track","userId":"u1","event":"E","timestamp":"' + "9" * 20000 + '"}', "ISO 8601"),
+    ('["not", "an", "object"]', "must be a JSON object"),
+    ("null", "must be a JSON object"),
+    (json.dumps(track("m-no-account", "nobody", "E")), "cannot tell which account"),
+    (json.dumps(track("m-nps-11", "u1", "NPS Survey Submitted", "acct-h", score=11)), "whole-number score"),
+]
+
+
+def _mixed_body() -> tuple[str, dict[int, str]]:
+    """500 valid tracks with one of each bad message after every 15th; returns the body and index → fragment."""
+    valid = [json.dumps(track(f"ok-{i}", f"user-{i % 7}", "Report Created", "acct-h", minutes=1)) for i in range(500)]
+    entries: list[str] = []
+    expected: dict[int, str] = {}
+    for n, (raw, fragment) in enumerate(BAD_MESSAGES):
+        entries.extend(valid[n * 15 : (n + 1) * 15])
+        expected[len(entries)] = fragment
+        entries.append(raw)
+    entries.extend(valid[len(BAD_MESSAGES) * 15 :])
+    return '{"batch":[' + ",".join(entries) + "]}", expected
+
+
+def test_a_batch_mixing_500_valid_messages_with_every_bad_input_stores_exactly_the_500(collector_app: Any) -> None:
+    body, expected = _mixed_body()
+    assert len(body) < 500 * 1024 and len(expected) == len(BAD_MESSAGES)
+    response = post(collector_app.test_client(), "/v1/batch", body)
+    assert response.status_code == 200
+    answer = response.get_json()
+    assert (answer["accepted"], answer["duplicates"], len(answer["rejected"])) == (500, 0, len(BAD_MESSAGES))
+    reasons = {r["index"]: json.dumps(r["errors"], ensure_ascii=False) for r in answer["rejected"]}
+    assert set(reasons) == set(expected)
+    wrong = {i: (fragment, reasons[i]) for i, fragment in expected.items() if fragment not in reasons[i]}
+    assert wrong == {}
+
+    store = collector_app.extensions["canary.store"]
+    with store.session(collector_app.config["TEST_TENANT"]) as s:
+        assert s.scalar(select(func.count()).select_from(CollectedMessage)) == 500
+        assert s.scalar(select(func.sum(UsageDaily.count))) == 500
+        assert s.scalars(select(SourceLink.external_id).where(SourceLink.system == "product")).all() == ["acct-h"]
+        assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 0
+
+    # a retry of the same body: nothing new, the same rejections
+    again = post(collector_app.test_client(), "/v1/batch", body).get_json()
+    assert (again["accepted"], again["duplicates"], len(again["rejected"])) == (0, 500, len(BAD_MESSAGES))
+
+
+@pytest.mark.parametrize("path", ["/v1/track", "/v1/identify"])
+def test_a_single_call_nested_too_deep_gets_a_reason_not_a_500(collector_app: Any, path: str) -> None:
+    body = '{"userId":"u1","event":"E","properties":{"p":' + _deep() + "}}"
+    response = post(collector_app.test_client(), path, body)
+    assert response.status_code == 400
+    assert response.get_json()["rejected"][0]["errors"] == {"properties": ["nested deeper than 32 levels of "
+                                                                          "objects and arrays"]}
+
+
+def test_rejections_decided_in_ingest_carry_the_batch_index(collector_app: Any) -> None:
+    batch = [
+        {"type": "track", "messageId": "no-user", "event": "E"},                              # 0: schema
+        track("ok-1", "u1", "Logged In", "acct-5"),                                           # 1
+        track("no-account", "stranger", "Logged In"),                                         # 2: ingest
+        track("ok-2", "u1", "Report Created", "acct-5"),                                      # 3
+        track("nps-11", "u1", "NPS Survey Submitted", "acct-5", score=11),                    # 4: ingest
+        track("nps-3", "u1", "NPS Survey Submitted", "acct-5", score=3),                      # 5
+    ]
+    answer = post(collector_app.test_client(), "/v1/batch", {"batch": batch}).get_json()
+    assert answer["accepted"] == 3
+    assert [(r["index"], r["messageId"]) for r in answer["rejected"]] == [(0, "no-user"), (2, "no-account"),
+                                                                          (4, "nps-11")]
+
+
+def test_the_longest_values_validation_allows_are_stored(collector_app: Any) -> None:
+    gid, uid, anon = "G" * 255, "U" * 255, "A" * 255
+    name, email = "N" * 300, "e" * 308 + "@example.com"
+    batch = [
+        {**group(gid, uid, name=name), "messageId": "M" * 255},
+        {"type": "identify", "messageId": "id-1", "userId": uid, "traits": {"name": name, "email": email}},
+        {**track("nps-" + "9" * 251, uid, "NPS Survey Submitted", gid, score=9, comment="c" * 5000)},
+        {"type": "track", "messageId": "anon-1", "anonymousId": anon, "event": "E" * 200,
+         "context": {"groupId": gid}, "timestamp": ts(1)},
+    ]
+    assert len(email) == 320
+    response = post(collector_app.test_client(), "/v1/batch", {"batch": batch})
+    assert response.status_code == 200
+    assert (response.get_json()["accepted"], response.get_json()["rejected"]) == (4, [])
+    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+        assert s.scalars(select(SourceLink.external_id).where(SourceLink.system == "product")).one() == gid
+        assert s.scalars(select(Account.name).where(Account.name == name)).one() == name
+        assert {(u.user_key, u.name, u.email) for u in s.scalars(select(ProductUser))} == {
+            (uid, name, email), ("anon:" + anon, None, None)}
+        assert s.scalars(select(SurveyResponse.source_ref)).one() == "nps-" + "9" * 251
+        assert set(s.scalars(select(CollectedMessage.message_id))) == {"M" * 255, "id-1", "nps-" + "9" * 251, "anon-1"}
+        assert set(s.scalars(select(UsageDaily.event))) == {"NPS Survey Submitted", "E" * 200}
