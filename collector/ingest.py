@@ -32,6 +32,9 @@ from store.models import (
 from store.upsert import insert_for
 from sync.writer import known_customer
 
+REJECTIONS_LISTED = 100
+"""Default for ``COLLECTOR_REJECTIONS_LISTED``: rejections named in an answer; ``rejectedCount`` has them all."""
+
 
 @dataclass
 class IngestResult:
@@ -41,12 +44,15 @@ class IngestResult:
     accounts_created: int = 0
     users_created: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, listed: int = REJECTIONS_LISTED) -> dict[str, Any]:
+        """The answer: counts, and the first ``listed`` rejections by batch index (the answer stays small)."""
+        rejected = sorted(self.rejected, key=lambda r: r.index)
         return {
-            "success": not self.rejected,
+            "success": not rejected,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
-            "rejected": [r.as_dict() for r in self.rejected],
+            "rejected": [r.as_dict() for r in rejected[:listed]],
+            "rejectedCount": len(rejected),
         }
 
 

@@ -1,5 +1,5 @@
-"""Issue 11, findings 4, 5 and 14: no message can fail its batch, rejections name the batch index,
-and every value validation allows fits its column."""
+"""Issue 11, findings 4, 5, 7 and 14: no message can fail its batch, rejections name the batch index,
+answers and request rates are bounded, and every value validation allows fits its column."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from collector.api import LIMITER
+from collector.limits import RateLimiter
+from collector.messages import MAX_BATCH_MESSAGES
 from store.models import Account, CollectedMessage, ProductUser, SourceLink, SurveyResponse, UsageDaily
-from tests.collector.conftest import group, post, track, ts
+from tests.collector.conftest import OTHER_KEY, group, post, track, ts
 
 DEEP = 3000
 
@@ -86,7 +89,7 @@ def test_a_batch_mixing_500_valid_messages_with_every_bad_input_stores_exactly_t
     response = post(collector_app.test_client(), "/v1/batch", body)
     assert response.status_code == 200
     answer = response.get_json()
-    assert (answer["accepted"], answer["duplicates"], len(answer["rejected"])) == (500, 0, len(BAD_MESSAGES))
+    assert (answer["accepted"], answer["duplicates"], answer["rejectedCount"]) == (500, 0, len(BAD_MESSAGES))
     reasons = {r["index"]: json.dumps(r["errors"], ensure_ascii=False) for r in answer["rejected"]}
     assert set(reasons) == set(expected)
     wrong = {i: (fragment, reasons[i]) for i, fragment in expected.items() if fragment not in reasons[i]}
@@ -101,7 +104,7 @@ def test_a_batch_mixing_500_valid_messages_with_every_bad_input_stores_exactly_t
 
     # a retry of the same body: nothing new, the same rejections
     again = post(collector_app.test_client(), "/v1/batch", body).get_json()
-    assert (again["accepted"], again["duplicates"], len(again["rejected"])) == (0, 500, len(BAD_MESSAGES))
+    assert (again["accepted"], again["duplicates"], again["rejectedCount"]) == (0, 500, len(BAD_MESSAGES))
 
 
 @pytest.mark.parametrize("path", ["/v1/track", "/v1/identify"])
@@ -128,6 +131,70 @@ def test_rejections_decided_in_ingest_carry_the_batch_index(collector_app: Any) 
                                                                           (4, "nps-11")]
 
 
+def test_a_batch_of_100000_empty_messages_is_refused_cheaply_and_briefly(collector_app: Any) -> None:
+    body = '{"batch":[' + ",".join(["{}"] * 100_000) + "]}"
+    assert len(body) < 300 * 1024
+    response = post(collector_app.test_client(), "/v1/batch", body)
+    assert response.status_code == 413
+    assert f"at most {MAX_BATCH_MESSAGES} messages" in response.get_json()["error"]
+    assert len(response.data) < 300
+
+
+def test_the_answer_lists_a_capped_number_of_rejections_and_counts_them_all(collector_app: Any) -> None:
+    long_ts = "2026-" + "1" * 20_000
+    batch = [{"messageId": "x" * 5000, "timestamp": long_ts}] * 12 + [{}] * (MAX_BATCH_MESSAGES - 12)
+    response = post(collector_app.test_client(), "/v1/batch", {"batch": batch})
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert answer["rejectedCount"] == MAX_BATCH_MESSAGES
+    assert [r["index"] for r in answer["rejected"]] == list(range(100))
+    assert len(answer["rejected"][0]["messageId"]) == 255
+    assert len(response.data) < 64 * 1024
+
+    collector_app.config["COLLECTOR_REJECTIONS_LISTED"] = 3
+    answer = post(collector_app.test_client(), "/v1/batch", {"batch": [{}] * 10}).get_json()
+    assert (len(answer["rejected"]), answer["rejectedCount"]) == (3, 10)
+
+
+def test_the_message_cap_is_configurable(collector_app: Any) -> None:
+    collector_app.config["COLLECTOR_MAX_BATCH_MESSAGES"] = 2
+    batch = [track(f"m{i}", "u1", "Logged In", "acct-1") for i in range(3)]
+    assert post(collector_app.test_client(), "/v1/batch", {"batch": batch}).status_code == 413
+    assert post(collector_app.test_client(), "/v1/batch", {"batch": batch[:2]}).status_code == 200
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_collector_answers_are_rate_limited_per_write_key(collector_app: Any) -> None:
+    clock = _Clock()
+    collector_app.extensions[LIMITER] = RateLimiter(rate=0.5, burst=2, clock=clock)
+    client = collector_app.test_client()
+    batch = {"batch": [track("r1", "u1", "Logged In", "acct-1")]}
+    assert [post(client, "/v1/batch", batch).status_code for _ in range(2)] == [200, 200]
+    refused = post(client, "/v1/batch", batch)
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "2"
+    assert "Retry-After" in refused.get_json()["error"]
+    assert post(client, "/v1/batch", batch, key=OTHER_KEY).status_code == 200  # another key, its own bucket
+    clock.now += 1.0
+    assert post(client, "/v1/batch", batch).status_code == 429
+    clock.now += 1.0
+    assert post(client, "/v1/batch", batch).status_code == 200
+
+
+def test_the_rate_limit_is_configured_from_the_app_and_generous_by_default(app_factory: Any) -> None:
+    default = app_factory().extensions[LIMITER]
+    assert (default.rate, default.burst) == (50.0, 500.0)
+    tuned = app_factory(COLLECTOR_RATE_PER_SECOND=2, COLLECTOR_RATE_BURST=5).extensions[LIMITER]
+    assert (tuned.rate, tuned.burst) == (2.0, 5.0)
+
+
 def test_the_longest_values_validation_allows_are_stored(collector_app: Any) -> None:
     gid, uid, anon = "G" * 255, "U" * 255, "A" * 255
     name, email = "N" * 300, "e" * 308 + "@example.com"
@@ -141,7 +208,7 @@ def test_the_longest_values_validation_allows_are_stored(collector_app: Any) -> 
     assert len(email) == 320
     response = post(collector_app.test_client(), "/v1/batch", {"batch": batch})
     assert response.status_code == 200
-    assert (response.get_json()["accepted"], response.get_json()["rejected"]) == (4, [])
+    assert (response.get_json()["accepted"], response.get_json()["rejectedCount"]) == (4, 0)
     with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
         assert s.scalars(select(SourceLink.external_id).where(SourceLink.system == "product")).one() == gid
         assert s.scalars(select(Account.name).where(Account.name == name)).one() == name
