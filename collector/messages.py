@@ -221,7 +221,7 @@ def unstorable_value(raw: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def group_domain(traits: Mapping[str, Any]) -> str | None:
-    """The account's domain from a group call's traits (``ValueError`` for a URL that does not parse)."""
+    """The account's domain from a group call's traits (validated messages never raise here)."""
     for key in DOMAIN_TRAITS:
         value = traits.get(key)
         if isinstance(value, str):
@@ -263,6 +263,24 @@ def _text_errors(values: Mapping[str, Any], limits: Mapping[str, int]) -> dict[s
     return errors
 
 
+def _domain_errors(traits: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every trait a group's domain may be taken from must give a storable domain or none: the traits
+    of several group calls are merged before the domain is read, so any of them may be the one used."""
+    errors: dict[str, list[str]] = {}
+    for key in DOMAIN_TRAITS:
+        value = traits.get(key)
+        if not isinstance(value, str):
+            continue
+        try:
+            domain = normalise_domain(value)
+        except ValueError as exc:
+            errors[key] = [f"does not parse as a domain or URL: {exc}"]
+            continue
+        if domain and len(domain) > DOMAIN_MAX:
+            errors[key] = [f"its domain must be at most {DOMAIN_MAX} characters"]
+    return errors
+
+
 def _stored_value_errors(data: Mapping[str, Any]) -> dict[str, Any]:
     """Errors for the values of a loaded message that would land in a column they do not fit."""
     errors: dict[str, Any] = {}
@@ -274,13 +292,7 @@ def _stored_value_errors(data: Mapping[str, Any]) -> dict[str, Any]:
         trait_limits["name"] = ACCOUNT_NAME_MAX if data["type"] == "group" else USER_NAME_MAX
     trait_errors = _text_errors(traits, trait_limits)
     if data["type"] == "group":
-        try:
-            domain = group_domain(traits)
-        except ValueError as exc:
-            trait_errors["domain"] = [f"the domain, website or url does not parse: {exc}"]
-        else:
-            if domain and len(domain) > DOMAIN_MAX:
-                trait_errors["domain"] = [f"the domain must be at most {DOMAIN_MAX} characters"]
+        trait_errors.update(_domain_errors(traits))
     if trait_errors:
         errors["traits"] = trait_errors
     if not data["groupId"]:

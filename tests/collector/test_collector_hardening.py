@@ -55,6 +55,8 @@ BAD_MESSAGES: list[tuple[str, str]] = [
     (json.dumps({"type": "identify", "userId": "u1", "traits": {"email": "e" * 310 + "@example.com"}}),
      "at most 320 characters"),
     (json.dumps(group("acct-url", "u1", website="http://[broken")), "does not parse"),
+    (json.dumps(group("acct-url2", "u1", domain="fine.example", url="http://[broken")), "does not parse"),
+    (json.dumps(group("acct-url3", "u1", website="https://" + "h" * 250 + ".example/")), "at most 255 characters"),
     (json.dumps(track("m-nul", "u1\x00x", "E", "acct-h")), "NUL"),
     ('{"type":"track","userId":"u1","event":"Bad \\ud800 event","context":{"groupId":"acct-h"}}', "surrogate"),
     (json.dumps(track("m-nps-nul", "u1", "NPS Survey Submitted", "acct-h", score=5, comment="a\x00b")), "NUL"),
