@@ -101,6 +101,8 @@ def test_a_batch_mixing_500_valid_messages_with_every_bad_input_stores_exactly_t
     with store.session(collector_app.config["TEST_TENANT"]) as s:
         assert s.scalar(select(func.count()).select_from(CollectedMessage)) == 500
         assert s.scalar(select(func.sum(UsageDaily.count))) == 500
+        usage_rows = s.execute(select(UsageDaily.user_key, UsageDaily.event, UsageDaily.count)).all()
+        assert sorted(usage_rows) == [(f"user-{u}", "Report Created", len(range(u, 500, 7))) for u in range(7)]
         assert s.scalars(select(SourceLink.external_id).where(SourceLink.system == "product")).all() == ["acct-h"]
         assert s.scalar(select(func.count()).select_from(SurveyResponse)) == 0
 
