@@ -2,19 +2,26 @@
 
 Authenticated by the tenant's write key as the HTTP Basic user name (Segment's
 convention). Answers say, per message, what was accepted, what was a duplicate and
-why anything was rejected; the good messages of a mixed batch are stored.
+why anything was rejected (by batch index); the good messages of a mixed batch are stored.
+
+Limits, each with a clear answer: 500 KB per request and ``COLLECTOR_MAX_BATCH_MESSAGES``
+messages per batch (413); ``COLLECTOR_RATE_PER_SECOND`` requests per write key with bursts of
+``COLLECTOR_RATE_BURST`` (429 with ``Retry-After``); at most ``COLLECTOR_REJECTIONS_LISTED``
+rejections named in an answer, ``rejectedCount`` giving them all.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
 
-from collector.ingest import ingest
-from collector.messages import MAX_BATCH_BYTES, BatchError, parse_batch
+from collector.ingest import REJECTIONS_LISTED, ingest
+from collector.jsonbody import decode
+from collector.limits import RateLimiter, retry_after
+from collector.messages import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, BatchError, BatchTooLarge, parse_batch
 from store.db import Store
 from store.tenants import tenant_for_write_key
 
@@ -22,6 +29,13 @@ collector = Blueprint("collector", __name__, url_prefix="/v1")
 
 SINGLE_TYPES = {"track": "track", "identify": "identify", "group": "group", "page": "page",
                 "screen": "screen", "alias": "alias"}
+LIMITER = "canary.collector.limiter"
+"""``app.extensions`` key of the per-write-key `RateLimiter` (tests swap in one with their own clock)."""
+
+
+@collector.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    state.app.extensions[LIMITER] = RateLimiter.from_config(state.app.config)
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -42,26 +56,30 @@ def _tenant_id() -> int | None:
 
 
 def _read_json() -> Any:
+    too_large = f"batch larger than {MAX_BATCH_BYTES // 1024} KB: split it into smaller batches"
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
-        raise _TooLarge
+        raise BatchTooLarge(too_large)
     body = request.stream.read(MAX_BATCH_BYTES + 1)
     if len(body) > MAX_BATCH_BYTES:
-        raise _TooLarge
+        raise BatchTooLarge(too_large)
     try:
-        return json.loads(body)
+        return decode(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BatchError(f"the body is not valid JSON: {exc}") from exc
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def _handle(wrap_single: str | None) -> tuple[Response, int]:
     tenant_id = _tenant_id()
     if tenant_id is None:
         return _error(401, "missing or unknown write key: send it as the HTTP Basic user name")
+    wait = current_app.extensions[LIMITER].take(tenant_id)
+    if wait > 0:
+        response, status = _error(429, "too many requests for this write key: retry after the "
+                                       "number of seconds in the Retry-After header")
+        response.headers["Retry-After"] = retry_after(wait)
+        return response, status
+    config = current_app.config
     try:
         payload = _read_json()
         if wrap_single is not None:
@@ -69,14 +87,15 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
                 raise BatchError("the body must be a JSON object")
             payload = {"batch": [{**payload, "type": payload.get("type", wrap_single)}]}
         now = dt.datetime.now(dt.UTC)
-        good, bad = parse_batch(payload, now)
-    except _TooLarge:
-        return _error(413, f"batch larger than {MAX_BATCH_BYTES // 1024} KB: split it into smaller batches")
+        good, bad = parse_batch(payload, now,
+                                max_messages=int(config.get("COLLECTOR_MAX_BATCH_MESSAGES", MAX_BATCH_MESSAGES)))
+    except BatchTooLarge as exc:
+        return _error(413, str(exc))
     except BatchError as exc:
         return _error(400, str(exc))
-    milestones = frozenset(current_app.config.get("ONBOARDING_MILESTONES", ()))
+    milestones = frozenset(config.get("ONBOARDING_MILESTONES", ()))
     result = ingest(current_app.extensions["canary.store"], tenant_id, good, bad, milestones=milestones)
-    body = result.as_dict()
+    body = result.as_dict(listed=int(config.get("COLLECTOR_REJECTIONS_LISTED", REJECTIONS_LISTED)))
     if result.accepted == 0 and result.duplicates == 0 and result.rejected:
         return jsonify(body), 400
     return jsonify(body), 200

@@ -1,20 +1,24 @@
 """Store a validated batch: accounts and users on first sight, daily usage, NPS answers.
 
 Runs in one tenant-scoped transaction. Messages whose ``messageId`` was already stored
-count once; messages that cannot be tied to an account are rejected with a reason.
+count once; messages that cannot be tied to an account are rejected with a reason and
+their batch index. Batches may race: accounts, users and message ids seen for the first
+time are inserted with ``ON CONFLICT DO NOTHING`` and read back, so a concurrent batch that
+inserted them first is no error; every multi-row write goes in sorted order, so racing
+transactions on PostgreSQL lock rows in the same order and cannot deadlock.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session
 
-from collector.messages import DailyFold, Message, Rejection, event_kind
+from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
 from store.db import Store
 from store.models import (
     Account,
@@ -26,8 +30,10 @@ from store.models import (
     UsageDaily,
 )
 from store.upsert import insert_for
-from sync.normalise import normalise_domain
 from sync.writer import known_customer
+
+REJECTIONS_LISTED = 100
+"""Default for ``COLLECTOR_REJECTIONS_LISTED``: rejections named in an answer; ``rejectedCount`` has them all."""
 
 
 @dataclass
@@ -38,56 +44,80 @@ class IngestResult:
     accounts_created: int = 0
     users_created: int = 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, listed: int = REJECTIONS_LISTED) -> dict[str, Any]:
+        """The answer: counts, and the first ``listed`` rejections by batch index (the answer stays small)."""
+        rejected = sorted(self.rejected, key=lambda r: r.index)
         return {
-            "success": not self.rejected,
+            "success": not rejected,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
-            "rejected": [r.as_dict() for r in self.rejected],
+            "rejected": [r.as_dict() for r in rejected[:listed]],
+            "rejectedCount": len(rejected),
         }
 
 
-def _group_domain(traits: dict[str, Any]) -> str | None:
-    for key in ("domain", "website", "url", "email"):
-        value = traits.get(key)
-        if isinstance(value, str):
-            found = normalise_domain(value)
-            if found:
-                return found
-    return None
-
-
 class _AccountResolver:
-    """Product group id → canonical account, created or matched on first sight."""
+    """Product group id → canonical account, created or matched on first sight.
 
-    def __init__(self, session: Session, group_ids: Iterable[str]) -> None:
+    A new group id is first claimed by inserting its link with ``ON CONFLICT DO NOTHING`` (in sorted
+    order, so racing batches lock in the same order): the batch whose insert lands places the account;
+    a batch that loses the race to a concurrent one reads the winner's link instead of failing.
+    """
+
+    def __init__(self, session: Session, tenant_id: int, group_traits: Mapping[str, Mapping[str, Any]]) -> None:
         self.session = session
-        ids = sorted(set(group_ids))
-        self.accounts: dict[str, int] = {}
+        self.tenant_id = tenant_id
+        self.created = 0
+        ids = sorted(group_traits)
+        self.accounts = self._linked(ids)
+        missing = [g for g in ids if g not in self.accounts]
+        if not missing:
+            return
+        claimed = self._claim(missing)
+        self.accounts.update(self._linked([g for g in missing if g not in claimed]))
+        for group_id in missing:
+            if group_id not in self.accounts:  # ours to place (or a link left without an account)
+                link_id = claimed.get(group_id)
+                self.accounts[group_id] = self._place(group_id, group_traits[group_id], link_id)
+
+    def resolve(self, group_id: str) -> int:
+        return self.accounts[group_id]
+
+    def _linked(self, ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
         for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start : chunk_start + 500]
-            rows = session.execute(
+            rows = self.session.execute(
                 select(SourceLink.external_id, SourceLink.account_id).where(
-                    SourceLink.system == "product", SourceLink.external_id.in_(chunk)
+                    SourceLink.system == "product", SourceLink.external_id.in_(ids[chunk_start : chunk_start + 500])
                 )
             )
-            self.accounts.update({ext: acc for ext, acc in rows if acc is not None})
-        self.created = 0
+            found.update({ext: acc for ext, acc in rows if acc is not None})
+        return found
 
-    def resolve(self, group_id: str, traits: dict[str, Any]) -> int:
-        """The account of a product group; a group seen for the first time gets an account of its own.
+    def _claim(self, ids: list[str]) -> dict[str, int]:
+        table = SourceLink.__table__
+        stmt = (
+            insert_for(self.session, table)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "system", "external_id"])
+            .returning(table.c.external_id, table.c.id)
+        )
+        now = dt.datetime.now(dt.UTC)
+        rows: list[dict[str, Any]] = [
+            {"tenant_id": self.tenant_id, "account_id": None, "system": "product", "external_id": g,
+             "method": "pending", "reason": "being placed by the usage collector", "manual": False,
+             "created_at": now, "cross_refs": {}}
+            for g in ids
+        ]
+        return {ext: link_id for ext, link_id in self.session.execute(stmt, rows)}
 
-        A new group joins an existing customer only by the identity rules every record follows
-        (`sync.writer.known_customer`), so a subsidiary that shares its parent's domain is never
-        folded into the parent, nor one product account into another; its name and domain stay on
-        its link, and every later sync's identity pass links it again with all records in view.
-        """
-        found = self.accounts.get(group_id)
-        if found is not None:
-            return found
+    def _place(self, group_id: str, traits: Mapping[str, Any], link_id: int | None) -> int:
+        """The account of a product group seen for the first time; it gets an account of its own unless
+        the identity rules every record follows (`sync.writer.known_customer`) tell it is a known one, so a
+        subsidiary on its parent's domain is never folded into the parent, nor one product account into
+        another; its name and domain stay on its link for every later sync's identity pass."""
         raw_name = traits.get("name")
         name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
-        domain = _group_domain(traits)
+        domain = group_domain(traits)
         known = known_customer(self.session, group_id, name, domain)
         if known is not None:
             account_id, method, reason = known
@@ -98,9 +128,10 @@ class _AccountResolver:
             self.created += 1
             account_id, method = account.id, "new"
             reason = f"product account {group_id!r} first seen by the usage collector"
-        self.session.add(SourceLink(account_id=account_id, system="product", external_id=group_id, method=method,
-                                    reason=reason, name=name, domain=domain))
-        self.accounts[group_id] = account_id
+        where = SourceLink.id == link_id if link_id is not None else and_(
+            SourceLink.system == "product", SourceLink.external_id == group_id)
+        self.session.execute(update(SourceLink).where(where).values(
+            account_id=account_id, method=method, reason=reason, name=name, domain=domain))
         return account_id
 
 
@@ -123,43 +154,23 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
             traits = group_traits.setdefault(m.group_id, {})
             if m.type == "group":
                 traits.update(m.traits)
-    accounts = _AccountResolver(session, group_traits)
-
-    user_keys = sorted({m.user_key for m in messages})
-    users: dict[str, ProductUser] = {}
-    for start in range(0, len(user_keys), 500):
-        chunk = user_keys[start : start + 500]
-        users.update({u.user_key: u for u in session.scalars(
-            select(ProductUser).where(ProductUser.user_key.in_(chunk)))})
+    accounts = _AccountResolver(session, tenant_id, group_traits)
+    result.accounts_created = accounts.created
+    users = _load_users(session, sorted({m.user_key for m in messages}))
 
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
-    positions = {id(m): i for i, m in enumerate(messages)}
-    ordered = sorted(messages, key=lambda m: (m.type != "group", positions[id(m)]))
     user_account: dict[str, int] = {k: u.account_id for k, u in users.items() if u.account_id}
-    for m in ordered:
+    for m in sorted(messages, key=lambda m: (m.type != "group", m.index)):
         if m.group_id:
-            account_id = accounts.resolve(m.group_id, group_traits.get(m.group_id, {}))
-            account_of[id(m)] = account_id
+            account_id = accounts.resolve(m.group_id)
+            account_of[m.index] = account_id
             if m.type == "group" or m.user_key not in user_account:
                 user_account[m.user_key] = account_id
         elif m.user_key in user_account:
-            account_of[id(m)] = user_account[m.user_key]
-    result.accounts_created = accounts.created
+            account_of[m.index] = user_account[m.user_key]
 
-    usable: list[Message] = []
-    for index, m in enumerate(messages):
-        if m.type in ("track", "page", "screen") and id(m) not in account_of:
-            result.rejected.append(Rejection(index, m.message_id, {"groupId": [
-                "cannot tell which account this user belongs to: send context.groupId "
-                "or a group call for the user first"]}))
-            continue
-        if m.event and event_kind(m.event, milestones) == "survey" and not _valid_score(m):
-            result.rejected.append(Rejection(index, m.message_id, {"properties": {
-                "score": ["an NPS answer needs a whole-number score from 0 to 10"]}}))
-            continue
-        usable.append(m)
-
+    usable = _usable(messages, account_of, milestones, result)
     fresh = _claim_message_ids(session, tenant_id, usable)
     result.duplicates = len(usable) - len(fresh)
     result.accepted = len(fresh)
@@ -170,7 +181,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
         if m.type in ("identify", "group", "alias"):
             continue
         assert m.event is not None
-        account_id = account_of[id(m)]
+        account_id = account_of[m.index]
         fold.add(account_id, m)
         if event_kind(m.event, milestones) == "survey":
             comment = m.properties.get("comment")
@@ -179,12 +190,62 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                                           submitted_at=m.timestamp, source="collector",
                                           source_ref=m.message_id))
 
+    result.users_created = _claim_users(session, tenant_id, fresh, users)
     for m in fresh:
-        _touch_user(session, users, m, user_account.get(m.user_key), result)
+        _touch_user(users[m.user_key], m, user_account.get(m.user_key))
     session.add_all(surveys)
     session.flush()
     _store_event_types(session, tenant_id, fold.events, milestones)
     _store_usage(session, tenant_id, fold)
+
+
+def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: frozenset[str],
+            result: IngestResult) -> list[Message]:
+    """The messages that can be stored; the others are rejected under their batch index."""
+    usable: list[Message] = []
+    for m in messages:
+        if m.type in ("track", "page", "screen") and m.index not in account_of:
+            result.rejected.append(Rejection(m.index, m.message_id, {"groupId": [
+                "cannot tell which account this user belongs to: send context.groupId "
+                "or a group call for the user first"]}))
+            continue
+        if m.event and event_kind(m.event, milestones) == "survey" and not _valid_score(m):
+            result.rejected.append(Rejection(m.index, m.message_id, {"properties": {
+                "score": ["an NPS answer needs a whole-number score from 0 to 10"]}}))
+            continue
+        usable.append(m)
+    return usable
+
+
+def _load_users(session: Session, user_keys: list[str]) -> dict[str, ProductUser]:
+    users: dict[str, ProductUser] = {}
+    for start in range(0, len(user_keys), 500):
+        chunk = user_keys[start : start + 500]
+        users.update({u.user_key: u for u in session.scalars(
+            select(ProductUser).where(ProductUser.user_key.in_(chunk)))})
+    return users
+
+
+def _claim_users(session: Session, tenant_id: int, messages: list[Message], users: dict[str, ProductUser]) -> int:
+    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
+    first), load them into ``users`` and return how many this batch created."""
+    first_seen: dict[str, dt.datetime] = {}
+    for m in messages:
+        if m.user_key not in users and (m.user_key not in first_seen or m.timestamp < first_seen[m.user_key]):
+            first_seen[m.user_key] = m.timestamp
+    if not first_seen:
+        return 0
+    table = ProductUser.__table__
+    stmt = (
+        insert_for(session, table)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "user_key"])
+        .returning(table.c.user_key)
+    )
+    keys = sorted(first_seen)
+    created = len(session.execute(stmt, [{"tenant_id": tenant_id, "user_key": k, "first_seen": first_seen[k]}
+                                         for k in keys]).all())
+    users.update(_load_users(session, keys))
+    return created
 
 
 def _valid_score(m: Message) -> bool:
@@ -207,19 +268,13 @@ def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]
         .on_conflict_do_nothing(index_elements=["tenant_id", "message_id"])
         .returning(table.c.message_id, sort_by_parameter_order=True)
     )
-    rows = [{"tenant_id": tenant_id, "message_id": mid, "received_at": now} for mid in first]
+    # Sorted, so that batches racing over the same ids lock them in the same order.
+    rows = [{"tenant_id": tenant_id, "message_id": mid, "received_at": now} for mid in sorted(first)]
     claimed = set(session.execute(stmt, rows).scalars())
     return [m for mid, m in first.items() if mid in claimed]
 
 
-def _touch_user(session: Session, users: dict[str, ProductUser], m: Message, account_id: int | None,
-                result: IngestResult) -> None:
-    user = users.get(m.user_key)
-    if user is None:
-        user = ProductUser(user_key=m.user_key, first_seen=m.timestamp)
-        session.add(user)
-        users[m.user_key] = user
-        result.users_created += 1
+def _touch_user(user: ProductUser, m: Message, account_id: int | None) -> None:
     if account_id is not None and (m.type == "group" or user.account_id is None):
         user.account_id = account_id
     email = m.traits.get("email")
@@ -248,7 +303,7 @@ def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
         return
     table = UsageDaily.__table__
     rows = []
-    for (account_id, user_key, event, day), (count, minutes) in fold.usage.items():
+    for (account_id, user_key, event, day), (count, minutes) in sorted(fold.usage.items()):
         rows.append({"tenant_id": tenant_id, "account_id": account_id, "user_key": user_key,
                      "event": event, "day": day, "count": int(count), "minutes": minutes})
     stmt = insert_for(session, table)

@@ -1,8 +1,12 @@
 """Segment HTTP tracking messages: validation and folding into daily aggregates (pure).
 
-A batch is validated message by message with marshmallow; a bad message gets a
-reason and the good ones go on. Valid messages are folded into one aggregate per
-(product account, user, event, day): the store never keeps raw events.
+A batch is validated message by message; a bad message gets a reason and its batch index, and
+the good ones go on. Nothing a single message holds may fail the batch later: values that no
+message may hold (nesting deeper than `MAX_NESTING`, NaN or Infinity, huge numbers), dates that
+overflow when converted to UTC, and every string that lands in a column (checked against that
+column's length, and for NUL characters and lone surrogates that the databases refuse) are all
+rejected here. Valid messages are folded into one aggregate per (product account, user, event,
+day): the store never keeps raw events.
 """
 
 from __future__ import annotations
@@ -10,18 +14,83 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from collector.jsonbody import MAX_NESTING, NOT_A_NUMBER, TOO_DEEP, Marker
+from store.models import Account, CollectedMessage, EventType, ProductUser, SourceLink, SurveyResponse, UsageDaily
+from sync.normalise import normalise_domain
+
 MAX_BATCH_BYTES = 500 * 1024
+"""Segment's documented limit per batch request."""
 MAX_MESSAGE_BYTES = 32 * 1024
+"""Segment's documented limit per message."""
+MAX_BATCH_MESSAGES = 2500
+"""Default cap on messages per batch (``COLLECTOR_MAX_BATCH_MESSAGES``): Segment states none, but 500 KB
+of realistic messages (200 bytes and up) stay below it, and a body of empty objects cannot cost more."""
+ID_MAX = 255
 FUTURE_TOLERANCE = dt.timedelta(days=1)
 MESSAGE_TYPES = ("track", "identify", "group", "page", "screen", "alias")
 LOGIN_EVENTS = frozenset({"logged in", "signed in", "login", "user logged in", "user signed in"})
 SURVEY_EVENTS = frozenset({"nps survey submitted"})
+ANONYMOUS_PREFIX = "anon:"
+DOMAIN_TRAITS = ("domain", "website", "url", "email")
+_ECHO = 64
+
+
+def _length(column: Any) -> int:
+    return int(column.type.length)
+
+
+# Every limit below is the length of the column(s) the value is stored in.
+MESSAGE_ID_MAX = min(ID_MAX, _length(CollectedMessage.__table__.c.message_id),
+                     _length(SurveyResponse.__table__.c.source_ref))
+USER_KEY_MAX = min(_length(ProductUser.__table__.c.user_key), _length(UsageDaily.__table__.c.user_key))
+USER_ID_MAX = min(ID_MAX, USER_KEY_MAX)
+ANONYMOUS_ID_MAX = min(ID_MAX, USER_KEY_MAX - len(ANONYMOUS_PREFIX))
+GROUP_ID_MAX = min(ID_MAX, _length(SourceLink.__table__.c.external_id), _length(Account.__table__.c.name))
+EVENT_MAX = min(_length(UsageDaily.__table__.c.event), _length(EventType.__table__.c.name))
+ACCOUNT_NAME_MAX = _length(Account.__table__.c.name)
+DOMAIN_MAX = _length(Account.__table__.c.domain)
+USER_NAME_MAX = _length(ProductUser.__table__.c.name)
+EMAIL_MAX = _length(ProductUser.__table__.c.email)
+COMMENT_MAX = MAX_MESSAGE_BYTES
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def text_problem(text: str, limit: int) -> str | None:
+    """Why ``text`` cannot be stored in a column of ``limit`` characters, or None."""
+    if not text.strip():
+        return "must not be empty"
+    if len(text) > limit:
+        return f"must be at most {limit} characters (got {len(text)})"
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if _SURROGATE.search(text):
+        return "must be valid Unicode (it holds an unpaired surrogate escape)"
+    return None
+
+
+def _echo(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _ECHO else text[: _ECHO - 1] + "…"
+
+
+class _StoredText(validate.Validator):
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __call__(self, value: str) -> str:
+        problem = text_problem(value, self.limit)
+        if problem:
+            raise ValidationError(problem)
+        return value
 
 
 class _Timestamp(fields.Field):
@@ -34,22 +103,32 @@ class _Timestamp(fields.Field):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("z", "Z"))
         except ValueError as exc:
-            raise ValidationError(f"{value!r} is not an ISO 8601 timestamp") from exc
+            raise ValidationError(f"{_echo(value)} is not an ISO 8601 timestamp") from exc
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=dt.UTC)
-        return parsed.astimezone(dt.UTC)
+        try:
+            return parsed.astimezone(dt.UTC)
+        except OverflowError as exc:
+            raise ValidationError(f"{_echo(value)} is outside the years 1 to 9999 in UTC") from exc
 
 
 class _Id(fields.Field):
-    """Segment ids may be strings or numbers; they are kept as strings."""
+    """Segment ids may be strings or numbers; they are kept as strings, as long as their column allows."""
+
+    def __init__(self, max_length: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_length = max_length
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None,
                      **kwargs: Any) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ValidationError("must be a string or a number")
         text = str(value).strip()
-        if not text or len(text) > 255:
-            raise ValidationError("must be 1 to 255 characters")
+        if not text or len(text) > self.max_length:
+            raise ValidationError(f"must be 1 to {self.max_length} characters")
+        problem = text_problem(text, self.max_length)
+        if problem:
+            raise ValidationError(problem)
         return text
 
 
@@ -58,11 +137,11 @@ class MessageSchema(Schema):
         unknown = INCLUDE
 
     type = fields.String(required=True, validate=validate.OneOf(MESSAGE_TYPES))
-    messageId = _Id(load_default=None)
-    userId = _Id(load_default=None)
-    anonymousId = _Id(load_default=None)
-    groupId = _Id(load_default=None)
-    event = fields.String(load_default=None, validate=validate.Length(min=1, max=200))
+    messageId = _Id(MESSAGE_ID_MAX, load_default=None)
+    userId = _Id(USER_ID_MAX, load_default=None)
+    anonymousId = _Id(ANONYMOUS_ID_MAX, load_default=None)
+    groupId = _Id(GROUP_ID_MAX, load_default=None)
+    event = fields.String(load_default=None, validate=_StoredText(EVENT_MAX))
     name = fields.String(load_default=None)
     timestamp = _Timestamp(load_default=None)
     originalTimestamp = _Timestamp(load_default=None)
@@ -89,6 +168,8 @@ class Message:
     message_id: str
     user_key: str
     timestamp: dt.datetime
+    index: int
+    """Position in the batch as sent: every answer about this message names it."""
     event: str | None = None
     group_id: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
@@ -109,59 +190,174 @@ class BatchError(ValueError):
     """The request as a whole is unusable (not JSON, no ``batch`` list)."""
 
 
+class BatchTooLarge(BatchError):
+    """The request is larger than the collector takes in one go (bytes or messages)."""
+
+
 def content_id(raw: Mapping[str, Any]) -> str:
     """A stable id for a message sent without ``messageId``: a resend dedupes all the same."""
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:40]
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def unstorable_value(raw: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first field of a message holding a value no message may hold, and why; None if there is none.
+
+    Iterative, and it stops descending below `MAX_NESTING`: however deep a value, this cannot recurse.
+    """
+    for key, value in raw.items():
+        stack: list[tuple[Any, int]] = [(value, 2)]
+        while stack:
+            item, level = stack.pop()
+            if isinstance(item, Marker):
+                return key, item.reason
+            if isinstance(item, float) and not math.isfinite(item):
+                return key, NOT_A_NUMBER.reason
+            if isinstance(item, dict | list):
+                if level > MAX_NESTING:
+                    return key, TOO_DEEP.reason
+                stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return None
+
+
+def group_domain(traits: Mapping[str, Any]) -> str | None:
+    """The account's domain from a group call's traits (validated messages never raise here)."""
+    for key in DOMAIN_TRAITS:
+        value = traits.get(key)
+        if isinstance(value, str):
+            found = normalise_domain(value)
+            if found:
+                return found
+    return None
+
+
+def _echo_id(raw_id: Any) -> str | None:
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        return None
+    return str(raw_id)[:MESSAGE_ID_MAX]
+
+
+def _encoded_size(raw: Mapping[str, Any]) -> int:
+    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _context_group(context: Mapping[str, Any], properties: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """``(where, group id)`` from ``context.groupId`` or ``properties.groupId``; the id is None if unusable."""
+    for where, source in (("context", context), ("properties", properties)):
+        value = source.get("groupId")
+        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
+            text = str(value).strip()
+            return where, None if text_problem(text, GROUP_ID_MAX) else text
+    return None
+
+
+def _text_errors(values: Mapping[str, Any], limits: Mapping[str, int]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for key, limit in limits.items():
+        value = values.get(key)
+        if isinstance(value, str) and value.strip():  # checked as stored: unstripped, except e-mails
+            problem = text_problem(value, limit)
+            if problem:
+                errors[key] = [problem]
+    return errors
+
+
+def _domain_errors(traits: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Every trait a group's domain may be taken from must give a storable domain or none: the traits
+    of several group calls are merged before the domain is read, so any of them may be the one used."""
+    errors: dict[str, list[str]] = {}
+    for key in DOMAIN_TRAITS:
+        value = traits.get(key)
+        if not isinstance(value, str):
+            continue
+        try:
+            domain = normalise_domain(value)
+        except ValueError as exc:
+            errors[key] = [f"does not parse as a domain or URL: {exc}"]
+            continue
+        if domain and len(domain) > DOMAIN_MAX:
+            errors[key] = [f"its domain must be at most {DOMAIN_MAX} characters"]
+    return errors
+
+
+def _stored_value_errors(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Errors for the values of a loaded message that would land in a column they do not fit."""
+    errors: dict[str, Any] = {}
+    traits, properties = data["traits"], data["properties"]
+    trait_limits: dict[str, int] = {}
+    if isinstance(traits.get("email"), str) and "@" in traits["email"]:
+        trait_limits["email"] = EMAIL_MAX
+    if data["type"] in ("group", "identify"):
+        trait_limits["name"] = ACCOUNT_NAME_MAX if data["type"] == "group" else USER_NAME_MAX
+    trait_errors = _text_errors(traits, trait_limits)
+    if data["type"] == "group":
+        trait_errors.update(_domain_errors(traits))
+    if trait_errors:
+        errors["traits"] = trait_errors
+    if not data["groupId"]:
+        found = _context_group(data["context"], properties)
+        if found is not None and found[1] is None:
+            errors[found[0]] = {"groupId": [f"must be 1 to {GROUP_ID_MAX} characters of valid text"]}
+    if isinstance(data["event"], str) and data["event"].strip().lower() in SURVEY_EVENTS:
+        comment_errors = _text_errors(properties, {"comment": COMMENT_MAX})
+        if comment_errors:
+            errors.setdefault("properties", {}).update(comment_errors)
+    return errors
 
 
 def parse_message(raw: Any, index: int, now: dt.datetime) -> Message | Rejection:
     if not isinstance(raw, dict):
         return Rejection(index, None, {"_schema": ["each message must be a JSON object"]})
-    raw_id = raw.get("messageId")
-    message_id = str(raw_id) if isinstance(raw_id, str | int) and not isinstance(raw_id, bool) else None
-    if len(json.dumps(raw, default=str)) > MAX_MESSAGE_BYTES:
+    message_id = _echo_id(raw.get("messageId"))
+    unstorable = unstorable_value(raw)
+    if unstorable is not None:
+        return Rejection(index, message_id, {unstorable[0]: [unstorable[1]]})
+    if _encoded_size(raw) > MAX_MESSAGE_BYTES:
         return Rejection(index, message_id, {"_schema": [f"message larger than {MAX_MESSAGE_BYTES} bytes"]})
     try:
         data = _schema.load(raw)
     except ValidationError as exc:
         errors = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         return Rejection(index, message_id, errors)
+    stored_errors = _stored_value_errors(data)
+    if stored_errors:
+        return Rejection(index, message_id, stored_errors)
     when = data["timestamp"] or data["originalTimestamp"] or now
     if when > now + FUTURE_TOLERANCE:
         return Rejection(index, message_id, {"timestamp": [f"{when.isoformat()} is in the future"]})
     event = data["event"]
     if data["type"] in ("page", "screen"):
         event = "Page Viewed" if data["type"] == "page" else "Screen Viewed"
-    group_id = data["groupId"] or _context_group(data["context"], data["properties"])
+    context_group = _context_group(data["context"], data["properties"])
     return Message(
         type=data["type"],
         message_id=data["messageId"] or content_id(raw),
-        user_key=data["userId"] or f"anon:{data['anonymousId']}",
+        user_key=data["userId"] or f"{ANONYMOUS_PREFIX}{data['anonymousId']}",
         timestamp=when,
+        index=index,
         event=event,
-        group_id=group_id,
+        group_id=data["groupId"] or (context_group[1] if context_group else None),
         properties=data["properties"],
         traits=data["traits"],
     )
 
 
-def _context_group(context: Mapping[str, Any], properties: Mapping[str, Any]) -> str | None:
-    for source in (context, properties):
-        value = source.get("groupId")
-        if isinstance(value, str | int) and not isinstance(value, bool) and str(value).strip():
-            return str(value).strip()
-    return None
-
-
-def parse_batch(payload: Any, now: dt.datetime) -> tuple[list[Message], list[Rejection]]:
+def parse_batch(payload: Any, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
+                ) -> tuple[list[Message], list[Rejection]]:
     if not isinstance(payload, dict) or not isinstance(payload.get("batch"), list):
         raise BatchError('the body must be a JSON object with a "batch" list of messages')
+    if len(payload["batch"]) > max_messages:
+        raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
+                            f"{len(payload['batch'])}): split it into smaller batches")
     good: list[Message] = []
     bad: list[Rejection] = []
     for index, raw in enumerate(payload["batch"]):
         parsed = parse_message(raw, index, now)
-        (good if isinstance(parsed, Message) else bad).append(parsed)  # type: ignore[arg-type]
+        if isinstance(parsed, Message):
+            good.append(parsed)
+        else:
+            bad.append(parsed)
     return good, bad
 
 

@@ -148,7 +148,8 @@ class SourceLink(TenantScoped, Base):
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     """None until identity resolution has placed a freshly pulled record."""
     system: Mapped[str] = mapped_column(String(20))
-    external_id: Mapped[str] = mapped_column(String(64))
+    external_id: Mapped[str] = mapped_column(String(255))
+    """A vendor record id, or a Segment ``groupId`` (up to 255 characters)."""
     method: Mapped[str] = mapped_column(String(20))
     """How the link was made: external_id | domain | name | manual | new | pending."""
     reason: Mapped[str] = mapped_column(Text)
@@ -241,7 +242,8 @@ class SurveyResponse(TenantScoped, Base):
     submitted_at: Mapped[dt.datetime] = mapped_column()
     source: Mapped[str | None] = mapped_column(String(64))
     """Where it came from: a system name, or 'collector'; with `source_ref` it is unique."""
-    source_ref: Mapped[str | None] = mapped_column(String(128))
+    source_ref: Mapped[str | None] = mapped_column(String(255))
+    """The vendor's id of the answer, or the collector's ``messageId``."""
 
 
 class UsageDaily(TenantScoped, Base):
@@ -255,7 +257,8 @@ class UsageDaily(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
-    user_key: Mapped[str] = mapped_column(String(255))
+    user_key: Mapped[str] = mapped_column(String(260))
+    """Segment ``userId``, or ``anon:`` + ``anonymousId`` (each up to 255 characters)."""
     event: Mapped[str] = mapped_column(String(200))
     day: Mapped[dt.date] = mapped_column(Date)
     count: Mapped[int] = mapped_column(Integer, default=0)
@@ -272,7 +275,8 @@ class ProductUser(TenantScoped, Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_key: Mapped[str] = mapped_column(String(255))
+    user_key: Mapped[str] = mapped_column(String(260))
+    """Segment ``userId``, or ``anon:`` + ``anonymousId`` (each up to 255 characters)."""
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str | None] = mapped_column(String(300))
@@ -302,7 +306,7 @@ class CollectedMessage(TenantScoped, Base):
     __table_args__ = (UniqueConstraint("tenant_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[str] = mapped_column(String(200))
+    message_id: Mapped[str] = mapped_column(String(255))
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 

@@ -2,67 +2,17 @@
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
 import json
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from app import create_app
 from store.models import Account, EventType, ProductUser, SourceLink, SurveyResponse, UsageDaily
-from store.tenants import create_tenant
-from tests.conftest import TEST_SECRET
-
-WRITE_KEY = "wk_test_0123456789abcdef"
-
-
-@pytest.fixture
-def collector_app(migrated_url: str) -> Any:
-    app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE_URL": migrated_url})
-    store = app.extensions["canary.store"]
-    with store.session() as s:
-        tenant, _ = create_tenant(s, "acme", "Acme CS", write_key=WRITE_KEY)
-        other, _ = create_tenant(s, "other", "Other CS", write_key="wk_other_key_000000")
-        app.config["TEST_TENANT"] = tenant.id
-        app.config["OTHER_TENANT"] = other.id
-    with store.session(tenant.id) as s:
-        globex = Account(name="Globex Corporation", domain="globex.com")
-        s.add(globex)
-        s.flush()
-        s.add(SourceLink(account_id=globex.id, system="salesforce", external_id="0015g00000Globex", method="new",
-                         reason="synced", name="Globex Corporation", domain="https://www.globex.com/"))
-    yield app
-    store.dispose()
-
-
-def _auth(key: str = WRITE_KEY) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
-
-
-def _post(client: Any, path: str, body: Any, key: str = WRITE_KEY) -> Any:
-    data = body if isinstance(body, bytes | str) else json.dumps(body)
-    return client.post(path, data=data, headers={**_auth(key), "Content-Type": "application/json"})
-
-
-def _ts(days_ago: int = 1, hour: int = 10) -> str:
-    midnight = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    day = midnight - dt.timedelta(days=days_ago)
-    return day.isoformat().replace("+00:00", "Z")
-
-
-def _group(gid: str, user: str, **traits: Any) -> dict[str, Any]:
-    return {"type": "group", "messageId": f"g-{gid}-{user}", "userId": user, "groupId": gid,
-            "traits": traits, "timestamp": _ts(2)}
-
-
-def _track(mid: str, user: str, event: str, gid: str | None = None, **props: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "track", "messageId": mid, "userId": user, "event": event,
-                           "properties": props, "timestamp": _ts(1)}
-    if gid:
-        msg["context"] = {"groupId": gid}
-    return msg
+from tests.collector.conftest import OTHER_KEY
+from tests.collector.conftest import group as _group
+from tests.collector.conftest import post as _post
+from tests.collector.conftest import track as _track
 
 
 def test_mixed_batch_keeps_the_valid_half_and_counts_duplicates_once(collector_app: Any) -> None:
@@ -200,7 +150,7 @@ def test_unknown_write_key_gets_401(collector_app: Any, key: str) -> None:
 def test_write_keys_keep_tenants_apart(collector_app: Any) -> None:
     client = collector_app.test_client()
     batch = {"batch": [_track("x1", "u1", "Logged In", "acct-1")]}
-    _post(client, "/v1/batch", batch, key="wk_other_key_000000")
+    _post(client, "/v1/batch", batch, key=OTHER_KEY)
     store = collector_app.extensions["canary.store"]
     with store.session(collector_app.config["TEST_TENANT"]) as s:
         assert s.scalars(select(UsageDaily)).all() == []

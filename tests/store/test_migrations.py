@@ -81,3 +81,55 @@ def test_two_workspaces_claiming_one_vendor_account_stop_the_upgrade_with_their_
             conn.execute(text("UPDATE connections SET account_ref = 'acme'"))
     finally:
         engine.dispose()
+
+
+def test_0008_widens_the_collector_columns_and_keeps_their_rows(database_url: str) -> None:
+    upgrade(database_url, "0007")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            tenant_id = conn.execute(text(
+                "INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', CURRENT_TIMESTAMP) "
+                "RETURNING id")).scalar_one()
+            conn.execute(text("INSERT INTO collected_messages (tenant_id, message_id, received_at) "
+                              "VALUES (:t, :m, CURRENT_TIMESTAMP)"), {"t": tenant_id, "m": "m" * 200})
+        upgrade(database_url, "0008")
+        lengths = {(table, c["name"]): c["type"].length for table in ("source_links", "collected_messages",
+                                                                      "survey_responses", "product_users",
+                                                                      "usage_daily")
+                   for c in inspect(engine).get_columns(table)
+                   if c["name"] in ("external_id", "message_id", "source_ref", "user_key")}
+        assert lengths == {("source_links", "external_id"): 255, ("collected_messages", "message_id"): 255,
+                           ("survey_responses", "source_ref"): 255, ("product_users", "user_key"): 260,
+                           ("usage_daily", "user_key"): 260}
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO collected_messages (tenant_id, message_id, received_at) "
+                              "VALUES (:t, :m, CURRENT_TIMESTAMP)"), {"t": tenant_id, "m": "n" * 255})
+            assert conn.execute(text("SELECT COUNT(*) FROM collected_messages")).scalar_one() == 2
+    finally:
+        engine.dispose()
+
+
+def test_0008_downgrade_refuses_to_truncate_longer_ids(database_url: str) -> None:
+    upgrade(database_url, "0008")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            tenant_id = conn.execute(text(
+                "INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', CURRENT_TIMESTAMP) "
+                "RETURNING id")).scalar_one()
+            conn.execute(text("INSERT INTO collected_messages (tenant_id, message_id, received_at) "
+                              "VALUES (:t, :m, CURRENT_TIMESTAMP)"), {"t": tenant_id, "m": "m" * 255})
+        with pytest.raises(MigrationRefused, match=r"collected_messages\.message_id holds 1 value\(s\) longer "
+                                                   "than 200 characters"):
+            downgrade(database_url, "0007")
+        assert current_revision(database_url) == "0008"
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT LENGTH(message_id) FROM collected_messages")).scalar_one() == 255
+            conn.execute(text("UPDATE collected_messages SET message_id = 'short'"))
+        downgrade(database_url, "0007")
+        assert current_revision(database_url) == "0007"
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT message_id FROM collected_messages")).scalar_one() == "short"
+    finally:
+        engine.dispose()
