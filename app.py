@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "SERVE_PORT": 5000,
     "SERVE_WORKERS": 2,
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # bytes; larger request bodies answer 413 before they are read
+    "COLLECTOR_MAX_BATCH_MESSAGES": 2500,  # messages per /v1/batch; more answers 413
+    "COLLECTOR_REJECTIONS_LISTED": 100,  # rejections named per answer; rejectedCount counts them all
+    "COLLECTOR_RATE_PER_SECOND": 50,  # collector requests per write key per process; 0 turns the limit off
+    "COLLECTOR_RATE_BURST": 500,
     "ONBOARDING_MILESTONES": [
         "Workspace Created", "Data Source Connected", "First Report Created", "Teammate Invited",
         "First Automation Run",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,12 +91,16 @@ def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
     accepted = rejected = 0
     with progress("Sending product usage to POST /v1/batch") as bar:
         for batch in iter_usage_batches(world):
-            response = client.post("/v1/batch", data=json.dumps(batch), headers=auth)
+            data = json.dumps(batch)
+            response = client.post("/v1/batch", data=data, headers=auth)
+            while response.status_code == 429:  # the per-key rate limit: wait as told, as a Segment library does
+                time.sleep(float(response.headers.get("Retry-After", "1")))
+                response = client.post("/v1/batch", data=data, headers=auth)
             body = response.get_json(silent=True) or {}
             if response.status_code not in (200, 400):
                 raise click.ClickException(f"the collector answered {response.status_code}: {body}")
             accepted += int(body.get("accepted", 0))
-            rejected += len(body.get("rejected", []))
+            rejected += int(body.get("rejectedCount", len(body.get("rejected", []))))
             bar.advance(len(batch["batch"]))
     return accepted, rejected
 
