@@ -21,6 +21,11 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 
+def utc_now() -> dt.datetime:
+    """The default clock of every emulator: the wall clock, in UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
 class CallStats:
     """Thread-safe counters of one emulator's traffic."""
 
