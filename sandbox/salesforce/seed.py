@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sandbox.world import Company, Presence, World
+from sandbox.world import Company, Presence, Ticket, World
 
 from .ids import format_datetime, make_id, to_18
 
@@ -45,6 +45,17 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
     """
     companies: dict[str, Company] = {c.key: c for c in world.companies}
     owners: dict[str, str] = {}
+    yield from _accounts(world, companies, owners, now)
+    yield from _users(owners, now)
+    people_ids: dict[str, str] = {}
+    yield from _contacts(world, companies, people_ids, now)
+    yield from _opportunities(world, companies, now)
+    yield from _cases(world, companies, people_ids, now)
+
+
+def _accounts(
+    world: World, companies: dict[str, Company], owners: dict[str, str], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for company in world.companies:
         presence = company.presence.get("salesforce")
         if presence is None:
@@ -67,6 +78,9 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 **_stamps(presence, now),
             },
         )
+
+
+def _users(owners: dict[str, str], now: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for email, user_id in owners.items():
         local = email.split("@", 1)[0]
         yield (
@@ -82,7 +96,11 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 "SystemModstamp": now,
             },
         )
-    people_ids: dict[str, str] = {}
+
+
+def _contacts(
+    world: World, companies: dict[str, Company], people_ids: dict[str, str], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for person in world.people:
         presence = person.presence.get("salesforce")
         if presence is None:
@@ -108,6 +126,11 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 **_stamps(presence, now),
             },
         )
+
+
+def _opportunities(
+    world: World, companies: dict[str, Company], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for deal in world.deals:
         presence = deal.presence.get("salesforce")
         if presence is None:
@@ -129,18 +152,25 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 **_stamps(presence, now),
             },
         )
+
+
+def _case_status(ticket: Ticket) -> str:
+    if ticket.status in ("solved", "closed"):
+        return "Closed"
+    if ticket.escalated:
+        return "Escalated"
+    return "New" if ticket.status == "new" else "Working"
+
+
+def _cases(
+    world: World, companies: dict[str, Company], people_ids: dict[str, str], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for ticket in world.tickets:
         presence = ticket.presence.get("salesforce")
         if presence is None:
             continue
         customer = companies.get(ticket.company_key)
         closed = ticket.status in ("solved", "closed")
-        if closed:
-            status = "Closed"
-        elif ticket.escalated:
-            status = "Escalated"
-        else:
-            status = "New" if ticket.status == "new" else "Working"
         stamps = _stamps(presence, now)
         if not presence.created_at:
             stamps["CreatedDate"] = format_datetime(ticket.created_at)
@@ -156,7 +186,7 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 "Subject": presence.name or ticket.subject,
                 "Description": None,
                 "Priority": PRIORITIES.get(ticket.priority, "Medium"),
-                "Status": status,
+                "Status": _case_status(ticket),
                 "Origin": "Web",
                 "IsEscalated": ticket.escalated,
                 "IsClosed": closed,
