@@ -25,6 +25,17 @@ batch read answers 207 with an ``OBJECT_NOT_FOUND`` error listing missing ids; b
 validates every input first and fails the *whole* batch with a 400 ``VALIDATION_ERROR``
 ("Property values were not valid: …") on any bad property or value, while unknown ids give
 a 207 with the others applied; duplicate ids are a 400.
+
+Archived (deleted) records leave lists and search, answer 404 on GET and are listed with
+``archived=true``; `archive` deletes in-process. ``POST /crm/v3/objects/{type}/merge``
+(``primaryObjectId``, ``objectIdToMerge``; `merge` in-process) archives the merged record, which
+then resolves to the primary on GET, and lists it in the primary's ``hs_merged_object_ids``.
+
+``search_lag_seconds`` (default 0: search sees every write at once, as the sandbox always did):
+a write becomes visible to ``/search`` only that many seconds (of the emulator ``clock``) after it
+was made, until then search sees the record as it was before (or not at all), and records indexed
+within the last lag come back out of ``hs_lastmodifieddate`` order, as HubSpot's eventually
+consistent index does.
 """
 
 from __future__ import annotations
@@ -74,6 +85,7 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     (f"{_OBJ}/batch/read", "batch_read", "POST"),
     (f"{_OBJ}/batch/update", "batch_update", "POST"),
     (f"{_OBJ}/batch/create", "batch_create", "POST"),
+    (f"{_OBJ}/merge", "merge_objects", "POST"),
     ("/crm/v4/objects/<from_type>/<from_id>/associations/<to_type>", "list_associations", "GET"),
     (
         "/crm/v4/objects/<from_type>/<from_id>/associations/default/<to_type>/<to_id>",
@@ -116,6 +128,7 @@ class HubSpotEmulator:
         daily_api_limit: int = 250_000,
         search_requests_per_second: int = 5,
         monotonic: Callable[[], float] = time.monotonic,
+        search_lag_seconds: float = 0.0,
     ) -> None:
         self.stats = stats or CallStats()
         self.clock: Callable[[], datetime] = clock or utc_now
@@ -125,7 +138,8 @@ class HubSpotEmulator:
         self.daily_api_limit = daily_api_limit
         self.search_requests_per_second = search_requests_per_second
         self.monotonic = monotonic
-        self.store = HubSpotStore(self.clock)
+        self.search_lag_seconds = search_lag_seconds
+        self.store = HubSpotStore(self.clock, search_lag_seconds)
         self._ten_second = RollingLimit(requests_per_10s, 10.0, monotonic)
         self._per_second = RollingLimit(max(1, requests_per_10s // 10), 1.0, monotonic)
         self._search_limit = RollingLimit(search_requests_per_second, 1.0, monotonic)
@@ -167,6 +181,27 @@ class HubSpotEmulator:
         """Add one record directly (values validated like the API's); returns its id."""
         values = self.store.validate(object_type, properties)
         return self.store.insert(object_type, values, record_id=record_id).id
+
+    def archive(self, object_type: str, ids: Iterable[str]) -> list[str]:
+        """Delete (archive) records as a user would; returns the ids archived."""
+        table = self.store.table(object_type)
+        return [str(i) for i in ids if self.store.archive(table.object_type, str(i))]
+
+    def merge(self, object_type: str, primary_id: str, merged_id: str) -> str:
+        """Merge one record into another as the API does; returns the primary's id."""
+        return self.store.merge(object_type, str(primary_id), str(merged_id)).id
+
+    def merged_ids(self, object_type: str) -> dict[str, str]:
+        """Each merged id of one type and the primary it resolves to."""
+        table = self.store.table(object_type)
+        with self.store.lock:
+            merged = [mid for (t, mid) in self.store.merged_into if t == table.object_type]
+            return {mid: self._resolve(table.object_type, mid) for mid in merged}
+
+    def _resolve(self, object_type: str, record_id: str) -> str:
+        while (object_type, record_id) in self.store.merged_into:
+            record_id = self.store.merged_into[(object_type, record_id)]
+        return record_id
 
     def associations(self, from_type: str, from_id: str, to_type: str) -> list[str]:
         return [tid for tid, _ in self.store.associations_of(from_type, str(from_id), to_type)]
@@ -400,6 +435,16 @@ class HubSpotEmulator:
             out["paging"] = {"next": {"after": str(next_offset)}}
         self.stats.add_returned(len(records))
         return render.json_response(out)
+
+    def _on_merge_objects(self, request: Request, object_type: str) -> Response:
+        table = self.store.table(object_type)
+        body = render.json_body(request)
+        primary, merged = body.get("primaryObjectId"), body.get("objectIdToMerge")
+        if not primary or not merged:
+            raise validation_error("Both `primaryObjectId` and `objectIdToMerge` are required.")
+        record = self.store.merge(table.object_type, str(primary), str(merged))
+        self.stats.add_written(2)
+        return render.json_response(self._record_json(table.object_type, record, list(record.properties)))
 
     # --- batches ------------------------------------------------------------------------------
 
