@@ -182,7 +182,23 @@ class HubSpotEmulator:
         values = self.store.validate(object_type, properties)
         return self.store.insert(object_type, values, record_id=record_id).id
 
-    def archive(self, object_type: str, ids: Iterable[str]) -> list[str]:
+    def update(self, object_type: str, record_id: str, properties: dict[str, str | None]) -> None:
+        """Change a record in-process, validated like an API update (raises `HubSpotError`)."""
+        table = self.store.table(object_type)
+        with self.store.lock:
+            record = self.store.get(table.object_type, str(record_id))
+            if record is None:
+                raise not_found(f"no {object_type} {record_id}")
+            self.store.apply(record, table.object_type, self.store.validate(table.object_type, properties))
+
+    def deleted_ids(self, object_type: str) -> list[str]:
+        """Records archived by a delete (not by a merge), in id order."""
+        table = self.store.table(object_type)
+        with self.store.lock:
+            merged = {mid for (t, mid) in self.store.merged_into if t == table.object_type}
+            return [str(i) for i in table.sorted_ids if table.records[str(i)].archived and str(i) not in merged]
+
+    def delete(self, object_type: str, ids: Iterable[str]) -> list[str]:
         """Delete (archive) records as a user would; returns the ids archived."""
         table = self.store.table(object_type)
         return [str(i) for i in ids if self.store.archive(table.object_type, str(i))]

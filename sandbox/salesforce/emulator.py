@@ -185,6 +185,7 @@ class SalesforceEmulator:
         if recycle_bin:
             self._objects["Account"].add_field(master_record_field())
         self._deleted: dict[str, dict[str, Record]] = {name: {} for name in self._objects}
+        self._tombstones: dict[str, dict[str, str | None]] = {name: {} for name in self._objects}
         self._store: dict[str, dict[str, Record]] = {name: {} for name in self._objects}
         self._ordered: dict[str, list[Record] | None] = {name: None for name in self._objects}
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
@@ -237,29 +238,38 @@ class SalesforceEmulator:
             self._refuse_next = calls
 
     def delete(self, sobject: str, ids: Iterable[str]) -> list[str]:
-        """Delete records as a user would (to the recycle bin with ``recycle_bin``); the ids deleted."""
-        with self._lock:
-            return [to_18(i) for i in ids if self._remove(self._spec(sobject).name, to_18(i))]
+        """Delete records as a user would (to the recycle bin with ``recycle_bin``); the ids deleted.
 
-    def merge(self, master_id: str, loser_ids: Iterable[str], sobject: str = "Account") -> None:
-        """Merge losers into the master as the UI does: children re-parented, losers deleted.
-
-        With ``recycle_bin`` each loser stays in the recycle bin with ``MasterRecordId``.
+        Deleting an Account deletes its Contacts, Opportunities and Cases too, as Salesforce does.
         """
-        master = to_18(master_id)
         with self._lock:
+            name = self._spec(sobject).name
+            done = [to_18(i) for i in ids if self._remove(name, to_18(i))]
+            if name == "Account" and done:
+                gone = set(done)
+                for child in ("Contact", "Opportunity", "Case"):
+                    children = [r["Id"] for r in self._store[child].values() if r.get("AccountId") in gone]
+                    for child_id in children:
+                        self._remove(child, child_id)
+            return done
+
+    def merge(self, sobject: str, master_id: str, loser_id: str) -> str:
+        """Merge the loser into the master as the UI does: children re-parented, the loser deleted
+        (with ``recycle_bin`` it stays in the recycle bin with ``MasterRecordId``); the master's Id."""
+        master, loser = to_18(master_id), to_18(loser_id)
+        with self._lock:
+            store = self._store[self._spec(sobject).name]
+            if master not in store or loser not in store or master == loser:
+                raise KeyError(f"no {sobject} pair {master_id}, {loser_id}")
             now = self._now_text()
-            if master not in self._store[sobject]:
-                raise KeyError(f"no {sobject} {master_id}")
-            for loser in (to_18(i) for i in loser_ids):
-                for child_type, field_name in MERGE_CHILDREN[sobject]:
-                    for record in self._store[child_type].values():
-                        if record.get(field_name) == loser:
-                            record[field_name] = master
-                            record["LastModifiedDate"] = record["SystemModstamp"] = now
-                if not self._remove(sobject, loser, master=master):
-                    raise KeyError(f"no {sobject} {loser}")
-            self._store[sobject][master]["LastModifiedDate"] = self._store[sobject][master]["SystemModstamp"] = now
+            for child_type, field_name in MERGE_CHILDREN[sobject]:
+                for record in self._store[child_type].values():
+                    if record.get(field_name) == loser:
+                        record[field_name] = master
+                        record["LastModifiedDate"] = record["SystemModstamp"] = now
+            self._remove(sobject, loser, master=master)
+            store[master]["LastModifiedDate"] = store[master]["SystemModstamp"] = now
+            return master
 
     def deleted_records(self, sobject: str) -> list[Record]:
         """Copies of the recycle bin's records of one type, in Id order."""
@@ -270,6 +280,22 @@ class SalesforceEmulator:
         """Start a new 24-hour allocation window."""
         with self._lock:
             self.api_usage = 0
+
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        """Change a record in-process, validated like an API update (raises `FieldValueError`)."""
+        with self._lock:
+            spec = self._spec(sobject)
+            self._apply(spec.name, record_id, self._check_update(spec, record_id, fields))
+
+    def deleted_ids(self, sobject: str) -> list[str]:
+        """Records of one type deleted since seeding, not by a merge, in Id order."""
+        with self._lock:
+            return sorted(i for i, m in self._tombstones[self._spec(sobject).name].items() if m is None)
+
+    def merged_ids(self, sobject: str) -> dict[str, str]:
+        """Each record of one type merged away since seeding, and the master it was merged into."""
+        with self._lock:
+            return {i: m for i, m in sorted(self._tombstones[self._spec(sobject).name].items()) if m is not None}
 
     def insert(self, sobject: str, fields: dict[str, Any]) -> str:
         """Create a record in-process (validated like an API create); returns its Id."""
@@ -443,6 +469,7 @@ class SalesforceEmulator:
         if record is None:
             return False
         self._ordered[sobject] = None
+        self._tombstones[sobject][record_id] = master
         if self.recycle_bin:
             now = self._now_text()
             record.update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now})

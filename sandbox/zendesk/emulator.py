@@ -171,6 +171,7 @@ class ZendeskEmulator:
         self.type_check_fields = type_check_fields
         self.https_links = https_links
         self._deleted: dict[str, set[int]] = {"organizations": set(), "tickets": set()}
+        self._tombstones: dict[str, set[int]] = {"organizations": set(), "tickets": set()}
         self.credentials: dict[str, str] = {
             "subdomain": subdomain,
             "email": email,
@@ -210,6 +211,7 @@ class ZendeskEmulator:
         native = project(world, self.now())
         with self._lock:
             self._deleted = {plural: set() for plural in self._deleted}
+            self._tombstones = {plural: set() for plural in self._tombstones}
             for name, rows, stamp_field in (
                 ("organizations", native.organizations, "updated_at"),
                 ("users", native.users, "updated_at"),
@@ -259,6 +261,7 @@ class ZendeskEmulator:
                 if record_id not in table or record_id in self._deleted[plural]:
                     continue
                 done.append(record_id)
+                self._tombstones[plural].add(record_id)
                 if not self.export_deleted:
                     table.remove(record_id)
                     continue
@@ -270,6 +273,27 @@ class ZendeskEmulator:
                     row["deleted_at"] = iso(moment)
                 self._restamp(table, row, moment)
         return done
+
+    def deleted_ids(self, object_type: str) -> list[int]:
+        """Every ticket or organization deleted since seeding (in the exports or gone), in id order."""
+        with self._lock:
+            return sorted(self._tombstones[self._table_name(object_type)])
+
+    def update(self, object_type: str, record_id: int | str, changes: dict[str, Any]) -> None:
+        """Change a row in-process as an agent would; organizations are checked like an API update."""
+        plural = self._table_name(object_type)
+        table, rid = self._tables[plural], int(record_id)
+        with self._lock:
+            if rid not in table or rid in self._deleted.get(plural, ()):
+                raise KeyError(f"no {object_type} with id {rid}")
+            if plural == "organizations":
+                problem = self._update_organization(rid, changes)
+                if problem is not None:
+                    raise ValueError(problem[1])
+                return
+            row = table.rows[rid]
+            row.update({k: v for k, v in changes.items() if k in row and k not in ("id", "url")})
+            self._restamp(table, row, self.now())
 
     def is_deleted(self, object_type: str, record_id: int | str) -> bool:
         return int(record_id) in self._deleted.get(self._table_name(object_type), set())
