@@ -3,7 +3,8 @@
 `mutate` applies ``changes`` field edits, ``deletions`` and ``merges`` across the running
 emulators, drawn from a ``random.Random(seed)`` over the records sorted by system, type and
 id, so one seed on one world always makes the same mutation. Merges go first (two distinct
-live accounts/companies each, Salesforce and HubSpot; Zendesk has no organization merge), then
+live accounts/companies each, Salesforce and HubSpot taking turns; Zendesk has no organization
+merge), then
 deletions (never a record of a merge), then changes (only live records). Every edit goes
 through the emulator's in-process API, stamped by its clock, as a user's edit would be.
 
@@ -104,8 +105,9 @@ def mutate(emulators: Mapping[str, Any], changes: int, deletions: int, merges: i
     out = Mutation()
     used: set[tuple[str, str]] = set()
     mergeable = [s for s in sorted(MERGEABLE) if s in emulators]
-    for _ in range(merges if mergeable else 0):
-        system = rng.choice(mergeable)
+    start = rng.randrange(len(mergeable)) if mergeable else 0
+    for n in range(merges if mergeable else 0):
+        system = mergeable[(start + n) % len(mergeable)]  # the systems take turns
         object_type = MERGEABLE[system]
         pool = [i for i in live_ids(system, emulators[system], object_type) if (system, i) not in used]
         if len(pool) < 2:
