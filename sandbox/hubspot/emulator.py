@@ -52,7 +52,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import CallStats, utc_now
+from sandbox.core import CallStats, Emulator
 from sandbox.hubspot import render
 from sandbox.hubspot.errors import AUTH_MESSAGE, HubSpotError, correlation_id, not_found, validation_error
 from sandbox.hubspot.limits import DailyAllowance, RollingLimit
@@ -62,7 +62,7 @@ from sandbox.hubspot.store import HubSpotRecord, HubSpotStore, iso_ms, object_la
 from sandbox.world import World
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    pass
 
 _log = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ DEFAULT_TOKEN = "sandbox-hubspot-private-app-token"  # noqa: S105 - a fixed sand
 ASSOCIATION_BATCH_MAX_INPUTS = 1000
 LIST_MAX_LIMIT = 100
 ASSOCIATION_PAGE_MAX = 500
-STATS_PATH = "/_sandbox/stats"
 
 _OBJ = "/crm/v3/objects/<object_type>"
 _PROP = "/crm/v3/properties/<object_type>"
@@ -112,7 +111,7 @@ class _Admission:
     secondly_remaining: int = 0
 
 
-class HubSpotEmulator:
+class HubSpotEmulator(Emulator):
     """One emulated HubSpot portal: a real store behind HubSpot's CRM API shapes."""
 
     name = "hubspot"
@@ -130,8 +129,7 @@ class HubSpotEmulator:
         monotonic: Callable[[], float] = time.monotonic,
         search_lag_seconds: float = 0.0,
     ) -> None:
-        self.stats = stats or CallStats()
-        self.clock: Callable[[], datetime] = clock or utc_now
+        super().__init__(stats, clock)
         self.access_token = access_token
         self.portal_id = portal_id
         self.requests_per_10s = requests_per_10s
@@ -242,16 +240,6 @@ class HubSpotEmulator:
         raise ValueError(f"unknown fault kind {kind!r}; expected '429', '500' or '503'")
 
     # --- WSGI ---------------------------------------------------------------------------------
-
-    @property
-    def wsgi_app(self) -> WSGIApplication:
-        return self._wsgi
-
-    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path == STATS_PATH:
-            return render.json_response(self.stats.snapshot())(environ, start_response)
-        return self._respond(request)(environ, start_response)
 
     def _respond(self, request: Request) -> Response:
         adapter = self._map.bind_to_environ(request.environ)

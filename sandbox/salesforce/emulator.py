@@ -10,14 +10,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import CallStats
+from sandbox.core import CallStats, Emulator
 from sandbox.world import World
 
 from . import soql
@@ -111,7 +111,7 @@ def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
 
 
-class SalesforceEmulator:
+class SalesforceEmulator(Emulator):
     """Salesforce REST API v52+ on loopback, for the real ``simple_salesforce`` client.
 
     Point the SDK at it (TLS, since simple-salesforce only builds ``https://`` URLs)::
@@ -163,8 +163,7 @@ class SalesforceEmulator:
         max_soql_offset: int | None = None,
         all_or_none_rollback: bool = False,
     ) -> None:
-        self.stats = stats or CallStats()
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        super().__init__(stats, clock)
         self.daily_api_limit = daily_api_limit
         self.credentials: dict[str, str] = {"session_id": session_id, "access_token": session_id}
         self.bulk_processing_seconds = bulk_processing_seconds
@@ -327,19 +326,12 @@ class SalesforceEmulator:
         response.headers["Sforce-Limit-Info"] = self._limit_info()
         return response
 
-    @property
-    def wsgi_app(self) -> WSGIApplication:
-        return self._wsgi
-
     # ------------------------------------------------------------ WSGI
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.rstrip("/") == "/_sandbox/stats":
-            return _json(self.stats.snapshot())(environ, start_response)
+    def _respond(self, request: Request) -> Response:
         response = self._handle(request)
         response.headers["Sforce-Limit-Info"] = self._limit_info()
-        return response(environ, start_response)
+        return response
 
     def _handle(self, request: Request) -> Response:
         adapter = self._url_map.bind_to_environ(request.environ)

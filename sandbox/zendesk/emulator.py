@@ -63,7 +63,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import CallStats
+from sandbox.core import CallStats, Emulator
 from sandbox.world import World
 from sandbox.zendesk import errors
 from sandbox.zendesk.fields import field_problem
@@ -80,7 +80,7 @@ from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, iso, project, stamp
 from sandbox.zendesk.store import Table
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    pass
 
 LIST_PAGE_MAX = 100
 EXPORT_PAGE_MAX = 1000
@@ -138,7 +138,7 @@ class _BadRequest(Exception):
         self.response = response
 
 
-class ZendeskEmulator:
+class ZendeskEmulator(Emulator):
     """An in-memory Zendesk account served over WSGI; see the module docstring."""
 
     name = "zendesk"
@@ -163,8 +163,7 @@ class ZendeskEmulator:
     ) -> None:
         if plan not in PLAN_LIMITS:
             raise ValueError(f"unknown Zendesk plan {plan!r}; one of {sorted(PLAN_LIMITS)}")
-        self.stats = stats or CallStats()
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        super().__init__(stats, clock)
         self.plan = plan
         self.export_deleted = export_deleted
         self.satisfaction_organization_id = satisfaction_organization_id
@@ -314,19 +313,8 @@ class ZendeskEmulator:
 
     # ------------------------------------------------------------------ WSGI
 
-    @property
-    def wsgi_app(self) -> WSGIApplication:
-        return self._wsgi
-
-    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        response = self._respond(request)
-        return response(environ, start_response)
-
     def _respond(self, request: Request) -> Response:
         path = request.path
-        if path.rstrip("/") == "/_sandbox/stats":
-            return errors.json_response(self.stats.snapshot())
         if path.endswith(".json"):
             path = path[: -len(".json")]
         try:
