@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from sandbox.hubspot.store import HubSpotStore, format_number, iso_ms
-from sandbox.world import Presence, World
+from sandbox.world import Presence, World, present_in
 
 TICKET_PRIORITY = {"low": "LOW", "normal": "MEDIUM", "high": "HIGH", "urgent": "URGENT"}
 TICKET_STAGE = {"new": "1", "pending": "2", "open": "3", "solved": "4", "closed": "4"}
@@ -50,10 +50,7 @@ def _put(
 def _companies(store: HubSpotStore, world: World) -> dict[str, str]:
     now = store.clock()
     company_ids: dict[str, str] = {}
-    for company in world.companies:
-        p = company.presence.get("hubspot")
-        if p is None:
-            continue
+    for company, p in present_in(world.companies, "hubspot"):
         created = p.created_at or now
         properties: dict[str, str | None] = {
             "name": p.name or company.name,
@@ -77,10 +74,7 @@ def _companies(store: HubSpotStore, world: World) -> dict[str, str]:
 def _contacts(store: HubSpotStore, world: World, company_ids: dict[str, str]) -> dict[str, str]:
     now = store.clock()
     contact_ids: dict[str, str] = {}
-    for person in world.people:
-        p = person.presence.get("hubspot")
-        if p is None:
-            continue
+    for person, p in present_in(world.people, "hubspot"):
         created = p.created_at or now
         company_id = company_ids.get(person.company_key)
         properties: dict[str, str | None] = {
@@ -98,10 +92,7 @@ def _contacts(store: HubSpotStore, world: World, company_ids: dict[str, str]) ->
 
 def _deals(store: HubSpotStore, world: World, company_ids: dict[str, str]) -> int:
     count = 0
-    for deal in world.deals:
-        p = deal.presence.get("hubspot")
-        if p is None:
-            continue
+    for deal, p in present_in(world.deals, "hubspot"):
         created = p.created_at or _midnight(deal.start_date)
         properties: dict[str, str | None] = {
             "dealname": p.name or deal.name,
@@ -122,10 +113,7 @@ def _tickets(
     store: HubSpotStore, world: World, company_ids: dict[str, str], contact_ids: dict[str, str]
 ) -> int:
     count = 0
-    for ticket in world.tickets:
-        p = ticket.presence.get("hubspot")
-        if p is None:
-            continue
+    for ticket, p in present_in(world.tickets, "hubspot"):
         properties: dict[str, str | None] = {
             "subject": p.name or ticket.subject,
             "hs_ticket_priority": TICKET_PRIORITY[ticket.priority],

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sandbox.world import Company, Presence, Ticket, World
+from sandbox.world import Company, Presence, Ticket, World, present_in
 
 from .ids import format_datetime, make_id, to_18
 
@@ -56,10 +56,7 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
 def _accounts(
     world: World, companies: dict[str, Company], owners: dict[str, str], now: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    for company in world.companies:
-        presence = company.presence.get("salesforce")
-        if presence is None:
-            continue
+    for company, presence in present_in(world.companies, "salesforce"):
         parent = companies.get(company.parent_key) if company.parent_key else None
         yield (
             "Account",
@@ -101,10 +98,7 @@ def _users(owners: dict[str, str], now: str) -> Iterator[tuple[str, dict[str, An
 def _contacts(
     world: World, companies: dict[str, Company], people_ids: dict[str, str], now: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    for person in world.people:
-        presence = person.presence.get("salesforce")
-        if presence is None:
-            continue
+    for person, presence in present_in(world.people, "salesforce"):
         owner = companies.get(person.company_key)
         first, last = person.first_name, person.last_name
         if presence.name:
@@ -131,10 +125,7 @@ def _contacts(
 def _opportunities(
     world: World, companies: dict[str, Company], now: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    for deal in world.deals:
-        presence = deal.presence.get("salesforce")
-        if presence is None:
-            continue
+    for deal, presence in present_in(world.deals, "salesforce"):
         account = companies.get(deal.company_key)
         yield (
             "Opportunity",
@@ -165,10 +156,7 @@ def _case_status(ticket: Ticket) -> str:
 def _cases(
     world: World, companies: dict[str, Company], people_ids: dict[str, str], now: str
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    for ticket in world.tickets:
-        presence = ticket.presence.get("salesforce")
-        if presence is None:
-            continue
+    for ticket, presence in present_in(world.tickets, "salesforce"):
         customer = companies.get(ticket.company_key)
         closed = ticket.status in ("solved", "closed")
         stamps = _stamps(presence, now)
