@@ -107,6 +107,10 @@ _Outcome = tuple[str | None, str | None, dict[str, Any] | FieldValueError]
 """(sobject, record id, coerced values or the reason refused) for one record of a collection."""
 
 
+def _rolled_back(record_id: str | None) -> dict[str, Any]:
+    return {"id": record_id, "success": False, "errors": [dict(ROLLED_BACK_ERROR)]}
+
+
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
 
@@ -716,8 +720,7 @@ class SalesforceEmulator(Emulator):
             results, created = self._write_collection(outcomes, creating, rolled_back=all_or_none and failed)
             if saved is not None and any(not r["success"] for r in results):
                 self._restore(saved, created)
-                results = [r if not r["success"] else {"id": r["id"] if not creating else None,
-                           "success": False, "errors": [dict(ROLLED_BACK_ERROR)]} for r in results]  # fmt: skip
+                results = [_rolled_back(None if creating else r["id"]) if r["success"] else r for r in results]
         return _json(results)
 
     def _write_collection(
@@ -733,7 +736,7 @@ class SalesforceEmulator(Emulator):
                     result = {"id": to_18(record_id), **result}
                 results.append(result)
             elif rolled_back:
-                results.append({"id": record_id, "success": False, "errors": [dict(ROLLED_BACK_ERROR)]})
+                results.append(_rolled_back(record_id))
             elif creating:
                 assert sobject is not None
                 try:
