@@ -364,7 +364,7 @@ class SalesforceEmulator(Emulator):
             if not self._supported(version):
                 raise not_found()
             self._authorize(request)
-            handler = getattr(self, f"_ep_{rule.endpoint}")
+            handler = getattr(self, f"_on_{rule.endpoint}")
             result: Response = handler(request, version, **args)
             return result
         except ApiError as error:
@@ -608,7 +608,7 @@ class SalesforceEmulator(Emulator):
 
     # ------------------------------------------------------------ endpoints: discovery
 
-    def _ep_resources(self, request: Request, version: str) -> Response:
+    def _on_resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
         return _json(
             {
@@ -617,7 +617,7 @@ class SalesforceEmulator(Emulator):
             }
         )
 
-    def _ep_limits(self, request: Request, version: str) -> Response:
+    def _on_limits(self, request: Request, version: str) -> Response:
         return _json(
             {
                 "DailyApiRequests": {
@@ -630,16 +630,16 @@ class SalesforceEmulator(Emulator):
             }
         )
 
-    def _ep_describe_global(self, request: Request, version: str) -> Response:
+    def _on_describe_global(self, request: Request, version: str) -> Response:
         with self._lock:
             sobjects = [spec.summary(version) for spec in self._objects.values()]
         return _json({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 
-    def _ep_describe(self, request: Request, version: str, sobject: str) -> Response:
+    def _on_describe(self, request: Request, version: str, sobject: str) -> Response:
         with self._lock:
             return _json(self._spec(sobject).describe(version))
 
-    def _ep_sobject_root(self, request: Request, version: str, sobject: str) -> Response:
+    def _on_sobject_root(self, request: Request, version: str, sobject: str) -> Response:
         spec = self._spec(sobject)
         if request.method == "GET":
             return _json({"objectDescribe": spec.summary(version), "recentItems": []})
@@ -657,7 +657,7 @@ class SalesforceEmulator(Emulator):
 
     # ------------------------------------------------------------ endpoints: records
 
-    def _ep_record(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
+    def _on_record(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
         spec = self._spec(sobject)
         if request.method == "DELETE":
             with self._lock:
@@ -700,7 +700,7 @@ class SalesforceEmulator(Emulator):
             self.stats.add_returned(1)
             return _json(self._render(spec, record, names, version))
 
-    def _ep_collection(self, request: Request, version: str) -> Response:
+    def _on_collection(self, request: Request, version: str) -> Response:
         body = self._json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise ApiError(400, "JSON_PARSER_ERROR", "The request body must hold a records array")
@@ -801,7 +801,7 @@ class SalesforceEmulator(Emulator):
 
     # ------------------------------------------------------------ endpoints: query
 
-    def _ep_query(self, request: Request, version: str) -> Response:
+    def _on_query(self, request: Request, version: str) -> Response:
         source = request.args.get("q")
         if not source:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
@@ -826,7 +826,7 @@ class SalesforceEmulator(Emulator):
                     self._cursors.popitem(last=False)
             return self._page(cursor, locator, 0, version, request.path)
 
-    def _ep_query_more(self, request: Request, version: str, locator: str) -> Response:
+    def _on_query_more(self, request: Request, version: str, locator: str) -> Response:
         cursor_id, _, offset_text = locator.rpartition("-")
         with self._lock:
             cursor = self._cursors.get(cursor_id)
@@ -864,7 +864,7 @@ class SalesforceEmulator(Emulator):
 
     # ------------------------------------------------------------ endpoints: tooling
 
-    def _ep_custom_field(self, request: Request, version: str) -> Response:
+    def _on_custom_field(self, request: Request, version: str) -> Response:
         body = self._json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a CustomField object")
@@ -905,7 +905,7 @@ class SalesforceEmulator(Emulator):
 
     # ------------------------------------------------------------ endpoints: Bulk API 2.0
 
-    def _ep_jobs(self, request: Request, version: str) -> Response:
+    def _on_jobs(self, request: Request, version: str) -> Response:
         if request.method == "GET":
             with self._lock:
                 jobs = [job.info() for job in self._jobs.values()]
@@ -949,7 +949,7 @@ class SalesforceEmulator(Emulator):
             raise not_found()
         return job
 
-    def _ep_job(self, request: Request, version: str, job_id: str) -> Response:
+    def _on_job(self, request: Request, version: str, job_id: str) -> Response:
         with self._lock:
             job = self._job(job_id)
             if request.method == "DELETE":
@@ -981,7 +981,7 @@ class SalesforceEmulator(Emulator):
             self._advance(job)
             return _json(job.info())
 
-    def _ep_job_batches(self, request: Request, version: str, job_id: str) -> Response:
+    def _on_job_batches(self, request: Request, version: str, job_id: str) -> Response:
         with self._lock:
             job = self._job(job_id)
             if job.state != "Open" or job.data is not None:
@@ -991,7 +991,7 @@ class SalesforceEmulator(Emulator):
             job.data = request.get_data(as_text=True)
         return Response(status=201)
 
-    def _ep_job_results(self, request: Request, version: str, job_id: str, results: str) -> Response:
+    def _on_job_results(self, request: Request, version: str, job_id: str, results: str) -> Response:
         if results not in ("successfulResults", "failedResults", "unprocessedrecords", "unprocessedRecords"):
             raise not_found()
         with self._lock:

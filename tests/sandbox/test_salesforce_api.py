@@ -528,7 +528,7 @@ def test_internal_error_answers_in_vendor_shape(box: Sandbox, monkeypatch: pytes
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(box.emulator, "_ep_limits", broken)
+    monkeypatch.setattr(box.emulator, "_on_limits", broken)
     response = box.sf.session.get(f"{box.sf.base_url}limits/", headers=box.sf.headers)
     assert response.status_code == 500
     assert response.json()[0]["errorCode"] == "UNKNOWN_EXCEPTION"
