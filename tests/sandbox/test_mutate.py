@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sandbox.mutate import Mutation
@@ -71,3 +71,18 @@ def test_changes_reach_the_sdks_and_deletions_the_vendor_views() -> None:
         zd_tickets = [d.record_id for d in mutation.deletions if d.system == "zendesk" and d.object_type == "tickets"]
         for ticket_id in zd_tickets:
             assert sandbox.emulators["zendesk"].is_deleted("tickets", ticket_id)
+
+
+def test_with_search_lag_mutated_companies_reach_search_only_after_the_lag() -> None:
+    clock = [NOW]
+    lagging = {"search_lag_seconds": 30}
+    with Sandbox(accounts=40, seed=5, as_of=AS_OF, clock=lambda: clock[0], hubspot=lagging) as sandbox:
+        mutation = sandbox.mutate(changes=40, deletions=0, merges=0, seed=2)
+        changed = {c.record_id for c in mutation.changes if c.system == "hubspot" and c.object_type == "companies"}
+        assert changed
+        since = {"propertyName": "hs_lastmodifieddate", "operator": "GTE", "value": str(int(NOW.timestamp() * 1000))}
+        search = {"filterGroups": [{"filters": [since]}], "limit": 100}
+        api = sandbox.hubspot_client().crm.companies.search_api
+        assert api.do_search(public_object_search_request=search).total == 0
+        clock[0] = NOW + timedelta(seconds=30)
+        assert {r.id for r in api.do_search(public_object_search_request=search).results} == changed
