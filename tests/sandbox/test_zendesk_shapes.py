@@ -344,3 +344,16 @@ def test_bad_requests_get_vendor_errors(
     assert response.status_code == status
     assert response.json["error"] == error
     assert zd[0].records("organizations")[0]["name"] == "Company 0 Inc"  # nothing written
+
+
+def test_deleted_organization_in_the_export_is_the_real_record_plus_deleted_at() -> None:
+    real = payload("organizations_incremental_time_based.json")["organizations"][0]
+    clock = Clock(NOW)
+    emulator = ZendeskEmulator(clock=clock, incremental_requests_per_minute=None, export_deleted=True)
+    emulator.seed(make_world(30))
+    emulator.delete("organizations", [ORG_ID0 + 3])
+    clock.advance(61)
+    rows = call(Client(emulator.wsgi_app), "GET", "incremental/organizations.json?start_time=0").json["organizations"]
+    deleted = next(o for o in rows if o["id"] == ORG_ID0 + 3)
+    assert isinstance(deleted.pop("deleted_at"), str)
+    assert_like(deleted, real)
