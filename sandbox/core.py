@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import os
 import ssl
 import tempfile
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+STATS_PATH = "/_sandbox/stats"
+
+
+def utc_now() -> dt.datetime:
+    """The default clock of every emulator: the wall clock, in UTC."""
+    return dt.datetime.now(dt.UTC)
 
 
 class CallStats:
@@ -67,6 +77,35 @@ class CallStats:
                 for (m, e), n in self._calls.items()
                 if (method is None or m == method.upper()) and (endpoint is None or e == endpoint)
             )
+
+
+class Emulator:
+    """What the three vendor emulators share: call accounting, the injectable clock, the WSGI entry.
+
+    A subclass answers one request in ``_respond``; ``GET /_sandbox/stats`` (the call accounting,
+    not a vendor route and never counted) is answered here for all three.
+    """
+
+    name = ""
+
+    def __init__(self, stats: CallStats | None, clock: Callable[[], dt.datetime] | None) -> None:
+        self.stats = stats or CallStats()
+        self.clock: Callable[[], dt.datetime] = clock or utc_now
+
+    @property
+    def wsgi_app(self) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+        return self._wsgi
+
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        if request.path.rstrip("/") == STATS_PATH:
+            response = Response(json.dumps(self.stats.snapshot()), mimetype="application/json")
+        else:
+            response = self._respond(request)
+        return response(environ, start_response)
+
+    def _respond(self, request: Request) -> Response:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)

@@ -28,9 +28,13 @@ How the real SDKs are pointed at it (what `Sandbox.sdk_clients` does):
   restores the variables for code that insists on them.
 * HubSpot: ``HubSpot(access_token=..., host=urls["hubspot"])``.
 
-Vendor limits are passed per vendor, e.g. ``Sandbox(salesforce={"daily_api_limit": 500},
-zendesk={"plan": "team"}, hubspot={"requests_per_10s": 190})``; they reach the emulator's
-constructor unchanged.
+Vendor limits and behaviour options are passed per vendor, e.g. ``Sandbox(salesforce={"daily_api_limit":
+500, "field_level_security": True}, zendesk={"plan": "team", "export_deleted": True},
+hubspot={"requests_per_10s": 190, "search_lag_seconds": 5})``; they reach the emulator's constructor
+unchanged. Each emulator's docstring lists its real-vendor options, all off by default.
+
+`Sandbox.mutate` applies seeded record changes, deletions and merges across the running systems
+and `Sandbox.world_state` reads back what a fresh full sync should find (`sandbox.mutate`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from requests.adapters import HTTPAdapter
 from sandbox.core import CallStats, LoopbackServer, TLSMaterial, make_self_signed_cert
 from sandbox.faults import FAULT_KINDS, FaultInjector
 from sandbox.generate import ProgressCallback, generate_world, write_truth
+from sandbox.mutate import Mutation, mutate, world_state
 from sandbox.oauth import AuthorizationServer
 from sandbox.world import World
 
@@ -295,6 +300,17 @@ class Sandbox:
                 values["host"] = server.url
             out[vendor] = values
         return out
+
+    def mutate(self, changes: int = 200, deletions: int = 30, merges: int = 5, seed: int | None = None) -> Mutation:
+        """Seeded random edits, deletions and merges across the running emulators (``seed`` defaults
+        to the sandbox's); the same seed on the same world always makes the same mutation."""
+        self._running()
+        return mutate(self.emulators, changes, deletions, merges, self.seed if seed is None else seed)
+
+    def world_state(self) -> dict[str, dict[str, Any]]:
+        """Per system the live, deleted and merged ids: what a fresh full sync should reach now."""
+        self._running()
+        return world_state(self.emulators)
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Each emulator's call accounting (and injected faults when there are any)."""

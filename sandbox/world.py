@@ -11,9 +11,10 @@ check that Canary finds them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import Literal, Protocol, TypeVar
 
 System = Literal["salesforce", "zendesk", "hubspot"]
 SYSTEMS: tuple[System, ...] = ("salesforce", "zendesk", "hubspot")
@@ -153,3 +154,19 @@ class World:
             index = {c.key: c for c in self.companies}
             object.__setattr__(self, "_index", index)
         return index
+
+
+class _HasPresence(Protocol):
+    @property
+    def presence(self) -> dict[System, Presence]: ...
+
+
+_Item = TypeVar("_Item", bound=_HasPresence)
+
+
+def present_in(items: Iterable[_Item], system: System) -> Iterator[tuple[_Item, Presence]]:
+    """Each item that appears in ``system``, with its presence there (what every seeding walks)."""
+    for item in items:
+        presence = item.presence.get(system)
+        if presence is not None:
+            yield item, presence

@@ -331,6 +331,20 @@ GROUP_LABELS: dict[str, str] = {
 }
 
 
+def merged_ids_property(now: datetime) -> PropertyDefinition:
+    """``hs_merged_object_ids``: defined on a portal's object type once a record of it is merged."""
+    return PropertyDefinition(
+        name="hs_merged_object_ids",
+        label="Merged Record IDs",
+        type="enumeration",
+        field_type="checkbox",
+        group_name="companyinformation",
+        read_only=True,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def standard_properties(object_type: str, now: datetime) -> dict[str, PropertyDefinition]:
     """The property definitions a portal starts with for one object type."""
     specs = dict(_COMMON)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import random
 import re
 import threading
 from collections import OrderedDict
@@ -33,6 +34,7 @@ from sandbox.hubspot.schema import (
     PropertyDefinition,
     PropertyGroupDefinition,
     canonical_type,
+    merged_ids_property,
     standard_groups,
     standard_properties,
 )
@@ -88,6 +90,12 @@ class HubSpotRecord:
     updated_at: datetime
     archived: bool = False
     archived_at: datetime | None = None
+    indexed: list[tuple[datetime, HubSpotRecord]] | None = None
+    """With a search lag: what search sees, as (visible from, snapshot), oldest first."""
+
+    def snapshot(self) -> HubSpotRecord:
+        return HubSpotRecord(self.id, dict(self.properties), self.created_at, self.updated_at, self.archived,
+                             self.archived_at)  # fmt: skip
 
     def as_json(self, names: Iterable[str], known: dict[str, PropertyDefinition]) -> dict[str, Any]:
         props = self.properties
@@ -115,8 +123,11 @@ class ObjectTable:
 class HubSpotStore:
     """All records of one emulated portal."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Callable[[], datetime], search_lag_seconds: float = 0.0) -> None:
         self.clock = clock
+        self.search_lag = timedelta(seconds=search_lag_seconds)
+        self.merged_into: dict[tuple[str, str], str] = {}
+        """(object type, merged id) -> the primary it was merged into."""
         self.lock = threading.RLock()
         now = clock()
         self.tables: dict[str, ObjectTable] = {
@@ -251,6 +262,7 @@ class HubSpotStore:
             if rid not in table.records:
                 bisect.insort(table.sorted_ids, int(rid))
             table.records[rid] = record
+            self._index(record, updated)
             self._next_id = max(self._next_id, int(rid))
             self.version += 1
             return record
@@ -297,6 +309,7 @@ class HubSpotStore:
             record.properties.update(values)
             record.updated_at = now
             record.properties[MODIFIED_PROPERTY[self.table(object_type).object_type]] = iso_ms(now)
+            self._index(record, now)
             self.version += 1
 
     def touch(self, object_type: str, ids: Iterable[str]) -> int:
@@ -317,8 +330,56 @@ class HubSpotStore:
                 return False
             record.archived = True
             record.archived_at = self.clock()
+            self._index(record, record.archived_at)
             self.version += 1
             return True
+
+    def _index(self, record: HubSpotRecord, written_at: datetime) -> None:
+        """With a search lag, the record as written now becomes searchable ``search_lag`` later."""
+        if not self.search_lag:
+            return
+        history = record.indexed or []
+        now = self.clock()
+        visible = [i for i, (at, _) in enumerate(history) if at <= now]
+        if len(visible) > 1:
+            history = history[visible[-1] :]
+        history.append((written_at + self.search_lag, record.snapshot()))
+        record.indexed = history
+
+    def _move_links(self, object_type: str, old: str, new: str) -> None:
+        """Every association of record ``old`` now belongs to ``new`` (no record links to itself)."""
+        for (f, t), targets in self.links.items():
+            if f == object_type and old in targets:
+                dest = targets.setdefault(new, {})
+                for to_id, kinds in targets.pop(old).items():
+                    existing = dest.setdefault(to_id, [])
+                    existing.extend([k for k in kinds if k not in existing])
+            if t == object_type:
+                for to in targets.values():
+                    if old in to:
+                        kinds, existing = to.pop(old), to.setdefault(new, [])
+                        existing.extend([k for k in kinds if k not in existing])
+            if f == t == object_type:
+                targets.get(new, {}).pop(new, None)
+
+    def merge(self, object_type: str, primary_id: str, merged_id: str) -> HubSpotRecord:
+        """Merge ``merged_id`` into ``primary_id``: the merged record is archived and resolves to the
+        primary, whose ``hs_merged_object_ids`` lists it; its associations move to the primary."""
+        table = self.table(object_type)
+        with self.lock:
+            primary, merged = self.get(table.object_type, primary_id), self.get(table.object_type, merged_id)
+            if primary is None or merged is None or primary.id == merged.id:
+                missing = merged_id if merged is None else primary_id
+                raise not_found("Object not found.  objectId are usually numeric.", context={"id": [missing]})
+            table.properties.setdefault("hs_merged_object_ids", merged_ids_property(self.clock()))
+            earlier = [i for i in (primary.properties.get("hs_merged_object_ids") or "").split(";") if i]
+            also = [i for i in (merged.properties.get("hs_merged_object_ids") or "").split(";") if i]
+            self._move_links(table.object_type, merged.id, primary.id)
+            self.archive(table.object_type, merged.id)
+            self.merged_into[(table.object_type, merged.id)] = primary.id
+            ids = ";".join([*earlier, merged.id, *also])
+            self.apply(primary, table.object_type, {"hs_merged_object_ids": ids})
+            return primary
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -333,6 +394,9 @@ class HubSpotStore:
                         return candidate
                 return None
             record = table.records.get(record_id)
+            primary = self.merged_into.get((table.object_type, record_id))
+            if primary is not None and not archived:
+                return self.get(table.object_type, primary)
             if record is None or record.archived != archived:
                 return None
             return record
@@ -375,7 +439,7 @@ class HubSpotStore:
                 f"'after' was {offset}.",
                 context={"after": [str(offset)]},
             )
-        key = (
+        key: tuple[Any, ...] = (
             table.object_type,
             json.dumps(
                 [body.get("filterGroups"), body.get("filters"), body.get("sorts"), body.get("query")],
@@ -384,6 +448,8 @@ class HubSpotStore:
             ),
         )
         with self.lock:
+            if self.search_lag:
+                key = (*key, self.clock())
             version = self.version
             cached = self._search_cache.get((*key, version))
             if cached is None:
@@ -418,7 +484,7 @@ class HubSpotStore:
                 return False
             return not compiled or any(all(p(record) for p in group) for group in compiled)
 
-        ordered = [table.records[str(i)] for i in table.sorted_ids]
+        ordered = self._searchable(table)
         found = [r for r in ordered if not r.archived and matches(r)]
         for name, descending in reversed(_parse_sorts(body.get("sorts"))):
             prop = table.properties.get(name)
@@ -429,6 +495,31 @@ class HubSpotStore:
             absent = [r for r in found if key_of(r) is None]
             present.sort(key=lambda r: key_of(r), reverse=descending)
             found = present + absent
+        return self._shuffle_fresh(found)
+
+    def _searchable(self, table: ObjectTable) -> list[HubSpotRecord]:
+        """What the search index holds: every record, or with a lag each one as last indexed."""
+        records = [table.records[str(i)] for i in table.sorted_ids]
+        if not self.search_lag:
+            return records
+        now = self.clock()
+        out = []
+        for record in records:
+            seen = [snap for at, snap in record.indexed or [] if at <= now]
+            if seen:
+                out.append(seen[-1])
+        return out
+
+    def _shuffle_fresh(self, found: list[HubSpotRecord]) -> list[HubSpotRecord]:
+        """Records indexed within the last lag come back in a (seeded) shuffled order among themselves."""
+        if not self.search_lag:
+            return found
+        now = self.clock()
+        fresh = [i for i, r in enumerate(found) if now - self.search_lag < r.updated_at + self.search_lag <= now]
+        picked = [found[i] for i in fresh]
+        random.Random(f"{self.version}-{len(found)}").shuffle(picked)
+        for i, record in zip(fresh, picked, strict=True):
+            found[i] = record
         return found
 
     # --- associations ---------------------------------------------------------------------

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import CallStats
+from sandbox.core import CallStats, Emulator
 from sandbox.world import World
 
 from . import soql
@@ -28,8 +29,11 @@ from .schema import (
     CLOSED_STAGES,
     ObjectSpec,
     custom_field_from_metadata,
+    master_record_field,
+    security_objects,
     standard_objects,
 )
+from .security import SECURITY_OBJECTS, FieldSecurity
 
 Record = dict[str, Any]
 WSGIApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -43,6 +47,20 @@ LATEST_API_VERSION = "62.0"
 DEFAULT_BATCH_SIZE = 2000
 MAX_OPEN_CURSORS = 256
 MAX_COLLECTION_SIZE = 200
+CONCURRENT_LIMIT_MESSAGE = "ConcurrentPerOrgLongTxn Limit exceeded."
+"""The concurrency refusal: same code and status as the daily limit, told apart by its message."""
+DAILY_LIMIT_MESSAGE = "TotalRequests Limit exceeded."
+MERGE_CHILDREN: dict[str, tuple[tuple[str, str], ...]] = {
+    "Account": (("Account", "ParentId"), ("Contact", "AccountId"), ("Opportunity", "AccountId"),
+                ("Case", "AccountId"), ("Task", "WhatId")),
+    "Contact": (("Case", "ContactId"), ("Task", "WhoId")),
+}  # fmt: skip
+"""What a merge re-parents from each loser to the master record."""
+ROLLED_BACK_ERROR = {
+    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+    "message": "Record rolled back because not all records were valid and the request was using AllOrNone header",
+    "fields": [],
+}
 SYSTEM_FIELDS = frozenset(
     {
         "Id",
@@ -85,11 +103,19 @@ class _Cursor:
     batch_size: int
 
 
+_Outcome = tuple[str | None, str | None, dict[str, Any] | FieldValueError]
+"""(sobject, record id, coerced values or the reason refused) for one record of a collection."""
+
+
+def _rolled_back(record_id: str | None) -> dict[str, Any]:
+    return {"id": record_id, "success": False, "errors": [dict(ROLLED_BACK_ERROR)]}
+
+
 def _json(body: Any, status: int = 200) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), status=status, mimetype="application/json")
 
 
-class SalesforceEmulator:
+class SalesforceEmulator(Emulator):
     """Salesforce REST API v52+ on loopback, for the real ``simple_salesforce`` client.
 
     Point the SDK at it (TLS, since simple-salesforce only builds ``https://`` URLs)::
@@ -104,6 +130,23 @@ class SalesforceEmulator:
     spends one request, as in Salesforce; records processed by a Bulk job spend nothing.
     Once ``daily_api_limit`` is spent, calls get 403 ``REQUEST_LIMIT_EXCEEDED`` until
     `reset_allocation()`. Every answer carries ``Sforce-Limit-Info: api-usage=USED/LIMIT``.
+
+    Real-org behaviours, each off by default (the emulator then behaves as it always did):
+
+    * ``field_level_security``: a Tooling-made custom field stays out of describe, SOQL and
+      writes (``INVALID_FIELD``) until a ``PermissionSet`` assigned to the API user
+      (``PermissionSetAssignment``) grants it in a ``FieldPermissions`` record.
+    * ``whole_second_timestamps``: ``SystemModstamp``/``LastModifiedDate`` written in whole
+      seconds (``.000``), so records written together share one stamp.
+    * ``recycle_bin``: deleted records (REST ``DELETE``, `delete`, `merge`) go to the recycle bin:
+      ``queryAll`` returns them with ``IsDeleted = true``, merged losers carry ``MasterRecordId``.
+    * ``concurrency_refusals``: the share of calls refused with 403 ``REQUEST_LIMIT_EXCEEDED``
+      "ConcurrentPerOrgLongTxn Limit exceeded." (seeded by ``refusal_seed``; `refuse_concurrent`
+      refuses the next calls on demand), unlike the daily "TotalRequests Limit exceeded.".
+    * ``max_soql_offset``: ``OFFSET`` above it is refused with ``NUMBER_OUTSIDE_VALID_RANGE``
+      (Salesforce's is 2,000; ``None`` accepts any).
+    * ``all_or_none_rollback``: ``composite/sobjects`` with ``allOrNone: true`` undoes the records
+      it already wrote when a later one fails while being written.
     """
 
     name = "salesforce"
@@ -116,15 +159,36 @@ class SalesforceEmulator:
         daily_api_limit: int = 100_000,
         session_id: str = DEFAULT_SESSION_ID,
         bulk_processing_seconds: float = 0.0,
+        field_level_security: bool = False,
+        whole_second_timestamps: bool = False,
+        recycle_bin: bool = False,
+        concurrency_refusals: float = 0.0,
+        refusal_seed: int = 0,
+        max_soql_offset: int | None = None,
+        all_or_none_rollback: bool = False,
     ) -> None:
-        self.stats = stats or CallStats()
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        super().__init__(stats, clock)
         self.daily_api_limit = daily_api_limit
         self.credentials: dict[str, str] = {"session_id": session_id, "access_token": session_id}
         self.bulk_processing_seconds = bulk_processing_seconds
         self.api_usage = 0
         self._lock = threading.RLock()
+        self.whole_second_timestamps = whole_second_timestamps
+        self.recycle_bin = recycle_bin
+        self.concurrency_refusals = concurrency_refusals
+        self.max_soql_offset = max_soql_offset
+        self.all_or_none_rollback = all_or_none_rollback
+        self._refusals = random.Random(refusal_seed)
+        self._refuse_next = 0
         self._objects: dict[str, ObjectSpec] = standard_objects()
+        self._security: FieldSecurity | None = None
+        if field_level_security:
+            self._objects.update(security_objects())
+            self._security = FieldSecurity(self._objects, DEFAULT_USER_ID)
+        if recycle_bin:
+            self._objects["Account"].add_field(master_record_field())
+        self._deleted: dict[str, dict[str, Record]] = {name: {} for name in self._objects}
+        self._tombstones: dict[str, dict[str, str | None]] = {name: {} for name in self._objects}
         self._store: dict[str, dict[str, Record]] = {name: {} for name in self._objects}
         self._ordered: dict[str, list[Record] | None] = {name: None for name in self._objects}
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
@@ -171,10 +235,70 @@ class SalesforceEmulator:
             for record_id in ids:
                 self._failing[to_18(record_id)] = message
 
+    def refuse_concurrent(self, calls: int) -> None:
+        """Refuse the next ``calls`` authenticated calls as over the concurrency limit."""
+        with self._lock:
+            self._refuse_next = calls
+
+    def delete(self, sobject: str, ids: Iterable[str]) -> list[str]:
+        """Delete records as a user would (to the recycle bin with ``recycle_bin``); the ids deleted.
+
+        Deleting an Account deletes its Contacts, Opportunities and Cases too, as Salesforce does.
+        """
+        with self._lock:
+            name = self._spec(sobject).name
+            done = [to_18(i) for i in ids if self._remove(name, to_18(i))]
+            if name == "Account" and done:
+                gone = set(done)
+                for child in ("Contact", "Opportunity", "Case"):
+                    children = [r["Id"] for r in self._store[child].values() if r.get("AccountId") in gone]
+                    for child_id in children:
+                        self._remove(child, child_id)
+            return done
+
+    def merge(self, sobject: str, master_id: str, loser_id: str) -> str:
+        """Merge the loser into the master as the UI does: children re-parented, the loser deleted
+        (with ``recycle_bin`` it stays in the recycle bin with ``MasterRecordId``); the master's Id."""
+        master, loser = to_18(master_id), to_18(loser_id)
+        with self._lock:
+            store = self._store[self._spec(sobject).name]
+            if master not in store or loser not in store or master == loser:
+                raise KeyError(f"no {sobject} pair {master_id}, {loser_id}")
+            now = self._now_text()
+            for child_type, field_name in MERGE_CHILDREN[sobject]:
+                for record in self._store[child_type].values():
+                    if record.get(field_name) == loser:
+                        record[field_name] = master
+                        record["LastModifiedDate"] = record["SystemModstamp"] = now
+            self._remove(sobject, loser, master=master)
+            store[master]["LastModifiedDate"] = store[master]["SystemModstamp"] = now
+            return master
+
+    def deleted_records(self, sobject: str) -> list[Record]:
+        """Copies of the recycle bin's records of one type, in Id order."""
+        with self._lock:
+            return [dict(self._deleted[sobject][k]) for k in sorted(self._deleted[sobject])]
+
     def reset_allocation(self) -> None:
         """Start a new 24-hour allocation window."""
         with self._lock:
             self.api_usage = 0
+
+    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        """Change a record in-process, validated like an API update (raises `FieldValueError`)."""
+        with self._lock:
+            spec = self._spec(sobject)
+            self._apply(spec.name, record_id, self._check_update(spec, record_id, fields))
+
+    def deleted_ids(self, sobject: str) -> list[str]:
+        """Records of one type deleted since seeding, not by a merge, in Id order."""
+        with self._lock:
+            return sorted(i for i, m in self._tombstones[self._spec(sobject).name].items() if m is None)
+
+    def merged_ids(self, sobject: str) -> dict[str, str]:
+        """Each record of one type merged away since seeding, and the master it was merged into."""
+        with self._lock:
+            return {i: m for i, m in sorted(self._tombstones[self._spec(sobject).name].items()) if m is not None}
 
     def insert(self, sobject: str, fields: dict[str, Any]) -> str:
         """Create a record in-process (validated like an API create); returns its Id."""
@@ -206,19 +330,12 @@ class SalesforceEmulator:
         response.headers["Sforce-Limit-Info"] = self._limit_info()
         return response
 
-    @property
-    def wsgi_app(self) -> WSGIApplication:
-        return self._wsgi
-
     # ------------------------------------------------------------ WSGI
 
-    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        request = Request(environ)
-        if request.path.rstrip("/") == "/_sandbox/stats":
-            return _json(self.stats.snapshot())(environ, start_response)
+    def _respond(self, request: Request) -> Response:
         response = self._handle(request)
         response.headers["Sforce-Limit-Info"] = self._limit_info()
-        return response(environ, start_response)
+        return response
 
     def _handle(self, request: Request) -> Response:
         adapter = self._url_map.bind_to_environ(request.environ)
@@ -247,7 +364,7 @@ class SalesforceEmulator:
             if not self._supported(version):
                 raise not_found()
             self._authorize(request)
-            handler = getattr(self, f"_ep_{rule.endpoint}")
+            handler = getattr(self, f"_on_{rule.endpoint}")
             result: Response = handler(request, version, **args)
             return result
         except ApiError as error:
@@ -263,8 +380,13 @@ class SalesforceEmulator:
         if scheme.lower() not in ("bearer", "oauth") or token.strip() != self.credentials["session_id"]:
             raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
         with self._lock:
+            if self._refuse_next > 0 or (
+                self.concurrency_refusals > 0 and self._refusals.random() < self.concurrency_refusals
+            ):
+                self._refuse_next = max(0, self._refuse_next - 1)
+                raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", CONCURRENT_LIMIT_MESSAGE)
             if self.api_usage >= self.daily_api_limit:
-                raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+                raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", DAILY_LIMIT_MESSAGE)
             self.api_usage += 1
 
     def _limit_info(self) -> str:
@@ -287,7 +409,10 @@ class SalesforceEmulator:
     # ------------------------------------------------------------ store internals
 
     def _now_text(self) -> str:
-        return format_datetime(self.clock())
+        moment = self.clock()
+        if self.whole_second_timestamps:
+            moment = moment.replace(microsecond=0)
+        return format_datetime(moment)
 
     def _next_id(self, sobject: str) -> str:
         self._counter += 1
@@ -328,6 +453,34 @@ class SalesforceEmulator:
         record["Id"] = to_18(record["Id"])
         self._store[sobject][record["Id"]] = record
         self._ordered[sobject] = None
+        self._security_changed(sobject)
+
+    def _security_changed(self, sobject: str) -> None:
+        if self._security is not None and sobject in SECURITY_OBJECTS:
+            self._security.refresh(self._store)
+
+    def _remove(self, sobject: str, record_id: str, master: str | None = None) -> bool:
+        """Take a record out of the store: to the recycle bin with ``recycle_bin``, else gone."""
+        record = self._store[sobject].pop(record_id, None)
+        if record is None:
+            return False
+        self._ordered[sobject] = None
+        self._tombstones[sobject][record_id] = master
+        if self.recycle_bin:
+            now = self._now_text()
+            record.update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now})
+            if master is not None:
+                record["MasterRecordId"] = master
+            self._deleted[sobject][record_id] = record
+        self._security_changed(sobject)
+        return True
+
+    def _rows(self, sobject: str, include_deleted: bool) -> list[Record]:
+        """Live records in Id order, with the recycle bin's among them for ``queryAll``."""
+        if not include_deleted or not self._deleted[sobject]:
+            return self._sorted(sobject)
+        merged = {**self._store[sobject], **self._deleted[sobject]}
+        return [merged[k] for k in sorted(merged)]
 
     def _sorted(self, sobject: str) -> list[Record]:
         ordered = self._ordered[sobject]
@@ -411,6 +564,7 @@ class SalesforceEmulator:
         record["LastModifiedDate"] = record["SystemModstamp"] = now
         record["LastModifiedById"] = DEFAULT_USER_ID
         self._derive(sobject, record)
+        self._security_changed(sobject)
         self.stats.add_written(1)
 
     def _create(self, sobject: str, fields: dict[str, Any]) -> str:
@@ -454,7 +608,7 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------ endpoints: discovery
 
-    def _ep_resources(self, request: Request, version: str) -> Response:
+    def _on_resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
         return _json(
             {
@@ -463,7 +617,7 @@ class SalesforceEmulator:
             }
         )
 
-    def _ep_limits(self, request: Request, version: str) -> Response:
+    def _on_limits(self, request: Request, version: str) -> Response:
         return _json(
             {
                 "DailyApiRequests": {
@@ -476,16 +630,16 @@ class SalesforceEmulator:
             }
         )
 
-    def _ep_describe_global(self, request: Request, version: str) -> Response:
+    def _on_describe_global(self, request: Request, version: str) -> Response:
         with self._lock:
             sobjects = [spec.summary(version) for spec in self._objects.values()]
         return _json({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects})
 
-    def _ep_describe(self, request: Request, version: str, sobject: str) -> Response:
+    def _on_describe(self, request: Request, version: str, sobject: str) -> Response:
         with self._lock:
             return _json(self._spec(sobject).describe(version))
 
-    def _ep_sobject_root(self, request: Request, version: str, sobject: str) -> Response:
+    def _on_sobject_root(self, request: Request, version: str, sobject: str) -> Response:
         spec = self._spec(sobject)
         if request.method == "GET":
             return _json({"objectDescribe": spec.summary(version), "recentItems": []})
@@ -503,13 +657,12 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------ endpoints: records
 
-    def _ep_record(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
+    def _on_record(self, request: Request, version: str, sobject: str, record_id: str) -> Response:
         spec = self._spec(sobject)
         if request.method == "DELETE":
             with self._lock:
-                if self._store[spec.name].pop(to_18(record_id), None) is None:
+                if not self._remove(spec.name, to_18(record_id)):
                     raise not_found()
-                self._ordered[spec.name] = None
             return Response(status=204)
         if request.method == "PATCH":
             body = self._json_body(request)
@@ -547,7 +700,7 @@ class SalesforceEmulator:
             self.stats.add_returned(1)
             return _json(self._render(spec, record, names, version))
 
-    def _ep_collection(self, request: Request, version: str) -> Response:
+    def _on_collection(self, request: Request, version: str) -> Response:
         body = self._json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise ApiError(400, "JSON_PARSER_ERROR", "The request body must hold a records array")
@@ -561,50 +714,61 @@ class SalesforceEmulator:
         all_or_none = bool(body.get("allOrNone", False))
         creating = request.method == "POST"
         with self._lock:
-            outcomes: list[tuple[str | None, str | None, dict[str, Any] | FieldValueError]] = []
-            for item in items:
-                outcomes.append(self._collection_item(item, creating))
+            outcomes = [self._collection_item(item, creating) for item in items]
             failed = any(isinstance(o[2], FieldValueError) for o in outcomes)
-            results: list[dict[str, Any]] = []
-            for sobject, record_id, outcome in outcomes:
-                if isinstance(outcome, FieldValueError):
-                    result: dict[str, Any] = {"success": False, "errors": [outcome.as_result_error()]}
-                    if record_id and sobject and to_18(record_id) in self._store[sobject]:
-                        result = {"id": to_18(record_id), **result}
-                    results.append(result)
-                elif all_or_none and failed:
-                    results.append(
-                        {
-                            "id": record_id,
-                            "success": False,
-                            "errors": [
-                                {
-                                    "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                                    "message": "Record rolled back because not all records were valid and "
-                                    "the request was using AllOrNone header",
-                                    "fields": [],
-                                }
-                            ],
-                        }
-                    )
-                else:
-                    assert sobject is not None
-                    if creating:
-                        try:
-                            new_id = self._create(sobject, outcome)
-                        except FieldValueError as err:
-                            results.append({"success": False, "errors": [err.as_result_error()]})
-                            continue
-                        results.append({"id": new_id, "success": True, "errors": []})
-                    else:
-                        assert record_id is not None
-                        self._apply(sobject, record_id, outcome)
-                        results.append({"id": to_18(record_id), "success": True, "errors": []})
+            saved = self._saved(outcomes) if all_or_none and self.all_or_none_rollback else None
+            results, created = self._write_collection(outcomes, creating, rolled_back=all_or_none and failed)
+            if saved is not None and any(not r["success"] for r in results):
+                self._restore(saved, created)
+                results = [_rolled_back(None if creating else r["id"]) if r["success"] else r for r in results]
         return _json(results)
 
-    def _collection_item(
-        self, item: Any, creating: bool
-    ) -> tuple[str | None, str | None, dict[str, Any] | FieldValueError]:
+    def _write_collection(
+        self, outcomes: list[_Outcome], creating: bool, rolled_back: bool
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """One result per record (and the records created), or each refused when ``rolled_back``."""
+        results: list[dict[str, Any]] = []
+        created: list[tuple[str, str]] = []
+        for sobject, record_id, outcome in outcomes:
+            if isinstance(outcome, FieldValueError):
+                result: dict[str, Any] = {"success": False, "errors": [outcome.as_result_error()]}
+                if record_id and sobject and to_18(record_id) in self._store[sobject]:
+                    result = {"id": to_18(record_id), **result}
+                results.append(result)
+            elif rolled_back:
+                results.append(_rolled_back(record_id))
+            elif creating:
+                assert sobject is not None
+                try:
+                    new_id = self._create(sobject, outcome)
+                except FieldValueError as err:
+                    results.append({"success": False, "errors": [err.as_result_error()]})
+                    continue
+                created.append((sobject, new_id))
+                results.append({"id": new_id, "success": True, "errors": []})
+            else:
+                assert sobject is not None and record_id is not None
+                self._apply(sobject, record_id, outcome)
+                results.append({"id": to_18(record_id), "success": True, "errors": []})
+        return results, created
+
+    def _saved(self, outcomes: list[_Outcome]) -> dict[tuple[str, str], Record]:
+        """Copies of the records an update is about to change, to put back on a rollback."""
+        saved: dict[tuple[str, str], Record] = {}
+        for sobject, record_id, _ in outcomes:
+            if sobject and record_id and to_18(record_id) in self._store[sobject]:
+                saved[(sobject, to_18(record_id))] = dict(self._store[sobject][to_18(record_id)])
+        return saved
+
+    def _restore(self, saved: dict[tuple[str, str], Record], created: list[tuple[str, str]]) -> None:
+        for sobject, record_id in created:
+            self._store[sobject].pop(record_id, None)
+            self._ordered[sobject] = None
+        for (sobject, record_id), record in saved.items():
+            self._store[sobject][record_id] = record
+            self._ordered[sobject] = None
+
+    def _collection_item(self, item: Any, creating: bool) -> _Outcome:
         if not isinstance(item, dict):
             return None, None, FieldValueError("JSON_PARSER_ERROR", "Each record must be an object", [])
         sobject = (
@@ -637,14 +801,19 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------ endpoints: query
 
-    def _ep_query(self, request: Request, version: str) -> Response:
+    def _on_query(self, request: Request, version: str) -> Response:
         source = request.args.get("q")
         if not source:
             raise ApiError(400, "MALFORMED_QUERY", "A query string has to be specified")
         batch_size = self._batch_size(request)
         compiled = soql.compile_query(soql.parse(source), self._objects, self.clock())
+        if self.max_soql_offset is not None and (compiled.offset or 0) > self.max_soql_offset:
+            raise ApiError(
+                400, "NUMBER_OUTSIDE_VALID_RANGE", f"Maximum SOQL offset allowed is {self.max_soql_offset}"
+            )
+        include_deleted = self.recycle_bin and "/queryAll" in request.path
         with self._lock:
-            rows = compiled.run(self._sorted(compiled.sobject.name))
+            rows = compiled.run(self._rows(compiled.sobject.name, include_deleted))
             if compiled.count:
                 return _json({"totalSize": len(rows), "done": True, "records": []})
             cursor = _Cursor(compiled.sobject.name, compiled.fields, rows, batch_size)
@@ -657,7 +826,7 @@ class SalesforceEmulator:
                     self._cursors.popitem(last=False)
             return self._page(cursor, locator, 0, version, request.path)
 
-    def _ep_query_more(self, request: Request, version: str, locator: str) -> Response:
+    def _on_query_more(self, request: Request, version: str, locator: str) -> Response:
         cursor_id, _, offset_text = locator.rpartition("-")
         with self._lock:
             cursor = self._cursors.get(cursor_id)
@@ -695,7 +864,7 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------ endpoints: tooling
 
-    def _ep_custom_field(self, request: Request, version: str) -> Response:
+    def _on_custom_field(self, request: Request, version: str) -> Response:
         body = self._json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "JSON_PARSER_ERROR", "The request body must be a CustomField object")
@@ -710,7 +879,9 @@ class SalesforceEmulator:
                 raise ApiError(400, "INVALID_INPUT", f"Cannot find entity: {object_name}", ["FullName"])
             if not field_name.endswith("__c") or not field_name[:-3].replace("_", "").isalnum():
                 raise ApiError(400, "INVALID_FIELD", f"Invalid custom field name: {field_name}", ["FullName"])
-            if spec.field(field_name) is not None:
+            if spec.field(field_name) is not None or (
+                self._security is not None and self._security.knows(spec.name, field_name)
+            ):
                 raise ApiError(
                     400,
                     "DUPLICATE_DEVELOPER_NAME",
@@ -721,7 +892,10 @@ class SalesforceEmulator:
                 field_spec = custom_field_from_metadata(field_name, metadata)
             except (ValueError, TypeError) as err:
                 raise ApiError(400, "FIELD_INTEGRITY_EXCEPTION", str(err), ["Metadata"]) from None
-            spec.add_field(field_spec)
+            if self._security is not None:
+                self._security.add(spec.name, field_spec)
+            else:
+                spec.add_field(field_spec)
             for record in self._store[spec.name].values():
                 record.setdefault(field_name, None)
             self._counter += 1
@@ -731,7 +905,7 @@ class SalesforceEmulator:
 
     # ------------------------------------------------------------ endpoints: Bulk API 2.0
 
-    def _ep_jobs(self, request: Request, version: str) -> Response:
+    def _on_jobs(self, request: Request, version: str) -> Response:
         if request.method == "GET":
             with self._lock:
                 jobs = [job.info() for job in self._jobs.values()]
@@ -775,7 +949,7 @@ class SalesforceEmulator:
             raise not_found()
         return job
 
-    def _ep_job(self, request: Request, version: str, job_id: str) -> Response:
+    def _on_job(self, request: Request, version: str, job_id: str) -> Response:
         with self._lock:
             job = self._job(job_id)
             if request.method == "DELETE":
@@ -807,7 +981,7 @@ class SalesforceEmulator:
             self._advance(job)
             return _json(job.info())
 
-    def _ep_job_batches(self, request: Request, version: str, job_id: str) -> Response:
+    def _on_job_batches(self, request: Request, version: str, job_id: str) -> Response:
         with self._lock:
             job = self._job(job_id)
             if job.state != "Open" or job.data is not None:
@@ -817,7 +991,7 @@ class SalesforceEmulator:
             job.data = request.get_data(as_text=True)
         return Response(status=201)
 
-    def _ep_job_results(self, request: Request, version: str, job_id: str, results: str) -> Response:
+    def _on_job_results(self, request: Request, version: str, job_id: str, results: str) -> Response:
         if results not in ("successfulResults", "failedResults", "unprocessedrecords", "unprocessedRecords"):
             raise not_found()
         with self._lock:

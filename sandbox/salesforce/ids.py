@@ -16,6 +16,9 @@ KEY_PREFIXES: dict[str, str] = {
     "Case": "500",
     "Task": "00T",
     "User": "005",
+    "PermissionSet": "0PS",
+    "FieldPermissions": "01k",
+    "PermissionSetAssignment": "0Pa",
 }
 
 

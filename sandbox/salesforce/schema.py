@@ -304,9 +304,13 @@ def _system_fields() -> list[FieldSpec]:
     ]
 
 
+def _id(label: str) -> FieldSpec:
+    return FieldSpec("Id", "id", f"{label} ID", length=18, nillable=False, updateable=False, createable=False)
+
+
 def _head(label: str) -> list[FieldSpec]:
     return [
-        FieldSpec("Id", "id", f"{label} ID", length=18, nillable=False, updateable=False, createable=False),
+        _id(label),
         FieldSpec("IsDeleted", "boolean", "Deleted", nillable=False, updateable=False, createable=False),
     ]
 
@@ -337,7 +341,60 @@ CLOSED_CASE_STATUSES = frozenset({"Closed"})
 def standard_objects() -> dict[str, ObjectSpec]:
     """A fresh set of object specs (custom fields get added per emulator instance)."""
     owner = _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False)
-    account = _object(
+    objects = (_account(owner), _contact(owner), _opportunity(owner), _case(owner), _task(owner), _user())
+    return {o.name: o for o in objects}
+
+
+def security_objects() -> dict[str, ObjectSpec]:
+    """``PermissionSet``, ``FieldPermissions`` and ``PermissionSetAssignment``: who may see which field."""
+    permission_set = _object(
+        "PermissionSet",
+        "Permission Set",
+        "Permission Sets",
+        [
+            _id("Permission Set"),
+            _text("Name", "Name", 80, nillable=False, name_field=True),
+            _text("Label", "Label", 80, nillable=False),
+            FieldSpec("Description", "textarea", "Description", length=255),
+            FieldSpec("IsOwnedByProfile", "boolean", "Is Owned By Profile", nillable=False, updateable=False),
+            *_system_fields(),
+        ],
+    )
+    field_permissions = _object(
+        "FieldPermissions",
+        "Field Permissions",
+        "Field Permissions",
+        [
+            _id("Field Permissions"),
+            _ref("ParentId", "Parent ID", "PermissionSet", "Parent", nillable=False),
+            _text("SobjectType", "Sobject Type Name", 40, nillable=False),
+            _text("Field", "Field Name", 100, nillable=False, name_field=True),
+            FieldSpec("PermissionsRead", "boolean", "Read Access", nillable=False),
+            FieldSpec("PermissionsEdit", "boolean", "Edit Access", nillable=False),
+            *_system_fields(),
+        ],
+    )
+    assignment = _object(
+        "PermissionSetAssignment",
+        "Permission Set Assignment",
+        "Permission Set Assignments",
+        [
+            _id("Assignment"),
+            _ref("PermissionSetId", "Permission Set ID", "PermissionSet", "PermissionSet", nillable=False),
+            _ref("AssigneeId", "Assignee ID", "User", "Assignee", nillable=False),
+            *_system_fields(),
+        ],
+    )
+    return {o.name: o for o in (permission_set, field_permissions, assignment)}
+
+
+def master_record_field() -> FieldSpec:
+    """``MasterRecordId``: on a record deleted by a merge, the record it was merged into."""
+    return _ref("MasterRecordId", "Master Record ID", "Account", "MasterRecord", updateable=False, createable=False)
+
+
+def _account(owner: FieldSpec) -> ObjectSpec:
+    return _object(
         "Account",
         "Account",
         "Accounts",
@@ -356,7 +413,10 @@ def standard_objects() -> dict[str, ObjectSpec]:
             _text("HubSpot_Company_Id__c", "HubSpot Company Id", custom=True, external_id=True),
         ],
     )
-    contact = _object(
+
+
+def _contact(owner: FieldSpec) -> ObjectSpec:
+    return _object(
         "Contact",
         "Contact",
         "Contacts",
@@ -374,7 +434,10 @@ def standard_objects() -> dict[str, ObjectSpec]:
             *_system_fields(),
         ],
     )
-    opportunity = _object(
+
+
+def _opportunity(owner: FieldSpec) -> ObjectSpec:
+    return _object(
         "Opportunity",
         "Opportunity",
         "Opportunities",
@@ -395,7 +458,10 @@ def standard_objects() -> dict[str, ObjectSpec]:
             FieldSpec("Renewal_Date__c", "date", "Renewal Date", custom=True),
         ],
     )
-    case = _object(
+
+
+def _case(owner: FieldSpec) -> ObjectSpec:
+    return _object(
         "Case",
         "Case",
         "Cases",
@@ -416,7 +482,10 @@ def standard_objects() -> dict[str, ObjectSpec]:
             *_system_fields(),
         ],
     )
-    task = _object(
+
+
+def _task(owner: FieldSpec) -> ObjectSpec:
+    return _object(
         "Task",
         "Task",
         "Tasks",
@@ -441,12 +510,15 @@ def standard_objects() -> dict[str, ObjectSpec]:
             *_system_fields(),
         ],
     )
-    user = _object(
+
+
+def _user() -> ObjectSpec:
+    return _object(
         "User",
         "User",
         "Users",
         [
-            FieldSpec("Id", "id", "User ID", length=18, nillable=False, updateable=False, createable=False),
+            _id("User"),
             _text("Username", "Username", 80, nillable=False),
             _text("Name", "Full Name", 121, updateable=False, createable=False, name_field=True),
             FieldSpec("Email", "email", "Email", length=128, nillable=False),
@@ -454,7 +526,6 @@ def standard_objects() -> dict[str, ObjectSpec]:
             *_system_fields(),
         ],
     )
-    return {o.name: o for o in (account, contact, opportunity, case, task, user)}
 
 
 METADATA_TYPES: dict[str, str] = {

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sandbox.world import Company, Presence, World
+from sandbox.world import Company, Presence, Ticket, World, present_in
 
 from .ids import format_datetime, make_id, to_18
 
@@ -45,10 +45,18 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
     """
     companies: dict[str, Company] = {c.key: c for c in world.companies}
     owners: dict[str, str] = {}
-    for company in world.companies:
-        presence = company.presence.get("salesforce")
-        if presence is None:
-            continue
+    yield from _accounts(world, companies, owners, now)
+    yield from _users(owners, now)
+    people_ids: dict[str, str] = {}
+    yield from _contacts(world, companies, people_ids, now)
+    yield from _opportunities(world, companies, now)
+    yield from _cases(world, companies, people_ids, now)
+
+
+def _accounts(
+    world: World, companies: dict[str, Company], owners: dict[str, str], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for company, presence in present_in(world.companies, "salesforce"):
         parent = companies.get(company.parent_key) if company.parent_key else None
         yield (
             "Account",
@@ -67,6 +75,9 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 **_stamps(presence, now),
             },
         )
+
+
+def _users(owners: dict[str, str], now: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for email, user_id in owners.items():
         local = email.split("@", 1)[0]
         yield (
@@ -82,11 +93,12 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 "SystemModstamp": now,
             },
         )
-    people_ids: dict[str, str] = {}
-    for person in world.people:
-        presence = person.presence.get("salesforce")
-        if presence is None:
-            continue
+
+
+def _contacts(
+    world: World, companies: dict[str, Company], people_ids: dict[str, str], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for person, presence in present_in(world.people, "salesforce"):
         owner = companies.get(person.company_key)
         first, last = person.first_name, person.last_name
         if presence.name:
@@ -108,10 +120,12 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 **_stamps(presence, now),
             },
         )
-    for deal in world.deals:
-        presence = deal.presence.get("salesforce")
-        if presence is None:
-            continue
+
+
+def _opportunities(
+    world: World, companies: dict[str, Company], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for deal, presence in present_in(world.deals, "salesforce"):
         account = companies.get(deal.company_key)
         yield (
             "Opportunity",
@@ -129,18 +143,22 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 **_stamps(presence, now),
             },
         )
-    for ticket in world.tickets:
-        presence = ticket.presence.get("salesforce")
-        if presence is None:
-            continue
+
+
+def _case_status(ticket: Ticket) -> str:
+    if ticket.status in ("solved", "closed"):
+        return "Closed"
+    if ticket.escalated:
+        return "Escalated"
+    return "New" if ticket.status == "new" else "Working"
+
+
+def _cases(
+    world: World, companies: dict[str, Company], people_ids: dict[str, str], now: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for ticket, presence in present_in(world.tickets, "salesforce"):
         customer = companies.get(ticket.company_key)
         closed = ticket.status in ("solved", "closed")
-        if closed:
-            status = "Closed"
-        elif ticket.escalated:
-            status = "Escalated"
-        else:
-            status = "New" if ticket.status == "new" else "Working"
         stamps = _stamps(presence, now)
         if not presence.created_at:
             stamps["CreatedDate"] = format_datetime(ticket.created_at)
@@ -156,7 +174,7 @@ def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]
                 "Subject": presence.name or ticket.subject,
                 "Description": None,
                 "Priority": PRIORITIES.get(ticket.priority, "Medium"),
-                "Status": status,
+                "Status": _case_status(ticket),
                 "Origin": "Web",
                 "IsEscalated": ticket.escalated,
                 "IsClosed": closed,

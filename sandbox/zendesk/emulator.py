@@ -29,6 +29,19 @@ Limits: the plan's requests per minute (``X-Rate-Limit``, ``X-Rate-Limit-Remaini
 minute, both in windows of the ``clock``. zenpy sleeps out a 429's ``Retry-After`` itself; pass
 ``ratelimit_budget`` to make it raise instead. Unknown keys in ``organization_fields`` on update
 are ignored, as Zendesk ignores them.
+
+Real-account behaviours, each off by default (the emulator then behaves as it always did):
+
+* ``export_deleted``: `delete` keeps deleted tickets in the exports with status ``deleted``
+  (left out with ``exclude_deleted=true``) and deleted organizations in the organization export
+  with ``deleted_at``; both leave the lists and shows. Off, a deleted row simply disappears.
+* ``satisfaction_organization_id``: on by default (the sandbox's old shape); off gives the
+  documented rating (``ticket_id``, ``requester_id``, ``assignee_id``, ``group_id``, no
+  ``organization_id``), so a rating reaches its account only through its ticket.
+* ``type_check_fields``: organization field values are checked against the field's type
+  (decimal, integer, checkbox, date, dropdown); a bad value fails that organization in the job
+  results (``OrganizationUpdateFailed``) and a single update with 422 ``RecordInvalid``.
+* ``https_links``: every ``url``, ``next_page``, ``links`` and ``after_url`` is ``https://``.
 """
 
 from __future__ import annotations
@@ -50,9 +63,10 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import CallStats
+from sandbox.core import CallStats, Emulator
 from sandbox.world import World
 from sandbox.zendesk import errors
+from sandbox.zendesk.fields import field_problem
 from sandbox.zendesk.limits import INCREMENTAL_LIMIT, PLAN_LIMITS, MinuteWindow
 from sandbox.zendesk.pages import (
     BadCursor,
@@ -66,7 +80,7 @@ from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, iso, project, stamp
 from sandbox.zendesk.store import Table
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    pass
 
 LIST_PAGE_MAX = 100
 EXPORT_PAGE_MAX = 1000
@@ -124,7 +138,7 @@ class _BadRequest(Exception):
         self.response = response
 
 
-class ZendeskEmulator:
+class ZendeskEmulator(Emulator):
     """An in-memory Zendesk account served over WSGI; see the module docstring."""
 
     name = "zendesk"
@@ -142,12 +156,21 @@ class ZendeskEmulator:
         email: str = "sandbox-admin@canary.test",
         token: str = "zd-sandbox-api-token",  # noqa: S107 - public sandbox credential
         oauth_token: str = "zd-sandbox-oauth-token",  # noqa: S107 - public sandbox credential
+        export_deleted: bool = False,
+        satisfaction_organization_id: bool = True,
+        type_check_fields: bool = False,
+        https_links: bool = False,
     ) -> None:
         if plan not in PLAN_LIMITS:
             raise ValueError(f"unknown Zendesk plan {plan!r}; one of {sorted(PLAN_LIMITS)}")
-        self.stats = stats or CallStats()
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
+        super().__init__(stats, clock)
         self.plan = plan
+        self.export_deleted = export_deleted
+        self.satisfaction_organization_id = satisfaction_organization_id
+        self.type_check_fields = type_check_fields
+        self.https_links = https_links
+        self._deleted: dict[str, set[int]] = {"organizations": set(), "tickets": set()}
+        self._tombstones: dict[str, set[int]] = {"organizations": set(), "tickets": set()}
         self.credentials: dict[str, str] = {
             "subdomain": subdomain,
             "email": email,
@@ -186,6 +209,8 @@ class ZendeskEmulator:
         """Replace organizations, users, tickets and satisfaction ratings with ``world``'s."""
         native = project(world, self.now())
         with self._lock:
+            self._deleted = {plural: set() for plural in self._deleted}
+            self._tombstones = {plural: set() for plural in self._tombstones}
             for name, rows, stamp_field in (
                 ("organizations", native.organizations, "updated_at"),
                 ("users", native.users, "updated_at"),
@@ -221,6 +246,57 @@ class ZendeskEmulator:
                     raise KeyError(f"no {object_type} with id {record_id}")
                 self._restamp(table, table.rows[record_id], moment)
 
+    def delete(self, object_type: str, ids: Iterable[int | str]) -> list[int]:
+        """Delete tickets or organizations as an agent would; the ids deleted.
+
+        With ``export_deleted`` they stay in the exports (see the module docstring), else they vanish.
+        """
+        plural = self._table_name(object_type)
+        if plural not in self._deleted:
+            raise KeyError(f"only tickets and organizations can be deleted, not {object_type!r}")
+        table, done = self._tables[plural], []
+        with self._lock:
+            for record_id in (int(i) for i in ids):
+                if record_id not in table or record_id in self._deleted[plural]:
+                    continue
+                done.append(record_id)
+                self._tombstones[plural].add(record_id)
+                if not self.export_deleted:
+                    table.remove(record_id)
+                    continue
+                self._deleted[plural].add(record_id)
+                row, moment = table.rows[record_id], self.now()
+                if plural == "tickets":
+                    row["status"] = "deleted"
+                else:
+                    row["deleted_at"] = iso(moment)
+                self._restamp(table, row, moment)
+        return done
+
+    def deleted_ids(self, object_type: str) -> list[int]:
+        """Every ticket or organization deleted since seeding (in the exports or gone), in id order."""
+        with self._lock:
+            return sorted(self._tombstones[self._table_name(object_type)])
+
+    def update(self, object_type: str, record_id: int | str, changes: dict[str, Any]) -> None:
+        """Change a row in-process as an agent would; organizations are checked like an API update."""
+        plural = self._table_name(object_type)
+        table, rid = self._tables[plural], int(record_id)
+        with self._lock:
+            if rid not in table or rid in self._deleted.get(plural, ()):
+                raise KeyError(f"no {object_type} with id {rid}")
+            if plural == "organizations":
+                problem = self._update_organization(rid, changes)
+                if problem is not None:
+                    raise ValueError(problem[1])
+                return
+            row = table.rows[rid]
+            row.update({k: v for k, v in changes.items() if k in row and k not in ("id", "url")})
+            self._restamp(table, row, self.now())
+
+    def is_deleted(self, object_type: str, record_id: int | str) -> bool:
+        return int(record_id) in self._deleted.get(self._table_name(object_type), set())
+
     def job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._jobs[job_id])
@@ -237,19 +313,8 @@ class ZendeskEmulator:
 
     # ------------------------------------------------------------------ WSGI
 
-    @property
-    def wsgi_app(self) -> WSGIApplication:
-        return self._wsgi
-
-    def _wsgi(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
-        response = self._respond(request)
-        return response(environ, start_response)
-
     def _respond(self, request: Request) -> Response:
         path = request.path
-        if path.rstrip("/") == "/_sandbox/stats":
-            return errors.json_response(self.stats.snapshot())
         if path.endswith(".json"):
             path = path[: -len(".json")]
         try:
@@ -310,14 +375,19 @@ class ZendeskEmulator:
 
     # ------------------------------------------------------------------ handlers: lists and shows
 
+    def _live_ids(self, plural: str) -> list[int]:
+        ids = self._tables[plural].ids()
+        deleted = self._deleted.get(plural)
+        return [i for i in ids if i not in deleted] if deleted else ids
+
     def _on_list_organizations(self, request: Request) -> Response:
-        return self._list(request, "organizations", self._tables["organizations"].ids())
+        return self._list(request, "organizations", self._live_ids("organizations"))
 
     def _on_list_users(self, request: Request) -> Response:
         return self._list(request, "users", self._tables["users"].ids())
 
     def _on_list_tickets(self, request: Request) -> Response:
-        return self._list(request, "tickets", self._tables["tickets"].ids())
+        return self._list(request, "tickets", self._live_ids("tickets"))
 
     def _on_list_satisfaction_ratings(self, request: Request) -> Response:
         table = self._tables["satisfaction_ratings"]
@@ -341,7 +411,7 @@ class ZendeskEmulator:
 
     def _show(self, request: Request, plural: str, singular: str, record_id: int) -> Response:
         table = self._tables[plural]
-        if record_id not in table:
+        if record_id not in table or record_id in self._deleted.get(plural, ()):
             return errors.record_not_found()
         self.stats.add_returned(1)
         return errors.json_response({singular: self._render(request, plural, table.rows[record_id])})
@@ -405,11 +475,12 @@ class ZendeskEmulator:
         if not isinstance(changes, dict):
             return errors.invalid_value("The request must carry an 'organization' object", 400)
         table = self._tables["organizations"]
-        if record_id not in table:
+        if record_id not in table or record_id in self._deleted["organizations"]:
             return errors.record_not_found()
         problem = self._update_organization(record_id, changes)
         if problem is not None:
-            return errors.record_invalid(problem[0], problem[1], "DuplicateValue")
+            code = "DuplicateValue" if problem[0] == "name" else "InvalidValue"
+            return errors.record_invalid(problem[0], problem[1], code)
         self.stats.add_written(1)
         return errors.json_response({"organization": self._render(request, "organizations", table.rows[record_id])})
 
@@ -424,7 +495,11 @@ class ZendeskEmulator:
         for index, item in enumerate(items):
             raw_id = item.get("id")
             record_id = raw_id if isinstance(raw_id, int) else _maybe_int(raw_id)
-            if record_id is None or record_id not in self._tables["organizations"]:
+            if (
+                record_id is None
+                or record_id not in self._tables["organizations"]
+                or record_id in self._deleted["organizations"]
+            ):
                 results.append(
                     {
                         "index": index,
@@ -478,6 +553,13 @@ class ZendeskEmulator:
         """Apply ``changes`` to one organization; returns ``(field, problem)`` when refused."""
         table = self._tables["organizations"]
         row = table.rows[record_id]
+        values = changes.get("organization_fields")
+        fields = {f["key"]: f for f in self._tables["organization_fields"].rows.values()}
+        if isinstance(values, dict) and self.type_check_fields:
+            for key, value in values.items():
+                problem = field_problem(fields[key], value) if key in fields else None
+                if problem is not None:
+                    return "organization_fields", problem
         new_name = changes.get("name")
         if isinstance(new_name, str) and new_name.casefold() != row["name"].casefold():
             if self._org_names.get(new_name.casefold(), set()) - {record_id}:
@@ -487,10 +569,8 @@ class ZendeskEmulator:
         for key in _UPDATABLE_ORG_FIELDS:
             if key in changes:
                 row[key] = changes[key]
-        values = changes.get("organization_fields")
         if isinstance(values, dict):
-            known = {f["key"] for f in self._tables["organization_fields"].rows.values()}
-            row["organization_fields"].update({k: v for k, v in values.items() if k in known})
+            row["organization_fields"].update({k: v for k, v in values.items() if k in fields})
         self._restamp(table, row, self.now())
         return None
 
@@ -523,6 +603,8 @@ class ZendeskEmulator:
         if not isinstance(title, str) or not title:
             return errors.record_invalid("title", "Title: cannot be blank", "BlankValue")
         row = self._define_field(key, kind, title, spec.get("description") or "")
+        if kind == "dropdown" and isinstance(spec.get("custom_field_options"), list):
+            row["custom_field_options"] = [dict(o) for o in spec["custom_field_options"] if isinstance(o, dict)]
         self.stats.add_written(1)
         return errors.json_response({"organization_field": self._render(request, "organization_fields", row)}, 201)
 
@@ -574,10 +656,9 @@ class ZendeskEmulator:
             return errors.invalid_value("Provide either start_time or cursor, not both", 400)
         per_page = _int_arg(args.get("per_page"), EXPORT_PAGE_MAX, "per_page", 1, EXPORT_PAGE_MAX)
         newest = int(self.now().timestamp()) - EXPORT_LAG_SECONDS
-        table = self._tables[plural]
         try:
             page = export_cursor_page(
-                table.keys(),
+                self._export_keys(request, plural),
                 newest,
                 per_page,
                 start_time=self._start_time(args.get("start_time")) if has_start else None,
@@ -611,7 +692,7 @@ class ZendeskEmulator:
         start_time = self._start_time(args["start_time"])
         per_page = _int_arg(args.get("per_page"), EXPORT_PAGE_MAX, "per_page", 1, EXPORT_PAGE_MAX)
         newest = int(self.now().timestamp()) - EXPORT_LAG_SECONDS
-        page = time_export_page(self._tables[plural].keys(), newest, per_page, start_time)
+        page = time_export_page(self._export_keys(request, plural), newest, per_page, start_time)
         rows = self._rows_at(request, plural, page.keys)
         query = [("start_time", str(page.end_time))]
         if "per_page" in args:
@@ -627,6 +708,14 @@ class ZendeskEmulator:
             }
         )
 
+    def _export_keys(self, request: Request, plural: str) -> list[Key]:
+        """The export order of a table; deleted tickets left out when ``exclude_deleted=true``."""
+        keys = self._tables[plural].keys()
+        deleted = self._deleted.get(plural)
+        if plural == "tickets" and deleted and request.args.get("exclude_deleted", "").lower() == "true":
+            return [k for k in keys if k[1] not in deleted]
+        return keys
+
     def _start_time(self, raw: str | None) -> int:
         value = _int_arg(raw, 0, "start_time", 0, None)
         if value > int(self.now().timestamp()) - EXPORT_LAG_SECONDS:
@@ -640,19 +729,28 @@ class ZendeskEmulator:
         return [self._render(request, plural, rows[record_id]) for _, record_id in keys]
 
     def _render(self, request: Request, plural: str, row: dict[str, Any]) -> dict[str, Any]:
-        return {"url": f"{self._base(request)}/{plural}/{row['id']}.json", **row}
+        out = {"url": f"{self._base(request)}/{plural}/{row['id']}.json", **row}
+        if plural == "satisfaction_ratings" and not self.satisfaction_organization_id:
+            out.pop("organization_id", None)
+        return out
 
     def _base(self, request: Request) -> str:
-        return f"{request.host_url.rstrip('/')}/api/v2"
+        host = request.host_url.rstrip("/")
+        if self.https_links and host.startswith("http://"):
+            host = "https://" + host[len("http://") :]
+        return f"{host}/api/v2"
 
     def _job_url(self, request: Request, job_id: str) -> str:
         return f"{self._base(request)}/job_statuses/{quote(job_id)}.json"
 
     def _table(self, object_type: str) -> Table:
+        return self._tables[self._table_name(object_type)]
+
+    def _table_name(self, object_type: str) -> str:
         name = object_type if object_type.endswith("s") else f"{object_type}s"
         if name not in self._tables:
             raise KeyError(f"unknown Zendesk object type {object_type!r}; one of {OBJECT_TYPES}")
-        return self._tables[name]
+        return name
 
 
 def _stamp_of(text: str) -> int:

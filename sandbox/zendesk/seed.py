@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox.world import Company, Person, Presence, Ticket, World
+from sandbox.world import Company, Person, Presence, Ticket, World, present_in
 
 HUBSPOT_FIELD_KEY = "hubspot_company_id"
 SATISFACTION_ID_OFFSET = 5_000_000_000
@@ -212,23 +212,16 @@ def project(world: World, now: datetime) -> NativeRecords:
     fallback = as_utc(now) - timedelta(days=1)
     out = NativeRecords()
     org_ids: dict[str, int] = {}
-    for company in world.companies:
-        presence = company.presence.get("zendesk")
-        if presence is not None:
-            row = organization_row(company, presence, fallback)
-            out.organizations[row["id"]] = row
-            org_ids[company.key] = row["id"]
+    for company, presence in present_in(world.companies, "zendesk"):
+        row = organization_row(company, presence, fallback)
+        out.organizations[row["id"]] = row
+        org_ids[company.key] = row["id"]
     user_ids: dict[str, int] = {}
-    for person in world.people:
-        presence = person.presence.get("zendesk")
-        if presence is not None:
-            row = user_row(person, presence, org_ids.get(person.company_key), fallback)
-            out.users[row["id"]] = row
-            user_ids[person.key] = row["id"]
-    for ticket in world.tickets:
-        presence = ticket.presence.get("zendesk")
-        if presence is None:
-            continue
+    for person, presence in present_in(world.people, "zendesk"):
+        row = user_row(person, presence, org_ids.get(person.company_key), fallback)
+        out.users[row["id"]] = row
+        user_ids[person.key] = row["id"]
+    for ticket, presence in present_in(world.tickets, "zendesk"):
         row = ticket_row(ticket, presence, org_ids.get(ticket.company_key), user_ids.get(ticket.requester_key))
         out.tickets[row["id"]] = row
         if ticket.satisfaction is not None:

@@ -32,6 +32,12 @@ class Table:
         self.stamps[row_id] = stamp
         self._keys = None
 
+    def remove(self, row_id: int) -> None:
+        del self.rows[row_id]
+        del self.stamps[row_id]
+        self._ids = None
+        self._keys = None
+
     def clear(self) -> None:
         self.rows.clear()
         self.stamps.clear()

@@ -29,7 +29,8 @@ from hubspot.crm.properties.exceptions import ApiException as PropertiesApiExcep
 
 from sandbox.core import LoopbackServer
 from sandbox.hubspot import HubSpotEmulator
-from sandbox.world import Company, Deal, Person, Presence, Ticket, World
+from sandbox.world import Deal, Person, Presence, World
+from tests.sandbox.worlds import company, ticket
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 BIG = 10_050  # more companies than one search query may return
@@ -46,17 +47,14 @@ def make_world(n_companies: int) -> World:
         if i % 3 == 0:
             refs["zendesk"] = str(360_000 + i)
         companies.append(
-            Company(
+            company(
                 key=f"C{i:06d}",
                 name=f"Company {i}",
                 domain=f"company{i}.example",
                 industry="Software",
                 employees=10 + i,
-                segment="smb",
                 tier="growth",
                 csm_owner="csm@canary.example",
-                story="healthy",
-                onboarding_start=date(2026, 1, 1),
                 parent_key="C000000" if i in (1, 2) else None,
                 presence={
                     "hubspot": Presence(
@@ -97,7 +95,7 @@ def make_world(n_companies: int) -> World:
             )
         )
         tickets.append(
-            Ticket(
+            ticket(
                 key=f"T{i}",
                 company_key=f"C{i:06d}",
                 requester_key=f"P{i}-0",
@@ -108,20 +106,11 @@ def make_world(n_companies: int) -> World:
                 created_at=T0,
                 updated_at=T0,
                 solved_at=None,
-                satisfaction=None,
-                satisfaction_comment=None,
                 presence={"hubspot": Presence(external_id=str(90_000 + i))},
             )
         )
-    return World(
-        seed=7,
-        as_of=date(2026, 11, 20),
-        companies=companies,
-        people=people,
-        deals=deals,
-        tickets=tickets,
-        surveys=[],
-    )
+    as_of = date(2026, 11, 20)
+    return World(seed=7, as_of=as_of, companies=companies, people=people, deals=deals, tickets=tickets, surveys=[])
 
 
 @dataclass

@@ -42,12 +42,30 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
+ALLOWED_EXTRA: frozenset[str] = frozenset(
+    {
+        # A property definition: HubSpot's ``Property`` schema lists these, its published example
+        # (``property_create_response_spec_example.json``) leaves them out.
+        "archived",
+        "calculated",
+        "createdAt",
+        "dataSensitivity",
+        "description",
+        "externalOptions",
+        "updatedAt",
+    }
+)
+"""Keys ours may carry beyond a recorded payload's, each because real payloads vary there."""
+
+
 def assert_same_shape(theirs: Any, ours: Any, path: str = "$") -> None:
-    """Every key of the vendor payload is in ours, with the same JSON type, recursively."""
+    """Exactly the keys of the vendor payload (bar `ALLOWED_EXTRA`), with the same JSON type, recursively."""
     if theirs is None or (ours is None and isinstance(theirs, str)):
         return  # nullable on one side: HubSpot labels and property values are str | null
     assert _kind(ours) == _kind(theirs), f"{path}: ours is {_kind(ours)}, vendor's is {_kind(theirs)}"
     if isinstance(theirs, dict):
+        extra = set(ours) - set(theirs) - ALLOWED_EXTRA
+        assert not extra, f"{path}: keys the vendor does not send {sorted(extra)}"
         for key, value in theirs.items():
             assert key in ours, f"{path}: key {key!r} missing (ours: {sorted(ours)})"
             if key in FREE_FORM:

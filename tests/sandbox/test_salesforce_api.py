@@ -21,6 +21,7 @@ from simple_salesforce.exceptions import (
 from sandbox.core import LoopbackServer, TLSMaterial, make_self_signed_cert
 from sandbox.salesforce import SalesforceEmulator, make_id
 from sandbox.world import Company, Deal, Person, Presence, Ticket, World
+from tests.sandbox.worlds import company, ticket
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -45,16 +46,14 @@ def make_world(n_accounts: int, *, shared_stamp_every: int = 100) -> World:
         if i % 3 == 0:
             refs["hubspot"] = str(5000 + i)
         companies.append(
-            Company(
+            company(
                 key=key,
                 name=f"Company {i}",
                 domain=f"company{i}.example",
                 industry="Software" if i % 2 else "Retail",
                 employees=10 + i,
-                segment="smb",
                 tier="growth",
                 csm_owner=f"csm{i % 3}@canary.test",
-                story="healthy",
                 onboarding_start=date(2025, 1, 1),
                 parent_key="C000000" if i in (1, 2) else None,
                 presence={
@@ -97,7 +96,7 @@ def make_world(n_accounts: int, *, shared_stamp_every: int = 100) -> World:
             )
         )
         tickets.append(
-            Ticket(
+            ticket(
                 key=f"T{i}",
                 company_key=f"C{i:06d}",
                 requester_key=f"P{i}",
@@ -108,8 +107,6 @@ def make_world(n_accounts: int, *, shared_stamp_every: int = 100) -> World:
                 created_at=BASE - timedelta(days=3),
                 updated_at=BASE - timedelta(days=1),
                 solved_at=BASE - timedelta(days=1) if i == 1 else None,
-                satisfaction=None,
-                satisfaction_comment=None,
                 presence={"salesforce": Presence(external_id=make_id("500", i + 1))},
             )
         )
@@ -531,7 +528,7 @@ def test_internal_error_answers_in_vendor_shape(box: Sandbox, monkeypatch: pytes
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(box.emulator, "_ep_limits", broken)
+    monkeypatch.setattr(box.emulator, "_on_limits", broken)
     response = box.sf.session.get(f"{box.sf.base_url}limits/", headers=box.sf.headers)
     assert response.status_code == 500
     assert response.json()[0]["errorCode"] == "UNKNOWN_EXCEPTION"

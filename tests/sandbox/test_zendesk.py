@@ -20,9 +20,9 @@ from zenpy.lib.exception import (
 )
 
 from sandbox.core import LoopbackServer
-from sandbox.world import Company, Person, Presence, World
-from sandbox.world import Ticket as WorldTicket
+from sandbox.world import Person, Presence, World
 from sandbox.zendesk import ZendeskEmulator
+from tests.sandbox.worlds import company, ticket
 
 # A day before real time: zenpy stops time-based exports whose end_time is within 5 minutes of
 # its own wall clock, so the emulator's "now" must not run ahead of it.
@@ -57,17 +57,14 @@ def make_world(orgs: int = 250, share: int = 7, rated_every: int = 3) -> World:
             refs["hubspot"] = str(9_000 + i)
         key = f"C{i:06d}"
         companies.append(
-            Company(
+            company(
                 key=key,
                 name=f"Company {i}",
                 domain=f"company{i}.com",
                 industry="Software",
                 employees=100 + i,
-                segment="smb",
                 tier="growth",
                 csm_owner="csm@canary.test",
-                story="healthy",
-                onboarding_start=date(2026, 1, 1),
                 presence={
                     "zendesk": Presence(
                         external_id=str(ORG_ID0 + i),
@@ -95,7 +92,7 @@ def make_world(orgs: int = 250, share: int = 7, rated_every: int = 3) -> World:
         )
         rated = i % rated_every == 0
         tickets.append(
-            WorldTicket(
+            ticket(
                 key=f"T{i:06d}",
                 company_key=key,
                 requester_key=f"P{i:06d}",
@@ -112,17 +109,14 @@ def make_world(orgs: int = 250, share: int = 7, rated_every: int = 3) -> World:
             )
         )
     companies.append(
-        Company(
+        company(
             key="CNOZD",
             name="Only In Salesforce",
             domain="only.example",
             industry="Retail",
             employees=5,
-            segment="smb",
             tier="starter",
             csm_owner="csm@canary.test",
-            story="healthy",
-            onboarding_start=date(2026, 1, 1),
             presence={"salesforce": Presence(external_id="001Ax0000999999999")},
         )
     )

@@ -1,0 +1,161 @@
+"""Seeded changes to a running sandbox's vendor records, and the state a fresh full sync should reach.
+
+`mutate` applies ``changes`` field edits, ``deletions`` and ``merges`` across the running
+emulators, drawn from a ``random.Random(seed)`` over the records sorted by system, type and
+id, so one seed on one world always makes the same mutation. Merges go first (two distinct
+live accounts/companies each, Salesforce and HubSpot taking turns; Zendesk has no organization
+merge), then
+deletions (never a record of a merge), then changes (only live records). Every edit goes
+through the emulator's in-process API, stamped by its clock, as a user's edit would be.
+
+`world_state` reads the emulators back: per system the live ids of every object type, the ids
+deleted since seeding and each merged id with the record it resolves to.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Rng = random.Random
+ValueMaker = Callable[[Rng], dict[str, Any]]
+
+TITLES = ("CTO", "VP Operations", "Head of Support", "Director of IT", "COO", "Engineering Manager")
+_SF_CASE_STATUSES = ("Working", "Escalated", "Closed")
+
+CHANGES: dict[str, dict[str, ValueMaker]] = {
+    "salesforce": {
+        "Account": lambda rng: {"NumberOfEmployees": rng.randint(5, 5000)},
+        "Contact": lambda rng: {"Title": rng.choice(TITLES)},
+        "Opportunity": lambda rng: {"Amount": float(rng.randint(1_000, 200_000))},
+        "Case": lambda rng: {"Status": rng.choice(_SF_CASE_STATUSES), "Priority": rng.choice(("Low", "High"))},
+    },
+    "zendesk": {
+        "organizations": lambda rng: {"notes": f"account review {rng.randint(1, 9999)}"},
+        "users": lambda rng: {"phone": f"+1555{rng.randint(1_000_000, 9_999_999)}"},
+        "tickets": lambda rng: {"status": rng.choice(("open", "pending", "solved")),
+                                "priority": rng.choice(("low", "normal", "high", "urgent"))},
+    },
+    "hubspot": {
+        "companies": lambda rng: {"numberofemployees": str(rng.randint(5, 5000))},
+        "contacts": lambda rng: {"jobtitle": rng.choice(TITLES)},
+        "deals": lambda rng: {"amount": str(rng.randint(1_000, 200_000))},
+        "tickets": lambda rng: {"hs_ticket_priority": rng.choice(("LOW", "MEDIUM", "HIGH"))},
+    },
+}  # fmt: skip
+"""Per system and object type: what a random edit writes."""
+DELETABLE: dict[str, tuple[str, ...]] = {
+    "salesforce": ("Account", "Contact", "Opportunity", "Case"),
+    "zendesk": ("organizations", "tickets"),
+    "hubspot": ("companies", "contacts", "deals", "tickets"),
+}
+MERGEABLE: dict[str, str] = {"salesforce": "Account", "hubspot": "companies"}
+
+
+@dataclass(frozen=True)
+class Change:
+    system: str
+    object_type: str
+    record_id: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Deletion:
+    system: str
+    object_type: str
+    record_id: str
+
+
+@dataclass(frozen=True)
+class Merge:
+    system: str
+    object_type: str
+    primary_id: str
+    merged_id: str
+
+
+@dataclass
+class Mutation:
+    """What `mutate` did, in the order it did it (merges, deletions, changes)."""
+
+    merges: list[Merge] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def live_ids(system: str, emulator: Any, object_type: str) -> list[str]:
+    """Ids of the records of one type that exist (not deleted, archived or merged), sorted."""
+    if system == "salesforce":
+        return sorted(r["Id"] for r in emulator.records(object_type))
+    if system == "zendesk":
+        rows = emulator.records(object_type)
+        return sorted(str(r["id"]) for r in rows if not emulator.is_deleted(object_type, r["id"]))
+    return sorted(r["id"] for r in emulator.records(object_type) if not r["archived"])
+
+
+def mutate(emulators: Mapping[str, Any], changes: int, deletions: int, merges: int, seed: int) -> Mutation:
+    """Apply the mutation drawn from ``seed`` to the running emulators; see the module docstring."""
+    rng = random.Random(seed)
+    out = Mutation()
+    used: set[tuple[str, str]] = set()
+    mergeable = [s for s in sorted(MERGEABLE) if s in emulators]
+    start = rng.randrange(len(mergeable)) if mergeable else 0
+    for n in range(merges if mergeable else 0):
+        system = mergeable[(start + n) % len(mergeable)]  # the systems take turns
+        object_type = MERGEABLE[system]
+        pool = [i for i in live_ids(system, emulators[system], object_type) if (system, i) not in used]
+        if len(pool) < 2:
+            break
+        primary, merged = rng.sample(pool, 2)
+        used.update({(system, primary), (system, merged)})
+        emulators[system].merge(object_type, primary, merged)
+        out.merges.append(Merge(system, object_type, primary, merged))
+    for system, object_type, record_id in _draw(rng, emulators, DELETABLE, deletions, used):
+        emulators[system].delete(object_type, [record_id])
+        out.deletions.append(Deletion(system, object_type, record_id))
+    changeable = {system: tuple(types) for system, types in CHANGES.items()}
+    for system, object_type, record_id in _draw(rng, emulators, changeable, changes, set(), repeat=True):
+        values = CHANGES[system][object_type](rng)
+        emulators[system].update(object_type, record_id, values)
+        out.changes.append(Change(system, object_type, record_id, values))
+    return out
+
+
+def _draw(
+    rng: Rng,
+    emulators: Mapping[str, Any],
+    types: Mapping[str, tuple[str, ...]],
+    count: int,
+    excluded: set[tuple[str, str]],
+    repeat: bool = False,
+) -> list[tuple[str, str, str]]:
+    """``count`` live records (system, type, id) from the running systems, drawn from ``rng``."""
+    pool = [
+        (system, object_type, record_id)
+        for system in sorted(types)
+        if system in emulators
+        for object_type in types[system]
+        for record_id in live_ids(system, emulators[system], object_type)
+        if (system, record_id) not in excluded
+    ]
+    if repeat:
+        return [rng.choice(pool) for _ in range(count)] if pool else []
+    return rng.sample(pool, min(count, len(pool)))
+
+
+def world_state(emulators: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per system: ``alive`` ids by type, ``deleted`` ids by type, ``merged`` {merged id: primary} by type."""
+    out: dict[str, dict[str, Any]] = {}
+    for system in sorted(emulators):
+        emulator = emulators[system]
+        alive = {t: live_ids(system, emulator, t) for t in CHANGES[system]}
+        deleted = {t: [str(i) for i in emulator.deleted_ids(t)] for t in DELETABLE[system]}
+        merged = {MERGEABLE[system]: emulator.merged_ids(MERGEABLE[system])} if system in MERGEABLE else {}
+        out[system] = {"alive": alive, "deleted": deleted, "merged": {t: m for t, m in merged.items() if m}}
+    return out
