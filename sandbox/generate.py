@@ -480,13 +480,11 @@ class _WorldBuilder:
             surveys=self.surveys,
         )
 
-    def add_company(self, index: int, story: Story, parent: Company | None) -> None:
+    def draw_identity(self, index: int, parent: Company | None
+                      ) -> tuple[str, str, str, str | None, tuple[System, ...]]:
+        """(name, base, suffix, domain, systems): a subsidiary is named after its parent, often shares
+        its domain and mostly appears in the same systems."""
         rng = self.rng
-        key = f"C{index + 1:06d}"
-        segment = _weighted(rng, _SEGMENT_MIX)
-        tier = _weighted(rng, _TIER_MIX[segment])
-        low, high = _EMPLOYEES[segment]
-        employees = low + int(rng.random() * (high - low))
         if parent is not None:
             parent_base = self.base_of[parent.key]
             base = ""
@@ -511,9 +509,12 @@ class _WorldBuilder:
             name, base, suffix = self.company_name()
             domain = self.domain_for(base)
             systems = _weighted(rng, SYSTEM_MIX)
-        industry = parent.industry if parent is not None else INDUSTRIES[int(rng.random() * len(INDUSTRIES))]
+        return name, base, suffix, domain, systems
 
-        # Contract dates: the current term renews within 18 months; onboarding started earlier.
+    def contract_dates(self, story: Story) -> tuple[date, date, date]:
+        """(onboarding start, contract start, renewal): the current term renews within 18 months;
+        onboarding started earlier (a stalled onboarding started 35-90 days ago)."""
+        rng = self.rng
         if story == "onboarding_stalled":
             onboarding_start = self.as_of - timedelta(days=35 + int(rng.random() * 56))
             start_date = onboarding_start
@@ -527,6 +528,19 @@ class _WorldBuilder:
                 onboarding_start -= timedelta(days=365)
             if rng.random() < 0.5:
                 onboarding_start -= timedelta(days=365 * (1 + int(rng.random() * 3)))
+        return onboarding_start, start_date, renewal
+
+    def add_company(self, index: int, story: Story, parent: Company | None) -> None:
+        rng = self.rng
+        key = f"C{index + 1:06d}"
+        segment = _weighted(rng, _SEGMENT_MIX)
+        tier = _weighted(rng, _TIER_MIX[segment])
+        low, high = _EMPLOYEES[segment]
+        employees = low + int(rng.random() * (high - low))
+        name, base, suffix, domain, systems = self.draw_identity(index, parent)
+        industry = parent.industry if parent is not None else INDUSTRIES[int(rng.random() * len(INDUSTRIES))]
+
+        onboarding_start, start_date, renewal = self.contract_dates(story)
 
         self.base_of[key] = base
         company = Company(

@@ -252,6 +252,24 @@ def iter_usage_events(world: World, company: Company | str | None = None, days: 
         yield from _company_events(world, target, days)
 
 
+def _nps_by_day(world: World, company: Company, users: list[ProductUser], window_start: date
+                ) -> dict[date, list[tuple[int, ProductUser, list[tuple[str, dict]]]]]:
+    """NPS answers in the window, by day: (seconds into the day, user, the event)."""
+    as_of = world.as_of
+    surveys: dict[date, list[tuple[int, ProductUser, list[tuple[str, dict]]]]] = {}
+    by_key = {u.person_key: u for u in users if u.person_key}
+    for survey in _surveys_by_company(world).get(company.key, ()):
+        day = survey.submitted_at.astimezone(UTC).date()
+        if survey.kind == "nps" and window_start <= day < as_of and survey.person_key in by_key:
+            moment = survey.submitted_at.astimezone(UTC)
+            properties = {"score": survey.score, "comment": survey.comment}
+            surveys.setdefault(day, []).append(
+                (moment.hour * 3600 + moment.minute * 60 + moment.second, by_key[survey.person_key],
+                 [(NPS_EVENT, properties)])
+            )
+    return surveys
+
+
 def _company_events(world: World, company: Company, days: int) -> Iterator[dict]:
     rng = _rng(world, company, "events")
     as_of = world.as_of
@@ -302,18 +320,7 @@ def _company_events(world: World, company: Company, days: int) -> Iterator[dict]
             day = day + timedelta(days=1 + int(rng.random() * (2 if company.story == "onboarding_stalled" else 5)))
         yield from out
 
-    # NPS answers in the window, by day: (seconds into the day, user, the event).
-    surveys: dict[date, list[tuple[int, ProductUser, list[tuple[str, dict]]]]] = {}
-    by_key = {u.person_key: u for u in users if u.person_key}
-    for survey in _surveys_by_company(world).get(company.key, ()):
-        day = survey.submitted_at.astimezone(UTC).date()
-        if survey.kind == "nps" and window_start <= day < as_of and survey.person_key in by_key:
-            moment = survey.submitted_at.astimezone(UTC)
-            properties = {"score": survey.score, "comment": survey.comment}
-            surveys.setdefault(day, []).append(
-                (moment.hour * 3600 + moment.minute * 60 + moment.second, by_key[survey.person_key],
-                 [(NPS_EVENT, properties)])
-            )
+    surveys = _nps_by_day(world, company, users, window_start)
 
     day = window_start
     while day < as_of:
