@@ -35,7 +35,7 @@ def test_demo_runs_the_pipeline_and_repeats_exactly(tmp_path: Path, monkeypatch:
     for system_calls in calls.values():
         assert system_calls["pull"] >= 4 and system_calls["push"] >= 1
     pushed = first["pushed_records"]
-    assert isinstance(pushed, dict) and all(n > 0 for n in pushed.values())
+    assert isinstance(pushed, dict) and set(pushed) == set(calls) and all(n > 0 for n in pushed.values())
     # a fresh demo workspace and a fresh sandbox each time: the same seed gives the same result
     second = _run(tmp_path, monkeypatch, seed=3)
     assert second == first

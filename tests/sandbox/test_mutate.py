@@ -40,6 +40,7 @@ def test_the_same_seed_makes_the_same_mutation_and_state() -> None:
 
 def test_world_state_shows_every_deletion_and_merge() -> None:
     mutation, state = mutated(3)
+    assert (len(mutation.deletions), len(mutation.merges)) == (12, 4)
     for deletion in mutation.deletions:
         system = state[deletion.system]
         assert deletion.record_id in system["deleted"][deletion.object_type], deletion
@@ -69,6 +70,7 @@ def test_changes_reach_the_sdks_and_deletions_the_vendor_views() -> None:
         masters = {r["Id"]: r["MasterRecordId"] for r in rows}
         assert all(masters[m.merged_id] == m.primary_id for m in sf_merges)
         zd_tickets = [d.record_id for d in mutation.deletions if d.system == "zendesk" and d.object_type == "tickets"]
+        assert zd_tickets, mutation.deletions
         for ticket_id in zd_tickets:
             assert sandbox.emulators["zendesk"].is_deleted("tickets", ticket_id)
 

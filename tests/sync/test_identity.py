@@ -96,6 +96,8 @@ def test_never_two_records_of_one_system_in_a_cluster() -> None:
         rec("salesforce", "001B", "Acme", "acme.com"),
         rec("zendesk", "1", "Acme", "acme.com"),
     ])
+    assert sorted(k for c in clusters for k in c.keys) == [("salesforce", "001A"), ("salesforce", "001B"),
+                                                            ("zendesk", "1")]
     for c in clusters:
         systems = [s for s, _ in c.keys]
         assert len(systems) == len(set(systems))
