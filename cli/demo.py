@@ -25,6 +25,7 @@ from cli.progress import progress
 from scoring import default_model
 from store.db import Store
 from store.models import Account, SourceLink, Tenant
+from store.queries import live_accounts
 from store.tenants import create_tenant
 from sync.connections import build_adapter, save_connection
 
@@ -146,7 +147,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
 
     with store.session(tenant_id) as session:
         result.accounts = session.scalar(select(func.count()).select_from(Account).where(
-            (Account.lifecycle_stage.is_(None)) | (Account.lifecycle_stage != "merged"))) or 0
+            live_accounts())) or 0
         per_account = session.execute(
             select(SourceLink.account_id, func.count(func.distinct(SourceLink.system)))
             .where(SourceLink.system != "product", SourceLink.account_id.is_not(None))

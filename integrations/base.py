@@ -98,16 +98,27 @@ R = TypeVar("R", bound=Record)
 
 
 @dataclass(frozen=True)
+class Removal:
+    """A vendor record that is gone: deleted (the recycle bin, archived, status ``deleted``) or merged
+    into another record of the same system (``merged_into``, the surviving record's id)."""
+
+    external_id: str
+    merged_into: str | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a pull, in ascending cursor order.
 
     ``cursor`` is opaque to the caller: save it only after the page's records are stored,
-    and pass it back to resume exactly after this page.
+    and pass it back to resume exactly after this page. ``removed`` names the page's records
+    that were deleted or merged away since the cursor.
     """
 
     object: ObjectName
     records: Sequence[Record]
     cursor: str | None
+    removed: Sequence[Removal] = ()
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from store.models import Subscription
+from store.models import Account, Subscription
 
 SYSTEM_OF_RECORD = ("salesforce", "hubspot", "zendesk")
 """Which CRM's deals count when one customer's subscription is recorded in several systems."""
@@ -35,3 +35,13 @@ def active_subscriptions(session: Session, account_ids: Iterable[int]) -> dict[i
                 out[account_id] = systems[system]
                 break
     return out
+
+
+GONE_STAGES = ("merged", "retired")
+"""Lifecycle stages of accounts that are no customer of their own any more: merged into another
+account, or retired when the last record standing for them was deleted in its system."""
+
+
+def live_accounts() -> ColumnElement[bool]:
+    """The condition that keeps merged and retired accounts out of scoring, lists and counts."""
+    return Account.lifecycle_stage.is_(None) | Account.lifecycle_stage.not_in(GONE_STAGES)

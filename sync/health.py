@@ -53,7 +53,7 @@ from store.models import (
     Ticket,
     UsageDaily,
 )
-from store.queries import active_subscriptions
+from store.queries import active_subscriptions, live_accounts
 
 CHUNK = 1000
 WINDOW_DAYS = 35
@@ -207,7 +207,7 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     summary = ScoreSummary(days=len(days))
     with store.session(tenant_id) as session:
         account_ids = list(session.scalars(select(Account.id).where(
-            (Account.lifecycle_stage.is_(None)) | (Account.lifecycle_stage != "merged")).order_by(Account.id)))
+            live_accounts()).order_by(Account.id)))
     summary.accounts = len(account_ids)
     final_scores: dict[int, HealthScore] = {}
     final_signals: dict[int, Signals] = {}

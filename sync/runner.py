@@ -28,6 +28,8 @@ class ObjectSummary:
     pulled: int = 0
     changed: int = 0
     skipped: int = 0
+    removed: int = 0
+    """Records deleted or merged away in the vendor, removed from the store."""
     pages: int = 0
 
 
@@ -76,6 +78,7 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
         target.pulled += counts.pulled
         target.changed += counts.changed
         target.skipped += counts.skipped
+        target.removed += counts.removed
         target.pages += 1
         if progress:
             progress(system, obj, counts.pulled)

@@ -8,35 +8,43 @@ pulls it again (upserts make that harmless).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from integrations.base import (
     AccountRecord,
     ContactRecord,
     DealRecord,
+    ObjectName,
     Page,
     Record,
+    Removal,
     SatisfactionRecord,
     TicketRecord,
 )
 from store.models import (
     Account,
+    Alert,
     Contact,
     ProductUser,
+    PushLedger,
     SourceLink,
     Subscription,
     SurveyResponse,
     SyncCursor,
     Ticket,
 )
+from store.queries import live_accounts
 from sync.identity import KnownLink, parent_index, resolve
 from sync.normalise import normalise_domain
+
+log = logging.getLogger("canary.sync")
 
 ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
 NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk", "product")
@@ -47,6 +55,7 @@ class WriteCounts:
     pulled: int = 0
     changed: int = 0
     skipped: int = 0
+    removed: int = 0
 
 
 @dataclass
@@ -112,8 +121,60 @@ class PageWriter:
             "satisfaction": self._satisfaction,
         }
         writers[page.object](page.records, counts)
+        if page.removed:
+            self._remove(page.object, page.removed, counts)
         save_cursor(self.session, self.system, page.object, page.cursor)
         return counts
+
+    # ---------------------------------------------------------------- deletions and merges
+
+    def _remove(self, obj: ObjectName, removals: Sequence[Removal], counts: WriteCounts) -> None:
+        """Records deleted or merged away in the vendor: their rows go, and nothing is pushed to them again."""
+        ids = [r.external_id for r in removals]
+        if obj == "accounts":
+            self._remove_accounts(removals)
+        elif obj == "contacts":
+            self._remove_contacts(ids)
+        else:
+            model: Any = {"deals": Subscription, "tickets": Ticket}.get(obj)
+            if model is not None:
+                self.session.execute(delete(model).where(model.system == self.system, model.external_id.in_(ids)))
+            else:  # satisfaction ratings
+                self.session.execute(delete(SurveyResponse).where(SurveyResponse.source == self.system,
+                                                                  SurveyResponse.source_ref.in_(ids)))
+        self.session.execute(delete(PushLedger).where(PushLedger.system == self.system,
+                                                      PushLedger.external_id.in_(ids)))
+        counts.removed += len(removals)
+
+    def _remove_accounts(self, removals: Sequence[Removal]) -> None:
+        ids = [r.external_id for r in removals] + [r.merged_into for r in removals if r.merged_into]
+        links = self._by_external_id(SourceLink, ids)
+        touched: set[int] = set()
+        for removal in removals:
+            loser = links.get(removal.external_id)
+            if loser is None:
+                continue
+            winner = links.get(removal.merged_into) if removal.merged_into else None
+            if winner is not None and winner.account_id and loser.account_id and winner.account_id != loser.account_id:
+                # The vendor says the two are one customer: so are their Canary accounts.
+                _merge_accounts(self.session, into=winner.account_id, merged=loser.account_id)
+            elif loser.account_id is not None:
+                touched.add(loser.account_id)
+            self.session.delete(loser)
+        self._links = None
+        self.session.flush()
+        _retire_orphans(self.session, touched)
+
+    def _remove_contacts(self, ids: Sequence[str]) -> None:
+        gone = set(ids)
+        for contact in self.session.scalars(select(Contact).where(Contact.source_ids.is_not(None))):
+            if contact.source_ids.get(self.system) not in gone:
+                continue
+            remaining = {k: v for k, v in contact.source_ids.items() if k != self.system}
+            if remaining:
+                contact.source_ids = remaining
+            else:
+                self.session.delete(contact)
 
     def _by_external_id(self, model: Any, ids: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -266,8 +327,7 @@ def known_customer(session: Session, group_id: str, name: str | None, domain: st
         match.append(Account.domain == domain)
     if name:
         match.append(func.lower(Account.name) == name.lower())
-    candidates = select(Account.id).where(or_(*match), (Account.lifecycle_stage.is_(None))
-                                          | (Account.lifecycle_stage != "merged"))
+    candidates = select(Account.id).where(or_(*match), live_accounts())
     links = list(session.scalars(select(SourceLink).where(SourceLink.account_id.in_(candidates))))
     if not links:
         return None
@@ -333,6 +393,22 @@ def apply_identity(session: Session) -> IdentityCounts:
     return counts
 
 
+def _retire_orphans(session: Session, account_ids: Iterable[int]) -> None:
+    """Accounts left with no record in any system (nor the product) are retired, their open alerts closed."""
+    for account in session.scalars(select(Account).where(Account.id.in_(set(account_ids)))):
+        if session.scalar(select(func.count()).select_from(SourceLink).where(SourceLink.account_id == account.id)):
+            continue
+        account.lifecycle_stage = "retired"
+        _close_alerts(session, account.id, "the customer's last record was deleted in its system")
+
+
+def _close_alerts(session: Session, account_id: int, why: str) -> None:
+    session.execute(update(Alert).where(Alert.account_id == account_id, Alert.status == "open")
+                    .values(status="resolved", resolved_at=dt.datetime.now(dt.UTC)),
+                    execution_options={"synchronize_session": False})
+    log.info("account %s: open alerts resolved (%s)", account_id, why)
+
+
 def _merge_accounts(session: Session, *, into: int, merged: int) -> None:
     """New evidence shows two accounts are one customer: move what is theirs onto one."""
     for model in (SourceLink, Contact, Subscription, Ticket, SurveyResponse, ProductUser):
@@ -344,6 +420,7 @@ def _merge_accounts(session: Session, *, into: int, merged: int) -> None:
     if old is not None:
         old.lifecycle_stage = "merged"
         old.parent_id = into
+    _close_alerts(session, merged, f"merged into account {into}")
 
 
 def links_by_account(session: Session, system: str) -> dict[int, list[str]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal
 from integrations.errors import AuthError
 
 
@@ -27,6 +27,9 @@ class MemoryAdapter:
     pushed: dict[str, dict[str, object]] = field(default_factory=dict)
     batch_size: int = 100
     fields: list[str] = field(default_factory=list)
+    removed: dict[str, list[Removal]] = field(default_factory=dict)
+    """Deletions and merges served once, on a page of their own after the records (as a vendor's
+    incremental read reports what went since the cursor)."""
 
     def check_connection(self) -> None:
         self.calls += 1
@@ -40,7 +43,11 @@ class MemoryAdapter:
             self._call()
             chunk = rows[i : i + self.page_size]
             yield Page(object, chunk, str(i + len(chunk)))
-        if start >= len(rows):
+        gone = self.removed.pop(object, [])
+        if gone:
+            self._call()
+            yield Page(object, [], str(max(start, len(rows))), removed=gone)
+        elif start >= len(rows):
             self._call()  # the 'anything new?' call
 
     def _call(self) -> None:
