@@ -21,11 +21,12 @@ from integrations.base import (
     TicketRecord,
     adapter_for,
 )
-from integrations.errors import AuthError, FatalError, RetriableError
+from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, RetryPolicy
 from integrations.hubspot import HubSpotAdapter
-from integrations.hubspot.adapter import OBJECT_TYPES, PROPERTY_NAMES
-from integrations.hubspot.connection import RejectedRequest, translate
+from integrations.hubspot.adapter import OBJECT_TYPES
+from integrations.hubspot.fields import PROPERTY_NAMES
+from integrations.hubspot.wire import translate
 from sandbox.core import LoopbackServer
 from sandbox.faults import FaultInjector
 from sandbox.hubspot import HubSpotEmulator
@@ -592,7 +593,7 @@ def test_the_quota_guard_stops_a_run_with_a_clear_message(make_portal: Callable[
         (502, b"<html>bad gateway</html>", {}, RetriableError, None),
         (401, {"category": "INVALID_AUTHENTICATION"}, {}, AuthError, None),
         (403, {"category": "MISSING_SCOPES"}, {}, AuthError, None),
-        (400, {"category": "VALIDATION_ERROR", "message": "nope"}, {}, RejectedRequest, None),
+        (400, {"category": "VALIDATION_ERROR", "message": "nope"}, {}, VendorRefused, None),
         (0, "SSLError certificate verify failed", {}, FatalError, None),
     ],
 )

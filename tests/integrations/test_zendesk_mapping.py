@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
-from integrations.errors import RecordError
-from integrations.zendesk.cursors import AfterCursor, BadCursor, TimeCursor
-from integrations.zendesk.mapping import (
+from integrations.errors import BadCursor, RecordError
+from integrations.zendesk.cursor import AfterCursor, TimeCursor
+from integrations.zendesk.records import (
     is_customer,
     normalise_priority,
     normalise_role,
