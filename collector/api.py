@@ -11,11 +11,11 @@ import datetime as dt
 import json
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from collector.ingest import ingest
 from collector.messages import MAX_BATCH_BYTES, BatchError, parse_batch
-from store.db import Store
+from extensions import canary_store, health_model
 from store.tenants import tenant_for_write_key
 
 collector = Blueprint("collector", __name__, url_prefix="/v1")
@@ -35,8 +35,7 @@ def _tenant_id() -> int | None:
         key = request.headers["X-Write-Key"]
     if not key:
         return None
-    store: Store = current_app.extensions["canary.store"]
-    with store.session() as session:
+    with canary_store().session() as session:
         tenant = tenant_for_write_key(session, key)
         return tenant.id if tenant else None
 
@@ -74,8 +73,8 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
         return _error(413, f"batch larger than {MAX_BATCH_BYTES // 1024} KB: split it into smaller batches")
     except BatchError as exc:
         return _error(400, str(exc))
-    milestones = frozenset(current_app.config.get("ONBOARDING_MILESTONES", ()))
-    result = ingest(current_app.extensions["canary.store"], tenant_id, good, bad, milestones=milestones)
+    milestones = frozenset(health_model().signals.milestones)
+    result = ingest(canary_store(), tenant_id, good, bad, milestones=milestones)
     body = result.as_dict()
     if result.accepted == 0 and result.duplicates == 0 and result.rejected:
         return jsonify(body), 400

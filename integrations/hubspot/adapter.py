@@ -42,7 +42,7 @@ from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, Simple
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
 from integrations.errors import FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.hubspot.cursor import PullCursor
@@ -442,5 +442,3 @@ class HubSpotAdapter:
                     break
         return culprits
 
-
-register("hubspot")(HubSpotAdapter)

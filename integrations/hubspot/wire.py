@@ -19,17 +19,20 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import hubspot.crm.associations.v4 as associations_v4
 import hubspot.crm.companies as companies
 import hubspot.crm.objects as objects
 import hubspot.crm.properties as properties
+import requests
 import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
 from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy, retry_after_seconds
+from integrations.oauth import TIMEOUT, OAuthClient, OAuthError
 from integrations.values import int_or_none
 
 log = logging.getLogger("canary.hubspot")
@@ -351,3 +354,46 @@ def batch_outcome(body: Any, sent_ids: Iterable[str]) -> tuple[list[str], dict[s
         if rid not in done and rid not in failed:
             failed[rid] = "HubSpot reported no result for this record"
     return succeeded, {k: v for k, v in failed.items() if k in set(sent)}
+
+
+# --- the install: which portal a token belongs to ----------------------------------------------
+
+
+_TOKEN_IN_PATH = re.compile(r"(/oauth/v1/access-tokens/)[^\s/?\"]+")
+
+
+class _TokenPathFilter(logging.Filter):
+    """urllib3 logs request paths at DEBUG; HubSpot's token-information path carries the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_PATH.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _hide_token_paths() -> None:
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _TokenPathFilter) for f in pool_log.filters):
+        pool_log.addFilter(_TokenPathFilter())
+
+
+def token_info(client: OAuthClient, access_token: str, *, session: requests.Session | None = None,
+               timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any]:
+    """``GET /oauth/v1/access-tokens/{token}``: ``hub_id``, ``hub_domain``, ``user``, ``scopes``."""
+    base = (client.api_url or DEFAULT_HOST).rstrip("/")
+    _hide_token_paths()
+    http = session or requests.Session()
+    try:
+        response = http.get(f"{base}/oauth/v1/access-tokens/{quote(access_token, safe='')}", timeout=timeout,
+                            verify=client.verify)
+        info: Any = response.json()
+    except (requests.RequestException, ValueError):
+        raise OAuthError("hubspot token information unavailable", error="temporarily_unavailable") from None
+    finally:
+        if session is None:
+            http.close()
+    if response.status_code != 200 or not isinstance(info, dict) or "hub_id" not in info:
+        raise OAuthError(f"hubspot token information refused (HTTP {response.status_code})",
+                         status=response.status_code)
+    return info

@@ -26,7 +26,7 @@ from typing import Any
 
 from simple_salesforce.bulk2 import Operation
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.salesforce import fields, records, wire
@@ -57,7 +57,6 @@ PULLED: dict[str, PulledObject] = {
 }
 
 
-@register("salesforce")
 class SalesforceAdapter:
     system = "salesforce"
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets")

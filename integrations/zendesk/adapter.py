@@ -51,7 +51,7 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
 from zenpy.lib.exception import APIException, ZenpyException
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
 from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
@@ -76,7 +76,6 @@ LIST_PAGE_MAX = 100
 DEFAULT_WINDOW_RESET = 60
 
 
-@register("zendesk")
 class ZendeskAdapter:
     system = SYSTEM
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "tickets", "satisfaction")

@@ -19,7 +19,6 @@ from integrations.base import (
     ObjectName,
     Page,
     TicketRecord,
-    adapter_for,
 )
 from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, RetryPolicy
@@ -27,6 +26,7 @@ from integrations.hubspot import HubSpotAdapter
 from integrations.hubspot.adapter import OBJECT_TYPES
 from integrations.hubspot.fields import PROPERTY_NAMES
 from integrations.hubspot.wire import translate
+from integrations.registry import adapter_for
 from sandbox.core import LoopbackServer
 from sandbox.faults import FaultInjector
 from sandbox.hubspot import HubSpotEmulator

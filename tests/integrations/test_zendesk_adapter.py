@@ -14,9 +14,10 @@ import pytest
 import requests
 import requests.adapters
 
-from integrations.base import AccountRecord, FieldUpdate, ObjectName, Page, TicketRecord, adapter_for
+from integrations.base import AccountRecord, FieldUpdate, ObjectName, Page, TicketRecord
 from integrations.errors import AuthError, FatalError
 from integrations.http import QuotaExhausted, RetryPolicy
+from integrations.registry import adapter_for
 from integrations.zendesk import ZendeskAdapter
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
 from integrations.zendesk.wire import ZendeskSession
