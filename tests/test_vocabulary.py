@@ -29,9 +29,9 @@ def test_the_shipped_model_is_the_one_source() -> None:
     assert SignalSettings().milestones == shipped.milestones
     assert SignalSettings().key_features == shipped.key_features
     assert SignalSettings().login_event == shipped.login_event
-    assert usage.ONBOARDING_MILESTONES == shipped.milestones
-    assert usage.KEY_FEATURES == shipped.key_features
-    assert usage.LOGIN_EVENT == shipped.login_event
+    assert shipped.milestones == usage.ONBOARDING_MILESTONES
+    assert shipped.key_features == usage.KEY_FEATURES
+    assert shipped.login_event == usage.LOGIN_EVENT
 
 
 def test_no_code_spells_the_vocabulary_out() -> None:
