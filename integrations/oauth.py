@@ -212,3 +212,9 @@ def credentials_with(name: str, credentials: Mapping[str, Any], tokens: TokenSet
         if tokens.raw.get(key):
             out[key] = tokens.raw[key]
     return out
+
+
+def installed_credentials(client: OAuthClient, tokens: TokenSet, **account: Any) -> dict[str, Any]:
+    """What an install stores: the account's own keys, the tokens, and the CA bundle of a test endpoint."""
+    base: dict[str, Any] = {"cert_path": client.ca_cert} if client.ca_cert else {}
+    return credentials_with(client.vendor, {**base, **account}, tokens)

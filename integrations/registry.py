@@ -87,10 +87,9 @@ class PanelSpec:
 class VendorDescriptor:
     name: str
     label: str
-    new_adapter: Callable[..., Adapter]
-    """The adapter class's constructor (keyword arguments), loading the SDK on first use."""
-    adapter_from_credentials: Callable[..., Adapter]
-    """``(credentials, base_url, **options)`` -> an adapter for a stored connection."""
+    adapter_class: str
+    """``module:Class`` of the adapter; imported (with the vendor's SDK) only when an adapter is built. The
+    class has ``from_credentials(credentials, base_url, **options)`` for a stored connection."""
     credentials: tuple[str, ...]
     """Credential keys every connection needs."""
     access_key: str
@@ -117,8 +116,19 @@ class VendorDescriptor:
             missing.append(f"{first} (or {' or '.join(others)})" if others else first)
         return missing
 
+    def adapter_type(self) -> Any:
+        module, _, name = self.adapter_class.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def new_adapter(self, **kwargs: Any) -> Adapter:
+        """An adapter from its constructor's keyword arguments."""
+        adapter: Adapter = self.adapter_type()(**kwargs)
+        return adapter
+
     def adapter(self, credentials: Mapping[str, Any], base_url: str | None = None, **options: Any) -> Adapter:
-        return self.adapter_from_credentials(credentials, base_url, **options)
+        """An adapter for a stored connection (its credentials and the connection's base URL)."""
+        adapter: Adapter = self.adapter_type().from_credentials(credentials, base_url, **options)
+        return adapter
 
 
 _loaded: dict[str, VendorDescriptor] = {}

@@ -141,6 +141,12 @@ class HubSpotAdapter:
         self.shapes: dict[str, PropertyShape] = dict(DEFAULT_SHAPES)
 
     @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
+                         **options: Any) -> HubSpotAdapter:
+        """For a stored connection (private-app or OAuth access token)."""
+        return cls(credentials["access_token"], base_url=base_url, ca_cert=credentials.get("cert_path"), **options)
+
+    @classmethod
     def from_sandbox(cls, base_url: str, access_token: str, **options: Any) -> HubSpotAdapter:
         """An adapter on the sandbox emulator served at ``base_url`` (`sandbox.hubspot.HubSpotEmulator`)."""
         return cls(access_token, base_url=base_url, **options)

@@ -2,47 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
 from integrations import hosts
-from integrations.base import Adapter
 from integrations.hubspot.fields import property_name
 from integrations.hubspot.signatures import verify_hubspot_v3
+from integrations.oauth import OAuthClient, TokenSet, installed_credentials
 from integrations.registry import Installation, OAuthSpec, PanelSpec, VendorDescriptor
-
-if TYPE_CHECKING:
-    from integrations.oauth import OAuthClient, TokenSet
-
-def new_adapter(*args: Any, **kwargs: Any) -> Adapter:
-    from integrations.hubspot.adapter import HubSpotAdapter
-
-    return HubSpotAdapter(*args, **kwargs)
-
-
-def adapter_from_credentials(credentials: Mapping[str, Any], base_url: str | None = None, **options: Any) -> Adapter:
-    return new_adapter(credentials["access_token"], base_url=base_url, ca_cert=credentials.get("cert_path"),
-                       **options)
 
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
     """The portal (``hub_id``) and its domain from the token-information endpoint."""
-    from integrations.hubspot.wire import token_info
-    from integrations.oauth import credentials_with
+    from integrations.hubspot.wire import token_info  # loads the HubSpot SDK: only when an install runs
 
     info = token_info(client, tokens.access_token)
     hub_id = hosts.hubspot_portal_id(info.get("hub_id"))
-    base: dict[str, Any] = {"cert_path": client.ca_cert} if client.ca_cert else {}
-    credentials = credentials_with("hubspot", {**base, "hub_id": hub_id}, tokens)
-    return Installation(hub_id, hosts.display_name(info.get("hub_domain")) or f"HubSpot {hub_id}", credentials,
-                        client.api_url)
+    return Installation(hub_id, hosts.display_name(info.get("hub_domain")) or f"HubSpot {hub_id}",
+                        installed_credentials(client, tokens, hub_id=hub_id), client.api_url)
 
 
 DESCRIPTOR = VendorDescriptor(
     name="hubspot",
     label="HubSpot",
-    new_adapter=new_adapter,
-    adapter_from_credentials=adapter_from_credentials,
+    adapter_class="integrations.hubspot.adapter:HubSpotAdapter",
     credentials=("access_token",),
     access_key="access_token",
     account_ref=hosts.hubspot_portal_id,

@@ -99,6 +99,13 @@ class SalesforceAdapter:
         self._owners: dict[str, str] = {}
 
     @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
+                         **options: Any) -> SalesforceAdapter:
+        """For a stored connection; the instance URL is a credential (it comes with the token), not ``base_url``."""
+        return cls(instance_url=credentials["instance_url"], access_token=credentials["access_token"],
+                   ca_cert=credentials.get("cert_path"), **options)
+
+    @classmethod
     def from_sandbox(cls, credentials: Mapping[str, str], **options: Any) -> SalesforceAdapter:
         """Connect to the sandbox emulator (``Sandbox.credentials["salesforce"]``)."""
         return cls(instance_url=credentials["instance_url"], access_token=credentials["session_id"],

@@ -3,29 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from integrations import hosts
-from integrations.base import Adapter
+from integrations.oauth import OAuthClient, TokenSet, installed_credentials
 from integrations.registry import Installation, OAuthSpec, PanelSpec, UntrustedAnswer, VendorDescriptor
 from integrations.salesforce.fields import field_name
 from integrations.salesforce.signatures import token_answer_signature_ok, verify_canvas_signed_request
-
-if TYPE_CHECKING:
-    from integrations.oauth import OAuthClient, TokenSet
-
-
-def new_adapter(**kwargs: Any) -> Adapter:
-    from integrations.salesforce.adapter import SalesforceAdapter
-
-    return SalesforceAdapter(**kwargs)
-
-
-def adapter_from_credentials(credentials: Mapping[str, Any], base_url: str | None = None, **options: Any) -> Adapter:
-    """The instance URL is a credential (it comes with the token); ``base_url`` is not used."""
-    return new_adapter(instance_url=credentials["instance_url"], access_token=credentials["access_token"],
-                       ca_cert=credentials.get("cert_path"), **options)
 
 
 def org_id_in(answer: Mapping[str, Any]) -> str | None:
@@ -38,16 +23,13 @@ def org_id_in(answer: Mapping[str, Any]) -> str | None:
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
     """The org from the identity URL, once the answer's signature verifies; the instance URL checked."""
-    from integrations.oauth import credentials_with
-
     answer = tokens.raw
     org_id = org_id_in(answer)
     if not org_id or not token_answer_signature_ok(client.client_secret, answer):
         raise UntrustedAnswer("Salesforce's answer could not be verified (identity or signature).")
     org_id = hosts.salesforce_org_id(org_id)
     hosts.salesforce_instance_url(answer.get("instance_url"))
-    base: dict[str, Any] = {"cert_path": client.ca_cert} if client.ca_cert else {}
-    credentials = credentials_with("salesforce", {**base, "org_id": org_id}, tokens)
+    credentials = installed_credentials(client, tokens, org_id=org_id)
     credentials["issued_at"] = answer.get("issued_at")
     return Installation(org_id, f"Salesforce org {org_id}", credentials, None)
 
@@ -55,8 +37,7 @@ def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> In
 DESCRIPTOR = VendorDescriptor(
     name="salesforce",
     label="Salesforce",
-    new_adapter=new_adapter,
-    adapter_from_credentials=adapter_from_credentials,
+    adapter_class="integrations.salesforce.adapter:SalesforceAdapter",
     credentials=("instance_url", "access_token"),
     access_key="access_token",
     account_ref=hosts.salesforce_org_id,

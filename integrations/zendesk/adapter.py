@@ -139,6 +139,14 @@ class ZendeskAdapter:
                             **credentials)
 
     @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
+                         **options: Any) -> ZendeskAdapter:
+        """For a stored connection: API token or OAuth token; ``base_url`` for another host than Zendesk's."""
+        return cls(subdomain=credentials["subdomain"], email=credentials.get("email"),
+                   token=credentials.get("token"), oauth_token=credentials.get("oauth_token"),
+                   url=base_url, verify=credentials.get("cert_path") or True, **options)
+
+    @classmethod
     def from_sandbox(cls, url: str, credentials: Mapping[str, str], **options: Any) -> ZendeskAdapter:
         """An adapter for the sandbox emulator at ``url`` (``emulator.credentials``: subdomain, email, token)."""
         return cls(subdomain=credentials["subdomain"], email=credentials["email"], token=credentials["token"],

@@ -2,46 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
-
 from integrations import hosts
-from integrations.base import Adapter
+from integrations.oauth import OAuthClient, TokenSet, installed_credentials
 from integrations.registry import Installation, OAuthSpec, PanelSpec, VendorDescriptor
 from integrations.zendesk.fields import vendor_key
 from integrations.zendesk.signatures import verify_zendesk_signed_url
 
-if TYPE_CHECKING:
-    from integrations.oauth import OAuthClient, TokenSet
-
-
-def new_adapter(**kwargs: Any) -> Adapter:
-    from integrations.zendesk.adapter import ZendeskAdapter
-
-    return ZendeskAdapter(**kwargs)
-
-
-def adapter_from_credentials(credentials: Mapping[str, Any], base_url: str | None = None, **options: Any) -> Adapter:
-    return new_adapter(subdomain=credentials["subdomain"], email=credentials.get("email"),
-                       token=credentials.get("token"), oauth_token=credentials.get("oauth_token"),
-                       url=base_url, verify=credentials.get("cert_path") or True, **options)
-
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
     """The account is the subdomain the install started with (checked again)."""
-    from integrations.oauth import credentials_with
-
     subdomain = hosts.zendesk_subdomain(subdomain)
-    base: dict[str, Any] = {"cert_path": client.ca_cert} if client.ca_cert else {}
-    return Installation(subdomain, subdomain, credentials_with("zendesk", {**base, "subdomain": subdomain}, tokens),
+    return Installation(subdomain, subdomain, installed_credentials(client, tokens, subdomain=subdomain),
                         client.api_url)
 
 
 DESCRIPTOR = VendorDescriptor(
     name="zendesk",
     label="Zendesk",
-    new_adapter=new_adapter,
-    adapter_from_credentials=adapter_from_credentials,
+    adapter_class="integrations.zendesk.adapter:ZendeskAdapter",
     credentials=("subdomain",),
     credential_choices=(("email", "token"), ("oauth_token",)),
     access_key="oauth_token",

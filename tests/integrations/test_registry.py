@@ -41,7 +41,7 @@ def test_descriptor_fields_are_complete(name: str) -> None:
     descriptor = vendor(name)
     required = [f.name for f in dataclasses.fields(VendorDescriptor)
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-    assert len(required) >= 10
+    assert len(required) >= 9
     for field_name in required:
         value = getattr(descriptor, field_name)
         assert value not in (None, "", ()), f"{name}.{field_name} is empty"
@@ -55,6 +55,8 @@ def test_descriptor_fields_are_complete(name: str) -> None:
     assert descriptor.panel.settings and descriptor.panel.setup.startswith("run `canary connect " + name)
     assert descriptor.panel.frame_ancestors and all(o.startswith("https://") for o in descriptor.panel.frame_ancestors)
     assert "replay_guard" in inspect.signature(descriptor.panel.verify).parameters
+    adapter_type = descriptor.adapter_type()
+    assert adapter_type.system == name and callable(adapter_type.from_credentials)
 
 
 @pytest.mark.parametrize("name", VENDOR_NAMES)
