@@ -8,10 +8,25 @@ here (JSON ``true`` is not ``1`` nor ``"True"``).
 from __future__ import annotations
 
 import datetime as dt
+import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+ROLE_WORDS: Mapping[str, str] = {
+    "executive_sponsor": "executive_sponsor",
+    "exec_sponsor": "executive_sponsor",
+    "executive": "executive_sponsor",
+    "sponsor": "executive_sponsor",
+    "economic_buyer": "executive_sponsor",
+    "champion": "champion",
+    "admin": "admin",
+    "administrator": "admin",
+    "user": "user",
+    "end_user": "user",
+}
+"""A contact's role at the customer as people write it in any vendor (normalised key) -> canonical role."""
 
 
 def decimal_or_none(value: Any) -> Decimal | None:
@@ -69,3 +84,11 @@ def from_epoch_millis(millis: int) -> dt.datetime:
 
 def to_epoch_millis(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(milliseconds=1)
+
+
+def canonical_role(value: Any) -> str:
+    """A free-form role ("Executive Sponsor", "exec-sponsor", " Champion ") as executive_sponsor | champion |
+    admin | user; anything else, or nothing, is ``user``."""
+    text = text_or_none(value)
+    key = re.sub(r"[\s\-/]+", "_", text.lower()) if text else ""
+    return ROLE_WORDS.get(key, "user")

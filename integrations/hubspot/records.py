@@ -10,13 +10,13 @@ ISO 8601 (``2026-11-20T10:15:00.000Z``) or epoch milliseconds, ids are numeric s
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from integrations.base import AccountRecord, ContactRecord, DealRecord, Record, TicketRecord
 from integrations.values import (
     EPOCH,
+    canonical_role,
     decimal_or_none,
     from_epoch_millis,
     int_or_none,
@@ -79,7 +79,6 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
 LINK_PROPERTY: dict[str, str] = {"companies": "hs_parent_company_id", "contacts": "associatedcompanyid"}
 """A property naming the linked company; when the portal returns it, no association call is needed."""
 
-ROLES = ("executive_sponsor", "champion", "admin", "user")
 PRIORITIES: dict[str, str] = {"LOW": "low", "MEDIUM": "normal", "HIGH": "high", "URGENT": "urgent"}
 TICKET_STAGES: dict[str, str] = {"1": "new", "2": "pending", "3": "open", "4": "closed"}
 """The default support pipeline's stage ids: New, Waiting on contact, Waiting on us, Closed."""
@@ -261,12 +260,6 @@ def company_to_account(obj: Mapping[str, Any], parent_id: str | None = None) -> 
     )
 
 
-def role_of(value: Any) -> str:
-    """``customer_role`` (value or label, any case) as executive_sponsor | champion | admin | user."""
-    text = re.sub(r"[\s\-]+", "_", str(value or "").strip().lower())
-    return text if text in ROLES else "user"
-
-
 def contact_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> ContactRecord:
     props = _props(obj)
     name = " ".join(p for p in (text_or_none(props.get("firstname")), text_or_none(props.get("lastname"))) if p)
@@ -278,7 +271,7 @@ def contact_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> 
         account_external_id=company_id,
         name=name or None,
         title=text_or_none(props.get("jobtitle")),
-        role=role_of(props.get("customer_role")),
+        role=canonical_role(props.get("customer_role")),
     )
 
 

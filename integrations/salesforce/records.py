@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from integrations.base import AccountRecord, ContactRecord, DealRecord, TicketRecord
-from integrations.values import decimal_or_none, int_or_none, iso_date, iso_datetime, text_or_none
+from integrations.values import canonical_role, decimal_or_none, int_or_none, iso_date, iso_datetime, text_or_none
 
 SYSTEM = "salesforce"
 UNKNOWN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -38,16 +38,6 @@ TICKET_FIELDS: tuple[str, ...] = (
     "CreatedDate", "ClosedDate", "SystemModstamp",
 )  # fmt: skip
 
-ROLES: Mapping[str, str] = {
-    "executive_sponsor": "executive_sponsor",
-    "executive": "executive_sponsor",
-    "sponsor": "executive_sponsor",
-    "economic_buyer": "executive_sponsor",
-    "champion": "champion",
-    "admin": "admin",
-    "administrator": "admin",
-    "user": "user",
-}
 PRIORITIES: Mapping[str, str] = {
     "low": "low",
     "medium": "normal",
@@ -85,13 +75,6 @@ def _updated_at(payload: Mapping[str, Any]) -> dt.datetime:
 
 def _key(value: Any) -> str:
     return re.sub(r"[\s\-/]+", "_", str(value).strip().lower())
-
-
-def role_of(value: Any) -> str:
-    """``Customer_Role__c`` ("Executive Sponsor", "Champion", "Admin", "User") → canonical role."""
-    if value is None:
-        return "user"
-    return ROLES.get(_key(value), "user")
 
 
 def priority_of(value: Any) -> str:
@@ -161,7 +144,7 @@ def contact_from_payload(payload: Mapping[str, Any]) -> ContactRecord:
         account_external_id=text_or_none(payload.get("AccountId")),
         name=text_or_none(payload.get("Name")),
         title=text_or_none(payload.get("Title")),
-        role=role_of(payload.get("Customer_Role__c")),
+        role=canonical_role(payload.get("Customer_Role__c")),
     )
 
 

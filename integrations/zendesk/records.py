@@ -14,7 +14,7 @@ from typing import Any
 
 from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
 from integrations.errors import RecordError
-from integrations.values import iso_datetime, text_or_none
+from integrations.values import canonical_role, iso_datetime, text_or_none
 
 SYSTEM = "zendesk"
 HUBSPOT_FIELD_KEY = "hubspot_company_id"
@@ -27,18 +27,6 @@ ESCALATED_TAG = "escalated"
 STAFF_ROLES = frozenset({"agent", "admin"})
 """Zendesk user roles of the help desk's own staff: not customer contacts."""
 
-_ROLES: dict[str, str] = {
-    "executive_sponsor": "executive_sponsor",
-    "exec_sponsor": "executive_sponsor",
-    "executive": "executive_sponsor",
-    "sponsor": "executive_sponsor",
-    "economic_buyer": "executive_sponsor",
-    "champion": "champion",
-    "admin": "admin",
-    "administrator": "admin",
-    "user": "user",
-    "end_user": "user",
-}
 PRIORITIES = ("low", "normal", "high", "urgent")
 SCORES = ("good", "bad")
 
@@ -59,14 +47,6 @@ def stamp_of(payload: Mapping[str, Any]) -> int:
     """The record's modification time in whole Unix seconds: the order of incremental exports."""
     moment = _required_time(payload, "updated_at")
     return int(moment.timestamp())
-
-
-def normalise_role(raw: Any) -> str:
-    """``executive_sponsor | champion | admin | user`` from a free-form role value."""
-    if not isinstance(raw, str):
-        return "user"
-    key = raw.strip().lower().replace("-", "_").replace(" ", "_")
-    return _ROLES.get(key, "user")
 
 
 def normalise_priority(raw: Any) -> str:
@@ -111,7 +91,7 @@ def user_to_contact(user: Mapping[str, Any]) -> ContactRecord:
         updated_at=_required_time(user, "updated_at"),
         account_external_id=text_or_none(user.get("organization_id")),
         name=text_or_none(user.get("name")),
-        role=normalise_role(fields.get(ROLE_FIELD_KEY)),
+        role=canonical_role(fields.get(ROLE_FIELD_KEY)),
         last_active_at=parse_time(user.get("last_login_at")),
     )
 

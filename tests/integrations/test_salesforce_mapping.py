@@ -45,7 +45,7 @@ def _load(name: str) -> Any:
     ("Economic Buyer", "executive_sponsor"), ("Something Else", "user"),
 ])  # fmt: skip
 def test_roles(value: Any, role: str) -> None:
-    assert records.role_of(value) == role
+    assert values.canonical_role(value) == role
 
 
 @pytest.mark.parametrize(("value", "priority"), [
