@@ -150,7 +150,8 @@ def callback(vendor: str) -> Response:
                                code_verifier=flow["p"])
         found = _identify(vendor, client, tokens, flow["d"])
         # install parameters the vendor's app named (the Zendesk sidebar's signed URLs need its installation id)
-        credentials = {**found.credentials, **(flow.get("i") or {})}
+        params = flow.get("i")
+        credentials = {**found.credentials, **(params if isinstance(params, dict) else {})}
         tenant = _save(vendor, found.account_ref, found.name, credentials, found.base_url)
     except InstallRefused as refused:
         log.warning("install refused: %s: %s", vendor, refused)

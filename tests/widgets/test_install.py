@@ -239,6 +239,8 @@ def test_install_logs_no_token(install_app: Any, sandbox: Sandbox, caplog: pytes
     ("/install/zendesk", 400, "subdomain"),
     ("/install/zendesk?subdomain=Not%20A%20Subdomain", 400, "subdomain"),
     ("/install/pipedrive", 404, "Salesforce, Zendesk or HubSpot"),
+    ("/install/hubspot?installation_id=5", 400, "installation_id is the Zendesk app&#39;s installation number"),
+    ("/install/zendesk?subdomain=acme&installation_id=12a", 400, "installation number (digits only)"),
 ])
 def test_start_refusals(install_app: Any, path: str, status: int, says: str) -> None:
     answer = install_app.test_client().get(path)
