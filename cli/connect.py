@@ -25,13 +25,11 @@ from cli.pipeline import app_store, resolve_tenant
 from extensions import credential_cipher
 from integrations import hosts
 from integrations.errors import AuthError, CanaryIntegrationError
-from integrations.registry import VENDOR_NAMES, vendor
+from integrations.registry import VENDOR_NAMES, vendor, vendors
 from store.db import Store
 from store.models import Connection
 from sync.connections import ConnectionError_, account_owner, build_adapter, save_connection
 
-PANEL_LABELS = {"app_public_key": "Zendesk app public key", "installation_id": "Zendesk app installation id",
-                "consumer_secret": "Canvas consumer secret", "client_secret": "HubSpot client secret"}
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
 
@@ -91,6 +89,11 @@ def _check_api(system: str, credentials: dict[str, Any], base_url: str | None) -
         raise click.ClickException(f"{system} could not be reached: {exc}") from exc
 
 
+def _panel_label(key: str) -> str:
+    """What a panel setting is, in the words of the vendor it belongs to."""
+    return next(label for descriptor in vendors() for k, label in descriptor.panel.settings if k == key)
+
+
 def _panel_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
     parts: dict[str, Any] = {}
     if options["app_public_key"] is not None:
@@ -104,7 +107,7 @@ def _panel_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
     client_secret = _secret_text(options["client_secret_file"], options["client_secret_env"], "client secret")
     if client_secret is not None:
         parts["client_secret"] = client_secret
-    foreign = [PANEL_LABELS[k] for k in parts if k not in vendor(system).panel.settings]
+    foreign = [_panel_label(k) for k in parts if k not in dict(vendor(system).panel.settings)]
     if foreign:
         raise click.UsageError(f"{', '.join(foreign)}: not a setting of a {system} connection")
     return parts
@@ -178,6 +181,6 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
     if existing is None:
         click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
         return
-    changed = [PANEL_LABELS[k] for k in panel] + (["API credentials"] if api else [])
+    changed = [_panel_label(k) for k in panel] + (["API credentials"] if api else [])
     click.echo(f"Updated the {system} connection of workspace {tenant.slug!r}: "
                f"{', '.join(changed) or 'address'} (stored encrypted; everything else kept).")

@@ -73,8 +73,8 @@ class PanelSpec:
 
     verify: Callable[..., Any]
     """The vendor's request-signature verifier (`integrations.<vendor>.signatures`)."""
-    settings: tuple[str, ...]
-    """Credential keys the panel reads (public key, consumer or client secret)."""
+    settings: tuple[tuple[str, str], ...]
+    """(credential key, what it is) of the panel's settings (public key, consumer or client secret)."""
     setup: str
     """The command that stores those settings, for the 401 a panel without them answers."""
     frame_ancestors: tuple[str, ...]

@@ -37,7 +37,7 @@ DESCRIPTOR = VendorDescriptor(
     ),
     panel=PanelSpec(
         verify=verify_hubspot_v3,
-        settings=("client_secret",),
+        settings=(("client_secret", "HubSpot client secret"),),
         setup="run `canary connect hubspot --client-secret-file FILE` (or set HUBSPOT_CLIENT_SECRET)",
         place="on company records",
         frame_ancestors=("https://app.hubspot.com", "https://app-eu1.hubspot.com", "https://app-na2.hubspot.com",

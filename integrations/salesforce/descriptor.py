@@ -52,7 +52,7 @@ DESCRIPTOR = VendorDescriptor(
     ),
     panel=PanelSpec(
         verify=verify_canvas_signed_request,
-        settings=("consumer_secret",),
+        settings=(("consumer_secret", "Canvas consumer secret"),),
         setup="run `canary connect salesforce --canvas-consumer-secret-file FILE`",
         place="on Account record pages",
         frame_ancestors=("https://*.force.com", "https://*.lightning.force.com", "https://*.salesforce.com",

@@ -36,7 +36,8 @@ DESCRIPTOR = VendorDescriptor(
     ),
     panel=PanelSpec(
         verify=verify_zendesk_signed_url,
-        settings=("app_public_key", "installation_id"),
+        settings=(("app_public_key", "Zendesk app public key"),
+                  ("installation_id", "Zendesk app installation id")),
         setup="run `canary connect zendesk --app-public-key FILE --app-installation-id ID`",
         place="in the ticket sidebar",
         frame_ancestors=("https://*.zendesk.com",),
