@@ -8,6 +8,7 @@ argument. Nothing is read at import time.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import secrets
@@ -19,9 +20,12 @@ import click
 from flask import Flask, jsonify
 from flask.cli import FlaskGroup, with_appcontext
 
+import extensions
 from cli.logs import register_secret, setup_logging
+from integrations.replay import LedgerReplayGuard
 from store.crypto import CredentialCipher
 from store.db import Store, redacted
+from store.replay import UsedSignatures
 
 log = logging.getLogger("canary")
 
@@ -38,10 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "COLLECTOR_REJECTIONS_LISTED": 100,  # rejections named per answer; rejectedCount counts them all
     "COLLECTOR_RATE_PER_SECOND": 50,  # collector requests per write key per process; 0 turns the limit off
     "COLLECTOR_RATE_BURST": 500,
-    "ONBOARDING_MILESTONES": [
-        "Workspace Created", "Data Source Connected", "First Report Created", "Teammate Invited",
-        "First Automation Run",
-    ],
+    "HEALTH_MODEL": None,  # None: the shipped model; its `signals:` name the milestones and key features
 }
 
 
@@ -83,15 +84,17 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         setup_logging(app.config["LOG_LEVEL"])
 
     store = Store(app.config["DATABASE_URL"])
-    app.extensions["canary.store"] = store
-    app.extensions["canary.cipher"] = CredentialCipher(app.config["SECRET_KEY"])
+    extensions.init_app(app, extensions.CanaryWiring(
+        store=store, cipher=CredentialCipher(app.config["SECRET_KEY"]),
+        replay_guard=LedgerReplayGuard(UsedSignatures(store))))  # in the database: shared by all workers
 
     from collector.api import collector
-    from widgets import embed, security
+    from widgets import security
     from widgets.console import console
+    from widgets.embed import embed
     from widgets.install import install
 
-    embed.init_app(app)  # first: it installs the replay guard the install flow uses too
+    app.register_blueprint(embed)
     app.register_blueprint(console)
     app.register_blueprint(collector)
     app.register_blueprint(install)
@@ -111,15 +114,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def get_store(app: Flask) -> Store:
-    store: Store = app.extensions["canary.store"]
-    return store
-
-
 # --- command line -----------------------------------------------------------------
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=False,
+LAZY_COMMANDS = {"sandbox": ("sandbox.cli", "sandbox_cli")}
+"""Verbs whose code is loaded only when they run: the product never imports the emulators to start."""
+
+
+class CanaryGroup(FlaskGroup):
+    """The ``canary`` group: `LAZY_COMMANDS` are imported when asked for, not when the app is."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[name]
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=CanaryGroup, create_app=create_app, add_default_commands=False,
              help="Canary: customer-success health inside Salesforce, Zendesk and HubSpot.")
 def cli() -> None:
     pass
@@ -204,9 +220,8 @@ def _register_commands() -> None:
     from cli.sync_verbs import push_command, sync_command
     from cli.tenants import tenant_cli
     from marketplace.cli import manifests_cli
-    from sandbox.cli import sandbox_cli
 
-    for command in (tenant_cli, connect, sync_command, score, push_command, demo, sandbox_cli, manifests_cli):
+    for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli):
         cli.add_command(command)
 
 

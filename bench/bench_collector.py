@@ -22,6 +22,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import create_app
+from extensions import canary_store
 from sandbox.core import LoopbackServer
 from store.migrate import upgrade
 from store.tenants import create_tenant
@@ -50,7 +51,7 @@ def through_collector(events: list[dict[str, object]], tmp: Path) -> float:
     url = f"sqlite:///{tmp / 'collector.db'}"
     upgrade(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url})
-    with app.extensions["canary.store"].session() as s:
+    with canary_store(app).session() as s:
         create_tenant(s, "bench", "Bench", write_key=KEY)
     server = LoopbackServer(app).start()
     session = requests.Session()

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app import create_app  # noqa: E402
+from extensions import canary_store  # noqa: E402
 from store.migrate import upgrade  # noqa: E402
 from store.models import Account, Alert, HealthSnapshot, SourceLink, Subscription, UsageDaily  # noqa: E402
 from store.tenants import create_tenant  # noqa: E402
@@ -42,7 +43,7 @@ def free_port() -> int:
 def seed(url: str) -> int:
     upgrade(url)
     app = create_app({"TESTING": True, "SECRET_KEY": SECRET, "DATABASE_URL": url})
-    store = app.extensions["canary.store"]
+    store = canary_store(app)
     with store.session() as s:
         tenant, _ = create_tenant(s, "bench", "Bench")
     today = dt.datetime.now(dt.UTC).date()

@@ -18,29 +18,19 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from cli.pipeline import app_store, resolve_tenant
+from extensions import credential_cipher
 from integrations import hosts
 from integrations.errors import AuthError, CanaryIntegrationError
-from store.crypto import CredentialCipher
+from integrations.registry import VENDOR_NAMES, vendor, vendors
 from store.db import Store
 from store.models import Connection
 from sync.connections import ConnectionError_, account_owner, build_adapter, save_connection
 
-SYSTEMS = ("salesforce", "zendesk", "hubspot")
-PANEL_KEYS = {"zendesk": ("app_public_key", "installation_id"), "salesforce": ("consumer_secret",),
-              "hubspot": ("client_secret",)}
-PANEL_LABELS = {"app_public_key": "Zendesk app public key", "installation_id": "Zendesk app installation id",
-                "consumer_secret": "Canvas consumer secret", "client_secret": "HubSpot client secret"}
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
-
-
-def _cipher() -> CredentialCipher:
-    cipher: CredentialCipher = current_app.extensions["canary.cipher"]
-    return cipher
 
 
 def _secret_text(path: Path | None, env_value: str | None, what: str) -> str | None:
@@ -84,12 +74,12 @@ def _existing(store: Store, tenant_id: int, system: str) -> tuple[dict[str, Any]
         conn = session.scalar(select(Connection).where(Connection.system == system))
         if conn is None:
             return None
-        return _cipher().load(conn), conn.base_url, conn.account_ref
+        return credential_cipher().load(conn), conn.base_url, conn.account_ref
 
 
 def _check_api(system: str, credentials: dict[str, Any], base_url: str | None) -> None:
     try:
-        adapter = build_adapter(system, credentials, base_url if system != "salesforce" else None)
+        adapter = build_adapter(system, credentials, base_url)
         adapter.check_connection()
     except ConnectionError_ as exc:
         raise click.ClickException(str(exc)) from exc
@@ -97,6 +87,11 @@ def _check_api(system: str, credentials: dict[str, Any], base_url: str | None) -
         raise click.ClickException(f"{system} refused the credentials: {exc}") from exc
     except CanaryIntegrationError as exc:
         raise click.ClickException(f"{system} could not be reached: {exc}") from exc
+
+
+def _panel_label(key: str) -> str:
+    """What a panel setting is, in the words of the vendor it belongs to."""
+    return next(label for descriptor in vendors() for k, label in descriptor.panel.settings if k == key)
 
 
 def _panel_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
@@ -112,14 +107,16 @@ def _panel_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
     client_secret = _secret_text(options["client_secret_file"], options["client_secret_env"], "client secret")
     if client_secret is not None:
         parts["client_secret"] = client_secret
-    foreign = [PANEL_LABELS[k] for k in parts if k not in PANEL_KEYS[system]]
+    foreign = [_panel_label(k) for k in parts if k not in dict(vendor(system).panel.settings)]
     if foreign:
         raise click.UsageError(f"{', '.join(foreign)}: not a setting of a {system} connection")
     return parts
 
 
 def _api_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
-    instance_url = options["instance_url"] or (options["base_url"] if system == "salesforce" else None)
+    """API credentials given; where the vendor's address is a credential, ``--url`` gives it too."""
+    address = options["base_url"] if vendor(system).address_credential else None
+    instance_url = options["instance_url"] or address
     return {k: v for k, v in {
         "subdomain": _checked(hosts.zendesk_subdomain, options["subdomain"], "--subdomain"),
         "email": options["email"], "token": options["token"], "access_token": options["access_token"],
@@ -131,7 +128,7 @@ def _api_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
 @click.command("connect", help="Connect a workspace to Salesforce, Zendesk or HubSpot, or change one part of "
                                 "its connection (API credentials are checked with one call; everything is "
                                 "stored encrypted; parts not given are kept).")
-@click.argument("system", type=click.Choice(SYSTEMS))
+@click.argument("system", type=click.Choice(VENDOR_NAMES))
 @click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
 @click.option("--url", "base_url", help="API base URL when it is not the vendor's default (e.g. the sandbox).")
 @click.option("--subdomain", help="Zendesk subdomain.")
@@ -160,8 +157,9 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
     tenant = resolve_tenant(store, tenant_slug)
     panel = _panel_parts(system, options)
     api = _api_parts(system, options)
-    base_url = _checked(hosts.base_url, options["base_url"], "--url") if system != "salesforce" else None
-    ref = _checked(lambda v: hosts.account_ref(system, v), account_ref, "--account-ref") or api.get("subdomain")
+    uses_base_url = vendor(system).address_credential is None
+    base_url = _checked(hosts.base_url, options["base_url"], "--url") if uses_base_url else None
+    ref = _checked(vendor(system).account_ref, account_ref, "--account-ref") or api.get("subdomain")
     existing = _existing(store, tenant.id, system)
     if existing is None and not api:
         raise click.ClickException(f"workspace {tenant.slug!r} has no {system} connection yet: connect its API "
@@ -179,10 +177,10 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
         raise click.ClickException(f"{system} account {ref!r} is already connected to workspace {owner[1]!r}; "
                                    "a vendor account belongs to one workspace (nothing was changed)")
     with store.session(tenant.id) as session:
-        save_connection(session, _cipher(), system, credentials, base_url=base_url, account_ref=ref)
+        save_connection(session, credential_cipher(), system, credentials, base_url=base_url, account_ref=ref)
     if existing is None:
         click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
         return
-    changed = [PANEL_LABELS[k] for k in panel] + (["API credentials"] if api else [])
+    changed = [_panel_label(k) for k in panel] + (["API credentials"] if api else [])
     click.echo(f"Updated the {system} connection of workspace {tenant.slug!r}: "
                f"{', '.join(changed) or 'address'} (stored encrypted; everything else kept).")

@@ -22,6 +22,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from cli.progress import progress
+from extensions import canary_store, credential_cipher
 from scoring import default_model
 from store.db import Store
 from store.models import Account, SourceLink, Tenant
@@ -112,11 +113,11 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     from sync.push import push
     from sync.runner import sync
 
-    store: Store = app.extensions["canary.store"]
+    store = canary_store(app)
     world = sandbox.world
     tenant_id = fresh_demo_tenant(store, world.write_key)
     result = DemoResult(tenant_id=tenant_id, as_of=world.as_of.isoformat())
-    cipher = app.extensions["canary.cipher"]
+    cipher = credential_cipher(app)
     adapters: dict[str, Any] = {}
     with store.session(tenant_id) as session:
         for system, (stored, base_url, ref) in sandbox_connections(sandbox).items():

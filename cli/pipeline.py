@@ -11,14 +11,14 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from cli.progress import progress
+from extensions import canary_store
 from scoring import HealthModel, ModelError, default_model, load_model
 from store.db import Store
 from store.models import Account, Tenant
 
 
 def app_store() -> Store:
-    store: Store = current_app.extensions["canary.store"]
-    return store
+    return canary_store()
 
 
 def resolve_tenant(store: Store, slug: str | None) -> Tenant:

@@ -16,6 +16,7 @@ from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger
 
 from cli.logs import RedactingFilter, redact
+from extensions import canary_store
 
 ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(r)s" %(s)s %(b)s %(L)s "%(a)s"'
 """Client, time, request line (path only), status, bytes, seconds, user agent."""
@@ -60,9 +61,7 @@ class CanaryServer(BaseApplication):
 
 def _post_fork(_server: Any, worker: Any) -> None:
     """Each worker opens its own database connections (never share a pool across fork)."""
-    store = worker.app.application.extensions.get("canary.store")
-    if store is not None:
-        store.engine.dispose(close=False)
+    canary_store(worker.app.application).engine.dispose(close=False)
 
 
 def server_options(*, host: str, port: int, workers: int, threads: int = 4) -> dict[str, Any]:

@@ -11,20 +11,14 @@ from flask.cli import with_appcontext
 
 from cli.pipeline import app_store, resolve_tenant
 from cli.progress import progress
+from extensions import credential_cipher
 from integrations.errors import AuthError
-from store.crypto import CredentialCipher
+from integrations.registry import VENDOR_NAMES
 from sync.connections import TenantAdapters
-
-SYSTEMS = ("salesforce", "zendesk", "hubspot")
-
-
-def _cipher() -> CredentialCipher:
-    cipher: CredentialCipher = current_app.extensions["canary.cipher"]
-    return cipher
 
 
 def _adapters(tenant_id: int, systems: list[str] | None) -> tuple[TenantAdapters, dict[str, Any]]:
-    connected = TenantAdapters(app_store(), _cipher(), tenant_id, config=current_app.config)
+    connected = TenantAdapters(app_store(), credential_cipher(), tenant_id, config=current_app.config)
     try:
         adapters = connected.build(systems)
     except AuthError as exc:
@@ -48,7 +42,8 @@ def print_sync_summary(summary: Any) -> None:
 
 @click.command("sync", help="Pull changes from the connected systems (incremental; --full re-reads everything).")
 @click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
-@click.option("--system", "systems", multiple=True, type=click.Choice(SYSTEMS), help="Only this system (repeatable).")
+@click.option("--system", "systems", multiple=True, type=click.Choice(VENDOR_NAMES),
+              help="Only this system (repeatable).")
 @click.option("--full", is_flag=True, help="Forget the saved cursors and pull everything again.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one line of JSON.")
 @with_appcontext
@@ -72,7 +67,8 @@ def sync_command(tenant_slug: str | None, systems: tuple[str, ...], full: bool, 
 
 @click.command("push", help="Write changed health scores back to the connected systems, in the fewest calls.")
 @click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
-@click.option("--system", "systems", multiple=True, type=click.Choice(SYSTEMS), help="Only this system (repeatable).")
+@click.option("--system", "systems", multiple=True, type=click.Choice(VENDOR_NAMES),
+              help="Only this system (repeatable).")
 @with_appcontext
 def push_command(tenant_slug: str | None, systems: tuple[str, ...]) -> None:
     from sync.push import push

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import func, select
 
+from extensions import canary_store
 from store.db import Store
 from store.models import Account, Connection, Tenant
 from store.tenants import create_tenant, rotate_write_key
@@ -15,8 +15,7 @@ tenant_cli = AppGroup("tenant", help="Create and list workspaces (tenants).")
 
 
 def _store() -> Store:
-    store: Store = current_app.extensions["canary.store"]
-    return store
+    return canary_store()
 
 
 @tenant_cli.command("create", help="Create a workspace; prints its collector write key once.")

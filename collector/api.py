@@ -22,7 +22,7 @@ from collector.ingest import REJECTIONS_LISTED, ingest
 from collector.jsonbody import decode
 from collector.limits import RateLimiter, retry_after
 from collector.messages import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, BatchError, BatchTooLarge, parse_batch
-from store.db import Store
+from extensions import canary_store, health_model
 from store.tenants import tenant_for_write_key
 
 collector = Blueprint("collector", __name__, url_prefix="/v1")
@@ -49,8 +49,7 @@ def _tenant_id() -> int | None:
         key = request.headers["X-Write-Key"]
     if not key:
         return None
-    store: Store = current_app.extensions["canary.store"]
-    with store.session() as session:
+    with canary_store().session() as session:
         tenant = tenant_for_write_key(session, key)
         return tenant.id if tenant else None
 
@@ -93,8 +92,8 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
         return _error(413, str(exc))
     except BatchError as exc:
         return _error(400, str(exc))
-    milestones = frozenset(config.get("ONBOARDING_MILESTONES", ()))
-    result = ingest(current_app.extensions["canary.store"], tenant_id, good, bad, milestones=milestones)
+    milestones = frozenset(health_model().signals.milestones)
+    result = ingest(canary_store(), tenant_id, good, bad, milestones=milestones)
     body = result.as_dict(listed=int(config.get("COLLECTOR_REJECTIONS_LISTED", REJECTIONS_LISTED)))
     if result.accepted == 0 and result.duplicates == 0 and result.rejected:
         return jsonify(body), 400

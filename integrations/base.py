@@ -1,4 +1,4 @@
-"""Canonical records, the adapter protocol and the adapter registry.
+"""Canonical records and the adapter protocol (the vendors' registry is `integrations.registry`).
 
 Adapters return these records; nothing above `integrations/` sees a vendor payload.
 Every record carries ``(system, external_id)`` and ``updated_at``.
@@ -7,12 +7,11 @@ Every record carries ``(system, external_id)`` and ``updated_at``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-System = Literal["salesforce", "zendesk", "hubspot"]
 ObjectName = Literal["accounts", "contacts", "deals", "tickets", "satisfaction"]
 OBJECTS: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction")
 
@@ -157,27 +156,3 @@ class Adapter(Protocol):
     def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]: ...
 
     def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult: ...
-
-
-AdapterFactory = Callable[..., Adapter]
-_registry: dict[str, AdapterFactory] = {}
-
-
-def register(system: str) -> Callable[[AdapterFactory], AdapterFactory]:
-    def decorate(factory: AdapterFactory) -> AdapterFactory:
-        _registry[system] = factory
-        return factory
-
-    return decorate
-
-
-def adapter_for(system: str, **kwargs: Any) -> Adapter:
-    try:
-        factory = _registry[system]
-    except KeyError:
-        raise ValueError(f"no adapter for {system!r}; known: {', '.join(sorted(_registry))}") from None
-    return factory(**kwargs)
-
-
-def registered_systems() -> list[str]:
-    return sorted(_registry)

@@ -2,11 +2,15 @@
 
 `RetriableError`: try again later (429, 5xx, timeouts), honouring ``retry_after``.
 `AuthError`: credentials or a signature are wrong; retrying will not help.
-`FatalError`: stop the run (e.g. Salesforce ``REQUEST_LIMIT_EXCEEDED``, a quota guard).
+`FatalError`: stop the run (e.g. Salesforce ``REQUEST_LIMIT_EXCEEDED``, a quota guard);
+`VendorRefused` when the vendor refused the request itself, `BadCursor` for a saved cursor
+the adapter did not write.
 `RecordError`: one record was rejected; the rest of the batch goes on.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class CanaryIntegrationError(Exception):
@@ -33,6 +37,24 @@ class SignatureError(AuthError):
 
 class FatalError(CanaryIntegrationError):
     """Stop the run; a later run may succeed once the cause is gone."""
+
+
+class VendorRefused(FatalError):
+    """The vendor refused the request itself (a 4xx other than auth and rate limits).
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` the vendor's error code
+    where it sends one, ``body`` the decoded error body; the message is the vendor's own words.
+    """
+
+    def __init__(self, message: str, *, status: int | None, code: str | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.body = body
+
+
+class BadCursor(FatalError):
+    """A saved cursor this adapter did not write, or a damaged one; a full sync starts over."""
 
 
 class RecordError(CanaryIntegrationError):

@@ -108,12 +108,6 @@ def hubspot_portal_id(value: object) -> str:
     return text
 
 
-def account_ref(system: str, value: object) -> str:
-    """The vendor account id a connection is for, checked by its system's rule."""
-    check = {"zendesk": zendesk_subdomain, "salesforce": salesforce_org_id, "hubspot": hubspot_portal_id}[system]
-    return check(value)
-
-
 def display_name(value: object, limit: int = 200) -> str:
     """A vendor-supplied name for display: control characters dropped, trimmed to ``limit``."""
     text = value if isinstance(value, str) else ""

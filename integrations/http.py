@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from integrations.errors import FatalError, RetriableError
 
@@ -31,6 +31,20 @@ class GaveUp(FatalError):
 
 class QuotaExhausted(FatalError):
     """The quota guard stopped the run; the next run resumes from the saved cursors."""
+
+
+def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
+    """The ``Retry-After`` header of an answer in seconds (any case of the name; a negative wait is 0).
+
+    None when it is missing or not a number (no vendor of Canary's sends the HTTP-date form).
+    """
+    for name, value in (headers or {}).items():
+        if str(name).lower() == "retry-after":
+            try:
+                return max(0.0, float(str(value).strip()))
+            except ValueError:
+                return None
+    return None
 
 
 @dataclass

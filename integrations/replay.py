@@ -5,25 +5,20 @@ Canvas HMAC digest, HubSpot's v3 digest), never the text as it arrived, so an eq
 re-encoding of a used request is the same key. `replay_key` scopes it by vendor and workspace:
 two workspaces' requests never collide. A guard remembers a key until the request's own expiry
 (``exp``, ``issuedAt`` + window, timestamp + 5 minutes), after which the freshness check refuses
-it anyway. `StoreReplayGuard`, the app's guard, keeps hashes in the database, so every worker
-of `canary serve` and every host behind a load balancer refuses a replay; `MemoryReplayGuard`
-is the per-process variant for pure uses and tests.
+it anyway. `LedgerReplayGuard`, the app's guard, keeps them in a shared ledger — hashes in the
+database (`store.replay.UsedSignatures`) — so every worker of `canary serve` and every host
+behind a load balancer refuses a replay; `MemoryReplayGuard` is the per-process variant for pure
+uses and tests.
 """
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.exc import IntegrityError
-
 from integrations.errors import SignatureError
-from store.db import Store
-from store.models import UsedSignature
 
 REPLAYED = "request replayed: this signed request was already used"
 CLOCK_SKEW_S = 60.0
@@ -68,37 +63,25 @@ class MemoryReplayGuard:
             self._seen[key] = expires_at
 
 
-class StoreReplayGuard:
-    """Shared by all processes through the database: the key's hash is the primary key.
+class ReplayLedger(Protocol):
+    """Where a shared guard keeps its keys (`store.replay.UsedSignatures`: a table every worker sees)."""
 
-    One short transaction per check: delete the key if its earlier use has expired, insert it,
-    and refuse when the insert meets the same key (the database decides between two workers
-    racing with one request). Expired rows are swept every ``sweep_every`` checks.
-    """
+    def remember(self, key: str, expires_at: float, now: float) -> bool:
+        """Remember ``key`` until ``expires_at``; False when it is already remembered past ``now``."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time, sweep_every: int = 500) -> None:
-        self._store = store
+    def __len__(self) -> int: ...
+
+
+class LedgerReplayGuard:
+    """The app's guard: the keys live in a `ReplayLedger` shared by all processes (the database)."""
+
+    def __init__(self, ledger: ReplayLedger, clock: Callable[[], float] = time.time) -> None:
+        self.ledger = ledger
         self._clock = clock
-        self._sweep_every = sweep_every
-        self._checks = 0
-        self._lock = threading.Lock()
 
     def check_and_remember(self, key: str, expires_at: float) -> None:
-        digest = hashlib.sha256(key.encode()).hexdigest()
-        now = self._clock()
-        with self._lock:
-            self._checks += 1
-            sweep = self._checks % self._sweep_every == 0
-        stale = UsedSignature.expires_at <= now
-        if not sweep:
-            stale = stale & (UsedSignature.key_hash == digest)
-        try:
-            with self._store.engine.begin() as conn:
-                conn.execute(delete(UsedSignature).where(stale))
-                conn.execute(insert(UsedSignature).values(key_hash=digest, expires_at=float(expires_at)))
-        except IntegrityError:
-            raise SignatureError(REPLAYED) from None
+        if not self.ledger.remember(key, expires_at, self._clock()):
+            raise SignatureError(REPLAYED)
 
     def __len__(self) -> int:
-        with self._store.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(UsedSignature)).scalar_one())
+        return len(self.ledger)

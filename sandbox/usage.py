@@ -41,25 +41,13 @@ from typing import Any
 
 from sandbox.generate import DECLINE_STOP_DAYS
 from sandbox.world import Company, Deal, Person, SurveyResponse, World
+from scoring.model import default_model
 
-KEY_FEATURES: tuple[str, ...] = (
-    "Report Created",
-    "Dashboard Viewed",
-    "Automation Run",
-    "Integration Connected",
-    "Alert Configured",
-    "Data Exported",
-    "API Call",
-    "Mobile Session",
-)
-ONBOARDING_MILESTONES: tuple[str, ...] = (
-    "Workspace Created",
-    "Data Source Connected",
-    "First Report Created",
-    "Teammate Invited",
-    "First Automation Run",
-)
-LOGIN_EVENT = "Logged In"
+_VOCABULARY = default_model().signals
+KEY_FEATURES: tuple[str, ...] = _VOCABULARY.key_features
+"""The product's key features and onboarding milestones are the health model's (`scoring/default_model.yaml`)."""
+ONBOARDING_MILESTONES: tuple[str, ...] = _VOCABULARY.milestones
+LOGIN_EVENT = _VOCABULARY.login_event
 NPS_EVENT = "NPS Survey Submitted"
 LIBRARY = {"name": "canary-sandbox", "version": "1.0"}
 

@@ -13,9 +13,13 @@ utilisation, 30 for ticket trend, 90 for CSAT and 180 for NPS (the last two conf
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
 
 from scoring.inputs import CLOSED_TICKET_STATUSES, AccountInputs
 
@@ -24,23 +28,24 @@ if TYPE_CHECKING:
 
 Unit = Literal["percent", "days", "count", "per_week", "nps", "money", "change"]
 
-DEFAULT_KEY_FEATURES: tuple[str, ...] = (
-    "Report Created",
-    "Dashboard Viewed",
-    "Automation Run",
-    "Integration Connected",
-    "Alert Configured",
-    "Data Exported",
-    "API Call",
-    "Mobile Session",
-)
-DEFAULT_MILESTONES: tuple[str, ...] = (
-    "Workspace Created",
-    "Data Source Connected",
-    "First Report Created",
-    "Teammate Invited",
-    "First Automation Run",
-)
+SHIPPED_MODEL = "default_model.yaml"
+
+
+@cache
+def _shipped_signals() -> dict[str, Any]:
+    """The ``signals:`` section of the shipped health model: the product's vocabulary (key features,
+    onboarding milestones, the login event) is written there and nowhere else."""
+    text = resources.files("scoring").joinpath(SHIPPED_MODEL).read_text(encoding="utf-8")
+    section: dict[str, Any] = yaml.safe_load(text)["signals"]
+    return section
+
+
+def _shipped(key: str) -> Callable[[], Any]:
+    def value() -> Any:
+        found = _shipped_signals()[key]
+        return tuple(found) if isinstance(found, list) else found
+
+    return value
 
 
 USUAL_TICKETS_FROM = 14
@@ -80,11 +85,12 @@ SIGNALS: dict[str, SignalInfo] = {
 
 @dataclass(frozen=True, slots=True)
 class SignalSettings:
-    """The model's say in how signals are computed (section `signals:` of the model file)."""
+    """The model's say in how signals are computed (section `signals:` of the model file); what a model
+    file leaves out is the shipped model's (`scoring/default_model.yaml`)."""
 
-    key_features: tuple[str, ...] = DEFAULT_KEY_FEATURES
-    login_event: str = "Logged In"
-    milestones: tuple[str, ...] = DEFAULT_MILESTONES
+    key_features: tuple[str, ...] = field(default_factory=_shipped("key_features"))
+    login_event: str = field(default_factory=_shipped("login_event"))
+    milestones: tuple[str, ...] = field(default_factory=_shipped("milestones"))
     csat_days: int = 90
     nps_days: int = 180
 

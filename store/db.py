@@ -47,7 +47,7 @@ def redacted(url: str) -> str:
 
 
 class Store:
-    """An engine plus session factories; one per app (``app.extensions["canary.store"]``)."""
+    """An engine plus session factories; one per app (``extensions.canary_store(app)``)."""
 
     def __init__(self, url: str, **engine_kwargs: Any) -> None:
         self.url = normalise_url(url)

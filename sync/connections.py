@@ -8,7 +8,8 @@ Connections made by a marketplace install (`widgets.install`) hold OAuth tokens 
 (HubSpot after 30 minutes, Zendesk and Salesforce by policy). `TenantAdapters` keeps them
 usable: a token that expires within ``leeway`` is refreshed before its adapter is built, and a
 token the vendor refuses mid-run is refreshed once through `reconnect`. Both go through
-`integrations.oauth.rotate_connection_tokens`, the one place tokens are rotated and stored.
+`sync.tokens.rotate_connection_tokens`, the one place tokens are rotated and stored. What each
+vendor needs is its descriptor's (`integrations.registry`).
 """
 
 from __future__ import annotations
@@ -23,60 +24,35 @@ from sqlalchemy.orm import Session
 
 from integrations.base import Adapter
 from integrations.errors import AuthError
-from integrations.oauth import (
-    ACCESS_KEY,
-    ConfigurationError,
-    client_from_config,
-    refresh_tokens,
-    rotate_connection_tokens,
-)
+from integrations.oauth import ConfigurationError, client_from_config, refresh_tokens
+from integrations.registry import UnknownVendor, VendorDescriptor, vendor
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
+from sync.tokens import rotate_connection_tokens
 
 log = logging.getLogger(__name__)
-
-REQUIRED = {
-    "salesforce": ("instance_url", "access_token"),
-    "zendesk": ("subdomain",),
-    "hubspot": ("access_token",),
-}
-
 
 class ConnectionError_(ValueError):
     """Credentials are incomplete or the system is unknown; the message says what is missing."""
 
 
-def check_credentials(system: str, credentials: Mapping[str, Any]) -> None:
-    if system not in REQUIRED:
-        raise ConnectionError_(f"unknown system {system!r}: choose salesforce, zendesk or hubspot")
-    missing = [k for k in REQUIRED[system] if not credentials.get(k)]
-    if system == "zendesk" and not credentials.get("oauth_token") and not (
-            credentials.get("email") and credentials.get("token")):
-        missing.append("email and token (or oauth_token)")
+def check_credentials(system: str, credentials: Mapping[str, Any]) -> VendorDescriptor:
+    """The system's descriptor, once ``credentials`` hold what its connections need."""
+    try:
+        descriptor = vendor(system)
+    except UnknownVendor as exc:
+        raise ConnectionError_(str(exc).replace("unknown vendor", "unknown system")) from None
+    missing = descriptor.missing_credentials(credentials)
     if missing:
         raise ConnectionError_(f"{system}: missing {', '.join(missing)}")
+    return descriptor
 
 
 def build_adapter(system: str, credentials: Mapping[str, Any], base_url: str | None = None,
                   **options: Any) -> Adapter:
     """A ready adapter for one system (not yet called)."""
-    check_credentials(system, credentials)
-    cert = credentials.get("cert_path")
-    if system == "zendesk":
-        from integrations.zendesk.adapter import ZendeskAdapter
-
-        return ZendeskAdapter(subdomain=credentials["subdomain"], email=credentials.get("email"),
-                              token=credentials.get("token"), oauth_token=credentials.get("oauth_token"),
-                              url=base_url, verify=cert or True, **options)
-    if system == "hubspot":
-        from integrations.hubspot.adapter import HubSpotAdapter
-
-        return HubSpotAdapter(credentials["access_token"], base_url=base_url, ca_cert=cert, **options)
-    from integrations.salesforce.adapter import SalesforceAdapter
-
-    return SalesforceAdapter(instance_url=credentials["instance_url"], access_token=credentials["access_token"],
-                             ca_cert=cert, **options)
+    return check_credentials(system, credentials).adapter(credentials, base_url, **options)
 
 
 def account_owner(store: Store, system: str, account_ref: str | None) -> tuple[int, str] | None:
@@ -153,7 +129,7 @@ class TenantAdapters:
         return self._adapter(system, credentials, base_url)
 
     def _adapter(self, system: str, credentials: Mapping[str, Any], base_url: str | None) -> Adapter:
-        self._used[system] = credentials.get(ACCESS_KEY[system])
+        self._used[system] = credentials.get(vendor(system).access_key)
         return build_adapter(system, credentials, base_url, **self.options.get(system, {}))
 
     def _fresh(self, system: str, credentials: Mapping[str, Any], *, stale: str | None) -> dict[str, Any]:
@@ -163,7 +139,8 @@ class TenantAdapters:
             if stale is None:  # not refused yet: use the stored token while it lasts
                 return dict(credentials)
             raise AuthError(f"{system} refused the access token and it cannot be refreshed: {exc}") from None
-        before = credentials.get(ACCESS_KEY[system])
+        access_key = vendor(system).access_key
+        before = credentials.get(access_key)
         token = rotate_connection_tokens(self.store, self.cipher, self.tenant_id, system,
                                          functools.partial(refresh_tokens, client),
                                          stale_access_token=stale, leeway=self.leeway)
@@ -173,4 +150,4 @@ class TenantAdapters:
         log.info("%s access token refreshed for tenant %s", system, self.tenant_id)
         with self.store.session(self.tenant_id) as session:  # the stored pair (and a moved instance_url)
             conn = session.scalar(select(Connection).where(Connection.system == system))
-            return self.cipher.load(conn) if conn is not None else {**credentials, ACCESS_KEY[system]: token}
+            return self.cipher.load(conn) if conn is not None else {**credentials, access_key: token}

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from integrations.registry import vendors
 from scoring import (
     AccountInputs,
     ChildHealth,
@@ -104,7 +105,7 @@ class InputLoader:
         self.has_usage = session.scalar(select(func.count()).select_from(UsageDaily)) != 0
         self.has_helpdesk = (session.scalar(select(func.count()).select_from(Ticket)) != 0
                              or session.scalar(select(func.count()).select_from(Connection).where(
-                                 Connection.system == "zendesk")) != 0)
+                                 Connection.system.in_([v.name for v in vendors() if v.helpdesk]))) != 0)
 
     def load(self, account_ids: list[int]) -> list[AccountInputs]:
         s = self.session

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 
 from app import cli, create_app
+from extensions import canary_store, credential_cipher
 from sandbox.oauth import install_config
 from sandbox.server import Sandbox
 from store.migrate import upgrade
@@ -138,13 +139,13 @@ def _cli(state: Run, *args: str) -> str:
     app = create_app({"TESTING": True, "SECRET_KEY": SECRET_KEY, "DATABASE_URL": state.db_url})
     result = app.test_cli_runner().invoke(cli, list(args))
     assert result.exit_code == 0, result.output
-    app.extensions["canary.store"].dispose()
+    canary_store(app).dispose()
     return str(result.output)
 
 
 def _stored_credentials(state: Run) -> dict[str, dict[str, Any]]:
     app = create_app({"TESTING": True, "SECRET_KEY": SECRET_KEY, "DATABASE_URL": state.db_url})
-    store, cipher = app.extensions["canary.store"], app.extensions["canary.cipher"]
+    store, cipher = canary_store(app), credential_cipher(app)
     with store.session() as session:
         found = {c.system: cipher.load(c) for c in session.scalars(select(Connection))}
     store.dispose()
@@ -153,7 +154,7 @@ def _stored_credentials(state: Run) -> dict[str, dict[str, Any]]:
 
 def _hubspot_company(state: Run) -> str:
     app = create_app({"TESTING": True, "SECRET_KEY": SECRET_KEY, "DATABASE_URL": state.db_url})
-    store = app.extensions["canary.store"]
+    store = canary_store(app)
     with store.session() as session:
         tenant_id = session.scalars(select(Tenant.id).where(Tenant.slug == HUB_TENANT)).one()
     with store.session(tenant_id) as session:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from app import create_app
 from cli.demo import run_demo
 from cli.truth import STORY_RULES, RuleQuality, alert_quality
+from extensions import canary_store
 from sandbox.server import Sandbox
 from store.migrate import upgrade
 from store.models import Alert, HealthSnapshot, SourceLink
@@ -47,7 +48,7 @@ def quality(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     as_of: dt.date = request.param
     app, tenant_id, truth = _demo(tmp_path_factory.mktemp("stories"), COMPANIES, 21, as_of)
     assert truth["as_of"] == as_of.isoformat()
-    return alert_quality(app.extensions["canary.store"], tenant_id, truth)
+    return alert_quality(canary_store(app), tenant_id, truth)
 
 
 @pytest.mark.parametrize("rule", STORY_RULES)
@@ -60,7 +61,7 @@ def test_story_alerts_are_found(quality: dict[str, RuleQuality], rule: str) -> N
 
 def _outcome(app: Any, tenant_id: int) -> tuple[list[tuple[str, str]], list[tuple[str, str | None, float | None]]]:
     """Alerts and latest scores, each named by the product account (truth's company key)."""
-    with app.extensions["canary.store"].session(tenant_id) as s:
+    with canary_store(app).session(tenant_id) as s:
         key = dict(s.execute(select(SourceLink.account_id, SourceLink.external_id)
                              .where(SourceLink.system == "product")).all())
         alerts = sorted((key[a], rule) for a, rule in s.execute(select(Alert.account_id, Alert.rule)) if a in key)

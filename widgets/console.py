@@ -12,6 +12,8 @@ import datetime as dt
 from flask import Blueprint, abort, current_app, render_template
 from sqlalchemy import func, select
 
+from extensions import canary_store
+from integrations.registry import vendors
 from store.db import Store
 from store.models import Account, Alert, HealthSnapshot, Tenant
 from widgets.health import load_account_health
@@ -20,7 +22,6 @@ from widgets.sparkline import sparkline_svg
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                     static_url_path="/static/console")
 
-SYSTEM_LABELS = {"salesforce": "Salesforce", "zendesk": "Zendesk", "hubspot": "HubSpot"}
 
 
 @console.get("/")
@@ -28,14 +29,14 @@ def start() -> str:
     """What Canary is and how to connect it; nothing about any workspace (anyone can open this page)."""
     from store.migrate import pending
 
-    store: Store = current_app.extensions["canary.store"]
+    store = canary_store()
     database_ok = store.ping()
     if database_ok:
         try:
             database_ok = not pending(store.url)
         except Exception:  # an unreadable migration state: the page explains how to migrate
             database_ok = False
-    return render_template("console/start.html", database_ok=database_ok, systems=SYSTEM_LABELS,
+    return render_template("console/start.html", database_ok=database_ok, systems={v.name: v.label for v in vendors()},
                            portfolio=bool(current_app.config.get("CONSOLE_OPEN_TENANT")))
 
 
@@ -43,7 +44,7 @@ def _open_tenant() -> tuple[Store, int, str]:
     slug = current_app.config.get("CONSOLE_OPEN_TENANT")
     if not slug:
         abort(404)
-    store: Store = current_app.extensions["canary.store"]
+    store = canary_store()
     with store.session() as session:
         tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
         if tenant is None:

@@ -21,7 +21,6 @@ Failures answer 401 with a JSON ``{"error": ...}`` that says what was wrong, nev
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +28,15 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from extensions import canary_store, credential_cipher, replay_guard
 from integrations import hosts
 from integrations.errors import SignatureError
-from integrations.replay import ReplayGuard
-from store.db import Store
+from integrations.registry import vendor as vendor_of
 from store.models import Connection
 from widgets.health import account_for_record, load_account_health
 
 embed = Blueprint("embed", __name__, url_prefix="/widgets")
 
-FRAME_ANCESTORS = {
-    "zendesk": ["https://*.zendesk.com"],
-    "salesforce": ["https://*.force.com", "https://*.lightning.force.com", "https://*.salesforce.com",
-                   "https://*.visualforce.com"],
-    "hubspot": ["https://app.hubspot.com", "https://app-eu1.hubspot.com", "https://app-na2.hubspot.com",
-                "https://app-ap1.hubspot.com"],
-}
 SESSION_SALT = "canary-widget-session"
 SESSION_MAX_AGE_S = 15 * 60
 
@@ -53,7 +45,7 @@ def _csp(vendor: str | None) -> str:
     ancestors = "'none'"
     if vendor is not None:
         extra = current_app.config.get("WIDGET_FRAME_ANCESTORS_EXTRA", [])
-        ancestors = " ".join([*FRAME_ANCESTORS[vendor], *extra])
+        ancestors = " ".join([*vendor_of(vendor).panel.frame_ancestors, *extra])
     return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors {ancestors}")
 
@@ -78,11 +70,6 @@ def _not_found(message: str, vendor: str) -> Response:
     return _with_headers(response, vendor)
 
 
-def _store() -> Store:
-    store: Store = current_app.extensions["canary.store"]
-    return store
-
-
 def _connection(system: str, account_ref: str) -> tuple[int, dict[str, Any]] | None:
     """(tenant id, decrypted credentials) of the connection for this vendor account.
 
@@ -90,11 +77,11 @@ def _connection(system: str, account_ref: str) -> tuple[int, dict[str, Any]] | N
     id of ``system`` (a NUL byte, a newline, 60 KB of text) finds nothing, without a query.
     """
     try:
-        account_ref = hosts.account_ref(system, account_ref)
+        account_ref = vendor_of(system).account_ref(account_ref)
     except hosts.InvalidHost:
         return None
-    cipher = current_app.extensions["canary.cipher"]
-    with _store().session() as session:
+    cipher = credential_cipher()
+    with canary_store().session() as session:
         conn = session.scalar(select(Connection).where(Connection.system == system,
                                                        Connection.account_ref == account_ref))
         if conn is None:
@@ -114,7 +101,7 @@ def _today() -> dt.date:
 def render_panel(tenant_id: int, system: str, external_id: str, variant: str, vendor: str) -> Response:
     from widgets.sparkline import sparkline_svg
 
-    with _store().session(tenant_id) as session:
+    with canary_store().session(tenant_id) as session:
         account_id = account_for_record(session, system, external_id)
         view = load_account_health(session, account_id, _today()) if account_id is not None else None
     if view is None:
@@ -130,14 +117,6 @@ def render_panel(tenant_id: int, system: str, external_id: str, variant: str, ve
 # --- Zendesk ------------------------------------------------------------------------
 
 
-def _replay_guard() -> ReplayGuard:
-    """The app's replay guard; there is no panel without one (`init_app` installs it)."""
-    guard: ReplayGuard | None = current_app.extensions.get("canary.replay_guard")
-    if guard is None:
-        raise RuntimeError("no replay guard: register the panels with widgets.embed.init_app(app)")
-    return guard
-
-
 def _dig(value: Any, *keys: str) -> Any:
     """``value[k1][k2]...`` through JSON objects only; None where a level is missing or not an object."""
     for key in keys:
@@ -147,16 +126,17 @@ def _dig(value: Any, *keys: str) -> Any:
     return value
 
 
-def _secret(credentials: dict[str, Any], key: str, how: str) -> str:
+def _secret(credentials: dict[str, Any], key: str, system: str) -> str:
     value = credentials.get(key)
     if not isinstance(value, str | int) or isinstance(value, bool) or not str(value):
-        raise SignatureError(f"this workspace's panel is not set up yet ({key} is missing): {how}")
+        raise SignatureError(f"this workspace's panel is not set up yet ({key} is missing): "
+                             f"{vendor_of(system).panel.setup}")
     return str(value)
 
 
 @embed.post("/zendesk/sidebar")
 def zendesk_sidebar() -> Response:
-    from integrations.zendesk.signatures import unverified_jwt_part, verify_zendesk_signed_url
+    from integrations.zendesk.signatures import unverified_jwt_part
 
     token = request.form.get("token", "")
     if not token:
@@ -168,12 +148,11 @@ def zendesk_sidebar() -> Response:
         if found is None:
             raise SignatureError("no Canary workspace is connected to this Zendesk account")
         tenant_id, credentials = found
-        how = "run `canary connect zendesk --app-public-key FILE --app-installation-id ID`"
-        installation_id = _secret(credentials, "installation_id", how)
+        installation_id = _secret(credentials, "installation_id", "zendesk")
         audience = f"https://{subdomain}.zendesk.com/api/v2/apps/installations/{installation_id}.json"
-        verify_zendesk_signed_url(token, public_key_pem=_secret(credentials, "app_public_key", how),
-                                  audience=audience, issuer=f"{subdomain}.zendesk.com",
-                                  replay_guard=_replay_guard(), replay_scope=tenant_id)
+        vendor_of("zendesk").panel.verify(token, public_key_pem=_secret(credentials, "app_public_key", "zendesk"),
+                                          audience=audience, issuer=f"{subdomain}.zendesk.com",
+                                          replay_guard=replay_guard(), replay_scope=tenant_id)
     except SignatureError as exc:
         return _unauthorized(str(exc), "zendesk")
     session_token = _serializer().dumps({"t": tenant_id, "v": "zendesk"})
@@ -195,9 +174,14 @@ def _session_tenant(vendor: str) -> int | Response:
         return _unauthorized("the panel session expired: reload the app", vendor)
     except BadSignature:
         return _unauthorized("the panel session is not valid", vendor)
-    if not isinstance(data, dict) or data.get("v") != vendor or not isinstance(data.get("t"), int):
+    if not _session_for(data, vendor):
         return _unauthorized("the panel session is not valid", vendor)
     return int(data["t"])
+
+
+def _session_for(data: Any, vendor: str) -> bool:
+    """Whether a decoded panel session is one this app issued for ``vendor``'s panel (with a tenant)."""
+    return isinstance(data, dict) and data.get("v") == vendor and isinstance(data.get("t"), int)
 
 
 @embed.get("/zendesk/panel")
@@ -217,7 +201,7 @@ def zendesk_panel() -> Response:
 
 @embed.post("/salesforce/canvas")
 def salesforce_canvas() -> Response:
-    from integrations.salesforce.signatures import decode_canvas_context, verify_canvas_signed_request
+    from integrations.salesforce.signatures import decode_canvas_context
 
     signed = request.form.get("signed_request", "")
     if "." not in signed:
@@ -229,9 +213,9 @@ def salesforce_canvas() -> Response:
         if found is None:
             raise SignatureError("no Canary workspace is connected to this Salesforce org")
         tenant_id, credentials = found
-        secret = _secret(credentials, "consumer_secret",
-                         "run `canary connect salesforce --canvas-consumer-secret-file FILE`")
-        context = verify_canvas_signed_request(signed, secret, replay_guard=_replay_guard(), replay_scope=tenant_id)
+        secret = _secret(credentials, "consumer_secret", "salesforce")
+        context = vendor_of("salesforce").panel.verify(signed, secret, replay_guard=replay_guard(),
+                                                       replay_scope=tenant_id)
     except SignatureError as exc:
         return _unauthorized(str(exc), "salesforce")
     record = _dig(context, "context", "environment", "record")
@@ -255,31 +239,28 @@ def _hubspot_portal() -> tuple[int, str]:
     tenant_id, credentials = found
     secret = credentials.get("client_secret") or current_app.config.get("HUBSPOT_CLIENT_SECRET")
     if not secret:
-        raise SignatureError("HubSpot is not configured on this Canary: run `canary connect hubspot "
-                             "--client-secret-file FILE` (or set HUBSPOT_CLIENT_SECRET)")
+        raise SignatureError(f"HubSpot is not configured on this Canary: {vendor_of('hubspot').panel.setup}")
     return tenant_id, str(secret)
 
 
 @embed.route("/hubspot/card", methods=["GET", "POST"])
 def hubspot_card() -> Response:
-    from integrations.hubspot.signatures import verify_hubspot_v3
-
     try:
         tenant_id, secret = _hubspot_portal()
-        verify_hubspot_v3(
+        vendor_of("hubspot").panel.verify(
             request.method,
             request.url,
             request.get_data(),
             request.headers.get("X-HubSpot-Request-Timestamp", ""),
             request.headers.get("X-HubSpot-Signature-v3", ""),
             secret,
-            replay_guard=_replay_guard(),
+            replay_guard=replay_guard(),
             replay_scope=tenant_id,
         )
     except SignatureError as exc:
         return _unauthorized(str(exc), "hubspot")
     company_id = request.args.get("companyId", "") or request.args.get("hs_object_id", "")
-    with _store().session(tenant_id) as session:
+    with canary_store().session(tenant_id) as session:
         account_id = account_for_record(session, "hubspot", company_id)
         view = load_account_health(session, account_id, _today()) if account_id is not None else None
     if view is None:
@@ -302,19 +283,6 @@ def hubspot_full_view() -> Response:
         return _unauthorized("this view expired: close it and open it again from the Canary card", "hubspot")
     except BadSignature:
         return _unauthorized("open the full view from the Canary card on a company record", "hubspot")
-    if not isinstance(data, dict) or data.get("v") != "hubspot" or not isinstance(data.get("t"), int) \
-            or not data.get("c"):
+    if not _session_for(data, "hubspot") or not data.get("c"):
         return _unauthorized("open the full view from the Canary card on a company record", "hubspot")
     return render_panel(int(data["t"]), "hubspot", str(data["c"]), "full", "hubspot")
-
-
-def init_app(app: Any, replay_guard_factory: Callable[[], ReplayGuard] | None = None) -> None:
-    """Register the blueprint and the app's replay guard (in its database, shared by all workers).
-
-    The install flow uses the same guard for its one-time states.
-    """
-    from integrations.replay import StoreReplayGuard
-
-    app.register_blueprint(embed)
-    app.extensions["canary.replay_guard"] = (
-        replay_guard_factory() if replay_guard_factory else StoreReplayGuard(app.extensions["canary.store"]))

@@ -31,26 +31,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response as ResponseBase
 
+from extensions import canary_store, credential_cipher, replay_guard
 from integrations import hosts
 from integrations.errors import SignatureError
 from integrations.oauth import (
-    ACCESS_KEY,
-    VENDORS,
     ConfigurationError,
     OAuthClient,
     OAuthError,
     TokenSet,
     authorize_url,
     client_from_config,
-    credentials_with,
     exchange_code,
-    hubspot_token_info,
     new_pkce,
     new_state,
-    salesforce_org_id,
-    salesforce_signature_ok,
 )
-from integrations.replay import ReplayGuard
+from integrations.registry import VENDOR_NAMES, Installation, UntrustedAnswer, vendors
+from integrations.registry import vendor as vendor_of
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
@@ -64,8 +60,7 @@ FLOW_COOKIE = "canary_install"
 FLOW_SALT = "canary-install-flow"
 FLOW_MAX_AGE = 600
 """Seconds between the start of an install and its callback."""
-LABELS = {"salesforce": "Salesforce", "zendesk": "Zendesk", "hubspot": "HubSpot"}
-_INSTALLATION_ID = re.compile(r"[0-9]{1,20}")
+_DIGITS = re.compile(r"[0-9]{1,20}")
 
 
 class InstallRefused(Exception):
@@ -85,7 +80,8 @@ def _redirect_uri(vendor: str) -> str:
 
 
 def _refusal(vendor: str, message: str, status: int = 400) -> Response:
-    response = make_response(render_template("install/refused.html", vendor=LABELS.get(vendor, vendor),
+    label = vendor_of(vendor).label if vendor in VENDOR_NAMES else vendor
+    response = make_response(render_template("install/refused.html", vendor=label,
                                              message=message), status)
     response.delete_cookie(FLOW_COOKIE, path="/install/")
     return response
@@ -93,26 +89,26 @@ def _refusal(vendor: str, message: str, status: int = 400) -> Response:
 
 @install.get("/<vendor>")
 def start(vendor: str) -> ResponseBase:
-    if vendor not in VENDORS:
-        return _refusal(vendor, "Canary installs into Salesforce, Zendesk or HubSpot.", 404)
+    if vendor not in VENDOR_NAMES:
+        return _refusal(vendor, f"Canary installs into {_vendor_labels()}.", 404)
+    spec = vendor_of(vendor).oauth
     subdomain = None
-    if vendor == "zendesk":
+    if spec.subdomain is not None:
         try:
-            subdomain = hosts.zendesk_subdomain(request.args.get("subdomain"))
+            subdomain = spec.subdomain(request.args.get("subdomain"))
         except hosts.InvalidHost as exc:
-            return _refusal(vendor, f"Give your Zendesk subdomain: /install/zendesk?subdomain=yourcompany "
-                                    f"(the part before .zendesk.com): {exc}.")
-    installation_id = request.args.get("installation_id")
-    if installation_id is not None and (vendor != "zendesk" or not _INSTALLATION_ID.fullmatch(installation_id)):
-        return _refusal(vendor, "installation_id is the Zendesk app's installation number (digits only).")
+            return _refusal(vendor, f"Give your {vendor_of(vendor).label} subdomain: /install/{vendor}?subdomain="
+                                    f"yourcompany: {exc}.")
+    params = _install_params(vendor)
+    if isinstance(params, Response):
+        return params
     try:
         client = client_from_config(vendor, current_app.config, subdomain)
     except ConfigurationError as exc:
         return _refusal(vendor, str(exc), 503)
     verifier, challenge = new_pkce()
     state = new_state()
-    flow = _serializer().dumps({"v": vendor, "s": state, "p": verifier, "d": subdomain,
-                                "i": int(installation_id) if installation_id else None})
+    flow = _serializer().dumps({"v": vendor, "s": state, "p": verifier, "d": subdomain, "i": params})
     response = redirect(authorize_url(client, redirect_uri=_redirect_uri(vendor), state=state,
                                       code_challenge=challenge))
     response.set_cookie(FLOW_COOKIE, flow, max_age=FLOW_MAX_AGE, path="/install/", httponly=True,
@@ -120,19 +116,43 @@ def start(vendor: str) -> ResponseBase:
     return response
 
 
+def _vendor_labels() -> str:
+    *first, last = (vendor_of(name).label for name in VENDOR_NAMES)
+    return f"{', '.join(first)} or {last}"
+
+
+def _install_params(vendor: str) -> dict[str, int] | Response:
+    """The install's extra parameters (digits: the Zendesk app's ``installation_id``), or a refusal.
+
+    A parameter of another vendor's install is refused, not ignored: it shows a wrong link.
+    """
+    params: dict[str, int] = {}
+    for descriptor in vendors():
+        for key, meaning in descriptor.oauth.install_params:
+            value = request.args.get(key)
+            if value is None:
+                continue
+            if descriptor.name != vendor or not _DIGITS.fullmatch(value):
+                return _refusal(vendor, f"{key} is {meaning} (digits only).")
+            params[key] = int(value)
+    return params
+
+
 @install.get("/<vendor>/callback")
 def callback(vendor: str) -> Response:
-    if vendor not in VENDORS:
-        return _refusal(vendor, "Canary installs into Salesforce, Zendesk or HubSpot.", 404)
+    if vendor not in VENDOR_NAMES:
+        return _refusal(vendor, f"Canary installs into {_vendor_labels()}.", 404)
+    label = vendor_of(vendor).label
     try:
         flow = _checked_flow(vendor)
         client = client_from_config(vendor, current_app.config, flow["d"])
         tokens = exchange_code(client, code=request.args["code"], redirect_uri=_redirect_uri(vendor),
                                code_verifier=flow["p"])
-        account_ref, name, credentials, base_url = _identify(vendor, client, tokens, flow["d"])
-        if flow.get("i"):  # the Zendesk app named its installation: the sidebar panel's signed URLs need it
-            credentials["installation_id"] = int(flow["i"])
-        tenant = _save(vendor, account_ref, name, credentials, base_url)
+        found = _identify(vendor, client, tokens, flow["d"])
+        # install parameters the vendor's app named (the Zendesk sidebar's signed URLs need its installation id)
+        params = flow.get("i")
+        credentials = {**found.credentials, **(params if isinstance(params, dict) else {})}
+        tenant = _save(vendor, found.account_ref, found.name, credentials, found.base_url)
     except InstallRefused as refused:
         log.warning("install refused: %s: %s", vendor, refused)
         return _refusal(vendor, str(refused), refused.status)
@@ -140,13 +160,14 @@ def callback(vendor: str) -> Response:
         return _refusal(vendor, str(exc), 503)
     except OAuthError as exc:
         log.warning("install failed: %s token exchange: %s", vendor, exc.error)
-        return _refusal(vendor, f"{LABELS[vendor]} did not accept the authorization ({exc.error}). "
+        return _refusal(vendor, f"{label} did not accept the authorization ({exc.error}). "
                                 "Start the install again; if it fails again, check Canary's client id, "
                                 "secret and callback URL in the app's settings at the vendor.",
                         400 if exc.status and exc.status < 500 else 502)
-    log.info("installed %s for tenant %s (account %s)", vendor, tenant["slug"], account_ref)
-    response = make_response(render_template("install/installed.html", vendor=LABELS[vendor], system=vendor,
-                                             tenant=tenant, account_ref=account_ref))
+    log.info("installed %s for tenant %s (account %s)", vendor, tenant["slug"], found.account_ref)
+    response = make_response(render_template("install/installed.html", vendor=label, system=vendor,
+                                             tenant=tenant, account_ref=found.account_ref,
+                                             panel_place=vendor_of(vendor).panel.place))
     response.delete_cookie(FLOW_COOKIE, path="/install/")
     return response
 
@@ -155,7 +176,7 @@ def _checked_flow(vendor: str) -> dict[str, Any]:
     """The flow the browser started here, or `InstallRefused` saying what is wrong."""
     if request.args.get("error"):
         error = re.sub(r"[^A-Za-z0-9_.-]", "", request.args["error"])[:64]
-        raise InstallRefused(f"{LABELS[vendor]} did not grant access ({error}). Nothing was installed; "
+        raise InstallRefused(f"{vendor_of(vendor).label} did not grant access ({error}). Nothing was installed; "
                              "start again and choose Allow.")
     raw = request.cookies.get(FLOW_COOKIE)
     if not raw:
@@ -172,60 +193,33 @@ def _checked_flow(vendor: str) -> dict[str, Any]:
         raise InstallRefused("The answer does not belong to the install started in this browser "
                              "(state mismatch). Start it again.")
     if not request.args.get("code"):
-        raise InstallRefused(f"{LABELS[vendor]} sent no authorization code. Start the install again.")
+        raise InstallRefused(f"{vendor_of(vendor).label} sent no authorization code. Start the install again.")
     try:
-        _replay_guard().check_and_remember(f"install:{state}", time.time() + FLOW_MAX_AGE)
+        replay_guard().check_and_remember(f"install:{state}", time.time() + FLOW_MAX_AGE)
     except SignatureError:
         raise InstallRefused("This install answer was already used. Start the install again.") from None
     return flow
-
-
-def _replay_guard() -> ReplayGuard:
-    guard: ReplayGuard | None = current_app.extensions.get("canary.replay_guard")
-    if guard is None:  # never silently without: a used state must stay used
-        raise RuntimeError("no replay guard: create the app with app.create_app (widgets.embed.init_app)")
-    return guard
 
 
 def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def _identify(vendor: str, client: OAuthClient, tokens: TokenSet,
-              subdomain: str | None) -> tuple[str, str, dict[str, Any], str | None]:
-    """(account_ref, display name, credentials, base_url) of the vendor account that consented.
-
-    Everything taken from the vendor's answer that names a host or an account is checked strictly.
-    """
-    answer = tokens.raw
-    base: dict[str, Any] = {"cert_path": client.ca_cert} if client.ca_cert else {}
+def _identify(vendor: str, client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
+    """The vendor account that consented (the vendor's descriptor checks its answer strictly)."""
+    label = vendor_of(vendor).label
     try:
-        if vendor == "salesforce":
-            org_id = salesforce_org_id(answer)
-            if not org_id or not salesforce_signature_ok(client, answer):
-                raise InstallRefused("Salesforce's answer could not be verified (identity or signature). "
-                                     "Start the install again.", 502)
-            org_id = hosts.salesforce_org_id(org_id)
-            hosts.salesforce_instance_url(answer.get("instance_url"))
-            credentials = credentials_with(vendor, {**base, "org_id": org_id}, tokens)
-            credentials["issued_at"] = answer.get("issued_at")
-            return org_id, f"Salesforce org {org_id}", credentials, None
-        if vendor == "zendesk":
-            subdomain = hosts.zendesk_subdomain(subdomain)
-            return subdomain, subdomain, credentials_with(vendor, {**base, "subdomain": subdomain}, tokens), \
-                client.api_url
-        info = hubspot_token_info(client, tokens.access_token)
-        hub_id = hosts.hubspot_portal_id(info.get("hub_id"))
+        return vendor_of(vendor).oauth.identify(client, tokens, subdomain)
+    except UntrustedAnswer as exc:
+        raise InstallRefused(f"{exc} Start the install again.", 502) from None
     except hosts.InvalidHost as exc:
-        raise InstallRefused(f"{LABELS[vendor]}'s answer named an invalid account or host ({exc}). "
+        raise InstallRefused(f"{label}'s answer named an invalid account or host ({exc}). "
                              "Start the install again.", 502) from None
-    credentials = credentials_with(vendor, {**base, "hub_id": hub_id}, tokens)
-    return hub_id, hosts.display_name(info.get("hub_domain")) or f"HubSpot {hub_id}", credentials, client.api_url
 
 
 def _slug_for(session: Session, vendor: str, account_ref: str) -> str:
     stem = re.sub(r"[^a-z0-9-]+", "-", account_ref.lower()).strip("-")
-    stem = {"salesforce": f"sf-{stem}", "hubspot": f"hub-{stem}"}.get(vendor, stem)[:56] or vendor
+    stem = f"{vendor_of(vendor).oauth.slug_prefix}{stem}"[:56] or vendor
     stem = stem if len(stem) >= 2 else f"{vendor}-{stem}"
     slug, n = stem, 1
     while session.scalar(select(Tenant.id).where(Tenant.slug == slug)) is not None:
@@ -240,10 +234,9 @@ def _save(vendor: str, account_ref: str, name: str, credentials: dict[str, Any],
 
     Keys stored earlier and not part of the install (e.g. a Zendesk app's public key) are kept.
     """
-    store: Store = current_app.extensions["canary.store"]
-    cipher: CredentialCipher = current_app.extensions["canary.cipher"]
-    if not credentials.get(ACCESS_KEY[vendor]):
-        raise InstallRefused(f"{LABELS[vendor]} sent no access token. Start the install again.", 502)
+    store, cipher = canary_store(), credential_cipher()
+    if not credentials.get(vendor_of(vendor).access_key):
+        raise InstallRefused(f"{vendor_of(vendor).label} sent no access token. Start the install again.", 502)
     try:
         return _save_once(store, cipher, vendor, account_ref, name, credentials, base_url)
     except IntegrityError:  # a concurrent install of the same vendor account created it first: update that one

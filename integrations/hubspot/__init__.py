@@ -1,7 +1,4 @@
-"""HubSpot adapter: the only code that speaks the HubSpot API.
-
-Importing the package registers ``HubSpotAdapter`` under ``"hubspot"`` (`integrations.base.adapter_for`).
-"""
+"""HubSpot: the only code that speaks the HubSpot API (see `integrations.hubspot.descriptor`)."""
 
 from integrations.hubspot.adapter import HubSpotAdapter
 

@@ -29,11 +29,9 @@ inputs whose values it names are marked failed and the rest are sent again; an u
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from hubspot.crm.associations.v4 import (
@@ -44,23 +42,34 @@ from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, Simple
 from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
-from integrations.errors import FatalError
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.errors import FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
-from integrations.hubspot.connection import Answer, HubSpotConnection, RateLimitPacer, RejectedRequest
 from integrations.hubspot.cursor import PullCursor
-from integrations.hubspot.mapping import (
+from integrations.hubspot.fields import (
+    DEFAULT_SHAPES,
+    GROUP_LABEL,
+    GROUP_NAME,
+    PropertyShape,
+    property_name,
+    shape_of,
+)
+from integrations.hubspot.records import (
     MAPPERS,
     MODIFIED_PROPERTY,
     PROPERTIES,
     batch_associations,
-    batch_outcome,
-    error_message,
-    invalid_values,
     linked_company,
     modified_millis,
     needs_lookup,
-    parse_instant,
+)
+from integrations.hubspot.wire import (
+    Answer,
+    HubSpotConnection,
+    RateLimitPacer,
+    batch_outcome,
+    error_message,
+    invalid_values,
 )
 
 log = logging.getLogger("canary.hubspot")
@@ -71,70 +80,6 @@ OBJECT_TYPES: dict[str, str] = {
     "deals": "deals",
     "tickets": "tickets",
 }
-GROUP_NAME = "canary_health"
-GROUP_LABEL = "Canary health"
-PROPERTY_NAMES: dict[str, str] = {
-    "score": "canary_health_score",
-    "band": "canary_health_band",
-    "trend": "canary_health_trend",
-    "reasons": "canary_health_reasons",
-    "scored_at": "canary_scored_at",
-}
-BANDS = ("good", "average", "poor")
-MAX_TEXT = 65_536
-
-
-@dataclass(frozen=True)
-class PropertyShape:
-    """A Canary field in HubSpot: property ``type``/``fieldType`` and, for enumerations, the options."""
-
-    type: str
-    field_type: str
-    options: tuple[str, ...] = ()
-
-    def problem(self, value: str) -> str | None:
-        """Why HubSpot would reject ``value`` for this property (None: it would not). "" clears a value."""
-        if value == "":
-            return None
-        if self.type == "number":
-            try:
-                number = float(value)
-            except ValueError:
-                return f"{value!r} is not a number"
-            return None if math.isfinite(number) else f"{value!r} is not a finite number"
-        if self.type in ("datetime", "date"):
-            return None if parse_instant(value) else f"{value!r} is not a date-time"
-        if self.type == "enumeration" and self.options and value not in self.options:
-            return f"{value!r} is not one of {', '.join(self.options)}"
-        if len(value) > MAX_TEXT:
-            return f"the value is {len(value)} characters; HubSpot stores at most {MAX_TEXT}"
-        return None
-
-
-SHAPES_BY_KEY: dict[str, PropertyShape] = {"band": PropertyShape("enumeration", "select", BANDS)}
-SHAPES_BY_KIND: dict[str, PropertyShape] = {
-    "number": PropertyShape("number", "number"),
-    "text": PropertyShape("string", "text"),
-    "long_text": PropertyShape("string", "textarea"),
-    "datetime": PropertyShape("datetime", "date"),
-}
-DEFAULT_SHAPES: dict[str, PropertyShape] = {
-    "canary_health_score": SHAPES_BY_KIND["number"],
-    "canary_health_band": SHAPES_BY_KEY["band"],
-    "canary_health_trend": SHAPES_BY_KIND["number"],
-    "canary_health_reasons": SHAPES_BY_KIND["long_text"],
-    "canary_scored_at": SHAPES_BY_KIND["datetime"],
-}
-
-
-def property_name(key: str) -> str:
-    return PROPERTY_NAMES.get(key, f"canary_{key}")
-
-
-def shape_of(spec: FieldSpec) -> PropertyShape:
-    return SHAPES_BY_KEY.get(spec.key) or SHAPES_BY_KIND[spec.kind]
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -196,6 +141,12 @@ class HubSpotAdapter:
         self.shapes: dict[str, PropertyShape] = dict(DEFAULT_SHAPES)
 
     @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
+                         **options: Any) -> HubSpotAdapter:
+        """For a stored connection (private-app or OAuth access token)."""
+        return cls(credentials["access_token"], base_url=base_url, ca_cert=credentials.get("cert_path"), **options)
+
+    @classmethod
     def from_sandbox(cls, base_url: str, access_token: str, **options: Any) -> HubSpotAdapter:
         """An adapter on the sandbox emulator served at ``base_url`` (`sandbox.hubspot.HubSpotEmulator`)."""
         return cls(access_token, base_url=base_url, **options)
@@ -222,7 +173,7 @@ class HubSpotAdapter:
         object_type = OBJECT_TYPES.get(object)
         if object_type is None:
             raise ValueError(f"hubspot has no {object}; it has {', '.join(self.objects)}")
-        state = PullCursor.decode(cursor)
+        state = PullCursor.load(cursor)
         return self._pull(object, object_type, state)
 
     def _pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
@@ -253,7 +204,7 @@ class HubSpotAdapter:
                 records, state, more = self._forward_page(object_type, state, answer)
             decided = True
             if records or state != before:
-                yield Page(obj, records, state.encode())
+                yield Page(obj, records, state.dump())
             if not more:
                 return
 
@@ -384,7 +335,7 @@ class HubSpotAdapter:
                 "companies",
                 PropertyGroupCreate(name=GROUP_NAME, label=GROUP_LABEL, display_order=-1),
             )
-        except RejectedRequest as exc:
+        except VendorRefused as exc:
             if exc.status != 409:
                 raise
         created: list[str] = []
@@ -407,7 +358,7 @@ class HubSpotAdapter:
             )
             try:
                 conn.call(f"create property {name}", conn.properties.create, "companies", create)
-            except RejectedRequest as exc:
+            except VendorRefused as exc:
                 if exc.status != 409:
                     raise
                 continue
@@ -463,7 +414,7 @@ class HubSpotAdapter:
                 answer = self.connection.call(
                     "update companies", self.connection.companies_batch.update, request
                 )
-            except RejectedRequest as exc:
+            except VendorRefused as exc:
                 message = error_message(exc.body, exc.status)
                 if exc.status != 400:
                     for external_id, _ in batch:
@@ -497,5 +448,3 @@ class HubSpotAdapter:
                     break
         return culprits
 
-
-register("hubspot")(HubSpotAdapter)

@@ -20,7 +20,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from integrations.errors import FatalError
+from integrations.errors import BadCursor
 
 Phase = Literal["walk", "forward", "tie"]
 VERSION = 1
@@ -33,12 +33,12 @@ class PullCursor:
     after: str | None = None
     mark: int | None = None
 
-    def encode(self) -> str:
+    def dump(self) -> str:
         data = {"v": VERSION, **{k: v for k, v in asdict(self).items() if v is not None}}
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
-    def decode(cls, text: str | None) -> PullCursor | None:
+    def load(cls, text: str | None) -> PullCursor | None:
         if text is None:
             return None
         try:
@@ -56,12 +56,12 @@ class PullCursor:
                 mark=_opt_int(data.get("mark")),
             )
         except (ValueError, TypeError) as exc:
-            raise FatalError(
+            raise BadCursor(
                 f"hubspot: the saved pull cursor {text[:80]!r} was not written by this adapter ({exc}); "
                 "run a full sync to start over"
             ) from None
         if cursor.phase == "tie" and cursor.ts is None:
-            raise FatalError("hubspot: the saved pull cursor has no timestamp; run a full sync to start over")
+            raise BadCursor("hubspot: the saved pull cursor has no timestamp; run a full sync to start over")
         return cursor
 
 

@@ -26,12 +26,14 @@ from typing import Any
 
 from simple_salesforce.bulk2 import Operation
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
-from integrations.errors import AuthError, FatalError
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
-from integrations.salesforce import mapping
-from integrations.salesforce.connection import DEFAULT_API_VERSION, SalesforceConnection, SalesforceRefused
-from integrations.salesforce.soql import ModstampCursor, ids_query, incremental_query
+from integrations.salesforce import fields, records, wire
+from integrations.salesforce.cursor import ModstampCursor
+from integrations.salesforce.soql import ids_query, incremental_query
+from integrations.salesforce.wire import DEFAULT_API_VERSION, SalesforceConnection
+from integrations.values import iso_datetime, text_or_none
 
 log = logging.getLogger("canary.salesforce")
 
@@ -48,14 +50,13 @@ class PulledObject:
 
 
 PULLED: dict[str, PulledObject] = {
-    "accounts": PulledObject("Account", mapping.ACCOUNT_FIELDS, mapping.account_from_payload),
-    "contacts": PulledObject("Contact", mapping.CONTACT_FIELDS, mapping.contact_from_payload),
-    "deals": PulledObject("Opportunity", mapping.DEAL_FIELDS, mapping.deal_from_payload),
-    "tickets": PulledObject("Case", mapping.TICKET_FIELDS, mapping.ticket_from_payload),
+    "accounts": PulledObject("Account", records.ACCOUNT_FIELDS, records.account_from_payload),
+    "contacts": PulledObject("Contact", records.CONTACT_FIELDS, records.contact_from_payload),
+    "deals": PulledObject("Opportunity", records.DEAL_FIELDS, records.deal_from_payload),
+    "tickets": PulledObject("Case", records.TICKET_FIELDS, records.ticket_from_payload),
 }
 
 
-@register("salesforce")
 class SalesforceAdapter:
     system = "salesforce"
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets")
@@ -96,6 +97,13 @@ class SalesforceAdapter:
         self.resolve_owners = resolve_owners
         self.sleep = sleep
         self._owners: dict[str, str] = {}
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
+                         **options: Any) -> SalesforceAdapter:
+        """For a stored connection; the instance URL is a credential (it comes with the token), not ``base_url``."""
+        return cls(instance_url=credentials["instance_url"], access_token=credentials["access_token"],
+                   ca_cert=credentials.get("cert_path"), **options)
 
     @classmethod
     def from_sandbox(cls, credentials: Mapping[str, str], **options: Any) -> SalesforceAdapter:
@@ -147,7 +155,7 @@ class SalesforceAdapter:
         try:
             return self.connection.call(f"queryMore {spec.sobject}", lambda: sf.query_more(
                 next_url, identifier_is_url=True, headers=self.query_options))
-        except SalesforceRefused as exc:
+        except VendorRefused as exc:
             if exc.code != "INVALID_QUERY_LOCATOR":
                 raise
         # The locator expired (Salesforce keeps them ~15 minutes): query again from the position.
@@ -157,8 +165,8 @@ class SalesforceAdapter:
 
     @staticmethod
     def _position_of(spec: PulledObject, payload: Mapping[str, Any]) -> tuple[dt.datetime, str]:
-        record_id = mapping.record_id(payload)
-        stamp = mapping.parse_datetime(payload.get("SystemModstamp"))
+        record_id = records.record_id(payload)
+        stamp = iso_datetime(payload.get("SystemModstamp"))
         if stamp is None:
             raise FatalError(f"salesforce: {spec.sobject} {record_id} came without a SystemModstamp; "
                              "cannot keep the cursor")
@@ -169,7 +177,7 @@ class SalesforceAdapter:
             return [spec.to_record(p) for p in payloads]
         if self.resolve_owners:
             self._learn_owners({str(p["OwnerId"]) for p in payloads if p.get("OwnerId")})
-        return [mapping.account_from_payload(p, self._owners) for p in payloads]
+        return [records.account_from_payload(p, self._owners) for p in payloads]
 
     def _learn_owners(self, owner_ids: set[str]) -> None:
         """E-mails of owners not seen before: one ``User`` query per 200 new owners."""
@@ -180,14 +188,14 @@ class SalesforceAdapter:
             query = ids_query("User", ("Id", "Email", "Name"), chunk)
             try:
                 answer = self.connection.call("query User", partial(sf.query, query))
-            except SalesforceRefused as exc:
+            except VendorRefused as exc:
                 log.warning("salesforce: cannot read account owners (%s); keeping their user ids", exc)
                 self.resolve_owners = False
                 return
             for user in answer.get("records") or []:
-                label = mapping.clean_text(user.get("Email")) or mapping.clean_text(user.get("Name"))
+                label = text_or_none(user.get("Email")) or text_or_none(user.get("Name"))
                 if label:
-                    self._owners[mapping.record_id(user)] = label
+                    self._owners[records.record_id(user)] = label
             for owner_id in chunk:
                 self._owners.setdefault(owner_id, owner_id)
 
@@ -197,16 +205,16 @@ class SalesforceAdapter:
         """Create the missing Canary fields on Account (one describe, one Tooling create each)."""
         sf = self.connection.sf
         describe = self.connection.call("describe Account", lambda: sf.restful("sobjects/Account/describe"))
-        existing = mapping.describe_field_names(describe or {})
+        existing = wire.describe_field_names(describe or {})
         created: list[str] = []
         for spec in specs:
-            body = mapping.custom_field_metadata(spec)
-            if mapping.field_name(spec.key) in existing:
+            body = fields.custom_field_metadata(spec)
+            if fields.field_name(spec.key) in existing:
                 continue
             try:
                 self.connection.call(f"create field {body['FullName']}", partial(
                     sf.toolingexecute, "sobjects/CustomField/", method="POST", data=body))
-            except SalesforceRefused as exc:
+            except VendorRefused as exc:
                 if exc.code == "DUPLICATE_DEVELOPER_NAME":
                     continue  # created meanwhile (another run, or an admin): it exists, which is the goal
                 raise
@@ -221,7 +229,7 @@ class SalesforceAdapter:
         rows: list[tuple[str, dict[str, Any]]] = []
         for update in updates:
             try:
-                rows.append((update.external_id, mapping.salesforce_values(update.values)))
+                rows.append((update.external_id, fields.salesforce_values(update.values)))
             except ValueError as exc:
                 result.failed[update.external_id] = f"not sent: {exc}"
         try:
@@ -237,12 +245,12 @@ class SalesforceAdapter:
         sf = self.connection.sf
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start : start + self.batch_size]
-            body = {"allOrNone": False, "records": mapping.collection_records(chunk)}
+            body = {"allOrNone": False, "records": wire.collection_records(chunk)}
             ids = [account_id for account_id, _ in chunk]
             try:
                 answer = self.connection.call("update Accounts", partial(
                     sf.restful, "composite/sobjects", method="PATCH", json=body))
-            except SalesforceRefused as exc:
+            except VendorRefused as exc:
                 for account_id in ids:  # the request as a whole was refused: this batch only
                     result.failed[account_id] = str(exc)
                 continue
@@ -252,7 +260,7 @@ class SalesforceAdapter:
                 for account_id, _ in rows[start:]:  # keep what was written; the rest goes next run
                     result.failed[account_id] = f"not sent: {exc}"
                 return
-            succeeded, failed = mapping.collection_outcomes(ids, answer)
+            succeeded, failed = wire.collection_outcomes(ids, answer)
             result.succeeded.extend(succeeded)
             result.failed.update(failed)
 
@@ -262,7 +270,7 @@ class SalesforceAdapter:
         ids = [account_id for account_id, _ in rows]
         job = self.connection.call("create Bulk job", lambda: bulk.create_job(Operation.update))
         job_id = str(job["id"])
-        data = mapping.bulk_csv(rows)
+        data = wire.bulk_csv(rows)
         self.connection.call("upload Bulk data", lambda: bulk.upload_job_data(job_id, data))
         info = self.connection.call("close Bulk job", lambda: bulk.close_job(job_id))
         waited, delay = 0.0, self.bulk_poll_interval
@@ -285,14 +293,14 @@ class SalesforceAdapter:
         if int(info.get("numberRecordsFailed") or 0) > 0:
             text = self.connection.call("read Bulk failures",
                                         lambda: bulk.get_ingest_results(job_id, "failedResults"))
-            failed = mapping.bulk_failures(text)
+            failed = wire.bulk_failures(text)
         processed = int(info.get("numberRecordsProcessed") or 0)
         if processed >= len(ids):
             done = set(ids)
         else:
             text = self.connection.call("read Bulk successes",
                                         lambda: bulk.get_ingest_results(job_id, "successfulResults"))
-            done = set(mapping.bulk_ids(text)) | set(failed)
+            done = set(wire.bulk_ids(text)) | set(failed)
         for account_id in ids:
             if account_id in failed:
                 result.failed[account_id] = failed[account_id]

@@ -1,4 +1,4 @@
-"""Verify a Salesforce Canvas signed request.
+"""Verify a Salesforce Canvas signed request (and the signature of an OAuth token answer).
 
 ``signed_request`` = base64(HMAC-SHA256(consumer secret, encoded context)) + "." + encoded
 context. Split on the first ".", recompute the HMAC over the *encoded* context, compare in
@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from integrations.bounded_json import loads_bounded
@@ -91,3 +92,12 @@ def verify_canvas_signed_request(signed_request: str, consumer_secret: str, *, r
     replay_guard.check_and_remember(replay_key("salesforce", replay_scope, expected),
                                     issued_s + max_age_s + CLOCK_SKEW_S)
     return context
+
+
+def token_answer_signature_ok(client_secret: str, answer: Mapping[str, Any]) -> bool:
+    """An OAuth token answer signs ``id`` + ``issued_at`` with the client secret (HMAC-SHA256, base64)."""
+    identity, issued_at, signature = answer.get("id"), answer.get("issued_at"), answer.get("signature")
+    if not (isinstance(identity, str) and isinstance(issued_at, str) and isinstance(signature, str)):
+        return False
+    expected = hmac.new(client_secret.encode(), (identity + issued_at).encode(), hashlib.sha256).digest()
+    return hmac.compare_digest(base64.b64encode(expected).decode(), signature)

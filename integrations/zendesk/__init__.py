@@ -1,5 +1,5 @@
-"""Zendesk adapter: the only code that speaks the Zendesk API (importing it registers ``"zendesk"``)."""
+"""Zendesk: the only code that speaks the Zendesk API (see `integrations.zendesk.descriptor`)."""
 
-from integrations.zendesk.adapter import ZendeskAdapter, ZendeskRefused
+from integrations.zendesk.adapter import ZendeskAdapter
 
-__all__ = ["ZendeskAdapter", "ZendeskRefused"]
+__all__ = ["ZendeskAdapter"]

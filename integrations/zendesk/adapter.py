@@ -3,8 +3,8 @@
 Everything goes through zenpy; the two requests zenpy cannot make — a cursor list resumed at a
 saved ``page[after]``, and an export page smaller than the default 1,000 after the first (zenpy
 drops ``per_page`` next to ``cursor``) — go through zenpy's own session with ``requests``. Each SDK call runs
-under `RetryPolicy.run`; see `integrations.zendesk.session` for how responses are counted,
-sorted into errors and how zenpy is pointed at an instance.
+under `RetryPolicy.run`; see `integrations.zendesk.wire` for how responses are counted,
+sorted into errors and sent to this adapter's instance.
 
 Pulls, one request per page, ascending:
 
@@ -45,18 +45,18 @@ import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import requests
 from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
 from zenpy.lib.exception import APIException, ZenpyException
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, register
-from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
-from integrations.zendesk.cursors import AfterCursor, TimeCursor
-from integrations.zendesk.mapping import (
+from integrations.zendesk.cursor import AfterCursor, TimeCursor
+from integrations.zendesk.fields import FIELD_TYPES, vendor_key
+from integrations.zendesk.records import (
     SYSTEM,
     is_customer,
     organization_to_account,
@@ -65,37 +65,17 @@ from integrations.zendesk.mapping import (
     ticket_to_ticket,
     user_to_contact,
 )
-from integrations.zendesk.session import ZendeskSession, error_text, header_int, pointed_at
+from integrations.zendesk.wire import ZendeskSession, error_text, header_int
 
 log = logging.getLogger("canary.zendesk")
 T = TypeVar("T")
 
-VENDOR_FIELDS: dict[str, str] = {
-    "score": "canary_health_score",
-    "band": "canary_health_band",
-    "trend": "canary_health_trend",
-    "reasons": "canary_health_reasons",
-    "scored_at": "canary_scored_at",
-}
-"""Canonical health key -> Zendesk organization field key."""
-FIELD_TYPES: dict[str, str] = {"number": "decimal", "text": "text", "long_text": "textarea", "datetime": "text"}
-"""FieldSpec.kind -> Zendesk field type (``date`` holds a day only, so a timestamp is text)."""
 UPDATE_MANY_MAX = 100
 EXPORT_PAGE_MAX = 1000
 LIST_PAGE_MAX = 100
 DEFAULT_WINDOW_RESET = 60
 
 
-class ZendeskRefused(FatalError):
-    """Zendesk refused a request (a 4xx other than 401/403/429); the message is the vendor's."""
-
-    def __init__(self, message: str, *, status: int | None, body: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-@register("zendesk")
 class ZendeskAdapter:
     system = SYSTEM
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "tickets", "satisfaction")
@@ -147,17 +127,9 @@ class ZendeskAdapter:
         self._window_over = False
         self._remaining: int | None = None
         self._reset_seconds = DEFAULT_WINDOW_RESET
-        if url:
-            parts = urlsplit(url)
-            if not parts.scheme or not parts.netloc:
-                raise ValueError(f"zendesk: {url!r} is not a base URL like http://127.0.0.1:8080")
-            self._scheme: str | None = parts.scheme
-            self._netloc: str | None = parts.netloc
-        else:
-            self._scheme, self._netloc = None, None
-        self._base = f"{self._scheme or 'https'}://{self._netloc or subdomain + '.zendesk.com'}/api/v2"
         self._session = ZendeskSession(subdomain=subdomain, before_request=self._before_request,
-                                       on_response=self._observe)
+                                       on_response=self._observe, base_url=url)
+        self._base = f"{self._session.scheme}://{self._session.netloc}/api/v2"
         self._session.verify = verify
         credentials: dict[str, Any] = {"oauth_token": oauth_token} if oauth_token else {"email": email,
                                                                                        "token": token}
@@ -165,6 +137,14 @@ class ZendeskAdapter:
         # session raises first), and the cache is off so every poll really asks.
         self._zenpy = Zenpy(subdomain=subdomain, session=self._session, timeout=timeout, disable_cache=True,
                             **credentials)
+
+    @classmethod
+    def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
+                         **options: Any) -> ZendeskAdapter:
+        """For a stored connection: API token or OAuth token; ``base_url`` for another host than Zendesk's."""
+        return cls(subdomain=credentials["subdomain"], email=credentials.get("email"),
+                   token=credentials.get("token"), oauth_token=credentials.get("oauth_token"),
+                   url=base_url, verify=credentials.get("cert_path") or True, **options)
 
     @classmethod
     def from_sandbox(cls, url: str, credentials: Mapping[str, str], **options: Any) -> ZendeskAdapter:
@@ -228,19 +208,18 @@ class ZendeskAdapter:
         """Run one SDK call, pointed at this instance, through the retry policy, with errors sorted."""
 
         def attempt() -> T:
-            with pointed_at(self._netloc, self._scheme):
-                try:
-                    return fn()
-                except CanaryIntegrationError:
-                    raise
-                except APIException as exc:
-                    raise self._refused(what, exc.response) from exc
-                except requests.HTTPError as exc:
-                    raise self._refused(what, exc.response) from exc
-                except requests.RequestException as exc:
-                    raise RetriableError(f"zendesk: {what}: {type(exc).__name__}") from exc
-                except ZenpyException as exc:
-                    raise FatalError(f"zendesk: {what}: {exc}") from exc
+            try:
+                return fn()
+            except CanaryIntegrationError:
+                raise
+            except APIException as exc:
+                raise self._refused(what, exc.response) from exc
+            except requests.HTTPError as exc:
+                raise self._refused(what, exc.response) from exc
+            except requests.RequestException as exc:
+                raise RetriableError(f"zendesk: {what}: {type(exc).__name__}") from exc
+            except ZenpyException as exc:
+                raise FatalError(f"zendesk: {what}: {exc}") from exc
 
         return self.policy.run(attempt, what=f"zendesk {what}")
 
@@ -272,14 +251,14 @@ class ZendeskAdapter:
         return body
 
     @staticmethod
-    def _refused(what: str, response: requests.Response | None) -> ZendeskRefused:
+    def _refused(what: str, response: requests.Response | None) -> VendorRefused:
         if response is None:
-            return ZendeskRefused(f"zendesk: {what} was refused", status=None)
+            return VendorRefused(f"zendesk: {what} was refused", status=None)
         try:
             body: Any = response.json()
         except ValueError:
             body = response.text[:500]
-        return ZendeskRefused(f"zendesk: {what} refused ({response.status_code} {error_text(body)})",
+        return VendorRefused(f"zendesk: {what} refused ({response.status_code} {error_text(body)})",
                               status=response.status_code, body=body)
 
     # ------------------------------------------------------------------ connection
@@ -306,7 +285,7 @@ class ZendeskAdapter:
         while True:
             try:
                 body = self._export_organizations(state.start_time)
-            except ZendeskRefused as exc:
+            except VendorRefused as exc:
                 if _too_recent(exc):
                     return  # the export's last minute is not served yet: nothing new
                 raise
@@ -393,7 +372,7 @@ class ZendeskAdapter:
                                       description=spec.help)
             try:
                 self._create_field(key, field)
-            except ZendeskRefused as exc:
+            except VendorRefused as exc:
                 if exc.status == 422 and "taken" in str(exc):
                     continue  # created meanwhile by another run
                 raise
@@ -429,7 +408,7 @@ class ZendeskAdapter:
             body = self._fetch(f"update {len(batch)} organizations",
                                lambda: self._zenpy.organizations.update(organizations))
             job = self._finish_job(_dict(body.get("job_status")))
-        except ZendeskRefused as exc:
+        except VendorRefused as exc:
             for u in batch:
                 result.failed[u.external_id] = str(exc)
             return
@@ -481,12 +460,7 @@ class ZendeskAdapter:
         self._call(f"create organization field {key}", lambda: self._zenpy.organization_fields.create(field))
 
 
-def vendor_key(key: str) -> str:
-    """The Zendesk organization field key of a canonical health key."""
-    return VENDOR_FIELDS.get(key, f"canary_{key}")
-
-
-def _too_recent(exc: ZendeskRefused) -> bool:
+def _too_recent(exc: VendorRefused) -> bool:
     return exc.status in (400, 422) and "too recent" in str(exc).lower()
 
 

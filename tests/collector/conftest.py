@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from app import create_app
+from extensions import canary_store
 from store.models import Account, SourceLink
 from store.tenants import create_tenant
 from tests.conftest import TEST_SECRET
@@ -21,7 +22,7 @@ OTHER_KEY = "wk_other_key_000000"
 @pytest.fixture
 def collector_app(migrated_url: str) -> Any:
     app = create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE_URL": migrated_url})
-    store = app.extensions["canary.store"]
+    store = canary_store(app)
     with store.session() as s:
         tenant, _ = create_tenant(s, "acme", "Acme CS", write_key=WRITE_KEY)
         other, _ = create_tenant(s, "other", "Other CS", write_key=OTHER_KEY)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from extensions import canary_store
 from store.models import Account, EventType, ProductUser, SourceLink, SurveyResponse, UsageDaily
 from tests.collector.conftest import OTHER_KEY
 from tests.collector.conftest import group as _group
@@ -44,7 +45,7 @@ def test_mixed_batch_keeps_the_valid_half_and_counts_duplicates_once(collector_a
     again = _post(client, "/v1/batch", {"batch": batch}).get_json()
     assert again["accepted"] == 0 and again["duplicates"] == 5
 
-    store = collector_app.extensions["canary.store"]
+    store = canary_store(collector_app)
     with store.session(collector_app.config["TEST_TENANT"]) as s:
         account = s.scalars(select(Account).where(Account.name == "Initech")).one()
         assert account.domain == "initech.io"
@@ -65,7 +66,7 @@ def test_product_account_links_to_a_synced_account_by_domain(collector_app: Any)
         _track("t1", "u9", "Dashboard Viewed"),  # no group: the user's group call tells the account
     ]})
     assert response.status_code == 200 and response.get_json()["accepted"] == 2
-    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
         accounts = s.scalars(select(Account)).all()
         assert [a.name for a in accounts] == ["Globex Corporation"]  # no new account
         link = s.scalars(select(SourceLink).where(SourceLink.system == "product")).one()
@@ -85,7 +86,7 @@ def test_a_subsidiary_on_its_parents_domain_gets_its_own_account(collector_app: 
         _group("g-80", "u6", name="Initech", domain="initech.com"),
     ]})
     assert response.status_code == 200
-    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
         placed = dict(s.execute(select(SourceLink.external_id, SourceLink.account_id)
                                 .where(SourceLink.system == "product")).all())
         globex = s.scalar(select(Account.id).where(Account.name == "Globex Corporation"))
@@ -101,7 +102,7 @@ def test_nps_answers_become_survey_responses(collector_app: Any) -> None:
     ]}).get_json()
     assert body["accepted"] == 1
     assert body["rejected"][0]["messageId"] == "n2"
-    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
         survey = s.scalars(select(SurveyResponse)).one()
         assert (survey.kind, survey.score, survey.comment, survey.source_ref) == ("nps", 3, "Too slow", "n1")
 
@@ -151,7 +152,7 @@ def test_write_keys_keep_tenants_apart(collector_app: Any) -> None:
     client = collector_app.test_client()
     batch = {"batch": [_track("x1", "u1", "Logged In", "acct-1")]}
     _post(client, "/v1/batch", batch, key=OTHER_KEY)
-    store = collector_app.extensions["canary.store"]
+    store = canary_store(collector_app)
     with store.session(collector_app.config["TEST_TENANT"]) as s:
         assert s.scalars(select(UsageDaily)).all() == []
     with store.session(collector_app.config["OTHER_TENANT"]) as s:

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from collector.api import LIMITER
 from collector.limits import RateLimiter
 from collector.messages import MAX_BATCH_MESSAGES
+from extensions import canary_store
 from store.models import Account, CollectedMessage, ProductUser, SourceLink, SurveyResponse, UsageDaily
 from tests.collector.conftest import OTHER_KEY, group, post, track, ts
 
@@ -97,7 +98,7 @@ def test_a_batch_mixing_500_valid_messages_with_every_bad_input_stores_exactly_t
     wrong = {i: (fragment, reasons[i]) for i, fragment in expected.items() if fragment not in reasons[i]}
     assert wrong == {}
 
-    store = collector_app.extensions["canary.store"]
+    store = canary_store(collector_app)
     with store.session(collector_app.config["TEST_TENANT"]) as s:
         assert s.scalar(select(func.count()).select_from(CollectedMessage)) == 500
         assert s.scalar(select(func.sum(UsageDaily.count))) == 500
@@ -213,7 +214,7 @@ def test_the_longest_values_validation_allows_are_stored(collector_app: Any) -> 
     response = post(collector_app.test_client(), "/v1/batch", {"batch": batch})
     assert response.status_code == 200
     assert (response.get_json()["accepted"], response.get_json()["rejectedCount"]) == (4, 0)
-    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
         assert s.scalars(select(SourceLink.external_id).where(SourceLink.system == "product")).one() == gid
         assert s.scalars(select(Account.name).where(Account.name == name)).one() == name
         assert {(u.user_key, u.name, u.email) for u in s.scalars(select(ProductUser))} == {

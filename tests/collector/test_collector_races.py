@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, select
 
+from extensions import canary_store
 from sandbox.core import LoopbackServer
 from store.models import Account, CollectedMessage, ProductUser, SourceLink, UsageDaily
 from tests.collector.conftest import auth, group, post, track
@@ -55,7 +56,7 @@ def test_forty_concurrent_batches_introducing_the_same_account_and_users_all_suc
     answers = _race(collector_app, [_account_batch(n) for n in range(RACERS)])
     assert {status for status, _ in answers} == {200}
     assert {body["accepted"] for _, body in answers} == {1 + len(USERS)}
-    store = collector_app.extensions["canary.store"]
+    store = canary_store(collector_app)
     with store.session(collector_app.config["TEST_TENANT"]) as s:
         account_ids = s.scalars(select(Account.id).where(Account.name == "Race Condition Inc")).all()
         assert len(account_ids) == 1
@@ -79,7 +80,7 @@ def test_forty_concurrent_batches_introducing_the_same_users_of_a_known_account_
     answers = _race(collector_app, bodies)
     assert {status for status, _ in answers} == {200}
     assert {body["accepted"] for _, body in answers} == {len(newcomers)}
-    with collector_app.extensions["canary.store"].session(collector_app.config["TEST_TENANT"]) as s:
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
         account_id = s.scalars(select(Account.id).where(Account.name == "Known Ltd")).one()
         users = s.execute(select(ProductUser.user_key, ProductUser.account_id)).all()
         assert sorted(users) == sorted((user, account_id) for user in ["founder", *newcomers])

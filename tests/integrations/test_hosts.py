@@ -6,6 +6,7 @@ import pytest
 
 from integrations import hosts
 from integrations.oauth import ConfigurationError, client_from_config
+from integrations.registry import vendor
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -72,10 +73,10 @@ def test_base_urls(value: str, ok: bool) -> None:
 ])
 def test_account_refs(system: str, value: object, ok: bool) -> None:
     if ok:
-        assert hosts.account_ref(system, value) == str(value)
+        assert vendor(system).account_ref(value) == str(value)
     else:
         with pytest.raises(hosts.InvalidHost):
-            hosts.account_ref(system, value)
+            vendor(system).account_ref(value)
 
 
 def test_the_oauth_client_refuses_a_malformed_subdomain_too() -> None:

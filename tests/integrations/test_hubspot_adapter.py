@@ -19,13 +19,14 @@ from integrations.base import (
     ObjectName,
     Page,
     TicketRecord,
-    adapter_for,
 )
-from integrations.errors import AuthError, FatalError, RetriableError
+from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, RetryPolicy
 from integrations.hubspot import HubSpotAdapter
-from integrations.hubspot.adapter import OBJECT_TYPES, PROPERTY_NAMES
-from integrations.hubspot.connection import RejectedRequest, translate
+from integrations.hubspot.adapter import OBJECT_TYPES
+from integrations.hubspot.fields import PROPERTY_NAMES
+from integrations.hubspot.wire import translate
+from integrations.registry import adapter_for
 from sandbox.core import LoopbackServer
 from sandbox.faults import FaultInjector
 from sandbox.hubspot import HubSpotEmulator
@@ -44,81 +45,10 @@ def make_world(n: int, *, stamp_block: int = 7) -> World:
 
     Companies 1 and 2 are children of company 0.
     """
-    companies, people, deals, tickets = [], [], [], []
-    for i in range(n):
-        refs = {"salesforce": f"001{i:015d}"} if i % 2 == 0 else {}
-        companies.append(
-            Company(
-                key=f"C{i}",
-                name=f"Company {i}",
-                domain=f"company{i}.example",
-                industry="Software",
-                employees=10 + i,
-                segment="smb",
-                tier="growth",
-                csm_owner="csm@canary.example",
-                story="healthy",
-                onboarding_start=date(2026, 1, 1),
-                parent_key="C0" if i in (1, 2) else None,
-                presence={
-                    "hubspot": Presence(
-                        str(1000 + i),
-                        cross_refs=refs,
-                        created_at=T0,
-                        updated_at=T0 + timedelta(minutes=i // stamp_block),
-                    )
-                },
-            )
-        )
-    for i in range(min(n, 10)):
-        for j in range(2):
-            people.append(
-                Person(
-                    key=f"P{i}-{j}",
-                    company_key=f"C{i}",
-                    first_name=f"Ada{j}",
-                    last_name=f"Lovelace{i}",
-                    email=f"ada{j}@company{i}.example",
-                    role="champion" if j == 0 else "user",
-                    title="Head of Ops",
-                    presence={
-                        "hubspot": Presence(
-                            str(50_000 + i * 10 + j), created_at=T0, updated_at=T0 + timedelta(minutes=i // 3)
-                        )
-                    },
-                )
-            )
-        deals.append(
-            Deal(
-                key=f"D{i}",
-                company_key=f"C{i}",
-                name=f"Company {i} renewal",
-                arr=12_000.0 + i,
-                seats=25,
-                tier="growth",
-                start_date=date(2026, 1, 1),
-                renewal_date=date(2027, 1, 1),
-                status="active" if i % 3 else "churned",
-                presence={"hubspot": Presence(str(70_000 + i), created_at=T0)},
-            )
-        )
-        tickets.append(
-            Ticket(
-                key=f"T{i}",
-                company_key=f"C{i}",
-                requester_key=f"P{i}-0",
-                subject=f"Export broken {i}",
-                priority="urgent" if i == 0 else "normal",
-                status="open",
-                escalated=i == 0,
-                created_at=T0,
-                updated_at=T0 + timedelta(hours=i),
-                solved_at=None,
-                satisfaction=None,
-                satisfaction_comment=None,
-                presence={"hubspot": Presence(str(90_000 + i))},
-            )
-        )
+    companies = [_company(i, stamp_block) for i in range(n)]
+    people = [_person(i, j) for i in range(min(n, 10)) for j in range(2)]
+    deals = [_deal(i) for i in range(min(n, 10))]
+    tickets = [_ticket(i) for i in range(min(n, 10))]
     return World(
         seed=7,
         as_of=date(2026, 11, 20),
@@ -127,6 +57,81 @@ def make_world(n: int, *, stamp_block: int = 7) -> World:
         deals=deals,
         tickets=tickets,
         surveys=[],
+    )
+
+
+def _company(i: int, stamp_block: int) -> Company:
+    refs = {"salesforce": f"001{i:015d}"} if i % 2 == 0 else {}
+    return Company(
+        key=f"C{i}",
+        name=f"Company {i}",
+        domain=f"company{i}.example",
+        industry="Software",
+        employees=10 + i,
+        segment="smb",
+        tier="growth",
+        csm_owner="csm@canary.example",
+        story="healthy",
+        onboarding_start=date(2026, 1, 1),
+        parent_key="C0" if i in (1, 2) else None,
+        presence={
+            "hubspot": Presence(
+                str(1000 + i),
+                cross_refs=refs,
+                created_at=T0,
+                updated_at=T0 + timedelta(minutes=i // stamp_block),
+            )
+        },
+    )
+
+
+def _person(i: int, j: int) -> Person:
+    return Person(
+        key=f"P{i}-{j}",
+        company_key=f"C{i}",
+        first_name=f"Ada{j}",
+        last_name=f"Lovelace{i}",
+        email=f"ada{j}@company{i}.example",
+        role="champion" if j == 0 else "user",
+        title="Head of Ops",
+        presence={
+            "hubspot": Presence(
+                str(50_000 + i * 10 + j), created_at=T0, updated_at=T0 + timedelta(minutes=i // 3)
+            )
+        },
+    )
+
+
+def _deal(i: int) -> Deal:
+    return Deal(
+        key=f"D{i}",
+        company_key=f"C{i}",
+        name=f"Company {i} renewal",
+        arr=12_000.0 + i,
+        seats=25,
+        tier="growth",
+        start_date=date(2026, 1, 1),
+        renewal_date=date(2027, 1, 1),
+        status="active" if i % 3 else "churned",
+        presence={"hubspot": Presence(str(70_000 + i), created_at=T0)},
+    )
+
+
+def _ticket(i: int) -> Ticket:
+    return Ticket(
+        key=f"T{i}",
+        company_key=f"C{i}",
+        requester_key=f"P{i}-0",
+        subject=f"Export broken {i}",
+        priority="urgent" if i == 0 else "normal",
+        status="open",
+        escalated=i == 0,
+        created_at=T0,
+        updated_at=T0 + timedelta(hours=i),
+        solved_at=None,
+        satisfaction=None,
+        satisfaction_comment=None,
+        presence={"hubspot": Presence(str(90_000 + i))},
     )
 
 
@@ -592,7 +597,7 @@ def test_the_quota_guard_stops_a_run_with_a_clear_message(make_portal: Callable[
         (502, b"<html>bad gateway</html>", {}, RetriableError, None),
         (401, {"category": "INVALID_AUTHENTICATION"}, {}, AuthError, None),
         (403, {"category": "MISSING_SCOPES"}, {}, AuthError, None),
-        (400, {"category": "VALIDATION_ERROR", "message": "nope"}, {}, RejectedRequest, None),
+        (400, {"category": "VALIDATION_ERROR", "message": "nope"}, {}, VendorRefused, None),
         (0, "SSLError certificate verify failed", {}, FatalError, None),
     ],
 )

@@ -9,26 +9,28 @@ from typing import Any
 
 import pytest
 
-from integrations.errors import FatalError
+from integrations.errors import BadCursor
+from integrations.http import retry_after_seconds
 from integrations.hubspot.cursor import PullCursor
-from integrations.hubspot.mapping import (
+from integrations.hubspot.records import (
     MAPPERS,
-    InvalidValue,
     batch_associations,
-    batch_outcome,
     company_to_account,
     contact_to_record,
     deal_to_record,
-    error_message,
     inline_associations,
-    invalid_values,
     linked_company,
     needs_lookup,
     parse_instant,
     primary_company,
-    rate_limit_headers,
-    retry_after_seconds,
     ticket_to_record,
+)
+from integrations.hubspot.wire import (
+    InvalidValue,
+    batch_outcome,
+    error_message,
+    invalid_values,
+    rate_limit_headers,
 )
 from tests.shared import vendor_payloads
 
@@ -398,7 +400,7 @@ def test_every_mapping_accepts_the_recorded_object_payloads(name: str, object_ty
     ],
 )
 def test_cursor_round_trip(cursor: PullCursor) -> None:
-    assert PullCursor.decode(cursor.encode()) == cursor
+    assert PullCursor.load(cursor.dump()) == cursor
 
 
 @pytest.mark.parametrize(
@@ -413,5 +415,5 @@ def test_cursor_round_trip(cursor: PullCursor) -> None:
     ],
 )
 def test_foreign_cursor_is_a_clear_fatal_error(text: str) -> None:
-    with pytest.raises(FatalError, match="full sync"):
-        PullCursor.decode(text)
+    with pytest.raises(BadCursor, match="full sync"):
+        PullCursor.load(text)

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from integrations.base import AccountRecord, FieldUpdate, Page, adapter_for
+from integrations.base import AccountRecord, FieldUpdate, Page
 from integrations.errors import AuthError, FatalError
 from integrations.http import QuotaExhausted, RetryPolicy
+from integrations.registry import adapter_for
 from integrations.salesforce import SalesforceAdapter
 from integrations.salesforce.adapter import minimum_push_calls
 from sandbox.core import LoopbackServer, TLSMaterial, make_self_signed_cert

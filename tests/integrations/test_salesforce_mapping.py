@@ -11,12 +11,12 @@ from xml.etree import ElementTree
 
 import pytest
 
+from integrations import values
 from integrations.base import AccountRecord, ContactRecord, DealRecord, FieldSpec, TicketRecord
-from integrations.salesforce import mapping
+from integrations.errors import BadCursor
+from integrations.salesforce import fields, records, wire
+from integrations.salesforce.cursor import MAX_SEEN, ModstampCursor
 from integrations.salesforce.soql import (
-    MAX_SEEN,
-    BadCursor,
-    ModstampCursor,
     ids_query,
     incremental_query,
     soql_datetime,
@@ -45,7 +45,7 @@ def _load(name: str) -> Any:
     ("Economic Buyer", "executive_sponsor"), ("Something Else", "user"),
 ])  # fmt: skip
 def test_roles(value: Any, role: str) -> None:
-    assert mapping.role_of(value) == role
+    assert values.canonical_role(value) == role
 
 
 @pytest.mark.parametrize(("value", "priority"), [
@@ -53,7 +53,7 @@ def test_roles(value: Any, role: str) -> None:
     (None, "normal"), ("Whatever", "normal"),
 ])  # fmt: skip
 def test_priorities(value: Any, priority: str) -> None:
-    assert mapping.priority_of(value) == priority
+    assert records.priority_of(value) == priority
 
 
 @pytest.mark.parametrize(("stage", "status"), [
@@ -61,7 +61,7 @@ def test_priorities(value: Any, priority: str) -> None:
     ("Prospecting", "pending"), (None, "pending"), ("closed won", "active"),
 ])  # fmt: skip
 def test_deal_status(stage: Any, status: str) -> None:
-    assert mapping.deal_status_of(stage) == status
+    assert records.deal_status_of(stage) == status
 
 
 @pytest.mark.parametrize(("status", "closed", "expected"), [
@@ -69,7 +69,7 @@ def test_deal_status(stage: Any, status: str) -> None:
     ("Closed", None, "closed"), ("Waiting on Customer", False, "pending"), ("Solved-ish", True, "closed"),
 ])  # fmt: skip
 def test_ticket_status(status: str, closed: Any, expected: str) -> None:
-    assert mapping.ticket_status_of(status, closed) == expected
+    assert records.ticket_status_of(status, closed) == expected
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -80,7 +80,7 @@ def test_ticket_status(status: str, closed: Any, expected: str) -> None:
     ("garbage", None), (None, None), ("", None),
 ])  # fmt: skip
 def test_parse_datetime(text: Any, expected: dt.datetime | None) -> None:
-    assert mapping.parse_datetime(text) == expected
+    assert values.iso_datetime(text) == expected
 
 
 @pytest.mark.parametrize(("header", "usage"), [
@@ -89,7 +89,7 @@ def test_parse_datetime(text: Any, expected: dt.datetime | None) -> None:
     ("per-app-api-usage=17/250(appName=x)", None), ("", None), (None, None),
 ])  # fmt: skip
 def test_api_usage(header: str | None, usage: tuple[int, int] | None) -> None:
-    assert mapping.api_usage(header) == usage
+    assert wire.api_usage(header) == usage
 
 
 # ------------------------------------------------------------------ records
@@ -103,30 +103,30 @@ def test_account_mapping_full_record() -> None:
         "OwnerId": "0055g00000OWNERAAA", "Zendesk_Organization_Id__c": "360000000001",
         "HubSpot_Company_Id__c": None, "SystemModstamp": "2026-01-31T01:00:00.000+0000",
     }  # fmt: skip
-    record = mapping.account_from_payload(payload, {"0055g00000OWNERAAA": "csm@canary.test"})
+    record = records.account_from_payload(payload, {"0055g00000OWNERAAA": "csm@canary.test"})
     assert record == AccountRecord(
         system="salesforce", external_id="0015g00000AAAAAAA1", name="Acme Corp",
         updated_at=dt.datetime(2026, 1, 31, 1, tzinfo=UTC), domain="www.acme.example",
         parent_external_id="0015g00000PARENTAA2", cross_refs={"zendesk": "360000000001"},
         industry="Software", employees=250, owner="csm@canary.test",
     )  # fmt: skip
-    assert mapping.account_from_payload(payload).owner == "0055g00000OWNERAAA"
+    assert records.account_from_payload(payload).owner == "0055g00000OWNERAAA"
 
 
 def test_contact_deal_ticket_mapping() -> None:
     stamp = "2026-02-01T00:00:00.000+0000"
-    contact = mapping.contact_from_payload({
+    contact = records.contact_from_payload({
         "Id": "003A", "AccountId": "001A", "Name": "Ada Lovelace", "Email": "ada@acme.example", "Title": "CTO",
         "Customer_Role__c": "Champion", "SystemModstamp": stamp})  # fmt: skip
     assert contact == ContactRecord("salesforce", "003A", "ada@acme.example", dt.datetime(2026, 2, 1, tzinfo=UTC),
                                     "001A", "Ada Lovelace", "CTO", "champion")
-    deal = mapping.deal_from_payload({
+    deal = records.deal_from_payload({
         "Id": "006A", "AccountId": "001A", "Name": "Renewal", "StageName": "Closed Won", "Amount": 12000.5,
         "CloseDate": "2025-06-01", "Seats__c": 25.0, "Product_Tier__c": "Enterprise",
         "Renewal_Date__c": "2026-06-01", "SystemModstamp": stamp})  # fmt: skip
     assert deal == DealRecord("salesforce", "006A", dt.datetime(2026, 2, 1, tzinfo=UTC), "001A", "Renewal",
                               Decimal("12000.5"), 25, "enterprise", dt.date(2025, 6, 1), dt.date(2026, 6, 1), "active")
-    ticket = mapping.ticket_from_payload({
+    ticket = records.ticket_from_payload({
         "Id": "500A", "AccountId": "001A", "ContactId": "003A", "Subject": "Login broken", "Priority": "Critical",
         "Status": "Closed", "IsEscalated": True, "IsClosed": True, "CreatedDate": "2026-01-01T00:00:00.000+0000",
         "ClosedDate": "2026-01-02T00:00:00.000+0000", "SystemModstamp": stamp})  # fmt: skip
@@ -136,12 +136,12 @@ def test_contact_deal_ticket_mapping() -> None:
 
 
 def test_open_ticket_has_no_solved_time_and_missing_fields_are_none() -> None:
-    ticket = mapping.ticket_from_payload({"Id": "500B", "Status": "Working", "IsClosed": False,
+    ticket = records.ticket_from_payload({"Id": "500B", "Status": "Working", "IsClosed": False,
                                           "ClosedDate": None, "SystemModstamp": "2026-02-01T00:00:00.000+0000"})
     assert (ticket.status, ticket.solved_at, ticket.priority, ticket.escalated) == ("open", None, "normal", False)
     assert ticket.created_at == ticket.updated_at
-    deal = mapping.deal_from_payload({"Id": "006B", "Amount": None, "Seats__c": None, "StageName": "Closed Lost"})
-    assert (deal.arr, deal.seats, deal.status, deal.updated_at) == (None, None, "churned", mapping.UNKNOWN_TIME)
+    deal = records.deal_from_payload({"Id": "006B", "Amount": None, "Seats__c": None, "StageName": "Closed Lost"})
+    assert (deal.arr, deal.seats, deal.status, deal.updated_at) == (None, None, "churned", records.UNKNOWN_TIME)
 
 
 # ------------------------------------------------------------------ real payloads
@@ -156,28 +156,28 @@ def test_every_mapping_accepts_the_real_query_pages(name: str) -> None:
     assert isinstance(page["done"], bool) and page["records"]
     for payload in page["records"]:
         expected_id = payload["attributes"]["url"].rsplit("/", 1)[-1]
-        for mapper in (mapping.account_from_payload, mapping.contact_from_payload, mapping.deal_from_payload,
-                       mapping.ticket_from_payload):
+        for mapper in (records.account_from_payload, records.contact_from_payload, records.deal_from_payload,
+                       records.ticket_from_payload):
             record = mapper(payload)
             assert record.external_id == expected_id
             assert record.system == "salesforce"
 
 
 def test_real_account_and_contact_pages_map_their_names() -> None:
-    accounts = [mapping.account_from_payload(p) for p in _load("query_final_page.json")["records"]]
+    accounts = [records.account_from_payload(p) for p in _load("query_final_page.json")["records"]]
     assert [(a.external_id, a.name) for a in accounts] == [("001D000000IRFmaIAH", "Test 1"),
                                                            ("001D000000IomazIAB", "Test 2")]
-    [contact] = [mapping.contact_from_payload(p) for p in _load("query_page_not_done.json")["records"]]
+    [contact] = [records.contact_from_payload(p) for p in _load("query_page_not_done.json")["records"]]
     assert (contact.external_id, contact.name, contact.role) == ("003RO0000035WQgYAM", "John Smith", "user")
 
 
 def test_real_composite_results() -> None:
     ids = ["001RM000003oCprYAE", "001xx000003DGb2999"]
-    succeeded, failed = mapping.collection_outcomes(ids, _load("composite_sobjects_patch_partial_failure.json"))
+    succeeded, failed = wire.collection_outcomes(ids, _load("composite_sobjects_patch_partial_failure.json"))
     assert succeeded == ["001RM000003oCprYAE"]
     assert failed == {"001xx000003DGb2999": "MALFORMED_ID: Contact ID: id value of incorrect type: "
                                             "001xx000003DGb2999 (Id)"}
-    succeeded, failed = mapping.collection_outcomes(ids, _load("composite_sobjects_patch_all_or_none_rolled_back.json"))
+    succeeded, failed = wire.collection_outcomes(ids, _load("composite_sobjects_patch_all_or_none_rolled_back.json"))
     assert succeeded == [] and failed[ids[0]].startswith("ALL_OR_NONE_OPERATION_ROLLED_BACK: ")
 
 
@@ -193,17 +193,17 @@ def test_real_composite_results() -> None:
 ])  # fmt: skip
 def test_real_error_bodies(name: str, code: str, text: str) -> None:
     body = _load(name)
-    assert mapping.error_code(body) == code
-    assert mapping.error_text(body) == text
+    assert wire.error_code(body) == code
+    assert wire.error_text(body) == text
 
 
 def test_real_limit_header_and_describe() -> None:
     for example in _load("sforce_limit_info_header.json")["examples"]:
-        usage = mapping.api_usage(example["value"])
+        usage = wire.api_usage(example["value"])
         assert usage is not None and usage[1] == 5000
         if "parsed" in example:
             assert usage == (example["parsed"]["api-usage"]["used"], example["parsed"]["api-usage"]["total"])
-    names = mapping.describe_field_names(_load("describe_custom_object_excerpt_restforce.json"))
+    names = wire.describe_field_names(_load("describe_custom_object_excerpt_restforce.json"))
     assert "Id" in names and "ParentWhizbang__c" in names and len(names) == 4
 
 
@@ -211,7 +211,7 @@ def test_real_limit_header_and_describe() -> None:
 
 
 def test_salesforce_values_convert_and_clear() -> None:
-    values = mapping.salesforce_values({"score": "72", "band": "good", "trend": "-0.5", "reasons": None,
+    values = fields.salesforce_values({"score": "72", "band": "good", "trend": "-0.5", "reasons": None,
                                         "scored_at": "2026-01-31T10:00:00Z"})
     assert values == {"Canary_Health_Score__c": 72.0, "Canary_Health_Band__c": "good",
                       "Canary_Health_Trend__c": -0.5, "Canary_Health_Reasons__c": None,
@@ -221,11 +221,11 @@ def test_salesforce_values_convert_and_clear() -> None:
 @pytest.mark.parametrize("values", [{"score": "high"}, {"trend": "n/a"}, {"scored_at": "yesterday"}])
 def test_salesforce_values_refuse_bad_values(values: dict[str, str]) -> None:
     with pytest.raises(ValueError, match=next(iter(values))):
-        mapping.salesforce_values(values)
+        fields.salesforce_values(values)
 
 
 def test_bulk_csv_marks_cleared_fields_and_leaves_missing_ones_empty() -> None:
-    text = mapping.bulk_csv([("001A", {"Canary_Health_Score__c": 72.0, "Canary_Health_Reasons__c": None}),
+    text = wire.bulk_csv([("001A", {"Canary_Health_Score__c": 72.0, "Canary_Health_Reasons__c": None}),
                              ("001B", {"Canary_Health_Score__c": 40.5, "Canary_Health_Band__c": 'say "hi", ok'})])
     assert text.splitlines() == [
         "Id,Canary_Health_Score__c,Canary_Health_Reasons__c,Canary_Health_Band__c",
@@ -241,7 +241,7 @@ def test_bulk_csv_marks_cleared_fields_and_leaves_missing_ones_empty() -> None:
     ("", "rejected by the Bulk API job"),
 ])  # fmt: skip
 def test_bulk_error_text(raw: str, text: str) -> None:
-    assert mapping.bulk_error_text(raw) == text
+    assert wire.bulk_error_text(raw) == text
 
 
 @pytest.mark.parametrize(("key", "kind", "metadata"), [
@@ -257,8 +257,8 @@ def test_bulk_error_text(raw: str, text: str) -> None:
 def test_custom_field_metadata(key: str, kind: str, metadata: dict[str, Any]) -> None:
     spec = next(s for s in HEALTH_FIELDS if s.key == key)
     assert spec.kind == kind
-    body = mapping.custom_field_metadata(spec)
-    assert body["FullName"] == f"Account.{mapping.field_name(key)}"
+    body = fields.custom_field_metadata(spec)
+    assert body["FullName"] == f"Account.{fields.field_name(key)}"
     assert metadata.items() <= body["Metadata"].items()
     assert body["Metadata"]["label"] == spec.label and body["Metadata"]["inlineHelpText"] == spec.help
 
@@ -271,9 +271,9 @@ PACKAGE_FIELDS = (Path(__file__).resolve().parents[2]
 def test_tooling_fields_match_the_package_definition(spec: FieldSpec) -> None:
     """An org without the package gets the same field types from Canary's Tooling fallback."""
     ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
-    name = mapping.field_name(spec.key)
+    name = fields.field_name(spec.key)
     root = ElementTree.parse(PACKAGE_FIELDS / f"{name}.field-meta.xml").getroot()
-    metadata = mapping.custom_field_metadata(spec)["Metadata"]
+    metadata = fields.custom_field_metadata(spec)["Metadata"]
     assert root.findtext("m:label", namespaces=ns) == metadata["label"] == spec.label
     assert root.findtext("m:type", namespaces=ns) == metadata["type"]
     for key in ("precision", "scale", "length", "visibleLines"):
@@ -288,7 +288,7 @@ def test_tooling_fields_match_the_package_definition(spec: FieldSpec) -> None:
 
 
 def test_unknown_field_key_gets_a_canary_name() -> None:
-    body = mapping.custom_field_metadata(FieldSpec("next step", "Next Step", "text", "What to do next."))
+    body = fields.custom_field_metadata(FieldSpec("next step", "Next Step", "text", "What to do next."))
     assert body["FullName"] == "Account.Canary_Next_Step__c"
 
 

@@ -11,13 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
+import requests.adapters
 
-from integrations.base import AccountRecord, FieldUpdate, ObjectName, Page, TicketRecord, adapter_for
+from integrations.base import AccountRecord, FieldUpdate, ObjectName, Page, TicketRecord
 from integrations.errors import AuthError, FatalError
 from integrations.http import QuotaExhausted, RetryPolicy
+from integrations.registry import adapter_for
 from integrations.zendesk import ZendeskAdapter
-from integrations.zendesk.cursors import AfterCursor, TimeCursor
-from integrations.zendesk.session import ENV_NETLOC, ENV_SCHEME, pointed_at
+from integrations.zendesk.cursor import AfterCursor, TimeCursor
+from integrations.zendesk.wire import ZendeskSession
 from sandbox.core import LoopbackServer, make_self_signed_cert
 from sandbox.faults import FaultInjector
 from sandbox.generate import generate_world
@@ -357,14 +360,18 @@ def test_registered_and_built_by_name(box: Box) -> None:
         adapter.pull("deals", None)
 
 
-def test_zenpy_is_pointed_per_call_and_the_environment_restored(boot: Callable[..., Box], world: World,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two instances side by side (two tenants): each adapter's requests reach its own emulator."""
+def test_each_adapter_reaches_its_own_instance_and_the_environment_is_never_touched(
+        boot: Callable[..., Box], world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instances side by side (two tenants): each adapter's requests reach its own emulator, and
+    the process environment is not written (not even for a moment)."""
     box = boot()
     other_emulator = ZendeskEmulator(clock=Clock(now()), incremental_requests_per_minute=None)
     other_emulator.seed(generate_world(accounts=12, seed=9, as_of=WORLD_AS_OF))
-    monkeypatch.setenv(ENV_NETLOC, "elsewhere.invalid:1")
-    monkeypatch.delenv(ENV_SCHEME, raising=False)
+    monkeypatch.delenv("ZENPY_FORCE_NETLOC", raising=False)
+    monkeypatch.delenv("ZENPY_FORCE_SCHEME", raising=False)
+    before = dict(os.environ)
+    writes: list[str] = []
+    monkeypatch.setattr(os, "environ", _WatchedEnviron(os.environ, writes))
     with LoopbackServer(other_emulator.wsgi_app) as other_server:
         mine = box.adapter(export_page_size=5)
         theirs = ZendeskAdapter.from_sandbox(other_server.url, other_emulator.credentials, export_page_size=5)
@@ -374,12 +381,32 @@ def test_zenpy_is_pointed_per_call_and_the_environment_restored(boot: Callable[.
             page = next(walk, None)
             if page:
                 got[name] += [r.external_id for r in page.records]
-            assert os.environ[ENV_NETLOC] == "elsewhere.invalid:1"
-            assert ENV_SCHEME not in os.environ
+            assert dict(os.environ) == before
+    assert writes == []
     assert sorted(got["mine"]) == box.ids("organizations")
     assert sorted(got["theirs"]) == sorted(str(o["id"]) for o in other_emulator.records("organizations"))
     assert mine.calls == box.calls()
     assert theirs.calls == other_emulator.stats.snapshot()["calls_total"]
+
+
+class _WatchedEnviron(dict[str, str]):
+    """A stand-in for ``os.environ`` that records every write."""
+
+    def __init__(self, environ: Any, writes: list[str]) -> None:
+        super().__init__(environ)
+        self._writes = writes
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self._writes.append(key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._writes.append(key)
+        super().__delitem__(key)
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self._writes.append(key)
+        return super().pop(key, *default)
 
 
 # ---------------------------------------------------------------- write-back
@@ -467,15 +494,29 @@ def test_push_of_nothing_spends_nothing(box: Box) -> None:
     assert box.calls() == 0
 
 
-@pytest.mark.parametrize(("netloc", "scheme", "inside"), [
-    ("127.0.0.1:9", "http", {ENV_NETLOC: "127.0.0.1:9", ENV_SCHEME: "http"}),
-    (None, None, {}),  # a real instance: any sandbox override must be gone during its calls
+@pytest.mark.parametrize(("base_url", "sent", "reached"), [
+    ("http://127.0.0.1:9", "https://acme.zendesk.com/api/v2/organizations.json?page=2",
+     "http://127.0.0.1:9/api/v2/organizations.json?page=2"),
+    (None, "http://elsewhere.invalid:1/api/v2/tickets.json", "https://acme.zendesk.com/api/v2/tickets.json"),
 ])
-def test_pointed_at_sets_and_restores(monkeypatch: pytest.MonkeyPatch, netloc: str | None, scheme: str | None,
-                                      inside: dict[str, str]) -> None:
-    monkeypatch.setenv(ENV_NETLOC, "previous:1")
-    monkeypatch.delenv(ENV_SCHEME, raising=False)
-    with pointed_at(netloc, scheme):
-        assert {k: os.environ[k] for k in (ENV_NETLOC, ENV_SCHEME) if k in os.environ} == inside
-    assert os.environ[ENV_NETLOC] == "previous:1"
-    assert ENV_SCHEME not in os.environ
+def test_the_session_sends_every_request_to_its_own_instance(base_url: str | None, sent: str,
+                                                            reached: str) -> None:
+    seen: list[str] = []
+
+    class Recorder(requests.adapters.BaseAdapter):
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            seen.append(str(request.url))
+            response = requests.Response()
+            response.status_code, response.request = 200, request
+            return response
+
+        def close(self) -> None:
+            pass
+
+    session = ZendeskSession(subdomain="acme", before_request=lambda: None, on_response=lambda r: None,
+                             base_url=base_url)
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, Recorder())
+    assert session.get(sent).status_code == 200
+    assert seen == [reached]
+    assert "ZENPY_FORCE_NETLOC" not in os.environ

@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
-from integrations.errors import RecordError
-from integrations.zendesk.cursors import AfterCursor, BadCursor, TimeCursor
-from integrations.zendesk.mapping import (
+from integrations.errors import BadCursor, RecordError
+from integrations.values import canonical_role
+from integrations.zendesk.cursor import AfterCursor, TimeCursor
+from integrations.zendesk.records import (
     is_customer,
     normalise_priority,
-    normalise_role,
     organization_to_account,
     parse_time,
     rating_to_satisfaction,
@@ -60,7 +60,7 @@ def test_parse_time(raw: Any, expected: dt.datetime | None) -> None:
     (3, "user"),
 ])
 def test_normalise_role(raw: Any, expected: str) -> None:
-    assert normalise_role(raw) == expected
+    assert canonical_role(raw) == expected
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

@@ -9,11 +9,17 @@ import pytest
 from sqlalchemy import select
 
 from integrations.errors import SignatureError
-from integrations.replay import StoreReplayGuard
+from integrations.replay import LedgerReplayGuard
 from store.db import Store
 from store.models import UsedSignature
+from store.replay import UsedSignatures
 
 NOW = 1_800_000_000.0
+
+
+def StoreReplayGuard(store: Store, clock: Any, sweep_every: int = 500) -> LedgerReplayGuard:
+    """The app's guard: `LedgerReplayGuard` over the ``used_signatures`` table."""
+    return LedgerReplayGuard(UsedSignatures(store, sweep_every=sweep_every), clock=clock)
 
 
 def test_a_signature_is_accepted_once_even_by_another_process(store: Store, migrated_url: str) -> None:

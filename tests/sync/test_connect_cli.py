@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from app import cli
+from extensions import canary_store, credential_cipher
 from sandbox.server import Sandbox
 from store.models import Connection, Tenant
 from store.tenants import create_tenant
@@ -30,7 +31,7 @@ def _connect(app: Any, box: Sandbox, tenant: str, token: str | None = None) -> A
 
 def test_connect_checks_the_credentials_and_keeps_a_vendor_account_to_one_workspace(
         app: Any, box: Sandbox) -> None:
-    store, cipher = app.extensions["canary.store"], app.extensions["canary.cipher"]
+    store, cipher = canary_store(app), credential_cipher(app)
     with store.session() as session:
         for slug in ("acme", "beta"):
             create_tenant(session, slug, slug.title())

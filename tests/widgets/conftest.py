@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from extensions import canary_store, credential_cipher
 from store.models import (
     Account,
     Alert,
@@ -53,8 +54,8 @@ def _keypair() -> tuple[Any, str]:
 
 
 def _seed(app: Any, slug: str, account_name: str, score_today: float, band: str, suffix: str) -> Tenantry:
-    store = app.extensions["canary.store"]
-    cipher = app.extensions["canary.cipher"]
+    store = canary_store(app)
+    cipher = credential_cipher(app)
     private_key, public_pem = _keypair()
     t = Tenantry(0, f"{slug}-support", 4242 + len(slug), private_key, public_pem,
                  f"consumer-secret-{slug}", f"00D00000000{suffix}AAA"[:15], f"90{suffix}")

@@ -13,6 +13,8 @@ from typing import Any
 import jwt
 import pytest
 
+import extensions
+from extensions import canary_store, credential_cipher
 from tests.widgets.conftest import HUBSPOT_SECRET, Tenantry, canvas_request, hubspot_headers
 
 
@@ -93,13 +95,19 @@ def test_hubspot_replay_is_per_workspace(embed_app: Any) -> None:
 
 
 def test_the_app_always_has_a_replay_guard(embed_app: Any) -> None:
-    from integrations.replay import StoreReplayGuard
+    from extensions import CanaryWiring, replay_guard, wiring
+    from integrations.replay import LedgerReplayGuard
+    from store.replay import UsedSignatures
 
-    assert isinstance(embed_app.extensions["canary.replay_guard"], StoreReplayGuard)
-    del embed_app.extensions["canary.replay_guard"]
+    guard = replay_guard(embed_app)
+    assert isinstance(guard, LedgerReplayGuard) and isinstance(guard.ledger, UsedSignatures)
+    with pytest.raises(RuntimeError, match="no replay guard"):  # the wiring cannot be made without one
+        extensions.init_app(embed_app, CanaryWiring(wiring(embed_app).store, wiring(embed_app).cipher,
+                                                    None))  # type: ignore[arg-type]
+    del embed_app.extensions[extensions.KEY]
     a: Tenantry = embed_app.config["TENANT_A"]
     embed_app.config["PROPAGATE_EXCEPTIONS"] = True
-    with pytest.raises(RuntimeError, match="no replay guard"):  # never silently without replay protection
+    with pytest.raises(RuntimeError, match="not wired"):  # never silently without replay protection
         _sidebar(embed_app, _zaf_token(a))
 
 
@@ -151,7 +159,7 @@ def test_request_bodies_over_the_cap_are_refused_before_parsing(embed_app: Any, 
 
 def test_panel_not_set_up_is_a_clear_401(embed_app: Any) -> None:
     a: Tenantry = embed_app.config["TENANT_A"]
-    store, cipher = embed_app.extensions["canary.store"], embed_app.extensions["canary.cipher"]
+    store, cipher = canary_store(embed_app), credential_cipher(embed_app)
     from sqlalchemy import select
 
     from store.models import Connection
@@ -235,7 +243,7 @@ def test_static_files_stay_cacheable(embed_app: Any) -> None:
 
 def test_hubspot_secret_from_the_connection_wins_over_the_app_setting(embed_app: Any) -> None:
     a: Tenantry = embed_app.config["TENANT_A"]
-    store, cipher = embed_app.extensions["canary.store"], embed_app.extensions["canary.cipher"]
+    store, cipher = canary_store(embed_app), credential_cipher(embed_app)
     from sqlalchemy import select
 
     from store.models import Connection
@@ -272,4 +280,4 @@ def test_malformed_account_ids_find_no_workspace_on_either_database(
     ]
     assert [a.status_code for a in answers] == [401, 401, 401]
     assert all("no Canary workspace" in a.get_json()["error"] for a in answers)
-    app.extensions["canary.store"].dispose()
+    canary_store(app).dispose()

@@ -19,12 +19,14 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, select
 
 import widgets.install as install_module
+from extensions import canary_store, credential_cipher
 from integrations.errors import AuthError
-from integrations.oauth import InvalidGrant, client_from_config, refresh_tokens, rotate_connection_tokens
+from integrations.oauth import InvalidGrant, client_from_config, refresh_tokens
 from sandbox.oauth import install_config
 from sandbox.server import Sandbox
 from store.models import Connection, Tenant
 from sync.connections import TenantAdapters, build_adapter
+from sync.tokens import rotate_connection_tokens
 from tests.conftest import TEST_SECRET
 
 PUBLIC = "http://localhost"
@@ -85,15 +87,15 @@ def _install(client: Any, sandbox: Sandbox, vendor: str) -> Any:
 
 
 def _rows(app: Any) -> tuple[int, int]:
-    with app.extensions["canary.store"].session() as session:
+    with canary_store(app).session() as session:
         return (session.scalar(select(func.count()).select_from(Tenant)) or 0,
                 session.scalar(select(func.count()).select_from(Connection)) or 0)
 
 
 def _connection(app: Any, vendor: str) -> tuple[Connection, dict[str, Any]]:
-    with app.extensions["canary.store"].session() as session:
+    with canary_store(app).session() as session:
         conn = session.scalars(select(Connection).where(Connection.system == vendor)).one()
-        return conn, app.extensions["canary.cipher"].load(conn)
+        return conn, credential_cipher(app).load(conn)
 
 
 @pytest.mark.parametrize(("vendor", "account_ref", "slug"), [
@@ -110,7 +112,7 @@ def test_full_install_creates_a_tenant_and_a_usable_encrypted_connection(
     assert "Canary is installed" in page and slug in page
     assert "canary_install=;" in answer.headers["Set-Cookie"]  # the flow cookie is gone
     conn, credentials = _connection(install_app, vendor)
-    with install_app.extensions["canary.store"].session() as session:
+    with canary_store(install_app).session() as session:
         tenant = session.get_one(Tenant, conn.tenant_id)
     assert (tenant.slug, conn.account_ref, conn.status) == (slug, account_ref, "active")
     access = credentials["oauth_token" if vendor == "zendesk" else "access_token"]
@@ -131,9 +133,9 @@ def test_reinstall_updates_the_same_tenant_and_keeps_other_keys(install_app: Any
     client = install_app.test_client()
     assert _install(client, sandbox, "zendesk").status_code == 200
     conn, first = _connection(install_app, "zendesk")
-    with install_app.extensions["canary.store"].session() as session:
+    with canary_store(install_app).session() as session:
         stored = session.get_one(Connection, conn.id)
-        install_app.extensions["canary.cipher"].store(stored, {**first, "app_public_key": "PEM"})
+        credential_cipher(install_app).store(stored, {**first, "app_public_key": "PEM"})
     again = _install(client, sandbox, "zendesk")
     assert again.status_code == 200 and "renewed" in again.get_data(as_text=True)
     conn2, second = _connection(install_app, "zendesk")
@@ -237,6 +239,8 @@ def test_install_logs_no_token(install_app: Any, sandbox: Sandbox, caplog: pytes
     ("/install/zendesk", 400, "subdomain"),
     ("/install/zendesk?subdomain=Not%20A%20Subdomain", 400, "subdomain"),
     ("/install/pipedrive", 404, "Salesforce, Zendesk or HubSpot"),
+    ("/install/hubspot?installation_id=5", 400, "installation_id is the Zendesk app&#39;s installation number"),
+    ("/install/zendesk?subdomain=acme&installation_id=12a", 400, "installation number (digits only)"),
 ])
 def test_start_refusals(install_app: Any, path: str, status: int, says: str) -> None:
     answer = install_app.test_client().get(path)
@@ -268,7 +272,7 @@ def test_rotation_stores_the_new_pair_before_returning_it(install_app: Any, sand
     tenant_id, before = _installed_zendesk(install_app, sandbox)
     server = sandbox.oauth["zendesk"]
     rotations = server.rotations
-    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    store, cipher = canary_store(install_app), credential_cipher(install_app)
     unchanged = rotate_connection_tokens(store, cipher, tenant_id, "zendesk", _refresher(install_app))
     assert unchanged == before["oauth_token"] and server.rotations == rotations  # still fresh: no refresh
     token = rotate_connection_tokens(store, cipher, tenant_id, "zendesk", _refresher(install_app),
@@ -294,7 +298,7 @@ def test_two_concurrent_refreshes_rotate_once_and_both_hold_a_valid_token(
     tenant_id, before = _installed_zendesk(app, sandbox)
     server = sandbox.oauth["zendesk"]
     rotations = server.rotations
-    store, cipher = app.extensions["canary.store"], app.extensions["canary.cipher"]
+    store, cipher = canary_store(app), credential_cipher(app)
     inner = _refresher(app)
     barrier = threading.Barrier(2)
     results: list[str] = []
@@ -328,7 +332,7 @@ def test_two_concurrent_refreshes_rotate_once_and_both_hold_a_valid_token(
 
 def test_a_crash_after_the_vendor_answered_leaves_the_old_pair_whole(install_app: Any, sandbox: Sandbox) -> None:
     tenant_id, before = _installed_zendesk(install_app, sandbox)
-    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    store, cipher = canary_store(install_app), credential_cipher(install_app)
     inner = _refresher(install_app)
 
     def crash_after_answer(refresh_token: str) -> Any:
@@ -361,9 +365,9 @@ def _vendor_clock_ahead(server: Any, seconds: float) -> Iterator[None]:
 
 
 def _store_credentials(app: Any, vendor: str, **changes: Any) -> None:
-    with app.extensions["canary.store"].session() as session:
+    with canary_store(app).session() as session:
         conn = session.scalars(select(Connection).where(Connection.system == vendor)).one()
-        cipher = app.extensions["canary.cipher"]
+        cipher = credential_cipher(app)
         cipher.store(conn, {**cipher.load(conn), **changes})
 
 
@@ -374,7 +378,7 @@ def test_a_token_about_to_expire_is_refreshed_before_the_adapter_is_built(
     _store_credentials(install_app, "hubspot", expires_at=time.time() + 120)  # inside the 15-minute leeway
     server = sandbox.oauth["hubspot"]
     rotations = server.rotations
-    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    store, cipher = canary_store(install_app), credential_cipher(install_app)
     connected = TenantAdapters(store, cipher, conn.tenant_id, config=install_app.config)
     with _vendor_clock_ahead(server, 10):
         adapters = connected.build()
@@ -410,7 +414,7 @@ def test_sync_recovers_from_a_token_the_vendor_refuses_mid_run(install_app: Any,
 def test_a_refused_token_without_oauth_settings_says_what_to_configure(install_app: Any, sandbox: Sandbox) -> None:
     assert _install(install_app.test_client(), sandbox, "zendesk").status_code == 200
     conn, _ = _connection(install_app, "zendesk")
-    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    store, cipher = canary_store(install_app), credential_cipher(install_app)
     connected = TenantAdapters(store, cipher, conn.tenant_id, config={})
     assert set(connected.build()) == {"zendesk"}  # not refused yet: the stored token is used while it lasts
     with pytest.raises(AuthError, match="cannot be refreshed: zendesk installs are not configured: set "
@@ -420,7 +424,7 @@ def test_a_refused_token_without_oauth_settings_says_what_to_configure(install_a
 
 def test_a_concurrent_install_of_the_same_account_updates_the_one_workspace(
         install_app: Any, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
-    store, cipher = install_app.extensions["canary.store"], install_app.extensions["canary.cipher"]
+    store, cipher = canary_store(install_app), credential_cipher(install_app)
     real_create_tenant = install_module.create_tenant
     raced: list[str] = []
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
 from app import cli
+from extensions import canary_store, credential_cipher
 from sandbox.server import Sandbox
 from store.models import Connection, Tenant
 from store.tenants import create_tenant
@@ -34,7 +35,7 @@ def box() -> Iterator[Sandbox]:
 @pytest.fixture
 def panel_app(app_factory: Any) -> Any:
     app = app_factory(PUBLIC_URL="http://localhost")
-    with app.extensions["canary.store"].session() as session:
+    with canary_store(app).session() as session:
         create_tenant(session, "acme", "Acme")
     return app
 
@@ -50,9 +51,9 @@ def _connect_zendesk_api(app: Any, box: Sandbox, token: str | None = None) -> An
 
 
 def _stored(app: Any, system: str) -> tuple[Connection, dict[str, Any]]:
-    with app.extensions["canary.store"].session() as session:
+    with canary_store(app).session() as session:
         conn = session.scalars(select(Connection).where(Connection.system == system)).one()
-        return conn, app.extensions["canary.cipher"].load(conn)
+        return conn, credential_cipher(app).load(conn)
 
 
 def _keypair(tmp_path: Path) -> tuple[Any, Path]:
@@ -128,7 +129,7 @@ def test_a_refused_new_token_changes_nothing(panel_app: Any, box: Sandbox, tmp_p
 
 
 def _seed_connection(app: Any, system: str, ref: str, credentials: dict[str, Any]) -> int:
-    store, cipher = app.extensions["canary.store"], app.extensions["canary.cipher"]
+    store, cipher = canary_store(app), credential_cipher(app)
     with store.session() as session:
         tenant_id = session.scalars(select(Tenant.id).where(Tenant.slug == "acme")).one()
     with store.session(tenant_id) as session:
@@ -200,7 +201,7 @@ def test_bad_connect_inputs_are_refused_and_nothing_is_stored(panel_app: Any, tm
     result = _connect(panel_app, *[str(tmp_path / a) if a in files else a for a in args])
     assert result.exit_code != 0
     assert says in result.output
-    with panel_app.extensions["canary.store"].session() as session:
+    with canary_store(panel_app).session() as session:
         assert session.scalars(select(Connection)).all() == []
 
 

@@ -16,13 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from integrations.errors import FatalError
+from integrations.errors import BadCursor
 
 T = TypeVar("T")
-
-
-class BadCursor(FatalError):
-    """A saved cursor this adapter did not write; a full sync starts over."""
 
 
 @dataclass(frozen=True)

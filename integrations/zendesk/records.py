@@ -14,6 +14,7 @@ from typing import Any
 
 from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
 from integrations.errors import RecordError
+from integrations.values import canonical_role, iso_datetime, text_or_none
 
 SYSTEM = "zendesk"
 HUBSPOT_FIELD_KEY = "hubspot_company_id"
@@ -26,18 +27,6 @@ ESCALATED_TAG = "escalated"
 STAFF_ROLES = frozenset({"agent", "admin"})
 """Zendesk user roles of the help desk's own staff: not customer contacts."""
 
-_ROLES: dict[str, str] = {
-    "executive_sponsor": "executive_sponsor",
-    "exec_sponsor": "executive_sponsor",
-    "executive": "executive_sponsor",
-    "sponsor": "executive_sponsor",
-    "economic_buyer": "executive_sponsor",
-    "champion": "champion",
-    "admin": "admin",
-    "administrator": "admin",
-    "user": "user",
-    "end_user": "user",
-}
 PRIORITIES = ("low", "normal", "high", "urgent")
 SCORES = ("good", "bad")
 
@@ -48,24 +37,16 @@ def parse_time(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return dt.datetime.fromtimestamp(value, dt.UTC)
-    if not isinstance(value, str):
+    moment = iso_datetime(value)
+    if moment is None:
         raise ValueError(f"not a timestamp: {value!r}")
-    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+    return moment
 
 
 def stamp_of(payload: Mapping[str, Any]) -> int:
     """The record's modification time in whole Unix seconds: the order of incremental exports."""
     moment = _required_time(payload, "updated_at")
     return int(moment.timestamp())
-
-
-def normalise_role(raw: Any) -> str:
-    """``executive_sponsor | champion | admin | user`` from a free-form role value."""
-    if not isinstance(raw, str):
-        return "user"
-    key = raw.strip().lower().replace("-", "_").replace(" ", "_")
-    return _ROLES.get(key, "user")
 
 
 def normalise_priority(raw: Any) -> str:
@@ -78,20 +59,20 @@ def organization_to_account(org: Mapping[str, Any]) -> AccountRecord:
     external_id = _id(org)
     fields = _dict(org.get("organization_fields"))
     cross_refs: dict[str, str] = {}
-    salesforce = _text(org.get("external_id"))
+    salesforce = text_or_none(org.get("external_id"))
     if salesforce:
         cross_refs["salesforce"] = salesforce
-    hubspot = _text(fields.get(HUBSPOT_FIELD_KEY))
+    hubspot = text_or_none(fields.get(HUBSPOT_FIELD_KEY))
     if hubspot:
         cross_refs["hubspot"] = hubspot
     domains = [d for d in org.get("domain_names") or [] if isinstance(d, str) and d.strip()]
     return AccountRecord(
         system=SYSTEM,
         external_id=external_id,
-        name=_text(org.get("name")) or f"Organization {external_id}",
+        name=text_or_none(org.get("name")) or f"Organization {external_id}",
         updated_at=_required_time(org, "updated_at"),
         domain=domains[0].strip() if domains else None,
-        parent_external_id=_text(fields.get(PARENT_FIELD_KEY)),
+        parent_external_id=text_or_none(fields.get(PARENT_FIELD_KEY)),
         cross_refs=cross_refs,
     )
 
@@ -106,18 +87,18 @@ def user_to_contact(user: Mapping[str, Any]) -> ContactRecord:
     return ContactRecord(
         system=SYSTEM,
         external_id=_id(user),
-        email=_text(user.get("email")),
+        email=text_or_none(user.get("email")),
         updated_at=_required_time(user, "updated_at"),
-        account_external_id=_text(user.get("organization_id")),
-        name=_text(user.get("name")),
-        role=normalise_role(fields.get(ROLE_FIELD_KEY)),
+        account_external_id=text_or_none(user.get("organization_id")),
+        name=text_or_none(user.get("name")),
+        role=canonical_role(fields.get(ROLE_FIELD_KEY)),
         last_active_at=parse_time(user.get("last_login_at")),
     )
 
 
 def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
     updated_at = _required_time(ticket, "updated_at")
-    status = _text(ticket.get("status")) or "open"
+    status = text_or_none(ticket.get("status")) or "open"
     rating = _dict(ticket.get("satisfaction_rating"))
     score = rating.get("score")
     tags = ticket.get("tags") or []
@@ -126,8 +107,8 @@ def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
         external_id=_id(ticket),
         updated_at=updated_at,
         created_at=parse_time(ticket.get("created_at")) or updated_at,
-        account_external_id=_text(ticket.get("organization_id")),
-        subject=_text(ticket.get("subject")),
+        account_external_id=text_or_none(ticket.get("organization_id")),
+        subject=text_or_none(ticket.get("subject")),
         priority=normalise_priority(ticket.get("priority")),
         status=status,
         escalated=ESCALATED_TAG in tags,
@@ -135,7 +116,7 @@ def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
         # change is the closest the ticket itself tells.
         solved_at=updated_at if status in ("solved", "closed") else None,
         satisfaction=score if score in SCORES else None,
-        requester_external_id=_text(ticket.get("requester_id")),
+        requester_external_id=text_or_none(ticket.get("requester_id")),
     )
 
 
@@ -149,9 +130,9 @@ def rating_to_satisfaction(rating: Mapping[str, Any]) -> SatisfactionRecord | No
         external_id=_id(rating),
         updated_at=_required_time(rating, "updated_at", fallback="created_at"),
         score=str(score),
-        ticket_external_id=_text(rating.get("ticket_id")),
-        account_external_id=_text(rating.get("organization_id")),
-        comment=_text(rating.get("comment")),
+        ticket_external_id=text_or_none(rating.get("ticket_id")),
+        account_external_id=text_or_none(rating.get("organization_id")),
+        comment=text_or_none(rating.get("comment")),
     )
 
 
@@ -169,17 +150,11 @@ def _required_time(payload: Mapping[str, Any], key: str, fallback: str | None = 
             moment = parse_time(payload.get(fallback))
     except ValueError as exc:
         raise RecordError(f"Zendesk record {payload.get('id')}: bad {key}: {exc}",
-                          external_id=_text(payload.get("id"))) from exc
+                          external_id=text_or_none(payload.get("id"))) from exc
     if moment is None:
-        raise RecordError(f"Zendesk record {payload.get('id')} has no {key}", external_id=_text(payload.get("id")))
+        raise RecordError(f"Zendesk record {payload.get('id')} has no {key}",
+                          external_id=text_or_none(payload.get("id")))
     return moment
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _dict(value: Any) -> Mapping[str, Any]:

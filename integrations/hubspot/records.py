@@ -10,17 +10,22 @@ ISO 8601 (``2026-11-20T10:15:00.000Z``) or epoch milliseconds, ids are numeric s
 from __future__ import annotations
 
 import datetime as dt
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from integrations.base import AccountRecord, ContactRecord, DealRecord, Record, TicketRecord
+from integrations.values import (
+    EPOCH,
+    canonical_role,
+    decimal_or_none,
+    from_epoch_millis,
+    int_or_none,
+    iso_datetime,
+    text_or_none,
+    to_epoch_millis,
+)
 
 SYSTEM = "hubspot"
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 MODIFIED_PROPERTY: dict[str, str] = {
     "companies": "hs_lastmodifieddate",
@@ -74,7 +79,6 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
 LINK_PROPERTY: dict[str, str] = {"companies": "hs_parent_company_id", "contacts": "associatedcompanyid"}
 """A property naming the linked company; when the portal returns it, no association call is needed."""
 
-ROLES = ("executive_sponsor", "champion", "admin", "user")
 PRIORITIES: dict[str, str] = {"LOW": "low", "MEDIUM": "normal", "HIGH": "high", "URGENT": "urgent"}
 TICKET_STAGES: dict[str, str] = {"1": "new", "2": "pending", "3": "open", "4": "closed"}
 """The default support pipeline's stage ids: New, Waiting on contact, Waiting on us, Closed."""
@@ -93,54 +97,16 @@ def parse_instant(value: Any) -> dt.datetime | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return EPOCH + dt.timedelta(milliseconds=int(value))
+        return from_epoch_millis(int(value))
     text = str(value).strip()
-    if not text:
-        return None
     if text.lstrip("-").isdigit():
-        return EPOCH + dt.timedelta(milliseconds=int(text))
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
-def to_millis(value: dt.datetime) -> int:
-    return (value - EPOCH) // dt.timedelta(milliseconds=1)
+        return from_epoch_millis(int(text))
+    return iso_datetime(text)
 
 
 def _date(value: Any) -> dt.date | None:
     parsed = parse_instant(value)
     return parsed.date() if parsed else None
-
-
-def _int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(Decimal(str(value)))
-    except (InvalidOperation, ValueError):
-        return None
-
-
-def _decimal(value: Any) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
 
 
 def _props(obj: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -164,7 +130,7 @@ def modified_at(obj: Mapping[str, Any], object_type: str) -> dt.datetime:
 
 
 def modified_millis(obj: Mapping[str, Any], object_type: str) -> int:
-    return to_millis(modified_at(obj, object_type))
+    return to_epoch_millis(modified_at(obj, object_type))
 
 
 # --- associations ---------------------------------------------------------------------------
@@ -254,7 +220,7 @@ def linked_company(
     pick = parent_company if object_type == "companies" else primary_company
     link_property = LINK_PROPERTY.get(object_type)
     if link_property:
-        value = _text(_props(obj).get(link_property))
+        value = text_or_none(_props(obj).get(link_property))
         if value is not None:
             return value
     inline = inline_associations(obj, "companies")
@@ -266,7 +232,7 @@ def linked_company(
 def needs_lookup(obj: Mapping[str, Any], object_type: str) -> bool:
     """Whether the record's company link must be fetched with a v4 association batch read."""
     link_property = LINK_PROPERTY.get(object_type)
-    if link_property and _text(_props(obj).get(link_property)) is not None:
+    if link_property and text_or_none(_props(obj).get(link_property)) is not None:
         return False
     return inline_associations(obj, "companies") is None
 
@@ -279,39 +245,33 @@ def company_to_account(obj: Mapping[str, Any], parent_id: str | None = None) -> 
     refs = {
         system: ref
         for system, key in (("salesforce", "salesforceaccountid"), ("zendesk", "zendesk_organization_id"))
-        if (ref := _text(props.get(key))) is not None
+        if (ref := text_or_none(props.get(key))) is not None
     }
     return AccountRecord(
         system=SYSTEM,
         external_id=str(obj["id"]),
-        name=_text(props.get("name")) or "",
+        name=text_or_none(props.get("name")) or "",
         updated_at=modified_at(obj, "companies"),
-        domain=_text(props.get("domain")),
+        domain=text_or_none(props.get("domain")),
         parent_external_id=parent_id,
         cross_refs=refs,
-        industry=_text(props.get("industry")),
-        employees=_int(props.get("numberofemployees")),
+        industry=text_or_none(props.get("industry")),
+        employees=int_or_none(props.get("numberofemployees")),
     )
-
-
-def role_of(value: Any) -> str:
-    """``customer_role`` (value or label, any case) as executive_sponsor | champion | admin | user."""
-    text = re.sub(r"[\s\-]+", "_", str(value or "").strip().lower())
-    return text if text in ROLES else "user"
 
 
 def contact_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> ContactRecord:
     props = _props(obj)
-    name = " ".join(p for p in (_text(props.get("firstname")), _text(props.get("lastname"))) if p)
+    name = " ".join(p for p in (text_or_none(props.get("firstname")), text_or_none(props.get("lastname"))) if p)
     return ContactRecord(
         system=SYSTEM,
         external_id=str(obj["id"]),
-        email=_text(props.get("email")),
+        email=text_or_none(props.get("email")),
         updated_at=modified_at(obj, "contacts"),
         account_external_id=company_id,
         name=name or None,
-        title=_text(props.get("jobtitle")),
-        role=role_of(props.get("customer_role")),
+        title=text_or_none(props.get("jobtitle")),
+        role=canonical_role(props.get("customer_role")),
     )
 
 
@@ -326,10 +286,10 @@ def deal_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> Dea
         external_id=str(obj["id"]),
         updated_at=modified_at(obj, "deals"),
         account_external_id=company_id,
-        name=_text(props.get("dealname")),
-        arr=_decimal(props.get("amount")),
-        seats=_int(props.get("seats")),
-        tier=_text(props.get("product_tier")),
+        name=text_or_none(props.get("dealname")),
+        arr=decimal_or_none(props.get("amount")),
+        seats=int_or_none(props.get("seats")),
+        tier=text_or_none(props.get("product_tier")),
         start_date=_date(props.get("closedate")),
         renewal_date=_date(props.get("renewal_date")),
         status=deal_status(props.get("dealstage")),
@@ -351,7 +311,7 @@ def ticket_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> T
         updated_at=updated,
         created_at=created or updated,
         account_external_id=company_id,
-        subject=_text(props.get("subject")),
+        subject=text_or_none(props.get("subject")),
         priority=priority_of(props.get("hs_ticket_priority")),
         status=status,
         solved_at=parse_instant(props.get("closed_date")) if status == "closed" else None,
@@ -367,136 +327,3 @@ MAPPERS: dict[str, Mapper] = {
 }
 
 
-# --- answers: rate limits, errors, batch outcomes --------------------------------------------
-
-
-@dataclass(frozen=True)
-class RateLimitHeaders:
-    """The ``X-HubSpot-RateLimit-*`` family of one answer; None where the answer did not carry it."""
-
-    remaining: int | None = None
-    maximum: int | None = None
-    interval_seconds: float | None = None
-    daily: int | None = None
-    daily_remaining: int | None = None
-
-    @property
-    def daily_used(self) -> int | None:
-        if self.daily is None or self.daily_remaining is None:
-            return None
-        return max(0, self.daily - self.daily_remaining)
-
-
-def rate_limit_headers(headers: Mapping[str, Any]) -> RateLimitHeaders:
-    lowered = {str(k).lower(): v for k, v in headers.items()}
-
-    def number(name: str) -> int | None:
-        return _int(lowered.get("x-hubspot-ratelimit-" + name))
-
-    interval = number("interval-milliseconds")
-    return RateLimitHeaders(
-        remaining=number("remaining"),
-        maximum=number("max"),
-        interval_seconds=interval / 1000 if interval else None,
-        daily=number("daily"),
-        daily_remaining=number("daily-remaining"),
-    )
-
-
-def retry_after_seconds(headers: Mapping[str, Any] | None) -> float | None:
-    for key, value in (headers or {}).items():
-        if str(key).lower() == "retry-after":
-            try:
-                return max(0.0, float(value))
-            except (TypeError, ValueError):
-                return None
-    return None
-
-
-def error_message(body: Any, status: int | None = None) -> str:
-    """One line from a HubSpot error body (``{status: "error", message, category, ...}``)."""
-    if isinstance(body, (bytes, str)):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            text = body.decode(errors="replace") if isinstance(body, bytes) else body
-            return f"HTTP {status}: {text[:200]}" if status else text[:200]
-    if not isinstance(body, Mapping):
-        return f"HTTP {status}" if status else "no details"
-    category = body.get("category")
-    message = str(body.get("message") or "no message")
-    return f"{category}: {message}" if category else message
-
-
-@dataclass(frozen=True)
-class InvalidValue:
-    """One rejected property value of a batch write; ``value`` None means every value of the property."""
-
-    property: str
-    value: str | None
-    message: str
-    code: str | None = None
-
-
-_VALUE_IN_MESSAGE = re.compile(r"^(?P<value>.*?) (?:was not|is not) (?:a valid|one of the allowed)", re.S)
-
-
-def _invalid_value(name: str, message: str, code: str | None) -> InvalidValue:
-    match = _VALUE_IN_MESSAGE.match(message)
-    value = (
-        match.group("value") if match and code not in ("PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE") else None
-    )
-    return InvalidValue(name, value, message, code)
-
-
-def invalid_values(body: Any) -> list[InvalidValue]:
-    """What a 400 ``VALIDATION_ERROR`` of a batch write says was wrong, from ``errors[]`` or the message.
-
-    HubSpot names the property and (in the message) the value, never the input: the adapter
-    matches inputs by (property, value) to find the records to drop.
-    """
-    if not isinstance(body, Mapping):
-        return []
-    found: list[InvalidValue] = []
-    for err in body.get("errors") or ():
-        if not isinstance(err, Mapping):
-            continue
-        names = (err.get("context") or {}).get("propertyName") or [err.get("in") or err.get("name")]
-        for name in names:
-            if name:
-                found.append(_invalid_value(str(name), str(err.get("message") or ""), err.get("code")))
-    if found:
-        return found
-    message = str(body.get("message") or "")
-    prefix = "Property values were not valid: "
-    if message.startswith(prefix):
-        try:
-            details = json.loads(message[len(prefix) :])
-        except ValueError:
-            details = []
-        for item in details if isinstance(details, list) else ():
-            if isinstance(item, Mapping) and item.get("name"):
-                found.append(
-                    _invalid_value(str(item["name"]), str(item.get("message") or ""), item.get("error"))
-                )
-    return found
-
-
-def batch_outcome(body: Any, sent_ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
-    """(succeeded ids, failed id -> message) of a batch answer (200 ``COMPLETE`` or 207 with ``errors``)."""
-    sent = [str(i) for i in sent_ids]
-    body = body if isinstance(body, Mapping) else {}
-    done = {str(r.get("id")) for r in body.get("results") or () if isinstance(r, Mapping)}
-    failed: dict[str, str] = {}
-    for err in body.get("errors") or ():
-        if not isinstance(err, Mapping):
-            continue
-        context = err.get("context") or {}
-        ids = context.get("ids") or context.get("id") or []
-        for rid in ids if isinstance(ids, list) else [ids]:
-            failed[str(rid)] = error_message(err)
-    succeeded = [i for i in sent if i in done and i not in failed]
-    for rid in sent:
-        if rid not in done and rid not in failed:
-            failed[rid] = "HubSpot reported no result for this record"
-    return succeeded, {k: v for k, v in failed.items() if k in set(sent)}

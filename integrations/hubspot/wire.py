@@ -1,4 +1,5 @@
-"""One HubSpot portal reached through ``hubspot-api-client``: call counting, pacing, errors.
+"""The HubSpot wire: one portal reached through ``hubspot-api-client`` (call counting, pacing,
+errors), and what its answers carry (rate-limit headers, error bodies, batch outcomes).
 
 Every request goes through `HubSpotConnection.call`, which runs it under the shared
 `RetryPolicy` after: checking the `QuotaGuard`, pausing per `RateLimitPacer`, counting it.
@@ -12,23 +13,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import hubspot.crm.associations.v4 as associations_v4
 import hubspot.crm.companies as companies
 import hubspot.crm.objects as objects
 import hubspot.crm.properties as properties
+import requests
 import urllib3
 from hubspot import HubSpot
 from urllib3.util.retry import Retry
 
-from integrations.errors import AuthError, FatalError, RetriableError
-from integrations.http import QuotaGuard, RetryPolicy
-from integrations.hubspot.mapping import error_message, rate_limit_headers, retry_after_seconds
+from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
+from integrations.http import QuotaGuard, RetryPolicy, retry_after_seconds
+from integrations.oauth import TIMEOUT, OAuthClient, OAuthError
+from integrations.values import int_or_none
 
 log = logging.getLogger("canary.hubspot")
 
@@ -39,15 +44,6 @@ SDK_ERRORS: tuple[type[Exception], ...] = (
     associations_v4.ApiException,
     properties.ApiException,
 )
-
-
-class RejectedRequest(FatalError):
-    """HubSpot refused the request itself (a 4xx other than auth and rate limits)."""
-
-    def __init__(self, message: str, *, status: int, body: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
 
 
 @dataclass(frozen=True)
@@ -231,4 +227,173 @@ def translate(
         )
     if status == 0:
         return FatalError(f"hubspot {what}: could not talk to {host} ({message})")
-    return RejectedRequest(f"hubspot {what}: HTTP {status} {message}", status=status, body=body)
+    code = body.get("category") if isinstance(body, Mapping) else None
+    return VendorRefused(f"hubspot {what}: HTTP {status} {message}", status=status, code=code, body=body)
+
+
+# --- answers: rate limits, errors, batch outcomes --------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateLimitHeaders:
+    """The ``X-HubSpot-RateLimit-*`` family of one answer; None where the answer did not carry it."""
+
+    remaining: int | None = None
+    maximum: int | None = None
+    interval_seconds: float | None = None
+    daily: int | None = None
+    daily_remaining: int | None = None
+
+    @property
+    def daily_used(self) -> int | None:
+        if self.daily is None or self.daily_remaining is None:
+            return None
+        return max(0, self.daily - self.daily_remaining)
+
+
+def rate_limit_headers(headers: Mapping[str, Any]) -> RateLimitHeaders:
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+
+    def number(name: str) -> int | None:
+        return int_or_none(lowered.get("x-hubspot-ratelimit-" + name))
+
+    interval = number("interval-milliseconds")
+    return RateLimitHeaders(
+        remaining=number("remaining"),
+        maximum=number("max"),
+        interval_seconds=interval / 1000 if interval else None,
+        daily=number("daily"),
+        daily_remaining=number("daily-remaining"),
+    )
+
+
+def error_message(body: Any, status: int | None = None) -> str:
+    """One line from a HubSpot error body (``{status: "error", message, category, ...}``)."""
+    if isinstance(body, (bytes, str)):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            text = body.decode(errors="replace") if isinstance(body, bytes) else body
+            return f"HTTP {status}: {text[:200]}" if status else text[:200]
+    if not isinstance(body, Mapping):
+        return f"HTTP {status}" if status else "no details"
+    category = body.get("category")
+    message = str(body.get("message") or "no message")
+    return f"{category}: {message}" if category else message
+
+
+@dataclass(frozen=True)
+class InvalidValue:
+    """One rejected property value of a batch write; ``value`` None means every value of the property."""
+
+    property: str
+    value: str | None
+    message: str
+    code: str | None = None
+
+
+_VALUE_IN_MESSAGE = re.compile(r"^(?P<value>.*?) (?:was not|is not) (?:a valid|one of the allowed)", re.S)
+
+
+def _invalid_value(name: str, message: str, code: str | None) -> InvalidValue:
+    match = _VALUE_IN_MESSAGE.match(message)
+    value = (
+        match.group("value") if match and code not in ("PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE") else None
+    )
+    return InvalidValue(name, value, message, code)
+
+
+def invalid_values(body: Any) -> list[InvalidValue]:
+    """What a 400 ``VALIDATION_ERROR`` of a batch write says was wrong, from ``errors[]`` or the message.
+
+    HubSpot names the property and (in the message) the value, never the input: the adapter
+    matches inputs by (property, value) to find the records to drop.
+    """
+    if not isinstance(body, Mapping):
+        return []
+    found: list[InvalidValue] = []
+    for err in body.get("errors") or ():
+        if not isinstance(err, Mapping):
+            continue
+        names = (err.get("context") or {}).get("propertyName") or [err.get("in") or err.get("name")]
+        for name in names:
+            if name:
+                found.append(_invalid_value(str(name), str(err.get("message") or ""), err.get("code")))
+    if found:
+        return found
+    message = str(body.get("message") or "")
+    prefix = "Property values were not valid: "
+    if message.startswith(prefix):
+        try:
+            details = json.loads(message[len(prefix) :])
+        except ValueError:
+            details = []
+        for item in details if isinstance(details, list) else ():
+            if isinstance(item, Mapping) and item.get("name"):
+                found.append(
+                    _invalid_value(str(item["name"]), str(item.get("message") or ""), item.get("error"))
+                )
+    return found
+
+
+def batch_outcome(body: Any, sent_ids: Iterable[str]) -> tuple[list[str], dict[str, str]]:
+    """(succeeded ids, failed id -> message) of a batch answer (200 ``COMPLETE`` or 207 with ``errors``)."""
+    sent = [str(i) for i in sent_ids]
+    body = body if isinstance(body, Mapping) else {}
+    done = {str(r.get("id")) for r in body.get("results") or () if isinstance(r, Mapping)}
+    failed: dict[str, str] = {}
+    for err in body.get("errors") or ():
+        if not isinstance(err, Mapping):
+            continue
+        context = err.get("context") or {}
+        ids = context.get("ids") or context.get("id") or []
+        for rid in ids if isinstance(ids, list) else [ids]:
+            failed[str(rid)] = error_message(err)
+    succeeded = [i for i in sent if i in done and i not in failed]
+    for rid in sent:
+        if rid not in done and rid not in failed:
+            failed[rid] = "HubSpot reported no result for this record"
+    return succeeded, {k: v for k, v in failed.items() if k in set(sent)}
+
+
+# --- the install: which portal a token belongs to ----------------------------------------------
+
+
+_TOKEN_IN_PATH = re.compile(r"(/oauth/v1/access-tokens/)[^\s/?\"]+")
+
+
+class _TokenPathFilter(logging.Filter):
+    """urllib3 logs request paths at DEBUG; HubSpot's token-information path carries the token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_TOKEN_IN_PATH.sub(r"\1[redacted]", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def _hide_token_paths() -> None:
+    pool_log = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _TokenPathFilter) for f in pool_log.filters):
+        pool_log.addFilter(_TokenPathFilter())
+
+
+def token_info(client: OAuthClient, access_token: str, *, session: requests.Session | None = None,
+               timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any]:
+    """``GET /oauth/v1/access-tokens/{token}``: ``hub_id``, ``hub_domain``, ``user``, ``scopes``."""
+    base = (client.api_url or DEFAULT_HOST).rstrip("/")
+    _hide_token_paths()
+    http = session or requests.Session()
+    try:
+        response = http.get(f"{base}/oauth/v1/access-tokens/{quote(access_token, safe='')}", timeout=timeout,
+                            verify=client.verify)
+        info: Any = response.json()
+    except (requests.RequestException, ValueError):
+        raise OAuthError("hubspot token information unavailable", error="temporarily_unavailable") from None
+    finally:
+        if session is None:
+            http.close()
+    if response.status_code != 200 or not isinstance(info, dict) or "hub_id" not in info:
+        raise OAuthError(f"hubspot token information refused (HTTP {response.status_code})",
+                         status=response.status_code)
+    return info

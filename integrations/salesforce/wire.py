@@ -1,4 +1,6 @@
-"""One Salesforce org reached through ``simple_salesforce``: call counting, quota, errors.
+"""The Salesforce wire: one org reached through ``simple_salesforce`` (call counting, quota, errors),
+the ``Sforce-Limit-Info`` and error bodies it answers with, and the sObject Collections and
+Bulk API 2.0 CSV formats of a push.
 
 Every request goes through `SalesforceConnection.call`, which runs it under the shared
 `RetryPolicy` after asking the `QuotaGuard`. A response hook on the ``requests.Session``
@@ -18,8 +20,11 @@ TLS: for the sandbox, the session trusts the sandbox certificate and ``trust_env
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import requests
@@ -28,25 +33,14 @@ from simple_salesforce import Salesforce
 from simple_salesforce.bulk2 import _Bulk2Client
 from simple_salesforce.exceptions import SalesforceError, SalesforceOperationError
 
-from integrations.errors import AuthError, FatalError, RetriableError
-from integrations.http import QuotaGuard, RetryPolicy
-from integrations.salesforce.mapping import api_usage, error_code, error_text, retry_after_seconds
+from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
+from integrations.http import QuotaGuard, RetryPolicy, retry_after_seconds
 
 T = TypeVar("T")
 log = logging.getLogger("canary.salesforce")
 
 DEFAULT_API_VERSION = "60.0"
 Timeout = tuple[float, float]
-
-
-class SalesforceRefused(FatalError):
-    """Salesforce refused the request itself (a 4xx other than auth and the daily limit)."""
-
-    def __init__(self, message: str, *, status: int, code: str | None, content: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.content = content
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -82,8 +76,7 @@ def translate(what: str, exc: SalesforceError, retry_after: float | None) -> Exc
                          "this needs (API Enabled, Customize Application, or access to the object)")
     if status == 429 or status >= 500:
         return RetriableError(f"salesforce {what}: HTTP {status} ({text})", retry_after=retry_after, status=status)
-    return SalesforceRefused(f"salesforce {what}: HTTP {status} ({text})", status=status, code=code,
-                             content=content)
+    return VendorRefused(f"salesforce {what}: HTTP {status} ({text})", status=status, code=code, body=content)
 
 
 class SalesforceConnection:
@@ -124,7 +117,7 @@ class SalesforceConnection:
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         self.calls += 1
-        self._retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        self._retry_after = retry_after_seconds(response.headers)
         usage = api_usage(response.headers.get("Sforce-Limit-Info"))
         if usage is not None:
             self.usage = usage
@@ -156,3 +149,126 @@ class SalesforceConnection:
             # A 2xx whose JSON does not parse: a truncated answer, worth another try.
             raise RetriableError(f"salesforce {what}: the answer was not valid JSON ({exc.__class__.__name__})"
                                  ) from None
+
+
+# ------------------------------------------------------------------ answers and bulk formats
+
+
+NULL_IN_CSV = "#N/A"
+"""What clears a field in a Bulk API 2.0 CSV upload (an empty cell leaves it unchanged)."""
+
+
+def api_usage(header: str | None) -> tuple[int, int] | None:
+    """``Sforce-Limit-Info: api-usage=18/5000[; per-app-api-usage=...]`` → (used, limit)."""
+    if not header:
+        return None
+    match = re.search(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)", header)
+    if match is None:
+        return None
+    return int(match.group(1)), int(match.group(2))
+
+
+def error_code(content: Any) -> str | None:
+    """The first ``errorCode`` of a Salesforce error body (a list of ``{message, errorCode}``)."""
+    first = content[0] if isinstance(content, list) and content else content
+    if isinstance(first, Mapping):
+        code = first.get("errorCode") or first.get("statusCode")
+        return str(code) if code else None
+    return None
+
+
+def error_text(content: Any) -> str:
+    """A short, human message for a Salesforce error body: ``CODE: message (fields)``."""
+    items = content if isinstance(content, list) else [content]
+    parts: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping):
+            code = item.get("errorCode") or item.get("statusCode") or "ERROR"
+            message = str(item.get("message") or "").strip()
+            fields = item.get("fields") or []
+            text = f"{code}: {message}" if message else str(code)
+            if fields:
+                text += f" ({', '.join(str(f) for f in fields)})"
+            parts.append(text)
+        elif item is not None:
+            parts.append(str(item)[:200])
+    return "; ".join(parts) or "no details given"
+
+
+def collection_records(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """``(account id, field values)`` pairs as sObject Collections records (null clears a field)."""
+    return [{"attributes": {"type": "Account"}, "id": account_id, **fields} for account_id, fields in rows]
+
+
+def collection_outcomes(ids: Sequence[str], results: Any) -> tuple[list[str], dict[str, str]]:
+    """Per-record results of ``PATCH composite/sobjects`` (same order as sent) → (succeeded, failed)."""
+    succeeded: list[str] = []
+    failed: dict[str, str] = {}
+    answers = results if isinstance(results, list) else []
+    for index, account_id in enumerate(ids):
+        answer = answers[index] if index < len(answers) else None
+        if not isinstance(answer, Mapping):
+            failed[account_id] = "salesforce reported no result for this record"
+        elif answer.get("success") is True:
+            succeeded.append(account_id)
+        else:
+            failed[account_id] = error_text(answer.get("errors") or [])
+    return succeeded, failed
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return NULL_IN_CSV
+    if isinstance(value, float):
+        return repr(value) if value != int(value) else str(int(value))
+    return str(value)
+
+
+def bulk_csv(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> str:
+    """Bulk API 2.0 update CSV: an ``Id`` column plus one per field; ``#N/A`` clears a field."""
+    columns: list[str] = []
+    for _, fields in rows:
+        for name in fields:
+            if name not in columns:
+                columns.append(name)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["Id", *columns])
+    for account_id, fields in rows:
+        writer.writerow([account_id, *(_csv_cell(fields[c]) if c in fields else "" for c in columns)])
+    return buffer.getvalue()
+
+
+def bulk_failures(text: str) -> dict[str, str]:
+    """``failedResults`` CSV (``sf__Id, sf__Error, <columns>``) → uploaded Id → error message."""
+    failed: dict[str, str] = {}
+    for row in csv.DictReader(io.StringIO(text)):
+        account_id = row.get("Id") or row.get("sf__Id") or ""
+        if account_id:
+            failed[account_id] = bulk_error_text(row.get("sf__Error"))
+    return failed
+
+
+def bulk_error_text(raw: str | None) -> str:
+    """``sf__Error`` (``CODE:message:field,field --``) in the same words as the composite errors."""
+    text = (raw or "").strip().removesuffix("--").strip()
+    if not text:
+        return "rejected by the Bulk API job"
+    code, _, rest = text.partition(":")
+    message, _, fields = rest.rpartition(":") if rest.count(":") else (rest, "", "")
+    item: dict[str, Any] = {"errorCode": code, "message": message.strip()}
+    if fields.strip():
+        item["fields"] = [f.strip() for f in fields.split(",") if f.strip()]
+    return error_text([item])
+
+
+def bulk_ids(text: str) -> list[str]:
+    """Uploaded Ids listed in a ``successfulResults`` or ``unprocessedrecords`` CSV."""
+    return [row.get("Id") or row.get("sf__Id") or "" for row in csv.DictReader(io.StringIO(text))
+            if row.get("Id") or row.get("sf__Id")]
+
+
+def describe_field_names(describe: Mapping[str, Any]) -> set[str]:
+    """Field API names of an sObject describe."""
+    fields: Iterable[Any] = describe.get("fields") or []
+    return {str(f["name"]) for f in fields if isinstance(f, Mapping) and f.get("name")}

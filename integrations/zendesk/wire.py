@@ -1,77 +1,42 @@
-"""The HTTP session zenpy talks through, and where zenpy is pointed.
+"""The Zendesk wire: the HTTP session zenpy talks through, and Zendesk's error bodies.
 
 `ZendeskSession` is handed to ``Zenpy(session=...)``: every request zenpy (or the adapter)
-sends passes through `ZendeskSession.send`, which counts it, feeds the rate-limit headers
-to the adapter, and turns what the caller should retry (429, 5xx, timeouts, dropped
-connections) into `RetriableError` and refused credentials into `AuthError` *before* zenpy
-sees the response. So zenpy's own 429 loop (which sleeps out ``Retry-After`` itself) never
-runs, and `RetryPolicy` stays the one place that waits. The session mounts adapters without
-urllib3 retries (zenpy's default session retries 5xx on its own).
+sends passes through `ZendeskSession.send`, which sends it to this session's instance, counts
+it, feeds the rate-limit headers to the adapter, and turns what the caller should retry (429,
+5xx, timeouts, dropped connections) into `RetriableError` and refused credentials into
+`AuthError` *before* zenpy sees the response. So zenpy's own 429 loop (which sleeps out
+``Retry-After`` itself) never runs, and `RetryPolicy` stays the one place that waits. The
+session mounts adapters without urllib3 retries (zenpy's default session retries 5xx on its own).
 
-zenpy reads ``ZENPY_FORCE_NETLOC`` / ``ZENPY_FORCE_SCHEME`` from the process environment on
-every request. `pointed_at` sets them for one SDK call under a module-wide lock and restores
-the previous values, so adapters for different instances (two tenants, a real account and
-the sandbox) never send a request to each other's host.
+Where requests go is the session's own business: each request's scheme and host are set to
+this session's ``base_url`` (``https://<subdomain>.zendesk.com``, or the sandbox), whatever
+zenpy built, and each answer's request shows zenpy ``https://<subdomain>.zendesk.com`` again
+(zenpy picks its response handler by that host). Nothing process-wide is changed (zenpy's
+``ZENPY_FORCE_NETLOC`` / ``ZENPY_FORCE_SCHEME`` environment switches are not used and must stay
+unset), so adapters for different instances (two tenants, a real account and the sandbox) never
+reach each other's host.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from integrations.errors import AuthError, FatalError, RetriableError
-
-_ENV_LOCK = threading.RLock()
-ENV_NETLOC = "ZENPY_FORCE_NETLOC"
-ENV_SCHEME = "ZENPY_FORCE_SCHEME"
-
-
-@contextmanager
-def pointed_at(netloc: str | None, scheme: str | None) -> Iterator[None]:
-    """Point zenpy at ``scheme://netloc`` (or, with ``None``, at the real ``<subdomain>.zendesk.com``)."""
-    with _ENV_LOCK:
-        saved = {key: os.environ.get(key) for key in (ENV_NETLOC, ENV_SCHEME)}
-        _put(ENV_NETLOC, netloc)
-        _put(ENV_SCHEME, scheme if netloc else None)
-        try:
-            yield
-        finally:
-            for key, value in saved.items():
-                _put(key, value)
-
-
-def _put(key: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(key, None)
-    else:
-        os.environ[key] = value
-
-
-def retry_after_seconds(response: requests.Response) -> float | None:
-    raw = response.headers.get("Retry-After")
-    if raw is None:
-        return None
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
+from integrations.http import retry_after_seconds
+from integrations.values import int_or_none
 
 
 def header_int(response: requests.Response, *names: str) -> int | None:
+    """The first of ``names`` the answer carries, as a whole number."""
     for name in names:
-        raw = response.headers.get(name)
-        if raw is not None:
-            try:
-                return int(float(raw))
-            except ValueError:
-                continue
+        value = int_or_none(response.headers.get(name))
+        if value is not None:
+            return value
     return None
 
 
@@ -79,9 +44,13 @@ class ZendeskSession(requests.Session):
     """A `requests.Session` that counts, observes and sorts every response; see the module docstring."""
 
     def __init__(self, *, subdomain: str, before_request: Callable[[], None],
-                 on_response: Callable[[requests.Response], None]) -> None:
+                 on_response: Callable[[requests.Response], None], base_url: str | None = None) -> None:
         super().__init__()
         self.subdomain = subdomain
+        target = urlsplit(base_url or f"https://{subdomain}.zendesk.com")
+        if not target.scheme or not target.netloc:
+            raise ValueError(f"zendesk: {base_url!r} is not a base URL like http://127.0.0.1:8080")
+        self.scheme, self.netloc = target.scheme, target.netloc
         self.calls = 0
         self.last_response: requests.Response | None = None
         self._before_request = before_request
@@ -97,7 +66,10 @@ class ZendeskSession(requests.Session):
         return settings
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
-        what = f"{request.method} {urlsplit(request.url or '').path}"
+        parts = urlsplit(request.url or "")
+        canonical = urlunsplit(("https", f"{self.subdomain}.zendesk.com", parts.path, parts.query, ""))
+        request.url = urlunsplit((self.scheme, self.netloc, parts.path, parts.query, parts.fragment))
+        what = f"{request.method} {parts.path}"
         self._before_request()
         self.calls += 1
         try:
@@ -111,15 +83,17 @@ class ZendeskSession(requests.Session):
             raise RetriableError(f"zendesk: {what} timed out") from exc
         except requests.ConnectionError as exc:
             raise RetriableError(f"zendesk: {what}: the connection failed or was dropped") from exc
+        if response.request is not None:  # zenpy recognises its answers by their host: show it Zendesk's
+            response.request.url = canonical
         self.last_response = response
         self._on_response(response)
         status = response.status_code
         if status == 429:
             raise RetriableError(f"zendesk: {what}: rate limited (429 {_brief(response)})",
-                                 retry_after=retry_after_seconds(response), status=status)
+                                 retry_after=retry_after_seconds(response.headers), status=status)
         if status >= 500:
             raise RetriableError(f"zendesk: {what}: server error {status}",
-                                 retry_after=retry_after_seconds(response), status=status)
+                                 retry_after=retry_after_seconds(response.headers), status=status)
         if status == 401:
             raise AuthError(
                 f"zendesk: the credentials for {self.subdomain!r} were refused (401 {_brief(response)}); "

@@ -1,0 +1,62 @@
+"""Everything Canary's product code asks about Salesforce (see `integrations.registry`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from integrations import hosts
+from integrations.oauth import OAuthClient, TokenSet, installed_credentials
+from integrations.registry import Installation, OAuthSpec, PanelSpec, UntrustedAnswer, VendorDescriptor
+from integrations.salesforce.fields import field_name
+from integrations.salesforce.signatures import token_answer_signature_ok, verify_canvas_signed_request
+
+
+def org_id_in(answer: Mapping[str, Any]) -> str | None:
+    """The org id in a token answer's identity URL ``.../id/<org id>/<user id>``."""
+    parts = urlsplit(str(answer.get("id") or "")).path.strip("/").split("/")
+    if len(parts) >= 3 and parts[-3] == "id" and parts[-2].startswith("00D"):
+        return parts[-2]
+    return None
+
+
+def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
+    """The org from the identity URL, once the answer's signature verifies; the instance URL checked."""
+    answer = tokens.raw
+    org_id = org_id_in(answer)
+    if not org_id or not token_answer_signature_ok(client.client_secret, answer):
+        raise UntrustedAnswer("Salesforce's answer could not be verified (identity or signature).")
+    org_id = hosts.salesforce_org_id(org_id)
+    hosts.salesforce_instance_url(answer.get("instance_url"))
+    credentials = installed_credentials(client, tokens, org_id=org_id)
+    credentials["issued_at"] = answer.get("issued_at")
+    return Installation(org_id, f"Salesforce org {org_id}", credentials, None)
+
+
+DESCRIPTOR = VendorDescriptor(
+    name="salesforce",
+    label="Salesforce",
+    adapter_class="integrations.salesforce.adapter:SalesforceAdapter",
+    credentials=("instance_url", "access_token"),
+    access_key="access_token",
+    account_ref=hosts.salesforce_org_id,
+    address_credential="instance_url",
+    oauth=OAuthSpec(
+        authorize_url="https://login.salesforce.com/services/oauth2/authorize",
+        token_url="https://login.salesforce.com/services/oauth2/token",  # noqa: S106 (an address, not a secret)
+        scopes=("api", "refresh_token"),
+        identify=identify,
+        token_answer_keys=("instance_url",),
+        slug_prefix="sf-",
+    ),
+    panel=PanelSpec(
+        verify=verify_canvas_signed_request,
+        settings=(("consumer_secret", "Canvas consumer secret"),),
+        setup="run `canary connect salesforce --canvas-consumer-secret-file FILE`",
+        place="on Account record pages",
+        frame_ancestors=("https://*.force.com", "https://*.lightning.force.com", "https://*.salesforce.com",
+                         "https://*.visualforce.com"),
+    ),
+    field_name=field_name,
+)

@@ -1,0 +1,184 @@
+"""Pure mapping from Salesforce query records to Canary's canonical records.
+
+Everything here takes values and returns values: no I/O, no clock. A query record
+(``{"attributes": {...}, "Id": ..., ...}``) becomes a canonical record; the push side's
+field values are in `integrations.salesforce.fields`, the wire formats in `.wire`.
+
+Payloads are taken as Salesforce sends them: any field may be missing (a narrower SELECT)
+or null, and a record without ``Id`` still has its id at the end of ``attributes.url``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from integrations.base import AccountRecord, ContactRecord, DealRecord, TicketRecord
+from integrations.values import canonical_role, decimal_or_none, int_or_none, iso_date, iso_datetime, text_or_none
+
+SYSTEM = "salesforce"
+UNKNOWN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+"""``updated_at`` of a payload that carries no modification stamp at all (never in a pull)."""
+
+ACCOUNT_FIELDS: tuple[str, ...] = (
+    "Id", "Name", "Website", "ParentId", "Industry", "NumberOfEmployees", "Type", "OwnerId",
+    "Zendesk_Organization_Id__c", "HubSpot_Company_Id__c", "SystemModstamp",
+)  # fmt: skip
+CONTACT_FIELDS: tuple[str, ...] = (
+    "Id", "AccountId", "Name", "Email", "Title", "Customer_Role__c", "SystemModstamp",
+)  # fmt: skip
+DEAL_FIELDS: tuple[str, ...] = (
+    "Id", "AccountId", "Name", "StageName", "Amount", "CloseDate", "Seats__c", "Product_Tier__c",
+    "Renewal_Date__c", "SystemModstamp",
+)  # fmt: skip
+TICKET_FIELDS: tuple[str, ...] = (
+    "Id", "AccountId", "ContactId", "Subject", "Priority", "Status", "IsEscalated", "IsClosed",
+    "CreatedDate", "ClosedDate", "SystemModstamp",
+)  # fmt: skip
+
+PRIORITIES: Mapping[str, str] = {
+    "low": "low",
+    "medium": "normal",
+    "normal": "normal",
+    "high": "high",
+    "critical": "urgent",
+    "urgent": "urgent",
+}
+WON_STAGE = "closed won"
+LOST_STAGE = "closed lost"
+
+
+# ------------------------------------------------------------------ small parsers
+
+
+def record_id(payload: Mapping[str, Any]) -> str:
+    """The record's Id, or the last segment of ``attributes.url`` when Id was not selected."""
+    value = payload.get("Id")
+    if isinstance(value, str) and value:
+        return value
+    attributes = payload.get("attributes")
+    url = attributes.get("url") if isinstance(attributes, Mapping) else None
+    if isinstance(url, str) and url.rstrip("/"):
+        return url.rstrip("/").rsplit("/", 1)[-1]
+    raise ValueError("salesforce record without Id or attributes.url")
+
+
+def _updated_at(payload: Mapping[str, Any]) -> dt.datetime:
+    for key in ("SystemModstamp", "LastModifiedDate", "CreatedDate"):
+        moment = iso_datetime(payload.get(key))
+        if moment is not None:
+            return moment
+    return UNKNOWN_TIME
+
+
+def _key(value: Any) -> str:
+    return re.sub(r"[\s\-/]+", "_", str(value).strip().lower())
+
+
+def priority_of(value: Any) -> str:
+    """Case ``Priority`` (Low / Medium / High / Critical) → low | normal | high | urgent."""
+    if value is None:
+        return "normal"
+    return PRIORITIES.get(_key(value), "normal")
+
+
+def deal_status_of(stage: Any) -> str:
+    """Opportunity ``StageName``: Closed Won → active, Closed Lost → churned, anything else → pending."""
+    text = str(stage or "").strip().lower()
+    if text == WON_STAGE:
+        return "active"
+    if text == LOST_STAGE:
+        return "churned"
+    return "pending"
+
+
+def ticket_status_of(status: Any, is_closed: Any) -> str:
+    """Case status in the canonical words the scoring knows (new, open, pending, closed)."""
+    if is_closed is True or str(status or "").strip().lower() == "closed":
+        return "closed"
+    key = _key(status or "")
+    if key == "new":
+        return "new"
+    if key.startswith(("waiting", "on_hold", "pending")):
+        return "pending"
+    return "open"
+
+
+# ------------------------------------------------------------------ payload → record
+
+
+def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, str] | None = None) -> AccountRecord:
+    """An Account as an `AccountRecord`; ``owners`` maps User Id → e-mail when known (else the OwnerId)."""
+    refs: dict[str, str] = {}
+    external_id = record_id(payload)
+    zendesk = text_or_none(payload.get("Zendesk_Organization_Id__c"))
+    hubspot = text_or_none(payload.get("HubSpot_Company_Id__c"))
+    if zendesk:
+        refs["zendesk"] = zendesk
+    if hubspot:
+        refs["hubspot"] = hubspot
+    owner_id = text_or_none(payload.get("OwnerId"))
+    owner = (owners or {}).get(owner_id, owner_id) if owner_id else None
+    return AccountRecord(
+        system=SYSTEM,
+        external_id=external_id,
+        name=text_or_none(payload.get("Name")) or external_id,
+        updated_at=_updated_at(payload),
+        domain=text_or_none(payload.get("Website")),
+        parent_external_id=text_or_none(payload.get("ParentId")),
+        cross_refs=refs,
+        industry=text_or_none(payload.get("Industry")),
+        employees=int_or_none(payload.get("NumberOfEmployees")),
+        owner=owner,
+    )
+
+
+def contact_from_payload(payload: Mapping[str, Any]) -> ContactRecord:
+    return ContactRecord(
+        system=SYSTEM,
+        external_id=record_id(payload),
+        email=text_or_none(payload.get("Email")),
+        updated_at=_updated_at(payload),
+        account_external_id=text_or_none(payload.get("AccountId")),
+        name=text_or_none(payload.get("Name")),
+        title=text_or_none(payload.get("Title")),
+        role=canonical_role(payload.get("Customer_Role__c")),
+    )
+
+
+def deal_from_payload(payload: Mapping[str, Any]) -> DealRecord:
+    tier = text_or_none(payload.get("Product_Tier__c"))
+    return DealRecord(
+        system=SYSTEM,
+        external_id=record_id(payload),
+        updated_at=_updated_at(payload),
+        account_external_id=text_or_none(payload.get("AccountId")),
+        name=text_or_none(payload.get("Name")),
+        arr=decimal_or_none(payload.get("Amount")),
+        seats=int_or_none(payload.get("Seats__c")),
+        tier=tier.lower() if tier else None,
+        start_date=iso_date(payload.get("CloseDate")),
+        renewal_date=iso_date(payload.get("Renewal_Date__c")),
+        status=deal_status_of(payload.get("StageName")),
+    )
+
+
+def ticket_from_payload(payload: Mapping[str, Any]) -> TicketRecord:
+    updated = _updated_at(payload)
+    status = ticket_status_of(payload.get("Status"), payload.get("IsClosed"))
+    closed_at = iso_datetime(payload.get("ClosedDate"))
+    return TicketRecord(
+        system=SYSTEM,
+        external_id=record_id(payload),
+        updated_at=updated,
+        created_at=iso_datetime(payload.get("CreatedDate")) or updated,
+        account_external_id=text_or_none(payload.get("AccountId")),
+        subject=text_or_none(payload.get("Subject")),
+        priority=priority_of(payload.get("Priority")),
+        status=status,
+        escalated=payload.get("IsEscalated") is True,
+        solved_at=closed_at if status == "closed" else None,
+        requester_external_id=text_or_none(payload.get("ContactId")),
+    )
