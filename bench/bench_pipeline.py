@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -28,7 +29,7 @@ from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.server import Sandbox
 from store.db import Store
 from store.migrate import upgrade
-from store.models import Account, HealthSnapshot, SourceLink
+from store.models import Account, HealthSnapshot, SourceLink, Tenant
 from store.tenants import create_tenant
 from sync.connections import build_adapter
 from sync.identity import pairwise_quality
@@ -158,6 +159,68 @@ def main() -> None:
             store.dispose()
     finally:
         box.stop()
+    convergence()
+
+
+CONVERGENCE_COMPANIES = int(os.environ.get("BENCH_CONVERGENCE_COMPANIES", "2000"))
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=30)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+def convergence() -> None:
+    """Full sync, 200 changes + 30 deletions + 5 merges, incremental sync vs a fresh full sync, under HubSpot
+    search lag and 20 % faults: the store states are compared record by record (as tests/sync/test_convergence)."""
+    from cli.truth import comparable, merge_followers, store_state
+    from integrations.http import RetryPolicy
+
+    options = {"hubspot": {**LIMITS["hubspot"], "search_lag_seconds": 30},
+               "zendesk": {**LIMITS["zendesk"], "export_deleted": True},
+               "salesforce": {**LIMITS["salesforce"], "recycle_bin": True, "whole_second_timestamps": True}}
+    print(f"convergence: {CONVERGENCE_COMPANIES:,} companies, HubSpot search lag 30 s, 20 % faults")
+    clock = _Clock()
+    with Sandbox(accounts=CONVERGENCE_COMPANIES, seed=31, as_of=dt.date(2026, 11, 30), clock=clock, faults=0.2,
+                 fault_kinds=("429", "500", "503", "drop"), **options) as box, \
+            tempfile.TemporaryDirectory() as tmp:
+        def run(name: str) -> tuple[Store, int, Any]:
+            url = f"sqlite:///{tmp}/{name}.db"
+            if not Path(f"{tmp}/{name}.db").exists():
+                upgrade(url)
+            store = Store(url)
+            with store.session() as s:
+                existing = s.scalar(select(Tenant.id).where(Tenant.slug == "bench"))
+                tenant_id = existing or create_tenant(s, "bench", "Bench")[0].id
+            patient = RetryPolicy(sleep=lambda _s: None, max_attempts=40)  # faults are retried at once
+            adapters = {system: build_adapter(system, creds, base, policy=patient, **SANDBOX_OPTIONS.get(system, {}))
+                        for system, (creds, base, _ref) in sandbox_connections(box).items()}
+            return store, tenant_id, sync(store, tenant_id, adapters)
+
+        store, tenant_id, _ = run("incremental")
+        before = store_state(store, tenant_id)
+        clock.now += dt.timedelta(seconds=60)
+        mutation = box.mutate(changes=200, deletions=30, merges=5, seed=77)
+        clock.now += dt.timedelta(seconds=600)
+        started = time.perf_counter()
+        store, tenant_id, summary = run("incremental")
+        took = time.perf_counter() - started
+        pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
+        removed = sum(o.removed for s in summary.systems.values() for o in s.objects.values())
+        calls = sum(s.calls for s in summary.systems.values())
+        fresh_store, fresh_tenant, _ = run("fresh")
+        ignore = merge_followers(before, [((m.system, m.merged_id), (m.system, m.primary_id))
+                                          for m in mutation.merges])
+        mine, theirs = comparable(store_state(store, tenant_id), ignore), comparable(
+            store_state(fresh_store, fresh_tenant), ignore)
+        print(f"  incremental sync: {pulled:,} records pulled, {removed} removed, {calls} calls, {took:.1f} s")
+        for kind in ("groups", "contacts", "subscriptions", "tickets", "ratings"):
+            missing, extra = len(theirs[kind] - mine[kind]), len(mine[kind] - theirs[kind])
+            print(f"    {kind:13} {len(mine[kind]):6,} rows; vs a fresh full sync: {missing} missing, {extra} extra")
+        print(f"  same store state as a fresh full sync: {'yes' if mine == theirs else 'NO'}")
 
 
 if __name__ == "__main__":
