@@ -1,13 +1,18 @@
 """The Salesforce adapter: incremental pulls over SystemModstamp, health fields written back.
 
-* Pull: one SOQL query per object and run, ``ORDER BY SystemModstamp, Id`` from the saved
-  cursor (see `integrations.salesforce.soql`), then ``queryMore`` page by page; each page
-  of up to ``query_batch_size`` records (``Sforce-Query-Options: batchSize``) is yielded
-  with the cursor after its last record. Nothing new costs exactly one call per object.
+* Pull: one SOQL ``queryAll`` per object and run, ``ORDER BY SystemModstamp, Id`` from the saved
+  cursor (see `integrations.salesforce.soql`), then ``queryMore`` page by page (never ``OFFSET``,
+  which Salesforce caps at 2,000); each page of up to ``query_batch_size`` records
+  (``Sforce-Query-Options: batchSize``) is yielded with the cursor after its last record.
+  Records deleted since the cursor (the recycle bin, ``IsDeleted``) come back as the page's
+  ``removed``, a merged Account's loser with the winner (``MasterRecordId``). Nothing new costs
+  exactly one call per object.
   Account owners are looked up in ``User`` once per new owner (e-mail), only for pages that
   name an owner not seen before.
 * Fields: one ``describe`` of Account, then a Tooling API ``CustomField`` create per
-  missing field.
+  missing field, and the permission set that lets the connected user read and write them
+  (`integrations.salesforce.access`); a push refused by field-level security stops the run
+  saying which permission set to assign to whom.
 * Push: ``PATCH composite/sobjects`` with up to 200 records per call and ``allOrNone:
   false`` (per-record results); above ``bulk_threshold`` records, one Bulk API 2.0 ingest
   job instead (create, upload CSV, ``UploadComplete``, poll, failed results).
@@ -30,6 +35,7 @@ from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResu
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.salesforce import fields, records, wire
+from integrations.salesforce.access import FieldAccess
 from integrations.salesforce.cursor import ModstampCursor
 from integrations.salesforce.soql import ids_query, incremental_query
 from integrations.salesforce.wire import DEFAULT_API_VERSION, SalesforceConnection
@@ -89,6 +95,7 @@ class SalesforceAdapter:
         self.connection = SalesforceConnection(instance_url=instance_url, access_token=access_token,
                                                policy=self.policy, guard=self.guard, ca_cert=ca_cert,
                                                api_version=api_version, timeout=timeout)
+        self.access = FieldAccess(self.connection)
         self.query_options = {"Sforce-Query-Options": f"batchSize={query_batch_size}"}
         self.batch_size = batch_size
         self.bulk_threshold = bulk_threshold
@@ -135,20 +142,26 @@ class SalesforceAdapter:
         if spec is None:
             raise ValueError(f"salesforce has no {object!r}; it has {', '.join(self.objects)}")
         position = ModstampCursor.load(cursor)
-        sf = self.connection.sf
-        query = incremental_query(spec.sobject, spec.fields, position)
-        answer = self.connection.call(f"query {spec.sobject}", lambda: sf.query(query, headers=self.query_options))
+        answer = self._query(spec, position)
         while True:
             keyed = [(self._position_of(spec, p), p) for p in answer.get("records") or []]
             fresh = [(key, p) for key, p in keyed if not position.repeats(*key)]
             if fresh:
-                records = self._map(object, spec, [p for _, p in fresh])
+                live = [p for _, p in fresh if not records.is_deleted(p)]
+                removed = [records.removal_from_payload(p) for _, p in fresh if records.is_deleted(p)]
                 position = position.advance([key for key, _ in fresh])
-                yield Page(object, records, position.dump())
+                yield Page(object, self._map(object, spec, live), position.dump(), removed)
             next_url = answer.get("nextRecordsUrl")
             if answer.get("done", True) or not next_url:
                 return
             answer = self._query_more(spec, next_url, position)
+
+    def _query(self, spec: PulledObject, position: ModstampCursor) -> Any:
+        """``queryAll`` from the position: the recycle bin's rows (``IsDeleted``) come back with the live ones."""
+        sf = self.connection.sf
+        query = incremental_query(spec.sobject, spec.fields, position)
+        return self.connection.call(f"queryAll {spec.sobject}", lambda: sf.query(
+            query, include_deleted=True, headers=self.query_options))
 
     def _query_more(self, spec: PulledObject, next_url: str, position: ModstampCursor) -> Any:
         sf = self.connection.sf
@@ -160,8 +173,7 @@ class SalesforceAdapter:
                 raise
         # The locator expired (Salesforce keeps them ~15 minutes): query again from the position.
         log.info("salesforce: query locator of %s expired; querying again from the cursor", spec.sobject)
-        query = incremental_query(spec.sobject, spec.fields, position)
-        return self.connection.call(f"query {spec.sobject}", lambda: sf.query(query, headers=self.query_options))
+        return self._query(spec, position)
 
     @staticmethod
     def _position_of(spec: PulledObject, payload: Mapping[str, Any]) -> tuple[dt.datetime, str]:
@@ -202,24 +214,49 @@ class SalesforceAdapter:
     # ------------------------------------------------------------------ fields
 
     def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]:
-        """Create the missing Canary fields on Account (one describe, one Tooling create each)."""
+        """Create the missing Canary fields on Account and make them readable and writable by the
+        connected user (`integrations.salesforce.access`); the keys of the fields created.
+
+        One describe when every field is there and writable; otherwise a Tooling create per field
+        the describe does not show (``DUPLICATE_DEVELOPER_NAME``: it exists, hidden by field-level
+        security), a describe, and, for any field still hidden or read-only, the permission set's
+        grant and a last describe that must show every field writable.
+        """
+        names = [fields.field_name(spec.key) for spec in specs]
+        usable = self._account_fields()
+        created = [spec.key for spec, name in zip(specs, names, strict=True)
+                   if name not in usable and self._create_field(spec)]
+        if all(usable.get(name) for name in names):
+            return created
+        usable = self._account_fields()
+        if not all(usable.get(name) for name in names):
+            self.access.grant(names)
+            usable = self._account_fields()
+            missing = [name for name in names if not usable.get(name)]
+            if missing:
+                raise FatalError(self.access.instruction(missing, "the fields are still hidden or read-only "
+                                                                  "after granting access"))
+        return created
+
+    def _account_fields(self) -> dict[str, bool]:
+        """Account fields the connected user can read → whether it can also write them."""
         sf = self.connection.sf
         describe = self.connection.call("describe Account", lambda: sf.restful("sobjects/Account/describe"))
-        existing = wire.describe_field_names(describe or {})
-        created: list[str] = []
-        for spec in specs:
-            body = fields.custom_field_metadata(spec)
-            if fields.field_name(spec.key) in existing:
-                continue
-            try:
-                self.connection.call(f"create field {body['FullName']}", partial(
-                    sf.toolingexecute, "sobjects/CustomField/", method="POST", data=body))
-            except VendorRefused as exc:
-                if exc.code == "DUPLICATE_DEVELOPER_NAME":
-                    continue  # created meanwhile (another run, or an admin): it exists, which is the goal
+        return wire.describe_fields(describe or {})
+
+    def _create_field(self, spec: FieldSpec) -> bool:
+        """One Tooling ``CustomField`` create; False when the field exists already (hidden from this user)."""
+        sf = self.connection.sf
+        body = fields.custom_field_metadata(spec)
+        try:
+            self.connection.call(f"create field {body['FullName']}", partial(
+                sf.toolingexecute, "sobjects/CustomField/", method="POST", data=body))
+        except VendorRefused as exc:
+            if exc.code != "DUPLICATE_DEVELOPER_NAME":
                 raise
-            created.append(spec.key)
-        return created
+            log.info("salesforce: %s exists but the connected user cannot see it; granting access", body["FullName"])
+            return False
+        return True
 
     # ------------------------------------------------------------------ push
 
@@ -251,6 +288,8 @@ class SalesforceAdapter:
                 answer = self.connection.call("update Accounts", partial(
                     sf.restful, "composite/sobjects", method="PATCH", json=body))
             except VendorRefused as exc:
+                if exc.code in wire.FIELD_ACCESS_CODES:
+                    raise self._field_access_stop(wire.refused_fields(exc.body), chunk, str(exc)) from None
                 for account_id in ids:  # the request as a whole was refused: this batch only
                     result.failed[account_id] = str(exc)
                 continue
@@ -260,9 +299,19 @@ class SalesforceAdapter:
                 for account_id, _ in rows[start:]:  # keep what was written; the rest goes next run
                     result.failed[account_id] = f"not sent: {exc}"
                 return
+            refused = wire.refused_fields(answer)
+            if refused is not None:  # every later batch would fail the same way: stop, saying what fixes it
+                raise self._field_access_stop(refused, chunk, "INVALID_FIELD")
             succeeded, failed = wire.collection_outcomes(ids, answer)
             result.succeeded.extend(succeeded)
             result.failed.update(failed)
+
+    def _field_access_stop(self, refused: Sequence[str] | None, chunk: Sequence[tuple[str, Mapping[str, Any]]],
+                           cause: str) -> FatalError:
+        """A push met field-level security: the fields are not (or no longer) readable and writable."""
+        sent = list(dict.fromkeys(name for _, values in chunk for name in values))
+        named = f" ({', '.join(refused)})" if refused else ""
+        return FatalError(self.access.instruction(sent, f"the push was refused: {cause}{named}"))
 
     def _push_bulk(self, rows: list[tuple[str, dict[str, Any]]], result: PushResult) -> None:
         """One Bulk API 2.0 update job for all rows; outcomes from the job's counts and failed results."""
@@ -294,6 +343,8 @@ class SalesforceAdapter:
             text = self.connection.call("read Bulk failures",
                                         lambda: bulk.get_ingest_results(job_id, "failedResults"))
             failed = wire.bulk_failures(text)
+            if any(wire.error_code_of(message) in wire.FIELD_ACCESS_CODES for message in failed.values()):
+                raise self._field_access_stop(None, rows, "INVALID_FIELD in the Bulk API job")
         processed = int(info.get("numberRecordsProcessed") or 0)
         if processed >= len(ids):
             done = set(ids)

@@ -4,6 +4,8 @@ Everything here takes values and returns values: no I/O, no clock. A query recor
 (``{"attributes": {...}, "Id": ..., ...}``) becomes a canonical record; the push side's
 field values are in `integrations.salesforce.fields`, the wire formats in `.wire`.
 
+Rows of ``queryAll`` with ``IsDeleted = true`` are in the recycle bin: `removal_from_payload`.
+
 Payloads are taken as Salesforce sends them: any field may be missing (a narrower SELECT)
 or null, and a record without ``Id`` still has its id at the end of ``attributes.url``.
 """
@@ -15,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, DealRecord, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, DealRecord, Removal, TicketRecord
 from integrations.values import canonical_role, decimal_or_none, int_or_none, iso_date, iso_datetime, text_or_none
 
 SYSTEM = "salesforce"
@@ -24,18 +26,18 @@ UNKNOWN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 ACCOUNT_FIELDS: tuple[str, ...] = (
     "Id", "Name", "Website", "ParentId", "Industry", "NumberOfEmployees", "Type", "OwnerId",
-    "Zendesk_Organization_Id__c", "HubSpot_Company_Id__c", "SystemModstamp",
+    "Zendesk_Organization_Id__c", "HubSpot_Company_Id__c", "SystemModstamp", "IsDeleted", "MasterRecordId",
 )  # fmt: skip
 CONTACT_FIELDS: tuple[str, ...] = (
-    "Id", "AccountId", "Name", "Email", "Title", "Customer_Role__c", "SystemModstamp",
+    "Id", "AccountId", "Name", "Email", "Title", "Customer_Role__c", "SystemModstamp", "IsDeleted",
 )  # fmt: skip
 DEAL_FIELDS: tuple[str, ...] = (
     "Id", "AccountId", "Name", "StageName", "Amount", "CloseDate", "Seats__c", "Product_Tier__c",
-    "Renewal_Date__c", "SystemModstamp",
+    "Renewal_Date__c", "SystemModstamp", "IsDeleted",
 )  # fmt: skip
 TICKET_FIELDS: tuple[str, ...] = (
     "Id", "AccountId", "ContactId", "Subject", "Priority", "Status", "IsEscalated", "IsClosed",
-    "CreatedDate", "ClosedDate", "SystemModstamp",
+    "CreatedDate", "ClosedDate", "SystemModstamp", "IsDeleted",
 )  # fmt: skip
 
 PRIORITIES: Mapping[str, str] = {
@@ -107,6 +109,16 @@ def ticket_status_of(status: Any, is_closed: Any) -> str:
 
 
 # ------------------------------------------------------------------ payload → record
+
+
+def is_deleted(payload: Mapping[str, Any]) -> bool:
+    """Whether a ``queryAll`` row is in the recycle bin (``IsDeleted = true``)."""
+    return payload.get("IsDeleted") is True
+
+
+def removal_from_payload(payload: Mapping[str, Any]) -> Removal:
+    """A recycle-bin row as a `Removal`; a merged Account's loser names the winner in ``MasterRecordId``."""
+    return Removal(record_id(payload), merged_into=text_or_none(payload.get("MasterRecordId")))
 
 
 def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, str] | None = None) -> AccountRecord:

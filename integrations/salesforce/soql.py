@@ -21,6 +21,15 @@ Either way nothing is lost (the boundary stamp is read again), nothing is duplic
 delivered ids are excluded), the walk cannot loop (the position only moves forward), and a
 run with nothing new is one query that returns nothing — even with thousands of records at
 the boundary. The top-level ``SystemModstamp >= T`` keeps the query selective on the index.
+
+Salesforce writes whole seconds, so after any mass update ties are the rule, not the exception.
+What a stamp of one second cannot tell apart: a record delivered at ``T`` and edited again
+within that same second (or, past `MAX_SEEN` ties, a record with an Id below the last one that
+lands on ``T`` after the pull read it) is seen again only at its next edit.
+
+The queries run on ``queryAll``, so the recycle bin's rows (``IsDeleted = true``, a merged
+Account's loser with ``MasterRecordId``) come back in the same order; no query uses ``OFFSET``
+(capped at 2,000): later pages come from ``queryMore``.
 """
 
 from __future__ import annotations

@@ -57,12 +57,38 @@ class _TimeoutAdapter(HTTPAdapter):
                             proxies=proxies)
 
 
+class AccessRefused(AuthError):
+    """HTTP 403 other than a request limit: the connected user lacks a permission the request needs."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+FIELD_ACCESS_CODES = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
+"""Error codes of a field the connected user cannot see or cannot edit (field-level security)."""
+
+
+def is_concurrency_limit(content: Any) -> bool:
+    """Whether a ``REQUEST_LIMIT_EXCEEDED`` body names a short concurrency limit, not the daily one.
+
+    Both come with the same code and status; only the message tells them apart
+    ("ConcurrentPerOrgLongTxn Limit exceeded." against "TotalRequests Limit exceeded.").
+    """
+    first = content[0] if isinstance(content, list) and content else content
+    message = str(first.get("message") or "") if isinstance(first, Mapping) else ""
+    return message.strip().startswith("Concurrent")
+
+
 def translate(what: str, exc: SalesforceError, retry_after: float | None) -> Exception:
     """A simple-salesforce error as the integration error that says what the caller should do."""
     status = int(exc.status or 0)
     content = exc.content
     code = error_code(content)
     text = error_text(content)
+    if code == "REQUEST_LIMIT_EXCEEDED" and is_concurrency_limit(content):
+        return RetriableError(f"salesforce {what}: too many long-running requests in the org at once ({text}); "
+                              "retrying with backoff", retry_after=retry_after, status=status)
     if code == "REQUEST_LIMIT_EXCEEDED":
         return FatalError(
             f"salesforce: the org's daily API allocation is used up ({text}); stopping without retrying. "
@@ -72,8 +98,8 @@ def translate(what: str, exc: SalesforceError, retry_after: float | None) -> Exc
         return AuthError(f"salesforce rejected the access token ({text}); reconnect Salesforce "
                          "(the session expired or was revoked)")
     if status == 403:
-        return AuthError(f"salesforce refused {what} ({text}); the connected user lacks a permission "
-                         "this needs (API Enabled, Customize Application, or access to the object)")
+        return AccessRefused(f"salesforce refused {what} ({text}); the connected user lacks a permission "
+                             "this needs (API Enabled, Customize Application, or access to the object)", code=code)
     if status == 429 or status >= 500:
         return RetriableError(f"salesforce {what}: HTTP {status} ({text})", retry_after=retry_after, status=status)
     return VendorRefused(f"salesforce {what}: HTTP {status} ({text})", status=status, code=code, body=content)
@@ -262,6 +288,11 @@ def bulk_error_text(raw: str | None) -> str:
     return error_text([item])
 
 
+def error_code_of(message: str) -> str:
+    """The code at the head of a message written by `error_text` (``CODE: message (fields)``)."""
+    return message.partition(":")[0].strip()
+
+
 def bulk_ids(text: str) -> list[str]:
     """Uploaded Ids listed in a ``successfulResults`` or ``unprocessedrecords`` CSV."""
     return [row.get("Id") or row.get("sf__Id") or "" for row in csv.DictReader(io.StringIO(text))
@@ -270,5 +301,31 @@ def bulk_ids(text: str) -> list[str]:
 
 def describe_field_names(describe: Mapping[str, Any]) -> set[str]:
     """Field API names of an sObject describe."""
+    return set(describe_fields(describe))
+
+
+def describe_fields(describe: Mapping[str, Any]) -> dict[str, bool]:
+    """Field API names of an sObject describe (the fields the connected user can read) → updateable."""
     fields: Iterable[Any] = describe.get("fields") or []
-    return {str(f["name"]) for f in fields if isinstance(f, Mapping) and f.get("name")}
+    return {str(f["name"]): f.get("updateable") is True for f in fields if isinstance(f, Mapping) and f.get("name")}
+
+
+def refused_fields(results: Any) -> list[str] | None:
+    """The fields named by per-record field-level security errors (`FIELD_ACCESS_CODES`) in a
+    collection answer; None when no record failed that way (an empty list: failed, fields unnamed)."""
+    names: list[str] | None = None
+    for answer in results if isinstance(results, list) else []:
+        errors = answer.get("errors") if isinstance(answer, Mapping) else None
+        for error in errors if isinstance(errors, list) else []:
+            if isinstance(error, Mapping) and (error.get("statusCode") or error.get("errorCode")) in FIELD_ACCESS_CODES:
+                names = names or []
+                names.extend(str(f) for f in error.get("fields") or [] if str(f) not in names)
+    return names
+
+
+def identity_user_id(resources: Any) -> str | None:
+    """The connected user's id from the ``identity`` URL (``.../id/<org id>/<user id>``) of the
+    Resources by Version answer (``GET /services/data/vXX.X/``)."""
+    identity = resources.get("identity") if isinstance(resources, Mapping) else None
+    last = str(identity or "").rstrip("/").rsplit("/", 1)[-1]
+    return last if re.fullmatch(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?", last) else None

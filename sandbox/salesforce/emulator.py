@@ -42,6 +42,7 @@ _log = logging.getLogger(__name__)
 
 DEFAULT_SESSION_ID = "00D5g000004CanaryAAA!sandbox.session.token"
 DEFAULT_USER_ID = make_id("005", 1)
+ORG_ID = "00D5g000004CnryEAC"
 MIN_API_VERSION = 52.0
 LATEST_API_VERSION = "62.0"
 DEFAULT_BATCH_SIZE = 2000
@@ -131,7 +132,8 @@ class SalesforceEmulator(Emulator):
     Once ``daily_api_limit`` is spent, calls get 403 ``REQUEST_LIMIT_EXCEEDED`` until
     `reset_allocation()`. Every answer carries ``Sforce-Limit-Info: api-usage=USED/LIMIT``.
 
-    Real-org behaviours, each off by default (the emulator then behaves as it always did):
+    Real-org behaviours, each on by default as in a real org (``concurrency_refusals`` is 0 by
+    default; switch any off to get the simpler emulator of before):
 
     * ``field_level_security``: a Tooling-made custom field stays out of describe, SOQL and
       writes (``INVALID_FIELD``) until a ``PermissionSet`` assigned to the API user
@@ -159,13 +161,13 @@ class SalesforceEmulator(Emulator):
         daily_api_limit: int = 100_000,
         session_id: str = DEFAULT_SESSION_ID,
         bulk_processing_seconds: float = 0.0,
-        field_level_security: bool = False,
-        whole_second_timestamps: bool = False,
-        recycle_bin: bool = False,
+        field_level_security: bool = True,
+        whole_second_timestamps: bool = True,
+        recycle_bin: bool = True,
         concurrency_refusals: float = 0.0,
         refusal_seed: int = 0,
-        max_soql_offset: int | None = None,
-        all_or_none_rollback: bool = False,
+        max_soql_offset: int | None = 2000,
+        all_or_none_rollback: bool = True,
     ) -> None:
         super().__init__(stats, clock)
         self.daily_api_limit = daily_api_limit
@@ -610,12 +612,11 @@ class SalesforceEmulator(Emulator):
 
     def _on_resources(self, request: Request, version: str) -> Response:
         base = f"/services/data/v{version}"
-        return _json(
-            {
-                name: f"{base}/{name}"
-                for name in ("sobjects", "query", "queryAll", "limits", "composite", "tooling", "jobs")
-            }
-        )
+        names = ("sobjects", "query", "queryAll", "limits", "composite", "tooling", "jobs")
+        resources = {name: f"{base}/{name}" for name in names}
+        # As Salesforce does, the identity URL of the connected user: .../id/<org id>/<user id>.
+        resources["identity"] = f"{request.host_url.rstrip('/')}/id/{ORG_ID}/{DEFAULT_USER_ID}"
+        return _json(resources)
 
     def _on_limits(self, request: Request, version: str) -> Response:
         return _json(

@@ -233,7 +233,9 @@ def test_ensure_fields_creates_the_missing_ones_once(make_box: Callable[..., Box
     box = make_box(3)
     adapter = box.adapter()
     assert adapter.ensure_fields(HEALTH_FIELDS) == ["score", "band", "trend", "reasons", "scored_at"]
-    assert adapter.calls == 6  # describe + 5 Tooling creates
+    # describe, 5 Tooling creates, describe (hidden: field-level security), the grant (identity, permission
+    # set read + create, assignment read + create, field permissions read + create), a last describe
+    assert adapter.calls == 1 + 5 + 1 + 7 + 1
     assert box.calls("POST", "/services/data/v<version>/tooling/sobjects/CustomField") == 5
     describe = adapter.connection.sf.restful("sobjects/Account/describe")
     assert describe is not None
@@ -486,7 +488,7 @@ def test_sync_and_push_end_to_end(make_box: Callable[..., Box], sqlite_store: An
     assert result.stopped is None
     assert result.fields_created == ["score", "band", "trend", "reasons", "scored_at"]
     assert (result.pushed, list(result.failed)) == (229, [bad])
-    assert result.calls == adapter.calls - before == 1 + 5 + math.ceil(230 / 200)
+    assert result.calls == adapter.calls - before == 15 + math.ceil(230 / 200)  # fields made and granted, then 2
     stored = box.emulator.record("Account", make_id("001", 1))
     assert stored is not None
     assert (stored["Canary_Health_Score__c"], stored["Canary_Health_Band__c"], stored["Canary_Health_Trend__c"],

@@ -415,8 +415,8 @@ def test_bulk2_unknown_job_is_not_found(box: Sandbox) -> None:
 # ------------------------------------------------------------------ describe and tooling
 
 
-def test_tooling_custom_field_becomes_queryable_and_updatable(box: Sandbox) -> None:
-    sf = box.sf
+def test_tooling_custom_field_becomes_queryable_and_updatable(make_sandbox: Any) -> None:
+    sf = make_sandbox(field_level_security=False).sf  # with it (the default), see test_salesforce_behaviours
     before = {f["name"]: f for f in sf.Account.describe()["fields"]}
     assert before["Zendesk_Organization_Id__c"]["custom"] is True
     assert before["Name"]["custom"] is False

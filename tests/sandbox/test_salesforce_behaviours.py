@@ -1,5 +1,6 @@
 """Real-org behaviours of the Salesforce emulator, each behind an option: on, the behaviour through
-the real ``simple_salesforce``; off (the default), the emulator as it always was."""
+the real ``simple_salesforce``; on by default as in a real org (``concurrency_refusals`` at 0), and
+each can be switched off for the simpler emulator of before."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def test_an_unassigned_permission_set_grants_nothing_and_read_only_refuses_write
 
 
 def test_without_field_level_security_a_new_field_is_usable_at_once(make_sandbox: Any) -> None:
-    sb = make_sandbox()
+    sb = make_sandbox(field_level_security=False)
     create_field(sb)
     assert "Canary_Health_Score__c" in account_fields(sb)
     assert sb.sf.Account.update(ACCOUNT, {"Canary_Health_Score__c": 50}) == 204
@@ -136,7 +137,7 @@ def test_deleted_and_merged_accounts_stay_in_the_recycle_bin_for_query_all(make_
 
 
 def test_without_a_recycle_bin_deleted_records_vanish_even_from_query_all(make_sandbox: Any) -> None:
-    sb = make_sandbox()
+    sb = make_sandbox(recycle_bin=False)
     gone = make_id("001", 3)
     sb.sf.Account.delete(gone)
     rows = sb.sf.query_all("SELECT Id FROM Account", include_deleted=True)["records"]
@@ -222,3 +223,22 @@ def test_all_or_none_create_failing_late_rolls_back_what_it_created(make_sandbox
     else:
         assert results[0]["success"] is True
         assert kept == 1
+
+
+# ------------------------------------------------------------------ defaults
+
+
+def test_the_defaults_are_a_real_org(make_sandbox: Any) -> None:
+    """Every behaviour the adapter handles is on unless switched off; concurrency refusals stay at 0."""
+    sb = make_sandbox()
+    emulator = sb.emulator
+    assert (emulator.whole_second_timestamps, emulator.recycle_bin, emulator.all_or_none_rollback) == (True, True, True)
+    assert (emulator.max_soql_offset, emulator.concurrency_refusals) == (2000, 0.0)
+    assert create_field(sb)["success"] is True
+    assert "Canary_Health_Score__c" not in account_fields(sb)  # field-level security
+    assert "MasterRecordId" in account_fields(sb)
+    with pytest.raises(SalesforceMalformedRequest) as offset:
+        sb.sf.query("SELECT Id FROM Account LIMIT 5 OFFSET 2001")
+    assert offset.value.content[0]["errorCode"] == "NUMBER_OUTSIDE_VALID_RANGE"
+    resources = sb.sf.restful("")
+    assert resources["identity"].endswith(f"/id/00D5g000004CnryEAC/{DEFAULT_USER_ID}")
