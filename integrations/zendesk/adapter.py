@@ -13,10 +13,17 @@ Pulls, one request per page, ascending:
   `TimeCursor` keeps their ids and drops the repeats. The walk follows ``end_of_stream``
   itself, so zenpy's rule of stopping a time-based walk 5 minutes before its wall clock never
   cuts a pull short.
+  Deleted organizations stay in this export with ``deleted_at``: each comes as a `Removal`.
 * contacts = users and tickets: cursor-based exports (``after_cursor`` until
-  ``end_of_stream``); staff users (agents, admins) are not contacts and are skipped.
+  ``end_of_stream``); staff users (agents, admins) are not contacts and are skipped. Deleted
+  tickets stay in the ticket export with status ``deleted`` (zenpy's ``incremental()`` cannot
+  ask ``exclude_deleted``, and Canary wants them): each comes as a `Removal`, never as a ticket.
 * satisfaction = received ratings (``score=received``), cursor list in id order. A rating
   changed later is not listed again, but its ticket is re-exported with the new score.
+  A rating names its ticket, not its organization: each page's tickets are read with one
+  ``GET /tickets/show_many?ids=`` (up to 100 ids, so one request per page of ratings) and a
+  rating's account is its ticket's organization, whether or not Canary has stored the ticket
+  yet (a ticket rated in the last minute is not exported yet, but its rating is listed).
 
 Exports leave out the last minute of changes: a change younger than that arrives with the
 next run (the cursor is a position, so nothing is skipped), and a ``start_time`` younger
@@ -32,10 +39,17 @@ window resets, by raising `RetriableError(retry_after=ratelimit-reset)` so `Retr
 the one place that waits. After ``max_quota_pauses`` pauses in one run it stops with
 `QuotaExhausted`; the next run resumes from the saved cursors.
 
+Links. Every request goes to this adapter's own base URL (`ZendeskSession`), whatever scheme
+and host a ``next_page`` / ``after_url`` / ``links.next`` carries: Zendesk's are ``https://``,
+the sandbox's may be either.
+
 Write-back: ``PUT /organizations/update_many`` with at most 100 organizations per request,
 then ``GET /job_statuses/{id}`` until the job is completed (``max_polls``, ``poll_interval``,
 injectable ``sleep``). N records cost ``ceil(N/100)`` updates plus the polls, one per batch
-when the job is done at the first poll.
+when the job is done at the first poll, plus one ``GET /organization_fields`` per adapter
+when `ensure_fields` has not listed them already: each value is sent in the type of its field
+(`integrations.zendesk.fields.typed_value`), and an organization the job reports failed
+(Zendesk's type check, a deleted organization) is that organization's failure, with Zendesk's reason.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import requests
@@ -51,16 +66,18 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
 from zenpy.lib.exception import APIException, ZenpyException
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal
 from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
-from integrations.zendesk.fields import FIELD_TYPES, vendor_key
+from integrations.zendesk.fields import FIELD_TYPES, field_options, typed_value, vendor_key
 from integrations.zendesk.records import (
     SYSTEM,
     is_customer,
+    is_deleted,
     organization_to_account,
     rating_to_satisfaction,
+    removal,
     stamp_of,
     ticket_to_ticket,
     user_to_contact,
@@ -125,6 +142,8 @@ class ZendeskAdapter:
         self._run_share, self._daily_ceiling = run_share, daily_ceiling
         self._guard = self._new_guard()
         self._window_over = False
+        self._fields: dict[str, dict[str, Any]] | None = None
+        """The account's organization fields by key, once listed (their types shape the values pushed)."""
         self._remaining: int | None = None
         self._reset_seconds = DEFAULT_WINDOW_RESET
         self._session = ZendeskSession(subdomain=subdomain, before_request=self._before_request,
@@ -298,9 +317,9 @@ class ZendeskAdapter:
                     f"zendesk: the organization export does not move past {state.start_time}: more organizations "
                     "share that second than one page holds; try a larger export_page_size"
                 )
-            records = _mapped(fresh, organization_to_account)
-            if records or after != state:
-                yield Page("accounts", records, after.dump())
+            records, removed = _split(fresh, organization_to_account)
+            if records or removed or after != state:
+                yield Page("accounts", records, after.dump(), removed)
             state = after
             if end:
                 return
@@ -315,12 +334,13 @@ class ZendeskAdapter:
             body = self._export_page(plural, state)
             rows = _rows(body, plural)
             after = AfterCursor(_text(body.get("after_cursor")) or state.after)
+            removed: list[Removal] = []
             if plural == "users":
                 records = _mapped([r for r in rows if is_customer(r)], user_to_contact)
             else:
-                records = _mapped(rows, ticket_to_ticket)
-            if records or after != state:
-                yield Page(obj, records, after.dump())
+                records, removed = _split(rows, ticket_to_ticket)
+            if records or removed or after != state:
+                yield Page(obj, records, after.dump(), removed)
             moved = after != state
             state = after
             if body.get("end_of_stream", True) or not (rows or moved):
@@ -349,7 +369,8 @@ class ZendeskAdapter:
             rows = _rows(body, "satisfaction_ratings")
             meta = _dict(body.get("meta"))
             after = AfterCursor(_text(meta.get("after_cursor")) or state.after)
-            records = _mapped(rows, rating_to_satisfaction)
+            organizations = self._ticket_organizations(rows)
+            records = _mapped(rows, partial(_rating, organizations))
             if records or after != state:
                 yield Page("satisfaction", records, after.dump())
             moved = after != state
@@ -357,28 +378,46 @@ class ZendeskAdapter:
             if not meta.get("has_more") or not moved:
                 return
 
+    def _ticket_organizations(self, ratings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """Ticket id -> organization id of the ratings' tickets: one show_many request (none for no rating).
+
+        A ticket deleted meanwhile is not shown: its rating keeps no account from here."""
+        ids = sorted({int(t) for t in (r.get("ticket_id") for r in ratings) if isinstance(t, int | str)
+                      and str(t).isdigit()})
+        if not ids:
+            return {}
+        body = self._fetch(f"show {len(ids)} tickets", lambda: self._zenpy.tickets(ids=ids))
+        return {str(t.get("id")): t.get("organization_id") for t in _rows(body, "tickets")}
+
     # ------------------------------------------------------------------ write-back
 
     def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]:
         """Create the missing Canary organization fields; returns the canonical keys created."""
-        existing: set[str] = self._call("list organization fields",
-                                        lambda: {str(f.key) for f in self._zenpy.organization_fields()})
+        existing = self._list_fields()
         created: list[str] = []
         for spec in specs:
             key = vendor_key(spec.key)
             if key in existing:
                 continue
-            field = OrganizationField(key=key, type=FIELD_TYPES.get(spec.kind, "text"), title=spec.label,
-                                      description=spec.help)
+            kind = FIELD_TYPES.get(spec.kind, "text")
+            field = OrganizationField(key=key, type=kind, title=spec.label, description=spec.help)
             try:
                 self._create_field(key, field)
             except VendorRefused as exc:
                 if exc.status == 422 and "taken" in str(exc):
-                    continue  # created meanwhile by another run
+                    self._fields = None  # created meanwhile by another run, perhaps of another type
+                    continue
                 raise
-            existing.add(key)
+            existing[key] = {"key": key, "type": kind}
             created.append(spec.key)
         return created
+
+    def _list_fields(self) -> dict[str, dict[str, Any]]:
+        """The account's organization fields by key (one request), remembered for the pushes."""
+        listed = self._call("list organization fields",
+                            lambda: [f.to_dict() for f in self._zenpy.organization_fields()])
+        self._fields = {str(f["key"]): f for f in listed if isinstance(f, dict) and f.get("key")}
+        return self._fields
 
     def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult:
         result = PushResult()
@@ -389,8 +428,9 @@ class ZendeskAdapter:
                 result.failed[update.external_id] = f"{update.external_id!r} is not a Zendesk organization id"
             else:
                 ready.append(update)
+        fields = (self._fields if self._fields is not None else self._list_fields()) if ready else {}
         for start in range(0, len(ready), self.batch_size):
-            self._push_batch(ready[start : start + self.batch_size], result)
+            self._push_batch(ready[start : start + self.batch_size], fields, result)
         result.calls = self.calls - calls_before
         return result
 
@@ -398,12 +438,10 @@ class ZendeskAdapter:
         """update_many requests for ``records`` organizations (polls come on top: one per batch at best)."""
         return math.ceil(records / self.batch_size)
 
-    def _push_batch(self, batch: list[FieldUpdate], result: PushResult) -> None:
-        organizations = [
-            Organization(id=int(u.external_id),
-                         organization_fields={vendor_key(k): v for k, v in u.values.items()})
-            for u in batch
-        ]
+    def _push_batch(self, batch: list[FieldUpdate], fields: Mapping[str, Mapping[str, Any]],
+                    result: PushResult) -> None:
+        organizations = [Organization(id=int(u.external_id), organization_fields=_typed(u.values, fields))
+                         for u in batch]
         try:
             body = self._fetch(f"update {len(batch)} organizations",
                                lambda: self._zenpy.organizations.update(organizations))
@@ -478,6 +516,35 @@ def _stamped(rows: list[dict[str, Any]]) -> list[tuple[int, int, dict[str, Any]]
         except (KeyError, TypeError, ValueError, RecordError) as exc:
             log.warning("zendesk: skipped an organization without a usable id or updated_at: %s", exc)
     return out
+
+
+def _typed(values: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Canonical values -> organization_fields, each value in its field's type."""
+    out: dict[str, Any] = {}
+    for canonical, value in values.items():
+        key = vendor_key(canonical)
+        field = fields.get(key) or {}
+        kind = field.get("type")
+        out[key] = typed_value(kind if isinstance(kind, str) else None, value, field_options(field))
+    return out
+
+
+def _rating(organizations: Mapping[str, Any], row: Mapping[str, Any]) -> Record | None:
+    """A rating with the organization of its ticket (``organizations``: ticket id -> organization id)."""
+    return rating_to_satisfaction(row, organizations.get(str(row.get("ticket_id"))))
+
+
+def _split(rows: Sequence[Mapping[str, Any]], mapper: Callable[[Mapping[str, Any]], Record | None]
+           ) -> tuple[list[Record], list[Removal]]:
+    """Live rows mapped to records; deleted ones (ticket status ``deleted``, ``deleted_at``) as removals."""
+    removed: list[Removal] = []
+    for row in rows:
+        if is_deleted(row):
+            try:
+                removed.append(removal(row))
+            except RecordError as exc:
+                log.warning("zendesk: skipped a deleted record: %s", exc)
+    return _mapped([r for r in rows if not is_deleted(r)], mapper), removed
 
 
 def _mapped(rows: Sequence[Mapping[str, Any]], mapper: Callable[[Mapping[str, Any]], Record | None]

@@ -3,7 +3,16 @@
 Organizations -> `AccountRecord`, users -> `ContactRecord`, tickets -> `TicketRecord`,
 satisfaction ratings -> `SatisfactionRecord`. They accept the payloads exactly as Zendesk
 sends them (see ``../shared/vendor-payloads/zendesk`` beside the repository) and raise `RecordError` only when a
-record lacks what every record must have (an id and a modification time).
+record lacks what every record must have (an id and a modification time), or is deleted.
+
+Deleted records stay in the incremental exports: a ticket with status ``deleted`` (unless the
+export is asked ``exclude_deleted=true``, which Canary never asks: it wants to hear of them) and
+an organization with ``deleted_at``. `is_deleted` tells them apart and `removal` turns them
+into a `Removal`; they are never mapped as live records (a deleted ticket is not an open one).
+
+A satisfaction rating names its ticket (``ticket_id``), requester, assignee and group, not the
+organization: `rating_to_satisfaction` takes the organization of the rating's ticket, which the
+adapter looks up.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, Removal, SatisfactionRecord, TicketRecord
 from integrations.errors import RecordError
 from integrations.values import canonical_role, iso_datetime, text_or_none
 
@@ -26,6 +35,9 @@ ROLE_FIELD_KEY = "customer_role"
 ESCALATED_TAG = "escalated"
 STAFF_ROLES = frozenset({"agent", "admin"})
 """Zendesk user roles of the help desk's own staff: not customer contacts."""
+
+DELETED_STATUS = "deleted"
+"""The status of a deleted ticket in the ticket exports."""
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 SCORES = ("good", "bad")
@@ -55,8 +67,19 @@ def normalise_priority(raw: Any) -> str:
     return text if text in PRIORITIES else "normal"
 
 
+def is_deleted(payload: Mapping[str, Any]) -> bool:
+    """A deleted ticket (status ``deleted``) or organization (``deleted_at`` set) in an export."""
+    return payload.get("status") == DELETED_STATUS or payload.get("deleted_at") not in (None, "")
+
+
+def removal(payload: Mapping[str, Any]) -> Removal:
+    """The `Removal` of a deleted ticket or organization (Zendesk deletes; it never merges these)."""
+    return Removal(_id(payload))
+
+
 def organization_to_account(org: Mapping[str, Any]) -> AccountRecord:
     external_id = _id(org)
+    _refuse_deleted(org, "organization")
     fields = _dict(org.get("organization_fields"))
     cross_refs: dict[str, str] = {}
     salesforce = text_or_none(org.get("external_id"))
@@ -97,6 +120,7 @@ def user_to_contact(user: Mapping[str, Any]) -> ContactRecord:
 
 
 def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
+    _refuse_deleted(ticket, "ticket")
     updated_at = _required_time(ticket, "updated_at")
     status = text_or_none(ticket.get("status")) or "open"
     rating = _dict(ticket.get("satisfaction_rating"))
@@ -120,8 +144,11 @@ def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
     )
 
 
-def rating_to_satisfaction(rating: Mapping[str, Any]) -> SatisfactionRecord | None:
-    """A received rating; ``None`` for ``offered`` / ``unoffered`` (no answer yet)."""
+def rating_to_satisfaction(rating: Mapping[str, Any], organization_id: Any = None) -> SatisfactionRecord | None:
+    """A received rating; ``None`` for ``offered`` / ``unoffered`` (no answer yet).
+
+    ``organization_id`` is that of the rating's ticket: a rating does not carry one (an
+    ``organization_id`` key on the rating itself is not read)."""
     score = rating.get("score")
     if score not in SCORES:
         return None
@@ -131,7 +158,7 @@ def rating_to_satisfaction(rating: Mapping[str, Any]) -> SatisfactionRecord | No
         updated_at=_required_time(rating, "updated_at", fallback="created_at"),
         score=str(score),
         ticket_external_id=text_or_none(rating.get("ticket_id")),
-        account_external_id=text_or_none(rating.get("organization_id")),
+        account_external_id=text_or_none(organization_id),
         comment=text_or_none(rating.get("comment")),
     )
 
@@ -141,6 +168,12 @@ def _id(payload: Mapping[str, Any]) -> str:
     if value is None or isinstance(value, bool) or str(value).strip() == "":
         raise RecordError("a Zendesk record without an id")
     return str(value)
+
+
+def _refuse_deleted(payload: Mapping[str, Any], kind: str) -> None:
+    if is_deleted(payload):
+        raise RecordError(f"Zendesk {kind} {payload.get('id')} is deleted: it is a removal, not a record",
+                          external_id=text_or_none(payload.get("id")))
 
 
 def _required_time(payload: Mapping[str, Any], key: str, fallback: str | None = None) -> dt.datetime:

@@ -3,13 +3,14 @@
 Point zenpy at it (verified by ``tests/sandbox/test_zendesk.py``)::
 
     server = LoopbackServer(emulator.wsgi_app).start()
-    os.environ["ZENPY_FORCE_NETLOC"] = f"127.0.0.1:{server.port}"
-    os.environ["ZENPY_FORCE_SCHEME"] = "http"
-    zenpy = Zenpy(subdomain="canary-sandbox", **emulator.zenpy_credentials)   # email + token
-    zenpy = Zenpy(subdomain="canary-sandbox", oauth_token=emulator.credentials["oauth_token"])
+    session = LoopbackRedirect("canary-sandbox.zendesk.com", server.url).mount_on(requests.Session())
+    zenpy = Zenpy(subdomain="canary-sandbox", session=session, **emulator.zenpy_credentials)  # email + token
+    zenpy = Zenpy(subdomain="canary-sandbox", session=session, oauth_token=emulator.credentials["oauth_token"])
 
-zenpy reads both variables on every request, so they must stay set while it talks to us. Paths are
-served with and without ``.json``. What zenpy sends, and so what is served:
+The session (`sandbox.server.LoopbackRedirect`) sends the vendor host, on either scheme, to the
+emulator and keeps ``Host`` the vendor's, so the links the emulator builds (``https://`` by
+default, see ``https_links``) lead back to it. Paths are served with and without ``.json``.
+What zenpy sends, and so what is served:
 
 * ``zenpy.organizations()`` / ``.users()`` / ``.tickets()`` / ``.satisfaction_ratings()``: cursor
   pagination, ``?page[size]=100`` then ``links.next`` while ``meta.has_more``. Without ``page[...]``
@@ -19,6 +20,7 @@ served with and without ``.json``. What zenpy sends, and so what is served:
   ``/incremental/<type>/cursor.json?start_time=`` then ``?cursor=`` from ``after_url`` until
   ``end_of_stream``. ``paginate_by_time=True`` and ``zenpy.organizations.incremental(...)`` use the
   time-based exports (``next_page``/``end_time``; boundary repeats are described in `pages`).
+* ``zenpy.tickets(ids=[...])``: ``GET /tickets/show_many.json?ids=`` (at most 100 ids).
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
   ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
   ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
@@ -30,18 +32,22 @@ minute, both in windows of the ``clock``. zenpy sleeps out a 429's ``Retry-After
 ``ratelimit_budget`` to make it raise instead. Unknown keys in ``organization_fields`` on update
 are ignored, as Zendesk ignores them.
 
-Real-account behaviours, each off by default (the emulator then behaves as it always did):
+Real-account behaviours, each on by default as a real account behaves (`ZendeskAdapter`
+handles them all); turn one off for the sandbox's old behaviour:
 
-* ``export_deleted``: `delete` keeps deleted tickets in the exports with status ``deleted``
+* ``export_deleted`` (on): `delete` keeps deleted tickets in the exports with status ``deleted``
   (left out with ``exclude_deleted=true``) and deleted organizations in the organization export
   with ``deleted_at``; both leave the lists and shows. Off, a deleted row simply disappears.
-* ``satisfaction_organization_id``: on by default (the sandbox's old shape); off gives the
-  documented rating (``ticket_id``, ``requester_id``, ``assignee_id``, ``group_id``, no
-  ``organization_id``), so a rating reaches its account only through its ticket.
-* ``type_check_fields``: organization field values are checked against the field's type
+* ``satisfaction_organization_id`` (off): the documented rating (``ticket_id``,
+  ``requester_id``, ``assignee_id``, ``group_id``, no ``organization_id``), so a rating reaches
+  its account only through its ticket; on adds the ``organization_id`` the sandbox used to send.
+* ``type_check_fields`` (on): organization field values are checked against the field's type
   (decimal, integer, checkbox, date, dropdown); a bad value fails that organization in the job
   results (``OrganizationUpdateFailed``) and a single update with 422 ``RecordInvalid``.
-* ``https_links``: every ``url``, ``next_page``, ``links`` and ``after_url`` is ``https://``.
+* ``https_links`` (on): every ``url``, ``next_page``, ``links`` and ``after_url`` is ``https://``
+  (the request's host, so a client that sends the vendor host through `LoopbackRedirect`, or
+  rewrites every request to the emulator as `ZendeskAdapter` does, follows them; zenpy under
+  ``ZENPY_FORCE_NETLOC``/``ZENPY_FORCE_SCHEME=http`` does not: it follows links as they are).
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ EXPORT_PAGE_MAX = 1000
 EXPORT_LAG_SECONDS = 60
 """Exports leave out records changed within the last minute, and refuse a younger start_time."""
 UPDATE_MANY_MAX = 100
+SHOW_MANY_MAX = 100
 FIELD_TYPES = frozenset(
     [
         *("text", "textarea", "checkbox", "date", "integer", "decimal"),
@@ -114,6 +121,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/users", "list_users", ("GET",)),
     ("/api/v2/users/<int:record_id>", "user", ("GET",)),
     ("/api/v2/tickets", "list_tickets", ("GET",)),
+    ("/api/v2/tickets/show_many", "show_many_tickets", ("GET",)),
     ("/api/v2/tickets/<int:record_id>", "ticket", ("GET",)),
     ("/api/v2/satisfaction_ratings", "list_satisfaction_ratings", ("GET",)),
     ("/api/v2/organization_fields", "organization_fields", ("GET", "POST")),
@@ -156,10 +164,10 @@ class ZendeskEmulator(Emulator):
         email: str = "sandbox-admin@canary.test",
         token: str = "zd-sandbox-api-token",  # noqa: S107 - public sandbox credential
         oauth_token: str = "zd-sandbox-oauth-token",  # noqa: S107 - public sandbox credential
-        export_deleted: bool = False,
-        satisfaction_organization_id: bool = True,
-        type_check_fields: bool = False,
-        https_links: bool = False,
+        export_deleted: bool = True,
+        satisfaction_organization_id: bool = False,
+        type_check_fields: bool = True,
+        https_links: bool = True,
     ) -> None:
         if plan not in PLAN_LIMITS:
             raise ValueError(f"unknown Zendesk plan {plan!r}; one of {sorted(PLAN_LIMITS)}")
@@ -408,6 +416,18 @@ class ZendeskEmulator(Emulator):
 
     def _on_ticket(self, request: Request, record_id: int) -> Response:
         return self._show(request, "tickets", "ticket", record_id)
+
+    def _on_show_many_tickets(self, request: Request) -> Response:
+        """``?ids=1,2,3`` (at most 100): the tickets that exist, in id order; unknown or deleted ids are left out."""
+        raw = [part for part in request.args.get("ids", "").split(",") if part.strip()]
+        if len(raw) > SHOW_MANY_MAX:
+            return errors.too_many_values(SHOW_MANY_MAX)
+        table, deleted = self._tables["tickets"], self._deleted["tickets"]
+        wanted = {i for i in (_maybe_int(part) for part in raw) if i is not None}
+        rows = [self._render(request, "tickets", table.rows[i]) for i in sorted(wanted)
+                if i in table and i not in deleted]
+        self.stats.add_returned(len(rows))
+        return errors.json_response({"tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)})
 
     def _show(self, request: Request, plural: str, singular: str, record_id: int) -> Response:
         table = self._tables[plural]

@@ -457,7 +457,8 @@ def test_push_spends_one_update_and_one_poll_per_hundred(boot: Callable[..., Box
     assert "not a Zendesk organization id" in result.failed["not-a-number"]
     written = {str(o["id"]): o["organization_fields"] for o in box.emulator.records("organizations")}
     for k, org_id in enumerate(org_ids):
-        assert written[org_id]["canary_health_score"] == str(k)
+        assert written[org_id]["canary_health_score"] == k  # a decimal field takes a number
+        assert written[org_id]["canary_health_trend"] == 1.5
         assert written[org_id]["canary_health_reasons"] == f"reason {k}"
         assert written[org_id]["canary_scored_at"] == "2026-11-01T00:00:00Z"
     assert box.sleeps == [1.0] * batches
@@ -473,7 +474,7 @@ def test_push_polls_a_working_job_until_completed(boot: Callable[..., Box]) -> N
     assert result.calls == 1 + 3
     assert box.sleeps == [2.5, 2.5, 2.5]
     fields = next(o for o in box.emulator.records("organizations") if str(o["id"]) == org_id)["organization_fields"]
-    assert fields["canary_health_score"] == "55"
+    assert fields["canary_health_score"] == 55
     assert fields["canary_health_band"] is None
 
 
@@ -485,7 +486,7 @@ def test_push_gives_up_polling_with_a_clear_message(boot: Callable[..., Box]) ->
     assert result.succeeded == []
     assert set(result.failed) == set(org_ids)
     assert "still 'working' after 2 polls" in result.failed[org_ids[0]]
-    assert result.calls == 3
+    assert result.calls == 1 + 1 + 2  # the field list (for the fields' types), the update, two polls
 
 
 def test_push_of_nothing_spends_nothing(box: Box) -> None:

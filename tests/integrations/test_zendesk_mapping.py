@@ -8,16 +8,19 @@ from typing import Any
 
 import pytest
 
-from integrations.base import AccountRecord, ContactRecord, SatisfactionRecord, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, Removal, SatisfactionRecord, TicketRecord
 from integrations.errors import BadCursor, RecordError
 from integrations.values import canonical_role
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
+from integrations.zendesk.fields import typed_value
 from integrations.zendesk.records import (
     is_customer,
+    is_deleted,
     normalise_priority,
     organization_to_account,
     parse_time,
     rating_to_satisfaction,
+    removal,
     ticket_to_ticket,
     user_to_contact,
 )
@@ -152,12 +155,40 @@ def test_ticket_to_ticket(change: dict[str, Any], expected: dict[str, Any]) -> N
 @pytest.mark.parametrize(("score", "expected"), [("good", "good"), ("bad", "bad"), ("offered", None),
                                                   ("unoffered", None)])
 def test_rating_to_satisfaction(score: str, expected: str | None) -> None:
-    rating = {"id": 7, "score": score, "ticket_id": 1000, "organization_id": 36, "comment": "ok",
-              "updated_at": "2026-10-01T10:00:00Z"}
-    record = rating_to_satisfaction(rating)
+    rating = {"id": 7, "score": score, "ticket_id": 1000, "comment": "ok", "updated_at": "2026-10-01T10:00:00Z"}
+    record = rating_to_satisfaction(rating, 360000100000)
     assert (record.score if record else None) == expected
     if record:
-        assert (record.ticket_external_id, record.account_external_id, record.comment) == ("1000", "36", "ok")
+        assert (record.ticket_external_id, record.account_external_id, record.comment) == (
+            "1000", "360000100000", "ok")
+
+
+def test_a_rating_account_is_its_ticket_organization_never_its_own_organization_id() -> None:
+    """The documented rating has no organization_id; one the sandbox used to add is not read."""
+    rating = {"id": 7, "score": "good", "ticket_id": 1000, "organization_id": 36, "updated_at": "2026-10-01T10:00:00Z"}
+    alone = rating_to_satisfaction(rating)
+    assert alone is not None and alone.account_external_id is None
+    through_ticket = rating_to_satisfaction(rating, 360000100000)
+    assert through_ticket is not None and through_ticket.account_external_id == "360000100000"
+
+
+@pytest.mark.parametrize(("payload", "deleted"), [
+    (TICKET | {"status": "deleted"}, True),
+    (TICKET | {"status": "solved"}, False),
+    (ORG | {"deleted_at": "2026-10-02T10:00:00Z"}, True),
+    (ORG | {"deleted_at": None}, False),
+    (ORG, False),
+])
+def test_deleted_tickets_and_organizations_are_removals_never_records(payload: dict[str, Any],
+                                                                     deleted: bool) -> None:
+    assert is_deleted(payload) is deleted
+    mapper = ticket_to_ticket if "subject" in payload else organization_to_account
+    if deleted:
+        assert removal(payload) == Removal(str(payload["id"]))
+        with pytest.raises(RecordError, match="is deleted"):
+            mapper(payload)
+    else:
+        assert mapper(payload).external_id == str(payload["id"])
 
 
 @pytest.mark.parametrize("payload", [{"name": "no id", "updated_at": "2026-10-01T10:00:00Z"},
@@ -258,3 +289,35 @@ def test_after_cursor_round_trip() -> None:
     assert AfterCursor.load(None) == AfterCursor(None)
     with pytest.raises(BadCursor):
         AfterCursor.load(TimeCursor(5).dump())
+
+
+# ---------------------------------------------------------------- values in their field's type
+
+
+@pytest.mark.parametrize(("kind", "value", "options", "sent"), [
+    ("decimal", "72", (), 72),
+    ("decimal", "1.25", (), 1.25),
+    ("decimal", "-0.5", (), -0.5),
+    ("integer", "72", (), 72),
+    ("integer", "1.5", (), 2),  # whole numbers only: rounded half up
+    ("integer", "-1.2", (), -1),
+    ("text", "good", (), "good"),
+    ("textarea", 72, (), "72"),
+    ("date", "2026-11-01T12:00:00Z", (), "2026-11-01"),
+    ("date", "2026-11-01", (), "2026-11-01"),
+    ("checkbox", "true", (), True),
+    ("dropdown", "Good", ("good", "poor"), "good"),
+    # no form in the field's type: sent as it is, for Zendesk to refuse that organization
+    ("decimal", "good", (), "good"),
+    ("date", "soon", (), "soon"),
+    ("checkbox", "maybe", (), "maybe"),
+    ("dropdown", "platinum", ("gold",), "platinum"),
+    # None clears any field; a field the account does not have takes the value as it is
+    ("decimal", None, (), None),
+    (None, "72", (), "72"),
+])
+def test_values_are_sent_in_their_field_type(kind: str | None, value: Any, options: tuple[str, ...],
+                                              sent: Any) -> None:
+    typed = typed_value(kind, value, options)
+    assert typed == sent
+    assert type(typed) is type(sent)

@@ -78,9 +78,9 @@ def test_sync_then_push_end_to_end(sqlite_store: Store, tenant: int, boot: Calla
     assert pushed.calls == 1 + 5 + 2 * batches
     for org in box.emulator.records("organizations"):
         fields = org["organization_fields"]
-        assert fields["canary_health_score"] == "72"
+        assert fields["canary_health_score"] == 72
         assert fields["canary_health_band"] == "good"
-        assert fields["canary_health_trend"] == "1.2"
+        assert fields["canary_health_trend"] == 1.2
         assert fields["canary_health_reasons"] == "Usage up 20 %"
         assert fields["canary_scored_at"] == "2026-11-01T12:00:00Z"
     assert push(sqlite_store, tenant, "zendesk", adapter, now=T0).calls == 0  # unchanged: nothing sent

@@ -20,6 +20,7 @@ from zenpy.lib.exception import (
 )
 
 from sandbox.core import LoopbackServer
+from sandbox.server import LoopbackRedirect
 from sandbox.world import Person, Presence, World
 from sandbox.zendesk import ZendeskEmulator
 from tests.sandbox.worlds import company, ticket
@@ -31,6 +32,7 @@ BASE = NOW - timedelta(days=30)
 ORG_ID0 = 360_000_100_000
 USER_ID0 = 380_000_200_000
 TICKET_ID0 = 1_000
+HOST = "canary-sandbox.zendesk.com"
 
 
 class Clock:
@@ -133,14 +135,24 @@ class Sandbox:
     def api(self) -> str:
         return f"{self.server.url}/api/v2"
 
-    def zenpy(self, **extra: Any) -> Zenpy:
-        return Zenpy(subdomain="canary-sandbox", disable_cache=True, **self.emulator.zenpy_credentials, **extra)
+    def session(self) -> requests.Session:
+        """zenpy's session: the vendor host, on either scheme, reaches the emulator, so its ``https://``
+        links lead back to it (zenpy follows links as they are, whatever ``ZENPY_FORCE_SCHEME`` says)."""
+        return LoopbackRedirect(HOST, self.server.url).mount_on(requests.Session())
+
+    def zenpy(self, credentials: dict[str, str] | None = None, **extra: Any) -> Zenpy:
+        return Zenpy(subdomain="canary-sandbox", disable_cache=True, session=self.session(),
+                     **(credentials or self.emulator.zenpy_credentials), **extra)
 
     def auth(self) -> tuple[str, str]:
         return (f"{self.emulator.credentials['email']}/token", self.emulator.credentials["token"])
 
     def get(self, path: str, **params: Any) -> requests.Response:
-        return requests.get(f"{self.api}/{path}", params=params, auth=self.auth(), timeout=10)
+        """A GET as the vendor host (links in the answer lead back here through `follow`)."""
+        return self.follow(f"https://{HOST}/api/v2/{path}", **params)
+
+    def follow(self, url: str, **params: Any) -> requests.Response:
+        return self.session().get(url, params=params, auth=self.auth(), timeout=10)
 
 
 class Slot:
@@ -165,11 +177,9 @@ def loopback() -> Iterator[tuple[LoopbackServer, Slot]]:
 
 
 @pytest.fixture
-def boot(monkeypatch: pytest.MonkeyPatch, loopback: tuple[LoopbackServer, Slot]) -> Callable[..., Sandbox]:
+def boot(loopback: tuple[LoopbackServer, Slot]) -> Callable[..., Sandbox]:
     """Seed a fresh emulator (with the given limits) behind the shared server."""
     server, slot = loopback
-    monkeypatch.setenv("ZENPY_FORCE_NETLOC", f"127.0.0.1:{server.port}")
-    monkeypatch.setenv("ZENPY_FORCE_SCHEME", "http")
 
     def make(world: World | None = None, **limits: Any) -> Sandbox:
         clock = Clock(NOW)
@@ -222,8 +232,9 @@ def test_tickets_and_users_walk_every_page_once(sandbox: Sandbox) -> None:
 
 def test_cursor_pages_forward_and_back(sandbox: Sandbox) -> None:
     first = sandbox.get("organizations.json", **{"page[size]": 40}).json()
-    second = requests.get(first["links"]["next"], auth=sandbox.auth(), timeout=10).json()
-    back = requests.get(second["links"]["prev"], auth=sandbox.auth(), timeout=10).json()
+    assert first["links"]["next"].startswith(f"https://{HOST}/api/v2/organizations.json?")
+    second = sandbox.follow(first["links"]["next"]).json()
+    back = sandbox.follow(second["links"]["prev"]).json()
     assert [o["id"] for o in first["organizations"]] == [ORG_ID0 + i for i in range(40)]
     assert [o["id"] for o in second["organizations"]] == [ORG_ID0 + i for i in range(40, 80)]
     assert back["organizations"] == first["organizations"]
@@ -269,13 +280,27 @@ def test_show_and_not_found(sandbox: Sandbox) -> None:
     assert sandbox.get("nothing/here.json").json() == {"error": "InvalidEndpoint", "description": "Not found"}
 
 
+def test_show_many_tickets_in_one_request(sandbox: Sandbox) -> None:
+    sandbox.emulator.delete("tickets", [TICKET_ID0 + 2])
+    wanted = [TICKET_ID0 + 9, TICKET_ID0 + 2, TICKET_ID0 + 4, 1]  # a deleted ticket and an unknown id are left out
+    tickets = list(sandbox.zenpy().tickets(ids=wanted))
+    assert [(t.id, t.organization_id) for t in tickets] == [(TICKET_ID0 + 4, ORG_ID0 + 4),
+                                                            (TICKET_ID0 + 9, ORG_ID0 + 9)]
+    assert all(isinstance(t, Ticket) for t in tickets)
+    assert sandbox.emulator.stats.calls("GET", "/api/v2/tickets/show_many.json") == 1
+    body = sandbox.get("tickets/show_many.json", ids=",".join(str(TICKET_ID0 + i) for i in range(101)))
+    assert (body.status_code, body.json()["error"]) == (400, "TooManyValues")
+
+
 def test_satisfaction_ratings_listed_with_cursor_paging(sandbox: Sandbox) -> None:
     ratings = list(sandbox.zenpy().satisfaction_ratings())
     assert len(ratings) == 84  # tickets 0, 3, ..., 249
     assert all(isinstance(r, SatisfactionRating) for r in ratings)
     assert {r.score for r in ratings} == {"good", "bad"}
     one = next(r for r in ratings if r.ticket_id == TICKET_ID0 + 3)
-    assert (one.requester_id, one.organization_id, one.comment) == (USER_ID0 + 3, ORG_ID0 + 3, "thanks")
+    assert (one.requester_id, one.comment) == (USER_ID0 + 3, "thanks")
+    assert "organization_id" not in one.to_dict()  # the documented rating: its account is its ticket's
+    assert sandbox.zenpy().tickets(id=one.ticket_id).organization_id == ORG_ID0 + 3
     good = sandbox.get("satisfaction_ratings.json", score="good", **{"page[size]": 100}).json()
     assert len(good["satisfaction_ratings"]) == 42
 
@@ -483,7 +508,7 @@ def test_rate_limit_answers_429_with_retry_after(boot: Callable[..., Sandbox]) -
 
 
 def test_wrong_token_gets_vendor_401(sandbox: Sandbox) -> None:
-    client = Zenpy(subdomain="canary-sandbox", email=sandbox.emulator.credentials["email"], token="wrong")
+    client = sandbox.zenpy({"email": sandbox.emulator.credentials["email"], "token": "wrong"})
     with pytest.raises(APIException) as caught:
         list(client.organizations())
     response = caught.value.response
@@ -493,7 +518,7 @@ def test_wrong_token_gets_vendor_401(sandbox: Sandbox) -> None:
 
 
 def test_oauth_bearer_token_accepted(sandbox: Sandbox) -> None:
-    client = Zenpy(subdomain="canary-sandbox", oauth_token=sandbox.emulator.credentials["oauth_token"])
+    client = sandbox.zenpy({"oauth_token": sandbox.emulator.credentials["oauth_token"]})
     assert len(list(client.organizations())) == 250
 
 
