@@ -244,6 +244,8 @@ class SurveyResponse(TenantScoped, Base):
     """Where it came from: a system name, or 'collector'; with `source_ref` it is unique."""
     source_ref: Mapped[str | None] = mapped_column(String(255))
     """The vendor's id of the answer, or the collector's ``messageId``."""
+    ticket_ref: Mapped[str | None] = mapped_column(String(64))
+    """The rated ticket's id in ``source`` (satisfaction ratings only)."""
 
 
 class UsageDaily(TenantScoped, Base):

@@ -142,6 +142,9 @@ class PageWriter:
             else:  # satisfaction ratings
                 self.session.execute(delete(SurveyResponse).where(SurveyResponse.source == self.system,
                                                                   SurveyResponse.source_ref.in_(ids)))
+            if obj == "tickets":  # a deleted ticket's rating no longer counts for the customer
+                self.session.execute(update(SurveyResponse).where(
+                    SurveyResponse.source == self.system, SurveyResponse.ticket_ref.in_(ids)).values(account_id=None))
         self.session.execute(delete(PushLedger).where(PushLedger.system == self.system,
                                                       PushLedger.external_id.in_(ids)))
         counts.removed += len(removals)
@@ -160,10 +163,19 @@ class PageWriter:
                 _merge_accounts(self.session, into=winner.account_id, merged=loser.account_id)
             elif loser.account_id is not None:
                 touched.add(loser.account_id)
+                self._unplace(loser.account_id)
             self.session.delete(loser)
         self._links = None
         self.session.flush()
         _retire_orphans(self.session, touched)
+
+    def _unplace(self, account_id: int) -> None:
+        """This system's deals, tickets and ratings were placed on the account through the record just
+        deleted (a customer has one record per system): they stand for no known customer any more."""
+        for model, column in ((Subscription, Subscription.system), (Ticket, Ticket.system),
+                              (SurveyResponse, SurveyResponse.source)):
+            self.session.execute(update(model).where(column == self.system, model.account_id == account_id)
+                                 .values(account_id=None), execution_options={"synchronize_session": False})
 
     def _remove_contacts(self, ids: Sequence[str]) -> None:
         gone = set(ids)
@@ -283,7 +295,7 @@ class PageWriter:
             if ticket is not None:
                 ticket.satisfaction = r.score
             values = {"account_id": account_id, "kind": "csat", "score": 1 if r.score == "good" else 0,
-                      "comment": r.comment, "submitted_at": r.updated_at}
+                      "comment": r.comment, "submitted_at": r.updated_at, "ticket_ref": r.ticket_external_id}
             row = existing.get(r.external_id)
             if row is None:
                 self.session.add(SurveyResponse(source=self.system, source_ref=r.external_id, **values))
