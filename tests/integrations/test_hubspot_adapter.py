@@ -213,7 +213,9 @@ def test_full_pull_returns_every_record_once_with_its_company(
     object_type = OBJECT_TYPES[obj]
     assert len(ids) == len(set(ids)) == len(portal.ids(object_type))
     assert set(ids) == portal.ids(object_type)
-    assert adapter.calls == portal.calls() == (1 + math.ceil(len(ids) / 40) + 1 if obj == "accounts" else 3)
+    # the newest stamp, the list pages, one search after the walk and one page of archived records
+    assert adapter.calls == portal.calls() == (1 + math.ceil(len(ids) / 40) + 1 if obj == "accounts" else 3) + 1
+    assert portal.calls("GET", LIST) == math.ceil(len(ids) / 40) + 1
     records: dict[str, Any] = {r.external_id: r for p in pages for r in p.records}
     if obj == "accounts":
         assert records["1001"].parent_external_id == records["1002"].parent_external_id == "1000"
@@ -280,9 +282,11 @@ def test_many_records_sharing_one_stamp_across_page_boundaries(make_portal: Call
     assert set(got) == set(ids[100:110]) | set(ids[:90]) | set(ids[150:153])
     stamps = [r.updated_at for p in pages for r in p.records]
     assert stamps == sorted(stamps)
-    # search: 1 (10 at t1, 15 held back) + 1 (full page at t2 -> id order) + 4 (90 by id) + 1 (3 at t3);
-    # association reads: one per page that delivered records (t1, 4 x t2, t3).
-    assert adapter.calls - before == 7 + 6
+    # search: 1 newest-first (a full page of changes: page forward from the look-back window)
+    # + 1 (11 already seen in the window, 10 at t1, 4 held back) + 1 (full page at t2 -> id order)
+    # + 4 (90 by id) + 1 (3 at t3); association reads: one per page that delivered records
+    # (t1, 4 x t2, t3); one page of archived records (a change this big is checked for removals).
+    assert adapter.calls - before == 1 + 7 + 6 + 1
     assert drain(adapter, "accounts", pages[-1].cursor) == []
 
 
@@ -318,14 +322,14 @@ def test_resume_inside_a_group_of_equal_stamps(make_portal: Callable[..., Portal
 
 def test_more_changes_than_the_threshold_switch_to_a_list_walk(make_portal: Callable[..., Portal]) -> None:
     portal = make_portal(80)
-    adapter = portal.adapter(walk_threshold=30)
+    adapter = portal.adapter(walk_threshold=30, search_limit=20)  # 40 changes do not fit one search page
     cursor = drain(adapter, "accounts")[-1].cursor
     portal.advance(minutes=1)
     portal.emulator.touch("companies", sorted(portal.ids("companies"))[:40])
     lists_before = portal.calls("GET", LIST)
     pages = drain(adapter, "accounts", cursor)
     assert sorted(ids_of(pages)) == sorted(portal.ids("companies"))
-    assert portal.calls("GET", LIST) - lists_before == 1
+    assert portal.calls("GET", LIST) - lists_before == 2  # the walk's one page, one page of archived records
     assert drain(adapter, "accounts", pages[-1].cursor) == []
 
 
