@@ -232,7 +232,9 @@ class HubSpotAdapter:
                 answer = self._search(
                     object_type, self._forward_filters(object_type, state.ts), MODIFIED_PROPERTY[object_type]
                 )
-                total = int(answer.body.get("total") or 0)
+                # what the look-back re-reads (delivered before) is not a change
+                low = state.ts if state.ts is not None else -1
+                total = int(answer.body.get("total") or 0) - sum(1 for s in state.seen.values() if s > low)
                 if not decided and total > self.walk_threshold:
                     log.info(
                         "hubspot %s: %d changed since the cursor, more than %d: walking the list instead",

@@ -127,7 +127,7 @@ class HubSpotEmulator(Emulator):
         daily_api_limit: int = 250_000,
         search_requests_per_second: int = 5,
         monotonic: Callable[[], float] = time.monotonic,
-        search_lag_seconds: float = 0.0,
+        search_lag_seconds: float = 5.0,
     ) -> None:
         super().__init__(stats, clock)
         self.access_token = access_token
