@@ -11,13 +11,29 @@ Pull rule (``cursor`` None = first sync, or an incremental search finding more t
 3. the incremental search then takes over from the mark, so nothing changed during the walk
    is lost.
 
-Incremental pulls are keyset searches, never offset paging: ``stamp GT ts`` sorted ascending.
+Search is eventually consistent: a write reaches it seconds later, and recent results come back
+out of stamp order. So an incremental pull starts with one search, newest first and unfiltered
+(its ``total`` counts the live records), and keeps what lies within the look-back window before
+the cursor (``look_back_seconds``; no further back than what has *settled*, i.e. was re-read once
+the window had passed since the cursor moved). Records the cursor remembers delivering at the
+same stamp are skipped, so a quiet pull is that one call and nothing is delivered twice. When the
+window does not fit on that page, the pull pages forward from the window's start:
+
+Incremental paging is keyset searches, never offset paging: ``stamp GT ts`` sorted ascending.
 When a page is full, the records at its last stamp are held back and asked again from the
 previous stamp (so a page never splits a group of equal stamps); when a whole page shares
 one stamp, that group is read in id order (``stamp EQ ts AND hs_object_id GT last``). No
 query ever pages past offset 0, so the 10,000-result cap of search cannot be hit, and no
 record is lost, repeated or looped on however many share one stamp. Company links of
 searched records come from one v4 association batch read per page.
+
+Removals: when the live count is not what the last pull's count plus the records new to the index
+make it (or after a walk, or a change bigger than one page), the archived list
+(``archived=true``, 100 a call, ``archivedAt``) is read at the end of the pull; records archived
+since the cursor come back as `Removal`, a merged company as ``Removal(id, merged_into=primary)``
+from the primary's ``hs_merged_object_ids`` (read in the same pull) or, failing that, from a batch
+read that resolves the merged id to its primary. Search answers still showing a removed record
+are ignored.
 
 Push: ``POST /crm/v3/objects/companies/batch/update``, 100 inputs per call; values are checked
 against the property definitions first, so a bad record is reported without costing a call.
