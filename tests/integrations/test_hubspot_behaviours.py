@@ -142,3 +142,15 @@ def test_a_merge_is_resolved_when_the_primary_was_read_by_an_interrupted_pull(ma
     # one search, one page of archived records, one batch read resolving the two archived companies
     assert adapter.calls - before == 3
     assert portal.calls("POST", "/crm/v3/objects/<object_type>/batch/read") == 1
+
+
+def test_a_cursor_from_before_the_look_back_is_read_and_catches_up_on_removals(make_portal: MakePortal) -> None:
+    portal, adapter = lagging(make_portal)
+    drain(adapter, "deals")
+    newest = max(r.updated_at for p in drain(portal.adapter(), "deals") for r in p.records)
+    old = '{"phase":"forward","ts":%d,"v":1}' % int(newest.timestamp() * 1000)
+    portal.emulator.delete("deals", ["70002"])
+    portal.advance(seconds=LAG)
+    pages = drain(adapter, "deals", old)
+    assert ids_of(pages) == ["70000", "70001", "70003", "70004", "70005", "70006", "70007", "70008", "70009"]
+    assert removed_of(pages) == [Removal("70002")]  # the count was unknown: the archived list is read
