@@ -3,6 +3,7 @@ search that indexes late and out of order, archived (deleted) records, merged co
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from datetime import datetime
@@ -148,7 +149,7 @@ def test_a_cursor_from_before_the_look_back_is_read_and_catches_up_on_removals(m
     portal, adapter = lagging(make_portal)
     drain(adapter, "deals")
     newest = max(r.updated_at for p in drain(portal.adapter(), "deals") for r in p.records)
-    old = '{"phase":"forward","ts":%d,"v":1}' % int(newest.timestamp() * 1000)
+    old = json.dumps({"phase": "forward", "ts": int(newest.timestamp() * 1000), "v": 1})
     portal.emulator.delete("deals", ["70002"])
     portal.advance(seconds=LAG)
     pages = drain(adapter, "deals", old)
