@@ -11,13 +11,29 @@ Pull rule (``cursor`` None = first sync, or an incremental search finding more t
 3. the incremental search then takes over from the mark, so nothing changed during the walk
    is lost.
 
-Incremental pulls are keyset searches, never offset paging: ``stamp GT ts`` sorted ascending.
+Search is eventually consistent: a write reaches it seconds later, and recent results come back
+out of stamp order. So an incremental pull starts with one search, newest first and unfiltered
+(its ``total`` counts the live records), and keeps what lies within the look-back window before
+the cursor (``look_back_seconds``; no further back than what has *settled*, i.e. was re-read once
+the window had passed since the cursor moved). Records the cursor remembers delivering at the
+same stamp are skipped, so a quiet pull is that one call and nothing is delivered twice. When the
+window does not fit on that page, the pull pages forward from the window's start:
+
+Incremental paging is keyset searches, never offset paging: ``stamp GT ts`` sorted ascending.
 When a page is full, the records at its last stamp are held back and asked again from the
 previous stamp (so a page never splits a group of equal stamps); when a whole page shares
 one stamp, that group is read in id order (``stamp EQ ts AND hs_object_id GT last``). No
 query ever pages past offset 0, so the 10,000-result cap of search cannot be hit, and no
 record is lost, repeated or looped on however many share one stamp. Company links of
 searched records come from one v4 association batch read per page.
+
+Removals: when the live count is not what the last pull's count plus the records new to the index
+make it (or after a walk, or a change bigger than one page), the archived list
+(``archived=true``, 100 a call, ``archivedAt``) is read at the end of the pull; records archived
+since the cursor come back as `Removal`, a merged company as ``Removal(id, merged_into=primary)``
+from the primary's ``hs_merged_object_ids`` (read in the same pull) or, failing that, from a batch
+read that resolves the merged id to its primary. Search answers still showing a removed record
+are ignored.
 
 Push: ``POST /crm/v3/objects/companies/batch/update``, 100 inputs per call; values are checked
 against the property definitions first, so a bad record is reported without costing a call.
@@ -32,6 +48,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hubspot.crm.associations.v4 import (
@@ -39,10 +56,16 @@ from hubspot.crm.associations.v4 import (
     PublicFetchAssociationsBatchRequest,
 )
 from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
-from hubspot.crm.objects import Filter, FilterGroup, PublicObjectSearchRequest
+from hubspot.crm.objects import (
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectId,
+)
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal
 from integrations.errors import FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.hubspot.cursor import PullCursor
@@ -58,8 +81,11 @@ from integrations.hubspot.records import (
     MAPPERS,
     MODIFIED_PROPERTY,
     PROPERTIES,
+    archived_millis,
     batch_associations,
+    created_millis,
     linked_company,
+    merged_ids,
     modified_millis,
     needs_lookup,
 )
@@ -87,6 +113,24 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 Batch = list[tuple[str, dict[str, str]]]
 
+LOOK_BACK_SECONDS = 120.0
+"""How far before its cursor an incremental pull searches again. HubSpot's search index trails
+writes by "a few seconds" (the search guide), more under load; peers re-read 30 s (NiFi's
+GetHubSpot incremental delay) to minutes (Airbyte's lookback window). Two minutes covers the
+usual delay many times over while the re-read of a quiet portal stays one search page."""
+
+
+@dataclass
+class _Pull:
+    """What one pull learns as it goes (kept in memory only: a resumed pull starts it afresh)."""
+
+    check_gone: bool = False
+    """Read the archived list at the end (after a walk, a big change, or an unexplained count)."""
+    merged: dict[str, str] = field(default_factory=dict)
+    """merged id -> primary, from ``hs_merged_object_ids`` of the records read."""
+    count: int | None = None
+    idx: tuple[str, ...] = ()
+
 
 class HubSpotAdapter:
     """The HubSpot adapter (see the module docstring for the pull and push rules)."""
@@ -108,6 +152,8 @@ class HubSpotAdapter:
         push_batch_size: int = 100,
         association_batch_size: int = 1000,
         walk_threshold: int = 10_000,
+        look_back_seconds: float = LOOK_BACK_SECONDS,
+        wall_clock: Callable[[], float] = time.time,
         search_per_second: float = 4.0,
         timeout: tuple[float, float] = (10.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
@@ -138,6 +184,10 @@ class HubSpotAdapter:
         self.push_batch_size = push_batch_size
         self.association_batch_size = association_batch_size
         self.walk_threshold = walk_threshold
+        if look_back_seconds < 0:
+            raise ValueError(f"look_back_seconds cannot be negative, got {look_back_seconds}")
+        self.look_back_ms = int(look_back_seconds * 1000)
+        self.wall_clock = wall_clock
         self.shapes: dict[str, PropertyShape] = dict(DEFAULT_SHAPES)
 
     @classmethod
@@ -177,20 +227,30 @@ class HubSpotAdapter:
         return self._pull(object, object_type, state)
 
     def _pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
+        pull = _Pull(check_gone=state is None or state.phase == "walk")
         decided = state is None
         if state is None:
             state = PullCursor("walk", mark=self._newest_stamp(object_type))
+        loaded, fresh = state, True
+        settles = state.at is not None and self.wall_clock_ms() - state.at >= self.look_back_ms
         while True:
             before = state
             if state.phase == "walk":
-                records, state, more = self._walk_page(object_type, state)
+                records, state, more = self._walk_page(object_type, state, pull)
+                decided = True
             elif state.phase == "tie":
-                records, state, more = self._tie_page(object_type, state)
+                records, state, more = self._tie_page(object_type, state, pull)
+                decided = True
+            elif fresh:
+                fresh = False
+                records, state, more = self._newest_page(object_type, state, pull)
             else:
                 answer = self._search(
                     object_type, self._forward_filters(object_type, state.ts), MODIFIED_PROPERTY[object_type]
                 )
-                total = int(answer.body.get("total") or 0)
+                # what the look-back re-reads (delivered before) is not a change
+                low = state.ts if state.ts is not None else -1
+                total = int(answer.body.get("total") or 0) - sum(1 for s in state.seen.values() if s > low)
                 if not decided and total > self.walk_threshold:
                     log.info(
                         "hubspot %s: %d changed since the cursor, more than %d: walking the list instead",
@@ -198,15 +258,35 @@ class HubSpotAdapter:
                         total,
                         self.walk_threshold,
                     )
-                    state = PullCursor("walk", mark=self._newest_stamp(object_type))
-                    decided = True
+                    state = state.moved("walk", mark=self._newest_stamp(object_type))
+                    decided = pull.check_gone = True
                     continue
-                records, state, more = self._forward_page(object_type, state, answer)
-            decided = True
-            if records or state != before:
-                yield Page(obj, records, state.dump())
+                records, state, more = self._forward_page(object_type, state, answer, pull)
+                decided = True
+            if records or (state != before and (state.phase == "walk" or (state.ts or 0) > (loaded.ts or 0))):
+                yield Page(obj, records, replace(state, count=None, idx=()).dump())
             if not more:
-                return
+                break
+        removed, final = self._finish(object_type, state, pull)
+        if loaded.phase == "forward" and loaded.ts is not None:
+            final = replace(final, ts=max(final.ts or loaded.ts, loaded.ts))  # a re-read never moves it back
+            if settles:
+                final = replace(final, settled=max(loaded.ts, loaded.settled or loaded.ts))
+        if final.ts != loaded.ts:
+            final = replace(final, at=self.wall_clock_ms())
+        if removed or final != loaded:
+            yield Page(obj, [], final.dump(), removed)
+
+    def wall_clock_ms(self) -> int:
+        return int(self.wall_clock() * 1000)
+
+    def _low(self, state: PullCursor) -> int | None:
+        """Where an incremental pull starts reading: the look-back window before the cursor, never
+        before what is settled."""
+        if state.ts is None:
+            return None
+        window = state.ts - self.look_back_ms
+        return window if state.settled is None else max(window, state.settled)
 
     def _forward_filters(self, object_type: str, ts: int | None) -> list[dict[str, str]]:
         if ts is None:
@@ -243,7 +323,9 @@ class HubSpotAdapter:
         after = ((body.get("paging") or {}).get("next") or {}).get("after")
         return None if after in (None, "") else str(after)
 
-    def _walk_page(self, object_type: str, state: PullCursor) -> tuple[list[Record], PullCursor, bool]:
+    def _walk_page(
+        self, object_type: str, state: PullCursor, pull: _Pull
+    ) -> tuple[list[Record], PullCursor, bool]:
         options: dict[str, Any] = {
             "limit": self.list_limit,
             "properties": list(PROPERTIES[object_type]),
@@ -254,29 +336,82 @@ class HubSpotAdapter:
         answer = self.connection.call(
             f"list {object_type}", self.connection.objects.get_page, object_type, **options
         )
-        records = self._records(object_type, answer.body.get("results") or [], lookup=False)
+        results = answer.body.get("results") or []
+        records = self._records(object_type, results, pull, lookup=False)
+        # What the search after the walk re-reads inside its look-back window is not delivered again.
+        floor = None if state.mark is None else state.mark - self.look_back_ms
+        stamps = {str(r["id"]): modified_millis(r, object_type) for r in results}
+        seen = {**state.seen, **{i: s for i, s in stamps.items() if floor is None or s > floor}}
+        state = replace(state, seen=seen)
         after = self._next_after(answer.body)
         if after is not None:
-            return records, PullCursor("walk", after=after, mark=state.mark), True
-        return records, PullCursor("forward", ts=state.mark), True
+            return records, state.moved("walk", after=after, mark=state.mark), True
+        return records, state.moved("forward", ts=state.mark), True
+
+    def _newest_page(
+        self, object_type: str, state: PullCursor, pull: _Pull
+    ) -> tuple[list[Record], PullCursor, bool]:
+        """The first search of an incremental pull: newest first, no filter, so its ``total`` counts every
+        live record; when the look-back window fits on the page this one call is the whole pull."""
+        answer = self._search(object_type, [], MODIFIED_PROPERTY[object_type], descending=True)
+        results = answer.body.get("results") or []
+        stamps = [modified_millis(r, object_type) for r in results]
+        low = self._low(state)
+        if len(results) >= self.search_limit and (low is None or min(stamps) > low):
+            pull.check_gone = True  # more changed than one page holds: page forward, and look for removals
+            return [], state.moved("forward", ts=low), True
+        newest = max([*stamps, *([state.ts] if state.ts is not None else [])], default=None)
+        floor = None if newest is None else newest - self.look_back_ms
+        window = [r for r, stamp in zip(results, stamps, strict=True) if low is None or stamp > low]
+        created = {str(r["id"]): created_millis(r) for r in window}
+        pull.count = int(answer.body.get("total") or 0)
+        pull.idx = tuple(sorted(i for i, c in created.items() if floor is None or (c or 0) > floor))
+        entered = sum(1 for i, c in created.items()
+                      if (low is None or (c or 0) > low) and i not in set(state.idx))  # fmt: skip
+        if state.count is None or pull.count != state.count + entered:
+            pull.check_gone = True
+        fresh = sorted(self._unseen(object_type, window, state), key=lambda r: modified_millis(r, object_type))
+        records = self._records(object_type, fresh, pull)
+        return records, self._remember(object_type, state.moved("forward", ts=newest), fresh), False
+
+    def _unseen(
+        self, object_type: str, results: Sequence[Mapping[str, Any]], state: PullCursor
+    ) -> list[Mapping[str, Any]]:
+        """Results not delivered before at the same stamp, nor reported removed (a stale index answer)."""
+        return [
+            r for r in results
+            if state.seen.get(str(r["id"])) != modified_millis(r, object_type) and str(r["id"]) not in state.gone
+        ]  # fmt: skip
+
+    def _remember(
+        self, object_type: str, state: PullCursor, delivered: Sequence[Mapping[str, Any]]
+    ) -> PullCursor:
+        seen = {**state.seen, **{str(r["id"]): modified_millis(r, object_type) for r in delivered}}
+        return replace(state, seen=seen)
 
     def _forward_page(
-        self, object_type: str, state: PullCursor, answer: Answer
+        self, object_type: str, state: PullCursor, answer: Answer, pull: _Pull
     ) -> tuple[list[Record], PullCursor, bool]:
         results = answer.body.get("results") or []
         if not results:
             return [], state, False
         stamps = [modified_millis(r, object_type) for r in results]
         if self._next_after(answer.body) is None:
-            return self._records(object_type, results), PullCursor("forward", ts=max(stamps)), False
+            fresh = self._unseen(object_type, results, state)
+            records = self._records(object_type, fresh, pull)
+            return records, self._remember(object_type, state.moved("forward", ts=max(stamps)), fresh), False
         last = stamps[-1]
         keep = [r for r, stamp in zip(results, stamps, strict=True) if stamp < last]
         if not keep:
-            return [], PullCursor("tie", ts=last), True
+            return [], state.moved("tie", ts=last), True
         newest = max(stamp for stamp in stamps if stamp < last)
-        return self._records(object_type, keep), PullCursor("forward", ts=newest), True
+        fresh = self._unseen(object_type, keep, state)
+        records = self._records(object_type, fresh, pull)
+        return records, self._remember(object_type, state.moved("forward", ts=newest), fresh), True
 
-    def _tie_page(self, object_type: str, state: PullCursor) -> tuple[list[Record], PullCursor, bool]:
+    def _tie_page(
+        self, object_type: str, state: PullCursor, pull: _Pull
+    ) -> tuple[list[Record], PullCursor, bool]:
         assert state.ts is not None
         filters = [
             {"property_name": MODIFIED_PROPERTY[object_type], "operator": "EQ", "value": str(state.ts)}
@@ -285,15 +420,19 @@ class HubSpotAdapter:
             filters.append({"property_name": "hs_object_id", "operator": "GT", "value": state.after})
         answer = self._search(object_type, filters, "hs_object_id")
         results = answer.body.get("results") or []
-        records = self._records(object_type, results)
+        fresh = self._unseen(object_type, results, state)
+        records = self._records(object_type, fresh, pull)
+        state = self._remember(object_type, state, fresh)
         if results and self._next_after(answer.body) is not None:
             last_id = max((str(r["id"]) for r in results), key=int)
-            return records, PullCursor("tie", ts=state.ts, after=last_id), True
-        return records, PullCursor("forward", ts=state.ts), True
+            return records, state.moved("tie", ts=state.ts, after=last_id), True
+        return records, state.moved("forward", ts=state.ts), True
 
     def _records(
-        self, object_type: str, results: Sequence[Mapping[str, Any]], *, lookup: bool = True
+        self, object_type: str, results: Sequence[Mapping[str, Any]], pull: _Pull, *, lookup: bool = True
     ) -> list[Record]:
+        for r in results:
+            pull.merged.update({merged: str(r["id"]) for merged in merged_ids(r)})
         looked_up: dict[str, list[Mapping[str, Any]]] = {}
         wanted = [str(r["id"]) for r in results if needs_lookup(r, object_type)] if lookup else []
         for chunk in _chunks(wanted, self.association_batch_size):
@@ -313,6 +452,65 @@ class HubSpotAdapter:
             mapper(r, linked_company(r, object_type, looked_up.get(str(r["id"]), []) if lookup else None))
             for r in results
         ]
+
+    # --- removals -------------------------------------------------------------------------
+
+    def _finish(self, object_type: str, state: PullCursor, pull: _Pull) -> tuple[list[Removal], PullCursor]:
+        """The end of a pull: removals when the count says something left (or after a walk), and the
+        count kept for the next pull's comparison."""
+        removed: list[Removal] = []
+        if pull.check_gone:
+            removed, state = self._removals(object_type, state, pull)
+        state = replace(state, count=pull.count, idx=pull.idx if pull.count is not None else ())
+        return removed, state.pruned(self.look_back_ms)
+
+    def _archived(self, object_type: str) -> list[Mapping[str, Any]]:
+        """Every archived record (HubSpot keeps them 90 days), 100 a call, with ``archivedAt``."""
+        found: list[Mapping[str, Any]] = []
+        after: str | None = None
+        while True:
+            options: dict[str, Any] = {"limit": self.list_limit, "archived": True, "properties": ["hs_object_id"]}
+            if after:
+                options["after"] = after
+            answer = self.connection.call(
+                f"list archived {object_type}", self.connection.objects.get_page, object_type, **options
+            )
+            found.extend(r for r in answer.body.get("results") or () if isinstance(r, Mapping))
+            after = self._next_after(answer.body)
+            if after is None:
+                return found
+
+    def _removals(self, object_type: str, state: PullCursor, pull: _Pull) -> tuple[list[Removal], PullCursor]:
+        floor = None if state.gone_ts is None else state.gone_ts - self.look_back_ms
+        new = {
+            str(r["id"]): archived_millis(r)
+            for r in self._archived(object_type)
+            if str(r["id"]) not in state.gone and (floor is None or archived_millis(r) > floor)
+        }
+        if not new:
+            return [], state
+        merged = dict(pull.merged)
+        if object_type == "companies":
+            merged.update(self._merged_into(object_type, [i for i in new if i not in merged]))
+        removed = [Removal(i, merged_into=merged.get(i)) for i in sorted(new, key=lambda i: (new[i], i))]
+        gone_ts = max([*new.values(), *([state.gone_ts] if state.gone_ts is not None else [])])
+        return removed, replace(state, gone={**state.gone, **new}, gone_ts=gone_ts)
+
+    def _merged_into(self, object_type: str, ids: Sequence[str]) -> dict[str, str]:
+        """Archived ids that a merge took: a batch read resolves a merged id to its primary, whose
+        ``hs_merged_object_ids`` names it; a deleted id is simply not found."""
+        merged: dict[str, str] = {}
+        for chunk in _chunks(list(ids), 100):
+            request = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in chunk], properties=["hs_merged_object_ids"],
+                properties_with_history=[],
+            )
+            answer = self.connection.call(
+                f"read archived {object_type}", self.connection.batch.read, object_type, request
+            )
+            for result in answer.body.get("results") or ():
+                merged.update({m: str(result["id"]) for m in merged_ids(result) if m in chunk})
+        return merged
 
     # --- fields ---------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
         "salesforceaccountid",
         "zendesk_organization_id",
         "hs_parent_company_id",
+        "hs_merged_object_ids",
         "hs_lastmodifieddate",
     ),
     "contacts": (
@@ -131,6 +132,30 @@ def modified_at(obj: Mapping[str, Any], object_type: str) -> dt.datetime:
 
 def modified_millis(obj: Mapping[str, Any], object_type: str) -> int:
     return to_epoch_millis(modified_at(obj, object_type))
+
+
+def created_millis(obj: Mapping[str, Any]) -> int | None:
+    """When a record was created (``createdate``, else ``createdAt``), epoch ms; None if it says neither."""
+    for candidate in (_props(obj).get("createdate"), obj.get("createdAt")):
+        parsed = parse_instant(candidate)
+        if parsed is not None:
+            return to_epoch_millis(parsed)
+    return None
+
+
+def archived_millis(obj: Mapping[str, Any]) -> int:
+    """When an archived record was archived (``archivedAt``, else ``updatedAt``), epoch ms."""
+    for candidate in (obj.get("archivedAt"), obj.get("updatedAt")):
+        parsed = parse_instant(candidate)
+        if parsed is not None:
+            return to_epoch_millis(parsed)
+    return 0
+
+
+def merged_ids(obj: Mapping[str, Any]) -> list[str]:
+    """The ids merged into this record (``hs_merged_object_ids``, ``;``-separated), in the order given."""
+    raw = text_or_none(_props(obj).get("hs_merged_object_ids"))
+    return [part.strip() for part in (raw or "").split(";") if part.strip()]
 
 
 # --- associations ---------------------------------------------------------------------------

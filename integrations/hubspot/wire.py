@@ -138,6 +138,7 @@ class HubSpotConnection:
         self.host = options["host"]
         self.objects = crm.objects.basic_api
         self.search = crm.objects.search_api
+        self.batch = crm.objects.batch_api
         self.companies_batch = crm.companies.batch_api
         self.associations = crm.associations.v4.batch_api
         self.properties = crm.properties.core_api

@@ -31,7 +31,7 @@ Archived (deleted) records leave lists and search, answer 404 on GET and are lis
 (``primaryObjectId``, ``objectIdToMerge``; `merge` in-process) archives the merged record, which
 then resolves to the primary on GET, and lists it in the primary's ``hs_merged_object_ids``.
 
-``search_lag_seconds`` (default 0: search sees every write at once, as the sandbox always did):
+``search_lag_seconds`` (default 5, HubSpot's "a few seconds"; 0: search sees every write at once):
 a write becomes visible to ``/search`` only that many seconds (of the emulator ``clock``) after it
 was made, until then search sees the record as it was before (or not at all), and records indexed
 within the last lag come back out of ``hs_lastmodifieddate`` order, as HubSpot's eventually
@@ -127,7 +127,7 @@ class HubSpotEmulator(Emulator):
         daily_api_limit: int = 250_000,
         search_requests_per_second: int = 5,
         monotonic: Callable[[], float] = time.monotonic,
-        search_lag_seconds: float = 0.0,
+        search_lag_seconds: float = 5.0,
     ) -> None:
         super().__init__(stats, clock)
         self.access_token = access_token

@@ -332,7 +332,16 @@ class HubSpotStore:
             record.archived_at = self.clock()
             self._index(record, record.archived_at)
             self.version += 1
+            if self.table(object_type).object_type == "companies":
+                self._recalculate_company_of_contacts(record_id, None)
             return True
+
+    def _recalculate_company_of_contacts(self, company_id: str, new_id: str | None) -> None:
+        """Contacts whose primary company (``associatedcompanyid``, which HubSpot calculates) was
+        ``company_id`` now name ``new_id`` (None: the company was deleted), a change like any other."""
+        for contact in list(self.tables["contacts"].records.values()):
+            if not contact.archived and contact.properties.get("associatedcompanyid") == company_id:
+                self.apply(contact, "contacts", {"associatedcompanyid": new_id})
 
     def _index(self, record: HubSpotRecord, written_at: datetime) -> None:
         """With a search lag, the record as written now becomes searchable ``search_lag`` later."""
@@ -375,6 +384,8 @@ class HubSpotStore:
             earlier = [i for i in (primary.properties.get("hs_merged_object_ids") or "").split(";") if i]
             also = [i for i in (merged.properties.get("hs_merged_object_ids") or "").split(";") if i]
             self._move_links(table.object_type, merged.id, primary.id)
+            if table.object_type == "companies":
+                self._recalculate_company_of_contacts(merged.id, primary.id)
             self.archive(table.object_type, merged.id)
             self.merged_into[(table.object_type, merged.id)] = primary.id
             ids = ";".join([*earlier, merged.id, *also])

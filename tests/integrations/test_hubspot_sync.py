@@ -106,3 +106,35 @@ def test_sync_then_push_through_the_emulator(sqlite_store: Store, make_portal: C
     resync = sync(store, tenant_id, {"hubspot": adapter}, objects=("accounts",))
     assert resync.systems["hubspot"].objects["accounts"].pulled == 40
     assert adapter.calls - calls == 2
+
+
+def test_deleted_and_merged_companies_leave_canary(sqlite_store: Store, make_portal: Callable[..., Portal]) -> None:
+    store = sqlite_store
+    portal = make_portal(30)
+    with store.session() as s:
+        tenant, _ = create_tenant(s, "acme", "Acme CS")
+        tenant_id = tenant.id
+    adapter = portal.adapter()
+    sync(store, tenant_id, {"hubspot": adapter})
+    with store.session(tenant_id) as s:
+        before = {link.external_id: link.account_id for link in s.scalars(select(SourceLink))}
+    assert len({before["1003"], before["1004"], before["1005"]}) == 3
+    portal.advance(minutes=5)
+    portal.emulator.merge("companies", "1003", "1004")
+    portal.emulator.delete("companies", ["1005"])
+    portal.emulator.delete("tickets", ["90003"])
+    portal.indexed()
+    summary = sync(store, tenant_id, {"hubspot": adapter})
+    objects = summary.systems["hubspot"].objects
+    assert (objects["accounts"].pulled, objects["accounts"].removed) == (1, 2)
+    assert (objects["tickets"].pulled, objects["tickets"].removed) == (0, 1)
+    with store.session(tenant_id) as s:
+        after = {link.external_id: link.account_id for link in s.scalars(select(SourceLink))}
+        stages = {a.id: a.lifecycle_stage for a in s.scalars(select(Account))}
+        tickets = {t.external_id for t in s.scalars(select(Ticket))}
+    assert set(before) - set(after) == {"1004", "1005"}
+    assert stages[before["1004"]] == "merged" and stages[before["1005"]] == "retired"
+    assert after["1003"] == before["1003"] and stages[before["1003"]] != "merged"
+    assert "90003" not in tickets and len(tickets) == 9
+    quiet = sync(store, tenant_id, {"hubspot": adapter})
+    assert sum(o.pulled + o.removed for o in quiet.systems["hubspot"].objects.values()) == 0

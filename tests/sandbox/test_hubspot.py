@@ -336,6 +336,7 @@ def test_touched_records_are_found_again_by_incremental_search(make_portal: Call
     portal = make_portal()
     portal.clock[0] = T0 + timedelta(days=3)
     assert portal.emulator.touch("companies", ["1001", "1002", "1003", "1004", "1005", "404404"]) == 5
+    portal.clock[0] += timedelta(seconds=2 * portal.emulator.search_lag_seconds)  # indexed, and settled in order
     filters = [{"property_name": "hs_lastmodifieddate", "operator": "GTE", "value": _ms(3 * 24 * 60)}]
     page = _search(portal.client, filters)
     assert [r.id for r in page.results] == ["1001", "1002", "1003", "1004", "1005"]

@@ -61,6 +61,7 @@ def test_archived_records_answer_404_and_list_only_with_archived(make_portal: Ma
         api.get_by_id("1003")
     assert missing.value.status == 404
     assert "1003" not in {c.id for c in api.get_page(limit=100).results}
+    portal.clock[0] += timedelta(seconds=portal.emulator.search_lag_seconds)  # search drops it after the lag
     archived = api.get_page(limit=100, archived=True).results
     assert [(c.id, c.archived) for c in archived] == [("1003", True)]
     assert api.get_by_id("1003", archived=True).archived_at is not None
@@ -79,7 +80,12 @@ def test_merged_company_resolves_to_the_primary(make_portal: MakePortal) -> None
     assert "1002" not in {c.id for c in api.get_page(limit=100).results}
     assert set(portal.emulator.associations("companies", "1001", "contacts")) == {"50010", "50011", "50020", "50021"}
     assert portal.emulator.merged_ids("companies") == {"1002": "1001"}
+    contacts = {r["id"]: r["properties"].get("associatedcompanyid") for r in portal.emulator.records("contacts")}
+    assert (contacts["50020"], contacts["50021"]) == ("1001", "1001")  # HubSpot recalculates the primary company
     assert portal.emulator.deleted_ids("companies") == []
     with pytest.raises(ApiException) as twice:
         api.merge(public_merge_input=PublicMergeInput(primary_object_id="1001", object_id_to_merge="1001"))
     assert twice.value.status == 404
+    portal.emulator.delete("companies", ["1001"])
+    contacts = {r["id"]: r["properties"].get("associatedcompanyid") for r in portal.emulator.records("contacts")}
+    assert [contacts[i] for i in ("50010", "50011", "50020", "50021")] == [None] * 4
