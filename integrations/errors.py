@@ -2,7 +2,8 @@
 
 `RetriableError`: try again later (429, 5xx, timeouts), honouring ``retry_after``.
 `AuthError`: credentials or a signature are wrong; retrying will not help.
-`FatalError`: stop the run (e.g. Salesforce ``REQUEST_LIMIT_EXCEEDED``, a quota guard);
+`FatalError`: stop the run (e.g. Salesforce's daily ``REQUEST_LIMIT_EXCEEDED``, a quota guard; its
+concurrency ``REQUEST_LIMIT_EXCEEDED`` is retriable);
 `VendorRefused` when the vendor refused the request itself, `BadCursor` for a saved cursor
 the adapter did not write.
 `RecordError`: one record was rejected; the rest of the batch goes on.

@@ -31,7 +31,8 @@ How the real SDKs are pointed at it (what `Sandbox.sdk_clients` does):
 Vendor limits and behaviour options are passed per vendor, e.g. ``Sandbox(salesforce={"daily_api_limit":
 500, "field_level_security": True}, zendesk={"plan": "team", "export_deleted": True},
 hubspot={"requests_per_10s": 190, "search_lag_seconds": 5})``; they reach the emulator's constructor
-unchanged. Each emulator's docstring lists its real-vendor options, all off by default.
+unchanged. Each emulator's docstring lists its real-vendor options; they are on by default (a test
+switches one off to see the old behaviour).
 
 `Sandbox.mutate` applies seeded record changes, deletions and merges across the running systems
 and `Sandbox.world_state` reads back what a fresh full sync should find (`sandbox.mutate`).
