@@ -14,6 +14,29 @@ from tests.pg import create_database, postgres_server
 TEST_SECRET = "test-secret-key-for-canary-0123456789"
 
 
+_TRAVELLERS: list[Any] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """``CANARY_TEST_NOW=2027-06-30T23:30:00+00:00 pytest`` runs the suite, collection included, as if
+    that were the time (Python's clock only: servers the tests start in other processes keep the real
+    one); the suite must pass whatever the date. Without it, the real clock."""
+    when = os.environ.get("CANARY_TEST_NOW")
+    if when:
+        import datetime as dt
+
+        import time_machine
+
+        traveller = time_machine.travel(dt.datetime.fromisoformat(when), tick=True)
+        traveller.start()
+        _TRAVELLERS.append(traveller)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _TRAVELLERS:
+        _TRAVELLERS.pop().stop()
+
+
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     if os.environ.get("CANARY_SKIP_POSTGRES") == "1":
