@@ -57,7 +57,8 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
         raise click.BadParameter(f"{value!r} is not a date like 2026-05-01", param_hint=name) from exc
 
 
-@click.command("score", help="Score every account's health (and raise alerts) as of today, or recompute history.")
+@click.command("score", help="Score every account's health (and raise alerts) as of today, or recompute history; "
+                             "a workspace's first score backfills 180 days of history.")
 @click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
 @click.option("--since", help="Recompute every day from this date (YYYY-MM-DD) up to --as-of.")
 @click.option("--as-of", "as_of", help="The day to score (default: today, UTC).")
@@ -66,7 +67,7 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
 @with_appcontext
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
           as_json: bool) -> None:
-    from sync.health import score_tenant
+    from sync.health import HISTORY_DAYS, has_history, score_tenant
 
     store = app_store()
     tenant = resolve_tenant(store, tenant_slug)
@@ -77,6 +78,8 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
         raise click.BadParameter(f"{first} is after {day}", param_hint="--since")
     with store.session(tenant.id) as session:
         accounts = session.scalar(select(func.count()).select_from(Account)) or 0
+    if first is None and not has_history(store, tenant.id):
+        first = day - dt.timedelta(days=HISTORY_DAYS - 1)  # a first score backfills the history
     with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
         summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
     result = summary.as_dict()

@@ -337,3 +337,22 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
         for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
                                                        Task.status == "open")):
             task.status = "done"
+
+
+HISTORY_DAYS = 180
+
+
+def has_history(store: Store, tenant_id: int) -> bool:
+    with store.session(tenant_id) as session:
+        return session.scalar(select(HealthSnapshot.id).limit(1)) is not None
+
+
+def first_score(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
+                history_days: int = HISTORY_DAYS, progress: ProgressCallback | None = None) -> ScoreSummary:
+    """Score a workspace; the first time (no snapshot yet), backfill ``history_days`` of daily history
+    from the stored usage, tickets and surveys, so trends and history charts mean something at once.
+
+    Later calls score ``as_of`` alone. The summary's ``days`` says how many days were scored.
+    """
+    since = as_of - dt.timedelta(days=history_days - 1) if not has_history(store, tenant_id) else as_of
+    return score_tenant(store, tenant_id, model, as_of, since=since, progress=progress)
