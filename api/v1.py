@@ -237,3 +237,8 @@ def users() -> Any:
         data = [{"id": u.id, "email": u.email, "name": u.name, "role": u.role, "manager_id": u.manager_id,
                  "active": u.active} for u in rows[:limit]]
     return jsonify({"data": data, "next_cursor": _next_id_cursor(rows, limit)})
+
+
+@v1.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def not_found(rest: str) -> Any:
+    raise ApiError(404, f"Not Found: no API route /api/v1/{rest[:100]} (see /api/v1/openapi.json)")

@@ -199,7 +199,7 @@ def _sort_expression(q: PortfolioQuery, snap: Any, facts: Any, alerts: Any) -> C
         "tier": func.coalesce(Account.tier, ""), "stage": func.coalesce(Account.lifecycle_stage, ""),
     }
     if q.sort == "renewal":
-        return func.coalesce(facts.c.renewal, cast(literal(FAR_FUTURE.isoformat()), Date))
+        return func.coalesce(facts.c.renewal, literal(FAR_FUTURE, type_=Date))
     if q.sort == "arr":
         return func.coalesce(facts.c.arr, 0.0)
     if q.sort == "alerts":
@@ -271,7 +271,7 @@ def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | 
     facts, alerts = subscription_facts(reference), open_alert_counts()
     needs_facts = q.sort in ("renewal", "arr") or q.renewal_days is not None or q.arr_min is not None \
         or q.arr_max is not None
-    sort_expr = _sort_expression(q, snap, facts, alerts)
+    sort_expr = _sort_expression(q, snap.c, facts, alerts)
     query = (select(Account.id, Account.name, Account.owner, Account.csm_user_id, Account.segment, Account.tier,
                     Account.lifecycle_stage, snap.c.score, snap.c.band, snap.c.trend, sort_expr.label("sort_value"))
              .outerjoin(snap, snap.c.account_id == Account.id))

@@ -1,0 +1,150 @@
+"""My portfolio: whose accounts first, filters, sort, keyset paging, CSV; the account and product-user pages."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import Workspace, signed_in_client
+
+
+def names(html: str) -> list[str]:
+    return re.findall(r'<td class="name" data-label="Account"><a href="/accounts/\d+">([^<]+)</a>', html)
+
+
+def test_a_csm_sees_their_own_portfolio_first(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["csm"])
+    page = client.get("/accounts").get_data(as_text=True)
+    assert "My portfolio" in page
+    assert names(page) == ["Alpha Poor Renewing", "Alpha Poor Later", "Alpha Good Steady"]  # lowest health first
+    everything = names(client.get("/accounts?scope=all").get_data(as_text=True))
+    assert sorted(everything) == sorted(a.accounts)
+
+
+def test_a_manager_sees_the_team(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["manager"])
+    page = client.get("/accounts").get_data(as_text=True)
+    assert "My team" in page
+    # csm reports to the manager; csm2 does not
+    assert set(names(page)) == {"Alpha Poor Renewing", "Alpha Poor Later", "Alpha Good Steady"}
+    unassigned = names(client.get("/accounts?scope=unassigned").get_data(as_text=True))
+    assert unassigned == ["Alpha Unowned"]
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("band=poor", ["Alpha Other Poor", "Alpha Poor Renewing", "Alpha Poor Later"]),
+    ("band=poor&renewal=90", ["Alpha Other Poor", "Alpha Poor Renewing"]),
+    ("band=poor,good&renewal=90&sort=name", ["Alpha Good Steady", "Alpha Other Poor", "Alpha Poor Renewing"]),
+    ("trend=down&sort=name", ["Alpha Other Poor", "Alpha Poor Later", "Alpha Poor Renewing"]),
+    ("arr_min=15000&arr_max=60000&sort=-arr", ["Alpha Poor Renewing", "Alpha Poor Later"]),
+    ("tier=gold&sort=name", ["Alpha Other Poor", "Alpha Poor Later"]),
+    ("alert=usage_drop&renewal=30", ["Alpha Other Poor"]),
+    ("sort=renewal", ["Alpha Other Poor", "Alpha Poor Renewing", "Alpha Good Steady", "Alpha Poor Later",
+                      "Alpha Unowned"]),
+    ("sort=-score", ["Alpha Good Steady", "Alpha Unowned", "Alpha Poor Later", "Alpha Poor Renewing",
+                     "Alpha Other Poor"]),
+    ("q=renew", ["Alpha Poor Renewing"]),
+    ("band=none", []),
+])
+def test_filters_and_sorts(console_app: Any, two_workspaces: tuple[Workspace, Workspace], query: str,
+                           expected: list[str]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["admin"])
+    answer = client.get(f"/accounts?scope=all&{query}")
+    assert answer.status_code == 200
+    assert names(answer.get_data(as_text=True)) == expected
+
+
+@pytest.mark.parametrize(("query", "reason"), [
+    ("band=terrible", "band must be one of"), ("renewal=7", "renewal must be one of"),
+    ("sort=password", "sort must be one of"), ("arr_min=lots", "arr_min must be a number"),
+    ("scope=everyone", "scope must be one of"), ("cursor=%21%21", "cursor is not one this server gave"),
+    ("owner=-3", "owner is out of range"),
+])
+def test_bad_filters_get_a_clear_400(console_app: Any, two_workspaces: tuple[Workspace, Workspace], query: str,
+                                     reason: str) -> None:
+    a, _ = two_workspaces
+    answer = signed_in_client(console_app, a.emails["admin"]).get(f"/accounts?{query}")
+    assert answer.status_code == 400 and reason in answer.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("sort", ["score", "-score", "name", "renewal", "-arr", "alerts", "trend", "owner"])
+def test_keyset_paging_visits_every_account_once(console_app: Any, two_workspaces: tuple[Workspace, Workspace],
+                                                 sort: str) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["admin"])
+    from console.auth import SignedIn
+    from console.portfolio import PortfolioQuery, load_page
+
+    store = console_app.extensions["canary.store"]
+    who = SignedIn(a.users["admin"], a.tenant_id, "Alpha", a.emails["admin"], None, "admin")
+    seen: list[int] = []
+    pages = 0
+    query = PortfolioQuery(scope="all", sort=sort.lstrip("-"), descending=sort.startswith("-"), limit=25)
+    with store.session(a.tenant_id) as s:
+        full = [r["id"] for r in load_page(s, query, who).rows]
+        query = PortfolioQuery(**{**query.__dict__, "limit": 2})  # smaller than allowed: paging by 2
+        while True:
+            page = load_page(s, query, who)
+            seen += [r["id"] for r in page.rows]
+            pages += 1
+            if page.next_cursor is None:
+                break
+            query = PortfolioQuery(**{**query.__dict__, "cursor": page.next_cursor})
+    assert pages == 3 and seen == full and len(set(seen)) == 5
+    assert client.get(f"/accounts?scope=all&sort={sort}&limit=25").status_code == 200
+
+
+def test_csv_export_is_what_the_filters_show(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["csm"])
+    answer = client.get("/accounts?band=poor&renewal=90&format=csv")
+    assert answer.mimetype == "text/csv"
+    assert "attachment" in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.get_data(as_text=True))))
+    assert [r["name"] for r in rows] == ["Alpha Poor Renewing"]
+    assert rows[0]["band"] == "poor" and rows[0]["arr"] == "50000.00" and rows[0]["csm"] == "Alpha Csm"
+    assert rows[0]["renewal"] == "2027-01-14" and rows[0]["alerts"] == "1"
+
+
+def test_account_profile_shows_history_band_change_and_reasons(console_app: Any,
+                                                               two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["csm"])
+    page = client.get(f"/accounts/{a.accounts['Alpha Poor Renewing']}").get_data(as_text=True)
+    assert 'data-testid="history-chart"' in page and "180 days" in page
+    assert page.count('class="band-change-marker"') == 1
+    changes = page.split('data-testid="band-changes"')[1].split("</ol>")[0]
+    assert "11 Nov 2026" in changes and "average → " in changes and "Weekly active users fell from 12 to 3" in changes
+    assert 'data-testid="score">30<' in page
+    measures = page.split('data-testid="measures"')[1].split("</table>")[0]
+    assert "Weekly active users" in measures and "12th" in measures and "-9.00" in measures
+    assert "Alpha Champion 0" in page and "champion" in page
+    assert "https://app.hubspot.com/contacts/771/company/alpha-hs-0" in page
+    assert "has the domain alpha0.example" in page
+    assert "Usage dropped at Alpha Poor Renewing" in page and "Call Alpha Poor Renewing" in page
+    assert 'data-testid="profile-renewal">2027-01-14<' in page
+
+
+def test_steady_account_shows_no_band_change(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["csm"])
+    page = client.get(f"/accounts/{a.accounts['Alpha Good Steady']}").get_data(as_text=True)
+    assert 'data-testid="no-band-changes"' in page and 'class="band-change-marker"' not in page
+
+
+def test_product_user_profile(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
+    a, _ = two_workspaces
+    client = signed_in_client(console_app, a.emails["csm"])
+    page = client.get(f"/product-users/{a.product_users[0]}").get_data(as_text=True)
+    assert "Alpha Champion 0" in page and "champion" in page and "Alpha Poor Renewing" in page
+    features = page.split('data-testid="features"')[1].split("</table>")[0]
+    assert "Report Created" in features and "<td class=\"num\">4</td>" in features and "2026-11-28" in features
+    assert "1 active days, 4 events" in page
+    assert client.get("/product-users/999999").status_code == 404
