@@ -95,6 +95,30 @@ def _name(email: str) -> str:
     return " ".join(part.capitalize() for part in email.split("@")[0].split("."))
 
 
+def demo_account_owners(store: Store, tenant_id: int, world: Any) -> int:
+    """Give each account the CSM the sandbox's CRM names as its owner, where sync left none.
+
+    A stand-in until sync pulls account owners from the vendors (Salesforce ``OwnerId``, HubSpot owners):
+    the sandbox's truth says which CSM owns each company, and its records are found by their vendor ids.
+    An owner that sync did set is kept. Returns how many accounts got an owner.
+    """
+    from sqlalchemy import update
+
+    owner_of = {(system, p.external_id): c.csm_owner for c in world.companies for system, p in c.presence.items()}
+    owners: dict[int, str] = {}
+    with store.session(tenant_id) as session:
+        for account_id, system, external_id in session.execute(
+                select(SourceLink.account_id, SourceLink.system, SourceLink.external_id)
+                .where(SourceLink.account_id.is_not(None)).order_by(SourceLink.system)):
+            owner = owner_of.get((system, external_id))
+            if owner and account_id not in owners:
+                owners[account_id] = owner
+        for account_id, owner in owners.items():
+            session.execute(update(Account).where(Account.id == account_id, Account.owner.is_(None))
+                            .values(owner=owner))
+    return len(owners)
+
+
 def create_demo_users(app: Flask, tenant_id: int) -> list[tuple[str, str, str]]:
     """The sandbox's CSMs (as account owners name them), two managers with four CSMs each, an admin and
     a viewer, each with a fresh random password; accounts get their CSM as a user."""
@@ -171,6 +195,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
         if s.stopped:
             click.echo(f"  {system} sync stopped: {s.stopped}", err=True)
 
+    demo_account_owners(store, tenant_id, world)
     result.sign_ins = create_demo_users(app, tenant_id)
     with store.session(tenant_id) as session:
         total = session.scalar(select(func.count()).select_from(Account)) or 0
