@@ -63,10 +63,12 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
 @click.option("--since", help="Recompute every day from this date (YYYY-MM-DD) up to --as-of.")
 @click.option("--as-of", "as_of", help="The day to score (default: today, UTC).")
 @click.option("--model", "model_path", help="Health model file (YAML or JSON); default: the shipped model.")
+@click.option("--history-days", default=None, type=click.IntRange(1, 3660),
+              help="Days of history a workspace's first score backfills (default 180; 1: only the day scored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one line of JSON.")
 @with_appcontext
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
-          as_json: bool) -> None:
+          history_days: int | None, as_json: bool) -> None:
     from sync.health import HISTORY_DAYS, has_history, score_tenant
 
     store = app_store()
@@ -79,7 +81,7 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
     with store.session(tenant.id) as session:
         accounts = session.scalar(select(func.count()).select_from(Account)) or 0
     if first is None and not has_history(store, tenant.id):
-        first = day - dt.timedelta(days=HISTORY_DAYS - 1)  # a first score backfills the history
+        first = day - dt.timedelta(days=(history_days or HISTORY_DAYS) - 1)  # a first score backfills history
     with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
         summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
     result = summary.as_dict()
