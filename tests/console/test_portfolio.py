@@ -148,3 +148,32 @@ def test_product_user_profile(console_app: Any, two_workspaces: tuple[Workspace,
     assert "Report Created" in features and "<td class=\"num\">4</td>" in features and "2026-11-28" in features
     assert "1 active days, 4 events" in page
     assert client.get("/product-users/999999").status_code == 404
+
+
+def test_connections_page_and_sync_now_for_an_unconnected_system(console_app: Any,
+                                                                 two_workspaces: tuple[Workspace, Workspace]) -> None:
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from store.models import AuditEvent, SyncRun
+    from tests.console.conftest import csrf_of
+
+    a, _ = two_workspaces
+    store = console_app.extensions["canary.store"]
+    started = dt.datetime(2026, 11, 30, 8, tzinfo=dt.UTC)
+    with store.session(a.tenant_id) as s:
+        s.add(SyncRun(system="hubspot", kind="pull", trigger="cli", started_at=started,
+                      finished_at=started + dt.timedelta(minutes=2), records=120, changed=7, calls=9, quota_left=4000,
+                      failure="HubSpot answered 429 three times: stopped, resumes from its cursor"))
+    client = signed_in_client(console_app, a.emails["admin"])
+    page = client.get("/connections").get_data(as_text=True)
+    hubspot = page.split('data-testid="connection-hubspot"')[1].split("</section>")[0]
+    assert "2026-11-30 08:02 UTC (cli)" in hubspot and "120 records (7 changed) in 9 calls" in hubspot
+    assert "4000" in hubspot and "answered 429 three times" in hubspot and "Sync now" in hubspot
+    assert "not connected" in page.split('data-testid="connection-zendesk"')[1].split("</section>")[0]
+    answer = client.post("/connections/zendesk/sync", data={"csrf_token": csrf_of(client)})
+    assert "Zendesk is not connected" in client.get(answer.headers["Location"]).get_data(as_text=True)
+    assert client.post("/connections/pipedrive/sync", data={"csrf_token": csrf_of(client)}).status_code == 404
+    with store.session(a.tenant_id) as s:
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "connection.sync")) is None
