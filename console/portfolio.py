@@ -156,22 +156,26 @@ def latest_day(s: Session) -> dt.date | None:
     return day
 
 
-def subscription_facts(as_of: dt.date) -> Any:
+def subscription_facts(as_of: dt.date, account_ids: list[int] | None = None, *, materialized: bool = False) -> Any:
     """Per account: ARR and next renewal of its active subscriptions in one system of record
-    (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them."""
+    (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
+
+    With `account_ids`, only those accounts are aggregated (a page's rows); `materialized` makes it a
+    CTE computed once, so a join or keyset condition on it never re-runs the aggregation per row."""
     rank = case({system: i for i, system in enumerate(SYSTEM_OF_RECORD)}, value=Subscription.system,
                 else_=len(SYSTEM_OF_RECORD))
     per_system = (select(Subscription.account_id.label("account_id"), rank.label("rank"),
                          func.sum(Subscription.arr).label("arr"),
                          func.min(case((Subscription.renewal_date >= as_of, Subscription.renewal_date))).label("next"),
                          func.max(Subscription.renewal_date).label("last"))
-                  .where(Subscription.status == "active", Subscription.account_id.is_not(None))
+                  .where(Subscription.status == "active", Subscription.account_id.is_not(None),
+                         *([Subscription.account_id.in_(account_ids)] if account_ids is not None else []))
                   .group_by(Subscription.account_id, rank).subquery())
     ranked = select(per_system, func.row_number().over(partition_by=per_system.c.account_id,
                                                        order_by=per_system.c.rank).label("rn")).subquery()
-    return (select(ranked.c.account_id, cast(ranked.c.arr, Float).label("arr"),
-                   func.coalesce(ranked.c.next, ranked.c.last).label("renewal"))
-            .where(ranked.c.rn == 1).subquery("facts"))
+    facts = (select(ranked.c.account_id, cast(ranked.c.arr, Float).label("arr"),
+                    func.coalesce(ranked.c.next, ranked.c.last).label("renewal")).where(ranked.c.rn == 1))
+    return facts.cte("facts").prefix_with("MATERIALIZED") if materialized else facts.subquery("facts")
 
 
 def open_alert_counts() -> Any:
@@ -268,13 +272,21 @@ def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | 
     reference = day or dt.datetime.now(dt.UTC).date()
     snap = (select(HealthSnapshot.account_id, HealthSnapshot.score, HealthSnapshot.band, HealthSnapshot.trend)
             .where(HealthSnapshot.day == (day or FAR_FUTURE)).subquery("snap"))
-    facts, alerts = subscription_facts(reference), open_alert_counts()
     needs_facts = q.sort in ("renewal", "arr") or q.renewal_days is not None or q.arr_min is not None \
         or q.arr_max is not None
-    sort_expr = _sort_expression(q, snap.c, facts, alerts)
-    query = (select(Account.id, Account.name, Account.owner, Account.csm_user_id, Account.segment, Account.tier,
-                    Account.lifecycle_stage, snap.c.score, snap.c.band, snap.c.trend, sort_expr.label("sort_value"))
-             .outerjoin(snap, snap.c.account_id == Account.id))
+    facts, alerts = subscription_facts(reference, materialized=needs_facts), open_alert_counts()
+    # Only scored accounts can match a band filter: then the (tenant, day, score, account) index can
+    # drive the query in score order and stop after one page.
+    scored_only = bool(q.bands) and "none" not in q.bands and q.sort in ("score", "band")
+    sort_expr = snap.c.score if scored_only else _sort_expression(q, snap.c, facts, alerts)
+    tie_column = snap.c.account_id if scored_only else Account.id
+    query = select(Account.id, Account.name, Account.owner, Account.csm_user_id, Account.segment, Account.tier,
+                   Account.lifecycle_stage, snap.c.score, snap.c.band, snap.c.trend, sort_expr.label("sort_value"))
+    if scored_only:
+        query = query.select_from(snap).join(Account, Account.id == snap.c.account_id).where(
+            snap.c.score.is_not(None))
+    else:
+        query = query.outerjoin(snap, snap.c.account_id == Account.id)
     if needs_facts:
         query = query.outerjoin(facts, facts.c.account_id == Account.id)
     if q.sort == "alerts":
@@ -283,9 +295,9 @@ def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | 
     if q.cursor:
         value, last_id = _decode_cursor(q.cursor, q.sort)
         after = sort_expr < value if q.descending else sort_expr > value
-        tie = Account.id < last_id if q.descending else Account.id > last_id
+        tie = tie_column < last_id if q.descending else tie_column > last_id
         query = query.where(or_(after, and_(sort_expr == value, tie)))
-    order = (sort_expr.desc(), Account.id.desc()) if q.descending else (sort_expr.asc(), Account.id.asc())
+    order = (sort_expr.desc(), tie_column.desc()) if q.descending else (sort_expr.asc(), tie_column.asc())
     rows = [dict(r._mapping) for r in s.execute(query.order_by(*order).limit(q.limit + 1))]
     more = len(rows) > q.limit
     rows = rows[: q.limit]
@@ -299,8 +311,8 @@ def _enrich(s: Session, rows: list[dict[str, Any]], as_of: dt.date) -> None:
     ids = [r["id"] for r in rows]
     if not ids:
         return
-    facts = subscription_facts(as_of)
-    by_id = {r.account_id: r for r in s.execute(select(facts).where(facts.c.account_id.in_(ids)))}
+    facts = subscription_facts(as_of, ids)
+    by_id = {r.account_id: r for r in s.execute(select(facts))}
     alerts = dict(s.execute(select(Alert.account_id, func.count()).where(
         Alert.account_id.in_(ids), Alert.status == "open").group_by(Alert.account_id)).all())
     csm_ids = {r["csm_user_id"] for r in rows if r["csm_user_id"]}

@@ -320,7 +320,7 @@ class HealthSnapshot(TenantScoped, Base):
     __tablename__ = "health_snapshots"
     __table_args__ = (
         UniqueConstraint("tenant_id", "account_id", "day"),
-        Index("ix_health_snapshots_tenant_day_score", "tenant_id", "day", "score"),  # a portfolio's latest day
+        Index("ix_health_snapshots_tenant_day_score", "tenant_id", "day", "score", "account_id"),  # portfolios
         CheckConstraint("band IS NULL OR " + _in("band", BANDS), name="band"),
         CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)", name="score_range"),
     )

@@ -135,7 +135,7 @@ def test_csm_signs_in_filters_and_opens_history(browser: Any, demo: dict[str, An
         assert changes.count() >= 1 and changes.first.locator(".reasons li").count() >= 1
         assert page.locator('[data-testid="score"]').inner_text().isdigit()
         box = chart.bounding_box()
-        assert box is not None and box["width"] >= (900 if width == 1280 else 300) and box["height"] > 60
+        assert box is not None and box["width"] >= (700 if width == 1280 else 300) and box["height"] > 60
         overflow = page.evaluate("document.scrollingElement.scrollWidth")
         assert overflow <= width + 1, f"horizontal scrolling at {width}px: {overflow}"
         page.screenshot(path=str(ARTIFACTS / f"console-account-{width}.png"), full_page=True)

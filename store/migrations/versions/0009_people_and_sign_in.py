@@ -5,7 +5,7 @@ epoch), ``vendor_user_links`` (which Salesforce user / HubSpot owner / Zendesk a
 ``password_reset_tokens`` and ``api_tokens`` (SHA-256 of the token only), ``audit_events``,
 ``sync_runs`` (what the Connections page shows), ``sign_in_failures`` (rate limiting; not
 tenant-scoped, hashed keys). ``accounts.csm_user_id`` names the account's CSM as a user (``owner``
-keeps the e-mail); ``health_snapshots`` gets an index on (tenant, day, score) for portfolios.
+keeps the e-mail); ``health_snapshots`` gets an index on (tenant, day, score, account) for portfolios.
 Nothing existing is converted, so the downgrade loses only the new tables' rows.
 
 Revision ID: 0009
@@ -190,7 +190,9 @@ def upgrade() -> None:
         )
 
     with op.batch_alter_table("health_snapshots", schema=None) as batch_op:
-        batch_op.create_index("ix_health_snapshots_tenant_day_score", ["tenant_id", "day", "score"], unique=False)
+        batch_op.create_index(
+            "ix_health_snapshots_tenant_day_score", ["tenant_id", "day", "score", "account_id"], unique=False
+        )
 
 
 def downgrade() -> None:
