@@ -105,8 +105,10 @@ def _measures(latest: HealthSnapshot | None, month_ago: HealthSnapshot | None) -
         old = before.get(name, {}).get("value")
         value = p.get("value")
         b = bench.get(name) or bench.get(p.get("signal", "")) or {}
+        percentile = b.get("segment_percentile")
+        percentile = percentile if percentile is not None else b.get("base_percentile")
         out.append(Measure(name, p.get("label") or name, p.get("dimension", ""), value, p.get("status", "missing"),
-                           p.get("points"), b.get("segment_percentile", b.get("base_percentile")),
+                           p.get("points"), percentile,
                            None if value is None or old is None else value - old))
     return sorted(out, key=lambda m: (m.dimension, m.label))
 

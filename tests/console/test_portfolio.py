@@ -214,3 +214,16 @@ def test_portfolio_queries_on_sqlite_and_postgresql(app_factory: Any, database_u
                     break
                 query = PortfolioQuery(**{**query.__dict__, "cursor": page.next_cursor})
         assert len(seen) == len(set(seen)) == (3 if bands else 5), (sort, seen)
+
+
+def test_measure_percentile_falls_back_to_the_whole_base() -> None:
+    """A segment too small for a percentile (None) shows the percentile among all accounts."""
+    from console.profile import _measures
+    from store.models import HealthSnapshot
+
+    parts = {"parts": {"login_frequency": {"signal": "login_frequency", "dimension": "engagement",
+                                           "label": "Logins", "value": 0.97, "status": "poor", "points": 0.0}},
+             "benchmarks": {"login_frequency": {"segment_percentile": None, "base_percentile": 16.0}}}
+    before = {"parts": {"login_frequency": {"value": 1.5}}}
+    measures = _measures(HealthSnapshot(parts=parts), HealthSnapshot(parts=before))
+    assert [(m.name, m.percentile, round(m.change_30d or 0, 2)) for m in measures] == [("login_frequency", 16.0, -0.53)]
