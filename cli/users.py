@@ -25,7 +25,7 @@ def _hasher() -> Passwords:
 
 
 def reset_link(token: str) -> str:
-    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + f"/reset/{token}"
+    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + f"/reset/new?token={token}"
 
 
 @click.group("user", help="Users of a workspace: add them, list them, give them a password-reset link.")

@@ -210,8 +210,11 @@ def _mail_reset_links(email: str) -> None:
         send_reset_mail(current_app.config, email, link, RESET_MINUTES)
 
 
-@console.route("/reset/<token>", methods=["GET", "POST"])
-def reset(token: str) -> Any:
+@console.route("/reset/new", methods=["GET", "POST"])
+def reset() -> Any:
+    """Choose a new password. The token travels in the query string (GET) and the form (POST), never in
+    the path: access logs record paths without query strings, and log lines mask ``token=``."""
+    token = str(request.form.get("token") or request.args.get("token") or "")[:200]
     error = None
     if request.method == "POST":
         password = str(request.form.get("password", ""))
@@ -219,12 +222,12 @@ def reset(token: str) -> Any:
             error = "the two passwords differ"
         else:
             with _store().session() as s:
-                tenant_id = reset_tenant_of_token(s, token[:200])
+                tenant_id = reset_tenant_of_token(s, token)
             try:
                 if tenant_id is None:
                     raise PeopleError("this reset link has expired or was already used: ask for a new one")
                 with _store().session(tenant_id) as s:
-                    redeem_reset_token(s, token[:200], password, auth.passwords(), dt.datetime.now(dt.UTC))
+                    redeem_reset_token(s, token, password, auth.passwords(), dt.datetime.now(dt.UTC))
             except PeopleError as exc:
                 error = str(exc)
             else:

@@ -52,11 +52,13 @@ def test_user_add_and_reset_link(console_app: Any, two_workspaces: tuple[Workspa
                 "--manager", a.emails["manager"], "--name", "New Person")
     assert added.exit_code == 0, added.output
     link = added.output.strip().splitlines()[-1].split(": ")[-1]
-    assert link.startswith("http://127.0.0.1:5000/reset/")
+    assert link.startswith("http://127.0.0.1:5000/reset/new?token=")
     client = console_app.test_client()
-    reset = client.post(link.removeprefix("http://127.0.0.1:5000"),
-                        data={"password": "a fine new password", "confirm": "a fine new password",
-                              "csrf_token": csrf_of(client)})
+    form = client.get(link.removeprefix("http://127.0.0.1:5000")).get_data(as_text=True)
+    token = link.split("token=")[1]
+    assert f'name="token" value="{token}"' in form
+    reset = client.post("/reset/new", data={"token": token, "password": "a fine new password",
+                                            "confirm": "a fine new password", "csrf_token": csrf_of(client)})
     assert reset.status_code == 302
     assert sign_in(console_app.test_client(), "new.person@alpha.example", "a fine new password").status_code == 302
     printed = run(console_app, "user", "reset-link", "new.person@alpha.example", "--tenant", "alpha")
@@ -118,17 +120,19 @@ def test_reset_link_by_e_mail_through_smtp(app_factory: Any, smtp_server: Any) -
     mail = inbox.messages[0]
     assert mail["To"] == a.emails["csm"] and mail["From"] == "canary@alpha.example"
     body = message_from_bytes(mail.as_bytes()).get_payload(decode=True).decode()
-    link = re.search(r"https://canary\.alpha\.example(/reset/\S+)", body)
+    link = re.search(r"https://canary\.alpha\.example(/reset/new\?token=(\S+))", body)
     assert link is not None and "60 minutes" in body
     store = app.extensions["canary.store"]
     with store.session(a.tenant_id) as s:
         hashes = list(s.scalars(select(PasswordResetToken.token_hash)))
-    token = link.group(1).rsplit("/", 1)[1]
+    token = link.group(2)
     assert hashes == [hashlib.sha256(token.encode()).hexdigest()]
     browser = app.test_client()
-    data = {"password": "chosen by e-mail link", "confirm": "chosen by e-mail link", "csrf_token": csrf_of(browser)}
-    assert browser.post(link.group(1), data=data).status_code == 302
-    again = browser.post(link.group(1), data={**data, "csrf_token": csrf_of(browser)})
+    assert browser.get(link.group(1)).status_code == 200
+    data = {"token": token, "password": "chosen by e-mail link", "confirm": "chosen by e-mail link",
+            "csrf_token": csrf_of(browser)}
+    assert browser.post("/reset/new", data=data).status_code == 302
+    again = browser.post("/reset/new", data={**data, "csrf_token": csrf_of(browser)})
     assert again.status_code == 400 and "already used" in again.get_data(as_text=True)
     assert sign_in(app.test_client(), a.emails["csm"], PASSWORD).status_code == 401
 
@@ -161,3 +165,18 @@ def test_first_score_backfills_180_days_then_scores_one(store: Any) -> None:
         assert len(trends) == 3 and all(t is not None for t in trends)
     again = first_score(store, tenant.id, default_model(), WORLD_AS_OF + dt.timedelta(days=1))
     assert again.days == 1
+
+
+def test_reset_links_and_api_tokens_are_masked_in_log_lines(console_app: Any,
+                                                            two_workspaces: tuple[Workspace, Workspace]) -> None:
+    """A reset token rides in the query string (never the path) and an API token in the bearer header,
+    both of which the log filter masks; no password or hash is ever in an answer or log line."""
+    from cli.logs import redact
+
+    a, _ = two_workspaces
+    link = run(console_app, "user", "reset-link", a.emails["viewer"], "--tenant", "alpha").output.strip().split()[-1]
+    token = link.split("token=")[1]
+    api = run(console_app, "token", "create", "--user", a.emails["viewer"], "--tenant", "alpha").output.split()[-1]
+    line = f'127.0.0.1 "GET {link.split("5000")[1]} HTTP/1.1" 200 Authorization: Bearer {api}'
+    cleaned = redact(line)
+    assert token not in cleaned and api not in cleaned and "/reset/new?token=" in cleaned
