@@ -111,7 +111,7 @@ def demo_account_owners(store: Store, tenant_id: int, world: Any) -> int:
                 select(SourceLink.account_id, SourceLink.system, SourceLink.external_id)
                 .where(SourceLink.account_id.is_not(None)).order_by(SourceLink.system)):
             owner = owner_of.get((system, external_id))
-            if owner and account_id not in owners:
+            if owner and account_id is not None and account_id not in owners:
                 owners[account_id] = owner
         for account_id, owner in owners.items():
             session.execute(update(Account).where(Account.id == account_id, Account.owner.is_(None))

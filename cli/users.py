@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sys
 
 import click
 from flask import current_app
@@ -45,7 +46,7 @@ def user_add(email: str, role: str, name: str | None, manager_email: str | None,
              tenant_slug: str | None) -> None:
     store = app_store()
     tenant = resolve_tenant(store, tenant_slug)
-    password = click.get_text_stream("stdin").readline().rstrip("\n") if password_stdin else None
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     try:
         with store.session(tenant.id) as s:
             manager = find_user(s, manager_email) if manager_email else None
