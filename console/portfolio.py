@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -156,11 +157,12 @@ def latest_day(s: Session) -> dt.date | None:
     return day
 
 
-def subscription_facts(as_of: dt.date, account_ids: list[int] | None = None, *, materialized: bool = False) -> Any:
+def subscription_facts(as_of: dt.date, account_ids: Any = None, *, materialized: bool = False) -> Any:
     """Per account: ARR and next renewal of its active subscriptions in one system of record
     (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
 
-    With `account_ids`, only those accounts are aggregated (a page's rows); `materialized` makes it a
+    With `account_ids` (ids, or a select of ids), only those accounts are aggregated (a page's rows, or the
+    accounts with a renewal in the window asked for); `materialized` makes it a
     CTE computed once, so a join or keyset condition on it never re-runs the aggregation per row."""
     rank = case({system: i for i, system in enumerate(SYSTEM_OF_RECORD)}, value=Subscription.system,
                 else_=len(SYSTEM_OF_RECORD))
@@ -274,7 +276,13 @@ def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | 
             .where(HealthSnapshot.day == (day or FAR_FUTURE)).subquery("snap"))
     needs_facts = q.sort in ("renewal", "arr") or q.renewal_days is not None or q.arr_min is not None \
         or q.arr_max is not None
-    facts, alerts = subscription_facts(reference, materialized=needs_facts), open_alert_counts()
+    renewing = None
+    if q.renewal_days is not None:  # only accounts with a subscription renewing in the window (indexed)
+        renewing = select(Subscription.account_id).where(
+            Subscription.status == "active",
+            Subscription.renewal_date.between(reference, reference + dt.timedelta(days=q.renewal_days)))
+    facts = subscription_facts(reference, renewing, materialized=needs_facts)
+    alerts = open_alert_counts()
     # Only scored accounts can match a band filter: then the (tenant, day, score, account) index can
     # drive the query in score order and stop after one page.
     scored_only = bool(q.bands) and "none" not in q.bands and q.sort in ("score", "band")
@@ -285,10 +293,15 @@ def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | 
     if scored_only:
         query = query.select_from(snap).join(Account, Account.id == snap.c.account_id).where(
             snap.c.score.is_not(None))
+    elif needs_facts:
+        # Driven from the aggregated subscriptions (scanned once, accounts looked up by key): an account
+        # without an active subscription has no renewal or ARR to filter or sort on, and is left out.
+        query = query.select_from(facts).join(Account, Account.id == facts.c.account_id) \
+            .outerjoin(snap, snap.c.account_id == Account.id)
     else:
         query = query.outerjoin(snap, snap.c.account_id == Account.id)
-    if needs_facts:
-        query = query.outerjoin(facts, facts.c.account_id == Account.id)
+    if needs_facts and scored_only:
+        query = query.join(facts, facts.c.account_id == Account.id)
     if q.sort == "alerts":
         query = query.outerjoin(alerts, alerts.c.account_id == Account.id)
     query = query.where(*_filters(s, q, who, snap.c, facts, reference))
@@ -329,8 +342,26 @@ def _enrich(s: Session, rows: list[dict[str, Any]], as_of: dt.date) -> None:
         r["csm"] = names.get(r["csm_user_id"]) if r["csm_user_id"] else None
 
 
-def filter_options(s: Session) -> dict[str, list[Any]]:
-    """Values the filter menus offer, from this workspace's own data."""
+_OPTIONS_CACHE: dict[tuple[str, int], tuple[float, dict[str, list[Any]]]] = {}
+OPTIONS_SECONDS = 300.0
+
+
+def filter_options(s: Session, tenant_id: int | None = None, now: float | None = None) -> dict[str, list[Any]]:
+    """Values the filter menus offer, from this workspace's own data (kept five minutes per workspace and
+    process: four scans of every account are too dear for each page at 100,000 accounts)."""
+    if tenant_id is not None:
+        now = time.monotonic() if now is None else now
+        key = (str(s.get_bind().engine.url), tenant_id)
+        cached = _OPTIONS_CACHE.get(key)
+        if cached is not None and now - cached[0] < OPTIONS_SECONDS:
+            return cached[1]
+        options = _filter_options(s)
+        _OPTIONS_CACHE[key] = (now, options)
+        return options
+    return _filter_options(s)
+
+
+def _filter_options(s: Session) -> dict[str, list[Any]]:
     def distinct(column: Any) -> list[str]:
         return [v for v in s.scalars(select(column).where(column.is_not(None)).distinct().order_by(column)) if v]
 

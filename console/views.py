@@ -253,7 +253,7 @@ def portfolio() -> Any:
             page = load_page(s, query, me)
         except QueryError as exc:
             abort(400, description=str(exc))
-        options = filter_options(s)
+        options = filter_options(s, me.tenant_id)
     return render_template("console/portfolio.html", page=page, q=query, options=options, me=me,
                            renewal_windows=RENEWAL_WINDOWS)
 
