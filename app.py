@@ -43,6 +43,18 @@ DEFAULTS: dict[str, Any] = {
     "COLLECTOR_RATE_PER_SECOND": 50,  # collector requests per write key per process; 0 turns the limit off
     "COLLECTOR_RATE_BURST": 500,
     "HEALTH_MODEL": None,  # None: the shipped model; its `signals:` name the milestones and key features
+    "COOKIE_SECURE": None,  # None: Secure when PUBLIC_URL is https; false only for a plain-http local demo
+    "SESSION_IDLE_MINUTES": 30,  # a console session unused this long ends
+    "SESSION_MAX_HOURS": 12,  # and none lives longer
+    "SIGN_IN_MAX_FAILURES": 9,  # failed sign-ins per account and per address within the window; the next is refused
+    "SIGN_IN_WINDOW_SECONDS": 60,
+    "PASSWORD_HASH": {},  # argon2id parameters: time_cost, memory_kib, parallelism (defaults 3, 65536, 4)
+    "SMTP_HOST": None,  # None: no mail; `canary user reset-link EMAIL` prints reset links
+    "SMTP_PORT": 25,
+    "SMTP_FROM": "canary@localhost",
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_STARTTLS": False,
 }
 
 
@@ -61,6 +73,8 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret_key(Path(app.instance_path))
     register_secret(app.config["SECRET_KEY"])
+    if app.config.get("SMTP_PASSWORD"):
+        register_secret(str(app.config["SMTP_PASSWORD"]))
 
 
 def _instance_secret_key(instance: Path) -> str:
@@ -88,14 +102,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         store=store, cipher=CredentialCipher(app.config["SECRET_KEY"]),
         replay_guard=LedgerReplayGuard(UsedSignatures(store))))  # in the database: shared by all workers
 
+    import api
+    import console
     from collector.api import collector
     from widgets import security
-    from widgets.console import console
+    from widgets.assets import widget_assets
     from widgets.embed import embed
     from widgets.install import install
 
     app.register_blueprint(embed)
-    app.register_blueprint(console)
+    app.register_blueprint(widget_assets)
+    console.init_app(app)
+    api.init_app(app)
     app.register_blueprint(collector)
     app.register_blueprint(install)
     security.init_app(app)
@@ -219,9 +237,10 @@ def _register_commands() -> None:
     from cli.pipeline import score
     from cli.sync_verbs import push_command, sync_command
     from cli.tenants import tenant_cli
+    from cli.users import token_cli, user_cli
     from marketplace.cli import manifests_cli
 
-    for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli):
+    for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli):
         cli.add_command(command)
 
 

@@ -82,8 +82,8 @@ def main() -> None:
                "PYTHONPATH": str(ROOT)}
         started = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", "from app import main; main()", "score", "--as-of",
-                              AS_OF.isoformat(), "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
-                             check=True)
+                              AS_OF.isoformat(), "--history-days", "1", "--json"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
         took = time.perf_counter() - started
         print(f"  canary score (end to end, one process): {took:.1f} s = {ACCOUNTS / took:,.0f} accounts/s")
         print(f"  summary: {out.stdout.strip().splitlines()[-1][:300]}")

@@ -47,12 +47,16 @@ class DemoResult:
     usage_events: int = 0
     usage_rejected: int = 0
     as_of: str = ""
+    history_days: int = 0
+    sign_ins: list[tuple[str, str, str]] = field(default_factory=list)
+    """(role, e-mail, password) of the demo users, printed once."""
 
     def as_json(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "linked_accounts": self.linked_accounts, "bands": self.bands,
                 "alerts_raised": self.alerts_raised, "alerts_by_rule": self.alerts_by_rule,
                 "api_calls": self.api_calls, "pushed_records": self.pushed_records,
-                "usage_events": self.usage_events, "as_of": self.as_of}
+                "usage_events": self.usage_events, "as_of": self.as_of, "history_days": self.history_days,
+                "users": len(self.sign_ins)}
 
 
 SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05},
@@ -84,6 +88,67 @@ def fresh_demo_tenant(store: Store, write_key: str) -> int:
         return tenant.id
 
 
+DEMO_MANAGERS = ("priya.shah@canary.example", "owen.clarke@canary.example")
+DEMO_ADMIN = "admin@canary.example"
+DEMO_VIEWER = "viewer@canary.example"
+
+
+def _name(email: str) -> str:
+    return " ".join(part.capitalize() for part in email.split("@")[0].split("."))
+
+
+def demo_account_owners(store: Store, tenant_id: int, world: Any) -> int:
+    """Give each account the CSM the sandbox's CRM names as its owner, where sync left none.
+
+    A stand-in until sync pulls account owners from the vendors (Salesforce ``OwnerId``, HubSpot owners):
+    the sandbox's truth says which CSM owns each company, and its records are found by their vendor ids.
+    An owner that sync did set is kept. Returns how many accounts got an owner.
+    """
+    from sqlalchemy import update
+
+    owner_of = {(system, p.external_id): c.csm_owner for c in world.companies for system, p in c.presence.items()}
+    owners: dict[int, str] = {}
+    with store.session(tenant_id) as session:
+        for account_id, system, external_id in session.execute(
+                select(SourceLink.account_id, SourceLink.system, SourceLink.external_id)
+                .where(SourceLink.account_id.is_not(None)).order_by(SourceLink.system)):
+            owner = owner_of.get((system, external_id))
+            if owner and account_id is not None and account_id not in owners:
+                owners[account_id] = owner
+        for account_id, owner in owners.items():
+            session.execute(update(Account).where(Account.id == account_id, Account.owner.is_(None))
+                            .values(owner=owner))
+    return len(owners)
+
+
+def create_demo_users(app: Flask, tenant_id: int) -> list[tuple[str, str, str]]:
+    """The sandbox's CSMs (as account owners name them), two managers with four CSMs each, an admin and
+    a viewer, each with a fresh random password; accounts get their CSM as a user."""
+    from cli.users import demo_password
+    from console.auth import passwords
+    from console.people import add_user, assign_csms
+    from sandbox.generate import CSM_OWNERS
+
+    store = canary_store(app)
+    hasher = passwords(app)
+    made: list[tuple[str, str, str]] = []
+    with store.session(tenant_id) as session:
+        def add(email: str, role: str, manager: Any = None) -> Any:
+            password = demo_password()
+            user = add_user(session, email, role, name=_name(email), manager=manager, password=password,
+                            hasher=hasher, actor="canary demo")
+            made.append((role, email, password))
+            return user
+
+        add(DEMO_ADMIN, "admin")
+        managers = [add(email, "manager") for email in DEMO_MANAGERS]
+        for i, email in enumerate(CSM_OWNERS):
+            add(email, "csm", managers[i * len(managers) // len(CSM_OWNERS)])
+        add(DEMO_VIEWER, "viewer")
+        assign_csms(session)
+    return made
+
+
 def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
     from sandbox.usage import iter_usage_batches
 
@@ -109,7 +174,7 @@ def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
 
 def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandbox: Any = None) -> DemoResult:
     """Run the pipeline against a started `sandbox.server.Sandbox`."""
-    from sync.health import score_tenant
+    from sync.health import HISTORY_DAYS, first_score
     from sync.push import push
     from sync.runner import sync
 
@@ -133,10 +198,13 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
         if s.stopped:
             click.echo(f"  {system} sync stopped: {s.stopped}", err=True)
 
+    demo_account_owners(store, tenant_id, world)
+    result.sign_ins = create_demo_users(app, tenant_id)
     with store.session(tenant_id) as session:
         total = session.scalar(select(func.count()).select_from(Account)) or 0
-    with progress("Scoring health", total=total) as bar:
-        scored = score_tenant(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
+    with progress(f"Scoring health, with {HISTORY_DAYS} days of history", total=total) as bar:
+        scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
+    result.history_days = scored.days
 
     push_calls: dict[str, int] = {}
     for system, adapter in adapters.items():
@@ -174,7 +242,21 @@ def print_summary(result: DemoResult) -> None:
     for system, calls in result.api_calls.items():
         click.echo(f"  {system:10} {calls['pull']} API calls to pull, {calls['push']} to write back "
                    f"{result.pushed_records.get(system, 0)} health records")
+    click.echo(f"  {result.history_days} days of health history scored (trends and history charts from day one)")
     click.echo(json.dumps(result.as_json(), sort_keys=True))
+    print_sign_ins(result)
+
+
+def print_sign_ins(result: DemoResult) -> None:
+    """Working sign-in lines (the passwords are fresh for this run and shown only here)."""
+    by_role: dict[str, list[tuple[str, str]]] = {}
+    for role, email, password in result.sign_ins:
+        by_role.setdefault(role, []).append((email, password))
+    click.echo("")
+    click.echo("Sign in to the console with (passwords are new on every run):")
+    for role, label in (("csm", "CSM"), ("manager", "manager"), ("admin", "admin"), ("viewer", "viewer")):
+        for email, password in by_role.get(role, [])[:1]:
+            click.echo(f"  {label:8} {email}  password {password}")
 
 
 @click.command("demo", help="Run the whole pipeline on the embedded sandbox, then serve the console and widgets.")
@@ -200,7 +282,7 @@ def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | No
             return
         from cli.serve import serve_app
 
-        app.config["CONSOLE_OPEN_TENANT"] = DEMO_SLUG
+        click.echo(f"Console: {app.config['PUBLIC_URL'].rstrip('/')}/sign-in")
         serve_app(app, host=app.config["SERVE_HOST"], port=port or int(app.config["SERVE_PORT"]), workers=1)
     finally:
         box.stop()

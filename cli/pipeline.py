@@ -57,16 +57,19 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
         raise click.BadParameter(f"{value!r} is not a date like 2026-05-01", param_hint=name) from exc
 
 
-@click.command("score", help="Score every account's health (and raise alerts) as of today, or recompute history.")
+@click.command("score", help="Score every account's health (and raise alerts) as of today, or recompute history; "
+                             "a workspace's first score backfills 180 days of history.")
 @click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
 @click.option("--since", help="Recompute every day from this date (YYYY-MM-DD) up to --as-of.")
 @click.option("--as-of", "as_of", help="The day to score (default: today, UTC).")
 @click.option("--model", "model_path", help="Health model file (YAML or JSON); default: the shipped model.")
+@click.option("--history-days", default=None, type=click.IntRange(1, 3660),
+              help="Days of history a workspace's first score backfills (default 180; 1: only the day scored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one line of JSON.")
 @with_appcontext
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
-          as_json: bool) -> None:
-    from sync.health import score_tenant
+          history_days: int | None, as_json: bool) -> None:
+    from sync.health import HISTORY_DAYS, has_history, score_tenant
 
     store = app_store()
     tenant = resolve_tenant(store, tenant_slug)
@@ -77,6 +80,8 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
         raise click.BadParameter(f"{first} is after {day}", param_hint="--since")
     with store.session(tenant.id) as session:
         accounts = session.scalar(select(func.count()).select_from(Account)) or 0
+    if first is None and not has_history(store, tenant.id):
+        first = day - dt.timedelta(days=(history_days or HISTORY_DAYS) - 1)  # a first score backfills history
     with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
         summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
     result = summary.as_dict()

@@ -36,6 +36,9 @@ LINK_SOURCES = (*SYSTEMS, "product")
 """Where an account can be known from: the three vendors, or the product's own account id."""
 BANDS = ("good", "average", "poor")
 CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
+USER_ROLES = ("admin", "manager", "csm", "viewer")
+"""What a Canary user may do: admin (connections, models, users), manager (sees the team), CSM (own
+portfolio first, may see all), viewer (read only)."""
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -119,6 +122,9 @@ class Account(TenantScoped, Base):
     segment: Mapped[str | None] = mapped_column(String(50))
     lifecycle_stage: Mapped[str | None] = mapped_column(String(50))
     owner: Mapped[str | None] = mapped_column(String(255))
+    """The CSM's e-mail as the systems name it (kept for compatibility); `csm_user_id` is the Canary user."""
+    csm_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    """The account's CSM as a Canary user, mapped from `owner` by e-mail (`console.people.assign_csms`)."""
     tier: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -316,6 +322,7 @@ class HealthSnapshot(TenantScoped, Base):
     __tablename__ = "health_snapshots"
     __table_args__ = (
         UniqueConstraint("tenant_id", "account_id", "day"),
+        Index("ix_health_snapshots_tenant_day_score", "tenant_id", "day", "score", "account_id"),  # portfolios
         CheckConstraint("band IS NULL OR " + _in("band", BANDS), name="band"),
         CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)", name="score_range"),
     )
@@ -412,6 +419,140 @@ class UsedSignature(Base):
     """Seconds since the epoch."""
 
 
+class User(TenantScoped, Base):
+    """A person of the customer-success team who signs in to Canary, in one workspace with one role."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "email"),
+        CheckConstraint(_in("role", USER_ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    """Lower case; the sign-in name and what vendor users and account owners are matched on."""
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="csm")
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    """The manager this user reports to: a manager's team is the users naming them here."""
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    """argon2id; None: the user cannot sign in with a password (a reset link sets one)."""
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    """Bumped when the password changes or the user is disabled: every older session stops working."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[dt.datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.email!r} {self.role}>"
+
+
+class VendorUserLink(TenantScoped, Base):
+    """Which vendor user (Salesforce User, HubSpot owner, Zendesk agent) a Canary user is.
+
+    Filled by matching e-mails when owners are synced, or by hand; vendor sign-in maps the vendor's
+    user to a Canary user through this table.
+    """
+
+    __tablename__ = "vendor_user_links"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "system", "external_id"),
+        CheckConstraint(_in("system", SYSTEMS), name="system"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    system: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    matched_by: Mapped[str] = mapped_column(String(20), default="email")
+    """email | manual."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PasswordResetToken(TenantScoped, Base):
+    """A password-reset link: only a SHA-256 of its token is kept; single use and short-lived."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[dt.datetime] = mapped_column()
+    used_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(TenantScoped, Base):
+    """A user's REST API token: shown once when made; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    """The token's first characters, to tell tokens apart in lists (not enough to use it)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None] = mapped_column()
+    revoked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class AuditEvent(TenantScoped, Base):
+    """Who changed what: users, roles, tokens, connections, models, syncs started from the console."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_tenant_at", "tenant_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(320))
+    """Who, in words that survive the user's deletion: an e-mail, or 'command line'."""
+    action: Mapped[str] = mapped_column(String(50))
+    target: Mapped[str] = mapped_column(String(320))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SyncRun(TenantScoped, Base):
+    """One system's part of a sync or push: what the Connections page shows."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_tenant_system_started", "tenant_id", "system", "started_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    system: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(10), default="pull")
+    """pull | push."""
+    trigger: Mapped[str] = mapped_column(String(20), default="cli")
+    """cli | console | demo."""
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    """Records pulled, or pushed."""
+    changed: Mapped[int] = mapped_column(Integer, default=0)
+    calls: Mapped[int] = mapped_column(Integer, default=0)
+    quota_left: Mapped[int | None] = mapped_column(Integer)
+    failure: Mapped[str | None] = mapped_column(Text)
+
+
+class SignInFailure(Base):
+    """A failed sign-in, kept a short while to rate-limit by account and by address.
+
+    Not tenant-scoped: it is checked before anyone is known. Keys are SHA-256 of ``account:EMAIL``
+    or ``address:IP``; the address and e-mail themselves are not stored.
+    """
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (Index("ix_sign_in_failures_key_at", "key_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    """Seconds since the epoch."""
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,
@@ -429,4 +570,10 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Task,
     SyncCursor,
     PushLedger,
+    User,
+    VendorUserLink,
+    PasswordResetToken,
+    ApiToken,
+    AuditEvent,
+    SyncRun,
 )

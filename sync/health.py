@@ -14,9 +14,10 @@ the day it scores).
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -199,6 +200,51 @@ def _snapshot_history(session: Session, account_ids: list[int], start: dt.date, 
     return history
 
 
+def _trend_window(by_day: dict[tuple[int, dt.date], HealthSnapshot], account_id: int, day: dt.date
+                  ) -> list[HealthSnapshot]:
+    """The account's snapshots of the `TREND_DAYS` days ending on `day`, oldest first (what the trend reads):
+    looked up by day, so a long backfill does not rescan the whole history every day."""
+    window = (by_day.get((account_id, day - dt.timedelta(days=back))) for back in range(TREND_DAYS - 1, -1, -1))
+    return [snap for snap in window if snap is not None]
+
+
+class UsageWindows:
+    """Each account's usage as one day of a multi-day run needs it, sliding forward day by day.
+
+    The signals read counts only from the last 28 days; older rows matter only for when each user last
+    did each event (last seen, last login, milestones reached). So a day gets the rows of its last 28 days
+    plus, per user and event, the latest older row — the same signals as the whole history gives, at a
+    fraction of the rows on a 180-day backfill. Days must be asked for in ascending order.
+    """
+
+    RECENT_DAYS = 28
+
+    def __init__(self, inputs: list[AccountInputs]) -> None:
+        self.inputs = inputs
+        self.rows = [sorted((r for r in (i.usage or ()) if r.count > 0), key=lambda r: _day(r.day) or dt.date.min)
+                     for i in inputs]
+        self.ordinals = [[(_day(r.day) or dt.date.min).toordinal() for r in rows] for rows in self.rows]
+        self.folded = [0] * len(inputs)
+        self.older: list[dict[tuple[str, str], UsageDay]] = [{} for _ in inputs]
+
+    def on(self, day: dt.date) -> list[AccountInputs]:
+        today = day.toordinal()
+        out = []
+        for k, inputs in enumerate(self.inputs):
+            if inputs.usage is None:
+                out.append(inputs)
+                continue
+            rows, ordinals, older, p = self.rows[k], self.ordinals[k], self.older[k], self.folded[k]
+            while p < len(rows) and ordinals[p] <= today - self.RECENT_DAYS:
+                key = (rows[p].user_key, rows[p].event)
+                if key not in older or ordinals[p] >= (_day(older[key].day) or dt.date.min).toordinal():
+                    older[key] = rows[p]
+                p += 1
+            self.folded[k] = p
+            out.append(replace(inputs, usage=(*older.values(), *rows[p:bisect_right(ordinals, today, lo=p)])))
+        return out
+
+
 def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
                  since: dt.date | None = None, progress: ProgressCallback | None = None) -> ScoreSummary:
     since = since or as_of
@@ -223,20 +269,23 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
                 before = [s for s in snaps if s.day < days[0] and s.parts]
                 if before:
                     previous[account_id] = HealthScore.from_dict(before[-1].parts)
+            windows = UsageWindows(inputs) if len(days) > 1 else None
+            by_day = {(s.account_id, s.day): s for snaps in history.values() for s in snaps}
             for day in days:
-                signals = [compute_signals(i, day, model) for i in inputs]
+                signals = [compute_signals(i, day, model) for i in (windows.on(day) if windows else inputs)]
                 scores = score_many(signals, model, previous)
                 for sig, score in zip(signals, scores, strict=True):
                     prior = previous.get(score.account_id)
                     if day == as_of and prior is not None and prior.band != score.band:
                         summary.band_changes += 1
-                    trend = score_trend([*history[score.account_id], score], day, TREND_DAYS)
+                    trend = score_trend([*_trend_window(by_day, score.account_id, day), score], day, TREND_DAYS)
                     snap = existing.get((score.account_id, day))
                     if snap is None:
                         snap = HealthSnapshot(account_id=score.account_id, day=day)
                         session.add(snap)
                         existing[(score.account_id, day)] = snap
                         history[score.account_id].append(snap)
+                        by_day[(score.account_id, day)] = snap
                     snap.score, snap.band, snap.profile = score.score, score.band, score.profile
                     snap.parts = score.as_dict()
                     snap.reasons = [r.as_dict() for r in score.reasons]
@@ -338,3 +387,22 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
         for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
                                                        Task.status == "open")):
             task.status = "done"
+
+
+HISTORY_DAYS = 180
+
+
+def has_history(store: Store, tenant_id: int) -> bool:
+    with store.session(tenant_id) as session:
+        return session.scalar(select(HealthSnapshot.id).limit(1)) is not None
+
+
+def first_score(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
+                history_days: int = HISTORY_DAYS, progress: ProgressCallback | None = None) -> ScoreSummary:
+    """Score a workspace; the first time (no snapshot yet), backfill ``history_days`` of daily history
+    from the stored usage, tickets and surveys, so trends and history charts mean something at once.
+
+    Later calls score ``as_of`` alone. The summary's ``days`` says how many days were scored.
+    """
+    since = as_of - dt.timedelta(days=history_days - 1) if not has_history(store, tenant_id) else as_of
+    return score_tenant(store, tenant_id, model, as_of, since=since, progress=progress)

@@ -16,10 +16,35 @@ def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> dict[str
     monkeypatch.setenv("CANARY_SECRET_KEY", "demo-test-secret-key-0123456789")
     result = CliRunner().invoke(cli, ["demo", "--accounts", "40", "--seed", str(seed), "--no-serve"])
     assert result.exit_code == 0, result.output[-3000:]
-    last = result.output.strip().splitlines()[-1]
-    summary: dict[str, object] = json.loads(last)
+    line = next(x for x in result.output.splitlines() if x.startswith("{"))
+    summary: dict[str, object] = json.loads(line)
     assert "customer accounts as of" in result.output
+    assert "180 days of health history scored" in result.output
+    _sign_in_with_the_printed_lines(result.output)
     return summary
+
+
+def _sign_in_with_the_printed_lines(output: str) -> None:
+    """The demo ends with sign-in lines for a CSM and a manager, and they work."""
+    from app import create_app
+
+    tail = output.strip().splitlines()
+    lines = {parts[0]: (parts[1], parts[3]) for parts in (x.split() for x in tail[-4:]) if len(parts) == 4}
+    assert set(lines) >= {"CSM", "manager"}, tail[-6:]
+    app = create_app({"TESTING": True})
+    for role in ("CSM", "manager"):
+        email, password = lines[role]
+        client = app.test_client()
+        client.get("/sign-in")
+        with client.session_transaction() as session:
+            token = session["csrf"]
+        answer = client.post("/sign-in", data={"email": email, "password": password, "csrf_token": token})
+        assert answer.status_code == 302, (role, answer.get_data(as_text=True)[-300:])
+        page = client.get("/accounts").get_data(as_text=True)
+        assert ("My portfolio" if role == "CSM" else "My team") in page
+        shown = page.count('data-label="Account"')
+        everyone = client.get("/accounts?scope=all").get_data(as_text=True).count('data-label="Account"')
+        assert 1 <= shown < everyone, (role, shown, everyone)
 
 
 def test_demo_runs_the_pipeline_and_repeats_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -184,11 +184,13 @@ def test_start_page_shows_nothing_about_any_workspace(embed_app: Any) -> None:
         assert leak not in html
 
 
-def test_portfolio_for_the_open_workspace_still_works(embed_app: Any) -> None:
-    embed_app.config["CONSOLE_OPEN_TENANT"] = "alpha"
+def test_portfolio_needs_a_signed_in_user(embed_app: Any) -> None:
+    """The open demo workspace is gone: the portfolio answers only a signed-in user (tests/console)."""
     client = embed_app.test_client()
-    assert 'href="/accounts"' in client.get("/").get_data(as_text=True)
-    assert "Alpha Industries" in client.get("/accounts").get_data(as_text=True)
+    assert 'href="/sign-in"' in client.get("/").get_data(as_text=True)
+    answer = client.get("/accounts")
+    assert answer.status_code == 302 and answer.headers["Location"].startswith("/sign-in")
+    assert "Alpha Industries" not in answer.get_data(as_text=True)
 
 
 # --- one header policy on every answer -------------------------------------------------------
@@ -198,7 +200,7 @@ NONE = "frame-ancestors 'none'"
 
 @pytest.mark.parametrize(("method", "path", "status", "frame"), [
     ("GET", "/", 200, NONE),
-    ("GET", "/accounts", 404, NONE),
+    ("GET", "/accounts", 302, NONE),
     ("GET", "/healthz", 200, NONE),
     ("GET", "/no-such-page", 404, NONE),
     ("POST", "/healthz", 405, NONE),
@@ -224,9 +226,8 @@ def test_security_headers_on_every_answer(embed_app: Any, method: str, path: str
         assert "X-Frame-Options" not in headers  # it would stop the vendor from framing the panel
 
 
-@pytest.mark.parametrize("path", ["/", "/accounts", "/accounts/1", "/install/pipedrive"])
+@pytest.mark.parametrize("path", ["/", "/sign-in", "/accounts", "/accounts/1", "/install/pipedrive"])
 def test_console_and_install_pages_have_a_script_policy(embed_app: Any, path: str) -> None:
-    embed_app.config["CONSOLE_OPEN_TENANT"] = "alpha"
     answer = embed_app.test_client().get(path)
     assert answer.mimetype == "text/html"
     csp = answer.headers["Content-Security-Policy"]

@@ -1,0 +1,116 @@
+"""The OpenAPI 3.1 document of ``/api/v1``, built from data so the routes and the document stay one list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.portfolio import PAGE_SIZES, RENEWAL_WINDOWS, SCOPES, SORTS, TRENDS
+
+ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
+           required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "description": description,
+            "schema": schema}
+
+
+PAGING = [_param("limit", "rows per page (1–200, default 50)", {"type": "integer", "minimum": 1, "maximum": 200}),
+          _param("cursor", "the next_cursor of the previous page", {"type": "string"})]
+
+ACCOUNT_FILTERS = [
+    _param("scope", "whose accounts (default: a CSM's own, a manager's team, else all)",
+           {"type": "string", "enum": list(SCOPES)}),
+    _param("owner", "only accounts whose CSM is this user id", {"type": "integer"}),
+    _param("band", "good, average, poor or none; comma-separated for several", {"type": "string"}),
+    _param("trend", "30-day trend", {"type": "string", "enum": list(TRENDS)}),
+    _param("segment", "account segment", {"type": "string"}),
+    _param("tier", "account tier", {"type": "string"}),
+    _param("stage", "lifecycle stage", {"type": "string"}),
+    _param("renewal", "renews within this many days", {"type": "integer", "enum": list(RENEWAL_WINDOWS)}),
+    _param("arr_min", "lowest ARR", {"type": "number", "minimum": 0}),
+    _param("arr_max", "highest ARR", {"type": "number", "minimum": 0}),
+    _param("alert", "has an open alert of this rule", {"type": "string"}),
+    _param("q", "account name contains", {"type": "string"}),
+    _param("sort", "column, with a leading - for descending",
+           {"type": "string", "enum": [*SORTS, *(f"-{s}" for s in SORTS)]}),
+    _param("limit", "rows per page", {"type": "integer", "enum": list(PAGE_SIZES)}),
+    _param("cursor", "the next_cursor of the previous page", {"type": "string"}),
+]
+
+
+def _list(ref: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["data", "next_cursor"], "properties": {
+        "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}},
+        "next_cursor": {"type": ["string", "null"]}}}
+
+
+def _ok(schema: dict[str, Any], summary: str, parameters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"get": {"summary": summary, "parameters": parameters, "responses": {
+        "200": {"description": "OK", "content": {"application/json": {"schema": schema}}},
+        "400": ERROR, "401": ERROR, "404": ERROR}}}
+
+
+def openapi_document() -> dict[str, Any]:
+    status = _param("status", "default open", {"type": "string", "enum": ["open", "resolved", "done", "all"]})
+    account = _param("account_id", "only this account", {"type": "integer"})
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Canary API", "version": "1",
+                 "description": "Account health, alerts and tasks of one workspace. Authenticate with "
+                                "`Authorization: Bearer <token>` (`canary token create --user EMAIL`)."},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/accounts": _ok(_list("AccountRow"), "Accounts of the portfolio, filtered and sorted", ACCOUNT_FILTERS),
+            "/accounts/{account_id}": _ok({"$ref": "#/components/schemas/Account"},
+                                          "One account with health, measures, reasons and 180-day history",
+                                          [_param("account_id", "Canary account id", {"type": "integer"}, "path")]),
+            "/lookup/{system}/{external_id}": _ok(
+                {"$ref": "#/components/schemas/Account"}, "The account a vendor record is linked to",
+                [_param("system", "where the record lives",
+                        {"type": "string", "enum": ["salesforce", "zendesk", "hubspot", "product"]}, "path"),
+                 _param("external_id", "the record's id in that system", {"type": "string"}, "path")]),
+            "/alerts": _ok(_list("Alert"), "Early-warning alerts, newest first", [status, account, *PAGING]),
+            "/tasks": _ok(_list("Task"), "CSM tasks, newest first", [status, account, *PAGING]),
+            "/users": _ok(_list("User"), "Users of the workspace", PAGING),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {"Error": {"description": "The request cannot be served; `error` says why",
+                                    "content": {"application/json": {"schema": {
+                                        "type": "object", "required": ["error"],
+                                        "properties": {"error": {"type": "string"}}}}}}},
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    num, text, integer = {"type": ["number", "null"]}, {"type": ["string", "null"]}, {"type": "integer"}
+    band = {"type": ["string", "null"], "enum": ["good", "average", "poor", None]}
+    return {
+        "AccountRow": {"type": "object", "properties": {
+            "id": integer, "name": {"type": "string"}, "score": num, "band": band, "trend_per_day": num,
+            "renewal_date": text, "arr": num, "open_alerts": integer, "csm": text,
+            "csm_user_id": {"type": ["integer", "null"]}, "owner_email": text, "segment": text, "tier": text,
+            "lifecycle_stage": text}},
+        "Account": {"type": "object", "properties": {
+            "id": integer, "name": {"type": "string"}, "as_of": text,
+            "health": {"type": "object", "properties": {"score": num, "band": band, "trend_per_day": num,
+                                                        "reasons": {"type": "array", "items": {"type": "string"}}}},
+            "measures": {"type": "array", "items": {"type": "object"}},
+            "history": {"type": "array", "items": {"type": "object", "properties": {"day": text, "score": num}}},
+            "band_changes": {"type": "array", "items": {"type": "object"}},
+            "links": {"type": "array", "items": {"type": "object"}},
+            "open_alerts": {"type": "array", "items": {"type": "object"}}}},
+        "Alert": {"type": "object", "properties": {
+            "id": integer, "account_id": integer, "rule": {"type": "string"}, "severity": {"type": "string"},
+            "title": {"type": "string"}, "status": {"type": "string"}, "raised_at": text, "resolved_at": text}},
+        "Task": {"type": "object", "properties": {
+            "id": integer, "account_id": integer, "title": {"type": "string"}, "owner_email": text,
+            "due_date": text, "status": {"type": "string"}}},
+        "User": {"type": "object", "properties": {
+            "id": integer, "email": {"type": "string"}, "name": text, "role": {"type": "string"},
+            "manager_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
+    }

@@ -1,0 +1,26 @@
+"""The team's own pages: sign-in, portfolios, account and product-user profiles, connections, admin.
+
+`init_app` wires it: cookie flags and password hashing from config (`console.auth.configure`) and
+the blueprint, whose one ``before_request`` (`console.views.guard`) finds who is signed in, sends
+anyone else to the sign-in page, and refuses any state-changing request without the session's
+CSRF token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from console import auth
+
+
+def init_app(app: Flask) -> None:
+    from console.views import console
+
+    auth.configure(app)
+    app.register_blueprint(console)
+
+    @app.context_processor
+    def _csrf() -> dict[str, Any]:
+        return {"csrf_token": auth.csrf_token}

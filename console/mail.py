@@ -1,0 +1,32 @@
+"""Outgoing e-mail for the console (password-reset links), through the SMTP server in the config.
+
+``SMTP_HOST`` unset means no mail: the admin prints a link with ``canary user reset-link EMAIL``.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from email.message import EmailMessage
+from typing import Any
+
+
+def smtp_configured(config: Any) -> bool:
+    return bool(config.get("SMTP_HOST"))
+
+
+def send_reset_mail(config: Any, to: str, link: str, minutes: int) -> None:
+    message = EmailMessage()
+    message["From"] = config.get("SMTP_FROM") or "canary@localhost"
+    message["To"] = to
+    message["Subject"] = "Reset your Canary password"
+    message.set_content(
+        f"Someone asked to reset the Canary password of {to}.\n\n"
+        f"Open this link within {minutes} minutes to choose a new password (it works once):\n\n{link}\n\n"
+        "If it was not you, ignore this message: your password stays as it is.\n")
+    host, port = str(config["SMTP_HOST"]), int(config.get("SMTP_PORT") or 25)
+    with smtplib.SMTP(host, port, timeout=float(config.get("SMTP_TIMEOUT", 10))) as smtp:
+        if config.get("SMTP_STARTTLS"):
+            smtp.starttls()
+        if config.get("SMTP_USERNAME"):
+            smtp.login(str(config["SMTP_USERNAME"]), str(config.get("SMTP_PASSWORD") or ""))
+        smtp.send_message(message)

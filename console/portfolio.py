@@ -1,0 +1,395 @@
+"""A portfolio: the accounts a user looks at, filtered and sorted, one keyset page at a time.
+
+Shared by the console page, its CSV export and ``GET /api/v1/accounts``. Filters arrive as query
+parameters (`PortfolioQuery.parse` checks every one and says what is wrong); health comes from the
+workspace's latest scored day (an indexed lookup), and renewal, ARR and open alerts are joined only
+when a filter or the sort needs them — otherwise they are read for the page's rows alone, so a page
+costs about the same at 100,000 accounts as at 100.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import Date, Float, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from console.auth import SignedIn
+from console.people import team_ids
+from store.models import BANDS, Account, Alert, HealthSnapshot, Subscription, User
+from store.queries import SYSTEM_OF_RECORD
+
+SORTS = ("score", "name", "band", "trend", "renewal", "arr", "owner", "segment", "tier", "stage", "alerts")
+SCOPES = ("mine", "team", "all", "unassigned")
+TRENDS = ("down", "flat", "up")
+RENEWAL_WINDOWS = (30, 60, 90, 180, 365)
+PAGE_SIZES = (25, 50, 100, 200)
+STEADY = 0.1
+"""Points per day under which a 30-day trend counts as flat (as the panels say 'steady')."""
+FAR_FUTURE = dt.date(9999, 12, 31)
+
+
+class QueryError(ValueError):
+    """A filter, sort or cursor the server cannot use; the message names it."""
+
+
+@dataclass(frozen=True)
+class PortfolioQuery:
+    scope: str = "all"
+    owner_id: int | None = None
+    bands: tuple[str, ...] = ()
+    trend: str | None = None
+    segment: str | None = None
+    tier: str | None = None
+    stage: str | None = None
+    renewal_days: int | None = None
+    arr_min: float | None = None
+    arr_max: float | None = None
+    alert_rule: str | None = None
+    search: str | None = None
+    sort: str = "score"
+    descending: bool = False
+    limit: int = 50
+    cursor: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, args: Mapping[str, Any], who: SignedIn, *, getlist: Any = None) -> PortfolioQuery:
+        default_scope = {"csm": "mine", "manager": "team"}.get(who.role, "all")
+        scope = args.get("scope") or default_scope
+        if scope not in SCOPES:
+            raise QueryError(f"scope must be one of {', '.join(SCOPES)}")
+        raw_bands = getlist("band") if getlist else ([args["band"]] if args.get("band") else [])
+        bands = tuple(b for value in raw_bands for b in value.split(",") if b)
+        for b in bands:
+            if b not in (*BANDS, "none"):
+                raise QueryError(f"band must be one of {', '.join((*BANDS, 'none'))}")
+        trend = args.get("trend") or None
+        if trend is not None and trend not in TRENDS:
+            raise QueryError(f"trend must be one of {', '.join(TRENDS)}")
+        sort = args.get("sort") or "score"
+        descending = sort.startswith("-")
+        sort = sort.lstrip("-")
+        if sort not in SORTS:
+            raise QueryError(f"sort must be one of {', '.join(SORTS)} (a leading - sorts descending)")
+        return cls(
+            scope=scope, owner_id=_int(args.get("owner"), "owner"), bands=bands, trend=trend,
+            segment=_text(args.get("segment")), tier=_text(args.get("tier")), stage=_text(args.get("stage")),
+            renewal_days=_choice(args.get("renewal"), RENEWAL_WINDOWS, "renewal"),
+            arr_min=_number(args.get("arr_min"), "arr_min"), arr_max=_number(args.get("arr_max"), "arr_max"),
+            alert_rule=_text(args.get("alert")), search=_text(args.get("q")), sort=sort, descending=descending,
+            limit=_choice(args.get("limit"), PAGE_SIZES, "limit") or 50, cursor=args.get("cursor") or None)
+
+    def params(self, **change: Any) -> dict[str, Any]:
+        """The query as URL parameters (for links that keep the filters), with `change` applied."""
+        q = replace(self, **change) if change else self
+        out: dict[str, Any] = {"scope": q.scope, "sort": ("-" if q.descending else "") + q.sort}
+        for name, value in (("owner", q.owner_id), ("trend", q.trend), ("segment", q.segment), ("tier", q.tier),
+                            ("stage", q.stage), ("renewal", q.renewal_days), ("arr_min", q.arr_min),
+                            ("arr_max", q.arr_max), ("alert", q.alert_rule), ("q", q.search),
+                            ("cursor", q.cursor)):
+            if value is not None:
+                out[name] = value
+        if q.bands:
+            out["band"] = ",".join(q.bands)
+        if q.limit != 50:
+            out["limit"] = q.limit
+        return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if len(text) > 200 or any(ord(c) < 32 for c in text):
+        raise QueryError("a filter value is too long or holds control characters")
+    return text or None
+
+
+def _int(value: Any, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise QueryError(f"{name} must be a whole number") from None
+    if not 0 < number < 2**62:
+        raise QueryError(f"{name} is out of range")
+    return number
+
+
+def _number(value: Any, name: str) -> float | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise QueryError(f"{name} must be a number") from None
+    if not 0 <= number < 1e13:
+        raise QueryError(f"{name} must be between 0 and 10^13")
+    return number
+
+
+def _choice(value: Any, allowed: tuple[int, ...], name: str) -> int | None:
+    number = _int(value, name)
+    if number is not None and number not in allowed:
+        raise QueryError(f"{name} must be one of {', '.join(map(str, allowed))}")
+    return number
+
+
+@dataclass
+class PortfolioPage:
+    rows: list[dict[str, Any]]
+    next_cursor: str | None
+    as_of: dt.date | None
+    query: PortfolioQuery
+
+
+def latest_day(s: Session) -> dt.date | None:
+    day: dt.date | None = s.scalar(select(func.max(HealthSnapshot.day)))
+    return day
+
+
+def subscription_facts(as_of: dt.date, account_ids: Any = None, *, materialized: bool = False) -> Any:
+    """Per account: ARR and next renewal of its active subscriptions in one system of record
+    (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
+
+    With `account_ids` (ids, or a select of ids), only those accounts are aggregated (a page's rows, or the
+    accounts with a renewal in the window asked for); `materialized` makes it a
+    CTE computed once, so a join or keyset condition on it never re-runs the aggregation per row."""
+    rank = case({system: i for i, system in enumerate(SYSTEM_OF_RECORD)}, value=Subscription.system,
+                else_=len(SYSTEM_OF_RECORD))
+    per_system = (select(Subscription.account_id.label("account_id"), rank.label("rank"),
+                         func.sum(Subscription.arr).label("arr"),
+                         func.min(case((Subscription.renewal_date >= as_of, Subscription.renewal_date))).label("next"),
+                         func.max(Subscription.renewal_date).label("last"))
+                  .where(Subscription.status == "active", Subscription.account_id.is_not(None),
+                         *([Subscription.account_id.in_(account_ids)] if account_ids is not None else []))
+                  .group_by(Subscription.account_id, rank).subquery())
+    ranked = select(per_system, func.row_number().over(partition_by=per_system.c.account_id,
+                                                       order_by=per_system.c.rank).label("rn")).subquery()
+    facts = (select(ranked.c.account_id, cast(ranked.c.arr, Float).label("arr"),
+                    func.coalesce(ranked.c.next, ranked.c.last).label("renewal")).where(ranked.c.rn == 1))
+    return facts.cte("facts").prefix_with("MATERIALIZED") if materialized else facts.subquery("facts")
+
+
+def open_alert_counts() -> Any:
+    return (select(Alert.account_id.label("account_id"), func.count().label("alerts"))
+            .where(Alert.status == "open").group_by(Alert.account_id).subquery("open_alerts"))
+
+
+def _scope_filter(s: Session, q: PortfolioQuery, who: SignedIn) -> ColumnElement[bool] | None:
+    if q.owner_id is not None:
+        return Account.csm_user_id == q.owner_id
+    if q.scope == "mine":
+        return Account.csm_user_id == who.user_id
+    if q.scope == "team":
+        return Account.csm_user_id.in_(team_ids(s, who.user_id))
+    if q.scope == "unassigned":
+        return Account.csm_user_id.is_(None)
+    return None
+
+
+def _sort_expression(q: PortfolioQuery, snap: Any, facts: Any, alerts: Any) -> ColumnElement[Any]:
+    exprs: dict[str, ColumnElement[Any]] = {
+        "score": func.coalesce(snap.score, -1.0), "band": func.coalesce(snap.score, -1.0),
+        "trend": func.coalesce(snap.trend, -1000.0), "name": func.lower(Account.name),
+        "owner": func.coalesce(Account.owner, ""), "segment": func.coalesce(Account.segment, ""),
+        "tier": func.coalesce(Account.tier, ""), "stage": func.coalesce(Account.lifecycle_stage, ""),
+    }
+    if q.sort == "renewal":
+        return func.coalesce(facts.c.renewal, literal(FAR_FUTURE, type_=Date))
+    if q.sort == "arr":
+        return func.coalesce(facts.c.arr, 0.0)
+    if q.sort == "alerts":
+        return func.coalesce(alerts.c.alerts, 0)
+    return exprs[q.sort]
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    try:
+        value, last_id = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"==").decode())
+        last_id = int(last_id)
+        if sort == "renewal":
+            value = dt.date.fromisoformat(value)
+        elif sort in ("name", "owner", "segment", "tier", "stage"):
+            value = str(value)
+        else:
+            value = float(value)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise QueryError("cursor is not one this server gave: start again without it") from None
+    return value, last_id
+
+
+def _encode_cursor(value: Any, last_id: int) -> str:
+    if isinstance(value, dt.date):
+        value = value.isoformat()
+    return base64.urlsafe_b64encode(json.dumps([value, last_id]).encode()).decode().rstrip("=")
+
+
+def _filters(s: Session, q: PortfolioQuery, who: SignedIn, snap: Any, facts: Any, as_of: dt.date
+             ) -> list[ColumnElement[bool]]:
+    where: list[ColumnElement[bool]] = [or_(Account.lifecycle_stage.is_(None), Account.lifecycle_stage != "merged")]
+    scope = _scope_filter(s, q, who)
+    if scope is not None:
+        where.append(scope)
+    if q.bands:
+        named = [b for b in q.bands if b != "none"]
+        parts: list[ColumnElement[bool]] = [snap.band.in_(named)] if named else []
+        if "none" in q.bands:
+            parts.append(snap.band.is_(None))
+        where.append(or_(*parts))
+    if q.trend == "down":
+        where.append(snap.trend < -STEADY)
+    elif q.trend == "up":
+        where.append(snap.trend > STEADY)
+    elif q.trend == "flat":
+        where.append(snap.trend.between(-STEADY, STEADY))
+    for column, value in ((Account.segment, q.segment), (Account.tier, q.tier), (Account.lifecycle_stage, q.stage)):
+        if value is not None:
+            where.append(column == value)
+    if q.search:
+        where.append(func.lower(Account.name).contains(q.search.lower(), autoescape=True))
+    if q.renewal_days is not None:
+        where.append(facts.c.renewal.between(as_of, as_of + dt.timedelta(days=q.renewal_days)))
+    if q.arr_min is not None:
+        where.append(facts.c.arr >= q.arr_min)
+    if q.arr_max is not None:
+        where.append(facts.c.arr <= q.arr_max)
+    if q.alert_rule:
+        where.append(exists().where(Alert.account_id == Account.id, Alert.status == "open",
+                                    Alert.rule == q.alert_rule))
+    return where
+
+
+def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | None = None) -> PortfolioPage:
+    day = as_of or latest_day(s)
+    reference = day or dt.datetime.now(dt.UTC).date()
+    snap = (select(HealthSnapshot.account_id, HealthSnapshot.score, HealthSnapshot.band, HealthSnapshot.trend)
+            .where(HealthSnapshot.day == (day or FAR_FUTURE)).subquery("snap"))
+    needs_facts = q.sort in ("renewal", "arr") or q.renewal_days is not None or q.arr_min is not None \
+        or q.arr_max is not None
+    renewing = None
+    if q.renewal_days is not None:  # only accounts with a subscription renewing in the window (indexed)
+        renewing = select(Subscription.account_id).where(
+            Subscription.status == "active",
+            Subscription.renewal_date.between(reference, reference + dt.timedelta(days=q.renewal_days)))
+    facts = subscription_facts(reference, renewing, materialized=needs_facts)
+    alerts = open_alert_counts()
+    # Only scored accounts can match a band filter: then the (tenant, day, score, account) index can
+    # drive the query in score order and stop after one page.
+    scored_only = bool(q.bands) and "none" not in q.bands and q.sort in ("score", "band")
+    sort_expr = snap.c.score if scored_only else _sort_expression(q, snap.c, facts, alerts)
+    tie_column = snap.c.account_id if scored_only else Account.id
+    query = select(Account.id, Account.name, Account.owner, Account.csm_user_id, Account.segment, Account.tier,
+                   Account.lifecycle_stage, snap.c.score, snap.c.band, snap.c.trend, sort_expr.label("sort_value"))
+    if scored_only:
+        query = query.select_from(snap).join(Account, Account.id == snap.c.account_id).where(
+            snap.c.score.is_not(None))
+    elif needs_facts:
+        # Driven from the aggregated subscriptions (scanned once, accounts looked up by key): an account
+        # without an active subscription has no renewal or ARR to filter or sort on, and is left out.
+        query = query.select_from(facts).join(Account, Account.id == facts.c.account_id) \
+            .outerjoin(snap, snap.c.account_id == Account.id)
+    else:
+        query = query.outerjoin(snap, snap.c.account_id == Account.id)
+    if needs_facts and scored_only:
+        query = query.join(facts, facts.c.account_id == Account.id)
+    if q.sort == "alerts":
+        query = query.outerjoin(alerts, alerts.c.account_id == Account.id)
+    query = query.where(*_filters(s, q, who, snap.c, facts, reference))
+    if q.cursor:
+        value, last_id = _decode_cursor(q.cursor, q.sort)
+        after = sort_expr < value if q.descending else sort_expr > value
+        tie = tie_column < last_id if q.descending else tie_column > last_id
+        query = query.where(or_(after, and_(sort_expr == value, tie)))
+    order = (sort_expr.desc(), tie_column.desc()) if q.descending else (sort_expr.asc(), tie_column.asc())
+    rows = [dict(r._mapping) for r in s.execute(query.order_by(*order).limit(q.limit + 1))]
+    more = len(rows) > q.limit
+    rows = rows[: q.limit]
+    _enrich(s, rows, reference)
+    next_cursor = _encode_cursor(rows[-1]["sort_value"], rows[-1]["id"]) if more and rows else None
+    return PortfolioPage(rows=rows, next_cursor=next_cursor, as_of=day, query=q)
+
+
+def _enrich(s: Session, rows: list[dict[str, Any]], as_of: dt.date) -> None:
+    """Renewal, ARR, open alerts and the CSM's name for the page's rows only."""
+    ids = [r["id"] for r in rows]
+    if not ids:
+        return
+    facts = subscription_facts(as_of, ids)
+    by_id = {r.account_id: r for r in s.execute(select(facts))}
+    alerts = dict(s.execute(select(Alert.account_id, func.count()).where(
+        Alert.account_id.in_(ids), Alert.status == "open").group_by(Alert.account_id)).all())
+    csm_ids = {r["csm_user_id"] for r in rows if r["csm_user_id"]}
+    names = dict(s.execute(select(User.id, func.coalesce(User.name, User.email)).where(User.id.in_(csm_ids))).all()) \
+        if csm_ids else {}
+    for r in rows:
+        f = by_id.get(r["id"])
+        renewal = f.renewal if f is not None else None
+        if isinstance(renewal, str):
+            renewal = dt.date.fromisoformat(renewal)
+        r["renewal"] = renewal
+        r["arr"] = f.arr if f is not None else None
+        r["alerts"] = int(alerts.get(r["id"], 0))
+        r["csm"] = names.get(r["csm_user_id"]) if r["csm_user_id"] else None
+
+
+_OPTIONS_CACHE: dict[tuple[str, int], tuple[float, dict[str, list[Any]]]] = {}
+OPTIONS_SECONDS = 300.0
+
+
+def filter_options(s: Session, tenant_id: int | None = None, now: float | None = None) -> dict[str, list[Any]]:
+    """Values the filter menus offer, from this workspace's own data (kept five minutes per workspace and
+    process: four scans of every account are too dear for each page at 100,000 accounts)."""
+    if tenant_id is not None:
+        now = time.monotonic() if now is None else now
+        key = (str(s.get_bind().engine.url), tenant_id)
+        cached = _OPTIONS_CACHE.get(key)
+        if cached is not None and now - cached[0] < OPTIONS_SECONDS:
+            return cached[1]
+        options = _filter_options(s)
+        _OPTIONS_CACHE[key] = (now, options)
+        return options
+    return _filter_options(s)
+
+
+def _filter_options(s: Session) -> dict[str, list[Any]]:
+    def distinct(column: Any) -> list[str]:
+        return [v for v in s.scalars(select(column).where(column.is_not(None)).distinct().order_by(column)) if v]
+
+    return {
+        "segments": distinct(Account.segment), "tiers": distinct(Account.tier),
+        "stages": [v for v in distinct(Account.lifecycle_stage) if v != "merged"],
+        "rules": distinct(Alert.rule),
+        "owners": [(uid, label) for uid, label in s.execute(
+            select(User.id, func.coalesce(User.name, User.email)).where(User.role.in_(("csm", "manager")))
+            .order_by(func.coalesce(User.name, User.email)))],
+    }
+
+
+CSV_COLUMNS = ("id", "name", "score", "band", "trend_30d", "renewal", "arr", "alerts", "csm", "owner_email",
+               "segment", "tier", "stage")
+
+
+def csv_row(r: Mapping[str, Any]) -> list[str]:
+    def text(v: Any) -> str:
+        value = "" if v is None else str(v)
+        return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value  # no spreadsheet formulas
+
+    trend = None if r["trend"] is None else round(r["trend"] * 30, 1)
+    score = None if r["score"] is None else round(r["score"])
+    return [str(r["id"]), text(r["name"]), "" if score is None else str(score), r["band"] or "",
+            "" if trend is None else str(trend), r["renewal"].isoformat() if r["renewal"] else "",
+            "" if r["arr"] is None else f"{r['arr']:.2f}", str(r["alerts"]), text(r["csm"]), text(r["owner"]),
+            text(r["segment"]), text(r["tier"]), text(r["lifecycle_stage"])]
+
+
+

@@ -1,0 +1,145 @@
+"""Real Chromium on the demo workspace: a CSM signs in, sees their own portfolio first, filters it to poor
+accounts renewing within 90 days, opens one and sees the 180-day history chart with a band change and
+its reasons — at 1280 px and on a 390 px phone. Screenshots go to ``tests/e2e/artifacts/``.
+
+The workspace is made by `cli.demo.run_demo` on the sandbox (100 companies, seed 9, as of
+`WORLD_AS_OF`): the same pipeline `canary demo` runs, users and 180 days of history included.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from extensions import canary_store
+from sandbox.core import LoopbackServer
+from tests.shared import WORLD_AS_OF
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = os.environ.get("CANARY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+COMPANIES, SEED = 100, 9
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    from app import create_app
+    from cli.demo import run_demo
+    from sandbox.server import Sandbox
+    from store.migrate import upgrade
+
+    folder = tmp_path_factory.mktemp("demo")
+    url = f"sqlite:///{folder / 'demo.db'}"
+    upgrade(url)
+    app = create_app({"TESTING": True, "SECRET_KEY": "e2e-console-secret-key-0123456789", "DATABASE_URL": url,
+                      "COOKIE_SECURE": False, "PASSWORD_HASH": {"time_cost": 1, "memory_kib": 8192,
+                                                                "parallelism": 1}})
+    box = Sandbox(accounts=COMPANIES, seed=SEED, as_of=WORLD_AS_OF)
+    box.start()
+    try:
+        with app.app_context():
+            result = run_demo(app, accounts=COMPANIES, seed=SEED, sandbox=box)
+    finally:
+        box.stop()
+    server = LoopbackServer(app).start()
+    try:
+        yield {"app": app, "result": result, "url": server.url}
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs the Debian chromium package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _csm_with_a_poor_renewal(demo: dict[str, Any]) -> tuple[str, str, str, int]:
+    """A demo CSM owning a poor account that renews within 90 days: (e-mail, password, name, accounts owned)."""
+    from console.portfolio import subscription_facts
+    from store.models import Account, HealthSnapshot, User
+
+    store = canary_store(demo["app"])
+    tenant_id = demo["result"].tenant_id
+    facts = subscription_facts(WORLD_AS_OF)
+    with store.session(tenant_id) as s:
+        owners = list(s.execute(
+            select(User.email, User.name).join(Account, Account.csm_user_id == User.id)
+            .join(HealthSnapshot, (HealthSnapshot.account_id == Account.id) & (HealthSnapshot.day == WORLD_AS_OF))
+            .join(facts, facts.c.account_id == Account.id)
+            .where(HealthSnapshot.band == "poor",
+                   facts.c.renewal.between(WORLD_AS_OF, WORLD_AS_OF + dt.timedelta(days=90)))))
+        assert owners, "the demo world has no poor account renewing within 90 days"
+        email, name = owners[0]
+        owned = s.scalar(select(func.count()).select_from(Account).join(User, User.id == Account.csm_user_id)
+                         .where(User.email == email))
+    password = next(p for role, e, p in demo["result"].sign_ins if e == email)
+    return email, password, name, int(owned or 0)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_csm_signs_in_filters_and_opens_history(browser: Any, demo: dict[str, Any], width: int) -> None:
+    email, password, name, owned = _csm_with_a_poor_renewal(demo)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    external: list[str] = []
+    page.on("request", lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:",
+                                                                                 "about:")) else None)
+    try:
+        page.goto(f"{demo['url']}/accounts")
+        assert "/sign-in" in page.url  # no session: the sign-in page first
+        page.fill('input[name="email"]', email)
+        page.fill('input[name="password"]', password)
+        page.click('button[type="submit"]')
+        page.wait_for_selector('[data-testid="portfolio"]')
+        assert page.locator('[data-testid="portfolio-title"]').inner_text() == "My portfolio"
+        assert page.locator('[data-testid="signed-in-as"]').inner_text() == name
+        csms = page.locator('[data-testid="portfolio"] [data-testid="csm"]').all_inner_texts()
+        assert len(csms) == min(owned, 50) and set(csms) == {name}  # only this CSM's accounts
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"console-portfolio-{width}.png"), full_page=True)
+
+        page.select_option('[data-testid="filter-band"]', "poor")
+        page.select_option('[data-testid="filter-renewal"]', "90")
+        page.click('[data-testid="apply-filters"]')
+        page.wait_for_url("**band=poor**")
+        bands = page.locator('[data-testid="portfolio"] [data-testid="band"]').all_inner_texts()
+        renewals = page.locator('[data-testid="portfolio"] [data-testid="renewal"]').all_inner_texts()
+        assert bands and {b.strip().lower() for b in bands} == {"poor"}
+        last = (WORLD_AS_OF + dt.timedelta(days=90)).isoformat()
+        assert all(WORLD_AS_OF.isoformat() <= r <= last for r in renewals), renewals
+        assert set(page.locator('[data-testid="portfolio"] [data-testid="csm"]').all_inner_texts()) == {name}
+        page.screenshot(path=str(ARTIFACTS / f"console-portfolio-poor-90d-{width}.png"), full_page=True)
+
+        page.locator('[data-testid="portfolio"] td.name a').first.click()
+        page.wait_for_selector('[data-testid="history-chart"]')
+        chart = page.locator('[data-testid="history-chart"]')
+        assert "180 days" in (chart.get_attribute("aria-label") or "")
+        assert page.locator(".band-change-marker").count() >= 1
+        changes = page.locator('[data-testid="band-changes"] > li')
+        assert changes.count() >= 1 and changes.first.locator(".reasons li").count() >= 1
+        assert page.locator('[data-testid="score"]').inner_text().isdigit()
+        box = chart.bounding_box()
+        assert box is not None and box["width"] >= (700 if width == 1280 else 300) and box["height"] > 60
+        overflow = page.evaluate("document.scrollingElement.scrollWidth")
+        assert overflow <= width + 1, f"horizontal scrolling at {width}px: {overflow}"
+        page.screenshot(path=str(ARTIFACTS / f"console-account-{width}.png"), full_page=True)
+        assert external == []
+    finally:
+        context.close()
