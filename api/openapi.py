@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from console.portfolio import PAGE_SIZES, RENEWAL_WINDOWS, SCOPES, SORTS, TRENDS
+from integrations.registry import VENDOR_NAMES
 
 ERROR = {"$ref": "#/components/responses/Error"}
 
@@ -69,7 +70,7 @@ def openapi_document() -> dict[str, Any]:
             "/lookup/{system}/{external_id}": _ok(
                 {"$ref": "#/components/schemas/Account"}, "The account a vendor record is linked to",
                 [_param("system", "where the record lives",
-                        {"type": "string", "enum": ["salesforce", "zendesk", "hubspot", "product"]}, "path"),
+                        {"type": "string", "enum": [*VENDOR_NAMES, "product"]}, "path"),
                  _param("external_id", "the record's id in that system", {"type": "string"}, "path")]),
             "/alerts": _ok(_list("Alert"), "Early-warning alerts, newest first", [status, account, *PAGING]),
             "/tasks": _ok(_list("Task"), "CSM tasks, newest first", [status, account, *PAGING]),

@@ -15,6 +15,7 @@ from console.auth import SignedIn, signed_in_by_token
 from console.portfolio import PortfolioQuery, QueryError, load_page
 from console.profile import load_account_profile
 from extensions import canary_store
+from integrations.registry import VENDOR_NAMES
 from store.db import Store
 from store.models import Alert, SourceLink, Task, User
 
@@ -22,7 +23,7 @@ v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 ACCOUNT_LIST_PARAMS = frozenset({"scope", "owner", "band", "trend", "segment", "tier", "stage", "renewal", "arr_min",
                                  "arr_max", "alert", "q", "sort", "limit", "cursor"})
 LIST_PARAMS = frozenset({"status", "limit", "cursor", "account_id"})
-LINK_SYSTEMS = ("salesforce", "zendesk", "hubspot", "product")
+LINK_SYSTEMS = (*VENDOR_NAMES, "product")
 
 
 class ApiError(Exception):

@@ -8,10 +8,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from integrations.registry import VENDOR_NAMES
 from store.db import Store
 from store.models import Connection, PushLedger, SourceLink, SyncCursor, SyncRun
 
-SYSTEMS = ("salesforce", "zendesk", "hubspot")
+SYSTEMS = VENDOR_NAMES
 
 
 def record_sync(store: Store, tenant_id: int, summary: Any, trigger: str, started: dt.datetime) -> None:

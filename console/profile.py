@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from console.history import BandChange, band_changes
+from integrations.registry import VENDOR_NAMES, vendor, vendors
 from store.models import (
     Account,
     Alert,
@@ -28,7 +29,7 @@ from store.models import (
 from store.queries import active_subscriptions
 
 HISTORY_DAYS = 180
-SYSTEM_LABELS = {"salesforce": "Salesforce", "zendesk": "Zendesk", "hubspot": "HubSpot", "product": "Product"}
+SYSTEM_LABELS = {**{v.name: v.label for v in vendors()}, "product": "Product"}
 
 
 @dataclass
@@ -75,13 +76,9 @@ def reason_texts(reasons: Any, limit: int = 5) -> list[str]:
 
 def record_url(system: str, external_id: str, connection: Connection | None) -> str | None:
     """Where to open a linked record in its own system (None: no web page for it)."""
-    if system == "salesforce":
-        return f"https://login.salesforce.com/{external_id}"  # opens the record in the user's own org
-    if system == "hubspot" and connection is not None and connection.account_ref:
-        return f"https://app.hubspot.com/contacts/{connection.account_ref}/company/{external_id}"
-    if system == "zendesk" and connection is not None and connection.account_ref:
-        return f"https://{connection.account_ref}.zendesk.com/agent/organizations/{external_id}"
-    return None
+    if system not in VENDOR_NAMES:
+        return None
+    return vendor(system).record_url(external_id, connection.account_ref if connection is not None else None)
 
 
 def _history(s: Session, account_id: int, as_of: dt.date) -> tuple[list[Any], list[Any]]:

@@ -56,6 +56,7 @@ from console.portfolio import (
 )
 from console.profile import activity_bars_svg, load_account_profile, load_product_user
 from extensions import canary_store, credential_cipher
+from integrations.registry import vendors
 from store.db import Store
 from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
 
@@ -63,7 +64,7 @@ console = Blueprint("console", __name__, template_folder="templates", static_fol
                     static_url_path="/static/console")
 PUBLIC_ENDPOINTS = frozenset({"console.start", "console.sign_in", "console.reset_request", "console.reset",
                               "console.static"})
-SYSTEM_LABELS = {"salesforce": "Salesforce", "zendesk": "Zendesk", "hubspot": "HubSpot"}
+SYSTEM_LABELS = {v.name: v.label for v in vendors()}
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -106,6 +106,9 @@ class VendorDescriptor:
     """The credential holding the API address (Salesforce's ``instance_url``); None: the connection's base URL."""
     helpdesk: bool = False
     """Its tickets are the support desk's (a workspace connected to it has a help desk)."""
+    record_url: Callable[[str, str | None], str | None] = lambda _external_id, _account_ref: None
+    """Where a person opens an account record in the vendor's own app: ``(record id, vendor account id)``
+    -> URL, None when it cannot be told."""
 
     def missing_credentials(self, credentials: Mapping[str, Any]) -> list[str]:
         """What ``credentials`` lack for a connection, in words for the person connecting."""

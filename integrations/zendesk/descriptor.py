@@ -43,5 +43,7 @@ DESCRIPTOR = VendorDescriptor(
         frame_ancestors=("https://*.zendesk.com",),
     ),
     field_name=vendor_key,
+    record_url=lambda external_id, subdomain: (f"https://{subdomain}.zendesk.com/agent/organizations/{external_id}"
+                                               if subdomain else None),
     helpdesk=True,
 )

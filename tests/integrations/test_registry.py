@@ -113,3 +113,17 @@ def test_a_descriptor_module_must_describe_its_own_vendor(monkeypatch: pytest.Mo
     monkeypatch.setattr(module, "DESCRIPTOR", dataclasses.replace(zendesk, name="hubspot"))
     with pytest.raises(TypeError, match="not the descriptor of 'zendesk'"):
         vendor("zendesk")
+
+
+@pytest.mark.parametrize(("name", "account_ref", "expected"), [
+    ("salesforce", "00D5g000000Acme", "https://login.salesforce.com/0015g00000AbCdE"),
+    ("hubspot", "4711", "https://app.hubspot.com/contacts/4711/company/0015g00000AbCdE"),
+    ("zendesk", "acme", "https://acme.zendesk.com/agent/organizations/0015g00000AbCdE"),
+])
+def test_each_vendor_says_where_a_person_opens_an_account_record(name: str, account_ref: str, expected: str) -> None:
+    assert vendor(name).record_url("0015g00000AbCdE", account_ref) == expected
+
+
+@pytest.mark.parametrize("name", ["hubspot", "zendesk"])
+def test_no_record_url_without_the_vendor_account(name: str) -> None:
+    assert vendor(name).record_url("42", None) is None
