@@ -25,6 +25,7 @@ from extensions import canary_store
 from sandbox.server import Sandbox
 from store.migrate import upgrade
 from store.models import Alert, HealthSnapshot, SourceLink
+from sync.health import HISTORY_DAYS
 
 STORY_DATES = (dt.date(2026, 10, 31), dt.date(2026, 11, 25), dt.date(2026, 11, 30))
 COMPANIES = 100
@@ -59,14 +60,15 @@ def test_story_alerts_are_found(quality: dict[str, RuleQuality], rule: str) -> N
     assert q.precision >= FLOOR, q
 
 
-def _outcome(app: Any, tenant_id: int) -> tuple[list[tuple[str, str]], list[tuple[str, str | None, float | None]]]:
-    """Alerts and latest scores, each named by the product account (truth's company key)."""
+def _outcome(app: Any, tenant_id: int) -> tuple[list[tuple[str, str]], list[tuple[str, str, str | None, float | None]]]:
+    """Alerts and every scored day, each named by the product account (truth's company key)."""
     with canary_store(app).session(tenant_id) as s:
         key = dict(s.execute(select(SourceLink.account_id, SourceLink.external_id)
                              .where(SourceLink.system == "product")).all())
         alerts = sorted((key[a], rule) for a, rule in s.execute(select(Alert.account_id, Alert.rule)) if a in key)
-        scores = sorted((key[a], band, score) for a, band, score in s.execute(
-            select(HealthSnapshot.account_id, HealthSnapshot.band, HealthSnapshot.score)) if a in key)
+        scores = sorted((key[a], day.isoformat(), band, score) for a, day, band, score in s.execute(
+            select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.band, HealthSnapshot.score))
+            if a in key)
     return alerts, scores
 
 
@@ -85,4 +87,6 @@ def test_same_world_and_alerts_whatever_the_wall_clock_says(tmp_path: Path) -> N
     (truth_a, alerts_a, scores_a), (truth_b, alerts_b, scores_b) = runs
     assert truth_a == truth_b
     assert alerts_a == alerts_b and len(alerts_a) >= 10
-    assert scores_a == scores_b and len(scores_a) == 40
+    assert scores_a == scores_b
+    assert len({row[0] for row in scores_a}) == 40
+    assert len(scores_a) == 40 * HISTORY_DAYS  # the demo scores its history from day one
