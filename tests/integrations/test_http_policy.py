@@ -40,6 +40,7 @@ def test_backoff_is_exponential_with_full_jitter() -> None:
     policy, slept = _policy(base_delay=1.0, max_backoff=100.0)
     call = Flaky([RetriableError("503")] * 5)
     assert policy.run(call) == "ok"
+    assert len(slept) == 5  # one wait before each of the five retries
     for attempt, delay in enumerate(slept, start=1):
         assert 0 <= delay <= 2 ** attempt
     assert len(set(slept)) == len(slept)  # jittered, not a fixed ladder

@@ -228,6 +228,7 @@ def test_full_pull_returns_every_record_once_with_its_company(
         assert records["1004"].cross_refs == {"salesforce": "001000000000000004"}
         assert records["1005"].cross_refs == {}
     else:
+        assert records
         for rid, record in records.items():
             assert (
                 record.account_external_id == portal.emulator.associations(object_type, rid, "companies")[0]

@@ -382,7 +382,9 @@ def test_associations_of_recorded_batch_reads() -> None:
 )
 @pytest.mark.parametrize("object_type", ["companies", "contacts", "deals", "tickets"])
 def test_every_mapping_accepts_the_recorded_object_payloads(name: str, object_type: str) -> None:
-    for obj in _payload(name)["results"]:
+    results = _payload(name)["results"]
+    assert results, f"the recording {name} holds no {object_type}"
+    for obj in results:
         record = MAPPERS[object_type](obj, linked_company(obj, object_type, None))
         assert record.external_id == obj["id"]
         assert record.updated_at == parse_instant(obj["updatedAt"])

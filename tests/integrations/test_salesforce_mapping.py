@@ -198,7 +198,9 @@ def test_real_error_bodies(name: str, code: str, text: str) -> None:
 
 
 def test_real_limit_header_and_describe() -> None:
-    for example in _load("sforce_limit_info_header.json")["examples"]:
+    examples = _load("sforce_limit_info_header.json")["examples"]
+    assert examples
+    for example in examples:
         usage = wire.api_usage(example["value"])
         assert usage is not None and usage[1] == 5000
         if "parsed" in example:

@@ -164,7 +164,9 @@ def test_pull_mapped_values_come_from_the_emulator(box: Box) -> None:
     adapter = box.adapter()
     accounts = {r.external_id: r for p in adapter.pull("accounts", None) for r in p.records
                 if isinstance(r, AccountRecord)}
-    for org in box.emulator.records("organizations"):
+    organizations = box.emulator.records("organizations")
+    assert organizations and len(accounts) == len(organizations)
+    for org in organizations:
         record = accounts[str(org["id"])]
         assert record.name == org["name"].strip()
         assert record.cross_refs.get("salesforce") == org["external_id"]
@@ -172,7 +174,9 @@ def test_pull_mapped_values_come_from_the_emulator(box: Box) -> None:
         assert record.domain == (org["domain_names"][0] if org["domain_names"] else None)
     tickets = {r.external_id: r for p in adapter.pull("tickets", None) for r in p.records
                if isinstance(r, TicketRecord)}
-    for row in box.emulator.records("tickets"):
+    rows = box.emulator.records("tickets")
+    assert rows
+    for row in rows:
         ticket = tickets[str(row["id"])]
         assert ticket.escalated is ("escalated" in row["tags"])
         assert ticket.priority == row["priority"]

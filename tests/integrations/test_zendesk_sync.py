@@ -76,7 +76,9 @@ def test_sync_then_push_end_to_end(sqlite_store: Store, tenant: int, boot: Calla
     assert pushed.fields_created == ["score", "band", "trend", "reasons", "scored_at"]
     assert pushed.pushed == linked and pushed.failed == {}
     assert pushed.calls == 1 + 5 + 2 * batches
-    for org in box.emulator.records("organizations"):
+    organizations = box.emulator.records("organizations")
+    assert organizations
+    for org in organizations:
         fields = org["organization_fields"]
         assert fields["canary_health_score"] == 72
         assert fields["canary_health_band"] == "good"
