@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from console.auth import Passwords, password_problem
-from store.models import USER_ROLES, Account, AuditEvent, PasswordResetToken, User
+from store.models import USER_ROLES, Account, AuditEvent, PasswordResetToken, User, VendorUserLink
 
 RESET_MINUTES = 60
 COMMAND_LINE = "command line"
@@ -99,6 +99,32 @@ def assign_csms(s: Session) -> int:
             s.execute(update(Account).where(Account.id.in_(ids[start:start + 500])).values(csm_user_id=target))
         changed += len(ids)
     return changed
+
+
+def link_vendor_user(s: Session, system: str, external_id: str, email: str | None,
+                     matched_by: str = "email") -> VendorUserLink | None:
+    """Record which Canary user a vendor user (Salesforce User, HubSpot owner, Zendesk agent) is.
+
+    The one place vendor users are linked, for owner sync and vendor sign-in alike. An existing link
+    for (system, external_id) is kept (a manual link is never replaced by an e-mail match); otherwise
+    the vendor user's e-mail is matched to an active user of this workspace. Returns the link, or None
+    when no Canary user has that address.
+    """
+    link = s.scalar(select(VendorUserLink).where(VendorUserLink.system == system,
+                                                 VendorUserLink.external_id == external_id))
+    if link is not None:
+        return link
+    address = (email or "").strip().lower()
+    if not address:
+        return None
+    user = s.scalar(select(User).where(User.email == address, User.active.is_(True)))
+    if user is None:
+        return None
+    link = VendorUserLink(user_id=user.id, system=system, external_id=external_id, email=address,
+                          matched_by=matched_by)
+    s.add(link)
+    s.flush()
+    return link
 
 
 def team_ids(s: Session, manager_id: int) -> list[int]:
