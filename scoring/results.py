@@ -68,11 +68,13 @@ class HealthScore:
         points: dict[str, float] = {}
         weights: dict[str, float] = {}
         for part in self.parts:
-            points.setdefault(part.dimension, 0.0)
-            weights.setdefault(part.dimension, 0.0)
-            if part.points is not None:
-                points[part.dimension] += part.weight * part.points
-                weights[part.dimension] += part.weight
+            dimension, weight = part.dimension, part.weight
+            if part.points is None:
+                if dimension not in weights:
+                    points[dimension] = weights[dimension] = 0.0
+                continue
+            points[dimension] = points.get(dimension, 0.0) + weight * part.points
+            weights[dimension] = weights.get(dimension, 0.0) + weight
         return {d: (round(points[d] / w, 6) if w else None) for d, w in weights.items()}
 
     def part(self, measure: str) -> MeasurePart:
@@ -89,7 +91,8 @@ class HealthScore:
             "score": self.score,
             "band": self.band,
             "profile": self.profile,
-            "parts": {p.measure: {k: v for k, v in p.as_dict().items() if k != "measure"} for p in self.parts},
+            "parts": {p.measure: {"signal": p.signal, "dimension": p.dimension, "label": p.label, "value": p.value,
+                                  "status": p.status, "points": p.points, "weight": p.weight} for p in self.parts},
             "dimensions": self.dimensions,
             "missing": list(self.missing),
             "reasons": [r.as_dict() for r in self.reasons],
