@@ -18,7 +18,7 @@ from scoring.engine import choose_profile, measure_points, score_account, score_
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
 from scoring.model import HealthModel, ModelError, default_model, load_model
 from scoring.reasons import explain
-from scoring.results import HealthScore, MeasurePart, Reason
+from scoring.results import HealthScore, MeasurePart, Reason, reasons_json
 from scoring.rollup import ChildHealth, RollupScore, roll_up
 from scoring.series import signal_series
 from scoring.signals import SIGNALS, Signals, SignalSettings, compute_signals
@@ -55,6 +55,7 @@ __all__ = [
     "load_model",
     "measure_points",
     "raised_alerts",
+    "reasons_json",
     "roll_up",
     "score_account",
     "score_many",

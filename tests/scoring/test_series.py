@@ -29,6 +29,11 @@ def _world(seed: int, users: int = 12) -> AccountInputs:
             day = dt.datetime.combine(day, dt.time(13, 5), dt.UTC)
         usage.append(UsageDay(day, rng.choice(keys), rng.choice(EVENTS), rng.choice((0, 1, 1, 2, 5))))
     usage.append(UsageDay(days_ago(400), "(milestone)", "Workspace Created", 1, 0.0))
+    # Milestones first reached inside the range (one of them twice, one with a zero count first).
+    usage += [UsageDay(days_ago(60), "user5@acme.test", "Data Source Connected", 0),
+              UsageDay(days_ago(45), "user5@acme.test", "Data Source Connected"),
+              UsageDay(days_ago(20), "user6@acme.test", "Data Source Connected"),
+              UsageDay(days_ago(5), "user7@acme.test", "First Automation Run", 2)]
     tickets = []
     for i in range(60):
         created = days_ago(rng.randint(-5, 200))
@@ -71,6 +76,7 @@ def test_every_day_equals_compute_signals_for_that_day(seed: int) -> None:
     assert len({s.open_tickets for s in series}) > 3
     assert len({s.nps for s in series}) > 3
     assert {s.champion_name for s in series} >= {"Alex"}
+    assert len({s.milestones_reached for s in series}) >= 3
 
 
 def test_custom_windows_and_features() -> None:
@@ -81,6 +87,26 @@ def test_custom_windows_and_features() -> None:
     expected = _each_day(inputs, settings)
     assert len(series) == 120
     assert series == expected
+
+
+def test_onboarding_not_started_with_milestones_known() -> None:
+    base = _world(7)
+    inputs = AccountInputs(account_id=1, usage=base.usage, onboarding_start=None,
+                           milestones_reached=frozenset({"Teammate Invited"}))
+    series = signal_series(inputs, FIRST, AS_OF)
+    assert len(series) == 120
+    assert series == _each_day(inputs)
+    assert series[-1].onboarding_progress is not None and series[-1].days_since_onboarding_start is None
+
+
+def test_onboarding_starting_inside_the_range_before_any_milestone() -> None:
+    usage = (UsageDay(days_ago(30), "u", "Workspace Created"), UsageDay(days_ago(10), "u", "Teammate Invited"))
+    inputs = AccountInputs(account_id=1, usage=usage, onboarding_start=days_ago(50))
+    series = signal_series(inputs, FIRST, AS_OF)
+    assert len(series) == 120
+    assert series == _each_day(inputs)
+    progress = [s.onboarding_progress for s in series]
+    assert progress[0] is None and progress[-40] == 0.0 and progress[-1] == 40.0
 
 
 def test_missing_and_empty_sources() -> None:
