@@ -243,17 +243,29 @@ class _UsageSeries:
                 self.users_7.add(users(k))
             for k in range(i - 20, i - 13):
                 self.users_before.add(users(k))
-        else:
-            assert t == self.today + 1, "days must be asked for one after the other"
-            self.users_28.add(users(i))
-            self._enter_features(i)
-            self.users_28.remove(users(i - 28))
-            self._leave_features(i - 28)
-            self.users_7.add(users(i))
-            self.users_7.remove(users(i - 7))
-            self.users_before.add(users(i - 14))
-            self.users_before.remove(users(i - 21))
+            self.today = t
+            return i
+        assert t == self.today + 1, "days must be asked for one after the other"
         self.today = t
+        users_on = self.users_on  # the next day: one day enters each window and one leaves it
+        entering, leaving = users_on[i], users_on[i - 28]
+        if entering:
+            self.users_28.add(entering)
+            self.users_7.add(entering)
+            if self.features_on[i]:
+                self._enter_features(i)
+        if leaving:
+            self.users_28.remove(leaving)
+            if self.features_on[i - 28]:
+                self._leave_features(i - 28)
+        leaving = users_on[i - 7]
+        if leaving:
+            self.users_7.remove(leaving)
+        entering, leaving = users_on[i - 14], users_on[i - 21]
+        if entering:
+            self.users_before.add(entering)
+        if leaving:
+            self.users_before.remove(leaving)
         return i
 
     def at(self, t: int) -> dict[str, object]:
