@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from cli.pipeline import note_model
 from cli.progress import progress
 from extensions import canary_store, credential_cipher
 from scoring import default_model
@@ -186,7 +187,8 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     adapters: dict[str, Any] = {}
     with store.session(tenant_id) as session:
         for system, (stored, base_url, ref) in sandbox_connections(sandbox).items():
-            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=ref)
+            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=ref,
+                            actor="canary demo")
             adapters[system] = build_adapter(system, stored, base_url, **SANDBOX_OPTIONS.get(system, {}))
 
     result.usage_events, result.usage_rejected = send_usage(app, world, world.write_key)
@@ -203,6 +205,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     with store.session(tenant_id) as session:
         total = session.scalar(select(func.count()).select_from(Account)) or 0
     with progress(f"Scoring health, with {HISTORY_DAYS} days of history", total=total) as bar:
+        note_model(store, tenant_id, default_model(), None, actor="canary demo")
         scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
     result.history_days = scored.days
 

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from console.auth import Passwords, password_problem
-from store.models import USER_ROLES, Account, AuditEvent, PasswordResetToken, User, VendorUserLink
+from store.audit import COMMAND_LINE, record_audit
+from store.models import USER_ROLES, Account, PasswordResetToken, User, VendorUserLink
 
 RESET_MINUTES = 60
-COMMAND_LINE = "command line"
 
 
 class PeopleError(ValueError):
@@ -34,8 +34,8 @@ def normalise_email(email: str) -> str:
 
 def audit(s: Session, actor: str, action: str, target: str, actor_user_id: int | None = None,
           **detail: Any) -> None:
-    """Record who changed what. Never pass a secret in `detail`."""
-    s.add(AuditEvent(actor=actor, actor_user_id=actor_user_id, action=action, target=target, detail=detail))
+    """Record who changed what (`store.audit.record_audit`). Never pass a secret in `detail`."""
+    record_audit(s, actor, action, target, actor_user_id, **detail)
 
 
 def find_user(s: Session, email: str) -> User | None:

@@ -13,7 +13,7 @@ from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised
 from scoring.benchmarks import MeasureBenchmark, benchmark
 from scoring.engine import choose_profile, measure_points, score_account, score_many
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
-from scoring.model import HealthModel, ModelError, default_model, load_model
+from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint
 from scoring.reasons import explain
 from scoring.results import HealthScore, MeasurePart, Reason
 from scoring.rollup import ChildHealth, RollupScore, roll_up
@@ -50,6 +50,7 @@ __all__ = [
     "explain",
     "load_model",
     "measure_points",
+    "model_fingerprint",
     "raised_alerts",
     "roll_up",
     "score_account",
