@@ -39,6 +39,7 @@ from integrations.oauth import (
     ConfigurationError,
     OAuthClient,
     OAuthError,
+    authorize_origin,
     authorize_url,
     configured,
     exchange_code,
@@ -86,6 +87,15 @@ class Offer:
 def offers(config: Mapping[str, Any]) -> list[Offer]:
     return [Offer(d.name, d.label, d.oauth.subdomain is not None) for d in vendors()
             if d.oauth.sign_in is not None and configured(d.name, config)]
+
+
+def page_policy(config: Mapping[str, Any]) -> str:
+    """The sign-in page's Content-Security-Policy: Canary's page policy, with the offered vendors' consent
+    origins in ``form-action`` (a browser applies it to the redirect a sign-in form answers with)."""
+    from widgets.security import PAGE_CSP
+
+    origins = " ".join(sorted({authorize_origin(o.name, config) for o in offers(config)}))
+    return PAGE_CSP.replace("form-action 'self'", f"form-action 'self' {origins}".rstrip())
 
 
 def redirect_uri(public_url: str, vendor: str) -> str:

@@ -164,11 +164,13 @@ def _begin_session(signed: SignedIn) -> None:
     auth.start_session(signed, epoch)
 
 
-def _sign_in_page(error: str | None = None, vendor_error: str | None = None, status: int = 200) -> Any:
-    return render_template("console/sign_in.html", error=error, vendor_error=vendor_error,
+def _sign_in_page(error: str | None = None, vendor_error: str | None = None, status: int = 200) -> Response:
+    page = render_template("console/sign_in.html", error=error, vendor_error=vendor_error,
                            email=request.form.get("email", ""), workspace=request.form.get("workspace", ""),
-                           vendors=vendor_sign_in.offers(current_app.config),
-                           next_path=request.args.get("next", "")), status
+                           vendors=vendor_sign_in.offers(current_app.config), next_path=request.args.get("next", ""))
+    response = current_app.make_response((page, status))
+    response.headers["Content-Security-Policy"] = vendor_sign_in.page_policy(current_app.config)
+    return response
 
 
 @console.route("/sign-in", methods=["GET", "POST"])
@@ -190,8 +192,7 @@ def sign_in() -> Any:
 def _vendor_refusal(refused: vendor_sign_in.VendorSignInRefused) -> Any:
     if refused.counts:
         auth.sign_in_limiter().failed("", _client_address())
-    page, status = _sign_in_page(vendor_error=str(refused), status=refused.status)
-    response = current_app.make_response((page, status))
+    response = _sign_in_page(vendor_error=str(refused), status=refused.status)
     response.delete_cookie(vendor_sign_in.FLOW_COOKIE, path=vendor_sign_in.FLOW_PATH)
     return response
 

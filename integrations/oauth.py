@@ -118,6 +118,14 @@ def configured(name: str, config: Mapping[str, Any]) -> bool:
     return bool(config.get(prefix + "CLIENT_ID") and config.get(prefix + "CLIENT_SECRET"))
 
 
+def authorize_origin(name: str, config: Mapping[str, Any]) -> str:
+    """Where a browser is sent to consent (``scheme://host[:port]``; ``*.`` for a per-subdomain host), for the
+    ``form-action`` of a page whose form redirects there."""
+    template = str(config.get(f"OAUTH_{name.upper()}_AUTHORIZE_URL") or vendor(name).oauth.authorize_url)
+    parts = urlsplit(template.replace("{subdomain}", "subdomain-placeholder"))
+    return f"{parts.scheme}://{parts.netloc}".replace("subdomain-placeholder", "*")
+
+
 def sign_in_client(name: str, config: Mapping[str, Any], subdomain: str | None = None) -> OAuthClient:
     """The vendor's client with its sign-in scopes (`integrations.registry.SignInSpec`) instead of the install's."""
     client = client_from_config(name, config, subdomain)

@@ -315,7 +315,11 @@ def test_buttons_follow_the_registry_and_configuration(app_factory: Any, sandbox
     config = {k: v for k, v in install_config(sandbox, PUBLIC).items() if not k.startswith("OAUTH_HUBSPOT_")}
     app = app_factory(PUBLIC_URL=PUBLIC, COOKIE_SECURE=False, **config)
     client = app.test_client()
-    page = client.get("/sign-in").get_data(as_text=True)
+    answer = client.get("/sign-in")
+    page = answer.get_data(as_text=True)
+    policy = answer.headers["Content-Security-Policy"]  # the browser lets the forms redirect to these only
+    form_action = next(d for d in policy.split("; ") if d.startswith("form-action"))
+    assert sorted(form_action.split()[1:]) == sorted(["'self'", sandbox.urls["salesforce"], sandbox.urls["zendesk"]])
     assert 'data-testid="sign-in-with-salesforce"' in page and 'data-testid="sign-in-with-zendesk"' in page
     assert "sign-in-with-hubspot" not in page
     assert page.count('name="subdomain"') == 1  # Zendesk's, from its descriptor
@@ -343,3 +347,31 @@ def test_the_sandbox_own_users_sign_in_as_demo_csms(setup: tuple[Any, Workspace,
     assert _sign_in(client, sandbox, vendor, email).status_code == 302
     with client.session_transaction() as session:
         assert (session["uid"], session["tid"]) == (user_id, alpha.tenant_id)
+
+
+def test_consent_origins_of_the_vendors_own_hosts() -> None:
+    from integrations.oauth import authorize_origin
+
+    assert authorize_origin("zendesk", {}) == "https://*.zendesk.com"
+    assert authorize_origin("salesforce", {}) == "https://login.salesforce.com"
+    assert authorize_origin("hubspot", {"OAUTH_HUBSPOT_AUTHORIZE_URL": "http://127.0.0.1:8001/oauth/authorize"}) == (
+        "http://127.0.0.1:8001")
+
+
+def test_the_demo_offers_every_vendor_and_its_connections_are_the_accounts_the_vendors_name(
+        app_factory: Any, sandbox: Sandbox) -> None:
+    """`canary demo` wiring: the demo workspace's connections are the sandbox's accounts as the vendors' identity
+    calls name them, every vendor's button shows, and each vendor's sign-in page asks who you are."""
+    from cli.demo import enable_vendor_sign_in, sandbox_connections
+
+    assert {v: ref for v, (_c, _b, ref) in sandbox_connections(sandbox).items()} == {
+        v: SANDBOX_ACCOUNT[v] for v in ("salesforce", "zendesk", "hubspot")}
+    app = app_factory(PUBLIC_URL=PUBLIC, COOKIE_SECURE=False)
+    try:
+        assert enable_vendor_sign_in(app, sandbox) == ["Salesforce", "Zendesk", "HubSpot"]
+        assert all(server.login_page for server in sandbox.oauth.values())
+        page = app.test_client().get("/sign-in").get_data(as_text=True)
+        assert all(f'data-testid="sign-in-with-{v}"' in page for v in VENDORS)
+    finally:
+        for server in sandbox.oauth.values():
+            server.login_page = False
