@@ -71,12 +71,24 @@ def sandbox_connections(box: Any) -> dict[str, tuple[dict[str, Any], str | None,
     c = box.credentials
     return {
         "salesforce": ({"instance_url": c["salesforce"]["instance_url"], "access_token": c["salesforce"]["session_id"],
-                        "cert_path": c["salesforce"]["cert_path"]}, None, "00Dsandbox0000001"),
+                        "cert_path": c["salesforce"]["cert_path"]}, None, box.oauth["salesforce"].account),
         "zendesk": ({"subdomain": c["zendesk"]["subdomain"], "email": c["zendesk"]["email"],
                      "token": c["zendesk"]["token"]}, c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
         "hubspot": ({"access_token": c["hubspot"]["access_token"]}, c["hubspot"]["base_url"],
                     str(c["hubspot"].get("portal_id", ""))),
     }
+
+
+def enable_vendor_sign_in(app: Flask, box: Any) -> list[str]:
+    """Point the app's OAuth clients at the sandbox (installs and "Sign in with ..."), and have each
+    vendor's sign-in page ask which of its users you are (the demo CSMs among them). Returns the labels."""
+    from integrations.registry import vendor
+    from sandbox.oauth import install_config
+
+    app.config.update(install_config(box, app.config["PUBLIC_URL"]))
+    for server in box.oauth.values():
+        server.login_page = True
+    return [vendor(name).label for name in box.oauth]
 
 
 def fresh_demo_tenant(store: Store, write_key: str) -> int:
@@ -285,7 +297,11 @@ def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | No
             return
         from cli.serve import serve_app
 
+        labels = enable_vendor_sign_in(app, box)
         click.echo(f"Console: {app.config['PUBLIC_URL'].rstrip('/')}/sign-in")
+        click.echo(f"  or sign in with {', '.join(labels)} as a demo CSM (Zendesk subdomain: "
+                   f"{box.credentials['zendesk']['subdomain']}; the sandbox's Salesforce has a self-signed "
+                   "certificate your browser asks about)")
         serve_app(app, host=app.config["SERVE_HOST"], port=port or int(app.config["SERVE_PORT"]), workers=1)
     finally:
         box.stop()
