@@ -40,8 +40,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from extensions import canary_store
+from store.audit import record_audit
 from store.db import Store
-from store.models import ApiToken, AuditEvent, SignInFailure, Tenant, User
+from store.models import ApiToken, SignInFailure, Tenant, User
 
 ROLE_RANK = {"viewer": 0, "csm": 1, "manager": 2, "admin": 3}
 MIN_PASSWORD_LENGTH = 12
@@ -223,8 +224,7 @@ def record_sign_in(s: Session, user: User, tenant: Tenant, method: str,
     """What every successful sign-in leaves behind: ``last_sign_in_at`` and a ``sign_in`` audit event with
     the method (``password``, ``salesforce``, ``hubspot``, ``zendesk``)."""
     user.last_sign_in_at = now or dt.datetime.now(dt.UTC)
-    s.add(AuditEvent(tenant_id=tenant.id, actor=user.email, actor_user_id=user.id, action="sign_in",
-                     target=user.email, detail={"method": method}))
+    record_audit(s, user.email, "sign_in", user.email, user.id, tenant_id=tenant.id, method=method)
     return SignedIn(user.id, tenant.id, tenant.name, user.email, user.name, user.role)
 
 
