@@ -31,7 +31,7 @@ DESCRIPTOR = VendorDescriptor(
         token_url="https://api.hubapi.com/oauth/v1/token",  # noqa: S106 (an address, not a secret)
         scopes=("oauth", "crm.objects.companies.read", "crm.objects.companies.write",
                 "crm.schemas.companies.read", "crm.schemas.companies.write", "crm.objects.contacts.read",
-                "crm.objects.deals.read", "tickets"),
+                "crm.objects.deals.read", "crm.objects.owners.read", "tickets"),
         identify=identify,
         slug_prefix="hub-",
     ),
