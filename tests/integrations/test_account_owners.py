@@ -6,18 +6,21 @@ call per company), and the CSM who left comes back as an owner the vendor counts
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from cli.demo import sandbox_connections
-from integrations.base import AccountRecord
+from integrations.base import AccountRecord, VendorUser
+from integrations.hubspot import records as hubspot_records
+from integrations.zendesk import records as zendesk_records
 from sandbox.generate import FORMER_CSM
 from sandbox.server import Sandbox
 from sandbox.world import Company
 from sync.connections import build_adapter
-from tests.shared import WORLD_AS_OF
+from tests.shared import WORLD_AS_OF, vendor_payloads
 
 LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000},
                           "zendesk": {"plan": "enterprise_plus", "incremental_requests_per_minute": None}}
@@ -71,3 +74,28 @@ def test_owners_cost_a_call_per_page_of_owners_not_per_company(box: Sandbox, sys
     assert len(with_owners) == len(without) > 20
     assert calls - calls_without == owner_calls
     assert all(r.owner == r.owner_ref for r in without if r.owner_ref)  # unresolved: named by the user id
+
+
+def test_a_suspended_agent_of_the_recorded_zendesk_payload_is_an_inactive_owner() -> None:
+    body = json.loads((vendor_payloads("zendesk") / "users_incremental_cursor_end_of_stream_docs.json").read_text())
+    agent = body["users"][0]
+    assert (agent["role"], agent["suspended"]) == ("agent", True)
+    assert zendesk_records.agent_to_owner(agent) == VendorUser("35436", "johnny@example.com", "Johnny Agent",
+                                                               active=False)
+    org = {"id": 1, "updated_at": "2026-01-01T00:00:00Z", "organization_fields": {"success_manager": 35436}}
+    owners = {"35436": zendesk_records.agent_to_owner(agent)}
+    record = zendesk_records.organization_to_account(org, owners)
+    assert (record.owner, record.owner_ref, record.owner_active) == ("johnny@example.com", "35436", False)
+    typed = zendesk_records.organization_to_account({**org, "organization_fields": {"success_manager": "a@B.example"}})
+    assert (typed.owner, typed.owner_ref) == ("a@b.example", None)
+
+
+def test_the_documented_hubspot_owner_maps_to_a_vendor_user() -> None:
+    # GET /crm/v3/owners/{ownerId} as HubSpot's reference shows it ("Retrieve an owner")
+    owner = {"archived": False, "createdAt": "2019-10-30T03:30:17.883Z", "email": "jsmith@example.com",
+             "firstName": "John", "id": "6166860", "lastName": "Smith",
+             "teams": [{"id": "178588", "name": "West Coast Sales", "primary": True}],
+             "updatedAt": "2019-12-07T16:50:06.678Z", "userId": 1296619}
+    assert hubspot_records.owner_from_payload(owner) == VendorUser("6166860", "jsmith@example.com", "John Smith",
+                                                                   active=True)
+    assert hubspot_records.owner_from_payload({**owner, "archived": True}).active is False
