@@ -82,11 +82,12 @@ def change_role(s: Session, user: User, role: str, actor: str, actor_user_id: in
 
 
 def assign_csms(s: Session) -> int:
-    """Map every account's owner e-mail to the Canary user with that address (owner stays as it is).
+    """Map every account's owner e-mail to the active Canary user with that address (owner stays as it is).
 
-    Returns how many accounts changed CSM. Accounts whose owner is no user keep `csm_user_id` empty.
+    Returns how many accounts changed CSM. Accounts whose owner is no active user (not invited, or
+    disabled: a CSM who left) get no CSM, so they show as unassigned.
     """
-    users = dict(s.execute(select(User.email, User.id)).all())
+    users = dict(s.execute(select(User.email, User.id).where(User.active.is_(True))).all())
     changed = 0
     rows = s.execute(select(Account.id, Account.owner, Account.csm_user_id)).all()
     by_target: dict[int | None, list[int]] = {}

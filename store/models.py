@@ -122,9 +122,10 @@ class Account(TenantScoped, Base):
     segment: Mapped[str | None] = mapped_column(String(50))
     lifecycle_stage: Mapped[str | None] = mapped_column(String(50))
     owner: Mapped[str | None] = mapped_column(String(255))
-    """The CSM's e-mail as the systems name it (kept for compatibility); `csm_user_id` is the Canary user."""
+    """The account owner's e-mail as its systems name it, the CRM's before the help desk's (`sync.owners`)."""
     csm_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    """The account's CSM as a Canary user, mapped from `owner` by e-mail (`console.people.assign_csms`)."""
+    """The account's CSM as an active Canary user, mapped from `owner` by e-mail (`console.people.assign_csms`);
+    None when the owner is no active user (unassigned, or a CSM who left)."""
     tier: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -168,6 +169,13 @@ class SourceLink(TenantScoped, Base):
     parent_external_id: Mapped[str | None] = mapped_column(String(64))
     cross_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source_updated_at: Mapped[dt.datetime | None] = mapped_column()
+    # The record's owner as the vendor names it (`sync.owners` picks the account's owner among its records).
+    owner: Mapped[str | None] = mapped_column(String(320))
+    """The owner's e-mail (or, when it could not be read, the vendor's user id)."""
+    owner_ref: Mapped[str | None] = mapped_column(String(255))
+    """The owner's user id in the vendor (Salesforce User, HubSpot owner, Zendesk agent)."""
+    owner_active: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether the vendor still counts the owner as an active user (None: not known)."""
 
     account: Mapped[Account | None] = relationship(back_populates="links")
 

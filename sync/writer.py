@@ -201,7 +201,8 @@ class PageWriter:
         for r in records:
             assert isinstance(r, AccountRecord)
             values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
-                      "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at}
+                      "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at,
+                      "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active}
             link = existing.get(r.external_id)
             if link is None:
                 link = SourceLink(system=self.system, external_id=r.external_id, account_id=None,
@@ -305,7 +306,8 @@ class PageWriter:
 
 
 def _account_attributes(r: AccountRecord) -> dict[str, Any]:
-    return {"segment": r.segment, "tier": r.tier, "owner": r.owner}
+    """What a record sets on its placed account; the owner is chosen among all its records (`sync.owners`)."""
+    return {"segment": r.segment, "tier": r.tier}
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

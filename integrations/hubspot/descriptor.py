@@ -17,7 +17,8 @@ from integrations.registry import (
 )
 
 SCOPES = ("oauth", "crm.objects.companies.read", "crm.objects.companies.write", "crm.schemas.companies.read",
-          "crm.schemas.companies.write", "crm.objects.contacts.read", "crm.objects.deals.read", "tickets")
+          "crm.schemas.companies.write", "crm.objects.contacts.read", "crm.objects.deals.read",
+          "crm.objects.owners.read", "tickets")
 
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
