@@ -18,8 +18,7 @@ vendor's own shape (what Canary's vendor sign-in asks):
   ``verified``, ``active``, ``suspended``.
 
 Who consents is one of the vendor's users (`Person`): the emulator's own (Salesforce ``User``
-records, Zendesk agents and admins, HubSpot owners), or, while an emulator keeps none, the world's
-CSMs (`AuthorizationServer.use_world_staff`, done by `install_config`), plus any a test adds
+records, Zendesk agents and admins, HubSpot owners: the world's team), plus any a test adds
 (`AuthorizationServer.add_person`). The authorize step picks them like this: ``login_hint`` (an
 e-mail or username, as Salesforce documents it) names the user; else, with ``login_page`` on (the
 demo, a browser), a sign-in page lists the vendor's users to choose from; else it consents at once
@@ -125,21 +124,11 @@ def emulator_people(vendor: str, emulator: Any) -> Callable[[], list[Person]]:
                 for r in emulator.records("users") if r.get("role") in ZENDESK_STAFF and r.get("email")]
 
     def hubspot() -> list[Person]:
-        from sandbox.hubspot.errors import HubSpotError
-
-        try:
-            owners = emulator.records("owners")
-        except (HubSpotError, KeyError, ValueError, AttributeError):  # an emulator without owners
-            return []
-        out = []
-        for r in owners:
-            fields = {**r, **(r.get("properties") or {})}
-            email = fields.get("email")
-            if email:
-                name = f"{fields.get('firstName') or ''} {fields.get('lastName') or ''}".strip()
-                out.append(Person(str(fields.get("userId") or r["id"]), str(email), name or _title(str(email)),
-                                  active=not fields.get("archived")))
-        return out
+        owners = getattr(getattr(emulator, "store", None), "owners", None) or {}
+        return [Person(str(o.get("userIdIncludingInactive") or o["id"]), str(o["email"]),
+                       f"{o.get('firstName') or ''} {o.get('lastName') or ''}".strip() or _title(str(o["email"])),
+                       active=not o.get("archived"))
+                for o in owners.values() if o.get("email")]
 
     return {"salesforce": salesforce, "zendesk": zendesk, "hubspot": hubspot}[vendor]
 
@@ -202,7 +191,6 @@ class AuthorizationServer:
         """Show the vendor's sign-in page (choose a user) when ``login_hint`` names nobody (a browser, the demo)."""
         self._people = people or (lambda: ())
         self._added: list[Person] = []
-        self._world_staff: list[Person] = []
         self._signing_key: Any = None
         self._lock = threading.Lock()
         self._codes: dict[str, _Grant] = {}
@@ -230,25 +218,15 @@ class AuthorizationServer:
     # ------------------------------------------------------------------ the vendor's users
 
     def people(self) -> list[Person]:
-        """Who can consent here: users a test added, then the emulator's (else the world's CSMs)."""
+        """Who can consent here: users a test added, then the emulator's."""
         own = list(self._people())
         with self._lock:
-            return [*self._added, *(own or self._world_staff)]
+            return [*self._added, *own]
 
     def add_person(self, person: Person) -> Person:
         with self._lock:
             self._added.append(person)
         return person
-
-    def use_world_staff(self, world: Any) -> None:
-        """The world's CSMs (the owners its companies name) as this vendor's users while the emulator
-        keeps none of its own; ids are stable per e-mail."""
-        emails = sorted({str(c.csm_owner) for c in getattr(world, "companies", ()) if getattr(c, "csm_owner", None)})
-        base = {"salesforce": None, "zendesk": 381_000_000_000, "hubspot": 51_000_000}[self.vendor]
-        if base is None:
-            return
-        with self._lock:
-            self._world_staff = [Person(str(base + i + 1), email, _title(email)) for i, email in enumerate(emails)]
 
     def _person(self, hint: str) -> Person | None:
         wanted = hint.strip().lower()
@@ -554,8 +532,7 @@ def install_config(sandbox: Any, public_url: str) -> dict[str, str]:
     """Canary app settings (``OAUTH_<VENDOR>_*``) that point the install and sign-in flows at ``sandbox``.
 
     Registers ``{public_url}/install/<vendor>/callback`` and ``{public_url}/sign-in/<vendor>/callback``
-    with each running vendor's server, and gives a server whose emulator keeps no users of its own the
-    world's CSMs (`AuthorizationServer.use_world_staff`).
+    with each running vendor's server.
     """
     config: dict[str, str] = {}
     for vendor, server in sandbox.oauth.items():
@@ -563,8 +540,6 @@ def install_config(sandbox: Any, public_url: str) -> dict[str, str]:
         paths = VENDOR_PATHS[vendor]
         server.allow_redirect_uri(f"{public_url.rstrip('/')}/install/{vendor}/callback")
         server.allow_redirect_uri(f"{public_url.rstrip('/')}/sign-in/{vendor}/callback")
-        if sandbox.world is not None:
-            server.use_world_staff(sandbox.world)
         prefix = f"OAUTH_{vendor.upper()}_"
         config.update({prefix + "AUTHORIZE_URL": url + paths["authorize"], prefix + "TOKEN_URL": url + paths["token"],
                        prefix + "CLIENT_ID": server.client_id, prefix + "CLIENT_SECRET": server.client_secret})

@@ -333,15 +333,13 @@ def test_the_login_page_lists_the_vendor_users_and_signs_in_the_one_chosen() -> 
     assert unknown.status_code == 400
 
 
-def test_the_world_csms_stand_in_where_an_emulator_keeps_no_users(sandbox: Sandbox) -> None:
-    from sandbox.generate import CSM_OWNERS
-    from sandbox.oauth import install_config
+def test_every_vendor_s_sign_in_users_are_the_team_its_emulator_serves(sandbox: Sandbox) -> None:
+    """Who can consent is the emulator's own users (Salesforce Users, Zendesk staff, HubSpot owners): the world's
+    team, the one who left among them but not active."""
+    members = sandbox.world.team_members()  # type: ignore[union-attr]
+    assert len(members) >= 2
+    for vendor in ("salesforce", "zendesk", "hubspot"):
+        people = {p.email: p.active for p in sandbox.oauth[vendor].people()}
+        assert {m.email for m in members} <= set(people), vendor
+        assert {e for e, active in people.items() if not active} == {m.email for m in members if not m.active}, vendor
 
-    install_config(sandbox, "http://localhost")
-    owners = {c.csm_owner for c in sandbox.world.companies}  # type: ignore[union-attr]
-    for vendor in ("zendesk", "hubspot"):
-        emails = {p.email for p in sandbox.oauth[vendor].people()}
-        assert emails == owners and emails <= set(CSM_OWNERS)
-    salesforce = {p.email for p in sandbox.oauth["salesforce"].people()}  # the emulator's User records
-    in_salesforce = {c.csm_owner for c in sandbox.world.companies if "salesforce" in c.presence}  # type: ignore[union-attr]
-    assert in_salesforce and in_salesforce <= salesforce
