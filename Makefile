@@ -46,8 +46,9 @@ lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# One worker per core (pytest-xdist); a test file stays on one worker, so its module fixtures are built once.
 test: $(VENV)/.test-installed system-packages npm-tooling lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: $(VENV)/.test-installed system-packages
 	scripts/system-packages.sh $(BENCH_PACKAGES)

@@ -1,10 +1,11 @@
 """Console and API latency at 10,000 and 100,000 accounts on SQLite, and the 180-day history backfill.
 
 Portfolio: accounts, users (10 CSMs under 2 managers), subscriptions, open alerts and health snapshots
-(the latest `BENCH_CONSOLE_SNAPSHOT_DAYS` days; the portfolio reads only the latest day through the
-(tenant, day, score) index) are written straight into a migrated SQLite file; requests then go through
-the whole Flask app in-process (session cookie or bearer token, tenant-scoped session, template or
-JSON), timed one at a time: p50 and p95 of `BENCH_CONSOLE_REQUESTS` requests each.
+(the latest `BENCH_CONSOLE_SNAPSHOT_DAYS` days) are written straight into a migrated SQLite file, then
+the accounts' portfolio keys as a score run writes them (`store.portfolio_keys`, timed: what a score run
+adds); requests then go through the whole Flask app in-process (session cookie or bearer token,
+tenant-scoped session, template or JSON), timed one at a time: p50 and p95 of `BENCH_CONSOLE_REQUESTS`
+requests each.
 
 Backfill: `BENCH_BACKFILL_ACCOUNTS` accounts (default 10,000) with three users and two events a day
 for 215 days, then `sync.health.first_score` (180 days of daily snapshots), timed, beside its floor
@@ -82,6 +83,28 @@ def fill_portfolio(path: Path, accounts: int) -> None:
     conn.close()
 
 
+def refresh_keys(url: str, path: Path, accounts: int) -> None:
+    """The accounts' portfolio keys, as a score run writes them (the fill wrote the rows underneath them):
+    once with every account changing (a day's run, when every score moves) and once with none."""
+    from store import portfolio_keys
+    from store.db import Store
+
+    store = Store(url)
+    took = []
+    for _ in range(2):
+        started = time.perf_counter()
+        with store.session(1) as s:
+            changed = portfolio_keys.refresh(s)
+        took.append((time.perf_counter() - started, changed))
+    store.dispose()
+    print(f"portfolio keys: {took[0][1]:,} accounts written in {took[0][0]:.1f} s "
+          f"({took[0][0] / accounts * 1000:.3f} ms per account, what a score run adds), "
+          f"{took[1][1]:,} changed on a second pass in {took[1][0]:.1f} s (setup, not measured)")
+    conn = sqlite3.connect(path)
+    conn.execute("ANALYZE")
+    conn.close()
+
+
 def timed(call: Any, n: int) -> tuple[float, float]:
     call()  # warm caches and compiled statements
     samples = []
@@ -105,17 +128,22 @@ def bench_portfolio(accounts: int) -> None:
         fill_portfolio(Path(tmp) / "console.db", accounts)
         print(f"portfolio: {accounts:,} accounts, {SNAPSHOT_DAYS} days of snapshots written in "
               f"{time.perf_counter() - started:.0f} s (setup, not measured)")
+        refresh_keys(url, Path(tmp) / "console.db", accounts)
         app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench-console-secret-key-0123456789",
                           "PASSWORD_HASH": CHEAP_ARGON2, "COOKIE_SECURE": False, "TESTING": True})
         store = canary_store(app)
         with store.session(1) as s:
             _, admin_token = issue_api_token(s, s.get(User, 1), "bench")
             _, csm_token = issue_api_token(s, s.get(User, 10), "bench")
-        client = app.test_client()
-        with client.session_transaction() as session:  # a signed-in CSM, as after /sign-in
-            session.update({"uid": 10, "tid": 1, "epoch": 0, "sid": "bench", "csrf": "bench", "seen": int(time.time())})
+        client, manager = app.test_client(), app.test_client()
+        for signed_in, uid in ((client, 10), (manager, 2)):  # a CSM and a manager of 5 CSMs, as after /sign-in
+            with signed_in.session_transaction() as session:
+                session.update({"uid": uid, "tid": 1, "epoch": 0, "sid": "bench", "csrf": "bench",
+                                "seen": int(time.time())})
         cases = [
+            ("floor: GET /api/v1/openapi.json (no database)", lambda: client.get("/api/v1/openapi.json")),
             ("portfolio page, CSM's own (default)", lambda: client.get("/accounts")),
+            ("portfolio page, manager's team (default)", lambda: manager.get("/accounts")),
             ("portfolio page, all, poor, renewing in 90 days",
              lambda: client.get("/accounts?scope=all&band=poor&renewal=90")),
             ("portfolio page, all, sorted by ARR, 2nd page", None),
@@ -126,7 +154,7 @@ def bench_portfolio(accounts: int) -> None:
         ]
         first = client.get("/accounts?scope=all&sort=-arr").get_data(as_text=True)
         cursor = first.split("cursor=")[1].split('"')[0].split("&")[0] if "cursor=" in first else ""
-        cases[2] = (cases[2][0], lambda: client.get(f"/accounts?scope=all&sort=-arr&cursor={cursor}"))
+        cases[4] = (cases[4][0], lambda: client.get(f"/accounts?scope=all&sort=-arr&cursor={cursor}"))
         for label, call in cases:
             assert call is not None
             status = call().status_code

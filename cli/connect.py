@@ -26,6 +26,7 @@ from extensions import credential_cipher
 from integrations import hosts
 from integrations.errors import AuthError, CanaryIntegrationError
 from integrations.registry import VENDOR_NAMES, vendor, vendors
+from store.audit import COMMAND_LINE
 from store.db import Store
 from store.models import Connection
 from sync.connections import ConnectionError_, account_owner, build_adapter, save_connection
@@ -177,7 +178,8 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
         raise click.ClickException(f"{system} account {ref!r} is already connected to workspace {owner[1]!r}; "
                                    "a vendor account belongs to one workspace (nothing was changed)")
     with store.session(tenant.id) as session:
-        save_connection(session, credential_cipher(), system, credentials, base_url=base_url, account_ref=ref)
+        save_connection(session, credential_cipher(), system, credentials, base_url=base_url, account_ref=ref,
+                        actor=COMMAND_LINE)
     if existing is None:
         click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
         return

@@ -21,6 +21,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
+from cli.pipeline import note_model
 from cli.progress import progress
 from extensions import canary_store, credential_cipher
 from scoring import default_model
@@ -70,12 +71,24 @@ def sandbox_connections(box: Any) -> dict[str, tuple[dict[str, Any], str | None,
     c = box.credentials
     return {
         "salesforce": ({"instance_url": c["salesforce"]["instance_url"], "access_token": c["salesforce"]["session_id"],
-                        "cert_path": c["salesforce"]["cert_path"]}, None, "00Dsandbox0000001"),
+                        "cert_path": c["salesforce"]["cert_path"]}, None, box.oauth["salesforce"].account),
         "zendesk": ({"subdomain": c["zendesk"]["subdomain"], "email": c["zendesk"]["email"],
                      "token": c["zendesk"]["token"]}, c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
         "hubspot": ({"access_token": c["hubspot"]["access_token"]}, c["hubspot"]["base_url"],
                     str(c["hubspot"].get("portal_id", ""))),
     }
+
+
+def enable_vendor_sign_in(app: Flask, box: Any) -> list[str]:
+    """Point the app's OAuth clients at the sandbox (installs and "Sign in with ..."), and have each
+    vendor's sign-in page ask which of its users you are (the demo CSMs among them). Returns the labels."""
+    from integrations.registry import vendor
+    from sandbox.oauth import install_config
+
+    app.config.update(install_config(box, app.config["PUBLIC_URL"]))
+    for server in box.oauth.values():
+        server.login_page = True
+    return [vendor(name).label for name in box.oauth]
 
 
 def fresh_demo_tenant(store: Store, write_key: str) -> int:
@@ -88,7 +101,6 @@ def fresh_demo_tenant(store: Store, write_key: str) -> int:
         return tenant.id
 
 
-DEMO_MANAGERS = ("priya.shah@canary.example", "owen.clarke@canary.example")
 DEMO_ADMIN = "admin@canary.example"
 DEMO_VIEWER = "viewer@canary.example"
 
@@ -97,55 +109,34 @@ def _name(email: str) -> str:
     return " ".join(part.capitalize() for part in email.split("@")[0].split("."))
 
 
-def demo_account_owners(store: Store, tenant_id: int, world: Any) -> int:
-    """Give each account the CSM the sandbox's CRM names as its owner, where sync left none.
+def create_demo_users(app: Flask, tenant_id: int, team: Any) -> list[tuple[str, str, str]]:
+    """The sandbox's customer-success team as users — its managers, and its CSMs on their managers'
+    teams — plus an admin and a viewer, each with a fresh random password. A team member who left
+    the company gets no user: their accounts show as unassigned until someone takes them over.
 
-    A stand-in until sync pulls account owners from the vendors (Salesforce ``OwnerId``, HubSpot owners):
-    the sandbox's truth says which CSM owns each company, and its records are found by their vendor ids.
-    An owner that sync did set is kept. Returns how many accounts got an owner.
-    """
-    from sqlalchemy import update
-
-    owner_of = {(system, p.external_id): c.csm_owner for c in world.companies for system, p in c.presence.items()}
-    owners: dict[int, str] = {}
-    with store.session(tenant_id) as session:
-        for account_id, system, external_id in session.execute(
-                select(SourceLink.account_id, SourceLink.system, SourceLink.external_id)
-                .where(SourceLink.account_id.is_not(None)).order_by(SourceLink.system)):
-            owner = owner_of.get((system, external_id))
-            if owner and account_id is not None and account_id not in owners:
-                owners[account_id] = owner
-        for account_id, owner in owners.items():
-            session.execute(update(Account).where(Account.id == account_id, Account.owner.is_(None))
-                            .values(owner=owner))
-    return len(owners)
-
-
-def create_demo_users(app: Flask, tenant_id: int) -> list[tuple[str, str, str]]:
-    """The sandbox's CSMs (as account owners name them), two managers with four CSMs each, an admin and
-    a viewer, each with a fresh random password; accounts get their CSM as a user."""
+    Made before the first sync, as a workspace invites its team: sync then links each vendor user
+    who owns accounts to the user with the same e-mail and sets the accounts' CSMs (`sync.owners`)."""
     from cli.users import demo_password
     from console.auth import passwords
-    from console.people import add_user, assign_csms
-    from sandbox.generate import CSM_OWNERS
+    from console.people import add_user
 
     store = canary_store(app)
     hasher = passwords(app)
     made: list[tuple[str, str, str]] = []
     with store.session(tenant_id) as session:
-        def add(email: str, role: str, manager: Any = None) -> Any:
+        def add(email: str, role: str, name: str | None = None, manager: Any = None) -> Any:
             password = demo_password()
-            user = add_user(session, email, role, name=_name(email), manager=manager, password=password,
+            user = add_user(session, email, role, name=name or _name(email), manager=manager, password=password,
                             hasher=hasher, actor="canary demo")
             made.append((role, email, password))
             return user
 
         add(DEMO_ADMIN, "admin")
-        managers = [add(email, "manager") for email in DEMO_MANAGERS]
-        for i, email in enumerate(CSM_OWNERS):
-            add(email, "csm", managers[i * len(managers) // len(CSM_OWNERS)])
+        managers = {m.email: add(m.email, "manager", m.name) for m in team if m.role == "manager" and m.active}
+        for member in team:
+            if member.role == "csm" and member.active:
+                add(member.email, "csm", member.name, managers.get(member.manager_email or ""))
         add(DEMO_VIEWER, "viewer")
-        assign_csms(session)
     return made
 
 
@@ -186,10 +177,12 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     adapters: dict[str, Any] = {}
     with store.session(tenant_id) as session:
         for system, (stored, base_url, ref) in sandbox_connections(sandbox).items():
-            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=ref)
+            save_connection(session, cipher, system, stored, base_url=base_url, account_ref=ref,
+                            actor="canary demo")
             adapters[system] = build_adapter(system, stored, base_url, **SANDBOX_OPTIONS.get(system, {}))
 
     result.usage_events, result.usage_rejected = send_usage(app, world, world.write_key)
+    result.sign_ins = create_demo_users(app, tenant_id, world.team)
 
     with progress("Pulling from Salesforce, Zendesk and HubSpot") as bar:
         summary = sync(store, tenant_id, adapters, progress=lambda _s, _o, n: bar.advance(n))
@@ -198,11 +191,10 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
         if s.stopped:
             click.echo(f"  {system} sync stopped: {s.stopped}", err=True)
 
-    demo_account_owners(store, tenant_id, world)
-    result.sign_ins = create_demo_users(app, tenant_id)
     with store.session(tenant_id) as session:
         total = session.scalar(select(func.count()).select_from(Account)) or 0
     with progress(f"Scoring health, with {HISTORY_DAYS} days of history", total=total) as bar:
+        note_model(store, tenant_id, default_model(), None, actor="canary demo")
         scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
     result.history_days = scored.days
 
@@ -282,7 +274,11 @@ def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | No
             return
         from cli.serve import serve_app
 
+        labels = enable_vendor_sign_in(app, box)
         click.echo(f"Console: {app.config['PUBLIC_URL'].rstrip('/')}/sign-in")
+        click.echo(f"  or sign in with {', '.join(labels)} as a demo CSM (Zendesk subdomain: "
+                   f"{box.credentials['zendesk']['subdomain']}; the sandbox's Salesforce has a self-signed "
+                   "certificate your browser asks about)")
         serve_app(app, host=app.config["SERVE_HOST"], port=port or int(app.config["SERVE_PORT"]), workers=1)
     finally:
         box.stop()

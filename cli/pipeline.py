@@ -12,9 +12,10 @@ from sqlalchemy import func, select
 
 from cli.progress import progress
 from extensions import canary_store
-from scoring import HealthModel, ModelError, default_model, load_model
+from scoring import HealthModel, ModelError, default_model, load_model, model_fingerprint
+from store.audit import COMMAND_LINE, record_audit
 from store.db import Store
-from store.models import Account, Tenant
+from store.models import Account, AuditEvent, Tenant
 
 
 def app_store() -> Store:
@@ -57,6 +58,22 @@ def parse_day(value: str | None, name: str) -> dt.date | None:
         raise click.BadParameter(f"{value!r} is not a date like 2026-05-01", param_hint=name) from exc
 
 
+def note_model(store: Store, tenant_id: int, model: HealthModel, source: str | None,
+               actor: str = COMMAND_LINE) -> bool:
+    """Audit a change of the workspace's health model: scoring with a model other than the one last used
+    records ``model.change`` (its name, file and fingerprint). Returns whether it was a change."""
+    fingerprint = model_fingerprint(model)
+    with store.session(tenant_id) as session:
+        last = session.scalar(select(AuditEvent.detail).where(AuditEvent.action == "model.change")
+                              .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(1))
+        if last is not None and last.get("fingerprint") == fingerprint:
+            return False
+        record_audit(session, actor, "model.change", model.name, fingerprint=fingerprint,
+                     source=source or "shipped model",
+                     previous=last.get("fingerprint") if last is not None else None)
+    return True
+
+
 @click.command("score", help="Score every account's health (and raise alerts) as of today, or recompute history; "
                              "a workspace's first score backfills 180 days of history.")
 @click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
@@ -82,6 +99,7 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
         accounts = session.scalar(select(func.count()).select_from(Account)) or 0
     if first is None and not has_history(store, tenant.id):
         first = day - dt.timedelta(days=(history_days or HISTORY_DAYS) - 1)  # a first score backfills history
+    note_model(store, tenant.id, model, model_path or current_app.config.get("HEALTH_MODEL"))
     with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
         summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
     result = summary.as_dict()

@@ -7,6 +7,7 @@ from flask.cli import AppGroup
 from sqlalchemy import func, select
 
 from extensions import canary_store
+from store.audit import COMMAND_LINE, record_audit
 from store.db import Store
 from store.models import Account, Connection, Tenant
 from store.tenants import create_tenant, rotate_write_key
@@ -53,4 +54,5 @@ def rotate(slug: str) -> None:
         if tenant is None:
             raise click.ClickException(f"no workspace {slug!r}")
         key = rotate_write_key(session, tenant)
+        record_audit(session, COMMAND_LINE, "workspace.write_key_rotate", slug, tenant_id=tenant.id)
     click.echo(f"New write key for {slug!r} (shown once): {key}")

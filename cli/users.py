@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from cli.pipeline import app_store, resolve_tenant
 from console.auth import Passwords, issue_api_token, passwords
-from console.people import COMMAND_LINE, PeopleError, add_user, audit, find_user, issue_reset_token
+from console.people import PeopleError, add_user, audit, find_user, issue_reset_token
+from store.audit import COMMAND_LINE
 from store.models import USER_ROLES, ApiToken, User
 
 

@@ -14,8 +14,12 @@
   ``csrf_token`` or header ``X-CSRF-Token``), compared in constant time.
 - **API tokens** are random, shown once, stored as SHA-256; the API reads only the bearer header.
 
-Sign-in providers sit side by side behind `SignInProvider` (e-mail + password today; vendor
-OpenID Connect later maps the vendor user to a `User` through `VendorUserLink`).
+Sign-in providers sit side by side behind `SignInProvider`: e-mail + password (`PasswordSignIn`) and
+the vendors' OAuth / OpenID Connect (`console.vendor_sign_in.VendorSignIn`, which maps the vendor user
+to a `User` through `VendorUserLink`). Every successful sign-in goes through `record_sign_in`
+(``last_sign_in_at`` and a ``sign_in`` audit event naming the method) and then `start_session`.
+A failed vendor sign-in counts against the client address only: the e-mail a vendor sends is not
+proof of the account, so it must not lock anyone's password sign-in.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from extensions import canary_store
+from store.audit import record_audit
 from store.db import Store
 from store.models import ApiToken, SignInFailure, Tenant, User
 
@@ -146,7 +151,9 @@ class SignInLimiter:
         self.store, self.max_failures, self.window, self.clock = store, max_failures, window_seconds, clock
 
     def keys(self, email: str, address: str) -> list[str]:
-        return [_key("account", email.strip().lower()), _key("address", address)]
+        """The account's key (when an e-mail is given) and the address's key."""
+        account = email.strip().lower()
+        return ([_key("account", account)] if account else []) + [_key("address", address)]
 
     def blocked(self, email: str, address: str) -> bool:
         since = self.clock() - self.window
@@ -209,8 +216,16 @@ class PasswordSignIn:
                 raise SignInRefused("the e-mail address or password is not right")
             if user.password_hash and self.hasher.needs_rehash(user.password_hash):
                 user.password_hash = self.hasher.hash(password)
-            user.last_sign_in_at = dt.datetime.now(dt.UTC)
-            return SignedIn(user.id, tenant.id, tenant.name, user.email, user.name, user.role)
+            return record_sign_in(s, user, tenant, self.name)
+
+
+def record_sign_in(s: Session, user: User, tenant: Tenant, method: str,
+                   now: dt.datetime | None = None) -> SignedIn:
+    """What every successful sign-in leaves behind: ``last_sign_in_at`` and a ``sign_in`` audit event with
+    the method (``password``, ``salesforce``, ``hubspot``, ``zendesk``)."""
+    user.last_sign_in_at = now or dt.datetime.now(dt.UTC)
+    record_audit(s, user.email, "sign_in", user.email, user.id, tenant_id=tenant.id, method=method)
+    return SignedIn(user.id, tenant.id, tenant.name, user.email, user.name, user.role)
 
 
 # --- sessions ----------------------------------------------------------------------------------

@@ -14,10 +14,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from console.auth import Passwords, password_problem
-from store.models import USER_ROLES, Account, AuditEvent, PasswordResetToken, User, VendorUserLink
+from store.audit import COMMAND_LINE, record_audit
+from store.models import USER_ROLES, Account, PasswordResetToken, User, VendorUserLink
 
 RESET_MINUTES = 60
-COMMAND_LINE = "command line"
 
 
 class PeopleError(ValueError):
@@ -34,8 +34,8 @@ def normalise_email(email: str) -> str:
 
 def audit(s: Session, actor: str, action: str, target: str, actor_user_id: int | None = None,
           **detail: Any) -> None:
-    """Record who changed what. Never pass a secret in `detail`."""
-    s.add(AuditEvent(actor=actor, actor_user_id=actor_user_id, action=action, target=target, detail=detail))
+    """Record who changed what (`store.audit.record_audit`). Never pass a secret in `detail`."""
+    record_audit(s, actor, action, target, actor_user_id, **detail)
 
 
 def find_user(s: Session, email: str) -> User | None:
@@ -82,11 +82,12 @@ def change_role(s: Session, user: User, role: str, actor: str, actor_user_id: in
 
 
 def assign_csms(s: Session) -> int:
-    """Map every account's owner e-mail to the Canary user with that address (owner stays as it is).
+    """Map every account's owner e-mail to the active Canary user with that address (owner stays as it is).
 
-    Returns how many accounts changed CSM. Accounts whose owner is no user keep `csm_user_id` empty.
+    Returns how many accounts changed CSM. Accounts whose owner is no active user (not invited, or
+    disabled: a CSM who left) get no CSM, so they show as unassigned.
     """
-    users = dict(s.execute(select(User.email, User.id)).all())
+    users = dict(s.execute(select(User.email, User.id).where(User.active.is_(True))).all())
     changed = 0
     rows = s.execute(select(Account.id, Account.owner, Account.csm_user_id)).all()
     by_target: dict[int | None, list[int]] = {}

@@ -1,10 +1,12 @@
 """A portfolio: the accounts a user looks at, filtered and sorted, one keyset page at a time.
 
 Shared by the console page, its CSV export and ``GET /api/v1/accounts``. Filters arrive as query
-parameters (`PortfolioQuery.parse` checks every one and says what is wrong); health comes from the
-workspace's latest scored day (an indexed lookup), and renewal, ARR and open alerts are joined only
-when a filter or the sort needs them — otherwise they are read for the page's rows alone, so a page
-costs about the same at 100,000 accounts as at 100.
+parameters (`PortfolioQuery.parse` checks every one and says what is wrong). Filters and sorts read
+the account row alone: the latest scored day's band, score and trend and the subscriptions' ARR and
+renewal are kept on it (`store.portfolio_keys`) under (tenant, [CSM | band,] key, id) indexes, so a page
+(the first or the hundredth: the keyset condition is a row-value range on the same index) is read in
+order and stops after one page of rows. What a row shows is read from the snapshots, subscriptions and
+alerts for the page's rows alone, so a page costs about the same at 100,000 accounts as at 100.
 """
 
 from __future__ import annotations
@@ -17,14 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import Date, Float, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy import and_, exists, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from console.auth import SignedIn
 from console.people import team_ids
-from store.models import BANDS, Account, Alert, HealthSnapshot, Subscription, User
-from store.queries import SYSTEM_OF_RECORD
+from store.models import BANDS, NO_RENEWAL, NO_TREND, Account, Alert, HealthSnapshot, User
+from store.queries import subscription_facts
 
 SORTS = ("score", "name", "band", "trend", "renewal", "arr", "owner", "segment", "tier", "stage", "alerts")
 SCOPES = ("mine", "team", "all", "unassigned")
@@ -33,7 +35,6 @@ RENEWAL_WINDOWS = (30, 60, 90, 180, 365)
 PAGE_SIZES = (25, 50, 100, 200)
 STEADY = 0.1
 """Points per day under which a 30-day trend counts as flat (as the panels say 'steady')."""
-FAR_FUTURE = dt.date(9999, 12, 31)
 
 
 class QueryError(ValueError):
@@ -157,29 +158,6 @@ def latest_day(s: Session) -> dt.date | None:
     return day
 
 
-def subscription_facts(as_of: dt.date, account_ids: Any = None, *, materialized: bool = False) -> Any:
-    """Per account: ARR and next renewal of its active subscriptions in one system of record
-    (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
-
-    With `account_ids` (ids, or a select of ids), only those accounts are aggregated (a page's rows, or the
-    accounts with a renewal in the window asked for); `materialized` makes it a
-    CTE computed once, so a join or keyset condition on it never re-runs the aggregation per row."""
-    rank = case({system: i for i, system in enumerate(SYSTEM_OF_RECORD)}, value=Subscription.system,
-                else_=len(SYSTEM_OF_RECORD))
-    per_system = (select(Subscription.account_id.label("account_id"), rank.label("rank"),
-                         func.sum(Subscription.arr).label("arr"),
-                         func.min(case((Subscription.renewal_date >= as_of, Subscription.renewal_date))).label("next"),
-                         func.max(Subscription.renewal_date).label("last"))
-                  .where(Subscription.status == "active", Subscription.account_id.is_not(None),
-                         *([Subscription.account_id.in_(account_ids)] if account_ids is not None else []))
-                  .group_by(Subscription.account_id, rank).subquery())
-    ranked = select(per_system, func.row_number().over(partition_by=per_system.c.account_id,
-                                                       order_by=per_system.c.rank).label("rn")).subquery()
-    facts = (select(ranked.c.account_id, cast(ranked.c.arr, Float).label("arr"),
-                    func.coalesce(ranked.c.next, ranked.c.last).label("renewal")).where(ranked.c.rn == 1))
-    return facts.cte("facts").prefix_with("MATERIALIZED") if materialized else facts.subquery("facts")
-
-
 def open_alert_counts() -> Any:
     return (select(Alert.account_id.label("account_id"), func.count().label("alerts"))
             .where(Alert.status == "open").group_by(Alert.account_id).subquery("open_alerts"))
@@ -197,17 +175,16 @@ def _scope_filter(s: Session, q: PortfolioQuery, who: SignedIn) -> ColumnElement
     return None
 
 
-def _sort_expression(q: PortfolioQuery, snap: Any, facts: Any, alerts: Any) -> ColumnElement[Any]:
+def _sort_expression(q: PortfolioQuery, alerts: Any) -> ColumnElement[Any]:
+    """What a page is ordered by (then by id): an indexed column of `accounts` for score, band, trend,
+    renewal and ARR (`store.portfolio_keys`), an expression over the row for the names."""
     exprs: dict[str, ColumnElement[Any]] = {
-        "score": func.coalesce(snap.score, -1.0), "band": func.coalesce(snap.score, -1.0),
-        "trend": func.coalesce(snap.trend, -1000.0), "name": func.lower(Account.name),
+        "score": Account.score_key.expression, "band": Account.score_key.expression,
+        "trend": Account.trend_key.expression, "renewal": Account.renewal_key.expression,
+        "arr": Account.arr_key.expression, "name": func.lower(Account.name),
         "owner": func.coalesce(Account.owner, ""), "segment": func.coalesce(Account.segment, ""),
         "tier": func.coalesce(Account.tier, ""), "stage": func.coalesce(Account.lifecycle_stage, ""),
     }
-    if q.sort == "renewal":
-        return func.coalesce(facts.c.renewal, literal(FAR_FUTURE, type_=Date))
-    if q.sort == "arr":
-        return func.coalesce(facts.c.arr, 0.0)
     if q.sort == "alerts":
         return func.coalesce(alerts.c.alerts, 0)
     return exprs[q.sort]
@@ -234,96 +211,87 @@ def _encode_cursor(value: Any, last_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps([value, last_id]).encode()).decode().rstrip("=")
 
 
-def _filters(s: Session, q: PortfolioQuery, who: SignedIn, snap: Any, facts: Any, as_of: dt.date
-             ) -> list[ColumnElement[bool]]:
+def _filters(s: Session, q: PortfolioQuery, who: SignedIn, as_of: dt.date) -> list[ColumnElement[bool]]:
     where: list[ColumnElement[bool]] = [or_(Account.lifecycle_stage.is_(None), Account.lifecycle_stage != "merged")]
     scope = _scope_filter(s, q, who)
     if scope is not None:
         where.append(scope)
+    # Sorted on an indexed key, the page is read in order from the sort's index and the other conditions
+    # are checked row by row until it is full: band and renewal are then written so that SQLite cannot
+    # take their index instead (a range it guesses small, then a sort of every match: 22,000 accounts
+    # renewing within 90 days at 100,000).
+    by_index = q.sort in ("score", "band", "trend", "arr", "renewal")
+    band = func.coalesce(Account.health_band, "") if by_index and q.sort not in ("score", "band") \
+        else Account.health_band
+    renewal = func.coalesce(Account.renewal_key, NO_RENEWAL) if by_index and q.sort != "renewal" \
+        else Account.renewal_key
     if q.bands:
         named = [b for b in q.bands if b != "none"]
-        parts: list[ColumnElement[bool]] = [snap.band.in_(named)] if named else []
+        # One band is an equality, so the (tenant, band, score, id) index delivers the page in score order.
+        parts: list[ColumnElement[bool]] = [band == named[0]] if len(named) == 1 \
+            else [band.in_(named)] if named else []
         if "none" in q.bands:
-            parts.append(snap.band.is_(None))
+            parts.append(Account.health_band.is_(None))
         where.append(or_(*parts))
     if q.trend == "down":
-        where.append(snap.trend < -STEADY)
+        where.append(and_(Account.trend_key < -STEADY, Account.trend_key > NO_TREND))
     elif q.trend == "up":
-        where.append(snap.trend > STEADY)
+        where.append(Account.trend_key > STEADY)
     elif q.trend == "flat":
-        where.append(snap.trend.between(-STEADY, STEADY))
+        where.append(Account.trend_key.between(-STEADY, STEADY))
     for column, value in ((Account.segment, q.segment), (Account.tier, q.tier), (Account.lifecycle_stage, q.stage)):
         if value is not None:
             where.append(column == value)
     if q.search:
         where.append(func.lower(Account.name).contains(q.search.lower(), autoescape=True))
-    if q.renewal_days is not None:
-        where.append(facts.c.renewal.between(as_of, as_of + dt.timedelta(days=q.renewal_days)))
+    if q.renewal_days is not None:  # NO_RENEWAL is never in a window; no subscription (None) never matches
+        where.append(renewal.between(as_of, as_of + dt.timedelta(days=q.renewal_days)))
     if q.arr_min is not None:
-        where.append(facts.c.arr >= q.arr_min)
+        where.append(Account.arr >= q.arr_min)
     if q.arr_max is not None:
-        where.append(facts.c.arr <= q.arr_max)
+        where.append(Account.arr <= q.arr_max)
+    if q.sort in ("renewal", "arr"):  # an account without an active subscription has no renewal or ARR to sort on
+        where.append(Account.arr_key.is_not(None))
     if q.alert_rule:
         where.append(exists().where(Alert.account_id == Account.id, Alert.status == "open",
                                     Alert.rule == q.alert_rule))
     return where
 
 
-def load_page(s: Session, q: PortfolioQuery, who: SignedIn, *, as_of: dt.date | None = None) -> PortfolioPage:
-    day = as_of or latest_day(s)
+def load_page(s: Session, q: PortfolioQuery, who: SignedIn) -> PortfolioPage:
+    """One page: the filters and the keyset condition are conditions on the `accounts` row alone (plus
+    open alerts when sorting by them), so the (tenant, [CSM | band,] key, id) indexes deliver the page in
+    order and the query stops after `limit` + 1 rows."""
+    day = latest_day(s)
     reference = day or dt.datetime.now(dt.UTC).date()
-    snap = (select(HealthSnapshot.account_id, HealthSnapshot.score, HealthSnapshot.band, HealthSnapshot.trend)
-            .where(HealthSnapshot.day == (day or FAR_FUTURE)).subquery("snap"))
-    needs_facts = q.sort in ("renewal", "arr") or q.renewal_days is not None or q.arr_min is not None \
-        or q.arr_max is not None
-    renewing = None
-    if q.renewal_days is not None:  # only accounts with a subscription renewing in the window (indexed)
-        renewing = select(Subscription.account_id).where(
-            Subscription.status == "active",
-            Subscription.renewal_date.between(reference, reference + dt.timedelta(days=q.renewal_days)))
-    facts = subscription_facts(reference, renewing, materialized=needs_facts)
     alerts = open_alert_counts()
-    # Only scored accounts can match a band filter: then the (tenant, day, score, account) index can
-    # drive the query in score order and stop after one page.
-    scored_only = bool(q.bands) and "none" not in q.bands and q.sort in ("score", "band")
-    sort_expr = snap.c.score if scored_only else _sort_expression(q, snap.c, facts, alerts)
-    tie_column = snap.c.account_id if scored_only else Account.id
+    sort_expr = _sort_expression(q, alerts)
     query = select(Account.id, Account.name, Account.owner, Account.csm_user_id, Account.segment, Account.tier,
-                   Account.lifecycle_stage, snap.c.score, snap.c.band, snap.c.trend, sort_expr.label("sort_value"))
-    if scored_only:
-        query = query.select_from(snap).join(Account, Account.id == snap.c.account_id).where(
-            snap.c.score.is_not(None))
-    elif needs_facts:
-        # Driven from the aggregated subscriptions (scanned once, accounts looked up by key): an account
-        # without an active subscription has no renewal or ARR to filter or sort on, and is left out.
-        query = query.select_from(facts).join(Account, Account.id == facts.c.account_id) \
-            .outerjoin(snap, snap.c.account_id == Account.id)
-    else:
-        query = query.outerjoin(snap, snap.c.account_id == Account.id)
-    if needs_facts and scored_only:
-        query = query.join(facts, facts.c.account_id == Account.id)
+                   Account.lifecycle_stage, sort_expr.label("sort_value"))
     if q.sort == "alerts":
         query = query.outerjoin(alerts, alerts.c.account_id == Account.id)
-    query = query.where(*_filters(s, q, who, snap.c, facts, reference))
+    query = query.where(*_filters(s, q, who, reference))
     if q.cursor:
         value, last_id = _decode_cursor(q.cursor, q.sort)
-        after = sort_expr < value if q.descending else sort_expr > value
-        tie = tie_column < last_id if q.descending else tie_column > last_id
-        query = query.where(or_(after, and_(sort_expr == value, tie)))
-    order = (sort_expr.desc(), tie_column.desc()) if q.descending else (sort_expr.asc(), tie_column.asc())
+        key, after = tuple_(sort_expr, Account.id), tuple_(literal(value, type_=sort_expr.type), literal(last_id))
+        query = query.where(key < after if q.descending else key > after)
+    order = (sort_expr.desc(), Account.id.desc()) if q.descending else (sort_expr.asc(), Account.id.asc())
     rows = [dict(r._mapping) for r in s.execute(query.order_by(*order).limit(q.limit + 1))]
     more = len(rows) > q.limit
     rows = rows[: q.limit]
-    _enrich(s, rows, reference)
+    _enrich(s, rows, day, reference)
     next_cursor = _encode_cursor(rows[-1]["sort_value"], rows[-1]["id"]) if more and rows else None
     return PortfolioPage(rows=rows, next_cursor=next_cursor, as_of=day, query=q)
 
 
-def _enrich(s: Session, rows: list[dict[str, Any]], as_of: dt.date) -> None:
-    """Renewal, ARR, open alerts and the CSM's name for the page's rows only."""
+def _enrich(s: Session, rows: list[dict[str, Any]], day: dt.date | None, as_of: dt.date) -> None:
+    """Health, renewal, ARR, open alerts and the CSM's name for the page's rows only, from their sources."""
     ids = [r["id"] for r in rows]
     if not ids:
         return
+    health = {r.account_id: r for r in s.execute(select(
+        HealthSnapshot.account_id, HealthSnapshot.score, HealthSnapshot.band, HealthSnapshot.trend).where(
+        HealthSnapshot.day == day, HealthSnapshot.account_id.in_(ids)))} if day is not None else {}
     facts = subscription_facts(as_of, ids)
     by_id = {r.account_id: r for r in s.execute(select(facts))}
     alerts = dict(s.execute(select(Alert.account_id, func.count()).where(
@@ -332,6 +300,8 @@ def _enrich(s: Session, rows: list[dict[str, Any]], as_of: dt.date) -> None:
     names = dict(s.execute(select(User.id, func.coalesce(User.name, User.email)).where(User.id.in_(csm_ids))).all()) \
         if csm_ids else {}
     for r in rows:
+        h = health.get(r["id"])
+        r["score"], r["band"], r["trend"] = (h.score, h.band, h.trend) if h is not None else (None, None, None)
         f = by_id.get(r["id"])
         renewal = f.renewal if f is not None else None
         if isinstance(renewal, str):

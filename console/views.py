@@ -31,7 +31,7 @@ from flask import (
 from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
-from console import auth
+from console import auth, vendor_sign_in
 from console.auth import SignedIn, SignInRefused
 from console.connections import connection_facts, record_sync
 from console.history import history_chart_svg
@@ -55,7 +55,7 @@ from console.portfolio import (
     load_page,
 )
 from console.profile import activity_bars_svg, load_account_profile, load_product_user
-from extensions import canary_store, credential_cipher
+from extensions import canary_store, credential_cipher, replay_guard
 from integrations.registry import vendors
 from store.db import Store
 from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
@@ -63,7 +63,7 @@ from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                     static_url_path="/static/console")
 PUBLIC_ENDPOINTS = frozenset({"console.start", "console.sign_in", "console.reset_request", "console.reset",
-                              "console.static"})
+                              "console.static", "console.vendor_sign_in_start", "console.vendor_sign_in_callback"})
 SYSTEM_LABELS = {v.name: v.label for v in vendors()}
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -157,6 +157,22 @@ def start() -> str:
                            signed_in=g.get("who"))
 
 
+def _begin_session(signed: SignedIn) -> None:
+    """The same for every sign-in method: a new session (rotation) with the user's current epoch."""
+    with _store().session(signed.tenant_id) as s:
+        epoch = s.scalar(select(User.session_epoch).where(User.id == signed.user_id)) or 0
+    auth.start_session(signed, epoch)
+
+
+def _sign_in_page(error: str | None = None, vendor_error: str | None = None, status: int = 200) -> Response:
+    page = render_template("console/sign_in.html", error=error, vendor_error=vendor_error,
+                           email=request.form.get("email", ""), workspace=request.form.get("workspace", ""),
+                           vendors=vendor_sign_in.offers(current_app.config), next_path=request.args.get("next", ""))
+    response = current_app.make_response((page, status))
+    response.headers["Content-Security-Policy"] = vendor_sign_in.page_policy(current_app.config)
+    return response
+
+
 @console.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> Any:
     error = None
@@ -168,12 +184,47 @@ def sign_in() -> Any:
         except SignInRefused as exc:
             error = str(exc)
         else:
-            with _store().session(signed.tenant_id) as s:
-                epoch = s.scalar(select(User.session_epoch).where(User.id == signed.user_id)) or 0
-            auth.start_session(signed, epoch)
+            _begin_session(signed)
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("console/sign_in.html", error=error, email=request.form.get("email", ""),
-                           workspace=request.form.get("workspace", "")), (401 if error else 200)
+    return _sign_in_page(error, status=401 if error else 200)
+
+
+def _vendor_refusal(refused: vendor_sign_in.VendorSignInRefused) -> Any:
+    if refused.counts:
+        auth.sign_in_limiter().failed("", _client_address())
+    response = _sign_in_page(vendor_error=str(refused), status=refused.status)
+    response.delete_cookie(vendor_sign_in.FLOW_COOKIE, path=vendor_sign_in.FLOW_PATH)
+    return response
+
+
+@console.post("/sign-in/<vendor>")
+def vendor_sign_in_start(vendor: str) -> Any:
+    """Start signing in with a vendor (a form on the sign-in page: the CSRF check applies)."""
+    try:
+        started = vendor_sign_in.start(vendor, current_app.config, request.form.get("subdomain"),
+                                       str(request.form.get("next", ""))[:512])
+    except vendor_sign_in.VendorSignInRefused as refused:
+        return _vendor_refusal(refused)
+    response = redirect(started.location)
+    response.set_cookie(vendor_sign_in.FLOW_COOKIE, started.cookie, max_age=vendor_sign_in.FLOW_MAX_AGE,
+                        path=vendor_sign_in.FLOW_PATH, httponly=True, samesite="Lax",
+                        secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+    return response
+
+
+@console.get("/sign-in/<vendor>/callback")
+def vendor_sign_in_callback(vendor: str) -> Any:
+    try:
+        finished = vendor_sign_in.finish(
+            vendor, current_app.config, {k: str(v)[:2048] for k, v in request.args.items()},
+            request.cookies.get(vendor_sign_in.FLOW_COOKIE), store=_store(), limiter=auth.sign_in_limiter(),
+            guard=replay_guard(), address=_client_address())
+    except vendor_sign_in.VendorSignInRefused as refused:
+        return _vendor_refusal(refused)
+    _begin_session(finished.signed)
+    response = redirect(_safe_next(finished.next_path))
+    response.delete_cookie(vendor_sign_in.FLOW_COOKIE, path=vendor_sign_in.FLOW_PATH)
+    return response
 
 
 @console.post("/sign-out")

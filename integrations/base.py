@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -29,8 +29,35 @@ class AccountRecord:
     industry: str | None = None
     employees: int | None = None
     owner: str | None = None
+    """The account owner's e-mail as the system names it (its user id when the e-mail cannot be read)."""
+    owner_ref: str | None = None
+    """The owner's user id in this system (Salesforce User, HubSpot owner, Zendesk agent)."""
+    owner_active: bool | None = None
+    """Whether this system still counts the owner as an active user (None: not known)."""
     segment: str | None = None
     tier: str | None = None
+
+    def with_owner(self, owner: VendorUser | None) -> AccountRecord:
+        """This record with its owner filled in from the system's user."""
+        if owner is None:
+            return self
+        return replace(self, owner=owner.label, owner_ref=owner.external_id, owner_active=owner.active)
+
+
+@dataclass(frozen=True)
+class VendorUser:
+    """A user of a vendor system who owns accounts: a Salesforce User, HubSpot owner or Zendesk agent."""
+
+    external_id: str
+    email: str | None = None
+    name: str | None = None
+    active: bool | None = None
+    """False: deactivated, archived or suspended there; None: not known (the user could not be read)."""
+
+    @property
+    def label(self) -> str:
+        """How an account names its owner: the e-mail, else the name, else the user id."""
+        return self.email or self.name or self.external_id
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""OAuth 2.0 for the marketplace installs: PKCE, state, the token endpoint, refresh.
+"""OAuth 2.0 for the marketplace installs and vendor sign-in: PKCE, state, the token endpoint, refresh.
 
 Pure helpers (`new_pkce`, `new_state`, `authorize_url`) and the two token requests
 (`exchange_code`, `refresh_tokens`) made through ``requests`` with timeouts. Each vendor's
@@ -6,12 +6,16 @@ endpoints, scopes and details are in its descriptor (`integrations.registry`). V
 become `OAuthError` (``invalid_grant`` as `InvalidGrant`) carrying the vendor's error code
 only; no token, code or secret ever reaches an exception message.
 
+Signing in to the console with a vendor (`console.vendor_sign_in`) uses the same client with the
+vendor's sign-in scopes (`sign_in_client`) and one identity call made with `get_json`.
+
 Storing a refreshed pair is persistence and lives with it: `sync.tokens.rotate_connection_tokens`.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import secrets
 import time
@@ -108,6 +112,29 @@ def client_from_config(name: str, config: Mapping[str, Any], subdomain: str | No
     )
 
 
+def configured(name: str, config: Mapping[str, Any]) -> bool:
+    """Whether vendor ``name``'s OAuth client (id and secret) is set."""
+    prefix = f"OAUTH_{name.upper()}_"
+    return bool(config.get(prefix + "CLIENT_ID") and config.get(prefix + "CLIENT_SECRET"))
+
+
+def authorize_origin(name: str, config: Mapping[str, Any]) -> str:
+    """Where a browser is sent to consent (``scheme://host[:port]``; ``*.`` for a per-subdomain host), for the
+    ``form-action`` of a page whose form redirects there."""
+    template = str(config.get(f"OAUTH_{name.upper()}_AUTHORIZE_URL") or vendor(name).oauth.authorize_url)
+    parts = urlsplit(template.replace("{subdomain}", "subdomain-placeholder"))
+    return f"{parts.scheme}://{parts.netloc}".replace("subdomain-placeholder", "*")
+
+
+def sign_in_client(name: str, config: Mapping[str, Any], subdomain: str | None = None) -> OAuthClient:
+    """The vendor's client with its sign-in scopes (`integrations.registry.SignInSpec`) instead of the install's."""
+    client = client_from_config(name, config, subdomain)
+    spec = vendor(name).oauth.sign_in
+    if spec is None:
+        raise ConfigurationError(f"signing in with {vendor(name).label} is not offered")
+    return dataclasses.replace(client, scopes=spec.scopes)
+
+
 # ------------------------------------------------------------------ PKCE and state
 
 
@@ -198,6 +225,27 @@ def refresh_tokens(client: OAuthClient, refresh_token: str, *, session: requests
     when a vendor sends none, the old one stays valid (Salesforce without rotation)."""
     return _token_request(client, {"grant_type": "refresh_token", "refresh_token": refresh_token},
                           session=session, timeout=timeout, now=now)
+
+
+def get_json(client: OAuthClient, url: str, access_token: str, *, what: str,
+             session: requests.Session | None = None,
+             timeout: float | tuple[float, float] = TIMEOUT) -> dict[str, Any]:
+    """``GET url`` with the bearer token (an identity call); the JSON object answered, or `OAuthError`
+    naming ``what`` and the HTTP status only (never the token)."""
+    http = session or requests.Session()
+    try:
+        response = http.get(url, headers={"Authorization": f"Bearer {access_token}", "Accept": "application/json"},
+                            timeout=timeout, verify=client.verify, allow_redirects=False)
+        answer: Any = response.json()
+    except (requests.RequestException, ValueError):
+        raise OAuthError(f"{client.vendor} {what} unavailable", error="temporarily_unavailable") from None
+    finally:
+        if session is None:
+            http.close()
+    if response.status_code != 200 or not isinstance(answer, dict):
+        raise OAuthError(f"{client.vendor} {what} refused (HTTP {response.status_code})",
+                         error=f"http_{response.status_code}", status=response.status_code)
+    return answer
 
 
 def credentials_with(name: str, credentials: Mapping[str, Any], tokens: TokenSet) -> dict[str, Any]:

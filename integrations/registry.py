@@ -43,6 +43,35 @@ class Installation:
 
 
 @dataclass(frozen=True)
+class VendorIdentity:
+    """Who signed in at the vendor, as the vendor's identity call answered (`SignInSpec.who`)."""
+
+    account_refs: tuple[str, ...]
+    """The vendor account (org, portal, subdomain) the user belongs to, as a connection's ``account_ref``
+    may hold it, most specific first (Salesforce: the 18- then the 15-character org id)."""
+    user_id: str
+    """The vendor's id of the user (Salesforce User id, HubSpot user id, Zendesk user id)."""
+    email: str | None
+    email_verified: bool | None
+    """False when the vendor says the address is unverified; None when the vendor does not say."""
+    active: bool = True
+    """False when the vendor says the user is deactivated or suspended."""
+    staff: bool = True
+    """False for a vendor user who is not on the vendor account's team (a Zendesk end-user: a customer)."""
+
+
+@dataclass(frozen=True)
+class SignInSpec:
+    """Signing in to Canary with the vendor: the authorization-code flow asks for ``scopes``, then ``who``."""
+
+    scopes: tuple[str, ...]
+    who: Callable[[OAuthClient, TokenSet, str | None], VendorIdentity]
+    """(client, the token answer, the checked subdomain) -> who signed in and in which vendor account; one
+    identity call to the vendor. Raises `UntrustedAnswer` or `hosts.InvalidHost` when the answer cannot be
+    trusted, `integrations.oauth.OAuthError` when the call fails."""
+
+
+@dataclass(frozen=True)
 class OAuthSpec:
     """The vendor's OAuth 2.0 authorization-code flow (``{subdomain}`` in a URL is filled in per install)."""
 
@@ -65,6 +94,8 @@ class OAuthSpec:
     """Keys of the token answer stored with the tokens (Salesforce's ``instance_url``)."""
     slug_prefix: str = ""
     """Start of the workspace slug an install creates (``sf-00D...``)."""
+    sign_in: SignInSpec | None = None
+    """Signing in to the console with this vendor (None: the vendor offers no sign-in)."""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,12 @@ def text_or_none(value: Any) -> str | None:
     return text or None
 
 
+def lowered_email(value: Any) -> str | None:
+    """An e-mail address as people are matched on it (trimmed, lower case); None when it is not one."""
+    text = text_or_none(value)
+    return text.lower() if text and "@" in text else None
+
+
 def iso_datetime(value: Any) -> dt.datetime | None:
     """An ISO 8601 timestamp (``Z``, ``+00:00`` or ``+0000``; naive means UTC) as aware UTC, or None."""
     if not isinstance(value, str) or not value.strip():

@@ -40,6 +40,7 @@ from sandbox.world import (
     Story,
     SurveyResponse,
     System,
+    TeamMember,
     Ticket,
     World,
 )
@@ -178,6 +179,18 @@ CSM_OWNERS = (
     "tomas.berg@canary.example", "grace.okoye@canary.example", "ravi.menon@canary.example",
     "sophie.laurent@canary.example", "jon.ortega@canary.example",
 )
+MANAGERS = ("priya.shah@canary.example", "owen.clarke@canary.example")
+"""The team's two managers; each leads four of `CSM_OWNERS` and owns a few strategic accounts too."""
+FORMER_CSM = "noah.fischer@canary.example"
+"""The CSM who left the company with accounts still assigned: inactive in every system."""
+MANAGER_ACCOUNTS = 3
+"""Strategic accounts (the largest top-level enterprise customers) each manager owns."""
+FORMER_CSM_SHARE = 0.05
+"""Share of the other accounts still assigned to `FORMER_CSM` (at least one in a world of ten or more)."""
+HELPDESK_OWNER_MISSING = 0.1
+HELPDESK_OWNER_STALE = 0.1
+"""Of companies in the help desk and a CRM: shares whose help-desk owner field is empty, or names
+an earlier CSM never updated there."""
 _TICKET_SUBJECTS = (
     "Cannot export report to CSV", "SSO login fails for new users", "Dashboard loads slowly",
     "Question about invoice", "Integration sync stopped", "How do I add a teammate?",
@@ -470,6 +483,7 @@ class _WorldBuilder:
                 progress(index + 1, self.accounts)
         if progress is not None:
             progress(self.accounts, self.accounts)
+        assign_owners(self.companies, random.Random(f"canary-team:{self.seed}:{self.accounts}:{self.as_of}"))
         return World(
             seed=self.seed,
             as_of=self.as_of,
@@ -478,6 +492,7 @@ class _WorldBuilder:
             deals=self.deals,
             tickets=self.tickets,
             surveys=self.surveys,
+            team=team(),
         )
 
     def draw_identity(self, index: int, parent: Company | None
@@ -831,6 +846,55 @@ def generate_world(
             gc.enable()
 
 
+# --------------------------------------------------------------------------- the team
+
+
+def _person_name(email: str) -> str:
+    return " ".join(part.capitalize() for part in email.split("@", 1)[0].split("."))
+
+
+def team() -> list[TeamMember]:
+    """The customer-success team: two managers, the eight CSMs (four per manager), and the CSM who left."""
+    members = [TeamMember(email, _person_name(email), "manager") for email in MANAGERS]
+    for i, email in enumerate(CSM_OWNERS):
+        lead = MANAGERS[i * len(MANAGERS) // len(CSM_OWNERS)]
+        members.append(TeamMember(email, _person_name(email), "csm", lead))
+    members.append(TeamMember(FORMER_CSM, _person_name(FORMER_CSM), "csm", MANAGERS[-1], active=False))
+    return members
+
+
+def assign_owners(companies: list[Company], rng: random.Random) -> None:
+    """Owners beyond the CSM each company drew: managers take the largest top-level enterprise accounts,
+    the CSM who left keeps a few, and the help desk's owner field is set (sometimes empty or stale).
+
+    Draws only from ``rng``, its own generator, so the world's main random stream (and with it every
+    story, name and number) is the same as before the team was modelled.
+    """
+    strategic = sorted((c for c in companies if c.segment == "enterprise" and c.parent_key is None),
+                       key=lambda c: (-c.employees, c.key))[: MANAGER_ACCOUNTS * len(MANAGERS)]
+    for i, company in enumerate(strategic):
+        company.csm_owner = MANAGERS[i % len(MANAGERS)]
+    taken = {c.key for c in strategic}
+    rest = [c for c in companies if c.key not in taken]
+    count = round(len(rest) * FORMER_CSM_SHARE)
+    if len(rest) >= 10:
+        count = max(1, count)
+    for company in rng.sample(rest, min(count, len(rest))):
+        company.csm_owner = FORMER_CSM
+    for company in companies:
+        if "zendesk" not in company.presence:
+            continue
+        company.helpdesk_owner = company.csm_owner
+        if not any(system in company.presence for system in ("salesforce", "hubspot")):
+            continue  # the help desk is this company's only system: its field is all there is
+        pick = rng.random()
+        if pick < HELPDESK_OWNER_MISSING:
+            company.helpdesk_owner = None
+        elif pick < HELPDESK_OWNER_MISSING + HELPDESK_OWNER_STALE:
+            others = [email for email in CSM_OWNERS if email != company.csm_owner]
+            company.helpdesk_owner = others[int(rng.random() * len(others))]
+
+
 # --------------------------------------------------------------------------- truth
 
 
@@ -897,6 +961,7 @@ def truth_dict(world: World) -> dict[str, Any]:
                 "seats": deal.seats if deal else None,
                 "renewal_date": deal.renewal_date.isoformat() if deal else None,
                 "onboarding_start": company.onboarding_start.isoformat(),
+                "owner": company.csm_owner,
                 "ids": ids,
                 "names": {system: p.name for system, p in company.presence.items()},
                 "domains": {system: p.domain for system, p in company.presence.items()},
@@ -918,6 +983,8 @@ def truth_dict(world: World) -> dict[str, Any]:
         },
         "companies": companies,
         "same_customer_groups": groups,
+        "team": [{"email": m.email, "name": m.name, "role": m.role, "manager": m.manager_email,
+                  "active": m.active} for m in world.team],
     }
 
 

@@ -39,6 +39,21 @@ STORIES: tuple[Story, ...] = (
 )
 
 Role = Literal["executive_sponsor", "champion", "admin", "user"]
+TeamRole = Literal["csm", "manager"]
+
+
+@dataclass(frozen=True)
+class TeamMember:
+    """A person of the vendor's own customer-success team: a user in every system who owns accounts."""
+
+    email: str
+    name: str
+    role: TeamRole
+    manager_email: str | None = None
+    """The manager this CSM reports to (None for a manager)."""
+    active: bool = True
+    """False: left the company, yet still named as the owner of accounts (Salesforce ``IsActive`` false,
+    HubSpot owner archived, Zendesk agent suspended)."""
 
 
 @dataclass
@@ -69,11 +84,15 @@ class Company:
     segment: Literal["enterprise", "mid_market", "smb"]
     tier: Literal["starter", "growth", "enterprise"]
     csm_owner: str
-    """CSM e-mail."""
+    """The e-mail of the account's owner in the CRM, the truth of who owns it (a CSM, a manager, or the
+    CSM who left)."""
     story: Story
     onboarding_start: date
     parent_key: str | None = None
     presence: dict[System, Presence] = field(default_factory=dict)
+    helpdesk_owner: str | None = None
+    """Whom the help desk's organization field names as the owner, when the company is there: mostly
+    `csm_owner`, sometimes nobody or an earlier owner never updated (the CRM's owner is the truth)."""
 
 
 @dataclass
@@ -144,6 +163,19 @@ class World:
     surveys: list[SurveyResponse]
     write_key: str = "sandbox-write-key"
     """Canary collector write key the usage stream is sent with."""
+    team: list[TeamMember] = field(default_factory=list)
+    """The customer-success team that owns the accounts (empty in hand-built test worlds)."""
+
+    def team_members(self) -> list[TeamMember]:
+        """The team, then every owner no team member is (an active CSM), in order of first ownership:
+        the vendor users the emulators serve."""
+        members = list(self.team)
+        known = {m.email for m in members}
+        for company in self.companies:
+            if company.csm_owner not in known:
+                known.add(company.csm_owner)
+                members.append(TeamMember(company.csm_owner, _name_of(company.csm_owner), "csm"))
+        return members
 
     def company(self, key: str) -> Company:
         return self._company_index()[key]
@@ -154,6 +186,10 @@ class World:
             index = {c.key: c for c in self.companies}
             object.__setattr__(self, "_index", index)
         return index
+
+
+def _name_of(email: str) -> str:
+    return " ".join(part.capitalize() for part in email.split("@", 1)[0].split("."))
 
 
 class _HasPresence(Protocol):

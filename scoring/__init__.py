@@ -16,7 +16,7 @@ from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised
 from scoring.benchmarks import MeasureBenchmark, benchmark
 from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
-from scoring.model import HealthModel, ModelError, default_model, load_model
+from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint
 from scoring.reasons import explain
 from scoring.results import HealthScore, MeasurePart, Reason, reasons_json
 from scoring.rollup import ChildHealth, RollupScore, roll_up
@@ -54,6 +54,7 @@ __all__ = [
     "explain",
     "load_model",
     "measure_points",
+    "model_fingerprint",
     "raised_alerts",
     "reasons_json",
     "roll_up",

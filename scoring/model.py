@@ -9,6 +9,7 @@ default model shipped in `default_model.yaml`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -443,3 +444,8 @@ def default_model() -> HealthModel:
     """The model shipped with Canary (`scoring/default_model.yaml`, explained in docs/scoring.md)."""
     text = resources.files("scoring").joinpath("default_model.yaml").read_text(encoding="utf-8")
     return load_model(yaml.safe_load(text))
+
+
+def model_fingerprint(model: HealthModel) -> str:
+    """A short digest of everything a model says: two models score alike exactly when it matches."""
+    return hashlib.sha256(repr(model).encode()).hexdigest()[:16]

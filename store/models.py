@@ -110,10 +110,32 @@ class Connection(TenantScoped, Base):
         return f"<Connection {self.id} tenant={self.tenant_id} system={self.system} credentials=[redacted]>"
 
 
+NO_SCORE = -1.0
+"""`Account.score_key` of an account without a score on the workspace's latest scored day (below every score)."""
+NO_TREND = -1000.0
+"""`Account.trend_key` of an account without a trend (below every possible slope of a 0-100 score)."""
+NO_RENEWAL = dt.date(9999, 12, 31)
+"""`Account.renewal_key` of an account whose active subscriptions name no renewal date (after every date)."""
+
+
 class Account(TenantScoped, Base):
-    """One customer, whatever systems it appears in (see `SourceLink`)."""
+    """One customer, whatever systems it appears in (see `SourceLink`).
+
+    The ``*_key`` columns and ``health_band``/``arr`` are the portfolio's sort and filter values, kept on
+    the row so a portfolio page is an index range (`store.portfolio_keys`: written by every path that
+    writes snapshots or subscriptions). Never NULL where they sort, so keyset paging is a plain row-value
+    comparison; the values shown on a page are still read from the snapshots and subscriptions.
+    """
 
     __tablename__ = "accounts"
+    __table_args__ = (
+        Index("ix_accounts_portfolio_csm_score", "tenant_id", "csm_user_id", "score_key", "id"),
+        Index("ix_accounts_portfolio_band_score", "tenant_id", "health_band", "score_key", "id"),
+        Index("ix_accounts_portfolio_score", "tenant_id", "score_key", "id"),
+        Index("ix_accounts_portfolio_trend", "tenant_id", "trend_key", "id"),
+        Index("ix_accounts_portfolio_arr", "tenant_id", "arr_key", "id"),
+        Index("ix_accounts_portfolio_renewal", "tenant_id", "renewal_key", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(300))
@@ -122,12 +144,27 @@ class Account(TenantScoped, Base):
     segment: Mapped[str | None] = mapped_column(String(50))
     lifecycle_stage: Mapped[str | None] = mapped_column(String(50))
     owner: Mapped[str | None] = mapped_column(String(255))
-    """The CSM's e-mail as the systems name it (kept for compatibility); `csm_user_id` is the Canary user."""
+    """The account owner's e-mail as its systems name it, the CRM's before the help desk's (`sync.owners`)."""
     csm_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    """The account's CSM as a Canary user, mapped from `owner` by e-mail (`console.people.assign_csms`)."""
+    """The account's CSM as an active Canary user, mapped from `owner` by e-mail (`console.people.assign_csms`);
+    None when the owner is no active user (unassigned, or a CSM who left)."""
     tier: Mapped[str | None] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    health_band: Mapped[str | None] = mapped_column(String(10))
+    """Band on the workspace's latest scored day (None: not scored that day)."""
+    score_key: Mapped[float] = mapped_column(Float, default=NO_SCORE, server_default="-1.0")
+    """Score on the latest scored day, or `NO_SCORE`."""
+    trend_key: Mapped[float] = mapped_column(Float, default=NO_TREND, server_default="-1000.0")
+    """30-day trend (points per day) on the latest scored day, or `NO_TREND`."""
+    arr: Mapped[float | None] = mapped_column(Float)
+    """ARR of the active subscriptions in the system of record (`store.queries.subscription_facts`);
+    None without an active subscription, or when none names an amount."""
+    arr_key: Mapped[float | None] = mapped_column(Float)
+    """``arr`` or 0 for an account with an active subscription; None without one (not in ARR or renewal sorts)."""
+    renewal_key: Mapped[dt.date | None] = mapped_column(Date)
+    """Next renewal on or after the latest scored day (else the last one), `NO_RENEWAL` when the active
+    subscriptions name none; None without an active subscription."""
 
     parent: Mapped[Account | None] = relationship(remote_side=[id], back_populates="children")
     children: Mapped[list[Account]] = relationship(back_populates="parent")
@@ -168,6 +205,13 @@ class SourceLink(TenantScoped, Base):
     parent_external_id: Mapped[str | None] = mapped_column(String(64))
     cross_refs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     source_updated_at: Mapped[dt.datetime | None] = mapped_column()
+    # The record's owner as the vendor names it (`sync.owners` picks the account's owner among its records).
+    owner: Mapped[str | None] = mapped_column(String(320))
+    """The owner's e-mail (or, when it could not be read, the vendor's user id)."""
+    owner_ref: Mapped[str | None] = mapped_column(String(255))
+    """The owner's user id in the vendor (Salesforce User, HubSpot owner, Zendesk agent)."""
+    owner_active: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether the vendor still counts the owner as an active user (None: not known)."""
 
     account: Mapped[Account | None] = relationship(back_populates="links")
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Float, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Account, Subscription
@@ -45,3 +47,26 @@ account, or retired when the last record standing for them was deleted in its sy
 def live_accounts() -> ColumnElement[bool]:
     """The condition that keeps merged and retired accounts out of scoring, lists and counts."""
     return Account.lifecycle_stage.is_(None) | Account.lifecycle_stage.not_in(GONE_STAGES)
+
+
+def subscription_facts(as_of: dt.date, account_ids: Any = None, *, materialized: bool = False) -> Any:
+    """Per account: ARR and next renewal of its active subscriptions in one system of record
+    (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
+
+    The renewal is the first on or after `as_of`, else the last one (None when none names a date).
+    With `account_ids` (ids, or a select of ids), only those accounts are aggregated; `materialized`
+    makes it a CTE computed once, so a join on it never re-runs the aggregation per row."""
+    rank = case({system: i for i, system in enumerate(SYSTEM_OF_RECORD)}, value=Subscription.system,
+                else_=len(SYSTEM_OF_RECORD))
+    per_system = (select(Subscription.account_id.label("account_id"), rank.label("rank"),
+                         func.sum(Subscription.arr).label("arr"),
+                         func.min(case((Subscription.renewal_date >= as_of, Subscription.renewal_date))).label("next"),
+                         func.max(Subscription.renewal_date).label("last"))
+                  .where(Subscription.status == "active", Subscription.account_id.is_not(None),
+                         *([Subscription.account_id.in_(account_ids)] if account_ids is not None else []))
+                  .group_by(Subscription.account_id, rank).subquery())
+    ranked = select(per_system, func.row_number().over(partition_by=per_system.c.account_id,
+                                                       order_by=per_system.c.rank).label("rn")).subquery()
+    facts = (select(ranked.c.account_id, cast(ranked.c.arr, Float).label("arr"),
+                    func.coalesce(ranked.c.next, ranked.c.last).label("renewal")).where(ranked.c.rn == 1))
+    return facts.cte("facts").prefix_with("MATERIALIZED") if materialized else facts.subquery("facts")

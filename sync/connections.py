@@ -26,6 +26,7 @@ from integrations.base import Adapter
 from integrations.errors import AuthError
 from integrations.oauth import ConfigurationError, client_from_config, refresh_tokens
 from integrations.registry import UnknownVendor, VendorDescriptor, vendor
+from store.audit import changed_keys, record_audit
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
@@ -66,13 +67,27 @@ def account_owner(store: Store, system: str, account_ref: str | None) -> tuple[i
 
 
 def save_connection(session: Session, cipher: CredentialCipher, system: str, credentials: Mapping[str, Any], *,
-                    base_url: str | None, account_ref: str | None) -> Connection:
-    """Create or replace the tenant's connection to ``system`` (the session is tenant-scoped)."""
+                    base_url: str | None, account_ref: str | None, actor: str) -> Connection:
+    """Create or replace the tenant's connection to ``system`` (the session is tenant-scoped).
+
+    The audit log gets ``connection.connect`` or ``connection.update`` by ``actor`` with the names of the
+    settings that changed (never their values); saving the same settings again records nothing.
+    """
     check_credentials(system, credentials)
     conn = session.scalar(select(Connection).where(Connection.system == system))
+    before: dict[str, Any] = {}
     if conn is None:
         conn = Connection(system=system)
         session.add(conn)
+    else:
+        before = {**cipher.load(conn), "base_url": conn.base_url, "account_ref": conn.account_ref}
+    after = {**credentials, "base_url": base_url, "account_ref": account_ref}
+    changed = changed_keys(before, after)
+    if not before:
+        record_audit(session, actor, "connection.connect", system, settings=changed)
+    elif changed or conn.status != "active":
+        record_audit(session, actor, "connection.update", system, settings=changed,
+                     reactivated=conn.status != "active")
     conn.base_url = base_url
     conn.account_ref = account_ref
     conn.status = "active"

@@ -45,6 +45,7 @@ from scoring import (
     signal_series,
     slopes_by_day,
 )
+from store import portfolio_keys
 from store.db import Store
 from store.models import (
     Account,
@@ -251,6 +252,7 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
         _roll_up_parents(session, model, as_of, final_scores)
         _benchmarks(session, model, as_of, final_signals)
         _alerts(session, model, as_of, final_scores, final_signals, summary)
+        portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
         for band in session.scalars(select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)):
             summary.bands[band or "none"] += 1
     return summary

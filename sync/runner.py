@@ -1,9 +1,10 @@
 """A sync run: pull every object of every connected system incrementally, then link accounts.
 
 Order: accounts of each system first, then identity resolution (so contacts, deals and
-tickets find their account), then the other objects. Each page is stored and its cursor
-saved in one transaction. A system that hits its quota or a fatal error stops with the
-message; the others go on, and the next run resumes from the saved cursors.
+tickets find their account), then account owners and CSMs (`sync.owners`), then the other
+objects. Each page is stored and its cursor saved in one transaction. A system that hits its
+quota or a fatal error stops with the message; the others go on, and the next run resumes from
+the saved cursors.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from integrations.base import Adapter, ObjectName
 from integrations.errors import AuthError, FatalError
 from store.db import Store
+from sync.owners import OwnerCounts, apply_owners
 from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
 
 log = logging.getLogger("canary.sync")
@@ -45,6 +47,7 @@ class SystemSummary:
 class SyncSummary:
     systems: dict[str, SystemSummary] = field(default_factory=dict)
     identity: IdentityCounts = field(default_factory=IdentityCounts)
+    owners: OwnerCounts = field(default_factory=OwnerCounts)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,7 +58,7 @@ class SyncSummary:
                 "stopped": summary.stopped,
             }
             for system, summary in self.systems.items()
-        } | {"identity": vars(self.identity)}
+        } | {"identity": vars(self.identity), "owners": vars(self.owners)}
 
 
 ProgressCallback = Callable[[str, str, int], None]
@@ -126,6 +129,8 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
         run(system, "accounts")
     with store.session(tenant_id) as session:
         summary.identity = apply_identity(session)
+    with store.session(tenant_id) as session:
+        summary.owners = apply_owners(session)
     for obj in PULL_ORDER[1:]:
         for system in adapters:
             run(system, obj)

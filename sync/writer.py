@@ -28,6 +28,7 @@ from integrations.base import (
     SatisfactionRecord,
     TicketRecord,
 )
+from store import portfolio_keys
 from store.models import (
     Account,
     Alert,
@@ -101,6 +102,8 @@ class PageWriter:
         self.session = session
         self.system = system
         self._links: dict[str, int | None] | None = None
+        self._subscribers: set[int] = set()
+        """Accounts whose subscriptions this page changed: their portfolio keys are refreshed with it."""
 
     def account_id(self, external_id: str | None) -> int | None:
         if external_id is None:
@@ -123,6 +126,9 @@ class PageWriter:
         writers[page.object](page.records, counts)
         if page.removed:
             self._remove(page.object, page.removed, counts)
+        if self._subscribers:
+            portfolio_keys.refresh(self.session, self._subscribers)
+            self._subscribers.clear()
         save_cursor(self.session, self.system, page.object, page.cursor)
         return counts
 
@@ -137,6 +143,9 @@ class PageWriter:
             self._remove_contacts(ids)
         else:
             model: Any = {"deals": Subscription, "tickets": Ticket}.get(obj)
+            if model is Subscription:
+                self._subscribers.update(a for a in self.session.scalars(select(Subscription.account_id).where(
+                    Subscription.system == self.system, Subscription.external_id.in_(ids))) if a is not None)
             if model is not None:
                 self.session.execute(delete(model).where(model.system == self.system, model.external_id.in_(ids)))
             else:  # satisfaction ratings
@@ -172,6 +181,7 @@ class PageWriter:
     def _unplace(self, account_id: int) -> None:
         """This system's deals, tickets and ratings were placed on the account through the record just
         deleted (a customer has one record per system): they stand for no known customer any more."""
+        self._subscribers.add(account_id)
         for model, column in ((Subscription, Subscription.system), (Ticket, Ticket.system),
                               (SurveyResponse, SurveyResponse.source)):
             self.session.execute(update(model).where(column == self.system, model.account_id == account_id)
@@ -201,7 +211,8 @@ class PageWriter:
         for r in records:
             assert isinstance(r, AccountRecord)
             values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
-                      "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at}
+                      "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at,
+                      "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active}
             link = existing.get(r.external_id)
             if link is None:
                 link = SourceLink(system=self.system, external_id=r.external_id, account_id=None,
@@ -253,11 +264,13 @@ class PageWriter:
         existing = self._by_external_id(Subscription, [r.external_id for r in records])
         for r in records:
             assert isinstance(r, DealRecord)
-            values = {"account_id": self.account_id(r.account_external_id), "name": r.name, "arr": r.arr,
+            account_id = self.account_id(r.account_external_id)
+            values = {"account_id": account_id, "name": r.name, "arr": r.arr,
                       "mrr": (r.arr / 12).quantize(r.arr) if r.arr is not None else None,
                       "start_date": r.start_date, "renewal_date": r.renewal_date, "seats_purchased": r.seats,
                       "product_tier": r.tier, "status": r.status}
             row = existing.get(r.external_id)
+            self._subscribers.update(a for a in (account_id, row and row.account_id) if a is not None)
             if row is None:
                 self.session.add(Subscription(system=self.system, external_id=r.external_id, **values))
                 counts.changed += 1
@@ -305,7 +318,8 @@ class PageWriter:
 
 
 def _account_attributes(r: AccountRecord) -> dict[str, Any]:
-    return {"segment": r.segment, "tier": r.tier, "owner": r.owner}
+    """What a record sets on its placed account; the owner is chosen among all its records (`sync.owners`)."""
+    return {"segment": r.segment, "tier": r.tier}
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -433,6 +447,7 @@ def _merge_accounts(session: Session, *, into: int, merged: int) -> None:
         old.lifecycle_stage = "merged"
         old.parent_id = into
     _close_alerts(session, merged, f"merged into account {into}")
+    portfolio_keys.refresh(session, (into, merged))
 
 
 def links_by_account(session: Session, system: str) -> dict[int, list[str]]:

@@ -47,6 +47,7 @@ from integrations.oauth import (
 )
 from integrations.registry import VENDOR_NAMES, Installation, UntrustedAnswer, vendors
 from integrations.registry import vendor as vendor_of
+from store.audit import changed_keys, record_audit
 from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
@@ -259,7 +260,12 @@ def _save_once(store: Store, cipher: CredentialCipher, vendor: str, account_ref:
             tenant = session.get_one(Tenant, connection.tenant_id)
             kept = cipher.load(connection)
             created = False
+        merged = {**kept, **credentials}
+        record_audit(session, f"{vendor_of(vendor).label} install", "connection.install", vendor,
+                     tenant_id=tenant.id, account_ref=account_ref, new_workspace=created,
+                     settings=changed_keys({**kept, "base_url": connection.base_url},
+                                           {**merged, "base_url": base_url}))
         connection.base_url = base_url
         connection.status = "active"
-        cipher.store(connection, {**kept, **credentials})
+        cipher.store(connection, merged)
         return {"slug": tenant.slug, "name": tenant.name, "created": created}

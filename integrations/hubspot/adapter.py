@@ -35,6 +35,10 @@ from the primary's ``hs_merged_object_ids`` (read in the same pull) or, failing 
 read that resolves the merged id to its primary. Search answers still showing a removed record
 are ignored.
 
+Owners: a company's ``hubspot_owner_id`` is an owner id; the first page naming one not known lists
+the portal's owners (``GET /crm/v3/owners``, then ``archived=true`` for deactivated users' owners),
+one call per page of owners, once per run (`HubSpotAdapter._learn_owners`).
+
 Push: ``POST /crm/v3/objects/companies/batch/update``, 100 inputs per call; values are checked
 against the property definitions first, so a bad record is reported without costing a call.
 If HubSpot still fails a batch with a 400 (it fails the whole batch for one bad value), the
@@ -65,8 +69,18 @@ from hubspot.crm.objects import (
 )
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal
-from integrations.errors import FatalError, VendorRefused
+from integrations.base import (
+    AccountRecord,
+    FieldSpec,
+    FieldUpdate,
+    ObjectName,
+    Page,
+    PushResult,
+    Record,
+    Removal,
+    VendorUser,
+)
+from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.hubspot.cursor import PullCursor
 from integrations.hubspot.fields import (
@@ -88,6 +102,7 @@ from integrations.hubspot.records import (
     merged_ids,
     modified_millis,
     needs_lookup,
+    owner_from_payload,
 )
 from integrations.hubspot.wire import (
     Answer,
@@ -155,6 +170,7 @@ class HubSpotAdapter:
         look_back_seconds: float = LOOK_BACK_SECONDS,
         wall_clock: Callable[[], float] = time.time,
         search_per_second: float = 4.0,
+        resolve_owners: bool = True,
         timeout: tuple[float, float] = (10.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -189,6 +205,10 @@ class HubSpotAdapter:
         self.look_back_ms = int(look_back_seconds * 1000)
         self.wall_clock = wall_clock
         self.shapes: dict[str, PropertyShape] = dict(DEFAULT_SHAPES)
+        self.resolve_owners = resolve_owners
+        self._owners: dict[str, VendorUser] = {}
+        """The portal's owners, by owner id, once listed this run (archived ones included)."""
+        self._owners_listed = False
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
@@ -448,10 +468,48 @@ class HubSpotAdapter:
             )
             looked_up.update(batch_associations(answer.body))
         mapper = MAPPERS[object_type]
-        return [
+        records = [
             mapper(r, linked_company(r, object_type, looked_up.get(str(r["id"]), []) if lookup else None))
             for r in results
         ]
+        return self._with_owners(records) if object_type == "companies" else records
+
+    # --- owners ---------------------------------------------------------------------------
+
+    def _with_owners(self, records: list[Record]) -> list[Record]:
+        """Companies with their owner read from the owners API (``hubspot_owner_id`` is an owner id)."""
+        owner_ids = {r.owner_ref for r in records if isinstance(r, AccountRecord) and r.owner_ref}
+        if self.resolve_owners:
+            self._learn_owners(owner_ids)
+        return [r.with_owner(self._owners.get(r.owner_ref)) if isinstance(r, AccountRecord) and r.owner_ref else r
+                for r in records]
+
+    def _learn_owners(self, owner_ids: set[str]) -> None:
+        """The portal's owners, the first time this run that a company names one not known: every page of
+        ``GET /crm/v3/owners`` (``list_limit`` a page), then of ``archived=true`` (the owners of
+        deactivated users, whose companies still name them; HubSpot lists those only when asked).
+        One call per page of owners, once per run, however many companies there are."""
+        if self._owners_listed or owner_ids <= set(self._owners):
+            return
+        self._owners_listed = True
+        for archived in (False, True):
+            after: str | None = None
+            while True:
+                options: dict[str, Any] = {"limit": self.list_limit, "archived": archived}
+                if after:
+                    options["after"] = after
+                try:
+                    answer = self.connection.call("list owners", self.connection.owners.get_page, **options)
+                except (AuthError, VendorRefused) as exc:
+                    log.warning("hubspot: cannot read the owners (%s); companies keep their owner ids", exc)
+                    self.resolve_owners = False
+                    return
+                for row in answer.body.get("results") or []:
+                    owner = owner_from_payload(row)
+                    self._owners[owner.external_id] = owner
+                after = self._next_after(answer.body)
+                if after is None:
+                    break
 
     # --- removals -------------------------------------------------------------------------
 

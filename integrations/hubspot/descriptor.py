@@ -6,7 +6,19 @@ from integrations import hosts
 from integrations.hubspot.fields import property_name
 from integrations.hubspot.signatures import verify_hubspot_v3
 from integrations.oauth import OAuthClient, TokenSet, installed_credentials
-from integrations.registry import Installation, OAuthSpec, PanelSpec, VendorDescriptor
+from integrations.registry import (
+    Installation,
+    OAuthSpec,
+    PanelSpec,
+    SignInSpec,
+    UntrustedAnswer,
+    VendorDescriptor,
+    VendorIdentity,
+)
+
+SCOPES = ("oauth", "crm.objects.companies.read", "crm.objects.companies.write", "crm.schemas.companies.read",
+          "crm.schemas.companies.write", "crm.objects.contacts.read", "crm.objects.deals.read",
+          "crm.objects.owners.read", "tickets")
 
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
@@ -19,6 +31,21 @@ def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> In
                         installed_credentials(client, tokens, hub_id=hub_id), client.api_url)
 
 
+def who(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> VendorIdentity:
+    """HubSpot has no OpenID Connect: the token-information endpoint names the user who authorized
+    (``user``: their e-mail, ``user_id``) and the portal (``hub_id``). HubSpot does not say whether the
+    address is verified (a HubSpot login is an e-mail address HubSpot confirmed)."""
+    from integrations.hubspot.wire import token_info  # loads the HubSpot SDK: only when a sign-in runs
+
+    info = token_info(client, tokens.access_token)
+    hub_id = hosts.hubspot_portal_id(info.get("hub_id"))
+    user_id, email = info.get("user_id"), info.get("user")
+    if not isinstance(user_id, int) or isinstance(user_id, bool):
+        raise UntrustedAnswer("HubSpot's token information names no user.")
+    return VendorIdentity(account_refs=(hub_id,), user_id=str(user_id),
+                          email=email if isinstance(email, str) else None, email_verified=None)
+
+
 DESCRIPTOR = VendorDescriptor(
     name="hubspot",
     label="HubSpot",
@@ -29,11 +56,11 @@ DESCRIPTOR = VendorDescriptor(
     oauth=OAuthSpec(
         authorize_url="https://app.hubspot.com/oauth/authorize",
         token_url="https://api.hubapi.com/oauth/v1/token",  # noqa: S106 (an address, not a secret)
-        scopes=("oauth", "crm.objects.companies.read", "crm.objects.companies.write",
-                "crm.schemas.companies.read", "crm.schemas.companies.write", "crm.objects.contacts.read",
-                "crm.objects.deals.read", "tickets"),
+        scopes=SCOPES,
         identify=identify,
         slug_prefix="hub-",
+        # HubSpot refuses an authorize URL without every scope the app requires: sign-in asks for the same
+        sign_in=SignInSpec(scopes=SCOPES, who=who),
     ),
     panel=PanelSpec(
         verify=verify_hubspot_v3,

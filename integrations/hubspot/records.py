@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, DealRecord, Record, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, DealRecord, Record, TicketRecord, VendorUser
 from integrations.values import (
     EPOCH,
     canonical_role,
@@ -21,6 +21,7 @@ from integrations.values import (
     from_epoch_millis,
     int_or_none,
     iso_datetime,
+    lowered_email,
     text_or_none,
     to_epoch_millis,
 )
@@ -44,6 +45,7 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
         "lifecyclestage",
         "salesforceaccountid",
         "zendesk_organization_id",
+        "hubspot_owner_id",
         "hs_parent_company_id",
         "hs_merged_object_ids",
         "hs_lastmodifieddate",
@@ -265,8 +267,26 @@ def needs_lookup(obj: Mapping[str, Any], object_type: str) -> bool:
 # --- records --------------------------------------------------------------------------------
 
 
-def company_to_account(obj: Mapping[str, Any], parent_id: str | None = None) -> AccountRecord:
+OWNER_PROPERTY = "hubspot_owner_id"
+"""The company property naming its owner: an owner id of ``/crm/v3/owners``."""
+
+
+def owner_from_payload(owner: Mapping[str, Any]) -> VendorUser:
+    """An owner of ``/crm/v3/owners`` (``id``, ``email``, ``firstName``, ``lastName``, ``archived``) as the
+    `VendorUser` a company's ``hubspot_owner_id`` names; an archived owner is a deactivated user's."""
+    name = " ".join(p for p in (text_or_none(owner.get("firstName")), text_or_none(owner.get("lastName"))) if p)
+    archived = owner.get("archived")
+    return VendorUser(external_id=str(owner["id"]), email=lowered_email(owner.get("email")), name=name or None,
+                      active=not archived if isinstance(archived, bool) else None)
+
+
+def company_to_account(obj: Mapping[str, Any], parent_id: str | None = None,
+                       owners: Mapping[str, VendorUser] | None = None) -> AccountRecord:
+    """A company as an `AccountRecord`; ``owners`` maps owner id → the owner when known (else the owner is
+    named by its id)."""
     props = _props(obj)
+    owner_id = text_or_none(props.get(OWNER_PROPERTY))
+    owner = ((owners or {}).get(owner_id) or VendorUser(owner_id)) if owner_id else None
     refs = {
         system: ref
         for system, key in (("salesforce", "salesforceaccountid"), ("zendesk", "zendesk_organization_id"))
@@ -282,7 +302,7 @@ def company_to_account(obj: Mapping[str, Any], parent_id: str | None = None) -> 
         cross_refs=refs,
         industry=text_or_none(props.get("industry")),
         employees=int_or_none(props.get("numberofemployees")),
-    )
+    ).with_owner(owner)
 
 
 def contact_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> ContactRecord:

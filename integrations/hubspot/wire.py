@@ -24,6 +24,7 @@ from urllib.parse import quote
 import hubspot.crm.associations.v4 as associations_v4
 import hubspot.crm.companies as companies
 import hubspot.crm.objects as objects
+import hubspot.crm.owners as owners
 import hubspot.crm.properties as properties
 import requests
 import urllib3
@@ -42,6 +43,7 @@ SDK_ERRORS: tuple[type[Exception], ...] = (
     objects.ApiException,
     companies.ApiException,
     associations_v4.ApiException,
+    owners.ApiException,
     properties.ApiException,
 )
 
@@ -143,6 +145,7 @@ class HubSpotConnection:
         self.associations = crm.associations.v4.batch_api
         self.properties = crm.properties.core_api
         self.groups = crm.properties.groups_api
+        self.owners = crm.owners.owners_api
         self.policy = policy
         self.guard = guard
         self.pacer = pacer

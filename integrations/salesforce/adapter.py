@@ -7,8 +7,8 @@
   Records deleted since the cursor (the recycle bin, ``IsDeleted``) come back as the page's
   ``removed``, a merged Account's loser with the winner (``MasterRecordId``). Nothing new costs
   exactly one call per object.
-  Account owners are looked up in ``User`` once per new owner (e-mail), only for pages that
-  name an owner not seen before.
+  Account owners are looked up in ``User`` (``Id, Email, Name, IsActive``) once per run and owner,
+  200 per query, only for pages that name an owner not seen before.
 * Fields: one ``describe`` of Account, then a Tooling API ``CustomField`` create per
   missing field, and the permission set that lets the connected user read and write them
   (`integrations.salesforce.access`); a push refused by field-level security stops the run
@@ -31,7 +31,7 @@ from typing import Any
 
 from simple_salesforce.bulk2 import Operation
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, VendorUser
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.salesforce import fields, records, wire
@@ -39,7 +39,7 @@ from integrations.salesforce.access import FieldAccess
 from integrations.salesforce.cursor import ModstampCursor
 from integrations.salesforce.soql import ids_query, incremental_query
 from integrations.salesforce.wire import DEFAULT_API_VERSION, SalesforceConnection
-from integrations.values import iso_datetime, text_or_none
+from integrations.values import iso_datetime
 
 log = logging.getLogger("canary.salesforce")
 
@@ -103,7 +103,8 @@ class SalesforceAdapter:
         self.bulk_max_wait = bulk_max_wait
         self.resolve_owners = resolve_owners
         self.sleep = sleep
-        self._owners: dict[str, str] = {}
+        self._owners: dict[str, VendorUser] = {}
+        """Account owners read this run, by User Id (a run asks for each owner once)."""
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
@@ -192,24 +193,26 @@ class SalesforceAdapter:
         return [records.account_from_payload(p, self._owners) for p in payloads]
 
     def _learn_owners(self, owner_ids: set[str]) -> None:
-        """E-mails of owners not seen before: one ``User`` query per 200 new owners."""
+        """Owners not seen before this run (e-mail, name, ``IsActive``): one ``User`` query per 200 of them.
+
+        A deactivated user is read like any other: their accounts stay theirs until someone reassigns
+        them, and Canary shows such accounts as having no active CSM."""
         missing = sorted(owner_ids - set(self._owners))
         sf = self.connection.sf
         for start in range(0, len(missing), COLLECTION_LIMIT):
             chunk = missing[start : start + COLLECTION_LIMIT]
-            query = ids_query("User", ("Id", "Email", "Name"), chunk)
+            query = ids_query("User", records.USER_FIELDS, chunk)
             try:
                 answer = self.connection.call("query User", partial(sf.query, query))
             except VendorRefused as exc:
                 log.warning("salesforce: cannot read account owners (%s); keeping their user ids", exc)
                 self.resolve_owners = False
                 return
-            for user in answer.get("records") or []:
-                label = text_or_none(user.get("Email")) or text_or_none(user.get("Name"))
-                if label:
-                    self._owners[records.record_id(user)] = label
+            for row in answer.get("records") or []:
+                user = records.user_from_payload(row)
+                self._owners[user.external_id] = user
             for owner_id in chunk:
-                self._owners.setdefault(owner_id, owner_id)
+                self._owners.setdefault(owner_id, VendorUser(owner_id))
 
     # ------------------------------------------------------------------ fields
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 from integrations import hosts
-from integrations.oauth import OAuthClient, TokenSet, installed_credentials
-from integrations.registry import Installation, OAuthSpec, PanelSpec, UntrustedAnswer, VendorDescriptor
+from integrations.oauth import OAuthClient, TokenSet, get_json, installed_credentials
+from integrations.registry import (
+    Installation,
+    OAuthSpec,
+    PanelSpec,
+    SignInSpec,
+    UntrustedAnswer,
+    VendorDescriptor,
+    VendorIdentity,
+)
 from integrations.salesforce.fields import field_name
 from integrations.salesforce.signatures import token_answer_signature_ok, verify_canvas_signed_request
 
@@ -19,6 +28,37 @@ def org_id_in(answer: Mapping[str, Any]) -> str | None:
     if len(parts) >= 3 and parts[-3] == "id" and parts[-2].startswith("00D"):
         return parts[-2]
     return None
+
+
+def user_id_in(answer: Mapping[str, Any]) -> str | None:
+    """The user id in a token answer's identity URL ``.../id/<org id>/<user id>``."""
+    last = urlsplit(str(answer.get("id") or "")).path.rstrip("/").rsplit("/", 1)[-1]
+    return last if re.fullmatch(r"005[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?", last) else None
+
+
+USERINFO_PATH = "/services/oauth2/userinfo"
+
+
+def who(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> VendorIdentity:
+    """OpenID Connect: the signed token answer's identity URL names org and user; the UserInfo endpoint
+    (on the login host that issued the token) must name the same ones and gives the e-mail and whether
+    it is verified. The ``id_token`` is not relied on: the answer's signature already binds the identity."""
+    answer = tokens.raw
+    org_id, user_id = org_id_in(answer), user_id_in(answer)
+    if not org_id or not user_id or not token_answer_signature_ok(client.client_secret, answer):
+        raise UntrustedAnswer("Salesforce's answer could not be verified (identity or signature).")
+    org_id = hosts.salesforce_org_id(org_id)
+    login = urlsplit(client.token_url)
+    info = get_json(client, f"{login.scheme}://{login.netloc}{USERINFO_PATH}", tokens.access_token,
+                    what="userinfo")
+    if info.get("organization_id") != org_id or info.get("user_id") != user_id:
+        raise UntrustedAnswer("Salesforce's userinfo names another user or org than its signed answer.")
+    verified = info.get("email_verified")
+    email = info.get("email")
+    return VendorIdentity(account_refs=(org_id, org_id[:15]) if len(org_id) == 18 else (org_id,),
+                          user_id=user_id, email=email if isinstance(email, str) else None,
+                          email_verified=verified if isinstance(verified, bool) else None,
+                          active=info.get("active") is not False)
 
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
@@ -49,6 +89,7 @@ DESCRIPTOR = VendorDescriptor(
         identify=identify,
         token_answer_keys=("instance_url",),
         slug_prefix="sf-",
+        sign_in=SignInSpec(scopes=("openid", "email", "profile"), who=who),
     ),
     panel=PanelSpec(
         verify=verify_canvas_signed_request,

@@ -17,13 +17,23 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, DealRecord, Removal, TicketRecord
-from integrations.values import canonical_role, decimal_or_none, int_or_none, iso_date, iso_datetime, text_or_none
+from integrations.base import AccountRecord, ContactRecord, DealRecord, Removal, TicketRecord, VendorUser
+from integrations.values import (
+    canonical_role,
+    decimal_or_none,
+    int_or_none,
+    iso_date,
+    iso_datetime,
+    lowered_email,
+    text_or_none,
+)
 
 SYSTEM = "salesforce"
 UNKNOWN_TIME = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 """``updated_at`` of a payload that carries no modification stamp at all (never in a pull)."""
 
+USER_FIELDS: tuple[str, ...] = ("Id", "Email", "Name", "IsActive")
+"""What is read of an account owner's ``User``: a deactivated user (``IsActive`` false) still owns records."""
 ACCOUNT_FIELDS: tuple[str, ...] = (
     "Id", "Name", "Website", "ParentId", "Industry", "NumberOfEmployees", "Type", "OwnerId",
     "Zendesk_Organization_Id__c", "HubSpot_Company_Id__c", "SystemModstamp", "IsDeleted", "MasterRecordId",
@@ -121,8 +131,17 @@ def removal_from_payload(payload: Mapping[str, Any]) -> Removal:
     return Removal(record_id(payload), merged_into=text_or_none(payload.get("MasterRecordId")))
 
 
-def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, str] | None = None) -> AccountRecord:
-    """An Account as an `AccountRecord`; ``owners`` maps User Id → e-mail when known (else the OwnerId)."""
+def user_from_payload(payload: Mapping[str, Any]) -> VendorUser:
+    """A ``User`` row (`USER_FIELDS`) as the `VendorUser` an Account's ``OwnerId`` names."""
+    active = payload.get("IsActive")
+    return VendorUser(external_id=record_id(payload), email=lowered_email(payload.get("Email")),
+                      name=text_or_none(payload.get("Name")), active=active if isinstance(active, bool) else None)
+
+
+def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, VendorUser] | None = None
+                         ) -> AccountRecord:
+    """An Account as an `AccountRecord`; ``owners`` maps User Id → the User when known (else the owner is
+    named by its OwnerId)."""
     refs: dict[str, str] = {}
     external_id = record_id(payload)
     zendesk = text_or_none(payload.get("Zendesk_Organization_Id__c"))
@@ -132,7 +151,7 @@ def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, str] |
     if hubspot:
         refs["hubspot"] = hubspot
     owner_id = text_or_none(payload.get("OwnerId"))
-    owner = (owners or {}).get(owner_id, owner_id) if owner_id else None
+    owner = ((owners or {}).get(owner_id) or VendorUser(owner_id)) if owner_id else None
     return AccountRecord(
         system=SYSTEM,
         external_id=external_id,
@@ -143,8 +162,7 @@ def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, str] |
         cross_refs=refs,
         industry=text_or_none(payload.get("Industry")),
         employees=int_or_none(payload.get("NumberOfEmployees")),
-        owner=owner,
-    )
+    ).with_owner(owner)
 
 
 def contact_from_payload(payload: Mapping[str, Any]) -> ContactRecord:

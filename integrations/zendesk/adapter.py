@@ -14,6 +14,10 @@ Pulls, one request per page, ascending:
   itself, so zenpy's rule of stopping a time-based walk 5 minutes before its wall clock never
   cuts a pull short.
   Deleted organizations stay in this export with ``deleted_at``: each comes as a `Removal`.
+  An organization's owner is the agent its owner field names (``owner_field``, by default the lookup
+  relationship field ``success_manager``): agents not seen before this run are read with one
+  ``GET /users/show_many?ids=`` per 100 (`ZendeskAdapter._learn_owners`). Not the organization's
+  ``group_id``: a group is a team of agents, not the one person who owns the customer.
 * contacts = users and tickets: cursor-based exports (``after_cursor`` until
   ``end_of_stream``); staff users (agents, admins) are not contacts and are skipped. Deleted
   tickets stay in the ticket export with status ``deleted`` (zenpy's ``incremental()`` cannot
@@ -66,16 +70,19 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
 from zenpy.lib.exception import APIException, ZenpyException
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal
+from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal, VendorUser
 from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
 from integrations.zendesk.fields import FIELD_TYPES, field_options, typed_value, vendor_key
 from integrations.zendesk.records import (
+    OWNER_FIELD_KEY,
     SYSTEM,
+    agent_to_owner,
     is_customer,
     is_deleted,
     organization_to_account,
+    owner_field_value,
     rating_to_satisfaction,
     removal,
     stamp_of,
@@ -116,10 +123,13 @@ class ZendeskAdapter:
         poll_interval: float = 1.0,
         max_polls: int = 30,
         max_quota_pauses: int = 3,
+        owner_field: str | None = OWNER_FIELD_KEY,
+        resolve_owners: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``url`` points at another host than ``https://<subdomain>.zendesk.com`` (the sandbox);
-        ``verify`` is a CA bundle path for a sandbox served over TLS with a test certificate."""
+        ``verify`` is a CA bundle path for a sandbox served over TLS with a test certificate;
+        ``owner_field`` is the organization field naming the owner (None: the help desk names none)."""
         if not subdomain:
             raise ValueError("zendesk: a subdomain is required")
         if not oauth_token and not (email and token):
@@ -142,6 +152,10 @@ class ZendeskAdapter:
         self._run_share, self._daily_ceiling = run_share, daily_ceiling
         self._guard = self._new_guard()
         self._window_over = False
+        self.owner_field = owner_field
+        self.resolve_owners = resolve_owners
+        self._owners: dict[str, VendorUser] = {}
+        """Agents named as owners, read this run, by user id (a run asks for each once)."""
         self._fields: dict[str, dict[str, Any]] | None = None
         """The account's organization fields by key, once listed (their types shape the values pushed)."""
         self._remaining: int | None = None
@@ -317,12 +331,42 @@ class ZendeskAdapter:
                     f"zendesk: the organization export does not move past {state.start_time}: more organizations "
                     "share that second than one page holds; try a larger export_page_size"
                 )
-            records, removed = _split(fresh, organization_to_account)
+            records, removed = _split(fresh, self._organization_mapper(fresh))
             if records or removed or after != state:
                 yield Page("accounts", records, after.dump(), removed)
             state = after
             if end:
                 return
+
+    def _organization_mapper(self, rows: Sequence[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], Record]:
+        """Maps a page's organizations, their owners read first (`_learn_owners`)."""
+        if self.resolve_owners:
+            self._learn_owners({ref for ref, _ in (owner_field_value(r, self.owner_field) for r in rows
+                                                   if not is_deleted(r)) if ref})
+        return partial(organization_to_account, owners=self._owners, owner_field=self.owner_field)
+
+    def _learn_owners(self, user_ids: set[str]) -> None:
+        """Agents named by the owner field and not read before this run: ``GET /users/show_many?ids=``, 100
+        ids a request, so a page of organizations costs one request more only when it names someone new.
+        Suspended agents and users downgraded to end users are read like the others (they own the
+        organization still; Canary shows its CSM as gone)."""
+        missing = sorted(user_ids - set(self._owners), key=int)
+        for start in range(0, len(missing), LIST_PAGE_MAX):
+            chunk = [int(i) for i in missing[start : start + LIST_PAGE_MAX]]
+            try:
+                body = self._fetch(f"show {len(chunk)} users", partial(self._zenpy.users, ids=chunk))
+            except VendorRefused as exc:
+                log.warning("zendesk: cannot read the organizations' owners (%s); keeping their user ids", exc)
+                self.resolve_owners = False
+                return
+            for row in _rows(body, "users"):
+                try:
+                    owner = agent_to_owner(row)
+                except RecordError:
+                    continue
+                self._owners[owner.external_id] = owner
+            for user_id in chunk:
+                self._owners.setdefault(str(user_id), VendorUser(str(user_id)))
 
     def _export_organizations(self, start_time: int) -> dict[str, Any]:
         return self._fetch("export organizations", lambda: self._zenpy.organizations.incremental(

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from integrations import hosts
-from integrations.oauth import OAuthClient, TokenSet, installed_credentials
-from integrations.registry import Installation, OAuthSpec, PanelSpec, VendorDescriptor
+from integrations.oauth import OAuthClient, TokenSet, get_json, installed_credentials
+from integrations.registry import (
+    Installation,
+    OAuthSpec,
+    PanelSpec,
+    SignInSpec,
+    UntrustedAnswer,
+    VendorDescriptor,
+    VendorIdentity,
+)
 from integrations.zendesk.fields import vendor_key
 from integrations.zendesk.signatures import verify_zendesk_signed_url
 
@@ -14,6 +22,27 @@ def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> In
     subdomain = hosts.zendesk_subdomain(subdomain)
     return Installation(subdomain, subdomain, installed_credentials(client, tokens, subdomain=subdomain),
                         client.api_url)
+
+
+STAFF_ROLES = ("agent", "admin")
+
+
+def who(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> VendorIdentity:
+    """``GET /api/v2/users/me`` on the subdomain the sign-in started with (the token is that account's):
+    the user's ``id``, ``email``, ``verified``, ``role`` (an end-user is a customer, not the team),
+    ``active`` and ``suspended``."""
+    subdomain = hosts.zendesk_subdomain(subdomain)
+    base = (client.api_url or f"https://{subdomain}.zendesk.com").rstrip("/")
+    answer = get_json(client, f"{base}/api/v2/users/me", tokens.access_token, what="users/me")
+    user = answer.get("user")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), int) or isinstance(user.get("id"), bool):
+        raise UntrustedAnswer("Zendesk's users/me answer names no signed-in user.")
+    email, verified = user.get("email"), user.get("verified")
+    return VendorIdentity(account_refs=(subdomain,), user_id=str(user["id"]),
+                          email=email if isinstance(email, str) else None,
+                          email_verified=verified if isinstance(verified, bool) else None,
+                          active=user.get("active") is not False and user.get("suspended") is not True,
+                          staff=user.get("role") in STAFF_ROLES)
 
 
 DESCRIPTOR = VendorDescriptor(
@@ -33,6 +62,7 @@ DESCRIPTOR = VendorDescriptor(
         scope_in_code_exchange=True,
         subdomain=hosts.zendesk_subdomain,
         install_params=(("installation_id", "the Zendesk app's installation number"),),
+        sign_in=SignInSpec(scopes=("read",), who=who),
     ),
     panel=PanelSpec(
         verify=verify_zendesk_signed_url,

@@ -19,17 +19,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, Removal, SatisfactionRecord, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, Removal, SatisfactionRecord, TicketRecord, VendorUser
 from integrations.errors import RecordError
-from integrations.values import canonical_role, iso_datetime, text_or_none
+from integrations.values import canonical_role, iso_datetime, lowered_email, text_or_none
 
 SYSTEM = "zendesk"
 HUBSPOT_FIELD_KEY = "hubspot_company_id"
 """Organization field holding the HubSpot company id of the same customer."""
 PARENT_FIELD_KEY = "parent_organization_id"
 """Organization field (a lookup field) naming the parent organization; Zendesk has no native parent."""
+OWNER_FIELD_KEY = "success_manager"
+"""Organization field naming the organization's owner (the default; the adapter's ``owner_field`` changes
+it): a lookup relationship field to users (``type: lookup``, ``relationship_target_type: zen:user``,
+filtered to agents) holding the agent's user id, or a text field holding an e-mail address."""
 ROLE_FIELD_KEY = "customer_role"
 """User field holding the contact's role at the customer."""
 ESCALATED_TAG = "escalated"
@@ -77,7 +82,33 @@ def removal(payload: Mapping[str, Any]) -> Removal:
     return Removal(_id(payload))
 
 
-def organization_to_account(org: Mapping[str, Any]) -> AccountRecord:
+def agent_to_owner(user: Mapping[str, Any]) -> VendorUser:
+    """A user an organization's owner field names, as a `VendorUser`: active while an agent or admin that
+    is neither suspended nor deleted (an agent who left is suspended, or downgraded to end user)."""
+    active = user.get("role") in STAFF_ROLES and user.get("suspended") is not True and user.get("active") is not False
+    return VendorUser(external_id=_id(user), email=lowered_email(user.get("email")),
+                      name=text_or_none(user.get("name")), active=active)
+
+
+def owner_field_value(org: Mapping[str, Any], owner_field: str | None = OWNER_FIELD_KEY
+                      ) -> tuple[str | None, str | None]:
+    """``(user id, e-mail)`` the organization's owner field holds: a lookup field's user id (a number, or
+    digits), or an e-mail address typed into a text field; ``(None, None)`` when empty or neither."""
+    if not owner_field:
+        return None, None
+    value = _dict(org.get("organization_fields")).get(owner_field)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value), None
+    text = text_or_none(value)
+    if text and text.isdigit():
+        return text, None
+    return None, lowered_email(text)
+
+
+def organization_to_account(org: Mapping[str, Any], owners: Mapping[str, VendorUser] | None = None,
+                            owner_field: str | None = OWNER_FIELD_KEY) -> AccountRecord:
+    """An organization as an `AccountRecord`; its owner from ``owner_field`` (`owner_field_value`), named
+    through ``owners`` (user id → the agent) when known, else by its user id."""
     external_id = _id(org)
     _refuse_deleted(org, "organization")
     fields = _dict(org.get("organization_fields"))
@@ -89,7 +120,7 @@ def organization_to_account(org: Mapping[str, Any]) -> AccountRecord:
     if hubspot:
         cross_refs["hubspot"] = hubspot
     domains = [d for d in org.get("domain_names") or [] if isinstance(d, str) and d.strip()]
-    return AccountRecord(
+    record = AccountRecord(
         system=SYSTEM,
         external_id=external_id,
         name=text_or_none(org.get("name")) or f"Organization {external_id}",
@@ -98,6 +129,10 @@ def organization_to_account(org: Mapping[str, Any]) -> AccountRecord:
         parent_external_id=text_or_none(fields.get(PARENT_FIELD_KEY)),
         cross_refs=cross_refs,
     )
+    owner_id, owner_email = owner_field_value(org, owner_field)
+    if owner_id:
+        return record.with_owner((owners or {}).get(owner_id) or VendorUser(owner_id))
+    return replace(record, owner=owner_email) if owner_email else record
 
 
 def is_customer(user: Mapping[str, Any]) -> bool:

@@ -13,8 +13,9 @@ What it serves (one method per route, ``_on_<endpoint>``): CRM v3 objects (compa
 contacts, deals, tickets, tasks) list/get/create/update/archive, search with the 10,000-result
 cap and a per-second limit, batch read/update/create (at most 100 inputs), v4 associations
 (list, batch read, default create; company parent/child types 13/14), properties and property
-groups. Every call is counted (route pattern, not URL), checked for ``Authorization: Bearer``,
-then against the daily allocation and the rolling 10-second limit (search has its own
+groups, and the owners (``/crm/v3/owners``: the world's team, the CSM who left archived). Every
+call is counted (route pattern, not URL), checked for ``Authorization: Bearer``, then against the
+daily allocation and the rolling 10-second limit (search has its own
 per-second limit and, like HubSpot, carries only the daily headers). Limits:
 ``requests_per_10s`` (rolling window, default 100 like the recorded
 ``X-HubSpot-RateLimit-Max``), ``daily_api_limit`` (default 250,000),
@@ -70,6 +71,7 @@ DEFAULT_TOKEN = "sandbox-hubspot-private-app-token"  # noqa: S105 - a fixed sand
 ASSOCIATION_BATCH_MAX_INPUTS = 1000
 LIST_MAX_LIMIT = 100
 ASSOCIATION_PAGE_MAX = 500
+OWNERS_MAX_LIMIT = 500
 
 _OBJ = "/crm/v3/objects/<object_type>"
 _PROP = "/crm/v3/properties/<object_type>"
@@ -99,6 +101,9 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     (f"{_PROP}/groups", "list_groups", "GET"),
     (f"{_PROP}/groups", "create_group", "POST"),
     (f"{_PROP}/groups/<name>", "get_group", "GET"),
+    ("/crm/v3/owners", "list_owners", "GET"),
+    ("/crm/v3/owners/", "list_owners", "GET"),  # the SDK's path: HubSpot answers both
+    ("/crm/v3/owners/<owner_id>", "get_owner", "GET"),
 )
 
 
@@ -363,6 +368,44 @@ class HubSpotEmulator(Emulator):
             body["paging"] = {"next": {"after": after, "link": link}}
         self.stats.add_returned(len(records))
         return render.json_response(body)
+
+    # --- owners -------------------------------------------------------------------------------
+
+    def _on_list_owners(self, request: Request) -> Response:
+        """``GET /crm/v3/owners``: ``limit`` (default 100, at most 500), ``after``, ``email``; ``archived=true``
+        lists only the archived owners, as HubSpot does (the default lists only the others)."""
+        limit = render.limit(request.args.get("limit"), 100, OWNERS_MAX_LIMIT)
+        archived = render.flag(request, "archived")
+        email = (request.args.get("email") or "").strip().lower()
+        rows = [o for o in self.store.owners.values()
+                if o["archived"] == archived and (not email or o["email"] == email)]
+        start = 0
+        if request.args.get("after"):
+            try:
+                start = int(request.args["after"])
+            except ValueError:
+                raise validation_error(f"after must be a paging cursor, got {request.args['after']!r}") from None
+        page = rows[start : start + limit]
+        body: dict[str, Any] = {"results": [dict(o, teams=[dict(t) for t in o["teams"]]) for o in page]}
+        if start + limit < len(rows):
+            after = str(start + limit)
+            query = [*((k, v) for k, v in request.args.items(multi=True) if k != "after"), ("after", after)]
+            body["paging"] = {"next": {"after": after, "link": f"{request.host_url}crm/v3/owners?{urlencode(query)}"}}
+        self.stats.add_returned(len(page))
+        return render.json_response(body)
+
+    def _on_get_owner(self, request: Request, owner_id: str) -> Response:
+        """``GET /crm/v3/owners/{ownerId}`` (``idProperty=id|userId``, ``archived``): 404 when not found."""
+        id_property = request.args.get("idProperty") or "id"
+        if id_property not in ("id", "userId"):
+            raise validation_error(f"idProperty must be one of id, userId, got {id_property!r}")
+        archived = render.flag(request, "archived")
+        for owner in self.store.owners.values():
+            key = str(owner["id"] if id_property == "id" else owner["userIdIncludingInactive"])
+            if key == owner_id and owner["archived"] == archived:
+                self.stats.add_returned(1)
+                return render.json_response(dict(owner, teams=[dict(t) for t in owner["teams"]]))
+        raise not_found(f"No owner found with {id_property} {owner_id}")
 
     def _on_get_object(self, request: Request, object_type: str, record_id: str) -> Response:
         table = self.store.table(object_type)

@@ -23,9 +23,15 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+OWNER_ID_BASE = 51_000_100
+USER_ID_BASE = 9_586_500
+TEAM_ID = "178588"
+
+
 def seed_world(store: HubSpotStore, world: World) -> dict[str, int]:
     """Fill the store; returns how many records of each type were written."""
-    company_ids = _companies(store, world)
+    owner_ids = _owners(store, world)
+    company_ids = _companies(store, world, owner_ids)
     contact_ids = _contacts(store, world, company_ids)
     deals = _deals(store, world, company_ids)
     tickets = _tickets(store, world, company_ids, contact_ids)
@@ -47,7 +53,33 @@ def _put(
         store.associate(object_type, presence.external_id, "companies", company_id, primary=True)
 
 
-def _companies(store: HubSpotStore, world: World) -> dict[str, str]:
+def _owners(store: HubSpotStore, world: World) -> dict[str, str]:
+    """The team as owners (``/crm/v3/owners``): e-mail -> owner id. The CSM who left is archived, as
+    HubSpot archives the owner of a deactivated user (``userId`` gone, ``userIdIncludingInactive`` kept)."""
+    stamp = iso_ms(store.clock())
+    owner_ids: dict[str, str] = {}
+    store.owners.clear()
+    for n, member in enumerate(world.team_members()):
+        owner_id = str(OWNER_ID_BASE + n * 7)
+        first, _, last = member.name.partition(" ")
+        store.owners[owner_id] = {
+            "id": owner_id,
+            "email": member.email,
+            "type": "PERSON",
+            "firstName": first,
+            "lastName": last,
+            "userId": USER_ID_BASE + n if member.active else None,
+            "userIdIncludingInactive": USER_ID_BASE + n,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": not member.active,
+            "teams": [{"id": TEAM_ID, "name": "Customer Success", "primary": True}],
+        }
+        owner_ids[member.email] = owner_id
+    return owner_ids
+
+
+def _companies(store: HubSpotStore, world: World, owner_ids: dict[str, str]) -> dict[str, str]:
     now = store.clock()
     company_ids: dict[str, str] = {}
     for company, p in present_in(world.companies, "hubspot"):
@@ -60,6 +92,7 @@ def _companies(store: HubSpotStore, world: World) -> dict[str, str]:
             "lifecyclestage": "customer",
             "salesforceaccountid": p.cross_refs.get("salesforce"),
             "zendesk_organization_id": p.cross_refs.get("zendesk"),
+            "hubspot_owner_id": owner_ids.get(company.csm_owner),
         }
         _put(store, "companies", properties, p, created, p.updated_at or created)
         company_ids[company.key] = p.external_id

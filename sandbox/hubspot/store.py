@@ -135,6 +135,8 @@ class HubSpotStore:
         }
         # (from_type, to_type) -> from_id -> to_id -> kinds (insertion ordered)
         self.links: dict[tuple[str, str], dict[str, dict[str, list[AssociationKind]]]] = {}
+        self.owners: dict[str, dict[str, Any]] = {}
+        """Owner id -> the owner as ``/crm/v3/owners`` shows it (``archived`` ones included), in id order."""
         self.version = 0
         self._next_id = 9_000_000_001
         self._search_cache: OrderedDict[tuple[Any, ...], list[HubSpotRecord]] = OrderedDict()

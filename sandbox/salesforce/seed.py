@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sandbox.world import Company, Presence, Ticket, World, present_in
+from sandbox.world import Company, Presence, TeamMember, Ticket, World, present_in
 
 from .ids import format_datetime, make_id, to_18
 
@@ -40,13 +40,17 @@ def _owner_id(email: str, owners: dict[str, str]) -> str:
 def project_world(world: World, now: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield ``(sobject, record)`` for everything of the world present in Salesforce.
 
-    CSM owners become Users (``OwnerId``); a company's parent becomes ``ParentId`` when the
-    parent is in Salesforce too; explicit cross references fill the ``*_Id__c`` fields.
+    The team (and any other owner) become Users, and an account's owner its ``OwnerId``; a company's
+    parent becomes ``ParentId`` when the parent is in Salesforce too; explicit cross references fill
+    the ``*_Id__c`` fields.
     """
     companies: dict[str, Company] = {c.key: c for c in world.companies}
+    members = world.team_members()
     owners: dict[str, str] = {}
+    for member in members:
+        _owner_id(member.email, owners)
     yield from _accounts(world, companies, owners, now)
-    yield from _users(owners, now)
+    yield from _users(members, owners, now)
     people_ids: dict[str, str] = {}
     yield from _contacts(world, companies, people_ids, now)
     yield from _opportunities(world, companies, now)
@@ -77,17 +81,18 @@ def _accounts(
         )
 
 
-def _users(owners: dict[str, str], now: str) -> Iterator[tuple[str, dict[str, Any]]]:
-    for email, user_id in owners.items():
-        local = email.split("@", 1)[0]
+def _users(members: list[TeamMember], owners: dict[str, str], now: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The team as Users; the CSM who left is deactivated (``IsActive`` false), as Salesforce keeps
+    a departed user: their records stay theirs until someone reassigns them."""
+    for member in members:
         yield (
             "User",
             {
-                "Id": user_id,
-                "Username": email,
-                "Name": local.replace(".", " ").title(),
-                "Email": email,
-                "IsActive": True,
+                "Id": owners[member.email],
+                "Username": member.email,
+                "Name": member.name,
+                "Email": member.email,
+                "IsActive": member.active,
                 "CreatedDate": now,
                 "LastModifiedDate": now,
                 "SystemModstamp": now,

@@ -20,7 +20,8 @@ What zenpy sends, and so what is served:
   ``/incremental/<type>/cursor.json?start_time=`` then ``?cursor=`` from ``after_url`` until
   ``end_of_stream``. ``paginate_by_time=True`` and ``zenpy.organizations.incremental(...)`` use the
   time-based exports (``next_page``/``end_time``; boundary repeats are described in `pages`).
-* ``zenpy.tickets(ids=[...])``: ``GET /tickets/show_many.json?ids=`` (at most 100 ids).
+* ``zenpy.tickets(ids=[...])`` / ``zenpy.users(ids=[...])``: ``GET /tickets/show_many.json?ids=`` and
+  ``/users/show_many.json?ids=`` (at most 100 ids).
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
   ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
   ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
@@ -82,7 +83,7 @@ from sandbox.zendesk.pages import (
     list_page,
     time_export_page,
 )
-from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, iso, project, stamp
+from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, OWNER_FIELD_KEY, iso, project, stamp
 from sandbox.zendesk.store import Table
 
 if TYPE_CHECKING:
@@ -119,6 +120,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/organizations/update_many", "update_many_organizations", ("PUT",)),
     ("/api/v2/organizations/<int:record_id>", "organization", ("GET", "PUT")),
     ("/api/v2/users", "list_users", ("GET",)),
+    ("/api/v2/users/show_many", "show_many_users", ("GET",)),
     ("/api/v2/users/<int:record_id>", "user", ("GET",)),
     ("/api/v2/tickets", "list_tickets", ("GET",)),
     ("/api/v2/tickets/show_many", "show_many_tickets", ("GET",)),
@@ -201,6 +203,10 @@ class ZendeskEmulator(Emulator):
         )
         self._patterns = {endpoint: _pattern(rule) for rule, endpoint, _ in _ROUTES}
         self._define_field(HUBSPOT_FIELD_KEY, "text", "HubSpot Company ID")
+        owner_field = self._define_field(OWNER_FIELD_KEY, "lookup", "Success Manager",
+                                         "The agent who owns this customer")
+        owner_field.update({"relationship_target_type": "zen:user",
+                            "relationship_filter": {"all": [{"field": "role", "operator": "is", "value": "Agent"}]}})
 
     # ------------------------------------------------------------------ in-process helpers
 
@@ -419,15 +425,22 @@ class ZendeskEmulator(Emulator):
 
     def _on_show_many_tickets(self, request: Request) -> Response:
         """``?ids=1,2,3`` (at most 100): the tickets that exist, in id order; unknown or deleted ids are left out."""
+        return self._show_many(request, "tickets")
+
+    def _on_show_many_users(self, request: Request) -> Response:
+        """``?ids=1,2,3`` (at most 100): the users that exist (suspended ones too), in id order."""
+        return self._show_many(request, "users")
+
+    def _show_many(self, request: Request, plural: str) -> Response:
         raw = [part for part in request.args.get("ids", "").split(",") if part.strip()]
         if len(raw) > SHOW_MANY_MAX:
             return errors.too_many_values(SHOW_MANY_MAX)
-        table, deleted = self._tables["tickets"], self._deleted["tickets"]
+        table, deleted = self._tables[plural], self._deleted.get(plural, set())
         wanted = {i for i in (_maybe_int(part) for part in raw) if i is not None}
-        rows = [self._render(request, "tickets", table.rows[i]) for i in sorted(wanted)
+        rows = [self._render(request, plural, table.rows[i]) for i in sorted(wanted)
                 if i in table and i not in deleted]
         self.stats.add_returned(len(rows))
-        return errors.json_response({"tickets": rows, "next_page": None, "previous_page": None, "count": len(rows)})
+        return errors.json_response({plural: rows, "next_page": None, "previous_page": None, "count": len(rows)})
 
     def _show(self, request: Request, plural: str, singular: str, record_id: int) -> Response:
         table = self._tables[plural]

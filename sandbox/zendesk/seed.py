@@ -3,8 +3,10 @@
 Only records whose ``presence`` has ``"zendesk"`` appear; their ids are the integers in
 ``Presence.external_id``. An organization's ``external_id`` holds the Salesforce Account id and
 ``organization_fields.hubspot_company_id`` the HubSpot company id, when the world cross-references
-them. Domains are stored as Zendesk would accept them in ``domain_names``: a URL form such as
-``https://www.acme.com/`` becomes ``www.acme.com`` (Zendesk refuses schemes and paths, while the
+them. The world's team are agents (the CSM who left suspended), and the lookup relationship field
+``success_manager`` names the agent the help desk holds as the organization's owner. Domains are
+stored as Zendesk would accept them in ``domain_names``: a URL form such as ``https://www.acme.com/``
+becomes ``www.acme.com`` (Zendesk refuses schemes and paths, while the
 ``www.`` variant is a valid domain and stays).
 """
 
@@ -15,9 +17,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sandbox.world import Company, Person, Presence, Ticket, World, present_in
+from sandbox.world import Company, Person, Presence, TeamMember, Ticket, World, present_in
 
 HUBSPOT_FIELD_KEY = "hubspot_company_id"
+OWNER_FIELD_KEY = "success_manager"
+"""The organization lookup relationship field (``type: lookup``, ``relationship_target_type: zen:user``)
+naming the organization's owner: an agent's user id."""
+AGENT_ID_BASE = 362_000_000_000
 SATISFACTION_ID_OFFSET = 5_000_000_000
 """Satisfaction rating ids: the ticket id plus this offset (its own id space in Zendesk)."""
 TICKET_FORM_ID = 360_000_389_592
@@ -64,7 +70,8 @@ def _times(presence: Presence, fallback: datetime) -> tuple[datetime, datetime]:
     return as_utc(created), as_utc(updated)
 
 
-def organization_row(company: Company, presence: Presence, fallback: datetime) -> dict[str, Any]:
+def organization_row(company: Company, presence: Presence, fallback: datetime,
+                     agent_ids: dict[str, int] | None = None) -> dict[str, Any]:
     created, updated = _times(presence, fallback)
     domain = domain_name(presence.domain)
     return {
@@ -80,7 +87,53 @@ def organization_row(company: Company, presence: Presence, fallback: datetime) -
         "notes": None,
         "group_id": None,
         "tags": [],
-        "organization_fields": {HUBSPOT_FIELD_KEY: presence.cross_refs.get("hubspot")},
+        "organization_fields": {
+            HUBSPOT_FIELD_KEY: presence.cross_refs.get("hubspot"),
+            OWNER_FIELD_KEY: (agent_ids or {}).get(company.helpdesk_owner or ""),
+        },
+    }
+
+
+def agent_row(member: TeamMember, agent_id: int, moment: datetime) -> dict[str, Any]:
+    """A team member as a Zendesk agent (managers are admins); the CSM who left is suspended, as
+    Zendesk keeps a departed agent whose tickets and fields still name them."""
+    return {
+        "id": agent_id,
+        "name": member.name,
+        "email": member.email,
+        "created_at": iso(moment),
+        "updated_at": iso(moment),
+        "time_zone": "America/New_York",
+        "iana_time_zone": "America/New_York",
+        "phone": None,
+        "shared_phone_number": None,
+        "photo": None,
+        "locale_id": 1,
+        "locale": "en-US",
+        "organization_id": None,
+        "role": "admin" if member.role == "manager" else "agent",
+        "verified": True,
+        "external_id": None,
+        "tags": [],
+        "alias": None,
+        "active": True,
+        "shared": False,
+        "shared_agent": False,
+        "last_login_at": iso(moment),
+        "two_factor_auth_enabled": None,
+        "signature": None,
+        "details": None,
+        "notes": None,
+        "role_type": None,
+        "custom_role_id": None,
+        "moderator": True,
+        "ticket_restriction": None,
+        "only_private_comments": False,
+        "restricted_agent": False,
+        "suspended": not member.active,
+        "default_group_id": None,
+        "report_csv": True,
+        "user_fields": {"customer_role": None},
     }
 
 
@@ -211,9 +264,14 @@ def project(world: World, now: datetime) -> NativeRecords:
     """All Zendesk rows of ``world``; rows without their own timestamps get one day before ``now``."""
     fallback = as_utc(now) - timedelta(days=1)
     out = NativeRecords()
+    agent_ids: dict[str, int] = {}
+    for n, member in enumerate(world.team):
+        agent = agent_row(member, AGENT_ID_BASE + n * 3, fallback)
+        out.users[agent["id"]] = agent
+        agent_ids[member.email] = agent["id"]
     org_ids: dict[str, int] = {}
     for company, presence in present_in(world.companies, "zendesk"):
-        row = organization_row(company, presence, fallback)
+        row = organization_row(company, presence, fallback, agent_ids)
         out.organizations[row["id"]] = row
         org_ids[company.key] = row["id"]
     user_ids: dict[str, int] = {}

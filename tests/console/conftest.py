@@ -132,8 +132,11 @@ def seed_workspace(app: Any, slug: str, prefix: str) -> Workspace:
             s.add(UsageDaily(account_id=account.id, user_key=user.user_key, event="Report Created",
                              day=WORLD_AS_OF - dt.timedelta(days=2), count=4))
         from console.people import assign_csms
+        from store import portfolio_keys
 
         assign_csms(s)
+        # Snapshots and subscriptions were written here, not by a score run or a sync: refresh as they do.
+        portfolio_keys.refresh(s)
     return ws
 
 

@@ -71,7 +71,10 @@ def test_user_add_and_reset_link(console_app: Any, two_workspaces: tuple[Workspa
         person = s.scalar(select(User).where(User.email == "new.person@alpha.example"))
         assert person.manager_id == a.users["manager"] and person.password_hash.startswith("$argon2id$")
         actions = list(s.scalars(select(AuditEvent.action).where(AuditEvent.target == person.email)))
-        assert actions == ["user.add", "user.password_reset", "user.reset_link"]
+        assert actions == ["user.add", "user.password_reset", "sign_in", "user.reset_link"]
+        method = s.scalar(select(AuditEvent.detail).where(AuditEvent.action == "sign_in",
+                                                          AuditEvent.target == person.email))
+        assert method == {"method": "password"}
 
 
 def test_password_from_stdin_must_be_long_enough(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 import pytest
 
 from integrations import values
-from integrations.base import AccountRecord, ContactRecord, DealRecord, FieldSpec, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, DealRecord, FieldSpec, TicketRecord, VendorUser
 from integrations.errors import BadCursor
 from integrations.salesforce import fields, records, wire
 from integrations.salesforce.cursor import MAX_SEEN, ModstampCursor
@@ -103,14 +103,18 @@ def test_account_mapping_full_record() -> None:
         "OwnerId": "0055g00000OWNERAAA", "Zendesk_Organization_Id__c": "360000000001",
         "HubSpot_Company_Id__c": None, "SystemModstamp": "2026-01-31T01:00:00.000+0000",
     }  # fmt: skip
-    record = records.account_from_payload(payload, {"0055g00000OWNERAAA": "csm@canary.test"})
+    owner = VendorUser("0055g00000OWNERAAA", "csm@canary.test", "Casey Csm", active=False)
+    record = records.account_from_payload(payload, {"0055g00000OWNERAAA": owner})
     assert record == AccountRecord(
         system="salesforce", external_id="0015g00000AAAAAAA1", name="Acme Corp",
         updated_at=dt.datetime(2026, 1, 31, 1, tzinfo=UTC), domain="www.acme.example",
         parent_external_id="0015g00000PARENTAA2", cross_refs={"zendesk": "360000000001"},
-        industry="Software", employees=250, owner="csm@canary.test",
+        industry="Software", employees=250, owner="csm@canary.test", owner_ref="0055g00000OWNERAAA",
+        owner_active=False,
     )  # fmt: skip
-    assert records.account_from_payload(payload).owner == "0055g00000OWNERAAA"
+    unresolved = records.account_from_payload(payload)
+    assert (unresolved.owner, unresolved.owner_ref, unresolved.owner_active) == (
+        "0055g00000OWNERAAA", "0055g00000OWNERAAA", None)
 
 
 def test_contact_deal_ticket_mapping() -> None:

@@ -16,7 +16,7 @@ import requests
 from werkzeug.test import Client
 from werkzeug.wrappers import Request, Response
 
-from sandbox.oauth import AuthorizationServer, s256
+from sandbox.oauth import AuthorizationServer, Person, s256
 from sandbox.server import Sandbox
 
 CALLBACK = "http://localhost/install/x/callback"
@@ -244,3 +244,102 @@ def test_emulators_accept_issued_tokens_over_loopback(sandbox: Sandbox, vendor: 
     ok = http.get(base + api_path, headers={"Authorization": f"Bearer {tokens['access_token']}"})
     refused = http.get(base + api_path, headers={"Authorization": "Bearer not-issued"})
     assert (ok.status_code, refused.status_code) == (200, 401)
+
+
+# ---------------------------------------------------------------------- who a token's user is (vendor sign-in)
+
+DANA = Person("005AL0000000777AAA", "dana.whitfield@canary.example", "Dana Whitfield", username="dana@sf.example")
+
+
+def _signed_in(vendor: str, person: Person, scope: str = "") -> tuple[AuthorizationServer, Client, dict[str, Any]]:
+    server, client = _server(vendor)
+    server.add_person(person)
+    extra = {"login_hint": person.email, **({"scope": scope} if scope else {})}
+    answer = _authorize(server, client, **extra)
+    assert answer.status_code == 302
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    token = _token(server, client, grant_type="authorization_code", code=code, redirect_uri=CALLBACK,
+                   code_verifier=VERIFIER)
+    assert token.status_code == 200, token.text
+    return server, client, token.json
+
+
+def test_salesforce_openid_connect_userinfo_and_id_token() -> None:
+    import jwt
+
+    server, client, body = _signed_in("salesforce", DANA, "openid email profile")
+    assert body["id"].endswith(f"/id/{server.account}/{DANA.id}")
+    info = client.get("/services/oauth2/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert info.status_code == 200
+    assert {k: info.json[k] for k in ("user_id", "organization_id", "email", "email_verified",
+                                      "preferred_username", "active")} == {
+        "user_id": DANA.id, "organization_id": server.account, "email": DANA.email, "email_verified": True,
+        "preferred_username": "dana@sf.example", "active": True}
+    assert info.json["sub"] == body["id"]
+    keys = client.get("/id/keys").json["keys"]
+    key = jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(keys[0]))
+    claims = jwt.decode(body["id_token"], key=key, algorithms=["RS256"], audience=server.client_id,  # type: ignore[arg-type]
+                        options={"verify_exp": False, "verify_iat": False})  # the server clock is pinned
+    assert (claims["sub"], claims["email"], claims["iat"]) == (body["id"], DANA.email, 1_800_000_000)
+    assert client.get("/services/oauth2/userinfo",
+                      headers={"Authorization": "Bearer made-up"}).status_code == 403
+
+
+def test_salesforce_userinfo_needs_an_openid_scope() -> None:
+    _srv, client, body = _signed_in("salesforce", DANA, "api refresh_token")
+    assert "id_token" not in body
+    info = client.get("/services/oauth2/userinfo", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert info.status_code == 403 and info.json["error"] == "insufficient_scope"
+
+
+def test_hubspot_token_information_names_the_user_who_consented() -> None:
+    person = Person("4242", "grace.okoye@canary.example", "Grace Okoye")
+    _srv, client, body = _signed_in("hubspot", person)
+    info = client.get(f"/oauth/v1/access-tokens/{body['access_token']}")
+    assert info.status_code == 200
+    assert (info.json["user"], info.json["user_id"], info.json["hub_id"]) == (person.email, 4242, 24681357)
+
+
+def test_zendesk_users_me_answers_the_token_user() -> None:
+    person = Person("381000000042", "ravi.menon@canary.example", "Ravi Menon", role="admin", verified=False)
+    _srv, client, body = _signed_in("zendesk", person)
+    me = client.get("/api/v2/users/me.json", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.status_code == 200
+    user = me.json["user"]
+    assert (user["id"], user["email"], user["role"], user["verified"], user["active"]) == (
+        381000000042, person.email, "admin", False, True)
+    assert client.get("/api/v2/users/me.json", headers={"Authorization": "Bearer made-up"}).status_code == 401
+
+
+def test_refresh_keeps_the_user_and_nobody_named_is_the_sandbox_admin() -> None:
+    server, client, body = _signed_in("hubspot", Person("4243", "jon.ortega@canary.example", "Jon Ortega"))
+    fresh = _token(server, client, grant_type="refresh_token", refresh_token=body["refresh_token"]).json
+    assert client.get(f"/oauth/v1/access-tokens/{fresh['access_token']}").json["user"] == "jon.ortega@canary.example"
+    anyone = _grant(server, client)
+    assert client.get(f"/oauth/v1/access-tokens/{anyone['access_token']}").json["user"] == "sandbox-admin@canary.test"
+
+
+def test_the_login_page_lists_the_vendor_users_and_signs_in_the_one_chosen() -> None:
+    server, client = _server("zendesk")
+    server.login_page = True
+    server.add_person(Person("381000000050", "sophie.laurent@canary.example", "Sophie Laurent"))
+    page = _authorize(server, client)
+    assert page.status_code == 200 and "Sophie Laurent" in page.text
+    chosen = client.post(urlsplit(page.request.url).path + "?" + page.request.query_string.decode(),
+                         data={"login_as": "381000000050"})
+    assert chosen.status_code == 302
+    assert parse_qs(urlsplit(chosen.headers["Location"]).query)["state"] == ["st-1"]
+    unknown = _authorize(server, client, login_hint="nobody@nowhere.example")
+    assert unknown.status_code == 400
+
+
+def test_every_vendor_s_sign_in_users_are_the_team_its_emulator_serves(sandbox: Sandbox) -> None:
+    """Who can consent is the emulator's own users (Salesforce Users, Zendesk staff, HubSpot owners): the world's
+    team, the one who left among them but not active."""
+    members = sandbox.world.team_members()  # type: ignore[union-attr]
+    assert len(members) >= 2
+    for vendor in ("salesforce", "zendesk", "hubspot"):
+        people = {p.email: p.active for p in sandbox.oauth[vendor].people()}
+        assert {m.email for m in members} <= set(people), vendor
+        assert {e for e, active in people.items() if not active} == {m.email for m in members if not m.active}, vendor
+

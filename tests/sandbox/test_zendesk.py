@@ -210,7 +210,7 @@ def test_organizations_walk_every_page_once(sandbox: Sandbox) -> None:
     first = orgs[0]
     assert first.external_id == "001Ax0000000000000"
     assert first.domain_names == ["www.company0.com"]
-    assert first.organization_fields == {"hubspot_company_id": "9000"}
+    assert first.organization_fields == {"hubspot_company_id": "9000", "success_manager": None}
 
 
 def test_tickets_and_users_walk_every_page_once(sandbox: Sandbox) -> None:
@@ -434,7 +434,8 @@ def test_organization_field_created_then_values_round_trip(sandbox: Sandbox) -> 
     )
     assert isinstance(created, OrganizationField)
     assert created.key == "canary_health_score"
-    assert [f.key for f in client.organization_fields()] == ["hubspot_company_id", "canary_health_score"]
+    assert [f.key for f in client.organization_fields()] == ["hubspot_company_id", "success_manager",
+                                                              "canary_health_score"]
     with pytest.raises(APIException) as caught:
         client.organization_fields.create(OrganizationField(key="canary_health_score", type="text", title="Again"))
     assert caught.value.response.status_code == 422
@@ -447,7 +448,7 @@ def test_organization_field_created_then_values_round_trip(sandbox: Sandbox) -> 
     updated = client.organizations.update(org)
     assert updated.organization_fields["canary_health_score"] == 72
     again = client.organizations(id=ORG_ID0 + 8).organization_fields
-    assert again == {"hubspot_company_id": None, "canary_health_score": 72}
+    assert again == {"hubspot_company_id": None, "success_manager": None, "canary_health_score": 72}
 
 
 @pytest.mark.parametrize(

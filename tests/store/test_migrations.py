@@ -133,3 +133,69 @@ def test_0008_downgrade_refuses_to_truncate_longer_ids(database_url: str) -> Non
             assert conn.execute(text("SELECT message_id FROM collected_messages")).scalar_one() == "short"
     finally:
         engine.dispose()
+
+
+def test_0011_fills_the_portfolio_keys_of_existing_accounts(database_url: str) -> None:
+    import datetime as dt
+
+    from sqlalchemy import Date, bindparam
+
+    from store.db import Store
+    from tests.console import portfolio_reference
+
+    day = dt.date(2026, 11, 30)
+    upgrade(database_url, "0010")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            tenants = [conn.execute(text(
+                "INSERT INTO tenants (slug, name, created_at) VALUES (:s, :s, CURRENT_TIMESTAMP) RETURNING id"),
+                {"s": slug}).scalar_one() for slug in ("scored", "unscored")]
+            accounts = {}
+            for tenant_id in tenants:
+                for n in range(1, 5):
+                    accounts[(tenant_id, n)] = conn.execute(text(
+                        "INSERT INTO accounts (tenant_id, name, created_at, updated_at) "
+                        "VALUES (:t, :n, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"),
+                        {"t": tenant_id, "n": f"Account {n}"}).scalar_one()
+            snapshot = text("INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, reasons, "
+                            "trend, computed_at) VALUES (:t, :a, :d, :s, :b, '{}', '[]', :tr, CURRENT_TIMESTAMP)"
+                            ).bindparams(bindparam("d", type_=Date))
+            scored = tenants[0]
+            for n in range(1, 5):
+                conn.execute(snapshot, {"t": scored, "a": accounts[(scored, n)], "d": day - dt.timedelta(days=1),
+                                        "s": 50.0, "b": "average", "tr": 0.2})
+            conn.execute(snapshot, {"t": scored, "a": accounts[(scored, 1)], "d": day, "s": 31.5, "b": "poor",
+                                    "tr": -0.4})
+            conn.execute(snapshot, {"t": scored, "a": accounts[(scored, 2)], "d": day, "s": None, "b": None,
+                                    "tr": None})
+            subscription = text(
+                "INSERT INTO subscriptions (tenant_id, account_id, system, external_id, arr, renewal_date, status, "
+                "updated_at) VALUES (:t, :a, :sys, :x, :arr, :r, :st, CURRENT_TIMESTAMP)"
+            ).bindparams(bindparam("r", type_=Date))
+            for tenant_id in tenants:
+                for n, system, arr, renewal, status in (
+                        (1, "salesforce", 9000, day + dt.timedelta(days=30), "active"),
+                        (1, "hubspot", 50000, day + dt.timedelta(days=3), "active"),
+                        (2, "salesforce", None, None, "active"),
+                        (3, "salesforce", 100, day + dt.timedelta(days=3650), "active"),
+                        (4, "salesforce", 100, day + dt.timedelta(days=10), "closed")):
+                    conn.execute(subscription, {"t": tenant_id, "a": accounts[(tenant_id, n)], "sys": system,
+                                                "x": f"{system}-{n}", "arr": arr, "r": renewal, "st": status})
+    finally:
+        engine.dispose()
+    upgrade(database_url)
+    store = Store(database_url)
+    try:
+        for tenant_id in tenants:
+            with store.session(tenant_id) as s:
+                expected = portfolio_reference.expected_keys(s)
+                assert len(expected) == 4
+                assert portfolio_reference.stored_keys(s) == expected
+        with store.session(scored) as s:
+            keys = portfolio_reference.stored_keys(s)
+        assert keys[accounts[(scored, 1)]] == ("poor", 31.5, -0.4, 9000.0, 9000.0, day + dt.timedelta(days=30))
+        assert keys[accounts[(scored, 2)]] == (None, -1.0, -1000.0, None, 0.0, dt.date(9999, 12, 31))
+        assert keys[accounts[(scored, 4)]] == (None, -1.0, -1000.0, None, None, None)
+    finally:
+        store.dispose()

@@ -232,7 +232,7 @@ def test_a_sync_killed_with_sigkill_resumes_to_the_same_state(tmp_path: Path) ->
             tenant, _ = create_tenant(s, "pipeline", "Pipeline")
         with store.session(tenant.id) as s:
             for system, (creds, base) in stored_credentials(box).items():
-                save_connection(s, cipher, system, creds, base_url=base, account_ref=system)
+                save_connection(s, cipher, system, creds, base_url=base, account_ref=system, actor="test")
         env = {**os.environ, "DATABASE_URL": url, "CANARY_SECRET_KEY": SECRET, "PYTHONPATH": str(ROOT)}
         cmd = [sys.executable, "-c", "from app import main; main()", "sync"]
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

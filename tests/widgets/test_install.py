@@ -24,7 +24,7 @@ from integrations.errors import AuthError
 from integrations.oauth import InvalidGrant, client_from_config, refresh_tokens
 from sandbox.oauth import install_config
 from sandbox.server import Sandbox
-from store.models import Connection, Tenant
+from store.models import AuditEvent, Connection, Tenant
 from sync.connections import TenantAdapters, build_adapter
 from sync.tokens import rotate_connection_tokens
 from tests.conftest import TEST_SECRET
@@ -143,6 +143,13 @@ def test_reinstall_updates_the_same_tenant_and_keeps_other_keys(install_app: Any
     assert conn2.id == conn.id and conn2.tenant_id == conn.tenant_id
     assert second["oauth_token"] != first["oauth_token"]
     assert second["app_public_key"] == "PEM"
+    with canary_store(install_app).session(conn.tenant_id) as session:  # both installs are in the audit log
+        events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
+    assert [(e.action, e.actor, e.target, e.detail["new_workspace"]) for e in events] == [
+        ("connection.install", "Zendesk install", "zendesk", True),
+        ("connection.install", "Zendesk install", "zendesk", False)]
+    assert "oauth_token" in events[1].detail["settings"]  # which settings changed, never their values
+    assert all(second["oauth_token"] not in json.dumps(e.detail) for e in events)
 
 
 def _flow_cookie(payload: dict[str, Any]) -> str:

@@ -133,7 +133,7 @@ def _seed_connection(app: Any, system: str, ref: str, credentials: dict[str, Any
     with store.session() as session:
         tenant_id = session.scalars(select(Tenant.id).where(Tenant.slug == "acme")).one()
     with store.session(tenant_id) as session:
-        save_connection(session, cipher, system, credentials, base_url=None, account_ref=ref)
+        save_connection(session, cipher, system, credentials, base_url=None, account_ref=ref, actor="test")
     return int(tenant_id)
 
 
