@@ -212,6 +212,11 @@ class SourceLink(TenantScoped, Base):
     """The owner's user id in the vendor (Salesforce User, HubSpot owner, Zendesk agent)."""
     owner_active: Mapped[bool | None] = mapped_column(Boolean)
     """Whether the vendor still counts the owner as an active user (None: not known)."""
+    segment: Mapped[str | None] = mapped_column(String(50))
+    tier: Mapped[str | None] = mapped_column(String(50))
+    employees: Mapped[int | None] = mapped_column(Integer)
+    """The record's segment, tier and employee count: the account takes its segment and tier from its
+    records (`sync.writer.account_attributes`)."""
 
     account: Mapped[Account | None] = relationship(back_populates="links")
 

@@ -212,7 +212,8 @@ class PageWriter:
             assert isinstance(r, AccountRecord)
             values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
                       "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at,
-                      "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active}
+                      "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active,
+                      "segment": r.segment, "tier": r.tier, "employees": r.employees}
             link = existing.get(r.external_id)
             if link is None:
                 link = SourceLink(system=self.system, external_id=r.external_id, account_id=None,
@@ -222,10 +223,6 @@ class PageWriter:
                 counts.changed += 1
             elif _set(link, values):
                 counts.changed += 1
-            if link.account_id is not None:
-                account = self.session.get(Account, link.account_id)
-                if account is not None:
-                    _set(account, {k: v for k, v in _account_attributes(r).items() if v is not None})
 
     def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         emails = sorted({r.email.strip().lower() for r in records
@@ -317,9 +314,31 @@ class PageWriter:
                 counts.changed += 1
 
 
-def _account_attributes(r: AccountRecord) -> dict[str, Any]:
-    """What a record sets on its placed account; the owner is chosen among all its records (`sync.owners`)."""
-    return {"segment": r.segment, "tier": r.tier}
+SEGMENT_BY_EMPLOYEES: tuple[tuple[int, str], ...] = ((200, "smb"), (2000, "mid_market"))
+"""Employee counts below each bound; at or above the last: ``enterprise`` (the usual SMB / mid-market /
+enterprise split by company size)."""
+
+
+def segment_for_employees(employees: int | None) -> str | None:
+    if employees is None or employees < 0:
+        return None
+    return next((name for bound, name in SEGMENT_BY_EMPLOYEES if employees < bound), "enterprise")
+
+
+def account_attributes(links: Iterable[SourceLink]) -> dict[str, Any]:
+    """What an account takes from its records, in `NAME_PREFERENCE` order (the CRM first): the segment a
+    record names, else the one its employee count falls in; the tier a record names. The owner is chosen
+    among the records by `sync.owners`. A value no record gives any more is kept, not cleared."""
+    ordered = sorted(links, key=lambda link: NAME_PREFERENCE.index(link.system))
+    found: dict[str, Any] = {}
+    segment = next((link.segment for link in ordered if link.segment), None) or next(
+        (segment_for_employees(link.employees) for link in ordered if link.employees is not None), None)
+    tier = next((link.tier for link in ordered if link.tier), None)
+    if segment is not None:
+        found["segment"] = segment
+    if tier is not None:
+        found["tier"] = tier
+    return found
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -415,6 +434,7 @@ def apply_identity(session: Session) -> IdentityCounts:
         parent_id = account_of.get(parents[index]) if index in parents else None
         if placed.parent_id != parent_id:
             placed.parent_id = parent_id
+        _set(placed, account_attributes(by_key[key] for key in clusters[index].keys))
     session.flush()
     return counts
 

@@ -23,6 +23,7 @@ from store.tenants import create_tenant
 from sync.connections import build_adapter
 from sync.owners import apply_owners, choose_owner, owner_precedence
 from sync.runner import sync
+from sync.writer import account_attributes, segment_for_employees
 from tests.shared import WORLD_AS_OF
 
 LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000},
@@ -143,3 +144,46 @@ def test_a_sync_gives_every_account_the_owner_the_world_says(box: Sandbox, tmp_p
     # a stale help-desk owner field lost to the CRM's owner
     stale = [c for c in box.world.companies if c.helpdesk_owner and c.helpdesk_owner != c.csm_owner]
     assert stale and all(accounts[placed[c.key][0]][0] == c.csm_owner for c in stale)
+
+
+def test_a_first_sync_gives_every_account_its_segment(box: Sandbox, tmp_path: Path) -> None:
+    """Accounts created by identity resolution get a segment on the same sync — the one a record names, else
+    their employee count's (the CRM's first) — so scoring's segment profiles and the portfolio's segment
+    filter work from day one."""
+    truth = json.loads(Path(box.truth_path).read_text())
+    store, tenant = new_store(tmp_path / "attributes.db")
+    adapters = {system: build_adapter(system, creds, base)
+                for system, (creds, base, _ref) in sandbox_connections(box).items()}
+    summary = sync(store, tenant, adapters, objects=("accounts",))
+    assert all(x.stopped is None for x in summary.systems.values()), summary.as_dict()
+    with store.session(tenant) as s:
+        account_of = {(x.system, x.external_id): x.account_id for x in s.scalars(select(SourceLink))}
+        sized = {x.account_id for x in s.scalars(select(SourceLink)) if x.employees is not None}
+        segments = dict(s.execute(select(Account.id, Account.segment)).all())
+    crm_companies = [c for c in truth["companies"] if {"salesforce", "hubspot"} & set(c["ids"])]
+    assert len(crm_companies) > 100
+    for company in crm_companies:  # the CRMs carry the employee count the world's segment was drawn from
+        account_id = account_of[next(iter(company["ids"].items()))]
+        assert account_id in sized and segments[account_id] == company["segment"], company["key"]
+    assert {segments[account_of[next(iter(c["ids"].items()))]] for c in crm_companies} == {
+        "smb", "mid_market", "enterprise"}
+
+
+@pytest.mark.parametrize(("employees", "segment"), [
+    (None, None), (-1, None), (0, "smb"), (199, "smb"), (200, "mid_market"), (1999, "mid_market"),
+    (2000, "enterprise"), (50_000, "enterprise")])
+def test_segment_for_employees(employees: int | None, segment: str | None) -> None:
+    assert segment_for_employees(employees) == segment
+
+
+def test_a_record_s_own_segment_beats_the_employee_count_and_the_crm_comes_first() -> None:
+    def link(system: str, **values: Any) -> SourceLink:
+        return SourceLink(system=system, external_id="x", method="exact", reason="", **values)
+
+    assert account_attributes([link("zendesk", segment="strategic"), link("salesforce", employees=50)]) == {
+        "segment": "strategic"}
+    assert account_attributes([link("zendesk", employees=5000), link("salesforce", employees=50)]) == {
+        "segment": "smb"}
+    assert account_attributes([link("hubspot", tier="growth"), link("salesforce", tier="enterprise")]) == {
+        "tier": "enterprise"}
+    assert account_attributes([link("product")]) == {}
