@@ -40,6 +40,10 @@ ACCOUNT_FILTERS = [
 ]
 
 
+LIST_SCOPE = _param("scope", "whose accounts (default: a CSM's own, a manager's team, else all)",
+                    {"type": "string", "enum": list(SCOPES)})
+
+
 def _list(ref: str) -> dict[str, Any]:
     return {"type": "object", "required": ["data", "next_cursor"], "properties": {
         "data": {"type": "array", "items": {"$ref": f"#/components/schemas/{ref}"}},
@@ -58,7 +62,7 @@ def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Canary API", "version": "1",
-                 "description": "Account health, alerts and tasks of one workspace. Authenticate with "
+                 "description": "Account health, alerts, tasks and portfolio lists of one workspace. Authenticate with "
                                 "`Authorization: Bearer <token>` (`canary token create --user EMAIL`)."},
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearer": []}],
@@ -75,6 +79,11 @@ def openapi_document() -> dict[str, Any]:
             "/alerts": _ok(_list("Alert"), "Early-warning alerts, newest first", [status, account, *PAGING]),
             "/tasks": _ok(_list("Task"), "CSM tasks, newest first", [status, account, *PAGING]),
             "/users": _ok(_list("User"), "Users of the workspace", PAGING),
+            "/lists": _ok(_list("List"), "Portfolio lists with their accounts, ARR and this week's movement in "
+                                         "the caller's scope", [LIST_SCOPE, *PAGING]),
+            "/lists/{list_id}/accounts": _ok(
+                _list("ListAccount"), "A list's accounts in the caller's scope, newest entries first, with why",
+                [_param("list_id", "list id", {"type": "integer"}, "path"), LIST_SCOPE, *PAGING]),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -105,6 +114,12 @@ def _schemas() -> dict[str, Any]:
             "band_changes": {"type": "array", "items": {"type": "object"}},
             "links": {"type": "array", "items": {"type": "object"}},
             "open_alerts": {"type": "array", "items": {"type": "object"}}}},
+        "List": {"type": "object", "properties": {
+            "id": integer, "name": {"type": "string"}, "description": {"type": "string"}, "key": text,
+            "version": integer, "evaluated_on": text, "accounts": integer, "arr": {"type": "number"},
+            "entered_7d": integer, "left_7d": integer, "followed": {"type": "boolean"}}},
+        "ListAccount": {"allOf": [{"$ref": "#/components/schemas/AccountRow"}, {"type": "object", "properties": {
+            "entered_on": {"type": "string"}, "reasons": {"type": "array", "items": {"type": "string"}}}}]},
         "Alert": {"type": "object", "properties": {
             "id": integer, "account_id": integer, "rule": {"type": "string"}, "severity": {"type": "string"},
             "title": {"type": "string"}, "status": {"type": "string"}, "raised_at": text, "resolved_at": text}},

@@ -12,12 +12,13 @@ from werkzeug.exceptions import HTTPException
 
 from api.openapi import openapi_document
 from console.auth import SignedIn, signed_in_by_token
+from console.lists import member_page, overview, parse_scope
 from console.portfolio import PortfolioQuery, QueryError, load_page
 from console.profile import load_account_profile
 from extensions import canary_store
 from integrations.registry import VENDOR_NAMES
 from store.db import Store
-from store.models import Alert, SourceLink, Task, User
+from store.models import Alert, PortfolioList, SourceLink, Task, User
 
 v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 ACCOUNT_LIST_PARAMS = frozenset({"scope", "owner", "band", "trend", "segment", "tier", "stage", "renewal", "arr_min",
@@ -239,6 +240,46 @@ def users() -> Any:
         data = [{"id": u.id, "email": u.email, "name": u.name, "role": u.role, "manager_id": u.manager_id,
                  "active": u.active} for u in rows[:limit]]
     return jsonify({"data": data, "next_cursor": _next_id_cursor(rows, limit)})
+
+
+def _scope() -> str:
+    try:
+        return parse_scope(request.args, me())
+    except QueryError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+@v1.get("/lists")
+def lists() -> Any:
+    """The workspace's lists in id order, each with its accounts and ARR in the caller's scope and how many
+    entered and left in the 7 days to `as_of` (the day the lists were last evaluated as of)."""
+    _only(frozenset({"scope", "limit", "cursor"}))
+    who, scope, limit, after = me(), _scope(), _limit(), _id_cursor()
+    with _store().session(who.tenant_id) as s:
+        rows, day = overview(s, who, scope)
+    rows = [r for r in rows if after is None or r.id > after]
+    data = [{"id": r.id, "name": r.name, "description": r.description, "key": r.key, "version": r.version,
+             "evaluated_on": _day(r.evaluated_on), "accounts": r.members, "arr": r.arr, "entered_7d": r.entered,
+             "left_7d": r.left, "followed": r.followed} for r in rows[:limit]]
+    cursor = base64.urlsafe_b64encode(str(rows[limit - 1].id).encode()).decode().rstrip("=") \
+        if len(rows) > limit else None
+    return jsonify({"data": data, "next_cursor": cursor, "as_of": _day(day)})
+
+
+@v1.get("/lists/<int:list_id>/accounts")
+def list_accounts(list_id: int) -> Any:
+    """A list's accounts in the caller's scope, newest entries first, each with why it is in."""
+    _only(frozenset({"scope", "limit", "cursor"}))
+    who, scope, limit = me(), _scope(), _limit()
+    with _store().session(who.tenant_id) as s:
+        if s.get(PortfolioList, list_id) is None:
+            raise ApiError(404, f"no list {list_id} in this workspace")
+        try:
+            page = member_page(s, list_id, who, scope, request.args.get("cursor") or None, limit)
+        except QueryError as exc:
+            raise ApiError(400, str(exc)) from None
+    return jsonify({"data": [{**account_row(r), "entered_on": _day(r["entered_on"]), "reasons": r["reasons"]}
+                             for r in page.rows], "next_cursor": page.next_cursor})
 
 
 @v1.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -166,6 +166,7 @@ def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
 def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandbox: Any = None) -> DemoResult:
     """Run the pipeline against a started `sandbox.server.Sandbox`."""
     from sync.health import HISTORY_DAYS, first_score
+    from sync.lists import evaluate_lists
     from sync.push import push
     from sync.runner import sync
 
@@ -196,6 +197,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     with progress(f"Scoring health, with {HISTORY_DAYS} days of history", total=total) as bar:
         note_model(store, tenant_id, default_model(), None, actor="canary demo")
         scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
+    evaluate_lists(store, tenant_id, world.as_of)  # the portfolio lists, as after every score run
     result.history_days = scored.days
 
     push_calls: dict[str, int] = {}

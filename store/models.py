@@ -602,6 +602,97 @@ class SignInFailure(Base):
     """Seconds since the epoch."""
 
 
+class PortfolioList(TenantScoped, Base):
+    """A saved, shareable account segment (`worklists`): its current definition is its latest version."""
+
+    __tablename__ = "portfolio_lists"
+    __table_args__ = (UniqueConstraint("tenant_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(64))
+    """The shipped list this is (``renewal-90``...); None for a list a user made."""
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    """The current version (`PortfolioListVersion.version`)."""
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    evaluated_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The day its memberships were last evaluated as of."""
+
+
+class PortfolioListVersion(TenantScoped, Base):
+    """Every saved definition of a list: editing makes a new version; none is ever changed."""
+
+    __tablename__ = "portfolio_list_versions"
+    __table_args__ = (UniqueConstraint("list_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("portfolio_lists.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    """The validated document (`worklists.ListDefinition.as_dict`)."""
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author: Mapped[str] = mapped_column(String(320))
+    """Who, in words that survive the user's deletion: an e-mail, or 'Canary' for a shipped list."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PortfolioListMember(TenantScoped, Base):
+    """An account in a list now, since when, and why (the reasons of its latest evaluation)."""
+
+    __tablename__ = "portfolio_list_members"
+    __table_args__ = (
+        UniqueConstraint("list_id", "account_id"),
+        Index("ix_portfolio_list_members_page", "tenant_id", "list_id", "entered_on", "account_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("portfolio_lists.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    entered_on: Mapped[dt.date] = mapped_column(Date)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    version: Mapped[int] = mapped_column(Integer)
+    """The list version whose evaluation gave these reasons."""
+
+
+class PortfolioListEvent(TenantScoped, Base):
+    """Membership history: an account entered or left a list on a day, with the reasons then.
+
+    Append-only and ordered by ``id``: what a play engine reads as events (account, list, entered/left,
+    day, reasons). A ``left`` event keeps the reasons the account was in for.
+    """
+
+    __tablename__ = "portfolio_list_events"
+    __table_args__ = (
+        CheckConstraint("kind IN ('entered', 'left')", name="kind"),
+        Index("ix_portfolio_list_events_list_day", "tenant_id", "list_id", "day"),
+        Index("ix_portfolio_list_events_day", "tenant_id", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("portfolio_lists.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    day: Mapped[dt.date] = mapped_column(Date)
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PortfolioListFollow(TenantScoped, Base):
+    """A user follows a list: it is on their weekly *My lists* page."""
+
+    __tablename__ = "portfolio_list_follows"
+    __table_args__ = (UniqueConstraint("list_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("portfolio_lists.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,
@@ -625,4 +716,9 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     ApiToken,
     AuditEvent,
     SyncRun,
+    PortfolioList,
+    PortfolioListVersion,
+    PortfolioListMember,
+    PortfolioListEvent,
+    PortfolioListFollow,
 )

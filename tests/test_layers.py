@@ -43,6 +43,8 @@ def _forbidden_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[st
                       "sqlalchemy")),
     ("store", ("integrations", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox", "flask")),
     ("scoring", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "sandbox", "flask")),
+    ("worklists", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
+                   "flask", "sqlalchemy", "console", "api")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])

@@ -1,0 +1,337 @@
+"""Portfolio lists in the store: install the shipped lists, save versions, evaluate memberships.
+
+`evaluate_lists` runs at the end of every score run (`canary score`, `canary demo`) and after a list is
+created or edited in the console. It loads every live account's facts in bulk — the portfolio keys kept
+on the account row (band, score, trend, ARR, renewal), only the measures the lists name from the latest
+scored day's snapshots (and from the days ``rose_by``/``fell_by`` compare with), open alerts, the
+subscriptions' start, and product users' first and last activity — evaluates each list with the pure
+`worklists` package, and writes only what differs: an account that enters gets a member row and an
+``entered`` event, one that leaves loses its member row and gets a ``left`` event (with the reasons it
+was in for), one that stays keeps its ``entered_on`` and has its reasons refreshed when they changed.
+
+Shipped lists (`worklists.default_lists`) are installed in a workspace by its first evaluation: each
+shipped key the workspace does not hold yet becomes a list at version 1 by "Canary".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from store.audit import record_audit
+from store.db import Store
+from store.models import (
+    NO_RENEWAL,
+    NO_SCORE,
+    NO_TREND,
+    Account,
+    Alert,
+    HealthSnapshot,
+    PortfolioList,
+    PortfolioListEvent,
+    PortfolioListFollow,
+    PortfolioListMember,
+    PortfolioListVersion,
+    ProductUser,
+    Subscription,
+)
+from store.queries import SYSTEM_OF_RECORD, live_accounts
+from store.scoping import current_tenant
+from worklists import AccountFacts, EarlierHealth, ListDefinition, ListError, OpenAlert, default_lists, evaluate
+from worklists import load_definition as _load_definition
+
+log = logging.getLogger(__name__)
+SHIPPED_AUTHOR = "Canary"
+"""The author of the shipped lists' first versions."""
+CHUNK = 500
+
+
+@dataclass
+class ListsSummary:
+    lists: int = 0
+    installed: int = 0
+    members: int = 0
+    entered: int = 0
+    left: int = 0
+    skipped: list[str] = field(default_factory=list)
+    """Lists whose stored definition no longer loads (named with the problem); their members are kept."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --- definitions and versions ----------------------------------------------------------------------------
+
+
+def install_defaults(session: Session, now: dt.datetime | None = None) -> int:
+    """Add the shipped lists this workspace does not hold yet (by key); returns how many were added."""
+    held = set(session.scalars(select(PortfolioList.key).where(PortfolioList.key.is_not(None))))
+    added = 0
+    for definition in default_lists():
+        if definition.key in held:
+            continue
+        _new_list(session, definition, SHIPPED_AUTHOR, None, now or dt.datetime.now(dt.UTC))
+        added += 1
+    return added
+
+
+def _new_list(session: Session, definition: ListDefinition, author: str, author_user_id: int | None,
+              now: dt.datetime) -> PortfolioList:
+    row = PortfolioList(key=definition.key, name=definition.name, description=definition.description, version=1,
+                        created_by_user_id=author_user_id, created_at=now, updated_at=now)
+    session.add(row)
+    session.flush()
+    session.add(PortfolioListVersion(list_id=row.id, version=1, definition=definition.as_dict(),
+                                     author=author[:320], author_user_id=author_user_id, created_at=now))
+    return row
+
+
+def create_list(session: Session, definition: ListDefinition, actor: str, actor_user_id: int | None,
+                now: dt.datetime | None = None) -> PortfolioList:
+    """A new list made by a user (never a shipped key), audited as ``list.create``."""
+    definition = dataclasses.replace(definition, key=None)
+    row = _new_list(session, definition, actor, actor_user_id, now or dt.datetime.now(dt.UTC))
+    record_audit(session, actor, "list.create", definition.name, actor_user_id, list_id=row.id, version=1)
+    return row
+
+
+def edit_list(session: Session, row: PortfolioList, definition: ListDefinition, actor: str,
+              actor_user_id: int | None, now: dt.datetime | None = None) -> int:
+    """Save `definition` as the list's next version (the old ones stay); audited as ``list.edit``.
+    Returns the new version number, or the current one when nothing changed."""
+    definition = dataclasses.replace(definition, key=row.key)
+    current = current_definition(session, row)
+    if current is not None and current.as_dict() == definition.as_dict():
+        return row.version
+    now = now or dt.datetime.now(dt.UTC)
+    row.version += 1
+    row.name, row.description, row.updated_at = definition.name, definition.description, now
+    session.add(PortfolioListVersion(list_id=row.id, version=row.version, definition=definition.as_dict(),
+                                     author=actor[:320], author_user_id=actor_user_id, created_at=now))
+    record_audit(session, actor, "list.edit", definition.name, actor_user_id, list_id=row.id, version=row.version)
+    return row.version
+
+
+def current_definition(session: Session, row: PortfolioList) -> ListDefinition | None:
+    document = session.scalar(select(PortfolioListVersion.definition).where(
+        PortfolioListVersion.list_id == row.id, PortfolioListVersion.version == row.version))
+    if document is None:
+        return None
+    return _load_definition(document)
+
+
+def set_follow(session: Session, row: PortfolioList, user_id: int, follow: bool, actor: str) -> bool:
+    """Follow or unfollow; returns whether anything changed (audited as ``list.follow``/``list.unfollow``)."""
+    found = session.scalar(select(PortfolioListFollow).where(PortfolioListFollow.list_id == row.id,
+                                                             PortfolioListFollow.user_id == user_id))
+    if follow == (found is not None):
+        return False
+    if follow:
+        session.add(PortfolioListFollow(list_id=row.id, user_id=user_id))
+    else:
+        session.delete(found)
+    record_audit(session, actor, "list.follow" if follow else "list.unfollow", row.name, user_id, list_id=row.id)
+    return True
+
+
+# --- facts -----------------------------------------------------------------------------------------------
+
+
+def _measure_columns(measures: Iterable[str]) -> list[Any]:
+    return [HealthSnapshot.parts[("parts", m, "value")].as_float().label(f"m{i}") for i, m in enumerate(measures)]
+
+
+def _health_on(session: Session, day: dt.date, measures: Sequence[str]) -> dict[int, tuple[Any, ...]]:
+    """account id → (score, measure values...) of the snapshots of `day`."""
+    rows = session.execute(select(HealthSnapshot.account_id, HealthSnapshot.score, *_measure_columns(measures))
+                           .where(HealthSnapshot.day == day))
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), change_days: Iterable[int] = ()
+               ) -> list[AccountFacts]:
+    """Every live account's facts for list evaluation, in a handful of bulk queries (see the module)."""
+    measures = sorted(set(measures))
+    latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
+    now_values = _health_on(session, latest, measures) if latest is not None and measures else {}
+    earlier: dict[int, dict[int, tuple[Any, ...]]] = {}
+    if latest is not None:
+        for days in sorted(set(change_days)):
+            earlier[days] = _health_on(session, latest - dt.timedelta(days=days), measures)
+    alerts: dict[int, list[OpenAlert]] = defaultdict(list)
+    for account_id, rule, title, raised_at in session.execute(
+            select(Alert.account_id, Alert.rule, Alert.title, Alert.raised_at).where(Alert.status == "open")
+            .order_by(Alert.raised_at, Alert.id)):
+        alerts[account_id].append(OpenAlert(rule, title, raised_at.date() if raised_at else None))
+    starts = _subscription_starts(session)
+    end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
+    since7 = dt.datetime.combine(as_of - dt.timedelta(days=6), dt.time(), dt.UTC)
+    since28 = dt.datetime.combine(as_of - dt.timedelta(days=27), dt.time(), dt.UTC)
+    seen = ProductUser.last_seen
+    usage = {r[0]: r[1:] for r in session.execute(
+        select(ProductUser.account_id, func.min(ProductUser.first_seen),
+               func.max(case((seen < end, seen))),
+               func.sum(case((and_(seen >= since7, seen < end), 1), else_=0)),
+               func.sum(case((and_(seen >= since28, seen < end), 1), else_=0)))
+        .where(ProductUser.account_id.is_not(None)).group_by(ProductUser.account_id))}
+    empty: MappingProxyType[str, float | None] = MappingProxyType({})
+    out = []
+    for a in session.execute(select(
+            Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage, Account.owner,
+            Account.health_band, Account.score_key, Account.trend_key, Account.arr, Account.renewal_key)
+            .where(live_accounts()).order_by(Account.id)):
+        values = now_values.get(a.id)
+        then = {days: EarlierHealth(found[0], MappingProxyType(dict(zip(measures, found[1:], strict=True))))
+                for days, by_account in earlier.items() if (found := by_account.get(a.id)) is not None}
+        first_seen, last_seen, active7, active28 = usage.get(a.id, (None, None, None, None))
+        start = starts.get(a.id)
+        renewal = a.renewal_key
+        if isinstance(renewal, str):
+            renewal = dt.date.fromisoformat(renewal)
+        out.append(AccountFacts(
+            account_id=a.id, name=a.name, segment=a.segment, tier=a.tier, lifecycle_stage=a.lifecycle_stage,
+            owner=a.owner, band=a.health_band,
+            score=None if a.score_key == NO_SCORE else a.score_key,
+            trend_30d=None if a.trend_key == NO_TREND else a.trend_key * 30,
+            measures=MappingProxyType(dict(zip(measures, values[1:], strict=True))) if values else empty,
+            earlier=MappingProxyType(then), open_alerts=tuple(alerts.get(a.id, ())),
+            arr=a.arr, renewal_date=None if renewal in (None, NO_RENEWAL) else renewal, start_date=start,
+            onboarding_start=start or (first_seen.date() if first_seen else None),
+            last_active_date=last_seen.date() if last_seen else None,
+            active_users_7d=int(active7) if active7 is not None else None,
+            active_users_28d=int(active28) if active28 is not None else None))
+    return out
+
+
+def _subscription_starts(session: Session) -> dict[int, dt.date]:
+    """Each account's earliest active subscription start, in its system of record (as ARR is counted)."""
+    rank = {system: i for i, system in enumerate(SYSTEM_OF_RECORD)}
+    best: dict[int, tuple[int, str, dt.date | None]] = {}
+    for account_id, system, start in session.execute(
+            select(Subscription.account_id, Subscription.system, func.min(Subscription.start_date))
+            .where(Subscription.status == "active", Subscription.account_id.is_not(None))
+            .group_by(Subscription.account_id, Subscription.system)):
+        key = (rank.get(system, len(rank)), system)
+        if account_id is None:
+            continue
+        if account_id not in best or key < best[account_id][:2]:
+            if isinstance(start, str):
+                start = dt.date.fromisoformat(start)
+            best[account_id] = (*key, start)
+    return {account_id: start for account_id, (_, _, start) in best.items() if start is not None}
+
+
+# --- evaluation ------------------------------------------------------------------------------------------
+
+
+def evaluate_lists(store: Store, tenant_id: int, as_of: dt.date, *, list_ids: Iterable[int] | None = None
+                   ) -> ListsSummary:
+    """Evaluate the workspace's lists (or only `list_ids`) as of `as_of` and store what changed."""
+    with store.session(tenant_id) as session:
+        return evaluate_in_session(session, as_of, list_ids=list_ids)
+
+
+def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[int] | None = None
+                        ) -> ListsSummary:
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("lists are evaluated in a tenant's session")
+    summary = ListsSummary()
+    if list_ids is None:
+        summary.installed = install_defaults(session)
+        session.flush()
+    query = select(PortfolioList).order_by(PortfolioList.id)
+    if list_ids is not None:
+        query = query.where(PortfolioList.id.in_(list(list_ids)))
+    lists = list(session.scalars(query))
+    definitions: list[tuple[PortfolioList, ListDefinition]] = []
+    for row in lists:
+        try:
+            definition = current_definition(session, row)
+        except ListError as exc:
+            summary.skipped.append(f"{row.name}: {'; '.join(exc.errors)}")
+            log.warning("list %s (%s) not evaluated: %s", row.id, row.name, exc)
+            continue
+        if definition is not None:
+            definitions.append((row, definition))
+    summary.lists = len(definitions)
+    if not definitions:
+        return summary
+    facts = load_facts(session, as_of, {m for _, d in definitions for m in d.measures},
+                       {n for _, d in definitions for n in d.change_days})
+    for row, definition in definitions:
+        members = {m.account_id: list(m.reasons) for m in evaluate(definition, facts, as_of)}
+        entered, left = _store_members(session, tenant_id, row, members, as_of)
+        row.evaluated_on = as_of
+        summary.members += len(members)
+        summary.entered += entered
+        summary.left += left
+    return summary
+
+
+def _store_members(session: Session, tenant_id: int, row: PortfolioList, members: dict[int, list[str]],
+                   day: dt.date) -> tuple[int, int]:
+    table: Table = PortfolioListMember.__table__  # type: ignore[assignment]
+    events: Table = PortfolioListEvent.__table__  # type: ignore[assignment]
+    stored = {r.account_id: r for r in session.execute(
+        select(table.c.id, table.c.account_id, table.c.reasons).where(table.c.tenant_id == tenant_id,
+                                                                      table.c.list_id == row.id))}
+    now = dt.datetime.now(dt.UTC)
+    entered = [a for a in members if a not in stored]
+    left = [a for a in stored if a not in members]
+    changed = [{"b_id": stored[a].id, "reasons": members[a], "version": row.version}
+               for a in members if a in stored and list(stored[a].reasons or []) != members[a]]
+    conn = session.connection()
+    if entered:
+        conn.execute(insert(table), [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "entered_on": day,
+                                      "reasons": members[a], "version": row.version} for a in entered])
+    if left:
+        ids = [stored[a].id for a in left]
+        for start in range(0, len(ids), CHUNK):
+            conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(ids[start:start + CHUNK])))
+    if changed:
+        conn.execute(update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
+                     .values(reasons=bindparam("reasons"), version=bindparam("version")), changed)
+    history = [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "kind": "entered", "day": day,
+                "reasons": members[a], "version": row.version, "created_at": now} for a in entered]
+    history += [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "kind": "left", "day": day,
+                 "reasons": list(stored[a].reasons or []), "version": row.version, "created_at": now} for a in left]
+    if history:
+        conn.execute(insert(events), history)
+    return len(entered), len(left)
+
+
+# --- membership events, for whoever reacts to them (plays) ----------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipEvent:
+    id: int
+    list_id: int
+    list_name: str
+    account_id: int
+    kind: str
+    """entered | left."""
+    day: dt.date
+    reasons: tuple[str, ...]
+    version: int
+
+
+def membership_events(session: Session, after_id: int = 0, limit: int = 1000) -> list[MembershipEvent]:
+    """The workspace's membership history after event `after_id`, oldest first: the stream a play engine
+    consumes ("account X entered list Y on day D because ..."), resumable by the last id it handled."""
+    rows = session.execute(
+        select(PortfolioListEvent, PortfolioList.name)
+        .join(PortfolioList, PortfolioList.id == PortfolioListEvent.list_id)
+        .where(PortfolioListEvent.id > after_id).order_by(PortfolioListEvent.id).limit(limit))
+    return [MembershipEvent(e.id, e.list_id, name, e.account_id, e.kind, e.day, tuple(e.reasons or ()), e.version)
+            for e, name in rows]
