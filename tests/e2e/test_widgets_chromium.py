@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,8 +161,8 @@ def test_a_forged_request_shows_no_customer_data(browser: Any, live: dict[str, A
                                              canvas_request(b, "001000000000001AAA", secret="guessed"), 320, 400)
     _page, (frame, _external, context) = _open(browser, f"{live['host']}/forged", 320)
     try:
-        body = frame.locator("body")
-        body.wait_for(timeout=15000)
+        body = frame.locator("body", has_text=re.compile("signature", re.IGNORECASE))
+        body.wait_for(timeout=15000)  # the refusal page, not the frame's empty body before it loads
         text = body.inner_text()
         assert "signature" in text.lower()
         assert "Bravo" not in text
