@@ -9,9 +9,10 @@ order. Many records may share one stamp (a data load, a mass update), so the nex
 starts *at* that stamp (``>=``) and skips the ids at the boundary already delivered, which
 the cursor remembers (up to `MAX_SEEN`)::
 
-    WHERE SystemModstamp >= T AND Id NOT IN ('A', 'B', ...) ORDER BY SystemModstamp, Id
+    WHERE SystemModstamp >= T AND (SystemModstamp > T OR Id NOT IN ('A', 'B', ...))
+    ORDER BY SystemModstamp, Id
 
-This also catches a record edited later within the same second that lands on ``T`` with a
+(an id is skipped only at ``T``: a boundary record edited again later is read again). This also catches a record edited later within the same second that lands on ``T`` with a
 lower Id. When more than `MAX_SEEN` records share the boundary stamp, the cursor keeps only
 the last Id: the delivered ones are then exactly those ordered before it, so::
 
