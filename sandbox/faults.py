@@ -81,6 +81,9 @@ class FaultInjector:
         self.injected: Counter[str] = Counter()
         self.log: list[tuple[int, str, str]] = []
         """(call number, path, kind) of each injected fault, in order."""
+        self.only: tuple[tuple[str, str], ...] = ()
+        """(method, path ending) pairs: when set, only calls that match one are faulted (a test aiming at
+        one endpoint, e.g. ``("POST", "/batch/create")``)."""
 
     def decide(self) -> str | None:
         """The fault for the next call, or None; advances the seeded sequence by one call."""
@@ -99,7 +102,9 @@ class FaultInjector:
                                           ("Content-Length", str(len(body)))])
                 return [body]
             return self.app(environ, start_response)
-        kind = self.decide()
+        method = environ.get("REQUEST_METHOD", "")
+        aimed = not self.only or any(method == m and path.rstrip("/").endswith(p) for m, p in self.only)
+        kind = self.decide() if aimed else None
         if kind is None:
             return self.app(environ, start_response)
         with self._lock:
