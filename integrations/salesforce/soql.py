@@ -12,7 +12,8 @@ the cursor remembers (up to `MAX_SEEN`)::
     WHERE SystemModstamp >= T AND (SystemModstamp > T OR Id NOT IN ('A', 'B', ...))
     ORDER BY SystemModstamp, Id
 
-(an id is skipped only at ``T``: a boundary record edited again later is read again). This also catches a record edited later within the same second that lands on ``T`` with a
+(an id is skipped only at ``T``: a boundary record edited again later is read again). This also
+catches a record edited later within the same second that lands on ``T`` with a
 lower Id. When more than `MAX_SEEN` records share the boundary stamp, the cursor keeps only
 the last Id: the delivered ones are then exactly those ordered before it, so::
 
