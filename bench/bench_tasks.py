@@ -2,8 +2,8 @@
 
 Run with ``.venv/bin/python bench/bench_tasks.py`` (``make bench`` runs every bench script). On the
 sandbox (no faults): a full sync, 1,000 tasks per CRM made through `sync.tasks.create_task`, one push;
-then the same push again (nothing to do), 100 tasks completed in the emulated CRMs and a sync, and the
-push that closes their copies in the other CRM. Prints plain numbers; asserts nothing.
+then the same push again (nothing to do), 100 tasks completed in the emulated CRMs, the sync that
+brings that back, and the push after it (nothing to send). Prints plain numbers; asserts nothing.
 
 Minimum: Salesforce sObject Collections take 200 records a call (ceil(1000/200) = 5), HubSpot's batch
 create 100 inputs (ceil(1000/100) = 10). A first push also spends the calls that make the task key
@@ -52,10 +52,13 @@ def main() -> None:
         adapters = {system: build_adapter(system, creds, base)
                     for system, (creds, base, _ref) in sandbox_connections(box).items()}
         sync(store, tenant, adapters)
+        with store.session(tenant) as s:
+            linked = {system: {a for a in s.scalars(select(SourceLink.account_id).where(
+                SourceLink.system == system, SourceLink.account_id.is_not(None))) if a is not None} for system in BATCH}
         for system in BATCH:
+            other = next(o for o in BATCH if o != system)
+            accounts = sorted(linked[system] - linked[other])  # in this CRM only: 1,000 tasks land in it alone
             with store.session(tenant) as s:
-                accounts = sorted({a for a in s.scalars(select(SourceLink.account_id).where(
-                    SourceLink.system == system, SourceLink.account_id.is_not(None))) if a is not None})
                 for n in range(TASKS):
                     create_task(s, accounts[n % len(accounts)], f"Bench task {system} {n}", source="play",
                                 due_date=AS_OF + timedelta(days=n % 14))
@@ -74,14 +77,14 @@ def main() -> None:
             again = push_tasks(store, tenant, system, adapters[system])
             print(f"{system + ': the same push again':<40} {again.considered:>6} {again.calls:>6}")
         edits = box.work_tasks(complete=100, seed=3)
-        sync(store, tenant, adapters, objects=("tasks",))
+        spent = {system: adapters[system].calls for system in BATCH}
+        pulled = sync(store, tenant, adapters, objects=("tasks",))
         for system in BATCH:
-            closing = push_tasks(store, tenant, system, adapters[system])
+            after = push_tasks(store, tenant, system, adapters[system])
             done_here = sum(1 for e in edits if e.system == system)
-            print(f"{system + ': close what the other CRM completed':<40} {closing.updated:>6} {closing.calls:>6}"
-                  f"  ({done_here} completed in {system} itself; minimum "
-                  f"{math.ceil(closing.updated / BATCH[system]) if closing.updated else 0})")
-
+            print(f"{system + ': completed there, pulled back':<40} {done_here:>6} "
+                  f"{adapters[system].calls - spent[system]:>6}  (changed in Canary: "
+                  f"{pulled.systems[system].objects['tasks'].changed}; the push after: {after.calls} calls)")
 
 if __name__ == "__main__":
     main()
