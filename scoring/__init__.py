@@ -7,18 +7,22 @@ Typical use, for one account as of one day::
     score = score_account(signals, model, previous=yesterday)
     trend = score_trend(history + [score], as_of)
     alerts = evaluate_alerts(score, history, signals, model, open_keys)
+
+For a run of consecutive days (a history backfill), `signal_series`, `score_series` and `slopes_by_day`
+give the same results as the above day by day, in one pass per account.
 """
 
 from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised_alerts
 from scoring.benchmarks import MeasureBenchmark, benchmark
-from scoring.engine import choose_profile, measure_points, score_account, score_many
+from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
 from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint
 from scoring.reasons import explain
-from scoring.results import HealthScore, MeasurePart, Reason
+from scoring.results import HealthScore, MeasurePart, Reason, reasons_json
 from scoring.rollup import ChildHealth, RollupScore, roll_up
+from scoring.series import signal_series
 from scoring.signals import SIGNALS, Signals, SignalSettings, compute_signals
-from scoring.trend import DayScore, Trend, score_trend
+from scoring.trend import DayScore, Trend, score_trend, slopes_by_day
 
 __all__ = [
     "SIGNALS",
@@ -52,8 +56,12 @@ __all__ = [
     "measure_points",
     "model_fingerprint",
     "raised_alerts",
+    "reasons_json",
     "roll_up",
     "score_account",
     "score_many",
+    "score_series",
     "score_trend",
+    "signal_series",
+    "slopes_by_day",
 ]

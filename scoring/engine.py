@@ -12,7 +12,7 @@ The model is compiled once into plain tuples (cached per model object) so that
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -215,6 +215,30 @@ def score_many(
                 prior = previous.get(s.account_id) if previous else None
                 result = _with_reasons(result, explain(result, s, prior, limit, drop))
             append(result)
+    finally:
+        if collecting:
+            gc.enable()
+    return out
+
+
+def score_series(
+    signals: Sequence[Signals], model: HealthModel, previous: HealthScore | None = None, *, reasons: bool = True
+) -> list[HealthScore]:
+    """Score one account's consecutive days, oldest first: each day is explained against the day before
+    (the first day against `previous`, the last score before them), as `score_many` does day by day."""
+    profiles = _compile(model)
+    limit, drop = model.reason_limit, model.reason_drop_points
+    out: list[HealthScore] = []
+    append = out.append
+    collecting = gc.isenabled()
+    gc.disable()  # as in `score_many`
+    try:
+        for s in signals:
+            result = _score(s, model, profiles)
+            if reasons:
+                result = _with_reasons(result, explain(result, s, previous, limit, drop))
+            append(result)
+            previous = result
     finally:
         if collecting:
             gc.enable()

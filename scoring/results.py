@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import json
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any, Literal, NamedTuple
 
 Status = Literal["good", "average", "poor", "missing"]
@@ -68,11 +71,13 @@ class HealthScore:
         points: dict[str, float] = {}
         weights: dict[str, float] = {}
         for part in self.parts:
-            points.setdefault(part.dimension, 0.0)
-            weights.setdefault(part.dimension, 0.0)
-            if part.points is not None:
-                points[part.dimension] += part.weight * part.points
-                weights[part.dimension] += part.weight
+            dimension, weight = part.dimension, part.weight
+            if part.points is None:
+                if dimension not in weights:
+                    points[dimension] = weights[dimension] = 0.0
+                continue
+            points[dimension] = points.get(dimension, 0.0) + weight * part.points
+            weights[dimension] = weights.get(dimension, 0.0) + weight
         return {d: (round(points[d] / w, 6) if w else None) for d, w in weights.items()}
 
     def part(self, measure: str) -> MeasurePart:
@@ -89,11 +94,26 @@ class HealthScore:
             "score": self.score,
             "band": self.band,
             "profile": self.profile,
-            "parts": {p.measure: {k: v for k, v in p.as_dict().items() if k != "measure"} for p in self.parts},
+            "parts": {p.measure: {"signal": p.signal, "dimension": p.dimension, "label": p.label, "value": p.value,
+                                  "status": p.status, "points": p.points, "weight": p.weight} for p in self.parts},
             "dimensions": self.dimensions,
             "missing": list(self.missing),
             "reasons": [r.as_dict() for r in self.reasons],
         }
+
+    def as_json(self, reasons: str | None = None) -> str:
+        """`json.dumps(self.as_dict())`, the same text, built from pieces: each measure's part is encoded
+        once and its text reused while it repeats (a backfill's consecutive days repeat many of them).
+        `reasons` is `reasons_json(self.reasons)` when the caller has it already."""
+        if len({p.measure for p in self.parts}) != len(self.parts):
+            return json.dumps(self.as_dict())  # a measure twice: the dict keeps one, as json.dumps shows
+        parts = ", ".join([_part_json(p) for p in self.parts])
+        dimensions = ", ".join([f"{_text(d)}: {_number(v)}" for d, v in self.dimensions.items()])
+        missing = ", ".join([_text(m) for m in self.missing])
+        return (f'{{"account_id": {_number(self.account_id)}, "day": "{self.day.isoformat()}", '
+                f'"score": {_number(self.score)}, "band": {_text(self.band)}, "profile": {_text(self.profile)}, '
+                f'"parts": {{{parts}}}, "dimensions": {{{dimensions}}}, "missing": [{missing}], '
+                f'"reasons": {reasons_json(self.reasons) if reasons is None else reasons}}}')
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HealthScore:
@@ -109,3 +129,50 @@ class HealthScore:
             missing=tuple(data.get("missing", ())),
             reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", ())),
         )
+
+
+def reasons_json(reasons: Iterable[Reason]) -> str:
+    """`json.dumps` of the reasons as stored (`Reason.as_dict()` each), the same text."""
+    return "[" + ", ".join([f'{{"text": {_text(r.text)}, "measure": {_text(r.measure)}, '
+                            f'"impact": {_number(r.impact)}, "kind": {_text(r.kind)}}}' for r in reasons]) + "]"
+
+
+def _text(value: str | None) -> str:
+    """A string or None as `json.dumps` writes it."""
+    return "null" if value is None else encode_basestring_ascii(value)
+
+
+def _number(value: float | None) -> str:
+    """A float, int or None as `json.dumps` writes it."""
+    if value is None:
+        return "null"
+    kind = type(value)
+    if kind is float and value - value == 0.0:  # finite: repr, as json.dumps
+        return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(int(value))
+    return json.dumps(value)
+
+
+_PART_TEXT: dict[MeasurePart, str] = {}
+_PART_TEXT_LIMIT = 100_000
+
+
+def _part_json(part: MeasurePart) -> str:
+    """``"measure": {...}`` of `HealthScore.as_json`, memoised. Only parts whose numbers are plain floats
+    (or None) are kept: equal parts then encode alike (1 == 1.0 and -0.0 == 0.0 would not)."""
+    found = _PART_TEXT.get(part)
+    if found is not None:
+        return found
+    text = json.dumps({part.measure: {"signal": part.signal, "dimension": part.dimension, "label": part.label,
+                                      "value": part.value, "status": part.status, "points": part.points,
+                                      "weight": part.weight}})[1:-1]
+    if all(_plain(v) for v in (part.value, part.points, part.weight)):
+        if len(_PART_TEXT) >= _PART_TEXT_LIMIT:
+            _PART_TEXT.clear()
+        _PART_TEXT[part] = text
+    return text
+
+
+def _plain(value: object) -> bool:
+    return value is None or (type(value) is float and (value != 0.0 or math.copysign(1.0, value) > 0))

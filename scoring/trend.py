@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -69,3 +69,44 @@ def score_trend(history: Iterable[DayScore], as_of: dt.date, days: int = 30, ste
     elif value < -steady_within:
         direction = "falling"
     return Trend(value, direction, len(window))
+
+
+def slopes_by_day(points: Sequence[tuple[int, float]], first: int, last: int, days: int = 30) -> list[float | None]:
+    """`score_trend(history, day, days).slope` for every day from `first` to `last` (ordinals), in one pass.
+
+    `points` are the history's scored days as (day ordinal, score), ascending, at most one a day. Each
+    day's window slides over them instead of filtering the whole history again, and the x side of the
+    least squares (the days' offsets, their mean and spread), the same from one day to the next once the
+    window is full, is worked out again only when it changes. The arithmetic is `slope`'s, term for term,
+    so the slopes are the same floats.
+    """
+    out: list[float | None] = []
+    lo = hi = 0
+    n = len(points)
+    xs: list[float] = []
+    centred: list[float] = []
+    spread = 0.0
+    for today in range(first, last + 1):
+        while hi < n and points[hi][0] <= today:
+            hi += 1
+        while lo < hi and today - points[lo][0] >= days:
+            lo += 1
+        count = hi - lo
+        if count < 2:
+            out.append(None)
+            continue
+        window = points[lo:hi]
+        offsets = [float(day - today) for day, _ in window]
+        if offsets != xs:
+            xs = offsets
+            mean_x = sum(xs) / count
+            spread = sum([(x - mean_x) ** 2 for x in xs])
+            centred = [x - mean_x for x in xs]
+        if spread == 0:
+            out.append(None)
+            continue
+        ys = [float(score) for _, score in window]
+        mean_y = sum(ys) / count
+        value = sum([dx * (y - mean_y) for dx, y in zip(centred, ys, strict=True)]) / spread
+        out.append(round(value, 6))
+    return out

@@ -8,19 +8,20 @@ condition persists is not raised again.
 
 Accounts are processed in chunks so memory stays flat on large books of business; each
 chunk's facts are loaded once for the whole day range (the engine ignores facts dated after
-the day it scores).
+the day it scores). A multi-day run (the first score's 180-day backfill) computes each
+account's days in one pass (`scoring.signal_series`, `score_series`, `slopes_by_day`: the same
+results as scoring each day alone) and writes new snapshots as multi-row INSERTs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
@@ -38,9 +39,11 @@ from scoring import (
     benchmark,
     compute_signals,
     evaluate_alerts,
+    reasons_json,
     roll_up,
-    score_many,
-    score_trend,
+    score_series,
+    signal_series,
+    slopes_by_day,
 )
 from store import portfolio_keys
 from store.db import Store
@@ -57,6 +60,7 @@ from store.models import (
     UsageDaily,
 )
 from store.queries import active_subscriptions, live_accounts
+from store.types import EncodedJSON
 from sync.tasks import complete_task, create_task
 
 CHUNK = 1000
@@ -202,51 +206,6 @@ def _snapshot_history(session: Session, account_ids: list[int], start: dt.date, 
     return history
 
 
-def _trend_window(by_day: dict[tuple[int, dt.date], HealthSnapshot], account_id: int, day: dt.date
-                  ) -> list[HealthSnapshot]:
-    """The account's snapshots of the `TREND_DAYS` days ending on `day`, oldest first (what the trend reads):
-    looked up by day, so a long backfill does not rescan the whole history every day."""
-    window = (by_day.get((account_id, day - dt.timedelta(days=back))) for back in range(TREND_DAYS - 1, -1, -1))
-    return [snap for snap in window if snap is not None]
-
-
-class UsageWindows:
-    """Each account's usage as one day of a multi-day run needs it, sliding forward day by day.
-
-    The signals read counts only from the last 28 days; older rows matter only for when each user last
-    did each event (last seen, last login, milestones reached). So a day gets the rows of its last 28 days
-    plus, per user and event, the latest older row — the same signals as the whole history gives, at a
-    fraction of the rows on a 180-day backfill. Days must be asked for in ascending order.
-    """
-
-    RECENT_DAYS = 28
-
-    def __init__(self, inputs: list[AccountInputs]) -> None:
-        self.inputs = inputs
-        self.rows = [sorted((r for r in (i.usage or ()) if r.count > 0), key=lambda r: _day(r.day) or dt.date.min)
-                     for i in inputs]
-        self.ordinals = [[(_day(r.day) or dt.date.min).toordinal() for r in rows] for rows in self.rows]
-        self.folded = [0] * len(inputs)
-        self.older: list[dict[tuple[str, str], UsageDay]] = [{} for _ in inputs]
-
-    def on(self, day: dt.date) -> list[AccountInputs]:
-        today = day.toordinal()
-        out = []
-        for k, inputs in enumerate(self.inputs):
-            if inputs.usage is None:
-                out.append(inputs)
-                continue
-            rows, ordinals, older, p = self.rows[k], self.ordinals[k], self.older[k], self.folded[k]
-            while p < len(rows) and ordinals[p] <= today - self.RECENT_DAYS:
-                key = (rows[p].user_key, rows[p].event)
-                if key not in older or ordinals[p] >= (_day(older[key].day) or dt.date.min).toordinal():
-                    older[key] = rows[p]
-                p += 1
-            self.folded[k] = p
-            out.append(replace(inputs, usage=(*older.values(), *rows[p:bisect_right(ordinals, today, lo=p)])))
-        return out
-
-
 def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
                  since: dt.date | None = None, progress: ProgressCallback | None = None) -> ScoreSummary:
     since = since or as_of
@@ -260,43 +219,34 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     summary.accounts = len(account_ids)
     final_scores: dict[int, HealthScore] = {}
     final_signals: dict[int, Signals] = {}
+    first, last = days[0].toordinal(), as_of.toordinal()
     for chunk in _chunks(account_ids):
         with store.session(tenant_id) as session:
             loader = InputLoader(session, model, days[0], as_of)
             inputs = loader.load(chunk)
             history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
-            existing = {(s.account_id, s.day): s for snaps in history.values() for s in snaps if s.day >= days[0]}
-            previous: dict[int, HealthScore] = {}
-            for account_id, snaps in history.items():
-                before = [s for s in snaps if s.day < days[0] and s.parts]
-                if before:
-                    previous[account_id] = HealthScore.from_dict(before[-1].parts)
-            windows = UsageWindows(inputs) if len(days) > 1 else None
-            by_day = {(s.account_id, s.day): s for snaps in history.values() for s in snaps}
-            for day in days:
-                signals = [compute_signals(i, day, model) for i in (windows.on(day) if windows else inputs)]
-                scores = score_many(signals, model, previous)
-                for sig, score in zip(signals, scores, strict=True):
-                    prior = previous.get(score.account_id)
-                    if day == as_of and prior is not None and prior.band != score.band:
-                        summary.band_changes += 1
-                    trend = score_trend([*_trend_window(by_day, score.account_id, day), score], day, TREND_DAYS)
-                    snap = existing.get((score.account_id, day))
-                    if snap is None:
-                        snap = HealthSnapshot(account_id=score.account_id, day=day)
-                        session.add(snap)
-                        existing[(score.account_id, day)] = snap
-                        history[score.account_id].append(snap)
-                        by_day[(score.account_id, day)] = snap
-                    snap.score, snap.band, snap.profile = score.score, score.band, score.profile
-                    snap.parts = score.as_dict()
-                    snap.reasons = [r.as_dict() for r in score.reasons]
-                    snap.trend = trend.slope
-                    snap.computed_at = dt.datetime.now(dt.UTC)
-                    previous[score.account_id] = score
-                    if day == as_of:
-                        final_scores[score.account_id] = score
-                        final_signals[score.account_id] = sig
+            writer = _SnapshotWriter(session, tenant_id)
+            for account in inputs:
+                snaps = history.get(account.account_id, [])
+                before = [s for s in snaps if s.day < days[0]]
+                prior = next((HealthScore.from_dict(s.parts) for s in reversed(before) if s.parts), None)
+                # One pass over the account's facts for the whole range (the same signals as day by day).
+                signals = (signal_series(account, days[0], as_of, model) if len(days) > 1
+                           else [compute_signals(account, as_of, model)])
+                scores = score_series(signals, model, prior)
+                # The trend reads the scores stored before the range and those of the range itself (a day's
+                # own earlier snapshot, about to be replaced, is not part of it).
+                points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
+                points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
+                slopes = slopes_by_day(points, first, last, TREND_DAYS)
+                writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
+                final = scores[-1]
+                yesterday = scores[-2] if len(scores) > 1 else prior
+                if yesterday is not None and yesterday.band != final.band:
+                    summary.band_changes += 1
+                final_scores[final.account_id] = final
+                final_signals[final.account_id] = signals[-1]
+            writer.flush()
         if progress:
             progress(len(chunk))
     with store.session(tenant_id) as session:
@@ -307,6 +257,46 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
         for band in session.scalars(select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)):
             summary.bands[band or "none"] += 1
     return summary
+
+
+class _SnapshotWriter:
+    """Writes a chunk's snapshots: new ones as multi-row INSERTs (no ORM object per row), existing ones
+    (a day scored again) updated in place."""
+
+    BATCH = 5000
+
+    def __init__(self, session: Session, tenant_id: int) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+        self.rows: list[dict[str, Any]] = []
+        self.computed_at = dt.datetime.now(dt.UTC)
+        # `parts` and `reasons` arrive as JSON text (`HealthScore.as_json`), not dicts to encode row by row.
+        self.insert = insert(cast(Table, HealthSnapshot.__table__)).values(
+            parts=bindparam("parts_json", type_=EncodedJSON()), reasons=bindparam("reasons_json", type_=EncodedJSON()))
+
+    def write(self, account_id: int, scores: list[HealthScore], slopes: list[float | None],
+              existing: dict[dt.date, HealthSnapshot]) -> None:
+        for score, slope in zip(scores, slopes, strict=True):
+            snap = existing.get(score.day)
+            if snap is None:
+                reasons = reasons_json(score.reasons)
+                self.rows.append({"tenant_id": self.tenant_id, "account_id": account_id, "day": score.day,
+                                  "score": score.score, "band": score.band, "profile": score.profile,
+                                  "parts_json": score.as_json(reasons), "reasons_json": reasons,
+                                  "trend": slope, "computed_at": self.computed_at})
+                continue
+            parts = score.as_dict()
+            reasons = parts["reasons"]
+            snap.score, snap.band, snap.profile = score.score, score.band, score.profile
+            snap.parts, snap.reasons, snap.trend = parts, reasons, slope
+            snap.computed_at = self.computed_at
+        if len(self.rows) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.session.execute(self.insert, self.rows)
+            self.rows = []
 
 
 def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore]) -> None:
@@ -353,15 +343,25 @@ def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dic
                 for name, b in found.items()}}
 
 
+class _DayScore(NamedTuple):
+    """An earlier day of an account's history, as the alert rules read it (`scoring.DayScore`)."""
+
+    day: dt.date
+    score: float | None
+    band: str | None
+
+
 def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
             signals: dict[int, Signals], summary: ScoreSummary) -> None:
     open_alerts: dict[int, dict[str, Alert]] = defaultdict(dict)
     for alert in session.scalars(select(Alert).where(Alert.status == "open")):
         open_alerts[alert.account_id][alert.dedupe_key] = alert
-    history: dict[int, list[HealthSnapshot]] = defaultdict(list)
-    for snap in session.scalars(select(HealthSnapshot).where(
-            HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)):
-        history[snap.account_id].append(snap)
+    # The rules read each earlier day's score and band only: no snapshot objects, no parts to decode.
+    history: dict[int, list[_DayScore]] = defaultdict(list)
+    for account_id, earlier, points, band in session.execute(
+            select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band)
+            .where(HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)):
+        history[account_id].append(_DayScore(earlier, points, band))
     owners = {account_id: (owner, csm) for account_id, owner, csm in session.execute(
         select(Account.id, Account.owner, Account.csm_user_id))}
     now = dt.datetime.now(dt.UTC)

@@ -120,6 +120,25 @@ def test_since_recomputes_history_with_a_trend(store: Store, tenant: int) -> Non
         assert falling.trend is not None and falling.trend < 0
 
 
+def test_scoring_a_stored_day_again_gives_the_same_snapshot(store: Store, tenant: int) -> None:
+    """The day's earlier snapshot is replaced, not counted in its own trend a second time."""
+    ids = _world(store, tenant)
+    score_tenant(store, tenant, default_model(), TODAY, since=TODAY - dt.timedelta(days=29))
+
+    def today() -> tuple[float | None, float | None, list[object]]:
+        with store.session(tenant) as s:
+            snap = s.scalars(select(HealthSnapshot).where(HealthSnapshot.account_id == ids["falling"],
+                                                          HealthSnapshot.day == TODAY)).one()
+            return snap.score, snap.trend, snap.reasons
+
+    first = today()
+    assert first[1] is not None and first[1] < 0
+    score_tenant(store, tenant, default_model(), TODAY)
+    assert today() == first
+    with store.session(tenant) as s:
+        assert s.scalar(select(func.count()).select_from(HealthSnapshot).where(HealthSnapshot.day == TODAY)) == 3
+
+
 def test_since_after_day_is_refused(store: Store, tenant: int) -> None:
     with pytest.raises(ValueError, match="after the scoring day"):
         score_tenant(store, tenant, default_model(), TODAY, since=TODAY + dt.timedelta(days=1))
