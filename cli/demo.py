@@ -26,7 +26,7 @@ from cli.progress import progress
 from extensions import canary_store, credential_cipher
 from scoring import default_model
 from store.db import Store
-from store.models import Account, SourceLink, Tenant
+from store.models import Account, SourceLink, Task, Tenant
 from store.queries import live_accounts
 from store.tenants import create_tenant
 from sync.connections import build_adapter, save_connection
@@ -51,13 +51,18 @@ class DemoResult:
     history_days: int = 0
     sign_ins: list[tuple[str, str, str]] = field(default_factory=list)
     """(role, e-mail, password) of the demo users, printed once."""
+    tasks_created: int = 0
+    """Canary tasks made by this run (one per raised alert)."""
+    tasks_pushed: dict[str, int] = field(default_factory=dict)
+    """Per CRM that keeps tasks: the tasks created there."""
 
     def as_json(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "linked_accounts": self.linked_accounts, "bands": self.bands,
                 "alerts_raised": self.alerts_raised, "alerts_by_rule": self.alerts_by_rule,
                 "api_calls": self.api_calls, "pushed_records": self.pushed_records,
                 "usage_events": self.usage_events, "as_of": self.as_of, "history_days": self.history_days,
-                "users": len(self.sign_ins)}
+                "users": len(self.sign_ins),
+                "tasks": {"created": self.tasks_created, "pushed": self.tasks_pushed}}
 
 
 SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05},
@@ -203,8 +208,12 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     push_calls: dict[str, int] = {}
     for system, adapter in adapters.items():
         pushed = push(store, tenant_id, system, adapter)
-        push_calls[system] = pushed.calls
+        push_calls[system] = pushed.calls + (pushed.tasks.calls if pushed.tasks else 0)
         result.pushed_records[system] = pushed.pushed
+        if pushed.tasks is not None:
+            result.tasks_pushed[system] = pushed.tasks.created
+            if pushed.tasks.stopped:
+                click.echo(f"  {system} task push stopped: {pushed.tasks.stopped}", err=True)
         if pushed.stopped:
             click.echo(f"  {system} push stopped: {pushed.stopped}", err=True)
 
@@ -216,6 +225,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
             .where(SourceLink.system != "product", SourceLink.account_id.is_not(None))
             .group_by(SourceLink.account_id)).all()
         result.linked_accounts = sum(1 for _, n in per_account if n >= 2)
+        result.tasks_created = session.scalar(select(func.count()).select_from(Task)) or 0
     result.bands = {b: scored.bands.get(b, 0) for b in ("good", "average", "poor")}
     result.alerts_raised = scored.alerts_raised
     result.alerts_by_rule = dict(Counter(scored.alerts_by_rule))
@@ -234,8 +244,11 @@ def print_summary(result: DemoResult) -> None:
     click.echo(f"  {result.alerts_raised} early-warning alerts raised: "
                + ", ".join(f"{k} {v}" for k, v in sorted(result.alerts_by_rule.items())))
     for system, calls in result.api_calls.items():
+        tasks = f" and {result.tasks_pushed[system]} tasks" if system in result.tasks_pushed else ""
         click.echo(f"  {system:10} {calls['pull']} API calls to pull, {calls['push']} to write back "
-                   f"{result.pushed_records.get(system, 0)} health records")
+                   f"{result.pushed_records.get(system, 0)} health records{tasks}")
+    click.echo(f"  {result.tasks_created} tasks for the CSMs, in the CRMs too: "
+               + (", ".join(f"{n} in {system}" for system, n in sorted(result.tasks_pushed.items())) or "none"))
     click.echo(f"  {result.history_days} days of health history scored (trends and history charts from day one)")
     click.echo(json.dumps(result.as_json(), sort_keys=True))
     print_sign_ins(result)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
-ObjectName = Literal["accounts", "contacts", "deals", "tickets", "satisfaction"]
-OBJECTS: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction")
+ObjectName = Literal["accounts", "contacts", "deals", "tickets", "satisfaction", "tasks"]
+OBJECTS: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction", "tasks")
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,25 @@ class SatisfactionRecord:
     comment: str | None = None
 
 
-Record = AccountRecord | ContactRecord | DealRecord | TicketRecord | SatisfactionRecord
+@dataclass(frozen=True)
+class TaskRecord:
+    """A task in a CRM that Canary made (its record carries Canary's task key), as the CRM holds it now."""
+
+    system: str
+    external_id: str
+    updated_at: dt.datetime
+    key: str
+    """Canary's task key (`TaskWrite.key`) from the record's Canary task key field."""
+    account_external_id: str | None = None
+    status: str = "open"
+    """open | done."""
+    due_date: dt.date | None = None
+    owner_ref: str | None = None
+    """The assignee's user id in the CRM (Salesforce User, HubSpot owner)."""
+    completed_at: dt.datetime | None = None
+
+
+Record = AccountRecord | ContactRecord | DealRecord | TicketRecord | SatisfactionRecord | TaskRecord
 R = TypeVar("R", bound=Record)
 
 
@@ -171,6 +189,62 @@ class PushResult:
     failed: dict[str, str] = field(default_factory=dict)
     """external id -> error message."""
     calls: int = 0
+
+
+@dataclass(frozen=True)
+class TaskWrite:
+    """One Canary task to create in a CRM (``external_id`` None) or to bring up to date there."""
+
+    key: str
+    """Canary's idempotency key, written into the CRM record so a create whose answer was lost is found."""
+    account_external_id: str
+    subject: str
+    body: str | None = None
+    due_date: dt.date | None = None
+    priority: str = "normal"
+    """low | normal | high."""
+    status: str = "open"
+    """open | done."""
+    owner_ref: str | None = None
+    """The assignee's CRM user id; None leaves the CRM's default (the connected user) on a create."""
+    external_id: str | None = None
+
+
+@dataclass
+class TaskPushResult:
+    created: dict[str, str] = field(default_factory=dict)
+    """key -> the CRM's id of the task created (or found there: created by an earlier, interrupted push)."""
+    updated: list[str] = field(default_factory=list)
+    """keys of the tasks brought up to date."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """key -> why the CRM refused it (not created or not updated)."""
+    gone: list[str] = field(default_factory=list)
+    """keys of tasks deleted in the CRM (an update found no record)."""
+    calls: int = 0
+    create_calls: int = 0
+    """Calls that carried creates (resending after a lost answer included)."""
+    update_calls: int = 0
+    lookups: int = 0
+    """Calls spent finding tasks whose create answer was lost."""
+
+
+class TaskTarget(Protocol):
+    """An adapter of a CRM that keeps tasks (`VendorDescriptor.tasks`)."""
+
+    system: str
+
+    def ensure_task_fields(self) -> bool:
+        """Make the Canary task key field exist and be writable; True when it was created now."""
+        ...
+
+    def push_tasks(self, creates: Sequence[TaskWrite], updates: Sequence[TaskWrite]) -> TaskPushResult:
+        """Create and update tasks in the fewest calls; a create whose answer is lost is looked up by its key
+        before anything is sent again, so no task is created twice."""
+        ...
+
+    def find_tasks(self, writes: Sequence[TaskWrite]) -> dict[str, str]:
+        """key -> CRM id of those of ``writes`` that exist in the CRM (looked up by their keys)."""
+        ...
 
 
 class Adapter(Protocol):

@@ -90,6 +90,35 @@ class RetryPolicy:
                 self.retries += 1
 
 
+    def run_unsure(self, attempt: Callable[[], T], recover: Callable[[], bool], *, what: str = "request") -> T | None:
+        """Send a request that must not be repeated blindly (a create): ``attempt`` makes one try.
+
+        A 429 was refused before it was processed, so it is simply tried again after the wait, as `run`
+        does. Any other retriable failure (5xx, a timeout, a dropped connection) leaves the outcome
+        unknown: the vendor may have created the records. ``recover()`` then looks them up by their keys,
+        takes what it finds out of the next attempt and answers whether anything is left to send; None
+        when nothing was. Waits, attempts and the cap on waiting are those of `run`.
+        """
+        attempts = 0
+        while True:
+            try:
+                return attempt()
+            except RetriableError as exc:
+                attempts += 1
+                if attempts >= self.max_attempts:
+                    raise GaveUp(f"{what}: gave up after {attempts} attempts; last error: {exc}") from exc
+                delay = max(0.0, float(exc.retry_after)) if exc.retry_after is not None else self.backoff(attempts)
+                if self.waited + delay > self.max_total_wait:
+                    raise GaveUp(f"{what}: waiting {delay:.0f} s more would pass the cap of "
+                                 f"{self.max_total_wait:.0f} s per run; the next run goes on") from exc
+                log.info("%s: %s; retrying in %.2f s (attempt %d)", what, exc, delay, attempts + 1)
+                self.sleep(delay)
+                self.waited += delay
+                self.retries += 1
+                if exc.status != 429 and not recover():
+                    return None
+
+
 @dataclass
 class QuotaGuard:
     """Stops a run at a share of the remaining allocation; one guard per system per run."""

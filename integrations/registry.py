@@ -137,6 +137,9 @@ class VendorDescriptor:
     """The credential holding the API address (Salesforce's ``instance_url``); None: the connection's base URL."""
     helpdesk: bool = False
     """Its tickets are the support desk's (a workspace connected to it has a help desk)."""
+    tasks: bool = False
+    """It keeps tasks: Canary's tasks are created there for linked accounts and read back (the adapter is a
+    `integrations.base.TaskTarget`)."""
     record_url: Callable[[str, str | None], str | None] = lambda _external_id, _account_ref: None
     """Where a person opens an account record in the vendor's own app: ``(record id, vendor account id)``
     -> URL, None when it cannot be told."""

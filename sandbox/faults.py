@@ -12,6 +12,10 @@ every run, so a sequential client sees exactly the same faults for the same seed
   werkzeug's request handler treats as a dropped connection (no 500 page, no traceback);
   the socket is then closed with a reset and the client sees a connection error
   (``requests.exceptions.ConnectionError``), over plain HTTP and TLS alike.
+* ``"lost"`` (only when asked for: not among the default kinds): the call is *processed* — the
+  vendor has written what it was asked to — and then the connection is dropped before the answer
+  goes out, as when a timeout or a network fault hits after the vendor committed. A client that
+  simply sends a create again makes a duplicate.
 
 ``/_sandbox/*`` routes (stats, test helpers) are never faulted. What was injected is served
 as JSON at ``GET /_sandbox/faults`` and kept in `FaultInjector.injected`.
@@ -35,6 +39,8 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 FAULT_KINDS: tuple[str, ...] = ("429", "500", "503", "slow", "drop")
+"""The default kinds."""
+ALL_FAULT_KINDS: tuple[str, ...] = (*FAULT_KINDS, "lost")
 STATUS_KINDS = frozenset({"429", "500", "503"})
 SANDBOX_PREFIX = "/_sandbox/"
 
@@ -60,9 +66,9 @@ class FaultInjector:
         if not 0.0 <= rate <= 1.0:
             raise ValueError(f"rate must be between 0 and 1, got {rate}")
         self.kinds: tuple[str, ...] = tuple(kinds)
-        unknown = [k for k in self.kinds if k not in FAULT_KINDS]
+        unknown = [k for k in self.kinds if k not in ALL_FAULT_KINDS]
         if unknown or not self.kinds:
-            raise ValueError(f"unknown fault kinds {unknown}; choose from {list(FAULT_KINDS)}")
+            raise ValueError(f"unknown fault kinds {unknown}; choose from {list(ALL_FAULT_KINDS)}")
         self.app = app
         self.rate = rate
         self.seed = seed
@@ -75,6 +81,9 @@ class FaultInjector:
         self.injected: Counter[str] = Counter()
         self.log: list[tuple[int, str, str]] = []
         """(call number, path, kind) of each injected fault, in order."""
+        self.only: tuple[tuple[str, str], ...] = ()
+        """(method, path ending) pairs: when set, only calls that match one are faulted (a test aiming at
+        one endpoint, e.g. ``("POST", "/batch/create")``)."""
 
     def decide(self) -> str | None:
         """The fault for the next call, or None; advances the seeded sequence by one call."""
@@ -93,7 +102,9 @@ class FaultInjector:
                                           ("Content-Length", str(len(body)))])
                 return [body]
             return self.app(environ, start_response)
-        kind = self.decide()
+        method = environ.get("REQUEST_METHOD", "")
+        aimed = not self.only or any(method == m and path.rstrip("/").endswith(p) for m, p in self.only)
+        kind = self.decide() if aimed else None
         if kind is None:
             return self.app(environ, start_response)
         with self._lock:
@@ -102,6 +113,14 @@ class FaultInjector:
         if kind == "slow":
             time.sleep(self.slow_seconds)
             return self.app(environ, start_response)
+        if kind == "lost":
+            answer = self.app(environ, lambda *_args, **_kw: lambda _data: None)
+            for _chunk in answer:
+                pass  # the vendor processed the call; its answer never leaves
+            close = getattr(answer, "close", None)
+            if callable(close):
+                close()
+            _drop(environ)
         if kind == "drop":
             _drop(environ)
         response = self.fault_response(kind, self.retry_after)

@@ -8,6 +8,10 @@ merge), then
 deletions (never a record of a merge), then changes (only live records). Every edit goes
 through the emulator's in-process API, stamped by its clock, as a user's edit would be.
 
+`work_tasks` is a CRM user working the tasks Canary made there: completing, re-dating and
+reassigning them (`Sandbox.work_tasks`, `canary sandbox` has no process to reach, so tests and
+scripts call it on a running sandbox).
+
 `world_state` reads the emulators back: per system the live ids of every object type, the ids
 deleted since seeding and each merged id with the record it resolves to.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 Rng = random.Random
@@ -159,3 +164,85 @@ def world_state(emulators: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         merged = {MERGEABLE[system]: emulator.merged_ids(MERGEABLE[system])} if system in MERGEABLE else {}
         out[system] = {"alive": alive, "deleted": deleted, "merged": {t: m for t, m in merged.items() if m}}
     return out
+
+
+# ------------------------------------------------------------------ a CRM user working Canary's tasks
+
+TASK_OBJECTS: dict[str, str] = {"salesforce": "Task", "hubspot": "tasks"}
+"""The CRMs that keep tasks, and their task object."""
+TASK_KEYS: dict[str, str] = {"salesforce": "Canary_Task_Key__c", "hubspot": "canary_task_key"}
+
+
+@dataclass(frozen=True)
+class TaskEdit:
+    """One change a CRM user made to a Canary task there: ``complete``, ``redate`` or ``reassign``."""
+
+    system: str
+    task_id: str
+    key: str
+    action: str
+    value: str | None = None
+    """The new due date (ISO day) or owner id."""
+
+
+def open_canary_tasks(system: str, emulator: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """(task id, Canary key, the record's values) of the open tasks Canary made in one CRM, by id."""
+    key_name = TASK_KEYS[system]
+    if system == "salesforce":
+        return [(r["Id"], r[key_name], r) for r in emulator.records("Task")
+                if r.get(key_name) and not r.get("IsClosed")]
+    return [(r["id"], r["properties"][key_name], r["properties"]) for r in emulator.records("tasks")
+            if not r["archived"] and r["properties"].get(key_name)
+            and r["properties"].get("hs_task_status") != "COMPLETED"]
+
+
+def _active_owners(system: str, emulator: Any) -> list[str]:
+    if system == "salesforce":
+        return sorted(r["Id"] for r in emulator.records("User") if r.get("IsActive") is True)
+    return sorted(o for o, row in emulator.store.owners.items() if not row.get("archived"))
+
+
+def work_tasks(emulators: Mapping[str, Any], complete: int = 0, redate: int = 0, reassign: int = 0,
+               seed: int = 0, systems: tuple[str, ...] | None = None) -> list[TaskEdit]:
+    """A CRM user at work on Canary's open tasks: ``complete`` marked completed, ``redate`` given a due date
+    a week later, ``reassign`` given to another active user, spread over the CRMs (distinct tasks, drawn
+    from ``random.Random(seed)``), each through the emulator's in-process API as a user's edit would be."""
+    rng = random.Random(seed)
+    pool = [(system, task_id, key, values)
+            for system in sorted(systems or TASK_OBJECTS) if system in emulators and system in TASK_OBJECTS
+            for task_id, key, values in open_canary_tasks(system, emulators[system])]
+    wanted = [("complete", complete), ("redate", redate), ("reassign", reassign)]
+    if sum(n for _, n in wanted) > len(pool):
+        raise ValueError(f"only {len(pool)} open Canary tasks in the CRMs; asked for {sum(n for _, n in wanted)}")
+    chosen = rng.sample(pool, sum(n for _, n in wanted))
+    edits: list[TaskEdit] = []
+    for action, count in wanted:
+        for system, task_id, key, values in chosen[:count]:
+            emulator, object_type = emulators[system], TASK_OBJECTS[system]
+            if action == "complete":
+                change: dict[str, Any] = ({"Status": "Completed"} if system == "salesforce"
+                                          else {"hs_task_status": "COMPLETED"})
+                value = None
+            elif action == "redate":
+                due = _due_of(system, values) + timedelta(days=7)
+                value = due.isoformat()
+                change = ({"ActivityDate": value} if system == "salesforce" else
+                          {"hs_timestamp": str(int(datetime(due.year, due.month, due.day, tzinfo=UTC)
+                                                   .timestamp() * 1000))})
+            else:
+                current = values.get("OwnerId" if system == "salesforce" else "hubspot_owner_id")
+                value = rng.choice([o for o in _active_owners(system, emulator) if o != current])
+                change = {"OwnerId": value} if system == "salesforce" else {"hubspot_owner_id": value}
+            emulator.update(object_type, task_id, change)
+            edits.append(TaskEdit(system, task_id, key, action, value))
+        chosen = chosen[count:]
+    return edits
+
+
+def _due_of(system: str, values: Mapping[str, Any]) -> date:
+    if system == "salesforce":
+        return date.fromisoformat(values["ActivityDate"]) if values.get("ActivityDate") else date(2026, 1, 1)
+    stamp = values.get("hs_timestamp")
+    if stamp and str(stamp).isdigit():
+        return datetime.fromtimestamp(int(stamp) / 1000, tz=UTC).date()
+    return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).date() if stamp else date(2026, 1, 1)

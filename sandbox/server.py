@@ -59,7 +59,7 @@ from requests.adapters import HTTPAdapter
 from sandbox.core import CallStats, LoopbackServer, TLSMaterial, make_self_signed_cert
 from sandbox.faults import FAULT_KINDS, FaultInjector
 from sandbox.generate import ProgressCallback, generate_world, write_truth
-from sandbox.mutate import Mutation, mutate, world_state
+from sandbox.mutate import Mutation, TaskEdit, mutate, work_tasks, world_state
 from sandbox.oauth import AuthorizationServer
 from sandbox.world import World
 
@@ -307,6 +307,13 @@ class Sandbox:
         to the sandbox's); the same seed on the same world always makes the same mutation."""
         self._running()
         return mutate(self.emulators, changes, deletions, merges, self.seed if seed is None else seed)
+
+    def work_tasks(self, complete: int = 0, redate: int = 0, reassign: int = 0, seed: int | None = None,
+                   systems: tuple[str, ...] | None = None) -> list[TaskEdit]:
+        """A CRM user completing, re-dating and reassigning Canary's open tasks in the emulated CRMs
+        (`sandbox.mutate.work_tasks`); seeded like `mutate`."""
+        self._running()
+        return work_tasks(self.emulators, complete, redate, reassign, self.seed if seed is None else seed, systems)
 
     def world_state(self) -> dict[str, dict[str, Any]]:
         """Per system the live, deleted and merged ids: what a fresh full sync should reach now."""

@@ -27,7 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship, validates
 
 from store.types import UTCDateTime, utcnow
 
@@ -405,8 +405,24 @@ class Alert(TenantScoped, Base):
     resolved_at: Mapped[dt.datetime | None] = mapped_column()
 
 
+TASK_SOURCES = ("alert", "play", "manual")
+"""What made a task: an alert rule, a play, or a person."""
+TASK_PRIORITIES = ("low", "normal", "high")
+TASK_LINK_STATES = ("pending", "created", "failed", "deleted")
+
+
 class Task(TenantScoped, Base):
+    """A piece of work for a CSM on an account; created through `sync.tasks.create_task`.
+
+    Where the account is linked to a CRM that keeps tasks, the task is also there (one `TaskLink` per
+    system); completion, due date and owner flow both ways (`sync.tasks`). ``system``/``external_id`` are
+    the columns of before `TaskLink`, left unused."""
+
     __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(_in("source", TASK_SOURCES), name="source"),
+        CheckConstraint(_in("priority", TASK_PRIORITIES), name="priority"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
@@ -414,11 +430,66 @@ class Task(TenantScoped, Base):
     title: Mapped[str] = mapped_column(String(500))
     body: Mapped[str | None] = mapped_column(Text)
     owner: Mapped[str | None] = mapped_column(String(255))
+    """The assignee's e-mail (else the account owner's when the task was made)."""
     due_date: Mapped[dt.date | None] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(20), default="open")
+    """open | done."""
     system: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    assignee_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    """The Canary user the task is for (None: the account's owner in each CRM)."""
+    priority: Mapped[str] = mapped_column(String(10), default="normal", server_default="normal")
+    source: Mapped[str] = mapped_column(String(20), default="alert", server_default="alert")
+    source_ref: Mapped[str | None] = mapped_column(String(100))
+    """The play (or other origin) that made it, in the source's own words; alerts use ``alert_id``."""
+    completed_at: Mapped[dt.datetime | None] = mapped_column()
+    updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    links: Mapped[list[TaskLink]] = relationship(back_populates="task", cascade="all, delete-orphan")
+
+    @validates("status")
+    def _completion(self, _key: str, status: str) -> str:
+        """Marking a task done stamps ``completed_at`` (whoever marks it: console, API, a CRM pull)."""
+        if status == "done" and self.completed_at is None:
+            self.completed_at = utcnow()
+        elif status != "done":
+            self.completed_at = None
+        return status
+
+
+class TaskLink(TenantScoped, Base):
+    """One task in one CRM: Canary's key for it (written here before the create call and into the CRM
+    record, so an interrupted push finds it there), the CRM's id once known, and what the CRM holds.
+
+    ``state``: pending (the key is written, the create's outcome is not known yet), created, failed (the
+    CRM refused it; sent again next push), deleted (deleted in the CRM: never created again).
+    ``sent`` is the last state both sides agree on (``status``, ``due``, ``owner``): a push sends only
+    differences from it, and a pull that reads it back (Canary's own write) is no change.
+    """
+
+    __tablename__ = "task_links"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "system", "key"),
+        UniqueConstraint("tenant_id", "task_id", "system"),
+        Index("ix_task_links_tenant_system_external", "tenant_id", "system", "external_id"),
+        CheckConstraint(_in("system", SYSTEMS), name="system"),
+        CheckConstraint(_in("state", TASK_LINK_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(64))
+    """Canary's idempotency key, kept in the CRM record's Canary task key field."""
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    sent: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempted_at: Mapped[dt.datetime | None] = mapped_column()
+    synced_at: Mapped[dt.datetime | None] = mapped_column()
+
+    task: Mapped[Task] = relationship(back_populates="links")
 
 
 class SyncCursor(TenantScoped, Base):
@@ -708,6 +779,7 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     HealthSnapshot,
     Alert,
     Task,
+    TaskLink,
     SyncCursor,
     PushLedger,
     User,

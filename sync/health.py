@@ -61,6 +61,7 @@ from store.models import (
 )
 from store.queries import active_subscriptions, live_accounts
 from store.types import EncodedJSON
+from sync.tasks import complete_task, create_task
 
 CHUNK = 1000
 WINDOW_DAYS = 35
@@ -361,7 +362,8 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
             select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band)
             .where(HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)):
         history[account_id].append(_DayScore(earlier, points, band))
-    owners = dict(session.execute(select(Account.id, Account.owner)).all())
+    owners = {account_id: (owner, csm) for account_id, owner, csm in session.execute(
+        select(Account.id, Account.owner, Account.csm_user_id))}
     now = dt.datetime.now(dt.UTC)
     raised: list[Alert] = []
     resolved_ids: list[int] = []
@@ -382,13 +384,16 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
     session.add_all(raised)
     session.flush()  # one flush gives every new alert its id for its task
     for alert in raised:
-        session.add(Task(account_id=alert.account_id, alert_id=alert.id, title=alert.title,
-                         body="\n".join(alert.reasons), owner=owners.get(alert.account_id),
-                         due_date=day + dt.timedelta(days=3 if alert.severity in ("high", "critical") else 7)))
+        owner, csm = owners.get(alert.account_id, (None, None))
+        urgent = alert.severity in ("high", "critical")
+        create_task(session, alert.account_id, alert.title, body="\n".join(alert.reasons), owner=owner,
+                    assignee_user_id=csm, source="alert", alert_id=alert.id,
+                    priority="high" if urgent else "low" if alert.severity == "info" else "normal",
+                    due_date=day + dt.timedelta(days=3 if urgent else 7))
     for start in range(0, len(resolved_ids), 500):
         for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
                                                        Task.status == "open")):
-            task.status = "done"
+            complete_task(task)
 
 
 HISTORY_DAYS = 180

@@ -7,6 +7,9 @@ Collections of 200 or one Bulk API 2.0 job above a threshold, HubSpot batch upda
 100, Zendesk ``update_many`` of 100) and reports per-record outcomes: successes update the
 ledger, failures keep their error and are retried next run — one bad record never blocks
 the others. Nothing changed: no call at all.
+
+Then, for a CRM that keeps tasks (`VendorDescriptor.tasks`), Canary's tasks: created for linked
+accounts, brought up to date, never twice (`sync.tasks.push_tasks`), in the same push.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from sqlalchemy.orm import Session
 
 from integrations.base import Adapter, FieldSpec, FieldUpdate, PushResult
 from integrations.errors import AuthError, FatalError
+from integrations.registry import vendor
 from store.db import Store
 from store.models import HealthSnapshot, PushLedger, SourceLink
+from sync.tasks import TaskPushSummary, push_tasks
 from sync.writer import load_cursor, save_cursor
 
 log = logging.getLogger("canary.push")
@@ -81,11 +86,13 @@ class PushSummary:
     calls: int = 0
     fields_created: list[str] = field(default_factory=list)
     stopped: str | None = None
+    tasks: TaskPushSummary | None = None
+    """Canary's tasks in this CRM (None: the vendor keeps no tasks); its calls are counted there."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"considered": self.considered, "changed": self.changed, "pushed": self.pushed,
                 "failed": len(self.failed), "calls": self.calls, "fields_created": self.fields_created,
-                "stopped": self.stopped}
+                "stopped": self.stopped, "tasks": self.tasks.as_dict() if self.tasks else None}
 
 
 def plan_updates(session: Session, system: str) -> list[FieldUpdate]:
@@ -135,8 +142,19 @@ def record_outcome(session: Session, system: str, updates: list[FieldUpdate], su
 
 def push(store: Store, tenant_id: int, system: str, adapter: Adapter, *, now: dt.datetime | None = None,
          reconnect: Callable[[str], Adapter] | None = None) -> PushSummary:
-    """Write the values that differ from the ledger; ``reconnect`` as in `sync.runner.sync` (once)."""
+    """Write the values that differ from the ledger, then (a CRM) the tasks; ``reconnect`` as in
+    `sync.runner.sync` (once)."""
     now = now or dt.datetime.now(dt.UTC)
+    holder = [adapter]
+    summary = _push_fields(store, tenant_id, system, adapter, now, reconnect, holder)
+    if vendor(system).tasks:
+        summary.tasks = push_tasks(store, tenant_id, system, holder[0], now=now)
+    return summary
+
+
+def _push_fields(store: Store, tenant_id: int, system: str, adapter: Adapter, now: dt.datetime,
+                 reconnect: Callable[[str], Adapter] | None, holder: list[Adapter]) -> PushSummary:
+    """The health fields; ``holder[0]`` ends as the adapter in use (a new one after a reconnect)."""
     summary = PushSummary()
     with store.session(tenant_id) as session:
         updates = plan_updates(session, system)
@@ -163,7 +181,7 @@ def push(store: Store, tenant_id: int, system: str, adapter: Adapter, *, now: dt
             if reconnect is None:
                 raise
             spent = _calls(adapter) - calls_before
-            adapter = reconnect(system)
+            adapter = holder[0] = reconnect(system)
             calls_before = _calls(adapter)
             result = write(adapter)
     except (FatalError, AuthError) as exc:

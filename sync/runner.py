@@ -2,9 +2,9 @@
 
 Order: accounts of each system first, then identity resolution (so contacts, deals and
 tickets find their account), then account owners and CSMs (`sync.owners`), then the other
-objects. Each page is stored and its cursor saved in one transaction. A system that hits its
-quota or a fatal error stops with the message; the others go on, and the next run resumes from
-the saved cursors.
+objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
+saved in one transaction. A system that hits its quota or a fatal error stops with the message;
+the others go on, and the next run resumes from the saved cursors.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursor
 
 log = logging.getLogger("canary.sync")
 
-PULL_ORDER: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction")
+PULL_ORDER: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction", "tasks")
+"""``tasks``: Canary's tasks in the CRMs that keep them (completion, due date and owner set there)."""
 
 
 @dataclass

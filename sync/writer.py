@@ -26,6 +26,7 @@ from integrations.base import (
     Record,
     Removal,
     SatisfactionRecord,
+    TaskRecord,
     TicketRecord,
 )
 from store import portfolio_keys
@@ -122,6 +123,7 @@ class PageWriter:
             "deals": self._deals,
             "tickets": self._tickets,
             "satisfaction": self._satisfaction,
+            "tasks": self._tasks,
         }
         writers[page.object](page.records, counts)
         if page.removed:
@@ -137,6 +139,11 @@ class PageWriter:
     def _remove(self, obj: ObjectName, removals: Sequence[Removal], counts: WriteCounts) -> None:
         """Records deleted or merged away in the vendor: their rows go, and nothing is pushed to them again."""
         ids = [r.external_id for r in removals]
+        if obj == "tasks":
+            from sync.tasks import remove_task_records
+
+            counts.removed += remove_task_records(self.session, self.system, removals)
+            return
         if obj == "accounts":
             self._remove_accounts(removals)
         elif obj == "contacts":
@@ -291,6 +298,14 @@ class PageWriter:
                 counts.changed += 1
             elif _set(row, values):
                 counts.changed += 1
+
+    def _tasks(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        """Canary's tasks as the CRM holds them (`sync.tasks.write_task_records`)."""
+        from sync.tasks import write_task_records
+
+        written = write_task_records(self.session, self.system, [r for r in records if isinstance(r, TaskRecord)])
+        counts.changed += written.changed
+        counts.skipped += written.skipped
 
     def _satisfaction(self, records: Sequence[Record], counts: WriteCounts) -> None:
         tickets = self._by_external_id(Ticket, [r.ticket_external_id for r in records

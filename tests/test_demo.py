@@ -61,6 +61,10 @@ def test_demo_runs_the_pipeline_and_repeats_exactly(tmp_path: Path, monkeypatch:
         assert system_calls["pull"] >= 4 and system_calls["push"] >= 1
     pushed = first["pushed_records"]
     assert isinstance(pushed, dict) and set(pushed) == set(calls) and all(n > 0 for n in pushed.values())
+    tasks = first["tasks"]  # one task per alert, in each CRM where the account is linked (Zendesk keeps none)
+    assert tasks["created"] == first["alerts_raised"] > 0
+    assert set(tasks["pushed"]) == {"salesforce", "hubspot"}
+    assert all(0 < n <= tasks["created"] for n in tasks["pushed"].values())
     # a fresh demo workspace and a fresh sandbox each time: the same seed gives the same result
     second = _run(tmp_path, monkeypatch, seed=3)
     assert second == first

@@ -44,6 +44,15 @@ against the property definitions first, so a bad record is reported without cost
 If HubSpot still fails a batch with a 400 (it fails the whole batch for one bad value), the
 inputs whose values it names are marked failed and the rest are sent again; an unattributable
 400 splits the batch in halves. Unknown ids come back in a 207 and are marked failed.
+
+Tasks: ``POST /crm/v3/objects/tasks/batch/create``, 100 inputs a call, each with its company
+association (type 192) and Canary's key in ``canary_task_key``; results are matched to inputs by
+that key (HubSpot does not promise their order). A create is tried once at a time: after a 5xx,
+timeout or dropped connection the keys are looked up — the companies' task associations (v4 batch
+read, 1,000 companies a call) and a batch read of those tasks (100 a call), both consistent where
+search is not — and only the tasks not found are sent again. ``batch/update`` keeps status, due
+date and owner in step. The pull of ``tasks`` searches only tasks with a key (``HAS_PROPERTY``),
+from the start on the first pull (never a walk of every task in the portal).
 """
 
 from __future__ import annotations
@@ -61,12 +70,19 @@ from hubspot.crm.associations.v4 import (
 )
 from hubspot.crm.companies import BatchInputSimplePublicObjectBatchInput, SimplePublicObjectBatchInput
 from hubspot.crm.objects import (
+    AssociationSpec,
+    BatchInputSimplePublicObjectBatchInputForCreate,
     BatchReadInputSimplePublicObjectId,
     Filter,
     FilterGroup,
+    PublicAssociationsForObject,
+    PublicObjectId,
     PublicObjectSearchRequest,
+    SimplePublicObjectBatchInputForCreate,
     SimplePublicObjectId,
 )
+from hubspot.crm.objects import BatchInputSimplePublicObjectBatchInput as ObjectsBatchInput
+from hubspot.crm.objects import SimplePublicObjectBatchInput as ObjectsBatchItem
 from hubspot.crm.properties import OptionInput, PropertyCreate, PropertyGroupCreate
 
 from integrations.base import (
@@ -78,6 +94,8 @@ from integrations.base import (
     PushResult,
     Record,
     Removal,
+    TaskPushResult,
+    TaskWrite,
     VendorUser,
 )
 from integrations.errors import AuthError, FatalError, VendorRefused
@@ -95,6 +113,8 @@ from integrations.hubspot.records import (
     MAPPERS,
     MODIFIED_PROPERTY,
     PROPERTIES,
+    TASK_KEY_PROPERTY,
+    TASK_TO_COMPANY_TYPE_ID,
     archived_millis,
     batch_associations,
     created_millis,
@@ -103,6 +123,8 @@ from integrations.hubspot.records import (
     modified_millis,
     needs_lookup,
     owner_from_payload,
+    task_create_properties,
+    task_update_properties,
 )
 from integrations.hubspot.wire import (
     Answer,
@@ -120,7 +142,14 @@ OBJECT_TYPES: dict[str, str] = {
     "contacts": "contacts",
     "deals": "deals",
     "tickets": "tickets",
+    "tasks": "tasks",
 }
+SCOPES: dict[str, list[dict[str, str]]] = {
+    "tasks": [{"property_name": TASK_KEY_PROPERTY, "operator": "HAS_PROPERTY"}],
+}
+"""A fixed condition of every search of an object type: only Canary's tasks are pulled."""
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -151,7 +180,7 @@ class HubSpotAdapter:
     """The HubSpot adapter (see the module docstring for the pull and push rules)."""
 
     system = "hubspot"
-    objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets")
+    objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "tasks")
 
     def __init__(
         self,
@@ -244,12 +273,25 @@ class HubSpotAdapter:
         if object_type is None:
             raise ValueError(f"hubspot has no {object}; it has {', '.join(self.objects)}")
         state = PullCursor.load(cursor)
+        if object_type in SCOPES:
+            return self._scoped_pull(object, object_type, state)
         return self._pull(object, object_type, state)
+
+    def _scoped_pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
+        """Canary's tasks: before the key property exists (no push yet) there is none to read."""
+        try:
+            yield from self._pull(obj, object_type, state)
+        except VendorRefused as exc:
+            if exc.status != 400 or TASK_KEY_PROPERTY not in str(exc):
+                raise
+            log.info("hubspot: no %s property on %s yet; no Canary task to read", TASK_KEY_PROPERTY, object_type)
 
     def _pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
         pull = _Pull(check_gone=state is None or state.phase == "walk")
         decided = state is None
-        if state is None:
+        if state is None and object_type in SCOPES:
+            state = PullCursor("forward")  # search from the start: a walk would list every task in the portal
+        elif state is None:
             state = PullCursor("walk", mark=self._newest_stamp(object_type))
         loaded, fresh = state, True
         settles = state.at is not None and self.wall_clock_ms() - state.at >= self.look_back_ms
@@ -322,6 +364,7 @@ class HubSpotAdapter:
         descending: bool = False,
         limit: int | None = None,
     ) -> Answer:
+        filters = [*SCOPES.get(object_type, []), *filters]
         request = PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=[Filter(**f) for f in filters])] if filters else [],
             sorts=[{"propertyName": sort_by, "direction": "DESCENDING" if descending else "ASCENDING"}],
@@ -451,6 +494,8 @@ class HubSpotAdapter:
     def _records(
         self, object_type: str, results: Sequence[Mapping[str, Any]], pull: _Pull, *, lookup: bool = True
     ) -> list[Record]:
+        if object_type in SCOPES:  # a walk lists every task; only Canary's (with a key) are records
+            results = [r for r in results if (r.get("properties") or {}).get(TASK_KEY_PROPERTY)]
         for r in results:
             pull.merged.update({merged: str(r["id"]) for merged in merged_ids(r)})
         looked_up: dict[str, list[Mapping[str, Any]]] = {}
@@ -704,3 +749,146 @@ class HubSpotAdapter:
                     break
         return culprits
 
+    # --- tasks ----------------------------------------------------------------------------
+
+    def ensure_task_fields(self) -> bool:
+        """The ``canary_task_key`` task property (in the ``canary_health`` group); True when created now."""
+        conn = self.connection
+        answer = conn.call("list task properties", conn.properties.get_all, "tasks")
+        names = {p.get("name") for p in answer.body.get("results") or [] if isinstance(p, Mapping)}
+        if TASK_KEY_PROPERTY in names:
+            return False
+        try:
+            conn.call("create the Canary task property group", conn.groups.create, "tasks",
+                      PropertyGroupCreate(name=GROUP_NAME, label=GROUP_LABEL, display_order=-1))
+        except VendorRefused as exc:
+            if exc.status != 409:
+                raise
+        create = PropertyCreate(name=TASK_KEY_PROPERTY, label="Canary task key", type="string", field_type="text",
+                                group_name=GROUP_NAME, description="Written by Canary: the key of the Canary task "
+                                "this task is.", display_order=-1, form_field=False)
+        try:
+            conn.call(f"create property {TASK_KEY_PROPERTY}", conn.properties.create, "tasks", create)
+        except VendorRefused as exc:
+            if exc.status != 409:
+                raise
+            return False
+        return True
+
+    def push_tasks(self, creates: Sequence[TaskWrite], updates: Sequence[TaskWrite]) -> TaskPushResult:
+        """Creates, then updates, 100 a call (see the module docstring)."""
+        result = TaskPushResult()
+        before = self.calls
+        try:
+            for chunk in _chunks(list(creates), self.push_batch_size):
+                self._create_tasks(list(chunk), result)
+            for chunk in _chunks(list(updates), self.push_batch_size):
+                self._update_tasks(list(chunk), result)
+        finally:
+            result.calls = self.calls - before
+        return result
+
+    def _create_tasks(self, chunk: list[TaskWrite], result: TaskPushResult) -> None:
+        queue: deque[list[TaskWrite]] = deque([chunk])
+        while queue:
+            batch = queue.popleft()
+            try:
+                body = self._send_creates(batch, result)
+            except VendorRefused as exc:
+                if exc.status != 400:
+                    result.failed.update({w.key: f"HTTP {exc.status} {error_message(exc.body, exc.status)}"
+                                          for w in batch})
+                    continue
+                problems = {w.key: f"{p.property}: {p.message}" for w in batch for p in invalid_values(exc.body)
+                            if p.value is not None and task_create_properties(w, 0).get(p.property) == p.value}
+                if problems:
+                    result.failed.update(problems)
+                    rest = [w for w in batch if w.key not in problems]
+                    if rest:
+                        queue.appendleft(rest)
+                elif len(batch) == 1:
+                    result.failed[batch[0].key] = error_message(exc.body, exc.status)
+                else:
+                    half = len(batch) // 2
+                    queue.appendleft(batch[half:])
+                    queue.appendleft(batch[:half])
+                continue
+            if body is None:
+                continue
+            by_key = {str((r.get("properties") or {}).get(TASK_KEY_PROPERTY)): str(r["id"])
+                      for r in body.get("results") or () if isinstance(r, Mapping) and r.get("id")}
+            for write in batch:
+                if write.key in by_key:
+                    result.created[write.key] = by_key[write.key]
+                elif write.key not in result.created:
+                    result.failed[write.key] = "HubSpot reported no result for this task"
+
+    def _send_creates(self, batch: list[TaskWrite], result: TaskPushResult) -> Any:
+        """One batch create under `RetryPolicy.run_unsure`; the answer's body, or None when a lost answer's
+        tasks were all found already."""
+        pending = list(batch)
+
+        def attempt() -> Any:
+            result.create_calls += 1
+            now = self.wall_clock_ms()
+            request = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[
+                SimplePublicObjectBatchInputForCreate(
+                    properties=task_create_properties(w, now),
+                    associations=[PublicAssociationsForObject(
+                        to=PublicObjectId(id=w.account_external_id),
+                        types=[AssociationSpec(association_category="HUBSPOT_DEFINED",
+                                               association_type_id=TASK_TO_COMPANY_TYPE_ID)])])
+                for w in pending])
+            return self.connection.once("create tasks", self.connection.batch.create, "tasks", request).body
+
+        def recover() -> bool:
+            before = self.calls
+            found = self.find_tasks(pending)
+            result.lookups += self.calls - before
+            result.created.update(found)
+            pending[:] = [w for w in pending if w.key not in found]
+            return bool(pending)
+
+        return self.policy.run_unsure(attempt, recover, what="hubspot create tasks")
+
+    def _update_tasks(self, chunk: list[TaskWrite], result: TaskPushResult) -> None:
+        request = ObjectsBatchInput(inputs=[ObjectsBatchItem(id=w.external_id, properties=task_update_properties(w))
+                                            for w in chunk])
+        result.update_calls += 1
+        try:
+            answer = self.connection.call("update tasks", self.connection.batch.update, "tasks", request)
+        except VendorRefused as exc:
+            result.failed.update({w.key: f"HTTP {exc.status} {error_message(exc.body, exc.status)}" for w in chunk})
+            return
+        by_id = {str(w.external_id): w for w in chunk}
+        succeeded, failed = batch_outcome(answer.body, list(by_id))
+        result.updated.extend(by_id[i].key for i in succeeded)
+        for task_id, message in failed.items():
+            if message.startswith("OBJECT_NOT_FOUND"):
+                result.gone.append(by_id[task_id].key)  # archived in HubSpot since the last pull
+            else:
+                result.failed[by_id[task_id].key] = message
+
+    def find_tasks(self, writes: Sequence[TaskWrite]) -> dict[str, str]:
+        """key -> task id of the tasks carrying these keys, read consistently: the companies' task
+        associations (1,000 companies a call), then those tasks' keys (100 a call)."""
+        wanted = {w.key for w in writes}
+        companies = sorted({w.account_external_id for w in writes})
+        task_ids: set[str] = set()
+        for chunk in _chunks(companies, self.association_batch_size):
+            request = BatchInputPublicFetchAssociationsBatchRequest(
+                inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk])
+            answer = self.connection.call("read company tasks", self.connection.associations.get_page,
+                                          "companies", "tasks", request)
+            for rows in batch_associations(answer.body).values():
+                task_ids.update(str(r.get("toObjectId")) for r in rows if r.get("toObjectId") is not None)
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(task_ids, key=int), 100):
+            read = BatchReadInputSimplePublicObjectId(inputs=[SimplePublicObjectId(id=i) for i in chunk],
+                                                      properties=[TASK_KEY_PROPERTY], properties_with_history=[])
+            answer = self.connection.call("read tasks", self.connection.batch.read, "tasks", read)
+            for row in answer.body.get("results") or ():
+                key = (row.get("properties") or {}).get(TASK_KEY_PROPERTY)
+                if key in wanted:
+                    found.setdefault(str(key), str(row["id"]))
+        return found

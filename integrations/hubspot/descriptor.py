@@ -71,6 +71,7 @@ DESCRIPTOR = VendorDescriptor(
                          "https://app-ap1.hubspot.com"),
     ),
     field_name=property_name,
+    tasks=True,
     record_url=lambda external_id, portal: (f"https://app.hubspot.com/contacts/{portal}/company/{external_id}"
                                             if portal else None),
 )

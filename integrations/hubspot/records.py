@@ -13,7 +13,16 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, DealRecord, Record, TicketRecord, VendorUser
+from integrations.base import (
+    AccountRecord,
+    ContactRecord,
+    DealRecord,
+    Record,
+    TaskRecord,
+    TaskWrite,
+    TicketRecord,
+    VendorUser,
+)
 from integrations.values import (
     EPOCH,
     canonical_role,
@@ -33,8 +42,14 @@ MODIFIED_PROPERTY: dict[str, str] = {
     "contacts": "lastmodifieddate",
     "deals": "hs_lastmodifieddate",
     "tickets": "hs_lastmodifieddate",
+    "tasks": "hs_lastmodifieddate",
 }
 """The property incremental search filters and sorts on (contacts keep the older name)."""
+
+TASK_KEY_PROPERTY = "canary_task_key"
+"""Canary's task key on a task: written with the create, so a create whose answer was lost is found
+(through the company's task associations and a batch read, both consistent, unlike search), and a pull
+searches only Canary's tasks."""
 
 PROPERTIES: dict[str, tuple[str, ...]] = {
     "companies": (
@@ -75,6 +90,14 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
         "hs_pipeline_stage",
         "createdate",
         "closed_date",
+        "hs_lastmodifieddate",
+    ),
+    "tasks": (
+        "hs_task_status",
+        "hs_timestamp",
+        "hubspot_owner_id",
+        "hs_task_completion_date",
+        TASK_KEY_PROPERTY,
         "hs_lastmodifieddate",
     ),
 }
@@ -363,12 +386,67 @@ def ticket_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> T
     )
 
 
+TASK_PRIORITIES: dict[str, str] = {"low": "LOW", "normal": "MEDIUM", "high": "HIGH"}
+DONE_TASK_STATUS = "COMPLETED"
+OPEN_TASK_STATUS = "NOT_STARTED"
+TASK_TO_COMPANY_TYPE_ID = 192
+"""v4 HUBSPOT_DEFINED association type of task to company."""
+
+
+def task_to_record(obj: Mapping[str, Any], company_id: str | None = None) -> TaskRecord:
+    """A task (`PROPERTIES` ``tasks``) as a `TaskRecord`; the due date is ``hs_timestamp``'s UTC day."""
+    props = _props(obj)
+    done = str(props.get("hs_task_status") or "").strip().upper() == DONE_TASK_STATUS
+    due = parse_instant(props.get("hs_timestamp"))
+    return TaskRecord(
+        system=SYSTEM,
+        external_id=str(obj["id"]),
+        updated_at=modified_at(obj, "tasks"),
+        key=text_or_none(props.get(TASK_KEY_PROPERTY)) or "",
+        account_external_id=company_id,
+        status="done" if done else "open",
+        due_date=due.date() if due else None,
+        owner_ref=text_or_none(props.get(OWNER_PROPERTY)),
+        completed_at=parse_instant(props.get("hs_task_completion_date")) if done else None,
+    )
+
+
+def due_timestamp(day: dt.date) -> str:
+    """``hs_timestamp`` of a due date: midnight UTC of that day, in epoch milliseconds."""
+    return str(to_epoch_millis(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)))
+
+
+def task_update_properties(write: TaskWrite) -> dict[str, str]:
+    """What a push keeps in step: status, due date and (when known) the owner."""
+    values = {"hs_task_status": DONE_TASK_STATUS if write.status == "done" else OPEN_TASK_STATUS}
+    if write.due_date:
+        values["hs_timestamp"] = due_timestamp(write.due_date)
+    if write.owner_ref:
+        values[OWNER_PROPERTY] = write.owner_ref
+    return values
+
+
+def task_create_properties(write: TaskWrite, now_millis: int) -> dict[str, str]:
+    """A new task's properties; ``hs_timestamp`` is required, so a task without a due date is due now."""
+    values = {
+        "hs_task_subject": write.subject,
+        "hs_task_body": write.body or "",
+        "hs_task_priority": TASK_PRIORITIES.get(write.priority, "MEDIUM"),
+        "hs_task_type": "TODO",
+        "hs_timestamp": str(now_millis),
+        TASK_KEY_PROPERTY: write.key,
+        **task_update_properties(write),
+    }
+    return values
+
+
 Mapper = Callable[[Mapping[str, Any], str | None], Record]
 MAPPERS: dict[str, Mapper] = {
     "companies": company_to_account,
     "contacts": contact_to_record,
     "deals": deal_to_record,
     "tickets": ticket_to_record,
+    "tasks": task_to_record,
 }
 
 

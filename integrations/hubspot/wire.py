@@ -160,6 +160,11 @@ class HubSpotConnection:
         kwargs.update(_preload_content=False, _request_timeout=self.timeout)
         return self.policy.run(lambda: self._once(what, send, args, kwargs, search), what=f"hubspot {what}")
 
+    def once(self, what: str, send: Callable[..., Any], *args: Any, **kwargs: Any) -> Answer:
+        """One try of a request that must not be repeated blindly (see `RetryPolicy.run_unsure`)."""
+        kwargs.update(_preload_content=False, _request_timeout=self.timeout)
+        return self._once(what, send, args, kwargs, False)
+
     def _observe(self, headers: Mapping[str, Any] | None) -> None:
         if not headers:
             return

@@ -40,15 +40,15 @@ class FieldAccess:
         self.connection = connection
         self._user_id: str | None = None
 
-    def grant(self, field_names: Sequence[str]) -> None:
-        """Permission set, its assignment to the connected user, Read and Edit on each field."""
+    def grant(self, field_names: Sequence[str], sobject: str = SOBJECT) -> None:
+        """Permission set, its assignment to the connected user, Read and Edit on each field of ``sobject``."""
         user_id = self.user_id()
         try:
             permission_set = self._permission_set()
             self._assign(permission_set, user_id)
-            self._field_permissions(permission_set, field_names)
+            self._field_permissions(permission_set, field_names, sobject)
         except (VendorRefused, AccessRefused) as exc:
-            raise FatalError(self.instruction(field_names, f"granting access was refused: {exc}")) from None
+            raise FatalError(self.instruction(field_names, f"granting access was refused: {exc}", sobject)) from None
 
     def user_id(self) -> str:
         """The connected user's id, from the ``identity`` URL of the Resources by Version answer."""
@@ -62,13 +62,13 @@ class FieldAccess:
             self._user_id = user_id
         return self._user_id
 
-    def instruction(self, field_names: Sequence[str], cause: str) -> str:
+    def instruction(self, field_names: Sequence[str], cause: str, sobject: str = SOBJECT) -> str:
         """What an admin must do, naming the permission set, the user and the fields."""
         try:
             user = self._describe_user(self.user_id())
         except FatalError:  # the words must come through even when the look-up does not
             user = self._user_id or "the user Canary connects as"
-        fields = ", ".join(f"{SOBJECT}.{name}" for name in field_names) or f"Canary's {SOBJECT} fields"
+        fields = ", ".join(f"{sobject}.{name}" for name in field_names) or f"Canary's {sobject} fields"
         return (f"salesforce: Canary's integration user cannot read and write its fields ({cause}). "
                 f"Ask a Salesforce admin to assign the permission set {PERMISSION_SET} "
                 f"(\"{PERMISSION_SET_LABEL}\", from Canary's package; Read and Edit on {fields}) "
@@ -113,16 +113,16 @@ class FieldAccess:
             "sobjects/PermissionSetAssignment/", method="POST", json=body))
         log.info("salesforce: assigned the permission set %s to %s", PERMISSION_SET, user_id)
 
-    def _field_permissions(self, permission_set: str, field_names: Sequence[str]) -> None:
+    def _field_permissions(self, permission_set: str, field_names: Sequence[str], sobject: str = SOBJECT) -> None:
         """Create the missing ``FieldPermissions`` and turn on Read and Edit where one lacks them."""
         sf = self.connection.sf
         query = ("SELECT Id, Field, PermissionsRead, PermissionsEdit FROM FieldPermissions "  # noqa: S608
-                 f"WHERE ParentId = {soql_string(permission_set)} AND SobjectType = {soql_string(SOBJECT)}")
+                 f"WHERE ParentId = {soql_string(permission_set)} AND SobjectType = {soql_string(sobject)}")
         rows = self.connection.call("query FieldPermissions", partial(sf.query, query)).get("records") or []
         existing = {str(r.get("Field")): r for r in rows}
-        wanted = [f"{SOBJECT}.{name}" for name in field_names]
+        wanted = [f"{sobject}.{name}" for name in field_names]
         grant = {"PermissionsRead": True, "PermissionsEdit": True}
-        missing = [{"attributes": {"type": "FieldPermissions"}, "ParentId": permission_set, "SobjectType": SOBJECT,
+        missing = [{"attributes": {"type": "FieldPermissions"}, "ParentId": permission_set, "SobjectType": sobject,
                     "Field": field, **grant} for field in wanted if field not in existing]
         lacking = [{"attributes": {"type": "FieldPermissions"}, "id": str(existing[field]["Id"]), **grant}
                    for field in wanted if field in existing

@@ -16,6 +16,13 @@
 * Push: ``PATCH composite/sobjects`` with up to 200 records per call and ``allOrNone:
   false`` (per-record results); above ``bulk_threshold`` records, one Bulk API 2.0 ingest
   job instead (create, upload CSV, ``UploadComplete``, poll, failed results).
+* Tasks: ``POST composite/sobjects`` creates up to 200 ``Task`` records a call (``WhatId`` the
+  Account, Canary's key in ``Canary_Task_Key__c``), ``PATCH`` keeps status, due date and owner in
+  step. A create is tried once at a time: after a 5xx, timeout or dropped connection the keys are
+  looked up (``SELECT Id, Canary_Task_Key__c FROM Task WHERE Canary_Task_Key__c IN (...)``, consistent,
+  200 keys a query) and only the tasks not found are sent again. The pull of ``tasks`` reads only
+  Canary's tasks (``Canary_Task_Key__c != null``), incrementally like every other object; before the
+  key field exists there is nothing to read.
 """
 
 from __future__ import annotations
@@ -31,13 +38,23 @@ from typing import Any
 
 from simple_salesforce.bulk2 import Operation
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, VendorUser
+from integrations.base import (
+    FieldSpec,
+    FieldUpdate,
+    ObjectName,
+    Page,
+    PushResult,
+    Record,
+    TaskPushResult,
+    TaskWrite,
+    VendorUser,
+)
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.salesforce import fields, records, wire
 from integrations.salesforce.access import FieldAccess
 from integrations.salesforce.cursor import ModstampCursor
-from integrations.salesforce.soql import ids_query, incremental_query
+from integrations.salesforce.soql import ids_query, incremental_query, values_query
 from integrations.salesforce.wire import DEFAULT_API_VERSION, SalesforceConnection
 from integrations.values import iso_datetime
 
@@ -53,6 +70,8 @@ class PulledObject:
     sobject: str
     fields: tuple[str, ...]
     to_record: Callable[[Mapping[str, Any]], Record]
+    scope: str | None = None
+    """A fixed condition of the pull (tasks: only Canary's)."""
 
 
 PULLED: dict[str, PulledObject] = {
@@ -60,12 +79,14 @@ PULLED: dict[str, PulledObject] = {
     "contacts": PulledObject("Contact", records.CONTACT_FIELDS, records.contact_from_payload),
     "deals": PulledObject("Opportunity", records.DEAL_FIELDS, records.deal_from_payload),
     "tickets": PulledObject("Case", records.TICKET_FIELDS, records.ticket_from_payload),
+    "tasks": PulledObject("Task", records.TASK_FIELDS, records.task_from_payload,
+                          scope=f"{fields.TASK_KEY_FIELD} != null"),
 }
 
 
 class SalesforceAdapter:
     system = "salesforce"
-    objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets")
+    objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "tasks")
 
     def __init__(
         self,
@@ -143,7 +164,13 @@ class SalesforceAdapter:
         if spec is None:
             raise ValueError(f"salesforce has no {object!r}; it has {', '.join(self.objects)}")
         position = ModstampCursor.load(cursor)
-        answer = self._query(spec, position)
+        try:
+            answer = self._query(spec, position)
+        except VendorRefused as exc:
+            if spec.scope is None or exc.code not in wire.FIELD_ACCESS_CODES:
+                raise
+            log.info("salesforce: no Canary task key field on Task yet; no Canary task to read")
+            return
         while True:
             keyed = [(self._position_of(spec, p), p) for p in answer.get("records") or []]
             fresh = [(key, p) for key, p in keyed if not position.repeats(*key)]
@@ -160,7 +187,7 @@ class SalesforceAdapter:
     def _query(self, spec: PulledObject, position: ModstampCursor) -> Any:
         """``queryAll`` from the position: the recycle bin's rows (``IsDeleted``) come back with the live ones."""
         sf = self.connection.sf
-        query = incremental_query(spec.sobject, spec.fields, position)
+        query = incremental_query(spec.sobject, spec.fields, position, scope=spec.scope)
         return self.connection.call(f"queryAll {spec.sobject}", lambda: sf.query(
             query, include_deleted=True, headers=self.query_options))
 
@@ -228,7 +255,7 @@ class SalesforceAdapter:
         names = [fields.field_name(spec.key) for spec in specs]
         usable = self._account_fields()
         created = [spec.key for spec, name in zip(specs, names, strict=True)
-                   if name not in usable and self._create_field(spec)]
+                   if name not in usable and self._create_field(fields.custom_field_metadata(spec))]
         if all(usable.get(name) for name in names):
             return created
         usable = self._account_fields()
@@ -241,16 +268,15 @@ class SalesforceAdapter:
                                                                   "after granting access"))
         return created
 
-    def _account_fields(self) -> dict[str, bool]:
-        """Account fields the connected user can read → whether it can also write them."""
+    def _account_fields(self, sobject: str = "Account") -> dict[str, bool]:
+        """Fields of ``sobject`` the connected user can read → whether it can also write them."""
         sf = self.connection.sf
-        describe = self.connection.call("describe Account", lambda: sf.restful("sobjects/Account/describe"))
+        describe = self.connection.call(f"describe {sobject}", lambda: sf.restful(f"sobjects/{sobject}/describe"))
         return wire.describe_fields(describe or {})
 
-    def _create_field(self, spec: FieldSpec) -> bool:
+    def _create_field(self, body: dict[str, Any]) -> bool:
         """One Tooling ``CustomField`` create; False when the field exists already (hidden from this user)."""
         sf = self.connection.sf
-        body = fields.custom_field_metadata(spec)
         try:
             self.connection.call(f"create field {body['FullName']}", partial(
                 sf.toolingexecute, "sobjects/CustomField/", method="POST", data=body))
@@ -362,6 +388,117 @@ class SalesforceAdapter:
                 result.succeeded.append(account_id)
             else:
                 result.failed[account_id] = f"Bulk job {job_id} did not process this record"
+
+    # ------------------------------------------------------------------ tasks
+
+    def ensure_task_fields(self) -> bool:
+        """The task key field on Task, readable and writable (created on Activity, granted like the Account
+        fields); one describe when it is there. True when it was created now."""
+        name = fields.TASK_KEY_FIELD
+        usable = self._account_fields("Task")
+        if usable.get(name):
+            return False
+        created = name not in usable and self._create_field(fields.task_key_metadata())
+        usable = self._account_fields("Task")
+        if not usable.get(name):
+            self.access.grant([name], sobject="Task")
+            usable = self._account_fields("Task")
+            if not usable.get(name):
+                raise FatalError(self.access.instruction([name], "the task key field is still hidden or read-only "
+                                                                 "after granting access", sobject="Task"))
+        return created
+
+    def push_tasks(self, creates: Sequence[TaskWrite], updates: Sequence[TaskWrite]) -> TaskPushResult:
+        """Creates, then updates, 200 a call (see the module docstring)."""
+        result = TaskPushResult()
+        before = self.calls
+        try:
+            for start in range(0, len(creates), self.batch_size):
+                self._create_tasks(list(creates[start : start + self.batch_size]), result)
+            for start in range(0, len(updates), self.batch_size):
+                self._update_tasks(list(updates[start : start + self.batch_size]), result)
+        finally:
+            result.calls = self.calls - before
+        return result
+
+    def _create_tasks(self, chunk: list[TaskWrite], result: TaskPushResult) -> None:
+        sf = self.connection.sf
+        pending = list(chunk)
+
+        def attempt() -> Any:
+            result.create_calls += 1
+            body = {"allOrNone": False, "records": wire.task_records(
+                [(None, records.task_create_values(w)) for w in pending])}
+            return self.connection.once("create Tasks", partial(sf.restful, "composite/sobjects", method="POST",
+                                                                json=body))
+
+        def recover() -> bool:
+            before = self.calls
+            found = self.find_tasks(pending)
+            result.lookups += self.calls - before
+            result.created.update(found)
+            pending[:] = [w for w in pending if w.key not in found]
+            return bool(pending)
+
+        try:
+            answer = self.policy.run_unsure(attempt, recover, what="salesforce create Tasks")
+        except VendorRefused as exc:
+            if exc.code in wire.FIELD_ACCESS_CODES:
+                raise FatalError(self.access.instruction([fields.TASK_KEY_FIELD], str(exc), sobject="Task")) from None
+            result.failed.update({w.key: str(exc) for w in pending})
+            return
+        if answer is None:
+            return
+        answers = answer if isinstance(answer, list) else []
+        for index, write in enumerate(pending):
+            item = answers[index] if index < len(answers) else None
+            if isinstance(item, Mapping) and item.get("success") is True and item.get("id"):
+                result.created[write.key] = str(item["id"])
+            else:
+                errors = item.get("errors") if isinstance(item, Mapping) else None
+                result.failed[write.key] = wire.error_text(errors or []) if errors else \
+                    "salesforce reported no result for this task"
+
+    def _update_tasks(self, chunk: list[TaskWrite], result: TaskPushResult) -> None:
+        sf = self.connection.sf
+        rows = [(w.external_id, records.task_update_values(w)) for w in chunk]
+        body = {"allOrNone": False, "records": wire.task_records(rows)}
+        result.update_calls += 1
+        try:
+            answer = self.connection.call("update Tasks", partial(sf.restful, "composite/sobjects", method="PATCH",
+                                                                  json=body))
+        except VendorRefused as exc:
+            result.failed.update({w.key: str(exc) for w in chunk})
+            return
+        answers = answer if isinstance(answer, list) else []
+        for index, write in enumerate(chunk):
+            item = answers[index] if index < len(answers) else None
+            if isinstance(item, Mapping) and item.get("success") is True:
+                result.updated.append(write.key)
+                continue
+            errors = item.get("errors") if isinstance(item, Mapping) else None
+            codes = {str(e.get("statusCode") or e.get("errorCode")) for e in errors or [] if isinstance(e, Mapping)}
+            if "ENTITY_IS_DELETED" in codes:  # deleted in Salesforce since the last pull
+                result.gone.append(write.key)
+            else:
+                result.failed[write.key] = wire.error_text(errors or []) if errors else \
+                    "salesforce reported no result for this task"
+
+    def find_tasks(self, writes: Sequence[TaskWrite]) -> dict[str, str]:
+        """key -> Task Id of the tasks carrying these keys: one query per 200 keys (queries are consistent,
+        so a task created a moment ago is found)."""
+        sf = self.connection.sf
+        keys = sorted({w.key for w in writes})
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), COLLECTION_LIMIT):
+            query = values_query("Task", ("Id", fields.TASK_KEY_FIELD), fields.TASK_KEY_FIELD,
+                                 keys[start : start + COLLECTION_LIMIT])
+            answer = self.connection.call("query Tasks by key", partial(sf.query, query))
+            for row in answer.get("records") or []:
+                key = row.get(fields.TASK_KEY_FIELD)
+                if isinstance(key, str) and key:
+                    found.setdefault(key, records.record_id(row))
+        return found
 
 
 def minimum_push_calls(records: int, *, batch_size: int = COLLECTION_LIMIT, bulk_threshold: int = 2000) -> int:

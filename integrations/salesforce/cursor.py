@@ -94,7 +94,9 @@ class ModstampCursor:
             return None
         literal = soql_datetime(self.stamp)
         if self.seen:
-            return f"SystemModstamp >= {literal} AND Id NOT IN {soql_in(sorted(self.seen))}"
+            # A delivered id is skipped only at the boundary stamp: edited again later, it comes back.
+            return (f"SystemModstamp >= {literal} AND (SystemModstamp > {literal} "
+                    f"OR Id NOT IN {soql_in(sorted(self.seen))})")
         if self.seen is None and self.last_id is not None:
             return (f"SystemModstamp >= {literal} AND (SystemModstamp > {literal} "
                     f"OR Id > {soql_string(self.last_id)})")

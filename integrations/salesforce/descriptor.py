@@ -100,5 +100,6 @@ DESCRIPTOR = VendorDescriptor(
                          "https://*.visualforce.com"),
     ),
     field_name=field_name,
+    tasks=True,
     record_url=lambda external_id, _org: f"https://login.salesforce.com/{external_id}",  # opens in the user's org
 )

@@ -77,3 +77,18 @@ def salesforce_values(values: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[name] = str(value)
     return out
+
+
+TASK_KEY_FIELD = "Canary_Task_Key__c"
+"""Canary's task key on a ``Task``: written with the create, so a create whose answer was lost is found by
+a query before anything is sent again, and a pull reads only Canary's tasks."""
+TASK_KEY_LENGTH = 64
+
+
+def task_key_metadata() -> dict[str, Any]:
+    """Tooling API ``CustomField`` body of the task key. Task and Event custom fields are Activity fields:
+    the field is created on ``Activity`` and shows on ``Task``."""
+    return {"FullName": f"Activity.{TASK_KEY_FIELD}", "Metadata": {
+        "label": "Canary Task Key", "type": "Text", "length": TASK_KEY_LENGTH,
+        "description": "Written by Canary: the key of the Canary task this task is.",
+        "inlineHelpText": "Set by Canary when it creates the task; leave it as it is."}}

@@ -17,7 +17,16 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, DealRecord, Removal, TicketRecord, VendorUser
+from integrations.base import (
+    AccountRecord,
+    ContactRecord,
+    DealRecord,
+    Removal,
+    TaskRecord,
+    TaskWrite,
+    TicketRecord,
+    VendorUser,
+)
 from integrations.values import (
     canonical_role,
     decimal_or_none,
@@ -49,6 +58,19 @@ TICKET_FIELDS: tuple[str, ...] = (
     "Id", "AccountId", "ContactId", "Subject", "Priority", "Status", "IsEscalated", "IsClosed",
     "CreatedDate", "ClosedDate", "SystemModstamp", "IsDeleted",
 )  # fmt: skip
+
+TASK_KEY_FIELD = "Canary_Task_Key__c"
+TASK_FIELDS: tuple[str, ...] = (
+    "Id", "WhatId", "OwnerId", "Status", "IsClosed", "ActivityDate", "CompletedDateTime", TASK_KEY_FIELD,
+    "SystemModstamp", "IsDeleted",
+)  # fmt: skip
+TASK_PRIORITIES: Mapping[str, str] = {"low": "Low", "normal": "Normal", "high": "High"}
+"""Canary's task priority -> ``Task.Priority``."""
+OPEN_TASK_STATUS = "Not Started"
+DONE_TASK_STATUS = "Completed"
+MAX_SUBJECT = 255
+"""``Task.Subject`` holds at most 255 characters."""
+MAX_DESCRIPTION = 32_000
 
 PRIORITIES: Mapping[str, str] = {
     "low": "low",
@@ -212,3 +234,48 @@ def ticket_from_payload(payload: Mapping[str, Any]) -> TicketRecord:
         solved_at=closed_at if status == "closed" else None,
         requester_external_id=text_or_none(payload.get("ContactId")),
     )
+
+
+def task_from_payload(payload: Mapping[str, Any]) -> TaskRecord:
+    """A ``Task`` row (`TASK_FIELDS`) as a `TaskRecord`: closed (``IsClosed``, or status Completed) is done."""
+    closed = payload.get("IsClosed") is True or str(payload.get("Status") or "").strip() == DONE_TASK_STATUS
+    return TaskRecord(
+        system=SYSTEM,
+        external_id=record_id(payload),
+        updated_at=_updated_at(payload),
+        key=text_or_none(payload.get(TASK_KEY_FIELD)) or "",
+        account_external_id=text_or_none(payload.get("WhatId")),
+        status="done" if closed else "open",
+        due_date=iso_date(payload.get("ActivityDate")),
+        owner_ref=text_or_none(payload.get("OwnerId")),
+        completed_at=iso_datetime(payload.get("CompletedDateTime")) if closed else None,
+    )
+
+
+def task_status(write: TaskWrite) -> str:
+    return DONE_TASK_STATUS if write.status == "done" else OPEN_TASK_STATUS
+
+
+def task_create_values(write: TaskWrite) -> dict[str, Any]:
+    """A new ``Task`` on the Account (``WhatId``) carrying Canary's key; subject cut to 255 characters."""
+    values: dict[str, Any] = {
+        "WhatId": write.account_external_id,
+        "Subject": write.subject[:MAX_SUBJECT],
+        "Description": (write.body or "")[:MAX_DESCRIPTION] or None,
+        "ActivityDate": write.due_date.isoformat() if write.due_date else None,
+        "Priority": TASK_PRIORITIES.get(write.priority, "Normal"),
+        "Status": task_status(write),
+        TASK_KEY_FIELD: write.key,
+    }
+    if write.owner_ref:
+        values["OwnerId"] = write.owner_ref
+    return values
+
+
+def task_update_values(write: TaskWrite) -> dict[str, Any]:
+    """What a push keeps in step on an existing ``Task``: status, due date and (when known) the owner."""
+    values: dict[str, Any] = {"Status": task_status(write),
+                              "ActivityDate": write.due_date.isoformat() if write.due_date else None}
+    if write.owner_ref:
+        values["OwnerId"] = write.owner_ref
+    return values

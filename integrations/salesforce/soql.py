@@ -9,9 +9,11 @@ order. Many records may share one stamp (a data load, a mass update), so the nex
 starts *at* that stamp (``>=``) and skips the ids at the boundary already delivered, which
 the cursor remembers (up to `MAX_SEEN`)::
 
-    WHERE SystemModstamp >= T AND Id NOT IN ('A', 'B', ...) ORDER BY SystemModstamp, Id
+    WHERE SystemModstamp >= T AND (SystemModstamp > T OR Id NOT IN ('A', 'B', ...))
+    ORDER BY SystemModstamp, Id
 
-This also catches a record edited later within the same second that lands on ``T`` with a
+(an id is skipped only at ``T``: a boundary record edited again later is read again). This also
+catches a record edited later within the same second that lands on ``T`` with a
 lower Id. When more than `MAX_SEEN` records share the boundary stamp, the cursor keeps only
 the last Id: the delivered ones are then exactly those ordered before it, so::
 
@@ -74,15 +76,25 @@ def soql_in(values: Sequence[str]) -> str:
     return "(" + ", ".join(soql_string(v) for v in values) + ")"
 
 
-def incremental_query(sobject: str, fields: Sequence[str], cursor: ModstampCursor) -> str:
-    """``SELECT fields FROM sobject [WHERE after cursor] ORDER BY SystemModstamp, Id``."""
+def incremental_query(sobject: str, fields: Sequence[str], cursor: ModstampCursor, *,
+                      scope: str | None = None) -> str:
+    """``SELECT fields FROM sobject [WHERE scope AND after cursor] ORDER BY SystemModstamp, Id``; ``scope``
+    is the adapter's own fixed condition (``Canary_Task_Key__c != null``), never caller text."""
     selected = list(dict.fromkeys([*(soql_name(f) for f in fields), "Id", "SystemModstamp"]))
     # Names pass soql_name(); the cursor's values are formatted as literals: no caller text goes in.
     query = f"SELECT {', '.join(selected)} FROM {soql_name(sobject)}"  # noqa: S608
     where = cursor.where()
-    if where:
-        query += f" WHERE {where}"
+    if scope and where:
+        query += f" WHERE ({scope}) AND ({where})"
+    elif scope or where:
+        query += f" WHERE {scope or where}"
     return query + " ORDER BY SystemModstamp, Id"
+
+
+def values_query(sobject: str, fields: Sequence[str], field: str, values: Sequence[str]) -> str:
+    """``SELECT fields FROM sobject WHERE field IN (...)`` with every value quoted."""
+    return (f"SELECT {', '.join(soql_name(f) for f in fields)} FROM {soql_name(sobject)} "  # noqa: S608
+            f"WHERE {soql_name(field)} IN {soql_in(values)}")
 
 
 def ids_query(sobject: str, fields: Sequence[str], ids: Sequence[str]) -> str:

@@ -153,6 +153,10 @@ class SalesforceConnection:
         """Run one single-request SDK call under the retry policy, translating its errors."""
         return self.policy.run(lambda: self._once(what, send), what=f"salesforce {what}")
 
+    def once(self, what: str, send: Callable[[], T]) -> T:
+        """One try of a request that must not be repeated blindly (see `RetryPolicy.run_unsure`)."""
+        return self._once(what, send)
+
     def _once(self, what: str, send: Callable[[], T]) -> T:
         self.guard.check()
         self._retry_after = None
@@ -224,6 +228,12 @@ def error_text(content: Any) -> str:
 def collection_records(rows: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """``(account id, field values)`` pairs as sObject Collections records (null clears a field)."""
     return [{"attributes": {"type": "Account"}, "id": account_id, **fields} for account_id, fields in rows]
+
+
+def task_records(rows: Sequence[tuple[str | None, Mapping[str, Any]]]) -> list[dict[str, Any]]:
+    """``(task id or None for a new one, field values)`` pairs as sObject Collections ``Task`` records."""
+    return [{"attributes": {"type": "Task"}, **({"id": task_id} if task_id else {}), **fields}
+            for task_id, fields in rows]
 
 
 def collection_outcomes(ids: Sequence[str], results: Any) -> tuple[list[str], dict[str, str]]:

@@ -76,4 +76,5 @@ DESCRIPTOR = VendorDescriptor(
     record_url=lambda external_id, subdomain: (f"https://{subdomain}.zendesk.com/agent/organizations/{external_id}"
                                                if subdomain else None),
     helpdesk=True,
+    tasks=False,  # Zendesk has no task object; a CSM's follow-up is not a support ticket (docs/architecture.md)
 )

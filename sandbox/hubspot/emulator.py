@@ -428,7 +428,7 @@ class HubSpotEmulator(Emulator):
         return render.json_response(self._record_json(table.object_type, record, list(record.properties)), 201)
 
     def _create_one(self, object_type: str, body: dict[str, Any]) -> HubSpotRecord:
-        values = self.store.validate(object_type, body.get("properties") or {})
+        values = self._creatable(object_type, body.get("properties") or {})
         links = body.get("associations") or []
         for link in links:
             self._check_link(object_type, link)
@@ -436,6 +436,17 @@ class HubSpotEmulator(Emulator):
         for link in links:
             self._apply_link(object_type, record.id, link)
         return record
+
+    def _creatable(self, object_type: str, properties: Any) -> dict[str, str | None]:
+        """A create's values, validated; a task needs ``hs_timestamp`` (its due date), as HubSpot requires."""
+        values = self.store.validate(object_type, properties)
+        if self.store.table(object_type).object_type == "tasks" and not values.get("hs_timestamp"):
+            raise validation_error("Property values were not valid: "
+                                   '[{"isValid":false,"message":"hs_timestamp is required","error":"REQUIRED_FIELD",'
+                                   '"name":"hs_timestamp"}]',
+                                   errors=[{"message": "hs_timestamp is required", "code": "REQUIRED_FIELD",
+                                            "context": {"propertyName": ["hs_timestamp"]}}])
+        return values
 
     def _check_link(self, object_type: str, link: Any) -> None:
         try:
@@ -576,7 +587,7 @@ class HubSpotEmulator(Emulator):
         items = render.inputs(render.json_body(request))
         with self.store.lock:
             for item in items:
-                self.store.validate(table.object_type, item.get("properties") or {})
+                self._creatable(table.object_type, item.get("properties") or {})
                 for link in item.get("associations") or []:
                     self._check_link(table.object_type, link)
             created = [self._create_one(table.object_type, item) for item in items]

@@ -273,6 +273,7 @@ _SPECS: dict[str, dict[str, _Spec]] = {
     "tasks": {
         "hs_createdate": ("Create date", _DATETIME, True, False, _NO),
         "hs_timestamp": ("Due date", _DATETIME, False, False, _NO),
+        "hs_task_completion_date": ("Completed at", _DATETIME, True, False, _NO),
         "hs_task_subject": ("Task Title", _STRING, False, False, _NO),
         "hs_task_body": ("Notes", ("string", "html"), False, False, _NO),
         "hs_task_status": (

@@ -260,6 +260,7 @@ class HubSpotStore:
             props[MODIFIED_PROPERTY[table.object_type]] = iso_ms(updated)
             if table.object_type == "tasks":
                 props["hs_createdate"] = iso_ms(created)
+                _task_completion(props, created)
             record = HubSpotRecord(rid, props, created, updated)
             if rid not in table.records:
                 bisect.insort(table.sorted_ids, int(rid))
@@ -309,6 +310,8 @@ class HubSpotStore:
         with self.lock:
             now = self.clock()
             record.properties.update(values)
+            if self.table(object_type).object_type == "tasks":
+                _task_completion(record.properties, now)
             record.updated_at = now
             record.properties[MODIFIED_PROPERTY[self.table(object_type).object_type]] = iso_ms(now)
             self._index(record, now)
@@ -566,6 +569,14 @@ class HubSpotStore:
         with self.lock:
             targets = self.links.get((f, t), {}).get(from_id, {})
             return sorted(((tid, list(k)) for tid, k in targets.items()), key=lambda item: int(item[0]))
+
+
+def _task_completion(props: dict[str, str | None], now: datetime) -> None:
+    """``hs_task_completion_date``: stamped when a task becomes COMPLETED, cleared when it is reopened."""
+    if props.get("hs_task_status") == "COMPLETED":
+        props["hs_task_completion_date"] = props.get("hs_task_completion_date") or iso_ms(now)
+    else:
+        props["hs_task_completion_date"] = None
 
 
 def _option(raw: Any, index: int) -> dict[str, Any]:

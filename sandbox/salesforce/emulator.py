@@ -517,7 +517,12 @@ class SalesforceEmulator(Emulator):
             record["IsClosed"] = closed
             record.setdefault("IsEscalated", False)
         elif sobject == "Task":
-            record["IsClosed"] = record.get("Status") == "Completed"
+            closed = record.get("Status") == "Completed"
+            if closed and not record.get("IsClosed"):
+                record["CompletedDateTime"] = record.get("LastModifiedDate") or self._now_text()
+            elif not closed:
+                record["CompletedDateTime"] = None
+            record["IsClosed"] = closed
 
     def _prepare(self, spec: ObjectSpec, changes: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         """Validate and coerce one record's field values (raises `FieldValueError`)."""
@@ -555,9 +560,27 @@ class SalesforceEmulator(Emulator):
         if record_id not in self._store[spec.name]:
             raise FieldValueError("ENTITY_IS_DELETED", "entity is deleted", [])
         coerced = self._prepare(spec, changes, creating=False)
+        self._check_references(spec.name, coerced)
         if record_id in self._failing:
             raise FieldValueError("FIELD_CUSTOM_VALIDATION_EXCEPTION", self._failing[record_id], [])
         return coerced
+
+    def _check_references(self, sobject: str, coerced: dict[str, Any]) -> None:
+        """A Task's ``WhatId`` must name a live record and its ``OwnerId`` an active User, as in an org."""
+        if sobject != "Task":
+            return
+        what = coerced.get("WhatId")
+        if what and not any(what in self._store[t] for t in ("Account", "Opportunity", "Case")):
+            raise FieldValueError("INVALID_CROSS_REFERENCE_KEY",
+                                  "invalid cross reference id", ["WhatId"])
+        owner = coerced.get("OwnerId")
+        if owner:
+            user = self._store["User"].get(owner)
+            if user is None:
+                raise FieldValueError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["OwnerId"])
+            if user.get("IsActive") is not True:
+                raise FieldValueError("INACTIVE_OWNER_OR_USER", "operation performed with inactive user "
+                                      f"[{owner}] as owner of task", [])
 
     def _apply(self, sobject: str, record_id: str, coerced: dict[str, Any]) -> None:
         record = self._store[sobject][to_18(record_id)]
@@ -572,6 +595,7 @@ class SalesforceEmulator(Emulator):
     def _create(self, sobject: str, fields: dict[str, Any]) -> str:
         spec = self._spec(sobject)
         coerced = self._prepare(spec, fields, creating=True)
+        self._check_references(spec.name, coerced)
         record: Record = dict.fromkeys(spec.fields)
         record.update({k: v for k, v in coerced.items() if v is not None})
         if spec.name == "Task":
@@ -874,6 +898,8 @@ class SalesforceEmulator(Emulator):
         if not isinstance(full_name, str) or "." not in full_name or not isinstance(metadata, dict):
             raise ApiError(400, "INVALID_INPUT", "FullName (Object.Field__c) and Metadata are required", [])
         object_name, _, field_name = full_name.partition(".")
+        if object_name == "Activity":  # Task and Event fields are defined on Activity; this org has Task
+            object_name = "Task"
         with self._lock:
             spec = self._objects.get(object_name)
             if spec is None:

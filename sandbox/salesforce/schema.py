@@ -484,6 +484,10 @@ def _case(owner: FieldSpec) -> ObjectSpec:
     )
 
 
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+"""A fresh org's Task statuses; Completed is the closed one."""
+
+
 def _task(owner: FieldSpec) -> ObjectSpec:
     return _object(
         "Task",
@@ -502,10 +506,11 @@ def _task(owner: FieldSpec) -> ObjectSpec:
             ),
             _ref("WhoId", "Name ID", "Contact", "Who"),
             FieldSpec("ActivityDate", "date", "Due Date Only"),
-            _pick("Status", "Status", ("Not Started", "In Progress", "Completed"), nillable=False),
+            _pick("Status", "Status", TASK_STATUSES, nillable=False),
             _pick("Priority", "Priority", ("High", "Normal", "Low"), nillable=False),
             FieldSpec("Description", "textarea", "Description", length=32000),
             FieldSpec("IsClosed", "boolean", "Closed", nillable=False, updateable=False, createable=False),
+            FieldSpec("CompletedDateTime", "datetime", "Completed Date/Time", updateable=False, createable=False),
             owner,
             *_system_fields(),
         ],

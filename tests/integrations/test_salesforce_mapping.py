@@ -330,7 +330,8 @@ STAMP = dt.datetime(2026, 1, 31, 1, tzinfo=UTC)
 @pytest.mark.parametrize(("cursor", "where"), [
     (ModstampCursor(), ""),
     (ModstampCursor(STAMP, "0015g0000004DU4AAM", frozenset({"0015g0000004DU4AAM", "0015g0000004AAAAAA"})),
-     " WHERE SystemModstamp >= 2026-01-31T01:00:00Z AND Id NOT IN ('0015g0000004AAAAAA', '0015g0000004DU4AAM')"),
+     " WHERE SystemModstamp >= 2026-01-31T01:00:00Z AND (SystemModstamp > 2026-01-31T01:00:00Z "
+     "OR Id NOT IN ('0015g0000004AAAAAA', '0015g0000004DU4AAM'))"),
     (ModstampCursor(STAMP, "0015g0000004DU4AAM", None),
      " WHERE SystemModstamp >= 2026-01-31T01:00:00Z AND (SystemModstamp > 2026-01-31T01:00:00Z "
      "OR Id > '0015g0000004DU4AAM')"),
