@@ -59,6 +59,7 @@ from extensions import canary_store, credential_cipher, replay_guard
 from integrations.registry import vendors
 from store.db import Store
 from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
+from sync.tasks import complete_task
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
                     static_url_path="/static/console")
@@ -367,7 +368,7 @@ def task_done(task_id: int) -> Any:
         task = s.get(Task, task_id)
         if task is None:
             abort(404, description="no such task in this workspace")
-        task.status = "done"
+        complete_task(task)  # its copies in the CRMs are closed at the next push
         audit(s, me.email, "task.done", f"task {task.id}", me.user_id, title=task.title)
         account_id = task.account_id
     return redirect(url_for("console.account", account_id=account_id))

@@ -136,7 +136,8 @@ def test_post_without_csrf_token_is_refused(console_app: Any, two_workspaces: tu
     done = client.post(f"/tasks/{task_id}/done", data={"csrf_token": csrf_of(client)})
     assert done.status_code == 302
     with store.session(a.tenant_id) as s:
-        assert s.get(Task, task_id).status == "done"
+        task = s.get(Task, task_id)
+        assert task.status == "done" and task.completed_at is not None  # when: what the CRMs' copies close with
         assert s.scalar(select(AuditEvent.action).where(AuditEvent.target == f"task {task_id}")) == "task.done"
 
 
