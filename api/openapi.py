@@ -125,7 +125,11 @@ def _schemas() -> dict[str, Any]:
             "title": {"type": "string"}, "status": {"type": "string"}, "raised_at": text, "resolved_at": text}},
         "Task": {"type": "object", "properties": {
             "id": integer, "account_id": integer, "title": {"type": "string"}, "owner_email": text,
-            "due_date": text, "status": {"type": "string"}}},
+            "assignee_user_id": {"type": ["integer", "null"]}, "priority": {"type": "string"},
+            "source": {"type": "string"}, "due_date": text, "status": {"type": "string"}, "completed_at": text,
+            "crm": {"type": "array", "description": "The task's copies in the CRMs",
+                    "items": {"type": "object", "properties": {
+                        "system": {"type": "string"}, "external_id": text, "state": {"type": "string"}}}}}},
         "User": {"type": "object", "properties": {
             "id": integer, "email": {"type": "string"}, "name": text, "role": {"type": "string"},
             "manager_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},

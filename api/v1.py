@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.exceptions import HTTPException
 
 from api.openapi import openapi_document
@@ -222,9 +223,13 @@ def tasks() -> Any:
     if account_id is not None:
         query = query.where(Task.account_id == account_id)
     with _store().session(me().tenant_id) as s:
-        rows = list(s.scalars(query))
+        rows = list(s.scalars(query.options(selectinload(Task.links))))
         data = [{"id": t.id, "account_id": t.account_id, "alert_id": t.alert_id, "title": t.title,
-                 "owner_email": t.owner, "due_date": _day(t.due_date), "status": t.status} for t in rows[:limit]]
+                 "owner_email": t.owner, "assignee_user_id": t.assignee_user_id, "priority": t.priority,
+                 "source": t.source, "due_date": _day(t.due_date), "status": t.status,
+                 "completed_at": _day(t.completed_at),
+                 "crm": [{"system": link.system, "external_id": link.external_id, "state": link.state}
+                         for link in sorted(t.links, key=lambda link: link.system)]} for t in rows[:limit]]
     return jsonify({"data": data, "next_cursor": _next_id_cursor(rows, limit)})
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from console.history import BandChange, band_changes
 from integrations.registry import VENDOR_NAMES, vendor, vendors
@@ -64,9 +64,25 @@ class AccountProfile:
     satisfaction: dict[str, int]
     nps: list[SurveyResponse]
     alerts: list[Alert]
-    tasks: list[Task]
+    tasks: list[dict[str, Any]]
     links: list[dict[str, Any]]
     timeline: list[tuple[dt.datetime, str, str]] = field(default_factory=list)
+
+
+def _open_tasks(s: Session, account_id: int) -> list[dict[str, Any]]:
+    """Open tasks, soonest due first: who they are for, their priority and where they are in the CRMs."""
+    tasks = list(s.scalars(select(Task).where(Task.account_id == account_id, Task.status == "open")
+                           .options(selectinload(Task.links)).order_by(Task.due_date, Task.id)))
+    ids = {t.assignee_user_id for t in tasks if t.assignee_user_id}
+    names: dict[int, str] = {}
+    if ids:
+        for user_id, name in s.execute(select(User.id, func.coalesce(User.name, User.email)).where(User.id.in_(ids))):
+            names[user_id] = name
+    return [{"id": t.id, "title": t.title, "due_date": t.due_date, "priority": t.priority,
+             "assignee": names.get(t.assignee_user_id) if t.assignee_user_id else t.owner,
+             "crm": [(SYSTEM_LABELS.get(link.system, link.system),
+                      "in sync" if link.state == "created" else link.state)
+                     for link in sorted(t.links, key=lambda link: link.system)]} for t in tasks]
 
 
 def reason_texts(reasons: Any, limit: int = 5) -> list[str]:
@@ -188,8 +204,7 @@ def load_account_profile(s: Session, account_id: int, as_of: dt.date | None) -> 
                            .order_by(SurveyResponse.submitted_at.desc()).limit(10))),
         alerts=list(s.scalars(select(Alert).where(Alert.account_id == account_id, Alert.status == "open")
                               .order_by(Alert.raised_at.desc()))),
-        tasks=list(s.scalars(select(Task).where(Task.account_id == account_id, Task.status == "open")
-                             .order_by(Task.due_date))),
+        tasks=_open_tasks(s, account_id),
         links=_links(s, account_id))
     profile.timeline = _timeline(profile)
     return profile

@@ -104,3 +104,29 @@ def test_users_list(console_app: Any, alpha: Workspace) -> None:
     body = console_app.test_client().get("/api/v1/users", headers=bearer(console_app, alpha, "viewer")).get_json()
     assert sorted(u["role"] for u in body["data"]) == ["admin", "csm", "csm", "manager", "viewer"]
     assert all("password" not in k for u in body["data"] for k in u)
+
+
+def test_tasks_show_priority_source_assignee_completion_and_their_crm_copies(console_app: Any,
+                                                                             alpha: Workspace) -> None:
+    from store.models import Task, TaskLink
+    from sync.tasks import complete_task
+
+    store = canary_store(console_app)
+    with store.session(alpha.tenant_id) as s:
+        task = s.get_one(Task, alpha.tasks[0])
+        task.priority, task.assignee_user_id = "high", alpha.users["csm"]
+        s.add_all([TaskLink(task_id=task.id, system="salesforce", key="canary-1", external_id="00T000000000001AAA",
+                            state="created"),
+                   TaskLink(task_id=task.id, system="hubspot", key="canary-2", external_id=None, state="pending")])
+        complete_task(task)
+    client = console_app.test_client()
+    answer = client.get("/api/v1/tasks?status=all", headers=bearer(console_app, alpha, "admin")).get_json()
+    rows = {r["id"]: r for r in answer["data"]}
+    assert len(rows) == len(alpha.tasks) >= 1
+    row = rows[alpha.tasks[0]]
+    assert (row["priority"], row["source"], row["assignee_user_id"], row["status"]) == (
+        "high", "alert", alpha.users["csm"], "done")
+    assert row["completed_at"] is not None
+    assert row["crm"] == [{"system": "hubspot", "external_id": None, "state": "pending"},
+                          {"system": "salesforce", "external_id": "00T000000000001AAA", "state": "created"}]
+    assert all(r["crm"] == [] for tid, r in rows.items() if tid != alpha.tasks[0])

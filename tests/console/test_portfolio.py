@@ -8,8 +8,10 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from extensions import canary_store
+from store.models import User
 from tests.console.conftest import Workspace, signed_in_client
 
 
@@ -132,6 +134,25 @@ def test_account_profile_shows_history_band_change_and_reasons(console_app: Any,
     assert "has the domain alpha0.example" in page
     assert "Usage dropped at Alpha Poor Renewing" in page and "Call Alpha Poor Renewing" in page
     assert 'data-testid="profile-renewal">2027-01-14<' in page
+
+
+def test_account_profile_shows_each_open_task_s_priority_assignee_and_crm_copies(
+        console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
+    from store.models import Task, TaskLink
+
+    a, _ = two_workspaces
+    account_id = a.accounts["Alpha Poor Renewing"]
+    with canary_store(console_app).session(a.tenant_id) as s:
+        task = s.scalars(select(Task).where(Task.account_id == account_id)).one()
+        task.priority, task.assignee_user_id = "high", a.users["csm2"]
+        s.add(TaskLink(task_id=task.id, system="salesforce", key="canary-9", external_id="00T9", state="created"))
+        csm2 = s.get_one(User, a.users["csm2"])
+        expected_name = csm2.name or csm2.email
+    page = signed_in_client(console_app, a.emails["csm"]).get(f"/accounts/{account_id}").get_data(as_text=True)
+    tasks = [part.split("</div>")[0] for part in page.split('data-testid="task"')[1:]]
+    assert len(tasks) == 1
+    assert "<strong class=\"small\">High</strong>" in tasks[0] and "Call Alpha Poor Renewing" in tasks[0]
+    assert f"for {expected_name}" in tasks[0] and "Salesforce: in sync" in tasks[0]
 
 
 def test_steady_account_shows_no_band_change(console_app: Any, two_workspaces: tuple[Workspace, Workspace]) -> None:
