@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from console.auth import SignedIn
 from console.people import team_ids
 from store.models import BANDS, NO_RENEWAL, NO_TREND, Account, Alert, HealthSnapshot, User
+from store.portfolio_keys import reference_day
 from store.queries import subscription_facts
 
 SORTS = ("score", "name", "band", "trend", "renewal", "arr", "owner", "segment", "tier", "stage", "alerts")
@@ -263,7 +264,7 @@ def load_page(s: Session, q: PortfolioQuery, who: SignedIn) -> PortfolioPage:
     open alerts when sorting by them), so the (tenant, [CSM | band,] key, id) indexes deliver the page in
     order and the query stops after `limit` + 1 rows."""
     day = latest_day(s)
-    reference = day or dt.datetime.now(dt.UTC).date()
+    reference = reference_day(day)
     alerts = open_alert_counts()
     sort_expr = _sort_expression(q, alerts)
     query = select(Account.id, Account.name, Account.owner, Account.csm_user_id, Account.segment, Account.tier,

@@ -33,6 +33,12 @@ CHUNK = 500
 KEYS = ("health_band", "score_key", "trend_key", "arr", "arr_key", "renewal_key")
 
 
+def reference_day(day: dt.date | None, today: dt.date | None = None) -> dt.date:
+    """The day renewal windows are counted from: the workspace's latest scored day, else ``today``,
+    else the real today (a workspace never scored). The one rule for the keys and the portfolio."""
+    return day or today or dt.datetime.now(dt.UTC).date()
+
+
 def refresh(session: Session, account_ids: Iterable[int] | None = None, *, today: dt.date | None = None) -> int:
     """Bring the keys of `account_ids` (None: every account of the session's tenant) up to date;
     returns how many accounts changed. `today` is the reference day of a workspace with no snapshot."""
@@ -40,7 +46,7 @@ def refresh(session: Session, account_ids: Iterable[int] | None = None, *, today
     if tenant_id is None:
         raise ValueError("portfolio keys are refreshed in a tenant's session")
     day: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
-    reference = day or today or dt.datetime.now(dt.UTC).date()
+    reference = reference_day(day, today)
     if account_ids is None:
         return _refresh(session, tenant_id, day, reference, None)
     ids = sorted(set(account_ids))

@@ -6,7 +6,9 @@ loudly (a collection error naming the path), because a skipped shape test proves
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -26,3 +28,16 @@ def vendor_payloads(vendor: str) -> Path:
 WORLD_AS_OF = date(2026, 11, 30)
 """The synthetic "today" of every sandbox world the tests build: a Monday and a month end, fixed so
 the suite is the same test on any day (``canary demo`` alone uses the real today)."""
+
+WORLD_NOW = datetime.combine(WORLD_AS_OF, time(10), UTC)
+"""10:00 UTC on `WORLD_AS_OF`: the wall-clock instant of tests whose code under test, or a library it
+calls (zenpy's time-based exports), reads the real clock."""
+
+
+@contextmanager
+def pinned_clock(at: datetime = WORLD_NOW) -> Iterator[None]:
+    """Python's clock starts at ``at`` and runs on from there, for everything in this process."""
+    import time_machine
+
+    with time_machine.travel(at, tick=True):
+        yield

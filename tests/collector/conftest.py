@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from extensions import canary_store
 from store.models import Account, SourceLink
 from store.tenants import create_tenant
 from tests.conftest import TEST_SECRET
+from tests.shared import WORLD_NOW, pinned_clock
 
 WRITE_KEY = "wk_test_0123456789abcdef"
 OTHER_KEY = "wk_other_key_000000"
@@ -47,8 +49,15 @@ def post(client: Any, path: str, body: Any, key: str = WRITE_KEY) -> Any:
     return client.post(path, data=data, headers={**auth(key), "Content-Type": "application/json"})
 
 
+@pytest.fixture(autouse=True)
+def _pinned_clock() -> Iterator[None]:
+    """The collector stamps what it receives with the clock: every collector test runs on `WORLD_NOW`."""
+    with pinned_clock():
+        yield
+
+
 def ts(days_ago: int = 1, hour: int = 10) -> str:
-    midnight = dt.datetime.now(dt.UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
+    midnight = WORLD_NOW.replace(hour=hour)
     day = midnight - dt.timedelta(days=days_ago)
     return day.isoformat().replace("+00:00", "Z")
 

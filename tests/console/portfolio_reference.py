@@ -23,6 +23,7 @@ from console.auth import SignedIn
 from console.people import team_ids
 from console.portfolio import STEADY, PortfolioQuery
 from store.models import Account, Alert, HealthSnapshot
+from store.portfolio_keys import reference_day
 from store.queries import active_subscriptions
 
 FAR_FUTURE = dt.date(9999, 12, 31)
@@ -43,7 +44,7 @@ class Row:
 
 def rows(s: Session) -> tuple[dt.date | None, dict[int, Row]]:
     day = s.scalar(select(func.max(HealthSnapshot.day)))
-    reference = day or dt.datetime.now(dt.UTC).date()
+    reference = reference_day(day)  # production's rule: the latest scored day, else today
     accounts = list(s.scalars(select(Account)))
     snaps = {h.account_id: h for h in s.scalars(select(HealthSnapshot).where(HealthSnapshot.day == day))} \
         if day is not None else {}
@@ -88,7 +89,7 @@ def sort_value(r: Row, sort: str) -> Any:
 def ordered_ids(s: Session, q: PortfolioQuery, who: SignedIn) -> list[int]:
     """Every account the query matches, in its order (no paging)."""
     day, by_id = rows(s)
-    reference = day or dt.datetime.now(dt.UTC).date()
+    reference = reference_day(day)  # production's rule: the latest scored day, else today
     team = set(team_ids(s, who.user_id)) if q.scope == "team" else set()
     found = []
     for r in by_id.values():

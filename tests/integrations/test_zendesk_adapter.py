@@ -7,7 +7,7 @@ import os
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -27,7 +27,7 @@ from sandbox.generate import generate_world
 from sandbox.world import World
 from sandbox.zendesk import ZendeskEmulator
 from sync.push import HEALTH_FIELDS
-from tests.shared import WORLD_AS_OF
+from tests.shared import WORLD_AS_OF, WORLD_NOW, pinned_clock
 
 NATIVE: dict[ObjectName, str] = {
     "accounts": "organizations",
@@ -102,9 +102,16 @@ def loopback() -> Iterator[tuple[LoopbackServer, Slot]]:
         yield server, slot
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pinned_clock() -> Iterator[None]:
+    """zenpy's own rule for time-based walks looks at the wall clock: it starts at `WORLD_NOW` here."""
+    with pinned_clock():
+        yield
+
+
 def now() -> datetime:
-    """Real time: zenpy's own rule for time-based walks looks at the wall clock, so the emulator does too."""
-    return datetime.now(UTC).replace(microsecond=0)
+    """The emulator's start: the pinned wall clock's, so zenpy's rule and the emulator agree."""
+    return WORLD_NOW
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,10 +24,18 @@ from sandbox.server import LoopbackRedirect
 from sandbox.world import Person, Presence, World
 from sandbox.zendesk import ZendeskEmulator
 from tests.sandbox.worlds import company, ticket
+from tests.shared import WORLD_NOW, pinned_clock
 
-# A day before real time: zenpy stops time-based exports whose end_time is within 5 minutes of
-# its own wall clock, so the emulator's "now" must not run ahead of it.
-NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+# A day before the (pinned) wall clock: zenpy stops time-based exports whose end_time is within 5 minutes
+# of its own wall clock, so the emulator's "now" must not run ahead of it.
+NOW = WORLD_NOW - timedelta(days=1)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _pinned_clock() -> Iterator[None]:
+    with pinned_clock():
+        yield
+
 BASE = NOW - timedelta(days=30)
 ORG_ID0 = 360_000_100_000
 USER_ID0 = 380_000_200_000
