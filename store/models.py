@@ -37,6 +37,8 @@ LINK_SOURCES = (*SYSTEMS, "product")
 BANDS = ("good", "average", "poor")
 CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
 USER_ROLES = ("admin", "manager", "csm", "viewer")
+TASK_REASSIGN = ("none", "automatic", "all")
+"""`Tenant.task_reassign`: which open tasks of an account follow it to a new owner."""
 """What a Canary user may do: admin (connections, models, users), manager (sees the team), CSM (own
 portfolio first, may see all), viewer (read only)."""
 
@@ -60,6 +62,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 
 class Tenant(Base):
     __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint(_in("task_reassign", TASK_REASSIGN), name="task_reassign"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(64), unique=True)
@@ -67,6 +70,9 @@ class Tenant(Base):
     write_key_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     """SHA-256 of the usage collector's write key (the key itself is never stored)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    task_reassign: Mapped[str] = mapped_column(String(20), default="automatic", server_default="automatic")
+    """Owner-change policy: what happens to an account's open tasks when sync sees a new owner
+    (`TASK_REASSIGN`: none, automatic — the tasks alerts and plays made —, or all)."""
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id} {self.slug!r}>"
@@ -445,6 +451,10 @@ class Task(TenantScoped, Base):
     """The play (or other origin) that made it, in the source's own words; alerts use ``alert_id``."""
     completed_at: Mapped[dt.datetime | None] = mapped_column()
     updated_at: Mapped[dt.datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+    play_run_id: Mapped[int | None] = mapped_column(ForeignKey("play_runs.id", ondelete="SET NULL"), index=True)
+    """The play run whose step made it (`sync.plays`)."""
+    closed_reason: Mapped[str | None] = mapped_column(Text)
+    """Why it was closed without anyone doing it (its play's trigger cleared, its play was turned off)."""
 
     links: Mapped[list[TaskLink]] = relationship(back_populates="task", cascade="all, delete-orphan")
 
@@ -764,6 +774,98 @@ class PortfolioListFollow(TenantScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+PLAY_STATES = ("draft", "live", "paused", "off")
+RUN_STATES = ("queued", "running", "done", "closed", "skipped", "failed")
+
+
+class Play(TenantScoped, Base):
+    """A play (`plays`): a trigger and steps. Edits are a draft until published as a new version; runs
+    keep the version they started on."""
+
+    __tablename__ = "plays"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        CheckConstraint(_in("state", PLAY_STATES), name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str | None] = mapped_column(String(64))
+    """The template it was made from when that is the workspace's only copy of it; None otherwise."""
+    template: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(10), default="draft")
+    """draft (never published) | live | paused (runs wait, nothing starts) | off (turned off: runs closed)."""
+    draft: Mapped[dict[str, Any] | None] = mapped_column()
+    """Unpublished edits (`plays.PlayDefinition.as_dict`); None when the published version is current."""
+    version: Mapped[int | None] = mapped_column(Integer)
+    """The published version new runs start on (None: never published)."""
+    published_on: Mapped[dt.date | None] = mapped_column(Date)
+    """The day it was first published: list and date triggers count from it."""
+    evaluated_on: Mapped[dt.date | None] = mapped_column(Date)
+    assign_state: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Round-robin positions (team -> the user last given a task)."""
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PlayVersion(TenantScoped, Base):
+    """Every published definition of a play; none is ever changed."""
+
+    __tablename__ = "play_versions"
+    __table_args__ = (UniqueConstraint("play_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    play_id: Mapped[int] = mapped_column(ForeignKey("plays.id", ondelete="CASCADE"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column()
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PlayRun(TenantScoped, Base):
+    """One play on one account for one reason (the trigger's: a list, an alert rule, a date...).
+
+    ``active_key`` is set while the run is queued or running and unique: never two running copies of
+    one play on one account for one reason. ``episode`` tells firings of one reason apart (the day the
+    account entered the list, the alert, the renewal date): each is handled once, started or skipped.
+    ``log`` is the run's history, oldest first: ``{"at", "day", "state", "message"}``.
+    """
+
+    __tablename__ = "play_runs"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "active_key"),
+        UniqueConstraint("tenant_id", "play_id", "account_id", "reason", "episode"),
+        CheckConstraint(_in("state", RUN_STATES), name="state"),
+        Index("ix_play_runs_play_state", "tenant_id", "play_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    play_id: Mapped[int] = mapped_column(ForeignKey("plays.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(120))
+    episode: Mapped[str] = mapped_column(String(64))
+    active_key: Mapped[str | None] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    why: Mapped[str] = mapped_column(Text, default="")
+    """The latest state's reason, in words (waiting until..., skipped: already running since...)."""
+    trigger_reasons: Mapped[list[Any]] = mapped_column(default=list)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    """The next step to run (0-based)."""
+    resume_on: Mapped[dt.date | None] = mapped_column(Date)
+    wait_task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    """Failed attempts of the current step (an e-mail or webhook that did not go through)."""
+    started_on: Mapped[dt.date] = mapped_column(Date)
+    started_by: Mapped[str | None] = mapped_column(String(320))
+    ended_at: Mapped[dt.datetime | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    log: Mapped[list[Any]] = mapped_column(default=list)
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,
@@ -793,4 +895,7 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     PortfolioListMember,
     PortfolioListEvent,
     PortfolioListFollow,
+    Play,
+    PlayVersion,
+    PlayRun,
 )

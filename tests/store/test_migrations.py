@@ -199,3 +199,40 @@ def test_0011_fills_the_portfolio_keys_of_existing_accounts(database_url: str) -
         assert keys[accounts[(scored, 4)]] == (None, -1.0, -1000.0, None, None, None)
     finally:
         store.dispose()
+
+
+def test_0016_rebuilds_tenants_and_tasks_without_losing_the_rows_that_refer_to_them(database_url: str) -> None:
+    """0016 rebuilds `tenants` and `tasks` on SQLite (copy, drop, rename): the rows referring to them by a
+    cascading foreign key (connections, task links) survive, and existing workspaces reassign automatic tasks."""
+    upgrade(database_url, "0015")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            tenant_id = conn.execute(text(
+                "INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', CURRENT_TIMESTAMP) "
+                "RETURNING id")).scalar_one()
+            conn.execute(text(
+                "INSERT INTO connections (tenant_id, system, account_ref, credentials_encrypted, status, created_at, "
+                "updated_at) VALUES (:t, 'salesforce', 'org', :c, 'active', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"t": tenant_id, "c": b"x"})
+            account_id = conn.execute(text(
+                "INSERT INTO accounts (tenant_id, name, created_at, updated_at) VALUES (:t, 'A', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP) RETURNING id"), {"t": tenant_id}).scalar_one()
+            task_id = conn.execute(text(
+                "INSERT INTO tasks (tenant_id, account_id, title, status, created_at) "
+                "VALUES (:t, :a, 'Call', 'open', CURRENT_TIMESTAMP) RETURNING id"),
+                {"t": tenant_id, "a": account_id}).scalar_one()
+            conn.execute(text(
+                "INSERT INTO task_links (tenant_id, task_id, system, key, state, sent) "
+                "VALUES (:t, :k, 'salesforce', 'canary-1', 'created', '{}')"), {"t": tenant_id, "k": task_id})
+        upgrade(database_url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT COUNT(*) FROM connections")).scalar_one() == 1
+            assert conn.execute(text("SELECT COUNT(*) FROM task_links")).scalar_one() == 1
+            assert conn.execute(text("SELECT task_reassign FROM tenants")).scalar_one() == "automatic"
+            assert conn.execute(text("SELECT play_run_id FROM tasks")).scalar_one() is None
+        with pytest.raises(IntegrityError), engine.begin() as conn:  # foreign keys are enforced again
+            conn.execute(text("INSERT INTO task_links (tenant_id, task_id, system, key, state, sent) "
+                              "VALUES (:t, 999, 'hubspot', 'canary-2', 'created', '{}')"), {"t": tenant_id})
+    finally:
+        engine.dispose()
