@@ -54,13 +54,13 @@ def new_key() -> str:
 def create_task(session: Session, account_id: int, title: str, *, body: str | None = None,
                 due_date: dt.date | None = None, priority: str = "normal", source: str = "manual",
                 source_ref: str | None = None, alert_id: int | None = None, assignee_user_id: int | None = None,
-                owner: str | None = None) -> Task:
+                owner: str | None = None, play_run_id: int | None = None) -> Task:
     """A new open task on an account (added to the session). It reaches the CRMs at the next push."""
     if priority not in TASK_PRIORITIES:
         raise ValueError(f"priority must be one of {', '.join(TASK_PRIORITIES)}, not {priority!r}")
     task = Task(account_id=account_id, title=title, body=body, due_date=due_date, priority=priority,
                 source=source, source_ref=source_ref, alert_id=alert_id, assignee_user_id=assignee_user_id,
-                owner=owner, status="open")
+                owner=owner, status="open", play_run_id=play_run_id)
     session.add(task)
     return task
 

@@ -45,6 +45,8 @@ def _forbidden_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[st
     ("scoring", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "sandbox", "flask")),
     ("worklists", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
                    "flask", "sqlalchemy", "console", "api")),
+    ("plays", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
+               "flask", "sqlalchemy", "console", "api", "requests", "smtplib")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])

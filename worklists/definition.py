@@ -194,12 +194,12 @@ def _days(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(-MAX_DAYS, MAX_DAYS), **kwargs)
 
 
-class _Strict(Schema):
+class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
 
-class ConditionSchema(_Strict):
+class ConditionSchema(StrictSchema):
     field = fields.String(required=True)
     op = fields.String(required=True)
     value = fields.Raw()
@@ -280,16 +280,16 @@ class ConditionSchema(_Strict):
         return Condition(**data)
 
 
-def _visible(text: str) -> None:
+def visible_text(text: str) -> None:
     if not text.strip() or any(ord(c) < 32 for c in text):
         raise ValidationError("must hold visible text and no control characters")
 
 
-class ListSchema(_Strict):
+class ListSchema(StrictSchema):
     version = fields.Integer(load_default=FORMAT_VERSION, validate=validate.Equal(FORMAT_VERSION))
     key = fields.String(load_default=None, validate=validate.Regexp(r"^[a-z0-9][a-z0-9-]{0,63}$",
                                                                    error="lower-case letters, digits and dashes"))
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=120), _visible])
+    name = fields.String(required=True, validate=[validate.Length(min=1, max=120), visible_text])
     description = fields.String(load_default="", validate=validate.Length(max=2000))
     match = fields.String(load_default="all", validate=validate.OneOf(["all", "any"]))
     conditions = fields.List(fields.Nested(ConditionSchema), required=True, validate=validate.Length(min=1, max=20))
@@ -300,17 +300,17 @@ class ListSchema(_Strict):
                               match=data["match"], conditions=tuple(data["conditions"]), key=data["key"])
 
 
-def _flatten(messages: Any, path: str = "") -> list[str]:
+def flatten_messages(messages: Any, path: str = "") -> list[str]:
     if isinstance(messages, Mapping):
         lines: list[str] = []
         for key, value in messages.items():
             sub = "" if key == "_schema" else str(key)
-            lines += _flatten(value, f"{path}.{sub}" if path and sub else path or sub)
+            lines += flatten_messages(value, f"{path}.{sub}" if path and sub else path or sub)
         return lines
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
         return [f"{path or '(document)'}: {m}" for m in messages]
     if isinstance(messages, list):
-        return [line for m in messages for line in _flatten(m, path)]
+        return [line for m in messages for line in flatten_messages(m, path)]
     return [f"{path or '(document)'}: {messages}"]
 
 
@@ -332,7 +332,7 @@ def load_definition(source: Mapping[str, Any] | str) -> ListDefinition:
     try:
         definition: ListDefinition = ListSchema().load(document)
     except ValidationError as exc:
-        raise ListError(sorted(_flatten(exc.messages))) from exc
+        raise ListError(sorted(flatten_messages(exc.messages))) from exc
     return definition
 
 
