@@ -35,3 +35,13 @@ def send_mail(config: Any, to: str, subject: str, body: str) -> None:
         if config.get("SMTP_USERNAME"):
             smtp.login(str(config["SMTP_USERNAME"]), str(config.get("SMTP_PASSWORD") or ""))
         smtp.send_message(message)
+
+
+def play_effects(config: Any) -> Any:
+    """How play steps reach the outside world with this configuration: e-mail through the SMTP server
+    when one is configured (else e-mail steps are logged as not sent), webhooks over HTTPS."""
+    from sync.plays import Effects
+
+    if not smtp_configured(config):
+        return Effects()
+    return Effects(mailer=lambda to, subject, body: send_mail(config, to, subject, body))
