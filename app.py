@@ -235,12 +235,14 @@ def _register_commands() -> None:
     from cli.connect import connect
     from cli.demo import demo
     from cli.pipeline import score
+    from cli.plays import plays_cli
     from cli.sync_verbs import push_command, sync_command
     from cli.tenants import tenant_cli
     from cli.users import token_cli, user_cli
     from marketplace.cli import manifests_cli
 
-    for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli):
+    for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
+                    plays_cli):
         cli.add_command(command)
 
 

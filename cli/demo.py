@@ -9,6 +9,7 @@ The same seed gives the same result on every run.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import logging
 import time
@@ -55,6 +56,10 @@ class DemoResult:
     """Canary tasks made by this run (one per raised alert)."""
     tasks_pushed: dict[str, int] = field(default_factory=dict)
     """Per CRM that keeps tasks: the tasks created there."""
+    tasks_by_source: dict[str, int] = field(default_factory=dict)
+    """Canary tasks by what made them (alert, play)."""
+    plays_started: dict[str, int] = field(default_factory=dict)
+    """Per play (the ready-made ones, published in the demo workspace): runs started."""
 
     def as_json(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "linked_accounts": self.linked_accounts, "bands": self.bands,
@@ -62,7 +67,9 @@ class DemoResult:
                 "api_calls": self.api_calls, "pushed_records": self.pushed_records,
                 "usage_events": self.usage_events, "as_of": self.as_of, "history_days": self.history_days,
                 "users": len(self.sign_ins),
-                "tasks": {"created": self.tasks_created, "pushed": self.tasks_pushed}}
+                "tasks": {"created": self.tasks_created, "pushed": self.tasks_pushed,
+                          "by_source": self.tasks_by_source},
+                "plays": {"runs_started": self.plays_started}}
 
 
 SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05},
@@ -203,6 +210,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
         note_model(store, tenant_id, default_model(), None, actor="canary demo")
         scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
     evaluate_lists(store, tenant_id, world.as_of)  # the portfolio lists, as after every score run
+    result.plays_started = start_demo_plays(app, store, tenant_id, world.as_of)
     result.history_days = scored.days
 
     push_calls: dict[str, int] = {}
@@ -226,11 +234,29 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
             .group_by(SourceLink.account_id)).all()
         result.linked_accounts = sum(1 for _, n in per_account if n >= 2)
         result.tasks_created = session.scalar(select(func.count()).select_from(Task)) or 0
+        result.tasks_by_source = {source: n for source, n in session.execute(
+            select(Task.source, func.count()).group_by(Task.source).order_by(Task.source))}
     result.bands = {b: scored.bands.get(b, 0) for b in ("good", "average", "poor")}
     result.alerts_raised = scored.alerts_raised
     result.alerts_by_rule = dict(Counter(scored.alerts_by_rule))
     result.api_calls = {system: {"pull": pull_calls[system], "push": push_calls[system]} for system in adapters}
     return result
+
+
+def start_demo_plays(app: Flask, store: Any, tenant_id: int, as_of: dt.date) -> dict[str, int]:
+    """Publish every ready-made play in the demo workspace and run them once, as a team would on day one."""
+    from console.mail import play_effects
+    from plays import templates
+    from sync.plays import create_from_template, evaluate_plays, publish
+
+    with store.session(tenant_id) as session:
+        for t in templates():
+            assert t.key is not None
+            publish(session, create_from_template(session, t.key, "canary demo"), "canary demo", None, as_of)
+    summary = evaluate_plays(store, tenant_id, as_of, effects=play_effects(app.config))
+    for problem in summary.problems:
+        click.echo(f"  play not run: {problem}", err=True)
+    return {t.name: summary.started.get(t.name, 0) for t in templates()}
 
 
 def print_summary(result: DemoResult) -> None:
@@ -249,6 +275,8 @@ def print_summary(result: DemoResult) -> None:
                    f"{result.pushed_records.get(system, 0)} health records{tasks}")
     click.echo(f"  {result.tasks_created} tasks for the CSMs, in the CRMs too: "
                + (", ".join(f"{n} in {system}" for system, n in sorted(result.tasks_pushed.items())) or "none"))
+    click.echo(f"  {sum(result.plays_started.values())} play runs started: "
+               + ", ".join(f"{name} {n}" for name, n in result.plays_started.items() if n))
     click.echo(f"  {result.history_days} days of health history scored (trends and history charts from day one)")
     click.echo(json.dumps(result.as_json(), sort_keys=True))
     print_sign_ins(result)

@@ -86,8 +86,8 @@ def note_model(store: Store, tenant_id: int, model: HealthModel, source: str | N
 @with_appcontext
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
           history_days: int | None, as_json: bool) -> None:
+    from cli.plays import echo_plays, run_plays
     from sync.health import HISTORY_DAYS, has_history, score_tenant
-    from sync.lists import evaluate_lists
 
     store = app_store()
     tenant = resolve_tenant(store, tenant_slug)
@@ -103,9 +103,9 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
     note_model(store, tenant.id, model, model_path or current_app.config.get("HEALTH_MODEL"))
     with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
         summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
-    lists = evaluate_lists(store, tenant.id, day)  # portfolio lists follow every score run
+    after = run_plays(store, tenant.id, day)  # portfolio lists, then plays, follow every score run
     result = summary.as_dict()
-    result["lists"] = {k: v for k, v in lists.as_dict().items() if k != "skipped"}
+    result["lists"], result["plays"] = after["lists"], after["plays"]
     if as_json:
         click.echo(json.dumps(result, sort_keys=True))
         return
@@ -117,6 +117,8 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
                f"resolved: {result['alerts_resolved']}.")
     for rule, count in sorted(result["alerts_by_rule"].items()):
         click.echo(f"  {rule}: {count}")
-    click.echo(f"Lists: {lists.lists} evaluated, {lists.entered} accounts entered, {lists.left} left.")
-    for problem in lists.skipped:
+    lists = result["lists"]
+    click.echo(f"Lists: {lists['lists']} evaluated, {lists['entered']} accounts entered, {lists['left']} left.")
+    for problem in after["list_problems"]:  # type: ignore[attr-defined]
         click.echo(f"  not evaluated: {problem}", err=True)
+    echo_plays(result["plays"])

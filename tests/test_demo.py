@@ -61,10 +61,15 @@ def test_demo_runs_the_pipeline_and_repeats_exactly(tmp_path: Path, monkeypatch:
         assert system_calls["pull"] >= 4 and system_calls["push"] >= 1
     pushed = first["pushed_records"]
     assert isinstance(pushed, dict) and set(pushed) == set(calls) and all(n > 0 for n in pushed.values())
-    tasks = first["tasks"]  # one task per alert, in each CRM where the account is linked (Zendesk keeps none)
-    assert tasks["created"] == first["alerts_raised"] > 0
+    tasks = first["tasks"]  # one task per alert, one per play run's first task; in each CRM the account is in
+    assert tasks["by_source"]["alert"] == first["alerts_raised"] > 0
+    assert tasks["created"] == tasks["by_source"]["alert"] + tasks["by_source"]["play"]
     assert set(tasks["pushed"]) == {"salesforce", "hubspot"}
     assert all(0 < n <= tasks["created"] for n in tasks["pushed"].values())
+    started = first["plays"]["runs_started"]  # the nine ready-made plays, published in the demo workspace
+    assert len(started) == 9 and sum(started.values()) > 0
+    assert started["Usage drop get-well plan"] == first["alerts_by_rule"].get("usage_drop", 0)
+    assert tasks["by_source"]["play"] >= sum(started.values())  # every run's first step is a task
     # a fresh demo workspace and a fresh sandbox each time: the same seed gives the same result
     second = _run(tmp_path, monkeypatch, seed=3)
     assert second == first
