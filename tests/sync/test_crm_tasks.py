@@ -16,12 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from integrations.http import RetryPolicy
+from plays import templates
 from sandbox.server import Sandbox
 from scoring import default_model
 from store.db import Store
 from store.models import SourceLink, Task, TaskLink
 from sync import tasks as task_sync
 from sync.health import score_tenant
+from sync.lists import evaluate_lists
+from sync.plays import PlaysSummary, create_from_template, evaluate_plays, publish
 from sync.push import push
 from sync.runner import sync
 from sync.tasks import create_task
@@ -108,14 +111,14 @@ def open_tasks(store: Store, tenant: int) -> int:
         return len(s.scalars(select(Task.id).where(Task.status == "open")).all())
 
 
-def plays(store: Store, tenant: int, count: int, title: str) -> None:
-    """Tasks a play would make, on the first ``count`` accounts linked to a CRM."""
+def extra_tasks(store: Store, tenant: int, count: int, title: str) -> None:
+    """A batch of new tasks (as a person would add), on the first ``count`` accounts linked to a CRM."""
     with store.session(tenant) as s:
         accounts = sorted({a for a in s.scalars(select(SourceLink.account_id).where(
             SourceLink.system.in_(CRMS), SourceLink.account_id.is_not(None))) if a is not None})
         for n, account_id in enumerate(accounts[:count]):
             create_task(s, account_id, f"{title} #{n}", body="Talk about the renewal.", source="play",
-                        source_ref="renewal-check", priority=("low", "normal", "high")[n % 3],
+                        source_ref="test", priority=("low", "normal", "high")[n % 3],
                         due_date=WORLD_AS_OF + dt.timedelta(days=3 + n % 10))
 
 
@@ -141,13 +144,28 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, S
         first = sync(store, tenant, patient_adapters(box))
         assert all(s.stopped is None for s in first.systems.values()), first.as_dict()
         score_tenant(store, tenant, default_model(), WORLD_AS_OF)
-        plays(store, tenant, 60, "Renewal check")
+        started = lists_and_plays(store, tenant, publish_templates=True)
+        assert started.tasks_created >= 20, started.as_dict()
         yield box, store, tenant, clock
+
+
+def lists_and_plays(store: Store, tenant: int, *, publish_templates: bool = False) -> PlaysSummary:
+    """What follows a score run: the lists, then the plays (the nine ready-made ones, published once)."""
+    evaluate_lists(store, tenant, WORLD_AS_OF)
+    if publish_templates:
+        with store.session(tenant) as s:
+            for t in templates():
+                assert t.key is not None
+                publish(s, create_from_template(s, t.key, "test"), "test", None, WORLD_AS_OF)
+    return evaluate_plays(store, tenant, WORLD_AS_OF)
 
 
 def test_push_makes_the_crm_tasks_canarys_open_tasks_one_to_one_and_again_creates_nothing(
         world: tuple[Sandbox, Store, int, Clock]) -> None:
     box, store, tenant, clock = world
+    with store.session(tenant) as s:
+        made = Counter(s.scalars(select(Task.source)))
+    assert made["play"] >= 20 and made["alert"] >= 5, made  # the plays' tasks and the alerts' tasks
     pushed = push_all(store, tenant, box)
     assert pushed["zendesk"].tasks is None  # Zendesk keeps no tasks
     for system in CRMS:
@@ -158,6 +176,8 @@ def test_push_makes_the_crm_tasks_canarys_open_tasks_one_to_one_and_again_create
     assert_one_to_one(box, store, tenant)
 
     before = {system: stored_tasks(box, system) for system in CRMS}
+    rerun = lists_and_plays(store, tenant)  # everything a second time: no run starts, no task is made
+    assert (sum(rerun.started.values()), rerun.tasks_created) == (0, 0), rerun.as_dict()
     again = push_all(store, tenant, box)
     for system in CRMS:
         summary = again[system].tasks
@@ -212,7 +232,7 @@ def test_completing_ten_tasks_in_the_crms_closes_exactly_those_in_canary(
 def test_an_interrupted_push_run_again_creates_no_duplicate(
         world: tuple[Sandbox, Store, int, Clock], monkeypatch: pytest.MonkeyPatch) -> None:
     box, store, tenant, _clock = world
-    plays(store, tenant, 30, "Executive sponsor call")
+    extra_tasks(store, tenant, 30, "Executive sponsor call")
 
     def crash(*_args: Any, **_kwargs: Any) -> None:
         raise RuntimeError("killed after the CRMs accepted, before Canary recorded")
@@ -246,7 +266,7 @@ def test_a_lost_create_answer_is_looked_up_not_sent_again(tmp_path: Path) -> Non
         store, tenant = new_store(tmp_path / "lost.db")
         first = sync(store, tenant, patient_adapters(box))
         assert all(s.stopped is None for s in first.systems.values()), first.as_dict()
-        plays(store, tenant, 40, "Adoption review")
+        extra_tasks(store, tenant, 40, "Adoption review")
         pushed = push_all(store, tenant, box)
         lookups = 0
         for system in CRMS:
