@@ -252,6 +252,10 @@ def _check_text(text: str) -> None:
                               + ", ".join("{" + p + "}" for p in PLACEHOLDERS))
 
 
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
+
+
 def _offset(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True, validate=validate.Range(-MAX_OFFSET, MAX_OFFSET), **kwargs)
 
@@ -268,9 +272,11 @@ class TriggerSchema(StrictSchema):
     every_year = fields.Boolean()
     include_current = fields.Boolean()
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:
-        kind = data["type"]
+        kind = data.get("type")
+        if kind is None:  # its own error says why
+            return
         allowed = {"type"}
         needed: set[str] = set()
         if kind in ("list_entered", "list_left"):
@@ -290,9 +296,9 @@ class TriggerSchema(StrictSchema):
         errors: dict[str, str] = {}
         for name in sorted(needed):
             if data.get(name) is None:
-                errors[name] = f"required for a {kind} trigger"
+                errors[name] = f"required for {_a(kind)} trigger"
         for name in sorted(set(data) - allowed):
-            errors[name] = f"not used by a {kind} trigger"
+            errors[name] = f"not used by {_a(kind)} trigger"
         if "list" in data and data["list"] is not None:
             value = data["list"]
             if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
@@ -320,7 +326,7 @@ class AssignSchema(StrictSchema):
     user = fields.Email()
     fallback = fields.String(load_default="round_robin", validate=validate.OneOf(FALLBACKS))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:
         errors: dict[str, str] = {}
         if data.get("to") == "role" and not data.get("role"):
@@ -373,16 +379,19 @@ class StepSchema(StrictSchema):
         "set_field": ({"field", "value"}, set()),
     }
 
-    @validates_schema
-    def _consistent(self, data: dict[str, Any], **_: Any) -> None:
-        kind = data["type"]
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _consistent(self, data: dict[str, Any], original: Any = None, **_: Any) -> None:
+        kind = data.get("type")
+        if kind is None:  # its own error says why
+            return
         needed, optional = self.USES[kind]
+        given = original if isinstance(original, Mapping) else {}
         errors: dict[str, str] = {}
         for name in sorted(needed):
-            if not data.get(name):
-                errors[name] = f"required for a {kind} step"
+            if not data.get(name) and not given.get(name):
+                errors[name] = f"required for {_a(kind)} step"
         for name in sorted(set(data) - needed - optional - {"type"}):
-            errors[name] = f"not used by a {kind} step"
+            errors[name] = f"not used by {_a(kind)} step"
         if kind == "task" and data.get("subject") is not None and not data["subject"].strip():
             errors["subject"] = "must hold visible text"
         if kind == "wait" and (data.get("days") is None) == (data.get("until") is None):
@@ -440,12 +449,12 @@ class PlaySchema(StrictSchema):
     audience = fields.Nested(AudienceSchema, load_default=None)
     steps = fields.List(fields.Nested(StepSchema), required=True, validate=validate.Length(min=1, max=MAX_STEPS))
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _consistent(self, data: dict[str, Any], **_: Any) -> None:
         errors: dict[str, str] = {}
         trigger = data.get("trigger")
         if data.get("auto_close") and isinstance(trigger, Trigger) and trigger.type not in CLEARABLE:
-            errors["auto_close"] = (f"a {trigger.type} trigger never clears; auto_close applies to "
+            errors["auto_close"] = (f"{_a(trigger.type)} trigger never clears; auto_close applies to "
                                     + ", ".join(CLEARABLE))
         seen_task = False
         for i, step in enumerate(data.get("steps") or ()):
