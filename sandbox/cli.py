@@ -60,6 +60,8 @@ def describe(sandbox: Sandbox) -> str:
     if sandbox.faults:
         lines.append(f"faults: {sandbox.faults:.1%} of calls (seeded)")
     lines.append("stats: GET <base url>/_sandbox/stats")
+    lines.append("tasks: open <salesforce or hubspot url>/_sandbox/tasks to complete, re-date or reassign "
+                 "Canary's tasks as a CRM user")
     return "\n".join(lines)
 
 

@@ -24,6 +24,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 STATS_PATH = "/_sandbox/stats"
+TASK_DESK_PATH = "/_sandbox/tasks"
+"""The CRM emulators' page where a person works Canary's tasks (`sandbox.task_desk`)."""
 
 
 def utc_now() -> dt.datetime:
@@ -100,6 +102,10 @@ class Emulator:
         request = Request(environ)
         if request.path.rstrip("/") == STATS_PATH:
             response = Response(json.dumps(self.stats.snapshot()), mimetype="application/json")
+        elif request.path.rstrip("/") == TASK_DESK_PATH:
+            from sandbox.task_desk import task_desk
+
+            response = task_desk(self.name, self, request)
         else:
             response = self._respond(request)
         return response(environ, start_response)

@@ -196,7 +196,7 @@ def open_canary_tasks(system: str, emulator: Any) -> list[tuple[str, str, dict[s
             and r["properties"].get("hs_task_status") != "COMPLETED"]
 
 
-def _active_owners(system: str, emulator: Any) -> list[str]:
+def active_owners(system: str, emulator: Any) -> list[str]:
     if system == "salesforce":
         return sorted(r["Id"] for r in emulator.records("User") if r.get("IsActive") is True)
     return sorted(o for o, row in emulator.store.owners.items() if not row.get("archived"))
@@ -218,28 +218,39 @@ def work_tasks(emulators: Mapping[str, Any], complete: int = 0, redate: int = 0,
     edits: list[TaskEdit] = []
     for action, count in wanted:
         for system, task_id, key, values in chosen[:count]:
-            emulator, object_type = emulators[system], TASK_OBJECTS[system]
-            if action == "complete":
-                change: dict[str, Any] = ({"Status": "Completed"} if system == "salesforce"
-                                          else {"hs_task_status": "COMPLETED"})
-                value = None
-            elif action == "redate":
-                due = _due_of(system, values) + timedelta(days=7)
-                value = due.isoformat()
-                change = ({"ActivityDate": value} if system == "salesforce" else
-                          {"hs_timestamp": str(int(datetime(due.year, due.month, due.day, tzinfo=UTC)
-                                                   .timestamp() * 1000))})
-            else:
+            owner = None
+            if action == "reassign":
                 current = values.get("OwnerId" if system == "salesforce" else "hubspot_owner_id")
-                value = rng.choice([o for o in _active_owners(system, emulator) if o != current])
-                change = {"OwnerId": value} if system == "salesforce" else {"hubspot_owner_id": value}
-            emulator.update(object_type, task_id, change)
-            edits.append(TaskEdit(system, task_id, key, action, value))
+                owner = rng.choice([o for o in active_owners(system, emulators[system]) if o != current])
+            edits.append(edit_task(emulators[system], system, task_id, key, values, action, owner))
         chosen = chosen[count:]
     return edits
 
 
-def _due_of(system: str, values: Mapping[str, Any]) -> date:
+def edit_task(emulator: Any, system: str, task_id: str, key: str, values: Mapping[str, Any], action: str,
+              owner: str | None = None) -> TaskEdit:
+    """One CRM user's edit of one task: ``complete`` it, ``redate`` it a week later, ``reassign`` it to
+    ``owner`` (an active user's id) — through the emulator's in-process API, as the vendor's UI would."""
+    value: str | None = None
+    if action == "complete":
+        change: dict[str, Any] = {"Status": "Completed"} if system == "salesforce" else {"hs_task_status": "COMPLETED"}
+    elif action == "redate":
+        due = due_of(system, values) + timedelta(days=7)
+        value = due.isoformat()
+        change = ({"ActivityDate": value} if system == "salesforce" else
+                  {"hs_timestamp": str(int(datetime(due.year, due.month, due.day, tzinfo=UTC).timestamp() * 1000))})
+    elif action == "reassign":
+        if owner not in active_owners(system, emulator):
+            raise ValueError(f"{owner!r} is no active {system} user")
+        value = owner
+        change = {"OwnerId": owner} if system == "salesforce" else {"hubspot_owner_id": owner}
+    else:
+        raise ValueError(f"unknown task edit {action!r}: complete, redate or reassign")
+    emulator.update(TASK_OBJECTS[system], task_id, change)
+    return TaskEdit(system, task_id, key, action, value)
+
+
+def due_of(system: str, values: Mapping[str, Any]) -> date:
     if system == "salesforce":
         return date.fromisoformat(values["ActivityDate"]) if values.get("ActivityDate") else date(2026, 1, 1)
     stamp = values.get("hs_timestamp")

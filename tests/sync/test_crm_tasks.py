@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+import requests
 from sqlalchemy import select
 
 from integrations.http import RetryPolicy
@@ -276,3 +277,39 @@ def test_a_lost_create_answer_is_looked_up_not_sent_again(tmp_path: Path) -> Non
         assert lookups > 0, {s: box.fault_injectors[s].log[-12:] for s in CRMS}  # lost answers looked up
         assert all(box.fault_injectors[s].injected["lost"] > 0 for s in CRMS)
         assert_one_to_one(box, store, tenant)
+
+
+def test_a_person_works_tasks_on_the_emulated_crms_task_desk_and_canary_follows(
+        world: tuple[Sandbox, Store, int, Clock]) -> None:
+    """The task desk page (``/_sandbox/tasks``): complete one task in each CRM, re-date one in Salesforce,
+    reassign one in HubSpot, over HTTP as a person would; the next sync brings exactly that into Canary."""
+    box, store, tenant, clock = world
+    push_all(store, tenant, box)
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = box.credentials["salesforce"]["cert_path"]
+    desk = {system: box.urls[system].rstrip("/") + "/_sandbox/tasks" for system in CRMS}
+    page = session.get(desk["salesforce"])
+    assert page.status_code == 200 and "Canary's open tasks" in page.text
+    crm_open = {system: [t for t in READERS[system](box) if t["open"]] for system in CRMS}
+    assert page.text.count('name="action" value="complete"') == len(crm_open["salesforce"])
+    done = {system: crm_open[system][0] for system in CRMS}
+    clock.advance(60)
+    for system, task in done.items():
+        answer = session.post(desk[system], data={"task": task["id"], "action": "complete"})
+        assert answer.status_code == 200 and f"Task {task['id']} completed." in answer.text
+    later = crm_open["salesforce"][1]
+    redated = session.post(desk["salesforce"], data={"task": later["id"], "action": "redate"}).text
+    new_due = dt.date.fromisoformat(redated.split(f"Task {later['id']} due ", 1)[1][:10])
+    bad = session.post(desk["hubspot"], data={"task": crm_open["hubspot"][1]["id"], "action": "reassign",
+                                              "owner": "no-such-owner"})
+    assert bad.status_code == 400 and "is no active hubspot user" in bad.text
+    assert session.post(desk["hubspot"], data={"task": "nope", "action": "complete"}).status_code == 404
+    clock.advance(600)
+    sync(store, tenant, patient_adapters(box))
+    with store.session(tenant) as s:
+        states = {link.key: link.task.status for link in s.scalars(
+            select(TaskLink).where(TaskLink.key.in_([t["key"] for t in (*done.values(), later)])))}
+        due = s.scalar(select(Task.due_date).join(TaskLink).where(TaskLink.key == later["key"]))
+    assert states == {done["salesforce"]["key"]: "done", done["hubspot"]["key"]: "done", later["key"]: "open"}
+    assert due == new_due
