@@ -54,7 +54,8 @@ def queue_of(app: Any) -> InlineQueue:
     queue = app.extensions.get(QUEUE_KEY)
     if queue is None:
         queue = app.extensions[QUEUE_KEY] = InlineQueue()
-    return queue  # type: ignore[no-any-return]
+    assert isinstance(queue, InlineQueue)
+    return queue
 
 
 def submit_changes(app: Any, tenant_id: int, changes: Sequence[Change]) -> int:
