@@ -55,6 +55,9 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USERNAME": None,
     "SMTP_PASSWORD": None,
     "SMTP_STARTTLS": False,
+    "CELERY_BROKER_URL": None,  # e.g. redis://127.0.0.1:6379/0; None: background work runs inline, in-process
+    "CELERY_VISIBILITY_TIMEOUT": 3600,  # seconds before a job a dead worker held is handed to another worker
+    "JOB_LOCK_SECONDS": 120,  # a sync/push lock's lease, renewed while the job runs; a crashed worker's expires
 }
 
 
@@ -63,8 +66,9 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
     config_file = os.environ.get("CANARY_CONFIG") or os.path.join(app.instance_path, "canary.toml")
     app.config.from_file(config_file, load=tomllib.load, text=False, silent=True)
     app.config.from_prefixed_env(prefix="CANARY")
-    if os.environ.get("DATABASE_URL"):
-        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        if os.environ.get(name):
+            app.config[name] = os.environ[name]
     if config:
         app.config.from_mapping(config)
     app.config.pop("CONFIG", None)
@@ -234,6 +238,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 def _register_commands() -> None:
     from cli.connect import connect
     from cli.demo import demo
+    from cli.jobs import beat, worker
     from cli.pipeline import score
     from cli.plays import plays_cli
     from cli.sync_verbs import push_command, sync_command
@@ -242,7 +247,7 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli):
+                    plays_cli, worker, beat):
         cli.add_command(command)
 
 

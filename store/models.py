@@ -774,6 +774,25 @@ class PortfolioListFollow(TenantScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class JobFailure(TenantScoped, Base):
+    """A background job that failed after its retries (the dead letters the Connections page lists)."""
+
+    __tablename__ = "job_failures"
+    __table_args__ = (Index("ix_job_failures_tenant_failed", "tenant_id", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    """sync | push | score | changes | refresh ..."""
+    system: Mapped[str | None] = mapped_column(String(20))
+    arguments: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    job_id: Mapped[str | None] = mapped_column(String(64))
+    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    retried_at: Mapped[dt.datetime | None] = mapped_column()
+    """When someone sent it again from the Connections page."""
+
+
 PLAY_STATES = ("draft", "live", "paused", "off")
 RUN_STATES = ("queued", "running", "done", "closed", "skipped", "failed")
 
@@ -898,4 +917,5 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Play,
     PlayVersion,
     PlayRun,
+    JobFailure,
 )

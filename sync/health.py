@@ -207,15 +207,26 @@ def _snapshot_history(session: Session, account_ids: list[int], start: dt.date, 
 
 
 def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
-                 since: dt.date | None = None, progress: ProgressCallback | None = None) -> ScoreSummary:
+                 since: dt.date | None = None, progress: ProgressCallback | None = None,
+                 only: Iterable[int] | None = None) -> ScoreSummary:
+    """Score the workspace's live accounts from `since` to `as_of`, then roll up parents, compute the
+    day's benchmarks, raise and resolve alerts and refresh the portfolio keys.
+
+    ``only``: score just these accounts (a webhook's or a collector batch's): their parents' roll-ups
+    are recomputed with their siblings' stored scores, the day's benchmarks are kept as they were
+    (percentiles against the whole workspace change with the nightly run), and alerts and portfolio
+    keys are evaluated for them alone — the same functions as the whole run, on fewer rows."""
     since = since or as_of
     if since > as_of:
         raise ValueError(f"--since {since} is after the scoring day {as_of}")
     days = [since + dt.timedelta(days=i) for i in range((as_of - since).days + 1)]
     summary = ScoreSummary(days=len(days))
+    subset = sorted(set(only)) if only is not None else None
     with store.session(tenant_id) as session:
-        account_ids = list(session.scalars(select(Account.id).where(
-            live_accounts()).order_by(Account.id)))
+        query = select(Account.id).where(live_accounts()).order_by(Account.id)
+        if subset is not None:
+            query = query.where(Account.id.in_(subset))
+        account_ids = list(session.scalars(query))
     summary.accounts = len(account_ids)
     final_scores: dict[int, HealthScore] = {}
     final_signals: dict[int, Signals] = {}
@@ -225,7 +236,7 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
             loader = InputLoader(session, model, days[0], as_of)
             inputs = loader.load(chunk)
             history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
-            writer = _SnapshotWriter(session, tenant_id)
+            writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None)
             for account in inputs:
                 snaps = history.get(account.account_id, [])
                 before = [s for s in snaps if s.day < days[0]]
@@ -250,11 +261,22 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
         if progress:
             progress(len(chunk))
     with store.session(tenant_id) as session:
-        _roll_up_parents(session, model, as_of, final_scores)
-        _benchmarks(session, model, as_of, final_signals)
-        _alerts(session, model, as_of, final_scores, final_signals, summary)
-        portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
-        for band in session.scalars(select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)):
+        if subset is None:
+            _roll_up_parents(session, model, as_of, final_scores)
+            _benchmarks(session, model, as_of, final_signals)
+            _alerts(session, model, as_of, final_scores, final_signals, summary)
+            portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
+            bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)
+        else:
+            parents = set(session.scalars(select(Account.parent_id).where(
+                Account.id.in_(account_ids), Account.parent_id.is_not(None)))) if account_ids else set()
+            _roll_up_parents(session, model, as_of, final_scores, only_parents={p for p in parents if p})
+            _alerts(session, model, as_of, final_scores, final_signals, summary, only=account_ids)
+            touched = [*account_ids, *(p for p in parents if p)]
+            portfolio_keys.refresh(session, touched)
+            bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of,
+                                                      HealthSnapshot.account_id.in_(touched or [-1]))
+        for band in session.scalars(bands):
             summary.bands[band or "none"] += 1
     return summary
 
@@ -265,9 +287,11 @@ class _SnapshotWriter:
 
     BATCH = 5000
 
-    def __init__(self, session: Session, tenant_id: int) -> None:
+    def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self.keep_benchmarks = keep_benchmarks
+        """Rescoring some accounts of a day: their stored percentiles stay until the whole day is scored."""
         self.rows: list[dict[str, Any]] = []
         self.computed_at = dt.datetime.now(dt.UTC)
         # `parts` and `reasons` arrive as JSON text (`HealthScore.as_json`), not dicts to encode row by row.
@@ -287,6 +311,8 @@ class _SnapshotWriter:
                 continue
             parts = score.as_dict()
             reasons = parts["reasons"]
+            if self.keep_benchmarks and snap.parts and "benchmarks" in snap.parts:
+                parts["benchmarks"] = snap.parts["benchmarks"]
             snap.score, snap.band, snap.profile = score.score, score.band, score.profile
             snap.parts, snap.reasons, snap.trend = parts, reasons, slope
             snap.computed_at = self.computed_at
@@ -299,13 +325,26 @@ class _SnapshotWriter:
             self.rows = []
 
 
-def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore]) -> None:
+def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
+                     only_parents: set[int] | None = None) -> None:
+    """Each parent's score of the day from its children's (this run's, else the day's stored ones)."""
     children: dict[int, list[Account]] = defaultdict(list)
-    for child in session.scalars(select(Account).where(Account.parent_id.is_not(None))):
+    query = select(Account).where(Account.parent_id.is_not(None))
+    if only_parents is not None:
+        if not only_parents:
+            return
+        query = query.where(Account.parent_id.in_(sorted(only_parents)))
+    for child in session.scalars(query):
         if child.parent_id is not None:
             children[child.parent_id].append(child)
     if not children:
         return
+    missing = [k.id for kids in children.values() for k in kids if k.id not in scores]
+    stored: dict[int, float | None] = {}
+    for start in range(0, len(missing), CHUNK):
+        for kid, score in session.execute(select(HealthSnapshot.account_id, HealthSnapshot.score).where(
+                HealthSnapshot.day == day, HealthSnapshot.account_id.in_(missing[start:start + CHUNK]))):
+            stored[kid] = score
     family_ids = set(children) | {k.id for kids in children.values() for k in kids}
     arr: dict[int | None, float] = {
         account_id: sum(float(x.arr) for x in subs if x.arr is not None)
@@ -317,8 +356,8 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
         if snap is None:
             continue
         own = scores.get(parent_id)
-        family = [ChildHealth(k.id, scores[k.id].score if k.id in scores else None, k.name, arr.get(k.id))
-                  for k in kids]
+        family = [ChildHealth(k.id, scores[k.id].score if k.id in scores else stored.get(k.id), k.name,
+                              arr.get(k.id)) for k in kids]
         if own is not None and own.score is not None and arr.get(parent_id) is not None:
             # A parent that pays for its own subscription counts with its own usage; a holding does not.
             family.append(ChildHealth(parent_id, own.score, "its own account", arr.get(parent_id)))
@@ -352,18 +391,28 @@ class _DayScore(NamedTuple):
 
 
 def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
-            signals: dict[int, Signals], summary: ScoreSummary) -> None:
+            signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None) -> None:
+    """Raise and resolve the alert rules' alerts (and their tasks) for the scored accounts (``only``: a
+    few of them, read by id; else the whole workspace in one pass)."""
     open_alerts: dict[int, dict[str, Alert]] = defaultdict(dict)
-    for alert in session.scalars(select(Alert).where(Alert.status == "open")):
-        open_alerts[alert.account_id][alert.dedupe_key] = alert
-    # The rules read each earlier day's score and band only: no snapshot objects, no parts to decode.
     history: dict[int, list[_DayScore]] = defaultdict(list)
-    for account_id, earlier, points, band in session.execute(
-            select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band)
-            .where(HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)):
-        history[account_id].append(_DayScore(earlier, points, band))
-    owners = {account_id: (owner, csm) for account_id, owner, csm in session.execute(
-        select(Account.id, Account.owner, Account.csm_user_id))}
+    owners: dict[int, tuple[str | None, int | None]] = {}
+    for ids in ([None] if only is None else list(_chunks(list(only)))):
+        alerts = select(Alert).where(Alert.status == "open")
+        # The rules read each earlier day's score and band only: no snapshot objects, no parts to decode.
+        snaps = select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band
+                       ).where(HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)
+        people = select(Account.id, Account.owner, Account.csm_user_id)
+        if ids is not None:
+            alerts = alerts.where(Alert.account_id.in_(ids))
+            snaps = snaps.where(HealthSnapshot.account_id.in_(ids))
+            people = people.where(Account.id.in_(ids))
+        for alert in session.scalars(alerts):
+            open_alerts[alert.account_id][alert.dedupe_key] = alert
+        for account_id, earlier, points, band in session.execute(snaps):
+            history[account_id].append(_DayScore(earlier, points, band))
+        for account_id, owner, csm in session.execute(people):
+            owners[account_id] = (owner, csm)
     now = dt.datetime.now(dt.UTC)
     raised: list[Alert] = []
     resolved_ids: list[int] = []

@@ -150,45 +150,60 @@ def _measure_columns(measures: Iterable[str]) -> list[Any]:
     return [HealthSnapshot.parts[("parts", m, "value")].as_float().label(f"m{i}") for i, m in enumerate(measures)]
 
 
-def _health_on(session: Session, day: dt.date, measures: Sequence[str]) -> dict[int, tuple[Any, ...]]:
+ONLY_LIMIT = 1000
+"""Up to this many accounts, facts of some accounts are read by id; more, and all are read and filtered."""
+
+def _within(query: Any, column: Any, only: Sequence[int] | None) -> Any:
+    """The query, limited to rows of the ``only`` accounts when given."""
+    return query.where(column.in_(only)) if only is not None else query
+
+
+def _health_on(session: Session, day: dt.date, measures: Sequence[str], only: Sequence[int] | None = None
+               ) -> dict[int, tuple[Any, ...]]:
     """account id → (score, measure values...) of the snapshots of `day`."""
-    rows = session.execute(select(HealthSnapshot.account_id, HealthSnapshot.score, *_measure_columns(measures))
-                           .where(HealthSnapshot.day == day))
+    rows = session.execute(_within(select(HealthSnapshot.account_id, HealthSnapshot.score, *_measure_columns(measures))
+                                   .where(HealthSnapshot.day == day), HealthSnapshot.account_id, only))
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), change_days: Iterable[int] = ()
-               ) -> list[AccountFacts]:
-    """Every live account's facts for list evaluation, in a handful of bulk queries (see the module)."""
+def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), change_days: Iterable[int] = (),
+               *, account_ids: Iterable[int] | None = None) -> list[AccountFacts]:
+    """Every live account's facts for list evaluation, in a handful of bulk queries (see the module);
+    ``account_ids``: only those accounts' (read by id when they are few)."""
+    wanted = sorted(set(account_ids)) if account_ids is not None else None
+    only = wanted if wanted is not None and len(wanted) <= ONLY_LIMIT else None
+    if wanted is not None and only is None:
+        keep = set(wanted)
+        return [f for f in load_facts(session, as_of, measures, change_days) if f.account_id in keep]
     measures = sorted(set(measures))
     latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
-    now_values = _health_on(session, latest, measures) if latest is not None and measures else {}
+    now_values = _health_on(session, latest, measures, only) if latest is not None and measures else {}
     earlier: dict[int, dict[int, tuple[Any, ...]]] = {}
     if latest is not None:
         for days in sorted(set(change_days)):
-            earlier[days] = _health_on(session, latest - dt.timedelta(days=days), measures)
+            earlier[days] = _health_on(session, latest - dt.timedelta(days=days), measures, only)
     alerts: dict[int, list[OpenAlert]] = defaultdict(list)
-    for account_id, rule, title, raised_at in session.execute(
+    for account_id, rule, title, raised_at in session.execute(_within(
             select(Alert.account_id, Alert.rule, Alert.title, Alert.raised_at).where(Alert.status == "open")
-            .order_by(Alert.raised_at, Alert.id)):
+            .order_by(Alert.raised_at, Alert.id), Alert.account_id, only)):
         alerts[account_id].append(OpenAlert(rule, title, raised_at.date() if raised_at else None))
-    starts = _subscription_starts(session)
+    starts = _subscription_starts(session, only)
     end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time(), dt.UTC)
     since7 = dt.datetime.combine(as_of - dt.timedelta(days=6), dt.time(), dt.UTC)
     since28 = dt.datetime.combine(as_of - dt.timedelta(days=27), dt.time(), dt.UTC)
     seen = ProductUser.last_seen
-    usage = {r[0]: r[1:] for r in session.execute(
+    usage = {r[0]: r[1:] for r in session.execute(_within(
         select(ProductUser.account_id, func.min(ProductUser.first_seen),
                func.max(case((seen < end, seen))),
                func.sum(case((and_(seen >= since7, seen < end), 1), else_=0)),
                func.sum(case((and_(seen >= since28, seen < end), 1), else_=0)))
-        .where(ProductUser.account_id.is_not(None)).group_by(ProductUser.account_id))}
+        .where(ProductUser.account_id.is_not(None)), ProductUser.account_id, only).group_by(ProductUser.account_id))}
     empty: MappingProxyType[str, float | None] = MappingProxyType({})
     out = []
-    for a in session.execute(select(
+    for a in session.execute(_within(select(
             Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage, Account.owner,
             Account.health_band, Account.score_key, Account.trend_key, Account.arr, Account.renewal_key)
-            .where(live_accounts()).order_by(Account.id)):
+            .where(live_accounts()), Account.id, only).order_by(Account.id)):
         values = now_values.get(a.id)
         then = {days: EarlierHealth(found[0], MappingProxyType(dict(zip(measures, found[1:], strict=True))))
                 for days, by_account in earlier.items() if (found := by_account.get(a.id)) is not None}
@@ -212,14 +227,14 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
     return out
 
 
-def _subscription_starts(session: Session) -> dict[int, dt.date]:
+def _subscription_starts(session: Session, only: Sequence[int] | None = None) -> dict[int, dt.date]:
     """Each account's earliest active subscription start, in its system of record (as ARR is counted)."""
     rank = {system: i for i, system in enumerate(SYSTEM_OF_RECORD)}
     best: dict[int, tuple[int, str, dt.date | None]] = {}
-    for account_id, system, start in session.execute(
+    for account_id, system, start in session.execute(_within(
             select(Subscription.account_id, Subscription.system, func.min(Subscription.start_date))
-            .where(Subscription.status == "active", Subscription.account_id.is_not(None))
-            .group_by(Subscription.account_id, Subscription.system)):
+            .where(Subscription.status == "active", Subscription.account_id.is_not(None)),
+            Subscription.account_id, only).group_by(Subscription.account_id, Subscription.system)):
         key = (rank.get(system, len(rank)), system)
         if account_id is None:
             continue
@@ -233,15 +248,16 @@ def _subscription_starts(session: Session) -> dict[int, dt.date]:
 # --- evaluation ------------------------------------------------------------------------------------------
 
 
-def evaluate_lists(store: Store, tenant_id: int, as_of: dt.date, *, list_ids: Iterable[int] | None = None
-                   ) -> ListsSummary:
-    """Evaluate the workspace's lists (or only `list_ids`) as of `as_of` and store what changed."""
+def evaluate_lists(store: Store, tenant_id: int, as_of: dt.date, *, list_ids: Iterable[int] | None = None,
+                   account_ids: Iterable[int] | None = None) -> ListsSummary:
+    """Evaluate the workspace's lists (or only `list_ids`) as of `as_of` and store what changed;
+    ``account_ids``: only those accounts' memberships (a real-time change of a few accounts)."""
     with store.session(tenant_id) as session:
-        return evaluate_in_session(session, as_of, list_ids=list_ids)
+        return evaluate_in_session(session, as_of, list_ids=list_ids, account_ids=account_ids)
 
 
-def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[int] | None = None
-                        ) -> ListsSummary:
+def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[int] | None = None,
+                        account_ids: Iterable[int] | None = None) -> ListsSummary:
     tenant_id = current_tenant(session)
     if tenant_id is None:
         raise ValueError("lists are evaluated in a tenant's session")
@@ -266,12 +282,14 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
     summary.lists = len(definitions)
     if not definitions:
         return summary
+    some = sorted(set(account_ids)) if account_ids is not None else None
     facts = load_facts(session, as_of, {m for _, d in definitions for m in d.measures},
-                       {n for _, d in definitions for n in d.change_days})
+                       {n for _, d in definitions for n in d.change_days}, account_ids=some)
     for row, definition in definitions:
         members = {m.account_id: list(m.reasons) for m in evaluate(definition, facts, as_of)}
-        entered, left = _store_members(session, tenant_id, row, members, as_of)
-        row.evaluated_on = as_of
+        entered, left = _store_members(session, tenant_id, row, members, as_of, some)
+        if some is None:
+            row.evaluated_on = as_of
         summary.members += len(members)
         summary.entered += entered
         summary.left += left
@@ -279,12 +297,18 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
 
 
 def _store_members(session: Session, tenant_id: int, row: PortfolioList, members: dict[int, list[str]],
-                   day: dt.date) -> tuple[int, int]:
+                   day: dt.date, only: Sequence[int] | None = None) -> tuple[int, int]:
+    """Write the list's memberships (``only``: those of these accounts; the others stay as they are)."""
     table: Table = PortfolioListMember.__table__  # type: ignore[assignment]
     events: Table = PortfolioListEvent.__table__  # type: ignore[assignment]
-    stored = {r.account_id: r for r in session.execute(
-        select(table.c.id, table.c.account_id, table.c.reasons).where(table.c.tenant_id == tenant_id,
-                                                                      table.c.list_id == row.id))}
+    query = select(table.c.id, table.c.account_id, table.c.reasons).where(table.c.tenant_id == tenant_id,
+                                                                          table.c.list_id == row.id)
+    if only is not None and len(only) <= ONLY_LIMIT:
+        query = query.where(table.c.account_id.in_(only))
+    stored = {r.account_id: r for r in session.execute(query)}
+    if only is not None:
+        keep = set(only)
+        stored = {a: r for a, r in stored.items() if a in keep}
     now = dt.datetime.now(dt.UTC)
     entered = [a for a in members if a not in stored]
     left = [a for a in stored if a not in members]

@@ -257,8 +257,8 @@ def active_key(play_id: int, account_id: int, reason: str) -> str:
 class _World:
     """What an evaluation reads, loaded once and only when a play needs it."""
 
-    def __init__(self, session: Session, as_of: dt.date) -> None:
-        self.session, self.as_of = session, as_of
+    def __init__(self, session: Session, as_of: dt.date, only: Sequence[int] | None = None) -> None:
+        self.session, self.as_of, self.only = session, as_of, only
         self._facts: dict[int, AccountFacts] | None = None
         self._people: dict[int, Person] | None = None
         self._accounts: dict[int, tuple[str, int | None, str | None, dt.date | None]] | None = None
@@ -271,7 +271,7 @@ class _World:
         if self._facts is None:
             from sync.lists import load_facts
 
-            self._facts = {f.account_id: f for f in load_facts(self.session, self.as_of)}
+            self._facts = {f.account_id: f for f in load_facts(self.session, self.as_of, account_ids=self.only)}
         return self._facts
 
     def audience(self, definition: PlayDefinition) -> set[int] | None:
@@ -281,7 +281,7 @@ class _World:
 
         needed = definition.audience
         facts: Iterable[AccountFacts] = (
-            load_facts(self.session, self.as_of, needed.measures, needed.change_days)
+            load_facts(self.session, self.as_of, needed.measures, needed.change_days, account_ids=self.only)
             if needed.measures or needed.change_days else self.facts().values())
         return {m.account_id for m in evaluate_list(needed, facts, self.as_of)}
 
@@ -397,6 +397,9 @@ def _fired(world: _World, play: Play, definition: PlayDefinition) -> tuple[list[
     allowed = world.audience(definition)
     if allowed is not None:
         fired = [f for f in fired if f.account_id in allowed]
+    if world.only is not None:
+        some = set(world.only)
+        fired = [f for f in fired if f.account_id in some]
     return fired, inputs
 
 
@@ -438,7 +441,10 @@ def _start(session: Session, play: Play, fired: Sequence[Firing], day: dt.date, 
 
 def _auto_close(session: Session, world: _World, play: Play, definitions: dict[int, PlayDefinition],
                 inputs: TriggerInputs, summary: PlaysSummary) -> None:
-    for run in session.scalars(select(PlayRun).where(PlayRun.play_id == play.id, PlayRun.active_key.is_not(None))):
+    query = select(PlayRun).where(PlayRun.play_id == play.id, PlayRun.active_key.is_not(None))
+    if world.only is not None:
+        query = query.where(PlayRun.account_id.in_(world.only))
+    for run in session.scalars(query):
         definition = definitions.get(run.version)
         if definition is None:
             definitions[run.version] = definition = version_definition(session, play.id, run.version)
@@ -595,14 +601,15 @@ class _Runner:
 
 
 def evaluate_plays(store: Any, tenant_id: int, as_of: dt.date, *, play_ids: Iterable[int] | None = None,
-                   effects: Effects | None = None) -> PlaysSummary:
-    """Evaluate the workspace's live plays as of `as_of` and do what their runs' steps say."""
+                   effects: Effects | None = None, account_ids: Iterable[int] | None = None) -> PlaysSummary:
+    """Evaluate the workspace's live plays as of `as_of` and do what their runs' steps say
+    (``account_ids``: for those accounts only — a real-time change)."""
     with store.session(tenant_id) as session:
-        return evaluate_in_session(session, as_of, play_ids=play_ids, effects=effects)
+        return evaluate_in_session(session, as_of, play_ids=play_ids, effects=effects, account_ids=account_ids)
 
 
 def evaluate_in_session(session: Session, as_of: dt.date, *, play_ids: Iterable[int] | None = None,
-                        effects: Effects | None = None) -> PlaysSummary:
+                        effects: Effects | None = None, account_ids: Iterable[int] | None = None) -> PlaysSummary:
     if current_tenant(session) is None:
         raise ValueError("plays are evaluated in a tenant's session")
     summary = PlaysSummary()
@@ -610,7 +617,7 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, play_ids: Iterable[
     if play_ids is not None:
         query = query.where(Play.id.in_(list(play_ids)))
     plays = list(session.scalars(query))
-    world = _World(session, as_of)
+    world = _World(session, as_of, sorted(set(account_ids)) if account_ids is not None else None)
     runner = _Runner(session, world, effects or Effects(), summary)
     definitions: dict[int, dict[int, PlayDefinition]] = {}
     for play in plays:
@@ -626,7 +633,8 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, play_ids: Iterable[
         summary.plays += 1
         _auto_close(session, world, play, definitions[play.id], inputs, summary)
         _start(session, play, fired, as_of, summary)
-        play.evaluated_on = as_of
+        if world.only is None:
+            play.evaluated_on = as_of
     _advance_all(session, runner, [p for p in plays if p.id in definitions], definitions)
     return summary
 
@@ -640,6 +648,8 @@ def _advance_all(session: Session, runner: _Runner, plays: Sequence[Play],
                                   (PlayRun.resume_on.is_(None)) | (PlayRun.resume_on <= runner.world.as_of))
     if run_ids is not None:
         query = query.where(PlayRun.id.in_(list(run_ids)))
+    if runner.world.only is not None:
+        query = query.where(PlayRun.account_id.in_(runner.world.only))
     runs = list(session.scalars(query.order_by(PlayRun.id)))
     runner.load_latest_tasks([r.id for r in runs])
     for run in runs:

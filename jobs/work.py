@@ -1,0 +1,138 @@
+"""The jobs themselves, framework-free: inline and Celery run these same functions.
+
+Each is idempotent — a sync resumes from its stored cursors, a push sends only what differs from
+the ledger, a change is fetched in its current state — so a job run twice (a retry, a worker that
+died after the work but before the acknowledgement) changes nothing the second time. Syncs and
+pushes hold a lock per workspace and system (`jobs.locks`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+log = logging.getLogger("canary.jobs")
+
+
+def _store(app: Any) -> Any:
+    from extensions import canary_store
+
+    return canary_store(app)
+
+
+def _adapters(app: Any, tenant_id: int, systems: Sequence[str] | None) -> tuple[Any, dict[str, Any]]:
+    from extensions import credential_cipher
+    from sync.connections import TenantAdapters
+
+    connected = TenantAdapters(_store(app), credential_cipher(app), tenant_id, config=app.config)
+    return connected, connected.build(list(systems) if systems else None)
+
+
+def locks_of(app: Any) -> Any:
+    from jobs import locks_for
+
+    return locks_for(app)
+
+
+def connected_systems(app: Any, tenant_id: int) -> list[str]:
+    from store.models import Connection
+
+    with _store(app).session(tenant_id) as s:
+        return sorted(s.scalars(select(Connection.system).where(Connection.status == "active")))
+
+
+def sync_job(app: Any, tenant_id: int, system: str, *, full: bool = False, trigger: str = "schedule") -> dict[str, Any]:
+    """Pull one system of one workspace (incremental unless ``full``), recorded for the Connections page."""
+    from console.connections import record_sync
+    from sync.runner import sync
+
+    store = _store(app)
+    with locks_of(app).hold(f"sync:{tenant_id}:{system}"):
+        connected, adapters = _adapters(app, tenant_id, [system])
+        if system not in adapters:
+            return {"system": system, "skipped": "not connected"}
+        started = dt.datetime.now(dt.UTC)
+        summary = sync(store, tenant_id, adapters, full=full, reconnect=connected.reconnect)
+        record_sync(store, tenant_id, summary, trigger, started)
+    return summary.as_dict()
+
+
+def push_job(app: Any, tenant_id: int, system: str, *, trigger: str = "schedule") -> dict[str, Any]:
+    """Write one workspace's changed health fields and tasks to one system."""
+    from console.connections import record_push
+    from sync.push import push
+
+    store = _store(app)
+    with locks_of(app).hold(f"push:{tenant_id}:{system}"):
+        connected, adapters = _adapters(app, tenant_id, [system])
+        if system not in adapters:
+            return {"system": system, "skipped": "not connected"}
+        started = dt.datetime.now(dt.UTC)
+        result = push(store, tenant_id, system, adapters[system], reconnect=connected.reconnect)
+        record_push(store, tenant_id, system, result, trigger, started)
+    return {"system": system, "pushed": result.pushed, "calls": result.calls, "stopped": result.stopped,
+            "tasks": result.tasks.as_dict() if result.tasks else None}
+
+
+def score_job(app: Any, tenant_id: int, *, as_of: str | None = None, history_days: int = 1) -> dict[str, Any]:
+    """Score the workspace as of a day (``history_days`` back, for the nightly rescore), then its lists
+    and plays — what `canary score` does."""
+    from console.mail import play_effects
+    from extensions import health_model
+    from sync.health import first_score, has_history, score_tenant
+    from sync.lists import evaluate_lists
+    from sync.plays import evaluate_plays
+
+    store = _store(app)
+    day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC).date()
+    model = health_model(app)
+    with locks_of(app).hold(f"score:{tenant_id}"):
+        if not has_history(store, tenant_id):
+            summary = first_score(store, tenant_id, model, day)
+        else:
+            summary = score_tenant(store, tenant_id, model, day, since=day - dt.timedelta(days=history_days - 1))
+        lists = evaluate_lists(store, tenant_id, day)
+        plays = evaluate_plays(store, tenant_id, day, effects=play_effects(app.config))
+    return {"score": summary.as_dict(), "lists": lists.as_dict(), "plays": plays.as_dict()}
+
+
+def refresh_job(app: Any, tenant_id: int, *, trigger: str = "schedule") -> dict[str, Any]:
+    """The every-few-minutes round of one workspace: pull every connected system, score today, push."""
+    systems = connected_systems(app, tenant_id)
+    out: dict[str, Any] = {"sync": {}, "push": {}}
+    for system in systems:
+        out["sync"][system] = sync_job(app, tenant_id, system, trigger=trigger)
+    out["score"] = score_job(app, tenant_id)
+    for system in systems:
+        out["push"][system] = push_job(app, tenant_id, system, trigger=trigger)
+    return out
+
+
+def changes_job(app: Any, tenant_id: int, changes: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Real-time changes of one workspace (webhooks, the collector): see `sync.realtime`."""
+    from sync.realtime import process_changes_for_app
+
+    return process_changes_for_app(app, tenant_id, changes)
+
+
+def workspaces(app: Any) -> list[int]:
+    from store.models import Tenant
+
+    with _store(app).session() as s:
+        return list(s.scalars(select(Tenant.id).order_by(Tenant.id)))
+
+
+def record_failure(app: Any, tenant_id: int, kind: str, arguments: dict[str, Any], error: BaseException | str,
+                   attempts: int, job_id: str | None = None) -> None:
+    """A job out of retries: kept for the Connections page (the dead letters)."""
+    from store.models import JobFailure
+
+    text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    with _store(app).session(tenant_id) as s:
+        s.add(JobFailure(kind=kind, system=arguments.get("system"), arguments=arguments, error=text[:4000],
+                         attempts=attempts, job_id=job_id))
+    log.error("job %s for workspace %s failed after %s attempt(s): %s", kind, tenant_id, attempts, text[:500])

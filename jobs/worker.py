@@ -1,0 +1,153 @@
+"""Celery: the jobs of `jobs.work` as tasks, their retries, the dead letters, and the schedule.
+
+* Messages are acknowledged after the job (``acks_late``) and re-queued when the worker running one
+  dies (``reject_on_worker_lost``; Redis hands an unacknowledged message to another worker after
+  ``CELERY_VISIBILITY_TIMEOUT``): a killed worker's sync is finished by another, and since every job
+  is idempotent the store ends as after one uninterrupted run.
+* A job whose lock is held elsewhere is tried again a little later; a vendor's `RetriableError` is
+  retried with its ``Retry-After`` (else exponential backoff); a job out of retries is recorded as a
+  dead letter (`store.models.JobFailure`), shown on the Connections page.
+* The schedule (`canary beat`): every workspace's refresh (incremental sync of each connected
+  system, today's score, lists and plays, push) every 5 minutes — also the reconciliation that
+  catches what a webhook missed — and a nightly rescore of the last 30 days at 02:00 UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+from celery.schedules import crontab
+from celery.signals import worker_process_init
+
+log = logging.getLogger("canary.jobs")
+
+REFRESH_SECONDS = 300.0
+NIGHTLY_HISTORY_DAYS = 30
+MAX_RETRIES = 5
+LOCKED_RETRY_SECONDS = 15
+
+celery = Celery("canary")
+_flask: list[Any] = []
+"""The Flask app whose config and store the tasks use (set by `canary worker`, else made on first use)."""
+
+SCHEDULE: dict[str, dict[str, Any]] = {
+    "refresh every workspace": {"task": "canary.refresh_all", "schedule": REFRESH_SECONDS},
+    "nightly rescore": {"task": "canary.rescore_all", "schedule": crontab(hour=2, minute=0)},
+}
+
+
+def configure(app: Any) -> Celery:
+    """Point the Celery app at the Flask app's broker and settings."""
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue="canary",
+        broker_transport_options={"visibility_timeout": int(app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)},
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        beat_schedule=SCHEDULE,
+    )
+    return celery
+
+
+def celery_for(app: Any) -> Celery:
+    if celery.conf.broker_url != app.config.get("CELERY_BROKER_URL"):
+        configure(app)
+    return celery
+
+
+def set_flask_app(app: Any) -> None:
+    _flask[:] = [app]
+
+
+def flask_app() -> Any:
+    if not _flask:
+        from app import create_app
+
+        _flask.append(create_app())
+    return _flask[0]
+
+
+@worker_process_init.connect
+def _fresh_connections(**_: Any) -> None:
+    """A forked pool process must not share its parent's database connections."""
+    if _flask:
+        from extensions import canary_store
+
+        canary_store(_flask[0]).engine.dispose(close=False)
+
+
+class CanaryTask(Task):
+    max_retries = MAX_RETRIES
+
+    def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        from jobs.work import record_failure
+
+        if args:
+            record_failure(flask_app(), int(args[0]), self.name.removeprefix("canary."), dict(kwargs or {}), exc,
+                           attempts=self.request.retries + 1, job_id=task_id)
+
+
+def _run(task: Any, kind: str, tenant_id: int, **kwargs: Any) -> Any:
+    from integrations.errors import RetriableError
+    from jobs import work
+    from jobs.locks import Locked
+
+    try:
+        return getattr(work, f"{kind}_job")(flask_app(), tenant_id, **kwargs)
+    except Locked as exc:
+        raise task.retry(countdown=LOCKED_RETRY_SECONDS, exc=exc, max_retries=40) from exc
+    except RetriableError as exc:
+        wait = exc.retry_after if exc.retry_after is not None else 5 * 2 ** task.request.retries
+        raise task.retry(countdown=wait, exc=exc) from exc
+
+
+@celery.task(name="canary.sync", base=CanaryTask, bind=True)
+def sync_task(self: Any, tenant_id: int, system: str, full: bool = False, trigger: str = "schedule") -> Any:
+    return _run(self, "sync", tenant_id, system=system, full=full, trigger=trigger)
+
+
+@celery.task(name="canary.push", base=CanaryTask, bind=True)
+def push_task(self: Any, tenant_id: int, system: str, trigger: str = "schedule") -> Any:
+    return _run(self, "push", tenant_id, system=system, trigger=trigger)
+
+
+@celery.task(name="canary.score", base=CanaryTask, bind=True)
+def score_task(self: Any, tenant_id: int, as_of: str | None = None, history_days: int = 1) -> Any:
+    return _run(self, "score", tenant_id, as_of=as_of, history_days=history_days)
+
+
+@celery.task(name="canary.refresh", base=CanaryTask, bind=True)
+def refresh_task(self: Any, tenant_id: int, trigger: str = "schedule") -> Any:
+    return _run(self, "refresh", tenant_id, trigger=trigger)
+
+
+@celery.task(name="canary.changes", base=CanaryTask, bind=True)
+def changes_task(self: Any, tenant_id: int, changes: list[dict[str, Any]]) -> Any:
+    return _run(self, "changes", tenant_id, changes=changes)
+
+
+@celery.task(name="canary.refresh_all")
+def refresh_all() -> int:
+    from jobs.work import workspaces
+
+    ids = workspaces(flask_app())
+    for tenant_id in ids:
+        refresh_task.delay(tenant_id)
+    return len(ids)
+
+
+@celery.task(name="canary.rescore_all")
+def rescore_all() -> int:
+    from jobs.work import workspaces
+
+    ids = workspaces(flask_app())
+    for tenant_id in ids:
+        score_task.delay(tenant_id, history_days=NIGHTLY_HISTORY_DAYS)
+    return len(ids)
