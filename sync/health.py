@@ -225,7 +225,10 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     with store.session(tenant_id) as session:
         query = select(Account.id).where(live_accounts()).order_by(Account.id)
         if subset is not None:
-            query = query.where(Account.id.in_(subset))
+            # A parent's own snapshot is rewritten with its children's (its roll-up is made from fresh parts).
+            parents = {p for p in session.scalars(select(Account.parent_id).where(
+                Account.id.in_(subset), Account.parent_id.is_not(None))) if p}
+            query = query.where(Account.id.in_(sorted(set(subset) | parents)))
         account_ids = list(session.scalars(query))
     summary.accounts = len(account_ids)
     final_scores: dict[int, HealthScore] = {}
@@ -268,11 +271,11 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
             portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
             bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)
         else:
-            parents = set(session.scalars(select(Account.parent_id).where(
-                Account.id.in_(account_ids), Account.parent_id.is_not(None)))) if account_ids else set()
-            _roll_up_parents(session, model, as_of, final_scores, only_parents={p for p in parents if p})
+            parents = {p for p in session.scalars(select(Account.parent_id).where(
+                Account.id.in_(account_ids), Account.parent_id.is_not(None))) if p} if account_ids else set()
+            _roll_up_parents(session, model, as_of, final_scores, only_parents=parents)
             _alerts(session, model, as_of, final_scores, final_signals, summary, only=account_ids)
-            touched = [*account_ids, *(p for p in parents if p)]
+            touched = sorted(set(account_ids) | parents)
             portfolio_keys.refresh(session, touched)
             bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of,
                                                       HealthSnapshot.account_id.in_(touched or [-1]))
