@@ -100,13 +100,14 @@ def score_job(app: Any, tenant_id: int, *, as_of: str | None = None, history_day
     return {"score": summary.as_dict(), "lists": lists.as_dict(), "plays": plays.as_dict()}
 
 
-def refresh_job(app: Any, tenant_id: int, *, trigger: str = "schedule") -> dict[str, Any]:
-    """The every-few-minutes round of one workspace: pull every connected system, score today, push."""
+def refresh_job(app: Any, tenant_id: int, *, trigger: str = "schedule", as_of: str | None = None) -> dict[str, Any]:
+    """The every-few-minutes round of one workspace: pull every connected system, score the day
+    (``as_of``, default today), push."""
     systems = connected_systems(app, tenant_id)
     out: dict[str, Any] = {"sync": {}, "push": {}}
     for system in systems:
         out["sync"][system] = sync_job(app, tenant_id, system, trigger=trigger)
-    out["score"] = score_job(app, tenant_id)
+    out["score"] = score_job(app, tenant_id, as_of=as_of)
     for system in systems:
         out["push"][system] = push_job(app, tenant_id, system, trigger=trigger)
     return out

@@ -124,8 +124,8 @@ def score_task(self: Any, tenant_id: int, as_of: str | None = None, history_days
 
 
 @celery.task(name="canary.refresh", base=CanaryTask, bind=True)
-def refresh_task(self: Any, tenant_id: int, trigger: str = "schedule") -> Any:
-    return _run(self, "refresh", tenant_id, trigger=trigger)
+def refresh_task(self: Any, tenant_id: int, trigger: str = "schedule", as_of: str | None = None) -> Any:
+    return _run(self, "refresh", tenant_id, trigger=trigger, as_of=as_of)
 
 
 @celery.task(name="canary.changes", base=CanaryTask, bind=True)
