@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import select
 
 from cli.truth import comparable, merge_followers, store_state
-from integrations.base import DealRecord, ObjectName
+from integrations.base import DealRecord, ObjectName, Removal
 from sandbox.server import Sandbox
 from store.db import Store
 from store.models import SourceLink, Subscription, SyncCursor, Ticket
@@ -197,3 +197,61 @@ def holders(state: dict[str, Any], system: str, objects: Mapping[str, Sequence[s
             kind = {"deals": "subscriptions", "tickets": "tickets"}[obj]
             out |= {row[-1] for row in state[kind] if row[0] == system and row[1] in wanted}
     return {a for a in out if a is not None}
+
+
+def by_id(records: Sequence[Any]) -> dict[str, Any]:
+    return {r.external_id: r for r in records}
+
+
+def test_fetch_maps_as_the_pull_maps_in_batches_and_removes_what_is_not_there(tmp_path: Path) -> None:
+    clock = Clock()
+    with Sandbox(accounts=40, seed=29, as_of=WORLD_AS_OF, clock=clock, **OPTIONS) as box:
+        live = adapters(box)
+        cases: list[tuple[str, ObjectName, int, tuple[str, str], int]] = [
+            # system, object, ids a call, the read endpoint, unknown ids to pad with
+            ("salesforce", "accounts", 200, ("GET", "/services/data/v<version>/queryAll"), 230),
+            ("zendesk", "accounts", 100, ("GET", "/api/v2/organizations/show_many.json"), 130),
+            ("zendesk", "tickets", 100, ("GET", "/api/v2/tickets/show_many.json"), 130),
+            ("hubspot", "accounts", 100, ("POST", "/crm/v3/objects/<object_type>/batch/read"), 130),
+            ("hubspot", "deals", 100, ("POST", "/crm/v3/objects/<object_type>/batch/read"), 130),
+        ]
+        for system, obj, per_call, (method, endpoint), padding in cases:
+            adapter = live[system]
+            pulled = by_id([r for page in adapter.pull(obj, None) for r in page.records])
+            real = sorted(pulled)[:12]
+            unknown = [str(int(UNKNOWN[system]) + n) if system != "salesforce" else f"001{n:012d}AAA"
+                       for n in range(padding)]
+            asked = [*real, real[0], *unknown, "not-an-id"]
+            emulator = box.emulators[system]
+            emulator.stats.reset()
+            page = adapter.fetch(obj, asked)
+            reads = -(-(len(real) + len(unknown)) // per_call)
+            assert (page.object, page.cursor) == (obj, None)
+            assert emulator.stats.calls(method, endpoint) == reads == 2, (system, obj)
+            # The same records the pull maps (owners and links included), nothing twice; the rest removed.
+            assert by_id(page.records) == {i: pulled[i] for i in real}, (system, obj)
+            assert len(page.records) == len(real)
+            assert page.removed == [Removal(i) for i in [*unknown, "not-an-id"]], (system, obj)
+
+        # Zendesk ratings: one show each (Zendesk has none for many), their tickets' organizations in one call.
+        zendesk = live["zendesk"]
+        ratings = by_id([r for page in zendesk.pull("satisfaction", None) for r in page.records])
+        some = sorted(ratings)[:3]
+        box.emulators["zendesk"].stats.reset()
+        page = zendesk.fetch("satisfaction", [*some, UNKNOWN["zendesk"]])
+        assert by_id(page.records) == {i: ratings[i] for i in some}
+        assert page.removed == [Removal(UNKNOWN["zendesk"])]
+        assert calls(box, "zendesk") == {("GET", "/api/v2/satisfaction_ratings/{id}.json"): 4,
+                                         ("GET", "/api/v2/tickets/show_many.json"): 1}
+
+        # Canary's tasks before any was made (no key field yet): none to read, every id removed, no error.
+        for system, task_id in (("salesforce", "00T000000000001AAA"), ("hubspot", "12345")):
+            page = live[system].fetch("tasks", [task_id])
+            assert (page.records, page.removed) == ([], [Removal(task_id)])
+
+        # An object the vendor does not have is refused before any call.
+        store, tenant = new_store(tmp_path / "refused.db")
+        box.emulators["zendesk"].stats.reset()
+        with pytest.raises(ValueError, match="zendesk has no deals"):
+            fetch_records(store, tenant, "zendesk", zendesk, {"deals": ["1"]})
+        assert box.stats()["zendesk"]["calls_total"] == 0
