@@ -311,6 +311,24 @@ class ZendeskEmulator(Emulator):
             row.update({k: v for k, v in changes.items() if k in row and k not in ("id", "url")})
             self._restamp(table, row, self.now())
 
+    def create_organization(self, name: str, domain: str | None = None, external_id: str | None = None) -> int:
+        """A new organization, as an admin adding one would make it (names are unique, as in Zendesk);
+        ``external_id`` holds the Salesforce Account id where the account keeps one. Returns its id."""
+        moment = self.now()
+        table = self._tables["organizations"]
+        with self._lock:
+            if self._org_names.get(name.casefold()):
+                raise ValueError(f"Name:  {name} has already been taken")
+            org_id = max([*table.ids(), *self._tombstones["organizations"]], default=0) + 1
+            keys = [f["key"] for f in self._tables["organization_fields"].rows.values()]
+            row = {"id": org_id, "name": name, "shared_tickets": False, "shared_comments": False,
+                   "external_id": external_id, "created_at": iso(moment), "updated_at": iso(moment),
+                   "domain_names": [domain] if domain else [], "details": None, "notes": None, "group_id": None,
+                   "tags": [], "organization_fields": dict.fromkeys([HUBSPOT_FIELD_KEY, OWNER_FIELD_KEY, *keys])}
+            table.put(row, stamp(moment))
+            self._org_names.setdefault(name.casefold(), set()).add(org_id)
+        return org_id
+
     def create_ticket(self, organization_id: int | str | None, requester_id: int | str | None, subject: str,
                       priority: Literal["low", "normal", "high", "urgent"] = "normal") -> int:
         """A new ticket, as an end user submitting one would make it (status ``new``, stamped by the clock);

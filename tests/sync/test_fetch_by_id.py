@@ -1,7 +1,7 @@
 """Issue 15 item 2: the records a change names, fetched by id, over HTTP against the sandbox.
 
 After a full sync, records change in the three vendors (an organization renamed, a new ticket, a deal's
-amount, contacts deleted, companies merged); `fetch_records` with just those ids brings the store to
+amount, contacts deleted, companies merged, a new organization); `fetch_records` with just those ids brings the store to
 what a fresh full sync of the changed world holds (the merges' followers aside, as in
 ``test_convergence``), names the accounts touched, spends one read per object and vendor (plus the
 pull's own owner and association lookups), and leaves every sync cursor as it was. With HubSpot's
@@ -109,6 +109,14 @@ def test_fetching_changed_records_by_id_reaches_a_fresh_full_sync(synced: tuple[
     }
     merges = [(("hubspot", hs_merged), ("hubspot", hs_primary)), (("salesforce", sf_loser), ("salesforce", sf_master))]
 
+    # Zendesk again: a new organization for a customer known only to the CRMs, naming its Salesforce Account.
+    involved = {key for pair in merges for key in pair}
+    sf_alone = next(next(ext for system, ext in sorted(group) if system == "salesforce")
+                    for group in before["groups"].values()
+                    if {s for s, _ in group} == {"salesforce", "hubspot"} and not group & involved)
+    new_org = str(zd.create_organization("Brand-new Org Ltd", external_id=sf_alone))
+    wanted["zendesk"]["accounts"].append(new_org)
+
     # --- fetched by id, at once (no clock moves: HubSpot's search has not seen the changes yet) --------
     live = adapters(box)
     summaries, states = {}, [before]
@@ -165,6 +173,10 @@ def test_fetching_changed_records_by_id_reaches_a_fresh_full_sync(synced: tuple[
         arr = s.scalar(select(Subscription.arr).where(Subscription.system == "hubspot",
                                                       Subscription.external_id == deal_id))
         assert arr == Decimal("123456")
+
+    # The new organization is on its customer's account (identity ran after the accounts were fetched).
+    assert account_of(store, tenant, "zendesk", new_org) == account_of(store, tenant, "salesforce", sf_alone)
+    assert account_of(store, tenant, "salesforce", sf_alone) in summaries["zendesk"].account_ids
 
     # Where an incremental pull, asked now, misses the deal (HubSpot's search has not indexed the change).
     pulled = [r for page in adapters(box)["hubspot"].pull("deals", cursors_before[("hubspot", "deals")])
