@@ -15,6 +15,7 @@ moved, was deleted or merged away counts for the account it left as well as the 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from integrations.base import Adapter, ObjectName, Page, distinct_ids
+from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.owners import OwnerCounts, apply_owners
 from sync.runner import PULL_ORDER
 from sync.writer import IdentityCounts, PageWriter, WriteCounts, apply_identity
+
+log = logging.getLogger("canary.sync")
 
 CHUNK = 500
 """Ids per ``IN (...)`` when reading which accounts records belong to."""
@@ -44,19 +48,22 @@ class FetchSummary:
     identity: IdentityCounts | None = None
     """The identity pass after accounts (None when no account was fetched)."""
     owners: OwnerCounts | None = None
+    stopped: str | None = None
+    """Why the fetch stopped early (refused credentials, quota, a fatal vendor error): what was stored
+    before stays, the rest waits for the next change or pull."""
 
     def as_dict(self) -> dict[str, Any]:
         return {"account_ids": sorted(self.account_ids), "calls": self.calls,
                 "objects": {o: vars(c) for o, c in self.objects.items()},
                 "identity": vars(self.identity) if self.identity else None,
-                "owners": vars(self.owners) if self.owners else None}
+                "owners": vars(self.owners) if self.owners else None, "stopped": self.stopped}
 
 
 def fetch_records(store: Store, tenant_id: int, system: str, adapter: Adapter,
                   wanted: Mapping[ObjectName, Sequence[str]]) -> FetchSummary:
     """Fetch the records ``wanted`` names (object -> vendor ids) from ``system`` and store them (see the module
-    docstring). An object the adapter does not have is refused before any call; vendor errors propagate
-    (`AuthError`, `FatalError`, `RetriableError` once the retry policy gave up) with what was stored kept."""
+    docstring). An object the adapter does not have is refused (`ValueError`) before any call; vendor errors
+    stop it as they stop a sync run (`AuthError`, `FatalError`: ``stopped`` says why, what was stored stays)."""
     objects = tuple(getattr(adapter, "objects", PULL_ORDER))
     unknown = sorted(set(wanted) - set(objects))
     if unknown:
@@ -81,6 +88,9 @@ def fetch_records(store: Store, tenant_id: int, system: str, adapter: Adapter,
                     summary.owners = apply_owners(session)
                 session.flush()
                 summary.account_ids |= accounts_of(session, system, obj, keys)
+    except (FatalError, AuthError) as exc:
+        summary.stopped = str(exc)
+        log.warning("%s fetch stopped: %s", system, exc)
     finally:
         summary.calls = int(getattr(adapter, "calls", 0)) - calls_before
     return summary

@@ -24,10 +24,11 @@ from integrations.base import DealRecord, ObjectName, Removal
 from sandbox.server import Sandbox
 from store.db import Store
 from store.models import SourceLink, Subscription, SyncCursor, Ticket
+from sync.connections import build_adapter
 from sync.fetch import fetch_records
 from sync.runner import sync
 from tests.shared import WORLD_AS_OF
-from tests.sync.test_sandbox_pipeline import LIMITS, Clock, adapters, new_store
+from tests.sync.test_sandbox_pipeline import LIMITS, Clock, adapters, new_store, stored_credentials
 
 OPTIONS: dict[str, Any] = {
     "hubspot": {**LIMITS["hubspot"], "search_lag_seconds": 30},
@@ -267,3 +268,10 @@ def test_fetch_maps_as_the_pull_maps_in_batches_and_removes_what_is_not_there(tm
         with pytest.raises(ValueError, match="zendesk has no deals"):
             fetch_records(store, tenant, "zendesk", zendesk, {"deals": ["1"]})
         assert box.stats()["zendesk"]["calls_total"] == 0
+
+        # Refused credentials stop the fetch as they stop a sync run: said, nothing stored, no exception.
+        creds, base = stored_credentials(box)["hubspot"]
+        refused = build_adapter("hubspot", {**creds, "access_token": "not-the-token"}, base)
+        summary = fetch_records(store, tenant, "hubspot", refused, {"accounts": ["1"], "deals": ["2"]})
+        assert summary.stopped is not None and "401" in summary.stopped
+        assert (summary.calls, summary.objects, summary.account_ids) == (1, {}, set())
