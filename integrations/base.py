@@ -165,6 +165,11 @@ class Page:
     removed: Sequence[Removal] = ()
 
 
+def distinct_ids(ids: Sequence[str]) -> list[str]:
+    """``ids`` as text, each once, in the order first given (what `Adapter.fetch` asks the vendor for)."""
+    return list(dict.fromkeys(str(i).strip() for i in ids if str(i).strip()))
+
+
 @dataclass(frozen=True)
 class FieldSpec:
     """A Canary field to create in a vendor system (one place for the write-back fields)."""
@@ -253,6 +258,14 @@ class Adapter(Protocol):
     def check_connection(self) -> None: ...
 
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]: ...
+
+    def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:
+        """The records ``ids`` name, as they are now, in one `Page` whose ``cursor`` is None (a fetch is no
+        position in any pull): ``records`` mapped exactly as `pull` maps them (the same mapping and owner
+        lookups), ``removed`` a `Removal` for each id that is deleted, archived or merged away (with the
+        survivor, as `pull` reports it) and for each id the vendor does not know. In the fewest calls: the
+        vendor's read by ids, as many ids a call as it takes."""
+        ...
 
     def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]: ...
 

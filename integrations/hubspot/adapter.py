@@ -35,6 +35,11 @@ from the primary's ``hs_merged_object_ids`` (read in the same pull) or, failing 
 read that resolves the merged id to its primary. Search answers still showing a removed record
 are ignored.
 
+Fetch (records named by id, e.g. by a webhook): ``POST /crm/v3/objects/{type}/batch/read``, 100 ids a
+call, plus the pull's company-association batch read and owner listing; batch read is consistent, so a
+change is there at once where search lags. A merged id comes back as its primary (``Removal`` with
+``merged_into``), a missing one as a ``Removal``. No cursor moves.
+
 Owners: a company's ``hubspot_owner_id`` is an owner id; the first page naming one not known lists
 the portal's owners (``GET /crm/v3/owners``, then ``archived=true`` for deactivated users' owners),
 one call per page of owners, once per run (`HubSpotAdapter._learn_owners`).
@@ -97,6 +102,7 @@ from integrations.base import (
     TaskPushResult,
     TaskWrite,
     VendorUser,
+    distinct_ids,
 )
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
@@ -276,6 +282,34 @@ class HubSpotAdapter:
         if object_type in SCOPES:
             return self._scoped_pull(object, object_type, state)
         return self._pull(object, object_type, state)
+
+    def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:
+        """The records of ``ids`` now: ``POST /crm/v3/objects/{type}/batch/read``, 100 ids a call, read from
+        the records themselves (consistent, unlike search: a change made a moment ago is there), mapped as
+        `pull` maps them (company links by one v4 association batch read, owners from the owners API).
+
+        A merged id resolves to its primary, whose ``hs_merged_object_ids`` names it: the primary comes back
+        as a record and the id as ``Removal(id, merged_into=primary)``. An id the read does not find is
+        archived (deleted) or was never there: a `Removal` either way, so no ``archived=true`` read is needed
+        to tell them apart. Tasks without Canary's key are not Canary's: removed too."""
+        object_type = OBJECT_TYPES.get(object)
+        if object_type is None:
+            raise ValueError(f"hubspot has no {object}; it has {', '.join(self.objects)}")
+        wanted = distinct_ids(ids)
+        results: dict[str, Mapping[str, Any]] = {}
+        for chunk in _chunks([i for i in wanted if i.isdigit()], 100):
+            request = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in chunk], properties=list(PROPERTIES[object_type]),
+                properties_with_history=[],
+            )
+            answer = self.connection.call(f"read {object_type}", self.connection.batch.read, object_type, request)
+            results.update({str(r["id"]): r for r in answer.body.get("results") or ()
+                            if isinstance(r, Mapping) and r.get("id") is not None})
+        pull = _Pull()
+        records = self._records(object_type, list(results.values()), pull)
+        found = {r.external_id for r in records}
+        removed = [Removal(i, merged_into=pull.merged.get(i)) for i in wanted if i not in found]
+        return Page(object, records, None, removed)
 
     def _scoped_pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
         """Canary's tasks: before the key property exists (no push yet) there is none to read."""

@@ -9,6 +9,9 @@
   exactly one call per object.
   Account owners are looked up in ``User`` (``Id, Email, Name, IsActive``) once per run and owner,
   200 per query, only for pages that name an owner not seen before.
+* Fetch (records named by id, e.g. by a change notification): one ``queryAll`` ``WHERE Id IN (...)``
+  per 200 ids, the pull's fields, mapping and owner lookup; deleted and merged rows come back from the
+  recycle bin as the page's ``removed``, and so does an id Salesforce does not return. No cursor moves.
 * Fields: one ``describe`` of Account, then a Tooling API ``CustomField`` create per
   missing field, and the permission set that lets the connected user read and write them
   (`integrations.salesforce.access`); a push refused by field-level security stops the run
@@ -45,16 +48,18 @@ from integrations.base import (
     Page,
     PushResult,
     Record,
+    Removal,
     TaskPushResult,
     TaskWrite,
     VendorUser,
+    distinct_ids,
 )
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.salesforce import fields, records, wire
 from integrations.salesforce.access import FieldAccess
 from integrations.salesforce.cursor import ModstampCursor
-from integrations.salesforce.soql import ids_query, incremental_query, values_query
+from integrations.salesforce.soql import ID_PATTERN, ids_query, incremental_query, values_query
 from integrations.salesforce.wire import DEFAULT_API_VERSION, SalesforceConnection
 from integrations.values import iso_datetime
 
@@ -183,6 +188,43 @@ class SalesforceAdapter:
             if answer.get("done", True) or not next_url:
                 return
             answer = self._query_more(spec, next_url, position)
+
+    def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:
+        """The records of ``ids`` now: one ``queryAll`` ``WHERE Id IN (...)`` per 200 ids (the recycle bin's
+        rows come back with ``IsDeleted``, a merged Account's loser with ``MasterRecordId``), mapped as `pull`
+        maps them; an id Salesforce does not return (purged, never there, not an id) is a `Removal`."""
+        spec = PULLED.get(object)
+        if spec is None:
+            raise ValueError(f"salesforce has no {object!r}; it has {', '.join(self.objects)}")
+        wanted = distinct_ids(ids)
+        valid = [i for i in wanted if ID_PATTERN.match(i)]
+        rows: list[Mapping[str, Any]] = []
+        try:
+            for start in range(0, len(valid), COLLECTION_LIMIT):
+                rows.extend(self._query_ids(spec, valid[start : start + COLLECTION_LIMIT]))
+        except VendorRefused as exc:
+            if spec.scope is None or exc.code not in wire.FIELD_ACCESS_CODES:
+                raise
+            log.info("salesforce: no Canary task key field on Task yet; no Canary task to read")
+            rows = []
+        live = [p for p in rows if not records.is_deleted(p)]
+        removed = [records.removal_from_payload(p) for p in rows if records.is_deleted(p)]
+        found = {records.record_id(p)[:15] for p in rows}  # an id asked in its 15-character form is found too
+        removed += [Removal(i) for i in wanted if i[:15] not in found]
+        return Page(object, self._map(object, spec, live), None, removed)
+
+    def _query_ids(self, spec: PulledObject, chunk: Sequence[str]) -> list[Mapping[str, Any]]:
+        sf = self.connection.sf
+        selected = list(dict.fromkeys([*spec.fields, "Id", "SystemModstamp"]))
+        query = ids_query(spec.sobject, selected, chunk, scope=spec.scope)
+        answer = self.connection.call(f"queryAll {spec.sobject} by Id", lambda: sf.query(
+            query, include_deleted=True, headers=self.query_options))
+        rows = list(answer.get("records") or [])
+        while not answer.get("done", True) and answer.get("nextRecordsUrl"):
+            answer = self.connection.call(f"queryMore {spec.sobject}", partial(
+                sf.query_more, str(answer["nextRecordsUrl"]), identifier_is_url=True, headers=self.query_options))
+            rows.extend(answer.get("records") or [])
+        return rows
 
     def _query(self, spec: PulledObject, position: ModstampCursor) -> Any:
         """``queryAll`` from the position: the recycle bin's rows (``IsDeleted``) come back with the live ones."""

@@ -97,10 +97,11 @@ def values_query(sobject: str, fields: Sequence[str], field: str, values: Sequen
             f"WHERE {soql_name(field)} IN {soql_in(values)}")
 
 
-def ids_query(sobject: str, fields: Sequence[str], ids: Sequence[str]) -> str:
-    """``SELECT fields FROM sobject WHERE Id IN (...)`` with every id checked and quoted."""
+def ids_query(sobject: str, fields: Sequence[str], ids: Sequence[str], *, scope: str | None = None) -> str:
+    """``SELECT fields FROM sobject WHERE [(scope) AND] Id IN (...)`` with every id checked and quoted;
+    ``scope`` is the adapter's own fixed condition (as in `incremental_query`), never caller text."""
     for value in ids:
         if not ID_PATTERN.match(value):
             raise ValueError(f"not a Salesforce id: {value!r}")
-    return (f"SELECT {', '.join(soql_name(f) for f in fields)} FROM {soql_name(sobject)} "  # noqa: S608
-            f"WHERE Id IN {soql_in(ids)}")
+    where = f"({scope}) AND Id IN {soql_in(ids)}" if scope else f"Id IN {soql_in(ids)}"
+    return f"SELECT {', '.join(soql_name(f) for f in fields)} FROM {soql_name(sobject)} WHERE {where}"  # noqa: S608

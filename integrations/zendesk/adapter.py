@@ -29,6 +29,12 @@ Pulls, one request per page, ascending:
   rating's account is its ticket's organization, whether or not Canary has stored the ticket
   yet (a ticket rated in the last minute is not exported yet, but its rating is listed).
 
+Fetch (records named by id, e.g. by a webhook): organizations, users and tickets with one
+``GET /{organizations|users|tickets}/show_many?ids=`` per 100 ids; satisfaction ratings with one
+``GET /satisfaction_ratings/{id}`` each (there is no show_many for them) and one ``tickets/show_many`` for
+their tickets' organizations. Mapped and owned as the pull maps them; what Zendesk does not show is removed.
+A fetch reads no export, so the last-minute rule below does not delay it.
+
 Exports leave out the last minute of changes: a change younger than that arrives with the
 next run (the cursor is a position, so nothing is skipped), and a ``start_time`` younger
 than a minute, which Zendesk refuses, counts as "nothing new". A run with nothing new
@@ -70,7 +76,17 @@ from zenpy import Zenpy
 from zenpy.lib.api_objects import Organization, OrganizationField
 from zenpy.lib.exception import APIException, ZenpyException
 
-from integrations.base import FieldSpec, FieldUpdate, ObjectName, Page, PushResult, Record, Removal, VendorUser
+from integrations.base import (
+    FieldSpec,
+    FieldUpdate,
+    ObjectName,
+    Page,
+    PushResult,
+    Record,
+    Removal,
+    VendorUser,
+    distinct_ids,
+)
 from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
@@ -312,6 +328,54 @@ class ZendeskAdapter:
         if object == "satisfaction":
             return self._pull_satisfaction(cursor)
         raise ValueError(f"zendesk has no {object}; it has {', '.join(self.objects)}")
+
+    def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:
+        """The records of ``ids`` now, mapped as `pull` maps them (owners read the same way): organizations,
+        users and tickets with one ``show_many?ids=`` per 100 ids; satisfaction ratings one
+        ``GET /satisfaction_ratings/{id}`` each (Zendesk has no show_many for them) and their tickets'
+        organizations with one ``tickets/show_many`` per 100 ratings, as the pull does. An id Zendesk does not
+        show (deleted, never there, not an id) is a `Removal`; a staff user is neither (never a contact)."""
+        if object not in self.objects:
+            raise ValueError(f"zendesk has no {object}; it has {', '.join(self.objects)}")
+        wanted = distinct_ids(ids)
+        numeric = [int(i) for i in wanted if i.isdigit()]
+        records: list[Record] = []
+        removed: list[Removal] = []
+        if object == "satisfaction":
+            rows = [row for rating_id in numeric if (row := self._show_rating(rating_id)) is not None]
+            organizations: dict[str, Any] = {}
+            for start in range(0, len(rows), LIST_PAGE_MAX):
+                organizations.update(self._ticket_organizations(rows[start : start + LIST_PAGE_MAX]))
+            records = _mapped(rows, partial(_rating, organizations))
+        else:
+            plural = {"accounts": "organizations", "contacts": "users", "tickets": "tickets"}[object]
+            rows = []
+            for start in range(0, len(numeric), LIST_PAGE_MAX):
+                chunk = numeric[start : start + LIST_PAGE_MAX]
+                api = getattr(self._zenpy, plural)
+                body = self._fetch(f"show {len(chunk)} {plural}", partial(api, ids=chunk))
+                rows.extend(_rows(body, plural))
+            if object == "accounts":
+                records, removed = _split(rows, self._organization_mapper(rows))
+            elif object == "contacts":
+                records = _mapped([r for r in rows if is_customer(r)], user_to_contact)
+            else:
+                records, removed = _split(rows, ticket_to_ticket)
+        shown = {str(r.get("id")) for r in rows}
+        removed += [Removal(i) for i in wanted if i not in shown]
+        return Page(object, records, None, removed)
+
+    def _show_rating(self, rating_id: int) -> dict[str, Any] | None:
+        """One satisfaction rating (``GET /satisfaction_ratings/{id}``, which zenpy has no call for); None when
+        Zendesk answers 404."""
+        try:
+            body = self._get_json("show satisfaction rating", f"satisfaction_ratings/{rating_id}.json", {})
+        except VendorRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        rating = body.get("satisfaction_rating")
+        return rating if isinstance(rating, dict) else None
 
     def _pull_organizations(self, cursor: str | None) -> Iterator[Page]:
         state = TimeCursor.load(cursor)

@@ -20,8 +20,9 @@ What zenpy sends, and so what is served:
   ``/incremental/<type>/cursor.json?start_time=`` then ``?cursor=`` from ``after_url`` until
   ``end_of_stream``. ``paginate_by_time=True`` and ``zenpy.organizations.incremental(...)`` use the
   time-based exports (``next_page``/``end_time``; boundary repeats are described in `pages`).
-* ``zenpy.tickets(ids=[...])`` / ``zenpy.users(ids=[...])``: ``GET /tickets/show_many.json?ids=`` and
-  ``/users/show_many.json?ids=`` (at most 100 ids).
+* ``zenpy.tickets(ids=[...])`` / ``zenpy.users(ids=[...])`` / ``zenpy.organizations(ids=[...])``:
+  ``GET /tickets/show_many.json?ids=``, ``/users/show_many.json?ids=`` and
+  ``/organizations/show_many.json?ids=`` (at most 100 ids); ``GET /satisfaction_ratings/{id}.json``.
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
   ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
   ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
@@ -63,7 +64,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, urlencode
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -71,7 +72,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
-from sandbox.world import World
+from sandbox.world import Presence, Ticket, World
 from sandbox.zendesk import errors
 from sandbox.zendesk.fields import field_problem
 from sandbox.zendesk.limits import INCREMENTAL_LIMIT, PLAN_LIMITS, MinuteWindow
@@ -83,7 +84,7 @@ from sandbox.zendesk.pages import (
     list_page,
     time_export_page,
 )
-from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, OWNER_FIELD_KEY, iso, project, stamp
+from sandbox.zendesk.seed import HUBSPOT_FIELD_KEY, OWNER_FIELD_KEY, iso, project, stamp, ticket_row
 from sandbox.zendesk.store import Table
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ _UPDATABLE_ORG_FIELDS = (
 _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/organizations", "list_organizations", ("GET",)),
     ("/api/v2/organizations/update_many", "update_many_organizations", ("PUT",)),
+    ("/api/v2/organizations/show_many", "show_many_organizations", ("GET",)),
     ("/api/v2/organizations/<int:record_id>", "organization", ("GET", "PUT")),
     ("/api/v2/users", "list_users", ("GET",)),
     ("/api/v2/users/show_many", "show_many_users", ("GET",)),
@@ -126,6 +128,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/tickets/show_many", "show_many_tickets", ("GET",)),
     ("/api/v2/tickets/<int:record_id>", "ticket", ("GET",)),
     ("/api/v2/satisfaction_ratings", "list_satisfaction_ratings", ("GET",)),
+    ("/api/v2/satisfaction_ratings/<int:record_id>", "satisfaction_rating", ("GET",)),
     ("/api/v2/organization_fields", "organization_fields", ("GET", "POST")),
     ("/api/v2/job_statuses/<job_id>", "job_status", ("GET",)),
     ("/api/v2/incremental/tickets/cursor", "export_tickets_cursor", ("GET",)),
@@ -308,6 +311,42 @@ class ZendeskEmulator(Emulator):
             row.update({k: v for k, v in changes.items() if k in row and k not in ("id", "url")})
             self._restamp(table, row, self.now())
 
+    def create_organization(self, name: str, domain: str | None = None, external_id: str | None = None) -> int:
+        """A new organization, as an admin adding one would make it (names are unique, as in Zendesk);
+        ``external_id`` holds the Salesforce Account id where the account keeps one. Returns its id."""
+        moment = self.now()
+        table = self._tables["organizations"]
+        with self._lock:
+            if self._org_names.get(name.casefold()):
+                raise ValueError(f"Name:  {name} has already been taken")
+            org_id = max([*table.ids(), *self._tombstones["organizations"]], default=0) + 1
+            keys = [f["key"] for f in self._tables["organization_fields"].rows.values()]
+            row = {"id": org_id, "name": name, "shared_tickets": False, "shared_comments": False,
+                   "external_id": external_id, "created_at": iso(moment), "updated_at": iso(moment),
+                   "domain_names": [domain] if domain else [], "details": None, "notes": None, "group_id": None,
+                   "tags": [], "organization_fields": dict.fromkeys([HUBSPOT_FIELD_KEY, OWNER_FIELD_KEY, *keys])}
+            table.put(row, stamp(moment))
+            self._org_names.setdefault(name.casefold(), set()).add(org_id)
+        return org_id
+
+    def create_ticket(self, organization_id: int | str | None, requester_id: int | str | None, subject: str,
+                      priority: Literal["low", "normal", "high", "urgent"] = "normal") -> int:
+        """A new ticket, as an end user submitting one would make it (status ``new``, stamped by the clock);
+        returns its id."""
+        moment = self.now()
+        table = self._tables["tickets"]
+        with self._lock:
+            ticket_id = max([*table.ids(), *self._tombstones["tickets"]], default=0) + 1
+            ticket = Ticket(key=f"ticket-{ticket_id}", company_key="", requester_key="", subject=subject,
+                            priority=priority, status="new", escalated=False,
+                            created_at=moment, updated_at=moment, solved_at=None, satisfaction=None,
+                            satisfaction_comment=None)
+            row = ticket_row(ticket, Presence(str(ticket_id), created_at=moment, updated_at=moment),
+                             int(organization_id) if organization_id is not None else None,
+                             int(requester_id) if requester_id is not None else None)
+            table.put(row, stamp(moment))
+        return ticket_id
+
     def is_deleted(self, object_type: str, record_id: int | str) -> bool:
         return int(record_id) in self._deleted.get(self._table_name(object_type), set())
 
@@ -426,6 +465,15 @@ class ZendeskEmulator(Emulator):
     def _on_show_many_tickets(self, request: Request) -> Response:
         """``?ids=1,2,3`` (at most 100): the tickets that exist, in id order; unknown or deleted ids are left out."""
         return self._show_many(request, "tickets")
+
+    def _on_show_many_organizations(self, request: Request) -> Response:
+        """``?ids=1,2,3`` (at most 100): the organizations that exist, in id order; unknown or deleted ids are
+        left out."""
+        return self._show_many(request, "organizations")
+
+    def _on_satisfaction_rating(self, request: Request, record_id: int) -> Response:
+        """``GET /satisfaction_ratings/{id}``: one rating (Zendesk has no show_many for ratings)."""
+        return self._show(request, "satisfaction_ratings", "satisfaction_rating", record_id)
 
     def _on_show_many_users(self, request: Request) -> Response:
         """``?ids=1,2,3`` (at most 100): the users that exist (suspended ones too), in id order."""
