@@ -300,3 +300,29 @@ def test_answers_name_no_secret(setup: Any) -> None:
         assert "hubspot-webhook-client-secret" not in text and "zendesk-webhook-signing-secret" not in text
         assert "salesforce-outbound-token" not in text
     assert json.loads(answers[0])["error"]
+
+
+def test_connect_stores_the_webhook_secret_encrypted_and_the_receiver_uses_it(app: Any, recorder: Recorder,
+                                                                              tmp_path: Any) -> None:
+    from sqlalchemy import select
+
+    from app import cli
+    from extensions import canary_store, credential_cipher
+    from store.models import Connection
+
+    connect_workspace(app)
+    secret = "a-fresh-zendesk-signing-secret"
+    (tmp_path / "hook.secret").write_text(secret + "\n")
+    result = app.test_cli_runner().invoke(cli, ["connect", "zendesk", "--tenant", "acme",
+                                                "--webhook-secret-file", str(tmp_path / "hook.secret")])
+    assert result.exit_code == 0, result.output
+    assert secret not in result.output and "webhook secret" in result.output
+    with canary_store(app).session() as s:
+        conn = s.scalars(select(Connection).where(Connection.system == "zendesk")).one()
+        assert secret.encode() not in bytes(conn.credentials_encrypted or b"")
+        assert credential_cipher(app).load(conn)["webhook_secret"] == secret
+    with pinned_clock(NOW):
+        client = app.test_client()
+        assert zendesk_post(client, zendesk_event("e-1", at=NOW), at=NOW).status_code == 401  # the old secret
+        assert zendesk_post(client, zendesk_event("e-1", at=NOW), at=NOW, secret=secret).status_code == 200
+    assert [c.event_id for c in recorder.changes] == ["e-1"]
