@@ -109,6 +109,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import api
     import console
     from collector.api import collector
+    from webhooks import webhooks
     from widgets import security
     from widgets.assets import widget_assets
     from widgets.embed import embed
@@ -120,6 +121,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     api.init_app(app)
     app.register_blueprint(collector)
     app.register_blueprint(install)
+    app.register_blueprint(webhooks)
     security.init_app(app)
 
     @app.get("/healthz")

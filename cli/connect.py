@@ -108,7 +108,14 @@ def _panel_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
     client_secret = _secret_text(options["client_secret_file"], options["client_secret_env"], "client secret")
     if client_secret is not None:
         parts["client_secret"] = client_secret
-    foreign = [_panel_label(k) for k in parts if k not in dict(vendor(system).panel.settings)]
+    spec = vendor(system).webhooks
+    hook_secret = _secret_text(options["webhook_secret_file"], options["webhook_secret_env"], "webhook secret")
+    if hook_secret is not None:
+        if spec is None:
+            raise click.UsageError(f"{system} sends Canary no webhooks")
+        parts[spec.secret_key] = hook_secret
+    webhook_key = spec.secret_key if spec is not None else None
+    foreign = [_panel_label(k) for k in parts if k not in dict(vendor(system).panel.settings) and k != webhook_key]
     if foreign:
         raise click.UsageError(f"{', '.join(foreign)}: not a setting of a {system} connection")
     return parts
@@ -150,8 +157,12 @@ def _api_parts(system: str, options: dict[str, Any]) -> dict[str, Any]:
 @click.option("--client-secret-file", type=_FILE,
               help="HubSpot: file holding the app's client secret, which signs the card's requests "
                    "(or env CANARY_CONNECT_CLIENT_SECRET).")
+@click.option("--webhook-secret-file", type=_FILE,
+              help="File holding the webhook secret: Zendesk's signing secret, Salesforce's outbound-message "
+                   "endpoint token, HubSpot's client secret (or env CANARY_CONNECT_WEBHOOK_SECRET).")
 @with_appcontext
 def connect(system: str, tenant_slug: str | None, account_ref: str | None, **options: Any) -> None:
+    options["webhook_secret_env"] = os.environ.get("CANARY_CONNECT_WEBHOOK_SECRET")
     options["canvas_consumer_secret_env"] = os.environ.get("CANARY_CONNECT_CANVAS_CONSUMER_SECRET")
     options["client_secret_env"] = os.environ.get("CANARY_CONNECT_CLIENT_SECRET")
     store = app_store()
@@ -183,6 +194,8 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
     if existing is None:
         click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
         return
-    changed = [_panel_label(k) for k in panel] + (["API credentials"] if api else [])
+    spec = vendor(system).webhooks
+    changed = [("webhook secret" if spec is not None and k == spec.secret_key and k not in dict(
+        vendor(system).panel.settings) else _panel_label(k)) for k in panel] + (["API credentials"] if api else [])
     click.echo(f"Updated the {system} connection of workspace {tenant.slug!r}: "
                f"{', '.join(changed) or 'address'} (stored encrypted; everything else kept).")

@@ -115,6 +115,29 @@ class PanelSpec:
 
 
 @dataclass(frozen=True)
+class WebhookSpec:
+    """The vendor's webhooks into Canary (``integrations/<vendor>/webhooks.py``; see `integrations.webhooks`)."""
+
+    channel: str
+    """What the vendor sends, in words (for docs and messages)."""
+    accounts: Callable[..., tuple[str, ...]]
+    verify: Callable[..., Any]
+    parse: Callable[..., list[Any]]
+    dedupe_ttl_s: float
+    """How long an event id is remembered: the vendor's retry horizon (a later resend is impossible)."""
+    secret_key: str
+    """The credential holding the webhook secret (signing secret, client secret, endpoint token)."""
+    setup: str
+    """The command that stores the secret, for the 401 a workspace without one answers."""
+    answer: Callable[[Any], tuple[bytes, str]]
+    refusal: Callable[[int, str], tuple[bytes, str]]
+    account_in_path: bool = False
+    """The endpoint names the vendor account (``/webhooks/<vendor>/<account>``): one endpoint per account."""
+    app_secret_config: str | None = None
+    """App-wide configuration key that serves a workspace without its own secret (HubSpot's client secret)."""
+
+
+@dataclass(frozen=True)
 class VendorDescriptor:
     name: str
     label: str
@@ -140,6 +163,8 @@ class VendorDescriptor:
     tasks: bool = False
     """It keeps tasks: Canary's tasks are created there for linked accounts and read back (the adapter is a
     `integrations.base.TaskTarget`)."""
+    webhooks: WebhookSpec | None = None
+    """Its webhooks into Canary (``/webhooks/<vendor>``)."""
     record_url: Callable[[str, str | None], str | None] = lambda _external_id, _account_ref: None
     """Where a person opens an account record in the vendor's own app: ``(record id, vendor account id)``
     -> URL, None when it cannot be told."""

@@ -162,6 +162,8 @@ class Sandbox:
         slow_seconds: float = 1.0,
         progress: ProgressCallback | None = None,
         announce: Callable[[str], None] | None = None,
+        webhooks: str | None = None,
+        webhook_options: Mapping[str, Any] | None = None,
         **limits: Mapping[str, Any],
     ) -> None:
         unknown = sorted(set(limits) - set(VENDORS))
@@ -185,6 +187,9 @@ class Sandbox:
         self.progress = progress
         self.announce: Callable[[str], None] = announce or (lambda message: None)
         self.limits = {vendor: dict(values) for vendor, values in limits.items()}
+        self.webhooks = webhooks.rstrip("/") if webhooks else None
+        """Canary's base URL: each emulator sends its webhooks to ``<base>/webhooks/<vendor>...`` (off when None)."""
+        self.webhook_options = dict(webhook_options or {})
         self._given_world = world
         self._given_workdir = Path(workdir) if workdir is not None else None
         self._owns_workdir = False
@@ -229,8 +234,9 @@ class Sandbox:
 
     def _start_vendor(self, vendor: str, cls: type, offset: int) -> None:
         assert self.world is not None
+        options = {**self._webhook_settings(vendor), **self.limits.get(vendor, {})}
         try:
-            emulator = cls(stats=CallStats(), clock=self.clock, **self.limits.get(vendor, {}))
+            emulator = cls(stats=CallStats(), clock=self.clock, **options)
         except TypeError as exc:
             raise SandboxError(f"bad {vendor} limits {self.limits.get(vendor)}: {exc}") from exc
         started = time.perf_counter()
@@ -259,8 +265,25 @@ class Sandbox:
         self.emulators[vendor] = emulator
         self.servers[vendor] = server.start()
 
+    def _webhook_settings(self, vendor: str) -> dict[str, Any]:
+        """Where ``vendor``'s emulator sends webhooks when the sandbox has a Canary to send them to."""
+        if not self.webhooks:
+            return {}
+        given = self.limits.get(vendor, {})
+        path = {"hubspot": "/webhooks/hubspot",
+                "zendesk": f"/webhooks/zendesk/{given.get('subdomain', 'canary-sandbox')}",
+                "salesforce": f"/webhooks/salesforce?token={given.get('webhook_token', 'sf-sandbox-outbound-token')}"}
+        return {"webhook_url": self.webhooks + path[vendor], "webhook_options": self.webhook_options}
+
+    def flush_webhooks(self, timeout: float = 30.0) -> None:
+        """Wait until every change so far was delivered (or given up on) by every emulator."""
+        for emulator in self.emulators.values():
+            emulator.webhooks.flush(timeout)
+
     def stop(self) -> None:
         """Stop every server; a work directory the sandbox made itself is removed."""
+        for emulator in self.emulators.values():
+            emulator.webhooks.close()
         servers, self.servers = self.servers, {}
         for server in servers.values():
             server.stop()

@@ -15,10 +15,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
+from integrations.base import OBJECTS, ObjectName
 from store.models import Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.changes import Change
 
@@ -121,7 +122,8 @@ def process_changes(store: Any, tenant_id: int, changes: Sequence[Change], *, ad
             continue
         from sync.fetch import fetch_records
 
-        fetched = fetch_records(store, tenant_id, system, adapter, {o: ids for o, ids in objects.items()})
+        fetched = fetch_records(store, tenant_id, system, adapter,
+                                {cast(ObjectName, o): ids for o, ids in objects.items() if o in OBJECTS})
         touched |= set(fetched.account_ids)
         summary.fetch_calls[system] = fetched.calls
         if fetched.stopped:

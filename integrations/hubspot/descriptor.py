@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from integrations import hosts
+from integrations.hubspot import webhooks
 from integrations.hubspot.fields import property_name
 from integrations.hubspot.signatures import verify_hubspot_v3
 from integrations.oauth import OAuthClient, TokenSet, installed_credentials
@@ -14,7 +15,9 @@ from integrations.registry import (
     UntrustedAnswer,
     VendorDescriptor,
     VendorIdentity,
+    WebhookSpec,
 )
+from integrations.webhooks import json_answer, json_refusal
 
 SCOPES = ("oauth", "crm.objects.companies.read", "crm.objects.companies.write", "crm.schemas.companies.read",
           "crm.schemas.companies.write", "crm.objects.contacts.read", "crm.objects.deals.read",
@@ -69,6 +72,14 @@ DESCRIPTOR = VendorDescriptor(
         place="on company records",
         frame_ancestors=("https://app.hubspot.com", "https://app-eu1.hubspot.com", "https://app-na2.hubspot.com",
                          "https://app-ap1.hubspot.com"),
+    ),
+    webhooks=WebhookSpec(
+        channel="batched JSON events to the app's target URL (webhooks.json), signed X-HubSpot-Signature-v3",
+        accounts=webhooks.accounts, verify=webhooks.verify, parse=webhooks.parse,
+        dedupe_ttl_s=webhooks.RETRY_HORIZON_S, secret_key="client_secret",  # noqa: S106 (a credential name, not a secret)
+        setup="run `canary connect hubspot --client-secret-file FILE` (or set HUBSPOT_CLIENT_SECRET)",
+        answer=json_answer, refusal=json_refusal,
+        app_secret_config="HUBSPOT_CLIENT_SECRET",  # noqa: S106 (a setting name)
     ),
     field_name=property_name,
     tasks=True,

@@ -17,7 +17,9 @@ from integrations.registry import (
     UntrustedAnswer,
     VendorDescriptor,
     VendorIdentity,
+    WebhookSpec,
 )
+from integrations.salesforce import webhooks
 from integrations.salesforce.fields import field_name
 from integrations.salesforce.signatures import token_answer_signature_ok, verify_canvas_signed_request
 
@@ -98,6 +100,14 @@ DESCRIPTOR = VendorDescriptor(
         place="on Account record pages",
         frame_ancestors=("https://*.force.com", "https://*.lightning.force.com", "https://*.salesforce.com",
                          "https://*.visualforce.com"),
+    ),
+    webhooks=WebhookSpec(
+        channel="outbound messages (SOAP) from a record-triggered flow, to an endpoint URL holding a secret token",
+        accounts=webhooks.accounts, verify=webhooks.verify, parse=webhooks.parse,
+        dedupe_ttl_s=webhooks.RETRY_HORIZON_S, secret_key="webhook_token",  # noqa: S106 (a credential name, not a secret)
+        setup=("run `canary connect salesforce --webhook-token-file FILE` and put the token in the outbound "
+               "message's endpoint URL"),
+        answer=webhooks.answer, refusal=webhooks.refusal,
     ),
     field_name=field_name,
     tasks=True,

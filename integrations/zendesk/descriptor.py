@@ -12,7 +12,10 @@ from integrations.registry import (
     UntrustedAnswer,
     VendorDescriptor,
     VendorIdentity,
+    WebhookSpec,
 )
+from integrations.webhooks import json_answer, json_refusal
+from integrations.zendesk import webhooks
 from integrations.zendesk.fields import vendor_key
 from integrations.zendesk.signatures import verify_zendesk_signed_url
 
@@ -71,6 +74,15 @@ DESCRIPTOR = VendorDescriptor(
         setup="run `canary connect zendesk --app-public-key FILE --app-installation-id ID`",
         place="in the ticket sidebar",
         frame_ancestors=("https://*.zendesk.com",),
+    ),
+    webhooks=WebhookSpec(
+        channel=("organization and user event subscriptions, and ticket activity through a trigger, signed "
+                 "X-Zendesk-Webhook-Signature"),
+        accounts=webhooks.accounts, verify=webhooks.verify, parse=webhooks.parse,
+        dedupe_ttl_s=webhooks.RETRY_HORIZON_S, secret_key="webhook_secret",  # noqa: S106 (a credential name, not a secret)
+        setup="run `canary connect zendesk --webhook-secret-file FILE` (the webhook's signing secret)",
+        answer=json_answer, refusal=json_refusal,
+        account_in_path=True,
     ),
     field_name=vendor_key,
     record_url=lambda external_id, subdomain: (f"https://{subdomain}.zendesk.com/agent/organizations/{external_id}"

@@ -41,9 +41,14 @@ consistent index does.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import itertools
+import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -60,6 +65,7 @@ from sandbox.hubspot.limits import DailyAllowance, RollingLimit
 from sandbox.hubspot.schema import KIND_BY_TYPE_ID, SINGULAR
 from sandbox.hubspot.seed import seed_world
 from sandbox.hubspot.store import HubSpotRecord, HubSpotStore, iso_ms, object_label
+from sandbox.webhooks import Webhooks, as_api, by_api
 from sandbox.world import World
 
 if TYPE_CHECKING:
@@ -72,6 +78,9 @@ ASSOCIATION_BATCH_MAX_INPUTS = 1000
 LIST_MAX_LIMIT = 100
 ASSOCIATION_PAGE_MAX = 500
 OWNERS_MAX_LIMIT = 500
+WEBHOOK_OBJECTS = {"companies": ("company", "0-2"), "contacts": ("contact", "0-1"), "deals": ("deal", "0-3"),
+                   "tickets": ("ticket", "0-5"), "tasks": ("", "0-27")}
+"""Object type -> (legacy subscription noun, or "" for ``object.*`` events; objectTypeId)."""
 
 _OBJ = "/crm/v3/objects/<object_type>"
 _PROP = "/crm/v3/properties/<object_type>"
@@ -133,8 +142,15 @@ class HubSpotEmulator(Emulator):
         search_requests_per_second: int = 5,
         monotonic: Callable[[], float] = time.monotonic,
         search_lag_seconds: float = 5.0,
+        webhook_url: str | None = None,
+        webhook_options: Mapping[str, Any] | None = None,
+        app_id: int = 1_234_567,
+        client_secret: str = "hubspot-sandbox-client-secret",  # noqa: S107 - public sandbox credential
     ) -> None:
         super().__init__(stats, clock)
+        self.app_id = app_id
+        self.client_secret = client_secret
+        self._event_ids = itertools.count(100_000_001)
         self.access_token = access_token
         self.portal_id = portal_id
         self.requests_per_10s = requests_per_10s
@@ -148,15 +164,57 @@ class HubSpotEmulator(Emulator):
         self._search_limit = RollingLimit(search_requests_per_second, 1.0, monotonic)
         self._daily = DailyAllowance(daily_api_limit, self.clock)
         self._map = Map([Rule(rule, endpoint=endpoint, methods=[method]) for rule, endpoint, method in _ROUTES])
+        self.webhooks = Webhooks()
+        self.webhooks.start(webhook_url, self._render_webhook, webhook_options, batch_size=100,
+                            no_retry=(400, 401, 403, 404, 405))
+        self.store.listener = self._on_store_change
 
     # --- in-process helpers for tests and the sync suite -------------------------------------
 
     @property
     def credentials(self) -> dict[str, str]:
-        return {"access_token": self.access_token, "portal_id": str(self.portal_id)}
+        return {"access_token": self.access_token, "portal_id": str(self.portal_id),
+                "client_secret": self.client_secret, "app_id": str(self.app_id)}
 
     def seed(self, world: World) -> None:
-        seed_world(self.store, world)
+        with self.webhooks.silenced():
+            seed_world(self.store, world)
+
+    # --- webhooks: HubSpot's batched events, v3-signed ------------------------------------------
+
+    def _on_store_change(self, action: str, object_type: str, record_id: str, details: dict[str, Any]) -> None:
+        if not self.webhooks.on or object_type not in WEBHOOK_OBJECTS:
+            return
+        noun, type_id = WEBHOOK_OBJECTS[object_type]
+        api = by_api()
+        event: dict[str, Any] = {
+            "eventId": next(self._event_ids), "subscriptionId": 1, "portalId": self.portal_id, "appId": self.app_id,
+            "occurredAt": int(self.clock().timestamp() * 1000),
+            "subscriptionType": f"{noun}.{action}" if noun else f"object.{action}",
+            "attemptNumber": 0, "objectId": int(record_id),
+            "changeSource": "INTEGRATION" if api else "CRM_UI",
+            "sourceId": str(self.app_id) if api else "userId:1",
+        }
+        if not noun:
+            event["objectTypeId"] = type_id
+        if action == "propertyChange":
+            event.update(details)
+        elif action == "merge":
+            event.update({"primaryObjectId": int(record_id),
+                          "mergedObjectIds": [int(i) for i in details["mergedObjectIds"]]})
+        elif action in ("creation", "deletion"):
+            event["changeFlag"] = "CREATED" if action == "creation" else "DELETED"
+        self.webhooks.emit(event)
+
+    def _render_webhook(self, batch: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(batch).encode()
+        assert self.webhooks.sender is not None
+        stamp = str(int(self.clock().timestamp() * 1000))  # a string of milliseconds, as HubSpot sends it
+        signed = b"POST" + self.webhooks.sender.url.encode() + body + stamp.encode()
+        signature = base64.b64encode(hmac.new(self.client_secret.encode(), signed, hashlib.sha256).digest()).decode()
+        return body, {"Content-Type": "application/json", "X-HubSpot-Request-Timestamp": stamp,
+                      "X-HubSpot-Signature-v3": signature, "X-HubSpot-Signature-Version": "v3",
+                      "User-Agent": "HubSpot Connect 2.0 (sandbox)"}
 
     def touch(self, object_type: str, ids: Iterable[str]) -> int:
         """Mark records modified "now" (by ``clock``); returns how many existed."""
@@ -247,6 +305,10 @@ class HubSpotEmulator(Emulator):
     # --- WSGI ---------------------------------------------------------------------------------
 
     def _respond(self, request: Request) -> Response:
+        with as_api():  # what the API does is the connected app's (Canary's) doing
+            return self._respond_as_api(request)
+
+    def _respond_as_api(self, request: Request) -> Response:
         adapter = self._map.bind_to_environ(request.environ)
         routing_error: HTTPException | None = None
         try:

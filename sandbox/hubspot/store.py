@@ -140,6 +140,13 @@ class HubSpotStore:
         self.version = 0
         self._next_id = 9_000_000_001
         self._search_cache: OrderedDict[tuple[Any, ...], list[HubSpotRecord]] = OrderedDict()
+        self.listener: Callable[[str, str, str, dict[str, Any]], None] | None = None
+        """Told of every change: (creation | propertyChange | deletion | merge, object type, id, details)."""
+        self._merging = False
+
+    def _notify(self, action: str, object_type: str, record_id: str, details: dict[str, Any]) -> None:
+        if self.listener is not None and not self._merging:
+            self.listener(action, object_type, record_id, details)
 
     # --- tables and properties -------------------------------------------------------------
 
@@ -268,6 +275,7 @@ class HubSpotStore:
             self._index(record, updated)
             self._next_id = max(self._next_id, int(rid))
             self.version += 1
+            self._notify("creation", table.object_type, rid, {})
             return record
 
     def validate(self, object_type: str, properties: Any) -> dict[str, str | None]:
@@ -316,6 +324,9 @@ class HubSpotStore:
             record.properties[MODIFIED_PROPERTY[self.table(object_type).object_type]] = iso_ms(now)
             self._index(record, now)
             self.version += 1
+            for name, value in values.items():
+                self._notify("propertyChange", self.table(object_type).object_type, record.id,
+                             {"propertyName": name, "propertyValue": value})
 
     def touch(self, object_type: str, ids: Iterable[str]) -> int:
         with self.lock:
@@ -339,6 +350,7 @@ class HubSpotStore:
             self.version += 1
             if self.table(object_type).object_type == "companies":
                 self._recalculate_company_of_contacts(record_id, None)
+            self._notify("deletion", self.table(object_type).object_type, record_id, {})
             return True
 
     def _recalculate_company_of_contacts(self, company_id: str, new_id: str | None) -> None:
@@ -388,13 +400,18 @@ class HubSpotStore:
             table.properties.setdefault("hs_merged_object_ids", merged_ids_property(self.clock()))
             earlier = [i for i in (primary.properties.get("hs_merged_object_ids") or "").split(";") if i]
             also = [i for i in (merged.properties.get("hs_merged_object_ids") or "").split(";") if i]
-            self._move_links(table.object_type, merged.id, primary.id)
-            if table.object_type == "companies":
-                self._recalculate_company_of_contacts(merged.id, primary.id)
-            self.archive(table.object_type, merged.id)
-            self.merged_into[(table.object_type, merged.id)] = primary.id
-            ids = ";".join([*earlier, merged.id, *also])
-            self.apply(primary, table.object_type, {"hs_merged_object_ids": ids})
+            self._merging = True
+            try:
+                self._move_links(table.object_type, merged.id, primary.id)
+                if table.object_type == "companies":
+                    self._recalculate_company_of_contacts(merged.id, primary.id)
+                self.archive(table.object_type, merged.id)
+                self.merged_into[(table.object_type, merged.id)] = primary.id
+                ids = ";".join([*earlier, merged.id, *also])
+                self.apply(primary, table.object_type, {"hs_merged_object_ids": ids})
+            finally:
+                self._merging = False
+            self._notify("merge", table.object_type, primary.id, {"mergedObjectIds": [merged.id]})
             return primary
 
     # --- reads ----------------------------------------------------------------------------

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
+from sandbox.webhooks import Webhooks, as_api, by_api
 from sandbox.world import World
 
 from . import soql
@@ -43,6 +46,11 @@ _log = logging.getLogger(__name__)
 DEFAULT_SESSION_ID = "00D5g000004CanaryAAA!sandbox.session.token"
 DEFAULT_USER_ID = make_id("005", 1)
 ORG_ID = "00D5g000004CnryEAC"
+EDITOR_USER_ID = make_id("005", 99)
+"""Who edits in-process (a person in the org) when the record's owner is the integration user."""
+OUTBOUND_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "Task")
+"""The objects the install's flows send outbound messages for (on create and update)."""
+OUTBOUND_FIELDS = ("Id", "LastModifiedById", "SystemModstamp")
 MIN_API_VERSION = 52.0
 LATEST_API_VERSION = "62.0"
 DEFAULT_BATCH_SIZE = 2000
@@ -168,10 +176,19 @@ class SalesforceEmulator(Emulator):
         refusal_seed: int = 0,
         max_soql_offset: int | None = 2000,
         all_or_none_rollback: bool = True,
+        webhook_url: str | None = None,
+        webhook_options: Mapping[str, Any] | None = None,
+        webhook_token: str = "sf-sandbox-outbound-token",  # noqa: S107 - public sandbox credential
     ) -> None:
         super().__init__(stats, clock)
         self.daily_api_limit = daily_api_limit
-        self.credentials: dict[str, str] = {"session_id": session_id, "access_token": session_id}
+        self.credentials: dict[str, str] = {"session_id": session_id, "access_token": session_id,
+                                            "webhook_token": webhook_token, "integration_user_id": DEFAULT_USER_ID}
+        self._notification_ids = itertools.count(1)
+        self.webhooks = Webhooks()
+        self.webhooks.start(webhook_url, self._render_webhook, webhook_options, batch_size=100,
+                            accepted=lambda response: response.status_code == 200
+                            and b"<Ack>true</Ack>" in response.content)
         self.bulk_processing_seconds = bulk_processing_seconds
         self.api_usage = 0
         self._lock = threading.RLock()
@@ -207,7 +224,7 @@ class SalesforceEmulator(Emulator):
         """Load the world's Salesforce presences as Accounts, Contacts, Opportunities and Cases."""
         from .seed import project_world
 
-        with self._lock:
+        with self._lock, self.webhooks.silenced():
             for sobject, record in project_world(world, self._now_text()):
                 self._put(sobject, record)
 
@@ -307,6 +324,38 @@ class SalesforceEmulator(Emulator):
         with self._lock:
             return self._create(sobject, fields)
 
+    # ------------------------------------------------------------ outbound messages
+
+    def _actor(self, record: Record) -> str:
+        """The integration user for API writes; a person of the org (the record's owner) otherwise."""
+        if by_api():
+            return DEFAULT_USER_ID
+        owner = record.get("OwnerId")
+        return str(owner) if owner and owner != DEFAULT_USER_ID else EDITOR_USER_ID
+
+    def _outbound(self, sobject: str, record: Record) -> None:
+        if self.webhooks.on and sobject in OUTBOUND_OBJECTS:
+            notification = make_id("04l", next(self._notification_ids))
+            self.webhooks.emit((notification, sobject, {f: record.get(f) for f in OUTBOUND_FIELDS}))
+
+    def _render_webhook(self, batch: list[tuple[str, str, dict[str, Any]]]) -> tuple[bytes, dict[str, str]]:
+        """A SOAP ``notifications`` message as Salesforce sends it (no signature: the URL holds a token)."""
+        soap, outbound = "http://schemas.xmlsoap.org/soap/envelope/", "http://soap.sforce.com/2005/09/outbound"
+        sobject_ns, xsi = "urn:sobject.enterprise.soap.sforce.com", "http://www.w3.org/2001/XMLSchema-instance"
+        parts = [f'<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="{soap}" '
+                 f'xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="{xsi}"><soapenv:Body>'
+                 f'<notifications xmlns="{outbound}"><OrganizationId>{ORG_ID}</OrganizationId>'
+                 f'<ActionId>{make_id("04k", 1)}</ActionId><SessionId xsi:nil="true"/>'
+                 "<EnterpriseUrl>https://sandbox.my.salesforce.com/services/Soap/c/62.0/00D5g000004Cnry</EnterpriseUrl>"
+                 "<PartnerUrl>https://sandbox.my.salesforce.com/services/Soap/u/62.0/00D5g000004Cnry</PartnerUrl>"]
+        for notification, sobject, fields in batch:
+            values = "".join(f"<sf:{k}>{escape(str(v))}</sf:{k}>" for k, v in fields.items() if v is not None)
+            parts.append(f'<Notification><Id>{notification}</Id><sObject xsi:type="sf:{sobject}" '
+                         f'xmlns:sf="{sobject_ns}">{values}</sObject></Notification>')
+        parts.append("</notifications></soapenv:Body></soapenv:Envelope>")
+        return "".join(parts).encode(), {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""',
+                                         "User-Agent": "Salesforce Outbound Messaging"}
+
     def fault_response(self, kind: str, retry_after: int) -> Response:
         """Salesforce-shaped answers for injected faults (429 / 500 / 503)."""
         if kind == "429":
@@ -335,7 +384,8 @@ class SalesforceEmulator(Emulator):
     # ------------------------------------------------------------ WSGI
 
     def _respond(self, request: Request) -> Response:
-        response = self._handle(request)
+        with as_api():  # what the API does is the integration user's (Canary's) doing
+            response = self._handle(request)
         response.headers["Sforce-Limit-Info"] = self._limit_info()
         return response
 
@@ -587,10 +637,11 @@ class SalesforceEmulator(Emulator):
         record.update(coerced)
         now = self._now_text()
         record["LastModifiedDate"] = record["SystemModstamp"] = now
-        record["LastModifiedById"] = DEFAULT_USER_ID
+        record["LastModifiedById"] = self._actor(record)
         self._derive(sobject, record)
         self._security_changed(sobject)
         self.stats.add_written(1)
+        self._outbound(sobject, record)
 
     def _create(self, sobject: str, fields: dict[str, Any]) -> str:
         spec = self._spec(sobject)
@@ -616,9 +667,10 @@ class SalesforceEmulator(Emulator):
         now = self._now_text()
         record.update({"Id": self._next_id(spec.name), "CreatedDate": now, "LastModifiedDate": now})
         record["SystemModstamp"] = now
-        record["CreatedById"] = record["LastModifiedById"] = DEFAULT_USER_ID
+        record["CreatedById"] = record["LastModifiedById"] = self._actor(record)
         self._put(spec.name, record)
         self.stats.add_written(1)
+        self._outbound(spec.name, record)
         return str(record["Id"])
 
     def _render(self, spec: ObjectSpec, record: Record, fields: Iterable[str], version: str) -> Record:

@@ -62,6 +62,7 @@ import hmac
 import itertools
 import json
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -72,6 +73,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
+from sandbox.webhooks import Webhooks, as_api, by_api
 from sandbox.world import Presence, Ticket, World
 from sandbox.zendesk import errors
 from sandbox.zendesk.fields import field_problem
@@ -95,6 +97,10 @@ EXPORT_PAGE_MAX = 1000
 EXPORT_LAG_SECONDS = 60
 """Exports leave out records changed within the last minute, and refuse a younger start_time."""
 UPDATE_MANY_MAX = 100
+API_USER_ID = "1"
+"""The user the API credentials act as (the sandbox admin `users/me` answers for)."""
+AGENT_USER_ID = "2"
+"""Who edits a ticket in-process when it names no assignee."""
 SHOW_MANY_MAX = 100
 FIELD_TYPES = frozenset(
     [
@@ -173,6 +179,10 @@ class ZendeskEmulator(Emulator):
         satisfaction_organization_id: bool = False,
         type_check_fields: bool = True,
         https_links: bool = True,
+        webhook_url: str | None = None,
+        webhook_options: Mapping[str, Any] | None = None,
+        webhook_secret: str = "zd-sandbox-webhook-signing-secret",  # noqa: S107 - public sandbox credential
+        account_id: int = 10_973_248,
     ) -> None:
         if plan not in PLAN_LIMITS:
             raise ValueError(f"unknown Zendesk plan {plan!r}; one of {sorted(PLAN_LIMITS)}")
@@ -189,7 +199,13 @@ class ZendeskEmulator(Emulator):
             "email": email,
             "token": token,
             "oauth_token": oauth_token,
+            "webhook_secret": webhook_secret,
+            "api_user_id": API_USER_ID,
         }
+        self.account_id = account_id
+        self._event_ids = itertools.count(1)
+        self.webhooks = Webhooks()
+        self.webhooks.start(webhook_url, self._render_webhook, webhook_options)
         self._limit = MinuteWindow(requests_per_minute or PLAN_LIMITS[plan])
         self._export_limit = MinuteWindow(incremental_requests_per_minute) if incremental_requests_per_minute else None
         self._job_polls_before_completed = job_polls_before_completed
@@ -225,7 +241,7 @@ class ZendeskEmulator(Emulator):
     def seed(self, world: World) -> None:
         """Replace organizations, users, tickets and satisfaction ratings with ``world``'s."""
         native = project(world, self.now())
-        with self._lock:
+        with self._lock, self.webhooks.silenced():
             self._deleted = {plural: set() for plural in self._deleted}
             self._tombstones = {plural: set() for plural in self._tombstones}
             for name, rows, stamp_field in (
@@ -278,6 +294,8 @@ class ZendeskEmulator(Emulator):
                     continue
                 done.append(record_id)
                 self._tombstones[plural].add(record_id)
+                if plural == "organizations":
+                    self._event("organization.deleted", "organization", record_id, {})
                 if not self.export_deleted:
                     table.remove(record_id)
                     continue
@@ -310,6 +328,42 @@ class ZendeskEmulator(Emulator):
             row = table.rows[rid]
             row.update({k: v for k, v in changes.items() if k in row and k not in ("id", "url")})
             self._restamp(table, row, self.now())
+            if plural == "tickets":
+                self._ticket_trigger(row)
+
+    # ------------------------------------------------------------------ webhooks
+
+    def _event(self, kind: str, noun: str, record_id: int, event: dict[str, Any]) -> None:
+        """An event subscription's payload, as Zendesk sends it (no actor: Zendesk's events carry none)."""
+        if not self.webhooks.on:
+            return
+        table = self._tables["organizations" if noun == "organization" else "users"]
+        row = table.rows.get(record_id, {})
+        detail = {k: (str(v) if k in ("id", "group_id") and v is not None else v) for k, v in row.items()
+                  if k in ("created_at", "external_id", "group_id", "id", "name", "shared_comments",
+                           "shared_tickets", "updated_at")}
+        event_id = str(uuid.UUID(int=next(self._event_ids)))
+        self.webhooks.emit({"type": f"zen:event-type:{kind}", "account_id": self.account_id, "id": event_id,
+                            "time": iso(self.now()), "zendesk_event_version": "2022-06-20",
+                            "subject": f"zen:{noun}:{record_id}", "detail": detail, "event": event})
+
+    def _ticket_trigger(self, row: dict[str, Any]) -> None:
+        """The install's trigger: the body Canary defined, its placeholders filled in."""
+        if not self.webhooks.on:
+            return
+        actor = API_USER_ID if by_api() else str(row.get("assignee_id") or AGENT_USER_ID)
+        self.webhooks.emit({"type": "canary:ticket", "ticket_id": str(row["id"]),
+                            "organization_id": str(row.get("organization_id") or ""),
+                            "updated_at": row["updated_at"], "actor_id": actor})
+
+    def _render_webhook(self, batch: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps(batch[0]).encode()
+        stamp = iso(self.now())
+        secret = self.credentials["webhook_secret"].encode()
+        signature = base64.b64encode(hmac.new(secret, stamp.encode() + body, hashlib.sha256).digest()).decode()
+        return body, {"Content-Type": "application/json", "User-Agent": "Zendesk Webhook",
+                      "X-Zendesk-Webhook-Id": "01SANDBOXWEBHOOK", "X-Zendesk-Webhook-Signature": signature,
+                      "X-Zendesk-Webhook-Signature-Timestamp": stamp}
 
     def create_organization(self, name: str, domain: str | None = None, external_id: str | None = None) -> int:
         """A new organization, as an admin adding one would make it (names are unique, as in Zendesk);
@@ -407,6 +461,10 @@ class ZendeskEmulator(Emulator):
         return response
 
     def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
+        with as_api():  # what the API does is the API user's (Canary's) doing
+            return self._dispatch_as_api(endpoint, request, args)
+
+    def _dispatch_as_api(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
         handler: Callable[..., Response] = getattr(self, f"_on_{endpoint}")
         try:
             return handler(request, **args)
@@ -647,12 +705,26 @@ class ZendeskEmulator(Emulator):
                 return "name", f"Name:  {new_name} has already been taken"
             self._org_names.get(row["name"].casefold(), set()).discard(record_id)
             self._org_names.setdefault(new_name.casefold(), set()).add(record_id)
+        before = {key: row.get(key) for key in ("name", "external_id", "tags")}
+        before_fields = dict(row["organization_fields"])
         for key in _UPDATABLE_ORG_FIELDS:
             if key in changes:
                 row[key] = changes[key]
         if isinstance(values, dict):
             row["organization_fields"].update({k: v for k, v in values.items() if k in fields})
         self._restamp(table, row, self.now())
+        for key, event_type in (("name", "name_changed"), ("external_id", "external_id_changed"),
+                                ("tags", "tags_changed")):
+            if row.get(key) != before[key]:
+                self._event(f"organization.{event_type}", "organization", record_id,
+                            {"current": row.get(key), "previous": before[key]})
+        for key, value in row["organization_fields"].items():
+            if value != before_fields.get(key):
+                field = fields[key]
+                self._event("organization.custom_field_changed", "organization", record_id, {
+                    "current": value, "previous": before_fields.get(key),
+                    "custom_field": {"id": str(field["id"]), "key": key, "title": field.get("title"),
+                                     "field_type": field.get("type")}})
         return None
 
     def _restamp(self, table: Table, row: dict[str, Any], moment: datetime) -> None:
