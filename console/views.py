@@ -59,6 +59,7 @@ from extensions import canary_store, credential_cipher, replay_guard
 from integrations.registry import vendors
 from store.db import Store
 from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
+from sync.plays import runs_of_account
 from sync.tasks import complete_task
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
@@ -347,7 +348,8 @@ def account(account_id: int) -> Any:
         if profile is None:
             abort(404, description="no such account in this workspace")
         chart = history_chart_svg(profile.points, profile.changes)
-        return render_template("console/account.html", p=profile, chart=chart, me=me)
+        return render_template("console/account.html", p=profile, chart=chart, me=me,
+                               runs=runs_of_account(s, account_id))
 
 
 @console.get("/product-users/<int:user_id>")
@@ -371,6 +373,8 @@ def task_done(task_id: int) -> Any:
         complete_task(task)  # its copies in the CRMs are closed at the next push
         audit(s, me.email, "task.done", f"task {task.id}", me.user_id, title=task.title)
         account_id = task.account_id
+    if request.form.get("next"):
+        return redirect(_safe_next(str(request.form["next"])[:512]))
     return redirect(url_for("console.account", account_id=account_id))
 
 
