@@ -134,9 +134,11 @@ def _client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, signed: SignedIn | None = None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
+    if signed is not None and signed.role in ("csm", "manager"):
+        return url_for("console.my_day")  # their landing page: today's work
     return url_for("console.portfolio")
 
 
@@ -187,7 +189,7 @@ def sign_in() -> Any:
             error = str(exc)
         else:
             _begin_session(signed)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), signed))
     return _sign_in_page(error, status=401 if error else 200)
 
 
@@ -224,7 +226,7 @@ def vendor_sign_in_callback(vendor: str) -> Any:
     except vendor_sign_in.VendorSignInRefused as refused:
         return _vendor_refusal(refused)
     _begin_session(finished.signed)
-    response = redirect(_safe_next(finished.next_path))
+    response = redirect(_safe_next(finished.next_path, finished.signed))
     response.delete_cookie(vendor_sign_in.FLOW_COOKIE, path=vendor_sign_in.FLOW_PATH)
     return response
 

@@ -20,7 +20,7 @@ from extensions import canary_store
 from store.models import AuditEvent, Play, PlayRun, PlayVersion, PortfolioList, Task
 from sync.lists import evaluate_lists
 from sync.plays import create_from_template, create_play, publish
-from tests.console.conftest import Workspace, csrf_of, signed_in_client
+from tests.console.conftest import PASSWORD, Workspace, csrf_of, signed_in_client
 from tests.shared import WORLD_AS_OF, pinned_clock
 
 ROLES = ("admin", "manager", "csm", "viewer")
@@ -500,3 +500,16 @@ def test_my_day_and_plays_need_a_session(console_app: Any, ready: Any) -> None:
     for path in ("/my-day", "/plays", "/plays/1", "/plays/1/edit"):
         answer = client.get(path)
         assert answer.status_code == 302 and answer.headers["Location"].startswith("/sign-in"), path
+
+
+def test_csms_and_managers_land_on_my_day_and_the_others_on_the_portfolio(console_app: Any, ready: Any) -> None:
+    from tests.console.conftest import sign_in
+
+    a, _ = ready
+    for role, landing in (("csm", "/my-day"), ("manager", "/my-day"), ("admin", "/accounts"), ("viewer", "/accounts")):
+        answer = sign_in(console_app.test_client(), a.emails[role])
+        assert answer.status_code == 302 and answer.headers["Location"] == landing, role
+    client = console_app.test_client()
+    kept = client.post("/sign-in?next=/plays", data={"email": a.emails["csm"], "password": PASSWORD,
+                                                     "csrf_token": csrf_of(client)})
+    assert kept.headers["Location"] == "/plays"

@@ -159,7 +159,8 @@ def test_a_published_play_puts_tasks_on_the_csms_day(browser: Any, workspace: di
             upcoming = mine.locator('[data-testid="upcoming-tasks"] [data-testid="day-task"]')
             titles = upcoming.locator('[data-testid="task-title"]').all_inner_texts()
             names = upcoming.locator('[data-testid="task-account"]').all_inner_texts()
-            assert ("HIGH Unblock onboarding at Alpha Poor Renewing", "Alpha Poor Renewing") in list(zip(titles, names))
+            pairs = list(zip(titles, names, strict=True))
+            assert ("HIGH Unblock onboarding at Alpha Poor Renewing", "Alpha Poor Renewing") in pairs
             assert not any("Alpha Other Poor" in t for t in titles)  # csm2's account: their task, not this CSM's
             assert mine.locator('[data-testid="day-run"]').all_inner_texts()[0].startswith(
                 f"{PLAY_NAME} on Alpha Poor Renewing")
