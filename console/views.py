@@ -59,6 +59,7 @@ from extensions import canary_store, credential_cipher, replay_guard
 from integrations.registry import vendors
 from store.db import Store
 from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
+from sync.plays import runs_of_account
 from sync.tasks import complete_task
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
@@ -133,9 +134,11 @@ def _client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, signed: SignedIn | None = None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
+    if signed is not None and signed.role in ("csm", "manager"):
+        return url_for("console.my_day")  # their landing page: today's work
     return url_for("console.portfolio")
 
 
@@ -186,7 +189,7 @@ def sign_in() -> Any:
             error = str(exc)
         else:
             _begin_session(signed)
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), signed))
     return _sign_in_page(error, status=401 if error else 200)
 
 
@@ -223,7 +226,7 @@ def vendor_sign_in_callback(vendor: str) -> Any:
     except vendor_sign_in.VendorSignInRefused as refused:
         return _vendor_refusal(refused)
     _begin_session(finished.signed)
-    response = redirect(_safe_next(finished.next_path))
+    response = redirect(_safe_next(finished.next_path, finished.signed))
     response.delete_cookie(vendor_sign_in.FLOW_COOKIE, path=vendor_sign_in.FLOW_PATH)
     return response
 
@@ -347,7 +350,8 @@ def account(account_id: int) -> Any:
         if profile is None:
             abort(404, description="no such account in this workspace")
         chart = history_chart_svg(profile.points, profile.changes)
-        return render_template("console/account.html", p=profile, chart=chart, me=me)
+        return render_template("console/account.html", p=profile, chart=chart, me=me,
+                               runs=runs_of_account(s, account_id))
 
 
 @console.get("/product-users/<int:user_id>")
@@ -371,6 +375,8 @@ def task_done(task_id: int) -> Any:
         complete_task(task)  # its copies in the CRMs are closed at the next push
         audit(s, me.email, "task.done", f"task {task.id}", me.user_id, title=task.title)
         account_id = task.account_id
+    if request.form.get("next"):
+        return redirect(_safe_next(str(request.form["next"])[:512]))
     return redirect(url_for("console.account", account_id=account_id))
 
 

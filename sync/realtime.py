@@ -15,11 +15,11 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 
-from integrations.base import OBJECTS, ObjectName
+from integrations.base import OBJECTS
 from store.models import Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.changes import Change
 
@@ -123,7 +123,7 @@ def process_changes(store: Any, tenant_id: int, changes: Sequence[Change], *, ad
         from sync.fetch import fetch_records
 
         fetched = fetch_records(store, tenant_id, system, adapter,
-                                {cast(ObjectName, o): ids for o, ids in objects.items() if o in OBJECTS})
+                                {o: ids for o, ids in objects.items() if o in OBJECTS})
         touched |= set(fetched.account_ids)
         summary.fetch_calls[system] = fetched.calls
         if fetched.stopped:

@@ -47,7 +47,7 @@ def test_sign_in_rotates_the_session_and_sets_safe_cookie_flags(console_app: Any
     client = console_app.test_client()
     before = csrf_of(client)
     answer = sign_in(client, a.emails["csm"])
-    assert answer.status_code == 302 and answer.headers["Location"] == "/accounts"
+    assert answer.status_code == 302 and answer.headers["Location"] == "/my-day"  # a CSM lands on My day
     cookie = answer.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie  # COOKIE_SECURE=False
     with client.session_transaction() as session:
@@ -285,4 +285,4 @@ def test_next_parameter_cannot_leave_the_site(console_app: Any, two_workspaces: 
     client = console_app.test_client()
     answer = client.post("/sign-in?next=//evil.example/x", data={"email": a.emails["csm"], "password": PASSWORD,
                                                                   "csrf_token": csrf_of(client)})
-    assert answer.headers["Location"] == "/accounts"
+    assert answer.headers["Location"] == "/my-day"
