@@ -58,7 +58,7 @@ from console.profile import activity_bars_svg, load_account_profile, load_produc
 from extensions import canary_store, credential_cipher, replay_guard
 from integrations.registry import vendors
 from store.db import Store
-from store.models import USER_ROLES, AuditEvent, Task, Tenant, User
+from store.models import USER_ROLES, AuditEvent, JobFailure, Task, Tenant, User
 from sync.plays import runs_of_account
 from sync.tasks import complete_task
 
@@ -388,8 +388,10 @@ def connections() -> Any:
     me = who()
     with _store().session(me.tenant_id) as s:
         facts = connection_facts(s)
+        failures = list(s.scalars(select(JobFailure).order_by(JobFailure.id.desc()).limit(50)))
     return render_template("console/connections.html", facts=facts, labels=SYSTEM_LABELS, me=me,
-                           message=request.args.get("message"))
+                           message=request.args.get("message"), failures=failures,
+                           queued=bool(current_app.config.get("CELERY_BROKER_URL")))
 
 
 @console.post("/connections/<system>/sync")
@@ -403,6 +405,13 @@ def sync_now(system: str) -> Any:
     me = who()
     if system not in SYSTEM_LABELS:
         abort(404, description="no such system")
+    if current_app.config.get("CELERY_BROKER_URL"):  # workers run it; its run appears here when done
+        from jobs import submit
+
+        job = submit(current_app, "sync", me.tenant_id, system=system, trigger="console")
+        with _store().session(me.tenant_id) as s:
+            audit(s, me.email, "connection.sync", system, me.user_id, queued=job)
+        return redirect(url_for("console.connections", message=f"{SYSTEM_LABELS[system]} sync queued"))
     connected = TenantAdapters(_store(), credential_cipher(), me.tenant_id,
                                config=current_app.config)
     started = dt.datetime.now(dt.UTC)
@@ -420,6 +429,26 @@ def sync_now(system: str) -> Any:
     text = f"{SYSTEM_LABELS[system]} synced" if part is None or not part.stopped else \
         f"{SYSTEM_LABELS[system]} stopped: {part.stopped}"
     return redirect(url_for("console.connections", message=text))
+
+
+@console.post("/connections/jobs/<int:failure_id>/retry")
+@admin_only
+def job_retry(failure_id: int) -> Any:
+    """Send a dead-lettered job again (inline without a broker), marked and audited."""
+    from jobs import KINDS, submit
+
+    me = who()
+    with _store().session(me.tenant_id) as s:
+        failure = s.get(JobFailure, failure_id)
+        if failure is None:
+            abort(404, description="no such failed job in this workspace")
+        if failure.kind not in KINDS:
+            return redirect(url_for("console.connections", message=f"a {failure.kind} job cannot be sent again"))
+        kind, arguments = failure.kind, dict(failure.arguments or {})
+        failure.retried_at = dt.datetime.now(dt.UTC)
+        audit(s, me.email, "job.retry", f"job failure {failure_id}", me.user_id, kind=kind)
+    submit(current_app, kind, me.tenant_id, **arguments)
+    return redirect(url_for("console.connections", message=f"The {kind} job was sent again"))
 
 
 
