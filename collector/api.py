@@ -68,6 +68,23 @@ def _read_json() -> Any:
         raise BatchError(f"the body is not valid JSON: {exc}") from exc
 
 
+def _rescore_soon(tenant_id: int, account_ids: set[int]) -> None:
+    """Hand the batch's accounts to the real-time path (`jobs.submit_changes`): their usage changed.
+    Not before the workspace's first score (which backfills its history from everything collected)."""
+    from sqlalchemy import select
+
+    from jobs import submit_changes
+    from store.models import HealthSnapshot, SourceLink
+    from sync.changes import Change
+
+    with canary_store().session(tenant_id) as s:
+        if s.scalar(select(HealthSnapshot.id).limit(1)) is None:
+            return
+        refs = sorted(set(s.scalars(select(SourceLink.external_id).where(
+            SourceLink.system == "product", SourceLink.account_id.in_(sorted(account_ids))))))
+    submit_changes(current_app, tenant_id, [Change("product", "usage", ref) for ref in refs])
+
+
 def _handle(wrap_single: str | None) -> tuple[Response, int]:
     tenant_id = _tenant_id()
     if tenant_id is None:
@@ -94,6 +111,8 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
         return _error(400, str(exc))
     milestones = frozenset(health_model().signals.milestones)
     result = ingest(canary_store(), tenant_id, good, bad, milestones=milestones)
+    if result.usage_accounts and config.get("REALTIME_USAGE"):
+        _rescore_soon(tenant_id, result.usage_accounts)
     body = result.as_dict(listed=int(config.get("COLLECTOR_REJECTIONS_LISTED", REJECTIONS_LISTED)))
     if result.accepted == 0 and result.duplicates == 0 and result.rejected:
         return jsonify(body), 400

@@ -43,6 +43,8 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
     accounts_created: int = 0
     users_created: int = 0
+    usage_accounts: set[int] = field(default_factory=set)
+    """Canary accounts this batch brought new usage or survey answers for (their signals may have moved)."""
 
     def as_dict(self, listed: int = REJECTIONS_LISTED) -> dict[str, Any]:
         """The answer: counts, and the first ``listed`` rejections by batch index (the answer stays small)."""
@@ -190,6 +192,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                                           submitted_at=m.timestamp, source="collector",
                                           source_ref=m.message_id))
 
+    result.usage_accounts = {account_of[m.index] for m in fresh if m.type not in ("identify", "group", "alias")}
     result.users_created = _claim_users(session, tenant_id, fresh, users)
     for m in fresh:
         _touch_user(users[m.user_key], m, user_account.get(m.user_key))

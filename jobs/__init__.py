@@ -51,6 +51,12 @@ def _log_failure(future: Future[Any]) -> None:
         log.error("background job failed: %s: %s", type(exc).__name__, exc)
 
 
+def real_app(app: Any) -> Any:
+    """The Flask app behind ``current_app`` (a job outlives the request that queued it)."""
+    unwrap = getattr(app, "_get_current_object", None)
+    return unwrap() if unwrap is not None else app
+
+
 def queue_of(app: Any) -> InlineQueue:
     queue = app.extensions.get(QUEUE_KEY)
     if queue is None:
@@ -90,7 +96,8 @@ def run_inline(app: Any, kind: str, tenant_id: int, kwargs: dict[str, Any]) -> A
     from jobs.locks import Locked
 
     try:
-        return getattr(work, f"{kind}_job")(app, tenant_id, **kwargs)
+        with app.app_context():  # on the queue's thread, as in a request
+            return getattr(work, f"{kind}_job")(app, tenant_id, **kwargs)
     except Locked as exc:
         log.info("job %s for workspace %s skipped: %s", kind, tenant_id, exc)
         return {"skipped": str(exc)}
@@ -103,6 +110,7 @@ def submit(app: Any, kind: str, tenant_id: int, **kwargs: Any) -> str | None:
     """Queue one job (`KINDS`); returns the Celery task id, or None when it runs inline."""
     if kind not in KINDS:
         raise ValueError(f"job kind must be one of {', '.join(KINDS)}, not {kind!r}")
+    app = real_app(app)
     if uses_celery(app):
         from jobs.worker import celery_for
 
@@ -112,9 +120,72 @@ def submit(app: Any, kind: str, tenant_id: int, **kwargs: Any) -> str | None:
     return None
 
 
+PENDING_KEY = "canary.pending_changes"
+FLUSH_TTL_SECONDS = 300
+
+
+class PendingChanges:
+    """Changes waiting for their workspace's next real-time job, in this process (no broker).
+
+    The first change of a quiet workspace schedules one job after ``REALTIME_COALESCE_SECONDS``; the
+    changes arriving meanwhile join it — a burst of webhooks or collector batches is one rescoring."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[int, dict[str, dict[str, Any]]] = {}
+
+    def add(self, tenant_id: int, changes: Sequence[dict[str, Any]]) -> bool:
+        """Keep the changes; True when no job is scheduled for the workspace yet (schedule one)."""
+        with self._lock:
+            first = tenant_id not in self._pending
+            bucket = self._pending.setdefault(tenant_id, {})
+            for c in changes:
+                bucket[_change_key(c)] = c
+            return first
+
+    def take(self, tenant_id: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._pending.pop(tenant_id, {}).values())
+
+
+def _change_key(c: dict[str, Any]) -> str:
+    return f"{c['system']}|{c['object']}|{c['external_id']}|{c.get('kind')}|{c.get('merged_into')}"
+
+
+def pending_of(app: Any) -> PendingChanges:
+    pending = app.extensions.get(PENDING_KEY)
+    if pending is None:
+        pending = app.extensions[PENDING_KEY] = PendingChanges()
+    assert isinstance(pending, PendingChanges)
+    return pending
+
+
+def run_pending(app: Any, tenant_id: int) -> Any:
+    """The inline real-time job: every change waiting for the workspace, in one pass."""
+    changes = pending_of(app).take(tenant_id)
+    return run_inline(app, "changes", tenant_id, {"changes": changes}) if changes else None
+
+
 def submit_changes(app: Any, tenant_id: int, changes: Sequence[Change]) -> int:
-    """Hand verified changes of one workspace over for processing; returns how many were handed over."""
+    """Hand verified changes of one workspace over for processing; returns how many were handed over.
+
+    Changes are coalesced per workspace for ``REALTIME_COALESCE_SECONDS`` (duplicates dropped): one job
+    processes everything that arrived in that window."""
     if not changes:
         return 0
-    submit(app, "changes", tenant_id, changes=[c.as_dict() for c in changes])
-    return len(changes)
+    app = real_app(app)
+    items = [c.as_dict() for c in changes]
+    delay = float(app.config.get("REALTIME_COALESCE_SECONDS") or 0)
+    if uses_celery(app):
+        from jobs.worker import queue_changes
+
+        queue_changes(app, tenant_id, items, delay)
+        return len(items)
+    if pending_of(app).add(tenant_id, items):
+        if delay > 0:
+            timer = threading.Timer(delay, lambda: queue_of(app).submit(run_pending, app, tenant_id))
+            timer.daemon = True
+            timer.start()
+        else:
+            queue_of(app).submit(run_pending, app, tenant_id)
+    return len(items)

@@ -99,8 +99,10 @@ def _run(task: Any, kind: str, tenant_id: int, **kwargs: Any) -> Any:
     from jobs import work
     from jobs.locks import Locked
 
+    app = flask_app()
     try:
-        return getattr(work, f"{kind}_job")(flask_app(), tenant_id, **kwargs)
+        with app.app_context():
+            return getattr(work, f"{kind}_job")(app, tenant_id, **kwargs)
     except Locked as exc:
         raise task.retry(countdown=LOCKED_RETRY_SECONDS, exc=exc, max_retries=40) from exc
     except RetriableError as exc:
@@ -131,6 +133,47 @@ def refresh_task(self: Any, tenant_id: int, trigger: str = "schedule", as_of: st
 @celery.task(name="canary.changes", base=CanaryTask, bind=True)
 def changes_task(self: Any, tenant_id: int, changes: list[dict[str, Any]]) -> Any:
     return _run(self, "changes", tenant_id, changes=changes)
+
+
+def _redis(app: Any) -> Any:
+    import redis
+
+    return redis.Redis.from_url(app.config["CELERY_BROKER_URL"])
+
+
+def queue_changes(app: Any, tenant_id: int, changes: list[dict[str, Any]], delay: float) -> None:
+    """Keep the changes in Redis; the first of a quiet workspace schedules its flush job after ``delay``."""
+    import json
+
+    client = _redis(app)
+    client.rpush(f"canary:changes:{tenant_id}", *[json.dumps(c, sort_keys=True) for c in changes])
+    if client.set(f"canary:changes-flush:{tenant_id}", "1", nx=True, ex=300):
+        celery_for(app).send_task("canary.changes_flush", args=[tenant_id], countdown=delay)
+
+
+@celery.task(name="canary.changes_flush", base=CanaryTask, bind=True)
+def changes_flush(self: Any, tenant_id: int) -> Any:
+    """Every change waiting for the workspace, in one pass (duplicates dropped). The flag goes first, so
+    a change arriving during the pass schedules the next flush."""
+    import json
+
+    app = flask_app()
+    client = _redis(app)
+    key = f"canary:changes:{tenant_id}"
+    client.delete(f"canary:changes-flush:{tenant_id}")
+    pipe = client.pipeline(transaction=True)
+    pipe.lrange(key, 0, -1)
+    pipe.delete(key)
+    raw, _ = pipe.execute()
+    changes = list({item: json.loads(item) for item in raw}.values())
+    if not changes:
+        return None
+    try:
+        return _run(self, "changes", tenant_id, changes=changes)
+    except Exception:
+        if raw:  # not lost: back in the list for the retry (or the next flush)
+            client.rpush(key, *raw)
+        raise
 
 
 @celery.task(name="canary.refresh_all")

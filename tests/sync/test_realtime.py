@@ -4,8 +4,10 @@ run gives them (score, band, reasons, parents' roll-up, alerts), and leaves the 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, select
 
 from scoring import default_model
@@ -73,3 +75,65 @@ def test_changes_of_records_canary_does_not_know_touch_nothing(store: Store, ten
                               model=default_model(), as_of=TODAY)
     assert summary.accounts == [] and summary.pushed == {}
     assert _snapshots(store, tenant) == before
+
+
+def test_a_collector_batch_rescores_the_accounts_it_moved_once_per_burst(
+        app_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usage arriving at /v1/batch after the workspace's first score: its accounts are rescored in the
+    background, a burst of batches coalesced into one pass; other accounts are left alone."""
+    import jobs
+    from extensions import canary_store
+    from store.models import Account
+    from store.tenants import create_tenant
+    from sync import realtime
+    from tests.collector.conftest import WRITE_KEY, post
+    from tests.shared import WORLD_NOW, pinned_clock
+
+    app = app_factory(REALTIME_USAGE=True, REALTIME_COALESCE_SECONDS=0.5)
+    store = canary_store(app)
+    with store.session() as s:
+        tenant_id = create_tenant(s, "live", "Live CS", write_key=WRITE_KEY)[0].id
+    client = app.test_client()
+    passes: list[list[Change]] = []
+    real = realtime.process_changes
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        passes.append(list(args[2]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(realtime, "process_changes", counted)
+
+    def events(group: str, user: str, days_ago: int, n: int) -> list[dict[str, Any]]:
+        stamp = (WORLD_NOW - dt.timedelta(days=days_ago)).isoformat()
+        return [{"type": "group", "userId": user, "groupId": group, "traits": {"name": group}, "timestamp": stamp,
+                 "messageId": f"g-{group}-{days_ago}"},
+                *({"type": "track", "userId": user, "event": "Logged In", "timestamp": stamp,
+                   "messageId": f"{group}-{user}-{days_ago}-{i}", "context": {"groupId": group}} for i in range(n))]
+
+    day = WORLD_NOW.date()
+    with pinned_clock():
+        for days_ago in range(1, 20):  # before the first score: collected, nothing rescored
+            assert post(client, "/v1/batch", {"batch": events("acme", "ann", days_ago, 3)
+                                              + events("initech", "bob", days_ago, 3)}).status_code == 200
+        jobs.queue_of(app).drain()
+        assert passes == []
+        with store.session(tenant_id) as s:
+            ids = {a.name: a.id for a in s.scalars(select(Account))}
+        score_tenant(store, tenant_id, default_model(), day)
+        first = _snapshots_on(store, tenant_id, day)
+        for n in range(3):  # a burst: three batches for Acme within the coalescing window
+            assert post(client, "/v1/batch", {"batch": events("acme", "ann", 0, 5 + n)}).status_code == 200
+        deadline = time.monotonic() + 30
+        while not passes and time.monotonic() < deadline:
+            time.sleep(0.1)
+        jobs.queue_of(app).drain()
+    assert [[c.external_id for c in p] for p in passes] == [["acme"]]  # one pass for the burst
+    after = _snapshots_on(store, tenant_id, day)
+    assert after[ids["initech"]] == first[ids["initech"]]
+    assert after[ids["acme"]]["computed_at"] > first[ids["acme"]]["computed_at"]
+
+
+def _snapshots_on(store: Store, tenant_id: int, day: dt.date) -> dict[int, dict[str, Any]]:
+    with store.session(tenant_id) as s:
+        return {snap.account_id: {"score": snap.score, "computed_at": snap.computed_at}
+                for snap in s.scalars(select(HealthSnapshot).where(HealthSnapshot.day == day))}
