@@ -175,3 +175,35 @@ def test_a_new_account_owner_in_salesforce_takes_the_tasks_the_policy_says(
     assert pushed.updated == len(moved)
     after = task_owners(box, list(keys.values()))
     assert after == {keys[n]: sf_users[new if n in moved else other if n == "other" else old] for n in ids}
+
+
+def test_an_owner_who_is_no_canary_user_gets_the_tasks_in_salesforce_and_canary_leaves_them_unassigned(
+        world: tuple[Sandbox, Store, int, Clock]) -> None:
+    """The account goes to a Salesforce user who is no Canary user (the org's integration user): its alert
+    and play tasks become nobody's in Canary, kept for the owner's e-mail, and Salesforce puts them on the
+    account's new owner; the task of another CSM stays theirs everywhere."""
+    box, store, tenant, clock = world
+    old, other = CSM_OWNERS[6], CSM_OWNERS[7]
+    account_id, record = pick_account(store, tenant, old)
+    ids = seed_tasks(store, tenant, account_id, old, other)
+    set_policy(store, tenant, "automatic")
+    push_salesforce(box, store, tenant)
+    keys = keys_of(store, tenant, ids)
+    sf_users = salesforce_owner_ids(box)
+    with store.session(tenant) as s:
+        canary_users = set(s.scalars(select(User.email)))
+    outsider = next(email for email in sorted(sf_users) if email not in canary_users)
+
+    clock.advance(60)
+    box.salesforce_client().Account.update(record, {"OwnerId": sf_users[outsider]})
+    clock.advance(600)
+    summary = sync(store, tenant, adapters(box))
+    assert summary.owners.tasks_reassigned == 3
+    assert assignees(store, tenant, ids) == {"alert": (None, outsider), "play": (None, outsider),
+                                             "unassigned": (None, outsider), "manual": (old, old),
+                                             "other": (other, other)}
+    push_salesforce(box, store, tenant)
+    assert task_owners(box, list(keys.values())) == {
+        keys[n]: sf_users[outsider if n in ("alert", "play", "unassigned") else other if n == "other" else old]
+        for n in ids}
+    assert push_salesforce(box, store, tenant).considered == 0  # handed over once: nothing more to send
