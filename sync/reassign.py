@@ -111,17 +111,24 @@ def follow_owner_changes(session: Session, changes: Sequence[OwnerChange], polic
     return moved
 
 
-def may_reassign(session: Session, user_id: int, role: str, task: Task) -> bool:
+def allowed_to_reassign(user_id: int, role: str, assignee_user_id: int | None, account_csm_id: int | None) -> bool:
     """Admins and managers may reassign any task; a CSM the tasks given to them and the unassigned tasks
     of their own accounts; a viewer none."""
     if role in ("admin", "manager"):
         return True
     if role != "csm":
         return False
-    if task.assignee_user_id is not None:
-        return task.assignee_user_id == user_id
-    csm = session.scalar(select(Account.csm_user_id).where(Account.id == task.account_id))
-    return csm == user_id
+    if assignee_user_id is not None:
+        return assignee_user_id == user_id
+    return account_csm_id == user_id
+
+
+def may_reassign(session: Session, user_id: int, role: str, task: Task) -> bool:
+    """`allowed_to_reassign` for a stored task."""
+    csm = None
+    if role == "csm" and task.assignee_user_id is None:
+        csm = session.scalar(select(Account.csm_user_id).where(Account.id == task.account_id))
+    return allowed_to_reassign(user_id, role, task.assignee_user_id, csm)
 
 
 def target_user(session: Session, user_id: int | None = None, email: str | None = None) -> User:
