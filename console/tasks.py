@@ -122,7 +122,8 @@ def users_with_open_tasks(s: Session) -> list[tuple[int, str, int]]:
     counts: dict[int, int] = {}
     for user_id, in s.execute(select(Task.assignee_user_id).where(Task.status == "open",
                                                                   Task.assignee_user_id.is_not(None))):
-        counts[user_id] = counts.get(user_id, 0) + 1
+        if user_id is not None:
+            counts[user_id] = counts.get(user_id, 0) + 1
     if not counts:
         return []
     rows = s.execute(select(User.id, User.name, User.email, User.active).where(User.id.in_(counts))
