@@ -78,6 +78,22 @@ def openapi_document() -> dict[str, Any]:
                  _param("external_id", "the record's id in that system", {"type": "string"}, "path")]),
             "/alerts": _ok(_list("Alert"), "Early-warning alerts, newest first", [status, account, *PAGING]),
             "/tasks": _ok(_list("Task"), "CSM tasks, newest first", [status, account, *PAGING]),
+            "/tasks/{task_id}": {"patch": {
+                "summary": "Reassign a task",
+                "description": "Give the task to an active user of the workspace by e-mail, or with `null` to "
+                               "the account's owner (nobody in Canary; the CRMs put it on the account's owner "
+                               "there). Admins and managers may reassign any open task, a CSM the tasks given to "
+                               "them and the unassigned tasks of their own accounts, a viewer none. The change "
+                               "reaches Salesforce and HubSpot at the next push and is in the audit log.",
+                "parameters": [_param("task_id", "Canary task id", {"type": "integer"}, "path")],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["assignee"], "additionalProperties": False,
+                    "properties": {"assignee": {"type": ["string", "null"], "format": "email",
+                                                "description": "the new assignee's e-mail, or null"}}}}}},
+                "responses": {
+                    "200": {"description": "The task as it is now",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
+                    "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR}}},
             "/users": _ok(_list("User"), "Users of the workspace", PAGING),
             "/lists": _ok(_list("List"), "Portfolio lists with their accounts, ARR and this week's movement in "
                                          "the caller's scope", [LIST_SCOPE, *PAGING]),

@@ -20,6 +20,7 @@ from extensions import canary_store
 from integrations.registry import VENDOR_NAMES
 from store.db import Store
 from store.models import Alert, PortfolioList, SourceLink, Task, User
+from sync.reassign import ReassignError, reassign, target_user
 
 v1 = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 ACCOUNT_LIST_PARAMS = frozenset({"scope", "owner", "band", "trend", "segment", "tier", "stage", "renewal", "arr_min",
@@ -224,13 +225,49 @@ def tasks() -> Any:
         query = query.where(Task.account_id == account_id)
     with _store().session(me().tenant_id) as s:
         rows = list(s.scalars(query.options(selectinload(Task.links))))
-        data = [{"id": t.id, "account_id": t.account_id, "alert_id": t.alert_id, "title": t.title,
-                 "owner_email": t.owner, "assignee_user_id": t.assignee_user_id, "priority": t.priority,
-                 "source": t.source, "due_date": _day(t.due_date), "status": t.status,
-                 "completed_at": _day(t.completed_at),
-                 "crm": [{"system": link.system, "external_id": link.external_id, "state": link.state}
-                         for link in sorted(t.links, key=lambda link: link.system)]} for t in rows[:limit]]
+        data = [task_row(t) for t in rows[:limit]]
     return jsonify({"data": data, "next_cursor": _next_id_cursor(rows, limit)})
+
+
+def task_row(t: Task) -> dict[str, Any]:
+    return {"id": t.id, "account_id": t.account_id, "alert_id": t.alert_id, "title": t.title,
+            "owner_email": t.owner, "assignee_user_id": t.assignee_user_id, "priority": t.priority,
+            "source": t.source, "due_date": _day(t.due_date), "status": t.status,
+            "completed_at": _day(t.completed_at),
+            "crm": [{"system": link.system, "external_id": link.external_id, "state": link.state}
+                    for link in sorted(t.links, key=lambda link: link.system)]}
+
+
+@v1.patch("/tasks/<int:task_id>")
+def task_update(task_id: int) -> Any:
+    """Reassign a task: ``{"assignee": "<e-mail>"}`` gives it to that active user, ``{"assignee": null}`` to
+    the account's owner (nobody in Canary). The console's rules: admins and managers any task, a CSM their
+    own and the unassigned tasks of their accounts, a viewer none; one audit event."""
+    _only(frozenset())
+    who = me()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, 'send a JSON object, e.g. {"assignee": "csm@example.com"} or {"assignee": null}')
+    unknown = sorted(set(body) - {"assignee"})
+    if unknown or "assignee" not in body:
+        raise ApiError(400, "the only field that can be changed is assignee (an e-mail address, or null)"
+                       + (f"; unknown: {', '.join(map(str, unknown))[:200]}" if unknown else ""))
+    assignee = body["assignee"]
+    if assignee is not None and (not isinstance(assignee, str) or len(assignee) > 320):
+        raise ApiError(400, "assignee must be an e-mail address or null")
+    with _store().session(who.tenant_id) as s:
+        if s.get(Task, task_id) is None:
+            raise ApiError(404, f"no task {task_id} in this workspace")
+        try:
+            target = target_user(s, email=assignee) if assignee is not None else None
+            reassign(s, [task_id], target, user_id=who.user_id, role=who.role, actor=who.email, how="api")
+        except ReassignError as exc:
+            s.rollback()
+            raise ApiError(exc.status, str(exc)) from None
+        task = s.scalar(select(Task).where(Task.id == task_id).options(selectinload(Task.links)))
+        if task is None:
+            raise ApiError(404, f"no task {task_id} in this workspace")
+        return jsonify(task_row(task))
 
 
 @v1.get("/users")

@@ -80,6 +80,7 @@ def _open_tasks(s: Session, account_id: int) -> list[dict[str, Any]]:
             names[user_id] = name
     return [{"id": t.id, "title": t.title, "due_date": t.due_date, "priority": t.priority,
              "assignee": names.get(t.assignee_user_id) if t.assignee_user_id else t.owner,
+             "assignee_user_id": t.assignee_user_id,
              "crm": [(SYSTEM_LABELS.get(link.system, link.system),
                       "in sync" if link.state == "created" else link.state)
                      for link in sorted(t.links, key=lambda link: link.system)]} for t in tasks]

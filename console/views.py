@@ -55,11 +55,13 @@ from console.portfolio import (
     load_page,
 )
 from console.profile import activity_bars_svg, load_account_profile, load_product_user
+from console.tasks import assignable_users
 from extensions import canary_store, credential_cipher, replay_guard
 from integrations.registry import vendors
 from store.db import Store
 from store.models import USER_ROLES, AuditEvent, JobFailure, Task, Tenant, User
 from sync.plays import runs_of_account
+from sync.reassign import allowed_to_reassign
 from sync.tasks import complete_task
 
 console = Blueprint("console", __name__, template_folder="templates", static_folder="static",
@@ -350,7 +352,10 @@ def account(account_id: int) -> Any:
         if profile is None:
             abort(404, description="no such account in this workspace")
         chart = history_chart_svg(profile.points, profile.changes)
-        return render_template("console/account.html", p=profile, chart=chart, me=me,
+        movable = {t["id"] for t in profile.tasks
+                   if allowed_to_reassign(me.user_id, me.role, t["assignee_user_id"], profile.account.csm_user_id)}
+        return render_template("console/account.html", p=profile, chart=chart, me=me, movable=movable,
+                               users=assignable_users(s), message=request.args.get("message"),
                                runs=runs_of_account(s, account_id))
 
 

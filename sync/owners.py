@@ -13,7 +13,11 @@ accounts are placed, `apply_owners`:
    these links too);
 3. sets each account's CSM (`console.people.assign_csms`): the active Canary user whose e-mail is
    the owner's, or none — an owner who is no active user (a CSM who left, someone not invited yet)
-   leaves the account unassigned, where a manager finds it (the portfolio's "unassigned" scope).
+   leaves the account unassigned, where a manager finds it (the portfolio's "unassigned" scope);
+4. applies the workspace's owner-change policy (`Tenant.task_reassign`) to the open tasks of each
+   account whose CSM changed (`sync.reassign.follow_owner_changes`): ``automatic`` moves the tasks
+   alerts and plays made for the old CSM (or nobody) to the new one, ``all`` every such task,
+   ``none`` nothing.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from sqlalchemy.orm import Session
 from console.people import assign_csms, link_vendor_user
 from integrations.registry import vendors
 from store.models import Account, SourceLink, VendorUserLink
+from sync.reassign import OwnerChange, follow_owner_changes
 
 
 def owner_precedence() -> tuple[str, ...]:
@@ -49,11 +54,14 @@ class OwnerCounts:
     """Accounts whose CSM (a Canary user, or none) changed."""
     without_active_csm: int = 0
     """Accounts with an owner who is no active Canary user."""
+    tasks_reassigned: int = 0
+    """Open tasks moved to an account's new CSM by the workspace's owner-change policy."""
 
 
 def apply_owners(session: Session) -> OwnerCounts:
     """Owners, vendor-user links and CSMs from the stored records (see the module docstring)."""
     counts = OwnerCounts()
+    csm_before = dict(session.execute(select(Account.id, Account.csm_user_id)).all())
     named: dict[int, dict[str, str]] = defaultdict(dict)
     vendor_users: dict[tuple[str, str], str] = {}
     for account_id, system, owner, owner_ref in session.execute(
@@ -81,6 +89,11 @@ def apply_owners(session: Session) -> OwnerCounts:
         if (system, external_id) not in linked and link_vendor_user(session, system, external_id, email):
             counts.vendor_users_linked += 1
     counts.csms_changed = assign_csms(session)
+    if counts.csms_changed:
+        changes = [OwnerChange(account_id, csm_before.get(account_id), csm, owner)
+                   for account_id, csm, owner in session.execute(select(Account.id, Account.csm_user_id, Account.owner))
+                   if account_id in csm_before and csm_before[account_id] != csm]
+        counts.tasks_reassigned = len(follow_owner_changes(session, changes))
     counts.without_active_csm = session.scalar(select(func.count()).select_from(Account).where(
         Account.owner.is_not(None), Account.csm_user_id.is_(None))) or 0
     return counts

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from integrations.base import Adapter, Removal, TaskPushResult, TaskRecord, TaskTarget, TaskWrite
 from integrations.errors import AuthError, FatalError
 from store.db import Store
-from store.models import TASK_PRIORITIES, SourceLink, Task, TaskLink, VendorUserLink
+from store.models import TASK_PRIORITIES, Account, SourceLink, Task, TaskLink, User, VendorUserLink
 from store.types import utcnow
 from sync.writer import load_cursor, save_cursor
 
@@ -140,7 +140,7 @@ def plan_tasks(session: Session, system: str, now: dt.datetime) -> TaskPlan:
         if link is None or link.external_id is None:
             owner = assignee or (link.sent.get("owner") if link is not None else None) or owners.get(task.account_id)
         else:
-            owner = assignee  # None: the owner the CRM has stands
+            owner = assignee or link.sent.get(HANDOVER)  # None: the owner the CRM has stands
         if link is None:
             link = TaskLink(task_id=task.id, system=system, key=new_key(), state="pending", sent={})
             session.add(link)
@@ -327,3 +327,57 @@ def open_task_counts(session: Session) -> dict[str, int]:
             Task.status == "open", TaskLink.state == "created")):
         counts[system] += 1
     return dict(counts)
+
+
+# ------------------------------------------------------------------ assignment
+
+
+class AssignError(ValueError):
+    """A task cannot be given to this user; the message says why."""
+
+
+HANDOVER = "handover"
+"""Key in `TaskLink.sent` (never sent itself): the CRM user an unassigned task is to be put on at the
+next push — the account's owner there, when Canary gave the task up to them (`assign_task`)."""
+
+
+def assign_task(task: Task, user: User | None, *, owner: str | None = None) -> bool:
+    """Give ``task`` to ``user``, an active user of its workspace; the one place a task's assignee and owner
+    e-mail are set (console, API, the owner-change policy of `sync.reassign`, plays).
+
+    ``user`` None leaves the task unassigned, for the account's owner: ``owner`` (the owner's e-mail; by
+    default the account's) becomes the task's owner, and each CRM copy is put on the account's owner in
+    that CRM at the next push when the CRM counts them active (else the CRM keeps the owner it has).
+    Returns whether anything changed; the CRMs hear of it at the next push (`push_tasks`)."""
+    session = object_session(task)
+    if session is None:
+        raise AssignError("the task is not in a session")
+    if user is not None:
+        if not user.active:
+            raise AssignError(f"{user.email} is not an active user of this workspace: "
+                              "tasks can only be given to active users")
+        if user.tenant_id != task.tenant_id:
+            raise AssignError(f"{user.email} is not a user of this task's workspace")
+        wanted: tuple[int | None, str | None] = (user.id, user.email)
+    else:
+        if owner is None:
+            owner = session.scalar(select(Account.owner).where(Account.id == task.account_id))
+        wanted = (None, owner)
+    if (task.assignee_user_id, task.owner) == wanted:
+        return False
+    task.assignee_user_id, task.owner = wanted
+    refs: dict[str, str] = {}
+    if user is None:
+        refs = {system: ref for system, ref in session.execute(
+            select(SourceLink.system, SourceLink.owner_ref).where(
+                SourceLink.account_id == task.account_id, SourceLink.owner_active.is_(True),
+                SourceLink.owner_ref.is_not(None))) if ref}
+    for link in task.links:
+        if link.external_id is None or link.state == "deleted":
+            continue  # a create still to come gives it the account's owner anyway
+        sent = {k: v for k, v in link.sent.items() if k != HANDOVER}
+        if link.system in refs and refs[link.system] != sent.get("owner"):
+            sent[HANDOVER] = refs[link.system]
+        if sent != link.sent:
+            link.sent = sent
+    return True
