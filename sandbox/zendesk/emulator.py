@@ -399,6 +399,7 @@ class ZendeskEmulator(Emulator):
                              int(organization_id) if organization_id is not None else None,
                              int(requester_id) if requester_id is not None else None)
             table.put(row, stamp(moment))
+        self._ticket_trigger(row)  # the install's ticket trigger fires, as for any new ticket
         return ticket_id
 
     def is_deleted(self, object_type: str, record_id: int | str) -> bool:
