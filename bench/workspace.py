@@ -1,0 +1,72 @@
+"""The portfolio the list and play benches fill: one workspace written straight into a migrated SQLite file.
+
+`fill` writes a tenant with an admin, 2 managers and 10 CSMs (5 under each), `accounts` accounts owned
+by the CSMs, an active subscription each (started 30–730 days ago, renewing over the next 400 days),
+two days of health snapshots a week apart whose ``parts`` hold the shipped model's 16 measures, three
+product users per account, and open alerts: ``alerts`` lists (rule, first account, every how many).
+Setup only: nothing here is timed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+AS_OF = dt.date(2026, 11, 30)
+NOW = "2026-11-30 00:00:00.000000"
+LIST_ALERTS: tuple[tuple[str, int, int], ...] = (("usage_drop", 1, 7), ("champion_inactive", 1, 7))
+"""The open alerts of `bench_lists`: every 7th account has a usage drop and a quiet champion."""
+
+
+def fill(path: Path, accounts: int, alerts: Sequence[tuple[str, int, int]] = LIST_ALERTS) -> None:
+    from scoring import default_model
+
+    measures = sorted(default_model().measures)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 'bench', 'Bench', ?)", (NOW,))
+    users = [(1, "admin@bench.example", "admin", None), (2, "m1@bench.example", "manager", None),
+             (3, "m2@bench.example", "manager", None)]
+    users += [(10 + i, f"csm{i}@bench.example", "csm", 2 + i % 2) for i in range(10)]
+    conn.executemany("INSERT INTO users (id, tenant_id, email, role, manager_id, active, session_epoch, created_at) "
+                     "VALUES (?, 1, ?, ?, ?, 1, 0, ?)", ((*u, NOW) for u in users))
+    rng = random.Random(7)
+    conn.executemany(
+        "INSERT INTO accounts (id, tenant_id, name, domain, segment, lifecycle_stage, tier, owner, csm_user_id, "
+        "created_at, updated_at) VALUES (?, 1, ?, ?, ?, 'adopting', ?, ?, ?, ?, ?)",
+        ((i, f"Company {i}", f"c{i}.example", ("smb", "mid_market", "enterprise")[i % 3],
+          ("starter", "growth", "enterprise")[i % 3], f"csm{i % 10}@bench.example", 10 + i % 10, NOW, NOW)
+         for i in range(1, accounts + 1)))
+    conn.executemany(
+        "INSERT INTO subscriptions (tenant_id, account_id, system, external_id, arr, seats_purchased, start_date, "
+        "renewal_date, status, updated_at) VALUES (1, ?, 'salesforce', ?, ?, 20, ?, ?, 'active', ?)",
+        ((i, f"006{i}", 10_000 + i % 90_000, (AS_OF - dt.timedelta(days=30 + i % 700)).isoformat(),
+          (AS_OF + dt.timedelta(days=i % 400)).isoformat(), NOW) for i in range(1, accounts + 1)))
+    for day in (AS_OF - dt.timedelta(days=7), AS_OF):
+        rows = []
+        for i in range(1, accounts + 1):
+            score = rng.uniform(10, 95)
+            band = "poor" if score < 40 else ("average" if score < 70 else "good")
+            parts = {"parts": {m: {"signal": m, "dimension": "engagement", "label": m, "value": rng.uniform(-60, 100),
+                                   "status": band, "points": rng.uniform(0, 100), "weight": 1.0} for m in measures},
+                     "benchmarks": {m: {"segment_percentile": 50.0, "base_percentile": 50.0} for m in measures}}
+            rows.append((i, day.isoformat(), score, band, json.dumps(parts), rng.uniform(-1, 1), NOW))
+        conn.executemany("INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, reasons, "
+                         "trend, computed_at) VALUES (1, ?, ?, ?, ?, ?, '[]', ?, ?)", rows)
+    conn.executemany("INSERT INTO alerts (tenant_id, account_id, rule, dedupe_key, severity, title, reasons, status, "
+                     "raised_at) VALUES (1, ?, ?, ?, 'warning', 'Alert', '[]', 'open', ?)",
+                     ((i, rule, f"{rule}:{i}", NOW) for rule, first, every in alerts
+                      for i in range(first, accounts + 1, every)))
+    conn.executemany("INSERT INTO product_users (tenant_id, user_key, account_id, first_seen, last_seen) "
+                     "VALUES (1, ?, ?, ?, ?)",
+                     ((f"u{i}-{u}", i, (AS_OF - dt.timedelta(days=20 + i % 300)).isoformat() + " 00:00:00.000000",
+                       (AS_OF - dt.timedelta(days=(i + u) % 40)).isoformat() + " 09:00:00.000000")
+                      for i in range(1, accounts + 1) for u in range(3)))
+    conn.execute("ANALYZE")
+    conn.commit()
+    conn.close()
