@@ -3,9 +3,10 @@
 The workspace is filled by `bench.workspace.fill` (shared with `bench_plays`): accounts, 10 CSMs,
 subscriptions, alerts, two days of snapshots whose ``parts`` hold the shipped model's 16 measures (a week
 apart, for "started using a key feature") and three product users per account; then
-`portfolio_keys.refresh` as a score run leaves the keys. Timed: `sync.lists.evaluate_lists` the first time (the shipped lists installed, every member
-entering) and again the next day (a realistic few changes), beside a floor measured in the same run —
-one read of every live account's portfolio keys, which any evaluation must at least do.
+`portfolio_keys.refresh` as a score run leaves the keys. Timed: `sync.lists.evaluate_lists` the first
+time (the shipped lists installed, every member entering) and again the next day (a realistic few
+changes), beside a floor measured in the same run — one read of every live account's portfolio keys,
+which any evaluation must at least do.
 
     BENCH_LISTS_SIZES=10000,100000 python bench/bench_lists.py
 """
