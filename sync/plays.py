@@ -403,11 +403,22 @@ def _fired(world: _World, play: Play, definition: PlayDefinition) -> tuple[list[
     return fired, inputs
 
 
-def _known(session: Session, play_id: int) -> tuple[set[tuple[int, str, str]], dict[tuple[int, str], PlayRun]]:
+@dataclass(frozen=True, slots=True)
+class _Active:
+    """A running run, as far as starting another needs it (read as columns: no ORM object per run)."""
+
+    id: int
+    started_on: dt.date
+
+
+def _known(session: Session, play_id: int
+           ) -> tuple[set[tuple[int, str, str]], dict[tuple[int, str], PlayRun | _Active]]:
     handled = {(a, r, e) for a, r, e in session.execute(
         select(PlayRun.account_id, PlayRun.reason, PlayRun.episode).where(PlayRun.play_id == play_id))}
-    active = {(r.account_id, r.reason): r for r in session.scalars(
-        select(PlayRun).where(PlayRun.play_id == play_id, PlayRun.active_key.is_not(None)))}
+    active: dict[tuple[int, str], PlayRun | _Active] = {
+        (a, r): _Active(i, started_on) for a, r, i, started_on in session.execute(
+            select(PlayRun.account_id, PlayRun.reason, PlayRun.id, PlayRun.started_on)
+            .where(PlayRun.play_id == play_id, PlayRun.active_key.is_not(None)))}
     return handled, active
 
 
@@ -441,19 +452,32 @@ def _start(session: Session, play: Play, fired: Sequence[Firing], day: dt.date, 
 
 def _auto_close(session: Session, world: _World, play: Play, definitions: dict[int, PlayDefinition],
                 inputs: TriggerInputs, summary: PlaysSummary) -> None:
-    query = select(PlayRun).where(PlayRun.play_id == play.id, PlayRun.active_key.is_not(None))
+    cleared: dict[int, str] = {}
+    query = select(PlayRun.id, PlayRun.version, PlayRun.reason, PlayRun.account_id, PlayRun.episode).where(
+        PlayRun.play_id == play.id, PlayRun.active_key.is_not(None))
     if world.only is not None:
         query = query.where(PlayRun.account_id.in_(world.only))
-    for run in session.scalars(query):
-        definition = definitions.get(run.version)
+    for run_id, version, reason, account_id, episode in session.execute(query):
+        definition = definitions.get(version)
         if definition is None:
-            definitions[run.version] = definition = version_definition(session, play.id, run.version)
-        if not definition.auto_close or definition.trigger.reason != run.reason:
+            definitions[version] = definition = version_definition(session, play.id, version)
+        if not definition.auto_close or definition.trigger.reason != reason:
             continue
-        holds, why = still_holds(definition.trigger, run.account_id, run.episode, inputs)
+        holds, why = still_holds(definition.trigger, account_id, episode, inputs)
         if not holds:
-            summary.tasks_closed += _close_run(session, run, play.name, world.as_of, f"trigger cleared: {why}")
-            summary.closed += 1
+            cleared[run_id] = why
+    for run in _runs(session, cleared):
+        summary.tasks_closed += _close_run(session, run, play.name, world.as_of, f"trigger cleared: {cleared[run.id]}")
+        summary.closed += 1
+
+
+def _runs(session: Session, run_ids: Iterable[int]) -> list[PlayRun]:
+    """The runs `run_ids` as ORM objects, in id order, loaded a chunk at a time."""
+    ids = sorted(run_ids)
+    out: list[PlayRun] = []
+    for start in range(0, len(ids), 500):
+        out += session.scalars(select(PlayRun).where(PlayRun.id.in_(ids[start:start + 500])).order_by(PlayRun.id))
+    return out
 
 
 # --- steps --------------------------------------------------------------------------------------------
@@ -481,6 +505,20 @@ class _Runner:
         if play.id not in self.assigners:
             self.assigners[play.id] = self.world.assigner(play)
         return self.assigners[play.id]
+
+    def stays(self, run_id: int, state: str, step: int, wait_task_id: int | None, why: str,
+              definition: PlayDefinition) -> bool:
+        """Whether `advance` would leave the run exactly as it is: running, waiting for its latest task,
+        which is still open, and saying so already (most running runs on most days). Such runs are not
+        loaded at all."""
+        if state != "running" or step >= len(definition.steps):
+            return False
+        current = definition.steps[step]
+        if current.type != "wait" or current.days is not None:
+            return False
+        latest = self.latest_task.get(run_id)
+        return (latest is not None and latest[1] == "open" and (not latest[0] or latest[0] == wait_task_id)
+                and why.startswith("waiting for"))
 
     def advance(self, play: Play, run: PlayRun, definition: PlayDefinition) -> None:
         day = self.world.as_of
@@ -570,7 +608,8 @@ class _Runner:
                 return False, f"webhook answered {status}"
             self.summary.webhooks_called += 1
             return True, f"webhook answered {status}"
-        account = self.session.get(Account, run.account_id)
+        with self.session.no_autoflush:  # by primary key: pending rows cannot change the answer
+            account = self.session.get(Account, run.account_id)
         if account is None:
             return True, "field not set: the account is gone"
         column = (step.field or "").split(".", 1)[1]
@@ -644,20 +683,24 @@ def _advance_all(session: Session, runner: _Runner, plays: Sequence[Play],
     by_id = {p.id: p for p in plays}
     if not by_id:
         return
-    query = select(PlayRun).where(PlayRun.play_id.in_(list(by_id)), PlayRun.active_key.is_not(None),
-                                  (PlayRun.resume_on.is_(None)) | (PlayRun.resume_on <= runner.world.as_of))
+    query = select(PlayRun.id, PlayRun.play_id, PlayRun.version, PlayRun.state, PlayRun.step, PlayRun.wait_task_id,
+                   PlayRun.why).where(PlayRun.play_id.in_(list(by_id)), PlayRun.active_key.is_not(None),
+                                      (PlayRun.resume_on.is_(None)) | (PlayRun.resume_on <= runner.world.as_of))
     if run_ids is not None:
         query = query.where(PlayRun.id.in_(list(run_ids)))
     if runner.world.only is not None:
         query = query.where(PlayRun.account_id.in_(runner.world.only))
-    runs = list(session.scalars(query.order_by(PlayRun.id)))
-    runner.load_latest_tasks([r.id for r in runs])
-    for run in runs:
-        play = by_id[run.play_id]
-        known = definitions.setdefault(play.id, {})
-        if run.version not in known:
-            known[run.version] = version_definition(session, play.id, run.version)
-        runner.advance(play, run, known[run.version])
+    due = session.execute(query.order_by(PlayRun.id)).all()
+    runner.load_latest_tasks([r.id for r in due])
+    moving: list[int] = []
+    for r in due:
+        known = definitions.setdefault(r.play_id, {})
+        if r.version not in known:
+            known[r.version] = version_definition(session, r.play_id, r.version)
+        if not runner.stays(r.id, r.state, r.step, r.wait_task_id, r.why, known[r.version]):
+            moving.append(r.id)
+    for run in _runs(session, moving):
+        runner.advance(by_id[run.play_id], run, definitions[run.play_id][run.version])
     for play in plays:
         assigner = runner.assigners.get(play.id)
         if assigner is not None and assigner.round_robin != (play.assign_state or {}):
