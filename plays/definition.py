@@ -122,6 +122,27 @@ class Trigger:
             out["include_current"] = False
         return out
 
+    def summary(self) -> str:
+        """The trigger in words, for the API and the run log: "When an account enters list “renewal-120”"."""
+        if self.type in ("list_entered", "list_left"):
+            verb = "enters" if self.type == "list_entered" else "leaves"
+            current = " (accounts already in count when first published)" \
+                if self.type == "list_entered" and self.include_current else ""
+            return f"When an account {verb} list “{self.list}”{current}"
+        if self.type == "alert":
+            current = " (alerts already open count when first published)" if self.include_current else ""
+            return f"When alert {self.rule} is raised on an account{current}"
+        window = f", for {self.window_days} day{'s' if self.window_days != 1 else ''}"
+        if self.type == "date":
+            what = DATE_FIELDS.get(self.field or "", self.field or "")
+            return f"{_offset_words(self.offset_days)} the {what}{window}"
+        if self.type == "anniversary":
+            months = [f"{m}" for m in self.months]
+            listed = ", ".join(months[:-1]) + f" and {months[-1]}" if len(months) > 1 else "".join(months)
+            yearly = ", every year" if self.every_year else ""
+            return f"{_offset_words(self.offset_days)} each {listed}-month subscription anniversary{yearly}{window}"
+        return "Started by hand"
+
     @property
     def reason(self) -> str:
         """What "the same reason" means for this trigger (one running copy per play, account and reason)."""
@@ -134,6 +155,12 @@ class Trigger:
         if self.type == "anniversary":
             return f"anniversary{self.offset_days:+d}"
         return "manual"
+
+
+def _offset_words(days: int) -> str:
+    if days == 0:
+        return "On"
+    return f"{abs(days)} day{'s' if abs(days) != 1 else ''} {'before' if days < 0 else 'after'}"
 
 
 @dataclass(frozen=True, slots=True)
