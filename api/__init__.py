@@ -13,6 +13,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    import api.plays  # noqa: F401  (its routes join the v1 blueprint)
     from api.v1 import v1
 
     app.register_blueprint(v1)

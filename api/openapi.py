@@ -6,6 +6,7 @@ from typing import Any
 
 from console.portfolio import PAGE_SIZES, RENEWAL_WINDOWS, SCOPES, SORTS, TRENDS
 from integrations.registry import VENDOR_NAMES
+from store.models import PLAY_STATES, RUN_STATES
 
 ERROR = {"$ref": "#/components/responses/Error"}
 
@@ -100,6 +101,7 @@ def openapi_document() -> dict[str, Any]:
             "/lists/{list_id}/accounts": _ok(
                 _list("ListAccount"), "A list's accounts in the caller's scope, newest entries first, with why",
                 [_param("list_id", "list id", {"type": "integer"}, "path"), LIST_SCOPE, *PAGING]),
+            **play_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -109,6 +111,77 @@ def openapi_document() -> dict[str, Any]:
                                         "properties": {"error": {"type": "string"}}}}}}},
             "schemas": _schemas(),
         },
+    }
+
+
+def play_paths() -> dict[str, Any]:
+    """The plays routes (`api.plays`)."""
+    play_id = _param("play_id", "play id", {"type": "integer"}, "path")
+    preview = {"post": {
+        "summary": "A dry run of the play as of a day: who would start or be skipped and why, and the tasks its "
+                   "first steps would create. Writes nothing.",
+        "parameters": [play_id],
+        "requestBody": {"required": False, "content": {"application/json": {"schema": {
+            "type": "object", "additionalProperties": False, "properties": {
+                "as_of": {"type": "string", "format": "date",
+                          "description": "default: the workspace's latest scored day"},
+                "definition": {"type": "object", "description": "a play to try instead of the draft (else the "
+                                                               "published version)"},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 200, "description": "rows (default 50)"}}}}}},
+        "responses": {"200": {"description": "OK", "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/PlayPreview"}}}}, "400": ERROR, "401": ERROR, "404": ERROR}}}
+    return {
+        "/plays": _ok(_list("Play"), "The workspace's plays: state, version, trigger, runs by state",
+                      [_param("state", "only plays in this state", {"type": "string", "enum": list(PLAY_STATES)}),
+                       *PAGING]),
+        "/plays/{play_id}": _ok({"$ref": "#/components/schemas/PlayDetail"},
+                                "One play with its published definition, its draft and its versions", [play_id]),
+        "/plays/{play_id}/runs": _ok(
+            _list("PlayRun"), "The play's runs, newest first, with their logs",
+            [play_id, _param("state", "only runs in this state", {"type": "string", "enum": list(RUN_STATES)}),
+             _param("account", "only this account's runs", {"type": "integer"}), *PAGING]),
+        "/plays/{play_id}/preview": preview,
+        "/accounts/{account_id}/plays": _ok(
+            _list("PlayRun"), "The account's runs of every play, newest first, with their logs",
+            [_param("account_id", "Canary account id", {"type": "integer"}, "path"), *PAGING]),
+    }
+
+
+def _play_schemas() -> dict[str, Any]:
+    text, integer, day = {"type": ["string", "null"]}, {"type": "integer"}, {"type": ["string", "null"]}
+    strings = {"type": "array", "items": {"type": "string"}}
+    trigger = {"type": ["object", "null"], "description": "The trigger of the published version (else the draft)",
+               "properties": {"text": {"type": "string"}, "data": {"type": "object"}}}
+    play = {"type": "object", "properties": {
+        "id": integer, "name": {"type": "string"}, "key": text, "template": text,
+        "state": {"type": "string", "enum": list(PLAY_STATES)}, "version": {"type": ["integer", "null"]},
+        "has_draft": {"type": "boolean"}, "published_on": day, "evaluated_on": day, "trigger": trigger,
+        "runs": {"type": "object", "description": "runs by state",
+                 "properties": {state: integer for state in RUN_STATES}}}}
+    return {
+        "Play": play,
+        "PlayDetail": {"allOf": [{"$ref": "#/components/schemas/Play"}, {"type": "object", "properties": {
+            "published": {"type": ["object", "null"]}, "draft": {"type": ["object", "null"]},
+            "versions": {"type": "array", "items": {"type": "object"}}}}]},
+        "PlayRun": {"type": "object", "properties": {
+            "id": integer, "play_id": integer, "play": {"type": "string", "description": "per account only"},
+            "version": integer, "account_id": integer, "account": text, "reason": {"type": "string"},
+            "episode": {"type": "string"}, "state": {"type": "string", "enum": list(RUN_STATES)},
+            "why": {"type": "string"}, "trigger_reasons": strings, "step": integer, "resume_on": day,
+            "started_on": day, "started_by": text, "ended_at": day,
+            "log": {"type": "array", "items": {"type": "object", "properties": {
+                "at": {"type": "string"}, "day": {"type": "string"}, "state": {"type": "string"},
+                "message": {"type": "string"}}}}}},
+        "PlayPreview": {"type": "object", "properties": {
+            "play_id": integer, "as_of": {"type": "string"}, "starts": integer, "skips": integer, "tasks": integer,
+            "problem": text, "trigger": trigger,
+            "rows": {"type": "array", "items": {"type": "object", "properties": {
+                "account_id": integer, "account": {"type": "string"},
+                "action": {"type": "string", "enum": ["start", "skip"]}, "why": {"type": "string"},
+                "reasons": strings, "later": strings,
+                "tasks": {"type": "array", "items": {"type": "object", "properties": {
+                    "subject": {"type": "string"}, "assignee": text, "due": {"type": "string"},
+                    "priority": {"type": "string"}, "why": {"type": "string"}}}}}}}}},
     }
 
 
@@ -149,4 +222,5 @@ def _schemas() -> dict[str, Any]:
         "User": {"type": "object", "properties": {
             "id": integer, "email": {"type": "string"}, "name": text, "role": {"type": "string"},
             "manager_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
+        **_play_schemas(),
     }

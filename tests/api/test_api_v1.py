@@ -89,14 +89,16 @@ def test_openapi_document_lists_every_route(console_app: Any) -> None:
     doc = answer.get_json()
     assert doc["openapi"] == "3.1.0"
     assert set(doc["paths"]) == {"/accounts", "/accounts/{account_id}", "/lookup/{system}/{external_id}", "/alerts",
-                                 "/tasks", "/tasks/{task_id}", "/users", "/lists", "/lists/{list_id}/accounts"}
+                                 "/tasks", "/tasks/{task_id}", "/users", "/lists", "/lists/{list_id}/accounts",
+                                 "/plays", "/plays/{play_id}", "/plays/{play_id}/runs", "/plays/{play_id}/preview",
+                                 "/accounts/{account_id}/plays"}
     params = {p["name"] for p in doc["paths"]["/accounts"]["get"]["parameters"]}
     assert {"band", "trend", "segment", "tier", "stage", "renewal", "owner", "arr_min", "arr_max", "alert", "sort",
             "cursor"} <= params
     routes = {r.rule for r in console_app.url_map.iter_rules() if r.rule.startswith("/api/v1/")}
     documented = {"/api/v1" + p.replace("{account_id}", "<int:account_id>").replace(
         "{system}/{external_id}", "<system>/<path:external_id>").replace("{list_id}", "<int:list_id>").replace(
-        "{task_id}", "<int:task_id>")
+        "{task_id}", "<int:task_id>").replace("{play_id}", "<int:play_id>")
         for p in doc["paths"]}
     assert routes - {"/api/v1/openapi.json", "/api/v1/<path:rest>"} == documented
 
