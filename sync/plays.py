@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from plays import (
@@ -229,10 +229,13 @@ def turn_off(session: Session, play: Play, actor: str, actor_user_id: int | None
 # --- runs ---------------------------------------------------------------------------------------------
 
 
+def _entry(day: dt.date, state: str, message: str) -> dict[str, str]:
+    return {"at": utcnow().isoformat(timespec="seconds"), "day": day.isoformat(), "state": state, "message": message}
+
+
 def _log(run: PlayRun, day: dt.date, state: str, message: str) -> None:
     run.why = message
-    run.log = [*(run.log or []), {"at": utcnow().isoformat(timespec="seconds"), "day": day.isoformat(),
-                                  "state": state, "message": message}]
+    run.log = [*(run.log or []), _entry(day, state, message)]
 
 
 def _end(run: PlayRun, state: str, day: dt.date, message: str) -> None:
@@ -407,7 +410,7 @@ def _fired(world: _World, play: Play, definition: PlayDefinition) -> tuple[list[
 class _Active:
     """A running run, as far as starting another needs it (read as columns: no ORM object per run)."""
 
-    id: int
+    id: int | None
     started_on: dt.date
 
 
@@ -423,31 +426,39 @@ def _known(session: Session, play_id: int
 
 
 def _start(session: Session, play: Play, fired: Sequence[Firing], day: dt.date, summary: PlaysSummary,
-           started_by: str | None = None) -> list[PlayRun]:
+           started_by: str | None = None) -> list[int]:
+    """Write a run for each firing not handled before — queued, or skipped when one for its reason is still
+    running — in one bulk INSERT; returns the ids of the queued ones."""
     handled, active = _known(session, play.id)
     assert play.version is not None
-    new: list[PlayRun] = []
+    tenant_id = current_tenant(session)
+    rows: list[dict[str, Any]] = []
+    queued: list[int] = []
+    """Positions in `rows` of the runs queued."""
     for f in fired:
         if (f.account_id, f.reason, f.episode) in handled:
             continue
         handled.add((f.account_id, f.reason, f.episode))
-        run = PlayRun(play_id=play.id, version=play.version, account_id=f.account_id, reason=f.reason,
-                      episode=f.episode, trigger_reasons=list(f.reasons), step=0, attempts=0, started_on=day,
-                      started_by=started_by, log=[])
         running = active.get((f.account_id, f.reason))
+        key: str | None = None
         if running is not None:
-            run.state = "skipped"
-            _log(run, day, "skipped", f"already running since {running.started_on} (run {running.id})")
+            state, message = "skipped", f"already running since {running.started_on} (run {running.id})"
             summary.skipped += 1
         else:
-            run.state, run.active_key = "queued", active_key(play.id, f.account_id, f.reason)
-            _log(run, day, "queued", "; ".join(f.reasons[:3]) or "started")
-            active[(f.account_id, f.reason)] = run
+            state, message = "queued", "; ".join(f.reasons[:3]) or "started"
+            key = active_key(play.id, f.account_id, f.reason)
+            active[(f.account_id, f.reason)] = _Active(None, day)  # no id until written (as before: "run None")
             summary.started[play.name] += 1
-            new.append(run)
-        session.add(run)
+            queued.append(len(rows))
+        rows.append({"tenant_id": tenant_id, "play_id": play.id, "version": play.version, "account_id": f.account_id,
+                     "reason": f.reason, "episode": f.episode, "trigger_reasons": list(f.reasons), "step": 0,
+                     "attempts": 0, "started_on": day, "started_by": started_by, "state": state, "active_key": key,
+                     "why": message, "log": [_entry(day, state, message)]})
     session.flush()
-    return new
+    if not rows:
+        return []
+    ids = list(session.scalars(insert(PlayRun).returning(PlayRun.id, sort_by_parameter_order=True), rows))
+    return [ids[i] for i in queued]
 
 
 def _auto_close(session: Session, world: _World, play: Play, definitions: dict[int, PlayDefinition],
@@ -726,7 +737,7 @@ def start_by_hand(session: Session, play: Play, account_ids: Iterable[int], acto
                  accounts=len(ids), started=len(new), skipped=summary.skipped)
     world = _World(session, as_of)
     runner = _Runner(session, world, effects or Effects(), summary)
-    _advance_all(session, runner, [play], {}, run_ids=[r.id for r in new])
+    _advance_all(session, runner, [play], {}, run_ids=new)
     return summary
 
 
