@@ -1,4 +1,5 @@
-"""The portfolio the list and play benches fill: one workspace written straight into a migrated SQLite file.
+"""The portfolio the list and play benches fill: one workspace written straight into a migrated database
+(a SQLite file, or a PostgreSQL database named by its URL).
 
 `fill` writes a tenant with an admin, 2 managers and 10 CSMs (5 under each), `accounts` accounts owned
 by the CSMs, an active subscription each (started 30–730 days ago, renewing over the next 400 days),
@@ -15,6 +16,7 @@ import random
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 AS_OF = dt.date(2026, 11, 30)
 NOW = "2026-11-30 00:00:00.000000"
@@ -22,19 +24,51 @@ LIST_ALERTS: tuple[tuple[str, int, int], ...] = (("usage_drop", 1, 7), ("champio
 """The open alerts of `bench_lists`: every 7th account has a usage drop and a quiet champion."""
 
 
-def fill(path: Path, accounts: int, alerts: Sequence[tuple[str, int, int]] = LIST_ALERTS) -> None:
+class Raw:
+    """A plain DB-API connection to the bench's database, SQL written with ``?`` for both backends."""
+
+    def __init__(self, target: Path | str) -> None:
+        self.postgres = isinstance(target, str) and target.startswith("postgresql")
+        if self.postgres:
+            import psycopg
+
+            self.conn: Any = psycopg.connect(str(target).replace("postgresql+psycopg://", "postgresql://"))
+        else:
+            self.conn = sqlite3.connect(target if isinstance(target, Path) else target.removeprefix("sqlite:///"))
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=OFF")
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%", "%%").replace("?", "%s") if self.postgres else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Returns the rows changed."""
+        return int(self.conn.execute(self._sql(sql), params).rowcount)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        self.conn.cursor().executemany(self._sql(sql), rows)
+
+    def close(self) -> None:
+        if self.postgres:  # ids were written: the sequences start after them
+            for table in ("tenants", "users", "accounts"):
+                self.conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                                  f"(SELECT max(id) FROM {table}))")
+        self.conn.commit()
+        self.conn.close()
+
+
+def fill(target: Path | str, accounts: int, alerts: Sequence[tuple[str, int, int]] = LIST_ALERTS) -> None:
+    """`target`: a SQLite file, or a database URL."""
     from scoring import default_model
 
     measures = sorted(default_model().measures)
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
+    conn = Raw(target)
     conn.execute("INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 'bench', 'Bench', ?)", (NOW,))
     users = [(1, "admin@bench.example", "admin", None), (2, "m1@bench.example", "manager", None),
              (3, "m2@bench.example", "manager", None)]
     users += [(10 + i, f"csm{i}@bench.example", "csm", 2 + i % 2) for i in range(10)]
     conn.executemany("INSERT INTO users (id, tenant_id, email, role, manager_id, active, session_epoch, created_at) "
-                     "VALUES (?, 1, ?, ?, ?, 1, 0, ?)", ((*u, NOW) for u in users))
+                     "VALUES (?, 1, ?, ?, ?, ?, 0, ?)", ((*u, True, NOW) for u in users))
     rng = random.Random(7)
     conn.executemany(
         "INSERT INTO accounts (id, tenant_id, name, domain, segment, lifecycle_stage, tier, owner, csm_user_id, "
@@ -68,5 +102,4 @@ def fill(path: Path, accounts: int, alerts: Sequence[tuple[str, int, int]] = LIS
                        (AS_OF - dt.timedelta(days=(i + u) % 40)).isoformat() + " 09:00:00.000000")
                       for i in range(1, accounts + 1) for u in range(3)))
     conn.execute("ANALYZE")
-    conn.commit()
     conn.close()
