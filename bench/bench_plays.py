@@ -1,4 +1,4 @@
-"""Evaluating every shipped list and all 9 play templates over 10,000 and 100,000 accounts on SQLite.
+"""Evaluating every shipped list and all 9 play templates over 10,000 and 100,000 accounts (SQLite, PostgreSQL).
 
 The workspace is `bench.workspace.fill`'s (as `bench_lists`): 10 CSMs under 2 managers owning the
 accounts, subscriptions renewing over the next 400 days, two days of health snapshots with the model's
