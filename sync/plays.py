@@ -502,15 +502,18 @@ class _Runner:
         """Run id → (task id, status, owner e-mail) of its latest task."""
 
     def load_latest_tasks(self, run_ids: Sequence[int]) -> None:
+        """Each run's latest task (highest id). The runs' few tasks are read plainly and the latest picked
+        here: a grouped self-join planned on stale statistics (a tasks table that just grew) can be a
+        nested loop over every task for each run."""
         ids = list(run_ids)
+        latest: dict[int, tuple[int, str, str | None]] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            latest = select(Task.play_run_id, func.max(Task.id).label("task_id")).where(
-                Task.play_run_id.in_(chunk)).group_by(Task.play_run_id).subquery()
             for run_id, task_id, status, owner in self.session.execute(
-                    select(latest.c.play_run_id, Task.id, Task.status, Task.owner)
-                    .join(Task, Task.id == latest.c.task_id)):
-                self.latest_task[run_id] = (task_id, status, owner)
+                    select(Task.play_run_id, Task.id, Task.status, Task.owner)
+                    .where(Task.play_run_id.in_(ids[start:start + 500]))):
+                if run_id is not None and (run_id not in latest or task_id > latest[run_id][0]):
+                    latest[run_id] = (task_id, status, owner)
+        self.latest_task.update(latest)
 
     def assigner(self, play: Play) -> Assigner:
         if play.id not in self.assigners:
