@@ -86,7 +86,7 @@ def note_model(store: Store, tenant_id: int, model: HealthModel, source: str | N
 @with_appcontext
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
           history_days: int | None, as_json: bool) -> None:
-    from cli.plays import echo_plays, run_plays
+    from cli.after_score import echo_plays, run_plays
     from sync.health import HISTORY_DAYS, has_history, score_tenant
 
     store = app_store()

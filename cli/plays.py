@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from cli.after_score import echo_plays, run_plays
 from cli.pipeline import app_store, parse_day, resolve_tenant
 from plays import PlayError, dump_text, load_definition, templates
 from store.audit import COMMAND_LINE
@@ -24,18 +24,6 @@ from store.models import Play
 
 def _today(as_of: str | None) -> dt.date:
     return parse_day(as_of, "--as-of") or dt.datetime.now(dt.UTC).date()
-
-
-def run_plays(store: object, tenant_id: int, day: dt.date) -> dict[str, object]:
-    """Evaluate the lists then the plays of a workspace as of `day` (what follows every score run)."""
-    from console.mail import play_effects
-    from sync.lists import evaluate_lists
-    from sync.plays import evaluate_plays
-
-    lists = evaluate_lists(store, tenant_id, day)  # type: ignore[arg-type]
-    plays = evaluate_plays(store, tenant_id, day, effects=play_effects(current_app.config))
-    return {"lists": {k: v for k, v in lists.as_dict().items() if k != "skipped"}, "plays": plays.as_dict(),
-            "list_problems": lists.skipped}
 
 
 @click.group("plays", help="Plays: ready-made templates, the workspace's plays, publishing, the daily run.")
@@ -193,14 +181,3 @@ def plays_run(tenant_slug: str | None, as_of: str | None, as_json: bool) -> None
         click.echo(json.dumps(result, sort_keys=True, default=str))
         return
     echo_plays(result["plays"])  # type: ignore[arg-type]
-
-
-def echo_plays(plays: dict[str, object]) -> None:
-    started = plays.get("started") or {}
-    assert isinstance(started, dict)
-    click.echo(f"Plays: {plays['plays']} live, {sum(started.values())} runs started, {plays['skipped']} skipped, "
-               f"{plays['closed']} closed, {plays['tasks_created']} tasks created.")
-    for name, n in started.items():
-        click.echo(f"  {name}: {n}")
-    for problem in plays.get("problems") or ():  # type: ignore[attr-defined]
-        click.echo(f"  not evaluated: {problem}", err=True)
