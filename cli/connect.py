@@ -5,7 +5,8 @@ instance URL, ...) and the panel settings (the Zendesk app's public key and inst
 Canvas consumer secret, the HubSpot client secret). ``canary connect`` merges what it is given
 into what is stored: changing the token keeps the public key, and setting the public key keeps
 the tokens. New or changed API credentials are checked with one call to the vendor first; panel
-settings alone are stored without a call. Secrets are read from files or the environment (never
+settings alone are stored without a call. Checked credentials are stored with the vendor user they
+act as (one more call), which the webhooks' loop guard reads. Secrets are read from files or the environment (never
 needed on the command line) and never printed.
 """
 
@@ -29,7 +30,13 @@ from integrations.registry import VENDOR_NAMES, vendor, vendors
 from store.audit import COMMAND_LINE
 from store.db import Store
 from store.models import Connection
-from sync.connections import ConnectionError_, account_owner, build_adapter, save_connection
+from sync.connections import (
+    ConnectionError_,
+    account_owner,
+    build_adapter,
+    save_connection,
+    with_connected_user,
+)
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
@@ -78,10 +85,13 @@ def _existing(store: Store, tenant_id: int, system: str) -> tuple[dict[str, Any]
         return credential_cipher().load(conn), conn.base_url, conn.account_ref
 
 
-def _check_api(system: str, credentials: dict[str, Any], base_url: str | None) -> None:
+def _check_api(system: str, credentials: dict[str, Any], base_url: str | None) -> dict[str, Any]:
+    """``credentials`` once one call checked them, with the vendor user they act as (a second call; the
+    webhooks' loop guard reads it, `sync.connections.with_connected_user`)."""
     try:
         adapter = build_adapter(system, credentials, base_url)
         adapter.check_connection()
+        return with_connected_user(system, credentials, adapter)
     except ConnectionError_ as exc:
         raise click.ClickException(str(exc)) from exc
     except AuthError as exc:
@@ -183,7 +193,7 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
     if not (api or panel or base_url != stored_base_url or ref != stored_ref):
         raise click.UsageError("nothing to change: give credentials or panel settings")
     if existing is None or api or base_url != stored_base_url:
-        _check_api(system, credentials, base_url)
+        credentials = _check_api(system, credentials, base_url)
     owner = account_owner(store, system, ref)
     if owner is not None and owner[0] != tenant.id:
         raise click.ClickException(f"{system} account {ref!r} is already connected to workspace {owner[1]!r}; "

@@ -257,6 +257,12 @@ class Adapter(Protocol):
 
     def check_connection(self) -> None: ...
 
+    def connected_user(self) -> str | None:
+        """The vendor's id of the user these credentials act as (Canary's own writes are that user's), in one
+        call; None where the vendor's webhooks name Canary otherwise (HubSpot: its app id, no call). The
+        webhook receivers' loop guards read it from the connection (`WebhookSpec.user_key`)."""
+        ...
+
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]: ...
 
     def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:

@@ -135,6 +135,10 @@ class WebhookSpec:
     """The endpoint names the vendor account (``/webhooks/<vendor>/<account>``): one endpoint per account."""
     app_secret_config: str | None = None
     """App-wide configuration key that serves a workspace without its own secret (HubSpot's client secret)."""
+    user_key: str | None = None
+    """The credential holding the vendor user Canary connects as, which the loop guard reads (Salesforce
+    ``integration_user_id``, Zendesk ``api_user_id``); `Adapter.connected_user` fills it in when a connection's
+    API credentials are stored (``canary connect``, installs). None: the guard needs no user (HubSpot)."""
 
 
 @dataclass(frozen=True)

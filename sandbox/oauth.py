@@ -57,6 +57,8 @@ from werkzeug.wrappers import Request, Response
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+    from sandbox.core import CallStats
+
 VENDOR_PATHS: dict[str, dict[str, str]] = {
     "salesforce": {"authorize": "/services/oauth2/authorize", "token": "/services/oauth2/token"},
     "zendesk": {"authorize": "/oauth/authorizations/new", "token": "/oauth/tokens"},
@@ -172,6 +174,7 @@ class AuthorizationServer:
         clock: Callable[[], float] = time.time,
         people: Callable[[], Sequence[Person]] | None = None,
         login_page: bool = False,
+        stats: CallStats | None = None,
     ) -> None:
         if vendor not in VENDOR_PATHS:
             raise ValueError(f"unknown vendor {vendor!r}; choose salesforce, zendesk or hubspot")
@@ -188,6 +191,9 @@ class AuthorizationServer:
         """Refresh-token grants answered successfully (each one rotated the refresh token)."""
         self.refused_refreshes = 0
         self.login_page = login_page
+        self.stats = stats
+        """The emulator's call accounting: Zendesk's ``users/me`` answered here for issued tokens is counted
+        there, as the emulator counts it for its own credentials."""
         """Show the vendor's sign-in page (choose a user) when ``login_hint`` names nobody (a browser, the demo)."""
         self._people = people or (lambda: ())
         self._added: list[Person] = []
@@ -213,6 +219,7 @@ class AuthorizationServer:
         account = {"zendesk": creds.get("subdomain"), "hubspot": creds.get("portal_id")}.get(vendor)
         options.setdefault("account", account)
         options.setdefault("people", emulator_people(vendor, emulator))
+        options.setdefault("stats", getattr(emulator, "stats", None))
         return cls(vendor, api_token=creds[STATIC_TOKEN_KEY[vendor]], **options)
 
     # ------------------------------------------------------------------ the vendor's users
@@ -260,6 +267,8 @@ class AuthorizationServer:
             if handler is None and self.vendor == "zendesk" and path in ZENDESK_ME and self._bearer(environ):
                 handler = self._on_users_me
             if handler is not None:
+                if handler == self._on_users_me and self.stats is not None:  # the emulator's own API route
+                    self.stats.record_call("GET", f"{ZENDESK_ME[0]}.json")
                 return handler(Request(environ))(environ, start_response)
             scheme, _, token = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
             if scheme.lower() in ("bearer", "oauth") and token.strip() and self.accepts(token.strip()):

@@ -56,6 +56,25 @@ def build_adapter(system: str, credentials: Mapping[str, Any], base_url: str | N
     return check_credentials(system, credentials).adapter(credentials, base_url, **options)
 
 
+def with_connected_user(system: str, credentials: Mapping[str, Any], adapter: Adapter) -> dict[str, Any]:
+    """``credentials`` with the vendor user they act as under the vendor's `WebhookSpec.user_key` (the loop
+    guard's), asked of the vendor through ``adapter`` (`Adapter.connected_user`, one call): a value stored
+    earlier is replaced, and dropped when the vendor names no user. Unchanged (no call) for a vendor whose
+    loop guard needs no user. Called wherever API credentials are stored (``canary connect``, installs)."""
+    spec = vendor(system).webhooks
+    out = dict(credentials)
+    if spec is None or spec.user_key is None:
+        return out
+    user = adapter.connected_user()
+    if user:
+        out[spec.user_key] = user
+    else:
+        out.pop(spec.user_key, None)
+        log.warning("%s named no user for the connection's credentials: its webhooks' loop guard cannot "
+                    "recognise Canary's own changes", system)
+    return out
+
+
 def account_owner(store: Store, system: str, account_ref: str | None) -> tuple[int, str] | None:
     """(tenant id, slug) of the workspace whose ``system`` connection is vendor account ``account_ref``."""
     if not account_ref:

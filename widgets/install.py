@@ -4,8 +4,9 @@ The start step makes a PKCE verifier and a random ``state`` and keeps them in a 
 short-lived, HttpOnly ``SameSite=Lax`` cookie (nothing server-side, no table). The callback
 accepts the code only when the cookie verifies, is younger than `FLOW_MAX_AGE`, names the same
 vendor and ``state``, and that state was not used before (the app's replay guard). Then it
-trades the code for tokens, finds out which vendor account this is, and creates or updates the
-tenant and its `Connection` with the tokens encrypted. Every refusal is a 400 page that says
+trades the code for tokens, finds out which vendor account this is, asks the vendor which user the
+token acts as (`Adapter.connected_user`: the webhooks' loop guard reads it), and creates or updates
+the tenant and its `Connection` with the tokens encrypted. Every refusal is a 400 page that says
 what to do; nothing is stored before all checks have passed. Tokens, codes and secrets never
 appear in a page or a log line.
 
@@ -33,7 +34,7 @@ from werkzeug.wrappers import Response as ResponseBase
 
 from extensions import canary_store, credential_cipher, replay_guard
 from integrations import hosts
-from integrations.errors import SignatureError
+from integrations.errors import AuthError, CanaryIntegrationError, SignatureError
 from integrations.oauth import (
     ConfigurationError,
     OAuthClient,
@@ -52,6 +53,7 @@ from store.crypto import CredentialCipher
 from store.db import Store
 from store.models import Connection, Tenant
 from store.tenants import create_tenant
+from sync.connections import ConnectionError_, build_adapter, with_connected_user
 
 log = logging.getLogger("canary.install")
 
@@ -238,10 +240,26 @@ def _save(vendor: str, account_ref: str, name: str, credentials: dict[str, Any],
     store, cipher = canary_store(), credential_cipher()
     if not credentials.get(vendor_of(vendor).access_key):
         raise InstallRefused(f"{vendor_of(vendor).label} sent no access token. Start the install again.", 502)
+    credentials = _with_connected_user(vendor, credentials, base_url)
     try:
         return _save_once(store, cipher, vendor, account_ref, name, credentials, base_url)
     except IntegrityError:  # a concurrent install of the same vendor account created it first: update that one
         return _save_once(store, cipher, vendor, account_ref, name, credentials, base_url)
+
+
+def _with_connected_user(vendor: str, credentials: dict[str, Any], base_url: str | None) -> dict[str, Any]:
+    """The installed credentials with the vendor user the token acts as (one call with the new token; the
+    webhooks' loop guard reads it), or `InstallRefused` when the vendor cannot be asked."""
+    label = vendor_of(vendor).label
+    try:
+        return with_connected_user(vendor, credentials, build_adapter(vendor, credentials, base_url))
+    except (AuthError, ConnectionError_) as exc:
+        log.warning("install failed: %s refused the new token when asked who it acts as: %s", vendor, exc)
+        raise InstallRefused(f"{label} refused Canary's new access token. Start the install again.", 502) from None
+    except CanaryIntegrationError as exc:
+        log.warning("install failed: %s could not say who the new token acts as: %s", vendor, exc)
+        raise InstallRefused(f"{label} could not be asked which user Canary acts as. Start the install again.",
+                             502) from None
 
 
 def _save_once(store: Store, cipher: CredentialCipher, vendor: str, account_ref: str, name: str,

@@ -272,6 +272,11 @@ class HubSpotAdapter:
             properties=["hs_object_id"],
         )
 
+    def connected_user(self) -> str | None:
+        """None, without a call: HubSpot's webhook events name the app that made a change (``sourceId``),
+        not a user, so the loop guard needs Canary's app id (``app_id``), not the token's user."""
+        return None
+
     # --- pull -----------------------------------------------------------------------------
 
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:

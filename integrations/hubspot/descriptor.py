@@ -80,6 +80,7 @@ DESCRIPTOR = VendorDescriptor(
         setup="run `canary connect hubspot --client-secret-file FILE` (or set HUBSPOT_CLIENT_SECRET)",
         answer=json_answer, refusal=json_refusal,
         app_secret_config="HUBSPOT_CLIENT_SECRET",  # noqa: S106 (a setting name)
+        user_key=None,  # the loop guard reads the app id (``app_id``), no user
     ),
     field_name=property_name,
     tasks=True,

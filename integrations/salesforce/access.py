@@ -50,17 +50,22 @@ class FieldAccess:
         except (VendorRefused, AccessRefused) as exc:
             raise FatalError(self.instruction(field_names, f"granting access was refused: {exc}", sobject)) from None
 
-    def user_id(self) -> str:
-        """The connected user's id, from the ``identity`` URL of the Resources by Version answer."""
+    def read_user_id(self) -> str | None:
+        """The connected user's id, from the ``identity`` URL of the Resources by Version answer (one call,
+        then remembered); None when the answer names no identity."""
         if self._user_id is None:
             sf = self.connection.sf
             resources = self.connection.call("read identity", lambda: sf.restful(""))
-            user_id = identity_user_id(resources)
-            if user_id is None:
-                raise FatalError("salesforce: the API answered without the connected user's identity URL; "
-                                 f"assign the permission set {PERMISSION_SET} to the integration user by hand")
-            self._user_id = user_id
+            self._user_id = identity_user_id(resources)
         return self._user_id
+
+    def user_id(self) -> str:
+        """The connected user's id (`read_user_id`), or `FatalError` saying what to do by hand."""
+        user_id = self.read_user_id()
+        if user_id is None:
+            raise FatalError("salesforce: the API answered without the connected user's identity URL; "
+                             f"assign the permission set {PERMISSION_SET} to the integration user by hand")
+        return user_id
 
     def instruction(self, field_names: Sequence[str], cause: str, sobject: str = SOBJECT) -> str:
         """What an admin must do, naming the permission set, the user and the fields."""

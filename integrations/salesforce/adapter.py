@@ -162,6 +162,12 @@ class SalesforceAdapter:
         """One cheap call (``limits``): raises `AuthError` with a clear message on bad credentials."""
         self.connection.call("check connection", lambda: self.connection.sf.limits())
 
+    def connected_user(self) -> str | None:
+        """The User the session acts as: the last segment of the ``identity`` URL in the Resources by Version
+        answer (``GET /services/data/vXX.X/``), one call. Works with the ``api`` scope alone (UserInfo needs
+        ``openid``/``id``), and names the user Salesforce stamps on Canary's writes (``LastModifiedById``)."""
+        return self.access.read_user_id()
+
     # ------------------------------------------------------------------ pull
 
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:

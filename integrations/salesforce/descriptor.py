@@ -108,6 +108,7 @@ DESCRIPTOR = VendorDescriptor(
         setup=("run `canary connect salesforce --webhook-token-file FILE` and put the token in the outbound "
                "message's endpoint URL"),
         answer=webhooks.answer, refusal=webhooks.refusal,
+        user_key=webhooks.USER_KEY,
     ),
     field_name=field_name,
     tasks=True,

@@ -37,6 +37,8 @@ from integrations.webhooks import Delivery, MalformedDelivery, VendorEvent
 
 RETRY_HORIZON_S = 24 * 3600.0
 MAX_NOTIFICATIONS = 100
+USER_KEY = "integration_user_id"
+"""The credential naming the user Canary connects as (`WebhookSpec.user_key`), the loop guard's."""
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 OUTBOUND = "http://soap.sforce.com/2005/09/outbound"
 SOBJECT = "urn:sobject.enterprise.soap.sforce.com"
@@ -105,7 +107,7 @@ def parse(delivery: Delivery, credentials: Mapping[str, Any], account: str) -> l
         raise MalformedDelivery("the message holds no Notification")
     if len(items) > MAX_NOTIFICATIONS:
         raise MalformedDelivery(f"more than {MAX_NOTIFICATIONS} notifications in one message")
-    integration_user = str(credentials.get("integration_user_id") or "")
+    integration_user = str(credentials.get(USER_KEY) or "")
     out: list[VendorEvent] = []
     for item in items:
         key = _text(item, f"{{{OUTBOUND}}}Id")

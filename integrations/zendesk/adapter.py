@@ -316,6 +316,13 @@ class ZendeskAdapter:
         """One cheap authenticated request: the organization fields (needed for write-back anyway)."""
         self._call("check connection", lambda: self._zenpy.organization_fields())
 
+    def connected_user(self) -> str | None:
+        """The user the API credentials act as: ``GET /api/v2/users/me`` (zenpy ``users.me()``), its ``id``;
+        one call. Zendesk names that user as ``{{current_user.id}}`` in the ticket trigger's bodies."""
+        me = self._call("read users/me", lambda: self._zenpy.users.me())
+        user_id = getattr(me, "id", None)
+        return str(user_id) if isinstance(user_id, int) and user_id > 0 else None
+
     # ------------------------------------------------------------------ pulls
 
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:

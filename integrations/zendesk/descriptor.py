@@ -83,6 +83,7 @@ DESCRIPTOR = VendorDescriptor(
         setup="run `canary connect zendesk --webhook-secret-file FILE` (the webhook's signing secret)",
         answer=json_answer, refusal=json_refusal,
         account_in_path=True,
+        user_key=webhooks.USER_KEY,
     ),
     field_name=vendor_key,
     record_url=lambda external_id, subdomain: (f"https://{subdomain}.zendesk.com/agent/organizations/{external_id}"

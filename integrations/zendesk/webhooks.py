@@ -39,6 +39,8 @@ from integrations.zendesk.fields import VENDOR_FIELDS
 
 MAX_AGE_S = 300
 RETRY_HORIZON_S = 24 * 3600.0
+USER_KEY = "api_user_id"
+"""The credential naming the user Canary connects as (`WebhookSpec.user_key`), the loop guard's."""
 EVENT_TYPE = re.compile(r"zen:event-type:(organization|user)\.([a-z_]+)")
 SUBJECT = re.compile(r"zen:(organization|user):([0-9]{1,20})")
 OBJECTS = {"organization": "accounts", "user": "contacts"}
@@ -123,7 +125,7 @@ def parse(delivery: Delivery, credentials: Mapping[str, Any], account: str) -> l
         if updated is None:
             raise MalformedDelivery("a ticket body needs updated_at (an ISO 8601 instant)")
         actor = str(body.get("actor_id") or "")
-        own = bool(actor) and actor == str(credentials.get("api_user_id") or "")
+        own = bool(actor) and actor == str(credentials.get(USER_KEY) or "")
         return [VendorEvent(f"ticket:{ticket}:{updated.isoformat()}", "tickets", ticket, "upsert", updated, None, own)]
     match = EVENT_TYPE.fullmatch(kind_text) if isinstance(kind_text, str) else None
     if match is None:

@@ -23,6 +23,8 @@ What zenpy sends, and so what is served:
 * ``zenpy.tickets(ids=[...])`` / ``zenpy.users(ids=[...])`` / ``zenpy.organizations(ids=[...])``:
   ``GET /tickets/show_many.json?ids=``, ``/users/show_many.json?ids=`` and
   ``/organizations/show_many.json?ids=`` (at most 100 ids); ``GET /satisfaction_ratings/{id}.json``.
+* ``zenpy.users.me()``: ``GET /users/me.json``, the API user (`API_USER_ID`, whose changes the ticket
+  trigger names as ``{{current_user.id}}``).
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
   ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
   ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
@@ -129,6 +131,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/organizations/<int:record_id>", "organization", ("GET", "PUT")),
     ("/api/v2/users", "list_users", ("GET",)),
     ("/api/v2/users/show_many", "show_many_users", ("GET",)),
+    ("/api/v2/users/me", "users_me", ("GET",)),
     ("/api/v2/users/<int:record_id>", "user", ("GET",)),
     ("/api/v2/tickets", "list_tickets", ("GET",)),
     ("/api/v2/tickets/show_many", "show_many_tickets", ("GET",)),
@@ -514,6 +517,21 @@ class ZendeskEmulator(Emulator):
         if request.method == "PUT":
             return self._put_organization(request, record_id)
         return self._show(request, "organizations", "organization", record_id)
+
+    def _on_users_me(self, request: Request) -> Response:
+        """``GET /api/v2/users/me``: the user the API credentials act as (`API_USER_ID`, the account's admin),
+        the one whose id the ticket trigger's ``{{current_user.id}}`` names for changes through the API."""
+        user = {"id": int(API_USER_ID), "url": f"{self._base(request)}/users/{API_USER_ID}.json",
+                "name": "Sandbox Admin", "email": self.credentials["email"], "role": "admin", "role_type": None,
+                "custom_role_id": None, "verified": True, "active": True, "suspended": False, "shared": False,
+                "shared_agent": False, "moderator": True, "restricted_agent": False, "ticket_restriction": None,
+                "only_private_comments": False, "organization_id": None, "default_group_id": None,
+                "time_zone": "America/New_York", "iana_time_zone": "America/New_York", "locale": "en-US",
+                "locale_id": 1, "created_at": "2025-01-06T09:00:00Z", "updated_at": "2026-01-05T09:00:00Z",
+                "last_login_at": None, "external_id": None, "tags": [], "user_fields": {}, "phone": None,
+                "photo": None, "details": None, "notes": None, "signature": None, "alias": None}
+        self.stats.add_returned(1)
+        return errors.json_response({"user": user})
 
     def _on_user(self, request: Request, record_id: int) -> Response:
         return self._show(request, "users", "user", record_id)

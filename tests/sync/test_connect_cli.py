@@ -11,9 +11,11 @@ from sqlalchemy import select
 
 from app import cli
 from extensions import canary_store, credential_cipher
+from integrations.registry import vendor
 from sandbox.server import Sandbox
 from store.models import Connection, Tenant
 from store.tenants import create_tenant
+from tests.shared import WORLD_AS_OF
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +57,65 @@ def test_connect_checks_the_credentials_and_keeps_a_vendor_account_to_one_worksp
         assert [(slug, ref) for slug, ref in rows] == [("acme", box.credentials["zendesk"]["subdomain"])]
         stored = cipher.load(session.scalars(select(Connection)).one())
     assert stored["token"] == box.credentials["zendesk"]["token"]
+
+
+@pytest.fixture(scope="module")
+def crm_box() -> Iterator[Sandbox]:
+    with Sandbox(accounts=3, seed=6, as_of=WORLD_AS_OF, vendors=("salesforce", "zendesk")) as running:
+        yield running
+
+
+ME = {"salesforce": ("GET", "/services/data/v<version>"), "zendesk": ("GET", "/api/v2/users/me.json")}
+"""The identity call each vendor answers `Adapter.connected_user` with, as its emulator counts it."""
+
+
+def _connect_api(app: Any, box: Sandbox, system: str) -> Any:
+    c = box.credentials[system]
+    if system == "salesforce":
+        args = ["--instance-url", c["instance_url"], "--ca-cert", c["cert_path"],
+                "--account-ref", box.oauth["salesforce"].account]
+        env = {"CANARY_CONNECT_ACCESS_TOKEN": c["session_id"]}
+    else:
+        args = ["--url", c["base_url"], "--subdomain", c["subdomain"], "--email", c["email"]]
+        env = {"CANARY_CONNECT_TOKEN": c["token"]}
+    return app.test_cli_runner().invoke(cli, ["connect", system, "--tenant", "acme", *args], env=env)
+
+
+def _stored(app: Any, system: str) -> dict[str, Any]:
+    with canary_store(app).session() as session:
+        conn = session.scalars(select(Connection).where(Connection.system == system)).one()
+        return credential_cipher(app).load(conn)
+
+
+@pytest.mark.parametrize(("system", "key"), [("salesforce", "integration_user_id"), ("zendesk", "api_user_id")])
+def test_connect_stores_the_user_the_credentials_act_as_from_the_vendor(
+        app: Any, crm_box: Sandbox, system: str, key: str, tmp_path: Any) -> None:
+    spec = vendor(system).webhooks
+    assert spec is not None and spec.user_key == key  # the name the receiver's loop guard reads
+    emulator = crm_box.emulators[system]
+    own_user = emulator.credentials[key]  # who the emulator stamps on changes made through its API
+    with canary_store(app).session() as session:
+        create_tenant(session, "acme", "Acme")
+    before = emulator.stats.calls(*ME[system])
+    first = _connect_api(app, crm_box, system)
+    assert first.exit_code == 0, first.output
+    assert emulator.stats.calls(*ME[system]) == before + 1  # asked of the vendor, once
+    assert _stored(app, system)[key] == own_user
+
+    # a stale id (another user's) is replaced when the API credentials are given again
+    with canary_store(app).session() as session:
+        conn = session.scalars(select(Connection).where(Connection.system == system)).one()
+        credential_cipher(app).store(conn, {**credential_cipher(app).load(conn), key: "stale-user"})
+    again = _connect_api(app, crm_box, system)
+    assert again.exit_code == 0, again.output
+    assert emulator.stats.calls(*ME[system]) == before + 2
+    assert _stored(app, system)[key] == own_user
+
+    # a webhook secret alone makes no call and keeps the id
+    (tmp_path / "hook").write_text("a-webhook-secret\n")
+    panel = app.test_cli_runner().invoke(cli, ["connect", system, "--tenant", "acme",
+                                               "--webhook-secret-file", str(tmp_path / "hook")])
+    assert panel.exit_code == 0, panel.output
+    assert emulator.stats.calls(*ME[system]) == before + 2
+    stored = _stored(app, system)
+    assert (stored[key], stored[spec.secret_key]) == (own_user, "a-webhook-secret")

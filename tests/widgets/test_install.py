@@ -22,6 +22,7 @@ import widgets.install as install_module
 from extensions import canary_store, credential_cipher
 from integrations.errors import AuthError
 from integrations.oauth import InvalidGrant, client_from_config, refresh_tokens
+from integrations.registry import vendor as vendor_of
 from sandbox.oauth import install_config
 from sandbox.server import Sandbox
 from store.models import AuditEvent, Connection, Tenant
@@ -463,3 +464,35 @@ def test_zendesk_install_keeps_the_installation_id_the_app_passed(install_app: A
     assert client.get(callback).status_code == 200
     _, credentials = _connection(install_app, "zendesk")
     assert credentials["installation_id"] == 9001 and credentials["subdomain"] == "canary-sandbox"
+
+
+@pytest.mark.parametrize(("vendor", "key", "call"), [
+    ("salesforce", "integration_user_id", ("GET", "/services/data/v<version>")),
+    ("zendesk", "api_user_id", ("GET", "/api/v2/users/me.json")),
+    ("hubspot", None, None),
+])
+def test_install_stores_the_user_the_new_token_acts_as(install_app: Any, sandbox: Sandbox, vendor: str,
+                                                       key: str | None, call: tuple[str, str] | None) -> None:
+    spec = vendor_of(vendor).webhooks
+    assert spec is not None and spec.user_key == key
+    emulator = sandbox.emulators[vendor]
+    stats_before = emulator.stats.snapshot()["calls_total"]
+    before = emulator.stats.calls(*call) if call else 0
+    client = install_app.test_client()
+    assert _install(client, sandbox, vendor).status_code == 200
+    _, credentials = _connection(install_app, vendor)
+    if key is None:  # HubSpot's loop guard reads the app id: no user, no call
+        assert emulator.stats.snapshot()["calls_total"] == stats_before
+        assert not {"integration_user_id", "api_user_id"} & set(credentials)
+        return
+    assert call is not None
+    assert emulator.stats.calls(*call) == before + 1  # the token was asked who it is, once
+    assert credentials[key] == emulator.credentials[key]  # the user the emulator stamps on API changes
+
+    # a reinstall refreshes a stale value
+    with canary_store(install_app).session() as session:
+        conn = session.scalars(select(Connection).where(Connection.system == vendor)).one()
+        credential_cipher(install_app).store(conn, {**credentials, key: "stale-user"})
+    assert _install(client, sandbox, vendor).status_code == 200
+    assert _connection(install_app, vendor)[1][key] == emulator.credentials[key]
+    assert emulator.stats.calls(*call) == before + 2
