@@ -34,7 +34,7 @@ from sync.identity import pairwise_quality
 from sync.push import HEALTH_FIELDS, _spec_version, push
 from sync.runner import sync
 from sync.writer import save_cursor
-from tests.shared import WORLD_AS_OF
+from tests.shared import WORLD_AS_OF, WORLD_NOW
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "pipeline-secret-key-0123456789"
@@ -44,8 +44,10 @@ FAST: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.01}, "salesfor
 
 
 class Clock:
+    """The emulators' clock: half an hour before `WORLD_NOW`, moved on only by the test."""
+
     def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(minutes=30)
+        self.now = WORLD_NOW - dt.timedelta(minutes=30)
 
     def __call__(self) -> dt.datetime:
         return self.now
