@@ -12,11 +12,9 @@ from flask import current_app
 def run_plays(store: object, tenant_id: int, day: dt.date) -> dict[str, object]:
     """Evaluate the lists then the plays of a workspace as of `day` (what follows every score run)."""
     from console.mail import play_effects
-    from sync.lists import evaluate_lists
-    from sync.plays import evaluate_plays
+    from sync.plays import after_scoring
 
-    lists = evaluate_lists(store, tenant_id, day)  # type: ignore[arg-type]
-    plays = evaluate_plays(store, tenant_id, day, effects=play_effects(current_app.config))
+    lists, plays = after_scoring(store, tenant_id, day, effects=play_effects(current_app.config))
     return {"lists": {k: v for k, v in lists.as_dict().items() if k != "skipped"}, "plays": plays.as_dict(),
             "list_problems": lists.skipped}
 

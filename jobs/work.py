@@ -84,8 +84,7 @@ def score_job(app: Any, tenant_id: int, *, as_of: str | None = None, history_day
     from console.mail import play_effects
     from extensions import health_model
     from sync.health import first_score, has_history, score_tenant
-    from sync.lists import evaluate_lists
-    from sync.plays import evaluate_plays
+    from sync.plays import after_scoring
 
     store = _store(app)
     day = dt.date.fromisoformat(as_of) if as_of else dt.datetime.now(dt.UTC).date()
@@ -95,8 +94,7 @@ def score_job(app: Any, tenant_id: int, *, as_of: str | None = None, history_day
             summary = first_score(store, tenant_id, model, day)
         else:
             summary = score_tenant(store, tenant_id, model, day, since=day - dt.timedelta(days=history_days - 1))
-        lists = evaluate_lists(store, tenant_id, day)
-        plays = evaluate_plays(store, tenant_id, day, effects=play_effects(app.config))
+        lists, plays = after_scoring(store, tenant_id, day, effects=play_effects(app.config))
     return {"score": summary.as_dict(), "lists": lists.as_dict(), "plays": plays.as_dict()}
 
 

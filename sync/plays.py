@@ -721,6 +721,17 @@ def _advance_all(session: Session, runner: _Runner, plays: Sequence[Play],
             play.assign_state = dict(assigner.round_robin)
 
 
+def after_scoring(store: Any, tenant_id: int, day: dt.date, *, effects: Effects | None = None,
+                  account_ids: Iterable[int] | None = None) -> tuple[Any, PlaysSummary]:
+    """What follows every scoring (a run, a job, a real-time change): the portfolio lists, then the plays —
+    of the whole workspace, or of ``account_ids`` only. Returns (lists summary, plays summary)."""
+    from sync.lists import evaluate_lists
+
+    some = sorted(set(account_ids)) if account_ids is not None else None
+    lists = evaluate_lists(store, tenant_id, day, account_ids=some)
+    return lists, evaluate_plays(store, tenant_id, day, effects=effects, account_ids=some)
+
+
 def start_by_hand(session: Session, play: Play, account_ids: Iterable[int], actor: str,
                   actor_user_id: int | None, as_of: dt.date, *, effects: Effects | None = None) -> PlaysSummary:
     """Start a live play on accounts by hand (any trigger): one running copy per account for reason

@@ -99,8 +99,7 @@ def process_changes(store: Any, tenant_id: int, changes: Sequence[Change], *, ad
                     push_systems: Iterable[str] | None = None) -> RealtimeSummary:
     """Bring one workspace up to date with ``changes`` (see the module docstring)."""
     from sync.health import score_tenant
-    from sync.lists import evaluate_lists
-    from sync.plays import evaluate_plays
+    from sync.plays import after_scoring
     from sync.push import push
 
     day = as_of or _today()
@@ -136,9 +135,8 @@ def process_changes(store: Any, tenant_id: int, changes: Sequence[Change], *, ad
     scored = score_tenant(store, tenant_id, model, day, only=touched)
     summary.bands = dict(scored.as_dict()["bands"])
     summary.alerts_raised, summary.alerts_resolved = scored.alerts_raised, scored.alerts_resolved
-    lists = evaluate_lists(store, tenant_id, day, account_ids=touched)
+    lists, plays = after_scoring(store, tenant_id, day, effects=effects, account_ids=touched)
     summary.lists_entered, summary.lists_left = lists.entered, lists.left
-    plays = evaluate_plays(store, tenant_id, day, account_ids=touched, effects=effects)
     summary.plays_started = sum(plays.started.values())
     for system in (push_systems if push_systems is not None else adapters):
         result = push(store, tenant_id, system, adapters[system])

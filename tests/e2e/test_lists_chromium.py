@@ -9,18 +9,16 @@ The workspace is the console tests' seeded one (`tests.console.conftest.seed_wor
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from extensions import canary_store
-from sandbox.core import LoopbackServer
 from store.models import PortfolioList
-from tests.console.conftest import CHEAP_ARGON2, PASSWORD, seed_workspace
+from tests.console.conftest import PASSWORD
+from tests.e2e.served import served_workspace
 from tests.e2e.test_console_chromium import ARTIFACTS, browser
-from tests.shared import WORLD_AS_OF
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]
@@ -28,22 +26,8 @@ __all__ = ["browser"]
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from app import create_app
-    from store.migrate import upgrade
-    from sync.lists import evaluate_lists
-
-    folder: Path = tmp_path_factory.mktemp("lists")
-    url = f"sqlite:///{folder / 'lists.db'}"
-    upgrade(url)
-    app = create_app({"TESTING": True, "SECRET_KEY": "e2e-lists-secret-key-0123456789", "DATABASE_URL": url,
-                      "COOKIE_SECURE": False, "PASSWORD_HASH": CHEAP_ARGON2})
-    ws = seed_workspace(app, "alpha", "Alpha")
-    assert evaluate_lists(canary_store(app), ws.tenant_id, WORLD_AS_OF).installed == 12
-    server = LoopbackServer(app).start()
-    try:
-        yield {"app": app, "ws": ws, "url": server.url}
-    finally:
-        server.stop()
+    with served_workspace(tmp_path_factory.mktemp("lists"), "lists") as served:
+        yield served
 
 
 @pytest.mark.parametrize("width", [1280, 390])

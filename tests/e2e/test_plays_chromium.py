@@ -12,16 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from extensions import canary_store
-from sandbox.core import LoopbackServer
 from store.models import Play, PlayRun, Task
-from tests.console.conftest import CHEAP_ARGON2, PASSWORD, seed_workspace
+from tests.console.conftest import PASSWORD
+from tests.e2e.served import served_workspace
 from tests.e2e.test_console_chromium import ARTIFACTS, browser
 from tests.shared import WORLD_AS_OF, pinned_clock
 
@@ -35,23 +34,8 @@ PLAY_NAME = "Rescue poor renewals"
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from app import create_app
-    from store.migrate import upgrade
-    from sync.lists import evaluate_lists
-
-    with pinned_clock():
-        folder: Path = tmp_path_factory.mktemp("plays")
-        url = f"sqlite:///{folder / 'plays.db'}"
-        upgrade(url)
-        app = create_app({"TESTING": True, "SECRET_KEY": "e2e-plays-secret-key-0123456789", "DATABASE_URL": url,
-                          "COOKIE_SECURE": False, "PASSWORD_HASH": CHEAP_ARGON2})
-        ws = seed_workspace(app, "alpha", "Alpha")
-        assert evaluate_lists(canary_store(app), ws.tenant_id, WORLD_AS_OF).installed == 12
-        server = LoopbackServer(app).start()
-        try:
-            yield {"app": app, "ws": ws, "url": server.url}
-        finally:
-            server.stop()
+    with pinned_clock(), served_workspace(tmp_path_factory.mktemp("plays"), "plays") as served:
+        yield served
 
 
 def _shoot(page: Any, name: str) -> None:
