@@ -305,13 +305,26 @@ def print_sign_ins(result: DemoResult) -> None:
 @click.option("--faults", default=0.0, type=click.FloatRange(0, 0.9), help="Share of sandbox calls that fail.")
 @click.option("--no-serve", is_flag=True, help="Stop after the summary instead of serving.")
 @click.option("--port", default=None, type=int, help="Port for the console (default 5000).")
+@click.option("--live", is_flag=True, help="Keep the sandbox running with webhooks wired to the served app and "
+              "print one JSON line with its URLs and credentials (see README).")
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(0, 32),
+              help="With --live and CELERY_BROKER_URL: `canary worker` subprocesses to start (0: run your own).")
+@click.option("--no-beat", is_flag=True, help="With --live and CELERY_BROKER_URL: do not start `canary beat`.")
 @with_appcontext
-def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | None) -> None:
+def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | None, live: bool, workers: int,
+         no_beat: bool) -> None:
     from sandbox.server import Sandbox
     from store.migrate import upgrade
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     upgrade(app.config["DATABASE_URL"])
+    if live:
+        if no_serve:
+            raise click.UsageError("--live serves the app: drop --no-serve")
+        from cli.live import run_live
+
+        run_live(app, accounts=accounts, seed=seed, faults=faults, port=port, workers=workers, beat=not no_beat)
+        return
     box = Sandbox(accounts=accounts, seed=seed, faults=faults)
     box.start()
     try:

@@ -29,6 +29,8 @@ What zenpy sends, and so what is served:
   ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
   ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
   ``working``).
+* ``zenpy.tickets.create(Ticket(...))``: ``POST /tickets.json`` makes one ticket (a person reporting a
+  problem through the API, e.g. a ``canary demo --live`` script); 201 with the ticket and its audit.
 
 Limits: the plan's requests per minute (``X-Rate-Limit``, ``X-Rate-Limit-Remaining``,
 ``ratelimit-reset``; 429 with ``Retry-After`` past it) and 10 incremental export requests per
@@ -145,6 +147,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/incremental/organizations", "export_organizations", ("GET",)),
     ("/api/v2/incremental/tickets", "export_tickets", ("GET",)),
     ("/api/v2/incremental/users", "export_users", ("GET",)),
+    ("/api/v2/tickets", "create_ticket", ("POST",)),
 )
 
 
@@ -535,6 +538,35 @@ class ZendeskEmulator(Emulator):
 
     def _on_user(self, request: Request, record_id: int) -> Response:
         return self._show(request, "users", "user", record_id)
+
+    def _on_create_ticket(self, request: Request) -> Response:
+        """``POST /api/v2/tickets``: ``{"ticket": {subject, priority, organization_id, requester_id, comment}}``
+        makes one ticket (`create_ticket`: status ``new``, the install's trigger fires) and answers 201 with the
+        ticket and its audit, as Zendesk does."""
+        given = _json_body(request).get("ticket")
+        if not isinstance(given, dict):
+            raise _BadRequest(errors.invalid_value("ticket: a ticket object is required"))
+        priority = given.get("priority") or "normal"
+        if priority not in ("low", "normal", "high", "urgent"):
+            raise _BadRequest(errors.invalid_value(f"priority: {priority!r} is not low, normal, high or urgent"))
+        org = given.get("organization_id")
+        if org is not None and (isinstance(org, bool) or not str(org).isdigit()
+                                or int(org) not in self._live_ids("organizations")):
+            raise _BadRequest(errors.invalid_value(f"organization_id: no organization {org!r}"))
+        comment = given.get("comment")
+        text = comment.get("body") if isinstance(comment, dict) else given.get("description")
+        subject = str(given.get("subject") or text or "")[:150] or "(no subject)"
+        requester = given.get("requester_id")
+        ticket_id = self.create_ticket(org, requester if str(requester or "").isdigit() else None, subject, priority)
+        row = self._tables["tickets"].rows[ticket_id]
+        self.stats.add_written(1)
+        author = int(API_USER_ID if by_api() else AGENT_USER_ID)
+        audit = {"id": ticket_id * 1000 + 1, "ticket_id": ticket_id, "created_at": row["created_at"],
+                 "author_id": author, "metadata": {"system": {}, "custom": {}},
+                 "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
+                 "events": [{"id": ticket_id * 1000 + 2, "type": "Create", "field_name": "priority",
+                             "value": priority}]}
+        return errors.json_response({"ticket": self._render(request, "tickets", row), "audit": audit}, status=201)
 
     def _on_ticket(self, request: Request, record_id: int) -> Response:
         return self._show(request, "tickets", "ticket", record_id)
