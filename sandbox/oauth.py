@@ -22,7 +22,9 @@ records, Zendesk agents and admins, HubSpot owners: the world's team), plus any 
 (`AuthorizationServer.add_person`). The authorize step picks them like this: ``login_hint`` (an
 e-mail or username, as Salesforce documents it) names the user; else, with ``login_page`` on (the
 demo, a browser), a sign-in page lists the vendor's users to choose from; else it consents at once
-as the sandbox's admin (`default_person`). It then answers with a 302 straight back to
+as the emulator's integration user where it has one (Salesforce: the User its API stamps on Canary's
+writes, so the identity answers and ``LastModifiedById`` agree), else the sandbox's admin
+(`default_person`). It then answers with a 302 straight back to
 ``redirect_uri`` with a code after checking ``client_id``, ``redirect_uri`` and an S256
 ``code_challenge``. The token step takes ``authorization_code``
 (client secret, single-use code, redirect URI and PKCE verifier checked) and ``refresh_token``
@@ -175,6 +177,7 @@ class AuthorizationServer:
         people: Callable[[], Sequence[Person]] | None = None,
         login_page: bool = False,
         stats: CallStats | None = None,
+        default_subject: Callable[[], Person | None] | None = None,
     ) -> None:
         if vendor not in VENDOR_PATHS:
             raise ValueError(f"unknown vendor {vendor!r}; choose salesforce, zendesk or hubspot")
@@ -196,6 +199,8 @@ class AuthorizationServer:
         there, as the emulator counts it for its own credentials."""
         """Show the vendor's sign-in page (choose a user) when ``login_hint`` names nobody (a browser, the demo)."""
         self._people = people or (lambda: ())
+        self._default_subject = default_subject or (lambda: None)
+        """Who consents when nobody is named (the emulator's integration user), else `default_person`."""
         self._added: list[Person] = []
         self._signing_key: Any = None
         self._lock = threading.Lock()
@@ -220,6 +225,11 @@ class AuthorizationServer:
         options.setdefault("account", account)
         options.setdefault("people", emulator_people(vendor, emulator))
         options.setdefault("stats", getattr(emulator, "stats", None))
+        integration_user = creds.get("integration_user_id")
+        if integration_user:  # the identity answers name the user the emulator stamps on Canary's writes
+            people = options["people"]
+            options.setdefault("default_subject", lambda: next(
+                (p for p in people() if p.id == integration_user), None))
         return cls(vendor, api_token=creds[STATIC_TOKEN_KEY[vendor]], **options)
 
     # ------------------------------------------------------------------ the vendor's users
@@ -304,7 +314,7 @@ class AuthorizationServer:
         elif self.login_page:
             return self._sign_in_page(request)
         else:
-            subject = default_person(self.vendor)
+            subject = self._default()
         code = secrets.token_urlsafe(24)
         grant = _Grant(client_id, redirect_uri, challenge, args.get("scope", ""), self.clock() + self.code_ttl,
                        subject)
@@ -357,11 +367,11 @@ class AuthorizationServer:
             return self._error(400, "invalid_grant", "refresh token is invalid, expired or revoked", "refresh")
         with self._lock:
             scope = self._issued.scopes.get(old_access, "")
-            subject = self._issued.subjects.get(old_access) or default_person(self.vendor)
+            named = self._issued.subjects.get(old_access)
             if self.vendor == "zendesk":  # Zendesk deletes the previous access token too
                 self._issued.access.pop(old_access, None)
             self.rotations += 1
-        return self._answer(request, self._issue(scope, subject), self.client_id)
+        return self._answer(request, self._issue(scope, named or self._default()), self.client_id)
 
     def _issue(self, scope: str, subject: Person) -> tuple[str, str, str]:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -415,9 +425,15 @@ class AuthorizationServer:
 
     # ------------------------------------------------------------------ who a token's user is
 
+    def _default(self) -> Person:
+        """Who consents when nobody is named: the emulator's integration user where it has one (Salesforce:
+        the user its API stamps on Canary's writes), else the sandbox's admin."""
+        return self._default_subject() or default_person(self.vendor)
+
     def _subject(self, access_token: str) -> Person:
         with self._lock:
-            return self._issued.subjects.get(access_token) or default_person(self.vendor)
+            subject = self._issued.subjects.get(access_token)
+        return subject or self._default()
 
     def _bearer(self, environ: Mapping[str, Any]) -> str | None:
         """The environ's bearer token when this server issued it and it is live."""

@@ -353,28 +353,33 @@ class Sandbox:
             out[vendor] = snapshot
         return out
 
-    def salesforce_client(self) -> Any:
+    def salesforce_client(self, *, person: bool = False) -> Any:
+        """simple_salesforce on Canary's session (the integration user), or with ``person`` the org user's."""
         from simple_salesforce import Salesforce
 
         creds = self.credentials["salesforce"]
         session = _loopback_session()
         session.verify = creds["cert_path"]
-        return Salesforce(instance_url=creds["instance_url"], session_id=creds["session_id"], session=session)
+        session_id = creds["person_session_id" if person else "session_id"]
+        return Salesforce(instance_url=creds["instance_url"], session_id=session_id, session=session)
 
-    def zendesk_client(self) -> Any:
+    def zendesk_client(self, *, person: bool = False) -> Any:
+        """zenpy with Canary's API credentials, or with ``person`` an agent's own e-mail and API token."""
         from zenpy import Zenpy
 
         creds = self.credentials["zendesk"]
         session = LoopbackRedirect(f"{creds['subdomain']}.zendesk.com", creds["base_url"]).mount_on(
             _loopback_session()
         )
-        return Zenpy(subdomain=creds["subdomain"], email=creds["email"], token=creds["token"], session=session)
+        email, token = (creds["person_email"], creds["person_token"]) if person else (creds["email"], creds["token"])
+        return Zenpy(subdomain=creds["subdomain"], email=email, token=token, session=session)
 
-    def hubspot_client(self) -> Any:
+    def hubspot_client(self, *, person: bool = False) -> Any:
+        """The HubSpot client with Canary's app token, or with ``person`` another private app's."""
         from hubspot import HubSpot
 
         creds = self.credentials["hubspot"]
-        return HubSpot(access_token=creds["access_token"], host=creds["host"])
+        return HubSpot(access_token=creds["person_access_token" if person else "access_token"], host=creds["host"])
 
     def sdk_clients(self) -> SDKClients:
         """Ready real SDK clients for the three emulators (all three must be running)."""
@@ -382,6 +387,17 @@ class Sandbox:
         if missing:
             raise SandboxError(f"not running in this sandbox: {', '.join(missing)}")
         return SDKClients(self.salesforce_client(), self.zendesk_client(), self.hubspot_client())
+
+    def person_clients(self) -> SDKClients:
+        """Real SDK clients on each emulator's second, human credential (``person_session_id``,
+        ``person_email`` + ``person_token``, ``person_access_token``): what they change is a person's
+        doing (Salesforce `LastModifiedById` that user, Zendesk's trigger names that agent, HubSpot
+        ``changeSource`` INTEGRATION with the other app's id), so Canary's loop guards hand it over."""
+        missing = [vendor for vendor in VENDORS if vendor not in self._running()]
+        if missing:
+            raise SandboxError(f"not running in this sandbox: {', '.join(missing)}")
+        return SDKClients(self.salesforce_client(person=True), self.zendesk_client(person=True),
+                          self.hubspot_client(person=True))
 
     @contextmanager
     def zenpy_environment(self) -> Iterator[None]:

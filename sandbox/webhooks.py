@@ -9,8 +9,11 @@ the injectable ``sleep``, up to ``retries`` times, then dropped (and counted). O
 ``webhook_options``: ``duplicates`` (share of batches delivered twice), ``shuffle`` (pending items sent in
 a seeded random order), ``seed``, ``retries``, ``backoff_s``, ``sleep``, ``timeout_s``.
 
-Who made a change: `as_api()` marks the emulator's API handling (Canary's writes, as the integration
-user or app), everything else is a person's edit; each emulator flags its events as its vendor does.
+Who made a change: each emulator marks its API handling by the credential that authenticated the call:
+`as_api()` for Canary's own (the integration user or app), `as_person(user_id)` for the second, human
+credential every emulator also accepts (a person, or another integration, scripting the vendor with the
+SDKs: `Sandbox.person_clients`); everything in-process (`Sandbox.mutate`) is a person's edit too. Each
+emulator flags its events as its vendor does.
 """
 
 from __future__ import annotations
@@ -40,8 +43,25 @@ def as_api() -> Iterator[None]:
         _ACTOR.reset(token)
 
 
+@contextmanager
+def as_person(user_id: str) -> Iterator[None]:
+    """Changes made inside are the API calls of a person's credential (vendor user or app ``user_id``)."""
+    token = _ACTOR.set(f"person:{user_id}")
+    try:
+        yield
+    finally:
+        _ACTOR.reset(token)
+
+
 def by_api() -> bool:
+    """Canary's own API credential is acting."""
     return _ACTOR.get() == "api"
+
+
+def acting_person() -> str | None:
+    """The vendor user (or app) id of the person's credential acting through the API, else None."""
+    actor = _ACTOR.get()
+    return actor[len("person:"):] if actor.startswith("person:") else None
 
 
 @dataclass

@@ -65,7 +65,7 @@ from sandbox.hubspot.limits import DailyAllowance, RollingLimit
 from sandbox.hubspot.schema import KIND_BY_TYPE_ID, SINGULAR
 from sandbox.hubspot.seed import seed_world
 from sandbox.hubspot.store import HubSpotRecord, HubSpotStore, iso_ms, object_label
-from sandbox.webhooks import Webhooks, as_api, by_api
+from sandbox.webhooks import Webhooks, acting_person, as_api, as_person, by_api
 from sandbox.world import World
 
 if TYPE_CHECKING:
@@ -74,6 +74,9 @@ if TYPE_CHECKING:
 _log = logging.getLogger(__name__)
 
 DEFAULT_TOKEN = "sandbox-hubspot-private-app-token"  # noqa: S105 - a fixed sandbox credential
+PERSON_TOKEN = "sandbox-hubspot-person-private-app-token"  # noqa: S105 - a fixed sandbox credential
+"""A second private app's access token: a person's own scripts, another integration than Canary's app."""
+PERSON_APP_ID = 2_345_678
 ASSOCIATION_BATCH_MAX_INPUTS = 1000
 LIST_MAX_LIMIT = 100
 ASSOCIATION_PAGE_MAX = 500
@@ -146,8 +149,12 @@ class HubSpotEmulator(Emulator):
         webhook_options: Mapping[str, Any] | None = None,
         app_id: int = 1_234_567,
         client_secret: str = "hubspot-sandbox-client-secret",  # noqa: S107 - public sandbox credential
+        person_access_token: str = PERSON_TOKEN,
+        person_app_id: int = PERSON_APP_ID,
     ) -> None:
         super().__init__(stats, clock)
+        self.person_access_token = person_access_token
+        self.person_app_id = person_app_id
         self.app_id = app_id
         self.client_secret = client_secret
         self._event_ids = itertools.count(100_000_001)
@@ -174,7 +181,8 @@ class HubSpotEmulator(Emulator):
     @property
     def credentials(self) -> dict[str, str]:
         return {"access_token": self.access_token, "portal_id": str(self.portal_id),
-                "client_secret": self.client_secret, "app_id": str(self.app_id)}
+                "client_secret": self.client_secret, "app_id": str(self.app_id),
+                "person_access_token": self.person_access_token, "person_app_id": str(self.person_app_id)}
 
     def seed(self, world: World) -> None:
         with self.webhooks.silenced():
@@ -186,14 +194,16 @@ class HubSpotEmulator(Emulator):
         if not self.webhooks.on or object_type not in WEBHOOK_OBJECTS:
             return
         noun, type_id = WEBHOOK_OBJECTS[object_type]
-        api = by_api()
+        # HubSpot names the integration whose token made a change (changeSource INTEGRATION, sourceId its app
+        # id): Canary's app, or the person's private app; a change in HubSpot's own UI is CRM_UI.
+        source = str(self.app_id) if by_api() else acting_person()
         event: dict[str, Any] = {
             "eventId": next(self._event_ids), "subscriptionId": 1, "portalId": self.portal_id, "appId": self.app_id,
             "occurredAt": int(self.clock().timestamp() * 1000),
             "subscriptionType": f"{noun}.{action}" if noun else f"object.{action}",
             "attemptNumber": 0, "objectId": int(record_id),
-            "changeSource": "INTEGRATION" if api else "CRM_UI",
-            "sourceId": str(self.app_id) if api else "userId:1",
+            "changeSource": "INTEGRATION" if source else "CRM_UI",
+            "sourceId": source or "userId:1",
         }
         if not noun:
             event["objectTypeId"] = type_id
@@ -305,7 +315,9 @@ class HubSpotEmulator(Emulator):
     # --- WSGI ---------------------------------------------------------------------------------
 
     def _respond(self, request: Request) -> Response:
-        with as_api():  # what the API does is the connected app's (Canary's) doing
+        # what the API does is the doing of the app whose token authenticated: Canary's, or the person's
+        person = request.headers.get("Authorization", "") == f"Bearer {self.person_access_token}"
+        with as_person(str(self.person_app_id)) if person else as_api():
             return self._respond_as_api(request)
 
     def _respond_as_api(self, request: Request) -> Response:
@@ -338,7 +350,8 @@ class HubSpotEmulator(Emulator):
 
     def _admit(self, request: Request, pattern: str) -> _Admission | Response:
         """Authentication, then the search, rolling and daily limits; a refusal is the answer."""
-        if request.headers.get("Authorization", "") != f"Bearer {self.access_token}":
+        if request.headers.get("Authorization", "") not in (f"Bearer {self.access_token}",
+                                                            f"Bearer {self.person_access_token}"):
             return render.error_response(HubSpotError(401, "INVALID_AUTHENTICATION", AUTH_MESSAGE))
         admission = _Admission(is_search=pattern.endswith("/search"))
         daily_headers = self._daily_headers()

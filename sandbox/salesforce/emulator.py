@@ -20,7 +20,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
-from sandbox.webhooks import Webhooks, as_api, by_api
+from sandbox.webhooks import Webhooks, acting_person, as_api, as_person, by_api
 from sandbox.world import World
 
 from . import soql
@@ -48,6 +48,9 @@ DEFAULT_USER_ID = make_id("005", 1)
 ORG_ID = "00D5g000004CnryEAC"
 EDITOR_USER_ID = make_id("005", 99)
 """Who edits in-process (a person in the org) when the record's owner is the integration user."""
+PERSON_SESSION_ID = "00D5g000004CanaryAAA!sandbox.person.session"
+"""A second session, of a person in the org (the first active seeded User, `person_user_id`): what that
+person's scripts write is stamped with their Id, not the integration user's."""
 OUTBOUND_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "Task")
 """The objects the install's flows send outbound messages for (on create and update)."""
 OUTBOUND_FIELDS = ("Id", "LastModifiedById", "SystemModstamp")
@@ -179,11 +182,14 @@ class SalesforceEmulator(Emulator):
         webhook_url: str | None = None,
         webhook_options: Mapping[str, Any] | None = None,
         webhook_token: str = "sf-sandbox-outbound-token",  # noqa: S107 - public sandbox credential
+        person_session_id: str = PERSON_SESSION_ID,
     ) -> None:
         super().__init__(stats, clock)
         self.daily_api_limit = daily_api_limit
         self.credentials: dict[str, str] = {"session_id": session_id, "access_token": session_id,
-                                            "webhook_token": webhook_token, "integration_user_id": DEFAULT_USER_ID}
+                                            "webhook_token": webhook_token, "integration_user_id": DEFAULT_USER_ID,
+                                            "person_session_id": person_session_id,
+                                            "person_user_id": EDITOR_USER_ID}
         self._notification_ids = itertools.count(1)
         self.webhooks = Webhooks()
         self.webhooks.start(webhook_url, self._render_webhook, webhook_options, batch_size=100,
@@ -227,6 +233,8 @@ class SalesforceEmulator(Emulator):
         with self._lock, self.webhooks.silenced():
             for sobject, record in project_world(world, self._now_text()):
                 self._put(sobject, record)
+            people = [r["Id"] for r in self._sorted("User") if r.get("IsActive") and r["Id"] != DEFAULT_USER_ID]
+            self.credentials["person_user_id"] = str(people[0]) if people else EDITOR_USER_ID
 
     def records(self, sobject: str) -> list[Record]:
         """Copies of the stored records of one object type, in Id order."""
@@ -327,9 +335,13 @@ class SalesforceEmulator(Emulator):
     # ------------------------------------------------------------ outbound messages
 
     def _actor(self, record: Record) -> str:
-        """The integration user for API writes; a person of the org (the record's owner) otherwise."""
+        """The user whose session made an API write (the integration user's, or the person's second
+        session); in-process, a person of the org (the record's owner)."""
         if by_api():
             return DEFAULT_USER_ID
+        person = acting_person()
+        if person is not None:
+            return person
         owner = record.get("OwnerId")
         return str(owner) if owner and owner != DEFAULT_USER_ID else EDITOR_USER_ID
 
@@ -415,9 +427,10 @@ class SalesforceEmulator(Emulator):
             version = args.pop("version")
             if not self._supported(version):
                 raise not_found()
-            self._authorize(request)
+            user = self._authorize(request)
             handler = getattr(self, f"_on_{rule.endpoint}")
-            result: Response = handler(request, version, **args)
+            with as_api() if user == DEFAULT_USER_ID else as_person(user):
+                result: Response = handler(request, version, **args)
             return result
         except ApiError as error:
             return _json(error.body(), error.status)
@@ -426,10 +439,14 @@ class SalesforceEmulator(Emulator):
             _log.exception("salesforce emulator failed on %s %s", request.method, rule.rule)
             return self.fault_response("500", 0)
 
-    def _authorize(self, request: Request) -> None:
+    def _authorize(self, request: Request) -> str:
+        """The Id of the User whose session the request carries (the integration user's or the person's)."""
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() not in ("bearer", "oauth") or token.strip() != self.credentials["session_id"]:
+        sessions = {self.credentials["session_id"]: DEFAULT_USER_ID,
+                    self.credentials["person_session_id"]: self.credentials["person_user_id"]}
+        user = sessions.get(token.strip()) if scheme.lower() in ("bearer", "oauth") else None
+        if user is None:
             raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
         with self._lock:
             if self._refuse_next > 0 or (
@@ -440,6 +457,7 @@ class SalesforceEmulator(Emulator):
             if self.api_usage >= self.daily_api_limit:
                 raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", DAILY_LIMIT_MESSAGE)
             self.api_usage += 1
+        return user
 
     def _limit_info(self) -> str:
         return f"api-usage={self.api_usage}/{self.daily_api_limit}"
@@ -691,7 +709,8 @@ class SalesforceEmulator(Emulator):
         names = ("sobjects", "query", "queryAll", "limits", "composite", "tooling", "jobs")
         resources = {name: f"{base}/{name}" for name in names}
         # As Salesforce does, the identity URL of the connected user: .../id/<org id>/<user id>.
-        resources["identity"] = f"{request.host_url.rstrip('/')}/id/{ORG_ID}/{DEFAULT_USER_ID}"
+        user = acting_person() or DEFAULT_USER_ID
+        resources["identity"] = f"{request.host_url.rstrip('/')}/id/{ORG_ID}/{user}"
         return _json(resources)
 
     def _on_limits(self, request: Request, version: str) -> Response:

@@ -25,6 +25,10 @@ What zenpy sends, and so what is served:
   ``/organizations/show_many.json?ids=`` (at most 100 ids); ``GET /satisfaction_ratings/{id}.json``.
 * ``zenpy.users.me()``: ``GET /users/me.json``, the API user (`API_USER_ID`, whose changes the ticket
   trigger names as ``{{current_user.id}}``).
+* ``zenpy.tickets.update(ticket)``: ``PUT /tickets/{id}.json`` (status, priority, subject, type, assignee,
+  tags); the install's ticket trigger fires, ``{{current_user.id}}`` naming whoever authenticated.
+* A second, human credential: ``person_email`` + ``person_token`` in `credentials` (the first active
+  seeded agent, ``person_user_id``); its calls act as that agent (``users/me``, ticket trigger bodies).
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
   ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
   ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
@@ -77,7 +81,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
-from sandbox.webhooks import Webhooks, as_api, by_api
+from sandbox.webhooks import Webhooks, acting_person, as_api, as_person, by_api
 from sandbox.world import Presence, Ticket, World
 from sandbox.zendesk import errors
 from sandbox.zendesk.fields import field_problem
@@ -105,6 +109,9 @@ API_USER_ID = "1"
 """The user the API credentials act as (the sandbox admin `users/me` answers for)."""
 AGENT_USER_ID = "2"
 """Who edits a ticket in-process when it names no assignee."""
+PERSON_TOKEN = "zd-sandbox-person-api-token"  # noqa: S105 - public sandbox credential
+"""The API token of the second, human credential (an agent's own scripts)."""
+TICKET_UPDATABLE = ("status", "priority", "subject", "type", "assignee_id", "tags")
 SHOW_MANY_MAX = 100
 FIELD_TYPES = frozenset(
     [
@@ -137,7 +144,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/users/<int:record_id>", "user", ("GET",)),
     ("/api/v2/tickets", "list_tickets", ("GET",)),
     ("/api/v2/tickets/show_many", "show_many_tickets", ("GET",)),
-    ("/api/v2/tickets/<int:record_id>", "ticket", ("GET",)),
+    ("/api/v2/tickets/<int:record_id>", "ticket", ("GET", "PUT")),
     ("/api/v2/satisfaction_ratings", "list_satisfaction_ratings", ("GET",)),
     ("/api/v2/satisfaction_ratings/<int:record_id>", "satisfaction_rating", ("GET",)),
     ("/api/v2/organization_fields", "organization_fields", ("GET", "POST")),
@@ -189,6 +196,7 @@ class ZendeskEmulator(Emulator):
         webhook_options: Mapping[str, Any] | None = None,
         webhook_secret: str = "zd-sandbox-webhook-signing-secret",  # noqa: S107 - public sandbox credential
         account_id: int = 10_973_248,
+        person_token: str = PERSON_TOKEN,
     ) -> None:
         if plan not in PLAN_LIMITS:
             raise ValueError(f"unknown Zendesk plan {plan!r}; one of {sorted(PLAN_LIMITS)}")
@@ -207,6 +215,9 @@ class ZendeskEmulator(Emulator):
             "oauth_token": oauth_token,
             "webhook_secret": webhook_secret,
             "api_user_id": API_USER_ID,
+            "person_email": "agent@canary-sandbox.test",
+            "person_token": person_token,
+            "person_user_id": AGENT_USER_ID,
         }
         self.account_id = account_id
         self._event_ids = itertools.count(1)
@@ -267,6 +278,11 @@ class ZendeskEmulator(Emulator):
             self._org_names = {}
             for row in native.organizations.values():
                 self._org_names.setdefault(row["name"].casefold(), set()).add(row["id"])
+            agents = [r for r in native.users.values()
+                      if r.get("role") == "agent" and r.get("active") and not r.get("suspended") and r.get("email")]
+            if agents:
+                person = min(agents, key=lambda r: int(r["id"]))
+                self.credentials.update(person_email=str(person["email"]), person_user_id=str(person["id"]))
 
     def records(self, object_type: str) -> list[dict[str, Any]]:
         """A copy of the native rows of one type (``organizations``, ``users``, ...), in id order."""
@@ -357,7 +373,7 @@ class ZendeskEmulator(Emulator):
         """The install's trigger: the body Canary defined, its placeholders filled in."""
         if not self.webhooks.on:
             return
-        actor = API_USER_ID if by_api() else str(row.get("assignee_id") or AGENT_USER_ID)
+        actor = API_USER_ID if by_api() else acting_person() or str(row.get("assignee_id") or AGENT_USER_ID)
         self.webhooks.emit({"type": "canary:ticket", "ticket_id": str(row["id"]),
                             "organization_id": str(row.get("organization_id") or ""),
                             "updated_at": row["updated_at"], "actor_id": actor})
@@ -440,7 +456,8 @@ class ZendeskEmulator(Emulator):
             self.stats.record_call(request.method, "unmatched")
             return errors.error(405, "MethodNotAllowed", f"{request.method} is not allowed here")
         self.stats.record_call(request.method, self._patterns[str(endpoint)])
-        if not self._authorized(request):
+        user = self._authorized(request)
+        if user is None:
             return errors.unauthorized()
         with self._lock:
             now = self.now().timestamp()
@@ -458,17 +475,19 @@ class ZendeskEmulator(Emulator):
             elif self._export_limit is not None and str(endpoint).startswith("export_"):
                 export_allowance = self._export_limit.take(now)
                 response = (
-                    self._dispatch(str(endpoint), request, args)
+                    self._dispatch(str(endpoint), request, args, user)
                     if export_allowance.allowed
                     else errors.rate_limited(export_allowance.reset, errors.INCREMENTAL_RATE_LIMITED_TEXT)
                 )
             else:
-                response = self._dispatch(str(endpoint), request, args)
+                response = self._dispatch(str(endpoint), request, args, user)
         response.headers.update(headers)
         return response
 
-    def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
-        with as_api():  # what the API does is the API user's (Canary's) doing
+    def _dispatch(self, endpoint: str, request: Request, args: Mapping[str, Any], user: str) -> Response:
+        # what the API does is the doing of the user whose credential authenticated: the API user (Canary) or
+        # the person's
+        with as_api() if user == API_USER_ID else as_person(user):
             return self._dispatch_as_api(endpoint, request, args)
 
     def _dispatch_as_api(self, endpoint: str, request: Request, args: Mapping[str, Any]) -> Response:
@@ -478,18 +497,23 @@ class ZendeskEmulator(Emulator):
         except _BadRequest as refused:
             return refused.response
 
-    def _authorized(self, request: Request) -> bool:
+    def _authorized(self, request: Request) -> str | None:
+        """The id of the user whose credential the request carries (the API user's or the person's), else None."""
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() == "bearer":
-            return hmac.compare_digest(value.strip(), self.credentials["oauth_token"])
+            return API_USER_ID if hmac.compare_digest(value.strip(), self.credentials["oauth_token"]) else None
         if scheme.lower() != "basic":
-            return False
+            return None
         try:
             user, _, secret = base64.b64decode(value.strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            return False
-        expected_user = f"{self.credentials['email']}/token"
-        return hmac.compare_digest(user, expected_user) and hmac.compare_digest(secret, self.credentials["token"])
+            return None
+        for email, token, user_id in ((self.credentials["email"], self.credentials["token"], API_USER_ID),
+                                      (self.credentials["person_email"], self.credentials["person_token"],
+                                       self.credentials["person_user_id"])):
+            if hmac.compare_digest(user, f"{email}/token") and hmac.compare_digest(secret, token):
+                return user_id
+        return None
 
     # ------------------------------------------------------------------ handlers: lists and shows
 
@@ -523,7 +547,13 @@ class ZendeskEmulator(Emulator):
 
     def _on_users_me(self, request: Request) -> Response:
         """``GET /api/v2/users/me``: the user the API credentials act as (`API_USER_ID`, the account's admin),
-        the one whose id the ticket trigger's ``{{current_user.id}}`` names for changes through the API."""
+        the one whose id the ticket trigger's ``{{current_user.id}}`` names for changes through the API; with
+        the person's credential, that agent's own row."""
+        person = acting_person()
+        if person is not None and int(person) in self._tables["users"]:
+            row = self._render(request, "users", self._tables["users"].rows[int(person)])
+            self.stats.add_returned(1)
+            return errors.json_response({"user": row})
         user = {"id": int(API_USER_ID), "url": f"{self._base(request)}/users/{API_USER_ID}.json",
                 "name": "Sandbox Admin", "email": self.credentials["email"], "role": "admin", "role_type": None,
                 "custom_role_id": None, "verified": True, "active": True, "suspended": False, "shared": False,
@@ -569,7 +599,25 @@ class ZendeskEmulator(Emulator):
         return errors.json_response({"ticket": self._render(request, "tickets", row), "audit": audit}, status=201)
 
     def _on_ticket(self, request: Request, record_id: int) -> Response:
+        if request.method == "PUT":
+            return self._put_ticket(request, record_id)
         return self._show(request, "tickets", "ticket", record_id)
+
+    def _put_ticket(self, request: Request, record_id: int) -> Response:
+        """``PUT /tickets/{id}``: the fields of `TICKET_UPDATABLE` given in ``{"ticket": {...}}`` (others are
+        ignored here); the ticket is restamped and the install's trigger fires."""
+        changes = _json_body(request).get("ticket")
+        if not isinstance(changes, dict):
+            return errors.invalid_value("The request must carry a 'ticket' object", 400)
+        table = self._tables["tickets"]
+        if record_id not in table or record_id in self._deleted["tickets"]:
+            return errors.record_not_found()
+        row = table.rows[record_id]
+        row.update({k: changes[k] for k in TICKET_UPDATABLE if k in changes and k in row})
+        self._restamp(table, row, self.now())
+        self.stats.add_written(1)
+        self._ticket_trigger(row)
+        return errors.json_response({"ticket": self._render(request, "tickets", row)})
 
     def _on_show_many_tickets(self, request: Request) -> Response:
         """``?ids=1,2,3`` (at most 100): the tickets that exist, in id order; unknown or deleted ids are left out."""
