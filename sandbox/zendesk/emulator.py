@@ -113,6 +113,8 @@ PERSON_TOKEN = "zd-sandbox-person-api-token"  # noqa: S105 - public sandbox cred
 """The API token of the second, human credential (an agent's own scripts)."""
 TICKET_UPDATABLE = ("status", "priority", "subject", "type", "assignee_id", "tags")
 SHOW_MANY_MAX = 100
+PRIORITIES: dict[str, Literal["low", "normal", "high", "urgent"]] = {
+    "low": "low", "normal": "normal", "high": "high", "urgent": "urgent"}
 FIELD_TYPES = frozenset(
     [
         *("text", "textarea", "checkbox", "date", "integer", "decimal"),
@@ -577,7 +579,7 @@ class ZendeskEmulator(Emulator):
         if not isinstance(given, dict):
             raise _BadRequest(errors.invalid_value("ticket: a ticket object is required"))
         priority = given.get("priority") or "normal"
-        if priority not in ("low", "normal", "high", "urgent"):
+        if priority not in PRIORITIES:
             raise _BadRequest(errors.invalid_value(f"priority: {priority!r} is not low, normal, high or urgent"))
         org = given.get("organization_id")
         if org is not None and (isinstance(org, bool) or not str(org).isdigit()
@@ -587,10 +589,11 @@ class ZendeskEmulator(Emulator):
         text = comment.get("body") if isinstance(comment, dict) else given.get("description")
         subject = str(given.get("subject") or text or "")[:150] or "(no subject)"
         requester = given.get("requester_id")
-        ticket_id = self.create_ticket(org, requester if str(requester or "").isdigit() else None, subject, priority)
+        ticket_id = self.create_ticket(org, requester if str(requester or "").isdigit() else None, subject,
+                                       PRIORITIES[priority])
         row = self._tables["tickets"].rows[ticket_id]
         self.stats.add_written(1)
-        author = int(API_USER_ID if by_api() else AGENT_USER_ID)
+        author = int(API_USER_ID if by_api() else acting_person() or AGENT_USER_ID)
         audit = {"id": ticket_id * 1000 + 1, "ticket_id": ticket_id, "created_at": row["created_at"],
                  "author_id": author, "metadata": {"system": {}, "custom": {}},
                  "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
