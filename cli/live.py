@@ -208,6 +208,7 @@ def run_live(app: Flask, *, accounts: int, seed: int, faults: float, port: int |
     if celery:
         check_broker(str(app.config["CELERY_BROKER_URL"]))
     box = Sandbox(accounts=accounts, seed=seed, faults=faults, webhooks=public)
+    owner = os.getpid()
     box.start()
     processes: Processes = []
     stats_server: Any = None
@@ -248,11 +249,15 @@ def run_live(app: Flask, *, accounts: int, seed: int, faults: float, port: int |
             print(json.dumps(line, sort_keys=True), flush=True)
 
         options = {**server_options(host=host, port=port, workers=1), "when_ready": when_ready,
-                   "accesslog": "/dev/stderr"}
+                   "accesslog": "/dev/stderr", "control_socket_disable": True}
         print(f"Canary is serving on http://{host}:{port}/  (Ctrl-C to stop)", file=sys.stderr, flush=True)
         CanaryServer(app, options).run()
     finally:
-        stop_processes(processes)
-        if stats_server is not None:
-            stats_server.stop()
-        box.stop()
+        # A gunicorn worker leaves through here too (a fork of this process, without its threads): only the
+        # process that started the sandbox and the subprocesses stops them (a worker would wait forever
+        # for server threads it does not have).
+        if os.getpid() == owner:
+            stop_processes(processes)
+            if stats_server is not None:
+                stats_server.stop()
+            box.stop()
