@@ -40,6 +40,7 @@ SCHEDULE: dict[str, dict[str, Any]] = {
 
 def configure(app: Any) -> Celery:
     """Point the Celery app at the Flask app's broker and settings."""
+    _configured_for[:] = [app.config["CELERY_BROKER_URL"]]
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         task_ignore_result=True,
@@ -57,8 +58,13 @@ def configure(app: Any) -> Celery:
     return celery
 
 
+_configured_for: list[str] = []
+"""The broker URL `configure` last set. Not ``celery.conf.broker_url``: Celery reads that from the
+``CELERY_BROKER_URL`` environment variable by itself, without the rest of `configure` (the queue)."""
+
+
 def celery_for(app: Any) -> Celery:
-    if celery.conf.broker_url != app.config.get("CELERY_BROKER_URL"):
+    if _configured_for != [app.config.get("CELERY_BROKER_URL")]:
         configure(app)
     return celery
 
