@@ -1,39 +1,24 @@
-"""``POST /api/v2/tickets`` in the Zendesk emulator, through zenpy: a person's new ticket, its trigger body
-naming that person, and Zendesk's refusals for a bad priority or an unknown organization."""
+"""``POST /api/v2/tickets`` in the Zendesk emulator, through zenpy: a person's new ticket, the install's
+ticket trigger fired as that person, and Zendesk's refusals for a bad priority or an unknown organization."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from zenpy.lib.api_objects import Ticket
 from zenpy.lib.exception import APIException
 
 from sandbox.server import Sandbox
+from sandbox.webhooks import acting_person, by_api
 from tests.shared import WORLD_AS_OF, pinned_clock
-
-
-class Recorded:
-    """Stands in for the emulator's webhook sender: keeps what would be sent."""
-
-    on = True
-
-    def __init__(self) -> None:
-        self.sent: list[dict[str, Any]] = []
-
-    def emit(self, item: dict[str, Any]) -> None:
-        self.sent.append(item)
-
-    def close(self) -> None:
-        pass
 
 
 def test_a_person_creates_urgent_tickets_with_zenpy() -> None:
     with pinned_clock(), Sandbox(accounts=8, seed=5, as_of=WORLD_AS_OF) as box:
         emulator = box.emulators["zendesk"]
-        recorded = Recorded()
-        emulator.webhooks = recorded
+        triggered: list[tuple[int, str | None, bool]] = []
+        emulator._ticket_trigger = lambda row: triggered.append((row["id"], acting_person(), by_api()))
         person = box.person_clients().zendesk
         org = next(iter(person.organizations()))
         before = box.stats()["zendesk"]["records_written"]
@@ -47,9 +32,8 @@ def test_a_person_creates_urgent_tickets_with_zenpy() -> None:
         stored = person.tickets(id=audit.ticket.id)
         assert (stored.priority, stored.organization_id) == ("urgent", org.id)
         assert box.stats()["zendesk"]["records_written"] == before + 1
-        bodies = [b for b in recorded.sent if b.get("type") == "canary:ticket"]
-        assert [(b["ticket_id"], b["actor_id"]) for b in bodies] == [
-            (str(audit.ticket.id), emulator.credentials["person_user_id"])]
+        # The install's ticket trigger fired once, for the person (not Canary's API user).
+        assert triggered == [(audit.ticket.id, emulator.credentials["person_user_id"], False)]
 
         with pytest.raises(APIException) as bad_priority:
             person.tickets.create(Ticket(subject="x", priority="blocker", organization_id=org.id))
