@@ -53,7 +53,7 @@ def test_live_demo_reacts_to_a_persons_tickets_and_a_usage_cut(tmp_path: Path) -
     env.update({"DATABASE_URL": f"sqlite:///{tmp_path / 'live.db'}", "CANARY_SECRET_KEY": SECRET,
                 "CANARY_REALTIME_COALESCE_SECONDS": "0.5"})
     with pinned_clock():
-        demo = LiveDemo.start(folder=tmp_path, port=_free_port(), accounts=24, seed=11, env=env,
+        demo = LiveDemo.start(folder=tmp_path, port=_free_port(), accounts=10, seed=11, env=env,
                               pinned_at=WORLD_NOW)
         try:
             info = demo.info
