@@ -39,9 +39,6 @@ from flask import Flask
 LIVE_SECRETS = ("client_secret", "app_id", "webhook_secret", "api_user_id", "webhook_token", "integration_user_id")
 """Emulator credentials the webhook receivers and loop guards read from a connection (the vendor admin's
 part of setting webhooks up: signing secrets, the integration user, the app id)."""
-PERSON_KEYS = {"salesforce": ("person_session_id",), "zendesk": ("person_email", "person_token"),
-               "hubspot": ("person_access_token",)}
-"""A person's credential in each emulator: edits made with it are not Canary's own (not dropped)."""
 PANEL_INSTALLATION_ID = 4242
 STOP_SECONDS = 20.0
 
