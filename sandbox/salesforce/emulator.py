@@ -334,6 +334,12 @@ class SalesforceEmulator(Emulator):
 
     # ------------------------------------------------------------ outbound messages
 
+    def configure_outbound(self, endpoint: str) -> None:
+        """An admin's setup (Outbound Messages cannot be made through the REST API): one outbound message per
+        object of `OUTBOUND_OBJECTS` sending `OUTBOUND_FIELDS` to ``endpoint``, and a record-triggered flow on
+        create and update that sends it. Until then no message is sent."""
+        self.webhooks.point(endpoint)
+
     def _actor(self, record: Record) -> str:
         """The user whose session made an API write (the integration user's, or the person's second
         session); in-process, a person of the org (the record's owner)."""
