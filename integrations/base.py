@@ -233,6 +233,33 @@ class TaskPushResult:
     """Calls spent finding tasks whose create answer was lost."""
 
 
+@dataclass
+class Subscribed:
+    """What `WebhookSubscriber.subscribe_webhooks` left at the vendor."""
+
+    registered: list[str] = field(default_factory=list)
+    """What now sends Canary webhooks, in words with the vendor's ids (e.g. "webhook 01H... (organization and
+    user events)"), found or made by this call."""
+    manual_steps: list[str] = field(default_factory=list)
+    """What an admin must still do by hand (empty when everything was registered)."""
+    credentials: dict[str, Any] = field(default_factory=dict)
+    """Secrets and ids to keep with the connection, encrypted (Zendesk's signing secrets, HubSpot's app id)."""
+    created: int = 0
+    """Registrations made or changed by this call: 0 when everything was found as wanted (a re-run)."""
+
+
+class WebhookSubscriber(Protocol):
+    """An adapter that registers Canary's webhook subscriptions at its vendor (every vendor adapter)."""
+
+    system: str
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """Make the vendor send its webhooks to ``target_base_url`` (Canary's public URL), finding what an
+        earlier call registered rather than adding it twice; what cannot be registered through the vendor's API
+        comes back as ``manual_steps``. ``app_config`` holds app-wide settings (HubSpot's developer key)."""
+        ...
+
+
 class TaskTarget(Protocol):
     """An adapter of a CRM that keeps tasks (`VendorDescriptor.tasks`)."""
 

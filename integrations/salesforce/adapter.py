@@ -49,6 +49,7 @@ from integrations.base import (
     PushResult,
     Record,
     Removal,
+    Subscribed,
     TaskPushResult,
     TaskWrite,
     VendorUser,
@@ -68,6 +69,9 @@ log = logging.getLogger("canary.salesforce")
 COLLECTION_LIMIT = 200
 """sObject Collections take at most 200 records per call."""
 TERMINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+OUTBOUND_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "Task")
+"""The objects whose outbound messages Canary receives (`integrations.salesforce.webhooks.OBJECTS`)."""
+OUTBOUND_FIELDS = ("Id", "LastModifiedById", "SystemModstamp")
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,25 @@ class SalesforceAdapter:
         answer (``GET /services/data/vXX.X/``), one call. Works with the ``api`` scope alone (UserInfo needs
         ``openid``/``id``), and names the user Salesforce stamps on Canary's writes (``LastModifiedById``)."""
         return self.access.read_user_id()
+
+    # ------------------------------------------------------------------ webhooks
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """Outbound Messages cannot be created through the REST API: nothing is registered, and the answer is
+        what the admin sets up (objects, fields, the endpoint with the connection's token, the integration user
+        whose changes Canary drops, when this adapter asked already: no call)."""
+        endpoint = f"{target_base_url.rstrip('/')}/webhooks/salesforce?token=<the connection's webhook token>"
+        known = self.access.known_user_id()
+        user = known or "Canary connects as (stored as the connection's integration_user_id)"
+        objects = ", ".join(OUTBOUND_OBJECTS)
+        return Subscribed(manual_steps=[
+            f"Salesforce Setup > Outbound Messages > New, once per object ({objects}): fields "
+            f"{', '.join(OUTBOUND_FIELDS)}; Endpoint URL {endpoint}; send as any active user.",
+            "Setup > Flows: a record-triggered flow per object (a record is created or updated) whose action is "
+            "that outbound message.",
+            f"Canary drops the changes of its integration user {user} (LastModifiedById): people should not edit "
+            "records as that user.",
+        ])
 
     # ------------------------------------------------------------------ pull
 

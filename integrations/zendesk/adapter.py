@@ -84,6 +84,7 @@ from integrations.base import (
     PushResult,
     Record,
     Removal,
+    Subscribed,
     VendorUser,
     distinct_ids,
 )
@@ -105,6 +106,7 @@ from integrations.zendesk.records import (
     ticket_to_ticket,
     user_to_contact,
 )
+from integrations.zendesk.webhooks import SUBSCRIPTIONS, TICKET_BODY
 from integrations.zendesk.wire import ZendeskSession, error_text, header_int
 
 log = logging.getLogger("canary.zendesk")
@@ -322,6 +324,77 @@ class ZendeskAdapter:
         me = self._call("read users/me", lambda: self._zenpy.users.me())
         user_id = getattr(me, "id", None)
         return str(user_id) if isinstance(user_id, int) and user_id > 0 else None
+
+    # ------------------------------------------------------------------ webhooks
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """Canary's webhooks at this account, found by name or made (``POST /webhooks``; a found one whose
+        endpoint, subscriptions or status differ is fixed with ``PATCH``): `EVENTS_WEBHOOK` subscribed to the
+        organization and user events, `TICKETS_WEBHOOK` connected to triggers, and the trigger `TRIGGER_TITLE`
+        (``POST``/``PUT /triggers``) whose ``notification_webhook`` posts `TICKET_BODY` on every ticket create or
+        update. Each webhook's signing secret (``GET /webhooks/{id}/signing_secret``) comes back as
+        ``webhook_secret`` and ``ticket_webhook_secret``. Calls: 1 list + 1-2 per webhook + 2 for the trigger."""
+        endpoint = f"{target_base_url.rstrip('/')}/webhooks/zendesk/{self.subdomain}"
+        found = _rows(self._send("list webhooks", "GET", "webhooks", params={"filter[name_contains]": "Canary"}),
+                      "webhooks")
+        made = 0
+        ids: dict[str, str] = {}
+        for name, subscriptions in ((EVENTS_WEBHOOK, list(SUBSCRIPTIONS)), (TICKETS_WEBHOOK, [TICKET_EVENTS])):
+            wanted = {"name": name, "status": "active", "endpoint": endpoint, "http_method": "POST",
+                      "request_format": "json", "subscriptions": subscriptions}
+            mine = next((w for w in found if w.get("name") == name
+                         and (TICKET_EVENTS in (w.get("subscriptions") or [])) == (name == TICKETS_WEBHOOK)), None)
+            if mine is None:
+                created = self._send(f"create webhook {name!r}", "POST", "webhooks", {"webhook": wanted})
+                ids[name] = str(_dict(created.get("webhook")).get("id") or "")
+                made += 1
+            else:
+                ids[name] = str(mine["id"])
+                if any(mine.get(k) != v for k, v in wanted.items()):
+                    self._send(f"update webhook {name!r}", "PATCH", f"webhooks/{ids[name]}", {"webhook": wanted})
+                    made += 1
+            if not ids[name]:
+                raise FatalError(f"zendesk: creating the webhook {name!r} answered no id")
+        secrets = {key: str(_dict(self._send(f"read the signing secret of {name!r}", "GET",
+                                             f"webhooks/{ids[name]}/signing_secret").get("signing_secret"))
+                            .get("secret") or "")
+                   for key, name in (("webhook_secret", EVENTS_WEBHOOK), ("ticket_webhook_secret", TICKETS_WEBHOOK))}
+        if not all(secrets.values()):
+            raise FatalError("zendesk: a webhook's signing secret could not be read")
+        trigger = {"title": TRIGGER_TITLE, "active": True, "conditions": TRIGGER_CONDITIONS,
+                   "actions": [{"field": "notification_webhook", "value": [ids[TICKETS_WEBHOOK], TICKET_BODY]}]}
+        triggers = _rows(self._send("list triggers", "GET", "triggers"), "triggers")
+        existing = next((t for t in triggers if t.get("title") == TRIGGER_TITLE), None)
+        if existing is None:
+            existing = _dict(self._send("create the ticket trigger", "POST", "triggers", {"trigger": trigger})
+                             .get("trigger"))
+            made += 1
+        elif any(existing.get(k) != v for k, v in trigger.items()):
+            self._send("update the ticket trigger", "PUT", f"triggers/{existing['id']}", {"trigger": trigger})
+            made += 1
+        return Subscribed(
+            registered=[f"webhook {ids[EVENTS_WEBHOOK]} ({EVENTS_WEBHOOK}: organization and user events)",
+                        f"webhook {ids[TICKETS_WEBHOOK]} ({TICKETS_WEBHOOK}: connected to triggers)",
+                        f"trigger {existing.get('id')} ({TRIGGER_TITLE}: ticket created or updated)"],
+            credentials=secrets, created=made)
+
+    def _send(self, what: str, method: str, path: str, body: Mapping[str, Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A JSON request zenpy has no call for, through zenpy's session (same counting, auth and errors)."""
+
+        def call() -> dict[str, Any]:
+            response = self._session.request(method, f"{self._base}/{path}", json=body, params=params,
+                                             timeout=self._timeout)
+            if response.status_code >= 400:
+                raise self._refused(what, response)
+            if not response.content:
+                return {}
+            answer = response.json()
+            if not isinstance(answer, dict):
+                raise FatalError(f"zendesk: {what}: the answer is not a JSON object")
+            return answer
+
+        return self._call(what, call)
 
     # ------------------------------------------------------------------ pulls
 
@@ -611,6 +684,15 @@ class ZendeskAdapter:
 
     def _create_field(self, key: str, field: Any) -> None:
         self._call(f"create organization field {key}", lambda: self._zenpy.organization_fields.create(field))
+
+
+EVENTS_WEBHOOK = "Canary events"
+TICKETS_WEBHOOK = "Canary tickets"
+TICKET_EVENTS = "conditional_ticket_events"
+TRIGGER_TITLE = "Canary: ticket activity"
+TRIGGER_CONDITIONS = {"all": [], "any": [{"field": "update_type", "operator": "is", "value": "Create"},
+                                         {"field": "update_type", "operator": "is", "value": "Change"}]}
+"""Ticket is created, or ticket is updated."""
 
 
 def _too_recent(exc: VendorRefused) -> bool:
