@@ -29,7 +29,7 @@ from store.models import AuditEvent, Connection
 log = logging.getLogger("canary.webhooks")
 
 ACTION = "connection.webhooks"
-APP_CONFIG = ("HUBSPOT_APP_ID", "HUBSPOT_DEVELOPER_API_KEY")
+APP_CONFIG = ("HUBSPOT_APP_ID", "HUBSPOT_DEVELOPER_API_KEY", "HUBSPOT_CLIENT_SECRET")
 """App-wide settings the vendors' registrations read (HubSpot's are the app's, not a portal's)."""
 MANUAL: dict[str, tuple[str, ...]] = {
     "zendesk": (
