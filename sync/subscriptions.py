@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cli.logs import register_secret
 from integrations.base import Subscribed
 from integrations.errors import CanaryIntegrationError
 from integrations.registry import vendor
@@ -31,25 +32,7 @@ log = logging.getLogger("canary.webhooks")
 ACTION = "connection.webhooks"
 APP_CONFIG = ("HUBSPOT_APP_ID", "HUBSPOT_DEVELOPER_API_KEY", "HUBSPOT_CLIENT_SECRET")
 """App-wide settings the vendors' registrations read (HubSpot's are the app's, not a portal's)."""
-MANUAL: dict[str, tuple[str, ...]] = {
-    "zendesk": (
-        "Zendesk Admin Center > Webhooks: a webhook to {public}/webhooks/zendesk/{account} subscribed to the "
-        "organization and user events, and a second one to the same endpoint connected to triggers.",
-        "Admin Center > Triggers: ticket is created or updated, action Notify webhook (the second one) with the "
-        "JSON body of integrations.zendesk.webhooks.TICKET_BODY.",
-        "Store each webhook's signing secret: canary connect zendesk --webhook-secret-file FILE.",
-    ),
-    "hubspot": (
-        "Canary's HubSpot app: webhooks target URL {public}/webhooks/hubspot, subscribed to company, contact, deal "
-        "and ticket creation, deletion, merge, restore, association and property changes.",
-    ),
-    "salesforce": (
-        "Salesforce Setup > Outbound Messages, for Account, Contact, Opportunity, Case and Task: fields Id, "
-        "LastModifiedById, SystemModstamp to {public}/webhooks/salesforce?token=<the connection's webhook token>, "
-        "sent by a record-triggered flow on create and update.",
-    ),
-}
-"""What an admin does by hand when the registration could not run (the vendor's answer names more)."""
+SECRET_CONFIG = ("HUBSPOT_DEVELOPER_API_KEY", "HUBSPOT_CLIENT_SECRET")
 
 
 @dataclass
@@ -85,7 +68,7 @@ def subscribe(store: Store, cipher: CredentialCipher, tenant_id: int, system: st
     outcome = Subscription(system)
     answer = Subscribed()
     manual = [step.format(public=(public_url or "https://<canary>").rstrip("/"), account=account_ref or "<account>")
-              for step in MANUAL.get(system, ())]
+              for step in (spec.manual_steps if spec is not None else ())]
     if spec is None:
         return outcome
     if not public_url:
@@ -93,6 +76,8 @@ def subscribe(store: Store, cipher: CredentialCipher, tenant_id: int, system: st
     elif not hasattr(adapter, "subscribe_webhooks"):
         outcome.problem = f"the {system} adapter cannot register webhooks"
     else:
+        for key in SECRET_CONFIG:  # app-wide keys travel in URLs (HubSpot's hapikey): masked in any log line
+            register_secret(str((app_config or {}).get(key) or "") or None)
         try:
             answer = adapter.subscribe_webhooks(public_url.rstrip("/"), app_config or {})
         except CanaryIntegrationError as exc:

@@ -108,6 +108,11 @@ DESCRIPTOR = VendorDescriptor(
         setup=("run `canary connect salesforce --webhook-token-file FILE` and put the token in the outbound "
                "message's endpoint URL"),
         answer=webhooks.answer, refusal=webhooks.refusal,
+        manual_steps=(
+            "Salesforce Setup > Outbound Messages, for Account, Contact, Opportunity, Case and Task: fields Id, "
+            "LastModifiedById, SystemModstamp to {public}/webhooks/salesforce?token=<the connection's webhook "
+            "token>, sent by a record-triggered flow on create and update.",
+        ),
         user_key=webhooks.USER_KEY,
     ),
     field_name=field_name,
