@@ -105,7 +105,7 @@ DESCRIPTOR = VendorDescriptor(
         channel="outbound messages (SOAP) from a record-triggered flow, to an endpoint URL holding a secret token",
         accounts=webhooks.accounts, verify=webhooks.verify, parse=webhooks.parse,
         dedupe_ttl_s=webhooks.RETRY_HORIZON_S, secret_key="webhook_token",  # noqa: S106 (a credential name, not a secret)
-        setup=("run `canary connect salesforce --webhook-token-file FILE` and put the token in the outbound "
+        setup=("run `canary connect salesforce --webhook-secret-file FILE` and put the token in the outbound "
                "message's endpoint URL"),
         answer=webhooks.answer, refusal=webhooks.refusal,
         manual_steps=(
