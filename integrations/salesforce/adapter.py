@@ -122,9 +122,12 @@ class SalesforceAdapter:
         integration_user_id: str | None = None,
     ) -> None:
         """``integration_user_id``: the User the credentials act as (`connected_user`, stored with the
-        connection); when known, pulls of Accounts and Tasks leave out records that user modified last."""
+        connection); when known, pulls of Accounts and Tasks leave out records that user modified last. A value
+        that is not a User Id is not used (logged): the pulls then read every change, Canary's own included."""
         if integration_user_id is not None and not ID_PATTERN.match(integration_user_id):
-            raise ValueError(f"salesforce: integration_user_id {integration_user_id!r} is not a Salesforce User Id")
+            log.warning("salesforce: the stored integration_user_id is not a User Id; Canary's own writes will "
+                        "come back in pulls until `canary connect salesforce` stores it again")
+            integration_user_id = None
         if not 200 <= query_batch_size <= 2000:
             raise ValueError("query_batch_size must be between 200 and 2000 (Sforce-Query-Options)")
         if not 1 <= batch_size <= COLLECTION_LIMIT:
