@@ -513,6 +513,28 @@ def test_push_polls_a_hundred_jobs_a_request(boot: Callable[..., Box], big_world
     assert sorted(result.succeeded) == sorted(org_ids)
 
 
+def test_a_refused_poll_waits_out_retry_after_and_asks_again(boot: Callable[..., Box], big_world: World) -> None:
+    box = boot(big_world)
+    adapter = box.adapter()
+    adapter.ensure_fields(HEALTH_FIELDS)
+    refused: list[str] = []
+
+    def busy_once(environ: Any, start_response: Any) -> Any:  # Zendesk's 429 on the first show_many
+        if "job_statuses/show_many" in environ["PATH_INFO"] and not refused:
+            refused.append(environ["QUERY_STRING"])
+            return box.emulator.fault_response("429", 7)(environ, start_response)
+        return box.emulator.wsgi_app(environ, start_response)
+
+    box.slot.app = busy_once
+    org_ids = box.ids("organizations")[:150]
+    result = adapter.push_fields([FieldUpdate(i, _values(k)) for k, i in enumerate(org_ids)])
+    assert sorted(result.succeeded) == sorted(org_ids)
+    assert len(refused) == 1 and refused[0].count("%2C") + refused[0].count(",") == 1  # both jobs, one request
+    assert box.sleeps == [1.0, 7.0]  # the poll interval, then Retry-After exactly
+    assert result.calls == 2 + 1 + 1  # two updates, the refused poll, the poll again
+    assert box.emulator.stats.calls("GET", JOB_STATUSES) == 1  # the refusal never reached the emulator
+
+
 def test_push_reports_a_job_the_poll_does_not_show(boot: Callable[..., Box]) -> None:
     box = boot()
     adapter = box.adapter()
