@@ -80,13 +80,17 @@ SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05}
 
 def sandbox_connections(box: Any) -> dict[str, tuple[dict[str, Any], str | None, str]]:
     """Per system: the credentials to store, the base URL (None for Salesforce: the instance URL is
-    in the credentials) and the vendor account ref, for a started `sandbox.server.Sandbox`."""
+    in the credentials) and the vendor account ref, for a started `sandbox.server.Sandbox`. The user the
+    credentials act as is stored too, as ``canary connect`` stores it (`sync.connections.with_connected_user`)."""
     c = box.credentials
     return {
         "salesforce": ({"instance_url": c["salesforce"]["instance_url"], "access_token": c["salesforce"]["session_id"],
-                        "cert_path": c["salesforce"]["cert_path"]}, None, box.oauth["salesforce"].account),
+                        "cert_path": c["salesforce"]["cert_path"],
+                        "integration_user_id": c["salesforce"]["integration_user_id"]},
+                       None, box.oauth["salesforce"].account),
         "zendesk": ({"subdomain": c["zendesk"]["subdomain"], "email": c["zendesk"]["email"],
-                     "token": c["zendesk"]["token"]}, c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
+                     "token": c["zendesk"]["token"], "api_user_id": c["zendesk"]["api_user_id"]},
+                    c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
         "hubspot": ({"access_token": c["hubspot"]["access_token"]}, c["hubspot"]["base_url"],
                     str(c["hubspot"].get("portal_id", ""))),
     }

@@ -7,13 +7,23 @@ Every record carries ``(system, external_id)`` and ``updated_at``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
 ObjectName = Literal["accounts", "contacts", "deals", "tickets", "satisfaction", "tasks"]
 OBJECTS: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction", "tasks")
+HEALTH_KEYS: tuple[str, ...] = ("score", "band", "trend", "reasons", "scored_at")
+"""Canonical keys of the health fields Canary writes onto accounts (`sync.push.HEALTH_FIELDS`)."""
+
+
+def health_values(fields: Mapping[str, Any], name: Callable[[str], str]) -> dict[str, Any] | None:
+    """Canary's health fields as a vendor record holds them: canonical key -> the value as sent, for each field
+    the payload ``fields`` carries (``name``: canonical key -> the vendor's field name); None when it carries
+    none (the pull did not ask for them, or they do not exist yet). The same rule in every vendor's mapping."""
+    found = {key: fields[name(key)] for key in HEALTH_KEYS if name(key) in fields}
+    return found or None
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,9 @@ class AccountRecord:
     """Whether this system still counts the owner as an active user (None: not known)."""
     segment: str | None = None
     tier: str | None = None
+    health: Mapping[str, Any] | None = None
+    """Canary's own health fields as the record holds them (`health_values`), when the pull read them: the sync
+    recognises Canary's write-back coming back as a change (`sync.own_writes`)."""
 
     def with_owner(self, owner: VendorUser | None) -> AccountRecord:
         """This record with its owner filled in from the system's user."""

@@ -30,9 +30,12 @@ What zenpy sends, and so what is served:
 * A second, human credential: ``person_email`` + ``person_token`` in `credentials` (the first active
   seeded agent, ``person_user_id``); its calls act as that agent (``users/me``, ticket trigger bodies).
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
-  ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
-  ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
-  ``working``).
+  ``job_status``; ``zenpy.job_status(id=...)`` polls it, ``zenpy.job_status(ids=[...])`` polls up to 100
+  at once (``GET /job_statuses/show_many.json?ids=a,b``: ``{"job_statuses": [...]}``, each as the single
+  poll answers it, unknown ids left out, more than 100 refused with ``TooManyValues``). Writes are applied
+  at once; a job reports ``completed`` on its first poll (or after ``job_polls_before_completed`` polls
+  answered ``working``; ``slow_jobs`` sets that per job, by the job's number from 1). Each appearance of a
+  job in a show_many answer counts as one poll of it.
 
 Limits: the plan's requests per minute (``X-Rate-Limit``, ``X-Rate-Limit-Remaining``,
 ``ratelimit-reset``; 429 with ``Retry-After`` past it) and 10 incremental export requests per
@@ -147,6 +150,7 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/satisfaction_ratings", "list_satisfaction_ratings", ("GET",)),
     ("/api/v2/satisfaction_ratings/<int:record_id>", "satisfaction_rating", ("GET",)),
     ("/api/v2/organization_fields", "organization_fields", ("GET", "POST")),
+    ("/api/v2/job_statuses/show_many", "show_many_job_statuses", ("GET",)),
     ("/api/v2/job_statuses/<job_id>", "job_status", ("GET",)),
     ("/api/v2/webhooks", "webhooks", ("GET", "POST")),
     ("/api/v2/webhooks/<webhook_id>", "webhook", ("GET", "PATCH", "PUT", "DELETE")),
@@ -189,6 +193,7 @@ class ZendeskEmulator(Emulator):
         requests_per_minute: int | None = None,
         incremental_requests_per_minute: int | None = INCREMENTAL_LIMIT,
         job_polls_before_completed: int = 0,
+        slow_jobs: Mapping[int, int] | None = None,
         subdomain: str = "canary-sandbox",
         email: str = "sandbox-admin@canary.test",
         token: str = "zd-sandbox-api-token",  # noqa: S107 - public sandbox credential
@@ -233,6 +238,9 @@ class ZendeskEmulator(Emulator):
         self._limit = MinuteWindow(requests_per_minute or PLAN_LIMITS[plan])
         self._export_limit = MinuteWindow(incremental_requests_per_minute) if incremental_requests_per_minute else None
         self._job_polls_before_completed = job_polls_before_completed
+        self._slow_jobs = dict(slow_jobs or {})
+        self._working_polls: dict[str, int] = {}
+        """Polls each job answers ``working`` before ``completed``."""
         self._lock = threading.RLock()
         self._tables: dict[str, Table] = {name: Table() for name in OBJECT_TYPES}
         self._jobs: dict[str, dict[str, Any]] = {}
@@ -458,6 +466,11 @@ class ZendeskEmulator(Emulator):
     def job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._jobs[job_id])
+
+    def job_polls(self) -> dict[str, int]:
+        """How many times each job's status was read (single polls and show_many answers), by job id."""
+        with self._lock:
+            return dict(self._job_polls)
 
     def fault_response(self, kind: str, retry_after: int) -> Response:
         """Zendesk's own answer for an injected fault: ``"429"``, ``"500"`` or ``"503"``."""
@@ -814,19 +827,32 @@ class ZendeskEmulator(Emulator):
             "results": results,
         }
         self._job_polls[job_id] = 0
+        self._working_polls[job_id] = self._slow_jobs.get(seq, self._job_polls_before_completed)
         queued = {"id": job_id, "url": self._job_url(request, job_id), "total": len(items)}
         queued |= {"progress": None, "status": "queued", "message": None, "results": None}
         return errors.json_response({"job_status": queued})
 
     def _on_job_status(self, request: Request, job_id: str) -> Response:
-        job = self._jobs.get(job_id)
-        if job is None:
+        if job_id not in self._jobs:
             return errors.record_not_found()
+        return errors.json_response({"job_status": self._poll_job(request, job_id)})
+
+    def _on_show_many_job_statuses(self, request: Request) -> Response:
+        """``?ids=a,b`` (at most 100): the statuses of the jobs still known, in the order asked; an unknown id
+        is left out. Each job shown counts as one poll of it."""
+        raw = list(dict.fromkeys(part.strip() for part in request.args.get("ids", "").split(",") if part.strip()))
+        if len(raw) > SHOW_MANY_MAX:
+            return errors.too_many_values(SHOW_MANY_MAX)
+        shown = [self._poll_job(request, job_id) for job_id in raw if job_id in self._jobs]
+        self.stats.add_returned(len(shown))
+        return errors.json_response({"job_statuses": shown})
+
+    def _poll_job(self, request: Request, job_id: str) -> dict[str, Any]:
         self._job_polls[job_id] += 1
-        body = {"url": self._job_url(request, job_id), **job}
-        if self._job_polls[job_id] <= self._job_polls_before_completed:
+        body = {"url": self._job_url(request, job_id), **copy.deepcopy(self._jobs[job_id])}
+        if self._job_polls[job_id] <= self._working_polls.get(job_id, 0):
             body |= {"status": "working", "progress": 0, "message": None, "results": None}
-        return errors.json_response({"job_status": body})
+        return body
 
     def _update_organization(self, record_id: int, changes: dict[str, Any]) -> tuple[str, str] | None:
         """Apply ``changes`` to one organization; returns ``(field, problem)`` when refused."""
