@@ -19,6 +19,7 @@ from typing import Any
 import click
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
@@ -37,6 +38,7 @@ from sync.connections import (
     save_connection,
     with_connected_user,
 )
+from sync.subscriptions import app_settings, subscribe
 
 _FILE = click.Path(exists=True, dir_okay=False, readable=True, path_type=Path)
 
@@ -98,6 +100,17 @@ def _check_api(system: str, credentials: dict[str, Any], base_url: str | None) -
         raise click.ClickException(f"{system} refused the credentials: {exc}") from exc
     except CanaryIntegrationError as exc:
         raise click.ClickException(f"{system} could not be reached: {exc}") from exc
+
+
+def _subscribe(store: Store, tenant_id: int, system: str, credentials: dict[str, Any], base_url: str | None,
+               ref: str | None) -> None:
+    """Register the vendor's webhooks to ``PUBLIC_URL`` (`sync.subscriptions`); a failure is printed, not raised."""
+    config = current_app.config
+    outcome = subscribe(store, credential_cipher(), tenant_id, system, build_adapter(system, credentials, base_url),
+                        public_url=config.get("PUBLIC_URL"), app_config=app_settings(config), actor=COMMAND_LINE,
+                        account_ref=ref)
+    for line in outcome.lines():
+        click.echo(line)
 
 
 def _panel_label(key: str) -> str:
@@ -201,6 +214,8 @@ def connect(system: str, tenant_slug: str | None, account_ref: str | None, **opt
     with store.session(tenant.id) as session:
         save_connection(session, credential_cipher(), system, credentials, base_url=base_url, account_ref=ref,
                         actor=COMMAND_LINE)
+    if existing is None or api or base_url != stored_base_url:  # new API credentials: (re)register webhooks
+        _subscribe(store, tenant.id, system, credentials, base_url, ref)
     if existing is None:
         click.echo(f"Connected {system} to workspace {tenant.slug!r} (credentials stored encrypted).")
         return

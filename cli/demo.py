@@ -31,6 +31,7 @@ from store.models import Account, SourceLink, Task, Tenant
 from store.queries import live_accounts
 from store.tenants import create_tenant
 from sync.connections import build_adapter, save_connection
+from sync.subscriptions import app_settings, subscribe
 
 DEMO_SLUG = "demo"
 log = logging.getLogger("canary.demo")
@@ -79,16 +80,29 @@ SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05}
 
 def sandbox_connections(box: Any) -> dict[str, tuple[dict[str, Any], str | None, str]]:
     """Per system: the credentials to store, the base URL (None for Salesforce: the instance URL is
-    in the credentials) and the vendor account ref, for a started `sandbox.server.Sandbox`."""
+    in the credentials) and the vendor account ref, for a started `sandbox.server.Sandbox`. The user the
+    credentials act as is stored too, as ``canary connect`` stores it (`sync.connections.with_connected_user`)."""
     c = box.credentials
     return {
         "salesforce": ({"instance_url": c["salesforce"]["instance_url"], "access_token": c["salesforce"]["session_id"],
-                        "cert_path": c["salesforce"]["cert_path"]}, None, box.oauth["salesforce"].account),
+                        "cert_path": c["salesforce"]["cert_path"],
+                        "integration_user_id": c["salesforce"]["integration_user_id"]},
+                       None, box.oauth["salesforce"].account),
         "zendesk": ({"subdomain": c["zendesk"]["subdomain"], "email": c["zendesk"]["email"],
-                     "token": c["zendesk"]["token"]}, c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
+                     "token": c["zendesk"]["token"], "api_user_id": c["zendesk"]["api_user_id"]},
+                    c["zendesk"]["base_url"], c["zendesk"]["subdomain"]),
         "hubspot": ({"access_token": c["hubspot"]["access_token"]}, c["hubspot"]["base_url"],
                     str(c["hubspot"].get("portal_id", ""))),
     }
+
+
+def sandbox_app_config(config: Any, box: Any) -> dict[str, Any]:
+    """The app-wide webhook settings, with the sandbox HubSpot app's id and developer key when none are set."""
+    out = app_settings(config)
+    hubspot = getattr(box, "emulators", {}).get("hubspot")
+    if hubspot is not None and not out.get("HUBSPOT_APP_ID"):
+        out.update(HUBSPOT_APP_ID=str(hubspot.app_id), HUBSPOT_DEVELOPER_API_KEY=hubspot.developer_api_key)
+    return out
 
 
 def enable_vendor_sign_in(app: Flask, box: Any) -> list[str]:
@@ -193,6 +207,10 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
             save_connection(session, cipher, system, stored, base_url=base_url, account_ref=ref,
                             actor="canary demo")
             adapters[system] = build_adapter(system, stored, base_url, **SANDBOX_OPTIONS.get(system, {}))
+    for system, adapter in adapters.items():  # registered as any install registers them (`sync.subscriptions`)
+        subscribe(store, cipher, tenant_id, system, adapter, public_url=app.config.get("PUBLIC_URL"),
+                  app_config=sandbox_app_config(app.config, sandbox), actor="canary demo",
+                  account_ref=sandbox_connections(sandbox)[system][2])
 
     realtime, app.config["REALTIME_USAGE"] = app.config.get("REALTIME_USAGE"), False  # the first pass scores all
     try:

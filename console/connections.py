@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from integrations.registry import VENDOR_NAMES
 from store.db import Store
 from store.models import Connection, PushLedger, SourceLink, SyncCursor, SyncRun
+from sync.subscriptions import latest as latest_webhooks
 
 SYSTEMS = VENDOR_NAMES
 
@@ -53,5 +54,6 @@ def connection_facts(s: Session) -> list[dict[str, Any]]:
             "written_fields": s.scalar(select(func.count()).select_from(PushLedger).where(
                 PushLedger.system == system, PushLedger.written_at.is_not(None))) or 0,
             "last_pull": last_pull, "last_push": last_push, "cursor_at": cursor_at, "push_failures": failures,
+            "webhooks": latest_webhooks(s, system) if connection is not None else None,
         })
     return out

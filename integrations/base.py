@@ -7,13 +7,23 @@ Every record carries ``(system, external_id)`` and ``updated_at``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
 ObjectName = Literal["accounts", "contacts", "deals", "tickets", "satisfaction", "tasks"]
 OBJECTS: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction", "tasks")
+HEALTH_KEYS: tuple[str, ...] = ("score", "band", "trend", "reasons", "scored_at")
+"""Canonical keys of the health fields Canary writes onto accounts (`sync.push.HEALTH_FIELDS`)."""
+
+
+def health_values(fields: Mapping[str, Any], name: Callable[[str], str]) -> dict[str, Any] | None:
+    """Canary's health fields as a vendor record holds them: canonical key -> the value as sent, for each field
+    the payload ``fields`` carries (``name``: canonical key -> the vendor's field name); None when it carries
+    none (the pull did not ask for them, or they do not exist yet). The same rule in every vendor's mapping."""
+    found = {key: fields[name(key)] for key in HEALTH_KEYS if name(key) in fields}
+    return found or None
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,9 @@ class AccountRecord:
     """Whether this system still counts the owner as an active user (None: not known)."""
     segment: str | None = None
     tier: str | None = None
+    health: Mapping[str, Any] | None = None
+    """Canary's own health fields as the record holds them (`health_values`), when the pull read them: the sync
+    recognises Canary's write-back coming back as a change (`sync.own_writes`)."""
 
     def with_owner(self, owner: VendorUser | None) -> AccountRecord:
         """This record with its owner filled in from the system's user."""
@@ -231,6 +244,33 @@ class TaskPushResult:
     update_calls: int = 0
     lookups: int = 0
     """Calls spent finding tasks whose create answer was lost."""
+
+
+@dataclass
+class Subscribed:
+    """What `WebhookSubscriber.subscribe_webhooks` left at the vendor."""
+
+    registered: list[str] = field(default_factory=list)
+    """What now sends Canary webhooks, in words with the vendor's ids (e.g. "webhook 01H... (organization and
+    user events)"), found or made by this call."""
+    manual_steps: list[str] = field(default_factory=list)
+    """What an admin must still do by hand (empty when everything was registered)."""
+    credentials: dict[str, Any] = field(default_factory=dict)
+    """Secrets and ids to keep with the connection, encrypted (Zendesk's signing secrets, HubSpot's app id)."""
+    created: int = 0
+    """Registrations made or changed by this call: 0 when everything was found as wanted (a re-run)."""
+
+
+class WebhookSubscriber(Protocol):
+    """An adapter that registers Canary's webhook subscriptions at its vendor (every vendor adapter)."""
+
+    system: str
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """Make the vendor send its webhooks to ``target_base_url`` (Canary's public URL), finding what an
+        earlier call registered rather than adding it twice; what cannot be registered through the vendor's API
+        comes back as ``manual_steps``. ``app_config`` holds app-wide settings (HubSpot's developer key)."""
+        ...
 
 
 class TaskTarget(Protocol):

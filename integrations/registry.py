@@ -135,6 +135,9 @@ class WebhookSpec:
     """The endpoint names the vendor account (``/webhooks/<vendor>/<account>``): one endpoint per account."""
     app_secret_config: str | None = None
     """App-wide configuration key that serves a workspace without its own secret (HubSpot's client secret)."""
+    manual_steps: tuple[str, ...] = ()
+    """What an admin sets up by hand when the install could not register the webhooks (``{public}``: Canary's
+    public URL, ``{account}``: the vendor account); `sync.subscriptions` records them with the problem."""
     user_key: str | None = None
     """The credential holding the vendor user Canary connects as, which the loop guard reads (Salesforce
     ``integration_user_id``, Zendesk ``api_user_id``); `Adapter.connected_user` fills it in when a connection's

@@ -188,7 +188,8 @@ class Sandbox:
         self.announce: Callable[[str], None] = announce or (lambda message: None)
         self.limits = {vendor: dict(values) for vendor, values in limits.items()}
         self.webhooks = webhooks.rstrip("/") if webhooks else None
-        """Canary's base URL: each emulator sends its webhooks to ``<base>/webhooks/<vendor>...`` (off when None)."""
+        """Canary's base URL: the sandbox subscribes each emulator to ``<base>/webhooks/<vendor>...`` at start, as the
+        vendor's admin would (`play_webhook_admin`); None: nothing is sent until Canary registers (an install)."""
         self.webhook_options = dict(webhook_options or {})
         self._given_world = world
         self._given_workdir = Path(workdir) if workdir is not None else None
@@ -227,6 +228,8 @@ class Sandbox:
                 self.tls = make_self_signed_cert(str(self.workdir))
             for offset, vendor in enumerate(self.vendors):
                 self._start_vendor(vendor, classes[vendor], offset)
+            if self.webhooks:
+                self.play_webhook_admin(self.webhooks)
         except BaseException:
             self.stop()
             raise
@@ -266,14 +269,24 @@ class Sandbox:
         self.servers[vendor] = server.start()
 
     def _webhook_settings(self, vendor: str) -> dict[str, Any]:
-        """Where ``vendor``'s emulator sends webhooks when the sandbox has a Canary to send them to."""
-        if not self.webhooks:
-            return {}
-        given = self.limits.get(vendor, {})
-        path = {"hubspot": "/webhooks/hubspot",
-                "zendesk": f"/webhooks/zendesk/{given.get('subdomain', 'canary-sandbox')}",
-                "salesforce": f"/webhooks/salesforce?token={given.get('webhook_token', 'sf-sandbox-outbound-token')}"}
-        return {"webhook_url": self.webhooks + path[vendor], "webhook_options": self.webhook_options}
+        """How ``vendor``'s emulator sends webhooks once something is subscribed (nothing is, at first)."""
+        return {"webhook_options": self.webhook_options} if self.webhook_options else {}
+
+    def play_webhook_admin(self, base_url: str) -> None:
+        """Subscribe each running emulator to Canary at ``base_url`` as the vendor's admin would by hand, with
+        the emulator's own secrets (``webhook_secret``, ``client_secret``, ``webhook_token``): Salesforce's
+        outbound messages, Zendesk's two webhooks and ticket trigger, HubSpot's app settings with every event.
+        ``Sandbox(webhooks=URL)`` does this at start; Canary's installs register through the vendors' APIs
+        instead (`sync.subscriptions`), where the vendor has one."""
+        base = base_url.rstrip("/")
+        for vendor, emulator in self.emulators.items():
+            creds = emulator.credentials
+            if vendor == "salesforce":
+                emulator.configure_outbound(f"{base}/webhooks/salesforce?token={creds['webhook_token']}")
+            elif vendor == "zendesk":
+                emulator.admin_subscribe(f"{base}/webhooks/zendesk/{creds['subdomain']}")
+            else:
+                emulator.admin_subscribe(f"{base}/webhooks/hubspot")
 
     def flush_webhooks(self, timeout: float = 30.0) -> None:
         """Wait until every change so far was delivered (or given up on) by every emulator."""

@@ -31,6 +31,8 @@ import requests
 
 _ACTOR: ContextVar[str] = ContextVar("sandbox_actor", default="user")
 OPTIONS = ("duplicates", "shuffle", "seed", "retries", "backoff_s", "sleep", "timeout_s")
+Render = Callable[[list[Any]], tuple[bytes, dict[str, str]] | tuple[bytes, dict[str, str], str]]
+"""A batch -> (body, headers), or (body, headers, url) when each item names its own endpoint (Zendesk)."""
 
 
 @contextmanager
@@ -84,7 +86,7 @@ class SenderStats:
 
 
 class WebhookSender:
-    def __init__(self, url: str, render: Callable[[list[Any]], tuple[bytes, dict[str, str]]], *,
+    def __init__(self, url: str, render: Render, *,
                  batch_size: int = 1, accepted: Callable[[requests.Response], bool] | None = None,
                  no_retry: tuple[int, ...] = (), options: Mapping[str, Any] | None = None) -> None:
         options = dict(options or {})
@@ -160,9 +162,11 @@ class WebhookSender:
         for attempt in range(self.retries + 1):
             if self._closed:
                 return False
-            body, headers = self.render(batch)  # signed afresh for every attempt
+            rendered = self.render(batch)  # signed afresh for every attempt
+            body, headers = rendered[0], rendered[1]
+            url = rendered[2] if len(rendered) > 2 else self.url  # a per-item endpoint (Zendesk)
             try:
-                response = self._session.post(self.url, data=body, headers=headers, timeout=self.timeout_s)
+                response = self._session.post(url, data=body, headers=headers, timeout=self.timeout_s)
                 status: int | None = response.status_code
                 ok = self.accepted(response)
             except requests.RequestException:
@@ -181,16 +185,34 @@ class WebhookSender:
 
 
 class Webhooks:
-    """What an emulator keeps: its sender when ``webhook_url`` is set, else nothing happens."""
+    """What an emulator keeps: its sender once something is subscribed (the emulator's ``webhook_url``, a
+    registration through its API, or `Sandbox` playing the admin), else nothing happens."""
 
     def __init__(self) -> None:
         self.sender: WebhookSender | None = None
         self.quiet = False
+        self._render: Render | None = None
+        self._options: Mapping[str, Any] | None = None
+        self._kwargs: dict[str, Any] = {}
 
-    def start(self, url: str | None, render: Callable[[list[Any]], tuple[bytes, dict[str, str]]],
-              options: Mapping[str, Any] | None, **kwargs: Any) -> None:
+    def start(self, url: str | None, render: Render, options: Mapping[str, Any] | None, **kwargs: Any) -> None:
+        """Keep how to send (``render``, ``options``, the sender's settings); send to ``url`` now if given."""
+        self._render, self._options, self._kwargs = render, options, kwargs
+        if options:
+            unknown = sorted(set(options) - set(OPTIONS))
+            if unknown:
+                raise ValueError(f"unknown webhook options {unknown}; known: {', '.join(OPTIONS)}")
         if url:
-            self.sender = WebhookSender(url, render, options=options, **kwargs)
+            self.point(url)
+
+    def point(self, url: str) -> None:
+        """Send to ``url`` from now on (the sender starts on the first subscription)."""
+        if self.sender is not None:
+            self.sender.url = url
+            return
+        if self._render is None:
+            raise RuntimeError("the emulator's webhooks were not set up (Webhooks.start)")
+        self.sender = WebhookSender(url, self._render, options=self._options, **self._kwargs)
 
     @property
     def on(self) -> bool:

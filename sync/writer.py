@@ -45,6 +45,7 @@ from store.models import (
 from store.queries import live_accounts
 from sync.identity import KnownLink, parent_index, resolve
 from sync.normalise import normalise_domain
+from sync.own_writes import STAMP_KEYS, is_own_write
 
 log = logging.getLogger("canary.sync")
 
@@ -87,6 +88,10 @@ def clear_cursors(session: Session, system: str) -> None:
         session.delete(row)
 
 
+def _changed_keys(obj: Any, values: dict[str, Any]) -> set[str]:
+    return {key for key, value in values.items() if getattr(obj, key) != value}
+
+
 def _set(obj: Any, values: dict[str, Any]) -> bool:
     changed = False
     for key, value in values.items():
@@ -103,6 +108,8 @@ class PageWriter:
         self.session = session
         self.system = system
         self._links: dict[str, int | None] | None = None
+        self._ledger: dict[str, dict[str, str | None]] | None = None
+        """The push ledger's written values of the page's accounts, read once a record needs them."""
         self._subscribers: set[int] = set()
         """Accounts whose subscriptions this page changed: their portfolio keys are refreshed with it."""
 
@@ -214,6 +221,7 @@ class PageWriter:
         return found
 
     def _accounts(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        self._ledger = None
         existing = self._by_external_id(SourceLink, [r.external_id for r in records])
         for r in records:
             assert isinstance(r, AccountRecord)
@@ -228,8 +236,28 @@ class PageWriter:
                 self.session.add(link)
                 existing[r.external_id] = link
                 counts.changed += 1
-            elif _set(link, values):
-                counts.changed += 1
+                continue
+            changed = _changed_keys(link, values)
+            if not changed:
+                continue
+            if r.health is not None and changed <= STAMP_KEYS and is_own_write(
+                    changed, r.health, self._written(r.external_id, records)):
+                counts.skipped += 1  # Canary's own write-back coming back: not a change (`sync.own_writes`)
+                continue
+            _set(link, values)
+            counts.changed += 1
+
+    def _written(self, external_id: str, records: Sequence[Record]) -> dict[str, str | None]:
+        """What the push ledger says Canary last wrote to this record of the page (one query per page)."""
+        if self._ledger is None:
+            ids = [r.external_id for r in records]
+            self._ledger = {}
+            for start in range(0, len(ids), 500):
+                for row in self.session.scalars(select(PushLedger).where(
+                        PushLedger.system == self.system, PushLedger.external_id.in_(ids[start : start + 500]),
+                        PushLedger.written_at.is_not(None))):
+                    self._ledger.setdefault(row.external_id, {})[row.field] = row.value
+        return self._ledger.get(external_id, {})
 
     def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         emails = sorted({r.email.strip().lower() for r in records

@@ -92,6 +92,8 @@ def receive(system: str, account: str | None = None) -> Response:
         tenant_id, credentials = found
         secret = credentials.get(spec.secret_key) or app_secret
         register_secret(str(secret) if secret else None)
+        if credentials.get("ticket_webhook_secret"):  # Zendesk's second webhook signs with its own
+            register_secret(str(credentials["ticket_webhook_secret"]))
         try:
             replay = spec.verify(delivery, credentials, now=now, scope=tenant_id, app_secret=app_secret)
         except SignatureError as exc:

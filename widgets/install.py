@@ -54,6 +54,7 @@ from store.db import Store
 from store.models import Connection, Tenant
 from store.tenants import create_tenant
 from sync.connections import ConnectionError_, build_adapter, with_connected_user
+from sync.subscriptions import Subscription, app_settings, subscribe
 
 log = logging.getLogger("canary.install")
 
@@ -156,6 +157,7 @@ def callback(vendor: str) -> Response:
         params = flow.get("i")
         credentials = {**found.credentials, **(params if isinstance(params, dict) else {})}
         tenant = _save(vendor, found.account_ref, found.name, credentials, found.base_url)
+        hooks = _subscribe(vendor, tenant["id"], found.account_ref, credentials, found.base_url)
     except InstallRefused as refused:
         log.warning("install refused: %s: %s", vendor, refused)
         return _refusal(vendor, str(refused), refused.status)
@@ -170,7 +172,7 @@ def callback(vendor: str) -> Response:
     log.info("installed %s for tenant %s (account %s)", vendor, tenant["slug"], found.account_ref)
     response = make_response(render_template("install/installed.html", vendor=label, system=vendor,
                                              tenant=tenant, account_ref=found.account_ref,
-                                             panel_place=vendor_of(vendor).panel.place))
+                                             panel_place=vendor_of(vendor).panel.place, hooks=hooks))
     response.delete_cookie(FLOW_COOKIE, path="/install/")
     return response
 
@@ -247,6 +249,23 @@ def _save(vendor: str, account_ref: str, name: str, credentials: dict[str, Any],
         return _save_once(store, cipher, vendor, account_ref, name, credentials, base_url)
 
 
+def _subscribe(vendor: str, tenant_id: int, account_ref: str, credentials: dict[str, Any],
+               base_url: str | None) -> Subscription:
+    """Register the vendor's webhooks to ``PUBLIC_URL`` (`sync.subscriptions`): never fails the install."""
+    store, cipher = canary_store(), credential_cipher()
+    with store.session(tenant_id) as session:  # the saved connection: the install's keys and the kept ones
+        conn = session.scalar(select(Connection).where(Connection.system == vendor))
+        stored = cipher.load(conn) if conn is not None else credentials
+    try:
+        adapter = build_adapter(vendor, stored, base_url)
+    except ConnectionError_ as exc:
+        return Subscription(vendor, problem=str(exc))
+    config = current_app.config
+    return subscribe(store, cipher, tenant_id, vendor, adapter, public_url=config.get("PUBLIC_URL"),
+                     app_config=app_settings(config), actor=f"{vendor_of(vendor).label} install",
+                     account_ref=account_ref)
+
+
 def _with_connected_user(vendor: str, credentials: dict[str, Any], base_url: str | None) -> dict[str, Any]:
     """The installed credentials with the vendor user the token acts as (one call with the new token; the
     webhooks' loop guard reads it), or `InstallRefused` when the vendor cannot be asked."""
@@ -286,4 +305,4 @@ def _save_once(store: Store, cipher: CredentialCipher, vendor: str, account_ref:
         connection.base_url = base_url
         connection.status = "active"
         cipher.store(connection, merged)
-        return {"slug": tenant.slug, "name": tenant.name, "created": created}
+        return {"id": tenant.id, "slug": tenant.slug, "name": tenant.name, "created": created}

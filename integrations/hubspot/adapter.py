@@ -62,6 +62,7 @@ from the start on the first pull (never a walk of every task in the portal).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import deque
@@ -69,6 +70,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import requests
 from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
@@ -99,12 +101,13 @@ from integrations.base import (
     PushResult,
     Record,
     Removal,
+    Subscribed,
     TaskPushResult,
     TaskWrite,
     VendorUser,
     distinct_ids,
 )
-from integrations.errors import AuthError, FatalError, VendorRefused
+from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
 from integrations.hubspot.cursor import PullCursor
 from integrations.hubspot.fields import (
@@ -154,6 +157,41 @@ SCOPES: dict[str, list[dict[str, str]]] = {
     "tasks": [{"property_name": TASK_KEY_PROPERTY, "operator": "HAS_PROPERTY"}],
 }
 """A fixed condition of every search of an object type: only Canary's tasks are pulled."""
+
+
+WEBHOOK_NOUNS = {"companies": "company", "contacts": "contact", "deals": "deal", "tickets": "ticket"}
+WEBHOOK_ACTIONS = ("creation", "deletion", "merge", "restore", "associationChange")
+UNWATCHED = frozenset({"hs_lastmodifieddate", "lastmodifieddate", "hs_merged_object_ids"})
+
+
+def webhook_subscriptions() -> list[dict[str, str]]:
+    """Canary's app subscriptions: creations, deletions, merges, restores and association changes of
+    companies, contacts, deals and tickets, changes of the properties Canary reads (`PROPERTIES`), and tasks'
+    (``object.*``, objectTypeId 0-27) creations, deletions and property changes."""
+    out: list[dict[str, str]] = []
+    for plural, noun in WEBHOOK_NOUNS.items():
+        out += [{"eventType": f"{noun}.{action}"} for action in WEBHOOK_ACTIONS]
+        out += [{"eventType": f"{noun}.propertyChange", "propertyName": name}
+                for name in PROPERTIES[plural] if name not in UNWATCHED]
+    out += [{"eventType": f"object.{action}", "objectTypeId": "0-27"} for action in ("creation", "deletion")]
+    out += [{"eventType": "object.propertyChange", "objectTypeId": "0-27", "propertyName": name}
+            for name in PROPERTIES["tasks"] if name not in UNWATCHED]
+    return out
+
+
+def webhooks_json(target: str, subscriptions: list[dict[str, str]]) -> dict[str, Any]:
+    """The project app's ``webhooks.json`` for the same subscriptions (HubSpot's documented shape)."""
+    legacy, objects = [], []
+    for sub in subscriptions:
+        noun, _, action = sub["eventType"].partition(".")
+        if noun == "object":
+            objects.append({"subscriptionType": f"object.{action}", "objectName": "task", "active": True,
+                            **({"propertyName": sub["propertyName"]} if "propertyName" in sub else {})})
+        else:
+            legacy.append({"subscriptionType": sub["eventType"], "active": True,
+                           **({"propertyName": sub["propertyName"]} if "propertyName" in sub else {})})
+    return {"settings": {"targetUrl": target, "maxConcurrentRequests": 10},
+            "subscriptions": {"crmObjects": objects, "legacyCrmObjects": legacy}}
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -221,6 +259,7 @@ class HubSpotAdapter:
         self.policy = policy or RetryPolicy(sleep=sleep)
         self.guard = QuotaGuard("hubspot", run_share=run_share, daily_ceiling=daily_ceiling)
         self.pacer = RateLimitPacer(search_per_second=search_per_second, sleep=sleep, monotonic=monotonic)
+        self._ca_cert = ca_cert
         self.connection = HubSpotConnection(
             access_token,
             base_url=base_url,
@@ -262,6 +301,75 @@ class HubSpotAdapter:
 
     def quota_left(self) -> int | None:
         return self.connection.daily_remaining
+
+    # --- webhooks -------------------------------------------------------------------------
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """HubSpot's subscriptions belong to the app, not the portal: with ``HUBSPOT_APP_ID`` and
+        ``HUBSPOT_DEVELOPER_API_KEY`` in ``app_config``, the app's v3 settings (``PUT /webhooks/v3/{appId}/
+        settings``: ``targetUrl`` ``<target>/webhooks/hubspot``, when it differs) and one active subscription per
+        `webhook_subscriptions` entry (``POST``, or ``PATCH`` an inactive one) are made with the developer key as
+        ``hapikey``; found ones are kept (1 settings read + 1 list when nothing is missing). Without them: the
+        app's ``webhooks.json`` as the manual step."""
+        target = f"{target_base_url.rstrip('/')}/webhooks/hubspot"
+        config = app_config or {}
+        app_id, key = str(config.get("HUBSPOT_APP_ID") or ""), str(config.get("HUBSPOT_DEVELOPER_API_KEY") or "")
+        wanted = webhook_subscriptions()
+        if not (app_id.isdigit() and key):
+            return Subscribed(manual_steps=[
+                "HubSpot subscriptions belong to Canary's app: set HUBSPOT_APP_ID and HUBSPOT_DEVELOPER_API_KEY "
+                "and connect again, or give the app this webhooks.json (project apps) and deploy it: "
+                + json.dumps(webhooks_json(target, wanted), separators=(",", ":"))])
+        base = f"{self.connection.host}/webhooks/v3/{app_id}"
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self._ca_cert or True
+        made = 0
+        settings = self._developer(session, "GET", f"{base}/settings", key, missing_ok=True)
+        if settings is None or settings.get("targetUrl") != target:
+            self._developer(session, "PUT", f"{base}/settings", key,
+                            {"targetUrl": target, "throttling": {"maxConcurrentRequests": 10, "period": "SECONDLY"}})
+            made += 1
+        existing = (self._developer(session, "GET", f"{base}/subscriptions", key) or {}).get("results") or []
+        by_key = {(r.get("eventType"), r.get("propertyName"), r.get("objectTypeId")): r
+                  for r in existing if isinstance(r, dict)}
+        for sub in wanted:
+            found = by_key.get((sub["eventType"], sub.get("propertyName"), sub.get("objectTypeId")))
+            if found is None:
+                self._developer(session, "POST", f"{base}/subscriptions", key, {**sub, "active": True})
+                made += 1
+            elif not found.get("active"):
+                self._developer(session, "PATCH", f"{base}/subscriptions/{found['id']}", key, {"active": True})
+                made += 1
+        return Subscribed(registered=[f"app {app_id} settings: target {target}",
+                                      f"app {app_id}: {len(wanted)} active subscriptions"],
+                          credentials={"app_id": app_id}, created=made)
+
+    def _developer(self, session: requests.Session, method: str, url: str, key: str,
+                   body: Mapping[str, Any] | None = None, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        """One developer-API call (``hapikey``; never logged: the key is in the query)."""
+        what = f"{method} {url.split('/webhooks/v3/', 1)[-1].split('/', 1)[-1]}"
+
+        def call() -> dict[str, Any] | None:
+            try:
+                response = session.request(method, url, params={"hapikey": key}, json=body, timeout=(10, 30))
+            except requests.RequestException as exc:
+                raise RetriableError(f"hubspot: webhook settings {what}: {type(exc).__name__}") from None
+            if response.status_code == 404 and missing_ok:
+                return None
+            if response.status_code in (429,) or response.status_code >= 500:
+                raise RetriableError(f"hubspot: webhook settings {what}: {response.status_code}",
+                                     status=response.status_code)
+            if response.status_code in (401, 403):
+                raise AuthError(f"hubspot: the developer API key was refused ({response.status_code}) for "
+                                f"webhook settings {what}; check HUBSPOT_DEVELOPER_API_KEY and HUBSPOT_APP_ID")
+            if response.status_code >= 400:
+                raise VendorRefused(f"hubspot: webhook settings {what} refused ({response.status_code})",
+                                    status=response.status_code)
+            answer = response.json() if response.content else {}
+            return answer if isinstance(answer, dict) else {}
+
+        return self.policy.run(call, what=f"hubspot webhook settings {what}")
 
     def check_connection(self) -> None:
         self.connection.call(

@@ -79,6 +79,10 @@ DESCRIPTOR = VendorDescriptor(
         dedupe_ttl_s=webhooks.RETRY_HORIZON_S, secret_key="client_secret",  # noqa: S106 (a credential name, not a secret)
         setup="run `canary connect hubspot --client-secret-file FILE` (or set HUBSPOT_CLIENT_SECRET)",
         answer=json_answer, refusal=json_refusal,
+        manual_steps=(
+            "Canary's HubSpot app: webhooks target URL {public}/webhooks/hubspot, subscribed to company, contact, "
+            "deal and ticket creation, deletion, merge, restore, association and property changes.",
+        ),
         app_secret_config="HUBSPOT_CLIENT_SECRET",  # noqa: S106 (a setting name)
         user_key=None,  # the loop guard reads the app id (``app_id``), no user
     ),

@@ -6,17 +6,11 @@ import math
 from dataclasses import dataclass
 
 from integrations.base import FieldSpec
-from integrations.hubspot.records import parse_instant
+from integrations.hubspot.records import HEALTH_PROPERTIES, parse_instant
 
 GROUP_NAME = "canary_health"
 GROUP_LABEL = "Canary health"
-PROPERTY_NAMES: dict[str, str] = {
-    "score": "canary_health_score",
-    "band": "canary_health_band",
-    "trend": "canary_health_trend",
-    "reasons": "canary_health_reasons",
-    "scored_at": "canary_scored_at",
-}
+PROPERTY_NAMES: dict[str, str] = HEALTH_PROPERTIES
 BANDS = ("good", "average", "poor")
 MAX_TEXT = 65_536
 

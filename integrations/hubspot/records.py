@@ -22,6 +22,7 @@ from integrations.base import (
     TaskWrite,
     TicketRecord,
     VendorUser,
+    health_values,
 )
 from integrations.values import (
     EPOCH,
@@ -36,6 +37,15 @@ from integrations.values import (
 )
 
 SYSTEM = "hubspot"
+
+HEALTH_PROPERTIES: dict[str, str] = {
+    "score": "canary_health_score",
+    "band": "canary_health_band",
+    "trend": "canary_health_trend",
+    "reasons": "canary_health_reasons",
+    "scored_at": "canary_scored_at",
+}
+"""Canonical health key -> the company property Canary writes it to (`integrations.hubspot.fields`)."""
 
 MODIFIED_PROPERTY: dict[str, str] = {
     "companies": "hs_lastmodifieddate",
@@ -64,6 +74,7 @@ PROPERTIES: dict[str, tuple[str, ...]] = {
         "hs_parent_company_id",
         "hs_merged_object_ids",
         "hs_lastmodifieddate",
+        *HEALTH_PROPERTIES.values(),  # Canary's own: its write-back coming back is told from a change
     ),
     "contacts": (
         "email",
@@ -325,6 +336,7 @@ def company_to_account(obj: Mapping[str, Any], parent_id: str | None = None,
         cross_refs=refs,
         industry=text_or_none(props.get("industry")),
         employees=int_or_none(props.get("numberofemployees")),
+        health=health_values(props, lambda key: HEALTH_PROPERTIES.get(key, f"canary_{key}")),
     ).with_owner(owner)
 
 

@@ -59,6 +59,10 @@ class FieldAccess:
             self._user_id = identity_user_id(resources)
         return self._user_id
 
+    def known_user_id(self) -> str | None:
+        """The connected user's id when `read_user_id` asked already (no call)."""
+        return self._user_id
+
     def user_id(self) -> str:
         """The connected user's id (`read_user_id`), or `FatalError` saying what to do by hand."""
         user_id = self.read_user_id()

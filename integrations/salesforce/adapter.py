@@ -1,12 +1,18 @@
 """The Salesforce adapter: incremental pulls over SystemModstamp, health fields written back.
 
 * Pull: one SOQL ``queryAll`` per object and run, ``ORDER BY SystemModstamp, Id`` from the saved
-  cursor (see `integrations.salesforce.soql`), then ``queryMore`` page by page (never ``OFFSET``,
-  which Salesforce caps at 2,000); each page of up to ``query_batch_size`` records
+  cursor (see `integrations.salesforce.soql`); then ``queryMore`` page by page (never ``OFFSET``, which
+  Salesforce caps at 2,000); each page of up to ``query_batch_size`` records
   (``Sforce-Query-Options: batchSize``) is yielded with the cursor after its last record.
   Records deleted since the cursor (the recycle bin, ``IsDeleted``) come back as the page's
   ``removed``, a merged Account's loser with the winner (``MasterRecordId``). Nothing new costs
   exactly one call per object.
+  Canary's own writes: after the first pull, the objects Canary writes (Account, Task) are queried with
+  ``LastModifiedById != '<integration user>'`` when the connection knows that user (``integration_user_id``,
+  from `connected_user`), so a push's records do not come back. A person's later edit restamps the record
+  with that person; an edit made between the last pull and Canary's write to the same record is hidden until
+  the record's next change, and so is any change made while logged in as the integration user (connect
+  Canary with a dedicated integration user).
   Account owners are looked up in ``User`` (``Id, Email, Name, IsActive``) once per run and owner,
   200 per query, only for pages that name an owner not seen before.
 * Fetch (records named by id, e.g. by a change notification): one ``queryAll`` ``WHERE Id IN (...)``
@@ -49,6 +55,7 @@ from integrations.base import (
     PushResult,
     Record,
     Removal,
+    Subscribed,
     TaskPushResult,
     TaskWrite,
     VendorUser,
@@ -56,7 +63,7 @@ from integrations.base import (
 )
 from integrations.errors import AuthError, FatalError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy
-from integrations.salesforce import fields, records, wire
+from integrations.salesforce import fields, records, webhooks, wire
 from integrations.salesforce.access import FieldAccess
 from integrations.salesforce.cursor import ModstampCursor
 from integrations.salesforce.soql import ID_PATTERN, ids_query, incremental_query, values_query
@@ -68,6 +75,9 @@ log = logging.getLogger("canary.salesforce")
 COLLECTION_LIMIT = 200
 """sObject Collections take at most 200 records per call."""
 TERMINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+OUTBOUND_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "Task")
+"""The objects whose outbound messages Canary receives (`integrations.salesforce.webhooks.OBJECTS`)."""
+OUTBOUND_FIELDS = ("Id", "LastModifiedById", "SystemModstamp")
 
 
 @dataclass(frozen=True)
@@ -77,15 +87,17 @@ class PulledObject:
     to_record: Callable[[Mapping[str, Any]], Record]
     scope: str | None = None
     """A fixed condition of the pull (tasks: only Canary's)."""
+    written: bool = False
+    """Canary writes these records (health fields, tasks): the pull leaves out the integration user's changes."""
 
 
 PULLED: dict[str, PulledObject] = {
-    "accounts": PulledObject("Account", records.ACCOUNT_FIELDS, records.account_from_payload),
+    "accounts": PulledObject("Account", records.ACCOUNT_FIELDS, records.account_from_payload, written=True),
     "contacts": PulledObject("Contact", records.CONTACT_FIELDS, records.contact_from_payload),
     "deals": PulledObject("Opportunity", records.DEAL_FIELDS, records.deal_from_payload),
     "tickets": PulledObject("Case", records.TICKET_FIELDS, records.ticket_from_payload),
     "tasks": PulledObject("Task", records.TASK_FIELDS, records.task_from_payload,
-                          scope=f"{fields.TASK_KEY_FIELD} != null"),
+                          scope=f"{fields.TASK_KEY_FIELD} != null", written=True),
 }
 
 
@@ -111,7 +123,15 @@ class SalesforceAdapter:
         resolve_owners: bool = True,
         sleep: Callable[[float], None] = time.sleep,
         timeout: tuple[float, float] = (10.0, 120.0),
+        integration_user_id: str | None = None,
     ) -> None:
+        """``integration_user_id``: the User the credentials act as (`connected_user`, stored with the
+        connection); when known, pulls of Accounts and Tasks leave out records that user modified last. A value
+        that is not a User Id is not used (logged): the pulls then read every change, Canary's own included."""
+        if integration_user_id is not None and not ID_PATTERN.match(integration_user_id):
+            log.warning("salesforce: the stored integration_user_id is not a User Id; Canary's own writes will "
+                        "come back in pulls until `canary connect salesforce` stores it again")
+            integration_user_id = None
         if not 200 <= query_batch_size <= 2000:
             raise ValueError("query_batch_size must be between 200 and 2000 (Sforce-Query-Options)")
         if not 1 <= batch_size <= COLLECTION_LIMIT:
@@ -129,6 +149,7 @@ class SalesforceAdapter:
         self.bulk_max_wait = bulk_max_wait
         self.resolve_owners = resolve_owners
         self.sleep = sleep
+        self.integration_user_id = integration_user_id
         self._owners: dict[str, VendorUser] = {}
         """Account owners read this run, by User Id (a run asks for each owner once)."""
 
@@ -136,12 +157,14 @@ class SalesforceAdapter:
     def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
                          **options: Any) -> SalesforceAdapter:
         """For a stored connection; the instance URL is a credential (it comes with the token), not ``base_url``."""
+        options.setdefault("integration_user_id", credentials.get(webhooks.USER_KEY) or None)
         return cls(instance_url=credentials["instance_url"], access_token=credentials["access_token"],
                    ca_cert=credentials.get("cert_path"), **options)
 
     @classmethod
     def from_sandbox(cls, credentials: Mapping[str, str], **options: Any) -> SalesforceAdapter:
         """Connect to the sandbox emulator (``Sandbox.credentials["salesforce"]``)."""
+        options.setdefault("integration_user_id", credentials.get(webhooks.USER_KEY) or None)
         return cls(instance_url=credentials["instance_url"], access_token=credentials["session_id"],
                    ca_cert=credentials.get("cert_path"), **options)
 
@@ -167,6 +190,25 @@ class SalesforceAdapter:
         answer (``GET /services/data/vXX.X/``), one call. Works with the ``api`` scope alone (UserInfo needs
         ``openid``/``id``), and names the user Salesforce stamps on Canary's writes (``LastModifiedById``)."""
         return self.access.read_user_id()
+
+    # ------------------------------------------------------------------ webhooks
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """Outbound Messages cannot be created through the REST API: nothing is registered, and the answer is
+        what the admin sets up (objects, fields, the endpoint with the connection's token, the integration user
+        whose changes Canary drops, when this adapter asked already: no call)."""
+        endpoint = f"{target_base_url.rstrip('/')}/webhooks/salesforce?token=<the connection's webhook token>"
+        known = self.access.known_user_id()
+        user = known or "Canary connects as (stored as the connection's integration_user_id)"
+        objects = ", ".join(OUTBOUND_OBJECTS)
+        return Subscribed(manual_steps=[
+            f"Salesforce Setup > Outbound Messages > New, once per object ({objects}): fields "
+            f"{', '.join(OUTBOUND_FIELDS)}; Endpoint URL {endpoint}; send as any active user.",
+            "Setup > Flows: a record-triggered flow per object (a record is created or updated) whose action is "
+            "that outbound message.",
+            f"Canary drops the changes of its integration user {user} (LastModifiedById): people should not edit "
+            "records as that user.",
+        ])
 
     # ------------------------------------------------------------------ pull
 
@@ -235,9 +277,15 @@ class SalesforceAdapter:
     def _query(self, spec: PulledObject, position: ModstampCursor) -> Any:
         """``queryAll`` from the position: the recycle bin's rows (``IsDeleted``) come back with the live ones."""
         sf = self.connection.sf
-        query = incremental_query(spec.sobject, spec.fields, position, scope=spec.scope)
+        query = incremental_query(spec.sobject, spec.fields, position, scope=spec.scope,
+                                  not_modified_by=self._own_user(spec, position))
         return self.connection.call(f"queryAll {spec.sobject}", lambda: sf.query(
             query, include_deleted=True, headers=self.query_options))
+
+    def _own_user(self, spec: PulledObject, position: ModstampCursor) -> str | None:
+        """The user whose changes an incremental pull of ``spec`` leaves out: the integration user, for what
+        Canary writes, once there is a position (the first pull reads every record, whoever changed it last)."""
+        return self.integration_user_id if spec.written and position.stamp is not None else None
 
     def _query_more(self, spec: PulledObject, next_url: str, position: ModstampCursor) -> Any:
         sf = self.connection.sf

@@ -105,9 +105,14 @@ DESCRIPTOR = VendorDescriptor(
         channel="outbound messages (SOAP) from a record-triggered flow, to an endpoint URL holding a secret token",
         accounts=webhooks.accounts, verify=webhooks.verify, parse=webhooks.parse,
         dedupe_ttl_s=webhooks.RETRY_HORIZON_S, secret_key="webhook_token",  # noqa: S106 (a credential name, not a secret)
-        setup=("run `canary connect salesforce --webhook-token-file FILE` and put the token in the outbound "
+        setup=("run `canary connect salesforce --webhook-secret-file FILE` and put the token in the outbound "
                "message's endpoint URL"),
         answer=webhooks.answer, refusal=webhooks.refusal,
+        manual_steps=(
+            "Salesforce Setup > Outbound Messages, for Account, Contact, Opportunity, Case and Task: fields Id, "
+            "LastModifiedById, SystemModstamp to {public}/webhooks/salesforce?token=<the connection's webhook "
+            "token>, sent by a record-triggered flow on create and update.",
+        ),
         user_key=webhooks.USER_KEY,
     ),
     field_name=field_name,

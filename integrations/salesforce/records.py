@@ -26,7 +26,9 @@ from integrations.base import (
     TaskWrite,
     TicketRecord,
     VendorUser,
+    health_values,
 )
+from integrations.salesforce.fields import field_name
 from integrations.values import (
     canonical_role,
     decimal_or_none,
@@ -184,6 +186,7 @@ def account_from_payload(payload: Mapping[str, Any], owners: Mapping[str, Vendor
         cross_refs=refs,
         industry=text_or_none(payload.get("Industry")),
         employees=int_or_none(payload.get("NumberOfEmployees")),
+        health=health_values(payload, field_name),
     ).with_owner(owner)
 
 

@@ -77,17 +77,23 @@ def soql_in(values: Sequence[str]) -> str:
 
 
 def incremental_query(sobject: str, fields: Sequence[str], cursor: ModstampCursor, *,
-                      scope: str | None = None) -> str:
-    """``SELECT fields FROM sobject [WHERE scope AND after cursor] ORDER BY SystemModstamp, Id``; ``scope``
-    is the adapter's own fixed condition (``Canary_Task_Key__c != null``), never caller text."""
+                      scope: str | None = None, not_modified_by: str | None = None) -> str:
+    """``SELECT fields FROM sobject [WHERE scope AND after cursor AND not by] ORDER BY SystemModstamp, Id``;
+    ``scope`` is the adapter's own fixed condition (``Canary_Task_Key__c != null``), never caller text;
+    ``not_modified_by`` a User Id whose latest changes are left out (``LastModifiedById != '005...'``: Canary's
+    integration user, so its own writes do not come back), checked against the id pattern and quoted."""
     selected = list(dict.fromkeys([*(soql_name(f) for f in fields), "Id", "SystemModstamp"]))
     # Names pass soql_name(); the cursor's values are formatted as literals: no caller text goes in.
     query = f"SELECT {', '.join(selected)} FROM {soql_name(sobject)}"  # noqa: S608
-    where = cursor.where()
-    if scope and where:
-        query += f" WHERE ({scope}) AND ({where})"
-    elif scope or where:
-        query += f" WHERE {scope or where}"
+    conditions = [c for c in (scope, cursor.where()) if c]
+    if not_modified_by is not None:
+        if not ID_PATTERN.match(not_modified_by):
+            raise ValueError(f"not a Salesforce id: {not_modified_by!r}")
+        conditions.append(f"LastModifiedById != {soql_string(not_modified_by)}")
+    if len(conditions) == 1:
+        query += f" WHERE {conditions[0]}"
+    elif conditions:
+        query += " WHERE " + " AND ".join(f"({c})" for c in conditions)
     return query + " ORDER BY SystemModstamp, Id"
 
 

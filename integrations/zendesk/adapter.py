@@ -53,10 +53,13 @@ Links. Every request goes to this adapter's own base URL (`ZendeskSession`), wha
 and host a ``next_page`` / ``after_url`` / ``links.next`` carries: Zendesk's are ``https://``,
 the sandbox's may be either.
 
-Write-back: ``PUT /organizations/update_many`` with at most 100 organizations per request,
-then ``GET /job_statuses/{id}`` until the job is completed (``max_polls``, ``poll_interval``,
-injectable ``sleep``). N records cost ``ceil(N/100)`` updates plus the polls, one per batch
-when the job is done at the first poll, plus one ``GET /organization_fields`` per adapter
+Write-back: ``PUT /organizations/update_many`` with at most 100 organizations per request, every
+batch submitted first; then the jobs still queued or working are polled together,
+``GET /job_statuses/show_many?ids=`` with up to 100 job ids a request, round after round
+(``poll_interval`` apart, injectable ``sleep``, at most ``max_polls`` rounds) asking only for the
+jobs not finished yet. N records in J = ``ceil(N/100)`` jobs cost J updates plus ``ceil(J/100)``
+polls when every job is done at the first round (each later round: one request per 100 jobs still
+running), plus one ``GET /organization_fields`` per adapter
 when `ensure_fields` has not listed them already: each value is sent in the type of its field
 (`integrations.zendesk.fields.typed_value`), and an organization the job reports failed
 (Zendesk's type check, a deleted organization) is that organization's failure, with Zendesk's reason.
@@ -84,6 +87,7 @@ from integrations.base import (
     PushResult,
     Record,
     Removal,
+    Subscribed,
     VendorUser,
     distinct_ids,
 )
@@ -105,6 +109,7 @@ from integrations.zendesk.records import (
     ticket_to_ticket,
     user_to_contact,
 )
+from integrations.zendesk.webhooks import SUBSCRIPTIONS, TICKET_BODY
 from integrations.zendesk.wire import ZendeskSession, error_text, header_int
 
 log = logging.getLogger("canary.zendesk")
@@ -114,6 +119,11 @@ UPDATE_MANY_MAX = 100
 EXPORT_PAGE_MAX = 1000
 LIST_PAGE_MAX = 100
 DEFAULT_WINDOW_RESET = 60
+JOB_SHOW_MANY_MAX = 100
+"""Job statuses one ``GET /job_statuses/show_many?ids=`` reads."""
+UNFINISHED = ("queued", "working")
+MISSING = "missing"
+"""Canary's mark for a job a show_many answer left out (Zendesk keeps job statuses for a day)."""
 
 
 class ZendeskAdapter:
@@ -322,6 +332,77 @@ class ZendeskAdapter:
         me = self._call("read users/me", lambda: self._zenpy.users.me())
         user_id = getattr(me, "id", None)
         return str(user_id) if isinstance(user_id, int) and user_id > 0 else None
+
+    # ------------------------------------------------------------------ webhooks
+
+    def subscribe_webhooks(self, target_base_url: str, app_config: Mapping[str, Any] | None = None) -> Subscribed:
+        """Canary's webhooks at this account, found by name or made (``POST /webhooks``; a found one whose
+        endpoint, subscriptions or status differ is fixed with ``PATCH``): `EVENTS_WEBHOOK` subscribed to the
+        organization and user events, `TICKETS_WEBHOOK` connected to triggers, and the trigger `TRIGGER_TITLE`
+        (``POST``/``PUT /triggers``) whose ``notification_webhook`` posts `TICKET_BODY` on every ticket create or
+        update. Each webhook's signing secret (``GET /webhooks/{id}/signing_secret``) comes back as
+        ``webhook_secret`` and ``ticket_webhook_secret``. Calls: 1 list + 1-2 per webhook + 2 for the trigger."""
+        endpoint = f"{target_base_url.rstrip('/')}/webhooks/zendesk/{self.subdomain}"
+        found = _rows(self._send("list webhooks", "GET", "webhooks", params={"filter[name_contains]": "Canary"}),
+                      "webhooks")
+        made = 0
+        ids: dict[str, str] = {}
+        for name, subscriptions in ((EVENTS_WEBHOOK, list(SUBSCRIPTIONS)), (TICKETS_WEBHOOK, [TICKET_EVENTS])):
+            wanted = {"name": name, "status": "active", "endpoint": endpoint, "http_method": "POST",
+                      "request_format": "json", "subscriptions": subscriptions}
+            mine = next((w for w in found if w.get("name") == name
+                         and (TICKET_EVENTS in (w.get("subscriptions") or [])) == (name == TICKETS_WEBHOOK)), None)
+            if mine is None:
+                created = self._send(f"create webhook {name!r}", "POST", "webhooks", {"webhook": wanted})
+                ids[name] = str(_dict(created.get("webhook")).get("id") or "")
+                made += 1
+            else:
+                ids[name] = str(mine["id"])
+                if any(mine.get(k) != v for k, v in wanted.items()):
+                    self._send(f"update webhook {name!r}", "PATCH", f"webhooks/{ids[name]}", {"webhook": wanted})
+                    made += 1
+            if not ids[name]:
+                raise FatalError(f"zendesk: creating the webhook {name!r} answered no id")
+        secrets = {key: str(_dict(self._send(f"read the signing secret of {name!r}", "GET",
+                                             f"webhooks/{ids[name]}/signing_secret").get("signing_secret"))
+                            .get("secret") or "")
+                   for key, name in (("webhook_secret", EVENTS_WEBHOOK), ("ticket_webhook_secret", TICKETS_WEBHOOK))}
+        if not all(secrets.values()):
+            raise FatalError("zendesk: a webhook's signing secret could not be read")
+        trigger = {"title": TRIGGER_TITLE, "active": True, "conditions": TRIGGER_CONDITIONS,
+                   "actions": [{"field": "notification_webhook", "value": [ids[TICKETS_WEBHOOK], TICKET_BODY]}]}
+        triggers = _rows(self._send("list triggers", "GET", "triggers"), "triggers")
+        existing = next((t for t in triggers if t.get("title") == TRIGGER_TITLE), None)
+        if existing is None:
+            existing = _dict(self._send("create the ticket trigger", "POST", "triggers", {"trigger": trigger})
+                             .get("trigger"))
+            made += 1
+        elif any(existing.get(k) != v for k, v in trigger.items()):
+            self._send("update the ticket trigger", "PUT", f"triggers/{existing['id']}", {"trigger": trigger})
+            made += 1
+        return Subscribed(
+            registered=[f"webhook {ids[EVENTS_WEBHOOK]} ({EVENTS_WEBHOOK}: organization and user events)",
+                        f"webhook {ids[TICKETS_WEBHOOK]} ({TICKETS_WEBHOOK}: connected to triggers)",
+                        f"trigger {existing.get('id')} ({TRIGGER_TITLE}: ticket created or updated)"],
+            credentials=secrets, created=made)
+
+    def _send(self, what: str, method: str, path: str, body: Mapping[str, Any] | None = None,
+              params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A JSON request zenpy has no call for, through zenpy's session (same counting, auth and errors)."""
+
+        def call() -> dict[str, Any]:
+            response = self._session.request(method, f"{self._base}/{path}", json=body, params=params,
+                                             timeout=self._timeout)
+            if response.status_code >= 400:
+                raise self._refused(what, response)
+            if not response.content:
+                return {}
+            answer = response.json()
+            if not isinstance(answer, dict):
+                raise FatalError(f"zendesk: {what}: the answer is not a JSON object")
+            return answer
+
+        return self._call(what, call)
 
     # ------------------------------------------------------------------ pulls
 
@@ -535,6 +616,7 @@ class ZendeskAdapter:
         return self._fields
 
     def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult:
+        """Every ``update_many`` job submitted first, then the unfinished ones polled together (`_finish_jobs`)."""
         result = PushResult()
         calls_before = self.calls
         ready: list[FieldUpdate] = []
@@ -544,32 +626,52 @@ class ZendeskAdapter:
             else:
                 ready.append(update)
         fields = (self._fields if self._fields is not None else self._list_fields()) if ready else {}
+        submitted: list[tuple[list[FieldUpdate], dict[str, Any]]] = []
         for start in range(0, len(ready), self.batch_size):
-            self._push_batch(ready[start : start + self.batch_size], fields, result)
+            batch = ready[start : start + self.batch_size]
+            job = self._submit_batch(batch, fields, result)
+            if job is not None:
+                submitted.append((batch, job))
+        finished = self._finish_jobs([job for _, job in submitted])
+        for (batch, _), job in zip(submitted, finished, strict=True):
+            self._record_job(batch, job, result)
         result.calls = self.calls - calls_before
         return result
 
     def minimum_push_calls(self, records: int) -> int:
-        """update_many requests for ``records`` organizations (polls come on top: one per batch at best)."""
-        return math.ceil(records / self.batch_size)
+        """The fewest requests for ``records`` organizations: ``ceil(N/batch_size)`` updates plus one show_many
+        poll per 100 of those jobs (when each is done at its first poll; a job still running costs re-polls)."""
+        jobs = math.ceil(records / self.batch_size)
+        return jobs + math.ceil(jobs / JOB_SHOW_MANY_MAX)
 
-    def _push_batch(self, batch: list[FieldUpdate], fields: Mapping[str, Mapping[str, Any]],
-                    result: PushResult) -> None:
+    def _submit_batch(self, batch: list[FieldUpdate], fields: Mapping[str, Mapping[str, Any]],
+                      result: PushResult) -> dict[str, Any] | None:
+        """One ``update_many``: the queued job, or None when Zendesk refused the batch (each record failed)."""
         organizations = [Organization(id=int(u.external_id), organization_fields=_typed(u.values, fields))
                          for u in batch]
         try:
             body = self._fetch(f"update {len(batch)} organizations",
                                lambda: self._zenpy.organizations.update(organizations))
-            job = self._finish_job(_dict(body.get("job_status")))
         except VendorRefused as exc:
             for u in batch:
                 result.failed[u.external_id] = str(exc)
-            return
+            return None
+        job = _dict(body.get("job_status"))
+        if job.get("status") in UNFINISHED and not job.get("id"):
+            raise FatalError("zendesk: update_many answered a job status without an id")
+        return job
+
+    def _record_job(self, batch: list[FieldUpdate], job: Mapping[str, Any], result: PushResult) -> None:
+        """Per-organization outcomes of one finished (or given up) job."""
         status = job.get("status")
         if status != "completed":
-            message = (f"zendesk: update job {job.get('id')} is still {status!r} after {self.max_polls} polls; "
-                       "the next push retries" if status in ("queued", "working")
-                       else f"zendesk: update job {job.get('id')} {status}: {job.get('message') or 'no message'}")
+            if status in UNFINISHED:
+                message = (f"zendesk: update job {job.get('id')} is still {status!r} after {self.max_polls} polls; "
+                           "the next push retries")
+            elif status == MISSING:
+                message = f"zendesk: update job {job.get('id')} was not found when polled; the next push retries"
+            else:
+                message = f"zendesk: update job {job.get('id')} {status}: {job.get('message') or 'no message'}"
             for u in batch:
                 result.failed[u.external_id] = message
             return
@@ -595,22 +697,36 @@ class ZendeskAdapter:
             else:
                 result.failed[u.external_id] = f"zendesk: {outcomes[u.external_id]}"
 
-    def _finish_job(self, job: dict[str, Any]) -> dict[str, Any]:
-        polls = 0
-        while job.get("status") in ("queued", "working") and polls < self.max_polls:
-            job_id = job.get("id")
-            if not job_id:
-                raise FatalError("zendesk: update_many answered a job status without an id")
+    def _finish_jobs(self, jobs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The jobs' statuses once finished: rounds of ``GET /job_statuses/show_many?ids=`` (100 ids a request)
+        over the jobs still queued or working, ``poll_interval`` apart, at most ``max_polls`` rounds. A job the
+        answer leaves out comes back with status ``missing`` and is not asked again."""
+        latest = list(jobs)
+        for _ in range(self.max_polls):
+            pending = [i for i, job in enumerate(latest) if job.get("status") in UNFINISHED]
+            if not pending:
+                break
             self._sleep(self.poll_interval)
-            polls += 1
-            job = _dict(self._poll(str(job_id)).get("job_status"))
-        return job
-
-    def _poll(self, job_id: str) -> dict[str, Any]:
-        return self._fetch("poll job status", lambda: self._zenpy.job_status(id=job_id))
+            for start in range(0, len(pending), JOB_SHOW_MANY_MAX):
+                chunk = pending[start : start + JOB_SHOW_MANY_MAX]
+                ids = [str(latest[i]["id"]) for i in chunk]
+                body = self._fetch(f"poll {len(ids)} job statuses", partial(self._zenpy.job_status, ids=ids))
+                shown = {str(j.get("id")): j for j in _rows(body, "job_statuses")}
+                for i, job_id in zip(chunk, ids, strict=True):
+                    latest[i] = shown.get(job_id) or {"id": job_id, "status": MISSING}
+        return latest
 
     def _create_field(self, key: str, field: Any) -> None:
         self._call(f"create organization field {key}", lambda: self._zenpy.organization_fields.create(field))
+
+
+EVENTS_WEBHOOK = "Canary events"
+TICKETS_WEBHOOK = "Canary tickets"
+TICKET_EVENTS = "conditional_ticket_events"
+TRIGGER_TITLE = "Canary: ticket activity"
+TRIGGER_CONDITIONS = {"all": [], "any": [{"field": "update_type", "operator": "is", "value": "Create"},
+                                         {"field": "update_type", "operator": "is", "value": "Change"}]}
+"""Ticket is created, or ticket is updated."""
 
 
 def _too_recent(exc: VendorRefused) -> bool:

@@ -83,6 +83,13 @@ DESCRIPTOR = VendorDescriptor(
         setup="run `canary connect zendesk --webhook-secret-file FILE` (the webhook's signing secret)",
         answer=json_answer, refusal=json_refusal,
         account_in_path=True,
+        manual_steps=(
+            "Zendesk Admin Center > Webhooks: a webhook to {public}/webhooks/zendesk/{account} subscribed to the "
+            "organization and user events, and a second one to the same endpoint connected to triggers.",
+            "Admin Center > Triggers: ticket is created or updated, action Notify webhook (the second one) with the "
+            "JSON body of integrations.zendesk.webhooks.TICKET_BODY.",
+            "Store the signing secrets: canary connect zendesk --webhook-secret-file FILE.",
+        ),
         user_key=webhooks.USER_KEY,
     ),
     field_name=vendor_key,

@@ -22,9 +22,18 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from integrations.base import AccountRecord, ContactRecord, Removal, SatisfactionRecord, TicketRecord, VendorUser
+from integrations.base import (
+    AccountRecord,
+    ContactRecord,
+    Removal,
+    SatisfactionRecord,
+    TicketRecord,
+    VendorUser,
+    health_values,
+)
 from integrations.errors import RecordError
 from integrations.values import canonical_role, iso_datetime, lowered_email, text_or_none
+from integrations.zendesk.fields import vendor_key
 
 SYSTEM = "zendesk"
 HUBSPOT_FIELD_KEY = "hubspot_company_id"
@@ -128,6 +137,7 @@ def organization_to_account(org: Mapping[str, Any], owners: Mapping[str, VendorU
         domain=domains[0].strip() if domains else None,
         parent_external_id=text_or_none(fields.get(PARENT_FIELD_KEY)),
         cross_refs=cross_refs,
+        health=health_values(fields, vendor_key),
     )
     owner_id, owner_email = owner_field_value(org, owner_field)
     if owner_id:

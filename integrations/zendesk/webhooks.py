@@ -39,6 +39,8 @@ from integrations.zendesk.fields import VENDOR_FIELDS
 
 MAX_AGE_S = 300
 RETRY_HORIZON_S = 24 * 3600.0
+TICKET_SECRET_KEY = "ticket_webhook_secret"  # noqa: S105 - a credential's name
+"""The trigger-connected webhook's signing secret (the events webhook's is the spec's ``webhook_secret``)."""
 USER_KEY = "api_user_id"
 """The credential naming the user Canary connects as (`WebhookSpec.user_key`), the loop guard's."""
 EVENT_TYPE = re.compile(r"zen:event-type:(organization|user)\.([a-z_]+)")
@@ -71,6 +73,8 @@ def accounts(delivery: Delivery) -> tuple[str, ...]:
 
 def verify(delivery: Delivery, credentials: Mapping[str, Any], *, now: float, scope: str | int,
            app_secret: str | None = None) -> Replay:
+    """The signature checked with the events webhook's secret, or the ticket webhook's (each Zendesk webhook
+    signs with its own: ``webhook_secret``, ``ticket_webhook_secret``)."""
     secret = credentials.get("webhook_secret")
     given = header(delivery, "X-Zendesk-Webhook-Signature")
     stamp = header(delivery, "X-Zendesk-Webhook-Signature-Timestamp")
@@ -86,9 +90,12 @@ def verify(delivery: Delivery, credentials: Mapping[str, Any], *, now: float, sc
         raise SignatureError(f"timestamp older than {MAX_AGE_S // 60} minutes: request refused")
     if sent_at - now > CLOCK_SKEW_S:
         raise SignatureError("timestamp is in the future: check the server clock")
-    expected = signature(str(secret), stamp, delivery.body)
-    if not hmac.compare_digest(expected.encode(), given.strip().encode()):
+    candidates = [signature(str(key), stamp, delivery.body)
+                  for key in (secret, credentials.get(TICKET_SECRET_KEY)) if key]
+    matches = [hmac.compare_digest(c.encode(), given.strip().encode()) for c in candidates]  # all compared
+    if not any(matches):
         raise SignatureError("signature does not match the webhook's signing secret")
+    expected = candidates[matches.index(True)]
     return Replay(replay_key("zendesk-webhook", scope, base64.b64decode(expected)), sent_at + MAX_AGE_S + CLOCK_SKEW_S)
 
 

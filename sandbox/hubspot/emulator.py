@@ -60,6 +60,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
 from sandbox.hubspot import render
+from sandbox.hubspot.developer import AppWebhooks
 from sandbox.hubspot.errors import AUTH_MESSAGE, HubSpotError, correlation_id, not_found, validation_error
 from sandbox.hubspot.limits import DailyAllowance, RollingLimit
 from sandbox.hubspot.schema import KIND_BY_TYPE_ID, SINGULAR
@@ -77,6 +78,9 @@ DEFAULT_TOKEN = "sandbox-hubspot-private-app-token"  # noqa: S105 - a fixed sand
 PERSON_TOKEN = "sandbox-hubspot-person-private-app-token"  # noqa: S105 - a fixed sandbox credential
 """A second private app's access token: a person's own scripts, another integration than Canary's app."""
 PERSON_APP_ID = 2_345_678
+DEVELOPER_API_KEY = "sandbox-hubspot-developer-api-key"
+"""The developer account's API key (``?hapikey=``) for the app's webhook settings and subscriptions."""
+DEVELOPER_PREFIX = "/webhooks/v3/"
 ASSOCIATION_BATCH_MAX_INPUTS = 1000
 LIST_MAX_LIMIT = 100
 ASSOCIATION_PAGE_MAX = 500
@@ -151,8 +155,12 @@ class HubSpotEmulator(Emulator):
         client_secret: str = "hubspot-sandbox-client-secret",  # noqa: S107 - public sandbox credential
         person_access_token: str = PERSON_TOKEN,
         person_app_id: int = PERSON_APP_ID,
+        developer_api_key: str = DEVELOPER_API_KEY,
     ) -> None:
         super().__init__(stats, clock)
+        self.developer_api_key = developer_api_key
+        self.app = AppWebhooks(app_id, self.clock)
+        """Canary's app's webhook settings and subscriptions: which events are sent, and where."""
         self.person_access_token = person_access_token
         self.person_app_id = person_app_id
         self.app_id = app_id
@@ -172,9 +180,18 @@ class HubSpotEmulator(Emulator):
         self._daily = DailyAllowance(daily_api_limit, self.clock)
         self._map = Map([Rule(rule, endpoint=endpoint, methods=[method]) for rule, endpoint, method in _ROUTES])
         self.webhooks = Webhooks()
-        self.webhooks.start(webhook_url, self._render_webhook, webhook_options, batch_size=100,
+        self.webhooks.start(None, self._render_webhook, webhook_options, batch_size=100,
                             no_retry=(400, 401, 403, 404, 405))
         self.store.listener = self._on_store_change
+        if webhook_url:
+            self.admin_subscribe(webhook_url)
+
+    def admin_subscribe(self, target_url: str) -> None:
+        """The app's ``webhooks.json`` set by hand: ``target_url``, every event of every object."""
+        with self.store.lock:
+            self.app.put_settings({"targetUrl": target_url})
+            self.app.every_event = True
+            self.webhooks.point(target_url)
 
     # --- in-process helpers for tests and the sync suite -------------------------------------
 
@@ -182,7 +199,8 @@ class HubSpotEmulator(Emulator):
     def credentials(self) -> dict[str, str]:
         return {"access_token": self.access_token, "portal_id": str(self.portal_id),
                 "client_secret": self.client_secret, "app_id": str(self.app_id),
-                "person_access_token": self.person_access_token, "person_app_id": str(self.person_app_id)}
+                "person_access_token": self.person_access_token, "person_app_id": str(self.person_app_id),
+                "developer_api_key": self.developer_api_key}
 
     def seed(self, world: World) -> None:
         with self.webhooks.silenced():
@@ -194,11 +212,15 @@ class HubSpotEmulator(Emulator):
         if not self.webhooks.on or object_type not in WEBHOOK_OBJECTS:
             return
         noun, type_id = WEBHOOK_OBJECTS[object_type]
+        subscription = self.app.match(noun, type_id, action, details.get("propertyName"))
+        if subscription is None:  # no active subscription lets this event out
+            return
         # HubSpot names the integration whose token made a change (changeSource INTEGRATION, sourceId its app
         # id): Canary's app, or the person's private app; a change in HubSpot's own UI is CRM_UI.
         source = str(self.app_id) if by_api() else acting_person()
         event: dict[str, Any] = {
-            "eventId": next(self._event_ids), "subscriptionId": 1, "portalId": self.portal_id, "appId": self.app_id,
+            "eventId": next(self._event_ids), "subscriptionId": subscription, "portalId": self.portal_id,
+            "appId": self.app_id,
             "occurredAt": int(self.clock().timestamp() * 1000),
             "subscriptionType": f"{noun}.{action}" if noun else f"object.{action}",
             "attemptNumber": 0, "objectId": int(record_id),
@@ -316,9 +338,58 @@ class HubSpotEmulator(Emulator):
 
     def _respond(self, request: Request) -> Response:
         # what the API does is the doing of the app whose token authenticated: Canary's, or the person's
+        if request.path.startswith(DEVELOPER_PREFIX):
+            return self._developer_api(request)
         person = request.headers.get("Authorization", "") == f"Bearer {self.person_access_token}"
         with as_person(str(self.person_app_id)) if person else as_api():
             return self._respond_as_api(request)
+
+    def _developer_api(self, request: Request) -> Response:
+        """``/webhooks/v3/{appId}/settings`` and ``/subscriptions[/{id}]`` with the developer API key."""
+        parts = request.path[len(DEVELOPER_PREFIX):].strip("/").split("/")
+        pattern = DEVELOPER_PREFIX + "{appId}/" + "/".join(p if not p.isdigit() else "{id}" for p in parts[1:])
+        self.stats.record_call(request.method, pattern)
+        try:
+            if request.args.get("hapikey") != self.developer_api_key:
+                raise HubSpotError(401, "INVALID_AUTHENTICATION",
+                                   "The API key provided is invalid. View or manage your API key here: "
+                                   "https://app.hubspot.com/l/api-key/")
+            if not parts[0].isdigit() or int(parts[0]) != self.app_id or len(parts) < 2:
+                raise not_found("no such app")
+            body = render.json_body(request) if request.method in ("PUT", "POST", "PATCH") else {}
+            with self.store.lock:
+                return self._developer_call(request.method, parts[1:], body)
+        except HubSpotError as err:
+            return render.error_response(err)
+
+    def _developer_call(self, method: str, path: list[str], body: Any) -> Response:
+        app = self.app
+        if path == ["settings"]:
+            if method == "PUT":
+                settings = app.put_settings(body)
+                self.webhooks.point(settings["targetUrl"])
+                return render.json_response(settings, 200)
+            if method == "DELETE":
+                app.settings = None
+                return Response(status=204)
+            if method == "GET":
+                return render.json_response(app.get_settings(), 200)
+        if path == ["subscriptions"]:
+            if method == "POST":
+                return render.json_response(app.add(body), 201)
+            if method == "GET":
+                return render.json_response({"results": [dict(r) for r in app.subscriptions.values()]}, 200)
+        if len(path) == 2 and path[0] == "subscriptions" and path[1].isdigit():
+            if method == "PATCH":
+                return render.json_response(app.patch(int(path[1]), body), 200)
+            if method == "DELETE":
+                app.subscription(int(path[1]))
+                del app.subscriptions[int(path[1])]
+                return Response(status=204)
+            if method == "GET":
+                return render.json_response(dict(app.subscription(int(path[1]))), 200)
+        raise HubSpotError(405 if path and path[0] in ("settings", "subscriptions") else 404,
+                           "VALIDATION_ERROR", f"{method} is not supported here")
 
     def _respond_as_api(self, request: Request) -> Response:
         adapter = self._map.bind_to_environ(request.environ)

@@ -247,12 +247,14 @@ class SalesforceEmulator(Emulator):
             return dict(found) if found is not None else None
 
     def touch(self, sobject: str, ids: Iterable[str]) -> None:
-        """Mark records modified "now" (by ``clock``), as an edit in the Salesforce UI would."""
+        """Mark records modified "now" (by ``clock``), as an edit in the Salesforce UI would: by a person of the
+        org (`_actor`), so ``LastModifiedById`` is not the integration user."""
         now = self._now_text()
         with self._lock:
             for record_id in ids:
                 rec = self._store[sobject][to_18(record_id)]
                 rec["LastModifiedDate"] = rec["SystemModstamp"] = now
+                rec["LastModifiedById"] = self._actor(rec)
 
     def fail_writes(
         self, ids: Iterable[str], message: str = "Record is locked by an approval process"
@@ -297,8 +299,10 @@ class SalesforceEmulator(Emulator):
                     if record.get(field_name) == loser:
                         record[field_name] = master
                         record["LastModifiedDate"] = record["SystemModstamp"] = now
+                        record["LastModifiedById"] = self._actor(record)
             self._remove(sobject, loser, master=master)
             store[master]["LastModifiedDate"] = store[master]["SystemModstamp"] = now
+            store[master]["LastModifiedById"] = self._actor(store[master])
             return master
 
     def deleted_records(self, sobject: str) -> list[Record]:
@@ -333,6 +337,12 @@ class SalesforceEmulator(Emulator):
             return self._create(sobject, fields)
 
     # ------------------------------------------------------------ outbound messages
+
+    def configure_outbound(self, endpoint: str) -> None:
+        """An admin's setup (Outbound Messages cannot be made through the REST API): one outbound message per
+        object of `OUTBOUND_OBJECTS` sending `OUTBOUND_FIELDS` to ``endpoint``, and a record-triggered flow on
+        create and update that sends it. Until then no message is sent."""
+        self.webhooks.point(endpoint)
 
     def _actor(self, record: Record) -> str:
         """The user whose session made an API write (the integration user's, or the person's second
@@ -538,7 +548,8 @@ class SalesforceEmulator(Emulator):
         self._tombstones[sobject][record_id] = master
         if self.recycle_bin:
             now = self._now_text()
-            record.update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now})
+            record.update({"IsDeleted": True, "LastModifiedDate": now, "SystemModstamp": now,
+                           "LastModifiedById": self._actor(record)})  # who deleted it
             if master is not None:
                 record["MasterRecordId"] = master
             self._deleted[sobject][record_id] = record

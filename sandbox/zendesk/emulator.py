@@ -30,9 +30,12 @@ What zenpy sends, and so what is served:
 * A second, human credential: ``person_email`` + ``person_token`` in `credentials` (the first active
   seeded agent, ``person_user_id``); its calls act as that agent (``users/me``, ticket trigger bodies).
 * ``zenpy.organizations.update([...])``: ``PUT /organizations/update_many.json`` answering a queued
-  ``job_status``; ``zenpy.job_status(id=...)`` polls it. Writes are applied at once; the job reports
-  ``completed`` on the first poll (or after ``job_polls_before_completed`` polls answered
-  ``working``).
+  ``job_status``; ``zenpy.job_status(id=...)`` polls it, ``zenpy.job_status(ids=[...])`` polls up to 100
+  at once (``GET /job_statuses/show_many.json?ids=a,b``: ``{"job_statuses": [...]}``, each as the single
+  poll answers it, unknown ids left out, more than 100 refused with ``TooManyValues``). Writes are applied
+  at once; a job reports ``completed`` on its first poll (or after ``job_polls_before_completed`` polls
+  answered ``working``; ``slow_jobs`` sets that per job, by the job's number from 1). Each appearance of a
+  job in a show_many answer counts as one poll of it.
 * ``zenpy.tickets.create(Ticket(...))``: ``POST /tickets.json`` makes one ticket (a person reporting a
   problem through the API, e.g. a ``canary demo --live`` script); 201 with the ticket and its audit.
 
@@ -85,6 +88,7 @@ from sandbox.webhooks import Webhooks, acting_person, as_api, as_person, by_api
 from sandbox.world import Presence, Ticket, World
 from sandbox.zendesk import errors
 from sandbox.zendesk.fields import field_problem
+from sandbox.zendesk.hooks import ADMIN_TICKET_BODY, EVENT_TYPES, TICKET_EVENTS, HookError, ZendeskHooks
 from sandbox.zendesk.limits import INCREMENTAL_LIMIT, PLAN_LIMITS, MinuteWindow
 from sandbox.zendesk.pages import (
     BadCursor,
@@ -150,7 +154,13 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("/api/v2/satisfaction_ratings", "list_satisfaction_ratings", ("GET",)),
     ("/api/v2/satisfaction_ratings/<int:record_id>", "satisfaction_rating", ("GET",)),
     ("/api/v2/organization_fields", "organization_fields", ("GET", "POST")),
+    ("/api/v2/job_statuses/show_many", "show_many_job_statuses", ("GET",)),
     ("/api/v2/job_statuses/<job_id>", "job_status", ("GET",)),
+    ("/api/v2/webhooks", "webhooks", ("GET", "POST")),
+    ("/api/v2/webhooks/<webhook_id>", "webhook", ("GET", "PATCH", "PUT", "DELETE")),
+    ("/api/v2/webhooks/<webhook_id>/signing_secret", "webhook_secret", ("GET",)),
+    ("/api/v2/triggers", "triggers", ("GET", "POST")),
+    ("/api/v2/triggers/<int:trigger_id>", "trigger", ("GET", "PUT")),
     ("/api/v2/incremental/tickets/cursor", "export_tickets_cursor", ("GET",)),
     ("/api/v2/incremental/users/cursor", "export_users_cursor", ("GET",)),
     ("/api/v2/incremental/organizations", "export_organizations", ("GET",)),
@@ -161,7 +171,9 @@ _ROUTES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def _pattern(rule: str) -> str:
-    return rule.replace("<int:record_id>", "{id}").replace("<job_id>", "{id}") + ".json"
+    for name in ("<int:record_id>", "<job_id>", "<webhook_id>", "<int:trigger_id>"):
+        rule = rule.replace(name, "{id}")
+    return rule + ".json"
 
 
 class _BadRequest(Exception):
@@ -186,6 +198,7 @@ class ZendeskEmulator(Emulator):
         requests_per_minute: int | None = None,
         incremental_requests_per_minute: int | None = INCREMENTAL_LIMIT,
         job_polls_before_completed: int = 0,
+        slow_jobs: Mapping[int, int] | None = None,
         subdomain: str = "canary-sandbox",
         email: str = "sandbox-admin@canary.test",
         token: str = "zd-sandbox-api-token",  # noqa: S107 - public sandbox credential
@@ -224,10 +237,15 @@ class ZendeskEmulator(Emulator):
         self.account_id = account_id
         self._event_ids = itertools.count(1)
         self.webhooks = Webhooks()
-        self.webhooks.start(webhook_url, self._render_webhook, webhook_options)
+        self.webhooks.start(None, self._render_webhook, webhook_options)
+        self.hooks = ZendeskHooks(self.now)
+        """The account's webhooks and triggers (`sandbox.zendesk.hooks`): what is sent, and where."""
         self._limit = MinuteWindow(requests_per_minute or PLAN_LIMITS[plan])
         self._export_limit = MinuteWindow(incremental_requests_per_minute) if incremental_requests_per_minute else None
         self._job_polls_before_completed = job_polls_before_completed
+        self._slow_jobs = dict(slow_jobs or {})
+        self._working_polls: dict[str, int] = {}
+        """Polls each job answers ``working`` before ``completed``."""
         self._lock = threading.RLock()
         self._tables: dict[str, Table] = {name: Table() for name in OBJECT_TYPES}
         self._jobs: dict[str, dict[str, Any]] = {}
@@ -245,6 +263,22 @@ class ZendeskEmulator(Emulator):
                                          "The agent who owns this customer")
         owner_field.update({"relationship_target_type": "zen:user",
                             "relationship_filter": {"all": [{"field": "role", "operator": "is", "value": "Agent"}]}})
+        if webhook_url:
+            self.admin_subscribe(webhook_url)
+
+    def admin_subscribe(self, endpoint: str) -> None:
+        """An admin's setup by hand, as Canary's README says: one webhook to ``endpoint`` subscribed to every
+        organization and user event, a trigger-connected one, and a trigger posting `ADMIN_TICKET_BODY` on each
+        ticket create or update; both webhooks sign with the emulator's ``webhook_secret``."""
+        secret = self.credentials["webhook_secret"]
+        with self._lock:
+            self.hooks.create_webhook({"webhook": {"name": "Canary events", "endpoint": endpoint,
+                                                   "subscriptions": list(EVENT_TYPES)}}, secret=secret)
+            tickets = self.hooks.create_webhook({"webhook": {"name": "Canary tickets", "endpoint": endpoint,
+                                                             "subscriptions": [TICKET_EVENTS]}}, secret=secret)
+            self.hooks.create_trigger({"trigger": {"title": "Canary: ticket activity", "actions": [
+                {"field": "notification_webhook", "value": [tickets["id"], ADMIN_TICKET_BODY]}]}})
+            self.webhooks.point(endpoint)
 
     # ------------------------------------------------------------------ in-process helpers
 
@@ -358,8 +392,10 @@ class ZendeskEmulator(Emulator):
     # ------------------------------------------------------------------ webhooks
 
     def _event(self, kind: str, noun: str, record_id: int, event: dict[str, Any]) -> None:
-        """An event subscription's payload, as Zendesk sends it (no actor: Zendesk's events carry none)."""
-        if not self.webhooks.on:
+        """An event subscription's payload, as Zendesk sends it (no actor: Zendesk's events carry none), to each
+        active webhook subscribed to its type."""
+        targets = self.hooks.event_targets(f"zen:event-type:{kind}")
+        if not self.webhooks.on or not targets:
             return
         table = self._tables["organizations" if noun == "organization" else "users"]
         row = table.rows.get(record_id, {})
@@ -367,27 +403,30 @@ class ZendeskEmulator(Emulator):
                   if k in ("created_at", "external_id", "group_id", "id", "name", "shared_comments",
                            "shared_tickets", "updated_at")}
         event_id = str(uuid.UUID(int=next(self._event_ids)))
-        self.webhooks.emit({"type": f"zen:event-type:{kind}", "account_id": self.account_id, "id": event_id,
-                            "time": iso(self.now()), "zendesk_event_version": "2022-06-20",
-                            "subject": f"zen:{noun}:{record_id}", "detail": detail, "event": event})
+        body = json.dumps({"type": f"zen:event-type:{kind}", "account_id": self.account_id, "id": event_id,
+                           "time": iso(self.now()), "zendesk_event_version": "2022-06-20",
+                           "subject": f"zen:{noun}:{record_id}", "detail": detail, "event": event}).encode()
+        for webhook_id, endpoint, secret in targets:
+            self.webhooks.emit((webhook_id, endpoint, secret, body))
 
     def _ticket_trigger(self, row: dict[str, Any]) -> None:
-        """The install's trigger: the body Canary defined, its placeholders filled in."""
+        """The active triggers' webhook notifications: each body as its trigger defines it, placeholders filled."""
         if not self.webhooks.on:
             return
         actor = API_USER_ID if by_api() else acting_person() or str(row.get("assignee_id") or AGENT_USER_ID)
-        self.webhooks.emit({"type": "canary:ticket", "ticket_id": str(row["id"]),
-                            "organization_id": str(row.get("organization_id") or ""),
-                            "updated_at": row["updated_at"], "actor_id": actor})
+        placeholders = {"ticket.id": str(row["id"]), "ticket.organization.id": str(row.get("organization_id") or ""),
+                        "ticket.updated_at_with_timestamp": str(row["updated_at"]), "current_user.id": actor}
+        for webhook_id, endpoint, secret, body in self.hooks.ticket_targets(placeholders):
+            self.webhooks.emit((webhook_id, endpoint, secret, body))
 
-    def _render_webhook(self, batch: list[dict[str, Any]]) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps(batch[0]).encode()
+    def _render_webhook(self, batch: list[tuple[str, str, str, bytes]]) -> tuple[bytes, dict[str, str], str]:
+        """One request: the body, signed with its webhook's secret, to its webhook's endpoint."""
+        webhook_id, endpoint, secret, body = batch[0]
         stamp = iso(self.now())
-        secret = self.credentials["webhook_secret"].encode()
-        signature = base64.b64encode(hmac.new(secret, stamp.encode() + body, hashlib.sha256).digest()).decode()
+        signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()).decode()
         return body, {"Content-Type": "application/json", "User-Agent": "Zendesk Webhook",
-                      "X-Zendesk-Webhook-Id": "01SANDBOXWEBHOOK", "X-Zendesk-Webhook-Signature": signature,
-                      "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+                      "X-Zendesk-Webhook-Id": webhook_id, "X-Zendesk-Webhook-Signature": signature,
+                      "X-Zendesk-Webhook-Signature-Timestamp": stamp}, endpoint
 
     def create_organization(self, name: str, domain: str | None = None, external_id: str | None = None) -> int:
         """A new organization, as an admin adding one would make it (names are unique, as in Zendesk);
@@ -432,6 +471,11 @@ class ZendeskEmulator(Emulator):
     def job(self, job_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._jobs[job_id])
+
+    def job_polls(self) -> dict[str, int]:
+        """How many times each job's status was read (single polls and show_many answers), by job id."""
+        with self._lock:
+            return dict(self._job_polls)
 
     def fault_response(self, kind: str, retry_after: int) -> Response:
         """Zendesk's own answer for an injected fault: ``"429"``, ``"500"`` or ``"503"``."""
@@ -498,6 +542,48 @@ class ZendeskEmulator(Emulator):
             return handler(request, **args)
         except _BadRequest as refused:
             return refused.response
+        except HookError as refused:
+            return errors.error(refused.status, refused.error, refused.description)
+
+    # ------------------------------------------------------------------ handlers: webhooks and triggers
+
+    def _on_webhooks(self, request: Request) -> Response:
+        if request.method == "POST":
+            row = self.hooks.create_webhook(_json_body(request), by=acting_person() or API_USER_ID)
+            self.webhooks.point(row["endpoint"])  # the sender starts with the first webhook
+            return errors.json_response({"webhook": row}, 201)
+        rows = self.hooks.list_webhooks(request.args.get("filter[name_contains]"))
+        self.stats.add_returned(len(rows))
+        return errors.json_response({"webhooks": rows, "meta": {"has_more": False, "after_cursor": None,
+                                                                 "before_cursor": None},
+                                     "links": {"next": None, "prev": None}})
+
+    def _on_webhook(self, request: Request, webhook_id: str) -> Response:
+        if request.method in ("PATCH", "PUT"):
+            self.hooks.update_webhook(webhook_id, _json_body(request), by=acting_person() or API_USER_ID)
+            return Response(status=204)
+        if request.method == "DELETE":
+            self.hooks.delete_webhook(webhook_id)
+            return Response(status=204)
+        return errors.json_response({"webhook": dict(self.hooks.webhook(webhook_id))})
+
+    def _on_webhook_secret(self, request: Request, webhook_id: str) -> Response:
+        self.hooks.webhook(webhook_id)
+        return errors.json_response({"signing_secret": {"algorithm": "SHA256",
+                                                        "secret": self.hooks.secrets[webhook_id]}})
+
+    def _on_triggers(self, request: Request) -> Response:
+        if request.method == "POST":
+            return errors.json_response({"trigger": self.hooks.create_trigger(_json_body(request))}, 201)
+        rows = [dict(t) for t in sorted(self.hooks.triggers.values(), key=lambda t: t["position"])]
+        self.stats.add_returned(len(rows))
+        return errors.json_response({"triggers": rows, "next_page": None, "previous_page": None,
+                                     "count": len(rows)})
+
+    def _on_trigger(self, request: Request, trigger_id: int) -> Response:
+        if request.method == "PUT":
+            return errors.json_response({"trigger": self.hooks.update_trigger(trigger_id, _json_body(request))})
+        return errors.json_response({"trigger": dict(self.hooks.trigger(trigger_id))})
 
     def _authorized(self, request: Request) -> str | None:
         """The id of the user whose credential the request carries (the API user's or the person's), else None."""
@@ -776,19 +862,32 @@ class ZendeskEmulator(Emulator):
             "results": results,
         }
         self._job_polls[job_id] = 0
+        self._working_polls[job_id] = self._slow_jobs.get(seq, self._job_polls_before_completed)
         queued = {"id": job_id, "url": self._job_url(request, job_id), "total": len(items)}
         queued |= {"progress": None, "status": "queued", "message": None, "results": None}
         return errors.json_response({"job_status": queued})
 
     def _on_job_status(self, request: Request, job_id: str) -> Response:
-        job = self._jobs.get(job_id)
-        if job is None:
+        if job_id not in self._jobs:
             return errors.record_not_found()
+        return errors.json_response({"job_status": self._poll_job(request, job_id)})
+
+    def _on_show_many_job_statuses(self, request: Request) -> Response:
+        """``?ids=a,b`` (at most 100): the statuses of the jobs still known, in the order asked; an unknown id
+        is left out. Each job shown counts as one poll of it."""
+        raw = list(dict.fromkeys(part.strip() for part in request.args.get("ids", "").split(",") if part.strip()))
+        if len(raw) > SHOW_MANY_MAX:
+            return errors.too_many_values(SHOW_MANY_MAX)
+        shown = [self._poll_job(request, job_id) for job_id in raw if job_id in self._jobs]
+        self.stats.add_returned(len(shown))
+        return errors.json_response({"job_statuses": shown})
+
+    def _poll_job(self, request: Request, job_id: str) -> dict[str, Any]:
         self._job_polls[job_id] += 1
-        body = {"url": self._job_url(request, job_id), **job}
-        if self._job_polls[job_id] <= self._job_polls_before_completed:
+        body = {"url": self._job_url(request, job_id), **copy.deepcopy(self._jobs[job_id])}
+        if self._job_polls[job_id] <= self._working_polls.get(job_id, 0):
             body |= {"status": "working", "progress": 0, "message": None, "results": None}
-        return errors.json_response({"job_status": body})
+        return body
 
     def _update_organization(self, record_id: int, changes: dict[str, Any]) -> tuple[str, str] | None:
         """Apply ``changes`` to one organization; returns ``(field, problem)`` when refused."""

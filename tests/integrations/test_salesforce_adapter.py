@@ -188,6 +188,31 @@ def test_five_touched_records_come_back_exactly(make_box: Callable[..., Box]) ->
     assert walk(adapter, "accounts", cursor_after)[0] == []
 
 
+def test_the_integration_users_own_writes_do_not_come_back(make_box: Callable[..., Box],
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    box = make_box(30)
+    own = box.emulator.credentials["integration_user_id"]
+    adapter = box.adapter(resolve_owners=False, integration_user_id=own)
+    first, cursor = walk(adapter, "accounts", None)
+    assert len(ids_of(first)) == 30  # the first pull reads every record, the integration user's (the seed's) too
+    adapter.ensure_fields(HEALTH_FIELDS)
+    written = [make_id("001", n) for n in range(1, 11)]
+    box.clock.now += timedelta(hours=1)
+    assert len(adapter.push_fields([FieldUpdate(i, {"score": "50"}) for i in written]).succeeded) == 10
+    box.clock.now += timedelta(seconds=5)
+    box.emulator.touch("Account", written[:2])  # a person edits two of them after Canary's write
+    before = box.calls()
+    pages, _ = walk(adapter, "accounts", cursor)
+    assert sorted(ids_of(pages)) == sorted(written[:2])
+    assert box.calls() - before == 1
+    # Not knowing the integration user, the same pull reads Canary's ten writes back.
+    assert sorted(ids_of(walk(box.adapter(resolve_owners=False), "accounts", cursor)[0])) == sorted(written)
+    with caplog.at_level(logging.WARNING, logger="canary.salesforce"):
+        unusable = box.adapter(resolve_owners=False, integration_user_id="stale-user")
+    assert "integration_user_id is not a User Id" in caplog.text
+    assert sorted(ids_of(walk(unusable, "accounts", cursor)[0])) == sorted(written)
+
+
 def test_shared_stamp_across_page_boundaries_and_resume_after_interruption(make_box: Callable[..., Box]) -> None:
     """2,500 accounts with one SystemModstamp, pages of 200: stop after 3 pages, resume, then nothing new."""
     box = make_box(2500, share=10_000)

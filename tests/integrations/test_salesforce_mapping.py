@@ -341,6 +341,20 @@ def test_incremental_query(cursor: ModstampCursor, where: str) -> None:
         f"SELECT Id, Name, SystemModstamp FROM Account{where} ORDER BY SystemModstamp, Id")
 
 
+def test_incremental_query_leaves_out_the_integration_users_changes() -> None:
+    cursor = ModstampCursor(STAMP, "0015g0000004DU4AAM", None)
+    assert incremental_query("Task", ("Id",), cursor, scope="Canary_Task_Key__c != null",
+                             not_modified_by="005000000000001AAA") == (
+        "SELECT Id, SystemModstamp FROM Task WHERE (Canary_Task_Key__c != null) AND (SystemModstamp >= "
+        "2026-01-31T01:00:00Z AND (SystemModstamp > 2026-01-31T01:00:00Z OR Id > '0015g0000004DU4AAM')) AND "
+        "(LastModifiedById != '005000000000001AAA') ORDER BY SystemModstamp, Id")
+    assert incremental_query("Account", ("Id",), ModstampCursor(), not_modified_by="005000000000001") == (
+        "SELECT Id, SystemModstamp FROM Account WHERE LastModifiedById != '005000000000001' "
+        "ORDER BY SystemModstamp, Id")
+    with pytest.raises(ValueError, match="not a Salesforce id"):
+        incremental_query("Account", ("Id",), cursor, not_modified_by="x' OR Name != '")
+
+
 def test_cursor_advance_remembers_boundary_ids_then_falls_back_to_the_last_id() -> None:
     later = STAMP + dt.timedelta(seconds=1)
     start = ModstampCursor().advance([(STAMP, "001A00000000001"), (later, "001A00000000002"),

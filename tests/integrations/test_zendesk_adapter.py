@@ -38,6 +38,7 @@ NATIVE: dict[ObjectName, str] = {
 PULLED: tuple[ObjectName, ...] = ("accounts", "contacts", "tickets", "satisfaction")
 UPDATE_MANY = "/api/v2/organizations/update_many.json"
 JOB_STATUS = "/api/v2/job_statuses/{id}.json"
+JOB_STATUSES = "/api/v2/job_statuses/show_many.json"
 
 
 class Clock:
@@ -459,9 +460,10 @@ def test_push_spends_one_update_and_one_poll_per_hundred(boot: Callable[..., Box
     stats.reset()
     result = adapter.push_fields(updates)
     batches = math.ceil(n / 100)
-    assert stats.calls("PUT", UPDATE_MANY) == batches == adapter.minimum_push_calls(n)
-    assert stats.calls("GET", JOB_STATUS) == batches
-    assert result.calls == 2 * batches == box.calls()
+    assert stats.calls("PUT", UPDATE_MANY) == batches
+    assert stats.calls("GET", JOB_STATUSES) == 1  # every job's status in one show_many
+    assert stats.calls("GET", JOB_STATUS) == 0
+    assert result.calls == batches + 1 == box.calls() == adapter.minimum_push_calls(n)
     assert sorted(result.succeeded) == sorted(org_ids)
     assert set(result.failed) == {missing, "not-a-number"}
     assert "Not found" in result.failed[missing]
@@ -472,7 +474,94 @@ def test_push_spends_one_update_and_one_poll_per_hundred(boot: Callable[..., Box
         assert written[org_id]["canary_health_trend"] == 1.5
         assert written[org_id]["canary_health_reasons"] == f"reason {k}"
         assert written[org_id]["canary_scored_at"] == "2026-11-01T00:00:00Z"
-    assert box.sleeps == [1.0] * batches
+    assert box.sleeps == [1.0]  # one wait before the one round of polls
+    assert list(box.emulator.job_polls().values()) == [1] * batches
+
+
+def test_push_polls_only_the_unfinished_jobs_again(boot: Callable[..., Box], big_world: World) -> None:
+    """250 organizations in 3 jobs, the second still working at the first poll: 3 updates, one show_many
+    of the 3 jobs, one more of that job alone; every organization's outcome as the jobs report it."""
+    box = boot(big_world, slow_jobs={2: 1})
+    adapter = box.adapter(poll_interval=2.0)
+    adapter.ensure_fields(HEALTH_FIELDS)
+    org_ids = box.ids("organizations")[:249]
+    missing = "999999999"
+    updates = [FieldUpdate(i, _values(k)) for k, i in enumerate(org_ids)] + [FieldUpdate(missing, _values(0))]
+    stats = box.emulator.stats
+    stats.reset()
+    result = adapter.push_fields(updates)
+    assert stats.calls("PUT", UPDATE_MANY) == 3
+    assert stats.calls("GET", JOB_STATUSES) == 2
+    assert result.calls == 5 == box.calls() == adapter.minimum_push_calls(250) + 1  # one counted re-poll
+    assert sorted(box.emulator.job_polls().values()) == [1, 1, 2]  # only the working job was asked again
+    assert box.sleeps == [2.0, 2.0]
+    assert sorted(result.succeeded) == sorted(org_ids)
+    assert set(result.failed) == {missing} and "Not found" in result.failed[missing]
+
+
+def test_push_polls_a_hundred_jobs_a_request(boot: Callable[..., Box], big_world: World) -> None:
+    box = boot(big_world)
+    adapter = box.adapter(batch_size=1)
+    adapter.ensure_fields(HEALTH_FIELDS)
+    org_ids = box.ids("organizations")[:201]
+    stats = box.emulator.stats
+    stats.reset()
+    result = adapter.push_fields([FieldUpdate(i, _values(k)) for k, i in enumerate(org_ids)])
+    assert stats.calls("PUT", UPDATE_MANY) == 201
+    assert stats.calls("GET", JOB_STATUSES) == 3  # 100 + 100 + 1 job ids
+    assert result.calls == 204 == adapter.minimum_push_calls(201)
+    assert sorted(result.succeeded) == sorted(org_ids)
+
+
+def test_a_refused_poll_waits_out_retry_after_and_asks_again(boot: Callable[..., Box], big_world: World) -> None:
+    box = boot(big_world)
+    adapter = box.adapter()
+    adapter.ensure_fields(HEALTH_FIELDS)
+    refused: list[str] = []
+
+    def busy_once(environ: Any, start_response: Any) -> Any:  # Zendesk's 429 on the first show_many
+        if "job_statuses/show_many" in environ["PATH_INFO"] and not refused:
+            refused.append(environ["QUERY_STRING"])
+            return box.emulator.fault_response("429", 7)(environ, start_response)
+        return box.emulator.wsgi_app(environ, start_response)
+
+    box.slot.app = busy_once
+    org_ids = box.ids("organizations")[:150]
+    result = adapter.push_fields([FieldUpdate(i, _values(k)) for k, i in enumerate(org_ids)])
+    assert sorted(result.succeeded) == sorted(org_ids)
+    assert len(refused) == 1 and refused[0].count("%2C") + refused[0].count(",") == 1  # both jobs, one request
+    assert box.sleeps == [1.0, 7.0]  # the poll interval, then Retry-After exactly
+    assert result.calls == 2 + 1 + 1  # two updates, the refused poll, the poll again
+    assert box.emulator.stats.calls("GET", JOB_STATUSES) == 1  # the refusal never reached the emulator
+
+
+def test_push_reports_a_job_the_poll_does_not_show(boot: Callable[..., Box]) -> None:
+    box = boot()
+    adapter = box.adapter()
+    adapter.ensure_fields(HEALTH_FIELDS)
+    org_ids = box.ids("organizations")[:2]
+    original = box.emulator._on_show_many_job_statuses
+
+    def forgetful(request: Any) -> Any:  # Zendesk keeps job statuses for a day only
+        box.emulator._jobs.clear()
+        return original(request)
+
+    box.emulator._on_show_many_job_statuses = forgetful  # type: ignore[method-assign]
+    result = adapter.push_fields([FieldUpdate(i, _values(1)) for i in org_ids])
+    assert result.succeeded == []
+    assert set(result.failed) == set(org_ids)
+    assert "was not found when polled" in result.failed[org_ids[0]]
+    assert result.calls == 2  # the update and one poll: a vanished job is not asked again
+
+
+def test_show_many_job_statuses_refuses_more_than_a_hundred_ids(box: Box) -> None:
+    auth = (f"{box.emulator.credentials['email']}/token", box.emulator.credentials["token"])
+    url = f"{box.server.url}/api/v2/job_statuses/show_many.json"
+    answer = requests.get(url, params={"ids": ",".join(f"V3-{i}" for i in range(101))}, auth=auth, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "TooManyValues"
+    unknown = requests.get(url, params={"ids": "V3-nothing"}, auth=auth, timeout=10)
+    assert (unknown.status_code, unknown.json()) == (200, {"job_statuses": []})
 
 
 def test_push_polls_a_working_job_until_completed(boot: Callable[..., Box]) -> None:
@@ -498,6 +587,7 @@ def test_push_gives_up_polling_with_a_clear_message(boot: Callable[..., Box]) ->
     assert set(result.failed) == set(org_ids)
     assert "still 'working' after 2 polls" in result.failed[org_ids[0]]
     assert result.calls == 1 + 1 + 2  # the field list (for the fields' types), the update, two polls
+    assert box.emulator.stats.calls("GET", JOB_STATUSES) == 2
 
 
 def test_push_of_nothing_spends_nothing(box: Box) -> None:

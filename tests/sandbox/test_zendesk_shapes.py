@@ -141,6 +141,11 @@ def test_job_status_shapes(zd: tuple[ZendeskEmulator, Client]) -> None:
     assert set(success) == set(real_done["results"][0])
     assert set(failure) == set(real_done["results"][1])
     assert failure["details"] == "Name:  Company 0 Inc has already been taken"
+    many = call(zd[1], "GET", "job_statuses/show_many.json", query_string={
+        "ids": f"{queued['job_status']['id']},V3-unknown"}).json
+    assert set(many) == {"job_statuses"}  # the documented show_many answer: a list of job statuses
+    assert [set(j) for j in many["job_statuses"]] == [set(real_done)]  # each as the single poll; unknown left out
+    assert many["job_statuses"][0]["results"] == done["results"]
 
 
 def test_satisfaction_rating_shape(zd: tuple[ZendeskEmulator, Client]) -> None:

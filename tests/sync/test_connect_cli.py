@@ -119,3 +119,23 @@ def test_connect_stores_the_user_the_credentials_act_as_from_the_vendor(
     assert emulator.stats.calls(*ME[system]) == before + 2
     stored = _stored(app, system)
     assert (stored[key], stored[spec.secret_key]) == (own_user, "a-webhook-secret")
+
+
+def test_connect_registers_the_zendesk_webhooks_once_and_prints_them(app: Any, tmp_path: Any) -> None:
+    with Sandbox(accounts=3, seed=6, as_of=WORLD_AS_OF, vendors=("zendesk",)) as box:
+        app.config["PUBLIC_URL"] = "https://canary.example"
+        with canary_store(app).session() as session:
+            create_tenant(session, "acme", "Acme")
+        hooks, stats = box.emulators["zendesk"].hooks, box.emulators["zendesk"].stats
+        first = _connect_api(app, box, "zendesk")
+        assert first.exit_code == 0, first.output
+        assert first.output.count("zendesk webhooks: ") == 3 and "to do by hand" not in first.output
+        assert (len(hooks.webhooks), len(hooks.triggers), stats.calls("POST", "/api/v2/webhooks.json")) == (2, 1, 2)
+        assert {w["endpoint"] for w in hooks.webhooks.values()} == {
+            "https://canary.example/webhooks/zendesk/canary-sandbox"}
+        stored = _stored(app, "zendesk")
+        assert {stored["webhook_secret"], stored["ticket_webhook_secret"]} == set(hooks.secrets.values())
+        assert all(secret not in first.output for secret in hooks.secrets.values())
+        again = _connect_api(app, box, "zendesk")  # new API credentials: registered again, found, nothing added
+        assert again.exit_code == 0, again.output
+        assert (len(hooks.webhooks), len(hooks.triggers), stats.calls("POST", "/api/v2/webhooks.json")) == (2, 1, 2)

@@ -56,6 +56,7 @@ def test_connect_alone_arms_the_loop_guards(app_factory: Any, clock: None, monke
     monkeypatch.setattr(jobs, "submit_changes", recorder)
     app = app_factory()
     canary = LoopbackServer(app).start()
+    app.config["PUBLIC_URL"] = canary.url  # where `canary connect` registers the webhooks
     try:
         with Sandbox(accounts=4, seed=7, as_of=WORLD_AS_OF, vendors=("salesforce", "zendesk"),
                      webhooks=canary.url) as box:

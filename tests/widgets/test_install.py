@@ -146,10 +146,16 @@ def test_reinstall_updates_the_same_tenant_and_keeps_other_keys(install_app: Any
     assert second["app_public_key"] == "PEM"
     with canary_store(install_app).session(conn.tenant_id) as session:  # both installs are in the audit log
         events = session.scalars(select(AuditEvent).order_by(AuditEvent.id)).all()
-    assert [(e.action, e.actor, e.target, e.detail["new_workspace"]) for e in events] == [
+    installs = [e for e in events if e.action == "connection.install"]
+    assert [(e.action, e.actor, e.target, e.detail["new_workspace"]) for e in installs] == [
         ("connection.install", "Zendesk install", "zendesk", True),
         ("connection.install", "Zendesk install", "zendesk", False)]
-    assert "oauth_token" in events[1].detail["settings"]  # which settings changed, never their values
+    assert "oauth_token" in installs[1].detail["settings"]  # which settings changed, never their values
+    hooks = [e.detail for e in events if e.action == "connection.webhooks"]  # registered once, then found
+    assert len(hooks) == 2 and hooks[1]["registered"] == hooks[0]["registered"] and len(hooks[0]["registered"]) == 3
+    assert (hooks[1]["created"], hooks[1]["problem"]) == (0, None)
+    zendesk = sandbox.emulators["zendesk"].hooks
+    assert (len(zendesk.webhooks), len(zendesk.triggers)) == (2, 1)  # no duplicates at the vendor
     assert all(second["oauth_token"] not in json.dumps(e.detail) for e in events)
 
 
