@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -345,6 +346,7 @@ def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | No
         return
     box = Sandbox(accounts=accounts, seed=seed, faults=faults)
     box.start()
+    owner = os.getpid()
     try:
         result = run_demo(app, accounts=accounts, seed=seed, faults=faults, sandbox=box)
         print_summary(result)
@@ -359,4 +361,7 @@ def demo(accounts: int, seed: int, faults: float, no_serve: bool, port: int | No
                    "certificate your browser asks about)")
         serve_app(app, host=app.config["SERVE_HOST"], port=port or int(app.config["SERVE_PORT"]), workers=1)
     finally:
-        box.stop()
+        # A gunicorn worker (a fork of this process, without the sandbox's server threads) leaves through
+        # here too: only the process that started the sandbox stops it.
+        if os.getpid() == owner:
+            box.stop()
