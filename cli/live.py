@@ -71,6 +71,7 @@ def wire_connections(app: Flask, tenant_id: int, box: Any) -> dict[str, Any]:
     from sqlalchemy import select
 
     from extensions import canary_store, credential_cipher
+    from integrations.registry import vendor as vendor_of
     from store.models import Connection
 
     assert box.workdir is not None
@@ -90,7 +91,8 @@ def wire_connections(app: Flask, tenant_id: int, box: Any) -> dict[str, Any]:
                 continue
             stored = dict(cipher.load(conn))
             extra = {k: v for k, v in emulator.credentials.items() if k in LIVE_SECRETS and not stored.get(k)}
-            if conn.system == "zendesk" and not stored.get("app_public_key"):
+            panel_keys = dict(vendor_of(conn.system).panel.settings)  # the panel that verifies a signed key pair
+            if "app_public_key" in panel_keys and not stored.get("app_public_key"):
                 extra.update(app_public_key=public_pem, installation_id=PANEL_INSTALLATION_ID)
                 used = True
             if extra:
