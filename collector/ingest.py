@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Boolean, Column, Table, and_, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
+from store.bulk import json_rows
 from store.db import Store
 from store.models import (
     Account,
@@ -158,11 +159,11 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                 traits.update(m.traits)
     accounts = _AccountResolver(session, tenant_id, group_traits)
     result.accounts_created = accounts.created
-    users = _load_users(session, sorted({m.user_key for m in messages}))
+    known = _known_users(session, tenant_id, sorted({m.user_key for m in messages}))
 
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
-    user_account: dict[str, int] = {k: u.account_id for k, u in users.items() if u.account_id}
+    user_account: dict[str, int] = {k: a for k, a in known.items() if a}
     for m in sorted(messages, key=lambda m: (m.type != "group", m.index)):
         if m.group_id:
             account_id = accounts.resolve(m.group_id)
@@ -193,9 +194,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                                           source_ref=m.message_id))
 
     result.usage_accounts = {account_of[m.index] for m in fresh if m.type not in ("identify", "group", "alias")}
-    result.users_created = _claim_users(session, tenant_id, fresh, users)
-    for m in fresh:
-        _touch_user(users[m.user_key], m, user_account.get(m.user_key))
+    result.users_created = _store_users(session, tenant_id, fresh, known, user_account)
     session.add_all(surveys)
     session.flush()
     _store_event_types(session, tenant_id, fold.events, milestones)
@@ -220,35 +219,98 @@ def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: 
     return usable
 
 
-def _load_users(session: Session, user_keys: list[str]) -> dict[str, ProductUser]:
-    users: dict[str, ProductUser] = {}
-    for start in range(0, len(user_keys), 500):
-        chunk = user_keys[start : start + 500]
-        users.update({u.user_key: u for u in session.scalars(
-            select(ProductUser).where(ProductUser.user_key.in_(chunk)))})
-    return users
-
-
-def _claim_users(session: Session, tenant_id: int, messages: list[Message], users: dict[str, ProductUser]) -> int:
-    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
-    first), load them into ``users`` and return how many this batch created."""
-    first_seen: dict[str, dt.datetime] = {}
-    for m in messages:
-        if m.user_key not in users and (m.user_key not in first_seen or m.timestamp < first_seen[m.user_key]):
-            first_seen[m.user_key] = m.timestamp
-    if not first_seen:
-        return 0
+def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict[str, int | None]:
+    """The account of each of ``user_keys`` already stored (None: stored without one). On PostgreSQL
+    their rows are locked in key order, so racing batches that update the same users cannot deadlock."""
     table = ProductUser.__table__
-    stmt = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "user_key"])
-        .returning(table.c.user_key)
+    known: dict[str, int | None] = {}
+    for start in range(0, len(user_keys), 500):
+        rows = session.execute(
+            select(table.c.user_key, table.c.account_id)
+            .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(user_keys[start : start + 500]))
+            .order_by(table.c.user_key).with_for_update())
+        known.update({key: account_id for key, account_id in rows})
+    return known
+
+
+@dataclass
+class _UserChanges:
+    """What a batch's fresh messages say about one product user."""
+
+    first_seen: dt.datetime
+    joined_group: bool = False
+    email: str | None = None
+    name: str | None = None
+    last_seen: dt.datetime | None = None
+
+
+def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
+    changes: dict[str, _UserChanges] = {}
+    for m in messages:
+        user = changes.get(m.user_key)
+        if user is None:
+            user = changes[m.user_key] = _UserChanges(first_seen=m.timestamp)
+        elif m.timestamp < user.first_seen:
+            user.first_seen = m.timestamp
+        email = m.traits.get("email")
+        if isinstance(email, str) and "@" in email:
+            user.email = email.strip().lower()
+        if m.type == "identify":
+            name = m.traits.get("name")
+            if isinstance(name, str):
+                user.name = name
+        if m.type == "group":
+            user.joined_group = True
+        elif m.type not in ("identify", "alias") and (user.last_seen is None or m.timestamp > user.last_seen):
+            user.last_seen = m.timestamp
+    return changes
+
+
+def _store_users(session: Session, tenant_id: int, messages: list[Message], known: Mapping[str, int | None],
+                 user_account: Mapping[str, int]) -> int:
+    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
+    first), then bring every user of the batch up to date in one statement; returns how many it created.
+
+    A user takes the account of its group call, or keeps the one it has (the batch's account when
+    it has none); the latest e-mail and identify name win; ``last_seen`` only moves forward.
+    """
+    changes = _user_changes(messages)
+    if not changes:
+        return 0
+    table = cast(Table, ProductUser.__table__)
+    keys = sorted(changes)
+    created = 0
+    new = [k for k in keys if k not in known]
+    if new:
+        source = json_rows(session, [table.c.user_key, table.c.first_seen],
+                           [(k, changes[k].first_seen) for k in new])
+        claim = insert_for(session, table).from_select(
+            ["tenant_id", "user_key", "first_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen).where(true()),
+            include_defaults=False,
+        ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
+        created = len(session.execute(claim).all())
+    rows = [(k, user_account.get(k), c.joined_group, c.email, c.name, c.last_seen) for k, c in
+            ((k, changes[k]) for k in keys)]
+    source = json_rows(session, [table.c.user_key, table.c.account_id, _JOINED, table.c.email, table.c.name,
+                                 table.c.last_seen], rows)
+    session.execute(
+        update(table)
+        .where(table.c.tenant_id == tenant_id, table.c.user_key == source.c.user_key)
+        .values(
+            account_id=case((source.c.joined_group, func.coalesce(source.c.account_id, table.c.account_id)),
+                            else_=func.coalesce(table.c.account_id, source.c.account_id)),
+            email=func.coalesce(source.c.email, table.c.email),
+            name=func.coalesce(source.c.name, table.c.name),
+            last_seen=case((or_(table.c.last_seen.is_(None), source.c.last_seen > table.c.last_seen),
+                            source.c.last_seen), else_=table.c.last_seen),
+        )
     )
-    keys = sorted(first_seen)
-    created = len(session.execute(stmt, [{"tenant_id": tenant_id, "user_key": k, "first_seen": first_seen[k]}
-                                         for k in keys]).all())
-    users.update(_load_users(session, keys))
     return created
+
+
+_JOINED = Column("joined_group", Boolean)
+"""A column of `_store_users`' rows only: the user's group call is in the batch."""
 
 
 def _valid_score(m: Message) -> bool:
@@ -257,38 +319,24 @@ def _valid_score(m: Message) -> bool:
 
 
 def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]) -> list[Message]:
-    """Record the batch's message ids; only those not stored before (nor earlier in the batch) come back."""
+    """Record the batch's message ids in one statement; only those not stored before (nor earlier in
+    the batch) come back."""
     first: dict[str, Message] = {}
     for m in messages:
         first.setdefault(m.message_id, m)
     if not first:
         return []
-    now = dt.datetime.now(dt.UTC)
     table = CollectedMessage.__table__
-    # One cached statement run as executemany (SQLAlchemy batches it into multi-row INSERTs).
-    stmt = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "message_id"])
-        .returning(table.c.message_id, sort_by_parameter_order=True)
-    )
     # Sorted, so that batches racing over the same ids lock them in the same order.
-    rows = [{"tenant_id": tenant_id, "message_id": mid, "received_at": now} for mid in sorted(first)]
-    claimed = set(session.execute(stmt, rows).scalars())
+    source = json_rows(session, [table.c.message_id], [(mid,) for mid in sorted(first)])
+    received = literal(dt.datetime.now(dt.UTC), table.c.received_at.type)
+    stmt = insert_for(session, table).from_select(
+        ["tenant_id", "message_id", "received_at"],
+        select(literal(tenant_id), source.c.message_id, received).where(true()),
+        include_defaults=False,
+    ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
+    claimed = set(session.execute(stmt).scalars())
     return [m for mid, m in first.items() if mid in claimed]
-
-
-def _touch_user(user: ProductUser, m: Message, account_id: int | None) -> None:
-    if account_id is not None and (m.type == "group" or user.account_id is None):
-        user.account_id = account_id
-    email = m.traits.get("email")
-    if isinstance(email, str) and "@" in email:
-        user.email = email.strip().lower()
-    name = m.traits.get("name")
-    if m.type == "identify" and isinstance(name, str):
-        user.name = name
-    active = m.type not in ("identify", "group", "alias")
-    if active and (user.last_seen is None or m.timestamp > user.last_seen):
-        user.last_seen = m.timestamp
 
 
 def _store_event_types(session: Session, tenant_id: int, names: set[str], milestones: frozenset[str]) -> None:
@@ -302,16 +350,22 @@ def _store_event_types(session: Session, tenant_id: int, names: set[str], milest
 
 
 def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
+    """Add the batch's daily aggregates in one upsert (sorted: racing batches lock rows in the same order)."""
     if not fold.usage:
         return
     table = UsageDaily.__table__
-    rows = []
-    for (account_id, user_key, event, day), (count, minutes) in sorted(fold.usage.items()):
-        rows.append({"tenant_id": tenant_id, "account_id": account_id, "user_key": user_key,
-                     "event": event, "day": day, "count": int(count), "minutes": minutes})
-    stmt = insert_for(session, table)
+    rows = [(account_id, user_key, event, day, int(count), minutes)
+            for (account_id, user_key, event, day), (count, minutes) in sorted(fold.usage.items())]
+    source = json_rows(session, [table.c.account_id, table.c.user_key, table.c.event, table.c.day, table.c.count,
+                                 table.c.minutes], rows)
+    stmt = insert_for(session, table).from_select(
+        ["tenant_id", "account_id", "user_key", "event", "day", "count", "minutes"],
+        select(literal(tenant_id), source.c.account_id, source.c.user_key, source.c.event, source.c.day,
+               source.c.count, source.c.minutes).where(true()),
+        include_defaults=False,
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "account_id", "user_key", "event", "day"],
         set_={"count": table.c.count + stmt.excluded.count, "minutes": table.c.minutes + stmt.excluded.minutes},
     )
-    session.execute(stmt, rows)
+    session.execute(stmt)

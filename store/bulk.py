@@ -1,0 +1,58 @@
+"""Set-based statements over many rows sent as one JSON parameter, on SQLite and PostgreSQL.
+
+`json_rows(session, columns, rows)` is a subquery yielding one row per tuple of ``rows``: the rows
+travel as a single JSON array (``json_each`` on SQLite, ``jsonb_array_elements`` on PostgreSQL, in
+the order given), so one ``INSERT … SELECT … ON CONFLICT`` or ``UPDATE … FROM`` writes a whole
+batch in one statement and one round trip, whatever its size, and the statement's SQL is the same
+for every batch (compiled once, cached by SQLAlchemy). Values are typed by the column they are
+meant for and go in as that column's type binds them (a UTC date-time: the text SQLAlchemy writes
+on SQLite, an ISO 8601 ``timestamptz`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Subquery, bindparam, column, text
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import KeyedColumnElement
+
+_encode = msgspec.json.Encoder().encode
+_PG_CASTS: dict[type[Any], str] = {Boolean: "boolean", Date: "date", DateTime: "timestamptz", Float: "double precision",
+                                   Integer: "integer", String: "text"}
+
+
+def _kind(col: KeyedColumnElement[Any]) -> type[Any]:
+    impl = getattr(col.type, "impl", col.type)  # a TypeDecorator's underlying type
+    for kind in (Boolean, DateTime, Date, Float, Integer, String):
+        if isinstance(impl, kind):
+            return kind
+    raise TypeError(f"json_rows: no JSON form for column {col} of type {col.type!r}")
+
+
+def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows: Sequence[Sequence[Any]],
+              name: str = "src") -> Subquery:
+    """``(SELECT … FROM <rows as JSON>) AS name`` with one column per column of ``columns`` (same keys)."""
+    dialect = session.get_bind().dialect
+    kinds = [_kind(c) for c in columns]
+    if dialect.name == "sqlite":
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {c.key}" for i, c in enumerate(columns))
+        sql = f"SELECT {picks} FROM json_each(:rows) WHERE 1"  # noqa: S608 - column names from the model
+    elif dialect.name == "postgresql":
+        picks = ", ".join(f"CAST(r.v ->> {i} AS {_PG_CASTS[k]}) AS {c.key}"
+                          for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
+        sql = (f"SELECT {picks} FROM jsonb_array_elements(CAST(:rows AS jsonb)) "  # noqa: S608 - as above
+               "WITH ORDINALITY AS r(v, n) ORDER BY r.n")
+    else:
+        raise NotImplementedError(f"json_rows is not implemented for {dialect.name}")
+    # Each value as the column's type binds it (a UTC date-time: SQLite's text, PostgreSQL's aware datetime).
+    encoders = [c.type.bind_processor(dialect) for c in columns]
+    if any(encoders):
+        rows = [tuple(v if f is None or v is None else f(v) for f, v in zip(encoders, row, strict=True))
+                for row in rows]
+    payload = _encode(rows).decode()
+    textual = text(sql).bindparams(bindparam("rows", payload)).columns(
+        *[column(c.key, c.type) for c in columns])
+    return textual.subquery(name)
