@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Boolean, Column, Table, and_, case, func, literal, or_, select, true, update
+from sqlalchemy import Table, and_, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
@@ -163,7 +163,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
 
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
-    user_account: dict[str, int] = {k: a for k, a in known.items() if a}
+    user_account: dict[str, int] = {k: u[0] for k, u in known.items() if u[0]}
     for m in sorted(messages, key=lambda m: (m.type != "group", m.index)):
         if m.group_id:
             account_id = accounts.resolve(m.group_id)
@@ -219,17 +219,17 @@ def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: 
     return usable
 
 
-def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict[str, int | None]:
-    """The account of each of ``user_keys`` already stored (None: stored without one). On PostgreSQL
-    their rows are locked in key order, so racing batches that update the same users cannot deadlock."""
+def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict[str, tuple[Any, ...]]:
+    """``(account id, e-mail, name)`` of each of ``user_keys`` already stored. On PostgreSQL their rows are
+    locked in key order, so racing batches that update the same users cannot deadlock."""
     table = ProductUser.__table__
-    known: dict[str, int | None] = {}
+    known: dict[str, tuple[Any, ...]] = {}
     for start in range(0, len(user_keys), 500):
         rows = session.execute(
-            select(table.c.user_key, table.c.account_id)
+            select(table.c.user_key, table.c.account_id, table.c.email, table.c.name)
             .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(user_keys[start : start + 500]))
             .order_by(table.c.user_key).with_for_update())
-        known.update({key: account_id for key, account_id in rows})
+        known.update({key: (account_id, email, name) for key, account_id, email, name in rows})
     return known
 
 
@@ -266,10 +266,10 @@ def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
     return changes
 
 
-def _store_users(session: Session, tenant_id: int, messages: list[Message], known: Mapping[str, int | None],
-                 user_account: Mapping[str, int]) -> int:
+def _store_users(session: Session, tenant_id: int, messages: list[Message],
+                 known: Mapping[str, tuple[Any, ...]], user_account: Mapping[str, int]) -> int:
     """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
-    first), then bring every user of the batch up to date in one statement; returns how many it created.
+    first), then bring every user of the batch up to date with one or two upserts; returns how many it created.
 
     A user takes the account of its group call, or keeps the one it has (the batch's account when
     it has none); the latest e-mail and identify name win; ``last_seen`` only moves forward.
@@ -290,27 +290,56 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message], know
             include_defaults=False,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
         created = len(session.execute(claim).all())
-    rows = [(k, user_account.get(k), c.joined_group, c.email, c.name, c.last_seen) for k, c in
-            ((k, changes[k]) for k in keys)]
-    source = json_rows(session, [table.c.user_key, table.c.account_id, _JOINED, table.c.email, table.c.name,
-                                 table.c.last_seen], rows)
-    session.execute(
-        update(table)
-        .where(table.c.tenant_id == tenant_id, table.c.user_key == source.c.user_key)
-        .values(
-            account_id=case((source.c.joined_group, func.coalesce(source.c.account_id, table.c.account_id)),
-                            else_=func.coalesce(table.c.account_id, source.c.account_id)),
-            email=func.coalesce(source.c.email, table.c.email),
-            name=func.coalesce(source.c.name, table.c.name),
-            last_seen=case((or_(table.c.last_seen.is_(None), source.c.last_seen > table.c.last_seen),
-                            source.c.last_seen), else_=table.c.last_seen),
+    # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
+    # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
+    # they are only get their last_seen moved (the statement that touches no indexed column).
+    detailed: dict[bool, list[tuple[Any, ...]]] = {True: [], False: []}
+    seen: list[tuple[Any, ...]] = []
+    for k in keys:
+        c = changes[k]
+        stored_account, stored_email, stored_name = known.get(k, (None, None, None))
+        account = user_account.get(k)
+        moves = account is not None and (c.joined_group or stored_account is None) and account != stored_account
+        if moves or (c.email is not None and c.email != stored_email) or (
+                c.name is not None and c.name != stored_name):
+            detailed[c.joined_group].append((k, c.first_seen, account, c.email, c.name, c.last_seen))
+        elif c.last_seen is not None:
+            seen.append((k, c.first_seen, c.last_seen))
+    if seen:
+        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.last_seen], seen)
+        stmt = insert_for(session, table).from_select(
+            ["tenant_id", "user_key", "first_seen", "last_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.last_seen).where(true()),
+            include_defaults=False,
         )
-    )
+        session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
+            "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen)}))
+    for joined, rows in detailed.items():
+        if not rows:
+            continue
+        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.account_id, table.c.email,
+                                     table.c.name, table.c.last_seen], rows)
+        stmt = insert_for(session, table).from_select(
+            ["tenant_id", "user_key", "first_seen", "account_id", "email", "name", "last_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.account_id,
+                   source.c.email, source.c.name, source.c.last_seen).where(true()),
+            include_defaults=False,
+        )
+        new_account, old_account = stmt.excluded.account_id, table.c.account_id
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
+            "account_id": func.coalesce(new_account, old_account) if joined else func.coalesce(old_account,
+                                                                                                new_account),
+            "email": func.coalesce(stmt.excluded.email, table.c.email),
+            "name": func.coalesce(stmt.excluded.name, table.c.name),
+            "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen),
+        })
+        session.execute(stmt)
     return created
 
 
-_JOINED = Column("joined_group", Boolean)
-"""A column of `_store_users`' rows only: the user's group call is in the batch."""
+def _later(stored: Any, new: Any) -> Any:
+    """``new`` when it is later than ``stored`` (or ``stored`` is NULL), else ``stored``."""
+    return case((or_(stored.is_(None), new > stored), new), else_=stored)
 
 
 def _valid_score(m: Message) -> bool:

@@ -11,13 +11,16 @@ on SQLite, an ISO 8601 ``timestamptz`` on PostgreSQL).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
 from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Subquery, bindparam, column, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import KeyedColumnElement
+
+from store.types import UTCDateTime, sqlite_utc_text
 
 _encode = msgspec.json.Encoder().encode
 _PG_CASTS: dict[type[Any], str] = {Boolean: "boolean", Date: "date", DateTime: "timestamptz", Float: "double precision",
@@ -30,6 +33,12 @@ def _kind(col: KeyedColumnElement[Any]) -> type[Any]:
         if isinstance(impl, kind):
             return kind
     raise TypeError(f"json_rows: no JSON form for column {col} of type {col.type!r}")
+
+
+def _encoder(dialect: Dialect, col: KeyedColumnElement[Any]) -> Callable[[Any], Any] | None:
+    if dialect.name == "sqlite" and isinstance(col.type, UTCDateTime):
+        return sqlite_utc_text  # what the type's processors give, at a tenth of their cost
+    return col.type.dialect_impl(dialect).bind_processor(dialect)
 
 
 def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows: Sequence[Sequence[Any]],
@@ -48,10 +57,14 @@ def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows
     else:
         raise NotImplementedError(f"json_rows is not implemented for {dialect.name}")
     # Each value as the column's type binds it (a UTC date-time: SQLite's text, PostgreSQL's aware datetime).
-    encoders = [c.type.bind_processor(dialect) for c in columns]
-    if any(encoders):
-        rows = [tuple(v if f is None or v is None else f(v) for f, v in zip(encoders, row, strict=True))
-                for row in rows]
+    encoders = [(i, f) for i, f in enumerate(_encoder(dialect, c) for c in columns) if f is not None]
+    if encoders:
+        encoded = [list(row) for row in rows]
+        for row in encoded:
+            for i, f in encoders:
+                if row[i] is not None:
+                    row[i] = f(row[i])
+        rows = encoded
     payload = _encode(rows).decode()
     textual = text(sql).bindparams(bindparam("rows", payload)).columns(
         *[column(c.key, c.type) for c in columns])
