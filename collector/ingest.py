@@ -87,15 +87,14 @@ class _AccountResolver:
         return self.accounts[group_id]
 
     def _linked(self, ids: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk_start in range(0, len(ids), 500):
-            rows = self.session.execute(
-                select(SourceLink.external_id, SourceLink.account_id).where(
-                    SourceLink.system == "product", SourceLink.external_id.in_(ids[chunk_start : chunk_start + 500])
-                )
-            )
-            found.update({ext: acc for ext, acc in rows if acc is not None})
-        return found
+        if not ids:
+            return {}
+        table = SourceLink.__table__
+        wanted = json_rows(self.session, [table.c.external_id], [(i,) for i in ids])
+        rows = self.session.execute(select(table.c.external_id, table.c.account_id).where(
+            table.c.tenant_id == self.tenant_id, table.c.system == "product",
+            table.c.external_id.in_(select(wanted.c.external_id))))
+        return {ext: acc for ext, acc in rows if acc is not None}
 
     def _claim(self, ids: list[str]) -> dict[str, int]:
         table = SourceLink.__table__
@@ -223,14 +222,12 @@ def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict
     """``(account id, e-mail, name)`` of each of ``user_keys`` already stored. On PostgreSQL their rows are
     locked in key order, so racing batches that update the same users cannot deadlock."""
     table = ProductUser.__table__
-    known: dict[str, tuple[Any, ...]] = {}
-    for start in range(0, len(user_keys), 500):
-        rows = session.execute(
-            select(table.c.user_key, table.c.account_id, table.c.email, table.c.name)
-            .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(user_keys[start : start + 500]))
-            .order_by(table.c.user_key).with_for_update())
-        known.update({key: (account_id, email, name) for key, account_id, email, name in rows})
-    return known
+    wanted = json_rows(session, [table.c.user_key], [(k,) for k in user_keys])
+    rows = session.execute(
+        select(table.c.user_key, table.c.account_id, table.c.email, table.c.name)
+        .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(select(wanted.c.user_key)))
+        .order_by(table.c.user_key).with_for_update())
+    return {key: (account_id, email, name) for key, account_id, email, name in rows}
 
 
 @dataclass
