@@ -11,6 +11,7 @@ on SQLite, an ISO 8601 ``timestamptz`` on PostgreSQL).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -35,10 +36,15 @@ def _kind(col: KeyedColumnElement[Any]) -> type[Any]:
     raise TypeError(f"json_rows: no JSON form for column {col} of type {col.type!r}")
 
 
-def _encoder(dialect: Dialect, col: KeyedColumnElement[Any]) -> Callable[[Any], Any] | None:
-    if dialect.name == "sqlite" and isinstance(col.type, UTCDateTime):
-        return sqlite_utc_text  # what the type's processors give, at a tenth of their cost
-    return col.type.dialect_impl(dialect).bind_processor(dialect)
+def _encoder(dialect: Dialect, col: KeyedColumnElement[Any], kind: type[Any]) -> Callable[[Any], Any] | None:
+    """What turns a value into the JSON the statement reads (None: msgspec's own JSON is that)."""
+    if kind is DateTime:
+        if dialect.name == "sqlite" and isinstance(col.type, UTCDateTime):
+            return sqlite_utc_text  # what the type's processors give, at a tenth of their cost
+        return col.type.dialect_impl(dialect).bind_processor(dialect)
+    if kind is Date:
+        return dt.date.isoformat  # SQLite's stored text; PostgreSQL casts it to date
+    return None  # numbers, text and booleans are JSON as they are
 
 
 def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows: Sequence[Sequence[Any]],
@@ -56,8 +62,9 @@ def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows
                "WITH ORDINALITY AS r(v, n) ORDER BY r.n")
     else:
         raise NotImplementedError(f"json_rows is not implemented for {dialect.name}")
-    # Each value as the column's type binds it (a UTC date-time: SQLite's text, PostgreSQL's aware datetime).
-    encoders = [(i, f) for i, f in enumerate(_encoder(dialect, c) for c in columns) if f is not None]
+    # Date-times as their column's type binds them (UTC: SQLite's text, PostgreSQL's aware datetime).
+    encoders = [(i, f) for i, f in enumerate(_encoder(dialect, c, k) for c, k in zip(columns, kinds, strict=True))
+                if f is not None]
     if encoders:
         encoded = [list(row) for row in rows]
         for row in encoded:
