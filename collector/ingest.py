@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, case, func, literal, or_, select, true, update
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
@@ -78,10 +78,21 @@ class _AccountResolver:
             return
         claimed = self._claim(missing)
         self.accounts.update(self._linked([g for g in missing if g not in claimed]))
+        # Groups sent without a name or domain cannot be matched by the identity rules: each gets an
+        # account of its own, and a run of them is placed together (one multi-row insert) before the
+        # next group that can be matched, so that one still sees every account placed before it.
+        unnamed: list[str] = []
         for group_id in missing:
-            if group_id not in self.accounts:  # ours to place (or a link left without an account)
-                link_id = claimed.get(group_id)
-                self.accounts[group_id] = self._place(group_id, group_traits[group_id], link_id)
+            if group_id in self.accounts:
+                continue
+            name, domain = _identity(group_traits[group_id])
+            if name is None and domain is None:
+                unnamed.append(group_id)
+                continue
+            self._place_unnamed(unnamed)
+            unnamed = []
+            self.accounts[group_id] = self._place(group_id, name, domain, claimed.get(group_id))
+        self._place_unnamed(unnamed)
 
     def resolve(self, group_id: str) -> int:
         return self.accounts[group_id]
@@ -112,14 +123,29 @@ class _AccountResolver:
         ]
         return {ext: link_id for ext, link_id in self.session.execute(stmt, rows)}
 
-    def _place(self, group_id: str, traits: Mapping[str, Any], link_id: int | None) -> int:
+    def _place_unnamed(self, group_ids: list[str]) -> None:
+        """An account of its own for each of ``group_ids`` (ours to place, or links left without one)."""
+        if not group_ids:
+            return
+        accounts = [Account(name=g, domain=None, lifecycle_stage="customer") for g in group_ids]
+        self.session.add_all(accounts)
+        self.session.flush()
+        self.created += len(accounts)
+        table = cast(Table, SourceLink.__table__)
+        self.session.execute(
+            update(table).where(table.c.tenant_id == self.tenant_id, table.c.system == "product",
+                                table.c.external_id == bindparam("group_id"))
+            .values(account_id=bindparam("new_account"), method="new", reason=bindparam("why"), name=None,
+                    domain=None),
+            [{"group_id": g, "new_account": a.id, "why": f"product account {g!r} first seen by the usage collector"}
+             for g, a in zip(group_ids, accounts, strict=True)])
+        self.accounts.update({g: a.id for g, a in zip(group_ids, accounts, strict=True)})
+
+    def _place(self, group_id: str, name: str | None, domain: str | None, link_id: int | None) -> int:
         """The account of a product group seen for the first time; it gets an account of its own unless
         the identity rules every record follows (`sync.writer.known_customer`) tell it is a known one, so a
         subsidiary on its parent's domain is never folded into the parent, nor one product account into
         another; its name and domain stay on its link for every later sync's identity pass."""
-        raw_name = traits.get("name")
-        name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
-        domain = group_domain(traits)
         known = known_customer(self.session, group_id, name, domain)
         if known is not None:
             account_id, method, reason = known
@@ -135,6 +161,13 @@ class _AccountResolver:
         self.session.execute(update(SourceLink).where(where).values(
             account_id=account_id, method=method, reason=reason, name=name, domain=domain))
         return account_id
+
+
+def _identity(traits: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The name and domain a product group's traits give it (what the identity rules match on)."""
+    raw_name = traits.get("name")
+    name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
+    return name, group_domain(traits)
 
 
 def ingest(store: Store, tenant_id: int, messages: list[Message], rejected: list[Rejection],
