@@ -18,7 +18,7 @@ from sqlalchemy import select
 from collector.jsonbody import NOT_A_NUMBER, decode
 from collector.messages import Message, _checked_message, _fast_message, parse_message
 from extensions import canary_store
-from store.models import ProductUser, SourceLink
+from store.models import Account, ProductUser, SourceLink
 from tests.collector.conftest import group, post, track, ts
 from tests.shared import WORLD_NOW
 
@@ -124,3 +124,29 @@ def test_users_keep_every_rule_through_the_set_based_update(collector_app: Any) 
     send({"type": "track", "messageId": "t5", "userId": "u2", "event": "Report Created", "traits": {"name": "No"},
           "timestamp": ts(0, hour=1)})
     assert _users(collector_app)["u2"] == ("acct-a", "two@example.com", "Two", ts(0, hour=1).replace("Z", "+00:00"))
+
+
+def test_unnamed_groups_get_accounts_together_and_a_named_one_between_them_is_still_matched(
+        collector_app: Any) -> None:
+    client = collector_app.test_client()
+    batch = [track("e1", "u1", "Logged In", "acct-c"), track("e2", "u2", "Logged In", "acct-a"),
+             group("acct-b", "u3", name="Globex", domain="globex.com"), track("e3", "u4", "Logged In", "acct-d"),
+             track("e4", "u5", "Logged In", "acct-a")]
+    response = post(client, "/v1/batch", {"batch": batch})
+    assert response.status_code == 200
+    assert response.get_json()["accepted"] == 5
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
+        links = {link.external_id: (link.account_id, link.method, link.reason) for link in s.scalars(
+            select(SourceLink).where(SourceLink.system == "product"))}
+        names = {a.id: a.name for a in s.scalars(select(Account))}
+        globex = s.scalars(select(Account.id).where(Account.name == "Globex Corporation")).one()
+        users = {u.user_key: u.account_id for u in s.scalars(select(ProductUser))}
+    assert sorted(links) == ["acct-a", "acct-b", "acct-c", "acct-d"]
+    assert links["acct-b"][0] == globex and links["acct-b"][1] != "new"
+    for ref in ("acct-a", "acct-c", "acct-d"):
+        account_id, method, reason = links[ref]
+        assert (names[account_id], method) == (ref, "new")
+        assert reason == f"product account {ref!r} first seen by the usage collector"
+    assert links["acct-a"][0] < links["acct-c"][0] < links["acct-d"][0]  # placed in group id order
+    assert users == {"u1": links["acct-c"][0], "u2": links["acct-a"][0], "u3": globex, "u4": links["acct-d"][0],
+                     "u5": links["acct-a"][0]}
