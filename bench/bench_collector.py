@@ -2,13 +2,16 @@
 
 The collector validates every message, de-duplicates by messageId, creates accounts and users
 on first sight and folds events into daily aggregates; the baseline only inserts one row per
-event with sqlite3's executemany. Both run on SQLite files in a temp dir, in the same run.
+event with sqlite3's executemany. Both run on SQLite files in a temp dir, in the same run, and
+both have their input ready before the clock starts (the request bodies, the baseline's tuples).
+The figure is the collector's throughput as a share of the baseline's (issue 18: at least 0.2).
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import json
 import os
 import sqlite3
@@ -47,7 +50,7 @@ def make_events(n: int) -> list[dict[str, object]]:
     return events
 
 
-def through_collector(events: list[dict[str, object]], tmp: Path) -> float:
+def through_collector(bodies: list[tuple[bytes, int]], tmp: Path) -> float:
     url = f"sqlite:///{tmp / 'collector.db'}"
     upgrade(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url})
@@ -59,23 +62,20 @@ def through_collector(events: list[dict[str, object]], tmp: Path) -> float:
                "Content-Type": "application/json"}
     try:
         started = time.perf_counter()
-        for i in range(0, len(events), BATCH):
-            body = json.dumps({"batch": events[i : i + BATCH]})
+        for body, count in bodies:
             r = session.post(f"{server.url}/v1/batch", data=body, headers=headers, timeout=60)
             r.raise_for_status()
-            assert r.json()["accepted"] == len(events[i : i + BATCH]), r.text[:300]
+            assert r.json()["accepted"] == count, r.text[:300]
         return time.perf_counter() - started
     finally:
         server.stop()
 
 
-def executemany_baseline(events: list[dict[str, object]], tmp: Path) -> float:
+def executemany_baseline(rows: list[tuple[object, ...]], tmp: Path) -> float:
     conn = sqlite3.connect(tmp / "raw.db")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("CREATE TABLE events (message_id TEXT, user_id TEXT, group_id TEXT, event TEXT, ts TEXT,"
                  " minutes REAL)")
-    rows = [(e["messageId"], e["userId"], e["context"]["groupId"], e["event"], e["timestamp"],  # type: ignore[index]
-             e["properties"]["minutes"]) for e in events]  # type: ignore[index]
     started = time.perf_counter()
     for i in range(0, len(rows), BATCH):
         conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?)", rows[i : i + BATCH])
@@ -85,16 +85,29 @@ def executemany_baseline(events: list[dict[str, object]], tmp: Path) -> float:
     return elapsed
 
 
+def prepare(n: int) -> tuple[list[tuple[bytes, int]], list[tuple[object, ...]]]:
+    """The request bodies and the baseline's tuples. The events themselves are dropped before timing:
+    client and server share this process, and the client's 180,000 dicts would only lengthen the
+    server's garbage collections, which a collector process never holds."""
+    events = make_events(n)
+    bodies = [(json.dumps({"batch": events[i : i + BATCH]}).encode(), len(events[i : i + BATCH]))
+              for i in range(0, len(events), BATCH)]
+    rows = [(e["messageId"], e["userId"], e["context"]["groupId"], e["event"], e["timestamp"],  # type: ignore[index]
+             e["properties"]["minutes"]) for e in events]  # type: ignore[index]
+    return bodies, rows
+
+
 def main() -> None:
-    events = make_events(EVENTS)
+    bodies, rows = prepare(EVENTS)
+    gc.collect()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        collector_s = through_collector(events, tmp)
-        raw_s = executemany_baseline(events, tmp)
+        collector_s = through_collector(bodies, tmp)
+        raw_s = executemany_baseline(rows, tmp)
     print(f"collector: {EVENTS} events in batches of {BATCH} through POST /v1/batch over loopback HTTP")
     print(f"  POST /v1/batch          : {collector_s:8.2f} s  {EVENTS / collector_s:10,.0f} events/s")
     print(f"  sqlite executemany (raw): {raw_s:8.2f} s  {EVENTS / raw_s:10,.0f} events/s")
-    print(f"  ratio executemany/collector: {collector_s / raw_s:.1f}x")
+    print(f"  collector throughput / executemany floor: {raw_s / collector_s:.3f} (issue 18 asks >= 0.2)")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
+from store.bulk import json_rows
 from store.db import Store
 from store.models import (
     Account,
@@ -77,24 +78,34 @@ class _AccountResolver:
             return
         claimed = self._claim(missing)
         self.accounts.update(self._linked([g for g in missing if g not in claimed]))
+        # Groups sent without a name or domain cannot be matched by the identity rules: each gets an
+        # account of its own, and a run of them is placed together (one multi-row insert) before the
+        # next group that can be matched, so that one still sees every account placed before it.
+        unnamed: list[str] = []
         for group_id in missing:
-            if group_id not in self.accounts:  # ours to place (or a link left without an account)
-                link_id = claimed.get(group_id)
-                self.accounts[group_id] = self._place(group_id, group_traits[group_id], link_id)
+            if group_id in self.accounts:
+                continue
+            name, domain = _identity(group_traits[group_id])
+            if name is None and domain is None:
+                unnamed.append(group_id)
+                continue
+            self._place_unnamed(unnamed)
+            unnamed = []
+            self.accounts[group_id] = self._place(group_id, name, domain, claimed.get(group_id))
+        self._place_unnamed(unnamed)
 
     def resolve(self, group_id: str) -> int:
         return self.accounts[group_id]
 
     def _linked(self, ids: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for chunk_start in range(0, len(ids), 500):
-            rows = self.session.execute(
-                select(SourceLink.external_id, SourceLink.account_id).where(
-                    SourceLink.system == "product", SourceLink.external_id.in_(ids[chunk_start : chunk_start + 500])
-                )
-            )
-            found.update({ext: acc for ext, acc in rows if acc is not None})
-        return found
+        if not ids:
+            return {}
+        table = SourceLink.__table__
+        wanted = json_rows(self.session, [table.c.external_id], [(i,) for i in ids])
+        rows = self.session.execute(select(table.c.external_id, table.c.account_id).where(
+            table.c.tenant_id == self.tenant_id, table.c.system == "product",
+            table.c.external_id.in_(select(wanted.c.external_id))))
+        return {ext: acc for ext, acc in rows if acc is not None}
 
     def _claim(self, ids: list[str]) -> dict[str, int]:
         table = SourceLink.__table__
@@ -112,14 +123,29 @@ class _AccountResolver:
         ]
         return {ext: link_id for ext, link_id in self.session.execute(stmt, rows)}
 
-    def _place(self, group_id: str, traits: Mapping[str, Any], link_id: int | None) -> int:
+    def _place_unnamed(self, group_ids: list[str]) -> None:
+        """An account of its own for each of ``group_ids`` (ours to place, or links left without one)."""
+        if not group_ids:
+            return
+        accounts = [Account(name=g, domain=None, lifecycle_stage="customer") for g in group_ids]
+        self.session.add_all(accounts)
+        self.session.flush()
+        self.created += len(accounts)
+        table = cast(Table, SourceLink.__table__)
+        self.session.execute(
+            update(table).where(table.c.tenant_id == self.tenant_id, table.c.system == "product",
+                                table.c.external_id == bindparam("group_id"))
+            .values(account_id=bindparam("new_account"), method="new", reason=bindparam("why"), name=None,
+                    domain=None),
+            [{"group_id": g, "new_account": a.id, "why": f"product account {g!r} first seen by the usage collector"}
+             for g, a in zip(group_ids, accounts, strict=True)])
+        self.accounts.update({g: a.id for g, a in zip(group_ids, accounts, strict=True)})
+
+    def _place(self, group_id: str, name: str | None, domain: str | None, link_id: int | None) -> int:
         """The account of a product group seen for the first time; it gets an account of its own unless
         the identity rules every record follows (`sync.writer.known_customer`) tell it is a known one, so a
         subsidiary on its parent's domain is never folded into the parent, nor one product account into
         another; its name and domain stay on its link for every later sync's identity pass."""
-        raw_name = traits.get("name")
-        name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
-        domain = group_domain(traits)
         known = known_customer(self.session, group_id, name, domain)
         if known is not None:
             account_id, method, reason = known
@@ -135,6 +161,13 @@ class _AccountResolver:
         self.session.execute(update(SourceLink).where(where).values(
             account_id=account_id, method=method, reason=reason, name=name, domain=domain))
         return account_id
+
+
+def _identity(traits: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The name and domain a product group's traits give it (what the identity rules match on)."""
+    raw_name = traits.get("name")
+    name = raw_name.strip()[:300] if isinstance(raw_name, str) and raw_name.strip() else None
+    return name, group_domain(traits)
 
 
 def ingest(store: Store, tenant_id: int, messages: list[Message], rejected: list[Rejection],
@@ -158,11 +191,11 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                 traits.update(m.traits)
     accounts = _AccountResolver(session, tenant_id, group_traits)
     result.accounts_created = accounts.created
-    users = _load_users(session, sorted({m.user_key for m in messages}))
+    known = _known_users(session, tenant_id, sorted({m.user_key for m in messages}))
 
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
-    user_account: dict[str, int] = {k: u.account_id for k, u in users.items() if u.account_id}
+    user_account: dict[str, int] = {k: u[0] for k, u in known.items() if u[0]}
     for m in sorted(messages, key=lambda m: (m.type != "group", m.index)):
         if m.group_id:
             account_id = accounts.resolve(m.group_id)
@@ -193,9 +226,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                                           source_ref=m.message_id))
 
     result.usage_accounts = {account_of[m.index] for m in fresh if m.type not in ("identify", "group", "alias")}
-    result.users_created = _claim_users(session, tenant_id, fresh, users)
-    for m in fresh:
-        _touch_user(users[m.user_key], m, user_account.get(m.user_key))
+    result.users_created = _store_users(session, tenant_id, fresh, known, user_account)
     session.add_all(surveys)
     session.flush()
     _store_event_types(session, tenant_id, fold.events, milestones)
@@ -220,35 +251,125 @@ def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: 
     return usable
 
 
-def _load_users(session: Session, user_keys: list[str]) -> dict[str, ProductUser]:
-    users: dict[str, ProductUser] = {}
-    for start in range(0, len(user_keys), 500):
-        chunk = user_keys[start : start + 500]
-        users.update({u.user_key: u for u in session.scalars(
-            select(ProductUser).where(ProductUser.user_key.in_(chunk)))})
-    return users
-
-
-def _claim_users(session: Session, tenant_id: int, messages: list[Message], users: dict[str, ProductUser]) -> int:
-    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
-    first), load them into ``users`` and return how many this batch created."""
-    first_seen: dict[str, dt.datetime] = {}
-    for m in messages:
-        if m.user_key not in users and (m.user_key not in first_seen or m.timestamp < first_seen[m.user_key]):
-            first_seen[m.user_key] = m.timestamp
-    if not first_seen:
-        return 0
+def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict[str, tuple[Any, ...]]:
+    """``(account id, e-mail, name)`` of each of ``user_keys`` already stored. On PostgreSQL their rows are
+    locked in key order, so racing batches that update the same users cannot deadlock."""
     table = ProductUser.__table__
-    stmt = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "user_key"])
-        .returning(table.c.user_key)
-    )
-    keys = sorted(first_seen)
-    created = len(session.execute(stmt, [{"tenant_id": tenant_id, "user_key": k, "first_seen": first_seen[k]}
-                                         for k in keys]).all())
-    users.update(_load_users(session, keys))
+    wanted = json_rows(session, [table.c.user_key], [(k,) for k in user_keys])
+    rows = session.execute(
+        select(table.c.user_key, table.c.account_id, table.c.email, table.c.name)
+        .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(select(wanted.c.user_key)))
+        .order_by(table.c.user_key).with_for_update())
+    return {key: (account_id, email, name) for key, account_id, email, name in rows}
+
+
+@dataclass
+class _UserChanges:
+    """What a batch's fresh messages say about one product user."""
+
+    first_seen: dt.datetime
+    joined_group: bool = False
+    email: str | None = None
+    name: str | None = None
+    last_seen: dt.datetime | None = None
+
+
+def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
+    changes: dict[str, _UserChanges] = {}
+    for m in messages:
+        user = changes.get(m.user_key)
+        if user is None:
+            user = changes[m.user_key] = _UserChanges(first_seen=m.timestamp)
+        elif m.timestamp < user.first_seen:
+            user.first_seen = m.timestamp
+        email = m.traits.get("email")
+        if isinstance(email, str) and "@" in email:
+            user.email = email.strip().lower()
+        if m.type == "identify":
+            name = m.traits.get("name")
+            if isinstance(name, str):
+                user.name = name
+        if m.type == "group":
+            user.joined_group = True
+        elif m.type not in ("identify", "alias") and (user.last_seen is None or m.timestamp > user.last_seen):
+            user.last_seen = m.timestamp
+    return changes
+
+
+def _store_users(session: Session, tenant_id: int, messages: list[Message],
+                 known: Mapping[str, tuple[Any, ...]], user_account: Mapping[str, int]) -> int:
+    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
+    first), then bring every user of the batch up to date with one or two upserts; returns how many it created.
+
+    A user takes the account of its group call, or keeps the one it has (the batch's account when
+    it has none); the latest e-mail and identify name win; ``last_seen`` only moves forward.
+    """
+    changes = _user_changes(messages)
+    if not changes:
+        return 0
+    table = cast(Table, ProductUser.__table__)
+    keys = sorted(changes)
+    created = 0
+    new = [k for k in keys if k not in known]
+    if new:
+        source = json_rows(session, [table.c.user_key, table.c.first_seen],
+                           [(k, changes[k].first_seen) for k in new])
+        claim = insert_for(session, table).from_select(
+            ["tenant_id", "user_key", "first_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen).where(true()),
+            include_defaults=False,
+        ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
+        created = len(session.execute(claim).all())
+    # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
+    # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
+    # they are only get their last_seen moved (the statement that touches no indexed column).
+    detailed: dict[bool, list[tuple[Any, ...]]] = {True: [], False: []}
+    seen: list[tuple[Any, ...]] = []
+    for k in keys:
+        c = changes[k]
+        stored_account, stored_email, stored_name = known.get(k, (None, None, None))
+        account = user_account.get(k)
+        moves = account is not None and (c.joined_group or stored_account is None) and account != stored_account
+        if moves or (c.email is not None and c.email != stored_email) or (
+                c.name is not None and c.name != stored_name):
+            detailed[c.joined_group].append((k, c.first_seen, account, c.email, c.name, c.last_seen))
+        elif c.last_seen is not None:
+            seen.append((k, c.first_seen, c.last_seen))
+    if seen:
+        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.last_seen], seen)
+        stmt = insert_for(session, table).from_select(
+            ["tenant_id", "user_key", "first_seen", "last_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.last_seen).where(true()),
+            include_defaults=False,
+        )
+        session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
+            "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen)}))
+    for joined, rows in detailed.items():
+        if not rows:
+            continue
+        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.account_id, table.c.email,
+                                     table.c.name, table.c.last_seen], rows)
+        stmt = insert_for(session, table).from_select(
+            ["tenant_id", "user_key", "first_seen", "account_id", "email", "name", "last_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.account_id,
+                   source.c.email, source.c.name, source.c.last_seen).where(true()),
+            include_defaults=False,
+        )
+        new_account, old_account = stmt.excluded.account_id, table.c.account_id
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
+            "account_id": func.coalesce(new_account, old_account) if joined else func.coalesce(old_account,
+                                                                                                new_account),
+            "email": func.coalesce(stmt.excluded.email, table.c.email),
+            "name": func.coalesce(stmt.excluded.name, table.c.name),
+            "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen),
+        })
+        session.execute(stmt)
     return created
+
+
+def _later(stored: Any, new: Any) -> Any:
+    """``new`` when it is later than ``stored`` (or ``stored`` is NULL), else ``stored``."""
+    return case((or_(stored.is_(None), new > stored), new), else_=stored)
 
 
 def _valid_score(m: Message) -> bool:
@@ -257,38 +378,24 @@ def _valid_score(m: Message) -> bool:
 
 
 def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]) -> list[Message]:
-    """Record the batch's message ids; only those not stored before (nor earlier in the batch) come back."""
+    """Record the batch's message ids in one statement; only those not stored before (nor earlier in
+    the batch) come back."""
     first: dict[str, Message] = {}
     for m in messages:
         first.setdefault(m.message_id, m)
     if not first:
         return []
-    now = dt.datetime.now(dt.UTC)
     table = CollectedMessage.__table__
-    # One cached statement run as executemany (SQLAlchemy batches it into multi-row INSERTs).
-    stmt = (
-        insert_for(session, table)
-        .on_conflict_do_nothing(index_elements=["tenant_id", "message_id"])
-        .returning(table.c.message_id, sort_by_parameter_order=True)
-    )
     # Sorted, so that batches racing over the same ids lock them in the same order.
-    rows = [{"tenant_id": tenant_id, "message_id": mid, "received_at": now} for mid in sorted(first)]
-    claimed = set(session.execute(stmt, rows).scalars())
+    source = json_rows(session, [table.c.message_id], [(mid,) for mid in sorted(first)])
+    received = literal(dt.datetime.now(dt.UTC), table.c.received_at.type)
+    stmt = insert_for(session, table).from_select(
+        ["tenant_id", "message_id", "received_at"],
+        select(literal(tenant_id), source.c.message_id, received).where(true()),
+        include_defaults=False,
+    ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
+    claimed = set(session.execute(stmt).scalars())
     return [m for mid, m in first.items() if mid in claimed]
-
-
-def _touch_user(user: ProductUser, m: Message, account_id: int | None) -> None:
-    if account_id is not None and (m.type == "group" or user.account_id is None):
-        user.account_id = account_id
-    email = m.traits.get("email")
-    if isinstance(email, str) and "@" in email:
-        user.email = email.strip().lower()
-    name = m.traits.get("name")
-    if m.type == "identify" and isinstance(name, str):
-        user.name = name
-    active = m.type not in ("identify", "group", "alias")
-    if active and (user.last_seen is None or m.timestamp > user.last_seen):
-        user.last_seen = m.timestamp
 
 
 def _store_event_types(session: Session, tenant_id: int, names: set[str], milestones: frozenset[str]) -> None:
@@ -302,16 +409,22 @@ def _store_event_types(session: Session, tenant_id: int, names: set[str], milest
 
 
 def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
+    """Add the batch's daily aggregates in one upsert (sorted: racing batches lock rows in the same order)."""
     if not fold.usage:
         return
     table = UsageDaily.__table__
-    rows = []
-    for (account_id, user_key, event, day), (count, minutes) in sorted(fold.usage.items()):
-        rows.append({"tenant_id": tenant_id, "account_id": account_id, "user_key": user_key,
-                     "event": event, "day": day, "count": int(count), "minutes": minutes})
-    stmt = insert_for(session, table)
+    rows = [(account_id, user_key, event, day, int(count), minutes)
+            for (account_id, user_key, event, day), (count, minutes) in sorted(fold.usage.items())]
+    source = json_rows(session, [table.c.account_id, table.c.user_key, table.c.event, table.c.day, table.c.count,
+                                 table.c.minutes], rows)
+    stmt = insert_for(session, table).from_select(
+        ["tenant_id", "account_id", "user_key", "event", "day", "count", "minutes"],
+        select(literal(tenant_id), source.c.account_id, source.c.user_key, source.c.event, source.c.day,
+               source.c.count, source.c.minutes).where(true()),
+        include_defaults=False,
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "account_id", "user_key", "event", "day"],
         set_={"count": table.c.count + stmt.excluded.count, "minutes": table.c.minutes + stmt.excluded.minutes},
     )
-    session.execute(stmt, rows)
+    session.execute(stmt)

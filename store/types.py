@@ -10,6 +10,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
 
+def sqlite_utc_text(value: dt.datetime) -> str:
+    """The text `UTCDateTime` binds on SQLite for an aware ``value`` (what SQLAlchemy's SQLite ``DATETIME``
+    writes for it in UTC), made without going through the type's processors: for writing many rows at once."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column; attach a time zone")
+    return value.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]
+
+
 class UTCDateTime(TypeDecorator[dt.datetime]):
     """A timezone-aware UTC datetime on every backend.
 

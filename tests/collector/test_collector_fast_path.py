@@ -1,0 +1,152 @@
+"""Issue 18: the collector's fast paths decide exactly as the checked paths they stand in front of.
+
+msgspec decodes a body only when it gives what ``json.loads`` gives; a plain message accepted by the
+hand-written checks is the `Message` the marshmallow schema builds; the set-based user update keeps
+every rule the per-object one had (group call moves a user, e-mail and name, last_seen only forward).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from collector.jsonbody import NOT_A_NUMBER, decode
+from collector.messages import Message, _checked_message, _fast_message, parse_message
+from extensions import canary_store
+from store.models import Account, ProductUser, SourceLink
+from tests.collector.conftest import group, post, track, ts
+from tests.shared import WORLD_NOW
+
+TEXTS = st.sampled_from(["u1", "  u1 ", "", "   ", "x" * 255, "x" * 256, "nul\x00", "lone\ud800", "é", 7, 0, -3,
+                         True, None, 1.5, [], {}])
+EVENTS = st.sampled_from(["Logged In", "  ", "", "E" * 200, "E" * 201, "nul\x00", "NPS Survey Submitted", 5, None])
+TIMES = st.sampled_from([ts(1), "2026-11-20T10:15:00", "2026-11-20t10:15:00z", "yesterday", "", 5, None,
+                         "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+05:00", "2099-01-01T00:00:00Z"])
+MAPPINGS = st.sampled_from([{}, {"groupId": "g1"}, {"groupId": " "}, {"groupId": "g" * 256}, {"minutes": 5},
+                            {"email": "A@Example.com", "name": "N"}, {"name": "N" * 301}, {"website": "http://[x"},
+                            {"score": 9, "comment": "ok"}, {"deep": json.loads("[" * 30 + "]" * 30)},
+                            {"deep": json.loads("[" * 31 + "]" * 31)},
+                            {"x": float("nan")}, None, [], "text"])
+MESSAGES = st.fixed_dictionaries(
+    {"type": st.sampled_from(["track", "identify", "group", "page", "screen", "alias", "Track", 3, None])},
+    optional={"messageId": TEXTS, "userId": TEXTS, "anonymousId": TEXTS, "groupId": TEXTS, "event": EVENTS,
+              "name": st.sampled_from(["Home", 3, None]), "timestamp": TIMES, "originalTimestamp": TIMES,
+              "properties": MAPPINGS, "traits": MAPPINGS, "context": MAPPINGS, "extra": st.integers()},
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(MESSAGES)
+def test_the_fast_checks_accept_only_what_the_schema_accepts_and_build_the_same_message(raw: dict[str, Any]) -> None:
+    fast = _fast_message(raw, 3, WORLD_NOW)
+    checked = _checked_message(raw, 3, WORLD_NOW)
+    if fast is not None:
+        assert fast == checked
+    assert parse_message(raw, 3, WORLD_NOW) == checked
+
+
+def test_plain_messages_take_the_fast_path() -> None:
+    raws = [track("m1", "u1", "Logged In", "g1", minutes=5), group("g1", "u1", name="Initech", domain="initech.io"),
+            {"type": "identify", "userId": 42, "traits": {"email": "a@b.io"}, "timestamp": ts(2)},
+            {"type": "page", "anonymousId": "a1", "name": "Home", "context": {"groupId": "g1"}}]
+    for index, raw in enumerate(raws):
+        fast = _fast_message(raw, index, WORLD_NOW)
+        assert isinstance(fast, Message)
+        assert fast == _checked_message(raw, index, WORLD_NOW)
+    assert _fast_message({**raws[0], "userId": "u" * 256}, 0, WORLD_NOW) is None
+
+
+BODIES = [b'{"batch":[{"a":1.5,"b":[1,2,{"c":null}],"d":"\\u00e9\\n","e":-0,"f":1e-400,"g":12345678901234567890123}]}',
+          b' {"a": true, "a": false} ', b'{"deep":' + b"[" * 40 + b"]" * 40 + b"}", b"[]", b'"text"']
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_bodies_msgspec_decodes_come_out_as_json_loads_gives_them(body: bytes) -> None:
+    assert decode(body) == json.loads(body)
+    assert type(decode(body)) is type(json.loads(body))
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"a":1', b'{"a":"\xff"}', b'{"a":"\x01"}', b"", b'{"a":1} x'])
+def test_a_body_msgspec_refuses_gets_the_plain_parsers_error(body: bytes) -> None:
+    with pytest.raises(ValueError) as plain:
+        json.loads(body)
+    with pytest.raises(ValueError) as ours:
+        decode(body)
+    assert str(ours.value) == str(plain.value)
+
+
+def test_values_msgspec_refuses_are_left_to_the_plain_parser() -> None:
+    body = b'{"batch":[{"n":NaN},{"n":1e999},{"n":"\\ud800"},{"n":7}]}'
+    batch = decode(body)["batch"]
+    assert batch[0]["n"] is NOT_A_NUMBER
+    assert batch[1]["n"] == float("inf")
+    assert batch[2:] == [{"n": "\ud800"}, {"n": 7}]
+
+
+def _users(app: Any) -> dict[str, tuple[Any, ...]]:
+    with canary_store(app).session(app.config["TEST_TENANT"]) as s:
+        accounts = {account_id: ref for account_id, ref in s.execute(
+            select(SourceLink.account_id, SourceLink.external_id).where(SourceLink.system == "product"))}
+        return {u.user_key: (accounts.get(u.account_id), u.email, u.name, u.last_seen.isoformat() if u.last_seen
+                             else None) for u in s.scalars(select(ProductUser))}
+
+
+def test_users_keep_every_rule_through_the_set_based_update(collector_app: Any) -> None:
+    client = collector_app.test_client()
+
+    def send(*messages: dict[str, Any]) -> None:
+        response = post(client, "/v1/batch", {"batch": list(messages)})
+        assert response.status_code == 200, response.get_json()
+        assert response.get_json()["rejectedCount"] == 0
+
+    send(group("acct-a", "u1"), track("t1", "u1", "Logged In", "acct-a"),
+         {"type": "identify", "messageId": "i1", "userId": "u2", "traits": {"email": " Two@Example.COM ",
+                                                                             "name": "Two"}, "timestamp": ts(3)})
+    assert _users(collector_app) == {"u1": ("acct-a", None, None, ts(1).replace("Z", "+00:00")),
+                                     "u2": (None, "two@example.com", "Two", None)}
+    # u2 takes the account its event names (it had none); an older event does not move last_seen back.
+    late = {**track("t2", "u2", "Logged In", "acct-a"), "timestamp": ts(1, hour=12)}
+    early = {**track("t3", "u1", "Logged In", "acct-a"), "timestamp": ts(5)}
+    send(late, early)
+    assert _users(collector_app)["u2"] == ("acct-a", "two@example.com", "Two", ts(1, hour=12).replace("Z", "+00:00"))
+    assert _users(collector_app)["u1"][3] == ts(1).replace("Z", "+00:00")
+    # An event naming another account does not move a user; a group call does; a new e-mail replaces the old.
+    send(track("t4", "u1", "Logged In", "acct-b"))
+    assert _users(collector_app)["u1"][0] == "acct-a"
+    send(group("acct-b", "u1", email="one@b.io"))
+    assert _users(collector_app)["u1"][:2] == ("acct-b", "one@b.io")
+    # Name comes from identify calls only; a user's event without a group id counts under its account.
+    send({"type": "track", "messageId": "t5", "userId": "u2", "event": "Report Created", "traits": {"name": "No"},
+          "timestamp": ts(0, hour=1)})
+    assert _users(collector_app)["u2"] == ("acct-a", "two@example.com", "Two", ts(0, hour=1).replace("Z", "+00:00"))
+
+
+def test_unnamed_groups_get_accounts_together_and_a_named_one_between_them_is_still_matched(
+        collector_app: Any) -> None:
+    client = collector_app.test_client()
+    batch = [track("e1", "u1", "Logged In", "acct-c"), track("e2", "u2", "Logged In", "acct-a"),
+             group("acct-b", "u3", name="Globex", domain="globex.com"), track("e3", "u4", "Logged In", "acct-d"),
+             track("e4", "u5", "Logged In", "acct-a")]
+    response = post(client, "/v1/batch", {"batch": batch})
+    assert response.status_code == 200
+    assert response.get_json()["accepted"] == 5
+    with canary_store(collector_app).session(collector_app.config["TEST_TENANT"]) as s:
+        links = {link.external_id: (link.account_id, link.method, link.reason) for link in s.scalars(
+            select(SourceLink).where(SourceLink.system == "product"))}
+        names = {a.id: a.name for a in s.scalars(select(Account))}
+        globex = s.scalars(select(Account.id).where(Account.name == "Globex Corporation")).one()
+        users = {u.user_key: u.account_id for u in s.scalars(select(ProductUser))}
+    assert sorted(links) == ["acct-a", "acct-b", "acct-c", "acct-d"]
+    assert links["acct-b"][0] == globex and links["acct-b"][1] != "new"
+    for ref in ("acct-a", "acct-c", "acct-d"):
+        account_id, method, reason = links[ref]
+        assert (names[account_id], method) == (ref, "new")
+        assert reason == f"product account {ref!r} first seen by the usage collector"
+    assert links["acct-a"][0] < links["acct-c"][0] < links["acct-d"][0]  # placed in group id order
+    assert users == {"u1": links["acct-c"][0], "u2": links["acct-a"][0], "u3": globex, "u4": links["acct-d"][0],
+                     "u5": links["acct-a"][0]}
