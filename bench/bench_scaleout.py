@@ -18,7 +18,7 @@ Prints, in one run:
 ``BENCH_SCALEOUT_WORKSPACES`` (20) and ``BENCH_SCALEOUT_ACCOUNTS`` (2,000) size it; a quick run:
 ``BENCH_SCALEOUT_WORKSPACES=3 BENCH_SCALEOUT_ACCOUNTS=200 python bench/bench_scaleout.py``.
 ``BENCH_SCALEOUT_PER_SANDBOX`` (10) is how many workspaces one sandbox process serves,
-``BENCH_SCALEOUT_ROUNDS`` ("1,2") the worker counts of the rounds.
+``BENCH_SCALEOUT_ROUNDS`` ("1,2") the worker counts of the rounds ("" for the floor alone).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 WORKSPACES = int(os.environ.get("BENCH_SCALEOUT_WORKSPACES", "20"))
 ACCOUNTS = int(os.environ.get("BENCH_SCALEOUT_ACCOUNTS", "2000"))
 PER_SANDBOX = int(os.environ.get("BENCH_SCALEOUT_PER_SANDBOX", "10"))
-ROUNDS = tuple(int(n) for n in os.environ.get("BENCH_SCALEOUT_ROUNDS", "1,2").split(","))
+ROUNDS = tuple(int(n) for n in os.environ.get("BENCH_SCALEOUT_ROUNDS", "1,2").split(",") if n.strip())
 AS_OF = dt.date(2026, 11, 30)
 SECRET = "bench-scaleout-secret-key-0123456789abcdef"
 SYSTEMS = ("hubspot", "salesforce", "zendesk")
@@ -461,8 +461,8 @@ def main() -> int:
                 results.append(result)
     finally:
         cluster.stop()
-    base = results[0]
     for r in results[1:]:
+        base = results[0]
         for phase in ("first", "incremental"):
             print(f"  speed-up, {phase} refresh, {r['workers']} vs {base['workers']} worker(s): "
                   f"{base[phase]['wall'] / r[phase]['wall']:.2f}× (floor for the first refresh "
