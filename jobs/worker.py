@@ -95,6 +95,10 @@ SCHEDULE: dict[str, dict[str, Any]] = {
 
 def configure(app: Any) -> Celery:
     """Point the Celery app at the Flask app's broker and settings."""
+    if celery.conf.broker_url and celery.conf.broker_url != app.config["CELERY_BROKER_URL"]:
+        # Another broker than before (tests, benches): the cached producers still talk to the old one.
+        celery.amqp._producer_pool = None
+        celery.close()
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         task_ignore_result=True,
