@@ -58,6 +58,7 @@ DEFAULTS: dict[str, Any] = {
     "CELERY_BROKER_URL": None,  # e.g. redis://127.0.0.1:6379/0; None: background work runs inline, in-process
     "CELERY_VISIBILITY_TIMEOUT": 3600,  # seconds before a job a dead worker held is handed to another worker
     "CELERY_TRANSPORT_OPTIONS": {},  # more Redis transport options, e.g. {"unacked_restore_interval": 10}
+    "JOB_PARTITIONS": 1,  # >1: each kind's queue split by workspace id (`canary worker --partitions`)
     "JOB_LOCK_SECONDS": 120,  # a sync/push lock's lease, renewed while the job runs; a crashed worker's expires
     "REALTIME_USAGE": True,  # a collector batch rescores the accounts it brought usage for (a background job)
     "REALTIME_COALESCE_SECONDS": 2.0,  # a workspace's changes arriving this close together make one rescoring

@@ -24,11 +24,25 @@ def _configured() -> object:
               help="Processes (default: the number of CPUs).")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option("--name", default=None, help="Worker name (default: canary@<host>-<pid>).")
+@click.option("--queues", "-Q", "kinds", default=None, metavar="KIND[,KIND]",
+              help="Kinds of job to serve, among changes, sync, score, push (default: all).")
+@click.option("--partitions", default=None, metavar="N[,N]",
+              help="With JOB_PARTITIONS > 1: the workspace partitions to serve (default: all).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @with_appcontext
-def worker(concurrency: int | None, pool: str, name: str | None, loglevel: str) -> None:
+def worker(concurrency: int | None, pool: str, name: str | None, kinds: str | None, partitions: str | None,
+           loglevel: str) -> None:
+    from jobs.worker import QUEUE_KINDS, worker_queues
+
     celery = _configured()
-    argv = ["worker", "--loglevel", loglevel, "--pool", pool, "--queues", "canary",
+    try:
+        only = [int(p) for p in partitions.split(",") if p.strip()] if partitions is not None else None
+        queues = worker_queues([k.strip() for k in kinds.split(",") if k.strip()] if kinds else QUEUE_KINDS,
+                               int(current_app.config.get("JOB_PARTITIONS") or 1), only)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc).replace("invalid literal for int() with base 10", "not a number"),
+                                 param_hint="--queues/--partitions") from exc
+    argv = ["worker", "--loglevel", loglevel, "--pool", pool, "--queues", ",".join(queues),
             "--hostname", name or f"canary@%h-{os.getpid()}", "--without-gossip", "--without-mingle"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]

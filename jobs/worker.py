@@ -10,11 +10,17 @@
 * The schedule (`canary beat`): every workspace's refresh (incremental sync of each connected
   system, today's score, lists and plays, push) every 5 minutes — also the reconciliation that
   catches what a webhook missed — and a nightly rescore of the last 30 days at 02:00 UTC.
+* Queues by kind (`route`): real-time changes, syncs and refreshes, scores, pushes each have their own
+  queue (``canary.changes``, ``canary.sync``, ``canary.score``, ``canary.push``), so a nightly rescore
+  never waits in front of a webhook's change; with ``JOB_PARTITIONS`` = P > 1 each kind is split into
+  P queues by workspace id (``canary.sync.<tenant_id % P>``): `canary worker --queues sync --partitions 3`
+  serves one slice, so a workspace's jobs of a kind always go to the same worker processes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, Task
@@ -32,6 +38,55 @@ celery = Celery("canary")
 _flask: list[Any] = []
 """The Flask app whose config and store the tasks use (set by `canary worker`, else made on first use)."""
 
+QUEUE_KINDS = ("changes", "sync", "score", "push")
+"""The kinds of queue, each served by its own workers when wanted (`canary worker --queues`)."""
+TASK_QUEUES: dict[str, str] = {
+    "canary.changes": "changes", "canary.changes_flush": "changes",
+    "canary.sync": "sync", "canary.refresh": "sync", "canary.refresh_all": "sync",
+    "canary.score": "score", "canary.rescore_all": "score",
+    "canary.push": "push",
+}
+"""Each task's queue kind. A refresh (sync, score, push of one workspace in one job) is sync work; the
+schedule's fan-outs go with the work they fan out (partition 0: they name no workspace)."""
+LEGACY_QUEUE = "canary"
+"""The one queue of earlier versions: a worker serving every kind drains what is left in it."""
+
+
+def queue_name(kind: str, tenant_id: int | None, partitions: int) -> str:
+    """``canary.<kind>``, or with ``partitions`` > 1 ``canary.<kind>.<tenant_id % partitions>``."""
+    if kind not in QUEUE_KINDS:
+        raise ValueError(f"queue kind must be one of {', '.join(QUEUE_KINDS)}, not {kind!r}")
+    if partitions < 1:
+        raise ValueError(f"JOB_PARTITIONS must be 1 or more, not {partitions}")
+    if partitions == 1:
+        return f"canary.{kind}"
+    return f"canary.{kind}.{(tenant_id or 0) % partitions}"
+
+
+def worker_queues(kinds: Sequence[str] = QUEUE_KINDS, partitions: int = 1,
+                  only: Sequence[int] | None = None) -> list[str]:
+    """The queues a worker serving ``kinds`` (and of those, partitions ``only``) consumes."""
+    unknown = sorted(set(kinds) - set(QUEUE_KINDS))
+    if unknown or not kinds:
+        raise ValueError(f"queue kinds must be among {', '.join(QUEUE_KINDS)}, not {', '.join(unknown) or 'none'}")
+    slices = sorted(set(only)) if only is not None else list(range(partitions))
+    if partitions > 1 and (not slices or slices[0] < 0 or slices[-1] >= partitions):
+        raise ValueError(f"partitions must be between 0 and {partitions - 1} (JOB_PARTITIONS = {partitions})")
+    if partitions == 1 and only is not None and slices != [0]:
+        raise ValueError("JOB_PARTITIONS is 1: there is only partition 0")
+    names = [queue_name(kind, p, partitions) for kind in kinds for p in (slices if partitions > 1 else [0])]
+    return names + ([LEGACY_QUEUE] if set(kinds) == set(QUEUE_KINDS) and only is None else [])
+
+
+def route(name: str, args: Sequence[Any] | None, kwargs: Any, options: Any, task: Any = None, **_: Any) -> Any:
+    """Celery's router: a Canary task's queue by its kind and, when partitioned, its workspace id."""
+    kind = TASK_QUEUES.get(name)
+    if kind is None:
+        return None
+    tenant_id = int(args[0]) if args else None
+    return {"queue": queue_name(kind, tenant_id, int(celery.conf.get("canary_job_partitions") or 1))}
+
+
 SCHEDULE: dict[str, dict[str, Any]] = {
     "refresh every workspace": {"task": "canary.refresh_all", "schedule": REFRESH_SECONDS},
     "nightly rescore": {"task": "canary.rescore_all", "schedule": crontab(hour=2, minute=0)},
@@ -40,6 +95,10 @@ SCHEDULE: dict[str, dict[str, Any]] = {
 
 def configure(app: Any) -> Celery:
     """Point the Celery app at the Flask app's broker and settings."""
+    if celery.conf.broker_url and celery.conf.broker_url != app.config["CELERY_BROKER_URL"]:
+        # Another broker than before (tests, benches): the cached producers still talk to the old one.
+        celery.amqp._producer_pool = None
+        celery.close()
     _configured_for[:] = [app.config["CELERY_BROKER_URL"]]
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
@@ -47,7 +106,9 @@ def configure(app: Any) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue="canary",
+        task_default_queue=LEGACY_QUEUE,
+        task_routes=(route,),
+        canary_job_partitions=int(app.config.get("JOB_PARTITIONS") or 1),
         broker_transport_options={"visibility_timeout": int(app.config.get("CELERY_VISIBILITY_TIMEOUT") or 3600),
                                   **dict(app.config.get("CELERY_TRANSPORT_OPTIONS") or {})},
         broker_connection_retry_on_startup=True,
