@@ -464,4 +464,7 @@ def first_score(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date
     Later calls score ``as_of`` alone. The summary's ``days`` says how many days were scored.
     """
     since = as_of - dt.timedelta(days=history_days - 1) if not has_history(store, tenant_id) else as_of
-    return score_tenant(store, tenant_id, model, as_of, since=since, progress=progress)
+    summary = score_tenant(store, tenant_id, model, as_of, since=since, progress=progress)
+    if since < as_of:  # a bulk load: the next queries must not be planned on the empty table's statistics
+        store.analyze(HealthSnapshot.__tablename__)
+    return summary
