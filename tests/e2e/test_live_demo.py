@@ -6,7 +6,6 @@ clock pinned to `WORLD_NOW`, and stops on Ctrl-C."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import socket
 from pathlib import Path
@@ -72,7 +71,7 @@ def test_live_demo_reacts_to_a_persons_tickets_and_a_usage_cut(tmp_path: Path) -
             # Another account's usage cut to zero through the collector.
             cut = next(a for a in demo.movable("usage_trend") if a != ticketed)
             before = demo.in_store(cut).score
-            answers = demo.cut_usage(cut, dt.datetime.now(dt.UTC))
+            answers = demo.cut_usage(cut, WORLD_NOW)  # the demo process runs pinned at WORLD_NOW
             assert sum(a["accepted"] for a in answers) >= 200 and all(a["rejectedCount"] == 0 for a in answers)
             _reaches_everywhere(demo, cut, before)
             stats = demo.sandbox_stats()
