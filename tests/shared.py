@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Any
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED = REPOSITORY.parent / "shared"
@@ -41,3 +42,14 @@ def pinned_clock(at: datetime = WORLD_NOW) -> Iterator[None]:
 
     with time_machine.travel(at, tick=True):
         yield
+
+
+def sandbox_connect_args(box: Any, system: str) -> tuple[list[str], dict[str, str]]:
+    """`canary connect <system>`'s options and environment (the token) for a running sandbox's vendor."""
+    c = box.credentials[system]
+    if system == "salesforce":
+        return (["--instance-url", c["instance_url"], "--ca-cert", c["cert_path"],
+                 "--account-ref", box.oauth["salesforce"].account],
+                {"CANARY_CONNECT_ACCESS_TOKEN": c["session_id"]})
+    return (["--url", c["base_url"], "--subdomain", c["subdomain"], "--email", c["email"]],
+            {"CANARY_CONNECT_TOKEN": c["token"]})

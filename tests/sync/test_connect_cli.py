@@ -15,7 +15,7 @@ from integrations.registry import vendor
 from sandbox.server import Sandbox
 from store.models import Connection, Tenant
 from store.tenants import create_tenant
-from tests.shared import WORLD_AS_OF
+from tests.shared import WORLD_AS_OF, sandbox_connect_args
 
 
 @pytest.fixture(scope="module")
@@ -70,14 +70,7 @@ ME = {"salesforce": ("GET", "/services/data/v<version>"), "zendesk": ("GET", "/a
 
 
 def _connect_api(app: Any, box: Sandbox, system: str) -> Any:
-    c = box.credentials[system]
-    if system == "salesforce":
-        args = ["--instance-url", c["instance_url"], "--ca-cert", c["cert_path"],
-                "--account-ref", box.oauth["salesforce"].account]
-        env = {"CANARY_CONNECT_ACCESS_TOKEN": c["session_id"]}
-    else:
-        args = ["--url", c["base_url"], "--subdomain", c["subdomain"], "--email", c["email"]]
-        env = {"CANARY_CONNECT_TOKEN": c["token"]}
+    args, env = sandbox_connect_args(box, system)
     return app.test_cli_runner().invoke(cli, ["connect", system, "--tenant", "acme", *args], env=env)
 
 

@@ -23,7 +23,7 @@ from store.models import Connection
 from store.tenants import create_tenant
 from sync.connections import TenantAdapters
 from sync.push import HEALTH_FIELDS
-from tests.shared import WORLD_AS_OF, WORLD_NOW, pinned_clock
+from tests.shared import WORLD_AS_OF, WORLD_NOW, pinned_clock, sandbox_connect_args
 from tests.webhooks.helpers import Recorder
 
 
@@ -34,17 +34,10 @@ def clock() -> Iterator[None]:
 
 
 def _connect(app: Any, box: Sandbox, system: str, secret_file: Path) -> None:
-    c = box.credentials[system]
     spec = vendor(system).webhooks
     assert spec is not None
     secret_file.write_text(box.emulators[system].credentials[spec.secret_key] + "\n")
-    if system == "salesforce":
-        args = ["--instance-url", c["instance_url"], "--ca-cert", c["cert_path"],
-                "--account-ref", box.oauth["salesforce"].account]
-        env = {"CANARY_CONNECT_ACCESS_TOKEN": c["session_id"]}
-    else:
-        args = ["--url", c["base_url"], "--subdomain", c["subdomain"], "--email", c["email"]]
-        env = {"CANARY_CONNECT_TOKEN": c["token"]}
+    args, env = sandbox_connect_args(box, system)
     result = app.test_cli_runner().invoke(cli, ["connect", system, "--tenant", "hooks", *args,
                                                 "--webhook-secret-file", str(secret_file)], env=env)
     assert result.exit_code == 0, result.output
