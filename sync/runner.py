@@ -17,6 +17,7 @@ from typing import Any
 from integrations.base import Adapter, ObjectName
 from integrations.errors import AuthError, FatalError
 from store.db import Store
+from store.models import Account, Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.owners import OwnerCounts, apply_owners
 from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
 
@@ -24,6 +25,10 @@ log = logging.getLogger("canary.sync")
 
 PULL_ORDER: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "satisfaction", "tasks")
 """``tasks``: Canary's tasks in the CRMs that keep them (completion, due date and owner set there)."""
+
+PULLED_TABLES: tuple[str, ...] = tuple(model.__tablename__ for model in (
+    Account, SourceLink, Contact, Subscription, Ticket, SurveyResponse, Task, TaskLink))
+"""The tables a pull writes; analyzed after a pull that started without a cursor (see `sync`)."""
 
 
 @dataclass
@@ -67,10 +72,13 @@ ProgressCallback = Callable[[str, str, int], None]
 
 
 def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: ObjectName,
-                 summary: SystemSummary, progress: ProgressCallback | None) -> None:
+                 summary: SystemSummary, progress: ProgressCallback | None) -> bool:
+    """Pull one object; True when it started without a cursor (a first or full pull) and stored something:
+    a bulk load."""
     with store.session(tenant_id) as session:
         cursor = load_cursor(session, system, obj)
     pages = adapter.pull(obj, cursor)
+    stored = 0
     while True:
         # The vendor call happens outside any transaction; the store write and cursor are one commit.
         page = next(pages, None)
@@ -84,8 +92,10 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
         target.skipped += counts.skipped
         target.removed += counts.removed
         target.pages += 1
+        stored += counts.changed
         if progress:
             progress(system, obj, counts.pulled)
+    return cursor is None and stored > 0
 
 
 def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full: bool = False,
@@ -101,6 +111,7 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
     adapters = dict(adapters)
     spent: dict[str, int] = {}
     reconnected: set[str] = set()
+    bulk: list[bool] = []
     for system in adapters:
         summary.systems[system] = SystemSummary()
         if full:
@@ -114,14 +125,14 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
             return
         try:
             try:
-                _pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress)
+                bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress))
             except AuthError:
                 if reconnect is None or system in reconnected:
                     raise
                 reconnected.add(system)
                 spent[system] = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
                 adapters[system] = adapter = reconnect(system)
-                _pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress)
+                bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress))
         except (FatalError, AuthError) as exc:
             sys_summary.stopped = str(exc)
             log.warning("%s sync stopped: %s", system, exc)
@@ -135,6 +146,10 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
     for obj in PULL_ORDER[1:]:
         for system in adapters:
             run(system, obj)
+    if any(bulk):
+        # A first or full pull loads a workspace at once; the scoring and push queries that follow must not be
+        # planned on the statistics of the tables as they were before it (see `Store.analyze`).
+        store.analyze(*PULLED_TABLES)
     for system, adapter in adapters.items():
         summary.systems[system].calls = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
         quota_left = getattr(adapter, "quota_left", None)

@@ -1,4 +1,4 @@
-"""Planner statistics after a bulk load: a workspace's first score refreshes them on PostgreSQL.
+"""Planner statistics after a bulk load: a workspace's first sync and first score refresh them on PostgreSQL.
 
 Without it, a query planned before autovacuum's analyze saw `health_snapshots` as empty, and the push's
 newest-snapshot join ran as a nested loop over millions of rows (bench_scaleout, 20 × 2,000 accounts).
@@ -10,12 +10,15 @@ from typing import Any
 
 from sqlalchemy import text
 
+from integrations.base import AccountRecord, ContactRecord
 from scoring import default_model
 from store.db import Store
 from store.models import HealthSnapshot
 from store.tenants import create_tenant
 from sync.health import first_score
-from tests.shared import WORLD_AS_OF
+from sync.runner import PULLED_TABLES, sync
+from tests.shared import WORLD_AS_OF, WORLD_NOW
+from tests.sync.memory_adapter import MemoryAdapter
 
 
 def _reltuples(store: Store, table: str) -> float:
@@ -48,3 +51,26 @@ def test_the_first_score_refreshes_the_snapshot_statistics(store: Store, monkeyp
     assert calls == [(HealthSnapshot.__tablename__,)]
     first_score(store, tenant_id, default_model(), WORLD_AS_OF, history_days=1)  # one day: no bulk load
     assert calls == [(HealthSnapshot.__tablename__,)]
+
+
+def test_a_first_pull_refreshes_the_pulled_tables_and_an_incremental_one_does_not(store: Store,
+                                                                                   monkeypatch: Any) -> None:
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(store, "analyze", lambda *tables: calls.append(tables))
+    with store.session() as session:
+        tenant, _ = create_tenant(session, "pull", "Pull")
+        tenant_id = tenant.id
+    crm = MemoryAdapter("salesforce", {
+        "accounts": [AccountRecord("salesforce", f"001{n}", f"Account {n}", WORLD_NOW) for n in range(5)],
+        "contacts": [ContactRecord("salesforce", "003A", "dana@initech.io", WORLD_NOW, "0011", "Dana")],
+    })
+    sync(store, tenant_id, {"salesforce": crm})
+    assert calls == [PULLED_TABLES]
+    assert {"accounts", "contacts", "source_links", "tickets"} <= set(PULLED_TABLES)
+    sync(store, tenant_id, {"salesforce": crm})  # from the stored cursors, nothing new
+    assert calls == [PULLED_TABLES]
+    crm.data["accounts"].append(AccountRecord("salesforce", "0019", "Late", WORLD_NOW))
+    sync(store, tenant_id, {"salesforce": crm})  # incremental with a change: still not a bulk load
+    assert calls == [PULLED_TABLES]
+    sync(store, tenant_id, {"salesforce": crm}, full=True)  # a full pull rewrites nothing that is unchanged
+    assert calls == [PULLED_TABLES]
