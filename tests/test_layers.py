@@ -47,6 +47,8 @@ def _forbidden_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[st
                    "flask", "sqlalchemy", "console", "api")),
     ("plays", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
                "flask", "sqlalchemy", "console", "api", "requests", "smtplib")),
+    ("analytics", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
+                   "flask", "sqlalchemy", "console", "api", "requests", "smtplib", "jobs", "webhooks")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])
