@@ -38,6 +38,8 @@ BANDS = ("good", "average", "poor")
 CONTACT_ROLES = ("executive_sponsor", "champion", "admin", "user")
 USER_ROLES = ("admin", "manager", "csm", "viewer")
 TASK_REASSIGN = ("none", "automatic", "all")
+MOVEMENT_KINDS = ("new", "reactivation", "expansion", "contraction", "churn", "renewal")
+FORECAST_CALLS = ("commit", "likely", "monitor", "at_risk", "lost")
 """`Tenant.task_reassign`: which open tasks of an account follow it to a new owner."""
 """What a Canary user may do: admin (connections, models, users), manager (sees the team), CSM (own
 portfolio first, may see all), viewer (read only)."""
@@ -73,6 +75,12 @@ class Tenant(Base):
     task_reassign: Mapped[str] = mapped_column(String(20), default="automatic", server_default="automatic")
     """Owner-change policy: what happens to an account's open tasks when sync sees a new owner
     (`TASK_REASSIGN`: none, automatic — the tasks alerts and plays made —, or all)."""
+    gross_margin: Mapped[float] = mapped_column(Float, default=0.8, server_default="0.8")
+    """The gross margin CLTV is computed with (0–1), a workspace setting."""
+    renewal_probabilities: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The workspace's own starting p(band) of the renewal forecast (band → 0–1); None: Canary's defaults."""
+    bi_role: Mapped[str | None] = mapped_column(String(63), unique=True)
+    """The PostgreSQL role whose sessions see this workspace's rows in the read-only ``bi`` views."""
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id} {self.slug!r}>"
@@ -267,6 +275,69 @@ class Subscription(TenantScoped, Base):
     product_tier: Mapped[str | None] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(String(20), default="active")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    term_end: Mapped[dt.date | None] = mapped_column(Date)
+    """Derived (`sync.revenue`): the day a won term stopped being in force — its renewal date once the renewal
+    was decided (renewed or lost) — or None while it runs (docs/analytics.md, "In force")."""
+
+
+class SubscriptionVersion(TenantScoped, Base):
+    """A subscription's earlier values, kept when sync sees it change in place: its ARR history."""
+
+    __tablename__ = "subscription_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True)
+    seen_on: Mapped[dt.date] = mapped_column(Date)
+    """The day the vendor says the change was made (the record's modification time)."""
+    arr_before: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    arr_after: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    status_before: Mapped[str] = mapped_column(String(20))
+    status_after: Mapped[str] = mapped_column(String(20))
+    renewal_before: Mapped[dt.date | None] = mapped_column(Date)
+    renewal_after: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class SubscriptionMovement(TenantScoped, Base):
+    """A dated change of an account's ARR (new, expansion, ...) or a decided renewal, derived from its
+    subscriptions and their versions (`sync.revenue`); rebuilt for an account whenever those change."""
+
+    __tablename__ = "subscription_movements"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "day", "kind"),
+        Index("ix_subscription_movements_tenant_day", "tenant_id", "day"),
+        CheckConstraint(_in("kind", MOVEMENT_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    kind: Mapped[str] = mapped_column(String(20))
+    arr_before: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    arr_after: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    delta: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+
+
+class RenewalCall(TenantScoped, Base):
+    """A CSM's forecast call on a renewal at its 6- or 3-month checkpoint, shown beside Canary's forecast."""
+
+    __tablename__ = "renewal_calls"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "renewal_date", "checkpoint"),
+        CheckConstraint("checkpoint IN (6, 3)", name="checkpoint"),
+        CheckConstraint(_in("call", FORECAST_CALLS), name="call"),
+        CheckConstraint("checkpoint = 6 OR call != 'monitor'", name="no_monitor_at_3"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    renewal_date: Mapped[dt.date] = mapped_column(Date)
+    checkpoint: Mapped[int] = mapped_column(Integer)
+    """Months before the renewal: 6 or 3."""
+    call: Mapped[str] = mapped_column(String(20))
+    expected_arr: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    made_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Ticket(TenantScoped, Base):
