@@ -17,7 +17,8 @@ SYSTEM_OF_RECORD = ("salesforce", "hubspot", "zendesk")
 
 
 def active_subscriptions(session: Session, account_ids: Iterable[int]) -> dict[int, list[Subscription]]:
-    """Each account's active subscriptions, from one system of record only.
+    """Each account's active subscriptions in force now (no `term_end`: a renewed or lost term is history),
+    from one system of record only.
 
     The same deal is often entered in Salesforce and in HubSpot; adding both would double the
     customer's ARR and seats (and hide a customer at seat capacity). The first system in
@@ -27,7 +28,8 @@ def active_subscriptions(session: Session, account_ids: Iterable[int]) -> dict[i
     by_account: dict[int, dict[str, list[Subscription]]] = defaultdict(lambda: defaultdict(list))
     for start in range(0, len(ids), 500):
         for sub in session.scalars(select(Subscription).where(Subscription.account_id.in_(ids[start : start + 500]),
-                                                              Subscription.status == "active")):
+                                                              Subscription.status == "active",
+                                                              Subscription.term_end.is_(None))):
             if sub.account_id is not None:
                 by_account[sub.account_id][sub.system].append(sub)
     out: dict[int, list[Subscription]] = {}
@@ -50,8 +52,8 @@ def live_accounts() -> ColumnElement[bool]:
 
 
 def subscription_facts(as_of: dt.date, account_ids: Any = None, *, materialized: bool = False) -> Any:
-    """Per account: ARR and next renewal of its active subscriptions in one system of record
-    (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
+    """Per account: ARR and next renewal of its active subscriptions in force on `as_of` (no `term_end` after
+    it) in one system of record (the first of `SYSTEM_OF_RECORD` holding any), as the panels count them.
 
     The renewal is the first on or after `as_of`, else the last one (None when none names a date).
     With `account_ids` (ids, or a select of ids), only those accounts are aggregated; `materialized`
@@ -63,6 +65,7 @@ def subscription_facts(as_of: dt.date, account_ids: Any = None, *, materialized:
                          func.min(case((Subscription.renewal_date >= as_of, Subscription.renewal_date))).label("next"),
                          func.max(Subscription.renewal_date).label("last"))
                   .where(Subscription.status == "active", Subscription.account_id.is_not(None),
+                         Subscription.term_end.is_(None) | (Subscription.term_end > as_of),
                          *([Subscription.account_id.in_(account_ids)] if account_ids is not None else []))
                   .group_by(Subscription.account_id, rank).subquery())
     ranked = select(per_system, func.row_number().over(partition_by=per_system.c.account_id,

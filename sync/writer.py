@@ -38,11 +38,13 @@ from store.models import (
     PushLedger,
     SourceLink,
     Subscription,
+    SubscriptionVersion,
     SurveyResponse,
     SyncCursor,
     Ticket,
 )
 from store.queries import live_accounts
+from sync import revenue
 from sync.identity import KnownLink, parent_index, resolve
 from sync.normalise import normalise_domain
 from sync.own_writes import STAMP_KEYS, is_own_write
@@ -136,6 +138,7 @@ class PageWriter:
         if page.removed:
             self._remove(page.object, page.removed, counts)
         if self._subscribers:
+            revenue.refresh(self.session, self._subscribers)  # term ends first: the keys count terms in force
             portfolio_keys.refresh(self.session, self._subscribers)
             self._subscribers.clear()
         save_cursor(self.session, self.system, page.object, page.cursor)
@@ -306,8 +309,17 @@ class PageWriter:
             if row is None:
                 self.session.add(Subscription(system=self.system, external_id=r.external_id, **values))
                 counts.changed += 1
-            elif _set(row, values):
+                continue
+            before = (row.arr, row.status, row.renewal_date)
+            if _set(row, values):
                 counts.changed += 1
+                if before != (row.arr, row.status, row.renewal_date):
+                    # Changed in place (no new deal): keep what it was, dated when the vendor says it changed,
+                    # so the account's ARR history and its movements stay true (`sync.revenue`).
+                    self.session.add(SubscriptionVersion(
+                        subscription_id=row.id, seen_on=r.updated_at.date(), arr_before=before[0], arr_after=row.arr,
+                        status_before=before[1], status_after=row.status, renewal_before=before[2],
+                        renewal_after=row.renewal_date))
 
     def _tickets(self, records: Sequence[Record], counts: WriteCounts) -> None:
         existing = self._by_external_id(Ticket, [r.external_id for r in records])

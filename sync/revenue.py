@@ -1,0 +1,179 @@
+"""The store side of revenue analytics: subscriptions' derived term ends and movements, renewal forecast calls,
+and the workspace's analytics settings. The rules themselves are pure, in `analytics` (docs/analytics.md).
+
+`refresh` runs whenever sync writes, deletes or moves an account's subscriptions (`sync.writer.PageWriter`,
+before the portfolio keys, which count only the terms in force): it recomputes, from all the account's
+subscriptions and their versions, each term's `term_end` and the account's `SubscriptionMovement` rows —
+the same answer whatever order the deals arrived in. Every function takes a tenant-scoped session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from store.audit import record_audit
+from store.models import (
+    BANDS,
+    FORECAST_CALLS,
+    RenewalCall,
+    Subscription,
+    SubscriptionMovement,
+    SubscriptionVersion,
+    Tenant,
+)
+from store.scoping import current_tenant
+
+CHUNK = 500
+
+
+class RevenueError(ValueError):
+    """Bad input for a forecast call or an analytics setting; the message says what to fix."""
+
+
+# --------------------------------------------------------------------------- forecast calls
+
+CHECKPOINTS = (6, 3)
+
+
+def record_call(session: Session, account_id: int, renewal_date: dt.date, checkpoint: int, call: str,
+                expected_arr: Any, note: str | None, actor: str, user_id: int | None) -> RenewalCall:
+    """Record (or replace) a CSM's forecast call at a renewal's 6- or 3-month checkpoint; audited."""
+    if checkpoint not in CHECKPOINTS:
+        raise RevenueError(f"checkpoint must be 6 or 3 (months before the renewal), not {checkpoint!r}")
+    if call not in FORECAST_CALLS:
+        raise RevenueError(f"call must be one of {', '.join(FORECAST_CALLS)}, not {call!r}")
+    if call == "monitor" and checkpoint == 3:
+        raise RevenueError("'monitor' is not a call at 3 months: commit, likely, at_risk or lost")
+    amount: Decimal | None = None
+    if expected_arr not in (None, ""):
+        try:
+            amount = Decimal(str(expected_arr)).quantize(Decimal("0.01"))
+        except InvalidOperation:
+            raise RevenueError(f"expected ARR must be a number, not {expected_arr!r}") from None
+        if amount < 0:
+            raise RevenueError("expected ARR cannot be negative")
+    row = session.scalar(select(RenewalCall).where(RenewalCall.account_id == account_id,
+                                                   RenewalCall.renewal_date == renewal_date,
+                                                   RenewalCall.checkpoint == checkpoint))
+    if row is None:
+        row = RenewalCall(account_id=account_id, renewal_date=renewal_date, checkpoint=checkpoint)
+        session.add(row)
+    row.call, row.expected_arr, row.note, row.user_id = call, amount, (note or "").strip() or None, user_id
+    row.made_at = dt.datetime.now(dt.UTC)
+    record_audit(session, actor, "renewal.call", f"account {account_id}", user_id,
+                 renewal_date=renewal_date.isoformat(), checkpoint=checkpoint, call=call)
+    return row
+
+
+# --------------------------------------------------------------------------- settings
+
+DEFAULT_PROBABILITIES: dict[str, float] = {"good": 0.95, "average": 0.75, "poor": 0.45, "none": 0.75}
+"""p(band) of the renewal forecast before the workspace's own renewals recalibrate it (docs/analytics.md)."""
+
+
+def probabilities(tenant: Tenant) -> dict[str, float]:
+    return {**DEFAULT_PROBABILITIES, **(tenant.renewal_probabilities or {})}
+
+
+def set_settings(session: Session, gross_margin: Any, renewal_probabilities: Mapping[str, Any], actor: str,
+                 user_id: int | None) -> bool:
+    """Set the workspace's gross margin (0–1) and starting p(band) (each 0–1); audited; True when changed."""
+    tenant = session.get(Tenant, current_tenant(session))
+    if tenant is None:
+        raise RevenueError("no workspace")
+    margin = _fraction("gross margin", gross_margin)
+    wanted = {band: _fraction(f"p({band})", renewal_probabilities[band])
+              for band in (*BANDS, "none") if renewal_probabilities.get(band) not in (None, "")}
+    unknown = sorted(set(renewal_probabilities) - {*BANDS, "none"})
+    if unknown:
+        raise RevenueError(f"no band {', '.join(unknown)}: bands are {', '.join((*BANDS, 'none'))}")
+    own = {band: p for band, p in wanted.items() if p != DEFAULT_PROBABILITIES[band]} or None
+    if tenant.gross_margin == margin and tenant.renewal_probabilities == own:
+        return False
+    record_audit(session, actor, "analytics.settings", tenant.slug, user_id, gross_margin=margin,
+                 renewal_probabilities=own or {})
+    tenant.gross_margin, tenant.renewal_probabilities = margin, own
+    return True
+
+
+def _fraction(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RevenueError(f"{name} must be a number between 0 and 1, not {value!r}") from None
+    if not 0 <= number <= 1:
+        raise RevenueError(f"{name} must be between 0 and 1 (e.g. 0.8 for 80 %), not {number}")
+    return number
+
+
+# --------------------------------------------------------------------------- derived history
+
+
+def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> list[Any]:
+    """The `analytics.timeline.SubscriptionTerm` of every subscription of `account_ids` (None: all)."""
+    from analytics.timeline import SubscriptionTerm
+
+    ids = None if account_ids is None else sorted(set(account_ids))
+    chunks = [None] if ids is None else [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    terms: list[Any] = []
+    for chunk in chunks:
+        where = [Subscription.account_id.is_not(None)]
+        if chunk is not None:
+            where.append(Subscription.account_id.in_(chunk))
+        subs = list(session.scalars(select(Subscription).where(*where)))
+        versions: dict[int, list[SubscriptionVersion]] = defaultdict(list)
+        sub_ids = [s.id for s in subs]
+        for i in range(0, len(sub_ids), CHUNK):
+            for v in session.scalars(select(SubscriptionVersion).where(
+                    SubscriptionVersion.subscription_id.in_(sub_ids[i : i + CHUNK]))
+                    .order_by(SubscriptionVersion.seen_on, SubscriptionVersion.id)):
+                versions[v.subscription_id].append(v)
+        for sub in subs:
+            terms.append(SubscriptionTerm(
+                key=sub.id, account=sub.account_id, system=sub.system, arr=sub.arr or Decimal(0),
+                start=sub.start_date, renewal=sub.renewal_date, status=sub.status,
+                versions=_arr_versions(sub, versions.get(sub.id, []))))
+    return terms
+
+
+def _arr_versions(sub: Subscription, versions: list[SubscriptionVersion]) -> tuple[tuple[dt.date, Decimal], ...]:
+    """(effective day, ARR) steps of an ARR edited in place: the first value from the start, each later one from
+    the day the vendor changed it. Empty when the ARR never changed."""
+    steps = [(v.seen_on, v.arr_after or Decimal(0)) for v in versions if v.arr_before != v.arr_after]
+    if not steps or sub.start_date is None:
+        return ()
+    first = next(v.arr_before for v in versions if v.arr_before != v.arr_after) or Decimal(0)
+    return ((sub.start_date, first), *steps)
+
+
+def refresh(session: Session, account_ids: Iterable[int]) -> int:
+    """Recompute `term_end` and the movements of `account_ids` from their subscriptions; returns how many
+    movement rows they have now."""
+    from analytics.movements import account_movements
+    from analytics.timeline import term_ends
+
+    ids = sorted(set(account_ids))
+    if not ids:
+        return 0
+    terms = load_terms(session, ids)
+    ends = term_ends(terms)
+    by_id = {s.id: s for i in range(0, len(ids), CHUNK) for s in session.scalars(
+        select(Subscription).where(Subscription.account_id.in_(ids[i : i + CHUNK])))}
+    for key, end in ends.items():
+        sub = by_id.get(key)
+        if sub is not None and sub.term_end != end:
+            sub.term_end = end
+    for i in range(0, len(ids), CHUNK):
+        session.execute(delete(SubscriptionMovement).where(SubscriptionMovement.account_id.in_(ids[i : i + CHUNK])))
+    rows = [{"account_id": m.account, "day": m.day, "kind": m.kind, "arr_before": m.before, "arr_after": m.after,
+             "delta": m.delta} for m in account_movements(terms)]
+    for row in rows:
+        session.add(SubscriptionMovement(**row))
+    return len(rows)
