@@ -8,9 +8,13 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property, partial
+from typing import NamedTuple
+
+import numpy as np
 
 from analytics.retention import add_months
 from analytics.timeline import ArrTimeline, from_cents
@@ -36,9 +40,8 @@ def _check_band(band: str | None, where: str) -> None:
         raise ValueError(f"{where}: a health band is 'good', 'average', 'poor' or None, got {band!r}")
 
 
-@dataclass(frozen=True)
-class Due:
-    """One account's renewal due in a month: the ARR of its open terms renewing then, and its current band."""
+class Due(NamedTuple):
+    """One account's renewal due on `renewal`: the ARR of its open terms renewing then, and its current band."""
 
     account: int
     renewal: dt.date
@@ -57,22 +60,24 @@ class Due:
 
 @dataclass(frozen=True)
 class BandTotals:
-    count: int = 0
-    arr: Decimal = Decimal(0)
-    expected: Decimal = Decimal(0)
-    at_risk: Decimal = Decimal(0)
-
-    def plus(self, due: Due) -> BandTotals:
-        return BandTotals(self.count + 1, self.arr + due.arr, self.expected + due.expected,
-                          self.at_risk + due.at_risk)
+    count: int
+    arr: Decimal
+    expected: Decimal
+    at_risk: Decimal
 
 
-@dataclass(frozen=True)
 class ForecastMonth:
-    first: dt.date
-    dues: tuple[Due, ...]
-    total: BandTotals
-    by_band: dict[str | None, BandTotals]
+    """One calendar month of the forecast: totals overall and per band; `dues` lists the accounts."""
+
+    def __init__(self, first: dt.date, total: BandTotals, by_band: dict[str | None, BandTotals],
+                 dues: Callable[[], list[Due]]):
+        self.first, self.total, self.by_band = first, total, by_band
+        self._dues = dues
+
+    @cached_property
+    def dues(self) -> tuple[Due, ...]:
+        """The renewals due in the month, by renewal day then account."""
+        return tuple(self._dues())
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,7 @@ class Forecast:
 
 def band_on(history: Sequence[tuple[dt.date, str | None]], day: dt.date) -> str | None:
     """The band of a (day, band) history (ascending) on `day`: the newest on or before it, else None."""
-    i = bisect_right([d for d, _ in history], day) - 1
+    i = bisect_right(history, day, key=lambda row: row[0]) - 1
     return history[i][1] if i >= 0 else None
 
 
@@ -113,18 +118,21 @@ def probabilities(timeline: ArrTimeline, as_of: dt.date,
     Recalibrated p = (Σ renewed ÷ up per renewal + 5 × default) ÷ (n + 5) over the renewals decided in
     (as_of − 12 months, as_of], by the account's band 90 days before the renewal, clamped to [0.05, 0.98]."""
     base = _defaults(defaults)
-    decided = [r for r in timeline.renewals if r.day <= as_of and r.up > 0]
     year_ago = _years_before(as_of, 1)
-    if not decided or decided[0].day > year_ago:
+    first = timeline.first_renewal()
+    if first is None or first > year_ago:
         return Probabilities(base, calibrated=False)
+    accounts, days, up, renewed = timeline.renewal_rows(year_ago + dt.timedelta(days=1), as_of + dt.timedelta(days=1))
     sums: dict[str | None, Decimal] = defaultdict(Decimal)
     counts: dict[str | None, int] = defaultdict(int)
-    for r in decided:
-        if r.day <= year_ago:
+    lead = BAND_LEAD.days
+    for account, day, u, r in zip(accounts.tolist(), days.tolist(), up.tolist(), renewed.tolist(), strict=True):
+        if u == 0:
             continue
-        band = band_on(band_history.get(r.account, ()), r.day - BAND_LEAD)
-        _check_band(band, f"account {r.account}'s band history")
-        sums[band] += r.renewed / r.up
+        history = band_history.get(account)
+        band = band_on(history, dt.date.fromordinal(day - lead)) if history else None
+        _check_band(band, f"account {account}'s band history")
+        sums[band] += Decimal(r) / Decimal(u)
         counts[band] += 1
     low, high = CLAMP
     p = {band: min(max((sums[band] + PRIOR_WEIGHT * base[band]) / (counts[band] + PRIOR_WEIGHT), low), high)
@@ -149,6 +157,9 @@ def _years_before(day: dt.date, years: int) -> dt.date:
         return day.replace(year=day.year - years, day=28)
 
 
+_EPOCH = dt.date(1970, 1, 1).toordinal()
+
+
 def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | None],
              band_history: Mapping[int, Sequence[tuple[dt.date, str | None]]] | None = None,
              defaults: Mapping[str | None, Decimal] | None = None,
@@ -161,30 +172,39 @@ def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | No
              else Probabilities(_defaults(defaults), calibrated=False))
     first = as_of.replace(day=1)
     limit = add_months(first, HISTORY_MONTHS)
-    wanted = None if accounts is None else set(accounts)
-    per: dict[tuple[int, dt.date], int] = defaultdict(int)
-    one_day = dt.timedelta(days=1)
-    for t in timeline.open_terms:
-        assert t.renewal is not None
-        if t.renewal < limit and (wanted is None or t.account in wanted):
-            per[(t.account, t.renewal)] += t.cents_on(t.renewal - one_day)
-    dues: dict[dt.date, list[Due]] = defaultdict(list)
-    overdue: list[Due] = []
-    for (account, renewal), cents in sorted(per.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        band = bands.get(account)
-        _check_band(band, f"account {account}'s current band")
-        due = Due(account, renewal, from_cents(cents), band, probs.p[band])
-        (overdue if renewal < first else dues[renewal.replace(day=1)]).append(due)
+    account_ids, days, cents = timeline.open_rows(limit, timeline.mask(accounts))  # one due per account and day
+    ids = account_ids.tolist()
+    due_bands = [bands.get(a) for a in ids]
+    for band in set(due_bands) - set(BANDS):
+        _check_band(band, "an account's current band")
+    band_no = np.array([BANDS.index(b) for b in due_bands], dtype=np.int64)
+    month_no = (days - _EPOCH).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) - (
+        (first.year - 1970) * 12 + first.month - 1)
+    slots = len(BANDS) * HISTORY_MONTHS
+    upcoming = month_no >= 0
+    cell = (month_no * len(BANDS) + band_no)[upcoming]
+    counts = np.bincount(cell, minlength=slots)
+    sums = np.zeros(slots, dtype=np.int64)
+    np.add.at(sums, cell, cents[upcoming])
+
+    def dues_of(rows: np.ndarray) -> list[Due]:
+        return [Due(ids[i], dt.date.fromordinal(int(days[i])), from_cents(int(cents[i])), due_bands[i],
+                    probs.p[due_bands[i]]) for i in rows.tolist()]
+
+    bounds = np.searchsorted(month_no, np.arange(HISTORY_MONTHS + 1))
     months = []
     for k in range(HISTORY_MONTHS):
-        month = add_months(first, k)
-        total = BandTotals()
-        by_band = {band: BandTotals() for band in BANDS}
-        for due in dues.get(month, ()):
-            total = total.plus(due)
-            by_band[due.band] = by_band[due.band].plus(due)
-        months.append(ForecastMonth(month, tuple(dues.get(month, ())), total, by_band))
-    return Forecast(as_of, tuple(months), probs, tuple(overdue))
+        by_band = {}
+        for b, band in enumerate(BANDS):
+            arr = from_cents(int(sums[k * len(BANDS) + b]))
+            expected = arr * probs.p[band]
+            by_band[band] = BandTotals(int(counts[k * len(BANDS) + b]), arr, expected, arr - expected)
+        total = BandTotals(sum(x.count for x in by_band.values()), sum((x.arr for x in by_band.values()), Decimal(0)),
+                           sum((x.expected for x in by_band.values()), Decimal(0)),
+                           sum((x.at_risk for x in by_band.values()), Decimal(0)))
+        rows = np.arange(bounds[k], bounds[k + 1])
+        months.append(ForecastMonth(add_months(first, k), total, by_band, partial(dues_of, rows)))
+    return Forecast(as_of, tuple(months), probs, tuple(dues_of(np.flatnonzero(~upcoming))))
 
 
 # -- forecast calls at the 6- and 3-month checkpoints -------------------------------------------------------

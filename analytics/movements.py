@@ -6,7 +6,6 @@ docs/analytics.md "Movements": a movement is a day on which an account's ARR dif
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,23 +48,8 @@ def movements(timeline: ArrTimeline, first: dt.date, end: dt.date,
               accounts: Iterable[int] | None = None) -> list[Movement]:
     """Every movement dated in [first, end), by day then account."""
     _check_period(first, end)
-    wanted = None if accounts is None else set(accounts)
-    out: list[Movement] = []
-    for account, (days, cents) in timeline.points.items():
-        if wanted is not None and account not in wanted:
-            continue
-        i = bisect_left(days, first)
-        stop = bisect_left(days, end)
-        if i == stop:
-            continue
-        # Points are change days, so cents[j - 1] is the ARR the day before days[j]; the first point starts from 0.
-        positive_before = any(c > 0 for c in cents[:i])
-        for j in range(i, stop):
-            before = cents[j - 1] if j > 0 else 0
-            after = cents[j]
-            out.append(Movement(account, days[j], kind_of(before, after, positive_before),
-                                from_cents(before), from_cents(after)))
-            positive_before = positive_before or after > 0 or before > 0
+    out = [Movement(account, day, kind_of(before, after, had), from_cents(before), from_cents(after))
+           for account, day, before, after, had in timeline.changes(first, end, timeline.mask(accounts))]
     out.sort(key=lambda m: (m.day, m.account))
     return out
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
 from analytics.movements import _check_period
-from analytics.timeline import ArrTimeline, from_cents
+from analytics.timeline import ArrTimeline, RenewalEvent, SubscriptionTerm, from_cents
 
 UNITS = ("arr", "mrr")
 DAYS_PER_MONTH = Decimal("30.4375")
@@ -33,8 +34,7 @@ FIGURE_ACCOUNTS: dict[str, tuple[str, ...]] = {
 """Which account groups stand behind each figure (the console lists them)."""
 
 
-@dataclass(frozen=True)
-class AccountLine:
+class AccountLine(NamedTuple):
     account: int
     opening: Decimal
     closing: Decimal
@@ -95,17 +95,11 @@ class PeriodFigures:
         self.net_mrr_churn = ratio(churn + contraction - expansion - reactivation, start)
         self.quick_ratio = ratio(new + reactivation + expansion, churn + contraction)
 
-        self.renewal_events = timeline.renewals_between(first, end, mask)
-        up = sum(to_c(r.up) for r in self.renewal_events)
-        self.arr_renewal_rate = ratio(sum(to_c(r.renewed) for r in self.renewal_events), up)
-        self.customer_renewal_rate = ratio(sum(1 for r in self.renewal_events if r.renewed > 0),
-                                           len(self.renewal_events))
-        self.renewals_up = len(self.renewal_events)
-        wanted = set(self._ids[mask].tolist()) if not mask.all() else None
-        last = end - one_day if as_of is None else min(end - one_day, as_of)
-        self.undecided = [t for t in timeline.open_terms
-                          if t.renewal is not None and first <= t.renewal <= last
-                          and (wanted is None or t.account in wanted)]
+        self._timeline, self._mask = timeline, mask
+        self.renewals_up, renewed_count, up, renewed = timeline.renewal_totals(first, end, mask)
+        self.arr_renewal_rate = ratio(renewed, up)
+        self.customer_renewal_rate = ratio(renewed_count, self.renewals_up)
+        self._undecided_end = end if as_of is None else min(end, as_of + one_day)
 
         months = Decimal((end - first).days) / DAYS_PER_MONTH
         self.cltv: Decimal | None = None
@@ -113,6 +107,18 @@ class PeriodFigures:
             arpa_mrr = Decimal(start) / 100 / 12 / self.cohort_size
             monthly_logo_churn = Decimal(self.churned_logos) / self.cohort_size / months
             self.cltv = (arpa_mrr * gross_margin / monthly_logo_churn).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+
+    @cached_property
+    def renewal_events(self) -> list[RenewalEvent]:
+        """The decided term ends dated in the period (the renewal rates' events), by day then account."""
+        return self._timeline.renewals_between(self.first, self.end, self._mask)
+
+    @cached_property
+    def undecided(self) -> list[SubscriptionTerm]:
+        """Open terms whose renewal date is in the period (and not after `as_of`): counted apart."""
+        if self._undecided_end <= self.first:
+            return []
+        return self._timeline.open_between(self.first, self._undecided_end, self._mask)
 
     def amount(self, figure: str) -> Decimal:
         """A total (start, churn, contraction, expansion, new, reactivation, closing) in the unit."""
@@ -174,10 +180,6 @@ class PeriodFigures:
         idx = np.flatnonzero(chosen)
         return [AccountLine(a, from_cents(o), from_cents(c)) for a, o, c in
                 zip(self._ids[idx].tolist(), self._opening[idx].tolist(), self._closing[idx].tolist(), strict=True)]
-
-
-def to_c(amount: Decimal) -> int:
-    return int(amount * 100)
 
 
 def period_figures(timeline: ArrTimeline, first: dt.date, end: dt.date, accounts: Iterable[int] | None = None,
