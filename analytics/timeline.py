@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -49,7 +49,9 @@ def to_cents(amount: Decimal | int, what: str = "ARR") -> int:
     return whole
 
 
+@lru_cache(maxsize=1 << 16)
 def from_cents(cents: int) -> Decimal:
+    """`Decimal` of whole cents (cached: ARR amounts repeat across a book, and a Decimal is immutable)."""
     return Decimal(cents).scaleb(-2)
 
 
