@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from bisect import bisect_right
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -137,31 +137,57 @@ def term_ends(terms: Iterable[SubscriptionTerm]) -> dict[str, dt.date | None]:
 
     Decided: another won or lost term of the same account and system starts on or after
     `renewal - 30 days` (docs/analytics.md "In force"). The caller stores it as `subscriptions.term_end`."""
-    terms = list(terms)
-    # The two latest starts of won/lost terms per (account, system): enough to find "another" term.
-    first: dict[tuple[int, str], tuple[dt.date, str]] = {}
-    second: dict[tuple[int, str], dt.date] = {}
-    for t in terms:
-        if t.status != "pending" and t.start is not None:
-            group = (t.account, t.system)
-            top = first.get(group)
-            if top is None or (t.start, t.key) > top:
-                if top is not None:
-                    second[group] = top[0]
-                first[group] = (t.start, t.key)
-            elif group not in second or t.start > second[group]:
-                second[group] = t.start
-    ends: dict[str, dt.date | None] = {}
-    for t in terms:
-        end = None
-        if t.status == "active" and t.renewal is not None:
-            group = (t.account, t.system)
-            top = first.get(group)
-            other = None if top is None else (top[0] if top[1] != t.key else second.get(group))
-            if other is not None and other >= t.renewal - DECIDING_WINDOW:
-                end = t.renewal
-        ends[t.key] = end
-    return ends
+    book = _Book(list(terms))
+    return {t.key: (dt.date.fromordinal(e) if e else None) for t, e in zip(book.terms, book.end.tolist(), strict=True)}
+
+
+_STATUS_CODE = {"active": 0, "churned": 1, "pending": 2}
+
+
+class _Book:
+    """The terms as NumPy columns (day ordinals, 0 for no date), with each won term's end decided."""
+
+    def __init__(self, terms: list[SubscriptionTerm]):
+        self.terms = terms
+        n = len(terms)
+        self.account_ids = np.unique(np.fromiter((t.account for t in terms), np.int64, n))
+        self.account = np.searchsorted(self.account_ids, np.fromiter((t.account for t in terms), np.int64, n))
+        self.start = np.fromiter((t.start.toordinal() if t.start else 0 for t in terms), np.int64, n)
+        self.renewal = np.fromiter((t.renewal.toordinal() if t.renewal else 0 for t in terms), np.int64, n)
+        status = np.fromiter((_STATUS_CODE[t.status] for t in terms), np.int64, n)
+        names = sorted({t.system for t in terms}, key=lambda x: (x not in SYSTEM_ORDER, _order(x), x))
+        self.system_names = names
+        rank_of = {name: i for i, name in enumerate(names)}
+        self.system = np.fromiter((rank_of[t.system] for t in terms), np.int64, n)
+        # System of record: the lowest-ranked system holding any subscription of the account.
+        self.record = np.full(len(self.account_ids), len(names), dtype=np.int64)
+        np.minimum.at(self.record, self.account, self.system)
+        # Decided: another won or lost term of the same account and system starts on or after renewal - 30 days.
+        group = self.account * max(len(names), 1) + self.system
+        eligible = np.flatnonzero((status != 2) & (self.start > 0))
+        order = eligible[np.lexsort((-self.start[eligible], group[eligible]))]
+        g = group[order]
+        heads = np.r_[True, g[1:] != g[:-1]] if len(g) else np.zeros(0, dtype=bool)
+        groups = g[heads]
+        top_term, top_start = order[heads], self.start[order][heads]
+        second_start = np.zeros(len(groups), dtype=np.int64)
+        seconds = np.flatnonzero(np.r_[False, heads[:-1]] & ~heads) if len(g) else np.zeros(0, dtype=np.int64)
+        second_start[np.cumsum(heads)[seconds] - 1] = self.start[order][seconds]
+        candidates = np.flatnonzero((status == 0) & (self.renewal > 0))
+        at = np.searchsorted(groups, group[candidates])
+        found = at < len(groups)
+        at = np.minimum(at, max(len(groups) - 1, 0))
+        found &= (groups[at] == group[candidates]) if len(groups) else False
+        other = np.where(top_term[at] == candidates, second_start[at], top_start[at]) if len(groups) else at
+        decided = found & (other > 0) & (other >= self.renewal[candidates] - DECIDING_WINDOW.days)
+        self.end = np.zeros(n, dtype=np.int64)
+        self.end[candidates[decided]] = self.renewal[candidates[decided]]
+        self.won = (status == 0) & (self.start > 0) & (self.record[self.account] == self.system) & (
+            (self.end == 0) | (self.end > self.start))
+
+
+def _order(system: str) -> int:
+    return SYSTEM_ORDER.index(system) if system in SYSTEM_ORDER else len(SYSTEM_ORDER)
 
 
 def _sum_by_key(keys: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,21 +205,17 @@ class ArrTimeline:
 
     Built by `build_timeline`; read-only afterwards. Days are `datetime.date`; amounts `Decimal` at the edge."""
 
-    def __init__(self, account_ids: list[int], keys: np.ndarray, values: np.ndarray, renewal_keys: np.ndarray,
-                 renewal_up: np.ndarray, open_terms: list[SubscriptionTerm], ends: dict[str, dt.date | None],
-                 record: dict[int, str]):
-        self.account_ids = np.array(account_ids, dtype=np.int64)
+    def __init__(self, book: _Book, keys: np.ndarray, values: np.ndarray, renewal_keys: np.ndarray,
+                 renewal_up: np.ndarray, open_rows: np.ndarray, open_cents: np.ndarray):
+        self._book = book
+        self.account_ids = book.account_ids
         """Every account of the terms, ascending; the arrays below index accounts by position in it."""
-        self.ends = ends
-        """{term key: end} (`term_ends`)."""
-        self.system_of_record = record
-        self._index = {a: i for i, a in enumerate(account_ids)}
-        self._base = np.arange(len(account_ids), dtype=np.int64) << _SHIFT
+        self._base = np.arange(len(self.account_ids), dtype=np.int64) << _SHIFT
         # ARR change points: key = account index << 22 | day ordinal, value = ARR cents from that day on.
         self._keys, self._values = keys, values
         accounts = keys >> _SHIFT
         self._previous = np.where(np.r_[True, accounts[1:] != accounts[:-1]], 0, np.r_[0, values[:-1]])
-        self._first_positive = np.full(len(account_ids), np.iinfo(np.int64).max, dtype=np.int64)
+        self._first_positive = np.full(len(self.account_ids), np.iinfo(np.int64).max, dtype=np.int64)
         positive = values > 0
         np.minimum.at(self._first_positive, accounts[positive], keys[positive] & _DAY)
         # Decided renewals, by (day, account): up = ARR that ended, before/after = ARR on day - 1 / day.
@@ -206,14 +228,33 @@ class ArrTimeline:
         self._r_continuing = (before - renewal_up)[order]
         self._r_renewed = np.clip(after - before + renewal_up, 0, renewal_up)[order]
         self._r_delta = (after - before)[order]
-        # Open terms (won, system of record, renewal date, end open), by renewal day.
-        self.open_terms = tuple(sorted(open_terms, key=lambda t: (t.renewal, t.account, t.key)))
+        # Open terms (won, system of record, renewal date, end open), by renewal day, account, then input order.
+        order = np.lexsort((open_rows, book.account[open_rows], book.renewal[open_rows]))
+        self._open_rows = open_rows[order]
+        self._o_accounts = book.account[self._open_rows]
+        self._o_days = book.renewal[self._open_rows]
+        self._o_cents = open_cents[order]
+
+    @cached_property
+    def open_terms(self) -> tuple[SubscriptionTerm, ...]:
         """Won terms of the system of record with a renewal date and an open end, by renewal date."""
-        self._o_accounts = np.array([self._index[t.account] for t in self.open_terms], dtype=np.int64)
-        self._o_days = np.array([t.renewal.toordinal() for t in self.open_terms  # type: ignore[union-attr]
-                                 ], dtype=np.int64)
-        self._o_cents = np.array([t.cents_on(dt.date.fromordinal(day - 1)) for t, day in
-                                  zip(self.open_terms, self._o_days.tolist(), strict=True)], dtype=np.int64)
+        return tuple(self._book.terms[i] for i in self._open_rows.tolist())
+
+    @cached_property
+    def ends(self) -> dict[str, dt.date | None]:
+        """{term key: end} (`term_ends`)."""
+        return {t.key: (dt.date.fromordinal(e) if e else None)
+                for t, e in zip(self._book.terms, self._book.end.tolist(), strict=True)}
+
+    @cached_property
+    def system_of_record(self) -> dict[int, str]:
+        """{account: its system of record}."""
+        names = self._book.system_names
+        return {a: names[r] for a, r in zip(self.account_ids.tolist(), self._book.record.tolist(), strict=True)}
+
+    @cached_property
+    def _index(self) -> dict[int, int]:
+        return {a: i for i, a in enumerate(self.account_ids.tolist())}
 
     def _cents_at(self, query: np.ndarray) -> np.ndarray:
         """ARR cents at each (account index << 22 | day ordinal) of `query`."""
@@ -309,7 +350,8 @@ class ArrTimeline:
     def open_between(self, first: dt.date, end: dt.date, mask: np.ndarray) -> list[SubscriptionTerm]:
         """Open terms whose renewal date is in [first, end), of the accounts in `mask`."""
         lo, hi = np.searchsorted(self._o_days, [first.toordinal(), end.toordinal()], side="left")
-        return [self.open_terms[lo + int(i)] for i in np.flatnonzero(mask[self._o_accounts[lo:hi]])]
+        rows = self._open_rows[lo:hi][mask[self._o_accounts[lo:hi]]]
+        return [self._book.terms[i] for i in rows.tolist()]
 
     def open_rows(self, end: dt.date, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(account ids, renewal day ordinals, cents up) of the open terms renewing before `end`, summed per
@@ -329,51 +371,41 @@ def build_timeline(terms: Iterable[SubscriptionTerm]) -> ArrTimeline:
     if len(set(keys)) != len(keys):
         dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
         raise ValueError(f"subscription keys must be unique; repeated: {', '.join(dupes[:5])}")
-    ends = term_ends(terms)
-    systems: dict[int, set[str]] = defaultdict(set)
-    for t in terms:
-        systems[t.account].add(t.system)
-    record = {account: system_of_record(names) for account, names in systems.items()}
-    account_ids = sorted(systems)
-    index = {a: i for i, a in enumerate(account_ids)}
-
-    # ARR deltas (account index << 22 | day ordinal, cents) from the won terms of the system of record.
-    delta_keys: list[int] = []
-    deltas: list[int] = []
-    end_keys: list[int] = []
-    ended: list[int] = []
-    open_terms: list[SubscriptionTerm] = []
-    one_day = dt.timedelta(days=1)
-    for t in terms:
-        if t.status != "active" or t.start is None or record[t.account] != t.system:
-            continue
-        end = ends[t.key]
-        if end is not None and end <= t.start:
-            continue
-        base = index[t.account] << _SHIFT
-        last = t._cents
-        if t._version_days:
-            previous = 0
-            for i, (day, cents) in enumerate(zip(t._version_days, t._version_cents, strict=True)):
-                since = t.start if i == 0 else max(day, t.start)
-                if end is not None and since >= end:
-                    break
-                delta_keys.append(base | since.toordinal())
-                deltas.append(cents - previous)
-                previous = cents
-            last = previous
-        else:
-            delta_keys.append(base | t.start.toordinal())
-            deltas.append(last)
-        if end is not None:
-            delta_keys.append(base | end.toordinal())
-            deltas.append(-last)
-            end_keys.append(base | end.toordinal())
-            ended.append(t.cents_on(end - one_day))
-        elif t.renewal is not None:
-            open_terms.append(t)
-
-    change_keys, change = _sum_by_key(np.array(delta_keys, dtype=np.int64), np.array(deltas, dtype=np.int64))
+    book = _Book(terms)
+    n = len(terms)
+    cents = np.fromiter((t._cents for t in terms), np.int64, n)
+    versioned = np.fromiter((bool(t._version_days) for t in terms), bool, n)
+    base = book.account << _SHIFT
+    # A term without versions: + its ARR on its start, - its ARR on its end.
+    plain = np.flatnonzero(book.won & ~versioned)
+    ending = plain[book.end[plain] > 0]
+    delta_keys = [base[plain] | book.start[plain], base[ending] | book.end[ending]]
+    deltas = [cents[plain], -cents[ending]]
+    end_keys = [base[ending] | book.end[ending]]
+    ended = [cents[ending]]
+    # A term with versions: each edit is a delta on its day (the first from the start), inside [start, end).
+    extra_keys: list[int] = []
+    extra: list[int] = []
+    extra_end_keys: list[int] = []
+    extra_ended: list[int] = []
+    for i in np.flatnonzero(book.won & versioned).tolist():
+        t = terms[i]
+        start, end, key_base = int(book.start[i]), int(book.end[i]), int(base[i])
+        previous = 0
+        for j, (day, value) in enumerate(zip(t._version_days, t._version_cents, strict=True)):
+            since = start if j == 0 else max(day.toordinal(), start)
+            if end and since >= end:
+                break
+            extra_keys.append(key_base | since)
+            extra.append(value - previous)
+            previous = value
+        if end:
+            extra_keys.append(key_base | end)
+            extra.append(-previous)
+            extra_end_keys.append(key_base | end)
+            extra_ended.append(t.cents_on(dt.date.fromordinal(end - 1)))
+    change_keys, change = _sum_by_key(np.concatenate([*delta_keys, np.array(extra_keys, dtype=np.int64)]),
+                                      np.concatenate([*deltas, np.array(extra, dtype=np.int64)]))
     moved = change != 0
     change_keys, change = change_keys[moved], change[moved]
     values = np.cumsum(change)
@@ -382,5 +414,12 @@ def build_timeline(terms: Iterable[SubscriptionTerm]) -> ArrTimeline:
         starts = np.flatnonzero(np.r_[True, accounts[1:] != accounts[:-1]])
         before_start = values[starts] - change[starts]
         values = values - np.repeat(before_start, np.diff(np.r_[starts, len(values)]))
-    renewal_keys, renewal_up = _sum_by_key(np.array(end_keys, dtype=np.int64), np.array(ended, dtype=np.int64))
-    return ArrTimeline(account_ids, change_keys, values, renewal_keys, renewal_up, open_terms, ends, record)
+    renewal_keys, renewal_up = _sum_by_key(
+        np.concatenate([*end_keys, np.array(extra_end_keys, dtype=np.int64)]),
+        np.concatenate([*ended, np.array(extra_ended, dtype=np.int64)]))
+    open_rows = np.flatnonzero(book.won & (book.end == 0) & (book.renewal > 0))
+    open_cents = np.array([terms[i].cents_on(dt.date.fromordinal(int(book.renewal[i]) - 1))
+                           for i in open_rows[versioned[open_rows]].tolist()], dtype=np.int64)
+    up = cents[open_rows]
+    up[versioned[open_rows]] = open_cents
+    return ArrTimeline(book, change_keys, values, renewal_keys, renewal_up, open_rows, up)

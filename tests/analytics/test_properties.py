@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from analytics.movements import movements
 from analytics.retention import monthly_series, period_figures
-from analytics.timeline import SubscriptionTerm, build_timeline, system_of_record, term_ends
+from analytics.timeline import SubscriptionTerm, build_timeline, term_ends
 from tests.shared import WORLD_AS_OF
 
 BASE = WORLD_AS_OF - dt.timedelta(days=800)
+SYSTEMS = ["salesforce", "hubspot", "zendesk", "chargebee", "stripe"]
 SETTINGS = settings(derandomize=True, database=None, max_examples=100, deadline=None)
 
 
@@ -32,7 +33,7 @@ def terms(draw: st.DrawFn) -> list[SubscriptionTerm]:
             versions = tuple((start + dt.timedelta(days=e), v) for e, v in zip(edits, values, strict=True))
             arr = values[-1]
         out.append(SubscriptionTerm(
-            key=f"t{n}", account=draw(st.integers(1, 5)), system=draw(st.sampled_from(["salesforce", "hubspot"])),
+            key=f"t{n}", account=draw(st.integers(1, 5)), system=draw(st.sampled_from(SYSTEMS)),
             arr=arr, start=start, renewal=None if length is None else start + dt.timedelta(days=length),
             status=draw(st.sampled_from(["active", "active", "active", "churned", "pending"])), versions=versions))
     return out
@@ -42,14 +43,25 @@ periods = st.tuples(st.integers(0, 800), st.integers(1, 120)).map(
     lambda p: (BASE + dt.timedelta(days=p[0]), BASE + dt.timedelta(days=p[0] + p[1])))
 
 
+def naive_end(book: list[SubscriptionTerm], t: SubscriptionTerm) -> dt.date | None:
+    """S.end straight from docs/analytics.md: another won or lost term (same account and system) starting on
+    or after renewal - 30 days decides it."""
+    if t.status != "active" or t.renewal is None:
+        return None
+    deciding = [u for u in book if u.key != t.key and u.account == t.account and u.system == t.system
+                and u.status in ("active", "churned") and u.start is not None
+                and u.start >= t.renewal - dt.timedelta(days=30)]
+    return t.renewal if deciding else None
+
+
 def naive_arr(book: list[SubscriptionTerm], account: int, day: dt.date) -> Decimal:
     """ARR(a, d) straight from docs/analytics.md, one term at a time."""
     mine = [t for t in book if t.account == account]
-    record = system_of_record(t.system for t in mine)
-    ends = term_ends(book)
+    present = {t.system for t in mine}
+    record = next((s for s in ("salesforce", "hubspot", "zendesk") if s in present), min(present))
     total = Decimal(0)
     for t in mine:
-        end = ends[t.key]
+        end = naive_end(book, t)
         if t.system != record or t.status != "active" or t.start is None or day < t.start:
             continue
         if end is not None and day >= end:
@@ -66,6 +78,13 @@ def test_the_timeline_matches_the_definition_day_by_day(book: list[SubscriptionT
     day = BASE + dt.timedelta(days=offset)
     accounts = sorted({t.account for t in book})
     assert [timeline.arr_on(a, day) for a in accounts] == [naive_arr(book, a, day) for a in accounts]
+
+
+@SETTINGS
+@given(terms())
+def test_term_ends_match_the_definition(book: list[SubscriptionTerm]) -> None:
+    assert term_ends(book) == {t.key: naive_end(book, t) for t in book}
+    assert build_timeline(book).ends == term_ends(book)
 
 
 @SETTINGS
