@@ -135,3 +135,23 @@ def test_bad_bands_are_refused() -> None:
         forecast(TIMELINE, AS_OF, {1: "green"})
     with pytest.raises(ValueError, match="need every band"):
         probabilities(TIMELINE, AS_OF, {}, {"good": D(1)})
+
+
+def test_a_cohort_narrows_the_forecast() -> None:
+    f = forecast(TIMELINE, AS_OF, BANDS, accounts=[9, 14])
+    assert [[x.account for x in m.dues] for m in f.months if m.dues] == [[9]]
+    assert [x.account for x in f.overdue] == [14]
+    assert sum(m.total.count for m in f.months) == 1
+
+
+def test_totals_add_up_per_band_and_month() -> None:
+    f = forecast(TIMELINE, AS_OF, BANDS, HISTORY)
+    for month in f.months[:3]:
+        assert month.total.arr == sum((x.arr for x in month.dues), D(0))
+        assert month.total.expected == sum((x.expected for x in month.dues), D(0))
+        assert month.total.expected + month.total.at_risk == month.total.arr
+    # October 2027: 3 (1500), 13 (1000, average), 5 (3000), 6 (900), 10 (0), 12 (1300): five not scored
+    october = f.months[-1]
+    assert (october.total.count, october.total.arr) == (6, D(7700))
+    assert (october.by_band[None].count, october.by_band[None].arr, october.by_band["average"].arr) == (
+        5, D(6700), D(1000))

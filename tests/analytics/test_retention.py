@@ -167,3 +167,25 @@ def test_bad_input_is_refused_clearly(call, message: str) -> None:  # type: igno
 def test_an_empty_book_gives_none_ratios() -> None:
     f = period_figures(build_timeline([term("p", 1, 10, "2026-01-01", status="pending")]), OCT, NOV)
     assert (f.start, f.grr, f.nrr, f.arr_renewal_rate, f.customer_renewal_rate) == (0, None, None, None, None)
+
+
+def test_undecided_counts_only_renewal_dates_up_to_as_of() -> None:
+    # s14 renews (undecided) on 10-10: seen as of 10-10, not as of 10-09; without as_of the whole period counts
+    assert [len(period_figures(TIMELINE, OCT, NOV, as_of=d(x)).undecided) for x in ("2026-10-09", "2026-10-10")] == [
+        0, 1]
+    assert period_figures(TIMELINE, OCT, NOV).figures()["undecided"] == 1
+
+
+def test_a_lost_main_term_with_an_add_on_running_on() -> None:
+    # main 1000 lost on 2026-03-01 while an add-on of 200 runs to 2026-09-01: up 1000, continuing 200, renewed 0;
+    # the account keeps ARR, so it is a renewal movement (delta -1000) and, over March, a contraction of 1000
+    timeline = build_timeline([
+        term("m", 1, 1000, "2025-03-01", "2026-03-01"),
+        term("a", 1, 200, "2025-06-01", "2026-09-01"),
+        term("l", 1, 1000, "2026-02-20", "2027-03-01", status="churned"),
+    ])
+    (event,) = timeline.renewals
+    assert (event.up, event.continuing, event.renewed, event.delta, event.kept) == (1000, 200, 0, -1000, True)
+    march = period_figures(timeline, d("2026-03-01"), d("2026-04-01"))
+    assert (march.start, march.contraction, march.churn, march.arr_renewal_rate, march.customer_renewal_rate) == (
+        D(1200), D(1000), D(0), D(0), D(0))

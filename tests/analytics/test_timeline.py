@@ -115,3 +115,11 @@ def test_bad_terms_are_refused_clearly(kwargs: dict[str, object], message: str) 
 def test_repeated_keys_are_refused() -> None:
     with pytest.raises(ValueError, match="repeated: a"):
         build_timeline([term("a", 1, 1, "2026-01-01"), term("a", 2, 1, "2026-01-01")])
+
+
+def test_an_add_on_booked_in_the_last_30_days_decides_the_term() -> None:
+    # The rule reads any won deal starting on or after renewal - 30 days as the renewal booked: a late add-on
+    # (2025-12-10, co-terminous) therefore ends the main term on its renewal date even with nothing renewed.
+    ends = term_ends([term("main", 1, 1000, "2025-01-01", "2026-01-01"),
+                      term("addon", 1, 100, "2025-12-10", "2026-01-01")])
+    assert ends == {"main": d("2026-01-01"), "addon": None}
