@@ -34,19 +34,20 @@ _DAY = (1 << _SHIFT) - 1
 
 def to_cents(amount: Decimal | int, what: str = "ARR") -> int:
     """Whole cents of `amount`; a clear error for a negative, non-finite or sub-cent amount."""
+    if type(amount) is Decimal and amount.is_finite():
+        cents = amount * 100
+        whole = int(cents)
+        if whole == cents and whole >= 0:
+            return whole
+    elif type(amount) is int and amount >= 0:
+        return amount * 100
     if isinstance(amount, bool) or not isinstance(amount, Decimal | int):
         raise ValueError(f"{what} must be a Decimal or an int, not {type(amount).__name__} ({amount!r})")
-    if isinstance(amount, int):
-        if amount < 0:
-            raise ValueError(f"{what} must be a finite amount >= 0, got {amount!r}")
-        return amount * 100
-    if not amount.is_finite() or amount < 0:
+    if (isinstance(amount, Decimal) and not amount.is_finite()) or amount < 0:
         raise ValueError(f"{what} must be a finite amount >= 0, got {amount!r}")
-    cents = amount * 100
-    whole = int(cents)
-    if whole != cents:
+    if int(amount * 100) != amount * 100:
         raise ValueError(f"{what} has more than two decimals: {amount!r}")
-    return whole
+    return to_cents(Decimal(amount), what)  # an int or Decimal subclass
 
 
 @lru_cache(maxsize=1 << 16)
@@ -81,9 +82,12 @@ class SubscriptionTerm:
         if self.status not in STATUSES:
             raise ValueError(f"subscription {self.key}: status must be one of {', '.join(STATUSES)}, "
                              f"got {self.status!r}")
-        if not isinstance(self.account, int) or isinstance(self.account, bool):
+        if type(self.account) is not int:
             raise ValueError(f"subscription {self.key}: account must be an account id (int), got {self.account!r}")
-        object.__setattr__(self, "_cents", to_cents(self.arr, f"subscription {self.key}'s ARR"))
+        try:
+            object.__setattr__(self, "_cents", to_cents(self.arr))
+        except ValueError as error:
+            raise ValueError(f"subscription {self.key}'s {error}") from None
         if self.versions:
             days = tuple(day for day, _ in self.versions)
             if list(days) != sorted(days):

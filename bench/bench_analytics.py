@@ -4,7 +4,8 @@ Each account gets 24+ months of history from a fixed seed: a first yearly term, 
 or down), lost (a lost deal closes) or left undecided, co-terminous expansions, in-place ARR edits (versions),
 reactivations, and the same deal mirrored in HubSpot for one account in ten. Timed, one at a time: building
 the ARR timeline from the terms, `period_figures` for one month, the 12-month `monthly_series`, and the
-renewal `forecast` with recalibration (a band history per account). p50 and p95 over `BENCH_ANALYTICS_REPEATS`
+renewal `forecast` with recalibration (a band history per account); also making the `SubscriptionTerm`s
+from store-like rows (their checks), which a caller pays before building. p50 and p95 over `BENCH_ANALYTICS_REPEATS`
 runs, beside a floor measured in the same run: one Python pass summing the ARR of every term.
 
     BENCH_ANALYTICS_SIZES=10000,100000 BENCH_ANALYTICS_REPEATS=5 python bench/bench_analytics.py
@@ -96,6 +97,10 @@ def bench(accounts: int) -> None:
     print(f"accounts: {accounts:,}; terms: {len(terms):,}; {REPEATS} runs each")
     _, floor50, floor95 = timed(lambda: sum(t.arr for t in terms), REPEATS)
     print(f"  floor: one pass summing the ARR of every term    p50 {floor50:8.1f} ms   p95 {floor95:8.1f} ms")
+    rows = [(t.key, t.account, t.system, t.arr, t.start, t.renewal, t.status, t.versions) for t in terms]
+    _, p50, p95 = timed(lambda: [SubscriptionTerm(*row) for row in rows], REPEATS)
+    print(f"  SubscriptionTerm from store-like rows (checked)  p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   "
+          f"({p50 / floor50:.0f} x floor)")
     timeline, p50, p95 = timed(lambda: build_timeline(terms), REPEATS)
     print(f"  build_timeline                                   p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   "
           f"({p50 / floor50:.0f} x floor)")
