@@ -155,3 +155,9 @@ def test_totals_add_up_per_band_and_month() -> None:
     assert (october.total.count, october.total.arr) == (6, D(7700))
     assert (october.by_band[None].count, october.by_band[None].arr, october.by_band["average"].arr) == (
         5, D(6700), D(1000))
+
+
+def test_an_empty_book_forecasts_nothing() -> None:
+    f = forecast(build_timeline([]), AS_OF, {}, {})
+    assert (len(f.months), f.months[0].total.count, f.months[0].total.arr, f.overdue) == (12, 0, 0, ())
+    assert not f.probabilities.calibrated

@@ -164,9 +164,17 @@ def test_bad_input_is_refused_clearly(call, message: str) -> None:  # type: igno
         call()
 
 
-def test_an_empty_book_gives_none_ratios() -> None:
-    f = period_figures(build_timeline([term("p", 1, 10, "2026-01-01", status="pending")]), OCT, NOV)
+@pytest.mark.parametrize("book", [[], [term("p", 1, 10, "2026-01-01", status="pending")]])
+def test_an_empty_book_gives_none_ratios(book: list) -> None:  # type: ignore[type-arg]
+    timeline = build_timeline(book)
+    f = period_figures(timeline, OCT, NOV)
     assert (f.start, f.grr, f.nrr, f.arr_renewal_rate, f.customer_renewal_rate) == (0, None, None, None, None)
+    assert (monthly_series(timeline, NOV, 2)[0].closing, timeline.arr_on(1, AS_OF), timeline.renewals) == (0, 0, ())
+
+
+def test_unknown_accounts_in_a_cohort_are_ignored() -> None:
+    assert period_figures(TIMELINE, OCT, NOV, accounts=[2, 404]).figures() == period_figures(
+        TIMELINE, OCT, NOV, accounts=[2]).figures()
 
 
 def test_undecided_counts_only_renewal_dates_up_to_as_of() -> None:
