@@ -108,8 +108,8 @@ def _fraction(name: str, value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise RevenueError(f"{name} must be a number between 0 and 1, not {value!r}") from None
-    if not 0 <= number <= 1:
-        raise RevenueError(f"{name} must be between 0 and 1 (e.g. 0.8 for 80 %), not {number}")
+    if not 0 < number <= 1:
+        raise RevenueError(f"{name} must be above 0 and at most 1 (e.g. 0.8 for 80 %), not {number}")
     return number
 
 
@@ -136,8 +136,10 @@ def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> li
                     .order_by(SubscriptionVersion.seen_on, SubscriptionVersion.id)):
                 versions[v.subscription_id].append(v)
         for sub in subs:
+            if sub.account_id is None:
+                continue
             terms.append(SubscriptionTerm(
-                key=sub.id, account=sub.account_id, system=sub.system, arr=sub.arr or Decimal(0),
+                key=str(sub.id), account=sub.account_id, system=sub.system, arr=sub.arr or Decimal(0),
                 start=sub.start_date, renewal=sub.renewal_date, status=sub.status,
                 versions=_arr_versions(sub, versions.get(sub.id, []))))
     return terms
@@ -146,34 +148,42 @@ def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> li
 def _arr_versions(sub: Subscription, versions: list[SubscriptionVersion]) -> tuple[tuple[dt.date, Decimal], ...]:
     """(effective day, ARR) steps of an ARR edited in place: the first value from the start, each later one from
     the day the vendor changed it. Empty when the ARR never changed."""
-    steps = [(v.seen_on, v.arr_after or Decimal(0)) for v in versions if v.arr_before != v.arr_after]
-    if not steps or sub.start_date is None:
-        return ()
+    start = sub.start_date
+    steps = [(max(v.seen_on, start), v.arr_after or Decimal(0)) for v in versions
+             if v.arr_before != v.arr_after] if start is not None else []
+    if start is None or not steps or steps[-1][1] != (sub.arr or Decimal(0)):
+        return ()  # never edited in place, or an earlier edit not recorded: the current ARR throughout
     first = next(v.arr_before for v in versions if v.arr_before != v.arr_after) or Decimal(0)
-    return ((sub.start_date, first), *steps)
+    return ((start, first), *steps)
 
 
 def refresh(session: Session, account_ids: Iterable[int]) -> int:
-    """Recompute `term_end` and the movements of `account_ids` from their subscriptions; returns how many
-    movement rows they have now."""
-    from analytics.movements import account_movements
-    from analytics.timeline import term_ends
+    """Recompute `term_end` and the movements of `account_ids` from all their subscriptions; returns how many
+    movement rows they have now (renewals included)."""
+    from analytics.movements import movements, renewals
+    from analytics.timeline import build_timeline
 
     ids = sorted(set(account_ids))
     if not ids:
         return 0
     terms = load_terms(session, ids)
-    ends = term_ends(terms)
-    by_id = {s.id: s for i in range(0, len(ids), CHUNK) for s in session.scalars(
-        select(Subscription).where(Subscription.account_id.in_(ids[i : i + CHUNK])))}
-    for key, end in ends.items():
-        sub = by_id.get(key)
-        if sub is not None and sub.term_end != end:
-            sub.term_end = end
+    timeline = build_timeline(terms)
+    ends = timeline.ends
+    for i in range(0, len(ids), CHUNK):
+        for sub in session.scalars(select(Subscription).where(Subscription.account_id.in_(ids[i : i + CHUNK]))):
+            end = ends.get(str(sub.id))
+            if sub.term_end != end:
+                sub.term_end = end
     for i in range(0, len(ids), CHUNK):
         session.execute(delete(SubscriptionMovement).where(SubscriptionMovement.account_id.in_(ids[i : i + CHUNK])))
-    rows = [{"account_id": m.account, "day": m.day, "kind": m.kind, "arr_before": m.before, "arr_after": m.after,
-             "delta": m.delta} for m in account_movements(terms)]
-    for row in rows:
-        session.add(SubscriptionMovement(**row))
+    days = [d for t in terms for d in (t.start, t.renewal) if d is not None]
+    if not days:
+        return 0
+    first, end = min(days), max(days) + dt.timedelta(days=1)
+    rows = [SubscriptionMovement(account_id=m.account, day=m.day, kind=m.kind, arr_before=m.before,
+                                 arr_after=m.after, delta=m.delta) for m in movements(timeline, first, end)]
+    rows += [SubscriptionMovement(account_id=r.account, day=r.day, kind="renewal", arr_before=r.up + r.continuing,
+                                  arr_after=r.up + r.continuing + r.delta, delta=r.delta)
+             for r in renewals(timeline, first, end)]
+    session.add_all(rows)
     return len(rows)

@@ -1,0 +1,127 @@
+"""Sync keeps subscription history: derived term ends, dated movements, in-place edits as versions, and an
+account's ARR counted from the terms in force only."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from integrations.base import AccountRecord, DealRecord
+from store.db import Store
+from store.models import Account, AuditEvent, RenewalCall, Subscription, SubscriptionMovement, SubscriptionVersion
+from store.tenants import create_tenant
+from sync.revenue import RevenueError, record_call, set_settings
+from sync.runner import sync
+from tests.shared import WORLD_NOW
+from tests.sync.memory_adapter import MemoryAdapter
+
+D = dt.date
+
+
+def _deal(key: str, arr: int, start: dt.date, renewal: dt.date, status: str = "active",
+          updated: dt.datetime = WORLD_NOW) -> DealRecord:
+    return DealRecord("salesforce", key, updated, "001A", f"Deal {key}", Decimal(arr), 10, "growth", start, renewal,
+                      status)
+
+
+@pytest.fixture
+def tenant(store: Store) -> int:
+    with store.session() as s:
+        t, _ = create_tenant(s, "rev", "Revenue")
+        return t.id
+
+
+def _crm(*deals: DealRecord) -> MemoryAdapter:
+    return MemoryAdapter("salesforce", {"accounts": [AccountRecord("salesforce", "001A", "Initech", WORLD_NOW)],
+                                        "deals": list(deals)}, page_size=100)
+
+
+def _movements(store: Store, tenant: int) -> list[tuple[Any, ...]]:
+    with store.session(tenant) as s:
+        return [(m.day, m.kind, m.arr_before, m.arr_after) for m in s.scalars(
+            select(SubscriptionMovement).order_by(SubscriptionMovement.day, SubscriptionMovement.kind))]
+
+
+def test_a_renewed_term_ends_and_the_account_counts_the_renewal_only(store: Store, tenant: int) -> None:
+    crm = _crm(_deal("006A", 10_000, D(2024, 3, 1), D(2025, 3, 1)),      # first term
+               _deal("006B", 12_000, D(2025, 3, 1), D(2026, 3, 1)),      # renewed up
+               _deal("006C", 3_000, D(2025, 9, 1), D(2026, 3, 1)),       # co-terminous expansion
+               _deal("006D", 15_000, D(2026, 3, 1), D(2027, 3, 1)),      # renewed flat (12,000 + 3,000)
+               _deal("006E", 5_000, D(2026, 6, 1), D(2027, 3, 1), status="pending"))  # not won: never counted
+    sync(store, tenant, {"salesforce": crm})
+    with store.session(tenant) as s:
+        ends = {sub.external_id: sub.term_end for sub in s.scalars(select(Subscription))}
+        arr = s.scalar(select(Account.arr))
+    assert ends == {"006A": D(2025, 3, 1), "006B": D(2026, 3, 1), "006C": D(2026, 3, 1), "006D": None,
+                    "006E": None}
+    assert arr == 15_000.0  # the terms in force now; the four won deals together would say 40,000
+    assert _movements(store, tenant) == [
+        (D(2024, 3, 1), "new", Decimal(0), Decimal(10_000)),
+        (D(2025, 3, 1), "expansion", Decimal(10_000), Decimal(12_000)),
+        (D(2025, 3, 1), "renewal", Decimal(10_000), Decimal(12_000)),
+        (D(2025, 9, 1), "expansion", Decimal(12_000), Decimal(15_000)),
+        (D(2026, 3, 1), "renewal", Decimal(15_000), Decimal(15_000)),
+    ]
+
+
+def test_a_lost_renewal_is_churn_and_a_later_win_back_a_reactivation(store: Store, tenant: int) -> None:
+    crm = _crm(_deal("006A", 8_000, D(2024, 1, 1), D(2025, 1, 1)),
+               _deal("006L", 8_000, D(2025, 1, 1), D(2026, 1, 1), status="churned"))
+    sync(store, tenant, {"salesforce": crm})
+    assert [m[:2] for m in _movements(store, tenant)] == [(D(2024, 1, 1), "new"), (D(2025, 1, 1), "churn")]
+    crm.data["deals"].append(_deal("006W", 6_000, D(2025, 5, 1), D(2026, 5, 1)))  # won back: a new page
+    sync(store, tenant, {"salesforce": crm})
+    assert _movements(store, tenant)[-1] == (D(2025, 5, 1), "reactivation", Decimal(0), Decimal(6_000))
+
+
+def test_an_in_place_edit_is_kept_as_a_version_and_dated_by_the_vendor(store: Store, tenant: int) -> None:
+    crm = _crm(_deal("006A", 10_000, D(2025, 1, 1), D(2026, 1, 1)))
+    sync(store, tenant, {"salesforce": crm})
+    later = WORLD_NOW.replace(year=2025, month=7, day=15)
+    crm.data["deals"] = [_deal("006A", 9_000, D(2025, 1, 1), D(2026, 1, 1), updated=later)]
+    sync(store, tenant, {"salesforce": crm}, full=True)
+    with store.session(tenant) as s:
+        versions = [(v.seen_on, v.arr_before, v.arr_after) for v in s.scalars(select(SubscriptionVersion))]
+    assert versions == [(D(2025, 7, 15), Decimal(10_000), Decimal(9_000))]
+    assert _movements(store, tenant) == [(D(2025, 1, 1), "new", Decimal(0), Decimal(10_000)),
+                                         (D(2025, 7, 15), "contraction", Decimal(10_000), Decimal(9_000))]
+
+
+def test_a_forecast_call_is_checked_replaced_and_audited(store: Store, tenant: int) -> None:
+    sync(store, tenant, {"salesforce": _crm(_deal("006A", 10_000, D(2025, 1, 1), D(2027, 1, 1)))})
+    with store.session(tenant) as s:
+        account_id = s.scalar(select(Account.id))
+        assert account_id is not None
+        with pytest.raises(RevenueError, match="'monitor' is not a call at 3 months"):
+            record_call(s, account_id, D(2027, 1, 1), 3, "monitor", None, None, "csm@example.com", None)
+        with pytest.raises(RevenueError, match="checkpoint must be 6 or 3"):
+            record_call(s, account_id, D(2027, 1, 1), 4, "commit", None, None, "csm@example.com", None)
+        with pytest.raises(RevenueError, match="expected ARR must be a number"):
+            record_call(s, account_id, D(2027, 1, 1), 6, "commit", "lots", None, "csm@example.com", None)
+        record_call(s, account_id, D(2027, 1, 1), 6, "monitor", "9000", " budget review ", "csm@example.com", None)
+        record_call(s, account_id, D(2027, 1, 1), 6, "likely", "9500.5", "", "csm@example.com", None)
+    with store.session(tenant) as s:
+        calls = [(c.checkpoint, c.call, c.expected_arr, c.note) for c in s.scalars(select(RenewalCall))]
+        audits = list(s.scalars(select(AuditEvent.action).where(AuditEvent.action == "renewal.call")))
+    assert calls == [(6, "likely", Decimal("9500.50"), None)]
+    assert audits == ["renewal.call", "renewal.call"]
+
+
+def test_analytics_settings_refuse_bad_numbers_and_audit_changes(store: Store, tenant: int) -> None:
+    with store.session(tenant) as s:
+        with pytest.raises(RevenueError, match="gross margin must be above 0"):
+            set_settings(s, "80", {}, "admin@example.com", None)
+        with pytest.raises(RevenueError, match="no band great"):
+            set_settings(s, 0.7, {"great": 0.9}, "admin@example.com", None)
+        assert set_settings(s, "0.7", {"poor": "0.3", "good": 0.95}, "admin@example.com", None) is True
+        assert set_settings(s, 0.7, {"poor": 0.3}, "admin@example.com", None) is False
+    with store.session(tenant) as s:
+        from store.models import Tenant
+
+        t = s.get(Tenant, tenant)
+        assert t is not None and (t.gross_margin, t.renewal_probabilities) == (0.7, {"poor": 0.3})
+        assert list(s.scalars(select(AuditEvent.action))) == ["analytics.settings"]
