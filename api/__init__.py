@@ -13,7 +13,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    import api.plays  # noqa: F401  (its routes join the v1 blueprint)
+    import api.plays  # the routes of these modules join the v1 blueprint
+    import api.reports  # noqa: F401
     from api.v1 import v1
 
     app.register_blueprint(v1)

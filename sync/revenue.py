@@ -18,10 +18,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from analytics.forecast import check_call
 from store.audit import record_audit
 from store.models import (
     BANDS,
-    FORECAST_CALLS,
     RenewalCall,
     Subscription,
     SubscriptionMovement,
@@ -39,18 +39,13 @@ class RevenueError(ValueError):
 
 # --------------------------------------------------------------------------- forecast calls
 
-CHECKPOINTS = (6, 3)
-
-
 def record_call(session: Session, account_id: int, renewal_date: dt.date, checkpoint: int, call: str,
                 expected_arr: Any, note: str | None, actor: str, user_id: int | None) -> RenewalCall:
     """Record (or replace) a CSM's forecast call at a renewal's 6- or 3-month checkpoint; audited."""
-    if checkpoint not in CHECKPOINTS:
-        raise RevenueError(f"checkpoint must be 6 or 3 (months before the renewal), not {checkpoint!r}")
-    if call not in FORECAST_CALLS:
-        raise RevenueError(f"call must be one of {', '.join(FORECAST_CALLS)}, not {call!r}")
-    if call == "monitor" and checkpoint == 3:
-        raise RevenueError("'monitor' is not a call at 3 months: commit, likely, at_risk or lost")
+    try:
+        check_call(checkpoint, call)  # the one rule (analytics.forecast): 6 or 3 months, no 'monitor' at 3
+    except ValueError as exc:
+        raise RevenueError(str(exc)) from None
     amount: Decimal | None = None
     if expected_arr not in (None, ""):
         try:

@@ -96,9 +96,9 @@ def test_a_forecast_call_is_checked_replaced_and_audited(store: Store, tenant: i
     with store.session(tenant) as s:
         account_id = s.scalar(select(Account.id))
         assert account_id is not None
-        with pytest.raises(RevenueError, match="'monitor' is not a call at 3 months"):
+        with pytest.raises(RevenueError, match="'monitor' is allowed only at the 6-month checkpoint"):
             record_call(s, account_id, D(2027, 1, 1), 3, "monitor", None, None, "csm@example.com", None)
-        with pytest.raises(RevenueError, match="checkpoint must be 6 or 3"):
+        with pytest.raises(RevenueError, match="recorded 6 or 3 months before the renewal"):
             record_call(s, account_id, D(2027, 1, 1), 4, "commit", None, None, "csm@example.com", None)
         with pytest.raises(RevenueError, match="expected ARR must be a number"):
             record_call(s, account_id, D(2027, 1, 1), 6, "commit", "lots", None, "csm@example.com", None)
@@ -125,3 +125,10 @@ def test_analytics_settings_refuse_bad_numbers_and_audit_changes(store: Store, t
         t = s.get(Tenant, tenant)
         assert t is not None and (t.gross_margin, t.renewal_probabilities) == (0.7, {"poor": 0.3})
         assert list(s.scalars(select(AuditEvent.action))) == ["analytics.settings"]
+
+
+def test_the_database_accepts_the_calls_the_forecast_rule_knows() -> None:
+    from analytics.forecast import CALLS
+    from store.models import FORECAST_CALLS
+
+    assert FORECAST_CALLS == CALLS
