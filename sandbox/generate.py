@@ -31,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sandbox.revenue import Segment, history_horizon, plan_history, revenue_truth, segments_of
 from sandbox.world import (
     SYSTEMS,
     Company,
@@ -305,7 +306,7 @@ def _weighted(rng: random.Random, table: tuple[tuple[Any, float], ...]) -> Any:
 class _WorldBuilder:
     """Draws one world; all randomness comes from one seeded generator, in a fixed order."""
 
-    def __init__(self, accounts: int, seed: int, as_of: date) -> None:
+    def __init__(self, accounts: int, seed: int, as_of: date, history: bool = True) -> None:
         self.rng = random.Random(f"canary-sandbox:{seed}:{accounts}:{as_of.isoformat()}")
         self.accounts = accounts
         self.seed = seed
@@ -328,6 +329,8 @@ class _WorldBuilder:
         """E-mail local parts taken, per domain."""
         self.counters: dict[tuple[str, str], int] = {}
         self.ticket_number = 0
+        self.history = history
+        self.revenue: dict[str, list[Segment]] = {}
 
     # ---------------------------------------------------------------- ids
 
@@ -484,6 +487,8 @@ class _WorldBuilder:
         if progress is not None:
             progress(self.accounts, self.accounts)
         assign_owners(self.companies, random.Random(f"canary-team:{self.seed}:{self.accounts}:{self.as_of}"))
+        if self.history:
+            self.add_history()
         return World(
             seed=self.seed,
             as_of=self.as_of,
@@ -493,6 +498,7 @@ class _WorldBuilder:
             tickets=self.tickets,
             surveys=self.surveys,
             team=team(),
+            revenue=self.revenue,
         )
 
     def draw_identity(self, index: int, parent: Company | None
@@ -697,6 +703,49 @@ class _WorldBuilder:
             self._deal_presence(expansion, crm, self.as_of - timedelta(days=20))
             self.deals.append(expansion)
 
+    def add_history(self) -> None:
+        """Two years of past deals per company in a CRM (`sandbox.revenue.plan_history`), appended after
+        every other deal, and the intended ARR timeline beside them (``self.revenue``).
+
+        Draws only from its own generator, after everything else, so every other record is as before;
+        the deal ids come after all the others'. The current deal (D1) stays each company's first."""
+        rng = random.Random(f"canary-revenue:{self.seed}:{self.accounts}:{self.as_of.isoformat()}")
+        current = {d.company_key: d for d in self.deals if d.key.endswith("-D1")}
+        horizon = history_horizon(self.as_of)
+        for company in self.companies:
+            crm: list[System] = [s for s in ("salesforce", "hubspot") if s in company.presence]
+            d1 = current.get(company.key)
+            if not crm or d1 is None:
+                continue  # no CRM: no deal Canary could read, no revenue
+            planned = plan_history(rng, current_start=d1.start_date, current_arr=d1.arr,
+                                   current_seats=d1.seats, onboarding_start=company.onboarding_start,
+                                   horizon=horizon)
+            for number, past in enumerate(planned, start=1):
+                tier = company.tier.capitalize()
+                if past.kind == "expansion":
+                    name = f"{company.name} — expansion +{past.seats} seats"
+                elif past.first:
+                    name = f"{company.name} — {tier} {past.start.year}"
+                else:
+                    name = f"{company.name} — {tier} {past.start.year} renewal"
+                deal = Deal(key=f"{company.key}-H{number:02d}", company_key=company.key, name=name,
+                            arr=past.arr, seats=past.seats, tier=company.tier, start_date=past.start,
+                            renewal_date=past.renewal,
+                            status="churned" if past.kind == "lost" else "active")
+                for system in crm:
+                    deal.presence[system] = self._past_presence(rng, system, past.start)
+                self.deals.append(deal)
+            self.revenue[company.key] = segments_of(planned, d1.start_date, d1.arr)
+
+    def _past_presence(self, rng: random.Random, system: System, closed: date) -> Presence:
+        """A past deal's record: opened 10-30 days before its close date, last modified since."""
+        latest = self.now_ts - 3600
+        created = min(self.now_ts - ((self.as_of - closed).days + 30) * _DAY + int(rng.random() * 20 * _DAY),
+                      self.now_ts - _DAY)
+        updated = created + int(rng.random() * (latest - created))
+        return Presence(external_id=self.external_id(system, "Opportunity"), created_at=_at(created),
+                        updated_at=_at(updated))
+
     def _deal_presence(self, deal: Deal, systems: list[System], opened: date) -> None:
         rng = self.rng
         base = self.now_ts - ((self.as_of - opened).days + 30) * _DAY
@@ -828,6 +877,7 @@ def generate_world(
     as_of: date | None = None,
     *,
     progress: ProgressCallback | None = None,
+    _history: bool = True,
 ) -> World:
     """A deterministic synthetic world of ``accounts`` companies (same arguments → same world).
 
@@ -840,7 +890,7 @@ def generate_world(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _WorldBuilder(accounts, seed, day).build(progress)
+        return _WorldBuilder(accounts, seed, day, _history).build(progress)
     finally:
         if collecting:
             gc.enable()
@@ -923,6 +973,11 @@ def _observable(alert: str, company: Company, deal: Deal | None) -> bool:
     return True
 
 
+def _is_past(deal: Deal) -> bool:
+    """A deal of the subscription history (`_WorldBuilder.add_history`), not a current one."""
+    return "-H" in deal.key
+
+
 def truth_dict(world: World) -> dict[str, Any]:
     """The ground truth of a world: per company what Canary should find, and which records are one customer.
 
@@ -977,12 +1032,14 @@ def truth_dict(world: World) -> dict[str, Any]:
         "counts": {
             "companies": len(world.companies),
             "people": len(world.people),
-            "deals": len(world.deals),
+            "deals": sum(1 for d in world.deals if not _is_past(d)),
+            "past_deals": sum(1 for d in world.deals if _is_past(d)),
             "tickets": len(world.tickets),
             "surveys": len(world.surveys),
         },
         "companies": companies,
         "same_customer_groups": groups,
+        "revenue": revenue_truth(world.revenue, world.as_of),
         "team": [{"email": m.email, "name": m.name, "role": m.role, "manager": m.manager_email,
                   "active": m.active} for m in world.team],
     }

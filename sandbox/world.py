@@ -165,6 +165,10 @@ class World:
     """Canary collector write key the usage stream is sent with."""
     team: list[TeamMember] = field(default_factory=list)
     """The customer-success team that owns the accounts (empty in hand-built test worlds)."""
+    revenue: dict[str, list[tuple[date, date | None, float]]] = field(default_factory=dict)
+    """The intended ARR timeline per company key (companies in a CRM only): ``(start, end, arr)`` segments,
+    ``end`` None while the term runs; what `sandbox.revenue.revenue_truth` adds up (empty in hand-built
+    test worlds)."""
 
     def team_members(self) -> list[TeamMember]:
         """The team, then every owner no team member is (an active CSM), in order of first ownership:
