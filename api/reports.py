@@ -21,7 +21,18 @@ from store.models import Account
 from sync.reports import Cohort, ReportError, figure_accounts, renewals, revenue
 from sync.revenue import RevenueError, record_call
 
-COHORT = frozenset({"segment", "tier", "csm_user_id"})
+COHORT = frozenset({"segment", "tier", "csm_user_id", "as_of"})
+"""Every report's filters, and ``as_of`` (YYYY-MM-DD; default: the workspace's latest scored day)."""
+
+
+def _as_of() -> dt.date | None:
+    raw = request.args.get("as_of")
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ApiError(400, f"as_of must be a date like 2026-11-30, not {raw[:40]!r}") from None
 
 
 def _cohort() -> Cohort:
@@ -40,7 +51,8 @@ def report_revenue() -> Any:
         raise ApiError(400, "months must be a whole number from 1 to 36")
     with _store().session(me().tenant_id) as s:
         try:
-            return jsonify(revenue(s, months=int(months), unit=request.args.get("unit", "arr"), cohort=_cohort()))
+            return jsonify(revenue(s, months=int(months), unit=request.args.get("unit", "arr"), cohort=_cohort(),
+                                   as_of=_as_of()))
         except ReportError as exc:
             raise ApiError(400, str(exc)) from None
 
@@ -53,7 +65,7 @@ def report_revenue_accounts() -> Any:
         raise ApiError(400, "month (YYYY-MM) and figure (e.g. churn, expansion, grr) are needed")
     with _store().session(me().tenant_id) as s:
         try:
-            return jsonify(figure_accounts(s, month, figure, cohort=_cohort()))
+            return jsonify(figure_accounts(s, month, figure, cohort=_cohort(), as_of=_as_of()))
         except ReportError as exc:
             raise ApiError(400, str(exc)) from None
 
@@ -62,7 +74,7 @@ def report_revenue_accounts() -> Any:
 def report_renewals() -> Any:
     _only(COHORT)
     with _store().session(me().tenant_id) as s:
-        return jsonify(renewals(s, cohort=_cohort()))
+        return jsonify(renewals(s, cohort=_cohort(), as_of=_as_of()))
 
 
 @v1.put("/reports/renewals/calls")
