@@ -102,6 +102,7 @@ def openapi_document() -> dict[str, Any]:
                 _list("ListAccount"), "A list's accounts in the caller's scope, newest entries first, with why",
                 [_param("list_id", "list id", {"type": "integer"}, "path"), LIST_SCOPE, *PAGING]),
             **play_paths(),
+            **report_paths(),
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -144,6 +145,44 @@ def play_paths() -> dict[str, Any]:
         "/accounts/{account_id}/plays": _ok(
             _list("PlayRun"), "The account's runs of every play, newest first, with their logs",
             [_param("account_id", "Canary account id", {"type": "integer"}, "path"), *PAGING]),
+    }
+
+
+def report_paths() -> dict[str, Any]:
+    """The report routes (`api.reports`); figures and definitions as docs/analytics.md gives them."""
+    as_of = _param("as_of", "the report's day (default: the workspace's latest scored day)",
+                   {"type": "string", "format": "date"})
+    cohort = [_param("segment", "only accounts of this segment", {"type": "string"}),
+              _param("tier", "only accounts of this tier", {"type": "string"}),
+              _param("csm_user_id", "only this CSM's accounts", {"type": "integer"}), as_of]
+    call = {"put": {
+        "summary": "Record or replace a CSM's forecast call on a renewal at its 6- or 3-month checkpoint",
+        "description": "Admins and managers on any account, a CSM on their own accounts; 'monitor' is refused at "
+                       "3 months. Audited.",
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["account_id", "renewal_date", "checkpoint", "call"],
+            "additionalProperties": False, "properties": {
+                "account_id": {"type": "integer"}, "renewal_date": {"type": "string", "format": "date"},
+                "checkpoint": {"type": "integer", "enum": [6, 3]},
+                "call": {"type": "string", "enum": ["commit", "likely", "monitor", "at_risk", "lost"]},
+                "expected_arr": {"type": ["number", "null"]}, "note": {"type": ["string", "null"]}}}}}},
+        "responses": {"200": {"description": "The call as recorded", "content": {"application/json": {
+            "schema": {"type": "object"}}}}, "400": ERROR, "401": ERROR, "403": ERROR, "404": ERROR}}}
+    return {
+        "/reports/revenue": _ok(
+            {"$ref": "#/components/schemas/RevenueReport"},
+            "GRR (always with NRR), logo and revenue churn, expansion, contraction, quick ratio, renewal rates and "
+            "CLTV per calendar month, with each figure's definition",
+            [_param("months", "complete months before the report's month (1-36, default 12)", {"type": "integer"}),
+             _param("unit", "arr (default) or mrr", {"type": "string", "enum": ["arr", "mrr"]}), *cohort]),
+        "/reports/revenue/accounts": _ok(
+            {"type": "object"}, "The accounts behind one month's figure, with opening and closing ARR",
+            [_param("month", "YYYY-MM", {"type": "string"}), _param("figure", "e.g. churn, expansion, grr",
+                                                                   {"type": "string"}), *cohort]),
+        "/reports/renewals": _ok(
+            {"type": "object"}, "Renewals due in each of the next 12 months by health band: expected renewal ARR, "
+            "revenue at risk, the p(band) used and their source, overdue renewals and the CSMs' calls", cohort),
+        "/reports/renewals/calls": call,
     }
 
 
@@ -223,4 +262,14 @@ def _schemas() -> dict[str, Any]:
             "id": integer, "email": {"type": "string"}, "name": text, "role": {"type": "string"},
             "manager_id": {"type": ["integer", "null"]}, "active": {"type": "boolean"}}},
         **_play_schemas(),
+        "RevenueReport": {"type": "object", "properties": {
+            "as_of": {"type": "string", "format": "date"}, "unit": {"type": "string", "enum": ["arr", "mrr"]},
+            "gross_margin": {"type": "number"}, "recurring_now": {"type": "number"},
+            "definitions": {"type": "object", "additionalProperties": {"type": "string"}},
+            "months": {"type": "array", "items": {"type": "object", "properties": {
+                "month": {"type": "string"}, "complete": {"type": "boolean"},
+                **{k: {"type": ["number", "null"]} for k in (
+                    "start", "churn", "contraction", "expansion", "new", "reactivation", "closing", "grr", "nrr",
+                    "logo_churn", "revenue_churn", "expansion_rate", "contraction_rate", "net_mrr_churn",
+                    "quick_ratio", "arr_renewal_rate", "customer_renewal_rate", "undecided", "cltv")}}}}}},
     }
