@@ -243,7 +243,8 @@ class Chart:
                 x, y = 0.0, y + 26
             if mark == "line":
                 parts.append(f'<line x1="{_n(x)}" x2="{_n(x + 28)}" y1="{_n(y - 5)}" y2="{_n(y - 5)}" '
-                             f'stroke="{colour}" stroke-width="2.5"{_dash(i)}/>{_marker(i, x + 14, y - 5, colour)}')
+                             f'stroke="{colour}" stroke-width="2.5"{_dash(i)}/>'
+                             + _marker(i, x + 14, y - 5, colour, cls="mark"))
             else:
                 parts.append(f'<rect x="{_n(x + 4)}" y="{_n(y - 14)}" width="20" height="16" '
                              f'fill="{self._fill(colour, pattern)}" stroke="{colour}"/>')
@@ -452,8 +453,8 @@ def _tick_text(t: float, unit: Unit) -> str:
     return f"{text} %" if unit == "percent" else text
 
 
-def _marker(i: int, x: float, y: float, colour: str, title: str = "") -> str:
-    shape, attrs = MARKERS[i % len(MARKERS)], f'fill="{colour}" stroke="#fff" stroke-width="1" class="point"'
+def _marker(i: int, x: float, y: float, colour: str, title: str = "", cls: str = "point") -> str:
+    shape, attrs = MARKERS[i % len(MARKERS)], f'fill="{colour}" stroke="#fff" stroke-width="1" class="{cls}"'
     if shape == "circle":
         return f'<circle cx="{_n(x)}" cy="{_n(y)}" r="4.5" {attrs}>{title}</circle>'
     if shape == "square":
