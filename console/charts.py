@@ -20,6 +20,7 @@ import csv
 import io
 import math
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -417,11 +418,12 @@ def histogram(ident: str, title: str, values: Sequence[float], *, start: float, 
     if not values:
         return Chart(ident, "histogram", title, [], [Series(name, [])], category=category)
     bins = math.ceil((stop - start) / step - 1e-9)
-    counts = [0] * bins
-    for v in values:
-        if not start <= v <= stop:
-            raise ValueError(f"histogram {ident}: {v!r} is outside [{start}, {stop}]")
-        counts[min(int((v - start) // step), bins - 1)] += 1
+    low, high = min(values), max(values)
+    if low < start or high > stop:
+        raise ValueError(f"histogram {ident}: {low if low < start else high!r} is outside [{start}, {stop}]")
+    found = Counter((v - start) // step for v in values)  # floor division: one float key per range
+    counts = [found.get(float(i), 0) for i in range(bins)]
+    counts[-1] += sum(n for key, n in found.items() if key >= bins)  # ``stop`` itself falls in the last range
     edges = [start + step * i for i in range(bins + 1)]
     labels = [f"{_plain(edges[i])}–{_plain(min(edges[i + 1], stop))}" for i in range(bins)]
     bands: list[str | None] = []

@@ -211,6 +211,15 @@ def test_histogram_counts_bins_and_bands() -> None:
         histogram("scores", "x", [101], start=0, stop=100, step=10)
 
 
+def test_histogram_agrees_with_counting_by_hand() -> None:
+    rng = random.Random(7)
+    scores = [round(rng.uniform(0, 100), rng.choice([0, 1, 2])) for _ in range(2000)] + [0, 100, 100]
+    chart = histogram("s", "Scores", scores, start=0, stop=100, step=12.5)
+    by_hand = [sum(1 for v in scores if 12.5 * i <= v < 12.5 * (i + 1) or (i == 7 and v == 100)) for i in range(8)]
+    assert chart.series[0].values == tuple(by_hand) and sum(by_hand) == 2003
+    assert chart.labels[1] == "12.5–25"
+
+
 def test_escaping_of_names_everywhere() -> None:
     chart = Chart("esc", "bar", f"ARR of {NASTY}", [NASTY, "ok"], [Series(NASTY, [1, 2]), Series("b", [3, 4])])
     svg = chart.svg()
