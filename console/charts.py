@@ -288,6 +288,9 @@ class Chart:
         shown = [_short(label, MAX_LABEL) for label in self.labels]
         longest = max(len(label) for label in shown[::every])
         rotate = longest * CHAR > slot * every - 6
+        if rotate:  # the first turned label reaches left of its slot: keep it inside the picture
+            left = max(left, len(shown[0]) * CHAR * 0.72 - slot / 2 + 4)
+            slot = (WIDTH - left - right) / n
         bottom = longest * CHAR * 0.72 + 26 if rotate else 30.0
         height = math.ceil(top + PLOT_HEIGHT + bottom)
 

@@ -192,6 +192,7 @@ def test_horizontal_bars_labels_values_and_shortening() -> None:
     assert abs(float(bars[1].get("width") or 0) - float(bars[0].get("width") or 0) / 2) <= 0.5
     assert [e.text for e in with_class(root, "value")] == ["28", "14", "7"]
     labels = with_class(root, "y-label")
+    assert {e.get("x") for e in labels} == {"0"}  # start at the picture's edge: a long one runs right, not out
     assert labels[1].text == "A very long a…" and tooltip(labels[1]) == "A very long account name indeed"
     assert tooltip(bars[0]) == f"{NASTY}: 28"
 
@@ -277,6 +278,12 @@ def test_accessible_svg() -> None:
     # crowded month labels are turned, not overlapped
     assert all("rotate(-45" in (e.get("transform") or "") for e in with_class(root, "x-label"))
     assert len(with_class(root, "x-label")) == 12
+    # a long first label, turned, still starts inside the picture (~0.72 of its length reaches left)
+    wide = parse(Chart("w", "bar", "t", ["Dora Müller-Lüdenscheidt", "b", "c", "d", "e", "f", "g", "h"],
+                       [Series("s", [1, 2, 3, 4, 5, 6, 7, 8])]))
+    first = with_class(wide, "x-label")[0]
+    assert first.text == "Dora Müller-L…"
+    assert float(first.get("x") or 0) - len(first.text) * 9.0 * 0.72 >= 0
 
 
 def test_deterministic_output() -> None:
