@@ -160,7 +160,7 @@ class Chart:
         writer = csv.writer(out, lineterminator="\r\n")
         suffix = " (%)" if self.unit == "percent" else ""
         writer.writerow([_cell(self.category), *(_cell(s.name + suffix) for s in self.series),
-                         *(("band",) if self.bands else ())])
+                         *(("Band",) if self.bands else ())])
         for i, label in enumerate(self.labels):
             writer.writerow([_cell(label), *(format_value(s.values[i], self.unit, plain=True) for s in self.series),
                              *((self.bands[i] or "",) if self.bands else ())])

@@ -208,6 +208,7 @@ def test_histogram_counts_bins_and_bands() -> None:
     assert len(bars) == 10 and tooltip(bars[-1]) == "90–100: 3"
     assert bars[0].get("fill") == "url(#scores-p3-b3261e)" and bars[-1].get("fill") == "#1f7a3d"
     assert chart.table().rows[3] == ("30–40", "1", "Poor")
+    assert list(csv.reader(io.StringIO(chart.csv())))[:2] == [["Score", "Accounts", "Band"], ["0–10", "2", "poor"]]
     with pytest.raises(ValueError, match="outside"):
         histogram("scores", "x", [101], start=0, stop=100, step=10)
 
