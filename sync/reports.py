@@ -162,7 +162,7 @@ def figure_accounts(session: Session, month: str, figure: str, *, cohort: Cohort
 def _names(session: Session, ids: list[int]) -> dict[int, str]:
     out: dict[int, str] = {}
     for i in range(0, len(ids), 500):
-        out.update(session.execute(select(Account.id, Account.name).where(Account.id.in_(ids[i : i + 500]))).tuples())
+        out.update(session.execute(select(Account.id, Account.name).where(Account.id.in_(ids[i : i + 500]))).all())
     return out
 
 
@@ -172,14 +172,16 @@ def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | No
     day = as_of or as_of_day(session)
     line = timeline(session)
     ids = cohort.account_ids(session)
-    bands = dict(session.execute(select(Account.id, Account.health_band)).tuples())
+    bands = dict(session.execute(select(Account.id, Account.health_band)).all())
     defaults = {None if band == "none" else band: Decimal(str(p))
                 for band, p in probabilities(_tenant(session)).items()}
     result = forecast(line, day, bands, _band_history(session, line, day), defaults, ids)
     due_ids = sorted({d.account for m in result.months for d in m.dues} | {d.account for d in result.overdue})
     names = _names(session, due_ids)
-    csm = dict(session.execute(select(Account.id, User.email).join(User, User.id == Account.csm_user_id)
-                               .where(Account.id.in_(due_ids[:5000]))).tuples()) if due_ids else {}
+    csm: dict[int, str] = {}
+    for i in range(0, len(due_ids), 500):
+        csm.update(session.execute(select(Account.id, User.email).join(User, User.id == Account.csm_user_id)
+                                   .where(Account.id.in_(due_ids[i : i + 500]))).all())
     calls: dict[tuple[int, dt.date], dict[int, RenewalCall]] = defaultdict(dict)
     for call in session.scalars(select(RenewalCall).where(RenewalCall.renewal_date >= day.replace(day=1))):
         calls[(call.account_id, call.renewal_date)][call.checkpoint] = call
@@ -226,6 +228,6 @@ def _band_history(session: Session, line: ArrTimeline, day: dt.date) -> dict[int
         chosen = sorted(ids)
         for i in range(0, len(chosen), 500):
             for account, band in session.execute(select(HealthSnapshot.account_id, HealthSnapshot.band).where(
-                    HealthSnapshot.day == snap_day, HealthSnapshot.account_id.in_(chosen[i : i + 500]))).tuples():
+                    HealthSnapshot.day == snap_day, HealthSnapshot.account_id.in_(chosen[i : i + 500]))).all():
                 history[account].append((snap_day, band))
     return history
