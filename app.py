@@ -244,7 +244,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 
 def _register_commands() -> None:
-    from cli.bi import bi_cli
+    from cli.bi import bi_cli, revenue_cli
     from cli.connect import connect
     from cli.demo import demo
     from cli.jobs import beat, worker
@@ -256,7 +256,7 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli, worker, beat, bi_cli):
+                    plays_cli, worker, beat, bi_cli, revenue_cli):
         cli.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""`canary bi …`: read-only access to a workspace's data for a BI tool (PostgreSQL views in schema ``bi``)."""
+"""`canary bi …`: read-only access to a workspace's data for a BI tool (PostgreSQL views in schema ``bi``);
+`canary revenue rebuild`: a workspace's subscription history recomputed."""
 
 from __future__ import annotations
 
@@ -55,3 +56,26 @@ def bi_disable(tenant_slug: str | None) -> None:
     except BIError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"BI role {role} dropped." if role else f"BI access was not enabled for {tenant.slug}.")
+
+
+@click.group("revenue", help="Subscription history: term ends and ARR movements (docs/analytics.md).")
+def revenue_cli() -> None:
+    pass
+
+
+@revenue_cli.command("rebuild", help="Recompute every subscription's term end and the workspace's ARR movements "
+                                     "from its subscriptions (once after upgrading; sync keeps them after).")
+@click.option("--tenant", "tenant_slug", help="Workspace slug (default: the only one).")
+@with_appcontext
+def revenue_rebuild(tenant_slug: str | None) -> None:
+    from sqlalchemy import select
+
+    from store.models import Subscription
+    from sync.revenue import refresh
+
+    store = app_store()
+    tenant = resolve_tenant(store, tenant_slug)
+    with store.session(tenant.id) as s:
+        ids = [a for a in s.scalars(select(Subscription.account_id).distinct()) if a is not None]
+        rows = refresh(s, ids)
+    click.echo(f"{tenant.slug}: {len(ids)} accounts with subscriptions, {rows} movements and renewals recorded.")

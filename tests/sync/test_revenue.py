@@ -132,3 +132,25 @@ def test_the_database_accepts_the_calls_the_forecast_rule_knows() -> None:
     from store.models import FORECAST_CALLS
 
     assert FORECAST_CALLS == CALLS
+
+
+def test_the_rebuild_command_recomputes_what_an_upgrade_left_empty(store: Store, tenant: int,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from sqlalchemy import delete, update
+
+    from app import cli
+
+    crm = _crm(_deal("006A", 10_000, D(2024, 3, 1), D(2025, 3, 1)), _deal("006B", 12_000, D(2025, 3, 1), D(2026, 3, 1)))
+    sync(store, tenant, {"salesforce": crm})
+    with store.session(tenant) as s:  # as a database upgraded to 0018 holds them: no term ends, no movements
+        s.execute(update(Subscription).values(term_end=None))
+        s.execute(delete(SubscriptionMovement))
+    monkeypatch.setenv("DATABASE_URL", store.url)
+    monkeypatch.setenv("CANARY_SECRET_KEY", "cli-secret-key-0123456789")
+    result = CliRunner().invoke(cli, ["revenue", "rebuild", "--tenant", "rev"])
+    assert result.exit_code == 0, result.output
+    assert "1 accounts with subscriptions, 3 movements and renewals recorded" in result.output
+    with store.session(tenant) as s:
+        assert s.scalar(select(Subscription.term_end).where(Subscription.external_id == "006A")) == D(2025, 3, 1)
+    assert [m[1] for m in _movements(store, tenant)] == ["new", "expansion", "renewal"]
