@@ -143,3 +143,53 @@ def test_csm_signs_in_filters_and_opens_history(browser: Any, demo: dict[str, An
         assert external == []
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_report_pages_of_the_demo_workspace_draw_their_charts(browser: Any, demo: dict[str, Any], width: int) -> None:
+    """Issue 16: Revenue and Renewals render non-empty charts (as many points and bars as the figures have),
+    with tables and CSV links, and neither page scrolls sideways."""
+    from store.models import Tenant
+    from sync.reports import renewals, revenue
+
+    store = canary_store(demo["app"])
+    with store.session() as s:
+        tenant_id = s.scalars(select(Tenant.id)).one()
+    with store.session(tenant_id) as s:
+        money = revenue(s, months=12)
+        forecast = renewals(s)
+    complete = [m for m in money["months"] if m["complete"]]
+    points = sum(m[k] is not None for m in complete for k in ("grr", "nrr"))
+    due_bars = sum(bool(m["by_band"][b]["arr"]) for m in forecast["months"]
+                   for b in ("good", "average", "poor", "none"))
+    assert points >= 20 and due_bars >= 12  # the demo's sandbox has 24 months of history and a year of renewals
+
+    email, password, _, _ = _csm_with_a_poor_renewal(demo)
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(f"{demo['url']}/reports/revenue")
+        page.fill('input[name="email"]', email)
+        page.fill('input[name="password"]', password)
+        page.click('button[type="submit"]')
+        page.wait_for_selector('[data-testid="chart-retention"] svg')
+        assert page.locator('[data-testid="chart-retention"] .point').count() == points
+        assert page.locator('[data-testid="chart-movements"] .bar').count() >= 12
+        assert page.locator('[data-testid="figure-grr"] .figure-value').inner_text() == \
+            f"{complete[-1]['grr'] * 100:.1f} %"
+        assert page.locator('[data-testid="chart-csv-retention"]').count() == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"console-report-revenue-{width}.png"), full_page=True)
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+
+        page.click('[data-testid="tab-renewals"]')
+        page.wait_for_selector('[data-testid="chart-due-by-band"] svg')
+        drawn = "els => els.filter(e => parseFloat(e.getAttribute('height')) > 0).length"
+        assert page.eval_on_selector_all('[data-testid="chart-due-by-band"] rect.bar', drawn) == due_bars
+        assert page.locator('[data-testid="chart-forecast"] .bar').count() >= 12
+        assert page.locator('[data-testid="due"]').count() == sum(len(m["renewals"]) for m in forecast["months"]) \
+            + len(forecast["overdue"])
+        page.screenshot(path=str(ARTIFACTS / f"console-report-renewals-{width}.png"), full_page=True)
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= width
+    finally:
+        context.close()
