@@ -120,7 +120,8 @@ def test_leaderboard_across_the_base_with_ties_broken_by_active_days_then_accoun
 
 def test_leaderboard_of_one_account() -> None:
     board = leaderboard(ACTIVITY, USES, KEY, account_id=2)
-    assert [(r.user_key, r.engagement, r.key_feature_days) for r in board] == [("u1", 13, 0), ("v1", 13, 5), ("v2", 1, 0)]
+    assert [(r.user_key, r.engagement, r.key_feature_days) for r in board] == [
+        ("u1", 13, 0), ("v1", 13, 5), ("v2", 1, 0)]
     assert leaderboard(ACTIVITY, USES, KEY, account_id=404) == []
 
 
