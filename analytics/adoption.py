@@ -283,21 +283,26 @@ def sponsors(contacts: Iterable[ContactPerson], people: Iterable[ProductPerson],
 
     A contact matches every product user with its e-mail (trimmed, case-insensitive), in any account.
     """
-    by_email: dict[str, list[ProductPerson]] = defaultdict(list)
+    seen: dict[str, tuple[dt.datetime | None, tuple[str, ...]]] = {}
     for p in people:
-        if p.email:
-            by_email[p.email.strip().lower()].append(p)
+        if not p.email:
+            continue
+        key = p.email.strip().lower()
+        held = seen.get(key)
+        seen[key] = (p.last_seen, (p.user_key,)) if held is None else \
+            (_latest(held[0], p.last_seen), (*held[1], p.user_key))
+    wanted = frozenset(roles)
     out = []
     for c in contacts:
-        if c.role not in roles:
+        if c.role not in wanted:
             continue
-        matched = by_email.get(c.email.strip().lower(), [])
-        last = c.last_active_at
-        for p in matched:
-            last = _latest(last, p.last_seen)
-        since = None if last is None else (as_of - last.date()).days
-        out.append(SponsorActivity(c.account_id, c.email, c.name, c.role, tuple(sorted({p.user_key for p in matched})),
-                                   last, since))
+        last: dt.datetime | None = c.last_active_at
+        keys: tuple[str, ...] = ()
+        match = seen.get(c.email.strip().lower())
+        if match is not None:
+            last, keys = _latest(last, match[0]), match[1] if len(match[1]) == 1 else tuple(sorted(set(match[1])))
+        out.append(SponsorActivity(c.account_id, c.email, c.name, c.role, keys, last,
+                                   None if last is None else (as_of - last.date()).days))
     out.sort(key=lambda s: (s.days_since is not None, -(s.days_since or 0), s.account_id or 0, s.email.lower()))
     return out
 

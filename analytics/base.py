@@ -11,8 +11,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 BANDS = ("good", "average", "poor")
@@ -126,12 +127,8 @@ def weekly(snapshots: Iterable[tuple[int, dt.date, float | None, str | None]]) -
 
 
 def group_of(account: BaseAccount, dimension: str | None) -> str:
-    if dimension is None:
-        return ALL
-    if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {dimension!r}: use one of {', '.join(DIMENSIONS)} (or none)")
-    value = getattr(account, dimension)
-    return NOT_SET if value is None or value == "" else str(value)
+    """The group `account` falls in for `dimension` (`ALL` without one, `NOT_SET` for an empty value)."""
+    return _grouper(dimension)(account)
 
 
 def _band(band: str | None) -> str:
@@ -148,22 +145,45 @@ def _bin(score: float) -> int:
     return min(int(score // 10), 9)
 
 
+def _grouper(dimension: str | None) -> Callable[[BaseAccount], str]:
+    if dimension is None:
+        return lambda _account: ALL
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}: use one of {', '.join(DIMENSIONS)} (or none)")
+    read = attrgetter(dimension)
+
+    def group(account: BaseAccount) -> str:
+        value = read(account)
+        return NOT_SET if value is None or value == "" else str(value)
+    return group
+
+
 def distribution(accounts: Iterable[BaseAccount], dimension: str | None = None) -> dict[str, Distribution]:
     """Count and ARR per band and the score histogram, per group of `dimension` (or one group `ALL`)."""
+    group_of_ = _grouper(dimension)
     out: dict[str, Distribution] = {}
+    known = frozenset(BANDS)
     for account in accounts:
-        group = group_of(account, dimension)
+        group = group_of_(account)
         d = out.get(group)
         if d is None:
             d = out[group] = Distribution()
-        band = _band(account.band)
+        band = account.band
+        if band is None:
+            band = UNSCORED
+        elif band not in known:
+            _band(band)
         arr = account.arr or 0.0
         d.accounts += 1
         d.arr += arr
         d.count[band] += 1
         d.band_arr[band] += arr
-        if account.score is not None:
-            d.histogram[_bin(account.score)] += 1
+        score = account.score
+        if score is not None:
+            if 0 <= score < 100:
+                d.histogram[int(score // 10)] += 1
+            else:
+                d.histogram[_bin(score)] += 1
     return dict(sorted(out.items()))
 
 
@@ -181,26 +201,34 @@ def trend(accounts: Iterable[BaseAccount], rows: Iterable[WeekHealth], as_of: dt
     Accounts are grouped by their current dimension value; rows of accounts not in `accounts` are ignored.
     """
     wanted = _weeks(as_of, weeks)
-    first, index = wanted[0], {w: i for i, w in enumerate(wanted)}
-    groups = {a.account_id: group_of(a, dimension) for a in accounts}
+    index = {w: i for i, w in enumerate(wanted)}
+    grouper = _grouper(dimension)
+    groups = {a.account_id: grouper(a) for a in accounts}
     # per group: per week [accounts, scored, Σ score, good, average, poor]
     sums: dict[str, list[list[float]]] = {}
     for g in set(groups.values()):
         sums[g] = [[0, 0, 0.0, 0, 0, 0] for _ in wanted]
+    slot = {"good": 3, "average": 4, "poor": 5}
     for row in rows:
-        if row.week < first or row.week not in index:
+        i = index.get(row.week)
+        if i is None:
             continue
         found = groups.get(row.account_id)
         if found is None:
             continue
-        cell = sums[found][index[row.week]]
+        cell = sums[found][i]
         cell[0] += 1
-        if row.score is not None:
+        score = row.score
+        if score is not None:
             cell[1] += 1
-            cell[2] += row.score
-        band = _band(row.band)
-        if band != UNSCORED:
-            cell[3 + BANDS.index(band)] += 1
+            cell[2] += score
+        band = row.band
+        if band is not None:
+            k = slot.get(band)
+            if k is None:
+                _band(band)
+            else:
+                cell[k] += 1
     return {g: [TrendPoint(w, int(c[0]), c[2] / c[1] if c[1] else None, int(c[3]), int(c[4]), int(c[5]))
                 for w, c in zip(wanted, cells, strict=True)]
             for g, cells in sorted(sums.items())}
@@ -226,7 +254,8 @@ def benchmarks(accounts: Iterable[BaseAccount], values: Iterable[MeasureValue], 
     """p10…p90 (nearest rank) of each measure's `of` ('value' or 'points') per group; missing values skipped."""
     if of not in ("value", "points"):
         raise ValueError(f"benchmarks are of 'value' or 'points', not {of!r}")
-    groups = {a.account_id: group_of(a, dimension) for a in accounts}
+    grouper = _grouper(dimension)
+    groups = {a.account_id: grouper(a) for a in accounts}
     collected: dict[tuple[str, str], list[float]] = defaultdict(list)
     for v in values:
         g = groups.get(v.account_id)

@@ -49,14 +49,14 @@ from analytics.base import (
     week_start,
 )
 from analytics.team import AlertFacts, OwnedAccount, Person, TaskFacts, team_performance
+from scoring import default_model
 
 SIZES = [int(x) for x in os.environ.get("BENCH_ANALYTICS_BASE_SIZES", "10000,100000").split(",") if x]
 REPEATS = int(os.environ.get("BENCH_ANALYTICS_BASE_REPEATS", "5"))
 AS_OF = dt.date(2026, 11, 30)
 NOW = dt.datetime(2026, 11, 30, 10, tzinfo=dt.UTC)
-KEY_FEATURES = ("Report Created", "Dashboard Viewed", "Automation Run", "Integration Connected", "Alert Configured",
-                "Data Exported", "API Call", "Mobile Session")
-EVENTS = (*KEY_FEATURES, "Logged In", "Page Viewed")
+KEY_FEATURES = default_model().signals.key_features
+EVENTS = (*KEY_FEATURES, default_model().signals.login_event, "Page Viewed")
 MEASURES = tuple(f"measure_{i}" for i in range(16))
 
 
