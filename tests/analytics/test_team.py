@@ -150,3 +150,9 @@ def test_a_team_adds_up_its_members(book: tuple[list[Person], list[OwnedAccount]
             assert getattr(r.teams[1], name) == total, name
     owned = sum(1 for a in accounts if a.csm_user_id is not None)
     assert sum(f.accounts for f in r.csms.values()) == owned
+
+
+def test_a_task_completed_on_its_due_day_is_on_time_and_one_a_day_later_late() -> None:
+    tasks = [TaskFacts(1, 1, "done", d(11, 20), at(11, 20, 23)), TaskFacts(2, 1, "done", d(11, 20), at(11, 21))]
+    ann = team_performance(PEOPLE, ACCOUNTS, [], tasks, [], AS_OF, 30).csms[ANN]
+    assert (ann.on_time, ann.late, ann.on_time_rate) == (1, 1, 0.5)
