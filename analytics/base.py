@@ -74,6 +74,32 @@ class MeasureValue:
     points: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BandCount:
+    """Accounts of one group, latest band and score bin, pre-aggregated (SQL: GROUP BY group, band, bin)."""
+
+    group: str
+    band: str | None
+    bin: int | None
+    """floor(score ÷ 10), 100 in bin 9; None: no score."""
+    accounts: int
+    arr: float
+    """Σ ARR (none counts 0)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WeekCount:
+    """Week-end snapshots of one group, ISO week and band, pre-aggregated (GROUP BY group, week, band)."""
+
+    group: str
+    week: dt.date
+    band: str | None
+    accounts: int
+    scored: int
+    """Of them, with a score."""
+    score_sum: float
+
+
 @dataclass(slots=True)
 class Distribution:
     accounts: int = 0
@@ -158,33 +184,48 @@ def _grouper(dimension: str | None) -> Callable[[BaseAccount], str]:
     return group
 
 
+def band_counts(accounts: Iterable[BaseAccount], dimension: str | None = None) -> list[BandCount]:
+    """Accounts reduced to `BandCount` rows, as SQL would return them (GROUP BY group, band, bin)."""
+    group_of_ = _grouper(dimension)
+    known = frozenset(BANDS)
+    cells: dict[tuple[str, str | None, int | None], list[float]] = {}
+    for account in accounts:
+        band, score = account.band, account.score
+        if band is not None and band not in known:
+            _band(band)
+        key = (group_of_(account), band,
+               None if score is None else int(score // 10) if 0 <= score < 100 else _bin(score))
+        cell = cells.get(key)
+        if cell is None:
+            cells[key] = [1, account.arr or 0.0]
+        else:
+            cell[0] += 1
+            cell[1] += account.arr or 0.0
+    return [BandCount(g, b, n, int(c[0]), c[1]) for (g, b, n), c in cells.items()]
+
+
+def distribution_of(counts: Iterable[BandCount]) -> dict[str, Distribution]:
+    """`distribution` from pre-aggregated `BandCount` rows (the caller's SQL at 100,000 accounts)."""
+    out: dict[str, Distribution] = {}
+    for c in counts:
+        d = out.get(c.group)
+        if d is None:
+            d = out[c.group] = Distribution()
+        band = _band(c.band)
+        d.accounts += c.accounts
+        d.arr += c.arr
+        d.count[band] += c.accounts
+        d.band_arr[band] += c.arr
+        if c.bin is not None:
+            if not 0 <= c.bin <= 9:
+                raise ValueError(f"score bin {c.bin} is outside 0–9")
+            d.histogram[c.bin] += c.accounts
+    return dict(sorted(out.items()))
+
+
 def distribution(accounts: Iterable[BaseAccount], dimension: str | None = None) -> dict[str, Distribution]:
     """Count and ARR per band and the score histogram, per group of `dimension` (or one group `ALL`)."""
-    group_of_ = _grouper(dimension)
-    out: dict[str, Distribution] = {}
-    known = frozenset(BANDS)
-    for account in accounts:
-        group = group_of_(account)
-        d = out.get(group)
-        if d is None:
-            d = out[group] = Distribution()
-        band = account.band
-        if band is None:
-            band = UNSCORED
-        elif band not in known:
-            _band(band)
-        arr = account.arr or 0.0
-        d.accounts += 1
-        d.arr += arr
-        d.count[band] += 1
-        d.band_arr[band] += arr
-        score = account.score
-        if score is not None:
-            if 0 <= score < 100:
-                d.histogram[int(score // 10)] += 1
-            else:
-                d.histogram[_bin(score)] += 1
-    return dict(sorted(out.items()))
+    return distribution_of(band_counts(accounts, dimension))
 
 
 def _weeks(as_of: dt.date, weeks: int) -> list[dt.date]:
@@ -194,44 +235,70 @@ def _weeks(as_of: dt.date, weeks: int) -> list[dt.date]:
     return [last - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
 
 
+def week_counts(accounts: Iterable[BaseAccount], rows: Iterable[WeekHealth], dimension: str | None = None,
+                since: dt.date | None = None) -> list[WeekCount]:
+    """Week-end rows reduced to `WeekCount` rows, as SQL would return them (GROUP BY group, week, band);
+    rows of accounts not in `accounts`, or of weeks before `since`, are left out."""
+    grouper = _grouper(dimension)
+    groups = {a.account_id: grouper(a) for a in accounts}
+    known = frozenset(BANDS)
+    cells: dict[tuple[str, dt.date, str | None], list[float]] = {}
+    for row in rows:
+        if since is not None and row.week < since:
+            continue
+        g = groups.get(row.account_id)
+        if g is None:
+            continue
+        band, score = row.band, row.score
+        if band is not None and band not in known:
+            _band(band)
+        key = (g, row.week, band)
+        cell = cells.get(key)
+        if cell is None:
+            cell = cells[key] = [0, 0, 0.0]
+        cell[0] += 1
+        if score is not None:
+            cell[1] += 1
+            cell[2] += score
+    return [WeekCount(g, w, b, int(c[0]), int(c[1]), c[2]) for (g, w, b), c in cells.items()]
+
+
+def trend_of(counts: Iterable[WeekCount], as_of: dt.date, weeks: int = 12, groups: Iterable[str] = ()
+             ) -> dict[str, list[TrendPoint]]:
+    """`trend` from pre-aggregated `WeekCount` rows; `groups` adds groups that have no row (all points empty)."""
+    wanted = _weeks(as_of, weeks)
+    index = {w: i for i, w in enumerate(wanted)}
+    # per group: per week [accounts, scored, Σ score, good, average, poor]
+    sums: dict[str, list[list[float]]] = {g: [[0, 0, 0.0, 0, 0, 0] for _ in wanted] for g in groups}
+    slot = {"good": 3, "average": 4, "poor": 5}
+    for c in counts:
+        i = index.get(c.week)
+        if i is None:
+            continue
+        per = sums.get(c.group)
+        if per is None:
+            per = sums[c.group] = [[0, 0, 0.0, 0, 0, 0] for _ in wanted]
+        cell = per[i]
+        cell[0] += c.accounts
+        cell[1] += c.scored
+        cell[2] += c.score_sum
+        if _band(c.band) != UNSCORED:
+            cell[slot[c.band or ""]] += c.accounts
+    return {g: [TrendPoint(w, int(c[0]), c[2] / c[1] if c[1] else None, int(c[3]), int(c[4]), int(c[5]))
+                for w, c in zip(wanted, cells, strict=True)]
+            for g, cells in sorted(sums.items())}
+
+
 def trend(accounts: Iterable[BaseAccount], rows: Iterable[WeekHealth], as_of: dt.date, weeks: int = 12,
           dimension: str | None = None) -> dict[str, list[TrendPoint]]:
     """Per group, one point per ISO week of the last `weeks` (the week of `as_of` last, partial so far).
 
     Accounts are grouped by their current dimension value; rows of accounts not in `accounts` are ignored.
     """
-    wanted = _weeks(as_of, weeks)
-    index = {w: i for i, w in enumerate(wanted)}
+    listed = list(accounts)
     grouper = _grouper(dimension)
-    groups = {a.account_id: grouper(a) for a in accounts}
-    # per group: per week [accounts, scored, Σ score, good, average, poor]
-    sums: dict[str, list[list[float]]] = {}
-    for g in set(groups.values()):
-        sums[g] = [[0, 0, 0.0, 0, 0, 0] for _ in wanted]
-    slot = {"good": 3, "average": 4, "poor": 5}
-    for row in rows:
-        i = index.get(row.week)
-        if i is None:
-            continue
-        found = groups.get(row.account_id)
-        if found is None:
-            continue
-        cell = sums[found][i]
-        cell[0] += 1
-        score = row.score
-        if score is not None:
-            cell[1] += 1
-            cell[2] += score
-        band = row.band
-        if band is not None:
-            k = slot.get(band)
-            if k is None:
-                _band(band)
-            else:
-                cell[k] += 1
-    return {g: [TrendPoint(w, int(c[0]), c[2] / c[1] if c[1] else None, int(c[3]), int(c[4]), int(c[5]))
-                for w, c in zip(wanted, cells, strict=True)]
-            for g, cells in sorted(sums.items())}
+    first = _weeks(as_of, weeks)[0]
+    return trend_of(week_counts(listed, rows, dimension, since=first), as_of, weeks, {grouper(a) for a in listed})
 
 
 def nearest_rank(ordered: Sequence[float], p: float) -> float:

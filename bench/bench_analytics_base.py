@@ -4,7 +4,8 @@ Inputs are what the caller pre-aggregates in SQL, built from a fixed seed: one `
 `WeekHealth` rows per account (90 days of snapshots reduced to each ISO week's last), 16 `MeasureValue`s per
 account (the shipped model's measures), three product users per account with their `UserActivity` and about
 four `EventUse` rows each (30 days), two contacts per account, one `UpgradeFacts`, five tasks and one alert per
-account, 50 CSMs under 5 managers. Timed, one function at a time, p50 and p95 over `BENCH_ANALYTICS_BASE_REPEATS`
+account, 50 CSMs under 5 managers; and, for `distribution_of` and `trend_of`, the rows a caller's SQL GROUP BY
+returns. Timed, one function at a time, p50 and p95 over `BENCH_ANALYTICS_BASE_REPEATS`
 runs, beside a floor measured in the same run: one Python pass reading one attribute of every input row the
 function gets (nothing can take less).
 
@@ -42,10 +43,14 @@ from analytics.base import (
     BaseAccount,
     MeasureValue,
     WeekHealth,
+    band_counts,
     benchmarks,
     distribution,
+    distribution_of,
     persistent_poor,
     trend,
+    trend_of,
+    week_counts,
     week_start,
 )
 from analytics.team import AlertFacts, OwnedAccount, Person, TaskFacts, team_performance
@@ -136,9 +141,13 @@ def bench(accounts: int) -> None:
     print(f"accounts: {accounts:,}; week rows {len(d['weeks']):,}, measure values {len(d['measures']):,}, "
           f"event uses {len(d['uses']):,}, tasks {len(d['tasks']):,} (built in {time.perf_counter() - started:.0f} s, "
           f"not measured); {REPEATS} runs each")
+    by_band = band_counts(d["base"], "segment")  # what the caller's GROUP BY returns (not timed)
+    by_week = week_counts(d["base"], d["weeks"], "csm", since=week_start(AS_OF) - dt.timedelta(weeks=11))
     rows: list[tuple[str, Callable[[], Any], list[Sequence[Any]]]] = [
         ("distribution by segment", lambda: distribution(d["base"], "segment"), [d["base"]]),
+        (f"distribution_of {len(by_band):,} SQL rows", lambda: distribution_of(by_band), [by_band]),
         ("trend by CSM, 12 weeks", lambda: trend(d["base"], d["weeks"], AS_OF, 12, "csm"), [d["base"], d["weeks"]]),
+        (f"trend_of {len(by_week):,} SQL rows", lambda: trend_of(by_week, AS_OF, 12), [by_week]),
         ("benchmarks per segment", lambda: benchmarks(d["base"], d["measures"]), [d["base"], d["measures"]]),
         ("persistent poor, 3 of 4 weeks", lambda: persistent_poor(d["weeks"], AS_OF), [d["weeks"]]),
         ("feature adoption by tier", lambda: feature_adoption(d["adoption"], d["uses"], KEY_FEATURES, "tier"),

@@ -13,15 +13,21 @@ from analytics.base import (
     ALL,
     DEFINITIONS,
     NOT_SET,
+    BandCount,
     BaseAccount,
     MeasureValue,
+    WeekCount,
     WeekHealth,
+    band_counts,
     benchmarks,
     distribution,
+    distribution_of,
     measure_values,
     nearest_rank,
     persistent_poor,
     trend,
+    trend_of,
+    week_counts,
     week_start,
     weekly,
 )
@@ -75,6 +81,35 @@ def test_distribution_refuses_unknown_dimension_band_and_score() -> None:
 
 def test_distribution_of_no_accounts_is_empty() -> None:
     assert distribution([]) == {}
+
+
+def test_distribution_from_rows_the_caller_grouped_in_sql() -> None:
+    counts = [BandCount("smb", "good", 8, 3, 300.0), BandCount("smb", "good", 9, 1, 50.0),
+              BandCount("smb", None, None, 2, 0.0), BandCount("smb", "poor", 0, 4, 40.0)]
+    d = distribution_of(counts)["smb"]
+    assert (d.accounts, d.arr) == (10, 390.0)  # 3 + 1 + 2 + 4; 300 + 50 + 0 + 40
+    assert d.count == {"good": 4, "average": 0, "poor": 4, "unscored": 2}
+    assert d.band_arr == {"good": 350.0, "average": 0.0, "poor": 40.0, "unscored": 0.0}
+    assert d.histogram == [4, 0, 0, 0, 0, 0, 0, 0, 3, 1]
+    with pytest.raises(ValueError, match="bin 10"):
+        distribution_of([BandCount("smb", "good", 10, 1, 0.0)])
+    # the per-account path is the same reduction: BOOK by segment gives these rows for "smb"
+    assert sorted(band_counts(BOOK[:2], "segment"), key=lambda c: c.bin or 0) == [
+        BandCount("smb", "good", 8, 1, 1000.0), BandCount("smb", "good", 9, 1, 2000.0)]
+
+
+def test_trend_from_rows_the_caller_grouped_in_sql() -> None:
+    counts = [WeekCount("ann", W0, "good", 2, 2, 150.0), WeekCount("ann", W0, "poor", 1, 1, 20.0),
+              WeekCount("ann", W0, None, 1, 0, 0.0), WeekCount("ann", W4, "poor", 5, 5, 50.0)]  # W4: too old
+    points = trend_of(counts, MON, weeks=2, groups=["bob"])
+    assert list(points) == ["ann", "bob"]
+    last = points["ann"][1]
+    assert (last.week, last.accounts, last.good, last.poor) == (W0, 4, 2, 1)
+    assert last.average_score == pytest.approx(170 / 3)  # (150 + 20) / 3 scored
+    assert [p.accounts for p in points["bob"]] == [0, 0]
+    rows = [WeekHealth(1, W0, 80.0, "good"), WeekHealth(2, W0, 90.0, "good"), WeekHealth(2, W4, 1.0, "poor")]
+    assert sorted(week_counts(BOOK, rows, "csm", since=W1), key=lambda c: c.week) == [
+        WeekCount("ann", W0, "good", 2, 2, 170.0)]
 
 
 def test_weekly_keeps_the_last_snapshot_of_each_iso_week() -> None:
@@ -179,3 +214,10 @@ def test_band_counts_and_bins_sum_to_the_accounts_whatever_the_order(book: list[
     rnd.shuffle(shuffled)
     again = distribution(shuffled, "segment")
     assert {k: (v.count, v.histogram) for k, v in again.items()} == {k: (v.count, v.histogram) for k, v in d.items()}
+    # rows grouped in SQL may come split and in any order: each count split in two gives the same figures
+    split = [part for c in band_counts(book, "segment")
+             for part in (BandCount(c.group, c.band, c.bin, c.accounts // 2, 0.0),
+                          BandCount(c.group, c.band, c.bin, c.accounts - c.accounts // 2, c.arr))]
+    rnd.shuffle(split)
+    assert {k: (v.count, v.histogram) for k, v in distribution_of(split).items()} == \
+        {k: (v.count, v.histogram) for k, v in d.items()}
