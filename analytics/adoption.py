@@ -76,6 +76,17 @@ class UserActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class AdoptionCount:
+    """Pre-aggregated in SQL, per group (`feature` None: accounts in the group and its active users) and per group
+    and key feature (accounts where some user used it, and those users: COUNT(DISTINCT ...))."""
+
+    group: str
+    feature: str | None
+    accounts: int
+    users: int
+
+
+@dataclass(frozen=True, slots=True)
 class FeatureAdoption:
     group: str
     feature: str
@@ -178,11 +189,9 @@ def _group(account: AdoptionAccount, by: str, premium: Sequence[str]) -> str:
     raise ValueError(f"feature adoption is grouped by 'all', 'tier' or 'cohort', not {by!r}")
 
 
-def feature_adoption(accounts: Iterable[AdoptionAccount], uses: Iterable[EventUse], key_features: Sequence[str],
-                     by: str = "all", premium: Sequence[str] = PREMIUM_TIERS) -> list[FeatureAdoption]:
-    """For each group and key feature: accounts and active users that used it in the window the uses cover."""
-    if not key_features:
-        raise ValueError("feature adoption needs at least one key feature")
+def adoption_counts(accounts: Iterable[AdoptionAccount], uses: Iterable[EventUse], key_features: Sequence[str],
+                    by: str = "all", premium: Sequence[str] = PREMIUM_TIERS) -> list[AdoptionCount]:
+    """Accounts and uses reduced to `AdoptionCount` rows, as the caller's SQL would return them."""
     groups = {a.account_id: _group(a, by, premium) for a in accounts}
     n_accounts: dict[str, int] = defaultdict(int)
     for g in groups.values():
@@ -190,24 +199,46 @@ def feature_adoption(accounts: Iterable[AdoptionAccount], uses: Iterable[EventUs
     features = set(key_features)
     active: dict[str, set[tuple[int, str]]] = defaultdict(set)
     users: dict[tuple[str, str], set[tuple[int, str]]] = defaultdict(set)
-    using: dict[tuple[str, str], set[int]] = defaultdict(set)
     for u in uses:
-        found = groups.get(u.account_id)
-        if found is None or u.days <= 0:
+        group = groups.get(u.account_id)
+        if group is None or u.days <= 0:
             continue
-        g = found
         who = (u.account_id, u.user_key)
-        active[g].add(who)
+        active[group].add(who)
         if u.event in features:
-            users[(g, u.event)].add(who)
-            using[(g, u.event)].add(u.account_id)
-    out = []
-    for g in sorted(n_accounts):
-        for f in key_features:
-            a, n_users = len(using.get((g, f), ())), len(users.get((g, f), ()))
-            out.append(FeatureAdoption(g, f, n_accounts[g], a, _ratio(a, n_accounts[g]), len(active[g]), n_users,
-                                       _ratio(n_users, len(active[g]))))
+            users[(group, u.event)].add(who)
+    out = [AdoptionCount(g, None, n, len(active[g])) for g, n in n_accounts.items()]
+    out += [AdoptionCount(g, f, len({a for a, _u in who}), len(who)) for (g, f), who in users.items()]
     return out
+
+
+def feature_adoption_of(counts: Iterable[AdoptionCount], key_features: Sequence[str]) -> list[FeatureAdoption]:
+    """`feature_adoption` from pre-aggregated `AdoptionCount` rows (the caller's SQL at 100,000 accounts)."""
+    if not key_features:
+        raise ValueError("feature adoption needs at least one key feature")
+    totals: dict[str, tuple[int, int]] = {}
+    used: dict[tuple[str, str], tuple[int, int]] = {}
+    for c in counts:
+        if c.feature is None:
+            totals[c.group] = (c.accounts, c.users)
+        else:
+            used[(c.group, c.feature)] = (c.accounts, c.users)
+    out = []
+    for g in sorted(totals):
+        n_accounts, n_active = totals[g]
+        for f in key_features:
+            a, n_users = used.get((g, f), (0, 0))
+            out.append(FeatureAdoption(g, f, n_accounts, a, _ratio(a, n_accounts), n_active, n_users,
+                                       _ratio(n_users, n_active)))
+    return out
+
+
+def feature_adoption(accounts: Iterable[AdoptionAccount], uses: Iterable[EventUse], key_features: Sequence[str],
+                     by: str = "all", premium: Sequence[str] = PREMIUM_TIERS) -> list[FeatureAdoption]:
+    """For each group and key feature: accounts and active users that used it in the window the uses cover."""
+    if not key_features:
+        raise ValueError("feature adoption needs at least one key feature")
+    return feature_adoption_of(adoption_counts(accounts, uses, key_features, by, premium), key_features)
 
 
 def adoption_by_month(accounts: Iterable[AdoptionAccount], monthly: Iterable[tuple[dt.date, EventUse]],

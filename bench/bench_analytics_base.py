@@ -4,8 +4,8 @@ Inputs are what the caller pre-aggregates in SQL, built from a fixed seed: one `
 `WeekHealth` rows per account (90 days of snapshots reduced to each ISO week's last), 16 `MeasureValue`s per
 account (the shipped model's measures), three product users per account with their `UserActivity` and about
 four `EventUse` rows each (30 days), two contacts per account, one `UpgradeFacts`, five tasks and one alert per
-account, 50 CSMs under 5 managers; and, for `distribution_of` and `trend_of`, the rows a caller's SQL GROUP BY
-returns. Timed, one function at a time, p50 and p95 over `BENCH_ANALYTICS_BASE_REPEATS`
+account, 50 CSMs under 5 managers; and, for `distribution_of`, `trend_of` and `feature_adoption_of`, the rows a
+caller's SQL GROUP BY returns. Timed, one function at a time, p50 and p95 over `BENCH_ANALYTICS_BASE_REPEATS`
 runs, beside a floor measured in the same run: one Python pass reading one attribute of every input row the
 function gets (nothing can take less).
 
@@ -33,7 +33,9 @@ from analytics.adoption import (
     ProductPerson,
     UpgradeFacts,
     UserActivity,
+    adoption_counts,
     feature_adoption,
+    feature_adoption_of,
     leaderboard,
     needs_training,
     sponsors,
@@ -143,6 +145,7 @@ def bench(accounts: int) -> None:
           f"not measured); {REPEATS} runs each")
     by_band = band_counts(d["base"], "segment")  # what the caller's GROUP BY returns (not timed)
     by_week = week_counts(d["base"], d["weeks"], "csm", since=week_start(AS_OF) - dt.timedelta(weeks=11))
+    by_feature = adoption_counts(d["adoption"], d["uses"], KEY_FEATURES, "tier")
     rows: list[tuple[str, Callable[[], Any], list[Sequence[Any]]]] = [
         ("distribution by segment", lambda: distribution(d["base"], "segment"), [d["base"]]),
         (f"distribution_of {len(by_band):,} SQL rows", lambda: distribution_of(by_band), [by_band]),
@@ -152,6 +155,8 @@ def bench(accounts: int) -> None:
         ("persistent poor, 3 of 4 weeks", lambda: persistent_poor(d["weeks"], AS_OF), [d["weeks"]]),
         ("feature adoption by tier", lambda: feature_adoption(d["adoption"], d["uses"], KEY_FEATURES, "tier"),
          [d["adoption"], d["uses"]]),
+        (f"feature_adoption_of {len(by_feature):,} SQL rows", lambda: feature_adoption_of(by_feature, KEY_FEATURES),
+         [by_feature]),
         ("leaderboard, top 20 of the base", lambda: leaderboard(d["users"], d["uses"], KEY_FEATURES),
          [d["users"], d["uses"]]),
         ("users who need training", lambda: needs_training(d["users"], d["uses"], KEY_FEATURES),

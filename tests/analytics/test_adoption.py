@@ -12,13 +12,16 @@ from hypothesis import strategies as st
 from analytics.adoption import (
     DEFINITIONS,
     AdoptionAccount,
+    AdoptionCount,
     ContactPerson,
     EventUse,
     ProductPerson,
     UpgradeFacts,
     UserActivity,
     adoption_by_month,
+    adoption_counts,
     feature_adoption,
+    feature_adoption_of,
     leaderboard,
     needs_training,
     quarter,
@@ -83,6 +86,19 @@ def test_feature_adoption_by_tier_and_by_cohort() -> None:
         feature_adoption(ACCOUNTS, USES, KEY, by="region")
     with pytest.raises(ValueError, match="at least one key feature"):
         feature_adoption(ACCOUNTS, USES, ())
+
+
+def test_feature_adoption_from_rows_the_caller_grouped_in_sql() -> None:
+    counts = [AdoptionCount("premium", None, 4, 10), AdoptionCount("premium", "API Call", 1, 3),
+              AdoptionCount("standard", None, 0, 0), AdoptionCount("ghost", "API Call", 2, 2)]  # no totals: left out
+    out = feature_adoption_of(counts, KEY)
+    assert [(f.group, f.feature, f.account_share, f.user_share) for f in out] == [
+        ("premium", "Report Created", 0.0, 0.0), ("premium", "API Call", 0.25, 0.3),  # 1 ÷ 4, 3 ÷ 10
+        ("standard", "Report Created", None, None), ("standard", "API Call", None, None)]  # 0 ÷ 0
+    # the per-account path gives these rows for the book above
+    assert sorted(adoption_counts(ACCOUNTS, USES, KEY), key=lambda c: c.feature or "") == [
+        AdoptionCount("all", None, 3, 4), AdoptionCount("all", "API Call", 1, 1),
+        AdoptionCount("all", "Report Created", 2, 2)]
 
 
 def test_adoption_by_month_across_a_year_end() -> None:
