@@ -170,7 +170,7 @@ def bench(accounts: int) -> None:
     for label, call, inputs in rows:
         f50, _f95 = timed(floor(inputs), REPEATS)
         p50, p95 = timed(call, REPEATS)
-        print(f"  {label:34} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   floor p50 {f50:7.1f} ms "
+        print(f"  {label:34} p50 {p50:9.2f} ms   p95 {p95:9.2f} ms   floor p50 {f50:8.2f} ms "
               f"({p50 / f50:.1f} x floor)")
 
 
