@@ -181,7 +181,9 @@ def report_paths() -> dict[str, Any]:
                                                                    {"type": "string"}), *cohort]),
         "/reports/renewals": _ok(
             {"type": "object"}, "Renewals due in each of the next 12 months by health band: expected renewal ARR, "
-            "revenue at risk, the p(band) used and their source, overdue renewals and the CSMs' calls", cohort),
+            "revenue at risk, the p(band) used and their source, overdue renewals and the CSMs' calls",
+            [*cohort, _param("per_month", "renewals listed per month, most ARR at risk first (1-1000, default 25)",
+                             {"type": "integer"})]),
         "/reports/renewals/calls": call,
     }
 

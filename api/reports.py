@@ -72,9 +72,15 @@ def report_revenue_accounts() -> Any:
 
 @v1.get("/reports/renewals")
 def report_renewals() -> Any:
-    _only(COHORT)
+    _only(COHORT | {"per_month"})
+    per_month = request.args.get("per_month", "25")
+    if not per_month.isdigit():
+        raise ApiError(400, "per_month must be a whole number from 1 to 1000")
     with _store().session(me().tenant_id) as s:
-        return jsonify(renewals(s, cohort=_cohort(), as_of=_as_of()))
+        try:
+            return jsonify(renewals(s, cohort=_cohort(), as_of=_as_of(), per_month=int(per_month)))
+        except ReportError as exc:
+            raise ApiError(400, str(exc)) from None
 
 
 @v1.put("/reports/renewals/calls")

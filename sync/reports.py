@@ -18,7 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from analytics.definitions import DEFINITIONS
-from analytics.forecast import forecast
+from analytics.forecast import Probabilities, forecast
+from analytics.forecast import probabilities as calibrate
 from analytics.retention import add_months, monthly_series, period_figures
 from analytics.timeline import ArrTimeline, build_timeline
 from store.models import Account, HealthSnapshot, RenewalCall, Subscription, SubscriptionVersion, Tenant, User
@@ -73,9 +74,7 @@ def timeline(session: Session) -> ArrTimeline:
     tenant_id = current_tenant(session)
     if tenant_id is None:
         raise ReportError("reports are read in a workspace's session")
-    fingerprint = (*session.execute(select(func.count(Subscription.id), func.max(Subscription.updated_at))).one(),
-                   *session.execute(select(func.count(SubscriptionVersion.id),
-                                           func.max(SubscriptionVersion.id))).one())
+    fingerprint = _fingerprint(session)
     with _lock:
         cached = _timelines.get(tenant_id)
     if cached is not None and cached[0] == fingerprint:
@@ -84,6 +83,12 @@ def timeline(session: Session) -> ArrTimeline:
     with _lock:
         _timelines[tenant_id] = (fingerprint, built)
     return built
+
+
+def _fingerprint(session: Session) -> tuple[Any, ...]:
+    """What the timeline is built from, in two cheap aggregates: subscriptions and versions, counted and newest."""
+    return (*session.execute(select(func.count(Subscription.id), func.max(Subscription.updated_at))).one(),
+            *session.execute(select(func.count(SubscriptionVersion.id), func.max(SubscriptionVersion.id))).one())
 
 
 def as_of_day(session: Session) -> dt.date:
@@ -166,25 +171,54 @@ def _names(session: Session, ids: list[int]) -> dict[int, str]:
     return out
 
 
-def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | None = None) -> dict[str, Any]:
+PER_MONTH = 25
+"""Renewals listed per month (those with the most ARR at risk first); the totals count them all."""
+
+_calibrations: dict[int, tuple[tuple[Any, ...], Probabilities]] = {}
+
+
+def _probabilities(session: Session, line: ArrTimeline, day: dt.date) -> Probabilities:
+    """p(band), recalibrated from the workspace's renewals; kept until the timeline, the latest scored day, the
+    report's day or the workspace's defaults change (the band history it reads is one query per renewal day)."""
+    tenant = _tenant(session)
+    defaults = {None if band == "none" else band: Decimal(str(p)) for band, p in probabilities(tenant).items()}
+    key = (_fingerprint(session), session.scalar(select(func.max(HealthSnapshot.day))), day, tuple(sorted(
+        (band or "", p) for band, p in defaults.items())))
+    with _lock:
+        cached = _calibrations.get(tenant.id)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    found = calibrate(line, day, _band_history(session, line, day), defaults)
+    with _lock:
+        _calibrations[tenant.id] = (key, found)
+    return found
+
+
+def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | None = None,
+             per_month: int = PER_MONTH) -> dict[str, Any]:
     """The renewal forecast: renewals due per month for 12 months by health band, expected ARR and revenue at
-    risk, the p(band) used and where they came from, the overdue renewals, and the CSMs' calls beside them."""
+    risk, the p(band) used and where they came from, and per month the `per_month` renewals with the most ARR at
+    risk (all overdue ones) with the CSMs' calls beside them."""
+    if not 1 <= per_month <= 1000:
+        raise ReportError("per_month must be from 1 to 1000")
     day = as_of or as_of_day(session)
     line = timeline(session)
     ids = cohort.account_ids(session)
     bands = dict(session.execute(select(Account.id, Account.health_band)).all())
-    defaults = {None if band == "none" else band: Decimal(str(p))
-                for band, p in probabilities(_tenant(session)).items()}
-    result = forecast(line, day, bands, _band_history(session, line, day), defaults, ids)
-    due_ids = sorted({d.account for m in result.months for d in m.dues} | {d.account for d in result.overdue})
+    probs = _probabilities(session, line, day)
+    result = forecast(line, day, bands, None, probs.p, ids)
+    listed = [sorted(m.dues, key=lambda d: (-d.at_risk, d.renewal, d.account))[:per_month] for m in result.months]
+    due_ids = sorted({d.account for rows in listed for d in rows} | {d.account for d in result.overdue})
     names = _names(session, due_ids)
     csm: dict[int, str] = {}
     for i in range(0, len(due_ids), 500):
         csm.update(session.execute(select(Account.id, User.email).join(User, User.id == Account.csm_user_id)
                                    .where(Account.id.in_(due_ids[i : i + 500]))).all())
     calls: dict[tuple[int, dt.date], dict[int, RenewalCall]] = defaultdict(dict)
-    for call in session.scalars(select(RenewalCall).where(RenewalCall.renewal_date >= day.replace(day=1))):
-        calls[(call.account_id, call.renewal_date)][call.checkpoint] = call
+    for i in range(0, len(due_ids), 500):
+        for call in session.scalars(select(RenewalCall).where(RenewalCall.renewal_date >= day.replace(day=1),
+                                                              RenewalCall.account_id.in_(due_ids[i : i + 500]))):
+            calls[(call.account_id, call.renewal_date)][call.checkpoint] = call
 
     def due(d: Any) -> dict[str, Any]:
         made = calls.get((d.account, d.renewal), {})
@@ -199,7 +233,6 @@ def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | No
         return {"count": t.count, "arr": _number(t.arr, False), "expected": _number(t.expected, False),
                 "at_risk": _number(t.at_risk, False)}
 
-    probs = result.probabilities
     return {
         "as_of": day.isoformat(),
         "probabilities": {band or "none": {"p": _number(probs.p[band], True), "source": probs.source(band)}
@@ -207,7 +240,8 @@ def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | No
         "calibrated": probs.calibrated,
         "months": [{"month": m.first.strftime("%Y-%m"), **totals(m.total),
                     "by_band": {band or "none": totals(t) for band, t in m.by_band.items()},
-                    "renewals": [due(d) for d in m.dues]} for m in result.months],
+                    "renewals": [due(d) for d in rows], "more": m.total.count - len(rows)}
+                   for m, rows in zip(result.months, listed, strict=True)],
         "overdue": [due(d) for d in result.overdue],
         "definitions": {k: DEFINITIONS[k] for k in ("expected_renewal_arr", "revenue_at_risk")},
     }

@@ -99,8 +99,13 @@ def test_the_renewals_page_forecasts_the_open_terms_and_keeps_the_calls(synced_a
             Subscription.renewal_date >= WORLD_AS_OF.replace(day=1),
             Subscription.renewal_date < WORLD_AS_OF.replace(year=WORLD_AS_OF.year + 1, day=1)))}
     due = [d for m in report["months"] for d in m["renewals"]]
-    assert len(due) == len(open_terms) > 20  # one per account and renewal day (a deal in two CRMs counts once)
-    assert {(d["account_id"], dt.date.fromisoformat(d["renewal_date"])) for d in due} == open_terms
+    # One renewal per account and day (a deal in two CRMs counts once); each month lists its 25 most at risk.
+    assert sum(m["count"] for m in report["months"]) == len(open_terms) > 20
+    assert sum(min(m["count"], 25) for m in report["months"]) == len(due)
+    assert {(d["account_id"], dt.date.fromisoformat(d["renewal_date"])) for d in due} <= open_terms
+    for m in report["months"]:
+        assert m["more"] == m["count"] - len(m["renewals"])
+        assert [d["at_risk"] for d in m["renewals"]] == sorted((d["at_risk"] for d in m["renewals"]), reverse=True)
     total = sum(m["arr"] for m in report["months"])
     # No account is scored here: every renewal is "not scored". The synced history has 24 months of decided
     # renewals (most renewed), so p(not scored) is recalibrated up from its 0.75 default.
