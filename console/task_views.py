@@ -27,6 +27,7 @@ from console.views import _store, admin_only, console, may_change, who
 from store.models import TASK_REASSIGN, Task, Tenant, User
 from store.types import utcnow
 from sync.reassign import POLICY_TEXT, ReassignError, open_task_ids_of, reassign, set_task_policy, target_user
+from sync.revenue import RevenueError, probabilities, set_settings
 
 POLICY_LABELS = {"none": "Keep tasks where they are", "automatic": "Move automatic tasks (recommended)",
                  "all": "Move every task"}
@@ -156,8 +157,24 @@ def settings() -> Any:
         if tenant is None:
             abort(404, description="no such workspace")
         policy = tenant.task_reassign
+        analytics = {"gross_margin": tenant.gross_margin, "p": probabilities(tenant)}
     return render_template("console/settings.html", me=me, policy=policy, policies=TASK_REASSIGN,
-                           labels=POLICY_LABELS, texts=POLICY_TEXT, message=request.args.get("message"))
+                           labels=POLICY_LABELS, texts=POLICY_TEXT, analytics=analytics,
+                           message=request.args.get("message"))
+
+
+@console.post("/admin/settings/analytics")
+@admin_only
+def settings_analytics() -> Any:
+    me = who()
+    wanted = {band: request.form.get(f"p_{band}") for band in ("good", "average", "poor", "none")}
+    with _store().session(me.tenant_id) as s:
+        try:
+            changed = set_settings(s, request.form.get("gross_margin"), wanted, me.email, me.user_id)
+        except RevenueError as exc:
+            abort(400, description=str(exc))
+    return redirect(url_for("console.settings", message="Revenue report settings saved" if changed else
+                            "Nothing changed"))
 
 
 @console.post("/admin/settings/task-reassign")

@@ -82,6 +82,23 @@ def test_an_admin_sets_the_owner_change_policy_audited_and_no_one_else_can(conso
         assert tenant is not None and tenant.task_reassign == "all"
 
 
+def test_an_admin_sets_the_revenue_report_settings_audited(console_app: Any, alpha: Workspace) -> None:
+    admin = signed_in_client(console_app, alpha.emails["admin"])
+    page = admin.get("/admin/settings").get_data(as_text=True)
+    assert 'value="0.8" data-testid="gross-margin"' in page and 'value="0.95" data-testid="p-good"' in page
+    form = {"gross_margin": "0.72", "p_good": "0.9", "p_average": "0.75", "p_poor": "0.4", "p_none": "0.75"}
+    assert post(admin, "/admin/settings/analytics", form).status_code == 302
+    with canary_store(console_app).session() as s:
+        tenant = s.get(Tenant, alpha.tenant_id)
+        assert tenant is not None and tenant.gross_margin == 0.72
+        assert tenant.renewal_probabilities == {"good": 0.9, "poor": 0.4}  # only what differs from the defaults
+    assert [e[2]["gross_margin"] for e in events(console_app, alpha, "analytics.settings")] == [0.72]
+    bad = post(admin, "/admin/settings/analytics", {**form, "gross_margin": "72"})
+    assert bad.status_code == 400 and "gross margin must be above 0 and at most 1" in bad.get_data(as_text=True)
+    manager = signed_in_client(console_app, alpha.emails["manager"])
+    assert post(manager, "/admin/settings/analytics", form).status_code == 403
+
+
 def test_the_tasks_page_shows_each_scope_filters_and_marks_overdue(console_app: Any, alpha: Workspace) -> None:
     mine = [task_of(alpha, a) for a in ("Alpha Poor Renewing", "Alpha Poor Later", "Alpha Good Steady")]
     late = task_of(alpha, "Alpha Poor Later")
