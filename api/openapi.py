@@ -174,11 +174,13 @@ def report_paths() -> dict[str, Any]:
             "GRR (always with NRR), logo and revenue churn, expansion, contraction, quick ratio, renewal rates and "
             "CLTV per calendar month, with each figure's definition",
             [_param("months", "complete months before the report's month (1-36, default 12)", {"type": "integer"}),
-             _param("unit", "arr (default) or mrr", {"type": "string", "enum": ["arr", "mrr"]}), *cohort]),
+             _param("unit", "arr (default) or mrr", {"type": "string", "enum": ["arr", "mrr"]}),
+             _param("period", "month (default), quarter or year", {"type": "string",
+                                                                  "enum": ["month", "quarter", "year"]}), *cohort]),
         "/reports/revenue/accounts": _ok(
             {"type": "object"}, "The accounts behind one month's figure, with opening and closing ARR",
-            [_param("month", "YYYY-MM", {"type": "string"}), _param("figure", "e.g. churn, expansion, grr",
-                                                                   {"type": "string"}), *cohort]),
+            [_param("month", "a period: 2026-10, 2026-Q3 or 2026", {"type": "string"}),
+             _param("figure", "e.g. churn, expansion, grr", {"type": "string"}), *cohort]),
         "/reports/renewals": _ok(
             {"type": "object"}, "Renewals due in each of the next 12 months by health band: expected renewal ARR, "
             "revenue at risk, the p(band) used and their source, overdue renewals and the CSMs' calls",

@@ -45,14 +45,14 @@ def _cohort() -> Cohort:
 
 @v1.get("/reports/revenue")
 def report_revenue() -> Any:
-    _only(COHORT | {"months", "unit"})
+    _only(COHORT | {"months", "unit", "period"})
     months = request.args.get("months", "12")
     if not months.isdigit():
         raise ApiError(400, "months must be a whole number from 1 to 36")
     with _store().session(me().tenant_id) as s:
         try:
             return jsonify(revenue(s, months=int(months), unit=request.args.get("unit", "arr"), cohort=_cohort(),
-                                   as_of=_as_of()))
+                                   as_of=_as_of(), period=request.args.get("period", "month")))
         except ReportError as exc:
             raise ApiError(400, str(exc)) from None
 
@@ -62,7 +62,8 @@ def report_revenue_accounts() -> Any:
     _only(COHORT | {"month", "figure"})
     month, figure = request.args.get("month"), request.args.get("figure")
     if not month or not figure:
-        raise ApiError(400, "month (YYYY-MM) and figure (e.g. churn, expansion, grr) are needed")
+        raise ApiError(400, "month (a period: 2026-10, 2026-Q3 or 2026) and figure (e.g. churn, expansion, grr) are "
+                            "needed")
     with _store().session(me().tenant_id) as s:
         try:
             return jsonify(figure_accounts(s, month, figure, cohort=_cohort(), as_of=_as_of()))

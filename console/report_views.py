@@ -70,15 +70,15 @@ def revenue_charts(report: dict[str, Any]) -> list[Chart]:
     months = [m for m in report["months"] if m["complete"]]
     labels = [m["month"] for m in months]
     return [
-        Chart("retention", "line", "Gross and net revenue retention per month", labels,
+        Chart("retention", "line", f"Gross and net revenue retention per {report['period']}", labels,
               [Series("GRR", [_pct(m["grr"]) for m in months]), Series("NRR", [_pct(m["nrr"]) for m in months])],
-              unit="percent", category="Month", reference=100, reference_label="100 %"),
-        Chart("movements", "stacked", f"ARR movements per month ({report['unit'].upper()})", labels,
+              unit="percent", category=report["period"].capitalize(), reference=100, reference_label="100 %"),
+        Chart("movements", "stacked", f"ARR movements per {report['period']} ({report['unit'].upper()})", labels,
               [Series("New", [m["new"] for m in months]), Series("Reactivation", [m["reactivation"] for m in months]),
                Series("Expansion", [m["expansion"] for m in months]),
                Series("Contraction", [-(m["contraction"] or 0) for m in months]),
                Series("Churn", [-(m["churn"] or 0) for m in months])], unit="money", category="Month"),
-        Chart("logo-churn", "bar", "Logo churn per month", labels,
+        Chart("logo-churn", "bar", f"Logo churn per {report['period']}", labels,
               [Series("Logo churn", [_pct(m["logo_churn"]) for m in months])], unit="percent", category="Month"),
     ]
 
@@ -122,7 +122,8 @@ def report_revenue() -> Any:
         abort(400, description="months must be a whole number from 1 to 36")
     with _store().session(me.tenant_id) as s:
         try:
-            report = revenue(s, months=int(months), unit=unit, cohort=_cohort(), as_of=_as_of())
+            report = revenue(s, months=int(months), unit=unit, cohort=_cohort(), as_of=_as_of(),
+                             period=request.args.get("period", "month"))
         except ReportError as exc:
             abort(400, description=str(exc))
         filters = _filters(s)

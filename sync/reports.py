@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from analytics.definitions import DEFINITIONS
 from analytics.forecast import Probabilities, forecast
 from analytics.forecast import probabilities as calibrate
-from analytics.retention import add_months, monthly_series, period_figures
+from analytics.retention import add_months, period_figures
 from analytics.timeline import ArrTimeline, build_timeline
 from store.models import Account, HealthSnapshot, RenewalCall, Subscription, SubscriptionVersion, Tenant, User
 from store.portfolio_keys import reference_day
@@ -111,44 +111,69 @@ def _tenant(session: Session) -> Tenant:
     return tenant
 
 
-def month_of(text: str) -> dt.date:
+PERIODS = {"month": 1, "quarter": 3, "year": 12}
+"""A report's period and its length in months."""
+
+
+def period_start(day: dt.date, period: str) -> dt.date:
+    """The first day of the month, quarter or year `day` is in."""
+    if period not in PERIODS:
+        raise ReportError(f"period must be month, quarter or year, not {period!r}")
+    step = PERIODS[period]
+    return dt.date(day.year, (day.month - 1) // step * step + 1, 1)
+
+
+def period_label(first: dt.date, period: str) -> str:
+    return {"month": f"{first:%Y-%m}", "quarter": f"{first.year}-Q{(first.month - 1) // 3 + 1}",
+            "year": f"{first.year}"}[period]
+
+
+def parse_period(label: str) -> tuple[dt.date, str]:
+    """'2026-10' (a month), '2026-Q3' (a quarter) or '2026' (a year) → (its first day, its kind)."""
+    text = label.strip().upper()
     try:
-        day = dt.datetime.strptime(text, "%Y-%m").date()
+        if len(text) == 4 and text.isdigit():
+            return dt.date(int(text), 1, 1), "year"
+        if len(text) == 7 and text[4:6] == "-Q" and text[6] in "1234":
+            return dt.date(int(text[:4]), 3 * int(text[6]) - 2, 1), "quarter"
+        return dt.datetime.strptime(text, "%Y-%m").date(), "month"
     except ValueError:
-        raise ReportError(f"month must look like 2026-10, not {text!r}") from None
-    return day
+        raise ReportError(f"a period looks like 2026-10, 2026-Q3 or 2026, not {label[:40]!r}") from None
 
 
 def revenue(session: Session, *, months: int = 12, unit: str = "arr", cohort: Cohort = Cohort(),
-            as_of: dt.date | None = None) -> dict[str, Any]:
-    """GRR, NRR, churn, expansion and the other period figures per calendar month: the `months` complete months
-    before `as_of`'s month, oldest first, plus the month to date."""
+            as_of: dt.date | None = None, period: str = "month") -> dict[str, Any]:
+    """GRR, NRR, churn, expansion and the other period figures per calendar month (or quarter, or year): the
+    `months` complete periods before the one `as_of` is in, oldest first, plus that period to date."""
     if unit not in UNITS:
         raise ReportError(f"unit must be arr or mrr, not {unit!r}")
     if not 1 <= months <= 36:
-        raise ReportError("months must be from 1 to 36")
+        raise ReportError("the number of periods must be from 1 to 36")
     day = as_of or as_of_day(session)
+    current = period_start(day, period)
+    step = PERIODS[period]
     line = timeline(session)
     margin = Decimal(str(_tenant(session).gross_margin))
     ids = cohort.account_ids(session)
-    current = day.replace(day=1)
-    series = monthly_series(line, add_months(current, -1), months, ids, unit, margin, day)
-    to_date = period_figures(line, current, day + dt.timedelta(days=1), ids, unit, margin, day)
-    rows = [{"month": f.first.strftime("%Y-%m"), "first": f.first.isoformat(), "end": f.end.isoformat(),
-             "complete": True, **{k: _number(v, k in RATIOS) for k, v in f.figures().items()}} for f in series]
-    rows.append({"month": current.strftime("%Y-%m"), "first": current.isoformat(),
-                 "end": (day + dt.timedelta(days=1)).isoformat(), "complete": False,
-                 **{k: _number(v, k in RATIOS) for k, v in to_date.figures().items()}})
-    return {"as_of": day.isoformat(), "unit": unit, "gross_margin": float(margin), "months": rows,
-            "definitions": {k: DEFINITIONS[k] for k in FIGURES}, "recurring_now": _number(to_date.closing, False)}
+    firsts = [add_months(current, -step * back) for back in range(months, 0, -1)]
+    spans = [(first, add_months(first, step), True) for first in firsts] + [(current, day + dt.timedelta(days=1),
+                                                                             False)]
+    rows = []
+    for first, end, complete in spans:
+        figures = period_figures(line, first, end, ids, unit, margin, day)
+        rows.append({"month": period_label(first, period), "first": first.isoformat(), "end": end.isoformat(),
+                     "complete": complete, **{k: _number(v, k in RATIOS) for k, v in figures.figures().items()}})
+    return {"as_of": day.isoformat(), "unit": unit, "period": period, "gross_margin": float(margin), "months": rows,
+            "definitions": {k: DEFINITIONS[k] for k in FIGURES}, "recurring_now": _number(figures.closing, False)}
 
 
 def figure_accounts(session: Session, month: str, figure: str, *, cohort: Cohort = Cohort(),
                     as_of: dt.date | None = None) -> dict[str, Any]:
-    """The accounts behind one month's figure (e.g. churn of 2026-10), with their opening and closing ARR."""
-    first = month_of(month)
+    """The accounts behind one period's figure (e.g. churn of 2026-10, of 2026-Q3 or of 2026), with their opening
+    and closing ARR."""
+    first, period = parse_period(month)
     day = as_of or as_of_day(session)
-    end = min(add_months(first, 1), day + dt.timedelta(days=1))
+    end = min(add_months(first, PERIODS[period]), day + dt.timedelta(days=1))
     if end <= first:
         raise ReportError(f"{month} is after the report's day ({day.isoformat()})")
     figures = period_figures(timeline(session), first, end, cohort.account_ids(session),

@@ -154,3 +154,27 @@ def test_the_rebuild_command_recomputes_what_an_upgrade_left_empty(store: Store,
     with store.session(tenant) as s:
         assert s.scalar(select(Subscription.term_end).where(Subscription.external_id == "006A")) == D(2025, 3, 1)
     assert [m[1] for m in _movements(store, tenant)] == ["new", "expansion", "renewal"]
+
+
+def test_quarters_and_years_are_periods_of_their_own(store: Store, tenant: int) -> None:
+    from sync.reports import ReportError, figure_accounts, parse_period, revenue
+
+    assert parse_period("2026-q3") == (D(2026, 7, 1), "quarter") and parse_period("2025") == (D(2025, 1, 1), "year")
+    with pytest.raises(ReportError, match="looks like 2026-10, 2026-Q3 or 2026"):
+        parse_period("Q3 2026")
+    crm = _crm(_deal("006A", 10_000, D(2024, 3, 1), D(2025, 3, 1)), _deal("006B", 12_000, D(2025, 3, 1), D(2026, 3, 1)),
+               _deal("006C", 3_000, D(2025, 9, 1), D(2026, 3, 1)), _deal("006D", 15_000, D(2026, 3, 1), D(2027, 3, 1)))
+    sync(store, tenant, {"salesforce": crm})
+    with store.session(tenant) as s:
+        quarters = revenue(s, months=4, period="quarter", as_of=D(2026, 1, 20))
+        years = revenue(s, months=1, period="year", as_of=D(2026, 1, 20))
+        behind = figure_accounts(s, "2025-Q3", "expansion", as_of=D(2026, 1, 20))
+    # Q1 2025: 10,000 on 31 Dec 2024 → 12,000 on 31 Mar 2025 (renewed up): expansion 2,000, NRR 120 %, GRR 100 %.
+    q = {row["month"]: row for row in quarters["months"]}
+    assert list(q) == ["2025-Q1", "2025-Q2", "2025-Q3", "2025-Q4", "2026-Q1"] and q["2026-Q1"]["complete"] is False
+    assert (q["2025-Q1"]["start"], q["2025-Q1"]["expansion"], q["2025-Q1"]["nrr"], q["2025-Q1"]["grr"]) == \
+        (10_000.0, 2_000.0, 1.2, 1.0)
+    assert (q["2025-Q3"]["start"], q["2025-Q3"]["closing"], q["2025-Q3"]["nrr"]) == (12_000.0, 15_000.0, 1.25)
+    # 2025: 10,000 at its opening, 15,000 at its close: NRR 150 %.
+    assert [(y["month"], y["nrr"]) for y in years["months"]] == [("2025", 1.5), ("2026", 1.0)]
+    assert [(a["opening"], a["closing"]) for a in behind["accounts"]] == [(12_000.0, 15_000.0)]
