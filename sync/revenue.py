@@ -112,41 +112,44 @@ def _fraction(name: str, value: Any) -> float:
 
 
 def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> list[Any]:
-    """The `analytics.timeline.SubscriptionTerm` of every subscription of `account_ids` (None: all)."""
+    """The `analytics.timeline.SubscriptionTerm` of every subscription of `account_ids` (None: all), read as
+    plain rows (no ORM objects: a report builds the whole workspace's timeline from them)."""
     from analytics.timeline import SubscriptionTerm
 
     ids = None if account_ids is None else sorted(set(account_ids))
     chunks = [None] if ids is None else [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    columns = (Subscription.id, Subscription.account_id, Subscription.system, Subscription.arr,
+               Subscription.start_date, Subscription.renewal_date, Subscription.status)
     terms: list[Any] = []
     for chunk in chunks:
         where = [Subscription.account_id.is_not(None)]
         if chunk is not None:
             where.append(Subscription.account_id.in_(chunk))
-        subs = list(session.scalars(select(Subscription).where(*where)))
-        versions: dict[int, list[SubscriptionVersion]] = defaultdict(list)
-        sub_ids = [s.id for s in subs]
-        for i in range(0, len(sub_ids), CHUNK):
-            for v in session.scalars(select(SubscriptionVersion).where(
-                    SubscriptionVersion.subscription_id.in_(sub_ids[i : i + CHUNK]))
-                    .order_by(SubscriptionVersion.seen_on, SubscriptionVersion.id)):
-                versions[v.subscription_id].append(v)
-        for sub in subs:
-            if sub.account_id is None:
-                continue
-            terms.append(SubscriptionTerm(
-                key=str(sub.id), account=sub.account_id, system=sub.system, arr=sub.arr or Decimal(0),
-                start=sub.start_date, renewal=sub.renewal_date, status=sub.status,
-                versions=_arr_versions(sub, versions.get(sub.id, []))))
+        rows = session.execute(select(*columns).where(*where)).all()
+        versions: dict[int, list[Any]] = defaultdict(list)
+        edited = select(SubscriptionVersion.subscription_id, SubscriptionVersion.seen_on,
+                        SubscriptionVersion.arr_before, SubscriptionVersion.arr_after).order_by(
+            SubscriptionVersion.seen_on, SubscriptionVersion.id)
+        if chunk is not None:
+            edited = edited.join(Subscription, Subscription.id == SubscriptionVersion.subscription_id).where(
+                Subscription.account_id.in_(chunk))
+        for v in session.execute(edited):
+            versions[v.subscription_id].append(v)
+        for sub_id, account_id, system, arr, start, renewal, status in rows:
+            terms.append(SubscriptionTerm(  # account_id is never None here: the query leaves those out
+                key=str(sub_id), account=int(account_id), system=system, arr=arr or Decimal(0), start=start,
+                renewal=renewal, status=status,
+                versions=_arr_versions(start, arr, versions[sub_id]) if sub_id in versions else ()))
     return terms
 
 
-def _arr_versions(sub: Subscription, versions: list[SubscriptionVersion]) -> tuple[tuple[dt.date, Decimal], ...]:
+def _arr_versions(start: dt.date | None, arr: Decimal | None,
+                  versions: list[Any]) -> tuple[tuple[dt.date, Decimal], ...]:
     """(effective day, ARR) steps of an ARR edited in place: the first value from the start, each later one from
     the day the vendor changed it. Empty when the ARR never changed."""
-    start = sub.start_date
     steps = [(max(v.seen_on, start), v.arr_after or Decimal(0)) for v in versions
              if v.arr_before != v.arr_after] if start is not None else []
-    if start is None or not steps or steps[-1][1] != (sub.arr or Decimal(0)):
+    if start is None or not steps or steps[-1][1] != (arr or Decimal(0)):
         return ()  # never edited in place, or an earlier edit not recorded: the current ARR throughout
     first = next(v.arr_before for v in versions if v.arr_before != v.arr_after) or Decimal(0)
     return ((start, first), *steps)
