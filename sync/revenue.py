@@ -136,8 +136,9 @@ def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> li
         for v in session.execute(edited):
             versions[v.subscription_id].append(v)
         for sub_id, account_id, system, arr, start, renewal, status in rows:
-            terms.append(SubscriptionTerm(  # account_id is never None here: the query leaves those out
-                key=str(sub_id), account=int(account_id), system=system, arr=arr or Decimal(0), start=start,
+            assert account_id is not None  # the query leaves those out
+            terms.append(SubscriptionTerm(
+                key=str(sub_id), account=account_id, system=system, arr=arr or Decimal(0), start=start,
                 renewal=renewal, status=status,
                 versions=_arr_versions(start, arr, versions[sub_id]) if sub_id in versions else ()))
     return terms
