@@ -391,10 +391,11 @@ def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.
     users: dict[int, tuple[int, int]] = {}
     for i in range(0, len(ids), 500):
         chunk = ids[i : i + 500]
-        seats.update((int(a), int(n)) for a, n in session.execute(
+        seats.update((a, int(n)) for a, n in session.execute(
             select(Subscription.account_id, func.sum(Subscription.seats_purchased))
             .where(Subscription.status == "active", Subscription.account_id.in_(chunk),
-                   Subscription.seats_purchased.is_not(None)).group_by(Subscription.account_id)).all())
+                   Subscription.seats_purchased.is_not(None)).group_by(Subscription.account_id)).all()
+            if a is not None and n is not None)
         now = func.count(func.distinct(case((UsageDaily.day >= start, UsageDaily.user_key))))
         then = func.count(func.distinct(case((UsageDaily.day < start, UsageDaily.user_key))))
         users.update({a: (n, b) for a, n, b in session.execute(
