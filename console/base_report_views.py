@@ -83,9 +83,11 @@ def team_charts(report: dict[str, Any]) -> list[Chart]:
     trend = report["trend"]
     weeks = [p["week"][5:] for p in next(iter(trend.values()), [])]
     return [
-        Chart("tasks", "stacked", f"Tasks per CSM, last {report['days']} days", names,
+        Chart("tasks", "stacked", f"Tasks per CSM: done in the last {report['days']} days, open now", names,
               [Series("On time", [r["on_time"] for r in rows]), Series("Late", [r["late"] for r in rows]),
-               Series("Overdue now", [r["overdue"] for r in rows])], unit="count", category="CSM"),
+               Series("Overdue now", [r["overdue"] for r in rows]),
+               Series("Open, not yet due", [r["open"] for r in rows])],
+              unit="count", category="CSM"),
         Chart("portfolio-health", "line", "Average health of each CSM's accounts per week", weeks,
               [Series(g, [p["average_score"] for p in points]) for g, points in list(trend.items())[:MAX_LINES]],
               unit="number", category="Week of") if trend and weeks else

@@ -568,6 +568,12 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
     for p in people:
         if p.manager_id is not None:
             members[p.manager_id].append(p.user_id)
+    # open tasks not yet due (or with no due date), counted for whom a task counts (assignee, else the CSM)
+    holder = func.coalesce(Task.assignee_user_id, Account.csm_user_id)
+    waiting: dict[int, int] = {int(u): int(n) for u, n in session.execute(
+        select(holder, func.count()).join(Account, Account.id == Task.account_id)
+        .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day), holder.is_not(None))
+        .group_by(holder))}
     # the visible CSMs' portfolios, week by week over the window (the Health report's weekly SQL, by CSM)
     n_weeks = (last_week - first_week).days // 7 + 1
     trend_counts = [c for c in weekly_counts(session, "csm", first_week, day, Cohort(), names)
@@ -575,13 +581,18 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
     trend = hb.trend_of(trend_counts, day, n_weeks, [names.get(u, f"User {u}") for u in csms if csms[u].accounts])
     return {
         "as_of": day.isoformat(), "days": days, "first": start.isoformat(),
-        "csms": [{"user_id": u, "name": names.get(u, f"User {u}"), **_figures(f)} for u, f in csms.items()],
-        "teams": [{"manager_id": m, "name": names.get(m, f"User {m}"),
-                   "members": sorted([m, *members.get(m, [])]), **_figures(f)} for m, f in teams.items()],
+        "csms": [{"user_id": u, "name": names.get(u, f"User {u}"), **_figures(f), "open": waiting.get(u, 0)}
+                 for u, f in csms.items()],
+        "teams": [{"manager_id": m, "name": names.get(m, f"User {m}"), "members": sorted([m, *members.get(m, [])]),
+                   **_figures(f), "open": sum(waiting.get(u, 0) for u in [m, *members.get(m, [])])}
+                  for m, f in teams.items()],
         "trend": {g: [{"week": p.week.isoformat(), "average_score": _round(p.average_score), "accounts": p.accounts}
                       for p in points] for g, points in trend.items()},
-        "definitions": dict(tm.DEFINITIONS),
+        "definitions": {**tm.DEFINITIONS, "open": OPEN_TASKS},
     }
+
+
+OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
 
 
 def _week_value(session: Session, monday: dt.date) -> Any:

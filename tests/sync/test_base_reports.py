@@ -150,6 +150,7 @@ def test_team_figures_and_who_sees_which_rows(seeded: Any) -> None:
     assert csm["health_first"] == pytest.approx((62 + 35 + 80 - 0.87) / 3, abs=0.01)
     assert csm["health_last"] == pytest.approx((30 + 32 + 81) / 3, abs=0.01)
     assert rows["Alpha Othercsm"]["overdue"] == 1
+    assert (csm["open"], rows["Alpha Othercsm"]["open"], admin["teams"][0]["open"]) == (2, 0, 2)  # due in 3 days
     assert [t["name"] for t in admin["teams"]] == ["Alpha Manager"]
     assert admin["teams"][0]["accounts"] == 3
     assert [r["name"] for r in manager["csms"]] == ["Alpha Csm"] and len(manager["teams"]) == 1
