@@ -276,9 +276,17 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
     where = _where(cohort)
     first_use = (select(UsageDaily.account_id.label("account_id"), func.min(UsageDaily.day).label("first"))
                  .group_by(UsageDaily.account_id).subquery("first_use"))
-    accounts = [ad.AdoptionAccount(a, tier, None if first is None else _date(first)) for a, tier, first in
-                session.execute(select(Account.id, Account.tier, first_use.c.first)
-                                .outerjoin(first_use, first_use.c.account_id == Account.id).where(*where))]
+    # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
+    premium = [t.lower() for t in ad.PREMIUM_TIERS]
+    product = (select(Subscription.account_id.label("account_id"),
+                      func.max(case((func.lower(Subscription.product_tier).in_(premium), Subscription.product_tier)))
+                      .label("premium"), func.max(Subscription.product_tier).label("other"))
+               .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
+    tier = func.coalesce(func.nullif(Account.tier, ""), product.c.premium, product.c.other)
+    accounts = [ad.AdoptionAccount(a, t, None if first is None else _date(first)) for a, t, first in
+                session.execute(select(Account.id, tier, first_use.c.first)
+                                .outerjoin(first_use, first_use.c.account_id == Account.id)
+                                .outerjoin(product, product.c.account_id == Account.id).where(*where))]
     # per account: its active users, and per key feature its users (COUNT DISTINCT in SQL)
     in_window = (UsageDaily.day >= start, UsageDaily.day <= day)
     event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_=None)
@@ -318,8 +326,12 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
                       "email": s.email, "contact": s.name, "role": s.role, "user_keys": list(s.user_keys),
                       "last_activity": None if s.last_activity is None else s.last_activity.isoformat(),
                       "days_since": s.days_since} for s in sponsors],
-        "definitions": dict(ad.DEFINITIONS),
+        "definitions": {**ad.DEFINITIONS, "tier_class": ad.DEFINITIONS["tier_class"] + " " + PRODUCT_TIER},
     }
+
+
+PRODUCT_TIER = ("An account without a tier of its own takes the product tier of its active subscriptions "
+                "(a premium one when any is).")
 
 
 def _counts(accounts: list[ad.AdoptionAccount], per_account: Sequence[Any], active: Sequence[Any], by: str

@@ -79,7 +79,8 @@ def test_adoption_by_tier_cohort_month_training_sponsors_and_upgrade_ready(seede
         s.execute(update(UsageDaily).where(UsageDaily.account_id == poor_later).values(event="Logged In", count=1))
         s.add(UsageDaily(account_id=poor_later, user_key="alpha-u1", event="Logged In",
                          day=WORLD_AS_OF - dt.timedelta(days=40), count=6))
-        s.execute(update(Account).where(Account.id == good).values(tier="Enterprise"))
+        s.execute(update(Account).where(Account.id == good).values(tier=None))  # its subscription's tier counts
+        s.execute(update(Subscription).where(Subscription.account_id == good).values(product_tier="Enterprise"))
         r = adoption_report(s, key_features=KEY, login_event="Logged In", as_of=WORLD_AS_OF)
     tier = {(x["group"], x["feature"]): x for x in r["by_tier"]}
     assert tier[("premium", "Report Created")]["accounts_using"] == 1
