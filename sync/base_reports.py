@@ -363,28 +363,33 @@ def _monthly(session: Session, day: dt.date, months: int, key_features: Sequence
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
     month = _month(session, UsageDaily.day)
-    who = cast(UsageDaily.account_id, String) + literal(":") + UsageDaily.user_key
-    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_=None)
-    rows = session.execute(
-        select(month.label("m"), event.label("feature"), func.count(func.distinct(UsageDaily.account_id)),
-               func.count(func.distinct(who)))
-        .join(Account, Account.id == UsageDaily.account_id)
-        .where(UsageDaily.day >= first, UsageDaily.day <= day, *where).group_by(month, event)).all()
-    totals = session.execute(
-        select(month.label("m"), func.count(func.distinct(who))).join(Account, Account.id == UsageDaily.account_id)
-        .where(UsageDaily.day >= first, UsageDaily.day <= day, *where).group_by(month)).all()
+    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_="")
+    # distinct users per month, feature ('' = any event) and account, then summed over accounts: a user is an
+    # (account, key) pair, so the sum is the distinct users of the month (no string keys to COUNT DISTINCT)
+    per_account = (select(month.label("m"), event.label("f"), UsageDaily.account_id.label("a"),
+                          func.count(func.distinct(UsageDaily.user_key)).label("n"))
+                   .join(Account, Account.id == UsageDaily.account_id)
+                   .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
+                   .group_by(month, event, UsageDaily.account_id).subquery("per_account"))
+    any_event = (select(month.label("m"), UsageDaily.account_id.label("a"),
+                        func.count(func.distinct(UsageDaily.user_key)).label("n"))
+                 .join(Account, Account.id == UsageDaily.account_id)
+                 .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
+                 .group_by(month, UsageDaily.account_id).subquery("any_event"))
+    rows = session.execute(select(per_account.c.m, per_account.c.f, func.count(), func.sum(per_account.c.n))
+                           .where(per_account.c.f != "").group_by(per_account.c.m, per_account.c.f)).all()
+    totals = session.execute(select(any_event.c.m, func.sum(any_event.c.n)).group_by(any_event.c.m)).all()
     counts: dict[dt.date, list[ad.AdoptionCount]] = defaultdict(list)
     firsts, m = [], first
     while m <= day:
         firsts.append(m)
         counts[m] = []
         m = (m + dt.timedelta(days=32)).replace(day=1)
-    users = {_date(m): n for m, n in totals}
+    users = {_date(m): int(n) for m, n in totals}
     for m_ in firsts:
         counts[m_].append(ad.AdoptionCount("all", None, n_accounts, users.get(m_, 0)))
     for m_, feature, n_acc, n_users in rows:
-        if feature is not None:
-            counts[_date(m_)].append(ad.AdoptionCount("all", feature, n_acc, n_users))
+        counts[_date(m_)].append(ad.AdoptionCount("all", feature, int(n_acc), int(n_users)))
     return [(m_, ad.feature_adoption_of(counts[m_], key_features)) for m_ in firsts]
 
 
@@ -437,11 +442,11 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
                .join(Account, Account.id == UsageDaily.account_id)
                .where(UsageDaily.day >= before, UsageDaily.day <= day, *where)
                .group_by(UsageDaily.account_id, UsageDaily.user_key).having(rule).subquery("needs"))
-    total = session.scalar(select(func.count()).select_from(grouped)) or 0
-    rows = session.execute(select(grouped).order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
-    users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb in rows]
-    uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k, _l, _lb in rows if k]
-    return ad.needs_training(users, uses, key_features), int(total)
+    rows = session.execute(select(grouped, func.count().over().label("total"))  # one pass: the total beside
+                           .order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
+    users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb, _t in rows]
+    uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k, _l, _lb, _t in rows if k]
+    return ad.needs_training(users, uses, key_features), int(rows[0][-1]) if rows else 0
 
 
 def _sponsors(session: Session, day: dt.date, where: list[Any]) -> list[ad.SponsorActivity]:
