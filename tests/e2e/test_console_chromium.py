@@ -255,7 +255,7 @@ def test_base_report_pages_of_the_demo_workspace_draw_their_charts(browser: Any,
         assert page.eval_on_selector_all('[data-testid="chart-tier-adoption"] rect.bar', wide) == tier_bars
         assert page.locator('[data-testid="chart-monthly-adoption"] .point').count() == month_points
         assert page.locator('[data-testid="upgrade"]').count() == len(adoption["upgrade_ready"])
-        assert page.locator('[data-testid="training"]').count() == min(len(adoption["needs_training"]["users"]), 50)
+        assert page.locator('[data-testid="training"]').count() == min(len(adoption["needs_training"]["users"]), 25)
         done("adoption")
 
         page.click('[data-testid="tab-users"]')
