@@ -59,3 +59,18 @@ def test_bad_parameters_are_400_with_a_reason(console_app: Any, alpha: Workspace
     answer = console_app.test_client().get(path, headers=bearer(console_app, alpha, "admin"))
     assert answer.status_code == 400
     assert reason in answer.get_json()["error"]
+
+
+def test_another_workspaces_account_is_not_found_and_its_users_never_listed(console_app: Any, alpha: Workspace
+                                                                             ) -> None:
+    from tests.console.conftest import seed_workspace
+
+    bravo = seed_workspace(console_app, "bravo", "Bravo")
+    client = console_app.test_client()
+    theirs = bravo.accounts["Bravo Good Steady"]
+    answer = client.get(f"/api/v1/reports/users?account={theirs}", headers=bearer(console_app, alpha, "admin"))
+    assert answer.status_code == 400 and f"no account {theirs}" in answer.get_json()["error"]
+    board = client.get("/api/v1/reports/users", headers=bearer(console_app, alpha, "admin")).get_json()
+    assert sorted(u["account_id"] for u in board["users"]) == sorted(alpha.accounts.values())
+    team = client.get("/api/v1/reports/team", headers=bearer(console_app, alpha, "admin")).get_json()
+    assert [r["name"] for r in team["csms"]] == ["Alpha Csm", "Alpha Othercsm"]
