@@ -183,7 +183,8 @@ def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Coh
     latest = _latest(day)
     group = _group_column(dimension)
     score = HealthSnapshot.score
-    bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(score / 10, Integer))
+    tenth = func.floor(score / 10) if _postgres(session) else score / 10  # SQLite's CAST truncates, PG's rounds
+    bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
     rows = session.execute(
         select(group.label("g"), HealthSnapshot.band, bin_.label("bin"), func.count(),
                func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
