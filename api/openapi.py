@@ -187,6 +187,28 @@ def report_paths() -> dict[str, Any]:
             [*cohort, _param("per_month", "renewals listed per month, most ARR at risk first (1-1000, default 25)",
                              {"type": "integer"})]),
         "/reports/renewals/calls": call,
+        "/reports/health": _ok(
+            {"type": "object"}, "Latest health band distribution (count and ARR) and score histogram, overall and "
+            "per group; the weekly trend of 12 ISO weeks per group; p10-p90 of each measure per segment; accounts "
+            "poor in 3 of the last 4 weeks",
+            [_param("by", "the trend's groups: segment (default), tier, stage or csm",
+                    {"type": "string", "enum": ["segment", "tier", "stage", "csm"]}), *cohort]),
+        "/reports/adoption": _ok(
+            {"type": "object"}, "Key-feature adoption over 30 days by tier class (premium/standard) and start "
+            "cohort, per month; upgrade-ready accounts with reasons; users who need training; champions and "
+            "sponsors with their last activity",
+            [_param("months", "calendar months of the monthly figures (1-24, default 6)", {"type": "integer"}),
+             *cohort]),
+        "/reports/users": _ok(
+            {"type": "object"}, "The most engaged users of the last 30 days (active days + key-feature days)",
+            [_param("account", "only this account's users", {"type": "integer"}),
+             _param("limit", "users listed (1-500, default 50)", {"type": "integer"}), *cohort]),
+        "/reports/team": _ok(
+            {"type": "object"}, "Per CSM and per team: accounts, ARR, health change, tasks on time / late / "
+            "overdue, untouched accounts, alerts acted on and hours to act. A CSM sees their own row, a manager "
+            "their team, admins and viewers everyone",
+            [_param("days", "the window: 7, 30 (default), 90 or 365", {"type": "integer", "enum": [7, 30, 90, 365]}),
+             as_of]),
     }
 
 

@@ -16,7 +16,14 @@ from console import auth
 
 
 def init_app(app: Flask) -> None:
-    from console import list_views, my_day_views, play_views, report_views, task_views  # noqa: F401  (their routes join the console blueprint)
+    from console import (  # noqa: F401  (their routes join the console blueprint)
+        base_report_views,
+        list_views,
+        my_day_views,
+        play_views,
+        report_views,
+        task_views,
+    )
     from console.views import console
 
     auth.configure(app)

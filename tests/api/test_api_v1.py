@@ -92,7 +92,8 @@ def test_openapi_document_lists_every_route(console_app: Any) -> None:
                                  "/tasks", "/tasks/{task_id}", "/users", "/lists", "/lists/{list_id}/accounts",
                                  "/plays", "/plays/{play_id}", "/plays/{play_id}/runs", "/plays/{play_id}/preview",
                                  "/accounts/{account_id}/plays", "/reports/revenue", "/reports/revenue/accounts",
-                                 "/reports/renewals", "/reports/renewals/calls"}
+                                 "/reports/renewals", "/reports/renewals/calls", "/reports/health",
+                                 "/reports/adoption", "/reports/users", "/reports/team"}
     params = {p["name"] for p in doc["paths"]["/accounts"]["get"]["parameters"]}
     assert {"band", "trend", "segment", "tier", "stage", "renewal", "owner", "arr_min", "arr_max", "alert", "sort",
             "cursor"} <= params

@@ -193,3 +193,83 @@ def test_report_pages_of_the_demo_workspace_draw_their_charts(browser: Any, demo
         assert page.evaluate("document.scrollingElement.scrollWidth") <= width
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_base_report_pages_of_the_demo_workspace_draw_their_charts(browser: Any, demo: dict[str, Any],
+                                                                   width: int) -> None:
+    """Issue 16, items 4–7: Health, Adoption, Users and Team render non-empty charts with as many bars and
+    points as the service's figures have (a manager signed in: their team on Team), and none scrolls sideways."""
+    from console.base_report_views import MAX_LINES
+    from extensions import health_model
+    from store.models import User
+    from sync.base_reports import adoption_report, health_report, leaderboard_report, team_report
+
+    store = canary_store(demo["app"])
+    tenant_id = demo["result"].tenant_id
+    model = health_model(demo["app"])
+    email, password = next((e, p) for role, e, p in demo["result"].sign_ins if role == "manager")
+    with store.session(tenant_id) as s:
+        manager_id = s.scalar(select(User.id).where(User.email == email))
+        health = health_report(s, measures=sorted(model.measures))
+        adoption = adoption_report(s, key_features=model.signals.key_features, login_event=model.signals.login_event)
+        users = leaderboard_report(s, key_features=model.signals.key_features)
+        team = team_report(s, role="manager", user_id=manager_id)
+    assert health["as_of"] == WORLD_AS_OF.isoformat() and len(health["trend"]) <= MAX_LINES
+    trend_points = sum(p["average_score"] is not None for g in health["trend"].values() for p in g)
+    band_bars = sum(bool(n) for n in health["overall"]["count"].values())
+    bins = sum(bool(n) for n in health["overall"]["histogram"])
+    tier_bars = sum(bool(r["account_share"]) for r in adoption["by_tier"])
+    month_points = sum(r["user_share"] is not None for m in adoption["monthly"] for r in m["rows"])
+    user_bars = sum(bool(u["active_days"]) + bool(u["key_feature_days"]) for u in users["users"])
+    task_bars = sum(bool(r[k]) for r in team["csms"] for k in ("on_time", "late", "overdue", "open"))
+    team_points = sum(p["average_score"] is not None for g in list(team["trend"].values())[:MAX_LINES] for p in g)
+    assert trend_points >= 12 and band_bars >= 2 and bins >= 3 and tier_bars >= 4 and month_points >= 6
+    assert len(users["users"]) == 50 and team["csms"] and task_bars >= 1 and team_points >= 5
+
+    drawn = "els => els.filter(e => parseFloat(e.getAttribute('height')) > 0).length"
+    wide = "els => els.filter(e => parseFloat(e.getAttribute('width')) > 0).length"
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    def done(name: str) -> None:
+        page.screenshot(path=str(ARTIFACTS / f"console-report-{name}-{width}.png"), full_page=True)
+        overflow = page.evaluate("document.scrollingElement.scrollWidth")
+        assert overflow <= width, f"{name}: horizontal scrolling at {width}px: {overflow}"
+
+    try:
+        page.goto(f"{demo['url']}/reports/health")
+        page.fill('input[name="email"]', email)
+        page.fill('input[name="password"]', password)
+        page.click('button[type="submit"]')
+        page.wait_for_selector('[data-testid="chart-trend"] svg')
+        assert page.locator('[data-testid="chart-trend"] .point').count() == trend_points
+        assert page.eval_on_selector_all('[data-testid="chart-band-accounts"] rect.bar', drawn) == band_bars
+        assert page.eval_on_selector_all('[data-testid="chart-histogram"] rect.bar', drawn) == bins
+        assert page.locator('[data-testid="poor"]').count() == len(health["persistent_poor"]["accounts"])
+        done("health")
+
+        page.click('[data-testid="tab-adoption"]')
+        page.wait_for_selector('[data-testid="chart-tier-adoption"] svg')
+        assert page.eval_on_selector_all('[data-testid="chart-tier-adoption"] rect.bar', wide) == tier_bars
+        assert page.locator('[data-testid="chart-monthly-adoption"] .point').count() == month_points
+        assert page.locator('[data-testid="upgrade"]').count() == len(adoption["upgrade_ready"])
+        assert page.locator('[data-testid="training"]').count() == min(len(adoption["needs_training"]["users"]), 25)
+        done("adoption")
+
+        page.click('[data-testid="tab-users"]')
+        page.wait_for_selector('[data-testid="chart-leaderboard"] svg')
+        assert page.eval_on_selector_all('[data-testid="chart-leaderboard"] rect.bar', wide) == user_bars
+        assert page.locator('[data-testid="ranked"]').count() == 50
+        done("users")
+
+        page.click('[data-testid="tab-team"]')
+        page.wait_for_selector('[data-testid="chart-tasks"] svg')
+        assert page.eval_on_selector_all('[data-testid="chart-tasks"] rect.bar', drawn) == task_bars
+        assert page.locator('[data-testid="chart-portfolio-health"] .point').count() == team_points
+        assert page.locator('[data-testid="csm-row"]').count() == len(team["csms"])
+        assert page.locator('[data-testid="team-row"]').count() == 1
+        done("team")
+    finally:
+        context.close()

@@ -1,0 +1,622 @@
+"""Reports on the whole base: *Health* (distribution, weekly trend, measure benchmarks, persistent poor health),
+*Adoption* (key features by tier, start cohort and month; upgrade-ready accounts; users who need training;
+champions and sponsors), *Users* (the engagement leaderboard) and *Team* (per CSM and per team).
+
+The figures are `analytics.base`, `analytics.adoption` and `analytics.team` (docs/analytics.md); this module
+reads the store for them, grouping in SQL whatever those functions accept pre-aggregated (counts per group,
+week and band; distinct users per account and feature), so no page reads a row per account and day. The
+console's pages and ``/api/v1/reports/…`` both call these functions, so they never disagree.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Date, Integer, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ColumnElement
+
+from analytics import adoption as ad
+from analytics import base as hb
+from analytics import team as tm
+from store.models import (
+    Account,
+    Alert,
+    Contact,
+    HealthSnapshot,
+    ProductUser,
+    Subscription,
+    Task,
+    UsageDaily,
+    User,
+)
+from store.queries import live_accounts
+from sync.reports import Cohort, ReportError, as_of_day
+
+BY = {"segment": "segment", "tier": "tier", "stage": "lifecycle_stage", "csm": "csm"}
+"""``?by=`` of the health trend → the `analytics.base` dimension."""
+WINDOW = 30
+"""Days of usage the adoption and user figures read (docs/analytics.md: 30-day windows)."""
+TEAM_DAYS = (7, 30, 90, 365)
+LEADERBOARD = 50
+LISTED = 200
+"""Rows listed per table of the adoption report (the totals count them all)."""
+
+
+# --- small SQL helpers -----------------------------------------------------------------------------------------
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _monday(session: Session, column: Any) -> Any:
+    """The Monday of a date column's ISO week, in SQL."""
+    if _postgres(session):
+        return cast(func.date_trunc("week", column), Date)
+    return func.date(column, "weekday 0", "-6 days")
+
+
+def _month(session: Session, column: Any) -> Any:
+    if _postgres(session):
+        return cast(func.date_trunc("month", column), Date)
+    return func.date(column, "start of month")
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def _where(cohort: Cohort) -> list[ColumnElement[bool]]:
+    """Live accounts of the cohort, as conditions on `Account`."""
+    where = [live_accounts()]
+    if cohort.segment is not None:
+        where.append(Account.segment == cohort.segment)
+    if cohort.tier is not None:
+        where.append(Account.tier == cohort.tier)
+    if cohort.csm_user_id is not None:
+        where.append(Account.csm_user_id == cohort.csm_user_id)
+    return where
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _names(session: Session, ids: Iterable[int]) -> dict[int, str]:
+    wanted = sorted(set(ids))
+    out: dict[int, str] = {}
+    for i in range(0, len(wanted), 500):
+        out.update(session.execute(select(Account.id, Account.name).where(Account.id.in_(wanted[i : i + 500]))).all())
+    return out
+
+
+def _people(session: Session) -> dict[int, str]:
+    return {uid: name or email for uid, name, email in session.execute(select(User.id, User.name, User.email))}
+
+
+def _group_column(dimension: str | None) -> Any:
+    if dimension is None:
+        return literal(hb.ALL)
+    if dimension == "csm":
+        return Account.csm_user_id
+    return getattr(Account, dimension)
+
+
+def _label(value: Any, dimension: str | None, people: dict[int, str]) -> str:
+    if dimension is None:
+        return hb.ALL
+    if value is None or value == "":
+        return hb.NOT_SET
+    if dimension == "csm":
+        return people.get(int(value), f"User {value}")
+    return str(value)
+
+
+def _latest(day: dt.date) -> Any:
+    """Per account, the day of its latest snapshot on or before `day`."""
+    return (select(HealthSnapshot.account_id.label("account_id"), func.max(HealthSnapshot.day).label("day"))
+            .where(HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id).subquery("latest"))
+
+
+def _week_ends(session: Session, first: dt.date, day: dt.date) -> Any:
+    """Per account and ISO week from `first` to `day`: the day of the week's last snapshot."""
+    monday = _monday(session, HealthSnapshot.day)
+    return (select(HealthSnapshot.account_id.label("account_id"), monday.label("week"),
+                   func.max(HealthSnapshot.day).label("day"))
+            .where(HealthSnapshot.day >= first, HealthSnapshot.day <= day)
+            .group_by(HealthSnapshot.account_id, monday).subquery("week_ends"))
+
+
+def _day(session: Session, as_of: dt.date | None) -> dt.date:
+    return as_of or as_of_day(session)
+
+
+# --- Health ------------------------------------------------------------------------------------------------------
+def weekly_counts(session: Session, dimension: str | None, first: dt.date, day: dt.date, cohort: Cohort,
+                  people: dict[int, str]) -> list[hb.WeekCount]:
+    """`WeekCount` rows (GROUP BY group, ISO week, band) of the cohort's week-end snapshots from `first` to `day`."""
+    ends = _week_ends(session, first, day)
+    group = _group_column(dimension)
+    rows = session.execute(
+        select(group.label("g"), ends.c.week, HealthSnapshot.band, func.count(), func.count(HealthSnapshot.score),
+               func.coalesce(func.sum(HealthSnapshot.score), 0.0))
+        .select_from(ends)
+        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
+        .join(Account, Account.id == ends.c.account_id).where(*_where(cohort))
+        .group_by(group, ends.c.week, HealthSnapshot.band)).all()
+    out: dict[tuple[str, dt.date, str | None], list[float]] = {}
+    for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
+        cell = out.setdefault((_label(g, dimension, people), _date(week), band), [0, 0, 0.0])
+        cell[0] += n
+        cell[1] += scored
+        cell[2] += float(total)
+    return [hb.WeekCount(g, w, b, int(c[0]), int(c[1]), c[2]) for (g, w, b), c in out.items()]
+
+
+def _distribution_dict(d: hb.Distribution) -> dict[str, Any]:
+    return {"accounts": d.accounts, "arr": _round(d.arr), "count": dict(d.count),
+            "band_arr": {k: _round(v) for k, v in d.band_arr.items()}, "histogram": list(d.histogram)}
+
+
+def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
+                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
+                  ) -> dict[str, Any]:
+    """Latest band distribution (count and ARR) and score histogram, per group of `by` and over all; the weekly
+    trend of the last `weeks` ISO weeks per group; p10…p90 of each of `measures` per segment; the accounts poor
+    in `poor_weeks` of the last `of_weeks` weeks."""
+    if by not in BY:
+        raise ReportError(f"by must be one of {', '.join(BY)}, not {by[:40]!r}")
+    if not 1 <= weeks <= 53:
+        raise ReportError("weeks must be from 1 to 53")
+    if not 1 <= poor_weeks <= of_weeks <= 26:
+        raise ReportError("persistent poor health needs 1 <= N <= M <= 26 weeks")
+    dimension = BY[by]
+    day = _day(session, as_of)
+    people = _people(session)
+    latest = _latest(day)
+    group = _group_column(dimension)
+    score = HealthSnapshot.score
+    tenth = func.floor(score / 10) if _postgres(session) else score / 10  # SQLite's CAST truncates, PG's rounds
+    bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
+    rows = session.execute(
+        select(group.label("g"), HealthSnapshot.band, bin_.label("bin"), func.count(),
+               func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
+        .select_from(Account).outerjoin(latest, latest.c.account_id == Account.id)
+        .outerjoin(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
+                                        HealthSnapshot.day == latest.c.day))
+        .where(*_where(cohort)).group_by(group, HealthSnapshot.band, bin_)).all()
+    counts = [hb.BandCount(_label(g, dimension, people), band, None if b is None else int(b), int(n), float(arr))
+              for g, band, b, n, arr in rows]
+    try:
+        per_group = hb.distribution_of(counts)
+        overall = hb.distribution_of(dataclasses.replace(c, group=hb.ALL) for c in counts).get(hb.ALL,
+                                                                                                hb.Distribution())
+        mondays = [hb.week_start(day) - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+        trend = hb.trend_of(weekly_counts(session, dimension, mondays[0], day, cohort, people), day, weeks,
+                            per_group)
+        bench = _benchmarks(session, latest, cohort, measures)
+        poor = _persistent_poor(session, day, cohort, poor_weeks, of_weeks)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    names = _names(session, [p.account_id for p in poor])
+    return {
+        "as_of": day.isoformat(), "by": by, "weeks": [m.isoformat() for m in mondays],
+        "overall": _distribution_dict(overall),
+        "groups": {g: _distribution_dict(d) for g, d in per_group.items()},
+        "trend": {g: [{"week": p.week.isoformat(), "accounts": p.accounts, "average_score": _round(p.average_score),
+                       "good": p.good, "average": p.average, "poor": p.poor} for p in points]
+                  for g, points in trend.items()},
+        "benchmarks": [{"segment": b.segment, "measure": b.measure, "accounts": b.accounts,
+                        "percentiles": {f"p{p}": _round(v, 4) for p, v in b.percentiles.items()}} for b in bench],
+        "persistent_poor": {"at_least": poor_weeks, "of_last": of_weeks, "accounts": [
+            {"account_id": p.account_id, "name": names.get(p.account_id, f"Account {p.account_id}"),
+             "poor_weeks": [w.isoformat() for w in p.poor_weeks]} for p in poor]},
+        "definitions": dict(hb.DEFINITIONS),
+    }
+
+
+def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequence[str]) -> list[hb.Benchmark]:
+    """Measure values of each account's latest snapshot, read from its JSON in SQL (no whole `parts` loaded)."""
+    if not measures:
+        return []
+    columns = [HealthSnapshot.parts[("parts", m, "value")].as_float().label(f"m{i}") for i, m in enumerate(measures)]
+    accounts, values = [], []
+    for row in session.execute(
+            select(Account.id, Account.segment, *columns).select_from(latest)
+            .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
+                                       HealthSnapshot.day == latest.c.day))
+            .join(Account, Account.id == latest.c.account_id).where(*_where(cohort))):
+        accounts.append(hb.BaseAccount(row[0], segment=row[1]))
+        values += [hb.MeasureValue(row[0], m, row[2 + i]) for i, m in enumerate(measures) if row[2 + i] is not None]
+    return hb.benchmarks(accounts, values)
+
+
+def _persistent_poor(session: Session, day: dt.date, cohort: Cohort, at_least: int, of_last: int
+                     ) -> list[hb.PoorHealth]:
+    """Only the poor week-end rows of the last `of_last` weeks are read (all that matters to the rule)."""
+    first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
+    ends = _week_ends(session, first, day)
+    rows = session.execute(
+        select(ends.c.account_id, ends.c.week).select_from(ends)
+        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
+        .join(Account, Account.id == ends.c.account_id)
+        .where(HealthSnapshot.band == "poor", *_where(cohort))).all()
+    return hb.persistent_poor([hb.WeekHealth(a, _date(w), None, "poor") for a, w in rows], day, at_least, of_last)
+
+
+# --- Adoption ----------------------------------------------------------------------------------------------------
+def _window(day: dt.date) -> tuple[dt.date, dt.date]:
+    """The 30 days up to `day` and the first day of the 30 before them."""
+    start = day - dt.timedelta(days=WINDOW - 1)
+    return start, start - dt.timedelta(days=WINDOW)
+
+
+def _adoption_rows(rows: list[ad.FeatureAdoption]) -> list[dict[str, Any]]:
+    return [{"group": r.group, "feature": r.feature, "accounts": r.accounts, "accounts_using": r.accounts_using,
+             "account_share": _round(r.account_share, 6), "active_users": r.active_users,
+             "users_using": r.users_using, "user_share": _round(r.user_share, 6)} for r in rows]
+
+
+def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
+                    as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
+    """Key-feature adoption over the last 30 days by tier class and by start cohort; per calendar month for the
+    last `months` months; upgrade-ready accounts; users who need training; champions and sponsors."""
+    if not key_features:
+        raise ReportError("the health model names no key features")
+    if not 1 <= months <= 24:
+        raise ReportError("months must be from 1 to 24")
+    day = _day(session, as_of)
+    start, _before = _window(day)
+    where = _where(cohort)
+    first_use = (select(UsageDaily.account_id.label("account_id"), func.min(UsageDaily.day).label("first"))
+                 .group_by(UsageDaily.account_id).subquery("first_use"))
+    # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
+    premium = [t.lower() for t in ad.PREMIUM_TIERS]
+    product = (select(Subscription.account_id.label("account_id"),
+                      func.max(case((func.lower(Subscription.product_tier).in_(premium), Subscription.product_tier)))
+                      .label("premium"), func.max(Subscription.product_tier).label("other"))
+               .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
+    tier = func.coalesce(func.nullif(Account.tier, ""), product.c.premium, product.c.other)
+    accounts = [ad.AdoptionAccount(a, t, None if first is None else _date(first)) for a, t, first in
+                session.execute(select(Account.id, tier, first_use.c.first)
+                                .outerjoin(first_use, first_use.c.account_id == Account.id)
+                                .outerjoin(product, product.c.account_id == Account.id).where(*where))]
+    # per account: its active users, and per key feature its users (COUNT DISTINCT in SQL)
+    in_window = (UsageDaily.day >= start, UsageDaily.day <= day)
+    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_=None)
+    per_account = session.execute(
+        select(UsageDaily.account_id, event.label("feature"), func.count(func.distinct(UsageDaily.user_key)))
+        .join(Account, Account.id == UsageDaily.account_id).where(*in_window, *where)
+        .group_by(UsageDaily.account_id, event)).all()
+    active = session.execute(
+        select(UsageDaily.account_id, func.count(func.distinct(UsageDaily.user_key)))
+        .join(Account, Account.id == UsageDaily.account_id).where(*in_window, *where)
+        .group_by(UsageDaily.account_id)).all()
+    try:
+        by_tier = ad.feature_adoption_of(_counts(accounts, per_account, active, "tier"), key_features)
+        by_cohort = ad.feature_adoption_of(_counts(accounts, per_account, active, "cohort"), key_features)
+        monthly = _monthly(session, day, months, key_features, where, len(accounts))
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    ready = _upgrade_ready(session, day, where)
+    training, trained_total = _needs_training(session, day, key_features, login_event, where)
+    sponsors = _sponsors(session, day, where)
+    names = _names(session, [r.account_id for r in ready] + [t.account_id for t in training]
+                   + [s.account_id for s in sponsors if s.account_id is not None])
+    people = _product_users(session, [(t.account_id, t.user_key) for t in training])
+    return {
+        "as_of": day.isoformat(), "window": {"first": start.isoformat(), "last": day.isoformat()},
+        "key_features": list(key_features), "accounts": len(accounts),
+        "by_tier": _adoption_rows(by_tier), "by_cohort": _adoption_rows(by_cohort),
+        "monthly": [{"month": m.strftime("%Y-%m"), "rows": _adoption_rows(rows)} for m, rows in monthly],
+        "upgrade_ready": [{"account_id": r.account_id, "name": names.get(r.account_id, f"Account {r.account_id}"),
+                           "reason": r.reason} for r in ready],
+        "needs_training": {"total": trained_total, "users": [
+            {"account_id": t.account_id, "name": names.get(t.account_id, f"Account {t.account_id}"),
+             "user_key": t.user_key, "product_user_id": people.get((t.account_id, t.user_key), (None, None))[0],
+             "user_name": people.get((t.account_id, t.user_key), (None, None))[1], "reasons": list(t.reasons)}
+            for t in training]},
+        "sponsors": [{"account_id": s.account_id, "name": None if s.account_id is None else names.get(s.account_id),
+                      "email": s.email, "contact": s.name, "role": s.role, "user_keys": list(s.user_keys),
+                      "last_activity": None if s.last_activity is None else s.last_activity.isoformat(),
+                      "days_since": s.days_since} for s in sponsors],
+        "definitions": {**ad.DEFINITIONS, "tier_class": ad.DEFINITIONS["tier_class"] + " " + PRODUCT_TIER},
+    }
+
+
+PRODUCT_TIER = ("An account without a tier of its own takes the product tier of its active subscriptions "
+                "(a premium one when any is).")
+
+
+def _counts(accounts: list[ad.AdoptionAccount], per_account: Sequence[Any], active: Sequence[Any], by: str
+            ) -> list[ad.AdoptionCount]:
+    """`AdoptionCount` rows from per-account distinct users: a user is an (account, key) pair, so the users of a
+    group are the sum over its accounts."""
+    group = {a.account_id: ad._group(a, by, ad.PREMIUM_TIERS) for a in accounts}
+    n_accounts: dict[str, int] = defaultdict(int)
+    for g in group.values():
+        n_accounts[g] += 1
+    users: dict[str, int] = defaultdict(int)
+    for account_id, n in active:
+        users[group[account_id]] += n
+    using: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for account_id, feature, n in per_account:
+        if feature is None or not n:
+            continue
+        cell = using[(group[account_id], feature)]
+        cell[0] += 1
+        cell[1] += n
+    return ([ad.AdoptionCount(g, None, n, users[g]) for g, n in n_accounts.items()]
+            + [ad.AdoptionCount(g, f, c[0], c[1]) for (g, f), c in using.items()])
+
+
+def _monthly(session: Session, day: dt.date, months: int, key_features: Sequence[str], where: list[Any],
+             n_accounts: int) -> list[tuple[dt.date, list[ad.FeatureAdoption]]]:
+    """Per calendar month (the month of `day` last, to date): COUNT(DISTINCT) accounts and users in SQL."""
+    first = day.replace(day=1)
+    for _ in range(months - 1):
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    month = _month(session, UsageDaily.day)
+    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_="")
+    # distinct users per month, feature ('' = any event) and account, then summed over accounts: a user is an
+    # (account, key) pair, so the sum is the distinct users of the month (no string keys to COUNT DISTINCT)
+    per_account = (select(month.label("m"), event.label("f"), UsageDaily.account_id.label("a"),
+                          func.count(func.distinct(UsageDaily.user_key)).label("n"))
+                   .join(Account, Account.id == UsageDaily.account_id)
+                   .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
+                   .group_by(month, event, UsageDaily.account_id).subquery("per_account"))
+    any_event = (select(month.label("m"), UsageDaily.account_id.label("a"),
+                        func.count(func.distinct(UsageDaily.user_key)).label("n"))
+                 .join(Account, Account.id == UsageDaily.account_id)
+                 .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
+                 .group_by(month, UsageDaily.account_id).subquery("any_event"))
+    rows = session.execute(select(per_account.c.m, per_account.c.f, func.count(), func.sum(per_account.c.n))
+                           .where(per_account.c.f != "").group_by(per_account.c.m, per_account.c.f)).all()
+    totals = session.execute(select(any_event.c.m, func.sum(any_event.c.n)).group_by(any_event.c.m)).all()
+    counts: dict[dt.date, list[ad.AdoptionCount]] = defaultdict(list)
+    firsts, m = [], first
+    while m <= day:
+        firsts.append(m)
+        counts[m] = []
+        m = (m + dt.timedelta(days=32)).replace(day=1)
+    users = {_date(m): int(n) for m, n in totals}
+    for m_ in firsts:
+        counts[m_].append(ad.AdoptionCount("all", None, n_accounts, users.get(m_, 0)))
+    for m_, feature, n_acc, n_users in rows:
+        counts[_date(m_)].append(ad.AdoptionCount("all", feature, int(n_acc), int(n_users)))
+    return [(m_, ad.feature_adoption_of(counts[m_], key_features)) for m_ in firsts]
+
+
+def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.UpgradeReady]:
+    """Health is filtered in SQL (HAVING), so seats and users are read for the few accounts that pass it."""
+    start, before = _window(day)
+    healthy = session.execute(
+        select(HealthSnapshot.account_id, func.count(), func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
+        .join(Account, Account.id == HealthSnapshot.account_id)
+        .where(HealthSnapshot.day >= start, HealthSnapshot.day <= day, *where)
+        .group_by(HealthSnapshot.account_id)
+        .having(func.min(HealthSnapshot.score) >= ad.UPGRADE_SCORE, func.count(HealthSnapshot.score) == func.count(),
+                func.min(HealthSnapshot.day) <= start + dt.timedelta(days=6))).all()
+    ids = [r[0] for r in healthy]
+    seats: dict[int, int] = {}
+    users: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        seats.update((a, int(n)) for a, n in session.execute(
+            select(Subscription.account_id, func.sum(Subscription.seats_purchased))
+            .where(Subscription.status == "active", Subscription.account_id.in_(chunk),
+                   Subscription.seats_purchased.is_not(None)).group_by(Subscription.account_id)).all()
+            if a is not None and n is not None)
+        now = func.count(func.distinct(case((UsageDaily.day >= start, UsageDaily.user_key))))
+        then = func.count(func.distinct(case((UsageDaily.day < start, UsageDaily.user_key))))
+        users.update({a: (n, b) for a, n, b in session.execute(
+            select(UsageDaily.account_id, now, then)
+            .where(UsageDaily.account_id.in_(chunk), UsageDaily.day >= before, UsageDaily.day <= day)
+            .group_by(UsageDaily.account_id))})
+    return ad.upgrade_ready([ad.UpgradeFacts(a, n, lowest, _date(first), seats.get(a), *users.get(a, (0, 0)))
+                             for a, n, lowest, first in healthy], day)
+
+
+def _needs_training(session: Session, day: dt.date, key_features: Sequence[str], login_event: str,
+                    where: list[Any]) -> tuple[list[ad.TrainingNeed], int]:
+    """Per user of the 60 days (GROUP BY account, user key) with the rule's two tests in HAVING; the first
+    `LISTED` by account and user key, and how many there are."""
+    start, before = _window(day)
+    recent = UsageDaily.day >= start
+    active = func.count(func.distinct(case((recent, UsageDaily.day))))
+    key_days = func.count(func.distinct(case((and_(recent, UsageDaily.event.in_(list(key_features))),
+                                              UsageDaily.day))))
+    logins = func.coalesce(func.sum(case((and_(recent, UsageDaily.event == login_event), UsageDaily.count),
+                                         else_=0)), 0)
+    logins_before = func.coalesce(func.sum(case((and_(~recent, UsageDaily.event == login_event), UsageDaily.count),
+                                                else_=0)), 0)
+    rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins <= logins_before))
+    grouped = (select(UsageDaily.account_id.label("a"), UsageDaily.user_key.label("u"), active.label("active"),
+                      key_days.label("k"), logins.label("l"), logins_before.label("lb"))
+               .join(Account, Account.id == UsageDaily.account_id)
+               .where(UsageDaily.day >= before, UsageDaily.day <= day, *where)
+               .group_by(UsageDaily.account_id, UsageDaily.user_key).having(rule).subquery("needs"))
+    rows = session.execute(select(grouped, func.count().over().label("total"))  # one pass: the total beside
+                           .order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
+    users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb, _t in rows]
+    uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k, _l, _lb, _t in rows if k]
+    return ad.needs_training(users, uses, key_features), int(rows[0][-1]) if rows else 0
+
+
+def _sponsors(session: Session, day: dt.date, where: list[Any]) -> list[ad.SponsorActivity]:
+    contacts = [ad.ContactPerson(a, email, role, name, last) for a, email, role, name, last in session.execute(
+        select(Contact.account_id, Contact.email, Contact.role, Contact.name, Contact.last_active_at)
+        .join(Account, Account.id == Contact.account_id)
+        .where(Contact.role.in_(ad.SPONSOR_ROLES), *where))]
+    emails = sorted({c.email.strip().lower() for c in contacts})
+    people = []
+    for i in range(0, len(emails), 500):
+        people += [ad.ProductPerson(a, u, e, seen) for a, u, e, seen in session.execute(
+            select(ProductUser.account_id, ProductUser.user_key, ProductUser.email, ProductUser.last_seen)
+            .where(func.lower(func.trim(ProductUser.email)).in_(emails[i : i + 500])))]
+    return ad.sponsors(contacts, people, day)
+
+
+def _product_users(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tuple[int, str], tuple[int, str | None]]:
+    """(account id, user key) → (ProductUser id, its name or e-mail), for links to the product-user page."""
+    out: dict[tuple[int, str], tuple[int, str | None]] = {}
+    wanted = sorted(set(keys))
+    for i in range(0, len(wanted), 300):
+        chunk = wanted[i : i + 300]
+        for pid, a, u, name, email in session.execute(
+                select(ProductUser.id, ProductUser.account_id, ProductUser.user_key, ProductUser.name,
+                       ProductUser.email)
+                .where(ProductUser.account_id.in_({a for a, _ in chunk}),
+                       ProductUser.user_key.in_({u for _, u in chunk}))):
+            if a is not None and (a, u) in keys:
+                out[(a, u)] = (pid, name or email)
+    return out
+
+
+# --- Users: the leaderboard --------------------------------------------------------------------------------------
+def leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
+                       limit: int = LEADERBOARD, cohort: Cohort = Cohort(), as_of: dt.date | None = None
+                       ) -> dict[str, Any]:
+    """The most engaged users of the last 30 days across the base (or of one account): engagement per user is
+    computed and ordered in SQL (GROUP BY account, user key; ORDER BY the rule's keys; LIMIT), then ranked by
+    `analytics.adoption.leaderboard` over those rows."""
+    if not 1 <= limit <= 500:
+        raise ReportError("limit must be from 1 to 500")
+    if not key_features:
+        raise ReportError("the health model names no key features")
+    day = _day(session, as_of)
+    start, _ = _window(day)
+    if account_id is not None and session.get(Account, account_id) is None:
+        raise ReportError(f"no account {account_id} in this workspace")
+    active = func.count(func.distinct(UsageDaily.day))
+    key = UsageDaily.event.in_(list(key_features))
+    key_days = func.count(func.distinct(case((key, UsageDaily.event + literal("|") + cast(UsageDaily.day, String)))))
+    query = (select(UsageDaily.account_id, UsageDaily.user_key, active.label("active"), key_days.label("k"))
+             .join(Account, Account.id == UsageDaily.account_id)
+             .where(UsageDaily.day >= start, UsageDaily.day <= day, *_where(cohort),
+                    *([UsageDaily.account_id == account_id] if account_id is not None else []))
+             .group_by(UsageDaily.account_id, UsageDaily.user_key)
+             .order_by((active + key_days).desc(), active.desc(), UsageDaily.account_id, UsageDaily.user_key)
+             .limit(limit))
+    rows = session.execute(query).all()
+    people = _product_users(session, [(a, u) for a, u, _n, _k in rows])
+    users = [ad.UserActivity(a, u, int(n), name=people.get((a, u), (0, None))[1]) for a, u, n, _k in rows]
+    uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k in rows if k]
+    ranked = ad.leaderboard(users, uses, key_features, limit, account_id)
+    names = _names(session, [r.account_id for r in ranked])
+    return {
+        "as_of": day.isoformat(), "window": {"first": start.isoformat(), "last": day.isoformat()},
+        "account_id": account_id, "account_name": None if account_id is None else names.get(account_id),
+        "users": [{"rank": r.rank, "account_id": r.account_id, "name": names.get(r.account_id),
+                   "user_key": r.user_key, "product_user_id": people.get((r.account_id, r.user_key), (None,))[0],
+                   "user_name": r.name, "engagement": r.engagement, "active_days": r.active_days,
+                   "key_feature_days": r.key_feature_days} for r in ranked],
+        "definitions": {k: ad.DEFINITIONS[k] for k in ("active_user", "engagement")},
+    }
+
+
+# --- Team --------------------------------------------------------------------------------------------------------
+def visible_people(session: Session, role: str, user_id: int) -> set[int] | None:
+    """Whose rows a signed-in user sees on the team report: a CSM their own, a manager themself and their direct
+    reports, anyone else (admin, viewer) everyone (None)."""
+    if role == "csm":
+        return {user_id}
+    if role == "manager":
+        return {user_id, *session.scalars(select(User.id).where(User.manager_id == user_id))}
+    return None
+
+
+def _figures(f: tm.Figures) -> dict[str, Any]:
+    return {"accounts": f.accounts, "arr": _round(f.arr), "health_first": _round(f.health_first),
+            "health_last": _round(f.health_last), "health_change": _round(f.health_change), "on_time": f.on_time,
+            "late": f.late, "on_time_rate": _round(f.on_time_rate, 6), "overdue": f.overdue,
+            "untouched": len(f.untouched), "untouched_accounts": list(f.untouched[:20]), "alerts": f.alerts,
+            "acted": f.acted, "hours_to_act": _round(f.hours_to_act)}
+
+
+def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
+                user_id: int | None = None) -> dict[str, Any]:
+    """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
+    (`visible_people`), with the weekly health of the visible CSMs' portfolios over the window."""
+    if days not in TEAM_DAYS:
+        raise ReportError(f"days must be one of {', '.join(map(str, TEAM_DAYS))}, not {days}")
+    day = _day(session, as_of)
+    start = day - dt.timedelta(days=days - 1)
+    touch_from = min(start, day - dt.timedelta(days=tm.UNTOUCHED_DAYS - 1))
+    people = [tm.Person(uid, name or email, manager) for uid, name, email, manager in
+              session.execute(select(User.id, User.name, User.email, User.manager_id))]
+    names = {p.user_id: p.name for p in people}
+    accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in
+                session.execute(select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()))]
+    first_week, last_week = hb.week_start(start), hb.week_start(day)
+    ends = _week_ends(session, first_week, day)
+    weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
+        select(ends.c.account_id, ends.c.week, HealthSnapshot.score).select_from(ends)
+        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id,
+                                   HealthSnapshot.day == ends.c.day))
+        .where(ends.c.week.in_([_week_value(session, first_week), _week_value(session, last_week)])))]
+    since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
+    tasks = [tm.TaskFacts(*row) for row in session.execute(
+        select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at, Task.assignee_user_id,
+               Task.alert_id, Task.closed_reason)
+        .where(or_(and_(Task.status == "done", Task.completed_at >= since),
+                   and_(Task.status == "open", Task.due_date < day))))]
+    alerts = [tm.AlertFacts(*row) for row in session.execute(
+        select(Alert.id, Alert.account_id, Alert.raised_at)
+        .where(Alert.raised_at >= dt.datetime.combine(start, dt.time(), dt.UTC),
+               Alert.raised_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)))]
+    try:
+        report = tm.team_performance(people, accounts, weeks, tasks, alerts, day, days)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    seen = visible_people(session, role, user_id or 0)
+    csms = {u: f for u, f in report.csms.items() if seen is None or u in seen}
+    if role == "csm":
+        teams: dict[int, tm.Figures] = {}
+    else:
+        teams = {m: f for m, f in report.teams.items() if seen is None or m == user_id}
+    members: dict[int, list[int]] = defaultdict(list)
+    for p in people:
+        if p.manager_id is not None:
+            members[p.manager_id].append(p.user_id)
+    # open tasks not yet due (or with no due date), counted for whom a task counts (assignee, else the CSM)
+    holder = func.coalesce(Task.assignee_user_id, Account.csm_user_id)
+    waiting: dict[int, int] = {int(u): int(n) for u, n in session.execute(
+        select(holder, func.count()).join(Account, Account.id == Task.account_id)
+        .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day), holder.is_not(None))
+        .group_by(holder))}
+    # the visible CSMs' portfolios, week by week over the window (the Health report's weekly SQL, by CSM)
+    n_weeks = (last_week - first_week).days // 7 + 1
+    trend_counts = [c for c in weekly_counts(session, "csm", first_week, day, Cohort(), names)
+                    if c.group in {names.get(u) for u in csms}]
+    trend = hb.trend_of(trend_counts, day, n_weeks, [names.get(u, f"User {u}") for u in csms if csms[u].accounts])
+    return {
+        "as_of": day.isoformat(), "days": days, "first": start.isoformat(),
+        "csms": [{"user_id": u, "name": names.get(u, f"User {u}"), **_figures(f), "open": waiting.get(u, 0)}
+                 for u, f in csms.items()],
+        "teams": [{"manager_id": m, "name": names.get(m, f"User {m}"), "members": sorted([m, *members.get(m, [])]),
+                   **_figures(f), "open": sum(waiting.get(u, 0) for u in [m, *members.get(m, [])])}
+                  for m, f in teams.items()],
+        "trend": {g: [{"week": p.week.isoformat(), "average_score": _round(p.average_score), "accounts": p.accounts}
+                      for p in points] for g, points in trend.items()},
+        "definitions": {**tm.DEFINITIONS, "open": OPEN_TASKS},
+    }
+
+
+OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
+
+
+def _week_value(session: Session, monday: dt.date) -> Any:
+    """A Monday as the week-ends subquery holds it (a date on PostgreSQL, ISO text on SQLite)."""
+    return monday if _postgres(session) else monday.isoformat()
+
+
+__all__ = ["BY", "TEAM_DAYS", "adoption_report", "health_report", "leaderboard_report", "team_report",
+           "visible_people", "weekly_counts"]

@@ -1,0 +1,54 @@
+"""The console's Health, Adoption, Users and Team report pages on the seeded workspace: charts drawn from the
+service's figures, table views and CSVs, definitions, the Team page's role scoping, 400 on bad parameters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.console.conftest import Workspace, console_app, seed_workspace, signed_in_client
+
+__all__ = ["console_app"]
+
+
+@pytest.fixture
+def alpha(console_app: Any) -> Workspace:
+    return seed_workspace(console_app, "alpha", "Alpha")
+
+
+def test_health_page_draws_bands_histogram_trend_and_lists_the_persistently_poor(console_app: Any,
+                                                                                 alpha: Workspace) -> None:
+    client = signed_in_client(console_app, alpha.emails["viewer"])
+    html = client.get("/reports/health?by=tier").get_data(as_text=True)
+    for ident in ("band-accounts", "band-arr", "histogram", "trend"):
+        assert f'data-testid="chart-{ident}"' in html and f'data-testid="chart-csv-{ident}"' in html
+    assert html.count('data-testid="poor"') == 3
+    assert "Accounts whose week-end snapshot was poor" in html  # the definition box
+    assert 'aria-selected="true" data-testid="tab-health"' in html
+    csv = client.get("/reports/health?by=tier&csv=band-accounts").get_data(as_text=True)
+    assert csv.splitlines() == ["Band,Accounts,Band", "Good,2,good", "Average,0,average", "Poor,3,poor",
+                                "Not scored,0,"]
+    trend = client.get("/reports/health?by=tier&csv=trend").get_data(as_text=True).splitlines()
+    assert trend[0] == "Week of,silver,gold" and trend[-1] == "11-30,61.0,28.5"
+    assert client.get("/reports/health?by=colour").status_code == 400
+
+
+def test_adoption_users_and_team_pages(console_app: Any, alpha: Workspace) -> None:
+    client = signed_in_client(console_app, alpha.emails["csm"])
+    adoption = client.get("/reports/adoption").get_data(as_text=True)
+    assert 'data-testid="chart-tier-adoption"' in adoption and 'data-testid="chart-monthly-adoption"' in adoption
+    lines = client.get("/reports/adoption?csv=tier-adoption").get_data(as_text=True).splitlines()
+    assert lines[1] == "Report Created,,100.0"  # no premium account; all five standard ones used it
+    users = client.get("/reports/users").get_data(as_text=True)
+    assert users.count('data-testid="ranked"') == 5
+    assert len(re.findall(r'class="bar series-\d"', users)) == 10  # active days and key-feature days, 5 users
+    assert f'/product-users/{alpha.product_users[0]}' in users
+    assert client.get("/reports/users?account=x").status_code == 400
+    mine = client.get("/reports/team?days=7").get_data(as_text=True)
+    assert mine.count('data-testid="csm-row"') == 1 and "Alpha Csm" in mine and "Alpha Othercsm" not in mine
+    assert 'data-testid="team-row"' not in mine
+    admin = signed_in_client(console_app, alpha.emails["admin"]).get("/reports/team").get_data(as_text=True)
+    assert admin.count('data-testid="csm-row"') == 2 and admin.count('data-testid="team-row"') == 1
+    assert client.get("/reports/team?days=14").status_code == 400
