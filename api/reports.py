@@ -18,7 +18,7 @@ from flask import jsonify, request
 
 from api.v1 import ApiError, _only, _store, me, v1
 from store.models import Account
-from sync.reports import Cohort, ReportError, figure_accounts, renewals, revenue
+from sync.reports import Cohort, ReportError, figure_accounts, parse_day, renewals, revenue
 from sync.revenue import RevenueError, record_call
 
 COHORT = frozenset({"segment", "tier", "csm_user_id", "as_of"})
@@ -26,13 +26,10 @@ COHORT = frozenset({"segment", "tier", "csm_user_id", "as_of"})
 
 
 def _as_of() -> dt.date | None:
-    raw = request.args.get("as_of")
-    if not raw:
-        return None
     try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        raise ApiError(400, f"as_of must be a date like 2026-11-30, not {raw[:40]!r}") from None
+        return parse_day(request.args.get("as_of"))
+    except ReportError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _cohort() -> Cohort:

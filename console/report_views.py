@@ -17,7 +17,7 @@ from sqlalchemy import select
 from console.charts import Chart, Series
 from console.views import _store, console, who
 from store.models import Account, User
-from sync.reports import RATIOS, Cohort, ReportError, figure_accounts, renewals, revenue
+from sync.reports import RATIOS, Cohort, ReportError, figure_accounts, parse_day, renewals, revenue
 from sync.revenue import RevenueError, record_call
 
 HEADLINE = ("grr", "nrr", "logo_churn", "revenue_churn", "expansion_rate", "contraction_rate", "net_mrr_churn",
@@ -43,13 +43,10 @@ def _cohort() -> Cohort:
 
 def _as_of() -> dt.date | None:
     """``?as_of=YYYY-MM-DD``: the report's day (default: the workspace's latest scored day)."""
-    raw = request.args.get("as_of")
-    if not raw:
-        return None
     try:
-        return dt.date.fromisoformat(raw)
-    except ValueError:
-        abort(400, description=f"as_of must be a date like 2026-11-30, not {raw[:40]!r}")
+        return parse_day(request.args.get("as_of"))
+    except ReportError as exc:
+        abort(400, description=str(exc))
 
 
 def _filters(session: Any) -> dict[str, Any]:

@@ -18,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import Date, Integer, String, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import ColumnElement
 
 from analytics import adoption as ad
 from analytics import base as hb
@@ -71,18 +70,6 @@ def _date(value: Any) -> dt.date:
     if isinstance(value, dt.date):
         return value
     return dt.date.fromisoformat(str(value)[:10])
-
-
-def _where(cohort: Cohort) -> list[ColumnElement[bool]]:
-    """Live accounts of the cohort, as conditions on `Account`."""
-    where = [live_accounts()]
-    if cohort.segment is not None:
-        where.append(Account.segment == cohort.segment)
-    if cohort.tier is not None:
-        where.append(Account.tier == cohort.tier)
-    if cohort.csm_user_id is not None:
-        where.append(Account.csm_user_id == cohort.csm_user_id)
-    return where
 
 
 def _round(value: float | None, digits: int = 2) -> float | None:
@@ -149,7 +136,7 @@ def weekly_counts(session: Session, dimension: str | None, first: dt.date, day: 
                func.coalesce(func.sum(HealthSnapshot.score), 0.0))
         .select_from(ends)
         .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
-        .join(Account, Account.id == ends.c.account_id).where(*_where(cohort))
+        .join(Account, Account.id == ends.c.account_id).where(*cohort.conditions())
         .group_by(group, ends.c.week, HealthSnapshot.band)).all()
     out: dict[tuple[str, dt.date, str | None], list[float]] = {}
     for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
@@ -191,7 +178,7 @@ def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Coh
         .select_from(Account).outerjoin(latest, latest.c.account_id == Account.id)
         .outerjoin(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
                                         HealthSnapshot.day == latest.c.day))
-        .where(*_where(cohort)).group_by(group, HealthSnapshot.band, bin_)).all()
+        .where(*cohort.conditions()).group_by(group, HealthSnapshot.band, bin_)).all()
     counts = [hb.BandCount(_label(g, dimension, people), band, None if b is None else int(b), int(n), float(arr))
               for g, band, b, n, arr in rows]
     try:
@@ -232,7 +219,7 @@ def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequenc
             select(Account.id, Account.segment, *columns).select_from(latest)
             .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
                                        HealthSnapshot.day == latest.c.day))
-            .join(Account, Account.id == latest.c.account_id).where(*_where(cohort))):
+            .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions())):
         accounts.append(hb.BaseAccount(row[0], segment=row[1]))
         values += [hb.MeasureValue(row[0], m, row[2 + i]) for i, m in enumerate(measures) if row[2 + i] is not None]
     return hb.benchmarks(accounts, values)
@@ -247,7 +234,7 @@ def _persistent_poor(session: Session, day: dt.date, cohort: Cohort, at_least: i
         select(ends.c.account_id, ends.c.week).select_from(ends)
         .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
         .join(Account, Account.id == ends.c.account_id)
-        .where(HealthSnapshot.band == "poor", *_where(cohort))).all()
+        .where(HealthSnapshot.band == "poor", *cohort.conditions())).all()
     return hb.persistent_poor([hb.WeekHealth(a, _date(w), None, "poor") for a, w in rows], day, at_least, of_last)
 
 
@@ -274,7 +261,7 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
         raise ReportError("months must be from 1 to 24")
     day = _day(session, as_of)
     start, _before = _window(day)
-    where = _where(cohort)
+    where = cohort.conditions()
     first_use = (select(UsageDaily.account_id.label("account_id"), func.min(UsageDaily.day).label("first"))
                  .group_by(UsageDaily.account_id).subquery("first_use"))
     # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
@@ -500,7 +487,7 @@ def leaderboard_report(session: Session, *, key_features: Sequence[str], account
     key_days = func.count(func.distinct(case((key, UsageDaily.event + literal("|") + cast(UsageDaily.day, String)))))
     query = (select(UsageDaily.account_id, UsageDaily.user_key, active.label("active"), key_days.label("k"))
              .join(Account, Account.id == UsageDaily.account_id)
-             .where(UsageDaily.day >= start, UsageDaily.day <= day, *_where(cohort),
+             .where(UsageDaily.day >= start, UsageDaily.day <= day, *cohort.conditions(),
                     *([UsageDaily.account_id == account_id] if account_id is not None else []))
              .group_by(UsageDaily.account_id, UsageDaily.user_key)
              .order_by((active + key_days).desc(), active.desc(), UsageDaily.account_id, UsageDaily.user_key)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from analytics.definitions import DEFINITIONS
@@ -52,9 +52,8 @@ class Cohort:
     def everyone(self) -> bool:
         return self.segment is None and self.tier is None and self.csm_user_id is None
 
-    def account_ids(self, session: Session) -> list[int] | None:
-        if self.everyone:
-            return None
+    def conditions(self) -> list[ColumnElement[bool]]:
+        """Live accounts of the cohort, as conditions on `Account`."""
         where = [live_accounts()]
         if self.segment is not None:
             where.append(Account.segment == self.segment)
@@ -62,7 +61,22 @@ class Cohort:
             where.append(Account.tier == self.tier)
         if self.csm_user_id is not None:
             where.append(Account.csm_user_id == self.csm_user_id)
-        return list(session.scalars(select(Account.id).where(*where)))
+        return where
+
+    def account_ids(self, session: Session) -> list[int] | None:
+        if self.everyone:
+            return None
+        return list(session.scalars(select(Account.id).where(*self.conditions())))
+
+
+def parse_day(raw: str | None) -> dt.date | None:
+    """A report's ``as_of`` as a request gives it (YYYY-MM-DD; empty: None, the workspace's latest scored day)."""
+    if not raw:
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ReportError(f"as_of must be a date like 2026-11-30, not {raw[:40]!r}") from None
 
 
 _timelines: dict[int, tuple[tuple[Any, ...], ArrTimeline]] = {}
