@@ -348,7 +348,7 @@ def upgrade_ready(facts: Iterable[UpgradeFacts], as_of: dt.date, min_score: floa
                 or f.first_day > window_start + dt.timedelta(days=6)):
             continue
         health = (f"health >= {min_score:g} on all {f.snapshots} snapshot(s) since {f.first_day.isoformat()} "
-                  f"(lowest {f.lowest_score:g})")
+                  f"(lowest {round(f.lowest_score, 1):g})")
         why = []
         if f.seats_purchased and f.active_users >= seat_use * f.seats_purchased:
             why.append(f"seat use {100 * f.active_users / f.seats_purchased:.0f} % "
