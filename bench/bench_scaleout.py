@@ -469,10 +469,12 @@ def main() -> int:
                 results.append(result)
     finally:
         cluster.stop()
-    for r in results[1:]:
-        base = results[0]
-        for phase in ("first", "incremental"):
-            print(f"  speed-up, {phase} refresh, {r['workers']} vs {base['workers']} worker(s): "
+    base = min(results, key=lambda r: r["workers"]) if results else None
+    for r in results:
+        if base is None or r is base:
+            continue
+        for phase in ("first", "incremental"):  # how many times faster than the fewest workers (in any order)
+            print(f"  speed-up, {phase} refresh, {r['workers']} over {base['workers']} worker(s): "
                   f"{base[phase]['wall'] / r[phase]['wall']:.2f}× (floor for the first refresh "
                   f"{one['first'][0] * WORKSPACES:.1f} s)")
     print(f"  load average at the end: {os.getloadavg()[0]:.2f}")
