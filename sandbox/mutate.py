@@ -208,9 +208,13 @@ def work_tasks(emulators: Mapping[str, Any], complete: int = 0, redate: int = 0,
     a week later, ``reassign`` given to another active user, spread over the CRMs (distinct tasks, drawn
     from ``random.Random(seed)``), each through the emulator's in-process API as a user's edit would be."""
     rng = random.Random(seed)
-    pool = [(system, task_id, key, values)
-            for system in sorted(systems or TASK_OBJECTS) if system in emulators and system in TASK_OBJECTS
-            for task_id, key, values in open_canary_tasks(system, emulators[system])]
+    copies: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
+    for system in sorted(systems or TASK_OBJECTS):
+        if system in emulators and system in TASK_OBJECTS:
+            for task_id, key, values in open_canary_tasks(system, emulators[system]):
+                copies.setdefault(key, []).append((system, task_id, key, values))
+    # One copy of each Canary task: a task of an account in both CRMs is in both, and is still one task.
+    pool = [rows[0] if len(rows) == 1 else rng.choice(rows) for _, rows in sorted(copies.items())]
     wanted = [("complete", complete), ("redate", redate), ("reassign", reassign)]
     if sum(n for _, n in wanted) > len(pool):
         raise ValueError(f"only {len(pool)} open Canary tasks in the CRMs; asked for {sum(n for _, n in wanted)}")
