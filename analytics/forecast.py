@@ -70,14 +70,22 @@ class ForecastMonth:
     """One calendar month of the forecast: totals overall and per band; `dues` lists the accounts."""
 
     def __init__(self, first: dt.date, total: BandTotals, by_band: dict[str | None, BandTotals],
-                 dues: Callable[[], list[Due]]):
+                 dues: Callable[[], list[Due]], most_at_risk: Callable[[int], list[Due]] | None = None):
         self.first, self.total, self.by_band = first, total, by_band
         self._dues = dues
+        self._most_at_risk = most_at_risk
 
     @cached_property
     def dues(self) -> tuple[Due, ...]:
         """The renewals due in the month, by renewal day then account."""
         return tuple(self._dues())
+
+    def most_at_risk(self, n: int) -> list[Due]:
+        """The `n` renewals with the most ARR at risk, most first (then by renewal day and account), without
+        making the month's other dues."""
+        if self._most_at_risk is None:
+            return sorted(self.dues, key=lambda d: (-d.at_risk, d.renewal, d.account))[:n]
+        return self._most_at_risk(n)
 
 
 @dataclass(frozen=True)
@@ -191,6 +199,16 @@ def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | No
         return [Due(ids[i], dt.date.fromordinal(int(days[i])), from_cents(int(cents[i])), due_bands[i],
                     probs.p[due_bands[i]]) for i in rows.tolist()]
 
+    # ARR at risk per due, in cents × (1 − p) as floats: only to choose the rows; the Dues say it exactly.
+    risk = cents * np.array([float(1 - probs.p[b]) for b in BANDS])[band_no] if len(ids) else np.zeros(0)
+
+    def most_at_risk(rows: np.ndarray, n: int) -> list[Due]:
+        if n <= 0 or not len(rows):
+            return []
+        order = np.lexsort((np.asarray(ids)[rows], days[rows], -risk[rows]))[: n * 2 + 8]
+        chosen = dues_of(rows[order])  # a margin of ties, then the exact order in Decimal
+        return sorted(chosen, key=lambda d: (-d.at_risk, d.renewal, d.account))[:n]
+
     bounds = np.searchsorted(month_no, np.arange(HISTORY_MONTHS + 1))
     months = []
     for k in range(HISTORY_MONTHS):
@@ -203,7 +221,8 @@ def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | No
                            sum((x.expected for x in by_band.values()), Decimal(0)),
                            sum((x.at_risk for x in by_band.values()), Decimal(0)))
         rows = np.arange(bounds[k], bounds[k + 1])
-        months.append(ForecastMonth(add_months(first, k), total, by_band, partial(dues_of, rows)))
+        months.append(ForecastMonth(add_months(first, k), total, by_band, partial(dues_of, rows),
+                                    partial(most_at_risk, rows)))
     return Forecast(as_of, tuple(months), probs, tuple(dues_of(np.flatnonzero(~upcoming))))
 
 

@@ -246,7 +246,7 @@ def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | No
     bands = dict(session.execute(select(Account.id, Account.health_band)).all())
     probs = _probabilities(session, line, day)
     result = forecast(line, day, bands, None, probs.p, ids)
-    listed = [sorted(m.dues, key=lambda d: (-d.at_risk, d.renewal, d.account))[:per_month] for m in result.months]
+    listed = [m.most_at_risk(per_month) for m in result.months]
     due_ids = sorted({d.account for rows in listed for d in rows} | {d.account for d in result.overdue})
     names = _names(session, due_ids)
     csm: dict[int, str] = {}

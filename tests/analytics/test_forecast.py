@@ -161,3 +161,28 @@ def test_an_empty_book_forecasts_nothing() -> None:
     f = forecast(build_timeline([]), AS_OF, {}, {})
     assert (len(f.months), f.months[0].total.count, f.months[0].total.arr, f.overdue) == (12, 0, 0, ())
     assert not f.probabilities.calibrated
+
+
+def test_the_most_at_risk_are_the_first_of_all_dues_ordered_by_risk() -> None:
+    """`most_at_risk(n)` picks from arrays without making every due: the same rows, in the same order, as sorting
+    all of a month's dues by ARR at risk (then renewal day, then account) — ties included."""
+    import random
+
+    from tests.analytics.build import term
+
+    rng = random.Random(16)
+    bands: dict[int, str | None] = {}
+    terms = []
+    for account in range(1, 400):
+        renewal = f"2027-{rng.randint(1, 3):02d}-{rng.randint(1, 28):02d}"
+        terms.append(term(f"t{account}", account, rng.choice((1000, 1000, 2500, 7000, rng.randint(1, 90_000))),
+                          "2026-01-01", renewal))
+        bands[account] = rng.choice(("good", "average", "poor", None))
+    result = forecast(build_timeline(terms), AS_OF, bands)
+    checked = 0
+    for month in result.months:
+        everyone = sorted(month.dues, key=lambda due: (-due.at_risk, due.renewal, due.account))
+        for n in (1, 5, 25, len(everyone) + 3):
+            assert month.most_at_risk(n) == everyone[:n]
+        checked += len(everyone)
+    assert checked == 399
