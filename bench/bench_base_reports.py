@@ -15,6 +15,7 @@ counting the usage rows of the 30-day window (what every usage figure reads at l
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sys
 import tempfile
@@ -31,9 +32,11 @@ from store.migrate import upgrade  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000").split(",") if x]
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
+DATABASES = [x for x in os.environ.get("BENCH_BASE_DATABASES", "sqlite,postgresql").split(",") if x]
+"""sqlite and/or postgresql (a throwaway cluster as the tests start); with both, the reports are compared."""
 
 
-def more(target: Path, accounts: int, key_features: tuple[str, ...]) -> int:
+def more(target: Path | str, accounts: int, key_features: tuple[str, ...]) -> int:
     """Weekly snapshots, usage and tasks (setup); returns the usage rows written."""
     conn = Raw(target)
     weeks = [(AS_OF - dt.timedelta(days=7 * k + 1)).isoformat() for k in range(1, 12)]
@@ -58,7 +61,8 @@ def more(target: Path, accounts: int, key_features: tuple[str, ...]) -> int:
     return len(usage)
 
 
-def bench(accounts: int) -> None:
+def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
+    """Times the four reports on a SQLite file or (with `admin_url`) a new PostgreSQL database; returns them."""
     from sqlalchemy import func, select
 
     from scoring import default_model
@@ -68,15 +72,22 @@ def bench(accounts: int) -> None:
 
     model = default_model()
     keys, login = model.signals.key_features, model.signals.login_event
+    backend = "PostgreSQL" if admin_url else "SQLite"
     with tempfile.TemporaryDirectory() as tmp:
-        target = Path(tmp) / "base.db"
-        url = f"sqlite:///{target}"
+        target: Path | str
+        if admin_url is not None:
+            from tests.pg import create_database
+
+            target = url = create_database(admin_url)
+        else:
+            target = Path(tmp) / "base.db"
+            url = f"sqlite:///{target}"
         upgrade(url)
         started = time.perf_counter()
         fill(target, accounts)
         usage = more(target, accounts, keys)
         store = Store(url)
-        print(f"base reports on SQLite: {accounts:,} accounts, {usage:,} usage rows, filled in "
+        print(f"base reports on {backend}: {accounts:,} accounts, {usage:,} usage rows, filled in "
               f"{time.perf_counter() - started:.0f} s (setup, not measured)")
         measures = sorted(model.measures)
 
@@ -97,12 +108,30 @@ def bench(accounts: int) -> None:
                 ("team (30 days, admin)", timings(lambda: run(br.team_report, days=30), RUNS))]
         for label, (p50, p95) in rows:
             print(f"  {label:46} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms")
+        reports = {"health": run(br.health_report, measures=measures),
+                   "adoption": run(br.adoption_report, key_features=keys, login_event=login),
+                   "users": run(br.leaderboard_report, key_features=keys), "team": run(br.team_report, days=30)}
         store.dispose()
+        return reports
 
 
 def main() -> None:
     for n in SIZES:
-        bench(n)
+        found: dict[str, dict[str, Any]] = {}
+        for database in DATABASES:
+            if database == "postgresql":
+                from tests.pg import postgres_server
+
+                with postgres_server() as admin:
+                    found[database] = bench(n, admin)
+            else:
+                found[database] = bench(n)
+        if len(found) == 2:  # the same rows on both backends: the same figures, or the SQL differs somewhere
+            lite, pg = found["sqlite"], found["postgresql"]
+            differ = [name for name in lite if json.dumps(lite[name], sort_keys=True, default=str)
+                      != json.dumps(pg[name], sort_keys=True, default=str)]
+            print(f"  {n:,} accounts, SQLite and PostgreSQL reports equal: "
+                  + ("yes" if not differ else f"NO — {', '.join(differ)} differ"))
 
 
 if __name__ == "__main__":
