@@ -27,8 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_reports import timings  # noqa: E402
-from bench.workspace import AS_OF, NOW, Raw, fill  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
+from bench.workspace import AS_OF, NOW, Raw, fill, new_database  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000").split(",") if x]
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
@@ -74,15 +73,7 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
     keys, login = model.signals.key_features, model.signals.login_event
     backend = "PostgreSQL" if admin_url else "SQLite"
     with tempfile.TemporaryDirectory() as tmp:
-        target: Path | str
-        if admin_url is not None:
-            from tests.pg import create_database
-
-            target = url = create_database(admin_url)
-        else:
-            target = Path(tmp) / "base.db"
-            url = f"sqlite:///{target}"
-        upgrade(url)
+        target, url = new_database(tmp, "base", admin_url)
         started = time.perf_counter()
         fill(target, accounts)
         usage = more(target, accounts, keys)

@@ -34,8 +34,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.workspace import AS_OF, Raw, fill  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
+from bench.workspace import AS_OF, Raw, fill, new_database  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_PLAYS_SIZES", "10000,100000").split(",") if x]
 DATABASES = [x for x in os.environ.get("BENCH_PLAYS_DATABASES", "sqlite").split(",") if x]
@@ -84,15 +83,7 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
     from sync.plays import create_from_template, evaluate_plays, publish
 
     with tempfile.TemporaryDirectory() as tmp:
-        target: Path | str
-        if admin_url is not None:
-            from tests.pg import create_database
-
-            target = url = create_database(admin_url)
-        else:
-            target = Path(tmp) / "plays.db"
-            url = f"sqlite:///{target}"
-        upgrade(url)
+        target, url = new_database(tmp, "plays", admin_url)
         started = time.perf_counter()
         fill(target, accounts, ALERTS)
         store = Store(url)

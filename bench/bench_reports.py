@@ -31,8 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.workspace import AS_OF, NOW, Raw, fill  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
+from bench.workspace import AS_OF, NOW, Raw, fill, new_database  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_REPORTS_SIZES", "10000,100000").split(",") if x]
 DATABASES = [x for x in os.environ.get("BENCH_REPORTS_DATABASES", "sqlite,postgresql").split(",") if x]
@@ -86,15 +85,7 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
 
     backend = "PostgreSQL" if admin_url else "SQLite"
     with tempfile.TemporaryDirectory() as tmp:
-        target: Path | str
-        if admin_url is not None:
-            from tests.pg import create_database
-
-            target = url = create_database(admin_url)
-        else:
-            target = Path(tmp) / "reports.db"
-            url = f"sqlite:///{target}"
-        upgrade(url)
+        target, url = new_database(tmp, "reports", admin_url)
         started = time.perf_counter()
         fill(target, accounts)
         past = history(target, accounts)

@@ -24,6 +24,23 @@ LIST_ALERTS: tuple[tuple[str, int, int], ...] = (("usage_drop", 1, 7), ("champio
 """The open alerts of `bench_lists`: every 7th account has a usage drop and a quiet champion."""
 
 
+def new_database(folder: str, name: str, admin_url: str | None = None) -> tuple[Path | str, str]:
+    """A new empty database for one bench run, migrated: (what `Raw` and `fill` take, its URL) — a SQLite file
+    `name`.db in `folder`, or with `admin_url` a fresh database on that PostgreSQL server."""
+    from store.migrate import upgrade
+
+    target: Path | str
+    if admin_url is not None:
+        from tests.pg import create_database
+
+        target = url = create_database(admin_url)
+    else:
+        target = Path(folder) / f"{name}.db"
+        url = f"sqlite:///{target}"
+    upgrade(url)
+    return target, url
+
+
 class Raw:
     """A plain DB-API connection to the bench's database, SQL written with ``?`` for both backends."""
 
