@@ -179,7 +179,8 @@ def _ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
-def _group(account: AdoptionAccount, by: str, premium: Sequence[str]) -> str:
+def group_of(account: AdoptionAccount, by: str, premium: Sequence[str]) -> str:
+    """The adoption group an account falls in: "all", its tier class, or its start cohort."""
     if by == "all":
         return "all"
     if by == "tier":
@@ -192,7 +193,7 @@ def _group(account: AdoptionAccount, by: str, premium: Sequence[str]) -> str:
 def adoption_counts(accounts: Iterable[AdoptionAccount], uses: Iterable[EventUse], key_features: Sequence[str],
                     by: str = "all", premium: Sequence[str] = PREMIUM_TIERS) -> list[AdoptionCount]:
     """Accounts and uses reduced to `AdoptionCount` rows, as the caller's SQL would return them."""
-    groups = {a.account_id: _group(a, by, premium) for a in accounts}
+    groups = {a.account_id: group_of(a, by, premium) for a in accounts}
     n_accounts: dict[str, int] = defaultdict(int)
     for g in groups.values():
         n_accounts[g] += 1

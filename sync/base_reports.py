@@ -326,7 +326,7 @@ def _counts(accounts: list[ad.AdoptionAccount], per_account: Sequence[Any], acti
             ) -> list[ad.AdoptionCount]:
     """`AdoptionCount` rows from per-account distinct users: a user is an (account, key) pair, so the users of a
     group are the sum over its accounts."""
-    group = {a.account_id: ad._group(a, by, ad.PREMIUM_TIERS) for a in accounts}
+    group = {a.account_id: ad.group_of(a, by, ad.PREMIUM_TIERS) for a in accounts}
     n_accounts: dict[str, int] = defaultdict(int)
     for g in group.values():
         n_accounts[g] += 1
