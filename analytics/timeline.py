@@ -13,6 +13,8 @@ account the days its ARR changes, the decided renewals (`RenewalEvent`) and the 
 from __future__ import annotations
 
 import datetime as dt
+import io
+import zipfile
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +30,8 @@ SYSTEM_ORDER = ("salesforce", "hubspot", "zendesk")
 """The system of record is the first of these holding any subscription of the account, else the first by name."""
 DECIDING_WINDOW = dt.timedelta(days=30)
 """A won or lost term starting on or after `renewal_date - 30 days` decides the renewal."""
+_FORMAT = 1
+"""The layout `ArrTimeline.dumps` writes; a stored timeline of another layout is rebuilt, never read."""
 _SHIFT = 22  # date.max.toordinal() < 2**22: (account index << 22) | day ordinal is one sortable int64 key
 _DAY = (1 << _SHIFT) - 1
 
@@ -141,31 +145,124 @@ def term_ends(terms: Iterable[SubscriptionTerm]) -> dict[str, dt.date | None]:
 
     Decided: another won or lost term of the same account and system starts on or after
     `renewal - 30 days` (docs/analytics.md "In force"). The caller stores it as `subscriptions.term_end`."""
-    book = _Book(list(terms))
-    return {t.key: (dt.date.fromordinal(e) if e else None) for t, e in zip(book.terms, book.end.tolist(), strict=True)}
+    return build_timeline(terms).ends
 
 
 _STATUS_CODE = {"active": 0, "churned": 1, "pending": 2}
 
 
+@dataclass(frozen=True, eq=False)
+class TermColumns:
+    """Terms as columns, one row per subscription: what a store reads in one pass (no object per row).
+
+    `ids`: subscription ids (a term's key is ``str(id)`` unless `keys` names them); `account`: account ids;
+    `system`: an index into `systems`; `cents`: ARR in whole cents; `start` / `renewal`: day ordinals, 0 for no
+    date; `status`: 0 won, 1 lost, 2 open (`STATUSES`' order); `versions`: {row: `SubscriptionTerm.versions`}
+    for the terms whose ARR was edited in place. Checked as `SubscriptionTerm` checks a term."""
+
+    ids: np.ndarray
+    account: np.ndarray
+    system: np.ndarray
+    systems: tuple[str, ...]
+    cents: np.ndarray
+    start: np.ndarray
+    renewal: np.ndarray
+    status: np.ndarray
+    versions: dict[int, tuple[tuple[dt.date, Decimal], ...]] = field(default_factory=dict)
+    keys: tuple[str, ...] | None = None
+    _terms: tuple[SubscriptionTerm, ...] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ids)
+        for name in ("account", "system", "cents", "start", "renewal", "status"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"term columns: {name} has {len(getattr(self, name))} rows, ids {n}")
+        if n and (int(self.system.min()) < 0 or int(self.system.max()) >= len(self.systems)):
+            raise ValueError("term columns: a system index is outside `systems`")
+        bad = np.flatnonzero((self.status < 0) | (self.status > 2))
+        if len(bad):
+            raise ValueError(f"subscription {self.key(int(bad[0]))}: status must be one of {', '.join(STATUSES)}")
+        bad = np.flatnonzero(self.cents < 0)
+        if len(bad):
+            raise ValueError(f"subscription {self.key(int(bad[0]))}'s ARR must be a finite amount >= 0, got "
+                             f"{from_cents(int(self.cents[bad[0]]))}")
+        keys = self.keys if self.keys is not None else self.ids
+        ascending = self.keys is None and (n < 2 or bool((np.diff(self.ids) > 0).all()))  # unique, no hashing
+        if not ascending and len(np.unique(np.asarray(keys))) != n:
+            dupes = sorted(str(k) for k, c in Counter(keys.tolist() if isinstance(keys, np.ndarray) else keys).items()
+                           if c > 1)
+            raise ValueError(f"subscription keys must be unique; repeated: {', '.join(dupes[:5])}")
+        for row in self.versions:
+            self.term(row)  # a version list checked as a term checks it
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def key(self, row: int) -> str:
+        return self.keys[row] if self.keys is not None else str(int(self.ids[row]))
+
+    def term(self, row: int) -> SubscriptionTerm:
+        """Row `row` as a `SubscriptionTerm`."""
+        if self._terms is not None:
+            return self._terms[row]
+        start, renewal = int(self.start[row]), int(self.renewal[row])
+        return SubscriptionTerm(
+            key=self.key(row), account=int(self.account[row]), system=self.systems[int(self.system[row])],
+            arr=from_cents(int(self.cents[row])), start=dt.date.fromordinal(start) if start else None,
+            renewal=dt.date.fromordinal(renewal) if renewal else None, status=STATUSES[int(self.status[row])],
+            versions=self.versions.get(row, ()))
+
+    @classmethod
+    def from_terms(cls, terms: Iterable[SubscriptionTerm]) -> TermColumns:
+        terms = tuple(terms)
+        n = len(terms)
+        systems = tuple(sorted({t.system for t in terms}))
+        code = {name: i for i, name in enumerate(systems)}
+        return cls(
+            ids=np.arange(n, dtype=np.int64), account=np.fromiter((t.account for t in terms), np.int64, n),
+            system=np.fromiter((code[t.system] for t in terms), np.int64, n), systems=systems,
+            cents=np.fromiter((t._cents for t in terms), np.int64, n),
+            start=np.fromiter((t.start.toordinal() if t.start else 0 for t in terms), np.int64, n),
+            renewal=np.fromiter((t.renewal.toordinal() if t.renewal else 0 for t in terms), np.int64, n),
+            status=np.fromiter((_STATUS_CODE[t.status] for t in terms), np.int64, n),
+            versions={i: t.versions for i, t in enumerate(terms) if t.versions},
+            keys=tuple(t.key for t in terms), _terms=terms)
+
+
 class _Book:
     """The terms as NumPy columns (day ordinals, 0 for no date), with each won term's end decided."""
 
-    def __init__(self, terms: list[SubscriptionTerm]):
-        self.terms = terms
-        n = len(terms)
-        self.account_ids = np.unique(np.fromiter((t.account for t in terms), np.int64, n))
-        self.account = np.searchsorted(self.account_ids, np.fromiter((t.account for t in terms), np.int64, n))
-        self.start = np.fromiter((t.start.toordinal() if t.start else 0 for t in terms), np.int64, n)
-        self.renewal = np.fromiter((t.renewal.toordinal() if t.renewal else 0 for t in terms), np.int64, n)
-        status = np.fromiter((_STATUS_CODE[t.status] for t in terms), np.int64, n)
-        names = sorted({t.system for t in terms}, key=lambda x: (x not in SYSTEM_ORDER, _order(x), x))
+    @classmethod
+    def restore(cls, columns: TermColumns, account_ids: np.ndarray, account: np.ndarray, system: np.ndarray,
+                record: np.ndarray, end: np.ndarray, won: np.ndarray, system_names: list[str]) -> _Book:
+        """A book as `__init__` decided it (from `ArrTimeline.dumps`), without deciding again."""
+        n = len(columns)
+        if not all(len(x) == n for x in (account, system, end, won)):
+            raise ValueError("book columns of unequal length")
+        book = cls.__new__(cls)
+        book.columns, book.start, book.renewal = columns, columns.start, columns.renewal
+        book.account_ids = account_ids
+        book.account, book.system, book.record, book.end, book.won = account, system, record, end, won.astype(bool)
+        book.system_names = list(system_names)
+        if len(record) != len(book.account_ids):
+            raise ValueError("book record of the wrong length")
+        return book
+
+    def __init__(self, columns: TermColumns):
+        self.columns = columns
+        self.account_ids = np.unique(columns.account)
+        self.account = np.searchsorted(self.account_ids, columns.account)
+        self.start = columns.start
+        self.renewal = columns.renewal
+        status = columns.status
+        names = sorted(set(columns.systems), key=lambda x: (x not in SYSTEM_ORDER, _order(x), x))
         self.system_names = names
-        rank_of = {name: i for i, name in enumerate(names)}
-        self.system = np.fromiter((rank_of[t.system] for t in terms), np.int64, n)
+        rank = np.array([names.index(name) for name in columns.systems], dtype=np.int64)
+        self.system = rank[columns.system] if len(columns) else np.zeros(0, dtype=np.int64)
         # System of record: the lowest-ranked system holding any subscription of the account.
         self.record = np.full(len(self.account_ids), len(names), dtype=np.int64)
         np.minimum.at(self.record, self.account, self.system)
+        n = len(columns)
         # Decided: another won or lost term of the same account and system starts on or after renewal - 30 days.
         group = self.account * max(len(names), 1) + self.system
         eligible = np.flatnonzero((status != 2) & (self.start > 0))
@@ -215,6 +312,8 @@ class ArrTimeline:
         self.account_ids = book.account_ids
         """Every account of the terms, ascending; the arrays below index accounts by position in it."""
         self._base = np.arange(len(self.account_ids), dtype=np.int64) << _SHIFT
+        self._renewal_keys, self._renewal_up = renewal_keys, renewal_up  # as given, for `dumps`
+        self._open_input, self._open_cents_input = open_rows, open_cents
         # ARR change points: key = account index << 22 | day ordinal, value = ARR cents from that day on.
         self._keys, self._values = keys, values
         accounts = keys >> _SHIFT
@@ -239,16 +338,65 @@ class ArrTimeline:
         self._o_days = book.renewal[self._open_rows]
         self._o_cents = open_cents[order]
 
+    # -- kept between processes -----------------------------------------------------------------------
+    def dumps(self) -> bytes:
+        """The timeline as bytes (NumPy's .npz, no pickle), for `loads` in another process: what a worker builds
+        once after a sync, every web process reads instead of rebuilding."""
+        book, columns = self._book, self._book.columns
+        v_rows = [row for row, steps in sorted(columns.versions.items()) for _ in steps]
+        v_steps = [step for _, steps in sorted(columns.versions.items()) for step in steps]
+        arrays = {
+            "format": np.array([_FORMAT]),
+            "ids": columns.ids, "c_account": columns.account, "c_system": columns.system, "cents": columns.cents,
+            "start": columns.start, "renewal": columns.renewal, "status": columns.status,
+            "systems": np.array(columns.systems, dtype=str),
+            "v_rows": np.array(v_rows, dtype=np.int64),
+            "v_days": np.array([d.toordinal() for d, _ in v_steps], dtype=np.int64),
+            "v_cents": np.array([to_cents(v) for _, v in v_steps], dtype=np.int64),
+            "account_ids": book.account_ids, "b_account": book.account, "b_system": book.system,
+            "record": book.record, "end": book.end,
+            "won": book.won, "system_names": np.array(book.system_names, dtype=str),
+            "keys": self._keys, "values": self._values, "renewal_keys": self._renewal_keys,
+            "renewal_up": self._renewal_up, "open_rows": self._open_input, "open_cents": self._open_cents_input}
+        if columns.keys is not None:
+            arrays["names"] = np.array(columns.keys, dtype=str)
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        return buffer.getvalue()
+
+    @classmethod
+    def loads(cls, data: bytes) -> ArrTimeline:
+        """The timeline `dumps` wrote; a ValueError for bytes it did not write."""
+        try:
+            a = np.load(io.BytesIO(data), allow_pickle=False)
+            if a["format"].tolist() != [_FORMAT]:
+                raise ValueError(f"format {a['format'].tolist()}")
+            versions: dict[int, list[tuple[dt.date, Decimal]]] = {}
+            for row, day, cents in zip(a["v_rows"].tolist(), a["v_days"].tolist(), a["v_cents"].tolist(),
+                                       strict=True):
+                versions.setdefault(row, []).append((dt.date.fromordinal(day), from_cents(cents)))
+            columns = TermColumns(
+                ids=a["ids"], account=a["c_account"], system=a["c_system"], systems=tuple(a["systems"].tolist()),
+                cents=a["cents"], start=a["start"], renewal=a["renewal"], status=a["status"],
+                versions={row: tuple(steps) for row, steps in versions.items()},
+                keys=tuple(a["names"].tolist()) if "names" in a else None)
+            book = _Book.restore(columns, a["account_ids"], a["b_account"], a["b_system"], a["record"], a["end"],
+                                 a["won"], a["system_names"].tolist())
+            return cls(book, a["keys"], a["values"], a["renewal_keys"], a["renewal_up"], a["open_rows"],
+                       a["open_cents"])
+        except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"not a stored ARR timeline: {exc}") from None
+
     @cached_property
     def open_terms(self) -> tuple[SubscriptionTerm, ...]:
         """Won terms of the system of record with a renewal date and an open end, by renewal date."""
-        return tuple(self._book.terms[i] for i in self._open_rows.tolist())
+        return tuple(self._book.columns.term(i) for i in self._open_rows.tolist())
 
     @cached_property
     def ends(self) -> dict[str, dt.date | None]:
         """{term key: end} (`term_ends`)."""
-        return {t.key: (dt.date.fromordinal(e) if e else None)
-                for t, e in zip(self._book.terms, self._book.end.tolist(), strict=True)}
+        columns = self._book.columns
+        return {columns.key(i): (dt.date.fromordinal(e) if e else None) for i, e in enumerate(self._book.end.tolist())}
 
     @cached_property
     def system_of_record(self) -> dict[int, str]:
@@ -355,7 +503,7 @@ class ArrTimeline:
         """Open terms whose renewal date is in [first, end), of the accounts in `mask`."""
         lo, hi = np.searchsorted(self._o_days, [first.toordinal(), end.toordinal()], side="left")
         rows = self._open_rows[lo:hi][mask[self._o_accounts[lo:hi]]]
-        return [self._book.terms[i] for i in rows.tolist()]
+        return [self._book.columns.term(i) for i in rows.tolist()]
 
     def open_rows(self, end: dt.date, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(account ids, renewal day ordinals, cents up) of the open terms renewing before `end`, summed per
@@ -368,17 +516,13 @@ class ArrTimeline:
         return self.account_ids[index[order]], days[order], cents[order]
 
 
-def build_timeline(terms: Iterable[SubscriptionTerm]) -> ArrTimeline:
+def build_timeline(terms: Iterable[SubscriptionTerm] | TermColumns) -> ArrTimeline:
     """The ARR timeline of the accounts of `terms` (any order; keys must be unique)."""
-    terms = list(terms)
-    keys = [t.key for t in terms]
-    if len(set(keys)) != len(keys):
-        dupes = sorted(k for k, n in Counter(keys).items() if n > 1)
-        raise ValueError(f"subscription keys must be unique; repeated: {', '.join(dupes[:5])}")
-    book = _Book(terms)
-    n = len(terms)
-    cents = np.fromiter((t._cents for t in terms), np.int64, n)
-    versioned = np.fromiter((bool(t._version_days) for t in terms), bool, n)
+    columns = terms if isinstance(terms, TermColumns) else TermColumns.from_terms(terms)
+    book = _Book(columns)
+    cents = columns.cents
+    versioned = np.zeros(len(columns), dtype=bool)
+    versioned[list(columns.versions)] = True
     base = book.account << _SHIFT
     # A term without versions: + its ARR on its start, - its ARR on its end.
     plain = np.flatnonzero(book.won & ~versioned)
@@ -393,7 +537,7 @@ def build_timeline(terms: Iterable[SubscriptionTerm]) -> ArrTimeline:
     extra_end_keys: list[int] = []
     extra_ended: list[int] = []
     for i in np.flatnonzero(book.won & versioned).tolist():
-        t = terms[i]
+        t = columns.term(i)
         start, end, key_base = int(book.start[i]), int(book.end[i]), int(base[i])
         previous = 0
         for j, (day, value) in enumerate(zip(t._version_days, t._version_cents, strict=True)):
@@ -422,7 +566,7 @@ def build_timeline(terms: Iterable[SubscriptionTerm]) -> ArrTimeline:
         np.concatenate([*end_keys, np.array(extra_end_keys, dtype=np.int64)]),
         np.concatenate([*ended, np.array(extra_ended, dtype=np.int64)]))
     open_rows = np.flatnonzero(book.won & (book.end == 0) & (book.renewal > 0))
-    open_cents = np.array([terms[i].cents_on(dt.date.fromordinal(int(book.renewal[i]) - 1))
+    open_cents = np.array([columns.term(i).cents_on(dt.date.fromordinal(int(book.renewal[i]) - 1))
                            for i in open_rows[versioned[open_rows]].tolist()], dtype=np.int64)
     up = cents[open_rows]
     up[versioned[open_rows]] = open_cents

@@ -317,6 +317,21 @@ class SubscriptionMovement(TenantScoped, Base):
     delta: Mapped[Decimal] = mapped_column(Numeric(14, 2))
 
 
+class RevenueTimeline(TenantScoped, Base):
+    """A workspace's ARR timeline as built from its subscriptions (`analytics.timeline.ArrTimeline.dumps`), kept
+    so every web process reads it instead of rebuilding it: written after a sync that changed subscriptions, and
+    by the first report that found it stale. `fingerprint` says which subscriptions it was built from."""
+
+    __tablename__ = "revenue_timelines"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    subscriptions: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 class RenewalCall(TenantScoped, Base):
     """A CSM's forecast call on a renewal at its 6- or 3-month checkpoint, shown beside Canary's forecast."""
 

@@ -8,13 +8,15 @@ subscription or a version changes: the fingerprint is their count and newest cha
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analytics.definitions import DEFINITIONS
@@ -22,11 +24,24 @@ from analytics.forecast import Probabilities, forecast
 from analytics.forecast import probabilities as calibrate
 from analytics.retention import add_months, period_figures
 from analytics.timeline import ArrTimeline, build_timeline
-from store.models import Account, HealthSnapshot, RenewalCall, Subscription, SubscriptionVersion, Tenant, User
+from store.arrays import int_columns
+from store.models import (
+    BANDS,
+    Account,
+    HealthSnapshot,
+    RenewalCall,
+    RevenueTimeline,
+    Subscription,
+    SubscriptionVersion,
+    Tenant,
+    User,
+)
 from store.portfolio_keys import reference_day
 from store.queries import live_accounts
 from store.scoping import current_tenant
-from sync.revenue import load_terms, probabilities
+from sync.revenue import load_columns, probabilities
+
+log = logging.getLogger("canary.reports")
 
 UNITS = ("arr", "mrr")
 FIGURES = ("start", "churn", "contraction", "expansion", "new", "reactivation", "closing", "grr", "nrr",
@@ -79,23 +94,74 @@ def parse_day(raw: str | None) -> dt.date | None:
         raise ReportError(f"as_of must be a date like 2026-11-30, not {raw[:40]!r}") from None
 
 
-_timelines: dict[int, tuple[tuple[Any, ...], ArrTimeline]] = {}
+CACHED_WORKSPACES = 16
+"""Timelines a process keeps in memory (the workspaces it read most recently); the others are read from
+`revenue_timelines` again — a few MB, tens of milliseconds."""
+
+_timelines: OrderedDict[int, tuple[tuple[Any, ...], ArrTimeline]] = OrderedDict()
 _lock = threading.Lock()
 
 
 def timeline(session: Session) -> ArrTimeline:
-    """The workspace's ARR timeline, rebuilt only when its subscriptions changed since the last build."""
+    """The workspace's ARR timeline as its subscriptions are now (see `_timeline`)."""
+    return _timeline(session)[1]
+
+
+def _timeline(session: Session) -> tuple[tuple[Any, ...], ArrTimeline]:
+    """(what it was built from — `_fingerprint` —, the timeline): this process's copy while the subscriptions
+    are unchanged, else the one stored after the last sync (`prepare_timeline`), else built here and stored."""
     tenant_id = current_tenant(session)
     if tenant_id is None:
         raise ReportError("reports are read in a workspace's session")
     fingerprint = _fingerprint(session)
     with _lock:
         cached = _timelines.get(tenant_id)
-    if cached is not None and cached[0] == fingerprint:
-        return cached[1]
-    built = build_timeline(load_terms(session))
+        if cached is not None and cached[0] == fingerprint:
+            _timelines.move_to_end(tenant_id)
+            return cached
+    built = (fingerprint, _stored(session, fingerprint) or _build_and_store(session, fingerprint))
     with _lock:
-        _timelines[tenant_id] = (fingerprint, built)
+        _timelines[tenant_id] = built
+        _timelines.move_to_end(tenant_id)
+        while len(_timelines) > CACHED_WORKSPACES:
+            _timelines.popitem(last=False)
+    return built
+
+
+def prepare_timeline(session: Session) -> bool:
+    """Build and store the workspace's timeline unless the stored one is current (what a worker runs after a sync
+    that may have changed subscriptions, so that no report request has to build it); True when it was built."""
+    fingerprint = _fingerprint(session)
+    if session.scalar(select(RevenueTimeline.id).where(RevenueTimeline.fingerprint == repr(fingerprint))):
+        return False
+    _build_and_store(session, fingerprint)
+    return True
+
+
+def _stored(session: Session, fingerprint: tuple[Any, ...]) -> ArrTimeline | None:
+    payload = session.scalar(select(RevenueTimeline.payload).where(RevenueTimeline.fingerprint == repr(fingerprint)))
+    if payload is None:
+        return None
+    try:
+        return ArrTimeline.loads(payload)
+    except ValueError as exc:  # another layout (an older Canary wrote it): rebuilt and stored again
+        log.info("stored ARR timeline not read (%s); rebuilding", exc)
+        return None
+
+
+def _build_and_store(session: Session, fingerprint: tuple[Any, ...]) -> ArrTimeline:
+    built = build_timeline(load_columns(session))
+    payload = built.dumps()
+    try:
+        with session.begin_nested():  # two processes may store at once: the second one's write is dropped
+            row = session.scalar(select(RevenueTimeline))
+            if row is None:
+                row = RevenueTimeline()
+                session.add(row)
+            row.fingerprint, row.payload, row.subscriptions = repr(fingerprint), payload, int(fingerprint[0])
+            row.built_at = dt.datetime.now(dt.UTC)
+    except SQLAlchemyError as exc:
+        log.warning("ARR timeline built but not stored: %s", exc.__class__.__name__)
     return built
 
 
@@ -216,12 +282,12 @@ PER_MONTH = 25
 _calibrations: dict[int, tuple[tuple[Any, ...], Probabilities]] = {}
 
 
-def _probabilities(session: Session, line: ArrTimeline, day: dt.date) -> Probabilities:
+def _probabilities(session: Session, fingerprint: tuple[Any, ...], line: ArrTimeline, day: dt.date) -> Probabilities:
     """p(band), recalibrated from the workspace's renewals; kept until the timeline, the latest scored day, the
     report's day or the workspace's defaults change (the band history it reads is one query per renewal day)."""
     tenant = _tenant(session)
     defaults = {None if band == "none" else band: Decimal(str(p)) for band, p in probabilities(tenant).items()}
-    key = (_fingerprint(session), session.scalar(select(func.max(HealthSnapshot.day))), day, tuple(sorted(
+    key = (fingerprint, session.scalar(select(func.max(HealthSnapshot.day))), day, tuple(sorted(
         (band or "", p) for band, p in defaults.items())))
     with _lock:
         cached = _calibrations.get(tenant.id)
@@ -233,6 +299,17 @@ def _probabilities(session: Session, line: ArrTimeline, day: dt.date) -> Probabi
     return found
 
 
+def _bands(session: Session) -> dict[int, str | None]:
+    """Every account's current health band (None: not scored), read as integer columns."""
+    code = case(*((Account.health_band == band, i) for i, band in enumerate(BANDS)),
+                (Account.health_band.is_(None), -1), else_=-2)
+    ids, codes = int_columns(session, select(Account.id, code), (Account,))
+    if (codes == -2).any():
+        raise ReportError(f"account {int(ids[codes == -2][0])} has a health band outside {', '.join(BANDS)}")
+    names = (*BANDS, None)  # code -1 reads the last
+    return dict(zip(ids.tolist(), [names[c] for c in codes.tolist()], strict=True))
+
+
 def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | None = None,
              per_month: int = PER_MONTH) -> dict[str, Any]:
     """The renewal forecast: renewals due per month for 12 months by health band, expected ARR and revenue at
@@ -241,10 +318,10 @@ def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | No
     if not 1 <= per_month <= 1000:
         raise ReportError("per_month must be from 1 to 1000")
     day = as_of or as_of_day(session)
-    line = timeline(session)
+    fingerprint, line = _timeline(session)
     ids = cohort.account_ids(session)
-    bands = dict(session.execute(select(Account.id, Account.health_band)).all())
-    probs = _probabilities(session, line, day)
+    bands = _bands(session)
+    probs = _probabilities(session, fingerprint, line, day)
     result = forecast(line, day, bands, None, probs.p, ids)
     listed = [m.most_at_risk(per_month) for m in result.months]
     due_ids = sorted({d.account for rows in listed for d in rows} | {d.account for d in result.overdue})

@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import delete, select
+import numpy as np
+from sqlalchemy import BigInteger, case, cast, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from analytics.forecast import check_call
+from store.arrays import day_ordinal, int_columns
 from store.audit import record_audit
 from store.models import (
     BANDS,
@@ -142,6 +144,41 @@ def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> li
                 renewal=renewal, status=status,
                 versions=_arr_versions(start, arr, versions[sub_id]) if sub_id in versions else ()))
     return terms
+
+
+def load_columns(session: Session) -> Any:
+    """Every subscription of the workspace as `analytics.timeline.TermColumns`: one pass of integers (no ORM
+    rows), plus the few ARR versions (what `load_terms` gives, for a whole workspace's timeline)."""
+    from analytics.timeline import STATUSES, TermColumns
+
+    systems = tuple(sorted(s for s in session.scalars(select(Subscription.system).distinct()) if s is not None))
+    cents = cast(func.round(func.coalesce(Subscription.arr, 0) * 100), BigInteger)
+    status = case(*((Subscription.status == name, code) for code, name in enumerate(STATUSES)), else_=-1)
+    system = case(*((Subscription.system == name, code) for code, name in enumerate(systems)), else_=-1) \
+        if systems else literal(0)
+    ids, account, system_code, amount, start, renewal, state = int_columns(session, select(
+        Subscription.id, Subscription.account_id, system, cents, day_ordinal(session, Subscription.start_date),
+        day_ordinal(session, Subscription.renewal_date), status).where(Subscription.account_id.is_not(None))
+        .order_by(Subscription.id), (Subscription,))
+    bad = np.flatnonzero(state < 0)
+    if len(bad):
+        raise ValueError(f"subscription {int(ids[bad[0]])} has a status outside {', '.join(STATUSES)}")
+    versions: dict[int, list[Any]] = defaultdict(list)
+    for v in session.execute(select(SubscriptionVersion.subscription_id, SubscriptionVersion.seen_on,
+                                    SubscriptionVersion.arr_before, SubscriptionVersion.arr_after)
+                             .order_by(SubscriptionVersion.seen_on, SubscriptionVersion.id)):
+        versions[v.subscription_id].append(v)
+    edited: dict[int, tuple[tuple[dt.date, Decimal], ...]] = {}
+    for sub_id, seen in versions.items():
+        row = int(np.searchsorted(ids, sub_id))  # ids ascending (ORDER BY id)
+        if row == len(ids) or ids[row] != sub_id:
+            continue  # a version of a subscription without an account
+        start_day = dt.date.fromordinal(int(start[row])) if start[row] else None
+        steps = _arr_versions(start_day, Decimal(int(amount[row])).scaleb(-2), seen)
+        if steps:
+            edited[row] = steps
+    return TermColumns(ids=ids, account=account, system=system_code, systems=systems, cents=amount, start=start,
+                       renewal=renewal, status=state, versions=edited)
 
 
 def _arr_versions(start: dt.date | None, arr: Decimal | None,

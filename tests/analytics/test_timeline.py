@@ -123,3 +123,23 @@ def test_an_add_on_booked_in_the_last_30_days_decides_the_term() -> None:
     ends = term_ends([term("main", 1, 1000, "2025-01-01", "2026-01-01"),
                       term("addon", 1, 100, "2025-12-10", "2026-01-01")])
     assert ends == {"main": d("2026-01-01"), "addon": None}
+
+
+def test_a_timeline_read_back_from_bytes_answers_as_the_one_built() -> None:
+    """`dumps`/`loads`: what a worker stores after a sync and a web process reads instead of rebuilding."""
+    from analytics.timeline import ArrTimeline, TermColumns
+
+    for built in (TIMELINE, build_timeline(TermColumns.from_terms(book())), build_timeline([])):
+        back = ArrTimeline.loads(built.dumps())
+        for day in (d("2024-12-31"), d("2025-06-01"), d("2026-01-01"), d("2026-10-15")):
+            assert back.cents_all(day).tolist() == built.cents_all(day).tolist()
+        assert back.account_ids.tolist() == built.account_ids.tolist()
+        assert back.renewals == built.renewals
+        assert back.open_terms == built.open_terms
+        assert back.ends == built.ends
+        assert back.system_of_record == built.system_of_record
+        assert back.changes(d("2000-01-01"), d("2100-01-01"), back.mask(None)) == built.changes(
+            d("2000-01-01"), d("2100-01-01"), built.mask(None))
+    assert TIMELINE.renewals and TIMELINE.open_terms and any(t.versions for t in book())
+    with pytest.raises(ValueError, match="not a stored ARR timeline"):
+        ArrTimeline.loads(b"PK\x03\x04 not a zip")

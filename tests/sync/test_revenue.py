@@ -178,3 +178,96 @@ def test_quarters_and_years_are_periods_of_their_own(store: Store, tenant: int) 
     # 2025: 10,000 at its opening, 15,000 at its close: NRR 150 %.
     assert [(y["month"], y["nrr"]) for y in years["months"]] == [("2025", 1.5), ("2026", 1.0)]
     assert [(a["opening"], a["closing"]) for a in behind["accounts"]] == [(12_000.0, 15_000.0)]
+
+
+def test_the_column_read_gives_the_timeline_the_row_read_gives(store: Store, tenant: int) -> None:
+    """Reports read every subscription as integer columns (`load_columns`); the answer is the one the per-row
+    read (`load_terms`) gives: ARR changes, renewals, open terms and ends — versions, lost and open deals
+    included, another workspace's deals not."""
+    from analytics.timeline import build_timeline
+    from store.arrays import int_columns
+    from sync.revenue import load_columns, load_terms
+
+    crm = _crm(_deal("006A", 10_000, D(2024, 1, 1), D(2025, 1, 1)),
+               _deal("006B", 12_500, D(2025, 1, 1), D(2026, 1, 1)),
+               _deal("006C", 3_000, D(2025, 3, 1), D(2026, 1, 1), status="churned"),
+               _deal("006D", 700, D(2025, 9, 1), D(2026, 9, 1), status="pending"))
+    sync(store, tenant, {"salesforce": crm})
+    crm.data["deals"][1] = _deal("006B", 11_000, D(2025, 1, 1), D(2026, 1, 1),
+                                 updated=WORLD_NOW.replace(year=2025, month=6, day=1))
+    sync(store, tenant, {"salesforce": crm}, full=True)
+    with store.session() as s:
+        other, _ = create_tenant(s, "other", "Other")
+        s.add(Subscription(tenant_id=other.id, system="hubspot", external_id="x", arr=Decimal("99.99"),
+                           start_date=D(2025, 1, 1), renewal_date=D(2026, 1, 1), status="active"))
+    with store.session(tenant) as s:
+        rows, columns = build_timeline(load_terms(s)), build_timeline(load_columns(s))
+        with pytest.raises(ValueError, match="tenant session"):
+            int_columns(s, select(Subscription.id), ())
+    for day in (D(2024, 6, 1), D(2025, 2, 1), D(2025, 7, 1), D(2026, 2, 1)):
+        assert columns.cents_all(day).tolist() == rows.cents_all(day).tolist()
+    assert columns.account_ids.tolist() == rows.account_ids.tolist() != []
+    assert columns.changes(D(2020, 1, 1), D(2030, 1, 1), columns.mask(None)) == rows.changes(
+        D(2020, 1, 1), D(2030, 1, 1), rows.mask(None))
+    assert columns.renewals == rows.renewals != ()
+    assert columns.open_terms == rows.open_terms != ()
+    assert columns.ends == rows.ends
+    assert sum(t.versions != () for t in load_terms_with_versions(store, tenant)) == 1
+
+
+def load_terms_with_versions(store: Store, tenant: int) -> list[Any]:
+    from sync.revenue import load_columns
+
+    with store.session(tenant) as s:
+        table = load_columns(s)
+        return [table.term(i) for i in range(len(table))]
+
+
+def test_a_sync_stores_the_timeline_and_a_fresh_process_reads_it_instead_of_building(
+        store: Store, tenant: int, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy import update
+
+    from store.models import RevenueTimeline
+    from sync import reports
+
+    crm = _crm(_deal("006A", 10_000, D(2024, 3, 1), D(2025, 3, 1)), _deal("006B", 12_000, D(2025, 3, 1), D(2026, 3, 1)))
+    sync(store, tenant, {"salesforce": crm})
+    with store.session(tenant) as s:
+        stored = s.scalars(select(RevenueTimeline)).all()
+        assert [(r.subscriptions, r.fingerprint) for r in stored] == [(2, repr(reports._fingerprint(s)))]
+        reports._timelines.clear()  # a web process that has read nothing yet
+        monkeypatch.setattr(reports, "build_timeline", lambda *_: pytest.fail("built instead of read"))
+        first = reports.revenue(s, months=12, as_of=D(2026, 1, 20))
+    assert first["recurring_now"] == 12_000.0
+    monkeypatch.undo()
+    # A subscription changed outside a sync: the next report builds, answers the new figure and stores it.
+    with store.session(tenant) as s:
+        s.execute(update(Subscription).where(Subscription.external_id == "006B").values(arr=Decimal(13_000)))
+    with store.session(tenant) as s:
+        assert reports.revenue(s, months=12, as_of=D(2026, 1, 20))["recurring_now"] == 13_000.0
+    with store.session(tenant) as s:
+        row = s.scalars(select(RevenueTimeline)).one()
+        assert row.fingerprint == repr(reports._fingerprint(s))
+        assert reports.prepare_timeline(s) is False  # current: nothing to build
+        row.payload = b"not a timeline"
+    reports._timelines.clear()
+    with store.session(tenant) as s, caplog.at_level("INFO", "canary.reports"):
+        assert reports.revenue(s, months=12, as_of=D(2026, 1, 20))["recurring_now"] == 13_000.0
+    assert "stored ARR timeline not read" in caplog.text
+    with store.session(tenant) as s:
+        assert s.scalars(select(RevenueTimeline)).one().payload != b"not a timeline"
+
+
+def test_a_process_keeps_the_timelines_of_its_latest_workspaces_only(store: Store, tenant: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync import reports
+
+    monkeypatch.setattr(reports, "CACHED_WORKSPACES", 2)
+    reports._timelines.clear()
+    ids = []
+    for n in range(3):
+        with store.session() as s:
+            ids.append(create_tenant(s, f"w{n}", f"W{n}")[0].id)
+        with store.session(ids[-1]) as s:
+            reports.timeline(s)
+    assert list(reports._timelines) == ids[1:]
