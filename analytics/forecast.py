@@ -185,7 +185,8 @@ def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | No
     due_bands = [bands.get(a) for a in ids]
     for band in set(due_bands) - set(BANDS):
         _check_band(band, "an account's current band")
-    band_no = np.array([BANDS.index(b) for b in due_bands], dtype=np.int64)
+    band_index = {band: i for i, band in enumerate(BANDS)}
+    band_no = np.fromiter((band_index[b] for b in due_bands), dtype=np.int64, count=len(due_bands))
     month_no = (days - _EPOCH).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) - (
         (first.year - 1970) * 12 + first.month - 1)
     slots = len(BANDS) * HISTORY_MONTHS
@@ -205,7 +206,7 @@ def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | No
     def most_at_risk(rows: np.ndarray, n: int) -> list[Due]:
         if n <= 0 or not len(rows):
             return []
-        order = np.lexsort((np.asarray(ids)[rows], days[rows], -risk[rows]))[: n * 2 + 8]
+        order = np.lexsort((account_ids[rows], days[rows], -risk[rows]))[: n * 2 + 8]
         chosen = dues_of(rows[order])  # a margin of ties, then the exact order in Decimal
         return sorted(chosen, key=lambda d: (-d.at_risk, d.renewal, d.account))[:n]
 

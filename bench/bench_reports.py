@@ -7,7 +7,11 @@ win-back; then `canary revenue rebuild` (term ends and movements; timed, it is w
 
 Timed per report, as a page or an API call computes it, each p50 / p95 over `RUNS` requests:
   revenue          GRR, NRR … for 12 months and the month to date (`sync.reports.revenue`)
-  revenue cold     the same on the first request after a subscription changed (the ARR timeline rebuilt)
+  revenue, after a sync   the same on a web process's first request after a sync changed a subscription: the
+                   worker stored the new ARR timeline (`prepare_timeline`, timed on its own line, worker time);
+                   the request reads it from `revenue_timelines`
+  revenue, built in request   the fallback when nothing current is stored (a subscription changed outside sync):
+                   the request reads the subscriptions as columns, builds the timeline and stores it
   accounts behind  the churned accounts of one month (`figure_accounts`)
   renewals         the 12-month forecast with recalibration and calls (`sync.reports.renewals`)
 Beside them, the floor measured in the same run: one SQL pass summing every subscription's ARR.
@@ -64,10 +68,13 @@ def history(target: Path | str, accounts: int) -> int:
     return len(rows)
 
 
-def timings(call: Callable[[], Any], runs: int = RUNS) -> tuple[float, float]:
-    """(p50, p95) in ms over `runs` calls."""
+def timings(call: Callable[[], Any], runs: int = RUNS, before: Callable[[], Any] | None = None
+            ) -> tuple[float, float]:
+    """(p50, p95) in ms over `runs` calls; `before`, when given, runs before each call, off the clock."""
     took = []
     for _ in range(runs):
+        if before is not None:
+            before()
         started = time.perf_counter()
         call()
         took.append((time.perf_counter() - started) * 1000)
@@ -107,10 +114,19 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
             with store.session(1) as s:
                 return reports.revenue(s, months=12, as_of=AS_OF)
 
-        def cold() -> Any:
-            with store.session(1) as s:  # one subscription changes: the next request rebuilds the timeline
+        def change() -> None:
+            with store.session(1) as s:  # one subscription changes
                 s.execute(update(Subscription).where(Subscription.account_id == 1).values(name=f"n{time.time()}"))
-            return revenue()
+            reports._timelines.clear()  # and the request lands on a web process that has not read it yet
+
+        prepared: list[float] = []
+
+        def sync_then_worker() -> None:
+            change()
+            started = time.perf_counter()
+            with store.session(1) as s:
+                reports.prepare_timeline(s)  # the worker, at the end of the sync (not part of the request)
+            prepared.append((time.perf_counter() - started) * 1000)
 
         def behind() -> Any:
             with store.session(1) as s:
@@ -124,12 +140,16 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
         goal = GOAL_MS[backend]
         rows = [("floor: one SQL pass over the subscriptions", timings(floor)),
                 ("revenue (12 months and to date)", timings(revenue)),
-                ("revenue, cold (timeline rebuilt)", timings(cold, max(3, RUNS // 2))),
+                ("revenue, first request after a sync", timings(revenue, max(3, RUNS // 2), sync_then_worker)),
+                ("revenue, built in the request (fallback)", timings(revenue, max(3, RUNS // 2), change)),
                 ("accounts behind a month's churn", timings(behind)),
                 ("renewals (12-month forecast)", timings(renewals))]
         for label, (p50, p95) in rows:
             verdict = "" if label.startswith("floor") else ("  within goal" if p95 < goal else f"  over {goal} ms goal")
-            print(f"  {label:46} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms{verdict}")
+            print(f"  {label:48} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms{verdict}")
+        prepared.sort()
+        print(f"  {'worker: build + store the timeline after a sync':48} p50 {statistics.median(prepared):8.1f} ms  "
+              f"max {prepared[-1]:8.1f} ms  (not a page)")
         store.dispose()
 
 

@@ -71,7 +71,7 @@ def revenue_rebuild(tenant_slug: str | None) -> None:
     from sqlalchemy import select
 
     from store.models import Subscription
-    from sync.reports import prepare_timeline
+    from sync.reports import prepare_reports
     from sync.revenue import refresh
 
     store = app_store()
@@ -79,5 +79,5 @@ def revenue_rebuild(tenant_slug: str | None) -> None:
     with store.session(tenant.id) as s:
         ids = [a for a in s.scalars(select(Subscription.account_id).distinct()) if a is not None]
         rows = refresh(s, ids)
-        prepare_timeline(s)
+        prepare_reports(s)
     click.echo(f"{tenant.slug}: {len(ids)} accounts with subscriptions, {rows} movements and renewals recorded.")

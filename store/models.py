@@ -329,7 +329,9 @@ class RevenueTimeline(TenantScoped, Base):
     fingerprint: Mapped[str] = mapped_column(String(200))
     subscriptions: Mapped[int] = mapped_column(Integer)
     built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)  # MBs: read only by `sync.reports`
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The renewal forecast's p(band) for the day the reports open on, with what it was computed from (`key`)."""
 
 
 class RenewalCall(TenantScoped, Base):

@@ -28,7 +28,7 @@ from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.owners import OwnerCounts, apply_owners
-from sync.reports import prepare_timeline
+from sync.reports import prepare_reports
 from sync.runner import PULL_ORDER
 from sync.writer import IdentityCounts, PageWriter, WriteCounts, apply_identity
 
@@ -96,7 +96,7 @@ def fetch_records(store: Store, tenant_id: int, system: str, adapter: Adapter,
         summary.calls = int(getattr(adapter, "calls", 0)) - calls_before
     if "deals" in summary.objects:
         with store.session(tenant_id) as session:  # as after a sync: the report pages read it built
-            prepare_timeline(session)
+            prepare_reports(session)
     return summary
 
 

@@ -61,6 +61,7 @@ from store.models import (
 )
 from store.queries import active_subscriptions, live_accounts
 from store.types import EncodedJSON
+from sync.reports import prepare_reports
 from sync.tasks import complete_task, create_task
 
 CHUNK = 1000
@@ -281,6 +282,9 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
                                                       HealthSnapshot.account_id.in_(touched or [-1]))
         for band in session.scalars(bands):
             summary.bands[band or "none"] += 1
+    if subset is None:
+        with store.session(tenant_id) as session:  # the renewal forecast reads the bands: its p(band) computed here
+            prepare_reports(session)
     return summary
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -279,24 +279,52 @@ def _names(session: Session, ids: list[int]) -> dict[int, str]:
 PER_MONTH = 25
 """Renewals listed per month (those with the most ARR at risk first); the totals count them all."""
 
-_calibrations: dict[int, tuple[tuple[Any, ...], Probabilities]] = {}
+_calibrations: dict[int, tuple[str, Probabilities]] = {}
 
 
 def _probabilities(session: Session, fingerprint: tuple[Any, ...], line: ArrTimeline, day: dt.date) -> Probabilities:
     """p(band), recalibrated from the workspace's renewals; kept until the timeline, the latest scored day, the
-    report's day or the workspace's defaults change (the band history it reads is one query per renewal day)."""
+    report's day or the workspace's defaults change: in this process, and in `revenue_timelines` for the day the
+    reports open on (`prepare_reports` computes that one after every sync and score run)."""
     tenant = _tenant(session)
     defaults = {None if band == "none" else band: Decimal(str(p)) for band, p in probabilities(tenant).items()}
-    key = (fingerprint, session.scalar(select(func.max(HealthSnapshot.day))), day, tuple(sorted(
-        (band or "", p) for band, p in defaults.items())))
+    key = repr((fingerprint, session.scalar(select(func.max(HealthSnapshot.day))), day, tuple(sorted(
+        (band or "", p) for band, p in defaults.items()))))
     with _lock:
         cached = _calibrations.get(tenant.id)
     if cached is not None and cached[0] == key:
         return cached[1]
-    found = calibrate(line, day, _band_history(session, line, day), defaults)
+    row = session.scalar(select(RevenueTimeline))
+    stored = (row.calibration or {}) if row is not None else {}
+    if stored.get("key") == key:
+        found = Probabilities({None if b == "none" else b: Decimal(v) for b, v in stored["p"].items()},
+                              calibrated=bool(stored["calibrated"]),
+                              renewals={None if b == "none" else b: int(n) for b, n in stored["renewals"].items()})
+    else:
+        found = calibrate(line, day, _band_history(session, line, day), defaults)
+        if row is not None and row.fingerprint == repr(fingerprint):
+            try:
+                with session.begin_nested():
+                    row.calibration = {"key": key, "calibrated": found.calibrated,
+                                       "p": {b or "none": str(v) for b, v in found.p.items()},
+                                       "renewals": {b or "none": n for b, n in found.renewals.items()}}
+            except SQLAlchemyError as exc:
+                log.warning("p(band) computed but not stored: %s", exc.__class__.__name__)
     with _lock:
         _calibrations[tenant.id] = (key, found)
+        while len(_calibrations) > CACHED_WORKSPACES:
+            del _calibrations[next(iter(_calibrations))]
     return found
+
+
+def prepare_reports(session: Session) -> bool:
+    """What a worker runs after a sync or a score run: the stored timeline made current (`prepare_timeline`) and
+    the renewal forecast's p(band) for the day the reports open on computed and stored, so that no report request
+    has to build either. True when something was built."""
+    built = prepare_timeline(session)
+    before = session.scalar(select(RevenueTimeline.calibration))
+    _probabilities(session, _fingerprint(session), timeline(session), as_of_day(session))
+    return built or session.scalar(select(RevenueTimeline.calibration)) != before
 
 
 def _bands(session: Session) -> dict[int, str | None]:
@@ -365,19 +393,26 @@ def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | No
 
 def _band_history(session: Session, line: ArrTimeline, day: dt.date) -> dict[int, list[tuple[dt.date, str | None]]]:
     """Each renewing account's band 90 days before its renewals of the last year (what recalibration reads),
-    from the snapshots of those days only."""
+    from the snapshots of those (account, day) pairs only: per 1,000 pairs one query joining them, as a VALUES
+    list written into the SQL as integers and ISO dates (never user input), to the (tenant, account, day) key."""
     from analytics.forecast import BAND_LEAD
 
     start = day - dt.timedelta(days=366)
     accounts, days, _, _ = line.renewal_rows(start, day + dt.timedelta(days=1))
-    wanted: dict[dt.date, set[int]] = defaultdict(set)
-    for account, ordinal in zip(accounts.tolist(), days.tolist(), strict=True):
-        wanted[dt.date.fromordinal(ordinal) - BAND_LEAD].add(account)
+    pairs = sorted(set(zip(accounts.tolist(), (days - BAND_LEAD.days).tolist(), strict=True)))
+    tenant = int(current_tenant(session) or 0)
+    date = "DATE '{}'" if session.get_bind().dialect.name == "postgresql" else "'{}'"
     history: dict[int, list[tuple[dt.date, str | None]]] = defaultdict(list)
-    for snap_day, ids in sorted(wanted.items()):
-        chosen = sorted(ids)
-        for i in range(0, len(chosen), 500):
-            for account, band in session.execute(select(HealthSnapshot.account_id, HealthSnapshot.band).where(
-                    HealthSnapshot.day == snap_day, HealthSnapshot.account_id.in_(chosen[i : i + 500]))).all():
-                history[account].append((snap_day, band))
+    for i in range(0, len(pairs), 1000):
+        values = ", ".join(f"({int(a)}, {date.format(dt.date.fromordinal(d).isoformat())})"
+                           for a, d in pairs[i : i + 1000])
+        rows = session.execute(text(  # the pairs drive the join: one lookup each on the (tenant, account, day) key
+            f"WITH wanted (account_id, day) AS (VALUES {values}) "  # noqa: S608 - integers and ISO dates only
+            "SELECT s.account_id, s.day, s.band FROM wanted JOIN health_snapshots s ON s.tenant_id = :tenant "
+            "AND s.account_id = wanted.account_id AND s.day = wanted.day"), {"tenant": tenant})
+        for account, snap_day, band in rows:
+            history[account].append((snap_day if isinstance(snap_day, dt.date) else dt.date.fromisoformat(snap_day),
+                                     band))
+    for rows_of in history.values():
+        rows_of.sort()
     return history

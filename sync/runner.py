@@ -19,7 +19,7 @@ from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import Account, Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.owners import OwnerCounts, apply_owners
-from sync.reports import prepare_timeline
+from sync.reports import prepare_reports
 from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
 
 log = logging.getLogger("canary.sync")
@@ -152,7 +152,7 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
         # planned on the statistics of the tables as they were before it (see `Store.analyze`).
         store.analyze(*PULLED_TABLES)
     with store.session(tenant_id) as session:  # the report pages read it built, whichever process serves them
-        prepare_timeline(session)
+        prepare_reports(session)
     for system, adapter in adapters.items():
         summary.systems[system].calls = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
         quota_left = getattr(adapter, "quota_left", None)

@@ -271,3 +271,33 @@ def test_a_process_keeps_the_timelines_of_its_latest_workspaces_only(store: Stor
         with store.session(ids[-1]) as s:
             reports.timeline(s)
     assert list(reports._timelines) == ids[1:]
+
+
+def test_the_forecasts_p_band_is_computed_once_and_read_by_every_process(store: Store, tenant: int,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from store.models import RevenueTimeline, Tenant
+    from sync import reports
+
+    crm = _crm(_deal("006A", 10_000, D(2023, 3, 1), D(2024, 3, 1)), _deal("006B", 9_000, D(2024, 3, 1), D(2025, 3, 1)),
+               _deal("006C", 9_000, D(2025, 3, 1), D(2026, 3, 1)), _deal("006D", 9_000, D(2026, 3, 1), D(2027, 3, 1)))
+    sync(store, tenant, {"salesforce": crm})  # the sync prepares the reports: timeline and p(band) for today
+    day = D(2026, 6, 1)
+    with store.session(tenant) as s:
+        first = reports.renewals(s, as_of=day)
+        stored = s.scalars(select(RevenueTimeline)).one().calibration
+    # Renewals decided since 2024-03 (so 12 months of history); in the 12 months before 2026-06-01 one, 2026-03
+    # (9,000 → 9,000: 100 % renewed), of an account never scored: p(none) = (1 + 5 × 0.75) ÷ (1 + 5).
+    assert first["calibrated"] is True and stored is not None and stored["calibrated"] is True
+    assert first["probabilities"]["none"]["p"] == round(float((1 + 5 * Decimal("0.75")) / 6), 6)
+    reports._calibrations.clear()  # another process
+    monkeypatch.setattr(reports, "calibrate", lambda *_: pytest.fail("recalibrated instead of read"))
+    with store.session(tenant) as s:
+        assert reports.renewals(s, as_of=day)["probabilities"] == first["probabilities"]
+    monkeypatch.undo()
+    with store.session(tenant) as s:
+        workspace = s.get(Tenant, tenant)
+        assert workspace is not None
+        workspace.renewal_probabilities = {"none": 0.5}  # a new default: recalibrated from it
+    with store.session(tenant) as s:
+        changed = reports.renewals(s, as_of=day)
+    assert changed["probabilities"]["none"]["p"] == round(float((1 + 5 * Decimal("0.5")) / 6), 6)

@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("subscriptions", sa.Integer(), nullable=False),
         sa.Column("built_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("calibration", sa.JSON(), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"], ["tenants.id"], name=op.f("fk_revenue_timelines_tenant_id_tenants"), ondelete="CASCADE"
