@@ -49,6 +49,12 @@ def _forbidden_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[st
                "flask", "sqlalchemy", "console", "api", "requests", "smtplib")),
     ("analytics", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
                    "flask", "sqlalchemy", "console", "api", "requests", "smtplib", "jobs", "webhooks")),
+    ("mail", ("integrations", "sync", "widgets", "collector", "cli", "app", "sandbox", "console", "api", "jobs",
+              "webhooks", "scoring", "worklists", "analytics")),
+    ("mail/templates.py", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions",
+                           "sandbox", "flask", "sqlalchemy", "console", "api", "requests", "smtplib", "socket", "jobs")),
+    ("mail/message.py", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions",
+                         "sandbox", "flask", "sqlalchemy", "console", "api", "requests", "smtplib", "socket", "jobs")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])

@@ -84,13 +84,14 @@ def test_every_canary_task_has_a_kind() -> None:
 
 
 def test_worker_queues_and_bad_input() -> None:
-    assert worker_queues() == ["canary.changes", "canary.sync", "canary.score", "canary.push", LEGACY_QUEUE]
+    assert worker_queues() == ["canary.changes", "canary.sync", "canary.score", "canary.push", "canary.send",
+                               LEGACY_QUEUE]
     assert worker_queues(["changes"]) == ["canary.changes"]
     assert worker_queues(["sync", "push"], partitions=4, only=[3, 1]) == [
         "canary.sync.1", "canary.sync.3", "canary.push.1", "canary.push.3"]
-    assert worker_queues(partitions=2)[-1] == LEGACY_QUEUE and len(worker_queues(partitions=2)) == 9
+    assert worker_queues(partitions=2)[-1] == LEGACY_QUEUE and len(worker_queues(partitions=2)) == 11
     assert queue_name("score", 10, 4) == "canary.score.2"
-    with pytest.raises(ValueError, match="queue kinds must be among changes, sync, score, push, not webhook"):
+    with pytest.raises(ValueError, match="queue kinds must be among changes, sync, score, push, send, not webhook"):
         worker_queues(["webhook"])
     with pytest.raises(ValueError, match=r"partitions must be between 0 and 3 \(JOB_PARTITIONS = 4\)"):
         worker_queues(partitions=4, only=[4])
@@ -114,7 +115,7 @@ def test_canary_worker_consumes_the_queues_asked(broker: str, monkeypatch: pytes
 
     result = runner.invoke(worker, ["--queues", "campaigns"])
     assert result.exit_code == 2
-    assert "queue kinds must be among changes, sync, score, push, not campaigns" in result.output
+    assert "queue kinds must be among changes, sync, score, push, send, not campaigns" in result.output
     result = runner.invoke(worker, ["--partitions", "x"])
     assert result.exit_code == 2 and "not a number" in result.output
     assert len(started) == 1
