@@ -55,8 +55,15 @@ class Rendered:
     text: str
 
 
-_HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True)
-_TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+def _blank_none(value: Any) -> Any:
+    """A known variable without a value (a contact with no name) prints nothing, never "None"."""
+    return "" if value is None else value
+
+
+_HTML_ENV = ImmutableSandboxedEnvironment(autoescape=True, undefined=StrictUndefined, keep_trailing_newline=True,
+                                          finalize=_blank_none)
+_TEXT_ENV = ImmutableSandboxedEnvironment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True,
+                                          finalize=_blank_none)
 
 
 def _env(part: str) -> ImmutableSandboxedEnvironment:
