@@ -13,13 +13,15 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
-from urllib.parse import quote
 
 from mail.templates import Rendered
 
 ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 ONE_CLICK = "List-Unsubscribe=One-Click"
+POLICY = SMTP.clone(max_line_length=998)
+"""CRLF line ends; headers folded only past RFC 5322's hard limit, so ``List-Unsubscribe`` (two URLs with a
+43-character token) stays on one line for the simple parsers some mailbox providers use."""
 
 
 class AddressError(ValueError):
@@ -44,15 +46,16 @@ class Unsubscribe:
 
     url: str
     mailto: str
+    """The mailto URI's address and query, e.g. ``list@example.com?subject=unsubscribe%20TOKEN``."""
 
     def header(self) -> str:
-        return f"<{self.url}>, <mailto:{self.mailto}?subject={quote('unsubscribe')}>"
+        return f"<{self.url}>, <mailto:{self.mailto}>"
 
 
 def build_message(rendered: Rendered, *, to: str, sender: str, message_id: str, date: dt.datetime,
                   unsubscribe: Unsubscribe | None = None) -> EmailMessage:
     """The e-mail as it is stored in the outbox and handed to SMTP, byte for byte the same at every try."""
-    message = EmailMessage(policy=SMTP)
+    message = EmailMessage(policy=POLICY)
     message["From"] = check_address(sender, "from address")
     message["To"] = check_address(to, "recipient")
     message["Subject"] = rendered.subject

@@ -111,7 +111,7 @@ class SmtpSender:
                 smtp.starttls(context=ssl.create_default_context(cafile=s.ca_file))
                 smtp.ehlo()
             if s.username:
-                smtp.login(s.username, s.password or "")
+                _login(smtp, s.username, s.password or "")
         except Exception as exc:
             _quietly_close(smtp)
             raise classify(exc, s) from None
@@ -136,6 +136,18 @@ class SmtpSender:
                 smtp.quit()
             except Exception:
                 _quietly_close(smtp)
+
+
+def _login(smtp: smtplib.SMTP, username: str, password: str) -> None:
+    """AUTH PLAIN (else LOGIN) once: unlike `smtplib.SMTP.login`, no second mechanism after a 535 — the
+    credentials are wrong whatever the mechanism."""
+    advertised = smtp.esmtp_features.get("auth", "").upper().split()
+    for mechanism in ("PLAIN", "LOGIN"):
+        if mechanism in advertised:
+            smtp.user, smtp.password = username, password
+            smtp.auth(mechanism, getattr(smtp, f"auth_{mechanism.lower()}"), initial_response_ok=True)
+            return
+    smtp.login(username, password)  # another mechanism (CRAM-MD5), or SMTPNotSupportedError
 
 
 def _quietly_close(smtp: smtplib.SMTP) -> None:

@@ -112,7 +112,7 @@ def smtp_server(inbox: Inbox | None = None, *, tls: tuple[Path, Path] | None = N
     if login is not None:
         def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
             ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == login
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
 
         options.update(authenticator=authenticator, auth_required=True, auth_require_tls=tls is not None)
     port = free_port()
