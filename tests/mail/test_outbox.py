@@ -136,7 +136,8 @@ def test_a_4xx_is_retried_with_backoff_then_sent_once_with_the_same_message_id(m
         stored = queue(store, tenant_id, "k1")
         assert deliver(store, tenant_id, plain(port), policy=policy, clock=at(0)).retried == 1
         first = rows(store, tenant_id)[0]
-        assert (first.state, first.attempts, first.next_attempt_at) == ("queued", 1, WORLD_NOW + dt.timedelta(seconds=60))
+        assert (first.state, first.attempts) == ("queued", 1)
+        assert first.next_attempt_at == WORLD_NOW + dt.timedelta(seconds=60)
         assert first.last_error == "message refused: 451 4.3.0 try again later"
         assert deliver(store, tenant_id, plain(port), policy=policy, clock=at(59)).as_dict()["retried"] == 0
         assert inbox.data_calls == 1  # not due yet: not tried

@@ -66,5 +66,5 @@ def test_the_sandbox_refuses_internals_and_mutation(source: str) -> None:
 
 
 def test_an_empty_subject_is_refused() -> None:
-    with pytest.raises(TemplateError, match="^subject: renders empty"):
+    with pytest.raises(TemplateError, match=r"^subject: renders empty"):
         render(MailTemplate("{{ user.title }}", "<p></p>"), {"user": {"title": None}})
