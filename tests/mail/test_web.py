@@ -161,3 +161,19 @@ def test_the_send_job_without_a_server_sends_nothing(app_factory: Any) -> None:
         assert send_job(app, ws.tenant_id) == {"skipped": "no SMTP server is configured"}
     with canary_store(app).session(ws.tenant_id) as s:
         assert [r.state for r in s.scalars(select(OutboxMessage))] == ["queued"]
+
+
+def test_canary_mail_send_uses_the_configured_server_when_the_workspace_has_none(app_factory: Any) -> None:
+    from app import cli
+
+    with pinned_clock(), smtp_server() as (inbox, port):
+        app = app_factory(SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_FROM=SENDER, PUBLIC_URL=PUBLIC_URL)
+        ws = seed_workspace(app, "alpha", "Alpha")
+        row = _queue(app, ws.tenant_id, "campaign:1:step:1:person:1")
+        runner = app.test_cli_runner()
+        assert runner.invoke(cli, ["mail", "outbox", "--tenant", "alpha"]).output == "queued 1\n"
+        sent = runner.invoke(cli, ["mail", "send", "--tenant", "alpha"])
+        assert sent.exit_code == 0, sent.output
+        assert sent.output.startswith("sent 1, retried 0, failed 0")
+        assert runner.invoke(cli, ["mail", "outbox", "--tenant", "alpha"]).output == "sent 1\n"
+    assert inbox.count == 1 and inbox.messages()[0]["Message-ID"] == row.message_id
