@@ -16,8 +16,9 @@ again just before sending).
 1. *claim*: ``UPDATE … SET state='sending', claim=<random token> WHERE id IN (…) AND state='queued'`` —
    a row is claimed by one sender only, on SQLite and PostgreSQL alike (the conditional update is the lock);
 2. *hand*: ``UPDATE … SET handed_at=now WHERE id=… AND claim=<token> AND state='sending'`` — committed
-   just before the message goes to SMTP; a sender whose claim was taken from it stops there;
-3. *send* over SMTP, then *mark*: sent, or the failure's state, in a third commit.
+   before the message goes to SMTP; a sender whose claim was taken from it stops there;
+3. *send* over SMTP, then *mark*: sent, or the failure's state — committed with the next message's hand
+   mark (or at the end of the batch), one commit per message.
 
 A sender killed between 1 and 2 leaves a row ``sending`` without ``handed_at``: it never reached SMTP,
 so once the claim is older than ``lease_seconds`` the next `deliver` queues it again. A sender killed
@@ -31,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,48 +88,98 @@ def new_message_id(sender: str) -> str:
     return f"<{secrets.token_hex(16)}@{domain_of(sender)}>"
 
 
+@dataclass(frozen=True)
+class MailRequest:
+    """One e-mail to queue: who asked (the idempotency key), to whom, what, and its consent category."""
+
+    key: str
+    to: str
+    template: MailTemplate
+    variables: Mapping[str, Any]
+    category: str = "customer_success"
+
+
 def enqueue(session: Session, *, key: str, category: str, to: str, sender: str, template: MailTemplate,
             variables: Mapping[str, Any], public_url: str, now: dt.datetime) -> OutboxMessage:
     """Render and store one e-mail (in the session's workspace and transaction), or return the row already
     stored under ``key``. Campaign categories get an unsubscribe token and the RFC 8058 headers."""
-    key = (key or "").strip()
+    return enqueue_many(session, [MailRequest(key, to, template, variables, category)], sender=sender,
+                        public_url=public_url, now=now)[0]
+
+
+def _checked(request: MailRequest) -> MailRequest:
+    key = (request.key or "").strip()
     if not key or len(key) > 200:
         raise OutboxError("an e-mail needs an idempotency key of 1 to 200 characters")
-    if category not in MAIL_CATEGORIES:
-        raise OutboxError(f"category must be one of {', '.join(MAIL_CATEGORIES)}, not {category!r}")
-    existing = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
-    if existing is not None:
-        return existing
+    if request.category not in MAIL_CATEGORIES:
+        raise OutboxError(f"category must be one of {', '.join(MAIL_CATEGORIES)}, not {request.category!r}")
     try:
-        to = check_address(to, "recipient").lower()
-        sender = check_address(sender, "from address")
+        to = check_address(request.to, "recipient").lower()
     except ValueError as exc:
-        raise OutboxError(str(exc)) from None
+        raise OutboxError(f"{exc} (e-mail {key!r})") from None
+    return MailRequest(key, to, request.template, request.variables, request.category)
+
+
+def _new_row(request: MailRequest, sender: str, public_url: str, now: dt.datetime, blocked: bool) -> OutboxMessage:
     token = unsubscribe = None
-    values = dict(variables)
-    if category in SUPPRESSION_CATEGORIES:
+    values = dict(request.variables)
+    if request.category in SUPPRESSION_CATEGORIES:
         token = new_token()
         url = f"{public_url.rstrip('/')}/u/{token}"
         unsubscribe = Unsubscribe(url, f"{sender}?subject=unsubscribe%20{token}")
         values["unsubscribe_url"] = url
-    rendered = render(template, values)
+    rendered = render(request.template, values)
     message_id = new_message_id(sender)
-    raw = build_message(rendered, to=to, sender=sender, message_id=message_id, date=now,
+    raw = build_message(rendered, to=request.to, sender=sender, message_id=message_id, date=now,
                         unsubscribe=unsubscribe).as_bytes()
-    row = OutboxMessage(idempotency_key=key, category=category, to_address=to, from_address=sender,
-                        subject=rendered.subject[:998], message_id=message_id, raw=raw, unsubscribe_token=token,
-                        state="queued", attempts=0, permanent_failures=0, next_attempt_at=now, created_at=now)
-    if suppressed(session, [to], category):
-        row.state, row.last_error = "suppressed", f"{to} unsubscribed from {category.replace('_', '-')} e-mail"
+    row = OutboxMessage(idempotency_key=request.key, category=request.category, to_address=request.to,
+                        from_address=sender, subject=rendered.subject[:998], message_id=message_id, raw=raw,
+                        unsubscribe_token=token, state="queued", attempts=0, permanent_failures=0,
+                        next_attempt_at=now, created_at=now)
+    if blocked:
+        row.state = "suppressed"
+        row.last_error = f"{request.to} unsubscribed from {request.category.replace('_', '-')} e-mail"
+    return row
+
+
+def enqueue_many(session: Session, requests: Sequence[MailRequest], *, sender: str, public_url: str,
+                 now: dt.datetime) -> list[OutboxMessage]:
+    """`enqueue` for many people at once (a campaign step): one query for keys already stored, one per
+    category for suppressions, one flush. Returns the rows in the order asked; every request is checked
+    before anything is stored, so a bad address stores nothing and names the e-mail."""
+    try:
+        sender = check_address(sender, "from address")
+    except ValueError as exc:
+        raise OutboxError(str(exc)) from None
+    wanted = [_checked(r) for r in requests]
+    keys = sorted({r.key for r in wanted})
+    stored: dict[str, OutboxMessage] = {}
+    for first in range(0, len(keys), 500):
+        stored.update((row.idempotency_key, row) for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key.in_(keys[first:first + 500]))))
+    fresh = [r for r in {r.key: r for r in wanted if r.key not in stored}.values()]
+    blocked: dict[str, set[str]] = {}
+    for category in {r.category for r in fresh}:
+        addresses = sorted({r.to for r in fresh if r.category == category})
+        blocked[category] = set()
+        for first in range(0, len(addresses), 500):
+            blocked[category] |= suppressed(session, addresses[first:first + 500], category)
+    rows = [_new_row(r, sender, public_url, now, r.to in blocked[r.category]) for r in fresh]
     try:
         with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # the same key queued at the same moment by another process: theirs stands
-        theirs = session.scalars(select(OutboxMessage).where(OutboxMessage.idempotency_key == key)).first()
-        if theirs is None:
-            raise
-        return theirs
-    return row
+            session.add_all(rows)
+    except IntegrityError:  # some key queued at the same moment by another process: row by row, theirs stand
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    session.add(row)
+            except IntegrityError:
+                pass
+        stored.update((row.idempotency_key, row) for row in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.idempotency_key.in_([r.key for r in fresh]))))
+    else:
+        stored.update((row.idempotency_key, row) for row in rows)
+    return [stored[r.key] for r in wanted]
 
 
 @dataclass
@@ -196,29 +247,45 @@ def _mine(claim: str, row_id: int) -> Any:
     return (OutboxMessage.id == row_id, OutboxMessage.claim == claim, OutboxMessage.state == "sending")
 
 
-def _finish(store: Store, tenant_id: int, claim: str, row: OutboxMessage, now: dt.datetime, policy: OutboxPolicy,
-            failure: SendFailure | None, summary: DeliverySummary) -> None:
+def _outcome(row: OutboxMessage, now: dt.datetime, policy: OutboxPolicy, failure: SendFailure | None,
+             summary: DeliverySummary) -> dict[str, Any]:
+    """The row's new values after one try (and the summary counted)."""
     values: dict[str, Any] = {"claim": None, "handed_at": None, "attempts": row.attempts + 1}
     if failure is None:
         values.update(state="sent", sent_at=now, last_error=None)
         summary.sent += 1
+        return values
+    values["last_error"] = failure.reason
+    permanent = row.permanent_failures + (1 if failure.permanent else 0)
+    values["permanent_failures"] = permanent
+    if failure.recipient or (failure.permanent and permanent >= policy.permanent_attempts):
+        values["state"] = "failed"
+        summary.failed += 1
+    elif not failure.permanent and row.attempts + 1 >= policy.max_attempts:
+        values["state"] = "dead"
+        summary.dead += 1
     else:
-        values["last_error"] = failure.reason
-        permanent = row.permanent_failures + (1 if failure.permanent else 0)
-        values["permanent_failures"] = permanent
-        if failure.recipient or (failure.permanent and permanent >= policy.permanent_attempts):
-            values["state"] = "failed"
-            summary.failed += 1
-        elif not failure.permanent and row.attempts + 1 >= policy.max_attempts:
-            values["state"] = "dead"
-            summary.dead += 1
-        else:
-            values.update(state="queued", next_attempt_at=now + policy.delay(row.attempts + 1))
-            summary.retried += 1
-        summary.errors.append(failure.reason)
+        values.update(state="queued", next_attempt_at=now + policy.delay(row.attempts + 1))
+        summary.retried += 1
+    summary.errors.append(failure.reason)
+    return values
+
+
+Marks = list[tuple[int, dict[str, Any]]]
+
+
+def _commit(store: Store, tenant_id: int, claim: str, marks: Marks, hand: OutboxMessage | None,
+            now: dt.datetime) -> bool:
+    """One transaction: the outcomes of messages already tried, then (optionally) the hand mark of the next
+    message — True when that row is still this sender's. Grouping them changes no state a crash can leave."""
     with store.session(tenant_id) as s:
-        s.execute(update(OutboxMessage).where(*_mine(claim, row.id)).values(**values)
-                  .execution_options(synchronize_session=False))
+        for row_id, values in marks:
+            s.execute(update(OutboxMessage).where(*_mine(claim, row_id)).values(**values)
+                      .execution_options(synchronize_session=False))
+        if hand is None:
+            return False
+        return _rowcount(s.execute(update(OutboxMessage).where(*_mine(claim, hand.id)).values(handed_at=now)
+                                   .execution_options(synchronize_session=False))) == 1
 
 
 def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: OutboxPolicy | None = None,
@@ -226,7 +293,10 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
             on_handed: Callable[[OutboxMessage], None] | None = None) -> DeliverySummary:
     """Send the workspace's due messages through one SMTP connection, batch by batch, until none is due
     (or ``limit`` were tried). Reconciles stale claims first. ``on_handed`` is called after the hand commit
-    (tests stop a sender there)."""
+    (tests stop a sender there).
+
+    Commits per message: the previous message's outcome and this message's hand mark go in one transaction
+    (then SMTP), so a message costs one commit, and every state a crash can leave is as described above."""
     policy = policy or OutboxPolicy()
     summary = DeliverySummary()
     summary.requeued, summary.unknown = reconcile(store, tenant_id, clock(), policy)
@@ -241,28 +311,28 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                 for category in {r.category for r in rows}:
                     blocked[category] = suppressed(s, [r.to_address for r in rows if r.category == category],
                                                    category)
+            marks: Marks = []
             for index, row in enumerate(rows):
                 if limit is not None and tried >= limit:
+                    _commit(store, tenant_id, claim, marks, None, clock())
                     _release(store, tenant_id, claim, rows[index:])
                     return summary
                 tried += 1
                 if row.to_address in blocked.get(row.category, set()):
-                    with store.session(tenant_id) as s:
-                        s.execute(update(OutboxMessage).where(*_mine(claim, row.id)).values(
-                            state="suppressed", claim=None, last_error=f"{row.to_address} unsubscribed")
-                            .execution_options(synchronize_session=False))
+                    marks.append((row.id, {"state": "suppressed", "claim": None,
+                                           "last_error": f"{row.to_address} unsubscribed"}))
                     summary.suppressed += 1
                     continue
                 try:
                     smtp.connect()
                 except SendFailure as failure:
-                    # No connection: every claimed row of this batch failed the same way; stop for now.
-                    for rest in rows[index:]:
-                        _finish(store, tenant_id, claim, rest, clock(), policy, failure, summary)
+                    # No connection: every claimed row left in this batch failed the same way; stop for now.
+                    now = clock()
+                    marks += [(rest.id, _outcome(rest, now, policy, failure, summary)) for rest in rows[index:]]
+                    _commit(store, tenant_id, claim, marks, None, now)
                     return summary
-                with store.session(tenant_id) as s:
-                    handed = _rowcount(s.execute(update(OutboxMessage).where(*_mine(claim, row.id))
-                                                 .values(handed_at=clock()).execution_options(synchronize_session=False)))
+                handed = _commit(store, tenant_id, claim, marks, row, clock())
+                marks = []
                 if not handed:
                     continue  # the claim was taken from this sender (it outlived its lease): not ours to send
                 if on_handed is not None:
@@ -270,9 +340,10 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                 try:
                     smtp.send(row.from_address, row.to_address, row.raw)
                 except SendFailure as failure:
-                    _finish(store, tenant_id, claim, row, clock(), policy, failure, summary)
+                    marks.append((row.id, _outcome(row, clock(), policy, failure, summary)))
                 else:
-                    _finish(store, tenant_id, claim, row, clock(), policy, None, summary)
+                    marks.append((row.id, _outcome(row, clock(), policy, None, summary)))
+            _commit(store, tenant_id, claim, marks, None, clock())
     return summary
 
 

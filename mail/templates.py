@@ -73,18 +73,23 @@ def _env(part: str) -> ImmutableSandboxedEnvironment:
 def check_template(template: MailTemplate) -> None:
     """Parse every part; refuse syntax errors and names outside `VARIABLES` (with the part and line)."""
     for part, source in (("subject", template.subject), ("html", template.html), ("text", template.text)):
-        if source is None:
-            continue
-        if len(source) > MAX_TEMPLATE_CHARS:
-            raise TemplateError(part, None, f"longer than {MAX_TEMPLATE_CHARS} characters")
-        try:
-            tree = _env(part).parse(source, name=part)
-        except TemplateSyntaxError as exc:
-            raise TemplateError(part, exc.lineno, exc.message or "syntax error") from None
-        unknown = sorted(meta.find_undeclared_variables(tree) - set(VARIABLES))
-        if unknown:
-            raise TemplateError(part, _first_line(source, unknown[0]), f"unknown variable {unknown[0]!r} "
-                                f"(known: {', '.join(VARIABLES)})")
+        if source is not None:
+            _check_part(part, source)
+
+
+@lru_cache(maxsize=256)
+def _check_part(part: str, source: str) -> None:
+    """Checked once per distinct source (a campaign renders one template for thousands of people)."""
+    if len(source) > MAX_TEMPLATE_CHARS:
+        raise TemplateError(part, None, f"longer than {MAX_TEMPLATE_CHARS} characters")
+    try:
+        tree = _env(part).parse(source, name=part)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(part, exc.lineno, exc.message or "syntax error") from None
+    unknown = sorted(meta.find_undeclared_variables(tree) - set(VARIABLES))
+    if unknown:
+        raise TemplateError(part, _first_line(source, unknown[0]), f"unknown variable {unknown[0]!r} "
+                            f"(known: {', '.join(VARIABLES)})")
 
 
 def _first_line(source: str, name: str) -> int | None:
