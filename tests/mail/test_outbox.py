@@ -270,3 +270,50 @@ def test_bad_input_is_refused_with_a_clear_error(mail_store: Any) -> None:
     with pytest.raises(OutboxError, match="idempotency key"):
         queue(store, tenant_id, "")
     assert rows(store, tenant_id) == [] and Suppression.__tablename__ == "mail_suppressions"
+
+
+def test_enqueue_many_skips_stored_keys_and_refuses_a_bad_batch_whole(mail_store: Any) -> None:
+    from mail.outbox import MailRequest, OutboxError, enqueue_many
+
+    store, tenant_id = mail_store
+    stored = queue(store, tenant_id, "p:1", to="one@acme.test")
+    asks = [MailRequest("p:1", "one@acme.test", CAMPAIGN, VARIABLES),
+            MailRequest("p:2", "two@acme.test", CAMPAIGN, VARIABLES),
+            MailRequest("p:2", "two@acme.test", CAMPAIGN, VARIABLES)]
+    with store.session(tenant_id) as s:
+        got = enqueue_many(s, asks, sender=SENDER, public_url=PUBLIC_URL, now=WORLD_NOW)
+        assert len(got) == 3 and got[0].id == stored.id and got[1] is got[2]
+    assert [r.idempotency_key for r in rows(store, tenant_id)] == ["p:1", "p:2"]
+    bad = [MailRequest("p:3", "three@acme.test", CAMPAIGN, VARIABLES), MailRequest("p:4", "four", CAMPAIGN, VARIABLES)]
+    with pytest.raises(OutboxError, match=r"recipient 'four' is not an e-mail address .* \(e-mail 'p:4'\)"), \
+            store.session(tenant_id) as s:
+        enqueue_many(s, bad, sender=SENDER, public_url=PUBLIC_URL, now=WORLD_NOW)
+    assert len(rows(store, tenant_id)) == 2
+
+
+def test_two_senders_at_once_send_each_message_once(mail_store: Any) -> None:
+    from mail.outbox import MailRequest, enqueue_many
+
+    store, tenant_id = mail_store
+    with pinned_clock(), smtp_server() as (inbox, port):
+        with store.session(tenant_id) as s:
+            enqueue_many(s, [MailRequest(f"p:{i}", f"p{i}@acme.test", CAMPAIGN, VARIABLES) for i in range(60)],
+                         sender=SENDER, public_url=PUBLIC_URL, now=WORLD_NOW)
+        results: list[Any] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                results.append(deliver(store, tenant_id, plain(port), policy=OutboxPolicy(batch=7), clock=at(0)))
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        senders = [threading.Thread(target=run) for _ in range(2)]
+        for t in senders:
+            t.start()
+        for t in senders:
+            t.join(120)
+    assert errors == [] and len(results) == 2
+    assert sum(r.sent for r in results) == 60 and inbox.count == 60
+    assert sorted(rcpt[0] for _, rcpt, _ in inbox.accepted) == sorted(f"p{i}@acme.test" for i in range(60))
+    assert {r.state for r in rows(store, tenant_id)} == {"sent"}
