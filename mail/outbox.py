@@ -34,9 +34,9 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -243,16 +243,14 @@ def _claim(store: Store, tenant_id: int, now: dt.datetime, policy: OutboxPolicy)
     return claim, rows
 
 
-def _mine(claim: str, row_id: int) -> Any:
-    return (OutboxMessage.id == row_id, OutboxMessage.claim == claim, OutboxMessage.state == "sending")
-
-
 def _outcome(row: OutboxMessage, now: dt.datetime, policy: OutboxPolicy, failure: SendFailure | None,
              summary: DeliverySummary) -> dict[str, Any]:
-    """The row's new values after one try (and the summary counted)."""
-    values: dict[str, Any] = {"claim": None, "handed_at": None, "attempts": row.attempts + 1}
+    """The row's new values after one try (every column `_OUTCOME` writes), and the summary counted."""
+    values: dict[str, Any] = {"w_id": row.id, "state": "sent", "attempts": row.attempts + 1,
+                              "permanent_failures": row.permanent_failures, "next_attempt_at": row.next_attempt_at,
+                              "sent_at": None, "last_error": None}
     if failure is None:
-        values.update(state="sent", sent_at=now, last_error=None)
+        values["sent_at"] = now
         summary.sent += 1
         return values
     values["last_error"] = failure.reason
@@ -271,21 +269,37 @@ def _outcome(row: OutboxMessage, now: dt.datetime, policy: OutboxPolicy, failure
     return values
 
 
-Marks = list[tuple[int, dict[str, Any]]]
+def _suppressed_outcome(row: OutboxMessage) -> dict[str, Any]:
+    return {"w_id": row.id, "state": "suppressed", "attempts": row.attempts,
+            "permanent_failures": row.permanent_failures, "next_attempt_at": row.next_attempt_at, "sent_at": None,
+            "last_error": f"{row.to_address} unsubscribed"}
+
+
+_TABLE = cast(Table, OutboxMessage.__table__)
+_MINE = (_TABLE.c.tenant_id == bindparam("w_tenant"), _TABLE.c.id == bindparam("w_id"),
+         _TABLE.c.claim == bindparam("w_claim"), _TABLE.c.state == "sending")
+_OUTCOME = update(_TABLE).where(*_MINE).values(
+    state=bindparam("state"), claim=None, handed_at=None, attempts=bindparam("attempts"),
+    permanent_failures=bindparam("permanent_failures"), next_attempt_at=bindparam("next_attempt_at"),
+    sent_at=bindparam("sent_at"), last_error=bindparam("last_error"))
+_HAND = update(_TABLE).where(*_MINE).values(handed_at=bindparam("handed_at"))
+"""The sender's per-message statements, built once (compiled once): on the table, with the workspace in the
+WHERE clause itself (the session's tenant scoping covers ORM entities; these name it explicitly)."""
+
+Marks = list[dict[str, Any]]
 
 
 def _commit(store: Store, tenant_id: int, claim: str, marks: Marks, hand: OutboxMessage | None,
             now: dt.datetime) -> bool:
     """One transaction: the outcomes of messages already tried, then (optionally) the hand mark of the next
     message — True when that row is still this sender's. Grouping them changes no state a crash can leave."""
+    mine = {"w_tenant": tenant_id, "w_claim": claim}
     with store.session(tenant_id) as s:
-        for row_id, values in marks:
-            s.execute(update(OutboxMessage).where(*_mine(claim, row_id)).values(**values)
-                      .execution_options(synchronize_session=False))
+        if marks:
+            s.execute(_OUTCOME, [{**mine, **m} for m in marks])
         if hand is None:
             return False
-        return _rowcount(s.execute(update(OutboxMessage).where(*_mine(claim, hand.id)).values(handed_at=now)
-                                   .execution_options(synchronize_session=False))) == 1
+        return _rowcount(s.execute(_HAND, {**mine, "w_id": hand.id, "handed_at": now})) == 1
 
 
 def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: OutboxPolicy | None = None,
@@ -319,8 +333,7 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                     return summary
                 tried += 1
                 if row.to_address in blocked.get(row.category, set()):
-                    marks.append((row.id, {"state": "suppressed", "claim": None,
-                                           "last_error": f"{row.to_address} unsubscribed"}))
+                    marks.append(_suppressed_outcome(row))
                     summary.suppressed += 1
                     continue
                 try:
@@ -328,7 +341,7 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                 except SendFailure as failure:
                     # No connection: every claimed row left in this batch failed the same way; stop for now.
                     now = clock()
-                    marks += [(rest.id, _outcome(rest, now, policy, failure, summary)) for rest in rows[index:]]
+                    marks += [_outcome(rest, now, policy, failure, summary) for rest in rows[index:]]
                     _commit(store, tenant_id, claim, marks, None, now)
                     return summary
                 handed = _commit(store, tenant_id, claim, marks, row, clock())
@@ -340,9 +353,9 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                 try:
                     smtp.send(row.from_address, row.to_address, row.raw)
                 except SendFailure as failure:
-                    marks.append((row.id, _outcome(row, clock(), policy, failure, summary)))
+                    marks.append(_outcome(row, clock(), policy, failure, summary))
                 else:
-                    marks.append((row.id, _outcome(row, clock(), policy, None, summary)))
+                    marks.append(_outcome(row, clock(), policy, None, summary))
             _commit(store, tenant_id, claim, marks, None, clock())
     return summary
 
