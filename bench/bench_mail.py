@@ -75,7 +75,7 @@ def floor_round(port: int, inbox: Inbox) -> float:
         url = f"{PUBLIC_URL}/u/{token}"
         rendered = render(TEMPLATE, {**variables, "unsubscribe_url": url})
         messages.append((to, build_message(rendered, to=to, sender=SENDER, message_id=new_message_id(SENDER),
-                                           date=NOW, unsubscribe=Unsubscribe(url, f"{SENDER}?subject=u")).as_bytes()))
+                                           date=NOW, unsubscribe=Unsubscribe(url, f"{SENDER}?subject=u"))))
     before = inbox.count
     started = time.perf_counter()
     with SmtpSender(settings(port)) as smtp:

@@ -131,7 +131,7 @@ def _new_row(request: MailRequest, sender: str, public_url: str, now: dt.datetim
     rendered = render(request.template, values)
     message_id = new_message_id(sender)
     raw = build_message(rendered, to=request.to, sender=sender, message_id=message_id, date=now,
-                        unsubscribe=unsubscribe).as_bytes()
+                        unsubscribe=unsubscribe)
     row = OutboxMessage(idempotency_key=request.key, category=request.category, to_address=request.to,
                         from_address=sender, subject=rendered.subject[:998], message_id=message_id, raw=raw,
                         unsubscribe_token=token, state="queued", attempts=0, permanent_failures=0,

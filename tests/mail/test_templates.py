@@ -68,3 +68,27 @@ def test_the_sandbox_refuses_internals_and_mutation(source: str) -> None:
 def test_an_empty_subject_is_refused() -> None:
     with pytest.raises(TemplateError, match=r"^subject: renders empty"):
         render(MailTemplate("{{ user.title }}", "<p></p>"), {"user": {"title": None}})
+
+
+def test_the_mime_message_reads_back_with_the_standard_parser_non_ascii_included() -> None:
+    import datetime as dt
+    from email import message_from_bytes
+    from email.policy import default
+
+    from mail.message import Unsubscribe, build_message
+    from mail.templates import Rendered
+
+    long_line = "Zoë's café — " + "x" * 200 + " = 100 % sûr.\n.starts with a dot\n"
+    rendered = Rendered("Santé de Zoë & Co: ☂", "<p>Zoë</p>", long_line)
+    raw = build_message(rendered, to="zoe@cafe.test", sender="cs@alpha.example", message_id="<abc@alpha.example>",
+                        date=dt.datetime(2026, 11, 30, 10, tzinfo=dt.UTC),
+                        unsubscribe=Unsubscribe("https://c.example/u/T", "cs@alpha.example?subject=unsubscribe%20T"))
+    assert raw.isascii() and all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    assert b"\n" not in raw.replace(b"\r\n", b"")
+    message = message_from_bytes(raw, policy=default)
+    assert message["Subject"] == "Santé de Zoë & Co: ☂" and message["Date"] == "Mon, 30 Nov 2026 10:00:00 +0000"
+    assert message["List-Unsubscribe"] == ("<https://c.example/u/T>, "
+                                           "<mailto:cs@alpha.example?subject=unsubscribe%20T>")
+    text, html = list(message.iter_parts())
+    assert text.get_content().replace("\r\n", "\n") == long_line and html.get_content().strip() == "<p>Zoë</p>"
+    assert message.defects == [] and text.defects == [] and html.defects == []
