@@ -58,8 +58,10 @@ def test_each_kind_goes_to_its_own_queue(broker: str) -> None:
     submit(app, "score", 6, history_days=30)
     submit(app, "push", 7, system="zendesk")
     submit(app, "changes", 8, changes=[])
+    submit(app, "send", 9)
     assert queued(broker) == {"canary.changes": ["canary.changes"], "canary.push": ["canary.push"],
-                              "canary.score": ["canary.score"], "canary.sync": ["canary.refresh", "canary.sync"]}
+                              "canary.score": ["canary.score"], "canary.send": ["canary.send"],
+                              "canary.sync": ["canary.refresh", "canary.sync"]}
 
 
 def test_partitions_split_each_kind_by_workspace_id(broker: str) -> None:
@@ -73,6 +75,8 @@ def test_partitions_split_each_kind_by_workspace_id(broker: str) -> None:
                               "canary.sync.1": ["canary.refresh"], "canary.sync.2": ["canary.refresh"]}
     # the schedule's fan-outs name no workspace: partition 0 of their kind
     assert celery.amqp.router.route({}, "canary.rescore_all", args=(), kwargs={})["queue"].name == "canary.score.0"
+    assert celery.amqp.router.route({}, "canary.send", args=(5,), kwargs={})["queue"].name == "canary.send.2"
+    assert celery.amqp.router.route({}, "canary.send_due", args=(), kwargs={})["queue"].name == "canary.send.0"
     configure(make_app(broker, 1))
 
 
