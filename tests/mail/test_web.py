@@ -177,3 +177,27 @@ def test_canary_mail_send_uses_the_configured_server_when_the_workspace_has_none
         assert sent.output.startswith("sent 1, retried 0, failed 0")
         assert runner.invoke(cli, ["mail", "outbox", "--tenant", "alpha"]).output == "sent 1\n"
     assert inbox.count == 1 and inbox.messages()[0]["Message-ID"] == row.message_id
+
+
+def test_a_template_gets_account_user_and_health_from_the_store(app_factory: Any) -> None:
+    """A preview with a real account: its name and owner, the contact's name, the latest snapshot's band,
+    score and reasons — and nothing of another workspace."""
+    from mail.context import variables_for
+    from mail.templates import MailTemplate, render
+
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2)
+    alpha, bravo = seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "bravo", "Bravo")
+    template = MailTemplate(
+        subject="{{ account.name }} — {{ health.band }}",
+        html=("<p>Hi {{ user.name }} ({{ user.role }}),</p><p>{{ account.name }} scores {{ health.score }} "
+              "(owner {{ account.owner }}, renewal {{ account.renewal_date }}).</p>"
+              "{% for r in health.reasons %}<p>{{ r }}</p>{% endfor %}<p>{{ workspace.name }}</p>"))
+    with canary_store(app).session(alpha.tenant_id) as s:
+        variables = variables_for(s, alpha.accounts["Alpha Poor Renewing"], "Champion0@Alpha0.example")
+        foreign = variables_for(s, bravo.accounts["Bravo Poor Renewing"], "champion0@bravo0.example")
+    out = render(template, variables)
+    assert out.subject == "Alpha Poor Renewing — poor"
+    assert out.text == ("Hi Alpha Champion 0 (champion),\n\nAlpha Poor Renewing scores 30 (owner "
+                        f"{alpha.emails['csm']}, renewal 2027-01-14).\n\n"
+                        "Weekly active users fell from 12 to 3\n\nAlpha\n")
+    assert foreign["account"] == {} and foreign["health"] == {} and foreign["user"]["name"] is None
