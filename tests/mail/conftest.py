@@ -20,6 +20,15 @@ PUBLIC_URL = "https://canary.alpha.example"
 SENDER = "success@alpha.example"
 
 
+@pytest.fixture(autouse=True)
+def _pinned() -> Iterator[None]:
+    """Every mail test runs at `WORLD_NOW` (tests that also pin it themselves nest the same instant)."""
+    from tests.shared import pinned_clock
+
+    with pinned_clock():
+        yield
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     from store.migrate import upgrade

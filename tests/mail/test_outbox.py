@@ -240,7 +240,8 @@ def test_a_sender_killed_mid_send_sends_no_duplicate_and_requeues_what_it_never_
                 worker.kill()
                 worker.wait(timeout=30)
         assert worker.returncode == -signal.SIGKILL, err
-        inbox.hold.set() if inbox.hold else None
+        assert inbox.hold is not None
+        inbox.hold.set()
         assert [(r.state, r.handed_at is not None) for r in rows(store, tenant_id)] == [
             ("sending", True), ("sending", False)]
         # Within the lease the claim is the dead sender's: another sender leaves both alone.
