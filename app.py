@@ -55,6 +55,12 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USERNAME": None,
     "SMTP_PASSWORD": None,
     "SMTP_STARTTLS": False,
+    "SMTP_TIMEOUT": 30,  # seconds per SMTP command
+    "SMTP_CA_FILE": None,  # a CA bundle for the SMTP server's STARTTLS certificate (None: the system's)
+    "MAIL_MAX_ATTEMPTS": 8,  # an e-mail failing temporarily (4xx, no connection) this often is dead
+    "MAIL_PERMANENT_ATTEMPTS": 3,  # 5xx replies to a transaction before it fails (a refused recipient: at once)
+    "MAIL_BACKOFF_SECONDS": 60,  # the first retry's wait, doubling at each failure (capped at 6 hours)
+    "MAIL_LEASE_SECONDS": 600,  # a claim older than this is reconciled (see mail/outbox.py)
     "CELERY_BROKER_URL": None,  # e.g. redis://127.0.0.1:6379/0; None: background work runs inline, in-process
     "CELERY_VISIBILITY_TIMEOUT": 3600,  # seconds before a job a dead worker held is handed to another worker
     "CELERY_TRANSPORT_OPTIONS": {},  # more Redis transport options, e.g. {"unacked_restore_interval": 10}
@@ -115,6 +121,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import api
     import console
     from collector.api import collector
+    from mail.web import mail_pages
     from webhooks import webhooks
     from widgets import security
     from widgets.assets import widget_assets
@@ -128,6 +135,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(collector)
     app.register_blueprint(install)
     app.register_blueprint(webhooks)
+    app.register_blueprint(mail_pages)
     security.init_app(app)
 
     @app.get("/healthz")
@@ -248,6 +256,7 @@ def _register_commands() -> None:
     from cli.connect import connect
     from cli.demo import demo
     from cli.jobs import beat, worker
+    from cli.mail import mail_cli
     from cli.pipeline import score
     from cli.plays import plays_cli
     from cli.sync_verbs import push_command, sync_command
@@ -256,7 +265,7 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli, worker, beat, bi_cli, revenue_cli):
+                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli):
         cli.add_command(command)
 
 

@@ -62,6 +62,8 @@ class DemoResult:
     """Canary tasks by what made them (alert, play)."""
     plays_started: dict[str, int] = field(default_factory=dict)
     """Per play (the ready-made ones, published in the demo workspace): runs started."""
+    mail: dict[str, Any] = field(default_factory=dict)
+    """The send job's answer, run inline: e-mails sent, retried... or why nothing was sent."""
 
     def as_json(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "linked_accounts": self.linked_accounts, "bands": self.bands,
@@ -71,7 +73,7 @@ class DemoResult:
                 "users": len(self.sign_ins),
                 "tasks": {"created": self.tasks_created, "pushed": self.tasks_pushed,
                           "by_source": self.tasks_by_source},
-                "plays": {"runs_started": self.plays_started}}
+                "plays": {"runs_started": self.plays_started}, "mail": self.mail}
 
 
 SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05},
@@ -192,6 +194,7 @@ def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
 
 def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandbox: Any = None) -> DemoResult:
     """Run the pipeline against a started `sandbox.server.Sandbox`."""
+    from jobs.work import send_job
     from sync.health import HISTORY_DAYS, first_score
     from sync.lists import evaluate_lists
     from sync.push import push
@@ -234,6 +237,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
         scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
     evaluate_lists(store, tenant_id, world.as_of)  # the portfolio lists, as after every score run
     result.plays_started = start_demo_plays(app, store, tenant_id, world.as_of)
+    result.mail = send_job(app, tenant_id)  # the outbox, inline (a `canary worker` runs it with a broker)
     result.history_days = scored.days
 
     push_calls: dict[str, int] = {}
@@ -301,6 +305,10 @@ def print_summary(result: DemoResult) -> None:
     click.echo(f"  {sum(result.plays_started.values())} play runs started: "
                + ", ".join(f"{name} {n}" for name, n in result.plays_started.items() if n))
     click.echo(f"  {result.history_days} days of health history scored (trends and history charts from day one)")
+    mail = result.mail
+    click.echo("  e-mail outbox: " + (f"not sent, {mail['skipped']} (Settings → E-mail, or CANARY_SMTP_HOST)"
+                                      if "skipped" in mail else
+                                      ", ".join(f"{n} {state}" for state, n in mail.items() if n) or "nothing due"))
     click.echo(json.dumps(result.as_json(), sort_keys=True))
     print_sign_ins(result)
 

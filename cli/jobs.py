@@ -19,13 +19,13 @@ def _configured() -> object:
     return configure(current_app)
 
 
-@click.command("worker", help="Run a Celery worker for sync, score, push and real-time jobs.")
+@click.command("worker", help="Run a Celery worker for sync, score, push, real-time and e-mail jobs.")
 @click.option("--concurrency", "-c", default=None, type=click.IntRange(1, 256),
               help="Processes (default: the number of CPUs).")
 @click.option("--pool", type=click.Choice(["prefork", "solo", "threads"]), default="prefork", show_default=True)
 @click.option("--name", default=None, help="Worker name (default: canary@<host>-<pid>).")
 @click.option("--queues", "-Q", "kinds", default=None, metavar="KIND[,KIND]",
-              help="Kinds of job to serve, among changes, sync, score, push (default: all).")
+              help="Kinds of job to serve, among changes, sync, score, push, send (default: all).")
 @click.option("--partitions", default=None, metavar="N[,N]",
               help="With JOB_PARTITIONS > 1: the workspace partitions to serve (default: all).")
 @click.option("--loglevel", default="INFO", show_default=True)

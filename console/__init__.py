@@ -19,6 +19,7 @@ def init_app(app: Flask) -> None:
     from console import (  # noqa: F401  (their routes join the console blueprint)
         base_report_views,
         list_views,
+        mail_views,
         my_day_views,
         play_views,
         report_views,

@@ -65,7 +65,7 @@ def queue_of(app: Any) -> InlineQueue:
     return queue
 
 
-KINDS = ("sync", "push", "score", "refresh", "changes")
+KINDS = ("sync", "push", "score", "refresh", "changes", "send")
 LOCKS_KEY = "canary.locks"
 
 

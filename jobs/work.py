@@ -118,6 +118,31 @@ def changes_job(app: Any, tenant_id: int, changes: Sequence[dict[str, Any]]) -> 
     return process_changes_for_app(app, tenant_id, changes)
 
 
+def send_job(app: Any, tenant_id: int, *, limit: int | None = None) -> dict[str, Any]:
+    """Hand the workspace's due outbox e-mails to its SMTP server (`mail.outbox.deliver`: claims, so two
+    senders never send one message; stale claims reconciled first). Nothing to do without an SMTP server."""
+    from extensions import credential_cipher
+    from mail.outbox import OutboxPolicy, deliver
+    from mail.settings import smtp_settings
+
+    store = _store(app)
+    with store.session(tenant_id) as s:
+        settings = smtp_settings(s, credential_cipher(app), app.config)
+    if settings is None:
+        return {"skipped": "no SMTP server is configured"}
+    return deliver(store, tenant_id, settings, policy=OutboxPolicy.from_config(app.config), limit=limit).as_dict()
+
+
+def workspaces_with_mail_due(app: Any) -> list[int]:
+    """Workspaces whose outbox has a message due now (the schedule's send round)."""
+    from store.models import OutboxMessage
+
+    with _store(app).session() as s:
+        return list(s.scalars(select(OutboxMessage.tenant_id).where(
+            OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= dt.datetime.now(dt.UTC))
+            .distinct().order_by(OutboxMessage.tenant_id)))
+
+
 def workspaces(app: Any) -> list[int]:
     from store.models import Tenant
 

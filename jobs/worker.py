@@ -10,8 +10,9 @@
 * The schedule (`canary beat`): every workspace's refresh (incremental sync of each connected
   system, today's score, lists and plays, push) every 5 minutes — also the reconciliation that
   catches what a webhook missed — and a nightly rescore of the last 30 days at 02:00 UTC.
-* Queues by kind (`route`): real-time changes, syncs and refreshes, scores, pushes each have their own
-  queue (``canary.changes``, ``canary.sync``, ``canary.score``, ``canary.push``), so a nightly rescore
+* Queues by kind (`route`): real-time changes, syncs and refreshes, scores, pushes, e-mail sends each have
+  their own queue (``canary.changes``, ``canary.sync``, ``canary.score``, ``canary.push``, ``canary.send``;
+  every minute ``canary.send_due`` queues a send for each workspace with e-mail due), so a nightly rescore
   never waits in front of a webhook's change; with ``JOB_PARTITIONS`` = P > 1 each kind is split into
   P queues by workspace id (``canary.sync.<tenant_id % P>``): `canary worker --queues sync --partitions 3`
   serves one slice, so a workspace's jobs of a kind always go to the same worker processes.
@@ -30,6 +31,7 @@ from celery.signals import worker_process_init
 log = logging.getLogger("canary.jobs")
 
 REFRESH_SECONDS = 300.0
+SEND_SECONDS = 60.0
 NIGHTLY_HISTORY_DAYS = 30
 MAX_RETRIES = 5
 LOCKED_RETRY_SECONDS = 15
@@ -38,13 +40,14 @@ celery = Celery("canary")
 _flask: list[Any] = []
 """The Flask app whose config and store the tasks use (set by `canary worker`, else made on first use)."""
 
-QUEUE_KINDS = ("changes", "sync", "score", "push")
+QUEUE_KINDS = ("changes", "sync", "score", "push", "send")
 """The kinds of queue, each served by its own workers when wanted (`canary worker --queues`)."""
 TASK_QUEUES: dict[str, str] = {
     "canary.changes": "changes", "canary.changes_flush": "changes",
     "canary.sync": "sync", "canary.refresh": "sync", "canary.refresh_all": "sync",
     "canary.score": "score", "canary.rescore_all": "score",
     "canary.push": "push",
+    "canary.send": "send", "canary.send_due": "send",
 }
 """Each task's queue kind. A refresh (sync, score, push of one workspace in one job) is sync work; the
 schedule's fan-outs go with the work they fan out (partition 0: they name no workspace)."""
@@ -90,6 +93,7 @@ def route(name: str, args: Sequence[Any] | None, kwargs: Any, options: Any, task
 SCHEDULE: dict[str, dict[str, Any]] = {
     "refresh every workspace": {"task": "canary.refresh_all", "schedule": REFRESH_SECONDS},
     "nightly rescore": {"task": "canary.rescore_all", "schedule": crontab(hour=2, minute=0)},
+    "send due e-mail": {"task": "canary.send_due", "schedule": SEND_SECONDS},
 }
 
 
@@ -201,6 +205,22 @@ def refresh_task(self: Any, tenant_id: int, trigger: str = "schedule", as_of: st
 @celery.task(name="canary.changes", base=CanaryTask, bind=True)
 def changes_task(self: Any, tenant_id: int, changes: list[dict[str, Any]]) -> Any:
     return _run(self, "changes", tenant_id, changes=changes)
+
+
+@celery.task(name="canary.send", base=CanaryTask, bind=True)
+def send_task(self: Any, tenant_id: int, limit: int | None = None) -> Any:
+    return _run(self, "send", tenant_id, limit=limit)
+
+
+@celery.task(name="canary.send_due")
+def send_due() -> int:
+    """Every minute: a send job for each workspace with e-mail due (new, or a retry whose backoff is over)."""
+    from jobs.work import workspaces_with_mail_due
+
+    ids = workspaces_with_mail_due(flask_app())
+    for tenant_id in ids:
+        send_task.delay(tenant_id)
+    return len(ids)
 
 
 def _redis(app: Any) -> Any:

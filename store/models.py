@@ -973,6 +973,97 @@ class PlayRun(TenantScoped, Base):
     log: Mapped[list[Any]] = mapped_column(default=list)
 
 
+MAIL_STATES = ("queued", "sending", "sent", "failed", "dead", "unknown", "suppressed")
+"""`OutboxMessage.state`: queued (waiting, maybe for a retry), sending (claimed by a sender), sent (the SMTP
+server accepted it), failed (refused for good: 5xx), dead (out of retries after temporary failures), unknown
+(a sender stopped while handing it to SMTP: maybe delivered, never re-sent), suppressed (the address
+unsubscribed from its category)."""
+MAIL_CATEGORIES = ("customer_success", "marketing", "transactional")
+"""What an e-mail is, for consent: the first two carry the unsubscribe headers and honour suppressions;
+transactional mail (a test send, a password reset) does neither."""
+SUPPRESSION_CATEGORIES = ("customer_success", "marketing")
+
+
+class MailSettings(TenantScoped, Base):
+    """A workspace's SMTP server. The password is Fernet-encrypted by `store.crypto.CredentialCipher`
+    (the connections' one mechanism) and never appears in `repr()`, logs, audit rows or pages."""
+
+    __tablename__ = "mail_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=587)
+    starttls: Mapped[bool] = mapped_column(Boolean, default=True)
+    username: Mapped[str | None] = mapped_column(String(320))
+    password_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    from_address: Mapped[str] = mapped_column(String(320))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<MailSettings tenant={self.tenant_id} {self.host}:{self.port} password=[redacted]>"
+
+
+class OutboxMessage(TenantScoped, Base):
+    """One e-mail, rendered and stored before it is sent (`mail.outbox`): the MIME bytes in ``raw`` (with
+    the Message-ID made once, so a retry sends the same message), its state, attempts and next try."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "idempotency_key"),
+        UniqueConstraint("unsubscribe_token"),
+        CheckConstraint(_in("state", MAIL_STATES), name="state"),
+        CheckConstraint(_in("category", MAIL_CATEGORIES), name="category"),
+        Index("ix_mail_outbox_due", "tenant_id", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    """Who asked for this e-mail, once: e.g. ``campaign:3:step:2:person:41``; the same key again is the same row."""
+    category: Mapped[str] = mapped_column(String(20))
+    to_address: Mapped[str] = mapped_column(String(320))
+    from_address: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(998))
+    message_id: Mapped[str] = mapped_column(String(255))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    unsubscribe_token: Mapped[str | None] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    permanent_failures: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    claim: Mapped[str | None] = mapped_column(String(32))
+    """The sender holding the row while ``sending``: its claim token (a compare-and-set key)."""
+    claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    handed_at: Mapped[dt.datetime | None] = mapped_column()
+    """Set, in its own commit, just before the message is handed to SMTP: a row left ``sending`` with it set
+    may have been delivered (never re-sent); without it, it was not (queued again)."""
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+    def __repr__(self) -> str:
+        return f"<OutboxMessage {self.id} {self.state} key={self.idempotency_key!r}>"
+
+
+class Suppression(TenantScoped, Base):
+    """An address that must get no more mail of one category in this workspace (an unsubscribe)."""
+
+    __tablename__ = "mail_suppressions"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "address", "category"),
+        CheckConstraint(_in("category", SUPPRESSION_CATEGORIES), name="category"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(320))
+    """Lower case."""
+    category: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str] = mapped_column(String(40))
+    """How: ``one-click`` (RFC 8058 POST), ``page`` (the button), ``admin``..."""
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,
@@ -1006,4 +1097,7 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     PlayVersion,
     PlayRun,
     JobFailure,
+    MailSettings,
+    OutboxMessage,
+    Suppression,
 )

@@ -38,6 +38,11 @@ def _forbidden_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[st
             if module.split(".")[0] in forbidden]
 
 
+PURE_MAIL = ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox", "flask",
+             "sqlalchemy", "console", "api", "requests", "smtplib", "socket", "jobs", "time", "secrets", "random")
+"""The mail package's pure modules (templates, MIME): no I/O, no clock, no randomness — callers pass them in."""
+
+
 @pytest.mark.parametrize(("layer", "forbidden"), [
     ("integrations", ("store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox", "flask",
                       "sqlalchemy")),
@@ -49,6 +54,10 @@ def _forbidden_imports(files: list[Path], forbidden: tuple[str, ...]) -> list[st
                "flask", "sqlalchemy", "console", "api", "requests", "smtplib")),
     ("analytics", ("integrations", "store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox",
                    "flask", "sqlalchemy", "console", "api", "requests", "smtplib", "jobs", "webhooks")),
+    ("mail", ("integrations", "sync", "widgets", "collector", "cli", "app", "sandbox", "console", "api", "jobs",
+              "webhooks", "scoring", "worklists", "analytics")),
+    ("mail/templates.py", PURE_MAIL),
+    ("mail/message.py", PURE_MAIL),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])

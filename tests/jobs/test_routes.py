@@ -58,8 +58,10 @@ def test_each_kind_goes_to_its_own_queue(broker: str) -> None:
     submit(app, "score", 6, history_days=30)
     submit(app, "push", 7, system="zendesk")
     submit(app, "changes", 8, changes=[])
+    submit(app, "send", 9)
     assert queued(broker) == {"canary.changes": ["canary.changes"], "canary.push": ["canary.push"],
-                              "canary.score": ["canary.score"], "canary.sync": ["canary.refresh", "canary.sync"]}
+                              "canary.score": ["canary.score"], "canary.send": ["canary.send"],
+                              "canary.sync": ["canary.refresh", "canary.sync"]}
 
 
 def test_partitions_split_each_kind_by_workspace_id(broker: str) -> None:
@@ -73,6 +75,8 @@ def test_partitions_split_each_kind_by_workspace_id(broker: str) -> None:
                               "canary.sync.1": ["canary.refresh"], "canary.sync.2": ["canary.refresh"]}
     # the schedule's fan-outs name no workspace: partition 0 of their kind
     assert celery.amqp.router.route({}, "canary.rescore_all", args=(), kwargs={})["queue"].name == "canary.score.0"
+    assert celery.amqp.router.route({}, "canary.send", args=(5,), kwargs={})["queue"].name == "canary.send.2"
+    assert celery.amqp.router.route({}, "canary.send_due", args=(), kwargs={})["queue"].name == "canary.send.0"
     configure(make_app(broker, 1))
 
 
@@ -84,13 +88,14 @@ def test_every_canary_task_has_a_kind() -> None:
 
 
 def test_worker_queues_and_bad_input() -> None:
-    assert worker_queues() == ["canary.changes", "canary.sync", "canary.score", "canary.push", LEGACY_QUEUE]
+    assert worker_queues() == ["canary.changes", "canary.sync", "canary.score", "canary.push", "canary.send",
+                               LEGACY_QUEUE]
     assert worker_queues(["changes"]) == ["canary.changes"]
     assert worker_queues(["sync", "push"], partitions=4, only=[3, 1]) == [
         "canary.sync.1", "canary.sync.3", "canary.push.1", "canary.push.3"]
-    assert worker_queues(partitions=2)[-1] == LEGACY_QUEUE and len(worker_queues(partitions=2)) == 9
+    assert worker_queues(partitions=2)[-1] == LEGACY_QUEUE and len(worker_queues(partitions=2)) == 11
     assert queue_name("score", 10, 4) == "canary.score.2"
-    with pytest.raises(ValueError, match="queue kinds must be among changes, sync, score, push, not webhook"):
+    with pytest.raises(ValueError, match="queue kinds must be among changes, sync, score, push, send, not webhook"):
         worker_queues(["webhook"])
     with pytest.raises(ValueError, match=r"partitions must be between 0 and 3 \(JOB_PARTITIONS = 4\)"):
         worker_queues(partitions=4, only=[4])
@@ -114,7 +119,7 @@ def test_canary_worker_consumes_the_queues_asked(broker: str, monkeypatch: pytes
 
     result = runner.invoke(worker, ["--queues", "campaigns"])
     assert result.exit_code == 2
-    assert "queue kinds must be among changes, sync, score, push, not campaigns" in result.output
+    assert "queue kinds must be among changes, sync, score, push, send, not campaigns" in result.output
     result = runner.invoke(worker, ["--partitions", "x"])
     assert result.exit_code == 2 and "not a number" in result.output
     assert len(started) == 1

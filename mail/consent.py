@@ -1,0 +1,89 @@
+"""Consent: suppressions per workspace, address and category, and the unsubscribe token of each e-mail.
+
+A token is 32 random bytes (URL-safe base64, 43 characters) stored on the outbox row it was made for:
+unguessable, and it names the workspace, address and category without anything in the URL to decode.
+The RFC 8058 one-click POST (`mail.web`) suppresses at once; nothing suppresses on a GET.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from store.db import Store
+from store.models import SUPPRESSION_CATEGORIES, OutboxMessage, Suppression
+
+TOKEN_BYTES = 32
+TOKEN_SHAPE_MAX = 64
+
+
+class ConsentError(ValueError):
+    """A suppression that cannot be recorded (unknown category, empty address)."""
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def check_category(category: str) -> str:
+    if category not in SUPPRESSION_CATEGORIES:
+        raise ConsentError(f"category must be one of {', '.join(SUPPRESSION_CATEGORIES)}, not {category!r}")
+    return category
+
+
+def suppressed(session: Session, addresses: list[str], category: str) -> set[str]:
+    """Which of these (lower-case) addresses may get no mail of this category in the session's workspace."""
+    if category not in SUPPRESSION_CATEGORIES or not addresses:
+        return set()
+    return set(session.scalars(select(Suppression.address).where(
+        Suppression.category == category, Suppression.address.in_(sorted(set(addresses))))))
+
+
+def suppress(session: Session, address: str, category: str, source: str, outbox_id: int | None = None) -> bool:
+    """Record the suppression (once); True when it is new."""
+    check_category(category)
+    address = address.strip().lower()
+    if not address:
+        raise ConsentError("the address to suppress is empty")
+    if suppressed(session, [address], category):
+        return False
+    try:
+        with session.begin_nested():
+            session.add(Suppression(address=address, category=category, source=source[:40], outbox_id=outbox_id))
+    except IntegrityError:  # the same unsubscribe, posted twice at once
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class TokenTarget:
+    tenant_id: int
+    outbox_id: int
+    address: str
+    category: str
+
+
+def token_target(store: Store, token: str) -> TokenTarget | None:
+    """What an unsubscribe token is for, or None (unknown, malformed)."""
+    if not token or len(token) > TOKEN_SHAPE_MAX or not all(c.isalnum() or c in "-_" for c in token):
+        return None
+    with store.session() as s:  # the token names the workspace: looked up across workspaces, by its unique key
+        row = s.execute(select(OutboxMessage.tenant_id, OutboxMessage.id, OutboxMessage.to_address,
+                               OutboxMessage.category).where(OutboxMessage.unsubscribe_token == token)).first()
+    if row is None or row.category not in SUPPRESSION_CATEGORIES:
+        return None
+    return TokenTarget(row.tenant_id, row.id, row.to_address, row.category)
+
+
+def unsubscribe(store: Store, token: str, source: str) -> TokenTarget | None:
+    """Suppress the address and category a token names, at once; None for an unknown token."""
+    target = token_target(store, token)
+    if target is None:
+        return None
+    with store.session(target.tenant_id) as s:
+        suppress(s, target.address, target.category, source, target.outbox_id)
+    return target

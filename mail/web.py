@@ -1,0 +1,56 @@
+"""The public unsubscribe pages: ``/u/<token>`` (no sign-in, no CSRF token — RFC 8058).
+
+* ``POST`` suppresses the address for the e-mail's category at once: the mailbox provider's one-click
+  request (body ``List-Unsubscribe=One-Click``) or the page's button. Answers 200 whatever the body,
+  as a mailbox provider retries on anything else; an unknown token answers 404.
+* ``GET`` only shows the page with the button: mail scanners and link previews fetch URLs, so a GET never
+  suppresses.
+
+The token is unguessable and names one e-mail (`mail.consent`); nothing else about the person is on the page
+but the address the e-mail went to.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from extensions import canary_store
+from mail.consent import token_target, unsubscribe
+
+log = logging.getLogger("canary.mail")
+
+mail_pages = Blueprint("mail", __name__, template_folder="pages")
+
+PAGE_CSP = ("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'")
+"""No script at all; the page's own inline style; its one form posts back to itself."""
+LABELS = {"customer_success": "customer-success", "marketing": "marketing"}
+OTHER = {"customer_success": "marketing", "marketing": "customer-success"}
+
+
+def _page(state: str, token: str, target: Any, status: int) -> Any:
+    category = target.category if target is not None else "customer_success"
+    title = {"ask": "Unsubscribe", "done": "You are unsubscribed", "unknown": "Unknown link"}[state]
+    body = render_template("mail/unsubscribe.html", title=title, state=state, action=request.path,
+                           address=target.address if target is not None else "", category_label=LABELS[category],
+                           other_label=OTHER[category])
+    return body, status, {"Cache-Control": "no-store", "Content-Security-Policy": PAGE_CSP}
+
+
+@mail_pages.get("/u/<token>")
+def unsubscribe_page(token: str) -> Any:
+    target = token_target(canary_store(), token)
+    return _page("ask" if target is not None else "unknown", token, target, 200 if target is not None else 404)
+
+
+@mail_pages.post("/u/<token>")
+def unsubscribe_now(token: str) -> Any:
+    source = "page" if request.form.get("via") == "page" else "one-click"
+    target = unsubscribe(canary_store(), token, source)
+    if target is None:
+        return _page("unknown", token, None, 404)
+    log.info("unsubscribe in workspace %s: e-mail %s, %s", target.tenant_id, target.outbox_id, target.category)
+    return _page("done", token, target, 200)
