@@ -90,7 +90,27 @@ def gunicorn(app_spec: str, port: int, env: dict[str, str], cwd: str) -> subproc
     raise SystemExit(f"gunicorn did not start for {app_spec}")
 
 
+def warm(url: str, headers: list[str], requests: int = 20) -> None:
+    """Wait until the server's workers answer ``url`` (gunicorn binds its port before they have booted),
+    then send a few more requests, so the run measures the steady state of every server alike."""
+    import urllib.request
+
+    deadline = time.time() + 120
+    answered = 0
+    while answered < requests:
+        request = urllib.request.Request(url, headers=dict(h.split(": ", 1) for h in headers))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+            answered += 1
+        except OSError:
+            if time.time() > deadline:
+                raise SystemExit(f"{url} did not answer within 120 s") from None
+            time.sleep(0.2)
+
+
 def wrk(url: str, headers: list[str]) -> dict[str, float]:
+    warm(url, headers)
     cmd = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", DURATION, "--latency"]
     for h in headers:
         cmd += ["-H", h]

@@ -30,7 +30,7 @@ from itertools import chain
 from typing import Any, cast
 
 import msgspec
-from sqlalchemy import Engine, Table, bindparam, event, func, inspect, literal, select, text, update
+from sqlalchemy import Engine, Table, bindparam, event, func, inspect, literal, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from store.bulk import json_rows
@@ -279,22 +279,33 @@ class Found:
     """The stored view's JSON when it is current for the day asked (else None: build it)."""
 
 
-_LOOKUP = text(
+_LOOKUP = (
     "SELECT l.account_id, v.version, v.epoch, v.as_of, v.payload, t.panel_epoch "
     "FROM source_links l JOIN tenants t ON t.id = l.tenant_id "
     "LEFT JOIN panel_views v ON v.tenant_id = l.tenant_id AND v.account_id = l.account_id "
-    "WHERE l.tenant_id = :tenant AND l.system = :system AND l.external_id = :external_id"
+    "WHERE l.tenant_id = {p} AND l.system = {p} AND l.external_id = {p}"
 )
+_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def lookup(engine: Engine, tenant_id: int, system: str, external_id: str, as_of: dt.date) -> Found | None:
     """The account a vendor record is linked to in this workspace and its view for ``as_of``, in one
     statement over three unique indexes (None: the record is linked to nothing here).
 
-    Every table is filtered on ``tenant_id`` in the statement itself (it runs outside a scoped session,
-    which would cost more than the read)."""
-    with engine.connect() as conn:
-        row = conn.execute(_LOOKUP, {"tenant": tenant_id, "system": system, "external_id": str(external_id)}).first()
+    The statement goes straight to the driver on a pooled connection (SQLAlchemy's statement machinery
+    cost more than the read), and filters every table on ``tenant_id`` itself (no scoped session)."""
+    sql = _LOOKUP.format(p=_MARKERS[engine.dialect.paramstyle])
+    conn = engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql, (tenant_id, system, str(external_id)))
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        conn.rollback()
+    finally:
+        conn.close()
     if row is None or row[0] is None:
         return None
     account_id, version, epoch, day, payload, current_epoch = row

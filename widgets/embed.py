@@ -102,7 +102,13 @@ def _decrypted(cipher: CredentialCipher, ciphertext: bytes) -> dict[str, Any]:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SESSION_SALT)
+    """The panel sessions' signer, made once per app (and again if its secret key is changed)."""
+    key = current_app.config["SECRET_KEY"]
+    cached = current_app.extensions.get("canary_panel_serializer")
+    if cached is None or cached[0] != key:
+        cached = (key, URLSafeTimedSerializer(key, salt=SESSION_SALT))
+        current_app.extensions["canary_panel_serializer"] = cached
+    return cast(URLSafeTimedSerializer, cached[1])
 
 
 def _today() -> dt.date:
