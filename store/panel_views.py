@@ -126,9 +126,10 @@ def _watch_objects(session: Session, _context: Any) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _apply_marks(session: Session) -> None:
+    if session.new or session.dirty or session.deleted:
+        session.flush()  # the commit's own flush comes after this hook: its marks must be made now
     if not session.info.get(_PENDING):
         return
-    session.flush()
     pending = session.info.pop(_PENDING, set())
     tenant_id = current_tenant(session)
     tenants = cast(Table, Tenant.__table__)

@@ -45,7 +45,7 @@ from scoring import (
     signal_series,
     slopes_by_day,
 )
-from store import portfolio_keys
+from store import panel_views, portfolio_keys
 from store.db import Store
 from store.models import (
     Account,
@@ -59,6 +59,7 @@ from store.models import (
     Ticket,
     UsageDaily,
 )
+from store.panel_views import touches
 from store.queries import active_subscriptions, live_accounts
 from store.types import EncodedJSON
 from sync.tasks import complete_task, create_task
@@ -281,6 +282,10 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
                                                       HealthSnapshot.account_id.in_(touched or [-1]))
         for band in session.scalars(bands):
             summary.bands[band or "none"] += 1
+    with store.session(tenant_id) as session:
+        # After the changes above are committed (their marks made the views stale): the panels that were
+        # ever opened get their view for the day at once, the others on their first request.
+        panel_views.prepare(session, None if subset is None else touched, as_of)
     return summary
 
 
@@ -324,7 +329,8 @@ class _SnapshotWriter:
 
     def flush(self) -> None:
         if self.rows:
-            self.session.execute(self.insert, self.rows)
+            self.session.execute(self.insert, self.rows,
+                                 execution_options=touches({row["account_id"] for row in self.rows}))
             self.rows = []
 
 
