@@ -122,6 +122,7 @@ class _PanelCache:
 
     def __init__(self, size: int = 2048) -> None:
         self.size = size
+        self.secret: Any = None
         self.entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self.lock = threading.Lock()
 
@@ -238,13 +239,35 @@ def zendesk_sidebar() -> Response:
     return _with_headers(Response(html), "zendesk")
 
 
+def _load_session(token: str) -> Any:
+    """A panel session's data, or `BadSignature` / `SignatureExpired` as ``loads`` raises them.
+
+    A token whose signature was checked once is remembered (per app and secret key, the last 4,096): a
+    repeat only has its age checked, against the time it was signed."""
+    serializer = _serializer()
+    cache = current_app.extensions.get("canary_panel_sessions")
+    if cache is None or cache.size != 4096 or cache.secret != current_app.config["SECRET_KEY"]:
+        cache = current_app.extensions["canary_panel_sessions"] = _PanelCache(4096)
+        cache.secret = current_app.config["SECRET_KEY"]
+    known = cache.get((token,))
+    if known is None:
+        data, signed_at = serializer.loads(token, max_age=SESSION_MAX_AGE_S, return_timestamp=True)
+        cache.put((token,), (data, signed_at))
+        return data
+    data, signed_at = known
+    age = (dt.datetime.now(dt.UTC) - signed_at).total_seconds()
+    if age > SESSION_MAX_AGE_S or age < 0:
+        raise SignatureExpired("the panel session expired")
+    return data
+
+
 def _session_tenant(vendor: str) -> int | Response:
     auth = request.headers.get("Authorization", "")
     token = auth[7:] if auth.startswith("Bearer ") else ""
     if not token:
         return _unauthorized("missing panel session: open the panel from the Canary app", vendor)
     try:
-        data = _serializer().loads(token, max_age=SESSION_MAX_AGE_S)
+        data = _load_session(token)
     except SignatureExpired:
         return _unauthorized("the panel session expired: reload the app", vendor)
     except BadSignature:
@@ -351,7 +374,7 @@ def hubspot_full_view() -> Response:
     tenant and one company, expires with the panel session, and the page sends no referrer.
     """
     try:
-        data = _serializer().loads(request.args.get("token", ""), max_age=SESSION_MAX_AGE_S)
+        data = _load_session(request.args.get("token", ""))
     except SignatureExpired:
         return _unauthorized("this view expired: close it and open it again from the Canary card", "hubspot")
     except BadSignature:
