@@ -246,7 +246,7 @@ def _load_session(token: str) -> Any:
     repeat only has its age checked, against the time it was signed."""
     serializer = _serializer()
     cache = current_app.extensions.get("canary_panel_sessions")
-    if cache is None or cache.size != 4096 or cache.secret != current_app.config["SECRET_KEY"]:
+    if cache is None or cache.secret != current_app.config["SECRET_KEY"]:
         cache = current_app.extensions["canary_panel_sessions"] = _PanelCache(4096)
         cache.secret = current_app.config["SECRET_KEY"]
     known = cache.get((token,))

@@ -7,14 +7,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from store.models import SourceLink
-from store.panel_views import TREND_DAYS, build_payloads
+from store.panel_views import TREND_DAYS
 
 BAND_LABELS = {"good": "Good", "average": "Average", "poor": "Poor"}
-__all__ = ["TREND_DAYS", "AccountHealthView", "EngagedUser", "load_account_health", "view_from_payload"]
+__all__ = ["TREND_DAYS", "AccountHealthView", "EngagedUser", "view_from_payload"]
 
 
 @dataclass(frozen=True)
@@ -81,12 +77,6 @@ class AccountHealthView:
         }
 
 
-def account_for_record(session: Session, system: str, external_id: str) -> int | None:
-    """The canonical account a vendor record is linked to, within the session's tenant."""
-    return session.scalar(select(SourceLink.account_id).where(
-        SourceLink.system == system, SourceLink.external_id == str(external_id)))
-
-
 def _day(value: object) -> dt.date | None:
     return dt.date.fromisoformat(value) if isinstance(value, str) else None
 
@@ -106,9 +96,3 @@ def view_from_payload(payload: dict[str, Any]) -> AccountHealthView:
         engaged_users=[EngagedUser(label, days, dt.date.fromisoformat(last))
                        for label, days, last in payload["engaged"]],
     )
-
-
-def load_account_health(session: Session, account_id: int, as_of: dt.date) -> AccountHealthView | None:
-    """One account's panel view on ``as_of``, built from the store (what a prepared view holds)."""
-    payload = build_payloads(session, [account_id], as_of).get(account_id)
-    return view_from_payload(payload) if payload is not None else None
