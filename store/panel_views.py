@@ -75,6 +75,12 @@ def touches(account_ids: Iterable[int | None]) -> dict[str, Any]:
     return {_OPTION: frozenset(a for a in account_ids if a is not None)}
 
 
+def touches_every_account() -> dict[str, Any]:
+    """Execution options of a statement that changes the whole workspace's panels (a scoring run of every
+    account): one bump of the workspace's epoch rather than a mark per account."""
+    return {_OPTION: None}
+
+
 def _pending(session: Session) -> set[Any]:
     return cast(set[Any], session.info.setdefault(_PENDING, set()))
 
