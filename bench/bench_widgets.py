@@ -1,8 +1,9 @@
 """Latency and throughput of the Zendesk panel endpoint under 50 concurrent connections.
 
-Both servers are gunicorn (gthread, 2 workers x 4 threads) on loopback, loaded by wrk
+Three servers, all gunicorn (gthread, 2 workers x 4 threads) on loopback, loaded by wrk
 (Debian package) for the same duration in the same run: Canary's panel for a seeded account
-with 90 days of history, and a trivial WSGI app answering one static byte.
+with 90 days of history; a Flask app with one "hello" route (the framework's own cost, the
+goal being panel req/s >= 0.5 x hello); and a trivial WSGI app answering one static byte.
 """
 
 from __future__ import annotations
@@ -89,7 +90,27 @@ def gunicorn(app_spec: str, port: int, env: dict[str, str], cwd: str) -> subproc
     raise SystemExit(f"gunicorn did not start for {app_spec}")
 
 
+def warm(url: str, headers: list[str], requests: int = 20) -> None:
+    """Wait until the server's workers answer ``url`` (gunicorn binds its port before they have booted),
+    then send a few more requests, so the run measures the steady state of every server alike."""
+    import urllib.request
+
+    deadline = time.time() + 120
+    answered = 0
+    while answered < requests:
+        request = urllib.request.Request(url, headers=dict(h.split(": ", 1) for h in headers))
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+            answered += 1
+        except OSError:
+            if time.time() > deadline:
+                raise SystemExit(f"{url} did not answer within 120 s") from None
+            time.sleep(0.2)
+
+
 def wrk(url: str, headers: list[str]) -> dict[str, float]:
+    warm(url, headers)
     cmd = ["wrk", "-t", "2", "-c", str(CONNECTIONS), "-d", DURATION, "--latency"]
     for h in headers:
         cmd += ["-H", h]
@@ -118,22 +139,38 @@ def main() -> None:
                 start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "1")])
                 return [b"x"]
         """))
+        (Path(tmp) / "hello_app.py").write_text(textwrap.dedent("""
+            from flask import Flask
+
+            app = Flask(__name__)
+
+            @app.get("/")
+            def hello():
+                return "hello"
+        """))
         env = {"DATABASE_URL": url, "CANARY_SECRET_KEY": SECRET, "PYTHONPATH": str(ROOT)}
-        canary_port, static_port = free_port(), free_port()
+        canary_port, hello_port, static_port = free_port(), free_port(), free_port()
         servers = [gunicorn("app:create_app()", canary_port, env, str(ROOT)),
+                   gunicorn("hello_app:app", hello_port, {}, tmp),
                    gunicorn("static_app:app", static_port, {}, tmp)]
         try:
             panel = wrk(f"http://127.0.0.1:{canary_port}/widgets/zendesk/panel?organization_id=100",
                         [f"Authorization: Bearer {return_token[0]}"])
+            hello = wrk(f"http://127.0.0.1:{hello_port}/", [])
             one_byte = wrk(f"http://127.0.0.1:{static_port}/", [])
         finally:
             for proc in servers:
                 proc.terminate()
                 proc.wait(timeout=10)
     print(f"widgets: gunicorn gthread 2x4 on loopback, wrk {CONNECTIONS} connections for {DURATION}")
-    for name, r in (("Zendesk panel (HTML, 90-day sparkline)", panel), ("static 1-byte response", one_byte)):
+    for name, r in (("Zendesk panel (HTML, 90-day sparkline)", panel), ("Flask hello route (floor)", hello),
+                    ("static 1-byte response (floor)", one_byte)):
         print(f"  {name:40s} p50 {r['p50']:7.2f} ms   p99 {r['p99']:7.2f} ms   {r['rps']:9.0f} req/s"
               f"   non-2xx {int(r['errors'])}")
+    ratio = panel["rps"] / hello["rps"] if hello["rps"] else float("nan")
+    met = ratio >= 0.5 and panel["p99"] < 50
+    print(f"  panel / hello req/s: {ratio:.2f} (goal >= 0.5), panel p99 {panel['p99']:.1f} ms (goal < 50): "
+          f"{'met' if met else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from store.models import (
     SurveyResponse,
     UsageDaily,
 )
+from store.panel_views import touches
 from store.upsert import insert_for
 from sync.writer import known_customer
 
@@ -319,7 +320,7 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
             select(literal(tenant_id), source.c.user_key, source.c.first_seen).where(true()),
             include_defaults=False,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
-        created = len(session.execute(claim).all())
+        created = len(session.execute(claim, execution_options=touches(())).all())  # no name yet: no label
     # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
     # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
     # they are only get their last_seen moved (the statement that touches no indexed column).
@@ -343,7 +344,7 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
             include_defaults=False,
         )
         session.execute(stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
-            "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen)}))
+            "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen)}), execution_options=touches(()))
     for joined, rows in detailed.items():
         if not rows:
             continue
@@ -363,7 +364,9 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
             "name": func.coalesce(stmt.excluded.name, table.c.name),
             "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen),
         })
-        session.execute(stmt)
+        # A user's name or e-mail is their label in the panels of the accounts they are (or were) in.
+        session.execute(stmt, execution_options=touches(
+            [row[2] for row in rows] + [known.get(row[0], (None,))[0] for row in rows]))
     return created
 
 
@@ -427,4 +430,4 @@ def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
         index_elements=["tenant_id", "account_id", "user_key", "event", "day"],
         set_={"count": table.c.count + stmt.excluded.count, "minutes": table.c.minutes + stmt.excluded.minutes},
     )
-    session.execute(stmt)
+    session.execute(stmt, execution_options=touches({row[0] for row in rows}))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from console.auth import Passwords, password_problem
 from store.audit import COMMAND_LINE, record_audit
 from store.models import USER_ROLES, Account, PasswordResetToken, User, VendorUserLink
+from store.panel_views import touches
 
 RESET_MINUTES = 60
 
@@ -97,7 +98,8 @@ def assign_csms(s: Session) -> int:
             by_target.setdefault(target, []).append(account_id)
     for target, ids in by_target.items():
         for start in range(0, len(ids), 500):
-            s.execute(update(Account).where(Account.id.in_(ids[start:start + 500])).values(csm_user_id=target))
+            s.execute(update(Account).where(Account.id.in_(ids[start:start + 500])).values(csm_user_id=target),
+                      execution_options=touches(()))  # the panels show the owner, not the CSM user
         changed += len(ids)
     return changed
 

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from store import panel_views as _panel_views  # noqa: F401  (registers the panel views' change marks)
 from store.scoping import tenant_session
 
 

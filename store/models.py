@@ -81,6 +81,9 @@ class Tenant(Base):
     """The workspace's own starting p(band) of the renewal forecast (band → 0–1); None: Canary's defaults."""
     bi_role: Mapped[str | None] = mapped_column(String(63), unique=True)
     """The PostgreSQL role whose sessions see this workspace's rows in the read-only ``bi`` views."""
+    panel_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Bumped when a change to the workspace's data names no accounts (`store.panel_views`): every panel view
+    built under an earlier epoch is stale."""
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id} {self.slug!r}>"
@@ -481,6 +484,25 @@ class HealthSnapshot(TenantScoped, Base):
     trend: Mapped[float | None] = mapped_column(Float)
     """Slope of the score over the last 30 days, points per day."""
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PanelView(TenantScoped, Base):
+    """What an account's embedded panel shows, prepared (`store.panel_views`): one indexed read per panel.
+
+    ``payload`` is the view model as JSON text, built for ``as_of`` under the workspace's ``epoch``; NULL once
+    something it shows changed. ``version`` goes up at every such change, and a view is only stored over the
+    version it was built from, so a build that read older data never overwrites a newer change's mark."""
+
+    __tablename__ = "panel_views"
+    __table_args__ = (UniqueConstraint("tenant_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    as_of: Mapped[dt.date | None] = mapped_column(Date)
+    payload: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Alert(TenantScoped, Base):

@@ -45,7 +45,7 @@ from scoring import (
     signal_series,
     slopes_by_day,
 )
-from store import portfolio_keys
+from store import panel_views, portfolio_keys
 from store.db import Store
 from store.models import (
     Account,
@@ -59,6 +59,7 @@ from store.models import (
     Ticket,
     UsageDaily,
 )
+from store.panel_views import touches
 from store.queries import active_subscriptions, live_accounts
 from store.types import EncodedJSON
 from sync.reports import prepare_reports
@@ -282,6 +283,10 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
                                                       HealthSnapshot.account_id.in_(touched or [-1]))
         for band in session.scalars(bands):
             summary.bands[band or "none"] += 1
+    with store.session(tenant_id) as session:
+        # After the changes above are committed (their marks made the views stale): the panels that were
+        # ever opened get their view for the day at once, the others on their first request.
+        panel_views.prepare(session, None if subset is None else touched, as_of)
     if subset is None:
         with store.session(tenant_id) as session:  # the renewal forecast reads the bands: its p(band) computed here
             prepare_reports(session)
@@ -328,7 +333,10 @@ class _SnapshotWriter:
 
     def flush(self) -> None:
         if self.rows:
-            self.session.execute(self.insert, self.rows)
+            # A run of some accounts marks theirs; a run of the whole workspace makes every view stale at once.
+            marks = touches({row["account_id"] for row in self.rows}) if self.keep_benchmarks else \
+                panel_views.touches_every_account()
+            self.session.execute(self.insert, self.rows, execution_options=marks)
             self.rows = []
 
 

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from console.people import assign_csms, link_vendor_user
 from integrations.registry import vendors
 from store.models import Account, SourceLink, VendorUserLink
+from store.panel_views import touches
 from sync.reassign import OwnerChange, follow_owner_changes
 
 
@@ -82,7 +83,7 @@ def apply_owners(session: Session) -> OwnerCounts:
     for owner, ids in by_owner.items():
         for start in range(0, len(ids), 500):
             session.execute(update(Account).where(Account.id.in_(ids[start:start + 500])).values(owner=owner),
-                            execution_options={"synchronize_session": False})
+                            execution_options={"synchronize_session": False, **touches(ids[start:start + 500])})
         counts.accounts_changed += len(ids)
     linked = set(session.execute(select(VendorUserLink.system, VendorUserLink.external_id)).all())
     for (system, external_id), email in sorted(vendor_users.items()):

@@ -43,6 +43,7 @@ from store.models import (
     SyncCursor,
     Ticket,
 )
+from store.panel_views import touches
 from store.queries import live_accounts
 from sync import revenue
 from sync.identity import KnownLink, parent_index, resolve
@@ -164,7 +165,9 @@ class PageWriter:
                 self._subscribers.update(a for a in self.session.scalars(select(Subscription.account_id).where(
                     Subscription.system == self.system, Subscription.external_id.in_(ids))) if a is not None)
             if model is not None:
-                self.session.execute(delete(model).where(model.system == self.system, model.external_id.in_(ids)))
+                # Deleted deals change their accounts' panels (gathered just above); tickets are in none.
+                self.session.execute(delete(model).where(model.system == self.system, model.external_id.in_(ids)),
+                                     execution_options=touches(self._subscribers if model is Subscription else ()))
             else:  # satisfaction ratings
                 self.session.execute(delete(SurveyResponse).where(SurveyResponse.source == self.system,
                                                                   SurveyResponse.source_ref.in_(ids)))
@@ -202,7 +205,8 @@ class PageWriter:
         for model, column in ((Subscription, Subscription.system), (Ticket, Ticket.system),
                               (SurveyResponse, SurveyResponse.source)):
             self.session.execute(update(model).where(column == self.system, model.account_id == account_id)
-                                 .values(account_id=None), execution_options={"synchronize_session": False})
+                                 .values(account_id=None),
+                                 execution_options={"synchronize_session": False, **touches([account_id])})
 
     def _remove_contacts(self, ids: Sequence[str]) -> None:
         gone = set(ids)
@@ -506,7 +510,7 @@ def _retire_orphans(session: Session, account_ids: Iterable[int]) -> None:
 def _close_alerts(session: Session, account_id: int, why: str) -> None:
     session.execute(update(Alert).where(Alert.account_id == account_id, Alert.status == "open")
                     .values(status="resolved", resolved_at=dt.datetime.now(dt.UTC)),
-                    execution_options={"synchronize_session": False})
+                    execution_options={"synchronize_session": False, **touches([account_id])})
     log.info("account %s: open alerts resolved (%s)", account_id, why)
 
 
@@ -514,9 +518,9 @@ def _merge_accounts(session: Session, *, into: int, merged: int) -> None:
     """New evidence shows two accounts are one customer: move what is theirs onto one."""
     for model in (SourceLink, Contact, Subscription, Ticket, SurveyResponse, ProductUser):
         session.execute(update(model).where(model.account_id == merged).values(account_id=into),
-                        execution_options={"synchronize_session": "fetch"})
+                        execution_options={"synchronize_session": "fetch", **touches([into, merged])})
     session.execute(update(Account).where(Account.parent_id == merged).values(parent_id=into),
-                    execution_options={"synchronize_session": "fetch"})
+                    execution_options={"synchronize_session": "fetch", **touches(())})  # no panel shows parents
     old = session.get(Account, merged)
     if old is not None:
         old.lifecycle_stage = "merged"

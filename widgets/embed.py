@@ -21,8 +21,11 @@ Failures answer 401 with a JSON ``{"error": ...}`` that says what was wrong, nev
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -32,8 +35,11 @@ from extensions import canary_store, credential_cipher, replay_guard
 from integrations import hosts
 from integrations.errors import SignatureError
 from integrations.registry import vendor as vendor_of
+from store import panel_views
+from store.crypto import CredentialCipher
 from store.models import Connection
-from widgets.health import account_for_record, load_account_health
+from widgets.health import AccountHealthView, view_from_payload
+from widgets.sparkline import sparkline_svg
 
 embed = Blueprint("embed", __name__, url_prefix="/widgets")
 
@@ -80,17 +86,29 @@ def _connection(system: str, account_ref: str) -> tuple[int, dict[str, Any]] | N
         account_ref = vendor_of(system).account_ref(account_ref)
     except hosts.InvalidHost:
         return None
-    cipher = credential_cipher()
     with canary_store().session() as session:
-        conn = session.scalar(select(Connection).where(Connection.system == system,
-                                                       Connection.account_ref == account_ref))
-        if conn is None:
-            return None
-        return conn.tenant_id, cipher.load(conn)
+        row = session.execute(select(Connection.tenant_id, Connection.credentials_encrypted).where(
+            Connection.system == system, Connection.account_ref == account_ref)).first()
+    if row is None:
+        return None
+    return row[0], dict(_decrypted(credential_cipher(), bytes(row[1])))
+
+
+@lru_cache(maxsize=256)
+def _decrypted(cipher: CredentialCipher, ciphertext: bytes) -> dict[str, Any]:
+    """A connection's credentials, decrypted once per process for each stored ciphertext (new credentials
+    are a new ciphertext; the cache holds nothing a process did not already decrypt)."""
+    return cipher.decrypt(ciphertext)
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=SESSION_SALT)
+    """The panel sessions' signer, made once per app (and again if its secret key is changed)."""
+    key = current_app.config["SECRET_KEY"]
+    cached = current_app.extensions.get("canary_panel_serializer")
+    if cached is None or cached[0] != key:
+        cached = (key, URLSafeTimedSerializer(key, salt=SESSION_SALT))
+        current_app.extensions["canary_panel_serializer"] = cached
+    return cast(URLSafeTimedSerializer, cached[1])
 
 
 def _today() -> dt.date:
@@ -98,19 +116,77 @@ def _today() -> dt.date:
     return dt.date.fromisoformat(override) if override else dt.datetime.now(dt.UTC).date()
 
 
-def render_panel(tenant_id: int, system: str, external_id: str, variant: str, vendor: str) -> Response:
-    from widgets.sparkline import sparkline_svg
+class _PanelCache:
+    """Per process: each prepared view decoded once and each variant rendered once, keyed by the view's
+    (tenant, account, version, epoch, day) — under one key a view's content never changes."""
 
-    with canary_store().session(tenant_id) as session:
-        account_id = account_for_record(session, system, external_id)
-        view = load_account_health(session, account_id, _today()) if account_id is not None else None
-    if view is None:
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self.secret: Any = None
+        self.entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        with self.lock:
+            value = self.entries.get(key)
+            if value is not None:
+                self.entries.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[Any, ...], value: Any) -> None:
+        with self.lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+def _panel_cache() -> _PanelCache:
+    cache = current_app.extensions.get("canary_panel_cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault("canary_panel_cache", _PanelCache())
+    return cast(_PanelCache, cache)
+
+
+def panel_view(tenant_id: int, system: str, external_id: str) -> tuple[tuple[Any, ...], AccountHealthView] | None:
+    """The view of the account a vendor record is linked to: one indexed read of its prepared view, built
+    and stored first when there is none for today (a fresh install, or a change since)."""
+    today = _today()
+    store = canary_store()
+    found = panel_views.lookup(store.engine, tenant_id, system, external_id, today)
+    if found is None:
+        return None
+    cache = _panel_cache()
+    if found.payload is not None:
+        entry = cache.get(found.key)
+        if entry is None:
+            entry = {"view": view_from_payload(panel_views.decode(found.payload))}
+            cache.put(found.key, entry)
+        return found.key, entry["view"]
+    with store.session(tenant_id) as session:
+        built = panel_views.refresh(session, [found.account_id], today).get(found.account_id)
+    if built is None:
+        return None
+    key, payload = built
+    entry = {"view": view_from_payload(panel_views.decode(payload))}
+    cache.put(key, entry)
+    return key, entry["view"]
+
+
+def render_panel(tenant_id: int, system: str, external_id: str, variant: str, vendor: str) -> Response:
+    found = panel_view(tenant_id, system, external_id)
+    if found is None:
         response = Response(render_template("widgets/not_linked.html", system=system, external_id=external_id),
                             status=404)
         return _with_headers(response, vendor)
-    width = 292 if variant == "compact" else 760
-    svg = sparkline_svg(view.points, width=width, height=48 if variant == "compact" else 80)
-    html = render_template("widgets/panel.html", view=view, sparkline=svg, variant=variant)
+    key, view = found
+    entry = _panel_cache().get(key) or {}
+    html = entry.get(variant)
+    if html is None:
+        width = 292 if variant == "compact" else 760
+        svg = sparkline_svg(view.points, width=width, height=48 if variant == "compact" else 80)
+        html = render_template("widgets/panel.html", view=view, sparkline=svg, variant=variant)
+        entry[variant] = html
     return _with_headers(Response(html), vendor)
 
 
@@ -163,13 +239,35 @@ def zendesk_sidebar() -> Response:
     return _with_headers(Response(html), "zendesk")
 
 
+def _load_session(token: str) -> Any:
+    """A panel session's data, or `BadSignature` / `SignatureExpired` as ``loads`` raises them.
+
+    A token whose signature was checked once is remembered (per app and secret key, the last 4,096): a
+    repeat only has its age checked, against the time it was signed."""
+    serializer = _serializer()
+    cache = current_app.extensions.get("canary_panel_sessions")
+    if cache is None or cache.secret != current_app.config["SECRET_KEY"]:
+        cache = current_app.extensions["canary_panel_sessions"] = _PanelCache(4096)
+        cache.secret = current_app.config["SECRET_KEY"]
+    known = cache.get((token,))
+    if known is None:
+        data, signed_at = serializer.loads(token, max_age=SESSION_MAX_AGE_S, return_timestamp=True)
+        cache.put((token,), (data, signed_at))
+        return data
+    data, signed_at = known
+    age = (dt.datetime.now(dt.UTC) - signed_at).total_seconds()
+    if age > SESSION_MAX_AGE_S or age < 0:
+        raise SignatureExpired("the panel session expired")
+    return data
+
+
 def _session_tenant(vendor: str) -> int | Response:
     auth = request.headers.get("Authorization", "")
     token = auth[7:] if auth.startswith("Bearer ") else ""
     if not token:
         return _unauthorized("missing panel session: open the panel from the Canary app", vendor)
     try:
-        data = _serializer().loads(token, max_age=SESSION_MAX_AGE_S)
+        data = _load_session(token)
     except SignatureExpired:
         return _unauthorized("the panel session expired: reload the app", vendor)
     except BadSignature:
@@ -260,14 +358,12 @@ def hubspot_card() -> Response:
     except SignatureError as exc:
         return _unauthorized(str(exc), "hubspot")
     company_id = request.args.get("companyId", "") or request.args.get("hs_object_id", "")
-    with canary_store().session(tenant_id) as session:
-        account_id = account_for_record(session, "hubspot", company_id)
-        view = load_account_health(session, account_id, _today()) if account_id is not None else None
-    if view is None:
+    found = panel_view(tenant_id, "hubspot", company_id)
+    if found is None:
         return _not_found("this company is not linked to a Canary account yet", "hubspot")
     token = _serializer().dumps({"t": tenant_id, "v": "hubspot", "c": company_id})
     full_view = f"{current_app.config['PUBLIC_URL'].rstrip('/')}/widgets/hubspot/full?token={token}"
-    return _with_headers(jsonify({**view.as_dict(), "full_view_url": full_view}), "hubspot")
+    return _with_headers(jsonify({**found[1].as_dict(), "full_view_url": full_view}), "hubspot")
 
 
 @embed.get("/hubspot/full")
@@ -278,7 +374,7 @@ def hubspot_full_view() -> Response:
     tenant and one company, expires with the panel session, and the page sends no referrer.
     """
     try:
-        data = _serializer().loads(request.args.get("token", ""), max_age=SESSION_MAX_AGE_S)
+        data = _load_session(request.args.get("token", ""))
     except SignatureExpired:
         return _unauthorized("this view expired: close it and open it again from the Canary card", "hubspot")
     except BadSignature:

@@ -1,19 +1,16 @@
-"""What an embedded health panel shows, read from the store for one account (read-only)."""
+"""What an embedded health panel shows: the view model, from the payload `store.panel_views` prepares."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from store.models import Account, Alert, HealthSnapshot, ProductUser, SourceLink, Task, UsageDaily
-from store.queries import active_subscriptions
+from store.panel_views import TREND_DAYS
 
 BAND_LABELS = {"good": "Good", "average": "Average", "poor": "Poor"}
-TREND_DAYS = 90
+__all__ = ["TREND_DAYS", "AccountHealthView", "EngagedUser", "view_from_payload"]
 
 
 @dataclass(frozen=True)
@@ -80,68 +77,22 @@ class AccountHealthView:
         }
 
 
-def account_for_record(session: Session, system: str, external_id: str) -> int | None:
-    """The canonical account a vendor record is linked to, within the session's tenant."""
-    return session.scalar(select(SourceLink.account_id).where(
-        SourceLink.system == system, SourceLink.external_id == str(external_id)))
+def _day(value: object) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else None
 
 
-def _reason_texts(reasons: list[object], limit: int = 4) -> list[str]:
-    out: list[str] = []
-    for r in reasons:
-        text = r.get("text") if isinstance(r, dict) else r
-        if isinstance(text, str) and text:
-            out.append(text)
-        if len(out) == limit:
-            break
-    return out
-
-
-def load_account_health(session: Session, account_id: int, as_of: dt.date) -> AccountHealthView | None:
-    account = session.get(Account, account_id)
-    if account is None:
-        return None
-    start = as_of - dt.timedelta(days=TREND_DAYS - 1)
-    # Only day and score for the sparkline: the parts JSON of 90 snapshots is not needed.
-    by_day = dict(session.execute(select(HealthSnapshot.day, HealthSnapshot.score).where(
-        HealthSnapshot.account_id == account_id, HealthSnapshot.day >= start, HealthSnapshot.day <= as_of)).all())
-    points = [(start + dt.timedelta(days=i), by_day.get(start + dt.timedelta(days=i))) for i in range(TREND_DAYS)]
-    latest = session.execute(
-        select(HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band, HealthSnapshot.trend,
-               HealthSnapshot.reasons)
-        .where(HealthSnapshot.account_id == account_id, HealthSnapshot.day <= as_of)
-        .order_by(HealthSnapshot.day.desc()).limit(1)
-    ).first()
-
-    subs = active_subscriptions(session, [account_id]).get(account_id, [])
-    renewals = sorted((x for x in subs if x.renewal_date), key=lambda x: x.renewal_date or as_of)
-    subscription = next((x for x in renewals if x.renewal_date and x.renewal_date >= as_of),
-                        renewals[-1] if renewals else None)
-    arr = sum(x.arr for x in subs if x.arr is not None) if any(x.arr is not None for x in subs) else None
-
-    alerts = [(a.severity, a.title) for a in session.scalars(select(Alert).where(
-        Alert.account_id == account_id, Alert.status == "open").order_by(Alert.raised_at.desc()).limit(5))]
-    tasks = [(t.title, t.due_date) for t in session.scalars(select(Task).where(
-        Task.account_id == account_id, Task.status == "open").order_by(Task.due_date).limit(5))]
-
-    since = as_of - dt.timedelta(days=29)
-    active = session.execute(
-        select(UsageDaily.user_key, func.count(func.distinct(UsageDaily.day)), func.max(UsageDaily.day))
-        .where(UsageDaily.account_id == account_id, UsageDaily.day >= since, UsageDaily.day <= as_of)
-        .group_by(UsageDaily.user_key)
-        .order_by(func.count(func.distinct(UsageDaily.day)).desc(), UsageDaily.user_key)
-        .limit(5)
-    ).all()
-    labels = dict(session.execute(select(ProductUser.user_key, func.coalesce(ProductUser.name, ProductUser.email))
-                                  .where(ProductUser.user_key.in_([row[0] for row in active]))).all())
-    engaged = [EngagedUser(labels.get(key) or key, int(days), last) for key, days, last in active]
-
+def view_from_payload(payload: dict[str, Any]) -> AccountHealthView:
+    """The panel's view from its prepared payload (`store.panel_views.build_payloads`)."""
+    start = dt.date.fromisoformat(payload["start"])
+    arr = payload.get("arr")
     return AccountHealthView(
-        account_id=account.id, name=account.name, domain=account.domain,
-        score=latest.score if latest else None, band=latest.band if latest else None,
-        trend=latest.trend if latest else None, scored_on=latest.day if latest else None,
-        points=points, reasons=_reason_texts(latest.reasons if latest else []),
-        renewal_date=subscription.renewal_date if subscription else None,
-        arr=Decimal(arr) if arr is not None else None, owner=account.owner,
-        alerts=alerts, tasks=tasks, engaged_users=engaged,
+        account_id=payload["account_id"], name=payload["name"], domain=payload["domain"],
+        score=payload["score"], band=payload["band"], trend=payload["trend"], scored_on=_day(payload["scored_on"]),
+        points=[(start + dt.timedelta(days=i), s) for i, s in enumerate(payload["scores"])],
+        reasons=list(payload["reasons"]), renewal_date=_day(payload["renewal_date"]),
+        arr=Decimal(arr) if arr is not None else None, owner=payload["owner"],
+        alerts=[(severity, title) for severity, title in payload["alerts"]],
+        tasks=[(title, _day(due)) for title, due in payload["tasks"]],
+        engaged_users=[EngagedUser(label, days, dt.date.fromisoformat(last))
+                       for label, days, last in payload["engaged"]],
     )

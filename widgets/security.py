@@ -11,6 +11,8 @@ pages, ``/healthz``, the collector's ``/v1/*`` answers and errors included:
   pages with a ``script-src`` policy, the rest with ``default-src 'none'``;
 - ``Cache-Control: no-store`` on everything but static files.
 
+Panel requests (``/widgets/...``) never open the console's cookie session (`PanelFreeSessions`).
+
 Request bodies are capped by Flask's ``MAX_CONTENT_LENGTH`` (``CANARY_MAX_CONTENT_LENGTH``,
 1 MiB by default) before any view runs; a larger body answers 413 with a JSON reason.
 """
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Request, Response, current_app, jsonify, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.exceptions import RequestEntityTooLarge
 
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -64,7 +67,21 @@ def _too_large(_error: Any) -> tuple[Response, int]:
     return jsonify({"error": f"request body larger than {limit // 1024} KB: refused before reading it"}), 413
 
 
+class PanelFreeSessions(SecureCookieSessionInterface):
+    """The console's cookie session, never opened for the embedded panels (``/widgets/...``).
+
+    Panels are framed by the vendors and authenticate by signature or panel token only: their requests
+    neither read nor write the console's session cookie (and skip the cost of opening it)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith("/widgets/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask) -> None:
+    if type(app.session_interface) is SecureCookieSessionInterface:
+        app.session_interface = PanelFreeSessions()
     app.before_request(refuse_oversized_bodies)
     app.after_request(apply_policy)
     app.register_error_handler(RequestEntityTooLarge, _too_large)

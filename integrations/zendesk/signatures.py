@@ -10,7 +10,7 @@ Header and claims are decoded with their size and depth bounded before PyJWT par
 is accepted once per workspace: the replay key is its ``jti``, or else the decoded claims (which
 hold ``iat``, ``sub``, ``aud`` and the location context), never the token text, so a re-encoding
 of a used token (extra base64 padding on the signature, which the decoder ignores) is the same
-key. It is remembered until ``exp`` + leeway.
+key. It is remembered until ``exp`` + leeway. The public key is parsed once per process for each PEM.
 """
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ import hashlib
 import json
 import math
 import time
+from functools import lru_cache
 from typing import Any
 
 import jwt
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from integrations.bounded_json import loads_bounded
 from integrations.errors import SignatureError
@@ -58,6 +62,19 @@ def _replay_material(claims: dict[str, Any]) -> str:
     return "claims:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
+@lru_cache(maxsize=64)
+def _public_key(pem: str) -> RSAPublicKey:
+    """The installation's public key, parsed once per process for each stored PEM (parsing cost more than
+    checking the signature)."""
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise SignatureError("the installation's public key is not a valid RSA public key") from exc
+    if not isinstance(key, RSAPublicKey):
+        raise SignatureError("the installation's public key is not a valid RSA public key")
+    return key
+
+
 def verify_zendesk_signed_url(token: str, *, public_key_pem: str, audience: str, issuer: str,
                               replay_guard: ReplayGuard, replay_scope: str | int, now: float | None = None,
                               leeway: float = DEFAULT_LEEWAY_S) -> dict[str, Any]:
@@ -70,9 +87,10 @@ def verify_zendesk_signed_url(token: str, *, public_key_pem: str, audience: str,
     unverified_jwt_part(token, 1)  # bounded before PyJWT parses it
     if header.get("alg") != "RS256":
         raise SignatureError(f"the token must be signed with RS256, not {repr(header.get('alg'))[:40]}")
+    key = _public_key(public_key_pem)
     try:
         claims: dict[str, Any] = jwt.decode(
-            token, public_key_pem, algorithms=["RS256"], audience=audience, issuer=issuer,
+            token, key, algorithms=["RS256"], audience=audience, issuer=issuer,
             options={"require": ["exp", "iss", "aud"], "verify_exp": False, "verify_nbf": False,
                      "verify_iat": False},
         )
