@@ -13,6 +13,7 @@ give the same results as the above day by day, in one pass per account.
 """
 
 from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised_alerts
+from scoring.batch import ScoreBatch, SignalTable, score_table
 from scoring.benchmarks import MeasureBenchmark, benchmark
 from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
@@ -41,7 +42,9 @@ __all__ = [
     "NpsAnswer",
     "Reason",
     "RollupScore",
+    "ScoreBatch",
     "SignalSettings",
+    "SignalTable",
     "Signals",
     "TicketFact",
     "Trend",
@@ -61,6 +64,7 @@ __all__ = [
     "score_account",
     "score_many",
     "score_series",
+    "score_table",
     "score_trend",
     "signal_series",
     "slopes_by_day",
