@@ -10,6 +10,7 @@ path); then `compute_signals` on accounts with
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import random
@@ -27,7 +28,9 @@ from scoring import (
     Signals,
     SignalTable,
     TicketFact,
+    UsageColumns,
     UsageDay,
+    compute_signal_table,
     compute_signals,
     default_model,
     score_many,
@@ -172,15 +175,33 @@ def main() -> None:
 
     sample = [synthetic_inputs(rng, i) for i in range(SIGNAL_SAMPLE)]
     rows = sum(len(a.usage or ()) for a in sample)
+    scale = ACCOUNTS / SIGNAL_SAMPLE
     start = time.perf_counter()
     for account in sample:
         compute_signals(account, AS_OF, MODEL)
     seconds = time.perf_counter() - start
     print(
-        f"compute_signals: {SIGNAL_SAMPLE:,} accounts, {rows / SIGNAL_SAMPLE:.0f} usage rows each: {seconds:.2f} s "
-        f"→ {seconds * ACCOUNTS / SIGNAL_SAMPLE:.1f} s for {ACCOUNTS:,} (scaled)"
+        f"compute_signals, one account at a time: {SIGNAL_SAMPLE:,} accounts, {rows / SIGNAL_SAMPLE:.0f} usage rows "
+        f"each: {seconds:.2f} s → {seconds * scale:.1f} s for {ACCOUNTS:,} (scaled)"
     )
-
+    start = time.perf_counter()
+    columns = UsageColumns.from_inputs(sample)
+    flatten = time.perf_counter() - start
+    bare = [dataclasses.replace(a, usage=()) for a in sample]
+    start = time.perf_counter()
+    table = compute_signal_table(bare, AS_OF, MODEL, columns)
+    vector = time.perf_counter() - start
+    start = time.perf_counter()
+    compute_signal_table(sample, AS_OF, MODEL)
+    both = time.perf_counter() - start
+    start = time.perf_counter()
+    built = [table.row(i) for i in range(len(table))]
+    rows_seconds = time.perf_counter() - start
+    assert built[:200] == [compute_signals(a, AS_OF, MODEL) for a in sample[:200]]
+    print(f"compute_signal_table, usage as columns:  {vector:.3f} s → {vector * scale:.1f} s for {ACCOUNTS:,} "
+          f"(scaled; goal ≤ 2 s; beside the one-account figure above)")
+    print(f"  usage rows → columns (UsageColumns.from_inputs): {flatten * scale:.1f} s for {ACCOUNTS:,}; "
+          f"from the accounts' own rows, both: {both * scale:.1f} s; every Signals built: {rows_seconds * scale:.1f} s")
 
 if __name__ == "__main__":
     main()

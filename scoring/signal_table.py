@@ -23,6 +23,7 @@ Pure: no I/O, no clock.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
@@ -68,6 +69,16 @@ class UsageColumns:
     @classmethod
     def from_inputs(cls, accounts: Sequence[AccountInputs]) -> UsageColumns:
         """The columns of the accounts' own `usage` rows (one pass over them)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._from_inputs(accounts)
+        finally:
+            if collecting:
+                gc.enable()
+
+    @classmethod
+    def _from_inputs(cls, accounts: Sequence[AccountInputs]) -> UsageColumns:
         users: dict[str, int] = {}
         events: dict[str, int] = {}
         ordinals: dict[Any, int] = {}
@@ -93,11 +104,25 @@ class UsageColumns:
                    np.array(event, dtype=np.int64), np.array(count, dtype=np.int64), tuple(users), tuple(events))
 
 
-def _group_ids(keys: IntArray) -> tuple[IntArray, IntArray]:
-    """(the distinct keys, sorted; each key's position among them)."""
+def _group_ids(keys: IntArray, space: int) -> tuple[IntArray, IntArray]:
+    """(the distinct keys, sorted; each key's position among them). Keys lie in 0..space−1: a small space is
+    marked densely, a large one sorted."""
+    if space <= 2 * len(keys) + 65536:
+        seen = np.zeros(space, dtype=bool)
+        seen[keys] = True
+        rank = np.cumsum(seen) - 1
+        return np.flatnonzero(seen), rank[keys]
     ordered = np.sort(keys, kind="stable")
     distinct = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
     return distinct, np.searchsorted(distinct, keys)
+
+
+class _Ordinals(dict[Any, int]):
+    """Day ordinals of dates and datetimes (only the day counts), each worked out once."""
+
+    def __missing__(self, value: Any) -> int:
+        found = self[value] = _day(value).toordinal()
+        return found
 
 
 def _popcount(x: npt.NDArray[Any]) -> IntArray:
@@ -122,7 +147,13 @@ def compute_signal_table(
 
     `usage`: the accounts' usage rows as columns (their own `usage` tuples are then only read to know
     whether a usage stream is connected: None or not); without it they are built from the accounts."""
-    return _Computation(accounts, as_of, _settings(model), usage).table()
+    collecting = gc.isenabled()
+    gc.disable()  # many small acyclic objects (rows' tuples, contacts): the cyclic collector only costs time
+    try:
+        return _Computation(accounts, as_of, _settings(model), usage).table()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _Computation:
@@ -136,7 +167,7 @@ class _Computation:
         self.fallback: dict[int, Signals] = {}
         self.values: dict[str, FloatArray] = {name: np.full(n, np.nan) for name in SIGNALS}
         self.present: dict[str, BoolArray] = {name: np.zeros(n, dtype=bool) for name in SIGNALS}
-        self.raw: dict[str, Any] = {}
+        self.ordinal = _Ordinals()
         self._facts()
         if any(len(flags) > MAX_FLAGS or len(set(flags)) != len(flags)
                for flags in (settings.key_features, settings.milestones)):
@@ -175,7 +206,7 @@ class _Computation:
             if a.seats_purchased:
                 seats[i] = a.seats_purchased
             if a.onboarding_start is not None:
-                start[i] = _day(a.onboarding_start).toordinal()
+                start[i] = self.ordinal[a.onboarding_start]
             if a.renewal_date is not None:
                 day = renewal[i] = _day(a.renewal_date)
                 renewal_days[i] = float(day.toordinal() - today)
@@ -210,7 +241,7 @@ class _Computation:
 
         # (account, user) pairs: a dense id each; pairs are ordered by account.
         width = max(len(usage.users), 1)
-        pairs, pid = _group_ids(acc * width + user)
+        pairs, pid = _group_ids(acc * width + user, n * width)
         pair_acc = pairs // width
         pair_user = pairs % width
         last_seen = np.full(len(pairs), -1, dtype=np.int64)
@@ -288,11 +319,12 @@ class _Computation:
         closed: list[bool] = []
         escalated: list[int] = []
         urgent: list[bool] = []
+        ordinal = self.ordinal
         for i, a in enumerate(self.accounts):
             for t in a.tickets or ():
                 acc.append(i)
-                created.append(_day(t.created_at).toordinal())
-                solved.append(_day(t.solved_at).toordinal() if t.solved_at is not None else 0)
+                created.append(ordinal[t.created_at])
+                solved.append(ordinal[t.solved_at] if t.solved_at is not None else 0)
                 closed.append(t.status in CLOSED_TICKET_STATUSES)
                 escalated.append(t.escalated)
                 urgent.append(t.priority == "urgent")
@@ -334,14 +366,15 @@ class _Computation:
         p_acc: list[int] = []
         p_day: list[int] = []
         p_score: list[int] = []
+        ordinal = self.ordinal
         for i, a in enumerate(self.accounts):
             for answer in a.csat:
                 c_acc.append(i)
-                c_day.append(_day(answer.day).toordinal())
+                c_day.append(ordinal[answer.day])
                 c_good.append(answer.good)
             for nps in a.nps:
                 p_acc.append(i)
-                p_day.append(_day(nps.day).toordinal())
+                p_day.append(ordinal[nps.day])
                 p_score.append(nps.score)
         age = today - np.array(c_day, dtype=np.int64)
         inside = (age >= 0) & (age < settings.csat_days)
@@ -396,7 +429,7 @@ class _Computation:
         best: dict[tuple[int, str], tuple[int, str]] = {}
         for (i, contact), day in zip(who, seen, strict=True):
             if contact.last_active is not None:
-                stored = _day(contact.last_active).toordinal()
+                stored = self.ordinal[contact.last_active]
                 if day < stored <= today:
                     day = stored
             if day < 0:
