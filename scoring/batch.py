@@ -57,7 +57,8 @@ class SignalTable:
     account i's segment is `values[codes[i]]`; `onboarding_complete` is 1 / 0 for True / False and −1
     for unknown. `row(i)` is account i's `Signals`."""
 
-    __slots__ = ("_rows", "categories", "onboarding_complete", "present", "size", "values")
+    __slots__ = ("_rows", "categories", "column_of", "grid", "onboarding_complete", "present", "present_grid",
+                 "size", "values")
 
     def __init__(
         self,
@@ -66,7 +67,10 @@ class SignalTable:
         present: Mapping[str, BoolArray],
         categories: Mapping[str, tuple[npt.NDArray[np.int32], tuple[str | None, ...]]],
         onboarding_complete: npt.NDArray[np.int8],
+        grid: tuple[Sequence[str], FloatArray, BoolArray] | None = None,
     ) -> None:
+        """`grid`: the same columns stacked (names, values, present: signals × accounts), when the caller
+        has them so."""
         self.size = len(rows)
         for name, column in (*values.items(), *present.items(), ("onboarding_complete", onboarding_complete),
                              *((f, c[0]) for f, c in categories.items())):
@@ -80,6 +84,12 @@ class SignalTable:
         self.present = present
         self.categories = categories
         self.onboarding_complete = onboarding_complete
+        if grid is None:
+            names = [name for name in values if name in present]
+            grid = (names, np.stack([values[n] for n in names]) if names else np.zeros((0, self.size)),
+                    np.stack([present[n] for n in names]) if names else np.zeros((0, self.size), dtype=bool))
+        self.column_of = {name: j for j, name in enumerate(grid[0])}
+        self.grid, self.present_grid = grid[1], grid[2]
 
     def __len__(self) -> int:
         return self.size
@@ -104,13 +114,14 @@ class SignalTable:
         for i, j in zip(*(a.tolist() for a in np.nonzero(~present_grid)), strict=True):
             if tuples[i][j] is not None:  # a NaN value, not a missing one
                 present_grid[i, j] = True
-        values = {name: np.ascontiguousarray(grid[:, j]) for j, name in enumerate(wanted)}
-        present = {name: np.ascontiguousarray(present_grid[:, j]) for j, name in enumerate(wanted)}
+        grid, present_grid = np.ascontiguousarray(grid.T), np.ascontiguousarray(present_grid.T)
+        values = {name: grid[j] for j, name in enumerate(wanted)}
+        present = {name: present_grid[j] for j, name in enumerate(wanted)}
         categories = {f: _codes(list(map(attrgetter(f), rows))) for f in CATEGORIES}
         complete = np.fromiter(
             (1 if v is True else 0 if v is False else -1 for v in map(attrgetter("onboarding_complete"), rows)),
             dtype=np.int8, count=n)
-        return cls(rows, values, present, categories, complete)
+        return cls(rows, values, present, categories, complete, (wanted, grid, present_grid))
 
     def matches(self, rule: ProfileRule) -> BoolArray:
         """Which accounts the rule matches (`scoring.engine._matches`, for every account at once)."""
@@ -151,16 +162,28 @@ def round6(x: FloatArray) -> FloatArray:
 
 
 class _ProfileBlock:
-    """The accounts scored with one profile: their positions, points and statuses (rows × measures)."""
+    """The accounts scored with one profile: their positions and points (measures × accounts; 0 where
+    missing), and, when first asked for, their statuses (accounts × measures)."""
 
-    __slots__ = ("compiled", "index", "points", "status")
+    __slots__ = ("_status", "compiled", "index", "points", "table")
 
-    def __init__(self, compiled: _CompiledProfile, index: IntArray, points: FloatArray,
-                 status: npt.NDArray[np.int8]) -> None:
+    def __init__(self, table: SignalTable, compiled: _CompiledProfile, index: IntArray, points: FloatArray) -> None:
+        self.table = table
         self.compiled = compiled
         self.index = index
         self.points = points
-        self.status = status
+        self._status: npt.NDArray[np.int8] | None = None
+
+    @property
+    def status(self) -> npt.NDArray[np.int8]:
+        """An index into `STATUSES` per account and measure."""
+        if self._status is None:
+            value, present, good_at, poor_at = _values(self.table, self.compiled, self.index)
+            with np.errstate(invalid="ignore"):
+                status = (2 + (value <= poor_at).view(np.int8) - (value >= good_at).view(np.int8)).astype(np.int8)
+            np.copyto(status, 0, where=~present)
+            self._status = np.ascontiguousarray(status.T)
+        return self._status
 
 
 def score_table(
@@ -175,7 +198,7 @@ def score_table(
     needed = {spec.signal for p in profiles for spec in p.specs}
     if any(p.rule.max_days_since_onboarding_start is not None for p in profiles):
         needed.add(RULE_SIGNAL)
-    absent = sorted(needed - table.values.keys())
+    absent = sorted(needed - table.column_of.keys())
     if absent:
         raise ValueError(f"the signal table has no column for {', '.join(absent)}, which the model scores")
     n = table.size
@@ -193,13 +216,13 @@ def score_table(
         index = np.flatnonzero(mine)
         profile_of[index] = k
         position[index] = np.arange(len(index))
-        points, status, total, weights = _points(table, compiled, index)
+        points, total, weights = _points(table, compiled, index)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / weights
         has = weights != 0.0
         score[index] = np.where(has, mean, np.nan)
         scored[index] = has
-        blocks.append(_ProfileBlock(compiled, index, points, status))
+        blocks.append(_ProfileBlock(table, compiled, index, points))
     score[scored] = round6(score[scored])
     bands = np.full(n, -1, dtype=np.int8)
     good, average = model.bands.good, model.bands.average
@@ -208,34 +231,45 @@ def score_table(
     return ScoreBatch(table, model, blocks, profile_of, position, score, scored, bands, previous, reasons)
 
 
+def _values(table: SignalTable, compiled: _CompiledProfile, index: IntArray
+            ) -> tuple[FloatArray, BoolArray, FloatArray, FloatArray]:
+    """The profile's measures' values of the accounts at `index` (measures × accounts), which are present,
+    and the good and poor thresholds (a column each), lower-is-better measures negated (values and
+    thresholds: −v ≥ −good ⟺ v ≤ good, and (−v) − (−poor) is poor − v to the last bit), so that all
+    measures are one set of array operations."""
+    specs = compiled.specs
+    columns = np.array([table.column_of[spec.signal] for spec in specs])
+    sign = np.array([[1.0 if spec.higher else -1.0] for spec in specs])
+    value = table.grid[columns][:, index]
+    value *= sign
+    return (value, table.present_grid[columns][:, index], np.array([[spec.good] for spec in specs]) * sign,
+            np.array([[spec.poor] for spec in specs]) * sign)
+
+
 def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray
-            ) -> tuple[FloatArray, npt.NDArray[np.int8], FloatArray, FloatArray]:
-    rows = len(index)
-    points = np.empty((rows, len(compiled.specs)))
-    status = np.empty((rows, len(compiled.specs)), dtype=np.int8)
-    total = np.zeros(rows)
-    weights = np.zeros(rows)
+            ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Points (measures × accounts, 0 where missing), weighted sums and weights of the accounts at `index`;
+    the sums add one measure after another, in the profile's order, as `_score` does."""
+    specs = compiled.specs
+    value, present, good_at, poor_at = _values(table, compiled, index)
     with np.errstate(invalid="ignore"):
-        for j, spec in enumerate(compiled.specs):
-            value = table.values[spec.signal][index]
-            present = table.present[spec.signal][index]
-            if spec.higher:
-                good = value >= spec.good
-                poor = ~good & (value <= spec.poor)
-                middle = 50.0 if spec.scale is None else (value - spec.poor) * spec.scale
-            else:
-                good = value <= spec.good
-                poor = ~good & (value >= spec.poor)
-                middle = 50.0 if spec.scale is None else (spec.poor - value) * spec.scale
-            got = np.where(good, 100.0, np.where(poor, 0.0, middle))
-            got[~present] = np.nan
-            points[:, j] = got
-            code = np.where(good, 1, np.where(poor, 3, 2)).astype(np.int8)
-            code[~present] = 0
-            status[:, j] = code
-            total += np.where(present, spec.weight * got, 0.0)
-            weights += np.where(present, spec.weight, 0.0)
-    return points, status, total, weights
+        good = value >= good_at  # good and poor cannot both hold: the model keeps `good` beyond `poor`
+        poor = value <= poor_at
+        points = value - poor_at
+    for j, spec in enumerate(specs):
+        if spec.scale is None:
+            points[j] = 50.0
+        else:
+            points[j] *= spec.scale
+    points = np.where(good, 100.0, np.where(poor | ~present, 0.0, points))
+    weight = present * np.array([[spec.weight] for spec in specs])
+    weighted = points * weight
+    total = weighted[0].copy()
+    weights = weight[0].copy()
+    for j in range(1, len(specs)):
+        total += weighted[j]
+        weights += weight[j]
+    return points, total, weights
 
 
 class ScoreBatch(Sequence[HealthScore]):
@@ -323,7 +357,7 @@ class ScoreBatch(Sequence[HealthScore]):
         bands = self.band_codes[block.index].tolist()
         previous = self.previous
         limit, drop = self.model.reason_limit, self.model.reason_drop_points
-        for i, points, codes, score, has, band in zip(block.index.tolist(), block.points.tolist(),
+        for i, points, codes, score, has, band in zip(block.index.tolist(), block.points.T.tolist(),
                                                       block.status.tolist(), scores, scored, bands, strict=True):
             signals = row_of(i)
             parts: list[MeasurePart] = []
@@ -349,7 +383,7 @@ class ScoreBatch(Sequence[HealthScore]):
         parts: list[MeasurePart] = []
         missing: list[str] = []
         for spec, value, points, code in zip(block.compiled.specs, block.compiled.values(signals),
-                                             block.points[row].tolist(), block.status[row].tolist(), strict=True):
+                                             block.points[:, row].tolist(), block.status[row].tolist(), strict=True):
             if code == 0:
                 missing.append(spec.measure)
                 parts.append(_new(MeasurePart, (spec.measure, spec.signal, spec.dimension, spec.label, None,
