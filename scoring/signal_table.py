@@ -15,13 +15,15 @@ onboarding, renewal, ARR) are read in one pass over the accounts. Every float is
 whole numbers by the same operations as `compute_signals` builds it, so the values are the same floats.
 
 One case keeps the one-account computation (as `scoring.series` does): an account whose usage keys
-differ only in letter case (which of them the contacts match depends on the order of the rows).
+differ only in letter case (which of them the contacts match depends on the order of the rows, which
+are then taken in the columns' order).
 
 Pure: no I/O, no clock.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 from collections.abc import Sequence
@@ -32,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.batch import CATEGORIES, SignalTable, _codes
-from scoring.inputs import CLOSED_TICKET_STATUSES, AccountInputs
+from scoring.inputs import CLOSED_TICKET_STATUSES, AccountInputs, UsageDay
 from scoring.signals import SIGNALS, USUAL_TICKETS_FROM, Signals, SignalSettings, _day, _settings, compute_signals
 
 if TYPE_CHECKING:
@@ -174,6 +176,7 @@ class _Computation:
             self.fallback = {i: compute_signals(a, as_of, settings) for i, a in enumerate(accounts)}
             self._fill_fallback()
             return
+        self.given = usage is not None
         self._usage(usage if usage is not None else UsageColumns.from_inputs(accounts))
         self._tickets()
         self._surveys()
@@ -300,7 +303,13 @@ class _Computation:
         sorted_keys = fold_keys[order]
         twins = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
         for i in sorted(set((sorted_keys[twins] // self.fold_width).tolist())):
-            self.fallback[i] = compute_signals(self.accounts[i], self.as_of, self.settings)
+            account = self.accounts[i]
+            if self.given:  # its rows, from the columns, in their order
+                mine = np.flatnonzero(usage.account == i).tolist()
+                account = dataclasses.replace(account, usage=tuple(
+                    UsageDay(dt.date.fromordinal(int(usage.day[r])), usage.users[usage.user[r]],
+                             usage.events[usage.event[r]], int(usage.count[r])) for r in mine))
+            self.fallback[i] = compute_signals(account, self.as_of, self.settings)
         self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
 
         starts = np.searchsorted(pair_acc, np.arange(n))
