@@ -123,13 +123,14 @@ class InputLoader:
         one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none)."""
         rows: list[tuple[Any, ...]] = []
         if self.has_usage:
-            s = self.session
-            # The day as the driver gives it (text on SQLite, a date on PostgreSQL): NumPy reads both at once.
+            # Core, not the ORM's row processing; the day as the driver gives it (text on SQLite, a date on
+            # PostgreSQL): NumPy reads both at once.
+            s = self.session.connection()
             day = type_coerce(UsageDaily.day, String())
             rows = list(s.execute(
                 select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
                 .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
-                       UsageDaily.day <= self.last_day)))
+                       UsageDaily.day <= self.last_day)).all())
             milestones = list(self.model.signals.milestones)
             if milestones:
                 rows += [(account_id, first, "(milestone)", event, 1) for account_id, event, first in s.execute(
@@ -137,7 +138,7 @@ class InputLoader:
                     .where(UsageDaily.account_id.in_(account_ids), UsageDaily.event.in_(milestones),
                            UsageDaily.day < self.window_start)
                     .group_by(UsageDaily.account_id, UsageDaily.event))]
-        ids, days, user_keys, events, counts = (list(c) for c in zip(*rows, strict=True)) if rows else ([],) * 5
+        ids, days, user_keys, events, counts = ([row[j] for row in rows] for j in range(5))
         ordinal = np.array(days, dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
         first: dict[int, int] = {}
         if rows:
