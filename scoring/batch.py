@@ -251,24 +251,35 @@ def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray
     """Points (measures × accounts, 0 where missing), weighted sums and weights of the accounts at `index`;
     the sums add one measure after another, in the profile's order, as `_score` does."""
     specs = compiled.specs
-    value, present, good_at, poor_at = _values(table, compiled, index)
+    columns = np.array([table.column_of[spec.signal] for spec in specs])
+    value = np.take(table.grid[columns], index, axis=1)
+    present = np.take(table.present_grid[columns], index, axis=1)
+    points = np.empty_like(value)
+    total = np.zeros(len(index))
+    weights = np.zeros(len(index))
     with np.errstate(invalid="ignore"):
-        good = value >= good_at  # good and poor cannot both hold: the model keeps `good` beyond `poor`
-        poor = value <= poor_at
-        points = value - poor_at
-    for j, spec in enumerate(specs):
-        if spec.scale is None:
-            points[j] = 50.0
-        else:
-            points[j] *= spec.scale
-    points = np.where(good, 100.0, np.where(poor | ~present, 0.0, points))
-    weight = present * np.array([[spec.weight] for spec in specs])
-    weighted = points * weight
-    total = weighted[0].copy()
-    weights = weight[0].copy()
-    for j in range(1, len(specs)):
-        total += weighted[j]
-        weights += weight[j]
+        for j, spec in enumerate(specs):
+            v, out = value[j], points[j]
+            # good and poor cannot both hold: the model keeps `good` beyond `poor` (a NaN is neither)
+            if spec.higher:
+                good, poor = v >= spec.good, v <= spec.poor
+                if spec.scale is None:
+                    out.fill(50.0)
+                else:
+                    np.subtract(v, spec.poor, out=out)
+                    out *= spec.scale
+            else:
+                good, poor = v <= spec.good, v >= spec.poor
+                if spec.scale is None:
+                    out.fill(50.0)
+                else:
+                    np.subtract(spec.poor, v, out=out)
+                    out *= spec.scale
+            out[good] = 100.0
+            poor |= ~present[j]
+            out[poor] = 0.0
+            total += out * spec.weight  # 0 where missing: the sum is unchanged
+            weights += present[j] * spec.weight
     return points, total, weights
 
 
