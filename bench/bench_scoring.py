@@ -2,7 +2,7 @@
 
 Prints seconds for `score_many` on the accounts' signals as columns (a `SignalTable`: scores, bands
 and points as arrays) beside the same weighted sum done by NumPy on the same points (each the best
-of 7 runs, taken alternately), and the ratio; then what surrounds it: the table built from `Signals`, every
+of 7 runs), and the ratio; then what surrounds it: the table built from `Signals`, every
 `HealthScore` built (with reasons), and list[Signals] → every HealthScore, the work this line timed
 before the batch path. Then signals on accounts with 30 days of usage rows (a sample, scaled to
 100,000): `compute_signals` one account at a time beside `compute_signal_table` with the usage as
@@ -95,7 +95,7 @@ def synthetic_signals(rng: random.Random, account_id: int) -> Signals:
 RUNS = 3
 """Signals are timed this many times and the fastest kept (the machine is shared)."""
 PAIRED_RUNS = 7
-"""The batch and its NumPy floor are timed this many times each, alternately, and the fastest of each kept."""
+"""The batch and its NumPy floor are timed this many times each and the fastest of each kept."""
 
 
 def best_of(work: Callable[[], T], runs: int = RUNS) -> tuple[float, T]:
@@ -178,12 +178,11 @@ def main() -> None:
         sums = numpy_weighted_sum(points, weights)
         engine = np.array([s.score for s in rows], dtype=float)
         worst = max(worst, float(np.nanmax(np.abs(sums - engine))))
-    # Interleaved, so that both see the same moments of the shared machine; the fastest of each kept.
-    engine_seconds = numpy_seconds = math.inf
-    for _ in range(PAIRED_RUNS):
-        engine_seconds = min(engine_seconds, best_of(lambda: score_many(table, MODEL, reasons=False), 1)[0])
-        numpy_seconds = min(numpy_seconds, best_of(
-            lambda: [numpy_weighted_sum(points, weights) for points, weights in blocks], 1)[0])
+    # One after the other, not interleaved: BLAS threads spinning after a matrix product would slow the
+    # next batch run. The fastest of each kept (the machine is shared).
+    engine_seconds, _ = best_of(lambda: score_many(table, MODEL, reasons=False), PAIRED_RUNS)
+    numpy_seconds, _ = best_of(lambda: [numpy_weighted_sum(points, weights) for points, weights in blocks],
+                               PAIRED_RUNS)
 
     print(f"score_many on a SignalTable (scores, bands, points; best of {PAIRED_RUNS}): {engine_seconds:8.4f} s  "
           f"({engine_seconds / ACCOUNTS * 1e6:.2f} µs/account)")

@@ -259,27 +259,32 @@ def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray
     weights = np.zeros(len(index))
     with np.errstate(invalid="ignore"):
         for j, spec in enumerate(specs):
-            v, out = value[j], points[j]
+            v, here = value[j], present[j]
             # good and poor cannot both hold: the model keeps `good` beyond `poor` (a NaN is neither)
             if spec.higher:
                 good, poor = v >= spec.good, v <= spec.poor
-                if spec.scale is None:
-                    out.fill(50.0)
-                else:
-                    np.subtract(v, spec.poor, out=out)
-                    out *= spec.scale
             else:
                 good, poor = v <= spec.good, v >= spec.poor
-                if spec.scale is None:
-                    out.fill(50.0)
-                else:
-                    np.subtract(spec.poor, v, out=out)
-                    out *= spec.scale
-            out[good] = 100.0
-            poor |= ~present[j]
-            out[poor] = 0.0
+            if spec.scale is None:  # 100 / 50 / 0: exact sums of small whole numbers
+                out = good * 50.0
+                out += 50.0
+                out -= poor * 50.0
+                wrong = ~here
+            else:
+                middle = np.subtract(v, spec.poor) if spec.higher else np.subtract(spec.poor, v)
+                middle *= spec.scale
+                # Clipped to 0..100 it is right but near a threshold (rounding) and where missing:
+                # those few are found with comparisons and set one by one, not by masked writes.
+                out = np.clip(middle, 0.0, 100.0)
+                out += 0.0  # −0.0 (a value of −0.0 at poor 0) is the 0.0 `_score` gives
+                wrong = ~here | (good & (out != 100.0)) | (poor & (out != 0.0)) | (~(good | poor) & (out != middle))
+            fix = np.flatnonzero(wrong)
+            if len(fix):
+                out[fix] = np.where(good[fix], 100.0, np.where(poor[fix] | ~here[fix], 0.0,
+                                                                 50.0 if spec.scale is None else middle[fix]))
+            points[j] = out
             total += out * spec.weight  # 0 where missing: the sum is unchanged
-            weights += present[j] * spec.weight
+            weights += here * spec.weight
     return points, total, weights
 
 

@@ -220,3 +220,11 @@ def test_one_measure_model_scores_from_a_table() -> None:
     assert [s.score for s in many] == [None, 0.0, 33.333333, 100.0, 100.0]
     assert [s.band for s in many] == [None, "poor", "poor", "good", "good"]
     assert many[0].missing == ("m",)
+
+
+def test_minus_zero_on_a_threshold_scores_plus_zero_points() -> None:
+    batch = [signals(account_id=1, nps=-0.0, csat=-0.0, ticket_trend=-0.0, segment="enterprise")]
+    one = [score_account(s, DEFAULT) for s in batch]
+    many = score_many(batch, DEFAULT)
+    assert [_json(m) for m in many] == [_json(o) for o in one]
+    assert math.copysign(1.0, many[0].part("nps").points or 0.0) == 1.0
