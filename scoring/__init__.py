@@ -9,10 +9,12 @@ Typical use, for one account as of one day::
     alerts = evaluate_alerts(score, history, signals, model, open_keys)
 
 For a run of consecutive days (a history backfill), `signal_series`, `score_series` and `slopes_by_day`
-give the same results as the above day by day, in one pass per account.
+give the same results as the above day by day, in one pass per account. For many accounts on one day,
+`compute_signal_table` and `score_many` (or `score_table`) give the same results over arrays.
 """
 
 from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised_alerts
+from scoring.batch import ScoreBatch, SignalTable, score_table
 from scoring.benchmarks import MeasureBenchmark, benchmark
 from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
@@ -21,6 +23,7 @@ from scoring.reasons import explain
 from scoring.results import HealthScore, MeasurePart, Reason, reasons_json
 from scoring.rollup import ChildHealth, RollupScore, roll_up
 from scoring.series import signal_series
+from scoring.signal_table import UsageColumns, compute_signal_table
 from scoring.signals import SIGNALS, Signals, SignalSettings, compute_signals
 from scoring.trend import DayScore, Trend, score_trend, slopes_by_day
 
@@ -41,13 +44,17 @@ __all__ = [
     "NpsAnswer",
     "Reason",
     "RollupScore",
+    "ScoreBatch",
     "SignalSettings",
+    "SignalTable",
     "Signals",
     "TicketFact",
     "Trend",
+    "UsageColumns",
     "UsageDay",
     "benchmark",
     "choose_profile",
+    "compute_signal_table",
     "compute_signals",
     "default_model",
     "evaluate_alerts",
@@ -61,6 +68,7 @@ __all__ = [
     "score_account",
     "score_many",
     "score_series",
+    "score_table",
     "score_trend",
     "signal_series",
     "slopes_by_day",

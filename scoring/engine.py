@@ -5,8 +5,9 @@ is good at or beyond the `good` threshold (100 points), poor at or beyond `poor`
 points), and average between — 50 points in `bands` mode, or a straight line from 0 to
 100 in `smooth` mode. The score is the weighted mean of the present measures' points.
 
-The model is compiled once into plain tuples (cached per model object) so that
-`score_many` spends its time on arithmetic, not on attribute lookups.
+The model is compiled once into plain tuples (cached per model object) so that the one-account
+loop spends its time on arithmetic, not on attribute lookups. `score_many` is the batch path
+(`scoring.batch`): the same arithmetic as arrays over the accounts, one measure at a time.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scoring.model import HealthModel, Profile, ProfileRule
 from scoring.reasons import explain
 from scoring.results import HealthScore, MeasurePart, Status
 from scoring.signals import Signals
+
+if TYPE_CHECKING:
+    from scoring.batch import ScoreBatch, SignalTable
 
 _new = tuple.__new__
 
@@ -193,32 +197,22 @@ def _with_reasons(result: HealthScore, found: tuple[Any, ...]) -> HealthScore:
 
 
 def score_many(
-    signals: Iterable[Signals],
+    signals: Iterable[Signals] | SignalTable,
     model: HealthModel,
     previous: Mapping[int, HealthScore] | None = None,
     *,
     reasons: bool = True,
-) -> list[HealthScore]:
-    """Score many accounts with one model; `previous` maps account id → last snapshot."""
-    profiles = _compile(model)
-    limit, drop = model.reason_limit, model.reason_drop_points
-    out: list[HealthScore] = []
-    append = out.append
-    # Scoring allocates millions of small acyclic tuples; the cyclic collector, triggered by
-    # allocation counts, would otherwise take two thirds of the time. Nothing here can leak.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for s in signals:
-            result = _score(s, model, profiles)
-            if reasons:
-                prior = previous.get(s.account_id) if previous else None
-                result = _with_reasons(result, explain(result, s, prior, limit, drop))
-            append(result)
-    finally:
-        if collecting:
-            gc.enable()
-    return out
+) -> ScoreBatch:
+    """Score many accounts with one model; `previous` maps account id → last snapshot.
+
+    The batch path (`scoring.batch`): the accounts' signals as columns (give a `SignalTable` to skip
+    building one), every measure's points and every score computed with array operations; the result
+    is a sequence of the same `HealthScore`s as `score_account` gives one by one, built when read."""
+    from scoring.batch import SignalTable, score_table
+
+    table = signals if isinstance(signals, SignalTable) else SignalTable.from_signals(
+        signals, {spec.signal for p in _compile(model) for spec in p.specs})
+    return score_table(table, model, previous, reasons=reasons)
 
 
 def score_series(
@@ -231,7 +225,7 @@ def score_series(
     out: list[HealthScore] = []
     append = out.append
     collecting = gc.isenabled()
-    gc.disable()  # as in `score_many`
+    gc.disable()  # millions of small acyclic tuples: the cyclic collector would take most of the time
     try:
         for s in signals:
             result = _score(s, model, profiles)

@@ -21,7 +21,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select
+import numpy as np
+from sqlalchemy import String, Table, bindparam, func, insert, select, type_coerce
 from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
@@ -35,13 +36,15 @@ from scoring import (
     NpsAnswer,
     Signals,
     TicketFact,
+    UsageColumns,
     UsageDay,
     benchmark,
-    compute_signals,
+    compute_signal_table,
     evaluate_alerts,
     reasons_json,
     roll_up,
     score_series,
+    score_table,
     signal_series,
     slopes_by_day,
 )
@@ -69,6 +72,7 @@ CHUNK = 1000
 WINDOW_DAYS = 35
 TICKET_DAYS = 60
 TREND_DAYS = 30
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 ProgressCallback = Callable[[int], None]
 
@@ -116,9 +120,48 @@ class InputLoader:
                              or session.scalar(select(func.count()).select_from(Connection).where(
                                  Connection.system.in_([v.name for v in vendors() if v.helpdesk]))) != 0)
 
+    def load_columns(self, account_ids: list[int]) -> tuple[list[AccountInputs], UsageColumns]:
+        """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
+        one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none)."""
+        rows: list[tuple[Any, ...]] = []
+        if self.has_usage:
+            # Core, not the ORM's row processing; the day as the driver gives it (text on SQLite, a date on
+            # PostgreSQL): NumPy reads both at once.
+            s = self.session.connection()
+            day = type_coerce(UsageDaily.day, String())
+            rows = list(s.execute(
+                select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
+                .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
+                       UsageDaily.day <= self.last_day)).all())
+            milestones = list(self.model.signals.milestones)
+            if milestones:
+                rows += [(account_id, first, "(milestone)", event, 1) for account_id, event, first in s.execute(
+                    select(UsageDaily.account_id, UsageDaily.event, type_coerce(func.min(UsageDaily.day), String()))
+                    .where(UsageDaily.account_id.in_(account_ids), UsageDaily.event.in_(milestones),
+                           UsageDaily.day < self.window_start)
+                    .group_by(UsageDaily.account_id, UsageDaily.event))]
+        ids, days, user_keys, events, counts = ([row[j] for row in rows] for j in range(5))
+        ordinal = np.array(days, dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        first: dict[int, int] = {}
+        if rows:
+            order = np.lexsort((ordinal, np.array(ids, dtype=np.int64)))
+            sorted_ids = np.array(ids, dtype=np.int64)[order]
+            starts = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
+            first = dict(zip(sorted_ids[starts].tolist(), ordinal[order][starts].tolist(), strict=True))
+        inputs = self._inputs(account_ids, {}, first)
+        position = {a.account_id: i for i, a in enumerate(inputs)}
+        where = np.fromiter((position.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        keep = where >= 0
+        users: dict[str, int] = {}
+        names: dict[str, int] = {}
+        user = np.fromiter((users.setdefault(u, len(users)) for u in user_keys), dtype=np.int64, count=len(ids))
+        event = np.fromiter((names.setdefault(e, len(names)) for e in events), dtype=np.int64, count=len(ids))
+        columns = UsageColumns(where[keep], ordinal[keep], user[keep], event[keep],
+                               np.array(counts, dtype=np.int64)[keep], tuple(users), tuple(names))
+        return inputs, columns
+
     def load(self, account_ids: list[int]) -> list[AccountInputs]:
         s = self.session
-        accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids)))}
         usage: dict[int, list[UsageDay]] = defaultdict(list)
         if self.has_usage:
             for account_id, day, user_key, event, count, minutes in s.execute(
@@ -138,6 +181,16 @@ class InputLoader:
                 ):
                     # Dated, so history recomputed for earlier days sees the milestone only from then on.
                     usage[account_id].append(UsageDay(first, "(milestone)", event, 1, 0.0))
+        first_day = {account_id: min(u.day for u in rows).toordinal() for account_id, rows in usage.items() if rows}
+        return self._inputs(account_ids, usage, first_day)
+
+    def _inputs(self, account_ids: list[int], usage: dict[int, list[UsageDay]], first_usage: dict[int, int]
+                ) -> list[AccountInputs]:
+        """Every account's inputs but its usage rows (given in `usage`, or kept as columns by the caller);
+        `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
+        subscription says."""
+        s = self.session
+        accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids)))}
         subs = active_subscriptions(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
@@ -183,7 +236,8 @@ class InputLoader:
             seats = [x.seats_purchased for x in mine if x.seats_purchased]
             arr = [float(x.arr) for x in mine if x.arr is not None]
             account_usage = usage.get(account_id, [])
-            onboarding = starts[0] if starts else (min(u.day for u in account_usage) if account_usage else None)
+            first = first_usage.get(account_id)
+            onboarding = starts[0] if starts else (dt.date.fromordinal(first) if first is not None else None)
             out.append(AccountInputs(
                 account_id=account_id, name=a.name, segment=a.segment, tier=a.tier,
                 lifecycle_stage=a.lifecycle_stage, parent_id=a.parent_id,
@@ -239,17 +293,31 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     for chunk in _chunks(account_ids):
         with store.session(tenant_id) as session:
             loader = InputLoader(session, model, days[0], as_of)
-            inputs = loader.load(chunk)
             history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
+            priors: dict[int, HealthScore] = {}
+            for account_id, snaps in history.items():
+                prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps) if s.day < days[0] and s.parts),
+                             None)
+                if prior is not None:
+                    priors[account_id] = prior
+            if len(days) == 1:
+                # One day: the chunk's signals and scores over arrays (the same as account by account).
+                inputs, usage = loader.load_columns(chunk)
+                table = compute_signal_table(inputs, as_of, model, usage)
+                batch = score_table(table, model, priors).to_list()
+            else:
+                inputs = loader.load(chunk)
             writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None)
-            for account in inputs:
+            for position, account in enumerate(inputs):
                 snaps = history.get(account.account_id, [])
                 before = [s for s in snaps if s.day < days[0]]
-                prior = next((HealthScore.from_dict(s.parts) for s in reversed(before) if s.parts), None)
-                # One pass over the account's facts for the whole range (the same signals as day by day).
-                signals = (signal_series(account, days[0], as_of, model) if len(days) > 1
-                           else [compute_signals(account, as_of, model)])
-                scores = score_series(signals, model, prior)
+                prior = priors.get(account.account_id)
+                if len(days) == 1:
+                    signals, scores = [table.row(position)], [batch[position]]
+                else:
+                    # One pass over the account's facts for the whole range (the same signals as day by day).
+                    signals = signal_series(account, days[0], as_of, model)
+                    scores = score_series(signals, model, prior)
                 # The trend reads the scores stored before the range and those of the range itself (a day's
                 # own earlier snapshot, about to be replaced, is not part of it).
                 points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]

@@ -1,0 +1,426 @@
+"""Many accounts scored at once, column by column: the batch path of `score_many`.
+
+A `SignalTable` holds the signals of many accounts as NumPy columns (one float column per scorable
+signal with a mask of present values, category codes for the profile rules' segment, tier and
+lifecycle stage) and gives back each account's `Signals` when asked. `score_table` chooses every
+account's profile, maps every measure to points, weighs and bands with array operations over the
+accounts, one measure at a time, and returns a `ScoreBatch`: the scores, bands and points as arrays,
+and each account's `HealthScore` (parts, missing measures, reasons) built when it is read.
+
+The arithmetic is the one-account path's (`scoring.engine._score`), operation for operation, so the
+numbers are the same floats: points are `(value − poor) × scale` (or 50 / 100 / 0), the weighted sum
+adds the present measures in the profile's order, and the score is rounded to 6 decimals as Python's
+`round` does (NumPy's rounding, checked, and `round` itself for the rare value near a half). Reasons
+are `scoring.reasons.explain` of the built score, as in `score_account`.
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from operator import attrgetter
+from typing import Any, Literal, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.engine import _compile, _CompiledProfile, _with_reasons
+from scoring.model import Band, HealthModel, ProfileRule
+from scoring.reasons import explain
+from scoring.results import HealthScore, MeasurePart, Status
+from scoring.signals import SIGNALS, Signals
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+CATEGORIES = ("segment", "tier", "lifecycle_stage")
+"""The text fields profile rules match on (case-insensitively)."""
+RULE_SIGNAL = "days_since_onboarding_start"
+"""The scorable signal a profile rule reads besides the categories (`max_days_since_onboarding_start`)."""
+
+STATUSES: tuple[Status, ...] = ("missing", "good", "average", "poor")
+"""Status codes of `ScoreBatch.status`: the index into this tuple."""
+BANDS: tuple[Band, ...] = ("poor", "average", "good")
+"""Band codes of `ScoreBatch.band_codes` (−1: no score)."""
+
+_new = tuple.__new__
+
+
+class SignalTable:
+    """The signals of many accounts, as columns.
+
+    `values[signal]` is a float column (NaN where missing) and `present[signal]` says which values
+    are there (a present NaN stays a value, as in `Signals`); `categories[field]` is (codes, values):
+    account i's segment is `values[codes[i]]`; `onboarding_complete` is 1 / 0 for True / False and −1
+    for unknown. `row(i)` is account i's `Signals`."""
+
+    __slots__ = ("_rows", "categories", "column_of", "grid", "onboarding_complete", "present", "present_grid",
+                 "size", "values")
+
+    def __init__(
+        self,
+        rows: Sequence[Signals],
+        values: Mapping[str, FloatArray],
+        present: Mapping[str, BoolArray],
+        categories: Mapping[str, tuple[npt.NDArray[np.int32], tuple[str | None, ...]]],
+        onboarding_complete: npt.NDArray[np.int8],
+        grid: tuple[Sequence[str], FloatArray, BoolArray] | None = None,
+    ) -> None:
+        """`grid`: the same columns stacked (names, values, present: signals × accounts), when the caller
+        has them so."""
+        self.size = len(rows)
+        for name, column in (*values.items(), *present.items(), ("onboarding_complete", onboarding_complete),
+                             *((f, c[0]) for f, c in categories.items())):
+            if column.shape != (self.size,):
+                raise ValueError(f"column {name!r} has shape {column.shape}, expected ({self.size},)")
+        missing = [f for f in CATEGORIES if f not in categories]
+        if missing:
+            raise ValueError(f"missing category columns: {', '.join(missing)}")
+        self._rows = rows
+        self.values = values
+        self.present = present
+        self.categories = categories
+        self.onboarding_complete = onboarding_complete
+        if grid is None:
+            names = [name for name in values if name in present]
+            grid = (names, np.stack([values[n] for n in names]) if names else np.zeros((0, self.size)),
+                    np.stack([present[n] for n in names]) if names else np.zeros((0, self.size), dtype=bool))
+        self.column_of = {name: j for j, name in enumerate(grid[0])}
+        self.grid, self.present_grid = grid[1], grid[2]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def row(self, i: int) -> Signals:
+        return self._rows[i]
+
+    @classmethod
+    def from_signals(cls, signals: Iterable[Signals], names: Iterable[str] | None = None) -> SignalTable:
+        """Columns of the given `Signals` (every scorable signal, or only `names` and the one profile
+        rules read)."""
+        rows = signals if isinstance(signals, list | tuple) else list(signals)
+        wanted = sorted(set(SIGNALS if names is None else names) | {RULE_SIGNAL})
+        unknown = [n for n in wanted if n not in SIGNALS]
+        if unknown:
+            raise ValueError(f"unknown signals: {', '.join(unknown)}")
+        n, k = len(rows), len(wanted)
+        get = attrgetter(*wanted)
+        tuples = list(map(get, rows)) if k > 1 else [(v,) for v in map(get, rows)]
+        grid = np.array(tuples, dtype=np.float64).reshape(n, k)  # None → NaN
+        present_grid = ~np.isnan(grid)
+        for i, j in zip(*(a.tolist() for a in np.nonzero(~present_grid)), strict=True):
+            if tuples[i][j] is not None:  # a NaN value, not a missing one
+                present_grid[i, j] = True
+        grid, present_grid = np.ascontiguousarray(grid.T), np.ascontiguousarray(present_grid.T)
+        values = {name: grid[j] for j, name in enumerate(wanted)}
+        present = {name: present_grid[j] for j, name in enumerate(wanted)}
+        categories = {f: _codes(list(map(attrgetter(f), rows))) for f in CATEGORIES}
+        complete = np.fromiter(
+            (1 if v is True else 0 if v is False else -1 for v in map(attrgetter("onboarding_complete"), rows)),
+            dtype=np.int8, count=n)
+        return cls(rows, values, present, categories, complete, (wanted, grid, present_grid))
+
+    def matches(self, rule: ProfileRule) -> BoolArray:
+        """Which accounts the rule matches (`scoring.engine._matches`, for every account at once)."""
+        found = np.ones(self.size, dtype=bool)
+        for name in CATEGORIES:
+            allowed: frozenset[str] | None = getattr(rule, name)
+            if allowed is None:
+                continue
+            codes, labels = self.categories[name]
+            ok = np.array([(label or "").casefold() in allowed for label in labels], dtype=bool)
+            found &= ok[codes]
+        if rule.onboarding_complete is not None:
+            found &= self.onboarding_complete == (1 if rule.onboarding_complete else 0)
+        limit = rule.max_days_since_onboarding_start
+        if limit is not None:
+            found &= self.present[RULE_SIGNAL] & (self.values[RULE_SIGNAL] <= limit)
+        return found
+
+
+def _codes(labels: list[str | None]) -> tuple[npt.NDArray[np.int32], tuple[str | None, ...]]:
+    index: dict[str | None, int] = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in labels), dtype=np.int32, count=len(labels))
+    return codes, tuple(index)
+
+
+def round6(x: FloatArray) -> FloatArray:
+    """`round(v, 6)` of every value, as Python rounds (correctly, half to even on the exact binary value).
+
+    `rint(v × 10⁶) / 10⁶` is the same float unless v × 10⁶ lies within its own rounding error of a half
+    (or v is huge or not finite): those few values are rounded by `round` itself."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scaled = x * 1e6
+        out: FloatArray = np.rint(scaled) / 1e6
+        risky = ~(np.abs(x) < 1e6) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3)
+    for i in np.flatnonzero(risky).tolist():
+        out[i] = round(float(x[i]), 6)
+    return out
+
+
+class _ProfileBlock:
+    """The accounts scored with one profile: their positions and points (measures × accounts; 0 where
+    missing), and, when first asked for, their statuses (accounts × measures)."""
+
+    __slots__ = ("_status", "compiled", "index", "points", "table")
+
+    def __init__(self, table: SignalTable, compiled: _CompiledProfile, index: IntArray, points: FloatArray) -> None:
+        self.table = table
+        self.compiled = compiled
+        self.index = index
+        self.points = points
+        self._status: npt.NDArray[np.int8] | None = None
+
+    @property
+    def status(self) -> npt.NDArray[np.int8]:
+        """An index into `STATUSES` per account and measure."""
+        if self._status is None:
+            value, present, good_at, poor_at = _values(self.table, self.compiled, self.index)
+            with np.errstate(invalid="ignore"):
+                status = (2 + (value <= poor_at).view(np.int8) - (value >= good_at).view(np.int8)).astype(np.int8)
+            np.copyto(status, 0, where=~present)
+            self._status = np.ascontiguousarray(status.T)
+        return self._status
+
+
+def score_table(
+    table: SignalTable,
+    model: HealthModel,
+    previous: Mapping[int, HealthScore] | None = None,
+    *,
+    reasons: bool = True,
+) -> ScoreBatch:
+    """Score every account of the table with one model (`score_account` for each, as arrays)."""
+    profiles = _compile(model)
+    needed = {spec.signal for p in profiles for spec in p.specs}
+    if any(p.rule.max_days_since_onboarding_start is not None for p in profiles):
+        needed.add(RULE_SIGNAL)
+    absent = sorted(needed - table.column_of.keys())
+    if absent:
+        raise ValueError(f"the signal table has no column for {', '.join(absent)}, which the model scores")
+    n = table.size
+    left = np.ones(n, dtype=bool)
+    profile_of = np.full(n, len(profiles) - 1, dtype=np.int16)
+    position = np.zeros(n, dtype=np.int64)
+    score = np.full(n, np.nan)
+    scored = np.zeros(n, dtype=bool)
+    blocks: list[_ProfileBlock] = []
+    for k, compiled in enumerate(profiles):
+        mine = left & table.matches(compiled.rule)
+        if k == len(profiles) - 1:
+            mine |= left  # as `_score`: nothing matched, the last profile
+        left &= ~mine
+        index = np.flatnonzero(mine)
+        profile_of[index] = k
+        position[index] = np.arange(len(index))
+        points, total, weights = _points(table, compiled, index)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = total / weights
+        has = weights != 0.0
+        score[index] = np.where(has, mean, np.nan)
+        scored[index] = has
+        blocks.append(_ProfileBlock(table, compiled, index, points))
+    score[scored] = round6(score[scored])
+    bands = np.full(n, -1, dtype=np.int8)
+    good, average = model.bands.good, model.bands.average
+    with np.errstate(invalid="ignore"):
+        bands[scored] = np.where(score[scored] >= good, 2, np.where(score[scored] >= average, 1, 0))
+    return ScoreBatch(table, model, blocks, profile_of, position, score, scored, bands, previous, reasons)
+
+
+def _values(table: SignalTable, compiled: _CompiledProfile, index: IntArray
+            ) -> tuple[FloatArray, BoolArray, FloatArray, FloatArray]:
+    """The profile's measures' values of the accounts at `index` (measures × accounts), which are present,
+    and the good and poor thresholds (a column each), lower-is-better measures negated (values and
+    thresholds: −v ≥ −good ⟺ v ≤ good, and (−v) − (−poor) is poor − v to the last bit), so that all
+    measures are one set of array operations."""
+    specs = compiled.specs
+    columns = np.array([table.column_of[spec.signal] for spec in specs])
+    sign = np.array([[1.0 if spec.higher else -1.0] for spec in specs])
+    value = table.grid[columns][:, index]
+    value *= sign
+    return (value, table.present_grid[columns][:, index], np.array([[spec.good] for spec in specs]) * sign,
+            np.array([[spec.poor] for spec in specs]) * sign)
+
+
+def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray
+            ) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Points (measures × accounts, 0 where missing), weighted sums and weights of the accounts at `index`;
+    the sums add one measure after another, in the profile's order, as `_score` does."""
+    specs = compiled.specs
+    columns = np.array([table.column_of[spec.signal] for spec in specs])
+    value = np.take(table.grid[columns], index, axis=1)
+    present = np.take(table.present_grid[columns], index, axis=1)
+    points = np.empty_like(value)
+    total = np.zeros(len(index))
+    weights = np.zeros(len(index))
+    with np.errstate(invalid="ignore"):
+        for j, spec in enumerate(specs):
+            v, here = value[j], present[j]
+            # good and poor cannot both hold: the model keeps `good` beyond `poor` (a NaN is neither)
+            if spec.higher:
+                good, poor = v >= spec.good, v <= spec.poor
+            else:
+                good, poor = v <= spec.good, v >= spec.poor
+            if spec.scale is None:  # 100 / 50 / 0: exact sums of small whole numbers
+                out = good * 50.0
+                out += 50.0
+                out -= poor * 50.0
+                wrong = ~here
+            else:
+                middle = np.subtract(v, spec.poor) if spec.higher else np.subtract(spec.poor, v)
+                middle *= spec.scale
+                # Clipped to 0..100 it is right but near a threshold (rounding) and where missing:
+                # those few are found with comparisons and set one by one, not by masked writes.
+                out = np.clip(middle, 0.0, 100.0)
+                out += 0.0  # −0.0 (a value of −0.0 at poor 0) is the 0.0 `_score` gives
+                wrong = ~here | (good & (out != 100.0)) | (poor & (out != 0.0)) | (~(good | poor) & (out != middle))
+            fix = np.flatnonzero(wrong)
+            if len(fix):
+                out[fix] = np.where(good[fix], 100.0, np.where(poor[fix] | ~here[fix], 0.0,
+                                                                 50.0 if spec.scale is None else middle[fix]))
+            points[j] = out
+            total += out * spec.weight  # 0 where missing: the sum is unchanged
+            weights += here * spec.weight
+    return points, total, weights
+
+
+class ScoreBatch(Sequence[HealthScore]):
+    """The scores of a `SignalTable`: arrays for all accounts, and each account's `HealthScore`
+    (equal to `score_account` of its signals) built when it is read.
+
+    `scores` (NaN: no score), `band_codes` (an index into `BANDS`, −1: no score), `profile_codes` (an
+    index into the model's profiles)."""
+
+    def __init__(self, table: SignalTable, model: HealthModel, blocks: list[_ProfileBlock],
+                 profile_of: npt.NDArray[np.int16], position: IntArray, score: FloatArray, scored: BoolArray,
+                 bands: npt.NDArray[np.int8], previous: Mapping[int, HealthScore] | None, reasons: bool) -> None:
+        self.table = table
+        self.model = model
+        self.blocks = blocks
+        self.profile_codes = profile_of
+        self.position = position
+        self.scores = score
+        self.scored = scored
+        self.band_codes = bands
+        self.previous = previous
+        self.reasons = reasons
+        self._built: list[HealthScore] | None = None
+
+    def __len__(self) -> int:
+        return self.table.size
+
+    @overload
+    def __getitem__(self, i: int) -> HealthScore: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[HealthScore]: ...
+
+    def __getitem__(self, i: int | slice) -> HealthScore | list[HealthScore]:
+        if isinstance(i, slice):
+            return [self._build(j) for j in range(*i.indices(len(self)))]
+        if self._built is not None:
+            return self._built[i]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("score index out of range")
+        return self._build(i)
+
+    def __iter__(self) -> Iterator[HealthScore]:
+        return iter(self.to_list())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ScoreBatch | list | tuple):
+            return self.to_list() == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<ScoreBatch of {len(self):,} accounts>"
+
+    def to_list(self) -> list[HealthScore]:
+        """Every account's `HealthScore` (built once, then kept)."""
+        if self._built is None:
+            collecting = gc.isenabled()
+            gc.disable()  # millions of small acyclic tuples, as in `scoring.engine.score_series`
+            try:
+                built: list[Any] = [None] * len(self)
+                for block in self.blocks:
+                    for i, result in zip(block.index.tolist(), self._build_block(block), strict=True):
+                        built[i] = result
+                self._built = built
+            finally:
+                if collecting:
+                    gc.enable()
+        return self._built
+
+    def _build_block(self, block: _ProfileBlock) -> Iterator[HealthScore]:
+        """The `HealthScore` of every account of one profile, in the block's order."""
+        compiled = block.compiled
+        specs, values_of, name = compiled.specs, compiled.values, compiled.name
+        heads = [(s.measure, s.signal, s.dimension, s.label) for s in specs]
+        absent = [_new(MeasurePart, (*head, None, "missing", None, s.weight))
+                  for head, s in zip(heads, specs, strict=True)]
+        weights = [s.weight for s in specs]
+        row_of = self.table.row
+        scores = self.scores[block.index].tolist()
+        scored = self.scored[block.index].tolist()
+        bands = self.band_codes[block.index].tolist()
+        previous = self.previous
+        limit, drop = self.model.reason_limit, self.model.reason_drop_points
+        for i, points, codes, score, has, band in zip(block.index.tolist(), block.points.T.tolist(),
+                                                      block.status.tolist(), scores, scored, bands, strict=True):
+            signals = row_of(i)
+            parts: list[MeasurePart] = []
+            missing: list[str] = []
+            for j, value in enumerate(values_of(signals)):
+                code = codes[j]
+                if code == 0:
+                    missing.append(heads[j][0])
+                    parts.append(absent[j])
+                else:
+                    parts.append(_new(MeasurePart, (*heads[j], value, STATUSES[code], points[j], weights[j])))
+            result = HealthScore(signals.account_id, signals.day, score if has else None,
+                                 BANDS[band] if has else None, name, tuple(parts), tuple(missing))
+            if self.reasons:
+                prior = previous.get(signals.account_id) if previous else None
+                result = _with_reasons(result, explain(result, signals, prior, limit, drop))
+            yield result
+
+    def _build(self, i: int) -> HealthScore:
+        block = self.blocks[self.profile_codes[i]]
+        row = int(self.position[i])
+        signals = self.table.row(i)
+        parts: list[MeasurePart] = []
+        missing: list[str] = []
+        for spec, value, points, code in zip(block.compiled.specs, block.compiled.values(signals),
+                                             block.points[:, row].tolist(), block.status[row].tolist(), strict=True):
+            if code == 0:
+                missing.append(spec.measure)
+                parts.append(_new(MeasurePart, (spec.measure, spec.signal, spec.dimension, spec.label, None,
+                                                "missing", None, spec.weight)))
+            else:
+                parts.append(_new(MeasurePart, (spec.measure, spec.signal, spec.dimension, spec.label, value,
+                                                STATUSES[code], points, spec.weight)))
+        band: Band | None = None
+        score: float | None = None
+        if self.scored[i]:
+            score = float(self.scores[i])
+            band = BANDS[self.band_codes[i]]
+        result = HealthScore(signals.account_id, signals.day, score, band, block.compiled.name, tuple(parts),
+                             tuple(missing))
+        if not self.reasons:
+            return result
+        prior = self.previous.get(signals.account_id) if self.previous else None
+        return _with_reasons(result, explain(result, signals, prior, self.model.reason_limit,
+                                             self.model.reason_drop_points))
+
+    def band_counts(self) -> dict[Literal["good", "average", "poor", "none"], int]:
+        """How many accounts fall in each band ("none": no score)."""
+        counts = np.bincount(self.band_codes.astype(np.int64) + 1, minlength=4).tolist()
+        return {"none": counts[0], "poor": counts[1], "average": counts[2], "good": counts[3]}

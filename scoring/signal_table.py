@@ -1,0 +1,575 @@
+"""`compute_signals` for many accounts at once, over arrays: the signals of a whole chunk as a `SignalTable`.
+
+`compute_signal_table(accounts, as_of, model, usage)` gives, for every account, exactly
+``compute_signals(accounts[i], as_of, model)`` — `table.row(i)` is that `Signals`, field for field, and
+the table's columns hold its scorable values — without a Python loop per usage row. The usage rows of all
+accounts are one set of columns (`UsageColumns`: account position, day ordinal, user and event codes,
+count), which a loader fills set-wise or `UsageColumns.from_inputs` builds from the accounts' own rows.
+
+How the counts are made: every (account, user) pair gets a dense id (one sort of the row keys); a pair's
+activity over the last 28 days is a 28-bit mask of the days it was active (bit = days back), its key
+features a bit mask of the features it used; windowed distinct users and user-days are then bit tests
+and population counts, sums are `bincount`s per account, last days `maximum.at`. Tickets and survey
+answers are flattened to columns once and counted the same way. The few per-account facts (contacts,
+onboarding, renewal, ARR) are read in one pass over the accounts. Every float is built from the same
+whole numbers by the same operations as `compute_signals` builds it, so the values are the same floats.
+
+One case keeps the one-account computation (as `scoring.series` does): an account whose usage keys
+differ only in letter case (which of them the contacts match depends on the order of the rows, which
+are then taken in the columns' order).
+
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import gc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, overload
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.batch import CATEGORIES, SignalTable, _codes
+from scoring.inputs import CLOSED_TICKET_STATUSES, AccountInputs, UsageDay
+from scoring.signals import SIGNALS, USUAL_TICKETS_FROM, Signals, SignalSettings, _day, _settings, compute_signals
+
+if TYPE_CHECKING:
+    from scoring.model import HealthModel
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+MAX_FLAGS = 64
+"""Key features and milestones are bit masks of 64 bits; a model naming more (or one twice) is computed
+account by account."""
+
+
+@dataclass(frozen=True)
+class UsageColumns:
+    """The usage rows of many accounts as columns. Row r: account `accounts[account[r]]`, the day with
+    ordinal `day[r]`, user `users[user[r]]`, event `events[event[r]]`, `count[r]` uses."""
+
+    account: IntArray
+    day: IntArray
+    user: IntArray
+    event: IntArray
+    count: IntArray
+    users: tuple[str, ...]
+    events: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        size = len(self.account)
+        for name in ("day", "user", "event", "count"):
+            if len(getattr(self, name)) != size:
+                raise ValueError(f"usage column {name!r} has {len(getattr(self, name))} rows, account has {size}")
+
+    @classmethod
+    def from_inputs(cls, accounts: Sequence[AccountInputs]) -> UsageColumns:
+        """The columns of the accounts' own `usage` rows (one pass over them)."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return cls._from_inputs(accounts)
+        finally:
+            if collecting:
+                gc.enable()
+
+    @classmethod
+    def _from_inputs(cls, accounts: Sequence[AccountInputs]) -> UsageColumns:
+        users: dict[str, int] = {}
+        events: dict[str, int] = {}
+        ordinals: dict[Any, int] = {}
+        account: list[int] = []
+        day: list[int] = []
+        user: list[int] = []
+        event: list[int] = []
+        count: list[int] = []
+        for i, a in enumerate(accounts):
+            if not a.usage:
+                continue
+            for row in a.usage:
+                d = row.day
+                o = ordinals.get(d)
+                if o is None:
+                    o = ordinals[d] = _day(d).toordinal()
+                account.append(i)
+                day.append(o)
+                user.append(users.setdefault(row.user_key, len(users)))
+                event.append(events.setdefault(row.event, len(events)))
+                count.append(row.count)
+        return cls(np.array(account, dtype=np.int64), np.array(day, dtype=np.int64), np.array(user, dtype=np.int64),
+                   np.array(event, dtype=np.int64), np.array(count, dtype=np.int64), tuple(users), tuple(events))
+
+
+def _group_ids(keys: IntArray, space: int) -> tuple[IntArray, IntArray]:
+    """(the distinct keys, sorted; each key's position among them). Keys lie in 0..space−1: a small space is
+    marked densely, a large one sorted."""
+    if space <= 2 * len(keys) + 65536:
+        seen = np.zeros(space, dtype=bool)
+        seen[keys] = True
+        rank = np.cumsum(seen) - 1
+        return np.flatnonzero(seen), rank[keys]
+    ordered = np.sort(keys, kind="stable")
+    distinct = ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if len(ordered) else ordered
+    return distinct, np.searchsorted(distinct, keys)
+
+
+class _Ordinals(dict[Any, int]):
+    """Day ordinals of dates and datetimes (only the day counts), each worked out once."""
+
+    def __missing__(self, value: Any) -> int:
+        found = self[value] = _day(value).toordinal()
+        return found
+
+
+def _popcount(x: npt.NDArray[Any]) -> IntArray:
+    return np.bitwise_count(x).astype(np.int64)
+
+
+def _bits(flags: Sequence[str]) -> dict[str, int]:
+    return {name: 1 << k for k, name in enumerate(flags)}
+
+
+def _names(mask: int, flags: Sequence[str], present: bool = True) -> tuple[str, ...]:
+    return tuple(f for k, f in enumerate(flags) if bool(mask >> k & 1) is present)
+
+
+def compute_signal_table(
+    accounts: Sequence[AccountInputs],
+    as_of: dt.date,
+    model: SignalSettings | HealthModel | None = None,
+    usage: UsageColumns | None = None,
+) -> SignalTable:
+    """`compute_signals(accounts[i], as_of, model)` for every account, as a `SignalTable`.
+
+    `usage`: the accounts' usage rows as columns (their own `usage` tuples are then only read to know
+    whether a usage stream is connected: None or not); without it they are built from the accounts."""
+    collecting = gc.isenabled()
+    gc.disable()  # many small acyclic objects (rows' tuples, contacts): the cyclic collector only costs time
+    try:
+        return _Computation(accounts, as_of, _settings(model), usage).table()
+    finally:
+        if collecting:
+            gc.enable()
+
+
+class _Computation:
+    def __init__(self, accounts: Sequence[AccountInputs], as_of: dt.date, settings: SignalSettings,
+                 usage: UsageColumns | None) -> None:
+        self.accounts = accounts
+        self.as_of = as_of
+        self.today = as_of.toordinal()
+        self.settings = settings
+        self.n = n = len(accounts)
+        self.fallback: dict[int, Signals] = {}
+        self.values: dict[str, FloatArray] = {name: np.full(n, np.nan) for name in SIGNALS}
+        self.present: dict[str, BoolArray] = {name: np.zeros(n, dtype=bool) for name in SIGNALS}
+        self.ordinal = _Ordinals()
+        self._facts()
+        if any(len(flags) > MAX_FLAGS or len(set(flags)) != len(flags)
+               for flags in (settings.key_features, settings.milestones)):
+            self.fallback = {i: compute_signals(a, as_of, settings) for i, a in enumerate(accounts)}
+            self._fill_fallback()
+            return
+        self.given = usage is not None
+        self._usage(usage if usage is not None else UsageColumns.from_inputs(accounts))
+        self._tickets()
+        self._surveys()
+        self._contacts()
+        self._onboarding()
+        self._fill_fallback()
+
+    # --- set a scorable column ---------------------------------------------------------------------------
+
+    def _set(self, name: str, where: BoolArray, value: FloatArray | float) -> None:
+        self.present[name] = where
+        self.values[name] = np.where(where, value, np.nan)
+
+    # --- per-account facts, one pass ---------------------------------------------------------------------
+
+    def _facts(self) -> None:
+        n, today = self.n, self.today
+        has_usage = np.zeros(n, dtype=bool)
+        has_tickets = np.zeros(n, dtype=bool)
+        seats = np.zeros(n)
+        start = np.zeros(n, dtype=np.int64)  # onboarding start ordinal, 0: none
+        renewal: list[dt.date | None] = [None] * n
+        renewal_days = np.zeros(n)
+        has_renewal = np.zeros(n, dtype=bool)
+        arr = np.zeros(n)
+        has_arr = np.zeros(n, dtype=bool)
+        for i, a in enumerate(self.accounts):
+            has_usage[i] = a.usage is not None
+            has_tickets[i] = a.tickets is not None
+            if a.seats_purchased:
+                seats[i] = a.seats_purchased
+            if a.onboarding_start is not None:
+                start[i] = self.ordinal[a.onboarding_start]
+            if a.renewal_date is not None:
+                day = renewal[i] = _day(a.renewal_date)
+                renewal_days[i] = float(day.toordinal() - today)
+                has_renewal[i] = True
+            if a.arr is not None:
+                arr[i] = float(a.arr)
+                has_arr[i] = True
+        self.has_usage, self.has_tickets, self.seats, self.start = has_usage, has_tickets, seats, start
+        self.renewal = renewal
+        self._set("days_to_renewal", has_renewal, renewal_days)
+        self._set("arr", has_arr, arr)
+
+    # --- usage -------------------------------------------------------------------------------------------
+
+    def _usage(self, usage: UsageColumns) -> None:
+        n, today, settings = self.n, self.today, self.settings
+        keys = _bits(settings.key_features)
+        marks = _bits(settings.milestones)
+        event_key = np.array([keys.get(e, 0) for e in usage.events] or [0], dtype=np.uint64)
+        event_mark = np.array([marks.get(e, 0) for e in usage.events] or [0], dtype=np.uint64)
+        event_login = np.array([e == settings.login_event for e in usage.events] or [False], dtype=bool)
+        acc, day, count = usage.account, usage.day, usage.count
+        keep = (count > 0) & (day <= today)
+        if len(acc):
+            if acc.min(initial=0) < 0 or acc.max(initial=0) >= n:
+                raise ValueError(f"usage rows name account positions outside 0..{n - 1}")
+            keep &= self.has_usage[acc]
+        acc, day, count, user, event = acc[keep], day[keep], count[keep], usage.user[keep], usage.event[keep]
+        age = today - day
+        login = event_login[event]
+        key = event_key[event]
+
+        # (account, user) pairs: a dense id each; pairs are ordered by account.
+        width = max(len(usage.users), 1)
+        pairs, pid = _group_ids(acc * width + user, n * width)
+        pair_acc = pairs // width
+        pair_user = pairs % width
+        last_seen = np.full(len(pairs), -1, dtype=np.int64)
+        np.maximum.at(last_seen, pid, day)
+        recent = age < 28
+        days28 = np.zeros(len(pairs), dtype=np.uint32)
+        np.bitwise_or.at(days28, pid[recent], (np.uint32(1) << age[recent].astype(np.uint32)))
+        keyed = recent & (key != 0)
+        features = np.zeros(len(pairs), dtype=np.uint64)
+        np.bitwise_or.at(features, pid[keyed], key[keyed])
+        used = np.zeros(n, dtype=np.uint64)
+        np.bitwise_or.at(used, pair_acc, features)
+        milestones = np.zeros(n, dtype=np.uint64)
+        marked = event_mark[event] != 0
+        np.bitwise_or.at(milestones, acc[marked], event_mark[event[marked]])
+        last_login = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last_login, acc[login], day[login])
+
+        def per_account(where: BoolArray, weights: IntArray | None = None, of: IntArray = acc) -> IntArray:
+            counted = np.bincount(of[where], weights=None if weights is None else weights[where], minlength=n)
+            return np.rint(counted).astype(np.int64)
+
+        active_pair = days28 != 0
+        active = per_account(active_pair, of=pair_acc)
+        users7 = per_account((days28 & 0x7F) != 0, of=pair_acc)
+        before = per_account(((days28 >> 14) & 0x7F) != 0, of=pair_acc)
+        days14 = per_account(np.ones(len(pairs), dtype=bool), _popcount(days28 & 0x3FFF), of=pair_acc)
+        days_prev14 = per_account(np.ones(len(pairs), dtype=bool), _popcount(days28 >> 14), of=pair_acc)
+        events14 = per_account(age < 14, count)
+        events_prev14 = per_account(recent & (age >= 14), count)
+        logins28 = per_account(recent & login, count)
+        key_uses28 = per_account(keyed, count)
+        total = len(settings.key_features)
+
+        has = self.has_usage
+        some = active > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._set("logins_per_user_week", has, np.where(some, logins28 / active / 4.0, 0.0))
+            self._set("days_since_last_login", has & (last_login >= 0), (today - last_login).astype(np.float64))
+            self._set("weekly_active_users", has, users7.astype(np.float64))
+            self._set("active_users_trend", has & (before > 0), (users7 - before) / before * 100.0)
+            self._set("usage_trend", has & (events_prev14 > 0), (events14 - events_prev14) / events_prev14 * 100.0)
+            self._set("license_utilisation", has & (self.seats != 0), active / self.seats * 100.0)
+            self._set("feature_breadth", has & (total > 0),
+                      _popcount(used) / total * 100.0 if total else np.zeros(n))
+            self._set("feature_depth", has, np.where(some, key_uses28 / active / 4.0, 0.0))
+
+        # Case-insensitive duplicates of a key: the one-account computation for that account.
+        folded: dict[str, int] = {}
+        self.fold_of_user = np.array([folded.setdefault(u.casefold(), len(folded)) for u in usage.users] or [0],
+                                     dtype=np.int64)
+        self.folded = folded
+        self.fold_width = max(len(folded), 1)
+        fold_keys = pair_acc * self.fold_width + self.fold_of_user[pair_user]
+        order = np.argsort(fold_keys, kind="stable")
+        sorted_keys = fold_keys[order]
+        twins = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+        for i in sorted(set((sorted_keys[twins] // self.fold_width).tolist())):
+            account = self.accounts[i]
+            if self.given:  # its rows, from the columns, in their order
+                mine = np.flatnonzero(usage.account == i).tolist()
+                account = dataclasses.replace(account, usage=tuple(
+                    UsageDay(dt.date.fromordinal(int(usage.day[r])), usage.users[usage.user[r]],
+                             usage.events[usage.event[r]], int(usage.count[r])) for r in mine))
+            self.fallback[i] = compute_signals(account, self.as_of, self.settings)
+        self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
+
+        starts = np.searchsorted(pair_acc, np.arange(n))
+        ends = np.searchsorted(pair_acc, np.arange(n), side="right")
+        self.usage_raw = (before, events14, events_prev14, days14, days_prev14, active, used, starts, ends,
+                          active_pair, _popcount(features))
+        self.milestone_mask = milestones
+
+    # --- tickets -----------------------------------------------------------------------------------------
+
+    def _tickets(self) -> None:
+        n, today = self.n, self.today
+        acc: list[int] = []
+        created: list[int] = []
+        solved: list[int] = []
+        closed: list[bool] = []
+        escalated: list[int] = []
+        urgent: list[bool] = []
+        ordinal = self.ordinal
+        for i, a in enumerate(self.accounts):
+            for t in a.tickets or ():
+                acc.append(i)
+                created.append(ordinal[t.created_at])
+                solved.append(ordinal[t.solved_at] if t.solved_at is not None else 0)
+                closed.append(t.status in CLOSED_TICKET_STATUSES)
+                escalated.append(t.escalated)
+                urgent.append(t.priority == "urgent")
+        t_acc = np.array(acc, dtype=np.int64)
+        age = today - np.array(created, dtype=np.int64)
+        solved_day = np.array(solved, dtype=np.int64)
+        seen = age >= 0
+        is_solved = (solved_day != 0) & (solved_day <= today)
+        is_open = seen & ~(is_solved | ((solved_day == 0) & np.array(closed, dtype=bool)))
+        is_urgent = is_open & np.array(urgent, dtype=bool)
+
+        def per_account(where: BoolArray, weights: IntArray | None = None) -> IntArray:
+            counted = np.bincount(t_acc[where], weights=None if weights is None else weights[where], minlength=n)
+            return np.rint(counted).astype(np.int64)
+
+        open_count = per_account(is_open)
+        urgent_count = per_account(is_urgent)
+        escalations = per_account(is_open, np.array(escalated, dtype=np.int64))
+        created7 = per_account(seen & (age < 7))
+        usual = per_account(seen & (age >= 7) & (age >= USUAL_TICKETS_FROM) & (age < USUAL_TICKETS_FROM + 28))
+        created30 = per_account(seen & (age < 30))
+        prev30 = per_account((age >= 30) & (age < 60))
+        oldest = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(oldest, t_acc[is_urgent], age[is_urgent])
+        has = self.has_tickets
+        self._set("open_tickets", has, open_count.astype(np.float64))
+        self._set("urgent_open_tickets", has, urgent_count.astype(np.float64))
+        self._set("escalated_open_tickets", has, escalations.astype(np.float64))
+        self._set("ticket_trend", has, (created30 - prev30) / np.maximum(prev30, 1) * 100.0)
+        self.ticket_raw = (oldest, created7, usual, created30, prev30)
+
+    # --- surveys -----------------------------------------------------------------------------------------
+
+    def _surveys(self) -> None:
+        n, today, settings = self.n, self.today, self.settings
+        c_acc: list[int] = []
+        c_day: list[int] = []
+        c_good: list[int] = []
+        p_acc: list[int] = []
+        p_day: list[int] = []
+        p_score: list[int] = []
+        ordinal = self.ordinal
+        for i, a in enumerate(self.accounts):
+            for answer in a.csat:
+                c_acc.append(i)
+                c_day.append(ordinal[answer.day])
+                c_good.append(answer.good)
+            for nps in a.nps:
+                p_acc.append(i)
+                p_day.append(ordinal[nps.day])
+                p_score.append(nps.score)
+        age = today - np.array(c_day, dtype=np.int64)
+        inside = (age >= 0) & (age < settings.csat_days)
+        ca = np.array(c_acc, dtype=np.int64)
+        answered = np.bincount(ca[inside], minlength=n)
+        good = np.rint(np.bincount(ca[inside], weights=np.array(c_good, dtype=np.float64)[inside],
+                                   minlength=n)).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._set("csat", answered > 0, good / answered * 100.0)
+        pa = np.array(p_acc, dtype=np.int64)
+        day = np.array(p_day, dtype=np.int64)
+        score = np.array(p_score, dtype=np.int64)
+        age = today - day
+        inside = (age >= 0) & (age < settings.nps_days)
+        responses = np.bincount(pa[inside], minlength=n)
+        promoters = np.bincount(pa[inside & (score >= 9)], minlength=n)
+        detractor = inside & (score <= 6)
+        detractors = np.bincount(pa[detractor], minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._set("nps", responses > 0, (promoters - detractors) / responses * 100.0)
+        # The last detractor: the latest day, and on that day the lowest score.
+        last_day = np.full(n, -1, dtype=np.int64)
+        np.maximum.at(last_day, pa[detractor], day[detractor])
+        on_last = detractor & (day == last_day[pa])
+        lowest = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(lowest, pa[on_last], score[on_last])
+        self.survey_raw = (answered, responses, last_day, lowest)
+
+    # --- contacts ----------------------------------------------------------------------------------------
+
+    def _contacts(self) -> None:
+        today = self.today
+        sponsor = np.full(self.n, np.nan)
+        champion = np.full(self.n, np.nan)
+        self.names: dict[tuple[int, str], str] = {}
+        who: list[tuple[int, Any]] = []
+        lookups: list[int] = []
+        for i, a in enumerate(self.accounts):
+            if i in self.fallback:
+                continue
+            for contact in a.contacts:
+                if contact.role not in ("executive_sponsor", "champion"):
+                    continue
+                folded = self.folded.get(contact.user_key.casefold()) if a.usage is not None else None
+                who.append((i, contact))
+                lookups.append(-1 if folded is None else i * self.fold_width + folded)
+        keys = np.array(lookups, dtype=np.int64)
+        at = np.searchsorted(self.fold_keys, keys)
+        at = np.minimum(at, max(len(self.fold_keys) - 1, 0))
+        found = (keys >= 0) & (self.fold_keys[at] == keys) if len(self.fold_keys) else np.zeros(len(keys), bool)
+        seen = np.where(found, self.fold_last_seen[at] if len(self.fold_keys) else -1, -1).tolist()
+        best: dict[tuple[int, str], tuple[int, str]] = {}
+        for (i, contact), day in zip(who, seen, strict=True):
+            if contact.last_active is not None:
+                stored = self.ordinal[contact.last_active]
+                if day < stored <= today:
+                    day = stored
+            if day < 0:
+                continue
+            name = contact.name or contact.user_key
+            current = best.get((i, contact.role))
+            if current is None or day > current[0] or (day == current[0] and name < current[1]):
+                best[(i, contact.role)] = (day, name)
+        for (i, role), (day, name) in best.items():
+            (sponsor if role == "executive_sponsor" else champion)[i] = float(today - day)
+            self.names[(i, role)] = name
+        self._set("sponsor_days_inactive", ~np.isnan(sponsor), sponsor)
+        self._set("champion_days_inactive", ~np.isnan(champion), champion)
+
+    # --- onboarding --------------------------------------------------------------------------------------
+
+    def _onboarding(self) -> None:
+        today, settings = self.today, self.settings
+        marks = _bits(settings.milestones)
+        full = (1 << len(settings.milestones)) - 1
+        started = (self.start != 0) & (self.start <= today)
+        self._set("days_since_onboarding_start", started, (today - self.start).astype(np.float64))
+        known = self.milestone_mask.tolist()
+        masks: list[int | None] = [None] * self.n
+        complete = np.full(self.n, -1, dtype=np.int8)
+        progress = np.full(self.n, np.nan)
+        started_list = started.tolist()
+        for i, a in enumerate(self.accounts):
+            mask = int(known[i])
+            for m in a.milestones_reached:
+                mask |= marks.get(m, 0)
+            if not settings.milestones or not (started_list[i] or known[i] or a.milestones_reached):
+                continue
+            masks[i] = mask
+            complete[i] = 1 if mask == full else 0
+            progress[i] = mask.bit_count() / len(settings.milestones) * 100.0
+        self.milestones = masks
+        self.complete = complete
+        self._set("onboarding_progress", ~np.isnan(progress), progress)
+
+    # --- accounts computed one by one --------------------------------------------------------------------
+
+    def _fill_fallback(self) -> None:
+        if not hasattr(self, "complete"):
+            self.complete = np.full(self.n, -1, dtype=np.int8)
+        for i, s in self.fallback.items():
+            for name in SIGNALS:
+                value = getattr(s, name)
+                self.present[name][i] = value is not None
+                self.values[name][i] = np.nan if value is None else value
+            self.complete[i] = 1 if s.onboarding_complete is True else 0 if s.onboarding_complete is False else -1
+
+    # --- the table and its rows --------------------------------------------------------------------------
+
+    def table(self) -> SignalTable:
+        categories = {f: _codes([getattr(a, f) for a in self.accounts]) for f in CATEGORIES}
+        return SignalTable(_Rows(self), self.values, self.present, categories, self.complete)
+
+    def row(self, i: int) -> Signals:
+        found = self.fallback.get(i)
+        if found is not None:
+            return found
+        a, settings = self.accounts[i], self.settings
+        values: dict[str, Any] = {}
+        for name in SIGNALS:
+            if self.present[name][i]:
+                values[name] = float(self.values[name][i])
+        if a.usage is not None:
+            before, events14, events_prev14, days14, days_prev14, active, used, starts, ends, live, depth = (
+                self.usage_raw)
+            start, end = int(starts[i]), int(ends[i])
+            values.update(
+                weekly_active_users_before=int(before[i]), events_14d=int(events14[i]),
+                events_prev_14d=int(events_prev14[i]), active_days_14d=int(days14[i]),
+                active_days_prev_14d=int(days_prev14[i]), active_users_28d=int(active[i]),
+                key_features_used=_names(int(used[i]), settings.key_features),
+                key_features_total=len(settings.key_features),
+                user_key_feature_counts=tuple(sorted(depth[start:end][live[start:end]].tolist())),
+            )
+        if a.tickets is not None:
+            oldest, created7, usual, created30, prev30 = self.ticket_raw
+            values.update(
+                oldest_urgent_open_days=int(oldest[i]) if oldest[i] >= 0 else None,
+                tickets_created_7d=int(created7[i]), tickets_weekly_before=int(usual[i]) / 4.0,
+                tickets_created_30d=int(created30[i]), tickets_created_prev_30d=int(prev30[i]),
+            )
+        answered, responses, last_day, lowest = self.survey_raw
+        values.update(csat_responses=int(answered[i]), nps_responses=int(responses[i]))
+        if last_day[i] >= 0:
+            values.update(last_detractor_day=dt.date.fromordinal(int(last_day[i])),
+                          last_detractor_score=int(lowest[i]))
+        for role, prefix in (("executive_sponsor", "sponsor"), ("champion", "champion")):
+            person = self.names.get((i, role))
+            if person is not None:
+                values[f"{prefix}_name"] = person
+        mask = self.milestones[i]
+        if mask is not None:
+            values.update(milestones_reached=_names(mask, settings.milestones),
+                          milestones_missing=_names(mask, settings.milestones, present=False),
+                          onboarding_complete=mask == (1 << len(settings.milestones)) - 1)
+        if self.renewal[i] is not None:
+            values["renewal_date"] = self.renewal[i]
+        return Signals(account_id=a.account_id, day=self.as_of, name=a.name, segment=a.segment, tier=a.tier,
+                       lifecycle_stage=a.lifecycle_stage, parent_id=a.parent_id, seats_purchased=a.seats_purchased,
+                       **values)
+
+
+class _Rows(Sequence[Signals]):
+    """The accounts' `Signals`, each built when read (and kept)."""
+
+    def __init__(self, computation: _Computation) -> None:
+        self.computation = computation
+        self.built: dict[int, Signals] = {}
+
+    def __len__(self) -> int:
+        return self.computation.n
+
+    @overload
+    def __getitem__(self, i: int) -> Signals: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Signals]: ...
+
+    def __getitem__(self, i: int | slice) -> Signals | list[Signals]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("account index out of range")
+        found = self.built.get(i)
+        if found is None:
+            found = self.built[i] = self.computation.row(i)
+        return found
