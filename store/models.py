@@ -387,6 +387,7 @@ class UsageDaily(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "account_id", "user_key", "event", "day"),
         Index("ix_usage_daily_account_day", "account_id", "day"),
+        Index("ix_usage_daily_tenant_event_day", "tenant_id", "event", "day"),  # logins over rolling windows
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -397,6 +398,31 @@ class UsageDaily(TenantScoped, Base):
     day: Mapped[dt.date] = mapped_column(Date)
     count: Mapped[int] = mapped_column(Integer, default=0)
     minutes: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class UsageMonthly(TenantScoped, Base):
+    """`UsageDaily` rolled up per account, user, event and calendar month, kept by database triggers on
+    ``usage_daily`` (migration 0019) in the same transaction as every write to it, whoever writes.
+
+    ``days`` has bit d − 1 set for each day d of the month with a row; ``count`` sums the rows' counts. The row of
+    event ``''`` (no event name: the collector refuses empty ones) is the user's any-event row: the days with
+    any event, and all events' counts. The reports' rolling windows read these masks (docs/analytics.md).
+    """
+
+    __tablename__ = "usage_monthly"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "user_key", "event", "month"),
+        Index("ix_usage_monthly_tenant_month_event", "tenant_id", "month", "event"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_key: Mapped[str] = mapped_column(String(260))
+    event: Mapped[str] = mapped_column(String(200))
+    month: Mapped[dt.date] = mapped_column(Date)
+    """The month's first day."""
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class ProductUser(TenantScoped, Base):
