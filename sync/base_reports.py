@@ -16,7 +16,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -31,6 +44,7 @@ from store.models import (
     Subscription,
     Task,
     UsageDaily,
+    UsageMonthly,
     User,
 )
 from store.queries import live_accounts
@@ -119,6 +133,43 @@ def _week_ends(session: Session, first: dt.date, day: dt.date) -> Any:
                    func.max(HealthSnapshot.day).label("day"))
             .where(HealthSnapshot.day >= first, HealthSnapshot.day <= day)
             .group_by(HealthSnapshot.account_id, monday).subquery("week_ends"))
+
+
+def _masks(first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """Per month that days `first`…`last` touch: the `UsageMonthly.days` bits of those days."""
+    out: dict[dt.date, int] = {}
+    d = first
+    while d <= last:
+        out[d.replace(day=1)] = out.get(d.replace(day=1), 0) | 1 << (d.day - 1)
+        d += dt.timedelta(days=1)
+    return out
+
+
+def _days_in(first: dt.date, last: dt.date) -> Any:
+    """A `UsageMonthly` row's day bits within `first`…`last` (0 in other months), in SQL."""
+    return case(*[(UsageMonthly.month == m, UsageMonthly.days.bitwise_and(k)) for m, k in _masks(first, last).items()],
+                else_=0)
+
+
+def _bits(mask: Any) -> Any:
+    """How many bits of a day mask (< 2**31, a BIGINT column: it is repeated) are set, in SQL: the SWAR popcount
+    (SQLite has no bit_count); the constants inline, as PostgreSQL shifts a BIGINT by an INTEGER only."""
+    def n(value: int) -> Any:
+        return literal_column(str(value))
+
+    x = mask - mask.bitwise_rshift(n(1)).bitwise_and(n(0x55555555))
+    x = x.bitwise_and(n(0x33333333)) + x.bitwise_rshift(n(2)).bitwise_and(n(0x33333333))
+    x = (x + x.bitwise_rshift(n(4))).bitwise_and(n(0x0F0F0F0F))
+    return (x * n(0x01010101)).bitwise_rshift(n(24)).bitwise_and(n(0xFF))
+
+
+def _window_rows(first: dt.date, last: dt.date, key_features: Sequence[str], *where: Any) -> Any:
+    """The key features' and the any-event ('') monthly rows of the months `first`…`last` touch, with ``d`` their
+    day bits within those days."""
+    return (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                   UsageMonthly.event.label("e"), cast(_days_in(first, last), BigInteger).label("d"))
+            .where(UsageMonthly.month.in_(list(_masks(first, last))), UsageMonthly.event.in_([*key_features, ""]),
+                   *where).subquery("window_rows"))
 
 
 def _day(session: Session, as_of: dt.date | None) -> dt.date:
@@ -262,8 +313,14 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
     day = _day(session, as_of)
     start, _before = _window(day)
     where = cohort.conditions()
-    first_use = (select(UsageDaily.account_id.label("account_id"), func.min(UsageDaily.day).label("first"))
-                 .group_by(UsageDaily.account_id).subquery("first_use"))
+    # an account's first day of use: its first month's lowest day bit (the any-event rows; no row has no bit)
+    first_month = (select(UsageMonthly.account_id.label("account_id"), func.min(UsageMonthly.month).label("month"))
+                   .where(UsageMonthly.event == "").group_by(UsageMonthly.account_id).subquery("first_month"))
+    lowest = UsageMonthly.days.bitwise_and(-UsageMonthly.days)  # the lowest bit's value
+    first_use = (select(first_month.c.account_id, first_month.c.month, func.min(lowest).label("offset"))
+                 .join(UsageMonthly, and_(UsageMonthly.account_id == first_month.c.account_id,
+                                          UsageMonthly.month == first_month.c.month, UsageMonthly.event == ""))
+                 .group_by(first_month.c.account_id, first_month.c.month).subquery("first_use"))
     # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
     premium = [t.lower() for t in ad.PREMIUM_TIERS]
     product = (select(Subscription.account_id.label("account_id"),
@@ -271,21 +328,22 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
                       .label("premium"), func.max(Subscription.product_tier).label("other"))
                .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
     tier = func.coalesce(func.nullif(Account.tier, ""), product.c.premium, product.c.other)
-    accounts = [ad.AdoptionAccount(a, t, None if first is None else _date(first)) for a, t, first in
-                session.execute(select(Account.id, tier, first_use.c.first)
+    accounts = [ad.AdoptionAccount(a, t, None if first is None else
+                                   _date(first) + dt.timedelta(days=int(offset).bit_length() - 1))
+                for a, t, first, offset in
+                session.execute(select(Account.id, tier, first_use.c.month, first_use.c.offset)
                                 .outerjoin(first_use, first_use.c.account_id == Account.id)
                                 .outerjoin(product, product.c.account_id == Account.id).where(*where))]
-    # per account: its active users, and per key feature its users (COUNT DISTINCT in SQL)
-    in_window = (UsageDaily.day >= start, UsageDaily.day <= day)
-    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_=None)
-    per_account = session.execute(
-        select(UsageDaily.account_id, event.label("feature"), func.count(func.distinct(UsageDaily.user_key)))
-        .join(Account, Account.id == UsageDaily.account_id).where(*in_window, *where)
-        .group_by(UsageDaily.account_id, event)).all()
-    active = session.execute(
-        select(UsageDaily.account_id, func.count(func.distinct(UsageDaily.user_key)))
-        .join(Account, Account.id == UsageDaily.account_id).where(*in_window, *where)
-        .group_by(UsageDaily.account_id)).all()
+    # per account: its active users (the any-event rows, event ''), and per key feature its users, in one
+    # COUNT DISTINCT over the monthly rows with a day in the window
+    rows = session.execute(
+        select(UsageMonthly.account_id, UsageMonthly.event, func.count(func.distinct(UsageMonthly.user_key)))
+        .join(Account, Account.id == UsageMonthly.account_id)
+        .where(UsageMonthly.month.in_(list(_masks(start, day))), UsageMonthly.event.in_([*key_features, ""]),
+               _days_in(start, day) != 0, *where)
+        .group_by(UsageMonthly.account_id, UsageMonthly.event)).all()
+    per_account = [(a, e, n) for a, e, n in rows if e != ""]
+    active = [(a, n) for a, e, n in rows if e == ""]
     try:
         by_tier = ad.feature_adoption_of(_counts(accounts, per_account, active, "tier"), key_features)
         by_cohort = ad.feature_adoption_of(_counts(accounts, per_account, active, "cohort"), key_features)
@@ -350,23 +408,19 @@ def _monthly(session: Session, day: dt.date, months: int, key_features: Sequence
     first = day.replace(day=1)
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
-    month = _month(session, UsageDaily.day)
-    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_="")
-    # distinct users per month, feature ('' = any event) and account, then summed over accounts: a user is an
-    # (account, key) pair, so the sum is the distinct users of the month (no string keys to COUNT DISTINCT)
-    per_account = (select(month.label("m"), event.label("f"), UsageDaily.account_id.label("a"),
-                          func.count(func.distinct(UsageDaily.user_key)).label("n"))
-                   .join(Account, Account.id == UsageDaily.account_id)
-                   .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
-                   .group_by(month, event, UsageDaily.account_id).subquery("per_account"))
-    any_event = (select(month.label("m"), UsageDaily.account_id.label("a"),
-                        func.count(func.distinct(UsageDaily.user_key)).label("n"))
-                 .join(Account, Account.id == UsageDaily.account_id)
-                 .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
-                 .group_by(month, UsageDaily.account_id).subquery("any_event"))
-    rows = session.execute(select(per_account.c.m, per_account.c.f, func.count(), func.sum(per_account.c.n))
-                           .where(per_account.c.f != "").group_by(per_account.c.m, per_account.c.f)).all()
-    totals = session.execute(select(any_event.c.m, func.sum(any_event.c.n)).group_by(any_event.c.m)).all()
+    # one monthly row per account, user and event ('' = any event): a user is an (account, key) pair, so the
+    # rows of a month and feature are its users, their distinct accounts the accounts using it; the month of
+    # `day` counts its days up to `day` only
+    this_month = day.replace(day=1)
+    grouped = session.execute(
+        select(UsageMonthly.month, UsageMonthly.event, func.count(func.distinct(UsageMonthly.account_id)), func.count())
+        .join(Account, Account.id == UsageMonthly.account_id)
+        .where(UsageMonthly.month >= first, UsageMonthly.month <= this_month,
+               UsageMonthly.event.in_([*key_features, ""]),
+               or_(UsageMonthly.month < this_month, _days_in(this_month, day) != 0), *where)
+        .group_by(UsageMonthly.month, UsageMonthly.event)).all()
+    rows = [(m_, f, n_acc, n) for m_, f, n_acc, n in grouped if f != ""]
+    totals = [(m_, n) for m_, f, _n_acc, n in grouped if f == ""]
     counts: dict[dt.date, list[ad.AdoptionCount]] = defaultdict(list)
     firsts, m = [], first
     while m <= day:
@@ -401,12 +455,14 @@ def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.
             .where(Subscription.status == "active", Subscription.account_id.in_(chunk),
                    Subscription.seats_purchased.is_not(None)).group_by(Subscription.account_id)).all()
             if a is not None and n is not None)
-        now = func.count(func.distinct(case((UsageDaily.day >= start, UsageDaily.user_key))))
-        then = func.count(func.distinct(case((UsageDaily.day < start, UsageDaily.user_key))))
+        now = func.count(func.distinct(case((_days_in(start, day) != 0, UsageMonthly.user_key))))
+        then = func.count(func.distinct(case((_days_in(before, start - dt.timedelta(days=1)) != 0,
+                                              UsageMonthly.user_key))))
         users.update({a: (n, b) for a, n, b in session.execute(
-            select(UsageDaily.account_id, now, then)
-            .where(UsageDaily.account_id.in_(chunk), UsageDaily.day >= before, UsageDaily.day <= day)
-            .group_by(UsageDaily.account_id))})
+            select(UsageMonthly.account_id, now, then)
+            .where(UsageMonthly.account_id.in_(chunk), UsageMonthly.event == "",
+                   UsageMonthly.month.in_(list(_masks(before, day))))
+            .group_by(UsageMonthly.account_id))})
     return ad.upgrade_ready([ad.UpgradeFacts(a, n, lowest, _date(first), seats.get(a), *users.get(a, (0, 0)))
                              for a, n, lowest, first in healthy], day)
 
@@ -414,22 +470,26 @@ def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.
 def _needs_training(session: Session, day: dt.date, key_features: Sequence[str], login_event: str,
                     where: list[Any]) -> tuple[list[ad.TrainingNeed], int]:
     """Per user of the 60 days (GROUP BY account, user key) with the rule's two tests in HAVING; the first
-    `LISTED` by account and user key, and how many there are."""
+    `LISTED` by account and user key, and how many there are. Active and key-feature days come from the monthly
+    rows' day bits (key-feature days as (feature, day) pairs: only whether there are any matters), the logins'
+    counts from the login event's daily rows."""
     start, before = _window(day)
-    recent = UsageDaily.day >= start
-    active = func.count(func.distinct(case((recent, UsageDaily.day))))
-    key_days = func.count(func.distinct(case((and_(recent, UsageDaily.event.in_(list(key_features))),
-                                              UsageDaily.day))))
-    logins = func.coalesce(func.sum(case((and_(recent, UsageDaily.event == login_event), UsageDaily.count),
-                                         else_=0)), 0)
-    logins_before = func.coalesce(func.sum(case((and_(~recent, UsageDaily.event == login_event), UsageDaily.count),
-                                                else_=0)), 0)
-    rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins <= logins_before))
-    grouped = (select(UsageDaily.account_id.label("a"), UsageDaily.user_key.label("u"), active.label("active"),
-                      key_days.label("k"), logins.label("l"), logins_before.label("lb"))
-               .join(Account, Account.id == UsageDaily.account_id)
-               .where(UsageDaily.day >= before, UsageDaily.day <= day, *where)
-               .group_by(UsageDaily.account_id, UsageDaily.user_key).having(rule).subquery("needs"))
+    rows = _window_rows(start, day, key_features)
+    recent = _bits(rows.c.d)
+    monthly = select(rows.c.a, rows.c.u, case((rows.c.e == "", recent), else_=0).label("active"),
+                     case((rows.c.e != "", recent), else_=0).label("k"), literal(0).label("l"), literal(0).label("lb"))
+    logins = (select(UsageDaily.account_id, UsageDaily.user_key, literal(0), literal(0),
+                     case((UsageDaily.day >= start, UsageDaily.count), else_=0),
+                     case((UsageDaily.day < start, UsageDaily.count), else_=0))
+              .where(UsageDaily.event == login_event, UsageDaily.day >= before, UsageDaily.day <= day))
+    both = union_all(monthly, logins).subquery("both")
+    active, key_days = func.sum(both.c.active), func.sum(both.c.k)
+    logins_now, logins_before = func.sum(both.c.l), func.sum(both.c.lb)
+    rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins_now <= logins_before))
+    grouped = (select(both.c.a, both.c.u, active.label("active"), key_days.label("k"), logins_now.label("l"),
+                      logins_before.label("lb"))
+               .join(Account, Account.id == both.c.a).where(*where)
+               .group_by(both.c.a, both.c.u).having(rule).subquery("needs"))
     rows = session.execute(select(grouped, func.count().over().label("total"))  # one pass: the total beside
                            .order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
     users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb, _t in rows]
@@ -482,15 +542,17 @@ def leaderboard_report(session: Session, *, key_features: Sequence[str], account
     start, _ = _window(day)
     if account_id is not None and session.get(Account, account_id) is None:
         raise ReportError(f"no account {account_id} in this workspace")
-    active = func.count(func.distinct(UsageDaily.day))
-    key = UsageDaily.event.in_(list(key_features))
-    key_days = func.count(func.distinct(case((key, UsageDaily.event + literal("|") + cast(UsageDaily.day, String)))))
-    query = (select(UsageDaily.account_id, UsageDaily.user_key, active.label("active"), key_days.label("k"))
-             .join(Account, Account.id == UsageDaily.account_id)
-             .where(UsageDaily.day >= start, UsageDaily.day <= day, *cohort.conditions(),
-                    *([UsageDaily.account_id == account_id] if account_id is not None else []))
-             .group_by(UsageDaily.account_id, UsageDaily.user_key)
-             .order_by((active + key_days).desc(), active.desc(), UsageDaily.account_id, UsageDaily.user_key)
+    # active days: the any-event row's day bits in the window; key-feature days: (feature, day) pairs, the
+    # key features' rows' bits (each row is one feature)
+    rows = _window_rows(start, day, key_features,
+                        *([UsageMonthly.account_id == account_id] if account_id is not None else []))
+    bits = _bits(rows.c.d)
+    active = func.sum(case((rows.c.e == "", bits), else_=0))
+    key_days = func.sum(case((rows.c.e != "", bits), else_=0))
+    query = (select(rows.c.a, rows.c.u, active.label("active"), key_days.label("k"))
+             .join(Account, Account.id == rows.c.a).where(*cohort.conditions())
+             .group_by(rows.c.a, rows.c.u).having(active > 0)
+             .order_by((active + key_days).desc(), active.desc(), rows.c.a, rows.c.u)
              .limit(limit))
     rows = session.execute(query).all()
     people = _product_users(session, [(a, u) for a, u, _n, _k in rows])
