@@ -470,18 +470,42 @@ def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.
 def _needs_training(session: Session, day: dt.date, key_features: Sequence[str], login_event: str,
                     where: list[Any]) -> tuple[list[ad.TrainingNeed], int]:
     """Per user of the 60 days (GROUP BY account, user key) with the rule's two tests in HAVING; the first
-    `LISTED` by account and user key, and how many there are. Active and key-feature days come from the monthly
-    rows' day bits (key-feature days as (feature, day) pairs: only whether there are any matters), the logins'
-    counts from the login event's daily rows."""
+    `LISTED` by account and user key, and how many there are.
+
+    All from the monthly rows' day bits but what they cannot tell: active and key-feature days (these as
+    (feature, day) pairs: only whether there are any matters); a month's login count counts for a window when all
+    the month's login days are in it (none: 0). The login rows of a month with days in and out of a window
+    ("split") are read from the daily rows instead."""
     start, before = _window(day)
-    rows = _window_rows(start, day, key_features)
-    recent = _bits(rows.c.d)
+    eve = start - dt.timedelta(days=1)
+    now, then = cast(_days_in(start, day), BigInteger), cast(_days_in(before, eve), BigInteger)
+    rows = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                   UsageMonthly.event.label("e"), UsageMonthly.days.label("days"), UsageMonthly.count.label("n"),
+                   now.label("now"), then.label("then"))
+            .where(or_(and_(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day)))),
+                       and_(UsageMonthly.event.in_([*key_features, ""]),
+                            UsageMonthly.month.in_(list(_masks(start, day))))))
+            .subquery("window_rows"))
+    recent = _bits(rows.c.now)
+    is_login = rows.c.e == login_event
+    whole = and_(or_(rows.c.now == 0, rows.c.now == rows.c.days), or_(rows.c.then == 0, rows.c.then == rows.c.days))
     monthly = select(rows.c.a, rows.c.u, case((rows.c.e == "", recent), else_=0).label("active"),
-                     case((rows.c.e != "", recent), else_=0).label("k"), literal(0).label("l"), literal(0).label("lb"))
-    logins = (select(UsageDaily.account_id, UsageDaily.user_key, literal(0), literal(0),
-                     case((UsageDaily.day >= start, UsageDaily.count), else_=0),
-                     case((UsageDaily.day < start, UsageDaily.count), else_=0))
-              .where(UsageDaily.event == login_event, UsageDaily.day >= before, UsageDaily.day <= day))
+                     case((rows.c.e.in_(list(key_features)), recent), else_=0).label("k"),
+                     case((and_(is_login, whole, rows.c.now != 0), rows.c.n), else_=0).label("l"),
+                     case((and_(is_login, whole, rows.c.then != 0), rows.c.n), else_=0).label("lb"))
+    split = (select(UsageMonthly.account_id, UsageMonthly.user_key, UsageMonthly.month)
+             .where(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day))),
+                    ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)))
+             .subquery("split"))
+
+    def daily(first: dt.date, last: dt.date) -> Any:  # a split month's login count within first…last
+        return (select(func.coalesce(func.sum(UsageDaily.count), 0))
+                .where(UsageDaily.account_id == split.c.account_id, UsageDaily.user_key == split.c.user_key,
+                       UsageDaily.event == login_event, _month(session, UsageDaily.day) == split.c.month,
+                       UsageDaily.day >= first, UsageDaily.day <= last).scalar_subquery())
+
+    logins = select(split.c.account_id, split.c.user_key, literal(0), literal(0), daily(start, day),
+                    daily(before, eve))
     both = union_all(monthly, logins).subquery("both")
     active, key_days = func.sum(both.c.active), func.sum(both.c.k)
     logins_now, logins_before = func.sum(both.c.l), func.sum(both.c.lb)
