@@ -479,20 +479,21 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
     start, before = _window(day)
     eve = start - dt.timedelta(days=1)
     now, then = cast(_days_in(start, day), BigInteger), cast(_days_in(before, eve), BigInteger)
-    rows = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
-                   UsageMonthly.event.label("e"), UsageMonthly.days.label("days"), UsageMonthly.count.label("n"),
-                   now.label("now"), then.label("then"))
-            .where(or_(and_(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day)))),
-                       and_(UsageMonthly.event.in_([*key_features, ""]),
-                            UsageMonthly.month.in_(list(_masks(start, day))))))
-            .subquery("window_rows"))
-    recent = _bits(rows.c.now)
-    is_login = rows.c.e == login_event
-    whole = and_(or_(rows.c.now == 0, rows.c.now == rows.c.days), or_(rows.c.then == 0, rows.c.then == rows.c.days))
-    monthly = select(rows.c.a, rows.c.u, case((rows.c.e == "", recent), else_=0).label("active"),
-                     case((rows.c.e.in_(list(key_features)), recent), else_=0).label("k"),
-                     case((and_(is_login, whole, rows.c.now != 0), rows.c.n), else_=0).label("l"),
-                     case((and_(is_login, whole, rows.c.then != 0), rows.c.n), else_=0).label("lb"))
+    window = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                     UsageMonthly.event.label("e"), UsageMonthly.days.label("days"), UsageMonthly.count.label("n"),
+                     now.label("now"), then.label("then"))
+              .where(or_(and_(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day)))),
+                         and_(UsageMonthly.event.in_([*key_features, ""]),
+                              UsageMonthly.month.in_(list(_masks(start, day))))))
+              .subquery("window_rows"))
+    recent = _bits(window.c.now)
+    is_login = window.c.e == login_event
+    whole = and_(or_(window.c.now == 0, window.c.now == window.c.days),
+                 or_(window.c.then == 0, window.c.then == window.c.days))
+    monthly = select(window.c.a, window.c.u, case((window.c.e == "", recent), else_=0).label("active"),
+                     case((window.c.e.in_(list(key_features)), recent), else_=0).label("k"),
+                     case((and_(is_login, whole, window.c.now != 0), window.c.n), else_=0).label("l"),
+                     case((and_(is_login, whole, window.c.then != 0), window.c.n), else_=0).label("lb"))
     split = (select(UsageMonthly.account_id, UsageMonthly.user_key, UsageMonthly.month)
              .where(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day))),
                     ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)))

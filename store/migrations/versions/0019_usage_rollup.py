@@ -12,6 +12,7 @@ Revises: 0018
 Create Date: 2026-11-30 22:30:00
 """
 
+# ruff: noqa: S608 - the SQL is built from this module's constant fragments only, no input
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -114,10 +115,10 @@ def _backfill(postgres: bool) -> tuple[str, str]:
     """Each event's rows, then the any-event rows (distinct days' bits: one bit per day)."""
     month = _PG_MONTH.format(r="usage_daily") if postgres else _LITE_MONTH.format(r="usage_daily")
     bit = _PG_BIT.format(r="usage_daily") if postgres else _LITE_BIT.format(r="usage_daily")
-    return (f"INSERT INTO usage_monthly ({_COLUMNS}) SELECT tenant_id, account_id, user_key, event, {month}, "  # noqa: S608
+    return (f"INSERT INTO usage_monthly ({_COLUMNS}) SELECT tenant_id, account_id, user_key, event, {month}, "
             f"sum({bit}), sum(coalesce(count, 0)) FROM usage_daily GROUP BY tenant_id, account_id, user_key, "
             f"event, {month}",
-            f"INSERT INTO usage_monthly ({_COLUMNS}) SELECT tenant_id, account_id, user_key, '', {month}, "  # noqa: S608
+            f"INSERT INTO usage_monthly ({_COLUMNS}) SELECT tenant_id, account_id, user_key, '', {month}, "
             f"sum(DISTINCT {bit}), sum(coalesce(count, 0)) FROM usage_daily GROUP BY tenant_id, account_id, "
             f"user_key, {month}")
 
