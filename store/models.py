@@ -492,6 +492,24 @@ class HealthSnapshot(TenantScoped, Base):
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class HealthWeek(TenantScoped, Base):
+    """Per account and ISO week (its Monday): the week's last `HealthSnapshot` (day, score, band), kept by
+    database triggers on ``health_snapshots`` (migration 0019) in the same transaction as every write to them."""
+
+    __tablename__ = "health_weeks"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "week"),
+        Index("ix_health_weeks_tenant_week_band", "tenant_id", "week", "band"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    week: Mapped[dt.date] = mapped_column(Date)
+    day: Mapped[dt.date] = mapped_column(Date)
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(10))
+
+
 class Alert(TenantScoped, Base):
     __tablename__ = "alerts"
     __table_args__ = (Index("ix_alerts_tenant_dedupe_status", "tenant_id", "dedupe_key", "status"),)

@@ -40,6 +40,7 @@ from store.models import (
     Alert,
     Contact,
     HealthSnapshot,
+    HealthWeek,
     ProductUser,
     Subscription,
     Task,
@@ -126,13 +127,21 @@ def _latest(day: dt.date) -> Any:
             .where(HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id).subquery("latest"))
 
 
-def _week_ends(session: Session, first: dt.date, day: dt.date) -> Any:
-    """Per account and ISO week from `first` to `day`: the day of the week's last snapshot."""
-    monday = _monday(session, HealthSnapshot.day)
-    return (select(HealthSnapshot.account_id.label("account_id"), monday.label("week"),
-                   func.max(HealthSnapshot.day).label("day"))
-            .where(HealthSnapshot.day >= first, HealthSnapshot.day <= day)
-            .group_by(HealthSnapshot.account_id, monday).subquery("week_ends"))
+def _week_ends(first: dt.date, day: dt.date) -> Any:
+    """Per account and ISO week from `first` (a Monday) to `day`: the score and band of the week's last snapshot
+    on or before `day`. The `HealthWeek` rows hold them, but for the week of `day` when its last snapshot is
+    later than `day` (a report as of an earlier day): those few accounts' are read from the snapshots."""
+    this_week = hb.week_start(day)
+    kept = (select(HealthWeek.account_id, HealthWeek.week, HealthWeek.score, HealthWeek.band)
+            .where(HealthWeek.week >= first, or_(HealthWeek.week < this_week, HealthWeek.day <= day)))
+    later = (select(HealthWeek.account_id).where(HealthWeek.week == this_week, HealthWeek.day > day)
+             .scalar_subquery())
+    last = (select(HealthSnapshot.account_id.label("account_id"), func.max(HealthSnapshot.day).label("day"))
+            .where(HealthSnapshot.day >= this_week, HealthSnapshot.day <= day, HealthSnapshot.account_id.in_(later))
+            .group_by(HealthSnapshot.account_id).subquery("last"))
+    earlier = (select(HealthSnapshot.account_id, literal(this_week, Date), HealthSnapshot.score, HealthSnapshot.band)
+               .join(last, and_(last.c.account_id == HealthSnapshot.account_id, last.c.day == HealthSnapshot.day)))
+    return union_all(kept, earlier).subquery("week_ends")
 
 
 def _masks(first: dt.date, last: dt.date) -> dict[dt.date, int]:
@@ -180,15 +189,13 @@ def _day(session: Session, as_of: dt.date | None) -> dt.date:
 def weekly_counts(session: Session, dimension: str | None, first: dt.date, day: dt.date, cohort: Cohort,
                   people: dict[int, str]) -> list[hb.WeekCount]:
     """`WeekCount` rows (GROUP BY group, ISO week, band) of the cohort's week-end snapshots from `first` to `day`."""
-    ends = _week_ends(session, first, day)
+    ends = _week_ends(first, day)
     group = _group_column(dimension)
     rows = session.execute(
-        select(group.label("g"), ends.c.week, HealthSnapshot.band, func.count(), func.count(HealthSnapshot.score),
-               func.coalesce(func.sum(HealthSnapshot.score), 0.0))
-        .select_from(ends)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
-        .join(Account, Account.id == ends.c.account_id).where(*cohort.conditions())
-        .group_by(group, ends.c.week, HealthSnapshot.band)).all()
+        select(group.label("g"), ends.c.week, ends.c.band, func.count(), func.count(ends.c.score),
+               func.coalesce(func.sum(ends.c.score), 0.0))
+        .select_from(ends).join(Account, Account.id == ends.c.account_id).where(*cohort.conditions())
+        .group_by(group, ends.c.week, ends.c.band)).all()
     out: dict[tuple[str, dt.date, str | None], list[float]] = {}
     for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
         cell = out.setdefault((_label(g, dimension, people), _date(week), band), [0, 0, 0.0])
@@ -280,12 +287,11 @@ def _persistent_poor(session: Session, day: dt.date, cohort: Cohort, at_least: i
                      ) -> list[hb.PoorHealth]:
     """Only the poor week-end rows of the last `of_last` weeks are read (all that matters to the rule)."""
     first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
-    ends = _week_ends(session, first, day)
+    ends = _week_ends(first, day)
     rows = session.execute(
         select(ends.c.account_id, ends.c.week).select_from(ends)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
         .join(Account, Account.id == ends.c.account_id)
-        .where(HealthSnapshot.band == "poor", *cohort.conditions())).all()
+        .where(ends.c.band == "poor", *cohort.conditions())).all()
     return hb.persistent_poor([hb.WeekHealth(a, _date(w), None, "poor") for a, w in rows], day, at_least, of_last)
 
 
@@ -630,12 +636,10 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
     accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in
                 session.execute(select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()))]
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    ends = _week_ends(session, first_week, day)
+    ends = _week_ends(first_week, day)
     weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
-        select(ends.c.account_id, ends.c.week, HealthSnapshot.score).select_from(ends)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id,
-                                   HealthSnapshot.day == ends.c.day))
-        .where(ends.c.week.in_([_week_value(session, first_week), _week_value(session, last_week)])))]
+        select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
+        .where(ends.c.week.in_([first_week, last_week])))]
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     tasks = [tm.TaskFacts(*row) for row in session.execute(
         select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at, Task.assignee_user_id,
@@ -685,11 +689,6 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
 
 
 OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
-
-
-def _week_value(session: Session, monday: dt.date) -> Any:
-    """A Monday as the week-ends subquery holds it (a date on PostgreSQL, ISO text on SQLite)."""
-    return monday if _postgres(session) else monday.isoformat()
 
 
 __all__ = ["BY", "TEAM_DAYS", "adoption_report", "health_report", "leaderboard_report", "team_report",

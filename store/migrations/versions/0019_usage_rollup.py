@@ -1,11 +1,14 @@
 """Usage rolled up per account, user, event and month (``usage_monthly``), kept by triggers on ``usage_daily``;
-an index for logins over rolling windows.
+an index for logins over rolling windows; each account's week-end health per ISO week (``health_weeks``), kept by
+triggers on ``health_snapshots``.
 
 The triggers keep ``usage_monthly`` right after every insert, update (the collector's upsert adds counts) and
 delete of a ``usage_daily`` row, in the statement's transaction, whoever writes. ``days`` is a bit mask of the
 month's days (bit d − 1 for day d), ``count`` the counts' sum; event ``''`` is the user's any-event row. Existing
 usage is rolled up here in two set-based statements. A later migration that rebuilds ``usage_daily`` on SQLite
-(batch mode copies the table) must create the triggers again: ``create_triggers()``.
+(batch mode copies the table) must create the triggers again: ``create_triggers()``. ``health_weeks`` holds per
+account and week (its Monday) the day, score and band of the week's last snapshot; removing that snapshot brings
+the week's previous one back (or no row).
 
 Revision ID: 0019
 Revises: 0018
@@ -111,6 +114,76 @@ PG_TRIGGER = ("CREATE TRIGGER usage_monthly_keep AFTER INSERT OR UPDATE OR DELET
               "FOR EACH ROW EXECUTE FUNCTION usage_monthly_keep()")
 
 
+_LITE_MONDAY = "date({r}.day, 'weekday 0', '-6 days')"
+_PG_MONDAY = "CAST(date_trunc('week', {r}.day) AS date)"
+_WEEK_COLUMNS = "tenant_id, account_id, week, day, score, band"
+
+
+def _week_add(r: str, monday: str) -> str:
+    """The snapshot becomes its week's row when it is the week's latest."""
+    return (f"INSERT INTO health_weeks ({_WEEK_COLUMNS}) VALUES ({r}.tenant_id, {r}.account_id, "
+            f"{monday.format(r=r)}, {r}.day, {r}.score, {r}.band) ON CONFLICT (tenant_id, account_id, week) "
+            "DO UPDATE SET day = excluded.day, score = excluded.score, band = excluded.band "
+            "WHERE excluded.day >= health_weeks.day;")
+
+
+def _week_remove(r: str, monday: str, postgres: bool) -> str:
+    """The week's row goes with its snapshot; the week's latest other snapshot (if any) takes its place."""
+    m = monday.format(r=r)
+    end = f"{m} + 7" if postgres else f"date({m}, '+7 days')"
+    same = f"tenant_id = {r}.tenant_id AND account_id = {r}.account_id AND week = {m}"
+    return (f"DELETE FROM health_weeks WHERE {same} AND day = {r}.day; "
+            f"INSERT INTO health_weeks ({_WEEK_COLUMNS}) SELECT s.tenant_id, s.account_id, {m}, s.day, s.score, "
+            f"s.band FROM health_snapshots s WHERE s.tenant_id = {r}.tenant_id AND s.account_id = {r}.account_id "
+            f"AND s.day >= {m} AND s.day < {end} AND NOT EXISTS (SELECT 1 FROM health_weeks WHERE {same}) "
+            "ORDER BY s.day DESC LIMIT 1;")
+
+
+_SAME_SNAPSHOT = "OLD.tenant_id = NEW.tenant_id AND OLD.account_id = NEW.account_id AND OLD.day = NEW.day"
+_WEEK_SCORE = ("UPDATE health_weeks SET score = NEW.score, band = NEW.band WHERE tenant_id = NEW.tenant_id "
+               "AND account_id = NEW.account_id AND week = {m} AND day = NEW.day;")
+SQLITE_WEEK_TRIGGERS = (
+    f"CREATE TRIGGER health_weeks_insert AFTER INSERT ON health_snapshots BEGIN "
+    f"{_week_add('NEW', _LITE_MONDAY)} END",
+    f"CREATE TRIGGER health_weeks_score AFTER UPDATE OF score, band, day, account_id, tenant_id ON health_snapshots "
+    f"WHEN {_SAME_SNAPSHOT} BEGIN {_WEEK_SCORE.format(m=_LITE_MONDAY.format(r='NEW'))} END",
+    f"CREATE TRIGGER health_weeks_move AFTER UPDATE ON health_snapshots WHEN NOT ({_SAME_SNAPSHOT}) BEGIN "
+    f"{_week_remove('OLD', _LITE_MONDAY, False)} {_week_add('NEW', _LITE_MONDAY)} END",
+    f"CREATE TRIGGER health_weeks_delete AFTER DELETE ON health_snapshots BEGIN "
+    f"{_week_remove('OLD', _LITE_MONDAY, False)} END",
+)
+PG_WEEK_FUNCTION = f"""
+CREATE FUNCTION health_weeks_keep() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF {_SAME_SNAPSHOT} THEN
+            {_WEEK_SCORE.format(m=_PG_MONDAY.format(r='NEW'))}
+            RETURN NULL;
+        END IF;
+    END IF;
+    IF TG_OP IN ('UPDATE', 'DELETE') THEN
+        {_week_remove('OLD', _PG_MONDAY, True)}
+    END IF;
+    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+        {_week_add('NEW', _PG_MONDAY)}
+    END IF;
+    RETURN NULL;
+END
+$$
+"""
+PG_WEEK_TRIGGER = ("CREATE TRIGGER health_weeks_keep AFTER INSERT OR UPDATE OF score, band, day, account_id, "
+                   "tenant_id OR DELETE ON health_snapshots FOR EACH ROW EXECUTE FUNCTION health_weeks_keep()")
+
+
+def _week_backfill(postgres: bool) -> str:
+    """Each account's and week's last snapshot."""
+    m = (_PG_MONDAY if postgres else _LITE_MONDAY).format(r="s")
+    return (f"INSERT INTO health_weeks ({_WEEK_COLUMNS}) SELECT s.tenant_id, s.account_id, {m}, s.day, s.score, "
+            f"s.band FROM health_snapshots s JOIN (SELECT tenant_id, account_id, {m} AS week, max(day) AS day "
+            f"FROM health_snapshots s GROUP BY tenant_id, account_id, {m}) last ON last.tenant_id = s.tenant_id "
+            "AND last.account_id = s.account_id AND last.day = s.day")
+
+
 def _backfill(postgres: bool) -> tuple[str, str]:
     """Each event's rows, then the any-event rows (distinct days' bits: one bit per day)."""
     month = _PG_MONTH.format(r="usage_daily") if postgres else _LITE_MONTH.format(r="usage_daily")
@@ -125,10 +198,10 @@ def _backfill(postgres: bool) -> tuple[str, str]:
 
 def create_triggers() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
-        op.execute(PG_TRIGGER)
+        for sql in (PG_FUNCTION, PG_TRIGGER, PG_WEEK_FUNCTION, PG_WEEK_TRIGGER):
+            op.execute(sql)
     else:
-        for sql in SQLITE_TRIGGERS:
+        for sql in (*SQLITE_TRIGGERS, *SQLITE_WEEK_TRIGGERS):
             op.execute(sql)
 
 
@@ -160,9 +233,31 @@ def upgrade() -> None:
         batch_op.create_index("ix_usage_monthly_tenant_month_event", ["tenant_id", "month", "event"], unique=False)
     with op.batch_alter_table("usage_daily", schema=None) as batch_op:
         batch_op.create_index("ix_usage_daily_tenant_event_day", ["tenant_id", "event", "day"], unique=False)
+    op.create_table(
+        "health_weeks",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("week", sa.Date(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("score", sa.Float(), nullable=True),
+        sa.Column("band", sa.String(length=10), nullable=True),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["accounts.id"], name=op.f("fk_health_weeks_account_id_accounts"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_health_weeks_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_health_weeks")),
+        sa.UniqueConstraint("tenant_id", "account_id", "week", name=op.f("uq_health_weeks_tenant_id_account_id_week")),
+    )
+    with op.batch_alter_table("health_weeks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_health_weeks_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_health_weeks_tenant_week_band", ["tenant_id", "week", "band"], unique=False)
     postgres = op.get_bind().dialect.name == "postgresql"
     for sql in _backfill(postgres):
         op.execute(sql)
+    op.execute(_week_backfill(postgres))
     create_triggers()
 
 
@@ -170,9 +265,17 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS usage_monthly_keep ON usage_daily")
         op.execute("DROP FUNCTION IF EXISTS usage_monthly_keep()")
+        op.execute("DROP TRIGGER IF EXISTS health_weeks_keep ON health_snapshots")
+        op.execute("DROP FUNCTION IF EXISTS health_weeks_keep()")
     else:
         for name in ("insert", "count", "move", "delete"):
             op.execute(f"DROP TRIGGER IF EXISTS usage_monthly_{name}")
+        for name in ("insert", "score", "move", "delete"):
+            op.execute(f"DROP TRIGGER IF EXISTS health_weeks_{name}")
+    with op.batch_alter_table("health_weeks", schema=None) as batch_op:
+        batch_op.drop_index("ix_health_weeks_tenant_week_band")
+        batch_op.drop_index(batch_op.f("ix_health_weeks_tenant_id"))
+    op.drop_table("health_weeks")
     with op.batch_alter_table("usage_daily", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_daily_tenant_event_day")
     with op.batch_alter_table("usage_monthly", schema=None) as batch_op:
