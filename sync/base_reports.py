@@ -66,13 +66,6 @@ def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
-def _monday(session: Session, column: Any) -> Any:
-    """The Monday of a date column's ISO week, in SQL."""
-    if _postgres(session):
-        return cast(func.date_trunc("week", column), Date)
-    return func.date(column, "weekday 0", "-6 days")
-
-
 def _month(session: Session, column: Any) -> Any:
     if _postgres(session):
         return cast(func.date_trunc("month", column), Date)

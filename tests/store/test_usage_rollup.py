@@ -18,7 +18,7 @@ from sqlalchemy import delete, inspect, select, text
 from analytics import adoption as ad
 from store.db import Store, make_engine
 from store.migrate import downgrade, upgrade
-from store.models import Account, UsageDaily, UsageMonthly
+from store.models import Account, HealthSnapshot, UsageDaily, UsageMonthly
 from sync.base_reports import adoption_report, leaderboard_report
 from tests.shared import WORLD_AS_OF
 
@@ -225,3 +225,88 @@ def test_a_reference_month_mask_example_is_what_the_reports_count(lite: tuple[St
     # x: logins 8 the window before (09-18: 3, 10-10: 5), 1 in the window (10-20)
     assert [(u["user_key"], u["reasons"]) for u in adoption["needs_training"]["users"]] == [
         ("x", ["active on 2 day(s) but used no key feature", "logins fell from 8 to 1"])]
+
+
+# --- health_weeks: each account's week-end snapshot ----------------------------------------------------------------
+def week_ends(snapshots: list[tuple[int, Any, float | None, str | None]]) -> dict[tuple[int, dt.date], tuple]:
+    """What health_weeks must hold: per account and Monday, the week's last snapshot (day, score, band)."""
+    out: dict[tuple[int, dt.date], tuple[dt.date, float | None, str | None]] = {}
+    for account, day, score, band in snapshots:
+        d = _day(day)
+        key = (account, d - dt.timedelta(days=d.weekday()))
+        if key not in out or out[key][0] < d:
+            out[key] = (d, score, band)
+    return out
+
+
+def stored_weeks(conn: Any, tenant_id: int) -> dict[tuple[int, dt.date], tuple]:
+    rows = conn.execute(text("SELECT account_id, week, day, score, band FROM health_weeks WHERE tenant_id = :t"),
+                        {"t": tenant_id}).all()
+    return {(a, _day(w)): (_day(d), s, b) for a, w, d, s, b in rows}
+
+
+def test_0019_backfills_health_weeks_and_its_triggers_keep_them(database_url: str) -> None:
+    upgrade(database_url, "0018")
+    engine = make_engine(database_url)
+    # Monday 11-23 … Sunday 11-29; Monday 11-30
+    snapshots = [("2026-11-23", 40.0, "average"), ("2026-11-29", 30.0, "poor"), ("2026-11-30", 80.0, "good")]
+    try:
+        with engine.begin() as conn:
+            tenant = conn.execute(text("INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', "
+                                       "CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
+            account = conn.execute(text("INSERT INTO accounts (tenant_id, name, created_at, updated_at) VALUES "
+                                        "(:t, 'A', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"),
+                                   {"t": tenant}).scalar_one()
+            for day, score, band in snapshots:
+                conn.execute(text("INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, "
+                                  "reasons, computed_at) VALUES (:t, :a, :d, :s, :b, '{}', '[]', CURRENT_TIMESTAMP)"),
+                             {"t": tenant, "a": account, "d": dt.date.fromisoformat(day), "s": score, "b": band})
+        upgrade(database_url, "0019")
+        week, next_week = dt.date(2026, 11, 23), dt.date(2026, 11, 30)
+        with engine.begin() as conn:
+            assert stored_weeks(conn, tenant) == {(account, week): (dt.date(2026, 11, 29), 30.0, "poor"),
+                                                  (account, next_week): (next_week, 80.0, "good")}
+            conn.execute(text("DELETE FROM health_snapshots WHERE day = :d"), {"d": dt.date(2026, 11, 29)})
+            assert stored_weeks(conn, tenant)[(account, week)] == (week, 40.0, "average")  # the week's previous
+            conn.execute(text("UPDATE health_snapshots SET score = 20, band = 'poor' WHERE day = :d"), {"d": week})
+            assert stored_weeks(conn, tenant)[(account, week)] == (week, 20.0, "poor")
+            conn.execute(text("DELETE FROM health_snapshots WHERE day = :d"), {"d": week})
+            assert (account, week) not in stored_weeks(conn, tenant)
+    finally:
+        engine.dispose()
+
+
+SNAPSHOT = st.tuples(st.integers(0, 2), st.integers(0, 27), st.one_of(st.none(), st.floats(0, 100).map(round)))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(snapshots=st.lists(SNAPSHOT, min_size=5, max_size=40), changes=st.lists(CHANGE, max_size=8))
+def test_health_weeks_equal_the_week_ends_of_the_snapshots(lite: tuple[Store, int, list[int]],
+                                                           snapshots: list[tuple[int, int, float | None]],
+                                                           changes: list[tuple[str, int, int]]) -> None:
+    store, tenant, ids = lite
+    with store.session(tenant) as s:
+        s.execute(delete(HealthSnapshot))
+        seen: dict[tuple[int, dt.date], float | None] = {}
+        for a, d, score in snapshots:
+            seen[(ids[a], FIRST_DAY + dt.timedelta(days=d))] = score
+        s.add_all([HealthSnapshot(account_id=a, day=d, score=x,
+                                  band=None if x is None else "poor" if x < 40 else "good")
+                   for (a, d), x in seen.items()])
+        s.flush()
+        for kind, pick, d in changes:  # deletes, moves to another day, rescoring
+            present = s.scalars(select(HealthSnapshot).order_by(HealthSnapshot.id)).all()
+            if not present:
+                break
+            row = present[pick % len(present)]
+            new_day = FIRST_DAY + dt.timedelta(days=d % 28)
+            if kind == "delete":
+                s.delete(row)
+            elif kind == "move" and not any((p.account_id, p.day) == (row.account_id, new_day) for p in present):
+                row.day = new_day
+            else:
+                row.score, row.band = float(d), "average"
+            s.flush()
+        rows = [(r.account_id, r.day, r.score, r.band) for r in s.scalars(select(HealthSnapshot))]
+        assert stored_weeks(s.connection(), tenant) == week_ends(rows)
+        s.rollback()
