@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -261,19 +262,42 @@ def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Coh
 
 
 def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequence[str]) -> list[hb.Benchmark]:
-    """Measure values of each account's latest snapshot, read from its JSON in SQL (no whole `parts` loaded)."""
+    """Measure values of each account's latest snapshot, read from its JSON in SQL (no whole `parts` loaded): on
+    SQLite all measures in one ``json_extract`` (one parse of the document per row, a JSON array back), on
+    PostgreSQL a column per measure; handed to the pure function as columns."""
     if not measures:
         return []
-    columns = [HealthSnapshot.parts[("parts", m, "value")].as_float().label(f"m{i}") for i, m in enumerate(measures)]
-    accounts, values = [], []
-    for row in session.execute(
-            select(Account.id, Account.segment, *columns).select_from(latest)
-            .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
-                                       HealthSnapshot.day == latest.c.day))
-            .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions())):
-        accounts.append(hb.BaseAccount(row[0], segment=row[1]))
-        values += [hb.MeasureValue(row[0], m, row[2 + i]) for i, m in enumerate(measures) if row[2 + i] is not None]
-    return hb.benchmarks(accounts, values)
+    one_pass = not _postgres(session) and len(measures) > 1 and not any('"' in m for m in measures)
+    if one_pass:
+        columns = [func.json_extract(HealthSnapshot.parts, *[f'$."parts"."{m}"."value"' for m in measures])]
+    else:
+        columns = [HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures]
+    rows = session.execute(
+        select(Account.segment, *columns).select_from(latest)
+        .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
+                                   HealthSnapshot.day == latest.c.day))
+        .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions())).all()
+    segments = [r[0] for r in rows]
+    if one_pass:
+        empty = [None] * len(measures)
+        arrays = [json.loads(r[1]) if r[1] is not None else empty for r in rows]
+        values = [[x if x.__class__ is float else _as_float(x) for x in column]
+                  for column in (zip(*arrays, strict=True) if arrays else [[]] * len(measures))]
+    else:
+        values = [[r[1 + i] for r in rows] for i in range(len(measures))]
+    return hb.benchmarks_of_columns(segments, measures, values)
+
+
+def _as_float(value: Any) -> float | None:
+    """A JSON value as SQLite's ``CAST(… AS FLOAT)`` reads it (what the one-measure query does)."""
+    if value is None or isinstance(value, list | dict):
+        return None if value is None else 0.0
+    if isinstance(value, bool | int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return 0.0
 
 
 def _persistent_poor(session: Session, day: dt.date, cohort: Cohort, at_least: int, of_last: int
