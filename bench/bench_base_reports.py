@@ -3,9 +3,9 @@
 The workspace is `bench.workspace.fill`'s (10 CSMs under 2 managers, accounts with a subscription and 16-measure
 snapshots), plus 12 weekly snapshots per account (no parts), 60 days of product usage (3 users per account, a
 login and a key feature on every 4th day) and one task per account (a third of them done). Setup, not timed:
-snapshots and usage are generated in SQL (a recursive count, no rows built in Python), and usage is written as
-an existing database would hold it before migration 0019 — its triggers dropped while the rows go in, then its
-backfill rolls ``usage_monthly`` up and the triggers come back.
+snapshots and usage are generated in SQL (a recursive count, no rows built in Python), and written as an existing
+database would hold them before migration 0019 — its triggers dropped while the rows go in, then its backfills
+roll ``usage_monthly`` and ``health_weeks`` up and the triggers come back.
 
 Timed, each p50 / p95 over `RUNS` requests: health (distribution, 12-week trend by segment, 16 measures'
 benchmarks, persistent poor), adoption (by tier, cohort, 6 months; upgrade-ready, training, sponsors), users
@@ -63,18 +63,21 @@ def more(target: Path | str, accounts: int, key_features: tuple[str, ...]) -> in
     # n(i): 1…accounts and d(j): 0…59, recursive counts both databases know
     count = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?), "
              "d(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM d WHERE j < 59) ")
+    if pg:
+        for trigger, table in (("usage_monthly_keep", "usage_daily"), ("health_weeks_keep", "health_snapshots")):
+            conn.execute(f"DROP TRIGGER {trigger} ON {table}")
+            conn.execute(f"DROP FUNCTION {trigger}()")
+    else:
+        for name in ("insert", "count", "move", "delete"):
+            conn.execute(f"DROP TRIGGER usage_monthly_{name}")
+        for name in ("insert", "score", "move", "delete"):
+            conn.execute(f"DROP TRIGGER health_weeks_{name}")
     conn.execute(
         count + "INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, reasons, trend, "
         "computed_at) SELECT 1, i, " + days_back("(7 * k + 1)") + ", s, CASE WHEN s < 40 THEN 'poor' "
         "WHEN s < 70 THEN 'average' ELSE 'good' END, '{}', '[]', 0, ? FROM (SELECT i, k, "
         "CAST((i * 7 + (k - 1) * 13) % 100 AS float) AS s FROM n, (SELECT j AS k FROM d WHERE j BETWEEN 1 AND 11) w) x",
         (accounts, AS_OF.isoformat(), NOW))
-    if pg:
-        conn.execute("DROP TRIGGER usage_monthly_keep ON usage_daily")
-        conn.execute("DROP FUNCTION usage_monthly_keep()")
-    else:
-        for name in ("insert", "count", "move", "delete"):
-            conn.execute(f"DROP TRIGGER usage_monthly_{name}")
     keys = " UNION ALL ".join(f"SELECT {i} AS k, ? AS name" for i in range(len(key_features)))
     # users u 0…2 of account i, active `back` days before AS_OF when back ≡ i + u (mod 4); a login and one key
     # feature each such day; counts 1…5
@@ -86,9 +89,12 @@ def more(target: Path | str, accounts: int, key_features: tuple[str, ...]) -> in
         f"({keys}) f WHERE b % 4 = (i + u) % 4 AND f.k = (i + u + b) % {len(key_features)}",
         (accounts, AS_OF.isoformat(), *key_features))
     written = int(conn.conn.execute("SELECT count(*) FROM usage_daily").fetchone()[0])
-    for sql in rollup._backfill(pg):
+    conn.execute("DELETE FROM health_weeks")  # `fill`'s two snapshot days went in with the triggers on
+    for sql in (*rollup._backfill(pg), rollup._week_backfill(pg)):
         conn.execute(sql)
-    for sql in [rollup.PG_FUNCTION, rollup.PG_TRIGGER] if pg else rollup.SQLITE_TRIGGERS:
+    triggers = (rollup.PG_FUNCTION, rollup.PG_TRIGGER, rollup.PG_WEEK_FUNCTION, rollup.PG_WEEK_TRIGGER) if pg else \
+        (*rollup.SQLITE_TRIGGERS, *rollup.SQLITE_WEEK_TRIGGERS)
+    for sql in triggers:
         conn.execute(sql)
     conn.executemany(
         "INSERT INTO tasks (tenant_id, account_id, title, due_date, status, created_at, priority, source, "
