@@ -387,7 +387,6 @@ class UsageDaily(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "account_id", "user_key", "event", "day"),
         Index("ix_usage_daily_account_day", "account_id", "day"),
-        Index("ix_usage_daily_tenant_event_day", "tenant_id", "event", "day"),  # logins over rolling windows
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

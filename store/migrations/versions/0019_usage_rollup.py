@@ -1,5 +1,5 @@
 """Usage rolled up per account, user, event and month (``usage_monthly``), kept by triggers on ``usage_daily``;
-an index for logins over rolling windows; each account's week-end health per ISO week (``health_weeks``), kept by
+each account's week-end health per ISO week (``health_weeks``), kept by
 triggers on ``health_snapshots``.
 
 The triggers keep ``usage_monthly`` right after every insert, update (the collector's upsert adds counts) and
@@ -231,8 +231,6 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_monthly", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_usage_monthly_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index("ix_usage_monthly_tenant_month_event", ["tenant_id", "month", "event"], unique=False)
-    with op.batch_alter_table("usage_daily", schema=None) as batch_op:
-        batch_op.create_index("ix_usage_daily_tenant_event_day", ["tenant_id", "event", "day"], unique=False)
     op.create_table(
         "health_weeks",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -276,8 +274,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_health_weeks_tenant_week_band")
         batch_op.drop_index(batch_op.f("ix_health_weeks_tenant_id"))
     op.drop_table("health_weeks")
-    with op.batch_alter_table("usage_daily", schema=None) as batch_op:
-        batch_op.drop_index("ix_usage_daily_tenant_event_day")
     with op.batch_alter_table("usage_monthly", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_monthly_tenant_month_event")
         batch_op.drop_index(batch_op.f("ix_usage_monthly_tenant_id"))
