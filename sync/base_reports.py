@@ -116,9 +116,21 @@ def _label(value: Any, dimension: str | None, people: dict[int, str]) -> str:
 
 
 def _latest(day: dt.date) -> Any:
-    """Per account, the day of its latest snapshot on or before `day`."""
-    return (select(HealthSnapshot.account_id.label("account_id"), func.max(HealthSnapshot.day).label("day"))
-            .where(HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id).subquery("latest"))
+    """Per account, the day of its latest snapshot on or before `day`: the latest of its `HealthWeek` week ends
+    (one row per week, not per snapshot), but in the week of `day` when that week's last snapshot is later than
+    `day` (a report as of an earlier day): those few accounts' from the snapshots."""
+    this_week = hb.week_start(day)
+    kept = (select(HealthWeek.account_id.label("account_id"), func.max(HealthWeek.day).label("day"))
+            .where(HealthWeek.week <= this_week, or_(HealthWeek.week < this_week, HealthWeek.day <= day))
+            .group_by(HealthWeek.account_id))
+    later = (select(HealthWeek.account_id).where(HealthWeek.week == this_week, HealthWeek.day > day)
+             .scalar_subquery())
+    earlier = (select(HealthSnapshot.account_id, func.max(HealthSnapshot.day))
+               .where(HealthSnapshot.day >= this_week, HealthSnapshot.day <= day, HealthSnapshot.account_id.in_(later))
+               .group_by(HealthSnapshot.account_id))
+    both = union_all(kept, earlier).subquery("week_latest")
+    return (select(both.c.account_id, func.max(both.c.day).label("day")).group_by(both.c.account_id)
+            .subquery("latest"))
 
 
 def _week_ends(first: dt.date, day: dt.date) -> Any:
