@@ -310,3 +310,36 @@ def test_health_weeks_equal_the_week_ends_of_the_snapshots(lite: tuple[Store, in
         rows = [(r.account_id, r.day, r.score, r.band) for r in s.scalars(select(HealthSnapshot))]
         assert stored_weeks(s.connection(), tenant) == week_ends(rows)
         s.rollback()
+
+
+def test_the_rollups_of_another_workspace_never_reach_a_report(lite: tuple[Store, int, list[int]]) -> None:
+    from store.tenants import create_tenant
+    from sync.base_reports import health_report
+
+    store, tenant, ids = lite
+    with store.session() as s:
+        other, _ = create_tenant(s, "roll-other", "Other")
+    with store.session(other.id) as s:
+        theirs = Account(name="Theirs", tier="gold")
+        s.add(theirs)
+        s.flush()
+        s.add_all([UsageDaily(account_id=theirs.id, user_key="a", event=e, day=WORLD_AS_OF - dt.timedelta(days=d),
+                              count=9, minutes=0.0) for e in (LOGIN, *KEY) for d in range(0, 40, 3)])
+        s.add_all([HealthSnapshot(account_id=theirs.id, day=WORLD_AS_OF - dt.timedelta(days=7 * w), score=10.0,
+                                  band="poor") for w in range(4)])
+    with store.session(tenant) as s:
+        s.execute(delete(UsageDaily))
+        s.execute(delete(HealthSnapshot))
+        s.add(UsageDaily(account_id=ids[0], user_key="a", event=LOGIN, day=WORLD_AS_OF, count=1, minutes=0.0))
+        s.add(HealthSnapshot(account_id=ids[0], day=WORLD_AS_OF, score=90.0, band="good"))
+        s.flush()
+        board = leaderboard_report(s, key_features=KEY, as_of=WORLD_AS_OF)
+        adoption = adoption_report(s, key_features=KEY, login_event=LOGIN, as_of=WORLD_AS_OF)
+        health = health_report(s, as_of=WORLD_AS_OF)
+        s.rollback()
+    assert [(u["account_id"], u["active_days"], u["key_feature_days"]) for u in board["users"]] == [(ids[0], 1, 0)]
+    assert adoption["monthly"][-1]["rows"][0]["active_users"] == 1
+    assert adoption["needs_training"]["total"] == 1
+    assert health["overall"]["count"] == {"good": 1, "average": 0, "poor": 0, "unscored": 2}
+    assert health["persistent_poor"]["accounts"] == []
+    assert sum(points[-1]["accounts"] for points in health["trend"].values()) == 1
