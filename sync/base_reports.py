@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -279,16 +280,26 @@ def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequenc
     PostgreSQL a column per measure; handed to the pure function as columns."""
     if not measures:
         return []
-    one_pass = not _postgres(session) and len(measures) > 1 and not any('"' in m for m in measures)
-    if one_pass:
-        columns = [func.json_extract(HealthSnapshot.parts, *[f'$."parts"."{m}"."value"' for m in measures])]
+    postgres = _postgres(session)
+    one_pass = not postgres and len(measures) > 1 and not any('"' in m for m in measures)
+    source = (select(Account.segment.label("segment"), HealthSnapshot.parts.label("parts")).select_from(latest)
+              .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
+                                         HealthSnapshot.day == latest.c.day))
+              .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions()))
+    if postgres:
+        # `parts` is json (text): parsed once per row into jsonb, in a subquery OFFSET 0 keeps from being inlined,
+        # then each measure's path is read from the binary form (not a parse of the text per measure)
+        parsed = source.with_only_columns(Account.segment.label("segment"),
+                                          cast(HealthSnapshot.parts, JSONB).label("parts")).offset(0).subquery("p")
+        rows = session.execute(select(parsed.c.segment, *[parsed.c.parts[("parts", m, "value")].as_float()
+                                                          for m in measures])).all()
+    elif one_pass:
+        rows = session.execute(source.with_only_columns(
+            Account.segment, func.json_extract(HealthSnapshot.parts,
+                                               *[f'$."parts"."{m}"."value"' for m in measures]))).all()
     else:
-        columns = [HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures]
-    rows = session.execute(
-        select(Account.segment, *columns).select_from(latest)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
-                                   HealthSnapshot.day == latest.c.day))
-        .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions())).all()
+        rows = session.execute(source.with_only_columns(
+            Account.segment, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures])).all()
     segments = [r[0] for r in rows]
     if one_pass:
         empty = [None] * len(measures)
