@@ -337,6 +337,28 @@ def benchmarks(accounts: Iterable[BaseAccount], values: Iterable[MeasureValue], 
     return out
 
 
+def benchmarks_of_columns(segments: Sequence[str | None], measures: Sequence[str],
+                          columns: Sequence[Sequence[float | None]]) -> list[Benchmark]:
+    """`benchmarks` of values per segment, from columns as SQL returns them: ``segments[i]`` is account i's
+    segment and ``columns[j][i]`` its value of ``measures[j]`` (None: missing, skipped). No object per value."""
+    if len(columns) != len(measures) or any(len(c) != len(segments) for c in columns):
+        raise ValueError("benchmarks need one column of values per measure and one value per account")
+    group = _grouper("segment")
+    labels = {s: group(BaseAccount(0, segment=s)) for s in set(segments)}
+    names = [labels[s] for s in segments]
+    out = []
+    for measure, column in zip(measures, columns, strict=True):
+        collected: dict[str, list[float]] = defaultdict(list)
+        for g, x in zip(names, column, strict=True):
+            if x is not None:
+                collected[g].append(float(x))
+        for g, xs in collected.items():
+            xs.sort()
+            out.append(Benchmark(g, measure, len(xs), {p: nearest_rank(xs, p) for p in PERCENTILES}))
+    out.sort(key=lambda b: (b.segment, b.measure))
+    return out
+
+
 def persistent_poor(rows: Iterable[WeekHealth], as_of: dt.date, at_least: int = 3, of_last: int = 4
                     ) -> list[PoorHealth]:
     """Accounts poor in at least `at_least` of the last `of_last` ISO weeks (the week of `as_of` included).

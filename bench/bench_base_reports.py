@@ -2,19 +2,25 @@
 
 The workspace is `bench.workspace.fill`'s (10 CSMs under 2 managers, accounts with a subscription and 16-measure
 snapshots), plus 12 weekly snapshots per account (no parts), 60 days of product usage (3 users per account, a
-login and a key feature on every 4th day) and one task per account (a third of them done). Setup, not timed.
+login and a key feature on every 4th day) and one task per account (a third of them done). Setup, not timed:
+snapshots and usage are generated in SQL (a recursive count, no rows built in Python), and written as an existing
+database would hold them before migration 0019 — its triggers dropped while the rows go in, then its backfills
+roll ``usage_monthly`` and ``health_weeks`` up and the triggers come back.
 
 Timed, each p50 / p95 over `RUNS` requests: health (distribution, 12-week trend by segment, 16 measures'
 benchmarks, persistent poor), adoption (by tier, cohort, 6 months; upgrade-ready, training, sponsors), users
 (the top 50), team (30 days, as an admin). Beside them, the floor measured in the same run: one SQL pass
 counting the usage rows of the 30-day window (what every usage figure reads at least once).
 
-    BENCH_BASE_SIZES=10000 BENCH_BASE_RUNS=5 python bench/bench_base_reports.py
+    BENCH_BASE_SIZES=10000 BENCH_BASE_RUNS=5 BENCH_BASE_DATABASES=sqlite python bench/bench_base_reports.py
+
+By default (``make bench``) 10,000 and 100,000 accounts on both databases.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import os
 import sys
@@ -29,26 +35,67 @@ sys.path.insert(0, str(ROOT))
 from bench.bench_reports import timings  # noqa: E402
 from bench.workspace import AS_OF, NOW, Raw, fill, new_database  # noqa: E402
 
-SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000").split(",") if x]
+SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000,100000").split(",") if x]
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
 DATABASES = [x for x in os.environ.get("BENCH_BASE_DATABASES", "sqlite,postgresql").split(",") if x]
 """sqlite and/or postgresql (a throwaway cluster as the tests start); with both, the reports are compared."""
 
 
+def _rollup() -> Any:
+    """Migration 0019 (its triggers and backfill), loaded from its file."""
+    path = ROOT / "store" / "migrations" / "versions" / "0019_usage_rollup.py"
+    spec = importlib.util.spec_from_file_location("usage_rollup_0019", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def more(target: Path | str, accounts: int, key_features: tuple[str, ...]) -> int:
     """Weekly snapshots, usage and tasks (setup); returns the usage rows written."""
     conn = Raw(target)
-    weeks = [(AS_OF - dt.timedelta(days=7 * k + 1)).isoformat() for k in range(1, 12)]
-    conn.executemany(
-        "INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, reasons, trend, computed_at) "
-        "VALUES (1, ?, ?, ?, ?, '{}', '[]', 0, ?)",
-        ((i, day, s, "poor" if s < 40 else "average" if s < 70 else "good", NOW)
-         for i in range(1, accounts + 1) for k, day in enumerate(weeks) for s in [float((i * 7 + k * 13) % 100)]))
-    usage = [(i, f"u{i}-{u}", event, (AS_OF - dt.timedelta(days=back)).isoformat(), 1 + (i + back) % 5)
-             for i in range(1, accounts + 1) for u in range(3) for back in range((i + u) % 4, 60, 4)
-             for event in ("Logged In", key_features[(i + u + back) % len(key_features)])]
-    conn.executemany("INSERT INTO usage_daily (tenant_id, account_id, user_key, event, day, count, minutes) "
-                     "VALUES (1, ?, ?, ?, ?, ?, 0)", usage)
+    pg = conn.postgres
+    rollup = _rollup()
+
+    def days_back(column: str) -> str:  # AS_OF minus `column` days, as the day column takes it
+        return f"CAST(? AS date) - {column}" if pg else f"date(?, '-' || {column} || ' days')"
+
+    # n(i): 1…accounts and d(j): 0…59, recursive counts both databases know
+    count = ("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?), "
+             "d(j) AS (SELECT 0 UNION ALL SELECT j + 1 FROM d WHERE j < 59) ")
+    if pg:
+        for trigger, table in (("usage_monthly_keep", "usage_daily"), ("health_weeks_keep", "health_snapshots")):
+            conn.execute(f"DROP TRIGGER {trigger} ON {table}")
+            conn.execute(f"DROP FUNCTION {trigger}()")
+    else:
+        for name in ("insert", "count", "move", "delete"):
+            conn.execute(f"DROP TRIGGER usage_monthly_{name}")
+        for name in ("insert", "score", "move", "delete"):
+            conn.execute(f"DROP TRIGGER health_weeks_{name}")
+    conn.execute(
+        count + "INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, reasons, trend, "
+        "computed_at) SELECT 1, i, " + days_back("(7 * k + 1)") + ", s, CASE WHEN s < 40 THEN 'poor' "
+        "WHEN s < 70 THEN 'average' ELSE 'good' END, '{}', '[]', 0, ? FROM (SELECT i, k, "
+        "CAST((i * 7 + (k - 1) * 13) % 100 AS float) AS s FROM n, (SELECT j AS k FROM d WHERE j BETWEEN 1 AND 11) w) x",
+        (accounts, AS_OF.isoformat(), NOW))
+    keys = " UNION ALL ".join(f"SELECT {i} AS k, ? AS name" for i in range(len(key_features)))
+    # users u 0…2 of account i, active `back` days before AS_OF when back ≡ i + u (mod 4); a login and one key
+    # feature each such day; counts 1…5
+    conn.execute(
+        count + "INSERT INTO usage_daily (tenant_id, account_id, user_key, event, day, count, minutes) "
+        "SELECT 1, i, 'u' || i || '-' || u, CASE WHEN e = 0 THEN 'Logged In' ELSE f.name END, "
+        + days_back("b") + ", 1 + (i + b) % 5, 0 FROM n, (SELECT j AS u FROM d WHERE j < 3) users, "
+        "(SELECT j AS b FROM d) backs, (SELECT j AS e FROM d WHERE j < 2) events, "
+        f"({keys}) f WHERE b % 4 = (i + u) % 4 AND f.k = (i + u + b) % {len(key_features)}",
+        (accounts, AS_OF.isoformat(), *key_features))
+    written = int(conn.conn.execute("SELECT count(*) FROM usage_daily").fetchone()[0])
+    conn.execute("DELETE FROM health_weeks")  # `fill`'s two snapshot days went in with the triggers on
+    for sql in (*rollup._backfill(pg), rollup._week_backfill(pg)):
+        conn.execute(sql)
+    triggers = (rollup.PG_FUNCTION, rollup.PG_TRIGGER, rollup.PG_WEEK_FUNCTION, rollup.PG_WEEK_TRIGGER) if pg else \
+        (*rollup.SQLITE_TRIGGERS, *rollup.SQLITE_WEEK_TRIGGERS)
+    for sql in triggers:
+        conn.execute(sql)
     conn.executemany(
         "INSERT INTO tasks (tenant_id, account_id, title, due_date, status, created_at, priority, source, "
         "completed_at, updated_at) VALUES (1, ?, 'Call', ?, ?, ?, 'normal', 'alert', ?, ?)",
@@ -57,7 +104,7 @@ def more(target: Path | str, accounts: int, key_features: tuple[str, ...]) -> in
          for i in range(1, accounts + 1)))
     conn.execute("ANALYZE")
     conn.close()
-    return len(usage)
+    return written
 
 
 def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:

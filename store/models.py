@@ -419,6 +419,31 @@ class UsageDaily(TenantScoped, Base):
     minutes: Mapped[float] = mapped_column(Float, default=0.0)
 
 
+class UsageMonthly(TenantScoped, Base):
+    """`UsageDaily` rolled up per account, user, event and calendar month, kept by database triggers on
+    ``usage_daily`` (migration 0019) in the same transaction as every write to it, whoever writes.
+
+    ``days`` has bit d − 1 set for each day d of the month with a row; ``count`` sums the rows' counts. The row of
+    event ``''`` (no event name: the collector refuses empty ones) is the user's any-event row: the days with
+    any event, and all events' counts. The reports' rolling windows read these masks (docs/analytics.md).
+    """
+
+    __tablename__ = "usage_monthly"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "user_key", "event", "month"),
+        Index("ix_usage_monthly_tenant_month_event", "tenant_id", "month", "event"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_key: Mapped[str] = mapped_column(String(260))
+    event: Mapped[str] = mapped_column(String(200))
+    month: Mapped[dt.date] = mapped_column(Date)
+    """The month's first day."""
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class ProductUser(TenantScoped, Base):
     """A user of the customer's product as the usage collector knows them (Segment ``userId``)."""
 
@@ -503,6 +528,24 @@ class PanelView(TenantScoped, Base):
     as_of: Mapped[dt.date | None] = mapped_column(Date)
     payload: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class HealthWeek(TenantScoped, Base):
+    """Per account and ISO week (its Monday): the week's last `HealthSnapshot` (day, score, band), kept by
+    database triggers on ``health_snapshots`` (migration 0019) in the same transaction as every write to them."""
+
+    __tablename__ = "health_weeks"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "week"),
+        Index("ix_health_weeks_tenant_week_band", "tenant_id", "week", "band"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    week: Mapped[dt.date] = mapped_column(Date)
+    day: Mapped[dt.date] = mapped_column(Date)
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(10))
 
 
 class Alert(TenantScoped, Base):

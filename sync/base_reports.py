@@ -12,11 +12,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Date, Integer, String, and_, case, cast, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Integer,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -27,10 +42,12 @@ from store.models import (
     Alert,
     Contact,
     HealthSnapshot,
+    HealthWeek,
     ProductUser,
     Subscription,
     Task,
     UsageDaily,
+    UsageMonthly,
     User,
 )
 from store.queries import live_accounts
@@ -49,13 +66,6 @@ LISTED = 200
 # --- small SQL helpers -----------------------------------------------------------------------------------------
 def _postgres(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
-
-
-def _monday(session: Session, column: Any) -> Any:
-    """The Monday of a date column's ISO week, in SQL."""
-    if _postgres(session):
-        return cast(func.date_trunc("week", column), Date)
-    return func.date(column, "weekday 0", "-6 days")
 
 
 def _month(session: Session, column: Any) -> Any:
@@ -107,18 +117,75 @@ def _label(value: Any, dimension: str | None, people: dict[int, str]) -> str:
 
 
 def _latest(day: dt.date) -> Any:
-    """Per account, the day of its latest snapshot on or before `day`."""
-    return (select(HealthSnapshot.account_id.label("account_id"), func.max(HealthSnapshot.day).label("day"))
-            .where(HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id).subquery("latest"))
+    """Per account, the day of its latest snapshot on or before `day`: the latest of its `HealthWeek` week ends
+    (one row per week, not per snapshot), but in the week of `day` when that week's last snapshot is later than
+    `day` (a report as of an earlier day): those few accounts' from the snapshots."""
+    this_week = hb.week_start(day)
+    kept = (select(HealthWeek.account_id.label("account_id"), func.max(HealthWeek.day).label("day"))
+            .where(HealthWeek.week <= this_week, or_(HealthWeek.week < this_week, HealthWeek.day <= day))
+            .group_by(HealthWeek.account_id))
+    later = (select(HealthWeek.account_id).where(HealthWeek.week == this_week, HealthWeek.day > day)
+             .scalar_subquery())
+    earlier = (select(HealthSnapshot.account_id, func.max(HealthSnapshot.day))
+               .where(HealthSnapshot.day >= this_week, HealthSnapshot.day <= day, HealthSnapshot.account_id.in_(later))
+               .group_by(HealthSnapshot.account_id))
+    both = union_all(kept, earlier).subquery("week_latest")
+    return (select(both.c.account_id, func.max(both.c.day).label("day")).group_by(both.c.account_id)
+            .subquery("latest"))
 
 
-def _week_ends(session: Session, first: dt.date, day: dt.date) -> Any:
-    """Per account and ISO week from `first` to `day`: the day of the week's last snapshot."""
-    monday = _monday(session, HealthSnapshot.day)
-    return (select(HealthSnapshot.account_id.label("account_id"), monday.label("week"),
-                   func.max(HealthSnapshot.day).label("day"))
-            .where(HealthSnapshot.day >= first, HealthSnapshot.day <= day)
-            .group_by(HealthSnapshot.account_id, monday).subquery("week_ends"))
+def _week_ends(first: dt.date, day: dt.date) -> Any:
+    """Per account and ISO week from `first` (a Monday) to `day`: the score and band of the week's last snapshot
+    on or before `day`. The `HealthWeek` rows hold them, but for the week of `day` when its last snapshot is
+    later than `day` (a report as of an earlier day): those few accounts' are read from the snapshots."""
+    this_week = hb.week_start(day)
+    kept = (select(HealthWeek.account_id, HealthWeek.week, HealthWeek.score, HealthWeek.band)
+            .where(HealthWeek.week >= first, or_(HealthWeek.week < this_week, HealthWeek.day <= day)))
+    later = (select(HealthWeek.account_id).where(HealthWeek.week == this_week, HealthWeek.day > day)
+             .scalar_subquery())
+    last = (select(HealthSnapshot.account_id.label("account_id"), func.max(HealthSnapshot.day).label("day"))
+            .where(HealthSnapshot.day >= this_week, HealthSnapshot.day <= day, HealthSnapshot.account_id.in_(later))
+            .group_by(HealthSnapshot.account_id).subquery("last"))
+    earlier = (select(HealthSnapshot.account_id, literal(this_week, Date), HealthSnapshot.score, HealthSnapshot.band)
+               .join(last, and_(last.c.account_id == HealthSnapshot.account_id, last.c.day == HealthSnapshot.day)))
+    return union_all(kept, earlier).subquery("week_ends")
+
+
+def _masks(first: dt.date, last: dt.date) -> dict[dt.date, int]:
+    """Per month that days `first`…`last` touch: the `UsageMonthly.days` bits of those days."""
+    out: dict[dt.date, int] = {}
+    d = first
+    while d <= last:
+        out[d.replace(day=1)] = out.get(d.replace(day=1), 0) | 1 << (d.day - 1)
+        d += dt.timedelta(days=1)
+    return out
+
+
+def _days_in(first: dt.date, last: dt.date) -> Any:
+    """A `UsageMonthly` row's day bits within `first`…`last` (0 in other months), in SQL."""
+    return case(*[(UsageMonthly.month == m, UsageMonthly.days.bitwise_and(k)) for m, k in _masks(first, last).items()],
+                else_=0)
+
+
+def _bits(mask: Any) -> Any:
+    """How many bits of a day mask (< 2**31, a BIGINT column: it is repeated) are set, in SQL: the SWAR popcount
+    (SQLite has no bit_count); the constants inline, as PostgreSQL shifts a BIGINT by an INTEGER only."""
+    def n(value: int) -> Any:
+        return literal_column(str(value))
+
+    x = mask - mask.bitwise_rshift(n(1)).bitwise_and(n(0x55555555))
+    x = x.bitwise_and(n(0x33333333)) + x.bitwise_rshift(n(2)).bitwise_and(n(0x33333333))
+    x = (x + x.bitwise_rshift(n(4))).bitwise_and(n(0x0F0F0F0F))
+    return (x * n(0x01010101)).bitwise_rshift(n(24)).bitwise_and(n(0xFF))
+
+
+def _window_rows(first: dt.date, last: dt.date, key_features: Sequence[str], *where: Any) -> Any:
+    """The key features' and the any-event ('') monthly rows of the months `first`…`last` touch, with ``d`` their
+    day bits within those days."""
+    return (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                   UsageMonthly.event.label("e"), cast(_days_in(first, last), BigInteger).label("d"))
+            .where(UsageMonthly.month.in_(list(_masks(first, last))), UsageMonthly.event.in_([*key_features, ""]),
+                   *where).subquery("window_rows"))
 
 
 def _day(session: Session, as_of: dt.date | None) -> dt.date:
@@ -129,15 +196,13 @@ def _day(session: Session, as_of: dt.date | None) -> dt.date:
 def weekly_counts(session: Session, dimension: str | None, first: dt.date, day: dt.date, cohort: Cohort,
                   people: dict[int, str]) -> list[hb.WeekCount]:
     """`WeekCount` rows (GROUP BY group, ISO week, band) of the cohort's week-end snapshots from `first` to `day`."""
-    ends = _week_ends(session, first, day)
+    ends = _week_ends(first, day)
     group = _group_column(dimension)
     rows = session.execute(
-        select(group.label("g"), ends.c.week, HealthSnapshot.band, func.count(), func.count(HealthSnapshot.score),
-               func.coalesce(func.sum(HealthSnapshot.score), 0.0))
-        .select_from(ends)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
-        .join(Account, Account.id == ends.c.account_id).where(*cohort.conditions())
-        .group_by(group, ends.c.week, HealthSnapshot.band)).all()
+        select(group.label("g"), ends.c.week, ends.c.band, func.count(), func.count(ends.c.score),
+               func.coalesce(func.sum(ends.c.score), 0.0))
+        .select_from(ends).join(Account, Account.id == ends.c.account_id).where(*cohort.conditions())
+        .group_by(group, ends.c.week, ends.c.band)).all()
     out: dict[tuple[str, dt.date, str | None], list[float]] = {}
     for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
         cell = out.setdefault((_label(g, dimension, people), _date(week), band), [0, 0, 0.0])
@@ -210,31 +275,63 @@ def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Coh
 
 
 def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequence[str]) -> list[hb.Benchmark]:
-    """Measure values of each account's latest snapshot, read from its JSON in SQL (no whole `parts` loaded)."""
+    """Measure values of each account's latest snapshot, read from its JSON in SQL (no whole `parts` loaded): on
+    SQLite all measures in one ``json_extract`` (one parse of the document per row, a JSON array back), on
+    PostgreSQL a column per measure; handed to the pure function as columns."""
     if not measures:
         return []
-    columns = [HealthSnapshot.parts[("parts", m, "value")].as_float().label(f"m{i}") for i, m in enumerate(measures)]
-    accounts, values = [], []
-    for row in session.execute(
-            select(Account.id, Account.segment, *columns).select_from(latest)
-            .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
-                                       HealthSnapshot.day == latest.c.day))
-            .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions())):
-        accounts.append(hb.BaseAccount(row[0], segment=row[1]))
-        values += [hb.MeasureValue(row[0], m, row[2 + i]) for i, m in enumerate(measures) if row[2 + i] is not None]
-    return hb.benchmarks(accounts, values)
+    postgres = _postgres(session)
+    one_pass = not postgres and len(measures) > 1 and not any('"' in m for m in measures)
+    source = (select(Account.segment.label("segment"), HealthSnapshot.parts.label("parts")).select_from(latest)
+              .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
+                                         HealthSnapshot.day == latest.c.day))
+              .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions()))
+    if postgres:
+        # `parts` is json (text): parsed once per row into jsonb, in a subquery OFFSET 0 keeps from being inlined,
+        # then each measure's path is read from the binary form (not a parse of the text per measure)
+        parsed = source.with_only_columns(Account.segment.label("segment"),
+                                          cast(HealthSnapshot.parts, JSONB).label("parts")).offset(0).subquery("p")
+        rows = session.execute(select(parsed.c.segment, *[parsed.c.parts[("parts", m, "value")].as_float()
+                                                          for m in measures])).all()
+    elif one_pass:
+        rows = session.execute(source.with_only_columns(
+            Account.segment, func.json_extract(HealthSnapshot.parts,
+                                               *[f'$."parts"."{m}"."value"' for m in measures]))).all()
+    else:
+        rows = session.execute(source.with_only_columns(
+            Account.segment, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures])).all()
+    segments = [r[0] for r in rows]
+    if one_pass:
+        empty = [None] * len(measures)
+        arrays = [json.loads(r[1]) if r[1] is not None else empty for r in rows]
+        values = [[x if x.__class__ is float else _as_float(x) for x in column]
+                  for column in (zip(*arrays, strict=True) if arrays else [[]] * len(measures))]
+    else:
+        values = [[r[1 + i] for r in rows] for i in range(len(measures))]
+    return hb.benchmarks_of_columns(segments, measures, values)
+
+
+def _as_float(value: Any) -> float | None:
+    """A JSON value as SQLite's ``CAST(… AS FLOAT)`` reads it (what the one-measure query does)."""
+    if value is None or isinstance(value, list | dict):
+        return None if value is None else 0.0
+    if isinstance(value, bool | int | float):
+        return float(value)
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        return 0.0
 
 
 def _persistent_poor(session: Session, day: dt.date, cohort: Cohort, at_least: int, of_last: int
                      ) -> list[hb.PoorHealth]:
     """Only the poor week-end rows of the last `of_last` weeks are read (all that matters to the rule)."""
     first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
-    ends = _week_ends(session, first, day)
+    ends = _week_ends(first, day)
     rows = session.execute(
         select(ends.c.account_id, ends.c.week).select_from(ends)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id, HealthSnapshot.day == ends.c.day))
         .join(Account, Account.id == ends.c.account_id)
-        .where(HealthSnapshot.band == "poor", *cohort.conditions())).all()
+        .where(ends.c.band == "poor", *cohort.conditions())).all()
     return hb.persistent_poor([hb.WeekHealth(a, _date(w), None, "poor") for a, w in rows], day, at_least, of_last)
 
 
@@ -262,8 +359,14 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
     day = _day(session, as_of)
     start, _before = _window(day)
     where = cohort.conditions()
-    first_use = (select(UsageDaily.account_id.label("account_id"), func.min(UsageDaily.day).label("first"))
-                 .group_by(UsageDaily.account_id).subquery("first_use"))
+    # an account's first day of use: its first month's lowest day bit (the any-event rows; no row has no bit)
+    first_month = (select(UsageMonthly.account_id.label("account_id"), func.min(UsageMonthly.month).label("month"))
+                   .where(UsageMonthly.event == "").group_by(UsageMonthly.account_id).subquery("first_month"))
+    lowest = UsageMonthly.days.bitwise_and(-UsageMonthly.days)  # the lowest bit's value
+    first_use = (select(first_month.c.account_id, first_month.c.month, func.min(lowest).label("offset"))
+                 .join(UsageMonthly, and_(UsageMonthly.account_id == first_month.c.account_id,
+                                          UsageMonthly.month == first_month.c.month, UsageMonthly.event == ""))
+                 .group_by(first_month.c.account_id, first_month.c.month).subquery("first_use"))
     # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
     premium = [t.lower() for t in ad.PREMIUM_TIERS]
     product = (select(Subscription.account_id.label("account_id"),
@@ -271,21 +374,22 @@ def adoption_report(session: Session, *, key_features: Sequence[str], login_even
                       .label("premium"), func.max(Subscription.product_tier).label("other"))
                .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
     tier = func.coalesce(func.nullif(Account.tier, ""), product.c.premium, product.c.other)
-    accounts = [ad.AdoptionAccount(a, t, None if first is None else _date(first)) for a, t, first in
-                session.execute(select(Account.id, tier, first_use.c.first)
+    accounts = [ad.AdoptionAccount(a, t, None if first is None else
+                                   _date(first) + dt.timedelta(days=int(offset).bit_length() - 1))
+                for a, t, first, offset in
+                session.execute(select(Account.id, tier, first_use.c.month, first_use.c.offset)
                                 .outerjoin(first_use, first_use.c.account_id == Account.id)
                                 .outerjoin(product, product.c.account_id == Account.id).where(*where))]
-    # per account: its active users, and per key feature its users (COUNT DISTINCT in SQL)
-    in_window = (UsageDaily.day >= start, UsageDaily.day <= day)
-    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_=None)
-    per_account = session.execute(
-        select(UsageDaily.account_id, event.label("feature"), func.count(func.distinct(UsageDaily.user_key)))
-        .join(Account, Account.id == UsageDaily.account_id).where(*in_window, *where)
-        .group_by(UsageDaily.account_id, event)).all()
-    active = session.execute(
-        select(UsageDaily.account_id, func.count(func.distinct(UsageDaily.user_key)))
-        .join(Account, Account.id == UsageDaily.account_id).where(*in_window, *where)
-        .group_by(UsageDaily.account_id)).all()
+    # per account: its active users (the any-event rows, event ''), and per key feature its users, in one
+    # COUNT DISTINCT over the monthly rows with a day in the window
+    rows = session.execute(
+        select(UsageMonthly.account_id, UsageMonthly.event, func.count(func.distinct(UsageMonthly.user_key)))
+        .join(Account, Account.id == UsageMonthly.account_id)
+        .where(UsageMonthly.month.in_(list(_masks(start, day))), UsageMonthly.event.in_([*key_features, ""]),
+               _days_in(start, day) != 0, *where)
+        .group_by(UsageMonthly.account_id, UsageMonthly.event)).all()
+    per_account = [(a, e, n) for a, e, n in rows if e != ""]
+    active = [(a, n) for a, e, n in rows if e == ""]
     try:
         by_tier = ad.feature_adoption_of(_counts(accounts, per_account, active, "tier"), key_features)
         by_cohort = ad.feature_adoption_of(_counts(accounts, per_account, active, "cohort"), key_features)
@@ -350,23 +454,19 @@ def _monthly(session: Session, day: dt.date, months: int, key_features: Sequence
     first = day.replace(day=1)
     for _ in range(months - 1):
         first = (first - dt.timedelta(days=1)).replace(day=1)
-    month = _month(session, UsageDaily.day)
-    event = case((UsageDaily.event.in_(list(key_features)), UsageDaily.event), else_="")
-    # distinct users per month, feature ('' = any event) and account, then summed over accounts: a user is an
-    # (account, key) pair, so the sum is the distinct users of the month (no string keys to COUNT DISTINCT)
-    per_account = (select(month.label("m"), event.label("f"), UsageDaily.account_id.label("a"),
-                          func.count(func.distinct(UsageDaily.user_key)).label("n"))
-                   .join(Account, Account.id == UsageDaily.account_id)
-                   .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
-                   .group_by(month, event, UsageDaily.account_id).subquery("per_account"))
-    any_event = (select(month.label("m"), UsageDaily.account_id.label("a"),
-                        func.count(func.distinct(UsageDaily.user_key)).label("n"))
-                 .join(Account, Account.id == UsageDaily.account_id)
-                 .where(UsageDaily.day >= first, UsageDaily.day <= day, *where)
-                 .group_by(month, UsageDaily.account_id).subquery("any_event"))
-    rows = session.execute(select(per_account.c.m, per_account.c.f, func.count(), func.sum(per_account.c.n))
-                           .where(per_account.c.f != "").group_by(per_account.c.m, per_account.c.f)).all()
-    totals = session.execute(select(any_event.c.m, func.sum(any_event.c.n)).group_by(any_event.c.m)).all()
+    # one monthly row per account, user and event ('' = any event): a user is an (account, key) pair, so the
+    # rows of a month and feature are its users, their distinct accounts the accounts using it; the month of
+    # `day` counts its days up to `day` only
+    this_month = day.replace(day=1)
+    grouped = session.execute(
+        select(UsageMonthly.month, UsageMonthly.event, func.count(func.distinct(UsageMonthly.account_id)), func.count())
+        .join(Account, Account.id == UsageMonthly.account_id)
+        .where(UsageMonthly.month >= first, UsageMonthly.month <= this_month,
+               UsageMonthly.event.in_([*key_features, ""]),
+               or_(UsageMonthly.month < this_month, _days_in(this_month, day) != 0), *where)
+        .group_by(UsageMonthly.month, UsageMonthly.event)).all()
+    rows = [(m_, f, n_acc, n) for m_, f, n_acc, n in grouped if f != ""]
+    totals = [(m_, n) for m_, f, _n_acc, n in grouped if f == ""]
     counts: dict[dt.date, list[ad.AdoptionCount]] = defaultdict(list)
     firsts, m = [], first
     while m <= day:
@@ -401,12 +501,14 @@ def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.
             .where(Subscription.status == "active", Subscription.account_id.in_(chunk),
                    Subscription.seats_purchased.is_not(None)).group_by(Subscription.account_id)).all()
             if a is not None and n is not None)
-        now = func.count(func.distinct(case((UsageDaily.day >= start, UsageDaily.user_key))))
-        then = func.count(func.distinct(case((UsageDaily.day < start, UsageDaily.user_key))))
+        now = func.count(func.distinct(case((_days_in(start, day) != 0, UsageMonthly.user_key))))
+        then = func.count(func.distinct(case((_days_in(before, start - dt.timedelta(days=1)) != 0,
+                                              UsageMonthly.user_key))))
         users.update({a: (n, b) for a, n, b in session.execute(
-            select(UsageDaily.account_id, now, then)
-            .where(UsageDaily.account_id.in_(chunk), UsageDaily.day >= before, UsageDaily.day <= day)
-            .group_by(UsageDaily.account_id))})
+            select(UsageMonthly.account_id, now, then)
+            .where(UsageMonthly.account_id.in_(chunk), UsageMonthly.event == "",
+                   UsageMonthly.month.in_(list(_masks(before, day))))
+            .group_by(UsageMonthly.account_id))})
     return ad.upgrade_ready([ad.UpgradeFacts(a, n, lowest, _date(first), seats.get(a), *users.get(a, (0, 0)))
                              for a, n, lowest, first in healthy], day)
 
@@ -414,22 +516,51 @@ def _upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.
 def _needs_training(session: Session, day: dt.date, key_features: Sequence[str], login_event: str,
                     where: list[Any]) -> tuple[list[ad.TrainingNeed], int]:
     """Per user of the 60 days (GROUP BY account, user key) with the rule's two tests in HAVING; the first
-    `LISTED` by account and user key, and how many there are."""
+    `LISTED` by account and user key, and how many there are.
+
+    All from the monthly rows' day bits but what they cannot tell: active and key-feature days (these as
+    (feature, day) pairs: only whether there are any matters); a month's login count counts for a window when all
+    the month's login days are in it (none: 0). The login rows of a month with days in and out of a window
+    ("split") are read from the daily rows instead."""
     start, before = _window(day)
-    recent = UsageDaily.day >= start
-    active = func.count(func.distinct(case((recent, UsageDaily.day))))
-    key_days = func.count(func.distinct(case((and_(recent, UsageDaily.event.in_(list(key_features))),
-                                              UsageDaily.day))))
-    logins = func.coalesce(func.sum(case((and_(recent, UsageDaily.event == login_event), UsageDaily.count),
-                                         else_=0)), 0)
-    logins_before = func.coalesce(func.sum(case((and_(~recent, UsageDaily.event == login_event), UsageDaily.count),
-                                                else_=0)), 0)
-    rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins <= logins_before))
-    grouped = (select(UsageDaily.account_id.label("a"), UsageDaily.user_key.label("u"), active.label("active"),
-                      key_days.label("k"), logins.label("l"), logins_before.label("lb"))
-               .join(Account, Account.id == UsageDaily.account_id)
-               .where(UsageDaily.day >= before, UsageDaily.day <= day, *where)
-               .group_by(UsageDaily.account_id, UsageDaily.user_key).having(rule).subquery("needs"))
+    eve = start - dt.timedelta(days=1)
+    now, then = cast(_days_in(start, day), BigInteger), cast(_days_in(before, eve), BigInteger)
+    window = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                     UsageMonthly.event.label("e"), UsageMonthly.days.label("days"), UsageMonthly.count.label("n"),
+                     now.label("now"), then.label("then"))
+              .where(or_(and_(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day)))),
+                         and_(UsageMonthly.event.in_([*key_features, ""]),
+                              UsageMonthly.month.in_(list(_masks(start, day))))))
+              .subquery("window_rows"))
+    recent = _bits(window.c.now)
+    is_login = window.c.e == login_event
+    whole = and_(or_(window.c.now == 0, window.c.now == window.c.days),
+                 or_(window.c.then == 0, window.c.then == window.c.days))
+    monthly = select(window.c.a, window.c.u, case((window.c.e == "", recent), else_=0).label("active"),
+                     case((window.c.e.in_(list(key_features)), recent), else_=0).label("k"),
+                     case((and_(is_login, whole, window.c.now != 0), window.c.n), else_=0).label("l"),
+                     case((and_(is_login, whole, window.c.then != 0), window.c.n), else_=0).label("lb"))
+    split = (select(UsageMonthly.account_id, UsageMonthly.user_key, UsageMonthly.month)
+             .where(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day))),
+                    ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)))
+             .subquery("split"))
+
+    def daily(first: dt.date, last: dt.date) -> Any:  # a split month's login count within first…last
+        return (select(func.coalesce(func.sum(UsageDaily.count), 0))
+                .where(UsageDaily.account_id == split.c.account_id, UsageDaily.user_key == split.c.user_key,
+                       UsageDaily.event == login_event, _month(session, UsageDaily.day) == split.c.month,
+                       UsageDaily.day >= first, UsageDaily.day <= last).scalar_subquery())
+
+    logins = select(split.c.account_id, split.c.user_key, literal(0), literal(0), daily(start, day),
+                    daily(before, eve))
+    both = union_all(monthly, logins).subquery("both")
+    active, key_days = func.sum(both.c.active), func.sum(both.c.k)
+    logins_now, logins_before = func.sum(both.c.l), func.sum(both.c.lb)
+    rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins_now <= logins_before))
+    grouped = (select(both.c.a, both.c.u, active.label("active"), key_days.label("k"), logins_now.label("l"),
+                      logins_before.label("lb"))
+               .join(Account, Account.id == both.c.a).where(*where)
+               .group_by(both.c.a, both.c.u).having(rule).subquery("needs"))
     rows = session.execute(select(grouped, func.count().over().label("total"))  # one pass: the total beside
                            .order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
     users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb, _t in rows]
@@ -482,15 +613,17 @@ def leaderboard_report(session: Session, *, key_features: Sequence[str], account
     start, _ = _window(day)
     if account_id is not None and session.get(Account, account_id) is None:
         raise ReportError(f"no account {account_id} in this workspace")
-    active = func.count(func.distinct(UsageDaily.day))
-    key = UsageDaily.event.in_(list(key_features))
-    key_days = func.count(func.distinct(case((key, UsageDaily.event + literal("|") + cast(UsageDaily.day, String)))))
-    query = (select(UsageDaily.account_id, UsageDaily.user_key, active.label("active"), key_days.label("k"))
-             .join(Account, Account.id == UsageDaily.account_id)
-             .where(UsageDaily.day >= start, UsageDaily.day <= day, *cohort.conditions(),
-                    *([UsageDaily.account_id == account_id] if account_id is not None else []))
-             .group_by(UsageDaily.account_id, UsageDaily.user_key)
-             .order_by((active + key_days).desc(), active.desc(), UsageDaily.account_id, UsageDaily.user_key)
+    # active days: the any-event row's day bits in the window; key-feature days: (feature, day) pairs, the
+    # key features' rows' bits (each row is one feature)
+    rows = _window_rows(start, day, key_features,
+                        *([UsageMonthly.account_id == account_id] if account_id is not None else []))
+    bits = _bits(rows.c.d)
+    active = func.sum(case((rows.c.e == "", bits), else_=0))
+    key_days = func.sum(case((rows.c.e != "", bits), else_=0))
+    query = (select(rows.c.a, rows.c.u, active.label("active"), key_days.label("k"))
+             .join(Account, Account.id == rows.c.a).where(*cohort.conditions())
+             .group_by(rows.c.a, rows.c.u).having(active > 0)
+             .order_by((active + key_days).desc(), active.desc(), rows.c.a, rows.c.u)
              .limit(limit))
     rows = session.execute(query).all()
     people = _product_users(session, [(a, u) for a, u, _n, _k in rows])
@@ -543,12 +676,10 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
     accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in
                 session.execute(select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()))]
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    ends = _week_ends(session, first_week, day)
+    ends = _week_ends(first_week, day)
     weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
-        select(ends.c.account_id, ends.c.week, HealthSnapshot.score).select_from(ends)
-        .join(HealthSnapshot, and_(HealthSnapshot.account_id == ends.c.account_id,
-                                   HealthSnapshot.day == ends.c.day))
-        .where(ends.c.week.in_([_week_value(session, first_week), _week_value(session, last_week)])))]
+        select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
+        .where(ends.c.week.in_([first_week, last_week])))]
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     tasks = [tm.TaskFacts(*row) for row in session.execute(
         select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at, Task.assignee_user_id,
@@ -598,11 +729,6 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
 
 
 OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
-
-
-def _week_value(session: Session, monday: dt.date) -> Any:
-    """A Monday as the week-ends subquery holds it (a date on PostgreSQL, ISO text on SQLite)."""
-    return monday if _postgres(session) else monday.isoformat()
 
 
 __all__ = ["BY", "TEAM_DAYS", "adoption_report", "health_report", "leaderboard_report", "team_report",

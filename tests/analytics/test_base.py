@@ -221,3 +221,18 @@ def test_band_counts_and_bins_sum_to_the_accounts_whatever_the_order(book: list[
     rnd.shuffle(split)
     assert {k: (v.count, v.histogram) for k, v in distribution_of(split).items()} == \
         {k: (v.count, v.histogram) for k, v in d.items()}
+
+
+def test_benchmarks_of_columns_equal_benchmarks_of_values() -> None:
+    from analytics.base import benchmarks_of_columns
+
+    accounts = [BaseAccount(i, segment=("smb", None, "", "ent")[i % 4]) for i in range(1, 41)]
+    values = {"a": [float((i * 7) % 13) if i % 5 else None for i in range(1, 41)],
+              "b": [float(i) for i in range(1, 41)]}
+    expected = benchmarks(accounts, [MeasureValue(a.account_id, m, values[m][a.account_id - 1])
+                                     for a in accounts for m in values])
+    got = benchmarks_of_columns([a.segment for a in accounts], list(values), list(values.values()))
+    assert got == expected
+    assert {b.segment for b in got} == {"smb", "ent", "(not set)"}
+    with pytest.raises(ValueError, match="one column of values per measure"):
+        benchmarks_of_columns(["smb"], ["a", "b"], [[1.0]])

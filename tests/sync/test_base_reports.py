@@ -162,3 +162,24 @@ def test_team_figures_and_who_sees_which_rows(seeded: Any) -> None:
     assert len(admin["trend"]["Alpha Csm"]) == 6  # ISO weeks from 10-26 to 11-30
     with store.session(ws.tenant_id) as s:
         assert s.scalar(select(Task.status).where(Task.id == ws.tasks[0])) == "done"
+
+
+def test_benchmarks_of_several_measures_read_in_one_pass_equal_each_measure_read_alone(seeded: Any) -> None:
+    """SQLite reads all measures in one json_extract; each measure alone takes the one-column path."""
+    store, ws = seeded
+    measures = ["weekly_active_users", "logins_30d", "no_such_measure"]
+    with store.session(ws.tenant_id) as s:
+        latest = s.scalars(select(HealthSnapshot).where(HealthSnapshot.day == WORLD_AS_OF)
+                           .order_by(HealthSnapshot.account_id)).all()
+        assert len(latest) == 5
+        for i, snap in enumerate(latest):  # a second measure: ints, a float, a number as text, a missing value
+            value = (3, 4.5, "7", None, 10)[i]
+            snap.parts = {"parts": {**snap.parts["parts"], "logins_30d": {"value": value}}}
+        s.flush()
+        together = health_report(s, as_of=WORLD_AS_OF, measures=measures)["benchmarks"]
+        alone = [b for m in measures for b in health_report(s, as_of=WORLD_AS_OF, measures=[m])["benchmarks"]]
+    assert together == sorted(alone, key=lambda b: (b["segment"], b["measure"]))
+    assert {b["measure"] for b in together} == {"weekly_active_users", "logins_30d"}
+    assert sorted(b["accounts"] for b in together) == [4, 5]
+    logins = next(b for b in together if b["measure"] == "logins_30d")
+    assert logins["percentiles"]["p50"] == 4.5 and logins["percentiles"]["p90"] == 10.0
