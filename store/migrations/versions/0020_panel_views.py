@@ -2,7 +2,7 @@
 accounts' views are built as of their workspace's latest scored day.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-11-30 23:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import store.types
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ SMTP settings (password encrypted like connections' credentials), and suppressio
 Down-revision 0018: 0019 and 0020 land beside it and the chain is re-linked at merge.
 
 Revision ID: 0021
-Revises: 0018
+Revises: 0020
 Create Date: 2026-11-30 22:24:31
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import store.types
 
 revision = "0021"
-down_revision = "0018"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """A workspace's ARR timeline kept between processes (built after a sync, read by every report request).
 
 Revision ID: 0022
-Revises: 0018
+Revises: 0021
 Create Date: 2026-11-30 22:40:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import store.types
 
 revision = "0022"
-down_revision = "0018"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
