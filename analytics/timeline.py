@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property, lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -301,6 +302,31 @@ def _sum_by_key(keys: np.ndarray, amounts: np.ndarray) -> tuple[np.ndarray, np.n
     return unique, np.add.reduceat(amounts, starts)
 
 
+def _narrow(a: np.ndarray) -> np.ndarray:
+    """An int64 array in the smallest integer type holding its values (a stored timeline is a third the size)."""
+    if a.dtype != np.int64 or not len(a):
+        return a
+    low, high = int(a.min()), int(a.max())
+    for kind in (np.int8, np.int16, np.int32):
+        if np.iinfo(kind).min <= low and high <= np.iinfo(kind).max:
+            return a.astype(kind)
+    return a
+
+
+class _Widened:
+    """A stored timeline's arrays, integers back as int64 (what the timeline computes in)."""
+
+    def __init__(self, files: Any):
+        self._files = files
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._files
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        a = self._files[name]
+        return a.astype(np.int64) if a.dtype.kind == "i" and a.dtype != np.int64 else a
+
+
 class ArrTimeline:
     """Every account's ARR over time (system of record only), its decided renewals and its open terms.
 
@@ -361,14 +387,15 @@ class ArrTimeline:
         if columns.keys is not None:
             arrays["names"] = np.array(columns.keys, dtype=str)
         buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
+        narrowed: dict[str, Any] = {name: _narrow(a) for name, a in arrays.items()}
+        np.savez(buffer, **narrowed)
         return buffer.getvalue()
 
     @classmethod
     def loads(cls, data: bytes) -> ArrTimeline:
         """The timeline `dumps` wrote; a ValueError for bytes it did not write."""
         try:
-            a = np.load(io.BytesIO(data), allow_pickle=False)
+            a = _Widened(np.load(io.BytesIO(data), allow_pickle=False))
             if a["format"].tolist() != [_FORMAT]:
                 raise ValueError(f"format {a['format'].tolist()}")
             versions: dict[int, list[tuple[dt.date, Decimal]]] = {}

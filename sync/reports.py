@@ -139,7 +139,7 @@ def prepare_timeline(session: Session) -> bool:
 
 
 def _stored(session: Session, fingerprint: tuple[Any, ...]) -> ArrTimeline | None:
-    payload = session.scalar(select(RevenueTimeline.payload).where(RevenueTimeline.fingerprint == repr(fingerprint)))
+    payload = _payload(session, repr(fingerprint))
     if payload is None:
         return None
     try:
@@ -147,6 +147,19 @@ def _stored(session: Session, fingerprint: tuple[Any, ...]) -> ArrTimeline | Non
     except ValueError as exc:  # another layout (an older Canary wrote it): rebuilt and stored again
         log.info("stored ARR timeline not read (%s); rebuilding", exc)
         return None
+
+
+def _payload(session: Session, fingerprint: str) -> bytes | None:
+    """The stored timeline's bytes if built from `fingerprint`. On PostgreSQL read in binary (psycopg's text
+    protocol sends a bytea as hex: twice the bytes and a decode), in the session's transaction."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return session.scalar(select(RevenueTimeline.payload).where(RevenueTimeline.fingerprint == fingerprint))
+    with connection.connection.driver_connection.cursor(binary=True) as cursor:  # type: ignore[union-attr]
+        cursor.execute("SELECT payload FROM revenue_timelines WHERE tenant_id = %s AND fingerprint = %s",
+                       (current_tenant(session), fingerprint))
+        row = cursor.fetchone()
+    return bytes(row[0]) if row is not None else None
 
 
 def _build_and_store(session: Session, fingerprint: tuple[Any, ...]) -> ArrTimeline:
