@@ -52,6 +52,16 @@ def daily_rows(conn: Any, tenant_id: int) -> list[tuple[int, str, str, Any, int]
                                                 "WHERE tenant_id = :t"), {"t": tenant_id}).all()]
 
 
+def _tenant_and_account(conn: Any) -> tuple[int, int]:
+    """A workspace and one account in it, written with plain SQL (the models may be ahead of the schema)."""
+    tenant = conn.execute(text("INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', "
+                               "CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
+    account = conn.execute(text("INSERT INTO accounts (tenant_id, name, created_at, updated_at) VALUES "
+                                "(:t, 'A', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"),
+                           {"t": tenant}).scalar_one()
+    return int(tenant), int(account)
+
+
 # --- the migration's backfill ------------------------------------------------------------------------------------
 def test_0019_backfills_existing_usage_then_its_triggers_keep_it(database_url: str) -> None:
     upgrade(database_url, "0018")
@@ -61,11 +71,7 @@ def test_0019_backfills_existing_usage_then_its_triggers_keep_it(database_url: s
              ("u2", "Logged In", "2026-11-15", 7)]
     try:
         with engine.begin() as conn:
-            tenant = conn.execute(text("INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', "
-                                       "CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
-            account = conn.execute(text("INSERT INTO accounts (tenant_id, name, created_at, updated_at) VALUES "
-                                        "(:t, 'A', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"),
-                                   {"t": tenant}).scalar_one()
+            tenant, account = _tenant_and_account(conn)
             for user, event, day, count in usage:
                 conn.execute(text("INSERT INTO usage_daily (tenant_id, account_id, user_key, event, day, count, "
                                   "minutes) VALUES (:t, :a, :u, :e, :d, :n, 0)"),
@@ -252,11 +258,7 @@ def test_0019_backfills_health_weeks_and_its_triggers_keep_them(database_url: st
     snapshots = [("2026-11-23", 40.0, "average"), ("2026-11-29", 30.0, "poor"), ("2026-11-30", 80.0, "good")]
     try:
         with engine.begin() as conn:
-            tenant = conn.execute(text("INSERT INTO tenants (slug, name, created_at) VALUES ('acme', 'Acme', "
-                                       "CURRENT_TIMESTAMP) RETURNING id")).scalar_one()
-            account = conn.execute(text("INSERT INTO accounts (tenant_id, name, created_at, updated_at) VALUES "
-                                        "(:t, 'A', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP) RETURNING id"),
-                                   {"t": tenant}).scalar_one()
+            tenant, account = _tenant_and_account(conn)
             for day, score, band in snapshots:
                 conn.execute(text("INSERT INTO health_snapshots (tenant_id, account_id, day, score, band, parts, "
                                   "reasons, computed_at) VALUES (:t, :a, :d, :s, :b, '{}', '[]', CURRENT_TIMESTAMP)"),
