@@ -117,5 +117,6 @@ DESCRIPTOR = VendorDescriptor(
     ),
     field_name=field_name,
     tasks=True,
+    email_consent=True,
     record_url=lambda external_id, _org: f"https://login.salesforce.com/{external_id}",  # opens in the user's org
 )
