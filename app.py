@@ -136,6 +136,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(install)
     app.register_blueprint(webhooks)
     app.register_blueprint(mail_pages)
+    from mail.consent import AFTER_SUPPRESS_KEY
+
+    def _after_suppress(tenant_id: int) -> None:
+        from jobs import submit
+
+        submit(app, "consent", tenant_id)
+
+    app.extensions[AFTER_SUPPRESS_KEY] = _after_suppress
     security.init_app(app)
 
     @app.get("/healthz")

@@ -89,6 +89,8 @@ DESCRIPTOR = VendorDescriptor(
     field_name=property_name,
     tasks=True,
     email_consent=True,
+    consent_note=("the address is unsubscribed from the subscription type of its category (Customer Service "
+                  "Communication or Marketing Information)"),
     record_url=lambda external_id, portal: (f"https://app.hubspot.com/contacts/{portal}/company/{external_id}"
                                             if portal else None),
 )
