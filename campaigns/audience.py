@@ -4,7 +4,9 @@ accounts and list memberships), whatever the audience's size.
 **A person** is a product user with an e-mail, identified by that e-mail lower-cased: one address at two
 accounts (or under two user keys) is one person, enrolled once, represented by its lowest product-user id.
 CRM contacts are not people of their own (they have no activity or features); they lend role and title to
-the product user with the same address. ``as_of`` is the moment activity and join dates are measured from.
+the product user with the same address. Features used or not and inactivity are the person's (any of their
+product users); the other conditions hold for one of their product users. ``as_of`` is the moment activity
+and join dates are measured from.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, exists, func, select
+from sqlalchemy.orm import Session, aliased
 
 from campaigns.definition import Audience, parse_audience
 from store.models import Account, Contact, PortfolioListMember, ProductUser, UsageDaily
@@ -50,13 +52,16 @@ def _conditions(audience: Audience, as_of: dt.datetime) -> list[Any]:
         where.append(exists(select(Contact.id).where(*contact)))
     if audience.active_within_days is not None:
         where.append(pu.last_seen >= as_of - dt.timedelta(days=audience.active_within_days))
+    same = aliased(ProductUser)  # the person's other product users (same address)
     if audience.inactive_days is not None:
-        where.append(or_(pu.last_seen.is_(None), pu.last_seen < as_of - dt.timedelta(days=audience.inactive_days)))
+        where.append(~exists(select(same.id).where(
+            func.lower(same.email) == email, same.last_seen >= as_of - dt.timedelta(days=audience.inactive_days))))
     since = as_of.date() - dt.timedelta(days=audience.usage_window_days - 1)
 
     def used(event: str) -> Any:
-        return exists(select(UsageDaily.id).where(UsageDaily.user_key == pu.user_key, UsageDaily.event == event,
-                                                  UsageDaily.day >= since, UsageDaily.day <= as_of.date()))
+        return exists(select(UsageDaily.id).join(same, same.user_key == UsageDaily.user_key).where(
+            func.lower(same.email) == email, UsageDaily.event == event, UsageDaily.day >= since,
+            UsageDaily.day <= as_of.date()))
 
     where += [used(e) for e in audience.used]
     where += [~used(e) for e in audience.not_used]
