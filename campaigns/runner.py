@@ -281,12 +281,15 @@ def _goal_met(run: _Run, goal: Goal, e: CampaignEnrollment) -> dt.datetime | Non
 
 
 def _consent(run: _Run, e: CampaignEnrollment) -> str | None:
-    """``unsubscribed``/``suppressed`` when the address may get none of the campaign's category."""
-    created = run.session.scalar(select(Suppression.created_at).where(
-        Suppression.address == e.email, Suppression.category == run.campaign.category))
-    if created is None:
+    """``unsubscribed`` (from one of this enrollment's e-mails, or since enrolling) or ``suppressed`` (before)
+    when the address may get none of the campaign's category."""
+    row = run.session.execute(select(Suppression.created_at, Suppression.outbox_id).where(
+        Suppression.address == e.email, Suppression.category == run.campaign.category)).first()
+    if row is None:
         return None
-    return "suppressed" if created < e.enrolled_at else "unsubscribed"
+    ours = row.outbox_id is not None and run.session.scalar(select(func.count(CampaignStepRun.id)).where(
+        CampaignStepRun.enrollment_id == e.id, CampaignStepRun.outbox_id == row.outbox_id))
+    return "unsubscribed" if ours or row.created_at >= e.enrolled_at else "suppressed"
 
 
 def _advance(run: _Run, e: CampaignEnrollment) -> None:
