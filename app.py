@@ -120,6 +120,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import api
     import console
+    from campaigns.web import tracking
     from collector.api import collector
     from mail.web import mail_pages
     from webhooks import webhooks
@@ -144,6 +145,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         submit(app, "consent", tenant_id)
 
     app.extensions[AFTER_SUPPRESS_KEY] = _after_suppress
+    app.register_blueprint(tracking)
     security.init_app(app)
 
     @app.get("/healthz")
@@ -261,6 +263,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 def _register_commands() -> None:
     from cli.bi import bi_cli, revenue_cli
+    from cli.campaigns import campaigns_cli
     from cli.connect import connect
     from cli.demo import demo
     from cli.jobs import beat, worker
@@ -273,7 +276,7 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli):
+                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli, campaigns_cli):
         cli.add_command(command)
 
 

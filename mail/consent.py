@@ -19,7 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.db import Store
-from store.models import SUPPRESSION_CATEGORIES, Connection, ConsentWrite, OutboxMessage, Suppression, Tenant
+from store.models import (
+    SUPPRESSION_CATEGORIES,
+    Connection,
+    ConsentWrite,
+    MailEvent,
+    OutboxMessage,
+    Suppression,
+    Tenant,
+)
 from store.scoping import current_tenant
 
 AFTER_SUPPRESS_KEY = "canary.after_suppress"
@@ -115,5 +123,6 @@ def unsubscribe(store: Store, token: str, source: str) -> TokenTarget | None:
     if target is None:
         return None
     with store.session(target.tenant_id) as s:
-        suppress(s, target.address, target.category, source, target.outbox_id)
+        if suppress(s, target.address, target.category, source, target.outbox_id):
+            s.add(MailEvent(outbox_id=target.outbox_id, kind="unsubscribed"))
     return target
