@@ -1163,6 +1163,21 @@ class ConsentWrite(TenantScoped, Base):
     done_at: Mapped[dt.datetime | None] = mapped_column()
 
 
+class SavedAudience(TenantScoped, Base):
+    """A named audience (a validated `campaigns.definition.Audience` document) kept for campaigns to use: the
+    console's audience editor. A campaign copies the document when it takes the audience."""
+
+    __tablename__ = "campaign_audiences"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "finished")
 """`Campaign.status`: a draft sends nothing; active enrolls and advances; paused advances nobody (enrollments
 wait); finished enrolls nobody and exits everyone still in with reason ``finished``."""
@@ -1345,6 +1360,7 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     OutboxMessage,
     Suppression,
     ConsentWrite,
+    SavedAudience,
     CampaignSettings,
     Campaign,
     CampaignStep,

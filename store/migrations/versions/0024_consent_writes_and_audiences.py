@@ -1,5 +1,6 @@
-"""Consent write-back (issue 17): the workspace setting ``tenants.consent_writeback`` and
-``crm_consent_writes``, one row per suppression and connected CRM (`sync.consent`).
+"""Consent write-back and saved audiences (issue 17): the workspace setting ``tenants.consent_writeback``,
+``crm_consent_writes`` (one row per suppression and connected CRM, `sync.consent`) and ``campaign_audiences``
+(the console's named audiences).
 
 Revision ID: 0024
 Revises: 0023
@@ -49,9 +50,30 @@ def upgrade() -> None:
     with op.batch_alter_table("crm_consent_writes", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_crm_consent_writes_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index("ix_crm_consent_writes_due", ["tenant_id", "state", "next_attempt_at"], unique=False)
+    op.create_table(
+        "campaign_audiences",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("definition", sa.JSON(), nullable=False),
+        sa.Column("created_by_user_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["created_by_user_id"], ["users.id"],
+                                name=op.f("fk_campaign_audiences_created_by_user_id_users"), ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_campaign_audiences_tenant_id_tenants"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_audiences")),
+        sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_campaign_audiences_tenant_id_name")),
+    )
+    with op.batch_alter_table("campaign_audiences", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaign_audiences_tenant_id"), ["tenant_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("campaign_audiences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_campaign_audiences_tenant_id"))
+    op.drop_table("campaign_audiences")
     with op.batch_alter_table("crm_consent_writes", schema=None) as batch_op:
         batch_op.drop_index("ix_crm_consent_writes_due")
         batch_op.drop_index(batch_op.f("ix_crm_consent_writes_tenant_id"))
