@@ -275,3 +275,28 @@ def test_campaign_pages_are_tenant_scoped(console_world: Any, app_factory: Any) 
     assert stranger.get(f"/campaigns/{campaign_id}/stats.csv").status_code == 404
     assert "Onboarding" not in stranger.get("/campaigns").get_data(as_text=True)
     assert app.test_client().get("/campaigns").status_code in (302, 401)
+
+
+def test_the_api_lists_campaigns_and_their_stats_for_the_token_workspace_only(console_world: Any) -> None:
+    from campaigns.runner import run_due
+    from tests.api.test_api_v1 import bearer
+
+    app, ws, _ = console_world
+    store = canary_store(app)
+    campaign_id = active_campaign(store, ws.tenant_id, [STEP_ONE], audience={"roles": ["champion"]})
+    run_due(store, ws.tenant_id, WORLD_NOW, mail=MAIL, queue_message=None)
+    other = team_workspace(app, "beta")
+    client = app.test_client()
+    listed = client.get("/api/v1/campaigns", headers=bearer(app, ws, "viewer")).get_json()
+    assert [(c["id"], c["name"], c["status"], c["enrolled"], c["steps"]) for c in listed["data"]] == [
+        (campaign_id, "Onboarding", "active", 1, [{"position": 1, "kind": "send_email"}])]
+    assert client.get("/api/v1/campaigns?status=sent", headers=bearer(app, ws, "viewer")).status_code == 400
+    stats = client.get(f"/api/v1/campaigns/{campaign_id}/stats?as_of={WORLD_NOW.date()}",
+                       headers=bearer(app, ws, "viewer")).get_json()
+    assert (stats["campaign"]["sent"], stats["campaign"]["enrolled"], stats["steps"][0]["sent"]) == (1, 1, 1)
+    assert stats["days"][-1] == {"day": WORLD_NOW.date().isoformat(), "sent": 1, "delivered": 0, "bounced": 0,
+                                 "opened": 0, "clicked": 0, "unsubscribed": 0, "goal_reached": 0}
+    assert client.get(f"/api/v1/campaigns/{campaign_id}/stats?as_of=soon",
+                      headers=bearer(app, ws, "viewer")).status_code == 400
+    assert client.get(f"/api/v1/campaigns/{campaign_id}/stats", headers=bearer(app, other, "viewer")).status_code == 404
+    assert client.get("/api/v1/campaigns", headers=bearer(app, other, "viewer")).get_json()["data"] == []
