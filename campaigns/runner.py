@@ -123,7 +123,8 @@ class _Run:
 def run_due(store: Store, tenant_id: int, now: dt.datetime, *, mail: MailContext | None,
             queue_message: QueueMessage | None = UNSET) -> RunSummary:
     """Enroll and advance every active campaign of the workspace as of ``now``; idempotent at one ``now``.
-    ``mail`` None (no SMTP settings): e-mail steps wait (recorded once per run as ``quiet``-free ``no_mail``)."""
+    ``mail`` None (no SMTP server configured): an e-mail step waits an hour, recorded ``no_mail``.
+    ``queue_message``: the in-app call (default: `inapp.messages.queue_message` when installed; None: pending)."""
     queue = queue_message_function() if queue_message is UNSET else queue_message
     summary = RunSummary()
     with store.session(tenant_id) as s:
