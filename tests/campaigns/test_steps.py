@@ -122,3 +122,26 @@ def test_the_collector_keeps_a_users_time_zone_from_context_timezone_and_ignores
         zones = {u.user_key: u.time_zone for u in s.scalars(select(ProductUser).where(
             ProductUser.user_key.in_(["u-bob", "u-new", "u-cy"])))}
     assert zones == {"u-bob": "America/Chicago", "u-new": None, "u-cy": "America/New_York"}
+
+
+def test_the_chunks_template_variables_are_those_of_variables_for_one_by_one(world: Any) -> None:
+    from mail.context import variables_for, variables_for_many
+    from store.models import HealthSnapshot
+
+    _, store, seg = world
+    t = seg.tenant_id
+    with store.session(t) as s:
+        s.add_all([HealthSnapshot(account_id=seg.acme, day=WORLD_NOW.date() - dt.timedelta(days=1), score=40.4,
+                                  band="poor", reasons=[{"text": "old"}], trend=-1.0),
+                   HealthSnapshot(account_id=seg.acme, day=WORLD_NOW.date(), score=61.6, band="average",
+                                  reasons=[{"text": "Logins fell"}, "not a reason"], trend=0.5)])
+    people = [(seg.acme, "ann@acme.test"), (seg.globex, "Ann@Acme.test"), (seg.acme, "bob@acme.test"),
+              (seg.globex, "cy@globex.test"), (None, "nobody@acme.test")]
+    with store.session(t) as s:
+        many = variables_for_many(s, t, people)
+        one = {(a, e.lower()): variables_for(s, a, e) for a, e in people}
+    assert many == one
+    assert many[(seg.acme, "ann@acme.test")]["health"] == {"score": 62, "band": "average", "trend": 0.5,
+                                                           "day": WORLD_NOW.date(), "reasons": ["Logins fell"]}
+    assert many[(seg.globex, "cy@globex.test")]["user"] == {"email": "cy@globex.test", "name": "Cy", "title": None,
+                                                            "role": None}
