@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
@@ -37,7 +37,7 @@ from campaigns.inapp_adapter import QueueMessage, queue_in_app, queue_message_fu
 from campaigns.manage import campaign_settings
 from campaigns.timing import next_allowed, week_bounds, zone
 from campaigns.tracking import rewriter
-from mail.context import variables_for
+from mail.context import variables_for, variables_for_many
 from mail.outbox import MailRequest, enqueue_many
 from store.db import Store
 from store.models import (
@@ -111,19 +111,36 @@ class _Run:
     queue: QueueMessage | None
     now: dt.datetime
     summary: RunSummary
+    chunk: _Chunk = field(default_factory=lambda: _Chunk())
+    runs: list[CampaignStepRun] = field(default_factory=list)
+    """History rows of the chunk, stored in order once its e-mails are queued (they name the outbox rows)."""
+    mails: list[tuple[CampaignStepRun, MailRequest]] = field(default_factory=list)
 
-    def history(self, e: CampaignEnrollment, step: Step, outcome: str, detail: str | None = None,
-                outbox_id: int | None = None) -> None:
+    def history(self, e: CampaignEnrollment, step: Step, outcome: str, detail: str | None = None) -> CampaignStepRun:
         step_id = next((s.id for s in self.campaign.steps if s.position == step.position), None)
-        self.session.add(CampaignStepRun(campaign_id=self.campaign.id, enrollment_id=e.id, step_id=step_id,
-                                         position=step.position, kind=step.kind, outcome=outcome,
-                                         outbox_id=outbox_id, detail=detail[:500] if detail else None, at=self.now))
+        row = CampaignStepRun(campaign_id=self.campaign.id, enrollment_id=e.id, step_id=step_id,
+                              position=step.position, kind=step.kind, outcome=outcome,
+                              detail=detail[:500] if detail else None, at=self.now)
+        self.runs.append(row)
+        return row
+
+
+@dataclass
+class _Chunk:
+    """What the walk of a chunk of enrollments reads, fetched for the whole chunk at once."""
+
+    suppressed: dict[str, tuple[dt.datetime, int | None]] = field(default_factory=dict)
+    zones: dict[str, str] = field(default_factory=dict)
+    sent_at: dict[str, list[dt.datetime]] = field(default_factory=dict)
+    """Campaign e-mails sent to each address in the last 8 days (any campaign), and those queued by this walk."""
+    variables: dict[tuple[int | None, str], dict[str, Any]] = field(default_factory=dict)
 
 
 def run_due(store: Store, tenant_id: int, now: dt.datetime, *, mail: MailContext | None,
             queue_message: QueueMessage | None = UNSET) -> RunSummary:
     """Enroll and advance every active campaign of the workspace as of ``now``; idempotent at one ``now``.
-    ``mail`` None (no SMTP settings): e-mail steps wait (recorded once per run as ``quiet``-free ``no_mail``)."""
+    ``mail`` None (no SMTP server configured): an e-mail step waits an hour, recorded ``no_mail``.
+    ``queue_message``: the in-app call (default: `inapp.messages.queue_message` when installed; None: pending)."""
     queue = queue_message_function() if queue_message is UNSET else queue_message
     summary = RunSummary()
     with store.session(tenant_id) as s:
@@ -149,10 +166,52 @@ def run_due(store: Store, tenant_id: int, now: dt.datetime, *, mail: MailContext
                 if campaign is None or campaign.status != "active":
                     break
                 run = _run(s, tenant_id, campaign, mail, queue, now, summary)
-                for enrollment in s.scalars(select(CampaignEnrollment).where(
-                        CampaignEnrollment.id.in_(due[first:first + CHUNK])).order_by(CampaignEnrollment.id)):
+                chunk = list(s.scalars(select(CampaignEnrollment).where(
+                    CampaignEnrollment.id.in_(due[first:first + CHUNK])).order_by(CampaignEnrollment.id)))
+                run.chunk = _prefetch(run, chunk)
+                for enrollment in chunk:
                     _advance(run, enrollment)
+                _store_chunk(run)
     return summary
+
+
+def _prefetch(run: _Run, chunk: list[CampaignEnrollment]) -> _Chunk:
+    s = run.session
+    emails = sorted({e.email for e in chunk})
+    found = _Chunk()
+    for address, created, outbox_id in s.execute(select(
+            Suppression.address, Suppression.created_at, Suppression.outbox_id).where(
+            Suppression.category == run.campaign.category, Suppression.address.in_(emails))):
+        found.suppressed[address] = (created, outbox_id)
+    for address, zone_name in s.execute(select(func.lower(ProductUser.email), ProductUser.time_zone).where(
+            func.lower(ProductUser.email).in_(emails), ProductUser.time_zone.is_not(None)).order_by(ProductUser.id)):
+        found.zones.setdefault(address, zone_name)
+    for address, at in s.execute(select(CampaignEnrollment.email, CampaignStepRun.at).join(
+            CampaignStepRun, CampaignStepRun.enrollment_id == CampaignEnrollment.id).where(
+            CampaignEnrollment.email.in_(emails), CampaignStepRun.outcome == "sent",
+            CampaignStepRun.at >= run.now - dt.timedelta(days=8))):
+        found.sent_at.setdefault(address, []).append(at)
+    if run.mail is not None and any(run.steps[p].kind == "send_email" for p in run.steps):
+        found.variables = variables_for_many(s, run.tenant_id, [(e.account_id, e.email) for e in chunk])
+    return found
+
+
+def _store_chunk(run: _Run) -> None:
+    """Queue the chunk's e-mails in one `enqueue_many`, then store its history rows in walk order."""
+    if run.mails and run.mail is not None:
+        rows = enqueue_many(run.session, [request for _, request in run.mails], sender=run.mail.sender,
+                            public_url=run.mail.public_url, now=run.now,
+                            rewrite_html=rewriter(run.mail.secret, run.tenant_id, run.mail.public_url))
+        run.session.flush()
+        for (history, _), row in zip(run.mails, rows, strict=True):
+            history.outbox_id = row.id
+            if row.state == "suppressed":
+                history.outcome, history.detail = "suppressed", (row.last_error or "")[:500]
+                run.summary.suppressed += 1
+                run.summary.sent -= 1
+    run.session.add_all(run.runs)
+    run.session.flush()
+    run.runs, run.mails = [], []
 
 
 def _run(s: Session, tenant_id: int, campaign: Campaign, mail: MailContext | None, queue: QueueMessage | None,
@@ -283,20 +342,20 @@ def _goal_met(run: _Run, goal: Goal, e: CampaignEnrollment) -> dt.datetime | Non
 def _consent(run: _Run, e: CampaignEnrollment) -> str | None:
     """``unsubscribed`` (from one of this enrollment's e-mails, or since enrolling) or ``suppressed`` (before)
     when the address may get none of the campaign's category."""
-    row = run.session.execute(select(Suppression.created_at, Suppression.outbox_id).where(
-        Suppression.address == e.email, Suppression.category == run.campaign.category)).first()
+    row = run.chunk.suppressed.get(e.email)
     if row is None:
         return None
-    ours = row.outbox_id is not None and run.session.scalar(select(func.count(CampaignStepRun.id)).where(
-        CampaignStepRun.enrollment_id == e.id, CampaignStepRun.outbox_id == row.outbox_id))
-    return "unsubscribed" if ours or row.created_at >= e.enrolled_at else "suppressed"
+    created, outbox_id = row
+    ours = outbox_id is not None and run.session.scalar(select(func.count(CampaignStepRun.id)).where(
+        CampaignStepRun.enrollment_id == e.id, CampaignStepRun.outbox_id == outbox_id))
+    return "unsubscribed" if ours or created >= e.enrolled_at else "suppressed"
 
 
 def _advance(run: _Run, e: CampaignEnrollment) -> None:
     for _ in range(len(run.steps) + 2):  # branches jump forward only: a walk visits each step once at most
         if e.exited_at is not None:
             return
-        if run.goal is not None:
+        if run.goal is not None and run.goal.kind == "field":  # event and list goals: swept at this moment
             at = _goal_met(run, run.goal, e)
             if at is not None:
                 _reached(run, e, at)
@@ -314,9 +373,7 @@ def _advance(run: _Run, e: CampaignEnrollment) -> None:
 
 
 def _time_zone(run: _Run, e: CampaignEnrollment) -> Any:
-    name = run.session.scalar(select(ProductUser.time_zone).where(
-        func.lower(ProductUser.email) == e.email, ProductUser.time_zone.is_not(None)).order_by(ProductUser.id))
-    return zone(name, run.settings.time_zone)
+    return zone(run.chunk.zones.get(e.email), run.settings.time_zone)
 
 
 def _send_email(run: _Run, e: CampaignEnrollment, step: Step) -> bool:
@@ -333,27 +390,19 @@ def _send_email(run: _Run, e: CampaignEnrollment, step: Step) -> bool:
         run.summary.quiet += 1
         return False
     start, end = week_bounds(now, tz)
-    sent = s.scalar(select(func.count(CampaignStepRun.id)).join(
-        CampaignEnrollment, CampaignEnrollment.id == CampaignStepRun.enrollment_id).where(
-        CampaignEnrollment.email == e.email, CampaignStepRun.outcome == "sent", CampaignStepRun.at >= start,
-        CampaignStepRun.at < end)) or 0
+    sent_at = run.chunk.sent_at.setdefault(e.email, [])
+    sent = sum(1 for at in sent_at if start <= at < end)
     if sent >= run.settings.weekly_cap:
         e.next_at = end
         run.history(e, step, "capped", f"{sent} campaign e-mails this week (cap {run.settings.weekly_cap})")
         run.summary.capped += 1
         return False
     key = campaign_key(run.campaign.id, step.position, e.id)
-    request = MailRequest(key, e.email, step.template(), variables_for(s, e.account_id, e.email),
-                          run.campaign.category)
-    row = enqueue_many(s, [request], sender=run.mail.sender, public_url=run.mail.public_url, now=now,
-                       rewrite_html=rewriter(run.mail.secret, run.tenant_id, run.mail.public_url))[0]
-    s.flush()
-    if row.state == "suppressed":
-        run.history(e, step, "suppressed", row.last_error, row.id)
-        run.summary.suppressed += 1
-    else:
-        run.history(e, step, "sent", None, row.id)
-        run.summary.sent += 1
+    variables = run.chunk.variables.get((e.account_id, e.email)) or variables_for(s, e.account_id, e.email)
+    history = run.history(e, step, "sent")  # the outbox row (or its suppression) is filled in by `_store_chunk`
+    run.mails.append((history, MailRequest(key, e.email, step.template(), variables, run.campaign.category)))
+    sent_at.append(now)
+    run.summary.sent += 1
     e.position += 1
     return True
 

@@ -95,3 +95,53 @@ def test_the_cli_runs_the_campaigns_and_sends_then_lists_them(world: Any, app_fa
         listed = runner.invoke(cli, ["campaigns", "list", "--tenant", "alpha"])
     assert per_address(inbox) == {"ann@acme.test": 1, "bob@acme.test": 1}
     assert listed.output == "   1  active   Onboarding  — enrolled 3, sent 2, opened 0, clicked 0, converted 0\n"
+
+
+def test_the_collector_keeps_a_users_time_zone_from_context_timezone_and_ignores_a_bad_one(world: Any) -> None:
+    import json
+
+    from store.models import ProductUser
+    from tests.campaigns.conftest import WRITE_KEY
+    from tests.collector.conftest import auth
+
+    app, store, seg = world
+    client = app.test_client()
+
+    def post(*messages: dict[str, Any]) -> None:
+        answer = client.post("/v1/batch", data=json.dumps({"batch": list(messages)}),
+                             headers={**auth(WRITE_KEY), "Content-Type": "application/json"})
+        assert answer.status_code == 200 and answer.get_json().get("rejected", []) == [], answer.get_data(as_text=True)
+
+    post({"type": "track", "messageId": "tz-1", "userId": "u-bob", "event": "login",
+          "context": {"timezone": "America/Chicago"}},
+         {"type": "identify", "messageId": "tz-2", "userId": "u-new", "traits": {"email": "new@acme.test"},
+          "context": {"timezone": "../../etc/passwd", "groupId": "g-acme"}})
+    post({"type": "track", "messageId": "tz-3", "userId": "u-bob", "event": "login",
+          "context": {"timezone": "Nowhere/Town"}})
+    with store.session(seg.tenant_id) as s:
+        zones = {u.user_key: u.time_zone for u in s.scalars(select(ProductUser).where(
+            ProductUser.user_key.in_(["u-bob", "u-new", "u-cy"])))}
+    assert zones == {"u-bob": "America/Chicago", "u-new": None, "u-cy": "America/New_York"}
+
+
+def test_the_chunks_template_variables_are_those_of_variables_for_one_by_one(world: Any) -> None:
+    from mail.context import variables_for, variables_for_many
+    from store.models import HealthSnapshot
+
+    _, store, seg = world
+    t = seg.tenant_id
+    with store.session(t) as s:
+        s.add_all([HealthSnapshot(account_id=seg.acme, day=WORLD_NOW.date() - dt.timedelta(days=1), score=40.4,
+                                  band="poor", reasons=[{"text": "old"}], trend=-1.0),
+                   HealthSnapshot(account_id=seg.acme, day=WORLD_NOW.date(), score=61.6, band="average",
+                                  reasons=[{"text": "Logins fell"}, "not a reason"], trend=0.5)])
+    people = [(seg.acme, "ann@acme.test"), (seg.globex, "Ann@Acme.test"), (seg.acme, "bob@acme.test"),
+              (seg.globex, "cy@globex.test"), (None, "nobody@acme.test")]
+    with store.session(t) as s:
+        many = variables_for_many(s, t, people)
+        one = {(a, e.lower()): variables_for(s, a, e) for a, e in people}
+    assert many == one
+    assert many[(seg.acme, "ann@acme.test")]["health"] == {"score": 62, "band": "average", "trend": 0.5,
+                                                           "day": WORLD_NOW.date(), "reasons": ["Logins fell"]}
+    assert many[(seg.globex, "cy@globex.test")]["user"] == {"email": "cy@globex.test", "name": "Cy", "title": None,
+                                                            "role": None}
