@@ -165,3 +165,37 @@ def test_a_crm_that_is_down_keeps_the_write_queued_with_backoff_then_writes_it(m
     with store.session(tenant_id) as s:
         rows = sorted((r.address, r.state, r.attempts, r.last_error) for r in s.scalars(select(ConsentWrite)))
     assert rows == [("known@alpha.example", "written", 2, None), ("stranger@alpha.example", "not_found", 2, None)]
+
+
+def test_an_admin_unsubscribes_an_address_by_hand_audited_and_only_an_admin(app_factory: Any) -> None:
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, PUBLIC_URL=PUBLIC_URL)
+    ws = seed_workspace(app, "alpha", "Alpha")
+    csm = signed_in_client(app, ws.emails["csm"])
+    assert csm.post("/admin/settings/suppress", data={"address": "a@b.example", "category": "marketing",
+                                                      "csrf_token": csrf_of(csm)}).status_code == 403
+    assert csm.post("/admin/settings/consent", data={"consent_writeback": "on",
+                                                     "csrf_token": csrf_of(csm)}).status_code == 403
+    admin = signed_in_client(app, ws.emails["admin"])
+    done = admin.post("/admin/settings/suppress", data={"address": " Person@Customer.example ",
+                                                        "category": "marketing", "csrf_token": csrf_of(admin)})
+    assert done.status_code == 302 and "person@customer.example+gets+no+more+marketing+e-mail" in done.headers[
+        "Location"]
+    again = admin.post("/admin/settings/suppress", data={"address": "person@customer.example",
+                                                         "category": "marketing", "csrf_token": csrf_of(admin)})
+    assert "was+already+unsubscribed" in again.headers["Location"]
+    bad = admin.post("/admin/settings/suppress", data={"address": "nobody", "category": "marketing",
+                                                       "csrf_token": csrf_of(admin)})
+    assert bad.status_code == 400 and "is not an e-mail address" in bad.get_data(as_text=True)
+    wrong = admin.post("/admin/settings/suppress", data={"address": "x@y.example", "category": "news",
+                                                         "csrf_token": csrf_of(admin)})
+    assert wrong.status_code == 400 and "category must be one of customer_success, marketing" in wrong.get_data(
+        as_text=True)
+    with canary_store(app).session(ws.tenant_id) as s:
+        assert [(x.address, x.category, x.source) for x in s.scalars(select(Suppression))] == [
+            ("person@customer.example", "marketing", "admin")]
+        assert [(e.target, e.detail) for e in s.scalars(select(AuditEvent).where(
+            AuditEvent.action == "mail.suppress"))] == [("person@customer.example", {"category": "marketing"})]
+        assert s.scalars(select(ConsentWrite)).all() == []  # the write-back is off
+    card = admin.get("/admin/settings").get_data(as_text=True).split('id="consent"')[1].split("</section>")[0]
+    assert "<strong>HubSpot</strong>: the address is unsubscribed from the subscription type of its category" in card
+    assert "Zendesk" not in card and 'data-testid="consent-writeback"' in card and "checked" not in card

@@ -83,3 +83,38 @@ def test_without_a_mail_server_the_step_says_so_and_queues_nothing(mail_store: A
         assert s.scalars(select(OutboxMessage)).all() == []
         log = [entry["message"] for entry in s.scalars(select(PlayRun)).one().log]
     assert "step 1: e-mail to ana@cs.example not sent: no mail server is configured" in log
+
+
+def test_a_play_started_by_hand_in_the_console_mails_through_the_outbox_after_its_run_commits(
+        app_factory: Any) -> None:
+    """The console's *Start by hand*: the run and its e-mail commit together, then the send job hands it over."""
+    from jobs import queue_of
+    from tests.console.conftest import CHEAP_ARGON2, csrf_of, seed_workspace, signed_in_client
+
+    manual = {"name": "Say hello", "trigger": {"type": "manual"},
+              "steps": [{"type": "email", "to": "owner", "subject": "Hello {account}", "body": "Time to call."}]}
+    with smtp_server() as (inbox, port):
+        app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, PUBLIC_URL=PUBLIC_URL,
+                          SMTP_HOST="127.0.0.1", SMTP_PORT=port, SMTP_FROM="canary@alpha.example")
+        ws = seed_workspace(app, "alpha", "Alpha")
+        from extensions import canary_store
+
+        store = canary_store(app)
+        with store.session(ws.tenant_id) as s:
+            play = create_play(s, load_definition(manual), ws.emails["manager"])
+            publish(s, play, ws.emails["manager"], None, WORLD_AS_OF)
+            play_id = play.id
+            account_id = s.scalars(select(Account.id).where(Account.owner == ws.emails["csm"]).order_by(
+                Account.id)).first()
+        manager = signed_in_client(app, ws.emails["manager"])
+        started = manager.post(f"/plays/{play_id}/start", data={"account_id": str(account_id),
+                                                                "csrf_token": csrf_of(manager)})
+        assert started.status_code == 302
+        queue_of(app).drain()
+        assert inbox.count == 1
+        message = inbox.messages()[0]
+        with store.session(ws.tenant_id) as s:
+            rows = [(r.idempotency_key.startswith(f"play:{play_id}:run:"), r.state) for r in
+                    s.scalars(select(OutboxMessage))]
+    assert rows == [(True, "sent")]
+    assert message["To"] == ws.emails["csm"] and message["Subject"].startswith("Hello ")
