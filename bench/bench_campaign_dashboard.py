@@ -67,7 +67,8 @@ def seed(app: object, tenant_id: int) -> int:
             {"tenant_id": tenant_id, "campaign_id": cid, "enrollment_id": enrollments[f"p{i}@c{i // 5}.example"],
              "position": 1, "kind": "send_email", "outcome": "sent", "outbox_id": ids[i], "at": at[i]}
             for i in range(PEOPLE)])
-        events = [{"tenant_id": tenant_id, "outbox_id": ids[i], "kind": "delivered", "at": at[i]} for i in range(PEOPLE)]
+        events = [{"tenant_id": tenant_id, "outbox_id": ids[i], "kind": "delivered", "at": at[i]}
+                  for i in range(PEOPLE)]
         for kind, every in (("opened", 2), ("clicked", 5), ("unsubscribed", 50)):
             events += [{"tenant_id": tenant_id, "outbox_id": ids[i], "kind": kind,
                         "at": at[i] + dt.timedelta(hours=3)} for i in range(0, PEOPLE, every)]
