@@ -299,8 +299,9 @@ def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
 
 def _store_users(session: Session, tenant_id: int, messages: list[Message],
                  known: Mapping[str, tuple[Any, ...]], user_account: Mapping[str, int]) -> int:
-    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
-    first), then bring every user of the batch up to date with one or two upserts; returns how many it created.
+    """Insert the users seen for the first time whole (insert-or-ignore: a concurrent batch may insert them
+    first), then bring every other user of the batch up to date with one or two upserts; returns how many it
+    created.
 
     A user takes the account of its group call, or keeps the one it has (the batch's account when
     it has none); the latest e-mail and identify name win; ``last_seen`` only moves forward.
@@ -310,23 +311,32 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
         return 0
     table = cast(Table, ProductUser.__table__)
     keys = sorted(changes)
-    created = 0
+    created: set[str] = set()
     new = [k for k in keys if k not in known]
     if new:
-        source = json_rows(session, [table.c.user_key, table.c.first_seen],
-                           [(k, changes[k].first_seen) for k in new])
+        # New users go in whole, in one statement; one a concurrent batch inserted first is left to the
+        # upserts below, like a known user.
+        rows = [(k, c.first_seen, user_account.get(k), c.email, c.name, c.last_seen)
+                for k in new for c in (changes[k],)]
+        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.account_id, table.c.email,
+                                     table.c.name, table.c.last_seen], rows)
         claim = insert_for(session, table).from_select(
-            ["tenant_id", "user_key", "first_seen"],
-            select(literal(tenant_id), source.c.user_key, source.c.first_seen).where(true()),
+            ["tenant_id", "user_key", "first_seen", "account_id", "email", "name", "last_seen"],
+            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.account_id,
+                   source.c.email, source.c.name, source.c.last_seen).where(true()),
             include_defaults=False,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
-        created = len(session.execute(claim, execution_options=touches(())).all())  # no name yet: no label
+        # A user's name or e-mail is their label in the panels of the accounts they are in.
+        created = set(session.execute(claim, execution_options=touches(
+            sorted({row[2] for row in rows if row[2] is not None}))).scalars())
     # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
     # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
     # they are only get their last_seen moved (the statement that touches no indexed column).
     detailed: dict[bool, list[tuple[Any, ...]]] = {True: [], False: []}
     seen: list[tuple[Any, ...]] = []
     for k in keys:
+        if k in created:
+            continue
         c = changes[k]
         stored_account, stored_email, stored_name = known.get(k, (None, None, None))
         account = user_account.get(k)
@@ -367,7 +377,7 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
         # A user's name or e-mail is their label in the panels of the accounts they are (or were) in.
         session.execute(stmt, execution_options=touches(
             [row[2] for row in rows] + [known.get(row[0], (None,))[0] for row in rows]))
-    return created
+    return len(created)
 
 
 def _later(stored: Any, new: Any) -> Any:
