@@ -112,7 +112,7 @@
     }
     var dismiss = el("button", "close", modal ? "Close" : "Dismiss");
     dismiss.type = "button";
-    dismiss.setAttribute("aria-label", "Dismiss: " + m.title);
+    dismiss.setAttribute("aria-label", (modal ? "Close" : "Dismiss") + ": " + m.title);
     dismiss.addEventListener("click", function () { close(m, root, "dismissed"); });
     actions.appendChild(dismiss);
     box.appendChild(actions);
