@@ -12,12 +12,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from inapp.rules import EVENT_CTA_CLICKED, LIFETIME, InAppError, check_message, is_pending
 from store.db import Store
-from store.models import InAppMessage, SourceLink
+from store.models import Account, InAppMessage, SourceLink
 from store.scoping import current_tenant
 from store.types import utcnow
 from store.upsert import insert_for
@@ -37,6 +37,9 @@ def queue_message(session: Session, *, tenant_id: int, user_key: str, account_id
         raise InAppError(f"tenant_id {tenant_id} is not the session's workspace ({scoped})")
     fields = check_message(user_key=user_key, kind=kind, title=title, body=body, cta_label=cta_label,
                            cta_url=cta_url, ref=ref)
+    if account_id is not None and session.scalar(select(Account.id).where(
+            Account.id == account_id, Account.tenant_id == tenant_id)) is None:
+        raise InAppError(f"account_id {account_id} is no account of this workspace")
     now = utcnow()
     table = InAppMessage.__table__
     session.execute(insert_for(session, table).values(
@@ -52,15 +55,14 @@ def queue_message(session: Session, *, tenant_id: int, user_key: str, account_id
 def pending(session: Session, user_key: str, now: dt.datetime) -> list[dict[str, Any]]:
     """The end user's messages still to show at ``now`` (not dismissed, clicked or expired), oldest first."""
     rows = session.scalars(select(InAppMessage).where(
-        InAppMessage.user_key == user_key, InAppMessage.dismissed_at.is_(None), InAppMessage.clicked_at.is_(None))
-        .order_by(InAppMessage.created_at, InAppMessage.id))
+        InAppMessage.user_key == user_key, InAppMessage.dismissed_at.is_(None), InAppMessage.clicked_at.is_(None),
+        or_(InAppMessage.expires_at.is_(None), InAppMessage.expires_at > now))
+        .order_by(InAppMessage.created_at, InAppMessage.id).limit(PENDING_LIMIT))
     out = []
     for m in rows:
         if is_pending(now=now, expires_at=m.expires_at, dismissed_at=m.dismissed_at, clicked_at=m.clicked_at):
             out.append({"id": m.id, "kind": m.kind, "title": m.title, "body": m.body, "ctaLabel": m.cta_label,
                         "ctaUrl": m.cta_url, "ref": m.ref})
-        if len(out) >= PENDING_LIMIT:
-            break
     return out
 
 

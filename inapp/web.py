@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask.blueprints import BlueprintSetupState
 
+from collector.limits import RateLimiter, retry_after
 from extensions import canary_store, credential_cipher, health_model
 from inapp.messages import click_event, mark, pending, record_click_usage
 from inapp.push import subscribe, unsubscribe
@@ -38,6 +40,8 @@ SNIPPET = "canary-inapp.js"
 YEAR = 365 * 24 * 3600
 ALLOWED_HEADERS = "Content-Type, X-Canary-User, X-Canary-User-Hash"
 REFUSED = "unknown workspace, user or user hash: sign the user id with the workspace's in-app secret"
+LIMITER = "canary.inapp.limiter"
+"""``app.extensions`` key of the per-workspace `RateLimiter` (``INAPP_RATE_PER_SECOND``/``INAPP_RATE_BURST``)."""
 
 
 @lru_cache(maxsize=1)
@@ -54,12 +58,25 @@ class _Assets(Blueprint):
 inapp_web = _Assets("inapp", __name__, static_folder="static", static_url_path="/inapp/v1")
 
 
+@inapp_web.record_once
+def _setup(state: BlueprintSetupState) -> None:
+    config = state.app.config
+    state.app.extensions[LIMITER] = RateLimiter(float(config.get("INAPP_RATE_PER_SECOND", 100)),
+                                                float(config.get("INAPP_RATE_BURST", 1000)))
+
+
 def snippet_url() -> str:
     return f"{str(current_app.config['PUBLIC_URL']).rstrip('/')}/inapp/v1/{SNIPPET}?v={snippet_version()}"
 
 
 class Refused(Exception):
     pass
+
+
+class Limited(Exception):
+    def __init__(self, wait: float) -> None:
+        super().__init__("rate limited")
+        self.wait = wait
 
 
 def _now() -> dt.datetime:
@@ -76,6 +93,9 @@ def _workspace(workspace: str) -> Resolved:
         found = resolve(s, credential_cipher(), workspace[:64])
     if found is None or not _origin_allowed(found):
         raise Refused
+    wait = current_app.extensions[LIMITER].take(found.tenant_id)
+    if wait > 0:
+        raise Limited(wait)
     return found
 
 
@@ -106,6 +126,13 @@ def _refused() -> Response:
     return response
 
 
+def _limited(exc: Limited) -> Response:
+    response = _answer({"error": "too many in-app requests for this workspace: retry after the number of "
+                                 "seconds in the Retry-After header"}, 429)
+    response.headers["Retry-After"] = retry_after(exc.wait)
+    return response
+
+
 def _bad(message: str) -> Response:
     return _answer({"error": message}, 400)
 
@@ -116,6 +143,8 @@ def preflight(workspace: str, rest: str) -> Response:
         _workspace(workspace)
     except Refused:
         return _refused()
+    except Limited as exc:
+        return _limited(exc)
     response = _answer({}, 204)
     response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE"
     response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
@@ -129,6 +158,8 @@ def list_messages(workspace: str) -> Response:
         found, user = _authenticate(workspace)
     except Refused:
         return _refused()
+    except Limited as exc:
+        return _limited(exc)
     with canary_store().session(found.tenant_id) as s:
         messages = pending(s, user, _now())
     return _answer({"messages": messages})
@@ -141,6 +172,8 @@ def mark_message(workspace: str, message_id: int, what: str) -> Response:
         found, user = _authenticate(workspace)
     except Refused:
         return _refused()
+    except Limited as exc:
+        return _limited(exc)
     now = _now()
     with canary_store().session(found.tenant_id) as s:
         marked = mark(s, user, message_id, what, now)
@@ -160,6 +193,8 @@ def push_key(workspace: str) -> Response:
         found, _user = _authenticate(workspace)
     except Refused:
         return _refused()
+    except Limited as exc:
+        return _limited(exc)
     return _answer({"publicKey": found.vapid_public_key})
 
 
@@ -170,6 +205,8 @@ def push_subscription(workspace: str) -> Response:
         found, user = _authenticate(workspace)
     except Refused:
         return _refused()
+    except Limited as exc:
+        return _limited(exc)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _bad("the body must be a JSON object: a PushSubscription's toJSON()")

@@ -119,3 +119,18 @@ def test_the_snippet_is_served_versioned(world: InAppWorld) -> None:
     assert "max-age=300" in stale.headers["Cache-Control"]
     worker = client.get("/inapp/v1/canary-inapp-sw.js")
     assert worker.status_code == 200 and b"showNotification" in worker.data
+
+
+def test_a_workspace_over_its_rate_gets_429_with_retry_after(world: InAppWorld) -> None:
+    from collector.limits import RateLimiter
+    from inapp.web import LIMITER
+
+    now = [0.0]
+    world.app.extensions[LIMITER] = RateLimiter(rate=1, burst=2, clock=lambda: now[0])
+    client = world.app.test_client()
+    codes = [client.get(MESSAGES, headers=world.headers("u-ann")).status_code for _ in range(3)]
+    assert codes == [200, 200, 429]
+    limited = client.get(MESSAGES, headers=world.headers("u-ann"))
+    assert limited.headers["Retry-After"] == "1" and "messages" not in limited.json
+    now[0] = 1.0
+    assert client.get(MESSAGES, headers=world.headers("u-ann")).status_code == 200

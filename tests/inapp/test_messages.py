@@ -69,3 +69,19 @@ def test_a_message_expires_after_its_lifetime(world: InAppWorld) -> None:
     assert [m["id"] for m in before] == [message_id]
     assert after == []
     assert other == []
+
+
+def test_an_account_of_another_workspace_is_refused(world: InAppWorld) -> None:
+    from store.models import Account
+    from store.tenants import create_tenant
+
+    with world.store.session() as s:
+        other, _ = create_tenant(s, "bravo", "Bravo")
+    with world.store.session(other.id) as s:
+        foreign = Account(name="Bravo Co", lifecycle_stage="customer")
+        s.add(foreign)
+        s.flush()
+        foreign_id = foreign.id
+    with world.store.session(world.tenant_id) as s, pytest.raises(InAppError, match="no account of this workspace"):
+        queue_message(s, tenant_id=world.tenant_id, user_key="u-ann", account_id=foreign_id, title="t", body="b",
+                      cta_label=None, cta_url=None, kind="modal", ref="r")
