@@ -38,6 +38,9 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme
   .then(function (n) {{ document.body.dataset.canaryPending = String(n); }});</script></body></html>"""
 
 
+MARKUP = '<img src=x onerror="window.pwned = 1">Hello'
+
+
 def _until(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
     """Poll ``check`` until truthy (a generous bound for the browser's request to land, not a timed assertion)."""
     deadline = time.monotonic() + timeout
@@ -90,6 +93,9 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
                 ids[ref] = queue_message(s, tenant_id=tenant.id, user_key="u-ann", account_id=account_id,
                                          title=title, body="A message from Acme.", cta_label=cta,
                                          cta_url=f"{page_url}/thanks" if cta else None, kind=kind, ref=ref)
+            ids["markup"] = queue_message(s, tenant_id=tenant.id, user_key="u-eve", account_id=account_id,
+                                          title=MARKUP, body=MARKUP, cta_label=None, cta_url=None, kind="banner",
+                                          ref="campaign:2:step:1")
         try:
             yield {"app": app, "tenant_id": tenant.id, "account_id": account_id, "ids": ids, "page": page_url}
         finally:
@@ -188,3 +194,23 @@ def test_the_banner_reaches_only_its_user_and_records_dismissal_and_click(browse
             page.screenshot(path=str(ARTIFACTS / "inapp-done.png"))
     finally:
         context.close()
+
+
+def test_message_text_is_shown_as_text_never_run(browser: Any, canary: dict[str, Any]) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 800})
+    page = context.new_page()
+    try:
+        with pinned_clock(WORLD_NOW):
+            page.goto(f"{canary['page']}/?user=u-eve")
+            region = page.locator(f'[data-canary-message="{canary["ids"]["markup"]}"]')
+            region.wait_for()
+            assert page.locator(".canary-inapp-title").inner_text() == MARKUP
+            assert region.locator("img").count() == 0
+            assert page.evaluate("window.pwned === undefined")
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"the banner scrolls sideways by {overflow} px at 390 px"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "inapp-banner-390.png"))
+    finally:
+        context.close()
+
