@@ -70,6 +70,9 @@ DEFAULTS: dict[str, Any] = {
     "REALTIME_COALESCE_SECONDS": 2.0,  # a workspace's changes arriving this close together make one rescoring
     "HUBSPOT_APP_ID": None,  # Canary's HubSpot app; with the developer key, installs register its webhooks
     "HUBSPOT_DEVELOPER_API_KEY": None,  # the app's developer account key (hapikey), for webhook subscriptions only
+    "INAPP_RATE_PER_SECOND": 100,  # in-app API requests per workspace per process (snippets of every end user)
+    "INAPP_RATE_BURST": 1000,
+    "INAPP_PUSH_ALLOW_LOOPBACK": False,  # tests only: accept push endpoints on 127.0.0.1/localhost over http
 }
 
 
@@ -121,6 +124,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import api
     import console
     from collector.api import collector
+    from inapp.web import inapp_web
     from mail.web import mail_pages
     from webhooks import webhooks
     from widgets import security
@@ -136,6 +140,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(install)
     app.register_blueprint(webhooks)
     app.register_blueprint(mail_pages)
+    app.register_blueprint(inapp_web)
     security.init_app(app)
 
     @app.get("/healthz")

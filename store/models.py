@@ -1129,6 +1129,81 @@ class Suppression(TenantScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+INAPP_KINDS = ("banner", "modal")
+"""`InAppMessage.kind`: a bar across the top of the customer's product, or a dialog over it."""
+
+
+class InAppSettings(TenantScoped, Base):
+    """A workspace's in-app settings: the identity-verification secret (the customer's server signs each end
+    user's id with it), the origins allowed to call the in-app API (CORS), and the Web Push VAPID key pair.
+    Secrets are Fernet-encrypted by `store.crypto.CredentialCipher` and never appear in `repr()` or logs."""
+
+    __tablename__ = "inapp_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_rotated_at: Mapped[dt.datetime | None] = mapped_column()
+    allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Exact origins (``https://app.example.com``) the snippet may call from; no wildcard."""
+    vapid_private_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    vapid_public_key: Mapped[str | None] = mapped_column(String(100))
+    """The application server key browsers subscribe with (uncompressed P-256 point, base64url)."""
+    vapid_subject: Mapped[str | None] = mapped_column(String(320))
+    """``mailto:`` or ``https:`` contact the push services may reach the sender at (the JWT ``sub``)."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<InAppSettings tenant={self.tenant_id} secret=[redacted]>"
+
+
+class InAppMessage(TenantScoped, Base):
+    """One message for one end user of the customer's product (Segment ``userId``), shown by the snippet."""
+
+    __tablename__ = "inapp_messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_key", "ref"),
+        CheckConstraint(_in("kind", INAPP_KINDS), name="kind"),
+        Index("ix_inapp_messages_pending", "tenant_id", "user_key", "dismissed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    user_key: Mapped[str] = mapped_column(String(260))
+    kind: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    cta_label: Mapped[str | None] = mapped_column(String(80))
+    cta_url: Mapped[str | None] = mapped_column(String(2000))
+    ref: Mapped[str] = mapped_column(String(200))
+    """Who asked for it, once: e.g. ``campaign:3:step:2``; the same (user, ref) again is the same row."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column()
+    shown_at: Mapped[dt.datetime | None] = mapped_column()
+    dismissed_at: Mapped[dt.datetime | None] = mapped_column()
+    clicked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class PushSubscription(TenantScoped, Base):
+    """One browser's Web Push subscription for one end user (the PushSubscription the browser made)."""
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (UniqueConstraint("tenant_id", "endpoint_hash"), Index("ix_push_subscriptions_user",
+                                                                               "tenant_id", "user_key"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(260))
+    endpoint: Mapped[str] = mapped_column(String(2000))
+    endpoint_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of ``endpoint`` (unique per workspace; endpoints are too long to index everywhere)."""
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    not_before: Mapped[dt.datetime | None] = mapped_column()
+    """The push service answered 429: nothing is sent to it before this (its ``Retry-After``)."""
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column()
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,
@@ -1165,4 +1240,7 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     MailSettings,
     OutboxMessage,
     Suppression,
+    InAppSettings,
+    InAppMessage,
+    PushSubscription,
 )
