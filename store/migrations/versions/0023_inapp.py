@@ -1,9 +1,9 @@
 """In-app messages for the end users of the customer's product, their Web Push subscriptions, and the
 per-workspace in-app settings (identity-verification secret, allowed origins, VAPID keys; secrets encrypted).
 
-Down-revision 0022: 0023 and 0024 land beside it and the chain is re-linked at merge.
+Follows 0022 (revenue timelines).
 
-Revision ID: 0025
+Revision ID: 0023
 Revises: 0022
 Create Date: 2026-12-01 03:11:30
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 import store.types
 
-revision = "0025"
+revision = "0023"
 down_revision = "0022"
 branch_labels = None
 depends_on = None
