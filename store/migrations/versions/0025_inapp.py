@@ -1,10 +1,10 @@
 """In-app messages for the end users of the customer's product, their Web Push subscriptions, and the
 per-workspace in-app settings (identity-verification secret, allowed origins, VAPID keys; secrets encrypted).
 
-Follows 0022 (revenue timelines).
+Follows 0023 (campaigns).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0025
+Revises: 0023
 Create Date: 2026-12-01 03:11:30
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 import store.types
 
-revision = "0023"
-down_revision = "0022"
+revision = "0025"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
