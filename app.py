@@ -123,6 +123,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     import api
     import console
+    from campaigns.web import tracking
     from collector.api import collector
     from inapp.web import inapp_web
     from mail.web import mail_pages
@@ -140,6 +141,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(install)
     app.register_blueprint(webhooks)
     app.register_blueprint(mail_pages)
+    app.register_blueprint(tracking)
     app.register_blueprint(inapp_web)
     security.init_app(app)
 
@@ -258,6 +260,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
 def _register_commands() -> None:
     from cli.bi import bi_cli, revenue_cli
+    from cli.campaigns import campaigns_cli
     from cli.connect import connect
     from cli.demo import demo
     from cli.jobs import beat, worker
@@ -270,7 +273,7 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli):
+                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli, campaigns_cli):
         cli.add_command(command)
 
 

@@ -194,7 +194,7 @@ def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
 
 def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandbox: Any = None) -> DemoResult:
     """Run the pipeline against a started `sandbox.server.Sandbox`."""
-    from jobs.work import send_job
+    from jobs.work import campaigns_job, send_job
     from sync.health import HISTORY_DAYS, first_score
     from sync.lists import evaluate_lists
     from sync.push import push
@@ -237,6 +237,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
         scored = first_score(store, tenant_id, default_model(), world.as_of, progress=bar.advance)
     evaluate_lists(store, tenant_id, world.as_of)  # the portfolio lists, as after every score run
     result.plays_started = start_demo_plays(app, store, tenant_id, world.as_of)
+    campaigns_job(app, tenant_id)  # active campaigns, inline (none in a fresh demo; the job runs them by schedule)
     result.mail = send_job(app, tenant_id)  # the outbox, inline (a `canary worker` runs it with a broker)
     result.history_days = scored.days
 

@@ -253,15 +253,15 @@ def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: 
 
 
 def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict[str, tuple[Any, ...]]:
-    """``(account id, e-mail, name)`` of each of ``user_keys`` already stored. On PostgreSQL their rows are
+    """``(account id, e-mail, name, time zone)`` of each of ``user_keys`` already stored. On PostgreSQL their rows are
     locked in key order, so racing batches that update the same users cannot deadlock."""
     table = ProductUser.__table__
     wanted = json_rows(session, [table.c.user_key], [(k,) for k in user_keys])
     rows = session.execute(
-        select(table.c.user_key, table.c.account_id, table.c.email, table.c.name)
+        select(table.c.user_key, table.c.account_id, table.c.email, table.c.name, table.c.time_zone)
         .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(select(wanted.c.user_key)))
         .order_by(table.c.user_key).with_for_update())
-    return {key: (account_id, email, name) for key, account_id, email, name in rows}
+    return {key: (account_id, email, name, time_zone) for key, account_id, email, name, time_zone in rows}
 
 
 @dataclass
@@ -273,6 +273,7 @@ class _UserChanges:
     email: str | None = None
     name: str | None = None
     last_seen: dt.datetime | None = None
+    time_zone: str | None = None
 
 
 def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
@@ -286,6 +287,8 @@ def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
         email = m.traits.get("email")
         if isinstance(email, str) and "@" in email:
             user.email = email.strip().lower()
+        if m.time_zone is not None:
+            user.time_zone = m.time_zone
         if m.type == "identify":
             name = m.traits.get("name")
             if isinstance(name, str):
@@ -304,7 +307,8 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
     created.
 
     A user takes the account of its group call, or keeps the one it has (the batch's account when
-    it has none); the latest e-mail and identify name win; ``last_seen`` only moves forward.
+    it has none); the latest e-mail, identify name and ``context.timezone`` (an IANA zone) win; ``last_seen``
+    only moves forward.
     """
     changes = _user_changes(messages)
     if not changes:
@@ -316,16 +320,10 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
     if new:
         # New users go in whole, in one statement; one a concurrent batch inserted first is left to the
         # upserts below, like a known user.
-        rows = [(k, c.first_seen, user_account.get(k), c.email, c.name, c.last_seen)
+        rows = [(k, c.first_seen, user_account.get(k), c.email, c.name, c.last_seen, c.time_zone)
                 for k in new for c in (changes[k],)]
-        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.account_id, table.c.email,
-                                     table.c.name, table.c.last_seen], rows)
-        claim = insert_for(session, table).from_select(
-            ["tenant_id", "user_key", "first_seen", "account_id", "email", "name", "last_seen"],
-            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.account_id,
-                   source.c.email, source.c.name, source.c.last_seen).where(true()),
-            include_defaults=False,
-        ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
+        claim = _whole_users(session, tenant_id, table, rows).on_conflict_do_nothing(
+            index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
         # A user's name or e-mail is their label in the panels of the accounts they are in.
         created = set(session.execute(claim, execution_options=touches(
             sorted({row[2] for row in rows if row[2] is not None}))).scalars())
@@ -338,12 +336,13 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
         if k in created:
             continue
         c = changes[k]
-        stored_account, stored_email, stored_name = known.get(k, (None, None, None))
+        stored_account, stored_email, stored_name, stored_zone = known.get(k, (None, None, None, None))
         account = user_account.get(k)
         moves = account is not None and (c.joined_group or stored_account is None) and account != stored_account
         if moves or (c.email is not None and c.email != stored_email) or (
-                c.name is not None and c.name != stored_name):
-            detailed[c.joined_group].append((k, c.first_seen, account, c.email, c.name, c.last_seen))
+                c.name is not None and c.name != stored_name) or (
+                c.time_zone is not None and c.time_zone != stored_zone):
+            detailed[c.joined_group].append((k, c.first_seen, account, c.email, c.name, c.last_seen, c.time_zone))
         elif c.last_seen is not None:
             seen.append((k, c.first_seen, c.last_seen))
     if seen:
@@ -358,26 +357,31 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
     for joined, rows in detailed.items():
         if not rows:
             continue
-        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.account_id, table.c.email,
-                                     table.c.name, table.c.last_seen], rows)
-        stmt = insert_for(session, table).from_select(
-            ["tenant_id", "user_key", "first_seen", "account_id", "email", "name", "last_seen"],
-            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.account_id,
-                   source.c.email, source.c.name, source.c.last_seen).where(true()),
-            include_defaults=False,
-        )
+        stmt = _whole_users(session, tenant_id, table, rows)
         new_account, old_account = stmt.excluded.account_id, table.c.account_id
         stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
             "account_id": func.coalesce(new_account, old_account) if joined else func.coalesce(old_account,
                                                                                                 new_account),
             "email": func.coalesce(stmt.excluded.email, table.c.email),
             "name": func.coalesce(stmt.excluded.name, table.c.name),
+            "time_zone": func.coalesce(stmt.excluded.time_zone, table.c.time_zone),
             "last_seen": _later(table.c.last_seen, stmt.excluded.last_seen),
         })
         # A user's name or e-mail is their label in the panels of the accounts they are (or were) in.
         session.execute(stmt, execution_options=touches(
             [row[2] for row in rows] + [known.get(row[0], (None,))[0] for row in rows]))
     return len(created)
+
+
+_WHOLE = ("user_key", "first_seen", "account_id", "email", "name", "last_seen", "time_zone")
+
+
+def _whole_users(session: Session, tenant_id: int, table: Table, rows: list[tuple[Any, ...]]) -> Any:
+    """``INSERT INTO product_users … SELECT`` of ``rows``, each a tuple of `_WHOLE`'s columns (no conflict rule)."""
+    source = json_rows(session, [table.c[name] for name in _WHOLE], rows)
+    return insert_for(session, table).from_select(
+        ["tenant_id", *_WHOLE], select(literal(tenant_id), *[source.c[name] for name in _WHOLE]).where(true()),
+        include_defaults=False)
 
 
 def _later(stored: Any, new: Any) -> Any:

@@ -12,6 +12,7 @@ day): the store never keeps raw events.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -19,6 +20,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
@@ -180,6 +182,8 @@ class Message:
     group_id: str | None = None
     properties: Mapping[str, Any] = field(default_factory=dict)
     traits: Mapping[str, Any] = field(default_factory=dict)
+    time_zone: str | None = None
+    """``context.timezone`` when it names an IANA zone (campaign quiet hours); anything else is ignored."""
 
 
 @dataclass(frozen=True)
@@ -345,6 +349,25 @@ def _checked_message(raw: Any, index: int, now: dt.datetime) -> Message | Reject
     return _message(raw, data, index, when)
 
 
+TIME_ZONE_MAX = 64
+
+
+@functools.lru_cache(maxsize=512)
+def known_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except Exception:  # not found, not a key (a path, a NUL): not a zone
+        return False
+    return True
+
+
+def _time_zone(context: Any) -> str | None:
+    value = context.get("timezone") if isinstance(context, Mapping) else None
+    if type(value) is str and 0 < len(value) <= TIME_ZONE_MAX and known_time_zone(value):
+        return value
+    return None
+
+
 def _message(raw: Mapping[str, Any], data: Mapping[str, Any], index: int, when: dt.datetime) -> Message:
     event = data["event"]
     if data["type"] in ("page", "screen"):
@@ -360,6 +383,7 @@ def _message(raw: Mapping[str, Any], data: Mapping[str, Any], index: int, when: 
         group_id=data["groupId"] or (context_group[1] if context_group else None),
         properties=data["properties"],
         traits=data["traits"],
+        time_zone=_time_zone(data["context"]),
     )
 
 

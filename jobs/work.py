@@ -133,6 +133,33 @@ def send_job(app: Any, tenant_id: int, *, limit: int | None = None) -> dict[str,
     return deliver(store, tenant_id, settings, policy=OutboxPolicy.from_config(app.config), limit=limit).as_dict()
 
 
+def campaigns_job(app: Any, tenant_id: int, *, now: str | None = None) -> dict[str, Any]:
+    """Enroll and advance the workspace's active campaigns (`campaigns.runner.run_due`), one run at a time per
+    workspace; the e-mails it queues go with the next send job (queued here when any was)."""
+    from campaigns.runner import MailContext, run_due
+    from extensions import credential_cipher
+    from mail.settings import smtp_settings
+
+    store = _store(app)
+    with store.session(tenant_id) as s:
+        settings = smtp_settings(s, credential_cipher(app), app.config)
+    mail = MailContext(settings.from_address, str(app.config["PUBLIC_URL"]), str(app.config["SECRET_KEY"])) \
+        if settings is not None else None
+    when = dt.datetime.fromisoformat(now) if now else dt.datetime.now(dt.UTC)
+    with locks_of(app).hold(f"campaigns:{tenant_id}"):
+        summary = run_due(store, tenant_id, when, mail=mail)
+    return summary.as_dict()
+
+
+def workspaces_with_campaigns(app: Any) -> list[int]:
+    """Workspaces with an active campaign (or a finished one whose people are still in)."""
+    from store.models import Campaign
+
+    with _store(app).session() as s:
+        return list(s.scalars(select(Campaign.tenant_id).where(Campaign.status.in_(("active", "finished")))
+                              .distinct().order_by(Campaign.tenant_id)))
+
+
 def workspaces_with_mail_due(app: Any) -> list[int]:
     """Workspaces whose outbox has a message due now (the schedule's send round)."""
     from store.models import OutboxMessage

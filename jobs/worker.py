@@ -12,7 +12,8 @@
   catches what a webhook missed — and a nightly rescore of the last 30 days at 02:00 UTC.
 * Queues by kind (`route`): real-time changes, syncs and refreshes, scores, pushes, e-mail sends each have
   their own queue (``canary.changes``, ``canary.sync``, ``canary.score``, ``canary.push``, ``canary.send``;
-  every minute ``canary.send_due`` queues a send for each workspace with e-mail due), so a nightly rescore
+  every minute ``canary.send_due`` queues a send for each workspace with e-mail due; every five minutes
+  ``canary.campaigns_due`` a campaigns run, on the send queue), so a nightly rescore
   never waits in front of a webhook's change; with ``JOB_PARTITIONS`` = P > 1 each kind is split into
   P queues by workspace id (``canary.sync.<tenant_id % P>``): `canary worker --queues sync --partitions 3`
   serves one slice, so a workspace's jobs of a kind always go to the same worker processes.
@@ -32,6 +33,7 @@ log = logging.getLogger("canary.jobs")
 
 REFRESH_SECONDS = 300.0
 SEND_SECONDS = 60.0
+CAMPAIGN_SECONDS = 300.0
 NIGHTLY_HISTORY_DAYS = 30
 MAX_RETRIES = 5
 LOCKED_RETRY_SECONDS = 15
@@ -48,6 +50,7 @@ TASK_QUEUES: dict[str, str] = {
     "canary.score": "score", "canary.rescore_all": "score",
     "canary.push": "push",
     "canary.send": "send", "canary.send_due": "send",
+    "canary.campaigns": "send", "canary.campaigns_due": "send",
 }
 """Each task's queue kind. A refresh (sync, score, push of one workspace in one job) is sync work; the
 schedule's fan-outs go with the work they fan out (partition 0: they name no workspace)."""
@@ -94,6 +97,7 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     "refresh every workspace": {"task": "canary.refresh_all", "schedule": REFRESH_SECONDS},
     "nightly rescore": {"task": "canary.rescore_all", "schedule": crontab(hour=2, minute=0)},
     "send due e-mail": {"task": "canary.send_due", "schedule": SEND_SECONDS},
+    "advance campaigns": {"task": "canary.campaigns_due", "schedule": CAMPAIGN_SECONDS},
 }
 
 
@@ -220,6 +224,23 @@ def send_due() -> int:
     ids = workspaces_with_mail_due(flask_app())
     for tenant_id in ids:
         send_task.delay(tenant_id)
+    return len(ids)
+
+
+@celery.task(name="canary.campaigns", base=CanaryTask, bind=True)
+def campaigns_task(self: Any, tenant_id: int, now: str | None = None) -> Any:
+    return _run(self, "campaigns", tenant_id, now=now)
+
+
+@celery.task(name="canary.campaigns_due")
+def campaigns_due() -> int:
+    """Every five minutes: a campaigns job for each workspace with an active campaign (its e-mails then go
+    with the minute's send round)."""
+    from jobs.work import workspaces_with_campaigns
+
+    ids = workspaces_with_campaigns(flask_app())
+    for tenant_id in ids:
+        campaigns_task.delay(tenant_id)
     return len(ids)
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.db import Store
-from store.models import SUPPRESSION_CATEGORIES, OutboxMessage, Suppression
+from store.models import SUPPRESSION_CATEGORIES, MailEvent, OutboxMessage, Suppression
 
 TOKEN_BYTES = 32
 TOKEN_SHAPE_MAX = 64
@@ -85,5 +85,6 @@ def unsubscribe(store: Store, token: str, source: str) -> TokenTarget | None:
     if target is None:
         return None
     with store.session(target.tenant_id) as s:
-        suppress(s, target.address, target.category, source, target.outbox_id)
+        if suppress(s, target.address, target.category, source, target.outbox_id):
+            s.add(MailEvent(outbox_id=target.outbox_id, kind="unsubscribed"))
     return target

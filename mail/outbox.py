@@ -33,10 +33,10 @@ import datetime as dt
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,7 @@ from mail.message import Unsubscribe, build_message, check_address, domain_of
 from mail.smtp import SendFailure, SmtpSender, SmtpSettings
 from mail.templates import MailTemplate, render
 from store.db import Store
-from store.models import MAIL_CATEGORIES, SUPPRESSION_CATEGORIES, OutboxMessage
+from store.models import MAIL_CATEGORIES, SUPPRESSION_CATEGORIES, MailEvent, OutboxMessage
 
 log = logging.getLogger("canary.mail")
 
@@ -120,7 +120,8 @@ def _checked(request: MailRequest) -> MailRequest:
     return MailRequest(key, to, request.template, request.variables, request.category)
 
 
-def _new_row(request: MailRequest, sender: str, public_url: str, now: dt.datetime, blocked: bool) -> OutboxMessage:
+def _new_row(request: MailRequest, sender: str, public_url: str, now: dt.datetime, blocked: bool,
+             rewrite_html: Callable[[str, str], str] | None = None) -> OutboxMessage:
     token = unsubscribe = None
     values = dict(request.variables)
     if request.category in SUPPRESSION_CATEGORIES:
@@ -129,6 +130,8 @@ def _new_row(request: MailRequest, sender: str, public_url: str, now: dt.datetim
         unsubscribe = Unsubscribe(url, f"{sender}?subject=unsubscribe%20{token}")
         values["unsubscribe_url"] = url
     rendered = render(request.template, values)
+    if rewrite_html is not None:
+        rendered = replace(rendered, html=rewrite_html(rendered.html, request.key))
     message_id = new_message_id(sender)
     raw = build_message(rendered, to=request.to, sender=sender, message_id=message_id, date=now,
                         unsubscribe=unsubscribe)
@@ -143,10 +146,11 @@ def _new_row(request: MailRequest, sender: str, public_url: str, now: dt.datetim
 
 
 def enqueue_many(session: Session, requests: Sequence[MailRequest], *, sender: str, public_url: str,
-                 now: dt.datetime) -> list[OutboxMessage]:
+                 now: dt.datetime, rewrite_html: Callable[[str, str], str] | None = None) -> list[OutboxMessage]:
     """`enqueue` for many people at once (a campaign step): one query for keys already stored, one per
     category for suppressions, one flush. Returns the rows in the order asked; every request is checked
-    before anything is stored, so a bad address stores nothing and names the e-mail."""
+    before anything is stored, so a bad address stores nothing and names the e-mail. ``rewrite_html(html,
+    key)`` changes the rendered HTML before the message is built (campaigns' tracked links)."""
     try:
         sender = check_address(sender, "from address")
     except ValueError as exc:
@@ -164,7 +168,7 @@ def enqueue_many(session: Session, requests: Sequence[MailRequest], *, sender: s
         blocked[category] = set()
         for first in range(0, len(addresses), 500):
             blocked[category] |= suppressed(session, addresses[first:first + 500], category)
-    rows = [_new_row(r, sender, public_url, now, r.to in blocked[r.category]) for r in fresh]
+    rows = [_new_row(r, sender, public_url, now, r.to in blocked[r.category], rewrite_html) for r in fresh]
     try:
         with session.begin_nested():
             session.add_all(rows)
@@ -287,16 +291,24 @@ _HAND = update(_TABLE).where(*_MINE).values(handed_at=bindparam("handed_at"))
 WHERE clause itself (the session's tenant scoping covers ORM entities; these name it explicitly)."""
 
 Marks = list[dict[str, Any]]
+_EVENT_OF = {"sent": "delivered", "failed": "bounced", "dead": "bounced"}
+"""The `MailEvent` a campaign e-mail's outcome records: delivered (the server accepted it), bounced (refused
+for good, or out of retries)."""
 
 
 def _commit(store: Store, tenant_id: int, claim: str, marks: Marks, hand: OutboxMessage | None,
-            now: dt.datetime) -> bool:
-    """One transaction: the outcomes of messages already tried, then (optionally) the hand mark of the next
-    message — True when that row is still this sender's. Grouping them changes no state a crash can leave."""
+            now: dt.datetime, campaign_ids: frozenset[int] = frozenset()) -> bool:
+    """One transaction: the outcomes of messages already tried (and the mail events of campaign e-mail among
+    them, ``campaign_ids``), then (optionally) the hand mark of the next message — True when that row is still
+    this sender's. Grouping them changes no state a crash can leave."""
     mine = {"w_tenant": tenant_id, "w_claim": claim}
     with store.session(tenant_id) as s:
         if marks:
             s.execute(_OUTCOME, [{**mine, **m} for m in marks])
+            events = [{"tenant_id": tenant_id, "outbox_id": m["w_id"], "kind": _EVENT_OF[m["state"]], "url": None,
+                       "at": now} for m in marks if m["w_id"] in campaign_ids and m["state"] in _EVENT_OF]
+            if events:
+                s.execute(insert(MailEvent), events)
         if hand is None:
             return False
         return _rowcount(s.execute(_HAND, {**mine, "w_id": hand.id, "handed_at": now})) == 1
@@ -326,9 +338,10 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                     blocked[category] = suppressed(s, [r.to_address for r in rows if r.category == category],
                                                    category)
             marks: Marks = []
+            tracked = frozenset(r.id for r in rows if r.category in SUPPRESSION_CATEGORIES)
             for index, row in enumerate(rows):
                 if limit is not None and tried >= limit:
-                    _commit(store, tenant_id, claim, marks, None, clock())
+                    _commit(store, tenant_id, claim, marks, None, clock(), tracked)
                     _release(store, tenant_id, claim, rows[index:])
                     return summary
                 tried += 1
@@ -342,9 +355,9 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                     # No connection: every claimed row left in this batch failed the same way; stop for now.
                     now = clock()
                     marks += [_outcome(rest, now, policy, failure, summary) for rest in rows[index:]]
-                    _commit(store, tenant_id, claim, marks, None, now)
+                    _commit(store, tenant_id, claim, marks, None, now, tracked)
                     return summary
-                handed = _commit(store, tenant_id, claim, marks, row, clock())
+                handed = _commit(store, tenant_id, claim, marks, row, clock(), tracked)
                 marks = []
                 if not handed:
                     continue  # the claim was taken from this sender (it outlived its lease): not ours to send
@@ -356,7 +369,7 @@ def deliver(store: Store, tenant_id: int, settings: SmtpSettings, *, policy: Out
                     marks.append(_outcome(row, clock(), policy, failure, summary))
                 else:
                     marks.append(_outcome(row, clock(), policy, None, summary))
-            _commit(store, tenant_id, claim, marks, None, clock())
+            _commit(store, tenant_id, claim, marks, None, clock(), tracked)
     return summary
 
 

@@ -461,6 +461,8 @@ class ProductUser(TenantScoped, Base):
     name: Mapped[str | None] = mapped_column(String(300))
     first_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_seen: Mapped[dt.datetime | None] = mapped_column()
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    """IANA time zone from the collector's ``context.timezone`` (campaign quiet hours); None if unknown."""
 
 
 class EventType(TenantScoped, Base):
@@ -1129,6 +1131,149 @@ class Suppression(TenantScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+CAMPAIGN_STATUSES = ("draft", "active", "paused", "finished")
+"""`Campaign.status`: a draft sends nothing; active enrolls and advances; paused advances nobody (enrollments
+wait); finished enrolls nobody and exits everyone still in with reason ``finished``."""
+CAMPAIGN_STEP_KINDS = ("send_email", "send_in_app", "wait", "branch", "create_task")
+ENROLLMENT_EXIT_REASONS = ("completed", "goal", "unsubscribed", "left_audience", "finished", "suppressed")
+MAIL_EVENT_KINDS = ("delivered", "bounced", "opened", "clicked", "unsubscribed", "complained")
+
+
+class CampaignSettings(TenantScoped, Base):
+    """A workspace's campaign rules (`campaigns.runner`): at most ``weekly_cap`` campaign e-mails per person
+    per ISO week, and no campaign e-mail between ``quiet_start`` and ``quiet_end`` (minutes after local
+    midnight) in the recipient's time zone (``time_zone`` when the person's is unknown). No row: the defaults."""
+
+    __tablename__ = "campaign_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    weekly_cap: Mapped[int] = mapped_column(Integer, default=3)
+    quiet_start: Mapped[int] = mapped_column(Integer, default=21 * 60)
+    quiet_end: Mapped[int] = mapped_column(Integer, default=8 * 60)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Campaign(TenantScoped, Base):
+    """A nurture track (`campaigns`): who (``audience``, a validated `campaigns.audience.Audience` document),
+    what (its ordered `CampaignStep` rows), and why (``goal``, reached within ``conversion_days`` of enrolling
+    counts a conversion). One person (a lower-cased e-mail) is enrolled once per campaign."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        CheckConstraint(_in("status", CAMPAIGN_STATUSES), name="status"),
+        CheckConstraint(_in("category", SUPPRESSION_CATEGORIES), name="category"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    category: Mapped[str] = mapped_column(String(20), default="customer_success")
+    """The consent category of its e-mail (`SUPPRESSION_CATEGORIES`)."""
+    audience: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    goal: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """None, or a validated `campaigns.model.Goal` document (event, list entered/left, field value)."""
+    conversion_days: Mapped[int] = mapped_column(Integer, default=30)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    activated_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+
+    steps: Mapped[list[CampaignStep]] = relationship(back_populates="campaign", order_by="CampaignStep.position",
+                                                     cascade="all, delete-orphan")
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.id} {self.name!r} {self.status}>"
+
+
+class CampaignStep(TenantScoped, Base):
+    """One step of a campaign, in ``position`` order (1, 2, ...). ``config`` by kind (`campaigns.model`):
+    send_email {subject, html, text}; send_in_app {title, body, cta_label, cta_url, kind}; wait {days};
+    branch {on: opened|clicked|goal|list, step (for opened/clicked), list_id (for list), then, else (positions;
+    0 ends the track)}; create_task {title, due_days}."""
+
+    __tablename__ = "campaign_steps"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "position"),
+        CheckConstraint(_in("kind", CAMPAIGN_STEP_KINDS), name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    campaign: Mapped[Campaign] = relationship(back_populates="steps")
+
+
+class CampaignEnrollment(TenantScoped, Base):
+    """One person in one campaign: the step they are at (``position``; due at ``next_at``), and how they left."""
+
+    __tablename__ = "campaign_enrollments"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email"),
+        Index("ix_campaign_enrollments_due", "tenant_id", "exited_at", "next_at"),
+        Index("ix_campaign_enrollments_email", "tenant_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    """Lower case: the person (one e-mail, one enrollment, whatever accounts it appears in)."""
+    user_key: Mapped[str | None] = mapped_column(String(260))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    next_at: Mapped[dt.datetime | None] = mapped_column()
+    enrolled_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    exited_at: Mapped[dt.datetime | None] = mapped_column()
+    exit_reason: Mapped[str | None] = mapped_column(String(20))
+    """`ENROLLMENT_EXIT_REASONS`."""
+    converted_at: Mapped[dt.datetime | None] = mapped_column()
+    """When the goal was reached within the conversion window (a conversion); None otherwise."""
+    goal_reached_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class CampaignStepRun(TenantScoped, Base):
+    """History: what one step did for one enrollment, once per (enrollment, step, attempt). ``outcome``:
+    sent, suppressed, pending (in-app without a package), queued (in-app), capped, quiet, waited, branched,
+    task, skipped. ``outbox_id`` ties a sent e-mail to its tracking events."""
+
+    __tablename__ = "campaign_step_runs"
+    __table_args__ = (
+        Index("ix_campaign_step_runs_campaign", "tenant_id", "campaign_id", "position"),
+        Index("ix_campaign_step_runs_enrollment", "enrollment_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    enrollment_id: Mapped[int] = mapped_column(ForeignKey("campaign_enrollments.id", ondelete="CASCADE"))
+    step_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_steps.id", ondelete="SET NULL"))
+    position: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20))
+    outcome: Mapped[str] = mapped_column(String(20))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("mail_outbox.id", ondelete="SET NULL"), index=True)
+    detail: Mapped[str | None] = mapped_column(String(500))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class MailEvent(TenantScoped, Base):
+    """What happened to one sent e-mail: delivered/bounced (from the outbox's outcome), opened/clicked (the
+    signed tracking pixel and links, `campaigns.tracking`), unsubscribed (the consent route), complained."""
+
+    __tablename__ = "mail_events"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MAIL_EVENT_KINDS), name="kind"),
+        Index("ix_mail_events_outbox", "tenant_id", "outbox_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("mail_outbox.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    url: Mapped[str | None] = mapped_column(String(2000))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 INAPP_KINDS = ("banner", "modal")
 """`InAppMessage.kind`: a bar across the top of the customer's product, or a dialog over it."""
 
@@ -1240,6 +1385,12 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     MailSettings,
     OutboxMessage,
     Suppression,
+    CampaignSettings,
+    Campaign,
+    CampaignStep,
+    CampaignEnrollment,
+    CampaignStepRun,
+    MailEvent,
     InAppSettings,
     InAppMessage,
     PushSubscription,
