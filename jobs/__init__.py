@@ -65,7 +65,7 @@ def queue_of(app: Any) -> InlineQueue:
     return queue
 
 
-KINDS = ("sync", "push", "score", "refresh", "changes", "send")
+KINDS = ("sync", "push", "score", "refresh", "changes", "send", "notify")
 LOCKS_KEY = "canary.locks"
 
 
