@@ -105,7 +105,7 @@ def collect(session: Session, now: dt.datetime) -> int:
     since = now - LOOKBACK
     today = now.date()
     events: list[NotifyEvent] = []
-    names = dict(session.execute(select(Account.id, Account.name)).tuples().all())
+    names = dict(session.execute(select(Account.id, Account.name)).all())
     for alert in session.scalars(select(Alert).where(Alert.status == "open", Alert.raised_at >= since,
                                                      Alert.raised_at <= now)):
         events.append(NotifyEvent(key=f"alert:{alert.id}", kind="alert", account_id=alert.account_id,
@@ -169,7 +169,7 @@ def escalate(session: Session, now: dt.datetime) -> int:
     waiting = session.execute(select(NotifyEvent, Alert.status, Account.csm_user_id).join(
         Alert, Alert.id == NotifyEvent.alert_id).join(Account, Account.id == NotifyEvent.account_id).where(
         NotifyEvent.kind == "alert", NotifyEvent.acknowledged_at.is_(None), NotifyEvent.escalated_at.is_(None))).all()
-    managers = dict(session.execute(select(User.id, User.manager_id)).tuples().all())
+    managers = dict(session.execute(select(User.id, User.manager_id)).all())
     made: list[NotifyEvent] = []
     for event, status, csm in waiting:
         if status != "open":
@@ -218,7 +218,7 @@ def fan_out(session: Session, now: dt.datetime) -> int:
     people = [Person(u.id, u.role, u.manager_id, u.active) for u in session.scalars(select(User))]
     prefs = {p.user_id: p for p in session.scalars(select(NotifyPreference))}
     rules = {uid: rules_for(p.rules) for uid, p in prefs.items()}
-    csm_of = dict(session.execute(select(Account.id, Account.csm_user_id)).tuples().all())
+    csm_of = dict(session.execute(select(Account.id, Account.csm_user_id)).all())
     snoozes = [Snooze(s.user_id, s.alert_id, s.until) for s in session.scalars(
         select(NotifySnooze).where(NotifySnooze.until > now))]
     settings = workspace_row(session)
@@ -230,7 +230,7 @@ def fan_out(session: Session, now: dt.datetime) -> int:
         facts = EventFacts(event.kind, _owner(event, csm_of), event.severity, event.alert_id)
         planned = plan(facts, people, rules, snoozes, now, slack_ready=mode is not None)
         have = set(session.execute(select(NotifyDelivery.user_id, NotifyDelivery.channel)
-                                   .where(NotifyDelivery.event_id == event.id)).tuples())
+                                   .where(NotifyDelivery.event_id == event.id)).all())
         for p in planned:
             if (p.user_id, p.channel) in have:
                 continue
