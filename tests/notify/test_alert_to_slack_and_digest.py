@@ -15,8 +15,17 @@ from mail.smtp import SmtpSettings
 from notify.service import MailContext, run_round
 from notify.settings import slack_target
 from store.models import NotifyDelivery, NotifyEvent, OutboxMessage
-from tests.notify.conftest import BOT_TOKEN, PUBLIC_URL, SENDER, FakeTime, World, cipher, raise_alert, set_prefs, \
-    set_workspace
+from tests.notify.conftest import (
+    BOT_TOKEN,
+    PUBLIC_URL,
+    SENDER,
+    FakeTime,
+    World,
+    cipher,
+    raise_alert,
+    set_prefs,
+    set_workspace,
+)
 from tests.notify.slack_receiver import slack_receiver
 from tests.shared import WORLD_NOW
 from tests.smtp_server import smtp_server
