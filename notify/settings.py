@@ -187,12 +187,10 @@ def save_user(session: Session, user_id: int, form: Mapping[str, Any], actor: st
     if slack_user is not None and (len(slack_user) > 40 or not slack_user.isalnum() or slack_user[0] not in "UW"):
         raise PreferenceError("Slack member id must look like U0123ABCD (Slack: profile → ⋮ → Copy member ID)")
     row = preference_row(session, user_id)
-    before: dict[str, Any] = {}
-    if row is None:
-        row = NotifyPreference(user_id=user_id)
+    if row is None:  # compared with the defaults it had until now
+        row = NotifyPreference(user_id=user_id, time_zone="UTC", rules={})
         session.add(row)
-    else:
-        before = {"time_zone": row.time_zone, "slack_user": row.slack_user, **rules_for(row.rules)}
+    before = {"time_zone": row.time_zone, "slack_user": row.slack_user, **rules_for(row.rules)}
     row.rules, row.time_zone, row.slack_user = rules, zone, slack_user
     changed = changed_keys(before, {"time_zone": zone, "slack_user": slack_user, **rules})
     if changed:
