@@ -58,6 +58,9 @@ PURE_MAIL = ("integrations", "store", "sync", "widgets", "collector", "cli", "ap
               "webhooks", "scoring", "worklists", "analytics")),
     ("mail/templates.py", PURE_MAIL),
     ("mail/message.py", PURE_MAIL),
+    ("notify", ("integrations", "sync", "widgets", "collector", "cli", "app", "sandbox", "console", "api", "jobs",
+                "webhooks", "flask", "extensions")),
+    ("notify/rules.py", (*PURE_MAIL, "requests", "mail")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])
