@@ -89,15 +89,27 @@ def _add_events(session: Session, events: list[NotifyEvent]) -> int:
     keys = [e.key for e in events]
     known = set(session.scalars(select(NotifyEvent.key).where(NotifyEvent.key.in_(keys))))
     fresh = list({e.key: e for e in events if e.key not in known}.values())
-    added = 0
-    for event in fresh:
-        try:
-            with session.begin_nested():
-                session.add(event)
-            added += 1
-        except IntegrityError:  # another round stored it meanwhile
-            pass
-    return added
+    return _insert(session, fresh)
+
+
+def _insert(session: Session, rows: list[Any]) -> int:
+    """Add rows in one savepoint; when another round stored some meanwhile (a unique key), row by row."""
+    if not rows:
+        return 0
+    try:
+        with session.begin_nested():
+            session.add_all(rows)
+        return len(rows)
+    except IntegrityError:
+        added = 0
+        for row in rows:
+            try:
+                with session.begin_nested():
+                    session.add(row)
+                added += 1
+            except IntegrityError:
+                pass
+        return added
 
 
 def collect(session: Session, now: dt.datetime) -> int:
@@ -225,14 +237,17 @@ def fan_out(session: Session, now: dt.datetime) -> int:
     mode = settings.slack_mode if settings is not None and settings.slack_secret_encrypted else None
     routes = dict(settings.slack_routes or {}) if settings is not None else {}
     default = settings.slack_channel if settings is not None else None
-    stored = 0
+    have: set[tuple[int, int, str]] = set()
+    ids = [e.id for e in events]
+    for first in range(0, len(ids), 500):
+        have.update(session.execute(select(NotifyDelivery.event_id, NotifyDelivery.user_id, NotifyDelivery.channel)
+                                    .where(NotifyDelivery.event_id.in_(ids[first:first + 500]))).all())
+    rows: list[NotifyDelivery] = []
     for event in events:
         facts = EventFacts(event.kind, _owner(event, csm_of), event.severity, event.alert_id)
         planned = plan(facts, people, rules, snoozes, now, slack_ready=mode is not None)
-        have = set(session.execute(select(NotifyDelivery.user_id, NotifyDelivery.channel)
-                                   .where(NotifyDelivery.event_id == event.id)).all())
         for p in planned:
-            if (p.user_id, p.channel) in have:
+            if (event.id, p.user_id, p.channel) in have:
                 continue
             pref = prefs.get(p.user_id)
             channel = None
@@ -240,18 +255,12 @@ def fan_out(session: Session, now: dt.datetime) -> int:
                 channel = slack_channel_for(event, pref.slack_user if pref else None, mode, default, routes)
                 if channel is None:
                     continue
-            row = NotifyDelivery(event_id=event.id, user_id=p.user_id, channel=p.channel, slack_channel=channel,
-                                 state="sent" if p.channel == "bell" else "pending", deliver_after=p.deliver_after,
-                                 next_attempt_at=p.deliver_after, created_at=now,
-                                 sent_at=p.deliver_after if p.channel == "bell" else None)
-            try:
-                with session.begin_nested():
-                    session.add(row)
-                stored += 1
-            except IntegrityError:
-                pass
+            rows.append(NotifyDelivery(event_id=event.id, user_id=p.user_id, channel=p.channel,
+                                       slack_channel=channel, state="sent" if p.channel == "bell" else "pending",
+                                       deliver_after=p.deliver_after, next_attempt_at=p.deliver_after,
+                                       created_at=now, sent_at=p.deliver_after if p.channel == "bell" else None))
         event.fanned_out_at = now
-    return stored
+    return _insert(session, rows)
 
 
 # --- 4, 5. e-mail now and the digest --------------------------------------------------------------
