@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -358,6 +358,8 @@ class SlackPolicy:
     max_attempts: int = 6
     """Temporary failures (no answer, 5xx) before a message fails; rate limits never make one fail."""
     backoff_seconds: float = 60.0
+    lease_seconds: float = 600.0
+    """A delivery left ``sending`` this long had its sender stop mid-post: ``unknown``, never posted again."""
 
 
 @dataclass
@@ -367,12 +369,14 @@ class SlackSummary:
     """429 answers received (each counted on its delivery's ``attempts``)."""
     deferred: int = 0
     failed: int = 0
+    unknown: int = 0
+    """Deliveries a stopped sender left mid-post (maybe posted): not posted again."""
     waited: float = 0.0
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"sent": self.sent, "rate_limited": self.rate_limited, "deferred": self.deferred,
-                "failed": self.failed, "waited": self.waited}
+                "failed": self.failed, "unknown": self.unknown, "waited": self.waited}
 
 
 def _slack_text(event: NotifyEvent, slack_user: str | None, channel: str | None, public_url: str) -> str:
@@ -384,11 +388,24 @@ def _slack_text(event: NotifyEvent, slack_user: str | None, channel: str | None,
 def send_slack(store: Store, tenant_id: int, target: SlackTarget, *, public_url: str,
                http: requests.Session | None = None, clock: Clock = utc_now,
                sleeper: Sleeper = time.sleep, policy: SlackPolicy | None = None) -> SlackSummary:
-    """Post the due Slack deliveries, oldest first, pacing each channel; each outcome commits on its own."""
+    """Post the due Slack deliveries, oldest first, pacing each channel.
+
+    At most once: each delivery is claimed (``pending`` → ``sending``, a compare-and-set committed before the
+    call, so two senders never post one message), posted, and its outcome committed. A delivery left
+    ``sending`` longer than the lease (its sender stopped mid-post) becomes ``unknown`` and is not posted again."""
     policy = policy or SlackPolicy()
     http = http or requests.Session()
     summary = SlackSummary()
     now = clock()
+    with store.session(tenant_id) as s:
+        stale = now - dt.timedelta(seconds=policy.lease_seconds)
+        for row in s.scalars(select(NotifyDelivery).where(NotifyDelivery.channel == "slack",
+                                                          NotifyDelivery.state == "sending",
+                                                          NotifyDelivery.claimed_at < stale)):
+            row.state = "unknown"
+            row.last_error = (f"the sender stopped while posting this message at {row.claimed_at:%Y-%m-%d %H:%M} "
+                              "UTC: it may be in Slack and is not posted again")
+            summary.unknown += 1
     with store.session(tenant_id) as s:
         due = [(d.id, d.slack_channel, e, p.slack_user if p is not None else None) for d, e, p in s.execute(
             select(NotifyDelivery, NotifyEvent, NotifyPreference).join(
@@ -404,6 +421,8 @@ def send_slack(store: Store, tenant_id: int, target: SlackTarget, *, public_url:
         key = channel or "webhook"
         if key in blocked:
             continue
+        if not _claim(store, tenant_id, delivery_id, clock()):
+            continue  # another sender has it
         text = _slack_text(event, slack_user, channel, public_url)
         outcome: dict[str, Any] = {}
         while True:
@@ -451,6 +470,14 @@ def send_slack(store: Store, tenant_id: int, target: SlackTarget, *, public_url:
     return summary
 
 
+def _claim(store: Store, tenant_id: int, delivery_id: int, now: dt.datetime) -> bool:
+    with store.session(tenant_id) as s:
+        claimed = s.execute(update(NotifyDelivery).where(
+            NotifyDelivery.id == delivery_id, NotifyDelivery.state == "pending").values(
+            state="sending", claimed_at=now).execution_options(synchronize_session=False))
+        return bool(getattr(claimed, "rowcount", 0))
+
+
 def _finish(store: Store, tenant_id: int, delivery_id: int, outcome: dict[str, Any], now: dt.datetime,
             policy: SlackPolicy) -> None:
     with store.session(tenant_id) as s:
@@ -458,6 +485,7 @@ def _finish(store: Store, tenant_id: int, delivery_id: int, outcome: dict[str, A
         if row is None:
             return
         row.attempts += int(outcome.pop("attempts", 0))
+        row.state = "pending"  # unless the outcome says otherwise: a rate limit or a temporary failure
         if outcome.pop("temporary", False):
             if row.attempts >= policy.max_attempts:
                 row.state = "failed"

@@ -1132,7 +1132,9 @@ class Suppression(TenantScoped, Base):
 NOTIFY_KINDS = ("alert", "task_assigned", "task_overdue", "band_changed", "play_step_due", "escalation")
 """What a team notification is about (`notify.rules`)."""
 NOTIFY_CHANNELS = ("bell", "email", "digest", "slack")
-DELIVERY_STATES = ("pending", "sent", "failed")
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "unknown")
+"""`NotifyDelivery.state`: sending is a Slack message claimed by one sender; unknown, one whose sender stopped
+mid-post (maybe posted: never posted again)."""
 SLACK_MODES = ("bot", "webhook")
 
 
@@ -1230,6 +1232,8 @@ class NotifyDelivery(TenantScoped, Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(String(1000))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    """When a Slack sender claimed it (state sending)."""
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column()
     read_at: Mapped[dt.datetime | None] = mapped_column()

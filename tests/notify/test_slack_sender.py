@@ -63,7 +63,8 @@ def test_a_429_with_a_short_retry_after_is_waited_out_and_counted(world: World) 
     assert len(slack.requests) == 2  # the refused one, then the same message after the wait
     assert slack.requests[0].body == slack.requests[1].body
     assert fake.sleeps == [7.0]
-    assert summary.as_dict() == {"sent": 1, "rate_limited": 1, "deferred": 0, "failed": 0, "waited": 7.0}
+    assert summary.as_dict() == {"sent": 1, "rate_limited": 1, "deferred": 0, "failed": 0, "unknown": 0,
+                                 "waited": 7.0}
     (row,) = _deliveries(world)
     assert (row.state, row.attempts, row.sent_at) == ("sent", 2, WORLD_NOW + dt.timedelta(seconds=7))
 
@@ -159,3 +160,27 @@ def test_an_incoming_webhook_gets_the_text_and_its_429_is_honoured_too(world: Wo
     assert (summary.sent, summary.rate_limited, fake.sleeps) == (1, 1, [3.0])
     (row,) = _deliveries(world)
     assert (row.slack_channel, row.state) == ("webhook", "sent")
+
+
+def test_a_message_left_mid_post_is_never_posted_again_and_a_claimed_one_is_not_taken(world: World) -> None:
+    with slack_receiver() as slack:
+        target = _setup(world, slack)
+        raise_alert(world, "acme", WORLD_NOW, rule="usage_drop")
+        raise_alert(world, "acme", WORLD_NOW, rule="renewal_risk")
+        _plan_only(world, WORLD_NOW)
+        first, second = _deliveries(world)
+        with world.store.session(world.alpha) as s:  # a sender that claimed the first and died mid-post...
+            row = s.get(NotifyDelivery, first.id)
+            assert row is not None
+            row.state, row.claimed_at = "sending", WORLD_NOW
+        fake = FakeTime(WORLD_NOW + dt.timedelta(minutes=1))  # ... still within its lease: not ours to post
+        assert send_slack(world.store, world.alpha, target, public_url=PUBLIC_URL, clock=fake.clock,
+                          sleeper=fake.sleep).as_dict()["sent"] == 1
+        fake = FakeTime(WORLD_NOW + dt.timedelta(minutes=11))  # past the lease: unknown, never posted again
+        summary = send_slack(world.store, world.alpha, target, public_url=PUBLIC_URL, clock=fake.clock,
+                             sleeper=fake.sleep)
+    assert (summary.unknown, summary.sent) == (1, 0)
+    assert len(slack.requests) == 1
+    first, second = _deliveries(world)
+    assert (first.state, second.state) == ("unknown", "sent")
+    assert "may be in Slack and is not posted again" in (first.last_error or "")

@@ -153,6 +153,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("last_error", sa.String(length=1000), nullable=True),
+        sa.Column("claimed_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("read_at", store.types.UTCDateTime(timezone=True), nullable=True),
@@ -160,7 +161,9 @@ def upgrade() -> None:
         sa.CheckConstraint(
             "channel IN ('bell', 'email', 'digest', 'slack')", name=op.f("ck_notify_deliveries_channel")
         ),
-        sa.CheckConstraint("state IN ('pending', 'sent', 'failed')", name=op.f("ck_notify_deliveries_state")),
+        sa.CheckConstraint(
+            "state IN ('pending', 'sending', 'sent', 'failed', 'unknown')", name=op.f("ck_notify_deliveries_state")
+        ),
         sa.ForeignKeyConstraint(
             ["event_id"],
             ["notify_events.id"],
