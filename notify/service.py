@@ -55,6 +55,7 @@ from store.models import (
     NotifyDelivery,
     NotifyEvent,
     NotifyPreference,
+    NotifySettings,
     NotifySnooze,
     Task,
     User,
@@ -112,59 +113,83 @@ def _insert(session: Session, rows: list[Any]) -> int:
         return added
 
 
+def _names(session: Session, account_ids: set[int]) -> dict[int, str]:
+    """The names of these accounts only (a round must not read every account of a large workspace)."""
+    ids = sorted(account_ids)
+    names: dict[int, str] = {}
+    for first in range(0, len(ids), 500):
+        names.update(session.execute(select(Account.id, Account.name).where(Account.id.in_(ids[first:first + 500])))
+                     .all())
+    return names
+
+
 def collect(session: Session, now: dt.datetime) -> int:
     """Store the workspace's new events; returns how many were new."""
     since = now - LOOKBACK
     today = now.date()
-    events: list[NotifyEvent] = []
-    names = dict(session.execute(select(Account.id, Account.name)).all())
-    for alert in session.scalars(select(Alert).where(Alert.status == "open", Alert.raised_at >= since,
-                                                     Alert.raised_at <= now)):
-        events.append(NotifyEvent(key=f"alert:{alert.id}", kind="alert", account_id=alert.account_id,
-                                  alert_id=alert.id, severity=alert.severity, reason=alert.rule,
-                                  title=f"{names.get(alert.account_id, 'An account')}: {alert.title}",
-                                  occurred_at=alert.raised_at))
-    for task in session.scalars(select(Task).where(
-            Task.status == "open", Task.assignee_user_id.is_not(None),
-            or_(Task.created_at >= since, Task.updated_at >= since))):
-        events.append(NotifyEvent(key=f"task-assigned:{task.id}:{task.assignee_user_id}", kind="task_assigned",
-                                  account_id=task.account_id, task_id=task.id, user_id=task.assignee_user_id,
-                                  title=f"{names.get(task.account_id, 'An account')}: task {task.title}",
-                                  occurred_at=now))
-    for task in session.scalars(select(Task).where(
-            Task.status == "open", Task.due_date < today, Task.due_date >= today - dt.timedelta(days=OVERDUE_DAYS))):
-        events.append(NotifyEvent(key=f"task-overdue:{task.id}:{task.due_date}", kind="task_overdue",
-                                  account_id=task.account_id, task_id=task.id, user_id=task.assignee_user_id,
-                                  title=f"{names.get(task.account_id, 'An account')}: task {task.title} was due "
-                                        f"{task.due_date:%d %b}", occurred_at=now))
-    for task in session.scalars(select(Task).where(Task.status == "open", Task.play_run_id.is_not(None),
-                                                   Task.due_date == today)):
-        events.append(NotifyEvent(key=f"play-step:{task.id}:{task.due_date}", kind="play_step_due",
-                                  account_id=task.account_id, task_id=task.id, user_id=task.assignee_user_id,
-                                  title=f"{names.get(task.account_id, 'An account')}: play step due today — "
-                                        f"{task.title}", occurred_at=now))
-    events += _band_changes(session, names, today, now)
+    alerts = list(session.scalars(select(Alert).where(Alert.status == "open", Alert.raised_at >= since,
+                                                      Alert.raised_at <= now)))
+    assigned = list(session.scalars(select(Task).where(
+        Task.status == "open", Task.assignee_user_id.is_not(None),
+        or_(Task.created_at >= since, Task.updated_at >= since))))
+    overdue = list(session.scalars(select(Task).where(
+        Task.status == "open", Task.due_date < today, Task.due_date >= today - dt.timedelta(days=OVERDUE_DAYS))))
+    steps = list(session.scalars(select(Task).where(Task.status == "open", Task.play_run_id.is_not(None),
+                                                    Task.due_date == today)))
+    bands = _band_changes(session, today)
+    names = _names(session, {a.account_id for a in alerts} | {t.account_id for t in assigned + overdue + steps}
+                   | {account_id for account_id, _, _, _ in bands})
+
+    def name(account_id: int) -> str:
+        return names.get(account_id, "An account")
+
+    events = [NotifyEvent(key=f"alert:{a.id}", kind="alert", account_id=a.account_id, alert_id=a.id,
+                          severity=a.severity, reason=a.rule, title=f"{name(a.account_id)}: {a.title}",
+                          occurred_at=a.raised_at) for a in alerts]
+    events += [NotifyEvent(key=f"task-assigned:{t.id}:{t.assignee_user_id}", kind="task_assigned",
+                           account_id=t.account_id, task_id=t.id, user_id=t.assignee_user_id,
+                           title=f"{name(t.account_id)}: task {t.title}", occurred_at=now) for t in assigned]
+    events += [NotifyEvent(key=f"task-overdue:{t.id}:{t.due_date}", kind="task_overdue", account_id=t.account_id,
+                           task_id=t.id, user_id=t.assignee_user_id,
+                           title=f"{name(t.account_id)}: task {t.title} was due {t.due_date:%d %b}", occurred_at=now)
+               for t in overdue]
+    events += [NotifyEvent(key=f"play-step:{t.id}:{t.due_date}", kind="play_step_due", account_id=t.account_id,
+                           task_id=t.id, user_id=t.assignee_user_id,
+                           title=f"{name(t.account_id)}: play step due today — {t.title}", occurred_at=now)
+               for t in steps]
+    events += [NotifyEvent(key=f"band:{account_id}:{day}:{new}", kind="band_changed", account_id=account_id,
+                           title=f"{name(account_id)} moved from {old} to {new}", severity=new, occurred_at=now)
+               for account_id, day, old, new in bands]
     return _add_events(session, events)
 
 
-def _band_changes(session: Session, names: Mapping[int, str], today: dt.date, now: dt.datetime) -> list[NotifyEvent]:
+def _band_changes(session: Session, today: dt.date) -> list[tuple[int, dt.date, str, str]]:
+    """(account, day, old band, new band) for accounts whose band on the latest scored day (at most two days
+    ago) differs from the day before — reading only the snapshots computed since the last scan
+    (`NotifySettings.bands_checked_at`), so a quiet minute reads none of a large workspace's."""
     latest = session.scalar(select(func.max(HealthSnapshot.day)).where(HealthSnapshot.day <= today))
     if latest is None or latest < today - dt.timedelta(days=2):
         return []
+    settings = workspace_row(session)
+    if settings is None:
+        settings = NotifySettings(slack_routes={})
+        session.add(settings)
+    query = select(HealthSnapshot.account_id, HealthSnapshot.band, HealthSnapshot.computed_at).where(
+        HealthSnapshot.day == latest)
+    if settings.bands_checked_at is not None:
+        query = query.where(HealthSnapshot.computed_at > settings.bands_checked_at)
+    fresh = session.execute(query).all()
+    if not fresh:
+        return []
+    settings.bands_checked_at = max(computed for _, _, computed in fresh)
     before = latest - dt.timedelta(days=1)
-    bands: dict[int, dict[dt.date, str | None]] = {}
-    for account_id, day, band in session.execute(select(HealthSnapshot.account_id, HealthSnapshot.day,
-                                                        HealthSnapshot.band)
-                                                 .where(HealthSnapshot.day.in_([before, latest]))):
-        bands.setdefault(account_id, {})[day] = band
-    out = []
-    for account_id, by_day in sorted(bands.items()):
-        old, new = by_day.get(before), by_day.get(latest)
-        if old and new and old != new:
-            out.append(NotifyEvent(key=f"band:{account_id}:{latest}", kind="band_changed", account_id=account_id,
-                                   title=f"{names.get(account_id, 'An account')} moved from {old} to {new}",
-                                   severity=new, occurred_at=now))
-    return out
+    ids = sorted({account_id for account_id, _, _ in fresh})
+    earlier: dict[int, str | None] = {}
+    for first in range(0, len(ids), 500):
+        earlier.update(session.execute(select(HealthSnapshot.account_id, HealthSnapshot.band).where(
+            HealthSnapshot.day == before, HealthSnapshot.account_id.in_(ids[first:first + 500]))).all())
+    return [(account_id, latest, str(earlier[account_id]), band) for account_id, band, _ in sorted(fresh)
+            if band and earlier.get(account_id) and earlier[account_id] != band]
 
 
 # --- 2. escalate ----------------------------------------------------------------------------------
@@ -230,7 +255,11 @@ def fan_out(session: Session, now: dt.datetime) -> int:
     people = [Person(u.id, u.role, u.manager_id, u.active) for u in session.scalars(select(User))]
     prefs = {p.user_id: p for p in session.scalars(select(NotifyPreference))}
     rules = {uid: rules_for(p.rules) for uid, p in prefs.items()}
-    csm_of = dict(session.execute(select(Account.id, Account.csm_user_id)).all())
+    account_ids = sorted({e.account_id for e in events if e.account_id is not None})
+    csm_of: dict[int, int | None] = {}
+    for first in range(0, len(account_ids), 500):
+        csm_of.update(session.execute(select(Account.id, Account.csm_user_id)
+                                      .where(Account.id.in_(account_ids[first:first + 500]))).all())
     snoozes = [Snooze(s.user_id, s.alert_id, s.until) for s in session.scalars(
         select(NotifySnooze).where(NotifySnooze.until > now))]
     settings = workspace_row(session)

@@ -1159,6 +1159,8 @@ class NotifySettings(TenantScoped, Base):
     business_start: Mapped[int] = mapped_column(Integer, default=9)
     business_end: Mapped[int] = mapped_column(Integer, default=17)
     time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    bands_checked_at: Mapped[dt.datetime | None] = mapped_column()
+    """The newest snapshot ``computed_at`` the band-change scan has seen: the next scan reads only newer ones."""
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     def __repr__(self) -> str:

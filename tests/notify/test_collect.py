@@ -52,15 +52,35 @@ def test_each_kind_is_collected_once_and_reaches_its_person(world: World) -> Non
     assert sorted(events) == sorted([
         f"alert:{alert_id}", f"task-assigned:{ids['given']}:{w.users['csm2']}",
         f"task-overdue:{ids['late']}:{WORLD_AS_OF - dt.timedelta(days=2)}", f"play-step:{ids['step']}:{WORLD_AS_OF}",
-        f"band:{acme}:{WORLD_AS_OF}"])
-    assert events[f"band:{acme}:{WORLD_AS_OF}"].title == "Acme moved from good to average"
+        f"band:{acme}:{WORLD_AS_OF}:average"])
+    assert events[f"band:{acme}:{WORLD_AS_OF}:average"].title == "Acme moved from good to average"
     csm, csm2 = w.users["csm"], w.users["csm2"]
     assert got == sorted([
         (f"alert:{alert_id}", csm, "bell"), (f"alert:{alert_id}", csm, "digest"),
-        (f"band:{acme}:{WORLD_AS_OF}", csm, "digest"),
+        (f"band:{acme}:{WORLD_AS_OF}:average", csm, "digest"),
         (f"play-step:{ids['step']}:{WORLD_AS_OF}", csm, "bell"),
         (f"task-assigned:{ids['given']}:{csm2}", csm2, "bell"), (f"task-assigned:{ids['given']}:{csm2}", csm2, "email"),
         # an unassigned task is its account's CSM's
         (f"task-overdue:{ids['late']}:{WORLD_AS_OF - dt.timedelta(days=2)}", csm, "bell"),
         (f"task-overdue:{ids['late']}:{WORLD_AS_OF - dt.timedelta(days=2)}", csm, "digest"),
     ])
+
+
+def test_a_band_change_is_read_from_new_snapshots_only_and_a_rescore_the_same_day_is_news(world: World) -> None:
+    w = world
+    acme = w.accounts["acme"]
+    with w.store.session(w.alpha) as s:
+        s.add(HealthSnapshot(account_id=acme, day=WORLD_AS_OF - dt.timedelta(days=1), score=70.0, band="good",
+                             computed_at=WORLD_NOW - dt.timedelta(days=1)))
+        s.add(HealthSnapshot(account_id=acme, day=WORLD_AS_OF, score=60.0, band="average",
+                             computed_at=WORLD_NOW - dt.timedelta(hours=2)))
+    with w.store.session(w.alpha) as s:
+        assert collect(s, WORLD_NOW) == 1
+    with w.store.session(w.alpha) as s:  # a real-time rescore later that day: poor now
+        snapshot = s.scalars(select(HealthSnapshot).where(HealthSnapshot.day == WORLD_AS_OF)).one()
+        snapshot.band, snapshot.computed_at = "poor", WORLD_NOW + dt.timedelta(minutes=30)
+    with w.store.session(w.alpha) as s:
+        assert collect(s, WORLD_NOW + dt.timedelta(minutes=31)) == 1
+        assert collect(s, WORLD_NOW + dt.timedelta(minutes=32)) == 0
+        titles = sorted(e.title for e in s.scalars(select(NotifyEvent)))
+    assert titles == ["Acme moved from good to average", "Acme moved from good to poor"]

@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("business_start", sa.Integer(), nullable=False),
         sa.Column("business_end", sa.Integer(), nullable=False),
         sa.Column("time_zone", sa.String(length=64), nullable=False),
+        sa.Column("bands_checked_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", store.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
