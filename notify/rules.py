@@ -142,19 +142,19 @@ def in_scope(person: Person, scope: str, owner: Person | None) -> bool:
 
 def plan(event: EventFacts, people: Sequence[Person], rules: Mapping[int, Mapping[str, Any]],
          snoozes: Iterable[Snooze], now: dt.datetime, *, slack_ready: bool = True) -> list[Planned]:
-    """The deliveries one event makes: for every active person whose rule for the kind takes it in scope,
-    one per chosen channel, held until their snooze ends. An escalation goes to its manager alone."""
-    by_id = {p.id: p for p in people}
-    owner = by_id.get(event.owner_id) if event.owner_id is not None else None
+    """The deliveries one event makes: for every active person (in the order given) whose rule for the kind
+    takes it in scope, one per chosen channel, held until their snooze ends. An escalation goes to its manager
+    alone. ``rules``: user id → kind → rule, as `validate_rules` stores them; a kind missing keeps its default."""
+    owner = next((p for p in people if p.id == event.owner_id), None) if event.owner_id is not None else None
     held: dict[int, dt.datetime] = {}
     for snooze in snoozes:
         if snooze.until > now and (snooze.alert_id is None or snooze.alert_id == event.alert_id):
             held[snooze.user_id] = max(held.get(snooze.user_id, now), snooze.until)
     out: list[Planned] = []
-    for person in sorted(people, key=lambda p: p.id):
+    for person in people:
         if not person.active:
             continue
-        rule = rules_for(rules.get(person.id))[event.kind]
+        rule = (rules.get(person.id) or {}).get(event.kind) or DEFAULT_RULES[event.kind]
         scope = "mine" if event.kind == "escalation" else rule["scope"]
         if not in_scope(person, scope, owner) or not _severity_ok(event, rule):
             continue

@@ -252,7 +252,7 @@ def fan_out(session: Session, now: dt.datetime) -> int:
                                   .order_by(NotifyEvent.id)))
     if not events:
         return 0
-    people = [Person(u.id, u.role, u.manager_id, u.active) for u in session.scalars(select(User))]
+    people = [Person(u.id, u.role, u.manager_id, u.active) for u in session.scalars(select(User).order_by(User.id))]
     prefs = {p.user_id: p for p in session.scalars(select(NotifyPreference))}
     rules = {uid: rules_for(p.rules) for uid, p in prefs.items()}
     account_ids = sorted({e.account_id for e in events if e.account_id is not None})
