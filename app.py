@@ -258,6 +258,7 @@ def _register_commands() -> None:
     from cli.demo import demo
     from cli.jobs import beat, worker
     from cli.mail import mail_cli
+    from cli.notify import notify_cli
     from cli.pipeline import score
     from cli.plays import plays_cli
     from cli.sync_verbs import push_command, sync_command
@@ -266,7 +267,7 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli):
+                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli, notify_cli):
         cli.add_command(command)
 
 

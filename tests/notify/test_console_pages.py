@@ -132,3 +132,25 @@ def _csrf(client: Any) -> str:
     from tests.console.conftest import csrf_of
 
     return csrf_of(client)
+
+
+def test_canary_notify_run_sends_e_mail_now_through_real_smtp(app_factory: Any) -> None:
+    from app import cli
+    from notify.settings import save_user
+    from tests.smtp_server import smtp_server
+
+    with smtp_server() as (inbox, port):
+        app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, SMTP_HOST="127.0.0.1", SMTP_PORT=port,
+                          SMTP_FROM="canary@alpha.example")
+        alpha = seed_workspace(app, "alpha", "Alpha")
+        with canary_store(app).session(alpha.tenant_id) as s:
+            save_user(s, alpha.users["csm"], {"alert.scope": "mine", "alert.email": "1"}, alpha.emails["csm"])
+        first = app.test_cli_runner().invoke(cli, ["notify", "run", "--tenant", "alpha"], catch_exceptions=False)
+        again = app.test_cli_runner().invoke(cli, ["notify", "run", "--tenant", "alpha"], catch_exceptions=False)
+    assert first.exit_code == 0, first.output
+    assert "emails 3" in first.output and first.output.strip().endswith("Slack: not set up")
+    assert "events 0" in again.output and "emails 0" in again.output
+    assert inbox.count == 3
+    assert {tuple(rcpt) for _, rcpt, _ in inbox.accepted} == {(alpha.emails["csm"],)}
+    subjects = sorted(m["Subject"] for m in inbox.messages())
+    assert subjects[0].startswith("New alert — Alpha Good Steady: Usage dropped")
