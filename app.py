@@ -69,6 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "REALTIME_USAGE": True,  # a collector batch rescores the accounts it brought usage for (a background job)
     "REALTIME_COALESCE_SECONDS": 2.0,  # a workspace's changes arriving this close together make one rescoring
     "SLACK_API_URL": "https://slack.com/api",  # Slack's Web API (chat.postMessage); tests point it at a local receiver
+    "SLACK_WEBHOOK_HOSTS": [],  # hosts besides hooks.slack.com an incoming-webhook URL may name (a local receiver)
     "HUBSPOT_APP_ID": None,  # Canary's HubSpot app; with the developer key, installs register its webhooks
     "HUBSPOT_DEVELOPER_API_KEY": None,  # the app's developer account key (hapikey), for webhook subscriptions only
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import abort, g, redirect, render_template, request, url_for
+from flask import abort, current_app, g, redirect, render_template, request, url_for
 
 from console.views import _store, admin_only, console, who
 from extensions import credential_cipher
@@ -28,7 +28,7 @@ from notify.rules import (
     snooze_until,
 )
 from notify.service import acknowledge, bell, mark_read, snooze, unread_count
-from notify.settings import SettingsError, save_user, save_workspace, view_user, view_workspace
+from notify.settings import SettingsError, save_user, save_workspace, view_user, view_workspace, webhook_hosts
 
 
 def _now() -> dt.datetime:
@@ -136,7 +136,8 @@ def admin_notifications_save() -> Any:
     me = who()
     with _store().session(me.tenant_id) as s:
         try:
-            changed = save_workspace(s, credential_cipher(), request.form, me.email, me.user_id)
+            changed = save_workspace(s, credential_cipher(), request.form, me.email, me.user_id,
+                                     webhook_hosts(current_app.config))
         except SettingsError as exc:
             abort(400, description=str(exc))
     text = f"Saved ({', '.join(changed)})" if changed else "Nothing changed"

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from notify.rules import CHANNELS, KINDS, PreferenceError, check_zone, rules_for, validate_rules
-from notify.slack import DEFAULT_API, SlackTarget, check_bot_token, check_channel, check_webhook_url
+from notify.slack import DEFAULT_API, WEBHOOK_HOSTS, SlackTarget, check_bot_token, check_channel, check_webhook_url
 from store.audit import changed_keys, record_audit
 from store.crypto import CredentialCipher
 from store.models import NotifyPreference, NotifySettings
@@ -56,6 +56,14 @@ def view_workspace(session: Session) -> WorkspaceView:
                          row.time_zone)
 
 
+def webhook_hosts(config: Mapping[str, Any]) -> tuple[str, ...]:
+    """Slack's webhook host plus the app's ``SLACK_WEBHOOK_HOSTS`` (a list, or comma-separated)."""
+    extra = config.get("SLACK_WEBHOOK_HOSTS") or ()
+    if isinstance(extra, str):
+        extra = [h.strip() for h in extra.split(",") if h.strip()]
+    return (*WEBHOOK_HOSTS, *extra)
+
+
 def slack_target(session: Session, cipher: CredentialCipher, config: Mapping[str, Any]) -> SlackTarget | None:
     row = workspace_row(session)
     if row is None or row.slack_mode is None or row.slack_secret_encrypted is None:
@@ -90,7 +98,7 @@ def _hour(form: Mapping[str, Any], name: str, default: int, low: int, high: int)
 
 
 def save_workspace(session: Session, cipher: CredentialCipher, form: Mapping[str, Any], actor: str,
-                   actor_user_id: int | None) -> list[str]:
+                   actor_user_id: int | None, webhook_hosts: tuple[str, ...] = WEBHOOK_HOSTS) -> list[str]:
     """Validate and store the workspace's settings; returns the names that changed (audited as
     ``notify.settings``; the secret is named, never its value). An empty secret keeps the stored one."""
     mode = str(form.get("slack_mode") or "").strip() or None
@@ -101,7 +109,7 @@ def save_workspace(session: Session, cipher: CredentialCipher, form: Mapping[str
         if secret and mode == "bot":
             secret = check_bot_token(secret)
         elif secret and mode == "webhook":
-            secret = check_webhook_url(secret)
+            secret = check_webhook_url(secret, webhook_hosts)
         channel = check_channel(str(form["slack_channel"])) if str(form.get("slack_channel") or "").strip() else None
     except ValueError as exc:
         raise SettingsError(str(exc)) from None

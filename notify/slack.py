@@ -48,13 +48,18 @@ class SlackTarget:
         return f"SlackTarget(mode={self.mode!r}, secret=[redacted])"
 
 
-def check_webhook_url(url: str) -> str:
-    """An incoming-webhook URL: https (http only to this machine, for tests and emulators), with a path."""
+WEBHOOK_HOSTS = ("hooks.slack.com",)
+
+
+def check_webhook_url(url: str, hosts: tuple[str, ...] = WEBHOOK_HOSTS) -> str:
+    """An incoming-webhook URL on one of ``hosts`` (Slack's own; the app's ``SLACK_WEBHOOK_HOSTS`` adds more —
+    a local receiver in tests), https (http only to this machine), with a path. Canary posts to it, so no other
+    host is accepted (an admin's form must not aim Canary's requests at internal services)."""
     url = (url or "").strip()
     parts = urlsplit(url)
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if parts.scheme not in ("https", "http") or not parts.hostname or len(parts.path) < 2 or len(url) > 500 \
-            or (parts.scheme == "http" and not local):
+    if parts.scheme not in ("https", "http") or parts.hostname not in hosts or len(parts.path) < 2 \
+            or len(url) > 500 or (parts.scheme == "http" and not local):
         raise ValueError("the Slack webhook URL must look like https://hooks.slack.com/services/T…/B…/…")
     return url
 

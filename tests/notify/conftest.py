@@ -96,7 +96,8 @@ def set_workspace(w: World, form: dict[str, Any], tenant: int | None = None) -> 
     from notify.settings import save_workspace
 
     with w.store.session(tenant or w.alpha) as s:
-        save_workspace(s, cipher(), form, "admin@alpha.example", w.users["admin"])
+        save_workspace(s, cipher(), form, "admin@alpha.example", w.users["admin"],
+                       webhook_hosts=("hooks.slack.com", "127.0.0.1"))
 
 
 def cipher() -> Any:

@@ -184,3 +184,18 @@ def test_a_message_left_mid_post_is_never_posted_again_and_a_claimed_one_is_not_
     first, second = _deliveries(world)
     assert (first.state, second.state) == ("unknown", "sent")
     assert "may be in Slack and is not posted again" in (first.last_error or "")
+
+
+def test_a_webhook_url_must_be_slacks_unless_the_app_names_another_host() -> None:
+    from notify.slack import check_bot_token, check_channel, check_webhook_url
+
+    assert check_webhook_url("https://hooks.slack.com/services/T1/B2/x") == "https://hooks.slack.com/services/T1/B2/x"
+    assert check_webhook_url("http://127.0.0.1:8123/services/T1", ("hooks.slack.com", "127.0.0.1"))
+    for bad in ("https://intranet.example/services/T1", "http://hooks.slack.com/services/T1",
+                "https://hooks.slack.com/", "http://127.0.0.1:8123/services/T1", "hooks.slack.com/services/T1"):
+        with pytest.raises(ValueError, match=r"must look like https://hooks\.slack\.com/services/"):
+            check_webhook_url(bad)
+    with pytest.raises(ValueError, match="starts with xoxb-"):
+        check_bot_token("xoxp-user-token")
+    with pytest.raises(ValueError, match="must be an id like C0123ABCD or a name like #cs-alerts"):
+        check_channel("#cs alerts")
