@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         list_views,
         mail_views,
         my_day_views,
+        notify_views,
         play_views,
         report_views,
         task_views,

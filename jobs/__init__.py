@@ -65,7 +65,7 @@ def queue_of(app: Any) -> InlineQueue:
     return queue
 
 
-KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns")
+KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify")
 LOCKS_KEY = "canary.locks"
 
 

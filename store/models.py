@@ -1347,6 +1347,128 @@ class PushSubscription(TenantScoped, Base):
     not_before: Mapped[dt.datetime | None] = mapped_column()
     """The push service answered 429: nothing is sent to it before this (its ``Retry-After``)."""
     last_sent_at: Mapped[dt.datetime | None] = mapped_column()
+NOTIFY_KINDS = ("alert", "task_assigned", "task_overdue", "band_changed", "play_step_due", "escalation")
+"""What a team notification is about (`notify.rules`)."""
+NOTIFY_CHANNELS = ("bell", "email", "digest", "slack")
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "unknown")
+"""`NotifyDelivery.state`: sending is a Slack message claimed by one sender; unknown, one whose sender stopped
+mid-post (maybe posted: never posted again)."""
+SLACK_MODES = ("bot", "webhook")
+
+
+class NotifySettings(TenantScoped, Base):
+    """A workspace's notification settings: its Slack (a bot token or an incoming webhook URL, Fernet-encrypted
+    by `store.crypto.CredentialCipher` as ``{"secret": …}``, never shown back), routes by alert reason to a
+    Slack channel, and the business hours escalation counts in."""
+
+    __tablename__ = "notify_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_mode: Mapped[str | None] = mapped_column(String(10))
+    """bot | webhook | None (no Slack)."""
+    slack_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    slack_channel: Mapped[str | None] = mapped_column(String(80))
+    """The default channel (bot mode) when no route matches."""
+    slack_routes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Alert reason (rule) → Slack channel."""
+    escalation_hours: Mapped[int] = mapped_column(Integer, default=8)
+    """Business hours an alert may stay unacknowledged before its CSM's manager hears of it (0: never)."""
+    business_start: Mapped[int] = mapped_column(Integer, default=9)
+    business_end: Mapped[int] = mapped_column(Integer, default=17)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    bands_checked_at: Mapped[dt.datetime | None] = mapped_column()
+    """The newest snapshot ``computed_at`` the band-change scan has seen: the next scan reads only newer ones."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<NotifySettings tenant={self.tenant_id} slack={self.slack_mode} secret=[redacted]>"
+
+
+class NotifyPreference(TenantScoped, Base):
+    """One user's notification choices: per kind a scope and channels (`notify.rules.validate_rules`), their
+    time zone (the digest goes at 08:00 there), their Slack member id, and the day of their last digest."""
+
+    __tablename__ = "notify_preferences"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    slack_user: Mapped[str | None] = mapped_column(String(40))
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_digest_on: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NotifyEvent(TenantScoped, Base):
+    """Something the team may hear of, once per ``key`` (``alert:12``, ``task-overdue:7:2026-12-01``)."""
+
+    __tablename__ = "notify_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        CheckConstraint(_in("kind", NOTIFY_KINDS), name="kind"),
+        Index("ix_notify_events_fanout", "tenant_id", "fanned_out_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """The user the event is about (a task's assignee, an escalation's manager)."""
+    severity: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(500))
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    fanned_out_at: Mapped[dt.datetime | None] = mapped_column()
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column()
+    acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    escalated_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class NotifyDelivery(TenantScoped, Base):
+    """One event to one user on one channel, once (unique): the bell item, the e-mail, the digest line, the
+    Slack message. ``deliver_after`` holds it while snoozed; a Slack 429 sets ``next_attempt_at``."""
+
+    __tablename__ = "notify_deliveries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "event_id", "user_id", "channel"),
+        CheckConstraint(_in("channel", NOTIFY_CHANNELS), name="channel"),
+        CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+        Index("ix_notify_deliveries_due", "tenant_id", "channel", "state", "next_attempt_at"),
+        Index("ix_notify_deliveries_user", "tenant_id", "user_id", "channel", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("notify_events.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    slack_channel: Mapped[str | None] = mapped_column(String(80))
+    deliver_after: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    """When a Slack sender claimed it (state sending)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
+    read_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class NotifySnooze(TenantScoped, Base):
+    """A user snoozed one alert (``alert_id``) or everything (None) until ``until``."""
+
+    __tablename__ = "notify_snoozes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    until: Mapped[dt.datetime] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
@@ -1394,4 +1516,9 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     InAppSettings,
     InAppMessage,
     PushSubscription,
+    NotifySettings,
+    NotifyPreference,
+    NotifyEvent,
+    NotifyDelivery,
+    NotifySnooze,
 )

@@ -68,6 +68,9 @@ PURE_INAPP = (*PURE_MAIL, "inapp", "mail", "pywebpush", "py_vapid", "http", "os"
     ("inapp", ("integrations", "sync", "widgets", "cli", "app", "sandbox", "console", "api", "jobs", "webhooks",
                "scoring", "worklists", "analytics", "plays", "mail")),
     ("inapp/rules.py", PURE_INAPP),
+    ("notify", ("integrations", "sync", "widgets", "collector", "cli", "app", "sandbox", "console", "api", "jobs",
+                "webhooks", "flask", "extensions")),
+    ("notify/rules.py", (*PURE_MAIL, "requests", "mail")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])
