@@ -68,8 +68,13 @@ DEFAULTS: dict[str, Any] = {
     "JOB_LOCK_SECONDS": 120,  # a sync/push lock's lease, renewed while the job runs; a crashed worker's expires
     "REALTIME_USAGE": True,  # a collector batch rescores the accounts it brought usage for (a background job)
     "REALTIME_COALESCE_SECONDS": 2.0,  # a workspace's changes arriving this close together make one rescoring
+    "SLACK_API_URL": "https://slack.com/api",  # Slack's Web API (chat.postMessage); tests point it at a local receiver
+    "SLACK_WEBHOOK_HOSTS": [],  # hosts besides hooks.slack.com an incoming-webhook URL may name (a local receiver)
     "HUBSPOT_APP_ID": None,  # Canary's HubSpot app; with the developer key, installs register its webhooks
     "HUBSPOT_DEVELOPER_API_KEY": None,  # the app's developer account key (hapikey), for webhook subscriptions only
+    "INAPP_RATE_PER_SECOND": 100,  # in-app API requests per workspace per process (snippets of every end user)
+    "INAPP_RATE_BURST": 1000,
+    "INAPP_PUSH_ALLOW_LOOPBACK": False,  # tests only: accept push endpoints on 127.0.0.1/localhost over http
 }
 
 
@@ -122,6 +127,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     import console
     from campaigns.web import tracking
     from collector.api import collector
+    from inapp.web import inapp_web
     from mail.web import mail_pages
     from webhooks import webhooks
     from widgets import security
@@ -146,6 +152,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions[AFTER_SUPPRESS_KEY] = _after_suppress
     app.register_blueprint(tracking)
+    app.register_blueprint(inapp_web)
     security.init_app(app)
 
     @app.get("/healthz")
@@ -268,6 +275,7 @@ def _register_commands() -> None:
     from cli.demo import demo
     from cli.jobs import beat, worker
     from cli.mail import mail_cli
+    from cli.notify import notify_cli
     from cli.pipeline import score
     from cli.plays import plays_cli
     from cli.sync_verbs import push_command, sync_command
@@ -276,7 +284,8 @@ def _register_commands() -> None:
     from marketplace.cli import manifests_cli
 
     for command in (tenant_cli, connect, sync_command, score, push_command, demo, manifests_cli, user_cli, token_cli,
-                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli, campaigns_cli):
+                    plays_cli, worker, beat, bi_cli, revenue_cli, mail_cli, campaigns_cli,
+                    notify_cli):
         cli.add_command(command)
 
 

@@ -64,6 +64,8 @@ class DemoResult:
     """Per play (the ready-made ones, published in the demo workspace): runs started."""
     mail: dict[str, Any] = field(default_factory=dict)
     """The send job's answer, run inline: e-mails sent, retried... or why nothing was sent."""
+    notifications: dict[str, Any] = field(default_factory=dict)
+    """The notification round's answer, run inline: events found, deliveries stored, e-mails queued."""
 
     def as_json(self) -> dict[str, Any]:
         return {"accounts": self.accounts, "linked_accounts": self.linked_accounts, "bands": self.bands,
@@ -73,7 +75,8 @@ class DemoResult:
                 "users": len(self.sign_ins),
                 "tasks": {"created": self.tasks_created, "pushed": self.tasks_pushed,
                           "by_source": self.tasks_by_source},
-                "plays": {"runs_started": self.plays_started}, "mail": self.mail}
+                "plays": {"runs_started": self.plays_started}, "mail": self.mail,
+                "notifications": self.notifications}
 
 
 SANDBOX_OPTIONS: dict[str, dict[str, Any]] = {"zendesk": {"poll_interval": 0.05},
@@ -194,7 +197,7 @@ def send_usage(app: Flask, world: Any, write_key: str) -> tuple[int, int]:
 
 def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandbox: Any = None) -> DemoResult:
     """Run the pipeline against a started `sandbox.server.Sandbox`."""
-    from jobs.work import campaigns_job, send_job
+    from jobs.work import campaigns_job, notify_job, send_job
     from sync.health import HISTORY_DAYS, first_score
     from sync.lists import evaluate_lists
     from sync.push import push
@@ -238,6 +241,7 @@ def run_demo(app: Flask, *, accounts: int, seed: int, faults: float = 0.0, sandb
     evaluate_lists(store, tenant_id, world.as_of)  # the portfolio lists, as after every score run
     result.plays_started = start_demo_plays(app, store, tenant_id, world.as_of)
     campaigns_job(app, tenant_id)  # active campaigns, inline (none in a fresh demo; the job runs them by schedule)
+    result.notifications = notify_job(app, tenant_id)  # alerts to the team: bell, digest lines, e-mail, Slack
     result.mail = send_job(app, tenant_id)  # the outbox, inline (a `canary worker` runs it with a broker)
     result.history_days = scored.days
 

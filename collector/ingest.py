@@ -302,8 +302,9 @@ def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
 
 def _store_users(session: Session, tenant_id: int, messages: list[Message],
                  known: Mapping[str, tuple[Any, ...]], user_account: Mapping[str, int]) -> int:
-    """Insert the users seen for the first time (insert-or-ignore: a concurrent batch may insert them
-    first), then bring every user of the batch up to date with one or two upserts; returns how many it created.
+    """Insert the users seen for the first time whole (insert-or-ignore: a concurrent batch may insert them
+    first), then bring every other user of the batch up to date with one or two upserts; returns how many it
+    created.
 
     A user takes the account of its group call, or keeps the one it has (the batch's account when
     it has none); the latest e-mail, identify name and ``context.timezone`` (an IANA zone) win; ``last_seen``
@@ -314,23 +315,26 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
         return 0
     table = cast(Table, ProductUser.__table__)
     keys = sorted(changes)
-    created = 0
+    created: set[str] = set()
     new = [k for k in keys if k not in known]
     if new:
-        source = json_rows(session, [table.c.user_key, table.c.first_seen],
-                           [(k, changes[k].first_seen) for k in new])
-        claim = insert_for(session, table).from_select(
-            ["tenant_id", "user_key", "first_seen"],
-            select(literal(tenant_id), source.c.user_key, source.c.first_seen).where(true()),
-            include_defaults=False,
-        ).on_conflict_do_nothing(index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
-        created = len(session.execute(claim, execution_options=touches(())).all())  # no name yet: no label
+        # New users go in whole, in one statement; one a concurrent batch inserted first is left to the
+        # upserts below, like a known user.
+        rows = [(k, c.first_seen, user_account.get(k), c.email, c.name, c.last_seen, c.time_zone)
+                for k in new for c in (changes[k],)]
+        claim = _whole_users(session, tenant_id, table, rows).on_conflict_do_nothing(
+            index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
+        # A user's name or e-mail is their label in the panels of the accounts they are in.
+        created = set(session.execute(claim, execution_options=touches(
+            sorted({row[2] for row in rows if row[2] is not None}))).scalars())
     # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
     # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
     # they are only get their last_seen moved (the statement that touches no indexed column).
     detailed: dict[bool, list[tuple[Any, ...]]] = {True: [], False: []}
     seen: list[tuple[Any, ...]] = []
     for k in keys:
+        if k in created:
+            continue
         c = changes[k]
         stored_account, stored_email, stored_name, stored_zone = known.get(k, (None, None, None, None))
         account = user_account.get(k)
@@ -353,14 +357,7 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
     for joined, rows in detailed.items():
         if not rows:
             continue
-        source = json_rows(session, [table.c.user_key, table.c.first_seen, table.c.account_id, table.c.email,
-                                     table.c.name, table.c.last_seen, table.c.time_zone], rows)
-        stmt = insert_for(session, table).from_select(
-            ["tenant_id", "user_key", "first_seen", "account_id", "email", "name", "last_seen", "time_zone"],
-            select(literal(tenant_id), source.c.user_key, source.c.first_seen, source.c.account_id,
-                   source.c.email, source.c.name, source.c.last_seen, source.c.time_zone).where(true()),
-            include_defaults=False,
-        )
+        stmt = _whole_users(session, tenant_id, table, rows)
         new_account, old_account = stmt.excluded.account_id, table.c.account_id
         stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "user_key"], set_={
             "account_id": func.coalesce(new_account, old_account) if joined else func.coalesce(old_account,
@@ -373,7 +370,18 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
         # A user's name or e-mail is their label in the panels of the accounts they are (or were) in.
         session.execute(stmt, execution_options=touches(
             [row[2] for row in rows] + [known.get(row[0], (None,))[0] for row in rows]))
-    return created
+    return len(created)
+
+
+_WHOLE = ("user_key", "first_seen", "account_id", "email", "name", "last_seen", "time_zone")
+
+
+def _whole_users(session: Session, tenant_id: int, table: Table, rows: list[tuple[Any, ...]]) -> Any:
+    """``INSERT INTO product_users … SELECT`` of ``rows``, each a tuple of `_WHOLE`'s columns (no conflict rule)."""
+    source = json_rows(session, [table.c[name] for name in _WHOLE], rows)
+    return insert_for(session, table).from_select(
+        ["tenant_id", *_WHOLE], select(literal(tenant_id), *[source.c[name] for name in _WHOLE]).where(true()),
+        include_defaults=False)
 
 
 def _later(stored: Any, new: Any) -> Any:

@@ -19,9 +19,11 @@ def init_app(app: Flask) -> None:
     from console import (  # noqa: F401  (their routes join the console blueprint)
         base_report_views,
         campaign_views,
+        inapp_views,
         list_views,
         mail_views,
         my_day_views,
+        notify_views,
         play_views,
         report_views,
         task_views,

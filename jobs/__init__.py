@@ -65,7 +65,7 @@ def queue_of(app: Any) -> InlineQueue:
     return queue
 
 
-KINDS = ("sync", "push", "score", "refresh", "changes", "send", "consent", "campaigns")
+KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify", "consent")
 LOCKS_KEY = "canary.locks"
 
 

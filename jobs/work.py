@@ -195,6 +195,36 @@ def workspaces_with_campaigns(app: Any) -> list[int]:
                               .distinct().order_by(Campaign.tenant_id)))
 
 
+def notify_job(app: Any, tenant_id: int, *, now: str | None = None) -> dict[str, Any]:
+    """One notification round of the workspace (`notify.service.run_round`): new events, escalations, fan-out,
+    e-mail now, digests due at 08:00 local, Slack; then a send job when it queued e-mail. ``now`` (ISO) for
+    tests and replays; default the clock."""
+    from extensions import credential_cipher
+    from mail.settings import smtp_settings
+    from notify.service import MailContext, run_round, utc_now
+    from notify.settings import slack_target
+    from store.models import Tenant
+
+    store = _store(app)
+    at = dt.datetime.fromisoformat(now) if now else utc_now()
+    with locks_of(app).hold(f"notify:{tenant_id}"):
+        with store.session(tenant_id) as s:
+            settings = smtp_settings(s, credential_cipher(app), app.config)
+            slack = slack_target(s, credential_cipher(app), app.config)
+            tenant = s.get(Tenant, tenant_id)
+            name = tenant.name if tenant is not None else "Canary"
+        public_url = str(app.config.get("PUBLIC_URL") or "")
+        mail = MailContext(settings.from_address, public_url, name) if settings is not None else None
+        summary = run_round(store, tenant_id, at, mail=mail, slack=slack, public_url=public_url,
+                            clock=None if now else utc_now)
+    out = summary.as_dict()
+    if summary.emails or summary.digests:
+        from jobs import submit
+
+        submit(app, "send", tenant_id)
+    return out
+
+
 def workspaces_with_mail_due(app: Any) -> list[int]:
     """Workspaces whose outbox has a message due now (the schedule's send round)."""
     from store.models import OutboxMessage

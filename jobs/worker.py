@@ -35,6 +35,8 @@ log = logging.getLogger("canary.jobs")
 REFRESH_SECONDS = 300.0
 SEND_SECONDS = 60.0
 CAMPAIGN_SECONDS = 300.0
+NOTIFY_SECONDS = 60.0
+"""Notification rounds: new events, escalations, digests due at 08:00 local, Slack (`jobs.work.notify_job`)."""
 NIGHTLY_HISTORY_DAYS = 30
 MAX_RETRIES = 5
 LOCKED_RETRY_SECONDS = 15
@@ -52,6 +54,7 @@ TASK_QUEUES: dict[str, str] = {
     "canary.push": "push", "canary.consent": "push", "canary.consent_due": "push",
     "canary.send": "send", "canary.send_due": "send",
     "canary.campaigns": "send", "canary.campaigns_due": "send",
+    "canary.notify": "send", "canary.notify_all": "send",
 }
 """Each task's queue kind. A refresh (sync, score, push of one workspace in one job) is sync work; the
 schedule's fan-outs go with the work they fan out (partition 0: they name no workspace)."""
@@ -100,6 +103,7 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     "send due e-mail": {"task": "canary.send_due", "schedule": SEND_SECONDS},
     "write due consent": {"task": "canary.consent_due", "schedule": SEND_SECONDS},
     "advance campaigns": {"task": "canary.campaigns_due", "schedule": CAMPAIGN_SECONDS},
+    "notify every workspace": {"task": "canary.notify_all", "schedule": NOTIFY_SECONDS},
 }
 
 
@@ -259,6 +263,22 @@ def campaigns_due() -> int:
     ids = workspaces_with_campaigns(flask_app())
     for tenant_id in ids:
         campaigns_task.delay(tenant_id)
+    return len(ids)
+
+
+@celery.task(name="canary.notify", base=CanaryTask, bind=True)
+def notify_task(self: Any, tenant_id: int, now: str | None = None) -> Any:
+    return _run(self, "notify", tenant_id, now=now)
+
+
+@celery.task(name="canary.notify_all")
+def notify_all() -> int:
+    """Every minute: a notification round for each workspace (digests fall due at 08:00 in each user's zone)."""
+    from jobs.work import workspaces
+
+    ids = workspaces(flask_app())
+    for tenant_id in ids:
+        notify_task.delay(tenant_id)
     return len(ids)
 
 

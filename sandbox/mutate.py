@@ -19,7 +19,7 @@ deleted since seeding and each merged id with the record it resolves to.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -203,18 +203,27 @@ def active_owners(system: str, emulator: Any) -> list[str]:
 
 
 def work_tasks(emulators: Mapping[str, Any], complete: int = 0, redate: int = 0, reassign: int = 0,
-               seed: int = 0, systems: tuple[str, ...] | None = None) -> list[TaskEdit]:
+               seed: int = 0, systems: tuple[str, ...] | None = None,
+               task_of: Mapping[str, Hashable] | None = None) -> list[TaskEdit]:
     """A CRM user at work on Canary's open tasks: ``complete`` marked completed, ``redate`` given a due date
     a week later, ``reassign`` given to another active user, spread over the CRMs (distinct tasks, drawn
-    from ``random.Random(seed)``), each through the emulator's in-process API as a user's edit would be."""
+    from ``random.Random(seed)``), each through the emulator's in-process API as a user's edit would be.
+
+    A Canary task of an account in both CRMs has a copy in each, under a different key per CRM; nothing in
+    the CRMs' records ties the two together, so a caller who knows (Canary's task links) passes ``task_of``:
+    key → Canary task, and one copy of each task is drawn. Without it every copy counts as a task. The pool
+    is ordered by the CRMs' record ids, never by the keys (random per push), so a seed always draws the
+    same records of the same world."""
     rng = random.Random(seed)
-    copies: dict[str, list[tuple[str, str, str, dict[str, Any]]]] = {}
+    copies: dict[Hashable, list[tuple[str, str, str, dict[str, Any]]]] = {}
     for system in sorted(systems or TASK_OBJECTS):
         if system in emulators and system in TASK_OBJECTS:
             for task_id, key, values in open_canary_tasks(system, emulators[system]):
-                copies.setdefault(key, []).append((system, task_id, key, values))
-    # One copy of each Canary task: a task of an account in both CRMs is in both, and is still one task.
-    pool = [rows[0] if len(rows) == 1 else rng.choice(rows) for _, rows in sorted(copies.items())]
+                task = task_of.get(key, key) if task_of is not None else key
+                copies.setdefault(task, []).append((system, task_id, key, values))
+    groups = sorted((sorted(rows, key=_record_order) for rows in copies.values()),
+                    key=lambda rows: _record_order(rows[0]))
+    pool = [rows[0] if len(rows) == 1 else rng.choice(rows) for rows in groups]
     wanted = [("complete", complete), ("redate", redate), ("reassign", reassign)]
     if sum(n for _, n in wanted) > len(pool):
         raise ValueError(f"only {len(pool)} open Canary tasks in the CRMs; asked for {sum(n for _, n in wanted)}")
@@ -229,6 +238,11 @@ def work_tasks(emulators: Mapping[str, Any], complete: int = 0, redate: int = 0,
             edits.append(edit_task(emulators[system], system, task_id, key, values, action, owner))
         chosen = chosen[count:]
     return edits
+
+
+def _record_order(row: tuple[str, str, str, dict[str, Any]]) -> tuple[str, int, str]:
+    system, task_id, _key, _values = row
+    return (system, len(task_id), task_id)  # numeric HubSpot ids in number order
 
 
 def edit_task(emulator: Any, system: str, task_id: str, key: str, values: Mapping[str, Any], action: str,

@@ -45,7 +45,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -345,11 +345,13 @@ class Sandbox:
         return mutate(self.emulators, changes, deletions, merges, self.seed if seed is None else seed)
 
     def work_tasks(self, complete: int = 0, redate: int = 0, reassign: int = 0, seed: int | None = None,
-                   systems: tuple[str, ...] | None = None) -> list[TaskEdit]:
+                   systems: tuple[str, ...] | None = None,
+                   task_of: Mapping[str, Hashable] | None = None) -> list[TaskEdit]:
         """A CRM user completing, re-dating and reassigning Canary's open tasks in the emulated CRMs
-        (`sandbox.mutate.work_tasks`); seeded like `mutate`."""
+        (`sandbox.mutate.work_tasks`, where ``task_of`` is explained); seeded like `mutate`."""
         self._running()
-        return work_tasks(self.emulators, complete, redate, reassign, self.seed if seed is None else seed, systems)
+        return work_tasks(self.emulators, complete, redate, reassign, self.seed if seed is None else seed, systems,
+                          task_of)
 
     def world_state(self) -> dict[str, dict[str, Any]]:
         """Per system the live, deleted and merged ids: what a fresh full sync should reach now."""

@@ -1321,6 +1321,201 @@ class MailEvent(TenantScoped, Base):
     kind: Mapped[str] = mapped_column(String(20))
     url: Mapped[str | None] = mapped_column(String(2000))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+INAPP_KINDS = ("banner", "modal")
+"""`InAppMessage.kind`: a bar across the top of the customer's product, or a dialog over it."""
+
+
+class InAppSettings(TenantScoped, Base):
+    """A workspace's in-app settings: the identity-verification secret (the customer's server signs each end
+    user's id with it), the origins allowed to call the in-app API (CORS), and the Web Push VAPID key pair.
+    Secrets are Fernet-encrypted by `store.crypto.CredentialCipher` and never appear in `repr()` or logs."""
+
+    __tablename__ = "inapp_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    secret_rotated_at: Mapped[dt.datetime | None] = mapped_column()
+    allowed_origins: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Exact origins (``https://app.example.com``) the snippet may call from; no wildcard."""
+    vapid_private_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    vapid_public_key: Mapped[str | None] = mapped_column(String(100))
+    """The application server key browsers subscribe with (uncompressed P-256 point, base64url)."""
+    vapid_subject: Mapped[str | None] = mapped_column(String(320))
+    """``mailto:`` or ``https:`` contact the push services may reach the sender at (the JWT ``sub``)."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<InAppSettings tenant={self.tenant_id} secret=[redacted]>"
+
+
+class InAppMessage(TenantScoped, Base):
+    """One message for one end user of the customer's product (Segment ``userId``), shown by the snippet."""
+
+    __tablename__ = "inapp_messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "user_key", "ref"),
+        CheckConstraint(_in("kind", INAPP_KINDS), name="kind"),
+        Index("ix_inapp_messages_pending", "tenant_id", "user_key", "dismissed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    user_key: Mapped[str] = mapped_column(String(260))
+    kind: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    cta_label: Mapped[str | None] = mapped_column(String(80))
+    cta_url: Mapped[str | None] = mapped_column(String(2000))
+    ref: Mapped[str] = mapped_column(String(200))
+    """Who asked for it, once: e.g. ``campaign:3:step:2``; the same (user, ref) again is the same row."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column()
+    shown_at: Mapped[dt.datetime | None] = mapped_column()
+    dismissed_at: Mapped[dt.datetime | None] = mapped_column()
+    clicked_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class PushSubscription(TenantScoped, Base):
+    """One browser's Web Push subscription for one end user (the PushSubscription the browser made)."""
+
+    __tablename__ = "push_subscriptions"
+    __table_args__ = (UniqueConstraint("tenant_id", "endpoint_hash"), Index("ix_push_subscriptions_user",
+                                                                               "tenant_id", "user_key"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_key: Mapped[str] = mapped_column(String(260))
+    endpoint: Mapped[str] = mapped_column(String(2000))
+    endpoint_hash: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of ``endpoint`` (unique per workspace; endpoints are too long to index everywhere)."""
+    p256dh: Mapped[str] = mapped_column(String(200))
+    auth: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    not_before: Mapped[dt.datetime | None] = mapped_column()
+    """The push service answered 429: nothing is sent to it before this (its ``Retry-After``)."""
+    last_sent_at: Mapped[dt.datetime | None] = mapped_column()
+NOTIFY_KINDS = ("alert", "task_assigned", "task_overdue", "band_changed", "play_step_due", "escalation")
+"""What a team notification is about (`notify.rules`)."""
+NOTIFY_CHANNELS = ("bell", "email", "digest", "slack")
+DELIVERY_STATES = ("pending", "sending", "sent", "failed", "unknown")
+"""`NotifyDelivery.state`: sending is a Slack message claimed by one sender; unknown, one whose sender stopped
+mid-post (maybe posted: never posted again)."""
+SLACK_MODES = ("bot", "webhook")
+
+
+class NotifySettings(TenantScoped, Base):
+    """A workspace's notification settings: its Slack (a bot token or an incoming webhook URL, Fernet-encrypted
+    by `store.crypto.CredentialCipher` as ``{"secret": …}``, never shown back), routes by alert reason to a
+    Slack channel, and the business hours escalation counts in."""
+
+    __tablename__ = "notify_settings"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slack_mode: Mapped[str | None] = mapped_column(String(10))
+    """bot | webhook | None (no Slack)."""
+    slack_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    slack_channel: Mapped[str | None] = mapped_column(String(80))
+    """The default channel (bot mode) when no route matches."""
+    slack_routes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    """Alert reason (rule) → Slack channel."""
+    escalation_hours: Mapped[int] = mapped_column(Integer, default=8)
+    """Business hours an alert may stay unacknowledged before its CSM's manager hears of it (0: never)."""
+    business_start: Mapped[int] = mapped_column(Integer, default=9)
+    business_end: Mapped[int] = mapped_column(Integer, default=17)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    bands_checked_at: Mapped[dt.datetime | None] = mapped_column()
+    """The newest snapshot ``computed_at`` the band-change scan has seen: the next scan reads only newer ones."""
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<NotifySettings tenant={self.tenant_id} slack={self.slack_mode} secret=[redacted]>"
+
+
+class NotifyPreference(TenantScoped, Base):
+    """One user's notification choices: per kind a scope and channels (`notify.rules.validate_rules`), their
+    time zone (the digest goes at 08:00 there), their Slack member id, and the day of their last digest."""
+
+    __tablename__ = "notify_preferences"
+    __table_args__ = (UniqueConstraint("tenant_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    slack_user: Mapped[str | None] = mapped_column(String(40))
+    rules: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_digest_on: Mapped[dt.date | None] = mapped_column(Date)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class NotifyEvent(TenantScoped, Base):
+    """Something the team may hear of, once per ``key`` (``alert:12``, ``task-overdue:7:2026-12-01``)."""
+
+    __tablename__ = "notify_events"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "key"),
+        CheckConstraint(_in("kind", NOTIFY_KINDS), name="kind"),
+        Index("ix_notify_events_fanout", "tenant_id", "fanned_out_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    """The user the event is about (a task's assignee, an escalation's manager)."""
+    severity: Mapped[str | None] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(500))
+    occurred_at: Mapped[dt.datetime] = mapped_column()
+    fanned_out_at: Mapped[dt.datetime | None] = mapped_column()
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column()
+    acknowledged_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    escalated_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class NotifyDelivery(TenantScoped, Base):
+    """One event to one user on one channel, once (unique): the bell item, the e-mail, the digest line, the
+    Slack message. ``deliver_after`` holds it while snoozed; a Slack 429 sets ``next_attempt_at``."""
+
+    __tablename__ = "notify_deliveries"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "event_id", "user_id", "channel"),
+        CheckConstraint(_in("channel", NOTIFY_CHANNELS), name="channel"),
+        CheckConstraint(_in("state", DELIVERY_STATES), name="state"),
+        Index("ix_notify_deliveries_due", "tenant_id", "channel", "state", "next_attempt_at"),
+        Index("ix_notify_deliveries_user", "tenant_id", "user_id", "channel", "read_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("notify_events.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    slack_channel: Mapped[str | None] = mapped_column(String(80))
+    deliver_after: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+    claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    """When a Slack sender claimed it (state sending)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column()
+    read_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class NotifySnooze(TenantScoped, Base):
+    """A user snoozed one alert (``alert_id``) or everything (None) until ``until``."""
+
+    __tablename__ = "notify_snoozes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    until: Mapped[dt.datetime] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
@@ -1367,4 +1562,12 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     CampaignEnrollment,
     CampaignStepRun,
     MailEvent,
+    InAppSettings,
+    InAppMessage,
+    PushSubscription,
+    NotifySettings,
+    NotifyPreference,
+    NotifyEvent,
+    NotifyDelivery,
+    NotifySnooze,
 )

@@ -70,6 +70,8 @@ def test_demo_runs_the_pipeline_and_repeats_exactly(tmp_path: Path, monkeypatch:
     assert len(started) == 9 and sum(started.values()) > 0
     assert started["Usage drop get-well plan"] == first["alerts_by_rule"].get("usage_drop", 0)
     assert tasks["by_source"]["play"] >= sum(started.values())  # every run's first step is a task
+    notified = first["notifications"]  # each alert is an event; each CSM's defaults put it on their bell
+    assert notified["events"] >= first["alerts_raised"] and notified["deliveries"] > 0
     # a fresh demo workspace and a fresh sandbox each time: the same seed gives the same result
     second = _run(tmp_path, monkeypatch, seed=3)
     assert second == first

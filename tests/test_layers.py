@@ -42,6 +42,9 @@ PURE_MAIL = ("integrations", "store", "sync", "widgets", "collector", "cli", "ap
              "sqlalchemy", "console", "api", "requests", "smtplib", "socket", "jobs", "time", "secrets", "random")
 """The mail package's pure modules (templates, MIME): no I/O, no clock, no randomness — callers pass them in."""
 
+PURE_INAPP = (*PURE_MAIL, "inapp", "mail", "pywebpush", "py_vapid", "http", "os")
+"""The in-app rules (identity hashes, origins, message fields, push endpoints): no I/O, no clock, no randomness."""
+
 
 @pytest.mark.parametrize(("layer", "forbidden"), [
     ("integrations", ("store", "sync", "widgets", "collector", "cli", "app", "extensions", "sandbox", "flask",
@@ -62,6 +65,12 @@ PURE_MAIL = ("integrations", "store", "sync", "widgets", "collector", "cli", "ap
     ("campaigns/timing.py", PURE_MAIL),
     ("mail/templates.py", PURE_MAIL),
     ("mail/message.py", PURE_MAIL),
+    ("inapp", ("integrations", "sync", "widgets", "cli", "app", "sandbox", "console", "api", "jobs", "webhooks",
+               "scoring", "worklists", "analytics", "plays", "mail")),
+    ("inapp/rules.py", PURE_INAPP),
+    ("notify", ("integrations", "sync", "widgets", "collector", "cli", "app", "sandbox", "console", "api", "jobs",
+                "webhooks", "flask", "extensions")),
+    ("notify/rules.py", (*PURE_MAIL, "requests", "mail")),
     ("console", ("sandbox",)),
     ("api", ("sandbox", "console.views")),
 ])

@@ -201,8 +201,11 @@ def test_completing_ten_tasks_in_the_crms_closes_exactly_those_in_canary(
     with store.session(tenant) as s:
         done_before = set(s.scalars(select(Task.id).where(Task.status == "done")))
     clock.advance(60)
-    edits = box.work_tasks(complete=10, redate=3, reassign=0, seed=5)
+    with store.session(tenant) as s:
+        task_of = {link.key: link.task_id for link in s.scalars(select(TaskLink))}
+    edits = box.work_tasks(complete=10, redate=3, reassign=0, seed=5, task_of=task_of)
     completed = {e.key for e in edits if e.action == "complete"}
+    assert len({task_of[key] for key in completed}) == 10  # ten Canary tasks, never both copies of one
     assert len(completed) == 10 and {e.system for e in edits} == set(CRMS)
     clock.advance(600)  # past HubSpot's search lag
     summary = sync(store, tenant, patient_adapters(box))

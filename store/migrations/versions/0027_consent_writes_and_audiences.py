@@ -2,8 +2,8 @@
 ``crm_consent_writes`` (one row per suppression and connected CRM, `sync.consent`) and ``campaign_audiences``
 (the console's named audiences).
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0027
+Revises: 0026
 Create Date: 2026-12-01 03:40:00
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 
 import store.types
 
-revision = "0024"
-down_revision = "0023"
+revision = "0027"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
