@@ -143,6 +143,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(install)
     app.register_blueprint(webhooks)
     app.register_blueprint(mail_pages)
+    from mail.consent import AFTER_SUPPRESS_KEY
+
+    def _after_suppress(tenant_id: int) -> None:
+        from jobs import submit
+
+        submit(app, "consent", tenant_id)
+
+    app.extensions[AFTER_SUPPRESS_KEY] = _after_suppress
     app.register_blueprint(tracking)
     app.register_blueprint(inapp_web)
     security.init_app(app)

@@ -14,6 +14,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     import api.base_reports  # the routes of these modules join the v1 blueprint
+    import api.campaigns
     import api.plays
     import api.reports  # noqa: F401
     from api.v1 import v1

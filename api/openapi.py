@@ -102,6 +102,7 @@ def openapi_document() -> dict[str, Any]:
                 _list("ListAccount"), "A list's accounts in the caller's scope, newest entries first, with why",
                 [_param("list_id", "list id", {"type": "integer"}, "path"), LIST_SCOPE, *PAGING]),
             **play_paths(),
+            **campaign_paths(),
             **report_paths(),
         },
         "components": {
@@ -112,6 +113,23 @@ def openapi_document() -> dict[str, Any]:
                                         "properties": {"error": {"type": "string"}}}}}}},
             "schemas": _schemas(),
         },
+    }
+
+
+def campaign_paths() -> dict[str, Any]:
+    """The campaigns routes (`api.campaigns`)."""
+    from store.models import CAMPAIGN_STATUSES
+
+    return {
+        "/campaigns": _ok(_list("Campaign"), "The workspace's campaigns: status, category, steps, people enrolled",
+                          [_param("status", "only campaigns in this status",
+                                  {"type": "string", "enum": list(CAMPAIGN_STATUSES)}), *PAGING]),
+        "/campaigns/{campaign_id}/stats": _ok(
+            {"$ref": "#/components/schemas/CampaignStats"},
+            "A campaign's dashboard: sent, delivered, bounced, opened, clicked, unsubscribed and goal reached, per "
+            "campaign, per step and cumulative per day",
+            [_param("campaign_id", "campaign id", {"type": "integer"}, "path"),
+             _param("as_of", "the last day counted (default today, UTC)", {"type": "string", "format": "date"})]),
     }
 
 
@@ -253,7 +271,23 @@ def _play_schemas() -> dict[str, Any]:
 def _schemas() -> dict[str, Any]:
     num, text, integer = {"type": ["number", "null"]}, {"type": ["string", "null"]}, {"type": "integer"}
     band = {"type": ["string", "null"], "enum": ["good", "average", "poor", None]}
+    figures = {k: integer for k in ("sent", "delivered", "bounced", "opened", "clicked", "unsubscribed")}
     return {
+        "Campaign": {"type": "object", "properties": {
+            "id": integer, "name": {"type": "string"}, "status": {"type": "string"}, "category": {"type": "string"},
+            "steps": {"type": "array", "items": {"type": "object", "properties": {
+                "position": integer, "kind": {"type": "string"}}}},
+            "audience": {"type": "object"}, "goal": {"type": ["object", "null"]}, "conversion_days": integer,
+            "enrolled": integer, "activated_at": text, "finished_at": text}},
+        "CampaignStats": {"type": "object", "required": ["campaign", "steps", "days"], "properties": {
+            "campaign": {"type": "object", "properties": {
+                "id": integer, "name": {"type": "string"}, "status": {"type": "string"}, **figures,
+                "enrolled": integer, "active": integer, "goal_reached": integer, "converted": integer,
+                "conversion_rate": num}},
+            "steps": {"type": "array", "items": {"type": "object", "properties": {
+                "position": integer, "kind": {"type": "string"}, **figures}}},
+            "days": {"type": "array", "items": {"type": "object", "properties": {
+                "day": {"type": "string", "format": "date"}, **figures, "goal_reached": integer}}}}},
         "AccountRow": {"type": "object", "properties": {
             "id": integer, "name": {"type": "string"}, "score": num, "band": band, "trend_per_day": num,
             "renewal_date": text, "arr": num, "open_alerts": integer, "csm": text,

@@ -18,6 +18,7 @@ from console import auth
 def init_app(app: Flask) -> None:
     from console import (  # noqa: F401  (their routes join the console blueprint)
         base_report_views,
+        campaign_views,
         inapp_views,
         list_views,
         mail_views,

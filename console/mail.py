@@ -1,13 +1,29 @@
-"""Outgoing e-mail (password-reset links, play steps), through the SMTP server in the config.
+"""Outgoing e-mail: password-reset links straight to the SMTP server in the config (``SMTP_HOST`` unset means
+no mail: the admin prints a link with ``canary user reset-link EMAIL``); play steps' e-mail through the outbox.
 
-``SMTP_HOST`` unset means no mail: the admin prints a link with ``canary user reset-link EMAIL``.
+A play's e-mail step is queued in the run's own transaction under the key ``play:<play>:run:<run>:step:<n>``
+(customer-success category: unsubscribe token and RFC 8058 headers), so a step run twice queues one e-mail;
+once that transaction commits, the send job hands it to the workspace's SMTP server (`mail.outbox`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 from email.message import EmailMessage
 from typing import Any
+
+from mail.templates import MailTemplate
+
+PLAY_TEMPLATE = MailTemplate(
+    subject="{{ message.subject }}",
+    html=('<div style="white-space:pre-wrap">{{ message.body }}</div>'
+          '<p style="color:#666;font-size:12px"><a href="{{ unsubscribe_url }}">Unsubscribe</a> from these '
+          'e-mails.</p>'),
+    text="{{ message.body }}\n\n--\nUnsubscribe from these e-mails: {{ unsubscribe_url }}\n")
+"""A play step's e-mail: its subject and body are already rendered with the play's placeholders, and are
+passed as values (never as template source), so braces in an account's name stay text."""
+SEND_AFTER_COMMIT = "canary.send_after_commit"
 
 
 def smtp_configured(config: Any) -> bool:
@@ -38,10 +54,49 @@ def send_mail(config: Any, to: str, subject: str, body: str) -> None:
 
 
 def play_effects(config: Any) -> Any:
-    """How play steps reach the outside world with this configuration: e-mail through the SMTP server
-    when one is configured (else e-mail steps are logged as not sent), webhooks over HTTPS."""
+    """How play steps reach the outside world with this configuration: e-mail through the outbox when the
+    workspace or the app has an SMTP server (else e-mail steps are logged as not sent), webhooks over HTTPS."""
+    from sqlalchemy.orm import Session
+
+    from mail.outbox import enqueue
+    from mail.settings import view_settings
     from sync.plays import Effects
 
-    if not smtp_configured(config):
-        return Effects()
-    return Effects(mailer=lambda to, subject, body: send_mail(config, to, subject, body))
+    def queue(session: Session, key: str, to: str, subject: str, body: str) -> bool:
+        settings = view_settings(session)
+        if settings.configured:
+            sender = settings.from_address
+        elif smtp_configured(config):
+            sender = str(config.get("SMTP_FROM") or "canary@localhost")
+        else:
+            return False
+        enqueue(session, key=key, category="customer_success", to=to, sender=sender, template=PLAY_TEMPLATE,
+                variables={"message": {"subject": subject, "body": body}},
+                public_url=str(config.get("PUBLIC_URL") or ""), now=dt.datetime.now(dt.UTC))
+        _send_after_commit(session)
+        return True
+
+    return Effects(queue=queue)
+
+
+def _send_after_commit(session: Any) -> None:
+    """Start the workspace's send job once the session's transaction (the play run and its e-mail) commits;
+    outside an app (a script) the schedule's send round sends it."""
+    from flask import current_app, has_app_context
+    from sqlalchemy import event
+
+    from store.scoping import current_tenant
+
+    tenant_id = current_tenant(session)
+    if session.info.get(SEND_AFTER_COMMIT) or tenant_id is None or not has_app_context():
+        return
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    session.info[SEND_AFTER_COMMIT] = True
+
+    def send(committed: Any) -> None:
+        from jobs import submit
+
+        committed.info.pop(SEND_AFTER_COMMIT, None)
+        submit(app, "send", tenant_id)
+
+    event.listen(session, "after_commit", send, once=True)

@@ -16,10 +16,13 @@ from sqlalchemy import select
 
 from console.views import _store, admin_only, console, who
 from extensions import credential_cipher
+from mail.consent import ConsentError, suppress
+from mail.message import check_address
 from mail.outbox import OutboxError, enqueue
 from mail.settings import MailSettingsError, save_settings, smtp_settings, view_settings
 from mail.templates import MailTemplate
-from store.models import OutboxMessage
+from store.audit import record_audit
+from store.models import SUPPRESSION_CATEGORIES, Connection, ConsentWrite, OutboxMessage, Tenant
 
 TEST_TEMPLATE = MailTemplate(
     subject="Canary test e-mail for {{ workspace.name }}",
@@ -75,3 +78,68 @@ def settings_mail_test() -> Any:
     submit(current_app, "send", me.tenant_id)
     return redirect(url_for("console.settings", message=f"Test e-mail to {me.email} queued: its state is below")
                     + "#mail")
+
+
+def consent_section(tenant_id: int) -> dict[str, Any]:
+    """The Settings page's consent part: the write-back switch, what each connected CRM gets, the latest writes."""
+    from integrations.registry import vendor
+
+    with _store().session(tenant_id) as s:
+        tenant = s.get(Tenant, tenant_id)
+        systems = sorted(set(s.scalars(select(Connection.system).where(Connection.status == "active"))))
+        writes = [{"address": w.address, "category": w.category.replace("_", "-"), "system": vendor(w.system).label,
+                   "state": w.state, "attempts": w.attempts, "error": w.last_error, "at": w.done_at or w.created_at}
+                  for w in s.scalars(select(ConsentWrite).order_by(ConsentWrite.id.desc()).limit(10))]
+    return {"enabled": bool(tenant and tenant.consent_writeback), "writes": writes,
+            "systems": [{"label": vendor(x).label, "note": vendor(x).consent_note, "writes": vendor(x).email_consent}
+                        for x in systems],
+            "categories": [(c, c.replace("_", "-")) for c in SUPPRESSION_CATEGORIES]}
+
+
+@console.post("/admin/settings/consent")
+@admin_only
+def settings_consent() -> Any:
+    """Turn the CRM write-back of unsubscribes on or off (audited as ``mail.consent_writeback``)."""
+    me = who()
+    wanted = str(request.form.get("consent_writeback") or "").lower() in ("1", "on", "true", "yes")
+    with _store().session(me.tenant_id) as s:
+        tenant = s.get(Tenant, me.tenant_id)
+        if tenant is None:
+            abort(404, description="no such workspace")
+        changed = tenant.consent_writeback != wanted
+        if changed:
+            tenant.consent_writeback = wanted
+            record_audit(s, me.email, "mail.consent_writeback", "CRM write-back of unsubscribes", me.user_id,
+                         enabled=wanted)
+    text = ("Unsubscribes are now written to the CRMs" if wanted else "Unsubscribes stay in Canary only") \
+        if changed else "Nothing changed"
+    return redirect(url_for("console.settings", message=text) + "#consent")
+
+
+@console.post("/admin/settings/suppress")
+@admin_only
+def settings_suppress() -> Any:
+    """An admin suppresses an address by hand (a person who asked by phone): like an unsubscribe, audited,
+    written back to the CRMs when the workspace does that."""
+    from jobs import submit
+
+    me = who()
+    address = str(request.form.get("address") or "").strip()
+    category = str(request.form.get("category") or "")
+    try:
+        address = check_address(address, "address").lower()
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    with _store().session(me.tenant_id) as s:
+        try:
+            new = suppress(s, address, category, "admin")
+        except ConsentError as exc:
+            abort(400, description=str(exc))
+        if new:
+            record_audit(s, me.email, "mail.suppress", address, me.user_id, category=category)
+    if new:
+        submit(current_app, "consent", me.tenant_id)
+    label = category.replace("_", "-")
+    text = (f"{address} gets no more {label} e-mail" if new
+            else f"{address} was already unsubscribed from {label} e-mail")
+    return redirect(url_for("console.settings", message=text) + "#consent")

@@ -159,11 +159,12 @@ def settings() -> Any:
         policy = tenant.task_reassign
         analytics = {"gross_margin": tenant.gross_margin, "p": probabilities(tenant)}
     from console.inapp_views import inapp_section
-    from console.mail_views import mail_section
+    from console.mail_views import consent_section, mail_section
 
     return render_template("console/settings.html", me=me, policy=policy, policies=TASK_REASSIGN,
                            labels=POLICY_LABELS, texts=POLICY_TEXT, analytics=analytics,
-                           mail=mail_section(me.tenant_id), inapp=inapp_section(me.tenant_id),
+                           mail=mail_section(me.tenant_id), consent=consent_section(me.tenant_id),
+                           inapp=inapp_section(me.tenant_id),
                            message=request.args.get("message"))
 
 

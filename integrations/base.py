@@ -292,6 +292,32 @@ class TaskTarget(Protocol):
         ...
 
 
+@dataclass
+class OptOutResult:
+    """What `ConsentTarget.write_email_opt_outs` did with each address (lower case)."""
+
+    written: list[str] = field(default_factory=list)
+    """Addresses now opted out in the vendor (written by this call, or found already opted out)."""
+    not_found: list[str] = field(default_factory=list)
+    """Addresses with no record there to mark (Salesforce: no Contact or Lead with that e-mail)."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """address -> why the vendor refused it."""
+    unsupported: str | None = None
+    """Set when the vendor keeps no e-mail consent at all (Zendesk): nothing was sent, this says why."""
+    calls: int = 0
+
+
+class ConsentTarget(Protocol):
+    """Every vendor adapter: writes an unsubscribe (a suppression in Canary) to the people it names there."""
+
+    system: str
+
+    def write_email_opt_outs(self, addresses: Sequence[str], category: str) -> OptOutResult:
+        """Mark each address as opted out of e-mail of ``category`` (``customer_success`` | ``marketing``) in
+        the vendor's own consent field, in the fewest calls; an address already opted out counts as written."""
+        ...
+
+
 class Adapter(Protocol):
     system: str
 
@@ -316,3 +342,7 @@ class Adapter(Protocol):
     def ensure_fields(self, specs: Sequence[FieldSpec]) -> list[str]: ...
 
     def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult: ...
+
+    def write_email_opt_outs(self, addresses: Sequence[str], category: str) -> OptOutResult:
+        """See `ConsentTarget` (every adapter has it; Zendesk's answers ``unsupported`` without a call)."""
+        ...

@@ -170,6 +170,12 @@ class VendorDescriptor:
     tasks: bool = False
     """It keeps tasks: Canary's tasks are created there for linked accounts and read back (the adapter is a
     `integrations.base.TaskTarget`)."""
+    email_consent: bool = False
+    """It keeps a person's e-mail consent (Salesforce ``HasOptedOutOfEmail``, HubSpot subscription types): a
+    suppression is written there when the workspace enables it. Every adapter has `write_email_opt_outs`
+    (`integrations.base.ConsentTarget`); a vendor without consent answers ``unsupported`` and is not asked."""
+    consent_note: str = ""
+    """What an unsubscribe becomes there, in words for the Settings page (or why nothing does)."""
     webhooks: WebhookSpec | None = None
     """Its webhooks into Canary (``/webhooks/<vendor>``)."""
     record_url: Callable[[str, str | None], str | None] = lambda _external_id, _account_ref: None

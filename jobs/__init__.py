@@ -65,7 +65,7 @@ def queue_of(app: Any) -> InlineQueue:
     return queue
 
 
-KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify")
+KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify", "consent")
 LOCKS_KEY = "canary.locks"
 
 

@@ -133,6 +133,41 @@ def send_job(app: Any, tenant_id: int, *, limit: int | None = None) -> dict[str,
     return deliver(store, tenant_id, settings, policy=OutboxPolicy.from_config(app.config), limit=limit).as_dict()
 
 
+def consent_job(app: Any, tenant_id: int) -> dict[str, Any]:
+    """Write the workspace's queued suppressions to its CRMs (`sync.consent`); rows whose write failed for a
+    passing reason stay queued for a later run (`workspaces_with_consent_due`, the schedule)."""
+    from extensions import credential_cipher
+    from sync.connections import TenantAdapters
+    from sync.consent import ConsentPolicy, due_systems, write_consent
+
+    store = _store(app)
+    now = dt.datetime.now(dt.UTC)
+    systems = due_systems(store, tenant_id, now)
+    if not systems:
+        return {"states": {}, "calls": {}, "retry_at": None}
+    with locks_of(app).hold(f"consent:{tenant_id}"):
+        connected = TenantAdapters(store, credential_cipher(app), tenant_id, config=app.config)
+        adapters: dict[str, Any] = {}
+        build_failed: dict[str, str] = {}
+        for system in systems:
+            try:
+                adapters.update(connected.build([system]))
+            except Exception as exc:  # an expired token that cannot be refreshed now: the rows wait
+                build_failed[system] = f"{type(exc).__name__}: {exc}"
+        policy = ConsentPolicy(backoff_seconds=float(app.config.get("CONSENT_BACKOFF_SECONDS") or 60.0))
+        return write_consent(store, tenant_id, adapters, now=now, policy=policy, build_failed=build_failed).as_dict()
+
+
+def workspaces_with_consent_due(app: Any) -> list[int]:
+    """Workspaces with a consent write-back due now (the schedule's consent round)."""
+    from store.models import ConsentWrite
+
+    with _store(app).session() as s:
+        return list(s.scalars(select(ConsentWrite.tenant_id).where(
+            ConsentWrite.state == "queued", ConsentWrite.next_attempt_at <= dt.datetime.now(dt.UTC))
+            .distinct().order_by(ConsentWrite.tenant_id)))
+
+
 def campaigns_job(app: Any, tenant_id: int, *, now: str | None = None) -> dict[str, Any]:
     """Enroll and advance the workspace's active campaigns (`campaigns.runner.run_due`), one run at a time per
     workspace; the e-mails it queues go with the next send job (queued here when any was)."""

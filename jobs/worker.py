@@ -12,7 +12,8 @@
   catches what a webhook missed — and a nightly rescore of the last 30 days at 02:00 UTC.
 * Queues by kind (`route`): real-time changes, syncs and refreshes, scores, pushes, e-mail sends each have
   their own queue (``canary.changes``, ``canary.sync``, ``canary.score``, ``canary.push``, ``canary.send``;
-  every minute ``canary.send_due`` queues a send for each workspace with e-mail due; every five minutes
+  every minute ``canary.send_due`` queues a send for each workspace with e-mail due, and
+  ``canary.consent_due`` a consent write-back to the CRMs (on the push queue); every five minutes
   ``canary.campaigns_due`` a campaigns run, on the send queue), so a nightly rescore
   never waits in front of a webhook's change; with ``JOB_PARTITIONS`` = P > 1 each kind is split into
   P queues by workspace id (``canary.sync.<tenant_id % P>``): `canary worker --queues sync --partitions 3`
@@ -50,7 +51,7 @@ TASK_QUEUES: dict[str, str] = {
     "canary.changes": "changes", "canary.changes_flush": "changes",
     "canary.sync": "sync", "canary.refresh": "sync", "canary.refresh_all": "sync",
     "canary.score": "score", "canary.rescore_all": "score",
-    "canary.push": "push",
+    "canary.push": "push", "canary.consent": "push", "canary.consent_due": "push",
     "canary.send": "send", "canary.send_due": "send",
     "canary.campaigns": "send", "canary.campaigns_due": "send",
     "canary.notify": "send", "canary.notify_all": "send",
@@ -100,6 +101,7 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     "refresh every workspace": {"task": "canary.refresh_all", "schedule": REFRESH_SECONDS},
     "nightly rescore": {"task": "canary.rescore_all", "schedule": crontab(hour=2, minute=0)},
     "send due e-mail": {"task": "canary.send_due", "schedule": SEND_SECONDS},
+    "write due consent": {"task": "canary.consent_due", "schedule": SEND_SECONDS},
     "advance campaigns": {"task": "canary.campaigns_due", "schedule": CAMPAIGN_SECONDS},
     "notify every workspace": {"task": "canary.notify_all", "schedule": NOTIFY_SECONDS},
 }
@@ -228,6 +230,22 @@ def send_due() -> int:
     ids = workspaces_with_mail_due(flask_app())
     for tenant_id in ids:
         send_task.delay(tenant_id)
+    return len(ids)
+
+
+@celery.task(name="canary.consent", base=CanaryTask, bind=True)
+def consent_task(self: Any, tenant_id: int) -> Any:
+    return _run(self, "consent", tenant_id)
+
+
+@celery.task(name="canary.consent_due")
+def consent_due() -> int:
+    """Every minute: a consent job for each workspace with a CRM write-back due (new, or a retry)."""
+    from jobs.work import workspaces_with_consent_due
+
+    ids = workspaces_with_consent_due(flask_app())
+    for tenant_id in ids:
+        consent_task.delay(tenant_id)
     return len(ids)
 
 

@@ -3,6 +3,10 @@
 A token is 32 random bytes (URL-safe base64, 43 characters) stored on the outbox row it was made for:
 unguessable, and it names the workspace, address and category without anything in the URL to decode.
 The RFC 8058 one-click POST (`mail.web`) suppresses at once; nothing suppresses on a GET.
+
+Write-back: where the workspace enables it (``Tenant.consent_writeback``), a new suppression queues one
+`ConsentWrite` per active connection in the same transaction, so it cannot be lost; the consent job
+(`sync.consent`, submitted after the commit by whoever suppressed) writes them to the CRMs and retries.
 """
 
 from __future__ import annotations
@@ -15,8 +19,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.db import Store
-from store.models import SUPPRESSION_CATEGORIES, MailEvent, OutboxMessage, Suppression
+from store.models import (
+    SUPPRESSION_CATEGORIES,
+    Connection,
+    ConsentWrite,
+    MailEvent,
+    OutboxMessage,
+    Suppression,
+    Tenant,
+)
+from store.scoping import current_tenant
 
+AFTER_SUPPRESS_KEY = "canary.after_suppress"
+"""``app.extensions`` key of the callable ``(tenant_id) -> None`` run after a suppression is committed: the app
+sets it to submit the consent job (`mail` imports no jobs)."""
 TOKEN_BYTES = 32
 TOKEN_SHAPE_MAX = 64
 
@@ -51,12 +67,29 @@ def suppress(session: Session, address: str, category: str, source: str, outbox_
         raise ConsentError("the address to suppress is empty")
     if suppressed(session, [address], category):
         return False
+    row = Suppression(address=address, category=category, source=source[:40], outbox_id=outbox_id)
     try:
         with session.begin_nested():
-            session.add(Suppression(address=address, category=category, source=source[:40], outbox_id=outbox_id))
+            session.add(row)
     except IntegrityError:  # the same unsubscribe, posted twice at once
         return False
+    queue_writebacks(session, row)
     return True
+
+
+def queue_writebacks(session: Session, suppression: Suppression) -> list[ConsentWrite]:
+    """One queued `ConsentWrite` per active connection when the workspace writes consent back (else none)."""
+    tenant_id = current_tenant(session)
+    tenant = session.get(Tenant, tenant_id) if tenant_id is not None else None
+    if tenant is None or not tenant.consent_writeback:
+        return []
+    systems = sorted(set(session.scalars(select(Connection.system).where(Connection.status == "active"))))
+    rows = [ConsentWrite(suppression_id=suppression.id, system=system, address=suppression.address,
+                         category=suppression.category, state="queued", attempts=0,
+                         next_attempt_at=suppression.created_at) for system in systems]
+    session.add_all(rows)
+    session.flush()
+    return rows
 
 
 @dataclass(frozen=True)
@@ -77,6 +110,11 @@ def token_target(store: Store, token: str) -> TokenTarget | None:
     if row is None or row.category not in SUPPRESSION_CATEGORIES:
         return None
     return TokenTarget(row.tenant_id, row.id, row.to_address, row.category)
+
+
+def writeback_due(session: Session) -> bool:
+    """Whether the session's workspace has consent write-backs queued (the consent job has work)."""
+    return session.scalar(select(ConsentWrite.id).where(ConsentWrite.state == "queued").limit(1)) is not None
 
 
 def unsubscribe(store: Store, token: str, source: str) -> TokenTarget | None:

@@ -7,7 +7,8 @@ customer's inbox. HTML is autoescaped; subject and text are not (they are not HT
 `TemplateError` naming the part and line.
 
 The variables are plain mappings: ``account``, ``user``, ``health``, ``workspace`` (see `VARIABLES`) and
-``unsubscribe_url`` (filled by the outbox for campaign e-mail).
+``unsubscribe_url`` (filled by the outbox for campaign e-mail), and ``message`` (``subject``, ``body``: text
+written elsewhere, e.g. a play step's, passed as a value so it is never parsed as a template).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedErro
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-VARIABLES = ("account", "user", "health", "workspace", "unsubscribe_url")
+VARIABLES = ("account", "user", "health", "workspace", "unsubscribe_url", "message")
 """The names a template may use: each a mapping (see `mail.context`) but ``unsubscribe_url``, a string."""
 MAX_TEMPLATE_CHARS = 200_000
 MAX_SUBJECT_CHARS = 300

@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, current_app, render_template, request
 
 from extensions import canary_store
-from mail.consent import token_target, unsubscribe
+from mail.consent import AFTER_SUPPRESS_KEY, token_target, unsubscribe
 
 log = logging.getLogger("canary.mail")
 
@@ -53,4 +53,10 @@ def unsubscribe_now(token: str) -> Any:
     if target is None:
         return _page("unknown", token, None, 404)
     log.info("unsubscribe in workspace %s: e-mail %s, %s", target.tenant_id, target.outbox_id, target.category)
+    after = current_app.extensions.get(AFTER_SUPPRESS_KEY)
+    if after is not None:  # the CRM write-back, as a job (never inline in the provider's POST)
+        try:
+            after(target.tenant_id)
+        except Exception:  # the suppression stands; the schedule's consent round picks the rows up
+            log.exception("could not queue the consent write-back of workspace %s", target.tenant_id)
     return _page("done", token, target, 200)

@@ -79,7 +79,8 @@ DEFAULT_SALESFORCE_ORG = "00D5g000004CnryEAC"
 DEFAULT_SALESFORCE_USER = "0055g000001CnryAAA"
 HUBSPOT_SCOPES = ("oauth", "crm.objects.companies.read", "crm.objects.companies.write",
                   "crm.schemas.companies.read", "crm.schemas.companies.write", "crm.objects.contacts.read",
-                  "crm.objects.deals.read", "crm.objects.owners.read", "tickets")
+                  "crm.objects.deals.read", "crm.objects.owners.read", "tickets",
+                  "communication_preferences.read_write")
 
 
 def s256(verifier: str) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship, validates
 
@@ -84,6 +85,8 @@ class Tenant(Base):
     panel_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Bumped when a change to the workspace's data names no accounts (`store.panel_views`): every panel view
     built under an earlier epoch is stale."""
+    consent_writeback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Write each suppression (unsubscribe) back to the CRMs' contacts (`sync.consent`), a workspace setting."""
 
     def __repr__(self) -> str:
         return f"<Tenant {self.id} {self.slug!r}>"
@@ -1131,6 +1134,50 @@ class Suppression(TenantScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+CONSENT_WRITE_STATES = ("queued", "written", "not_found", "failed", "skipped")
+
+
+class ConsentWrite(TenantScoped, Base):
+    """One suppression to write to one connected CRM (`sync.consent`): queued, then written (the CRM's people
+    with that address are opted out), not_found (it has none), failed (refused, or out of retries: the error
+    says why) or skipped (the vendor keeps no e-mail consent: Zendesk). A queued row whose attempt failed for a
+    passing reason waits for ``next_attempt_at``."""
+
+    __tablename__ = "crm_consent_writes"
+    __table_args__ = (
+        UniqueConstraint("suppression_id", "system"),
+        CheckConstraint(_in("state", CONSENT_WRITE_STATES), name="state"),
+        Index("ix_crm_consent_writes_due", "tenant_id", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    suppression_id: Mapped[int] = mapped_column(ForeignKey("mail_suppressions.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(320))
+    category: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(10), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column()
+
+
+class SavedAudience(TenantScoped, Base):
+    """A named audience (a validated `campaigns.definition.Audience` document) kept for campaigns to use: the
+    console's audience editor. A campaign copies the document when it takes the audience."""
+
+    __tablename__ = "campaign_audiences"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "finished")
 """`Campaign.status`: a draft sends nothing; active enrolls and advances; paused advances nobody (enrollments
 wait); finished enrolls nobody and exits everyone still in with reason ``finished``."""
@@ -1507,6 +1554,8 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     MailSettings,
     OutboxMessage,
     Suppression,
+    ConsentWrite,
+    SavedAudience,
     CampaignSettings,
     Campaign,
     CampaignStep,

@@ -77,7 +77,10 @@ WEBHOOK_TIMEOUT = 10.0
 HELPDESKS = ("zendesk",)
 
 Mailer = Callable[[str, str, str], None]
-"""(to, subject, body): sends one e-mail or raises."""
+"""(to, subject, body): sends one e-mail or raises (tests; production queues through `MailQueue`)."""
+MailQueue = Callable[[Session, str, str, str, str], bool]
+"""(the run's session, idempotency key, to, subject, body): queues one e-mail in the run's transaction (the
+outbox: asked again with the same key, it queues nothing new); False when no mail server is configured."""
 Poster = Callable[[str, Mapping[str, Any], Mapping[str, str]], int]
 """(url, JSON body, headers) → the HTTP status; raises when there is no answer."""
 
@@ -93,6 +96,8 @@ class Effects:
 
     mailer: Mailer | None = None
     """None: no mail server configured — an e-mail step is logged as not sent and the run goes on."""
+    queue: MailQueue | None = None
+    """Set: e-mail steps go to the outbox (key ``play:<play>:run:<run>:step:<n>``) instead of ``mailer``."""
     post: Poster = post_json
 
 
@@ -597,6 +602,18 @@ class _Runner:
             to = self._recipient(run, step.to)
             if not to:
                 return True, f"e-mail not sent: nobody to send it to ({step.to})"
+            if self.effects.queue is not None:
+                key = f"play:{play.id}:run:{run.id}:step:{run.step + 1}"
+                try:
+                    queued = self.effects.queue(self.session, key, to, render(step.subject, values),
+                                                render(step.description, values))
+                except Exception as exc:  # a bad address: the step fails like a refused send
+                    log.warning("play %s run %s: e-mail to %s not queued: %s", play.id, run.id, to, exc)
+                    return False, f"e-mail to {to} not queued: {exc}"
+                if not queued:
+                    return True, f"e-mail to {to} not sent: no mail server is configured"
+                self.summary.emails_sent += 1
+                return True, f"e-mail to {to} queued"
             if self.effects.mailer is None:
                 return True, f"e-mail to {to} not sent: no mail server is configured"
             try:

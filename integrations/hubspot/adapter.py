@@ -58,6 +58,15 @@ read, 1,000 companies a call) and a batch read of those tasks (100 a call), both
 search is not — and only the tasks not found are sent again. ``batch/update`` keeps status, due
 date and owner in step. The pull of ``tasks`` searches only tasks with a key (``HAS_PROPERTY``),
 from the start on the first pull (never a walk of every task in the portal).
+
+E-mail consent (`write_email_opt_outs`): communication preferences v3, what hubspot-api-client 12 wraps
+(``communication_preferences.status_api``; v4's batch endpoints are not in it). The subscription type of a
+Canary category is the one ``subscription_types`` names, else the portal's default type of that purpose
+(``GET /communication-preferences/v3/definitions``, once per adapter: customer-success mail → "Customer
+Service Communication", marketing → "Marketing Information"); then one ``POST
+/communication-preferences/v3/unsubscribe`` (``emailAddress``, ``subscriptionId``) per address — v3 has no
+batch. HubSpot refuses to unsubscribe an address twice (a 400 saying it is already unsubscribed): that
+address counts as written.
 """
 
 from __future__ import annotations
@@ -71,6 +80,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import requests
+from hubspot.communication_preferences import PublicUpdateSubscriptionStatusRequest
 from hubspot.crm.associations.v4 import (
     BatchInputPublicFetchAssociationsBatchRequest,
     PublicFetchAssociationsBatchRequest,
@@ -97,6 +107,7 @@ from integrations.base import (
     FieldSpec,
     FieldUpdate,
     ObjectName,
+    OptOutResult,
     Page,
     PushResult,
     Record,
@@ -157,6 +168,11 @@ SCOPES: dict[str, list[dict[str, str]]] = {
     "tasks": [{"property_name": TASK_KEY_PROPERTY, "operator": "HAS_PROPERTY"}],
 }
 """A fixed condition of every search of an object type: only Canary's tasks are pulled."""
+
+
+SUBSCRIPTION_TYPE_NAMES = {"customer_success": "Customer Service Communication", "marketing": "Marketing Information"}
+"""A Canary mail category -> the name of HubSpot's default subscription type for it."""
+ALREADY_UNSUBSCRIBED = "already unsubscribed"
 
 
 WEBHOOK_NOUNS = {"companies": "company", "contacts": "contact", "deals": "deal", "tickets": "ticket"}
@@ -247,6 +263,7 @@ class HubSpotAdapter:
         timeout: tuple[float, float] = (10.0, 60.0),
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        subscription_types: Mapping[str, str] | None = None,
     ) -> None:
         for name, value, top in (
             ("list_limit", list_limit, 100),
@@ -283,6 +300,8 @@ class HubSpotAdapter:
         self._owners: dict[str, VendorUser] = {}
         """The portal's owners, by owner id, once listed this run (archived ones included)."""
         self._owners_listed = False
+        self.subscription_types: dict[str, str] = dict(subscription_types or {})
+        """Canary category -> HubSpot subscription type id (given, or found by name on first use)."""
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
@@ -895,6 +914,47 @@ class HubSpotAdapter:
                     culprits[external_id] = f"{problem.property}: {problem.message}"
                     break
         return culprits
+
+    # --- e-mail consent --------------------------------------------------------------------
+
+    def subscription_type(self, category: str) -> str:
+        """The id of the subscription type an unsubscribe from ``category`` mail opts out of (see the module
+        docstring); `FatalError` naming the type when the portal has no active one of that name."""
+        if category in self.subscription_types:
+            return self.subscription_types[category]
+        name = SUBSCRIPTION_TYPE_NAMES.get(category)
+        if name is None:
+            raise ValueError(f"category must be one of {', '.join(SUBSCRIPTION_TYPE_NAMES)}, not {category!r}")
+        conn = self.connection
+        answer = conn.call("list subscription types", conn.subscription_types.get_page)
+        for row in answer.body.get("subscriptionDefinitions") or ():
+            if isinstance(row, Mapping) and row.get("name") == name and row.get("isActive") is not False:
+                self.subscription_types[category] = str(row["id"])
+                return self.subscription_types[category]
+        raise FatalError(f"hubspot: the portal has no active subscription type named {name!r} to record "
+                         f"{category.replace('_', '-')} unsubscribes in")
+
+    def write_email_opt_outs(self, addresses: Sequence[str], category: str) -> OptOutResult:
+        """One v3 unsubscribe per address from the category's subscription type (module docstring)."""
+        result = OptOutResult()
+        before = self.calls
+        try:
+            subscription_id = self.subscription_type(category)
+            for address in sorted({a.strip().lower() for a in addresses if a and a.strip()}):
+                request = PublicUpdateSubscriptionStatusRequest(email_address=address, subscription_id=subscription_id)
+                try:
+                    self.connection.call("unsubscribe an address", self.connection.consent.unsubscribe, request)
+                except VendorRefused as exc:
+                    message = error_message(exc.body, exc.status)
+                    if exc.status == 400 and ALREADY_UNSUBSCRIBED in message:
+                        result.written.append(address)
+                    else:
+                        result.failed[address] = message
+                    continue
+                result.written.append(address)
+        finally:
+            result.calls = self.calls - before
+        return result
 
     # --- tasks ----------------------------------------------------------------------------
 

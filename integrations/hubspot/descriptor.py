@@ -21,7 +21,7 @@ from integrations.webhooks import json_answer, json_refusal
 
 SCOPES = ("oauth", "crm.objects.companies.read", "crm.objects.companies.write", "crm.schemas.companies.read",
           "crm.schemas.companies.write", "crm.objects.contacts.read", "crm.objects.deals.read",
-          "crm.objects.owners.read", "tickets")
+          "crm.objects.owners.read", "tickets", "communication_preferences.read_write")
 
 
 def identify(client: OAuthClient, tokens: TokenSet, subdomain: str | None) -> Installation:
@@ -88,6 +88,9 @@ DESCRIPTOR = VendorDescriptor(
     ),
     field_name=property_name,
     tasks=True,
+    email_consent=True,
+    consent_note=("the address is unsubscribed from the subscription type of its category (Customer Service "
+                  "Communication or Marketing Information)"),
     record_url=lambda external_id, portal: (f"https://app.hubspot.com/contacts/{portal}/company/{external_id}"
                                             if portal else None),
 )

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import hubspot.communication_preferences as communication_preferences
 import hubspot.crm.associations.v4 as associations_v4
 import hubspot.crm.companies as companies
 import hubspot.crm.objects as objects
@@ -45,6 +46,7 @@ SDK_ERRORS: tuple[type[Exception], ...] = (
     associations_v4.ApiException,
     owners.ApiException,
     properties.ApiException,
+    communication_preferences.ApiException,
 )
 
 
@@ -146,6 +148,8 @@ class HubSpotConnection:
         self.properties = crm.properties.core_api
         self.groups = crm.properties.groups_api
         self.owners = crm.owners.owners_api
+        self.consent = client.communication_preferences.status_api
+        self.subscription_types = client.communication_preferences.definition_api
         self.policy = policy
         self.guard = guard
         self.pacer = pacer

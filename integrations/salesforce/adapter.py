@@ -32,6 +32,10 @@
   200 keys a query) and only the tasks not found are sent again. The pull of ``tasks`` reads only
   Canary's tasks (``Canary_Task_Key__c != null``), incrementally like every other object; before the
   key field exists there is nothing to read.
+* E-mail consent (`write_email_opt_outs`): the people with an unsubscribed address, ``SELECT Id, Email,
+  HasOptedOutOfEmail FROM Contact|Lead WHERE Email IN (...)`` (200 addresses a query, one per object),
+  then ``PATCH composite/sobjects`` ``HasOptedOutOfEmail = true`` on those not opted out yet, 200 a call.
+  Salesforce has one opt-out flag per person, not one per category: either category sets it.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from integrations.base import (
     FieldSpec,
     FieldUpdate,
     ObjectName,
+    OptOutResult,
     Page,
     PushResult,
     Record,
@@ -73,6 +78,8 @@ from integrations.values import iso_datetime
 log = logging.getLogger("canary.salesforce")
 
 COLLECTION_LIMIT = 200
+OPT_OUT_OBJECTS = ("Contact", "Lead")
+"""The people whose ``HasOptedOutOfEmail`` an unsubscribe sets."""
 """sObject Collections take at most 200 records per call."""
 TERMINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 OUTBOUND_OBJECTS = ("Account", "Contact", "Opportunity", "Case", "Task")
@@ -579,6 +586,52 @@ class SalesforceAdapter:
             else:
                 result.failed[write.key] = wire.error_text(errors or []) if errors else \
                     "salesforce reported no result for this task"
+
+    # ------------------------------------------------------------------ e-mail consent
+
+    def write_email_opt_outs(self, addresses: Sequence[str], category: str) -> OptOutResult:
+        """``HasOptedOutOfEmail = true`` on every Contact and Lead with one of ``addresses`` (see the module
+        docstring); an address is written when each of its people is opted out, not found when it has none."""
+        result = OptOutResult()
+        before = self.calls
+        wanted = sorted({a.strip().lower() for a in addresses if a and a.strip()})
+        sf = self.connection.sf
+        people: dict[str, list[tuple[str, str, bool]]] = {a: [] for a in wanted}
+        try:
+            for sobject in OPT_OUT_OBJECTS:
+                for start in range(0, len(wanted), COLLECTION_LIMIT):
+                    query = values_query(sobject, ("Id", "Email", "HasOptedOutOfEmail"), "Email",
+                                         wanted[start : start + COLLECTION_LIMIT])
+                    answer = self.connection.call(f"query {sobject}s by e-mail", partial(sf.query, query))
+                    for row in answer.get("records") or []:
+                        email = str(row.get("Email") or "").lower()
+                        if email in people:
+                            people[email].append((sobject, records.record_id(row),
+                                                  row.get("HasOptedOutOfEmail") is True))
+            pending = [(sobject, record_id, email) for email, found in people.items()
+                       for sobject, record_id, opted_out in found if not opted_out]
+            refused: dict[str, str] = {}
+            for start in range(0, len(pending), self.batch_size):
+                chunk = pending[start : start + self.batch_size]
+                body = {"allOrNone": False, "records": [
+                    {"attributes": {"type": sobject}, "id": record_id, "HasOptedOutOfEmail": True}
+                    for sobject, record_id, _ in chunk]}
+                answer = self.connection.call("opt Contacts and Leads out of e-mail", partial(
+                    sf.restful, "composite/sobjects", method="PATCH", json=body))
+                _, failed = wire.collection_outcomes([record_id for _, record_id, _ in chunk], answer)
+                for _, record_id, email in chunk:
+                    if record_id in failed:
+                        refused.setdefault(email, f"{record_id}: {failed[record_id]}")
+        finally:
+            result.calls = self.calls - before
+        for email, found in people.items():
+            if not found:
+                result.not_found.append(email)
+            elif email in refused:
+                result.failed[email] = refused[email]
+            else:
+                result.written.append(email)
+        return result
 
     def find_tasks(self, writes: Sequence[TaskWrite]) -> dict[str, str]:
         """key -> Task Id of the tasks carrying these keys: one query per 200 keys (queries are consistent,

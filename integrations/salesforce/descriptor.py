@@ -117,5 +117,8 @@ DESCRIPTOR = VendorDescriptor(
     ),
     field_name=field_name,
     tasks=True,
+    email_consent=True,
+    consent_note=("Email Opt Out (HasOptedOutOfEmail) is set on every Contact and Lead with the address (one "
+                  "flag for every category)"),
     record_url=lambda external_id, _org: f"https://login.salesforce.com/{external_id}",  # opens in the user's org
 )

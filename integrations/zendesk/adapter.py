@@ -83,6 +83,7 @@ from integrations.base import (
     FieldSpec,
     FieldUpdate,
     ObjectName,
+    OptOutResult,
     Page,
     PushResult,
     Record,
@@ -124,6 +125,10 @@ JOB_SHOW_MANY_MAX = 100
 UNFINISHED = ("queued", "working")
 MISSING = "missing"
 """Canary's mark for a job a show_many answer left out (Zendesk keeps job statuses for a day)."""
+
+
+NO_CONSENT_FIELD = ("Zendesk keeps no e-mail consent on its users (it sends no campaign mail): an unsubscribe is "
+                    "not written there")
 
 
 class ZendeskAdapter:
@@ -614,6 +619,11 @@ class ZendeskAdapter:
                             lambda: [f.to_dict() for f in self._zenpy.organization_fields()])
         self._fields = {str(f["key"]): f for f in listed if isinstance(f, dict) and f.get("key")}
         return self._fields
+
+    def write_email_opt_outs(self, addresses: Sequence[str], category: str) -> OptOutResult:
+        """Nothing to write, no call: a Zendesk user has no e-mail consent field (Zendesk sends no marketing or
+        campaign mail; its notifications follow the account's triggers). Every address is skipped, saying so."""
+        return OptOutResult(unsupported=NO_CONSENT_FIELD)
 
     def push_fields(self, updates: Sequence[FieldUpdate]) -> PushResult:
         """Every ``update_many`` job submitted first, then the unfinished ones polled together (`_finish_jobs`)."""

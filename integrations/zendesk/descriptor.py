@@ -97,4 +97,6 @@ DESCRIPTOR = VendorDescriptor(
                                                if subdomain else None),
     helpdesk=True,
     tasks=False,  # Zendesk has no task object; a CSM's follow-up is not a support ticket (docs/architecture.md)
+    email_consent=False,  # no e-mail consent field on Zendesk users: `ZendeskAdapter.write_email_opt_outs`
+    consent_note=("nothing: Zendesk keeps no e-mail consent on its users"),
 )

@@ -13,7 +13,8 @@ What it serves (one method per route, ``_on_<endpoint>``): CRM v3 objects (compa
 contacts, deals, tickets, tasks) list/get/create/update/archive, search with the 10,000-result
 cap and a per-second limit, batch read/update/create (at most 100 inputs), v4 associations
 (list, batch read, default create; company parent/child types 13/14), properties and property
-groups, and the owners (``/crm/v3/owners``: the world's team, the CSM who left archived). Every
+groups, communication preferences v3 (`sandbox.hubspot.consent`: definitions, unsubscribe, status), and
+the owners (``/crm/v3/owners``: the world's team, the CSM who left archived). Every
 call is counted (route pattern, not URL), checked for ``Authorization: Bearer``, then against the
 daily allocation and the rolling 10-second limit (search has its own
 per-second limit and, like HubSpot, carries only the daily headers). Limits:
@@ -60,6 +61,7 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.core import CallStats, Emulator
 from sandbox.hubspot import render
+from sandbox.hubspot.consent import Preferences, default_definitions
 from sandbox.hubspot.developer import AppWebhooks
 from sandbox.hubspot.errors import AUTH_MESSAGE, HubSpotError, correlation_id, not_found, validation_error
 from sandbox.hubspot.limits import DailyAllowance, RollingLimit
@@ -120,6 +122,9 @@ _ROUTES: tuple[tuple[str, str, str], ...] = (
     ("/crm/v3/owners", "list_owners", "GET"),
     ("/crm/v3/owners/", "list_owners", "GET"),  # the SDK's path: HubSpot answers both
     ("/crm/v3/owners/<owner_id>", "get_owner", "GET"),
+    ("/communication-preferences/v3/definitions", "list_subscription_definitions", "GET"),
+    ("/communication-preferences/v3/unsubscribe", "unsubscribe_email", "POST"),
+    ("/communication-preferences/v3/status/email/<email>", "email_status", "GET"),
 )
 
 
@@ -174,6 +179,8 @@ class HubSpotEmulator(Emulator):
         self.monotonic = monotonic
         self.search_lag_seconds = search_lag_seconds
         self.store = HubSpotStore(self.clock, search_lag_seconds)
+        self.preferences = Preferences(default_definitions(iso_ms(self.clock())))
+        """Communication preferences v3: subscription types and who opted out of which (`sandbox.hubspot.consent`)."""
         self._ten_second = RollingLimit(requests_per_10s, 10.0, monotonic)
         self._per_second = RollingLimit(max(1, requests_per_10s // 10), 1.0, monotonic)
         self._search_limit = RollingLimit(search_requests_per_second, 1.0, monotonic)
@@ -552,6 +559,19 @@ class HubSpotEmulator(Emulator):
                 self.stats.add_returned(1)
                 return render.json_response(dict(owner, teams=[dict(t) for t in owner["teams"]]))
         raise not_found(f"No owner found with {id_property} {owner_id}")
+
+    def _on_list_subscription_definitions(self, request: Request) -> Response:
+        with self.store.lock:
+            return render.json_response({"subscriptionDefinitions": [dict(d) for d in self.preferences.definitions]})
+
+    def _on_unsubscribe_email(self, request: Request) -> Response:
+        body = render.json_body(request)
+        with self.store.lock:
+            return render.json_response(self.preferences.unsubscribe(body))
+
+    def _on_email_status(self, request: Request, email: str) -> Response:
+        with self.store.lock:
+            return render.json_response(self.preferences.statuses(email))
 
     def _on_get_object(self, request: Request, object_type: str, record_id: str) -> Response:
         table = self.store.table(object_type)

@@ -581,8 +581,12 @@ class SalesforceEmulator(Emulator):
 
     def _derive(self, sobject: str, record: Record) -> None:
         """Keep formula-like standard fields consistent with what was written."""
-        if sobject == "Contact":
+        if sobject in ("Contact", "Lead"):
             record["Name"] = " ".join(p for p in (record.get("FirstName"), record.get("LastName")) if p)
+            record["HasOptedOutOfEmail"] = bool(record.get("HasOptedOutOfEmail"))
+            if sobject == "Lead":
+                record["IsConverted"] = bool(record.get("IsConverted"))
+                record["Status"] = record.get("Status") or "Open - Not Contacted"
         elif sobject == "Opportunity":
             stage = record.get("StageName")
             record["IsClosed"] = stage in CLOSED_STAGES

@@ -12,6 +12,7 @@ _ID_CHARS = frozenset(string.ascii_letters + string.digits)
 KEY_PREFIXES: dict[str, str] = {
     "Account": "001",
     "Contact": "003",
+    "Lead": "00Q",
     "Opportunity": "006",
     "Case": "500",
     "Task": "00T",

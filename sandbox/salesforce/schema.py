@@ -341,7 +341,8 @@ CLOSED_CASE_STATUSES = frozenset({"Closed"})
 def standard_objects() -> dict[str, ObjectSpec]:
     """A fresh set of object specs (custom fields get added per emulator instance)."""
     owner = _ref("OwnerId", "Owner ID", "User", "Owner", nillable=False)
-    objects = (_account(owner), _contact(owner), _opportunity(owner), _case(owner), _task(owner), _user())
+    objects = (_account(owner), _contact(owner), _lead(owner), _opportunity(owner), _case(owner), _task(owner),
+               _user())
     return {o.name: o for o in objects}
 
 
@@ -427,9 +428,35 @@ def _contact(owner: FieldSpec) -> ObjectSpec:
             _text("LastName", "Last Name", 80, nillable=False),
             _text("Name", "Full Name", 121, updateable=False, createable=False, name_field=True),
             FieldSpec("Email", "email", "Email", length=80),
+            FieldSpec("HasOptedOutOfEmail", "boolean", "Email Opt Out", nillable=False),
             FieldSpec("Phone", "phone", "Business Phone", length=40),
             _text("Title", "Title", 128),
             _pick("Customer_Role__c", "Customer Role", CUSTOMER_ROLES, custom=True),
+            owner,
+            *_system_fields(),
+        ],
+    )
+
+
+LEAD_STATUSES = ("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")
+
+
+def _lead(owner: FieldSpec) -> ObjectSpec:
+    """A Lead: a person not (yet) a Contact of an Account; ``Company`` and ``LastName`` are required."""
+    return _object(
+        "Lead",
+        "Lead",
+        "Leads",
+        [
+            *_head("Lead"),
+            _text("FirstName", "First Name", 40),
+            _text("LastName", "Last Name", 80, nillable=False),
+            _text("Name", "Full Name", 121, updateable=False, createable=False, name_field=True),
+            _text("Company", "Company", 255, nillable=False),
+            FieldSpec("Email", "email", "Email", length=80),
+            FieldSpec("HasOptedOutOfEmail", "boolean", "Email Opt Out", nillable=False),
+            _pick("Status", "Lead Status", LEAD_STATUSES),
+            FieldSpec("IsConverted", "boolean", "Converted", nillable=False, updateable=False, createable=False),
             owner,
             *_system_fields(),
         ],

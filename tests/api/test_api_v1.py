@@ -91,7 +91,8 @@ def test_openapi_document_lists_every_route(console_app: Any) -> None:
     assert set(doc["paths"]) == {"/accounts", "/accounts/{account_id}", "/lookup/{system}/{external_id}", "/alerts",
                                  "/tasks", "/tasks/{task_id}", "/users", "/lists", "/lists/{list_id}/accounts",
                                  "/plays", "/plays/{play_id}", "/plays/{play_id}/runs", "/plays/{play_id}/preview",
-                                 "/accounts/{account_id}/plays", "/reports/revenue", "/reports/revenue/accounts",
+                                 "/accounts/{account_id}/plays", "/campaigns", "/campaigns/{campaign_id}/stats",
+                                 "/reports/revenue", "/reports/revenue/accounts",
                                  "/reports/renewals", "/reports/renewals/calls", "/reports/health",
                                  "/reports/adoption", "/reports/users", "/reports/team"}
     params = {p["name"] for p in doc["paths"]["/accounts"]["get"]["parameters"]}
@@ -100,7 +101,8 @@ def test_openapi_document_lists_every_route(console_app: Any) -> None:
     routes = {r.rule for r in console_app.url_map.iter_rules() if r.rule.startswith("/api/v1/")}
     documented = {"/api/v1" + p.replace("{account_id}", "<int:account_id>").replace(
         "{system}/{external_id}", "<system>/<path:external_id>").replace("{list_id}", "<int:list_id>").replace(
-        "{task_id}", "<int:task_id>").replace("{play_id}", "<int:play_id>")
+        "{task_id}", "<int:task_id>").replace("{play_id}", "<int:play_id>").replace(
+        "{campaign_id}", "<int:campaign_id>")
         for p in doc["paths"]}
     assert routes - {"/api/v1/openapi.json", "/api/v1/<path:rest>"} == documented
 
