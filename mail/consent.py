@@ -117,6 +117,34 @@ def writeback_due(session: Session) -> bool:
     return session.scalar(select(ConsentWrite.id).where(ConsentWrite.state == "queued").limit(1)) is not None
 
 
+def preferences(store: Store, target: TokenTarget) -> dict[str, bool]:
+    """Per category, whether the token's address still gets that kind of mail in its workspace."""
+    with store.session(target.tenant_id) as s:
+        stopped = set(s.scalars(select(Suppression.category).where(Suppression.address == target.address.lower())))
+    return {category: category not in stopped for category in SUPPRESSION_CATEGORIES}
+
+
+def set_preferences(store: Store, token: str, receiving: set[str]) -> TokenTarget | None:
+    """The preference form: suppress every category not in ``receiving`` and lift the suppressions of those in
+    it (a person may take back their own unsubscribe); None for an unknown token. Lifting one drops the CRM
+    write-back still queued for it (cascade); one already written stays opted out in the CRM."""
+    for category in receiving:
+        check_category(category)
+    target = token_target(store, token)
+    if target is None:
+        return None
+    address = target.address.strip().lower()
+    with store.session(target.tenant_id) as s:
+        for category in SUPPRESSION_CATEGORIES:
+            if category in receiving:
+                for row in s.scalars(select(Suppression).where(Suppression.address == address,
+                                                               Suppression.category == category)):
+                    s.delete(row)
+            elif suppress(s, address, category, "preferences", target.outbox_id) and category == target.category:
+                s.add(MailEvent(outbox_id=target.outbox_id, kind="unsubscribed"))
+    return target
+
+
 def unsubscribe(store: Store, token: str, source: str) -> TokenTarget | None:
     """Suppress the address and category a token names, at once; None for an unknown token."""
     target = token_target(store, token)

@@ -151,6 +151,37 @@ def test_the_page_button_records_its_own_source(app_factory: Any) -> None:
     assert _suppressions(app, ws.tenant_id) == [("ann@acme.test", "marketing", "page")]
 
 
+def test_the_preference_form_keeps_categories_apart_and_takes_an_unsubscribe_back(app_factory: Any) -> None:
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, PUBLIC_URL=PUBLIC_URL)
+    alpha, bravo = seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "bravo", "Bravo")
+    with pinned_clock():
+        row = _queue(app, alpha.tenant_id, "campaign:1:step:1:person:1")
+        _queue(app, bravo.tenant_id, "campaign:1:step:1:person:1", category="marketing")
+        client = app.test_client()  # nobody signed in: the link's token is the key
+        url = f"/u/{row.unsubscribe_token}"
+        page = client.get(url).get_data(as_text=True)
+        assert 'data-testid="receive-customer_success" checked>' in page
+        assert 'data-testid="receive-marketing" checked>' in page
+        # Marketing off, customer success kept: only the unticked category is suppressed.
+        saved = client.post(f"{url}/preferences", data={"receive": ["customer_success"]})
+        assert saved.status_code == 200 and 'data-testid="saved"' in saved.get_data(as_text=True)
+        assert 'data-testid="receive-marketing">' in saved.get_data(as_text=True)  # shown unticked now
+        assert _suppressions(app, alpha.tenant_id) == [("ann@acme.test", "marketing", "preferences")]
+        # Unsubscribed from customer success by one click, then ticked again: received again, marketing still off.
+        client.post(url, data={"List-Unsubscribe": "One-Click"})
+        assert {c for _, c, _ in _suppressions(app, alpha.tenant_id)} == {"marketing", "customer_success"}
+        client.post(f"{url}/preferences", data={"receive": ["customer_success"]})
+        assert _suppressions(app, alpha.tenant_id) == [("ann@acme.test", "marketing", "preferences")]
+        after = _queue(app, alpha.tenant_id, "campaign:1:step:2:person:1")
+        news = _queue(app, alpha.tenant_id, "news:2:person:1", category="marketing")
+        assert (after.state, news.state) == ("queued", "suppressed")
+        assert _suppressions(app, bravo.tenant_id) == []  # another workspace's consent is its own
+        bad = client.post(f"{url}/preferences", data={"receive": ["everything"]})
+        assert bad.status_code == 400 and "category must be one of" in bad.get_data(as_text=True)
+        assert client.post("/u/not-a-token/preferences", data={}).status_code == 404
+        assert len(_suppressions(app, alpha.tenant_id)) == 1
+
+
 def test_the_send_job_without_a_server_sends_nothing(app_factory: Any) -> None:
     from jobs.work import send_job
 
