@@ -10,11 +10,11 @@ The push service's answer decides what happens to the subscription:
   missing), kept in ``not_before``; other errors are counted as failed and left for the next send.
 
 `send_due_pushes` sends the in-app messages queued with ``push=True`` (a campaign step's ``push``), **at most
-once**: a sender first claims a batch with a conditional ``UPDATE inapp_messages SET pushed_at=now WHERE id=…
-AND pushed_at IS NULL`` (one row each; a row another sender claimed first is not ours) and commits it, and only
-then makes the HTTP calls, recording ``push_outcome`` per message afterwards. A sender that dies after the claim
-leaves ``pushed_at`` set and ``push_outcome`` empty: that message is never pushed again (it may have been sent),
-it stays in the in-app queue. A 429 or a failed POST is not retried for that message either.
+once**: per message a sender first claims it with a conditional ``UPDATE inapp_messages SET pushed_at=now WHERE
+id=… AND pushed_at IS NULL`` (0 rows: another sender has it) and commits, and only then makes the HTTP calls,
+recording ``push_outcome`` in a second commit. A sender that dies after the claim leaves ``pushed_at`` set and
+``push_outcome`` empty: that one message is never pushed again (it may have been sent), and it stays in the
+in-app queue. A 429 or a failed POST is not retried for that message either.
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ class PushRound:
 
 
 @dataclass(frozen=True)
-class _Claimed:
+class _Due:
     id: int
     user_key: str
     title: str
@@ -206,12 +206,19 @@ class _Claimed:
     url: str | None
 
 
-def _claim(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, limit: int,
-           found: PushRound) -> tuple[int, list[_Claimed]]:
-    """Claim up to ``limit`` due messages (committed on return): how many were due, and those to push. Those
-    that cannot be pushed (no keys, no subscription, expired, dismissed or clicked) get their outcome in the
-    same commit. Every due row seen ends claimed (by this sender or another), so a loop of claims ends."""
-    out: list[_Claimed] = []
+def _won(s: Session, tenant_id: int, message_id: int, now: dt.datetime, outcome: str | None) -> bool:
+    """The conditional claim: True if this sender set ``pushed_at`` (no other sender had)."""
+    done = s.execute(update(InAppMessage).where(
+        InAppMessage.id == message_id, InAppMessage.tenant_id == tenant_id, InAppMessage.pushed_at.is_(None))
+        .values(pushed_at=now, push_outcome=outcome).execution_options(synchronize_session=False))
+    return bool(int(getattr(done, "rowcount", 0) or 0))
+
+
+def _triage(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, limit: int,
+            found: PushRound) -> tuple[int, list[_Due]]:
+    """Up to ``limit`` due messages: how many were due, and those to push. Those that cannot be pushed (no
+    keys, no subscription, expired, dismissed or clicked) are claimed with their outcome here, in one commit."""
+    out: list[_Due] = []
     with store.session(tenant_id) as s:
         rows = list(s.scalars(select(InAppMessage).where(
             InAppMessage.tenant_id == tenant_id, InAppMessage.push_wanted.is_(True), InAppMessage.pushed_at.is_(None))
@@ -223,23 +230,17 @@ def _claim(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datet
             PushSubscription.user_key.in_({m.user_key for m in rows})))) if has_keys else set()
         for m in rows:
             if not has_keys:
-                outcome: str | None = "no_keys"
+                outcome = "no_keys"
             elif not is_pending(now=now, expires_at=m.expires_at, dismissed_at=m.dismissed_at,
                                 clicked_at=m.clicked_at):
                 outcome = "expired"
             elif m.user_key not in subscribed:
                 outcome = "no_subscription"
             else:
-                outcome = None
-            won = s.execute(update(InAppMessage).where(
-                InAppMessage.id == m.id, InAppMessage.tenant_id == tenant_id, InAppMessage.pushed_at.is_(None))
-                .values(pushed_at=now, push_outcome=outcome).execution_options(synchronize_session=False))
-            if not int(getattr(won, "rowcount", 0) or 0):
-                continue  # another sender claimed it first
-            found.claimed += 1
-            if outcome is None:
-                out.append(_Claimed(m.id, m.user_key, m.title, m.body, m.cta_url))
-            else:
+                out.append(_Due(m.id, m.user_key, m.title, m.body, m.cta_url))
+                continue
+            if _won(s, tenant_id, m.id, now, outcome):
+                found.claimed += 1
                 setattr(found, outcome, getattr(found, outcome) + 1)
     return len(rows), out
 
@@ -247,18 +248,23 @@ def _claim(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datet
 def send_due_pushes(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, *,
                     http: requests.Session | None = None, allow_loopback: bool = False,
                     batch: int = PUSH_BATCH) -> PushRound:
-    """Push every in-app message of the workspace queued with ``push=True`` and not yet claimed: claim (committed),
-    then `send_push` per message (title, body, CTA URL) and its outcome, one commit per message. Skipped and
-    counted without an HTTP call: no VAPID keys (``no_keys``), an end user without subscription
-    (``no_subscription``), a message expired, dismissed or clicked (``expired``). See the module's notes: at most
-    once."""
+    """Push every in-app message of the workspace queued with ``push=True`` and not yet claimed. Per message:
+    claim (committed), then `send_push` (title, body, CTA URL), then its outcome (committed). Claimed with their
+    outcome and no HTTP call: no VAPID keys (``no_keys``), an end user without subscription
+    (``no_subscription``), a message expired, dismissed or clicked (``expired``). At most once: see the module's
+    notes. Every due row looked at ends claimed (by this sender or another), so the loop ends."""
     found = PushRound()
     client = http or requests.Session()
     while True:
-        due, claimed = _claim(store, tenant_id, cipher, now, batch, found)
+        due, to_push = _triage(store, tenant_id, cipher, now, batch, found)
         if not due:
             return found
-        for m in claimed:
+        for m in to_push:
+            with store.session(tenant_id) as s:
+                won = _won(s, tenant_id, m.id, now, None)
+            if not won:
+                continue  # another sender claimed it first
+            found.claimed += 1
             with store.session(tenant_id) as s:
                 try:
                     result = send_push(s, cipher, user_key=m.user_key, title=m.title, body=m.body, url=m.url,
