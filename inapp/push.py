@@ -255,10 +255,20 @@ def send_due_pushes(store: Store, tenant_id: int, cipher: CredentialCipher, now:
     notes. Every due row looked at ends claimed (by this sender or another), so the loop ends."""
     found = PushRound()
     client = http or requests.Session()
+    try:
+        _round(store, tenant_id, cipher, now, client, allow_loopback, batch, found)
+    finally:
+        if http is None:
+            client.close()
+    return found
+
+
+def _round(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, client: requests.Session,
+           allow_loopback: bool, batch: int, found: PushRound) -> None:
     while True:
         due, to_push = _triage(store, tenant_id, cipher, now, batch, found)
         if not due:
-            return found
+            return
         for m in to_push:
             with store.session(tenant_id) as s:
                 won = _won(s, tenant_id, m.id, now, None)

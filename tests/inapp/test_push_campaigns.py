@@ -162,3 +162,20 @@ def test_push_must_be_a_boolean_on_the_step_and_the_queue(world: InAppWorld) -> 
     with world.store.session(world.tenant_id) as s, pytest.raises(InAppError, match="push must be true or false"):
         queue_message(s, tenant_id=world.tenant_id, user_key="u-ann", account_id=None, title="Hello", body="Hi",
                       cta_label=None, cta_url=None, kind="banner", ref="t:1", push=1)  # type: ignore[arg-type]
+
+
+def test_canary_mail_send_reports_the_pushes_without_an_smtp_server(world: InAppWorld, receiver: Receiver) -> None:
+    from app import cli
+
+    _people(world)
+    _push_ready(world, receiver, "u-ann")
+    _campaign(world, STEP)
+    runner = world.app.test_cli_runner()
+    first = runner.invoke(cli, ["mail", "send", "--tenant", "alpha"])
+    assert first.exit_code == 0, first.output
+    assert first.output == ("web push: claimed 3, sent 1, no_subscription 2, notifications 1\n"
+                            "e-mail: nothing sent: no SMTP server is configured\n")
+    assert [r["path"] for r in receiver.requests] == ["/push/u-ann"]
+    again = runner.invoke(cli, ["mail", "send", "--tenant", "alpha"])
+    assert again.exit_code == 1 and "nothing sent: no SMTP server is configured" in again.output
+    assert len(receiver.requests) == 1
