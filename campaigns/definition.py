@@ -11,7 +11,8 @@ normalised (``as_dict``) and is what the store keeps.
 
 **Steps**: ``[{"kind": "send_email", "subject": …, "html": …, "text": …}, {"kind": "wait", "days": 3},
 {"kind": "branch", "on": "opened", "step": 1, "then": 4, "else": 0}, …]`` — positions count from 1; a branch
-jumps forward only (``0`` ends the track), so every track ends.
+jumps forward only (``0`` ends the track), so every track ends. A ``send_in_app`` step (``title``, ``body``,
+optional ``cta_label`` / ``cta_url``, ``in_app_kind`` banner|modal) with ``"push": true`` is also sent as Web Push.
 
 **Goal**: ``{"kind": "event", "event": "report_created"}``, ``{"kind": "list_entered" | "list_left",
 "list_id": 3}`` or ``{"kind": "field", "field": "account.tier", "value": "enterprise"}``.
@@ -209,6 +210,11 @@ def _step(doc: Any, position: int, count: int, earlier: dict[int, str]) -> Step:
                   "cta_url": _text(doc, "cta_url", where, 2000, required=False), "in_app_kind": in_app_kind}
         if config["cta_url"] is not None and not str(config["cta_url"]).startswith(("https://", "http://")):
             raise DefinitionError(f"{where}cta_url must be an http(s) URL")
+        push = doc.get("push", False)
+        if not isinstance(push, bool):
+            raise DefinitionError(f"{where}push must be true or false, not {push!r}")
+        if push:
+            config["push"] = True
     elif kind == "wait":
         config = {"days": _days(doc, "days", where)}
         if config["days"] is None:

@@ -1,7 +1,8 @@
 """The one place a campaign's ``send_in_app`` step reaches the in-app package.
 
 Contract (the ``inapp`` helper's): ``inapp.messages.queue_message(session, *, tenant_id, user_key, account_id,
-title, body, cta_label, cta_url, kind, ref) -> id``. Until that package is installed the step is recorded as
+title, body, cta_label, cta_url, kind, ref, push=False) -> id`` (``push`` passed only when the step asks for it).
+Until that package is installed the step is recorded as
 ``pending`` with a log line saying so (`campaigns.runner`)."""
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def queue_message_function() -> QueueMessage | None:
 
 
 def queue_in_app(queue: QueueMessage, session: Session, *, tenant_id: int, user_key: str, account_id: int | None,
-                 title: str, body: str, cta_label: str | None, cta_url: str | None, kind: str, ref: str) -> int:
+                 title: str, body: str, cta_label: str | None, cta_url: str | None, kind: str, ref: str,
+                 push: bool = False) -> int:
+    extra = {"push": True} if push else {}
     return int(queue(session, tenant_id=tenant_id, user_key=user_key, account_id=account_id, title=title, body=body,
-                     cta_label=cta_label, cta_url=cta_url, kind=kind, ref=ref))
+                     cta_label=cta_label, cta_url=cta_url, kind=kind, ref=ref, **extra))

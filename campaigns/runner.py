@@ -420,7 +420,7 @@ def _send_in_app(run: _Run, e: CampaignEnrollment, step: Step) -> bool:
         message_id = queue_in_app(run.queue, run.session, tenant_id=run.tenant_id, user_key=e.user_key,
                                   account_id=e.account_id, title=c["title"], body=c["body"],
                                   cta_label=c.get("cta_label"), cta_url=c.get("cta_url"),
-                                  kind=c.get("in_app_kind", "banner"), ref=ref)
+                                  kind=c.get("in_app_kind", "banner"), ref=ref, push=bool(c.get("push")))
         run.history(e, step, "queued", f"in-app message {message_id}")
         run.summary.in_app += 1
     e.position += 1

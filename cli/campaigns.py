@@ -26,7 +26,7 @@ def campaigns_run(tenant_slug: str | None, no_send: bool) -> None:
     tenant = resolve_tenant(app_store(), tenant_slug)
     result = campaigns_job(current_app, tenant.id)
     click.echo(", ".join(f"{k} {v}" for k, v in result.items() if v) or "nothing due")
-    if not no_send and result.get("sent"):
+    if not no_send and (result.get("sent") or result.get("in_app")):
         sent = send_job(current_app, tenant.id)
         click.echo("mail: " + ", ".join(f"{k} {v}" for k, v in sent.items()))
 

@@ -23,7 +23,13 @@ def mail_send(tenant_slug: str | None, limit: int | None) -> None:
 
     tenant = resolve_tenant(app_store(), tenant_slug)
     result = send_job(current_app, tenant.id, limit=limit)
+    push = result.pop("push", None)
+    if push:
+        click.echo("web push: " + ", ".join(f"{what} {n}" for what, n in push.items() if n))
     if "skipped" in result:
+        if push:
+            click.echo(f"e-mail: nothing sent: {result['skipped']}")
+            return
         raise click.ClickException(f"nothing sent: {result['skipped']} (set it on the console's Settings page)")
     click.echo(", ".join(f"{state} {n}" for state, n in result.items()))
 

@@ -28,13 +28,16 @@ PENDING_LIMIT = 10
 
 
 def queue_message(session: Session, *, tenant_id: int, user_key: str, account_id: int | None, title: str, body: str,
-                  cta_label: str | None, cta_url: str | None, kind: str, ref: str) -> int:
+                  cta_label: str | None, cta_url: str | None, kind: str, ref: str, push: bool = False) -> int:
     """Queue one message for one end user (Segment ``userId``); returns its id. The same (tenant, user_key, ref)
     again returns the first message's id and changes nothing. It expires `LIFETIME` after it was queued.
+    ``push``: also send it as Web Push (at most once, by the send job: `inapp.push.send_due_pushes`).
     Bad fields raise `InAppError` naming the field."""
     scoped = current_tenant(session)
     if scoped is not None and scoped != tenant_id:
         raise InAppError(f"tenant_id {tenant_id} is not the session's workspace ({scoped})")
+    if not isinstance(push, bool):
+        raise InAppError(f"push must be true or false, not {push!r}")
     fields = check_message(user_key=user_key, kind=kind, title=title, body=body, cta_label=cta_label,
                            cta_url=cta_url, ref=ref)
     if account_id is not None and session.scalar(select(Account.id).where(
@@ -45,7 +48,8 @@ def queue_message(session: Session, *, tenant_id: int, user_key: str, account_id
     session.execute(insert_for(session, table).values(
         tenant_id=tenant_id, account_id=account_id, user_key=fields.user_key, kind=fields.kind, title=fields.title,
         body=fields.body, cta_label=fields.cta_label, cta_url=fields.cta_url, ref=fields.ref, created_at=now,
-        expires_at=now + LIFETIME).on_conflict_do_nothing(index_elements=["tenant_id", "user_key", "ref"]))
+        expires_at=now + LIFETIME, push_wanted=push)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "user_key", "ref"]))
     found = session.scalar(select(InAppMessage.id).where(
         InAppMessage.tenant_id == tenant_id, InAppMessage.user_key == fields.user_key, InAppMessage.ref == fields.ref))
     assert found is not None

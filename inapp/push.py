@@ -8,6 +8,13 @@ The push service's answer decides what happens to the subscription:
 * 201/202: sent; 404 or 410: the subscription is gone, and deleted;
 * 429: nothing more goes to that subscription before its ``Retry-After`` (seconds or an HTTP date; 60 s if
   missing), kept in ``not_before``; other errors are counted as failed and left for the next send.
+
+`send_due_pushes` sends the in-app messages queued with ``push=True`` (a campaign step's ``push``), **at most
+once**: per message a sender first claims it with a conditional ``UPDATE inapp_messages SET pushed_at=now WHERE
+id=… AND pushed_at IS NULL`` (0 rows: another sender has it) and commits, and only then makes the HTTP calls,
+recording ``push_outcome`` in a second commit. A sender that dies after the claim leaves ``pushed_at`` set and
+``push_outcome`` empty: that one message is never pushed again (it may have been sent), and it stays in the
+in-app queue. A 429 or a failed POST is not retried for that message either.
 """
 
 from __future__ import annotations
@@ -22,13 +29,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from inapp.rules import InAppError, check_push_endpoint, check_url
+from inapp.rules import InAppError, check_push_endpoint, check_url, is_pending
 from inapp.settings import vapid_keys
 from store.crypto import CredentialCipher
-from store.models import PushSubscription
+from store.db import Store
+from store.models import InAppMessage, PushSubscription
 
 log = logging.getLogger("canary.inapp")
 
@@ -162,3 +170,120 @@ def send_push(session: Session, cipher: CredentialCipher, *, user_key: str, titl
             result.failed += 1
     session.flush()
     return result
+
+
+PUSH_BATCH = 100
+"""Messages claimed per commit by `send_due_pushes`."""
+
+
+@dataclass
+class PushRound:
+    """What one `send_due_pushes` did, per message (``notifications``: subscriptions the push service took)."""
+
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    no_keys: int = 0
+    no_subscription: int = 0
+    expired: int = 0
+    notifications: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"claimed": self.claimed, "sent": self.sent, "failed": self.failed, "no_keys": self.no_keys,
+                "no_subscription": self.no_subscription, "expired": self.expired,
+                "notifications": self.notifications}
+
+    def __bool__(self) -> bool:
+        return self.claimed > 0
+
+
+@dataclass(frozen=True)
+class _Due:
+    id: int
+    user_key: str
+    title: str
+    body: str
+    url: str | None
+
+
+def _won(s: Session, tenant_id: int, message_id: int, now: dt.datetime, outcome: str | None) -> bool:
+    """The conditional claim: True if this sender set ``pushed_at`` (no other sender had)."""
+    done = s.execute(update(InAppMessage).where(
+        InAppMessage.id == message_id, InAppMessage.tenant_id == tenant_id, InAppMessage.pushed_at.is_(None))
+        .values(pushed_at=now, push_outcome=outcome).execution_options(synchronize_session=False))
+    return bool(int(getattr(done, "rowcount", 0) or 0))
+
+
+def _triage(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, limit: int,
+            found: PushRound) -> tuple[int, list[_Due]]:
+    """Up to ``limit`` due messages: how many were due, and those to push. Those that cannot be pushed (no
+    keys, no subscription, expired, dismissed or clicked) are claimed with their outcome here, in one commit."""
+    out: list[_Due] = []
+    with store.session(tenant_id) as s:
+        rows = list(s.scalars(select(InAppMessage).where(
+            InAppMessage.tenant_id == tenant_id, InAppMessage.push_wanted.is_(True), InAppMessage.pushed_at.is_(None))
+            .order_by(InAppMessage.id).limit(limit)))
+        if not rows:
+            return 0, out
+        has_keys = vapid_keys(s, cipher) is not None
+        subscribed = set(s.scalars(select(PushSubscription.user_key).where(
+            PushSubscription.user_key.in_({m.user_key for m in rows})))) if has_keys else set()
+        for m in rows:
+            if not has_keys:
+                outcome = "no_keys"
+            elif not is_pending(now=now, expires_at=m.expires_at, dismissed_at=m.dismissed_at,
+                                clicked_at=m.clicked_at):
+                outcome = "expired"
+            elif m.user_key not in subscribed:
+                outcome = "no_subscription"
+            else:
+                out.append(_Due(m.id, m.user_key, m.title, m.body, m.cta_url))
+                continue
+            if _won(s, tenant_id, m.id, now, outcome):
+                found.claimed += 1
+                setattr(found, outcome, getattr(found, outcome) + 1)
+    return len(rows), out
+
+
+def send_due_pushes(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, *,
+                    http: requests.Session | None = None, allow_loopback: bool = False,
+                    batch: int = PUSH_BATCH) -> PushRound:
+    """Push every in-app message of the workspace queued with ``push=True`` and not yet claimed. Per message:
+    claim (committed), then `send_push` (title, body, CTA URL), then its outcome (committed). Claimed with their
+    outcome and no HTTP call: no VAPID keys (``no_keys``), an end user without subscription
+    (``no_subscription``), a message expired, dismissed or clicked (``expired``). At most once: see the module's
+    notes. Every due row looked at ends claimed (by this sender or another), so the loop ends."""
+    found = PushRound()
+    client = http or requests.Session()
+    try:
+        _round(store, tenant_id, cipher, now, client, allow_loopback, batch, found)
+    finally:
+        if http is None:
+            client.close()
+    return found
+
+
+def _round(store: Store, tenant_id: int, cipher: CredentialCipher, now: dt.datetime, client: requests.Session,
+           allow_loopback: bool, batch: int, found: PushRound) -> None:
+    while True:
+        due, to_push = _triage(store, tenant_id, cipher, now, batch, found)
+        if not due:
+            return
+        for m in to_push:
+            with store.session(tenant_id) as s:
+                won = _won(s, tenant_id, m.id, now, None)
+            if not won:
+                continue  # another sender claimed it first
+            found.claimed += 1
+            with store.session(tenant_id) as s:
+                try:
+                    result = send_push(s, cipher, user_key=m.user_key, title=m.title, body=m.body, url=m.url,
+                                       now=now, http=client, allow_loopback=allow_loopback)
+                except InAppError as exc:
+                    log.warning("push of in-app message %s not sent: %s", m.id, exc)
+                    result = PushResult()
+                outcome = "sent" if result.sent else "failed"
+                s.execute(update(InAppMessage).where(InAppMessage.id == m.id, InAppMessage.tenant_id == tenant_id)
+                          .values(push_outcome=outcome).execution_options(synchronize_session=False))
+            found.notifications += result.sent
+            setattr(found, outcome, getattr(found, outcome) + 1)

@@ -120,17 +120,27 @@ def changes_job(app: Any, tenant_id: int, changes: Sequence[dict[str, Any]]) -> 
 
 def send_job(app: Any, tenant_id: int, *, limit: int | None = None) -> dict[str, Any]:
     """Hand the workspace's due outbox e-mails to its SMTP server (`mail.outbox.deliver`: claims, so two
-    senders never send one message; stale claims reconciled first). Nothing to do without an SMTP server."""
+    senders never send one message; stale claims reconciled first; nothing to do without an SMTP server), then
+    Web-Push the in-app messages queued with ``push`` (`inapp.push.send_due_pushes`: claimed before any HTTP call,
+    at most once). The answer has ``push`` (its counts) only when a message was claimed."""
     from extensions import credential_cipher
+    from inapp.push import send_due_pushes
     from mail.outbox import OutboxPolicy, deliver
     from mail.settings import smtp_settings
 
     store = _store(app)
+    cipher = credential_cipher(app)
     with store.session(tenant_id) as s:
-        settings = smtp_settings(s, credential_cipher(app), app.config)
+        settings = smtp_settings(s, cipher, app.config)
     if settings is None:
-        return {"skipped": "no SMTP server is configured"}
-    return deliver(store, tenant_id, settings, policy=OutboxPolicy.from_config(app.config), limit=limit).as_dict()
+        out: dict[str, Any] = {"skipped": "no SMTP server is configured"}
+    else:
+        out = deliver(store, tenant_id, settings, policy=OutboxPolicy.from_config(app.config), limit=limit).as_dict()
+    pushed = send_due_pushes(store, tenant_id, cipher, dt.datetime.now(dt.UTC),
+                             allow_loopback=bool(app.config.get("INAPP_PUSH_ALLOW_LOOPBACK")))
+    if pushed:
+        out["push"] = pushed.as_dict()
+    return out
 
 
 def consent_job(app: Any, tenant_id: int) -> dict[str, Any]:
@@ -226,13 +236,16 @@ def notify_job(app: Any, tenant_id: int, *, now: str | None = None) -> dict[str,
 
 
 def workspaces_with_mail_due(app: Any) -> list[int]:
-    """Workspaces whose outbox has a message due now (the schedule's send round)."""
-    from store.models import OutboxMessage
+    """Workspaces whose outbox has a message due now, or an in-app message waiting for its Web Push (the
+    schedule's send round)."""
+    from store.models import InAppMessage, OutboxMessage
 
     with _store(app).session() as s:
-        return list(s.scalars(select(OutboxMessage.tenant_id).where(
-            OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= dt.datetime.now(dt.UTC))
-            .distinct().order_by(OutboxMessage.tenant_id)))
+        mail = set(s.scalars(select(OutboxMessage.tenant_id).where(
+            OutboxMessage.state == "queued", OutboxMessage.next_attempt_at <= dt.datetime.now(dt.UTC)).distinct()))
+        push = set(s.scalars(select(InAppMessage.tenant_id).where(
+            InAppMessage.push_wanted.is_(True), InAppMessage.pushed_at.is_(None)).distinct()))
+        return sorted(mail | push)
 
 
 def workspaces(app: Any) -> list[int]:

@@ -12,8 +12,8 @@
   catches what a webhook missed — and a nightly rescore of the last 30 days at 02:00 UTC.
 * Queues by kind (`route`): real-time changes, syncs and refreshes, scores, pushes, e-mail sends each have
   their own queue (``canary.changes``, ``canary.sync``, ``canary.score``, ``canary.push``, ``canary.send``;
-  every minute ``canary.send_due`` queues a send for each workspace with e-mail due, and
-  ``canary.consent_due`` a consent write-back to the CRMs (on the push queue); every five minutes
+  every minute ``canary.send_due`` queues a send for each workspace with e-mail (or an in-app Web Push) due,
+  and ``canary.consent_due`` a consent write-back to the CRMs (on the push queue); every five minutes
   ``canary.campaigns_due`` a campaigns run, on the send queue), so a nightly rescore
   never waits in front of a webhook's change; with ``JOB_PARTITIONS`` = P > 1 each kind is split into
   P queues by workspace id (``canary.sync.<tenant_id % P>``): `canary worker --queues sync --partitions 3`
@@ -224,7 +224,8 @@ def send_task(self: Any, tenant_id: int, limit: int | None = None) -> Any:
 
 @celery.task(name="canary.send_due")
 def send_due() -> int:
-    """Every minute: a send job for each workspace with e-mail due (new, or a retry whose backoff is over)."""
+    """Every minute: a send job for each workspace with e-mail due (new, or a retry whose backoff is over) or an
+    in-app message waiting for its Web Push."""
     from jobs.work import workspaces_with_mail_due
 
     ids = workspaces_with_mail_due(flask_app())

@@ -1357,6 +1357,7 @@ class InAppMessage(TenantScoped, Base):
         UniqueConstraint("tenant_id", "user_key", "ref"),
         CheckConstraint(_in("kind", INAPP_KINDS), name="kind"),
         Index("ix_inapp_messages_pending", "tenant_id", "user_key", "dismissed_at"),
+        Index("ix_inapp_messages_push_due", "tenant_id", "push_wanted", "pushed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -1374,6 +1375,12 @@ class InAppMessage(TenantScoped, Base):
     shown_at: Mapped[dt.datetime | None] = mapped_column()
     dismissed_at: Mapped[dt.datetime | None] = mapped_column()
     clicked_at: Mapped[dt.datetime | None] = mapped_column()
+    push_wanted: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Also send it as a Web Push notification (a campaign step's ``push``), once, by the send job."""
+    pushed_at: Mapped[dt.datetime | None] = mapped_column()
+    """When a sender claimed the push (committed before any HTTP call): set once, never pushed again."""
+    push_outcome: Mapped[str | None] = mapped_column(String(20))
+    """sent, failed, no_keys, no_subscription or expired (`inapp.push.send_due_pushes`); None while claimed."""
 
 
 class PushSubscription(TenantScoped, Base):

@@ -3,11 +3,17 @@ account with two end users (``u-ann`` and ``u-bob``) the collector knows. Every 
 
 from __future__ import annotations
 
+import base64
+import os
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.shared import WORLD_NOW, pinned_clock
 
@@ -82,3 +88,66 @@ def queue(world: InAppWorld, user: str, ref: str, *, kind: str = "banner", title
                              title=title or f"{ref} for {user}", body="Your trial ends in 3 days.",
                              cta_label="Upgrade" if cta else None,
                              cta_url="https://app.alpha.example/billing" if cta else None, kind=kind, ref=ref)
+
+
+# Web Push: a local receiver standing in for the push service, and what a browser keeps for a subscription.
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+@dataclass
+class Receiver:
+    """A push service on 127.0.0.1: records every request and answers from ``answers`` (then 201)."""
+
+    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            found.requests.append({"path": self.path, "headers": headers, "body": body})
+            status, answer = found.answers.pop(0) if found.answers else (201, {})
+            self.send_response(status)
+            for name, value in answer.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    found.url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        yield found
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@dataclass
+class Browser:
+    """What a browser keeps for one subscription: its private key and auth secret."""
+
+    private_key: ec.EllipticCurvePrivateKey
+    auth: bytes
+    endpoint: str
+
+    def subscription(self) -> dict[str, Any]:
+        public = self.private_key.public_key().public_bytes(serialization.Encoding.X962,
+                                                            serialization.PublicFormat.UncompressedPoint)
+        return {"endpoint": self.endpoint, "keys": {"p256dh": b64(public), "auth": b64(self.auth)}}
+
+
+def new_browser(receiver: Receiver, name: str) -> Browser:
+    return Browser(ec.generate_private_key(ec.SECP256R1()), os.urandom(16), f"{receiver.url}/push/{name}")

@@ -7,17 +7,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import os
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import http_ece
 import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
 
@@ -26,77 +20,16 @@ from inapp.push import retry_after_seconds, send_push, subscribe
 from inapp.rules import InAppError
 from inapp.settings import generate_vapid
 from store.models import AuditEvent, PushSubscription
-from tests.inapp.conftest import InAppWorld
+from tests.inapp.conftest import Browser, InAppWorld, Receiver, b64, new_browser
 from tests.shared import WORLD_NOW
-
-
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-@dataclass
-class Receiver:
-    """A push service on 127.0.0.1: records every request and answers from ``answers`` (then 201)."""
-
-    answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    url: str = ""
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    found = Receiver()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            headers = {k.lower(): v for k, v in self.headers.items()}
-            found.requests.append({"path": self.path, "headers": headers, "body": body})
-            status, answer = found.answers.pop(0) if found.answers else (201, {})
-            self.send_response(status)
-            for name, value in answer.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    found.url = f"http://127.0.0.1:{server.server_port}"
-    try:
-        yield found
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@dataclass
-class Browser:
-    """What a browser keeps for one subscription: its private key and auth secret."""
-
-    private_key: ec.EllipticCurvePrivateKey
-    auth: bytes
-    endpoint: str
-
-    def subscription(self) -> dict[str, Any]:
-        public = self.private_key.public_key().public_bytes(serialization.Encoding.X962,
-                                                            serialization.PublicFormat.UncompressedPoint)
-        return {"endpoint": self.endpoint, "keys": {"p256dh": _b64(public), "auth": _b64(self.auth)}}
-
-
-def _browser(receiver: Receiver, name: str) -> Browser:
-    return Browser(ec.generate_private_key(ec.SECP256R1()), os.urandom(16), f"{receiver.url}/push/{name}")
-
-
 def _setup(world: InAppWorld, receiver: Receiver, *names: str) -> tuple[str, list[Browser]]:
-    browsers = [_browser(receiver, n) for n in names]
+    browsers = [new_browser(receiver, n) for n in names]
     with world.store.session(world.tenant_id) as s:
         public = generate_vapid(s, credential_cipher(world.app), "mailto:success@alpha.example",
                                 "admin@alpha.example", None)
@@ -178,7 +111,7 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     ("http://10.0.0.8/x", True),
 ])
 def test_push_endpoints_must_be_public_https(world: InAppWorld, endpoint: str, loopback: bool) -> None:
-    sub = {"endpoint": endpoint, "keys": {"p256dh": _b64(b"k" * 65), "auth": _b64(b"a" * 16)}}
+    sub = {"endpoint": endpoint, "keys": {"p256dh": b64(b"k" * 65), "auth": b64(b"a" * 16)}}
     with world.store.session(world.tenant_id) as s, pytest.raises(InAppError, match="endpoint must be"):
         subscribe(s, "u-ann", sub, allow_loopback=loopback)
     assert _subscriptions(world) == 0

@@ -80,6 +80,9 @@ def upgrade() -> None:
         sa.Column("shown_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("dismissed_at", store.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("clicked_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("push_wanted", sa.Boolean(), nullable=False),
+        sa.Column("pushed_at", store.types.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("push_outcome", sa.String(length=20), nullable=True),
         sa.Column("tenant_id", sa.Integer(), nullable=False),
         sa.CheckConstraint("kind IN ('banner', 'modal')", name=op.f("ck_inapp_messages_kind")),
         sa.ForeignKeyConstraint(
@@ -93,12 +96,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("inapp_messages", schema=None) as batch_op:
         batch_op.create_index("ix_inapp_messages_pending", ["tenant_id", "user_key", "dismissed_at"], unique=False)
+        batch_op.create_index("ix_inapp_messages_push_due", ["tenant_id", "push_wanted", "pushed_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_inapp_messages_tenant_id"), ["tenant_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("inapp_messages", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_inapp_messages_tenant_id"))
+        batch_op.drop_index("ix_inapp_messages_push_due")
         batch_op.drop_index("ix_inapp_messages_pending")
 
     op.drop_table("inapp_messages")
