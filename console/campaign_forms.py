@@ -11,7 +11,7 @@ from campaigns.definition import CONTACT_ROLES, STEP_KINDS
 
 STEP_FIELDS: dict[str, tuple[str, ...]] = {
     "send_email": ("subject", "html", "text"),
-    "send_in_app": ("title", "body", "cta_label", "cta_url", "in_app_kind"),
+    "send_in_app": ("title", "body", "cta_label", "cta_url", "in_app_kind", "push"),
     "wait": ("days",),
     "branch": ("on", "step", "list_id", "then", "else"),
     "create_task": ("title", "due_days"),
@@ -103,6 +103,8 @@ def steps_from_form(form: Mapping[str, Any]) -> list[dict[str, Any]]:
                     step[name] = str(raw)
             elif name == "in_app_kind" and kind == "send_in_app":
                 step[name] = str(raw)
+            elif name == "push":
+                step[name] = True  # a ticked box; an unticked one is not sent at all
             else:
                 step[name] = str(raw).replace("\r\n", "\n")
         steps.append(step)

@@ -156,6 +156,25 @@ def test_the_draft_editor_adds_moves_removes_and_saves_steps_and_names_bad_input
     assert viewer.post(url, data={**_editor_form(steps), "csrf_token": csrf_of(viewer)}).status_code == 403
 
 
+def test_an_in_app_step_saved_with_the_push_box_asks_for_a_push_and_without_it_does_not(console_world: Any) -> None:
+    app, ws, _ = console_world
+    admin = signed_in_client(app, ws.emails["admin"])
+    admin.post("/campaigns/new", data={"csrf_token": csrf_of(admin)})
+    with canary_store(app).session(ws.tenant_id) as s:
+        campaign_id = s.scalars(select(Campaign.id)).one()
+    url = f"/campaigns/{campaign_id}/edit"
+    in_app = {"kind": "send_in_app", "title": "New reports", "body": "Try them", "in_app_kind": "banner"}
+    steps = [dict(in_app, push="on"), in_app]
+    saved = admin.post(url, data={**_editor_form(steps), "op": "save", "csrf_token": csrf_of(admin)})
+    assert saved.status_code == 302
+    with canary_store(app).session(ws.tenant_id) as s:
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert [st.config.get("push") for st in campaign.steps] == [True, None]
+    page = admin.get(url).get_data(as_text=True)
+    assert 'data-testid="step-1-push" checked>' in page and 'data-testid="step-2-push">' in page
+
+
 def test_preview_with_a_real_person_shows_template_errors_with_their_line_and_a_test_reaches_me(
         app_factory: Any) -> None:
     from jobs import queue_of
