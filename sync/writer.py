@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from integrations.base import (
@@ -45,6 +45,9 @@ from store.models import (
 )
 from store.panel_views import touches
 from store.queries import live_accounts
+from store.scoping import current_tenant
+from store.types import utcnow
+from store.upsert import upsert_rows
 from sync import revenue
 from sync.identity import KnownLink, parent_index, resolve
 from sync.normalise import normalise_domain
@@ -54,6 +57,16 @@ log = logging.getLogger("canary.sync")
 
 ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
 NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk", "product")
+
+# What a pulled record sets on its row (`PageWriter`): compared with the stored row, written when one differs.
+LINK_FIELDS = ("name", "domain", "parent_external_id", "cross_refs", "source_updated_at", "owner", "owner_ref",
+               "owner_active", "segment", "tier", "employees")
+CONTACT_FIELDS = ("account_id", "name", "title", "role", "source_ids", "last_active_at")
+DEAL_FIELDS = ("account_id", "name", "arr", "mrr", "start_date", "renewal_date", "seats_purchased", "product_tier",
+               "status")
+TICKET_FIELDS = ("account_id", "subject", "priority", "status", "escalated", "created_at", "solved_at",
+                 "satisfaction")
+RATING_FIELDS = ("account_id", "kind", "score", "comment", "submitted_at", "ticket_ref")
 
 
 @dataclass
@@ -77,13 +90,15 @@ def load_cursor(session: Session, system: str, obj: str) -> str | None:
 
 
 def save_cursor(session: Session, system: str, obj: str, value: str | None) -> None:
+    """One ``INSERT … ON CONFLICT`` statement, no read first: a read here used to autoflush the whole page."""
     if value is None:
         return
-    row = session.scalar(select(SyncCursor).where(SyncCursor.system == system, SyncCursor.object == obj))
-    if row is None:
-        session.add(SyncCursor(system=system, object=obj, value=value))
-    else:
-        row.value = value
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("a sync cursor is saved in a tenant-scoped session (store.session(tenant_id))")
+    upsert_rows(session, SyncCursor.__table__, [{"tenant_id": tenant_id, "system": system, "object": obj,
+                                                 "value": value, "updated_at": utcnow()}],
+                ("tenant_id", "system", "object"))
 
 
 def clear_cursors(session: Session, system: str) -> None:
@@ -227,32 +242,57 @@ class PageWriter:
                 select(model).where(model.system == self.system, model.external_id.in_(chunk)))})
         return found
 
+    def _current(self, model: Any, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored values of ``columns`` of this system's rows of ``model`` named by ``ids``, by external id:
+        plain rows (one indexed query per 500 ids), no ORM objects."""
+        found: dict[str, dict[str, Any]] = {}
+        picked = [getattr(model, c) for c in columns]
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            for row in self.session.execute(select(model.external_id, *picked).where(
+                    model.system == self.system, model.external_id.in_(chunk))):
+                found[row[0]] = dict(zip(columns, row[1:], strict=True))
+        return found
+
+    def _tenant(self) -> int:
+        tenant_id = current_tenant(self.session)
+        if tenant_id is None:
+            raise ValueError("sync writes pages in a tenant-scoped session (store.session(tenant_id))")
+        return tenant_id
+
     def _accounts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         self._ledger = None
-        existing = self._by_external_id(SourceLink, [r.external_id for r in records])
+        existing = self._current(SourceLink, [r.external_id for r in records], LINK_FIELDS)
+        written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, AccountRecord)
             values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
                       "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at,
                       "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active,
                       "segment": r.segment, "tier": r.tier, "employees": r.employees}
-            link = existing.get(r.external_id)
-            if link is None:
-                link = SourceLink(system=self.system, external_id=r.external_id, account_id=None,
-                                  method="pending", reason="waiting for identity resolution", **values)
-                self.session.add(link)
-                existing[r.external_id] = link
+            current = existing.get(r.external_id)
+            if current is None:
+                existing[r.external_id] = written[r.external_id] = dict(values)
                 counts.changed += 1
                 continue
-            changed = _changed_keys(link, values)
+            changed = {key for key, value in values.items() if current[key] != value}
             if not changed:
                 continue
             if r.health is not None and changed <= STAMP_KEYS and is_own_write(
                     changed, r.health, self._written(r.external_id, records)):
                 counts.skipped += 1  # Canary's own write-back coming back: not a change (`sync.own_writes`)
                 continue
-            _set(link, values)
+            current.update(values)
+            written[r.external_id] = current
             counts.changed += 1
+        if written:
+            # A new record waits for identity resolution; a known one keeps its account, method and reason.
+            tenant_id, now = self._tenant(), utcnow()
+            upsert_rows(self.session, SourceLink.__table__, [
+                {"tenant_id": tenant_id, "system": self.system, "external_id": ext, **row, "account_id": None,
+                 "method": "pending", "reason": "waiting for identity resolution", "manual": False, "created_at": now}
+                for ext, row in written.items()], ("tenant_id", "system", "external_id"), update=LINK_FIELDS)
 
     def _written(self, external_id: str, records: Sequence[Record]) -> dict[str, str | None]:
         """What the push ledger says Canary last wrote to this record of the page (one query per page)."""
@@ -269,10 +309,14 @@ class PageWriter:
     def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         emails = sorted({r.email.strip().lower() for r in records
                          if isinstance(r, ContactRecord) and r.email and "@" in r.email})
-        existing: dict[str, Contact] = {}
+        existing: dict[str, dict[str, Any]] = {}
+        picked = [getattr(Contact, c) for c in CONTACT_FIELDS]
         for start in range(0, len(emails), 500):
             chunk = emails[start : start + 500]
-            existing.update({c.email: c for c in self.session.scalars(select(Contact).where(Contact.email.in_(chunk)))})
+            for row in self.session.execute(select(Contact.email, *picked).where(Contact.email.in_(chunk))):
+                existing[row[0]] = dict(zip(CONTACT_FIELDS, row[1:], strict=True))
+        fresh: set[str] = set()
+        written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, ContactRecord)
             if not r.email or "@" not in r.email:
@@ -282,25 +326,38 @@ class PageWriter:
             contact = existing.get(email)
             account_id = self.account_id(r.account_external_id)
             if contact is None:
-                contact = Contact(email=email, role=r.role, source_ids={})
-                self.session.add(contact)
+                contact = {"account_id": None, "name": None, "title": None, "role": r.role, "source_ids": {},
+                           "last_active_at": None}
                 existing[email] = contact
-            role = r.role if ROLE_RANK.get(r.role, 0) >= ROLE_RANK.get(contact.role or "user", 0) else contact.role
+                fresh.add(email)
+            held = contact["role"]
+            role = r.role if ROLE_RANK.get(r.role, 0) >= ROLE_RANK.get(held or "user", 0) else held
             values: dict[str, Any] = {
-                "name": r.name or contact.name,
-                "title": r.title or contact.title,
+                "name": r.name or contact["name"],
+                "title": r.title or contact["title"],
                 "role": role,
-                "source_ids": {**(contact.source_ids or {}), self.system: r.external_id},
+                "source_ids": {**(contact["source_ids"] or {}), self.system: r.external_id},
             }
             if account_id is not None:
                 values["account_id"] = account_id
-            if r.last_active_at and (contact.last_active_at is None or r.last_active_at > contact.last_active_at):
+            if r.last_active_at and (contact["last_active_at"] is None or r.last_active_at > contact["last_active_at"]):
                 values["last_active_at"] = r.last_active_at
-            if _set(contact, values) or contact.id is None:
+            changed = any(contact[key] != value for key, value in values.items())
+            contact.update(values)
+            if changed or email in fresh:  # a contact new in this page counts each time the page names it
+                written[email] = contact
                 counts.changed += 1
+        if written:
+            tenant_id, now = self._tenant(), utcnow()
+            upsert_rows(self.session, Contact.__table__,
+                        [{"tenant_id": tenant_id, "email": email, **row, "updated_at": now}
+                         for email, row in written.items()], ("tenant_id", "email"))
 
     def _deals(self, records: Sequence[Record], counts: WriteCounts) -> None:
-        existing = self._by_external_id(Subscription, [r.external_id for r in records])
+        existing = self._current(Subscription, [r.external_id for r in records], ("id", *DEAL_FIELDS))
+        written: dict[str, dict[str, Any]] = {}
+        versions: list[dict[str, Any]] = []
+        touched: set[int] = set()
         for r in records:
             assert isinstance(r, DealRecord)
             account_id = self.account_id(r.account_external_id)
@@ -309,39 +366,63 @@ class PageWriter:
                       "start_date": r.start_date, "renewal_date": r.renewal_date, "seats_purchased": r.seats,
                       "product_tier": r.tier, "status": r.status}
             row = existing.get(r.external_id)
-            self._subscribers.update(a for a in (account_id, row and row.account_id) if a is not None)
+            accounts: set[int] = {a for a in (account_id, row["account_id"] if row else None) if a is not None}
+            self._subscribers.update(accounts)
             if row is None:
-                self.session.add(Subscription(system=self.system, external_id=r.external_id, **values))
+                existing[r.external_id] = written[r.external_id] = {"id": None, **values}
+                touched.update(accounts)
                 counts.changed += 1
                 continue
-            before = (row.arr, row.status, row.renewal_date)
-            if _set(row, values):
-                counts.changed += 1
-                if before != (row.arr, row.status, row.renewal_date):
-                    # Changed in place (no new deal): keep what it was, dated when the vendor says it changed,
-                    # so the account's ARR history and its movements stay true (`sync.revenue`).
-                    self.session.add(SubscriptionVersion(
-                        subscription_id=row.id, seen_on=r.updated_at.date(), arr_before=before[0], arr_after=row.arr,
-                        status_before=before[1], status_after=row.status, renewal_before=before[2],
-                        renewal_after=row.renewal_date))
+            before = (row["arr"], row["status"], row["renewal_date"])
+            if not any(row[key] != value for key, value in values.items()):
+                continue
+            row.update(values)
+            written[r.external_id] = row
+            touched.update(accounts)
+            counts.changed += 1
+            if row["id"] is not None and before != (row["arr"], row["status"], row["renewal_date"]):
+                # Changed in place (no new deal): keep what it was, dated when the vendor says it changed,
+                # so the account's ARR history and its movements stay true (`sync.revenue`).
+                versions.append({"subscription_id": row["id"], "seen_on": r.updated_at.date(),
+                                 "arr_before": before[0], "arr_after": row["arr"], "status_before": before[1],
+                                 "status_after": row["status"], "renewal_before": before[2],
+                                 "renewal_after": row["renewal_date"]})
+        if not written:
+            return
+        tenant_id, now = self._tenant(), utcnow()
+        upsert_rows(self.session, Subscription.__table__, [
+            {"tenant_id": tenant_id, "system": self.system, "external_id": ext,
+             **{k: row[k] for k in DEAL_FIELDS}, "updated_at": now} for ext, row in written.items()],
+            ("tenant_id", "system", "external_id"), options=touches(touched))
+        if versions:
+            versions_table: Any = SubscriptionVersion.__table__
+            self.session.execute(insert(versions_table), [
+                {"tenant_id": tenant_id, **version} for version in versions])
 
     def _tickets(self, records: Sequence[Record], counts: WriteCounts) -> None:
-        existing = self._by_external_id(Ticket, [r.external_id for r in records])
+        existing = self._current(Ticket, [r.external_id for r in records], TICKET_FIELDS)
+        written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, TicketRecord)
+            row = existing.get(r.external_id)
             values: dict[str, Any] = {
                 "account_id": self.account_id(r.account_external_id), "subject": r.subject,
                 "priority": r.priority, "status": r.status, "escalated": r.escalated,
                 "created_at": r.created_at, "solved_at": r.solved_at,
+                "satisfaction": r.satisfaction if r.satisfaction is not None else row and row["satisfaction"],
             }
-            if r.satisfaction is not None:
-                values["satisfaction"] = r.satisfaction
-            row = existing.get(r.external_id)
             if row is None:
-                self.session.add(Ticket(system=self.system, external_id=r.external_id, **values))
+                existing[r.external_id] = written[r.external_id] = values
                 counts.changed += 1
-            elif _set(row, values):
+            elif any(row[key] != value for key, value in values.items()):
+                row.update(values)
+                written[r.external_id] = row
                 counts.changed += 1
+        if written:
+            tenant_id, now = self._tenant(), utcnow()
+            upsert_rows(self.session, Ticket.__table__, [
+                {"tenant_id": tenant_id, "system": self.system, "external_id": ext, **row, "updated_at": now}
+                for ext, row in written.items()], ("tenant_id", "system", "external_id"))
 
     def _tasks(self, records: Sequence[Record], counts: WriteCounts) -> None:
         """Canary's tasks as the CRM holds them (`sync.tasks.write_task_records`)."""
@@ -352,25 +433,56 @@ class PageWriter:
         counts.skipped += written.skipped
 
     def _satisfaction(self, records: Sequence[Record], counts: WriteCounts) -> None:
-        tickets = self._by_external_id(Ticket, [r.ticket_external_id for r in records
-                                                if isinstance(r, SatisfactionRecord) and r.ticket_external_id])
-        refs = [r.external_id for r in records]
-        existing = {s.source_ref: s for s in self.session.scalars(select(SurveyResponse).where(
-            SurveyResponse.source == self.system, SurveyResponse.source_ref.in_(refs)))}
+        tickets = self._current(Ticket, [r.ticket_external_id for r in records
+                                         if isinstance(r, SatisfactionRecord) and r.ticket_external_id],
+                                ("id", "account_id", "satisfaction"))
+        refs = list(dict.fromkeys(r.external_id for r in records))
+        existing: dict[str, dict[str, Any]] = {}
+        picked = [getattr(SurveyResponse, c) for c in ("id", *RATING_FIELDS)]
+        for start in range(0, len(refs), 500):
+            for found in self.session.execute(select(SurveyResponse.source_ref, *picked).where(
+                    SurveyResponse.source == self.system, SurveyResponse.source_ref.in_(refs[start : start + 500]))):
+                existing[found[0]] = dict(zip(("id", *RATING_FIELDS), found[1:], strict=True))
+        rated: dict[int, str] = {}
+        new: dict[str, dict[str, Any]] = {}
+        changed: dict[int, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, SatisfactionRecord)
             ticket = tickets.get(r.ticket_external_id or "")
-            account_id = self.account_id(r.account_external_id) or (ticket.account_id if ticket else None)
-            if ticket is not None:
-                ticket.satisfaction = r.score
+            account_id = self.account_id(r.account_external_id) or (ticket["account_id"] if ticket else None)
+            if ticket is not None and ticket["satisfaction"] != r.score:
+                ticket["satisfaction"] = rated[ticket["id"]] = r.score
             values = {"account_id": account_id, "kind": "csat", "score": 1 if r.score == "good" else 0,
                       "comment": r.comment, "submitted_at": r.updated_at, "ticket_ref": r.ticket_external_id}
             row = existing.get(r.external_id)
             if row is None:
-                self.session.add(SurveyResponse(source=self.system, source_ref=r.external_id, **values))
+                existing[r.external_id] = new[r.external_id] = {"id": None, **values}
                 counts.changed += 1
-            elif _set(row, values):
+            elif any(row[key] != value for key, value in values.items()):
+                row.update(values)
+                if row["id"] is None:
+                    new[r.external_id] = row
+                else:
+                    changed[row["id"]] = row
                 counts.changed += 1
+        tenant_id, now = self._tenant(), utcnow()
+        table: Any = SurveyResponse.__table__
+        ticket_table: Any = Ticket.__table__
+        if new:  # ratings have no unique key to conflict on: new ones are inserted, known ones updated by id
+            self.session.execute(insert(table), [
+                {"tenant_id": tenant_id, "source": self.system, "source_ref": ref,
+                 **{k: row[k] for k in RATING_FIELDS}} for ref, row in new.items()])
+        if changed:
+            self.session.execute(
+                update(table).where(table.c.id == bindparam("row_id"), table.c.tenant_id == tenant_id)
+                .values({k: bindparam(f"new_{k}") for k in RATING_FIELDS}),
+                [{"row_id": i, **{f"new_{k}": row[k] for k in RATING_FIELDS}} for i, row in changed.items()])
+        if rated:
+            self.session.execute(
+                update(ticket_table).where(ticket_table.c.id == bindparam("row_id"),
+                                           ticket_table.c.tenant_id == tenant_id)
+                .values(satisfaction=bindparam("new_satisfaction"), updated_at=now),
+                [{"row_id": i, "new_satisfaction": score} for i, score in rated.items()])
 
 
 SEGMENT_BY_EMPLOYEES: tuple[tuple[int, str], ...] = ((200, "smb"), (2000, "mid_market"))
