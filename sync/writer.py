@@ -135,10 +135,25 @@ class PageWriter:
         if external_id is None:
             return None
         if self._links is None:
-            self._links = dict(self.session.execute(
-                select(SourceLink.external_id, SourceLink.account_id).where(SourceLink.system == self.system)
-            ).all())
-        return self._links.get(external_id)
+            self._links = {}
+        if external_id not in self._links:
+            self._links[external_id] = self.session.scalar(select(SourceLink.account_id).where(
+                SourceLink.system == self.system, SourceLink.external_id == external_id))
+        return self._links[external_id]
+
+    def _learn_links(self, records: Sequence[Record]) -> None:
+        """The accounts of the records' account references, read in one indexed query per 500 (not every link of
+        the system: a page names a few hundred of them at most)."""
+        wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None}
+                        - set(self._links or {}))
+        links = self._links if self._links is not None else {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            links.update(dict.fromkeys(chunk))
+            links.update({ext: account for ext, account in self.session.execute(select(
+                SourceLink.external_id, SourceLink.account_id).where(
+                    SourceLink.system == self.system, SourceLink.external_id.in_(chunk)))})
+        self._links = links
 
     def write(self, page: Page) -> WriteCounts:
         counts = WriteCounts(pulled=len(page.records))
@@ -150,6 +165,7 @@ class PageWriter:
             "satisfaction": self._satisfaction,
             "tasks": self._tasks,
         }
+        self._learn_links(page.records)
         writers[page.object](page.records, counts)
         if page.removed:
             self._remove(page.object, page.removed, counts)
