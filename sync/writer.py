@@ -43,7 +43,7 @@ from store.models import (
     SyncCursor,
     Ticket,
 )
-from store.panel_views import touches
+from store.panel_views import mark, touches
 from store.queries import live_accounts
 from store.scoping import current_tenant
 from store.types import utcnow
@@ -512,7 +512,7 @@ def segment_for_employees(employees: int | None) -> str | None:
     return next((name for bound, name in SEGMENT_BY_EMPLOYEES if employees < bound), "enterprise")
 
 
-def account_attributes(links: Iterable[SourceLink]) -> dict[str, Any]:
+def account_attributes(links: Iterable[Any]) -> dict[str, Any]:
     """What an account takes from its records, in `NAME_PREFERENCE` order (the CRM first): the segment a
     record names, else the one its employee count falls in; the tier a record names. The owner is chosen
     among the records by `sync.owners`. A value no record gives any more is kept, not cleared."""
@@ -531,14 +531,15 @@ def account_attributes(links: Iterable[SourceLink]) -> dict[str, Any]:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _record_of(link: SourceLink) -> AccountRecord:
-    """The vendor (or product) record a link stands for, as identity resolution reads it."""
+def _record_of(link: Any) -> AccountRecord:
+    """The vendor (or product) record a link (a `SourceLink` or a row of its columns) stands for, as identity
+    resolution reads it."""
     return AccountRecord(system=link.system, external_id=link.external_id, name=link.name or "",
                          updated_at=link.source_updated_at or _EPOCH, domain=link.domain,
                          parent_external_id=link.parent_external_id, cross_refs=link.cross_refs or {})
 
 
-def _known_links(links: Iterable[SourceLink]) -> dict[tuple[str, str], KnownLink]:
+def _known_links(links: Iterable[Any]) -> dict[tuple[str, str], KnownLink]:
     return {(link.system, link.external_id): KnownLink(link.account_id, link.manual, link.method, link.reason)
             for link in links if link.account_id is not None}
 
@@ -571,57 +572,100 @@ def known_customer(session: Session, group_id: str, name: str | None, domain: st
     return None
 
 
+IDENTITY_COLUMNS = ("id", "system", "external_id", "account_id", "manual", "method", "reason", "name", "domain",
+                    "parent_external_id", "cross_refs", "source_updated_at", "segment", "tier", "employees")
+"""What identity resolution reads of every link (`apply_identity`), as plain rows."""
+
+
 def apply_identity(session: Session) -> IdentityCounts:
-    """Run identity resolution over every vendor record and place each on a canonical account."""
+    """Run identity resolution over every vendor record and place each on a canonical account.
+
+    Set-wise: the links are read as plain rows, new accounts inserted by one statement (their ids returned),
+    links moved and accounts' parents and attributes updated by one statement each; the accounts concerned
+    are marked for their panels (`store.panel_views`). Merges go through `_merge_accounts`."""
     counts = IdentityCounts()
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("identity resolution runs in a tenant-scoped session (store.session(tenant_id))")
     # Product accounts (made by the usage collector) take part like any system's records.
-    links = list(session.scalars(select(SourceLink)))
+    links = session.execute(select(*(getattr(SourceLink, c) for c in IDENTITY_COLUMNS))).all()
     if not links:
         return counts
     by_key = {(link.system, link.external_id): link for link in links}
     clusters = resolve([_record_of(link) for link in links], _known_links(links))
-    # Pass 1: which account each cluster is; new accounts are created together, with one flush.
-    chosen: list[int | Account] = []
+    # Pass 1: which account each cluster is; new accounts are created together, with one statement.
+    chosen: list[int | None] = []
+    created: list[dict[str, Any]] = []
     for cluster in clusters:
         preferred = sorted((by_key[k] for k in cluster.keys), key=lambda link: NAME_PREFERENCE.index(link.system))
-        account_id = cluster.account_id
-        if account_id is not None:
-            chosen.append(account_id)
+        chosen.append(cluster.account_id)
+        if cluster.account_id is not None:
             continue
         domain = next((d for d in (normalise_domain(m.domain) for m in preferred) if d), None)
-        chosen.append(Account(name=preferred[0].name or preferred[0].external_id, domain=domain,
-                              lifecycle_stage="customer"))
-    created = [a for a in chosen if isinstance(a, Account)]
-    session.add_all(created)
-    session.flush()
+        created.append({"tenant_id": tenant_id, "name": preferred[0].name or preferred[0].external_id,
+                        "domain": domain, "lifecycle_stage": "customer"})
+    accounts_table: Any = Account.__table__
+    if created:
+        new_ids = list(session.execute(
+            insert(accounts_table).returning(accounts_table.c.id, sort_by_parameter_order=True), created,
+            execution_options=touches(())).scalars())
+        mark(session, new_ids)  # as a flush of new accounts marks them
+        fresh = iter(new_ids)
+        chosen = [account_id if account_id is not None else next(fresh) for account_id in chosen]
     counts.accounts_created = len(created)
     # Pass 2: place every record, merge what new evidence joined, set parents.
+    placed_on = {link.id: link.account_id for link in links}
+    moves: list[dict[str, Any]] = []
+    links_table: Any = SourceLink.__table__
+    move = (update(links_table).where(links_table.c.id == bindparam("b_id"), links_table.c.tenant_id == tenant_id)
+            .values(account_id=bindparam("b_account"), method=bindparam("b_method"), reason=bindparam("b_reason")))
     account_of: dict[int, int] = {}
     for index, cluster in enumerate(clusters):
-        target = chosen[index]
-        account_id = target.id if isinstance(target, Account) else target
+        account_id = chosen[index]
+        assert account_id is not None
         for merged in cluster.merged_account_ids:
+            if moves:  # the merge moves every link of the merged account, those placed just now included
+                session.execute(move, moves)
+                moves = []
             _merge_accounts(session, into=account_id, merged=merged)
+            placed_on = {link_id: account_id if placed == merged else placed for link_id, placed in placed_on.items()}
             counts.accounts_merged += 1
         for key in cluster.keys:
             link = by_key[key]
             decision = cluster.decisions[key]
-            if link.account_id != account_id or link.method != decision.method:
-                link.account_id = account_id
-                link.method, link.reason = decision.method, decision.reason
+            if placed_on[link.id] != account_id or link.method != decision.method:
+                moves.append({"b_id": link.id, "b_account": account_id, "b_method": decision.method,
+                              "b_reason": decision.reason})
+                placed_on[link.id] = account_id
                 counts.records_linked += 1
             counts.by_method[decision.method] = counts.by_method.get(decision.method, 0) + 1
         account_of[index] = account_id
+    if moves:
+        session.execute(move, moves)
     parents = parent_index(clusters)
-    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(set(account_of.values()))))}
+    targets = sorted(set(account_of.values()))
+    stored: dict[int, Any] = {}
+    for start in range(0, len(targets), 500):
+        stored.update({row.id: row for row in session.execute(select(
+            Account.id, Account.parent_id, Account.segment, Account.tier).where(
+                Account.id.in_(targets[start : start + 500])))})
+    changes: list[dict[str, Any]] = []
     for index, account_id in account_of.items():
-        placed = accounts.get(account_id)
+        placed = stored.get(account_id)
         if placed is None:
             continue
-        parent_id = account_of.get(parents[index]) if index in parents else None
-        if placed.parent_id != parent_id:
-            placed.parent_id = parent_id
-        _set(placed, account_attributes(by_key[key] for key in clusters[index].keys))
+        found = account_attributes(by_key[key] for key in clusters[index].keys)
+        values = {"parent_id": account_of.get(parents[index]) if index in parents else None,
+                  "segment": found.get("segment", placed.segment), "tier": found.get("tier", placed.tier)}
+        if (placed.parent_id, placed.segment, placed.tier) != (values["parent_id"], values["segment"], values["tier"]):
+            changes.append({"b_id": account_id, **{f"b_{k}": v for k, v in values.items()}})
+    if changes:
+        session.execute(
+            update(accounts_table).where(accounts_table.c.id == bindparam("b_id"),
+                                         accounts_table.c.tenant_id == tenant_id)
+            .values(parent_id=bindparam("b_parent_id"), segment=bindparam("b_segment"), tier=bindparam("b_tier"),
+                    updated_at=utcnow()),
+            changes, execution_options=touches(change["b_id"] for change in changes))
     session.flush()
     return counts
 
