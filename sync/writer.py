@@ -606,11 +606,18 @@ def apply_identity(session: Session) -> IdentityCounts:
                         "domain": domain, "lifecycle_stage": "customer"})
     accounts_table: Any = Account.__table__
     if created:
-        new_ids = list(session.execute(
-            insert(accounts_table).returning(accounts_table.c.id, sort_by_parameter_order=True), created,
-            execution_options=touches(())).scalars())
-        mark(session, new_ids)  # as a flush of new accounts marks them
-        fresh = iter(new_ids)
+        # One statement per 1,000 (the bound parameters' limit). RETURNING promises no order, so each id goes back
+        # by the values it was made with: new accounts alike in name and domain are alike in every column, and
+        # either may take either cluster.
+        made: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for start in range(0, len(created), 1000):
+            for new_id, name, domain in session.execute(
+                    insert(accounts_table).values(created[start : start + 1000]).returning(
+                        accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain),
+                    execution_options=touches(())):
+                made[(name, domain)].append(new_id)
+        mark(session, (i for ids in made.values() for i in ids))  # as a flush of new accounts marks them
+        fresh = iter(made[(row["name"], row["domain"])].pop() for row in created)
         chosen = [account_id if account_id is not None else next(fresh) for account_id in chosen]
     counts.accounts_created = len(created)
     # Pass 2: place every record, merge what new evidence joined, set parents.
