@@ -6,7 +6,8 @@ the order given), so one ``INSERT … SELECT … ON CONFLICT`` or ``UPDATE … F
 batch in one statement and one round trip, whatever its size, and the statement's SQL is the same
 for every batch (compiled once, cached by SQLAlchemy). Values are typed by the column they are
 meant for and go in as that column's type binds them (a UTC date-time: the text SQLAlchemy writes
-on SQLite, an ISO 8601 ``timestamptz`` on PostgreSQL).
+on SQLite, an ISO 8601 ``timestamptz`` on PostgreSQL; a decimal as its digits, cast to ``numeric``; a JSON
+column's document as JSON).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
-from sqlalchemy import Boolean, Date, DateTime, Float, Integer, String, Subquery, bindparam, column, text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, Numeric, String, Subquery, bindparam, column, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -25,12 +26,12 @@ from store.types import UTCDateTime, sqlite_utc_text
 
 _encode = msgspec.json.Encoder().encode
 _PG_CASTS: dict[type[Any], str] = {Boolean: "boolean", Date: "date", DateTime: "timestamptz", Float: "double precision",
-                                   Integer: "integer", String: "text"}
+                                   Integer: "integer", String: "text", Numeric: "numeric", JSON: "json"}
 
 
 def _kind(col: KeyedColumnElement[Any]) -> type[Any]:
     impl = getattr(col.type, "impl", col.type)  # a TypeDecorator's underlying type
-    for kind in (Boolean, DateTime, Date, Float, Integer, String):
+    for kind in (Boolean, DateTime, Date, Float, Integer, String, Numeric, JSON):  # Float before Numeric
         if isinstance(impl, kind):
             return kind
     raise TypeError(f"json_rows: no JSON form for column {col} of type {col.type!r}")
@@ -42,9 +43,11 @@ def _encoder(dialect: Dialect, col: KeyedColumnElement[Any], kind: type[Any]) ->
         if dialect.name == "sqlite" and isinstance(col.type, UTCDateTime):
             return sqlite_utc_text  # what the type's processors give, at a tenth of their cost
         return col.type.dialect_impl(dialect).bind_processor(dialect)
+    if kind is Numeric and dialect.name == "sqlite":
+        return col.type.dialect_impl(dialect).bind_processor(dialect)  # a float, as SQLite stores decimals
     if kind is Date:
         return dt.date.isoformat  # SQLite's stored text; PostgreSQL casts it to date
-    return None  # numbers, text and booleans are JSON as they are
+    return None  # numbers (a decimal as its text), text, booleans and JSON documents are JSON as they are
 
 
 def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows: Sequence[Sequence[Any]],
@@ -53,10 +56,13 @@ def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows
     dialect = session.get_bind().dialect
     kinds = [_kind(c) for c in columns]
     if dialect.name == "sqlite":
-        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {c.key}" for i, c in enumerate(columns))
+        # A JSON column's value stays JSON text (json_quote leaves what json_extract marked as JSON as it is).
+        picks = ", ".join(f"json_quote(json_extract(value, '$[{i}]')) AS {c.key}" if k is JSON
+                          else f"json_extract(value, '$[{i}]') AS {c.key}"
+                          for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
         sql = f"SELECT {picks} FROM json_each(:rows) WHERE 1"  # noqa: S608 - column names from the model
     elif dialect.name == "postgresql":
-        picks = ", ".join(f"CAST(r.v ->> {i} AS {_PG_CASTS[k]}) AS {c.key}"
+        picks = ", ".join(f"CAST(r.v {'->' if k is JSON else '->>'} {i} AS {_PG_CASTS[k]}) AS {c.key}"
                           for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
         sql = (f"SELECT {picks} FROM jsonb_array_elements(CAST(:rows AS jsonb)) "  # noqa: S608 - as above
                "WITH ORDINALITY AS r(v, n) ORDER BY r.n")

@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
-from sqlalchemy import BigInteger, case, cast, delete, func, literal, select
+from sqlalchemy import BigInteger, bindparam, case, cast, delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from analytics.forecast import check_call
@@ -30,6 +30,7 @@ from store.models import (
     SubscriptionVersion,
     Tenant,
 )
+from store.panel_views import touches
 from store.scoping import current_tenant
 
 CHUNK = 500
@@ -202,24 +203,41 @@ def refresh(session: Session, account_ids: Iterable[int]) -> int:
     ids = sorted(set(account_ids))
     if not ids:
         return 0
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("subscriptions' movements are refreshed in a tenant's session")
     terms = load_terms(session, ids)
     timeline = build_timeline(terms)
     ends = timeline.ends
+    # Plain statements, no ORM rows: the sync writer calls this for every page of deals.
+    ended: list[dict[str, Any]] = []
+    touched: set[int] = set()
     for i in range(0, len(ids), CHUNK):
-        for sub in session.scalars(select(Subscription).where(Subscription.account_id.in_(ids[i : i + CHUNK]))):
-            end = ends.get(str(sub.id))
-            if sub.term_end != end:
-                sub.term_end = end
+        for sub_id, account_id, term_end in session.execute(select(
+                Subscription.id, Subscription.account_id, Subscription.term_end).where(
+                    Subscription.account_id.in_(ids[i : i + CHUNK]))):
+            end = ends.get(str(sub_id))
+            if term_end != end:
+                ended.append({"b_id": sub_id, "b_end": end})
+                if account_id is not None:
+                    touched.add(account_id)
+    subscriptions: Any = Subscription.__table__
+    if ended:
+        session.execute(update(subscriptions).where(subscriptions.c.id == bindparam("b_id"),
+                                                    subscriptions.c.tenant_id == tenant_id)
+                        .values(term_end=bindparam("b_end")), ended, execution_options=touches(touched))
     for i in range(0, len(ids), CHUNK):
         session.execute(delete(SubscriptionMovement).where(SubscriptionMovement.account_id.in_(ids[i : i + CHUNK])))
     days = [d for t in terms for d in (t.start, t.renewal) if d is not None]
     if not days:
         return 0
     first, end = min(days), max(days) + dt.timedelta(days=1)
-    rows = [SubscriptionMovement(account_id=m.account, day=m.day, kind=m.kind, arr_before=m.before,
-                                 arr_after=m.after, delta=m.delta) for m in movements(timeline, first, end)]
-    rows += [SubscriptionMovement(account_id=r.account, day=r.day, kind="renewal", arr_before=r.up + r.continuing,
-                                  arr_after=r.up + r.continuing + r.delta, delta=r.delta)
+    rows = [{"tenant_id": tenant_id, "account_id": m.account, "day": m.day, "kind": m.kind, "arr_before": m.before,
+             "arr_after": m.after, "delta": m.delta} for m in movements(timeline, first, end)]
+    rows += [{"tenant_id": tenant_id, "account_id": r.account, "day": r.day, "kind": "renewal",
+              "arr_before": r.up + r.continuing, "arr_after": r.up + r.continuing + r.delta, "delta": r.delta}
              for r in renewals(timeline, first, end)]
-    session.add_all(rows)
+    if rows:
+        table: Any = SubscriptionMovement.__table__
+        session.execute(insert(table), rows)
     return len(rows)

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from integrations.base import (
@@ -43,8 +43,11 @@ from store.models import (
     SyncCursor,
     Ticket,
 )
-from store.panel_views import touches
+from store.panel_views import mark, touches
 from store.queries import live_accounts
+from store.scoping import current_tenant
+from store.types import utcnow
+from store.upsert import upsert_rows
 from sync import revenue
 from sync.identity import KnownLink, parent_index, resolve
 from sync.normalise import normalise_domain
@@ -54,6 +57,16 @@ log = logging.getLogger("canary.sync")
 
 ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
 NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk", "product")
+
+# What a pulled record sets on its row (`PageWriter`): compared with the stored row, written when one differs.
+LINK_FIELDS = ("name", "domain", "parent_external_id", "cross_refs", "source_updated_at", "owner", "owner_ref",
+               "owner_active", "segment", "tier", "employees")
+CONTACT_FIELDS = ("account_id", "name", "title", "role", "source_ids", "last_active_at")
+DEAL_FIELDS = ("account_id", "name", "arr", "mrr", "start_date", "renewal_date", "seats_purchased", "product_tier",
+               "status")
+TICKET_FIELDS = ("account_id", "subject", "priority", "status", "escalated", "created_at", "solved_at",
+                 "satisfaction")
+RATING_FIELDS = ("account_id", "kind", "score", "comment", "submitted_at", "ticket_ref")
 
 
 @dataclass
@@ -77,13 +90,15 @@ def load_cursor(session: Session, system: str, obj: str) -> str | None:
 
 
 def save_cursor(session: Session, system: str, obj: str, value: str | None) -> None:
+    """One ``INSERT … ON CONFLICT`` statement, no read first: a read here used to autoflush the whole page."""
     if value is None:
         return
-    row = session.scalar(select(SyncCursor).where(SyncCursor.system == system, SyncCursor.object == obj))
-    if row is None:
-        session.add(SyncCursor(system=system, object=obj, value=value))
-    else:
-        row.value = value
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("a sync cursor is saved in a tenant-scoped session (store.session(tenant_id))")
+    upsert_rows(session, SyncCursor.__table__, [{"tenant_id": tenant_id, "system": system, "object": obj,
+                                                 "value": value, "updated_at": utcnow()}],
+                ("tenant_id", "system", "object"))
 
 
 def clear_cursors(session: Session, system: str) -> None:
@@ -120,10 +135,25 @@ class PageWriter:
         if external_id is None:
             return None
         if self._links is None:
-            self._links = dict(self.session.execute(
-                select(SourceLink.external_id, SourceLink.account_id).where(SourceLink.system == self.system)
-            ).all())
-        return self._links.get(external_id)
+            self._links = {}
+        if external_id not in self._links:
+            self._links[external_id] = self.session.scalar(select(SourceLink.account_id).where(
+                SourceLink.system == self.system, SourceLink.external_id == external_id))
+        return self._links[external_id]
+
+    def _learn_links(self, records: Sequence[Record]) -> None:
+        """The accounts of the records' account references, read in one indexed query per 500 (not every link of
+        the system: a page names a few hundred of them at most)."""
+        wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None}
+                        - set(self._links or {}))
+        links = self._links if self._links is not None else {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            links.update(dict.fromkeys(chunk))
+            links.update({ext: account for ext, account in self.session.execute(select(
+                SourceLink.external_id, SourceLink.account_id).where(
+                    SourceLink.system == self.system, SourceLink.external_id.in_(chunk)))})
+        self._links = links
 
     def write(self, page: Page) -> WriteCounts:
         counts = WriteCounts(pulled=len(page.records))
@@ -135,6 +165,7 @@ class PageWriter:
             "satisfaction": self._satisfaction,
             "tasks": self._tasks,
         }
+        self._learn_links(page.records)
         writers[page.object](page.records, counts)
         if page.removed:
             self._remove(page.object, page.removed, counts)
@@ -227,32 +258,57 @@ class PageWriter:
                 select(model).where(model.system == self.system, model.external_id.in_(chunk)))})
         return found
 
+    def _current(self, model: Any, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored values of ``columns`` of this system's rows of ``model`` named by ``ids``, by external id:
+        plain rows (one indexed query per 500 ids), no ORM objects."""
+        found: dict[str, dict[str, Any]] = {}
+        picked = [getattr(model, c) for c in columns]
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), 500):
+            chunk = unique[start : start + 500]
+            for row in self.session.execute(select(model.external_id, *picked).where(
+                    model.system == self.system, model.external_id.in_(chunk))):
+                found[row[0]] = dict(zip(columns, row[1:], strict=True))
+        return found
+
+    def _tenant(self) -> int:
+        tenant_id = current_tenant(self.session)
+        if tenant_id is None:
+            raise ValueError("sync writes pages in a tenant-scoped session (store.session(tenant_id))")
+        return tenant_id
+
     def _accounts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         self._ledger = None
-        existing = self._by_external_id(SourceLink, [r.external_id for r in records])
+        existing = self._current(SourceLink, [r.external_id for r in records], LINK_FIELDS)
+        written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, AccountRecord)
             values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
                       "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at,
                       "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active,
                       "segment": r.segment, "tier": r.tier, "employees": r.employees}
-            link = existing.get(r.external_id)
-            if link is None:
-                link = SourceLink(system=self.system, external_id=r.external_id, account_id=None,
-                                  method="pending", reason="waiting for identity resolution", **values)
-                self.session.add(link)
-                existing[r.external_id] = link
+            current = existing.get(r.external_id)
+            if current is None:
+                existing[r.external_id] = written[r.external_id] = dict(values)
                 counts.changed += 1
                 continue
-            changed = _changed_keys(link, values)
+            changed = {key for key, value in values.items() if current[key] != value}
             if not changed:
                 continue
             if r.health is not None and changed <= STAMP_KEYS and is_own_write(
                     changed, r.health, self._written(r.external_id, records)):
                 counts.skipped += 1  # Canary's own write-back coming back: not a change (`sync.own_writes`)
                 continue
-            _set(link, values)
+            current.update(values)
+            written[r.external_id] = current
             counts.changed += 1
+        if written:
+            # A new record waits for identity resolution; a known one keeps its account, method and reason.
+            tenant_id, now = self._tenant(), utcnow()
+            upsert_rows(self.session, SourceLink.__table__, [
+                {"tenant_id": tenant_id, "system": self.system, "external_id": ext, **row, "account_id": None,
+                 "method": "pending", "reason": "waiting for identity resolution", "manual": False, "created_at": now}
+                for ext, row in written.items()], ("tenant_id", "system", "external_id"), update=LINK_FIELDS)
 
     def _written(self, external_id: str, records: Sequence[Record]) -> dict[str, str | None]:
         """What the push ledger says Canary last wrote to this record of the page (one query per page)."""
@@ -269,10 +325,14 @@ class PageWriter:
     def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         emails = sorted({r.email.strip().lower() for r in records
                          if isinstance(r, ContactRecord) and r.email and "@" in r.email})
-        existing: dict[str, Contact] = {}
+        existing: dict[str, dict[str, Any]] = {}
+        picked = [getattr(Contact, c) for c in CONTACT_FIELDS]
         for start in range(0, len(emails), 500):
             chunk = emails[start : start + 500]
-            existing.update({c.email: c for c in self.session.scalars(select(Contact).where(Contact.email.in_(chunk)))})
+            for row in self.session.execute(select(Contact.email, *picked).where(Contact.email.in_(chunk))):
+                existing[row[0]] = dict(zip(CONTACT_FIELDS, row[1:], strict=True))
+        fresh: set[str] = set()
+        written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, ContactRecord)
             if not r.email or "@" not in r.email:
@@ -282,25 +342,38 @@ class PageWriter:
             contact = existing.get(email)
             account_id = self.account_id(r.account_external_id)
             if contact is None:
-                contact = Contact(email=email, role=r.role, source_ids={})
-                self.session.add(contact)
+                contact = {"account_id": None, "name": None, "title": None, "role": r.role, "source_ids": {},
+                           "last_active_at": None}
                 existing[email] = contact
-            role = r.role if ROLE_RANK.get(r.role, 0) >= ROLE_RANK.get(contact.role or "user", 0) else contact.role
+                fresh.add(email)
+            held = contact["role"]
+            role = r.role if ROLE_RANK.get(r.role, 0) >= ROLE_RANK.get(held or "user", 0) else held
             values: dict[str, Any] = {
-                "name": r.name or contact.name,
-                "title": r.title or contact.title,
+                "name": r.name or contact["name"],
+                "title": r.title or contact["title"],
                 "role": role,
-                "source_ids": {**(contact.source_ids or {}), self.system: r.external_id},
+                "source_ids": {**(contact["source_ids"] or {}), self.system: r.external_id},
             }
             if account_id is not None:
                 values["account_id"] = account_id
-            if r.last_active_at and (contact.last_active_at is None or r.last_active_at > contact.last_active_at):
+            if r.last_active_at and (contact["last_active_at"] is None or r.last_active_at > contact["last_active_at"]):
                 values["last_active_at"] = r.last_active_at
-            if _set(contact, values) or contact.id is None:
+            changed = any(contact[key] != value for key, value in values.items())
+            contact.update(values)
+            if changed or email in fresh:  # a contact new in this page counts each time the page names it
+                written[email] = contact
                 counts.changed += 1
+        if written:
+            tenant_id, now = self._tenant(), utcnow()
+            upsert_rows(self.session, Contact.__table__,
+                        [{"tenant_id": tenant_id, "email": email, **row, "updated_at": now}
+                         for email, row in written.items()], ("tenant_id", "email"))
 
     def _deals(self, records: Sequence[Record], counts: WriteCounts) -> None:
-        existing = self._by_external_id(Subscription, [r.external_id for r in records])
+        existing = self._current(Subscription, [r.external_id for r in records], ("id", *DEAL_FIELDS))
+        written: dict[str, dict[str, Any]] = {}
+        versions: list[dict[str, Any]] = []
+        touched: set[int] = set()
         for r in records:
             assert isinstance(r, DealRecord)
             account_id = self.account_id(r.account_external_id)
@@ -309,39 +382,63 @@ class PageWriter:
                       "start_date": r.start_date, "renewal_date": r.renewal_date, "seats_purchased": r.seats,
                       "product_tier": r.tier, "status": r.status}
             row = existing.get(r.external_id)
-            self._subscribers.update(a for a in (account_id, row and row.account_id) if a is not None)
+            accounts: set[int] = {a for a in (account_id, row["account_id"] if row else None) if a is not None}
+            self._subscribers.update(accounts)
             if row is None:
-                self.session.add(Subscription(system=self.system, external_id=r.external_id, **values))
+                existing[r.external_id] = written[r.external_id] = {"id": None, **values}
+                touched.update(accounts)
                 counts.changed += 1
                 continue
-            before = (row.arr, row.status, row.renewal_date)
-            if _set(row, values):
-                counts.changed += 1
-                if before != (row.arr, row.status, row.renewal_date):
-                    # Changed in place (no new deal): keep what it was, dated when the vendor says it changed,
-                    # so the account's ARR history and its movements stay true (`sync.revenue`).
-                    self.session.add(SubscriptionVersion(
-                        subscription_id=row.id, seen_on=r.updated_at.date(), arr_before=before[0], arr_after=row.arr,
-                        status_before=before[1], status_after=row.status, renewal_before=before[2],
-                        renewal_after=row.renewal_date))
+            before = (row["arr"], row["status"], row["renewal_date"])
+            if not any(row[key] != value for key, value in values.items()):
+                continue
+            row.update(values)
+            written[r.external_id] = row
+            touched.update(accounts)
+            counts.changed += 1
+            if row["id"] is not None and before != (row["arr"], row["status"], row["renewal_date"]):
+                # Changed in place (no new deal): keep what it was, dated when the vendor says it changed,
+                # so the account's ARR history and its movements stay true (`sync.revenue`).
+                versions.append({"subscription_id": row["id"], "seen_on": r.updated_at.date(),
+                                 "arr_before": before[0], "arr_after": row["arr"], "status_before": before[1],
+                                 "status_after": row["status"], "renewal_before": before[2],
+                                 "renewal_after": row["renewal_date"]})
+        if not written:
+            return
+        tenant_id, now = self._tenant(), utcnow()
+        upsert_rows(self.session, Subscription.__table__, [
+            {"tenant_id": tenant_id, "system": self.system, "external_id": ext,
+             **{k: row[k] for k in DEAL_FIELDS}, "updated_at": now} for ext, row in written.items()],
+            ("tenant_id", "system", "external_id"), options=touches(touched))
+        if versions:
+            versions_table: Any = SubscriptionVersion.__table__
+            self.session.execute(insert(versions_table), [
+                {"tenant_id": tenant_id, **version} for version in versions])
 
     def _tickets(self, records: Sequence[Record], counts: WriteCounts) -> None:
-        existing = self._by_external_id(Ticket, [r.external_id for r in records])
+        existing = self._current(Ticket, [r.external_id for r in records], TICKET_FIELDS)
+        written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, TicketRecord)
+            row = existing.get(r.external_id)
             values: dict[str, Any] = {
                 "account_id": self.account_id(r.account_external_id), "subject": r.subject,
                 "priority": r.priority, "status": r.status, "escalated": r.escalated,
                 "created_at": r.created_at, "solved_at": r.solved_at,
+                "satisfaction": r.satisfaction if r.satisfaction is not None else row and row["satisfaction"],
             }
-            if r.satisfaction is not None:
-                values["satisfaction"] = r.satisfaction
-            row = existing.get(r.external_id)
             if row is None:
-                self.session.add(Ticket(system=self.system, external_id=r.external_id, **values))
+                existing[r.external_id] = written[r.external_id] = values
                 counts.changed += 1
-            elif _set(row, values):
+            elif any(row[key] != value for key, value in values.items()):
+                row.update(values)
+                written[r.external_id] = row
                 counts.changed += 1
+        if written:
+            tenant_id, now = self._tenant(), utcnow()
+            upsert_rows(self.session, Ticket.__table__, [
+                {"tenant_id": tenant_id, "system": self.system, "external_id": ext, **row, "updated_at": now}
+                for ext, row in written.items()], ("tenant_id", "system", "external_id"))
 
     def _tasks(self, records: Sequence[Record], counts: WriteCounts) -> None:
         """Canary's tasks as the CRM holds them (`sync.tasks.write_task_records`)."""
@@ -352,25 +449,56 @@ class PageWriter:
         counts.skipped += written.skipped
 
     def _satisfaction(self, records: Sequence[Record], counts: WriteCounts) -> None:
-        tickets = self._by_external_id(Ticket, [r.ticket_external_id for r in records
-                                                if isinstance(r, SatisfactionRecord) and r.ticket_external_id])
-        refs = [r.external_id for r in records]
-        existing = {s.source_ref: s for s in self.session.scalars(select(SurveyResponse).where(
-            SurveyResponse.source == self.system, SurveyResponse.source_ref.in_(refs)))}
+        tickets = self._current(Ticket, [r.ticket_external_id for r in records
+                                         if isinstance(r, SatisfactionRecord) and r.ticket_external_id],
+                                ("id", "account_id", "satisfaction"))
+        refs = list(dict.fromkeys(r.external_id for r in records))
+        existing: dict[str, dict[str, Any]] = {}
+        picked = [getattr(SurveyResponse, c) for c in ("id", *RATING_FIELDS)]
+        for start in range(0, len(refs), 500):
+            for found in self.session.execute(select(SurveyResponse.source_ref, *picked).where(
+                    SurveyResponse.source == self.system, SurveyResponse.source_ref.in_(refs[start : start + 500]))):
+                existing[found[0]] = dict(zip(("id", *RATING_FIELDS), found[1:], strict=True))
+        rated: dict[int, str] = {}
+        new: dict[str, dict[str, Any]] = {}
+        changed: dict[int, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, SatisfactionRecord)
             ticket = tickets.get(r.ticket_external_id or "")
-            account_id = self.account_id(r.account_external_id) or (ticket.account_id if ticket else None)
-            if ticket is not None:
-                ticket.satisfaction = r.score
+            account_id = self.account_id(r.account_external_id) or (ticket["account_id"] if ticket else None)
+            if ticket is not None and ticket["satisfaction"] != r.score:
+                ticket["satisfaction"] = rated[ticket["id"]] = r.score
             values = {"account_id": account_id, "kind": "csat", "score": 1 if r.score == "good" else 0,
                       "comment": r.comment, "submitted_at": r.updated_at, "ticket_ref": r.ticket_external_id}
             row = existing.get(r.external_id)
             if row is None:
-                self.session.add(SurveyResponse(source=self.system, source_ref=r.external_id, **values))
+                existing[r.external_id] = new[r.external_id] = {"id": None, **values}
                 counts.changed += 1
-            elif _set(row, values):
+            elif any(row[key] != value for key, value in values.items()):
+                row.update(values)
+                if row["id"] is None:
+                    new[r.external_id] = row
+                else:
+                    changed[row["id"]] = row
                 counts.changed += 1
+        tenant_id, now = self._tenant(), utcnow()
+        table: Any = SurveyResponse.__table__
+        ticket_table: Any = Ticket.__table__
+        if new:  # ratings have no unique key to conflict on: new ones are inserted, known ones updated by id
+            self.session.execute(insert(table), [
+                {"tenant_id": tenant_id, "source": self.system, "source_ref": ref,
+                 **{k: row[k] for k in RATING_FIELDS}} for ref, row in new.items()])
+        if changed:
+            self.session.execute(
+                update(table).where(table.c.id == bindparam("row_id"), table.c.tenant_id == tenant_id)
+                .values({k: bindparam(f"new_{k}") for k in RATING_FIELDS}),
+                [{"row_id": i, **{f"new_{k}": row[k] for k in RATING_FIELDS}} for i, row in changed.items()])
+        if rated:
+            self.session.execute(
+                update(ticket_table).where(ticket_table.c.id == bindparam("row_id"),
+                                           ticket_table.c.tenant_id == tenant_id)
+                .values(satisfaction=bindparam("new_satisfaction"), updated_at=now),
+                [{"row_id": i, "new_satisfaction": score} for i, score in rated.items()])
 
 
 SEGMENT_BY_EMPLOYEES: tuple[tuple[int, str], ...] = ((200, "smb"), (2000, "mid_market"))
@@ -384,7 +512,7 @@ def segment_for_employees(employees: int | None) -> str | None:
     return next((name for bound, name in SEGMENT_BY_EMPLOYEES if employees < bound), "enterprise")
 
 
-def account_attributes(links: Iterable[SourceLink]) -> dict[str, Any]:
+def account_attributes(links: Iterable[Any]) -> dict[str, Any]:
     """What an account takes from its records, in `NAME_PREFERENCE` order (the CRM first): the segment a
     record names, else the one its employee count falls in; the tier a record names. The owner is chosen
     among the records by `sync.owners`. A value no record gives any more is kept, not cleared."""
@@ -403,14 +531,15 @@ def account_attributes(links: Iterable[SourceLink]) -> dict[str, Any]:
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def _record_of(link: SourceLink) -> AccountRecord:
-    """The vendor (or product) record a link stands for, as identity resolution reads it."""
+def _record_of(link: Any) -> AccountRecord:
+    """The vendor (or product) record a link (a `SourceLink` or a row of its columns) stands for, as identity
+    resolution reads it."""
     return AccountRecord(system=link.system, external_id=link.external_id, name=link.name or "",
                          updated_at=link.source_updated_at or _EPOCH, domain=link.domain,
                          parent_external_id=link.parent_external_id, cross_refs=link.cross_refs or {})
 
 
-def _known_links(links: Iterable[SourceLink]) -> dict[tuple[str, str], KnownLink]:
+def _known_links(links: Iterable[Any]) -> dict[tuple[str, str], KnownLink]:
     return {(link.system, link.external_id): KnownLink(link.account_id, link.manual, link.method, link.reason)
             for link in links if link.account_id is not None}
 
@@ -443,57 +572,107 @@ def known_customer(session: Session, group_id: str, name: str | None, domain: st
     return None
 
 
+IDENTITY_COLUMNS = ("id", "system", "external_id", "account_id", "manual", "method", "reason", "name", "domain",
+                    "parent_external_id", "cross_refs", "source_updated_at", "segment", "tier", "employees")
+"""What identity resolution reads of every link (`apply_identity`), as plain rows."""
+
+
 def apply_identity(session: Session) -> IdentityCounts:
-    """Run identity resolution over every vendor record and place each on a canonical account."""
+    """Run identity resolution over every vendor record and place each on a canonical account.
+
+    Set-wise: the links are read as plain rows, new accounts inserted by one statement (their ids returned),
+    links moved and accounts' parents and attributes updated by one statement each; the accounts concerned
+    are marked for their panels (`store.panel_views`). Merges go through `_merge_accounts`."""
     counts = IdentityCounts()
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("identity resolution runs in a tenant-scoped session (store.session(tenant_id))")
     # Product accounts (made by the usage collector) take part like any system's records.
-    links = list(session.scalars(select(SourceLink)))
+    links = session.execute(select(*(getattr(SourceLink, c) for c in IDENTITY_COLUMNS))).all()
     if not links:
         return counts
     by_key = {(link.system, link.external_id): link for link in links}
     clusters = resolve([_record_of(link) for link in links], _known_links(links))
-    # Pass 1: which account each cluster is; new accounts are created together, with one flush.
-    chosen: list[int | Account] = []
+    # Pass 1: which account each cluster is; new accounts are created together, with one statement.
+    chosen: list[int | None] = []
+    created: list[dict[str, Any]] = []
     for cluster in clusters:
         preferred = sorted((by_key[k] for k in cluster.keys), key=lambda link: NAME_PREFERENCE.index(link.system))
-        account_id = cluster.account_id
-        if account_id is not None:
-            chosen.append(account_id)
+        chosen.append(cluster.account_id)
+        if cluster.account_id is not None:
             continue
         domain = next((d for d in (normalise_domain(m.domain) for m in preferred) if d), None)
-        chosen.append(Account(name=preferred[0].name or preferred[0].external_id, domain=domain,
-                              lifecycle_stage="customer"))
-    created = [a for a in chosen if isinstance(a, Account)]
-    session.add_all(created)
-    session.flush()
+        created.append({"tenant_id": tenant_id, "name": preferred[0].name or preferred[0].external_id,
+                        "domain": domain, "lifecycle_stage": "customer"})
+    accounts_table: Any = Account.__table__
+    if created:
+        # One statement per 1,000 (the bound parameters' limit). RETURNING promises no order, so each id goes back
+        # by the values it was made with: new accounts alike in name and domain are alike in every column, and
+        # either may take either cluster.
+        made: dict[tuple[str, str | None], list[int]] = defaultdict(list)
+        for start in range(0, len(created), 1000):
+            for new_id, name, domain in session.execute(
+                    insert(accounts_table).values(created[start : start + 1000]).returning(
+                        accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain),
+                    execution_options=touches(())):
+                made[(name, domain)].append(new_id)
+        mark(session, (i for ids in made.values() for i in ids))  # as a flush of new accounts marks them
+        fresh = iter(made[(row["name"], row["domain"])].pop() for row in created)
+        chosen = [account_id if account_id is not None else next(fresh) for account_id in chosen]
     counts.accounts_created = len(created)
     # Pass 2: place every record, merge what new evidence joined, set parents.
+    placed_on = {link.id: link.account_id for link in links}
+    moves: list[dict[str, Any]] = []
+    links_table: Any = SourceLink.__table__
+    move = (update(links_table).where(links_table.c.id == bindparam("b_id"), links_table.c.tenant_id == tenant_id)
+            .values(account_id=bindparam("b_account"), method=bindparam("b_method"), reason=bindparam("b_reason")))
     account_of: dict[int, int] = {}
     for index, cluster in enumerate(clusters):
-        target = chosen[index]
-        account_id = target.id if isinstance(target, Account) else target
+        account_id = chosen[index]
+        assert account_id is not None
         for merged in cluster.merged_account_ids:
+            if moves:  # the merge moves every link of the merged account, those placed just now included
+                session.execute(move, moves)
+                moves = []
             _merge_accounts(session, into=account_id, merged=merged)
+            placed_on = {link_id: account_id if placed == merged else placed for link_id, placed in placed_on.items()}
             counts.accounts_merged += 1
         for key in cluster.keys:
             link = by_key[key]
             decision = cluster.decisions[key]
-            if link.account_id != account_id or link.method != decision.method:
-                link.account_id = account_id
-                link.method, link.reason = decision.method, decision.reason
+            if placed_on[link.id] != account_id or link.method != decision.method:
+                moves.append({"b_id": link.id, "b_account": account_id, "b_method": decision.method,
+                              "b_reason": decision.reason})
+                placed_on[link.id] = account_id
                 counts.records_linked += 1
             counts.by_method[decision.method] = counts.by_method.get(decision.method, 0) + 1
         account_of[index] = account_id
+    if moves:
+        session.execute(move, moves)
     parents = parent_index(clusters)
-    accounts = {a.id: a for a in session.scalars(select(Account).where(Account.id.in_(set(account_of.values()))))}
+    targets = sorted(set(account_of.values()))
+    stored: dict[int, Any] = {}
+    for start in range(0, len(targets), 500):
+        stored.update({row.id: row for row in session.execute(select(
+            Account.id, Account.parent_id, Account.segment, Account.tier).where(
+                Account.id.in_(targets[start : start + 500])))})
+    changes: list[dict[str, Any]] = []
     for index, account_id in account_of.items():
-        placed = accounts.get(account_id)
+        placed = stored.get(account_id)
         if placed is None:
             continue
-        parent_id = account_of.get(parents[index]) if index in parents else None
-        if placed.parent_id != parent_id:
-            placed.parent_id = parent_id
-        _set(placed, account_attributes(by_key[key] for key in clusters[index].keys))
+        found = account_attributes(by_key[key] for key in clusters[index].keys)
+        values = {"parent_id": account_of.get(parents[index]) if index in parents else None,
+                  "segment": found.get("segment", placed.segment), "tier": found.get("tier", placed.tier)}
+        if (placed.parent_id, placed.segment, placed.tier) != (values["parent_id"], values["segment"], values["tier"]):
+            changes.append({"b_id": account_id, **{f"b_{k}": v for k, v in values.items()}})
+    if changes:
+        session.execute(
+            update(accounts_table).where(accounts_table.c.id == bindparam("b_id"),
+                                         accounts_table.c.tenant_id == tenant_id)
+            .values(parent_id=bindparam("b_parent_id"), segment=bindparam("b_segment"), tier=bindparam("b_tier"),
+                    updated_at=utcnow()),
+            changes, execution_options=touches(change["b_id"] for change in changes))
     session.flush()
     return counts
 

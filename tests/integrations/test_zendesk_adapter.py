@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 import requests.adapters
+from zenpy.lib import api as zenpy_api
 
 from integrations.base import AccountRecord, FieldUpdate, ObjectName, Page, TicketRecord
 from integrations.errors import AuthError, FatalError
@@ -190,6 +191,24 @@ def test_pull_mapped_values_come_from_the_emulator(box: Box) -> None:
         assert ticket.priority == row["priority"]
         assert ticket.satisfaction == (row["satisfaction_rating"]["score"]
                                        if row["satisfaction_rating"]["score"] in ("good", "bad") else None)
+
+
+def test_pulls_and_fetches_build_no_zenpy_objects(box: Box, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reads keep zenpy's raw answers (its endpoint, URL and ``_get``): its model deserialisation never runs."""
+    built: list[str] = []
+
+    def refuse(api: Any, response: Any, object_mapping: Any = None) -> None:
+        built.append(response.request.path_url)
+        raise AssertionError("zenpy built objects from a pull's answer")
+
+    monkeypatch.setattr(zenpy_api.BaseApi, "_process_response", refuse)
+    adapter = box.adapter(export_page_size=7, list_page_size=5)
+    pulled = {obj: ids_of(drain(adapter, obj)[0]) for obj in PULLED}
+    assert {obj: sorted(ids) for obj, ids in pulled.items()} == {obj: box.ids(NATIVE[obj]) for obj in PULLED}
+    fetched = adapter.fetch("accounts", pulled["accounts"][:3])
+    assert sorted(r.external_id for r in fetched.records) == sorted(pulled["accounts"][:3])
+    assert built == []
+    assert adapter.calls == box.calls()
 
 
 @pytest.mark.parametrize("page_size", [5, 1000])

@@ -56,3 +56,18 @@ def test_sqlite_text_is_what_the_type_binds(value: dt.datetime) -> None:
 def test_a_naive_datetime_is_refused_as_the_type_refuses_it() -> None:
     with pytest.raises(ValueError, match="naive datetime"):
         sqlite_utc_text(dt.datetime(2026, 1, 1))
+
+
+def test_decimals_and_json_documents_come_back_as_their_columns_give_them(store: Any) -> None:
+    from decimal import Decimal
+
+    from store.models import SourceLink, Subscription
+
+    arr, refs = Subscription.__table__.c.arr, SourceLink.__table__.c.cross_refs
+    rows = [(Decimal("1200.50"), {"salesforce": "001A", "nested": {"n": [1, "é"]}}), (None, {}), (Decimal("0"), None)]
+    with store.session() as s:
+        source = json_rows(s, [arr, refs], rows)
+        back = [tuple(r) for r in s.execute(select(source.c.arr, source.c.cross_refs))]
+    assert back[0] == (Decimal("1200.50"), {"salesforce": "001A", "nested": {"n": [1, "é"]}})
+    assert back[1] == (None, {})
+    assert back[2][0] == Decimal("0")
