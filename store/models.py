@@ -1129,6 +1129,24 @@ class Suppression(TenantScoped, Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ReportCopy(TenantScoped, Base):
+    """A prepared copy of one Health, Adoption, Users or Team report (`sync.base_reports`): the report as its page
+    shows it (JSON, zlib-compressed), for the parameters hashed in `key`, built from the data `fingerprint` names.
+    Written by the worker after a sync or score run (the default views) and by the first request of other
+    parameters; read while the fingerprint holds. Team copies carry the visibility scope in their key."""
+
+    __tablename__ = "report_copies"
+    __table_args__ = (UniqueConstraint("tenant_id", "report", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(64))
+    """SHA-256 (hex) of the report's parameters (its day resolved, the team report's scope)."""
+    fingerprint: Mapped[str] = mapped_column(String(400))
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,
@@ -1165,4 +1183,5 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     MailSettings,
     OutboxMessage,
     Suppression,
+    ReportCopy,
 )

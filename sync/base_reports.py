@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
+import logging
+import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +27,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     func,
     literal,
     literal_column,
@@ -32,11 +36,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
 from analytics import base as hb
 from analytics import team as tm
+from scoring import HealthModel, default_model
 from store.models import (
     Account,
     Alert,
@@ -44,14 +50,19 @@ from store.models import (
     HealthSnapshot,
     HealthWeek,
     ProductUser,
+    ReportCopy,
     Subscription,
     Task,
+    Tenant,
     UsageDaily,
     UsageMonthly,
     User,
 )
 from store.queries import live_accounts
+from store.scoping import current_tenant
 from sync.reports import Cohort, ReportError, as_of_day
+
+log = logging.getLogger(__name__)
 
 BY = {"segment": "segment", "tier": "tier", "stage": "lifecycle_stage", "csm": "csm"}
 """``?by=`` of the health trend → the `analytics.base` dimension."""
@@ -217,7 +228,7 @@ def _distribution_dict(d: hb.Distribution) -> dict[str, Any]:
             "band_arr": {k: _round(v) for k, v in d.band_arr.items()}, "histogram": list(d.histogram)}
 
 
-def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
+def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
                   weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
                   ) -> dict[str, Any]:
     """Latest band distribution (count and ARR) and score histogram, per group of `by` and over all; the weekly
@@ -348,7 +359,7 @@ def _adoption_rows(rows: list[ad.FeatureAdoption]) -> list[dict[str, Any]]:
              "users_using": r.users_using, "user_share": _round(r.user_share, 6)} for r in rows]
 
 
-def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
+def _adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
                     as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
     """Key-feature adoption over the last 30 days by tier class and by start cohort; per calendar month for the
     last `months` months; upgrade-ready accounts; users who need training; champions and sponsors."""
@@ -599,7 +610,7 @@ def _product_users(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tu
 
 
 # --- Users: the leaderboard --------------------------------------------------------------------------------------
-def leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
+def _leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
                        limit: int = LEADERBOARD, cohort: Cohort = Cohort(), as_of: dt.date | None = None
                        ) -> dict[str, Any]:
     """The most engaged users of the last 30 days across the base (or of one account): engagement per user is
@@ -661,7 +672,7 @@ def _figures(f: tm.Figures) -> dict[str, Any]:
             "acted": f.acted, "hours_to_act": _round(f.hours_to_act)}
 
 
-def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
+def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
                 user_id: int | None = None) -> dict[str, Any]:
     """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
     (`visible_people`), with the weekly health of the visible CSMs' portfolios over the window."""
@@ -731,5 +742,139 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
 OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
 
 
-__all__ = ["BY", "TEAM_DAYS", "adoption_report", "health_report", "leaderboard_report", "team_report",
-           "visible_people", "weekly_counts"]
+# --- Prepared copies ---------------------------------------------------------------------------------------------
+# The report functions below are what the console and the API call: each returns the stored copy of the report for
+# its parameters while the data it was built from is unchanged (`data_fingerprint`), else builds it (the `_…_report`
+# functions above) and stores it. The worker prepares the default views after every sync and score run
+# (`prepare_base_reports`), so a page opened with them reads a stored copy; other parameters (a cohort, another
+# day, one account's leaderboard, a CSM's or a manager's team view) are built on their first request.
+def data_fingerprint(session: Session) -> str:
+    """What every report here is built from, in cheap aggregates (index reads, or one pass over a table of at most
+    a row per account or user): the newest snapshot, week, usage rows; accounts, subscriptions, tasks, alerts,
+    people, contacts and product users counted with their newest change; the workspace's panel epoch. A change
+    these cannot see (a usage count or a score rewritten in place) is a sync's or a score run's, after which
+    `prepare_base_reports` drops every copy."""
+    tenant = current_tenant(session)
+    parts = [tuple(session.execute(query).one()) for query in (
+        select(func.max(HealthSnapshot.day), func.max(HealthSnapshot.id)),
+        select(func.max(HealthWeek.id)),
+        select(func.max(UsageDaily.id)),
+        select(func.max(UsageMonthly.id)),
+        select(func.count(Account.id), func.max(Account.updated_at)),
+        select(func.count(Subscription.id), func.max(Subscription.updated_at)),
+        select(func.count(Task.id), func.max(Task.id), func.max(Task.updated_at)),
+        select(func.count(Alert.id), func.max(Alert.id)),
+        select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
+               func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email))),
+        select(func.count(Contact.id), func.max(Contact.updated_at)),
+        select(func.count(ProductUser.id), func.max(ProductUser.id), func.max(ProductUser.last_seen)),
+        select(Tenant.panel_epoch).where(Tenant.id == tenant))]
+    return hashlib.sha256(repr((tenant, parts)).encode()).hexdigest()
+
+
+def _key(report: str, params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([report, params], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cohort_key(cohort: Cohort) -> list[Any]:
+    return [cohort.segment, cohort.tier, cohort.csm_user_id]
+
+
+def _prepared(session: Session, report: str, params: dict[str, Any], build: Callable[[], dict[str, Any]]
+              ) -> dict[str, Any]:
+    fingerprint, key = data_fingerprint(session), _key(report, params)
+    payload = session.scalar(select(ReportCopy.payload).where(
+        ReportCopy.report == report, ReportCopy.key == key, ReportCopy.fingerprint == fingerprint))
+    if payload is not None:
+        try:
+            found: dict[str, Any] = json.loads(zlib.decompress(payload))
+            return found
+        except (zlib.error, ValueError) as exc:  # damaged: built again and stored over it
+            log.info("stored %s report not read (%s); rebuilding", report, exc.__class__.__name__)
+    built = build()
+    _store(session, report, key, fingerprint, built)
+    return built
+
+
+def _store(session: Session, report: str, key: str, fingerprint: str, built: dict[str, Any]) -> None:
+    """Stores a copy (and drops the copies of older data); two processes may store at once: one write is dropped."""
+    payload = zlib.compress(json.dumps(built, separators=(",", ":")).encode(), 1)
+    try:
+        with session.begin_nested():
+            session.execute(delete(ReportCopy).where(ReportCopy.fingerprint != fingerprint))
+            row = session.scalar(select(ReportCopy).where(ReportCopy.report == report, ReportCopy.key == key))
+            if row is None:
+                row = ReportCopy(report=report, key=key)
+                session.add(row)
+            row.fingerprint, row.payload, row.built_at = fingerprint, payload, dt.datetime.now(dt.UTC)
+    except SQLAlchemyError as exc:
+        log.warning("%s report built but not stored: %s", report, exc.__class__.__name__)
+
+
+def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
+                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
+                  ) -> dict[str, Any]:
+    """`_health_report`, its stored copy while the data is unchanged."""
+    day = _day(session, as_of)
+    params = {"by": by, "cohort": _cohort_key(cohort), "day": day, "weeks": weeks, "measures": list(measures),
+              "poor": [poor_weeks, of_weeks]}
+    return _prepared(session, "health", params, lambda: _health_report(
+        session, by=by, cohort=cohort, as_of=day, weeks=weeks, measures=measures, poor_weeks=poor_weeks,
+        of_weeks=of_weeks))
+
+
+def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
+                    as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
+    """`_adoption_report`, its stored copy while the data is unchanged."""
+    day = _day(session, as_of)
+    params = {"key_features": list(key_features), "login": login_event, "cohort": _cohort_key(cohort), "day": day,
+              "months": months}
+    return _prepared(session, "adoption", params, lambda: _adoption_report(
+        session, key_features=key_features, login_event=login_event, cohort=cohort, as_of=day, months=months))
+
+
+def leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
+                       limit: int = LEADERBOARD, cohort: Cohort = Cohort(), as_of: dt.date | None = None
+                       ) -> dict[str, Any]:
+    """`_leaderboard_report`, its stored copy while the data is unchanged."""
+    day = _day(session, as_of)
+    params = {"key_features": list(key_features), "account": account_id, "limit": limit,
+              "cohort": _cohort_key(cohort), "day": day}
+    return _prepared(session, "users", params, lambda: _leaderboard_report(
+        session, key_features=key_features, account_id=account_id, limit=limit, cohort=cohort, as_of=day))
+
+
+def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
+                user_id: int | None = None) -> dict[str, Any]:
+    """`_team_report`, its stored copy while the data is unchanged; one copy per visibility scope (everyone, a
+    CSM's own row, a manager's team), never another's."""
+    day = _day(session, as_of)
+    scope = [role, user_id or 0] if role in ("csm", "manager") else ["everyone", None]
+    params = {"days": days, "day": day, "scope": scope}
+    return _prepared(session, "team", params, lambda: _team_report(
+        session, days=days, as_of=day, role=role, user_id=user_id))
+
+
+def prepare_base_reports(session: Session, model: HealthModel | None = None) -> int:
+    """What a worker runs after a sync or a score run: every stored copy dropped, then the pages' default views
+    built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base) and Team over each of
+    `TEAM_DAYS` as everyone-seeing roles see it — for the latest scored day and no cohort. Returns how many."""
+    model = model or default_model()
+    drop_base_reports(session)
+    measures, signals = sorted(model.measures), model.signals
+    for by in BY:
+        health_report(session, by=by, measures=measures)
+    adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
+    leaderboard_report(session, key_features=signals.key_features)
+    for days in TEAM_DAYS:
+        team_report(session, days=days)
+    return len(BY) + 2 + len(TEAM_DAYS)
+
+
+def drop_base_reports(session: Session) -> None:
+    """Every stored copy of the workspace dropped (after a change the fingerprint may not see)."""
+    session.execute(delete(ReportCopy))
+
+
+__all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "health_report",
+           "leaderboard_report", "prepare_base_reports", "team_report", "visible_people", "weekly_counts"]

@@ -1,0 +1,45 @@
+"""Prepared copies of the Health, Adoption, Users and Team reports (`report_copies`), keyed by their parameters
+and the fingerprint of the data they were built from (`sync.base_reports`).
+
+Revision ID: 0027
+Revises: 0022
+Create Date: 2026-12-01 03:30:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import store.types
+
+revision = "0027"
+down_revision = "0022"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "report_copies",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("report", sa.String(length=20), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("fingerprint", sa.String(length=400), nullable=False),
+        sa.Column("built_at", store.types.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("tenant_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_report_copies_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_report_copies")),
+        sa.UniqueConstraint("tenant_id", "report", "key", name=op.f("uq_report_copies_tenant_id_report_key")),
+    )
+    with op.batch_alter_table("report_copies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_report_copies_tenant_id"), ["tenant_id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("report_copies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_report_copies_tenant_id"))
+    op.drop_table("report_copies")
