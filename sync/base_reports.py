@@ -748,28 +748,43 @@ OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for t
 # functions above) and stores it. The worker prepares the default views after every sync and score run
 # (`prepare_base_reports`), so a page opened with them reads a stored copy; other parameters (a cohort, another
 # day, one account's leaderboard, a CSM's or a manager's team view) are built on their first request.
-def data_fingerprint(session: Session) -> str:
-    """What every report here is built from, in cheap aggregates (index reads, or one pass over a table of at most
-    a row per account or user): the newest snapshot, week, usage rows; accounts, subscriptions, tasks, alerts,
-    people, contacts and product users counted with their newest change; the workspace's panel epoch. A change
-    these cannot see (a usage count or a score rewritten in place) is a sync's or a score run's, after which
-    `prepare_base_reports` drops every copy."""
+def _sources(tenant: int | None) -> dict[str, Any]:
+    """Per table a report reads, cheap aggregates that change with its rows (index reads, or one pass over a table
+    of at most a row per account or user)."""
+    return {
+        "snapshots": select(func.max(HealthSnapshot.day), func.max(HealthSnapshot.id)),
+        "weeks": select(func.max(HealthWeek.id)),
+        "usage": select(func.max(UsageDaily.id)),
+        "monthly": select(func.max(UsageMonthly.id)),
+        "accounts": select(func.count(Account.id), func.max(Account.updated_at)),
+        "subscriptions": select(func.count(Subscription.id), func.max(Subscription.updated_at)),
+        "tasks": select(func.count(Task.id), func.max(Task.id), func.max(Task.updated_at)),
+        "alerts": select(func.count(Alert.id), func.max(Alert.id)),
+        "people": select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
+                         func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email))),
+        "contacts": select(func.count(Contact.id), func.max(Contact.updated_at)),
+        "product_users": select(func.count(ProductUser.id), func.max(ProductUser.id), func.max(ProductUser.last_seen)),
+        "epoch": select(Tenant.panel_epoch).where(Tenant.id == tenant),
+    }
+
+
+READS = {
+    "health": ("snapshots", "weeks", "accounts", "people", "epoch"),
+    "adoption": ("snapshots", "usage", "monthly", "accounts", "subscriptions", "contacts", "product_users", "epoch"),
+    "users": ("snapshots", "usage", "monthly", "accounts", "product_users", "epoch"),
+    "team": ("snapshots", "weeks", "accounts", "tasks", "alerts", "people", "epoch"),
+}
+"""The tables each report reads (`_sources`); its copies hold while their aggregates are unchanged."""
+
+
+def data_fingerprint(session: Session, report: str) -> str:
+    """What `report` is built from (`READS`), as a hash of its tables' aggregates. A change these cannot see (a
+    usage count or a score rewritten in place) is a sync's or a score run's, after which `prepare_base_reports`
+    (or `drop_base_reports`) drops every copy."""
     tenant = current_tenant(session)
-    parts = [tuple(session.execute(query).one()) for query in (
-        select(func.max(HealthSnapshot.day), func.max(HealthSnapshot.id)),
-        select(func.max(HealthWeek.id)),
-        select(func.max(UsageDaily.id)),
-        select(func.max(UsageMonthly.id)),
-        select(func.count(Account.id), func.max(Account.updated_at)),
-        select(func.count(Subscription.id), func.max(Subscription.updated_at)),
-        select(func.count(Task.id), func.max(Task.id), func.max(Task.updated_at)),
-        select(func.count(Alert.id), func.max(Alert.id)),
-        select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
-               func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email))),
-        select(func.count(Contact.id), func.max(Contact.updated_at)),
-        select(func.count(ProductUser.id), func.max(ProductUser.id), func.max(ProductUser.last_seen)),
-        select(Tenant.panel_epoch).where(Tenant.id == tenant))]
-    return hashlib.sha256(repr((tenant, parts)).encode()).hexdigest()
+    sources = _sources(tenant)
+    parts = [tuple(session.execute(sources[name]).one()) for name in READS[report]]
+    return hashlib.sha256(repr((tenant, report, parts)).encode()).hexdigest()
 
 
 def _key(report: str, params: dict[str, Any]) -> str:
@@ -782,7 +797,7 @@ def _cohort_key(cohort: Cohort) -> list[Any]:
 
 def _prepared(session: Session, report: str, params: dict[str, Any], build: Callable[[], dict[str, Any]]
               ) -> dict[str, Any]:
-    fingerprint, key = data_fingerprint(session), _key(report, params)
+    fingerprint, key = data_fingerprint(session, report), _key(report, params)
     payload = session.scalar(select(ReportCopy.payload).where(
         ReportCopy.report == report, ReportCopy.key == key, ReportCopy.fingerprint == fingerprint))
     if payload is not None:
@@ -801,7 +816,8 @@ def _store(session: Session, report: str, key: str, fingerprint: str, built: dic
     payload = zlib.compress(json.dumps(built, separators=(",", ":")).encode(), 1)
     try:
         with session.begin_nested():
-            session.execute(delete(ReportCopy).where(ReportCopy.fingerprint != fingerprint))
+            session.execute(delete(ReportCopy).where(ReportCopy.report == report,
+                                                     ReportCopy.fingerprint != fingerprint))
             row = session.scalar(select(ReportCopy).where(ReportCopy.report == report, ReportCopy.key == key))
             if row is None:
                 row = ReportCopy(report=report, key=key)
