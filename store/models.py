@@ -1147,6 +1147,11 @@ class ReportCopy(TenantScoped, Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+# The newest row of a workspace's snapshots and usage in one index read: part of `ReportCopy`'s fingerprint.
+Index("ix_health_snapshots_tenant_id_id", HealthSnapshot.tenant_id, HealthSnapshot.id)
+Index("ix_usage_daily_tenant_id_id", UsageDaily.tenant_id, UsageDaily.id)
+
+
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     Connection,
     Account,

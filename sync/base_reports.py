@@ -749,13 +749,12 @@ OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for t
 # (`prepare_base_reports`), so a page opened with them reads a stored copy; other parameters (a cohort, another
 # day, one account's leaderboard, a CSM's or a manager's team view) are built on their first request.
 def _sources(tenant: int | None) -> dict[str, Any]:
-    """Per table a report reads, cheap aggregates that change with its rows (index reads, or one pass over a table
-    of at most a row per account or user)."""
+    """Per table a report reads, cheap aggregates that change with its rows: index reads on the big tables (their
+    roll-ups, `usage_monthly` and `health_weeks`, change only with them: 0019's triggers), one pass over a table of
+    at most a row per account or user."""
     return {
         "snapshots": select(func.max(HealthSnapshot.day), func.max(HealthSnapshot.id)),
-        "weeks": select(func.max(HealthWeek.id)),
         "usage": select(func.max(UsageDaily.id)),
-        "monthly": select(func.max(UsageMonthly.id)),
         "accounts": select(func.count(Account.id), func.max(Account.updated_at)),
         "subscriptions": select(func.count(Subscription.id), func.max(Subscription.updated_at)),
         "tasks": select(func.count(Task.id), func.max(Task.id), func.max(Task.updated_at)),
@@ -769,10 +768,10 @@ def _sources(tenant: int | None) -> dict[str, Any]:
 
 
 READS = {
-    "health": ("snapshots", "weeks", "accounts", "people", "epoch"),
-    "adoption": ("snapshots", "usage", "monthly", "accounts", "subscriptions", "contacts", "product_users", "epoch"),
-    "users": ("snapshots", "usage", "monthly", "accounts", "product_users", "epoch"),
-    "team": ("snapshots", "weeks", "accounts", "tasks", "alerts", "people", "epoch"),
+    "health": ("snapshots", "accounts", "people", "epoch"),
+    "adoption": ("snapshots", "usage", "accounts", "subscriptions", "contacts", "product_users", "epoch"),
+    "users": ("snapshots", "usage", "accounts", "product_users", "epoch"),
+    "team": ("snapshots", "accounts", "tasks", "alerts", "people", "epoch"),
 }
 """The tables each report reads (`_sources`); its copies hold while their aggregates are unchanged."""
 
