@@ -1147,9 +1147,15 @@ class ReportCopy(TenantScoped, Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-# The newest row of a workspace's snapshots and usage in one index read: part of `ReportCopy`'s fingerprint.
+# A workspace's newest snapshot and usage row, and newest change of the tables of a row per account or user, each
+# in one index read: `ReportCopy`'s fingerprint (`sync.base_reports._sources`).
 Index("ix_health_snapshots_tenant_id_id", HealthSnapshot.tenant_id, HealthSnapshot.id)
 Index("ix_usage_daily_tenant_id_id", UsageDaily.tenant_id, UsageDaily.id)
+Index("ix_accounts_tenant_id_updated_at", Account.tenant_id, Account.updated_at)
+Index("ix_subscriptions_tenant_id_updated_at", Subscription.tenant_id, Subscription.updated_at)
+Index("ix_tasks_tenant_id_updated_at", Task.tenant_id, Task.updated_at)
+Index("ix_contacts_tenant_id_updated_at", Contact.tenant_id, Contact.updated_at)
+Index("ix_product_users_tenant_id_last_seen", ProductUser.tenant_id, ProductUser.last_seen)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (

@@ -748,22 +748,29 @@ OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for t
 # functions above) and stores it. The worker prepares the default views after every sync and score run
 # (`prepare_base_reports`), so a page opened with them reads a stored copy; other parameters (a cohort, another
 # day, one account's leaderboard, a CSM's or a manager's team view) are built on their first request.
-def _sources(tenant: int | None) -> dict[str, Any]:
-    """Per table a report reads, cheap aggregates that change with its rows: index reads on the big tables (their
-    roll-ups, `usage_monthly` and `health_weeks`, change only with them: 0019's triggers), one pass over a table of
-    at most a row per account or user."""
+def _sources(tenant: int | None) -> dict[str, list[Any]]:
+    """Per table a report reads, aggregates that change with its rows, each one index read (one aggregate per
+    query: SQLite answers a lone MAX from an index, not two): the newest snapshot and usage row (their roll-ups,
+    `usage_monthly` and `health_weeks`, change only with them: 0019's triggers), counts and newest changes of the
+    tables of a row per account or user, on the (tenant, id / changed) indexes of migration 0027."""
+    def count(column: Any) -> Any:
+        return select(func.count(column))
+
+    def newest(column: Any) -> Any:
+        return select(func.max(column))
+
     return {
-        "snapshots": select(func.max(HealthSnapshot.day), func.max(HealthSnapshot.id)),
-        "usage": select(func.max(UsageDaily.id)),
-        "accounts": select(func.count(Account.id), func.max(Account.updated_at)),
-        "subscriptions": select(func.count(Subscription.id), func.max(Subscription.updated_at)),
-        "tasks": select(func.count(Task.id), func.max(Task.id), func.max(Task.updated_at)),
-        "alerts": select(func.count(Alert.id), func.max(Alert.id)),
-        "people": select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
-                         func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email))),
-        "contacts": select(func.count(Contact.id), func.max(Contact.updated_at)),
-        "product_users": select(func.count(ProductUser.id), func.max(ProductUser.id), func.max(ProductUser.last_seen)),
-        "epoch": select(Tenant.panel_epoch).where(Tenant.id == tenant),
+        "snapshots": [newest(HealthSnapshot.day), newest(HealthSnapshot.id)],
+        "usage": [newest(UsageDaily.id)],
+        "accounts": [count(Account.id), newest(Account.updated_at)],
+        "subscriptions": [count(Subscription.id), newest(Subscription.updated_at)],
+        "tasks": [count(Task.id), newest(Task.id), newest(Task.updated_at)],
+        "alerts": [count(Alert.id), newest(Alert.id)],
+        "people": [select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
+                          func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email)))],
+        "contacts": [count(Contact.id), newest(Contact.updated_at)],
+        "product_users": [count(ProductUser.id), newest(ProductUser.id), newest(ProductUser.last_seen)],
+        "epoch": [select(Tenant.panel_epoch).where(Tenant.id == tenant)],
     }
 
 
@@ -782,7 +789,7 @@ def data_fingerprint(session: Session, report: str) -> str:
     (or `drop_base_reports`) drops every copy."""
     tenant = current_tenant(session)
     sources = _sources(tenant)
-    parts = [tuple(session.execute(sources[name]).one()) for name in READS[report]]
+    parts = [tuple(session.execute(query).one()) for name in READS[report] for query in sources[name]]
     return hashlib.sha256(repr((tenant, report, parts)).encode()).hexdigest()
 
 

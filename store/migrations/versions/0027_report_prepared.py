@@ -18,6 +18,11 @@ down_revision = "0022"
 branch_labels = None
 depends_on = None
 
+INDEXES = (("health_snapshots", "id"), ("usage_daily", "id"), ("accounts", "updated_at"),
+           ("subscriptions", "updated_at"), ("tasks", "updated_at"), ("contacts", "updated_at"),
+           ("product_users", "last_seen"))
+"""(table, column): a workspace's newest row or change in one index read (`sync.base_reports._sources`)."""
+
 
 def upgrade() -> None:
     op.create_table(
@@ -37,15 +42,14 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("report_copies", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_report_copies_tenant_id"), ["tenant_id"], unique=False)
-    # the newest snapshot and usage row of a workspace in one index read (the copies' fingerprint); plain CREATE
-    # INDEX, no table rebuilt, so 0019's triggers on both tables stay
-    op.create_index("ix_health_snapshots_tenant_id_id", "health_snapshots", ["tenant_id", "id"], unique=False)
-    op.create_index("ix_usage_daily_tenant_id_id", "usage_daily", ["tenant_id", "id"], unique=False)
+    # the copies' fingerprint in index reads; plain CREATE INDEX, no table rebuilt, so 0019's triggers stay
+    for table, column in INDEXES:
+        op.create_index(f"ix_{table}_tenant_id_{column}", table, ["tenant_id", column], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index("ix_usage_daily_tenant_id_id", table_name="usage_daily")
-    op.drop_index("ix_health_snapshots_tenant_id_id", table_name="health_snapshots")
+    for table, column in INDEXES:
+        op.drop_index(f"ix_{table}_tenant_id_{column}", table_name=table)
     with op.batch_alter_table("report_copies", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_report_copies_tenant_id"))
     op.drop_table("report_copies")
