@@ -785,8 +785,8 @@ READS = {
 
 def data_fingerprint(session: Session, report: str) -> str:
     """What `report` is built from (`READS`), as a hash of its tables' aggregates. A change these cannot see (a
-    usage count or a score rewritten in place) is a sync's or a score run's, after which `prepare_base_reports`
-    (or `drop_base_reports`) drops every copy."""
+    score rewritten in place: a score run's; a usage count the collector raises on a day already counted) shows
+    after the next sync or score run, whose `prepare_base_reports` (or `drop_base_reports`) drops every copy."""
     tenant = current_tenant(session)
     sources = _sources(tenant)
     parts = [tuple(session.execute(query).one()) for name in READS[report] for query in sources[name]]
