@@ -751,25 +751,24 @@ OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for t
 def _sources(tenant: int | None) -> dict[str, list[Any]]:
     """Per table a report reads, aggregates that change with its rows, each one index read (one aggregate per
     query: SQLite answers a lone MAX from an index, not two): the newest snapshot and usage row (their roll-ups,
-    `usage_monthly` and `health_weeks`, change only with them: 0019's triggers), counts and newest changes of the
-    tables of a row per account or user, on the (tenant, id / changed) indexes of migration 0027."""
-    def count(column: Any) -> Any:
-        return select(func.count(column))
-
+    `usage_monthly` and `health_weeks`, change only with them: 0019's triggers); the newest row or change of the
+    tables of a row per account or user, on the (tenant, id / changed) indexes of migration 0027. No counts (a
+    pass over 100,000 index entries each): rows are removed only by a sync (merges, deleted records), which
+    prepares every copy again."""
     def newest(column: Any) -> Any:
         return select(func.max(column))
 
     return {
         "snapshots": [newest(HealthSnapshot.day), newest(HealthSnapshot.id)],
         "usage": [newest(UsageDaily.id)],
-        "accounts": [count(Account.id), newest(Account.updated_at)],
-        "subscriptions": [count(Subscription.id), newest(Subscription.updated_at)],
-        "tasks": [count(Task.id), newest(Task.id), newest(Task.updated_at)],
-        "alerts": [count(Alert.id), newest(Alert.id)],
+        "accounts": [newest(Account.updated_at)],
+        "subscriptions": [newest(Subscription.updated_at)],
+        "tasks": [newest(Task.id), newest(Task.updated_at)],
+        "alerts": [newest(Alert.id)],
         "people": [select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
                           func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email)))],
-        "contacts": [count(Contact.id), newest(Contact.updated_at)],
-        "product_users": [count(ProductUser.id), newest(ProductUser.id), newest(ProductUser.last_seen)],
+        "contacts": [newest(Contact.updated_at)],
+        "product_users": [newest(ProductUser.id), newest(ProductUser.last_seen)],
         "epoch": [select(Tenant.panel_epoch).where(Tenant.id == tenant)],
     }
 
