@@ -672,10 +672,23 @@ def _figures(f: tm.Figures) -> dict[str, Any]:
             "acted": f.acted, "hours_to_act": _round(f.hours_to_act)}
 
 
-def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
-                user_id: int | None = None) -> dict[str, Any]:
-    """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
-    (`visible_people`), with the weekly health of the visible CSMs' portfolios over the window."""
+@dataclasses.dataclass(frozen=True)
+class _TeamFacts:
+    """What the team report is computed from, whoever looks: every CSM's and team's figures, the open tasks not
+    yet due per person, every CSM's weekly portfolio counts. `_team_view` cuts a role's report from it."""
+
+    day: dt.date
+    days: int
+    start: dt.date
+    report: tm.TeamReport
+    names: dict[int, str]
+    members: dict[int, list[int]]
+    waiting: dict[int, int]
+    counts: list[hb.WeekCount]
+    n_weeks: int
+
+
+def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamFacts:
     if days not in TEAM_DAYS:
         raise ReportError(f"days must be one of {', '.join(map(str, TEAM_DAYS))}, not {days}")
     day = _day(session, as_of)
@@ -705,12 +718,6 @@ def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = No
         report = tm.team_performance(people, accounts, weeks, tasks, alerts, day, days)
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    seen = visible_people(session, role, user_id or 0)
-    csms = {u: f for u, f in report.csms.items() if seen is None or u in seen}
-    if role == "csm":
-        teams: dict[int, tm.Figures] = {}
-    else:
-        teams = {m: f for m, f in report.teams.items() if seen is None or m == user_id}
     members: dict[int, list[int]] = defaultdict(list)
     for p in people:
         if p.manager_id is not None:
@@ -721,13 +728,25 @@ def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = No
         select(holder, func.count()).join(Account, Account.id == Task.account_id)
         .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day), holder.is_not(None))
         .group_by(holder))}
-    # the visible CSMs' portfolios, week by week over the window (the Health report's weekly SQL, by CSM)
-    n_weeks = (last_week - first_week).days // 7 + 1
-    trend_counts = [c for c in weekly_counts(session, "csm", first_week, day, Cohort(), names)
-                    if c.group in {names.get(u) for u in csms}]
-    trend = hb.trend_of(trend_counts, day, n_weeks, [names.get(u, f"User {u}") for u in csms if csms[u].accounts])
+    # every CSM's portfolio, week by week over the window (the Health report's weekly SQL, by CSM)
+    counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
+    return _TeamFacts(day, days, start, report, names, members, waiting, counts,
+                      (last_week - first_week).days // 7 + 1)
+
+
+def _team_view(facts: _TeamFacts, seen: set[int] | None, role: str, user_id: int | None) -> dict[str, Any]:
+    """The report as `role` sees it: `seen` (`visible_people`) its CSMs, their teams, their portfolios' trend."""
+    names, members, waiting = facts.names, facts.members, facts.waiting
+    csms = {u: f for u, f in facts.report.csms.items() if seen is None or u in seen}
+    if role == "csm":
+        teams: dict[int, tm.Figures] = {}
+    else:
+        teams = {m: f for m, f in facts.report.teams.items() if seen is None or m == user_id}
+    trend_counts = [c for c in facts.counts if c.group in {names.get(u) for u in csms}]
+    trend = hb.trend_of(trend_counts, facts.day, facts.n_weeks,
+                        [names.get(u, f"User {u}") for u in csms if csms[u].accounts])
     return {
-        "as_of": day.isoformat(), "days": days, "first": start.isoformat(),
+        "as_of": facts.day.isoformat(), "days": facts.days, "first": facts.start.isoformat(),
         "csms": [{"user_id": u, "name": names.get(u, f"User {u}"), **_figures(f), "open": waiting.get(u, 0)}
                  for u, f in csms.items()],
         "teams": [{"manager_id": m, "name": names.get(m, f"User {m}"), "members": sorted([m, *members.get(m, [])]),
@@ -737,6 +756,14 @@ def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = No
                       for p in points] for g, points in trend.items()},
         "definitions": {**tm.DEFINITIONS, "open": OPEN_TASKS},
     }
+
+
+def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
+                 user_id: int | None = None) -> dict[str, Any]:
+    """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
+    (`visible_people`), with the weekly health of the visible CSMs' portfolios over the window."""
+    facts = _team_facts(session, days=days, as_of=as_of)
+    return _team_view(facts, visible_people(session, role, user_id or 0), role, user_id)
 
 
 OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
@@ -765,8 +792,7 @@ def _sources(tenant: int | None) -> dict[str, list[Any]]:
         "subscriptions": [newest(Subscription.updated_at)],
         "tasks": [newest(Task.id), newest(Task.updated_at)],
         "alerts": [newest(Alert.id)],
-        "people": [select(func.count(User.id), func.max(User.id), func.sum(func.coalesce(User.manager_id, 0)),
-                          func.sum(func.length(func.coalesce(User.name, "")) + func.length(User.email)))],
+        "people": [select(User.id, User.manager_id, User.name, User.email).order_by(User.id)],  # a few dozen
         "contacts": [newest(Contact.updated_at)],
         "product_users": [newest(ProductUser.id), newest(ProductUser.last_seen)],
         "epoch": [select(Tenant.panel_epoch).where(Tenant.id == tenant)],
@@ -788,7 +814,7 @@ def data_fingerprint(session: Session, report: str) -> str:
     after the next sync or score run, whose `prepare_base_reports` (or `drop_base_reports`) drops every copy."""
     tenant = current_tenant(session)
     sources = _sources(tenant)
-    parts = [tuple(session.execute(query).one()) for name in READS[report] for query in sources[name]]
+    parts = [tuple(map(tuple, session.execute(query).all())) for name in READS[report] for query in sources[name]]
     return hashlib.sha256(repr((tenant, report, parts)).encode()).hexdigest()
 
 
@@ -870,16 +896,20 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
     """`_team_report`, its stored copy while the data is unchanged; one copy per visibility scope (everyone, a
     CSM's own row, a manager's team), never another's."""
     day = _day(session, as_of)
-    scope = [role, user_id or 0] if role in ("csm", "manager") else ["everyone", None]
-    params = {"days": days, "day": day, "scope": scope}
-    return _prepared(session, "team", params, lambda: _team_report(
+    return _prepared(session, "team", _team_params(days, day, role, user_id), lambda: _team_report(
         session, days=days, as_of=day, role=role, user_id=user_id))
+
+
+def _team_params(days: int, day: dt.date, role: str, user_id: int | None) -> dict[str, Any]:
+    scope = [role, user_id or 0] if role in ("csm", "manager") else ["everyone", None]
+    return {"days": days, "day": day, "scope": scope}
 
 
 def prepare_base_reports(session: Session, model: HealthModel | None = None) -> int:
     """What a worker runs after a sync or a score run: every stored copy dropped, then the pages' default views
-    built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base) and Team over each of
-    `TEAM_DAYS` as everyone-seeing roles see it — for the latest scored day and no cohort. Returns how many."""
+    built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base), and Team over each of
+    `TEAM_DAYS` as everyone-seeing roles, each manager and each CSM see it (one computation per window, cut per
+    scope) — for the latest scored day and no cohort. Returns how many."""
     model = model or default_model()
     drop_base_reports(session)
     measures, signals = sorted(model.measures), model.signals
@@ -887,9 +917,16 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
         health_report(session, by=by, measures=measures)
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
     leaderboard_report(session, key_features=signals.key_features)
+    scopes: list[tuple[str, int | None]] = [("admin", None), *session.execute(
+        select(User.role, User.id).where(User.role.in_(("csm", "manager"))).order_by(User.id)).tuples()]
+    seen = {(role, uid): visible_people(session, role, uid or 0) for role, uid in scopes}
+    fingerprint = data_fingerprint(session, "team")
     for days in TEAM_DAYS:
-        team_report(session, days=days)
-    return len(BY) + 2 + len(TEAM_DAYS)
+        facts = _team_facts(session, days=days, as_of=None)
+        for role, uid in scopes:
+            _store(session, "team", _key("team", _team_params(days, facts.day, role, uid)), fingerprint,
+                   _team_view(facts, seen[(role, uid)], role, uid))
+    return len(BY) + 2 + len(TEAM_DAYS) * len(scopes)
 
 
 def drop_base_reports(session: Session) -> None:

@@ -24,6 +24,8 @@ __all__ = ["console_app"]
 MODEL = default_model()
 MEASURES = sorted(MODEL.measures)
 KEYS, LOGIN = MODEL.signals.key_features, MODEL.signals.login_event
+PREPARED = 4 + 1 + 1 + 4 * 4
+"""Health by 4 dimensions, Adoption, Users, Team over 4 windows for 4 scopes (everyone, a manager, two CSMs)."""
 
 
 @pytest.fixture
@@ -36,7 +38,7 @@ def two(app_factory: Any, database_url: str) -> tuple[Any, Workspace, Workspace]
 def builds(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """How many times each report was computed (not read from a copy)."""
     counted: Counter[str] = Counter()
-    for name in ("_health_report", "_adoption_report", "_leaderboard_report", "_team_report"):
+    for name in ("_health_report", "_adoption_report", "_leaderboard_report", "_team_facts"):
         def counting(*args: Any, _name: str = name, _fn: Any = getattr(br, name), **kwargs: Any) -> Any:
             counted[_name] += 1
             return _fn(*args, **kwargs)
@@ -64,11 +66,12 @@ def test_prepared_copies_equal_the_computed_reports_and_are_read_without_computi
                                                                                    builds: Counter[str]) -> None:
     store, alpha, _ = two
     with store.session(alpha.tenant_id) as s:
-        assert br.prepare_base_reports(s, MODEL) == 10
-    assert builds == {"_health_report": 4, "_adoption_report": 1, "_leaderboard_report": 1, "_team_report": 4}
+        # team: everyone, the manager and the two CSMs, over 7, 30, 90 and 365 days: one computation per window
+        assert br.prepare_base_reports(s, MODEL) == PREPARED
+    assert builds == {"_health_report": 4, "_adoption_report": 1, "_leaderboard_report": 1, "_team_facts": 4}
     builds.clear()
     with store.session(alpha.tenant_id) as s:
-        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 10
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == PREPARED
         read = _defaults(s)
         assert sum(builds.values()) == 0  # every default view came from its copy
         computed = _computed(s)
@@ -104,7 +107,7 @@ def test_a_change_to_the_data_rebuilds_the_copy_and_prepare_replaces_every_copy(
         br.prepare_base_reports(s, MODEL)
     with store.session(alpha.tenant_id) as s:
         assert br.health_report(s, by="segment", measures=MEASURES) == after
-        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 10
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == PREPARED
 
 
 def test_copies_are_never_served_to_another_workspace(two: Any, builds: Counter[str]) -> None:
@@ -122,7 +125,7 @@ def test_copies_are_never_served_to_another_workspace(two: Any, builds: Counter[
     assert names and all(n.startswith("Beta") for n in names)
     assert all(u["name"].startswith("Alpha") for u in alpha_users["users"])
     with store.session(alpha.tenant_id) as s:  # beta's copy neither replaced nor dropped alpha's
-        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 10
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == PREPARED
 
 
 def test_team_copies_are_kept_per_visibility_scope(two: Any, builds: Counter[str]) -> None:
@@ -132,19 +135,24 @@ def test_team_copies_are_kept_per_visibility_scope(two: Any, builds: Counter[str
     builds.clear()
     with store.session(alpha.tenant_id) as s:
         everyone = br.team_report(s, days=30, role="viewer", user_id=alpha.users["viewer"])
-        assert builds["_team_report"] == 0  # a viewer sees what an admin sees: the prepared copy
         csm = br.team_report(s, days=30, role="csm", user_id=alpha.users["csm2"])
+        other = br.team_report(s, days=90, role="csm", user_id=alpha.users["csm"])
         manager = br.team_report(s, days=30, role="manager", user_id=alpha.users["manager"])
-        assert builds["_team_report"] == 2
-        again = br.team_report(s, days=30, role="csm", user_id=alpha.users["csm2"])
-        other = br.team_report(s, days=30, role="csm", user_id=alpha.users["csm"])
-        assert builds["_team_report"] == 3
-        assert csm == again == br._team_report(s, days=30, role="csm", user_id=alpha.users["csm2"])
+        assert builds["_team_facts"] == 0  # every scope's view was prepared
+        assert csm == br._team_report(s, days=30, role="csm", user_id=alpha.users["csm2"])
+        assert other == br._team_report(s, days=90, role="csm", user_id=alpha.users["csm"])
         assert manager == br._team_report(s, days=30, role="manager", user_id=alpha.users["manager"])
+        assert everyone == br._team_report(s, days=30, role="admin", user_id=alpha.users["admin"])
+        # a user made a CSM after the run (no prepared view): computed for them, then their copy
+        builds.clear()
+        viewer_as_csm = br.team_report(s, days=30, role="csm", user_id=alpha.users["viewer"])
+        assert br.team_report(s, days=30, role="csm", user_id=alpha.users["viewer"]) == viewer_as_csm
+        assert builds["_team_facts"] == 1
     assert [r["name"] for r in everyone["csms"]] == ["Alpha Csm", "Alpha Othercsm"]
     assert [r["name"] for r in csm["csms"]] == ["Alpha Othercsm"] and csm["teams"] == []
-    assert [r["name"] for r in other["csms"]] == ["Alpha Csm"]
+    assert [r["name"] for r in other["csms"]] == ["Alpha Csm"] and other["days"] == 90
     assert [r["name"] for r in manager["csms"]] == ["Alpha Csm"] and len(manager["teams"]) == 1
+    assert viewer_as_csm["csms"] == [] and viewer_as_csm["trend"] == {}
 
 
 def test_a_stale_or_damaged_copy_is_built_again(two: Any, builds: Counter[str]) -> None:
