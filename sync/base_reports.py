@@ -917,8 +917,8 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
         health_report(session, by=by, measures=measures)
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
     leaderboard_report(session, key_features=signals.key_features)
-    scopes: list[tuple[str, int | None]] = [("admin", None), *session.execute(
-        select(User.role, User.id).where(User.role.in_(("csm", "manager"))).order_by(User.id)).tuples()]
+    scopes: list[tuple[str, int | None]] = [("admin", None), *((role, uid) for role, uid in session.execute(
+        select(User.role, User.id).where(User.role.in_(("csm", "manager"))).order_by(User.id)))]
     seen = {(role, uid): visible_people(session, role, uid or 0) for role, uid in scopes}
     fingerprint = data_fingerprint(session, "team")
     for days in TEAM_DAYS:

@@ -15,7 +15,9 @@ from sqlalchemy import func, select, update
 
 from extensions import canary_store
 from scoring import default_model
-from store.models import Account, ReportCopy, Task
+from store.db import Store
+from store.models import Account, ReportCopy, Task, UsageDaily
+from store.tenants import create_tenant
 from sync import base_reports as br
 from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
 from tests.shared import WORLD_AS_OF
@@ -192,3 +194,28 @@ def test_a_cohort_or_another_day_is_stored_under_its_own_key(two: Any, builds: C
     assert early["as_of"] == earlier.isoformat() and early != whole
     with store.session(alpha.tenant_id) as s:
         assert s.scalar(select(func.count()).select_from(Task)) == len(alpha.tasks)
+
+
+def test_a_score_run_prepares_the_copies_and_a_partial_run_drops_them(store: Store) -> None:
+    from sync.health import score_tenant
+    from tests.sync.test_health_run import TODAY, _world
+
+    with store.session() as s:
+        tenant, _ = create_tenant(s, "acme", "Acme CS")
+    ids = _world(store, tenant.id)
+    score_tenant(store, tenant.id, MODEL, TODAY)
+    with store.session(tenant.id) as s:  # no users: Team for everyone only
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 4 + 1 + 1 + 4
+        users = br.leaderboard_report(s, key_features=KEYS)
+        assert users == br._leaderboard_report(s, key_features=KEYS)
+        assert {u["account_id"] for u in users["users"]} == {ids["steady"], ids["falling"]}
+        # a login count raised in place (the same row): no fingerprint sees it, the next full run does
+        s.execute(update(UsageDaily).where(UsageDaily.account_id == ids["steady"]).values(count=UsageDaily.count + 1))
+    score_tenant(store, tenant.id, MODEL, TODAY)
+    with store.session(tenant.id) as s:
+        adoption = br.adoption_report(s, key_features=KEYS, login_event=LOGIN)
+        assert adoption == br._adoption_report(s, key_features=KEYS, login_event=LOGIN)
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 10
+    score_tenant(store, tenant.id, MODEL, TODAY, only=[ids["falling"]])  # rescored in place: every copy dropped
+    with store.session(tenant.id) as s:
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 0
