@@ -45,6 +45,13 @@ def upgrade() -> None:
     # the copies' fingerprint in index reads; plain CREATE INDEX, no table rebuilt, so 0019's triggers stay
     for table, column in INDEXES:
         op.create_index(f"ix_{table}_tenant_id_{column}", table, ["tenant_id", column], unique=False)
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.execute(
+            sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is not None:
+        # statistics for the old indexes but none for the new ones would make SQLite prefer a new one where it is
+        # worse (MAX(day) of the snapshots by (tenant, id): a scan); without any statistics it chooses well
+        for table, _ in INDEXES:
+            op.execute(f"ANALYZE {table}")
 
 
 def downgrade() -> None:
