@@ -4,6 +4,10 @@ its definition (the `DEFINITIONS` of `analytics.base`, `analytics.adoption`, `an
 
 Every signed-in role reads Health, Adoption and Users for the whole workspace (as Revenue); on Team a CSM sees
 their own row, a manager their team, admins and viewers everyone (`sync.base_reports.visible_people`).
+
+A page opened with its default view (no cohort, the latest scored day; Team for the viewer's own scope) reads the
+copy the worker stored after the last sync or score run; a cohort, another day or one account's leaderboard is
+computed on its first request and stored for the next (`sync.base_reports`, *Prepared copies*).
 """
 
 from __future__ import annotations

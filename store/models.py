@@ -1523,6 +1523,33 @@ class NotifySnooze(TenantScoped, Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
     until: Mapped[dt.datetime] = mapped_column()
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+class ReportCopy(TenantScoped, Base):
+    """A prepared copy of one Health, Adoption, Users or Team report (`sync.base_reports`): the report as its page
+    shows it (JSON, zlib-compressed), for the parameters hashed in `key`, built from the data `fingerprint` names.
+    Written by the worker after a sync or score run (the default views) and by the first request of other
+    parameters; read while the fingerprint holds. Team copies carry the visibility scope in their key."""
+
+    __tablename__ = "report_copies"
+    __table_args__ = (UniqueConstraint("tenant_id", "report", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report: Mapped[str] = mapped_column(String(20))
+    key: Mapped[str] = mapped_column(String(64))
+    """SHA-256 (hex) of the report's parameters (its day resolved, the team report's scope)."""
+    fingerprint: Mapped[str] = mapped_column(String(400))
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# A workspace's newest snapshot and usage row, and newest change of the tables of a row per account or user, each
+# in one index read: `ReportCopy`'s fingerprint (`sync.base_reports._sources`).
+Index("ix_health_snapshots_tenant_id_id", HealthSnapshot.tenant_id, HealthSnapshot.id)
+Index("ix_usage_daily_tenant_id_id", UsageDaily.tenant_id, UsageDaily.id)
+Index("ix_accounts_tenant_id_updated_at", Account.tenant_id, Account.updated_at)
+Index("ix_subscriptions_tenant_id_updated_at", Subscription.tenant_id, Subscription.updated_at)
+Index("ix_tasks_tenant_id_updated_at", Task.tenant_id, Task.updated_at)
+Index("ix_contacts_tenant_id_updated_at", Contact.tenant_id, Contact.updated_at)
+Index("ix_product_users_tenant_id_last_seen", ProductUser.tenant_id, ProductUser.last_seen)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
@@ -1577,4 +1604,5 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     NotifyEvent,
     NotifyDelivery,
     NotifySnooze,
+    ReportCopy,
 )

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
+import logging
+import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -24,6 +27,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    delete,
     func,
     literal,
     literal_column,
@@ -32,11 +36,13 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
 from analytics import base as hb
 from analytics import team as tm
+from scoring import HealthModel, default_model
 from store.models import (
     Account,
     Alert,
@@ -44,14 +50,19 @@ from store.models import (
     HealthSnapshot,
     HealthWeek,
     ProductUser,
+    ReportCopy,
     Subscription,
     Task,
+    Tenant,
     UsageDaily,
     UsageMonthly,
     User,
 )
 from store.queries import live_accounts
+from store.scoping import current_tenant
 from sync.reports import Cohort, ReportError, as_of_day
+
+log = logging.getLogger(__name__)
 
 BY = {"segment": "segment", "tier": "tier", "stage": "lifecycle_stage", "csm": "csm"}
 """``?by=`` of the health trend → the `analytics.base` dimension."""
@@ -217,7 +228,7 @@ def _distribution_dict(d: hb.Distribution) -> dict[str, Any]:
             "band_arr": {k: _round(v) for k, v in d.band_arr.items()}, "histogram": list(d.histogram)}
 
 
-def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
+def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
                   weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
                   ) -> dict[str, Any]:
     """Latest band distribution (count and ARR) and score histogram, per group of `by` and over all; the weekly
@@ -348,7 +359,7 @@ def _adoption_rows(rows: list[ad.FeatureAdoption]) -> list[dict[str, Any]]:
              "users_using": r.users_using, "user_share": _round(r.user_share, 6)} for r in rows]
 
 
-def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
+def _adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
                     as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
     """Key-feature adoption over the last 30 days by tier class and by start cohort; per calendar month for the
     last `months` months; upgrade-ready accounts; users who need training; champions and sponsors."""
@@ -599,7 +610,7 @@ def _product_users(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tu
 
 
 # --- Users: the leaderboard --------------------------------------------------------------------------------------
-def leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
+def _leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
                        limit: int = LEADERBOARD, cohort: Cohort = Cohort(), as_of: dt.date | None = None
                        ) -> dict[str, Any]:
     """The most engaged users of the last 30 days across the base (or of one account): engagement per user is
@@ -661,10 +672,23 @@ def _figures(f: tm.Figures) -> dict[str, Any]:
             "acted": f.acted, "hours_to_act": _round(f.hours_to_act)}
 
 
-def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
-                user_id: int | None = None) -> dict[str, Any]:
-    """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
-    (`visible_people`), with the weekly health of the visible CSMs' portfolios over the window."""
+@dataclasses.dataclass(frozen=True)
+class _TeamFacts:
+    """What the team report is computed from, whoever looks: every CSM's and team's figures, the open tasks not
+    yet due per person, every CSM's weekly portfolio counts. `_team_view` cuts a role's report from it."""
+
+    day: dt.date
+    days: int
+    start: dt.date
+    report: tm.TeamReport
+    names: dict[int, str]
+    members: dict[int, list[int]]
+    waiting: dict[int, int]
+    counts: list[hb.WeekCount]
+    n_weeks: int
+
+
+def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamFacts:
     if days not in TEAM_DAYS:
         raise ReportError(f"days must be one of {', '.join(map(str, TEAM_DAYS))}, not {days}")
     day = _day(session, as_of)
@@ -694,12 +718,6 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
         report = tm.team_performance(people, accounts, weeks, tasks, alerts, day, days)
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    seen = visible_people(session, role, user_id or 0)
-    csms = {u: f for u, f in report.csms.items() if seen is None or u in seen}
-    if role == "csm":
-        teams: dict[int, tm.Figures] = {}
-    else:
-        teams = {m: f for m, f in report.teams.items() if seen is None or m == user_id}
     members: dict[int, list[int]] = defaultdict(list)
     for p in people:
         if p.manager_id is not None:
@@ -710,13 +728,25 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
         select(holder, func.count()).join(Account, Account.id == Task.account_id)
         .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day), holder.is_not(None))
         .group_by(holder))}
-    # the visible CSMs' portfolios, week by week over the window (the Health report's weekly SQL, by CSM)
-    n_weeks = (last_week - first_week).days // 7 + 1
-    trend_counts = [c for c in weekly_counts(session, "csm", first_week, day, Cohort(), names)
-                    if c.group in {names.get(u) for u in csms}]
-    trend = hb.trend_of(trend_counts, day, n_weeks, [names.get(u, f"User {u}") for u in csms if csms[u].accounts])
+    # every CSM's portfolio, week by week over the window (the Health report's weekly SQL, by CSM)
+    counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
+    return _TeamFacts(day, days, start, report, names, members, waiting, counts,
+                      (last_week - first_week).days // 7 + 1)
+
+
+def _team_view(facts: _TeamFacts, seen: set[int] | None, role: str, user_id: int | None) -> dict[str, Any]:
+    """The report as `role` sees it: `seen` (`visible_people`) its CSMs, their teams, their portfolios' trend."""
+    names, members, waiting = facts.names, facts.members, facts.waiting
+    csms = {u: f for u, f in facts.report.csms.items() if seen is None or u in seen}
+    if role == "csm":
+        teams: dict[int, tm.Figures] = {}
+    else:
+        teams = {m: f for m, f in facts.report.teams.items() if seen is None or m == user_id}
+    trend_counts = [c for c in facts.counts if c.group in {names.get(u) for u in csms}]
+    trend = hb.trend_of(trend_counts, facts.day, facts.n_weeks,
+                        [names.get(u, f"User {u}") for u in csms if csms[u].accounts])
     return {
-        "as_of": day.isoformat(), "days": days, "first": start.isoformat(),
+        "as_of": facts.day.isoformat(), "days": facts.days, "first": facts.start.isoformat(),
         "csms": [{"user_id": u, "name": names.get(u, f"User {u}"), **_figures(f), "open": waiting.get(u, 0)}
                  for u, f in csms.items()],
         "teams": [{"manager_id": m, "name": names.get(m, f"User {m}"), "members": sorted([m, *members.get(m, [])]),
@@ -728,8 +758,181 @@ def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = Non
     }
 
 
+def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
+                 user_id: int | None = None) -> dict[str, Any]:
+    """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
+    (`visible_people`), with the weekly health of the visible CSMs' portfolios over the window."""
+    facts = _team_facts(session, days=days, as_of=as_of)
+    return _team_view(facts, visible_people(session, role, user_id or 0), role, user_id)
+
+
 OPEN_TASKS = "Open tasks not yet due (due today or later, or no due date), for their assignee, else the CSM."
 
 
-__all__ = ["BY", "TEAM_DAYS", "adoption_report", "health_report", "leaderboard_report", "team_report",
-           "visible_people", "weekly_counts"]
+# --- Prepared copies ---------------------------------------------------------------------------------------------
+# The report functions below are what the console and the API call: each returns the stored copy of the report for
+# its parameters while the data it was built from is unchanged (`data_fingerprint`), else builds it (the `_…_report`
+# functions above) and stores it. The worker prepares the default views after every sync and score run
+# (`prepare_base_reports`), so a page opened with them reads a stored copy; other parameters (a cohort, another
+# day, one account's leaderboard, a CSM's or a manager's team view) are built on their first request.
+def _sources(tenant: int | None) -> dict[str, list[Any]]:
+    """Per table a report reads, aggregates that change with its rows, each one index read (one aggregate per
+    query: SQLite answers a lone MAX from an index, not two): the newest snapshot and usage row (their roll-ups,
+    `usage_monthly` and `health_weeks`, change only with them: 0019's triggers); the newest row or change of the
+    tables of a row per account or user, on the (tenant, id / changed) indexes of migration 0028. No counts (a
+    pass over 100,000 index entries each): rows are removed only by a sync (merges, deleted records), which
+    prepares every copy again."""
+    def newest(column: Any) -> Any:
+        return select(func.max(column))
+
+    return {
+        "snapshots": [newest(HealthSnapshot.day), newest(HealthSnapshot.id)],
+        "usage": [newest(UsageDaily.id)],
+        "accounts": [newest(Account.updated_at)],
+        "subscriptions": [newest(Subscription.updated_at)],
+        "tasks": [newest(Task.id), newest(Task.updated_at)],
+        "alerts": [newest(Alert.id)],
+        "people": [select(User.id, User.manager_id, User.name, User.email).order_by(User.id)],  # a few dozen
+        "contacts": [newest(Contact.updated_at)],
+        "product_users": [newest(ProductUser.id), newest(ProductUser.last_seen)],
+        "epoch": [select(Tenant.panel_epoch).where(Tenant.id == tenant)],
+    }
+
+
+READS = {
+    "health": ("snapshots", "accounts", "people", "epoch"),
+    "adoption": ("snapshots", "usage", "accounts", "subscriptions", "contacts", "product_users", "epoch"),
+    "users": ("snapshots", "usage", "accounts", "product_users", "epoch"),
+    "team": ("snapshots", "accounts", "tasks", "alerts", "people", "epoch"),
+}
+"""The tables each report reads (`_sources`); its copies hold while their aggregates are unchanged."""
+
+
+def data_fingerprint(session: Session, report: str) -> str:
+    """What `report` is built from (`READS`), as a hash of its tables' aggregates. A change these cannot see (a
+    score rewritten in place: a score run's; a usage count the collector raises on a day already counted) shows
+    after the next sync or score run, whose `prepare_base_reports` (or `drop_base_reports`) drops every copy."""
+    tenant = current_tenant(session)
+    sources = _sources(tenant)
+    parts = [tuple(map(tuple, session.execute(query).all())) for name in READS[report] for query in sources[name]]
+    return hashlib.sha256(repr((tenant, report, parts)).encode()).hexdigest()
+
+
+def _key(report: str, params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps([report, params], sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _cohort_key(cohort: Cohort) -> list[Any]:
+    return [cohort.segment, cohort.tier, cohort.csm_user_id]
+
+
+def _prepared(session: Session, report: str, params: dict[str, Any], build: Callable[[], dict[str, Any]]
+              ) -> dict[str, Any]:
+    fingerprint, key = data_fingerprint(session, report), _key(report, params)
+    payload = session.scalar(select(ReportCopy.payload).where(
+        ReportCopy.report == report, ReportCopy.key == key, ReportCopy.fingerprint == fingerprint))
+    if payload is not None:
+        try:
+            found: dict[str, Any] = json.loads(zlib.decompress(payload))
+            return found
+        except (zlib.error, ValueError) as exc:  # damaged: built again and stored over it
+            log.info("stored %s report not read (%s); rebuilding", report, exc.__class__.__name__)
+    built = build()
+    _store(session, report, key, fingerprint, built)
+    return built
+
+
+def _store(session: Session, report: str, key: str, fingerprint: str, built: dict[str, Any]) -> None:
+    """Stores a copy (and drops the copies of older data); two processes may store at once: one write is dropped."""
+    payload = zlib.compress(json.dumps(built, separators=(",", ":")).encode(), 1)
+    try:
+        with session.begin_nested():
+            session.execute(delete(ReportCopy).where(ReportCopy.report == report,
+                                                     ReportCopy.fingerprint != fingerprint))
+            row = session.scalar(select(ReportCopy).where(ReportCopy.report == report, ReportCopy.key == key))
+            if row is None:
+                row = ReportCopy(report=report, key=key)
+                session.add(row)
+            row.fingerprint, row.payload, row.built_at = fingerprint, payload, dt.datetime.now(dt.UTC)
+    except SQLAlchemyError as exc:
+        log.warning("%s report built but not stored: %s", report, exc.__class__.__name__)
+
+
+def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
+                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
+                  ) -> dict[str, Any]:
+    """`_health_report`, its stored copy while the data is unchanged."""
+    day = _day(session, as_of)
+    params = {"by": by, "cohort": _cohort_key(cohort), "day": day, "weeks": weeks, "measures": list(measures),
+              "poor": [poor_weeks, of_weeks]}
+    return _prepared(session, "health", params, lambda: _health_report(
+        session, by=by, cohort=cohort, as_of=day, weeks=weeks, measures=measures, poor_weeks=poor_weeks,
+        of_weeks=of_weeks))
+
+
+def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
+                    as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
+    """`_adoption_report`, its stored copy while the data is unchanged."""
+    day = _day(session, as_of)
+    params = {"key_features": list(key_features), "login": login_event, "cohort": _cohort_key(cohort), "day": day,
+              "months": months}
+    return _prepared(session, "adoption", params, lambda: _adoption_report(
+        session, key_features=key_features, login_event=login_event, cohort=cohort, as_of=day, months=months))
+
+
+def leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
+                       limit: int = LEADERBOARD, cohort: Cohort = Cohort(), as_of: dt.date | None = None
+                       ) -> dict[str, Any]:
+    """`_leaderboard_report`, its stored copy while the data is unchanged."""
+    day = _day(session, as_of)
+    params = {"key_features": list(key_features), "account": account_id, "limit": limit,
+              "cohort": _cohort_key(cohort), "day": day}
+    return _prepared(session, "users", params, lambda: _leaderboard_report(
+        session, key_features=key_features, account_id=account_id, limit=limit, cohort=cohort, as_of=day))
+
+
+def team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
+                user_id: int | None = None) -> dict[str, Any]:
+    """`_team_report`, its stored copy while the data is unchanged; one copy per visibility scope (everyone, a
+    CSM's own row, a manager's team), never another's."""
+    day = _day(session, as_of)
+    return _prepared(session, "team", _team_params(days, day, role, user_id), lambda: _team_report(
+        session, days=days, as_of=day, role=role, user_id=user_id))
+
+
+def _team_params(days: int, day: dt.date, role: str, user_id: int | None) -> dict[str, Any]:
+    scope = [role, user_id or 0] if role in ("csm", "manager") else ["everyone", None]
+    return {"days": days, "day": day, "scope": scope}
+
+
+def prepare_base_reports(session: Session, model: HealthModel | None = None) -> int:
+    """What a worker runs after a sync or a score run: every stored copy dropped, then the pages' default views
+    built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base), and Team over each of
+    `TEAM_DAYS` as everyone-seeing roles, each manager and each CSM see it (one computation per window, cut per
+    scope) — for the latest scored day and no cohort. Returns how many."""
+    model = model or default_model()
+    drop_base_reports(session)
+    measures, signals = sorted(model.measures), model.signals
+    for by in BY:
+        health_report(session, by=by, measures=measures)
+    adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
+    leaderboard_report(session, key_features=signals.key_features)
+    scopes: list[tuple[str, int | None]] = [("admin", None), *((role, uid) for role, uid in session.execute(
+        select(User.role, User.id).where(User.role.in_(("csm", "manager"))).order_by(User.id)))]
+    seen = {(role, uid): visible_people(session, role, uid or 0) for role, uid in scopes}
+    fingerprint = data_fingerprint(session, "team")
+    for days in TEAM_DAYS:
+        facts = _team_facts(session, days=days, as_of=None)
+        for role, uid in scopes:
+            _store(session, "team", _key("team", _team_params(days, facts.day, role, uid)), fingerprint,
+                   _team_view(facts, seen[(role, uid)], role, uid))
+    return len(BY) + 2 + len(TEAM_DAYS) * len(scopes)
+
+
+def drop_base_reports(session: Session) -> None:
+    """Every stored copy of the workspace dropped (after a change the fingerprint may not see)."""
+    session.execute(delete(ReportCopy))
+
+
+__all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "health_report",
+           "leaderboard_report", "prepare_base_reports", "team_report", "visible_people", "weekly_counts"]

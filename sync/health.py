@@ -65,6 +65,7 @@ from store.models import (
 from store.panel_views import touches
 from store.queries import active_subscriptions, live_accounts
 from store.types import EncodedJSON
+from sync.base_reports import drop_base_reports, prepare_base_reports
 from sync.reports import prepare_reports
 from sync.tasks import complete_task, create_task
 
@@ -358,6 +359,11 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     if subset is None:
         with store.session(tenant_id) as session:  # the renewal forecast reads the bands: its p(band) computed here
             prepare_reports(session)
+    with store.session(tenant_id) as session:  # the Health, Adoption, Users and Team pages: their default views
+        if subset is None:
+            prepare_base_reports(session, model)
+        else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
+            drop_base_reports(session)
     return summary
 
 

@@ -18,6 +18,7 @@ from integrations.base import Adapter, ObjectName
 from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import Account, Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
+from sync.base_reports import prepare_base_reports
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
 from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
@@ -153,6 +154,8 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
         store.analyze(*PULLED_TABLES)
     with store.session(tenant_id) as session:  # the report pages read it built, whichever process serves them
         prepare_reports(session)
+    with store.session(tenant_id) as session:
+        prepare_base_reports(session)
     for system, adapter in adapters.items():
         summary.systems[system].calls = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
         quota_left = getattr(adapter, "quota_left", None)
