@@ -473,7 +473,9 @@ def _variables(s: Session, email: str | None, people: list[dict[str, Any]]) -> t
     wanted = (email or "").strip().lower() or (people[0]["email"] if people else "")
     if not wanted:
         return {}, None
-    row = s.execute(select(ProductUser.account_id).where(func.lower(ProductUser.email) == wanted).limit(1)).first()
+    # The person's first product user, as the audience takes it (`campaigns.audience.people`: lowest id).
+    row = s.execute(select(ProductUser.account_id).where(func.lower(ProductUser.email) == wanted)
+                    .order_by(ProductUser.id).limit(1)).first()
     if row is None:
         abort(404, description=f"{wanted} is no product user of this workspace")
     values = variables_for(s, row.account_id, wanted)

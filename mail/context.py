@@ -36,11 +36,12 @@ def variables_for(session: Session, account_id: int | None, email: str) -> dict[
                       "trend": snap.trend, "day": snap.day,
                       "reasons": [str(r.get("text", "")) for r in (snap.reasons or [])[:5] if isinstance(r, dict)]}
     user: dict[str, Any] = {"email": email, "name": None, "title": None, "role": None}
-    contact = session.scalars(select(Contact).where(Contact.email == email)).first()
+    contact = session.scalars(select(Contact).where(Contact.email == email).order_by(Contact.id)).first()
     if contact is not None:
         user.update(name=contact.name, title=contact.title, role=contact.role)
     else:
-        person = session.scalars(select(ProductUser).where(ProductUser.email == email).limit(1)).first()
+        person = session.scalars(select(ProductUser).where(ProductUser.email == email).order_by(ProductUser.id)
+                                 .limit(1)).first()
         if person is not None:
             user["name"] = person.name
     return {"account": account, "user": user, "health": health,
