@@ -320,7 +320,8 @@ def _goal_met(run: _Run, goal: Goal, e: CampaignEnrollment) -> dt.datetime | Non
             account = s.get(Account, e.account_id) if e.account_id is not None else None
             value = getattr(account, name, None) if account is not None else None
         else:
-            contact = s.scalars(select(Contact).where(func.lower(Contact.email) == e.email).order_by(Contact.id)).first()
+            contact = s.scalars(select(Contact).where(func.lower(Contact.email) == e.email)
+                                .order_by(Contact.id)).first()
             value = getattr(contact, name, None) if contact is not None else None
         return run.now if value is not None and str(value).lower() == (goal.value or "").lower() else None
     if goal.kind == "event":
