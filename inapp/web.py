@@ -126,6 +126,17 @@ def _refused() -> Response:
     return response
 
 
+@inapp_web.errorhandler(Refused)
+def _on_refused(_exc: Refused) -> Response:
+    """Every route's `_authenticate` refusal (and, below, its rate limit) answers here."""
+    return _refused()
+
+
+@inapp_web.errorhandler(Limited)
+def _on_limited(exc: Limited) -> Response:
+    return _limited(exc)
+
+
 def _limited(exc: Limited) -> Response:
     response = _answer({"error": "too many in-app requests for this workspace: retry after the number of "
                                  "seconds in the Retry-After header"}, 429)
@@ -154,12 +165,7 @@ def preflight(workspace: str, rest: str) -> Response:
 
 @inapp_web.get("/inapp/v1/w/<workspace>/messages", provide_automatic_options=False)
 def list_messages(workspace: str) -> Response:
-    try:
-        found, user = _authenticate(workspace)
-    except Refused:
-        return _refused()
-    except Limited as exc:
-        return _limited(exc)
+    found, user = _authenticate(workspace)
     with canary_store().session(found.tenant_id) as s:
         messages = pending(s, user, _now())
     return _answer({"messages": messages})
@@ -168,12 +174,7 @@ def list_messages(workspace: str) -> Response:
 @inapp_web.post("/inapp/v1/w/<workspace>/messages/<int:message_id>/<any(shown, dismissed, clicked):what>",
                 provide_automatic_options=False)
 def mark_message(workspace: str, message_id: int, what: str) -> Response:
-    try:
-        found, user = _authenticate(workspace)
-    except Refused:
-        return _refused()
-    except Limited as exc:
-        return _limited(exc)
+    found, user = _authenticate(workspace)
     now = _now()
     with canary_store().session(found.tenant_id) as s:
         marked = mark(s, user, message_id, what, now)
@@ -189,24 +190,14 @@ def mark_message(workspace: str, message_id: int, what: str) -> Response:
 
 @inapp_web.get("/inapp/v1/w/<workspace>/push/key", provide_automatic_options=False)
 def push_key(workspace: str) -> Response:
-    try:
-        found, _user = _authenticate(workspace)
-    except Refused:
-        return _refused()
-    except Limited as exc:
-        return _limited(exc)
+    found, _user = _authenticate(workspace)
     return _answer({"publicKey": found.vapid_public_key})
 
 
 @inapp_web.route("/inapp/v1/w/<workspace>/push/subscription", methods=["POST", "DELETE"],
                  provide_automatic_options=False)
 def push_subscription(workspace: str) -> Response:
-    try:
-        found, user = _authenticate(workspace)
-    except Refused:
-        return _refused()
-    except Limited as exc:
-        return _limited(exc)
+    found, user = _authenticate(workspace)
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return _bad("the body must be a JSON object: a PushSubscription's toJSON()")
