@@ -154,7 +154,8 @@ def test_a_crm_that_is_down_keeps_the_write_queued_with_backoff_then_writes_it(m
         assert suppress(s, "Known@Alpha.example", "customer_success", "admin") is True
         assert suppress(s, "stranger@alpha.example", "customer_success", "admin") is True
     crm, policy = FlakyCrm(down=1), ConsentPolicy(backoff_seconds=60)
-    now = dt.datetime.now(dt.UTC)  # pinned: just after WORLD_NOW
+    with store.session(tenant_id) as s:  # queued at the suppressions' moment (the fixture's pinned clock)
+        now = max(s.scalars(select(ConsentWrite.next_attempt_at)))
     assert WORLD_NOW <= now < WORLD_NOW + dt.timedelta(seconds=30)
     first = write_consent(store, tenant_id, {"salesforce": crm}, now=now, policy=policy)
     assert first.states == {"queued": 2} and first.retry_at == now + dt.timedelta(seconds=60)
