@@ -1,6 +1,8 @@
 """Latency and throughput of the Zendesk panel endpoint under 50 concurrent connections.
 
-Three servers, all gunicorn (gthread, 2 workers x 4 threads) on loopback, loaded by wrk
+Three servers, all gunicorn (gthread, 2 workers x 4 threads) on loopback, each run as `canary serve`
+runs Canary (the app loaded in the master, workers forked from it, `cli.serve.server_options`; no access
+log for any of the three), loaded by wrk
 (Debian package) for the same duration in the same run: Canary's panel for a seeded account
 with 90 days of history; a Flask app with one "hello" route (the framework's own cost, the
 goal being panel req/s >= 0.5 x hello); and a trivial WSGI app answering one static byte.
@@ -32,6 +34,7 @@ from store.tenants import create_tenant  # noqa: E402
 
 DURATION = os.environ.get("BENCH_WIDGETS_DURATION", "10s")
 CONNECTIONS = 50
+WORKERS, THREADS = 2, 4
 SECRET = "bench-widgets-secret-key-0123456789"
 
 
@@ -76,15 +79,42 @@ def seed(url: str) -> int:
 return_token = [""]
 
 
+def serve(app_spec: str, port: int) -> None:
+    """This process as the gunicorn master (`python bench_widgets.py --serve SPEC PORT`): the app loaded
+    here, then served exactly as `canary serve` serves Canary (`cli.serve.CanaryServer` with its
+    `server_options`: gthread 2 workers x 4 threads, the workers forked from this loaded process), except
+    that no server writes an access log."""
+    from gunicorn.util import import_app
+
+    from cli.serve import CanaryServer, server_options
+
+    sys.path.insert(0, os.getcwd())
+    app = import_app(app_spec)
+    options = {**server_options(host="127.0.0.1", port=port, workers=WORKERS, threads=THREADS),
+               "accesslog": None, "loglevel": "warning"}
+    CanaryServer(app, options).run()
+
+
+def workers_of(pid: int) -> int:
+    try:
+        return len(Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+    except OSError:
+        return 0
+
+
 def gunicorn(app_spec: str, port: int, env: dict[str, str], cwd: str) -> subprocess.Popen[bytes]:
-    cmd = [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "--threads", "4", "-k", "gthread",
-           "-b", f"127.0.0.1:{port}", "--log-level", "warning", app_spec]
+    """Start a server and wait until it listens and all its workers are forked: a worker that boots late
+    would find every keep-alive connection of the run already taken by the other, and the run would
+    measure one worker instead of two."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--serve", app_spec, str(port)]
     proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **env})
-    deadline = time.time() + 30
+    deadline = time.time() + 60
     while time.time() < deadline:
         with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
+            if s.connect_ex(("127.0.0.1", port)) == 0 and workers_of(proc.pid) >= WORKERS:
                 return proc
+        if proc.poll() is not None:
+            break
         time.sleep(0.1)
     proc.kill()
     raise SystemExit(f"gunicorn did not start for {app_spec}")
@@ -174,4 +204,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()

@@ -68,3 +68,24 @@ def test_error_lines_are_redacted(logger: RedactedGunicornLogger, caplog: pytest
         logger.error("Error handling request %s", "/widgets/hubspot/full?token=full-view-token-2&x=1")
     assert "full-view-token-2" not in caplog.text
     assert "/widgets/hubspot/full?token=[redacted]&x=1" in caplog.text
+
+
+def test_workers_are_forked_with_the_loaded_app_out_of_the_cyclic_collectors_reach() -> None:
+    """`canary serve` freezes what loading the app made before each fork (a worker's full collection would
+    otherwise walk it all, stalling its threads), and a fork of any other WSGI app is served too."""
+    import gc
+
+    from flask import Flask
+
+    options = server_options(host="127.0.0.1", port=5000, workers=2)
+    gc.unfreeze()
+    kept = [object() for _ in range(100)]
+    try:
+        assert gc.get_freeze_count() == 0
+        options["pre_fork"](None, None)
+        assert gc.get_freeze_count() >= len(kept)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    plain = Flask("plain")
+    options["post_fork"](None, SimpleNamespace(app=SimpleNamespace(application=plain)))  # no Canary store: no error
