@@ -31,10 +31,10 @@ class InlineQueue:
         self._pending: list[Future[Any]] = []
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
-        future = self._pool.submit(fn, *args)
-        future.add_done_callback(_log_failure)
-        with self._lock:
+        with self._lock:  # listed before it can start: a `drain` that sees its effects also waits for it
+            future = self._pool.submit(fn, *args)
             self._pending = [f for f in self._pending if not f.done()] + [future]
+        future.add_done_callback(_log_failure)
         return future
 
     def drain(self, timeout: float = 60.0) -> None:
