@@ -20,7 +20,7 @@ def test_drain_waits_for_a_job_that_started_before_its_submitter_returned() -> N
         time.sleep(0.2)  # the submitting thread descheduled right after the job was handed to the pool
         return future
 
-    queue._pool.submit = slow_submit  # type: ignore[method-assign]
+    queue._pool.submit = slow_submit  # type: ignore[method-assign, assignment]
     started, finished = threading.Event(), threading.Event()
 
     def job() -> None:
