@@ -10,7 +10,12 @@ HTTP would only measure it again; the suite's story test goes through the collec
     python bench/bench_alerts.py --companies 250 --seeds 21,22 --dates 2026-11-17..2026-11-30
     python bench/bench_alerts.py --companies 10000 --dates 2026-11-30
 
-It prints one row per world (precision/recall per rule) and the minimum of each over all worlds.
+It prints one row per world (precision/recall per rule, then the seconds of each phase and the peak
+memory) and the minimum of each over all worlds.
+
+Usage goes into ``usage_daily`` with migration 0019's ``usage_monthly`` triggers dropped (one trigger run per
+inserted row was most of the fold at 10,000 companies); 0019's own backfill statements then roll the month
+up in two set-based statements and its triggers are created again, as 0019 defines them (`rollup_deferred`).
 The default matrix is 250 companies with seeds 21 and 22 on the 14 days ending 2026-11-30, then
 2,000 companies (seed 21) on 2026-11-30. Dates are fixed so that the figures repeat on any day.
 """
@@ -19,13 +24,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +59,51 @@ from sync.runner import sync
 DEFAULT_END = dt.date(2026, 11, 30)
 FLUSH_EVERY = 200
 """Companies whose daily aggregates are written at once (keeps memory flat at 10,000 companies)."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rollup() -> Any:
+    """Migration 0019 (its triggers and backfill), loaded from its file."""
+    path = ROOT / "store" / "migrations" / "versions" / "0019_usage_rollup.py"
+    spec = importlib.util.spec_from_file_location("usage_rollup_0019", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _trigger_name(create: str) -> str:
+    return create.split()[2]  # CREATE TRIGGER <name> ...
+
+
+@contextmanager
+def rollup_deferred(store: Store) -> Iterator[None]:
+    """The block writes ``usage_daily`` with 0019's ``usage_monthly`` triggers dropped; afterwards (also on an
+    error) ``usage_monthly`` is rebuilt from ``usage_daily`` by 0019's backfill and the triggers are back.
+
+    SQLite only (the bench's store). The triggers on the table must be exactly 0019's, or this refuses: the
+    ones put back are 0019's.
+    """
+    if store.engine.dialect.name != "sqlite":
+        raise RuntimeError(f"rollup_deferred: SQLite only, not {store.engine.dialect.name}")
+    rollup = _rollup()
+    defined = {_trigger_name(sql): sql for sql in rollup.SQLITE_TRIGGERS}
+    with store.engine.begin() as conn:
+        stored: dict[str, str] = dict(conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'usage_daily'").all())
+        if stored != defined:
+            raise RuntimeError(f"usage_daily's triggers are not migration 0019's: {sorted(stored)}")
+        for name in defined:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    try:
+        yield
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM usage_monthly")  # whatever was rolled up before: all of it again
+            for sql in rollup._backfill(False):
+                conn.exec_driver_sql(sql)
+            for sql in rollup.SQLITE_TRIGGERS:
+                conn.exec_driver_sql(sql)
 
 
 def fold_usage(store: Store, tenant_id: int, box: Sandbox, truth: dict[str, Any]) -> int:
@@ -131,14 +185,34 @@ def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
             tenant, _ = create_tenant(s, "bench", "Bench")
         adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
                     for system, (creds, base, _ref) in sandbox_connections(box).items()}
-        started = time.perf_counter()
+        phases: dict[str, float] = {}
+        started = mark = time.perf_counter()
+
+        def phase(name: str) -> None:
+            nonlocal mark
+            now = time.perf_counter()
+            phases[name] = now - mark
+            mark = now
+
         sync(store, tenant.id, adapters)
-        events = fold_usage(store, tenant.id, box, truth)
+        phase("sync")
+        with rollup_deferred(store):
+            events = fold_usage(store, tenant.id, box, truth)
+        phase("fold")
         score_tenant(store, tenant.id, default_model(), box.world.as_of)
+        phase("score")
         quality = alert_quality(store, tenant.id, truth)
+        phase("compare")
         store.dispose()
         return {"companies": companies, "seed": seed, "as_of": as_of, "events": events,
-                "seconds": time.perf_counter() - started, "quality": quality}
+                "seconds": time.perf_counter() - started, "phases": phases, "quality": quality,
+                "peak_mb": _peak_mb(resource.RUSAGE_SELF), "children_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+
+
+def _peak_mb(who: int) -> float:
+    """Peak resident memory (ru_maxrss, KiB on Linux) in MB: of this process so far, or of its largest waited-for
+    child. A worker process measuring several worlds reports its peak over all of them so far."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def _dates(text: str) -> list[dt.date]:
@@ -165,6 +239,10 @@ def report(rows: list[dict[str, Any]]) -> None:
               + f"   {row['seconds']:.0f} s")
         expected = " ".join(f"{'(' + str(q[r].expected) + ')':>12}" for r in STORY_RULES)
         print(f"  {'':9} {'':4} {'':10} {'':3} {expected}")
+        print(f"  {'':9} {'':4} {'':10} {'':3} "
+              + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in row["phases"].items())
+              + f"; {row['events']:,} events; peak memory {row['peak_mb']:,.0f} MB"
+              + f" (children {row['children_peak_mb']:,.0f} MB)")
         for rule in STORY_RULES:
             worst[rule][0] = min(worst[rule][0], q[rule].precision)
             worst[rule][1] = min(worst[rule][1], q[rule].recall)
