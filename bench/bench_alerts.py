@@ -173,8 +173,11 @@ def _fold_company(box: Sandbox, company: Any, account_of: dict[str, int],
     return events
 
 
-def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
-    """One world: sync, fold usage, score on ``as_of``; the quality of each story rule, and timings."""
+def measure(companies: int, seed: int, as_of: dt.date, progress: bool = False) -> dict[str, Any]:
+    """One world: sync, fold usage, score on ``as_of``; the quality of each story rule, and timings.
+
+    With ``progress`` each phase's seconds and the peak memory so far are printed as the phase ends (a long
+    run's figures so far, should it be stopped before the table)."""
     with Sandbox(accounts=companies, seed=seed, as_of=as_of, **LIMITS) as box, \
             tempfile.TemporaryDirectory() as tmp:
         truth = json.loads(Path(box.truth_path).read_text())
@@ -186,13 +189,18 @@ def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
         adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
                     for system, (creds, base, _ref) in sandbox_connections(box).items()}
         phases: dict[str, float] = {}
+        cpu: dict[str, float] = {}  # this process's CPU seconds per phase (the wall clock counts other load too)
         started = mark = time.perf_counter()
+        cpu_mark = time.process_time()
 
         def phase(name: str) -> None:
-            nonlocal mark
-            now = time.perf_counter()
-            phases[name] = now - mark
-            mark = now
+            nonlocal mark, cpu_mark
+            now, cpu_now = time.perf_counter(), time.process_time()
+            phases[name], cpu[name] = now - mark, cpu_now - cpu_mark
+            mark, cpu_mark = now, cpu_now
+            if progress:
+                print(f"  [{companies:,} companies, seed {seed}, {as_of}] {name} {phases[name]:.1f} s "
+                      f"(CPU {cpu[name]:.1f} s), peak memory {_peak_mb(resource.RUSAGE_SELF):,.0f} MB", flush=True)
 
         sync(store, tenant.id, adapters)
         phase("sync")
@@ -205,7 +213,7 @@ def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
         phase("compare")
         store.dispose()
         return {"companies": companies, "seed": seed, "as_of": as_of, "events": events,
-                "seconds": time.perf_counter() - started, "phases": phases, "quality": quality,
+                "seconds": time.perf_counter() - started, "phases": phases, "cpu": cpu, "quality": quality,
                 "peak_mb": _peak_mb(resource.RUSAGE_SELF), "children_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
 
 
@@ -240,7 +248,8 @@ def report(rows: list[dict[str, Any]]) -> None:
         expected = " ".join(f"{'(' + str(q[r].expected) + ')':>12}" for r in STORY_RULES)
         print(f"  {'':9} {'':4} {'':10} {'':3} {expected}")
         print(f"  {'':9} {'':4} {'':10} {'':3} "
-              + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in row["phases"].items())
+              + ", ".join(f"{name} {seconds:.1f} s (CPU {row['cpu'][name]:.1f})"
+                          for name, seconds in row["phases"].items())
               + f"; {row['events']:,} events; peak memory {row['peak_mb']:,.0f} MB"
               + f" (children {row['children_peak_mb']:,.0f} MB)")
         for rule in STORY_RULES:
@@ -258,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dates", default=f"{DEFAULT_END - dt.timedelta(days=13)}..{DEFAULT_END}",
                         help="as_of dates: a,b,c or first..last")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worlds measured at once")
+    parser.add_argument("--progress", action="store_true", help="print each world's phases as they end")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     dates = _dates(args.dates)
@@ -267,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"alerts: {len(worlds)} worlds, precision and recall of each story rule against truth.json")
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        rows = list(pool.map(measure, *zip(*worlds, strict=True)))
+        rows = list(pool.map(measure, *zip(*worlds, strict=True), [args.progress] * len(worlds)))
     report(rows)
     print(f"  {len(rows)} worlds in {time.perf_counter() - started:.0f} s with {args.workers} worker processes")
 
