@@ -40,6 +40,7 @@ def _defined_triggers() -> list[tuple[str, str]]:
 
 def test_fold_without_triggers_then_backfill_equals_the_triggers_roll_up(tmp_path: Path) -> None:
     with pinned_clock(), Sandbox(accounts=12, seed=21, as_of=WORLD_AS_OF, **LIMITS) as box:
+        assert box.truth_path is not None
         truth = json.loads(Path(box.truth_path).read_text())
         synced = tmp_path / "synced.db"
         upgrade(f"sqlite:///{synced}")
