@@ -10,7 +10,12 @@ HTTP would only measure it again; the suite's story test goes through the collec
     python bench/bench_alerts.py --companies 250 --seeds 21,22 --dates 2026-11-17..2026-11-30
     python bench/bench_alerts.py --companies 10000 --dates 2026-11-30
 
-It prints one row per world (precision/recall per rule) and the minimum of each over all worlds.
+It prints one row per world (precision/recall per rule, then the seconds of each phase and the peak
+memory) and the minimum of each over all worlds.
+
+Usage goes into ``usage_daily`` with migration 0019's ``usage_monthly`` triggers dropped (one trigger run per
+inserted row was most of the fold at 10,000 companies); 0019's own backfill statements then roll the month
+up in two set-based statements and its triggers are created again, as 0019 defines them (`rollup_deferred`).
 The default matrix is 250 companies with seeds 21 and 22 on the 14 days ending 2026-11-30, then
 2,000 companies (seed 21) on 2026-11-30. Dates are fixed so that the figures repeat on any day.
 """
@@ -19,13 +24,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +59,51 @@ from sync.runner import sync
 DEFAULT_END = dt.date(2026, 11, 30)
 FLUSH_EVERY = 200
 """Companies whose daily aggregates are written at once (keeps memory flat at 10,000 companies)."""
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _rollup() -> Any:
+    """Migration 0019 (its triggers and backfill), loaded from its file."""
+    path = ROOT / "store" / "migrations" / "versions" / "0019_usage_rollup.py"
+    spec = importlib.util.spec_from_file_location("usage_rollup_0019", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _trigger_name(create: str) -> str:
+    return create.split()[2]  # CREATE TRIGGER <name> ...
+
+
+@contextmanager
+def rollup_deferred(store: Store) -> Iterator[None]:
+    """The block writes ``usage_daily`` with 0019's ``usage_monthly`` triggers dropped; afterwards (also on an
+    error) ``usage_monthly`` is rebuilt from ``usage_daily`` by 0019's backfill and the triggers are back.
+
+    SQLite only (the bench's store). The triggers on the table must be exactly 0019's, or this refuses: the
+    ones put back are 0019's.
+    """
+    if store.engine.dialect.name != "sqlite":
+        raise RuntimeError(f"rollup_deferred: SQLite only, not {store.engine.dialect.name}")
+    rollup = _rollup()
+    defined = {_trigger_name(sql): sql for sql in rollup.SQLITE_TRIGGERS}
+    with store.engine.begin() as conn:
+        stored: dict[str, str] = dict(conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'usage_daily'").all())
+        if stored != defined:
+            raise RuntimeError(f"usage_daily's triggers are not migration 0019's: {sorted(stored)}")
+        for name in defined:
+            conn.exec_driver_sql(f"DROP TRIGGER {name}")
+    try:
+        yield
+    finally:
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("DELETE FROM usage_monthly")  # whatever was rolled up before: all of it again
+            for sql in rollup._backfill(False):
+                conn.exec_driver_sql(sql)
+            for sql in rollup.SQLITE_TRIGGERS:
+                conn.exec_driver_sql(sql)
 
 
 def fold_usage(store: Store, tenant_id: int, box: Sandbox, truth: dict[str, Any]) -> int:
@@ -119,8 +173,11 @@ def _fold_company(box: Sandbox, company: Any, account_of: dict[str, int],
     return events
 
 
-def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
-    """One world: sync, fold usage, score on ``as_of``; the quality of each story rule, and timings."""
+def measure(companies: int, seed: int, as_of: dt.date, progress: bool = False) -> dict[str, Any]:
+    """One world: sync, fold usage, score on ``as_of``; the quality of each story rule, and timings.
+
+    With ``progress`` each phase's seconds and the peak memory so far are printed as the phase ends (a long
+    run's figures so far, should it be stopped before the table)."""
     with Sandbox(accounts=companies, seed=seed, as_of=as_of, **LIMITS) as box, \
             tempfile.TemporaryDirectory() as tmp:
         truth = json.loads(Path(box.truth_path).read_text())
@@ -131,14 +188,39 @@ def measure(companies: int, seed: int, as_of: dt.date) -> dict[str, Any]:
             tenant, _ = create_tenant(s, "bench", "Bench")
         adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
                     for system, (creds, base, _ref) in sandbox_connections(box).items()}
-        started = time.perf_counter()
+        phases: dict[str, float] = {}
+        cpu: dict[str, float] = {}  # this process's CPU seconds per phase (the wall clock counts other load too)
+        started = mark = time.perf_counter()
+        cpu_mark = time.process_time()
+
+        def phase(name: str) -> None:
+            nonlocal mark, cpu_mark
+            now, cpu_now = time.perf_counter(), time.process_time()
+            phases[name], cpu[name] = now - mark, cpu_now - cpu_mark
+            mark, cpu_mark = now, cpu_now
+            if progress:
+                print(f"  [{companies:,} companies, seed {seed}, {as_of}] {name} {phases[name]:.1f} s "
+                      f"(CPU {cpu[name]:.1f} s), peak memory {_peak_mb(resource.RUSAGE_SELF):,.0f} MB", flush=True)
+
         sync(store, tenant.id, adapters)
-        events = fold_usage(store, tenant.id, box, truth)
+        phase("sync")
+        with rollup_deferred(store):
+            events = fold_usage(store, tenant.id, box, truth)
+        phase("fold")
         score_tenant(store, tenant.id, default_model(), box.world.as_of)
+        phase("score")
         quality = alert_quality(store, tenant.id, truth)
+        phase("compare")
         store.dispose()
         return {"companies": companies, "seed": seed, "as_of": as_of, "events": events,
-                "seconds": time.perf_counter() - started, "quality": quality}
+                "seconds": time.perf_counter() - started, "phases": phases, "cpu": cpu, "quality": quality,
+                "peak_mb": _peak_mb(resource.RUSAGE_SELF), "children_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+
+
+def _peak_mb(who: int) -> float:
+    """Peak resident memory (ru_maxrss, KiB on Linux) in MB: of this process so far, or of its largest waited-for
+    child. A worker process measuring several worlds reports its peak over all of them so far."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def _dates(text: str) -> list[dt.date]:
@@ -165,6 +247,11 @@ def report(rows: list[dict[str, Any]]) -> None:
               + f"   {row['seconds']:.0f} s")
         expected = " ".join(f"{'(' + str(q[r].expected) + ')':>12}" for r in STORY_RULES)
         print(f"  {'':9} {'':4} {'':10} {'':3} {expected}")
+        print(f"  {'':9} {'':4} {'':10} {'':3} "
+              + ", ".join(f"{name} {seconds:.1f} s (CPU {row['cpu'][name]:.1f})"
+                          for name, seconds in row["phases"].items())
+              + f"; {row['events']:,} events; peak memory {row['peak_mb']:,.0f} MB"
+              + f" (children {row['children_peak_mb']:,.0f} MB)")
         for rule in STORY_RULES:
             worst[rule][0] = min(worst[rule][0], q[rule].precision)
             worst[rule][1] = min(worst[rule][1], q[rule].recall)
@@ -180,6 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--dates", default=f"{DEFAULT_END - dt.timedelta(days=13)}..{DEFAULT_END}",
                         help="as_of dates: a,b,c or first..last")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1), help="worlds measured at once")
+    parser.add_argument("--progress", action="store_true", help="print each world's phases as they end")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     dates = _dates(args.dates)
@@ -189,7 +277,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"alerts: {len(worlds)} worlds, precision and recall of each story rule against truth.json")
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        rows = list(pool.map(measure, *zip(*worlds, strict=True)))
+        rows = list(pool.map(measure, *zip(*worlds, strict=True), [args.progress] * len(worlds)))
     report(rows)
     print(f"  {len(rows)} worlds in {time.perf_counter() - started:.0f} s with {args.workers} worker processes")
 
