@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
 import json
 import os
 import resource
@@ -43,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_pipeline import LIMITS
 
+from bench.workspace import migration_0019
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from cli.truth import STORY_RULES, RuleQuality, alert_quality
 from sandbox.server import Sandbox
@@ -62,15 +62,6 @@ FLUSH_EVERY = 200
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rollup() -> Any:
-    """Migration 0019 (its triggers and backfill), loaded from its file."""
-    path = ROOT / "store" / "migrations" / "versions" / "0019_usage_rollup.py"
-    spec = importlib.util.spec_from_file_location("usage_rollup_0019", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def _trigger_name(create: str) -> str:
     return create.split()[2]  # CREATE TRIGGER <name> ...
@@ -86,7 +77,7 @@ def rollup_deferred(store: Store) -> Iterator[None]:
     """
     if store.engine.dialect.name != "sqlite":
         raise RuntimeError(f"rollup_deferred: SQLite only, not {store.engine.dialect.name}")
-    rollup = _rollup()
+    rollup = migration_0019()
     defined = {_trigger_name(sql): sql for sql in rollup.SQLITE_TRIGGERS}
     with store.engine.begin() as conn:
         stored: dict[str, str] = dict(conn.exec_driver_sql(

@@ -27,7 +27,6 @@ and reused (each migrated to the head first).
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import sys
@@ -40,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_reports import timings  # noqa: E402
-from bench.workspace import AS_OF, NOW, Raw, fill, new_database  # noqa: E402
+from bench.workspace import AS_OF, NOW, Raw, fill, migration_0019, new_database  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000,100000").split(",") if x]
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
@@ -52,21 +51,12 @@ KEEP = os.environ.get("BENCH_BASE_KEEP")
 PG_URL = os.environ.get("BENCH_BASE_PG_URL")
 
 
-def _rollup() -> Any:
-    """Migration 0019 (its triggers and backfill), loaded from its file."""
-    path = ROOT / "store" / "migrations" / "versions" / "0019_usage_rollup.py"
-    spec = importlib.util.spec_from_file_location("usage_rollup_0019", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 def more(target: Path | str, accounts: int, key_features: tuple[str, ...]) -> int:
     """Weekly snapshots, usage and tasks (setup); returns the usage rows written."""
     conn = Raw(target)
     pg = conn.postgres
-    rollup = _rollup()
+    rollup = migration_0019()
 
     def days_back(column: str) -> str:  # AS_OF minus `column` days, as the day column takes it
         return f"CAST(? AS date) - {column}" if pg else f"date(?, '-' || {column} || ' days')"

@@ -11,6 +11,7 @@ Setup only: nothing here is timed.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import random
 import sqlite3
@@ -120,3 +121,14 @@ def fill(target: Path | str, accounts: int, alerts: Sequence[tuple[str, int, int
                       for i in range(1, accounts + 1) for u in range(3)))
     conn.execute("ANALYZE")
     conn.close()
+
+
+def migration_0019() -> Any:
+    """Migration 0019 (its ``usage_monthly`` triggers and backfill), loaded from its file: the benches that write
+    usage rows directly drop its triggers while they write, then run its backfill and put them back."""
+    path = Path(__file__).resolve().parents[1] / "store" / "migrations" / "versions" / "0019_usage_rollup.py"
+    spec = importlib.util.spec_from_file_location("usage_rollup_0019", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

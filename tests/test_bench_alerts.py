@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from bench.bench_alerts import _rollup, fold_usage, rollup_deferred
+from bench.bench_alerts import fold_usage, rollup_deferred
 from bench.bench_pipeline import LIMITS
+from bench.workspace import migration_0019
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.server import Sandbox
 from store.db import Store
@@ -35,7 +36,7 @@ def _rows(store: Store, sql: str) -> list[tuple[Any, ...]]:
 
 
 def _defined_triggers() -> list[tuple[str, str]]:
-    return sorted((sql.split()[2], sql) for sql in _rollup().SQLITE_TRIGGERS)
+    return sorted((sql.split()[2], sql) for sql in migration_0019().SQLITE_TRIGGERS)
 
 
 def test_fold_without_triggers_then_backfill_equals_the_triggers_roll_up(tmp_path: Path) -> None:
