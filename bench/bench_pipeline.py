@@ -222,6 +222,9 @@ class _Clock:
 def convergence() -> None:
     """Full sync, 200 changes + 30 deletions + 5 merges, incremental sync vs a fresh full sync, under HubSpot
     search lag and 20 % faults: the store states are compared record by record (as tests/sync/test_convergence)."""
+    if CONVERGENCE_COMPANIES <= 0:
+        print("convergence: skipped (BENCH_CONVERGENCE_COMPANIES=0)")
+        return
     from cli.truth import comparable, merge_followers, store_state
     from integrations.http import RetryPolicy
 
