@@ -3,7 +3,8 @@
 Order: accounts of each system first, then identity resolution (so contacts, deals and
 tickets find their account), then account owners and CSMs (`sync.owners`), then the other
 objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
-saved in one transaction. A system that hits its quota or a fatal error stops with the message;
+saved in one transaction (the pages fetched ahead while the last was written: together, in one, see
+`_pull_object`). A system that hits its quota or a fatal error stops with the message;
 the others go on, and the next run resumes from the saved cursors.
 """
 
