@@ -73,10 +73,16 @@ def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows
                 if f is not None]
     if encoders:
         encoded = [list(row) for row in rows]
-        for row in encoded:
-            for i, f in encoders:
-                if row[i] is not None:
-                    row[i] = f(row[i])
+        for i, f in encoders:
+            last: Any = None
+            done: Any = None
+            for row in encoded:
+                value = row[i]
+                if value is None:
+                    continue
+                if value is not last:  # one value given to every row (a write's ``updated_at``) encoded once
+                    last, done = value, f(value)
+                row[i] = done
         rows = encoded
     payload = _encode(rows).decode()
     textual = text(sql).bindparams(bindparam("rows", payload)).columns(

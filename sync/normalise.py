@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 _LEGAL_SUFFIXES = {
@@ -23,6 +24,7 @@ _GENERIC_HOSTS = {
 }
 
 
+@lru_cache(maxsize=1 << 16)  # identity resolution asks for the same records' keys several times a run
 def normalise_domain(value: str | None) -> str | None:
     """``https://www.Acme.com/about`` → ``acme.com``; e-mail addresses give their domain.
 
@@ -46,6 +48,7 @@ def normalise_domain(value: str | None) -> str | None:
     return host
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise_name(value: str | None) -> str | None:
     """``ACME Corporation, Inc.`` → ``acme``: case, accents, punctuation and legal suffixes dropped."""
     if not value:

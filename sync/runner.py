@@ -3,18 +3,22 @@
 Order: accounts of each system first, then identity resolution (so contacts, deals and
 tickets find their account), then account owners and CSMs (`sync.owners`), then the other
 objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
-saved in one transaction. A system that hits its quota or a fatal error stops with the message;
+saved in one transaction (the pages fetched ahead while the last was written: together, in one, see
+`_pull_object`). A system that hits its quota or a fatal error stops with the message;
 the others go on, and the next run resumes from the saved cursors.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from integrations.base import Adapter, ObjectName
+from integrations.base import Adapter, ObjectName, Page
 from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import Account, Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
@@ -70,33 +74,135 @@ class SyncSummary:
 
 
 ProgressCallback = Callable[[str, str, int], None]
-"""(system, object, records in the page just stored)."""
+"""(system, object, records in the pages just stored)."""
+
+
+GROUP_RECORDS = 2_000
+"""Pages fetched already are written together, in one transaction, up to this many records."""
+
+READ_AHEAD = 4
+"""Pages the reader thread may hold fetched ahead of the writer."""
+
+
+@dataclass(frozen=True)
+class _Raised:
+    error: BaseException
+
+
+_END = object()
+
+
+class _ReadAhead:
+    """The pages of one pull, fetched by a thread of their own while the caller writes the ones before: the
+    vendor call of the next page overlaps the store write of this one (the SDKs wait on sockets, SQLite on its
+    file). Only the adapter's pull runs in the thread, one pull at a time, never the store; an error the pull
+    raises (`AuthError`, `FatalError`, even `KeyboardInterrupt`) reaches the caller after every page fetched
+    before it, as without the thread."""
+
+    def __init__(self, pages: Iterator[Page]) -> None:
+        self._pages = pages
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=READ_AHEAD)
+        self._held: Any = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._read,),
+                                        name="sync-read-ahead", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _read(self) -> None:
+        try:
+            for page in self._pages:
+                if not self._put(page):
+                    return
+        except BaseException as exc:  # handed to the caller, who raises it
+            self._put(_Raised(exc))
+            return
+        self._put(_END)
+
+    def _take(self, wait: bool) -> Any:
+        if self._held is not None:
+            item, self._held = self._held, None
+            return item
+        return self._queue.get() if wait else self._queue.get_nowait()
+
+    def next_group(self, limit: int = GROUP_RECORDS) -> list[Page] | None:
+        """The next page (waited for) and the pages fetched after it already, up to ``limit`` records and up to
+        the first page with removals (a later page may bring a removed record back); None at the end. The pull's
+        error is raised once every page before it was handed out."""
+        group: list[Page] = []
+        size = 0
+        while not group or (size < limit and not group[-1].removed):
+            try:
+                item = self._take(wait=not group)
+            except queue.Empty:
+                break
+            if isinstance(item, Page) and (not group or size + len(item.records) <= limit):
+                group.append(item)
+                size += len(item.records)
+                continue
+            if group:
+                self._held = item  # the end, an error or a page that does not fit: the next group's
+                break
+            self._held = item  # seen again by every later call
+            if isinstance(item, _Raised):
+                raise item.error
+            return None
+        return group
+
+    def close(self) -> None:
+        """Stop reading (the writer failed, or the pull is over) and wait for the thread."""
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._queue.get(timeout=0.05)
+            except queue.Empty:
+                continue
+        self._thread.join()
+
+
+def _merged(group: Sequence[Page]) -> Page:
+    """Consecutive pages of one object as one: their records in order, the last page's removals (only the last
+    may have any, see `_ReadAhead.next_group`) and the last cursor given."""
+    if len(group) == 1:
+        return group[0]
+    cursor = next((p.cursor for p in reversed(group) if p.cursor is not None), None)
+    return Page(group[0].object, [r for p in group for r in p.records], cursor, group[-1].removed)
 
 
 def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: ObjectName,
                  summary: SystemSummary, progress: ProgressCallback | None) -> bool:
     """Pull one object; True when it started without a cursor (a first or full pull) and stored something:
-    a bulk load."""
+    a bulk load.
+
+    The vendor calls happen outside any transaction, in a reader thread (`_ReadAhead`); the pages fetched by the
+    time the last write ended are stored, with the last one's cursor, in one commit."""
     with store.session(tenant_id) as session:
         cursor = load_cursor(session, system, obj)
-    pages = adapter.pull(obj, cursor)
+    reader = _ReadAhead(iter(adapter.pull(obj, cursor)))
     stored = 0
-    while True:
-        # The vendor call happens outside any transaction; the store write and cursor are one commit.
-        page = next(pages, None)
-        if page is None:
-            break
-        with store.session(tenant_id) as session:
-            counts = PageWriter(session, system).write(page)
-        target = summary.objects.setdefault(obj, ObjectSummary())
-        target.pulled += counts.pulled
-        target.changed += counts.changed
-        target.skipped += counts.skipped
-        target.removed += counts.removed
-        target.pages += 1
-        stored += counts.changed
-        if progress:
-            progress(system, obj, counts.pulled)
+    try:
+        while (group := reader.next_group()) is not None:
+            with store.session(tenant_id) as session:
+                counts = PageWriter(session, system).write(_merged(group))
+            target = summary.objects.setdefault(obj, ObjectSummary())
+            target.pulled += counts.pulled
+            target.changed += counts.changed
+            target.skipped += counts.skipped
+            target.removed += counts.removed
+            target.pages += len(group)
+            stored += counts.changed
+            if progress:
+                progress(system, obj, counts.pulled)
+    finally:
+        reader.close()
     return cursor is None and stored > 0
 
 

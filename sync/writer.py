@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from integrations.base import (
@@ -30,6 +30,7 @@ from integrations.base import (
     TicketRecord,
 )
 from store import portfolio_keys
+from store.bulk import json_rows
 from store.models import (
     Account,
     Alert,
@@ -606,16 +607,19 @@ def apply_identity(session: Session) -> IdentityCounts:
                         "domain": domain, "lifecycle_stage": "customer"})
     accounts_table: Any = Account.__table__
     if created:
-        # One statement per 1,000 (the bound parameters' limit). RETURNING promises no order, so each id goes back
-        # by the values it was made with: new accounts alike in name and domain are alike in every column, and
-        # either may take either cluster.
+        # One INSERT … SELECT of every new account, the rows sent as one JSON parameter (`store.bulk.json_rows`:
+        # the same SQL whatever their number, compiled once; a multi-row VALUES was compiled afresh for each
+        # batch). RETURNING promises no order, so each id goes back by the values it was made with: new accounts
+        # alike in name and domain are alike in every column, and either may take either cluster.
         made: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-        for start in range(0, len(created), 1000):
-            for new_id, name, domain in session.execute(
-                    insert(accounts_table).values(created[start : start + 1000]).returning(
-                        accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain),
-                    execution_options=touches(())):
-                made[(name, domain)].append(new_id)
+        columns = ("tenant_id", "name", "domain", "lifecycle_stage")
+        source = json_rows(session, [accounts_table.c[c] for c in columns], [[row[c] for c in columns]
+                                                                            for row in created])
+        for new_id, name, domain in session.execute(
+                insert(accounts_table).from_select(columns, select(*(source.c[c] for c in columns)).where(true()))
+                .returning(accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain),
+                execution_options=touches(())):
+            made[(name, domain)].append(new_id)
         mark(session, (i for ids in made.values() for i in ids))  # as a flush of new accounts marks them
         fresh = iter(made[(row["name"], row["domain"])].pop() for row in created)
         chosen = [account_id if account_id is not None else next(fresh) for account_id in chosen]
