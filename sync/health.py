@@ -16,8 +16,10 @@ results as scoring each day alone) and writes new snapshots as multi-row INSERTs
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
@@ -87,6 +89,20 @@ class ScoreSummary:
     alerts_raised: int = 0
     alerts_resolved: int = 0
     alerts_by_rule: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per phase of the run, in the order first met (`canary score --timings`; not in `as_dict`)."""
+
+    def add_time(self, name: str, started: float) -> None:
+        """Add the seconds since `started` (a `time.perf_counter()` reading) to the phase `name`."""
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - started
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.add_time(name, started)
 
     def as_dict(self) -> dict[str, Any]:
         return {"days": self.days, "accounts": self.accounts,
@@ -291,23 +307,30 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     final_scores: dict[int, HealthScore] = {}
     final_signals: dict[int, Signals] = {}
     first, last = days[0].toordinal(), as_of.toordinal()
+    phase = summary.phase
     for chunk in _chunks(account_ids):
         with store.session(tenant_id) as session:
-            loader = InputLoader(session, model, days[0], as_of)
-            history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
-            priors: dict[int, HealthScore] = {}
-            for account_id, snaps in history.items():
-                prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps) if s.day < days[0] and s.parts),
-                             None)
-                if prior is not None:
-                    priors[account_id] = prior
+            with phase("history"):
+                loader = InputLoader(session, model, days[0], as_of)
+                history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
+                priors: dict[int, HealthScore] = {}
+                for account_id, snaps in history.items():
+                    prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
+                                  if s.day < days[0] and s.parts), None)
+                    if prior is not None:
+                        priors[account_id] = prior
             if len(days) == 1:
                 # One day: the chunk's signals and scores over arrays (the same as account by account).
-                inputs, usage = loader.load_columns(chunk)
-                table = compute_signal_table(inputs, as_of, model, usage)
-                batch = score_table(table, model, priors).to_list()
+                with phase("load"):
+                    inputs, usage = loader.load_columns(chunk)
+                with phase("signals"):
+                    table = compute_signal_table(inputs, as_of, model, usage)
+                with phase("scores"):
+                    batch = score_table(table, model, priors).to_list()
             else:
-                inputs = loader.load(chunk)
+                with phase("load"):
+                    inputs = loader.load(chunk)
+            snapshots_started = time.perf_counter()
             writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None)
             for position, account in enumerate(inputs):
                 snaps = history.get(account.account_id, [])
@@ -332,14 +355,21 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
                 final_scores[final.account_id] = final
                 final_signals[final.account_id] = signals[-1]
             writer.flush()
+            summary.add_time("snapshots", snapshots_started)
+            commit_started = time.perf_counter()
+        summary.add_time("commit", commit_started)
         if progress:
             progress(len(chunk))
     with store.session(tenant_id) as session:
         if subset is None:
-            _roll_up_parents(session, model, as_of, final_scores)
-            _benchmarks(session, model, as_of, final_signals)
-            _alerts(session, model, as_of, final_scores, final_signals, summary)
-            portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
+            with phase("rollup"):
+                _roll_up_parents(session, model, as_of, final_scores)
+            with phase("benchmarks"):
+                _benchmarks(session, model, as_of, final_signals)
+            with phase("alerts"):
+                _alerts(session, model, as_of, final_scores, final_signals, summary)
+            with phase("portfolio_keys"):
+                portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
             bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)
         else:
             parents = {p for p in session.scalars(select(Account.parent_id).where(
@@ -350,16 +380,21 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
             portfolio_keys.refresh(session, touched)
             bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of,
                                                       HealthSnapshot.account_id.in_(touched or [-1]))
-        for band in session.scalars(bands):
-            summary.bands[band or "none"] += 1
-    with store.session(tenant_id) as session:
+        with phase("bands"):
+            for band in session.scalars(bands):
+                summary.bands[band or "none"] += 1
+        commit_started = time.perf_counter()
+    summary.add_time("commit", commit_started)
+    with phase("panel_views"), store.session(tenant_id) as session:
         # After the changes above are committed (their marks made the views stale): the panels that were
         # ever opened get their view for the day at once, the others on their first request.
         panel_views.prepare(session, None if subset is None else touched, as_of)
     if subset is None:
-        with store.session(tenant_id) as session:  # the renewal forecast reads the bands: its p(band) computed here
+        # the renewal forecast reads the bands: its p(band) computed here
+        with phase("prepare_reports"), store.session(tenant_id) as session:
             prepare_reports(session)
-    with store.session(tenant_id) as session:  # the Health, Adoption, Users and Team pages: their default views
+    # the Health, Adoption, Users and Team pages: their default views
+    with phase("base_reports"), store.session(tenant_id) as session:
         if subset is None:
             prepare_base_reports(session, model)
         else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
