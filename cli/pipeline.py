@@ -109,7 +109,7 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
         after = run_plays(store, tenant.id, day)  # portfolio lists, then plays, follow every score run
     if timings:
         for name, seconds in summary.timings.items():
-            click.echo(f"timing {name}: {seconds:.2f} s", err=True)
+            click.echo(f"timing {name}: {seconds:.2f} s (CPU {summary.cpu_timings.get(name, 0.0):.2f} s)", err=True)
         click.echo(f"timing total (score and plays): {sum(summary.timings.values()):.2f} s, CPU "
                    f"{time.process_time():.2f} s in the process", err=True)
     result = summary.as_dict()
