@@ -264,7 +264,10 @@ class InputLoader:
         `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
         subscription says."""
         s = self.session
-        accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids)))}
+        # Only the columns the inputs take (no Account objects: a chunk's accounts are read once, never changed).
+        accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
+                                                      Account.lifecycle_stage, Account.parent_id)
+                                               .where(Account.id.in_(account_ids)))}
         subs = active_subscriptions(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
