@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import click
 from flask import current_app
@@ -83,9 +84,10 @@ def note_model(store: Store, tenant_id: int, model: HealthModel, source: str | N
 @click.option("--history-days", default=None, type=click.IntRange(1, 3660),
               help="Days of history a workspace's first score backfills (default 180; 1: only the day scored).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one line of JSON.")
+@click.option("--timings", is_flag=True, help="Print the seconds each phase of the run took (on standard error).")
 @with_appcontext
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
-          history_days: int | None, as_json: bool) -> None:
+          history_days: int | None, as_json: bool, timings: bool) -> None:
     from cli.after_score import echo_plays, run_plays
     from sync.health import HISTORY_DAYS, has_history, score_tenant
 
@@ -103,7 +105,13 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
     note_model(store, tenant.id, model, model_path or current_app.config.get("HEALTH_MODEL"))
     with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
         summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
-    after = run_plays(store, tenant.id, day)  # portfolio lists, then plays, follow every score run
+    with summary.phase("lists_and_plays"):
+        after = run_plays(store, tenant.id, day)  # portfolio lists, then plays, follow every score run
+    if timings:
+        for name, seconds in summary.timings.items():
+            click.echo(f"timing {name}: {seconds:.2f} s (CPU {summary.cpu_timings.get(name, 0.0):.2f} s)", err=True)
+        click.echo(f"timing total (score and plays): {sum(summary.timings.values()):.2f} s, CPU "
+                   f"{time.process_time():.2f} s in the process", err=True)
     result = summary.as_dict()
     result["lists"], result["plays"] = after["lists"], after["plays"]
     if as_json:

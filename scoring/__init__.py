@@ -15,7 +15,7 @@ give the same results as the above day by day, in one pass per account. For many
 
 from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised_alerts
 from scoring.batch import ScoreBatch, SignalTable, score_table
-from scoring.benchmarks import MeasureBenchmark, benchmark
+from scoring.benchmarks import MeasureBenchmark, benchmark, benchmark_json
 from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
 from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint
@@ -53,6 +53,7 @@ __all__ = [
     "UsageColumns",
     "UsageDay",
     "benchmark",
+    "benchmark_json",
     "choose_profile",
     "compute_signal_table",
     "compute_signals",

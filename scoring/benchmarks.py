@@ -7,9 +7,13 @@ measure the smallest value ranks highest), ties counted half, the account itself
 
 from __future__ import annotations
 
+import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from scoring.model import HealthModel
 from scoring.signals import Signals
@@ -59,4 +63,71 @@ def benchmark(signals: Sequence[Signals], model: HealthModel) -> dict[int, dict[
                 segment_size=len(peers) if peers else 0,
                 base_size=len(base),
             )
+    return out
+
+
+def benchmark_json(signals: Sequence[Signals], model: HealthModel) -> list[str | None]:
+    """For each account of `signals`, in order, the JSON text of its snapshot's ``benchmarks`` part —
+    ``json.dumps({measure: {"segment_percentile": …, "base_percentile": …}})`` for every measure with a
+    value, in the model's order, as `benchmark` gives them — or None when it has no measure with a value.
+
+    Over arrays: each measure's values sorted once, every account's rank a `searchsorted`, its segment's
+    the same within the segment; the percentile is worked out by `_percentile`'s operations on the same
+    whole numbers (so the same floats), Python's `round` applied once per distinct value, and each
+    measure's text made once per distinct pair of percentiles. A NaN value (whose order `sorted` leaves
+    undefined) sends the whole computation to `benchmark`."""
+    n = len(signals)
+    segments: dict[str, int] = {}
+    segment = np.fromiter((-1 if s.segment is None else segments.setdefault(s.segment.casefold(), len(segments))
+                           for s in signals), dtype=np.int64, count=n)
+    pieces: list[list[str]] = [[] for _ in range(n)]
+    for measure in model.measures.values():
+        name = measure.signal
+        raw = [getattr(s, name) for s in signals]
+        where = np.fromiter((v is not None for v in raw), dtype=bool, count=n)
+        if not where.any():
+            continue
+        positions = np.flatnonzero(where)
+        values = np.array([raw[i] for i in positions.tolist()], dtype=np.float64)
+        if np.isnan(values).any():
+            return _benchmark_json_alone(signals, model)
+        higher = measure.direction == "higher_is_better"
+        base = _ranks(values, higher)
+        mine = segment[positions]
+        peers = np.full(len(values), np.nan)
+        for code in np.unique(mine[mine >= 0]).tolist():
+            group = np.flatnonzero(mine == code)
+            peers[group] = _ranks(values[group], higher)
+        prefix = json.dumps(measure.name) + ': {"segment_percentile": '
+        texts: dict[tuple[float | None, float], str] = {}
+        for i, p, b in zip(positions.tolist(), peers.tolist(), base.tolist(), strict=True):
+            key = (None if p != p else p, b)  # NaN: no segment
+            text = texts.get(key)
+            if text is None:
+                text = texts[key] = f'{prefix}{json.dumps(key[0])}, "base_percentile": {json.dumps(b)}}}'
+            pieces[i].append(text)
+    return ["{" + ", ".join(parts) + "}" if parts else None for parts in pieces]
+
+
+def _ranks(values: npt.NDArray[np.float64], higher_is_better: bool) -> npt.NDArray[np.float64]:
+    """`_percentile(sorted(values), v, higher_is_better)` for every v of `values`."""
+    ordered = np.sort(values)
+    size = len(ordered)
+    below = np.searchsorted(ordered, values, side="left")
+    above = size - np.searchsorted(ordered, values, side="right")
+    ties = size - below - above
+    better = below if higher_is_better else above
+    exact = (better + 0.5 * ties) / size * 100.0
+    distinct, back = np.unique(exact, return_inverse=True)
+    return np.array([round(x, 4) for x in distinct.tolist()], dtype=np.float64)[back.reshape(-1)]
+
+
+def _benchmark_json_alone(signals: Sequence[Signals], model: HealthModel) -> list[str | None]:
+    table = benchmark(signals, model)
+    out: list[str | None] = []
+    for s in signals:
+        found = table[s.account_id]
+        out.append(json.dumps({name: {"segment_percentile": b.segment_percentile,
+                                      "base_percentile": b.base_percentile} for name, b in found.items()})
+                   if found else None)
     return out

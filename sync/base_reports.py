@@ -229,11 +229,15 @@ def _distribution_dict(d: hb.Distribution) -> dict[str, Any]:
 
 
 def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
-                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
-                  ) -> dict[str, Any]:
+                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4,
+                  shared: dict[Any, Any] | None = None) -> dict[str, Any]:
     """Latest band distribution (count and ARR) and score histogram, per group of `by` and over all; the weekly
     trend of the last `weeks` ISO weeks per group; p10…p90 of each of `measures` per segment; the accounts poor
-    in `poor_weeks` of the last `of_weeks` weeks."""
+    in `poor_weeks` of the last `of_weeks` weeks.
+
+    `shared`: a dict kept between the reports of one preparation (`prepare_base_reports`, in one transaction):
+    the benchmarks and persistent poor health, which do not depend on `by`, are computed for the first `by`
+    and reused for the others."""
     if by not in BY:
         raise ReportError(f"by must be one of {', '.join(BY)}, not {by[:40]!r}")
     if not 1 <= weeks <= 53:
@@ -264,11 +268,17 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
         mondays = [hb.week_start(day) - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
         trend = hb.trend_of(weekly_counts(session, dimension, mondays[0], day, cohort, people), day, weeks,
                             per_group)
-        bench = _benchmarks(session, latest, cohort, measures)
-        poor = _persistent_poor(session, day, cohort, poor_weeks, of_weeks)
+        reuse = (day, tuple(_cohort_key(cohort)), tuple(measures), poor_weeks, of_weeks)
+        if shared is not None and reuse in shared:
+            bench, poor, names = shared[reuse]
+        else:
+            bench = _benchmarks(session, latest, cohort, measures)
+            poor = _persistent_poor(session, day, cohort, poor_weeks, of_weeks)
+            names = _names(session, [p.account_id for p in poor])
+            if shared is not None:
+                shared[reuse] = bench, poor, names
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    names = _names(session, [p.account_id for p in poor])
     return {
         "as_of": day.isoformat(), "by": by, "weeks": [m.isoformat() for m in mondays],
         "overall": _distribution_dict(overall),
@@ -859,15 +869,15 @@ def _store(session: Session, report: str, key: str, fingerprint: str, built: dic
 
 
 def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
-                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4
-                  ) -> dict[str, Any]:
-    """`_health_report`, its stored copy while the data is unchanged."""
+                  weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4,
+                  shared: dict[Any, Any] | None = None) -> dict[str, Any]:
+    """`_health_report`, its stored copy while the data is unchanged (`shared`: see `_health_report`)."""
     day = _day(session, as_of)
     params = {"by": by, "cohort": _cohort_key(cohort), "day": day, "weeks": weeks, "measures": list(measures),
               "poor": [poor_weeks, of_weeks]}
     return _prepared(session, "health", params, lambda: _health_report(
         session, by=by, cohort=cohort, as_of=day, weeks=weeks, measures=measures, poor_weeks=poor_weeks,
-        of_weeks=of_weeks))
+        of_weeks=of_weeks, shared=shared))
 
 
 def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
@@ -913,8 +923,9 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     model = model or default_model()
     drop_base_reports(session)
     measures, signals = sorted(model.measures), model.signals
+    shared: dict[Any, Any] = {}  # what the Health report computes alike for every `by`
     for by in BY:
-        health_report(session, by=by, measures=measures)
+        health_report(session, by=by, measures=measures, shared=shared)
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
     leaderboard_report(session, key_features=signals.key_features)
     scopes: list[tuple[str, int | None]] = [("admin", None), *((role, uid) for role, uid in session.execute(

@@ -16,13 +16,17 @@ results as scoring each day alone) and writes new snapshots as multi-row INSERTs
 from __future__ import annotations
 
 import datetime as dt
+import json
+import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import String, Table, bindparam, func, insert, select, type_coerce
+from sqlalchemy import String, Table, Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
@@ -38,7 +42,7 @@ from scoring import (
     TicketFact,
     UsageColumns,
     UsageDay,
-    benchmark,
+    benchmark_json,
     compute_signal_table,
     evaluate_alerts,
     reasons_json,
@@ -61,6 +65,7 @@ from store.models import (
     Task,
     Ticket,
     UsageDaily,
+    UsageMonthly,
 )
 from store.panel_views import touches
 from store.queries import active_subscriptions, live_accounts
@@ -78,6 +83,10 @@ EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 ProgressCallback = Callable[[int], None]
 
 
+def _clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
 @dataclass
 class ScoreSummary:
     days: int = 0
@@ -87,6 +96,24 @@ class ScoreSummary:
     alerts_raised: int = 0
     alerts_resolved: int = 0
     alerts_by_rule: Counter[str] = field(default_factory=Counter)
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per phase of the run, in the order first met (`canary score --timings`; not in `as_dict`)."""
+    cpu_timings: dict[str, float] = field(default_factory=dict)
+    """The process's CPU seconds per phase, likewise."""
+
+    def add_time(self, name: str, started: tuple[float, float]) -> None:
+        """Add the time since `started` (`_clocks()`) to the phase `name`."""
+        wall, cpu = _clocks()
+        self.timings[name] = self.timings.get(name, 0.0) + wall - started[0]
+        self.cpu_timings[name] = self.cpu_timings.get(name, 0.0) + cpu - started[1]
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = _clocks()
+        try:
+            yield
+        finally:
+            self.add_time(name, started)
 
     def as_dict(self) -> dict[str, Any]:
         return {"days": self.days, "accounts": self.accounts,
@@ -107,19 +134,34 @@ def _day(value: dt.datetime | dt.date | None) -> dt.date | None:
     return value.date() if isinstance(value, dt.datetime) else value
 
 
+class Sources(NamedTuple):
+    """Which sources the workspace has: a usage stream (any usage row), a help desk (any ticket, or a
+    connected help desk). Read once per run (`Sources.of`), not per chunk: on a large book each is a query."""
+
+    usage: bool
+    helpdesk: bool
+
+    @classmethod
+    def of(cls, session: Session) -> Sources:
+        def exists(query: Any) -> bool:
+            return session.scalar(query.limit(1)) is not None
+
+        helpdesks = [v.name for v in vendors() if v.helpdesk]
+        return cls(exists(select(UsageDaily.id)),
+                   exists(select(Ticket.id)) or exists(select(Connection.id).where(Connection.system.in_(helpdesks))))
+
+
 class InputLoader:
     """Builds `AccountInputs` for chunks of accounts from one tenant's store."""
 
-    def __init__(self, session: Session, model: HealthModel, first_day: dt.date, last_day: dt.date) -> None:
+    def __init__(self, session: Session, model: HealthModel, first_day: dt.date, last_day: dt.date,
+                 sources: Sources | None = None) -> None:
         self.session = session
         self.model = model
         self.window_start = first_day - dt.timedelta(days=WINDOW_DAYS)
         self.ticket_start = first_day - dt.timedelta(days=TICKET_DAYS)
         self.last_day = last_day
-        self.has_usage = session.scalar(select(func.count()).select_from(UsageDaily)) != 0
-        self.has_helpdesk = (session.scalar(select(func.count()).select_from(Ticket)) != 0
-                             or session.scalar(select(func.count()).select_from(Connection).where(
-                                 Connection.system.in_([v.name for v in vendors() if v.helpdesk]))) != 0)
+        self.has_usage, self.has_helpdesk = sources if sources is not None else Sources.of(session)
 
     def load_columns(self, account_ids: list[int]) -> tuple[list[AccountInputs], UsageColumns]:
         """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
@@ -130,36 +172,67 @@ class InputLoader:
             # PostgreSQL): NumPy reads both at once.
             s = self.session.connection()
             day = type_coerce(UsageDaily.day, String())
-            rows = list(s.execute(
+            result = s.execute(
                 select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
                 .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
-                       UsageDaily.day <= self.last_day)).all())
-            milestones = list(self.model.signals.milestones)
-            if milestones:
-                rows += [(account_id, first, "(milestone)", event, 1) for account_id, event, first in s.execute(
-                    select(UsageDaily.account_id, UsageDaily.event, type_coerce(func.min(UsageDaily.day), String()))
-                    .where(UsageDaily.account_id.in_(account_ids), UsageDaily.event.in_(milestones),
-                           UsageDaily.day < self.window_start)
-                    .group_by(UsageDaily.account_id, UsageDaily.event))]
-        ids, days, user_keys, events, counts = ([row[j] for row in rows] for j in range(5))
+                       UsageDaily.day <= self.last_day))
+            try:
+                rows = list(result.cursor.fetchall())  # the driver's tuples: no Row object per usage row
+            finally:
+                result.close()
+            rows += [(account_id, first, "(milestone)", event, 1)
+                     for account_id, event, first in self._milestones_before(account_ids)]
+        # Split by column at C speed (zip), codes by one dict lookup per row (map), positions by searchsorted.
+        ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
+                                                else ([], [], [], [], []))
+        account = np.array(ids, dtype=np.int64)
         ordinal = np.array(days, dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
         first: dict[int, int] = {}
         if rows:
-            order = np.lexsort((ordinal, np.array(ids, dtype=np.int64)))
-            sorted_ids = np.array(ids, dtype=np.int64)[order]
+            order = np.lexsort((ordinal, account))
+            sorted_ids = account[order]
             starts = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
             first = dict(zip(sorted_ids[starts].tolist(), ordinal[order][starts].tolist(), strict=True))
         inputs = self._inputs(account_ids, {}, first)
-        position = {a.account_id: i for i, a in enumerate(inputs)}
-        where = np.fromiter((position.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        known = np.array([a.account_id for a in inputs], dtype=np.int64)
+        by_id = np.argsort(known, kind="stable")
+        at = np.minimum(np.searchsorted(known[by_id], account), max(len(known) - 1, 0))
+        where = np.where(known[by_id][at] == account, by_id[at], -1) if len(known) else np.full(len(ids), -1)
         keep = where >= 0
-        users: dict[str, int] = {}
-        names: dict[str, int] = {}
-        user = np.fromiter((users.setdefault(u, len(users)) for u in user_keys), dtype=np.int64, count=len(ids))
-        event = np.fromiter((names.setdefault(e, len(names)) for e in events), dtype=np.int64, count=len(ids))
-        columns = UsageColumns(where[keep], ordinal[keep], user[keep], event[keep],
+        users = {u: k for k, u in enumerate(dict.fromkeys(user_keys))}
+        names = {e: k for k, e in enumerate(dict.fromkeys(events))}
+        user = np.fromiter(map(users.__getitem__, user_keys), dtype=np.int64, count=len(ids))
+        event = np.fromiter(map(names.__getitem__, events), dtype=np.int64, count=len(ids))
+        columns = UsageColumns(where[keep].astype(np.int64), ordinal[keep], user[keep], event[keep],
                                np.array(counts, dtype=np.int64)[keep], tuple(users), tuple(names))
         return inputs, columns
+
+    def _milestones_before(self, account_ids: list[int]) -> list[tuple[int, str, dt.date]]:
+        """(account, milestone event, its first day) for the milestones used before the window: what `load`
+        reads as ``min(day)`` from `UsageDaily`, read from the monthly roll-up's day masks (`UsageMonthly`,
+        kept by the database's triggers: bit d − 1 of ``days`` for each day d with a row), a few index reads
+        per account instead of every earlier usage row."""
+        milestones = [m for m in self.model.signals.milestones if m]  # '' is the roll-up's any-event row
+        if not milestones:
+            return []
+        start = self.window_start
+        month = start.replace(day=1)
+        first: dict[tuple[int, str], dt.date] = {}
+        for account_id, event, first_of_month, days in self.session.execute(
+                select(UsageMonthly.account_id, UsageMonthly.event, UsageMonthly.month, UsageMonthly.days)
+                .where(UsageMonthly.account_id.in_(account_ids), UsageMonthly.event.in_(milestones),
+                       # coalesce: no range on the (tenant, month, event) index, which SQLite would otherwise
+                       # scan over every account; the accounts' rows are read by the unique key.
+                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month)):
+            if first_of_month >= month:  # the window's first month: only its days before the window
+                days &= (1 << (start.day - 1)) - 1
+            if days <= 0:
+                continue
+            day = first_of_month + dt.timedelta(days=(days & -days).bit_length() - 1)
+            key = (account_id, event)
+            if key not in first or day < first[key]:
+                first[key] = day
+        return [(account_id, event, day) for (account_id, event), day in first.items()]
 
     def load(self, account_ids: list[int]) -> list[AccountInputs]:
         s = self.session
@@ -191,7 +264,10 @@ class InputLoader:
         `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
         subscription says."""
         s = self.session
-        accounts = {a.id: a for a in s.scalars(select(Account).where(Account.id.in_(account_ids)))}
+        # Only the columns the inputs take (no Account objects: a chunk's accounts are read once, never changed).
+        accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
+                                                      Account.lifecycle_stage, Account.parent_id)
+                                               .where(Account.id.in_(account_ids)))}
         subs = active_subscriptions(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
@@ -291,23 +367,32 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     final_scores: dict[int, HealthScore] = {}
     final_signals: dict[int, Signals] = {}
     first, last = days[0].toordinal(), as_of.toordinal()
+    phase = summary.phase
+    with phase("history"), store.session(tenant_id) as session:
+        sources = Sources.of(session)
     for chunk in _chunks(account_ids):
         with store.session(tenant_id) as session:
-            loader = InputLoader(session, model, days[0], as_of)
-            history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
-            priors: dict[int, HealthScore] = {}
-            for account_id, snaps in history.items():
-                prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps) if s.day < days[0] and s.parts),
-                             None)
-                if prior is not None:
-                    priors[account_id] = prior
+            with phase("history"):
+                loader = InputLoader(session, model, days[0], as_of, sources)
+                history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
+                priors: dict[int, HealthScore] = {}
+                for account_id, snaps in history.items():
+                    prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
+                                  if s.day < days[0] and s.parts), None)
+                    if prior is not None:
+                        priors[account_id] = prior
             if len(days) == 1:
                 # One day: the chunk's signals and scores over arrays (the same as account by account).
-                inputs, usage = loader.load_columns(chunk)
-                table = compute_signal_table(inputs, as_of, model, usage)
-                batch = score_table(table, model, priors).to_list()
+                with phase("load"):
+                    inputs, usage = loader.load_columns(chunk)
+                with phase("signals"):
+                    table = compute_signal_table(inputs, as_of, model, usage)
+                with phase("scores"):
+                    batch = score_table(table, model, priors).to_list()
             else:
-                inputs = loader.load(chunk)
+                with phase("load"):
+                    inputs = loader.load(chunk)
+            snapshots_started = _clocks()
             writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None)
             for position, account in enumerate(inputs):
                 snaps = history.get(account.account_id, [])
@@ -332,14 +417,21 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
                 final_scores[final.account_id] = final
                 final_signals[final.account_id] = signals[-1]
             writer.flush()
+            summary.add_time("snapshots", snapshots_started)
+            commit_started = _clocks()
+        summary.add_time("commit", commit_started)
         if progress:
             progress(len(chunk))
     with store.session(tenant_id) as session:
         if subset is None:
-            _roll_up_parents(session, model, as_of, final_scores)
-            _benchmarks(session, model, as_of, final_signals)
-            _alerts(session, model, as_of, final_scores, final_signals, summary)
-            portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
+            with phase("rollup"):
+                _roll_up_parents(session, model, as_of, final_scores)
+            with phase("benchmarks"):
+                _benchmarks(session, model, as_of, final_signals)
+            with phase("alerts"):
+                _alerts(session, model, as_of, final_scores, final_signals, summary)
+            with phase("portfolio_keys"):
+                portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
             bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)
         else:
             parents = {p for p in session.scalars(select(Account.parent_id).where(
@@ -350,16 +442,21 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
             portfolio_keys.refresh(session, touched)
             bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of,
                                                       HealthSnapshot.account_id.in_(touched or [-1]))
-        for band in session.scalars(bands):
-            summary.bands[band or "none"] += 1
-    with store.session(tenant_id) as session:
+        with phase("bands"):
+            for band in session.scalars(bands):
+                summary.bands[band or "none"] += 1
+        commit_started = _clocks()
+    summary.add_time("commit", commit_started)
+    with phase("panel_views"), store.session(tenant_id) as session:
         # After the changes above are committed (their marks made the views stale): the panels that were
         # ever opened get their view for the day at once, the others on their first request.
         panel_views.prepare(session, None if subset is None else touched, as_of)
     if subset is None:
-        with store.session(tenant_id) as session:  # the renewal forecast reads the bands: its p(band) computed here
+        # the renewal forecast reads the bands: its p(band) computed here
+        with phase("prepare_reports"), store.session(tenant_id) as session:
             prepare_reports(session)
-    with store.session(tenant_id) as session:  # the Health, Adoption, Users and Team pages: their default views
+    # the Health, Adoption, Users and Team pages: their default views
+    with phase("base_reports"), store.session(tenant_id) as session:
         if subset is None:
             prepare_base_reports(session, model)
         else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
@@ -460,15 +557,35 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
 
 
 def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dict[int, Signals]) -> None:
+    """The day's segment and base percentiles into each scored account's snapshot (``parts["benchmarks"]``).
+
+    Core, not ORM objects: the snapshots' parts are read as text and the ``benchmarks`` entry appended to
+    it — the text `json.dumps` gives the parts with the entry added —, then written in one executemany;
+    a snapshot whose parts hold an entry already (a day scored again) is decoded and replaced in place."""
     if not signals:
         return
-    table = benchmark(list(signals.values()), model)
-    for snap in session.scalars(select(HealthSnapshot).where(HealthSnapshot.day == day)):
-        found = table.get(snap.account_id)
-        if found:
-            snap.parts = {**(snap.parts or {}), "benchmarks": {
-                name: {"segment_percentile": b.segment_percentile, "base_percentile": b.base_percentile}
-                for name, b in found.items()}}
+    ordered = list(signals.values())
+    texts = dict(zip((s.account_id for s in ordered), benchmark_json(ordered, model), strict=True))
+    rows: list[dict[str, Any]] = []
+    # The stored text (CAST: a driver would otherwise decode PostgreSQL's json itself).
+    snapshots = select(HealthSnapshot.id, HealthSnapshot.account_id, sql_cast(HealthSnapshot.parts, Text())
+                       ).where(HealthSnapshot.day == day)
+    for snapshot_id, account_id, parts in session.execute(snapshots):
+        found = texts.get(account_id)
+        if found is None:
+            continue
+        if parts is None or '"benchmarks"' in parts or not parts.endswith("}"):
+            decoded = json.loads(parts) if parts is not None else None
+            text = json.dumps({**(decoded or {}), "benchmarks": json.loads(found)})
+        else:
+            text = f'{parts[:-1]}{", " if parts != "{}" else ""}"benchmarks": {found}}}'
+        rows.append({"snapshot_id": snapshot_id, "parts_json": text})
+    table = cast(Table, HealthSnapshot.__table__)
+    write = update(table).where(table.c.id == bindparam("snapshot_id")).values(
+        parts=bindparam("parts_json", type_=EncodedJSON()))
+    for start in range(0, len(rows), _SnapshotWriter.BATCH):
+        session.execute(write, rows[start:start + _SnapshotWriter.BATCH],
+                        execution_options=panel_views.touches_every_account())
 
 
 class _DayScore(NamedTuple):

@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 
 from extensions import canary_store
 from store.models import Account, HealthSnapshot, Subscription, Task, UsageDaily
-from sync.base_reports import adoption_report, health_report, leaderboard_report, team_report
+from sync.base_reports import BY, _health_report, adoption_report, health_report, leaderboard_report, team_report
 from sync.reports import Cohort, ReportError
 from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
 from tests.shared import WORLD_AS_OF, WORLD_NOW
@@ -183,3 +183,16 @@ def test_benchmarks_of_several_measures_read_in_one_pass_equal_each_measure_read
     assert sorted(b["accounts"] for b in together) == [4, 5]
     logins = next(b for b in together if b["measure"] == "logins_30d")
     assert logins["percentiles"]["p50"] == 4.5 and logins["percentiles"]["p90"] == 10.0
+
+
+def test_health_reports_sharing_their_benchmarks_and_poor_health_equal_each_computed_alone(seeded: Any) -> None:
+    """`prepare_base_reports` computes the benchmarks and persistent poor health once for every dimension."""
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        shared: dict[Any, Any] = {}
+        together = {by: _health_report(s, by=by, as_of=WORLD_AS_OF, measures=["weekly_active_users"], shared=shared)
+                    for by in BY}
+        alone = {by: _health_report(s, by=by, as_of=WORLD_AS_OF, measures=["weekly_active_users"]) for by in BY}
+    assert len(shared) == 1
+    assert together == alone
+    assert len(together["csm"]["benchmarks"]) == 1 and len(together["csm"]["persistent_poor"]["accounts"]) == 3

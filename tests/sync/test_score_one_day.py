@@ -17,7 +17,7 @@ from app import create_app
 from cli.demo import run_demo
 from extensions import canary_store
 from sandbox.server import Sandbox
-from scoring import HealthScore, compute_signal_table, compute_signals, default_model, score_account
+from scoring import HealthScore, benchmark, compute_signal_table, compute_signals, default_model, score_account
 from store.migrate import upgrade
 from store.models import Account, HealthSnapshot
 from store.queries import live_accounts
@@ -51,6 +51,17 @@ def test_one_day_run_equals_each_account_scored_alone(tmp_path: Path) -> None:
     assert summary.accounts == len(ids) == COMPANIES
     # The columns and the rows load the same facts.
     assert [table.row(i) for i in range(len(ids))] == [compute_signals(a, today, model) for a in inputs]
+    # The day's benchmarks (written into the stored parts' text) are `benchmark` over every account's signals.
+    expected_benchmarks = benchmark([compute_signals(a, today, model) for a in inputs], model)
+    benchmarked = 0
+    for account in inputs:
+        found = expected_benchmarks[account.account_id]
+        stored_parts = stored[(account.account_id, today)].parts
+        assert stored_parts.get("benchmarks") == ({name: {"segment_percentile": b.segment_percentile,
+                                                          "base_percentile": b.base_percentile}
+                                                   for name, b in found.items()} if found else None)
+        benchmarked += bool(found)
+    assert benchmarked == len(inputs)
     compared = 0
     for account in inputs:
         if account.account_id in parents:
