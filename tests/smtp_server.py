@@ -71,8 +71,14 @@ class Inbox:
         return [message_from_bytes(raw, policy=default) for _, _, raw in self.accepted]
 
 
+VALID_FROM = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+VALID_UNTIL = dt.datetime(2099, 12, 31, tzinfo=dt.UTC)
+
+
 def self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, made now (valid one day either side of the real clock)."""
+    """A certificate for 127.0.0.1 and its key, valid from 2000 to 2099: OpenSSL checks it against the real clock,
+    which no test pins, while the tests that make it often run under a pinned one (`tests.shared.pinned_clock`);
+    so it is dated without reading any clock."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -80,10 +86,8 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
+            .serial_number(x509.random_serial_number()).not_valid_before(VALID_FROM).not_valid_after(VALID_UNTIL)
             .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                            critical=False)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
