@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbtemplate import Templates
 from tests.pg import create_database, postgres_server
 
 TEST_SECRET = "test-secret-key-for-canary-0123456789"
@@ -54,11 +55,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return create_database(admin)
 
 
-@pytest.fixture
-def migrated_url(database_url: str) -> str:
-    from store.migrate import upgrade
+@pytest.fixture(scope="session")
+def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Migrated (and seeded) template databases of this session, copied for each test: see tests/dbtemplate.py."""
+    templates = Templates(tmp_path_factory.mktemp("db-templates"))
+    yield templates
+    templates.close()
 
-    upgrade(database_url)
+
+@pytest.fixture
+def migrated_url(database_url: str, db_templates: Templates) -> str:
+    """`database_url` migrated to the head: a copy of the session's migrated template."""
+    db_templates.migrate(database_url)
     return database_url
 
 
@@ -72,8 +80,9 @@ def store(migrated_url: str) -> Iterator[Any]:
 
 
 @pytest.fixture
-def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Build apps on a migrated SQLite file in a temp instance folder."""
+def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_templates: Templates) -> Any:
+    """Build apps on a migrated SQLite file in a temp instance folder (a copy of the session's migrated
+    template when the file is new; a ``DATABASE_URL`` given, or a file already there, is upgraded)."""
     from app import create_app
     from store.migrate import upgrade
 
@@ -83,8 +92,12 @@ def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     monkeypatch.delenv("DATABASE_URL", raising=False)
 
     def build(**config: Any) -> Any:
-        url = config.pop("DATABASE_URL", f"sqlite:///{tmp_path / 'app.db'}")
-        upgrade(url)
+        default = tmp_path / "app.db"
+        url = config.pop("DATABASE_URL", f"sqlite:///{default}")
+        if url == f"sqlite:///{default}" and not default.exists():
+            db_templates.migrate(url)
+        else:
+            upgrade(url)
         return create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE_URL": url, **config})
 
     return build
