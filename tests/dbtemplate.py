@@ -16,7 +16,9 @@ copy plus its own deep copy of what the builder returned (ids, e-mails, keys), s
 other's writes.
 
 Copies are byte-for-byte what the first build produced: rows whose columns default to the wall clock
-(``created_at``) carry the moment of that first build, not of the test.
+(``created_at``) carry the moment of that first build, not of the test. Seeded templates are therefore also
+keyed by Python's clock to the hour (``clock_hour``): one seeded under a pinned clock (`tests.shared.pinned_clock`)
+is served only to tests on that pinned clock, one seeded on the real clock only to tests within the same hour.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from sqlalchemy.pool import NullPool
 
 T = TypeVar("T")
 
@@ -77,6 +81,32 @@ def _pg_execute(admin_url: str, *statements: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)  # type: ignore[arg-type]
+
+
+def clock_hour() -> str:
+    """Python's clock (real, or pinned by time-machine) to the hour: part of a seeded template's key, so rows a
+    builder dates from the clock (``created_at``) are at most an hour off what seeding in the test would give,
+    and a template seeded under a pinned clock is never served to a test on the real one (or the reverse)."""
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H")
+
+
+def rows_written(url: str) -> list[str]:
+    """The tables of the database at ``url`` that hold rows (alembic's version row aside)."""
+    from sqlalchemy import inspect, text
+
+    from store.db import make_engine
+
+    if url.startswith("sqlite:") and not sqlite_path(url).exists():
+        return []
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+            return [t for t in tables if conn.execute(text(f'SELECT 1 FROM "{t}" LIMIT 1')).first() is not None]
+    finally:
+        engine.dispose()
 
 
 @dataclass
@@ -149,15 +179,19 @@ class Templates:
     # --- seeded --------------------------------------------------------------------------------------
 
     def seeded(self, name: str, url: str, build: Callable[[str], T]) -> T:
-        """Put a copy of the ``name`` seeded database at ``url`` (empty, or only migrated) and return a deep
-        copy of what ``build`` returned when it seeded the template. ``build(template_url)`` runs once per
-        session per backend: it gets a migrated database and fills it."""
+        """Put a copy of the ``name`` seeded database at ``url`` and return a deep copy of what ``build``
+        returned when it seeded the template. ``build(template_url)`` runs once per session per backend: it
+        gets a migrated database and fills it. The database at ``url`` must hold no rows yet (migrated or
+        empty): a copy replaces it whole, and would silently drop what a test had written first."""
         sqlite = url.startswith("sqlite:")
+        written = rows_written(url)
+        if written:
+            raise RuntimeError(f"seeded({name!r}) over a database that has rows already: {written}")
         admin_url = "" if sqlite else _pg_split(url)[0]
-        slot = (name, self.key(), admin_url)
+        slot = (f"{name}_{clock_hour()}", self.key(), admin_url)
         if slot not in self._seeded:
             if sqlite:
-                path = self.folder / f"seeded-{name}-{slot[1]}.db"
+                path = self.folder / f"seeded-{slot[0]}-{slot[1]}.db"
                 path.unlink(missing_ok=True)
                 copy_sqlite(self.sqlite_template(), path)
                 data = build(f"sqlite:///{path}")
