@@ -13,13 +13,14 @@ from plays import template
 from store.models import AuditEvent, Play, PlayRun, PlayVersion, Task
 from sync.plays import create_from_template, evaluate_plays, publish
 from tests.api.test_api_v1 import bearer
-from tests.console.conftest import Workspace, seed_workspace
+from tests.console.conftest import Workspace, seed_workspace, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF
 
 
 @pytest.fixture
-def alpha(console_app: Any) -> Workspace:
-    return seed_workspace(console_app, "alpha", "Alpha")
+def alpha(console_app: Any, db_templates: Templates) -> Workspace:
+    return seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"))[0]
 
 
 def _plays(app: Any, ws: Workspace) -> dict[str, int]:

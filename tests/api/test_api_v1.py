@@ -10,12 +10,13 @@ from sqlalchemy import select
 from console.auth import issue_api_token
 from extensions import canary_store
 from store.models import User
-from tests.console.conftest import Workspace, seed_workspace
+from tests.console.conftest import Workspace, seeded_workspaces
+from tests.dbtemplate import Templates
 
 
 @pytest.fixture
-def alpha(console_app: Any) -> Workspace:
-    return seed_workspace(console_app, "alpha", "Alpha")
+def alpha(console_app: Any, db_templates: Templates) -> Workspace:
+    return seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"))[0]
 
 
 def bearer(app: Any, ws: Workspace, role: str) -> dict[str, str]:

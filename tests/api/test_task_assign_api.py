@@ -12,7 +12,8 @@ from sqlalchemy import select
 from extensions import canary_store
 from store.models import AuditEvent, Task, User
 from tests.api.test_api_v1 import bearer
-from tests.console.conftest import Workspace, seed_workspace
+from tests.console.conftest import Workspace, seed_workspace, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import pinned_clock
 
 
@@ -23,8 +24,8 @@ def _clock() -> Iterator[None]:
 
 
 @pytest.fixture
-def alpha(console_app: Any) -> Workspace:
-    return seed_workspace(console_app, "alpha", "Alpha")
+def alpha(console_app: Any, db_templates: Templates) -> Workspace:
+    return seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"))[0]
 
 
 def task_of(ws: Workspace, account: str) -> int:

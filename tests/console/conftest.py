@@ -7,6 +7,8 @@ Everything is dated from `tests.shared.WORLD_AS_OF`; passwords hash with cheap a
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -30,6 +32,7 @@ from store.models import (
     UsageDaily,
 )
 from store.tenants import create_tenant
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF
 
 PASSWORD = "correct horse battery staple"
@@ -145,9 +148,31 @@ def console_app(app_factory: Any) -> Any:
     return app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False)
 
 
+def seeded_workspaces(app: Any, templates: Templates, *specs: tuple[str, str]) -> tuple[Workspace, ...]:
+    """``seed_workspace(app, slug, prefix)`` for each (slug, prefix), in order, on the app's database, which
+    must hold no rows yet: the seeded database is built once per session (on an app with the same secret key
+    and password hashing) and copied for each test, with its own copy of the `Workspace` records."""
+    store = canary_store(app)
+    settings = {"SECRET_KEY": app.config["SECRET_KEY"], "PASSWORD_HASH": app.config.get("PASSWORD_HASH")}
+    key = hashlib.sha256(json.dumps([settings, specs], sort_keys=True).encode()).hexdigest()[:12]
+
+    def build(url: str) -> tuple[Workspace, ...]:
+        from app import create_app
+
+        builder = create_app({"TESTING": True, "DATABASE_URL": url, **settings})
+        try:
+            return tuple(seed_workspace(builder, slug, prefix) for slug, prefix in specs)
+        finally:
+            canary_store(builder).dispose()
+
+    store.engine.dispose()  # nothing of the app holds the database while it is replaced
+    return templates.seeded(f"console_{key}", store.url, build)
+
+
 @pytest.fixture
-def two_workspaces(console_app: Any) -> tuple[Workspace, Workspace]:
-    return seed_workspace(console_app, "alpha", "Alpha"), seed_workspace(console_app, "bravo", "Bravo")
+def two_workspaces(console_app: Any, db_templates: Templates) -> tuple[Workspace, Workspace]:
+    alpha, bravo = seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"), ("bravo", "Bravo"))
+    return alpha, bravo
 
 
 def csrf_of(client: FlaskClient) -> str:

@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from tests.console.conftest import Workspace, console_app, seed_workspace, signed_in_client
+from tests.console.conftest import Workspace, console_app, seeded_workspaces, signed_in_client
+from tests.dbtemplate import Templates
 
 __all__ = ["console_app"]
 
 
 @pytest.fixture
-def alpha(console_app: Any) -> Workspace:
-    return seed_workspace(console_app, "alpha", "Alpha")
+def alpha(console_app: Any, db_templates: Templates) -> Workspace:
+    return seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"))[0]
 
 
 def test_health_page_draws_bands_histogram_trend_and_lists_the_persistently_poor(console_app: Any,

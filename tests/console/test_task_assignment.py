@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from extensions import canary_store
 from store.models import AuditEvent, Task, Tenant, User
-from tests.console.conftest import Workspace, csrf_of, seed_workspace, signed_in_client
+from tests.console.conftest import Workspace, csrf_of, seed_workspace, seeded_workspaces, signed_in_client
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF, pinned_clock
 
 
@@ -24,8 +25,8 @@ def _clock() -> Iterator[None]:
 
 
 @pytest.fixture
-def alpha(console_app: Any) -> Workspace:
-    return seed_workspace(console_app, "alpha", "Alpha")
+def alpha(console_app: Any, db_templates: Templates) -> Workspace:
+    return seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"))[0]
 
 
 def task_of(ws: Workspace, account: str) -> int:

@@ -10,20 +10,20 @@ import pytest
 from sqlalchemy import func, select
 
 from store.db import Store
-from store.migrate import upgrade
 from store.models import Account, Contact, HealthSnapshot, PushLedger, SourceLink, Subscription, Ticket
 from store.tenants import create_tenant
 from sync.push import push
 from sync.runner import sync
+from tests.dbtemplate import Templates
 from tests.integrations.test_hubspot_adapter import Portal, loopback, make_portal
 
 __all__ = ["loopback", "make_portal"]  # fixtures shared with the adapter tests
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def sqlite_store(tmp_path: Path, db_templates: Templates) -> Iterator[Store]:
     url = f"sqlite:///{tmp_path / 'canary.db'}"
-    upgrade(url)
+    db_templates.migrate(url)
     store = Store(url)
     yield store
     store.dispose()

@@ -25,6 +25,7 @@ from sandbox.faults import FaultInjector
 from sandbox.salesforce import SalesforceEmulator, make_id
 from sandbox.world import Company, Deal, Person, Presence, Ticket, World
 from sync.push import HEALTH_FIELDS
+from tests.dbtemplate import Templates
 
 BASE = datetime(2026, 1, 1, tzinfo=UTC)
 SOBJECTS = {"accounts": "Account", "contacts": "Contact", "deals": "Opportunity", "tickets": "Case"}
@@ -464,12 +465,11 @@ def test_daily_ceiling_stops_before_the_org_runs_dry(make_box: Callable[..., Box
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Any]:
+def sqlite_store(tmp_path: Path, db_templates: Templates) -> Iterator[Any]:
     from store.db import Store
-    from store.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'canary.db'}"
-    upgrade(url)
+    db_templates.migrate(url)
     store = Store(url)
     yield store
     store.dispose()

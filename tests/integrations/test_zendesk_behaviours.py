@@ -13,11 +13,11 @@ from sqlalchemy import select
 
 from integrations.base import FieldUpdate, Page, Removal, TicketRecord
 from store.db import Store
-from store.migrate import upgrade
 from store.models import SourceLink, SurveyResponse, Ticket
 from store.tenants import create_tenant
 from sync.push import HEALTH_FIELDS
 from sync.runner import sync
+from tests.dbtemplate import Templates
 from tests.integrations import test_zendesk_adapter as zda
 from tests.integrations.test_zendesk_adapter import Box, drain, ids_of
 
@@ -32,9 +32,9 @@ def removed_of(pages: list[Page]) -> list[Removal]:
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def sqlite_store(tmp_path: Path, db_templates: Templates) -> Iterator[Store]:
     url = f"sqlite:///{tmp_path / 'canary.db'}"
-    upgrade(url)
+    db_templates.migrate(url)
     store = Store(url)
     yield store
     store.dispose()

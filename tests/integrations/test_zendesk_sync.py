@@ -11,20 +11,20 @@ import pytest
 from sqlalchemy import func, select
 
 from store.db import Store
-from store.migrate import upgrade
 from store.models import Account, Contact, HealthSnapshot, SourceLink, SyncCursor, Ticket
 from store.tenants import create_tenant
 from sync.push import push
 from sync.runner import sync
+from tests.dbtemplate import Templates
 from tests.integrations.test_zendesk_adapter import Box, boot, loopback, world  # noqa: F401 - fixtures
 
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
 
 
 @pytest.fixture
-def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+def sqlite_store(tmp_path: Path, db_templates: Templates) -> Iterator[Store]:
     url = f"sqlite:///{tmp_path / 'canary.db'}"
-    upgrade(url)
+    db_templates.migrate(url)
     store = Store(url)
     yield store
     store.dispose()

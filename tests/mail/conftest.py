@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from mail.templates import MailTemplate
+from tests.dbtemplate import Templates
 
 CAMPAIGN = MailTemplate(
     subject="{{ account.name }} is {{ health.band }}",
@@ -30,11 +31,9 @@ def _pinned() -> Iterator[None]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    from store.migrate import upgrade
-
+def sqlite_url(tmp_path: Path, db_templates: Templates) -> str:
     url = f"sqlite:///{tmp_path / 'mail.db'}"
-    upgrade(url)
+    db_templates.migrate(url)
     return url
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_NOW
 
 SENDER = "canary@alpha.example"
@@ -36,15 +37,14 @@ def _pinned() -> Iterator[None]:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
+def world(tmp_path: Path, db_templates: Templates) -> Iterator[World]:
     from console.people import add_user
     from store.db import Store
-    from store.migrate import upgrade
     from store.models import Account
     from store.tenants import create_tenant
 
     url = f"sqlite:///{tmp_path / 'notify.db'}"
-    upgrade(url)
+    db_templates.migrate(url)
     store = Store(url)
     with store.session() as s:
         alpha, _ = create_tenant(s, "alpha", "Alpha")

@@ -29,6 +29,7 @@ from store.models import (
     UsageDaily,
 )
 from store.tenants import create_tenant
+from tests.dbtemplate import Templates
 
 TODAY = dt.date(2026, 11, 20)
 HUBSPOT_SECRET = "hubspot-client-secret-for-tests"
@@ -98,12 +99,31 @@ def _seed(app: Any, slug: str, account_name: str, score_today: float, band: str,
     return t
 
 
+def _seed_both(app: Any) -> tuple[Tenantry, Tenantry]:
+    return (_seed(app, "alpha", "Alpha Industries", 34.0, "poor", "1"),
+            _seed(app, "bravo", "Bravo Logistics", 88.0, "good", "2"))
+
+
 @pytest.fixture
-def embed_app(app_factory: Any) -> Any:
+def embed_app(app_factory: Any, db_templates: Templates) -> Any:
+    """The two tenants are seeded once per session (their RSA keys too) and copied for each test."""
     app = app_factory(HUBSPOT_CLIENT_SECRET=HUBSPOT_SECRET, WIDGET_TODAY=TODAY.isoformat(),
                       PUBLIC_URL="http://localhost")
-    app.config["TENANT_A"] = _seed(app, "alpha", "Alpha Industries", 34.0, "poor", "1")
-    app.config["TENANT_B"] = _seed(app, "bravo", "Bravo Logistics", 88.0, "good", "2")
+    secret_key = app.config["SECRET_KEY"]  # the credentials are stored encrypted with it
+
+    def build(url: str) -> tuple[Tenantry, Tenantry]:
+        from app import create_app
+
+        builder = create_app({"TESTING": True, "SECRET_KEY": secret_key, "DATABASE_URL": url})
+        try:
+            return _seed_both(builder)
+        finally:
+            canary_store(builder).dispose()
+
+    store = canary_store(app)
+    store.engine.dispose()  # nothing of the app holds the database while it is replaced
+    key = hashlib.sha256(secret_key.encode()).hexdigest()[:12]
+    app.config["TENANT_A"], app.config["TENANT_B"] = db_templates.seeded(f"widgets_{key}", store.url, build)
     return app
 
 
