@@ -15,10 +15,10 @@ migrated and then filled by a builder (demo workspaces) is kept once per session
 copy plus its own deep copy of what the builder returned (ids, e-mails, keys), so tests cannot see each
 other's writes.
 
-Copies are byte-for-byte what the first build produced: rows whose columns default to the wall clock
-(``created_at``) carry the moment of that first build, not of the test. Seeded templates are therefore also
-keyed by Python's clock to the hour (``clock_hour``): one seeded under a pinned clock (`tests.shared.pinned_clock`)
-is served only to tests on that pinned clock, one seeded on the real clock only to tests within the same hour.
+Copies are byte-for-byte what the first build produced: rows whose columns default to the clock
+(``created_at``) carry the moment of that first build in this test session, not of the test. The builders run in
+fixtures (never under a pinned clock), so a copy's dates are at most the session's length old; no test may
+depend on them being newer.
 """
 
 from __future__ import annotations
@@ -81,15 +81,6 @@ def _pg_execute(admin_url: str, *statements: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)  # type: ignore[arg-type]
-
-
-def clock_hour() -> str:
-    """Python's clock (real, or pinned by time-machine) to the hour: part of a seeded template's key, so rows a
-    builder dates from the clock (``created_at``) are at most an hour off what seeding in the test would give,
-    and a template seeded under a pinned clock is never served to a test on the real one (or the reverse)."""
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%d%H")
 
 
 def rows_written(url: str) -> list[str]:
@@ -188,7 +179,7 @@ class Templates:
         if written:
             raise RuntimeError(f"seeded({name!r}) over a database that has rows already: {written}")
         admin_url = "" if sqlite else _pg_split(url)[0]
-        slot = (f"{name}_{clock_hour()}", self.key(), admin_url)
+        slot = (name, self.key(), admin_url)
         if slot not in self._seeded:
             if sqlite:
                 path = self.folder / f"seeded-{slot[0]}-{slot[1]}.db"
