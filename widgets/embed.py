@@ -45,6 +45,9 @@ embed = Blueprint("embed", __name__, url_prefix="/widgets")
 
 SESSION_SALT = "canary-widget-session"
 SESSION_MAX_AGE_S = 15 * 60
+PANEL_ANSWER = "canary.panel_answer"
+"""WSGI environ key: set when a panel request was answered from a current view — (view key, variant, vendor)
+— so `widgets.fastpath` may keep the whole answer for the next request that finds the same view."""
 
 
 def _csp(vendor: str | None) -> str:
@@ -111,8 +114,8 @@ def _serializer() -> URLSafeTimedSerializer:
     return cast(URLSafeTimedSerializer, cached[1])
 
 
-def _today() -> dt.date:
-    override = current_app.config.get("WIDGET_TODAY")
+def _today(app: Any = None) -> dt.date:
+    override = (app or current_app).config.get("WIDGET_TODAY")
     return dt.date.fromisoformat(override) if override else dt.datetime.now(dt.UTC).date()
 
 
@@ -141,10 +144,11 @@ class _PanelCache:
                 self.entries.popitem(last=False)
 
 
-def _panel_cache() -> _PanelCache:
-    cache = current_app.extensions.get("canary_panel_cache")
+def _panel_cache(app: Any = None) -> _PanelCache:
+    extensions = (app or current_app).extensions
+    cache = extensions.get("canary_panel_cache")
     if cache is None:
-        cache = current_app.extensions.setdefault("canary_panel_cache", _PanelCache())
+        cache = extensions.setdefault("canary_panel_cache", _PanelCache())
     return cast(_PanelCache, cache)
 
 
@@ -187,6 +191,7 @@ def render_panel(tenant_id: int, system: str, external_id: str, variant: str, ve
         svg = sparkline_svg(view.points, width=width, height=48 if variant == "compact" else 80)
         html = render_template("widgets/panel.html", view=view, sparkline=svg, variant=variant)
         entry[variant] = html
+    request.environ[PANEL_ANSWER] = (key, variant, vendor)
     return _with_headers(Response(html), vendor)
 
 
@@ -244,21 +249,39 @@ def _load_session(token: str) -> Any:
 
     A token whose signature was checked once is remembered (per app and secret key, the last 4,096): a
     repeat only has its age checked, against the time it was signed."""
-    serializer = _serializer()
-    cache = current_app.extensions.get("canary_panel_sessions")
-    if cache is None or cache.secret != current_app.config["SECRET_KEY"]:
+    cache = _session_cache(current_app)
+    if cache.secret != current_app.config["SECRET_KEY"]:
         cache = current_app.extensions["canary_panel_sessions"] = _PanelCache(4096)
         cache.secret = current_app.config["SECRET_KEY"]
-    known = cache.get((token,))
+    known = known_session(current_app, token)
     if known is None:
-        data, signed_at = serializer.loads(token, max_age=SESSION_MAX_AGE_S, return_timestamp=True)
+        data, signed_at = _serializer().loads(token, max_age=SESSION_MAX_AGE_S, return_timestamp=True)
         cache.put((token,), (data, signed_at))
         return data
+    return known[0]
+
+
+def _session_cache(app: Any) -> _PanelCache:
+    cache = app.extensions.get("canary_panel_sessions")
+    return cast(_PanelCache, cache) if cache is not None else _PanelCache(0)
+
+
+def known_session(app: Any, token: str) -> tuple[Any] | None:
+    """A panel session whose signature this process checked before under the app's current key: its data
+    (in a 1-tuple) once its age is checked, None when the token was never checked here (or under another key).
+
+    Raises `SignatureExpired` when the session is older than `SESSION_MAX_AGE_S` (or dated in the future)."""
+    cache = _session_cache(app)
+    if cache.secret is None or cache.secret != app.config["SECRET_KEY"]:
+        return None
+    known = cache.get((token,))
+    if known is None:
+        return None
     data, signed_at = known
     age = (dt.datetime.now(dt.UTC) - signed_at).total_seconds()
     if age > SESSION_MAX_AGE_S or age < 0:
         raise SignatureExpired("the panel session expired")
-    return data
+    return (data,)
 
 
 def _session_tenant(vendor: str) -> int | Response:
