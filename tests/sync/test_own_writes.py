@@ -55,9 +55,10 @@ LIST_CALLS = {"salesforce": ("/services/data/v<version>/queryAll",),
                           "/api/v2/incremental/tickets/cursor.json", "/api/v2/satisfaction_ratings.json"),
               "hubspot": ("/crm/v3/objects/<object_type>/search",)}
 """The calls that read an object's changes (Salesforce's queryMore would be a page more: none here)."""
-LOOKUPS = {"salesforce": 0, "zendesk": 1, "hubspot": 3}
-"""What a run spends besides: the owners named (Zendesk ``users/show_many``; HubSpot the owners and archived
-owners lists) and HubSpot's company-association batch read of a searched page, each once a run."""
+LOOKUPS = {"salesforce": 0, "zendesk": 0, "hubspot": 0}
+"""What a run spends besides: nothing. The records read back are told as Canary's own on the raw page, before
+the owners they name (Zendesk ``users/show_many``; HubSpot the owners and archived owners lists) or a searched
+company's parent (HubSpot's v4 association batch read) would be looked up (`sync.own_writes.OwnWrites`)."""
 
 
 def test_a_sync_right_after_a_push_spends_one_call_per_object_and_changes_nothing(
