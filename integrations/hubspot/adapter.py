@@ -44,6 +44,12 @@ Owners: a company's ``hubspot_owner_id`` is an owner id; the first page naming o
 the portal's owners (``GET /crm/v3/owners``, then ``archived=true`` for deactivated users' owners),
 one call per page of owners, once per run (`HubSpotAdapter._learn_owners`).
 
+Canary's own writes: a push restamps every company it writes, and search cannot leave them out (its filters
+compare a property with a value; none says who made the last change). Given the sync's `OwnWrites`
+(`expect_own_writes`), a pull of companies tells them on the raw page, before any lookup: a company that
+differs from the stored copy only by its stamp while holding what Canary wrote is named in `Page.own_writes`
+and costs no association read or owner listing (`sync.own_writes`).
+
 Push: ``POST /crm/v3/objects/companies/batch/update``, 100 inputs per call; values are checked
 against the property definitions first, so a bad record is reported without costing a call.
 If HubSpot still fails a batch with a 400 (it fails the whole batch for one bad value), the

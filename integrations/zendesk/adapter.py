@@ -20,6 +20,8 @@ Pulls, one request per page, ascending:
   relationship field ``success_manager``): agents not seen before this run are read with one
   ``GET /users/show_many?ids=`` per 100 (`ZendeskAdapter._learn_owners`). Not the organization's
   ``group_id``: a group is a team of agents, not the one person who owns the customer.
+  Canary's own writes come back in this export (it has no filter but ``start_time``); given the sync's
+  `OwnWrites` (`expect_own_writes`) they are told on the raw page and cost no owner lookup (`Page.own_writes`).
 * contacts = users and tickets: cursor-based exports (``after_cursor`` until
   ``end_of_stream``); staff users (agents, admins) are not contacts and are skipped. Deleted
   tickets stay in the ticket export with status ``deleted`` (zenpy's ``incremental()`` cannot
