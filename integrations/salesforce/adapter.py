@@ -224,8 +224,10 @@ class SalesforceAdapter:
 
     def expect_own_writes(self, own: OwnWriteCheck | None) -> None:
         """The next pull of accounts tells Canary's own writes by ``own`` before any owner lookup
-        (`integrations.base.OwnWriteAware`): those the query could not leave out (the first pull, or no
-        ``integration_user_id`` known)."""
+        (`integrations.base.OwnWriteAware`), the same shape as the other vendors. The query leaves them out
+        already when ``integration_user_id`` is known; without it they come back, but the pull does not select
+        Canary's fields (they may not exist before the first push, and SOQL refuses an unknown field), so
+        `AccountRecord.health` is None and neither this nor the writer can tell them (they count as changed)."""
         self._own_writes = own
 
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
