@@ -7,7 +7,7 @@ Every record carries ``(system, external_id)`` and ``updated_at``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
@@ -176,6 +176,25 @@ class Page:
     records: Sequence[Record]
     cursor: str | None
     removed: Sequence[Removal] = ()
+    own_writes: Sequence[str] = ()
+    """Ids of records the page read back that the adapter recognised as only Canary's own write-back (told
+    before mapping them, see `sync.own_writes.OwnWrites`): not records, no change, and no call spent on them."""
+
+
+class OwnWriteCheck(Protocol):
+    """What the sync hands an adapter before it pulls accounts (`sync.own_writes.OwnWrites`): asked about each
+    record of a raw page, mapped before any lookup, whether it is only Canary's own write-back coming back."""
+
+    def recognised(self, record: AccountRecord, unresolved: Iterable[str] = ()) -> bool: ...
+
+
+class OwnWriteAware(Protocol):
+    """An adapter that tells Canary's own writes on a raw page (optional: the sync asks with ``getattr``)."""
+
+    def expect_own_writes(self, own: OwnWriteCheck | None) -> None:
+        """Use ``own`` in the next ``pull("accounts", ...)`` (only there): recognised records are named in
+        `Page.own_writes`, never mapped further, looked up or delivered."""
+        ...
 
 
 def distinct_ids(ids: Sequence[str]) -> list[str]:

@@ -25,7 +25,7 @@ from store.models import Account, Contact, SourceLink, Subscription, SurveyRespo
 from sync.base_reports import prepare_base_reports
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
-from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
+from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor, load_own_writes
 
 log = logging.getLogger("canary.sync")
 
@@ -174,7 +174,8 @@ def _merged(group: Sequence[Page]) -> Page:
     if len(group) == 1:
         return group[0]
     cursor = next((p.cursor for p in reversed(group) if p.cursor is not None), None)
-    return Page(group[0].object, [r for p in group for r in p.records], cursor, group[-1].removed)
+    return Page(group[0].object, [r for p in group for r in p.records], cursor, group[-1].removed,
+                [i for p in group for i in p.own_writes])
 
 
 def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: ObjectName,
@@ -186,6 +187,9 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
     time the last write ended are stored, with the last one's cursor, in one commit."""
     with store.session(tenant_id) as session:
         cursor = load_cursor(session, system, obj)
+        expect = getattr(adapter, "expect_own_writes", None)
+        if obj == "accounts" and callable(expect):  # Canary's own writes told on the raw pages (`sync.own_writes`)
+            expect(load_own_writes(session, system))
     reader = _ReadAhead(iter(adapter.pull(obj, cursor)))
     stored = 0
     try:

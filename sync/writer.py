@@ -52,7 +52,7 @@ from store.upsert import upsert_rows
 from sync import revenue
 from sync.identity import KnownLink, parent_index, resolve
 from sync.normalise import normalise_domain
-from sync.own_writes import STAMP_KEYS, is_own_write
+from sync.own_writes import ACCOUNT_FIELDS, STAMP_KEYS, OwnWrites, account_values, is_own_write
 
 log = logging.getLogger("canary.sync")
 
@@ -60,8 +60,7 @@ ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
 NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk", "product")
 
 # What a pulled record sets on its row (`PageWriter`): compared with the stored row, written when one differs.
-LINK_FIELDS = ("name", "domain", "parent_external_id", "cross_refs", "source_updated_at", "owner", "owner_ref",
-               "owner_active", "segment", "tier", "employees")
+LINK_FIELDS = ACCOUNT_FIELDS
 CONTACT_FIELDS = ("account_id", "name", "title", "role", "source_ids", "last_active_at")
 DEAL_FIELDS = ("account_id", "name", "arr", "mrr", "start_date", "renewal_date", "seats_purchased", "product_tier",
                "status")
@@ -100,6 +99,25 @@ def save_cursor(session: Session, system: str, obj: str, value: str | None) -> N
     upsert_rows(session, SyncCursor.__table__, [{"tenant_id": tenant_id, "system": system, "object": obj,
                                                  "value": value, "updated_at": utcnow()}],
                 ("tenant_id", "system", "object"))
+
+
+def load_own_writes(session: Session, system: str) -> OwnWrites:
+    """What the pull of ``system``'s accounts needs to tell Canary's own writes on a raw page: the stored copy
+    and the ledger's written values of every record the push ledger says Canary wrote to (two queries)."""
+    written: dict[str, dict[str, str | None]] = {}
+    for external_id, key, value in session.execute(select(PushLedger.external_id, PushLedger.field, PushLedger.value)
+                                                   .where(PushLedger.system == system,
+                                                          PushLedger.written_at.is_not(None))):
+        written.setdefault(external_id, {})[key] = value
+    if not written:
+        return OwnWrites({})
+    ids = select(PushLedger.external_id).where(PushLedger.system == system, PushLedger.written_at.is_not(None))
+    picked = [getattr(SourceLink, c) for c in LINK_FIELDS]
+    known: dict[str, tuple[dict[str, Any], dict[str, str | None]]] = {}
+    for row in session.execute(select(SourceLink.external_id, *picked).where(
+            SourceLink.system == system, SourceLink.external_id.in_(ids))):
+        known[row[0]] = (dict(zip(LINK_FIELDS, row[1:], strict=True)), written.get(row[0], {}))
+    return OwnWrites(known)
 
 
 def clear_cursors(session: Session, system: str) -> None:
@@ -157,7 +175,8 @@ class PageWriter:
         self._links = links
 
     def write(self, page: Page) -> WriteCounts:
-        counts = WriteCounts(pulled=len(page.records))
+        # Records the adapter recognised as Canary's own write-back (`sync.own_writes`): read, not a change.
+        counts = WriteCounts(pulled=len(page.records) + len(page.own_writes), skipped=len(page.own_writes))
         writers = {
             "accounts": self._accounts,
             "contacts": self._contacts,
@@ -284,10 +303,7 @@ class PageWriter:
         written: dict[str, dict[str, Any]] = {}
         for r in records:
             assert isinstance(r, AccountRecord)
-            values = {"name": r.name, "domain": r.domain, "parent_external_id": r.parent_external_id,
-                      "cross_refs": dict(r.cross_refs), "source_updated_at": r.updated_at,
-                      "owner": r.owner, "owner_ref": r.owner_ref, "owner_active": r.owner_active,
-                      "segment": r.segment, "tier": r.tier, "employees": r.employees}
+            values = account_values(r)
             current = existing.get(r.external_id)
             if current is None:
                 existing[r.external_id] = written[r.external_id] = dict(values)

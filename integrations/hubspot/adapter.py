@@ -44,6 +44,12 @@ Owners: a company's ``hubspot_owner_id`` is an owner id; the first page naming o
 the portal's owners (``GET /crm/v3/owners``, then ``archived=true`` for deactivated users' owners),
 one call per page of owners, once per run (`HubSpotAdapter._learn_owners`).
 
+Canary's own writes: a push restamps every company it writes, and search cannot leave them out (its filters
+compare a property with a value; none says who made the last change). Given the sync's `OwnWrites`
+(`expect_own_writes`), a pull of companies tells them on the raw page, before any lookup: a company that
+differs from the stored copy only by its stamp while holding what Canary wrote is named in `Page.own_writes`
+and costs no association read or owner listing (`sync.own_writes`).
+
 Push: ``POST /crm/v3/objects/companies/batch/update``, 100 inputs per call; values are checked
 against the property definitions first, so a bad record is reported without costing a call.
 If HubSpot still fails a batch with a 400 (it fails the whole batch for one bad value), the
@@ -108,6 +114,7 @@ from integrations.base import (
     FieldUpdate,
     ObjectName,
     OptOutResult,
+    OwnWriteCheck,
     Page,
     PushResult,
     Record,
@@ -137,6 +144,7 @@ from integrations.hubspot.records import (
     TASK_TO_COMPANY_TYPE_ID,
     archived_millis,
     batch_associations,
+    company_to_account,
     created_millis,
     linked_company,
     merged_ids,
@@ -234,6 +242,14 @@ class _Pull:
     """merged id -> primary, from ``hs_merged_object_ids`` of the records read."""
     count: int | None = None
     idx: tuple[str, ...] = ()
+    own: OwnWriteCheck | None = None
+    """The sync's own-write check (`HubSpotAdapter.expect_own_writes`), for a pull of companies."""
+    recognised: list[str] = field(default_factory=list)
+    """Ids recognised as Canary's own writes since the last page was yielded (`Page.own_writes`)."""
+
+    def take_recognised(self) -> list[str]:
+        taken, self.recognised = self.recognised, []
+        return taken
 
 
 class HubSpotAdapter:
@@ -300,6 +316,8 @@ class HubSpotAdapter:
         self._owners: dict[str, VendorUser] = {}
         """The portal's owners, by owner id, once listed this run (archived ones included)."""
         self._owners_listed = False
+        self._own_writes: OwnWriteCheck | None = None
+        """Handed over by the sync for the next pull of companies (`expect_own_writes`)."""
         self.subscription_types: dict[str, str] = dict(subscription_types or {})
         """Canary category -> HubSpot subscription type id (given, or found by name on first use)."""
 
@@ -406,14 +424,22 @@ class HubSpotAdapter:
 
     # --- pull -----------------------------------------------------------------------------
 
+    def expect_own_writes(self, own: OwnWriteCheck | None) -> None:
+        """The next pull of companies tells Canary's own writes by ``own`` before any association or owner
+        lookup (`integrations.base.OwnWriteAware`)."""
+        self._own_writes = own
+
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
         object_type = OBJECT_TYPES.get(object)
         if object_type is None:
             raise ValueError(f"hubspot has no {object}; it has {', '.join(self.objects)}")
         state = PullCursor.load(cursor)
+        own = None
+        if object == "accounts":
+            own, self._own_writes = self._own_writes, None
         if object_type in SCOPES:
             return self._scoped_pull(object, object_type, state)
-        return self._pull(object, object_type, state)
+        return self._pull(object, object_type, state, own)
 
     def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:
         """The records of ``ids`` now: ``POST /crm/v3/objects/{type}/batch/read``, 100 ids a call, read from
@@ -452,8 +478,9 @@ class HubSpotAdapter:
                 raise
             log.info("hubspot: no %s property on %s yet; no Canary task to read", TASK_KEY_PROPERTY, object_type)
 
-    def _pull(self, obj: ObjectName, object_type: str, state: PullCursor | None) -> Iterator[Page]:
-        pull = _Pull(check_gone=state is None or state.phase == "walk")
+    def _pull(self, obj: ObjectName, object_type: str, state: PullCursor | None,
+              own: OwnWriteCheck | None = None) -> Iterator[Page]:
+        pull = _Pull(check_gone=state is None or state.phase == "walk", own=own)
         decided = state is None
         if state is None and object_type in SCOPES:
             state = PullCursor("forward")  # search from the start: a walk would list every task in the portal
@@ -491,8 +518,9 @@ class HubSpotAdapter:
                     continue
                 records, state, more = self._forward_page(object_type, state, answer, pull)
                 decided = True
-            if records or (state != before and (state.phase == "walk" or (state.ts or 0) > (loaded.ts or 0))):
-                yield Page(obj, records, replace(state, count=None, idx=()).dump())
+            mine = pull.take_recognised()
+            if records or mine or (state != before and (state.phase == "walk" or (state.ts or 0) > (loaded.ts or 0))):
+                yield Page(obj, records, replace(state, count=None, idx=()).dump(), own_writes=mine)
             if not more:
                 break
         removed, final = self._finish(object_type, state, pull)
@@ -664,6 +692,8 @@ class HubSpotAdapter:
             results = [r for r in results if (r.get("properties") or {}).get(TASK_KEY_PROPERTY)]
         for r in results:
             pull.merged.update({merged: str(r["id"]) for merged in merged_ids(r)})
+        if pull.own is not None and object_type == "companies":
+            results = self._not_own(results, pull, lookup=lookup)
         looked_up: dict[str, list[Mapping[str, Any]]] = {}
         wanted = [str(r["id"]) for r in results if needs_lookup(r, object_type)] if lookup else []
         for chunk in _chunks(wanted, self.association_batch_size):
@@ -684,6 +714,23 @@ class HubSpotAdapter:
             for r in results
         ]
         return self._with_owners(records) if object_type == "companies" else records
+
+    @staticmethod
+    def _not_own(results: Sequence[Mapping[str, Any]], pull: _Pull, *, lookup: bool) -> list[Mapping[str, Any]]:
+        """The companies that are not only Canary's own write coming back: each mapped as the page carries it
+        (its parent as the page names it, its owner by id) and asked of ``pull.own``, the parent left out of the
+        comparison when it would be looked up; the recognised ones go to ``pull.recognised`` and cost no
+        association or owner call (`sync.own_writes`)."""
+        assert pull.own is not None
+        rest: list[Mapping[str, Any]] = []
+        for r in results:
+            unresolved = ("parent_external_id",) if lookup and needs_lookup(r, "companies") else ()
+            carried = linked_company(r, "companies", None)
+            if pull.own.recognised(company_to_account(r, carried), unresolved):
+                pull.recognised.append(str(r["id"]))
+            else:
+                rest.append(r)
+        return rest
 
     # --- owners ---------------------------------------------------------------------------
 

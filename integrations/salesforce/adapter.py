@@ -56,6 +56,7 @@ from integrations.base import (
     FieldUpdate,
     ObjectName,
     OptOutResult,
+    OwnWriteCheck,
     Page,
     PushResult,
     Record,
@@ -159,6 +160,8 @@ class SalesforceAdapter:
         self.integration_user_id = integration_user_id
         self._owners: dict[str, VendorUser] = {}
         """Account owners read this run, by User Id (a run asks for each owner once)."""
+        self._own_writes: OwnWriteCheck | None = None
+        """Handed over by the sync for the next pull of accounts (`expect_own_writes`)."""
 
     @classmethod
     def from_credentials(cls, credentials: Mapping[str, Any], base_url: str | None = None,
@@ -219,11 +222,25 @@ class SalesforceAdapter:
 
     # ------------------------------------------------------------------ pull
 
+    def expect_own_writes(self, own: OwnWriteCheck | None) -> None:
+        """The next pull of accounts tells Canary's own writes by ``own`` before any owner lookup
+        (`integrations.base.OwnWriteAware`), the same shape as the other vendors. The query leaves them out
+        already when ``integration_user_id`` is known; without it they come back, but the pull does not select
+        Canary's fields (they may not exist before the first push, and SOQL refuses an unknown field), so
+        `AccountRecord.health` is None and neither this nor the writer can tell them (they count as changed)."""
+        self._own_writes = own
+
     def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
         spec = PULLED.get(object)
         if spec is None:
             raise ValueError(f"salesforce has no {object!r}; it has {', '.join(self.objects)}")
-        position = ModstampCursor.load(cursor)
+        own = None
+        if object == "accounts":
+            own, self._own_writes = self._own_writes, None
+        return self._pull(object, spec, ModstampCursor.load(cursor), own)
+
+    def _pull(self, object: ObjectName, spec: PulledObject, position: ModstampCursor,
+              own: OwnWriteCheck | None) -> Iterator[Page]:
         try:
             answer = self._query(spec, position)
         except VendorRefused as exc:
@@ -238,7 +255,12 @@ class SalesforceAdapter:
                 live = [p for _, p in fresh if not records.is_deleted(p)]
                 removed = [records.removal_from_payload(p) for _, p in fresh if records.is_deleted(p)]
                 position = position.advance([key for key, _ in fresh])
-                yield Page(object, self._map(object, spec, live), position.dump(), removed)
+                mine: list[str] = []
+                if own is not None:  # Canary's own writes, told before the owner lookup (`sync.own_writes`)
+                    told = [(p, own.recognised(records.account_from_payload(p))) for p in live]
+                    mine = [records.record_id(p) for p, recognised in told if recognised]
+                    live = [p for p, recognised in told if not recognised]
+                yield Page(object, self._map(object, spec, live), position.dump(), removed, mine)
             next_url = answer.get("nextRecordsUrl")
             if answer.get("done", True) or not next_url:
                 return

@@ -20,6 +20,8 @@ Pulls, one request per page, ascending:
   relationship field ``success_manager``): agents not seen before this run are read with one
   ``GET /users/show_many?ids=`` per 100 (`ZendeskAdapter._learn_owners`). Not the organization's
   ``group_id``: a group is a team of agents, not the one person who owns the customer.
+  Canary's own writes come back in this export (it has no filter but ``start_time``); given the sync's
+  `OwnWrites` (`expect_own_writes`) they are told on the raw page and cost no owner lookup (`Page.own_writes`).
 * contacts = users and tickets: cursor-based exports (``after_cursor`` until
   ``end_of_stream``); staff users (agents, admins) are not contacts and are skipped. Deleted
   tickets stay in the ticket export with status ``deleted`` (zenpy's ``incremental()`` cannot
@@ -86,6 +88,7 @@ from integrations.base import (
     FieldUpdate,
     ObjectName,
     OptOutResult,
+    OwnWriteCheck,
     Page,
     PushResult,
     Record,
@@ -189,6 +192,8 @@ class ZendeskAdapter:
         self.resolve_owners = resolve_owners
         self._owners: dict[str, VendorUser] = {}
         """Agents named as owners, read this run, by user id (a run asks for each once)."""
+        self._own_writes: OwnWriteCheck | None = None
+        """Handed over by the sync for the next pull of organizations (`expect_own_writes`)."""
         self._fields: dict[str, dict[str, Any]] | None = None
         """The account's organization fields by key, once listed (their types shape the values pushed)."""
         self._remaining: int | None = None
@@ -484,7 +489,13 @@ class ZendeskAdapter:
         rating = body.get("satisfaction_rating")
         return rating if isinstance(rating, dict) else None
 
+    def expect_own_writes(self, own: OwnWriteCheck | None) -> None:
+        """The next pull of organizations tells Canary's own writes by ``own`` before any owner lookup
+        (`integrations.base.OwnWriteAware`)."""
+        self._own_writes = own
+
     def _pull_organizations(self, cursor: str | None) -> Iterator[Page]:
+        own, self._own_writes = self._own_writes, None
         state = TimeCursor.load(cursor)
         while True:
             try:
@@ -502,12 +513,33 @@ class ZendeskAdapter:
                     f"zendesk: the organization export does not move past {state.start_time}: more organizations "
                     "share that second than one page holds; try a larger export_page_size"
                 )
+            mine: list[str] = []
+            if own is not None:
+                fresh, mine = self._not_own(fresh, own)
             records, removed = _split(fresh, self._organization_mapper(fresh))
-            if records or removed or after != state:
-                yield Page("accounts", records, after.dump(), removed)
+            if records or removed or mine or after != state:
+                yield Page("accounts", records, after.dump(), removed, mine)
             state = after
             if end:
                 return
+
+    def _not_own(self, rows: Sequence[dict[str, Any]], own: OwnWriteCheck) -> tuple[list[dict[str, Any]], list[str]]:
+        """The organizations that are not only Canary's own write coming back, and the ids of those that are:
+        each live one mapped as the export carries it (its owner by user id) and asked of ``own``, so the
+        recognised ones cost no owner lookup (`sync.own_writes`)."""
+        rest: list[dict[str, Any]] = []
+        mine: list[str] = []
+        for row in rows:
+            if not is_deleted(row):
+                try:
+                    record = organization_to_account(row, owner_field=self.owner_field)
+                except RecordError:
+                    record = None
+                if record is not None and own.recognised(record):
+                    mine.append(record.external_id)
+                    continue
+            rest.append(row)
+        return rest, mine
 
     def _organization_mapper(self, rows: Sequence[Mapping[str, Any]]) -> Callable[[Mapping[str, Any]], Record]:
         """Maps a page's organizations, their owners read first (`_learn_owners`)."""

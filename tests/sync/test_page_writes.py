@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -14,10 +15,19 @@ from sqlalchemy import event, select
 
 from integrations.base import AccountRecord, ContactRecord, DealRecord, Page
 from store.db import Store
-from store.models import Account, Contact, PanelView, SourceLink, Subscription, SubscriptionVersion, SyncCursor
+from store.models import (
+    Account,
+    Contact,
+    PanelView,
+    PushLedger,
+    SourceLink,
+    Subscription,
+    SubscriptionVersion,
+    SyncCursor,
+)
 from store.tenants import create_tenant
 from store.upsert import upsert_rows
-from sync.writer import PageWriter, apply_identity, save_cursor
+from sync.writer import PageWriter, apply_identity, load_own_writes, save_cursor
 from tests.shared import WORLD_NOW
 
 T0 = WORLD_NOW - dt.timedelta(days=30)
@@ -192,3 +202,28 @@ def test_apply_identity_marks_the_panels_of_the_accounts_it_creates(store: Store
     assert placed["77"] == placed["001002"]
     with store.session(tenant) as s:
         assert apply_identity(s).records_linked == 0
+
+
+def test_own_writes_are_loaded_for_the_pull_and_a_page_naming_them_counts_them_skipped(
+        store: Store, tenant: int) -> None:
+    """`load_own_writes` reads the stored copy and the ledger of each record Canary wrote (not the others, not
+    another system's), and a page's ``own_writes`` are counted pulled and skipped without touching their rows."""
+    _write(store, tenant, Page("accounts", _accounts(3), "c1"))
+    with store.session(tenant) as s:
+        for ext in ("001000", "001001"):
+            s.add(PushLedger(system="salesforce", external_id=ext, field="score", value="42", written_at=WORLD_NOW))
+        s.add(PushLedger(system="salesforce", external_id="001002", field="score", value="42"))  # never written
+        s.add(PushLedger(system="hubspot", external_id="001000", field="score", value="7", written_at=WORLD_NOW))
+    with store.session(tenant) as s:
+        own = load_own_writes(s, "salesforce")
+    assert len(own) == 2
+    later = T0 + dt.timedelta(minutes=5)
+    back = [replace(r, updated_at=later, health={"score": 42.0}) for r in _accounts(3)]
+    assert [own.recognised(r) for r in back] == [True, True, False]
+    counts = _write(store, tenant, Page("accounts", [], "c2", own_writes=["001000", "001001"]))
+    assert (counts.pulled, counts.changed, counts.skipped) == (2, 0, 2)
+    with store.session(tenant) as s:
+        stamps = dict(s.execute(select(SourceLink.external_id, SourceLink.source_updated_at)).all())
+        assert s.scalar(select(SyncCursor.value).where(SyncCursor.object == "accounts")) == "c2"
+    assert {ext: stamp.replace(tzinfo=dt.UTC) if stamp.tzinfo is None else stamp
+            for ext, stamp in stamps.items()} == {f"001{i:03}": T0 for i in range(3)}
