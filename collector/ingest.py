@@ -206,27 +206,30 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
         elif m.user_key in user_account:
             account_of[m.index] = user_account[m.user_key]
 
-    usable = _usable(messages, account_of, milestones, result)
+    # Each event name's kind, once per batch (a batch repeats a handful of names).
+    kinds = {name: event_kind(name, milestones) for name in {m.event for m in messages if m.event}}
+    usable = _usable(messages, account_of, kinds, result)
     fresh = _claim_message_ids(session, tenant_id, usable)
     result.duplicates = len(usable) - len(fresh)
     result.accepted = len(fresh)
 
     fold = DailyFold()
     surveys: list[SurveyResponse] = []
+    usage_accounts = result.usage_accounts
     for m in fresh:
-        if m.type in ("identify", "group", "alias"):
+        if m.type in _NO_USAGE:
             continue
         assert m.event is not None
         account_id = account_of[m.index]
+        usage_accounts.add(account_id)
         fold.add(account_id, m)
-        if event_kind(m.event, milestones) == "survey":
+        if kinds[m.event] == "survey":
             comment = m.properties.get("comment")
             surveys.append(SurveyResponse(account_id=account_id, kind="nps", score=int(m.properties["score"]),
                                           comment=comment if isinstance(comment, str) else None,
                                           submitted_at=m.timestamp, source="collector",
                                           source_ref=m.message_id))
 
-    result.usage_accounts = {account_of[m.index] for m in fresh if m.type not in ("identify", "group", "alias")}
     result.users_created = _store_users(session, tenant_id, fresh, known, user_account)
     session.add_all(surveys)
     session.flush()
@@ -234,17 +237,21 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
     _store_usage(session, tenant_id, fold)
 
 
-def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: frozenset[str],
+_NO_USAGE = frozenset({"identify", "group", "alias"})
+"""Message types that bring no usage (they place accounts and users)."""
+
+
+def _usable(messages: list[Message], account_of: Mapping[int, int], kinds: Mapping[str, str],
             result: IngestResult) -> list[Message]:
     """The messages that can be stored; the others are rejected under their batch index."""
     usable: list[Message] = []
     for m in messages:
-        if m.type in ("track", "page", "screen") and m.index not in account_of:
+        if m.type not in _NO_USAGE and m.index not in account_of:
             result.rejected.append(Rejection(m.index, m.message_id, {"groupId": [
                 "cannot tell which account this user belongs to: send context.groupId "
                 "or a group call for the user first"]}))
             continue
-        if m.event and event_kind(m.event, milestones) == "survey" and not _valid_score(m):
+        if m.event and kinds[m.event] == "survey" and not _valid_score(m):
             result.rejected.append(Rejection(m.index, m.message_id, {"properties": {
                 "score": ["an NPS answer needs a whole-number score from 0 to 10"]}}))
             continue
@@ -326,7 +333,7 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
             index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
         # A user's name or e-mail is their label in the panels of the accounts they are in.
         created = set(session.execute(claim, execution_options=touches(
-            sorted({row[2] for row in rows if row[2] is not None}))).scalars())
+            sorted({row[2] for row in rows if row[2] is not None}))).scalars().all())
     # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
     # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
     # they are only get their last_seen moved (the statement that touches no indexed column).
@@ -411,7 +418,7 @@ def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]
         select(literal(tenant_id), source.c.message_id, received).where(true()),
         include_defaults=False,
     ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
-    claimed = set(session.execute(stmt).scalars())
+    claimed = set(session.execute(stmt).scalars().all())
     return [m for mid, m in first.items() if mid in claimed]
 
 

@@ -569,7 +569,7 @@ class DailyFold:
         entry = self.usage.setdefault(key, [0, 0.0])
         entry[0] += 1
         minutes = message.properties.get("minutes")
-        if isinstance(minutes, int | float) and not isinstance(minutes, bool) and 0 <= minutes <= 24 * 60:
+        if (type(minutes) is int or type(minutes) is float) and 0 <= minutes <= 24 * 60:
             entry[1] += float(minutes)
         self.events.add(message.event)
         seen = self.users_seen.get(message.user_key)
