@@ -476,11 +476,21 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
                                         "groupId": group_id, "context": context, "event": event}):
         return None
     if not group_id:
-        context_group = _context_group(context, properties)
-        if context_group is not None:
-            if context_group[1] is None:
-                return None
-            group_id = context_group[1]
+        # `_context_group`: the first of context.groupId, properties.groupId that is a non-blank string or number
+        for source in (context, properties):
+            value = source.get("groupId")
+            if type(value) is str:
+                value = value.strip()
+            elif type(value) is int:
+                value = str(value)
+            else:
+                continue
+            if value:
+                if len(value) > GROUP_ID_MAX or "\x00" in value or (
+                        not value.isascii() and _SURROGATE.search(value) is not None):
+                    return None
+                group_id = value
+                break
     if event is not None and event.strip().lower() in SURVEY_EVENTS and _text_errors(properties,
                                                                                       {"comment": COMMENT_MAX}):
         return None
@@ -492,8 +502,11 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
         event = "Page Viewed"
     elif kind == "screen":
         event = "Screen Viewed"
+    zone = context.get("timezone")  # `_time_zone`
+    if zone is not None and not (type(zone) is str and 0 < len(zone) <= TIME_ZONE_MAX and known_time_zone(zone)):
+        zone = None
     return Message(kind, message_id or content_id(raw), user_id or f"{ANONYMOUS_PREFIX}{anonymous_id}", when, index,
-                   event, group_id, properties, traits, _time_zone(context))
+                   event, group_id, properties, traits, zone)
 
 
 _MISSING: Any = object()

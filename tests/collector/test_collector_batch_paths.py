@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from collector.messages import Message, _checked_message, _fast_message, parse_batch
@@ -155,3 +157,28 @@ def test_a_mixed_batch_stores_its_valid_half_and_places_accounts_and_users_first
     assert stored["usage"] == {("u1", "Logged In", day): (1, 3.0), ("u2", "Report Created", day): (1, 2.0),
                                ("u4", "Logged In", day): (1, 0.0)}
     assert stored["messages"] == 5
+
+
+_DROP = object()
+NEAR_VALUES: st.SearchStrategy[Any] = st.sampled_from([
+    None, "", "  ", " g1 ", "g" * 256, "nul\x00", "lone\ud800", "é", 7, True, 1.5, [], {},
+    {"groupId": " "}, {"groupId": 3}, {"groupId": "g" * 256}, {"timezone": "Asia/Tokyo"},
+    {"timezone": 5}, {"email": "x@y.io"}, {"website": "http://[x"}, {"score": 11},
+    {"comment": "\x00"}, "NPS Survey Submitted", "2026-11-20T10:15:00+02:00", "2099-01-01"])
+NEAR_KEYS = st.sampled_from(["type", "messageId", "userId", "anonymousId", "groupId", "event", "name", "timestamp",
+                             "originalTimestamp", "properties", "traits", "context"])
+
+
+@settings(max_examples=600, deadline=None, derandomize=True)
+@given(st.sampled_from(range(len(PLAIN))), st.lists(st.tuples(NEAR_KEYS, NEAR_VALUES | st.just(_DROP)), max_size=3))
+def test_near_valid_messages_get_the_same_decision_from_the_fast_checks(which: int,
+                                                                        changes: list[tuple[str, Any]]) -> None:
+    raw = dict(PLAIN[which])
+    for key, value in changes:
+        if value is _DROP:
+            raw.pop(key, None)
+        else:
+            raw[key] = value
+    fast = _fast_message(raw, 2, WORLD_NOW)
+    if fast is not None:
+        assert fast == _checked_message(raw, 2, WORLD_NOW)
