@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, true, update
@@ -105,7 +106,7 @@ class _AccountResolver:
         wanted = json_rows(self.session, [table.c.external_id], [(i,) for i in ids])
         rows = self.session.execute(select(table.c.external_id, table.c.account_id).where(
             table.c.tenant_id == self.tenant_id, table.c.system == "product",
-            table.c.external_id.in_(select(wanted.c.external_id))))
+            table.c.external_id.in_(select(wanted.c.external_id)))).all()
         return {ext: acc for ext, acc in rows if acc is not None}
 
     def _claim(self, ids: list[str]) -> dict[str, int]:
@@ -197,7 +198,8 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
     user_account: dict[str, int] = {k: u[0] for k, u in known.items() if u[0]}
-    for m in sorted(messages, key=lambda m: (m.type != "group", m.index)):
+    by_index = sorted(messages, key=_INDEX)  # in batch order already when they come from `parse_batch`
+    for m in [m for m in by_index if m.type == "group"] + [m for m in by_index if m.type != "group"]:
         if m.group_id:
             account_id = accounts.resolve(m.group_id)
             account_of[m.index] = account_id
@@ -237,6 +239,7 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
     _store_usage(session, tenant_id, fold)
 
 
+_INDEX = attrgetter("index")
 _NO_USAGE = frozenset({"identify", "group", "alias"})
 """Message types that bring no usage (they place accounts and users)."""
 
@@ -267,7 +270,7 @@ def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict
     rows = session.execute(
         select(table.c.user_key, table.c.account_id, table.c.email, table.c.name, table.c.time_zone)
         .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(select(wanted.c.user_key)))
-        .order_by(table.c.user_key).with_for_update())
+        .order_by(table.c.user_key).with_for_update()).all()
     return {key: (account_id, email, name, time_zone) for key, account_id, email, name, time_zone in rows}
 
 
@@ -286,24 +289,26 @@ class _UserChanges:
 def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
     changes: dict[str, _UserChanges] = {}
     for m in messages:
+        when, kind, traits = m.timestamp, m.type, m.traits
         user = changes.get(m.user_key)
         if user is None:
-            user = changes[m.user_key] = _UserChanges(first_seen=m.timestamp)
-        elif m.timestamp < user.first_seen:
-            user.first_seen = m.timestamp
-        email = m.traits.get("email")
-        if isinstance(email, str) and "@" in email:
-            user.email = email.strip().lower()
+            user = changes[m.user_key] = _UserChanges(first_seen=when)
+        elif when < user.first_seen:
+            user.first_seen = when
+        if traits:
+            email = traits.get("email")
+            if isinstance(email, str) and "@" in email:
+                user.email = email.strip().lower()
+            if kind == "identify":
+                name = traits.get("name")
+                if isinstance(name, str):
+                    user.name = name
         if m.time_zone is not None:
             user.time_zone = m.time_zone
-        if m.type == "identify":
-            name = m.traits.get("name")
-            if isinstance(name, str):
-                user.name = name
-        if m.type == "group":
+        if kind == "group":
             user.joined_group = True
-        elif m.type not in ("identify", "alias") and (user.last_seen is None or m.timestamp > user.last_seen):
-            user.last_seen = m.timestamp
+        elif kind != "identify" and kind != "alias" and (user.last_seen is None or when > user.last_seen):
+            user.last_seen = when
     return changes
 
 

@@ -577,14 +577,17 @@ class DailyFold:
     events: set[str] = field(default_factory=set)
 
     def add(self, account_id: int, message: Message) -> None:
-        assert message.event is not None
-        key = (account_id, message.user_key, message.event, message.timestamp.date())
-        entry = self.usage.setdefault(key, [0, 0.0])
+        event, user_key, when = message.event, message.user_key, message.timestamp
+        assert event is not None
+        key = (account_id, user_key, event, when.date())
+        entry = self.usage.get(key)
+        if entry is None:
+            entry = self.usage[key] = [0, 0.0]
         entry[0] += 1
         minutes = message.properties.get("minutes")
         if (type(minutes) is int or type(minutes) is float) and 0 <= minutes <= 24 * 60:
             entry[1] += float(minutes)
-        self.events.add(message.event)
-        seen = self.users_seen.get(message.user_key)
-        if seen is None or message.timestamp > seen:
-            self.users_seen[message.user_key] = message.timestamp
+        self.events.add(event)
+        seen = self.users_seen.get(user_key)
+        if seen is None or when > seen:
+            self.users_seen[user_key] = when
