@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, true, update
@@ -105,7 +106,7 @@ class _AccountResolver:
         wanted = json_rows(self.session, [table.c.external_id], [(i,) for i in ids])
         rows = self.session.execute(select(table.c.external_id, table.c.account_id).where(
             table.c.tenant_id == self.tenant_id, table.c.system == "product",
-            table.c.external_id.in_(select(wanted.c.external_id))))
+            table.c.external_id.in_(select(wanted.c.external_id)))).all()
         return {ext: acc for ext, acc in rows if acc is not None}
 
     def _claim(self, ids: list[str]) -> dict[str, int]:
@@ -197,7 +198,8 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
     # Which account each message belongs to; group calls first so a later track finds it.
     account_of: dict[int, int] = {}
     user_account: dict[str, int] = {k: u[0] for k, u in known.items() if u[0]}
-    for m in sorted(messages, key=lambda m: (m.type != "group", m.index)):
+    by_index = sorted(messages, key=_INDEX)  # in batch order already when they come from `parse_batch`
+    for m in [m for m in by_index if m.type == "group"] + [m for m in by_index if m.type != "group"]:
         if m.group_id:
             account_id = accounts.resolve(m.group_id)
             account_of[m.index] = account_id
@@ -206,27 +208,30 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
         elif m.user_key in user_account:
             account_of[m.index] = user_account[m.user_key]
 
-    usable = _usable(messages, account_of, milestones, result)
+    # Each event name's kind, once per batch (a batch repeats a handful of names).
+    kinds = {name: event_kind(name, milestones) for name in {m.event for m in messages if m.event}}
+    usable = _usable(messages, account_of, kinds, result)
     fresh = _claim_message_ids(session, tenant_id, usable)
     result.duplicates = len(usable) - len(fresh)
     result.accepted = len(fresh)
 
     fold = DailyFold()
     surveys: list[SurveyResponse] = []
+    usage_accounts = result.usage_accounts
     for m in fresh:
-        if m.type in ("identify", "group", "alias"):
+        if m.type in _NO_USAGE:
             continue
         assert m.event is not None
         account_id = account_of[m.index]
+        usage_accounts.add(account_id)
         fold.add(account_id, m)
-        if event_kind(m.event, milestones) == "survey":
+        if kinds[m.event] == "survey":
             comment = m.properties.get("comment")
             surveys.append(SurveyResponse(account_id=account_id, kind="nps", score=int(m.properties["score"]),
                                           comment=comment if isinstance(comment, str) else None,
                                           submitted_at=m.timestamp, source="collector",
                                           source_ref=m.message_id))
 
-    result.usage_accounts = {account_of[m.index] for m in fresh if m.type not in ("identify", "group", "alias")}
     result.users_created = _store_users(session, tenant_id, fresh, known, user_account)
     session.add_all(surveys)
     session.flush()
@@ -234,17 +239,22 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
     _store_usage(session, tenant_id, fold)
 
 
-def _usable(messages: list[Message], account_of: Mapping[int, int], milestones: frozenset[str],
+_INDEX = attrgetter("index")
+_NO_USAGE = frozenset({"identify", "group", "alias"})
+"""Message types that bring no usage (they place accounts and users)."""
+
+
+def _usable(messages: list[Message], account_of: Mapping[int, int], kinds: Mapping[str, str],
             result: IngestResult) -> list[Message]:
     """The messages that can be stored; the others are rejected under their batch index."""
     usable: list[Message] = []
     for m in messages:
-        if m.type in ("track", "page", "screen") and m.index not in account_of:
+        if m.type not in _NO_USAGE and m.index not in account_of:
             result.rejected.append(Rejection(m.index, m.message_id, {"groupId": [
                 "cannot tell which account this user belongs to: send context.groupId "
                 "or a group call for the user first"]}))
             continue
-        if m.event and event_kind(m.event, milestones) == "survey" and not _valid_score(m):
+        if m.event and kinds[m.event] == "survey" and not _valid_score(m):
             result.rejected.append(Rejection(m.index, m.message_id, {"properties": {
                 "score": ["an NPS answer needs a whole-number score from 0 to 10"]}}))
             continue
@@ -260,7 +270,7 @@ def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict
     rows = session.execute(
         select(table.c.user_key, table.c.account_id, table.c.email, table.c.name, table.c.time_zone)
         .where(table.c.tenant_id == tenant_id, table.c.user_key.in_(select(wanted.c.user_key)))
-        .order_by(table.c.user_key).with_for_update())
+        .order_by(table.c.user_key).with_for_update()).all()
     return {key: (account_id, email, name, time_zone) for key, account_id, email, name, time_zone in rows}
 
 
@@ -279,24 +289,26 @@ class _UserChanges:
 def _user_changes(messages: list[Message]) -> dict[str, _UserChanges]:
     changes: dict[str, _UserChanges] = {}
     for m in messages:
+        when, kind, traits = m.timestamp, m.type, m.traits
         user = changes.get(m.user_key)
         if user is None:
-            user = changes[m.user_key] = _UserChanges(first_seen=m.timestamp)
-        elif m.timestamp < user.first_seen:
-            user.first_seen = m.timestamp
-        email = m.traits.get("email")
-        if isinstance(email, str) and "@" in email:
-            user.email = email.strip().lower()
+            user = changes[m.user_key] = _UserChanges(first_seen=when)
+        elif when < user.first_seen:
+            user.first_seen = when
+        if traits:
+            email = traits.get("email")
+            if isinstance(email, str) and "@" in email:
+                user.email = email.strip().lower()
+            if kind == "identify":
+                name = traits.get("name")
+                if isinstance(name, str):
+                    user.name = name
         if m.time_zone is not None:
             user.time_zone = m.time_zone
-        if m.type == "identify":
-            name = m.traits.get("name")
-            if isinstance(name, str):
-                user.name = name
-        if m.type == "group":
+        if kind == "group":
             user.joined_group = True
-        elif m.type not in ("identify", "alias") and (user.last_seen is None or m.timestamp > user.last_seen):
-            user.last_seen = m.timestamp
+        elif kind != "identify" and kind != "alias" and (user.last_seen is None or when > user.last_seen):
+            user.last_seen = when
     return changes
 
 
@@ -326,7 +338,7 @@ def _store_users(session: Session, tenant_id: int, messages: list[Message],
             index_elements=["tenant_id", "user_key"]).returning(table.c.user_key)
         # A user's name or e-mail is their label in the panels of the accounts they are in.
         created = set(session.execute(claim, execution_options=touches(
-            sorted({row[2] for row in rows if row[2] is not None}))).scalars())
+            sorted({row[2] for row in rows if row[2] is not None}))).scalars().all())
     # Then upserts (every row exists by now, so they update), each in key order: users whose group call is
     # in the batch take its account, other users keep theirs; users whose account, e-mail and name stay as
     # they are only get their last_seen moved (the statement that touches no indexed column).
@@ -411,7 +423,7 @@ def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]
         select(literal(tenant_id), source.c.message_id, received).where(true()),
         include_defaults=False,
     ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
-    claimed = set(session.execute(stmt).scalars())
+    claimed = set(session.execute(stmt).scalars().all())
     return [m for mid, m in first.items() if mid in claimed]
 
 

@@ -170,8 +170,11 @@ class MessageSchema(Schema):
 _schema = MessageSchema()
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Message:
+    """A valid message (treated as immutable: not frozen only because a frozen dataclass costs three times as
+    much to build, and the collector builds one per event)."""
+
     type: str
     message_id: str
     user_key: str
@@ -398,7 +401,10 @@ _encode = msgspec.json.Encoder().encode
 def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message | None:
     """The message when every check passes, by plain-Python checks that accept only what
     `_checked_message` accepts and build the same `Message`; None sends the message to
-    `_checked_message`, which words the rejection (or, rarely, accepts what these checks doubt)."""
+    `_checked_message`, which words the rejection (or, rarely, accepts what these checks doubt).
+
+    One function on purpose (the collector runs it once per event): the schema's fields in turn, then
+    `_stored_value_errors` (only its parts a message can trip: traits, a context group id, a survey comment)."""
     if not _plain_values(raw):
         return None
     try:
@@ -409,13 +415,101 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
     # (only a float's exponent can be written longer), so half the limit is safe without measuring.
     if size > MAX_MESSAGE_BYTES // 2 and _encoded_size(raw) > MAX_MESSAGE_BYTES:
         return None
-    data = _fast_load(raw)
-    if data is None or _stored_value_errors(data):
+    get = raw.get
+    kind = get("type")
+    if type(kind) is not str or kind not in _TYPES:
         return None
-    when = data["timestamp"] or data["originalTimestamp"] or now
-    if when > now + FUTURE_TOLERANCE:
+    ids: list[str | None] = []
+    for key, limit in _IDS:
+        value = get(key)
+        if value is not None:
+            if type(value) is str:
+                value = value.strip()
+            elif type(value) is int:
+                value = str(value)
+            else:
+                return None
+            if not value or len(value) > limit or "\x00" in value or (
+                    not value.isascii() and _SURROGATE.search(value) is not None):
+                return None
+        ids.append(value)
+    message_id, user_id, anonymous_id, group_id = ids
+    event = get("event")
+    if event is not None and (type(event) is not str or not _fast_text(event, EVENT_MAX)):
         return None
-    return _message(raw, data, index, when)
+    name = get("name")
+    if name is not None and type(name) is not str:
+        return None
+    when = None
+    for key in _TIMES:
+        value = get(key)
+        if value is not None:
+            try:
+                value = parse_timestamp(value)
+            except ValidationError:
+                return None
+            if when is None:
+                when = value
+    properties = get("properties", _MISSING)
+    traits = get("traits", _MISSING)
+    context = get("context", _MISSING)
+    if properties is _MISSING:
+        properties = {}
+    elif type(properties) is dict:
+        properties = dict(properties)
+    else:
+        return None
+    if traits is _MISSING:
+        traits = {}
+    elif type(traits) is dict:
+        traits = dict(traits)
+    else:
+        return None
+    if context is _MISSING:
+        context = {}
+    elif type(context) is not dict:
+        return None
+    if not (user_id or anonymous_id) or (kind == "track" and not event) or (kind == "group" and not group_id):
+        return None
+    # `_stored_value_errors`: traits only matter when there are some
+    if traits and _stored_value_errors({"type": kind, "traits": traits, "properties": properties,
+                                        "groupId": group_id, "context": context, "event": event}):
+        return None
+    if not group_id:
+        # `_context_group`: the first of context.groupId, properties.groupId that is a non-blank string or number
+        for source in (context, properties):
+            value = source.get("groupId")
+            if type(value) is str:
+                value = value.strip()
+            elif type(value) is int:
+                value = str(value)
+            else:
+                continue
+            if value:
+                if len(value) > GROUP_ID_MAX or "\x00" in value or (
+                        not value.isascii() and _SURROGATE.search(value) is not None):
+                    return None
+                group_id = value
+                break
+    if event is not None and event.strip().lower() in SURVEY_EVENTS and _text_errors(properties,
+                                                                                      {"comment": COMMENT_MAX}):
+        return None
+    if when is None:
+        when = now
+    elif when > now + FUTURE_TOLERANCE:
+        return None
+    if kind == "page":
+        event = "Page Viewed"
+    elif kind == "screen":
+        event = "Screen Viewed"
+    zone = context.get("timezone")  # `_time_zone`
+    if zone is not None and not (type(zone) is str and 0 < len(zone) <= TIME_ZONE_MAX and known_time_zone(zone)):
+        zone = None
+    return Message(kind, message_id or content_id(raw), user_id or f"{ANONYMOUS_PREFIX}{anonymous_id}", when, index,
+                   event, group_id, properties, traits, zone)
+
+
+_MISSING: Any = object()
 
 
 def _plain_values(raw: dict[str, Any]) -> bool:
@@ -443,52 +537,6 @@ def _fast_text(text: str, limit: int) -> bool:
     """`text_problem(text, limit)` is None."""
     return (0 < len(text) <= limit and not text.isspace() and "\x00" not in text
             and (text.isascii() or _SURROGATE.search(text) is None))
-
-
-def _fast_load(raw: dict[str, Any]) -> dict[str, Any] | None:
-    """What `MessageSchema` loads from ``raw`` when it finds nothing wrong with it, else None."""
-    kind = raw.get("type")
-    if type(kind) is not str or kind not in _TYPES:
-        return None
-    data: dict[str, Any] = {"type": kind}
-    for key, limit in _IDS:
-        value = raw.get(key)
-        if value is not None:
-            if type(value) is str:
-                value = value.strip()
-            elif type(value) is int:
-                value = str(value)
-            else:
-                return None
-            if not _fast_text(value, limit):
-                return None
-        data[key] = value
-    event = raw.get("event")
-    if event is not None and (type(event) is not str or not _fast_text(event, EVENT_MAX)):
-        return None
-    data["event"] = event
-    name = raw.get("name")
-    if name is not None and type(name) is not str:
-        return None
-    for key in _TIMES:
-        value = raw.get(key)
-        if value is not None:
-            try:
-                value = parse_timestamp(value)
-            except ValidationError:
-                return None
-        data[key] = value
-    for key in _MAPPINGS:
-        if key not in raw:
-            data[key] = {}
-        elif type(raw[key]) is dict:
-            data[key] = dict(raw[key])
-        else:
-            return None
-    if not (data["userId"] or data["anonymousId"]) or (kind == "track" and not event) or (
-            kind == "group" and not data["groupId"]):
-        return None
-    return data
 
 
 def parse_batch(payload: Any, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
@@ -529,14 +577,17 @@ class DailyFold:
     events: set[str] = field(default_factory=set)
 
     def add(self, account_id: int, message: Message) -> None:
-        assert message.event is not None
-        key = (account_id, message.user_key, message.event, message.timestamp.date())
-        entry = self.usage.setdefault(key, [0, 0.0])
+        event, user_key, when = message.event, message.user_key, message.timestamp
+        assert event is not None
+        key = (account_id, user_key, event, when.date())
+        entry = self.usage.get(key)
+        if entry is None:
+            entry = self.usage[key] = [0, 0.0]
         entry[0] += 1
         minutes = message.properties.get("minutes")
-        if isinstance(minutes, int | float) and not isinstance(minutes, bool) and 0 <= minutes <= 24 * 60:
+        if (type(minutes) is int or type(minutes) is float) and 0 <= minutes <= 24 * 60:
             entry[1] += float(minutes)
-        self.events.add(message.event)
-        seen = self.users_seen.get(message.user_key)
-        if seen is None or message.timestamp > seen:
-            self.users_seen[message.user_key] = message.timestamp
+        self.events.add(event)
+        seen = self.users_seen.get(user_key)
+        if seen is None or when > seen:
+            self.users_seen[user_key] = when
