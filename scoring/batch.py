@@ -265,14 +265,15 @@ def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray | No
     """Points (measures × accounts, 0 where missing), weighted sums and weights of the accounts at `index`
     (None: every account); the sums add one measure after another, in the profile's order, as `_score` does.
 
-    Where a column is plain (NaN exactly where a value is missing) a measure is a dozen arithmetic array
+    Where a column is plain (NaN exactly where a value is missing) a measure is a few arithmetic array
     operations and no masked ones (a masked write or `np.where` costs as much as twenty of them: its
-    branches follow the data). Smooth: the value clamped into [poor, good] (`fmax` / `fmin` turn a NaN into
-    poor), the line `(v − poor) × scale` of that, times (v below good), plus 100 × (v at or beyond good) —
-    the line itself between the thresholds, 0 at or below poor and where missing, exactly 100 at good (the
-    line's rounding can miss 100 there). Bands: 50 × ((v beyond poor) + (v at or beyond good)). Lower is
-    better: the same with the comparisons turned round and `poor − v`. Other columns (a present NaN, a
-    value marked missing) take `_points_exact`."""
+    branches follow the data). Smooth: the value clamped into [poor, good] (`fmax` / `fmin` also turn a
+    NaN into poor), then the line `(v − poor) × scale` of that: the line itself between the thresholds
+    (the same operations on the same value), 0 at or below poor and where missing, and at good the line's
+    end `top`, which is 100 unless rounding missed it — then v ≥ good adds `100 − top` (exact, as top is
+    within an ulp or two of 100, and top + (100 − top) is then exactly 100). Bands: 50 × ((v beyond poor) +
+    (v at or beyond good)). Lower is better: the same with `poor − v` and the comparisons turned round.
+    Other columns (a present NaN, a value marked missing) take `_points_exact`."""
     specs = compiled.specs
     size = table.size if index is None else len(index)
     points = np.empty((len(specs), size))
@@ -280,43 +281,43 @@ def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray | No
     weights = np.zeros(size)
     work = np.empty(size)
     good = np.empty(size, dtype=bool)
-    below = np.empty(size, dtype=bool)
     here = np.empty(size, dtype=bool)
+    steps = np.empty(size, dtype=np.int8)
     with np.errstate(invalid="ignore", over="ignore"):
         for j, spec in enumerate(specs):
             column = table.column_of[spec.signal]
             row = table.grid[column]
             v = row if index is None else np.take(row, index)
             out = points[j]
-            if table.plain[column]:
-                if spec.higher:
-                    np.greater_equal(v, spec.good, out=good)
-                    np.less(v, spec.good, out=below)
-                else:
-                    np.less_equal(v, spec.good, out=good)
-                    np.greater(v, spec.good, out=below)
-                if spec.scale is None:
-                    (np.greater if spec.higher else np.less)(v, spec.poor, out=here)  # beyond poor
-                    np.add(here, good, out=out, dtype=np.float64)
-                    out *= 50.0
-                else:
-                    if spec.higher:
-                        np.fmax(v, spec.poor, out=work)
-                        np.fmin(work, spec.good, out=work)
-                        work -= spec.poor
-                    else:
-                        np.fmin(v, spec.poor, out=work)
-                        np.fmax(work, spec.good, out=work)
-                        np.subtract(spec.poor, work, out=work)
-                    work *= spec.scale
-                    np.multiply(work, below, out=out)
-                    np.multiply(good, 100.0, out=work)
-                    out += work  # also turns a −0.0 (a value of −0.0 at poor 0) into the 0.0 `_score` gives
-                np.logical_or(good, below, out=here)  # present: not NaN
-            else:
+            if not table.plain[column]:
                 present = table.present_grid[column]
                 np.copyto(here, present if index is None else np.take(present, index))
                 _points_exact(spec, v, here, out)
+            elif spec.scale is None:
+                (np.greater if spec.higher else np.less)(v, spec.poor, out=here)  # beyond poor
+                (np.greater_equal if spec.higher else np.less_equal)(v, spec.good, out=good)
+                np.add(here.view(np.int8), good.view(np.int8), out=steps)  # 0, 1, 2
+                np.multiply(steps, 50.0, out=out)
+                np.equal(v, v, out=here)  # present: not NaN
+            else:
+                if spec.higher:
+                    np.fmax(v, spec.poor, out=out)
+                    np.fmin(out, spec.good, out=out)
+                    out -= spec.poor
+                    top = (spec.good - spec.poor) * spec.scale
+                else:
+                    np.fmin(v, spec.poor, out=out)
+                    np.fmax(out, spec.good, out=out)
+                    np.subtract(spec.poor, out, out=out)
+                    top = (spec.poor - spec.good) * spec.scale
+                out *= spec.scale
+                if top != 100.0:
+                    (np.greater_equal if spec.higher else np.less_equal)(v, spec.good, out=good)
+                    np.multiply(good, 100.0 - top, out=work)
+                    out += work  # + 0.0 elsewhere: also turns a −0.0 into 0.0
+                elif spec.poor == 0.0:
+                    out += 0.0  # a value of −0.0 at poor 0 gives −0.0 × scale; `_score` gives 0.0
+                np.equal(v, v, out=here)  # present: not NaN
             np.multiply(out, spec.weight, out=work)
             total += work  # 0 where missing: the sum is unchanged
             np.multiply(here, spec.weight, out=work)

@@ -16,7 +16,9 @@ from scoring.model import HealthModel, load_model
 from scoring.signals import Signals
 from tests.scoring.build import signals
 
-THRESHOLDS = {"csat": (10.0, 90.0), "nps": (-20.0, 0.0), "open_tickets": (7.0, 1.0), "arr": (0.3, 0.1)}
+THRESHOLDS = {"csat": (10.0, 90.0), "nps": (-20.0, 0.0), "open_tickets": (7.0, 1.0), "arr": (0.3, 0.1),
+              "feature_breadth": (0.0, 30.0), "license_utilisation": (0.1, 0.7)}
+"""(poor, good). At 0.1 → 0.7 the line's end is 100.00000000000001, not 100; at poor 0, −0.0 is poor."""
 
 
 def model(mode: str) -> HealthModel:
@@ -25,9 +27,9 @@ def model(mode: str) -> HealthModel:
                "direction": "higher_is_better" if good > poor else "lower_is_better"}
         for name, (poor, good) in THRESHOLDS.items()
     }
+    weights = dict(zip(measures, (1.0, 0.1, 1 / 3, 2.0, 0.7, 3.0), strict=True))
     return load_model({"dimensions": ["d"], "measures": measures,
-                       "profiles": [{"name": "all", "measures": {m: {"weight": w} for m, w in
-                                                                 zip(measures, (1.0, 0.1, 1 / 3, 2.0), strict=True)}}]})
+                       "profiles": [{"name": "all", "measures": {m: {"weight": w} for m, w in weights.items()}}]})
 
 
 def edge_values(rng: random.Random, poor: float, good: float) -> list[float | None]:
@@ -50,6 +52,7 @@ def accounts(nan: bool) -> list[Signals]:
 
 
 def test_points_on_the_edges_are_the_one_account_paths() -> None:
+    assert (0.7 - 0.1) * (100.0 / (0.7 - 0.1)) != 100.0
     for mode in ("smooth", "bands"):
         m = model(mode)
         for nan in (False, True):
