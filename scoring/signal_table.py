@@ -47,6 +47,8 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+DAY_COLUMNS = 64
+"""Days back marked per (account, user) pair (the windows read the last 28)."""
 MAX_FLAGS = 64
 """Key features and milestones are bit masks of 64 bits; a model naming more (or one twice) is computed
 account by account."""
@@ -143,10 +145,14 @@ def _packed(rows: int, bits: int, row: IntArray, bit: IntArray, where: BoolArray
         marks[row * width + bit] = True
     else:
         marks[row[where] * width + bit[where]] = True
-    packed = np.packbits(marks.reshape(rows, width), axis=1, bitorder="little")
-    if width < 64:
-        packed = np.concatenate([packed, np.zeros((rows, 8 - width // 8), dtype=np.uint8)], axis=1)
-    return packed.view("<u8").reshape(-1).astype(np.uint64)
+    return _as_u64(np.packbits(marks.reshape(rows, width), axis=1, bitorder="little"))
+
+
+def _as_u64(packed: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """Rows of little-endian bytes (the first 8 of each) as unsigned 64-bit numbers."""
+    rows = np.zeros((len(packed), 8), dtype=np.uint8)
+    rows[:, :min(8, packed.shape[1])] = packed[:, :8]
+    return rows.view("<u8").reshape(-1).astype(np.uint64)
 
 
 def _bits(flags: Sequence[str]) -> dict[str, int]:
@@ -246,7 +252,9 @@ class _Computation:
         n, today, settings = self.n, self.today, self.settings
         feature_of = {name: k for k, name in enumerate(settings.key_features)}
         milestone_of = {name: k for k, name in enumerate(settings.milestones)}
-        event_feature = np.array([feature_of.get(e, -1) for e in usage.events] or [-1], dtype=np.int64)
+        spare = len(settings.key_features)  # the column of a row that is no recent key-feature use
+        event_column = np.array([DAY_COLUMNS + feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.int64)
+        event_keyed = np.array([e in feature_of for e in usage.events] or [False], dtype=bool)
         event_milestone = np.array([milestone_of.get(e, -1) for e in usage.events] or [-1], dtype=np.int64)
         event_login = np.array([e == settings.login_event for e in usage.events] or [False], dtype=bool)
         acc, day, count, user, event = usage.account, usage.day, usage.count, usage.user, usage.event
@@ -260,7 +268,7 @@ class _Computation:
             acc, day, count, user, event = acc[keep], day[keep], count[keep], user[keep], event[keep]
         age = today - day
         login = event_login[event]
-        feature = event_feature[event]
+        keyed = event_keyed[event]
 
         # (account, user) pairs: a dense id each; pairs are ordered by account.
         width = max(len(usage.users), 1)
@@ -272,11 +280,18 @@ class _Computation:
         back = np.full(len(pairs), never, dtype=np.int64)
         np.minimum.at(back, pid, age)
         last_seen = np.where(back < never, today - back, -1)
-        recent = age < 28
-        # Bit sets: the days a pair was active, the key features it used, the milestones an account reached.
-        days28 = _packed(len(pairs), 28, pid, age, recent)
-        keyed = recent & (feature >= 0)
-        features = _packed(len(pairs), len(settings.key_features), pid, feature, keyed)
+        old = age >= 28
+        # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back; rows
+        # from 28 days back on land in columns not read, the oldest in the last), then the key features it
+        # used in the last 28 days (and a spare column the other rows mark).
+        columns = DAY_COLUMNS + -(-(spare + 1) // 8) * 8
+        marks = np.zeros(len(pairs) * columns, dtype=bool)
+        base = pid * columns
+        marks[base + (age if not len(age) or age.max() < DAY_COLUMNS else np.minimum(age, DAY_COLUMNS - 1))] = True
+        marks[base + np.maximum(event_column[event], old * (DAY_COLUMNS + spare))] = True  # old: the spare
+        packed = np.packbits(marks.reshape(len(pairs), columns), axis=1, bitorder="little")
+        days28 = _as_u64(packed[:, :DAY_COLUMNS // 8]) & np.uint64((1 << 28) - 1)
+        features = _as_u64(packed[:, DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
         starts = np.searchsorted(pair_acc, np.arange(n))
         ends = np.searchsorted(pair_acc, np.arange(n), side="right")
         used = np.zeros(n, dtype=np.uint64)
@@ -304,7 +319,7 @@ class _Computation:
         kind = (age >= 14).view(np.int8) + (age >= 28).view(np.int8)
         kind *= 4
         kind += login.view(np.int8) * np.int8(2)
-        kind += (feature >= 0).view(np.int8)
+        kind += keyed.view(np.int8)
         # (class-major: each class's accounts in order; float weights: `bincount` converts ints slowly)
         sums = np.bincount(kind.astype(np.int64) * n + acc, weights=count.astype(np.float64),
                            minlength=n * 12).reshape(12, n)
