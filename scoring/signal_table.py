@@ -47,6 +47,8 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+_PEOPLE = frozenset({"executive_sponsor", "champion"})
+"""The contact roles whose activity is a signal."""
 DAY_COLUMNS = 64
 """Days back marked per (account, user) pair (the windows read the last 28)."""
 MAX_FLAGS = 64
@@ -275,11 +277,14 @@ class _Computation:
         pairs, pid = _group_ids(acc * width + user, n * width)
         pair_acc = pairs // width
         pair_user = pairs % width
-        # Last days as the fewest days back: `minimum.at` on ages is many times faster than `maximum.at` on days.
+        # Last days as the fewest days back (`minimum.at` on ages is many times faster than `maximum.at` on
+        # days), per pair and kind of row (other, login) in one pass: a pair's last day is the later of the
+        # two, an account's last login the latest of its pairs' (pairs are ordered by account).
         never = np.int64(1 << 40)
-        back = np.full(len(pairs), never, dtype=np.int64)
-        np.minimum.at(back, pid, age)
-        last_seen = np.where(back < never, today - back, -1)
+        back = np.full((len(pairs), 2), never, dtype=np.int64)
+        np.minimum.at(back.reshape(-1), pid * 2 + login, age)
+        seen_back = back.min(axis=1)
+        last_seen = np.where(seen_back < never, today - seen_back, -1)
         old = age >= 28
         # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back; rows
         # from 28 days back on land in columns not read, the oldest in the last), then the key features it
@@ -300,9 +305,10 @@ class _Computation:
             used[some_pair] = np.bitwise_or.reduceat(features, starts[some_pair])
         milestone = event_milestone[event]
         milestones = _packed(n, len(settings.milestones), acc, milestone, milestone >= 0)
-        back = np.full(n, never, dtype=np.int64)
-        np.minimum.at(back, acc, age + np.logical_not(login) * never)  # not a login: never
-        last_login = np.where(back < never, today - back, -1)
+        login_back = np.full(n, never, dtype=np.int64)
+        if len(pairs):
+            login_back[some_pair] = np.minimum.reduceat(back[:, 1], starts[some_pair])
+        last_login = np.where(login_back < never, today - login_back, -1)
 
         def per_account(where: BoolArray, weights: IntArray | None = None, of: IntArray = acc) -> IntArray:
             counted = np.bincount(of[where], weights=None if weights is None else weights[where], minlength=n)
@@ -464,24 +470,28 @@ class _Computation:
         self.names: dict[tuple[int, str], str] = {}
         who: list[tuple[int, Any]] = []
         lookups: list[int] = []
+        fallback, folded_of, width, roles = self.fallback, self.folded.get, self.fold_width, _PEOPLE
+        add_who, add_lookup = who.append, lookups.append
         for i, a in enumerate(self.accounts):
-            if i in self.fallback:
+            if not a.contacts or (fallback and i in fallback):
                 continue
+            known = a.usage is not None
             for contact in a.contacts:
-                if contact.role not in ("executive_sponsor", "champion"):
+                if contact.role not in roles:
                     continue
-                folded = self.folded.get(contact.user_key.casefold()) if a.usage is not None else None
-                who.append((i, contact))
-                lookups.append(-1 if folded is None else i * self.fold_width + folded)
+                folded = folded_of(contact.user_key.casefold()) if known else None
+                add_who((i, contact))
+                add_lookup(-1 if folded is None else i * width + folded)
         keys = np.array(lookups, dtype=np.int64)
         at = np.searchsorted(self.fold_keys, keys)
         at = np.minimum(at, max(len(self.fold_keys) - 1, 0))
         found = (keys >= 0) & (self.fold_keys[at] == keys) if len(self.fold_keys) else np.zeros(len(keys), bool)
         seen = np.where(found, self.fold_last_seen[at] if len(self.fold_keys) else -1, -1).tolist()
         best: dict[tuple[int, str], tuple[int, str]] = {}
+        ordinal = self.ordinal
         for (i, contact), day in zip(who, seen, strict=True):
             if contact.last_active is not None:
-                stored = self.ordinal[contact.last_active]
+                stored = ordinal[contact.last_active]
                 if day < stored <= today:
                     day = stored
             if day < 0:
