@@ -255,7 +255,7 @@ class _Computation:
         feature_of = {name: k for k, name in enumerate(settings.key_features)}
         milestone_of = {name: k for k, name in enumerate(settings.milestones)}
         spare = len(settings.key_features)  # the column of a row that is no recent key-feature use
-        event_column = np.array([DAY_COLUMNS + feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.int64)
+        event_column = np.array([feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.uint8)
         event_keyed = np.array([e in feature_of for e in usage.events] or [False], dtype=bool)
         event_milestone = np.array([milestone_of.get(e, -1) for e in usage.events] or [-1], dtype=np.int64)
         event_login = np.array([e == settings.login_event for e in usage.events] or [False], dtype=bool)
@@ -293,7 +293,9 @@ class _Computation:
         marks = np.zeros(len(pairs) * columns, dtype=bool)
         base = pid * columns
         marks[base + (age if not len(age) or age.max() < DAY_COLUMNS else np.minimum(age, DAY_COLUMNS - 1))] = True
-        marks[base + np.maximum(event_column[event], old * (DAY_COLUMNS + spare))] = True  # old: the spare
+        column = np.maximum(event_column[event], old.view(np.uint8) * np.uint8(spare))  # old: the spare (uint8)
+        column += np.uint8(DAY_COLUMNS)
+        marks[base + column] = True
         packed = np.packbits(marks.reshape(len(pairs), columns), axis=1, bitorder="little")
         days28 = _as_u64(packed[:, :DAY_COLUMNS // 8]) & np.uint64((1 << 28) - 1)
         features = _as_u64(packed[:, DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
@@ -303,8 +305,10 @@ class _Computation:
         some_pair = ends > starts
         if len(pairs):
             used[some_pair] = np.bitwise_or.reduceat(features, starts[some_pair])
-        milestone = event_milestone[event]
-        milestones = _packed(n, len(settings.milestones), acc, milestone, milestone >= 0)
+        milestones = np.zeros(n, dtype=np.uint64)
+        if (event_milestone >= 0).any():  # else no row is a milestone: no pass over them
+            milestone = event_milestone[event]
+            milestones = _packed(n, len(settings.milestones), acc, milestone, milestone >= 0)
         login_back = np.full(n, never, dtype=np.int64)
         if len(pairs):
             login_back[some_pair] = np.minimum.reduceat(back[:, 1], starts[some_pair])
