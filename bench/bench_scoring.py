@@ -7,6 +7,8 @@ of 7 runs), and the ratio; then what surrounds it: the table built from `Signals
 before the batch path. Then signals on accounts with 30 days of usage rows (a sample, scaled to
 100,000): `compute_signals` one account at a time beside `compute_signal_table` with the usage as
 columns (and what making those columns from Python rows costs).
+The signals lines are CPU seconds of this process (wall beside): they are held against a fixed goal, not
+a floor timed in the same run, and the machine is shared.
 Run: `.venv/bin/python bench/bench_scoring.py` (`BENCH_SCORING_ACCOUNTS` for a smaller run)."""
 
 from __future__ import annotations
@@ -107,6 +109,22 @@ def best_of(work: Callable[[], T], runs: int = RUNS) -> tuple[float, T]:
     return best, cast(T, result)
 
 
+def best_cpu_of(work: Callable[[], T], runs: int = RUNS) -> tuple[float, float, T]:
+    """The fewest CPU seconds of this process (and the fewest wall seconds) over `runs` runs.
+
+    For a figure held against a fixed goal rather than a floor timed beside it: on a shared machine the
+    wall clock also counts other processes' work (one run of this script saw `compute_signals` take 1.5 s
+    and the next 10.0 s, same code, load 2 → 20); the work itself is single-threaded, so its CPU time is
+    its cost."""
+    best_cpu, best_wall, result = math.inf, math.inf, None
+    for _ in range(runs):
+        cpu, wall = time.process_time(), time.perf_counter()
+        result = work()
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    return best_cpu, best_wall, cast(T, result)
+
+
 def numpy_weighted_sum(points: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """The same weighted mean over present measures (NaN = missing), in NumPy."""
     present = ~np.isnan(points)
@@ -198,11 +216,11 @@ def main() -> None:
     sample = [synthetic_inputs(rng, i) for i in range(SIGNAL_SAMPLE)]
     rows = sum(len(a.usage or ()) for a in sample)
     scale = ACCOUNTS / SIGNAL_SAMPLE
-    seconds, _ = best_of(lambda: [compute_signals(account, AS_OF, MODEL) for account in sample])
+    seconds, wall, _ = best_cpu_of(lambda: [compute_signals(account, AS_OF, MODEL) for account in sample])
     print(
-        f"compute_signals, one account at a time (best of {RUNS}): {SIGNAL_SAMPLE:,} accounts, "
+        f"compute_signals, one account at a time (CPU, best of {RUNS}): {SIGNAL_SAMPLE:,} accounts, "
         f"{rows / SIGNAL_SAMPLE:.0f} usage rows each: {seconds:.2f} s → {seconds * scale:.1f} s "
-        f"for {ACCOUNTS:,} (scaled)"
+        f"for {ACCOUNTS:,} (scaled; wall {wall * scale:.1f} s)"
     )
     start = time.perf_counter()
     columns = UsageColumns.from_inputs(sample)
@@ -211,7 +229,7 @@ def main() -> None:
     start = time.perf_counter()
     compute_signal_table(bare, AS_OF, MODEL, columns)
     cold = time.perf_counter() - start  # a fresh process's first arrays: the memory is touched for the first time
-    vector, table = best_of(lambda: compute_signal_table(bare, AS_OF, MODEL, columns))
+    vector, vector_wall, table = best_cpu_of(lambda: compute_signal_table(bare, AS_OF, MODEL, columns))
     start = time.perf_counter()
     compute_signal_table(sample, AS_OF, MODEL)
     both = time.perf_counter() - start
@@ -219,8 +237,9 @@ def main() -> None:
     built = [table.row(i) for i in range(len(table))]
     rows_seconds = time.perf_counter() - start
     assert built[:200] == [compute_signals(a, AS_OF, MODEL) for a in sample[:200]]
-    print(f"compute_signal_table, usage as columns (best of {RUNS}): {vector:.3f} s → {vector * scale:.1f} s for "
-          f"{ACCOUNTS:,} (scaled; goal ≤ 2 s; beside the one-account figure above; first call {cold * scale:.1f} s)")
+    print(f"compute_signal_table, usage as columns (CPU, best of {RUNS}): {vector:.3f} s → {vector * scale:.2f} s "
+          f"for {ACCOUNTS:,} (scaled; goal ≤ 2 s; wall {vector_wall * scale:.2f} s; beside the one-account figure "
+          f"above; first call {cold * scale:.1f} s wall)")
     print(f"  usage rows → columns (UsageColumns.from_inputs): {flatten * scale:.1f} s for {ACCOUNTS:,}; "
           f"from the accounts' own rows, both: {both * scale:.1f} s; every Signals built: {rows_seconds * scale:.1f} s")
 

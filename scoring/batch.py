@@ -57,8 +57,8 @@ class SignalTable:
     account i's segment is `values[codes[i]]`; `onboarding_complete` is 1 / 0 for True / False and −1
     for unknown. `row(i)` is account i's `Signals`."""
 
-    __slots__ = ("_rows", "categories", "column_of", "grid", "onboarding_complete", "present", "present_grid",
-                 "size", "values")
+    __slots__ = ("_rows", "categories", "column_of", "grid", "onboarding_complete", "plain", "present",
+                 "present_grid", "size", "values")
 
     def __init__(
         self,
@@ -68,9 +68,11 @@ class SignalTable:
         categories: Mapping[str, tuple[npt.NDArray[np.int32], tuple[str | None, ...]]],
         onboarding_complete: npt.NDArray[np.int8],
         grid: tuple[Sequence[str], FloatArray, BoolArray] | None = None,
+        plain: BoolArray | None = None,
     ) -> None:
         """`grid`: the same columns stacked (names, values, present: signals × accounts), when the caller
-        has them so."""
+        has them so; `plain`: which of those columns are NaN exactly where a value is missing, when the
+        caller knows (otherwise checked here)."""
         self.size = len(rows)
         for name, column in (*values.items(), *present.items(), ("onboarding_complete", onboarding_complete),
                              *((f, c[0]) for f, c in categories.items())):
@@ -90,6 +92,10 @@ class SignalTable:
                     np.stack([present[n] for n in names]) if names else np.zeros((0, self.size), dtype=bool))
         self.column_of = {name: j for j, name in enumerate(grid[0])}
         self.grid, self.present_grid = grid[1], grid[2]
+        if plain is None:
+            plain = (np.isnan(self.grid) != self.present_grid).all(axis=1)
+        self.plain: BoolArray = plain
+        """Per grid row: NaN exactly where missing (no present NaN, no value marked missing)."""
 
     def __len__(self) -> int:
         return self.size
@@ -111,9 +117,11 @@ class SignalTable:
         tuples = list(map(get, rows)) if k > 1 else [(v,) for v in map(get, rows)]
         grid = np.array(tuples, dtype=np.float64).reshape(n, k)  # None → NaN
         present_grid = ~np.isnan(grid)
+        plain = np.ones(k, dtype=bool)
         for i, j in zip(*(a.tolist() for a in np.nonzero(~present_grid)), strict=True):
             if tuples[i][j] is not None:  # a NaN value, not a missing one
                 present_grid[i, j] = True
+                plain[j] = False
         grid, present_grid = np.ascontiguousarray(grid.T), np.ascontiguousarray(present_grid.T)
         values = {name: grid[j] for j, name in enumerate(wanted)}
         present = {name: present_grid[j] for j, name in enumerate(wanted)}
@@ -121,7 +129,7 @@ class SignalTable:
         complete = np.fromiter(
             (1 if v is True else 0 if v is False else -1 for v in map(attrgetter("onboarding_complete"), rows)),
             dtype=np.int8, count=n)
-        return cls(rows, values, present, categories, complete, (wanted, grid, present_grid))
+        return cls(rows, values, present, categories, complete, (wanted, grid, present_grid), plain)
 
     def matches(self, rule: ProfileRule) -> BoolArray:
         """Which accounts the rule matches (`scoring.engine._matches`, for every account at once)."""
@@ -155,7 +163,7 @@ def round6(x: FloatArray) -> FloatArray:
     with np.errstate(invalid="ignore", over="ignore"):
         scaled = x * 1e6
         out: FloatArray = np.rint(scaled) / 1e6
-        risky = ~(np.abs(x) < 1e6) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3)
+        risky = (np.abs(x) >= 1e6) | (np.abs(scaled - np.floor(scaled) - 0.5) < 1e-3)  # NaN: NaN, as `round`
     for i in np.flatnonzero(risky).tolist():
         out[i] = round(float(x[i]), 6)
     return out
@@ -202,33 +210,39 @@ def score_table(
     if absent:
         raise ValueError(f"the signal table has no column for {', '.join(absent)}, which the model scores")
     n = table.size
+    last = len(profiles) - 1
     left = np.ones(n, dtype=bool)
-    profile_of = np.full(n, len(profiles) - 1, dtype=np.int16)
-    position = np.zeros(n, dtype=np.int64)
-    score = np.full(n, np.nan)
-    scored = np.zeros(n, dtype=bool)
+    profile_of = np.full(n, last, dtype=np.int16)
+    score = np.empty(n)
+    scored = np.empty(n, dtype=bool)
     blocks: list[_ProfileBlock] = []
     for k, compiled in enumerate(profiles):
-        mine = left & table.matches(compiled.rule)
-        if k == len(profiles) - 1:
-            mine |= left  # as `_score`: nothing matched, the last profile
-        left &= ~mine
+        if k == last:
+            mine = left  # as `_score`: nothing matched, the last profile
+        else:
+            mine = left & table.matches(compiled.rule)
+            left ^= mine
         index = np.flatnonzero(mine)
-        profile_of[index] = k
-        position[index] = np.arange(len(index))
-        points, total, weights = _points(table, compiled, index)
+        whole = len(index) == n
+        if k != last:
+            profile_of[index] = k
+        points, total, weights = _points(table, compiled, None if whole else index)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = total / weights
         has = weights != 0.0
-        score[index] = np.where(has, mean, np.nan)
-        scored[index] = has
+        if not has.all():
+            mean[~has] = np.nan
+        mean = round6(mean)
+        if whole:
+            score, scored = mean, has
+        else:
+            score[index] = mean
+            scored[index] = has
         blocks.append(_ProfileBlock(table, compiled, index, points))
-    score[scored] = round6(score[scored])
-    bands = np.full(n, -1, dtype=np.int8)
-    good, average = model.bands.good, model.bands.average
-    with np.errstate(invalid="ignore"):
-        bands[scored] = np.where(score[scored] >= good, 2, np.where(score[scored] >= average, 1, 0))
-    return ScoreBatch(table, model, blocks, profile_of, position, score, scored, bands, previous, reasons)
+    with np.errstate(invalid="ignore"):  # a NaN score (a present NaN value) is poor, as `Bands.band` says
+        bands = (score >= model.bands.good).view(np.int8) + (score >= model.bands.average).view(np.int8)
+    bands -= (~scored).view(np.int8)  # −1: no score
+    return ScoreBatch(table, model, blocks, profile_of, score, scored, bands, previous, reasons)
 
 
 def _values(table: SignalTable, compiled: _CompiledProfile, index: IntArray
@@ -246,46 +260,86 @@ def _values(table: SignalTable, compiled: _CompiledProfile, index: IntArray
             np.array([[spec.poor] for spec in specs]) * sign)
 
 
-def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray
+def _points(table: SignalTable, compiled: _CompiledProfile, index: IntArray | None
             ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Points (measures × accounts, 0 where missing), weighted sums and weights of the accounts at `index`;
-    the sums add one measure after another, in the profile's order, as `_score` does."""
+    """Points (measures × accounts, 0 where missing), weighted sums and weights of the accounts at `index`
+    (None: every account); the sums add one measure after another, in the profile's order, as `_score` does.
+
+    Where a column is plain (NaN exactly where a value is missing) a measure is a few arithmetic array
+    operations and no masked ones (a masked write or `np.where` costs as much as twenty of them: its
+    branches follow the data). Smooth: the value clamped into [poor, good] (`fmax` / `fmin` also turn a
+    NaN into poor), then the line `(v − poor) × scale` of that: the line itself between the thresholds
+    (the same operations on the same value), 0 at or below poor and where missing, and at good the line's
+    end `top`, which is 100 unless rounding missed it — then v ≥ good adds `100 − top` (exact, as top is
+    within an ulp or two of 100, and top + (100 − top) is then exactly 100). Bands: 50 × ((v beyond poor) +
+    (v at or beyond good)). Lower is better: the same with `poor − v` and the comparisons turned round.
+    Other columns (a present NaN, a value marked missing) take `_points_exact`."""
     specs = compiled.specs
-    columns = np.array([table.column_of[spec.signal] for spec in specs])
-    value = np.take(table.grid[columns], index, axis=1)
-    present = np.take(table.present_grid[columns], index, axis=1)
-    points = np.empty_like(value)
-    total = np.zeros(len(index))
-    weights = np.zeros(len(index))
-    with np.errstate(invalid="ignore"):
+    size = table.size if index is None else len(index)
+    points = np.empty((len(specs), size))
+    total = np.zeros(size)
+    weights = np.zeros(size)
+    work = np.empty(size)
+    good = np.empty(size, dtype=bool)
+    here = np.empty(size, dtype=bool)
+    steps = np.empty(size, dtype=np.int8)
+    with np.errstate(invalid="ignore", over="ignore"):
         for j, spec in enumerate(specs):
-            v, here = value[j], present[j]
-            # good and poor cannot both hold: the model keeps `good` beyond `poor` (a NaN is neither)
-            if spec.higher:
-                good, poor = v >= spec.good, v <= spec.poor
+            column = table.column_of[spec.signal]
+            row = table.grid[column]
+            v = row if index is None else np.take(row, index)
+            out = points[j]
+            if not table.plain[column]:
+                present = table.present_grid[column]
+                np.copyto(here, present if index is None else np.take(present, index))
+                _points_exact(spec, v, here, out)
+            elif spec.scale is None:
+                (np.greater if spec.higher else np.less)(v, spec.poor, out=here)  # beyond poor
+                (np.greater_equal if spec.higher else np.less_equal)(v, spec.good, out=good)
+                np.add(here.view(np.int8), good.view(np.int8), out=steps)  # 0, 1, 2
+                np.multiply(steps, 50.0, out=out)
+                np.equal(v, v, out=here)  # present: not NaN
             else:
-                good, poor = v <= spec.good, v >= spec.poor
-            if spec.scale is None:  # 100 / 50 / 0: exact sums of small whole numbers
-                out = good * 50.0
-                out += 50.0
-                out -= poor * 50.0
-                wrong = ~here
-            else:
-                middle = np.subtract(v, spec.poor) if spec.higher else np.subtract(spec.poor, v)
-                middle *= spec.scale
-                # Clipped to 0..100 it is right but near a threshold (rounding) and where missing:
-                # those few are found with comparisons and set one by one, not by masked writes.
-                out = np.clip(middle, 0.0, 100.0)
-                out += 0.0  # −0.0 (a value of −0.0 at poor 0) is the 0.0 `_score` gives
-                wrong = ~here | (good & (out != 100.0)) | (poor & (out != 0.0)) | (~(good | poor) & (out != middle))
-            fix = np.flatnonzero(wrong)
-            if len(fix):
-                out[fix] = np.where(good[fix], 100.0, np.where(poor[fix] | ~here[fix], 0.0,
-                                                                 50.0 if spec.scale is None else middle[fix]))
-            points[j] = out
-            total += out * spec.weight  # 0 where missing: the sum is unchanged
-            weights += here * spec.weight
+                if spec.higher:
+                    np.fmax(v, spec.poor, out=out)
+                    np.fmin(out, spec.good, out=out)
+                    out -= spec.poor
+                    top = (spec.good - spec.poor) * spec.scale
+                else:
+                    np.fmin(v, spec.poor, out=out)
+                    np.fmax(out, spec.good, out=out)
+                    np.subtract(spec.poor, out, out=out)
+                    top = (spec.poor - spec.good) * spec.scale
+                out *= spec.scale
+                if top != 100.0:
+                    (np.greater_equal if spec.higher else np.less_equal)(v, spec.good, out=good)
+                    np.multiply(good, 100.0 - top, out=work)
+                    out += work  # + 0.0 elsewhere: also turns a −0.0 into 0.0
+                elif spec.poor == 0.0:
+                    out += 0.0  # a value of −0.0 at poor 0 gives −0.0 × scale; `_score` gives 0.0
+                np.equal(v, v, out=here)  # present: not NaN
+            np.multiply(out, spec.weight, out=work)
+            total += work  # 0 where missing: the sum is unchanged
+            np.multiply(here, spec.weight, out=work)
+            weights += work
     return points, total, weights
+
+
+def _points_exact(spec: Any, v: FloatArray, here: BoolArray, out: FloatArray) -> None:
+    """One measure's points into `out` where values may be present NaNs or missing non-NaNs: a present NaN
+    is average (NaN points on the line, 50 in bands), a missing value 0."""
+    # good and poor cannot both hold: the model keeps `good` beyond `poor` (a NaN is neither)
+    if spec.higher:
+        good, poor = v >= spec.good, v <= spec.poor
+    else:
+        good, poor = v <= spec.good, v >= spec.poor
+    if spec.scale is None:
+        np.copyto(out, 50.0)
+    else:
+        middle = np.subtract(v, spec.poor) if spec.higher else np.subtract(spec.poor, v)
+        np.multiply(middle, spec.scale, out=out)
+    np.copyto(out, 100.0, where=good)
+    np.copyto(out, 0.0, where=poor | ~here)
 
 
 class ScoreBatch(Sequence[HealthScore]):
@@ -296,13 +350,13 @@ class ScoreBatch(Sequence[HealthScore]):
     index into the model's profiles)."""
 
     def __init__(self, table: SignalTable, model: HealthModel, blocks: list[_ProfileBlock],
-                 profile_of: npt.NDArray[np.int16], position: IntArray, score: FloatArray, scored: BoolArray,
+                 profile_of: npt.NDArray[np.int16], score: FloatArray, scored: BoolArray,
                  bands: npt.NDArray[np.int8], previous: Mapping[int, HealthScore] | None, reasons: bool) -> None:
         self.table = table
         self.model = model
         self.blocks = blocks
         self.profile_codes = profile_of
-        self.position = position
+        self._position: IntArray | None = None
         self.scores = score
         self.scored = scored
         self.band_codes = bands
@@ -312,6 +366,16 @@ class ScoreBatch(Sequence[HealthScore]):
 
     def __len__(self) -> int:
         return self.table.size
+
+    @property
+    def position(self) -> IntArray:
+        """Each account's place in its profile's block (worked out when first asked for)."""
+        if self._position is None:
+            position = np.zeros(len(self), dtype=np.int64)
+            for block in self.blocks:
+                position[block.index] = np.arange(len(block.index))
+            self._position = position
+        return self._position
 
     @overload
     def __getitem__(self, i: int) -> HealthScore: ...

@@ -26,8 +26,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gc
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
@@ -44,6 +47,10 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
+_PEOPLE = frozenset({"executive_sponsor", "champion"})
+"""The contact roles whose activity is a signal."""
+DAY_COLUMNS = 64
+"""Days back marked per (account, user) pair (the windows read the last 28)."""
 MAX_FLAGS = 64
 """Key features and milestones are bit masks of 64 bits; a model naming more (or one twice) is computed
 account by account."""
@@ -129,6 +136,25 @@ class _Ordinals(dict[Any, int]):
 
 def _popcount(x: npt.NDArray[Any]) -> IntArray:
     return np.bitwise_count(x).astype(np.int64)
+
+
+def _packed(rows: int, bits: int, row: IntArray, bit: IntArray, where: BoolArray) -> npt.NDArray[np.uint64]:
+    """Per row, the bits `bit[r]` of every r in it where `where` holds, as one number (`bits` ≤ 64 of them):
+    marked in a boolean matrix and packed (`bitwise_or.at` costs several times more)."""
+    width = max(8, -(-bits // 8) * 8)
+    marks = np.zeros(rows * width, dtype=bool)
+    if where.all():
+        marks[row * width + bit] = True
+    else:
+        marks[row[where] * width + bit[where]] = True
+    return _as_u64(np.packbits(marks.reshape(rows, width), axis=1, bitorder="little"))
+
+
+def _as_u64(packed: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint64]:
+    """Rows of little-endian bytes (the first 8 of each) as unsigned 64-bit numbers."""
+    rows = np.zeros((len(packed), 8), dtype=np.uint8)
+    rows[:, :min(8, packed.shape[1])] = packed[:, :8]
+    return rows.view("<u8").reshape(-1).astype(np.uint64)
 
 
 def _bits(flags: Sequence[str]) -> dict[str, int]:
@@ -226,42 +252,67 @@ class _Computation:
 
     def _usage(self, usage: UsageColumns) -> None:
         n, today, settings = self.n, self.today, self.settings
-        keys = _bits(settings.key_features)
-        marks = _bits(settings.milestones)
-        event_key = np.array([keys.get(e, 0) for e in usage.events] or [0], dtype=np.uint64)
-        event_mark = np.array([marks.get(e, 0) for e in usage.events] or [0], dtype=np.uint64)
+        feature_of = {name: k for k, name in enumerate(settings.key_features)}
+        milestone_of = {name: k for k, name in enumerate(settings.milestones)}
+        spare = len(settings.key_features)  # the column of a row that is no recent key-feature use
+        event_column = np.array([feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.uint8)
+        event_keyed = np.array([e in feature_of for e in usage.events] or [False], dtype=bool)
+        event_milestone = np.array([milestone_of.get(e, -1) for e in usage.events] or [-1], dtype=np.int64)
         event_login = np.array([e == settings.login_event for e in usage.events] or [False], dtype=bool)
-        acc, day, count = usage.account, usage.day, usage.count
+        acc, day, count, user, event = usage.account, usage.day, usage.count, usage.user, usage.event
         keep = (count > 0) & (day <= today)
         if len(acc):
             if acc.min(initial=0) < 0 or acc.max(initial=0) >= n:
                 raise ValueError(f"usage rows name account positions outside 0..{n - 1}")
-            keep &= self.has_usage[acc]
-        acc, day, count, user, event = acc[keep], day[keep], count[keep], usage.user[keep], usage.event[keep]
+            if not self.has_usage.all():
+                keep &= self.has_usage[acc]
+        if not keep.all():
+            acc, day, count, user, event = acc[keep], day[keep], count[keep], user[keep], event[keep]
         age = today - day
         login = event_login[event]
-        key = event_key[event]
+        keyed = event_keyed[event]
 
         # (account, user) pairs: a dense id each; pairs are ordered by account.
         width = max(len(usage.users), 1)
         pairs, pid = _group_ids(acc * width + user, n * width)
         pair_acc = pairs // width
         pair_user = pairs % width
-        last_seen = np.full(len(pairs), -1, dtype=np.int64)
-        np.maximum.at(last_seen, pid, day)
-        recent = age < 28
-        days28 = np.zeros(len(pairs), dtype=np.uint32)
-        np.bitwise_or.at(days28, pid[recent], (np.uint32(1) << age[recent].astype(np.uint32)))
-        keyed = recent & (key != 0)
-        features = np.zeros(len(pairs), dtype=np.uint64)
-        np.bitwise_or.at(features, pid[keyed], key[keyed])
+        # Last days as the fewest days back (`minimum.at` on ages is many times faster than `maximum.at` on
+        # days), per pair and kind of row (other, login) in one pass: a pair's last day is the later of the
+        # two, an account's last login the latest of its pairs' (pairs are ordered by account).
+        never = np.int64(1 << 40)
+        back = np.full((len(pairs), 2), never, dtype=np.int64)
+        np.minimum.at(back.reshape(-1), pid * 2 + login, age)
+        seen_back = back.min(axis=1)
+        last_seen = np.where(seen_back < never, today - seen_back, -1)
+        old = age >= 28
+        # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back; rows
+        # from 28 days back on land in columns not read, the oldest in the last), then the key features it
+        # used in the last 28 days (and a spare column the other rows mark).
+        columns = DAY_COLUMNS + -(-(spare + 1) // 8) * 8
+        marks = np.zeros(len(pairs) * columns, dtype=bool)
+        base = pid * columns
+        marks[base + (age if not len(age) or age.max() < DAY_COLUMNS else np.minimum(age, DAY_COLUMNS - 1))] = True
+        column = np.maximum(event_column[event], old.view(np.uint8) * np.uint8(spare))  # old: the spare (uint8)
+        column += np.uint8(DAY_COLUMNS)
+        marks[base + column] = True
+        packed = np.packbits(marks.reshape(len(pairs), columns), axis=1, bitorder="little")
+        days28 = _as_u64(packed[:, :DAY_COLUMNS // 8]) & np.uint64((1 << 28) - 1)
+        features = _as_u64(packed[:, DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
+        starts = np.searchsorted(pair_acc, np.arange(n))
+        ends = np.searchsorted(pair_acc, np.arange(n), side="right")
         used = np.zeros(n, dtype=np.uint64)
-        np.bitwise_or.at(used, pair_acc, features)
+        some_pair = ends > starts
+        if len(pairs):
+            used[some_pair] = np.bitwise_or.reduceat(features, starts[some_pair])
         milestones = np.zeros(n, dtype=np.uint64)
-        marked = event_mark[event] != 0
-        np.bitwise_or.at(milestones, acc[marked], event_mark[event[marked]])
-        last_login = np.full(n, -1, dtype=np.int64)
-        np.maximum.at(last_login, acc[login], day[login])
+        if (event_milestone >= 0).any():  # else no row is a milestone: no pass over them
+            milestone = event_milestone[event]
+            milestones = _packed(n, len(settings.milestones), acc, milestone, milestone >= 0)
+        login_back = np.full(n, never, dtype=np.int64)
+        if len(pairs):
+            login_back[some_pair] = np.minimum.reduceat(back[:, 1], starts[some_pair])
+        last_login = np.where(login_back < never, today - login_back, -1)
 
         def per_account(where: BoolArray, weights: IntArray | None = None, of: IntArray = acc) -> IntArray:
             counted = np.bincount(of[where], weights=None if weights is None else weights[where], minlength=n)
@@ -273,10 +324,19 @@ class _Computation:
         before = per_account(((days28 >> 14) & 0x7F) != 0, of=pair_acc)
         days14 = per_account(np.ones(len(pairs), dtype=bool), _popcount(days28 & 0x3FFF), of=pair_acc)
         days_prev14 = per_account(np.ones(len(pairs), dtype=bool), _popcount(days28 >> 14), of=pair_acc)
-        events14 = per_account(age < 14, count)
-        events_prev14 = per_account(recent & (age >= 14), count)
-        logins28 = per_account(recent & login, count)
-        key_uses28 = per_account(keyed, count)
+        # The windowed sums of counts in one `bincount`: each row's class is (age 0–13, 14–27, older) × login
+        # × key feature; each sum adds its classes (whole numbers: the order of the additions does not matter).
+        kind = (age >= 14).view(np.int8) + (age >= 28).view(np.int8)
+        kind *= 4
+        kind += login.view(np.int8) * np.int8(2)
+        kind += keyed.view(np.int8)
+        # (class-major: each class's accounts in order; float weights: `bincount` converts ints slowly)
+        sums = np.bincount(kind.astype(np.int64) * n + acc, weights=count.astype(np.float64),
+                           minlength=n * 12).reshape(12, n)
+        events14 = np.rint(sums[0:4].sum(axis=0)).astype(np.int64)
+        events_prev14 = np.rint(sums[4:8].sum(axis=0)).astype(np.int64)
+        logins28 = np.rint(sums[[2, 3, 6, 7]].sum(axis=0)).astype(np.int64)
+        key_uses28 = np.rint(sums[[1, 3, 5, 7]].sum(axis=0)).astype(np.int64)
         total = len(settings.key_features)
 
         has = self.has_usage
@@ -312,8 +372,6 @@ class _Computation:
             self.fallback[i] = compute_signals(account, self.as_of, self.settings)
         self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
 
-        starts = np.searchsorted(pair_acc, np.arange(n))
-        ends = np.searchsorted(pair_acc, np.arange(n), side="right")
         self.usage_raw = (before, events14, events_prev14, days14, days_prev14, active, used, starts, ends,
                           active_pair, _popcount(features))
         self.milestone_mask = milestones
@@ -322,28 +380,23 @@ class _Computation:
 
     def _tickets(self) -> None:
         n, today = self.n, self.today
-        acc: list[int] = []
-        created: list[int] = []
-        solved: list[int] = []
-        closed: list[bool] = []
-        escalated: list[int] = []
-        urgent: list[bool] = []
+        accounts = self.accounts
+        tickets = [t for a in accounts if a.tickets for t in a.tickets]
+        t_acc = np.repeat(np.arange(n, dtype=np.int64), [len(a.tickets) if a.tickets else 0 for a in accounts])
+        # Columns of the tickets' fields at C speed (`map`s of attrgetters, not appends in a loop).
+        size = len(tickets)
+        priority, status, created_at, solved_at, escalated = (
+            list(map(attrgetter(name), tickets)) for name in ("priority", "status", "created_at", "solved_at",
+                                                              "escalated"))
         ordinal = self.ordinal
-        for i, a in enumerate(self.accounts):
-            for t in a.tickets or ():
-                acc.append(i)
-                created.append(ordinal[t.created_at])
-                solved.append(ordinal[t.solved_at] if t.solved_at is not None else 0)
-                closed.append(t.status in CLOSED_TICKET_STATUSES)
-                escalated.append(t.escalated)
-                urgent.append(t.priority == "urgent")
-        t_acc = np.array(acc, dtype=np.int64)
-        age = today - np.array(created, dtype=np.int64)
-        solved_day = np.array(solved, dtype=np.int64)
+        age = today - np.fromiter(map(ordinal.__getitem__, created_at), dtype=np.int64, count=size)
+        solved_day = np.fromiter((0 if d is None else ordinal[d] for d in solved_at), dtype=np.int64, count=size)
+        closed = np.fromiter(map(CLOSED_TICKET_STATUSES.__contains__, status), dtype=bool, count=size)
+        urgent = np.fromiter(map(operator.eq, priority, repeat("urgent")), dtype=bool, count=size)
         seen = age >= 0
         is_solved = (solved_day != 0) & (solved_day <= today)
-        is_open = seen & ~(is_solved | ((solved_day == 0) & np.array(closed, dtype=bool)))
-        is_urgent = is_open & np.array(urgent, dtype=bool)
+        is_open = seen & ~(is_solved | ((solved_day == 0) & closed))
+        is_urgent = is_open & urgent
 
         def per_account(where: BoolArray, weights: IntArray | None = None) -> IntArray:
             counted = np.bincount(t_acc[where], weights=None if weights is None else weights[where], minlength=n)
@@ -351,7 +404,7 @@ class _Computation:
 
         open_count = per_account(is_open)
         urgent_count = per_account(is_urgent)
-        escalations = per_account(is_open, np.array(escalated, dtype=np.int64))
+        escalations = per_account(is_open, np.fromiter(escalated, dtype=np.int64, count=size))
         created7 = per_account(seen & (age < 7))
         usual = per_account(seen & (age >= 7) & (age >= USUAL_TICKETS_FROM) & (age < USUAL_TICKETS_FROM + 28))
         created30 = per_account(seen & (age < 30))
@@ -421,24 +474,28 @@ class _Computation:
         self.names: dict[tuple[int, str], str] = {}
         who: list[tuple[int, Any]] = []
         lookups: list[int] = []
+        fallback, folded_of, width, roles = self.fallback, self.folded.get, self.fold_width, _PEOPLE
+        add_who, add_lookup = who.append, lookups.append
         for i, a in enumerate(self.accounts):
-            if i in self.fallback:
+            if not a.contacts or (fallback and i in fallback):
                 continue
+            known = a.usage is not None
             for contact in a.contacts:
-                if contact.role not in ("executive_sponsor", "champion"):
+                if contact.role not in roles:
                     continue
-                folded = self.folded.get(contact.user_key.casefold()) if a.usage is not None else None
-                who.append((i, contact))
-                lookups.append(-1 if folded is None else i * self.fold_width + folded)
+                folded = folded_of(contact.user_key.casefold()) if known else None
+                add_who((i, contact))
+                add_lookup(-1 if folded is None else i * width + folded)
         keys = np.array(lookups, dtype=np.int64)
         at = np.searchsorted(self.fold_keys, keys)
         at = np.minimum(at, max(len(self.fold_keys) - 1, 0))
         found = (keys >= 0) & (self.fold_keys[at] == keys) if len(self.fold_keys) else np.zeros(len(keys), bool)
         seen = np.where(found, self.fold_last_seen[at] if len(self.fold_keys) else -1, -1).tolist()
         best: dict[tuple[int, str], tuple[int, str]] = {}
+        ordinal = self.ordinal
         for (i, contact), day in zip(who, seen, strict=True):
             if contact.last_active is not None:
-                stored = self.ordinal[contact.last_active]
+                stored = ordinal[contact.last_active]
                 if day < stored <= today:
                     day = stored
             if day < 0:
