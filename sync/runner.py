@@ -4,7 +4,9 @@ Order: accounts of each system first, then identity resolution (so contacts, dea
 tickets find their account), then account owners and CSMs (`sync.owners`), then the other
 objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
 saved in one transaction (the pages fetched ahead while the last was written: together, in one, see
-`_pull_object`). A system that hits its quota or a fatal error stops with the message;
+`_pull_object`); the accounts' derived revenue rows and portfolio keys are refreshed once at the end of each
+object's pull (`sync.writer.refresh_derived`; a pull killed before that is caught up by the next sync).
+A system that hits its quota or a fatal error stops with the message;
 the others go on, and the next run resumes from the saved cursors.
 """
 
@@ -25,7 +27,15 @@ from store.models import Account, Contact, SourceLink, Subscription, SurveyRespo
 from sync.base_reports import prepare_base_reports
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
-from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor
+from sync.writer import (
+    IdentityCounts,
+    PageWriter,
+    apply_identity,
+    clear_cursors,
+    load_cursor,
+    recover_derived,
+    refresh_derived,
+)
 
 log = logging.getLogger("canary.sync")
 
@@ -188,10 +198,11 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
         cursor = load_cursor(session, system, obj)
     reader = _ReadAhead(iter(adapter.pull(obj, cursor)))
     stored = 0
+    derived: set[int] = set()
     try:
         while (group := reader.next_group()) is not None:
             with store.session(tenant_id) as session:
-                counts = PageWriter(session, system).write(_merged(group))
+                counts = PageWriter(session, system, derived).write(_merged(group))
             target = summary.objects.setdefault(obj, ObjectSummary())
             target.pulled += counts.pulled
             target.changed += counts.changed
@@ -203,6 +214,9 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
                 progress(system, obj, counts.pulled)
     finally:
         reader.close()
+        if derived:  # once for the whole pull, not per page (the pages committed so far, even after an error)
+            with store.session(tenant_id) as session:
+                refresh_derived(session, derived)
     return cursor is None and stored > 0
 
 
@@ -220,6 +234,9 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
     spent: dict[str, int] = {}
     reconnected: set[str] = set()
     bulk: list[bool] = []
+    with store.session(tenant_id) as session:
+        if recover_derived(session):
+            log.warning("a pull stopped before refreshing its accounts' revenue and portfolio keys: all refreshed")
     for system in adapters:
         summary.systems[system] = SystemSummary()
         if full:

@@ -39,6 +39,7 @@ from store.models import (
     PushLedger,
     SourceLink,
     Subscription,
+    SubscriptionMovement,
     SubscriptionVersion,
     SurveyResponse,
     SyncCursor,
@@ -102,6 +103,30 @@ def save_cursor(session: Session, system: str, obj: str, value: str | None) -> N
                 ("tenant_id", "system", "object"))
 
 
+def refresh_derived(session: Session, account_ids: Iterable[int]) -> None:
+    """The term ends, movements and portfolio keys of ``account_ids`` recomputed (what `PageWriter` deferred),
+    and the store's mark of a pending refresh removed, in the caller's transaction."""
+    ids = set(account_ids)
+    if ids:
+        revenue.refresh(session, ids)  # term ends first: the keys count terms in force
+        portfolio_keys.refresh(session, ids)
+    session.execute(delete(SyncCursor).where(SyncCursor.system == DERIVED_MARK[0],
+                                             SyncCursor.object == DERIVED_MARK[1]))
+
+
+def recover_derived(session: Session) -> bool:
+    """When a pull stopped between deferring a refresh and doing it (`DERIVED_MARK` left): every account's term
+    ends, movements and portfolio keys recomputed, the mark removed. True when there was one."""
+    if load_cursor(session, *DERIVED_MARK) is None:
+        return False
+    ids = {a for a in session.scalars(select(Subscription.account_id).distinct()) if a is not None}
+    ids.update(session.scalars(select(SubscriptionMovement.account_id).distinct()))
+    revenue.refresh(session, ids)
+    portfolio_keys.refresh(session)
+    refresh_derived(session, ())
+    return True
+
+
 def clear_cursors(session: Session, system: str) -> None:
     for row in session.scalars(select(SyncCursor).where(SyncCursor.system == system)):
         session.delete(row)
@@ -120,12 +145,25 @@ def _set(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-class PageWriter:
-    """Writes pages of one system into the store; caches the system's account links."""
+DERIVED_MARK = ("canary", "derived")
+"""The `SyncCursor` key (system, object) of a deferred refresh of derived rows (`PageWriter` with ``derived``):
+written with the first page that defers one, deleted by `refresh_derived`; found at the start of a sync, it
+means a pull stopped before its refresh, and every account's derived rows are recomputed (`recover_derived`)."""
 
-    def __init__(self, session: Session, system: str) -> None:
+
+class PageWriter:
+    """Writes pages of one system into the store; caches the system's account links.
+
+    ``derived``, when given, collects the accounts whose subscriptions a page wrote, deleted, unplaced or
+    merged, instead of refreshing their term ends, movements and portfolio keys with every page: the caller
+    refreshes them once (`refresh_derived`) when the pull of the object ends. Each page then marks the store
+    (`DERIVED_MARK`, in the page's own transaction), so a pull killed before that refresh is caught up by the
+    next sync (`recover_derived`)."""
+
+    def __init__(self, session: Session, system: str, derived: set[int] | None = None) -> None:
         self.session = session
         self.system = system
+        self._derived = derived
         self._links: dict[str, int | None] | None = None
         self._ledger: dict[str, dict[str, str | None]] | None = None
         """The push ledger's written values of the page's accounts, read once a record needs them."""
@@ -170,7 +208,11 @@ class PageWriter:
         writers[page.object](page.records, counts)
         if page.removed:
             self._remove(page.object, page.removed, counts)
-        if self._subscribers:
+        if self._subscribers and self._derived is not None:
+            save_cursor(self.session, *DERIVED_MARK, "pending")  # commits with the page
+            self._derived.update(self._subscribers)
+            self._subscribers.clear()
+        elif self._subscribers:
             revenue.refresh(self.session, self._subscribers)  # term ends first: the keys count terms in force
             portfolio_keys.refresh(self.session, self._subscribers)
             self._subscribers.clear()
