@@ -16,6 +16,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,10 @@ class SyncSummary:
     systems: dict[str, SystemSummary] = field(default_factory=dict)
     identity: IdentityCounts = field(default_factory=IdentityCounts)
     owners: OwnerCounts = field(default_factory=OwnerCounts)
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Seconds spent per phase of the run, (wall, this process's CPU): ``accounts`` (pulled), ``identity``,
+    ``owners``, ``objects`` (the other objects pulled), ``analyze`` and ``reports`` (prepared for the report
+    pages after the pull). For benchmarks and logs; not part of `as_dict`."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -262,23 +267,37 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
             sys_summary.stopped = str(exc)
             log.warning("%s sync stopped: %s", system, exc)
 
+    mark = (time.perf_counter(), time.process_time())
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = (time.perf_counter(), time.process_time())
+        summary.phases[name] = (now[0] - mark[0], now[1] - mark[1])
+        mark = now
+
     for system in adapters:
         run(system, "accounts")
+    phase("accounts")
     with store.session(tenant_id) as session:
         summary.identity = apply_identity(session)
+    phase("identity")
     with store.session(tenant_id) as session:
         summary.owners = apply_owners(session)
+    phase("owners")
     for obj in PULL_ORDER[1:]:
         for system in adapters:
             run(system, obj)
+    phase("objects")
     if any(bulk):
         # A first or full pull loads a workspace at once; the scoring and push queries that follow must not be
         # planned on the statistics of the tables as they were before it (see `Store.analyze`).
         store.analyze(*PULLED_TABLES)
+    phase("analyze")
     with store.session(tenant_id) as session:  # the report pages read it built, whichever process serves them
         prepare_reports(session)
     with store.session(tenant_id) as session:
         prepare_base_reports(session)
+    phase("reports")
     for system, adapter in adapters.items():
         summary.systems[system].calls = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
         quota_left = getattr(adapter, "quota_left", None)
