@@ -4,7 +4,9 @@ Order: accounts of each system first, then identity resolution (so contacts, dea
 tickets find their account), then account owners and CSMs (`sync.owners`), then the other
 objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
 saved in one transaction (the pages fetched ahead while the last was written: together, in one, see
-`_pull_object`). A system that hits its quota or a fatal error stops with the message;
+`_pull_object`); the accounts' derived revenue rows and portfolio keys are refreshed once at the end of each
+object's pull (`sync.writer.refresh_derived`; a pull killed before that is caught up by the next sync).
+A system that hits its quota or a fatal error stops with the message;
 the others go on, and the next run resumes from the saved cursors.
 """
 
@@ -14,6 +16,7 @@ import contextvars
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +28,16 @@ from store.models import Account, Contact, SourceLink, Subscription, SurveyRespo
 from sync.base_reports import prepare_base_reports
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
-from sync.writer import IdentityCounts, PageWriter, apply_identity, clear_cursors, load_cursor, load_own_writes
+from sync.writer import (
+    IdentityCounts,
+    PageWriter,
+    apply_identity,
+    clear_cursors,
+    load_cursor,
+    load_own_writes,
+    recover_derived,
+    refresh_derived,
+)
 
 log = logging.getLogger("canary.sync")
 
@@ -60,6 +72,10 @@ class SyncSummary:
     systems: dict[str, SystemSummary] = field(default_factory=dict)
     identity: IdentityCounts = field(default_factory=IdentityCounts)
     owners: OwnerCounts = field(default_factory=OwnerCounts)
+    phases: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Seconds spent per phase of the run, (wall, this process's CPU): ``accounts`` (pulled), ``identity``,
+    ``owners``, ``objects`` (the other objects pulled), ``analyze`` and ``reports`` (prepared for the report
+    pages after the pull). For benchmarks and logs; not part of `as_dict`."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -192,10 +208,11 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
             expect(load_own_writes(session, system))
     reader = _ReadAhead(iter(adapter.pull(obj, cursor)))
     stored = 0
+    derived: set[int] = set()
     try:
         while (group := reader.next_group()) is not None:
             with store.session(tenant_id) as session:
-                counts = PageWriter(session, system).write(_merged(group))
+                counts = PageWriter(session, system, derived).write(_merged(group))
             target = summary.objects.setdefault(obj, ObjectSummary())
             target.pulled += counts.pulled
             target.changed += counts.changed
@@ -207,6 +224,9 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
                 progress(system, obj, counts.pulled)
     finally:
         reader.close()
+        if derived:  # once for the whole pull, not per page (the pages committed so far, even after an error)
+            with store.session(tenant_id) as session:
+                refresh_derived(session, derived)
     return cursor is None and stored > 0
 
 
@@ -224,6 +244,9 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
     spent: dict[str, int] = {}
     reconnected: set[str] = set()
     bulk: list[bool] = []
+    with store.session(tenant_id) as session:
+        if recover_derived(session):
+            log.warning("a pull stopped before refreshing its accounts' revenue and portfolio keys: all refreshed")
     for system in adapters:
         summary.systems[system] = SystemSummary()
         if full:
@@ -249,23 +272,37 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
             sys_summary.stopped = str(exc)
             log.warning("%s sync stopped: %s", system, exc)
 
+    mark = (time.perf_counter(), time.process_time())
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = (time.perf_counter(), time.process_time())
+        summary.phases[name] = (now[0] - mark[0], now[1] - mark[1])
+        mark = now
+
     for system in adapters:
         run(system, "accounts")
+    phase("accounts")
     with store.session(tenant_id) as session:
         summary.identity = apply_identity(session)
+    phase("identity")
     with store.session(tenant_id) as session:
         summary.owners = apply_owners(session)
+    phase("owners")
     for obj in PULL_ORDER[1:]:
         for system in adapters:
             run(system, obj)
+    phase("objects")
     if any(bulk):
         # A first or full pull loads a workspace at once; the scoring and push queries that follow must not be
         # planned on the statistics of the tables as they were before it (see `Store.analyze`).
         store.analyze(*PULLED_TABLES)
+    phase("analyze")
     with store.session(tenant_id) as session:  # the report pages read it built, whichever process serves them
         prepare_reports(session)
     with store.session(tenant_id) as session:
         prepare_base_reports(session)
+    phase("reports")
     for system, adapter in adapters.items():
         summary.systems[system].calls = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
         quota_left = getattr(adapter, "quota_left", None)

@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, true, update
+import msgspec
+from sqlalchemy import String, bindparam, delete, func, insert, or_, select, text, true, update
+from sqlalchemy import column as sql_column
 from sqlalchemy.orm import Session
 
 from integrations.base import (
@@ -39,6 +41,7 @@ from store.models import (
     PushLedger,
     SourceLink,
     Subscription,
+    SubscriptionMovement,
     SubscriptionVersion,
     SurveyResponse,
     SyncCursor,
@@ -55,6 +58,7 @@ from sync.normalise import normalise_domain
 from sync.own_writes import ACCOUNT_FIELDS, STAMP_KEYS, OwnWrites, account_values, is_own_write
 
 log = logging.getLogger("canary.sync")
+_encode = msgspec.json.Encoder().encode
 
 ROLE_RANK = {"executive_sponsor": 3, "champion": 2, "admin": 1, "user": 0}
 NAME_PREFERENCE = ("salesforce", "hubspot", "zendesk", "product")
@@ -120,9 +124,55 @@ def load_own_writes(session: Session, system: str) -> OwnWrites:
     return OwnWrites(known)
 
 
+def refresh_derived(session: Session, account_ids: Iterable[int]) -> None:
+    """The term ends, movements and portfolio keys of ``account_ids`` recomputed (what `PageWriter` deferred),
+    and the store's mark of a pending refresh removed, in the caller's transaction."""
+    ids = set(account_ids)
+    if ids:
+        revenue.refresh(session, ids)  # term ends first: the keys count terms in force
+        portfolio_keys.refresh(session, ids)
+    session.execute(delete(SyncCursor).where(SyncCursor.system == DERIVED_MARK[0],
+                                             SyncCursor.object == DERIVED_MARK[1]))
+
+
+def recover_derived(session: Session) -> bool:
+    """When a pull stopped between deferring a refresh and doing it (`DERIVED_MARK` left): every account's term
+    ends, movements and portfolio keys recomputed, the mark removed. True when there was one."""
+    if load_cursor(session, *DERIVED_MARK) is None:
+        return False
+    ids = {a for a in session.scalars(select(Subscription.account_id).distinct()) if a is not None}
+    ids.update(session.scalars(select(SubscriptionMovement.account_id).distinct()))
+    revenue.refresh(session, ids)
+    portfolio_keys.refresh(session)
+    refresh_derived(session, ())
+    return True
+
+
 def clear_cursors(session: Session, system: str) -> None:
     for row in session.scalars(select(SyncCursor).where(SyncCursor.system == system)):
         session.delete(row)
+
+
+_JSON_IDS = {"sqlite": "SELECT value FROM json_each(:json_ids)",
+             "postgresql": "SELECT jsonb_array_elements_text(CAST(:json_ids AS jsonb))"}
+
+
+def keyed_rows(session: Session, model: Any, key: Any, values: Iterable[str], *columns: Any,
+               where: Sequence[Any] = ()) -> list[Any]:
+    """The rows (``key``, ``*columns``) of the session's tenant's ``model`` whose text ``key`` is one of
+    ``values``, in one statement: the values go as one JSON array parameter (``json_each`` on SQLite,
+    ``jsonb_array_elements_text`` on PostgreSQL), so the SQL is the same whatever their number (compiled once; an
+    ``IN`` of 500 bound values was coerced and rendered afresh each time), and it runs on the connection (no ORM
+    row loading) with the tenant named here, as the session's scoping would add it."""
+    wanted = list(dict.fromkeys(values))
+    if not wanted:
+        return []
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("rows are read by key in a tenant-scoped session (store.session(tenant_id))")
+    ids = text(_JSON_IDS[session.get_bind().dialect.name]).bindparams(json_ids=_encode(wanted).decode())
+    return list(session.connection().execute(select(key, *columns).where(
+        model.tenant_id == tenant_id, key.in_(ids.columns(sql_column("value", String))), *where)))
 
 
 def _changed_keys(obj: Any, values: dict[str, Any]) -> set[str]:
@@ -138,12 +188,25 @@ def _set(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
-class PageWriter:
-    """Writes pages of one system into the store; caches the system's account links."""
+DERIVED_MARK = ("canary", "derived")
+"""The `SyncCursor` key (system, object) of a deferred refresh of derived rows (`PageWriter` with ``derived``):
+written with the first page that defers one, deleted by `refresh_derived`; found at the start of a sync, it
+means a pull stopped before its refresh, and every account's derived rows are recomputed (`recover_derived`)."""
 
-    def __init__(self, session: Session, system: str) -> None:
+
+class PageWriter:
+    """Writes pages of one system into the store; caches the system's account links.
+
+    ``derived``, when given, collects the accounts whose subscriptions a page wrote, deleted, unplaced or
+    merged, instead of refreshing their term ends, movements and portfolio keys with every page: the caller
+    refreshes them once (`refresh_derived`) when the pull of the object ends. Each page then marks the store
+    (`DERIVED_MARK`, in the page's own transaction), so a pull killed before that refresh is caught up by the
+    next sync (`recover_derived`)."""
+
+    def __init__(self, session: Session, system: str, derived: set[int] | None = None) -> None:
         self.session = session
         self.system = system
+        self._derived = derived
         self._links: dict[str, int | None] | None = None
         self._ledger: dict[str, dict[str, str | None]] | None = None
         """The push ledger's written values of the page's accounts, read once a record needs them."""
@@ -166,12 +229,10 @@ class PageWriter:
         wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None}
                         - set(self._links or {}))
         links = self._links if self._links is not None else {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            links.update(dict.fromkeys(chunk))
-            links.update({ext: account for ext, account in self.session.execute(select(
-                SourceLink.external_id, SourceLink.account_id).where(
-                    SourceLink.system == self.system, SourceLink.external_id.in_(chunk)))})
+        links.update(dict.fromkeys(wanted))
+        links.update({ext: account for ext, account in keyed_rows(
+            self.session, SourceLink, SourceLink.external_id, wanted, SourceLink.account_id,
+            where=[SourceLink.system == self.system])})
         self._links = links
 
     def write(self, page: Page) -> WriteCounts:
@@ -189,7 +250,11 @@ class PageWriter:
         writers[page.object](page.records, counts)
         if page.removed:
             self._remove(page.object, page.removed, counts)
-        if self._subscribers:
+        if self._subscribers and self._derived is not None:
+            save_cursor(self.session, *DERIVED_MARK, "pending")  # commits with the page
+            self._derived.update(self._subscribers)
+            self._subscribers.clear()
+        elif self._subscribers:
             revenue.refresh(self.session, self._subscribers)  # term ends first: the keys count terms in force
             portfolio_keys.refresh(self.session, self._subscribers)
             self._subscribers.clear()
@@ -281,15 +346,9 @@ class PageWriter:
     def _current(self, model: Any, ids: Sequence[str], columns: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The stored values of ``columns`` of this system's rows of ``model`` named by ``ids``, by external id:
         plain rows (one indexed query per 500 ids), no ORM objects."""
-        found: dict[str, dict[str, Any]] = {}
-        picked = [getattr(model, c) for c in columns]
-        unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), 500):
-            chunk = unique[start : start + 500]
-            for row in self.session.execute(select(model.external_id, *picked).where(
-                    model.system == self.system, model.external_id.in_(chunk))):
-                found[row[0]] = dict(zip(columns, row[1:], strict=True))
-        return found
+        return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in keyed_rows(
+            self.session, model, model.external_id, ids, *(getattr(model, c) for c in columns),
+            where=[model.system == self.system])}
 
     def _tenant(self) -> int:
         tenant_id = current_tenant(self.session)
@@ -342,12 +401,8 @@ class PageWriter:
     def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
         emails = sorted({r.email.strip().lower() for r in records
                          if isinstance(r, ContactRecord) and r.email and "@" in r.email})
-        existing: dict[str, dict[str, Any]] = {}
-        picked = [getattr(Contact, c) for c in CONTACT_FIELDS]
-        for start in range(0, len(emails), 500):
-            chunk = emails[start : start + 500]
-            for row in self.session.execute(select(Contact.email, *picked).where(Contact.email.in_(chunk))):
-                existing[row[0]] = dict(zip(CONTACT_FIELDS, row[1:], strict=True))
+        existing = {row[0]: dict(zip(CONTACT_FIELDS, row[1:], strict=True)) for row in keyed_rows(
+            self.session, Contact, Contact.email, emails, *(getattr(Contact, c) for c in CONTACT_FIELDS))}
         fresh: set[str] = set()
         written: dict[str, dict[str, Any]] = {}
         for r in records:
@@ -470,12 +525,10 @@ class PageWriter:
                                          if isinstance(r, SatisfactionRecord) and r.ticket_external_id],
                                 ("id", "account_id", "satisfaction"))
         refs = list(dict.fromkeys(r.external_id for r in records))
-        existing: dict[str, dict[str, Any]] = {}
-        picked = [getattr(SurveyResponse, c) for c in ("id", *RATING_FIELDS)]
-        for start in range(0, len(refs), 500):
-            for found in self.session.execute(select(SurveyResponse.source_ref, *picked).where(
-                    SurveyResponse.source == self.system, SurveyResponse.source_ref.in_(refs[start : start + 500]))):
-                existing[found[0]] = dict(zip(("id", *RATING_FIELDS), found[1:], strict=True))
+        existing = {found[0]: dict(zip(("id", *RATING_FIELDS), found[1:], strict=True)) for found in keyed_rows(
+            self.session, SurveyResponse, SurveyResponse.source_ref, refs,
+            *(getattr(SurveyResponse, c) for c in ("id", *RATING_FIELDS)),
+            where=[SurveyResponse.source == self.system])}
         rated: dict[int, str] = {}
         new: dict[str, dict[str, Any]] = {}
         changed: dict[int, dict[str, Any]] = {}

@@ -1,0 +1,139 @@
+"""A pull refreshes its accounts' derived revenue rows and portfolio keys once, when the object's pull ends (not
+with every page), and a pull killed before that refresh is caught up by the next sync (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import event, select
+
+from integrations.base import AccountRecord, DealRecord, Page
+from store.db import Store
+from store.models import Account, Subscription, SubscriptionMovement, SyncCursor
+from store.tenants import create_tenant
+from sync.runner import sync
+from sync.writer import DERIVED_MARK, PageWriter, apply_identity, save_cursor
+from tests.shared import WORLD_NOW
+from tests.sync.memory_adapter import MemoryAdapter
+
+D = dt.date
+
+
+@pytest.fixture
+def tenant(store: Store) -> int:
+    with store.session() as s:
+        t, _ = create_tenant(s, "defer", "Deferred")
+        return t.id
+
+
+@contextmanager
+def statements(store: Store) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(" ".join(sql.split()).upper())
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+
+
+ACCOUNTS = [AccountRecord("salesforce", f"001{i}", f"Customer {i}", WORLD_NOW, domain=f"c{i}.example.org")
+            for i in range(3)]
+
+
+def _deals() -> list[DealRecord]:
+    """Two terms per account: the first renewed up into the second."""
+    return [DealRecord("salesforce", f"006{i}{n}", WORLD_NOW, f"001{i}", f"Deal {i}{n}", Decimal(arr), 10, "growth",
+                       start, renewal)
+            for i in range(3)
+            for n, (arr, start, renewal) in enumerate(((1_000 * (i + 1), D(2025, 1, 1), D(2026, 1, 1)),
+                                                       (1_500 * (i + 1), D(2026, 1, 1), D(2027, 1, 1))))]
+
+
+def _derived(store: Store, tenant: int) -> tuple[dict[str, Any], list[tuple[Any, ...]], list[Any], list[Any]]:
+    with store.session(tenant) as s:
+        ends = {sub.external_id: sub.term_end for sub in s.scalars(select(Subscription))}
+        moves = s.execute(select(SubscriptionMovement.account_id, SubscriptionMovement.day, SubscriptionMovement.kind,
+                                 SubscriptionMovement.arr_after).order_by(
+            SubscriptionMovement.account_id, SubscriptionMovement.day, SubscriptionMovement.kind)).all()
+        arr = sorted(a for a in s.scalars(select(Account.arr)) if a is not None)
+        marks = s.scalars(select(SyncCursor.value).where(SyncCursor.system == DERIVED_MARK[0])).all()
+    return ends, [tuple(m) for m in moves], arr, list(marks)
+
+
+def _expected_ends() -> dict[str, Any]:
+    return {f"006{i}{n}": D(2026, 1, 1) if n == 0 else None for i in range(3) for n in range(2)}
+
+
+def test_a_pull_of_many_pages_refreshes_its_accounts_once(store: Store, tenant: int) -> None:
+    crm = MemoryAdapter("salesforce", {"accounts": ACCOUNTS, "deals": _deals()}, page_size=1)
+    with statements(store) as seen:
+        summary = sync(store, tenant, {"salesforce": crm})
+    assert summary.systems["salesforce"].objects["deals"].pages == 6
+    # One refresh for the six pages of deals: one delete of the accounts' movements, one insert of them.
+    assert len([q for q in seen if q.startswith("DELETE FROM SUBSCRIPTION_MOVEMENTS")]) == 1
+    assert len([q for q in seen if q.startswith("INSERT INTO SUBSCRIPTION_MOVEMENTS")]) == 1
+    ends, moves, arr, marks = _derived(store, tenant)
+    assert ends == _expected_ends()
+    assert [(day, kind) for _a, day, kind, _arr in moves] == [
+        (D(2025, 1, 1), "new"), (D(2026, 1, 1), "expansion"), (D(2026, 1, 1), "renewal")] * 3
+    assert arr == [1_500.0, 3_000.0, 4_500.0]  # the keys: the terms in force on the reference day
+    assert marks == []
+
+
+def test_a_pull_killed_before_its_refresh_is_caught_up_by_the_next_sync(store: Store, tenant: int) -> None:
+    crm = MemoryAdapter("salesforce", {"accounts": ACCOUNTS, "deals": _deals()}, page_size=10)
+    sync(store, tenant, {"salesforce": crm}, objects=("accounts",))
+    # What a pull killed between its page commits and its refresh leaves: pages stored, their cursor saved,
+    # the mark set, no term end, movement or key.
+    with store.session(tenant) as s:
+        PageWriter(s, "salesforce", set()).write(Page("deals", _deals(), "6"))
+    ends, moves, arr, marks = _derived(store, tenant)
+    assert (set(ends.values()), moves, arr, marks) == ({None}, [], [], ["pending"])
+    summary = sync(store, tenant, {"salesforce": crm})
+    assert "deals" not in summary.systems["salesforce"].objects  # nothing new: the cursor was saved
+    ends, moves, arr, marks = _derived(store, tenant)
+    assert ends == _expected_ends()
+    assert len(moves) == 9
+    assert arr == [1_500.0, 3_000.0, 4_500.0]
+    assert marks == []
+
+
+def test_a_pull_that_fails_midway_refreshes_the_pages_it_stored(store: Store, tenant: int) -> None:
+    crm = MemoryAdapter("salesforce", {"accounts": ACCOUNTS, "deals": _deals()}, page_size=2)
+    sync(store, tenant, {"salesforce": crm}, objects=("accounts",))
+    crm.crash_after_pages = 2  # the deals' third page never comes: a crash in the vendor read
+    with pytest.raises(KeyboardInterrupt):
+        sync(store, tenant, {"salesforce": crm}, objects=("deals",))
+    ends, moves, _arr, marks = _derived(store, tenant)
+    # Deals sort by (updated_at, id): 00, 01, 10, 11 stored (accounts 0 and 1), 20 and 21 not.
+    assert ends == {"00600": D(2026, 1, 1), "00601": None, "00610": D(2026, 1, 1), "00611": None}
+    assert {a for a, *_rest in moves} == _accounts_of(store, tenant, ("0010", "0011"))
+    assert marks == []
+
+
+def _accounts_of(store: Store, tenant: int, refs: tuple[str, ...]) -> set[int]:
+    from store.models import SourceLink
+
+    with store.session(tenant) as s:
+        return {a for a in s.scalars(select(SourceLink.account_id).where(SourceLink.external_id.in_(refs)))
+                if a is not None}
+
+
+def test_a_writer_without_a_collecting_set_refreshes_with_its_page(store: Store, tenant: int) -> None:
+    with store.session(tenant) as s:
+        PageWriter(s, "salesforce").write(Page("accounts", ACCOUNTS, "3"))
+        apply_identity(s)
+    with store.session(tenant) as s:  # as a fetch by id writes (sync.fetch): derived rows in the same transaction
+        PageWriter(s, "salesforce").write(Page("deals", _deals(), None))
+        save_cursor(s, "salesforce", "deals", "6")
+    ends, moves, arr, marks = _derived(store, tenant)
+    assert ends == _expected_ends() and len(moves) == 9 and arr == [1_500.0, 3_000.0, 4_500.0] and marks == []
