@@ -15,10 +15,10 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import typing
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-import typing
 from typing import Any
 
 import numpy as np
