@@ -435,8 +435,8 @@ def _fresh_facts(session: Session, day: dt.date, measures: Sequence[str] = (), f
 def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     """Builds the workspace's `AccountFact` rows for its latest scored day, set-based: the latest snapshot per
     account with its `measures` (the SQL the Health report reads them with), the week-end rows of the last
-    `FACT_WEEKS` weeks; all written in one executemany. Returns how many (0 and no facts when a band is not one the
-    reports know: the views then read the snapshots)."""
+    `FACT_WEEKS` weeks (a band is good, average, poor or none: the snapshots' CHECK); all written in one
+    executemany. Returns how many."""
     tenant = current_tenant(session)
     if tenant is None:
         raise ValueError("account facts are built for one workspace")
@@ -452,9 +452,6 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
                                            HealthSnapshot.band], _latest(day), [], measures)
     ends = _week_ends(first, day)
     weeks = session.execute(select(ends.c.account_id, ends.c.week, ends.c.score, ends.c.band)).all()
-    if any(r[3] not in _BAND_CODES for r in lead) or any(r[3] not in _BAND_CODES for r in weeks):
-        log.info("account facts not built: a band the reports do not know")
-        return 0
     ids = np.unique(np.fromiter((r[0] for r in (*lead, *weeks)), dtype=np.int64))
     scores = np.full((len(ids), FACT_WEEKS), np.nan)
     codes = np.full((len(ids), FACT_WEEKS), ord(_NO_WEEK), dtype=np.uint8)
