@@ -450,17 +450,25 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     measures = sorted(set(measures))
     lead, values = _measure_rows(session, [Account.id, HealthSnapshot.day, HealthSnapshot.score,
                                            HealthSnapshot.band], _latest(day), [], measures)
-    ends = _week_ends(first, day)
-    weeks = session.execute(select(ends.c.account_id, ends.c.week, ends.c.score, ends.c.band)).all()
+    # the week rows of the weeks from `first` (on the latest scored day no row is of a later day): the week's
+    # slot and the band's letter computed in SQL, so no date or string is made per row
+    if _postgres(session):
+        slot_of = cast((HealthWeek.week - literal(first, Date)) / 7, Integer)
+    else:
+        slot_of = cast((func.julianday(HealthWeek.week) - func.julianday(literal(first.isoformat()))) / 7, Integer)
+    letter = case(*[(HealthWeek.band == band, ord(code)) for band, code in _BAND_CODES.items() if band],
+                  else_=ord(_BAND_CODES[None]))
+    weeks = session.execute(select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
+                            .where(HealthWeek.week >= first)).all()
     ids = np.unique(np.fromiter((r[0] for r in (*lead, *weeks)), dtype=np.int64))
     scores = np.full((len(ids), FACT_WEEKS), np.nan)
     codes = np.full((len(ids), FACT_WEEKS), ord(_NO_WEEK), dtype=np.uint8)
     if weeks:
-        row = np.searchsorted(ids, np.fromiter((r[0] for r in weeks), dtype=np.int64, count=len(weeks)))
-        slot = np.fromiter(((_date(r[1]) - first).days // 7 for r in weeks), dtype=np.int64, count=len(weeks))
-        scores[row, slot] = np.fromiter((np.nan if r[2] is None else r[2] for r in weeks), dtype=np.float64,
-                                        count=len(weeks))
-        codes[row, slot] = np.fromiter((ord(_BAND_CODES[r[3]]) for r in weeks), dtype=np.uint8, count=len(weeks))
+        columns = list(zip(*weeks, strict=True))
+        row = np.searchsorted(ids, np.array(columns[0], dtype=np.int64))
+        slot = np.array(columns[1], dtype=np.int64)
+        scores[row, slot] = np.array(columns[2], dtype=np.float64)  # None: NaN
+        codes[row, slot] = np.array(columns[3], dtype=np.uint8)
     latest: dict[int, tuple[Any, Any, Any, bytes | None]] = {}
     if lead:
         matrix = np.array([[np.nan if x is None else x for x in column] for column in values],
