@@ -550,8 +550,39 @@ def _fact_benchmarks(session: Session, facts: _Facts, cohort: Cohort, measures: 
     width = len(facts.measures)
     matrix = np.frombuffer(b"".join(r[1] or b"" for r in rows), dtype=np.float64).reshape(len(rows), width)
     position = {m: i for i, m in enumerate(facts.measures)}
-    values = [[None if x != x else x for x in matrix[:, position[m]].tolist()] for m in measures]
+    values: list[list[float | None]] = []
+    for m in measures:
+        column = matrix[:, position[m]]
+        missing = np.flatnonzero(np.isnan(column))
+        if len(missing) == len(column):
+            values.append([None] * len(column))
+            continue
+        listed: list[float | None] = list(column.tolist())
+        for i in missing.tolist():  # NaN: the snapshot has no value of it
+            listed[i] = None
+        values.append(listed)
     return hb.benchmarks_of_columns([r[0] for r in rows], measures, values)
+
+
+def _fact_week_ends(session: Session, facts: _Facts, wanted: Sequence[dt.date]) -> list[hb.WeekHealth]:
+    """Every account's week-end score in the `wanted` weeks (`WeekHealth` without the band), from the facts."""
+    rows = session.execute(select(AccountFact.account_id, AccountFact.week_scores, AccountFact.week_bands)).all()
+    if not rows:
+        return []
+    first = facts.first_week()
+    slots = sorted({(w - first).days // 7 for w in wanted})
+    n = len(rows)
+    scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(n, facts.weeks)
+    present = np.frombuffer("".join(r[2] for r in rows).encode("ascii"), dtype=np.uint8) \
+        .reshape(n, facts.weeks) != ord(_NO_WEEK)
+    ids = [r[0] for r in rows]
+    out = []
+    for slot in slots:
+        week = first + dt.timedelta(weeks=slot)
+        column = scores[:, slot].tolist()
+        out += [hb.WeekHealth(ids[i], week, None if column[i] != column[i] else column[i], None)
+                for i in np.flatnonzero(present[:, slot]).tolist()]
+    return out
 
 
 def _fact_persistent_poor(session: Session, facts: _Facts, day: dt.date, cohort: Cohort, at_least: int,
@@ -919,10 +950,14 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
     accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in
                 session.execute(select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()))]
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    ends = _week_ends(first_week, day)
-    weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
-        select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
-        .where(ends.c.week.in_([first_week, last_week])))]
+    facts = _fresh_facts(session, day, first_week=first_week)
+    if facts is not None:
+        weeks = _fact_week_ends(session, facts, [first_week, last_week])
+    else:
+        ends = _week_ends(first_week, day)
+        weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
+            select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
+            .where(ends.c.week.in_([first_week, last_week])))]
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     tasks = [tm.TaskFacts(*row) for row in session.execute(
         select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at, Task.assignee_user_id,
