@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from analytics import adoption as ad
 from analytics import base as hb
 from analytics import team as tm
+from analytics.base_arrays import benchmarks_of_matrix
 from scoring import HealthModel, default_model
 from store.models import (
     Account,
@@ -549,19 +550,8 @@ def _fact_benchmarks(session: Session, facts: _Facts, cohort: Cohort, measures: 
                            .where(AccountFact.measures.is_not(None), *cohort.conditions())).all()
     width = len(facts.measures)
     matrix = np.frombuffer(b"".join(r[1] or b"" for r in rows), dtype=np.float64).reshape(len(rows), width)
-    position = {m: i for i, m in enumerate(facts.measures)}
-    values: list[list[float | None]] = []
-    for m in measures:
-        column = matrix[:, position[m]]
-        missing = np.flatnonzero(np.isnan(column))
-        if len(missing) == len(column):
-            values.append([None] * len(column))
-            continue
-        listed: list[float | None] = list(column.tolist())
-        for i in missing.tolist():  # NaN: the snapshot has no value of it
-            listed[i] = None
-        values.append(listed)
-    return hb.benchmarks_of_columns([r[0] for r in rows], measures, values)
+    position = [facts.measures.index(m) for m in measures]
+    return benchmarks_of_matrix([r[0] for r in rows], measures, matrix[:, position])
 
 
 def _fact_week_ends(session: Session, facts: _Facts, wanted: Sequence[dt.date]) -> list[hb.WeekHealth]:
