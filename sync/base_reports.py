@@ -581,8 +581,17 @@ def _fact_persistent_poor(session: Session, facts: _Facts, day: dt.date, cohort:
     first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
     rows = session.execute(select(AccountFact.account_id, AccountFact.week_bands).select_from(AccountFact)
                            .join(Account, Account.id == AccountFact.account_id).where(*cohort.conditions())).all()
-    found = [hb.WeekHealth(a, first + dt.timedelta(weeks=i), None, "poor") for a, bands in rows
-             if "p" in bands[lo:] for i, c in enumerate(bands[lo:]) if c == "p"]
+    if not rows:
+        return []
+    poor = np.frombuffer("".join(r[1] for r in rows).encode("ascii"), dtype=np.uint8) \
+        .reshape(len(rows), facts.weeks)[:, lo:] == ord("p")
+    # only the accounts with enough poor weeks are handed on (the rule's count; it is applied again there)
+    candidates = np.flatnonzero(poor.sum(axis=1) >= at_least)
+    cells = np.nonzero(poor[candidates])
+    weeks = [first + dt.timedelta(weeks=i) for i in range(of_last)]
+    ids = [rows[i][0] for i in candidates.tolist()]
+    found = [hb.WeekHealth(ids[r], weeks[c], None, "poor")
+             for r, c in zip(cells[0].tolist(), cells[1].tolist(), strict=True)]
     return hb.persistent_poor(found, day, at_least, of_last)
 
 
