@@ -14,7 +14,10 @@ the worker's `prepare_base_reports` stored the copies (the fingerprint check and
 in the request", what a view nobody prepared costs on its first request (a cohort, another day, one account's
 leaderboard, a CSM's or a manager's team view). Beside them, the floor measured in the same run: one SQL pass
 counting the usage rows of the 30-day window (what every usage figure reads at least once); and the worker's
-prepare (ten views), once.
+prepare (ten views), once, and in it the account facts' build (migration 0029, `refresh_account_facts`: the write
+a score run or sync adds), once more alone. The Health and Team views computed in the request read those facts
+(a cohort's and a CSM's view too); beside them, the same views read from the snapshots as before the facts (each
+line with its process CPU time's p50: the machine is shared).
 
     BENCH_BASE_SIZES=10000 BENCH_BASE_RUNS=5 BENCH_BASE_DATABASES=sqlite python bench/bench_base_reports.py
 
@@ -153,12 +156,39 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
                    "team": (br.team_report, br._team_report, {"days": 30})}
         labels = {"health": "health (by segment, 16 measures)", "adoption": "adoption (tier, cohort, 6 months, lists)",
                   "users": "users (top 50)", "team": "team (30 days, admin)"}
+        def cpu_timings(call: Any, runs: int) -> tuple[float, float, float]:
+            cpu: list[float] = []
+
+            def timed() -> None:
+                started = time.process_time()
+                call()
+                cpu.append((time.process_time() - started) * 1000)
+
+            p50, p95 = timings(timed, runs)
+            return p50, p95, sorted(cpu)[len(cpu) // 2]
+
+        def raw(fn: Any, **kwargs: Any) -> Any:  # as before migration 0029: from the snapshots and week rows
+            saved = br._fresh_facts
+            br._fresh_facts = lambda *args, **kw: None
+            try:
+                return run(fn, **kwargs)
+            finally:
+                br._fresh_facts = saved
+
+        def refresh() -> Any:
+            with store.session(1) as s:
+                return br.refresh_account_facts(s, measures)
+
         floor_p50, floor_p95 = timings(floor, RUNS)
         print(f"  {'floor: count the 30-day window usage rows':52} p50 {floor_p50:8.1f} ms  p95 {floor_p95:8.1f} ms")
         prepared_in = time.perf_counter()
         views = prepare()
         took = time.perf_counter() - prepared_in
         print(f"  worker: prepare_base_reports ({views} default views), once: {took:.1f} s")
+        wall, cpu = time.perf_counter(), time.process_time()
+        built = refresh()
+        print(f"  worker: refresh_account_facts ({built:,} accounts), once more alone: "
+              f"{time.perf_counter() - wall:.2f} s (CPU {time.process_time() - cpu:.2f} s)")
         for name, (stored, _, kwargs) in reports.items():
             p50, p95 = timings(lambda fn=stored, kw=kwargs: run(fn, **kw), RUNS)
             print(f"  {labels[name] + ', after a sync':52} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  "
@@ -167,9 +197,32 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             p50, p95 = timings(lambda fn=computed, kw=kwargs: run(fn, **kw), COMPUTED_RUNS)
             print(f"  {labels[name] + ', computed in the request':52} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  "
                   f"({p95 / floor_p95:.1f}x floor)")
+        csm = _a_csm(store)
+        views = {"health (cohort: one CSM, by tier)": (br._health_report, {"measures": measures, "by": "tier",
+                                                                          "cohort": br.Cohort(csm_user_id=csm)}),
+                 "health (by segment, 16 measures)": (br._health_report, {"measures": measures}),
+                 "team (30 days, one CSM)": (br._team_report, {"days": 30, "role": "csm", "user_id": csm}),
+                 "team (30 days, admin)": (br._team_report, {"days": 30})}
+        for label, (fn, kwargs) in views.items() if COMPUTED_RUNS else ():
+            p50, p95, cpu50 = cpu_timings(lambda fn=fn, kw=kwargs: run(fn, **kw), COMPUTED_RUNS)
+            r50, r95, rcpu50 = cpu_timings(lambda fn=fn, kw=kwargs: raw(fn, **kw), COMPUTED_RUNS)
+            same = run(fn, **kwargs) == raw(fn, **kwargs)
+            print(f"  {label + ', facts':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms  |  "
+                  f"from the snapshots p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
         found = {name: run(stored, **kwargs) for name, (stored, _, kwargs) in reports.items()}
         store.dispose()
         return found
+
+
+def _a_csm(store: Any) -> int | None:
+    """The CSM with the most accounts."""
+    from sqlalchemy import func, select
+
+    from store.models import Account
+
+    with store.session(1) as s:
+        return s.scalar(select(Account.csm_user_id).where(Account.csm_user_id.is_not(None))
+                        .group_by(Account.csm_user_id).order_by(func.count().desc()).limit(1))
 
 
 def _database(folder: str, accounts: int, admin_url: str | None) -> tuple[Path | str, str, bool]:

@@ -1541,6 +1541,44 @@ class ReportCopy(TenantScoped, Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class AccountFact(TenantScoped, Base):
+    """Per account, its health as the Health and Team reports read it on the latest scored day (migration 0029,
+    `sync.base_reports.refresh_account_facts`): the latest snapshot's day, score, band and measure values (float64,
+    NaN for none, in `ReportFactsState.measures`' order), and its week-end score (float64, NaN: none) and band
+    (one letter: good, average, poor, n(one); '-': no snapshot that week) of each of the `ReportFactsState.weeks`
+    ISO weeks up to `ReportFactsState.last_week`. Rebuilt set-based by the worker after every sync and full score
+    run; read only while `ReportFactsState.fingerprint` holds."""
+
+    __tablename__ = "account_facts"
+    __table_args__ = (UniqueConstraint("tenant_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    day: Mapped[dt.date | None] = mapped_column(Date)
+    score: Mapped[float | None] = mapped_column(Float)
+    band: Mapped[str | None] = mapped_column(String(10))
+    measures: Mapped[bytes | None] = mapped_column(LargeBinary)
+    week_scores: Mapped[bytes] = mapped_column(LargeBinary)
+    week_bands: Mapped[str] = mapped_column(String(64))
+
+
+class ReportFactsState(TenantScoped, Base):
+    """What a workspace's `AccountFact` rows were built from: the day, the snapshots' fingerprint, the measures and
+    the weeks they hold (migration 0029). No row: no facts (the reports compute from the snapshots)."""
+
+    __tablename__ = "report_facts_state"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    measures: Mapped[str] = mapped_column(Text)
+    """The measures' names, a JSON list."""
+    last_week: Mapped[dt.date] = mapped_column(Date)
+    weeks: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 # A workspace's newest snapshot and usage row, and newest change of the tables of a row per account or user, each
 # in one index read: `ReportCopy`'s fingerprint (`sync.base_reports._sources`).
 Index("ix_health_snapshots_tenant_id_id", HealthSnapshot.tenant_id, HealthSnapshot.id)
@@ -1605,4 +1643,6 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     NotifyDelivery,
     NotifySnooze,
     ReportCopy,
+    AccountFact,
+    ReportFactsState,
 )

@@ -15,20 +15,24 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import typing
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
+    Table,
     and_,
     case,
     cast,
     delete,
     func,
+    insert,
     literal,
     literal_column,
     or_,
@@ -42,15 +46,18 @@ from sqlalchemy.orm import Session
 from analytics import adoption as ad
 from analytics import base as hb
 from analytics import team as tm
+from analytics.base_arrays import benchmarks_of_matrix
 from scoring import HealthModel, default_model
 from store.models import (
     Account,
+    AccountFact,
     Alert,
     Contact,
     HealthSnapshot,
     HealthWeek,
     ProductUser,
     ReportCopy,
+    ReportFactsState,
     Subscription,
     Task,
     Tenant,
@@ -206,7 +213,11 @@ def _day(session: Session, as_of: dt.date | None) -> dt.date:
 # --- Health ------------------------------------------------------------------------------------------------------
 def weekly_counts(session: Session, dimension: str | None, first: dt.date, day: dt.date, cohort: Cohort,
                   people: dict[int, str]) -> list[hb.WeekCount]:
-    """`WeekCount` rows (GROUP BY group, ISO week, band) of the cohort's week-end snapshots from `first` to `day`."""
+    """`WeekCount` rows (GROUP BY group, ISO week, band) of the cohort's week-end snapshots from `first` to `day`:
+    from the account facts when they hold the day and weeks (`_fresh_facts`), else from the week rows."""
+    facts = _fresh_facts(session, day, first_week=first)
+    if facts is not None:
+        return _fact_week_counts(session, facts, dimension, first, cohort, people)
     ends = _week_ends(first, day)
     group = _group_column(dimension)
     rows = session.execute(
@@ -249,10 +260,12 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     people = _people(session)
     latest = _latest(day)
     group = _group_column(dimension)
+    # the latest scored day's views from the account facts (a row per account), when they hold what is asked
+    facts = _fresh_facts(session, day, measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
     score = HealthSnapshot.score
     tenth = func.floor(score / 10) if _postgres(session) else score / 10  # SQLite's CAST truncates, PG's rounds
     bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
-    rows = session.execute(
+    rows = _fact_distribution(session, group, cohort) if facts is not None else session.execute(
         select(group.label("g"), HealthSnapshot.band, bin_.label("bin"), func.count(),
                func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
         .select_from(Account).outerjoin(latest, latest.c.account_id == Account.id)
@@ -272,8 +285,12 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
         if shared is not None and reuse in shared:
             bench, poor, names = shared[reuse]
         else:
-            bench = _benchmarks(session, latest, cohort, measures)
-            poor = _persistent_poor(session, day, cohort, poor_weeks, of_weeks)
+            if facts is not None:
+                bench = _fact_benchmarks(session, facts, cohort, measures)
+                poor = _fact_persistent_poor(session, facts, day, cohort, poor_weeks, of_weeks)
+            else:
+                bench = _benchmarks(session, latest, cohort, measures)
+                poor = _persistent_poor(session, day, cohort, poor_weeks, of_weeks)
             names = _names(session, [p.account_id for p in poor])
             if shared is not None:
                 shared[reuse] = bench, poor, names
@@ -296,40 +313,52 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
 
 
 def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequence[str]) -> list[hb.Benchmark]:
-    """Measure values of each account's latest snapshot, read from its JSON in SQL (no whole `parts` loaded): on
-    SQLite all measures in one ``json_extract`` (one parse of the document per row, a JSON array back), on
-    PostgreSQL a column per measure; handed to the pure function as columns."""
+    """Measure values of each account's latest snapshot (`_measure_rows`), handed to the pure function as
+    columns."""
     if not measures:
         return []
+    lead, values = _measure_rows(session, [Account.segment], latest, cohort.conditions(), measures)
+    return hb.benchmarks_of_columns([r[0] for r in lead], measures, values)
+
+
+def _measure_rows(session: Session, lead: Sequence[Any], latest: Any, where: Sequence[Any], measures: Sequence[str]
+                  ) -> tuple[list[tuple[Any, ...]], list[list[float | None]]]:
+    """`lead`'s columns and the measure values of each account's latest snapshot (of the accounts `where` keeps),
+    read from its JSON in SQL (no whole `parts` loaded): on SQLite all measures in one ``json_extract`` (one parse
+    of the document per row, a JSON array back), on PostgreSQL a column per measure. Returns the rows' `lead`
+    values and a column of values per measure (None: missing)."""
     postgres = _postgres(session)
     one_pass = not postgres and len(measures) > 1 and not any('"' in m for m in measures)
-    source = (select(Account.segment.label("segment"), HealthSnapshot.parts.label("parts")).select_from(latest)
+    named = [c.label(f"lead_{i}") for i, c in enumerate(lead)]
+    source = (select(*named, HealthSnapshot.parts.label("parts")).select_from(latest)
               .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
                                          HealthSnapshot.day == latest.c.day))
-              .join(Account, Account.id == latest.c.account_id).where(*cohort.conditions()))
+              .join(Account, Account.id == latest.c.account_id).where(*where))
+    k = len(lead)
     if postgres:
         # `parts` is json (text): parsed once per row into jsonb, in a subquery OFFSET 0 keeps from being inlined,
         # then each measure's path is read from the binary form (not a parse of the text per measure)
-        parsed = source.with_only_columns(Account.segment.label("segment"),
-                                          cast(HealthSnapshot.parts, JSONB).label("parts")).offset(0).subquery("p")
-        rows = session.execute(select(parsed.c.segment, *[parsed.c.parts[("parts", m, "value")].as_float()
-                                                          for m in measures])).all()
+        parsed = source.with_only_columns(*named, cast(HealthSnapshot.parts, JSONB).label("parts")).offset(0) \
+            .subquery("p")
+        rows = session.execute(select(*[parsed.c[f"lead_{i}"] for i in range(k)],
+                                      *[parsed.c.parts[("parts", m, "value")].as_float() for m in measures])).all()
     elif one_pass:
         rows = session.execute(source.with_only_columns(
-            Account.segment, func.json_extract(HealthSnapshot.parts,
-                                               *[f'$."parts"."{m}"."value"' for m in measures]))).all()
+            *named, func.json_extract(HealthSnapshot.parts, *[f'$."parts"."{m}"."value"' for m in measures]))).all()
     else:
         rows = session.execute(source.with_only_columns(
-            Account.segment, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures])).all()
-    segments = [r[0] for r in rows]
+            *named, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures])).all()
+    leads = [tuple(r[:k]) for r in rows]
+    if not measures:
+        return leads, []
     if one_pass:
         empty = [None] * len(measures)
-        arrays = [json.loads(r[1]) if r[1] is not None else empty for r in rows]
+        arrays = [json.loads(r[k]) if r[k] is not None else empty for r in rows]
         values = [[x if x.__class__ is float else _as_float(x) for x in column]
                   for column in (zip(*arrays, strict=True) if arrays else [[]] * len(measures))]
     else:
-        values = [[r[1 + i] for r in rows] for i in range(len(measures))]
-    return hb.benchmarks_of_columns(segments, measures, values)
+        values = [[r[k + i] for r in rows] for i in range(len(measures))]
+    return leads, values
 
 
 def _as_float(value: Any) -> float | None:
@@ -354,6 +383,216 @@ def _persistent_poor(session: Session, day: dt.date, cohort: Cohort, at_least: i
         .join(Account, Account.id == ends.c.account_id)
         .where(ends.c.band == "poor", *cohort.conditions())).all()
     return hb.persistent_poor([hb.WeekHealth(a, _date(w), None, "poor") for a, w in rows], day, at_least, of_last)
+
+
+# --- Account facts: the Health and Team views of the latest scored day from a row per account --------------------
+FACT_WEEKS = 26
+"""ISO weeks of week-end health an `AccountFact` holds (the trend's default 12, persistent poor's up to 26, the
+team report's 7…90 days); views of more weeks read the week rows."""
+_BAND_CODES = {"good": "g", "average": "a", "poor": "p", None: "n"}
+_NO_WEEK = "-"
+_LOOKUP = np.full(256, 4, dtype=np.int64)
+for _i, _code in enumerate("gapn"):
+    _LOOKUP[ord(_code)] = _i
+_CODE_BANDS: tuple[str | None, ...] = ("good", "average", "poor", None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Facts:
+    day: dt.date
+    measures: tuple[str, ...]
+    last_week: dt.date
+    weeks: int
+
+    def first_week(self) -> dt.date:
+        return self.last_week - dt.timedelta(weeks=self.weeks - 1)
+
+
+def _facts_fingerprint(session: Session) -> str:
+    """What the facts are built from: the newest snapshot (day, id; their `health_weeks` change only with them) and
+    the workspace's epoch. A score rewritten in place is a partial score run's, whose `drop_base_reports` drops
+    the facts; rows removed are a sync's, which builds them again."""
+    tenant = current_tenant(session)
+    sources = _sources(tenant)
+    parts = [tuple(map(tuple, session.execute(query).all())) for name in ("snapshots", "epoch")
+             for query in sources[name]]
+    return hashlib.sha256(repr((tenant, "facts", parts)).encode()).hexdigest()
+
+
+def _fresh_facts(session: Session, day: dt.date, measures: Sequence[str] = (), first_week: dt.date | None = None
+                 ) -> _Facts | None:
+    """The workspace's facts when they hold `day` (the latest scored day they were built on), `measures` and the
+    weeks from `first_week`, and the snapshots are unchanged since; else None (the view reads the snapshots)."""
+    state = session.execute(select(ReportFactsState.day, ReportFactsState.measures, ReportFactsState.last_week,
+                                   ReportFactsState.weeks, ReportFactsState.fingerprint)).first()
+    if state is None or _date(state.day) != day:
+        return None
+    facts = _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks))
+    if not set(measures) <= set(facts.measures) or (first_week is not None and first_week < facts.first_week()):
+        return None
+    return facts if state.fingerprint == _facts_fingerprint(session) else None
+
+
+def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
+    """Builds the workspace's `AccountFact` rows for its latest scored day, set-based: the latest snapshot per
+    account with its `measures` (the SQL the Health report reads them with), the week-end rows of the last
+    `FACT_WEEKS` weeks (a band is good, average, poor or none: the snapshots' CHECK); all written in one
+    executemany. Returns how many."""
+    tenant = current_tenant(session)
+    if tenant is None:
+        raise ValueError("account facts are built for one workspace")
+    session.execute(delete(ReportFactsState))
+    session.execute(delete(AccountFact))
+    if session.scalar(select(func.max(HealthSnapshot.day))) is None:
+        return 0
+    day = as_of_day(session)
+    last_week = hb.week_start(day)
+    first = last_week - dt.timedelta(weeks=FACT_WEEKS - 1)
+    measures = sorted(set(measures))
+    lead, values = _measure_rows(session, [Account.id, HealthSnapshot.day, HealthSnapshot.score,
+                                           HealthSnapshot.band], _latest(day), [], measures)
+    # the week rows of the weeks from `first` (on the latest scored day no row is of a later day): the week's
+    # slot and the band's letter computed in SQL, so no date or string is made per row
+    if _postgres(session):
+        slot_of = cast((HealthWeek.week - literal(first, Date)) / 7, Integer)
+    else:
+        slot_of = cast((func.julianday(HealthWeek.week) - func.julianday(literal(first.isoformat()))) / 7, Integer)
+    letter = case(*[(HealthWeek.band == band, ord(code)) for band, code in _BAND_CODES.items() if band],
+                  else_=ord(_BAND_CODES[None]))
+    weeks = session.execute(select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
+                            .where(HealthWeek.week >= first)).all()
+    ids = np.unique(np.fromiter((r[0] for r in (*lead, *weeks)), dtype=np.int64))
+    scores = np.full((len(ids), FACT_WEEKS), np.nan)
+    codes = np.full((len(ids), FACT_WEEKS), ord(_NO_WEEK), dtype=np.uint8)
+    if weeks:
+        columns = list(zip(*weeks, strict=True))
+        row = np.searchsorted(ids, np.array(columns[0], dtype=np.int64))
+        slot = np.array(columns[1], dtype=np.int64)
+        scores[row, slot] = np.array(columns[2], dtype=np.float64)  # None: NaN
+        codes[row, slot] = np.array(columns[3], dtype=np.uint8)
+    latest: dict[int, tuple[Any, Any, Any, bytes | None]] = {}
+    if lead:
+        matrix = np.array([[np.nan if x is None else x for x in column] for column in values],
+                          dtype=np.float64).T.copy() if measures else None
+        for i, (a, d, score, band) in enumerate(lead):
+            latest[a] = (d, score, band, None if matrix is None else matrix[i].tobytes())
+    empty: tuple[Any, Any, Any, bytes | None] = (None, None, None, None)
+    session.execute(insert(typing.cast(Table, AccountFact.__table__)), [
+        {"tenant_id": tenant, "account_id": int(a), "day": f[0], "score": f[1], "band": f[2], "measures": f[3],
+         "week_scores": scores[i].tobytes(), "week_bands": codes[i].tobytes().decode("ascii")}
+        for i, a in enumerate(ids.tolist()) for f in (latest.get(a, empty),)])
+    session.execute(insert(typing.cast(Table, ReportFactsState.__table__)).values(
+        tenant_id=tenant, day=day, fingerprint=_facts_fingerprint(session), measures=json.dumps(measures),
+        last_week=last_week, weeks=FACT_WEEKS, built_at=dt.datetime.now(dt.UTC)))
+    return len(ids)
+
+
+def _fact_distribution(session: Session, group: Any, cohort: Cohort) -> list[Any]:
+    """The distribution's rows (group, band, tenth, accounts, ARR) from the facts: the snapshot query's SQL."""
+    score = AccountFact.score
+    tenth = func.floor(score / 10) if _postgres(session) else score / 10
+    bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
+    return list(session.execute(
+        select(group.label("g"), AccountFact.band, bin_.label("bin"), func.count(),
+               func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
+        .select_from(Account).outerjoin(AccountFact, AccountFact.account_id == Account.id)
+        .where(*cohort.conditions()).group_by(group, AccountFact.band, bin_)).all())
+
+
+def _fact_week_counts(session: Session, facts: _Facts, dimension: str | None, first: dt.date, cohort: Cohort,
+                      people: dict[int, str]) -> list[hb.WeekCount]:
+    """`weekly_counts` from the facts: the cohort's rows, their weeks from `first` counted per group label, week
+    and band with NumPy (a group label, week and band per cell, as the SQL GROUP BY and the merge of labels)."""
+    group = _group_column(dimension)
+    rows = session.execute(select(group.label("g"), AccountFact.week_scores, AccountFact.week_bands)
+                           .select_from(AccountFact).join(Account, Account.id == AccountFact.account_id)
+                           .where(*cohort.conditions())).all()
+    if not rows:
+        return []
+    lo = (first - facts.first_week()).days // 7
+    n, width = len(rows), facts.weeks
+    labels: dict[str, int] = {}
+    seen: dict[Any, int] = {}
+    index = np.empty(n, dtype=np.int64)
+    for i, r in enumerate(rows):
+        g = r[0]
+        j = seen.get(g)
+        if j is None:
+            j = seen[g] = labels.setdefault(_label(g, dimension, people), len(labels))
+        index[i] = j
+    scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(n, width)[:, lo:]
+    bands = _LOOKUP[np.frombuffer("".join(r[2] for r in rows).encode("ascii"), dtype=np.uint8)
+                    .reshape(n, width)[:, lo:]]
+    n_weeks = width - lo
+    key = (index[:, None] * n_weeks + np.arange(n_weeks)[None, :]) * 5 + bands
+    present = bands != 4
+    scored = present & ~np.isnan(scores)
+    size = len(labels) * n_weeks * 5
+    count = np.bincount(key[present], minlength=size)
+    n_scored = np.bincount(key[scored], minlength=size)
+    total = np.bincount(key[scored], weights=scores[scored], minlength=size)
+    names = list(labels)
+    out = []
+    for cell in np.flatnonzero(count).tolist():
+        label, rest = divmod(cell, n_weeks * 5)
+        week, band = divmod(rest, 5)
+        out.append(hb.WeekCount(names[label], first + dt.timedelta(weeks=week), _CODE_BANDS[band],
+                                int(count[cell]), int(n_scored[cell]), float(total[cell])))
+    return out
+
+
+def _fact_benchmarks(session: Session, facts: _Facts, cohort: Cohort, measures: Sequence[str]
+                     ) -> list[hb.Benchmark]:
+    if not measures:
+        return []
+    rows = session.execute(select(Account.segment, AccountFact.measures).select_from(AccountFact)
+                           .join(Account, Account.id == AccountFact.account_id)
+                           .where(AccountFact.measures.is_not(None), *cohort.conditions())).all()
+    width = len(facts.measures)
+    matrix = np.frombuffer(b"".join(r[1] or b"" for r in rows), dtype=np.float64).reshape(len(rows), width)
+    position = [facts.measures.index(m) for m in measures]
+    return benchmarks_of_matrix([r[0] for r in rows], measures, matrix[:, position])
+
+
+def _fact_week_ends(session: Session, facts: _Facts, wanted: Sequence[dt.date]) -> list[hb.WeekHealth]:
+    """Every account's week-end score in the `wanted` weeks (`WeekHealth` without the band), from the facts."""
+    rows = session.execute(select(AccountFact.account_id, AccountFact.week_scores, AccountFact.week_bands)).all()
+    if not rows:
+        return []
+    first = facts.first_week()
+    slots = sorted({(w - first).days // 7 for w in wanted})
+    n = len(rows)
+    scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(n, facts.weeks)
+    present = np.frombuffer("".join(r[2] for r in rows).encode("ascii"), dtype=np.uint8) \
+        .reshape(n, facts.weeks) != ord(_NO_WEEK)
+    ids = [r[0] for r in rows]
+    out = []
+    for slot in slots:
+        week = first + dt.timedelta(weeks=slot)
+        column = scores[:, slot].tolist()
+        out += [hb.WeekHealth(ids[i], week, None if column[i] != column[i] else column[i], None)
+                for i in np.flatnonzero(present[:, slot]).tolist()]
+    return out
+
+
+def _fact_persistent_poor(session: Session, facts: _Facts, day: dt.date, cohort: Cohort, at_least: int,
+                          of_last: int) -> list[hb.PoorHealth]:
+    lo = facts.weeks - of_last
+    first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
+    rows = session.execute(select(AccountFact.account_id, AccountFact.week_bands).select_from(AccountFact)
+                           .join(Account, Account.id == AccountFact.account_id).where(*cohort.conditions())).all()
+    if not rows:
+        return []
+    poor = np.frombuffer("".join(r[1] for r in rows).encode("ascii"), dtype=np.uint8) \
+        .reshape(len(rows), facts.weeks)[:, lo:] == ord("p")
+    # only the accounts with enough poor weeks are handed on (the rule's count; it is applied again there)
+    candidates = np.flatnonzero(poor.sum(axis=1) >= at_least)
+    cells = np.nonzero(poor[candidates])
+    weeks = [first + dt.timedelta(weeks=i) for i in range(of_last)]
+    ids = [rows[i][0] for i in candidates.tolist()]
+    found = [hb.WeekHealth(ids[r], weeks[c], None, "poor")
+             for r, c in zip(cells[0].tolist(), cells[1].tolist(), strict=True)]
+    return hb.persistent_poor(found, day, at_least, of_last)
 
 
 # --- Adoption ----------------------------------------------------------------------------------------------------
@@ -710,10 +949,14 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
     accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in
                 session.execute(select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()))]
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    ends = _week_ends(first_week, day)
-    weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
-        select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
-        .where(ends.c.week.in_([first_week, last_week])))]
+    facts = _fresh_facts(session, day, first_week=first_week)
+    if facts is not None:
+        weeks = _fact_week_ends(session, facts, [first_week, last_week])
+    else:
+        ends = _week_ends(first_week, day)
+        weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
+            select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
+            .where(ends.c.week.in_([first_week, last_week])))]
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     tasks = [tm.TaskFacts(*row) for row in session.execute(
         select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at, Task.assignee_user_id,
@@ -923,6 +1166,7 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     model = model or default_model()
     drop_base_reports(session)
     measures, signals = sorted(model.measures), model.signals
+    refresh_account_facts(session, measures)  # what the views computed in a request read
     shared: dict[Any, Any] = {}  # what the Health report computes alike for every `by`
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)
@@ -941,9 +1185,12 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
 
 
 def drop_base_reports(session: Session) -> None:
-    """Every stored copy of the workspace dropped (after a change the fingerprint may not see)."""
+    """Every stored copy of the workspace dropped (after a change the fingerprint may not see), and its account
+    facts no longer read (until `prepare_base_reports` builds them again)."""
     session.execute(delete(ReportCopy))
+    session.execute(delete(ReportFactsState))
 
 
 __all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "health_report",
-           "leaderboard_report", "prepare_base_reports", "team_report", "visible_people", "weekly_counts"]
+           "leaderboard_report", "prepare_base_reports", "refresh_account_facts", "team_report", "visible_people",
+           "weekly_counts"]

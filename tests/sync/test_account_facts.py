@@ -1,0 +1,225 @@
+"""Issue 16: the account facts (`sync.base_reports.refresh_account_facts`, migration 0029) the Health and Team views
+of the latest scored day read — every figure equals the one computed from the snapshots and week rows, after
+snapshots are added, rescored, moved to other accounts' groups and deleted, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from extensions import canary_store
+from scoring import default_model
+from store.models import Account, AccountFact, HealthSnapshot, HealthWeek, ReportFactsState
+from sync import base_reports as br
+from sync.reports import Cohort
+from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
+from tests.shared import WORLD_AS_OF, WORLD_NOW
+
+__all__ = ["console_app"]
+MEASURES = sorted(default_model().measures)
+
+
+@pytest.fixture
+def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
+    return canary_store(app), seed_workspace(app, "alpha", "Alpha")
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which views read the facts (one entry per facts read)."""
+    seen: list[str] = []
+    for name in ("_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
+                 "_fact_week_ends"):
+        def counting(*args: Any, _name: str = name, _fn: Any = getattr(br, name), **kwargs: Any) -> Any:
+            seen.append(_name)
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(br, name, counting)
+    return seen
+
+
+def _views(s: Any, ws: Workspace) -> dict[str, Any]:
+    """Views computed in a request: every `by`, cohorts, measure subsets, trend and poor-health windows, Team."""
+    csm = ws.users["csm"]
+    out: dict[str, Any] = {f"health-{by}": br._health_report(s, by=by, measures=MEASURES) for by in br.BY}
+    out["cohort-csm"] = br._health_report(s, by="tier", cohort=Cohort(csm_user_id=csm), measures=MEASURES[:3])
+    out["cohort-segment"] = br._health_report(s, by="csm", cohort=Cohort(segment="mid-market"), weeks=26,
+                                              measures=["weekly_active_users"], poor_weeks=2, of_weeks=26)
+    out["cohort-none"] = br._health_report(s, by="stage", cohort=Cohort(segment="no such"), weeks=4,
+                                           measures=MEASURES, poor_weeks=1, of_weeks=1)
+    for days in (7, 30, 90):
+        out[f"team-{days}"] = br._team_report(s, days=days)
+    out["team-csm"] = br._team_report(s, days=30, role="csm", user_id=csm)
+    out["team-manager"] = br._team_report(s, days=90, role="manager", user_id=ws.users["manager"])
+    return out
+
+
+def _from_snapshots(s: Any, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    with monkeypatch.context() as m:
+        m.setattr(br, "_fresh_facts", lambda *args, **kwargs: None)
+        return _views(s, ws)
+
+
+def _weekly(s: Any, ws: Workspace, use_facts: bool, monkeypatch: pytest.MonkeyPatch) -> dict[Any, Any]:
+    """Every dimension's weekly counts over the 26 weeks, as (group, week, band) → (accounts, scored, Σ score)."""
+    day = br.as_of_day(s)
+    first = br.hb.week_start(day) - dt.timedelta(weeks=25)
+    people = br._people(s)
+    with monkeypatch.context() as m:
+        if not use_facts:
+            m.setattr(br, "_fresh_facts", lambda *args, **kwargs: None)
+        return {(dimension, c.group, c.week, c.band): (c.accounts, c.scored, c.score_sum)
+                for dimension in (None, *br.BY.values())
+                for c in br.weekly_counts(s, dimension, first, day, Cohort(), people)}
+
+
+def _assert_equal_weekly(facts: dict[Any, Any], snapshots: dict[Any, Any]) -> None:
+    assert facts.keys() == snapshots.keys()
+    for key, (n, scored, total) in facts.items():
+        assert (n, scored) == snapshots[key][:2], key
+        assert math.isclose(total, snapshots[key][2], rel_tol=1e-12, abs_tol=1e-9), key
+
+
+def _assert_facts_rows(s: Any) -> None:
+    """Each stored fact equals its account's rows: the latest snapshot, the week-end rows of its weeks."""
+    state = s.scalars(select(ReportFactsState)).one()
+    first = state.last_week - dt.timedelta(weeks=state.weeks - 1)
+    latest = dict(s.execute(select(HealthSnapshot.account_id, func.max(HealthSnapshot.day))
+                            .group_by(HealthSnapshot.account_id)).all())
+    facts = s.scalars(select(AccountFact)).all()
+    assert {f.account_id for f in facts} == set(latest)
+    for f in facts:
+        snap = s.scalars(select(HealthSnapshot).where(HealthSnapshot.account_id == f.account_id,
+                                                      HealthSnapshot.day == latest[f.account_id])).one()
+        assert (f.day, f.score, f.band) == (snap.day, snap.score, snap.band)
+        values = np.frombuffer(f.measures, dtype=np.float64)
+        parts = snap.parts["parts"]
+        for name, value in zip(br.json.loads(state.measures), values.tolist(), strict=True):
+            if name in parts:
+                assert value == float(parts[name]["value"])
+            else:
+                assert math.isnan(value)
+        weeks = {w.week: w for w in s.scalars(select(HealthWeek).where(HealthWeek.account_id == f.account_id,
+                                                                       HealthWeek.week >= first))}
+        scores = np.frombuffer(f.week_scores, dtype=np.float64).tolist()
+        for i, (code, score) in enumerate(zip(f.week_bands, scores, strict=True)):
+            week = weeks.get(first + dt.timedelta(weeks=i))
+            if week is None:
+                assert code == "-" and math.isnan(score)
+            else:
+                assert code == {"good": "g", "average": "a", "poor": "p", None: "n"}[week.band]
+                assert score == week.score or (week.score is None and math.isnan(score))
+
+
+def _snapshot(account_id: int, day: dt.date, score: float | None, band: str | None) -> HealthSnapshot:
+    return HealthSnapshot(account_id=account_id, day=day, score=score, band=band, trend=0.0, reasons=[],
+                          computed_at=WORLD_NOW,
+                          parts={"parts": {"weekly_active_users": {"value": 7}, MEASURES[0]: {"value": "2.5"},
+                                           MEASURES[1]: {"value": 0.125}}})
+
+
+def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        assert br.refresh_account_facts(s, MEASURES) == 5
+    with store.session(ws.tenant_id) as s:
+        _assert_facts_rows(s)
+        assert br._fresh_facts(s, WORLD_AS_OF, MEASURES) is not None
+        facts = _views(s, ws)
+        assert {"_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
+                "_fact_week_ends"} <= set(reads)
+        used = len(reads)
+        assert facts == _from_snapshots(s, ws, monkeypatch)
+        assert len(reads) == used  # the comparison read no facts
+        _assert_equal_weekly(_weekly(s, ws, True, monkeypatch), _weekly(s, ws, False, monkeypatch))
+        # what the facts do not hold is read from the snapshots: another day, more weeks, another measure
+        reads.clear()
+        br._health_report(s, as_of=WORLD_AS_OF - dt.timedelta(days=3), measures=MEASURES)
+        br._team_report(s, days=365)
+        assert reads == []
+        br._health_report(s, measures=["not a measure"])
+        assert reads == ["_fact_week_counts"]  # its 12-week trend
+        reads.clear()
+        br._health_report(s, weeks=27)
+        assert "_fact_week_counts" not in reads and "_fact_distribution" in reads
+
+
+def test_facts_follow_new_snapshots_rescoring_moves_and_deletes(seeded: Any, reads: list[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ws = seeded
+    a = ws.accounts
+    with store.session(ws.tenant_id) as s:
+        br.prepare_base_reports(s)
+    with store.session(ws.tenant_id) as s:  # a new scored day: the facts no longer hold, until built again
+        s.add_all([_snapshot(a["Alpha Poor Renewing"], WORLD_AS_OF + dt.timedelta(days=1), 55.5, "average"),
+                   _snapshot(a["Alpha Good Steady"], WORLD_AS_OF + dt.timedelta(days=1), None, None)])
+    with store.session(ws.tenant_id) as s:
+        day = br.as_of_day(s)
+        assert day == WORLD_AS_OF + dt.timedelta(days=1)
+        assert br._fresh_facts(s, day) is None and br._fresh_facts(s, WORLD_AS_OF) is None
+        before = _from_snapshots(s, ws, monkeypatch)
+        reads.clear()
+        assert _views(s, ws) == before and reads == []
+        br.refresh_account_facts(s, MEASURES)
+    with store.session(ws.tenant_id) as s:
+        _assert_facts_rows(s)
+        assert _views(s, ws) == before and "_fact_benchmarks" in reads
+        assert before["health-segment"]["overall"]["count"]["unscored"] == 1
+    # moves (as a sync writes them, an account at a time): another CSM, segment and tier are read from the
+    # accounts, the facts still hold
+    with store.session(ws.tenant_id) as s:
+        later, unowned = s.get(Account, a["Alpha Poor Later"]), s.get(Account, a["Alpha Unowned"])
+        assert later is not None and unowned is not None
+        later.csm_user_id, later.segment, later.tier = ws.users["csm2"], "enterprise", "platinum"
+        unowned.csm_user_id = ws.users["csm"]
+    with store.session(ws.tenant_id) as s:
+        assert br._fresh_facts(s, br.as_of_day(s)) is not None
+        moved = _views(s, ws)
+        assert moved == _from_snapshots(s, ws, monkeypatch)
+        assert moved["health-segment"]["groups"]["enterprise"]["accounts"] == 1
+        _assert_equal_weekly(_weekly(s, ws, True, monkeypatch), _weekly(s, ws, False, monkeypatch))
+    # rescored in place (a partial score run): its drop_base_reports stops the facts being read
+    with store.session(ws.tenant_id) as s:
+        s.execute(update(HealthSnapshot).where(HealthSnapshot.account_id == a["Alpha Other Poor"],
+                                               HealthSnapshot.day == WORLD_AS_OF).values(score=99.0, band="good"))
+        br.drop_base_reports(s)
+    with store.session(ws.tenant_id) as s:
+        assert br._fresh_facts(s, br.as_of_day(s)) is None
+        rescored = _from_snapshots(s, ws, monkeypatch)
+        br.prepare_base_reports(s)
+    with store.session(ws.tenant_id) as s:
+        _assert_facts_rows(s)
+        reads.clear()
+        assert _views(s, ws) == rescored and reads
+    # deletes: an account (its facts with it) and a snapshot, then a sync's prepare
+    with store.session(ws.tenant_id) as s:
+        s.execute(delete(Account).where(Account.id == a["Alpha Good Steady"]))
+    with store.session(ws.tenant_id) as s:
+        assert s.scalar(select(func.count()).select_from(AccountFact)) == 4
+        assert _views(s, ws) == _from_snapshots(s, ws, monkeypatch)
+        s.execute(delete(HealthSnapshot).where(HealthSnapshot.account_id == a["Alpha Poor Renewing"],
+                                               HealthSnapshot.day == WORLD_AS_OF + dt.timedelta(days=1)))
+    with store.session(ws.tenant_id) as s:  # the sync's prepare, after its changes are committed
+        br.prepare_base_reports(s)
+    with store.session(ws.tenant_id) as s:
+        _assert_facts_rows(s)
+        reads.clear()
+        assert _views(s, ws) == _from_snapshots(s, ws, monkeypatch) and reads
+        _assert_equal_weekly(_weekly(s, ws, True, monkeypatch), _weekly(s, ws, False, monkeypatch))
+
+
+def test_no_facts_for_a_workspace_never_scored(seeded: Any) -> None:
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        assert br.refresh_account_facts(s, MEASURES) == 5
+        s.execute(delete(HealthSnapshot))
+        assert br.refresh_account_facts(s, MEASURES) == 0
+        assert s.scalar(select(func.count()).select_from(AccountFact)) == 0
+        assert s.scalar(select(func.count()).select_from(ReportFactsState)) == 0
+        assert br._fresh_facts(s, br.as_of_day(s)) is None
