@@ -71,6 +71,7 @@ from store.panel_views import touches
 from store.queries import active_subscriptions, live_accounts
 from store.types import EncodedJSON
 from sync.base_reports import drop_base_reports, prepare_base_reports
+from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import complete_task, create_task
 
@@ -348,7 +349,16 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     ``only``: score just these accounts (a webhook's or a collector batch's): their parents' roll-ups
     are recomputed with their siblings' stored scores, the day's benchmarks are kept as they were
     (percentiles against the whole workspace change with the nightly run), and alerts and portfolio
-    keys are evaluated for them alone — the same functions as the whole run, on fewer rows."""
+    keys are evaluated for them alone — the same functions as the whole run, on fewer rows.
+
+    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`)."""
+    with fewer_collections():
+        return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only)
+
+
+def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
+                  since: dt.date | None, progress: ProgressCallback | None, only: Iterable[int] | None
+                  ) -> ScoreSummary:
     since = since or as_of
     if since > as_of:
         raise ValueError(f"--since {since} is after the scoring day {as_of}")
