@@ -68,7 +68,7 @@ from store.models import (
     UsageMonthly,
 )
 from store.panel_views import touches
-from store.queries import active_subscriptions, live_accounts
+from store.queries import active_subscription_terms, active_subscriptions, live_accounts
 from store.types import EncodedJSON
 from sync.base_reports import drop_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
@@ -269,40 +269,46 @@ class InputLoader:
         accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
                                                       Account.lifecycle_stage, Account.parent_id)
                                                .where(Account.id.in_(account_ids)))}
-        subs = active_subscriptions(s, account_ids)
+        # Columns, not ORM objects (the same rows in the same order; a score run reads every account's).
+        subs = active_subscription_terms(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
-        for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
-                (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
-                | Ticket.status.not_in(("solved", "closed")))):
-            if t.account_id is not None:
-                tickets[t.account_id].append(TicketFact(t.external_id, t.priority, t.status,  # type: ignore[arg-type]
-                                                        t.created_at.date(), _day(t.solved_at), t.escalated))
+        for account_id, external_id, priority, status, created_at, solved_at, escalated in s.execute(
+                select(Ticket.account_id, Ticket.external_id, Ticket.priority, Ticket.status, Ticket.created_at,
+                       Ticket.solved_at, Ticket.escalated)
+                .where(Ticket.account_id.in_(account_ids)).where(
+                    (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
+                    | Ticket.status.not_in(("solved", "closed")))):
+            if account_id is not None:
+                tickets[account_id].append(TicketFact(external_id, priority, status,  # type: ignore[arg-type]
+                                                      created_at.date(), _day(solved_at), escalated))
         csat: dict[int, list[CsatAnswer]] = defaultdict(list)
         nps: dict[int, list[NpsAnswer]] = defaultdict(list)
         survey_start = dt.datetime.combine(self.window_start - dt.timedelta(days=180), dt.time(), dt.UTC)
-        for r in s.scalars(select(SurveyResponse).where(SurveyResponse.account_id.in_(account_ids),
-                                                        SurveyResponse.submitted_at >= survey_start)):
-            if r.account_id is None:
+        for account_id, kind, submitted_at, score in s.execute(
+                select(SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.submitted_at,
+                       SurveyResponse.score)
+                .where(SurveyResponse.account_id.in_(account_ids), SurveyResponse.submitted_at >= survey_start)):
+            if account_id is None:
                 continue
-            if r.kind == "csat":
-                csat[r.account_id].append(CsatAnswer(r.submitted_at.date(), r.score >= 1))
+            if kind == "csat":
+                csat[account_id].append(CsatAnswer(submitted_at.date(), score >= 1))
             else:
-                nps[r.account_id].append(NpsAnswer(r.submitted_at.date(), r.score))
+                nps[account_id].append(NpsAnswer(submitted_at.date(), score))
         contacts: dict[int, list[ContactFact]] = defaultdict(list)
         rows = s.execute(
-            select(Contact, ProductUser.user_key, ProductUser.last_seen)
+            select(Contact.account_id, Contact.email, Contact.role, Contact.name, Contact.last_active_at,
+                   ProductUser.user_key, ProductUser.last_seen)
             # The contact's own product user: the same address at the same customer (a stray twin
             # address at another account must not make a quiet champion look active).
             .outerjoin(ProductUser, (ProductUser.email == Contact.email)
                        & (ProductUser.account_id == Contact.account_id))
             .where(Contact.account_id.in_(account_ids), Contact.role != "user")
         ).all()
-        for contact, user_key, last_seen in rows:
-            if contact.account_id is None:
+        for account_id, email, role, name, last_active_at, user_key, last_seen in rows:
+            if account_id is None:
                 continue
-            last = max((d for d in (_day(contact.last_active_at), _day(last_seen)) if d is not None), default=None)
-            contacts[contact.account_id].append(
-                ContactFact(user_key or contact.email, contact.role, contact.name, last))  # type: ignore[arg-type]
+            last = max((d for d in (_day(last_active_at), _day(last_seen)) if d is not None), default=None)
+            contacts[account_id].append(ContactFact(user_key or email, role, name, last))  # type: ignore[arg-type]
         out: list[AccountInputs] = []
         for account_id in account_ids:
             a = accounts.get(account_id)
