@@ -69,11 +69,12 @@ from store.models import (
 )
 from store.panel_views import touches
 from store.queries import active_subscription_terms, active_subscriptions, live_accounts
+from store.scoping import current_tenant
 from store.types import EncodedJSON
 from sync.base_reports import drop_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
-from sync.tasks import complete_task, create_task
+from sync.tasks import NewTask, complete_task, create_tasks
 
 CHUNK = 1000
 WINDOW_DAYS = 35
@@ -636,15 +637,17 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
         for account_id, owner, csm in session.execute(people):
             owners[account_id] = (owner, csm)
     now = dt.datetime.now(dt.UTC)
-    raised: list[Alert] = []
+    raised: list[dict[str, Any]] = []
     resolved_ids: list[int] = []
+    tenant_id = current_tenant(session)
     for account_id, score in scores.items():
         mine = open_alerts.get(account_id, {})
         outcome = evaluate_alerts(score, history.get(account_id, []), signals[account_id], model, set(mine))
         for candidate in outcome.new:
-            raised.append(Alert(account_id=account_id, rule=candidate.rule, dedupe_key=candidate.dedupe_key,
-                                severity=candidate.severity, title=candidate.title,
-                                reasons=list(candidate.reasons), raised_at=now))
+            raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
+                           "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
+                           "title": candidate.title, "reasons": list(candidate.reasons), "status": "open",
+                           "raised_at": now, "resolved_at": None})
             summary.alerts_raised += 1
             summary.alerts_by_rule[candidate.rule] += 1
         for key in outcome.resolved:
@@ -652,15 +655,20 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
             alert.status, alert.resolved_at = "resolved", now
             resolved_ids.append(alert.id)
             summary.alerts_resolved += 1
-    session.add_all(raised)
-    session.flush()  # one flush gives every new alert its id for its task
-    for alert in raised:
-        owner, csm = owners.get(alert.account_id, (None, None))
-        urgent = alert.severity in ("high", "critical")
-        create_task(session, alert.account_id, alert.title, body="\n".join(alert.reasons), owner=owner,
-                    assignee_user_id=csm, source="alert", alert_id=alert.id,
-                    priority="high" if urgent else "low" if alert.severity == "info" else "normal",
-                    due_date=day + dt.timedelta(days=3 if urgent else 7))
+    if raised:
+        # New alerts in one multi-row INSERT (no ORM object each), their ids back in the rows' order for the tasks.
+        table = cast(Table, Alert.__table__)
+        alert_ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), raised,
+                                    execution_options=touches(row["account_id"] for row in raised)).scalars().all()
+        tasks = []
+        for alert_id, row in zip(alert_ids, raised, strict=True):
+            owner, csm = owners.get(row["account_id"], (None, None))
+            urgent = row["severity"] in ("high", "critical")
+            tasks.append(NewTask(row["account_id"], row["title"], body="\n".join(row["reasons"]), owner=owner,
+                                 assignee_user_id=csm, source="alert", alert_id=alert_id,
+                                 priority="high" if urgent else "low" if row["severity"] == "info" else "normal",
+                                 due_date=day + dt.timedelta(days=3 if urgent else 7)))
+        create_tasks(session, tasks)
     for start in range(0, len(resolved_ids), 500):
         for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
                                                        Task.status == "open")):

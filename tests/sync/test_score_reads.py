@@ -1,6 +1,7 @@
-"""The score run's reads as columns give what the ORM objects gave (the reads before, kept here as the
-reference): each account's inputs but its usage — subscriptions of one system of record, tickets, survey
-answers, contacts with their product users — on a small world with every case, on SQLite and PostgreSQL."""
+"""The score run's reads as columns and its set-wise writes give what the ORM objects gave (the code before,
+kept here as the reference), on a small world with every case, on SQLite and PostgreSQL: each account's inputs
+but its usage — subscriptions of one system of record, tickets, survey answers, contacts with their product
+users —, and the alerts raised with their tasks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,28 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from scoring import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, default_model
+from scoring import (
+    AccountInputs,
+    ContactFact,
+    CsatAnswer,
+    HealthScore,
+    NpsAnswer,
+    Signals,
+    TicketFact,
+    compute_signals,
+    default_model,
+    evaluate_alerts,
+    score_account,
+)
 from store.db import Store
-from store.models import Account, Contact, ProductUser, Subscription, SurveyResponse, Ticket
+from store.models import Account, Alert, Contact, ProductUser, Subscription, SurveyResponse, Task, Ticket
 from store.queries import active_subscription_terms, active_subscriptions
 from store.tenants import create_tenant
-from sync.health import InputLoader, Sources, _day
+from sync.health import InputLoader, ScoreSummary, Sources, _alerts, _day
+from sync.tasks import create_task
 
 DAY = dt.date(2026, 11, 20)
 AT = dt.datetime(2026, 11, 10, 9, tzinfo=dt.UTC)
@@ -161,3 +176,72 @@ def test_inputs_read_as_columns_equal_the_orm_reads(store: Store, world: tuple[i
         by_id = sorted(rows, key=lambda x: x.id)
         assert terms[account_id] == [(x.system, x.arr, x.seats_purchased, x.start_date, x.renewal_date)
                                      for x in by_id]
+
+
+def _orm_alerts(session: Session, model: Any, day: dt.date, scores: dict[int, HealthScore],
+                signals: dict[int, Signals], summary: ScoreSummary) -> None:
+    """`sync.health._alerts` as it wrote before (a whole run): ORM `Alert` objects, one flush, `create_task`."""
+    open_alerts: dict[int, dict[str, Alert]] = defaultdict(dict)
+    for alert in session.scalars(select(Alert).where(Alert.status == "open")):
+        open_alerts[alert.account_id][alert.dedupe_key] = alert
+    owners = {a: (o, c) for a, o, c in session.execute(select(Account.id, Account.owner, Account.csm_user_id))}
+    now = dt.datetime.now(dt.UTC)
+    raised: list[Alert] = []
+    for account_id, score in scores.items():
+        mine = open_alerts.get(account_id, {})
+        outcome = evaluate_alerts(score, [], signals[account_id], model, set(mine))
+        for candidate in outcome.new:
+            raised.append(Alert(account_id=account_id, rule=candidate.rule, dedupe_key=candidate.dedupe_key,
+                                severity=candidate.severity, title=candidate.title,
+                                reasons=list(candidate.reasons), raised_at=now))
+            summary.alerts_raised += 1
+            summary.alerts_by_rule[candidate.rule] += 1
+    session.add_all(raised)
+    session.flush()
+    for alert in raised:
+        owner, csm = owners.get(alert.account_id, (None, None))
+        urgent = alert.severity in ("high", "critical")
+        create_task(session, alert.account_id, alert.title, body="\n".join(alert.reasons), owner=owner,
+                    assignee_user_id=csm, source="alert", alert_id=alert.id,
+                    priority="high" if urgent else "low" if alert.severity == "info" else "normal",
+                    due_date=day + dt.timedelta(days=3 if urgent else 7))
+    session.flush()
+
+
+def _written(session: Session) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The alerts and their tasks as stored (ids replaced by the alert's place in id order)."""
+    alerts = session.execute(select(Alert.id, Alert.tenant_id, Alert.account_id, Alert.rule, Alert.dedupe_key,
+                                    Alert.severity, Alert.title, Alert.reasons, Alert.status, Alert.resolved_at)
+                             .order_by(Alert.id)).all()
+    place = {row[0]: k for k, row in enumerate(alerts)}
+    tasks = session.execute(select(Task.id, Task.tenant_id, Task.account_id, Task.alert_id, Task.title, Task.body,
+                                   Task.owner, Task.due_date, Task.status, Task.system, Task.external_id,
+                                   Task.assignee_user_id, Task.priority, Task.source, Task.source_ref,
+                                   Task.completed_at, Task.play_run_id, Task.closed_reason).order_by(Task.id)).all()
+    return ([tuple(r[1:]) for r in alerts],
+            [(*r[1:3], place[r[3]], *r[4:]) for r in tasks])
+
+
+def test_alerts_and_tasks_written_set_wise_equal_the_orm_writes(store: Store, world: tuple[int, list[int]]) -> None:
+    tenant_id, ids = world
+    model = default_model()
+    with store.session(tenant_id) as s:
+        s.execute(update(Account).where(Account.id == ids[0]).values(owner="owner@example.com"))
+        s.add(SurveyResponse(account_id=ids[2], kind="nps", score=2, submitted_at=AT))
+    with store.session(tenant_id) as s:
+        inputs = InputLoader(s, model, DAY, DAY).load(ids)
+    signals = {a.account_id: compute_signals(a, DAY, model) for a in inputs}
+    scores = {k: score_account(v, model) for k, v in signals.items()}
+    written = []
+    for write in (_alerts, _orm_alerts):
+        summary = ScoreSummary()
+        with store.session(tenant_id) as s:
+            write(s, model, DAY, scores, signals, summary)
+            s.flush()
+            written.append((_written(s), summary.alerts_raised, dict(summary.alerts_by_rule)))
+            s.rollback()
+    assert written[0] == written[1]
+    (alerts, tasks), raised, by_rule = written[0]
+    assert raised == len(alerts) == len(tasks) >= 2
+    assert len(by_rule) >= 2 and {t[11] for t in tasks} >= {"high", "normal"}
+    assert any(t[5] == "owner@example.com" for t in tasks)
