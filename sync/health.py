@@ -179,7 +179,8 @@ class InputLoader:
                 .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
                        UsageDaily.day <= self.last_day))
             try:
-                rows = list(result.cursor.fetchall())  # the driver's tuples: no Row object per usage row
+                # the driver's tuples: no Row object per usage row
+                rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
             finally:
                 result.close()
             rows += [(account_id, first, "(milestone)", event, 1)
@@ -188,7 +189,10 @@ class InputLoader:
         ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
                                                 else ([], [], [], [], []))
         account = np.array(ids, dtype=np.int64)
-        ordinal = np.array(days, dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        # A chunk's rows fall on a few dozen days: each distinct day parsed once, the rows coded by a dict lookup.
+        distinct_days = {d: k for k, d in enumerate(dict.fromkeys(days))}
+        day_ordinals = np.array(list(distinct_days), dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        ordinal = day_ordinals[np.fromiter(map(distinct_days.__getitem__, days), dtype=np.int64, count=len(days))]
         first: dict[int, int] = {}
         if rows:
             order = np.lexsort((ordinal, account))
