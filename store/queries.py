@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Float, case, cast, func, select
+from sqlalchemy import ColumnElement, Float, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Account, Subscription
@@ -57,8 +57,8 @@ def active_subscription_terms(session: Session, account_ids: Iterable[int]) -> d
         for account_id, system, arr, seats, start_date, renewal_date in session.execute(
                 select(Subscription.account_id, Subscription.system, Subscription.arr, Subscription.seats_purchased,
                        Subscription.start_date, Subscription.renewal_date)
-                .where(Subscription.account_id.in_(ids[start : start + 1000]), Subscription.status == "active",
-                       Subscription.term_end.is_(None)).order_by(Subscription.id)):
+                .where(Subscription.account_id.in_(bindparam("ids", expanding=True)), Subscription.status == "active",
+                       Subscription.term_end.is_(None)).order_by(Subscription.id), {"ids": ids[start : start + 1000]}):
             if account_id is not None:
                 row = SubscriptionTerms(system, arr, seats, start_date, renewal_date)
                 by_account[account_id][row.system].append(row)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import String, Table, Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import BindParameter, String, Table, Text, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -83,6 +83,9 @@ TREND_DAYS = 30
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 ProgressCallback = Callable[[int], None]
+
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+"""A chunk's account ids, bound at execution as one list (not a literal per id built into each statement)."""
 
 
 def _clocks() -> tuple[float, float]:
@@ -176,8 +179,8 @@ class InputLoader:
             day = type_coerce(UsageDaily.day, String())
             result = s.execute(
                 select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
-                .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
-                       UsageDaily.day <= self.last_day))
+                .where(UsageDaily.account_id.in_(_IDS), UsageDaily.day >= self.window_start,
+                       UsageDaily.day <= self.last_day), {"ids": account_ids})
             try:
                 # the driver's tuples: no Row object per usage row
                 rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
@@ -226,10 +229,10 @@ class InputLoader:
         first: dict[tuple[int, str], dt.date] = {}
         for account_id, event, first_of_month, days in self.session.execute(
                 select(UsageMonthly.account_id, UsageMonthly.event, UsageMonthly.month, UsageMonthly.days)
-                .where(UsageMonthly.account_id.in_(account_ids), UsageMonthly.event.in_(milestones),
+                .where(UsageMonthly.account_id.in_(_IDS), UsageMonthly.event.in_(milestones),
                        # coalesce: no range on the (tenant, month, event) index, which SQLite would otherwise
                        # scan over every account; the accounts' rows are read by the unique key.
-                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month)):
+                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month), {"ids": account_ids}):
             if first_of_month >= month:  # the window's first month: only its days before the window
                 days &= (1 << (start.day - 1)) - 1
             if days <= 0:
@@ -270,19 +273,20 @@ class InputLoader:
         `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
         subscription says."""
         s = self.session
+        ids = {"ids": account_ids}
         # Only the columns the inputs take (no Account objects: a chunk's accounts are read once, never changed).
         accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
                                                       Account.lifecycle_stage, Account.parent_id)
-                                               .where(Account.id.in_(account_ids)))}
+                                               .where(Account.id.in_(_IDS)), ids)}
         # Columns, not ORM objects (the same rows in the same order; a score run reads every account's).
         subs = active_subscription_terms(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for account_id, external_id, priority, status, created_at, solved_at, escalated in s.execute(
                 select(Ticket.account_id, Ticket.external_id, Ticket.priority, Ticket.status, Ticket.created_at,
                        Ticket.solved_at, Ticket.escalated)
-                .where(Ticket.account_id.in_(account_ids)).where(
+                .where(Ticket.account_id.in_(_IDS)).where(
                     (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
-                    | Ticket.status.not_in(("solved", "closed")))):
+                    | Ticket.status.not_in(("solved", "closed"))), ids):
             if account_id is not None:
                 tickets[account_id].append(TicketFact(external_id, priority, status,  # type: ignore[arg-type]
                                                       created_at.date(), _day(solved_at), escalated))
@@ -292,7 +296,7 @@ class InputLoader:
         for account_id, kind, submitted_at, score in s.execute(
                 select(SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.submitted_at,
                        SurveyResponse.score)
-                .where(SurveyResponse.account_id.in_(account_ids), SurveyResponse.submitted_at >= survey_start)):
+                .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.submitted_at >= survey_start), ids):
             if account_id is None:
                 continue
             if kind == "csat":
@@ -307,7 +311,7 @@ class InputLoader:
             # address at another account must not make a quiet champion look active).
             .outerjoin(ProductUser, (ProductUser.email == Contact.email)
                        & (ProductUser.account_id == Contact.account_id))
-            .where(Contact.account_id.in_(account_ids), Contact.role != "user")
+            .where(Contact.account_id.in_(_IDS), Contact.role != "user"), ids
         ).all()
         for account_id, email, role, name, last_active_at, user_key, last_seen in rows:
             if account_id is None:
