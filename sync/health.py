@@ -664,10 +664,19 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
             resolved_ids.append(alert.id)
             summary.alerts_resolved += 1
     if raised:
-        # New alerts in one multi-row INSERT (no ORM object each), their ids back in the rows' order for the tasks.
+        # New alerts in one executemany (no ORM object each; RETURNING in the rows' order would be a statement per
+        # row on SQLite), then their ids read back by what names each of them: account, key and this run's stamp.
         table = cast(Table, Alert.__table__)
-        alert_ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), raised,
-                                    execution_options=touches(row["account_id"] for row in raised)).scalars().all()
+        marks = touches(row["account_id"] for row in raised)
+        if len({(row["account_id"], row["dedupe_key"]) for row in raised}) == len(raised):
+            session.execute(insert(table), raised, execution_options=marks)
+            new_ids = {(account_id, key): alert_id for alert_id, account_id, key in session.execute(
+                select(table.c.id, table.c.account_id, table.c.dedupe_key).where(
+                    table.c.tenant_id == tenant_id, table.c.status == "open", table.c.raised_at == now))}
+            alert_ids = [new_ids[(row["account_id"], row["dedupe_key"])] for row in raised]
+        else:  # a key raised twice for one account: the ids as RETURNING gives them
+            alert_ids = list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                             raised, execution_options=marks).scalars())
         tasks = []
         for alert_id, row in zip(alert_ids, raised, strict=True):
             owner, csm = owners.get(row["account_id"], (None, None))
