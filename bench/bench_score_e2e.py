@@ -9,6 +9,9 @@ roll-ups, benchmarks and alerts.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import inspect
+import json
 import os
 import resource
 import shutil
@@ -28,6 +31,7 @@ ACCOUNTS = int(os.environ.get("BENCH_SCORE_ACCOUNTS", "100000"))
 DAYS = int(os.environ.get("BENCH_SCORE_DAYS", "180"))
 EVENTS = ("Logged In", "Report Created")
 AS_OF = dt.date(2026, 11, 20)
+SEED = int(os.environ.get("BENCH_SCORE_SEED", "7"))
 
 
 def fill(path: Path) -> None:
@@ -35,8 +39,10 @@ def fill(path: Path) -> None:
     unique key. The usage_monthly trigger is lifted while the rows go in and its roll-up is then made in
     one grouped INSERT (what the trigger would have written), the trigger put back as it was.
 
-    Counts are a formula, not random draws: 6..8 a day (2..4 in the last 14 days for every 7th account,
-    the declining ones), ``base + (account * 31 + back * 17 + event * 7) % 3``."""
+    Counts are a seeded formula, not random draws (`BENCH_SCORE_SEED`: the same seed, the same file): each
+    account draws a profile from a multiplicative hash of its id and the seed — thriving (two
+    users, both events, few seats), steady, declining (active one day in three over the last 14 days) or
+    gone quiet (no usage over its last 5..24 days) — so the run meets every band, reasons and alerts."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=OFF")
@@ -45,27 +51,40 @@ def fill(path: Path) -> None:
     as_of = AS_OF.isoformat()
     conn.execute("INSERT INTO tenants (id, slug, name, created_at) VALUES (1, 'bench', 'Bench', ?)", (now,))
     numbers = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :accounts) "
+    # h(salt): a deterministic draw in 0..999 per account, salt and seed.
+    def h(salt: int) -> str:
+        return f"(((i + {salt} * 7919 + :seed * 104729) * 2654435761) % 1000003 % 1000)"
+    profile = (f"CASE WHEN {h(1)} < 200 THEN 0 WHEN {h(1)} < 750 THEN 1 WHEN {h(1)} < 900 THEN 2 ELSE 3 END")
+    profiles = numbers + f", p(i, kind, draw) AS (SELECT i, {profile}, {h(2)} FROM n) "
+    args = {"accounts": ACCOUNTS, "now": now, "as_of": as_of, "seed": SEED}
     conn.execute(
         numbers + "INSERT INTO accounts (id, tenant_id, name, domain, segment, lifecycle_stage, tier, created_at, "
         "updated_at) SELECT i, 1, 'Company ' || i, 'c' || i || '.example', "
         "CASE i % 3 WHEN 0 THEN 'smb' WHEN 1 THEN 'mid_market' ELSE 'enterprise' END, 'customer', 'growth', "
-        ":now, :now FROM n", {"accounts": ACCOUNTS, "now": now})
+        ":now, :now FROM n", args)
+    # Seats by profile: the thriving use most of theirs, the quiet few.
     conn.execute(
-        numbers + "INSERT INTO subscriptions (tenant_id, account_id, system, external_id, arr, seats_purchased, "
+        profiles + "INSERT INTO subscriptions (tenant_id, account_id, system, external_id, arr, seats_purchased, "
         "start_date, renewal_date, status, updated_at) SELECT 1, i, 'salesforce', '006' || i, 10000 + i % 90000, "
-        "10 + i % 40, '2025-01-01', date(:as_of, '+' || (30 + i % 500) || ' days'), 'active', :now FROM n",
-        {"accounts": ACCOUNTS, "now": now, "as_of": as_of})
+        "CASE kind WHEN 0 THEN 2 + draw % 2 WHEN 1 THEN 2 + draw % 5 WHEN 2 THEN 4 + draw % 9 ELSE 5 + draw % 16 END, "
+        "'2025-01-01', date(:as_of, '+' || (30 + i % 500) || ' days'), 'active', :now FROM p", args)
     trigger = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'usage_monthly_insert'"
                            ).fetchone()[0]
     conn.execute("DROP TRIGGER usage_monthly_insert")
+    # Per profile: users (thriving 2, else 1), events (the quiet log in only), the declining's last 14 days one
+    # day in three at a lower count, the quiet's silent last 5..24 days; counts vary by account, day and event.
     conn.execute(
-        numbers + ", d(back) AS (SELECT 0 UNION ALL SELECT back + 1 FROM d WHERE back < :days - 1), "
+        profiles + ", d(back) AS (SELECT 0 UNION ALL SELECT back + 1 FROM d WHERE back < :days - 1), "
+        "u(user) AS (VALUES (0), (1)), "
         "e(k, event) AS (VALUES " + ", ".join(f"({k}, '{name}')" for k, name in enumerate(EVENTS)) + ") "
         "INSERT INTO usage_daily (tenant_id, account_id, user_key, event, day, count, minutes) "
-        "SELECT 1, i, 'u' || (i % 3), event, date(:as_of, '-' || back || ' days'), "
-        "CASE WHEN i % 7 = 0 AND back < 14 THEN 2 ELSE 6 END + (i * 31 + back * 17 + k * 7) % 3, 20.0 "
-        "FROM n, e, d ORDER BY i, event, back DESC",
-        {"accounts": ACCOUNTS, "days": DAYS, "as_of": as_of})
+        "SELECT 1, i, 'u' || (i % 3 + 3 * user), event, date(:as_of, '-' || back || ' days'), "
+        "CASE WHEN kind = 2 AND back < 14 THEN 1 ELSE 2 + (4 - kind) * (draw % 3) END "
+        "+ (i * 31 + back * 17 + k * 7 + user * 5) % 3, 20.0 "
+        "FROM p, u, e, d WHERE (user = 0 OR kind = 0) AND (k = 0 OR kind < 3) "
+        "AND NOT (kind = 2 AND back < 14 AND back % 3 != 0) AND NOT (kind = 3 AND back < 5 + draw % 20) "
+        "ORDER BY i, user, event, back DESC",
+        {**args, "days": DAYS})
     for event_column in ("event", "''"):
         conn.execute(
             "INSERT INTO usage_monthly (tenant_id, account_id, user_key, event, month, days, count) "
@@ -85,13 +104,21 @@ def main() -> None:
         started = time.perf_counter()
         # BENCH_SCORE_FILLED=FILE keeps the filled file there and copies it on later runs (iterating).
         kept = Path(os.environ["BENCH_SCORE_FILLED"]) if os.environ.get("BENCH_SCORE_FILLED") else None
-        if kept is not None and kept.exists():
+        # The kept file is reused only if this fill made it (its sizes, seed and the fill's source): a sidecar.
+        recipe = json.dumps({"accounts": ACCOUNTS, "days": DAYS, "seed": SEED, "fill": hashlib.sha256(
+            inspect.getsource(fill).encode()).hexdigest()[:16]}, sort_keys=True)
+        sidecar = kept.with_name(kept.name + ".fill") if kept is not None else None
+        if kept is not None and sidecar is not None and kept.exists() and sidecar.exists() \
+                and sidecar.read_text() == recipe:
             shutil.copyfile(kept, db)
         else:
+            if kept is not None and kept.exists():
+                print(f"  {kept} was not made by this fill: filled again")
             upgrade(url)
             fill(db)
-            if kept is not None:
+            if kept is not None and sidecar is not None:
                 shutil.copyfile(db, kept)
+                sidecar.write_text(recipe)
         with sqlite3.connect(db) as conn:
             rows = conn.execute("SELECT count(*) FROM usage_daily").fetchone()[0]
         print(f"score e2e: {ACCOUNTS:,} accounts, {rows:,} UsageDaily rows ({DAYS} days) written in "

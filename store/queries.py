@@ -5,12 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from decimal import Decimal
+from typing import Any, NamedTuple, TypeVar
 
-from sqlalchemy import ColumnElement, Float, case, cast, func, select
+from sqlalchemy import ColumnElement, Float, bindparam, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from store.models import Account, Subscription
+
+T = TypeVar("T")
 
 SYSTEM_OF_RECORD = ("salesforce", "hubspot", "zendesk")
 """Which CRM's deals count when one customer's subscription is recorded in several systems."""
@@ -32,7 +35,39 @@ def active_subscriptions(session: Session, account_ids: Iterable[int]) -> dict[i
                                                               Subscription.term_end.is_(None))):
             if sub.account_id is not None:
                 by_account[sub.account_id][sub.system].append(sub)
-    out: dict[int, list[Subscription]] = {}
+    return _of_record(by_account)
+
+
+class SubscriptionTerms(NamedTuple):
+    """The columns of an active subscription a scoring run reads (`active_subscription_terms`)."""
+
+    system: str
+    arr: Decimal | None
+    seats_purchased: int | None
+    start_date: dt.date | None
+    renewal_date: dt.date | None
+
+
+def active_subscription_terms(session: Session, account_ids: Iterable[int]) -> dict[int, list[SubscriptionTerms]]:
+    """`active_subscriptions`, as rows of the columns a scoring run reads instead of ORM objects (a score run
+    reads every account's): the same subscriptions, the same system of record, in id order."""
+    ids = list(account_ids)
+    by_account: dict[int, dict[str, list[SubscriptionTerms]]] = defaultdict(lambda: defaultdict(list))
+    for start in range(0, len(ids), 1000):
+        for account_id, system, arr, seats, start_date, renewal_date in session.execute(
+                select(Subscription.account_id, Subscription.system, Subscription.arr, Subscription.seats_purchased,
+                       Subscription.start_date, Subscription.renewal_date)
+                .where(Subscription.account_id.in_(bindparam("ids", expanding=True)), Subscription.status == "active",
+                       Subscription.term_end.is_(None)).order_by(Subscription.id), {"ids": ids[start : start + 1000]}):
+            if account_id is not None:
+                row = SubscriptionTerms(system, arr, seats, start_date, renewal_date)
+                by_account[account_id][row.system].append(row)
+    return _of_record(by_account)
+
+
+def _of_record(by_account: dict[int, dict[str, list[T]]]) -> dict[int, list[T]]:
+    """Each account's subscriptions of its system of record: the first of `SYSTEM_OF_RECORD` holding any."""
+    out: dict[int, list[T]] = {}
     for account_id, systems in by_account.items():
         for system in (*SYSTEM_OF_RECORD, *sorted(systems)):
             if systems.get(system):

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import String, Table, Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import BindParameter, String, Table, Text, bindparam, func, insert, select, type_coerce, update
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -68,11 +68,13 @@ from store.models import (
     UsageMonthly,
 )
 from store.panel_views import touches
-from store.queries import active_subscriptions, live_accounts
+from store.queries import active_subscription_terms, active_subscriptions, live_accounts
+from store.scoping import current_tenant
 from store.types import EncodedJSON
 from sync.base_reports import drop_base_reports, prepare_base_reports
+from sync.collection import fewer_collections
 from sync.reports import prepare_reports
-from sync.tasks import complete_task, create_task
+from sync.tasks import NewTask, complete_task, create_tasks
 
 CHUNK = 1000
 WINDOW_DAYS = 35
@@ -81,6 +83,9 @@ TREND_DAYS = 30
 EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 ProgressCallback = Callable[[int], None]
+
+_IDS: BindParameter[Any] = bindparam("ids", expanding=True)
+"""A chunk's account ids, bound at execution as one list (not a literal per id built into each statement)."""
 
 
 def _clocks() -> tuple[float, float]:
@@ -174,10 +179,11 @@ class InputLoader:
             day = type_coerce(UsageDaily.day, String())
             result = s.execute(
                 select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
-                .where(UsageDaily.account_id.in_(account_ids), UsageDaily.day >= self.window_start,
-                       UsageDaily.day <= self.last_day))
+                .where(UsageDaily.account_id.in_(_IDS), UsageDaily.day >= self.window_start,
+                       UsageDaily.day <= self.last_day), {"ids": account_ids})
             try:
-                rows = list(result.cursor.fetchall())  # the driver's tuples: no Row object per usage row
+                # the driver's tuples: no Row object per usage row
+                rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
             finally:
                 result.close()
             rows += [(account_id, first, "(milestone)", event, 1)
@@ -186,7 +192,10 @@ class InputLoader:
         ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
                                                 else ([], [], [], [], []))
         account = np.array(ids, dtype=np.int64)
-        ordinal = np.array(days, dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        # A chunk's rows fall on a few dozen days: each distinct day parsed once, the rows coded by a dict lookup.
+        distinct_days = {d: k for k, d in enumerate(dict.fromkeys(days))}
+        day_ordinals = np.array(list(distinct_days), dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        ordinal = day_ordinals[np.fromiter(map(distinct_days.__getitem__, days), dtype=np.int64, count=len(days))]
         first: dict[int, int] = {}
         if rows:
             order = np.lexsort((ordinal, account))
@@ -220,10 +229,10 @@ class InputLoader:
         first: dict[tuple[int, str], dt.date] = {}
         for account_id, event, first_of_month, days in self.session.execute(
                 select(UsageMonthly.account_id, UsageMonthly.event, UsageMonthly.month, UsageMonthly.days)
-                .where(UsageMonthly.account_id.in_(account_ids), UsageMonthly.event.in_(milestones),
+                .where(UsageMonthly.account_id.in_(_IDS), UsageMonthly.event.in_(milestones),
                        # coalesce: no range on the (tenant, month, event) index, which SQLite would otherwise
                        # scan over every account; the accounts' rows are read by the unique key.
-                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month)):
+                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month), {"ids": account_ids}):
             if first_of_month >= month:  # the window's first month: only its days before the window
                 days &= (1 << (start.day - 1)) - 1
             if days <= 0:
@@ -264,44 +273,51 @@ class InputLoader:
         `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
         subscription says."""
         s = self.session
+        ids = {"ids": account_ids}
         # Only the columns the inputs take (no Account objects: a chunk's accounts are read once, never changed).
         accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
                                                       Account.lifecycle_stage, Account.parent_id)
-                                               .where(Account.id.in_(account_ids)))}
-        subs = active_subscriptions(s, account_ids)
+                                               .where(Account.id.in_(_IDS)), ids)}
+        # Columns, not ORM objects (the same rows in the same order; a score run reads every account's).
+        subs = active_subscription_terms(s, account_ids)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
-        for t in s.scalars(select(Ticket).where(Ticket.account_id.in_(account_ids)).where(
-                (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
-                | Ticket.status.not_in(("solved", "closed")))):
-            if t.account_id is not None:
-                tickets[t.account_id].append(TicketFact(t.external_id, t.priority, t.status,  # type: ignore[arg-type]
-                                                        t.created_at.date(), _day(t.solved_at), t.escalated))
+        for account_id, external_id, priority, status, created_at, solved_at, escalated in s.execute(
+                select(Ticket.account_id, Ticket.external_id, Ticket.priority, Ticket.status, Ticket.created_at,
+                       Ticket.solved_at, Ticket.escalated)
+                .where(Ticket.account_id.in_(_IDS)).where(
+                    (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
+                    | Ticket.status.not_in(("solved", "closed"))), ids):
+            if account_id is not None:
+                tickets[account_id].append(TicketFact(external_id, priority, status,  # type: ignore[arg-type]
+                                                      created_at.date(), _day(solved_at), escalated))
         csat: dict[int, list[CsatAnswer]] = defaultdict(list)
         nps: dict[int, list[NpsAnswer]] = defaultdict(list)
         survey_start = dt.datetime.combine(self.window_start - dt.timedelta(days=180), dt.time(), dt.UTC)
-        for r in s.scalars(select(SurveyResponse).where(SurveyResponse.account_id.in_(account_ids),
-                                                        SurveyResponse.submitted_at >= survey_start)):
-            if r.account_id is None:
+        for account_id, kind, submitted_at, score in s.execute(
+                select(SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.submitted_at,
+                       SurveyResponse.score)
+                .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.submitted_at >= survey_start), ids):
+            if account_id is None:
                 continue
-            if r.kind == "csat":
-                csat[r.account_id].append(CsatAnswer(r.submitted_at.date(), r.score >= 1))
+            if kind == "csat":
+                csat[account_id].append(CsatAnswer(submitted_at.date(), score >= 1))
             else:
-                nps[r.account_id].append(NpsAnswer(r.submitted_at.date(), r.score))
+                nps[account_id].append(NpsAnswer(submitted_at.date(), score))
         contacts: dict[int, list[ContactFact]] = defaultdict(list)
         rows = s.execute(
-            select(Contact, ProductUser.user_key, ProductUser.last_seen)
+            select(Contact.account_id, Contact.email, Contact.role, Contact.name, Contact.last_active_at,
+                   ProductUser.user_key, ProductUser.last_seen)
             # The contact's own product user: the same address at the same customer (a stray twin
             # address at another account must not make a quiet champion look active).
             .outerjoin(ProductUser, (ProductUser.email == Contact.email)
                        & (ProductUser.account_id == Contact.account_id))
-            .where(Contact.account_id.in_(account_ids), Contact.role != "user")
+            .where(Contact.account_id.in_(_IDS), Contact.role != "user"), ids
         ).all()
-        for contact, user_key, last_seen in rows:
-            if contact.account_id is None:
+        for account_id, email, role, name, last_active_at, user_key, last_seen in rows:
+            if account_id is None:
                 continue
-            last = max((d for d in (_day(contact.last_active_at), _day(last_seen)) if d is not None), default=None)
-            contacts[contact.account_id].append(
-                ContactFact(user_key or contact.email, contact.role, contact.name, last))  # type: ignore[arg-type]
+            last = max((d for d in (_day(last_active_at), _day(last_seen)) if d is not None), default=None)
+            contacts[account_id].append(ContactFact(user_key or email, role, name, last))  # type: ignore[arg-type]
         out: list[AccountInputs] = []
         for account_id in account_ids:
             a = accounts.get(account_id)
@@ -348,7 +364,16 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     ``only``: score just these accounts (a webhook's or a collector batch's): their parents' roll-ups
     are recomputed with their siblings' stored scores, the day's benchmarks are kept as they were
     (percentiles against the whole workspace change with the nightly run), and alerts and portfolio
-    keys are evaluated for them alone — the same functions as the whole run, on fewer rows."""
+    keys are evaluated for them alone — the same functions as the whole run, on fewer rows.
+
+    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`)."""
+    with fewer_collections():
+        return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only)
+
+
+def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
+                  since: dt.date | None, progress: ProgressCallback | None, only: Iterable[int] | None
+                  ) -> ScoreSummary:
     since = since or as_of
     if since > as_of:
         raise ValueError(f"--since {since} is after the scoring day {as_of}")
@@ -620,15 +645,17 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
         for account_id, owner, csm in session.execute(people):
             owners[account_id] = (owner, csm)
     now = dt.datetime.now(dt.UTC)
-    raised: list[Alert] = []
+    raised: list[dict[str, Any]] = []
     resolved_ids: list[int] = []
+    tenant_id = current_tenant(session)
     for account_id, score in scores.items():
         mine = open_alerts.get(account_id, {})
         outcome = evaluate_alerts(score, history.get(account_id, []), signals[account_id], model, set(mine))
         for candidate in outcome.new:
-            raised.append(Alert(account_id=account_id, rule=candidate.rule, dedupe_key=candidate.dedupe_key,
-                                severity=candidate.severity, title=candidate.title,
-                                reasons=list(candidate.reasons), raised_at=now))
+            raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
+                           "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
+                           "title": candidate.title, "reasons": list(candidate.reasons), "status": "open",
+                           "raised_at": now, "resolved_at": None})
             summary.alerts_raised += 1
             summary.alerts_by_rule[candidate.rule] += 1
         for key in outcome.resolved:
@@ -636,15 +663,29 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
             alert.status, alert.resolved_at = "resolved", now
             resolved_ids.append(alert.id)
             summary.alerts_resolved += 1
-    session.add_all(raised)
-    session.flush()  # one flush gives every new alert its id for its task
-    for alert in raised:
-        owner, csm = owners.get(alert.account_id, (None, None))
-        urgent = alert.severity in ("high", "critical")
-        create_task(session, alert.account_id, alert.title, body="\n".join(alert.reasons), owner=owner,
-                    assignee_user_id=csm, source="alert", alert_id=alert.id,
-                    priority="high" if urgent else "low" if alert.severity == "info" else "normal",
-                    due_date=day + dt.timedelta(days=3 if urgent else 7))
+    if raised:
+        # New alerts in one executemany (no ORM object each; RETURNING in the rows' order would be a statement per
+        # row on SQLite), then their ids read back by what names each of them: account, key and this run's stamp.
+        table = cast(Table, Alert.__table__)
+        marks = touches(row["account_id"] for row in raised)
+        if len({(row["account_id"], row["dedupe_key"]) for row in raised}) == len(raised):
+            session.execute(insert(table), raised, execution_options=marks)
+            new_ids = {(account_id, key): alert_id for alert_id, account_id, key in session.execute(
+                select(table.c.id, table.c.account_id, table.c.dedupe_key).where(
+                    table.c.tenant_id == tenant_id, table.c.status == "open", table.c.raised_at == now))}
+            alert_ids = [new_ids[(row["account_id"], row["dedupe_key"])] for row in raised]
+        else:  # a key raised twice for one account: the ids as RETURNING gives them
+            alert_ids = list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                                             raised, execution_options=marks).scalars())
+        tasks = []
+        for alert_id, row in zip(alert_ids, raised, strict=True):
+            owner, csm = owners.get(row["account_id"], (None, None))
+            urgent = row["severity"] in ("high", "critical")
+            tasks.append(NewTask(row["account_id"], row["title"], body="\n".join(row["reasons"]), owner=owner,
+                                 assignee_user_id=csm, source="alert", alert_id=alert_id,
+                                 priority="high" if urgent else "low" if row["severity"] == "info" else "normal",
+                                 due_date=day + dt.timedelta(days=3 if urgent else 7)))
+        create_tasks(session, tasks)
     for start in range(0, len(resolved_ids), 500):
         for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
                                                        Task.status == "open")):

@@ -742,11 +742,13 @@ def after_scoring(store: Any, tenant_id: int, day: dt.date, *, effects: Effects 
                   account_ids: Iterable[int] | None = None) -> tuple[Any, PlaysSummary]:
     """What follows every scoring (a run, a job, a real-time change): the portfolio lists, then the plays —
     of the whole workspace, or of ``account_ids`` only. Returns (lists summary, plays summary)."""
+    from sync.collection import fewer_collections
     from sync.lists import evaluate_lists
 
     some = sorted(set(account_ids)) if account_ids is not None else None
-    lists = evaluate_lists(store, tenant_id, day, account_ids=some)
-    return lists, evaluate_plays(store, tenant_id, day, effects=effects, account_ids=some)
+    with fewer_collections():
+        lists = evaluate_lists(store, tenant_id, day, account_ids=some)
+        return lists, evaluate_plays(store, tenant_id, day, effects=effects, account_ids=some)
 
 
 def start_by_hand(session: Session, play: Play, account_ids: Iterable[int], actor: str,

@@ -28,15 +28,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, insert, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from integrations.base import Adapter, Removal, TaskPushResult, TaskRecord, TaskTarget, TaskWrite
 from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import TASK_PRIORITIES, Account, SourceLink, Task, TaskLink, User, VendorUserLink
+from store.panel_views import touches
+from store.scoping import current_tenant
 from store.types import utcnow
 from sync.writer import load_cursor, save_cursor
 
@@ -63,6 +65,38 @@ def create_task(session: Session, account_id: int, title: str, *, body: str | No
                 owner=owner, status="open", play_run_id=play_run_id)
     session.add(task)
     return task
+
+
+class NewTask(NamedTuple):
+    """A task to create in bulk (`create_tasks`): `create_task`'s arguments."""
+
+    account_id: int
+    title: str
+    body: str | None = None
+    due_date: dt.date | None = None
+    priority: str = "normal"
+    source: str = "manual"
+    source_ref: str | None = None
+    alert_id: int | None = None
+    assignee_user_id: int | None = None
+    owner: str | None = None
+    play_run_id: int | None = None
+
+
+def create_tasks(session: Session, tasks: Sequence[NewTask]) -> None:
+    """`create_task` for many tasks at once (a score run's alert tasks): one multi-row INSERT in the given order,
+    no ORM object per task; the same rows `create_task` makes, written now rather than at the next flush."""
+    for task in tasks:
+        if task.priority not in TASK_PRIORITIES:
+            raise ValueError(f"priority must be one of {', '.join(TASK_PRIORITIES)}, not {task.priority!r}")
+    if not tasks:
+        return
+    tenant_id = current_tenant(session)
+    if tenant_id is None:
+        raise ValueError("tasks are created in a tenant's session")
+    rows = [{**task._asdict(), "tenant_id": tenant_id, "status": "open"} for task in tasks]
+    session.execute(insert(cast(Table, Task.__table__)), rows,
+                    execution_options=touches(task.account_id for task in tasks))
 
 
 def complete_task(task: Task, when: dt.datetime | None = None) -> None:

@@ -349,15 +349,20 @@ def _anniversary(c: Condition, as_of: dt.date) -> Check:
     first = as_of + dt.timedelta(days=c.from_days or 0)
     last = as_of + dt.timedelta(days=c.to_days or 0)
     words = _window(c.from_days or 0, c.to_days or 0)
+    said: dict[dt.date, str | None] = {}  # the answer depends on the start date alone: many accounts share one
 
     def check(f: AccountFacts) -> str | None:
         if f.start_date is None:
             return None
+        if f.start_date in said:
+            return said[f.start_date]
         found = anniversaries(f.start_date, c.months, c.every_year, first, last)
-        if not found:
-            return None
-        m, day = found[0]
-        return (f"{_months(m)} subscription anniversary on {day.isoformat()}, {relative((day - as_of).days)} "
-                f"(subscription started {f.start_date.isoformat()}; window {words})")
+        reason = None
+        if found:
+            m, day = found[0]
+            reason = (f"{_months(m)} subscription anniversary on {day.isoformat()}, {relative((day - as_of).days)} "
+                      f"(subscription started {f.start_date.isoformat()}; window {words})")
+        said[f.start_date] = reason
+        return reason
 
     return check

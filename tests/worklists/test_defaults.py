@@ -131,3 +131,15 @@ def test_upgrade_ready_needs_good_health_and_80_percent_of_seats_in_use() -> Non
     found = members("upgrade-ready", facts(1, "good", 80.0), facts(2, "good", 79.9), facts(3, "average", 95.0),
                     AccountFacts(4, band="good"))
     assert found == {1: ("Health is good (score 82)", "License utilisation is 80 % (at least 80 %)")}
+
+
+def test_anniversary_answers_shared_by_accounts_with_one_start_date_equal_each_evaluated_alone() -> None:
+    starts = [add_months(TODAY, -3), add_months(days(12), -6), add_months(days(40), -3), None, days(10)]
+    facts = [AccountFacts(k, start_date=starts[k % len(starts)]) for k in range(20)]
+    together = members("business-review-due", *facts)
+    alone: dict[int, tuple[str, ...]] = {}
+    for f in facts:
+        alone |= members("business-review-due", f)
+    assert together == alone
+    assert sorted(together) == [k for k in range(20) if k % 5 in (0, 1)]
+    assert together[5] == together[0] and together[6] == together[1] and together[0] != together[1]

@@ -1,0 +1,47 @@
+"""`fewer_collections`: rarer young collections inside, everything as it was after (also on error)."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+from sync.collection import YOUNG, fewer_collections
+
+
+def test_thresholds_and_frozen_objects_are_put_back() -> None:
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with fewer_collections():
+        assert gc.get_threshold()[0] == max(YOUNG, before[0])
+        assert gc.get_threshold()[1:] == before[1:]
+        assert gc.get_freeze_count() > frozen
+        with fewer_collections():  # nested: the outer block's settings hold
+            assert gc.get_threshold()[0] == max(YOUNG, before[0])
+        assert gc.get_threshold()[0] == max(YOUNG, before[0])
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+
+
+def test_put_back_when_the_block_fails() -> None:
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    with pytest.raises(RuntimeError), fewer_collections():
+        raise RuntimeError("boom")
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == frozen
+    with fewer_collections():  # usable again: the depth went back to 0
+        assert gc.get_threshold()[0] == max(YOUNG, before[0])
+    assert gc.get_threshold() == before
+
+
+def test_cycles_are_still_collected_after() -> None:
+    class Node:
+        other: object
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    with fewer_collections():
+        pass
+    del a, b
+    assert gc.collect() >= 2
