@@ -4,13 +4,11 @@ with every page), and a pull killed before that refresh is caught up by the next
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from integrations.base import AccountRecord, DealRecord, Page
 from store.db import Store
@@ -20,6 +18,7 @@ from sync.runner import sync
 from sync.writer import DERIVED_MARK, PageWriter, apply_identity, save_cursor
 from tests.shared import WORLD_NOW
 from tests.sync.memory_adapter import MemoryAdapter
+from tests.sync.test_page_writes import statements
 
 D = dt.date
 
@@ -29,20 +28,6 @@ def tenant(store: Store) -> int:
     with store.session() as s:
         t, _ = create_tenant(s, "defer", "Deferred")
         return t.id
-
-
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(" ".join(sql.split()).upper())
-
-    event.listen(store.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", note)
 
 
 ACCOUNTS = [AccountRecord("salesforce", f"001{i}", f"Customer {i}", WORLD_NOW, domain=f"c{i}.example.org")
