@@ -111,6 +111,7 @@ def main() -> None:
         if kept is not None and sidecar is not None and kept.exists() and sidecar.exists() \
                 and sidecar.read_text() == recipe:
             shutil.copyfile(kept, db)
+            upgrade(url)  # a file kept before a newer migration: migrated as an installation would be
         else:
             if kept is not None and kept.exists():
                 print(f"  {kept} was not made by this fill: filled again")
@@ -130,7 +131,9 @@ def main() -> None:
         started = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", "from app import main; main()", "score", "--as-of",
                               AS_OF.isoformat(), "--history-days", "1", "--json", "--timings"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=True)
+                             capture_output=True, text=True)
+        if out.returncode:
+            raise SystemExit(f"canary score failed (exit {out.returncode}):\n{out.stderr[-4000:]}")
         took = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
