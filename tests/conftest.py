@@ -35,11 +35,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 HEAVY_FIRST = (
     # Test files that take longest, longest first (seconds summed per file from `--durations=0` of a whole run on
-    # a quiet 2-core machine, 2026-12-01: stories 163, console Chromium 69, sandbox pipeline 54, demo 49, Celery
-    # workers 46 …; the whole suite 1,237 s of test time on 2 workers). With `--dist loadfile` a file runs whole on
-    # one worker, and a long file handed out last sets the suite's wall time while the other worker idles: these
-    # start first, every other file follows in collection order. Ordering only: a file missing here (or a name
-    # that no longer exists) just runs in its usual place.
+    # a quiet 2-core machine, 2026-12-01, second session: stories 145, console Chromium 58, sandbox pipeline 57,
+    # demo 47, Celery workers 46 …; the whole suite 1,231 s of test time on 2 workers). With `--dist loadfile` a
+    # file runs whole on one worker, and a long file handed out last sets the suite's wall time while the other
+    # worker idles: these start first, every other file follows in collection order. Ordering only: a file missing
+    # here (or a name that no longer exists) just runs in its usual place.
     "tests/test_stories.py",
     "tests/e2e/test_console_chromium.py",
     "tests/sync/test_sandbox_pipeline.py",
@@ -49,15 +49,19 @@ HEAVY_FIRST = (
     "tests/sync/test_base_report_copies.py",
     "tests/console/test_vendor_sign_in.py",
     "tests/sync/test_base_reports.py",
-    "tests/sync/test_crm_tasks.py",
+    "tests/sync/test_account_facts.py",
+    "tests/sync/test_own_writes.py",
     "tests/sync/test_runner_and_push.py",
     "tests/e2e/test_live_demo.py",
-    "tests/sync/test_score_one_day.py",
-    "tests/sync/test_revenue.py",
     "tests/campaigns/test_sandbox_world.py",
-    "tests/sync/test_health_run.py",
-    "tests/sync/test_own_writes.py",
+    "tests/sync/test_revenue.py",
     "tests/sync/test_backfill.py",
+    "tests/test_logs_hold_no_secrets.py",
+    "tests/sync/test_health_run.py",
+    "tests/sync/test_score_one_day.py",
+    "tests/store/test_migrations.py",
+    "tests/console/test_portfolio.py",
+    "tests/sync/test_crm_tasks.py",
 )
 
 
