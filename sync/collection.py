@@ -33,7 +33,11 @@ def fewer_collections() -> Iterator[None]:
             _depth -= 1
         return
     thresholds = gc.get_threshold()
-    gc.freeze()
+    # Objects frozen already (a `canary serve` worker's, frozen before the fork) must stay frozen: `unfreeze`
+    # cannot tell them apart, so the block freezes and unfreezes only when nothing was frozen before.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     gc.set_threshold(max(YOUNG, thresholds[0]), *thresholds[1:])
     _depth = 1
     try:
@@ -41,4 +45,5 @@ def fewer_collections() -> Iterator[None]:
     finally:
         _depth = 0
         gc.set_threshold(*thresholds)
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()

@@ -23,6 +23,19 @@ def test_thresholds_and_frozen_objects_are_put_back() -> None:
     assert gc.get_freeze_count() == frozen
 
 
+def test_objects_frozen_before_stay_frozen() -> None:
+    held = [[i] for i in range(1000)]  # a server worker's objects, frozen before its fork
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(held)
+        with fewer_collections():
+            assert gc.get_threshold()[0] >= YOUNG
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+
+
 def test_put_back_when_the_block_fails() -> None:
     before = gc.get_threshold()
     frozen = gc.get_freeze_count()

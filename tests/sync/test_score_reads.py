@@ -185,7 +185,7 @@ def _orm_alerts(session: Session, model: Any, day: dt.date, scores: dict[int, He
     for alert in session.scalars(select(Alert).where(Alert.status == "open")):
         open_alerts[alert.account_id][alert.dedupe_key] = alert
     owners = {a: (o, c) for a, o, c in session.execute(select(Account.id, Account.owner, Account.csm_user_id))}
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.combine(day, dt.time(6), tzinfo=dt.UTC)  # a fixed stamp (`_written` leaves it out)
     raised: list[Alert] = []
     for account_id, score in scores.items():
         mine = open_alerts.get(account_id, {})
