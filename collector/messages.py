@@ -450,24 +450,10 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
                 return None
             if when is None:
                 when = value
-    properties = get("properties", _MISSING)
-    traits = get("traits", _MISSING)
-    context = get("context", _MISSING)
-    if properties is _MISSING:
-        properties = {}
-    elif type(properties) is dict:
-        properties = dict(properties)
-    else:
-        return None
-    if traits is _MISSING:
-        traits = {}
-    elif type(traits) is dict:
-        traits = dict(traits)
-    else:
-        return None
-    if context is _MISSING:
-        context = {}
-    elif type(context) is not dict:
+    properties = _object_field(get("properties", _MISSING), copy=True)
+    traits = _object_field(get("traits", _MISSING), copy=True)
+    context = _object_field(get("context", _MISSING), copy=False)
+    if properties is None or traits is None or context is None:
         return None
     if not (user_id or anonymous_id) or (kind == "track" and not event) or (kind == "group" and not group_id):
         return None
@@ -510,6 +496,15 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
 
 
 _MISSING: Any = object()
+
+
+def _object_field(value: Any, *, copy: bool) -> dict[str, Any] | None:
+    """A plain message's object field: {} when absent, the object itself (or a copy) when it is one, else None."""
+    if value is _MISSING:
+        return {}
+    if type(value) is not dict:
+        return None
+    return dict(value) if copy else value
 
 
 def _plain_values(raw: dict[str, Any]) -> bool:

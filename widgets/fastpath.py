@@ -29,7 +29,9 @@ from urllib.parse import parse_qsl
 
 from itsdangerous import SignatureExpired
 
+from extensions import canary_store
 from store import panel_views
+from widgets import embed
 
 PATH = "/widgets/zendesk/panel"
 VENDOR = "zendesk"
@@ -65,9 +67,6 @@ class PanelFastPath:
         return tuple(self.app.config.get("WIDGET_FRAME_ANCESTORS_EXTRA", []))
 
     def _answer(self, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
-        from extensions import canary_store
-        from widgets import embed
-
         auth = environ.get("HTTP_AUTHORIZATION", "")
         if not auth.startswith("Bearer ") or len(auth) == 7:
             return None
@@ -95,8 +94,6 @@ class PanelFastPath:
 
     def _through_flask(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         """Flask answers; a 200 from a current view is kept whole for the next request that finds it."""
-        from widgets import embed
-
         seen: dict[str, Any] = {}
 
         def keep_start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
