@@ -31,12 +31,8 @@ $(ZAF_SDK): manifests/tooling/zaf/package-lock.json | $(BIN)/python
 	$(BIN)/python -c "from pathlib import Path; from marketplace.build import bundle_zaf_sdk; bundle_zaf_sdk(Path('$@'))"
 
 # Pinned npm packages the marketplace tests use (ZAF SDK + esbuild, @lwc/compiler, HubSpot UI extensions).
-npm-tooling:
-	mkdir -p build/npm build/npm-lwc
-	cp manifests/tooling/zaf/package*.json build/npm/
-	cd build/npm && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-	cp manifests/tooling/lwc/package*.json build/npm-lwc/
-	cd build/npm-lwc && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+npm-tooling: $(VENV)/.test-installed
+	$(BIN)/python -c "from marketplace.build import DEFAULT_LWC_CACHE, DEFAULT_NPM_CACHE, LWC_TOOLING, ZAF_TOOLING, ensure_npm_packages as e; e(ZAF_TOOLING, DEFAULT_NPM_CACHE); e(LWC_TOOLING, DEFAULT_LWC_CACHE)"
 
 demo: $(VENV)/.runtime-installed
 	-$(MAKE) --no-print-directory $(ZAF_SDK)

@@ -16,6 +16,7 @@ run through `marketplace.check` and the problems are returned with the result.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
@@ -41,6 +42,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = REPO_ROOT / "manifests"
 DEFAULT_NPM_CACHE = REPO_ROOT / "build" / "npm"
 ZAF_TOOLING = MANIFESTS / "tooling" / "zaf"
+LWC_TOOLING = MANIFESTS / "tooling" / "lwc"
+DEFAULT_LWC_CACHE = REPO_ROOT / "build" / "npm-lwc"
 ZAF_ENTRY = Path("node_modules", "zendesk_app_framework_sdk", "lib", "index.js")
 ESBUILD = Path("node_modules", ".bin", "esbuild")
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
@@ -125,6 +128,9 @@ def ensure_npm_packages(tooling: Path, cache: Path) -> Path:
     """Install the pinned ``package.json`` + ``package-lock.json`` of ``tooling`` into ``cache`` once.
 
     Re-installs only when the lockfile changes (a hash stamp in the cache says which one is installed).
+    Callers may race (``make test`` runs one pytest worker per core, each with its own session
+    fixtures): an exclusive lock beside the cache lets one of them install while the others wait and
+    then find the stamp. Without it two ``npm ci`` runs delete each other's ``node_modules``.
     """
     npm = shutil.which("npm")
     if npm is None:
@@ -133,14 +139,18 @@ def ensure_npm_packages(tooling: Path, cache: Path) -> Path:
     lock = tooling / "package-lock.json"
     digest = hashlib.sha256((tooling / "package.json").read_bytes() + lock.read_bytes()).hexdigest()
     stamp = cache / ".canary-installed"
-    if stamp.exists() and stamp.read_text() == digest and (cache / "node_modules").is_dir():
-        return cache
-    cache.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(tooling / "package.json", cache / "package.json")
-    shutil.copy2(lock, cache / "package-lock.json")
-    _run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cache,
-         f"npm ci in {cache}")
-    stamp.write_text(digest)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache.parent / f".{cache.name}.lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == digest and (cache / "node_modules").is_dir():
+            return cache
+        cache.mkdir(parents=True, exist_ok=True)
+        stamp.unlink(missing_ok=True)
+        shutil.copy2(tooling / "package.json", cache / "package.json")
+        shutil.copy2(lock, cache / "package-lock.json")
+        _run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], cache,
+             f"npm ci in {cache}")
+        stamp.write_text(digest)
     return cache
 
 

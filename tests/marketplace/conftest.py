@@ -1,7 +1,8 @@
 """Session fixtures: one real build (ZAF SDK bundled from npm) and the pinned compilers from npm.
 
 npm packages are installed once into ``build/npm`` and ``build/npm-lwc`` (gitignored) from the
-lockfiles in ``manifests/tooling/``; later sessions reuse them (see `ensure_npm_packages`).
+lockfiles in ``manifests/tooling/``; later sessions reuse them, and workers racing for them wait on a lock
+(see `ensure_npm_packages`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from marketplace.build import MANIFESTS, REPO_ROOT, BuildResult, build_all, ensure_npm_packages
+from marketplace.build import DEFAULT_LWC_CACHE, LWC_TOOLING, BuildResult, build_all, ensure_npm_packages
 
 BASE_URL = "https://canary.example.com"
-LWC_TOOLING = MANIFESTS / "tooling" / "lwc"
-LWC_CACHE = REPO_ROOT / "build" / "npm-lwc"
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +26,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuildResult:
 @pytest.fixture(scope="session")
 def compilers() -> Path:
     """``node_modules`` with @lwc/compiler and esbuild, installed from the pinned lockfile."""
-    return ensure_npm_packages(LWC_TOOLING, LWC_CACHE) / "node_modules"
+    return ensure_npm_packages(LWC_TOOLING, DEFAULT_LWC_CACHE) / "node_modules"
 
 
 @pytest.fixture(scope="session")

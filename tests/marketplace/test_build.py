@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -172,6 +173,30 @@ def test_failing_npm_reports_its_output(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(build_module.shutil, "which", lambda name: str(fake))
     with pytest.raises(BuildError, match=r"(?s)npm ci in .* failed \(exit 1\):\nnpm ERR! 404"):
         build_all("https://canary.example.com", tmp_path / "dist", npm_cache=tmp_path / "cache")
+
+
+def test_racing_installs_run_npm_ci_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two pytest workers asking for the same cache at once: one installs, the other waits and reuses it."""
+    log = tmp_path / "calls.log"
+    fake = tmp_path / "npm"
+    # A slow install that, like the real `npm ci`, starts by removing node_modules.
+    fake.write_text(f"#!/bin/sh\necho ci >> {log}\nrm -rf node_modules\nsleep 0.4\n"
+                    "mkdir -p node_modules/pkg && echo ok > node_modules/pkg/index.js\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(build_module.shutil, "which", lambda name: str(fake))
+    cache = tmp_path / "cache"
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda _: build_module.ensure_npm_packages(build_module.ZAF_TOOLING, cache), range(3)))
+    assert results == [cache, cache, cache]
+    assert log.read_text().splitlines() == ["ci"]
+    assert (cache / "node_modules" / "pkg" / "index.js").read_text() == "ok\n"
+    # A changed lockfile installs again, once.
+    tooling = tmp_path / "tooling"
+    shutil.copytree(build_module.ZAF_TOOLING, tooling)
+    (tooling / "package-lock.json").write_text((tooling / "package-lock.json").read_text() + "\n")
+    build_module.ensure_npm_packages(tooling, cache)
+    build_module.ensure_npm_packages(tooling, cache)
+    assert log.read_text().splitlines() == ["ci", "ci"]
 
 
 def test_cli_build_prints_artefacts_and_verdict(built: BuildResult, tmp_path: Path,
