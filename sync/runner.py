@@ -26,6 +26,7 @@ from integrations.errors import AuthError, FatalError
 from store.db import Store
 from store.models import Account, Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
 from sync.base_reports import prepare_base_reports
+from sync.collection import fewer_collections
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
 from sync.writer import (
@@ -238,7 +239,18 @@ def sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full:
     ``reconnect(system)``, when given, is asked once per system for a new adapter after the vendor
     refused the credentials (an expired OAuth token, see `sync.connections.TenantAdapters`); the
     object is then pulled again from its stored cursor. A second refusal stops that system.
+
+    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`): a full pull makes and drops
+    millions of short-lived objects (payloads, records, rows), and each full collection traversed the whole heap
+    (at 10,000 companies: 7 full and 300 middle collections, 17 % of the store side's CPU).
     """
+    with fewer_collections():
+        return _sync(store, tenant_id, adapters, full=full, objects=objects, progress=progress, reconnect=reconnect)
+
+
+def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full: bool,
+          objects: Sequence[ObjectName], progress: ProgressCallback | None,
+          reconnect: Callable[[str], Adapter] | None) -> SyncSummary:
     summary = SyncSummary()
     adapters = dict(adapters)
     spent: dict[str, int] = {}
