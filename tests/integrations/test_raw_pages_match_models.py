@@ -45,7 +45,9 @@ def test_zendesk_records_from_the_raw_exports_equal_those_from_zenpy_objects(box
     users = [user_to_contact(u.to_dict()) for u in zenpy.users.incremental(start_time=0) if is_customer(u.to_dict())]
     tickets = [ticket_to_ticket(t.to_dict()) for t in zenpy.tickets.incremental(start_time=0)
                if t.to_dict().get("status") != "deleted"]
-    for obj, models in (("accounts", organizations), ("contacts", users), ("tickets", tickets)):
+    expected: list[tuple[ObjectName, list[Record]]] = [("accounts", organizations), ("contacts", users),
+                                                      ("tickets", tickets)]
+    for obj, models in expected:
         raw = _pulled(adapter, obj)
         assert len(raw) >= 20, obj
         assert raw == sorted(models, key=lambda r: r.external_id), obj
