@@ -5,7 +5,7 @@ SDK answers dicts either way, and its ``query_all`` gives the same records as th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -45,7 +45,7 @@ def test_zendesk_records_from_the_raw_exports_equal_those_from_zenpy_objects(box
     users = [user_to_contact(u.to_dict()) for u in zenpy.users.incremental(start_time=0) if is_customer(u.to_dict())]
     tickets = [ticket_to_ticket(t.to_dict()) for t in zenpy.tickets.incremental(start_time=0)
                if t.to_dict().get("status") != "deleted"]
-    expected: list[tuple[ObjectName, list[Record]]] = [("accounts", organizations), ("contacts", users),
+    expected: list[tuple[ObjectName, Sequence[Record]]] = [("accounts", organizations), ("contacts", users),
                                                       ("tickets", tickets)]
     for obj, models in expected:
         raw = _pulled(adapter, obj)
