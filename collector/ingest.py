@@ -33,6 +33,7 @@ from store.models import (
 )
 from store.panel_views import touches
 from store.upsert import insert_for
+from store.usage_fold import add_monthly, folds_itself, trigger_off, trigger_on
 from sync.writer import known_customer
 
 REJECTIONS_LISTED = 100
@@ -442,9 +443,16 @@ def _store_event_types(session: Session, tenant_id: int, names: set[str], milest
 
 
 def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
-    """Add the batch's daily aggregates in one upsert (sorted: racing batches lock rows in the same order)."""
+    """Add the batch's daily aggregates in one upsert (sorted: racing batches lock rows in the same order).
+
+    On PostgreSQL the batch's monthly roll-up follows in one more upsert, with 0019's per-row trigger stepped
+    aside for the daily one (migration 0032); on SQLite the triggers keep it, for no more than that would cost.
+    """
     if not fold.usage:
         return
+    folds = folds_itself(session)
+    if folds:
+        trigger_off(session)
     table = UsageDaily.__table__
     rows = [(account_id, user_key, event, day, int(count), minutes)
             for (account_id, user_key, event, day), (count, minutes) in sorted(fold.usage.items())]
@@ -461,3 +469,7 @@ def _store_usage(session: Session, tenant_id: int, fold: DailyFold) -> None:
         set_={"count": table.c.count + stmt.excluded.count, "minutes": table.c.minutes + stmt.excluded.minutes},
     )
     session.execute(stmt, execution_options=touches({row[0] for row in rows}))
+    if folds:
+        trigger_on(session)
+        add_monthly(session, tenant_id, [(account_id, user_key, event, day, int(count))
+                                         for (account_id, user_key, event, day), (count, _) in fold.usage.items()])
