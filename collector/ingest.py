@@ -20,7 +20,7 @@ from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select,
 from sqlalchemy.orm import Session
 
 from collector.messages import DailyFold, Message, Rejection, event_kind, group_domain
-from store.bulk import json_rows
+from store.bulk import among, json_rows
 from store.db import Store
 from store.models import (
     Account,
@@ -105,10 +105,9 @@ class _AccountResolver:
             return {}
         table = SourceLink.__table__
         wanted = json_rows(self.session, [table.c.external_id], [(i,) for i in ids])
-        rows = self.session.execute(
-            select(table.c.external_id, table.c.account_id)
-            .select_from(table.join(wanted, table.c.external_id == wanted.c.external_id))
-            .where(table.c.tenant_id == self.tenant_id, table.c.system == "product")).all()
+        stmt = select(table.c.external_id, table.c.account_id).where(
+            table.c.tenant_id == self.tenant_id, table.c.system == "product")
+        rows = self.session.execute(among(self.session, stmt, table.c.external_id, wanted.c.external_id)).all()
         return {ext: acc for ext, acc in rows if acc is not None}
 
     def _claim(self, ids: list[str]) -> dict[str, int]:
@@ -269,13 +268,10 @@ def _known_users(session: Session, tenant_id: int, user_keys: list[str]) -> dict
     locked in key order, so racing batches that update the same users cannot deadlock."""
     table = ProductUser.__table__
     wanted = json_rows(session, [table.c.user_key], [(k,) for k in user_keys])
-    # A join with the keys, not ``IN (SELECT …)``: PostgreSQL ran that as a subplan over the whole JSON array
-    # for every user of the workspace (seconds per batch at a few thousand users).
-    rows = session.execute(
-        select(table.c.user_key, table.c.account_id, table.c.email, table.c.name, table.c.time_zone)
-        .select_from(table.join(wanted, table.c.user_key == wanted.c.user_key))
-        .where(table.c.tenant_id == tenant_id)
-        .order_by(table.c.user_key).with_for_update(of=table)).all()
+    stmt = select(table.c.user_key, table.c.account_id, table.c.email, table.c.name, table.c.time_zone).where(
+        table.c.tenant_id == tenant_id)
+    rows = session.execute(among(session, stmt, table.c.user_key, wanted.c.user_key).order_by(table.c.user_key)
+                           .with_for_update(of=table)).all()
     return {key: (account_id, email, name, time_zone) for key, account_id, email, name, time_zone in rows}
 
 
