@@ -5,7 +5,8 @@ PostgreSQL that is a PL/pgSQL call per daily row; since migration 0032 the trigg
 transaction-local setting `SETTING` is `FOLDED`, so a batch writer can add its daily rows with the trigger off
 (`trigger_off`, `trigger_on`) and then fold the whole batch with `add_monthly`: one upsert giving what the trigger
 gives (per account, user, event and month, and the user's any-event row ``''``: the days' bits OR-ed in and the
-counts added). On SQLite the triggers always fire (there they cost no more than this fold): `folds_itself` tells a
+counts added). On SQLite the triggers always fire: their compiled programs cost less there than this fold with its
+Python side (measured with `bench/collector_phases.py`'s batches, one day or 50 days each); `folds_itself` tells a
 writer whether it should fold.
 """
 
