@@ -33,7 +33,7 @@ import msgspec
 from sqlalchemy import Engine, Table, bindparam, event, func, inspect, literal, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from store.bulk import json_rows
+from store.bulk import among, json_rows
 from store.models import (
     Account,
     Alert,
@@ -162,9 +162,9 @@ def _invalidate(session: Session, tenant_id: int, account_ids: Sequence[int]) ->
         source = json_rows(session, [table.c.account_id], [(a,) for a in account_ids[start : start + 5000]])
         stmt = insert_for(session, table).from_select(
             ["tenant_id", "account_id", "version", "epoch", "updated_at"],
-            select(literal(tenant_id), accounts.c.id, literal(1), literal(0),
-                   literal(dt.datetime.now(dt.UTC), table.c.updated_at.type))
-            .where(accounts.c.id.in_(select(source.c.account_id)), accounts.c.tenant_id == tenant_id)
+            among(session, select(literal(tenant_id), accounts.c.id, literal(1), literal(0),
+                                  literal(dt.datetime.now(dt.UTC), table.c.updated_at.type))
+                  .where(accounts.c.tenant_id == tenant_id), accounts.c.id, source.c.account_id)
             .order_by(accounts.c.id),
             include_defaults=False,
         )
