@@ -126,6 +126,50 @@ def _group_ids(keys: IntArray, space: int) -> tuple[IntArray, IntArray]:
     return distinct, np.searchsorted(distinct, keys)
 
 
+def _pairs(acc: IntArray, user: IntArray, n: int, width: int) -> tuple[IntArray, IntArray, int, IntArray | None]:
+    """The rows' (account, user) pairs: (the pairs' keys ``account × width + user``, sorted; each row's id among
+    `rows` ids; `rows`; each sorted pair's id, None when the ids are the sorted positions).
+
+    A small key space is marked densely (`_group_ids`). A large one comes from many users (user keys are mostly
+    an account's own): a user's rows in its owner account (the account of any one of its rows) are one pair, whose
+    id is the user's code, and only its rows in other accounts are grouped by key; the pairs, not the rows, are
+    then sorted."""
+    space = n * width
+    if space <= 2 * len(acc) + 65536:
+        keys = acc * width
+        keys += user
+        pairs, pid = _group_ids(keys, space)
+        return pairs, pid, len(pairs), None
+    owner = np.full(width, -1, dtype=np.int64)
+    owner[user] = acc  # each user's owner: the account of one of its rows
+    rid = user
+    others = np.flatnonzero(owner[user] != acc)
+    extra = np.zeros(0, dtype=np.int64)
+    if len(others):
+        extra, position = _group_ids(acc[others] * width + user[others], space)
+        rid = user.copy()
+        rid[others] = width + position
+    owned = np.flatnonzero(owner >= 0)
+    keys = np.concatenate([owner[owned] * width + owned, extra])
+    ids = np.concatenate([owned, width + np.arange(len(extra), dtype=np.int64)])
+    order = np.argsort(keys)  # the keys are distinct
+    return keys[order], rid, width + len(extra), ids[order]
+
+
+def _trailing_zeros(x: npt.NDArray[np.uint64]) -> IntArray:
+    """The position of each number's lowest set bit (64 for 0)."""
+    return _popcount((x & (~x + np.uint64(1))) - np.uint64(1))
+
+
+def _casefolded(keys: Sequence[str]) -> list[str]:
+    """``[k.casefold() for k in keys]``, folded as one string (case folding maps each character on its own, and
+    only NUL folds to NUL)."""
+    joined = "\0".join(keys)
+    if not keys or joined.count("\0") != len(keys) - 1:
+        return [k.casefold() for k in keys]
+    return joined.casefold().split("\0")
+
+
 class _Ordinals(dict[Any, int]):
     """Day ordinals of dates and datetimes (only the day counts), each worked out once."""
 
@@ -255,50 +299,72 @@ class _Computation:
         feature_of = {name: k for k, name in enumerate(settings.key_features)}
         milestone_of = {name: k for k, name in enumerate(settings.milestones)}
         spare = len(settings.key_features)  # the column of a row that is no recent key-feature use
-        event_column = np.array([feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.uint8)
-        event_keyed = np.array([e in feature_of for e in usage.events] or [False], dtype=bool)
+        is_login = [e == settings.login_event for e in usage.events] or [False]
+        is_keyed = [e in feature_of for e in usage.events] or [False]
+        # Per event code: its column among a pair's marks (login rows' days in the second block; key features
+        # after both), and its class in the windowed sums (login × key feature, as a multiple of n).
+        event_day_block = np.array(is_login, dtype=np.uint8) * np.uint8(DAY_COLUMNS)
+        event_feature = np.array([feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.uint8)
+        event_feature += np.uint8(2 * DAY_COLUMNS)
+        event_class = (np.array(is_login, dtype=np.int64) * 2 + np.array(is_keyed, dtype=np.int64)) * n
         event_milestone = np.array([milestone_of.get(e, -1) for e in usage.events] or [-1], dtype=np.int64)
-        event_login = np.array([e == settings.login_event for e in usage.events] or [False], dtype=bool)
         acc, day, count, user, event = usage.account, usage.day, usage.count, usage.user, usage.event
-        keep = (count > 0) & (day <= today)
+        keep: BoolArray | None = None
         if len(acc):
             if acc.min(initial=0) < 0 or acc.max(initial=0) >= n:
                 raise ValueError(f"usage rows name account positions outside 0..{n - 1}")
+            if count.min() <= 0 or day.max() > today:  # two reductions, not three passes, when every row counts
+                keep = (count > 0) & (day <= today)
             if not self.has_usage.all():
-                keep &= self.has_usage[acc]
-        if not keep.all():
+                keep = self.has_usage[acc] if keep is None else keep & self.has_usage[acc]
+        if keep is not None and not keep.all():
             acc, day, count, user, event = acc[keep], day[keep], count[keep], user[keep], event[keep]
         age = today - day
-        login = event_login[event]
-        keyed = event_keyed[event]
+        clamp = DAY_COLUMNS - 1
+        oldest = int(age.max()) if len(age) else 0
+        days_back = age if oldest <= clamp else np.minimum(age, clamp)  # rows 63 days back or more: column 63
 
-        # (account, user) pairs: a dense id each; pairs are ordered by account.
+        # (account, user) pairs, ordered by account: each row's pair id (`rid`, a row of the marks below) and the
+        # row of each pair.
         width = max(len(usage.users), 1)
-        pairs, pid = _group_ids(acc * width + user, n * width)
+        pairs, rid, raw_rows, raw_of = _pairs(acc, user, n, width)
         pair_acc = pairs // width
         pair_user = pairs % width
-        # Last days as the fewest days back (`minimum.at` on ages is many times faster than `maximum.at` on
-        # days), per pair and kind of row (other, login) in one pass: a pair's last day is the later of the
-        # two, an account's last login the latest of its pairs' (pairs are ordered by account).
+        # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back), apart
+        # for login rows (a second block of 64), then the key features it used in the last 28 days (and a spare
+        # column the other rows mark). A pair's last day and last login are its lowest bits.
+        columns = 2 * DAY_COLUMNS + -(-(spare + 1) // 8) * 8
+        marks = np.zeros(raw_rows * columns, dtype=bool)
+        base = rid * columns
+        at = base + days_back
+        at += event_day_block[event]
+        marks[at] = True
+        del at
+        base += np.where(days_back >= 28, np.uint8(2 * DAY_COLUMNS + spare), event_feature[event])
+        marks[base] = True
+        del base
+        packed = np.packbits(marks.reshape(raw_rows, columns), axis=1, bitorder="little")
+        del marks
+        if raw_of is not None:
+            packed = packed[raw_of]
+        login_days = _as_u64(packed[:, 8:16])
+        seen_days = _as_u64(packed[:, :8]) | login_days
+        days28 = seen_days & np.uint64((1 << 28) - 1)
+        features = _as_u64(packed[:, 2 * DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
         never = np.int64(1 << 40)
-        back = np.full((len(pairs), 2), never, dtype=np.int64)
-        np.minimum.at(back.reshape(-1), pid * 2 + login, age)
-        seen_back = back.min(axis=1)
-        last_seen = np.where(seen_back < never, today - seen_back, -1)
-        old = age >= 28
-        # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back; rows
-        # from 28 days back on land in columns not read, the oldest in the last), then the key features it
-        # used in the last 28 days (and a spare column the other rows mark).
-        columns = DAY_COLUMNS + -(-(spare + 1) // 8) * 8
-        marks = np.zeros(len(pairs) * columns, dtype=bool)
-        base = pid * columns
-        marks[base + (age if not len(age) or age.max() < DAY_COLUMNS else np.minimum(age, DAY_COLUMNS - 1))] = True
-        column = np.maximum(event_column[event], old.view(np.uint8) * np.uint8(spare))  # old: the spare (uint8)
-        column += np.uint8(DAY_COLUMNS)
-        marks[base + column] = True
-        packed = np.packbits(marks.reshape(len(pairs), columns), axis=1, bitorder="little")
-        days28 = _as_u64(packed[:, :DAY_COLUMNS // 8]) & np.uint64((1 << 28) - 1)
-        features = _as_u64(packed[:, DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
+        seen_back = _trailing_zeros(seen_days)
+        pair_login_back = _trailing_zeros(login_days)
+        pair_login_back[pair_login_back == 64] = never  # no login row
+        if oldest >= clamp:  # a lowest bit of 63 stands for every row 63 days back or more: their exact ages
+            far = np.flatnonzero(age >= clamp)
+            exact = np.full((raw_rows, 2), never, dtype=np.int64)
+            far_login = event_day_block[event[far]] != 0
+            np.minimum.at(exact.reshape(-1), rid[far] * 2 + far_login, age[far])
+            if raw_of is not None:
+                exact = exact[raw_of]
+            seen_back = np.where(seen_back == clamp, exact.min(axis=1), seen_back)
+            pair_login_back = np.where(pair_login_back == clamp, exact[:, 1], pair_login_back)
+        last_seen = today - seen_back  # every pair has a row
         starts = np.searchsorted(pair_acc, np.arange(n))
         ends = np.searchsorted(pair_acc, np.arange(n), side="right")
         used = np.zeros(n, dtype=np.uint64)
@@ -311,7 +377,7 @@ class _Computation:
             milestones = _packed(n, len(settings.milestones), acc, milestone, milestone >= 0)
         login_back = np.full(n, never, dtype=np.int64)
         if len(pairs):
-            login_back[some_pair] = np.minimum.reduceat(back[:, 1], starts[some_pair])
+            login_back[some_pair] = np.minimum.reduceat(pair_login_back, starts[some_pair])
         last_login = np.where(login_back < never, today - login_back, -1)
 
         def per_account(where: BoolArray, weights: IntArray | None = None, of: IntArray = acc) -> IntArray:
@@ -326,13 +392,16 @@ class _Computation:
         days_prev14 = per_account(np.ones(len(pairs), dtype=bool), _popcount(days28 >> 14), of=pair_acc)
         # The windowed sums of counts in one `bincount`: each row's class is (age 0–13, 14–27, older) × login
         # × key feature; each sum adds its classes (whole numbers: the order of the additions does not matter).
-        kind = (age >= 14).view(np.int8) + (age >= 28).view(np.int8)
-        kind *= 4
-        kind += login.view(np.int8) * np.int8(2)
-        kind += keyed.view(np.int8)
-        # (class-major: each class's accounts in order; float weights: `bincount` converts ints slowly)
-        sums = np.bincount(kind.astype(np.int64) * n + acc, weights=count.astype(np.float64),
-                           minlength=n * 12).reshape(12, n)
+        # (class-major: each class's accounts in order, the class looked up by days back and by event; float
+        # weights: `bincount` converts ints slowly)
+        age_class = np.zeros(DAY_COLUMNS, dtype=np.int64)
+        age_class[14:28] = 4 * n
+        age_class[28:] = 8 * n
+        at = age_class[days_back]
+        at += event_class[event]
+        at += acc
+        sums = np.bincount(at, weights=count.astype(np.float64), minlength=n * 12).reshape(12, n)
+        del at
         events14 = np.rint(sums[0:4].sum(axis=0)).astype(np.int64)
         events_prev14 = np.rint(sums[4:8].sum(axis=0)).astype(np.int64)
         logins28 = np.rint(sums[[2, 3, 6, 7]].sum(axis=0)).astype(np.int64)
@@ -353,24 +422,30 @@ class _Computation:
             self._set("feature_depth", has, np.where(some, key_uses28 / active / 4.0, 0.0))
 
         # Case-insensitive duplicates of a key: the one-account computation for that account.
-        folded: dict[str, int] = {}
-        self.fold_of_user = np.array([folded.setdefault(u.casefold(), len(folded)) for u in usage.users] or [0],
-                                     dtype=np.int64)
-        self.folded = folded
-        self.fold_width = max(len(folded), 1)
-        fold_keys = pair_acc * self.fold_width + self.fold_of_user[pair_user]
-        order = np.argsort(fold_keys, kind="stable")
-        sorted_keys = fold_keys[order]
-        twins = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
-        for i in sorted(set((sorted_keys[twins] // self.fold_width).tolist())):
-            account = self.accounts[i]
-            if self.given:  # its rows, from the columns, in their order
-                mine = np.flatnonzero(usage.account == i).tolist()
-                account = dataclasses.replace(account, usage=tuple(
-                    UsageDay(dt.date.fromordinal(int(usage.day[r])), usage.users[usage.user[r]],
-                             usage.events[usage.event[r]], int(usage.count[r])) for r in mine))
-            self.fallback[i] = compute_signals(account, self.as_of, self.settings)
-        self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
+        folds = _casefolded(usage.users)
+        if len(set(folds)) == len(folds):
+            # no two keys differ only in case (keys as the user codes): no twins, the pairs' keys are the folds'
+            self.folded = dict(zip(folds, range(len(folds)), strict=True))
+            self.fold_width = width
+            self.fold_keys, self.fold_last_seen = pairs, last_seen
+        else:
+            folded = {f: k for k, f in enumerate(dict.fromkeys(folds))}
+            fold_of_user = np.fromiter(map(folded.__getitem__, folds), dtype=np.int64, count=len(folds))
+            self.folded = folded
+            self.fold_width = max(len(folded), 1)
+            fold_keys = pair_acc * self.fold_width + fold_of_user[pair_user]
+            order = np.argsort(fold_keys, kind="stable")
+            sorted_keys = fold_keys[order]
+            twins = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+            for i in sorted(set((sorted_keys[twins] // self.fold_width).tolist())):
+                account = self.accounts[i]
+                if self.given:  # its rows, from the columns, in their order
+                    mine = np.flatnonzero(usage.account == i).tolist()
+                    account = dataclasses.replace(account, usage=tuple(
+                        UsageDay(dt.date.fromordinal(int(usage.day[r])), usage.users[usage.user[r]],
+                                 usage.events[usage.event[r]], int(usage.count[r])) for r in mine))
+                self.fallback[i] = compute_signals(account, self.as_of, self.settings)
+            self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
 
         self.usage_raw = (before, events14, events_prev14, days14, days_prev14, active, used, starts, ends,
                           active_pair, _popcount(features))
