@@ -47,8 +47,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-_PEOPLE = frozenset({"executive_sponsor", "champion"})
-"""The contact roles whose activity is a signal."""
 DAY_COLUMNS = 64
 """Days back marked per (account, user) pair (the windows read the last 28)."""
 MAX_FLAGS = 64
@@ -543,47 +541,54 @@ class _Computation:
     # --- contacts ----------------------------------------------------------------------------------------
 
     def _contacts(self) -> None:
-        today = self.today
-        sponsor = np.full(self.n, np.nan)
-        champion = np.full(self.n, np.nan)
-        self.names: dict[tuple[int, str], str] = {}
-        who: list[tuple[int, Any]] = []
-        lookups: list[int] = []
-        fallback, folded_of, width, roles = self.fallback, self.folded.get, self.fold_width, _PEOPLE
-        add_who, add_lookup = who.append, lookups.append
-        for i, a in enumerate(self.accounts):
-            if not a.contacts or (fallback and i in fallback):
-                continue
-            known = a.usage is not None
-            for contact in a.contacts:
-                if contact.role not in roles:
-                    continue
-                folded = folded_of(contact.user_key.casefold()) if known else None
-                add_who((i, contact))
-                add_lookup(-1 if folded is None else i * width + folded)
-        keys = np.array(lookups, dtype=np.int64)
-        at = np.searchsorted(self.fold_keys, keys)
-        at = np.minimum(at, max(len(self.fold_keys) - 1, 0))
-        found = (keys >= 0) & (self.fold_keys[at] == keys) if len(self.fold_keys) else np.zeros(len(keys), bool)
-        seen = np.where(found, self.fold_last_seen[at] if len(self.fold_keys) else -1, -1).tolist()
-        best: dict[tuple[int, str], tuple[int, str]] = {}
+        n, today, accounts = self.n, self.today, self.accounts
+        # The contacts of a role that counts, as columns (maps over them at C speed, as for tickets).
+        contacts = [c for a in accounts if a.contacts for c in a.contacts]
+        size = len(contacts)
+        c_acc = np.repeat(np.arange(n, dtype=np.int64), [len(a.contacts) for a in accounts])
+        roles = list(map(attrgetter("role"), contacts))
+        is_champion = np.fromiter(map(operator.eq, roles, repeat("champion")), dtype=bool, count=size)
+        wanted = is_champion | np.fromiter(map(operator.eq, roles, repeat("executive_sponsor")), dtype=bool,
+                                           count=size)
+        if self.fallback:
+            computed = np.zeros(n, dtype=bool)
+            computed[list(self.fallback)] = True
+            wanted &= ~computed[c_acc]
+        pick = np.flatnonzero(wanted)
+        people = list(map(contacts.__getitem__, pick.tolist()))
+        acc, champion = c_acc[pick], is_champion[pick]
+        count = len(people)
+        # The day each was last seen in the usage rows (its key, folded, among the account's pairs) or -1...
+        keys = list(map(attrgetter("user_key"), people))
+        codes = np.fromiter(map(self.folded.get, _casefolded(keys), repeat(-1)), dtype=np.int64, count=count)
+        lookup = np.where(self.has_usage[acc] & (codes >= 0), acc * self.fold_width + codes, -1)
+        seen = np.full(count, -1, dtype=np.int64)
+        if len(self.fold_keys) and count:
+            at = np.minimum(np.searchsorted(self.fold_keys, lookup), len(self.fold_keys) - 1)
+            found = (lookup >= 0) & (self.fold_keys[at] == lookup)
+            seen[found] = self.fold_last_seen[at[found]]
+        # ... or its stored last activity when later (and not after the day).
         ordinal = self.ordinal
-        for (i, contact), day in zip(who, seen, strict=True):
-            if contact.last_active is not None:
-                stored = ordinal[contact.last_active]
-                if day < stored <= today:
-                    day = stored
-            if day < 0:
-                continue
-            name = contact.name or contact.user_key
-            current = best.get((i, contact.role))
-            if current is None or day > current[0] or (day == current[0] and name < current[1]):
-                best[(i, contact.role)] = (day, name)
-        for (i, role), (day, name) in best.items():
-            (sponsor if role == "executive_sponsor" else champion)[i] = float(today - day)
-            self.names[(i, role)] = name
-        self._set("sponsor_days_inactive", ~np.isnan(sponsor), sponsor)
-        self._set("champion_days_inactive", ~np.isnan(champion), champion)
+        stored = np.array([-1 if d is None else ordinal[d] for d in map(attrgetter("last_active"), people)],
+                          dtype=np.int64)
+        day = np.where((seen < stored) & (stored <= today), stored, seen)
+        # Per account and role the most recently active; on one day the first name alphabetically.
+        group = acc * 2 + champion
+        someone = day >= 0
+        last = np.full(2 * n, -1, dtype=np.int64)
+        np.maximum.at(last, group[someone], day[someone])
+        winners = np.flatnonzero(someone & (day == last[group]))
+        names: dict[int, str] = {}
+        for g, person in zip(group[winners].tolist(), map(people.__getitem__, winners.tolist()), strict=True):
+            name = person.name or person.user_key
+            current = names.get(g)
+            if current is None or name < current:
+                names[g] = name
+        self.names = names
+        sponsor = np.where(last[0::2] >= 0, (today - last[0::2]).astype(np.float64), np.nan)
+        champion_days = np.where(last[1::2] >= 0, (today - last[1::2]).astype(np.float64), np.nan)
+        self._set("sponsor_days_inactive", last[0::2] >= 0, sponsor)
+        self._set("champion_days_inactive", last[1::2] >= 0, champion_days)
 
     # --- onboarding --------------------------------------------------------------------------------------
 
@@ -662,8 +667,8 @@ class _Computation:
         if last_day[i] >= 0:
             values.update(last_detractor_day=dt.date.fromordinal(int(last_day[i])),
                           last_detractor_score=int(lowest[i]))
-        for role, prefix in (("executive_sponsor", "sponsor"), ("champion", "champion")):
-            person = self.names.get((i, role))
+        for champion, prefix in ((0, "sponsor"), (1, "champion")):
+            person = self.names.get(i * 2 + champion)
             if person is not None:
                 values[f"{prefix}_name"] = person
         mask = self.milestones[i]
