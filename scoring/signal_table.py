@@ -261,30 +261,27 @@ class _Computation:
     # --- per-account facts, one pass ---------------------------------------------------------------------
 
     def _facts(self) -> None:
-        n, today = self.n, self.today
-        has_usage = np.zeros(n, dtype=bool)
-        has_tickets = np.zeros(n, dtype=bool)
-        seats = np.zeros(n)
-        start = np.zeros(n, dtype=np.int64)  # onboarding start ordinal, 0: none
-        renewal: list[dt.date | None] = [None] * n
+        n, today, accounts, ordinal = self.n, self.today, self.accounts, self.ordinal
+
+        def field(name: str) -> list[Any]:
+            return list(map(attrgetter(name), accounts))
+
+        def given(values: list[Any]) -> BoolArray:
+            return np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=n)
+
+        has_usage = given(field("usage"))
+        has_tickets = given(field("tickets"))
+        seats = np.array([s or 0 for s in field("seats_purchased")], dtype=np.float64)
+        # onboarding start ordinal, 0: none
+        start = np.array([0 if d is None else ordinal[d] for d in field("onboarding_start")], dtype=np.int64)
+        renewal: list[dt.date | None] = [None if d is None else _day(d) for d in field("renewal_date")]
+        has_renewal = given(renewal)
         renewal_days = np.zeros(n)
-        has_renewal = np.zeros(n, dtype=bool)
+        renewal_days[has_renewal] = [float(d.toordinal() - today) for d in renewal if d is not None]
+        arrs = field("arr")
+        has_arr = given(arrs)
         arr = np.zeros(n)
-        has_arr = np.zeros(n, dtype=bool)
-        for i, a in enumerate(self.accounts):
-            has_usage[i] = a.usage is not None
-            has_tickets[i] = a.tickets is not None
-            if a.seats_purchased:
-                seats[i] = a.seats_purchased
-            if a.onboarding_start is not None:
-                start[i] = self.ordinal[a.onboarding_start]
-            if a.renewal_date is not None:
-                day = renewal[i] = _day(a.renewal_date)
-                renewal_days[i] = float(day.toordinal() - today)
-                has_renewal[i] = True
-            if a.arr is not None:
-                arr[i] = float(a.arr)
-                has_arr[i] = True
+        arr[has_arr] = [float(a) for a in arrs if a is not None]
         self.has_usage, self.has_tickets, self.seats, self.start = has_usage, has_tickets, seats, start
         self.renewal = renewal
         self._set("days_to_renewal", has_renewal, renewal_days)
@@ -578,13 +575,20 @@ class _Computation:
         last = np.full(2 * n, -1, dtype=np.int64)
         np.maximum.at(last, group[someone], day[someone])
         winners = np.flatnonzero(someone & (day == last[group]))
-        names: dict[int, str] = {}
-        for g, person in zip(group[winners].tolist(), map(people.__getitem__, winners.tolist()), strict=True):
-            name = person.name or person.user_key
-            current = names.get(g)
-            if current is None or name < current:
-                names[g] = name
-        self.names = names
+        won = people if len(winners) == count else list(map(people.__getitem__, winners.tolist()))
+        won_names = [name or key for name, key in zip(map(attrgetter("name"), won), map(attrgetter("user_key"), won),
+                                                      strict=True)]
+        won_groups = group[winners]
+        tied = np.bincount(won_groups, minlength=2 * n)[won_groups] > 1
+        if not tied.any():
+            self.names = dict(zip(won_groups.tolist(), won_names, strict=True))
+        else:
+            names: dict[int, str] = {}
+            for g, name in zip(won_groups.tolist(), won_names, strict=True):
+                current = names.get(g)
+                if current is None or name < current:
+                    names[g] = name
+            self.names = names
         sponsor = np.where(last[0::2] >= 0, (today - last[0::2]).astype(np.float64), np.nan)
         champion_days = np.where(last[1::2] >= 0, (today - last[1::2]).astype(np.float64), np.nan)
         self._set("sponsor_days_inactive", last[0::2] >= 0, sponsor)
