@@ -161,11 +161,14 @@ def _trailing_zeros(x: npt.NDArray[np.uint64]) -> IntArray:
 
 def _casefolded(keys: Sequence[str]) -> list[str]:
     """``[k.casefold() for k in keys]``, folded as one string (case folding maps each character on its own, and
-    only NUL folds to NUL)."""
+    only NUL folds to NUL); the keys themselves when folding changes none (their hashes already known)."""
     joined = "\0".join(keys)
-    if not keys or joined.count("\0") != len(keys) - 1:
+    folded = joined.casefold()
+    if folded == joined:
+        return list(keys)
+    if joined.count("\0") != len(keys) - 1:
         return [k.casefold() for k in keys]
-    return joined.casefold().split("\0")
+    return folded.split("\0")
 
 
 class _Ordinals(dict[Any, int]):
