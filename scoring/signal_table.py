@@ -29,7 +29,7 @@ import gc
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, overload
 
@@ -172,7 +172,10 @@ def _casefolded(keys: Sequence[str]) -> list[str]:
 
 
 class _Ordinals(dict[Any, int]):
-    """Day ordinals of dates and datetimes (only the day counts), each worked out once."""
+    """Day ordinals of dates and datetimes (only the day counts), each worked out once; None's is 0."""
+
+    def __init__(self) -> None:
+        super().__init__({None: 0})
 
     def __missing__(self, value: Any) -> int:
         found = self[value] = _day(value).toordinal()
@@ -454,8 +457,9 @@ class _Computation:
     def _tickets(self) -> None:
         n, today = self.n, self.today
         accounts = self.accounts
-        tickets = [t for a in accounts if a.tickets for t in a.tickets]
-        t_acc = np.repeat(np.arange(n, dtype=np.int64), [len(a.tickets) if a.tickets else 0 for a in accounts])
+        lists = [t or () for t in map(attrgetter("tickets"), accounts)]
+        tickets = list(chain.from_iterable(lists))
+        t_acc = np.repeat(np.arange(n, dtype=np.int64), list(map(len, lists)))
         # Columns of the tickets' fields at C speed (`map`s of attrgetters, not appends in a loop).
         size = len(tickets)
         priority, status, created_at, solved_at, escalated = (
@@ -463,7 +467,7 @@ class _Computation:
                                                               "escalated"))
         ordinal = self.ordinal
         age = today - np.fromiter(map(ordinal.__getitem__, created_at), dtype=np.int64, count=size)
-        solved_day = np.fromiter((0 if d is None else ordinal[d] for d in solved_at), dtype=np.int64, count=size)
+        solved_day = np.fromiter(map(ordinal.__getitem__, solved_at), dtype=np.int64, count=size)  # None: 0
         closed = np.fromiter(map(CLOSED_TICKET_STATUSES.__contains__, status), dtype=bool, count=size)
         urgent = np.fromiter(map(operator.eq, priority, repeat("urgent")), dtype=bool, count=size)
         seen = age >= 0
@@ -543,9 +547,10 @@ class _Computation:
     def _contacts(self) -> None:
         n, today, accounts = self.n, self.today, self.accounts
         # The contacts of a role that counts, as columns (maps over them at C speed, as for tickets).
-        contacts = [c for a in accounts if a.contacts for c in a.contacts]
+        lists = list(map(attrgetter("contacts"), accounts))
+        contacts = list(chain.from_iterable(lists))
         size = len(contacts)
-        c_acc = np.repeat(np.arange(n, dtype=np.int64), [len(a.contacts) for a in accounts])
+        c_acc = np.repeat(np.arange(n, dtype=np.int64), list(map(len, lists)))
         roles = list(map(attrgetter("role"), contacts))
         is_champion = np.fromiter(map(operator.eq, roles, repeat("champion")), dtype=bool, count=size)
         wanted = is_champion | np.fromiter(map(operator.eq, roles, repeat("executive_sponsor")), dtype=bool,
