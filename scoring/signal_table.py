@@ -6,12 +6,13 @@ the table's columns hold its scorable values — without a Python loop per usage
 accounts are one set of columns (`UsageColumns`: account position, day ordinal, user and event codes,
 count), which a loader fills set-wise or `UsageColumns.from_inputs` builds from the accounts' own rows.
 
-How the counts are made: every (account, user) pair gets a dense id (one sort of the row keys); a pair's
-activity over the last 28 days is a 28-bit mask of the days it was active (bit = days back), its key
-features a bit mask of the features it used; windowed distinct users and user-days are then bit tests
-and population counts, sums are `bincount`s per account, last days `maximum.at`. Tickets and survey
-answers are flattened to columns once and counted the same way. The few per-account facts (contacts,
-onboarding, renewal, ARR) are read in one pass over the accounts. Every float is built from the same
+How the counts are made: every (account, user) pair gets a dense id (a dense mark of the row keys, or, with
+many users, the user's code in its owner account: no sort of the rows); a pair's activity is a 64-bit mask of
+the days it was active (bit = days back; login rows apart) and its key features a bit mask of the features
+it used in the last 28 days; windowed distinct users and user-days are then bit tests and population counts,
+last days lowest set bits, sums one `bincount` per account and class of row. Tickets, contacts and survey
+answers are flattened to columns once (maps over the objects) and counted the same way; the per-account
+facts (seats, onboarding start, renewal, ARR) are read by maps over the accounts. Every float is built from the same
 whole numbers by the same operations as `compute_signals` builds it, so the values are the same floats.
 
 One case keeps the one-account computation (as `scoring.series` does): an account whose usage keys
