@@ -137,3 +137,17 @@ def test_usage_edges_equal_compute_signals(own: bool) -> None:
     assert table.row(0).active_users_28d == 0 and table.row(0).events_14d == 0
     assert table.row(1).events_14d is None
     assert (table.row(3).events_14d, table.row(3).active_days_14d) == (10, 2)  # "a" and "A": two keys
+
+
+def test_contacts_tied_on_a_day_take_the_first_name_alphabetically() -> None:
+    tie = (ContactFact("z@x", "champion", "Zed", days_ago(3)), ContactFact("a@x", "champion", None, days_ago(3)),
+           ContactFact("b@x", "champion", "Bea", days_ago(9)), ContactFact("s@x", "executive_sponsor", "Sy"),
+           ContactFact("q@x", "admin", "Quin", days_ago(1)))
+    accounts = [_user(1, (5, "S@X", "Logged In", 1), contacts=tie),  # the sponsor seen in usage (other case)
+                _user(2, (2, "b@x", "Logged In", 1), contacts=tie),  # Bea's usage makes her the latest
+                AccountInputs(3, contacts=tie[:2])]  # no usage stream: stored days only
+    table = compute_signal_table(accounts, AS_OF, MODEL)
+    rows = [table.row(i) for i in range(3)]
+    assert rows == [compute_signals(a, AS_OF, MODEL) for a in accounts]
+    assert [(r.champion_name, r.champion_days_inactive, r.sponsor_name, r.sponsor_days_inactive) for r in rows] == [
+        ("Zed", 3.0, "Sy", 5.0), ("Bea", 2.0, None, None), ("Zed", 3.0, None, None)]
