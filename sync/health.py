@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -156,6 +157,29 @@ class Sources(NamedTuple):
                    exists(select(Ticket.id)) or exists(select(Connection.id).where(Connection.system.in_(helpdesks))))
 
 
+class _Usage(NamedTuple):
+    """A chunk's usage rows as columns: account id, day ordinal, user and event codes (into `users`, `events`),
+    count."""
+
+    account: np.ndarray[Any, np.dtype[np.int64]]
+    ordinal: np.ndarray[Any, np.dtype[np.int64]]
+    user: np.ndarray[Any, np.dtype[np.int64]]
+    event: np.ndarray[Any, np.dtype[np.int64]]
+    counts: np.ndarray[Any, np.dtype[np.int64]]
+    users: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+def _driver_rows(connection: Any, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The driver's own tuples for a statement in its own parameter style (no statement compiled, no Row
+    objects): for reads whose IN-list of a thousand ids would otherwise be rendered on every execution."""
+    result = connection.exec_driver_sql(sql, parameters)
+    try:
+        return cast(list[tuple[Any, ...]], result.cursor.fetchall())
+    finally:
+        result.close()
+
+
 class InputLoader:
     """Builds `AccountInputs` for chunks of accounts from one tenant's store."""
 
@@ -170,34 +194,17 @@ class InputLoader:
 
     def load_columns(self, account_ids: list[int]) -> tuple[list[AccountInputs], UsageColumns]:
         """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
-        one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none)."""
-        rows: list[tuple[Any, ...]] = []
-        if self.has_usage:
-            # Core, not the ORM's row processing; the day as the driver gives it (text on SQLite, a date on
-            # PostgreSQL): NumPy reads both at once.
-            s = self.session.connection()
-            day = type_coerce(UsageDaily.day, String())
-            result = s.execute(
-                select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
-                .where(UsageDaily.account_id.in_(_IDS), UsageDaily.day >= self.window_start,
-                       UsageDaily.day <= self.last_day), {"ids": account_ids})
-            try:
-                # the driver's tuples: no Row object per usage row
-                rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
-            finally:
-                result.close()
-            rows += [(account_id, first, "(milestone)", event, 1)
-                     for account_id, event, first in self._milestones_before(account_ids)]
-        # Split by column at C speed (zip), codes by one dict lookup per row (map), positions by searchsorted.
-        ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
-                                                else ([], [], [], [], []))
-        account = np.array(ids, dtype=np.int64)
-        # A chunk's rows fall on a few dozen days: each distinct day parsed once, the rows coded by a dict lookup.
-        distinct_days = {d: k for k, d in enumerate(dict.fromkeys(days))}
-        day_ordinals = np.array(list(distinct_days), dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
-        ordinal = day_ordinals[np.fromiter(map(distinct_days.__getitem__, days), dtype=np.int64, count=len(days))]
+        one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none).
+
+        On SQLite the rows come from the driver grouped by series (`_usage_series`: no Python tuple per usage
+        row); elsewhere, or when that read meets a value it does not expect, as one tuple per row (`_usage_rows`).
+        The columns hold the same rows either way (in another order, which the signals do not read)."""
+        usage = (self._usage_series(account_ids) or self._usage_rows(account_ids)) if self.has_usage else None
+        if usage is None:
+            usage = _Usage(*(np.zeros(0, dtype=np.int64),) * 5, (), ())
+        account, ordinal = usage.account, usage.ordinal
         first: dict[int, int] = {}
-        if rows:
+        if len(account):
             order = np.lexsort((ordinal, account))
             sorted_ids = account[order]
             starts = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
@@ -206,15 +213,106 @@ class InputLoader:
         known = np.array([a.account_id for a in inputs], dtype=np.int64)
         by_id = np.argsort(known, kind="stable")
         at = np.minimum(np.searchsorted(known[by_id], account), max(len(known) - 1, 0))
-        where = np.where(known[by_id][at] == account, by_id[at], -1) if len(known) else np.full(len(ids), -1)
+        where = np.where(known[by_id][at] == account, by_id[at], -1) if len(known) else np.full(len(account), -1)
         keep = where >= 0
+        columns = UsageColumns(where[keep].astype(np.int64), ordinal[keep], usage.user[keep], usage.event[keep],
+                               usage.counts[keep], usage.users, usage.events)
+        return inputs, columns
+
+    def _usage_rows(self, account_ids: list[int]) -> _Usage:
+        """The window's usage rows (and the milestones used before it) read as one driver tuple per row."""
+        # Core, not the ORM's row processing; the day as the driver gives it (text on SQLite, a date on
+        # PostgreSQL): NumPy reads both at once.
+        s = self.session.connection()
+        day = type_coerce(UsageDaily.day, String())
+        result = s.execute(
+            select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
+            .where(UsageDaily.account_id.in_(_IDS), UsageDaily.day >= self.window_start,
+                   UsageDaily.day <= self.last_day), {"ids": account_ids})
+        try:
+            # the driver's tuples: no Row object per usage row
+            rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
+        finally:
+            result.close()
+        rows += [(account_id, first, "(milestone)", event, 1)
+                 for account_id, event, first in self._milestones_before(account_ids)]
+        # Split by column at C speed (zip), codes by one dict lookup per row (map).
+        ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
+                                                else ([], [], [], [], []))
+        # A chunk's rows fall on a few dozen days: each distinct day parsed once, the rows coded by a dict lookup.
+        distinct_days = {d: k for k, d in enumerate(dict.fromkeys(days))}
+        day_ordinals = np.array(list(distinct_days), dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        ordinal = day_ordinals[np.fromiter(map(distinct_days.__getitem__, days), dtype=np.int64, count=len(days))]
         users = {u: k for k, u in enumerate(dict.fromkeys(user_keys))}
         names = {e: k for k, e in enumerate(dict.fromkeys(events))}
         user = np.fromiter(map(users.__getitem__, user_keys), dtype=np.int64, count=len(ids))
         event = np.fromiter(map(names.__getitem__, events), dtype=np.int64, count=len(ids))
-        columns = UsageColumns(where[keep].astype(np.int64), ordinal[keep], user[keep], event[keep],
-                               np.array(counts, dtype=np.int64)[keep], tuple(users), tuple(names))
-        return inputs, columns
+        return _Usage(np.array(ids, dtype=np.int64), ordinal.astype(np.int64), user, event,
+                      np.array(counts, dtype=np.int64), tuple(users), tuple(names))
+
+    def _usage_series(self, account_ids: list[int]) -> _Usage | None:
+        """`_usage_rows` on SQLite, read by series: one driver row per (account, user, event) holding its days
+        (``YYYY-MM-DD`` text, concatenated) and counts (space-separated), parsed by NumPy — SQLite's own loop
+        over the rows, none in Python. None (read row by row instead) on another database, or when a value is
+        not what the columns can hold exactly (a day in another format, a count that is no whole number), or
+        when the chunk has user keys differing only in letter case (the signals then take the rows in their
+        stored order, which only the row-wise read keeps)."""
+        connection = self.session.connection()
+        if connection.dialect.name != "sqlite" or not account_ids:
+            return None
+        marks = ",".join("?" * len(account_ids))  # placeholders only: the ids are bound
+        series = _driver_rows(
+            connection,
+            "SELECT account_id, user_key, event, group_concat(day, ''), group_concat(count, ' ') "  # noqa: S608
+            f"FROM usage_daily WHERE account_id IN ({marks}) AND day >= ? AND day <= ? "
+            "GROUP BY account_id, user_key, event",
+            (*account_ids, self.window_start.isoformat(), self.last_day.isoformat()))
+        milestones = self._milestones_before(account_ids)
+        users: dict[str, int] = {}
+        names: dict[str, int] = {}
+        lengths = [len(days) // 10 for _, _, _, days, _ in series]
+        if any(len(days) % 10 for _, _, _, days, _ in series):
+            return None
+        rows = sum(lengths)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # NumPy warns (and stops) at text that is no number
+                count = np.fromstring(" ".join(c for *_, c in series), dtype=np.int64, sep=" ")
+            text = np.frombuffer("".join(days for _, _, _, days, _ in series).encode("ascii"), dtype=np.uint8)
+        except (ValueError, DeprecationWarning, UnicodeEncodeError):
+            return None
+        if len(count) != rows:
+            return None
+        digits = text.reshape(rows, 10).astype(np.int64) - ord("0")
+        dash = ord("-") - ord("0")
+        if rows and not ((digits[:, [4, 7]] == dash).all() and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] >= 0).all()
+                         and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] <= 9).all()):
+            return None
+        # yyyymmdd as a number; each distinct day (a few dozen) made an ordinal once
+        key = digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] @ np.array([10 ** k for k in range(7, -1, -1)], dtype=np.int64)
+        distinct, inverse = np.unique(key, return_inverse=True)
+        try:
+            ordinals = np.array([dt.date(k // 10000, k // 100 % 100, k % 100).toordinal()
+                                 for k in distinct.tolist()], dtype=np.int64)
+        except ValueError:
+            return None
+        account = np.repeat(np.array([a for a, *_ in series], dtype=np.int64), lengths)
+        user = np.repeat(np.array([users.setdefault(u, len(users)) for _, u, *_ in series], dtype=np.int64),
+                         lengths)
+        event = np.repeat(np.array([names.setdefault(e, len(names)) for _, _, e, *_ in series], dtype=np.int64),
+                          lengths)
+        ordinal = ordinals[inverse.reshape(-1)] if rows else np.zeros(0, dtype=np.int64)
+        if milestones:
+            milestone = users.setdefault("(milestone)", len(users))
+            account = np.r_[account, np.array([a for a, _, _ in milestones], dtype=np.int64)]
+            ordinal = np.r_[ordinal, np.array([d.toordinal() for _, _, d in milestones], dtype=np.int64)]
+            user = np.r_[user, np.full(len(milestones), milestone, dtype=np.int64)]
+            event = np.r_[event, np.array([names.setdefault(e, len(names)) for _, e, _ in milestones],
+                                          dtype=np.int64)]
+            count = np.r_[count, np.ones(len(milestones), dtype=np.int64)]
+        if len({u.casefold() for u in users}) != len(users):
+            return None
+        return _Usage(account, ordinal, user, event, count, tuple(users), tuple(names))
 
     def _milestones_before(self, account_ids: list[int]) -> list[tuple[int, str, dt.date]]:
         """(account, milestone event, its first day) for the milestones used before the window: what `load`
@@ -227,12 +325,27 @@ class InputLoader:
         start = self.window_start
         month = start.replace(day=1)
         first: dict[tuple[int, str], dt.date] = {}
-        for account_id, event, first_of_month, days in self.session.execute(
+        connection = self.session.connection()
+        tenant_id = current_tenant(self.session)
+        rows: Iterable[tuple[Any, ...]]
+        if connection.dialect.name == "sqlite" and tenant_id is not None and account_ids:
+            # The same read through the driver (no IN-list of a thousand ids rendered each chunk), the month
+            # as SQLite keeps it (text) made a date here.
+            rows = [(account_id, event, dt.date.fromisoformat(first_of_month), days)
+                    for account_id, event, first_of_month, days in _driver_rows(
+                        connection,
+                        "SELECT account_id, event, month, days FROM usage_monthly WHERE tenant_id = ? "  # noqa: S608
+                        f"AND account_id IN ({','.join('?' * len(account_ids))}) "
+                        f"AND event IN ({','.join('?' * len(milestones))}) AND coalesce(month, month) <= ?",
+                        (tenant_id, *account_ids, *milestones, month.isoformat()))]
+        else:
+            rows = self.session.execute(
                 select(UsageMonthly.account_id, UsageMonthly.event, UsageMonthly.month, UsageMonthly.days)
                 .where(UsageMonthly.account_id.in_(_IDS), UsageMonthly.event.in_(milestones),
                        # coalesce: no range on the (tenant, month, event) index, which SQLite would otherwise
                        # scan over every account; the accounts' rows are read by the unique key.
-                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month), {"ids": account_ids}):
+                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month), {"ids": account_ids})
+        for account_id, event, first_of_month, days in rows:
             if first_of_month >= month:  # the window's first month: only its days before the window
                 days &= (1 << (start.day - 1)) - 1
             if days <= 0:
