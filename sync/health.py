@@ -26,7 +26,19 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import BindParameter, String, Table, Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    BindParameter,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -62,6 +74,7 @@ from store.models import (
     Contact,
     HealthSnapshot,
     ProductUser,
+    Subscription,
     SurveyResponse,
     Task,
     Ticket,
@@ -69,15 +82,25 @@ from store.models import (
     UsageMonthly,
 )
 from store.panel_views import touches
-from store.queries import active_subscription_terms, active_subscriptions, live_accounts
+from store.queries import (
+    SubscriptionTerms,
+    _of_record,
+    active_subscription_terms,
+    active_subscriptions,
+    live_accounts,
+)
 from store.scoping import current_tenant
-from store.types import EncodedJSON
+from store.types import EncodedJSON, sqlite_utc_text
 from sync.base_reports import drop_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import NewTask, complete_task, create_tasks
 
 CHUNK = 1000
+ONE_PASS_DAY = True
+"""A whole workspace's one-day run inserts its new snapshots once every account is scored, their benchmarks in
+their parts (False: chunk by chunk, the benchmarks written over them afterwards — the way before, the same rows;
+kept for the test that compares them)."""
 WINDOW_DAYS = 35
 TICKET_DAYS = 60
 TREND_DAYS = 30
@@ -180,12 +203,25 @@ def _driver_rows(connection: Any, sql: str, parameters: tuple[Any, ...]) -> list
         result.close()
 
 
+class Facts(NamedTuple):
+    """Accounts' facts but usage, by account id (`InputLoader.read_facts`)."""
+
+    accounts: dict[int, Any]
+    subscriptions: dict[int, list[SubscriptionTerms]]
+    tickets: dict[int, list[TicketFact]]
+    csat: dict[int, list[CsatAnswer]]
+    nps: dict[int, list[NpsAnswer]]
+    contacts: dict[int, list[ContactFact]]
+
+
 class InputLoader:
     """Builds `AccountInputs` for chunks of accounts from one tenant's store."""
 
     def __init__(self, session: Session, model: HealthModel, first_day: dt.date, last_day: dt.date,
-                 sources: Sources | None = None) -> None:
+                 sources: Sources | None = None, facts: Facts | None = None) -> None:
         self.session = session
+        self.facts = facts
+        """Every account's facts but usage, read once for a whole run (`read_facts(None)`); else read per chunk."""
         self.model = model
         self.window_start = first_day - dt.timedelta(days=WINDOW_DAYS)
         self.ticket_start = first_day - dt.timedelta(days=TICKET_DAYS)
@@ -380,26 +416,41 @@ class InputLoader:
         first_day = {account_id: min(u.day for u in rows).toordinal() for account_id, rows in usage.items() if rows}
         return self._inputs(account_ids, usage, first_day)
 
-    def _inputs(self, account_ids: list[int], usage: dict[int, list[UsageDay]], first_usage: dict[int, int]
-                ) -> list[AccountInputs]:
-        """Every account's inputs but its usage rows (given in `usage`, or kept as columns by the caller);
-        `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
-        subscription says."""
+    def read_facts(self, account_ids: list[int] | None) -> Facts:
+        """The accounts' facts but usage: these accounts' (a chunk's, each table read by their ids), or with
+        None the tenant's every account's, each table read once (a whole run's, given to each chunk's loader).
+        Rows in id order either way."""
         s = self.session
-        ids = {"ids": account_ids}
+        ids = {"ids": account_ids} if account_ids is not None else {}
+
+        def among(column: Any) -> Any:
+            return column.in_(_IDS) if account_ids is not None else true()
+
         # Only the columns the inputs take (no Account objects: a chunk's accounts are read once, never changed).
         accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
                                                       Account.lifecycle_stage, Account.parent_id)
-                                               .where(Account.id.in_(_IDS)), ids)}
+                                               .where(among(Account.id)), ids)}
         # Columns, not ORM objects (the same rows in the same order; a score run reads every account's).
-        subs = active_subscription_terms(s, account_ids)
+        if account_ids is not None:
+            subs = active_subscription_terms(s, account_ids)
+        else:
+            by_system: dict[int, dict[str, list[SubscriptionTerms]]] = defaultdict(lambda: defaultdict(list))
+            for account_id, system, arr, seats, start_date, renewal_date in s.execute(
+                    select(Subscription.account_id, Subscription.system, Subscription.arr,
+                           Subscription.seats_purchased, Subscription.start_date, Subscription.renewal_date)
+                    .where(Subscription.status == "active", Subscription.term_end.is_(None))
+                    .order_by(Subscription.id)):
+                if account_id is not None:  # as `active_subscription_terms` reads them, for every account
+                    by_system[account_id][system].append(
+                        SubscriptionTerms(system, arr, seats, start_date, renewal_date))
+            subs = _of_record(by_system)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for account_id, external_id, priority, status, created_at, solved_at, escalated in s.execute(
                 select(Ticket.account_id, Ticket.external_id, Ticket.priority, Ticket.status, Ticket.created_at,
                        Ticket.solved_at, Ticket.escalated)
-                .where(Ticket.account_id.in_(_IDS)).where(
+                .where(among(Ticket.account_id)).where(
                     (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
-                    | Ticket.status.not_in(("solved", "closed"))), ids):
+                    | Ticket.status.not_in(("solved", "closed"))).order_by(Ticket.id), ids):
             if account_id is not None:
                 tickets[account_id].append(TicketFact(external_id, priority, status,  # type: ignore[arg-type]
                                                       created_at.date(), _day(solved_at), escalated))
@@ -409,7 +460,8 @@ class InputLoader:
         for account_id, kind, submitted_at, score in s.execute(
                 select(SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.submitted_at,
                        SurveyResponse.score)
-                .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.submitted_at >= survey_start), ids):
+                .where(among(SurveyResponse.account_id), SurveyResponse.submitted_at >= survey_start)
+                .order_by(SurveyResponse.id), ids):
             if account_id is None:
                 continue
             if kind == "csat":
@@ -424,13 +476,23 @@ class InputLoader:
             # address at another account must not make a quiet champion look active).
             .outerjoin(ProductUser, (ProductUser.email == Contact.email)
                        & (ProductUser.account_id == Contact.account_id))
-            .where(Contact.account_id.in_(_IDS), Contact.role != "user"), ids
+            .where(among(Contact.account_id), Contact.role != "user").order_by(Contact.id, ProductUser.id), ids
         ).all()
         for account_id, email, role, name, last_active_at, user_key, last_seen in rows:
             if account_id is None:
                 continue
             last = max((d for d in (_day(last_active_at), _day(last_seen)) if d is not None), default=None)
             contacts[account_id].append(ContactFact(user_key or email, role, name, last))  # type: ignore[arg-type]
+        return Facts(accounts, subs, tickets, csat, nps, contacts)
+
+    def _inputs(self, account_ids: list[int], usage: dict[int, list[UsageDay]], first_usage: dict[int, int]
+                ) -> list[AccountInputs]:
+        """Every account's inputs but its usage rows (given in `usage`, or kept as columns by the caller);
+        `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
+        subscription says. The facts are the loader's `facts` (a whole run's, read once), else read for
+        these accounts."""
+        accounts, subs, tickets, csat, nps, contacts = (self.facts if self.facts is not None
+                                                        else self.read_facts(account_ids))
         out: list[AccountInputs] = []
         for account_id in account_ids:
             a = accounts.get(account_id)
@@ -508,10 +570,16 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     phase = summary.phase
     with phase("history"), store.session(tenant_id) as session:
         sources = Sources.of(session)
+    facts = None
+    if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
+        with phase("load"), store.session(tenant_id) as session:
+            facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
+    # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
+    deferred: list[_Deferred] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY else None
     for chunk in _chunks(account_ids):
         with store.session(tenant_id) as session:
             with phase("history"):
-                loader = InputLoader(session, model, days[0], as_of, sources)
+                loader = InputLoader(session, model, days[0], as_of, sources, facts)
                 history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
                 priors: dict[int, HealthScore] = {}
                 for account_id, snaps in history.items():
@@ -531,7 +599,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 with phase("load"):
                     inputs = loader.load(chunk)
             snapshots_started = _clocks()
-            writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None)
+            writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
             for position, account in enumerate(inputs):
                 snaps = history.get(account.account_id, [])
                 before = [s for s in snaps if s.day < days[0]]
@@ -562,10 +630,20 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             progress(len(chunk))
     with store.session(tenant_id) as session:
         if subset is None:
+            texts: dict[int, str | None] | None = None
+            written: set[int] | None = None
+            if deferred is not None:
+                with phase("benchmarks"):
+                    texts = _benchmark_texts(model, final_signals) if final_signals else {}
+                with phase("snapshots"):
+                    parents = {p for p in session.scalars(select(Account.parent_id).where(
+                        Account.parent_id.is_not(None)).distinct()) if p is not None}
+                    written = _insert_day(session, tenant_id, deferred, texts, parents)
+                    deferred.clear()
             with phase("rollup"):
                 _roll_up_parents(session, model, as_of, final_scores)
             with phase("benchmarks"):
-                _benchmarks(session, model, as_of, final_signals)
+                _benchmarks(session, model, as_of, final_signals, texts=texts, written=written)
             with phase("alerts"):
                 _alerts(session, model, as_of, final_scores, final_signals, summary)
             with phase("portfolio_keys"):
@@ -608,11 +686,15 @@ class _SnapshotWriter:
 
     BATCH = 5000
 
-    def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False) -> None:
+    def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False,
+                 deferred: list[_Deferred] | None = None) -> None:
         self.session = session
         self.tenant_id = tenant_id
         self.keep_benchmarks = keep_benchmarks
         """Rescoring some accounts of a day: their stored percentiles stay until the whole day is scored."""
+        self.deferred = deferred
+        """A whole workspace's one-day run: its new snapshots kept here (score and trend) and inserted once every
+        account is scored, with their benchmarks in their parts (`_insert_day`), not written twice."""
         self.rows: list[dict[str, Any]] = []
         self.computed_at = dt.datetime.now(dt.UTC)
         # `parts` and `reasons` arrive as JSON text (`HealthScore.as_json`), not dicts to encode row by row.
@@ -623,12 +705,12 @@ class _SnapshotWriter:
               existing: dict[dt.date, HealthSnapshot]) -> None:
         for score, slope in zip(scores, slopes, strict=True):
             snap = existing.get(score.day)
+            if snap is None and self.deferred is not None:
+                self.deferred.append(_Deferred(account_id, score, slope))
+                continue
             if snap is None:
                 reasons = reasons_json(score.reasons)
-                self.rows.append({"tenant_id": self.tenant_id, "account_id": account_id, "day": score.day,
-                                  "score": score.score, "band": score.band, "profile": score.profile,
-                                  "parts_json": score.as_json(reasons), "reasons_json": reasons,
-                                  "trend": slope, "computed_at": self.computed_at})
+                self.rows.append(self.row(account_id, score, slope, score.as_json(reasons), reasons))
                 continue
             parts = score.as_dict()
             reasons = parts["reasons"]
@@ -640,6 +722,13 @@ class _SnapshotWriter:
         if len(self.rows) >= self.BATCH:
             self.flush()
 
+    def row(self, account_id: int, score: HealthScore, slope: float | None, parts: str, reasons: str
+            ) -> dict[str, Any]:
+        """A new snapshot's row for `insert` (`parts`, `reasons`: the JSON texts)."""
+        return {"tenant_id": self.tenant_id, "account_id": account_id, "day": score.day, "score": score.score,
+                "band": score.band, "profile": score.profile, "parts_json": parts, "reasons_json": reasons,
+                "trend": slope, "computed_at": self.computed_at}
+
     def flush(self) -> None:
         if self.rows:
             # A run of some accounts marks theirs; a run of the whole workspace makes every view stale at once.
@@ -647,6 +736,65 @@ class _SnapshotWriter:
                 panel_views.touches_every_account()
             self.session.execute(self.insert, self.rows, execution_options=marks)
             self.rows = []
+
+
+class _Deferred(NamedTuple):
+    """A new snapshot of a whole workspace's one-day run, inserted once every account is scored."""
+
+    account_id: int
+    score: HealthScore
+    trend: float | None
+
+
+_SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
+                     "computed_at")
+
+
+def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: dict[int, str | None],
+                parents: set[int]) -> set[int]:
+    """Insert a one-day run's new snapshots, each account's benchmarks (`texts`) already in its parts — the text
+    `_benchmarks` would have made of them afterwards — but a parent's (its roll-up goes into its parts first,
+    then `_benchmarks` adds them, as before). Returns the accounts whose benchmarks are written.
+
+    On SQLite one driver ``executemany`` of plain tuples (the values as SQLAlchemy's types bind them: the day's
+    ISO text, the UTC time's text); elsewhere the writer's INSERT. Either way every panel of the workspace is
+    stale at commit (`touches_every_account`)."""
+    writer = _SnapshotWriter(session, tenant_id)
+    done: set[int] = set()
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    stamp = sqlite_utc_text(writer.computed_at)
+    sql = (f"INSERT INTO {HealthSnapshot.__tablename__} ({', '.join(_SNAPSHOT_COLUMNS)}) "  # noqa: S608
+           f"VALUES ({', '.join('?' * len(_SNAPSHOT_COLUMNS))})")
+    for start in range(0, len(rows), _SnapshotWriter.BATCH):  # a batch's texts at a time: memory stays flat
+        values: list[Any] = []
+        for account_id, score, trend in rows[start:start + _SnapshotWriter.BATCH]:
+            reasons = reasons_json(score.reasons)
+            parts = score.as_json(reasons)
+            if account_id not in parents:
+                found = texts.get(account_id)
+                if found is not None:
+                    parts = _with_benchmarks(parts, found)
+                done.add(account_id)
+            values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
+                           parts, reasons, trend, stamp) if sqlite
+                          else writer.row(account_id, score, trend, parts, reasons))
+        if sqlite:
+            connection.exec_driver_sql(sql, values)
+            panel_views.mark_every_account(session)
+        else:
+            session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+    return done
+
+
+def _with_benchmarks(parts: str | None, found: str) -> str:
+    """A snapshot's parts text with its ``benchmarks`` entry (`found`, JSON text): appended to the text — what
+    `json.dumps` gives the parts with the entry added —, or, when the parts hold one already (a day scored
+    again) or are not an object's text, decoded and replaced."""
+    if parts is None or '"benchmarks"' in parts or not parts.endswith("}"):
+        decoded = json.loads(parts) if parts is not None else None
+        return json.dumps({**(decoded or {}), "benchmarks": json.loads(found)})
+    return f'{parts[:-1]}{", " if parts != "{}" else ""}"benchmarks": {found}}}'
 
 
 def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
@@ -694,30 +842,36 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
                       "rollup": {"weight_by": rolled.weight_by, "counted": list(rolled.counted)}}
 
 
-def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dict[int, Signals]) -> None:
+def _benchmark_texts(model: HealthModel, signals: dict[int, Signals]) -> dict[int, str | None]:
+    """Each scored account's ``benchmarks`` text for the day (`scoring.benchmark_json`), by account id."""
+    ordered = list(signals.values())
+    return dict(zip((s.account_id for s in ordered), benchmark_json(ordered, model), strict=True))
+
+
+def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dict[int, Signals], *,
+                texts: dict[int, str | None] | None = None, written: set[int] | None = None) -> None:
     """The day's segment and base percentiles into each scored account's snapshot (``parts["benchmarks"]``).
 
     Core, not ORM objects: the snapshots' parts are read as text and the ``benchmarks`` entry appended to
     it — the text `json.dumps` gives the parts with the entry added —, then written in one executemany;
-    a snapshot whose parts hold an entry already (a day scored again) is decoded and replaced in place."""
+    a snapshot whose parts hold an entry already (a day scored again) is decoded and replaced in place.
+    `texts`: the accounts' benchmark texts when computed already; `written`: accounts whose snapshots were
+    inserted with theirs (`_insert_day`), not read again."""
     if not signals:
         return
-    ordered = list(signals.values())
-    texts = dict(zip((s.account_id for s in ordered), benchmark_json(ordered, model), strict=True))
+    texts = texts if texts is not None else _benchmark_texts(model, signals)
     rows: list[dict[str, Any]] = []
     # The stored text (CAST: a driver would otherwise decode PostgreSQL's json itself).
     snapshots = select(HealthSnapshot.id, HealthSnapshot.account_id, sql_cast(HealthSnapshot.parts, Text())
                        ).where(HealthSnapshot.day == day)
-    for snapshot_id, account_id, parts in session.execute(snapshots):
-        found = texts.get(account_id)
-        if found is None:
-            continue
-        if parts is None or '"benchmarks"' in parts or not parts.endswith("}"):
-            decoded = json.loads(parts) if parts is not None else None
-            text = json.dumps({**(decoded or {}), "benchmarks": json.loads(found)})
-        else:
-            text = f'{parts[:-1]}{", " if parts != "{}" else ""}"benchmarks": {found}}}'
-        rows.append({"snapshot_id": snapshot_id, "parts_json": text})
+    wanted = None if not written else [a for a in signals if a not in written]
+    for ids in ([None] if wanted is None else list(_chunks(wanted))):
+        for snapshot_id, account_id, parts in session.execute(
+                snapshots if ids is None else snapshots.where(HealthSnapshot.account_id.in_(ids))):
+            found = texts.get(account_id)
+            if found is None:
+                continue
+            rows.append({"snapshot_id": snapshot_id, "parts_json": _with_benchmarks(parts, found)})
     table = cast(Table, HealthSnapshot.__table__)
     write = update(table).where(table.c.id == bindparam("snapshot_id")).values(
         parts=bindparam("parts_json", type_=EncodedJSON()))
