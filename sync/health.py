@@ -21,6 +21,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
@@ -203,6 +204,45 @@ def _driver_rows(connection: Any, sql: str, parameters: tuple[Any, ...]) -> list
         result.close()
 
 
+def _series_statement(account_ids: list[int], start: dt.date, end: dt.date) -> tuple[str, tuple[Any, ...]]:
+    """SQLite's read of the accounts' usage by series (`InputLoader._usage_series`) from `start` to `end`."""
+    marks = ",".join("?" * len(account_ids))  # placeholders only: the ids are bound
+    return ("SELECT account_id, user_key, event, group_concat(day, ''), group_concat(count, ' ') "  # noqa: S608
+            f"FROM usage_daily WHERE account_id IN ({marks}) AND day >= ? AND day <= ? "
+            "GROUP BY account_id, user_key, event", (*account_ids, start.isoformat(), end.isoformat()))
+
+
+class _SeriesAhead:
+    """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
+    database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
+    run little wall time. The rows are those `_usage_series` would read itself."""
+
+    def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
+        self.store, self.chunks, self.start, self.end = store, chunks, start, end
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
+        self.pending: dict[int, Future[list[tuple[Any, ...]]]] = {}
+
+    @staticmethod
+    def usable(store: Store) -> bool:
+        url = store.engine.url
+        return (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+                and "memory" not in str(url.query.get("mode", "")))
+
+    def _read(self, account_ids: list[int]) -> list[tuple[Any, ...]]:
+        with self.store.engine.connect() as connection:
+            return _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
+
+    def get(self, k: int) -> list[tuple[Any, ...]]:
+        """Chunk `k`'s series (the next chunk's read started meanwhile)."""
+        for j in (k, k + 1):
+            if j < len(self.chunks) and j not in self.pending:
+                self.pending[j] = self.executor.submit(self._read, self.chunks[j])
+        return self.pending.pop(k).result()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 class Facts(NamedTuple):
     """Accounts' facts but usage, by account id (`InputLoader.read_facts`)."""
 
@@ -228,14 +268,17 @@ class InputLoader:
         self.last_day = last_day
         self.has_usage, self.has_helpdesk = sources if sources is not None else Sources.of(session)
 
-    def load_columns(self, account_ids: list[int]) -> tuple[list[AccountInputs], UsageColumns]:
+    def load_columns(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+                     ) -> tuple[list[AccountInputs], UsageColumns]:
         """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
         one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none).
 
         On SQLite the rows come from the driver grouped by series (`_usage_series`: no Python tuple per usage
         row); elsewhere, or when that read meets a value it does not expect, as one tuple per row (`_usage_rows`).
-        The columns hold the same rows either way (in another order, which the signals do not read)."""
-        usage = (self._usage_series(account_ids) or self._usage_rows(account_ids)) if self.has_usage else None
+        The columns hold the same rows either way (in another order, which the signals do not read).
+        `series`: the chunk's series read ahead (`_SeriesAhead`)."""
+        usage = ((self._usage_series(account_ids, series) or self._usage_rows(account_ids)) if self.has_usage
+                 else None)
         if usage is None:
             usage = _Usage(*(np.zeros(0, dtype=np.int64),) * 5, (), ())
         account, ordinal = usage.account, usage.ordinal
@@ -286,23 +329,20 @@ class InputLoader:
         return _Usage(np.array(ids, dtype=np.int64), ordinal.astype(np.int64), user, event,
                       np.array(counts, dtype=np.int64), tuple(users), tuple(names))
 
-    def _usage_series(self, account_ids: list[int]) -> _Usage | None:
+    def _usage_series(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+                      ) -> _Usage | None:
         """`_usage_rows` on SQLite, read by series: one driver row per (account, user, event) holding its days
         (``YYYY-MM-DD`` text, concatenated) and counts (space-separated), parsed by NumPy — SQLite's own loop
         over the rows, none in Python. None (read row by row instead) on another database, or when a value is
         not what the columns can hold exactly (a day in another format, a count that is no whole number), or
         when the chunk has user keys differing only in letter case (the signals then take the rows in their
-        stored order, which only the row-wise read keeps)."""
+        stored order, which only the row-wise read keeps). `series`: the rows of `_series_statement`, read
+        already (`_SeriesAhead`)."""
         connection = self.session.connection()
         if connection.dialect.name != "sqlite" or not account_ids:
             return None
-        marks = ",".join("?" * len(account_ids))  # placeholders only: the ids are bound
-        series = _driver_rows(
-            connection,
-            "SELECT account_id, user_key, event, group_concat(day, ''), group_concat(count, ' ') "  # noqa: S608
-            f"FROM usage_daily WHERE account_id IN ({marks}) AND day >= ? AND day <= ? "
-            "GROUP BY account_id, user_key, event",
-            (*account_ids, self.window_start.isoformat(), self.last_day.isoformat()))
+        if series is None:
+            series = _driver_rows(connection, *_series_statement(account_ids, self.window_start, self.last_day))
         milestones = self._milestones_before(account_ids)
         users: dict[str, int] = {}
         names: dict[str, int] = {}
@@ -576,58 +616,66 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
     # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
     deferred: list[_Deferred] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY else None
-    for chunk in _chunks(account_ids):
-        with store.session(tenant_id) as session:
-            with phase("history"):
-                loader = InputLoader(session, model, days[0], as_of, sources, facts)
-                history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
-                priors: dict[int, HealthScore] = {}
-                for account_id, snaps in history.items():
-                    prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
-                                  if s.day < days[0] and s.parts), None)
-                    if prior is not None:
-                        priors[account_id] = prior
-            if len(days) == 1:
-                # One day: the chunk's signals and scores over arrays (the same as account by account).
-                with phase("load"):
-                    inputs, usage = loader.load_columns(chunk)
-                with phase("signals"):
-                    table = compute_signal_table(inputs, as_of, model, usage)
-                with phase("scores"):
-                    batch = score_table(table, model, priors).to_list()
-            else:
-                with phase("load"):
-                    inputs = loader.load(chunk)
-            snapshots_started = _clocks()
-            writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
-            for position, account in enumerate(inputs):
-                snaps = history.get(account.account_id, [])
-                before = [s for s in snaps if s.day < days[0]]
-                prior = priors.get(account.account_id)
+    chunks = list(_chunks(account_ids))
+    ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
+             if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
+    try:
+        for k, chunk in enumerate(chunks):
+            with store.session(tenant_id) as session:
+                with phase("history"):
+                    loader = InputLoader(session, model, days[0], as_of, sources, facts)
+                    history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
+                    priors: dict[int, HealthScore] = {}
+                    for account_id, snaps in history.items():
+                        prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
+                                      if s.day < days[0] and s.parts), None)
+                        if prior is not None:
+                            priors[account_id] = prior
                 if len(days) == 1:
-                    signals, scores = [table.row(position)], [batch[position]]
+                    # One day: the chunk's signals and scores over arrays (the same as account by account).
+                    with phase("load"):
+                        inputs, usage = loader.load_columns(
+                            chunk, ahead.get(k) if ahead is not None else None)
+                    with phase("signals"):
+                        table = compute_signal_table(inputs, as_of, model, usage)
+                    with phase("scores"):
+                        batch = score_table(table, model, priors).to_list()
                 else:
-                    # One pass over the account's facts for the whole range (the same signals as day by day).
-                    signals = signal_series(account, days[0], as_of, model)
-                    scores = score_series(signals, model, prior)
-                # The trend reads the scores stored before the range and those of the range itself (a day's
-                # own earlier snapshot, about to be replaced, is not part of it).
-                points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
-                points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
-                slopes = slopes_by_day(points, first, last, TREND_DAYS)
-                writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
-                final = scores[-1]
-                yesterday = scores[-2] if len(scores) > 1 else prior
-                if yesterday is not None and yesterday.band != final.band:
-                    summary.band_changes += 1
-                final_scores[final.account_id] = final
-                final_signals[final.account_id] = signals[-1]
-            writer.flush()
-            summary.add_time("snapshots", snapshots_started)
-            commit_started = _clocks()
-        summary.add_time("commit", commit_started)
-        if progress:
-            progress(len(chunk))
+                    with phase("load"):
+                        inputs = loader.load(chunk)
+                snapshots_started = _clocks()
+                writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
+                for position, account in enumerate(inputs):
+                    snaps = history.get(account.account_id, [])
+                    before = [s for s in snaps if s.day < days[0]]
+                    prior = priors.get(account.account_id)
+                    if len(days) == 1:
+                        signals, scores = [table.row(position)], [batch[position]]
+                    else:
+                        # One pass over the account's facts for the whole range (the same signals as day by day).
+                        signals = signal_series(account, days[0], as_of, model)
+                        scores = score_series(signals, model, prior)
+                    # The trend reads the scores stored before the range and those of the range itself (a day's
+                    # own earlier snapshot, about to be replaced, is not part of it).
+                    points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
+                    points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
+                    slopes = slopes_by_day(points, first, last, TREND_DAYS)
+                    writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
+                    final = scores[-1]
+                    yesterday = scores[-2] if len(scores) > 1 else prior
+                    if yesterday is not None and yesterday.band != final.band:
+                        summary.band_changes += 1
+                    final_scores[final.account_id] = final
+                    final_signals[final.account_id] = signals[-1]
+                writer.flush()
+                summary.add_time("snapshots", snapshots_started)
+                commit_started = _clocks()
+            summary.add_time("commit", commit_started)
+            if progress:
+                progress(len(chunk))
+    finally:
+        if ahead is not None:
+            ahead.close()
     with store.session(tenant_id) as session:
         if subset is None:
             texts: dict[int, str | None] | None = None
@@ -648,7 +696,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 _alerts(session, model, as_of, final_scores, final_signals, summary)
             with phase("portfolio_keys"):
                 portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
-            bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)
+            bands = select(HealthSnapshot.band, func.count()).where(HealthSnapshot.day == as_of)
         else:
             parents = {p for p in session.scalars(select(Account.parent_id).where(
                 Account.id.in_(account_ids), Account.parent_id.is_not(None))) if p} if account_ids else set()
@@ -656,11 +704,11 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             _alerts(session, model, as_of, final_scores, final_signals, summary, only=account_ids)
             touched = sorted(set(account_ids) | parents)
             portfolio_keys.refresh(session, touched)
-            bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of,
-                                                      HealthSnapshot.account_id.in_(touched or [-1]))
+            bands = select(HealthSnapshot.band, func.count()).where(HealthSnapshot.day == as_of,
+                                                                    HealthSnapshot.account_id.in_(touched or [-1]))
         with phase("bands"):
-            for band in session.scalars(bands):
-                summary.bands[band or "none"] += 1
+            for band, count in session.execute(bands.group_by(HealthSnapshot.band)):  # counted by the database
+                summary.bands[band or "none"] += count
         commit_started = _clocks()
     summary.add_time("commit", commit_started)
     with phase("panel_views"), store.session(tenant_id) as session:

@@ -14,7 +14,7 @@ from scoring import compute_signal_table, compute_signals, default_model
 from store.db import Store
 from store.models import Account, UsageDaily
 from store.tenants import create_tenant
-from sync.health import InputLoader, Sources, _Usage
+from sync.health import WINDOW_DAYS, InputLoader, Sources, _SeriesAhead, _Usage
 
 DAY = dt.date(2026, 11, 20)
 
@@ -105,3 +105,23 @@ def test_usage_read_by_series_gives_way_to_rows(store: Store) -> None:
     rows, series, _ = _both(store, tenant_id, ids)
     assert series is None
     assert (ids[2], DAY.toordinal() - 1, "c2", "Logged In", 2) in _rows(rows)
+
+
+def test_series_read_ahead_on_a_second_connection_are_the_series_read_in_the_session(store: Store) -> None:
+    tenant_id, ids = _world(store)
+    if not _SeriesAhead.usable(store):
+        assert store.engine.dialect.name != "sqlite"
+        return
+    ahead = _SeriesAhead(store, [ids[:2], ids[2:]], DAY - dt.timedelta(days=WINDOW_DAYS), DAY)
+    try:
+        first, second = ahead.get(0), ahead.get(1)
+    finally:
+        ahead.close()
+    assert len(first) == 4 and {row[0] for row in second} == {ids[2]}  # A: 2 series, B: 2; C only
+    with store.session(tenant_id) as s:
+        loader = InputLoader(s, default_model(), DAY, DAY, Sources(usage=True, helpdesk=False))
+        for chunk, read in ((ids[:2], first), (ids[2:], second)):
+            given, own = loader._usage_series(chunk, read), loader._usage_series(chunk)
+            assert given is not None and own is not None
+            assert _rows(given) == _rows(own)
+    assert not _SeriesAhead.usable(Store("sqlite://"))
