@@ -35,7 +35,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Which views read the facts (one entry per facts read)."""
     seen: list[str] = []
     for name in ("_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
-                 "_fact_week_ends"):
+                 "_fact_team_columns"):
         def counting(*args: Any, _name: str = name, _fn: Any = getattr(br, name), **kwargs: Any) -> Any:
             seen.append(_name)
             return _fn(*args, **kwargs)
@@ -133,7 +133,7 @@ def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
         assert br._fresh_facts(s, WORLD_AS_OF, MEASURES) is not None
         facts = _views(s, ws)
         assert {"_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
-                "_fact_week_ends"} <= set(reads)
+                "_fact_team_columns"} <= set(reads)
         used = len(reads)
         assert facts == _from_snapshots(s, ws, monkeypatch)
         assert len(reads) == used  # the comparison read no facts
