@@ -1037,6 +1037,75 @@ def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, las
         week(0), week(last), scores, bands, first_week)
 
 
+def _utc_day(session: Session, column: Any) -> Any:
+    """A UTC datetime column's date (`datetime.date()` of the value read), in SQL."""
+    if _postgres(session):
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+def _task_tally(session: Session, day: dt.date, days: int) -> tuple[tma.TaskTally, dict[int, int]]:
+    """`analytics.team_arrays.tally_tasks` of the tasks, in SQL (GROUP BY whom a task counts for: its assignee,
+    else its account's CSM while the account is live), and the open tasks not yet due per assignee, else CSM (the
+    `waiting` figure): a few aggregate rows, no row per task."""
+    start = day - dt.timedelta(days=days - 1)
+    untouched_since = day - dt.timedelta(days=tm.UNTOUCHED_DAYS - 1)
+
+    def at(d: dt.date) -> dt.datetime:
+        return dt.datetime.combine(d, dt.time(), dt.UTC)
+
+    live = case((live_accounts(), Account.csm_user_id), else_=None)
+    done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
+                Task.completed_at.is_not(None))
+    in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
+    one, zero = literal_column("1"), literal_column("0")  # inline: PostgreSQL groups by the selected expression
+    timely_flag = case((in_time, one), else_=zero)
+    on_time: dict[int, int] = defaultdict(int)
+    late: dict[int, int] = defaultdict(int)
+    for assignee, csm, timely, n in session.execute(
+            select(Task.assignee_user_id, live, timely_flag, func.count())
+            .join(Account, Account.id == Task.account_id)
+            .where(done, Task.completed_at >= at(start), Task.completed_at < at(day + dt.timedelta(days=1)))
+            .group_by(Task.assignee_user_id, live, timely_flag)):
+        who = assignee if assignee is not None else csm
+        if who is not None:
+            (on_time if timely else late)[int(who)] += int(n)
+    overdue: dict[int, int] = defaultdict(int)
+    waiting: dict[int, int] = defaultdict(int)
+    due = case((and_(Task.due_date.is_not(None), Task.due_date < day), one), else_=zero)
+    for assignee, csm, csm_if_live, is_due, n in session.execute(
+            select(Task.assignee_user_id, Account.csm_user_id, live, due, func.count())
+            .join(Account, Account.id == Task.account_id).where(Task.status == "open")
+            .group_by(Task.assignee_user_id, Account.csm_user_id, live, due)):
+        if is_due:
+            who = assignee if assignee is not None else csm_if_live
+            if who is not None:
+                overdue[int(who)] += int(n)
+        else:
+            holder = assignee if assignee is not None else csm
+            if holder is not None:
+                waiting[int(holder)] += int(n)
+    touched = frozenset(int(a) for a, in session.execute(
+        select(Task.account_id).where(done, Task.completed_at >= at(untouched_since),
+                                      Task.completed_at < at(day + dt.timedelta(days=1))).distinct()))
+    since = at(min(start, untouched_since))  # the tasks `team_performance` is handed
+    acted_at = {int(typing.cast(int, alert)): _aware(first) for alert, first in session.execute(
+        select(Task.alert_id, func.min(Task.completed_at))
+        .where(done, Task.alert_id.is_not(None), Task.completed_at >= since,
+               Task.completed_at < at(day + dt.timedelta(days=1)))
+        .group_by(Task.alert_id))}
+    return tma.TaskTally(dict(on_time), dict(late), dict(overdue), touched, acted_at), dict(waiting)
+
+
+def _aware(value: Any) -> dt.datetime:
+    """A datetime aggregate as `UTCDateTime` reads it (SQLite's MIN of the column is its text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return typing.cast(dt.datetime, value.replace(tzinfo=dt.UTC))
+    return typing.cast(dt.datetime, value.astimezone(dt.UTC))
+
+
 def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamFacts:
     if days not in TEAM_DAYS:
         raise ReportError(f"days must be one of {', '.join(map(str, TEAM_DAYS))}, not {days}")
@@ -1062,10 +1131,10 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
             columns = _fact_team_columns(session, facts, first_week, last_week)
-            tasks = [tm.TaskFacts(*row) for row in _core_rows(session, task_query, Task)]
+            tally, waiting = _task_tally(session, day, days)
             alerts = [tm.AlertFacts(*row) for row in _core_rows(session, alert_query, Alert)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
-                                                 columns.last, tasks, alerts, day, days)
+                                                 columns.last, tally, alerts, day, days)
             counts = columns.counts(names)
         else:
             accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in session.execute(
@@ -1079,18 +1148,19 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
             report = tm.team_performance(people, accounts, weeks, tasks, alerts, day, days)
             # every CSM's portfolio, week by week over the window (the Health report's weekly SQL, by CSM)
             counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
+            # open tasks not yet due (or with no due date), counted for whom a task counts (assignee, else the CSM)
+            holder = func.coalesce(Task.assignee_user_id, Account.csm_user_id)
+            waiting = {int(u): int(n) for u, n in session.execute(
+                select(holder, func.count()).join(Account, Account.id == Task.account_id)
+                .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day),
+                       holder.is_not(None))
+                .group_by(holder))}
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     members: dict[int, list[int]] = defaultdict(list)
     for p in people:
         if p.manager_id is not None:
             members[p.manager_id].append(p.user_id)
-    # open tasks not yet due (or with no due date), counted for whom a task counts (assignee, else the CSM)
-    holder = func.coalesce(Task.assignee_user_id, Account.csm_user_id)
-    waiting: dict[int, int] = {int(u): int(n) for u, n in session.execute(
-        select(holder, func.count()).join(Account, Account.id == Task.account_id)
-        .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day), holder.is_not(None))
-        .group_by(holder))}
     return _TeamFacts(day, days, start, report, names, members, waiting, counts,
                       (last_week - first_week).days // 7 + 1)
 

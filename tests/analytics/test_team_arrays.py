@@ -12,9 +12,10 @@ import pytest
 
 from analytics.base import WeekHealth, week_start
 from analytics.team import AlertFacts, OwnedAccount, Person, TaskFacts, Touch, team_performance
-from analytics.team_arrays import NO_CSM, team_performance_arrays
+from analytics.team_arrays import NO_CSM, TaskTally, tally_tasks, team_performance_arrays
 
 AS_OF = dt.date(2026, 3, 18)
+NONE = TaskTally({}, {}, {}, frozenset(), {})
 
 
 @pytest.mark.parametrize("seed", range(10))
@@ -57,9 +58,10 @@ def test_arrays_equal_the_rows(seed: int, days: int) -> None:
     touches = [Touch(rng.choice(ids), day(rng.randint(0, 60))) for _ in range(5)] if ids else []
     expected = team_performance(people, [OwnedAccount(a, c, x) for a, c, x in zip(ids, csms, arrs, strict=True)],
                                 weeks, tasks, alerts, AS_OF, days, touches)
+    tally = tally_tasks(tasks, dict(zip(ids, csms, strict=True)), AS_OF, days, touches)
     got = team_performance_arrays(
         people, np.array(ids, dtype=np.int64), np.array([NO_CSM if c is None else c for c in csms], dtype=np.int64),
-        np.array([x or 0.0 for x in arrs], dtype=np.float64), first, last, tasks, alerts, AS_OF, days, touches)
+        np.array([x or 0.0 for x in arrs], dtype=np.float64), first, last, tally, alerts, AS_OF, days)
     assert got == expected
     assert sum(f.accounts for f in got.csms.values()) == sum(c is not None for c in csms)
     if n >= 60:
@@ -68,13 +70,13 @@ def test_arrays_equal_the_rows(seed: int, days: int) -> None:
 
 def test_columns_of_unequal_length_are_refused() -> None:
     with pytest.raises(ValueError, match="one value per account"):
-        team_performance_arrays([], np.array([1, 2]), np.array([1]), np.zeros(2), np.zeros(2), np.zeros(2), [], [],
+        team_performance_arrays([], np.array([1, 2]), np.array([1]), np.zeros(2), np.zeros(2), np.zeros(2), NONE, [],
                                 AS_OF)
 
 
 def test_health_means_sum_in_the_accounts_order() -> None:
     scores = [0.1, 1e16, -1e16, 0.2]  # a different order or a pairwise sum gives another mean
     report = team_performance_arrays([Person(1, "Mia")], np.arange(1, 5), np.ones(4, dtype=np.int64), np.zeros(4),
-                                     np.array(scores), np.full(4, np.nan), [], [], AS_OF)
+                                     np.array(scores), np.full(4, np.nan), NONE, [], AS_OF)
     assert report.csms[1].health_first == sum(scores) / 4 and report.csms[1].health_last is None
     assert not math.isclose(sum(scores) / 4, math.fsum(scores) / 4)

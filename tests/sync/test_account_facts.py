@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 
 from extensions import canary_store
 from scoring import default_model
-from store.models import Account, AccountFact, HealthSnapshot, HealthWeek, ReportFactsState
+from store.models import Account, AccountFact, Alert, HealthSnapshot, HealthWeek, ReportFactsState, Task
 from sync import base_reports as br
 from sync.reports import Cohort
 from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
@@ -123,9 +123,56 @@ def _snapshot(account_id: int, day: dt.date, score: float | None, band: str | No
                                            MEASURES[1]: {"value": 0.125}}})
 
 
+def _tasks(s: Any, ws: Workspace) -> None:
+    """Tasks of every kind the team figures count (in SQL from the facts, in Python from the snapshots): done on
+    time, late, on its due day late in the evening (UTC), closed by a play, linked to alerts, before the window;
+    open overdue, not yet due, without a due date; assigned to another person; on a retired account."""
+    a, u = ws.accounts, ws.users
+    day = WORLD_AS_OF
+
+    def at(back: int, hour: int = 10, minute: int = 0) -> dt.datetime:
+        return dt.datetime.combine(day - dt.timedelta(days=back), dt.time(hour, minute), dt.UTC)
+
+    alerts = [Alert(account_id=a[name], rule="usage_drop", dedupe_key=f"t:{i}", title="t", severity="high",
+                    raised_at=at(back)) for i, (name, back) in enumerate(
+                        [("Alpha Poor Renewing", 5), ("Alpha Other Poor", 40), ("Alpha Poor Later", 2)])]
+    s.add_all(alerts)
+    s.flush()
+    rows = [  # account, status, due (days ahead), completed (days back, hour), assignee, alert, closed reason
+        ("Alpha Poor Renewing", "done", -3, (1, 9), None, 0, None),
+        ("Alpha Poor Renewing", "done", -3, (4, 12), None, 0, None),  # a later completion of the same alert
+        ("Alpha Poor Renewing", "done", -10, (3, 23), "csm2", None, None),  # late, by another person
+        ("Alpha Other Poor", "done", -5, (5, 23), None, None, None),  # on its due day, 23:00 UTC
+        ("Alpha Other Poor", "done", None, (20, 8), None, 1, None),
+        ("Alpha Other Poor", "done", 0, (2, 8), None, None, "play closed"),  # not a completion by a person
+        ("Alpha Other Poor", "done", 0, (2, 8), None, None, ""),
+        ("Alpha Poor Later", "done", -40, (45, 8), None, None, None),  # before every window but 90 days
+        ("Alpha Poor Later", "done", -1, (0, 7), None, 2, None),
+        ("Alpha Poor Later", "open", -2, None, None, None, None),  # overdue
+        ("Alpha Poor Later", "open", -30, None, "manager", None, None),
+        ("Alpha Unowned", "open", -1, None, None, None, None),  # overdue, nobody's
+        ("Alpha Unowned", "open", None, None, "csm", None, None),
+        ("Alpha Good Steady", "open", 0, None, None, None, None),  # due today: not overdue
+        ("Alpha Good Steady", "done", 1, (6, 11), None, None, None),
+        ("Alpha Good Steady", "open", -4, None, None, None, None),
+    ]
+    for name, status, due, done, assignee, alert, reason in rows:
+        s.add(Task(account_id=a[name], title="t", status=status,
+                   due_date=None if due is None else day + dt.timedelta(days=due),
+                   completed_at=None if done is None else at(done[0], done[1]),
+                   assignee_user_id=None if assignee is None else u[assignee],
+                   alert_id=None if alert is None else alerts[alert].id, closed_reason=reason))
+    s.flush()
+    retired = s.get(Account, a["Alpha Good Steady"])
+    assert retired is not None
+    retired.lifecycle_stage = "retired"  # its open tasks count for no CSM, its assignee's still do
+
+
 def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        _tasks(s, ws)
     with store.session(ws.tenant_id) as s:
         assert br.refresh_account_facts(s, MEASURES) == 5
     with store.session(ws.tenant_id) as s:
@@ -137,6 +184,10 @@ def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
         used = len(reads)
         assert facts == _from_snapshots(s, ws, monkeypatch)
         assert len(reads) == used  # the comparison read no facts
+        csms = {c["user_id"]: c for c in facts["team-30"]["csms"]}
+        assert sum(c["on_time"] + c["late"] for c in csms.values()) >= 4 and sum(c["overdue"] for c in csms.values())
+        assert csms[ws.users["csm2"]]["late"] >= 1 and sum(c["acted"] for c in csms.values()) >= 1
+        assert sum(c["open"] for c in csms.values()) >= 2
         _assert_equal_weekly(_weekly(s, ws, True, monkeypatch), _weekly(s, ws, False, monkeypatch))
         # what the facts do not hold is read from the snapshots: another day, more weeks, another measure
         reads.clear()
