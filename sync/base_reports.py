@@ -518,14 +518,20 @@ def _fact_distribution(session: Session, group: Any, cohort: Cohort) -> list[Any
 
 
 def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
-    """`statement`'s rows read through the session's connection (Core: no ORM row processing of 100,000 rows),
-    with the workspace's condition on each of `scoped` (models in its FROM) added here: the session's tenant
-    criteria (`store.scoping`) apply to ORM statements only. An outer-joined model's is the caller's, in its ON."""
+    """`statement`'s rows as the driver returns them, read through the session's connection: no ORM or SQLAlchemy
+    row processing of 100,000 rows, so only for columns the driver returns as read (integers, floats, text,
+    blobs: no dates). The workspace's condition on each of `scoped` (models in its FROM) is added here: the
+    session's tenant criteria (`store.scoping`) apply to ORM statements only; an outer-joined model's is the
+    caller's, in its ON."""
     tenant = current_tenant(session)
     if tenant is None:
         raise ValueError("account facts are read for one workspace")
     session.flush()
-    return list(session.connection().execute(statement.where(*[m.tenant_id == tenant for m in scoped])).all())
+    result = session.connection().execute(statement.where(*[m.tenant_id == tenant for m in scoped]))
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -1058,7 +1064,8 @@ def _task_tally(session: Session, day: dt.date, days: int) -> tuple[tma.TaskTall
     done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
                 Task.completed_at.is_not(None))
     in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
-    one, zero = literal_column("1"), literal_column("0")  # inline: PostgreSQL groups by the selected expression
+    one: Any = literal_column("1")  # inline (no bind parameters): PostgreSQL groups by the selected expression
+    zero: Any = literal_column("0")
     timely_flag = case((in_time, one), else_=zero)
     on_time: dict[int, int] = defaultdict(int)
     late: dict[int, int] = defaultdict(int)
@@ -1132,7 +1139,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
             columns = _fact_team_columns(session, facts, first_week, last_week)
             tally, waiting = _task_tally(session, day, days)
-            alerts = [tm.AlertFacts(*row) for row in _core_rows(session, alert_query, Alert)]
+            alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, alerts, day, days)
             counts = columns.counts(names)
