@@ -26,12 +26,12 @@ def benchmarks_of_matrix(segments: Sequence[str | None], measures: Sequence[str]
     out = []
     for k, g in enumerate(names):
         # each column sorted once (NaN last, stable like the list sort), its percentiles read at their ranks
-        rows = np.sort(values[of_row == k], axis=0, kind="stable")
-        counts = (~np.isnan(rows)).sum(axis=0).tolist()
+        columns = np.sort(np.ascontiguousarray(values[of_row == k].T), axis=1, kind="stable")
+        counts = (~np.isnan(columns)).sum(axis=1).tolist()
         for j, measure in enumerate(measures):
             n = counts[j]
             if n:
-                column = rows[:n, j]
+                column = columns[j]
                 out.append(Benchmark(g, measure, n, {p: float(column[_rank(n, p)]) for p in PERCENTILES}))
     out.sort(key=lambda b: (b.segment, b.measure))
     return out

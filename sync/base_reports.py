@@ -1064,34 +1064,24 @@ def _task_tally(session: Session, day: dt.date, days: int) -> tuple[tma.TaskTall
     done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
                 Task.completed_at.is_not(None))
     in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
-    one: Any = literal_column("1")  # inline (no bind parameters): PostgreSQL groups by the selected expression
-    zero: Any = literal_column("0")
-    timely_flag = case((in_time, one), else_=zero)
+    # one pass over the tasks: what each counts as (1 on time, 2 late: completed by a person in the window; 3 open
+    # and overdue; 4 open, not yet due), per assignee, CSM and CSM while live; inline numbers (no bind parameters:
+    # PostgreSQL groups by the selected expression)
+    in_window = and_(done, Task.completed_at >= at(start), Task.completed_at < at(day + dt.timedelta(days=1)))
+    kind = case((and_(in_window, in_time), literal_column("1")), (in_window, literal_column("2")),
+                (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), literal_column("3")),
+                else_=literal_column("4"))
     on_time: dict[int, int] = defaultdict(int)
     late: dict[int, int] = defaultdict(int)
-    for assignee, csm, timely, n in session.execute(
-            select(Task.assignee_user_id, live, timely_flag, func.count())
-            .join(Account, Account.id == Task.account_id)
-            .where(done, Task.completed_at >= at(start), Task.completed_at < at(day + dt.timedelta(days=1)))
-            .group_by(Task.assignee_user_id, live, timely_flag)):
-        who = assignee if assignee is not None else csm
-        if who is not None:
-            (on_time if timely else late)[int(who)] += int(n)
     overdue: dict[int, int] = defaultdict(int)
     waiting: dict[int, int] = defaultdict(int)
-    due = case((and_(Task.due_date.is_not(None), Task.due_date < day), one), else_=zero)
-    for assignee, csm, csm_if_live, is_due, n in session.execute(
-            select(Task.assignee_user_id, Account.csm_user_id, live, due, func.count())
-            .join(Account, Account.id == Task.account_id).where(Task.status == "open")
-            .group_by(Task.assignee_user_id, Account.csm_user_id, live, due)):
-        if is_due:
-            who = assignee if assignee is not None else csm_if_live
-            if who is not None:
-                overdue[int(who)] += int(n)
-        else:
-            holder = assignee if assignee is not None else csm
-            if holder is not None:
-                waiting[int(holder)] += int(n)
+    for assignee, csm, csm_if_live, k, n in session.execute(
+            select(Task.assignee_user_id, Account.csm_user_id, live, kind, func.count())
+            .join(Account, Account.id == Task.account_id).where(or_(in_window, Task.status == "open"))
+            .group_by(Task.assignee_user_id, Account.csm_user_id, live, kind)):
+        holder = assignee if assignee is not None else (csm if k == 4 else csm_if_live)
+        if holder is not None:
+            (on_time, late, overdue, waiting)[int(k) - 1][int(holder)] += int(n)
     touched = frozenset(int(a) for a, in session.execute(
         select(Task.account_id).where(done, Task.completed_at >= at(untouched_since),
                                       Task.completed_at < at(day + dt.timedelta(days=1))).distinct()))
