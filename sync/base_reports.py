@@ -477,8 +477,8 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
         slot_of = cast((func.julianday(HealthWeek.week) - func.julianday(literal(first.isoformat()))) / 7, Integer)
     letter = case(*[(HealthWeek.band == band, ord(code)) for band, code in _BAND_CODES.items() if band],
                   else_=ord(_BAND_CODES[None]))
-    weeks = session.execute(select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
-                            .where(HealthWeek.week >= first)).all()
+    weeks = _core_rows(session, select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
+                       .where(HealthWeek.week >= first), HealthWeek)  # a row per account and week: no processing
     ids = np.unique(np.fromiter((r[0] for r in (*lead, *weeks)), dtype=np.int64))
     scores = np.full((len(ids), FACT_WEEKS), np.nan)
     codes = np.full((len(ids), FACT_WEEKS), ord(_NO_WEEK), dtype=np.uint8)

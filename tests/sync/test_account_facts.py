@@ -274,3 +274,40 @@ def test_no_facts_for_a_workspace_never_scored(seeded: Any) -> None:
         assert s.scalar(select(func.count()).select_from(AccountFact)) == 0
         assert s.scalar(select(func.count()).select_from(ReportFactsState)) == 0
         assert br._fresh_facts(s, br.as_of_day(s)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fact_columns_equal_the_pure_functions(seed: int) -> None:
+    """The NumPy views of the facts' columns (`_week_cells`, `_fact_persistent_poor`) equal `analytics.base` of the
+    same week-end rows: random bands, scores, groups and (N, M) rules, ties in the poor counts."""
+    rng = np.random.default_rng(seed)
+    n, width = int(rng.choice([1, 9, 300])), br.FACT_WEEKS
+    day = WORLD_AS_OF
+    facts = br._Facts(day, (), br.hb.week_start(day), width)
+    first = facts.first_week()
+    codes = rng.integers(0, 5, size=(n, width))  # good, average, poor, none, no row
+    scores = np.where(rng.random((n, width)) < 0.2, np.nan, rng.uniform(0, 100, (n, width)))
+    ids = rng.permutation(np.arange(1, 5 * n + 1))[:n].astype(np.int64)
+    labels = ["b", "a", "c"]
+    index = rng.integers(0, 3, size=n).astype(np.int64)
+    rows = br._FactRows(labels, index, [None] * n, ids, [f"name {a}" for a in ids.tolist()], scores, codes, None, None)
+    week_rows = [br.hb.WeekHealth(int(ids[i]), first + dt.timedelta(weeks=w), None if math.isnan(scores[i, w])
+                                  else float(scores[i, w]), br._CODE_BANDS[codes[i, w]])
+                 for i in range(n) for w in range(width) if codes[i, w] != 4]
+    for at_least, of_last in ((1, 1), (3, 4), (2, 26), (5, 8)):
+        expected = br.hb.persistent_poor(week_rows, day, at_least, of_last)
+        assert br._fact_persistent_poor(rows, facts, day, at_least, of_last) == expected
+    cells = br._week_cells(labels, index, scores[:, 14:], codes[:, 14:], first + dt.timedelta(weeks=14))
+    got = {(c.group, c.week, c.band): (c.accounts, c.scored, c.score_sum) for c in cells}
+    want: dict[Any, list[Any]] = {}
+    for i in range(n):
+        for w in range(14, width):
+            if codes[i, w] != 4:
+                cell = want.setdefault((labels[index[i]], first + dt.timedelta(weeks=w), br._CODE_BANDS[codes[i, w]]),
+                                       [0, 0, 0.0])
+                cell[0] += 1
+                if not math.isnan(scores[i, w]):
+                    cell[1] += 1
+                    cell[2] += float(scores[i, w])
+    assert got == {k: tuple(v) for k, v in want.items()}
+    assert sum(v[0] for v in got.values()) == int((codes[:, 14:] != 4).sum())
