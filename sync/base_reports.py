@@ -993,7 +993,8 @@ class _TeamFacts:
 @dataclasses.dataclass(frozen=True)
 class _TeamColumns:
     """The live accounts as columns (id order): CSM (`tma.NO_CSM`: none), ARR (0: none), week-end score of the
-    window's first and last ISO weeks (NaN: none), and the facts' scores and band codes from the first week."""
+    window's first and last ISO weeks (NaN: none), and the facts' scores and band codes from the first week; and
+    every account's CSM and whether it is live."""
 
     ids: np.ndarray
     csm: np.ndarray
@@ -1003,6 +1004,10 @@ class _TeamColumns:
     scores: np.ndarray
     bands: np.ndarray
     first_week: dt.date
+    everyone: np.ndarray
+    """Every account's id (id order), its CSM and whether it is live (`live_accounts`)."""
+    owners: np.ndarray
+    alive: np.ndarray
 
     def counts(self, names: dict[int, str]) -> list[hb.WeekCount]:
         """`weekly_counts` by CSM of the live accounts over the weeks held (the accounts without a fact have no
@@ -1016,14 +1021,20 @@ class _TeamColumns:
 
 
 def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, last_week: dt.date) -> _TeamColumns:
-    """One read of the live accounts outer-joined to their facts (`_TeamColumns`)."""
+    """One read of the accounts outer-joined to their facts: the live ones' `_TeamColumns`, with every account's
+    CSM and whether it is live (what the tasks' tally needs)."""
     tenant = current_tenant(session)
+    live = case((live_accounts(), literal_column("1")), else_=literal_column("0"))
     rows = _core_rows(session, select(Account.id, Account.csm_user_id, Account.arr, AccountFact.week_scores,
-                                      AccountFact.week_bands)
+                                      AccountFact.week_bands, live)
                       .select_from(Account)
                       .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
                                                    AccountFact.tenant_id == tenant))
-                      .where(live_accounts()).order_by(Account.id), Account)
+                      .order_by(Account.id), Account)
+    everyone = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    owners = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=len(rows))
+    alive = np.fromiter((r[5] for r in rows), dtype=bool, count=len(rows))
+    rows = [r for r, keep in zip(rows, alive.tolist(), strict=True) if keep]
     n, width = len(rows), facts.weeks
     no_scores, no_bands = b"\xff" * (8 * width), _NO_WEEK * width  # NaN, no row
     lo = (first_week - facts.first_week()).days // 7
@@ -1036,11 +1047,9 @@ def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, las
     def week(slot: int) -> np.ndarray:  # a week-end row's score, NaN for none (or no row that week)
         return np.where(bands[:, slot] != 4, scores[:, slot], np.nan)
 
-    return _TeamColumns(
-        np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-        np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=n),
-        np.fromiter((0.0 if r[2] is None else r[2] for r in rows), dtype=np.float64, count=n),
-        week(0), week(last), scores, bands, first_week)
+    return _TeamColumns(everyone[alive], owners[alive],
+                        np.fromiter((0.0 if r[2] is None else r[2] for r in rows), dtype=np.float64, count=n),
+                        week(0), week(last), scores, bands, first_week, everyone, owners, alive)
 
 
 def _utc_day(session: Session, column: Any) -> Any:
@@ -1050,48 +1059,56 @@ def _utc_day(session: Session, column: Any) -> Any:
     return func.date(column)
 
 
-def _task_tally(session: Session, day: dt.date, days: int) -> tuple[tma.TaskTally, dict[int, int]]:
-    """`analytics.team_arrays.tally_tasks` of the tasks, in SQL (GROUP BY whom a task counts for: its assignee,
-    else its account's CSM while the account is live), and the open tasks not yet due per assignee, else CSM (the
-    `waiting` figure): a few aggregate rows, no row per task."""
+def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
+                ) -> tuple[tma.TaskTally, dict[int, int]]:
+    """`analytics.team_arrays.tally_tasks` of the tasks, and the open tasks not yet due per assignee, else CSM (the
+    `waiting` figure): what each task counts as is computed in SQL (one pass over the tasks, no join: the account,
+    the assignee and a number), whom it counts for (its assignee, else its account's CSM: while the account is
+    live, but for `waiting`) from `columns`, counted with NumPy."""
     start = day - dt.timedelta(days=days - 1)
     untouched_since = day - dt.timedelta(days=tm.UNTOUCHED_DAYS - 1)
 
     def at(d: dt.date) -> dt.datetime:
         return dt.datetime.combine(d, dt.time(), dt.UTC)
 
-    live = case((live_accounts(), Account.csm_user_id), else_=None)
+    def number(k: int) -> Any:  # inline: no bind parameter per row
+        return literal_column(str(k))
+
+    end = at(day + dt.timedelta(days=1))
     done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
                 Task.completed_at.is_not(None))
     in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
-    # one pass over the tasks: what each counts as (1 on time, 2 late: completed by a person in the window; 3 open
-    # and overdue; 4 open, not yet due), per assignee, CSM and CSM while live; inline numbers (no bind parameters:
-    # PostgreSQL groups by the selected expression)
-    in_window = and_(done, Task.completed_at >= at(start), Task.completed_at < at(day + dt.timedelta(days=1)))
-    kind = case((and_(in_window, in_time), literal_column("1")), (in_window, literal_column("2")),
-                (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), literal_column("3")),
-                else_=literal_column("4"))
-    on_time: dict[int, int] = defaultdict(int)
-    late: dict[int, int] = defaultdict(int)
-    overdue: dict[int, int] = defaultdict(int)
-    waiting: dict[int, int] = defaultdict(int)
-    for assignee, csm, csm_if_live, k, n in session.execute(
-            select(Task.assignee_user_id, Account.csm_user_id, live, kind, func.count())
-            .join(Account, Account.id == Task.account_id).where(or_(in_window, Task.status == "open"))
-            .group_by(Task.assignee_user_id, Account.csm_user_id, live, kind)):
-        holder = assignee if assignee is not None else (csm if k == 4 else csm_if_live)
-        if holder is not None:
-            (on_time, late, overdue, waiting)[int(k) - 1][int(holder)] += int(n)
-    touched = frozenset(int(a) for a, in session.execute(
-        select(Task.account_id).where(done, Task.completed_at >= at(untouched_since),
-                                      Task.completed_at < at(day + dt.timedelta(days=1))).distinct()))
+    in_window = and_(done, Task.completed_at >= at(start), Task.completed_at < end)
+    touching = and_(done, Task.completed_at >= at(untouched_since), Task.completed_at < end)
+    # 1 on time, 2 late (completed by a person in the window), 3 open and overdue, 4 open and not yet due, 0 none
+    # of these; +8 when it touched its account in the last `UNTOUCHED_DAYS` days
+    kind = case((and_(in_window, in_time), number(1)), (in_window, number(2)),
+                (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
+                (Task.status == "open", number(4)), else_=number(0))
+    touch = case((touching, number(8)), else_=number(0))
+    rows = _core_rows(session, select(Task.account_id, Task.assignee_user_id, kind + touch)
+                      .where(or_(in_window, touching, Task.status == "open")), Task)
+    n = len(rows)
+    accounts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    assignee = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=n)
+    code = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+    kinds = code & 7
+    at_row = np.minimum(np.searchsorted(columns.everyone, accounts), max(len(columns.everyone) - 1, 0))
+    known = (columns.everyone[at_row] == accounts) if len(columns.everyone) else np.zeros(n, dtype=bool)
+    csm = np.where(known, columns.owners[at_row] if len(columns.everyone) else tma.NO_CSM, tma.NO_CSM)
+    csm_if_live = np.where(known & (columns.alive[at_row] if len(columns.everyone) else False), csm, tma.NO_CSM)
+    holder = np.where(assignee != tma.NO_CSM, assignee, np.where(kinds == 4, csm, csm_if_live))
+    tallies: list[dict[int, int]] = []
+    for k in (1, 2, 3, 4):
+        people, counts = np.unique(holder[(kinds == k) & (holder != tma.NO_CSM)], return_counts=True)
+        tallies.append(dict(zip(people.tolist(), counts.tolist(), strict=True)))
+    touched = frozenset(np.unique(accounts[code >= 8]).tolist())
     since = at(min(start, untouched_since))  # the tasks `team_performance` is handed
     acted_at = {int(typing.cast(int, alert)): _aware(first) for alert, first in session.execute(
         select(Task.alert_id, func.min(Task.completed_at))
-        .where(done, Task.alert_id.is_not(None), Task.completed_at >= since,
-               Task.completed_at < at(day + dt.timedelta(days=1)))
+        .where(done, Task.alert_id.is_not(None), Task.completed_at >= since, Task.completed_at < end)
         .group_by(Task.alert_id))}
-    return tma.TaskTally(dict(on_time), dict(late), dict(overdue), touched, acted_at), dict(waiting)
+    return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
 
 
 def _aware(value: Any) -> dt.datetime:
@@ -1128,7 +1145,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
             columns = _fact_team_columns(session, facts, first_week, last_week)
-            tally, waiting = _task_tally(session, day, days)
+            tally, waiting = _task_tally(session, day, days, columns)
             alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, alerts, day, days)
