@@ -271,12 +271,12 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     whole = facts is not None and facts.holds(measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
     trend_facts = facts is not None and facts.holds((), mondays[0])
     rows = None
-    if facts is not None and (trend_facts or (whole and cached is None)):
+    if facts is not None and (trend_facts or whole):
         rows = _fact_rows(session, facts, dimension, cohort, people, measures=whole and cached is None)
     score = HealthSnapshot.score
     tenth = func.floor(score / 10) if _postgres(session) else score / 10  # SQLite's CAST truncates, PG's rounds
     bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
-    band_rows = _fact_distribution(session, group, cohort) if whole else session.execute(
+    band_rows = [] if whole else session.execute(
         select(group.label("g"), HealthSnapshot.band, bin_.label("bin"), func.count(),
                func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
         .select_from(Account).outerjoin(latest, latest.c.account_id == Account.id)
@@ -285,6 +285,8 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
         .where(*cohort.conditions()).group_by(group, HealthSnapshot.band, bin_)).all()
     counts = [hb.BandCount(_label(g, dimension, people), band, None if b is None else int(b), int(n), float(arr))
               for g, band, b, n, arr in band_rows]
+    if whole and rows is not None:
+        counts = _fact_distribution(rows, _postgres(session))
     try:
         per_group = hb.distribution_of(counts)
         overall = hb.distribution_of(dataclasses.replace(c, group=hb.ALL) for c in counts).get(hb.ALL,
@@ -505,16 +507,27 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     return len(ids)
 
 
-def _fact_distribution(session: Session, group: Any, cohort: Cohort) -> list[Any]:
-    """The distribution's rows (group, band, tenth, accounts, ARR) from the facts: the snapshot query's SQL."""
-    score = AccountFact.score
-    tenth = func.floor(score / 10) if _postgres(session) else score / 10
-    bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
-    return list(session.execute(
-        select(group.label("g"), AccountFact.band, bin_.label("bin"), func.count(),
-               func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
-        .select_from(Account).outerjoin(AccountFact, AccountFact.account_id == Account.id)
-        .where(*cohort.conditions()).group_by(group, AccountFact.band, bin_)).all())
+def _fact_distribution(rows: _FactRows, postgres: bool) -> list[hb.BandCount]:
+    """The distribution's `BandCount` rows (group, band, tenth, accounts, ARR) from the facts' columns, counted with
+    NumPy as the snapshot query's SQL groups them: a tenth is floor(score ÷ 10) (SQLite's CAST truncates), 9 for
+    100 and over, none without a score; ARR summed in id order (the SQL's order is its own: the sums agree to far
+    below the cent they are shown to)."""
+    scored = ~np.isnan(rows.score)
+    score = np.where(scored, rows.score, 0.0)
+    tenth = np.where(score >= 100, 9, np.floor(score / 10) if postgres else np.trunc(score / 10)).astype(np.int64)
+    lo = min(0, int(tenth[scored].min(initial=0)))  # a negative score's tenth (PostgreSQL's floor): its own cell
+    span = 10 - lo + 1  # per group and band: no score, then the tenths from `lo` to 9
+    key = (rows.index * 4 + rows.band) * span + np.where(scored, tenth - lo + 1, 0)
+    size = len(rows.labels) * 4 * span
+    count = np.bincount(key, minlength=size)
+    arr = np.bincount(key, weights=rows.arr, minlength=size)
+    out = []
+    for cell in np.flatnonzero(count).tolist():
+        rest, b = divmod(cell, span)
+        label, band = divmod(rest, 4)
+        out.append(hb.BandCount(rows.labels[label], _CODE_BANDS[band], None if b == 0 else b - 1 + lo,
+                                int(count[cell]), float(arr[cell])))
+    return out
 
 
 def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
@@ -536,9 +549,10 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
 
 @dataclasses.dataclass(frozen=True)
 class _FactRows:
-    """The facts of a cohort's accounts as columns, read once per report: row i's group label (``labels[index[i]]``),
-    segment, account id and name, week-end scores (NaN: none) and band codes (`_CODE_BANDS`' index, 4: no row) of
-    the facts' weeks, and the latest snapshot's measure values (NaN; a row of NaN for an account without one)."""
+    """The facts of a cohort's accounts as columns (id order), read once per report: row i's group label
+    (``labels[index[i]]``), segment, account id and name, week-end scores (NaN: none) and band codes (`_CODE_BANDS`'
+    index, 4: no row) of the facts' weeks, the latest snapshot's measure values (NaN; a row of NaN for an account
+    without one), its ARR, score and band."""
 
     labels: list[str]
     index: np.ndarray
@@ -549,37 +563,49 @@ class _FactRows:
     bands: np.ndarray
     measures: np.ndarray | None
     has_measures: np.ndarray | None
+    arr: np.ndarray
+    """The account's ARR (0: none), its latest score (NaN: none) and band's code (3: none or no snapshot)."""
+    score: np.ndarray
+    band: np.ndarray
 
 
 def _fact_rows(session: Session, facts: _Facts, dimension: str | None, cohort: Cohort, people: dict[int, str],
                measures: bool) -> _FactRows:
-    """One read of the cohort's facts joined to their accounts (the group, segment, name of each), its blobs
-    decoded into matrices with NumPy."""
+    """One read of the cohort's accounts outer-joined to their facts (the group, segment, name, ARR of each; an
+    account without a fact has no week-end row nor score), its blobs decoded into matrices with NumPy."""
+    tenant = current_tenant(session)
     group = _group_column(dimension)
-    columns = [group.label("g"), Account.segment, AccountFact.account_id, Account.name, AccountFact.week_scores,
-               AccountFact.week_bands]
+    columns = [group.label("g"), Account.segment, Account.id, Account.name, AccountFact.week_scores,
+               AccountFact.week_bands, Account.arr, AccountFact.score, AccountFact.band]
     if measures:
         columns.append(AccountFact.measures)
-    rows = _core_rows(session, select(*columns).select_from(AccountFact)
-                      .join(Account, Account.id == AccountFact.account_id).where(*cohort.conditions()),
-                      AccountFact, Account)
+    rows = _core_rows(session, select(*columns).select_from(Account)
+                      .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
+                                                   AccountFact.tenant_id == tenant))
+                      .where(*cohort.conditions()).order_by(Account.id), Account)
     n, width = len(rows), facts.weeks
     groups = [r[0] for r in rows]
     labels: dict[str, int] = {}
     of_value = {g: labels.setdefault(_label(g, dimension, people), len(labels)) for g in dict.fromkeys(groups)}
     index = np.fromiter(map(of_value.__getitem__, groups), dtype=np.int64, count=n)
-    scores = np.frombuffer(b"".join(r[4] for r in rows), dtype=np.float64).reshape(n, width)
-    bands = _LOOKUP[np.frombuffer("".join(r[5] for r in rows).encode("ascii"), dtype=np.uint8).reshape(n, width)]
+    no_scores, no_bands = b"\xff" * (8 * width), _NO_WEEK * width  # NaN (a quiet NaN's bytes), no row
+    scores = np.frombuffer(b"".join(r[4] if r[4] is not None else no_scores for r in rows),
+                           dtype=np.float64).reshape(n, width)
+    bands = _LOOKUP[np.frombuffer("".join(r[5] if r[5] is not None else no_bands for r in rows).encode("ascii"),
+                                  dtype=np.uint8).reshape(n, width)]
     matrix = has = None
     if measures:
-        size = 8 * len(facts.measures)
-        blanks = b"\xff" * size  # NaN (a quiet NaN's bytes)
-        has = np.fromiter((r[6] is not None for r in rows), dtype=bool, count=n)
-        matrix = np.frombuffer(b"".join(r[6] if r[6] is not None else blanks for r in rows),
+        blanks = b"\xff" * (8 * len(facts.measures))
+        has = np.fromiter((r[9] is not None for r in rows), dtype=bool, count=n)
+        matrix = np.frombuffer(b"".join(r[9] if r[9] is not None else blanks for r in rows),
                                dtype=np.float64).reshape(n, len(facts.measures))
     return _FactRows(list(labels), index, [r[1] for r in rows], np.fromiter((r[2] for r in rows), dtype=np.int64,
                                                                              count=n),
-                     [r[3] for r in rows], scores, bands, matrix, has)
+                     [r[3] for r in rows], scores, bands, matrix, has,
+                     np.fromiter((0.0 if r[6] is None else r[6] for r in rows), dtype=np.float64, count=n),
+                     np.fromiter((np.nan if r[7] is None else r[7] for r in rows), dtype=np.float64, count=n),
+                     _LOOKUP[np.fromiter((ord(_BAND_CODES.get(r[8], "n")) for r in rows), dtype=np.uint8,
+                                         count=n)])
 
 
 def _week_cells(labels: Sequence[str], index: np.ndarray, scores: np.ndarray, bands: np.ndarray, first: dt.date

@@ -290,7 +290,21 @@ def test_fact_columns_equal_the_pure_functions(seed: int) -> None:
     ids = rng.permutation(np.arange(1, 5 * n + 1))[:n].astype(np.int64)
     labels = ["b", "a", "c"]
     index = rng.integers(0, 3, size=n).astype(np.int64)
-    rows = br._FactRows(labels, index, [None] * n, ids, [f"name {a}" for a in ids.tolist()], scores, codes, None, None)
+    latest = np.where(rng.random(n) < 0.2, np.nan, rng.choice([0.0, 9.99, 10.0, 55.5, 99.9, 100.0, 130.0], n))
+    band = rng.integers(0, 4, size=n)
+    arr = np.where(rng.random(n) < 0.3, 0.0, np.round(rng.uniform(0, 1e5, n), 2))
+    rows = br._FactRows(labels, index, [None] * n, ids, [f"name {a}" for a in ids.tolist()], scores, codes, None, None,
+                        arr, latest, band)
+    for postgres in (False, True):
+        got_dist = br.hb.distribution_of(br._fact_distribution(rows, postgres))
+        want_dist = br.hb.distribution_of(
+            br.hb.BandCount(labels[index[i]], br._CODE_BANDS[band[i]], None if math.isnan(latest[i])
+                            else min(int(latest[i] // 10), 9), 1, float(arr[i])) for i in range(n))
+        assert got_dist.keys() == want_dist.keys()
+        for g, d in got_dist.items():
+            assert (d.accounts, d.count, d.histogram) == (want_dist[g].accounts, want_dist[g].count,
+                                                          want_dist[g].histogram)
+            assert math.isclose(d.arr, want_dist[g].arr, rel_tol=1e-12, abs_tol=1e-6)
     week_rows = [br.hb.WeekHealth(int(ids[i]), first + dt.timedelta(weeks=w), None if math.isnan(scores[i, w])
                                   else float(scores[i, w]), br._CODE_BANDS[codes[i, w]])
                  for i in range(n) for w in range(width) if codes[i, w] != 4]
