@@ -312,7 +312,7 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
                 shared[reuse] = bench, poor, names
     except ValueError as exc:
         raise ReportError(str(exc)) from None
-    iso: dict[dt.date, str] = {}
+    iso: dict[tuple[dt.date, ...], list[str]] = {}  # the weeks' texts per pattern of poor weeks (a few)
     return {
         "as_of": day.isoformat(), "by": by, "weeks": [m.isoformat() for m in mondays],
         "overall": _distribution_dict(overall),
@@ -324,7 +324,9 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
                         "percentiles": {f"p{p}": _round(v, 4) for p, v in b.percentiles.items()}} for b in bench],
         "persistent_poor": {"at_least": poor_weeks, "of_last": of_weeks, "accounts": [
             {"account_id": p.account_id, "name": names.get(p.account_id, f"Account {p.account_id}"),
-             "poor_weeks": [iso.get(w) or iso.setdefault(w, w.isoformat()) for w in p.poor_weeks]} for p in poor]},
+             "poor_weeks": list(iso.get(p.poor_weeks) or iso.setdefault(p.poor_weeks, [w.isoformat() for w in
+                                                                                         p.poor_weeks]))}
+            for p in poor]},
         "definitions": dict(hb.DEFINITIONS),
     }
 
