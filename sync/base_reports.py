@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import operator
 import typing
 import zlib
 from collections import defaultdict
@@ -542,7 +543,15 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
     if tenant is None:
         raise ValueError("account facts are read for one workspace")
     session.flush()
-    result = session.connection().execute(statement.where(*[m.tenant_id == tenant for m in scoped]))
+    statement = statement.where(*[m.tenant_id == tenant for m in scoped])
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # binary results: a blob as its bytes, not hex text the server writes and psycopg decodes per row
+        compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+        with typing.cast(Any, connection.connection.driver_connection).cursor(binary=True) as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            return list(cursor.fetchall())
+    result = connection.execute(statement)
     try:
         return list(result.cursor.fetchall())
     finally:
@@ -584,7 +593,8 @@ def _fact_rows(session: Session, facts: _Facts, dimension: str | None, cohort: C
     rows = _core_rows(session, select(*columns).select_from(Account)
                       .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
                                                    AccountFact.tenant_id == tenant))
-                      .where(*cohort.conditions()).order_by(Account.id), Account)
+                      .where(*cohort.conditions()), Account)
+    rows.sort(key=operator.itemgetter(2))  # id order here, not the server's sort (PostgreSQL's spills to disk)
     n, width = len(rows), facts.weeks
     groups = [r[0] for r in rows]
     labels: dict[str, int] = {}
@@ -1057,8 +1067,8 @@ def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, las
                                       AccountFact.week_bands, live)
                       .select_from(Account)
                       .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
-                                                   AccountFact.tenant_id == tenant))
-                      .order_by(Account.id), Account)
+                                                   AccountFact.tenant_id == tenant)), Account)
+    rows.sort(key=operator.itemgetter(0))  # id order here, not the server's sort (PostgreSQL's spills to disk)
     everyone = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     owners = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=len(rows))
     alive = np.fromiter((r[5] for r in rows), dtype=bool, count=len(rows))
