@@ -4,11 +4,12 @@ no clock."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 
-from analytics.base import PERCENTILES, BaseAccount, Benchmark, _grouper, nearest_rank
+from analytics.base import PERCENTILES, BaseAccount, Benchmark, _grouper
 
 
 def benchmarks_of_matrix(segments: Sequence[str | None], measures: Sequence[str], values: np.ndarray
@@ -24,14 +25,21 @@ def benchmarks_of_matrix(segments: Sequence[str | None], measures: Sequence[str]
     of_row = np.fromiter((index[labels[s]] for s in segments), dtype=np.int64, count=len(segments))
     out = []
     for k, g in enumerate(names):
-        rows = values[of_row == k]
+        # each column sorted once (NaN last, stable like the list sort), its percentiles read at their ranks
+        columns = np.sort(np.ascontiguousarray(values[of_row == k].T), axis=1, kind="stable")
+        counts = (~np.isnan(columns)).sum(axis=1).tolist()
         for j, measure in enumerate(measures):
-            column = rows[:, j]
-            xs = np.sort(column[~np.isnan(column)], kind="stable").tolist()
-            if xs:
-                out.append(Benchmark(g, measure, len(xs), {p: nearest_rank(xs, p) for p in PERCENTILES}))
+            n = counts[j]
+            if n:
+                column = columns[j]
+                out.append(Benchmark(g, measure, n, {p: float(column[_rank(n, p)]) for p in PERCENTILES}))
     out.sort(key=lambda b: (b.segment, b.measure))
     return out
+
+
+def _rank(n: int, p: int) -> int:
+    """`nearest_rank`'s 0-based index among `n` sorted values."""
+    return max(math.ceil(p / 100 * n), 1) - 1
 
 
 __all__ = ["benchmarks_of_matrix"]

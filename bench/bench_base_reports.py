@@ -202,6 +202,8 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
                                                                           "cohort": br.Cohort(csm_user_id=csm)}),
                  "health (by segment, 16 measures)": (br._health_report, {"measures": measures}),
                  "team (30 days, one CSM)": (br._team_report, {"days": 30, "role": "csm", "user_id": csm}),
+                 "team (30 days, a manager)": (br._team_report, {"days": 30, "role": "manager",
+                                                                 "user_id": _a_manager(store)}),
                  "team (30 days, admin)": (br._team_report, {"days": 30})}
         for label, (fn, kwargs) in views.items() if COMPUTED_RUNS else ():
             p50, p95, cpu50 = cpu_timings(lambda fn=fn, kw=kwargs: run(fn, **kw), COMPUTED_RUNS)
@@ -223,6 +225,17 @@ def _a_csm(store: Any) -> int | None:
     with store.session(1) as s:
         return s.scalar(select(Account.csm_user_id).where(Account.csm_user_id.is_not(None))
                         .group_by(Account.csm_user_id).order_by(func.count().desc()).limit(1))
+
+
+def _a_manager(store: Any) -> int | None:
+    """The manager with the most direct reports."""
+    from sqlalchemy import func, select
+
+    from store.models import User
+
+    with store.session(1) as s:
+        return s.scalar(select(User.manager_id).where(User.manager_id.is_not(None))
+                        .group_by(User.manager_id).order_by(func.count().desc(), User.manager_id).limit(1))
 
 
 def _database(folder: str, accounts: int, admin_url: str | None) -> tuple[Path | str, str, bool]:

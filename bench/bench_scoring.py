@@ -6,7 +6,8 @@ of 7 runs), and the ratio; then what surrounds it: the table built from `Signals
 `HealthScore` built (with reasons), and list[Signals] → every HealthScore, the work this line timed
 before the batch path. Then signals on accounts with 30 days of usage rows (a sample, scaled to
 100,000): `compute_signals` one account at a time beside `compute_signal_table` with the usage as
-columns (and what making those columns from Python rows costs).
+columns (and what making those columns from Python rows costs), then the same accounts with user keys of
+their own (the sample's share 12 keys among all accounts; a store's are each account's people).
 The signals lines are CPU seconds of this process (wall beside): they are held against a fixed goal, not
 a floor timed in the same run, and the machine is shared.
 Run: `.venv/bin/python bench/bench_scoring.py` (`BENCH_SCORING_ACCOUNTS` for a smaller run)."""
@@ -242,6 +243,26 @@ def main() -> None:
           f"above; first call {cold * scale:.1f} s wall)")
     print(f"  usage rows → columns (UsageColumns.from_inputs): {flatten * scale:.1f} s for {ACCOUNTS:,}; "
           f"from the accounts' own rows, both: {both * scale:.1f} s; every Signals built: {rows_seconds * scale:.1f} s")
+
+    # The sample's accounts share 12 user keys; a store's user keys are each account's own people (e-mails): the
+    # same rows and contacts with keys of their account's own, as `InputLoader.load_columns` codes them.
+    width = len(columns.users)
+    pair, own_user = np.unique(columns.account * width + columns.user, return_inverse=True)
+    own_users = tuple(f"{columns.users[p % width]}.{bare[p // width].account_id}" for p in pair.tolist())
+    own_columns = UsageColumns(columns.account, columns.day, own_user.reshape(-1).astype(np.int64), columns.event,
+                               columns.count, own_users, columns.events)
+
+    def own_keys(a: AccountInputs) -> AccountInputs:
+        usage = a.usage and tuple(dataclasses.replace(u, user_key=f"{u.user_key}.{a.account_id}") for u in a.usage)
+        return dataclasses.replace(a, usage=usage, contacts=tuple(
+            dataclasses.replace(c, user_key=f"{c.user_key}.{a.account_id}") for c in a.contacts))
+
+    own_bare = [own_keys(a) for a in bare]
+    own, own_wall, own_table = best_cpu_of(lambda: compute_signal_table(own_bare, AS_OF, MODEL, own_columns))
+    assert [own_table.row(i) for i in range(200)] == [compute_signals(own_keys(a), AS_OF, MODEL) for a in sample[:200]]
+    print(f"compute_signal_table, each account's own user keys (CPU, best of {RUNS}): {own:.3f} s → "
+          f"{own * scale:.2f} s for {ACCOUNTS:,} (scaled; wall {own_wall * scale:.2f} s; the line above shares 12 keys "
+          "among all accounts)")
 
 if __name__ == "__main__":
     main()

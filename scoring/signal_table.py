@@ -6,12 +6,13 @@ the table's columns hold its scorable values — without a Python loop per usage
 accounts are one set of columns (`UsageColumns`: account position, day ordinal, user and event codes,
 count), which a loader fills set-wise or `UsageColumns.from_inputs` builds from the accounts' own rows.
 
-How the counts are made: every (account, user) pair gets a dense id (one sort of the row keys); a pair's
-activity over the last 28 days is a 28-bit mask of the days it was active (bit = days back), its key
-features a bit mask of the features it used; windowed distinct users and user-days are then bit tests
-and population counts, sums are `bincount`s per account, last days `maximum.at`. Tickets and survey
-answers are flattened to columns once and counted the same way. The few per-account facts (contacts,
-onboarding, renewal, ARR) are read in one pass over the accounts. Every float is built from the same
+How the counts are made: every (account, user) pair gets a dense id (a dense mark of the row keys, or, with
+many users, the user's code in its owner account: no sort of the rows); a pair's activity is a 64-bit mask of
+the days it was active (bit = days back; login rows apart) and its key features a bit mask of the features
+it used in the last 28 days; windowed distinct users and user-days are then bit tests and population counts,
+last days lowest set bits, sums one `bincount` per account and class of row. Tickets, contacts and survey
+answers are flattened to columns once (maps over the objects) and counted the same way; the per-account
+facts (seats, onboarding start, renewal, ARR) are read by maps over the accounts. Every float is built from the same
 whole numbers by the same operations as `compute_signals` builds it, so the values are the same floats.
 
 One case keeps the one-account computation (as `scoring.series` does): an account whose usage keys
@@ -29,7 +30,7 @@ import gc
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, overload
 
@@ -47,8 +48,6 @@ IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-_PEOPLE = frozenset({"executive_sponsor", "champion"})
-"""The contact roles whose activity is a signal."""
 DAY_COLUMNS = 64
 """Days back marked per (account, user) pair (the windows read the last 28)."""
 MAX_FLAGS = 64
@@ -126,8 +125,58 @@ def _group_ids(keys: IntArray, space: int) -> tuple[IntArray, IntArray]:
     return distinct, np.searchsorted(distinct, keys)
 
 
+def _pairs(acc: IntArray, user: IntArray, n: int, width: int) -> tuple[IntArray, IntArray, int, IntArray | None]:
+    """The rows' (account, user) pairs: (the pairs' keys ``account × width + user``, sorted; each row's id among
+    `rows` ids; `rows`; each sorted pair's id, None when the ids are the sorted positions).
+
+    A small key space is marked densely (`_group_ids`). A large one comes from many users (user keys are mostly
+    an account's own): a user's rows in its owner account (the account of any one of its rows) are one pair, whose
+    id is the user's code, and only its rows in other accounts are grouped by key; the pairs, not the rows, are
+    then sorted."""
+    space = n * width
+    if space <= 2 * len(acc) + 65536:
+        keys = acc * width
+        keys += user
+        pairs, pid = _group_ids(keys, space)
+        return pairs, pid, len(pairs), None
+    owner = np.full(width, -1, dtype=np.int64)
+    owner[user] = acc  # each user's owner: the account of one of its rows
+    rid = user
+    others = np.flatnonzero(owner[user] != acc)
+    extra = np.zeros(0, dtype=np.int64)
+    if len(others):
+        extra, position = _group_ids(acc[others] * width + user[others], space)
+        rid = user.copy()
+        rid[others] = width + position
+    owned = np.flatnonzero(owner >= 0)
+    keys = np.concatenate([owner[owned] * width + owned, extra])
+    ids = np.concatenate([owned, width + np.arange(len(extra), dtype=np.int64)])
+    order = np.argsort(keys)  # the keys are distinct
+    return keys[order], rid, width + len(extra), ids[order]
+
+
+def _trailing_zeros(x: npt.NDArray[np.uint64]) -> IntArray:
+    """The position of each number's lowest set bit (64 for 0)."""
+    return _popcount((x & (~x + np.uint64(1))) - np.uint64(1))
+
+
+def _casefolded(keys: Sequence[str]) -> list[str]:
+    """``[k.casefold() for k in keys]``, folded as one string (case folding maps each character on its own, and
+    only NUL folds to NUL); the keys themselves when folding changes none (their hashes already known)."""
+    joined = "\0".join(keys)
+    folded = joined.casefold()
+    if folded == joined:
+        return list(keys)
+    if joined.count("\0") != len(keys) - 1:
+        return [k.casefold() for k in keys]
+    return folded.split("\0")
+
+
 class _Ordinals(dict[Any, int]):
-    """Day ordinals of dates and datetimes (only the day counts), each worked out once."""
+    """Day ordinals of dates and datetimes (only the day counts), each worked out once; None's is 0."""
+
+    def __init__(self) -> None:
+        super().__init__({None: 0})
 
     def __missing__(self, value: Any) -> int:
         found = self[value] = _day(value).toordinal()
@@ -219,30 +268,27 @@ class _Computation:
     # --- per-account facts, one pass ---------------------------------------------------------------------
 
     def _facts(self) -> None:
-        n, today = self.n, self.today
-        has_usage = np.zeros(n, dtype=bool)
-        has_tickets = np.zeros(n, dtype=bool)
-        seats = np.zeros(n)
-        start = np.zeros(n, dtype=np.int64)  # onboarding start ordinal, 0: none
-        renewal: list[dt.date | None] = [None] * n
+        n, today, accounts, ordinal = self.n, self.today, self.accounts, self.ordinal
+
+        def field(name: str) -> list[Any]:
+            return list(map(attrgetter(name), accounts))
+
+        def given(values: list[Any]) -> BoolArray:
+            return np.fromiter(map(operator.is_not, values, repeat(None)), dtype=bool, count=n)
+
+        has_usage = given(field("usage"))
+        has_tickets = given(field("tickets"))
+        seats = np.array([s or 0 for s in field("seats_purchased")], dtype=np.float64)
+        # onboarding start ordinal, 0: none
+        start = np.array([0 if d is None else ordinal[d] for d in field("onboarding_start")], dtype=np.int64)
+        renewal: list[dt.date | None] = [None if d is None else _day(d) for d in field("renewal_date")]
+        has_renewal = given(renewal)
         renewal_days = np.zeros(n)
-        has_renewal = np.zeros(n, dtype=bool)
+        renewal_days[has_renewal] = [float(d.toordinal() - today) for d in renewal if d is not None]
+        arrs = field("arr")
+        has_arr = given(arrs)
         arr = np.zeros(n)
-        has_arr = np.zeros(n, dtype=bool)
-        for i, a in enumerate(self.accounts):
-            has_usage[i] = a.usage is not None
-            has_tickets[i] = a.tickets is not None
-            if a.seats_purchased:
-                seats[i] = a.seats_purchased
-            if a.onboarding_start is not None:
-                start[i] = self.ordinal[a.onboarding_start]
-            if a.renewal_date is not None:
-                day = renewal[i] = _day(a.renewal_date)
-                renewal_days[i] = float(day.toordinal() - today)
-                has_renewal[i] = True
-            if a.arr is not None:
-                arr[i] = float(a.arr)
-                has_arr[i] = True
+        arr[has_arr] = [float(a) for a in arrs if a is not None]
         self.has_usage, self.has_tickets, self.seats, self.start = has_usage, has_tickets, seats, start
         self.renewal = renewal
         self._set("days_to_renewal", has_renewal, renewal_days)
@@ -255,50 +301,72 @@ class _Computation:
         feature_of = {name: k for k, name in enumerate(settings.key_features)}
         milestone_of = {name: k for k, name in enumerate(settings.milestones)}
         spare = len(settings.key_features)  # the column of a row that is no recent key-feature use
-        event_column = np.array([feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.uint8)
-        event_keyed = np.array([e in feature_of for e in usage.events] or [False], dtype=bool)
+        is_login = [e == settings.login_event for e in usage.events] or [False]
+        is_keyed = [e in feature_of for e in usage.events] or [False]
+        # Per event code: its column among a pair's marks (login rows' days in the second block; key features
+        # after both), and its class in the windowed sums (login × key feature, as a multiple of n).
+        event_day_block = np.array(is_login, dtype=np.uint8) * np.uint8(DAY_COLUMNS)
+        event_feature = np.array([feature_of.get(e, spare) for e in usage.events] or [0], dtype=np.uint8)
+        event_feature += np.uint8(2 * DAY_COLUMNS)
+        event_class = (np.array(is_login, dtype=np.int64) * 2 + np.array(is_keyed, dtype=np.int64)) * n
         event_milestone = np.array([milestone_of.get(e, -1) for e in usage.events] or [-1], dtype=np.int64)
-        event_login = np.array([e == settings.login_event for e in usage.events] or [False], dtype=bool)
         acc, day, count, user, event = usage.account, usage.day, usage.count, usage.user, usage.event
-        keep = (count > 0) & (day <= today)
+        keep: BoolArray | None = None
         if len(acc):
             if acc.min(initial=0) < 0 or acc.max(initial=0) >= n:
                 raise ValueError(f"usage rows name account positions outside 0..{n - 1}")
+            if count.min() <= 0 or day.max() > today:  # two reductions, not three passes, when every row counts
+                keep = (count > 0) & (day <= today)
             if not self.has_usage.all():
-                keep &= self.has_usage[acc]
-        if not keep.all():
+                keep = self.has_usage[acc] if keep is None else keep & self.has_usage[acc]
+        if keep is not None and not keep.all():
             acc, day, count, user, event = acc[keep], day[keep], count[keep], user[keep], event[keep]
         age = today - day
-        login = event_login[event]
-        keyed = event_keyed[event]
+        clamp = DAY_COLUMNS - 1
+        oldest = int(age.max()) if len(age) else 0
+        days_back = age if oldest <= clamp else np.minimum(age, clamp)  # rows 63 days back or more: column 63
 
-        # (account, user) pairs: a dense id each; pairs are ordered by account.
+        # (account, user) pairs, ordered by account: each row's pair id (`rid`, a row of the marks below) and the
+        # row of each pair.
         width = max(len(usage.users), 1)
-        pairs, pid = _group_ids(acc * width + user, n * width)
+        pairs, rid, raw_rows, raw_of = _pairs(acc, user, n, width)
         pair_acc = pairs // width
         pair_user = pairs % width
-        # Last days as the fewest days back (`minimum.at` on ages is many times faster than `maximum.at` on
-        # days), per pair and kind of row (other, login) in one pass: a pair's last day is the later of the
-        # two, an account's last login the latest of its pairs' (pairs are ordered by account).
+        # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back), apart
+        # for login rows (a second block of 64), then the key features it used in the last 28 days (and a spare
+        # column the other rows mark). A pair's last day and last login are its lowest bits.
+        columns = 2 * DAY_COLUMNS + -(-(spare + 1) // 8) * 8
+        marks = np.zeros(raw_rows * columns, dtype=bool)
+        base = rid * columns
+        at = base + days_back
+        at += event_day_block[event]
+        marks[at] = True
+        del at
+        base += np.where(days_back >= 28, np.uint8(2 * DAY_COLUMNS + spare), event_feature[event])
+        marks[base] = True
+        del base
+        packed = np.packbits(marks.reshape(raw_rows, columns), axis=1, bitorder="little")
+        del marks
+        if raw_of is not None:
+            packed = packed[raw_of]
+        login_days = _as_u64(packed[:, 8:16])
+        seen_days = _as_u64(packed[:, :8]) | login_days
+        days28 = seen_days & np.uint64((1 << 28) - 1)
+        features = _as_u64(packed[:, 2 * DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
         never = np.int64(1 << 40)
-        back = np.full((len(pairs), 2), never, dtype=np.int64)
-        np.minimum.at(back.reshape(-1), pid * 2 + login, age)
-        seen_back = back.min(axis=1)
-        last_seen = np.where(seen_back < never, today - seen_back, -1)
-        old = age >= 28
-        # Bit sets per pair in one boolean matrix, packed: the days it was active (a column per day back; rows
-        # from 28 days back on land in columns not read, the oldest in the last), then the key features it
-        # used in the last 28 days (and a spare column the other rows mark).
-        columns = DAY_COLUMNS + -(-(spare + 1) // 8) * 8
-        marks = np.zeros(len(pairs) * columns, dtype=bool)
-        base = pid * columns
-        marks[base + (age if not len(age) or age.max() < DAY_COLUMNS else np.minimum(age, DAY_COLUMNS - 1))] = True
-        column = np.maximum(event_column[event], old.view(np.uint8) * np.uint8(spare))  # old: the spare (uint8)
-        column += np.uint8(DAY_COLUMNS)
-        marks[base + column] = True
-        packed = np.packbits(marks.reshape(len(pairs), columns), axis=1, bitorder="little")
-        days28 = _as_u64(packed[:, :DAY_COLUMNS // 8]) & np.uint64((1 << 28) - 1)
-        features = _as_u64(packed[:, DAY_COLUMNS // 8:]) & np.uint64((1 << spare) - 1)
+        seen_back = _trailing_zeros(seen_days)
+        pair_login_back = _trailing_zeros(login_days)
+        pair_login_back[pair_login_back == 64] = never  # no login row
+        if oldest >= clamp:  # a lowest bit of 63 stands for every row 63 days back or more: their exact ages
+            far = np.flatnonzero(age >= clamp)
+            exact = np.full((raw_rows, 2), never, dtype=np.int64)
+            far_login = event_day_block[event[far]] != 0
+            np.minimum.at(exact.reshape(-1), rid[far] * 2 + far_login, age[far])
+            if raw_of is not None:
+                exact = exact[raw_of]
+            seen_back = np.where(seen_back == clamp, exact.min(axis=1), seen_back)
+            pair_login_back = np.where(pair_login_back == clamp, exact[:, 1], pair_login_back)
+        last_seen = today - seen_back  # every pair has a row
         starts = np.searchsorted(pair_acc, np.arange(n))
         ends = np.searchsorted(pair_acc, np.arange(n), side="right")
         used = np.zeros(n, dtype=np.uint64)
@@ -311,7 +379,7 @@ class _Computation:
             milestones = _packed(n, len(settings.milestones), acc, milestone, milestone >= 0)
         login_back = np.full(n, never, dtype=np.int64)
         if len(pairs):
-            login_back[some_pair] = np.minimum.reduceat(back[:, 1], starts[some_pair])
+            login_back[some_pair] = np.minimum.reduceat(pair_login_back, starts[some_pair])
         last_login = np.where(login_back < never, today - login_back, -1)
 
         def per_account(where: BoolArray, weights: IntArray | None = None, of: IntArray = acc) -> IntArray:
@@ -326,13 +394,16 @@ class _Computation:
         days_prev14 = per_account(np.ones(len(pairs), dtype=bool), _popcount(days28 >> 14), of=pair_acc)
         # The windowed sums of counts in one `bincount`: each row's class is (age 0–13, 14–27, older) × login
         # × key feature; each sum adds its classes (whole numbers: the order of the additions does not matter).
-        kind = (age >= 14).view(np.int8) + (age >= 28).view(np.int8)
-        kind *= 4
-        kind += login.view(np.int8) * np.int8(2)
-        kind += keyed.view(np.int8)
-        # (class-major: each class's accounts in order; float weights: `bincount` converts ints slowly)
-        sums = np.bincount(kind.astype(np.int64) * n + acc, weights=count.astype(np.float64),
-                           minlength=n * 12).reshape(12, n)
+        # (class-major: each class's accounts in order, the class looked up by days back and by event; float
+        # weights: `bincount` converts ints slowly)
+        age_class = np.zeros(DAY_COLUMNS, dtype=np.int64)
+        age_class[14:28] = 4 * n
+        age_class[28:] = 8 * n
+        at = age_class[days_back]
+        at += event_class[event]
+        at += acc
+        sums = np.bincount(at, weights=count.astype(np.float64), minlength=n * 12).reshape(12, n)
+        del at
         events14 = np.rint(sums[0:4].sum(axis=0)).astype(np.int64)
         events_prev14 = np.rint(sums[4:8].sum(axis=0)).astype(np.int64)
         logins28 = np.rint(sums[[2, 3, 6, 7]].sum(axis=0)).astype(np.int64)
@@ -353,24 +424,30 @@ class _Computation:
             self._set("feature_depth", has, np.where(some, key_uses28 / active / 4.0, 0.0))
 
         # Case-insensitive duplicates of a key: the one-account computation for that account.
-        folded: dict[str, int] = {}
-        self.fold_of_user = np.array([folded.setdefault(u.casefold(), len(folded)) for u in usage.users] or [0],
-                                     dtype=np.int64)
-        self.folded = folded
-        self.fold_width = max(len(folded), 1)
-        fold_keys = pair_acc * self.fold_width + self.fold_of_user[pair_user]
-        order = np.argsort(fold_keys, kind="stable")
-        sorted_keys = fold_keys[order]
-        twins = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
-        for i in sorted(set((sorted_keys[twins] // self.fold_width).tolist())):
-            account = self.accounts[i]
-            if self.given:  # its rows, from the columns, in their order
-                mine = np.flatnonzero(usage.account == i).tolist()
-                account = dataclasses.replace(account, usage=tuple(
-                    UsageDay(dt.date.fromordinal(int(usage.day[r])), usage.users[usage.user[r]],
-                             usage.events[usage.event[r]], int(usage.count[r])) for r in mine))
-            self.fallback[i] = compute_signals(account, self.as_of, self.settings)
-        self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
+        folds = _casefolded(usage.users)
+        if len(set(folds)) == len(folds):
+            # no two keys differ only in case (keys as the user codes): no twins, the pairs' keys are the folds'
+            self.folded = dict(zip(folds, range(len(folds)), strict=True))
+            self.fold_width = width
+            self.fold_keys, self.fold_last_seen = pairs, last_seen
+        else:
+            folded = {f: k for k, f in enumerate(dict.fromkeys(folds))}
+            fold_of_user = np.fromiter(map(folded.__getitem__, folds), dtype=np.int64, count=len(folds))
+            self.folded = folded
+            self.fold_width = max(len(folded), 1)
+            fold_keys = pair_acc * self.fold_width + fold_of_user[pair_user]
+            order = np.argsort(fold_keys, kind="stable")
+            sorted_keys = fold_keys[order]
+            twins = np.flatnonzero(sorted_keys[1:] == sorted_keys[:-1])
+            for i in sorted(set((sorted_keys[twins] // self.fold_width).tolist())):
+                account = self.accounts[i]
+                if self.given:  # its rows, from the columns, in their order
+                    mine = np.flatnonzero(usage.account == i).tolist()
+                    account = dataclasses.replace(account, usage=tuple(
+                        UsageDay(dt.date.fromordinal(int(usage.day[r])), usage.users[usage.user[r]],
+                                 usage.events[usage.event[r]], int(usage.count[r])) for r in mine))
+                self.fallback[i] = compute_signals(account, self.as_of, self.settings)
+            self.fold_keys, self.fold_last_seen = sorted_keys, last_seen[order]
 
         self.usage_raw = (before, events14, events_prev14, days14, days_prev14, active, used, starts, ends,
                           active_pair, _popcount(features))
@@ -381,8 +458,9 @@ class _Computation:
     def _tickets(self) -> None:
         n, today = self.n, self.today
         accounts = self.accounts
-        tickets = [t for a in accounts if a.tickets for t in a.tickets]
-        t_acc = np.repeat(np.arange(n, dtype=np.int64), [len(a.tickets) if a.tickets else 0 for a in accounts])
+        lists = [t or () for t in map(attrgetter("tickets"), accounts)]
+        tickets = list(chain.from_iterable(lists))
+        t_acc = np.repeat(np.arange(n, dtype=np.int64), list(map(len, lists)))
         # Columns of the tickets' fields at C speed (`map`s of attrgetters, not appends in a loop).
         size = len(tickets)
         priority, status, created_at, solved_at, escalated = (
@@ -390,7 +468,7 @@ class _Computation:
                                                               "escalated"))
         ordinal = self.ordinal
         age = today - np.fromiter(map(ordinal.__getitem__, created_at), dtype=np.int64, count=size)
-        solved_day = np.fromiter((0 if d is None else ordinal[d] for d in solved_at), dtype=np.int64, count=size)
+        solved_day = np.fromiter(map(ordinal.__getitem__, solved_at), dtype=np.int64, count=size)  # None: 0
         closed = np.fromiter(map(CLOSED_TICKET_STATUSES.__contains__, status), dtype=bool, count=size)
         urgent = np.fromiter(map(operator.eq, priority, repeat("urgent")), dtype=bool, count=size)
         seen = age >= 0
@@ -468,47 +546,62 @@ class _Computation:
     # --- contacts ----------------------------------------------------------------------------------------
 
     def _contacts(self) -> None:
-        today = self.today
-        sponsor = np.full(self.n, np.nan)
-        champion = np.full(self.n, np.nan)
-        self.names: dict[tuple[int, str], str] = {}
-        who: list[tuple[int, Any]] = []
-        lookups: list[int] = []
-        fallback, folded_of, width, roles = self.fallback, self.folded.get, self.fold_width, _PEOPLE
-        add_who, add_lookup = who.append, lookups.append
-        for i, a in enumerate(self.accounts):
-            if not a.contacts or (fallback and i in fallback):
-                continue
-            known = a.usage is not None
-            for contact in a.contacts:
-                if contact.role not in roles:
-                    continue
-                folded = folded_of(contact.user_key.casefold()) if known else None
-                add_who((i, contact))
-                add_lookup(-1 if folded is None else i * width + folded)
-        keys = np.array(lookups, dtype=np.int64)
-        at = np.searchsorted(self.fold_keys, keys)
-        at = np.minimum(at, max(len(self.fold_keys) - 1, 0))
-        found = (keys >= 0) & (self.fold_keys[at] == keys) if len(self.fold_keys) else np.zeros(len(keys), bool)
-        seen = np.where(found, self.fold_last_seen[at] if len(self.fold_keys) else -1, -1).tolist()
-        best: dict[tuple[int, str], tuple[int, str]] = {}
+        n, today, accounts = self.n, self.today, self.accounts
+        # The contacts of a role that counts, as columns (maps over them at C speed, as for tickets).
+        lists = list(map(attrgetter("contacts"), accounts))
+        contacts = list(chain.from_iterable(lists))
+        size = len(contacts)
+        c_acc = np.repeat(np.arange(n, dtype=np.int64), list(map(len, lists)))
+        roles = list(map(attrgetter("role"), contacts))
+        is_champion = np.fromiter(map(operator.eq, roles, repeat("champion")), dtype=bool, count=size)
+        wanted = is_champion | np.fromiter(map(operator.eq, roles, repeat("executive_sponsor")), dtype=bool,
+                                           count=size)
+        if self.fallback:
+            computed = np.zeros(n, dtype=bool)
+            computed[list(self.fallback)] = True
+            wanted &= ~computed[c_acc]
+        pick = np.flatnonzero(wanted)
+        people = list(map(contacts.__getitem__, pick.tolist()))
+        acc, champion = c_acc[pick], is_champion[pick]
+        count = len(people)
+        # The day each was last seen in the usage rows (its key, folded, among the account's pairs) or -1...
+        keys = list(map(attrgetter("user_key"), people))
+        codes = np.fromiter(map(self.folded.get, _casefolded(keys), repeat(-1)), dtype=np.int64, count=count)
+        lookup = np.where(self.has_usage[acc] & (codes >= 0), acc * self.fold_width + codes, -1)
+        seen = np.full(count, -1, dtype=np.int64)
+        if len(self.fold_keys) and count:
+            at = np.minimum(np.searchsorted(self.fold_keys, lookup), len(self.fold_keys) - 1)
+            found = (lookup >= 0) & (self.fold_keys[at] == lookup)
+            seen[found] = self.fold_last_seen[at[found]]
+        # ... or its stored last activity when later (and not after the day).
         ordinal = self.ordinal
-        for (i, contact), day in zip(who, seen, strict=True):
-            if contact.last_active is not None:
-                stored = ordinal[contact.last_active]
-                if day < stored <= today:
-                    day = stored
-            if day < 0:
-                continue
-            name = contact.name or contact.user_key
-            current = best.get((i, contact.role))
-            if current is None or day > current[0] or (day == current[0] and name < current[1]):
-                best[(i, contact.role)] = (day, name)
-        for (i, role), (day, name) in best.items():
-            (sponsor if role == "executive_sponsor" else champion)[i] = float(today - day)
-            self.names[(i, role)] = name
-        self._set("sponsor_days_inactive", ~np.isnan(sponsor), sponsor)
-        self._set("champion_days_inactive", ~np.isnan(champion), champion)
+        stored = np.array([-1 if d is None else ordinal[d] for d in map(attrgetter("last_active"), people)],
+                          dtype=np.int64)
+        day = np.where((seen < stored) & (stored <= today), stored, seen)
+        # Per account and role the most recently active; on one day the first name alphabetically.
+        group = acc * 2 + champion
+        someone = day >= 0
+        last = np.full(2 * n, -1, dtype=np.int64)
+        np.maximum.at(last, group[someone], day[someone])
+        winners = np.flatnonzero(someone & (day == last[group]))
+        won = people if len(winners) == count else list(map(people.__getitem__, winners.tolist()))
+        won_names = [name or key for name, key in zip(map(attrgetter("name"), won), map(attrgetter("user_key"), won),
+                                                      strict=True)]
+        won_groups = group[winners]
+        tied = np.bincount(won_groups, minlength=2 * n)[won_groups] > 1
+        if not tied.any():
+            self.names = dict(zip(won_groups.tolist(), won_names, strict=True))
+        else:
+            names: dict[int, str] = {}
+            for g, name in zip(won_groups.tolist(), won_names, strict=True):
+                current = names.get(g)
+                if current is None or name < current:
+                    names[g] = name
+            self.names = names
+        sponsor = np.where(last[0::2] >= 0, (today - last[0::2]).astype(np.float64), np.nan)
+        champion_days = np.where(last[1::2] >= 0, (today - last[1::2]).astype(np.float64), np.nan)
+        self._set("sponsor_days_inactive", last[0::2] >= 0, sponsor)
+        self._set("champion_days_inactive", last[1::2] >= 0, champion_days)
 
     # --- onboarding --------------------------------------------------------------------------------------
 
@@ -587,8 +680,8 @@ class _Computation:
         if last_day[i] >= 0:
             values.update(last_detractor_day=dt.date.fromordinal(int(last_day[i])),
                           last_detractor_score=int(lowest[i]))
-        for role, prefix in (("executive_sponsor", "sponsor"), ("champion", "champion")):
-            person = self.names.get((i, role))
+        for champion, prefix in ((0, "sponsor"), (1, "champion")):
+            person = self.names.get(i * 2 + champion)
             if person is not None:
                 values[f"{prefix}_name"] = person
         mask = self.milestones[i]

@@ -14,10 +14,25 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import JSON, Boolean, Date, DateTime, Float, Integer, Numeric, String, Subquery, bindparam, column, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    Integer,
+    Numeric,
+    Select,
+    String,
+    Subquery,
+    bindparam,
+    column,
+    select,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import KeyedColumnElement
@@ -25,6 +40,7 @@ from sqlalchemy.sql.elements import KeyedColumnElement
 from store.types import UTCDateTime, sqlite_utc_text
 
 _encode = msgspec.json.Encoder().encode
+_S = TypeVar("_S", bound=Select[Any])
 _PG_CASTS: dict[type[Any], str] = {Boolean: "boolean", Date: "date", DateTime: "timestamptz", Float: "double precision",
                                    Integer: "integer", String: "text", Numeric: "numeric", JSON: "json"}
 
@@ -105,3 +121,14 @@ def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows
               name: str = "src") -> Subquery:
     """``(SELECT … FROM <rows as JSON>) AS name`` with one column per column of ``columns`` (same keys)."""
     return JsonRowsSource(session.get_bind().dialect, columns, name).bound(rows, name)
+
+
+def among(session: Session, stmt: _S, column: KeyedColumnElement[Any], values: KeyedColumnElement[Any]) -> _S:
+    """``stmt`` (selecting from ``column``'s table) kept to the rows whose ``column`` is one of ``values`` (a
+    column of a `json_rows` subquery of distinct values). SQLite gets ``column IN (SELECT values)``, which it runs
+    as an index of the values built once (as a join it scanned the whole array per row of the table); PostgreSQL
+    gets a join, which it hashes (its ``IN`` over the array rescanned the array per row of the table: seconds per
+    statement at a few thousand rows)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return stmt.where(column.in_(select(values)))
+    return stmt.select_from(column.table.join(values.table, column == values))

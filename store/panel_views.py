@@ -33,7 +33,7 @@ import msgspec
 from sqlalchemy import Engine, Table, bindparam, event, func, inspect, literal, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
-from store.bulk import json_rows
+from store.bulk import among, json_rows
 from store.models import (
     Account,
     Alert,
@@ -88,6 +88,12 @@ def _pending(session: Session) -> set[Any]:
 def mark(session: Session, account_ids: Iterable[int | None]) -> None:
     """Note that what these accounts' panels show changed in this transaction (applied at commit)."""
     _pending(session).update(a for a in account_ids if a is not None)
+
+
+def mark_every_account(session: Session) -> None:
+    """Note that this transaction changed the whole workspace's panels (`touches_every_account`) by a write the
+    statement hook does not see (one made through the driver): one bump of the epoch at commit."""
+    _pending(session).add(_EVERYTHING)
 
 
 @event.listens_for(Session, "do_orm_execute")
@@ -162,9 +168,9 @@ def _invalidate(session: Session, tenant_id: int, account_ids: Sequence[int]) ->
         source = json_rows(session, [table.c.account_id], [(a,) for a in account_ids[start : start + 5000]])
         stmt = insert_for(session, table).from_select(
             ["tenant_id", "account_id", "version", "epoch", "updated_at"],
-            select(literal(tenant_id), accounts.c.id, literal(1), literal(0),
-                   literal(dt.datetime.now(dt.UTC), table.c.updated_at.type))
-            .where(accounts.c.id.in_(select(source.c.account_id)), accounts.c.tenant_id == tenant_id)
+            among(session, select(literal(tenant_id), accounts.c.id, literal(1), literal(0),
+                                  literal(dt.datetime.now(dt.UTC), table.c.updated_at.type))
+                  .where(accounts.c.tenant_id == tenant_id), accounts.c.id, source.c.account_id)
             .order_by(accounts.c.id),
             include_defaults=False,
         )

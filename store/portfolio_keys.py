@@ -86,10 +86,30 @@ def _refresh(session: Session, tenant_id: int, day: dt.date | None, reference: d
         if new != old:
             changes.append({"b_id": account_id, **dict(zip(KEYS, new, strict=True))})
     if changes:
-        table: Table = Account.__table__  # type: ignore[assignment]
-        session.connection().execute(
-            update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
-            .values(updated_at=table.c.updated_at,  # derived values: the account itself did not change
-                    **{k: bindparam(k) for k in KEYS}),
-            changes)
+        (_write_sqlite if session.get_bind().dialect.name == "sqlite" else _write)(session, tenant_id, changes)
     return len(changes)
+
+
+def _write(session: Session, tenant_id: int, changes: list[dict[str, Any]]) -> None:
+    """The changed keys in one UPDATE executemany (``b_id``: the account)."""
+    table: Table = Account.__table__  # type: ignore[assignment]
+    session.connection().execute(
+        update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
+        .values(updated_at=table.c.updated_at,  # derived values: the account itself did not change
+                **{k: bindparam(k) for k in KEYS}),
+        changes)
+
+
+def _write_sqlite(session: Session, tenant_id: int, changes: list[dict[str, Any]]) -> None:
+    """`_write` on SQLite: the same UPDATE as one driver ``executemany`` of plain tuples, each value bound as
+    its column's type binds it (a score run changes every account's keys: no per-row parameter processing)."""
+    connection = session.connection()
+    table: Table = Account.__table__  # type: ignore[assignment]
+    dialect = connection.dialect
+    processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in KEYS]
+    rows = [(*(value if process is None else process(value)
+               for process, value in zip(processors, (change[k] for k in KEYS), strict=True)),
+             change["b_id"], tenant_id) for change in changes]
+    connection.exec_driver_sql(
+        f"UPDATE {table.name} SET {', '.join(f'{k} = ?' for k in KEYS)} "  # noqa: S608
+        "WHERE id = ? AND tenant_id = ?", rows)

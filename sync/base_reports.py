@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import operator
 import typing
 import zlib
 from collections import defaultdict
@@ -46,6 +47,7 @@ from sqlalchemy.orm import Session
 from analytics import adoption as ad
 from analytics import base as hb
 from analytics import team as tm
+from analytics import team_arrays as tma
 from analytics.base_arrays import benchmarks_of_matrix
 from scoring import HealthModel, default_model
 from store.models import (
@@ -260,12 +262,22 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     people = _people(session)
     latest = _latest(day)
     group = _group_column(dimension)
-    # the latest scored day's views from the account facts (a row per account), when they hold what is asked
-    facts = _fresh_facts(session, day, measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
+    mondays = [hb.week_start(day) - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+    reuse = (day, tuple(_cohort_key(cohort)), tuple(measures), poor_weeks, of_weeks)
+    cached = shared.get(reuse) if shared is not None else None
+    # the latest scored day's views from the account facts (a row per account), when they hold what is asked: the
+    # distribution, benchmarks and persistent poor health their measures and weeks, the trend its weeks; the
+    # facts the trend, benchmarks and persistent poor health read are read once (`_fact_rows`)
+    facts = _fresh_facts(session, day)
+    whole = facts is not None and facts.holds(measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
+    trend_facts = facts is not None and facts.holds((), mondays[0])
+    rows = None
+    if facts is not None and (trend_facts or whole):
+        rows = _fact_rows(session, facts, dimension, cohort, people, measures=whole and cached is None)
     score = HealthSnapshot.score
     tenth = func.floor(score / 10) if _postgres(session) else score / 10  # SQLite's CAST truncates, PG's rounds
     bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
-    rows = _fact_distribution(session, group, cohort) if facts is not None else session.execute(
+    band_rows = [] if whole else session.execute(
         select(group.label("g"), HealthSnapshot.band, bin_.label("bin"), func.count(),
                func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
         .select_from(Account).outerjoin(latest, latest.c.account_id == Account.id)
@@ -273,29 +285,35 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
                                         HealthSnapshot.day == latest.c.day))
         .where(*cohort.conditions()).group_by(group, HealthSnapshot.band, bin_)).all()
     counts = [hb.BandCount(_label(g, dimension, people), band, None if b is None else int(b), int(n), float(arr))
-              for g, band, b, n, arr in rows]
+              for g, band, b, n, arr in band_rows]
+    if whole and rows is not None:
+        counts = _fact_distribution(rows, _postgres(session))
     try:
         per_group = hb.distribution_of(counts)
         overall = hb.distribution_of(dataclasses.replace(c, group=hb.ALL) for c in counts).get(hb.ALL,
                                                                                                 hb.Distribution())
-        mondays = [hb.week_start(day) - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
-        trend = hb.trend_of(weekly_counts(session, dimension, mondays[0], day, cohort, people), day, weeks,
-                            per_group)
-        reuse = (day, tuple(_cohort_key(cohort)), tuple(measures), poor_weeks, of_weeks)
-        if shared is not None and reuse in shared:
-            bench, poor, names = shared[reuse]
+        if trend_facts and facts is not None and rows is not None:
+            week_counts = _fact_week_counts(session, facts, dimension, mondays[0], cohort, people, rows)
         else:
-            if facts is not None:
-                bench = _fact_benchmarks(session, facts, cohort, measures)
-                poor = _fact_persistent_poor(session, facts, day, cohort, poor_weeks, of_weeks)
+            week_counts = weekly_counts(session, dimension, mondays[0], day, cohort, people)
+        trend = hb.trend_of(week_counts, day, weeks, per_group)
+        if cached is not None:
+            bench, poor, names = cached
+        else:
+            if whole and facts is not None and rows is not None:
+                bench = _fact_benchmarks(rows, facts, measures)
+                poor = _fact_persistent_poor(rows, facts, day, poor_weeks, of_weeks)
+                wanted = {p.account_id for p in poor}
+                names = {a: name for a, name in zip(rows.ids.tolist(), rows.names, strict=True) if a in wanted}
             else:
                 bench = _benchmarks(session, latest, cohort, measures)
                 poor = _persistent_poor(session, day, cohort, poor_weeks, of_weeks)
-            names = _names(session, [p.account_id for p in poor])
+                names = _names(session, [p.account_id for p in poor])
             if shared is not None:
                 shared[reuse] = bench, poor, names
     except ValueError as exc:
         raise ReportError(str(exc)) from None
+    iso: dict[tuple[dt.date, ...], list[str]] = {}  # the weeks' texts per pattern of poor weeks (a few)
     return {
         "as_of": day.isoformat(), "by": by, "weeks": [m.isoformat() for m in mondays],
         "overall": _distribution_dict(overall),
@@ -307,7 +325,9 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
                         "percentiles": {f"p{p}": _round(v, 4) for p, v in b.percentiles.items()}} for b in bench],
         "persistent_poor": {"at_least": poor_weeks, "of_last": of_weeks, "accounts": [
             {"account_id": p.account_id, "name": names.get(p.account_id, f"Account {p.account_id}"),
-             "poor_weeks": [w.isoformat() for w in p.poor_weeks]} for p in poor]},
+             "poor_weeks": list(iso.get(p.poor_weeks) or iso.setdefault(p.poor_weeks, [w.isoformat() for w in
+                                                                                         p.poor_weeks]))}
+            for p in poor]},
         "definitions": dict(hb.DEFINITIONS),
     }
 
@@ -407,6 +427,9 @@ class _Facts:
     def first_week(self) -> dt.date:
         return self.last_week - dt.timedelta(weeks=self.weeks - 1)
 
+    def holds(self, measures: Sequence[str] = (), first_week: dt.date | None = None) -> bool:
+        return set(measures) <= set(self.measures) and (first_week is None or first_week >= self.first_week())
+
 
 def _facts_fingerprint(session: Session) -> str:
     """What the facts are built from: the newest snapshot (day, id; their `health_weeks` change only with them) and
@@ -428,7 +451,7 @@ def _fresh_facts(session: Session, day: dt.date, measures: Sequence[str] = (), f
     if state is None or _date(state.day) != day:
         return None
     facts = _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks))
-    if not set(measures) <= set(facts.measures) or (first_week is not None and first_week < facts.first_week()):
+    if not facts.holds(measures, first_week):
         return None
     return facts if state.fingerprint == _facts_fingerprint(session) else None
 
@@ -459,8 +482,8 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
         slot_of = cast((func.julianday(HealthWeek.week) - func.julianday(literal(first.isoformat()))) / 7, Integer)
     letter = case(*[(HealthWeek.band == band, ord(code)) for band, code in _BAND_CODES.items() if band],
                   else_=ord(_BAND_CODES[None]))
-    weeks = session.execute(select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
-                            .where(HealthWeek.week >= first)).all()
+    weeks = _core_rows(session, select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
+                       .where(HealthWeek.week >= first), HealthWeek)  # a row per account and week: no processing
     ids = np.unique(np.fromiter((r[0] for r in (*lead, *weeks)), dtype=np.int64))
     scores = np.full((len(ids), FACT_WEEKS), np.nan)
     codes = np.full((len(ids), FACT_WEEKS), ord(_NO_WEEK), dtype=np.uint8)
@@ -487,43 +510,122 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     return len(ids)
 
 
-def _fact_distribution(session: Session, group: Any, cohort: Cohort) -> list[Any]:
-    """The distribution's rows (group, band, tenth, accounts, ARR) from the facts: the snapshot query's SQL."""
-    score = AccountFact.score
-    tenth = func.floor(score / 10) if _postgres(session) else score / 10
-    bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
-    return list(session.execute(
-        select(group.label("g"), AccountFact.band, bin_.label("bin"), func.count(),
-               func.coalesce(func.sum(func.coalesce(Account.arr, 0.0)), 0.0))
-        .select_from(Account).outerjoin(AccountFact, AccountFact.account_id == Account.id)
-        .where(*cohort.conditions()).group_by(group, AccountFact.band, bin_)).all())
+def _fact_distribution(rows: _FactRows, postgres: bool) -> list[hb.BandCount]:
+    """The distribution's `BandCount` rows (group, band, tenth, accounts, ARR) from the facts' columns, counted with
+    NumPy as the snapshot query's SQL groups them: a tenth is floor(score ÷ 10) (SQLite's CAST truncates), 9 for
+    100 and over, none without a score; ARR summed in id order (the SQL's order is its own: the sums agree to far
+    below the cent they are shown to)."""
+    scored = ~np.isnan(rows.score)
+    score = np.where(scored, rows.score, 0.0)
+    tenth = np.where(score >= 100, 9, np.floor(score / 10) if postgres else np.trunc(score / 10)).astype(np.int64)
+    lo = min(0, int(tenth[scored].min(initial=0)))  # a negative score's tenth (PostgreSQL's floor): its own cell
+    span = 10 - lo + 1  # per group and band: no score, then the tenths from `lo` to 9
+    key = (rows.index * 4 + rows.band) * span + np.where(scored, tenth - lo + 1, 0)
+    size = len(rows.labels) * 4 * span
+    count = np.bincount(key, minlength=size)
+    arr = np.bincount(key, weights=rows.arr, minlength=size)
+    out = []
+    for cell in np.flatnonzero(count).tolist():
+        rest, b = divmod(cell, span)
+        label, band = divmod(rest, 4)
+        out.append(hb.BandCount(rows.labels[label], _CODE_BANDS[band], None if b == 0 else b - 1 + lo,
+                                int(count[cell]), float(arr[cell])))
+    return out
 
 
-def _fact_week_counts(session: Session, facts: _Facts, dimension: str | None, first: dt.date, cohort: Cohort,
-                      people: dict[int, str]) -> list[hb.WeekCount]:
-    """`weekly_counts` from the facts: the cohort's rows, their weeks from `first` counted per group label, week
-    and band with NumPy (a group label, week and band per cell, as the SQL GROUP BY and the merge of labels)."""
+def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
+    """`statement`'s rows as the driver returns them, read through the session's connection: no ORM or SQLAlchemy
+    row processing of 100,000 rows, so only for columns the driver returns as read (integers, floats, text,
+    blobs: no dates). The workspace's condition on each of `scoped` (models in its FROM) is added here: the
+    session's tenant criteria (`store.scoping`) apply to ORM statements only; an outer-joined model's is the
+    caller's, in its ON."""
+    tenant = current_tenant(session)
+    if tenant is None:
+        raise ValueError("account facts are read for one workspace")
+    session.flush()
+    statement = statement.where(*[m.tenant_id == tenant for m in scoped])
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # binary results: a blob as its bytes, not hex text the server writes and psycopg decodes per row
+        compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+        with typing.cast(Any, connection.connection.driver_connection).cursor(binary=True) as cursor:
+            cursor.execute(str(compiled), compiled.params)
+            return list(cursor.fetchall())
+    result = connection.execute(statement)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _FactRows:
+    """The facts of a cohort's accounts as columns (id order), read once per report: row i's group label
+    (``labels[index[i]]``), segment, account id and name, week-end scores (NaN: none) and band codes (`_CODE_BANDS`'
+    index, 4: no row) of the facts' weeks, the latest snapshot's measure values (NaN; a row of NaN for an account
+    without one), its ARR, score and band."""
+
+    labels: list[str]
+    index: np.ndarray
+    segments: list[Any]
+    ids: np.ndarray
+    names: list[Any]
+    scores: np.ndarray
+    bands: np.ndarray
+    measures: np.ndarray | None
+    has_measures: np.ndarray | None
+    arr: np.ndarray
+    """The account's ARR (0: none), its latest score (NaN: none) and band's code (3: none or no snapshot)."""
+    score: np.ndarray
+    band: np.ndarray
+
+
+def _fact_rows(session: Session, facts: _Facts, dimension: str | None, cohort: Cohort, people: dict[int, str],
+               measures: bool) -> _FactRows:
+    """One read of the cohort's accounts outer-joined to their facts (the group, segment, name, ARR of each; an
+    account without a fact has no week-end row nor score), its blobs decoded into matrices with NumPy."""
+    tenant = current_tenant(session)
     group = _group_column(dimension)
-    rows = session.execute(select(group.label("g"), AccountFact.week_scores, AccountFact.week_bands)
-                           .select_from(AccountFact).join(Account, Account.id == AccountFact.account_id)
-                           .where(*cohort.conditions())).all()
-    if not rows:
-        return []
-    lo = (first - facts.first_week()).days // 7
+    columns = [group.label("g"), Account.segment, Account.id, Account.name, AccountFact.week_scores,
+               AccountFact.week_bands, Account.arr, AccountFact.score, AccountFact.band]
+    if measures:
+        columns.append(AccountFact.measures)
+    rows = _core_rows(session, select(*columns).select_from(Account)
+                      .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
+                                                   AccountFact.tenant_id == tenant))
+                      .where(*cohort.conditions()), Account)
+    rows.sort(key=operator.itemgetter(2))  # id order here, not the server's sort (PostgreSQL's spills to disk)
     n, width = len(rows), facts.weeks
+    groups = [r[0] for r in rows]
     labels: dict[str, int] = {}
-    seen: dict[Any, int] = {}
-    index = np.empty(n, dtype=np.int64)
-    for i, r in enumerate(rows):
-        g = r[0]
-        j = seen.get(g)
-        if j is None:
-            j = seen[g] = labels.setdefault(_label(g, dimension, people), len(labels))
-        index[i] = j
-    scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(n, width)[:, lo:]
-    bands = _LOOKUP[np.frombuffer("".join(r[2] for r in rows).encode("ascii"), dtype=np.uint8)
-                    .reshape(n, width)[:, lo:]]
-    n_weeks = width - lo
+    of_value = {g: labels.setdefault(_label(g, dimension, people), len(labels)) for g in dict.fromkeys(groups)}
+    index = np.fromiter(map(of_value.__getitem__, groups), dtype=np.int64, count=n)
+    no_scores, no_bands = b"\xff" * (8 * width), _NO_WEEK * width  # NaN (a quiet NaN's bytes), no row
+    scores = np.frombuffer(b"".join(r[4] if r[4] is not None else no_scores for r in rows),
+                           dtype=np.float64).reshape(n, width)
+    bands = _LOOKUP[np.frombuffer("".join(r[5] if r[5] is not None else no_bands for r in rows).encode("ascii"),
+                                  dtype=np.uint8).reshape(n, width)]
+    matrix = has = None
+    if measures:
+        blanks = b"\xff" * (8 * len(facts.measures))
+        has = np.fromiter((r[9] is not None for r in rows), dtype=bool, count=n)
+        matrix = np.frombuffer(b"".join(r[9] if r[9] is not None else blanks for r in rows),
+                               dtype=np.float64).reshape(n, len(facts.measures))
+    return _FactRows(list(labels), index, [r[1] for r in rows], np.fromiter((r[2] for r in rows), dtype=np.int64,
+                                                                             count=n),
+                     [r[3] for r in rows], scores, bands, matrix, has,
+                     np.fromiter((0.0 if r[6] is None else r[6] for r in rows), dtype=np.float64, count=n),
+                     np.fromiter((np.nan if r[7] is None else r[7] for r in rows), dtype=np.float64, count=n),
+                     _LOOKUP[np.fromiter((ord(_BAND_CODES.get(r[8], "n")) for r in rows), dtype=np.uint8,
+                                         count=n)])
+
+
+def _week_cells(labels: Sequence[str], index: np.ndarray, scores: np.ndarray, bands: np.ndarray, first: dt.date
+                ) -> list[hb.WeekCount]:
+    """`WeekCount` rows of a matrix of week-end scores and band codes (column 0: the week of `first`), per group
+    label (``labels[index[i]]`` of row i), week and band, counted with NumPy (as the SQL GROUP BY and the merge of
+    labels: the scores of a cell summed in row order)."""
+    n_weeks = scores.shape[1]
     key = (index[:, None] * n_weeks + np.arange(n_weeks)[None, :]) * 5 + bands
     present = bands != 4
     scored = present & ~np.isnan(scores)
@@ -531,68 +633,57 @@ def _fact_week_counts(session: Session, facts: _Facts, dimension: str | None, fi
     count = np.bincount(key[present], minlength=size)
     n_scored = np.bincount(key[scored], minlength=size)
     total = np.bincount(key[scored], weights=scores[scored], minlength=size)
-    names = list(labels)
+    weeks = [first + dt.timedelta(weeks=w) for w in range(n_weeks)]
     out = []
     for cell in np.flatnonzero(count).tolist():
         label, rest = divmod(cell, n_weeks * 5)
         week, band = divmod(rest, 5)
-        out.append(hb.WeekCount(names[label], first + dt.timedelta(weeks=week), _CODE_BANDS[band],
-                                int(count[cell]), int(n_scored[cell]), float(total[cell])))
+        out.append(hb.WeekCount(labels[label], weeks[week], _CODE_BANDS[band], int(count[cell]),
+                                int(n_scored[cell]), float(total[cell])))
     return out
 
 
-def _fact_benchmarks(session: Session, facts: _Facts, cohort: Cohort, measures: Sequence[str]
-                     ) -> list[hb.Benchmark]:
-    if not measures:
+def _fact_week_counts(session: Session, facts: _Facts, dimension: str | None, first: dt.date, cohort: Cohort,
+                      people: dict[int, str], rows: _FactRows | None = None) -> list[hb.WeekCount]:
+    """`weekly_counts` from the facts (`rows`, else read here): the weeks from `first`."""
+    rows = rows or _fact_rows(session, facts, dimension, cohort, people, measures=False)
+    if not len(rows.ids):
         return []
-    rows = session.execute(select(Account.segment, AccountFact.measures).select_from(AccountFact)
-                           .join(Account, Account.id == AccountFact.account_id)
-                           .where(AccountFact.measures.is_not(None), *cohort.conditions())).all()
-    width = len(facts.measures)
-    matrix = np.frombuffer(b"".join(r[1] or b"" for r in rows), dtype=np.float64).reshape(len(rows), width)
+    lo = (first - facts.first_week()).days // 7
+    return _week_cells(rows.labels, rows.index, rows.scores[:, lo:], rows.bands[:, lo:], first)
+
+
+def _fact_benchmarks(rows: _FactRows, facts: _Facts, measures: Sequence[str]) -> list[hb.Benchmark]:
+    if not measures or rows.measures is None or rows.has_measures is None:
+        return []
+    keep = np.flatnonzero(rows.has_measures)
     position = [facts.measures.index(m) for m in measures]
-    return benchmarks_of_matrix([r[0] for r in rows], measures, matrix[:, position])
+    return benchmarks_of_matrix([rows.segments[i] for i in keep.tolist()], measures,
+                                rows.measures[keep][:, position])
 
 
-def _fact_week_ends(session: Session, facts: _Facts, wanted: Sequence[dt.date]) -> list[hb.WeekHealth]:
-    """Every account's week-end score in the `wanted` weeks (`WeekHealth` without the band), from the facts."""
-    rows = session.execute(select(AccountFact.account_id, AccountFact.week_scores, AccountFact.week_bands)).all()
-    if not rows:
-        return []
-    first = facts.first_week()
-    slots = sorted({(w - first).days // 7 for w in wanted})
-    n = len(rows)
-    scores = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(n, facts.weeks)
-    present = np.frombuffer("".join(r[2] for r in rows).encode("ascii"), dtype=np.uint8) \
-        .reshape(n, facts.weeks) != ord(_NO_WEEK)
-    ids = [r[0] for r in rows]
-    out = []
-    for slot in slots:
-        week = first + dt.timedelta(weeks=slot)
-        column = scores[:, slot].tolist()
-        out += [hb.WeekHealth(ids[i], week, None if column[i] != column[i] else column[i], None)
-                for i in np.flatnonzero(present[:, slot]).tolist()]
-    return out
-
-
-def _fact_persistent_poor(session: Session, facts: _Facts, day: dt.date, cohort: Cohort, at_least: int,
-                          of_last: int) -> list[hb.PoorHealth]:
-    lo = facts.weeks - of_last
+def _fact_persistent_poor(rows: _FactRows, facts: _Facts, day: dt.date, at_least: int, of_last: int
+                          ) -> list[hb.PoorHealth]:
+    """`analytics.base.persistent_poor` of the facts' last `of_last` weeks, with NumPy: the accounts poor in at
+    least `at_least` of them, most poor weeks first, then account id (each account's weeks a tuple per pattern)."""
+    if not 1 <= at_least <= of_last:
+        raise ValueError(f"need 1 <= N <= M for 'poor in N of the last M weeks', not N={at_least}, M={of_last}")
     first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
-    rows = session.execute(select(AccountFact.account_id, AccountFact.week_bands).select_from(AccountFact)
-                           .join(Account, Account.id == AccountFact.account_id).where(*cohort.conditions())).all()
-    if not rows:
-        return []
-    poor = np.frombuffer("".join(r[1] for r in rows).encode("ascii"), dtype=np.uint8) \
-        .reshape(len(rows), facts.weeks)[:, lo:] == ord("p")
-    # only the accounts with enough poor weeks are handed on (the rule's count; it is applied again there)
-    candidates = np.flatnonzero(poor.sum(axis=1) >= at_least)
-    cells = np.nonzero(poor[candidates])
+    poor = rows.bands[:, facts.weeks - of_last:] == _CODE_BANDS.index("poor")
+    counts = poor.sum(axis=1)
+    candidates = np.flatnonzero(counts >= at_least)
+    ids = rows.ids[candidates]
+    ordered = candidates[np.lexsort((ids, -counts[candidates]))]
+    patterns = poor[ordered] @ (1 << np.arange(of_last, dtype=np.int64))
     weeks = [first + dt.timedelta(weeks=i) for i in range(of_last)]
-    ids = [rows[i][0] for i in candidates.tolist()]
-    found = [hb.WeekHealth(ids[r], weeks[c], None, "poor")
-             for r, c in zip(cells[0].tolist(), cells[1].tolist(), strict=True)]
-    return hb.persistent_poor(found, day, at_least, of_last)
+    tuples: dict[int, tuple[dt.date, ...]] = {}
+    out = []
+    for a, bits in zip(rows.ids[ordered].tolist(), patterns.tolist(), strict=True):
+        held = tuples.get(bits)
+        if held is None:
+            held = tuples[bits] = tuple(w for i, w in enumerate(weeks) if bits >> i & 1)
+        out.append(hb.PoorHealth(a, held))
+    return out
 
 
 # --- Adoption ----------------------------------------------------------------------------------------------------
@@ -937,6 +1028,136 @@ class _TeamFacts:
     n_weeks: int
 
 
+@dataclasses.dataclass(frozen=True)
+class _TeamColumns:
+    """The live accounts as columns (id order): CSM (`tma.NO_CSM`: none), ARR (0: none), week-end score of the
+    window's first and last ISO weeks (NaN: none), and the facts' scores and band codes from the first week; and
+    every account's CSM and whether it is live."""
+
+    ids: np.ndarray
+    csm: np.ndarray
+    arr: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    scores: np.ndarray
+    bands: np.ndarray
+    first_week: dt.date
+    everyone: np.ndarray
+    """Every account's id (id order), its CSM and whether it is live (`live_accounts`)."""
+    owners: np.ndarray
+    alive: np.ndarray
+
+    def counts(self, names: dict[int, str]) -> list[hb.WeekCount]:
+        """`weekly_counts` by CSM of the live accounts over the weeks held (the accounts without a fact have no
+        week-end row)."""
+        values = self.csm.tolist()
+        labels: dict[str, int] = {}
+        of_value = {c: labels.setdefault(_label(None if c == tma.NO_CSM else c, "csm", names), len(labels))
+                    for c in dict.fromkeys(values)}
+        index = np.fromiter(map(of_value.__getitem__, values), dtype=np.int64, count=len(values))
+        return _week_cells(list(labels), index, self.scores, self.bands, self.first_week)
+
+
+def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, last_week: dt.date) -> _TeamColumns:
+    """One read of the accounts outer-joined to their facts: the live ones' `_TeamColumns`, with every account's
+    CSM and whether it is live (what the tasks' tally needs)."""
+    tenant = current_tenant(session)
+    live = case((live_accounts(), literal_column("1")), else_=literal_column("0"))
+    rows = _core_rows(session, select(Account.id, Account.csm_user_id, Account.arr, AccountFact.week_scores,
+                                      AccountFact.week_bands, live)
+                      .select_from(Account)
+                      .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
+                                                   AccountFact.tenant_id == tenant)), Account)
+    rows.sort(key=operator.itemgetter(0))  # id order here, not the server's sort (PostgreSQL's spills to disk)
+    everyone = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    owners = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=len(rows))
+    alive = np.fromiter((r[5] for r in rows), dtype=bool, count=len(rows))
+    rows = [r for r, keep in zip(rows, alive.tolist(), strict=True) if keep]
+    n, width = len(rows), facts.weeks
+    no_scores, no_bands = b"\xff" * (8 * width), _NO_WEEK * width  # NaN, no row
+    lo = (first_week - facts.first_week()).days // 7
+    scores = np.frombuffer(b"".join(r[3] if r[3] is not None else no_scores for r in rows),
+                           dtype=np.float64).reshape(n, width)[:, lo:]
+    bands = _LOOKUP[np.frombuffer("".join(r[4] if r[4] is not None else no_bands for r in rows).encode("ascii"),
+                                  dtype=np.uint8).reshape(n, width)[:, lo:]]
+    last = (last_week - first_week).days // 7
+
+    def week(slot: int) -> np.ndarray:  # a week-end row's score, NaN for none (or no row that week)
+        return np.where(bands[:, slot] != 4, scores[:, slot], np.nan)
+
+    return _TeamColumns(everyone[alive], owners[alive],
+                        np.fromiter((0.0 if r[2] is None else r[2] for r in rows), dtype=np.float64, count=n),
+                        week(0), week(last), scores, bands, first_week, everyone, owners, alive)
+
+
+def _utc_day(session: Session, column: Any) -> Any:
+    """A UTC datetime column's date (`datetime.date()` of the value read), in SQL."""
+    if _postgres(session):
+        return cast(func.timezone("UTC", column), Date)
+    return func.date(column)
+
+
+def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
+                ) -> tuple[tma.TaskTally, dict[int, int]]:
+    """`analytics.team_arrays.tally_tasks` of the tasks, and the open tasks not yet due per assignee, else CSM (the
+    `waiting` figure): what each task counts as is computed in SQL (one pass over the tasks, no join: the account,
+    the assignee and a number), whom it counts for (its assignee, else its account's CSM: while the account is
+    live, but for `waiting`) from `columns`, counted with NumPy."""
+    start = day - dt.timedelta(days=days - 1)
+    untouched_since = day - dt.timedelta(days=tm.UNTOUCHED_DAYS - 1)
+
+    def at(d: dt.date) -> dt.datetime:
+        return dt.datetime.combine(d, dt.time(), dt.UTC)
+
+    def number(k: int) -> Any:  # inline: no bind parameter per row
+        return literal_column(str(k))
+
+    end = at(day + dt.timedelta(days=1))
+    done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
+                Task.completed_at.is_not(None))
+    in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
+    in_window = and_(done, Task.completed_at >= at(start), Task.completed_at < end)
+    touching = and_(done, Task.completed_at >= at(untouched_since), Task.completed_at < end)
+    # 1 on time, 2 late (completed by a person in the window), 3 open and overdue, 4 open and not yet due, 0 none
+    # of these; +8 when it touched its account in the last `UNTOUCHED_DAYS` days
+    kind = case((and_(in_window, in_time), number(1)), (in_window, number(2)),
+                (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
+                (Task.status == "open", number(4)), else_=number(0))
+    touch = case((touching, number(8)), else_=number(0))
+    rows = _core_rows(session, select(Task.account_id, Task.assignee_user_id, kind + touch)
+                      .where(or_(in_window, touching, Task.status == "open")), Task)
+    n = len(rows)
+    accounts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    assignee = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=n)
+    code = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+    kinds = code & 7
+    at_row = np.minimum(np.searchsorted(columns.everyone, accounts), max(len(columns.everyone) - 1, 0))
+    known = (columns.everyone[at_row] == accounts) if len(columns.everyone) else np.zeros(n, dtype=bool)
+    csm = np.where(known, columns.owners[at_row] if len(columns.everyone) else tma.NO_CSM, tma.NO_CSM)
+    csm_if_live = np.where(known & (columns.alive[at_row] if len(columns.everyone) else False), csm, tma.NO_CSM)
+    holder = np.where(assignee != tma.NO_CSM, assignee, np.where(kinds == 4, csm, csm_if_live))
+    tallies: list[dict[int, int]] = []
+    for k in (1, 2, 3, 4):
+        people, counts = np.unique(holder[(kinds == k) & (holder != tma.NO_CSM)], return_counts=True)
+        tallies.append(dict(zip(people.tolist(), counts.tolist(), strict=True)))
+    touched = frozenset(np.unique(accounts[code >= 8]).tolist())
+    since = at(min(start, untouched_since))  # the tasks `team_performance` is handed
+    acted_at = {int(typing.cast(int, alert)): _aware(first) for alert, first in session.execute(
+        select(Task.alert_id, func.min(Task.completed_at))
+        .where(done, Task.alert_id.is_not(None), Task.completed_at >= since, Task.completed_at < end)
+        .group_by(Task.alert_id))}
+    return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
+
+
+def _aware(value: Any) -> dt.datetime:
+    """A datetime aggregate as `UTCDateTime` reads it (SQLite's MIN of the column is its text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        return typing.cast(dt.datetime, value.replace(tzinfo=dt.UTC))
+    return typing.cast(dt.datetime, value.astimezone(dt.UTC))
+
+
 def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamFacts:
     if days not in TEAM_DAYS:
         raise ReportError(f"days must be one of {', '.join(map(str, TEAM_DAYS))}, not {days}")
@@ -946,43 +1167,52 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
     people = [tm.Person(uid, name or email, manager) for uid, name, email, manager in
               session.execute(select(User.id, User.name, User.email, User.manager_id))]
     names = {p.user_id: p.name for p in people}
-    accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in
-                session.execute(select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()))]
     first_week, last_week = hb.week_start(start), hb.week_start(day)
     facts = _fresh_facts(session, day, first_week=first_week)
-    if facts is not None:
-        weeks = _fact_week_ends(session, facts, [first_week, last_week])
-    else:
-        ends = _week_ends(first_week, day)
-        weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
-            select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
-            .where(ends.c.week.in_([first_week, last_week])))]
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
-    tasks = [tm.TaskFacts(*row) for row in session.execute(
-        select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at, Task.assignee_user_id,
-               Task.alert_id, Task.closed_reason)
-        .where(or_(and_(Task.status == "done", Task.completed_at >= since),
-                   and_(Task.status == "open", Task.due_date < day))))]
-    alerts = [tm.AlertFacts(*row) for row in session.execute(
-        select(Alert.id, Alert.account_id, Alert.raised_at)
-        .where(Alert.raised_at >= dt.datetime.combine(start, dt.time(), dt.UTC),
-               Alert.raised_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)))]
+    task_query = (select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at,
+                         Task.assignee_user_id, Task.alert_id, Task.closed_reason)
+                  .where(or_(and_(Task.status == "done", Task.completed_at >= since),
+                             and_(Task.status == "open", Task.due_date < day))))
+    alert_query = (select(Alert.id, Alert.account_id, Alert.raised_at)
+                   .where(Alert.raised_at >= dt.datetime.combine(start, dt.time(), dt.UTC),
+                          Alert.raised_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)))
+    counts: list[hb.WeekCount]
     try:
-        report = tm.team_performance(people, accounts, weeks, tasks, alerts, day, days)
+        if facts is not None:
+            # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
+            # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
+            columns = _fact_team_columns(session, facts, first_week, last_week)
+            tally, waiting = _task_tally(session, day, days, columns)
+            alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
+            report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
+                                                 columns.last, tally, alerts, day, days)
+            counts = columns.counts(names)
+        else:
+            accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in session.execute(
+                select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()).order_by(Account.id))]
+            ends = _week_ends(first_week, day)
+            weeks = [hb.WeekHealth(a, _date(w), s, None) for a, w, s in session.execute(
+                select(ends.c.account_id, ends.c.week, ends.c.score).select_from(ends)
+                .where(ends.c.week.in_([first_week, last_week])))]
+            tasks = [tm.TaskFacts(*row) for row in session.execute(task_query)]
+            alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
+            report = tm.team_performance(people, accounts, weeks, tasks, alerts, day, days)
+            # every CSM's portfolio, week by week over the window (the Health report's weekly SQL, by CSM)
+            counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
+            # open tasks not yet due (or with no due date), counted for whom a task counts (assignee, else the CSM)
+            holder = func.coalesce(Task.assignee_user_id, Account.csm_user_id)
+            waiting = {int(u): int(n) for u, n in session.execute(
+                select(holder, func.count()).join(Account, Account.id == Task.account_id)
+                .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day),
+                       holder.is_not(None))
+                .group_by(holder))}
     except ValueError as exc:
         raise ReportError(str(exc)) from None
     members: dict[int, list[int]] = defaultdict(list)
     for p in people:
         if p.manager_id is not None:
             members[p.manager_id].append(p.user_id)
-    # open tasks not yet due (or with no due date), counted for whom a task counts (assignee, else the CSM)
-    holder = func.coalesce(Task.assignee_user_id, Account.csm_user_id)
-    waiting: dict[int, int] = {int(u): int(n) for u, n in session.execute(
-        select(holder, func.count()).join(Account, Account.id == Task.account_id)
-        .where(Task.status == "open", or_(Task.due_date.is_(None), Task.due_date >= day), holder.is_not(None))
-        .group_by(holder))}
-    # every CSM's portfolio, week by week over the window (the Health report's weekly SQL, by CSM)
-    counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
     return _TeamFacts(day, days, start, report, names, members, waiting, counts,
                       (last_week - first_week).days // 7 + 1)
 

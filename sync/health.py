@@ -18,14 +18,28 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import BindParameter, String, Table, Text, bindparam, func, insert, select, type_coerce, update
+from sqlalchemy import (
+    BindParameter,
+    String,
+    Table,
+    Text,
+    bindparam,
+    func,
+    insert,
+    select,
+    true,
+    type_coerce,
+    update,
+)
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
@@ -61,6 +75,7 @@ from store.models import (
     Contact,
     HealthSnapshot,
     ProductUser,
+    Subscription,
     SurveyResponse,
     Task,
     Ticket,
@@ -68,15 +83,25 @@ from store.models import (
     UsageMonthly,
 )
 from store.panel_views import touches
-from store.queries import active_subscription_terms, active_subscriptions, live_accounts
+from store.queries import (
+    SubscriptionTerms,
+    _of_record,
+    active_subscription_terms,
+    active_subscriptions,
+    live_accounts,
+)
 from store.scoping import current_tenant
-from store.types import EncodedJSON
+from store.types import EncodedJSON, sqlite_utc_text
 from sync.base_reports import drop_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import NewTask, complete_task, create_tasks
 
 CHUNK = 1000
+ONE_PASS_DAY = True
+"""A whole workspace's one-day run inserts its new snapshots once every account is scored, their benchmarks in
+their parts (False: chunk by chunk, the benchmarks written over them afterwards — the way before, the same rows;
+kept for the test that compares them)."""
 WINDOW_DAYS = 35
 TICKET_DAYS = 60
 TREND_DAYS = 30
@@ -156,48 +181,109 @@ class Sources(NamedTuple):
                    exists(select(Ticket.id)) or exists(select(Connection.id).where(Connection.system.in_(helpdesks))))
 
 
+class _Usage(NamedTuple):
+    """A chunk's usage rows as columns: account id, day ordinal, user and event codes (into `users`, `events`),
+    count."""
+
+    account: np.ndarray[Any, np.dtype[np.int64]]
+    ordinal: np.ndarray[Any, np.dtype[np.int64]]
+    user: np.ndarray[Any, np.dtype[np.int64]]
+    event: np.ndarray[Any, np.dtype[np.int64]]
+    counts: np.ndarray[Any, np.dtype[np.int64]]
+    users: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+def _driver_rows(connection: Any, sql: str, parameters: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The driver's own tuples for a statement in its own parameter style (no statement compiled, no Row
+    objects): for reads whose IN-list of a thousand ids would otherwise be rendered on every execution."""
+    result = connection.exec_driver_sql(sql, parameters)
+    try:
+        return cast(list[tuple[Any, ...]], result.cursor.fetchall())
+    finally:
+        result.close()
+
+
+def _series_statement(account_ids: list[int], start: dt.date, end: dt.date) -> tuple[str, tuple[Any, ...]]:
+    """SQLite's read of the accounts' usage by series (`InputLoader._usage_series`) from `start` to `end`."""
+    marks = ",".join("?" * len(account_ids))  # placeholders only: the ids are bound
+    return ("SELECT account_id, user_key, event, group_concat(day, ''), group_concat(count, ' ') "  # noqa: S608
+            f"FROM usage_daily WHERE account_id IN ({marks}) AND day >= ? AND day <= ? "
+            "GROUP BY account_id, user_key, event", (*account_ids, start.isoformat(), end.isoformat()))
+
+
+class _SeriesAhead:
+    """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
+    database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
+    run little wall time. The rows are those `_usage_series` would read itself."""
+
+    def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
+        self.store, self.chunks, self.start, self.end = store, chunks, start, end
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
+        self.pending: dict[int, Future[list[tuple[Any, ...]]]] = {}
+
+    @staticmethod
+    def usable(store: Store) -> bool:
+        url = store.engine.url
+        return (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+                and "memory" not in str(url.query.get("mode", "")))
+
+    def _read(self, account_ids: list[int]) -> list[tuple[Any, ...]]:
+        with self.store.engine.connect() as connection:
+            return _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
+
+    def get(self, k: int) -> list[tuple[Any, ...]]:
+        """Chunk `k`'s series (the next chunk's read started meanwhile)."""
+        for j in (k, k + 1):
+            if j < len(self.chunks) and j not in self.pending:
+                self.pending[j] = self.executor.submit(self._read, self.chunks[j])
+        return self.pending.pop(k).result()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+class Facts(NamedTuple):
+    """Accounts' facts but usage, by account id (`InputLoader.read_facts`)."""
+
+    accounts: dict[int, Any]
+    subscriptions: dict[int, list[SubscriptionTerms]]
+    tickets: dict[int, list[TicketFact]]
+    csat: dict[int, list[CsatAnswer]]
+    nps: dict[int, list[NpsAnswer]]
+    contacts: dict[int, list[ContactFact]]
+
+
 class InputLoader:
     """Builds `AccountInputs` for chunks of accounts from one tenant's store."""
 
     def __init__(self, session: Session, model: HealthModel, first_day: dt.date, last_day: dt.date,
-                 sources: Sources | None = None) -> None:
+                 sources: Sources | None = None, facts: Facts | None = None) -> None:
         self.session = session
+        self.facts = facts
+        """Every account's facts but usage, read once for a whole run (`read_facts(None)`); else read per chunk."""
         self.model = model
         self.window_start = first_day - dt.timedelta(days=WINDOW_DAYS)
         self.ticket_start = first_day - dt.timedelta(days=TICKET_DAYS)
         self.last_day = last_day
         self.has_usage, self.has_helpdesk = sources if sources is not None else Sources.of(session)
 
-    def load_columns(self, account_ids: list[int]) -> tuple[list[AccountInputs], UsageColumns]:
+    def load_columns(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+                     ) -> tuple[list[AccountInputs], UsageColumns]:
         """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
-        one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none)."""
-        rows: list[tuple[Any, ...]] = []
-        if self.has_usage:
-            # Core, not the ORM's row processing; the day as the driver gives it (text on SQLite, a date on
-            # PostgreSQL): NumPy reads both at once.
-            s = self.session.connection()
-            day = type_coerce(UsageDaily.day, String())
-            result = s.execute(
-                select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
-                .where(UsageDaily.account_id.in_(_IDS), UsageDaily.day >= self.window_start,
-                       UsageDaily.day <= self.last_day), {"ids": account_ids})
-            try:
-                # the driver's tuples: no Row object per usage row
-                rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
-            finally:
-                result.close()
-            rows += [(account_id, first, "(milestone)", event, 1)
-                     for account_id, event, first in self._milestones_before(account_ids)]
-        # Split by column at C speed (zip), codes by one dict lookup per row (map), positions by searchsorted.
-        ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
-                                                else ([], [], [], [], []))
-        account = np.array(ids, dtype=np.int64)
-        # A chunk's rows fall on a few dozen days: each distinct day parsed once, the rows coded by a dict lookup.
-        distinct_days = {d: k for k, d in enumerate(dict.fromkeys(days))}
-        day_ordinals = np.array(list(distinct_days), dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
-        ordinal = day_ordinals[np.fromiter(map(distinct_days.__getitem__, days), dtype=np.int64, count=len(days))]
+        one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none).
+
+        On SQLite the rows come from the driver grouped by series (`_usage_series`: no Python tuple per usage
+        row); elsewhere, or when that read meets a value it does not expect, as one tuple per row (`_usage_rows`).
+        The columns hold the same rows either way (in another order, which the signals do not read).
+        `series`: the chunk's series read ahead (`_SeriesAhead`)."""
+        usage = ((self._usage_series(account_ids, series) or self._usage_rows(account_ids)) if self.has_usage
+                 else None)
+        if usage is None:
+            usage = _Usage(*(np.zeros(0, dtype=np.int64),) * 5, (), ())
+        account, ordinal = usage.account, usage.ordinal
         first: dict[int, int] = {}
-        if rows:
+        if len(account):
             order = np.lexsort((ordinal, account))
             sorted_ids = account[order]
             starts = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
@@ -206,15 +292,103 @@ class InputLoader:
         known = np.array([a.account_id for a in inputs], dtype=np.int64)
         by_id = np.argsort(known, kind="stable")
         at = np.minimum(np.searchsorted(known[by_id], account), max(len(known) - 1, 0))
-        where = np.where(known[by_id][at] == account, by_id[at], -1) if len(known) else np.full(len(ids), -1)
+        where = np.where(known[by_id][at] == account, by_id[at], -1) if len(known) else np.full(len(account), -1)
         keep = where >= 0
+        columns = UsageColumns(where[keep].astype(np.int64), ordinal[keep], usage.user[keep], usage.event[keep],
+                               usage.counts[keep], usage.users, usage.events)
+        return inputs, columns
+
+    def _usage_rows(self, account_ids: list[int]) -> _Usage:
+        """The window's usage rows (and the milestones used before it) read as one driver tuple per row."""
+        # Core, not the ORM's row processing; the day as the driver gives it (text on SQLite, a date on
+        # PostgreSQL): NumPy reads both at once.
+        s = self.session.connection()
+        day = type_coerce(UsageDaily.day, String())
+        result = s.execute(
+            select(UsageDaily.account_id, day, UsageDaily.user_key, UsageDaily.event, UsageDaily.count)
+            .where(UsageDaily.account_id.in_(_IDS), UsageDaily.day >= self.window_start,
+                   UsageDaily.day <= self.last_day), {"ids": account_ids})
+        try:
+            # the driver's tuples: no Row object per usage row
+            rows = cast(list[tuple[Any, ...]], result.cursor.fetchall())
+        finally:
+            result.close()
+        rows += [(account_id, first, "(milestone)", event, 1)
+                 for account_id, event, first in self._milestones_before(account_ids)]
+        # Split by column at C speed (zip), codes by one dict lookup per row (map).
+        ids, days, user_keys, events, counts = ((list(c) for c in zip(*rows, strict=True)) if rows
+                                                else ([], [], [], [], []))
+        # A chunk's rows fall on a few dozen days: each distinct day parsed once, the rows coded by a dict lookup.
+        distinct_days = {d: k for k, d in enumerate(dict.fromkeys(days))}
+        day_ordinals = np.array(list(distinct_days), dtype="datetime64[D]").astype(np.int64) + EPOCH_ORDINAL
+        ordinal = day_ordinals[np.fromiter(map(distinct_days.__getitem__, days), dtype=np.int64, count=len(days))]
         users = {u: k for k, u in enumerate(dict.fromkeys(user_keys))}
         names = {e: k for k, e in enumerate(dict.fromkeys(events))}
         user = np.fromiter(map(users.__getitem__, user_keys), dtype=np.int64, count=len(ids))
         event = np.fromiter(map(names.__getitem__, events), dtype=np.int64, count=len(ids))
-        columns = UsageColumns(where[keep].astype(np.int64), ordinal[keep], user[keep], event[keep],
-                               np.array(counts, dtype=np.int64)[keep], tuple(users), tuple(names))
-        return inputs, columns
+        return _Usage(np.array(ids, dtype=np.int64), ordinal.astype(np.int64), user, event,
+                      np.array(counts, dtype=np.int64), tuple(users), tuple(names))
+
+    def _usage_series(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+                      ) -> _Usage | None:
+        """`_usage_rows` on SQLite, read by series: one driver row per (account, user, event) holding its days
+        (``YYYY-MM-DD`` text, concatenated) and counts (space-separated), parsed by NumPy — SQLite's own loop
+        over the rows, none in Python. None (read row by row instead) on another database, or when a value is
+        not what the columns can hold exactly (a day in another format, a count that is no whole number), or
+        when the chunk has user keys differing only in letter case (the signals then take the rows in their
+        stored order, which only the row-wise read keeps). `series`: the rows of `_series_statement`, read
+        already (`_SeriesAhead`)."""
+        connection = self.session.connection()
+        if connection.dialect.name != "sqlite" or not account_ids:
+            return None
+        if series is None:
+            series = _driver_rows(connection, *_series_statement(account_ids, self.window_start, self.last_day))
+        milestones = self._milestones_before(account_ids)
+        users: dict[str, int] = {}
+        names: dict[str, int] = {}
+        lengths = [len(days) // 10 for _, _, _, days, _ in series]
+        if any(len(days) % 10 for _, _, _, days, _ in series):
+            return None
+        rows = sum(lengths)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # NumPy warns (and stops) at text that is no number
+                count = np.fromstring(" ".join(c for *_, c in series), dtype=np.int64, sep=" ")
+            text = np.frombuffer("".join(days for _, _, _, days, _ in series).encode("ascii"), dtype=np.uint8)
+        except (ValueError, DeprecationWarning, UnicodeEncodeError):
+            return None
+        if len(count) != rows:
+            return None
+        digits = text.reshape(rows, 10).astype(np.int64) - ord("0")
+        dash = ord("-") - ord("0")
+        if rows and not ((digits[:, [4, 7]] == dash).all() and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] >= 0).all()
+                         and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] <= 9).all()):
+            return None
+        # yyyymmdd as a number; each distinct day (a few dozen) made an ordinal once
+        key = digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] @ np.array([10 ** k for k in range(7, -1, -1)], dtype=np.int64)
+        distinct, inverse = np.unique(key, return_inverse=True)
+        try:
+            ordinals = np.array([dt.date(k // 10000, k // 100 % 100, k % 100).toordinal()
+                                 for k in distinct.tolist()], dtype=np.int64)
+        except ValueError:
+            return None
+        account = np.repeat(np.array([a for a, *_ in series], dtype=np.int64), lengths)
+        user = np.repeat(np.array([users.setdefault(u, len(users)) for _, u, *_ in series], dtype=np.int64),
+                         lengths)
+        event = np.repeat(np.array([names.setdefault(e, len(names)) for _, _, e, *_ in series], dtype=np.int64),
+                          lengths)
+        ordinal = ordinals[inverse.reshape(-1)] if rows else np.zeros(0, dtype=np.int64)
+        if milestones:
+            milestone = users.setdefault("(milestone)", len(users))
+            account = np.r_[account, np.array([a for a, _, _ in milestones], dtype=np.int64)]
+            ordinal = np.r_[ordinal, np.array([d.toordinal() for _, _, d in milestones], dtype=np.int64)]
+            user = np.r_[user, np.full(len(milestones), milestone, dtype=np.int64)]
+            event = np.r_[event, np.array([names.setdefault(e, len(names)) for _, e, _ in milestones],
+                                          dtype=np.int64)]
+            count = np.r_[count, np.ones(len(milestones), dtype=np.int64)]
+        if len({u.casefold() for u in users}) != len(users):
+            return None
+        return _Usage(account, ordinal, user, event, count, tuple(users), tuple(names))
 
     def _milestones_before(self, account_ids: list[int]) -> list[tuple[int, str, dt.date]]:
         """(account, milestone event, its first day) for the milestones used before the window: what `load`
@@ -227,12 +401,27 @@ class InputLoader:
         start = self.window_start
         month = start.replace(day=1)
         first: dict[tuple[int, str], dt.date] = {}
-        for account_id, event, first_of_month, days in self.session.execute(
+        connection = self.session.connection()
+        tenant_id = current_tenant(self.session)
+        rows: Iterable[tuple[Any, ...]]
+        if connection.dialect.name == "sqlite" and tenant_id is not None and account_ids:
+            # The same read through the driver (no IN-list of a thousand ids rendered each chunk), the month
+            # as SQLite keeps it (text) made a date here.
+            rows = [(account_id, event, dt.date.fromisoformat(first_of_month), days)
+                    for account_id, event, first_of_month, days in _driver_rows(
+                        connection,
+                        "SELECT account_id, event, month, days FROM usage_monthly WHERE tenant_id = ? "  # noqa: S608
+                        f"AND account_id IN ({','.join('?' * len(account_ids))}) "
+                        f"AND event IN ({','.join('?' * len(milestones))}) AND coalesce(month, month) <= ?",
+                        (tenant_id, *account_ids, *milestones, month.isoformat()))]
+        else:
+            rows = self.session.execute(
                 select(UsageMonthly.account_id, UsageMonthly.event, UsageMonthly.month, UsageMonthly.days)
                 .where(UsageMonthly.account_id.in_(_IDS), UsageMonthly.event.in_(milestones),
                        # coalesce: no range on the (tenant, month, event) index, which SQLite would otherwise
                        # scan over every account; the accounts' rows are read by the unique key.
-                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month), {"ids": account_ids}):
+                       func.coalesce(UsageMonthly.month, UsageMonthly.month) <= month), {"ids": account_ids})
+        for account_id, event, first_of_month, days in rows:
             if first_of_month >= month:  # the window's first month: only its days before the window
                 days &= (1 << (start.day - 1)) - 1
             if days <= 0:
@@ -267,26 +456,41 @@ class InputLoader:
         first_day = {account_id: min(u.day for u in rows).toordinal() for account_id, rows in usage.items() if rows}
         return self._inputs(account_ids, usage, first_day)
 
-    def _inputs(self, account_ids: list[int], usage: dict[int, list[UsageDay]], first_usage: dict[int, int]
-                ) -> list[AccountInputs]:
-        """Every account's inputs but its usage rows (given in `usage`, or kept as columns by the caller);
-        `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
-        subscription says."""
+    def read_facts(self, account_ids: list[int] | None) -> Facts:
+        """The accounts' facts but usage: these accounts' (a chunk's, each table read by their ids), or with
+        None the tenant's every account's, each table read once (a whole run's, given to each chunk's loader).
+        Rows in id order either way."""
         s = self.session
-        ids = {"ids": account_ids}
+        ids = {"ids": account_ids} if account_ids is not None else {}
+
+        def among(column: Any) -> Any:
+            return column.in_(_IDS) if account_ids is not None else true()
+
         # Only the columns the inputs take (no Account objects: a chunk's accounts are read once, never changed).
         accounts = {a.id: a for a in s.execute(select(Account.id, Account.name, Account.segment, Account.tier,
                                                       Account.lifecycle_stage, Account.parent_id)
-                                               .where(Account.id.in_(_IDS)), ids)}
+                                               .where(among(Account.id)), ids)}
         # Columns, not ORM objects (the same rows in the same order; a score run reads every account's).
-        subs = active_subscription_terms(s, account_ids)
+        if account_ids is not None:
+            subs = active_subscription_terms(s, account_ids)
+        else:
+            by_system: dict[int, dict[str, list[SubscriptionTerms]]] = defaultdict(lambda: defaultdict(list))
+            for account_id, system, arr, seats, start_date, renewal_date in s.execute(
+                    select(Subscription.account_id, Subscription.system, Subscription.arr,
+                           Subscription.seats_purchased, Subscription.start_date, Subscription.renewal_date)
+                    .where(Subscription.status == "active", Subscription.term_end.is_(None))
+                    .order_by(Subscription.id)):
+                if account_id is not None:  # as `active_subscription_terms` reads them, for every account
+                    by_system[account_id][system].append(
+                        SubscriptionTerms(system, arr, seats, start_date, renewal_date))
+            subs = _of_record(by_system)
         tickets: dict[int, list[TicketFact]] = defaultdict(list)
         for account_id, external_id, priority, status, created_at, solved_at, escalated in s.execute(
                 select(Ticket.account_id, Ticket.external_id, Ticket.priority, Ticket.status, Ticket.created_at,
                        Ticket.solved_at, Ticket.escalated)
-                .where(Ticket.account_id.in_(_IDS)).where(
+                .where(among(Ticket.account_id)).where(
                     (Ticket.created_at >= dt.datetime.combine(self.ticket_start, dt.time(), dt.UTC))
-                    | Ticket.status.not_in(("solved", "closed"))), ids):
+                    | Ticket.status.not_in(("solved", "closed"))).order_by(Ticket.id), ids):
             if account_id is not None:
                 tickets[account_id].append(TicketFact(external_id, priority, status,  # type: ignore[arg-type]
                                                       created_at.date(), _day(solved_at), escalated))
@@ -296,7 +500,8 @@ class InputLoader:
         for account_id, kind, submitted_at, score in s.execute(
                 select(SurveyResponse.account_id, SurveyResponse.kind, SurveyResponse.submitted_at,
                        SurveyResponse.score)
-                .where(SurveyResponse.account_id.in_(_IDS), SurveyResponse.submitted_at >= survey_start), ids):
+                .where(among(SurveyResponse.account_id), SurveyResponse.submitted_at >= survey_start)
+                .order_by(SurveyResponse.id), ids):
             if account_id is None:
                 continue
             if kind == "csat":
@@ -311,13 +516,23 @@ class InputLoader:
             # address at another account must not make a quiet champion look active).
             .outerjoin(ProductUser, (ProductUser.email == Contact.email)
                        & (ProductUser.account_id == Contact.account_id))
-            .where(Contact.account_id.in_(_IDS), Contact.role != "user"), ids
+            .where(among(Contact.account_id), Contact.role != "user").order_by(Contact.id, ProductUser.id), ids
         ).all()
         for account_id, email, role, name, last_active_at, user_key, last_seen in rows:
             if account_id is None:
                 continue
             last = max((d for d in (_day(last_active_at), _day(last_seen)) if d is not None), default=None)
             contacts[account_id].append(ContactFact(user_key or email, role, name, last))  # type: ignore[arg-type]
+        return Facts(accounts, subs, tickets, csat, nps, contacts)
+
+    def _inputs(self, account_ids: list[int], usage: dict[int, list[UsageDay]], first_usage: dict[int, int]
+                ) -> list[AccountInputs]:
+        """Every account's inputs but its usage rows (given in `usage`, or kept as columns by the caller);
+        `first_usage`: the ordinal of an account's first usage day, its onboarding start when no
+        subscription says. The facts are the loader's `facts` (a whole run's, read once), else read for
+        these accounts."""
+        accounts, subs, tickets, csat, nps, contacts = (self.facts if self.facts is not None
+                                                        else self.read_facts(account_ids))
         out: list[AccountInputs] = []
         for account_id in account_ids:
             a = accounts.get(account_id)
@@ -395,69 +610,93 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     phase = summary.phase
     with phase("history"), store.session(tenant_id) as session:
         sources = Sources.of(session)
-    for chunk in _chunks(account_ids):
-        with store.session(tenant_id) as session:
-            with phase("history"):
-                loader = InputLoader(session, model, days[0], as_of, sources)
-                history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
-                priors: dict[int, HealthScore] = {}
-                for account_id, snaps in history.items():
-                    prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
-                                  if s.day < days[0] and s.parts), None)
-                    if prior is not None:
-                        priors[account_id] = prior
-            if len(days) == 1:
-                # One day: the chunk's signals and scores over arrays (the same as account by account).
-                with phase("load"):
-                    inputs, usage = loader.load_columns(chunk)
-                with phase("signals"):
-                    table = compute_signal_table(inputs, as_of, model, usage)
-                with phase("scores"):
-                    batch = score_table(table, model, priors).to_list()
-            else:
-                with phase("load"):
-                    inputs = loader.load(chunk)
-            snapshots_started = _clocks()
-            writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None)
-            for position, account in enumerate(inputs):
-                snaps = history.get(account.account_id, [])
-                before = [s for s in snaps if s.day < days[0]]
-                prior = priors.get(account.account_id)
+    facts = None
+    if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
+        with phase("load"), store.session(tenant_id) as session:
+            facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
+    # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
+    deferred: list[_Deferred] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY else None
+    chunks = list(_chunks(account_ids))
+    ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
+             if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
+    try:
+        for k, chunk in enumerate(chunks):
+            with store.session(tenant_id) as session:
+                with phase("history"):
+                    loader = InputLoader(session, model, days[0], as_of, sources, facts)
+                    history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
+                    priors: dict[int, HealthScore] = {}
+                    for account_id, snaps in history.items():
+                        prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
+                                      if s.day < days[0] and s.parts), None)
+                        if prior is not None:
+                            priors[account_id] = prior
                 if len(days) == 1:
-                    signals, scores = [table.row(position)], [batch[position]]
+                    # One day: the chunk's signals and scores over arrays (the same as account by account).
+                    with phase("load"):
+                        inputs, usage = loader.load_columns(
+                            chunk, ahead.get(k) if ahead is not None else None)
+                    with phase("signals"):
+                        table = compute_signal_table(inputs, as_of, model, usage)
+                    with phase("scores"):
+                        batch = score_table(table, model, priors).to_list()
                 else:
-                    # One pass over the account's facts for the whole range (the same signals as day by day).
-                    signals = signal_series(account, days[0], as_of, model)
-                    scores = score_series(signals, model, prior)
-                # The trend reads the scores stored before the range and those of the range itself (a day's
-                # own earlier snapshot, about to be replaced, is not part of it).
-                points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
-                points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
-                slopes = slopes_by_day(points, first, last, TREND_DAYS)
-                writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
-                final = scores[-1]
-                yesterday = scores[-2] if len(scores) > 1 else prior
-                if yesterday is not None and yesterday.band != final.band:
-                    summary.band_changes += 1
-                final_scores[final.account_id] = final
-                final_signals[final.account_id] = signals[-1]
-            writer.flush()
-            summary.add_time("snapshots", snapshots_started)
-            commit_started = _clocks()
-        summary.add_time("commit", commit_started)
-        if progress:
-            progress(len(chunk))
+                    with phase("load"):
+                        inputs = loader.load(chunk)
+                snapshots_started = _clocks()
+                writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
+                for position, account in enumerate(inputs):
+                    snaps = history.get(account.account_id, [])
+                    before = [s for s in snaps if s.day < days[0]]
+                    prior = priors.get(account.account_id)
+                    if len(days) == 1:
+                        signals, scores = [table.row(position)], [batch[position]]
+                    else:
+                        # One pass over the account's facts for the whole range (the same signals as day by day).
+                        signals = signal_series(account, days[0], as_of, model)
+                        scores = score_series(signals, model, prior)
+                    # The trend reads the scores stored before the range and those of the range itself (a day's
+                    # own earlier snapshot, about to be replaced, is not part of it).
+                    points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
+                    points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
+                    slopes = slopes_by_day(points, first, last, TREND_DAYS)
+                    writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
+                    final = scores[-1]
+                    yesterday = scores[-2] if len(scores) > 1 else prior
+                    if yesterday is not None and yesterday.band != final.band:
+                        summary.band_changes += 1
+                    final_scores[final.account_id] = final
+                    final_signals[final.account_id] = signals[-1]
+                writer.flush()
+                summary.add_time("snapshots", snapshots_started)
+                commit_started = _clocks()
+            summary.add_time("commit", commit_started)
+            if progress:
+                progress(len(chunk))
+    finally:
+        if ahead is not None:
+            ahead.close()
     with store.session(tenant_id) as session:
         if subset is None:
+            texts: dict[int, str | None] | None = None
+            written: set[int] | None = None
+            if deferred is not None:
+                with phase("benchmarks"):
+                    texts = _benchmark_texts(model, final_signals) if final_signals else {}
+                with phase("snapshots"):
+                    parents = {p for p in session.scalars(select(Account.parent_id).where(
+                        Account.parent_id.is_not(None)).distinct()) if p is not None}
+                    written = _insert_day(session, tenant_id, deferred, texts, parents)
+                    deferred.clear()
             with phase("rollup"):
                 _roll_up_parents(session, model, as_of, final_scores)
             with phase("benchmarks"):
-                _benchmarks(session, model, as_of, final_signals)
+                _benchmarks(session, model, as_of, final_signals, texts=texts, written=written)
             with phase("alerts"):
                 _alerts(session, model, as_of, final_scores, final_signals, summary)
             with phase("portfolio_keys"):
                 portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
-            bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of)
+            bands = select(HealthSnapshot.band, func.count()).where(HealthSnapshot.day == as_of)
         else:
             parents = {p for p in session.scalars(select(Account.parent_id).where(
                 Account.id.in_(account_ids), Account.parent_id.is_not(None))) if p} if account_ids else set()
@@ -465,11 +704,11 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             _alerts(session, model, as_of, final_scores, final_signals, summary, only=account_ids)
             touched = sorted(set(account_ids) | parents)
             portfolio_keys.refresh(session, touched)
-            bands = select(HealthSnapshot.band).where(HealthSnapshot.day == as_of,
-                                                      HealthSnapshot.account_id.in_(touched or [-1]))
+            bands = select(HealthSnapshot.band, func.count()).where(HealthSnapshot.day == as_of,
+                                                                    HealthSnapshot.account_id.in_(touched or [-1]))
         with phase("bands"):
-            for band in session.scalars(bands):
-                summary.bands[band or "none"] += 1
+            for band, count in session.execute(bands.group_by(HealthSnapshot.band)):  # counted by the database
+                summary.bands[band or "none"] += count
         commit_started = _clocks()
     summary.add_time("commit", commit_started)
     with phase("panel_views"), store.session(tenant_id) as session:
@@ -495,11 +734,15 @@ class _SnapshotWriter:
 
     BATCH = 5000
 
-    def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False) -> None:
+    def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False,
+                 deferred: list[_Deferred] | None = None) -> None:
         self.session = session
         self.tenant_id = tenant_id
         self.keep_benchmarks = keep_benchmarks
         """Rescoring some accounts of a day: their stored percentiles stay until the whole day is scored."""
+        self.deferred = deferred
+        """A whole workspace's one-day run: its new snapshots kept here (score and trend) and inserted once every
+        account is scored, with their benchmarks in their parts (`_insert_day`), not written twice."""
         self.rows: list[dict[str, Any]] = []
         self.computed_at = dt.datetime.now(dt.UTC)
         # `parts` and `reasons` arrive as JSON text (`HealthScore.as_json`), not dicts to encode row by row.
@@ -510,12 +753,12 @@ class _SnapshotWriter:
               existing: dict[dt.date, HealthSnapshot]) -> None:
         for score, slope in zip(scores, slopes, strict=True):
             snap = existing.get(score.day)
+            if snap is None and self.deferred is not None:
+                self.deferred.append(_Deferred(account_id, score, slope))
+                continue
             if snap is None:
                 reasons = reasons_json(score.reasons)
-                self.rows.append({"tenant_id": self.tenant_id, "account_id": account_id, "day": score.day,
-                                  "score": score.score, "band": score.band, "profile": score.profile,
-                                  "parts_json": score.as_json(reasons), "reasons_json": reasons,
-                                  "trend": slope, "computed_at": self.computed_at})
+                self.rows.append(self.row(account_id, score, slope, score.as_json(reasons), reasons))
                 continue
             parts = score.as_dict()
             reasons = parts["reasons"]
@@ -527,6 +770,13 @@ class _SnapshotWriter:
         if len(self.rows) >= self.BATCH:
             self.flush()
 
+    def row(self, account_id: int, score: HealthScore, slope: float | None, parts: str, reasons: str
+            ) -> dict[str, Any]:
+        """A new snapshot's row for `insert` (`parts`, `reasons`: the JSON texts)."""
+        return {"tenant_id": self.tenant_id, "account_id": account_id, "day": score.day, "score": score.score,
+                "band": score.band, "profile": score.profile, "parts_json": parts, "reasons_json": reasons,
+                "trend": slope, "computed_at": self.computed_at}
+
     def flush(self) -> None:
         if self.rows:
             # A run of some accounts marks theirs; a run of the whole workspace makes every view stale at once.
@@ -534,6 +784,65 @@ class _SnapshotWriter:
                 panel_views.touches_every_account()
             self.session.execute(self.insert, self.rows, execution_options=marks)
             self.rows = []
+
+
+class _Deferred(NamedTuple):
+    """A new snapshot of a whole workspace's one-day run, inserted once every account is scored."""
+
+    account_id: int
+    score: HealthScore
+    trend: float | None
+
+
+_SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
+                     "computed_at")
+
+
+def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: dict[int, str | None],
+                parents: set[int]) -> set[int]:
+    """Insert a one-day run's new snapshots, each account's benchmarks (`texts`) already in its parts — the text
+    `_benchmarks` would have made of them afterwards — but a parent's (its roll-up goes into its parts first,
+    then `_benchmarks` adds them, as before). Returns the accounts whose benchmarks are written.
+
+    On SQLite one driver ``executemany`` of plain tuples (the values as SQLAlchemy's types bind them: the day's
+    ISO text, the UTC time's text); elsewhere the writer's INSERT. Either way every panel of the workspace is
+    stale at commit (`touches_every_account`)."""
+    writer = _SnapshotWriter(session, tenant_id)
+    done: set[int] = set()
+    connection = session.connection()
+    sqlite = connection.dialect.name == "sqlite"
+    stamp = sqlite_utc_text(writer.computed_at)
+    sql = (f"INSERT INTO {HealthSnapshot.__tablename__} ({', '.join(_SNAPSHOT_COLUMNS)}) "  # noqa: S608
+           f"VALUES ({', '.join('?' * len(_SNAPSHOT_COLUMNS))})")
+    for start in range(0, len(rows), _SnapshotWriter.BATCH):  # a batch's texts at a time: memory stays flat
+        values: list[Any] = []
+        for account_id, score, trend in rows[start:start + _SnapshotWriter.BATCH]:
+            reasons = reasons_json(score.reasons)
+            parts = score.as_json(reasons)
+            if account_id not in parents:
+                found = texts.get(account_id)
+                if found is not None:
+                    parts = _with_benchmarks(parts, found)
+                done.add(account_id)
+            values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
+                           parts, reasons, trend, stamp) if sqlite
+                          else writer.row(account_id, score, trend, parts, reasons))
+        if sqlite:
+            connection.exec_driver_sql(sql, values)
+            panel_views.mark_every_account(session)
+        else:
+            session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+    return done
+
+
+def _with_benchmarks(parts: str | None, found: str) -> str:
+    """A snapshot's parts text with its ``benchmarks`` entry (`found`, JSON text): appended to the text — what
+    `json.dumps` gives the parts with the entry added —, or, when the parts hold one already (a day scored
+    again) or are not an object's text, decoded and replaced."""
+    if parts is None or '"benchmarks"' in parts or not parts.endswith("}"):
+        decoded = json.loads(parts) if parts is not None else None
+        return json.dumps({**(decoded or {}), "benchmarks": json.loads(found)})
+    return f'{parts[:-1]}{", " if parts != "{}" else ""}"benchmarks": {found}}}'
 
 
 def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
@@ -581,30 +890,36 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
                       "rollup": {"weight_by": rolled.weight_by, "counted": list(rolled.counted)}}
 
 
-def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dict[int, Signals]) -> None:
+def _benchmark_texts(model: HealthModel, signals: dict[int, Signals]) -> dict[int, str | None]:
+    """Each scored account's ``benchmarks`` text for the day (`scoring.benchmark_json`), by account id."""
+    ordered = list(signals.values())
+    return dict(zip((s.account_id for s in ordered), benchmark_json(ordered, model), strict=True))
+
+
+def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dict[int, Signals], *,
+                texts: dict[int, str | None] | None = None, written: set[int] | None = None) -> None:
     """The day's segment and base percentiles into each scored account's snapshot (``parts["benchmarks"]``).
 
     Core, not ORM objects: the snapshots' parts are read as text and the ``benchmarks`` entry appended to
     it — the text `json.dumps` gives the parts with the entry added —, then written in one executemany;
-    a snapshot whose parts hold an entry already (a day scored again) is decoded and replaced in place."""
+    a snapshot whose parts hold an entry already (a day scored again) is decoded and replaced in place.
+    `texts`: the accounts' benchmark texts when computed already; `written`: accounts whose snapshots were
+    inserted with theirs (`_insert_day`), not read again."""
     if not signals:
         return
-    ordered = list(signals.values())
-    texts = dict(zip((s.account_id for s in ordered), benchmark_json(ordered, model), strict=True))
+    texts = texts if texts is not None else _benchmark_texts(model, signals)
     rows: list[dict[str, Any]] = []
     # The stored text (CAST: a driver would otherwise decode PostgreSQL's json itself).
     snapshots = select(HealthSnapshot.id, HealthSnapshot.account_id, sql_cast(HealthSnapshot.parts, Text())
                        ).where(HealthSnapshot.day == day)
-    for snapshot_id, account_id, parts in session.execute(snapshots):
-        found = texts.get(account_id)
-        if found is None:
-            continue
-        if parts is None or '"benchmarks"' in parts or not parts.endswith("}"):
-            decoded = json.loads(parts) if parts is not None else None
-            text = json.dumps({**(decoded or {}), "benchmarks": json.loads(found)})
-        else:
-            text = f'{parts[:-1]}{", " if parts != "{}" else ""}"benchmarks": {found}}}'
-        rows.append({"snapshot_id": snapshot_id, "parts_json": text})
+    wanted = None if not written else [a for a in signals if a not in written]
+    for ids in ([None] if wanted is None else list(_chunks(wanted))):
+        for snapshot_id, account_id, parts in session.execute(
+                snapshots if ids is None else snapshots.where(HealthSnapshot.account_id.in_(ids))):
+            found = texts.get(account_id)
+            if found is None:
+                continue
+            rows.append({"snapshot_id": snapshot_id, "parts_json": _with_benchmarks(parts, found)})
     table = cast(Table, HealthSnapshot.__table__)
     write = update(table).where(table.c.id == bindparam("snapshot_id")).values(
         parts=bindparam("parts_json", type_=EncodedJSON()))

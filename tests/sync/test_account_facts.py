@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select, update
 
 from extensions import canary_store
 from scoring import default_model
-from store.models import Account, AccountFact, HealthSnapshot, HealthWeek, ReportFactsState
+from store.models import Account, AccountFact, Alert, HealthSnapshot, HealthWeek, ReportFactsState, Task
 from sync import base_reports as br
 from sync.reports import Cohort
 from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
@@ -35,7 +35,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Which views read the facts (one entry per facts read)."""
     seen: list[str] = []
     for name in ("_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
-                 "_fact_week_ends"):
+                 "_fact_team_columns"):
         def counting(*args: Any, _name: str = name, _fn: Any = getattr(br, name), **kwargs: Any) -> Any:
             seen.append(_name)
             return _fn(*args, **kwargs)
@@ -123,9 +123,56 @@ def _snapshot(account_id: int, day: dt.date, score: float | None, band: str | No
                                            MEASURES[1]: {"value": 0.125}}})
 
 
+def _tasks(s: Any, ws: Workspace) -> None:
+    """Tasks of every kind the team figures count (in SQL from the facts, in Python from the snapshots): done on
+    time, late, on its due day late in the evening (UTC), closed by a play, linked to alerts, before the window;
+    open overdue, not yet due, without a due date; assigned to another person; on a retired account."""
+    a, u = ws.accounts, ws.users
+    day = WORLD_AS_OF
+
+    def at(back: int, hour: int = 10, minute: int = 0) -> dt.datetime:
+        return dt.datetime.combine(day - dt.timedelta(days=back), dt.time(hour, minute), dt.UTC)
+
+    alerts = [Alert(account_id=a[name], rule="usage_drop", dedupe_key=f"t:{i}", title="t", severity="high",
+                    raised_at=at(back)) for i, (name, back) in enumerate(
+                        [("Alpha Poor Renewing", 5), ("Alpha Other Poor", 40), ("Alpha Poor Later", 2)])]
+    s.add_all(alerts)
+    s.flush()
+    rows = [  # account, status, due (days ahead), completed (days back, hour), assignee, alert, closed reason
+        ("Alpha Poor Renewing", "done", -3, (1, 9), None, 0, None),
+        ("Alpha Poor Renewing", "done", -3, (4, 12), None, 0, None),  # a later completion of the same alert
+        ("Alpha Poor Renewing", "done", -10, (3, 23), "csm2", None, None),  # late, by another person
+        ("Alpha Other Poor", "done", -5, (5, 23), None, None, None),  # on its due day, 23:00 UTC
+        ("Alpha Other Poor", "done", None, (20, 8), None, 1, None),
+        ("Alpha Other Poor", "done", 0, (2, 8), None, None, "play closed"),  # not a completion by a person
+        ("Alpha Other Poor", "done", 0, (2, 8), None, None, ""),
+        ("Alpha Poor Later", "done", -40, (45, 8), None, None, None),  # before every window but 90 days
+        ("Alpha Poor Later", "done", -1, (0, 7), None, 2, None),
+        ("Alpha Poor Later", "open", -2, None, None, None, None),  # overdue
+        ("Alpha Poor Later", "open", -30, None, "manager", None, None),
+        ("Alpha Unowned", "open", -1, None, None, None, None),  # overdue, nobody's
+        ("Alpha Unowned", "open", None, None, "csm", None, None),
+        ("Alpha Good Steady", "open", 0, None, None, None, None),  # due today: not overdue
+        ("Alpha Good Steady", "done", 1, (6, 11), None, None, None),
+        ("Alpha Good Steady", "open", -4, None, None, None, None),
+    ]
+    for name, status, due, done, assignee, alert, reason in rows:
+        s.add(Task(account_id=a[name], title="t", status=status,
+                   due_date=None if due is None else day + dt.timedelta(days=due),
+                   completed_at=None if done is None else at(done[0], done[1]),
+                   assignee_user_id=None if assignee is None else u[assignee],
+                   alert_id=None if alert is None else alerts[alert].id, closed_reason=reason))
+    s.flush()
+    retired = s.get(Account, a["Alpha Good Steady"])
+    assert retired is not None
+    retired.lifecycle_stage = "retired"  # its open tasks count for no CSM, its assignee's still do
+
+
 def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        _tasks(s, ws)
     with store.session(ws.tenant_id) as s:
         assert br.refresh_account_facts(s, MEASURES) == 5
     with store.session(ws.tenant_id) as s:
@@ -133,10 +180,14 @@ def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
         assert br._fresh_facts(s, WORLD_AS_OF, MEASURES) is not None
         facts = _views(s, ws)
         assert {"_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
-                "_fact_week_ends"} <= set(reads)
+                "_fact_team_columns"} <= set(reads)
         used = len(reads)
         assert facts == _from_snapshots(s, ws, monkeypatch)
         assert len(reads) == used  # the comparison read no facts
+        csms = {c["user_id"]: c for c in facts["team-30"]["csms"]}
+        assert sum(c["on_time"] + c["late"] for c in csms.values()) >= 4 and sum(c["overdue"] for c in csms.values())
+        assert csms[ws.users["csm2"]]["late"] >= 1 and sum(c["acted"] for c in csms.values()) >= 1
+        assert sum(c["open"] for c in csms.values()) >= 2
         _assert_equal_weekly(_weekly(s, ws, True, monkeypatch), _weekly(s, ws, False, monkeypatch))
         # what the facts do not hold is read from the snapshots: another day, more weeks, another measure
         reads.clear()
@@ -223,3 +274,54 @@ def test_no_facts_for_a_workspace_never_scored(seeded: Any) -> None:
         assert s.scalar(select(func.count()).select_from(AccountFact)) == 0
         assert s.scalar(select(func.count()).select_from(ReportFactsState)) == 0
         assert br._fresh_facts(s, br.as_of_day(s)) is None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fact_columns_equal_the_pure_functions(seed: int) -> None:
+    """The NumPy views of the facts' columns (`_week_cells`, `_fact_persistent_poor`) equal `analytics.base` of the
+    same week-end rows: random bands, scores, groups and (N, M) rules, ties in the poor counts."""
+    rng = np.random.default_rng(seed)
+    n, width = int(rng.choice([1, 9, 300])), br.FACT_WEEKS
+    day = WORLD_AS_OF
+    facts = br._Facts(day, (), br.hb.week_start(day), width)
+    first = facts.first_week()
+    codes = rng.integers(0, 5, size=(n, width))  # good, average, poor, none, no row
+    scores = np.where(rng.random((n, width)) < 0.2, np.nan, rng.uniform(0, 100, (n, width)))
+    ids = rng.permutation(np.arange(1, 5 * n + 1))[:n].astype(np.int64)
+    labels = ["b", "a", "c"]
+    index = rng.integers(0, 3, size=n).astype(np.int64)
+    latest = np.where(rng.random(n) < 0.2, np.nan, rng.choice([0.0, 9.99, 10.0, 55.5, 99.9, 100.0, 130.0], n))
+    band = rng.integers(0, 4, size=n)
+    arr = np.where(rng.random(n) < 0.3, 0.0, np.round(rng.uniform(0, 1e5, n), 2))
+    rows = br._FactRows(labels, index, [None] * n, ids, [f"name {a}" for a in ids.tolist()], scores, codes, None, None,
+                        arr, latest, band)
+    for postgres in (False, True):
+        got_dist = br.hb.distribution_of(br._fact_distribution(rows, postgres))
+        want_dist = br.hb.distribution_of(
+            br.hb.BandCount(labels[index[i]], br._CODE_BANDS[band[i]], None if math.isnan(latest[i])
+                            else min(int(latest[i] // 10), 9), 1, float(arr[i])) for i in range(n))
+        assert got_dist.keys() == want_dist.keys()
+        for g, d in got_dist.items():
+            assert (d.accounts, d.count, d.histogram) == (want_dist[g].accounts, want_dist[g].count,
+                                                          want_dist[g].histogram)
+            assert math.isclose(d.arr, want_dist[g].arr, rel_tol=1e-12, abs_tol=1e-6)
+    week_rows = [br.hb.WeekHealth(int(ids[i]), first + dt.timedelta(weeks=w), None if math.isnan(scores[i, w])
+                                  else float(scores[i, w]), br._CODE_BANDS[codes[i, w]])
+                 for i in range(n) for w in range(width) if codes[i, w] != 4]
+    for at_least, of_last in ((1, 1), (3, 4), (2, 26), (5, 8)):
+        expected = br.hb.persistent_poor(week_rows, day, at_least, of_last)
+        assert br._fact_persistent_poor(rows, facts, day, at_least, of_last) == expected
+    cells = br._week_cells(labels, index, scores[:, 14:], codes[:, 14:], first + dt.timedelta(weeks=14))
+    got = {(c.group, c.week, c.band): (c.accounts, c.scored, c.score_sum) for c in cells}
+    want: dict[Any, list[Any]] = {}
+    for i in range(n):
+        for w in range(14, width):
+            if codes[i, w] != 4:
+                cell = want.setdefault((labels[index[i]], first + dt.timedelta(weeks=w), br._CODE_BANDS[codes[i, w]]),
+                                       [0, 0, 0.0])
+                cell[0] += 1
+                if not math.isnan(scores[i, w]):
+                    cell[1] += 1
+                    cell[2] += float(scores[i, w])
+    assert got == {k: tuple(v) for k, v in want.items()}
+    assert sum(v[0] for v in got.values()) == int((codes[:, 14:] != 4).sum())

@@ -22,6 +22,7 @@ from store.migrate import upgrade
 from store.models import Account, HealthSnapshot
 from store.queries import live_accounts
 from sync.health import InputLoader, score_tenant
+from tests.console.conftest import CHEAP_ARGON2
 from tests.shared import WORLD_AS_OF
 
 COMPANIES = 30
@@ -32,7 +33,8 @@ LIMITS = {"hubspot": {"requests_per_10s": 100_000}, "zendesk": {"incremental_req
 def test_one_day_run_equals_each_account_scored_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'one-day.db'}"
     upgrade(url)
-    app = create_app({"TESTING": True, "SECRET_KEY": "one-day-secret-key-0123456789", "DATABASE_URL": url})
+    app = create_app({"TESTING": True, "SECRET_KEY": "one-day-secret-key-0123456789", "DATABASE_URL": url,
+                      "PASSWORD_HASH": CHEAP_ARGON2})
     with Sandbox(accounts=COMPANIES, seed=SEED, as_of=WORLD_AS_OF, **LIMITS) as box:
         result = run_demo(app, accounts=COMPANIES, seed=SEED, sandbox=box)
     store, model = canary_store(app), default_model()

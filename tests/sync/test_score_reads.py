@@ -151,10 +151,27 @@ def _orm_inputs(loader: InputLoader, ids: list[int]) -> list[AccountInputs]:
 
 def test_inputs_read_as_columns_equal_the_orm_reads(store: Store, world: tuple[int, list[int]]) -> None:
     tenant_id, ids = world
+    with store.session() as s:  # another workspace's account, subscription and ticket: never read
+        other = create_tenant(s, "other", "Other")[0].id
+    with store.session(other) as s:
+        stranger = Account(name="Stranger", segment="smb", tier="growth", lifecycle_stage="customer")
+        s.add(stranger)
+        s.flush()
+        s.add_all([Subscription(account_id=stranger.id, system="salesforce", external_id="x1", arr=Decimal("7.00"),
+                                seats_purchased=3, start_date=DAY, renewal_date=DAY),
+                   Ticket(account_id=stranger.id, system="zendesk", external_id="x-t", priority="high", status="open",
+                          created_at=AT)])
     with store.session(tenant_id) as s:
         loader = InputLoader(s, default_model(), DAY, DAY, Sources(usage=False, helpdesk=True))
         got = loader._inputs(ids, {}, {})
         expected = _orm_inputs(loader, ids)
+        # A whole run's facts, each table read once for the workspace, give each chunk the same inputs.
+        facts = loader.read_facts(None)
+        whole = InputLoader(s, default_model(), DAY, DAY, Sources(usage=False, helpdesk=True), facts)
+        assert whole._inputs(ids, {}, {}) == expected
+        assert whole._inputs(ids[3:], {}, {}) == expected[3:]
+        assert set(facts.accounts) == set(ids[:5])
+        assert stranger.id not in facts.subscriptions and stranger.id not in facts.tickets
         terms = active_subscription_terms(s, ids)
         objects = active_subscriptions(s, ids)
     assert got == expected

@@ -1,0 +1,131 @@
+"""`analytics.team.team_performance` over NumPy columns of the accounts: the same figures, without an object per
+account or week-end row (100,000 accounts: the Team report computed in a request). Pure: no I/O, no clock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics.team import UNTOUCHED_DAYS, AlertFacts, Figures, Person, TaskFacts, TeamReport, Touch
+
+NO_CSM = -1
+"""`csm` of an account without a CSM."""
+
+
+@dataclass(frozen=True)
+class TaskTally:
+    """What the tasks (and other touches) add to the team figures, per person (a task counts for its assignee, else
+    its account's CSM): tasks completed on time and late in the window, open tasks overdue; the accounts touched in
+    the last `UNTOUCHED_DAYS` days; per alert, the first completion of a linked task by `as_of`."""
+
+    on_time: Mapping[int, int]
+    late: Mapping[int, int]
+    overdue: Mapping[int, int]
+    touched: frozenset[int]
+    acted_at: Mapping[int, dt.datetime]
+
+
+def tally_tasks(tasks: Iterable[TaskFacts], owner: Mapping[int, int | None], as_of: dt.date, days: int = 30,
+                touches: Iterable[Touch] = ()) -> TaskTally:
+    """`team_performance`'s pass over the tasks, with `owner` the live accounts' CSMs (a SQL GROUP BY computes the
+    same from the store: `sync.base_reports`)."""
+    start = as_of - dt.timedelta(days=days - 1)
+    untouched_since = as_of - dt.timedelta(days=UNTOUCHED_DAYS - 1)
+    touched_ids: set[int] = {t.account_id for t in touches if untouched_since <= t.day <= as_of}
+    on_time: dict[int, int] = defaultdict(int)
+    late: dict[int, int] = defaultdict(int)
+    overdue: dict[int, int] = defaultdict(int)
+    acted_at: dict[int, dt.datetime] = {}
+    for t in tasks:
+        who = t.assignee_user_id if t.assignee_user_id is not None else owner.get(t.account_id)
+        done = t.completed_at if t.status == "done" and not t.closed_reason else None
+        if done is not None:
+            done_day = done.date()
+            if untouched_since <= done_day <= as_of:
+                touched_ids.add(t.account_id)
+            if t.alert_id is not None and done_day <= as_of:
+                held = acted_at.get(t.alert_id)
+                if held is None or done < held:
+                    acted_at[t.alert_id] = done
+            if who is not None and start <= done_day <= as_of:
+                if t.due_date is None or done_day <= t.due_date:
+                    on_time[who] += 1
+                else:
+                    late[who] += 1
+        elif t.status == "open" and t.due_date is not None and t.due_date < as_of and who is not None:
+            overdue[who] += 1
+    return TaskTally(dict(on_time), dict(late), dict(overdue), frozenset(touched_ids), acted_at)
+
+
+def team_performance_arrays(people: Iterable[Person], account_ids: np.ndarray, csm: np.ndarray, arr: np.ndarray,
+                            first: np.ndarray, last: np.ndarray, tally: TaskTally, alerts: Iterable[AlertFacts],
+                            as_of: dt.date, days: int = 30) -> TeamReport:
+    """Equal to `team_performance` of the accounts ``(account_ids[i], csm[i] or None for NO_CSM, arr[i])``
+    (distinct ids; ARR 0 for none), per account its week-end score in the window's first and last ISO weeks
+    (``first[i]``, ``last[i]``; NaN: no scored week-end row), in the same order (sums are taken in it), and the
+    tasks' and touches' `tally` (`tally_tasks`)."""
+    if days < 1:
+        raise ValueError(f"a window is at least 1 day, not {days}")
+    n = len(account_ids)
+    if not (len(csm) == len(arr) == len(first) == len(last) == n):
+        raise ValueError("one value per account in every column")
+    start = as_of - dt.timedelta(days=days - 1)
+    staff = {p.user_id: p for p in people}
+    owner = dict(zip(account_ids.tolist(), csm.tolist(), strict=True))
+    on_time, late, overdue, acted_at = tally.on_time, tally.late, tally.overdue, tally.acted_at
+
+    raised: dict[int, int] = defaultdict(int)
+    waits: dict[int, list[float]] = defaultdict(list)
+    for al in alerts:
+        who = owner.get(al.account_id, NO_CSM)
+        if who == NO_CSM or not start <= al.raised_at.date() <= as_of:
+            continue
+        raised[who] += 1
+        acted = acted_at.get(al.alert_id)
+        if acted is not None:
+            waits[who].append(max((acted - al.raised_at).total_seconds(), 0.0) / 3600)
+
+    touched = np.isin(account_ids, np.fromiter(tally.touched, dtype=np.int64, count=len(tally.touched)))
+    # the rows of each CSM, in the accounts' order (the order `team_performance` sums them in)
+    order = np.argsort(csm, kind="stable")
+    ordered = csm[order]
+    bounds = np.flatnonzero(np.diff(ordered)) + 1
+    owned = {int(csm[rows[0]]): rows for rows in np.split(order, bounds) if len(rows)}
+    owned.pop(NO_CSM, None)
+    empty = np.zeros(0, dtype=np.int64)
+
+    def figures(members: list[int]) -> Figures:
+        rows = np.concatenate([owned.get(m, empty) for m in members])
+        h_first, h_last = _mean(first[rows]), _mean(last[rows])
+        ok, bad = sum(on_time.get(m, 0) for m in members), sum(late.get(m, 0) for m in members)
+        w = [x for m in members for x in waits.get(m, ())]
+        return Figures(
+            accounts=len(rows), arr=sum(arr[rows].tolist()), health_first=h_first, health_last=h_last,
+            health_change=None if h_first is None or h_last is None else h_last - h_first,
+            on_time=ok, late=bad, on_time_rate=ok / (ok + bad) if ok + bad else None,
+            overdue=sum(overdue.get(m, 0) for m in members),
+            untouched=tuple(np.sort(account_ids[rows][~touched[rows]]).tolist()),
+            alerts=sum(raised.get(m, 0) for m in members), acted=len(w),
+            hours_to_act=statistics.median(w) if w else None)
+
+    csms = {u: figures([u]) for u in sorted(set(owned) | set(on_time) | set(late) | set(overdue))}
+    reports: dict[int, list[int]] = defaultdict(list)
+    for p in staff.values():
+        if p.manager_id is not None:
+            reports[p.manager_id].append(p.user_id)
+    teams = {m: figures([m, *sorted(r)]) for m, r in sorted(reports.items())}
+    return TeamReport(days, csms, teams)
+
+
+def _mean(scores: np.ndarray) -> float | None:
+    """`team_performance`'s mean of the scores present (not NaN), summed in order."""
+    xs = scores[~np.isnan(scores)].tolist()
+    return sum(xs) / len(xs) if xs else None
+
+
+__all__ = ["NO_CSM", "TaskTally", "tally_tasks", "team_performance_arrays"]

@@ -1,0 +1,108 @@
+"""A whole workspace's one-day run inserts its snapshots once, with their benchmarks already in their parts
+(`sync.health._insert_day`): the same rows — scores, bands, parts' and reasons' text, trends — as writing them
+chunk by chunk and adding the benchmarks afterwards (the way before, `ONE_PASS_DAY = False`), a parent's
+roll-up and benchmarks included, and every panel made stale at commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import Text, cast, delete, select
+
+import sync.health
+from scoring import default_model
+from store.db import Store
+from store.models import Account, HealthSnapshot, Subscription, Tenant, UsageDaily
+from store.tenants import create_tenant
+from sync.health import score_tenant
+
+DAY = dt.date(2026, 11, 20)
+
+
+def _world(store: Store) -> tuple[int, dict[str, int]]:
+    with store.session() as s:
+        tenant_id = create_tenant(s, "day-writes", "Day writes")[0].id
+    with store.session(tenant_id) as s:
+        names = ("holding", "busy", "fading", "quiet", "lone", "segmentless")
+        accounts = {n: Account(name=n.title(), segment=None if n == "segmentless" else
+                               ("enterprise" if n in ("holding", "lone") else "smb"), tier="growth",
+                               lifecycle_stage="customer") for n in names}
+        s.add_all(accounts.values())
+        s.flush()
+        for child in ("busy", "fading", "quiet"):
+            accounts[child].parent_id = accounts["holding"].id
+        for k, name in enumerate(names):
+            s.add(Subscription(account_id=accounts[name].id, system="salesforce", external_id=f"006-{k}",
+                               arr=Decimal(10000 + 5000 * k), seats_purchased=4 + k, start_date=dt.date(2025, 1, 1),
+                               renewal_date=DAY + dt.timedelta(days=20 + 40 * k), status="active"))
+        rows = []
+        for k, name in enumerate(names):
+            if name == "quiet":
+                continue
+            for back in range(0, 45):
+                if name == "fading" and back < 14 and back % 4:
+                    continue
+                for u in range(1 + k % 3):
+                    rows.append(UsageDaily(account_id=accounts[name].id, user_key=f"{name}-u{u}", event="Logged In",
+                                           day=DAY - dt.timedelta(days=back), count=1 + (back + u) % 3, minutes=5.0))
+                    if back % 2 == 0:
+                        rows.append(UsageDaily(account_id=accounts[name].id, user_key=f"{name}-u{u}",
+                                               event="Report Created", day=DAY - dt.timedelta(days=back), count=2,
+                                               minutes=5.0))
+        s.add_all(rows)
+        return tenant_id, {n: a.id for n, a in accounts.items()}
+
+
+def _stored(store: Store, tenant_id: int) -> list[tuple[Any, ...]]:
+    with store.session(tenant_id) as s:
+        return [tuple(r) for r in s.execute(
+            select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band,
+                   HealthSnapshot.profile, cast(HealthSnapshot.parts, Text()), cast(HealthSnapshot.reasons, Text()),
+                   HealthSnapshot.trend).where(HealthSnapshot.day == DAY).order_by(HealthSnapshot.id))]
+
+
+def _epoch(store: Store, tenant_id: int) -> int:
+    with store.session() as s:
+        return int(s.scalar(select(Tenant.panel_epoch).where(Tenant.id == tenant_id)) or 0)
+
+
+def test_one_pass_day_stores_what_chunk_writes_and_benchmarks_stored(store: Store,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    tenant_id, ids = _world(store)
+    model = default_model()
+    score_tenant(store, tenant_id, model, DAY - dt.timedelta(days=1), since=DAY - dt.timedelta(days=6))
+    monkeypatch.setattr(sync.health, "ONE_PASS_DAY", False)
+    before = _epoch(store, tenant_id)
+    score_tenant(store, tenant_id, model, DAY)
+    expected = _stored(store, tenant_id)
+    assert _epoch(store, tenant_id) > before
+    with store.session(tenant_id) as s:
+        s.execute(delete(HealthSnapshot).where(HealthSnapshot.day == DAY))
+    monkeypatch.setattr(sync.health, "ONE_PASS_DAY", True)
+    before = _epoch(store, tenant_id)
+    score_tenant(store, tenant_id, model, DAY)
+    got = _stored(store, tenant_id)
+    assert _epoch(store, tenant_id) > before  # every panel stale
+    assert got == expected
+    assert len(got) == len(ids)
+    parts = {row[0]: row[5] for row in got}
+    assert '"rollup"' in parts[ids["holding"]] and '"benchmarks"' in parts[ids["holding"]]
+    assert parts[ids["holding"]].index('"rollup"') < parts[ids["holding"]].index('"benchmarks"')
+    assert all('"benchmarks"' in parts[ids[n]] for n in ("busy", "fading", "lone"))
+    assert sum(row[7] is not None for row in got) >= 4  # trends from the days before
+
+
+def test_a_day_scored_again_keeps_one_snapshot_each_with_benchmarks(store: Store) -> None:
+    tenant_id, ids = _world(store)
+    model = default_model()
+    score_tenant(store, tenant_id, model, DAY)
+    first = _stored(store, tenant_id)
+    score_tenant(store, tenant_id, model, DAY)  # the day's snapshots exist: updated in place
+    again = _stored(store, tenant_id)
+    assert len(first) == len(again) == len(ids)
+    assert [r[:5] for r in again] == [r[:5] for r in first]
+    for row in again:
+        assert row[5].count('"benchmarks"') == 1
