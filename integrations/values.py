@@ -64,7 +64,15 @@ def lowered_email(value: Any) -> str | None:
 
 def iso_datetime(value: Any) -> dt.datetime | None:
     """An ISO 8601 timestamp (``Z``, ``+00:00`` or ``+0000``; naive means UTC) as aware UTC, or None."""
-    if not isinstance(value, str):
+    if type(value) is str:  # the common case first: a UTC stamp as every vendor sends it, parsed once
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if moment.tzinfo is dt.UTC:
+                return moment
+    elif not isinstance(value, str):
         return None
     text = value.strip()
     if not text:
@@ -99,9 +107,21 @@ def to_epoch_millis(moment: dt.datetime) -> int:
     return (moment - EPOCH) // dt.timedelta(milliseconds=1)
 
 
+_ROLE_SEPARATORS = re.compile(r"[\s\-/]+")
+_roles: dict[str, str] = {}
+"""Roles as written -> canonical, as met (a workspace writes a handful of them, on thousands of contacts)."""
+
+
 def canonical_role(value: Any) -> str:
     """A free-form role ("Executive Sponsor", "exec-sponsor", " Champion ") as executive_sponsor | champion |
     admin | user; anything else, or nothing, is ``user``."""
+    if type(value) is str:
+        found = _roles.get(value)
+        if found is not None:
+            return found
     text = text_or_none(value)
-    key = re.sub(r"[\s\-/]+", "_", text.lower()) if text else ""
-    return ROLE_WORDS.get(key, "user")
+    key = _ROLE_SEPARATORS.sub("_", text.lower()) if text else ""
+    role = ROLE_WORDS.get(key, "user")
+    if type(value) is str and len(value) <= 64 and len(_roles) < 10_000:
+        _roles[value] = role
+    return role

@@ -66,46 +66,61 @@ def _encoder(dialect: Dialect, col: KeyedColumnElement[Any], kind: type[Any]) ->
     return None  # numbers (a decimal as its text), text, booleans and JSON documents are JSON as they are
 
 
+class JsonRowsSource:
+    """The reusable half of `json_rows`: the subquery with its ``:rows`` parameter left open, and how each row's
+    values become that parameter's JSON (`payload`). Made once per (dialect, columns) by a caller that runs the
+    same statement page after page (`store.upsert.upsert_rows`), so the statement is not built again each time."""
+
+    __slots__ = ("_columns", "_sql", "encoders", "subquery")
+
+    def __init__(self, dialect: Dialect, columns: Sequence[KeyedColumnElement[Any]], name: str = "src") -> None:
+        kinds = [_kind(c) for c in columns]
+        if dialect.name == "sqlite":
+            # A JSON column's value stays JSON text (json_quote leaves what json_extract marked as JSON as it is).
+            picks = ", ".join(f"json_quote(json_extract(value, '$[{i}]')) AS {c.key}" if k is JSON
+                              else f"json_extract(value, '$[{i}]') AS {c.key}"
+                              for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
+            sql = f"SELECT {picks} FROM json_each(:rows) WHERE 1"  # noqa: S608 - column names from the model
+        elif dialect.name == "postgresql":
+            picks = ", ".join(f"CAST(r.v {'->' if k is JSON else '->>'} {i} AS {_PG_CASTS[k]}) AS {c.key}"
+                              for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
+            sql = (f"SELECT {picks} FROM jsonb_array_elements(CAST(:rows AS jsonb)) "  # noqa: S608 - as above
+                   "WITH ORDINALITY AS r(v, n) ORDER BY r.n")
+        else:
+            raise NotImplementedError(f"json_rows is not implemented for {dialect.name}")
+        # Date-times as their column's type binds them (UTC: SQLite's text, PostgreSQL's aware datetime).
+        self.encoders = [(i, f) for i, f in enumerate(_encoder(dialect, c, k)
+                                                      for c, k in zip(columns, kinds, strict=True)) if f is not None]
+        self._sql, self._columns = sql, [column(c.key, c.type) for c in columns]
+        self.subquery: Subquery = text(sql).columns(*self._columns).subquery(name)
+        """The subquery with ``:rows`` open: executed with ``{"rows": self.payload(rows)}``."""
+
+    def bound(self, rows: Sequence[Sequence[Any]], name: str = "src") -> Subquery:
+        """The subquery with ``:rows`` bound to ``rows``."""
+        return text(self._sql).bindparams(bindparam("rows", self.payload(rows))).columns(*self._columns).subquery(name)
+
+    def payload(self, rows: Sequence[Sequence[Any]]) -> str:
+        """The ``:rows`` parameter: ``rows`` as one JSON array, each value as its column's type binds it."""
+        if self.encoders:
+            encoded = [list(row) for row in rows]
+            for i, f in self.encoders:
+                last: Any = None
+                done: Any = None
+                for row in encoded:
+                    value = row[i]
+                    if value is None:
+                        continue
+                    if value is not last:  # one value given to every row (a write's ``updated_at``) encoded once
+                        last, done = value, f(value)
+                    row[i] = done
+            rows = encoded
+        return _encode(rows).decode()
+
+
 def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows: Sequence[Sequence[Any]],
               name: str = "src") -> Subquery:
     """``(SELECT … FROM <rows as JSON>) AS name`` with one column per column of ``columns`` (same keys)."""
-    dialect = session.get_bind().dialect
-    kinds = [_kind(c) for c in columns]
-    if dialect.name == "sqlite":
-        # A JSON column's value stays JSON text (json_quote leaves what json_extract marked as JSON as it is).
-        picks = ", ".join(f"json_quote(json_extract(value, '$[{i}]')) AS {c.key}" if k is JSON
-                          else f"json_extract(value, '$[{i}]') AS {c.key}"
-                          for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
-        sql = f"SELECT {picks} FROM json_each(:rows) WHERE 1"  # noqa: S608 - column names from the model
-    elif dialect.name == "postgresql":
-        picks = ", ".join(f"CAST(r.v {'->' if k is JSON else '->>'} {i} AS {_PG_CASTS[k]}) AS {c.key}"
-                          for i, (c, k) in enumerate(zip(columns, kinds, strict=True)))
-        sql = (f"SELECT {picks} FROM jsonb_array_elements(CAST(:rows AS jsonb)) "  # noqa: S608 - as above
-               "WITH ORDINALITY AS r(v, n) ORDER BY r.n")
-    else:
-        raise NotImplementedError(f"json_rows is not implemented for {dialect.name}")
-    # Date-times as their column's type binds them (UTC: SQLite's text, PostgreSQL's aware datetime).
-    encoders = [(i, f) for i, f in enumerate(_encoder(dialect, c, k) for c, k in zip(columns, kinds, strict=True))
-                if f is not None]
-    if encoders:
-        encoded = [list(row) for row in rows]
-        for i, f in encoders:
-            last: Any = None
-            done: Any = None
-            for row in encoded:
-                value = row[i]
-                if value is None:
-                    continue
-                if value is not last:  # one value given to every row (a write's ``updated_at``) encoded once
-                    last, done = value, f(value)
-                row[i] = done
-        rows = encoded
-    payload = _encode(rows).decode()
-    textual = text(sql).bindparams(bindparam("rows", payload)).columns(
-        *[column(c.key, c.type) for c in columns])
-    return textual.subquery(name)
-
-
+    return JsonRowsSource(session.get_bind().dialect, columns, name).bound(rows, name)
 
 
 def among(session: Session, stmt: _S, column: KeyedColumnElement[Any], values: KeyedColumnElement[Any]) -> _S:

@@ -9,7 +9,7 @@ from sqlalchemy import select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from store.bulk import json_rows
+from store.bulk import JsonRowsSource
 
 
 def insert_for(session: Session, table: Any) -> Any:
@@ -37,11 +37,31 @@ def upsert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
     missing = [k for k in keys if k not in columns]
     if missing:
         raise ValueError(f"upsert into {table.name}: the rows lack the conflict key {', '.join(missing)}")
-    source = json_rows(session, [table.c[c] for c in columns], [[row[c] for c in columns] for row in rows])
-    stmt = insert_for(session, table)
-    stmt = stmt.from_select(columns, select(*(source.c[c] for c in columns)).where(true()))
-    stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
-                                      set_={c: stmt.excluded[c] for c in (update if update is not None else columns)
-                                            if c not in keys})
-    session.execute(stmt, execution_options=dict(options or {}))
+    stmt, source = _statement(session, table, tuple(columns), tuple(keys), None if update is None else tuple(update))
+    session.execute(stmt, {"rows": source.payload([[row[c] for c in columns] for row in rows])},
+                    execution_options=dict(options or {}))
     return len(rows)
+
+
+_STATEMENTS = "canary.upsert_statements"
+"""Where a table keeps its upsert statements (``table.info``), by dialect and the columns, keys and updates."""
+
+
+def _statement(session: Session, table: Any, columns: tuple[str, ...], keys: tuple[str, ...],
+               update: tuple[str, ...] | None) -> tuple[Any, JsonRowsSource]:
+    """The ``INSERT … SELECT FROM json rows … ON CONFLICT`` of this shape, built once and kept on the table: the
+    rows go in as the statement's ``:rows`` parameter, so a sync's thousands of page writes reuse one statement
+    (building it again each time cost more than SQLAlchemy's compiled cache saves)."""
+    dialect = session.get_bind().dialect
+    cache: dict[Any, tuple[Any, JsonRowsSource]] = table.info.setdefault(_STATEMENTS, {})
+    key = (dialect.name, dialect.driver, columns, keys, update)
+    found = cache.get(key)
+    if found is None:
+        source = JsonRowsSource(dialect, [table.c[c] for c in columns])
+        stmt = insert_for(session, table)
+        stmt = stmt.from_select(columns, select(*(source.subquery.c[c] for c in columns)).where(true()))
+        stmt = stmt.on_conflict_do_update(index_elements=[table.c[k] for k in keys],
+                                          set_={c: stmt.excluded[c] for c in (update if update is not None
+                                                                              else columns) if c not in keys})
+        found = cache[key] = (stmt, source)
+    return found

@@ -135,6 +135,10 @@ def parse_instant(value: Any) -> dt.datetime | None:
         return None
     if isinstance(value, int | float):
         return from_epoch_millis(int(value))
+    if type(value) is str and value[-1:] == "Z":  # what HubSpot sends: ISO 8601 in UTC
+        moment = iso_datetime(value)
+        if moment is not None:
+            return moment
     text = str(value).strip()
     if text.lstrip("-").isdigit():
         return from_epoch_millis(int(text))
@@ -148,7 +152,7 @@ def _date(value: Any) -> dt.date | None:
 
 def _props(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     props = obj.get("properties")
-    return props if isinstance(props, Mapping) else {}
+    return props if type(props) is dict or isinstance(props, Mapping) else {}  # a decoded page holds dicts
 
 
 def modified_at(obj: Mapping[str, Any], object_type: str) -> dt.datetime:

@@ -15,7 +15,7 @@ from store.db import Store
 from store.models import Account, Subscription, SubscriptionMovement, SyncCursor
 from store.tenants import create_tenant
 from sync.runner import sync
-from sync.writer import DERIVED_MARK, PageWriter, apply_identity, save_cursor
+from sync.writer import DERIVED_MARK, PageWriter, apply_identity, refresh_derived, save_cursor
 from tests.shared import WORLD_NOW
 from tests.sync.memory_adapter import MemoryAdapter
 from tests.sync.test_page_writes import statements
@@ -122,3 +122,28 @@ def test_a_writer_without_a_collecting_set_refreshes_with_its_page(store: Store,
         save_cursor(s, "salesforce", "deals", "6")
     ends, moves, arr, marks = _derived(store, tenant)
     assert ends == _expected_ends() and len(moves) == 9 and arr == [1_500.0, 3_000.0, 4_500.0] and marks == []
+
+
+def test_deals_of_two_crms_are_refreshed_once_after_both_pulls(store: Store, tenant: int) -> None:
+    """The accounts' derived rows are recomputed once after every system's pull of the object, not once per system
+    (each refresh recomputed the accounts of both, the CRMs' customers being the same)."""
+    hub_accounts = [AccountRecord("hubspot", f"9{i}", f"Customer {i}", WORLD_NOW, domain=f"c{i}.example.org")
+                    for i in range(3)]
+    hub_deals = [DealRecord("hubspot", f"77{i}", WORLD_NOW, f"9{i}", f"Upsell {i}", Decimal(500), 5, "growth",
+                            D(2026, 6, 1), D(2027, 6, 1)) for i in range(3)]
+    crm = MemoryAdapter("salesforce", {"accounts": ACCOUNTS, "deals": _deals()}, page_size=2)
+    hub = MemoryAdapter("hubspot", {"accounts": hub_accounts, "deals": hub_deals}, page_size=2)
+    with statements(store) as seen:
+        summary = sync(store, tenant, {"salesforce": crm, "hubspot": hub})
+    assert summary.systems["hubspot"].objects["deals"].pulled == 3
+    assert len([q for q in seen if q.startswith("DELETE FROM SUBSCRIPTION_MOVEMENTS")]) == 1
+    assert len([q for q in seen if q.startswith("INSERT INTO SUBSCRIPTION_MOVEMENTS")]) == 1
+    ends, moves, arr, marks = _derived(store, tenant)
+    assert ends == {**_expected_ends(), **{f"77{i}": None for i in range(3)}}
+    assert len(moves) == 9 and marks == []
+    with store.session(tenant) as s:
+        placed = {sub.external_id: sub.account_id for sub in s.scalars(select(Subscription))}
+        assert all(placed.values())  # every deal of both CRMs is on an account: the refresh saw them all
+        refresh_derived(s, set(placed.values()))  # every account again, as a refresh per system would have
+    assert _derived(store, tenant) == (ends, moves, arr, marks)
+    assert marks == []

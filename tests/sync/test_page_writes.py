@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, select
 
 from integrations.base import AccountRecord, ContactRecord, DealRecord, Page
+from store import upsert as upsert_module
 from store.db import Store
 from store.models import (
     Account,
@@ -183,6 +184,45 @@ def test_upsert_rows_updates_only_the_columns_named(store: Store, tenant: int) -
         assert s.execute(select(SourceLink.name, SourceLink.method)).all() == [("Second", "pending")]
     with store.session(tenant) as s, pytest.raises(ValueError, match="lack the conflict key external_id"):
         upsert_rows(s, table, [{"tenant_id": tenant, "system": "zendesk"}], ("tenant_id", "system", "external_id"))
+
+
+def test_upsert_rows_builds_its_statement_once_per_shape_and_writes_each_call_s_rows(store: Store, tenant: int
+                                                                                    ) -> None:
+    """The statement is kept (on the table) and reused with each call's rows as its parameter: the rows of every
+    call land, the shapes (columns, updated columns) stay apart, and the other database's statement too."""
+    table: Any = SourceLink.__table__
+    keys = ("tenant_id", "system", "external_id")
+    built: list[Any] = []
+    original = upsert_module._statement
+
+    def counting(*args: Any) -> Any:
+        found = original(*args)
+        if all(found[0] is not b for b in built):
+            built.append(found[0])
+        return found
+
+    def row(ext: str, name: str) -> dict[str, Any]:
+        return {"tenant_id": tenant, "system": "hubspot", "external_id": ext, "name": name, "method": "pending",
+                "reason": "r", "manual": False, "account_id": None}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(upsert_module, "_statement", counting)
+        with store.session(tenant) as s:
+            for n in range(3):
+                upsert_rows(s, table, [row(f"{n}-{i}", f"Page {n}") for i in range(n + 1)], keys)
+            upsert_rows(s, table, [row("0-0", "Renamed"), row("9-9", "New")], keys, update=("name",))
+            upsert_rows(s, table, [row("1-0", "Again")], keys)
+    assert len(built) == 2  # one statement per shape, whatever the number of calls and rows
+    with store.session(tenant) as s:
+        names = {ext: name for ext, name in s.execute(select(SourceLink.external_id, SourceLink.name))}
+    assert names == {"0-0": "Renamed", "1-0": "Again", "1-1": "Page 1", "2-0": "Page 2", "2-1": "Page 2",
+                     "2-2": "Page 2", "9-9": "New"}
+    dialect = store.engine.dialect
+    shapes = [key for key in table.info["canary.upsert_statements"] if key[:2] == (dialect.name, dialect.driver)
+              and key[2] == tuple(row("x", "y")) and key[3] == keys]
+    assert sorted(shapes, key=str) == sorted([(dialect.name, dialect.driver, tuple(row("x", "y")), keys, None),
+                                              (dialect.name, dialect.driver, tuple(row("x", "y")), keys, ("name",))],
+                                             key=str)
 
 
 def test_apply_identity_marks_the_panels_of_the_accounts_it_creates(store: Store, tenant: int) -> None:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import math
+from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
 
-from integrations.base import AccountRecord, ContactRecord, DealRecord, TicketRecord
+from integrations.base import AccountRecord, ContactRecord, DealRecord, ObjectName, Page, TicketRecord
 from store.db import Store
 from store.models import Account, Contact, HealthSnapshot, PushLedger, SourceLink, Subscription, SyncCursor, Ticket
 from store.tenants import create_tenant
+from sync.collection import YOUNG
 from sync.push import push
 from sync.runner import sync
 from tests.sync.memory_adapter import MemoryAdapter
@@ -199,3 +202,21 @@ def test_push_reconnects_once_after_a_refusal_and_records_the_ledger(store: Stor
         assert s.scalar(select(func.count()).select_from(PushLedger).where(PushLedger.value.is_not(None))) == 3 * 5
     refused = push(store, tenant, "hubspot", MemoryAdapter("hubspot", refuse_after_calls=0))
     assert refused.stopped is None and refused.calls == 0  # nothing changed: no call at all
+
+
+def test_a_sync_pulls_with_fewer_collections_and_puts_the_collector_back(store: Store, tenant: int) -> None:
+    """The pull runs inside `fewer_collections` (young collections rarer, what existed before frozen), and the
+    thresholds are as they were once it ends, the records stored as ever."""
+    before = gc.get_threshold()
+    seen: list[tuple[int, ...]] = []
+
+    class Watching(MemoryAdapter):
+        def pull(self, object: ObjectName, cursor: str | None) -> Iterator[Page]:
+            seen.append(gc.get_threshold())
+            yield from super().pull(object, cursor)
+
+    sf = _salesforce()
+    summary = sync(store, tenant, {"salesforce": Watching("salesforce", sf.data)})
+    assert summary.systems["salesforce"].objects["accounts"].pulled == 3
+    assert len(seen) == 4 and all(t[0] == max(YOUNG, before[0]) for t in seen)
+    assert gc.get_threshold() == before
