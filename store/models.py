@@ -1615,7 +1615,6 @@ class UsageUserFact(TenantScoped, Base):
     __tablename__ = "usage_user_facts"
     __table_args__ = (
         UniqueConstraint("tenant_id", "account_id", "user_key"),
-        Index("ix_usage_user_facts_tenant_engagement", "tenant_id", "engagement", "active"),
         Index("ix_usage_user_facts_tenant_training", "tenant_id", "training", "account_id", "user_key"),
     )
 
@@ -1656,6 +1655,9 @@ Index("ix_subscriptions_tenant_id_updated_at", Subscription.tenant_id, Subscript
 Index("ix_tasks_tenant_id_updated_at", Task.tenant_id, Task.updated_at)
 Index("ix_contacts_tenant_id_updated_at", Contact.tenant_id, Contact.updated_at)
 Index("ix_product_users_tenant_id_last_seen", ProductUser.tenant_id, ProductUser.last_seen)
+# The Users leaderboard's order (engagement, active days: highest first; account, user key), one index walk.
+Index("ix_usage_user_facts_tenant_rank", UsageUserFact.tenant_id, UsageUserFact.engagement.desc(),
+      UsageUserFact.active.desc(), UsageUserFact.account_id, UsageUserFact.user_key)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (

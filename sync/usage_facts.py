@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, Table, case, delete, func, insert, literal, or_, select
+from sqlalchemy import Integer, String, Table, and_, case, cast, delete, func, insert, literal, or_, select
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -192,26 +192,30 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
     `months`), from the account facts of the accounts `where` keeps: what `_counts` and `_monthly` hand the pure
     function, summed with NumPy (an account's users of a feature: using when more than none)."""
     f = UsageAccountFact
+    tenant = current_tenant(session)
     tier = func.coalesce(func.nullif(Account.tier, ""), f.premium_tier, f.other_tier)
-    rows = session.execute(select(tier, f.first_active, f.usage).select_from(Account)
-                           .outerjoin(f, f.account_id == Account.id).where(*where)).all()
+    # a Core read (no ORM rows, the day as its text): the workspace's rows named here, as the session's scoping
+    # would
+    rows = session.connection().execute(
+        select(tier, cast(f.first_active, String), f.usage).select_from(Account)
+        .outerjoin(f, and_(f.account_id == Account.id, f.tenant_id == tenant))
+        .where(Account.tenant_id == tenant, *where)).all()
     width = 1 + len(facts.key_features)
     n = len(rows)
     empty = bytes(4 * width * (1 + facts.months))
-    counts = np.frombuffer(b"".join(r[2] or empty for r in rows), dtype=np.int32) \
+    counts = np.frombuffer(b"".join([r[2] or empty for r in rows]), dtype=np.int32) \
         .reshape(n, width * (1 + facts.months)).astype(np.int64)
-    # each account's group by tier class and by cohort, one `group_of` per distinct tier and first day
-    labels: dict[str, dict[str, int]] = {"tier": {}, "cohort": {}}
-    index = {by: np.empty(n, dtype=np.int64) for by in labels}
-    known: dict[tuple[str, Any], int] = {}
-    for i, (t, first, _) in enumerate(rows):
-        for by, value in (("tier", t), ("cohort", first)):
-            j = known.get((by, value))
-            if j is None:
-                account = ad.AdoptionAccount(0, t, None if first is None else br._date(first))
-                j = known[(by, value)] = labels[by].setdefault(ad.group_of(account, by, ad.PREMIUM_TIERS),
-                                                               len(labels[by]))
-            index[by][i] = j
+    # each account's group by tier class and by start cohort: one `group_of` per distinct tier and first day
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+    labels: dict[str, dict[str, int]] = {}
+    index: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    for by, values in (("tier", columns[0]), ("cohort", columns[1])):
+        names: dict[str, int] = {}
+        known = {value: names.setdefault(ad.group_of(ad.AdoptionAccount(
+            0, value if by == "tier" else None, br._date(value) if by == "cohort" and value else None),
+            by, ad.PREMIUM_TIERS), len(names)) for value in set(values)}
+        labels[by] = names
+        index[by] = np.fromiter(map(known.__getitem__, values), dtype=np.int64, count=n)
     grouped = []
     for by, names in labels.items():
         out = []
@@ -272,10 +276,12 @@ def fact_leaderboard(session: Session, account_id: int | None, limit: int, where
     most engaged users active in the window, ORDER BY engagement … LIMIT on their index."""
     u = UsageUserFact
     mine = [u.account_id == account_id] if account_id is not None else []
+    # one account's: its few rows found by the (account, user key) index and sorted, not the whole order walked
+    engagement = u.engagement if account_id is None else u.engagement + 0
     return list(session.execute(
         select(u.account_id, u.user_key, u.active, u.key_days).join(Account, Account.id == u.account_id)
         .where(u.active > 0, *mine, *where)
-        .order_by(u.engagement.desc(), u.active.desc(), u.account_id, u.user_key).limit(limit)).all())
+        .order_by(engagement.desc(), u.active.desc(), u.account_id, u.user_key).limit(limit)).all())
 
 
 __all__ = ["FACT_MONTHS", "UsageFacts", "fact_adoption_counts", "fact_leaderboard", "fact_needs_training",

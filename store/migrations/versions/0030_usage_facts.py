@@ -74,7 +74,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("usage_user_facts", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_usage_user_facts_tenant_id"), ["tenant_id"], unique=False)
-        batch_op.create_index("ix_usage_user_facts_tenant_engagement", ["tenant_id", "engagement", "active"],
+        # the leaderboard's order: engagement and active days highest first, then account and user key
+        batch_op.create_index("ix_usage_user_facts_tenant_rank", ["tenant_id", sa.text("engagement DESC"),
+                                                                   sa.text("active DESC"), "account_id", "user_key"],
                               unique=False)
         batch_op.create_index("ix_usage_user_facts_tenant_training",
                               ["tenant_id", "training", "account_id", "user_key"], unique=False)
@@ -103,7 +105,7 @@ def downgrade() -> None:
     op.drop_table("usage_facts_state")
     with op.batch_alter_table("usage_user_facts", schema=None) as batch_op:
         batch_op.drop_index("ix_usage_user_facts_tenant_training")
-        batch_op.drop_index("ix_usage_user_facts_tenant_engagement")
+        batch_op.drop_index("ix_usage_user_facts_tenant_rank")
         batch_op.drop_index(batch_op.f("ix_usage_user_facts_tenant_id"))
     op.drop_table("usage_user_facts")
     with op.batch_alter_table("usage_account_facts", schema=None) as batch_op:
