@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, String, Table, and_, case, cast, delete, func, insert, literal, or_, select
+from sqlalchemy import Integer, String, Table, and_, case, cast, delete, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -131,37 +131,36 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
         select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
                func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
         .where(HealthSnapshot.day >= start, HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id))}
-    now = func.count(func.distinct(case((br._days_in(start, day) != 0, UsageMonthly.user_key))))
-    then = func.count(func.distinct(case((br._days_in(before, start - dt.timedelta(days=1)) != 0,
-                                          UsageMonthly.user_key))))
-    users = {a: (int(n), int(b)) for a, n, b in session.execute(
-        select(UsageMonthly.account_id, now, then)
-        .where(UsageMonthly.event == "", UsageMonthly.month.in_(list(br._masks(before, day))))
-        .group_by(UsageMonthly.account_id))}
-    # the window's distinct users per account and event, then per month: slot 0 the window, 1… the months
-    window = br._window_users(day, key_features).subquery("window_users")
-    cells = [(int(a), 0, int(i), int(n)) for a, i, n in session.execute(
-        select(window.c.account_id, case(*[(window.c.event == e, i) for i, e in enumerate(events)], else_=-1),
-               window.c.users))]
+    # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
+    # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
+    # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs. A Core read
+    # (no ORM rows): the workspace's rows named here, as the session's scoping would
     months = _month_firsts(day, FACT_MONTHS)
     this_month = months[-1]
-    slot = case(*[(UsageMonthly.month == m, i + 1) for i, m in enumerate(months)], else_=-1)
-    cells += [(int(a), int(s), int(e), int(c)) for a, s, e, c in session.execute(
-        select(UsageMonthly.account_id, slot, column, func.count())
-        .where(UsageMonthly.month >= months[0], UsageMonthly.month <= this_month, UsageMonthly.event.in_(events),
-               or_(UsageMonthly.month < this_month, br._days_in(this_month, day) != 0))
-        .group_by(UsageMonthly.account_id, UsageMonthly.month, UsageMonthly.event))]
+
+    def users_in(days: Any) -> Any:
+        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
+
+    in_month = [UsageMonthly.month == m if m < this_month
+                else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
+    grouped = [tuple(r) for r in session.connection().execute(
+        select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
+               users_in(br._days_in(before, start - dt.timedelta(days=1))),
+               *[func.sum(case((month, 1), else_=0)) for month in in_month])
+        .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0], UsageMonthly.month <= this_month,
+               UsageMonthly.event.in_(events))
+        .group_by(UsageMonthly.account_id, UsageMonthly.event))]
+    cells = np.array(grouped, dtype=np.int64).reshape(len(grouped), 4 + FACT_MONTHS)
+    cells = cells[cells[:, 1] >= 0]
+    users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
     for source in (firsts, tiers, seats, health, users):
         ids.update(source)
-    ids.update(c[0] for c in cells)
+    ids.update(cells[:, 0].tolist())
     order = np.array(sorted(ids), dtype=np.int64)
     counts = np.zeros((len(order), (1 + FACT_MONTHS) * width), dtype=np.int32)
-    if cells:
-        array = np.array(cells, dtype=np.int64)
-        keep = (array[:, 1] >= 0) & (array[:, 2] >= 0)
-        array = array[keep]
-        rows = np.searchsorted(order, array[:, 0])
-        np.add.at(counts, (rows, array[:, 1] * width + array[:, 2]), array[:, 3])
+    rows = np.searchsorted(order, cells[:, 0])
+    for slot in range(1 + FACT_MONTHS):  # slot 0 the window's distinct users, 1… the months' users
+        counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
     no_tier: tuple[Any, Any] = (None, None)
     no_health: tuple[Any, ...] = (0, 0, None, None)
     session.execute(insert(typing.cast(Table, UsageAccountFact.__table__)), [
