@@ -1586,7 +1586,7 @@ class UsageAccountFact(TenantScoped, Base):
     upgrade rule), its users active in the 30 days and the 30 before, and ``usage``: int32 counts, the window's
     distinct users of any event and of each key feature (`UsageFactsState.key_features`' order), then per month of
     the last `UsageFactsState.months` the users of any event and of each key feature. Read only while
-    `UsageFactsState.fingerprint` holds."""
+    `UsageFactsState.fingerprint` holds. ``id`` is the account's id (read by primary key, SQLite's rowid)."""
 
     __tablename__ = "usage_account_facts"
     __table_args__ = (UniqueConstraint("tenant_id", "account_id"),)

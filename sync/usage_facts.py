@@ -164,7 +164,7 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     no_tier: tuple[Any, Any] = (None, None)
     no_health: tuple[Any, ...] = (0, 0, None, None)
     session.execute(insert(typing.cast(Table, UsageAccountFact.__table__)), [
-        {"tenant_id": tenant, "account_id": a, "first_active": firsts.get(a), "premium_tier": t[0],
+        {"id": a, "tenant_id": tenant, "account_id": a, "first_active": firsts.get(a), "premium_tier": t[0],
          "other_tier": t[1], "seats": seats.get(a), "snapshots": h[0], "scored": h[1], "lowest_score": h[2],
          "first_day": None if h[3] is None else br._date(h[3]), "users_now": u[0], "users_before": u[1],
          "usage": counts[i].tobytes()}
@@ -197,13 +197,13 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
     # would
     rows = session.connection().execute(
         select(tier, cast(f.first_active, String), f.usage).select_from(Account)
-        .outerjoin(f, and_(f.account_id == Account.id, f.tenant_id == tenant))
+        .outerjoin(f, and_(f.id == Account.id, f.tenant_id == tenant))
         .where(Account.tenant_id == tenant, *where)).all()
     width = 1 + len(facts.key_features)
     n = len(rows)
     empty = bytes(4 * width * (1 + facts.months))
     counts = np.frombuffer(b"".join([r[2] or empty for r in rows]), dtype=np.int32) \
-        .reshape(n, width * (1 + facts.months)).astype(np.int64)
+        .reshape(n, width * (1 + facts.months))  # summed as int64 (NumPy's sums of int32)
     # each account's group by tier class and by start cohort: one `group_of` per distinct tier and first day
     columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
     labels: dict[str, dict[str, int]] = {}
@@ -248,7 +248,7 @@ def fact_upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list
     start, _ = br._window(day)
     rows = session.execute(
         select(f.account_id, f.snapshots, f.lowest_score, f.first_day, f.seats, f.users_now, f.users_before)
-        .join(Account, Account.id == f.account_id)
+        .join(Account, Account.id == f.id)
         .where(f.snapshots > 0, f.scored == f.snapshots, f.lowest_score >= ad.UPGRADE_SCORE,
                f.first_day <= start + dt.timedelta(days=6), *where)).all()
     return ad.upgrade_ready([ad.UpgradeFacts(a, n, lowest, br._date(first), seats, now, before)
