@@ -50,7 +50,9 @@ SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000,100000").spli
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
 COMPUTED_RUNS = int(os.environ.get("BENCH_BASE_COMPUTED_RUNS", str(RUNS)))
 """Requests timed per report computed in the request (tens of seconds each at 100,000 accounts; 0: none)."""
-ROWS_RUNS = int(os.environ.get("BENCH_BASE_ROWS_RUNS", str(COMPUTED_RUNS)))
+USAGE_RUNS = int(os.environ.get("BENCH_BASE_USAGE_RUNS", str(COMPUTED_RUNS)))
+"""Requests timed per Adoption and Users view computed in the request from the usage facts (0: none)."""
+ROWS_RUNS = int(os.environ.get("BENCH_BASE_ROWS_RUNS", str(USAGE_RUNS)))
 """Requests timed per Adoption and Users view read from the monthly rows beside the usage facts (minutes each at
 100,000 accounts)."""
 DATABASES = [x for x in os.environ.get("BENCH_BASE_DATABASES", "sqlite,postgresql").split(",") if x]
@@ -239,8 +241,8 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
                        "users (cohort: one CSM)": (br._leaderboard_report,
                                                    {**users, "cohort": br.Cohort(csm_user_id=csm)}),
                        "users (one account)": (br._leaderboard_report, {**users, "account_id": accounts // 2})}
-        for label, (fn, kwargs) in usage_views.items() if COMPUTED_RUNS else ():
-            p50, p95, cpu50 = cpu_timings(lambda fn=fn, kw=kwargs: run(fn, **kw), COMPUTED_RUNS)
+        for label, (fn, kwargs) in usage_views.items() if USAGE_RUNS else ():
+            p50, p95, cpu50 = cpu_timings(lambda fn=fn, kw=kwargs: run(fn, **kw), USAGE_RUNS)
             if not ROWS_RUNS:
                 print(f"  {label + ', facts':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms")
                 continue
