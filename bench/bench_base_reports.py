@@ -17,7 +17,9 @@ counting the usage rows of the 30-day window (what every usage figure reads at l
 prepare (ten views), once, and in it the account facts' build (migration 0029, `refresh_account_facts`: the write
 a score run or sync adds), once more alone. The Health and Team views computed in the request read those facts
 (a cohort's and a CSM's view too); beside them, the same views read from the snapshots as before the facts (each
-line with its process CPU time's p50: the machine is shared).
+line with its process CPU time's p50: the machine is shared). Likewise the Adoption and Users views computed in
+the request read the usage facts (migration 0030, `refresh_usage_facts`, timed once more alone too): beside
+them, the same views from the monthly usage rows as before the facts.
 
     BENCH_BASE_SIZES=10000 BENCH_BASE_RUNS=5 BENCH_BASE_DATABASES=sqlite python bench/bench_base_reports.py
 
@@ -48,6 +50,11 @@ SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000,100000").spli
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
 COMPUTED_RUNS = int(os.environ.get("BENCH_BASE_COMPUTED_RUNS", str(RUNS)))
 """Requests timed per report computed in the request (tens of seconds each at 100,000 accounts; 0: none)."""
+USAGE_RUNS = int(os.environ.get("BENCH_BASE_USAGE_RUNS", str(COMPUTED_RUNS)))
+"""Requests timed per Adoption and Users view computed in the request from the usage facts (0: none)."""
+ROWS_RUNS = int(os.environ.get("BENCH_BASE_ROWS_RUNS", str(USAGE_RUNS)))
+"""Requests timed per Adoption and Users view read from the monthly rows beside the usage facts (minutes each at
+100,000 accounts)."""
 DATABASES = [x for x in os.environ.get("BENCH_BASE_DATABASES", "sqlite,postgresql").split(",") if x]
 """sqlite and/or postgresql (a throwaway cluster as the tests start); with both, the reports are compared."""
 KEEP = os.environ.get("BENCH_BASE_KEEP")
@@ -119,6 +126,7 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
     from store.db import Store
     from store.models import UsageDaily
     from sync import base_reports as br
+    from sync import usage_facts as uf
 
     model = default_model()
     keys, login = model.signals.key_features, model.signals.login_event
@@ -179,6 +187,18 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             with store.session(1) as s:
                 return br.refresh_account_facts(s, measures)
 
+        def rows(fn: Any, **kwargs: Any) -> Any:  # as before migration 0030: from the monthly usage rows
+            saved = uf.fresh_usage_facts
+            uf.fresh_usage_facts = lambda *args, **kw: None
+            try:
+                return run(fn, **kwargs)
+            finally:
+                uf.fresh_usage_facts = saved
+
+        def refresh_usage() -> Any:
+            with store.session(1) as s:
+                return uf.refresh_usage_facts(s, keys, login)
+
         floor_p50, floor_p95 = timings(floor, RUNS)
         print(f"  {'floor: count the 30-day window usage rows':52} p50 {floor_p50:8.1f} ms  p95 {floor_p95:8.1f} ms")
         prepared_in = time.perf_counter()
@@ -188,6 +208,10 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
         wall, cpu = time.perf_counter(), time.process_time()
         built = refresh()
         print(f"  worker: refresh_account_facts ({built:,} accounts), once more alone: "
+              f"{time.perf_counter() - wall:.2f} s (CPU {time.process_time() - cpu:.2f} s)")
+        wall, cpu = time.perf_counter(), time.process_time()
+        built = refresh_usage()
+        print(f"  worker: refresh_usage_facts ({built:,} accounts), once more alone: "
               f"{time.perf_counter() - wall:.2f} s (CPU {time.process_time() - cpu:.2f} s)")
         for name, (stored, _, kwargs) in reports.items():
             p50, p95 = timings(lambda fn=stored, kw=kwargs: run(fn, **kw), RUNS)
@@ -211,6 +235,25 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             same = run(fn, **kwargs) == raw(fn, **kwargs)
             print(f"  {label + ', facts':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms  |  "
                   f"from the snapshots p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
+        adoption, users = reports["adoption"][2], reports["users"][2]
+        usage_views = {"adoption (cohort: one CSM)": (br._adoption_report,
+                                                      {**adoption, "cohort": br.Cohort(csm_user_id=csm)}),
+                       "adoption (tier, cohort, 6 months, lists)": (br._adoption_report, adoption),
+                       "users (top 50)": (br._leaderboard_report, users),
+                       "users (cohort: one CSM)": (br._leaderboard_report,
+                                                   {**users, "cohort": br.Cohort(csm_user_id=csm)}),
+                       "users (one account)": (br._leaderboard_report, {**users, "account_id": accounts // 2})}
+        for label, (fn, kwargs) in usage_views.items() if USAGE_RUNS else ():
+            p50, p95, cpu50 = cpu_timings(lambda fn=fn, kw=kwargs: run(fn, **kw), USAGE_RUNS)
+            if not ROWS_RUNS:
+                print(f"  {label + ', facts':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms")
+                continue
+            kept: list[Any] = []  # the last one compared (minutes each at 100,000 accounts: not built again)
+            r50, r95, rcpu50 = cpu_timings(lambda fn=fn, kw=kwargs, kept=kept: kept.append(rows(fn, **kw)),
+                                           ROWS_RUNS)
+            same = run(fn, **kwargs) == kept[-1]
+            print(f"  {label + ', facts':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms  |  "
+                  f"from the monthly rows p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
         found = {name: run(stored, **kwargs) for name, (stored, _, kwargs) in reports.items()}
         store.dispose()
         return found

@@ -1579,6 +1579,73 @@ class ReportFactsState(TenantScoped, Base):
     built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class UsageAccountFact(TenantScoped, Base):
+    """Per account, its usage as the Adoption report reads it on the latest scored day (migration 0030,
+    `sync.usage_facts.refresh_usage_facts`): its first day of use, its active subscriptions' product tier (a premium
+    one, another) and seats, its health over the 30 days (snapshots, scored, lowest score, first day: the
+    upgrade rule), its users active in the 30 days and the 30 before, and ``usage``: int32 counts, the window's
+    distinct users of any event and of each key feature (`UsageFactsState.key_features`' order), then per month of
+    the last `UsageFactsState.months` the users of any event and of each key feature. Read only while
+    `UsageFactsState.fingerprint` holds. ``id`` is the account's id (read by primary key, SQLite's rowid)."""
+
+    __tablename__ = "usage_account_facts"
+    __table_args__ = (UniqueConstraint("tenant_id", "account_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    first_active: Mapped[dt.date | None] = mapped_column(Date)
+    premium_tier: Mapped[str | None] = mapped_column(String(50))
+    other_tier: Mapped[str | None] = mapped_column(String(50))
+    seats: Mapped[int | None] = mapped_column(Integer)
+    snapshots: Mapped[int] = mapped_column(Integer, default=0)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    lowest_score: Mapped[float | None] = mapped_column(Float)
+    first_day: Mapped[dt.date | None] = mapped_column(Date)
+    users_now: Mapped[int] = mapped_column(Integer, default=0)
+    users_before: Mapped[int] = mapped_column(Integer, default=0)
+    usage: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class UsageUserFact(TenantScoped, Base):
+    """Per product user (account, user key) active in the 60 days up to the latest scored day (migration 0030): its
+    active and key-feature days of the 30 days, engagement (their sum), logins in the 30 days and the 30 before,
+    and whether it needs training (the rule of `analytics.adoption.needs_training`) — the Users leaderboard and
+    the Adoption report's training list, a filter and ORDER BY … LIMIT over these rows."""
+
+    __tablename__ = "usage_user_facts"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "account_id", "user_key"),
+        Index("ix_usage_user_facts_tenant_training", "tenant_id", "training", "account_id", "user_key"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    user_key: Mapped[str] = mapped_column(String(260))
+    active: Mapped[int] = mapped_column(Integer)
+    key_days: Mapped[int] = mapped_column(Integer)
+    engagement: Mapped[int] = mapped_column(Integer)
+    logins: Mapped[int] = mapped_column(Integer)
+    logins_before: Mapped[int] = mapped_column(Integer)
+    training: Mapped[bool] = mapped_column(Boolean)
+
+
+class UsageFactsState(TenantScoped, Base):
+    """What a workspace's usage facts were built from: the day, the sources' fingerprint, the key features, login
+    event and months they hold (migration 0030). No row: no facts (the reports read the monthly rows)."""
+
+    __tablename__ = "usage_facts_state"
+    __table_args__ = (UniqueConstraint("tenant_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    key_features: Mapped[str] = mapped_column(Text)
+    """The key features' names, a JSON list."""
+    login_event: Mapped[str] = mapped_column(String(200))
+    months: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 # A workspace's newest snapshot and usage row, and newest change of the tables of a row per account or user, each
 # in one index read: `ReportCopy`'s fingerprint (`sync.base_reports._sources`).
 Index("ix_health_snapshots_tenant_id_id", HealthSnapshot.tenant_id, HealthSnapshot.id)
@@ -1588,6 +1655,9 @@ Index("ix_subscriptions_tenant_id_updated_at", Subscription.tenant_id, Subscript
 Index("ix_tasks_tenant_id_updated_at", Task.tenant_id, Task.updated_at)
 Index("ix_contacts_tenant_id_updated_at", Contact.tenant_id, Contact.updated_at)
 Index("ix_product_users_tenant_id_last_seen", ProductUser.tenant_id, ProductUser.last_seen)
+# The Users leaderboard's order (engagement, active days: highest first; account, user key), one index walk.
+Index("ix_usage_user_facts_tenant_rank", UsageUserFact.tenant_id, UsageUserFact.engagement.desc(),
+      UsageUserFact.active.desc(), UsageUserFact.account_id, UsageUserFact.user_key)
 
 
 TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
@@ -1645,4 +1715,7 @@ TENANT_SCOPED_MODELS: tuple[type[Base], ...] = (
     ReportCopy,
     AccountFact,
     ReportFactsState,
+    UsageAccountFact,
+    UsageUserFact,
+    UsageFactsState,
 )

@@ -64,6 +64,7 @@ from store.models import (
     Task,
     Tenant,
     UsageDaily,
+    UsageFactsState,
     UsageMonthly,
     User,
 )
@@ -710,52 +711,32 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
     day = _day(session, as_of)
     start, _before = _window(day)
     where = cohort.conditions()
-    # an account's first day of use: its first month's lowest day bit (the any-event rows; no row has no bit)
-    first_month = (select(UsageMonthly.account_id.label("account_id"), func.min(UsageMonthly.month).label("month"))
-                   .where(UsageMonthly.event == "").group_by(UsageMonthly.account_id).subquery("first_month"))
-    lowest = UsageMonthly.days.bitwise_and(-UsageMonthly.days)  # the lowest bit's value
-    first_use = (select(first_month.c.account_id, first_month.c.month, func.min(lowest).label("offset"))
-                 .join(UsageMonthly, and_(UsageMonthly.account_id == first_month.c.account_id,
-                                          UsageMonthly.month == first_month.c.month, UsageMonthly.event == ""))
-                 .group_by(first_month.c.account_id, first_month.c.month).subquery("first_use"))
-    # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
-    premium = [t.lower() for t in ad.PREMIUM_TIERS]
-    product = (select(Subscription.account_id.label("account_id"),
-                      func.max(case((func.lower(Subscription.product_tier).in_(premium), Subscription.product_tier)))
-                      .label("premium"), func.max(Subscription.product_tier).label("other"))
-               .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
-    tier = func.coalesce(func.nullif(Account.tier, ""), product.c.premium, product.c.other)
-    accounts = [ad.AdoptionAccount(a, t, None if first is None else
-                                   _date(first) + dt.timedelta(days=int(offset).bit_length() - 1))
-                for a, t, first, offset in
-                session.execute(select(Account.id, tier, first_use.c.month, first_use.c.offset)
-                                .outerjoin(first_use, first_use.c.account_id == Account.id)
-                                .outerjoin(product, product.c.account_id == Account.id).where(*where))]
-    # per account: its active users (the any-event rows, event ''), and per key feature its users, in one
-    # COUNT DISTINCT over the monthly rows with a day in the window
-    rows = session.execute(
-        select(UsageMonthly.account_id, UsageMonthly.event, func.count(func.distinct(UsageMonthly.user_key)))
-        .join(Account, Account.id == UsageMonthly.account_id)
-        .where(UsageMonthly.month.in_(list(_masks(start, day))), UsageMonthly.event.in_([*key_features, ""]),
-               _days_in(start, day) != 0, *where)
-        .group_by(UsageMonthly.account_id, UsageMonthly.event)).all()
-    per_account = [(a, e, n) for a, e, n in rows if e != ""]
-    active = [(a, n) for a, e, n in rows if e == ""]
-    try:
-        by_tier = ad.feature_adoption_of(_counts(accounts, per_account, active, "tier"), key_features)
-        by_cohort = ad.feature_adoption_of(_counts(accounts, per_account, active, "cohort"), key_features)
-        monthly = _monthly(session, day, months, key_features, where, len(accounts))
-    except ValueError as exc:
-        raise ReportError(str(exc)) from None
-    ready = _upgrade_ready(session, day, where)
-    training, trained_total = _needs_training(session, day, key_features, login_event, where)
+    from sync import usage_facts as uf  # it reads this module's SQL helpers
+
+    # the latest scored day's views from the usage facts (a row per account and per user), when they hold them
+    facts = uf.fresh_usage_facts(session, day, key_features, login_event, months)
+    if facts is not None:
+        try:
+            n_accounts, tier_counts, cohort_counts, month_counts = uf.fact_adoption_counts(
+                session, facts, where, day, months)
+            by_tier = ad.feature_adoption_of(tier_counts, key_features)
+            by_cohort = ad.feature_adoption_of(cohort_counts, key_features)
+            monthly = [(m, ad.feature_adoption_of(c, key_features)) for m, c in month_counts]
+        except ValueError as exc:
+            raise ReportError(str(exc)) from None
+        ready = uf.fact_upgrade_ready(session, day, where)
+        training, trained_total = uf.fact_needs_training(session, key_features, where)
+    else:
+        n_accounts, by_tier, by_cohort, monthly = _adoption_figures(session, day, key_features, where, months)
+        ready = _upgrade_ready(session, day, where)
+        training, trained_total = _needs_training(session, day, key_features, login_event, where)
     sponsors = _sponsors(session, day, where)
     names = _names(session, [r.account_id for r in ready] + [t.account_id for t in training]
                    + [s.account_id for s in sponsors if s.account_id is not None])
     people = _product_users(session, [(t.account_id, t.user_key) for t in training])
     return {
         "as_of": day.isoformat(), "window": {"first": start.isoformat(), "last": day.isoformat()},
-        "key_features": list(key_features), "accounts": len(accounts),
+        "key_features": list(key_features), "accounts": n_accounts,
         "by_tier": _adoption_rows(by_tier), "by_cohort": _adoption_rows(by_cohort),
         "monthly": [{"month": m.strftime("%Y-%m"), "rows": _adoption_rows(rows)} for m, rows in monthly],
         "upgrade_ready": [{"account_id": r.account_id, "name": names.get(r.account_id, f"Account {r.account_id}"),
@@ -771,6 +752,67 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
                       "days_since": s.days_since} for s in sponsors],
         "definitions": {**ad.DEFINITIONS, "tier_class": ad.DEFINITIONS["tier_class"] + " " + PRODUCT_TIER},
     }
+
+
+def _first_use() -> Any:
+    """Per account its first month of use and that month's lowest day bit's value (the any-event rows; no row has
+    no bit): (account_id, month, offset)."""
+    first_month = (select(UsageMonthly.account_id.label("account_id"), func.min(UsageMonthly.month).label("month"))
+                   .where(UsageMonthly.event == "").group_by(UsageMonthly.account_id).subquery("first_month"))
+    lowest = UsageMonthly.days.bitwise_and(-UsageMonthly.days)  # the lowest bit's value
+    return (select(first_month.c.account_id, first_month.c.month, func.min(lowest).label("offset"))
+            .join(UsageMonthly, and_(UsageMonthly.account_id == first_month.c.account_id,
+                                     UsageMonthly.month == first_month.c.month, UsageMonthly.event == ""))
+            .group_by(first_month.c.account_id, first_month.c.month).subquery("first_use"))
+
+
+def _product_tiers() -> Any:
+    """Per account its active subscriptions' product tier: a premium one (if any) and the greatest."""
+    premium = [t.lower() for t in ad.PREMIUM_TIERS]
+    return (select(Subscription.account_id.label("account_id"),
+                   func.max(case((func.lower(Subscription.product_tier).in_(premium), Subscription.product_tier)))
+                   .label("premium"), func.max(Subscription.product_tier).label("other"))
+            .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
+
+
+def _window_users(day: dt.date, key_features: Sequence[str]) -> Any:
+    """Per account and event (the key features and '', any event) its distinct users with a day in the 30-day
+    window: (account_id, event, users), to be joined and grouped by the caller."""
+    start, _ = _window(day)
+    return (select(UsageMonthly.account_id, UsageMonthly.event,
+                   func.count(func.distinct(UsageMonthly.user_key)).label("users"))
+            .where(UsageMonthly.month.in_(list(_masks(start, day))), UsageMonthly.event.in_([*key_features, ""]),
+                   _days_in(start, day) != 0)
+            .group_by(UsageMonthly.account_id, UsageMonthly.event))
+
+
+def _adoption_figures(session: Session, day: dt.date, key_features: Sequence[str], where: list[Any], months: int
+                      ) -> tuple[int, list[ad.FeatureAdoption], list[ad.FeatureAdoption],
+                                 list[tuple[dt.date, list[ad.FeatureAdoption]]]]:
+    """The accounts counted, adoption by tier class and by start cohort, and per month, from the monthly rows."""
+    first_use = _first_use()
+    # an account without a tier of its own takes its active subscriptions' product tier (a premium one if any)
+    product = _product_tiers()
+    tier = func.coalesce(func.nullif(Account.tier, ""), product.c.premium, product.c.other)
+    accounts = [ad.AdoptionAccount(a, t, None if first is None else
+                                   _date(first) + dt.timedelta(days=int(offset).bit_length() - 1))
+                for a, t, first, offset in
+                session.execute(select(Account.id, tier, first_use.c.month, first_use.c.offset)
+                                .outerjoin(first_use, first_use.c.account_id == Account.id)
+                                .outerjoin(product, product.c.account_id == Account.id).where(*where))]
+    # per account: its active users (the any-event rows, event ''), and per key feature its users, in one
+    # COUNT DISTINCT over the monthly rows with a day in the window
+    rows = session.execute(_window_users(day, key_features).join(Account, Account.id == UsageMonthly.account_id)
+                           .where(*where)).all()
+    per_account = [(a, e, n) for a, e, n in rows if e != ""]
+    active = [(a, n) for a, e, n in rows if e == ""]
+    try:
+        by_tier = ad.feature_adoption_of(_counts(accounts, per_account, active, "tier"), key_features)
+        by_cohort = ad.feature_adoption_of(_counts(accounts, per_account, active, "cohort"), key_features)
+        monthly = _monthly(session, day, months, key_features, where, len(accounts))
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
+    return len(accounts), by_tier, by_cohort, monthly
 
 
 PRODUCT_TIER = ("An account without a tier of its own takes the product tier of its active subscriptions "
@@ -873,6 +915,27 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
     (feature, day) pairs: only whether there are any matters); a month's login count counts for a window when all
     the month's login days are in it (none: 0). The login rows of a month with days in and out of a window
     ("split") are read from the daily rows instead."""
+    both, (active, key_days, logins_now, logins_before), rule = _user_activity(session, day, key_features,
+                                                                              login_event)
+    grouped = (select(both.c.a, both.c.u, active.label("active"), key_days.label("k"), logins_now.label("l"),
+                      logins_before.label("lb"))
+               .join(Account, Account.id == both.c.a).where(*where)
+               .group_by(both.c.a, both.c.u).having(rule).subquery("needs"))
+    rows = session.execute(select(grouped, func.count().over().label("total"))  # one pass: the total beside
+                           .order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
+    users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb, _t in rows]
+    uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k, _l, _lb, _t in rows if k]
+    return ad.needs_training(users, uses, key_features), int(rows[0][-1]) if rows else 0
+
+
+def _user_activity(session: Session, day: dt.date, key_features: Sequence[str], login_event: str,
+                   tenant: int | None = None) -> tuple[Any, tuple[Any, Any, Any, Any], Any]:
+    """Per user of the 60 days up to `day` (to GROUP BY ``a``, ``u``): the rows to group, the sums of their active
+    days, key-feature days, logins in the 30 days and in the 30 before, and the training rule over those sums (see
+    `_needs_training`). `tenant`: conditions on the workspace spelled out (for an INSERT … SELECT, which the
+    session's scoping does not filter)."""
+    monthly_scope = [UsageMonthly.tenant_id == tenant] if tenant is not None else []
+    daily_scope = [UsageDaily.tenant_id == tenant] if tenant is not None else []
     start, before = _window(day)
     eve = start - dt.timedelta(days=1)
     now, then = cast(_days_in(start, day), BigInteger), cast(_days_in(before, eve), BigInteger)
@@ -881,7 +944,7 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
                      now.label("now"), then.label("then"))
               .where(or_(and_(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day)))),
                          and_(UsageMonthly.event.in_([*key_features, ""]),
-                              UsageMonthly.month.in_(list(_masks(start, day))))))
+                              UsageMonthly.month.in_(list(_masks(start, day))))), *monthly_scope)
               .subquery("window_rows"))
     recent = _bits(window.c.now)
     is_login = window.c.e == login_event
@@ -893,14 +956,15 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
                      case((and_(is_login, whole, window.c.then != 0), window.c.n), else_=0).label("lb"))
     split = (select(UsageMonthly.account_id, UsageMonthly.user_key, UsageMonthly.month)
              .where(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day))),
-                    ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)))
+                    ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)),
+                    *monthly_scope)
              .subquery("split"))
 
     def daily(first: dt.date, last: dt.date) -> Any:  # a split month's login count within first…last
         return (select(func.coalesce(func.sum(UsageDaily.count), 0))
                 .where(UsageDaily.account_id == split.c.account_id, UsageDaily.user_key == split.c.user_key,
                        UsageDaily.event == login_event, _month(session, UsageDaily.day) == split.c.month,
-                       UsageDaily.day >= first, UsageDaily.day <= last).scalar_subquery())
+                       UsageDaily.day >= first, UsageDaily.day <= last, *daily_scope).scalar_subquery())
 
     logins = select(split.c.account_id, split.c.user_key, literal(0), literal(0), daily(start, day),
                     daily(before, eve))
@@ -908,15 +972,7 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
     active, key_days = func.sum(both.c.active), func.sum(both.c.k)
     logins_now, logins_before = func.sum(both.c.l), func.sum(both.c.lb)
     rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins_now <= logins_before))
-    grouped = (select(both.c.a, both.c.u, active.label("active"), key_days.label("k"), logins_now.label("l"),
-                      logins_before.label("lb"))
-               .join(Account, Account.id == both.c.a).where(*where)
-               .group_by(both.c.a, both.c.u).having(rule).subquery("needs"))
-    rows = session.execute(select(grouped, func.count().over().label("total"))  # one pass: the total beside
-                           .order_by(grouped.c.a, grouped.c.u).limit(LISTED)).all()
-    users = [ad.UserActivity(a, u, int(n), int(lg), int(lb)) for a, u, n, _k, lg, lb, _t in rows]
-    uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k, _l, _lb, _t in rows if k]
-    return ad.needs_training(users, uses, key_features), int(rows[0][-1]) if rows else 0
+    return both, (active, key_days, logins_now, logins_before), rule
 
 
 def _sponsors(session: Session, day: dt.date, where: list[Any]) -> list[ad.SponsorActivity]:
@@ -964,19 +1020,12 @@ def _leaderboard_report(session: Session, *, key_features: Sequence[str], accoun
     start, _ = _window(day)
     if account_id is not None and session.get(Account, account_id) is None:
         raise ReportError(f"no account {account_id} in this workspace")
-    # active days: the any-event row's day bits in the window; key-feature days: (feature, day) pairs, the
-    # key features' rows' bits (each row is one feature)
-    rows = _window_rows(start, day, key_features,
-                        *([UsageMonthly.account_id == account_id] if account_id is not None else []))
-    bits = _bits(rows.c.d)
-    active = func.sum(case((rows.c.e == "", bits), else_=0))
-    key_days = func.sum(case((rows.c.e != "", bits), else_=0))
-    query = (select(rows.c.a, rows.c.u, active.label("active"), key_days.label("k"))
-             .join(Account, Account.id == rows.c.a).where(*cohort.conditions())
-             .group_by(rows.c.a, rows.c.u).having(active > 0)
-             .order_by((active + key_days).desc(), active.desc(), rows.c.a, rows.c.u)
-             .limit(limit))
-    rows = session.execute(query).all()
+    from sync import usage_facts as uf  # it reads this module's SQL helpers
+
+    if uf.fresh_usage_facts(session, day, key_features) is not None:  # the latest scored day: a row per user
+        rows = uf.fact_leaderboard(session, account_id, limit, cohort.conditions())
+    else:
+        rows = _leaderboard_rows(session, start, day, key_features, account_id, limit, cohort.conditions())
     people = _product_users(session, [(a, u) for a, u, _n, _k in rows])
     users = [ad.UserActivity(a, u, int(n), name=people.get((a, u), (0, None))[1]) for a, u, n, _k in rows]
     uses = [ad.EventUse(a, u, key_features[0], int(k)) for a, u, _n, k in rows if k]
@@ -991,6 +1040,25 @@ def _leaderboard_report(session: Session, *, key_features: Sequence[str], accoun
                    "key_feature_days": r.key_feature_days} for r in ranked],
         "definitions": {k: ad.DEFINITIONS[k] for k in ("active_user", "engagement")},
     }
+
+
+def _leaderboard_rows(session: Session, start: dt.date, day: dt.date, key_features: Sequence[str],
+                      account_id: int | None, limit: int, where: list[Any]) -> list[Any]:
+    """(account, user key, active days, key-feature days) of the `limit` most engaged users, from the monthly
+    rows."""
+    # active days: the any-event row's day bits in the window; key-feature days: (feature, day) pairs, the
+    # key features' rows' bits (each row is one feature)
+    rows = _window_rows(start, day, key_features,
+                        *([UsageMonthly.account_id == account_id] if account_id is not None else []))
+    bits = _bits(rows.c.d)
+    active = func.sum(case((rows.c.e == "", bits), else_=0))
+    key_days = func.sum(case((rows.c.e != "", bits), else_=0))
+    query = (select(rows.c.a, rows.c.u, active.label("active"), key_days.label("k"))
+             .join(Account, Account.id == rows.c.a).where(*where)
+             .group_by(rows.c.a, rows.c.u).having(active > 0)
+             .order_by((active + key_days).desc(), active.desc(), rows.c.a, rows.c.u)
+             .limit(limit))
+    return list(session.execute(query).all())
 
 
 # --- Team --------------------------------------------------------------------------------------------------------
@@ -1397,6 +1465,9 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     drop_base_reports(session)
     measures, signals = sorted(model.measures), model.signals
     refresh_account_facts(session, measures)  # what the views computed in a request read
+    from sync.usage_facts import refresh_usage_facts
+
+    refresh_usage_facts(session, signals.key_features, signals.login_event)  # the Adoption and Users views'
     shared: dict[Any, Any] = {}  # what the Health report computes alike for every `by`
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)
@@ -1419,6 +1490,7 @@ def drop_base_reports(session: Session) -> None:
     facts no longer read (until `prepare_base_reports` builds them again)."""
     session.execute(delete(ReportCopy))
     session.execute(delete(ReportFactsState))
+    session.execute(delete(UsageFactsState))
 
 
 __all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "health_report",

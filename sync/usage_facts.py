@@ -1,0 +1,303 @@
+"""Usage facts: the Adoption and Users reports of the latest scored day from narrow stored rows (migration 0030).
+
+Computed in a request from the monthly usage rows, a cohort's Adoption report or one account's leaderboard reads
+every usage row of the 60 days (seconds at 10,000 accounts, minutes at 100,000). The worker's
+`prepare_base_reports` (after every sync and full score run) builds, set-based with the reports' own SQL:
+
+- `UsageAccountFact`, a row per account: first day of use, product tier and seats of its active subscriptions,
+  health over the 30 days (the upgrade rule), users active in the 30 days and the 30 before, and ``usage``:
+  int32 counts — the window's distinct users of any event and of each key feature, then per month of the last
+  `FACT_MONTHS` the users of any event and of each key feature;
+- `UsageUserFact`, a row per product user active in the 60 days: active and key-feature days, engagement,
+  logins now and before, and whether it needs training (one INSERT … SELECT);
+- `UsageFactsState`: the day, key features, login event and months they hold, and the fingerprint of what they
+  were built from (the newest snapshot, usage row and subscription change, the workspace's epoch).
+
+A report reads them (`fresh_usage_facts`) only for that day, those key features and login event, at most
+`FACT_MONTHS` months, while the fingerprint holds; anything else is computed from the monthly rows as before,
+with the same figures. Cohorts, tiers and CSMs are read from the accounts in the request, so an account moved
+to another CSM, segment or tier needs no rebuild. Like the stored copies (`sync.base_reports.data_fingerprint`),
+the fingerprint cannot see a usage count raised in place on a day already counted, nor usage rows moved to
+another account (a merge): both are a sync's, whose `prepare_base_reports` builds the facts again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import typing
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Integer, String, Table, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from analytics import adoption as ad
+from store.models import (
+    Account,
+    HealthSnapshot,
+    Subscription,
+    UsageAccountFact,
+    UsageFactsState,
+    UsageMonthly,
+    UsageUserFact,
+)
+from store.scoping import current_tenant
+from sync import base_reports as br
+from sync.reports import as_of_day
+
+FACT_MONTHS = 6
+"""Calendar months of adoption the account facts hold (the report's default); more months read the monthly rows."""
+SOURCES = ("snapshots", "usage", "subscriptions", "epoch")
+"""What the facts are built from (`sync.base_reports._sources`): usage, health (the upgrade rule), subscriptions
+(product tier, seats)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class UsageFacts:
+    day: dt.date
+    key_features: tuple[str, ...]
+    login_event: str
+    months: int
+
+
+def _fingerprint(session: Session) -> str:
+    tenant = current_tenant(session)
+    sources = br._sources(tenant)
+    parts = [tuple(map(tuple, session.execute(query).all())) for name in SOURCES for query in sources[name]]
+    return hashlib.sha256(repr((tenant, "usage facts", parts)).encode()).hexdigest()
+
+
+def fresh_usage_facts(session: Session, day: dt.date, key_features: Sequence[str], login_event: str | None = None,
+                      months: int = 1) -> UsageFacts | None:
+    """The workspace's usage facts when they hold `day`, `key_features` (in that order), `login_event` (None: any)
+    and `months`, and their sources are unchanged since; else None (the report reads the monthly rows)."""
+    state = session.execute(select(UsageFactsState.day, UsageFactsState.key_features, UsageFactsState.login_event,
+                                   UsageFactsState.months, UsageFactsState.fingerprint)).first()
+    if state is None or br._date(state.day) != day:
+        return None
+    facts = UsageFacts(br._date(state.day), tuple(json.loads(state.key_features)), state.login_event,
+                       int(state.months))
+    if (facts.key_features != tuple(key_features) or (login_event is not None and login_event != facts.login_event)
+            or months > facts.months):
+        return None
+    return facts if state.fingerprint == _fingerprint(session) else None
+
+
+def _month_firsts(day: dt.date, months: int) -> list[dt.date]:
+    """The first days of the `months` calendar months up to `day`'s, oldest first."""
+    firsts = [day.replace(day=1)]
+    for _ in range(months - 1):
+        firsts.insert(0, (firsts[0] - dt.timedelta(days=1)).replace(day=1))
+    return firsts
+
+
+def refresh_usage_facts(session: Session, key_features: Sequence[str], login_event: str) -> int:
+    """Builds the workspace's usage facts for its latest scored day, each figure with the SQL the reports compute
+    it with, over every account (no cohort): a row per account with any usage, subscription or snapshot in the
+    windows, written in one executemany; a row per user of the 60 days in one INSERT … SELECT. Returns how many
+    account rows."""
+    tenant = current_tenant(session)
+    if tenant is None:
+        raise ValueError("usage facts are built for one workspace")
+    session.execute(delete(UsageFactsState))
+    session.execute(delete(UsageUserFact))
+    session.execute(delete(UsageAccountFact))
+    if not key_features or session.scalar(select(func.max(HealthSnapshot.day))) is None:
+        return 0
+    day = as_of_day(session)
+    start, before = br._window(day)
+    events = ["", *key_features]
+    width = len(events)
+    # the event's column (any event first, then the key features in order), computed in SQL
+    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
+    ids: set[int] = set()
+
+    first_use = br._first_use()
+    firsts = {a: br._date(m) + dt.timedelta(days=int(offset).bit_length() - 1)
+              for a, m, offset in session.execute(select(first_use.c.account_id, first_use.c.month,
+                                                         first_use.c.offset))}
+    product = br._product_tiers()
+    tiers = {a: (p, o) for a, p, o in session.execute(select(product.c.account_id, product.c.premium,
+                                                             product.c.other))}
+    seats = {a: int(n) for a, n in session.execute(
+        select(Subscription.account_id, func.sum(Subscription.seats_purchased))
+        .where(Subscription.status == "active", Subscription.seats_purchased.is_not(None))
+        .group_by(Subscription.account_id)) if a is not None and n is not None}
+    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in session.execute(
+        select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
+               func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
+        .where(HealthSnapshot.day >= start, HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id))}
+    # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
+    # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
+    # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs. A Core read
+    # (no ORM rows): the workspace's rows named here, as the session's scoping would
+    months = _month_firsts(day, FACT_MONTHS)
+    this_month = months[-1]
+
+    def users_in(days: Any) -> Any:
+        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
+
+    in_month = [UsageMonthly.month == m if m < this_month
+                else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
+    grouped = [tuple(r) for r in session.connection().execute(
+        select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
+               users_in(br._days_in(before, start - dt.timedelta(days=1))),
+               *[func.sum(case((month, 1), else_=0)) for month in in_month])
+        .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0], UsageMonthly.month <= this_month,
+               UsageMonthly.event.in_(events))
+        .group_by(UsageMonthly.account_id, UsageMonthly.event))]
+    cells = np.array(grouped, dtype=np.int64).reshape(len(grouped), 4 + FACT_MONTHS)
+    cells = cells[cells[:, 1] >= 0]
+    users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
+    for source in (firsts, tiers, seats, health, users):
+        ids.update(source)
+    ids.update(cells[:, 0].tolist())
+    order = np.array(sorted(ids), dtype=np.int64)
+    counts = np.zeros((len(order), (1 + FACT_MONTHS) * width), dtype=np.int32)
+    rows = np.searchsorted(order, cells[:, 0])
+    for slot in range(1 + FACT_MONTHS):  # slot 0 the window's distinct users, 1… the months' users
+        counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
+    no_tier: tuple[Any, Any] = (None, None)
+    no_health: tuple[Any, ...] = (0, 0, None, None)
+    session.execute(insert(typing.cast(Table, UsageAccountFact.__table__)), [
+        {"id": a, "tenant_id": tenant, "account_id": a, "first_active": firsts.get(a), "premium_tier": t[0],
+         "other_tier": t[1], "seats": seats.get(a), "snapshots": h[0], "scored": h[1], "lowest_score": h[2],
+         "first_day": None if h[3] is None else br._date(h[3]), "users_now": u[0], "users_before": u[1],
+         "usage": counts[i].tobytes()}
+        for i, a in enumerate(order.tolist())
+        for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)] if ids else [])
+    both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
+                                                                                 login_event, tenant)
+    table = typing.cast(Table, UsageUserFact.__table__)
+    session.execute(insert(table).from_select(
+        ["tenant_id", "account_id", "user_key", "active", "key_days", "engagement", "logins", "logins_before",
+         "training"],
+        select(literal(tenant, Integer), both.c.a, both.c.u, active, key_days, active + key_days, logins_now,
+               logins_before, case((rule, True), else_=False)).group_by(both.c.a, both.c.u)))
+    session.execute(insert(typing.cast(Table, UsageFactsState.__table__)).values(
+        tenant_id=tenant, day=day, fingerprint=_fingerprint(session), key_features=json.dumps(list(key_features)),
+        login_event=login_event, months=FACT_MONTHS, built_at=dt.datetime.now(dt.UTC)))
+    return len(order)
+
+
+def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], day: dt.date, months: int
+                         ) -> tuple[int, list[ad.AdoptionCount], list[ad.AdoptionCount],
+                                    list[tuple[dt.date, list[ad.AdoptionCount]]]]:
+    """The accounts counted and the `AdoptionCount` rows by tier class, by start cohort and per month (the last
+    `months`), from the account facts of the accounts `where` keeps: what `_counts` and `_monthly` hand the pure
+    function, summed with NumPy (an account's users of a feature: using when more than none)."""
+    f = UsageAccountFact
+    tenant = current_tenant(session)
+    tier = func.coalesce(func.nullif(Account.tier, ""), f.premium_tier, f.other_tier)
+    # the workspace's rows named here, as the session's scoping would; the day as its text
+    rows = _tuples(session, select(tier, cast(f.first_active, String), f.usage).select_from(Account)
+                   .outerjoin(f, and_(f.id == Account.id, f.tenant_id == tenant))
+                   .where(Account.tenant_id == tenant, *where))
+    width = 1 + len(facts.key_features)
+    n = len(rows)
+    empty = bytes(4 * width * (1 + facts.months))
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
+    counts = np.frombuffer(b"".join([b or empty for b in columns[2]]), dtype=np.int32) \
+        .reshape(n, width * (1 + facts.months))  # summed as int64 (NumPy's sums of int32)
+    # each account's group by tier class and by start cohort: one `group_of` per distinct tier and first day
+    labels: dict[str, dict[str, int]] = {}
+    index: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
+    for by, values in (("tier", columns[0]), ("cohort", columns[1])):
+        names: dict[str, int] = {}
+        known = {value: names.setdefault(ad.group_of(ad.AdoptionAccount(
+            0, value if by == "tier" else None, br._date(value) if by == "cohort" and value else None),
+            by, ad.PREMIUM_TIERS), len(names)) for value in set(values)}
+        labels[by] = names
+        index[by] = np.fromiter(map(known.__getitem__, values), dtype=np.int64, count=n)
+    grouped = []
+    for by, names in labels.items():
+        out = []
+        size = len(names)
+        accounts = np.bincount(index[by], minlength=size)
+        for g, j in names.items():
+            out.append(ad.AdoptionCount(g, None, int(accounts[j]), int(counts[index[by] == j, 0].sum())))
+        for k, feature in enumerate(facts.key_features, start=1):
+            column = counts[:, k]
+            using = np.bincount(index[by], weights=column > 0, minlength=size)
+            users = np.bincount(index[by], weights=column, minlength=size)
+            out += [ad.AdoptionCount(g, feature, int(using[j]), int(users[j]))
+                    for g, j in names.items() if using[j]]
+        grouped.append(out)
+    # per month (its block of columns): the users of each event summed, the accounts with any counted
+    first_column = width * (1 + facts.months - months)
+    months_counts = counts[:, first_column:]
+    summed = months_counts.sum(axis=0, dtype=np.int64).reshape(months, width).tolist()
+    using_accounts = (months_counts > 0).sum(axis=0, dtype=np.int64).reshape(months, width).tolist()
+    monthly = []
+    for i, first in enumerate(_month_firsts(day, months)):
+        month = [ad.AdoptionCount("all", None, n, summed[i][0])]
+        month += [ad.AdoptionCount("all", feature, using_accounts[i][k], summed[i][k])
+                  for k, feature in enumerate(facts.key_features, start=1) if using_accounts[i][k]]
+        monthly.append((first, month))
+    return n, grouped[0], grouped[1], monthly
+
+
+def _tuples(session: Session, statement: Any) -> list[tuple[Any, ...]]:
+    """`statement`'s rows as the driver returns them (plain tuples, no type processing: for columns it returns as
+    wanted — numbers, text, bytes), on the session's connection: 100,000 rows without a `Row` each. No scoping:
+    the statement names its workspace."""
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def fact_upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.UpgradeReady]:
+    """`_upgrade_ready` from the account facts: the health rule a filter (the snapshots' HAVING), the rest the
+    pure function's."""
+    f = UsageAccountFact
+    start, _ = br._window(day)
+    rows = session.execute(
+        select(f.account_id, f.snapshots, f.lowest_score, f.first_day, f.seats, f.users_now, f.users_before)
+        .join(Account, Account.id == f.id)
+        .where(f.snapshots > 0, f.scored == f.snapshots, f.lowest_score >= ad.UPGRADE_SCORE,
+               f.first_day <= start + dt.timedelta(days=6), *where)).all()
+    return ad.upgrade_ready([ad.UpgradeFacts(a, n, lowest, br._date(first), seats, now, before)
+                             for a, n, lowest, first, seats, now, before in rows], day)
+
+
+def fact_needs_training(session: Session, key_features: Sequence[str], where: list[Any]
+                        ) -> tuple[list[ad.TrainingNeed], int]:
+    """`_needs_training` from the user facts: the users the rule keeps, the first `LISTED` by account and user key,
+    and how many there are."""
+    u = UsageUserFact
+    needs = (select(u.account_id.label("a"), u.user_key.label("u"), u.active, u.key_days, u.logins,
+                    u.logins_before).join(Account, Account.id == u.account_id)
+             .where(u.training.is_(True), *where).subquery("needs"))
+    rows = session.execute(select(needs, func.count().over().label("total"))
+                           .order_by(needs.c.a, needs.c.u).limit(br.LISTED)).all()
+    users = [ad.UserActivity(a, key, int(n), int(lg), int(lb)) for a, key, n, _k, lg, lb, _t in rows]
+    uses = [ad.EventUse(a, key, key_features[0], int(k)) for a, key, _n, k, _l, _lb, _t in rows if k]
+    return ad.needs_training(users, uses, key_features), int(rows[0][-1]) if rows else 0
+
+
+def fact_leaderboard(session: Session, account_id: int | None, limit: int, where: list[Any]) -> list[Any]:
+    """`_leaderboard_rows` from the user facts: (account, user key, active days, key-feature days) of the `limit`
+    most engaged users active in the window, ORDER BY engagement … LIMIT on their index."""
+    u = UsageUserFact
+    mine = [u.account_id == account_id] if account_id is not None else []
+    # one account's: its few rows found by the (account, user key) index and sorted, not the whole order walked
+    engagement = u.engagement if account_id is None else u.engagement + 0
+    return list(session.execute(
+        select(u.account_id, u.user_key, u.active, u.key_days).join(Account, Account.id == u.account_id)
+        .where(u.active > 0, *mine, *where)
+        .order_by(engagement.desc(), u.active.desc(), u.account_id, u.user_key).limit(limit)).all())
+
+
+__all__ = ["FACT_MONTHS", "UsageFacts", "fact_adoption_counts", "fact_leaderboard", "fact_needs_training",
+           "fact_upgrade_ready", "fresh_usage_facts", "refresh_usage_facts"]

@@ -1,0 +1,230 @@
+"""Issue 16: the usage facts (`sync.usage_facts`, migration 0030) the Adoption and Users views of the latest scored
+day read — every figure equals the one computed from the monthly usage rows, after new usage, moves of accounts
+and of usage, and deletes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select, update
+
+from extensions import canary_store
+from scoring import default_model
+from store.models import (
+    Account,
+    HealthSnapshot,
+    Subscription,
+    UsageAccountFact,
+    UsageDaily,
+    UsageFactsState,
+    UsageUserFact,
+)
+from sync import base_reports as br
+from sync import usage_facts as uf
+from sync.reports import Cohort
+from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
+from tests.shared import WORLD_AS_OF
+
+__all__ = ["console_app"]
+SIGNALS = default_model().signals
+KEYS, LOGIN = tuple(SIGNALS.key_features), SIGNALS.login_event
+FACT_READS = ("fact_adoption_counts", "fact_upgrade_ready", "fact_needs_training", "fact_leaderboard")
+
+
+def _usage(account_ids: list[int], salt: int = 0) -> list[UsageDaily]:
+    """75 days of varied usage: per account up to 4 users, logins (many in October for some, few after: the
+    training rule's fall, across the split month), key features on some days, a non-key event on others."""
+    rows = []
+    for n, a in enumerate(account_ids):
+        for u in range(1 + (n + salt) % 4):
+            key = f"user{salt}-{a}-{u}"
+            for back in range(75):
+                day = WORLD_AS_OF - dt.timedelta(days=back)
+                if (back + u + n + salt) % (2 + u) == 0 or (u == 1 and 30 <= back < 62):
+                    rows.append(UsageDaily(account_id=a, user_key=key, event=LOGIN, day=day, count=1 + back % 3))
+                if u != 2 and (back + n) % 5 == u:
+                    rows.append(UsageDaily(account_id=a, user_key=key, event=KEYS[(back + u) % 3], day=day,
+                                           count=2))
+                if (back + salt) % 7 == u:
+                    rows.append(UsageDaily(account_id=a, user_key=key, event="Settings Opened", day=day, count=1))
+    return rows
+
+
+@pytest.fixture
+def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
+    store, ws = canary_store(app), seed_workspace(app, "alpha", "Alpha")
+    with store.session(ws.tenant_id) as s:
+        s.add_all(_usage(sorted(ws.accounts.values())))
+        good = ws.accounts["Alpha Good Steady"]  # healthy, with its seats in use: upgrade-ready
+        s.execute(update(HealthSnapshot).where(HealthSnapshot.account_id == good,
+                                               HealthSnapshot.day >= WORLD_AS_OF - dt.timedelta(days=40))
+                  .values(score=90.0))
+        s.execute(update(Subscription).where(Subscription.account_id == good)
+                  .values(seats_purchased=2, product_tier="Enterprise"))
+        s.execute(update(Account).where(Account.id == good).values(tier=""))
+    return store, ws
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Which views read the facts (one entry per facts read)."""
+    seen: list[str] = []
+    for name in FACT_READS:
+        def counting(*args: Any, _name: str = name, _fn: Any = getattr(uf, name), **kwargs: Any) -> Any:
+            seen.append(_name)
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(uf, name, counting)
+    return seen
+
+
+def _views(s: Any, ws: Workspace) -> dict[str, Any]:
+    """Views computed in a request: cohorts, months, one account's leaderboard, other limits."""
+    csm = ws.users["csm"]
+    a = ws.accounts
+    adoption = {"key_features": KEYS, "login_event": LOGIN}
+    return {
+        "adoption": br._adoption_report(s, **adoption),
+        "adoption-csm": br._adoption_report(s, **adoption, cohort=Cohort(csm_user_id=csm), months=3),
+        "adoption-segment": br._adoption_report(s, **adoption, cohort=Cohort(segment="mid-market"), months=1),
+        "adoption-tier": br._adoption_report(s, **adoption, cohort=Cohort(tier="gold")),
+        "adoption-none": br._adoption_report(s, **adoption, cohort=Cohort(segment="no such")),
+        "users": br._leaderboard_report(s, key_features=KEYS),
+        "users-3": br._leaderboard_report(s, key_features=KEYS, limit=3),
+        "users-account": br._leaderboard_report(s, key_features=KEYS, account_id=a["Alpha Poor Later"]),
+        "users-csm2": br._leaderboard_report(s, key_features=KEYS, cohort=Cohort(csm_user_id=ws.users["csm2"])),
+        "users-unused": br._leaderboard_report(s, key_features=KEYS, account_id=a["Alpha Unowned"],
+                                               cohort=Cohort(tier="gold")),
+    }
+
+
+def _from_rows(s: Any, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    with monkeypatch.context() as m:
+        m.setattr(uf, "fresh_usage_facts", lambda *args, **kwargs: None)
+        return _views(s, ws)
+
+
+def _assert_user_rows(s: Any) -> None:
+    """Each stored user fact equals the report query's figures for that user (its GROUP BY, no cohort)."""
+    day = br.as_of_day(s)
+    both, sums, rule = br._user_activity(s, day, KEYS, LOGIN)
+    expected = {(a, u): (int(n), int(k), int(lg), int(lb), bool(t)) for a, u, n, k, lg, lb, t in s.execute(
+        select(both.c.a, both.c.u, *sums, rule).group_by(both.c.a, both.c.u))}
+    stored = {(f.account_id, f.user_key): (f.active, f.key_days, f.logins, f.logins_before, f.training)
+              for f in s.scalars(select(UsageUserFact))}
+    assert stored == expected
+    assert all(f.engagement == f.active + f.key_days for f in s.scalars(select(UsageUserFact)))
+
+
+def test_facts_equal_the_monthly_rows_for_every_view(seeded: Any, reads: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN) == 5
+    with store.session(ws.tenant_id) as s:
+        _assert_user_rows(s)
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN, 6) is not None
+        facts = _views(s, ws)
+        assert set(FACT_READS) <= set(reads)
+        used = len(reads)
+        assert facts == _from_rows(s, ws, monkeypatch)
+        assert len(reads) == used  # the comparison read no facts
+        report = facts["adoption"]
+        # the figures are real ones: users counted, the training rule's both reasons, an upgrade-ready account
+        assert report["accounts"] == 5 and report["upgrade_ready"]
+        assert report["upgrade_ready"][0]["account_id"] == ws.accounts["Alpha Good Steady"]
+        reasons = " ".join(r for u in report["needs_training"]["users"] for r in u["reasons"])
+        assert "used no key feature" in reasons and "logins fell" in reasons
+        assert {r["group"] for r in report["by_tier"]} == {"premium", "standard"}
+        assert sum(r["active_users"] for r in report["by_tier"] if r["feature"] == KEYS[0]) > 0
+        assert len(report["monthly"]) == 6 and facts["users"]["users"]
+        assert facts["users-account"]["users"] and facts["users-unused"]["users"] == []
+        # what the facts do not hold is computed from the monthly rows: another day, more months, other features
+        reads.clear()
+        br._adoption_report(s, key_features=KEYS, login_event=LOGIN, as_of=WORLD_AS_OF - dt.timedelta(days=3))
+        br._adoption_report(s, key_features=KEYS, login_event=LOGIN, months=7)
+        br._adoption_report(s, key_features=KEYS, login_event="Signed In")
+        br._leaderboard_report(s, key_features=KEYS[:2])
+        br._leaderboard_report(s, key_features=KEYS, as_of=WORLD_AS_OF - dt.timedelta(days=1))
+        assert reads == []
+        br._leaderboard_report(s, key_features=KEYS, limit=500)
+        assert reads == ["fact_leaderboard"]
+
+
+def test_facts_follow_new_usage_moves_and_deletes(seeded: Any, reads: list[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    store, ws = seeded
+    a = ws.accounts
+    with store.session(ws.tenant_id) as s:
+        br.prepare_base_reports(s)
+        assert s.scalar(select(func.count()).select_from(UsageAccountFact)) == 5
+    with store.session(ws.tenant_id) as s:  # new usage: the facts no longer hold, until built again
+        s.add_all(_usage([a["Alpha Unowned"], a["Alpha Poor Later"]], salt=3))
+    with store.session(ws.tenant_id) as s:
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN) is None
+        before = _from_rows(s, ws, monkeypatch)
+        reads.clear()
+        assert _views(s, ws) == before and reads == []
+        uf.refresh_usage_facts(s, KEYS, LOGIN)
+    with store.session(ws.tenant_id) as s:
+        _assert_user_rows(s)
+        assert _views(s, ws) == before and "fact_adoption_counts" in reads
+    # accounts moved (another CSM, segment and tier, as a sync writes them): read from the accounts, the facts
+    # still hold
+    with store.session(ws.tenant_id) as s:
+        later, unowned = s.get(Account, a["Alpha Poor Later"]), s.get(Account, a["Alpha Unowned"])
+        assert later is not None and unowned is not None
+        later.csm_user_id, later.segment, later.tier = ws.users["csm2"], "enterprise", "enterprise"
+        unowned.csm_user_id = ws.users["csm"]
+    with store.session(ws.tenant_id) as s:
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN) is not None
+        reads.clear()
+        moved = _views(s, ws)
+        assert reads and moved == _from_rows(s, ws, monkeypatch)
+        assert moved != before
+    # usage moved to another account (a merge, in a sync) and a subscription's seats changed: the sync's prepare
+    with store.session(ws.tenant_id) as s:
+        s.execute(update(UsageDaily).where(UsageDaily.account_id == a["Alpha Other Poor"])
+                  .values(account_id=a["Alpha Poor Renewing"], user_key=UsageDaily.user_key + "-merged"))
+        s.execute(update(Subscription).where(Subscription.account_id == a["Alpha Good Steady"])
+                  .values(seats_purchased=50))
+    with store.session(ws.tenant_id) as s:
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN) is None  # the subscription's change shows
+        merged = _from_rows(s, ws, monkeypatch)
+        br.prepare_base_reports(s)
+    with store.session(ws.tenant_id) as s:
+        _assert_user_rows(s)
+        reads.clear()
+        assert _views(s, ws) == merged and reads
+        assert merged["adoption"]["upgrade_ready"] != moved["adoption"]["upgrade_ready"]  # 50 seats: not in use
+    # deletes: an account (its facts with it), then usage rows and a sync's prepare
+    with store.session(ws.tenant_id) as s:
+        s.execute(delete(Account).where(Account.id == a["Alpha Good Steady"]))
+    with store.session(ws.tenant_id) as s:
+        assert s.scalar(select(func.count()).select_from(UsageAccountFact)) == 4
+        assert _views(s, ws) == _from_rows(s, ws, monkeypatch)
+        s.execute(delete(UsageDaily).where(UsageDaily.account_id == a["Alpha Poor Renewing"],
+                                           UsageDaily.day >= WORLD_AS_OF - dt.timedelta(days=20)))
+    with store.session(ws.tenant_id) as s:
+        br.prepare_base_reports(s)
+    with store.session(ws.tenant_id) as s:
+        _assert_user_rows(s)
+        reads.clear()
+        assert _views(s, ws) == _from_rows(s, ws, monkeypatch) and reads
+        br.drop_base_reports(s)
+    with store.session(ws.tenant_id) as s:
+        assert s.scalar(select(func.count()).select_from(UsageFactsState)) == 0
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN) is None
+
+
+def test_no_facts_for_a_workspace_never_scored(seeded: Any) -> None:
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN) == 5
+        s.execute(delete(HealthSnapshot))
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN) == 0
+        assert s.scalar(select(func.count()).select_from(UsageAccountFact)) == 0
+        assert s.scalar(select(func.count()).select_from(UsageUserFact)) == 0
+        assert uf.fresh_usage_facts(s, br.as_of_day(s), KEYS, LOGIN) is None
