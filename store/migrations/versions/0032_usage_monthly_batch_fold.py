@@ -14,7 +14,7 @@ its Python side (measured on the collector bench's batches, one day each, and on
 No table or row changes: the function and its data stay; only the trigger gets its ``WHEN``.
 
 Revision ID: 0032
-Revises: 0029
+Revises: 0030
 Create Date: 2026-12-01 16:00:00
 """
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0032"
-down_revision = "0029"
+down_revision = "0030"
 branch_labels = None
 depends_on = None
 
