@@ -156,6 +156,7 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     for source in (firsts, tiers, seats, health, users):
         ids.update(source)
     ids.update(cells[:, 0].tolist())
+    ids.discard(None)  # an active subscription whose account is gone (account_id NULL)
     order = np.array(sorted(ids), dtype=np.int64)
     counts = np.zeros((len(order), (1 + FACT_MONTHS) * width), dtype=np.int32)
     rows = np.searchsorted(order, cells[:, 0])
