@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from analytics.base import WeekHealth, week_start
@@ -105,6 +105,51 @@ class TeamReport:
     """Per manager: the manager's own accounts and those of their direct reports."""
 
 
+@dataclass(frozen=True)
+class TaskTally:
+    """What the tasks (and other touches) add to the team figures, per person (a task counts for its assignee, else
+    its account's CSM): tasks completed on time and late in the window, open tasks overdue; the accounts touched in
+    the last `UNTOUCHED_DAYS` days; per alert, the first completion of a linked task by `as_of`."""
+
+    on_time: Mapping[int, int]
+    late: Mapping[int, int]
+    overdue: Mapping[int, int]
+    touched: frozenset[int]
+    acted_at: Mapping[int, dt.datetime]
+
+
+def tally_tasks(tasks: Iterable[TaskFacts], owner: Mapping[int, int | None], as_of: dt.date, days: int = 30,
+                touches: Iterable[Touch] = ()) -> TaskTally:
+    """The pass over the tasks `team_performance` and `analytics.team_arrays` share, with `owner` the live accounts'
+    CSMs (a SQL GROUP BY computes the same from the store: `sync.base_reports`)."""
+    start = as_of - dt.timedelta(days=days - 1)
+    untouched_since = as_of - dt.timedelta(days=UNTOUCHED_DAYS - 1)
+    touched_ids: set[int] = {t.account_id for t in touches if untouched_since <= t.day <= as_of}
+    on_time: dict[int, int] = defaultdict(int)
+    late: dict[int, int] = defaultdict(int)
+    overdue: dict[int, int] = defaultdict(int)
+    acted_at: dict[int, dt.datetime] = {}
+    for t in tasks:
+        who = t.assignee_user_id if t.assignee_user_id is not None else owner.get(t.account_id)
+        done = t.completed_at if t.status == "done" and not t.closed_reason else None
+        if done is not None:
+            done_day = done.date()
+            if untouched_since <= done_day <= as_of:
+                touched_ids.add(t.account_id)
+            if t.alert_id is not None and done_day <= as_of:
+                held = acted_at.get(t.alert_id)
+                if held is None or done < held:
+                    acted_at[t.alert_id] = done
+            if who is not None and start <= done_day <= as_of:
+                if t.due_date is None or done_day <= t.due_date:
+                    on_time[who] += 1
+                else:
+                    late[who] += 1
+        elif t.status == "open" and t.due_date is not None and t.due_date < as_of and who is not None:
+            overdue[who] += 1
+    return TaskTally(dict(on_time), dict(late), dict(overdue), frozenset(touched_ids), acted_at)
+
+
 def team_performance(people: Iterable[Person], accounts: Iterable[OwnedAccount], weeks: Iterable[WeekHealth],
                      tasks: Iterable[TaskFacts], alerts: Iterable[AlertFacts], as_of: dt.date, days: int = 30,
                      touches: Iterable[Touch] = ()) -> TeamReport:
@@ -115,7 +160,6 @@ def team_performance(people: Iterable[Person], accounts: Iterable[OwnedAccount],
     if days < 1:
         raise ValueError(f"a window is at least 1 day, not {days}")
     start = as_of - dt.timedelta(days=days - 1)
-    untouched_since = as_of - dt.timedelta(days=UNTOUCHED_DAYS - 1)
     first_week, last_week = week_start(start), week_start(as_of)
     staff = {p.user_id: p for p in people}
     owner: dict[int, int | None] = {}
@@ -135,29 +179,9 @@ def team_performance(people: Iterable[Person], accounts: Iterable[OwnedAccount],
         if w.week == last_week:
             last[w.account_id] = w.score
 
-    touched: set[int] = {t.account_id for t in touches if untouched_since <= t.day <= as_of}
-    on_time: dict[int, int] = defaultdict(int)
-    late: dict[int, int] = defaultdict(int)
-    overdue: dict[int, int] = defaultdict(int)
-    acted_at: dict[int, dt.datetime] = {}
-    for t in tasks:
-        who = t.assignee_user_id if t.assignee_user_id is not None else owner.get(t.account_id)
-        done = t.completed_at if t.status == "done" and not t.closed_reason else None
-        if done is not None:
-            done_day = done.date()
-            if untouched_since <= done_day <= as_of:
-                touched.add(t.account_id)
-            if t.alert_id is not None and done_day <= as_of:
-                held = acted_at.get(t.alert_id)
-                if held is None or done < held:
-                    acted_at[t.alert_id] = done
-            if who is not None and start <= done_day <= as_of:
-                if t.due_date is None or done_day <= t.due_date:
-                    on_time[who] += 1
-                else:
-                    late[who] += 1
-        elif t.status == "open" and t.due_date is not None and t.due_date < as_of and who is not None:
-            overdue[who] += 1
+    tally = tally_tasks(tasks, owner, as_of, days, touches)
+    on_time, late, overdue, touched, acted_at = (tally.on_time, tally.late, tally.overdue, tally.touched,
+                                                  tally.acted_at)
 
     raised: dict[int, int] = defaultdict(int)
     waits: dict[int, list[float]] = defaultdict(list)
@@ -179,13 +203,13 @@ def team_performance(people: Iterable[Person], accounts: Iterable[OwnedAccount],
         ids = [a for m in members for a in owned.get(m, ())]
         h_first = _mean([first[a] for a in ids if a in first])
         h_last = _mean([last[a] for a in ids if a in last])
-        ok, bad = sum(on_time[m] for m in members), sum(late[m] for m in members)
+        ok, bad = sum(on_time.get(m, 0) for m in members), sum(late.get(m, 0) for m in members)
         w = [x for m in members for x in waits.get(m, ())]
         return Figures(
             accounts=len(ids), arr=sum(arr[a] for a in ids), health_first=h_first, health_last=h_last,
             health_change=None if h_first is None or h_last is None else h_last - h_first,
             on_time=ok, late=bad, on_time_rate=ok / (ok + bad) if ok + bad else None,
-            overdue=sum(overdue[m] for m in members),
+            overdue=sum(overdue.get(m, 0) for m in members),
             untouched=tuple(sorted(a for a in ids if a not in touched)),
             alerts=sum(raised[m] for m in members), acted=len(w),
             hours_to_act=statistics.median(w) if w else None)

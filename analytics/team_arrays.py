@@ -6,60 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
 
 import numpy as np
 
-from analytics.team import UNTOUCHED_DAYS, AlertFacts, Figures, Person, TaskFacts, TeamReport, Touch
+from analytics.team import AlertFacts, Figures, Person, TaskTally, TeamReport, tally_tasks
 
 NO_CSM = -1
 """`csm` of an account without a CSM."""
-
-
-@dataclass(frozen=True)
-class TaskTally:
-    """What the tasks (and other touches) add to the team figures, per person (a task counts for its assignee, else
-    its account's CSM): tasks completed on time and late in the window, open tasks overdue; the accounts touched in
-    the last `UNTOUCHED_DAYS` days; per alert, the first completion of a linked task by `as_of`."""
-
-    on_time: Mapping[int, int]
-    late: Mapping[int, int]
-    overdue: Mapping[int, int]
-    touched: frozenset[int]
-    acted_at: Mapping[int, dt.datetime]
-
-
-def tally_tasks(tasks: Iterable[TaskFacts], owner: Mapping[int, int | None], as_of: dt.date, days: int = 30,
-                touches: Iterable[Touch] = ()) -> TaskTally:
-    """`team_performance`'s pass over the tasks, with `owner` the live accounts' CSMs (a SQL GROUP BY computes the
-    same from the store: `sync.base_reports`)."""
-    start = as_of - dt.timedelta(days=days - 1)
-    untouched_since = as_of - dt.timedelta(days=UNTOUCHED_DAYS - 1)
-    touched_ids: set[int] = {t.account_id for t in touches if untouched_since <= t.day <= as_of}
-    on_time: dict[int, int] = defaultdict(int)
-    late: dict[int, int] = defaultdict(int)
-    overdue: dict[int, int] = defaultdict(int)
-    acted_at: dict[int, dt.datetime] = {}
-    for t in tasks:
-        who = t.assignee_user_id if t.assignee_user_id is not None else owner.get(t.account_id)
-        done = t.completed_at if t.status == "done" and not t.closed_reason else None
-        if done is not None:
-            done_day = done.date()
-            if untouched_since <= done_day <= as_of:
-                touched_ids.add(t.account_id)
-            if t.alert_id is not None and done_day <= as_of:
-                held = acted_at.get(t.alert_id)
-                if held is None or done < held:
-                    acted_at[t.alert_id] = done
-            if who is not None and start <= done_day <= as_of:
-                if t.due_date is None or done_day <= t.due_date:
-                    on_time[who] += 1
-                else:
-                    late[who] += 1
-        elif t.status == "open" and t.due_date is not None and t.due_date < as_of and who is not None:
-            overdue[who] += 1
-    return TaskTally(dict(on_time), dict(late), dict(overdue), frozenset(touched_ids), acted_at)
 
 
 def team_performance_arrays(people: Iterable[Person], account_ids: np.ndarray, csm: np.ndarray, arr: np.ndarray,

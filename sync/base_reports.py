@@ -1167,7 +1167,7 @@ def _utc_day(session: Session, column: Any) -> Any:
 
 def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
                 ) -> tuple[tma.TaskTally, dict[int, int]]:
-    """`analytics.team_arrays.tally_tasks` of the tasks, and the open tasks not yet due per assignee, else CSM (the
+    """`analytics.team.tally_tasks` of the tasks, and the open tasks not yet due per assignee, else CSM (the
     `waiting` figure): what each task counts as is computed in SQL (one pass over the tasks, no join: the account,
     the assignee and a number), whom it counts for (its assignee, else its account's CSM: while the account is
     live, but for `waiting`) from `columns`, counted with NumPy."""
