@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from analytics.base import WeekHealth, week_start
@@ -150,6 +150,19 @@ def tally_tasks(tasks: Iterable[TaskFacts], owner: Mapping[int, int | None], as_
     return TaskTally(dict(on_time), dict(late), dict(overdue), frozenset(touched_ids), acted_at)
 
 
+def roll_up(days: int, staff: Iterable[Person], csm_ids: Iterable[int],
+            figures: Callable[[list[int]], Figures]) -> TeamReport:
+    """The report from `figures` of a list of people: each CSM alone, then each manager with their direct reports
+    (`team_performance` and `analytics.team_arrays` differ only in how they compute `figures`)."""
+    csms = {u: figures([u]) for u in sorted(set(csm_ids))}
+    reports: dict[int, list[int]] = defaultdict(list)
+    for p in staff:
+        if p.manager_id is not None:
+            reports[p.manager_id].append(p.user_id)
+    teams = {m: figures([m, *sorted(r)]) for m, r in sorted(reports.items())}
+    return TeamReport(days, csms, teams)
+
+
 def team_performance(people: Iterable[Person], accounts: Iterable[OwnedAccount], weeks: Iterable[WeekHealth],
                      tasks: Iterable[TaskFacts], alerts: Iterable[AlertFacts], as_of: dt.date, days: int = 30,
                      touches: Iterable[Touch] = ()) -> TeamReport:
@@ -214,13 +227,7 @@ def team_performance(people: Iterable[Person], accounts: Iterable[OwnedAccount],
             alerts=sum(raised[m] for m in members), acted=len(w),
             hours_to_act=statistics.median(w) if w else None)
 
-    csms = {u: figures([u]) for u in sorted(set(owned) | set(on_time) | set(late) | set(overdue))}
-    reports: dict[int, list[int]] = defaultdict(list)
-    for p in staff.values():
-        if p.manager_id is not None:
-            reports[p.manager_id].append(p.user_id)
-    teams = {m: figures([m, *sorted(r)]) for m, r in sorted(reports.items())}
-    return TeamReport(days, csms, teams)
+    return roll_up(days, staff.values(), set(owned) | set(on_time) | set(late) | set(overdue), figures)
 
 
 def _mean(xs: list[float]) -> float | None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from analytics.team import AlertFacts, Figures, Person, TaskTally, TeamReport, tally_tasks
+from analytics.team import AlertFacts, Figures, Person, TaskTally, TeamReport, roll_up, tally_tasks
 
 NO_CSM = -1
 """`csm` of an account without a CSM."""
@@ -67,13 +67,7 @@ def team_performance_arrays(people: Iterable[Person], account_ids: np.ndarray, c
             alerts=sum(raised.get(m, 0) for m in members), acted=len(w),
             hours_to_act=statistics.median(w) if w else None)
 
-    csms = {u: figures([u]) for u in sorted(set(owned) | set(on_time) | set(late) | set(overdue))}
-    reports: dict[int, list[int]] = defaultdict(list)
-    for p in staff.values():
-        if p.manager_id is not None:
-            reports[p.manager_id].append(p.user_id)
-    teams = {m: figures([m, *sorted(r)]) for m, r in sorted(reports.items())}
-    return TeamReport(days, csms, teams)
+    return roll_up(days, staff.values(), set(owned) | set(on_time) | set(late) | set(overdue), figures)
 
 
 def _mean(scores: np.ndarray) -> float | None:

@@ -47,49 +47,69 @@ LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 1_000_000, "daily_api_
                           "salesforce": {"daily_api_limit": 10_000_000}}
 
 
-def raw_walk(box: Sandbox) -> tuple[int, float, float]:
-    """Walk every list endpoint the sync reads, with plain requests: what the emulators can serve. Returns the
-    records, the seconds and the process's CPU seconds (the emulators serve in this process's threads)."""
-    c = box.credentials
+def _session() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def raw_salesforce(c: dict[str, Any]) -> int:
+    sf = _session()
+    sf.verify = c["cert_path"]
+    sf.headers.update({"Authorization": f"Bearer {c['session_id']}", "Sforce-Query-Options": "batchSize=2000"})
     total = 0
-    started, cpu = time.perf_counter(), time.process_time()
-    sf = requests.Session()
-    sf.trust_env = False
-    sf.verify = c["salesforce"]["cert_path"]
-    sf.headers.update({"Authorization": f"Bearer {c['salesforce']['session_id']}",
-                       "Sforce-Query-Options": "batchSize=2000"})
     for soql in ("SELECT Id, Name, Website, SystemModstamp FROM Account",
                  "SELECT Id, Email, AccountId, SystemModstamp FROM Contact",
                  "SELECT Id, Amount, AccountId, SystemModstamp FROM Opportunity",
                  "SELECT Id, Priority, AccountId, SystemModstamp FROM Case"):
-        url: str | None = f"{c['salesforce']['instance_url']}/services/data/v60.0/query?q={soql}"
+        url: str | None = f"{c['instance_url']}/services/data/v60.0/query?q={soql}"
         while url:
             body = sf.get(url, timeout=60).json()
             total += len(body["records"])
             nxt = body.get("nextRecordsUrl")
-            url = f"{c['salesforce']['instance_url']}{nxt}" if nxt else None
-    zd = requests.Session()
-    zd.trust_env = False
-    zd.auth = (f"{c['zendesk']['email']}/token", c["zendesk"]["token"])
+            url = f"{c['instance_url']}{nxt}" if nxt else None
+    return total
+
+
+def raw_zendesk(c: dict[str, Any]) -> int:
+    zd = _session()
+    zd.auth = (f"{c['email']}/token", c["token"])
+    total = 0
     for path, key in (("organizations", "organizations"), ("users", "users"), ("tickets", "tickets"),
                       ("satisfaction_ratings", "satisfaction_ratings")):
-        url = f"{c['zendesk']['base_url']}/api/v2/{path}.json?page[size]=100"
+        url: str | None = f"{c['base_url']}/api/v2/{path}.json?page[size]=100"
         while url:
             body = zd.get(url, timeout=60).json()
             total += len(body[key])
             nxt = body["links"]["next"] if body["meta"]["has_more"] else None
             # Zendesk's links are https:// on its own host; the emulator is served here (as ZendeskSession does).
-            url = f"{c['zendesk']['base_url']}/api/v2/{nxt.split('/api/v2/', 1)[1]}" if nxt else None
-    hs = requests.Session()
-    hs.trust_env = False
-    hs.headers.update({"Authorization": f"Bearer {c['hubspot']['access_token']}"})
+            url = f"{c['base_url']}/api/v2/{nxt.split('/api/v2/', 1)[1]}" if nxt else None
+    return total
+
+
+def raw_hubspot(c: dict[str, Any]) -> int:
+    hs = _session()
+    hs.headers.update({"Authorization": f"Bearer {c['access_token']}"})
+    total = 0
     for obj in ("companies", "contacts", "deals", "tickets"):
         after: str | None = ""
         while after is not None:
             page = f"&after={after}" if after else ""
-            body = hs.get(f"{c['hubspot']['base_url']}/crm/v3/objects/{obj}?limit=100{page}", timeout=60).json()
+            body = hs.get(f"{c['base_url']}/crm/v3/objects/{obj}?limit=100{page}", timeout=60).json()
             total += len(body["results"])
             after = body.get("paging", {}).get("next", {}).get("after")
+    return total
+
+
+RAW = {"salesforce": raw_salesforce, "zendesk": raw_zendesk, "hubspot": raw_hubspot}
+"""Each vendor's list endpoints walked with plain requests (`raw_walk`; `bench_sdk_walk` sets each beside its SDK)."""
+
+
+def raw_walk(box: Sandbox) -> tuple[int, float, float]:
+    """Walk every list endpoint the sync reads, with plain requests: what the emulators can serve. Returns the
+    records, the seconds and the process's CPU seconds (the emulators serve in this process's threads)."""
+    started, cpu = time.perf_counter(), time.process_time()
+    total = sum(walk(box.credentials[system]) for system, walk in RAW.items())
     return total, time.perf_counter() - started, time.process_time() - cpu
 
 

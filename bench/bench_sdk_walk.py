@@ -20,11 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_pipeline import LIMITS
+from bench.bench_pipeline import LIMITS, RAW
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.server import Sandbox
 from sync.connections import build_adapter
@@ -35,60 +33,6 @@ SORT = os.environ.get("BENCH_SDK_WALK_SORT", "tottime")
 ROUNDS = int(os.environ.get("BENCH_SDK_WALK_ROUNDS", "1"))
 
 
-def _session() -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False
-    return session
-
-
-def raw_salesforce(c: dict[str, Any]) -> int:
-    sf = _session()
-    sf.verify = c["cert_path"]
-    sf.headers.update({"Authorization": f"Bearer {c['session_id']}", "Sforce-Query-Options": "batchSize=2000"})
-    total = 0
-    for soql in ("SELECT Id, Name, Website, SystemModstamp FROM Account",
-                 "SELECT Id, Email, AccountId, SystemModstamp FROM Contact",
-                 "SELECT Id, Amount, AccountId, SystemModstamp FROM Opportunity",
-                 "SELECT Id, Priority, AccountId, SystemModstamp FROM Case"):
-        url: str | None = f"{c['instance_url']}/services/data/v60.0/query?q={soql}"
-        while url:
-            body = sf.get(url, timeout=60).json()
-            total += len(body["records"])
-            nxt = body.get("nextRecordsUrl")
-            url = f"{c['instance_url']}{nxt}" if nxt else None
-    return total
-
-
-def raw_zendesk(c: dict[str, Any]) -> int:
-    zd = _session()
-    zd.auth = (f"{c['email']}/token", c["token"])
-    total = 0
-    for path, key in (("organizations", "organizations"), ("users", "users"), ("tickets", "tickets"),
-                      ("satisfaction_ratings", "satisfaction_ratings")):
-        url: str | None = f"{c['base_url']}/api/v2/{path}.json?page[size]=100"
-        while url:
-            body = zd.get(url, timeout=60).json()
-            total += len(body[key])
-            nxt = body["links"]["next"] if body["meta"]["has_more"] else None
-            url = f"{c['base_url']}/api/v2/{nxt.split('/api/v2/', 1)[1]}" if nxt else None
-    return total
-
-
-def raw_hubspot(c: dict[str, Any]) -> int:
-    hs = _session()
-    hs.headers.update({"Authorization": f"Bearer {c['access_token']}"})
-    total = 0
-    for obj in ("companies", "contacts", "deals", "tickets"):
-        after: str | None = ""
-        while after is not None:
-            page = f"&after={after}" if after else ""
-            body = hs.get(f"{c['base_url']}/crm/v3/objects/{obj}?limit=100{page}", timeout=60).json()
-            total += len(body["results"])
-            after = body.get("paging", {}).get("next", {}).get("after")
-    return total
-
-
-RAW = {"salesforce": raw_salesforce, "zendesk": raw_zendesk, "hubspot": raw_hubspot}
 
 
 def sdk_walk(box: Sandbox, system: str) -> tuple[int, int]:
