@@ -6,7 +6,7 @@ loudly (a collection error naming the path), because a skipped shape test proves
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -53,3 +53,15 @@ def sandbox_connect_args(box: Any, system: str) -> tuple[list[str], dict[str, st
                 {"CANARY_CONNECT_ACCESS_TOKEN": c["session_id"]})
     return (["--url", c["base_url"], "--subdomain", c["subdomain"], "--email", c["email"]],
             {"CANARY_CONNECT_TOKEN": c["token"]})
+
+
+def record_calls(monkeypatch: Any, module: Any, names: Iterable[str]) -> list[str]:
+    """Wrap each of ``module``'s functions ``names`` (through ``monkeypatch``) to note its name on every call;
+    returns the list the names are added to, in call order."""
+    seen: list[str] = []
+    for name in names:
+        def counting(*args: Any, _name: str = name, _fn: Any = getattr(module, name), **kwargs: Any) -> Any:
+            seen.append(_name)
+            return _fn(*args, **kwargs)
+        monkeypatch.setattr(module, name, counting)
+    return seen

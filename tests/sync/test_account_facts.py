@@ -18,7 +18,7 @@ from store.models import Account, AccountFact, Alert, HealthSnapshot, HealthWeek
 from sync import base_reports as br
 from sync.reports import Cohort
 from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
-from tests.shared import WORLD_AS_OF, WORLD_NOW
+from tests.shared import WORLD_AS_OF, WORLD_NOW, record_calls
 
 __all__ = ["console_app"]
 MEASURES = sorted(default_model().measures)
@@ -33,14 +33,8 @@ def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Which views read the facts (one entry per facts read)."""
-    seen: list[str] = []
-    for name in ("_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
-                 "_fact_team_columns"):
-        def counting(*args: Any, _name: str = name, _fn: Any = getattr(br, name), **kwargs: Any) -> Any:
-            seen.append(_name)
-            return _fn(*args, **kwargs)
-        monkeypatch.setattr(br, name, counting)
-    return seen
+    return record_calls(monkeypatch, br, ("_fact_distribution", "_fact_week_counts", "_fact_benchmarks",
+                                          "_fact_persistent_poor", "_fact_team_columns"))
 
 
 def _views(s: Any, ws: Workspace) -> dict[str, Any]:

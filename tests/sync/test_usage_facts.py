@@ -25,7 +25,7 @@ from sync import base_reports as br
 from sync import usage_facts as uf
 from sync.reports import Cohort
 from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
-from tests.shared import WORLD_AS_OF
+from tests.shared import WORLD_AS_OF, record_calls
 
 __all__ = ["console_app"]
 SIGNALS = default_model().signals
@@ -71,13 +71,7 @@ def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Which views read the facts (one entry per facts read)."""
-    seen: list[str] = []
-    for name in FACT_READS:
-        def counting(*args: Any, _name: str = name, _fn: Any = getattr(uf, name), **kwargs: Any) -> Any:
-            seen.append(_name)
-            return _fn(*args, **kwargs)
-        monkeypatch.setattr(uf, name, counting)
-    return seen
+    return record_calls(monkeypatch, uf, FACT_READS)
 
 
 def _views(s: Any, ws: Workspace) -> dict[str, Any]:
