@@ -175,10 +175,6 @@ def keyed_rows(session: Session, model: Any, key: Any, values: Iterable[str], *c
         model.tenant_id == tenant_id, key.in_(ids.columns(sql_column("value", String))), *where)))
 
 
-def _changed_keys(obj: Any, values: dict[str, Any]) -> set[str]:
-    return {key for key, value in values.items() if getattr(obj, key) != value}
-
-
 def _set(obj: Any, values: dict[str, Any]) -> bool:
     changed = False
     for key, value in values.items():
@@ -779,12 +775,3 @@ def _merge_accounts(session: Session, *, into: int, merged: int) -> None:
         old.parent_id = into
     _close_alerts(session, merged, f"merged into account {into}")
     portfolio_keys.refresh(session, (into, merged))
-
-
-def links_by_account(session: Session, system: str) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = defaultdict(list)
-    for ext, account_id in session.execute(select(SourceLink.external_id, SourceLink.account_id).where(
-            SourceLink.system == system, SourceLink.account_id.is_not(None))).all():
-        if account_id is not None:
-            out[account_id].append(ext)
-    return out
