@@ -938,41 +938,69 @@ def _user_activity(session: Session, day: dt.date, key_features: Sequence[str], 
     daily_scope = [UsageDaily.tenant_id == tenant] if tenant is not None else []
     start, before = _window(day)
     eve = start - dt.timedelta(days=1)
-    now, then = cast(_days_in(start, day), BigInteger), cast(_days_in(before, eve), BigInteger)
-    window = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
-                     UsageMonthly.event.label("e"), UsageMonthly.days.label("days"), UsageMonthly.count.label("n"),
-                     now.label("now"), then.label("then"))
-              .where(or_(and_(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day)))),
-                         and_(UsageMonthly.event.in_([*key_features, ""]),
-                              UsageMonthly.month.in_(list(_masks(start, day))))), *monthly_scope)
-              .subquery("window_rows"))
-    recent = _bits(window.c.now)
-    is_login = window.c.e == login_event
-    whole = and_(or_(window.c.now == 0, window.c.now == window.c.days),
-                 or_(window.c.then == 0, window.c.then == window.c.days))
-    monthly = select(window.c.a, window.c.u, case((window.c.e == "", recent), else_=0).label("active"),
-                     case((window.c.e.in_(list(key_features)), recent), else_=0).label("k"),
-                     case((and_(is_login, whole, window.c.now != 0), window.c.n), else_=0).label("l"),
-                     case((and_(is_login, whole, window.c.then != 0), window.c.n), else_=0).label("lb"))
-    split = (select(UsageMonthly.account_id, UsageMonthly.user_key, UsageMonthly.month)
-             .where(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(_masks(before, day))),
-                    ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)),
-                    *monthly_scope)
-             .subquery("split"))
-
-    def daily(first: dt.date, last: dt.date) -> Any:  # a split month's login count within first…last
-        return (select(func.coalesce(func.sum(UsageDaily.count), 0))
-                .where(UsageDaily.account_id == split.c.account_id, UsageDaily.user_key == split.c.user_key,
-                       UsageDaily.event == login_event, _month(session, UsageDaily.day) == split.c.month,
-                       UsageDaily.day >= first, UsageDaily.day <= last, *daily_scope).scalar_subquery())
-
-    logins = select(split.c.account_id, split.c.user_key, literal(0), literal(0), daily(start, day),
-                    daily(before, eve))
-    both = union_all(monthly, logins).subquery("both")
+    # per month of the 60 days (its window masks constants: no CASE per row) its rows: the login rows of the 60
+    # days and the key features' and any-event rows of the 30
+    now_masks, then_masks = _masks(start, day), _masks(before, eve)
+    monthly = []
+    for month in _masks(before, day):
+        now, then = (UsageMonthly.days.bitwise_and(literal_column(str(masks.get(month, 0))))
+                     for masks in (now_masks, then_masks))
+        recent = _bits(cast(now, BigInteger)) if now_masks.get(month) else literal_column("0")
+        is_login = UsageMonthly.event == login_event
+        whole = and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days))
+        events = [login_event, *(([*key_features, ""]) if month in now_masks else [])]
+        monthly.append(select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                              case((UsageMonthly.event == "", recent), else_=0).label("active"),
+                              case((UsageMonthly.event.in_(list(key_features)), recent), else_=0).label("k"),
+                              case((and_(is_login, whole, now != 0), UsageMonthly.count), else_=0).label("l"),
+                              case((and_(is_login, whole, then != 0), UsageMonthly.count), else_=0).label("lb"))
+                       .where(UsageMonthly.month == month, UsageMonthly.event.in_(events), *monthly_scope))
+    logins = [_split_logins(session, month, day, login_event, monthly_scope, daily_scope)
+              for month in _masks(before, day)]
+    both = union_all(*monthly, *logins).subquery("both")
     active, key_days = func.sum(both.c.active), func.sum(both.c.k)
     logins_now, logins_before = func.sum(both.c.l), func.sum(both.c.lb)
     rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins_now <= logins_before))
     return both, (active, key_days, logins_now, logins_before), rule
+
+
+def _split_logins(session: Session, month: dt.date, day: dt.date, login_event: str, monthly_scope: list[Any],
+                  daily_scope: list[Any]) -> Any:
+    """`_user_activity`'s rows for the login rows of `month` that a window cuts ("split": login days in and out of
+    a window): (account, user, 0, 0, logins in the 30 days, logins in the 30 before), each count from the daily
+    rows of those days of the month only. One indexed range read per row: the month's days in a window, as
+    constants (no window: 0, no read); when the month lies within the 60 days, only the shorter of its two
+    parts is read, the other is the rest of the row's count (`UsageMonthly.count` sums its days' counts: the
+    roll-up's triggers keep it in the same transaction as the daily rows), its sum computed once in a subquery
+    OFFSET 0 keeps from being inlined."""
+    start, before = _window(day)
+    eve = start - dt.timedelta(days=1)
+    last_day = (month + dt.timedelta(days=31)).replace(day=1) - dt.timedelta(days=1)
+    now_mask, then_mask = _masks(start, day).get(month, 0), _masks(before, eve).get(month, 0)
+    now = UsageMonthly.days.bitwise_and(literal_column(str(now_mask)))
+    then = UsageMonthly.days.bitwise_and(literal_column(str(then_mask)))
+    split = [UsageMonthly.event == login_event, UsageMonthly.month == month,
+             ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)),
+             *monthly_scope]
+    spans = [(max(start, month), min(day, last_day)), (max(before, month), min(eve, last_day))]
+
+    def daily(first: dt.date, last: dt.date) -> Any:  # the row's login count within first…last
+        if first > last:
+            return literal(0)
+        return (select(func.coalesce(func.sum(UsageDaily.count), 0))
+                .where(UsageDaily.account_id == UsageMonthly.account_id, UsageDaily.user_key == UsageMonthly.user_key,
+                       UsageDaily.event == login_event, UsageDaily.day >= first, UsageDaily.day <= last,
+                       *daily_scope).scalar_subquery())
+
+    if before <= month and last_day <= day and all(first <= last for first, last in spans):
+        read = min((0, 1), key=lambda i: spans[i][1] - spans[i][0])
+        rows = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                       UsageMonthly.count.label("n"), daily(*spans[read]).label("x"))
+                .where(*split).offset(0).subquery(f"split_{month:%Y%m}"))
+        counts = [rows.c.x, rows.c.n - rows.c.x]
+        return select(rows.c.a, rows.c.u, literal(0), literal(0), *(counts if read == 0 else counts[::-1]))
+    return select(UsageMonthly.account_id, UsageMonthly.user_key, literal(0), literal(0),
+                  *[daily(*span) for span in spans]).where(*split)
 
 
 def _sponsors(session: Session, day: dt.date, where: list[Any]) -> list[ad.SponsorActivity]:

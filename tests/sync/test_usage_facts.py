@@ -8,7 +8,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import BigInteger, and_, case, cast, delete, func, literal, or_, select, union_all, update
 
 from extensions import canary_store
 from scoring import default_model
@@ -19,6 +19,7 @@ from store.models import (
     UsageAccountFact,
     UsageDaily,
     UsageFactsState,
+    UsageMonthly,
     UsageUserFact,
 )
 from sync import base_reports as br
@@ -222,3 +223,114 @@ def test_no_facts_for_a_workspace_never_scored(seeded: Any) -> None:
         assert s.scalar(select(func.count()).select_from(UsageAccountFact)) == 0
         assert s.scalar(select(func.count()).select_from(UsageUserFact)) == 0
         assert uf.fresh_usage_facts(s, br.as_of_day(s), KEYS, LOGIN) is None
+
+
+def _correlated_user_activity(session: Any, day: dt.date, key_features: Any, login_event: str,
+                              tenant: int | None = None) -> tuple[Any, tuple[Any, Any, Any, Any], Any]:
+    """`br._user_activity` as it was before the per-month reads (the reference the new SQL must equal): the window
+    rows' masks by CASE on the month, every split login row's two counts by correlated sums over the daily rows of
+    its month (each window's days, the month matched per daily row)."""
+    monthly_scope = [UsageMonthly.tenant_id == tenant] if tenant is not None else []
+    daily_scope = [UsageDaily.tenant_id == tenant] if tenant is not None else []
+    start, before = br._window(day)
+    eve = start - dt.timedelta(days=1)
+    now, then = cast(br._days_in(start, day), BigInteger), cast(br._days_in(before, eve), BigInteger)
+    window = (select(UsageMonthly.account_id.label("a"), UsageMonthly.user_key.label("u"),
+                     UsageMonthly.event.label("e"), UsageMonthly.days.label("days"), UsageMonthly.count.label("n"),
+                     now.label("now"), then.label("then"))
+              .where(or_(and_(UsageMonthly.event == login_event,
+                              UsageMonthly.month.in_(list(br._masks(before, day)))),
+                         and_(UsageMonthly.event.in_([*key_features, ""]),
+                              UsageMonthly.month.in_(list(br._masks(start, day))))), *monthly_scope)
+              .subquery("window_rows"))
+    recent = br._bits(window.c.now)
+    is_login = window.c.e == login_event
+    whole = and_(or_(window.c.now == 0, window.c.now == window.c.days),
+                 or_(window.c.then == 0, window.c.then == window.c.days))
+    monthly = select(window.c.a, window.c.u, case((window.c.e == "", recent), else_=0).label("active"),
+                     case((window.c.e.in_(list(key_features)), recent), else_=0).label("k"),
+                     case((and_(is_login, whole, window.c.now != 0), window.c.n), else_=0).label("l"),
+                     case((and_(is_login, whole, window.c.then != 0), window.c.n), else_=0).label("lb"))
+    split = (select(UsageMonthly.account_id, UsageMonthly.user_key, UsageMonthly.month)
+             .where(UsageMonthly.event == login_event, UsageMonthly.month.in_(list(br._masks(before, day))),
+                    ~and_(or_(now == 0, now == UsageMonthly.days), or_(then == 0, then == UsageMonthly.days)),
+                    *monthly_scope)
+             .subquery("split"))
+
+    def daily(first: dt.date, last: dt.date) -> Any:
+        return (select(func.coalesce(func.sum(UsageDaily.count), 0))
+                .where(UsageDaily.account_id == split.c.account_id, UsageDaily.user_key == split.c.user_key,
+                       UsageDaily.event == login_event, br._month(session, UsageDaily.day) == split.c.month,
+                       UsageDaily.day >= first, UsageDaily.day <= last, *daily_scope).scalar_subquery())
+
+    logins = select(split.c.account_id, split.c.user_key, literal(0), literal(0), daily(start, day),
+                    daily(before, eve))
+    both = union_all(monthly, logins).subquery("both")
+    active, key_days = func.sum(both.c.active), func.sum(both.c.k)
+    logins_now, logins_before = func.sum(both.c.l), func.sum(both.c.lb)
+    rule = or_(and_(active > 0, key_days == 0), and_(logins_before >= 4, 2 * logins_now <= logins_before))
+    return both, (active, key_days, logins_now, logins_before), rule
+
+
+def _per_user(s: Any, activity: Any, day: dt.date, tenant: int | None) -> dict[tuple[int, str], tuple[int, ...]]:
+    both, sums, rule = activity(s, day, KEYS, LOGIN, tenant)
+    return {(a, u): (int(n), int(k), int(lg), int(lb), int(bool(t))) for a, u, n, k, lg, lb, t in s.execute(
+        select(both.c.a, both.c.u, *sums, rule).group_by(both.c.a, both.c.u))}
+
+
+def _shaped(account_id: int, prefix: str) -> list[UsageDaily]:
+    """Users of the shapes the split months must get right: back from a pause (the 60 days' ends, nothing between),
+    active only in the 30 days before, logins on a month's first and last days and on every day of 70."""
+    rows = []
+    for back in range(70):
+        day = WORLD_AS_OF - dt.timedelta(days=back)
+        if back < 4 or 52 <= back < 60:
+            rows.append(UsageDaily(account_id=account_id, user_key=f"{prefix}back", event=LOGIN, day=day, count=3))
+        if 30 <= back < 60:
+            rows.append(UsageDaily(account_id=account_id, user_key=f"{prefix}before", event=LOGIN, day=day,
+                                   count=1 + back % 2))
+        if day.day in (1, 2, 30, 31) or day == day.replace(day=28):
+            rows.append(UsageDaily(account_id=account_id, user_key=f"{prefix}edges", event=LOGIN, day=day, count=5))
+        rows.append(UsageDaily(account_id=account_id, user_key=f"{prefix}daily", event=LOGIN, day=day, count=back))
+        if back % 9 == 0:
+            rows.append(UsageDaily(account_id=account_id, user_key=f"{prefix}daily", event=KEYS[1], day=day, count=1))
+    return rows
+
+
+def test_user_activity_equals_the_correlated_daily_sums(app_factory: Any, database_url: str) -> None:
+    """The per-month reads of `_user_activity` (a split month's shorter part from the daily rows, the rest from its
+    count) give every user's figures the correlated per-row sums gave: two workspaces, split months (windows
+    ending on several days, usage after the day too), a user back from a pause, one active only in the 30 days
+    before, a deleted account; and the stored user facts equal them."""
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
+    store = canary_store(app)
+    spaces = [seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "beta", "Beta")]
+    for i, ws in enumerate(spaces):
+        ids = sorted(ws.accounts.values())
+        with store.session(ws.tenant_id) as s:
+            s.add_all(_usage(ids, salt=i))
+            s.add_all(_shaped(ids[0], "shape-") + _shaped(ids[1], "other-"))
+    gone = spaces[0].accounts["Alpha Other Poor"]
+    with store.session(spaces[0].tenant_id) as s:
+        s.add_all(_shaped(gone, "gone-"))
+    with store.session(spaces[0].tenant_id) as s:
+        s.execute(delete(Account).where(Account.id == gone))
+    days = [WORLD_AS_OF - dt.timedelta(days=back) for back in (0, 10, 19, 30, 47)]
+    for ws in spaces:
+        with store.session(ws.tenant_id) as s:
+            for day in days:
+                for tenant in (None, ws.tenant_id):  # the session's scoping, the workspace spelled out
+                    new, old = (_per_user(s, f, day, tenant) for f in (br._user_activity, _correlated_user_activity))
+                    assert new == old, (ws.slug, day, tenant)
+            figures = _per_user(s, br._user_activity, WORLD_AS_OF, None)
+            # the shapes are there: split months' logins, a pause, the earlier window only, a deleted account's none
+            assert figures[(sorted(ws.accounts.values())[0], "shape-before")][2:4] == (0, 45)
+            assert figures[(sorted(ws.accounts.values())[0], "shape-back")][2:4] == (12, 24)
+            assert not any(a == gone for a, _u in figures)
+            assert sum(v[3] for v in figures.values()) > 0 and sum(v[4] for v in figures.values()) > 0
+            uf.refresh_usage_facts(s, KEYS, LOGIN)
+        with store.session(ws.tenant_id) as s:
+            stored = {(f.account_id, f.user_key): (f.active, f.key_days, f.logins, f.logins_before, int(f.training))
+                      for f in s.scalars(select(UsageUserFact))}
+            assert stored == _per_user(s, _correlated_user_activity, br.as_of_day(s), None)
+            assert len(stored) > 10
