@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import msgspec
 import numpy as np
 from sqlalchemy import (
     BigInteger,
@@ -137,18 +138,21 @@ def _label(value: Any, dimension: str | None, people: dict[int, str]) -> str:
     return str(value)
 
 
-def _latest(day: dt.date) -> Any:
+def _latest(day: dt.date, tenant: int | None = None) -> Any:
     """Per account, the day of its latest snapshot on or before `day`: the latest of its `HealthWeek` week ends
     (one row per week, not per snapshot), but in the week of `day` when that week's last snapshot is later than
-    `day` (a report as of an earlier day): those few accounts' from the snapshots."""
+    `day` (a report as of an earlier day): those few accounts' from the snapshots. `tenant`: the workspace's
+    conditions spelled out (a driver read, which the session's scoping does not filter)."""
     this_week = hb.week_start(day)
+    weeks = [HealthWeek.tenant_id == tenant] if tenant is not None else []
     kept = (select(HealthWeek.account_id.label("account_id"), func.max(HealthWeek.day).label("day"))
-            .where(HealthWeek.week <= this_week, or_(HealthWeek.week < this_week, HealthWeek.day <= day))
+            .where(HealthWeek.week <= this_week, or_(HealthWeek.week < this_week, HealthWeek.day <= day), *weeks)
             .group_by(HealthWeek.account_id))
-    later = (select(HealthWeek.account_id).where(HealthWeek.week == this_week, HealthWeek.day > day)
+    later = (select(HealthWeek.account_id).where(HealthWeek.week == this_week, HealthWeek.day > day, *weeks)
              .scalar_subquery())
     earlier = (select(HealthSnapshot.account_id, func.max(HealthSnapshot.day))
-               .where(HealthSnapshot.day >= this_week, HealthSnapshot.day <= day, HealthSnapshot.account_id.in_(later))
+               .where(HealthSnapshot.day >= this_week, HealthSnapshot.day <= day, HealthSnapshot.account_id.in_(later),
+                      *([HealthSnapshot.tenant_id == tenant] if tenant is not None else []))
                .group_by(HealthSnapshot.account_id))
     both = union_all(kept, earlier).subquery("week_latest")
     return (select(both.c.account_id, func.max(both.c.day).label("day")).group_by(both.c.account_id)
@@ -342,39 +346,48 @@ def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequenc
     return hb.benchmarks_of_columns([r[0] for r in lead], measures, values)
 
 
-def _measure_rows(session: Session, lead: Sequence[Any], latest: Any, where: Sequence[Any], measures: Sequence[str]
-                  ) -> tuple[list[tuple[Any, ...]], list[list[float | None]]]:
+def _measure_rows(session: Session, lead: Sequence[Any], latest: Any, where: Sequence[Any], measures: Sequence[str],
+                  tenant: int | None = None) -> tuple[list[tuple[Any, ...]], list[list[float | None]]]:
     """`lead`'s columns and the measure values of each account's latest snapshot (of the accounts `where` keeps),
     read from its JSON in SQL (no whole `parts` loaded): on SQLite all measures in one ``json_extract`` (one parse
-    of the document per row, a JSON array back), on PostgreSQL a column per measure. Returns the rows' `lead`
-    values and a column of values per measure (None: missing)."""
+    of the document per row, a JSON array back, decoded with msgspec), on PostgreSQL a column per measure. Returns
+    the rows' `lead` values and a column of values per measure (None: missing). `tenant`: the workspace's
+    conditions spelled out (`latest` must name it too) and, on SQLite, the rows read through the driver
+    (`_driver_rows`: `lead`'s values as it returns them, a date as its ISO text); else the session's."""
     postgres = _postgres(session)
     one_pass = not postgres and len(measures) > 1 and not any('"' in m for m in measures)
     named = [c.label(f"lead_{i}") for i, c in enumerate(lead)]
+    scope = [Account.tenant_id == tenant, HealthSnapshot.tenant_id == tenant] if tenant is not None else []
     source = (select(*named, HealthSnapshot.parts.label("parts")).select_from(latest)
               .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
                                          HealthSnapshot.day == latest.c.day))
-              .join(Account, Account.id == latest.c.account_id).where(*where))
+              .join(Account, Account.id == latest.c.account_id).where(*where, *scope))
+
+    def read(statement: Any) -> Sequence[Any]:  # PostgreSQL's paths are bound as SQLAlchemy's types bind them
+        return (_driver_rows(session, statement) if tenant is not None and not postgres
+                else session.execute(statement).all())
+
     k = len(lead)
     if postgres:
         # `parts` is json (text): parsed once per row into jsonb, in a subquery OFFSET 0 keeps from being inlined,
         # then each measure's path is read from the binary form (not a parse of the text per measure)
         parsed = source.with_only_columns(*named, cast(HealthSnapshot.parts, JSONB).label("parts")).offset(0) \
             .subquery("p")
-        rows = session.execute(select(*[parsed.c[f"lead_{i}"] for i in range(k)],
-                                      *[parsed.c.parts[("parts", m, "value")].as_float() for m in measures])).all()
+        rows = read(select(*[parsed.c[f"lead_{i}"] for i in range(k)],
+                           *[parsed.c.parts[("parts", m, "value")].as_float() for m in measures]))
     elif one_pass:
-        rows = session.execute(source.with_only_columns(
-            *named, func.json_extract(HealthSnapshot.parts, *[f'$."parts"."{m}"."value"' for m in measures]))).all()
+        rows = read(source.with_only_columns(
+            *named, func.json_extract(HealthSnapshot.parts, *[f'$."parts"."{m}"."value"' for m in measures])))
     else:
-        rows = session.execute(source.with_only_columns(
-            *named, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures])).all()
+        rows = read(source.with_only_columns(
+            *named, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures]))
     leads = [tuple(r[:k]) for r in rows]
     if not measures:
         return leads, []
     if one_pass:
         empty = [None] * len(measures)
-        arrays = [json.loads(r[k]) if r[k] is not None else empty for r in rows]
+        decode = msgspec.json.decode
+        arrays = [decode(r[k]) if r[k] is not None else empty for r in rows]
         values = [[x if x.__class__ is float else _as_float(x) for x in column]
                   for column in (zip(*arrays, strict=True) if arrays else [[]] * len(measures))]
     else:
@@ -416,6 +429,7 @@ _LOOKUP = np.full(256, 4, dtype=np.int64)
 for _i, _code in enumerate("gapn"):
     _LOOKUP[ord(_code)] = _i
 _CODE_BANDS: tuple[str | None, ...] = ("good", "average", "poor", None)
+_FACT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "measures", "week_scores", "week_bands")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -473,8 +487,9 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     last_week = hb.week_start(day)
     first = last_week - dt.timedelta(weeks=FACT_WEEKS - 1)
     measures = sorted(set(measures))
+    # a driver read (no `Row` nor type processing per account): the day as the driver returns it, written so
     lead, values = _measure_rows(session, [Account.id, HealthSnapshot.day, HealthSnapshot.score,
-                                           HealthSnapshot.band], _latest(day), [], measures)
+                                           HealthSnapshot.band], _latest(day, tenant), [], measures, tenant)
     # the week rows of the weeks from `first` (on the latest scored day no row is of a later day): the week's
     # slot and the band's letter computed in SQL, so no date or string is made per row
     if _postgres(session):
@@ -496,14 +511,16 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
         codes[row, slot] = np.array(columns[3], dtype=np.uint8)
     latest: dict[int, tuple[Any, Any, Any, bytes | None]] = {}
     if lead:
-        matrix = np.array([[np.nan if x is None else x for x in column] for column in values],
-                          dtype=np.float64).T.copy() if measures else None
+        blobs = (np.array([[np.nan if x is None else x for x in column] for column in values],
+                          dtype=np.float64).T.tobytes() if measures else b"")
+        size = 8 * len(measures)
         for i, (a, d, score, band) in enumerate(lead):
-            latest[a] = (d, score, band, None if matrix is None else matrix[i].tobytes())
+            latest[a] = (d, score, band, blobs[i * size:(i + 1) * size] if measures else None)
     empty: tuple[Any, Any, Any, bytes | None] = (None, None, None, None)
-    session.execute(insert(typing.cast(Table, AccountFact.__table__)), [
-        {"tenant_id": tenant, "account_id": int(a), "day": f[0], "score": f[1], "band": f[2], "measures": f[3],
-         "week_scores": scores[i].tobytes(), "week_bands": codes[i].tobytes().decode("ascii")}
+    score_blobs, band_text = scores.tobytes(), codes.tobytes().decode("ascii")
+    _insert_tuples(session, AccountFact.__table__, _FACT_COLUMNS, [
+        (tenant, a, f[0], f[1], f[2], f[3], score_blobs[i * 8 * FACT_WEEKS:(i + 1) * 8 * FACT_WEEKS],
+         band_text[i * FACT_WEEKS:(i + 1) * FACT_WEEKS])
         for i, a in enumerate(ids.tolist()) for f in (latest.get(a, empty),)])
     session.execute(insert(typing.cast(Table, ReportFactsState.__table__)).values(
         tenant_id=tenant, day=day, fingerprint=_facts_fingerprint(session), measures=json.dumps(measures),
@@ -557,6 +574,42 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
         return list(result.cursor.fetchall())
     finally:
         result.close()
+
+
+def _insert_tuples(session: Session, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """`rows` (plain tuples in `columns`' order) into `table` in one driver ``executemany``: no dict nor SQLAlchemy
+    parameter processing per row, so each value as the driver binds it the way the column's type would: numbers,
+    text, bytes; a date as the driver returned it from a date column (SQLite: its ISO text) or `_sql_date`'s."""
+    if not rows:
+        return
+    connection = session.connection()
+    mark = "?" if connection.dialect.name == "sqlite" else "%s"
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+                               f"VALUES ({', '.join([mark] * len(columns))})", rows)
+
+
+def _driver_rows(session: Session, statement: Any) -> list[tuple[Any, ...]]:
+    """`statement`'s rows as the driver returns them (plain tuples, no type processing: for columns it returns as
+    wanted — numbers, text, bytes; a date as SQLite's ISO text), on the session's connection: 100,000 rows without
+    a `Row` each. No scoping: the statement names its workspace. The session's pending changes are flushed first."""
+    session.flush()
+    connection = session.connection()
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+def _sql_date(session: Session) -> Callable[[dt.date | None], Any]:
+    """A date as the driver binds a date column's value: SQLite's ISO text, else the date."""
+    if session.get_bind().dialect.name == "sqlite":
+        return lambda d: None if d is None else d.isoformat()
+    return lambda d: d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -754,25 +807,28 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
     }
 
 
-def _first_use() -> Any:
+def _first_use(tenant: int | None = None) -> Any:
     """Per account its first month of use and that month's lowest day bit's value (the any-event rows; no row has
-    no bit): (account_id, month, offset)."""
+    no bit): (account_id, month, offset). `tenant`: the workspace's condition spelled out (a driver read)."""
+    scope = [UsageMonthly.tenant_id == tenant] if tenant is not None else []
     first_month = (select(UsageMonthly.account_id.label("account_id"), func.min(UsageMonthly.month).label("month"))
-                   .where(UsageMonthly.event == "").group_by(UsageMonthly.account_id).subquery("first_month"))
+                   .where(UsageMonthly.event == "", *scope).group_by(UsageMonthly.account_id).subquery("first_month"))
     lowest = UsageMonthly.days.bitwise_and(-UsageMonthly.days)  # the lowest bit's value
     return (select(first_month.c.account_id, first_month.c.month, func.min(lowest).label("offset"))
             .join(UsageMonthly, and_(UsageMonthly.account_id == first_month.c.account_id,
-                                     UsageMonthly.month == first_month.c.month, UsageMonthly.event == ""))
+                                     UsageMonthly.month == first_month.c.month, UsageMonthly.event == "", *scope))
             .group_by(first_month.c.account_id, first_month.c.month).subquery("first_use"))
 
 
-def _product_tiers() -> Any:
-    """Per account its active subscriptions' product tier: a premium one (if any) and the greatest."""
+def _product_tiers(tenant: int | None = None) -> Any:
+    """Per account its active subscriptions' product tier: a premium one (if any) and the greatest. `tenant`: the
+    workspace's condition spelled out (a driver read)."""
     premium = [t.lower() for t in ad.PREMIUM_TIERS]
+    scope = [Subscription.tenant_id == tenant] if tenant is not None else []
     return (select(Subscription.account_id.label("account_id"),
                    func.max(case((func.lower(Subscription.product_tier).in_(premium), Subscription.product_tier)))
                    .label("premium"), func.max(Subscription.product_tier).label("other"))
-            .where(Subscription.status == "active").group_by(Subscription.account_id).subquery("product"))
+            .where(Subscription.status == "active", *scope).group_by(Subscription.account_id).subquery("product"))
 
 
 def _window_users(day: dt.date, key_features: Sequence[str]) -> Any:

@@ -95,6 +95,18 @@ def _month_firsts(day: dt.date, months: int) -> list[dt.date]:
     return firsts
 
 
+_ACCOUNT_COLUMNS = ("id", "tenant_id", "account_id", "first_active", "premium_tier", "other_tier", "seats",
+                    "snapshots", "scored", "lowest_score", "first_day", "users_now", "users_before", "usage")
+
+
+def _first_day(month: Any, offset: int) -> Any:
+    """The day of a month's lowest day bit (`offset`, its value), as the driver returned the month: SQLite's ISO
+    text (the month's first day's, its day replaced), else a date."""
+    if isinstance(month, str):
+        return f"{month[:8]}{offset.bit_length():02d}"
+    return br._date(month).replace(day=offset.bit_length())
+
+
 def refresh_usage_facts(session: Session, key_features: Sequence[str], login_event: str) -> int:
     """Builds the workspace's usage facts for its latest scored day, each figure with the SQL the reports compute
     it with, over every account (no cohort): a row per account with any usage, subscription or snapshot in the
@@ -115,22 +127,24 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     # the event's column (any event first, then the key features in order), computed in SQL
     column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
     ids: set[int] = set()
-
-    first_use = br._first_use()
-    firsts = {a: br._date(m) + dt.timedelta(days=int(offset).bit_length() - 1)
-              for a, m, offset in session.execute(select(first_use.c.account_id, first_use.c.month,
-                                                         first_use.c.offset))}
-    product = br._product_tiers()
-    tiers = {a: (p, o) for a, p, o in session.execute(select(product.c.account_id, product.c.premium,
-                                                             product.c.other))}
-    seats = {a: int(n) for a, n in session.execute(
+    # driver reads (plain tuples: no row objects, no type processing of 100,000 rows), the workspace named in each;
+    # a date as the driver returns it (SQLite: ISO text), written back as read
+    first_use = br._first_use(tenant)
+    firsts = {a: _first_day(m, int(offset)) for a, m, offset in _tuples(
+        session, select(first_use.c.account_id, first_use.c.month, first_use.c.offset))}
+    product = br._product_tiers(tenant)
+    tiers = {a: (p, o) for a, p, o in _tuples(session, select(product.c.account_id, product.c.premium,
+                                                              product.c.other))}
+    seats = {a: int(n) for a, n in _tuples(session, (
         select(Subscription.account_id, func.sum(Subscription.seats_purchased))
-        .where(Subscription.status == "active", Subscription.seats_purchased.is_not(None))
-        .group_by(Subscription.account_id)) if a is not None and n is not None}
-    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in session.execute(
+        .where(Subscription.tenant_id == tenant, Subscription.status == "active",
+               Subscription.seats_purchased.is_not(None))
+        .group_by(Subscription.account_id))) if a is not None and n is not None}
+    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in _tuples(session, (
         select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
                func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
-        .where(HealthSnapshot.day >= start, HealthSnapshot.day <= day).group_by(HealthSnapshot.account_id))}
+        .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
+        .group_by(HealthSnapshot.account_id)))}
     # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
     # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
     # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs. A Core read
@@ -143,13 +157,13 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
 
     in_month = [UsageMonthly.month == m if m < this_month
                 else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
-    grouped = [tuple(r) for r in session.connection().execute(
+    grouped = _tuples(session, (
         select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
                users_in(br._days_in(before, start - dt.timedelta(days=1))),
                *[func.sum(case((month, 1), else_=0)) for month in in_month])
         .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0], UsageMonthly.month <= this_month,
                UsageMonthly.event.in_(events))
-        .group_by(UsageMonthly.account_id, UsageMonthly.event))]
+        .group_by(UsageMonthly.account_id, UsageMonthly.event)))
     cells = np.array(grouped, dtype=np.int64).reshape(len(grouped), 4 + FACT_MONTHS)
     cells = cells[cells[:, 1] >= 0]
     users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
@@ -164,13 +178,13 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
         counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
     no_tier: tuple[Any, Any] = (None, None)
     no_health: tuple[Any, ...] = (0, 0, None, None)
-    session.execute(insert(typing.cast(Table, UsageAccountFact.__table__)), [
-        {"id": a, "tenant_id": tenant, "account_id": a, "first_active": firsts.get(a), "premium_tier": t[0],
-         "other_tier": t[1], "seats": seats.get(a), "snapshots": h[0], "scored": h[1], "lowest_score": h[2],
-         "first_day": None if h[3] is None else br._date(h[3]), "users_now": u[0], "users_before": u[1],
-         "usage": counts[i].tobytes()}
+    blobs = counts.tobytes()
+    size = counts.shape[1] * 4
+    br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, [
+        (a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1],
+         blobs[i * size:(i + 1) * size])
         for i, a in enumerate(order.tolist())
-        for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)] if ids else [])
+        for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)])
     both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
                                                                                  login_event, tenant)
     table = typing.cast(Table, UsageUserFact.__table__)
@@ -243,19 +257,9 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
 
 
 def _tuples(session: Session, statement: Any) -> list[tuple[Any, ...]]:
-    """`statement`'s rows as the driver returns them (plain tuples, no type processing: for columns it returns as
-    wanted — numbers, text, bytes), on the session's connection: 100,000 rows without a `Row` each. No scoping:
-    the statement names its workspace."""
-    connection = session.connection()
-    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    values = compiled.construct_params()
-    params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        return [tuple(r) for r in cursor.fetchall()]
-    finally:
-        cursor.close()
+    """`statement`'s rows as the driver returns them (`sync.base_reports._driver_rows`): the statement names its
+    workspace."""
+    return br._driver_rows(session, statement)
 
 
 def fact_upgrade_ready(session: Session, day: dt.date, where: list[Any]) -> list[ad.UpgradeReady]:
