@@ -255,7 +255,7 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
 
     `shared`: a dict kept between the reports of one preparation (`prepare_base_reports`, in one transaction):
     the benchmarks and persistent poor health, which do not depend on `by`, are computed for the first `by`
-    and reused for the others."""
+    and reused for the others; the accounts' facts are read once (`_every_fact`), shared with the Team views."""
     if by not in BY:
         raise ReportError(f"by must be one of {', '.join(BY)}, not {by[:40]!r}")
     if not 1 <= weeks <= 53:
@@ -278,7 +278,8 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     trend_facts = facts is not None and facts.holds((), mondays[0])
     rows = None
     if facts is not None and (trend_facts or whole):
-        rows = _fact_rows(session, facts, dimension, cohort, people, measures=whole and cached is None)
+        rows = _fact_rows(session, facts, dimension, cohort, people, measures=whole and cached is None,
+                          shared=shared)
     score = HealthSnapshot.score
     tenth = func.floor(score / 10) if _postgres(session) else score / 10  # SQLite's CAST truncates, PG's rounds
     bin_ = case((score.is_(None), None), (score >= 100, 9), else_=cast(tenth, Integer))
@@ -634,10 +635,83 @@ class _FactRows:
     band: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class _EveryFact:
+    """Every account of the workspace outer-joined to its facts, as columns (id order): read once per preparation
+    (`_every_fact`) for its Health views (each `by`, the live accounts) and Team views (each window), which read
+    the same rows one by one otherwise. ``groups``: the raw values of each `BY` dimension's column."""
+
+    ids: np.ndarray
+    alive: np.ndarray
+    groups: dict[str, list[Any]]
+    names: list[Any]
+    arr: np.ndarray
+    scores: np.ndarray
+    bands: np.ndarray
+    measures: np.ndarray
+    has_measures: np.ndarray
+    score: np.ndarray
+    band: np.ndarray
+
+    def live_rows(self, dimension: str | None, people: dict[int, str], measures: bool) -> _FactRows:
+        """`_fact_rows` of the live accounts (no cohort) grouped by `dimension`."""
+        keep = np.flatnonzero(self.alive)
+        at = keep.tolist()
+        groups = [hb.ALL] * len(at) if dimension is None else [self.groups[dimension][i] for i in at]
+        labels: dict[str, int] = {}
+        of_value = {g: labels.setdefault(_label(g, dimension, people), len(labels)) for g in dict.fromkeys(groups)}
+        index = np.fromiter(map(of_value.__getitem__, groups), dtype=np.int64, count=len(at))
+        segments = self.groups["segment"]
+        return _FactRows(list(labels), index, [segments[i] for i in at], self.ids[keep], [self.names[i] for i in at],
+                         self.scores[keep], self.bands[keep], self.measures[keep] if measures else None,
+                         self.has_measures[keep] if measures else None, self.arr[keep], self.score[keep],
+                         self.band[keep])
+
+
+def _every_fact(session: Session, facts: _Facts, shared: dict[Any, Any]) -> _EveryFact:
+    """`_EveryFact` of `facts`, read on the first call of a preparation (`shared`) and kept there."""
+    key = ("every fact", facts)
+    found: _EveryFact | None = shared.get(key)
+    if found is not None:
+        return found
+    tenant = current_tenant(session)
+    live = case((live_accounts(), literal_column("1")), else_=literal_column("0"))
+    dimensions = list(BY.values())
+    rows = _core_rows(session, select(Account.id, live, *[_group_column(d) for d in dimensions], Account.name,
+                                      Account.arr, AccountFact.week_scores, AccountFact.week_bands,
+                                      AccountFact.score, AccountFact.band, AccountFact.measures)
+                      .select_from(Account)
+                      .outerjoin(AccountFact, and_(AccountFact.account_id == Account.id,
+                                                   AccountFact.tenant_id == tenant)), Account)
+    rows.sort(key=operator.itemgetter(0))  # id order here, not the server's sort (PostgreSQL's spills to disk)
+    n, width, k = len(rows), facts.weeks, 2 + len(dimensions)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * (k + 7)
+    no_scores, no_bands = b"\xff" * (8 * width), _NO_WEEK * width  # NaN (a quiet NaN's bytes), no row
+    blanks = b"\xff" * (8 * len(facts.measures))
+    found = _EveryFact(
+        np.fromiter(columns[0], dtype=np.int64, count=n), np.fromiter(columns[1], dtype=bool, count=n),
+        {d: list(columns[2 + i]) for i, d in enumerate(dimensions)}, list(columns[k]),
+        np.fromiter((0.0 if x is None else x for x in columns[k + 1]), dtype=np.float64, count=n),
+        np.frombuffer(b"".join(x if x is not None else no_scores for x in columns[k + 2]),
+                      dtype=np.float64).reshape(n, width),
+        _LOOKUP[np.frombuffer("".join(x if x is not None else no_bands for x in columns[k + 3]).encode("ascii"),
+                              dtype=np.uint8).reshape(n, width)],
+        np.frombuffer(b"".join(x if x is not None else blanks for x in columns[k + 6]),
+                      dtype=np.float64).reshape(n, len(facts.measures)),
+        np.fromiter((x is not None for x in columns[k + 6]), dtype=bool, count=n),
+        np.fromiter((np.nan if x is None else x for x in columns[k + 4]), dtype=np.float64, count=n),
+        _LOOKUP[np.fromiter((ord(_BAND_CODES.get(x, "n")) for x in columns[k + 5]), dtype=np.uint8, count=n)])
+    shared[key] = found
+    return found
+
+
 def _fact_rows(session: Session, facts: _Facts, dimension: str | None, cohort: Cohort, people: dict[int, str],
-               measures: bool) -> _FactRows:
+               measures: bool, shared: dict[Any, Any] | None = None) -> _FactRows:
     """One read of the cohort's accounts outer-joined to their facts (the group, segment, name, ARR of each; an
-    account without a fact has no week-end row nor score), its blobs decoded into matrices with NumPy."""
+    account without a fact has no week-end row nor score), its blobs decoded into matrices with NumPy. `shared`
+    (a preparation's, no cohort): the live rows of the workspace's one read (`_every_fact`)."""
+    if shared is not None and cohort.everyone:
+        return _every_fact(session, facts, shared).live_rows(dimension, people, measures)
     tenant = current_tenant(session)
     group = _group_column(dimension)
     columns = [group.label("g"), Account.segment, Account.id, Account.name, AccountFact.week_scores,
@@ -1210,9 +1284,22 @@ class _TeamColumns:
         return _week_cells(list(labels), index, self.scores, self.bands, self.first_week)
 
 
-def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, last_week: dt.date) -> _TeamColumns:
+def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, last_week: dt.date,
+                       shared: dict[Any, Any] | None = None) -> _TeamColumns:
     """One read of the accounts outer-joined to their facts: the live ones' `_TeamColumns`, with every account's
-    CSM and whether it is live (what the tasks' tally needs)."""
+    CSM and whether it is live (what the tasks' tally needs). `shared` (a preparation's): from its one read of
+    the workspace's facts (`_every_fact`)."""
+    lo = (first_week - facts.first_week()).days // 7
+    last = (last_week - first_week).days // 7
+    if shared is not None:
+        every = _every_fact(session, facts, shared)
+        owners = np.fromiter((tma.NO_CSM if c is None else c for c in every.groups["csm"]), dtype=np.int64,
+                             count=len(every.ids))
+        alive = every.alive
+        scores, bands = every.scores[alive][:, lo:], every.bands[alive][:, lo:]
+        first, final = (np.where(bands[:, slot] != 4, scores[:, slot], np.nan) for slot in (0, last))
+        return _TeamColumns(every.ids[alive], owners[alive], every.arr[alive], first, final, scores, bands,
+                            first_week, every.ids, owners, alive)
     tenant = current_tenant(session)
     live = case((live_accounts(), literal_column("1")), else_=literal_column("0"))
     rows = _core_rows(session, select(Account.id, Account.csm_user_id, Account.arr, AccountFact.week_scores,
@@ -1227,12 +1314,10 @@ def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, las
     rows = [r for r, keep in zip(rows, alive.tolist(), strict=True) if keep]
     n, width = len(rows), facts.weeks
     no_scores, no_bands = b"\xff" * (8 * width), _NO_WEEK * width  # NaN, no row
-    lo = (first_week - facts.first_week()).days // 7
     scores = np.frombuffer(b"".join(r[3] if r[3] is not None else no_scores for r in rows),
                            dtype=np.float64).reshape(n, width)[:, lo:]
     bands = _LOOKUP[np.frombuffer("".join(r[4] if r[4] is not None else no_bands for r in rows).encode("ascii"),
                                   dtype=np.uint8).reshape(n, width)[:, lo:]]
-    last = (last_week - first_week).days // 7
 
     def week(slot: int) -> np.ndarray:  # a week-end row's score, NaN for none (or no row that week)
         return np.where(bands[:, slot] != 4, scores[:, slot], np.nan)
@@ -1310,7 +1395,10 @@ def _aware(value: Any) -> dt.datetime:
     return typing.cast(dt.datetime, value.astimezone(dt.UTC))
 
 
-def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamFacts:
+def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: dict[Any, Any] | None = None
+                ) -> _TeamFacts:
+    """The team report's figures over the `days` up to the day (`_TeamFacts`). `shared`: a dict kept between the
+    views of one preparation (`prepare_base_reports`, one transaction): the accounts' facts read once."""
     if days not in TEAM_DAYS:
         raise ReportError(f"days must be one of {', '.join(map(str, TEAM_DAYS))}, not {days}")
     day = _day(session, as_of)
@@ -1334,7 +1422,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None) -> _TeamF
         if facts is not None:
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
-            columns = _fact_team_columns(session, facts, first_week, last_week)
+            columns = _fact_team_columns(session, facts, first_week, last_week, shared)
             tally, waiting = _task_tally(session, day, days, columns)
             alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
@@ -1552,7 +1640,7 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     from sync.usage_facts import refresh_usage_facts
 
     refresh_usage_facts(session, signals.key_features, signals.login_event)  # the Adoption and Users views'
-    shared: dict[Any, Any] = {}  # what the Health report computes alike for every `by`
+    shared: dict[Any, Any] = {}  # what the Health views compute alike for every `by`; the facts the views read
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
@@ -1562,7 +1650,7 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     seen = {(role, uid): visible_people(session, role, uid or 0) for role, uid in scopes}
     fingerprint = data_fingerprint(session, "team")
     for days in TEAM_DAYS:
-        facts = _team_facts(session, days=days, as_of=None)
+        facts = _team_facts(session, days=days, as_of=None, shared=shared)
         for role, uid in scopes:
             _store(session, "team", _key("team", _team_params(days, facts.day, role, uid)), fingerprint,
                    _team_view(facts, seen[(role, uid)], role, uid))

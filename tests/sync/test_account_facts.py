@@ -319,3 +319,37 @@ def test_fact_columns_equal_the_pure_functions(seed: int) -> None:
                     cell[2] += float(scores[i, w])
     assert got == {k: tuple(v) for k, v in want.items()}
     assert sum(v[0] for v in got.values()) == int((codes[:, 14:] != 4).sum())
+
+
+def test_views_sharing_one_read_of_the_facts_equal_each_computed_alone(seeded: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A preparation's Health views (every `by`) and Team views (every window) read the accounts' facts once
+    (`shared`), and each equals the view computed alone: with a retired account, an account without facts and
+    one without a CSM."""
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        _tasks(s, ws)
+        s.add(Account(name="Alpha Unscored", domain="unscored.example", segment="smb", tier="gold",
+                      lifecycle_stage="onboarding", arr=1234.5))
+    with store.session(ws.tenant_id) as s:
+        assert br.refresh_account_facts(s, MEASURES) == 5
+    with store.session(ws.tenant_id) as s:
+        def views(shared: dict[Any, Any] | None) -> dict[str, Any]:
+            out = {by: br._health_report(s, by=by, measures=MEASURES, shared=shared) for by in br.BY}
+            for days in br.TEAM_DAYS:
+                facts = br._team_facts(s, days=days, as_of=None, shared=shared)
+                out[f"team-{days}"] = br._team_view(facts, None, "admin", None)
+                out[f"team-{days}-csm"] = br._team_view(facts, {ws.users["csm"]}, "csm", ws.users["csm"])
+            return out
+
+        reads = record_calls(monkeypatch, br, ("_core_rows",))
+        alone = views(None)
+        read_alone = len(reads)
+        reads.clear()
+        shared: dict[Any, Any] = {}
+        together = views(shared)
+        assert together == alone
+        # 4 Health and 3 Team reads of the facts (the 365-day window reads the snapshots) became one
+        assert read_alone - len(reads) == 6
+        assert [k for k in shared if k[0] == "every fact"] and alone["segment"]["groups"]
+        assert alone["team-30"]["csms"] and alone["segment"]["overall"]["accounts"] == 5  # 4 live + unscored
