@@ -1327,6 +1327,39 @@ def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, las
                         week(0), week(last), scores, bands, first_week, everyone, owners, alive)
 
 
+def _every_fresh_fact(session: Session, day: dt.date, shared: dict[Any, Any]) -> _EveryFact | None:
+    """A preparation's one read of the facts (`_every_fact`) when they hold `day`, whatever their weeks."""
+    facts = _fresh_facts(session, day)
+    return None if facts is None else _every_fact(session, facts, shared)
+
+
+def _wide_team_columns(session: Session, every: _EveryFact, first_week: dt.date, last_week: dt.date, day: dt.date
+                       ) -> _TeamColumns:
+    """`_TeamColumns` of a window longer than the facts' weeks: the accounts from `every`, the week-end score
+    (NaN: none) of the window's first and last ISO weeks from the week rows (`_week_ends`), no weekly matrix."""
+    owners = np.fromiter((tma.NO_CSM if c is None else c for c in every.groups["csm"]), dtype=np.int64,
+                         count=len(every.ids))
+    alive = every.alive
+    ids = every.ids[alive]
+    ends = _week_ends(first_week, day)
+    rows = session.execute(select(ends.c.account_id, case((ends.c.week == first_week, 0), else_=1), ends.c.score)
+                           .where(ends.c.week.in_([first_week, last_week]))).all()
+    weeks = np.full((2, len(ids)), np.nan)
+    if rows and len(ids):
+        columns = list(zip(*rows, strict=True))
+        accounts = np.array(columns[0], dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids, accounts), len(ids) - 1)
+        known = ids[at] == accounts  # a live account's row
+        slot = np.array(columns[1], dtype=np.int64)
+        score = np.array([np.nan if x is None else x for x in columns[2]], dtype=np.float64)
+        weeks[slot[known], at[known]] = score[known]
+    if first_week == last_week:
+        weeks[0] = weeks[1] = np.where(np.isnan(weeks[0]), weeks[1], weeks[0])
+    empty = np.zeros((len(ids), 0))
+    return _TeamColumns(ids, owners[alive], every.arr[alive], weeks[0], weeks[1], empty, empty.astype(np.int64),
+                        first_week, every.ids, owners, alive)
+
+
 def _utc_day(session: Session, column: Any) -> Any:
     """A UTC datetime column's date (`datetime.date()` of the value read), in SQL."""
     if _postgres(session):
@@ -1428,6 +1461,15 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, alerts, day, days)
             counts = columns.counts(names)
+        elif shared is not None and (every := _every_fresh_fact(session, day, shared)) is not None:
+            # a window longer than the facts' weeks, in a preparation: the accounts from its one read of the facts,
+            # the window's first and last week-end scores and the weekly counts from the week rows
+            columns = _wide_team_columns(session, every, first_week, last_week, day)
+            tally, waiting = _task_tally(session, day, days, columns)
+            alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
+            report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
+                                                 columns.last, tally, alerts, day, days)
+            counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
         else:
             accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in session.execute(
                 select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()).order_by(Account.id))]

@@ -331,6 +331,9 @@ def test_views_sharing_one_read_of_the_facts_equal_each_computed_alone(seeded: A
         _tasks(s, ws)
         s.add(Account(name="Alpha Unscored", domain="unscored.example", segment="smb", tier="gold",
                       lifecycle_stage="onboarding", arr=1234.5))
+        for name, score in (("Alpha Poor Renewing", 71.0), ("Alpha Other Poor", 44.0)):  # a year back: 365 days
+            s.add(HealthSnapshot(account_id=ws.accounts[name], day=WORLD_AS_OF - dt.timedelta(days=363), score=score,
+                                 band="average" if score > 50 else "poor", parts={}, reasons=[]))
     with store.session(ws.tenant_id) as s:
         assert br.refresh_account_facts(s, MEASURES) == 5
     with store.session(ws.tenant_id) as s:
@@ -349,7 +352,10 @@ def test_views_sharing_one_read_of_the_facts_equal_each_computed_alone(seeded: A
         shared: dict[Any, Any] = {}
         together = views(shared)
         assert together == alone
-        # 4 Health and 3 Team reads of the facts (the 365-day window reads the snapshots) became one
-        assert read_alone - len(reads) == 6
+        # 4 Health and 3 Team reads of the facts became one; the 365-day window (longer than the facts' weeks)
+        # takes its accounts from it too and tallies its tasks as the others do (a driver read of the tasks)
+        assert read_alone - len(reads) == 6 - 1
         assert [k for k in shared if k[0] == "every fact"] and alone["segment"]["groups"]
         assert alone["team-30"]["csms"] and alone["segment"]["overall"]["accounts"] == 5  # 4 live + unscored
+        year = {c["user_id"]: c for c in alone["team-365"]["csms"]}
+        assert year[ws.users["csm"]]["health_first"] == 71.0 and year[ws.users["csm2"]]["health_first"] == 44.0
