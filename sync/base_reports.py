@@ -1333,30 +1333,25 @@ def _every_fresh_fact(session: Session, day: dt.date, shared: dict[Any, Any]) ->
     return None if facts is None else _every_fact(session, facts, shared)
 
 
-def _wide_team_columns(session: Session, every: _EveryFact, first_week: dt.date, last_week: dt.date, day: dt.date
-                       ) -> _TeamColumns:
-    """`_TeamColumns` of a window longer than the facts' weeks: the accounts from `every`, the week-end score
-    (NaN: none) of the window's first and last ISO weeks from the week rows (`_week_ends`), no weekly matrix."""
+def _wide_team_columns(every: _EveryFact, first_scores: list[Any], first_week: dt.date) -> _TeamColumns:
+    """`_TeamColumns` of a window longer than the facts' weeks: the accounts from `every`, the week-end score (NaN:
+    none) of the window's first ISO week from `first_scores` (the week rows' (account, score) of that week, an
+    earlier one than the day's), of its last (the day's) from the facts; no weekly matrix."""
     owners = np.fromiter((tma.NO_CSM if c is None else c for c in every.groups["csm"]), dtype=np.int64,
                          count=len(every.ids))
     alive = every.alive
     ids = every.ids[alive]
-    ends = _week_ends(first_week, day)
-    rows = session.execute(select(ends.c.account_id, case((ends.c.week == first_week, 0), else_=1), ends.c.score)
-                           .where(ends.c.week.in_([first_week, last_week]))).all()
-    weeks = np.full((2, len(ids)), np.nan)
-    if rows and len(ids):
-        columns = list(zip(*rows, strict=True))
-        accounts = np.array(columns[0], dtype=np.int64)
+    first = np.full(len(ids), np.nan)
+    if first_scores and len(ids):
+        accounts = np.fromiter((r[0] for r in first_scores), dtype=np.int64, count=len(first_scores))
         at = np.minimum(np.searchsorted(ids, accounts), len(ids) - 1)
         known = ids[at] == accounts  # a live account's row
-        slot = np.array(columns[1], dtype=np.int64)
-        score = np.array([np.nan if x is None else x for x in columns[2]], dtype=np.float64)
-        weeks[slot[known], at[known]] = score[known]
-    if first_week == last_week:
-        weeks[0] = weeks[1] = np.where(np.isnan(weeks[0]), weeks[1], weeks[0])
+        score = np.fromiter((np.nan if r[1] is None else r[1] for r in first_scores), dtype=np.float64,
+                            count=len(first_scores))
+        first[at[known]] = score[known]
+    last = np.where(every.bands[alive][:, -1] != 4, every.scores[alive][:, -1], np.nan)
     empty = np.zeros((len(ids), 0))
-    return _TeamColumns(ids, owners[alive], every.arr[alive], weeks[0], weeks[1], empty, empty.astype(np.int64),
+    return _TeamColumns(ids, owners[alive], every.arr[alive], first, last, empty, empty.astype(np.int64),
                         first_week, every.ids, owners, alive)
 
 
@@ -1461,10 +1456,13 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, alerts, day, days)
             counts = columns.counts(names)
-        elif shared is not None and (every := _every_fresh_fact(session, day, shared)) is not None:
-            # a window longer than the facts' weeks, in a preparation: the accounts from its one read of the facts,
-            # the window's first and last week-end scores and the weekly counts from the week rows
-            columns = _wide_team_columns(session, every, first_week, last_week, day)
+        elif (shared is not None and first_week < last_week
+              and (every := _every_fresh_fact(session, day, shared)) is not None):
+            # a window longer than the facts' weeks, in a preparation: the accounts and the last week-end scores
+            # from its one read of the facts, the first week's and the weekly counts from the week rows
+            columns = _wide_team_columns(every, _core_rows(session, select(HealthWeek.account_id, HealthWeek.score)
+                                                           .where(HealthWeek.week == first_week), HealthWeek),
+                                         first_week)
             tally, waiting = _task_tally(session, day, days, columns)
             alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
