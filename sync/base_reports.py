@@ -1327,12 +1327,6 @@ def _fact_team_columns(session: Session, facts: _Facts, first_week: dt.date, las
                         week(0), week(last), scores, bands, first_week, everyone, owners, alive)
 
 
-def _every_fresh_fact(session: Session, day: dt.date, shared: dict[Any, Any]) -> _EveryFact | None:
-    """A preparation's one read of the facts (`_every_fact`) when they hold `day`, whatever their weeks."""
-    facts = _fresh_facts(session, day)
-    return None if facts is None else _every_fact(session, facts, shared)
-
-
 def _wide_team_columns(every: _EveryFact, first_scores: list[Any], first_week: dt.date) -> _TeamColumns:
     """`_TeamColumns` of a window longer than the facts' weeks: the accounts from `every`, the week-end score (NaN:
     none) of the window's first ISO week from `first_scores` (the week rows' (account, score) of that week, an
@@ -1353,6 +1347,26 @@ def _wide_team_columns(every: _EveryFact, first_scores: list[Any], first_week: d
     empty = np.zeros((len(ids), 0))
     return _TeamColumns(ids, owners[alive], every.arr[alive], first, last, empty, empty.astype(np.int64),
                         first_week, every.ids, owners, alive)
+
+
+def _older_week_counts(session: Session, first: dt.date, before: dt.date, names: dict[int, str]
+                       ) -> list[hb.WeekCount]:
+    """`weekly_counts` by CSM of the live accounts for the ISO weeks from `first` to the week before `before` (all
+    earlier than the day's week: the week rows as they are)."""
+    group = _group_column("csm")
+    rows = session.execute(
+        select(group, HealthWeek.week, HealthWeek.band, func.count(), func.count(HealthWeek.score),
+               func.coalesce(func.sum(HealthWeek.score), 0.0))
+        .select_from(HealthWeek).join(Account, Account.id == HealthWeek.account_id)
+        .where(HealthWeek.week >= first, HealthWeek.week < before, live_accounts())
+        .group_by(group, HealthWeek.week, HealthWeek.band)).all()
+    out: dict[tuple[str, dt.date, str | None], list[float]] = {}
+    for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
+        cell = out.setdefault((_label(g, "csm", names), _date(week), band), [0, 0, 0.0])
+        cell[0] += n
+        cell[1] += scored
+        cell[2] += float(total)
+    return [hb.WeekCount(g, w, b, int(c[0]), int(c[1]), c[2]) for (g, w, b), c in out.items()]
 
 
 def _utc_day(session: Session, column: Any) -> Any:
@@ -1457,9 +1471,11 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
                                                  columns.last, tally, alerts, day, days)
             counts = columns.counts(names)
         elif (shared is not None and first_week < last_week
-              and (every := _every_fresh_fact(session, day, shared)) is not None):
-            # a window longer than the facts' weeks, in a preparation: the accounts and the last week-end scores
-            # from its one read of the facts, the first week's and the weekly counts from the week rows
+              and (wide := _fresh_facts(session, day)) is not None):
+            # a window longer than the facts' weeks, in a preparation: the accounts, the last week-end scores and
+            # the weekly counts of the weeks held from its one read of the facts; the first week's scores and the
+            # counts of the weeks before the facts' from the week rows (earlier than the day's week: as they are)
+            every = _every_fact(session, wide, shared)
             columns = _wide_team_columns(every, _core_rows(session, select(HealthWeek.account_id, HealthWeek.score)
                                                            .where(HealthWeek.week == first_week), HealthWeek),
                                          first_week)
@@ -1467,7 +1483,9 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, alerts, day, days)
-            counts = weekly_counts(session, "csm", first_week, day, Cohort(), names)
+            held = dataclasses.replace(columns, scores=every.scores[every.alive], bands=every.bands[every.alive],
+                                       first_week=wide.first_week())
+            counts = _older_week_counts(session, first_week, wide.first_week(), names) + held.counts(names)
         else:
             accounts = [tm.OwnedAccount(a, csm, arr) for a, csm, arr in session.execute(
                 select(Account.id, Account.csm_user_id, Account.arr).where(live_accounts()).order_by(Account.id))]
