@@ -40,9 +40,10 @@ def owner_precedence() -> tuple[str, ...]:
     return tuple(d.name for d in sorted(vendors(), key=lambda d: d.helpdesk))
 
 
-def choose_owner(named: dict[str, str]) -> str | None:
-    """The owner of an account whose records name ``named`` (system -> owner), by `owner_precedence`."""
-    return next((named[system] for system in owner_precedence() if named.get(system)), None)
+def choose_owner(named: dict[str, str], precedence: tuple[str, ...] | None = None) -> str | None:
+    """The owner of an account whose records name ``named`` (system -> owner), by ``precedence`` (by default
+    `owner_precedence`: a caller choosing for many accounts passes it, read once)."""
+    return next((named[system] for system in precedence or owner_precedence() if named.get(system)), None)
 
 
 @dataclass
@@ -76,8 +77,9 @@ def apply_owners(session: Session) -> OwnerCounts:
             vendor_users.setdefault((system, owner_ref), owner)
     current = dict(session.execute(select(Account.id, Account.owner)).all())
     by_owner: dict[str, list[int]] = defaultdict(list)
+    precedence = owner_precedence()
     for account_id, systems in named.items():
-        owner = choose_owner(systems)
+        owner = choose_owner(systems, precedence)
         if owner is not None and account_id in current and current[account_id] != owner:
             by_owner[owner].append(account_id)
     for owner, ids in by_owner.items():

@@ -184,6 +184,8 @@ def _set(obj: Any, values: dict[str, Any]) -> bool:
     return changed
 
 
+_MISSING = object()
+
 DERIVED_MARK = ("canary", "derived")
 """The `SyncCursor` key (system, object) of a deferred refresh of derived rows (`PageWriter` with ``derived``):
 written with the first page that defers one, deleted by `refresh_derived`; found at the start of a sync, it
@@ -401,34 +403,39 @@ class PageWriter:
             self.session, Contact, Contact.email, emails, *(getattr(Contact, c) for c in CONTACT_FIELDS))}
         fresh: set[str] = set()
         written: dict[str, dict[str, Any]] = {}
+        system, links, rank = self.system, self._links or {}, ROLE_RANK.get
+        # Each value compared with the stored one as it is set (no dict of new values made and compared again).
         for r in records:
             assert isinstance(r, ContactRecord)
-            if not r.email or "@" not in r.email:
+            raw = r.email
+            if not raw or "@" not in raw:
                 counts.skipped += 1
                 continue
-            email = r.email.strip().lower()
+            email = raw.strip().lower()
             contact = existing.get(email)
-            account_id = self.account_id(r.account_external_id)
             if contact is None:
-                contact = {"account_id": None, "name": None, "title": None, "role": r.role, "source_ids": {},
-                           "last_active_at": None}
-                existing[email] = contact
+                contact = existing[email] = {"account_id": None, "name": None, "title": None, "role": r.role,
+                                             "source_ids": {}, "last_active_at": None}
                 fresh.add(email)
+            changed = email in fresh  # a contact new in this page counts each time the page names it
+            if r.name and r.name != contact["name"]:
+                contact["name"], changed = r.name, True
+            if r.title and r.title != contact["title"]:
+                contact["title"], changed = r.title, True
             held = contact["role"]
-            role = r.role if ROLE_RANK.get(r.role, 0) >= ROLE_RANK.get(held or "user", 0) else held
-            values: dict[str, Any] = {
-                "name": r.name or contact["name"],
-                "title": r.title or contact["title"],
-                "role": role,
-                "source_ids": {**(contact["source_ids"] or {}), self.system: r.external_id},
-            }
-            if account_id is not None:
-                values["account_id"] = account_id
-            if r.last_active_at and (contact["last_active_at"] is None or r.last_active_at > contact["last_active_at"]):
-                values["last_active_at"] = r.last_active_at
-            changed = any(contact[key] != value for key, value in values.items())
-            contact.update(values)
-            if changed or email in fresh:  # a contact new in this page counts each time the page names it
+            if r.role != held and rank(r.role, 0) >= rank(held or "user", 0):
+                contact["role"], changed = r.role, True
+            ids = contact["source_ids"]
+            if ids is None or ids.get(system, _MISSING) != r.external_id:
+                contact["source_ids"], changed = {**(ids or {}), system: r.external_id}, True
+            ref = r.account_external_id
+            account_id = links[ref] if ref in links else self.account_id(ref)
+            if account_id is not None and account_id != contact["account_id"]:
+                contact["account_id"], changed = account_id, True
+            last = r.last_active_at
+            if last and (contact["last_active_at"] is None or last > contact["last_active_at"]):
+                contact["last_active_at"], changed = last, True
+            if changed:
                 written[email] = contact
                 counts.changed += 1
         if written:

@@ -162,6 +162,7 @@ from integrations.hubspot.wire import (
     error_message,
     invalid_values,
 )
+from integrations.values import to_epoch_millis
 
 log = logging.getLogger("canary.hubspot")
 
@@ -597,7 +598,13 @@ class HubSpotAdapter:
         records = self._records(object_type, results, pull, lookup=False)
         # What the search after the walk re-reads inside its look-back window is not delivered again.
         floor = None if state.mark is None else state.mark - self.look_back_ms
-        stamps = {str(r["id"]): modified_millis(r, object_type) for r in results}
+        # A mapped record's ``updated_at`` is its stamp (`modified_at`), parsed once; the others (Canary's own
+        # writes, tasks without Canary's key) are read from the payload.
+        mapped = {r.external_id: r.updated_at for r in records}
+        stamps: dict[str, int] = {}
+        for r in results:
+            at = mapped.get(key := str(r["id"]))
+            stamps[key] = to_epoch_millis(at) if at is not None else modified_millis(r, object_type)
         seen = {**state.seen, **{i: s for i, s in stamps.items() if floor is None or s > floor}}
         state = replace(state, seen=seen)
         after = self._next_after(answer.body)

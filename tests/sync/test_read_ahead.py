@@ -11,7 +11,7 @@ import pytest
 
 from integrations.base import AccountRecord, Page, Removal
 from integrations.errors import FatalError
-from sync.runner import _merged, _ReadAhead
+from sync.runner import READ_AHEAD, READ_AHEAD_RECORDS, _merged, _ReadAhead
 
 T0 = dt.datetime(2026, 11, 1, 12, tzinfo=dt.UTC)
 
@@ -101,4 +101,29 @@ def test_closing_early_stops_the_reader() -> None:
     reader.close()
     assert not reader._thread.is_alive()
     stopped = len(served)
-    assert stopped < 50  # it held at most a few pages ahead of the writer
+    assert stopped <= READ_AHEAD + 2  # it held at most `READ_AHEAD` pages ahead of the writer
+
+
+def test_the_reader_holds_at_most_read_ahead_records_but_always_one_page() -> None:
+    served: list[int] = []
+
+    def big_pages() -> Iterator[Page]:
+        i = 0
+        while True:
+            served.append(i)
+            yield _page(i, READ_AHEAD_RECORDS // 2 + 1)  # two never fit together
+            i += 1
+
+    reader = _ReadAhead(big_pages())
+    try:
+        first = reader.next_group(limit=1)
+        assert first is not None and len(first) == 1  # a page bigger than the limit comes alone
+        for _ in range(50):  # the reader's thread fetches what room allows, then waits
+            if len(served) >= 3:
+                break
+            threading.Event().wait(0.02)
+        threading.Event().wait(0.1)
+        assert len(served) <= 3  # the page taken, one held, one waiting for room: never more
+    finally:
+        reader.close()
+    assert not reader._thread.is_alive()
