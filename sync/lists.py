@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Table, and_, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.audit import record_audit
+from store.bulk import json_rows
 from store.db import Store
 from store.models import (
     NO_RENEWAL,
@@ -53,6 +54,8 @@ log = logging.getLogger(__name__)
 SHIPPED_AUTHOR = "Canary"
 """The author of the shipped lists' first versions."""
 CHUNK = 500
+BATCH = 20000
+"""Rows per statement of the membership writes (each batch one JSON parameter)."""
 
 
 @dataclass
@@ -198,30 +201,38 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
                func.sum(case((and_(seen >= since7, seen < end), 1), else_=0)),
                func.sum(case((and_(seen >= since28, seen < end), 1), else_=0)))
         .where(ProductUser.account_id.is_not(None)), ProductUser.account_id, only).group_by(ProductUser.account_id))}
-    empty: MappingProxyType[str, float | None] = MappingProxyType({})
+    # One pass over plain tuples; accounts without a value share one empty mapping (no dict per account).
+    empty: MappingProxyType[Any, Any] = MappingProxyType({})
+    none4 = (None, None, None, None)
+    named = tuple(measures)
+    now_of, usage_of, start_of, alerts_of = now_values.get, usage.get, starts.get, alerts.get
+    then_of = [(days, by_account.get) for days, by_account in earlier.items()]
+    fromisoformat, date_of = dt.date.fromisoformat, dt.datetime.date
     out = []
-    for a in session.execute(_within(select(
-            Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage, Account.owner,
-            Account.health_band, Account.score_key, Account.trend_key, Account.arr, Account.renewal_key)
-            .where(live_accounts()), Account.id, only).order_by(Account.id)):
-        values = now_values.get(a.id)
-        then = {days: EarlierHealth(found[0], MappingProxyType(dict(zip(measures, found[1:], strict=True))))
-                for days, by_account in earlier.items() if (found := by_account.get(a.id)) is not None}
-        first_seen, last_seen, active7, active28 = usage.get(a.id, (None, None, None, None))
-        start = starts.get(a.id)
-        renewal = a.renewal_key
+    for (account_id, name, segment, tier, stage, owner, band, score, trend, arr, renewal) in session.execute(
+            _within(select(Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage,
+                           Account.owner, Account.health_band, Account.score_key, Account.trend_key, Account.arr,
+                           Account.renewal_key).where(live_accounts()), Account.id, only).order_by(Account.id)):
+        values = now_of(account_id)
+        then: Any = empty
+        for days, found_of in then_of:
+            if (found := found_of(account_id)) is not None:
+                if then is empty:
+                    then = {}
+                then[days] = EarlierHealth(found[0], MappingProxyType(dict(zip(named, found[1:], strict=True))))
+        first_seen, last_seen, active7, active28 = usage_of(account_id, none4)
+        start = start_of(account_id)
         if isinstance(renewal, str):
-            renewal = dt.date.fromisoformat(renewal)
+            renewal = fromisoformat(renewal)
         out.append(AccountFacts(
-            account_id=a.id, name=a.name, segment=a.segment, tier=a.tier, lifecycle_stage=a.lifecycle_stage,
-            owner=a.owner, band=a.health_band,
-            score=None if a.score_key == NO_SCORE else a.score_key,
-            trend_30d=None if a.trend_key == NO_TREND else a.trend_key * 30,
-            measures=MappingProxyType(dict(zip(measures, values[1:], strict=True))) if values else empty,
-            earlier=MappingProxyType(then), open_alerts=tuple(alerts.get(a.id, ())),
-            arr=a.arr, renewal_date=None if renewal in (None, NO_RENEWAL) else renewal, start_date=start,
-            onboarding_start=start or (first_seen.date() if first_seen else None),
-            last_active_date=last_seen.date() if last_seen else None,
+            account_id=account_id, name=name, segment=segment, tier=tier, lifecycle_stage=stage, owner=owner,
+            band=band, score=None if score == NO_SCORE else score,
+            trend_30d=None if trend == NO_TREND else trend * 30,
+            measures=MappingProxyType(dict(zip(named, values[1:], strict=True))) if values else empty,
+            earlier=then if then is empty else MappingProxyType(then), open_alerts=tuple(alerts_of(account_id, ())),
+            arr=arr, renewal_date=None if renewal is None or renewal == NO_RENEWAL else renewal, start_date=start,
+            onboarding_start=start or (date_of(first_seen) if first_seen else None),
+            last_active_date=date_of(last_seen) if last_seen else None,
             active_users_7d=int(active7) if active7 is not None else None,
             active_users_28d=int(active28) if active28 is not None else None))
     return out
@@ -312,26 +323,34 @@ def _store_members(session: Session, tenant_id: int, row: PortfolioList, members
     now = dt.datetime.now(dt.UTC)
     entered = [a for a in members if a not in stored]
     left = [a for a in stored if a not in members]
-    changed = [{"b_id": stored[a].id, "reasons": members[a], "version": row.version}
+    changed = [(stored[a].id, members[a], row.version)
                for a in members if a in stored and list(stored[a].reasons or []) != members[a]]
-    conn = session.connection()
     if entered:
-        conn.execute(insert(table), [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "entered_on": day,
-                                      "reasons": members[a], "version": row.version} for a in entered])
+        _insert(session, table, ("tenant_id", "list_id", "account_id", "entered_on", "reasons", "version"),
+                [(tenant_id, row.id, a, day, members[a], row.version) for a in entered])
     if left:
         ids = [stored[a].id for a in left]
+        conn = session.connection()
         for start in range(0, len(ids), CHUNK):
             conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(ids[start:start + CHUNK])))
-    if changed:
-        conn.execute(update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
-                     .values(reasons=bindparam("reasons"), version=bindparam("version")), changed)
-    history = [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "kind": "entered", "day": day,
-                "reasons": members[a], "version": row.version, "created_at": now} for a in entered]
-    history += [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "kind": "left", "day": day,
-                 "reasons": list(stored[a].reasons or []), "version": row.version, "created_at": now} for a in left]
+    for start in range(0, len(changed), BATCH):
+        source = json_rows(session, [table.c.id, table.c.reasons, table.c.version], changed[start:start + BATCH])
+        session.connection().execute(update(table).where(table.c.id == source.c.id, table.c.tenant_id == tenant_id)
+                                     .values(reasons=source.c.reasons, version=source.c.version))
+    history = [(tenant_id, row.id, a, "entered", day, members[a], row.version, now) for a in entered]
+    history += [(tenant_id, row.id, a, "left", day, list(stored[a].reasons or []), row.version, now) for a in left]
     if history:
-        conn.execute(insert(events), history)
+        _insert(session, events, ("tenant_id", "list_id", "account_id", "kind", "day", "reasons", "version",
+                                  "created_at"), history)
     return len(entered), len(left)
+
+
+def _insert(session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (values in ``columns`` order) with one INSERT … SELECT per `BATCH`, the rows travelling as
+    one JSON parameter (`store.bulk.json_rows`): no per-row parameter processing, in the order given."""
+    for start in range(0, len(rows), BATCH):
+        source = json_rows(session, [table.c[c] for c in columns], rows[start:start + BATCH])
+        session.connection().execute(insert(table).from_select(columns, select(*(source.c[c] for c in columns))))
 
 
 # --- membership events, for whoever reacts to them (plays) ----------------------------------------------
