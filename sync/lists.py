@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Table, and_, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,7 @@ from store.models import (
     NO_SCORE,
     NO_TREND,
     Account,
+    AccountFact,
     Alert,
     HealthSnapshot,
     PortfolioList,
@@ -169,6 +171,30 @@ def _health_on(session: Session, day: dt.date, measures: Sequence[str], only: Se
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+def _kept_measures(session: Session, day: dt.date, measures: Sequence[str]) -> dict[int, tuple[Any, ...]] | None:
+    """`_health_on` (score left out: None) of the whole workspace from the account facts the reports keep
+    (`sync.base_reports.refresh_account_facts`: each account's latest snapshot's measures, float64, NaN for none,
+    read from the snapshots' JSON as `_health_on` reads them), when they are fresh for `day` and hold `measures`
+    — as after every full score run — else None. Reading them costs a blob per account instead of parsing every
+    snapshot's JSON again."""
+    from sync.base_reports import _fresh_facts
+
+    facts = _fresh_facts(session, day, measures)
+    if facts is None:
+        return None
+    table: Table = AccountFact.__table__  # type: ignore[assignment]
+    rows = session.connection().execute(select(table.c.account_id, table.c.measures).where(
+        table.c.tenant_id == current_tenant(session), table.c.day == day, table.c.measures.is_not(None))).all()
+    if not rows:
+        return {}
+    width = len(facts.measures)
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(len(rows), width)
+    picked = matrix[:, [facts.measures.index(m) for m in measures]]
+    values = picked.astype(object)
+    values[np.isnan(picked)] = None  # NaN: none
+    return {r[0]: (None, *v) for r, v in zip(rows, values.tolist(), strict=True)}
+
+
 def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), change_days: Iterable[int] = (),
                *, account_ids: Iterable[int] | None = None) -> list[AccountFacts]:
     """Every live account's facts for list evaluation, in a handful of bulk queries (see the module);
@@ -180,7 +206,10 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
         return [f for f in load_facts(session, as_of, measures, change_days) if f.account_id in keep]
     measures = sorted(set(measures))
     latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
-    now_values = _health_on(session, latest, measures, only) if latest is not None and measures else {}
+    now_values: dict[int, tuple[Any, ...]] = {}
+    if latest is not None and measures:
+        kept = _kept_measures(session, latest, measures) if only is None else None
+        now_values = kept if kept is not None else _health_on(session, latest, measures, only)
     earlier: dict[int, dict[int, tuple[Any, ...]]] = {}
     if latest is not None:
         for days in sorted(set(change_days)):

@@ -37,6 +37,7 @@ from store.models import (
 from store.queries import live_accounts
 from store.tenants import create_tenant
 from sync import lists
+from sync.base_reports import refresh_account_facts
 from tests.shared import WORLD_AS_OF
 from worklists import AccountFacts, EarlierHealth, OpenAlert
 
@@ -208,6 +209,23 @@ def test_facts_read_in_one_pass_are_the_facts_read_before(store: Store) -> None:
                 assert new == old
                 assert len(new) == (len(ids) - 1 if some is None else len(some))  # the retired one left out
         everything = lists.load_facts(s, DAY, MEASURES, (7,))
+        assert lists._kept_measures(s, DAY, MEASURES) is None  # no account facts kept yet: the snapshots' JSON
+    # The account facts the reports keep (as every full score run leaves them): the latest measures read from them.
+    with store.session(tenant_id) as s:
+        refresh_account_facts(s, sorted({*MEASURES, "usage_trend"}))
+    with store.session(tenant_id) as s:
+        kept = lists._kept_measures(s, DAY, MEASURES[::-1])
+        assert kept is not None and len(kept) == len(ids) - len(ids[4::5])  # every account scored on DAY
+        for measures, days in ((MEASURES, (7,)), (MEASURES[1:], ())):
+            new = [_facts(f) for f in lists.load_facts(s, DAY, measures, days)]
+            assert new == [_facts(f) for f in _old_load_facts(s, DAY, measures, days)]
+            assert new == [_facts(f) for f in everything] if days else True
+        assert lists._kept_measures(s, DAY, ("nps",)) is None  # a measure they do not hold
+        s.add(_snapshot(ids[4], DAY, 50.0, "average", 0.0, {"feature_breadth": 99.0}))  # a newer snapshot
+        s.flush()
+        assert lists._kept_measures(s, DAY, MEASURES) is None  # stale: the JSON again
+        assert [_facts(f) for f in lists.load_facts(s, DAY, MEASURES, (7,))] == [
+            _facts(f) for f in _old_load_facts(s, DAY, MEASURES, (7,))]
     assert any(f.earlier for f in everything) and any(not f.earlier for f in everything)
     assert any(f.open_alerts for f in everything) and any(f.active_users_28d for f in everything)
     assert any(f.measures.get("license_utilisation") is None and f.measures for f in everything)
