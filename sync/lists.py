@@ -21,7 +21,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -49,7 +48,15 @@ from store.models import (
 )
 from store.queries import SYSTEM_OF_RECORD, live_accounts
 from store.scoping import current_tenant
-from worklists import AccountFacts, EarlierHealth, ListDefinition, ListError, OpenAlert, default_lists, evaluate
+from worklists import (
+    AccountFacts,
+    FactColumns,
+    ListDefinition,
+    ListError,
+    OpenAlert,
+    default_lists,
+    evaluate_columns,
+)
 from worklists import load_definition as _load_definition
 
 log = logging.getLogger(__name__)
@@ -199,11 +206,17 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
                *, account_ids: Iterable[int] | None = None) -> list[AccountFacts]:
     """Every live account's facts for list evaluation, in a handful of bulk queries (see the module);
     ``account_ids``: only those accounts' (read by id when they are few)."""
+    columns = load_fact_columns(session, as_of, measures, change_days, account_ids=account_ids)
+    return [columns.row(i) for i in range(len(columns))]
+
+
+def load_fact_columns(session: Session, as_of: dt.date, measures: Iterable[str] = (),
+                      change_days: Iterable[int] = (), *, account_ids: Iterable[int] | None = None) -> FactColumns:
+    """`load_facts` as columns (`worklists.FactColumns`): each table's rows read once and laid out a column per
+    field, no object made per account (`FactColumns.row` makes one when a list needs it)."""
     wanted = sorted(set(account_ids)) if account_ids is not None else None
     only = wanted if wanted is not None and len(wanted) <= ONLY_LIMIT else None
-    if wanted is not None and only is None:
-        keep = set(wanted)
-        return [f for f in load_facts(session, as_of, measures, change_days) if f.account_id in keep]
+    keep = set(wanted) if wanted is not None and only is None else None  # many: all read, then filtered
     measures = sorted(set(measures))
     latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
     now_values: dict[int, tuple[Any, ...]] = {}
@@ -230,41 +243,33 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
                func.sum(case((and_(seen >= since7, seen < end), 1), else_=0)),
                func.sum(case((and_(seen >= since28, seen < end), 1), else_=0)))
         .where(ProductUser.account_id.is_not(None)), ProductUser.account_id, only).group_by(ProductUser.account_id))}
-    # One pass over plain tuples; accounts without a value share one empty mapping (no dict per account).
-    empty: MappingProxyType[Any, Any] = MappingProxyType({})
+    rows = session.execute(_within(select(
+        Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage, Account.owner,
+        Account.health_band, Account.score_key, Account.trend_key, Account.arr, Account.renewal_key)
+        .where(live_accounts()), Account.id, only).order_by(Account.id)).all()
+    if keep is not None:
+        rows = [r for r in rows if r[0] in keep]
+    # Each column in one pass (list comprehensions over the transposed rows, dict lookups by account).
+    ids, names, segments, tiers, stages, owners, bands, scores, trends, arrs, renewals = (
+        [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(11)])
     none4 = (None, None, None, None)
-    named = tuple(measures)
-    now_of, usage_of, start_of, alerts_of = now_values.get, usage.get, starts.get, alerts.get
-    then_of = [(days, by_account.get) for days, by_account in earlier.items()]
-    fromisoformat, date_of = dt.date.fromisoformat, dt.datetime.date
-    out = []
-    for (account_id, name, segment, tier, stage, owner, band, score, trend, arr, renewal) in session.execute(
-            _within(select(Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage,
-                           Account.owner, Account.health_band, Account.score_key, Account.trend_key, Account.arr,
-                           Account.renewal_key).where(live_accounts()), Account.id, only).order_by(Account.id)):
-        values = now_of(account_id)
-        then: Any = empty
-        for days, found_of in then_of:
-            if (found := found_of(account_id)) is not None:
-                if then is empty:
-                    then = {}
-                then[days] = EarlierHealth(found[0], MappingProxyType(dict(zip(named, found[1:], strict=True))))
-        first_seen, last_seen, active7, active28 = usage_of(account_id, none4)
-        start = start_of(account_id)
-        if isinstance(renewal, str):
-            renewal = fromisoformat(renewal)
-        out.append(AccountFacts(
-            account_id=account_id, name=name, segment=segment, tier=tier, lifecycle_stage=stage, owner=owner,
-            band=band, score=None if score == NO_SCORE else score,
-            trend_30d=None if trend == NO_TREND else trend * 30,
-            measures=MappingProxyType(dict(zip(named, values[1:], strict=True))) if values else empty,
-            earlier=then if then is empty else MappingProxyType(then), open_alerts=tuple(alerts_of(account_id, ())),
-            arr=arr, renewal_date=None if renewal is None or renewal == NO_RENEWAL else renewal, start_date=start,
-            onboarding_start=start or (date_of(first_seen) if first_seen else None),
-            last_active_date=date_of(last_seen) if last_seen else None,
-            active_users_7d=int(active7) if active7 is not None else None,
-            active_users_28d=int(active28) if active28 is not None else None))
-    return out
+    used = [usage.get(a, none4) for a in ids]
+    begun = [starts.get(a) for a in ids]
+    date_of, fromisoformat = dt.datetime.date, dt.date.fromisoformat
+    renewals = [fromisoformat(r) if isinstance(r, str) else r for r in renewals]
+    return FactColumns(
+        account_id=ids, name=names, segment=segments, tier=tiers, lifecycle_stage=stages, owner=owners, band=bands,
+        score=[None if x == NO_SCORE else x for x in scores],
+        trend_30d=[None if x == NO_TREND else x * 30 for x in trends],
+        measure_names=tuple(measures),
+        measures=[None if (v := now_values.get(a)) is None else v[1:] for a in ids],
+        earlier={days: [by_account.get(a) for a in ids] for days, by_account in earlier.items()},
+        open_alerts=[tuple(alerts.get(a, ())) for a in ids],
+        arr=arrs, renewal_date=[None if r is None or r == NO_RENEWAL else r for r in renewals], start_date=begun,
+        onboarding_start=[start or (date_of(u[0]) if u[0] else None) for start, u in zip(begun, used, strict=True)],
+        last_active_date=[date_of(u[1]) if u[1] else None for u in used],
+        active_users_7d=[int(u[2]) if u[2] is not None else None for u in used],
+        active_users_28d=[int(u[3]) if u[3] is not None else None for u in used])
 
 
 def _subscription_starts(session: Session, only: Sequence[int] | None = None) -> dict[int, dt.date]:
@@ -323,10 +328,11 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
     if not definitions:
         return summary
     some = sorted(set(account_ids)) if account_ids is not None else None
-    facts = load_facts(session, as_of, {m for _, d in definitions for m in d.measures},
-                       {n for _, d in definitions for n in d.change_days}, account_ids=some)
+    columns = load_fact_columns(session, as_of, {m for _, d in definitions for m in d.measures},
+                                {n for _, d in definitions for n in d.change_days}, account_ids=some)
+    made: dict[int, AccountFacts] = {}  # the rows' facts, made once for every list that may hold them
     for row, definition in definitions:
-        members = {m.account_id: list(m.reasons) for m in evaluate(definition, facts, as_of)}
+        members = {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)}
         entered, left = _store_members(session, tenant_id, row, members, as_of, some)
         if some is None:
             row.evaluated_on = as_of

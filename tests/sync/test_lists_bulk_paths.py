@@ -1,5 +1,6 @@
-"""`sync.lists` reads the facts in one pass over plain tuples and writes memberships and their history as
-INSERT/UPDATE … SELECT over one JSON parameter (`store.bulk.json_rows`). On a varied world (measures now and a
+"""`sync.lists` reads the facts as columns, evaluates each list on the accounts that may belong only
+(`worklists.evaluate_columns`) and writes memberships and their history as INSERT/UPDATE … SELECT over one JSON
+parameter (`store.bulk.json_rows`). On a varied world (measures now and a
 week before, open and resolved alerts, product users, subscriptions of two systems, unscored and retired
 accounts), across three days with accounts entering, staying with new reasons and leaving, both give what the
 way before gave: the same `AccountFacts` (all accounts, some by id, many by id) and the same stored members and
@@ -39,7 +40,8 @@ from store.tenants import create_tenant
 from sync import lists
 from sync.base_reports import refresh_account_facts
 from tests.shared import WORLD_AS_OF
-from worklists import AccountFacts, EarlierHealth, OpenAlert
+from worklists import AccountFacts, EarlierHealth, FactColumns, ListDefinition, OpenAlert, evaluate
+from worklists.evaluate import Member
 
 DAY = WORLD_AS_OF
 MEASURES = ("active_users_trend", "feature_breadth", "license_utilisation")
@@ -244,6 +246,12 @@ def _stored(store: Store, tenant_id: int) -> tuple[list[tuple[Any, ...]], list[t
     return members, events
 
 
+def _every_account(definition: ListDefinition, columns: FactColumns, as_of: dt.date,
+                   made: dict[int, AccountFacts] | None = None) -> list[Member]:
+    """The evaluation before: every account's facts made, every list's checks run on each."""
+    return evaluate(definition, [columns.row(i) for i in range(len(columns))], as_of)
+
+
 def _three_days(store: Store, tenant_id: int, ids: list[int]) -> list[Any]:
     seen = []
     for n in range(3):
@@ -269,11 +277,14 @@ def _three_days(store: Store, tenant_id: int, ids: list[int]) -> list[Any]:
 
 def test_memberships_written_in_bulk_are_those_written_before(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = []
-    for slug, writer in (("old", _old_store_members), ("new", lists._store_members)):
+    narrowed = lists.evaluate_columns
+    for slug, writer, evaluated in (("old", _old_store_members, _every_account), ("new", lists._store_members,
+                                                                                  narrowed)):
         with store.session() as s:
             tenant_id = create_tenant(s, slug, slug)[0].id
         ids = _world(store, tenant_id)
         monkeypatch.setattr(lists, "_store_members", writer)
+        monkeypatch.setattr(lists, "evaluate_columns", evaluated)
         days = _three_days(store, tenant_id, ids)
         # Ids differ between the two workspaces: compare positions (account k, list k) instead.
         accounts = {account_id: k for k, account_id in enumerate(ids)}
