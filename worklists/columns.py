@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
+
+import numpy as np
 
 from worklists.definition import Condition, ListDefinition, measure_name
 from worklists.evaluate import Member, anniversaries, evaluate
@@ -54,6 +56,8 @@ class FactColumns:
     last_active_date: Sequence[dt.date | None]
     active_users_7d: Sequence[int | None]
     active_users_28d: Sequence[int | None]
+    memo: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Columns as arrays (numbers, day ordinals), made once for every list of an evaluation."""
 
     def __len__(self) -> int:
         return len(self.account_id)
@@ -102,13 +106,13 @@ def candidates(definition: ListDefinition, columns: FactColumns, as_of: dt.date)
         kept = [m for m in masks if m is not None]
         if not kept:
             return list(range(n))
-        return [i for i, held in enumerate(zip(*kept, strict=True)) if all(held)]
-    if any(m is None for m in masks) or not masks:
+        return np.flatnonzero(np.logical_and.reduce([np.asarray(m, dtype=bool) for m in kept])).tolist()
+    if not masks or any(m is None for m in masks):
         return list(range(n))
-    return [i for i, held in enumerate(zip(*masks, strict=True)) if any(held)]
+    return np.flatnonzero(np.logical_or.reduce([np.asarray(m, dtype=bool) for m in masks])).tolist()
 
 
-Mask = list[bool]
+Mask = Sequence[bool] | np.ndarray[Any, np.dtype[np.bool_]]
 
 
 def _column(c: Condition, columns: FactColumns) -> Sequence[Any] | None:
@@ -117,10 +121,33 @@ def _column(c: Condition, columns: FactColumns) -> Sequence[Any] | None:
     if measure is not None:
         if measure not in columns.measure_names:
             return [None] * len(columns)
-        k = columns.measure_names.index(measure)
-        return [None if v is None else v[k] for v in columns.measures]
+        key = ("measure", measure)
+        if key not in columns.memo:
+            k = columns.measure_names.index(measure)
+            columns.memo[key] = [None if v is None else v[k] for v in columns.measures]
+        found: Sequence[Any] = columns.memo[key]
+        return found
     attribute = _ATTRIBUTES.get(c.field, c.field.split(".", 1)[1])
-    return getattr(columns, attribute, None) if attribute not in ("measures", "earlier") else None
+    return getattr(columns, attribute, None) if attribute not in ("measures", "earlier", "memo") else None
+
+
+def _numbers(c: Condition, columns: FactColumns, values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """The column as float64, NaN where a value is no number (which no comparison holds, as in `evaluate`)."""
+    key = ("numbers", c.field)
+    if key not in columns.memo:
+        columns.memo[key] = np.array([x if isinstance(x, int | float) else np.nan for x in values], dtype=np.float64)
+    found: np.ndarray[Any, np.dtype[np.float64]] = columns.memo[key]
+    return found
+
+
+def _ordinals(c: Condition, columns: FactColumns, values: Sequence[Any]) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """The column as day ordinals (0 where a value is no date: ordinals start at 1)."""
+    key = ("ordinals", c.field)
+    if key not in columns.memo:
+        columns.memo[key] = np.array([v.toordinal() if isinstance(v, dt.date) else 0 for v in values],
+                                     dtype=np.int64)
+    found: np.ndarray[Any, np.dtype[np.int64]] = columns.memo[key]
+    return found
 
 
 def _may_hold(c: Condition, columns: FactColumns, as_of: dt.date) -> Mask | None:
@@ -132,20 +159,15 @@ def _may_hold(c: Condition, columns: FactColumns, as_of: dt.date) -> Mask | None
         if c.op == "none":
             return None
         rules = frozenset(c.values)
-        return [any(a.rule in rules for a in alerts) for alerts in columns.open_alerts]
+        return [bool(alerts) and any(a.rule in rules for a in alerts) for alerts in columns.open_alerts]
     if c.field == "subscription.anniversary":
         first = as_of + dt.timedelta(days=c.from_days or 0)
         last = as_of + dt.timedelta(days=c.to_days or 0)
-        said: dict[dt.date, bool] = {}
+        said: dict[dt.date | None, bool] = {}
 
-        def falls(start: dt.date | None) -> bool:
-            if start is None:
-                return False
-            if start not in said:
-                said[start] = bool(anniversaries(start, c.months, c.every_year, first, last))
-            return said[start]
-
-        return [falls(start) for start in columns.start_date]
+        for start in set(columns.start_date):
+            said[start] = start is not None and bool(anniversaries(start, c.months, c.every_year, first, last))
+        return [said[start] for start in columns.start_date]
     if c.op in ("is_set", "is_not_set", "in", "not_in", "contains"):
         return None
     if c.op in ("rose_by", "fell_by"):
@@ -154,25 +176,28 @@ def _may_hold(c: Condition, columns: FactColumns, as_of: dt.date) -> Mask | None
     if values is None:
         return None
     if c.op in ("within", "before", "after"):
-        return _dates(c, values, as_of)
+        return _dates(c, _ordinals(c, columns, values), as_of)
     holds = _comparison(c)
     if holds is None:
         return None
-    return [isinstance(x, int | float) and holds(x) for x in values]
+    with np.errstate(invalid="ignore"):
+        return holds(_numbers(c, columns, values))
 
 
-def _dates(c: Condition, values: Sequence[Any], as_of: dt.date) -> Mask:
+def _dates(c: Condition, ordinals: np.ndarray[Any, np.dtype[np.int64]], as_of: dt.date) -> Mask:
     today = as_of.toordinal()
+    dated = ordinals > 0
     if c.op == "within":
         start, end = today + (c.from_days or 0), today + (c.to_days or 0)
-        return [isinstance(v, dt.date) and start <= v.toordinal() <= end for v in values]
+        return dated & (ordinals >= start) & (ordinals <= end)
     limit = today + (c.days or 0)
     if c.op == "before":
-        return [isinstance(v, dt.date) and v.toordinal() < limit for v in values]
-    return [isinstance(v, dt.date) and v.toordinal() > limit for v in values]
+        return dated & (ordinals < limit)
+    return dated & (ordinals > limit)
 
 
-def _comparison(c: Condition) -> Callable[[float], bool] | None:
+def _comparison(c: Condition) -> Callable[[Any], Any] | None:
+    """The comparison of `evaluate`'s number check, applied to a whole column at once."""
     value, low, high = c.value, c.min, c.max
     if c.op == "gt" and value is not None:
         return lambda x: x > value
@@ -183,7 +208,7 @@ def _comparison(c: Condition) -> Callable[[float], bool] | None:
     if c.op == "lte" and value is not None:
         return lambda x: x <= value
     if c.op == "between" and low is not None and high is not None:
-        return lambda x: low <= x <= high
+        return lambda x: (low <= x) & (x <= high)
     return None
 
 

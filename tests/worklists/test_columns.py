@@ -27,6 +27,7 @@ from worklists.columns import candidates
 
 AS_OF = dt.date(2026, 11, 30)
 MEASURES = ("active_users_trend", "feature_breadth", "license_utilisation")
+NAN = float("nan")  # no comparison holds it; a change from or to it does (as `evaluate` reads it)
 
 
 def _facts(n: int, seed: int) -> list[AccountFacts]:
@@ -40,12 +41,13 @@ def _facts(n: int, seed: int) -> list[AccountFacts]:
 
     out = []
     for i in range(n):
-        measures = {m: maybe(round(rng.uniform(-100, 100), 1)) for m in MEASURES} if rng.random() < 0.85 else {}
+        measures = {m: maybe(rng.choice([round(rng.uniform(-100, 100), 1)] * 9 + [NAN])) for m in MEASURES} \
+            if rng.random() < 0.85 else {}
         earlier = {}
         for days in (7, 14):
             if rng.random() < 0.6:
-                earlier[days] = EarlierHealth(maybe(rng.uniform(0, 100)),
-                                              MappingProxyType({m: maybe(rng.uniform(-100, 100)) for m in MEASURES}))
+                then = {m: maybe(rng.choice([rng.uniform(-100, 100)] * 9 + [NAN])) for m in MEASURES}
+                earlier[days] = EarlierHealth(maybe(rng.uniform(0, 100)), MappingProxyType(then))
         alerts = tuple(OpenAlert(rng.choice(["usage_drop", "champion_inactive", "onboarding_overdue", "renewal_risk"]),
                                  f"Alert {i}-{k}", maybe(day(-60, 0), 0.9)) for k in range(rng.choice([0, 0, 0, 1, 2])))
         start = maybe(day(-900, 10))
