@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Date, Float, Table, and_, func, literal, null, or_, select, union_all, update
+from sqlalchemy import Date, Float, Table, and_, column, func, literal, null, or_, select, table, union_all, update
 from sqlalchemy.orm import Session
 
 from store.models import NO_RENEWAL, NO_SCORE, NO_TREND, Account, HealthSnapshot
@@ -88,9 +88,11 @@ def _refresh(session: Session, tenant_id: int, day: dt.date | None, reference: d
                               func.coalesce(snapshots.c.trend, trend))
     new = select(values.c.id, band.label("health_band"), score.label("score_key"), trend.label("trend_key"),
                  values.c.arr, values.c.arr_key, values.c.renewal_key).select_from(joined).subquery("new")
-    statement = (update(accounts)
-                 .where(accounts.c.id == new.c.id, accounts.c.tenant_id == tenant_id,
-                        or_(*(accounts.c[k].is_distinct_from(new.c[k]) for k in KEYS)))
-                 .values(updated_at=accounts.c.updated_at,  # derived values: the account itself did not change
-                         **{k: new.c[k] for k in KEYS}))
+    # The target as a bare table clause of the key columns: no `updated_at` set by the model's onupdate (derived
+    # values: the account itself did not change), so its index is not rewritten either.
+    target = table(accounts.name, column("id"), column("tenant_id"), *(column(k) for k in KEYS))
+    statement = (update(target)
+                 .where(target.c.id == new.c.id, target.c.tenant_id == tenant_id,
+                        or_(*(target.c[k].is_distinct_from(new.c[k]) for k in KEYS)))
+                 .values(**{k: new.c[k] for k in KEYS}))
     return session.connection().execute(statement).rowcount or 0

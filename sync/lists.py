@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, and_, case, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.audit import record_audit
@@ -368,10 +368,13 @@ def _store_members(session: Session, tenant_id: int, row: PortfolioList, members
         conn = session.connection()
         for start in range(0, len(ids), CHUNK):
             conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(ids[start:start + CHUNK])))
-    for start in range(0, len(changed), BATCH):
-        source = json_rows(session, [table.c.id, table.c.reasons, table.c.version], changed[start:start + BATCH])
-        session.connection().execute(update(table).where(table.c.id == source.c.id, table.c.tenant_id == tenant_id)
-                                     .values(reasons=source.c.reasons, version=source.c.version))
+    if changed:
+        # An executemany by primary key (an UPDATE … FROM the JSON rows would be planned by SQLite as a scan of
+        # the rows per member: quadratic).
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
+            .values(reasons=bindparam("reasons"), version=bindparam("version")),
+            [{"b_id": i, "reasons": reasons, "version": version} for i, reasons, version in changed])
     history = [(tenant_id, row.id, a, "entered", day, members[a], row.version, now) for a in entered]
     history += [(tenant_id, row.id, a, "left", day, list(stored[a].reasons or []), row.version, now) for a in left]
     if history:
