@@ -9,7 +9,9 @@ the latest snapshots and the subscriptions of every account on every request. Th
 - ``arr``, ``arr_key``, ``renewal_key``: `subscription_facts` as of that day (as of today in a
   workspace never scored).
 
-`refresh` recomputes them from those rows and writes only the accounts whose values differ. Callers:
+`refresh` recomputes them from those rows and writes only the accounts whose values differ, in one
+``UPDATE ... FROM`` the database works out (the new values joined to each account, compared with ``IS DISTINCT
+FROM``): no row of the workspace crosses into Python. Callers:
 every scoring run, for every account, once its snapshots, roll-ups and alerts are written (the latest
 day may have moved, and with it every account's health and, through the reference day, renewals); the
 sync writer, for the accounts whose subscriptions it wrote, deleted, unplaced or merged. Anything else
@@ -22,7 +24,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Date, Float, Table, and_, column, func, literal, null, or_, select, table, union_all, update
 from sqlalchemy.orm import Session
 
 from store.models import NO_RENEWAL, NO_SCORE, NO_TREND, Account, HealthSnapshot
@@ -54,62 +56,43 @@ def refresh(session: Session, account_ids: Iterable[int] | None = None, *, today
                for start in range(0, len(ids), CHUNK))
 
 
-def expected_keys(band: str | None, score: float | None, trend: float | None, facts: Any) -> tuple[Any, ...]:
-    """The stored values (in `KEYS` order) for a snapshot's band, score and trend and a `subscription_facts` row."""
-    renewal = None
-    if facts is not None:
-        renewal = facts.renewal
-        if isinstance(renewal, str):  # SQLite hands back coalesce() of dates as text
-            renewal = dt.date.fromisoformat(renewal)
-    return (band, NO_SCORE if score is None else score, NO_TREND if trend is None else trend,
-            None if facts is None else facts.arr,
-            None if facts is None else (0.0 if facts.arr is None else facts.arr),
-            None if facts is None else (renewal or NO_RENEWAL))
-
-
 def _refresh(session: Session, tenant_id: int, day: dt.date | None, reference: dt.date,
              ids: list[int] | None) -> int:
-    def only(column: Any) -> list[Any]:
-        return [column.in_(ids)] if ids is not None else []
+    """One UPDATE of the accounts (``ids``: only those) whose stored keys differ from what their snapshot of
+    `day` and their `subscription_facts` as of `reference` make them; returns how many it changed.
 
-    stored = {r[0]: tuple(r[1:]) for r in session.execute(
-        select(Account.id, *(getattr(Account, k) for k in KEYS)).where(*only(Account.id)))}
-    health = {} if day is None else {r.account_id: r for r in session.execute(
-        select(HealthSnapshot.account_id, HealthSnapshot.band, HealthSnapshot.score, HealthSnapshot.trend)
-        .where(HealthSnapshot.day == day, *only(HealthSnapshot.account_id)))}
-    facts = {r.account_id: r for r in session.execute(select(subscription_facts(reference, ids)))}
-    changes = []
-    for account_id, old in stored.items():
-        snap = health.get(account_id)
-        new = expected_keys(snap.band if snap else None, snap.score if snap else None,
-                            snap.trend if snap else None, facts.get(account_id))
-        if new != old:
-            changes.append({"b_id": account_id, **dict(zip(KEYS, new, strict=True))})
-    if changes:
-        (_write_sqlite if session.get_bind().dialect.name == "sqlite" else _write)(session, tenant_id, changes)
-    return len(changes)
-
-
-def _write(session: Session, tenant_id: int, changes: list[dict[str, Any]]) -> None:
-    """The changed keys in one UPDATE executemany (``b_id``: the account)."""
-    table: Table = Account.__table__  # type: ignore[assignment]
-    session.connection().execute(
-        update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
-        .values(updated_at=table.c.updated_at,  # derived values: the account itself did not change
-                **{k: bindparam(k) for k in KEYS}),
-        changes)
-
-
-def _write_sqlite(session: Session, tenant_id: int, changes: list[dict[str, Any]]) -> None:
-    """`_write` on SQLite: the same UPDATE as one driver ``executemany`` of plain tuples, each value bound as
-    its column's type binds it (a score run changes every account's keys: no per-row parameter processing)."""
-    connection = session.connection()
-    table: Table = Account.__table__  # type: ignore[assignment]
-    dialect = connection.dialect
-    processors = [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in KEYS]
-    rows = [(*(value if process is None else process(value)
-               for process, value in zip(processors, (change[k] for k in KEYS), strict=True)),
-             change["b_id"], tenant_id) for change in changes]
-    connection.exec_driver_sql(
-        f"UPDATE {table.name} SET {', '.join(f'{k} = ?' for k in KEYS)} "  # noqa: S608
-        "WHERE id = ? AND tenant_id = ?", rows)
+    The new values are driven from the facts (computed once, a materialized CTE) and, unioned to them, the
+    accounts without any: each then finds its account by primary key and its snapshot by the unique key
+    (a LEFT JOIN from the accounts into the facts would be planned by SQLite as a scan of the facts per account)."""
+    accounts: Table = Account.__table__  # type: ignore[assignment]
+    snapshots: Table = HealthSnapshot.__table__  # type: ignore[assignment]
+    mine = [accounts.c.tenant_id == tenant_id, *([accounts.c.id.in_(ids)] if ids is not None else [])]
+    # The facts of this workspace's accounts only (the statement runs outside the session's tenant scoping).
+    facts = subscription_facts(reference, ids if ids is not None else select(accounts.c.id).where(*mine)
+                               ).element.cte("facts", nesting=True).prefix_with("MATERIALIZED")
+    unsubscribed = select(accounts.c.id, null(), null(), null()).where(
+        *mine, accounts.c.id.not_in(select(facts.c.account_id)))
+    values = union_all(
+        select(facts.c.account_id.label("id"), facts.c.arr.label("arr"),
+               func.coalesce(facts.c.arr, literal(0.0, Float())).label("arr_key"),
+               func.coalesce(facts.c.renewal, literal(NO_RENEWAL, Date())).label("renewal_key")),
+        unsubscribed).add_cte(facts, nest_here=True).subquery("subscribed")
+    band: Any = null()
+    score: Any = literal(NO_SCORE, Float())
+    trend: Any = literal(NO_TREND, Float())
+    joined: Any = values
+    if day is not None:  # else no account has a snapshot to show
+        joined = values.outerjoin(snapshots, and_(snapshots.c.tenant_id == tenant_id, snapshots.c.day == day,
+                                                  snapshots.c.account_id == values.c.id))
+        band, score, trend = (snapshots.c.band, func.coalesce(snapshots.c.score, score),
+                              func.coalesce(snapshots.c.trend, trend))
+    new = select(values.c.id, band.label("health_band"), score.label("score_key"), trend.label("trend_key"),
+                 values.c.arr, values.c.arr_key, values.c.renewal_key).select_from(joined).subquery("new")
+    # The target as a bare table clause of the key columns: no `updated_at` set by the model's onupdate (derived
+    # values: the account itself did not change), so its index is not rewritten either.
+    target = table(accounts.name, column("id"), column("tenant_id"), *(column(k) for k in KEYS))
+    statement = (update(target)
+                 .where(target.c.id == new.c.id, target.c.tenant_id == tenant_id,
+                        or_(*(target.c[k].is_distinct_from(new.c[k]) for k in KEYS)))
+                 .values(**{k: new.c[k] for k in KEYS}))
+    return session.connection().execute(statement).rowcount or 0

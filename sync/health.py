@@ -939,12 +939,16 @@ class _DayScore(NamedTuple):
 def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
             signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None) -> None:
     """Raise and resolve the alert rules' alerts (and their tasks) for the scored accounts (``only``: a
-    few of them, read by id; else the whole workspace in one pass)."""
-    open_alerts: dict[int, dict[str, Alert]] = defaultdict(dict)
+    few of them, read by id; else the whole workspace in one pass). Open alerts are read as columns (no ORM
+    object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE."""
+    from store.bulk import json_rows
+
+    table = cast(Table, Alert.__table__)
+    open_alerts: dict[int, dict[str, int]] = defaultdict(dict)
     history: dict[int, list[_DayScore]] = defaultdict(list)
     owners: dict[int, tuple[str | None, int | None]] = {}
     for ids in ([None] if only is None else list(_chunks(list(only)))):
-        alerts = select(Alert).where(Alert.status == "open")
+        alerts = select(Alert.id, Alert.account_id, Alert.dedupe_key).where(Alert.status == "open")
         # The rules read each earlier day's score and band only: no snapshot objects, no parts to decode.
         snaps = select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band
                        ).where(HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)
@@ -953,19 +957,20 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
             alerts = alerts.where(Alert.account_id.in_(ids))
             snaps = snaps.where(HealthSnapshot.account_id.in_(ids))
             people = people.where(Account.id.in_(ids))
-        for alert in session.scalars(alerts):
-            open_alerts[alert.account_id][alert.dedupe_key] = alert
+        for alert_id, account_id, key in session.execute(alerts.order_by(Alert.id)):
+            open_alerts[account_id][key] = alert_id
         for account_id, earlier, points, band in session.execute(snaps):
             history[account_id].append(_DayScore(earlier, points, band))
         for account_id, owner, csm in session.execute(people):
             owners[account_id] = (owner, csm)
     now = dt.datetime.now(dt.UTC)
     raised: list[dict[str, Any]] = []
-    resolved_ids: list[int] = []
+    resolved: list[tuple[int, int]] = []
     tenant_id = current_tenant(session)
+    nothing: dict[str, int] = {}
     for account_id, score in scores.items():
-        mine = open_alerts.get(account_id, {})
-        outcome = evaluate_alerts(score, history.get(account_id, []), signals[account_id], model, set(mine))
+        mine = open_alerts.get(account_id, nothing)
+        outcome = evaluate_alerts(score, history.get(account_id, ()), signals[account_id], model, mine.keys())
         for candidate in outcome.new:
             raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
                            "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
@@ -974,22 +979,22 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
             summary.alerts_raised += 1
             summary.alerts_by_rule[candidate.rule] += 1
         for key in outcome.resolved:
-            alert = mine[key]
-            alert.status, alert.resolved_at = "resolved", now
-            resolved_ids.append(alert.id)
+            resolved.append((mine[key], account_id))
             summary.alerts_resolved += 1
     if raised:
-        # New alerts in one executemany (no ORM object each; RETURNING in the rows' order would be a statement per
-        # row on SQLite), then their ids read back by what names each of them: account, key and this run's stamp.
-        table = cast(Table, Alert.__table__)
+        # New alerts in one INSERT … SELECT (no per-row parameters), their ids returned with what names each of
+        # them (account and key); RETURNING promises no order, so a key raised twice for one account takes the
+        # ids in parameter order instead.
         marks = touches(row["account_id"] for row in raised)
         if len({(row["account_id"], row["dedupe_key"]) for row in raised}) == len(raised):
-            session.execute(insert(table), raised, execution_options=marks)
+            columns = ("tenant_id", "account_id", "rule", "dedupe_key", "severity", "title", "reasons", "status",
+                       "raised_at", "resolved_at")
+            source = json_rows(session, [table.c[c] for c in columns], [[row[c] for c in columns] for row in raised])
             new_ids = {(account_id, key): alert_id for alert_id, account_id, key in session.execute(
-                select(table.c.id, table.c.account_id, table.c.dedupe_key).where(
-                    table.c.tenant_id == tenant_id, table.c.status == "open", table.c.raised_at == now))}
+                insert(table).from_select(columns, select(*(source.c[c] for c in columns)))
+                .returning(table.c.id, table.c.account_id, table.c.dedupe_key), execution_options=marks)}
             alert_ids = [new_ids[(row["account_id"], row["dedupe_key"])] for row in raised]
-        else:  # a key raised twice for one account: the ids as RETURNING gives them
+        else:
             alert_ids = list(session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                                              raised, execution_options=marks).scalars())
         tasks = []
@@ -1001,11 +1006,14 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
                                  priority="high" if urgent else "low" if row["severity"] == "info" else "normal",
                                  due_date=day + dt.timedelta(days=3 if urgent else 7)))
         create_tasks(session, tasks)
-    for start in range(0, len(resolved_ids), 500):
-        for task in session.scalars(select(Task).where(Task.alert_id.in_(resolved_ids[start : start + 500]),
+    for start in range(0, len(resolved), 500):
+        batch = resolved[start : start + 500]
+        session.execute(update(table).where(table.c.tenant_id == tenant_id, table.c.id.in_([i for i, _ in batch]))
+                        .values(status="resolved", resolved_at=now),
+                        execution_options=touches(account_id for _, account_id in batch))
+        for task in session.scalars(select(Task).where(Task.alert_id.in_([i for i, _ in batch]),
                                                        Task.status == "open")):
             complete_task(task)
-
 
 HISTORY_DAYS = 180
 

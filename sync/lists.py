@@ -21,19 +21,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from store.audit import record_audit
+from store.bulk import json_rows
 from store.db import Store
 from store.models import (
     NO_RENEWAL,
     NO_SCORE,
     NO_TREND,
     Account,
+    AccountFact,
     Alert,
     HealthSnapshot,
     PortfolioList,
@@ -46,13 +48,23 @@ from store.models import (
 )
 from store.queries import SYSTEM_OF_RECORD, live_accounts
 from store.scoping import current_tenant
-from worklists import AccountFacts, EarlierHealth, ListDefinition, ListError, OpenAlert, default_lists, evaluate
+from worklists import (
+    AccountFacts,
+    FactColumns,
+    ListDefinition,
+    ListError,
+    OpenAlert,
+    default_lists,
+    evaluate_columns,
+)
 from worklists import load_definition as _load_definition
 
 log = logging.getLogger(__name__)
 SHIPPED_AUTHOR = "Canary"
 """The author of the shipped lists' first versions."""
 CHUNK = 500
+BATCH = 20000
+"""Rows per statement of the membership writes (each batch one JSON parameter)."""
 
 
 @dataclass
@@ -166,18 +178,51 @@ def _health_on(session: Session, day: dt.date, measures: Sequence[str], only: Se
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
+def _kept_measures(session: Session, day: dt.date, measures: Sequence[str]) -> dict[int, tuple[Any, ...]] | None:
+    """`_health_on` (score left out: None) of the whole workspace from the account facts the reports keep
+    (`sync.base_reports.refresh_account_facts`: each account's latest snapshot's measures, float64, NaN for none,
+    read from the snapshots' JSON as `_health_on` reads them), when they are fresh for `day` and hold `measures`
+    — as after every full score run — else None. Reading them costs a blob per account instead of parsing every
+    snapshot's JSON again."""
+    from sync.base_reports import _fresh_facts
+
+    facts = _fresh_facts(session, day, measures)
+    if facts is None:
+        return None
+    table: Table = AccountFact.__table__  # type: ignore[assignment]
+    rows = session.connection().execute(select(table.c.account_id, table.c.measures).where(
+        table.c.tenant_id == current_tenant(session), table.c.day == day, table.c.measures.is_not(None))).all()
+    if not rows:
+        return {}
+    width = len(facts.measures)
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float64).reshape(len(rows), width)
+    picked = matrix[:, [facts.measures.index(m) for m in measures]]
+    values = picked.astype(object)
+    values[np.isnan(picked)] = None  # NaN: none
+    return {r[0]: (None, *v) for r, v in zip(rows, values.tolist(), strict=True)}
+
+
 def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), change_days: Iterable[int] = (),
                *, account_ids: Iterable[int] | None = None) -> list[AccountFacts]:
     """Every live account's facts for list evaluation, in a handful of bulk queries (see the module);
     ``account_ids``: only those accounts' (read by id when they are few)."""
+    columns = load_fact_columns(session, as_of, measures, change_days, account_ids=account_ids)
+    return [columns.row(i) for i in range(len(columns))]
+
+
+def load_fact_columns(session: Session, as_of: dt.date, measures: Iterable[str] = (),
+                      change_days: Iterable[int] = (), *, account_ids: Iterable[int] | None = None) -> FactColumns:
+    """`load_facts` as columns (`worklists.FactColumns`): each table's rows read once and laid out a column per
+    field, no object made per account (`FactColumns.row` makes one when a list needs it)."""
     wanted = sorted(set(account_ids)) if account_ids is not None else None
     only = wanted if wanted is not None and len(wanted) <= ONLY_LIMIT else None
-    if wanted is not None and only is None:
-        keep = set(wanted)
-        return [f for f in load_facts(session, as_of, measures, change_days) if f.account_id in keep]
+    keep = set(wanted) if wanted is not None and only is None else None  # many: all read, then filtered
     measures = sorted(set(measures))
     latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
-    now_values = _health_on(session, latest, measures, only) if latest is not None and measures else {}
+    now_values: dict[int, tuple[Any, ...]] = {}
+    if latest is not None and measures:
+        kept = _kept_measures(session, latest, measures) if only is None else None
+        now_values = kept if kept is not None else _health_on(session, latest, measures, only)
     earlier: dict[int, dict[int, tuple[Any, ...]]] = {}
     if latest is not None:
         for days in sorted(set(change_days)):
@@ -198,33 +243,33 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
                func.sum(case((and_(seen >= since7, seen < end), 1), else_=0)),
                func.sum(case((and_(seen >= since28, seen < end), 1), else_=0)))
         .where(ProductUser.account_id.is_not(None)), ProductUser.account_id, only).group_by(ProductUser.account_id))}
-    empty: MappingProxyType[str, float | None] = MappingProxyType({})
-    out = []
-    for a in session.execute(_within(select(
-            Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage, Account.owner,
-            Account.health_band, Account.score_key, Account.trend_key, Account.arr, Account.renewal_key)
-            .where(live_accounts()), Account.id, only).order_by(Account.id)):
-        values = now_values.get(a.id)
-        then = {days: EarlierHealth(found[0], MappingProxyType(dict(zip(measures, found[1:], strict=True))))
-                for days, by_account in earlier.items() if (found := by_account.get(a.id)) is not None}
-        first_seen, last_seen, active7, active28 = usage.get(a.id, (None, None, None, None))
-        start = starts.get(a.id)
-        renewal = a.renewal_key
-        if isinstance(renewal, str):
-            renewal = dt.date.fromisoformat(renewal)
-        out.append(AccountFacts(
-            account_id=a.id, name=a.name, segment=a.segment, tier=a.tier, lifecycle_stage=a.lifecycle_stage,
-            owner=a.owner, band=a.health_band,
-            score=None if a.score_key == NO_SCORE else a.score_key,
-            trend_30d=None if a.trend_key == NO_TREND else a.trend_key * 30,
-            measures=MappingProxyType(dict(zip(measures, values[1:], strict=True))) if values else empty,
-            earlier=MappingProxyType(then), open_alerts=tuple(alerts.get(a.id, ())),
-            arr=a.arr, renewal_date=None if renewal in (None, NO_RENEWAL) else renewal, start_date=start,
-            onboarding_start=start or (first_seen.date() if first_seen else None),
-            last_active_date=last_seen.date() if last_seen else None,
-            active_users_7d=int(active7) if active7 is not None else None,
-            active_users_28d=int(active28) if active28 is not None else None))
-    return out
+    rows = session.execute(_within(select(
+        Account.id, Account.name, Account.segment, Account.tier, Account.lifecycle_stage, Account.owner,
+        Account.health_band, Account.score_key, Account.trend_key, Account.arr, Account.renewal_key)
+        .where(live_accounts()), Account.id, only).order_by(Account.id)).all()
+    if keep is not None:
+        rows = [r for r in rows if r[0] in keep]
+    # Each column in one pass (list comprehensions over the transposed rows, dict lookups by account).
+    ids, names, segments, tiers, stages, owners, bands, scores, trends, arrs, renewals = (
+        [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in range(11)])
+    none4 = (None, None, None, None)
+    used = [usage.get(a, none4) for a in ids]
+    begun = [starts.get(a) for a in ids]
+    date_of, fromisoformat = dt.datetime.date, dt.date.fromisoformat
+    renewals = [fromisoformat(r) if isinstance(r, str) else r for r in renewals]
+    return FactColumns(
+        account_id=ids, name=names, segment=segments, tier=tiers, lifecycle_stage=stages, owner=owners, band=bands,
+        score=[None if x == NO_SCORE else x for x in scores],
+        trend_30d=[None if x == NO_TREND else x * 30 for x in trends],
+        measure_names=tuple(measures),
+        measures=[None if (v := now_values.get(a)) is None else v[1:] for a in ids],
+        earlier={days: [by_account.get(a) for a in ids] for days, by_account in earlier.items()},
+        open_alerts=[tuple(alerts.get(a, ())) for a in ids],
+        arr=arrs, renewal_date=[None if r is None or r == NO_RENEWAL else r for r in renewals], start_date=begun,
+        onboarding_start=[start or (date_of(u[0]) if u[0] else None) for start, u in zip(begun, used, strict=True)],
+        last_active_date=[date_of(u[1]) if u[1] else None for u in used],
+        active_users_7d=[int(u[2]) if u[2] is not None else None for u in used],
+        active_users_28d=[int(u[3]) if u[3] is not None else None for u in used])
 
 
 def _subscription_starts(session: Session, only: Sequence[int] | None = None) -> dict[int, dt.date]:
@@ -283,10 +328,11 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
     if not definitions:
         return summary
     some = sorted(set(account_ids)) if account_ids is not None else None
-    facts = load_facts(session, as_of, {m for _, d in definitions for m in d.measures},
-                       {n for _, d in definitions for n in d.change_days}, account_ids=some)
+    columns = load_fact_columns(session, as_of, {m for _, d in definitions for m in d.measures},
+                                {n for _, d in definitions for n in d.change_days}, account_ids=some)
+    made: dict[int, AccountFacts] = {}  # the rows' facts, made once for every list that may hold them
     for row, definition in definitions:
-        members = {m.account_id: list(m.reasons) for m in evaluate(definition, facts, as_of)}
+        members = {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)}
         entered, left = _store_members(session, tenant_id, row, members, as_of, some)
         if some is None:
             row.evaluated_on = as_of
@@ -312,26 +358,37 @@ def _store_members(session: Session, tenant_id: int, row: PortfolioList, members
     now = dt.datetime.now(dt.UTC)
     entered = [a for a in members if a not in stored]
     left = [a for a in stored if a not in members]
-    changed = [{"b_id": stored[a].id, "reasons": members[a], "version": row.version}
+    changed = [(stored[a].id, members[a], row.version)
                for a in members if a in stored and list(stored[a].reasons or []) != members[a]]
-    conn = session.connection()
     if entered:
-        conn.execute(insert(table), [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "entered_on": day,
-                                      "reasons": members[a], "version": row.version} for a in entered])
+        _insert(session, table, ("tenant_id", "list_id", "account_id", "entered_on", "reasons", "version"),
+                [(tenant_id, row.id, a, day, members[a], row.version) for a in entered])
     if left:
         ids = [stored[a].id for a in left]
+        conn = session.connection()
         for start in range(0, len(ids), CHUNK):
             conn.execute(delete(table).where(table.c.tenant_id == tenant_id, table.c.id.in_(ids[start:start + CHUNK])))
     if changed:
-        conn.execute(update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
-                     .values(reasons=bindparam("reasons"), version=bindparam("version")), changed)
-    history = [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "kind": "entered", "day": day,
-                "reasons": members[a], "version": row.version, "created_at": now} for a in entered]
-    history += [{"tenant_id": tenant_id, "list_id": row.id, "account_id": a, "kind": "left", "day": day,
-                 "reasons": list(stored[a].reasons or []), "version": row.version, "created_at": now} for a in left]
+        # An executemany by primary key (an UPDATE … FROM the JSON rows would be planned by SQLite as a scan of
+        # the rows per member: quadratic).
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
+            .values(reasons=bindparam("reasons"), version=bindparam("version")),
+            [{"b_id": i, "reasons": reasons, "version": version} for i, reasons, version in changed])
+    history = [(tenant_id, row.id, a, "entered", day, members[a], row.version, now) for a in entered]
+    history += [(tenant_id, row.id, a, "left", day, list(stored[a].reasons or []), row.version, now) for a in left]
     if history:
-        conn.execute(insert(events), history)
+        _insert(session, events, ("tenant_id", "list_id", "account_id", "kind", "day", "reasons", "version",
+                                  "created_at"), history)
     return len(entered), len(left)
+
+
+def _insert(session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert ``rows`` (values in ``columns`` order) with one INSERT … SELECT per `BATCH`, the rows travelling as
+    one JSON parameter (`store.bulk.json_rows`): no per-row parameter processing, in the order given."""
+    for start in range(0, len(rows), BATCH):
+        source = json_rows(session, [table.c[c] for c in columns], rows[start:start + BATCH])
+        session.connection().execute(insert(table).from_select(columns, select(*(source.c[c] for c in columns))))
 
 
 # --- membership events, for whoever reacts to them (plays) ----------------------------------------------

@@ -4,6 +4,7 @@ No I/O and no clock: `sync.lists` loads the facts from the store and writes memb
 and API show them. See docs/lists.md.
 """
 
+from worklists.columns import FactColumns, evaluate_columns
 from worklists.defaults import default_lists
 from worklists.definition import (
     FIELDS,
@@ -26,6 +27,7 @@ __all__ = [
     "AccountFacts",
     "Condition",
     "EarlierHealth",
+    "FactColumns",
     "ListDefinition",
     "ListError",
     "Member",
@@ -35,6 +37,7 @@ __all__ = [
     "default_lists",
     "dump_text",
     "evaluate",
+    "evaluate_columns",
     "field_kind",
     "load_definition",
 ]
