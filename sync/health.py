@@ -794,6 +794,8 @@ class _Deferred(NamedTuple):
     trend: float | None
 
 
+INSERT_BATCH = 1000
+"""Snapshots per INSERT of `_insert_day` (small: on SQLite the next batch's texts are made while one is written)."""
 _SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
                      "computed_at")
 
@@ -814,25 +816,47 @@ def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: 
     stamp = sqlite_utc_text(writer.computed_at)
     sql = (f"INSERT INTO {HealthSnapshot.__tablename__} ({', '.join(_SNAPSHOT_COLUMNS)}) "  # noqa: S608
            f"VALUES ({', '.join('?' * len(_SNAPSHOT_COLUMNS))})")
-    for start in range(0, len(rows), _SnapshotWriter.BATCH):  # a batch's texts at a time: memory stays flat
-        values: list[Any] = []
-        for account_id, score, trend in rows[start:start + _SnapshotWriter.BATCH]:
-            reasons = reasons_json(score.reasons)
-            parts = score.as_json(reasons)
-            if account_id not in parents:
-                found = texts.get(account_id)
-                if found is not None:
-                    parts = _with_benchmarks(parts, found)
-                done.add(account_id)
-            values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
-                           parts, reasons, trend, stamp) if sqlite
-                          else writer.row(account_id, score, trend, parts, reasons))
-        if sqlite:
-            connection.exec_driver_sql(sql, values)
-            panel_views.mark_every_account(session)
-        else:
-            session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+    # SQLite: a batch's INSERT runs on a helper thread (the driver leaves the GIL while SQLite writes) while the
+    # next batch's texts are made here; one batch at a time, in order, so the rows and their ids are the same.
+    writing: Future[Any] | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-insert") if sqlite else None
+    try:
+        for start in range(0, len(rows), INSERT_BATCH):  # a batch's texts at a time: memory stays flat
+            writing = _insert_batch(session, writer, tenant_id, rows[start:start + INSERT_BATCH], texts,
+                                    parents, done, sql, stamp, pool, writing)
+        if writing is not None:
+            writing.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return done
+
+
+def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, rows: list[_Deferred],
+                  texts: dict[int, str | None], parents: set[int], done: set[int], sql: str, stamp: str,
+                  pool: ThreadPoolExecutor | None, writing: Future[Any] | None) -> Future[Any] | None:
+    """One batch of `_insert_day`: its values made, then (SQLite, `pool`) its INSERT started on the pool once the
+    batch before (`writing`) is written — returned to be waited for —, or (elsewhere) executed here."""
+    values: list[Any] = []
+    sqlite = pool is not None
+    for account_id, score, trend in rows:
+        reasons = reasons_json(score.reasons)
+        parts = score.as_json(reasons)
+        if account_id not in parents:
+            found = texts.get(account_id)
+            if found is not None:
+                parts = _with_benchmarks(parts, found)
+            done.add(account_id)
+        values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
+                       parts, reasons, trend, stamp) if sqlite
+                      else writer.row(account_id, score, trend, parts, reasons))
+    if pool is None:
+        session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+        return None
+    if writing is not None:
+        writing.result()  # the batch before written (its error raised here)
+    panel_views.mark_every_account(session)
+    return pool.submit(session.connection().exec_driver_sql, sql, values)
 
 
 def _with_benchmarks(parts: str | None, found: str) -> str:

@@ -69,8 +69,12 @@ def _epoch(store: Store, tenant_id: int) -> int:
         return int(s.scalar(select(Tenant.panel_epoch).where(Tenant.id == tenant_id)) or 0)
 
 
-def test_one_pass_day_stores_what_chunk_writes_and_benchmarks_stored(store: Store,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("insert_batch", [1000, 2])
+def test_one_pass_day_stores_what_chunk_writes_and_benchmarks_stored(store: Store, monkeypatch: pytest.MonkeyPatch,
+                                                                       insert_batch: int) -> None:
+    """`insert_batch` 2: the day's INSERTs in several batches, each written on the helper thread (SQLite) while
+    the next batch's texts are made: the same rows in the same order (ids)."""
+    monkeypatch.setattr(sync.health, "INSERT_BATCH", insert_batch)
     tenant_id, ids = _world(store)
     model = default_model()
     score_tenant(store, tenant_id, model, DAY - dt.timedelta(days=1), since=DAY - dt.timedelta(days=6))
