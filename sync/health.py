@@ -212,15 +212,75 @@ def _series_statement(account_ids: list[int], start: dt.date, end: dt.date) -> t
             "GROUP BY account_id, user_key, event", (*account_ids, start.isoformat(), end.isoformat()))
 
 
+class _Parsed(NamedTuple):
+    """A chunk's series as columns (`_parse_series`): account id, day ordinal, user and event codes (into
+    `users`, `events`: code by key, in the order met), count — one entry per usage row."""
+
+    account: np.ndarray[Any, np.dtype[np.int64]]
+    ordinal: np.ndarray[Any, np.dtype[np.int64]]
+    user: np.ndarray[Any, np.dtype[np.int64]]
+    event: np.ndarray[Any, np.dtype[np.int64]]
+    counts: np.ndarray[Any, np.dtype[np.int64]]
+    users: dict[str, int]
+    events: dict[str, int]
+
+
+class _Series(NamedTuple):
+    """A chunk's series as read (`rows`) and parsed (`parsed`; None: a value the columns cannot hold)."""
+
+    rows: list[tuple[Any, ...]]
+    parsed: _Parsed | None
+
+
+def _parse_series(series: list[tuple[Any, ...]]) -> _Parsed | None:
+    """The rows of `_series_statement` as columns, the days and counts parsed by NumPy; None when a day is not
+    ``YYYY-MM-DD`` text or a count no whole number. Pure: `_SeriesAhead` runs it on its own thread."""
+    users: dict[str, int] = {}
+    names: dict[str, int] = {}
+    lengths = [len(days) // 10 for _, _, _, days, _ in series]
+    if any(len(days) % 10 for _, _, _, days, _ in series):
+        return None
+    rows = sum(lengths)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy warns (and stops) at text that is no number
+            count = np.fromstring(" ".join(c for *_, c in series), dtype=np.int64, sep=" ")
+        text = np.frombuffer("".join(days for _, _, _, days, _ in series).encode("ascii"), dtype=np.uint8)
+    except (ValueError, DeprecationWarning, UnicodeEncodeError):
+        return None
+    if len(count) != rows:
+        return None
+    digits = text.reshape(rows, 10).astype(np.int64) - ord("0")
+    dash = ord("-") - ord("0")
+    if rows and not ((digits[:, [4, 7]] == dash).all() and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] >= 0).all()
+                     and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] <= 9).all()):
+        return None
+    # yyyymmdd as a number; each distinct day (a few dozen) made an ordinal once
+    key = digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] @ np.array([10 ** k for k in range(7, -1, -1)], dtype=np.int64)
+    distinct, inverse = np.unique(key, return_inverse=True)
+    try:
+        ordinals = np.array([dt.date(k // 10000, k // 100 % 100, k % 100).toordinal()
+                             for k in distinct.tolist()], dtype=np.int64)
+    except ValueError:
+        return None
+    account = np.repeat(np.array([a for a, *_ in series], dtype=np.int64), lengths)
+    user = np.repeat(np.array([users.setdefault(u, len(users)) for _, u, *_ in series], dtype=np.int64), lengths)
+    event = np.repeat(np.array([names.setdefault(e, len(names)) for _, _, e, *_ in series], dtype=np.int64),
+                      lengths)
+    ordinal = ordinals[inverse.reshape(-1)] if rows else np.zeros(0, dtype=np.int64)
+    return _Parsed(account, ordinal, user, event, count, users, names)
+
+
 class _SeriesAhead:
     """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
     database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
-    run little wall time. The rows are those `_usage_series` would read itself."""
+    run little wall time; the rows are parsed there too (`_parse_series`, mostly NumPy, which leaves the GIL as
+    well). The rows are those `_usage_series` would read itself."""
 
     def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
         self.store, self.chunks, self.start, self.end = store, chunks, start, end
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
-        self.pending: dict[int, Future[list[tuple[Any, ...]]]] = {}
+        self.pending: dict[int, Future[_Series]] = {}
 
     @staticmethod
     def usable(store: Store) -> bool:
@@ -228,12 +288,13 @@ class _SeriesAhead:
         return (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
                 and "memory" not in str(url.query.get("mode", "")))
 
-    def _read(self, account_ids: list[int]) -> list[tuple[Any, ...]]:
+    def _read(self, account_ids: list[int]) -> _Series:
         with self.store.engine.connect() as connection:
-            return _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
+            rows = _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
+        return _Series(rows, _parse_series(rows))  # parsed here too: NumPy's parts leave the GIL as well
 
-    def get(self, k: int) -> list[tuple[Any, ...]]:
-        """Chunk `k`'s series (the next chunk's read started meanwhile)."""
+    def get(self, k: int) -> _Series:
+        """Chunk `k`'s series, read and parsed (the next chunk's read started meanwhile)."""
         for j in (k, k + 1):
             if j < len(self.chunks) and j not in self.pending:
                 self.pending[j] = self.executor.submit(self._read, self.chunks[j])
@@ -268,7 +329,7 @@ class InputLoader:
         self.last_day = last_day
         self.has_usage, self.has_helpdesk = sources if sources is not None else Sources.of(session)
 
-    def load_columns(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+    def load_columns(self, account_ids: list[int], series: _Series | list[tuple[Any, ...]] | None = None
                      ) -> tuple[list[AccountInputs], UsageColumns]:
         """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
         one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none).
@@ -329,55 +390,26 @@ class InputLoader:
         return _Usage(np.array(ids, dtype=np.int64), ordinal.astype(np.int64), user, event,
                       np.array(counts, dtype=np.int64), tuple(users), tuple(names))
 
-    def _usage_series(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+    def _usage_series(self, account_ids: list[int], series: _Series | list[tuple[Any, ...]] | None = None
                       ) -> _Usage | None:
         """`_usage_rows` on SQLite, read by series: one driver row per (account, user, event) holding its days
         (``YYYY-MM-DD`` text, concatenated) and counts (space-separated), parsed by NumPy — SQLite's own loop
-        over the rows, none in Python. None (read row by row instead) on another database, or when a value is
-        not what the columns can hold exactly (a day in another format, a count that is no whole number), or
-        when the chunk has user keys differing only in letter case (the signals then take the rows in their
-        stored order, which only the row-wise read keeps). `series`: the rows of `_series_statement`, read
-        already (`_SeriesAhead`)."""
+        over the rows, none in Python (`_parse_series`). None (read row by row instead) on another database, or
+        when a value is not what the columns can hold exactly (a day in another format, a count that is no whole
+        number), or when the chunk has user keys differing only in letter case (the signals then take the rows in
+        their stored order, which only the row-wise read keeps). `series`: the rows of `_series_statement`, read
+        (and parsed: a `_Series`) already (`_SeriesAhead`)."""
         connection = self.session.connection()
         if connection.dialect.name != "sqlite" or not account_ids:
             return None
         if series is None:
             series = _driver_rows(connection, *_series_statement(account_ids, self.window_start, self.last_day))
+        parsed = series.parsed if isinstance(series, _Series) else _parse_series(series)
+        if parsed is None:
+            return None
+        account, ordinal, user, event, count, users, names = parsed
+        users, names = dict(users), dict(names)  # the milestones' codes added to this chunk's own copies
         milestones = self._milestones_before(account_ids)
-        users: dict[str, int] = {}
-        names: dict[str, int] = {}
-        lengths = [len(days) // 10 for _, _, _, days, _ in series]
-        if any(len(days) % 10 for _, _, _, days, _ in series):
-            return None
-        rows = sum(lengths)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # NumPy warns (and stops) at text that is no number
-                count = np.fromstring(" ".join(c for *_, c in series), dtype=np.int64, sep=" ")
-            text = np.frombuffer("".join(days for _, _, _, days, _ in series).encode("ascii"), dtype=np.uint8)
-        except (ValueError, DeprecationWarning, UnicodeEncodeError):
-            return None
-        if len(count) != rows:
-            return None
-        digits = text.reshape(rows, 10).astype(np.int64) - ord("0")
-        dash = ord("-") - ord("0")
-        if rows and not ((digits[:, [4, 7]] == dash).all() and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] >= 0).all()
-                         and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] <= 9).all()):
-            return None
-        # yyyymmdd as a number; each distinct day (a few dozen) made an ordinal once
-        key = digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] @ np.array([10 ** k for k in range(7, -1, -1)], dtype=np.int64)
-        distinct, inverse = np.unique(key, return_inverse=True)
-        try:
-            ordinals = np.array([dt.date(k // 10000, k // 100 % 100, k % 100).toordinal()
-                                 for k in distinct.tolist()], dtype=np.int64)
-        except ValueError:
-            return None
-        account = np.repeat(np.array([a for a, *_ in series], dtype=np.int64), lengths)
-        user = np.repeat(np.array([users.setdefault(u, len(users)) for _, u, *_ in series], dtype=np.int64),
-                         lengths)
-        event = np.repeat(np.array([names.setdefault(e, len(names)) for _, _, e, *_ in series], dtype=np.int64),
-                          lengths)
-        ordinal = ordinals[inverse.reshape(-1)] if rows else np.zeros(0, dtype=np.int64)
         if milestones:
             milestone = users.setdefault("(milestone)", len(users))
             account = np.r_[account, np.array([a for a, _, _ in milestones], dtype=np.int64)]
