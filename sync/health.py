@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
 from scoring import (
+    BANDS,
     AccountInputs,
     ChildHealth,
     ContactFact,
@@ -52,11 +53,14 @@ from scoring import (
     HealthModel,
     HealthScore,
     NpsAnswer,
+    ScoreBatch,
     Signals,
+    SignalTable,
     TicketFact,
     UsageColumns,
     UsageDay,
     benchmark_json,
+    benchmark_json_columns,
     compute_signal_table,
     evaluate_alerts,
     reasons_json,
@@ -647,7 +651,13 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
         with phase("load"), store.session(tenant_id) as session:
             facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
     # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
-    deferred: list[_Deferred] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY else None
+    deferred: list[_Deferred | _LazyChunk] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY \
+        else None
+    columns: list[tuple[SignalTable, list[int], list[str | None]]] = []
+    """A deferred run's signal tables, with their accounts' ids and segments: the day's benchmarks are read from
+    them (`_benchmark_texts_of`)."""
+    order: list[int] = []
+    """Every scored account in the order scored (the final scores' order, whatever chunk built them when)."""
     chunks = list(_chunks(account_ids))
     ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
              if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
@@ -671,36 +681,50 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                     with phase("signals"):
                         table = compute_signal_table(inputs, as_of, model, usage)
                     with phase("scores"):
-                        batch = score_table(table, model, priors).to_list()
+                        scored = score_table(table, model, priors)
+                        # A deferred chunk none of whose accounts has a snapshot of the day yet keeps its scores as
+                        # arrays: its `HealthScore`s are built when its snapshots are inserted (`_LazyChunk`).
+                        lazy = deferred is not None and not any(
+                            s.day >= days[0] for account_id in chunk for s in history.get(account_id, ()))
+                        batch = [] if lazy else scored.to_list()
+                    if deferred is not None:
+                        columns.append((table, [a.account_id for a in inputs], [a.segment for a in inputs]))
+                        order += columns[-1][1]
                 else:
                     with phase("load"):
                         inputs = loader.load(chunk)
-                snapshots_started = _clocks()
-                writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
-                for position, account in enumerate(inputs):
-                    snaps = history.get(account.account_id, [])
-                    before = [s for s in snaps if s.day < days[0]]
-                    prior = priors.get(account.account_id)
-                    if len(days) == 1:
-                        signals, scores = [table.row(position)], [batch[position]]
-                    else:
-                        # One pass over the account's facts for the whole range (the same signals as day by day).
-                        signals = signal_series(account, days[0], as_of, model)
-                        scores = score_series(signals, model, prior)
-                    # The trend reads the scores stored before the range and those of the range itself (a day's
-                    # own earlier snapshot, about to be replaced, is not part of it).
-                    points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
-                    points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
-                    slopes = slopes_by_day(points, first, last, TREND_DAYS)
-                    writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
-                    final = scores[-1]
-                    yesterday = scores[-2] if len(scores) > 1 else prior
-                    if yesterday is not None and yesterday.band != final.band:
-                        summary.band_changes += 1
-                    final_scores[final.account_id] = final
-                    final_signals[final.account_id] = signals[-1]
-                writer.flush()
-                summary.add_time("snapshots", snapshots_started)
+                    lazy = False
+                if lazy:
+                    assert deferred is not None
+                    with phase("snapshots"):
+                        summary.band_changes += _defer_chunk(deferred, scored, inputs, history, priors, first, last)
+                else:
+                    snapshots_started = _clocks()
+                    writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
+                    for position, account in enumerate(inputs):
+                        snaps = history.get(account.account_id, [])
+                        before = [s for s in snaps if s.day < days[0]]
+                        prior = priors.get(account.account_id)
+                        if len(days) == 1:
+                            signals, scores = [table.row(position)], [batch[position]]
+                        else:
+                            # One pass over the account's facts for the whole range (the same signals as day by day).
+                            signals = signal_series(account, days[0], as_of, model)
+                            scores = score_series(signals, model, prior)
+                        # The trend reads the scores stored before the range and those of the range itself (a day's
+                        # own earlier snapshot, about to be replaced, is not part of it).
+                        points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
+                        points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
+                        slopes = slopes_by_day(points, first, last, TREND_DAYS)
+                        writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
+                        final = scores[-1]
+                        yesterday = scores[-2] if len(scores) > 1 else prior
+                        if yesterday is not None and yesterday.band != final.band:
+                            summary.band_changes += 1
+                        final_scores[final.account_id] = final
+                        final_signals[final.account_id] = signals[-1]
+                    writer.flush()
+                    summary.add_time("snapshots", snapshots_started)
                 commit_started = _clocks()
             summary.add_time("commit", commit_started)
             if progress:
@@ -714,12 +738,18 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             written: set[int] | None = None
             if deferred is not None:
                 with phase("benchmarks"):
-                    texts = _benchmark_texts(model, final_signals) if final_signals else {}
+                    texts = _benchmark_texts_of(model, columns)
+                    columns.clear()
                 with phase("snapshots"):
                     parents = {p for p in session.scalars(select(Account.parent_id).where(
                         Account.parent_id.is_not(None)).distinct()) if p is not None}
-                    written = _insert_day(session, tenant_id, deferred, texts, parents)
+                    written = _insert_day(session, tenant_id, _deferred_batches(deferred, final_scores, final_signals),
+                                          texts, parents)
                     deferred.clear()
+                    if len(final_scores) == len(order) and list(final_scores) != order:
+                        # the scores of chunks built at the insert come last: the accounts' own order again
+                        final_scores = {a: final_scores[a] for a in order}
+                        final_signals = {a: final_signals[a] for a in order}
             with phase("rollup"):
                 _roll_up_parents(session, model, as_of, final_scores)
             with phase("benchmarks"):
@@ -767,7 +797,7 @@ class _SnapshotWriter:
     BATCH = 5000
 
     def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False,
-                 deferred: list[_Deferred] | None = None) -> None:
+                 deferred: list[_Deferred | _LazyChunk] | None = None) -> None:
         self.session = session
         self.tenant_id = tenant_id
         self.keep_benchmarks = keep_benchmarks
@@ -826,13 +856,71 @@ class _Deferred(NamedTuple):
     trend: float | None
 
 
+class _LazyChunk(NamedTuple):
+    """A chunk of a whole workspace's one-day run none of whose accounts had a snapshot of the day: its scores as
+    arrays (`scoring.ScoreBatch`), each account's `HealthScore` and `Signals` built when the chunk's snapshots are
+    inserted (`_deferred_batches`), in the same order."""
+
+    batch: ScoreBatch
+    account_ids: list[int]
+    trends: list[float | None]
+
+
+def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
+                 history: dict[int, list[HealthSnapshot]], priors: dict[int, HealthScore], first: int, last: int
+                 ) -> int:
+    """Defer a chunk of one day whose accounts have no snapshot of the day (`_LazyChunk`): each account's trend
+    from the scores stored before the day and the day's own score, read from the arrays — what the loop of
+    `_score_tenant` reads from the built scores. Returns how many accounts changed band since their prior score."""
+    values, has, bands = scored.scores.tolist(), scored.scored.tolist(), scored.band_codes.tolist()
+    trends: list[float | None] = []
+    changes = 0
+    for position, account in enumerate(inputs):
+        account_id = account.account_id
+        points = [(s.day.toordinal(), s.score) for s in history.get(account_id, ()) if s.score is not None]
+        if has[position]:
+            points.append((last, values[position]))
+        trends += slopes_by_day(points, first, last, TREND_DAYS)
+        prior = priors.get(account_id)
+        if prior is not None and prior.band != (BANDS[bands[position]] if has[position] else None):
+            changes += 1
+    deferred.append(_LazyChunk(scored, [a.account_id for a in inputs], trends))
+    return changes
+
+
+def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict[int, HealthScore],
+                      final_signals: dict[int, Signals]) -> Iterator[list[_Deferred]]:
+    """The deferred snapshots in order, in batches of at most `INSERT_BATCH`; a `_LazyChunk`'s scores built here
+    (while the batch before is written) and added to `final_scores` and `final_signals`."""
+    rows: list[_Deferred] = []
+    for item in deferred:
+        if isinstance(item, _Deferred):
+            rows.append(item)
+            if len(rows) >= INSERT_BATCH:
+                yield rows
+                rows = []
+            continue
+        if rows:
+            yield rows
+            rows = []
+        built = item.batch.to_list()
+        table = item.batch.table
+        for position, (account_id, score) in enumerate(zip(item.account_ids, built, strict=True)):
+            final_scores[account_id] = score
+            final_signals[account_id] = table.row(position)
+        yield [_Deferred(a, score, trend) for a, score, trend in zip(item.account_ids, built, item.trends,
+                                                                     strict=True)]
+    if rows:
+        yield rows
+
+
 INSERT_BATCH = 1000
 """Snapshots per INSERT of `_insert_day` (small: on SQLite the next batch's texts are made while one is written)."""
 _SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
                      "computed_at")
 
 
-def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: dict[int, str | None],
+def _insert_day(session: Session, tenant_id: int, batches: Iterable[list[_Deferred]], texts: dict[int, str | None],
                 parents: set[int]) -> set[int]:
     """Insert a one-day run's new snapshots, each account's benchmarks (`texts`) already in its parts — the text
     `_benchmarks` would have made of them afterwards — but a parent's (its roll-up goes into its parts first,
@@ -853,9 +941,8 @@ def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: 
     writing: Future[Any] | None = None
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-insert") if sqlite else None
     try:
-        for start in range(0, len(rows), INSERT_BATCH):  # a batch's texts at a time: memory stays flat
-            writing = _insert_batch(session, writer, tenant_id, rows[start:start + INSERT_BATCH], texts,
-                                    parents, done, sql, stamp, pool, writing)
+        for rows in batches:  # a batch's texts at a time: memory stays flat
+            writing = _insert_batch(session, writer, tenant_id, rows, texts, parents, done, sql, stamp, pool, writing)
         if writing is not None:
             writing.result()
     finally:
@@ -944,6 +1031,22 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
         snap.reasons = [r.as_dict() for r in rolled.reasons] + list(snap.reasons or [])
         snap.parts = {**(snap.parts or {}),
                       "rollup": {"weight_by": rolled.weight_by, "counted": list(rolled.counted)}}
+
+
+def _benchmark_texts_of(model: HealthModel, columns: list[tuple[SignalTable, list[int], list[str | None]]]
+                        ) -> dict[int, str | None]:
+    """`_benchmark_texts` of the accounts of these signal tables (with their ids and segments), read from the
+    tables' columns (`scoring.benchmark_json_columns`): no `Signals` needed."""
+    if not columns:
+        return {}
+    names = dict.fromkeys(m.signal for m in model.measures.values())
+    values = {n: np.concatenate([table.values[n] for table, _, _ in columns]) for n in names}
+    present = {n: np.concatenate([table.present[n] for table, _, _ in columns]) for n in names}
+    ids = [a for _, chunk, _ in columns for a in chunk]
+    segments = [s for _, _, chunk in columns for s in chunk]
+    found = benchmark_json_columns(values, present, segments, model,
+                                   lambda: [table.row(i) for table, _, _ in columns for i in range(len(table))])
+    return dict(zip(ids, found, strict=True))
 
 
 def _benchmark_texts(model: HealthModel, signals: dict[int, Signals]) -> dict[int, str | None]:
