@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -285,6 +286,7 @@ class _SeriesAhead:
         self.store, self.chunks, self.start, self.end = store, chunks, start, end
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
         self.pending: dict[int, Future[_Series]] = {}
+        self.taken: set[int] = set()
 
     @staticmethod
     def usable(store: Store) -> bool:
@@ -297,11 +299,21 @@ class _SeriesAhead:
             rows = _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
         return _Series(rows, _parse_series(rows))  # parsed here too: NumPy's parts leave the GIL as well
 
+    def prefetch(self, upto: int) -> None:
+        """Read chunks up to `upto` (excluded) ahead, in order (those not read or started yet)."""
+        for j in range(upto):
+            if j < len(self.chunks) and j not in self.pending and j not in self.taken:
+                self.pending[j] = self.executor.submit(self._read, self.chunks[j])
+
+    def ready(self, k: int) -> bool:
+        """Whether chunk `k`'s series are read (true past the last chunk: nothing to wait for)."""
+        found = self.pending.get(k)
+        return k >= len(self.chunks) or (found is not None and found.done())
+
     def get(self, k: int) -> _Series:
         """Chunk `k`'s series, read and parsed (the next chunk's read started meanwhile)."""
-        for j in (k, k + 1):
-            if j < len(self.chunks) and j not in self.pending:
-                self.pending[j] = self.executor.submit(self._read, self.chunks[j])
+        self.prefetch(k + 2)
+        self.taken.add(k)
         return self.pending.pop(k).result()
 
     def close(self) -> None:
@@ -646,10 +658,20 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     phase = summary.phase
     with phase("history"), store.session(tenant_id) as session:
         sources = Sources.of(session)
+    chunks = list(_chunks(account_ids))
+    ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
+             if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
+    if ahead is not None:
+        ahead.prefetch(2)  # the first chunks' usage read while the facts are
     facts = None
     if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
-        with phase("load"), store.session(tenant_id) as session:
-            facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
+        try:
+            with phase("load"), store.session(tenant_id) as session:
+                facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
+        except BaseException:
+            if ahead is not None:
+                ahead.close()
+            raise
     # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
     deferred: list[_Deferred | _LazyChunk] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY \
         else None
@@ -658,9 +680,6 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     them (`_benchmark_texts_of`)."""
     order: list[int] = []
     """Every scored account in the order scored (the final scores' order, whatever chunk built them when)."""
-    chunks = list(_chunks(account_ids))
-    ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
-             if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
     try:
         for k, chunk in enumerate(chunks):
             with store.session(tenant_id) as session:
@@ -698,6 +717,13 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                     assert deferred is not None
                     with phase("snapshots"):
                         summary.band_changes += _defer_chunk(deferred, scored, inputs, history, priors, first, last)
+                        # While the next chunk's usage is still being read: build the scores deferred so far.
+                        waiting = (item for item in deferred if isinstance(item, _LazyChunk) and item.rows is None)
+                        while ahead is not None and not ahead.ready(k + 1):
+                            item = next(waiting, None)
+                            if item is None:
+                                break
+                            item.build(final_scores, final_signals)
                 else:
                     snapshots_started = _clocks()
                     writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
@@ -856,14 +882,32 @@ class _Deferred(NamedTuple):
     trend: float | None
 
 
-class _LazyChunk(NamedTuple):
+class _LazyChunk:
     """A chunk of a whole workspace's one-day run none of whose accounts had a snapshot of the day: its scores as
-    arrays (`scoring.ScoreBatch`), each account's `HealthScore` and `Signals` built when the chunk's snapshots are
-    inserted (`_deferred_batches`), in the same order."""
+    arrays (`scoring.ScoreBatch`), each account's `HealthScore` and `Signals` built later (`build`: while the run
+    waits for a chunk's usage, else when the chunk's snapshots are inserted), in the same order."""
 
-    batch: ScoreBatch
-    account_ids: list[int]
-    trends: list[float | None]
+    __slots__ = ("account_ids", "batch", "rows", "trends")
+
+    def __init__(self, batch: ScoreBatch, account_ids: list[int], trends: list[float | None]) -> None:
+        self.batch: ScoreBatch | None = batch
+        self.account_ids = account_ids
+        self.trends = trends
+        self.rows: list[_Deferred] | None = None
+
+    def build(self, final_scores: dict[int, HealthScore], final_signals: dict[int, Signals]) -> list[_Deferred]:
+        """The chunk's snapshots to insert (built once), its scores and signals added to the run's."""
+        if self.rows is None:
+            assert self.batch is not None
+            built = self.batch.to_list()
+            table = self.batch.table
+            for position, (account_id, score) in enumerate(zip(self.account_ids, built, strict=True)):
+                final_scores[account_id] = score
+                final_signals[account_id] = table.row(position)
+            self.rows = [_Deferred(a, score, trend)
+                         for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
+            self.batch = None  # the arrays are no longer needed
+        return self.rows
 
 
 def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
@@ -903,18 +947,16 @@ def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict
         if rows:
             yield rows
             rows = []
-        built = item.batch.to_list()
-        table = item.batch.table
-        for position, (account_id, score) in enumerate(zip(item.account_ids, built, strict=True)):
-            final_scores[account_id] = score
-            final_signals[account_id] = table.row(position)
-        yield [_Deferred(a, score, trend) for a, score, trend in zip(item.account_ids, built, item.trends,
-                                                                     strict=True)]
+        yield item.build(final_scores, final_signals)
+        item.rows = None  # inserted: its rows' memory freed as the insert goes on
     if rows:
         yield rows
 
 
 INSERT_BATCH = 1000
+ROWS_PER_INSERT = 90
+"""Rows per statement of a one-day run's INSERTs on SQLite (`_insert_rows`): ten columns each, 900 parameters, within
+the 999 of SQLite builds before 3.32."""
 """Snapshots per INSERT of `_insert_day` (small: on SQLite the next batch's texts are made while one is written)."""
 _SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
                      "computed_at")
@@ -975,7 +1017,17 @@ def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, row
     if writing is not None:
         writing.result()  # the batch before written (its error raised here)
     panel_views.mark_every_account(session)
-    return pool.submit(session.connection().exec_driver_sql, sql, values)
+    return pool.submit(_insert_rows, session.connection(), sql, values)
+
+
+def _insert_rows(connection: Any, sql: str, values: list[tuple[Any, ...]]) -> None:
+    """`values` inserted by `sql`'s multi-row form, `ROWS_PER_INSERT` rows a statement, in order: SQLite runs a
+    statement's rows in one step without the GIL (an ``executemany`` takes the GIL back for every row, and a
+    thread waiting for it while the scoring thread runs Python waits up to the switch interval each time)."""
+    head, _, row = sql.partition(" VALUES ")
+    for start in range(0, len(values), ROWS_PER_INSERT):
+        part = values[start:start + ROWS_PER_INSERT]
+        connection.exec_driver_sql(f"{head} VALUES {', '.join([row] * len(part))}", tuple(chain.from_iterable(part)))
 
 
 def _with_benchmarks(parts: str | None, found: str) -> str:

@@ -127,11 +127,15 @@ def test_a_day_scored_again_keeps_one_snapshot_each_with_benchmarks(store: Store
         assert row[5].count('"benchmarks"') == 1
 
 
+@pytest.mark.parametrize("reads_slow", [False, True])
 def test_one_pass_day_with_chunks_built_now_and_at_the_insert_keeps_the_accounts_order(
-        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+        store: Store, monkeypatch: pytest.MonkeyPatch, reads_slow: bool) -> None:
     """Chunks of two accounts; one account keeps its snapshot of the day (its chunk is scored as before, its
-    snapshot updated in place), the other chunks' scores are built at the insert (`_LazyChunk`): the same rows,
-    and the alerts raised in the accounts' order, as the chunked path."""
+    snapshot updated in place), the other chunks' scores are built at the insert (`_LazyChunk`) — or, `reads_slow`
+    (SQLite: the next chunk's usage never read yet when asked), while the loop waits —: the same rows, and the
+    alerts raised in the accounts' order, as the chunked path."""
+    if reads_slow:
+        monkeypatch.setattr(sync.health._SeriesAhead, "ready", lambda self, k: False)
     monkeypatch.setattr(sync.health, "_chunks", lambda ids, size=2: [ids[k:k + 2] for k in range(0, len(ids), 2)])
     tenant_id, ids = _world(store)
     model = default_model()
