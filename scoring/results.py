@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 from operator import itemgetter
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, cast
 
 Status = Literal["good", "average", "poor", "missing"]
 ReasonKind = Literal["change", "weak", "rollup"]
@@ -110,9 +110,8 @@ class HealthScore:
         parts = self.parts
         if len(set(map(_MEASURE, parts))) != len(parts):
             return json.dumps(self.as_dict())  # a measure twice: the dict keeps one, as json.dumps shows
-        texts = list(map(_PART_TEXT.get, parts))
-        if None in texts:
-            texts = list(map(_part_json, parts))
+        found = list(map(_PART_TEXT.get, parts))
+        texts: list[str] = list(map(_part_json, parts)) if None in found else cast(list[str], found)
         # `dimensions`, the same operations in the same order
         points: dict[str, float] = {}
         weights: dict[str, float] = {}

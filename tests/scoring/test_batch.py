@@ -239,8 +239,12 @@ def test_score_json_text_is_json_dumps_of_its_dict(case: tuple[HealthModel, list
     model, batch, previous = case
 
     def as_run(s: Signals) -> Signals:
-        return Signals(**{f: (float(v) + 0.0 if type(v) is int or (type(v) is float and v == 0.0) else v)
-                          if f in SIGNALS else v for f in Signals.__slots__ for v in [getattr(s, f)]})
+        fields: dict[str, Any] = {f: getattr(s, f) for f in Signals.__slots__}
+        for name in SIGNALS:
+            v = fields[name]
+            if type(v) is int or (type(v) is float and v == 0.0):
+                fields[name] = float(v) + 0.0
+        return Signals(**fields)
 
     batch = [as_run(s) for s in batch]
     for score in [*score_table(SignalTable.from_signals(batch), model, previous).to_list()] * 2:
