@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -212,7 +213,7 @@ def _driver_rows(connection: Any, sql: str, parameters: tuple[Any, ...]) -> list
 def _series_statement(account_ids: list[int], start: dt.date, end: dt.date) -> tuple[str, tuple[Any, ...]]:
     """SQLite's read of the accounts' usage by series (`InputLoader._usage_series`) from `start` to `end`."""
     marks = ",".join("?" * len(account_ids))  # placeholders only: the ids are bound
-    return ("SELECT account_id, user_key, event, group_concat(day, ''), group_concat(count, ' ') "  # noqa: S608
+    return ("SELECT account_id, user_key, event, group_concat(day, '') AS d, group_concat(count, ' ') AS c "  # noqa: S608
             f"FROM usage_daily WHERE account_id IN ({marks}) AND day >= ? AND day <= ? "
             "GROUP BY account_id, user_key, event", (*account_ids, start.isoformat(), end.isoformat()))
 
@@ -295,8 +296,13 @@ class _SeriesAhead:
                 and "memory" not in str(url.query.get("mode", "")))
 
     def _read(self, account_ids: list[int]) -> _Series:
+        # The series as one JSON array in one row: SQLite's whole read is one step without the GIL (a row per
+        # series would take the GIL back for each row, and waits for it while the scoring thread runs Python).
+        sql, parameters = _series_statement(account_ids, self.start, self.end)
+        whole = f"SELECT json_group_array(json_array(account_id, user_key, event, d, c)) FROM ({sql})"  # noqa: S608
         with self.store.engine.connect() as connection:
-            rows = _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
+            found = _driver_rows(connection, whole, parameters)
+        rows = [tuple(row) for row in json.loads(found[0][0])] if found and found[0][0] else []
         return _Series(rows, _parse_series(rows))  # parsed here too: NumPy's parts leave the GIL as well
 
     def prefetch(self, upto: int) -> None:
@@ -954,9 +960,12 @@ def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict
 
 
 INSERT_BATCH = 1000
-ROWS_PER_INSERT = 90
-"""Rows per statement of a one-day run's INSERTs on SQLite (`_insert_rows`): ten columns each, 900 parameters, within
-the 999 of SQLite builds before 3.32."""
+INSERT_ON_THREAD = True
+"""SQLite: a one-day run's INSERTs on a helper thread (`_insert_rows`) while the next batch's texts are made; False:
+one ``executemany`` per batch on the run's own thread."""
+ROWS_PER_INSERT = 1000
+"""Rows per statement of a one-day run's INSERTs on SQLite (`_insert_rows`) at most: fewer where the build binds
+fewer parameters per statement (999 before SQLite 3.32: 99 rows of ten columns)."""
 """Snapshots per INSERT of `_insert_day` (small: on SQLite the next batch's texts are made while one is written)."""
 _SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
                      "computed_at")
@@ -981,10 +990,12 @@ def _insert_day(session: Session, tenant_id: int, batches: Iterable[list[_Deferr
     # SQLite: a batch's INSERT runs on a helper thread (the driver leaves the GIL while SQLite writes) while the
     # next batch's texts are made here; one batch at a time, in order, so the rows and their ids are the same.
     writing: Future[Any] | None = None
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-insert") if sqlite else None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-insert") if sqlite and INSERT_ON_THREAD \
+        else None
     try:
         for rows in batches:  # a batch's texts at a time: memory stays flat
-            writing = _insert_batch(session, writer, tenant_id, rows, texts, parents, done, sql, stamp, pool, writing)
+            writing = _insert_batch(session, writer, tenant_id, rows, texts, parents, done, sql, stamp, sqlite, pool,
+                                    writing)
         if writing is not None:
             writing.result()
     finally:
@@ -995,11 +1006,11 @@ def _insert_day(session: Session, tenant_id: int, batches: Iterable[list[_Deferr
 
 def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, rows: list[_Deferred],
                   texts: dict[int, str | None], parents: set[int], done: set[int], sql: str, stamp: str,
-                  pool: ThreadPoolExecutor | None, writing: Future[Any] | None) -> Future[Any] | None:
-    """One batch of `_insert_day`: its values made, then (SQLite, `pool`) its INSERT started on the pool once the
-    batch before (`writing`) is written — returned to be waited for —, or (elsewhere) executed here."""
+                  sqlite: bool, pool: ThreadPoolExecutor | None, writing: Future[Any] | None) -> Future[Any] | None:
+    """One batch of `_insert_day`: its values made, then (SQLite with a `pool`) its INSERT started on the pool once
+    the batch before (`writing`) is written — returned to be waited for —, or executed here (SQLite: one driver
+    ``executemany``)."""
     values: list[Any] = []
-    sqlite = pool is not None
     for account_id, score, trend in rows:
         reasons = reasons_json(score.reasons)
         parts = score.as_json(reasons)
@@ -1011,8 +1022,12 @@ def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, row
         values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
                        parts, reasons, trend, stamp) if sqlite
                       else writer.row(account_id, score, trend, parts, reasons))
-    if pool is None:
+    if not sqlite:
         session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+        return None
+    if pool is None:
+        session.connection().exec_driver_sql(sql, values)
+        panel_views.mark_every_account(session)
         return None
     if writing is not None:
         writing.result()  # the batch before written (its error raised here)
@@ -1025,8 +1040,11 @@ def _insert_rows(connection: Any, sql: str, values: list[tuple[Any, ...]]) -> No
     statement's rows in one step without the GIL (an ``executemany`` takes the GIL back for every row, and a
     thread waiting for it while the scoring thread runs Python waits up to the switch interval each time)."""
     head, _, row = sql.partition(" VALUES ")
-    for start in range(0, len(values), ROWS_PER_INSERT):
-        part = values[start:start + ROWS_PER_INSERT]
+    driver = connection.connection.driver_connection
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(driver, "getlimit") else 999
+    per = max(1, min(ROWS_PER_INSERT, limit // len(_SNAPSHOT_COLUMNS)))
+    for start in range(0, len(values), per):
+        part = values[start:start + per]
         connection.exec_driver_sql(f"{head} VALUES {', '.join([row] * len(part))}", tuple(chain.from_iterable(part)))
 
 

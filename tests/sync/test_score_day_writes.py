@@ -75,12 +75,15 @@ def _epoch(store: Store, tenant_id: int) -> int:
         return int(s.scalar(select(Tenant.panel_epoch).where(Tenant.id == tenant_id)) or 0)
 
 
-@pytest.mark.parametrize("insert_batch", [1000, 2])
+@pytest.mark.parametrize(("insert_batch", "on_thread"), [(1000, True), (2, True), (2, False)])
 def test_one_pass_day_stores_what_chunk_writes_and_benchmarks_stored(store: Store, monkeypatch: pytest.MonkeyPatch,
-                                                                       insert_batch: int) -> None:
+                                                                       insert_batch: int, on_thread: bool) -> None:
     """`insert_batch` 2: the day's INSERTs in several batches, each written on the helper thread (SQLite) while
-    the next batch's texts are made: the same rows in the same order (ids)."""
+    the next batch's texts are made, or (`on_thread` False) one executemany each; 1000: one batch in two multi-row
+    statements (four rows at most each): the same rows in the same order (ids)."""
     monkeypatch.setattr(sync.health, "INSERT_BATCH", insert_batch)
+    monkeypatch.setattr(sync.health, "INSERT_ON_THREAD", on_thread)
+    monkeypatch.setattr(sync.health, "ROWS_PER_INSERT", 4)
     tenant_id, ids = _world(store)
     model = default_model()
     score_tenant(store, tenant_id, model, DAY - dt.timedelta(days=1), since=DAY - dt.timedelta(days=6))
