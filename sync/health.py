@@ -11,6 +11,11 @@ chunk's facts are loaded once for the whole day range (the engine ignores facts 
 the day it scores). A multi-day run (the first score's 180-day backfill) computes each
 account's days in one pass (`scoring.signal_series`, `score_series`, `slopes_by_day`: the same
 results as scoring each day alone) and writes new snapshots as multi-row INSERTs.
+
+A whole workspace's one-day run (the nightly score) uses both cores on SQLite: the next chunks' usage is read and
+parsed on a second thread (one JSON row per chunk, `_SeriesAhead`), a chunk's scores stay arrays until its
+snapshots are due (`_LazyChunk`: built while the loop waits for usage, else at the insert), and the day's snapshots
+are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`).
 """
 
 from __future__ import annotations
