@@ -14,8 +14,8 @@ give the same results as the above day by day, in one pass per account. For many
 """
 
 from scoring.alerts import AlertCandidate, AlertOutcome, evaluate_alerts, raised_alerts
-from scoring.batch import ScoreBatch, SignalTable, score_table
-from scoring.benchmarks import MeasureBenchmark, benchmark, benchmark_json
+from scoring.batch import BANDS, ScoreBatch, SignalTable, score_table
+from scoring.benchmarks import MeasureBenchmark, benchmark, benchmark_json, benchmark_json_columns
 from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
 from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint
@@ -28,6 +28,7 @@ from scoring.signals import SIGNALS, Signals, SignalSettings, compute_signals
 from scoring.trend import DayScore, Trend, score_trend, slopes_by_day
 
 __all__ = [
+    "BANDS",
     "SIGNALS",
     "AccountInputs",
     "AlertCandidate",
@@ -54,6 +55,7 @@ __all__ = [
     "UsageDay",
     "benchmark",
     "benchmark_json",
+    "benchmark_json_columns",
     "choose_profile",
     "compute_signal_table",
     "compute_signals",

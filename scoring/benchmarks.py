@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,35 +69,51 @@ def benchmark(signals: Sequence[Signals], model: HealthModel) -> dict[int, dict[
 def benchmark_json(signals: Sequence[Signals], model: HealthModel) -> list[str | None]:
     """For each account of `signals`, in order, the JSON text of its snapshot's ``benchmarks`` part —
     ``json.dumps({measure: {"segment_percentile": …, "base_percentile": …}})`` for every measure with a
-    value, in the model's order, as `benchmark` gives them — or None when it has no measure with a value.
+    value, in the model's order, as `benchmark` gives them — or None when it has no measure with a value
+    (`benchmark_json_columns` of the accounts' values)."""
+    n = len(signals)
+    values: dict[str, npt.NDArray[np.float64]] = {}
+    present: dict[str, npt.NDArray[np.bool_]] = {}
+    for name in dict.fromkeys(m.signal for m in model.measures.values()):
+        raw = [getattr(s, name) for s in signals]
+        present[name] = np.fromiter((v is not None for v in raw), dtype=bool, count=n)
+        values[name] = np.array([np.nan if v is None else v for v in raw], dtype=np.float64).reshape(n)
+    return benchmark_json_columns(values, present, [s.segment for s in signals], model, lambda: signals)
+
+
+def benchmark_json_columns(values: Mapping[str, npt.NDArray[np.float64]],
+                           present: Mapping[str, npt.NDArray[np.bool_]], segments: Sequence[str | None],
+                           model: HealthModel, rows: Callable[[], Sequence[Signals]]) -> list[str | None]:
+    """`benchmark_json` of accounts given as columns: each measure's signal's values (`values[signal]`, read
+    where `present[signal]`) and each account's segment; `rows()` gives the accounts' `Signals`, asked for only
+    when a present value is NaN.
 
     Over arrays: each measure's values sorted once, every account's rank a `searchsorted`, its segment's
     the same within the segment; the percentile is worked out by `_percentile`'s operations on the same
     whole numbers (so the same floats), Python's `round` applied once per distinct value, and each
     measure's text made once per distinct pair of percentiles. A NaN value (whose order `sorted` leaves
     undefined) sends the whole computation to `benchmark`."""
-    n = len(signals)
-    segments: dict[str, int] = {}
-    segment = np.fromiter((-1 if s.segment is None else segments.setdefault(s.segment.casefold(), len(segments))
-                           for s in signals), dtype=np.int64, count=n)
+    n = len(segments)
+    codes: dict[str, int] = {}
+    segment = np.fromiter((-1 if s is None else codes.setdefault(s.casefold(), len(codes)) for s in segments),
+                          dtype=np.int64, count=n)
     pieces: list[list[str]] = [[] for _ in range(n)]
     for measure in model.measures.values():
         name = measure.signal
-        raw = [getattr(s, name) for s in signals]
-        where = np.fromiter((v is not None for v in raw), dtype=bool, count=n)
+        where = present[name]
         if not where.any():
             continue
         positions = np.flatnonzero(where)
-        values = np.array([raw[i] for i in positions.tolist()], dtype=np.float64)
-        if np.isnan(values).any():
-            return _benchmark_json_alone(signals, model)
+        found = values[name][positions]
+        if np.isnan(found).any():
+            return _benchmark_json_alone(rows(), model)
         higher = measure.direction == "higher_is_better"
-        base = _ranks(values, higher)
+        base = _ranks(found, higher)
         mine = segment[positions]
-        peers = np.full(len(values), np.nan)
+        peers = np.full(len(found), np.nan)
         for code in np.unique(mine[mine >= 0]).tolist():
             group = np.flatnonzero(mine == code)
-            peers[group] = _ranks(values[group], higher)
+            peers[group] = _ranks(found[group], higher)
         prefix = json.dumps(measure.name) + ': {"segment_percentile": '
         texts: dict[tuple[float | None, float], str] = {}
         for i, p, b in zip(positions.tolist(), peers.tolist(), base.tolist(), strict=True):

@@ -8,7 +8,8 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
-from typing import Any, Literal, NamedTuple
+from operator import itemgetter
+from typing import Any, Literal, NamedTuple, cast
 
 Status = Literal["good", "average", "poor", "missing"]
 ReasonKind = Literal["change", "weak", "rollup"]
@@ -103,16 +104,34 @@ class HealthScore:
 
     def as_json(self, reasons: str | None = None) -> str:
         """`json.dumps(self.as_dict())`, the same text, built from pieces: each measure's part is encoded
-        once and its text reused while it repeats (a backfill's consecutive days repeat many of them).
-        `reasons` is `reasons_json(self.reasons)` when the caller has it already."""
-        if len({p.measure for p in self.parts}) != len(self.parts):
+        once and its text reused while it repeats (a backfill's consecutive days repeat many of them), the
+        dimensions summed as `dimensions` sums them. `reasons` is `reasons_json(self.reasons)` when the caller
+        has it already."""
+        parts = self.parts
+        if len(set(map(_MEASURE, parts))) != len(parts):
             return json.dumps(self.as_dict())  # a measure twice: the dict keeps one, as json.dumps shows
-        parts = ", ".join([_part_json(p) for p in self.parts])
-        dimensions = ", ".join([f"{_text(d)}: {_number(v)}" for d, v in self.dimensions.items()])
-        missing = ", ".join([_text(m) for m in self.missing])
+        found = list(map(_PART_TEXT.get, parts))
+        texts: list[str] = list(map(_part_json, parts)) if None in found else cast(list[str], found)
+        # `dimensions`, the same operations in the same order
+        points: dict[str, float] = {}
+        weights: dict[str, float] = {}
+        for _, _, dimension, _, _, _, got, weight in parts:
+            if got is None:
+                if dimension not in weights:
+                    points[dimension] = weights[dimension] = 0.0
+                continue
+            points[dimension] = points.get(dimension, 0.0) + weight * got
+            weights[dimension] = weights.get(dimension, 0.0) + weight
+        dimensions = ", ".join([f"{_name(d)}: {_number(round(points[d] / w, 6) if w else None)}"
+                                for d, w in weights.items()])
+        missing = _MISSING_TEXT.get(self.missing)
+        if missing is None:
+            missing = ", ".join(map(_name, self.missing))
+            if len(_MISSING_TEXT) < 10_000:
+                _MISSING_TEXT[self.missing] = missing
         return (f'{{"account_id": {_number(self.account_id)}, "day": "{self.day.isoformat()}", '
-                f'"score": {_number(self.score)}, "band": {_text(self.band)}, "profile": {_text(self.profile)}, '
-                f'"parts": {{{parts}}}, "dimensions": {{{dimensions}}}, "missing": [{missing}], '
+                f'"score": {_number(self.score)}, "band": {_text(self.band)}, "profile": {_name(self.profile)}, '
+                f'"parts": {{{", ".join(texts)}}}, "dimensions": {{{dimensions}}}, "missing": [{missing}], '
                 f'"reasons": {reasons_json(self.reasons) if reasons is None else reasons}}}')
 
     @classmethod
@@ -140,6 +159,21 @@ def reasons_json(reasons: Iterable[Reason]) -> str:
 def _text(value: str | None) -> str:
     """A string or None as `json.dumps` writes it."""
     return "null" if value is None else encode_basestring_ascii(value)
+
+
+_MEASURE = itemgetter(0)
+_NAME_TEXT: dict[str, str] = {}
+_MISSING_TEXT: dict[tuple[str, ...], str] = {}
+
+
+def _name(value: str) -> str:
+    """`_text` of a name that recurs (a dimension, measure or profile), memoised."""
+    found = _NAME_TEXT.get(value)
+    if found is None:
+        found = encode_basestring_ascii(value)
+        if len(_NAME_TEXT) < 10_000:
+            _NAME_TEXT[value] = found
+    return found
 
 
 def _number(value: float | None) -> str:

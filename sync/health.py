@@ -11,12 +11,18 @@ chunk's facts are loaded once for the whole day range (the engine ignores facts 
 the day it scores). A multi-day run (the first score's 180-day backfill) computes each
 account's days in one pass (`scoring.signal_series`, `score_series`, `slopes_by_day`: the same
 results as scoring each day alone) and writes new snapshots as multi-row INSERTs.
+
+A whole workspace's one-day run (the nightly score) uses both cores on SQLite: the next chunks' usage is read and
+parsed on a second thread (one JSON row per chunk, `_SeriesAhead`), a chunk's scores stay arrays until its
+snapshots are due (`_LazyChunk`: built while the loop waits for usage, else at the insert), and the day's snapshots
+are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -24,6 +30,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any, NamedTuple, cast
 
 import numpy as np
@@ -45,6 +52,7 @@ from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
 from scoring import (
+    BANDS,
     AccountInputs,
     ChildHealth,
     ContactFact,
@@ -52,11 +60,14 @@ from scoring import (
     HealthModel,
     HealthScore,
     NpsAnswer,
+    ScoreBatch,
     Signals,
+    SignalTable,
     TicketFact,
     UsageColumns,
     UsageDay,
     benchmark_json,
+    benchmark_json_columns,
     compute_signal_table,
     evaluate_alerts,
     reasons_json,
@@ -207,20 +218,81 @@ def _driver_rows(connection: Any, sql: str, parameters: tuple[Any, ...]) -> list
 def _series_statement(account_ids: list[int], start: dt.date, end: dt.date) -> tuple[str, tuple[Any, ...]]:
     """SQLite's read of the accounts' usage by series (`InputLoader._usage_series`) from `start` to `end`."""
     marks = ",".join("?" * len(account_ids))  # placeholders only: the ids are bound
-    return ("SELECT account_id, user_key, event, group_concat(day, ''), group_concat(count, ' ') "  # noqa: S608
+    return ("SELECT account_id, user_key, event, group_concat(day, '') AS d, group_concat(count, ' ') AS c "  # noqa: S608
             f"FROM usage_daily WHERE account_id IN ({marks}) AND day >= ? AND day <= ? "
             "GROUP BY account_id, user_key, event", (*account_ids, start.isoformat(), end.isoformat()))
+
+
+class _Parsed(NamedTuple):
+    """A chunk's series as columns (`_parse_series`): account id, day ordinal, user and event codes (into
+    `users`, `events`: code by key, in the order met), count — one entry per usage row."""
+
+    account: np.ndarray[Any, np.dtype[np.int64]]
+    ordinal: np.ndarray[Any, np.dtype[np.int64]]
+    user: np.ndarray[Any, np.dtype[np.int64]]
+    event: np.ndarray[Any, np.dtype[np.int64]]
+    counts: np.ndarray[Any, np.dtype[np.int64]]
+    users: dict[str, int]
+    events: dict[str, int]
+
+
+class _Series(NamedTuple):
+    """A chunk's series as read (`rows`) and parsed (`parsed`; None: a value the columns cannot hold)."""
+
+    rows: list[tuple[Any, ...]]
+    parsed: _Parsed | None
+
+
+def _parse_series(series: list[tuple[Any, ...]]) -> _Parsed | None:
+    """The rows of `_series_statement` as columns, the days and counts parsed by NumPy; None when a day is not
+    ``YYYY-MM-DD`` text or a count no whole number. Pure: `_SeriesAhead` runs it on its own thread."""
+    users: dict[str, int] = {}
+    names: dict[str, int] = {}
+    lengths = [len(days) // 10 for _, _, _, days, _ in series]
+    if any(len(days) % 10 for _, _, _, days, _ in series):
+        return None
+    rows = sum(lengths)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # NumPy warns (and stops) at text that is no number
+            count = np.fromstring(" ".join(c for *_, c in series), dtype=np.int64, sep=" ")
+        text = np.frombuffer("".join(days for _, _, _, days, _ in series).encode("ascii"), dtype=np.uint8)
+    except (ValueError, DeprecationWarning, UnicodeEncodeError):
+        return None
+    if len(count) != rows:
+        return None
+    digits = text.reshape(rows, 10).astype(np.int64) - ord("0")
+    dash = ord("-") - ord("0")
+    if rows and not ((digits[:, [4, 7]] == dash).all() and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] >= 0).all()
+                     and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] <= 9).all()):
+        return None
+    # yyyymmdd as a number; each distinct day (a few dozen) made an ordinal once
+    key = digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] @ np.array([10 ** k for k in range(7, -1, -1)], dtype=np.int64)
+    distinct, inverse = np.unique(key, return_inverse=True)
+    try:
+        ordinals = np.array([dt.date(k // 10000, k // 100 % 100, k % 100).toordinal()
+                             for k in distinct.tolist()], dtype=np.int64)
+    except ValueError:
+        return None
+    account = np.repeat(np.array([a for a, *_ in series], dtype=np.int64), lengths)
+    user = np.repeat(np.array([users.setdefault(u, len(users)) for _, u, *_ in series], dtype=np.int64), lengths)
+    event = np.repeat(np.array([names.setdefault(e, len(names)) for _, _, e, *_ in series], dtype=np.int64),
+                      lengths)
+    ordinal = ordinals[inverse.reshape(-1)] if rows else np.zeros(0, dtype=np.int64)
+    return _Parsed(account, ordinal, user, event, count, users, names)
 
 
 class _SeriesAhead:
     """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
     database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
-    run little wall time. The rows are those `_usage_series` would read itself."""
+    run little wall time; the rows are parsed there too (`_parse_series`, mostly NumPy, which leaves the GIL as
+    well). The rows are those `_usage_series` would read itself."""
 
     def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
         self.store, self.chunks, self.start, self.end = store, chunks, start, end
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
-        self.pending: dict[int, Future[list[tuple[Any, ...]]]] = {}
+        self.pending: dict[int, Future[_Series]] = {}
+        self.taken: set[int] = set()
 
     @staticmethod
     def usable(store: Store) -> bool:
@@ -228,15 +300,31 @@ class _SeriesAhead:
         return (url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
                 and "memory" not in str(url.query.get("mode", "")))
 
-    def _read(self, account_ids: list[int]) -> list[tuple[Any, ...]]:
+    def _read(self, account_ids: list[int]) -> _Series:
+        # The series as one JSON array in one row: SQLite's whole read is one step without the GIL (a row per
+        # series would take the GIL back for each row, and waits for it while the scoring thread runs Python).
+        sql, parameters = _series_statement(account_ids, self.start, self.end)
+        whole = f"SELECT json_group_array(json_array(account_id, user_key, event, d, c)) FROM ({sql})"  # noqa: S608
         with self.store.engine.connect() as connection:
-            return _driver_rows(connection, *_series_statement(account_ids, self.start, self.end))
+            found = _driver_rows(connection, whole, parameters)
+        rows = [tuple(row) for row in json.loads(found[0][0])] if found and found[0][0] else []
+        return _Series(rows, _parse_series(rows))  # parsed here too: NumPy's parts leave the GIL as well
 
-    def get(self, k: int) -> list[tuple[Any, ...]]:
-        """Chunk `k`'s series (the next chunk's read started meanwhile)."""
-        for j in (k, k + 1):
-            if j < len(self.chunks) and j not in self.pending:
+    def prefetch(self, upto: int) -> None:
+        """Read chunks up to `upto` (excluded) ahead, in order (those not read or started yet)."""
+        for j in range(upto):
+            if j < len(self.chunks) and j not in self.pending and j not in self.taken:
                 self.pending[j] = self.executor.submit(self._read, self.chunks[j])
+
+    def ready(self, k: int) -> bool:
+        """Whether chunk `k`'s series are read (true past the last chunk: nothing to wait for)."""
+        found = self.pending.get(k)
+        return k >= len(self.chunks) or (found is not None and found.done())
+
+    def get(self, k: int) -> _Series:
+        """Chunk `k`'s series, read and parsed (the next chunk's read started meanwhile)."""
+        self.prefetch(k + 2)
+        self.taken.add(k)
         return self.pending.pop(k).result()
 
     def close(self) -> None:
@@ -268,7 +356,7 @@ class InputLoader:
         self.last_day = last_day
         self.has_usage, self.has_helpdesk = sources if sources is not None else Sources.of(session)
 
-    def load_columns(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+    def load_columns(self, account_ids: list[int], series: _Series | list[tuple[Any, ...]] | None = None
                      ) -> tuple[list[AccountInputs], UsageColumns]:
         """`load`, with the usage rows as one set of columns (`scoring.UsageColumns`) read set-wise instead of
         one `UsageDay` per row: each account's `usage` is then () (a usage stream) or None (none).
@@ -329,55 +417,26 @@ class InputLoader:
         return _Usage(np.array(ids, dtype=np.int64), ordinal.astype(np.int64), user, event,
                       np.array(counts, dtype=np.int64), tuple(users), tuple(names))
 
-    def _usage_series(self, account_ids: list[int], series: list[tuple[Any, ...]] | None = None
+    def _usage_series(self, account_ids: list[int], series: _Series | list[tuple[Any, ...]] | None = None
                       ) -> _Usage | None:
         """`_usage_rows` on SQLite, read by series: one driver row per (account, user, event) holding its days
         (``YYYY-MM-DD`` text, concatenated) and counts (space-separated), parsed by NumPy — SQLite's own loop
-        over the rows, none in Python. None (read row by row instead) on another database, or when a value is
-        not what the columns can hold exactly (a day in another format, a count that is no whole number), or
-        when the chunk has user keys differing only in letter case (the signals then take the rows in their
-        stored order, which only the row-wise read keeps). `series`: the rows of `_series_statement`, read
-        already (`_SeriesAhead`)."""
+        over the rows, none in Python (`_parse_series`). None (read row by row instead) on another database, or
+        when a value is not what the columns can hold exactly (a day in another format, a count that is no whole
+        number), or when the chunk has user keys differing only in letter case (the signals then take the rows in
+        their stored order, which only the row-wise read keeps). `series`: the rows of `_series_statement`, read
+        (and parsed: a `_Series`) already (`_SeriesAhead`)."""
         connection = self.session.connection()
         if connection.dialect.name != "sqlite" or not account_ids:
             return None
         if series is None:
             series = _driver_rows(connection, *_series_statement(account_ids, self.window_start, self.last_day))
+        parsed = series.parsed if isinstance(series, _Series) else _parse_series(series)
+        if parsed is None:
+            return None
+        account, ordinal, user, event, count, users, names = parsed
+        users, names = dict(users), dict(names)  # the milestones' codes added to this chunk's own copies
         milestones = self._milestones_before(account_ids)
-        users: dict[str, int] = {}
-        names: dict[str, int] = {}
-        lengths = [len(days) // 10 for _, _, _, days, _ in series]
-        if any(len(days) % 10 for _, _, _, days, _ in series):
-            return None
-        rows = sum(lengths)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")  # NumPy warns (and stops) at text that is no number
-                count = np.fromstring(" ".join(c for *_, c in series), dtype=np.int64, sep=" ")
-            text = np.frombuffer("".join(days for _, _, _, days, _ in series).encode("ascii"), dtype=np.uint8)
-        except (ValueError, DeprecationWarning, UnicodeEncodeError):
-            return None
-        if len(count) != rows:
-            return None
-        digits = text.reshape(rows, 10).astype(np.int64) - ord("0")
-        dash = ord("-") - ord("0")
-        if rows and not ((digits[:, [4, 7]] == dash).all() and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] >= 0).all()
-                         and (digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] <= 9).all()):
-            return None
-        # yyyymmdd as a number; each distinct day (a few dozen) made an ordinal once
-        key = digits[:, [0, 1, 2, 3, 5, 6, 8, 9]] @ np.array([10 ** k for k in range(7, -1, -1)], dtype=np.int64)
-        distinct, inverse = np.unique(key, return_inverse=True)
-        try:
-            ordinals = np.array([dt.date(k // 10000, k // 100 % 100, k % 100).toordinal()
-                                 for k in distinct.tolist()], dtype=np.int64)
-        except ValueError:
-            return None
-        account = np.repeat(np.array([a for a, *_ in series], dtype=np.int64), lengths)
-        user = np.repeat(np.array([users.setdefault(u, len(users)) for _, u, *_ in series], dtype=np.int64),
-                         lengths)
-        event = np.repeat(np.array([names.setdefault(e, len(names)) for _, _, e, *_ in series], dtype=np.int64),
-                          lengths)
-        ordinal = ordinals[inverse.reshape(-1)] if rows else np.zeros(0, dtype=np.int64)
         if milestones:
             milestone = users.setdefault("(milestone)", len(users))
             account = np.r_[account, np.array([a for a, _, _ in milestones], dtype=np.int64)]
@@ -610,15 +669,28 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     phase = summary.phase
     with phase("history"), store.session(tenant_id) as session:
         sources = Sources.of(session)
-    facts = None
-    if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
-        with phase("load"), store.session(tenant_id) as session:
-            facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
-    # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
-    deferred: list[_Deferred] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY else None
     chunks = list(_chunks(account_ids))
     ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
              if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
+    if ahead is not None:
+        ahead.prefetch(2)  # the first chunks' usage read while the facts are
+    facts = None
+    if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
+        try:
+            with phase("load"), store.session(tenant_id) as session:
+                facts = InputLoader(session, model, days[0], as_of, sources).read_facts(None)
+        except BaseException:
+            if ahead is not None:
+                ahead.close()
+            raise
+    # A whole workspace's one-day run inserts its new snapshots at the end, with their benchmarks.
+    deferred: list[_Deferred | _LazyChunk] | None = [] if subset is None and len(days) == 1 and ONE_PASS_DAY \
+        else None
+    columns: list[tuple[SignalTable, list[int], list[str | None]]] = []
+    """A deferred run's signal tables, with their accounts' ids and segments: the day's benchmarks are read from
+    them (`_benchmark_texts_of`)."""
+    order: list[int] = []
+    """Every scored account in the order scored (the final scores' order, whatever chunk built them when)."""
     try:
         for k, chunk in enumerate(chunks):
             with store.session(tenant_id) as session:
@@ -639,36 +711,57 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                     with phase("signals"):
                         table = compute_signal_table(inputs, as_of, model, usage)
                     with phase("scores"):
-                        batch = score_table(table, model, priors).to_list()
+                        scored = score_table(table, model, priors)
+                        # A deferred chunk none of whose accounts has a snapshot of the day yet keeps its scores as
+                        # arrays: its `HealthScore`s are built when its snapshots are inserted (`_LazyChunk`).
+                        lazy = deferred is not None and not any(
+                            s.day >= days[0] for account_id in chunk for s in history.get(account_id, ()))
+                        batch = [] if lazy else scored.to_list()
+                    if deferred is not None:
+                        columns.append((table, [a.account_id for a in inputs], [a.segment for a in inputs]))
+                        order += columns[-1][1]
                 else:
                     with phase("load"):
                         inputs = loader.load(chunk)
-                snapshots_started = _clocks()
-                writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
-                for position, account in enumerate(inputs):
-                    snaps = history.get(account.account_id, [])
-                    before = [s for s in snaps if s.day < days[0]]
-                    prior = priors.get(account.account_id)
-                    if len(days) == 1:
-                        signals, scores = [table.row(position)], [batch[position]]
-                    else:
-                        # One pass over the account's facts for the whole range (the same signals as day by day).
-                        signals = signal_series(account, days[0], as_of, model)
-                        scores = score_series(signals, model, prior)
-                    # The trend reads the scores stored before the range and those of the range itself (a day's
-                    # own earlier snapshot, about to be replaced, is not part of it).
-                    points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
-                    points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
-                    slopes = slopes_by_day(points, first, last, TREND_DAYS)
-                    writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
-                    final = scores[-1]
-                    yesterday = scores[-2] if len(scores) > 1 else prior
-                    if yesterday is not None and yesterday.band != final.band:
-                        summary.band_changes += 1
-                    final_scores[final.account_id] = final
-                    final_signals[final.account_id] = signals[-1]
-                writer.flush()
-                summary.add_time("snapshots", snapshots_started)
+                    lazy = False
+                if lazy:
+                    assert deferred is not None
+                    with phase("snapshots"):
+                        summary.band_changes += _defer_chunk(deferred, scored, inputs, history, priors, first, last)
+                        # While the next chunk's usage is still being read: build the scores deferred so far.
+                        waiting = (item for item in deferred if isinstance(item, _LazyChunk) and item.rows is None)
+                        while ahead is not None and not ahead.ready(k + 1):
+                            item = next(waiting, None)
+                            if item is None:
+                                break
+                            item.build(final_scores, final_signals)
+                else:
+                    snapshots_started = _clocks()
+                    writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
+                    for position, account in enumerate(inputs):
+                        snaps = history.get(account.account_id, [])
+                        before = [s for s in snaps if s.day < days[0]]
+                        prior = priors.get(account.account_id)
+                        if len(days) == 1:
+                            signals, scores = [table.row(position)], [batch[position]]
+                        else:
+                            # One pass over the account's facts for the whole range (the same signals as day by day).
+                            signals = signal_series(account, days[0], as_of, model)
+                            scores = score_series(signals, model, prior)
+                        # The trend reads the scores stored before the range and those of the range itself (a day's
+                        # own earlier snapshot, about to be replaced, is not part of it).
+                        points = [(s.day.toordinal(), s.score) for s in before if s.score is not None]
+                        points += [(sc.day.toordinal(), sc.score) for sc in scores if sc.score is not None]
+                        slopes = slopes_by_day(points, first, last, TREND_DAYS)
+                        writer.write(account.account_id, scores, slopes, {s.day: s for s in snaps if s.day >= days[0]})
+                        final = scores[-1]
+                        yesterday = scores[-2] if len(scores) > 1 else prior
+                        if yesterday is not None and yesterday.band != final.band:
+                            summary.band_changes += 1
+                        final_scores[final.account_id] = final
+                        final_signals[final.account_id] = signals[-1]
+                    writer.flush()
+                    summary.add_time("snapshots", snapshots_started)
                 commit_started = _clocks()
             summary.add_time("commit", commit_started)
             if progress:
@@ -682,12 +775,18 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             written: set[int] | None = None
             if deferred is not None:
                 with phase("benchmarks"):
-                    texts = _benchmark_texts(model, final_signals) if final_signals else {}
+                    texts = _benchmark_texts_of(model, columns)
+                    columns.clear()
                 with phase("snapshots"):
                     parents = {p for p in session.scalars(select(Account.parent_id).where(
                         Account.parent_id.is_not(None)).distinct()) if p is not None}
-                    written = _insert_day(session, tenant_id, deferred, texts, parents)
+                    written = _insert_day(session, tenant_id, _deferred_batches(deferred, final_scores, final_signals),
+                                          texts, parents)
                     deferred.clear()
+                    if len(final_scores) == len(order) and list(final_scores) != order:
+                        # the scores of chunks built at the insert come last: the accounts' own order again
+                        final_scores = {a: final_scores[a] for a in order}
+                        final_signals = {a: final_signals[a] for a in order}
             with phase("rollup"):
                 _roll_up_parents(session, model, as_of, final_scores)
             with phase("benchmarks"):
@@ -735,7 +834,7 @@ class _SnapshotWriter:
     BATCH = 5000
 
     def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False,
-                 deferred: list[_Deferred] | None = None) -> None:
+                 deferred: list[_Deferred | _LazyChunk] | None = None) -> None:
         self.session = session
         self.tenant_id = tenant_id
         self.keep_benchmarks = keep_benchmarks
@@ -794,11 +893,90 @@ class _Deferred(NamedTuple):
     trend: float | None
 
 
+class _LazyChunk:
+    """A chunk of a whole workspace's one-day run none of whose accounts had a snapshot of the day: its scores as
+    arrays (`scoring.ScoreBatch`), each account's `HealthScore` and `Signals` built later (`build`: while the run
+    waits for a chunk's usage, else when the chunk's snapshots are inserted), in the same order."""
+
+    __slots__ = ("account_ids", "batch", "rows", "trends")
+
+    def __init__(self, batch: ScoreBatch, account_ids: list[int], trends: list[float | None]) -> None:
+        self.batch: ScoreBatch | None = batch
+        self.account_ids = account_ids
+        self.trends = trends
+        self.rows: list[_Deferred] | None = None
+
+    def build(self, final_scores: dict[int, HealthScore], final_signals: dict[int, Signals]) -> list[_Deferred]:
+        """The chunk's snapshots to insert (built once), its scores and signals added to the run's."""
+        if self.rows is None:
+            assert self.batch is not None
+            built = self.batch.to_list()
+            table = self.batch.table
+            for position, (account_id, score) in enumerate(zip(self.account_ids, built, strict=True)):
+                final_scores[account_id] = score
+                final_signals[account_id] = table.row(position)
+            self.rows = [_Deferred(a, score, trend)
+                         for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
+            self.batch = None  # the arrays are no longer needed
+        return self.rows
+
+
+def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
+                 history: dict[int, list[HealthSnapshot]], priors: dict[int, HealthScore], first: int, last: int
+                 ) -> int:
+    """Defer a chunk of one day whose accounts have no snapshot of the day (`_LazyChunk`): each account's trend
+    from the scores stored before the day and the day's own score, read from the arrays — what the loop of
+    `_score_tenant` reads from the built scores. Returns how many accounts changed band since their prior score."""
+    values, has, bands = scored.scores.tolist(), scored.scored.tolist(), scored.band_codes.tolist()
+    trends: list[float | None] = []
+    changes = 0
+    for position, account in enumerate(inputs):
+        account_id = account.account_id
+        points = [(s.day.toordinal(), s.score) for s in history.get(account_id, ()) if s.score is not None]
+        if has[position]:
+            points.append((last, values[position]))
+        trends += slopes_by_day(points, first, last, TREND_DAYS)
+        prior = priors.get(account_id)
+        if prior is not None and prior.band != (BANDS[bands[position]] if has[position] else None):
+            changes += 1
+    deferred.append(_LazyChunk(scored, [a.account_id for a in inputs], trends))
+    return changes
+
+
+def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict[int, HealthScore],
+                      final_signals: dict[int, Signals]) -> Iterator[list[_Deferred]]:
+    """The deferred snapshots in order, in batches of at most `INSERT_BATCH`; a `_LazyChunk`'s scores built here
+    (while the batch before is written) and added to `final_scores` and `final_signals`."""
+    rows: list[_Deferred] = []
+    for item in deferred:
+        if isinstance(item, _Deferred):
+            rows.append(item)
+            if len(rows) >= INSERT_BATCH:
+                yield rows
+                rows = []
+            continue
+        if rows:
+            yield rows
+            rows = []
+        yield item.build(final_scores, final_signals)
+        item.rows = None  # inserted: its rows' memory freed as the insert goes on
+    if rows:
+        yield rows
+
+
+INSERT_BATCH = 1000
+INSERT_ON_THREAD = True
+"""SQLite: a one-day run's INSERTs on a helper thread (`_insert_rows`) while the next batch's texts are made; False:
+one ``executemany`` per batch on the run's own thread."""
+ROWS_PER_INSERT = 1000
+"""Rows per statement of a one-day run's INSERTs on SQLite (`_insert_rows`) at most: fewer where the build binds
+fewer parameters per statement (999 before SQLite 3.32: 99 rows of ten columns)."""
+"""Snapshots per INSERT of `_insert_day` (small: on SQLite the next batch's texts are made while one is written)."""
 _SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile", "parts", "reasons", "trend",
                      "computed_at")
 
 
-def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: dict[int, str | None],
+def _insert_day(session: Session, tenant_id: int, batches: Iterable[list[_Deferred]], texts: dict[int, str | None],
                 parents: set[int]) -> set[int]:
     """Insert a one-day run's new snapshots, each account's benchmarks (`texts`) already in its parts — the text
     `_benchmarks` would have made of them afterwards — but a parent's (its roll-up goes into its parts first,
@@ -814,25 +992,65 @@ def _insert_day(session: Session, tenant_id: int, rows: list[_Deferred], texts: 
     stamp = sqlite_utc_text(writer.computed_at)
     sql = (f"INSERT INTO {HealthSnapshot.__tablename__} ({', '.join(_SNAPSHOT_COLUMNS)}) "  # noqa: S608
            f"VALUES ({', '.join('?' * len(_SNAPSHOT_COLUMNS))})")
-    for start in range(0, len(rows), _SnapshotWriter.BATCH):  # a batch's texts at a time: memory stays flat
-        values: list[Any] = []
-        for account_id, score, trend in rows[start:start + _SnapshotWriter.BATCH]:
-            reasons = reasons_json(score.reasons)
-            parts = score.as_json(reasons)
-            if account_id not in parents:
-                found = texts.get(account_id)
-                if found is not None:
-                    parts = _with_benchmarks(parts, found)
-                done.add(account_id)
-            values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
-                           parts, reasons, trend, stamp) if sqlite
-                          else writer.row(account_id, score, trend, parts, reasons))
-        if sqlite:
-            connection.exec_driver_sql(sql, values)
-            panel_views.mark_every_account(session)
-        else:
-            session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+    # SQLite: a batch's INSERT runs on a helper thread (the driver leaves the GIL while SQLite writes) while the
+    # next batch's texts are made here; one batch at a time, in order, so the rows and their ids are the same.
+    writing: Future[Any] | None = None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshot-insert") if sqlite and INSERT_ON_THREAD \
+        else None
+    try:
+        for rows in batches:  # a batch's texts at a time: memory stays flat
+            writing = _insert_batch(session, writer, tenant_id, rows, texts, parents, done, sql, stamp, sqlite, pool,
+                                    writing)
+        if writing is not None:
+            writing.result()
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
     return done
+
+
+def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, rows: list[_Deferred],
+                  texts: dict[int, str | None], parents: set[int], done: set[int], sql: str, stamp: str,
+                  sqlite: bool, pool: ThreadPoolExecutor | None, writing: Future[Any] | None) -> Future[Any] | None:
+    """One batch of `_insert_day`: its values made, then (SQLite with a `pool`) its INSERT started on the pool once
+    the batch before (`writing`) is written — returned to be waited for —, or executed here (SQLite: one driver
+    ``executemany``)."""
+    values: list[Any] = []
+    for account_id, score, trend in rows:
+        reasons = reasons_json(score.reasons)
+        parts = score.as_json(reasons)
+        if account_id not in parents:
+            found = texts.get(account_id)
+            if found is not None:
+                parts = _with_benchmarks(parts, found)
+            done.add(account_id)
+        values.append((tenant_id, account_id, score.day.isoformat(), score.score, score.band, score.profile,
+                       parts, reasons, trend, stamp) if sqlite
+                      else writer.row(account_id, score, trend, parts, reasons))
+    if not sqlite:
+        session.execute(writer.insert, values, execution_options=panel_views.touches_every_account())
+        return None
+    if pool is None:
+        session.connection().exec_driver_sql(sql, values)
+        panel_views.mark_every_account(session)
+        return None
+    if writing is not None:
+        writing.result()  # the batch before written (its error raised here)
+    panel_views.mark_every_account(session)
+    return pool.submit(_insert_rows, session.connection(), sql, values)
+
+
+def _insert_rows(connection: Any, sql: str, values: list[tuple[Any, ...]]) -> None:
+    """`values` inserted by `sql`'s multi-row form, `ROWS_PER_INSERT` rows a statement, in order: SQLite runs a
+    statement's rows in one step without the GIL (an ``executemany`` takes the GIL back for every row, and a
+    thread waiting for it while the scoring thread runs Python waits up to the switch interval each time)."""
+    head, _, row = sql.partition(" VALUES ")
+    driver = connection.connection.driver_connection
+    limit = driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) if hasattr(driver, "getlimit") else 999
+    per = max(1, min(ROWS_PER_INSERT, limit // len(_SNAPSHOT_COLUMNS)))
+    for start in range(0, len(values), per):
+        part = values[start:start + per]
+        connection.exec_driver_sql(f"{head} VALUES {', '.join([row] * len(part))}", tuple(chain.from_iterable(part)))
 
 
 def _with_benchmarks(parts: str | None, found: str) -> str:
@@ -888,6 +1106,22 @@ def _roll_up_parents(session: Session, model: HealthModel, day: dt.date, scores:
         snap.reasons = [r.as_dict() for r in rolled.reasons] + list(snap.reasons or [])
         snap.parts = {**(snap.parts or {}),
                       "rollup": {"weight_by": rolled.weight_by, "counted": list(rolled.counted)}}
+
+
+def _benchmark_texts_of(model: HealthModel, columns: list[tuple[SignalTable, list[int], list[str | None]]]
+                        ) -> dict[int, str | None]:
+    """`_benchmark_texts` of the accounts of these signal tables (with their ids and segments), read from the
+    tables' columns (`scoring.benchmark_json_columns`): no `Signals` needed."""
+    if not columns:
+        return {}
+    names = dict.fromkeys(m.signal for m in model.measures.values())
+    values = {n: np.concatenate([table.values[n] for table, _, _ in columns]) for n in names}
+    present = {n: np.concatenate([table.present[n] for table, _, _ in columns]) for n in names}
+    ids = [a for _, chunk, _ in columns for a in chunk]
+    segments = [s for _, _, chunk in columns for s in chunk]
+    found = benchmark_json_columns(values, present, segments, model,
+                                   lambda: [table.row(i) for table, _, _ in columns for i in range(len(table))])
+    return dict(zip(ids, found, strict=True))
 
 
 def _benchmark_texts(model: HealthModel, signals: dict[int, Signals]) -> dict[int, str | None]:

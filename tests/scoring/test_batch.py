@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from scoring.batch import SignalTable, round6, score_table
 from scoring.engine import score_account, score_many
 from scoring.model import HealthModel, default_model, load_model
-from scoring.results import HealthScore
+from scoring.results import HealthScore, reasons_json
 from scoring.signals import SIGNALS, Signals
 from tests.scoring.build import signals
 
@@ -228,3 +228,25 @@ def test_minus_zero_on_a_threshold_scores_plus_zero_points() -> None:
     many = score_many(batch, DEFAULT)
     assert [_json(m) for m in many] == [_json(o) for o in one]
     assert math.copysign(1.0, many[0].part("nps").points or 0.0) == 1.0
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=SLOW_DATA)
+@given(batches())
+def test_score_json_text_is_json_dumps_of_its_dict(case: tuple[HealthModel, list[Signals], dict[int, Any]]) -> None:
+    """`HealthScore.as_json` (pieces memoised: parts, names, missing lists) gives `json.dumps(as_dict())`, for the
+    batch's scores and for the same scores seen twice (their texts then come from the memos). The values as a score
+    run has them: floats (an int value, or −0.0, equal to a float part met before takes that part's text)."""
+    model, batch, previous = case
+
+    def as_run(s: Signals) -> Signals:
+        fields: dict[str, Any] = {f: getattr(s, f) for f in Signals.__slots__}
+        for name in SIGNALS:
+            v = fields[name]
+            if type(v) is int or (type(v) is float and v == 0.0):
+                fields[name] = float(v) + 0.0
+        return Signals(**fields)
+
+    batch = [as_run(s) for s in batch]
+    for score in [*score_table(SignalTable.from_signals(batch), model, previous).to_list()] * 2:
+        assert score.as_json() == _json(score)
+        assert score.as_json(reasons_json(score.reasons)) == _json(score)

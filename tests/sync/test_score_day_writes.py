@@ -15,7 +15,7 @@ from sqlalchemy import Text, cast, delete, select
 import sync.health
 from scoring import default_model
 from store.db import Store
-from store.models import Account, HealthSnapshot, Subscription, Tenant, UsageDaily
+from store.models import Account, Alert, HealthSnapshot, Subscription, Task, Tenant, UsageDaily
 from store.tenants import create_tenant
 from sync.health import score_tenant
 
@@ -64,29 +64,51 @@ def _stored(store: Store, tenant_id: int) -> list[tuple[Any, ...]]:
                    HealthSnapshot.trend).where(HealthSnapshot.day == DAY).order_by(HealthSnapshot.id))]
 
 
+def _alerts(store: Store, tenant_id: int) -> list[tuple[Any, ...]]:
+    with store.session(tenant_id) as s:
+        return [tuple(r) for r in s.execute(select(Alert.account_id, Alert.rule, Alert.dedupe_key, Alert.title)
+                                            .order_by(Alert.id))]
+
+
 def _epoch(store: Store, tenant_id: int) -> int:
     with store.session() as s:
         return int(s.scalar(select(Tenant.panel_epoch).where(Tenant.id == tenant_id)) or 0)
 
 
-def test_one_pass_day_stores_what_chunk_writes_and_benchmarks_stored(store: Store,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("insert_batch", "on_thread"), [(1000, True), (2, True), (2, False)])
+def test_one_pass_day_stores_what_chunk_writes_and_benchmarks_stored(store: Store, monkeypatch: pytest.MonkeyPatch,
+                                                                       insert_batch: int, on_thread: bool) -> None:
+    """`insert_batch` 2: the day's INSERTs in several batches, each written on the helper thread (SQLite) while
+    the next batch's texts are made, or (`on_thread` False) one executemany each; 1000: one batch in two multi-row
+    statements (four rows at most each): the same rows in the same order (ids)."""
+    monkeypatch.setattr(sync.health, "INSERT_BATCH", insert_batch)
+    monkeypatch.setattr(sync.health, "INSERT_ON_THREAD", on_thread)
+    monkeypatch.setattr(sync.health, "ROWS_PER_INSERT", 4)
     tenant_id, ids = _world(store)
     model = default_model()
     score_tenant(store, tenant_id, model, DAY - dt.timedelta(days=1), since=DAY - dt.timedelta(days=6))
     monkeypatch.setattr(sync.health, "ONE_PASS_DAY", False)
+    with store.session(tenant_id) as s:  # the day's alerts raised anew by each run below
+        s.execute(delete(Task))
+        s.execute(delete(Alert))
     before = _epoch(store, tenant_id)
-    score_tenant(store, tenant_id, model, DAY)
-    expected = _stored(store, tenant_id)
+    chunked = score_tenant(store, tenant_id, model, DAY)
+    expected, expected_alerts = _stored(store, tenant_id), _alerts(store, tenant_id)
     assert _epoch(store, tenant_id) > before
     with store.session(tenant_id) as s:
         s.execute(delete(HealthSnapshot).where(HealthSnapshot.day == DAY))
+        s.execute(delete(Task))
+        s.execute(delete(Alert))
     monkeypatch.setattr(sync.health, "ONE_PASS_DAY", True)
     before = _epoch(store, tenant_id)
-    score_tenant(store, tenant_id, model, DAY)
+    one_pass = score_tenant(store, tenant_id, model, DAY)
     got = _stored(store, tenant_id)
     assert _epoch(store, tenant_id) > before  # every panel stale
     assert got == expected
+    # the scores built at the insert (`_LazyChunk`) are the run's in the accounts' order: the same alerts, raised
+    # in the same order, the same band changes
+    assert _alerts(store, tenant_id) == expected_alerts and expected_alerts
+    assert (one_pass.band_changes, one_pass.bands) == (chunked.band_changes, chunked.bands)
     assert len(got) == len(ids)
     parts = {row[0]: row[5] for row in got}
     assert '"rollup"' in parts[ids["holding"]] and '"benchmarks"' in parts[ids["holding"]]
@@ -106,3 +128,36 @@ def test_a_day_scored_again_keeps_one_snapshot_each_with_benchmarks(store: Store
     assert [r[:5] for r in again] == [r[:5] for r in first]
     for row in again:
         assert row[5].count('"benchmarks"') == 1
+
+
+@pytest.mark.parametrize("reads_slow", [False, True])
+def test_one_pass_day_with_chunks_built_now_and_at_the_insert_keeps_the_accounts_order(
+        store: Store, monkeypatch: pytest.MonkeyPatch, reads_slow: bool) -> None:
+    """Chunks of two accounts; one account keeps its snapshot of the day (its chunk is scored as before, its
+    snapshot updated in place), the other chunks' scores are built at the insert (`_LazyChunk`) — or, `reads_slow`
+    (SQLite: the next chunk's usage never read yet when asked), while the loop waits —: the same rows, and the
+    alerts raised in the accounts' order, as the chunked path."""
+    if reads_slow:
+        monkeypatch.setattr(sync.health._SeriesAhead, "ready", lambda self, k: False)
+    monkeypatch.setattr(sync.health, "_chunks", lambda ids, size=2: [ids[k:k + 2] for k in range(0, len(ids), 2)])
+    tenant_id, ids = _world(store)
+    model = default_model()
+    score_tenant(store, tenant_id, model, DAY - dt.timedelta(days=1), since=DAY - dt.timedelta(days=6))
+
+    def fresh_day(keep: int | None) -> None:
+        with store.session(tenant_id) as s:
+            s.execute(delete(HealthSnapshot).where(HealthSnapshot.day == DAY, HealthSnapshot.account_id != keep))
+            s.execute(delete(Task))
+            s.execute(delete(Alert))
+
+    monkeypatch.setattr(sync.health, "ONE_PASS_DAY", False)
+    fresh_day(None)
+    chunked = score_tenant(store, tenant_id, model, DAY)
+    expected, expected_alerts = sorted(_stored(store, tenant_id)), _alerts(store, tenant_id)
+    monkeypatch.setattr(sync.health, "ONE_PASS_DAY", True)
+    fresh_day(ids["fading"])  # the second chunk (busy, fading) has a snapshot of the day
+    one_pass = score_tenant(store, tenant_id, model, DAY)
+    assert sorted(_stored(store, tenant_id)) == expected
+    assert len(expected) == len(ids)
+    assert _alerts(store, tenant_id) == expected_alerts and len({a[0] for a in expected_alerts}) > 1
+    assert (one_pass.band_changes, one_pass.bands) == (chunked.band_changes, chunked.bands)

@@ -117,11 +117,13 @@ def test_series_read_ahead_on_a_second_connection_are_the_series_read_in_the_ses
         first, second = ahead.get(0), ahead.get(1)
     finally:
         ahead.close()
-    assert len(first) == 4 and {row[0] for row in second} == {ids[2]}  # A: 2 series, B: 2; C only
+    assert len(first.rows) == 4 and {row[0] for row in second.rows} == {ids[2]}  # A: 2 series, B: 2; C only
+    assert first.parsed is not None and second.parsed is not None  # parsed on the reading thread
     with store.session(tenant_id) as s:
         loader = InputLoader(s, default_model(), DAY, DAY, Sources(usage=True, helpdesk=False))
         for chunk, read in ((ids[:2], first), (ids[2:], second)):
             given, own = loader._usage_series(chunk, read), loader._usage_series(chunk)
-            assert given is not None and own is not None
-            assert _rows(given) == _rows(own)
+            rows = loader._usage_series(chunk, read.rows)  # the same rows parsed here
+            assert given is not None and own is not None and rows is not None
+            assert _rows(given) == _rows(own) == _rows(rows)
     assert not _SeriesAhead.usable(Store("sqlite://"))
