@@ -25,6 +25,7 @@ from store.tenants import create_tenant
 from sync import health
 from sync.health import ScoreSummary, _chunks, _DayScore, score_tenant
 from sync.tasks import NewTask, complete_task, create_tasks
+from tests.shared import pinned_clock
 
 TODAY = dt.date(2026, 11, 20)
 
@@ -52,7 +53,7 @@ def _old_alerts(session: Session, model: HealthModel, day: dt.date, scores: dict
             history[account_id].append(_DayScore(earlier, points, band))
         for account_id, owner, csm in session.execute(people):
             owners[account_id] = (owner, csm)
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.combine(day, dt.time(10), dt.UTC)  # the run's stamp: its day, not the wall clock
     raised: list[dict[str, Any]] = []
     resolved_ids: list[int] = []
     tenant_id = current_tenant(session)
@@ -169,24 +170,25 @@ def test_alerts_raised_and_resolved_in_bulk_are_those_of_the_way_before(store: S
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     model = default_model()
     runs = []
-    for slug, writer in (("old", _old_alerts), ("new", health._alerts)):
-        monkeypatch.setattr(health, "_alerts", writer)
-        with store.session() as s:
-            tenant_id = create_tenant(s, slug, slug)[0].id
-        ids = _world(store, tenant_id)
-        position = {account_id: k for k, account_id in enumerate(ids)}
-        seen = []
-        for step in range(4):
-            if step:
-                _next_days(store, tenant_id, ids, step)
-            day = TODAY + dt.timedelta(days=7 * step)
-            since = day - dt.timedelta(days=2) if step == 0 else None  # the first run: three days of history
-            summary = score_tenant(store, tenant_id, model, day, since=since)
-            alerts, tasks = _stored(store, tenant_id)
-            seen.append((summary.alerts_raised, summary.alerts_resolved, dict(summary.alerts_by_rule),
-                         [(position[a[0]], a[1], _key(a[2]), *a[3:]) for a in alerts],
-                         [(position[t[0]], *t[1:-1], _key(t[-1])) for t in tasks]))
-        runs.append(seen)
+    with pinned_clock():  # the code under test stamps rows with the clock: pinned to the suite's day
+        for slug, writer in (("old", _old_alerts), ("new", health._alerts)):
+            monkeypatch.setattr(health, "_alerts", writer)
+            with store.session() as s:
+                tenant_id = create_tenant(s, slug, slug)[0].id
+            ids = _world(store, tenant_id)
+            position = {account_id: k for k, account_id in enumerate(ids)}
+            seen = []
+            for step in range(4):
+                if step:
+                    _next_days(store, tenant_id, ids, step)
+                day = TODAY + dt.timedelta(days=7 * step)
+                since = day - dt.timedelta(days=2) if step == 0 else None  # the first run: three days of history
+                summary = score_tenant(store, tenant_id, model, day, since=since)
+                alerts, tasks = _stored(store, tenant_id)
+                seen.append((summary.alerts_raised, summary.alerts_resolved, dict(summary.alerts_by_rule),
+                             [(position[a[0]], a[1], _key(a[2]), *a[3:]) for a in alerts],
+                             [(position[t[0]], *t[1:-1], _key(t[-1])) for t in tasks]))
+            runs.append(seen)
     old, new = runs
     assert new == old
     assert sum(step[0] for step in old) > 10 and sum(step[1] for step in old) > 0

@@ -39,7 +39,7 @@ from store.queries import live_accounts
 from store.tenants import create_tenant
 from sync import lists
 from sync.base_reports import refresh_account_facts
-from tests.shared import WORLD_AS_OF
+from tests.shared import WORLD_AS_OF, pinned_clock
 from worklists import AccountFacts, EarlierHealth, FactColumns, ListDefinition, OpenAlert, evaluate
 from worklists.evaluate import Member
 
@@ -120,7 +120,7 @@ def _old_store_members(session: Session, tenant_id: int, row: PortfolioList, mem
     if only is not None:
         keep = set(only)
         stored = {a: r for a, r in stored.items() if a in keep}
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.combine(day, dt.time(10), dt.UTC)  # the day's stamp, not the wall clock
     entered = [a for a in members if a not in stored]
     left = [a for a in stored if a not in members]
     changed = [{"b_id": stored[a].id, "reasons": members[a], "version": row.version}
@@ -278,22 +278,23 @@ def _three_days(store: Store, tenant_id: int, ids: list[int]) -> list[Any]:
 def test_memberships_written_in_bulk_are_those_written_before(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     runs = []
     narrowed = lists.evaluate_columns
-    for slug, writer, evaluated in (("old", _old_store_members, _every_account), ("new", lists._store_members,
-                                                                                  narrowed)):
-        with store.session() as s:
-            tenant_id = create_tenant(s, slug, slug)[0].id
-        ids = _world(store, tenant_id)
-        monkeypatch.setattr(lists, "_store_members", writer)
-        monkeypatch.setattr(lists, "evaluate_columns", evaluated)
-        days = _three_days(store, tenant_id, ids)
-        # Ids differ between the two workspaces: compare positions (account k, list k) instead.
-        accounts = {account_id: k for k, account_id in enumerate(ids)}
-        with store.session(tenant_id) as s:
-            list_ids = {list_id: k for k, list_id in enumerate(s.scalars(select(PortfolioList.id)
-                                                                        .order_by(PortfolioList.id)))}
-        runs.append([(summary, some, [(list_ids[m[1]], accounts[m[2]], *m[3:]) for m in members],
-                      [(list_ids[e[1]], accounts[e[2]], *e[3:]) for e in events])
-                     for summary, some, (members, events) in days])
+    with pinned_clock():  # the code under test stamps rows with the clock: pinned to the suite's day
+        for slug, writer, evaluated in (("old", _old_store_members, _every_account), ("new", lists._store_members,
+                                                                                      narrowed)):
+            with store.session() as s:
+                tenant_id = create_tenant(s, slug, slug)[0].id
+            ids = _world(store, tenant_id)
+            monkeypatch.setattr(lists, "_store_members", writer)
+            monkeypatch.setattr(lists, "evaluate_columns", evaluated)
+            days = _three_days(store, tenant_id, ids)
+            # Ids differ between the two workspaces: compare positions (account k, list k) instead.
+            accounts = {account_id: k for k, account_id in enumerate(ids)}
+            with store.session(tenant_id) as s:
+                list_ids = {list_id: k for k, list_id in enumerate(s.scalars(select(PortfolioList.id)
+                                                                            .order_by(PortfolioList.id)))}
+            runs.append([(summary, some, [(list_ids[m[1]], accounts[m[2]], *m[3:]) for m in members],
+                          [(list_ids[e[1]], accounts[e[2]], *e[3:]) for e in events])
+                         for summary, some, (members, events) in days])
     old, new = runs
     assert new == old
     first, second, third = old
