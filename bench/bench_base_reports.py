@@ -176,12 +176,12 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             return p50, p95, sorted(cpu)[len(cpu) // 2]
 
         def raw(fn: Any, **kwargs: Any) -> Any:  # as before migration 0029: from the snapshots and week rows
-            saved = br._fresh_facts
-            br._fresh_facts = lambda *args, **kw: None
+            saved = br.fresh_account_facts
+            br.fresh_account_facts = lambda *args, **kw: None
             try:
                 return run(fn, **kwargs)
             finally:
-                br._fresh_facts = saved
+                br.fresh_account_facts = saved
 
         def refresh() -> Any:
             with store.session(1) as s:

@@ -28,13 +28,17 @@ from sqlalchemy import (
     Select,
     String,
     Subquery,
+    Table,
     bindparam,
     column,
+    insert,
     select,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from store.types import UTCDateTime, sqlite_utc_text
@@ -121,6 +125,14 @@ def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows
               name: str = "src") -> Subquery:
     """``(SELECT … FROM <rows as JSON>) AS name`` with one column per column of ``columns`` (same keys)."""
     return JsonRowsSource(session.get_bind().dialect, columns, name).bound(rows, name)
+
+
+def insert_rows(session: Session, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Insert:
+    """``INSERT INTO table (columns) SELECT … FROM`` `json_rows` of ``rows`` (values in ``columns`` order): one
+    statement and one parameter whatever the number of rows, in the order given (add ``.returning`` as needed).
+    The ``WHERE true`` keeps SQLite from reading an ON CONFLICT added after it as the SELECT's join clause."""
+    source = json_rows(session, [table.c[c] for c in columns], rows)
+    return insert(table).from_select(list(columns), select(*(source.c[c] for c in columns)).where(true()))
 
 
 def among(session: Session, stmt: _S, column: KeyedColumnElement[Any], values: KeyedColumnElement[Any]) -> _S:

@@ -221,8 +221,8 @@ def _day(session: Session, as_of: dt.date | None) -> dt.date:
 def weekly_counts(session: Session, dimension: str | None, first: dt.date, day: dt.date, cohort: Cohort,
                   people: dict[int, str]) -> list[hb.WeekCount]:
     """`WeekCount` rows (GROUP BY group, ISO week, band) of the cohort's week-end snapshots from `first` to `day`:
-    from the account facts when they hold the day and weeks (`_fresh_facts`), else from the week rows."""
-    facts = _fresh_facts(session, day, first_week=first)
+    from the account facts when they hold the day and weeks (`fresh_account_facts`), else from the week rows."""
+    facts = fresh_account_facts(session, day, first_week=first)
     if facts is not None:
         return _fact_week_counts(session, facts, dimension, first, cohort, people)
     ends = _week_ends(first, day)
@@ -273,7 +273,7 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     # the latest scored day's views from the account facts (a row per account), when they hold what is asked: the
     # distribution, benchmarks and persistent poor health their measures and weeks, the trend its weeks; the
     # facts the trend, benchmarks and persistent poor health read are read once (`_fact_rows`)
-    facts = _fresh_facts(session, day)
+    facts = fresh_account_facts(session, day)
     whole = facts is not None and facts.holds(measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
     trend_facts = facts is not None and facts.holds((), mondays[0])
     rows = None
@@ -458,7 +458,7 @@ def _facts_fingerprint(session: Session) -> str:
     return hashlib.sha256(repr((tenant, "facts", parts)).encode()).hexdigest()
 
 
-def _fresh_facts(session: Session, day: dt.date, measures: Sequence[str] = (), first_week: dt.date | None = None
+def fresh_account_facts(session: Session, day: dt.date, measures: Sequence[str] = (), first_week: dt.date | None = None
                  ) -> _Facts | None:
     """The workspace's facts when they hold `day` (the latest scored day they were built on), `measures` and the
     weeks from `first_week`, and the snapshots are unchanged since; else None (the view reads the snapshots)."""
@@ -1450,7 +1450,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
               session.execute(select(User.id, User.name, User.email, User.manager_id))]
     names = {p.user_id: p.name for p in people}
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    facts = _fresh_facts(session, day, first_week=first_week)
+    facts = fresh_account_facts(session, day, first_week=first_week)
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     task_query = (select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at,
                          Task.assignee_user_id, Task.alert_id, Task.closed_reason)
@@ -1471,7 +1471,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
                                                  columns.last, tally, alerts, day, days)
             counts = columns.counts(names)
         elif (shared is not None and first_week < last_week
-              and (wide := _fresh_facts(session, day)) is not None):
+              and (wide := fresh_account_facts(session, day)) is not None):
             # a window longer than the facts' weeks, in a preparation: the accounts, the last week-end scores and
             # the weekly counts of the weeks held from its one read of the facts; the first week's scores and the
             # counts of the weeks before the facts' from the week rows (earlier than the day's week: as they are)
@@ -1723,6 +1723,6 @@ def drop_base_reports(session: Session) -> None:
     session.execute(delete(UsageFactsState))
 
 
-__all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "health_report",
-           "leaderboard_report", "prepare_base_reports", "refresh_account_facts", "team_report", "visible_people",
-           "weekly_counts"]
+__all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "fresh_account_facts",
+           "health_report", "leaderboard_report", "prepare_base_reports", "refresh_account_facts", "team_report",
+           "visible_people", "weekly_counts"]

@@ -1175,7 +1175,7 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
     """Raise and resolve the alert rules' alerts (and their tasks) for the scored accounts (``only``: a
     few of them, read by id; else the whole workspace in one pass). Open alerts are read as columns (no ORM
     object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE."""
-    from store.bulk import json_rows
+    from store.bulk import insert_rows
 
     table = cast(Table, Alert.__table__)
     open_alerts: dict[int, dict[str, int]] = defaultdict(dict)
@@ -1223,9 +1223,8 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
         if len({(row["account_id"], row["dedupe_key"]) for row in raised}) == len(raised):
             columns = ("tenant_id", "account_id", "rule", "dedupe_key", "severity", "title", "reasons", "status",
                        "raised_at", "resolved_at")
-            source = json_rows(session, [table.c[c] for c in columns], [[row[c] for c in columns] for row in raised])
             new_ids = {(account_id, key): alert_id for alert_id, account_id, key in session.execute(
-                insert(table).from_select(columns, select(*(source.c[c] for c in columns)))
+                insert_rows(session, table, columns, [[row[c] for c in columns] for row in raised])
                 .returning(table.c.id, table.c.account_id, table.c.dedupe_key), execution_options=marks)}
             alert_ids = [new_ids[(row["account_id"], row["dedupe_key"])] for row in raised]
         else:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Table, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from store.audit import record_audit
-from store.bulk import json_rows
+from store.bulk import insert_rows
 from store.db import Store
 from store.models import (
     NO_RENEWAL,
@@ -184,9 +184,9 @@ def _kept_measures(session: Session, day: dt.date, measures: Sequence[str]) -> d
     read from the snapshots' JSON as `_health_on` reads them), when they are fresh for `day` and hold `measures`
     — as after every full score run — else None. Reading them costs a blob per account instead of parsing every
     snapshot's JSON again."""
-    from sync.base_reports import _fresh_facts
+    from sync.base_reports import fresh_account_facts
 
-    facts = _fresh_facts(session, day, measures)
+    facts = fresh_account_facts(session, day, measures)
     if facts is None:
         return None
     table: Table = AccountFact.__table__  # type: ignore[assignment]
@@ -358,7 +358,7 @@ def _store_members(session: Session, tenant_id: int, row: PortfolioList, members
     now = dt.datetime.now(dt.UTC)
     entered = [a for a in members if a not in stored]
     left = [a for a in stored if a not in members]
-    changed = [(stored[a].id, members[a], row.version)
+    changed = [{"b_id": stored[a].id, "reasons": members[a], "version": row.version}
                for a in members if a in stored and list(stored[a].reasons or []) != members[a]]
     if entered:
         _insert(session, table, ("tenant_id", "list_id", "account_id", "entered_on", "reasons", "version"),
@@ -373,8 +373,7 @@ def _store_members(session: Session, tenant_id: int, row: PortfolioList, members
         # the rows per member: quadratic).
         session.connection().execute(
             update(table).where(table.c.id == bindparam("b_id"), table.c.tenant_id == tenant_id)
-            .values(reasons=bindparam("reasons"), version=bindparam("version")),
-            [{"b_id": i, "reasons": reasons, "version": version} for i, reasons, version in changed])
+            .values(reasons=bindparam("reasons"), version=bindparam("version")), changed)
     history = [(tenant_id, row.id, a, "entered", day, members[a], row.version, now) for a in entered]
     history += [(tenant_id, row.id, a, "left", day, list(stored[a].reasons or []), row.version, now) for a in left]
     if history:
@@ -387,8 +386,7 @@ def _insert(session: Session, table: Table, columns: Sequence[str], rows: list[t
     """Insert ``rows`` (values in ``columns`` order) with one INSERT … SELECT per `BATCH`, the rows travelling as
     one JSON parameter (`store.bulk.json_rows`): no per-row parameter processing, in the order given."""
     for start in range(0, len(rows), BATCH):
-        source = json_rows(session, [table.c[c] for c in columns], rows[start:start + BATCH])
-        session.connection().execute(insert(table).from_select(columns, select(*(source.c[c] for c in columns))))
+        session.connection().execute(insert_rows(session, table, columns, rows[start:start + BATCH]))
 
 
 # --- membership events, for whoever reacts to them (plays) ----------------------------------------------

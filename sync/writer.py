@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
-from sqlalchemy import String, bindparam, delete, func, insert, or_, select, text, true, update
+from sqlalchemy import String, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy import column as sql_column
 from sqlalchemy.orm import Session
 
@@ -32,7 +32,7 @@ from integrations.base import (
     TicketRecord,
 )
 from store import portfolio_keys
-from store.bulk import json_rows
+from store.bulk import insert_rows
 from store.models import (
     Account,
     Alert,
@@ -679,16 +679,14 @@ def apply_identity(session: Session) -> IdentityCounts:
                         "domain": domain, "lifecycle_stage": "customer"})
     accounts_table: Any = Account.__table__
     if created:
-        # One INSERT … SELECT of every new account, the rows sent as one JSON parameter (`store.bulk.json_rows`:
+        # One INSERT … SELECT of every new account, the rows sent as one JSON parameter (`store.bulk.insert_rows`:
         # the same SQL whatever their number, compiled once; a multi-row VALUES was compiled afresh for each
         # batch). RETURNING promises no order, so each id goes back by the values it was made with: new accounts
         # alike in name and domain are alike in every column, and either may take either cluster.
         made: dict[tuple[str, str | None], list[int]] = defaultdict(list)
         columns = ("tenant_id", "name", "domain", "lifecycle_stage")
-        source = json_rows(session, [accounts_table.c[c] for c in columns], [[row[c] for c in columns]
-                                                                            for row in created])
         for new_id, name, domain in session.execute(
-                insert(accounts_table).from_select(columns, select(*(source.c[c] for c in columns)).where(true()))
+                insert_rows(session, accounts_table, columns, [[row[c] for c in columns] for row in created])
                 .returning(accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain),
                 execution_options=touches(())):
             made[(name, domain)].append(new_id)

@@ -55,7 +55,7 @@ def _views(s: Any, ws: Workspace) -> dict[str, Any]:
 
 def _from_snapshots(s: Any, ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     with monkeypatch.context() as m:
-        m.setattr(br, "_fresh_facts", lambda *args, **kwargs: None)
+        m.setattr(br, "fresh_account_facts", lambda *args, **kwargs: None)
         return _views(s, ws)
 
 
@@ -66,7 +66,7 @@ def _weekly(s: Any, ws: Workspace, use_facts: bool, monkeypatch: pytest.MonkeyPa
     people = br._people(s)
     with monkeypatch.context() as m:
         if not use_facts:
-            m.setattr(br, "_fresh_facts", lambda *args, **kwargs: None)
+            m.setattr(br, "fresh_account_facts", lambda *args, **kwargs: None)
         return {(dimension, c.group, c.week, c.band): (c.accounts, c.scored, c.score_sum)
                 for dimension in (None, *br.BY.values())
                 for c in br.weekly_counts(s, dimension, first, day, Cohort(), people)}
@@ -171,7 +171,7 @@ def test_facts_equal_the_snapshots_for_every_view(seeded: Any, reads: list[str],
         assert br.refresh_account_facts(s, MEASURES) == 5
     with store.session(ws.tenant_id) as s:
         _assert_facts_rows(s)
-        assert br._fresh_facts(s, WORLD_AS_OF, MEASURES) is not None
+        assert br.fresh_account_facts(s, WORLD_AS_OF, MEASURES) is not None
         facts = _views(s, ws)
         assert {"_fact_distribution", "_fact_week_counts", "_fact_benchmarks", "_fact_persistent_poor",
                 "_fact_team_columns"} <= set(reads)
@@ -207,7 +207,7 @@ def test_facts_follow_new_snapshots_rescoring_moves_and_deletes(seeded: Any, rea
     with store.session(ws.tenant_id) as s:
         day = br.as_of_day(s)
         assert day == WORLD_AS_OF + dt.timedelta(days=1)
-        assert br._fresh_facts(s, day) is None and br._fresh_facts(s, WORLD_AS_OF) is None
+        assert br.fresh_account_facts(s, day) is None and br.fresh_account_facts(s, WORLD_AS_OF) is None
         before = _from_snapshots(s, ws, monkeypatch)
         reads.clear()
         assert _views(s, ws) == before and reads == []
@@ -224,7 +224,7 @@ def test_facts_follow_new_snapshots_rescoring_moves_and_deletes(seeded: Any, rea
         later.csm_user_id, later.segment, later.tier = ws.users["csm2"], "enterprise", "platinum"
         unowned.csm_user_id = ws.users["csm"]
     with store.session(ws.tenant_id) as s:
-        assert br._fresh_facts(s, br.as_of_day(s)) is not None
+        assert br.fresh_account_facts(s, br.as_of_day(s)) is not None
         moved = _views(s, ws)
         assert moved == _from_snapshots(s, ws, monkeypatch)
         assert moved["health-segment"]["groups"]["enterprise"]["accounts"] == 1
@@ -235,7 +235,7 @@ def test_facts_follow_new_snapshots_rescoring_moves_and_deletes(seeded: Any, rea
                                                HealthSnapshot.day == WORLD_AS_OF).values(score=99.0, band="good"))
         br.drop_base_reports(s)
     with store.session(ws.tenant_id) as s:
-        assert br._fresh_facts(s, br.as_of_day(s)) is None
+        assert br.fresh_account_facts(s, br.as_of_day(s)) is None
         rescored = _from_snapshots(s, ws, monkeypatch)
         br.prepare_base_reports(s)
     with store.session(ws.tenant_id) as s:
@@ -267,7 +267,7 @@ def test_no_facts_for_a_workspace_never_scored(seeded: Any) -> None:
         assert br.refresh_account_facts(s, MEASURES) == 0
         assert s.scalar(select(func.count()).select_from(AccountFact)) == 0
         assert s.scalar(select(func.count()).select_from(ReportFactsState)) == 0
-        assert br._fresh_facts(s, br.as_of_day(s)) is None
+        assert br.fresh_account_facts(s, br.as_of_day(s)) is None
 
 
 @pytest.mark.parametrize("seed", range(6))
