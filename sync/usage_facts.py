@@ -6,8 +6,8 @@ every usage row of the 60 days (seconds at 10,000 accounts, minutes at 100,000).
 
 - `UsageAccountFact`, a row per account: first day of use, product tier and seats of its active subscriptions,
   health over the 30 days (the upgrade rule), users active in the 30 days and the 30 before, and ``usage``:
-  int32 counts — the window's distinct users of any event and of each key feature, then per month of the last
-  `FACT_MONTHS` the users of any event and of each key feature;
+  counts (`usage_blobs`: 1, 2 or 4 bytes each) — the window's distinct users of any event and of each key
+  feature, then per month of the last `FACT_MONTHS` the users of any event and of each key feature;
 - `UsageUserFact`, a row per product user active in the 60 days: active and key-feature days, engagement,
   logins now and before, and whether it needs training (one INSERT … SELECT);
 - `UsageFactsState`: the day, key features, login event and months they hold, and the fingerprint of what they
@@ -27,6 +27,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import operator
 import typing
 from collections.abc import Sequence
 from typing import Any
@@ -178,11 +179,9 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
         counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
     no_tier: tuple[Any, Any] = (None, None)
     no_health: tuple[Any, ...] = (0, 0, None, None)
-    blobs = counts.tobytes()
-    size = counts.shape[1] * 4
+    blobs = usage_blobs(counts)
     br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, [
-        (a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1],
-         blobs[i * size:(i + 1) * size])
+        (a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1], blobs[i])
         for i, a in enumerate(order.tolist())
         for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)])
     both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
@@ -199,6 +198,47 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     return len(order)
 
 
+_WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<i4"))
+"""The item types of a ``usage`` blob, narrowest first: each account's the narrowest its largest count fits (a
+count is never negative), told apart on reading by the blob's length (1, 2 or 4 bytes a count)."""
+
+
+def usage_blobs(counts: np.ndarray[Any, np.dtype[np.int32]]) -> list[bytes]:
+    """Each row of `counts` (non-negative int32) as its ``usage`` blob: little-endian counts of the narrowest of
+    `_WIDTHS` that holds its largest (most accounts' counts are under 256: a quarter of the bytes to store and
+    read)."""
+    n, size = counts.shape
+    out: list[bytes] = [b""] * n
+    largest = counts.max(axis=1, initial=0)
+    rest = np.ones(n, dtype=bool)
+    for kind in _WIDTHS:
+        fits = rest & (largest <= np.iinfo(kind).max)
+        rest &= ~fits
+        rows = np.flatnonzero(fits)
+        data = counts[rows].astype(kind).tobytes()
+        step = size * kind.itemsize
+        for j, i in enumerate(rows.tolist()):
+            out[i] = data[j * step:(j + 1) * step]
+    return out
+
+
+def usage_counts(blobs: Sequence[bytes | None], size: int) -> np.ndarray[Any, np.dtype[np.int32]]:
+    """`usage_blobs`' inverse: a row of `size` int32 counts per blob (None: zeros), each read as its length
+    tells."""
+    n = len(blobs)
+    out = np.zeros((n, size), dtype=np.int32)
+    present = [b"" if b is None else b for b in blobs]
+    lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
+    for kind in _WIDTHS:
+        rows = np.flatnonzero(lengths == size * kind.itemsize)
+        if len(rows) == n:  # all of one width: read at once
+            out[:] = np.frombuffer(b"".join(present), dtype=kind).reshape(n, size)
+        elif len(rows):
+            data = b"".join([present[i] for i in rows.tolist()])
+            out[rows] = np.frombuffer(data, dtype=kind).reshape(len(rows), size)
+    return out
+
+
 def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], day: dt.date, months: int
                          ) -> tuple[int, list[ad.AdoptionCount], list[ad.AdoptionCount],
                                     list[tuple[dt.date, list[ad.AdoptionCount]]]]:
@@ -208,16 +248,14 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
     f = UsageAccountFact
     tenant = current_tenant(session)
     tier = func.coalesce(func.nullif(Account.tier, ""), f.premium_tier, f.other_tier)
-    # the workspace's rows named here, as the session's scoping would; the day as its text
-    rows = _tuples(session, select(tier, cast(f.first_active, String), f.usage).select_from(Account)
-                   .outerjoin(f, and_(f.id == Account.id, f.tenant_id == tenant))
-                   .where(Account.tenant_id == tenant, *where))
+    # driver rows, the workspace's condition added on the accounts and named in the join's ON (PostgreSQL: binary
+    # results, the blobs as their bytes); the day as its text
+    rows = br._core_rows(session, select(tier, cast(f.first_active, String), f.usage).select_from(Account)
+                         .outerjoin(f, and_(f.id == Account.id, f.tenant_id == tenant)).where(*where), Account)
     width = 1 + len(facts.key_features)
     n = len(rows)
-    empty = bytes(4 * width * (1 + facts.months))
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
-    counts = np.frombuffer(b"".join([b or empty for b in columns[2]]), dtype=np.int32) \
-        .reshape(n, width * (1 + facts.months))  # summed as int64 (NumPy's sums of int32)
+    columns = [list(map(operator.itemgetter(i), rows)) for i in range(3)]  # (zip(*rows): 100,000 arguments)
+    counts = usage_counts(columns[2], width * (1 + facts.months))  # summed as int64 (NumPy's sums of int32)
     # each account's group by tier class and by start cohort: one `group_of` per distinct tier and first day
     labels: dict[str, dict[str, int]] = {}
     index: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
@@ -228,19 +266,19 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
             by, ad.PREMIUM_TIERS), len(names)) for value in set(values)}
         labels[by] = names
         index[by] = np.fromiter(map(known.__getitem__, values), dtype=np.int64, count=n)
+    window = np.ascontiguousarray(counts[:, :width].T)  # per event (any, then each key feature) its accounts' users
     grouped = []
     for by, names in labels.items():
-        out = []
         size = len(names)
-        accounts = np.bincount(index[by], minlength=size)
-        for g, j in names.items():
-            out.append(ad.AdoptionCount(g, None, int(accounts[j]), int(counts[index[by] == j, 0].sum())))
+        # per group: its accounts, and per event the users summed and the accounts with any (exact: float64 sums
+        # of integers far below 2**53)
+        accounts = np.bincount(index[by], minlength=size).tolist()
+        users = [np.bincount(index[by], weights=window[k], minlength=size).tolist() for k in range(width)]
+        using = [np.bincount(index[by], weights=window[k] > 0, minlength=size).tolist() for k in range(width)]
+        out = [ad.AdoptionCount(g, None, accounts[j], int(users[0][j])) for g, j in names.items()]
         for k, feature in enumerate(facts.key_features, start=1):
-            column = counts[:, k]
-            using = np.bincount(index[by], weights=column > 0, minlength=size)
-            users = np.bincount(index[by], weights=column, minlength=size)
-            out += [ad.AdoptionCount(g, feature, int(using[j]), int(users[j]))
-                    for g, j in names.items() if using[j]]
+            out += [ad.AdoptionCount(g, feature, int(using[k][j]), int(users[k][j]))
+                    for g, j in names.items() if using[k][j]]
         grouped.append(out)
     # per month (its block of columns): the users of each event summed, the accounts with any counted
     first_column = width * (1 + facts.months - months)

@@ -334,3 +334,18 @@ def test_user_activity_equals_the_correlated_daily_sums(app_factory: Any, databa
                       for f in s.scalars(select(UsageUserFact))}
             assert stored == _per_user(s, _correlated_user_activity, br.as_of_day(s), None)
             assert len(stored) > 10
+
+
+def test_usage_blobs_take_the_narrowest_width_and_read_back_exactly() -> None:
+    """Each account's counts stored in 1, 2 or 4 bytes a count (its largest decides), read back as int32 whatever
+    the width; a blob of the former all-int32 layout and a missing one (None: zeros) read too."""
+    import numpy as np
+
+    counts = np.array([[0, 0, 0], [3, 255, 1], [256, 2, 0], [65535, 0, 7], [65536, 1, 2], [2**31 - 1, 0, 5]],
+                      dtype=np.int32)
+    blobs = uf.usage_blobs(counts)
+    assert [len(b) for b in blobs] == [3, 3, 6, 6, 12, 12]
+    back = uf.usage_counts([*blobs, None, np.array([9, 0, 300], dtype="<i4").tobytes()], 3)
+    assert back.dtype == np.int32
+    assert back[:6].tolist() == counts.tolist()
+    assert back[6:].tolist() == [[0, 0, 0], [9, 0, 300]]
