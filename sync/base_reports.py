@@ -1692,12 +1692,14 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     `TEAM_DAYS` as everyone-seeing roles, each manager and each CSM see it (one computation per window, cut per
     scope) — for the latest scored day and no cohort. Returns how many."""
     model = model or default_model()
-    drop_base_reports(session)
     measures, signals = sorted(model.measures), model.signals
-    refresh_account_facts(session, measures)  # what the views computed in a request read
-    from sync.usage_facts import refresh_usage_facts
+    from sync.usage_facts import ReadAhead, refresh_usage_facts
 
-    refresh_usage_facts(session, signals.key_features, signals.login_event)  # the Adoption and Users views'
+    # the usage facts' reads on a second connection meanwhile (before anything is written: see `ReadAhead`)
+    ahead = ReadAhead(session, signals.key_features, signals.login_event)
+    drop_base_reports(session)
+    refresh_account_facts(session, measures)  # what the views computed in a request read
+    refresh_usage_facts(session, signals.key_features, signals.login_event, ahead)  # the Adoption and Users views'
     shared: dict[Any, Any] = {}  # what the Health views compute alike for every `by`; the facts the views read
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)

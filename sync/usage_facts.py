@@ -30,10 +30,11 @@ import json
 import operator
 import typing
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, String, Table, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import Engine, String, Table, and_, case, cast, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -108,11 +109,141 @@ def _first_day(month: Any, offset: int) -> Any:
     return br._date(month).replace(day=offset.bit_length())
 
 
-def refresh_usage_facts(session: Session, key_features: Sequence[str], login_event: str) -> int:
+def _statements(session: Session, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str
+                ) -> dict[str, Any]:
+    """The reads of a build (each names its workspace: driver reads, which the session's scoping does not filter):
+    per account its first use, product tiers, seats, health over the 30 days, and per account and event its
+    distinct users of the windows and rows of each month; per user of the 60 days its `UsageUserFact` figures."""
+    start, before = br._window(day)
+    events = ["", *key_features]
+    # the event's column (any event first, then the key features in order), computed in SQL
+    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
+    first_use = br._first_use(tenant)
+    product = br._product_tiers(tenant)
+    # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
+    # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
+    # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs
+    months = _month_firsts(day, FACT_MONTHS)
+    this_month = months[-1]
+
+    def users_in(days: Any) -> Any:
+        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
+
+    in_month = [UsageMonthly.month == m if m < this_month
+                else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
+    both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
+                                                                                 login_event, tenant)
+    return {
+        "firsts": select(first_use.c.account_id, first_use.c.month, first_use.c.offset),
+        "tiers": select(product.c.account_id, product.c.premium, product.c.other),
+        "seats": (select(Subscription.account_id, func.sum(Subscription.seats_purchased))
+                  .where(Subscription.tenant_id == tenant, Subscription.status == "active",
+                         Subscription.seats_purchased.is_not(None))
+                  .group_by(Subscription.account_id)),
+        "health": (select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
+                          func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
+                   .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
+                   .group_by(HealthSnapshot.account_id)),
+        "grouped": (select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
+                           users_in(br._days_in(before, start - dt.timedelta(days=1))),
+                           *[func.sum(case((month, 1), else_=0)) for month in in_month])
+                    .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0],
+                           UsageMonthly.month <= this_month, UsageMonthly.event.in_(events))
+                    .group_by(UsageMonthly.account_id, UsageMonthly.event)),
+        # the user facts' columns but the workspace (`_USER_COLUMNS`)
+        "users": select(both.c.a, both.c.u, active, key_days, active + key_days, logins_now, logins_before,
+                        case((rule, True), else_=False)).group_by(both.c.a, both.c.u),
+    }
+
+
+_USER_COLUMNS = ("tenant_id", "account_id", "user_key", "active", "key_days", "engagement", "logins", "logins_before",
+                 "training")
+
+
+def _connection_rows(connection: Any, statement: Any) -> list[tuple[Any, ...]]:
+    """`br._driver_rows` on a connection of its own (a read ahead's)."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Build:
+    """What a build reads: the workspace, the day, the key features and login event, and `_statements`' rows."""
+    tenant: int
+    day: dt.date
+    key_features: tuple[str, ...]
+    login_event: str
+    rows: dict[str, list[tuple[Any, ...]]]
+
+
+class ReadAhead:
+    """A build's reads (`_statements`) on a second connection, on a thread, while the caller goes on (the account
+    facts: `sync.base_reports.prepare_base_reports`): SQLite and PostgreSQL compute without holding the GIL, so on
+    the second core the reads cost the preparation little wall time. Started only when the session has written
+    nothing yet in its transaction (no write a second connection could not see) and its database is one a second
+    connection reaches (a file or a server, not SQLite's memory); `refresh_usage_facts` takes the rows when they
+    are its day's, key features' and login event's, else reads them itself."""
+
+    def __init__(self, session: Session, key_features: Sequence[str], login_event: str) -> None:
+        self.future: Future[_Build] | None = None
+        tenant = current_tenant(session)
+        bind = session.get_bind()
+        if tenant is None or not key_features or not isinstance(bind, Engine) or not _untouched(session):
+            return
+        url = bind.url
+        if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
+                                                   or "memory" in str(url.query.get("mode", ""))):
+            return
+        if session.scalar(select(func.max(HealthSnapshot.day))) is None:
+            return
+        day = as_of_day(session)
+        statements = _statements(session, tenant, day, key_features, login_event)
+
+        def read() -> _Build:
+            with bind.connect() as connection:
+                rows = {name: _connection_rows(connection, statement) for name, statement in statements.items()}
+            return _Build(tenant, day, tuple(key_features), login_event, rows)
+
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-facts-ahead")
+        self.future = executor.submit(read)
+        executor.shutdown(wait=False)
+
+    def take(self, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str) -> _Build | None:
+        """The rows read ahead when they are for this build, else None (once: a second call returns None)."""
+        future, self.future = self.future, None
+        if future is None:
+            return None
+        found = future.result()
+        return found if (found.tenant, found.day, found.key_features, found.login_event) == (
+            tenant, day, tuple(key_features), login_event) else None
+
+
+def _untouched(session: Session) -> bool:
+    """Whether the session's transaction has written nothing yet (so a second connection reads what it reads)."""
+    if session.new or session.dirty or session.deleted:
+        return False
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return session.scalar(text("SELECT pg_current_xact_id_if_assigned()")) is None
+    if connection.dialect.name == "sqlite":
+        return not typing.cast(Any, connection.connection.driver_connection).in_transaction
+    return False
+
+
+def refresh_usage_facts(session: Session, key_features: Sequence[str], login_event: str,
+                        ahead: ReadAhead | None = None) -> int:
     """Builds the workspace's usage facts for its latest scored day, each figure with the SQL the reports compute
     it with, over every account (no cohort): a row per account with any usage, subscription or snapshot in the
-    windows, written in one executemany; a row per user of the 60 days in one INSERT … SELECT. Returns how many
-    account rows."""
+    windows, and a row per user of the 60 days, each table written in one executemany. Returns how many account
+    rows. `ahead`: the reads started on a second connection before the session wrote anything (`ReadAhead`),
+    used when they are this build's."""
     tenant = current_tenant(session)
     if tenant is None:
         raise ValueError("usage facts are built for one workspace")
@@ -122,49 +253,21 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     if not key_features or session.scalar(select(func.max(HealthSnapshot.day))) is None:
         return 0
     day = as_of_day(session)
-    start, before = br._window(day)
-    events = ["", *key_features]
-    width = len(events)
-    # the event's column (any event first, then the key features in order), computed in SQL
-    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
+    build = ahead.take(tenant, day, key_features, login_event) if ahead is not None else None
+    if build is None:
+        statements = _statements(session, tenant, day, key_features, login_event)
+        build = _Build(tenant, day, tuple(key_features), login_event,
+                       {name: _tuples(session, statement) for name, statement in statements.items()})
+    found = build.rows
+    width = 1 + len(key_features)
     ids: set[int] = set()
-    # driver reads (plain tuples: no row objects, no type processing of 100,000 rows), the workspace named in each;
-    # a date as the driver returns it (SQLite: ISO text), written back as read
-    first_use = br._first_use(tenant)
-    firsts = {a: _first_day(m, int(offset)) for a, m, offset in _tuples(
-        session, select(first_use.c.account_id, first_use.c.month, first_use.c.offset))}
-    product = br._product_tiers(tenant)
-    tiers = {a: (p, o) for a, p, o in _tuples(session, select(product.c.account_id, product.c.premium,
-                                                              product.c.other))}
-    seats = {a: int(n) for a, n in _tuples(session, (
-        select(Subscription.account_id, func.sum(Subscription.seats_purchased))
-        .where(Subscription.tenant_id == tenant, Subscription.status == "active",
-               Subscription.seats_purchased.is_not(None))
-        .group_by(Subscription.account_id))) if a is not None and n is not None}
-    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in _tuples(session, (
-        select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
-               func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
-        .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
-        .group_by(HealthSnapshot.account_id)))}
-    # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
-    # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
-    # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs. A Core read
-    # (no ORM rows): the workspace's rows named here, as the session's scoping would
-    months = _month_firsts(day, FACT_MONTHS)
-    this_month = months[-1]
-
-    def users_in(days: Any) -> Any:
-        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
-
-    in_month = [UsageMonthly.month == m if m < this_month
-                else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
-    grouped = _tuples(session, (
-        select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
-               users_in(br._days_in(before, start - dt.timedelta(days=1))),
-               *[func.sum(case((month, 1), else_=0)) for month in in_month])
-        .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0], UsageMonthly.month <= this_month,
-               UsageMonthly.event.in_(events))
-        .group_by(UsageMonthly.account_id, UsageMonthly.event)))
+    # driver reads (plain tuples: no row objects, no type processing of 100,000 rows); a date as the driver
+    # returns it (SQLite: ISO text), written back as read
+    firsts = {a: _first_day(m, int(offset)) for a, m, offset in found["firsts"]}
+    tiers = {a: (p, o) for a, p, o in found["tiers"]}
+    seats = {a: int(n) for a, n in found["seats"] if a is not None and n is not None}
+    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in found["health"]}
+    grouped = found["grouped"]
     cells = np.array(grouped, dtype=np.int64).reshape(len(grouped), 4 + FACT_MONTHS)
     cells = cells[cells[:, 1] >= 0]
     users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
@@ -184,14 +287,8 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
         (a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1], blobs[i])
         for i, a in enumerate(order.tolist())
         for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)])
-    both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
-                                                                                 login_event, tenant)
-    table = typing.cast(Table, UsageUserFact.__table__)
-    session.execute(insert(table).from_select(
-        ["tenant_id", "account_id", "user_key", "active", "key_days", "engagement", "logins", "logins_before",
-         "training"],
-        select(literal(tenant, Integer), both.c.a, both.c.u, active, key_days, active + key_days, logins_now,
-               logins_before, case((rule, True), else_=False)).group_by(both.c.a, both.c.u)))
+    br._insert_tuples(session, UsageUserFact.__table__, _USER_COLUMNS,
+                      [(tenant, *row) for row in found["users"]])
     session.execute(insert(typing.cast(Table, UsageFactsState.__table__)).values(
         tenant_id=tenant, day=day, fingerprint=_fingerprint(session), key_features=json.dumps(list(key_features)),
         login_event=login_event, months=FACT_MONTHS, built_at=dt.datetime.now(dt.UTC)))

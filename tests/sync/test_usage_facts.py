@@ -349,3 +349,44 @@ def test_usage_blobs_take_the_narrowest_width_and_read_back_exactly() -> None:
     assert back.dtype == np.int32
     assert back[:6].tolist() == counts.tolist()
     assert back[6:].tolist() == [[0, 0, 0], [9, 0, 300]]
+
+
+def _stored_facts(s: Any) -> tuple[list[Any], list[Any]]:
+    accounts = [tuple(r) for r in s.execute(select(*[c for c in UsageAccountFact.__table__.c if c.name != "usage"],
+                                                   UsageAccountFact.usage).order_by(UsageAccountFact.id))]
+    users = [tuple(r) for r in s.execute(select(*[c for c in UsageUserFact.__table__.c if c.name != "id"])
+                                         .order_by(UsageUserFact.account_id, UsageUserFact.user_key))]
+    return accounts, users
+
+
+def test_facts_read_ahead_on_a_second_connection_equal_the_sessions(seeded: Any) -> None:
+    """`ReadAhead` (the reads on a thread, a connection of their own) builds the very rows the session's own reads
+    do; a session that wrote first reads itself (a second connection would not see its write), and its
+    uncommitted usage is counted."""
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        ahead = uf.ReadAhead(s, KEYS, LOGIN)
+        assert ahead.future is not None  # started: a database file or server, nothing written yet
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN, ahead) == 5
+        assert ahead.future is None  # taken
+    with store.session(ws.tenant_id) as s:
+        read_ahead = _stored_facts(s)
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN, 6) is not None
+        _assert_user_rows(s)
+    with store.session(ws.tenant_id) as s:
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN) == 5
+    with store.session(ws.tenant_id) as s:
+        assert _stored_facts(s) == read_ahead
+        assert len(read_ahead[0]) == 5 and len(read_ahead[1]) > 5
+    with store.session(ws.tenant_id) as s:  # a write first: no read ahead, the write counted
+        s.add_all(_usage([ws.accounts["Alpha Unowned"]], salt=5))
+        s.flush()
+        ahead = uf.ReadAhead(s, KEYS, LOGIN)
+        assert ahead.future is None
+        uf.refresh_usage_facts(s, KEYS, LOGIN, ahead)
+        _assert_user_rows(s)
+        assert _stored_facts(s)[1] != read_ahead[1]
+    with store.session(ws.tenant_id) as s:  # a read ahead of another day is not taken: the session reads
+        ahead = uf.ReadAhead(s, KEYS, LOGIN)
+        assert ahead.future is not None
+        assert ahead.take(ws.tenant_id, WORLD_AS_OF - dt.timedelta(days=1), KEYS, LOGIN) is None
