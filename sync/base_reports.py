@@ -1065,7 +1065,9 @@ def _user_activity(session: Session, day: dt.date, key_features: Sequence[str], 
     `_needs_training`). `tenant`: conditions on the workspace spelled out (for an INSERT … SELECT, which the
     session's scoping does not filter)."""
     monthly_scope = [UsageMonthly.tenant_id == tenant] if tenant is not None else []
-    daily_scope = [UsageDaily.tenant_id == tenant] if tenant is not None else []
+    # the daily rows of the monthly row's account (an account is one workspace's): no condition on the workspace
+    # of their own, so SQLite sums them from the (account, day, user, event, count) index alone
+    daily_scope: list[Any] = []
     start, before = _window(day)
     eve = start - dt.timedelta(days=1)
     # per month of the 60 days (its window masks constants: no CASE per row) its rows: the login rows of the 60

@@ -34,7 +34,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, String, Table, and_, case, cast, delete, func, insert, select, text
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -101,40 +116,88 @@ _ACCOUNT_COLUMNS = ("id", "tenant_id", "account_id", "first_active", "premium_ti
                     "snapshots", "scored", "lowest_score", "first_day", "users_now", "users_before", "usage")
 
 
-def _first_day(month: Any, offset: int) -> Any:
-    """The day of a month's lowest day bit (`offset`, its value), as the driver returned the month: SQLite's ISO
-    text (the month's first day's, its day replaced), else a date."""
-    if isinstance(month, str):
-        return f"{month[:8]}{offset.bit_length():02d}"
-    return br._date(month).replace(day=offset.bit_length())
+_FIRST_SHIFT = 2**31
+"""A first-use key: the month (year × 100 + month) × `_FIRST_SHIFT` + its lowest day bit's value (< 2**31)."""
+
+
+def _cells(session: Session, tenant: int, day: dt.date, key_features: Sequence[str]) -> Any:
+    """Per user (account, user key: one streamed pass in the monthly rows' (workspace, account, user, event,
+    month) order, no sort) its first-use key (`_FIRST_SHIFT`: the least of its any-event rows') and its cells as
+    text (comma-separated codes): per row of the any event or a key feature (column ``e``: `_statements`' order)
+    in the last `FACT_MONTHS` months, ``(e × 8 + slot) × 4 + now × 2 + before`` — slot the month's place (1 …
+    `FACT_MONTHS`; the month of `day` only with a day up to `day`, else 0), now and before whether it has a day in
+    the 30 days or the 30 before. A user's rows are one per event and month: its cells count it once per event
+    and month, and (deduplicated by NumPy) once per event and window."""
+    start, before = br._window(day)
+    months = _month_firsts(day, FACT_MONTHS)
+    m = UsageMonthly
+
+    def bit(mask: int, value: int) -> Any:  # `value` when the row has a day of `mask`, else 0
+        return case((m.days.bitwise_and(literal_column(str(mask))) != 0, value), else_=0)
+
+    # each part NULL for a row of no cell (another event; a month not among the last ones): the code too
+    column = case({e: i for i, e in enumerate(["", *key_features])}, value=m.event)
+    slot = case({month: i for i, month in enumerate(months[:-1], start=1)}
+                | {months[-1]: bit(br._masks(months[-1], day)[months[-1]], FACT_MONTHS)}, value=m.month)
+    now = case({month: bit(mask, 2) for month, mask in br._masks(start, day).items()}, value=m.month, else_=0)
+    then = case({month: bit(mask, 1) for month, mask in br._masks(before, start - dt.timedelta(days=1)).items()},
+                value=m.month, else_=0)
+    code = (column * 8 + slot) * 4 + now + then  # NULL: no cell (the aggregate skips it)
+    lowest = m.days.bitwise_and(-m.days)
+    if br._postgres(session):
+        month_number = cast(func.to_char(m.month, "YYYYMM"), Integer)
+        cells = func.string_agg(cast(code, String), literal_column("','"))
+    else:
+        month_number = cast(func.replace(func.substr(m.month, 1, 7), "-", ""), Integer)
+        cells = func.group_concat(code)
+    first = func.min(case((m.event == "", cast(month_number, BigInteger) * literal_column(str(_FIRST_SHIFT))
+                           + lowest)))
+    return select(m.account_id, first, cells).where(m.tenant_id == tenant).group_by(m.account_id, m.user_key)
+
+
+def _decode_cells(rows: list[tuple[Any, ...]], width: int) -> tuple[dict[int, tuple[int, int]], np.ndarray[Any, Any]]:
+    """`_cells`' rows as each account's first use (month number, lowest day bit's value: accounts with any-event
+    rows) and ``(account, column, distinct users of the 30 days, of the 30 before, rows of each month…)`` per
+    account and column with any cell (as the reports' grouped read would return them)."""
+    firsts: dict[int, tuple[int, int]] = {}
+    for a, key, _c in rows:
+        if key is not None:
+            found = firsts.get(a)
+            key = int(key)
+            if found is None or key < found[0] * _FIRST_SHIFT + found[1]:
+                firsts[a] = divmod(key, _FIRST_SHIFT)
+    counted = [(a, c.count(",") + 1, c) for a, _k, c in rows if c]
+    per_user = np.fromiter((n for _a, n, _c in counted), dtype=np.int64, count=len(counted))
+    codes = (np.array(",".join(c for _a, _n, c in counted).split(","), dtype=np.int64) if counted
+             else np.zeros(0, dtype=np.int64))
+    users = np.fromiter((a for a, _n, _c in counted), dtype=np.int64, count=len(counted))  # each user's account
+    user = np.repeat(np.arange(len(counted)), per_user)
+    account, column, slot = users[user], codes // 32, codes // 4 % 8
+    # a cell per (account, column) with any row: its index among them
+    pairs, where = np.unique(account * width + column, return_inverse=True)
+    out = np.zeros((len(pairs), 4 + FACT_MONTHS), dtype=np.int64)
+    out[:, 0], out[:, 1] = pairs // width, pairs % width
+    for flag, at in ((2, 2), (1, 3)):  # distinct users of the window, of the 30 days before: a user's column once
+        has = (codes & flag) != 0
+        seen = np.unique(user[has] * width + column[has])
+        cell = np.searchsorted(pairs, users[seen // width] * width + seen % width)
+        out[:, at] = np.bincount(cell, minlength=len(pairs))
+    months = slot > 0  # the rows of each month: one per user, column and month
+    np.add.at(out, (where.reshape(-1)[months], 3 + slot[months]), 1)
+    return firsts, out
 
 
 def _statements(session: Session, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str
                 ) -> dict[str, Any]:
     """The reads of a build (each names its workspace: driver reads, which the session's scoping does not filter):
-    per account its first use, product tiers, seats, health over the 30 days, and per account and event its
-    distinct users of the windows and rows of each month; per user of the 60 days its `UsageUserFact` figures."""
-    start, before = br._window(day)
-    events = ["", *key_features]
-    # the event's column (any event first, then the key features in order), computed in SQL
-    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
-    first_use = br._first_use(tenant)
+    per user its cells (`_cells`), per account its product tiers, seats, health over the 30 days; per user of the
+    60 days its `UsageUserFact` figures."""
+    start, _ = br._window(day)
     product = br._product_tiers(tenant)
-    # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
-    # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
-    # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs
-    months = _month_firsts(day, FACT_MONTHS)
-    this_month = months[-1]
-
-    def users_in(days: Any) -> Any:
-        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
-
-    in_month = [UsageMonthly.month == m if m < this_month
-                else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
     both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
                                                                                  login_event, tenant)
     return {
-        "firsts": select(first_use.c.account_id, first_use.c.month, first_use.c.offset),
+        "cells": _cells(session, tenant, day, key_features),
         "tiers": select(product.c.account_id, product.c.premium, product.c.other),
         "seats": (select(Subscription.account_id, func.sum(Subscription.seats_purchased))
                   .where(Subscription.tenant_id == tenant, Subscription.status == "active",
@@ -144,12 +207,6 @@ def _statements(session: Session, tenant: int, day: dt.date, key_features: Seque
                           func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
                    .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
                    .group_by(HealthSnapshot.account_id)),
-        "grouped": (select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
-                           users_in(br._days_in(before, start - dt.timedelta(days=1))),
-                           *[func.sum(case((month, 1), else_=0)) for month in in_month])
-                    .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0],
-                           UsageMonthly.month <= this_month, UsageMonthly.event.in_(events))
-                    .group_by(UsageMonthly.account_id, UsageMonthly.event)),
         # the user facts' columns but the workspace (`_USER_COLUMNS`)
         "users": select(both.c.a, both.c.u, active, key_days, active + key_days, logins_now, logins_before,
                         case((rule, True), else_=False)).group_by(both.c.a, both.c.u),
@@ -183,6 +240,10 @@ class _Build:
     rows: dict[str, list[tuple[Any, ...]]]
 
 
+_AHEAD_PARTS = (("users",), ("cells", "tiers", "seats", "health"))
+"""`_statements` as `ReadAhead` splits them between its two threads."""
+
+
 class ReadAhead:
     """A build's reads (`_statements`) on a second connection, on a thread, while the caller goes on (the account
     facts: `sync.base_reports.prepare_base_reports`): SQLite and PostgreSQL compute without holding the GIL, so on
@@ -192,7 +253,9 @@ class ReadAhead:
     are its day's, key features' and login event's, else reads them itself."""
 
     def __init__(self, session: Session, key_features: Sequence[str], login_event: str) -> None:
-        self.future: Future[_Build] | None = None
+        self.future: Future[Any] | None = None
+        self.futures: list[Future[dict[str, list[tuple[Any, ...]]]]] = []
+        self.key: tuple[int, dt.date, tuple[str, ...], str] | None = None
         tenant = current_tenant(session)
         bind = session.get_bind()
         if tenant is None or not key_features or not isinstance(bind, Engine) or not _untouched(session):
@@ -206,23 +269,24 @@ class ReadAhead:
         day = as_of_day(session)
         statements = _statements(session, tenant, day, key_features, login_event)
 
-        def read() -> _Build:
+        def read(names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
             with bind.connect() as connection:
-                rows = {name: _connection_rows(connection, statement) for name, statement in statements.items()}
-            return _Build(tenant, day, tuple(key_features), login_event, rows)
+                return {name: _connection_rows(connection, statements[name]) for name in names}
 
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-facts-ahead")
-        self.future = executor.submit(read)
+        self.key = (tenant, day, tuple(key_features), login_event)
+        # two threads, each its connection: the user facts' pass, and the rest (about as long)
+        executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usage-facts-ahead")
+        self.futures = [executor.submit(read, part) for part in _AHEAD_PARTS]
+        self.future = self.futures[0]
         executor.shutdown(wait=False)
 
     def take(self, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str) -> _Build | None:
         """The rows read ahead when they are for this build, else None (once: a second call returns None)."""
-        future, self.future = self.future, None
-        if future is None:
+        if self.future is None:
             return None
-        found = future.result()
-        return found if (found.tenant, found.day, found.key_features, found.login_event) == (
-            tenant, day, tuple(key_features), login_event) else None
+        self.future = None
+        rows = {name: found for future in self.futures for name, found in future.result().items()}
+        return _Build(*self.key, rows) if self.key == (tenant, day, tuple(key_features), login_event) else None
 
 
 def _untouched(session: Session) -> bool:
@@ -263,13 +327,13 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     ids: set[int] = set()
     # driver reads (plain tuples: no row objects, no type processing of 100,000 rows); a date as the driver
     # returns it (SQLite: ISO text), written back as read
-    firsts = {a: _first_day(m, int(offset)) for a, m, offset in found["firsts"]}
+    date = br._sql_date(session)
+    first_uses, cells = _decode_cells(found["cells"], width)
+    firsts = {a: date(dt.date(number // 100, number % 100, offset.bit_length()))
+              for a, (number, offset) in first_uses.items()}
     tiers = {a: (p, o) for a, p, o in found["tiers"]}
     seats = {a: int(n) for a, n in found["seats"] if a is not None and n is not None}
     health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in found["health"]}
-    grouped = found["grouped"]
-    cells = np.array(grouped, dtype=np.int64).reshape(len(grouped), 4 + FACT_MONTHS)
-    cells = cells[cells[:, 1] >= 0]
     users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
     for source in (firsts, tiers, seats, health, users):
         ids.update(source)

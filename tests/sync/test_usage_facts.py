@@ -390,3 +390,68 @@ def test_facts_read_ahead_on_a_second_connection_equal_the_sessions(seeded: Any)
         ahead = uf.ReadAhead(s, KEYS, LOGIN)
         assert ahead.future is not None
         assert ahead.take(ws.tenant_id, WORLD_AS_OF - dt.timedelta(days=1), KEYS, LOGIN) is None
+
+
+def _grouped_reference(tenant: int, day: dt.date) -> Any:
+    """The per-account read `uf._cells` replaced (the reference it must equal): per account and event (any, then
+    the key features) its distinct users of the 30 days and the 30 before, and its rows of each month."""
+    start, before = br._window(day)
+    events = ["", *KEYS]
+    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
+    months = uf._month_firsts(day, uf.FACT_MONTHS)
+
+    def users_in(days: Any) -> Any:
+        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
+
+    in_month = [UsageMonthly.month == m if m < months[-1]
+                else and_(UsageMonthly.month == m, br._days_in(months[-1], day) != 0) for m in months]
+    return (select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
+                   users_in(br._days_in(before, start - dt.timedelta(days=1))),
+                   *[func.sum(case((month, 1), else_=0)) for month in in_month])
+            .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0],
+                   UsageMonthly.month <= months[-1], UsageMonthly.event.in_(events))
+            .group_by(UsageMonthly.account_id, UsageMonthly.event))
+
+
+def test_cells_equal_the_grouped_reads_they_replace(app_factory: Any, database_url: str) -> None:
+    """One streamed pass per user (`uf._cells`, decoded by NumPy) gives each account's first use and its distinct
+    users and month rows exactly as the grouped reads did, for days that split months and windows, with a user
+    back after months away, one active only in the earlier window, usage after the day, a deleted account and a
+    second workspace."""
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
+    store = canary_store(app)
+    alpha, beta = seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "beta", "Beta")
+    ids = sorted(alpha.accounts.values())
+    for ws, salt in ((alpha, 0), (beta, 1)):
+        with store.session(ws.tenant_id) as s:
+            s.add_all(_usage(sorted(ws.accounts.values()), salt=salt))
+    with store.session(alpha.tenant_id) as s:
+        special = [(ids[0], "back", LOGIN, dt.date(2026, 6, 10)), (ids[0], "back", KEYS[0], dt.date(2026, 6, 11)),
+                   (ids[0], "back", KEYS[1], dt.date(2026, 11, 25)), (ids[1], "early", KEYS[2], dt.date(2026, 10, 5)),
+                   (ids[1], "early", LOGIN, dt.date(2026, 9, 20)), (ids[2], "late", KEYS[0], dt.date(2026, 11, 28)),
+                   (ids[2], "first", "Settings Opened", dt.date(2026, 3, 3))]
+        s.add_all([UsageDaily(account_id=a, user_key=u, event=e, day=d, count=1) for a, u, e, d in special])
+    with store.session(beta.tenant_id) as s:
+        s.execute(delete(Account).where(Account.id == min(beta.accounts.values())))
+    days = (WORLD_AS_OF, dt.date(2026, 11, 20), dt.date(2026, 11, 1), dt.date(2026, 10, 31), dt.date(2026, 10, 15))
+    for ws in (alpha, beta):
+        with store.session(ws.tenant_id) as s:
+            t = ws.tenant_id
+            first_use = br._first_use(t)
+            expected_firsts = {a: br._date(m).replace(day=int(offset).bit_length()) for a, m, offset in s.execute(
+                select(first_use.c.account_id, first_use.c.month, first_use.c.offset))}
+            assert len(expected_firsts) >= 4
+            for day in days:
+                firsts, cells = uf._decode_cells(br._driver_rows(s, uf._cells(s, t, day, KEYS)), 1 + len(KEYS))
+                assert {a: dt.date(n // 100, n % 100, offset.bit_length())
+                        for a, (n, offset) in firsts.items()} == expected_firsts
+                expected = sorted(tuple(int(v) for v in row) for row in s.execute(_grouped_reference(t, day))
+                                  if row[1] >= 0)
+                assert sorted(map(tuple, cells.tolist())) == expected, day
+                assert sum(row[2] for row in expected) > 0 and sum(sum(row[4:]) for row in expected) > 0
+    with store.session(alpha.tenant_id) as s:  # the special users counted: back in the window, early before it
+        _, cells = uf._decode_cells(br._driver_rows(s, uf._cells(s, alpha.tenant_id, WORLD_AS_OF, KEYS)),
+                                    1 + len(KEYS))
+        by = {(a, c): row for a, c, *row in cells.tolist()}
+        assert by[(ids[0], 1)][2] == 1 and by[(ids[0], 0)][2] == 1  # June (slot 1): only the user back since
+        assert by[(ids[1], 3)][1] >= 1  # KEYS[2] on 5 October: the 30 days before
