@@ -168,22 +168,28 @@ def _decode_cells(rows: list[tuple[Any, ...]], width: int) -> tuple[dict[int, tu
                 firsts[a] = divmod(key, _FIRST_SHIFT)
     counted = [(a, c.count(",") + 1, c) for a, _k, c in rows if c]
     per_user = np.fromiter((n for _a, n, _c in counted), dtype=np.int64, count=len(counted))
-    codes = (np.array(",".join(c for _a, _n, c in counted).split(","), dtype=np.int64) if counted
-             else np.zeros(0, dtype=np.int64))
-    users = np.fromiter((a for a, _n, _c in counted), dtype=np.int64, count=len(counted))  # each user's account
+    codes = np.fromstring(",".join(c for _a, _n, c in counted), dtype=np.int64, sep=",") if counted \
+        else np.zeros(0, dtype=np.int64)  # (text parsed in C: no string object per code)
+    # each user's account, as its index among the accounts (a user's rows: ``user``)
+    accounts, account_of = np.unique(np.fromiter((a for a, _n, _c in counted), dtype=np.int64, count=len(counted)),
+                                     return_inverse=True)
     user = np.repeat(np.arange(len(counted)), per_user)
-    account, column, slot = users[user], codes // 32, codes // 4 % 8
-    # a cell per (account, column) with any row: its index among them
-    pairs, where = np.unique(account * width + column, return_inverse=True)
+    column, slot = codes // 32, codes // 4 % 8
+    # a cell per (account, column) with any row, in (account, column) order: ``rank`` its place (by counting, no sort)
+    key = account_of.reshape(-1)[user] * width + column
+    present = np.bincount(key, minlength=len(accounts) * width) > 0
+    rank = np.cumsum(present) - 1
+    pairs = np.flatnonzero(present)
     out = np.zeros((len(pairs), 4 + FACT_MONTHS), dtype=np.int64)
-    out[:, 0], out[:, 1] = pairs // width, pairs % width
+    out[:, 0], out[:, 1] = accounts[pairs // width], pairs % width
     for flag, at in ((2, 2), (1, 3)):  # distinct users of the window, of the 30 days before: a user's column once
         has = (codes & flag) != 0
-        seen = np.unique(user[has] * width + column[has])
-        cell = np.searchsorted(pairs, users[seen // width] * width + seen % width)
+        seen = np.flatnonzero(np.bincount(user[has] * width + column[has], minlength=len(counted) * width))
+        cell = rank[account_of.reshape(-1)[seen // width] * width + seen % width]
         out[:, at] = np.bincount(cell, minlength=len(pairs))
     months = slot > 0  # the rows of each month: one per user, column and month
-    np.add.at(out, (where.reshape(-1)[months], 3 + slot[months]), 1)
+    out[:, 4:] = np.bincount(rank[key[months]] * 8 + slot[months], minlength=len(pairs) * 8) \
+        .reshape(len(pairs), 8)[:, 1:1 + FACT_MONTHS]
     return firsts, out
 
 
@@ -241,7 +247,10 @@ class _Build:
 
 
 _AHEAD_PARTS = (("users",), ("cells", "tiers", "seats", "health"))
-"""`_statements` as `ReadAhead` splits them between its two threads."""
+"""`_statements` as `ReadAhead` splits them between its threads (each part on a connection of its own)."""
+AHEAD_THREADS = 1
+"""`ReadAhead`'s threads (1: its parts one after the other, on the second core while the first builds the account
+facts, about as long on the 100,000-account world; more would take the first core's time from them)."""
 
 
 class ReadAhead:
@@ -274,8 +283,8 @@ class ReadAhead:
                 return {name: _connection_rows(connection, statements[name]) for name in names}
 
         self.key = (tenant, day, tuple(key_features), login_event)
-        # two threads, each its connection: the user facts' pass, and the rest (about as long)
-        executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="usage-facts-ahead")
+        # each part on a connection of its own
+        executor = ThreadPoolExecutor(max_workers=AHEAD_THREADS, thread_name_prefix="usage-facts-ahead")
         self.futures = [executor.submit(read, part) for part in _AHEAD_PARTS]
         self.future = self.futures[0]
         executor.shutdown(wait=False)
