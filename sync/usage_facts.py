@@ -2,14 +2,15 @@
 
 Computed in a request from the monthly usage rows, a cohort's Adoption report or one account's leaderboard reads
 every usage row of the 60 days (seconds at 10,000 accounts, minutes at 100,000). The worker's
-`prepare_base_reports` (after every sync and full score run) builds, set-based with the reports' own SQL:
+`prepare_base_reports` (after every sync and full score run) builds, with the reports' figures (its reads on a
+second connection while the account facts are built: `ReadAhead`):
 
 - `UsageAccountFact`, a row per account: first day of use, product tier and seats of its active subscriptions,
   health over the 30 days (the upgrade rule), users active in the 30 days and the 30 before, and ``usage``:
   counts (`usage_blobs`: 1, 2 or 4 bytes each) — the window's distinct users of any event and of each key
   feature, then per month of the last `FACT_MONTHS` the users of any event and of each key feature;
 - `UsageUserFact`, a row per product user active in the 60 days: active and key-feature days, engagement,
-  logins now and before, and whether it needs training (one INSERT … SELECT);
+  logins now and before, and whether it needs training (the reports' GROUP BY, read and written by executemany);
 - `UsageFactsState`: the day, key features, login event and months they hold, and the fingerprint of what they
   were built from (the newest snapshot, usage row and subscription change, the workspace's epoch).
 
