@@ -245,6 +245,40 @@ class _Build:
     key_features: tuple[str, ...]
     login_event: str
     rows: dict[str, list[tuple[Any, ...]]]
+    written: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
+    """`_written`'s rows when made already (by the read ahead's thread)."""
+
+
+def _written(build: _Build, date: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows a build writes (`_ACCOUNT_COLUMNS`, `_USER_COLUMNS`) from its reads: driver tuples (no row objects,
+    no type processing of 100,000 rows); a date as the driver binds it (`date`: `sync.base_reports._sql_date`'s),
+    one read as the driver returned it written back as read."""
+    found, tenant = build.rows, build.tenant
+    width = 1 + len(build.key_features)
+    ids: set[int] = set()
+    first_uses, cells = _decode_cells(found["cells"], width)
+    firsts = {a: date(dt.date(number // 100, number % 100, offset.bit_length()))
+              for a, (number, offset) in first_uses.items()}
+    tiers = {a: (p, o) for a, p, o in found["tiers"]}
+    seats = {a: int(n) for a, n in found["seats"] if a is not None and n is not None}
+    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in found["health"]}
+    users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
+    for source in (firsts, tiers, seats, health, users):
+        ids.update(source)
+    ids.update(cells[:, 0].tolist())
+    ids.discard(None)  # an active subscription whose account is gone (account_id NULL)
+    order = np.array(sorted(ids), dtype=np.int64)
+    counts = np.zeros((len(order), (1 + FACT_MONTHS) * width), dtype=np.int32)
+    rows = np.searchsorted(order, cells[:, 0])
+    for slot in range(1 + FACT_MONTHS):  # slot 0 the window's distinct users, 1… the months' users
+        counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
+    no_tier: tuple[Any, Any] = (None, None)
+    no_health: tuple[Any, ...] = (0, 0, None, None)
+    blobs = usage_blobs(counts)
+    accounts = [(a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1], blobs[i])
+                for i, a in enumerate(order.tolist())
+                for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)]
+    return accounts, [(tenant, *row) for row in found["users"]]
 
 
 _AHEAD_PARTS = (("users",), ("cells", "tiers", "seats", "health"))
@@ -255,16 +289,16 @@ facts, about as long on the 100,000-account world; more would take the first cor
 
 
 class ReadAhead:
-    """A build's reads (`_statements`) on a second connection, on a thread, while the caller goes on (the account
-    facts: `sync.base_reports.prepare_base_reports`): SQLite and PostgreSQL compute without holding the GIL, so on
-    the second core the reads cost the preparation little wall time. Started only when the session has written
+    """A build's reads (`_statements`) on a second connection, on a thread, and the rows it writes made from them
+    there (`_written`), while the caller goes on (the account facts: `sync.base_reports.prepare_base_reports`):
+    SQLite and PostgreSQL compute without holding the GIL, so on the second core the reads cost the preparation
+    little wall time. Started only when the session has written
     nothing yet in its transaction (no write a second connection could not see) and its database is one a second
     connection reaches (a file or a server, not SQLite's memory); `refresh_usage_facts` takes the rows when they
     are its day's, key features' and login event's, else reads them itself."""
 
     def __init__(self, session: Session, key_features: Sequence[str], login_event: str) -> None:
-        self.future: Future[Any] | None = None
-        self.futures: list[Future[dict[str, list[tuple[Any, ...]]]]] = []
+        self.future: Future[_Build] | None = None
         self.key: tuple[int, dt.date, tuple[str, ...], str] | None = None
         tenant = current_tenant(session)
         bind = session.get_bind()
@@ -284,19 +318,25 @@ class ReadAhead:
                 return {name: _connection_rows(connection, statements[name]) for name in names}
 
         self.key = (tenant, day, tuple(key_features), login_event)
-        # each part on a connection of its own
+        date = br._sql_date(session)
+
+        def written() -> _Build:  # the parts read (each on a connection of its own), then the rows to write made
+            found = {name: rows for part in parts for name, rows in part.result().items()}
+            build = _Build(tenant, day, tuple(key_features), login_event, found)
+            return dataclasses.replace(build, written=_written(build, date))
+
         executor = ThreadPoolExecutor(max_workers=AHEAD_THREADS, thread_name_prefix="usage-facts-ahead")
-        self.futures = [executor.submit(read, part) for part in _AHEAD_PARTS]
-        self.future = self.futures[0]
+        parts = [executor.submit(read, part) for part in _AHEAD_PARTS]
+        self.future = executor.submit(written)  # after the parts (one thread), or waiting for them
         executor.shutdown(wait=False)
 
     def take(self, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str) -> _Build | None:
         """The rows read ahead when they are for this build, else None (once: a second call returns None)."""
-        if self.future is None:
+        future, self.future = self.future, None
+        if future is None:
             return None
-        self.future = None
-        rows = {name: found for future in self.futures for name, found in future.result().items()}
-        return _Build(*self.key, rows) if self.key == (tenant, day, tuple(key_features), login_event) else None
+        build: _Build = future.result()
+        return build if self.key == (tenant, day, tuple(key_features), login_event) else None
 
 
 def _untouched(session: Session) -> bool:
@@ -332,41 +372,13 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
         statements = _statements(session, tenant, day, key_features, login_event)
         build = _Build(tenant, day, tuple(key_features), login_event,
                        {name: _tuples(session, statement) for name, statement in statements.items()})
-    found = build.rows
-    width = 1 + len(key_features)
-    ids: set[int] = set()
-    # driver reads (plain tuples: no row objects, no type processing of 100,000 rows); a date as the driver
-    # returns it (SQLite: ISO text), written back as read
-    date = br._sql_date(session)
-    first_uses, cells = _decode_cells(found["cells"], width)
-    firsts = {a: date(dt.date(number // 100, number % 100, offset.bit_length()))
-              for a, (number, offset) in first_uses.items()}
-    tiers = {a: (p, o) for a, p, o in found["tiers"]}
-    seats = {a: int(n) for a, n in found["seats"] if a is not None and n is not None}
-    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in found["health"]}
-    users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
-    for source in (firsts, tiers, seats, health, users):
-        ids.update(source)
-    ids.update(cells[:, 0].tolist())
-    ids.discard(None)  # an active subscription whose account is gone (account_id NULL)
-    order = np.array(sorted(ids), dtype=np.int64)
-    counts = np.zeros((len(order), (1 + FACT_MONTHS) * width), dtype=np.int32)
-    rows = np.searchsorted(order, cells[:, 0])
-    for slot in range(1 + FACT_MONTHS):  # slot 0 the window's distinct users, 1… the months' users
-        counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
-    no_tier: tuple[Any, Any] = (None, None)
-    no_health: tuple[Any, ...] = (0, 0, None, None)
-    blobs = usage_blobs(counts)
-    br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, [
-        (a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1], blobs[i])
-        for i, a in enumerate(order.tolist())
-        for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)])
-    br._insert_tuples(session, UsageUserFact.__table__, _USER_COLUMNS,
-                      [(tenant, *row) for row in found["users"]])
+    accounts, users = build.written if build.written is not None else _written(build, br._sql_date(session))
+    br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, accounts)
+    br._insert_tuples(session, UsageUserFact.__table__, _USER_COLUMNS, users)
     session.execute(insert(typing.cast(Table, UsageFactsState.__table__)).values(
         tenant_id=tenant, day=day, fingerprint=_fingerprint(session), key_features=json.dumps(list(key_features)),
         login_event=login_event, months=FACT_MONTHS, built_at=dt.datetime.now(dt.UTC)))
-    return len(order)
+    return len(accounts)
 
 
 _WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<i4"))
