@@ -60,6 +60,7 @@ from store.models import (
     HealthWeek,
     ProductUser,
     ReportCopy,
+    ReportFactPack,
     ReportFactsState,
     Subscription,
     Task,
@@ -276,8 +277,14 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     facts = fresh_account_facts(session, day)
     whole = facts is not None and facts.holds(measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
     trend_facts = facts is not None and facts.holds((), mondays[0])
+    # the whole base's: from the workspace's pack (one row) while it holds
+    pack = labels = None
+    if facts is not None and whole and trend_facts and cohort.everyone and len(set(measures)) == len(measures):
+        pack = _fact_pack(session, facts)
+        labels = None if pack is None else _pack_labels(pack, dimension, people)
+        pack = None if labels is None else pack
     rows = None
-    if facts is not None and (trend_facts or whole):
+    if pack is None and facts is not None and (trend_facts or whole):
         rows = _fact_rows(session, facts, dimension, cohort, people, measures=whole and cached is None,
                           shared=shared)
     score = HealthSnapshot.score
@@ -294,11 +301,15 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
               for g, band, b, n, arr in band_rows]
     if whole and rows is not None:
         counts = _fact_distribution(rows, _postgres(session))
+    if pack is not None and labels is not None:
+        counts = _pack_distribution(pack, dimension, labels)
     try:
         per_group = hb.distribution_of(counts)
         overall = hb.distribution_of(dataclasses.replace(c, group=hb.ALL) for c in counts).get(hb.ALL,
                                                                                                 hb.Distribution())
-        if trend_facts and facts is not None and rows is not None:
+        if pack is not None and labels is not None and facts is not None:
+            week_counts = _pack_week_counts(pack, facts, dimension, labels, mondays[0])
+        elif trend_facts and facts is not None and rows is not None:
             week_counts = _fact_week_counts(session, facts, dimension, mondays[0], cohort, people, rows)
         else:
             week_counts = weekly_counts(session, dimension, mondays[0], day, cohort, people)
@@ -306,7 +317,10 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
         if cached is not None:
             bench, poor, names = cached
         else:
-            if whole and facts is not None and rows is not None:
+            if pack is not None:
+                bench = _pack_benchmarks(pack, measures)
+                poor, names = _pack_persistent_poor(pack, day, poor_weeks, of_weeks)
+            elif whole and facts is not None and rows is not None:
                 bench = _fact_benchmarks(rows, facts, measures)
                 poor = _fact_persistent_poor(rows, facts, day, poor_weeks, of_weeks)
                 wanted = {p.account_id for p in poor}
@@ -439,6 +453,7 @@ class _Facts:
     measures: tuple[str, ...]
     last_week: dt.date
     weeks: int
+    fingerprint: str = ""
 
     def first_week(self) -> dt.date:
         return self.last_week - dt.timedelta(weeks=self.weeks - 1)
@@ -466,7 +481,8 @@ def fresh_account_facts(session: Session, day: dt.date, measures: Sequence[str] 
                                    ReportFactsState.weeks, ReportFactsState.fingerprint)).first()
     if state is None or _date(state.day) != day:
         return None
-    facts = _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks))
+    facts = _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks),
+                   state.fingerprint)
     if not facts.holds(measures, first_week):
         return None
     return facts if state.fingerprint == _facts_fingerprint(session) else None
@@ -753,14 +769,28 @@ def _week_cells(labels: Sequence[str], index: np.ndarray, scores: np.ndarray, ba
     """`WeekCount` rows of a matrix of week-end scores and band codes (column 0: the week of `first`), per group
     label (``labels[index[i]]`` of row i), week and band, counted with NumPy (as the SQL GROUP BY and the merge of
     labels: the scores of a cell summed in row order)."""
+    count, n_scored, total = _week_arrays(index, len(labels), scores, bands)
+    return _cells(labels, count, n_scored, total, scores.shape[1], first)
+
+
+def _week_arrays(index: np.ndarray, n_labels: int, scores: np.ndarray, bands: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell (label, week, band: ``(label * weeks + week) * 5 + band``) the rows, the scored rows and their
+    scores' sum (in row order) of `_week_cells`."""
     n_weeks = scores.shape[1]
     key = (index[:, None] * n_weeks + np.arange(n_weeks)[None, :]) * 5 + bands
     present = bands != 4
     scored = present & ~np.isnan(scores)
-    size = len(labels) * n_weeks * 5
+    size = n_labels * n_weeks * 5
     count = np.bincount(key[present], minlength=size)
     n_scored = np.bincount(key[scored], minlength=size)
     total = np.bincount(key[scored], weights=scores[scored], minlength=size)
+    return count, n_scored, total
+
+
+def _cells(labels: Sequence[str], count: np.ndarray, n_scored: np.ndarray, total: np.ndarray, n_weeks: int,
+           first: dt.date) -> list[hb.WeekCount]:
+    """`WeekCount` rows of `_week_arrays`' cells (week 0: the week of `first`), in cell order."""
     weeks = [first + dt.timedelta(weeks=w) for w in range(n_weeks)]
     out = []
     for cell in np.flatnonzero(count).tolist():
@@ -812,6 +842,174 @@ def _fact_persistent_poor(rows: _FactRows, facts: _Facts, day: dt.date, at_least
             held = tuples[bits] = tuple(w for i, w in enumerate(weeks) if bits >> i & 1)
         out.append(hb.PoorHealth(a, held))
     return out
+
+
+# --- Report fact pack: the whole base's Health and Team views from one row (migration 0037) ------------------------
+# Built by `prepare_base_reports` from its one read of the facts (`_every_fact`): per group of each `BY` dimension
+# the distribution's cells (`_fact_distribution`) and the weekly trend's cells of every week held (`_week_arrays`),
+# the benchmarks of every measure held, the live accounts with a poor week held (their weeks as bits), and the Team
+# report's per-account columns. The cells are the same sums over the same rows in the same order as the views
+# computed from the facts, so the figures are equal; the views of a cohort, of other measures or weeks, or while
+# two CSMs share a name (their cells would merge), read the facts as before.
+_PACK_VERSION = 1
+
+
+def _pack_fingerprint(session: Session, facts: _Facts) -> str:
+    """The facts' fingerprint and the accounts' (their count, newest id and change: a moved, renamed, retired,
+    added or removed account), what a pack holds besides the people's names (resolved when read)."""
+    marks = [tuple(session.execute(q).one()) for q in (select(func.count(Account.id)), select(func.max(Account.id)),
+                                                         select(func.max(Account.updated_at)))]
+    return hashlib.sha256(repr((current_tenant(session), "pack", _PACK_VERSION, facts.fingerprint, facts.day,
+                                marks)).encode()).hexdigest()
+
+
+def _team_slots(facts: _Facts) -> list[int]:
+    """The facts' week slots the Team report reads on the facts' day: each window's first week held, the last."""
+    slots = {facts.weeks - 1}
+    for days in TEAM_DAYS:
+        first = hb.week_start(facts.day - dt.timedelta(days=days - 1))
+        if first >= facts.first_week():
+            slots.add((first - facts.first_week()).days // 7)
+    return sorted(slots)
+
+
+def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
+    """The workspace's `ReportFactPack` of `every` (the facts `facts`), replacing any."""
+    postgres = _postgres(session)
+    keep = np.flatnonzero(every.alive)
+    at = keep.tolist()
+    ids, scores, bands = every.ids[keep], every.scores[keep], every.bands[keep]
+    dims: dict[str, Any] = {}
+    for dimension in dict.fromkeys(BY.values()):
+        raw = [every.groups[dimension][i] for i in at]
+        keys = raw if dimension == "csm" else [_label(g, dimension, {}) for g in raw]  # the others: no names
+        values: dict[Any, int] = {}
+        of_key = {k: values.setdefault(k, len(values)) for k in dict.fromkeys(keys)}
+        index = np.fromiter(map(of_key.__getitem__, keys), dtype=np.int64, count=len(keys))
+        rows = _FactRows(list(map(str, range(len(values)))), index, [], ids, [], scores, bands, None, None,
+                         every.arr[keep], every.score[keep], every.band[keep])
+        count, n_scored, total = _week_arrays(index, len(values), scores, bands)
+        dims[dimension] = {
+            "keys": list(values),
+            "distribution": [[int(c.group), c.band, c.bin, c.accounts, c.arr]
+                             for c in _fact_distribution(rows, postgres)],
+            "count": count.astype(np.int64).tobytes(), "scored": n_scored.astype(np.int64).tobytes(),
+            "total": total.astype(np.float64).tobytes()}
+    everything = _FactRows([], np.zeros(len(at), dtype=np.int64), [every.groups["segment"][i] for i in at], ids,
+                           [], scores, bands, every.measures[keep], every.has_measures[keep], every.arr[keep],
+                           every.score[keep], every.band[keep])
+    bench = [[b.segment, b.measure, b.accounts, [[p, v] for p, v in b.percentiles.items()]]
+             for b in _fact_benchmarks(everything, facts, facts.measures)]
+    poor = bands == _CODE_BANDS.index("poor")
+    any_poor = np.flatnonzero(poor.any(axis=1))
+    bits = poor[any_poor] @ (1 << np.arange(facts.weeks, dtype=np.int64))
+    owners = np.fromiter((tma.NO_CSM if c is None else c for c in every.groups["csm"]), dtype=np.int64,
+                         count=len(every.ids))
+    pack = {
+        "version": _PACK_VERSION, "day": facts.day.isoformat(), "weeks": facts.weeks, "dimensions": dims,
+        "benchmarks": bench,
+        "poor": {"ids": ids[any_poor].tobytes(), "bits": bits.astype(np.int64).tobytes(),
+                 "names": [every.names[i] for i in keep[any_poor].tolist()]},
+        "team": {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
+                 "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
+                 "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
+                           for slot in _team_slots(facts)]}}
+    session.execute(delete(ReportFactPack))
+    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)).values(
+        tenant_id=current_tenant(session), fingerprint=_pack_fingerprint(session, facts),
+        data=msgspec.msgpack.encode(pack), built_at=dt.datetime.now(dt.UTC)))
+
+
+def _fact_pack(session: Session, facts: _Facts | None) -> dict[str, Any] | None:
+    """The workspace's pack while it holds (`_pack_fingerprint`) for `facts`, decoded; else None."""
+    if facts is None:
+        return None
+    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)).first()
+    if mark is None or mark.fingerprint != _pack_fingerprint(session, facts):
+        return None
+    data = session.scalar(select(ReportFactPack.data).where(ReportFactPack.id == mark.id))
+    if data is None:
+        return None
+    pack: dict[str, Any] = msgspec.msgpack.decode(data)
+    if pack.get("version") != _PACK_VERSION or pack.get("day") != facts.day.isoformat():
+        return None
+    return pack
+
+
+def _pack_labels(pack: dict[str, Any], dimension: str, people: dict[int, str]) -> list[str] | None:
+    """The labels of a dimension's groups in the pack, None when two share one (their cells would merge)."""
+    keys = pack["dimensions"][dimension]["keys"]
+    labels = [_label(k, "csm", people) for k in keys] if dimension == "csm" else list(keys)
+    return labels if len(set(labels)) == len(labels) else None
+
+
+def _pack_week_counts(pack: dict[str, Any], facts: _Facts, dimension: str, labels: list[str], first: dt.date
+                      ) -> list[hb.WeekCount]:
+    """`_fact_week_counts` of the live accounts from the pack: the cells of the weeks from `first`."""
+    cells = pack["dimensions"][dimension]
+    lo = (first - facts.first_week()).days // 7
+    shape = (len(labels), facts.weeks, 5)
+
+    def part(name: str, dtype: Any) -> np.ndarray:
+        return np.frombuffer(cells[name], dtype=dtype).reshape(shape)[:, lo:, :].ravel()
+
+    return _cells(labels, part("count", np.int64), part("scored", np.int64), part("total", np.float64),
+                  facts.weeks - lo, first)
+
+
+def _pack_distribution(pack: dict[str, Any], dimension: str, labels: list[str]) -> list[hb.BandCount]:
+    return [hb.BandCount(labels[g], band, b, n, arr) for g, band, b, n, arr in
+            pack["dimensions"][dimension]["distribution"]]
+
+
+def _pack_benchmarks(pack: dict[str, Any], measures: Sequence[str]) -> list[hb.Benchmark]:
+    wanted = set(measures)
+    return [hb.Benchmark(s, m, n, {int(p): v for p, v in percentiles})
+            for s, m, n, percentiles in pack["benchmarks"] if m in wanted]
+
+
+def _pack_persistent_poor(pack: dict[str, Any], day: dt.date, at_least: int, of_last: int
+                          ) -> tuple[list[hb.PoorHealth], dict[int, Any]]:
+    """`_fact_persistent_poor` of the live accounts from their poor weeks' bits, and the listed accounts' names."""
+    if not 1 <= at_least <= of_last:
+        raise ValueError(f"need 1 <= N <= M for 'poor in N of the last M weeks', not N={at_least}, M={of_last}")
+    held = pack["poor"]
+    ids = np.frombuffer(held["ids"], dtype=np.int64)
+    bits = (np.frombuffer(held["bits"], dtype=np.int64) >> (pack["weeks"] - of_last)) & ((1 << of_last) - 1)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for i in range(of_last):
+        counts += (bits >> i) & 1
+    candidates = np.flatnonzero(counts >= at_least)
+    ordered = candidates[np.lexsort((ids[candidates], -counts[candidates]))]
+    first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
+    weeks = [first + dt.timedelta(weeks=i) for i in range(of_last)]
+    tuples: dict[int, tuple[dt.date, ...]] = {}
+    out = []
+    for a, pattern in zip(ids[ordered].tolist(), bits[ordered].tolist(), strict=True):
+        found = tuples.get(pattern)
+        if found is None:
+            found = tuples[pattern] = tuple(w for i, w in enumerate(weeks) if pattern >> i & 1)
+        out.append(hb.PoorHealth(a, found))
+    names = held["names"]
+    return out, {int(ids[i]): names[i] for i in ordered.tolist()}
+
+
+def _pack_team_columns(pack: dict[str, Any], facts: _Facts, first_week: dt.date, last_week: dt.date
+                       ) -> _TeamColumns | None:
+    """`_fact_team_columns` from the pack (no weekly matrix: the counts are the pack's), None when it lacks the
+    window's weeks."""
+    team = pack["team"]
+    slots = {slot: column for slot, column in team["slots"]}
+    first, last = ((week - facts.first_week()).days // 7 for week in (first_week, last_week))
+    if first not in slots or last not in slots:
+        return None
+    everyone = np.frombuffer(team["everyone"], dtype=np.int64)
+    owners = np.frombuffer(team["owners"], dtype=np.int64)
+    alive = np.frombuffer(team["alive"], dtype=np.uint8).astype(bool)
+    empty = np.zeros((int(alive.sum()), 0))
+    return _TeamColumns(everyone[alive], owners[alive], np.frombuffer(team["arr"], dtype=np.float64),
+                        np.frombuffer(slots[first], dtype=np.float64), np.frombuffer(slots[last], dtype=np.float64),
+                        empty, empty.astype(np.int64), first_week, everyone, owners, alive)
 
 
 # --- Adoption ----------------------------------------------------------------------------------------------------
@@ -1428,6 +1626,12 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
 
 
+def _alert_facts(session: Session, alert_query: Any) -> list[tm.AlertFacts]:
+    """`alert_query`'s (id, account, raised at) rows as the driver returns them, the time made aware (`_aware`: as
+    `UTCDateTime` reads it), without a `Row` and type processing each."""
+    return [tm.AlertFacts(a, account, _aware(raised)) for a, account, raised in _core_rows(session, alert_query, Alert)]
+
+
 def _aware(value: Any) -> dt.datetime:
     """A datetime aggregate as `UTCDateTime` reads it (SQLite's MIN of the column is its text)."""
     if isinstance(value, str):
@@ -1461,14 +1665,24 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
                           Alert.raised_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)))
     counts: list[hb.WeekCount]
     try:
-        if facts is not None:
+        packed = labels = None
+        pack = _fact_pack(session, facts) if facts is not None and shared is None else None
+        if pack is not None and facts is not None:
+            labels = _pack_labels(pack, "csm", names)
+            packed = None if labels is None else _pack_team_columns(pack, facts, first_week, last_week)
+        if facts is not None and pack is not None and packed is not None and labels is not None:
+            # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack
+            tally, waiting = _task_tally(session, day, days, packed)
+            report = tma.team_performance_arrays(people, packed.ids, packed.csm, packed.arr, packed.first,
+                                                 packed.last, tally, _alert_facts(session, alert_query), day, days)
+            counts = _pack_week_counts(pack, facts, "csm", labels, first_week)
+        elif facts is not None:
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
             columns = _fact_team_columns(session, facts, first_week, last_week, shared)
             tally, waiting = _task_tally(session, day, days, columns)
-            alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
-                                                 columns.last, tally, alerts, day, days)
+                                                 columns.last, tally, _alert_facts(session, alert_query), day, days)
             counts = columns.counts(names)
         elif (shared is not None and first_week < last_week
               and (wide := fresh_account_facts(session, day)) is not None):
@@ -1699,6 +1913,9 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
 
     refresh_usage_facts(session, signals.key_features, signals.login_event)  # the Adoption and Users views'
     shared: dict[Any, Any] = {}  # what the Health views compute alike for every `by`; the facts the views read
+    held = fresh_account_facts(session, as_of_day(session))
+    if held is not None:  # the whole base's views computed in a request read it (migration 0037)
+        _build_pack(session, held, _every_fact(session, held, shared))
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
@@ -1720,6 +1937,7 @@ def drop_base_reports(session: Session) -> None:
     facts no longer read (until `prepare_base_reports` builds them again)."""
     session.execute(delete(ReportCopy))
     session.execute(delete(ReportFactsState))
+    session.execute(delete(ReportFactPack))
     session.execute(delete(UsageFactsState))
 
 
