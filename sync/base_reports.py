@@ -17,6 +17,7 @@ import json
 import logging
 import operator
 import typing
+import warnings
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -33,6 +34,7 @@ from sqlalchemy import (
     case,
     cast,
     delete,
+    extract,
     func,
     insert,
     literal,
@@ -280,7 +282,7 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     # the whole base's: from the workspace's pack (one row) while it holds
     pack = labels = None
     if facts is not None and whole and trend_facts and cohort.everyone and len(set(measures)) == len(measures):
-        pack = _fact_pack(session, facts)
+        pack = _fact_pack(session, facts, "health")
         labels = None if pack is None else _pack_labels(pack, dimension, people)
         pack = None if labels is None else pack
     rows = None
@@ -857,7 +859,8 @@ _PACK_VERSION = 1
 def _pack_fingerprint(session: Session, facts: _Facts) -> str:
     """The facts' fingerprint and the accounts' (their count, newest id and change: a moved, renamed, retired,
     added or removed account), what a pack holds besides the people's names (resolved when read)."""
-    marks = [tuple(session.execute(q).one()) for q in (select(func.count(Account.id)), select(func.max(Account.id)),
+    marks = [tuple(session.execute(q).one()) for q in (select(func.count()).select_from(Account),
+                                                         select(func.max(Account.id)),
                                                          select(func.max(Account.updated_at)))]
     return hashlib.sha256(repr((current_tenant(session), "pack", _PACK_VERSION, facts.fingerprint, facts.day,
                                 marks)).encode()).hexdigest()
@@ -905,32 +908,35 @@ def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
     bits = poor[any_poor] @ (1 << np.arange(facts.weeks, dtype=np.int64))
     owners = np.fromiter((tma.NO_CSM if c is None else c for c in every.groups["csm"]), dtype=np.int64,
                          count=len(every.ids))
-    pack = {
-        "version": _PACK_VERSION, "day": facts.day.isoformat(), "weeks": facts.weeks, "dimensions": dims,
-        "benchmarks": bench,
-        "poor": {"ids": ids[any_poor].tobytes(), "bits": bits.astype(np.int64).tobytes(),
-                 "names": [every.names[i] for i in keep[any_poor].tolist()]},
-        "team": {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
-                 "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
-                 "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
-                           for slot in _team_slots(facts)]}}
+    head = {"version": _PACK_VERSION, "day": facts.day.isoformat(), "weeks": facts.weeks}
+    health = {**head, "dimensions": dims, "benchmarks": bench,
+              "poor": {"ids": ids[any_poor].tobytes(), "bits": bits.astype(np.int64).tobytes(),
+                       "names": [every.names[i] for i in keep[any_poor].tolist()]}}
+    team = {**head, "dimensions": {"csm": dims["csm"]},
+            "team": {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
+                     "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
+                     "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
+                               for slot in _team_slots(facts)]}}
     session.execute(delete(ReportFactPack))
-    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)).values(
-        tenant_id=current_tenant(session), fingerprint=_pack_fingerprint(session, facts),
-        data=msgspec.msgpack.encode(pack), built_at=dt.datetime.now(dt.UTC)))
+    fingerprint, now = _pack_fingerprint(session, facts), dt.datetime.now(dt.UTC)
+    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)), [
+        {"tenant_id": current_tenant(session), "part": part, "fingerprint": fingerprint,
+         "data": msgspec.msgpack.encode(pack), "built_at": now} for part, pack in (("health", health), ("team", team))])
 
 
-def _fact_pack(session: Session, facts: _Facts | None) -> dict[str, Any] | None:
-    """The workspace's pack while it holds (`_pack_fingerprint`) for `facts`, decoded; else None."""
+def _fact_pack(session: Session, facts: _Facts | None, part: str) -> dict[str, Any] | None:
+    """The workspace's pack's `part` ("health", "team") while it holds (`_pack_fingerprint`) for `facts`, decoded
+    (its blob read through the driver, binary on PostgreSQL); else None."""
     if facts is None:
         return None
-    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)).first()
+    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
+                           .where(ReportFactPack.part == part)).first()
     if mark is None or mark.fingerprint != _pack_fingerprint(session, facts):
         return None
-    data = session.scalar(select(ReportFactPack.data).where(ReportFactPack.id == mark.id))
-    if data is None:
+    rows = _core_rows(session, select(ReportFactPack.data).where(ReportFactPack.id == mark.id), ReportFactPack)
+    if not rows:
         return None
-    pack: dict[str, Any] = msgspec.msgpack.decode(data)
+    pack: dict[str, Any] = msgspec.msgpack.decode(rows[0][0])
     if pack.get("version") != _PACK_VERSION or pack.get("day") != facts.day.isoformat():
         return None
     return pack
@@ -1626,10 +1632,28 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
 
 
-def _alert_facts(session: Session, alert_query: Any) -> list[tm.AlertFacts]:
-    """`alert_query`'s (id, account, raised at) rows as the driver returns them, the time made aware (`_aware`: as
-    `UTCDateTime` reads it), without a `Row` and type processing each."""
-    return [tm.AlertFacts(a, account, _aware(raised)) for a, account, raised in _core_rows(session, alert_query, Alert)]
+def _alert_columns(session: Session, alert_query: Any) -> tma.AlertColumns:
+    """`alert_query`'s alerts (id, account, raised at) as `tma.AlertColumns`, no object per alert: on PostgreSQL the
+    time's microseconds since the epoch computed in SQL (EXTRACT returns an exact numeric), on SQLite its text
+    parsed by NumPy (a naive UTC time: as `UTCDateTime` reads it), else each read as `_aware` reads it."""
+    if _postgres(session):
+        micro = cast(extract("epoch", Alert.raised_at) * 1000000, BigInteger)
+        rows = _core_rows(session, alert_query.with_only_columns(Alert.id, Alert.account_id, micro), Alert)
+        values = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
+        return tma.AlertColumns(values[:, 0], values[:, 1], values[:, 2])
+    rows = _core_rows(session, alert_query, Alert)
+    n = len(rows)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    accounts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a time with a zone: read one by one
+            if any(not isinstance(r[2], str) for r in rows):
+                raise ValueError("not text")
+            raised = np.array([r[2] for r in rows], dtype="datetime64[us]").astype(np.int64)
+    except (ValueError, Warning):
+        raised = np.fromiter((tma.microseconds(_aware(r[2])) for r in rows), dtype=np.int64, count=n)
+    return tma.AlertColumns(ids, accounts, raised)
 
 
 def _aware(value: Any) -> dt.datetime:
@@ -1666,7 +1690,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
     counts: list[hb.WeekCount]
     try:
         packed = labels = None
-        pack = _fact_pack(session, facts) if facts is not None and shared is None else None
+        pack = _fact_pack(session, facts, "team") if facts is not None and shared is None else None
         if pack is not None and facts is not None:
             labels = _pack_labels(pack, "csm", names)
             packed = None if labels is None else _pack_team_columns(pack, facts, first_week, last_week)
@@ -1674,7 +1698,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack
             tally, waiting = _task_tally(session, day, days, packed)
             report = tma.team_performance_arrays(people, packed.ids, packed.csm, packed.arr, packed.first,
-                                                 packed.last, tally, _alert_facts(session, alert_query), day, days)
+                                                 packed.last, tally, _alert_columns(session, alert_query), day, days)
             counts = _pack_week_counts(pack, facts, "csm", labels, first_week)
         elif facts is not None:
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
@@ -1682,7 +1706,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             columns = _fact_team_columns(session, facts, first_week, last_week, shared)
             tally, waiting = _task_tally(session, day, days, columns)
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
-                                                 columns.last, tally, _alert_facts(session, alert_query), day, days)
+                                                 columns.last, tally, _alert_columns(session, alert_query), day, days)
             counts = columns.counts(names)
         elif (shared is not None and first_week < last_week
               and (wide := fresh_account_facts(session, day)) is not None):
