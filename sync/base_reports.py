@@ -857,13 +857,14 @@ _PACK_VERSION = 1
 
 
 def _pack_fingerprint(session: Session, facts: _Facts) -> str:
-    """The facts' fingerprint and the accounts' (their count, newest id and change: a moved, renamed, retired,
-    added or removed account), what a pack holds besides the people's names (resolved when read)."""
+    """The facts' (their snapshots' fingerprint, day, measures and weeks) and the accounts' (their count, newest id
+    and change: a moved, renamed, retired, added or removed account): what a pack holds besides the people's names
+    (resolved when read)."""
     marks = [tuple(session.execute(q).one()) for q in (select(func.count()).select_from(Account),
                                                          select(func.max(Account.id)),
                                                          select(func.max(Account.updated_at)))]
     return hashlib.sha256(repr((current_tenant(session), "pack", _PACK_VERSION, facts.fingerprint, facts.day,
-                                marks)).encode()).hexdigest()
+                                facts.measures, facts.last_week, facts.weeks, marks)).encode()).hexdigest()
 
 
 def _team_slots(facts: _Facts) -> list[int]:
