@@ -29,6 +29,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
+    LargeBinary,
     Table,
     and_,
     case,
@@ -593,6 +594,22 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
         return list(result.cursor.fetchall())
     finally:
         result.close()
+
+
+def _int_rows(session: Session, statement: Any, *scoped: Any) -> np.ndarray:
+    """`statement`'s rows of integers (no NULL: coalesce it) as an int64 matrix, for the workspace (`_core_rows`'
+    scoping). On PostgreSQL each column comes back as one bytea (``string_agg`` of its values' 8 big-endian bytes,
+    ``int8send``; the aggregates of one pass see the rows in one order), not a row per value."""
+    width = len(statement.selected_columns)
+    if not _postgres(session):
+        rows = _core_rows(session, statement, *scoped)
+        return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+    tenant = current_tenant(session)
+    inner = statement.where(*[m.tenant_id == tenant for m in scoped]).subquery("r")
+    blobs = _core_rows(session, select(*[func.string_agg(func.int8send(cast(c, BigInteger)),
+                                                         literal(b"", LargeBinary)) for c in inner.c]))
+    columns = [np.frombuffer(b or b"", dtype=">i8").astype(np.int64) for b in blobs[0]]
+    return np.stack(columns, axis=1) if columns[0].size else np.zeros((0, width), dtype=np.int64)
 
 
 def _insert_tuples(session: Session, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -1608,12 +1625,10 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
                 (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
                 (Task.status == "open", number(4)), else_=number(0))
     touch = case((touching, number(8)), else_=number(0))
-    rows = _core_rows(session, select(Task.account_id, Task.assignee_user_id, kind + touch)
-                      .where(or_(in_window, touching, Task.status == "open")), Task)
+    rows = _int_rows(session, select(Task.account_id, func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)),
+                                     kind + touch).where(or_(in_window, touching, Task.status == "open")), Task)
     n = len(rows)
-    accounts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    assignee = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=n)
-    code = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+    accounts, assignee, code = rows[:, 0], rows[:, 1], rows[:, 2]
     kinds = code & 7
     at_row = np.minimum(np.searchsorted(columns.everyone, accounts), max(len(columns.everyone) - 1, 0))
     known = (columns.everyone[at_row] == accounts) if len(columns.everyone) else np.zeros(n, dtype=bool)
@@ -1639,8 +1654,7 @@ def _alert_columns(session: Session, alert_query: Any) -> tma.AlertColumns:
     parsed by NumPy (a naive UTC time: as `UTCDateTime` reads it), else each read as `_aware` reads it."""
     if _postgres(session):
         micro = cast(extract("epoch", Alert.raised_at) * 1000000, BigInteger)
-        rows = _core_rows(session, alert_query.with_only_columns(Alert.id, Alert.account_id, micro), Alert)
-        values = np.array(rows, dtype=np.int64).reshape(len(rows), 3)
+        values = _int_rows(session, alert_query.with_only_columns(Alert.id, Alert.account_id, micro), Alert)
         return tma.AlertColumns(values[:, 0], values[:, 1], values[:, 2])
     rows = _core_rows(session, alert_query, Alert)
     n = len(rows)
