@@ -796,15 +796,27 @@ def _week_arrays(index: np.ndarray, n_labels: int, scores: np.ndarray, bands: np
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per cell (label, week, band: ``(label * weeks + week) * 5 + band``) the rows, the scored rows and their
     scores' sum (in row order) of `_week_cells`."""
+    return _week_arrays_of(_week_parts(scores, bands), index, n_labels)
+
+
+def _week_parts(scores: np.ndarray, bands: np.ndarray) -> tuple[Any, ...]:
+    """What `_week_arrays` counts of a matrix whatever the grouping, in flat (row-major) order: the weeks; of the
+    week-end rows and of the scored ones, the row and the week-and-band part of the cell; the scores."""
     n_weeks = scores.shape[1]
-    key = (index[:, None] * n_weeks + np.arange(n_weeks)[None, :]) * 5 + bands
-    present = bands != 4
-    scored = present & ~np.isnan(scores)
+    present = np.flatnonzero(bands.ravel() != 4)
+    scored = present[~np.isnan(scores.ravel()[present])]
+    cell = ((np.arange(n_weeks, dtype=np.int64) * 5)[None, :] + bands).ravel()
+    return (n_weeks, present // n_weeks, cell[present], scored // n_weeks, cell[scored], scores.ravel()[scored])
+
+
+def _week_arrays_of(parts: tuple[Any, ...], index: np.ndarray, n_labels: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_week_arrays` of `_week_parts` grouped by `index` (a label per row)."""
+    n_weeks, present_rows, present_cells, scored_rows, scored_cells, weights = parts
     size = n_labels * n_weeks * 5
-    count = np.bincount(key[present], minlength=size)
-    n_scored = np.bincount(key[scored], minlength=size)
-    total = np.bincount(key[scored], weights=scores[scored], minlength=size)
-    return count, n_scored, total
+    count = np.bincount(index[present_rows] * (n_weeks * 5) + present_cells, minlength=size)
+    at_scored = index[scored_rows] * (n_weeks * 5) + scored_cells
+    return count, np.bincount(at_scored, minlength=size), np.bincount(at_scored, weights=weights, minlength=size)
 
 
 def _cells(labels: Sequence[str], count: np.ndarray, n_scored: np.ndarray, total: np.ndarray, n_weeks: int,
@@ -901,15 +913,19 @@ def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
     at = keep.tolist()
     ids, scores, bands = every.ids[keep], every.scores[keep], every.bands[keep]
     dims: dict[str, Any] = {}
+    parts = _week_parts(scores, bands)
     for dimension in dict.fromkeys(BY.values()):
         raw = [every.groups[dimension][i] for i in at]
-        keys = raw if dimension == "csm" else [_label(g, dimension, {}) for g in raw]  # the others: no names
+        if dimension != "csm":  # the others' labels need no names
+            of_raw = {g: _label(g, dimension, {}) for g in dict.fromkeys(raw)}
+            raw = list(map(of_raw.__getitem__, raw))
+        keys = raw
         values: dict[Any, int] = {}
         of_key = {k: values.setdefault(k, len(values)) for k in dict.fromkeys(keys)}
         index = np.fromiter(map(of_key.__getitem__, keys), dtype=np.int64, count=len(keys))
         rows = _FactRows(list(map(str, range(len(values)))), index, [], ids, [], scores, bands, None, None,
                          every.arr[keep], every.score[keep], every.band[keep])
-        count, n_scored, total = _week_arrays(index, len(values), scores, bands)
+        count, n_scored, total = _week_arrays_of(parts, index, len(values))
         dims[dimension] = {
             "keys": list(values),
             "distribution": [[int(c.group), c.band, c.bin, c.accounts, c.arr]
