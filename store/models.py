@@ -1580,6 +1580,23 @@ class ReportFactsState(TenantScoped, Base):
     built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ReportFactPack(TenantScoped, Base):
+    """Per workspace, what the Health and Team views of the whole base read from its account facts, packed in a
+    blob per report (migration 0037, `sync.base_reports`: the distribution's and trend's cells per group of each
+    `by`, the benchmarks, the live accounts' poor weeks; the Team report's per-account columns). Read only while
+    ``fingerprint`` (the facts' and the accounts') holds."""
+
+    __tablename__ = "report_fact_packs"
+    __table_args__ = (UniqueConstraint("tenant_id", "part"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    part: Mapped[str] = mapped_column(String(10))
+    """"health" (the Health views' cells, benchmarks, poor weeks) or "team" (the Team report's columns)."""
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class UsageAccountFact(TenantScoped, Base):
     """Per account, its usage as the Adoption report reads it on the latest scored day (migration 0030,
     `sync.usage_facts.refresh_usage_facts`): its first day of use, its active subscriptions' product tier (a premium

@@ -17,6 +17,7 @@ import json
 import logging
 import operator
 import typing
+import warnings
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
@@ -28,11 +29,13 @@ from sqlalchemy import (
     BigInteger,
     Date,
     Integer,
+    LargeBinary,
     Table,
     and_,
     case,
     cast,
     delete,
+    extract,
     func,
     insert,
     literal,
@@ -60,6 +63,7 @@ from store.models import (
     HealthWeek,
     ProductUser,
     ReportCopy,
+    ReportFactPack,
     ReportFactsState,
     Subscription,
     Task,
@@ -276,8 +280,14 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
     facts = fresh_account_facts(session, day)
     whole = facts is not None and facts.holds(measures, hb.week_start(day) - dt.timedelta(weeks=of_weeks - 1))
     trend_facts = facts is not None and facts.holds((), mondays[0])
+    # the whole base's: from the workspace's pack (one row) while it holds
+    pack = labels = None
+    if facts is not None and whole and trend_facts and cohort.everyone and len(set(measures)) == len(measures):
+        pack = _fact_pack(session, facts, "health")
+        labels = None if pack is None else _pack_labels(pack, dimension, people)
+        pack = None if labels is None else pack
     rows = None
-    if facts is not None and (trend_facts or whole):
+    if pack is None and facts is not None and (trend_facts or whole):
         rows = _fact_rows(session, facts, dimension, cohort, people, measures=whole and cached is None,
                           shared=shared)
     score = HealthSnapshot.score
@@ -294,11 +304,15 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
               for g, band, b, n, arr in band_rows]
     if whole and rows is not None:
         counts = _fact_distribution(rows, _postgres(session))
+    if pack is not None and labels is not None:
+        counts = _pack_distribution(pack, dimension, labels)
     try:
         per_group = hb.distribution_of(counts)
         overall = hb.distribution_of(dataclasses.replace(c, group=hb.ALL) for c in counts).get(hb.ALL,
                                                                                                 hb.Distribution())
-        if trend_facts and facts is not None and rows is not None:
+        if pack is not None and labels is not None and facts is not None:
+            week_counts = _pack_week_counts(pack, facts, dimension, labels, mondays[0])
+        elif trend_facts and facts is not None and rows is not None:
             week_counts = _fact_week_counts(session, facts, dimension, mondays[0], cohort, people, rows)
         else:
             week_counts = weekly_counts(session, dimension, mondays[0], day, cohort, people)
@@ -306,7 +320,10 @@ def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Co
         if cached is not None:
             bench, poor, names = cached
         else:
-            if whole and facts is not None and rows is not None:
+            if pack is not None:
+                bench = _pack_benchmarks(pack, measures)
+                poor, names = _pack_persistent_poor(pack, day, poor_weeks, of_weeks)
+            elif whole and facts is not None and rows is not None:
                 bench = _fact_benchmarks(rows, facts, measures)
                 poor = _fact_persistent_poor(rows, facts, day, poor_weeks, of_weeks)
                 wanted = {p.account_id for p in poor}
@@ -439,6 +456,7 @@ class _Facts:
     measures: tuple[str, ...]
     last_week: dt.date
     weeks: int
+    fingerprint: str = ""
 
     def first_week(self) -> dt.date:
         return self.last_week - dt.timedelta(weeks=self.weeks - 1)
@@ -466,7 +484,8 @@ def fresh_account_facts(session: Session, day: dt.date, measures: Sequence[str] 
                                    ReportFactsState.weeks, ReportFactsState.fingerprint)).first()
     if state is None or _date(state.day) != day:
         return None
-    facts = _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks))
+    facts = _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks),
+                   state.fingerprint)
     if not facts.holds(measures, first_week):
         return None
     return facts if state.fingerprint == _facts_fingerprint(session) else None
@@ -575,6 +594,22 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
         return list(result.cursor.fetchall())
     finally:
         result.close()
+
+
+def _int_rows(session: Session, statement: Any, *scoped: Any) -> np.ndarray:
+    """`statement`'s rows of integers (no NULL: coalesce it) as an int64 matrix, for the workspace (`_core_rows`'
+    scoping). On PostgreSQL each column comes back as one bytea (``string_agg`` of its values' 8 big-endian bytes,
+    ``int8send``; the aggregates of one pass see the rows in one order), not a row per value."""
+    width = len(statement.selected_columns)
+    if not _postgres(session):
+        rows = _core_rows(session, statement, *scoped)
+        return np.array(rows, dtype=np.int64).reshape(len(rows), width)
+    tenant = current_tenant(session)
+    inner = statement.where(*[m.tenant_id == tenant for m in scoped]).subquery("r")
+    blobs = _core_rows(session, select(*[func.string_agg(func.int8send(cast(c, BigInteger)),
+                                                         literal(b"", LargeBinary)) for c in inner.c]))
+    columns = [np.frombuffer(b or b"", dtype=">i8").astype(np.int64) for b in blobs[0]]
+    return np.stack(columns, axis=1) if columns[0].size else np.zeros((0, width), dtype=np.int64)
 
 
 def _insert_tuples(session: Session, table: Any, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
@@ -753,14 +788,40 @@ def _week_cells(labels: Sequence[str], index: np.ndarray, scores: np.ndarray, ba
     """`WeekCount` rows of a matrix of week-end scores and band codes (column 0: the week of `first`), per group
     label (``labels[index[i]]`` of row i), week and band, counted with NumPy (as the SQL GROUP BY and the merge of
     labels: the scores of a cell summed in row order)."""
+    count, n_scored, total = _week_arrays(index, len(labels), scores, bands)
+    return _cells(labels, count, n_scored, total, scores.shape[1], first)
+
+
+def _week_arrays(index: np.ndarray, n_labels: int, scores: np.ndarray, bands: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell (label, week, band: ``(label * weeks + week) * 5 + band``) the rows, the scored rows and their
+    scores' sum (in row order) of `_week_cells`."""
+    return _week_arrays_of(_week_parts(scores, bands), index, n_labels)
+
+
+def _week_parts(scores: np.ndarray, bands: np.ndarray) -> tuple[Any, ...]:
+    """What `_week_arrays` counts of a matrix whatever the grouping, in flat (row-major) order: the weeks; of the
+    week-end rows and of the scored ones, the row and the week-and-band part of the cell; the scores."""
     n_weeks = scores.shape[1]
-    key = (index[:, None] * n_weeks + np.arange(n_weeks)[None, :]) * 5 + bands
-    present = bands != 4
-    scored = present & ~np.isnan(scores)
-    size = len(labels) * n_weeks * 5
-    count = np.bincount(key[present], minlength=size)
-    n_scored = np.bincount(key[scored], minlength=size)
-    total = np.bincount(key[scored], weights=scores[scored], minlength=size)
+    present = np.flatnonzero(bands.ravel() != 4)
+    scored = present[~np.isnan(scores.ravel()[present])]
+    cell = ((np.arange(n_weeks, dtype=np.int64) * 5)[None, :] + bands).ravel()
+    return (n_weeks, present // n_weeks, cell[present], scored // n_weeks, cell[scored], scores.ravel()[scored])
+
+
+def _week_arrays_of(parts: tuple[Any, ...], index: np.ndarray, n_labels: int
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`_week_arrays` of `_week_parts` grouped by `index` (a label per row)."""
+    n_weeks, present_rows, present_cells, scored_rows, scored_cells, weights = parts
+    size = n_labels * n_weeks * 5
+    count = np.bincount(index[present_rows] * (n_weeks * 5) + present_cells, minlength=size)
+    at_scored = index[scored_rows] * (n_weeks * 5) + scored_cells
+    return count, np.bincount(at_scored, minlength=size), np.bincount(at_scored, weights=weights, minlength=size)
+
+
+def _cells(labels: Sequence[str], count: np.ndarray, n_scored: np.ndarray, total: np.ndarray, n_weeks: int,
+           first: dt.date) -> list[hb.WeekCount]:
+    """`WeekCount` rows of `_week_arrays`' cells (week 0: the week of `first`), in cell order."""
     weeks = [first + dt.timedelta(weeks=w) for w in range(n_weeks)]
     out = []
     for cell in np.flatnonzero(count).tolist():
@@ -812,6 +873,183 @@ def _fact_persistent_poor(rows: _FactRows, facts: _Facts, day: dt.date, at_least
             held = tuples[bits] = tuple(w for i, w in enumerate(weeks) if bits >> i & 1)
         out.append(hb.PoorHealth(a, held))
     return out
+
+
+# --- Report fact pack: the whole base's Health and Team views from one row (migration 0037) ------------------------
+# Built by `prepare_base_reports` from its one read of the facts (`_every_fact`): per group of each `BY` dimension
+# the distribution's cells (`_fact_distribution`) and the weekly trend's cells of every week held (`_week_arrays`),
+# the benchmarks of every measure held, the live accounts with a poor week held (their weeks as bits), and the Team
+# report's per-account columns. The cells are the same sums over the same rows in the same order as the views
+# computed from the facts, so the figures are equal; the views of a cohort, of other measures or weeks, or while
+# two CSMs share a name (their cells would merge), read the facts as before.
+_PACK_VERSION = 1
+
+
+def _pack_fingerprint(session: Session, facts: _Facts) -> str:
+    """The facts' (their snapshots' fingerprint, day, measures and weeks) and the accounts' (their count, newest id
+    and change: a moved, renamed, retired, added or removed account): what a pack holds besides the people's names
+    (resolved when read)."""
+    marks = [tuple(session.execute(q).one()) for q in (select(func.count()).select_from(Account),
+                                                         select(func.max(Account.id)),
+                                                         select(func.max(Account.updated_at)))]
+    return hashlib.sha256(repr((current_tenant(session), "pack", _PACK_VERSION, facts.fingerprint, facts.day,
+                                facts.measures, facts.last_week, facts.weeks, marks)).encode()).hexdigest()
+
+
+def _team_slots(facts: _Facts) -> list[int]:
+    """The facts' week slots the Team report reads on the facts' day: each window's first week held, the last."""
+    slots = {facts.weeks - 1}
+    for days in TEAM_DAYS:
+        first = hb.week_start(facts.day - dt.timedelta(days=days - 1))
+        if first >= facts.first_week():
+            slots.add((first - facts.first_week()).days // 7)
+    return sorted(slots)
+
+
+def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
+    """The workspace's `ReportFactPack` of `every` (the facts `facts`), replacing any."""
+    postgres = _postgres(session)
+    keep = np.flatnonzero(every.alive)
+    at = keep.tolist()
+    ids, scores, bands = every.ids[keep], every.scores[keep], every.bands[keep]
+    dims: dict[str, Any] = {}
+    parts = _week_parts(scores, bands)
+    for dimension in dict.fromkeys(BY.values()):
+        raw = [every.groups[dimension][i] for i in at]
+        if dimension != "csm":  # the others' labels need no names
+            of_raw = {g: _label(g, dimension, {}) for g in dict.fromkeys(raw)}
+            raw = list(map(of_raw.__getitem__, raw))
+        keys = raw
+        values: dict[Any, int] = {}
+        of_key = {k: values.setdefault(k, len(values)) for k in dict.fromkeys(keys)}
+        index = np.fromiter(map(of_key.__getitem__, keys), dtype=np.int64, count=len(keys))
+        rows = _FactRows(list(map(str, range(len(values)))), index, [], ids, [], scores, bands, None, None,
+                         every.arr[keep], every.score[keep], every.band[keep])
+        count, n_scored, total = _week_arrays_of(parts, index, len(values))
+        dims[dimension] = {
+            "keys": list(values),
+            "distribution": [[int(c.group), c.band, c.bin, c.accounts, c.arr]
+                             for c in _fact_distribution(rows, postgres)],
+            "count": count.astype(np.int64).tobytes(), "scored": n_scored.astype(np.int64).tobytes(),
+            "total": total.astype(np.float64).tobytes()}
+    everything = _FactRows([], np.zeros(len(at), dtype=np.int64), [every.groups["segment"][i] for i in at], ids,
+                           [], scores, bands, every.measures[keep], every.has_measures[keep], every.arr[keep],
+                           every.score[keep], every.band[keep])
+    bench = [[b.segment, b.measure, b.accounts, [[p, v] for p, v in b.percentiles.items()]]
+             for b in _fact_benchmarks(everything, facts, facts.measures)]
+    poor = bands == _CODE_BANDS.index("poor")
+    any_poor = np.flatnonzero(poor.any(axis=1))
+    bits = poor[any_poor] @ (1 << np.arange(facts.weeks, dtype=np.int64))
+    owners = np.fromiter((tma.NO_CSM if c is None else c for c in every.groups["csm"]), dtype=np.int64,
+                         count=len(every.ids))
+    head = {"version": _PACK_VERSION, "day": facts.day.isoformat(), "weeks": facts.weeks}
+    health = {**head, "dimensions": dims, "benchmarks": bench,
+              "poor": {"ids": ids[any_poor].tobytes(), "bits": bits.astype(np.int64).tobytes(),
+                       "names": [every.names[i] for i in keep[any_poor].tolist()]}}
+    team = {**head, "dimensions": {"csm": dims["csm"]},
+            "team": {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
+                     "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
+                     "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
+                               for slot in _team_slots(facts)]}}
+    session.execute(delete(ReportFactPack))
+    fingerprint, now = _pack_fingerprint(session, facts), dt.datetime.now(dt.UTC)
+    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)), [
+        {"tenant_id": current_tenant(session), "part": part, "fingerprint": fingerprint,
+         "data": msgspec.msgpack.encode(pack), "built_at": now} for part, pack in (("health", health), ("team", team))])
+
+
+def _fact_pack(session: Session, facts: _Facts | None, part: str) -> dict[str, Any] | None:
+    """The workspace's pack's `part` ("health", "team") while it holds (`_pack_fingerprint`) for `facts`, decoded
+    (its blob read through the driver, binary on PostgreSQL); else None."""
+    if facts is None:
+        return None
+    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
+                           .where(ReportFactPack.part == part)).first()
+    if mark is None or mark.fingerprint != _pack_fingerprint(session, facts):
+        return None
+    rows = _core_rows(session, select(ReportFactPack.data).where(ReportFactPack.id == mark.id), ReportFactPack)
+    if not rows:
+        return None
+    pack: dict[str, Any] = msgspec.msgpack.decode(rows[0][0])
+    if pack.get("version") != _PACK_VERSION or pack.get("day") != facts.day.isoformat():
+        return None
+    return pack
+
+
+def _pack_labels(pack: dict[str, Any], dimension: str, people: dict[int, str]) -> list[str] | None:
+    """The labels of a dimension's groups in the pack, None when two share one (their cells would merge)."""
+    keys = pack["dimensions"][dimension]["keys"]
+    labels = [_label(k, "csm", people) for k in keys] if dimension == "csm" else list(keys)
+    return labels if len(set(labels)) == len(labels) else None
+
+
+def _pack_week_counts(pack: dict[str, Any], facts: _Facts, dimension: str, labels: list[str], first: dt.date
+                      ) -> list[hb.WeekCount]:
+    """`_fact_week_counts` of the live accounts from the pack: the cells of the weeks from `first`."""
+    cells = pack["dimensions"][dimension]
+    lo = (first - facts.first_week()).days // 7
+    shape = (len(labels), facts.weeks, 5)
+
+    def part(name: str, dtype: Any) -> np.ndarray:
+        return np.frombuffer(cells[name], dtype=dtype).reshape(shape)[:, lo:, :].ravel()
+
+    return _cells(labels, part("count", np.int64), part("scored", np.int64), part("total", np.float64),
+                  facts.weeks - lo, first)
+
+
+def _pack_distribution(pack: dict[str, Any], dimension: str, labels: list[str]) -> list[hb.BandCount]:
+    return [hb.BandCount(labels[g], band, b, n, arr) for g, band, b, n, arr in
+            pack["dimensions"][dimension]["distribution"]]
+
+
+def _pack_benchmarks(pack: dict[str, Any], measures: Sequence[str]) -> list[hb.Benchmark]:
+    wanted = set(measures)
+    return [hb.Benchmark(s, m, n, {int(p): v for p, v in percentiles})
+            for s, m, n, percentiles in pack["benchmarks"] if m in wanted]
+
+
+def _pack_persistent_poor(pack: dict[str, Any], day: dt.date, at_least: int, of_last: int
+                          ) -> tuple[list[hb.PoorHealth], dict[int, Any]]:
+    """`_fact_persistent_poor` of the live accounts from their poor weeks' bits, and the listed accounts' names."""
+    if not 1 <= at_least <= of_last:
+        raise ValueError(f"need 1 <= N <= M for 'poor in N of the last M weeks', not N={at_least}, M={of_last}")
+    held = pack["poor"]
+    ids = np.frombuffer(held["ids"], dtype=np.int64)
+    bits = (np.frombuffer(held["bits"], dtype=np.int64) >> (pack["weeks"] - of_last)) & ((1 << of_last) - 1)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for i in range(of_last):
+        counts += (bits >> i) & 1
+    candidates = np.flatnonzero(counts >= at_least)
+    ordered = candidates[np.lexsort((ids[candidates], -counts[candidates]))]
+    first = hb.week_start(day) - dt.timedelta(weeks=of_last - 1)
+    weeks = [first + dt.timedelta(weeks=i) for i in range(of_last)]
+    tuples: dict[int, tuple[dt.date, ...]] = {}
+    out = []
+    for a, pattern in zip(ids[ordered].tolist(), bits[ordered].tolist(), strict=True):
+        found = tuples.get(pattern)
+        if found is None:
+            found = tuples[pattern] = tuple(w for i, w in enumerate(weeks) if pattern >> i & 1)
+        out.append(hb.PoorHealth(a, found))
+    names = held["names"]
+    return out, {int(ids[i]): names[i] for i in ordered.tolist()}
+
+
+def _pack_team_columns(pack: dict[str, Any], facts: _Facts, first_week: dt.date, last_week: dt.date
+                       ) -> _TeamColumns | None:
+    """`_fact_team_columns` from the pack (no weekly matrix: the counts are the pack's), None when it lacks the
+    window's weeks."""
+    team = pack["team"]
+    slots = {slot: column for slot, column in team["slots"]}
+    first, last = ((week - facts.first_week()).days // 7 for week in (first_week, last_week))
+    if first not in slots or last not in slots:
+        return None
+    everyone = np.frombuffer(team["everyone"], dtype=np.int64)
+    owners = np.frombuffer(team["owners"], dtype=np.int64)
+    alive = np.frombuffer(team["alive"], dtype=np.uint8).astype(bool)
+    empty = np.zeros((int(alive.sum()), 0))
+    return _TeamColumns(everyone[alive], owners[alive], np.frombuffer(team["arr"], dtype=np.float64),
+                        np.frombuffer(slots[first], dtype=np.float64), np.frombuffer(slots[last], dtype=np.float64),
+                        empty, empty.astype(np.int64), first_week, everyone, owners, alive)
 
 
 # --- Adoption ----------------------------------------------------------------------------------------------------
@@ -1405,12 +1643,10 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
                 (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
                 (Task.status == "open", number(4)), else_=number(0))
     touch = case((touching, number(8)), else_=number(0))
-    rows = _core_rows(session, select(Task.account_id, Task.assignee_user_id, kind + touch)
-                      .where(or_(in_window, touching, Task.status == "open")), Task)
+    rows = _int_rows(session, select(Task.account_id, func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)),
+                                     kind + touch).where(or_(in_window, touching, Task.status == "open")), Task)
     n = len(rows)
-    accounts = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    assignee = np.fromiter((tma.NO_CSM if r[1] is None else r[1] for r in rows), dtype=np.int64, count=n)
-    code = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
+    accounts, assignee, code = rows[:, 0], rows[:, 1], rows[:, 2]
     kinds = code & 7
     at_row = np.minimum(np.searchsorted(columns.everyone, accounts), max(len(columns.everyone) - 1, 0))
     known = (columns.everyone[at_row] == accounts) if len(columns.everyone) else np.zeros(n, dtype=bool)
@@ -1428,6 +1664,29 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
         .where(done, Task.alert_id.is_not(None), Task.completed_at >= since, Task.completed_at < end)
         .group_by(Task.alert_id))}
     return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
+
+
+def _alert_columns(session: Session, alert_query: Any) -> tma.AlertColumns:
+    """`alert_query`'s alerts (id, account, raised at) as `tma.AlertColumns`, no object per alert: on PostgreSQL the
+    time's microseconds since the epoch computed in SQL (EXTRACT returns an exact numeric), on SQLite its text
+    parsed by NumPy (a naive UTC time: as `UTCDateTime` reads it), else each read as `_aware` reads it."""
+    if _postgres(session):
+        micro = cast(extract("epoch", Alert.raised_at) * 1000000, BigInteger)
+        values = _int_rows(session, alert_query.with_only_columns(Alert.id, Alert.account_id, micro), Alert)
+        return tma.AlertColumns(values[:, 0], values[:, 1], values[:, 2])
+    rows = _core_rows(session, alert_query, Alert)
+    n = len(rows)
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+    accounts = np.fromiter((r[1] for r in rows), dtype=np.int64, count=n)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a time with a zone: read one by one
+            if any(not isinstance(r[2], str) for r in rows):
+                raise ValueError("not text")
+            raised = np.array([r[2] for r in rows], dtype="datetime64[us]").astype(np.int64)
+    except (ValueError, Warning):
+        raised = np.fromiter((tma.microseconds(_aware(r[2])) for r in rows), dtype=np.int64, count=n)
+    return tma.AlertColumns(ids, accounts, raised)
 
 
 def _aware(value: Any) -> dt.datetime:
@@ -1463,14 +1722,24 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
                           Alert.raised_at < dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)))
     counts: list[hb.WeekCount]
     try:
-        if facts is not None:
+        packed = labels = None
+        pack = _fact_pack(session, facts, "team") if facts is not None and shared is None else None
+        if pack is not None and facts is not None:
+            labels = _pack_labels(pack, "csm", names)
+            packed = None if labels is None else _pack_team_columns(pack, facts, first_week, last_week)
+        if facts is not None and pack is not None and packed is not None and labels is not None:
+            # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack
+            tally, waiting = _task_tally(session, day, days, packed)
+            report = tma.team_performance_arrays(people, packed.ids, packed.csm, packed.arr, packed.first,
+                                                 packed.last, tally, _alert_columns(session, alert_query), day, days)
+            counts = _pack_week_counts(pack, facts, "csm", labels, first_week)
+        elif facts is not None:
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
             columns = _fact_team_columns(session, facts, first_week, last_week, shared)
             tally, waiting = _task_tally(session, day, days, columns)
-            alerts = [tm.AlertFacts(*row) for row in session.execute(alert_query)]
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
-                                                 columns.last, tally, alerts, day, days)
+                                                 columns.last, tally, _alert_columns(session, alert_query), day, days)
             counts = columns.counts(names)
         elif (shared is not None and first_week < last_week
               and (wide := fresh_account_facts(session, day)) is not None):
@@ -1703,6 +1972,9 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     refresh_account_facts(session, measures)  # what the views computed in a request read
     refresh_usage_facts(session, signals.key_features, signals.login_event, ahead)  # the Adoption and Users views'
     shared: dict[Any, Any] = {}  # what the Health views compute alike for every `by`; the facts the views read
+    held = fresh_account_facts(session, as_of_day(session))
+    if held is not None:  # the whole base's views computed in a request read it (migration 0037)
+        _build_pack(session, held, _every_fact(session, held, shared))
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
@@ -1724,6 +1996,7 @@ def drop_base_reports(session: Session) -> None:
     facts no longer read (until `prepare_base_reports` builds them again)."""
     session.execute(delete(ReportCopy))
     session.execute(delete(ReportFactsState))
+    session.execute(delete(ReportFactPack))
     session.execute(delete(UsageFactsState))
 
 

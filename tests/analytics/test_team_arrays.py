@@ -12,7 +12,14 @@ import pytest
 
 from analytics.base import WeekHealth, week_start
 from analytics.team import AlertFacts, OwnedAccount, Person, TaskFacts, Touch, team_performance
-from analytics.team_arrays import NO_CSM, TaskTally, tally_tasks, team_performance_arrays
+from analytics.team_arrays import (
+    NO_CSM,
+    AlertColumns,
+    TaskTally,
+    microseconds,
+    tally_tasks,
+    team_performance_arrays,
+)
 
 AS_OF = dt.date(2026, 3, 18)
 NONE = TaskTally({}, {}, {}, frozenset(), {})
@@ -63,6 +70,12 @@ def test_arrays_equal_the_rows(seed: int, days: int) -> None:
         people, np.array(ids, dtype=np.int64), np.array([NO_CSM if c is None else c for c in csms], dtype=np.int64),
         np.array([x or 0.0 for x in arrs], dtype=np.float64), first, last, tally, alerts, AS_OF, days)
     assert got == expected
+    columns = AlertColumns(np.array([al.alert_id for al in alerts], dtype=np.int64),
+                           np.array([al.account_id for al in alerts], dtype=np.int64),
+                           np.array([microseconds(al.raised_at) for al in alerts], dtype=np.int64))
+    assert team_performance_arrays(
+        people, np.array(ids, dtype=np.int64), np.array([NO_CSM if c is None else c for c in csms], dtype=np.int64),
+        np.array([x or 0.0 for x in arrs], dtype=np.float64), first, last, tally, columns, AS_OF, days) == expected
     assert sum(f.accounts for f in got.csms.values()) == sum(c is not None for c in csms)
     if n >= 60:
         assert any(f.untouched for f in got.csms.values()) and any(f.health_first for f in got.csms.values())
@@ -80,3 +93,28 @@ def test_health_means_sum_in_the_accounts_order() -> None:
                                      np.array(scores), np.full(4, np.nan), NONE, [], AS_OF)
     assert report.csms[1].health_first == sum(scores) / 4 and report.csms[1].health_last is None
     assert not math.isclose(sum(scores) / 4, math.fsum(scores) / 4)
+
+
+def test_alert_columns_count_the_window_days_and_hours_as_the_objects() -> None:
+    """Alerts as columns: raised on the window's first and last UTC day (not the day before or after), hours to
+    act from whole microseconds (a fraction of a second, an action before the alert: 0), on unknown accounts
+    and accounts without a CSM not counted."""
+    start = dt.datetime.combine(AS_OF - dt.timedelta(days=6), dt.time(), dt.UTC)
+    raised = [start - dt.timedelta(microseconds=1), start, start + dt.timedelta(days=7) - dt.timedelta(microseconds=1),
+              start + dt.timedelta(days=7), start + dt.timedelta(hours=5), start, start]
+    accounts = [1, 1, 2, 2, 2, 3, 99]
+    acted = {2: start + dt.timedelta(hours=1, microseconds=7), 3: start + dt.timedelta(days=6, hours=23),
+             5: start + dt.timedelta(hours=7)}  # alert 3 acted on before it was raised: 0 hours
+    tally = TaskTally({}, {}, {}, frozenset(), acted)
+    objects = [AlertFacts(k + 1, a, r) for k, (a, r) in enumerate(zip(accounts, raised, strict=True))]
+    columns = AlertColumns(np.arange(1, 8), np.array(accounts), np.array([microseconds(r) for r in raised]))
+    args = ([Person(1, "Mia"), Person(2, "Ann")], np.array([1, 2, 3]), np.array([1, 2, NO_CSM]), np.zeros(3),
+            np.full(3, np.nan), np.full(3, np.nan), tally)
+    by_objects = team_performance_arrays(*args, objects, AS_OF, 7)
+    by_columns = team_performance_arrays(*args, columns, AS_OF, 7)
+    assert by_columns == by_objects
+    assert (by_columns.csms[1].alerts, by_columns.csms[2].alerts) == (1, 2)
+    assert by_columns.csms[1].hours_to_act == (3600 * 10**6 + 7) / 10**6 / 3600
+    assert by_columns.csms[2].acted == 2 and by_columns.csms[2].hours_to_act == (0.0 + 2.0) / 2
+    with pytest.raises(ValueError, match="one value per alert"):
+        team_performance_arrays(*args, AlertColumns(np.arange(2), np.arange(1), np.arange(2)), AS_OF, 7)
