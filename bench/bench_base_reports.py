@@ -27,7 +27,7 @@ them, the same views from the monthly usage rows as before the facts.
 By default (``make bench``) 10,000 and 100,000 accounts on both databases. The databases take minutes to fill
 (100,000: about 15 on SQLite, 8 on PostgreSQL): with ``BENCH_BASE_KEEP=<folder>`` the SQLite files are kept
 there and reused, and with ``BENCH_BASE_PG_URL=<admin URL>`` a database ``base_<accounts>`` on that server is kept
-and reused (each migrated to the head first).
+and reused (each migrated to the head first; ``BENCH_BASE_PG_DB=<name>``: that one instead, e.g. a copy of it).
 """
 
 from __future__ import annotations
@@ -302,7 +302,7 @@ def _database(folder: str, accounts: int, admin_url: str | None) -> tuple[Path |
     if admin_url is not None and PG_URL is not None:
         import psycopg
 
-        name = f"base_{accounts}"
+        name = os.environ.get("BENCH_BASE_PG_DB", f"base_{accounts}")  # a copy of it (CREATE DATABASE … TEMPLATE)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             new = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
             if new:

@@ -1601,8 +1601,9 @@ class UsageAccountFact(TenantScoped, Base):
     """Per account, its usage as the Adoption report reads it on the latest scored day (migration 0030,
     `sync.usage_facts.refresh_usage_facts`): its first day of use, its active subscriptions' product tier (a premium
     one, another) and seats, its health over the 30 days (snapshots, scored, lowest score, first day: the
-    upgrade rule), its users active in the 30 days and the 30 before, and ``usage``: int32 counts, the window's
-    distinct users of any event and of each key feature (`UsageFactsState.key_features`' order), then per month of
+    upgrade rule), its users active in the 30 days and the 30 before, and ``usage``: counts (1, 2 or 4 bytes
+    each: `sync.usage_facts.usage_blobs`), the window's distinct users of any event and of each key feature
+    (`UsageFactsState.key_features`' order), then per month of
     the last `UsageFactsState.months` the users of any event and of each key feature. Read only while
     `UsageFactsState.fingerprint` holds. ``id`` is the account's id (read by primary key, SQLite's rowid)."""
 

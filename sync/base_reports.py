@@ -1303,7 +1303,9 @@ def _user_activity(session: Session, day: dt.date, key_features: Sequence[str], 
     `_needs_training`). `tenant`: conditions on the workspace spelled out (for an INSERT … SELECT, which the
     session's scoping does not filter)."""
     monthly_scope = [UsageMonthly.tenant_id == tenant] if tenant is not None else []
-    daily_scope = [UsageDaily.tenant_id == tenant] if tenant is not None else []
+    # the daily rows of the monthly row's account (an account is one workspace's): no condition on the workspace
+    # of their own, so SQLite sums them from the (account, day, user, event, count) index alone
+    daily_scope: list[Any] = []
     start, before = _window(day)
     eve = start - dt.timedelta(days=1)
     # per month of the 60 days (its window masks constants: no CASE per row) its rows: the login rows of the 60
@@ -1961,12 +1963,14 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     `TEAM_DAYS` as everyone-seeing roles, each manager and each CSM see it (one computation per window, cut per
     scope) — for the latest scored day and no cohort. Returns how many."""
     model = model or default_model()
-    drop_base_reports(session)
     measures, signals = sorted(model.measures), model.signals
-    refresh_account_facts(session, measures)  # what the views computed in a request read
-    from sync.usage_facts import refresh_usage_facts
+    from sync.usage_facts import ReadAhead, refresh_usage_facts
 
-    refresh_usage_facts(session, signals.key_features, signals.login_event)  # the Adoption and Users views'
+    # the usage facts' reads on a second connection meanwhile (before anything is written: see `ReadAhead`)
+    ahead = ReadAhead(session, signals.key_features, signals.login_event)
+    drop_base_reports(session)
+    refresh_account_facts(session, measures)  # what the views computed in a request read
+    refresh_usage_facts(session, signals.key_features, signals.login_event, ahead)  # the Adoption and Users views'
     shared: dict[Any, Any] = {}  # what the Health views compute alike for every `by`; the facts the views read
     held = fresh_account_facts(session, as_of_day(session))
     if held is not None:  # the whole base's views computed in a request read it (migration 0037)

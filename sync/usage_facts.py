@@ -2,14 +2,15 @@
 
 Computed in a request from the monthly usage rows, a cohort's Adoption report or one account's leaderboard reads
 every usage row of the 60 days (seconds at 10,000 accounts, minutes at 100,000). The worker's
-`prepare_base_reports` (after every sync and full score run) builds, set-based with the reports' own SQL:
+`prepare_base_reports` (after every sync and full score run) builds, with the reports' figures (its reads on a
+second connection while the account facts are built: `ReadAhead`):
 
 - `UsageAccountFact`, a row per account: first day of use, product tier and seats of its active subscriptions,
   health over the 30 days (the upgrade rule), users active in the 30 days and the 30 before, and ``usage``:
-  int32 counts — the window's distinct users of any event and of each key feature, then per month of the last
-  `FACT_MONTHS` the users of any event and of each key feature;
+  counts (`usage_blobs`: 1, 2 or 4 bytes each) — the window's distinct users of any event and of each key
+  feature, then per month of the last `FACT_MONTHS` the users of any event and of each key feature;
 - `UsageUserFact`, a row per product user active in the 60 days: active and key-feature days, engagement,
-  logins now and before, and whether it needs training (one INSERT … SELECT);
+  logins now and before, and whether it needs training (the reports' GROUP BY, read and written by executemany);
 - `UsageFactsState`: the day, key features, login event and months they hold, and the fingerprint of what they
   were built from (the newest snapshot, usage row and subscription change, the workspace's epoch).
 
@@ -27,12 +28,29 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import operator
 import typing
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Integer, String, Table, and_, case, cast, delete, func, insert, literal, select
+from sqlalchemy import (
+    BigInteger,
+    Engine,
+    Integer,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from analytics import adoption as ad
@@ -99,73 +117,151 @@ _ACCOUNT_COLUMNS = ("id", "tenant_id", "account_id", "first_active", "premium_ti
                     "snapshots", "scored", "lowest_score", "first_day", "users_now", "users_before", "usage")
 
 
-def _first_day(month: Any, offset: int) -> Any:
-    """The day of a month's lowest day bit (`offset`, its value), as the driver returned the month: SQLite's ISO
-    text (the month's first day's, its day replaced), else a date."""
-    if isinstance(month, str):
-        return f"{month[:8]}{offset.bit_length():02d}"
-    return br._date(month).replace(day=offset.bit_length())
+_FIRST_SHIFT = 2**31
+"""A first-use key: the month (year × 100 + month) × `_FIRST_SHIFT` + its lowest day bit's value (< 2**31)."""
 
 
-def refresh_usage_facts(session: Session, key_features: Sequence[str], login_event: str) -> int:
-    """Builds the workspace's usage facts for its latest scored day, each figure with the SQL the reports compute
-    it with, over every account (no cohort): a row per account with any usage, subscription or snapshot in the
-    windows, written in one executemany; a row per user of the 60 days in one INSERT … SELECT. Returns how many
-    account rows."""
-    tenant = current_tenant(session)
-    if tenant is None:
-        raise ValueError("usage facts are built for one workspace")
-    session.execute(delete(UsageFactsState))
-    session.execute(delete(UsageUserFact))
-    session.execute(delete(UsageAccountFact))
-    if not key_features or session.scalar(select(func.max(HealthSnapshot.day))) is None:
-        return 0
-    day = as_of_day(session)
+def _cells(session: Session, tenant: int, day: dt.date, key_features: Sequence[str]) -> Any:
+    """Per user (account, user key: one streamed pass in the monthly rows' (workspace, account, user, event,
+    month) order, no sort) its first-use key (`_FIRST_SHIFT`: the least of its any-event rows') and its cells as
+    text (comma-separated codes): per row of the any event or a key feature (column ``e``: `_statements`' order)
+    in the last `FACT_MONTHS` months, ``(e × 8 + slot) × 4 + now × 2 + before`` — slot the month's place (1 …
+    `FACT_MONTHS`; the month of `day` only with a day up to `day`, else 0), now and before whether it has a day in
+    the 30 days or the 30 before. A user's rows are one per event and month: its cells count it once per event
+    and month, and (deduplicated by NumPy) once per event and window."""
     start, before = br._window(day)
-    events = ["", *key_features]
-    width = len(events)
-    # the event's column (any event first, then the key features in order), computed in SQL
-    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
-    ids: set[int] = set()
-    # driver reads (plain tuples: no row objects, no type processing of 100,000 rows), the workspace named in each;
-    # a date as the driver returns it (SQLite: ISO text), written back as read
-    first_use = br._first_use(tenant)
-    firsts = {a: _first_day(m, int(offset)) for a, m, offset in _tuples(
-        session, select(first_use.c.account_id, first_use.c.month, first_use.c.offset))}
-    product = br._product_tiers(tenant)
-    tiers = {a: (p, o) for a, p, o in _tuples(session, select(product.c.account_id, product.c.premium,
-                                                              product.c.other))}
-    seats = {a: int(n) for a, n in _tuples(session, (
-        select(Subscription.account_id, func.sum(Subscription.seats_purchased))
-        .where(Subscription.tenant_id == tenant, Subscription.status == "active",
-               Subscription.seats_purchased.is_not(None))
-        .group_by(Subscription.account_id))) if a is not None and n is not None}
-    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in _tuples(session, (
-        select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
-               func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
-        .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
-        .group_by(HealthSnapshot.account_id)))}
-    # one pass over the monthly rows of the last months (the 60 days' are among them), per account and event: its
-    # distinct users with a day in the window and (read for the any-event rows) in the 30 days before, and its
-    # rows (users) of each month, the month of `day` to `day` only: the reports' conditions, as CASEs. A Core read
-    # (no ORM rows): the workspace's rows named here, as the session's scoping would
     months = _month_firsts(day, FACT_MONTHS)
-    this_month = months[-1]
+    m = UsageMonthly
 
-    def users_in(days: Any) -> Any:
-        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
+    def bit(mask: int, value: int) -> Any:  # `value` when the row has a day of `mask`, else 0
+        return case((m.days.bitwise_and(literal_column(str(mask))) != 0, value), else_=0)
 
-    in_month = [UsageMonthly.month == m if m < this_month
-                else and_(UsageMonthly.month == m, br._days_in(this_month, day) != 0) for m in months]
-    grouped = _tuples(session, (
-        select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
-               users_in(br._days_in(before, start - dt.timedelta(days=1))),
-               *[func.sum(case((month, 1), else_=0)) for month in in_month])
-        .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0], UsageMonthly.month <= this_month,
-               UsageMonthly.event.in_(events))
-        .group_by(UsageMonthly.account_id, UsageMonthly.event)))
-    cells = np.array(grouped, dtype=np.int64).reshape(len(grouped), 4 + FACT_MONTHS)
-    cells = cells[cells[:, 1] >= 0]
+    # each part NULL for a row of no cell (another event; a month not among the last ones): the code too
+    column = case({e: i for i, e in enumerate(["", *key_features])}, value=m.event)
+    slot = case({month: i for i, month in enumerate(months[:-1], start=1)}
+                | {months[-1]: bit(br._masks(months[-1], day)[months[-1]], FACT_MONTHS)}, value=m.month)
+    now = case({month: bit(mask, 2) for month, mask in br._masks(start, day).items()}, value=m.month, else_=0)
+    then = case({month: bit(mask, 1) for month, mask in br._masks(before, start - dt.timedelta(days=1)).items()},
+                value=m.month, else_=0)
+    code = (column * 8 + slot) * 4 + now + then  # NULL: no cell (the aggregate skips it)
+    lowest = m.days.bitwise_and(-m.days)
+    if br._postgres(session):
+        month_number = cast(func.to_char(m.month, "YYYYMM"), Integer)
+        cells = func.string_agg(cast(code, String), literal_column("','"))
+    else:
+        month_number = cast(func.replace(func.substr(m.month, 1, 7), "-", ""), Integer)
+        cells = func.group_concat(code)
+    first = func.min(case((m.event == "", cast(month_number, BigInteger) * literal_column(str(_FIRST_SHIFT))
+                           + lowest)))
+    return select(m.account_id, first, cells).where(m.tenant_id == tenant).group_by(m.account_id, m.user_key)
+
+
+def _decode_cells(rows: list[tuple[Any, ...]], width: int) -> tuple[dict[int, tuple[int, int]], np.ndarray[Any, Any]]:
+    """`_cells`' rows as each account's first use (month number, lowest day bit's value: accounts with any-event
+    rows) and ``(account, column, distinct users of the 30 days, of the 30 before, rows of each month…)`` per
+    account and column with any cell (as the reports' grouped read would return them)."""
+    firsts: dict[int, tuple[int, int]] = {}
+    for a, key, _c in rows:
+        if key is not None:
+            found = firsts.get(a)
+            key = int(key)
+            if found is None or key < found[0] * _FIRST_SHIFT + found[1]:
+                firsts[a] = divmod(key, _FIRST_SHIFT)
+    counted = [(a, c.count(",") + 1, c) for a, _k, c in rows if c]
+    per_user = np.fromiter((n for _a, n, _c in counted), dtype=np.int64, count=len(counted))
+    codes = np.fromstring(",".join(c for _a, _n, c in counted), dtype=np.int64, sep=",") if counted \
+        else np.zeros(0, dtype=np.int64)  # (text parsed in C: no string object per code)
+    # each user's account, as its index among the accounts (a user's rows: ``user``)
+    accounts, account_of = np.unique(np.fromiter((a for a, _n, _c in counted), dtype=np.int64, count=len(counted)),
+                                     return_inverse=True)
+    user = np.repeat(np.arange(len(counted)), per_user)
+    column, slot = codes // 32, codes // 4 % 8
+    # a cell per (account, column) with any row, in (account, column) order: ``rank`` its place (by counting, no sort)
+    key = account_of.reshape(-1)[user] * width + column
+    present = np.bincount(key, minlength=len(accounts) * width) > 0
+    rank = np.cumsum(present) - 1
+    pairs = np.flatnonzero(present)
+    out = np.zeros((len(pairs), 4 + FACT_MONTHS), dtype=np.int64)
+    out[:, 0], out[:, 1] = accounts[pairs // width], pairs % width
+    for flag, at in ((2, 2), (1, 3)):  # distinct users of the window, of the 30 days before: a user's column once
+        has = (codes & flag) != 0
+        seen = np.flatnonzero(np.bincount(user[has] * width + column[has], minlength=len(counted) * width))
+        cell = rank[account_of.reshape(-1)[seen // width] * width + seen % width]
+        out[:, at] = np.bincount(cell, minlength=len(pairs))
+    months = slot > 0  # the rows of each month: one per user, column and month
+    out[:, 4:] = np.bincount(rank[key[months]] * 8 + slot[months], minlength=len(pairs) * 8) \
+        .reshape(len(pairs), 8)[:, 1:1 + FACT_MONTHS]
+    return firsts, out
+
+
+def _statements(session: Session, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str
+                ) -> dict[str, Any]:
+    """The reads of a build (each names its workspace: driver reads, which the session's scoping does not filter):
+    per user its cells (`_cells`), per account its product tiers, seats, health over the 30 days; per user of the
+    60 days its `UsageUserFact` figures."""
+    start, _ = br._window(day)
+    product = br._product_tiers(tenant)
+    both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
+                                                                                 login_event, tenant)
+    return {
+        "cells": _cells(session, tenant, day, key_features),
+        "tiers": select(product.c.account_id, product.c.premium, product.c.other),
+        "seats": (select(Subscription.account_id, func.sum(Subscription.seats_purchased))
+                  .where(Subscription.tenant_id == tenant, Subscription.status == "active",
+                         Subscription.seats_purchased.is_not(None))
+                  .group_by(Subscription.account_id)),
+        "health": (select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
+                          func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
+                   .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
+                   .group_by(HealthSnapshot.account_id)),
+        # the user facts' columns but the workspace (`_USER_COLUMNS`)
+        "users": select(both.c.a, both.c.u, active, key_days, active + key_days, logins_now, logins_before,
+                        case((rule, True), else_=False)).group_by(both.c.a, both.c.u),
+    }
+
+
+_USER_COLUMNS = ("tenant_id", "account_id", "user_key", "active", "key_days", "engagement", "logins", "logins_before",
+                 "training")
+
+
+def _connection_rows(connection: Any, statement: Any) -> list[tuple[Any, ...]]:
+    """`br._driver_rows` on a connection of its own (a read ahead's)."""
+    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
+    values = compiled.construct_params()
+    params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        return [tuple(r) for r in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Build:
+    """What a build reads: the workspace, the day, the key features and login event, and `_statements`' rows."""
+    tenant: int
+    day: dt.date
+    key_features: tuple[str, ...]
+    login_event: str
+    rows: dict[str, list[tuple[Any, ...]]]
+    written: tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]] | None = None
+    """`_written`'s rows when made already (by the read ahead's thread)."""
+
+
+def _written(build: _Build, date: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows a build writes (`_ACCOUNT_COLUMNS`, `_USER_COLUMNS`) from its reads: driver tuples (no row objects,
+    no type processing of 100,000 rows); a date as the driver binds it (`date`: `sync.base_reports._sql_date`'s),
+    one read as the driver returned it written back as read."""
+    found, tenant = build.rows, build.tenant
+    width = 1 + len(build.key_features)
+    ids: set[int] = set()
+    first_uses, cells = _decode_cells(found["cells"], width)
+    firsts = {a: date(dt.date(number // 100, number % 100, offset.bit_length()))
+              for a, (number, offset) in first_uses.items()}
+    tiers = {a: (p, o) for a, p, o in found["tiers"]}
+    seats = {a: int(n) for a, n in found["seats"] if a is not None and n is not None}
+    health = {a: (int(n), int(scored), lowest, first) for a, n, scored, lowest, first in found["health"]}
     users = {a: (n, b) for a, e, n, b in cells[:, :4].tolist() if e == 0}
     for source in (firsts, tiers, seats, health, users):
         ids.update(source)
@@ -178,25 +274,152 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
         counts[rows, slot * width + cells[:, 1]] = cells[:, 2 if slot == 0 else 3 + slot]
     no_tier: tuple[Any, Any] = (None, None)
     no_health: tuple[Any, ...] = (0, 0, None, None)
-    blobs = counts.tobytes()
-    size = counts.shape[1] * 4
-    br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, [
-        (a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1],
-         blobs[i * size:(i + 1) * size])
-        for i, a in enumerate(order.tolist())
-        for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)])
-    both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
-                                                                                 login_event, tenant)
-    table = typing.cast(Table, UsageUserFact.__table__)
-    session.execute(insert(table).from_select(
-        ["tenant_id", "account_id", "user_key", "active", "key_days", "engagement", "logins", "logins_before",
-         "training"],
-        select(literal(tenant, Integer), both.c.a, both.c.u, active, key_days, active + key_days, logins_now,
-               logins_before, case((rule, True), else_=False)).group_by(both.c.a, both.c.u)))
+    blobs = usage_blobs(counts)
+    accounts = [(a, tenant, a, firsts.get(a), t[0], t[1], seats.get(a), h[0], h[1], h[2], h[3], u[0], u[1], blobs[i])
+                for i, a in enumerate(order.tolist())
+                for t, h, u in ((tiers.get(a, no_tier), health.get(a, no_health), users.get(a, (0, 0))),)]
+    return accounts, [(tenant, *row) for row in found["users"]]
+
+
+_AHEAD_PARTS = (("users",), ("cells", "tiers", "seats", "health"))
+"""`_statements` as `ReadAhead` splits them between its threads (each part on a connection of its own)."""
+AHEAD_THREADS = 1
+"""`ReadAhead`'s threads (1: its parts one after the other, on the second core while the first builds the account
+facts, about as long on the 100,000-account world; more would take the first core's time from them)."""
+
+
+class ReadAhead:
+    """A build's reads (`_statements`) on a second connection, on a thread, and the rows it writes made from them
+    there (`_written`), while the caller goes on (the account facts: `sync.base_reports.prepare_base_reports`):
+    SQLite and PostgreSQL compute without holding the GIL, so on the second core the reads cost the preparation
+    little wall time. Started only when the session has written
+    nothing yet in its transaction (no write a second connection could not see) and its database is one a second
+    connection reaches (a file or a server, not SQLite's memory); `refresh_usage_facts` takes the rows when they
+    are its day's, key features' and login event's, else reads them itself."""
+
+    def __init__(self, session: Session, key_features: Sequence[str], login_event: str) -> None:
+        self.future: Future[_Build] | None = None
+        self.key: tuple[int, dt.date, tuple[str, ...], str] | None = None
+        tenant = current_tenant(session)
+        bind = session.get_bind()
+        if tenant is None or not key_features or not isinstance(bind, Engine) or not _untouched(session):
+            return
+        url = bind.url
+        if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
+                                                   or "memory" in str(url.query.get("mode", ""))):
+            return
+        if session.scalar(select(func.max(HealthSnapshot.day))) is None:
+            return
+        day = as_of_day(session)
+        statements = _statements(session, tenant, day, key_features, login_event)
+
+        def read(names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+            with bind.connect() as connection:
+                return {name: _connection_rows(connection, statements[name]) for name in names}
+
+        self.key = (tenant, day, tuple(key_features), login_event)
+        date = br._sql_date(session)
+
+        def written() -> _Build:  # the parts read (each on a connection of its own), then the rows to write made
+            found = {name: rows for part in parts for name, rows in part.result().items()}
+            build = _Build(tenant, day, tuple(key_features), login_event, found)
+            return dataclasses.replace(build, written=_written(build, date))
+
+        executor = ThreadPoolExecutor(max_workers=AHEAD_THREADS, thread_name_prefix="usage-facts-ahead")
+        parts = [executor.submit(read, part) for part in _AHEAD_PARTS]
+        self.future = executor.submit(written)  # after the parts (one thread), or waiting for them
+        executor.shutdown(wait=False)
+
+    def take(self, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str) -> _Build | None:
+        """The rows read ahead when they are for this build, else None (once: a second call returns None)."""
+        future, self.future = self.future, None
+        if future is None:
+            return None
+        build: _Build = future.result()
+        return build if self.key == (tenant, day, tuple(key_features), login_event) else None
+
+
+def _untouched(session: Session) -> bool:
+    """Whether the session's transaction has written nothing yet (so a second connection reads what it reads)."""
+    if session.new or session.dirty or session.deleted:
+        return False
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        return session.scalar(text("SELECT pg_current_xact_id_if_assigned()")) is None
+    if connection.dialect.name == "sqlite":
+        return not typing.cast(Any, connection.connection.driver_connection).in_transaction
+    return False
+
+
+def refresh_usage_facts(session: Session, key_features: Sequence[str], login_event: str,
+                        ahead: ReadAhead | None = None) -> int:
+    """Builds the workspace's usage facts for its latest scored day, each figure with the SQL the reports compute
+    it with, over every account (no cohort): a row per account with any usage, subscription or snapshot in the
+    windows, and a row per user of the 60 days, each table written in one executemany. Returns how many account
+    rows. `ahead`: the reads started on a second connection before the session wrote anything (`ReadAhead`),
+    used when they are this build's."""
+    tenant = current_tenant(session)
+    if tenant is None:
+        raise ValueError("usage facts are built for one workspace")
+    session.execute(delete(UsageFactsState))
+    session.execute(delete(UsageUserFact))
+    session.execute(delete(UsageAccountFact))
+    if not key_features or session.scalar(select(func.max(HealthSnapshot.day))) is None:
+        return 0
+    day = as_of_day(session)
+    build = ahead.take(tenant, day, key_features, login_event) if ahead is not None else None
+    if build is None:
+        statements = _statements(session, tenant, day, key_features, login_event)
+        build = _Build(tenant, day, tuple(key_features), login_event,
+                       {name: _tuples(session, statement) for name, statement in statements.items()})
+    accounts, users = build.written if build.written is not None else _written(build, br._sql_date(session))
+    br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, accounts)
+    br._insert_tuples(session, UsageUserFact.__table__, _USER_COLUMNS, users)
     session.execute(insert(typing.cast(Table, UsageFactsState.__table__)).values(
         tenant_id=tenant, day=day, fingerprint=_fingerprint(session), key_features=json.dumps(list(key_features)),
         login_event=login_event, months=FACT_MONTHS, built_at=dt.datetime.now(dt.UTC)))
-    return len(order)
+    return len(accounts)
+
+
+_WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<i4"))
+"""The item types of a ``usage`` blob, narrowest first: each account's the narrowest its largest count fits (a
+count is never negative), told apart on reading by the blob's length (1, 2 or 4 bytes a count)."""
+
+
+def usage_blobs(counts: np.ndarray[Any, np.dtype[np.int32]]) -> list[bytes]:
+    """Each row of `counts` (non-negative int32) as its ``usage`` blob: little-endian counts of the narrowest of
+    `_WIDTHS` that holds its largest (most accounts' counts are under 256: a quarter of the bytes to store and
+    read)."""
+    n, size = counts.shape
+    out: list[bytes] = [b""] * n
+    largest = counts.max(axis=1, initial=0)
+    rest = np.ones(n, dtype=bool)
+    for kind in _WIDTHS:
+        fits = rest & (largest <= np.iinfo(kind).max)
+        rest &= ~fits
+        rows = np.flatnonzero(fits)
+        data = counts[rows].astype(kind).tobytes()
+        step = size * kind.itemsize
+        for j, i in enumerate(rows.tolist()):
+            out[i] = data[j * step:(j + 1) * step]
+    return out
+
+
+def usage_counts(blobs: Sequence[bytes | None], size: int) -> np.ndarray[Any, np.dtype[np.int32]]:
+    """`usage_blobs`' inverse: a row of `size` int32 counts per blob (None: zeros), each read as its length
+    tells."""
+    n = len(blobs)
+    out = np.zeros((n, size), dtype=np.int32)
+    present = [b"" if b is None else b for b in blobs]
+    lengths = np.fromiter(map(len, present), dtype=np.int64, count=n)
+    for kind in _WIDTHS:
+        rows = np.flatnonzero(lengths == size * kind.itemsize)
+        if len(rows) == n:  # all of one width: read at once
+            out[:] = np.frombuffer(b"".join(present), dtype=kind).reshape(n, size)
+        elif len(rows):
+            data = b"".join([present[i] for i in rows.tolist()])
+            out[rows] = np.frombuffer(data, dtype=kind).reshape(len(rows), size)
+    return out
 
 
 def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], day: dt.date, months: int
@@ -208,16 +431,14 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
     f = UsageAccountFact
     tenant = current_tenant(session)
     tier = func.coalesce(func.nullif(Account.tier, ""), f.premium_tier, f.other_tier)
-    # the workspace's rows named here, as the session's scoping would; the day as its text
-    rows = _tuples(session, select(tier, cast(f.first_active, String), f.usage).select_from(Account)
-                   .outerjoin(f, and_(f.id == Account.id, f.tenant_id == tenant))
-                   .where(Account.tenant_id == tenant, *where))
+    # driver rows, the workspace's condition added on the accounts and named in the join's ON (PostgreSQL: binary
+    # results, the blobs as their bytes); the day as its text
+    rows = br._core_rows(session, select(tier, cast(f.first_active, String), f.usage).select_from(Account)
+                         .outerjoin(f, and_(f.id == Account.id, f.tenant_id == tenant)).where(*where), Account)
     width = 1 + len(facts.key_features)
     n = len(rows)
-    empty = bytes(4 * width * (1 + facts.months))
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), ()]
-    counts = np.frombuffer(b"".join([b or empty for b in columns[2]]), dtype=np.int32) \
-        .reshape(n, width * (1 + facts.months))  # summed as int64 (NumPy's sums of int32)
+    columns = [list(map(operator.itemgetter(i), rows)) for i in range(3)]  # (zip(*rows): 100,000 arguments)
+    counts = usage_counts(columns[2], width * (1 + facts.months))  # summed as int64 (NumPy's sums of int32)
     # each account's group by tier class and by start cohort: one `group_of` per distinct tier and first day
     labels: dict[str, dict[str, int]] = {}
     index: dict[str, np.ndarray[Any, np.dtype[np.int64]]] = {}
@@ -228,19 +449,19 @@ def fact_adoption_counts(session: Session, facts: UsageFacts, where: list[Any], 
             by, ad.PREMIUM_TIERS), len(names)) for value in set(values)}
         labels[by] = names
         index[by] = np.fromiter(map(known.__getitem__, values), dtype=np.int64, count=n)
+    window = np.ascontiguousarray(counts[:, :width].T)  # per event (any, then each key feature) its accounts' users
     grouped = []
     for by, names in labels.items():
-        out = []
         size = len(names)
-        accounts = np.bincount(index[by], minlength=size)
-        for g, j in names.items():
-            out.append(ad.AdoptionCount(g, None, int(accounts[j]), int(counts[index[by] == j, 0].sum())))
+        # per group: its accounts, and per event the users summed and the accounts with any (exact: float64 sums
+        # of integers far below 2**53)
+        accounts = np.bincount(index[by], minlength=size).tolist()
+        users = [np.bincount(index[by], weights=window[k], minlength=size).tolist() for k in range(width)]
+        using = [np.bincount(index[by], weights=window[k] > 0, minlength=size).tolist() for k in range(width)]
+        out = [ad.AdoptionCount(g, None, accounts[j], int(users[0][j])) for g, j in names.items()]
         for k, feature in enumerate(facts.key_features, start=1):
-            column = counts[:, k]
-            using = np.bincount(index[by], weights=column > 0, minlength=size)
-            users = np.bincount(index[by], weights=column, minlength=size)
-            out += [ad.AdoptionCount(g, feature, int(using[j]), int(users[j]))
-                    for g, j in names.items() if using[j]]
+            out += [ad.AdoptionCount(g, feature, int(using[k][j]), int(users[k][j]))
+                    for g, j in names.items() if using[k][j]]
         grouped.append(out)
     # per month (its block of columns): the users of each event summed, the accounts with any counted
     first_column = width * (1 + facts.months - months)

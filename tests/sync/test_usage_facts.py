@@ -334,3 +334,124 @@ def test_user_activity_equals_the_correlated_daily_sums(app_factory: Any, databa
                       for f in s.scalars(select(UsageUserFact))}
             assert stored == _per_user(s, _correlated_user_activity, br.as_of_day(s), None)
             assert len(stored) > 10
+
+
+def test_usage_blobs_take_the_narrowest_width_and_read_back_exactly() -> None:
+    """Each account's counts stored in 1, 2 or 4 bytes a count (its largest decides), read back as int32 whatever
+    the width; a blob of the former all-int32 layout and a missing one (None: zeros) read too."""
+    import numpy as np
+
+    counts = np.array([[0, 0, 0], [3, 255, 1], [256, 2, 0], [65535, 0, 7], [65536, 1, 2], [2**31 - 1, 0, 5]],
+                      dtype=np.int32)
+    blobs = uf.usage_blobs(counts)
+    assert [len(b) for b in blobs] == [3, 3, 6, 6, 12, 12]
+    back = uf.usage_counts([*blobs, None, np.array([9, 0, 300], dtype="<i4").tobytes()], 3)
+    assert back.dtype == np.int32
+    assert back[:6].tolist() == counts.tolist()
+    assert back[6:].tolist() == [[0, 0, 0], [9, 0, 300]]
+
+
+def _stored_facts(s: Any) -> tuple[list[Any], list[Any]]:
+    accounts = [tuple(r) for r in s.execute(select(*[c for c in UsageAccountFact.__table__.c if c.name != "usage"],
+                                                   UsageAccountFact.usage).order_by(UsageAccountFact.id))]
+    users = [tuple(r) for r in s.execute(select(*[c for c in UsageUserFact.__table__.c if c.name != "id"])
+                                         .order_by(UsageUserFact.account_id, UsageUserFact.user_key))]
+    return accounts, users
+
+
+def test_facts_read_ahead_on_a_second_connection_equal_the_sessions(seeded: Any) -> None:
+    """`ReadAhead` (the reads on a thread, a connection of their own) builds the very rows the session's own reads
+    do; a session that wrote first reads itself (a second connection would not see its write), and its
+    uncommitted usage is counted."""
+    store, ws = seeded
+    with store.session(ws.tenant_id) as s:
+        ahead = uf.ReadAhead(s, KEYS, LOGIN)
+        assert ahead.future is not None  # started: a database file or server, nothing written yet
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN, ahead) == 5
+        assert ahead.future is None  # taken
+    with store.session(ws.tenant_id) as s:
+        read_ahead = _stored_facts(s)
+        assert uf.fresh_usage_facts(s, WORLD_AS_OF, KEYS, LOGIN, 6) is not None
+        _assert_user_rows(s)
+    with store.session(ws.tenant_id) as s:
+        assert uf.refresh_usage_facts(s, KEYS, LOGIN) == 5
+    with store.session(ws.tenant_id) as s:
+        assert _stored_facts(s) == read_ahead
+        assert len(read_ahead[0]) == 5 and len(read_ahead[1]) > 5
+    with store.session(ws.tenant_id) as s:  # a write first: no read ahead, the write counted
+        s.add_all(_usage([ws.accounts["Alpha Unowned"]], salt=5))
+        s.flush()
+        ahead = uf.ReadAhead(s, KEYS, LOGIN)
+        assert ahead.future is None
+        uf.refresh_usage_facts(s, KEYS, LOGIN, ahead)
+        _assert_user_rows(s)
+        assert _stored_facts(s)[1] != read_ahead[1]
+    with store.session(ws.tenant_id) as s:  # a read ahead of another day is not taken: the session reads
+        ahead = uf.ReadAhead(s, KEYS, LOGIN)
+        assert ahead.future is not None
+        assert ahead.take(ws.tenant_id, WORLD_AS_OF - dt.timedelta(days=1), KEYS, LOGIN) is None
+
+
+def _grouped_reference(tenant: int, day: dt.date) -> Any:
+    """The per-account read `uf._cells` replaced (the reference it must equal): per account and event (any, then
+    the key features) its distinct users of the 30 days and the 30 before, and its rows of each month."""
+    start, before = br._window(day)
+    events = ["", *KEYS]
+    column = case(*[(UsageMonthly.event == e, i) for i, e in enumerate(events)], else_=-1)
+    months = uf._month_firsts(day, uf.FACT_MONTHS)
+
+    def users_in(days: Any) -> Any:
+        return func.count(func.distinct(case((days != 0, UsageMonthly.user_key))))
+
+    in_month = [UsageMonthly.month == m if m < months[-1]
+                else and_(UsageMonthly.month == m, br._days_in(months[-1], day) != 0) for m in months]
+    return (select(UsageMonthly.account_id, column, users_in(br._days_in(start, day)),
+                   users_in(br._days_in(before, start - dt.timedelta(days=1))),
+                   *[func.sum(case((month, 1), else_=0)) for month in in_month])
+            .where(UsageMonthly.tenant_id == tenant, UsageMonthly.month >= months[0],
+                   UsageMonthly.month <= months[-1], UsageMonthly.event.in_(events))
+            .group_by(UsageMonthly.account_id, UsageMonthly.event))
+
+
+def test_cells_equal_the_grouped_reads_they_replace(app_factory: Any, database_url: str) -> None:
+    """One streamed pass per user (`uf._cells`, decoded by NumPy) gives each account's first use and its distinct
+    users and month rows exactly as the grouped reads did, for days that split months and windows, with a user
+    back after months away, one active only in the earlier window, usage after the day, a deleted account and a
+    second workspace."""
+    app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
+    store = canary_store(app)
+    alpha, beta = seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "beta", "Beta")
+    ids = sorted(alpha.accounts.values())
+    for ws, salt in ((alpha, 0), (beta, 1)):
+        with store.session(ws.tenant_id) as s:
+            s.add_all(_usage(sorted(ws.accounts.values()), salt=salt))
+    with store.session(alpha.tenant_id) as s:
+        special = [(ids[0], "back", LOGIN, dt.date(2026, 6, 10)), (ids[0], "back", KEYS[0], dt.date(2026, 6, 11)),
+                   (ids[0], "back", KEYS[1], dt.date(2026, 11, 25)), (ids[1], "early", KEYS[2], dt.date(2026, 10, 5)),
+                   (ids[1], "early", LOGIN, dt.date(2026, 9, 20)), (ids[2], "late", KEYS[0], dt.date(2026, 11, 28)),
+                   (ids[2], "first", "Settings Opened", dt.date(2026, 3, 3))]
+        s.add_all([UsageDaily(account_id=a, user_key=u, event=e, day=d, count=1) for a, u, e, d in special])
+    with store.session(beta.tenant_id) as s:
+        s.execute(delete(Account).where(Account.id == min(beta.accounts.values())))
+    days = (WORLD_AS_OF, dt.date(2026, 11, 20), dt.date(2026, 11, 1), dt.date(2026, 10, 31), dt.date(2026, 10, 15))
+    for ws in (alpha, beta):
+        with store.session(ws.tenant_id) as s:
+            t = ws.tenant_id
+            first_use = br._first_use(t)
+            expected_firsts = {a: br._date(m).replace(day=int(offset).bit_length()) for a, m, offset in s.execute(
+                select(first_use.c.account_id, first_use.c.month, first_use.c.offset))}
+            assert len(expected_firsts) >= 4
+            for day in days:
+                firsts, cells = uf._decode_cells(br._driver_rows(s, uf._cells(s, t, day, KEYS)), 1 + len(KEYS))
+                assert {a: dt.date(n // 100, n % 100, offset.bit_length())
+                        for a, (n, offset) in firsts.items()} == expected_firsts
+                expected = sorted(tuple(int(v) for v in row) for row in s.execute(_grouped_reference(t, day))
+                                  if row[1] >= 0)
+                assert sorted(map(tuple, cells.tolist())) == expected, day
+                assert sum(row[2] for row in expected) > 0 and sum(sum(row[4:]) for row in expected) > 0
+    with store.session(alpha.tenant_id) as s:  # the special users counted: back in the window, early before it
+        _, cells = uf._decode_cells(br._driver_rows(s, uf._cells(s, alpha.tenant_id, WORLD_AS_OF, KEYS)),
+                                    1 + len(KEYS))
+        by = {(a, c): row for a, c, *row in cells.tolist()}
+        assert by[(ids[0], 1)][2] == 1 and by[(ids[0], 0)][2] == 1  # June (slot 1): only the user back since
+        assert by[(ids[1], 3)][1] >= 1  # KEYS[2] on 5 October: the 30 days before
