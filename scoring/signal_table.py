@@ -747,3 +747,13 @@ class _Rows(Sequence[Signals]):
         if found is None:
             found = self.built[i] = self.computation.row(i)
         return found
+
+    def from_columns(self) -> tuple[npt.NDArray[np.bool_], list[int], dt.date]:
+        """Which rows' `Signals` take every scorable signal from the table's columns (a present value is
+        ``float(values[name][i])``, a missing one None: all but the accounts computed one by one), with every
+        row's account id and the day (what `Signals.account_id` and `Signals.day` hold)."""
+        c = self.computation
+        mask = np.ones(c.n, dtype=bool)
+        if c.fallback:
+            mask[list(c.fallback)] = False
+        return mask, [a.account_id for a in c.accounts], c.as_of

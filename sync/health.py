@@ -886,17 +886,23 @@ class _SnapshotWriter:
 
 
 class _Deferred(NamedTuple):
-    """A new snapshot of a whole workspace's one-day run, inserted once every account is scored."""
+    """A new snapshot of a whole workspace's one-day run, inserted once every account is scored. `parts` and
+    `reasons`: its JSON texts when made already (`_LazyChunk.texts`: then `score` has no parts of its own)."""
 
     account_id: int
     score: HealthScore
     trend: float | None
+    parts: str | None = None
+    reasons: str | None = None
 
 
 class _LazyChunk:
     """A chunk of a whole workspace's one-day run none of whose accounts had a snapshot of the day: its scores as
     arrays (`scoring.ScoreBatch`), each account's `HealthScore` and `Signals` built later (`build`: while the run
-    waits for a chunk's usage, else when the chunk's snapshots are inserted), in the same order."""
+    waits for a chunk's usage, else when the chunk's snapshots are inserted), in the same order.
+
+    The scores built are `ScoreBatch.light`'s (score, band, profile and reasons: what the alerts and roll-ups read;
+    no parts), and the snapshots' texts are made from the arrays when they are inserted (`texts`)."""
 
     __slots__ = ("account_ids", "batch", "rows", "trends")
 
@@ -910,15 +916,26 @@ class _LazyChunk:
         """The chunk's snapshots to insert (built once), its scores and signals added to the run's."""
         if self.rows is None:
             assert self.batch is not None
-            built = self.batch.to_list()
+            built = self.batch.light()
             table = self.batch.table
             for position, (account_id, score) in enumerate(zip(self.account_ids, built, strict=True)):
                 final_scores[account_id] = score
                 final_signals[account_id] = table.row(position)
             self.rows = [_Deferred(a, score, trend)
                          for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
-            self.batch = None  # the arrays are no longer needed
         return self.rows
+
+    def texts(self) -> list[_Deferred]:
+        """The built rows (`build` first) with their parts and reasons texts (`ScoreBatch.parts_json`); the arrays
+        are then let go."""
+        assert self.rows is not None and self.batch is not None
+        reasons = [reasons_json(row.score.reasons) for row in self.rows]
+        parts = self.batch.parts_json(reasons)
+        self.batch = None  # the arrays are no longer needed
+        if parts is None:  # `light` built the scores whole: they encode themselves
+            return self.rows
+        return [row._replace(parts=text, reasons=reason) for row, text, reason in zip(self.rows, parts, reasons,
+                                                                                       strict=True)]
 
 
 def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
@@ -958,7 +975,8 @@ def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict
         if rows:
             yield rows
             rows = []
-        yield item.build(final_scores, final_signals)
+        item.build(final_scores, final_signals)
+        yield item.texts()
         item.rows = None  # inserted: its rows' memory freed as the insert goes on
     if rows:
         yield rows
@@ -1016,9 +1034,9 @@ def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, row
     the batch before (`writing`) is written — returned to be waited for —, or executed here (SQLite: one driver
     ``executemany``)."""
     values: list[Any] = []
-    for account_id, score, trend in rows:
-        reasons = reasons_json(score.reasons)
-        parts = score.as_json(reasons)
+    for account_id, score, trend, made, reasons_made in rows:
+        reasons = reasons_made if reasons_made is not None else reasons_json(score.reasons)
+        parts = made if made is not None else score.as_json(reasons)
         if account_id not in parents:
             found = texts.get(account_id)
             if found is not None:
