@@ -15,7 +15,11 @@ results as scoring each day alone) and writes new snapshots as multi-row INSERTs
 A whole workspace's one-day run (the nightly score) uses both cores on SQLite: the next chunks' usage is read and
 parsed on a second thread (one JSON row per chunk, `_SeriesAhead`), a chunk's scores stay arrays until its
 snapshots are due (`_LazyChunk`: built while the loop waits for usage, else at the insert), and the day's snapshots
-are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`).
+are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`). Such a
+chunk's scores are built light (`ScoreBatch.light`: no parts, what the alerts and roll-ups read) and its snapshots'
+texts made from the arrays (`ScoreBatch.parts_json`). On SQLite the day's commit leaves the WAL checkpoint to a helper
+thread that runs while the reports are prepared (`_LaterCheckpoint`), and the portfolio keys are refreshed on a
+helper thread while the alert rules are evaluated.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from typing import Any, NamedTuple, cast
 
@@ -147,6 +152,14 @@ class ScoreSummary:
         wall, cpu = _clocks()
         self.timings[name] = self.timings.get(name, 0.0) + wall - started[0]
         self.cpu_timings[name] = self.cpu_timings.get(name, 0.0) + cpu - started[1]
+
+    def move_time(self, source: str, target: str, started: tuple[float, float]) -> None:
+        """Count the time since `started` to the phase `target` instead of `source` (whose `phase` is running: a
+        part of it spent waiting for `target`'s work on another thread)."""
+        wall, cpu = _clocks()
+        for timings, spent in ((self.timings, wall - started[0]), (self.cpu_timings, cpu - started[1])):
+            timings[target] = timings.get(target, 0.0) + spent
+            timings[source] = timings.get(source, 0.0) - spent
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -769,7 +782,78 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     finally:
         if ahead is not None:
             ahead.close()
+    checkpoint = _LaterCheckpoint(store) if subset is None and _SeriesAhead.usable(store) else None
+    try:
+        touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
+                             final_scores, final_signals, checkpoint)
+        if checkpoint is not None:
+            checkpoint.start()  # the day's writes committed: the WAL copied into the database meanwhile
+        _after_day(store, tenant_id, model, summary, subset, touched, as_of)
+    finally:
+        if checkpoint is not None:
+            checkpoint.close()
+    return summary
+
+
+class _LaterCheckpoint:
+    """SQLite: the WAL checkpoint of the run's one large commit moved off the run's path. The session that writes
+    the day's rows commits with automatic checkpoints off (`defer`: its connection's ``wal_autocheckpoint`` 0, put
+    back after the commit); the checkpoint then runs on a helper thread (`start`: ``PRAGMA
+    wal_checkpoint(PASSIVE)`` on a connection of its own, which leaves the GIL), copying the committed pages into
+    the database while the run goes on with the reports, and the run waits for it at its end (`close`). Another
+    connection's commit meanwhile finds the checkpoint busy and goes on, as SQLite's automatic checkpoint does."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.restore: list[tuple[Any, int]] = []
+        self.pool: ThreadPoolExecutor | None = None
+        self.done: Future[Any] | None = None
+
+    def defer(self, session: Session) -> None:
+        """Turn off the automatic checkpoint of the session's connection until `undo`."""
+        driver = session.connection().connection.driver_connection
+        assert driver is not None
+        previous = driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        driver.execute("PRAGMA wal_autocheckpoint=0")
+        self.restore.append((driver, int(previous)))
+
+    def undo(self) -> None:
+        """Automatic checkpoints back on (the connection committed, idle in the pool)."""
+        while self.restore:
+            driver, previous = self.restore.pop()
+            driver.execute(f"PRAGMA wal_autocheckpoint={previous}")
+
+    def _checkpoint(self) -> None:
+        with self.store.engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def start(self) -> None:
+        self.undo()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
+        self.done = self.pool.submit(self._checkpoint)
+
+    def close(self) -> None:
+        self.undo()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+        if self.done is not None:
+            self.done.result()  # its error, if any, raised here
+
+
+def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
+               subset: list[int] | None, account_ids: list[int], deferred: list[_Deferred | _LazyChunk] | None,
+               columns: list[tuple[SignalTable, list[int], list[str | None]]], order: list[int],
+               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
+               checkpoint: _LaterCheckpoint | None) -> list[int]:
+    """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed
+    (with its checkpoint deferred: `_LaterCheckpoint`). Returns the accounts touched by a run of some accounts
+    (theirs and their parents)."""
+    phase = summary.phase
+    touched: list[int] = []
     with store.session(tenant_id) as session:
+        if checkpoint is not None:
+            checkpoint.defer(session)
         if subset is None:
             texts: dict[int, str | None] | None = None
             written: set[int] | None = None
@@ -791,10 +875,17 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 _roll_up_parents(session, model, as_of, final_scores)
             with phase("benchmarks"):
                 _benchmarks(session, model, as_of, final_signals, texts=texts, written=written)
+            # every account's portfolio keys (the latest scored day may have moved): on SQLite refreshed on a helper
+            # thread while the alert rules are evaluated (the "portfolio_keys" phase: what is left of it after them)
+            refresh = partial(portfolio_keys.refresh, session)
+            together = _SeriesAhead.usable(store)
             with phase("alerts"):
-                _alerts(session, model, as_of, final_scores, final_signals, summary)
-            with phase("portfolio_keys"):
-                portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
+                _alerts(session, model, as_of, final_scores, final_signals, summary,
+                        meanwhile=refresh if together else None,
+                        waited=partial(summary.move_time, "alerts", "portfolio_keys"))
+            if not together:
+                with phase("portfolio_keys"):
+                    refresh()
             bands = select(HealthSnapshot.band, func.count()).where(HealthSnapshot.day == as_of)
         else:
             parents = {p for p in session.scalars(select(Account.parent_id).where(
@@ -810,6 +901,13 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 summary.bands[band or "none"] += count
         commit_started = _clocks()
     summary.add_time("commit", commit_started)
+    return touched
+
+
+def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreSummary, subset: list[int] | None,
+               touched: list[int], as_of: dt.date) -> None:
+    """The panels' views of the day, the renewal forecast's bands and the base reports."""
+    phase = summary.phase
     with phase("panel_views"), store.session(tenant_id) as session:
         # After the changes above are committed (their marks made the views stale): the panels that were
         # ever opened get their view for the day at once, the others on their first request.
@@ -824,7 +922,6 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             prepare_base_reports(session, model)
         else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
             drop_base_reports(session)
-    return summary
 
 
 class _SnapshotWriter:
@@ -1180,6 +1277,27 @@ def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dic
                         execution_options=panel_views.touches_every_account())
 
 
+def _evaluate(model: HealthModel, scores: dict[int, HealthScore], signals: dict[int, Signals], summary: ScoreSummary,
+              open_alerts: dict[int, dict[str, int]], history: dict[int, list[_DayScore]], tenant_id: int | None,
+              now: dt.datetime, raised: list[dict[str, Any]], resolved: list[tuple[int, int]]) -> None:
+    """The alert rules of every scored account (pure: no session), into `raised` (rows to insert) and `resolved`
+    (alert and account ids), counted in `summary`."""
+    nothing: dict[str, int] = {}
+    for account_id, score in scores.items():
+        mine = open_alerts.get(account_id, nothing)
+        outcome = evaluate_alerts(score, history.get(account_id, ()), signals[account_id], model, mine.keys())
+        for candidate in outcome.new:
+            raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
+                           "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
+                           "title": candidate.title, "reasons": list(candidate.reasons), "status": "open",
+                           "raised_at": now, "resolved_at": None})
+            summary.alerts_raised += 1
+            summary.alerts_by_rule[candidate.rule] += 1
+        for key in outcome.resolved:
+            resolved.append((mine[key], account_id))
+            summary.alerts_resolved += 1
+
+
 class _DayScore(NamedTuple):
     """An earlier day of an account's history, as the alert rules read it (`scoring.DayScore`)."""
 
@@ -1189,10 +1307,16 @@ class _DayScore(NamedTuple):
 
 
 def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
-            signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None) -> None:
+            signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None,
+            meanwhile: Callable[[], Any] | None = None, waited: Callable[[tuple[float, float]], None] | None = None
+            ) -> None:
     """Raise and resolve the alert rules' alerts (and their tasks) for the scored accounts (``only``: a
     few of them, read by id; else the whole workspace in one pass). Open alerts are read as columns (no ORM
-    object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE."""
+    object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE.
+
+    `meanwhile`: work on the session run on a helper thread while the rules are evaluated (pure Python, no use of
+    the session), before the alerts are written — SQLite leaves the GIL while it works (a whole workspace's run
+    refreshes the portfolio keys so); `waited(started)` is told how long the wait for it took after the rules."""
     from store.bulk import insert_rows
 
     table = cast(Table, Alert.__table__)
@@ -1219,20 +1343,18 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
     raised: list[dict[str, Any]] = []
     resolved: list[tuple[int, int]] = []
     tenant_id = current_tenant(session)
-    nothing: dict[str, int] = {}
-    for account_id, score in scores.items():
-        mine = open_alerts.get(account_id, nothing)
-        outcome = evaluate_alerts(score, history.get(account_id, ()), signals[account_id], model, mine.keys())
-        for candidate in outcome.new:
-            raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
-                           "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
-                           "title": candidate.title, "reasons": list(candidate.reasons), "status": "open",
-                           "raised_at": now, "resolved_at": None})
-            summary.alerts_raised += 1
-            summary.alerts_by_rule[candidate.rule] += 1
-        for key in outcome.resolved:
-            resolved.append((mine[key], account_id))
-            summary.alerts_resolved += 1
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-meanwhile") if meanwhile else None
+    running = pool.submit(meanwhile) if pool is not None and meanwhile is not None else None
+    try:
+        _evaluate(model, scores, signals, summary, open_alerts, history, tenant_id, now, raised, resolved)
+    finally:
+        if pool is not None:
+            started = _clocks()
+            pool.shutdown(wait=True)
+            if waited is not None:
+                waited(started)
+    if running is not None:
+        running.result()  # its error raised here, before anything else is written
     if raised:
         # New alerts in one INSERT … SELECT (no per-row parameters), their ids returned with what names each of
         # them (account and key); RETURNING promises no order, so a key raised twice for one account takes the
