@@ -17,9 +17,8 @@ parsed on a second thread (one JSON row per chunk, `_SeriesAhead`), a chunk's sc
 snapshots are due (`_LazyChunk`: built while the loop waits for usage, else at the insert), and the day's snapshots
 are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`). Such a
 chunk's scores are built light (`ScoreBatch.light`: no parts, what the alerts and roll-ups read) and its snapshots'
-texts made from the arrays (`ScoreBatch.parts_json`). On SQLite the day's commit leaves the WAL checkpoint to a helper
-thread that runs while the reports are prepared (`_LaterCheckpoint`), and the portfolio keys are refreshed on a
-helper thread while the alert rules are evaluated.
+texts made from the arrays (`ScoreBatch.parts_json`). On SQLite the portfolio keys are refreshed on a helper thread
+while the alert rules are evaluated.
 """
 
 from __future__ import annotations
@@ -788,78 +787,21 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     finally:
         if ahead is not None:
             ahead.close()
-    checkpoint = _LaterCheckpoint(store) if subset is None and _SeriesAhead.usable(store) else None
-    try:
-        touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
-                             final_scores, final_signals, checkpoint)
-        if checkpoint is not None:
-            checkpoint.start()  # the day's writes committed: the WAL copied into the database meanwhile
-        _after_day(store, tenant_id, model, summary, subset, touched, as_of)
-    finally:
-        if checkpoint is not None:
-            checkpoint.close()
+    touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
+                         final_scores, final_signals)
+    _after_day(store, tenant_id, model, summary, subset, touched, as_of)
     return summary
-
-
-class _LaterCheckpoint:
-    """SQLite: the WAL checkpoint of the run's one large commit moved off the run's path. The session that writes
-    the day's rows commits with automatic checkpoints off (`defer`: its connection's ``wal_autocheckpoint`` 0, put
-    back after the commit); the checkpoint then runs on a helper thread (`start`: ``PRAGMA
-    wal_checkpoint(PASSIVE)`` on a connection of its own, which leaves the GIL), copying the committed pages into
-    the database while the run goes on with the reports, and the run waits for it at its end (`close`). Another
-    connection's commit meanwhile finds the checkpoint busy and goes on, as SQLite's automatic checkpoint does."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.restore: list[tuple[Any, int]] = []
-        self.pool: ThreadPoolExecutor | None = None
-        self.done: Future[Any] | None = None
-
-    def defer(self, session: Session) -> None:
-        """Turn off the automatic checkpoint of the session's connection until `undo`."""
-        driver = session.connection().connection.driver_connection
-        assert driver is not None
-        previous = driver.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
-        driver.execute("PRAGMA wal_autocheckpoint=0")
-        self.restore.append((driver, int(previous)))
-
-    def undo(self) -> None:
-        """Automatic checkpoints back on (the connection committed, idle in the pool)."""
-        while self.restore:
-            driver, previous = self.restore.pop()
-            driver.execute(f"PRAGMA wal_autocheckpoint={previous}")
-
-    def _checkpoint(self) -> None:
-        with self.store.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-    def start(self) -> None:
-        self.undo()
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
-        self.done = self.pool.submit(self._checkpoint)
-
-    def close(self) -> None:
-        self.undo()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True)
-            self.pool = None
-        if self.done is not None:
-            self.done.result()  # its error, if any, raised here
 
 
 def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
                subset: list[int] | None, account_ids: list[int], deferred: list[_Deferred | _LazyChunk] | None,
                columns: list[tuple[SignalTable, list[int], list[str | None]]], order: list[int],
-               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
-               checkpoint: _LaterCheckpoint | None) -> list[int]:
-    """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed
-    (with its checkpoint deferred: `_LaterCheckpoint`). Returns the accounts touched by a run of some accounts
-    (theirs and their parents)."""
+               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals]) -> list[int]:
+    """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed.
+    Returns the accounts touched by a run of some accounts (theirs and their parents)."""
     phase = summary.phase
     touched: list[int] = []
     with store.session(tenant_id) as session:
-        if checkpoint is not None:
-            checkpoint.defer(session)
         if subset is None:
             texts: dict[int, str | None] | None = None
             written: set[int] | None = None
