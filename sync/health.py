@@ -294,12 +294,6 @@ def _parse_series(series: list[tuple[Any, ...]]) -> _Parsed | None:
     return _Parsed(account, ordinal, user, event, count, users, names)
 
 
-READERS = 2
-"""Chunks whose usage `_SeriesAhead` reads at once, each on a connection and thread of its own (SQLite's grouping of
-the rows is most of a one-day run's work, and leaves the GIL: while the scoring thread waits for a chunk, two reads
-use both cores)."""
-
-
 class _SeriesAhead:
     """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
     database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
@@ -308,7 +302,7 @@ class _SeriesAhead:
 
     def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
         self.store, self.chunks, self.start, self.end = store, chunks, start, end
-        self.executor = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="usage-ahead")
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
         self.pending: dict[int, Future[_Series]] = {}
         self.taken: set[int] = set()
 
@@ -341,7 +335,7 @@ class _SeriesAhead:
 
     def get(self, k: int) -> _Series:
         """Chunk `k`'s series, read and parsed (the next chunk's read started meanwhile)."""
-        self.prefetch(k + 1 + READERS)
+        self.prefetch(k + 2)
         self.taken.add(k)
         return self.pending.pop(k).result()
 
@@ -691,7 +685,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
              if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
     if ahead is not None:
-        ahead.prefetch(READERS + 1)  # the first chunks' usage read while the facts are
+        ahead.prefetch(2)  # the first chunks' usage read while the facts are
     facts = None
     if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
         try:
