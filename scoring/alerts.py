@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from scoring.model import BAND_ORDER, AlertRule, HealthModel
 from scoring.reasons import TEMPLATES, plural
@@ -216,14 +217,35 @@ def raised_alerts(
     current: HealthScore, history: Iterable[DayScore], signals: Signals, model: HealthModel
 ) -> tuple[AlertCandidate, ...]:
     """Every enabled rule whose condition holds today, in the model's rule order."""
-    earlier = sorted((h for h in history if h.day < current.day), key=lambda h: h.day)
+    if not isinstance(history, Sequence) or history:
+        earlier: Sequence[DayScore] = sorted((h for h in history if h.day < current.day), key=_DAY)
+    else:
+        earlier = ()  # no history: nothing to sort (a workspace's first day)
     context = _Context(current, earlier, signals)
     found = []
-    for name, check in RULES.items():
-        rule = model.alerts[name]
-        if rule.enabled and (candidate := check(rule, context)) is not None:
+    for rule, check in _enabled(model):
+        if (candidate := check(rule, context)) is not None:
             found.append(candidate)
     return tuple(found)
+
+
+_DAY = attrgetter("day")
+_ENABLED: dict[int, tuple[HealthModel, tuple[tuple[AlertRule, Callable[[AlertRule, _Context], AlertCandidate | None]],
+                                             ...]]] = {}
+
+
+def _enabled(model: HealthModel) -> tuple[tuple[AlertRule, Callable[[AlertRule, _Context], AlertCandidate | None]],
+                                          ...]:
+    """The model's enabled rules with their checks, in `RULES` order (made once per model: a score run asks for
+    them once per account)."""
+    hit = _ENABLED.get(id(model))
+    if hit is not None and hit[0] is model:
+        return hit[1]
+    enabled = tuple((model.alerts[name], check) for name, check in RULES.items() if model.alerts[name].enabled)
+    if len(_ENABLED) > 16:
+        _ENABLED.clear()
+    _ENABLED[id(model)] = (model, enabled)
+    return enabled
 
 
 def evaluate_alerts(

@@ -18,6 +18,7 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
@@ -28,8 +29,8 @@ import numpy.typing as npt
 
 from scoring.engine import _compile, _CompiledProfile, _with_reasons
 from scoring.model import Band, HealthModel, ProfileRule
-from scoring.reasons import explain
-from scoring.results import HealthScore, MeasurePart, Status
+from scoring.reasons import describe, explain
+from scoring.results import HealthScore, MeasurePart, Reason, Status, _name, _number, _part_json, _text
 from scoring.signals import SIGNALS, Signals
 
 FloatArray = npt.NDArray[np.float64]
@@ -103,6 +104,13 @@ class SignalTable:
     def row(self, i: int) -> Signals:
         return self._rows[i]
 
+    def column_rows(self) -> tuple[BoolArray, list[int], dt.date] | None:
+        """Which rows' `Signals` take every scorable signal from the columns (a present value
+        ``float(values[name][i])``, a missing one None), every row's account id and the day; None when the
+        rows are not built from the columns (a table `from_signals`)."""
+        from_columns = getattr(self._rows, "from_columns", None)
+        return from_columns() if from_columns is not None else None
+
     @classmethod
     def from_signals(cls, signals: Iterable[Signals], names: Iterable[str] | None = None) -> SignalTable:
         """Columns of the given `Signals` (every scorable signal, or only `names` and the one profile
@@ -153,6 +161,12 @@ def _codes(labels: list[str | None]) -> tuple[npt.NDArray[np.int32], tuple[str |
     index: dict[str | None, int] = {}
     codes = np.fromiter((index.setdefault(v, len(index)) for v in labels), dtype=np.int32, count=len(labels))
     return codes, tuple(index)
+
+
+def _distinct(keys: IntArray) -> tuple[IntArray, IntArray]:
+    """(the distinct keys, sorted; each key's index among them)."""
+    distinct, inverse = np.unique(keys, return_inverse=True)
+    return distinct, inverse.reshape(-1)
 
 
 def round6(x: FloatArray) -> FloatArray:
@@ -483,6 +497,181 @@ class ScoreBatch(Sequence[HealthScore]):
         prior = self.previous.get(signals.account_id) if self.previous else None
         return _with_reasons(result, explain(result, signals, prior, self.model.reason_limit,
                                              self.model.reason_drop_points))
+
+    def _columnar(self) -> tuple[BoolArray, list[int], dt.date] | None:
+        """`SignalTable.column_rows`, or None when the blocks cannot be read column-wise (a profile naming a
+        measure twice: its parts are a dict's, by measure)."""
+        if any(len({s.measure for s in b.compiled.specs}) != len(b.compiled.specs) for b in self.blocks):
+            return None
+        return self.table.column_rows()
+
+    def light(self) -> list[HealthScore]:
+        """Every account's `HealthScore` as the alert rules and roll-ups read it: score, band, profile and reasons
+        the same, no parts and no missing measures (`parts_json` writes them) — made from the arrays without
+        building the parts: the weakest measures' costs (`scoring.reasons.weak_reasons`: the present weights summed
+        in the profile's order, ``weight × (100 − points) / total``, the largest first, then by measure) as
+        arrays, and only the chosen reasons described. An account whose signals were computed one by one, or whose
+        reasons explain a change since its prior score (`needs_change_reasons`), is built whole (`__getitem__`)."""
+        n = len(self)
+        found = self._columnar()
+        if found is None or (self.reasons and self.model.reason_limit < 0):
+            return [self[i] for i in range(n)]
+        from_columns, account_ids, day = found
+        out: list[Any] = [None] * n
+        previous = self.previous if self.reasons else None
+        limit, drop = self.model.reason_limit, self.model.reason_drop_points
+        good = STATUSES.index("good")
+        for block in self.blocks:
+            index = block.index
+            size = len(index)
+            if not size:
+                continue
+            compiled = block.compiled
+            specs = compiled.specs
+            codes = block.status
+            scores = self.scores[index].tolist()
+            scored = self.scored[index].tolist()
+            bands = self.band_codes[index].tolist()
+            chosen: list[list[int]] = []
+            costs: list[list[float]] = []
+            if self.reasons and limit > 0:
+                total = np.zeros(size)
+                for j, spec in enumerate(specs):
+                    total = np.where(codes[:, j] != 0, total + spec.weight, total)
+                negative = np.full((size, len(specs)), np.inf)
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    for j, spec in enumerate(specs):
+                        points = block.points[j]
+                        weak = (codes[:, j] != 0) & (codes[:, j] != good) & (points < 100.0) & (total != 0.0)
+                        negative[:, j] = np.where(weak, -(spec.weight * (100.0 - points) / total), np.inf)
+                rank = np.argsort(np.argsort(np.array([s.measure for s in specs]), kind="stable"), kind="stable")
+                order = np.lexsort((np.broadcast_to(rank, negative.shape), negative), axis=-1)[:, :limit]
+                picked = np.take_along_axis(negative, order, axis=1)
+                chosen, costs = order.tolist(), picked.tolist()
+            values = [self.table.values[spec.signal][index] for spec in specs] if chosen else []
+            points_of = block.points
+            profile = compiled.name
+            columns = from_columns[index].tolist()
+            for k, i in enumerate(index.tolist()):
+                has = scored[k]
+                score = scores[k] if has else None
+                band = BANDS[bands[k]] if has else None
+                account_id = account_ids[i]
+                prior = previous.get(account_id) if previous else None
+                if not columns[k] or (prior is not None and prior.score is not None and score is not None
+                                      and (band != prior.band or prior.score - score >= drop)):
+                    whole = self[i]
+                    out[i] = HealthScore(whole.account_id, whole.day, whole.score, whole.band, whole.profile, (), (),
+                                         whole.reasons)
+                    continue
+                reasons: tuple[Reason, ...] = ()
+                if chosen:
+                    picks = [(j, -c) for j, c in zip(chosen[k], costs[k], strict=True) if c != np.inf]
+                    if picks:
+                        signals = self.table.row(i)
+                        found_reasons = []
+                        for j, cost in picks:
+                            spec = specs[j]
+                            part = _new(MeasurePart, (spec.measure, spec.signal, spec.dimension, spec.label,
+                                                      values[j].item(k), STATUSES[codes.item(k, j)],
+                                                      points_of.item(j, k), spec.weight))
+                            found_reasons.append(Reason(describe(part, signals), spec.measure, cost, "weak"))
+                        reasons = tuple(found_reasons)
+                out[i] = HealthScore(account_id, day, score, band, profile, (), (), reasons)
+        return out
+
+    def parts_json(self, reasons: Sequence[str]) -> list[str] | None:
+        """Every account's ``HealthScore.as_json(reasons[i])`` — the same text — made from the arrays, without
+        building the scores: each measure's part text made once per distinct (status, value, points) of a
+        profile's accounts, the dimensions summed as `HealthScore.dimensions` sums them (the present measures'
+        ``weight × points`` added in the profile's order) and rounded as `round` does (`round6`), the missing
+        measures' list once per distinct set. `reasons[i]`: account i's ``reasons_json`` text. Accounts whose
+        signals were computed one by one are built (`__getitem__`) and encoded; None when the blocks cannot be
+        read column-wise (see `_columnar`)."""
+        found = self._columnar()
+        if found is None:
+            return None
+        from_columns, account_ids, day = found
+        out: list[str] = [""] * len(self)
+        head = f'"day": "{day.isoformat()}", '
+        for block in self.blocks:
+            index = block.index
+            size = len(index)
+            if not size:
+                continue
+            compiled = block.compiled
+            specs = compiled.specs
+            codes = block.status  # accounts × measures
+            here_of = codes != 0
+            dimensions: dict[str, list[int]] = {}
+            texts: list[list[str]] = []
+            for j, spec in enumerate(specs):
+                dimensions.setdefault(spec.dimension, []).append(j)
+                here = here_of[:, j]
+                # a part's text depends on its status, value and points: each distinct one encoded once (the
+                # floats compared by their bits: -0.0 and 0.0, or two NaNs, are told apart as `repr` tells them)
+                code, first = _distinct(codes[:, j].astype(np.int64))
+                value, second = _distinct(np.where(here, self.table.values[spec.signal][index], 0.0).view(np.int64))
+                points, third = _distinct(np.where(here, block.points[j], 0.0).view(np.int64))
+                key, inverse = _distinct((first * len(value) + second) * len(points) + third)
+                made = np.empty(len(key), dtype=object)
+                for u, combined in enumerate(key.tolist()):
+                    c = int(code[combined // (len(value) * len(points))])
+                    part: tuple[Any, ...]
+                    if c == 0:
+                        part = (spec.measure, spec.signal, spec.dimension, spec.label, None, "missing", None,
+                                spec.weight)
+                    else:
+                        v = float(value[combined // len(points) % len(value)].view(np.float64))
+                        p = float(points[combined % len(points)].view(np.float64))
+                        part = (spec.measure, spec.signal, spec.dimension, spec.label, v, STATUSES[c], p, spec.weight)
+                    made[u] = _part_json(_new(MeasurePart, part))
+                texts.append(made[inverse].tolist())
+            # dimensions: as `HealthScore.as_json` sums them, measure after measure in the profile's order
+            shown: list[list[str]] = []
+            for dimension, members in dimensions.items():
+                total = np.zeros(size)
+                weights = np.zeros(size)
+                for j in members:
+                    here = here_of[:, j]
+                    weight = specs[j].weight
+                    total = np.where(here, total + weight * block.points[j], total)
+                    weights = np.where(here, weights + weight, weights)
+                has = weights != 0.0
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    mean = round6(np.where(has, total / np.where(has, weights, 1.0), 0.0))
+                distinct, inverse = _distinct(mean.view(np.int64))
+                made = np.array([f"{_name(dimension)}: {_number(float(np.int64(m).view(np.float64)))}"
+                                 for m in distinct.tolist()], dtype=object)
+                shown.append(np.where(has, made[inverse], f"{_name(dimension)}: null").tolist())
+            bits = (~here_of).astype(np.int64) @ (np.int64(1) << np.arange(len(specs), dtype=np.int64)) \
+                if len(specs) <= 62 else None
+            if bits is not None:
+                distinct, inverse = _distinct(bits)
+                missing = np.array([", ".join([_name(s.measure) for b, s in enumerate(specs) if m >> b & 1])
+                                    for m in distinct.tolist()], dtype=object)[inverse]
+            else:
+                missing = np.array([", ".join([_name(s.measure) for s, here in zip(specs, row, strict=True)
+                                               if not here]) for row in here_of.tolist()], dtype=object)
+            profile = _name(compiled.name)
+            scores = self.scores[index].tolist()
+            scored = self.scored[index].tolist()
+            bands = self.band_codes[index].tolist()
+            columns = from_columns[index].tolist()
+            parts_of = [", ".join(row) for row in zip(*texts, strict=True)]
+            shown_of = [", ".join(row) for row in zip(*shown, strict=True)] if shown else [""] * size
+            missing_of = missing.tolist()
+            for k, i in enumerate(index.tolist()):
+                if not columns[k]:
+                    out[i] = self[i].as_json(reasons[i])
+                    continue
+                has_score = scored[k]
+                out[i] = (f'{{"account_id": {_number(account_ids[i])}, {head}'
+                          f'"score": {_number(scores[k]) if has_score else "null"}, '
+                          f'"band": {_text(BANDS[bands[k]]) if has_score else "null"}, "profile": {profile}, '
+                          f'"parts": {{{parts_of[k]}}}, "dimensions": {{{shown_of[k]}}}, '
+                          f'"missing": [{missing_of[k]}], "reasons": {reasons[i]}}}')
+        return out
 
     def band_counts(self) -> dict[Literal["good", "average", "poor", "none"], int]:
         """How many accounts fall in each band ("none": no score)."""

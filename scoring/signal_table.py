@@ -242,6 +242,8 @@ class _Computation:
         self.settings = settings
         self.n = n = len(accounts)
         self.fallback: dict[int, Signals] = {}
+        self._lists: tuple[Any, ...] | None = None
+        self._names_memo: dict[tuple[int, int, bool], tuple[str, ...]] = {}
         self.values: dict[str, FloatArray] = {name: np.full(n, np.nan) for name in SIGNALS}
         self.present: dict[str, BoolArray] = {name: np.zeros(n, dtype=bool) for name in SIGNALS}
         self.ordinal = _Ordinals()
@@ -647,35 +649,57 @@ class _Computation:
         categories = {f: _codes([getattr(a, f) for a in self.accounts]) for f in CATEGORIES}
         return SignalTable(_Rows(self), self.values, self.present, categories, self.complete)
 
+    def _row_lists(self) -> tuple[Any, ...]:
+        """The columns `row` reads, as Python lists (made once per table: an element of a list costs a fraction of
+        a NumPy scalar's read, and gives the same int or float)."""
+        if self._lists is None:
+            names = tuple(SIGNALS)
+            values = np.stack([self.values[n] for n in names], axis=1).tolist() if self.n else []
+            present = np.stack([self.present[n] for n in names], axis=1).tolist() if self.n else []
+            usage = tuple(a.tolist() for a in self.usage_raw[:9]) if hasattr(self, "usage_raw") else None
+            tickets = tuple(a.tolist() for a in self.ticket_raw) if hasattr(self, "ticket_raw") else None
+            surveys = tuple(a.tolist() for a in self.survey_raw)
+            self._lists = (names, values, present, usage, tickets, surveys)
+        return self._lists
+
+    def _flag_names(self, mask: int, flags: Sequence[str], present: bool = True) -> tuple[str, ...]:
+        """`_names`, memoised per table (a chunk's accounts share a few masks)."""
+        key = (mask, id(flags), present)
+        found = self._names_memo.get(key)
+        if found is None:
+            found = self._names_memo[key] = _names(mask, flags, present)
+        return found
+
     def row(self, i: int) -> Signals:
         found = self.fallback.get(i)
         if found is not None:
             return found
         a, settings = self.accounts[i], self.settings
-        values: dict[str, Any] = {}
-        for name in SIGNALS:
-            if self.present[name][i]:
-                values[name] = float(self.values[name][i])
+        names, value_rows, present_rows, usage_raw, ticket_raw, survey_raw = self._row_lists()
+        values: dict[str, Any] = {name: value for name, value, here in zip(names, value_rows[i], present_rows[i],
+                                                                           strict=True) if here}
         if a.usage is not None:
-            before, events14, events_prev14, days14, days_prev14, active, used, starts, ends, live, depth = (
-                self.usage_raw)
-            start, end = int(starts[i]), int(ends[i])
+            assert usage_raw is not None
+            before, events14, events_prev14, days14, days_prev14, active, used, starts, ends = usage_raw
+            live, depth = self.usage_raw[9:]
+            start, end = starts[i], ends[i]
             values.update(
                 weekly_active_users_before=int(before[i]), events_14d=int(events14[i]),
                 events_prev_14d=int(events_prev14[i]), active_days_14d=int(days14[i]),
                 active_days_prev_14d=int(days_prev14[i]), active_users_28d=int(active[i]),
-                key_features_used=_names(int(used[i]), settings.key_features),
+                key_features_used=self._flag_names(int(used[i]), settings.key_features),
                 key_features_total=len(settings.key_features),
                 user_key_feature_counts=tuple(sorted(depth[start:end][live[start:end]].tolist())),
             )
         if a.tickets is not None:
-            oldest, created7, usual, created30, prev30 = self.ticket_raw
+            assert ticket_raw is not None
+            oldest, created7, usual, created30, prev30 = ticket_raw
             values.update(
                 oldest_urgent_open_days=int(oldest[i]) if oldest[i] >= 0 else None,
                 tickets_created_7d=int(created7[i]), tickets_weekly_before=int(usual[i]) / 4.0,
                 tickets_created_30d=int(created30[i]), tickets_created_prev_30d=int(prev30[i]),
             )
-        answered, responses, last_day, lowest = self.survey_raw
+        answered, responses, last_day, lowest = survey_raw
         values.update(csat_responses=int(answered[i]), nps_responses=int(responses[i]))
         if last_day[i] >= 0:
             values.update(last_detractor_day=dt.date.fromordinal(int(last_day[i])),
@@ -686,8 +710,8 @@ class _Computation:
                 values[f"{prefix}_name"] = person
         mask = self.milestones[i]
         if mask is not None:
-            values.update(milestones_reached=_names(mask, settings.milestones),
-                          milestones_missing=_names(mask, settings.milestones, present=False),
+            values.update(milestones_reached=self._flag_names(mask, settings.milestones),
+                          milestones_missing=self._flag_names(mask, settings.milestones, present=False),
                           onboarding_complete=mask == (1 << len(settings.milestones)) - 1)
         if self.renewal[i] is not None:
             values["renewal_date"] = self.renewal[i]
@@ -723,3 +747,13 @@ class _Rows(Sequence[Signals]):
         if found is None:
             found = self.built[i] = self.computation.row(i)
         return found
+
+    def from_columns(self) -> tuple[npt.NDArray[np.bool_], list[int], dt.date]:
+        """Which rows' `Signals` take every scorable signal from the table's columns (a present value is
+        ``float(values[name][i])``, a missing one None: all but the accounts computed one by one), with every
+        row's account id and the day (what `Signals.account_id` and `Signals.day` hold)."""
+        c = self.computation
+        mask = np.ones(c.n, dtype=bool)
+        if c.fallback:
+            mask[list(c.fallback)] = False
+        return mask, [a.account_id for a in c.accounts], c.as_of

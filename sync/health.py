@@ -15,7 +15,10 @@ results as scoring each day alone) and writes new snapshots as multi-row INSERTs
 A whole workspace's one-day run (the nightly score) uses both cores on SQLite: the next chunks' usage is read and
 parsed on a second thread (one JSON row per chunk, `_SeriesAhead`), a chunk's scores stay arrays until its
 snapshots are due (`_LazyChunk`: built while the loop waits for usage, else at the insert), and the day's snapshots
-are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`).
+are inserted on a helper thread, with their benchmarks, while the next batch's texts are made (`_insert_day`). Such a
+chunk's scores are built light (`ScoreBatch.light`: no parts, what the alerts and roll-ups read) and its snapshots'
+texts made from the arrays (`ScoreBatch.parts_json`). On SQLite the portfolio keys are refreshed on a helper thread
+while the alert rules are evaluated.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import chain
 from typing import Any, NamedTuple, cast
 
@@ -147,6 +151,14 @@ class ScoreSummary:
         wall, cpu = _clocks()
         self.timings[name] = self.timings.get(name, 0.0) + wall - started[0]
         self.cpu_timings[name] = self.cpu_timings.get(name, 0.0) + cpu - started[1]
+
+    def move_time(self, source: str, target: str, started: tuple[float, float]) -> None:
+        """Count the time since `started` to the phase `target` instead of `source` (whose `phase` is running: a
+        part of it spent waiting for `target`'s work on another thread)."""
+        wall, cpu = _clocks()
+        for timings, spent in ((self.timings, wall - started[0]), (self.cpu_timings, cpu - started[1])):
+            timings[target] = timings.get(target, 0.0) + spent
+            timings[source] = timings.get(source, 0.0) - spent
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -769,6 +781,20 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     finally:
         if ahead is not None:
             ahead.close()
+    touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
+                         final_scores, final_signals)
+    _after_day(store, tenant_id, model, summary, subset, touched, as_of)
+    return summary
+
+
+def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
+               subset: list[int] | None, account_ids: list[int], deferred: list[_Deferred | _LazyChunk] | None,
+               columns: list[tuple[SignalTable, list[int], list[str | None]]], order: list[int],
+               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals]) -> list[int]:
+    """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed.
+    Returns the accounts touched by a run of some accounts (theirs and their parents)."""
+    phase = summary.phase
+    touched: list[int] = []
     with store.session(tenant_id) as session:
         if subset is None:
             texts: dict[int, str | None] | None = None
@@ -791,10 +817,17 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 _roll_up_parents(session, model, as_of, final_scores)
             with phase("benchmarks"):
                 _benchmarks(session, model, as_of, final_signals, texts=texts, written=written)
+            # every account's portfolio keys (the latest scored day may have moved): on SQLite refreshed on a helper
+            # thread while the alert rules are evaluated (the "portfolio_keys" phase: what is left of it after them)
+            refresh = partial(portfolio_keys.refresh, session)
+            together = _SeriesAhead.usable(store)
             with phase("alerts"):
-                _alerts(session, model, as_of, final_scores, final_signals, summary)
-            with phase("portfolio_keys"):
-                portfolio_keys.refresh(session)  # every account: the latest scored day may have moved
+                _alerts(session, model, as_of, final_scores, final_signals, summary,
+                        meanwhile=refresh if together else None,
+                        waited=partial(summary.move_time, "alerts", "portfolio_keys"))
+            if not together:
+                with phase("portfolio_keys"):
+                    refresh()
             bands = select(HealthSnapshot.band, func.count()).where(HealthSnapshot.day == as_of)
         else:
             parents = {p for p in session.scalars(select(Account.parent_id).where(
@@ -810,6 +843,13 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 summary.bands[band or "none"] += count
         commit_started = _clocks()
     summary.add_time("commit", commit_started)
+    return touched
+
+
+def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreSummary, subset: list[int] | None,
+               touched: list[int], as_of: dt.date) -> None:
+    """The panels' views of the day, the renewal forecast's bands and the base reports."""
+    phase = summary.phase
     with phase("panel_views"), store.session(tenant_id) as session:
         # After the changes above are committed (their marks made the views stale): the panels that were
         # ever opened get their view for the day at once, the others on their first request.
@@ -824,7 +864,6 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             prepare_base_reports(session, model)
         else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
             drop_base_reports(session)
-    return summary
 
 
 class _SnapshotWriter:
@@ -886,17 +925,23 @@ class _SnapshotWriter:
 
 
 class _Deferred(NamedTuple):
-    """A new snapshot of a whole workspace's one-day run, inserted once every account is scored."""
+    """A new snapshot of a whole workspace's one-day run, inserted once every account is scored. `parts` and
+    `reasons`: its JSON texts when made already (`_LazyChunk.texts`: then `score` has no parts of its own)."""
 
     account_id: int
     score: HealthScore
     trend: float | None
+    parts: str | None = None
+    reasons: str | None = None
 
 
 class _LazyChunk:
     """A chunk of a whole workspace's one-day run none of whose accounts had a snapshot of the day: its scores as
     arrays (`scoring.ScoreBatch`), each account's `HealthScore` and `Signals` built later (`build`: while the run
-    waits for a chunk's usage, else when the chunk's snapshots are inserted), in the same order."""
+    waits for a chunk's usage, else when the chunk's snapshots are inserted), in the same order.
+
+    The scores built are `ScoreBatch.light`'s (score, band, profile and reasons: what the alerts and roll-ups read;
+    no parts), and the snapshots' texts are made from the arrays when they are inserted (`texts`)."""
 
     __slots__ = ("account_ids", "batch", "rows", "trends")
 
@@ -910,15 +955,26 @@ class _LazyChunk:
         """The chunk's snapshots to insert (built once), its scores and signals added to the run's."""
         if self.rows is None:
             assert self.batch is not None
-            built = self.batch.to_list()
+            built = self.batch.light()
             table = self.batch.table
             for position, (account_id, score) in enumerate(zip(self.account_ids, built, strict=True)):
                 final_scores[account_id] = score
                 final_signals[account_id] = table.row(position)
             self.rows = [_Deferred(a, score, trend)
                          for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
-            self.batch = None  # the arrays are no longer needed
         return self.rows
+
+    def texts(self) -> list[_Deferred]:
+        """The built rows (`build` first) with their parts and reasons texts (`ScoreBatch.parts_json`); the arrays
+        are then let go."""
+        assert self.rows is not None and self.batch is not None
+        reasons = [reasons_json(row.score.reasons) for row in self.rows]
+        parts = self.batch.parts_json(reasons)
+        self.batch = None  # the arrays are no longer needed
+        if parts is None:  # `light` built the scores whole: they encode themselves
+            return self.rows
+        return [row._replace(parts=text, reasons=reason) for row, text, reason in zip(self.rows, parts, reasons,
+                                                                                       strict=True)]
 
 
 def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
@@ -958,7 +1014,8 @@ def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict
         if rows:
             yield rows
             rows = []
-        yield item.build(final_scores, final_signals)
+        item.build(final_scores, final_signals)
+        yield item.texts()
         item.rows = None  # inserted: its rows' memory freed as the insert goes on
     if rows:
         yield rows
@@ -1016,9 +1073,9 @@ def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, row
     the batch before (`writing`) is written — returned to be waited for —, or executed here (SQLite: one driver
     ``executemany``)."""
     values: list[Any] = []
-    for account_id, score, trend in rows:
-        reasons = reasons_json(score.reasons)
-        parts = score.as_json(reasons)
+    for account_id, score, trend, made, reasons_made in rows:
+        reasons = reasons_made if reasons_made is not None else reasons_json(score.reasons)
+        parts = made if made is not None else score.as_json(reasons)
         if account_id not in parents:
             found = texts.get(account_id)
             if found is not None:
@@ -1162,6 +1219,27 @@ def _benchmarks(session: Session, model: HealthModel, day: dt.date, signals: dic
                         execution_options=panel_views.touches_every_account())
 
 
+def _evaluate(model: HealthModel, scores: dict[int, HealthScore], signals: dict[int, Signals], summary: ScoreSummary,
+              open_alerts: dict[int, dict[str, int]], history: dict[int, list[_DayScore]], tenant_id: int | None,
+              now: dt.datetime, raised: list[dict[str, Any]], resolved: list[tuple[int, int]]) -> None:
+    """The alert rules of every scored account (pure: no session), into `raised` (rows to insert) and `resolved`
+    (alert and account ids), counted in `summary`."""
+    nothing: dict[str, int] = {}
+    for account_id, score in scores.items():
+        mine = open_alerts.get(account_id, nothing)
+        outcome = evaluate_alerts(score, history.get(account_id, ()), signals[account_id], model, mine.keys())
+        for candidate in outcome.new:
+            raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
+                           "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
+                           "title": candidate.title, "reasons": list(candidate.reasons), "status": "open",
+                           "raised_at": now, "resolved_at": None})
+            summary.alerts_raised += 1
+            summary.alerts_by_rule[candidate.rule] += 1
+        for key in outcome.resolved:
+            resolved.append((mine[key], account_id))
+            summary.alerts_resolved += 1
+
+
 class _DayScore(NamedTuple):
     """An earlier day of an account's history, as the alert rules read it (`scoring.DayScore`)."""
 
@@ -1171,10 +1249,16 @@ class _DayScore(NamedTuple):
 
 
 def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
-            signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None) -> None:
+            signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None,
+            meanwhile: Callable[[], Any] | None = None, waited: Callable[[tuple[float, float]], None] | None = None
+            ) -> None:
     """Raise and resolve the alert rules' alerts (and their tasks) for the scored accounts (``only``: a
     few of them, read by id; else the whole workspace in one pass). Open alerts are read as columns (no ORM
-    object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE."""
+    object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE.
+
+    `meanwhile`: work on the session run on a helper thread while the rules are evaluated (pure Python, no use of
+    the session), before the alerts are written — SQLite leaves the GIL while it works (a whole workspace's run
+    refreshes the portfolio keys so); `waited(started)` is told how long the wait for it took after the rules."""
     from store.bulk import insert_rows
 
     table = cast(Table, Alert.__table__)
@@ -1201,20 +1285,18 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
     raised: list[dict[str, Any]] = []
     resolved: list[tuple[int, int]] = []
     tenant_id = current_tenant(session)
-    nothing: dict[str, int] = {}
-    for account_id, score in scores.items():
-        mine = open_alerts.get(account_id, nothing)
-        outcome = evaluate_alerts(score, history.get(account_id, ()), signals[account_id], model, mine.keys())
-        for candidate in outcome.new:
-            raised.append({"tenant_id": tenant_id, "account_id": account_id, "rule": candidate.rule,
-                           "dedupe_key": candidate.dedupe_key, "severity": candidate.severity,
-                           "title": candidate.title, "reasons": list(candidate.reasons), "status": "open",
-                           "raised_at": now, "resolved_at": None})
-            summary.alerts_raised += 1
-            summary.alerts_by_rule[candidate.rule] += 1
-        for key in outcome.resolved:
-            resolved.append((mine[key], account_id))
-            summary.alerts_resolved += 1
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-meanwhile") if meanwhile else None
+    running = pool.submit(meanwhile) if pool is not None and meanwhile is not None else None
+    try:
+        _evaluate(model, scores, signals, summary, open_alerts, history, tenant_id, now, raised, resolved)
+    finally:
+        if pool is not None:
+            started = _clocks()
+            pool.shutdown(wait=True)
+            if waited is not None:
+                waited(started)
+    if running is not None:
+        running.result()  # its error raised here, before anything else is written
     if raised:
         # New alerts in one INSERT … SELECT (no per-row parameters), their ids returned with what names each of
         # them (account and key); RETURNING promises no order, so a key raised twice for one account takes the

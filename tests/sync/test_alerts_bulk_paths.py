@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any, cast
 
@@ -31,9 +31,18 @@ TODAY = dt.date(2026, 11, 20)
 
 
 def _old_alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
-            signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None) -> None:
+                signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None,
+                meanwhile: Callable[[], Any] | None = None, waited: Any = None) -> None:
     """`sync.health._alerts` the way before: open alerts as ORM objects, new ones by an executemany and their ids
-    read back by this run's stamp, resolved ones changed on their objects."""
+    read back by this run's stamp, resolved ones changed on their objects; `meanwhile` (the portfolio keys' refresh)
+    run after them, as it was."""
+    _old_alerts_only(session, model, day, scores, signals, summary, only)
+    if meanwhile is not None:
+        meanwhile()
+
+
+def _old_alerts_only(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
+                     signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None) -> None:
     open_alerts: dict[int, dict[str, Alert]] = defaultdict(dict)
     history: dict[int, list[_DayScore]] = defaultdict(list)
     owners: dict[int, tuple[str | None, int | None]] = {}
