@@ -896,9 +896,9 @@ def _pack_fingerprint(session: Session, facts: _Facts) -> str:
 
 def _account_marks(session: Session) -> list[tuple[Any, ...]]:
     """The accounts' count, newest id and newest change (a moved, renamed, retired, added or removed account)."""
-    return [tuple(session.execute(q).one()) for q in (select(func.count()).select_from(Account),
-                                                      select(func.max(Account.id)),
-                                                      select(func.max(Account.updated_at)))]
+    count, newest, changed = session.execute(select(func.count(), func.max(Account.id),
+                                                    func.max(Account.updated_at))).one()
+    return [(count,), (newest,), (changed,)]  # (as three reads returned them: the packs' fingerprints unchanged)
 
 
 def _team_slots(facts: _Facts) -> list[int]:
@@ -1086,15 +1086,13 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
     from sync import usage_facts as uf  # it reads this module's SQL helpers
 
     # the latest scored day's views from the usage facts (a row per account and per user), when they hold them;
-    # the whole base's counts from the workspace's pack while it holds (`_adoption_pack`)
+    # the whole base's counts and lists from the workspace's adoption pack while it holds (`_adoption_pack`)
     facts = uf.fresh_usage_facts(session, day, key_features, login_event, months)
     if facts is not None:
         try:
-            counted = _adoption_pack(session, facts) if cohort.everyone else None
-            if counted is None:
-                counted = uf.fact_adoption_counts(session, facts, where, day, facts.months)
-                if cohort.everyone and pack:
-                    _build_adoption_pack(session, facts, counted)
+            held = _adoption_pack(session, facts) if cohort.everyone else None
+            counted = uf.fact_adoption_counts(session, facts, where, day, facts.months) if held is None \
+                else held.counts
             n_accounts, tier_counts, cohort_counts, every_month = counted
             month_counts = every_month[len(every_month) - months:]
             by_tier = ad.feature_adoption_of(tier_counts, key_features)
@@ -1102,8 +1100,13 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
             monthly = [(m, ad.feature_adoption_of(c, key_features)) for m, c in month_counts]
         except ValueError as exc:
             raise ReportError(str(exc)) from None
-        ready = uf.fact_upgrade_ready(session, day, where)
-        training, trained_total = uf.fact_needs_training(session, key_features, where)
+        if held is None:
+            ready = uf.fact_upgrade_ready(session, day, where)
+            training, trained_total = uf.fact_needs_training(session, key_features, where)
+            if cohort.everyone and pack:
+                _build_adoption_pack(session, facts, _AdoptionPack(counted, ready, training, trained_total))
+        else:
+            ready, training, trained_total = held.ready, held.training, held.trained
     else:
         n_accounts, by_tier, by_cohort, monthly = _adoption_figures(session, day, key_features, where, months)
         ready = _upgrade_ready(session, day, where)
@@ -1133,13 +1136,25 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
 
 
 # The whole base's adoption counts (`fact_adoption_counts` of every live account over the facts' months: by tier
-# class, by start cohort, per month) in a `ReportFactPack` of part "adoption", built by `prepare_base_reports` from
-# the counts its Adoption view computes anyway; read while the usage facts (their state row: fingerprint, build
-# time) and the accounts (`_account_marks`: a moved tier, a retired, added or removed account) are as they were.
-# The counts are the very ones the view would compute, so every figure is equal; a cohort reads the facts.
+# class, by start cohort, per month), upgrade-ready accounts and users who need training in a `ReportFactPack` of
+# part "adoption", built by `prepare_base_reports` from the figures its Adoption view computes anyway; read while
+# the usage facts (their state row: fingerprint, build time) and the accounts (`_account_marks`: a moved tier, a
+# retired, added or removed account) are as they were.
+# The figures are the very ones the view would compute, so every figure is equal; a cohort reads the facts (the
+# sponsors, of the contacts, are read in the request).
 _ADOPTION_PACK_VERSION = 1
 _AdoptionCounts = tuple[int, list[ad.AdoptionCount], list[ad.AdoptionCount],
                         list[tuple[dt.date, list[ad.AdoptionCount]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _AdoptionPack:
+    """The whole base's counts (`fact_adoption_counts` over the facts' months), upgrade-ready accounts
+    (`fact_upgrade_ready`), users who need training (`fact_needs_training`: the first `LISTED`, and how many)."""
+    counts: _AdoptionCounts
+    ready: list[ad.UpgradeReady]
+    training: list[ad.TrainingNeed]
+    trained: int
 
 
 def _adoption_pack_fingerprint(session: Session, facts: Any) -> str:
@@ -1149,24 +1164,27 @@ def _adoption_pack_fingerprint(session: Session, facts: Any) -> str:
                                ).encode()).hexdigest()
 
 
-def _build_adoption_pack(session: Session, facts: Any, counted: _AdoptionCounts) -> None:
-    """The workspace's adoption pack of the whole base's counts `counted` (of the facts `facts`), replacing any."""
-    n_accounts, by_tier, by_cohort, monthly = counted
+def _build_adoption_pack(session: Session, facts: Any, held: _AdoptionPack) -> None:
+    """The workspace's adoption pack of the whole base's figures `held` (of the facts `facts`), replacing any."""
+    n_accounts, by_tier, by_cohort, monthly = held.counts
 
     def plain(rows: list[ad.AdoptionCount]) -> list[list[Any]]:
         return [[r.group, r.feature, r.accounts, r.users] for r in rows]
 
     data = {"version": _ADOPTION_PACK_VERSION, "accounts": n_accounts, "tier": plain(by_tier),
-            "cohort": plain(by_cohort), "months": [[m.isoformat(), plain(rows)] for m, rows in monthly]}
+            "cohort": plain(by_cohort), "months": [[m.isoformat(), plain(rows)] for m, rows in monthly],
+            "ready": [[r.account_id, r.reason] for r in held.ready],
+            "training": [[t.account_id, t.user_key, list(t.reasons)] for t in held.training],
+            "trained": held.trained}
     session.execute(delete(ReportFactPack).where(ReportFactPack.part == "adoption"))
     session.execute(insert(typing.cast(Table, ReportFactPack.__table__)).values(
         tenant_id=current_tenant(session), part="adoption", fingerprint=_adoption_pack_fingerprint(session, facts),
         data=msgspec.msgpack.encode(data), built_at=dt.datetime.now(dt.UTC)))
 
 
-def _adoption_pack(session: Session, facts: Any) -> _AdoptionCounts | None:
-    """The whole base's counts over the facts' months from the workspace's adoption pack while it holds, else
-    None."""
+def _adoption_pack(session: Session, facts: Any) -> _AdoptionPack | None:
+    """The whole base's figures (counts over the facts' months, lists) from the workspace's adoption pack while it
+    holds, else None."""
     mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
                            .where(ReportFactPack.part == "adoption")).first()
     if mark is None or mark.fingerprint != _adoption_pack_fingerprint(session, facts):
@@ -1181,8 +1199,11 @@ def _adoption_pack(session: Session, facts: Any) -> _AdoptionCounts | None:
     def counts(rows: list[list[Any]]) -> list[ad.AdoptionCount]:
         return [ad.AdoptionCount(g, f, n, u) for g, f, n, u in rows]
 
-    return (data["accounts"], counts(data["tier"]), counts(data["cohort"]),
-            [(dt.date.fromisoformat(m), counts(rows)) for m, rows in data["months"]])
+    return _AdoptionPack((data["accounts"], counts(data["tier"]), counts(data["cohort"]),
+                          [(dt.date.fromisoformat(m), counts(rows)) for m, rows in data["months"]]),
+                         [ad.UpgradeReady(a, reason) for a, reason in data["ready"]],
+                         [ad.TrainingNeed(a, key, tuple(reasons)) for a, key, reasons in data["training"]],
+                         data["trained"])
 
 
 def _first_use(tenant: int | None = None) -> Any:

@@ -26,7 +26,7 @@ ADOPTION = {"key_features": KEYS, "login_event": LOGIN}
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Which views read the accounts' usage facts (`fact_adoption_counts`) and which found the pack holding."""
-    calls = record_calls(monkeypatch, uf, ("fact_adoption_counts",))
+    calls = record_calls(monkeypatch, uf, ("fact_adoption_counts", "fact_upgrade_ready", "fact_needs_training"))
     found = br._adoption_pack
 
     def counting(*args: Any, **kwargs: Any) -> Any:
@@ -67,7 +67,8 @@ def test_pack_view_equals_the_facts_and_rows(seeded: Any, reads: list[str], monk
         assert sorted(s.scalars(select(ReportFactPack.part))) == ["adoption", "health", "team"]
         reads.clear()
         packed = _views(s, ws)
-        assert reads == ["pack", "pack", "pack", "fact_adoption_counts"]  # the cohort's reads the facts
+        assert reads == ["pack", "pack", "pack", "fact_adoption_counts", "fact_upgrade_ready",
+                         "fact_needs_training"]  # the cohort's reads the facts
         assert packed == _from_facts(s, ws, monkeypatch) == _from_rows(s, ws, monkeypatch)
         report = packed["all"]  # real figures: accounts, both tier classes, users of a key feature, six months
         assert report["accounts"] == 5 and {r["group"] for r in report["by_tier"]} == {"premium", "standard"}
@@ -75,6 +76,8 @@ def test_pack_view_equals_the_facts_and_rows(seeded: Any, reads: list[str], monk
         assert [len(packed[k]["monthly"]) for k in ("all", "3", "1")] == [6, 3, 1]
         assert packed["3"]["monthly"] == packed["all"]["monthly"][3:]
         assert packed["csm"]["accounts"] < report["accounts"]
+        assert report["upgrade_ready"][0]["account_id"] == ws.accounts["Alpha Good Steady"]
+        assert report["needs_training"]["total"] == len(report["needs_training"]["users"]) > 0
 
 
 def test_pack_follows_usage_moves_and_deletes(seeded: Any, reads: list[str], monkeypatch: pytest.MonkeyPatch
@@ -105,7 +108,7 @@ def test_pack_follows_usage_moves_and_deletes(seeded: Any, reads: list[str], mon
     with store.session(ws.tenant_id) as s:
         reads.clear()
         moved = _views(s, ws)
-        assert "pack" not in reads and reads.count("fact_adoption_counts") == 4
+        assert "pack" not in reads and reads.count("fact_adoption_counts") == reads.count("fact_upgrade_ready") == 4
         assert moved == _from_rows(s, ws, monkeypatch) and moved["all"]["by_tier"] != fresh["all"]["by_tier"]
         br.prepare_base_reports(s)
     with store.session(ws.tenant_id) as s:
