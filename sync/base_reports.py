@@ -1142,7 +1142,7 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
 # retired, added or removed account) are as they were.
 # The figures are the very ones the view would compute, so every figure is equal; a cohort reads the facts (the
 # sponsors, of the contacts, are read in the request).
-_ADOPTION_PACK_VERSION = 1
+_ADOPTION_PACK_VERSION = 2  # 2: the lists too
 _AdoptionCounts = tuple[int, list[ad.AdoptionCount], list[ad.AdoptionCount],
                         list[tuple[dt.date, list[ad.AdoptionCount]]]]
 
