@@ -20,7 +20,8 @@ a score run or sync adds), once more alone. The Health and Team views computed i
 the prepare); beside them, the same views from the facts' rows without the pack and from the snapshots (each
 line with its process CPU time's p50: the machine is shared). Likewise the Adoption and Users views computed in
 the request read the usage facts (migration 0030, `refresh_usage_facts`, timed once more alone too): beside
-them, the same views from the monthly usage rows as before the facts.
+them, the same views from the monthly usage rows as before the facts; the whole base's Adoption view reads its
+counts from the adoption pack (part "adoption" of 0037's packs, by the prepare), beside it the same view without.
 
     BENCH_BASE_SIZES=10000 BENCH_BASE_RUNS=5 BENCH_BASE_DATABASES=sqlite python bench/bench_base_reports.py
 
@@ -249,9 +250,34 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
                   f"facts' rows, no pack p50 {f50:8.1f}  p95 {f95:8.1f}  CPU p50 {fcpu50:8.1f}  |  "
                   f"from the snapshots p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
         adoption, users = reports["adoption"][2], reports["users"][2]
+
+        def adoption_unpacked(s: Any, **kwargs: Any) -> Any:  # as before the adoption pack: the usage facts' rows
+            saved = br._adoption_pack
+            br._adoption_pack = lambda *args, **kw: None
+            try:
+                return br._adoption_report(s, **kwargs)
+            finally:
+                br._adoption_pack = saved
+
+        with store.session(1) as s:  # the adoption pack's build once more (the counts are the prepare's anyway)
+            facts = uf.fresh_usage_facts(s, AS_OF, keys, login, uf.FACT_MONTHS)
+            if facts is not None:
+                wall, cpu = time.perf_counter(), time.process_time()
+                every = br.Cohort().conditions()
+                counted = uf.fact_adoption_counts(s, facts, every, AS_OF, facts.months)
+                held = br._AdoptionPack(counted, uf.fact_upgrade_ready(s, AS_OF, every),
+                                        *uf.fact_needs_training(s, keys, every))
+                spent = time.perf_counter() - wall, time.process_time() - cpu
+                wall, cpu = time.perf_counter(), time.process_time()
+                br._build_adoption_pack(s, facts, held)
+                s.flush()
+                print(f"  worker: adoption pack, once more alone: figures {spent[0] * 1000:.1f} ms (CPU "
+                      f"{spent[1] * 1000:.1f} ms, the prepare's Adoption view's anyway), pack written "
+                      f"{(time.perf_counter() - wall) * 1000:.1f} ms (CPU {(time.process_time() - cpu) * 1000:.1f})")
         usage_views = {"adoption (cohort: one CSM)": (br._adoption_report,
                                                       {**adoption, "cohort": br.Cohort(csm_user_id=csm)}),
                        "adoption (tier, cohort, 6 months, lists)": (br._adoption_report, adoption),
+                       "adoption (… lists), no pack": (adoption_unpacked, adoption),
                        "users (top 50)": (br._leaderboard_report, users),
                        "users (cohort: one CSM)": (br._leaderboard_report,
                                                    {**users, "cohort": br.Cohort(csm_user_id=csm)}),

@@ -1591,7 +1591,8 @@ class ReportFactPack(TenantScoped, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     part: Mapped[str] = mapped_column(String(10))
-    """"health" (the Health views' cells, benchmarks, poor weeks) or "team" (the Team report's columns)."""
+    """"health" (the Health views' cells, benchmarks, poor weeks), "team" (the Team report's columns) or "adoption"
+    (the whole base's Adoption counts: `sync.base_reports._adoption_pack`)."""
     fingerprint: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     built_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

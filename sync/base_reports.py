@@ -889,11 +889,16 @@ def _pack_fingerprint(session: Session, facts: _Facts) -> str:
     """The facts' (their snapshots' fingerprint, day, measures and weeks) and the accounts' (their count, newest id
     and change: a moved, renamed, retired, added or removed account): what a pack holds besides the people's names
     (resolved when read)."""
-    marks = [tuple(session.execute(q).one()) for q in (select(func.count()).select_from(Account),
-                                                         select(func.max(Account.id)),
-                                                         select(func.max(Account.updated_at)))]
     return hashlib.sha256(repr((current_tenant(session), "pack", _PACK_VERSION, facts.fingerprint, facts.day,
-                                facts.measures, facts.last_week, facts.weeks, marks)).encode()).hexdigest()
+                                facts.measures, facts.last_week, facts.weeks, _account_marks(session))
+                               ).encode()).hexdigest()
+
+
+def _account_marks(session: Session) -> list[tuple[Any, ...]]:
+    """The accounts' count, newest id and newest change (a moved, renamed, retired, added or removed account)."""
+    count, newest, changed = session.execute(select(func.count(), func.max(Account.id),
+                                                    func.max(Account.updated_at))).one()
+    return [(count,), (newest,), (changed,)]  # (as three reads returned them: the packs' fingerprints unchanged)
 
 
 def _team_slots(facts: _Facts) -> list[int]:
@@ -951,7 +956,7 @@ def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
                      "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
                      "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
                                for slot in _team_slots(facts)]}}
-    session.execute(delete(ReportFactPack))
+    session.execute(delete(ReportFactPack).where(ReportFactPack.part.in_(("health", "team"))))
     fingerprint, now = _pack_fingerprint(session, facts), dt.datetime.now(dt.UTC)
     session.execute(insert(typing.cast(Table, ReportFactPack.__table__)), [
         {"tenant_id": current_tenant(session), "part": part, "fingerprint": fingerprint,
@@ -1066,9 +1071,11 @@ def _adoption_rows(rows: list[ad.FeatureAdoption]) -> list[dict[str, Any]]:
 
 
 def _adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
-                    as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
+                    as_of: dt.date | None = None, months: int = 6, pack: bool = False) -> dict[str, Any]:
     """Key-feature adoption over the last 30 days by tier class and by start cohort; per calendar month for the
-    last `months` months; upgrade-ready accounts; users who need training; champions and sponsors."""
+    last `months` months; upgrade-ready accounts; users who need training; champions and sponsors. `pack` (the
+    worker's `prepare_base_reports`): the whole base's counts, when computed from the usage facts, stored as the
+    workspace's adoption pack."""
     if not key_features:
         raise ReportError("the health model names no key features")
     if not 1 <= months <= 24:
@@ -1078,19 +1085,28 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
     where = cohort.conditions()
     from sync import usage_facts as uf  # it reads this module's SQL helpers
 
-    # the latest scored day's views from the usage facts (a row per account and per user), when they hold them
+    # the latest scored day's views from the usage facts (a row per account and per user), when they hold them;
+    # the whole base's counts and lists from the workspace's adoption pack while it holds (`_adoption_pack`)
     facts = uf.fresh_usage_facts(session, day, key_features, login_event, months)
     if facts is not None:
         try:
-            n_accounts, tier_counts, cohort_counts, month_counts = uf.fact_adoption_counts(
-                session, facts, where, day, months)
+            held = _adoption_pack(session, facts) if cohort.everyone else None
+            counted = uf.fact_adoption_counts(session, facts, where, day, facts.months) if held is None \
+                else held.counts
+            n_accounts, tier_counts, cohort_counts, every_month = counted
+            month_counts = every_month[len(every_month) - months:]
             by_tier = ad.feature_adoption_of(tier_counts, key_features)
             by_cohort = ad.feature_adoption_of(cohort_counts, key_features)
             monthly = [(m, ad.feature_adoption_of(c, key_features)) for m, c in month_counts]
         except ValueError as exc:
             raise ReportError(str(exc)) from None
-        ready = uf.fact_upgrade_ready(session, day, where)
-        training, trained_total = uf.fact_needs_training(session, key_features, where)
+        if held is None:
+            ready = uf.fact_upgrade_ready(session, day, where)
+            training, trained_total = uf.fact_needs_training(session, key_features, where)
+            if cohort.everyone and pack:
+                _build_adoption_pack(session, facts, _AdoptionPack(counted, ready, training, trained_total))
+        else:
+            ready, training, trained_total = held.ready, held.training, held.trained
     else:
         n_accounts, by_tier, by_cohort, monthly = _adoption_figures(session, day, key_features, where, months)
         ready = _upgrade_ready(session, day, where)
@@ -1117,6 +1133,77 @@ def _adoption_report(session: Session, *, key_features: Sequence[str], login_eve
                       "days_since": s.days_since} for s in sponsors],
         "definitions": {**ad.DEFINITIONS, "tier_class": ad.DEFINITIONS["tier_class"] + " " + PRODUCT_TIER},
     }
+
+
+# The whole base's adoption counts (`fact_adoption_counts` of every live account over the facts' months: by tier
+# class, by start cohort, per month), upgrade-ready accounts and users who need training in a `ReportFactPack` of
+# part "adoption", built by `prepare_base_reports` from the figures its Adoption view computes anyway; read while
+# the usage facts (their state row: fingerprint, build time) and the accounts (`_account_marks`: a moved tier, a
+# retired, added or removed account) are as they were.
+# The figures are the very ones the view would compute, so every figure is equal; a cohort reads the facts (the
+# sponsors, of the contacts, are read in the request).
+_ADOPTION_PACK_VERSION = 2  # 2: the lists too
+_AdoptionCounts = tuple[int, list[ad.AdoptionCount], list[ad.AdoptionCount],
+                        list[tuple[dt.date, list[ad.AdoptionCount]]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _AdoptionPack:
+    """The whole base's counts (`fact_adoption_counts` over the facts' months), upgrade-ready accounts
+    (`fact_upgrade_ready`), users who need training (`fact_needs_training`: the first `LISTED`, and how many)."""
+    counts: _AdoptionCounts
+    ready: list[ad.UpgradeReady]
+    training: list[ad.TrainingNeed]
+    trained: int
+
+
+def _adoption_pack_fingerprint(session: Session, facts: Any) -> str:
+    state = session.execute(select(UsageFactsState.fingerprint, UsageFactsState.built_at)).first()
+    return hashlib.sha256(repr((current_tenant(session), "adoption pack", _ADOPTION_PACK_VERSION, facts,
+                                None if state is None else tuple(state), _account_marks(session))
+                               ).encode()).hexdigest()
+
+
+def _build_adoption_pack(session: Session, facts: Any, held: _AdoptionPack) -> None:
+    """The workspace's adoption pack of the whole base's figures `held` (of the facts `facts`), replacing any."""
+    n_accounts, by_tier, by_cohort, monthly = held.counts
+
+    def plain(rows: list[ad.AdoptionCount]) -> list[list[Any]]:
+        return [[r.group, r.feature, r.accounts, r.users] for r in rows]
+
+    data = {"version": _ADOPTION_PACK_VERSION, "accounts": n_accounts, "tier": plain(by_tier),
+            "cohort": plain(by_cohort), "months": [[m.isoformat(), plain(rows)] for m, rows in monthly],
+            "ready": [[r.account_id, r.reason] for r in held.ready],
+            "training": [[t.account_id, t.user_key, list(t.reasons)] for t in held.training],
+            "trained": held.trained}
+    session.execute(delete(ReportFactPack).where(ReportFactPack.part == "adoption"))
+    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)).values(
+        tenant_id=current_tenant(session), part="adoption", fingerprint=_adoption_pack_fingerprint(session, facts),
+        data=msgspec.msgpack.encode(data), built_at=dt.datetime.now(dt.UTC)))
+
+
+def _adoption_pack(session: Session, facts: Any) -> _AdoptionPack | None:
+    """The whole base's figures (counts over the facts' months, lists) from the workspace's adoption pack while it
+    holds, else None."""
+    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
+                           .where(ReportFactPack.part == "adoption")).first()
+    if mark is None or mark.fingerprint != _adoption_pack_fingerprint(session, facts):
+        return None
+    rows = _core_rows(session, select(ReportFactPack.data).where(ReportFactPack.id == mark.id), ReportFactPack)
+    if not rows:
+        return None
+    data = msgspec.msgpack.decode(rows[0][0])
+    if data.get("version") != _ADOPTION_PACK_VERSION or len(data["months"]) != facts.months:
+        return None
+
+    def counts(rows: list[list[Any]]) -> list[ad.AdoptionCount]:
+        return [ad.AdoptionCount(g, f, n, u) for g, f, n, u in rows]
+
+    return _AdoptionPack((data["accounts"], counts(data["tier"]), counts(data["cohort"]),
+                          [(dt.date.fromisoformat(m), counts(rows)) for m, rows in data["months"]]),
+                         [ad.UpgradeReady(a, reason) for a, reason in data["ready"]],
+                         [ad.TrainingNeed(a, key, tuple(reasons)) for a, key, reasons in data["training"]],
+                         data["trained"])
 
 
 def _first_use(tenant: int | None = None) -> Any:
@@ -1923,13 +2010,14 @@ def health_report(session: Session, *, by: str = "segment", cohort: Cohort = Coh
 
 
 def adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
-                    as_of: dt.date | None = None, months: int = 6) -> dict[str, Any]:
-    """`_adoption_report`, its stored copy while the data is unchanged."""
+                    as_of: dt.date | None = None, months: int = 6, pack: bool = False) -> dict[str, Any]:
+    """`_adoption_report`, its stored copy while the data is unchanged (`pack`: see `_adoption_report`)."""
     day = _day(session, as_of)
     params = {"key_features": list(key_features), "login": login_event, "cohort": _cohort_key(cohort), "day": day,
               "months": months}
     return _prepared(session, "adoption", params, lambda: _adoption_report(
-        session, key_features=key_features, login_event=login_event, cohort=cohort, as_of=day, months=months))
+        session, key_features=key_features, login_event=login_event, cohort=cohort, as_of=day, months=months,
+        pack=pack))
 
 
 def leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
@@ -1977,7 +2065,8 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
         _build_pack(session, held, _every_fact(session, held, shared))
     for by in BY:
         health_report(session, by=by, measures=measures, shared=shared)
-    adoption_report(session, key_features=signals.key_features, login_event=signals.login_event)
+    # and the whole base's adoption pack from the counts this view computes
+    adoption_report(session, key_features=signals.key_features, login_event=signals.login_event, pack=True)
     leaderboard_report(session, key_features=signals.key_features)
     scopes: list[tuple[str, int | None]] = [("admin", None), *((role, uid) for role, uid in session.execute(
         select(User.role, User.id).where(User.role.in_(("csm", "manager"))).order_by(User.id)))]

@@ -85,7 +85,7 @@ def test_pack_views_equal_the_facts_and_snapshots(seeded: Any, reads: list[str],
     with store.session(ws.tenant_id) as s:
         br.prepare_base_reports(s)
     with store.session(ws.tenant_id) as s:
-        assert sorted(s.scalars(select(ReportFactPack.part))) == ["health", "team"]
+        assert sorted(s.scalars(select(ReportFactPack.part))) == ["adoption", "health", "team"]
         reads.clear()
         packed = _views(s, ws)
         assert set(PACK_READS) <= set(reads)
@@ -171,9 +171,9 @@ def test_packs_of_two_workspaces(app_factory: Any, database_url: str, reads: lis
     for w in (ws, beta):
         with store.session(w.tenant_id) as s:
             br.prepare_base_reports(s)
-    with store.session() as s:  # a row per workspace and part
-        assert s.execute(text("SELECT tenant_id, count(*) FROM report_fact_packs GROUP BY tenant_id ORDER BY 1")
-                         ).all() == [(ws.tenant_id, 2), (beta.tenant_id, 2)]
+    with store.session() as s:  # a row per workspace and part (and the adoption pack: tests/sync/test_adoption_pack.py)
+        assert s.execute(text("SELECT tenant_id, count(*) FROM report_fact_packs WHERE part <> 'adoption' "
+                              "GROUP BY tenant_id ORDER BY 1")).all() == [(ws.tenant_id, 2), (beta.tenant_id, 2)]
     for w in (ws, beta):
         with store.session(w.tenant_id) as s:
             reads.clear()
@@ -185,4 +185,4 @@ def test_packs_of_two_workspaces(app_factory: Any, database_url: str, reads: lis
         br.drop_base_reports(s)
     with store.session() as s:
         assert s.execute(text("SELECT tenant_id, part FROM report_fact_packs ORDER BY 2")).all() == [
-            (ws.tenant_id, "health"), (ws.tenant_id, "team")]
+            (ws.tenant_id, "adoption"), (ws.tenant_id, "health"), (ws.tenant_id, "team")]
