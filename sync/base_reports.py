@@ -629,7 +629,11 @@ def _driver_rows(session: Session, statement: Any) -> list[tuple[Any, ...]]:
     wanted — numbers, text, bytes; a date as SQLite's ISO text), on the session's connection: 100,000 rows without
     a `Row` each. No scoping: the statement names its workspace. The session's pending changes are flushed first."""
     session.flush()
-    connection = session.connection()
+    return connection_rows(session.connection(), statement)
+
+
+def connection_rows(connection: Any, statement: Any) -> list[tuple[Any, ...]]:
+    """`_driver_rows` on a SQLAlchemy connection (a session's, or a read ahead's own)."""
     compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     values = compiled.construct_params()
     params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values

@@ -224,19 +224,6 @@ _USER_COLUMNS = ("tenant_id", "account_id", "user_key", "active", "key_days", "e
                  "training")
 
 
-def _connection_rows(connection: Any, statement: Any) -> list[tuple[Any, ...]]:
-    """`br._driver_rows` on a connection of its own (a read ahead's)."""
-    compiled = statement.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
-    values = compiled.construct_params()
-    params: Any = [values[k] for k in compiled.positiontup or ()] if compiled.positional else values
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(str(compiled), params)
-        return [tuple(r) for r in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
 @dataclasses.dataclass(frozen=True)
 class _Build:
     """What a build reads: the workspace, the day, the key features and login event, and `_statements`' rows."""
@@ -315,7 +302,7 @@ class ReadAhead:
 
         def read(names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
             with bind.connect() as connection:
-                return {name: _connection_rows(connection, statements[name]) for name in names}
+                return {name: br.connection_rows(connection, statements[name]) for name in names}
 
         self.key = (tenant, day, tuple(key_features), login_event)
         date = br._sql_date(session)
