@@ -902,7 +902,30 @@ def _account_marks(session: Session) -> list[tuple[Any, ...]]:
     """The accounts' count, newest id and newest change (a moved, renamed, retired, added or removed account)."""
     count, newest, changed = session.execute(select(func.count(), func.max(Account.id),
                                                     func.max(Account.updated_at))).one()
-    return [(count,), (newest,), (changed,)]  # (as three reads returned them: the packs' fingerprints unchanged)
+    return [(count, newest, changed)]
+
+
+def _read_pack(session: Session, part: str, fingerprint: Callable[[], str]) -> dict[str, Any] | None:
+    """The workspace's `ReportFactPack` `part`, decoded (its blob read through the driver, binary on PostgreSQL),
+    while its stored fingerprint equals `fingerprint()`; else None."""
+    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
+                           .where(ReportFactPack.part == part)).first()
+    if mark is None or mark.fingerprint != fingerprint():
+        return None
+    rows = _core_rows(session, select(ReportFactPack.data).where(ReportFactPack.id == mark.id), ReportFactPack)
+    if not rows:
+        return None
+    pack: dict[str, Any] = msgspec.msgpack.decode(rows[0][0])
+    return pack
+
+
+def _write_packs(session: Session, fingerprint: str, packs: dict[str, dict[str, Any]]) -> None:
+    """The workspace's `ReportFactPack` rows of `packs` (part → data), replacing those parts."""
+    session.execute(delete(ReportFactPack).where(ReportFactPack.part.in_(list(packs))))
+    now = dt.datetime.now(dt.UTC)
+    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)), [
+        {"tenant_id": current_tenant(session), "part": part, "fingerprint": fingerprint,
+         "data": msgspec.msgpack.encode(data), "built_at": now} for part, data in packs.items()])
 
 
 def _team_slots(facts: _Facts) -> list[int]:
@@ -960,11 +983,7 @@ def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
                      "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
                      "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
                                for slot in _team_slots(facts)]}}
-    session.execute(delete(ReportFactPack).where(ReportFactPack.part.in_(("health", "team"))))
-    fingerprint, now = _pack_fingerprint(session, facts), dt.datetime.now(dt.UTC)
-    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)), [
-        {"tenant_id": current_tenant(session), "part": part, "fingerprint": fingerprint,
-         "data": msgspec.msgpack.encode(pack), "built_at": now} for part, pack in (("health", health), ("team", team))])
+    _write_packs(session, _pack_fingerprint(session, facts), {"health": health, "team": team})
 
 
 def _fact_pack(session: Session, facts: _Facts | None, part: str) -> dict[str, Any] | None:
@@ -972,15 +991,8 @@ def _fact_pack(session: Session, facts: _Facts | None, part: str) -> dict[str, A
     (its blob read through the driver, binary on PostgreSQL); else None."""
     if facts is None:
         return None
-    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
-                           .where(ReportFactPack.part == part)).first()
-    if mark is None or mark.fingerprint != _pack_fingerprint(session, facts):
-        return None
-    rows = _core_rows(session, select(ReportFactPack.data).where(ReportFactPack.id == mark.id), ReportFactPack)
-    if not rows:
-        return None
-    pack: dict[str, Any] = msgspec.msgpack.decode(rows[0][0])
-    if pack.get("version") != _PACK_VERSION or pack.get("day") != facts.day.isoformat():
+    pack = _read_pack(session, part, lambda: _pack_fingerprint(session, facts))
+    if pack is None or pack.get("version") != _PACK_VERSION or pack.get("day") != facts.day.isoformat():
         return None
     return pack
 
@@ -1180,24 +1192,14 @@ def _build_adoption_pack(session: Session, facts: Any, held: _AdoptionPack) -> N
             "ready": [[r.account_id, r.reason] for r in held.ready],
             "training": [[t.account_id, t.user_key, list(t.reasons)] for t in held.training],
             "trained": held.trained}
-    session.execute(delete(ReportFactPack).where(ReportFactPack.part == "adoption"))
-    session.execute(insert(typing.cast(Table, ReportFactPack.__table__)).values(
-        tenant_id=current_tenant(session), part="adoption", fingerprint=_adoption_pack_fingerprint(session, facts),
-        data=msgspec.msgpack.encode(data), built_at=dt.datetime.now(dt.UTC)))
+    _write_packs(session, _adoption_pack_fingerprint(session, facts), {"adoption": data})
 
 
 def _adoption_pack(session: Session, facts: Any) -> _AdoptionPack | None:
     """The whole base's figures (counts over the facts' months, lists) from the workspace's adoption pack while it
     holds, else None."""
-    mark = session.execute(select(ReportFactPack.id, ReportFactPack.fingerprint)
-                           .where(ReportFactPack.part == "adoption")).first()
-    if mark is None or mark.fingerprint != _adoption_pack_fingerprint(session, facts):
-        return None
-    rows = _core_rows(session, select(ReportFactPack.data).where(ReportFactPack.id == mark.id), ReportFactPack)
-    if not rows:
-        return None
-    data = msgspec.msgpack.decode(rows[0][0])
-    if data.get("version") != _ADOPTION_PACK_VERSION or len(data["months"]) != facts.months:
+    data = _read_pack(session, "adoption", lambda: _adoption_pack_fingerprint(session, facts))
+    if data is None or data.get("version") != _ADOPTION_PACK_VERSION or len(data["months"]) != facts.months:
         return None
 
     def counts(rows: list[list[Any]]) -> list[ad.AdoptionCount]:
