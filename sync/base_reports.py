@@ -43,6 +43,7 @@ from sqlalchemy import (
     or_,
     select,
     union_all,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
@@ -142,13 +143,16 @@ def _label(value: Any, dimension: str | None, people: dict[int, str]) -> str:
     return str(value)
 
 
-def _latest(day: dt.date, tenant: int | None = None) -> Any:
+def _latest(day: dt.date, tenant: int | None = None, accounts: Sequence[int] | None = None) -> Any:
     """Per account, the day of its latest snapshot on or before `day`: the latest of its `HealthWeek` week ends
     (one row per week, not per snapshot), but in the week of `day` when that week's last snapshot is later than
     `day` (a report as of an earlier day): those few accounts' from the snapshots. `tenant`: the workspace's
-    conditions spelled out (a driver read, which the session's scoping does not filter)."""
+    conditions spelled out (a driver read, which the session's scoping does not filter). `accounts`: only these
+    accounts' (a patch of their facts: `refresh_account_facts_of`)."""
     this_week = hb.week_start(day)
     weeks = [HealthWeek.tenant_id == tenant] if tenant is not None else []
+    if accounts is not None:
+        weeks.append(HealthWeek.account_id.in_(list(accounts)))
     kept = (select(HealthWeek.account_id.label("account_id"), func.max(HealthWeek.day).label("day"))
             .where(HealthWeek.week <= this_week, or_(HealthWeek.week < this_week, HealthWeek.day <= day), *weeks)
             .group_by(HealthWeek.account_id))
@@ -466,14 +470,33 @@ class _Facts:
 
 
 def _facts_fingerprint(session: Session) -> str:
-    """What the facts are built from: the newest snapshot (day, id; their `health_weeks` change only with them) and
-    the workspace's epoch. A score rewritten in place is a partial score run's, whose `drop_base_reports` drops
-    the facts; rows removed are a sync's, which builds them again."""
+    """What the facts are built from: the workspace's epoch (hashed), then in the clear the newest snapshot's day
+    and id (their `health_weeks` change only with them), so that a patch (`patch_base_reports`) can tell which
+    snapshots were added since. A score rewritten in place is a partial score run's, which patches its accounts'
+    facts (`patch_base_reports`); rows removed are a sync's, which builds them again."""
     tenant = current_tenant(session)
     sources = _sources(tenant)
-    parts = [tuple(map(tuple, session.execute(query).all())) for name in ("snapshots", "epoch")
-             for query in sources[name]]
-    return hashlib.sha256(repr((tenant, "facts", parts)).encode()).hexdigest()
+    epoch = tuple(map(tuple, session.execute(sources["epoch"][0]).all()))
+    day, newest = (session.scalar(query) for query in sources["snapshots"])
+    return f"{_short(tenant, 'facts', epoch)}:{day}:{newest}"
+
+
+def _short(*what: Any) -> str:
+    """A short hash of `what` (a part of a fingerprint, compared with itself only)."""
+    return hashlib.sha256(repr(what).encode()).hexdigest()[:12]
+
+
+def only_rows_of(session: Session, key: Any, account: Any, newest: str, accounts: Sequence[int]) -> bool:
+    """Whether every row of `key`'s table with a key above `newest` (a fingerprint's mark: "None" for no row then)
+    belongs to one of `accounts` or to no account (one index range read: the rows added since)."""
+    try:
+        floor = int(newest) if newest != "None" else None
+    except ValueError:
+        return False
+    query = select(key).where(account.is_not(None), account.not_in(list(accounts)))
+    if floor is not None:
+        query = query.where(key > floor)
+    return session.execute(query.limit(1)).first() is None
 
 
 def fresh_account_facts(session: Session, day: dt.date, measures: Sequence[str] = (), first_week: dt.date | None = None
@@ -504,12 +527,48 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     if session.scalar(select(func.max(HealthSnapshot.day))) is None:
         return 0
     day = as_of_day(session)
+    measures = sorted(set(measures))
+    rows = _fact_tuples(session, tenant, day, measures)
+    _insert_tuples(session, AccountFact.__table__, _FACT_COLUMNS, rows)
+    session.execute(insert(typing.cast(Table, ReportFactsState.__table__)).values(
+        tenant_id=tenant, day=day, fingerprint=_facts_fingerprint(session), measures=json.dumps(measures),
+        last_week=hb.week_start(day), weeks=FACT_WEEKS, built_at=dt.datetime.now(dt.UTC)))
+    return len(rows)
+
+
+def refresh_account_facts_of(session: Session, accounts: Sequence[int]) -> int:
+    """The `AccountFact` rows of `accounts` built again (`refresh_account_facts`' SQL restricted to them: an
+    account without a snapshot nor week row left has none) for the day and measures the facts hold, and the facts'
+    fingerprint stamped again: after a score run of some accounts (`patch_base_reports`), whose snapshots it
+    rewrote in place. Returns how many rows were written; the caller checks the facts held before
+    (`_facts_patchable`)."""
+    tenant = current_tenant(session)
+    state = session.execute(select(ReportFactsState.id, ReportFactsState.day, ReportFactsState.measures)).first()
+    if tenant is None or state is None:
+        raise ValueError("account facts are patched for one workspace that has them")
+    wanted = sorted(set(accounts))
+    rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(wanted), 5000):
+        chunk = wanted[i:i + 5000]
+        session.execute(delete(AccountFact).where(AccountFact.account_id.in_(chunk)))
+        rows += _fact_tuples(session, tenant, _date(state.day), json.loads(state.measures), chunk)
+    _insert_tuples(session, AccountFact.__table__, _FACT_COLUMNS, rows)
+    session.execute(update(ReportFactsState).where(ReportFactsState.id == state.id).values(
+        fingerprint=_facts_fingerprint(session), built_at=dt.datetime.now(dt.UTC)))
+    return len(rows)
+
+
+def _fact_tuples(session: Session, tenant: int, day: dt.date, measures: Sequence[str],
+                 accounts: Sequence[int] | None = None) -> list[tuple[Any, ...]]:
+    """The `AccountFact` rows (`_FACT_COLUMNS`) of the workspace's accounts (of `accounts`: only theirs) for `day`:
+    the latest snapshot per account with its `measures`, the week-end rows of the last `FACT_WEEKS` weeks."""
     last_week = hb.week_start(day)
     first = last_week - dt.timedelta(weeks=FACT_WEEKS - 1)
-    measures = sorted(set(measures))
+    mine = [] if accounts is None else [Account.id.in_(list(accounts))]
     # a driver read (no `Row` nor type processing per account): the day as the driver returns it, written so
     lead, values = _measure_rows(session, [Account.id, HealthSnapshot.day, HealthSnapshot.score,
-                                           HealthSnapshot.band], _latest(day, tenant), [], measures, tenant)
+                                           HealthSnapshot.band], _latest(day, tenant, accounts), mine, measures,
+                                 tenant)
     # the week rows of the weeks from `first` (on the latest scored day no row is of a later day): the week's
     # slot and the band's letter computed in SQL, so no date or string is made per row
     if _postgres(session):
@@ -519,7 +578,9 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     letter = case(*[(HealthWeek.band == band, ord(code)) for band, code in _BAND_CODES.items() if band],
                   else_=ord(_BAND_CODES[None]))
     weeks = _core_rows(session, select(HealthWeek.account_id, slot_of, HealthWeek.score, letter)
-                       .where(HealthWeek.week >= first), HealthWeek)  # a row per account and week: no processing
+                       .where(HealthWeek.week >= first,
+                              *([] if accounts is None else [HealthWeek.account_id.in_(list(accounts))])),
+                       HealthWeek)  # a row per account and week: no processing
     ids = np.unique(np.fromiter((r[0] for r in (*lead, *weeks)), dtype=np.int64))
     scores = np.full((len(ids), FACT_WEEKS), np.nan)
     codes = np.full((len(ids), FACT_WEEKS), ord(_NO_WEEK), dtype=np.uint8)
@@ -538,14 +599,9 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
             latest[a] = (d, score, band, blobs[i * size:(i + 1) * size] if measures else None)
     empty: tuple[Any, Any, Any, bytes | None] = (None, None, None, None)
     score_blobs, band_text = scores.tobytes(), codes.tobytes().decode("ascii")
-    _insert_tuples(session, AccountFact.__table__, _FACT_COLUMNS, [
-        (tenant, a, f[0], f[1], f[2], f[3], score_blobs[i * 8 * FACT_WEEKS:(i + 1) * 8 * FACT_WEEKS],
-         band_text[i * FACT_WEEKS:(i + 1) * FACT_WEEKS])
-        for i, a in enumerate(ids.tolist()) for f in (latest.get(a, empty),)])
-    session.execute(insert(typing.cast(Table, ReportFactsState.__table__)).values(
-        tenant_id=tenant, day=day, fingerprint=_facts_fingerprint(session), measures=json.dumps(measures),
-        last_week=last_week, weeks=FACT_WEEKS, built_at=dt.datetime.now(dt.UTC)))
-    return len(ids)
+    return [(tenant, a, f[0], f[1], f[2], f[3], score_blobs[i * 8 * FACT_WEEKS:(i + 1) * 8 * FACT_WEEKS],
+             band_text[i * FACT_WEEKS:(i + 1) * FACT_WEEKS])
+            for i, a in enumerate(ids.tolist()) for f in (latest.get(a, empty),)]
 
 
 def _fact_distribution(rows: _FactRows, postgres: bool) -> list[hb.BandCount]:
@@ -1390,12 +1446,15 @@ def _needs_training(session: Session, day: dt.date, key_features: Sequence[str],
 
 
 def _user_activity(session: Session, day: dt.date, key_features: Sequence[str], login_event: str,
-                   tenant: int | None = None) -> tuple[Any, tuple[Any, Any, Any, Any], Any]:
+                   tenant: int | None = None, accounts: Sequence[int] | None = None
+                   ) -> tuple[Any, tuple[Any, Any, Any, Any], Any]:
     """Per user of the 60 days up to `day` (to GROUP BY ``a``, ``u``): the rows to group, the sums of their active
     days, key-feature days, logins in the 30 days and in the 30 before, and the training rule over those sums (see
     `_needs_training`). `tenant`: conditions on the workspace spelled out (for an INSERT … SELECT, which the
-    session's scoping does not filter)."""
+    session's scoping does not filter). `accounts`: only these accounts' users (`sync.usage_facts`' patch)."""
     monthly_scope = [UsageMonthly.tenant_id == tenant] if tenant is not None else []
+    if accounts is not None:
+        monthly_scope.append(UsageMonthly.account_id.in_(list(accounts)))
     # the daily rows of the monthly row's account (an account is one workspace's): no condition on the workspace
     # of their own, so SQLite sums them from the (account, day, user, event, count) index alone
     daily_scope: list[Any] = []
@@ -2086,6 +2145,63 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None) -> 
     return len(BY) + 2 + len(TEAM_DAYS) * len(scopes)
 
 
+def patch_base_reports(session: Session, model: HealthModel | None, accounts: Iterable[int]) -> bool:
+    """What a score run of some accounts (a real-time change: `sync.realtime`) runs instead of a preparation: the
+    report sources kept correct and fast, with work in proportion to `accounts` (those rescored, their parents,
+    those a record fetch changed) and one rewrite of each pack —
+
+    - their `AccountFact` rows built again and the facts' fingerprint stamped again (`refresh_account_facts_of`);
+    - the Health/Team pack built again from the facts (`_build_pack`: one read of the facts, no snapshot);
+    - their usage facts built again (`sync.usage_facts.patch_usage_facts`) and the adoption pack from them;
+    - the stored copies of the Health, Team and Adoption views dropped (a score rewritten in place, which their
+      fingerprints cannot see): each is computed from the packs on its first request and stored again. The
+      Users copies stay (they read no score; a fetched account or new usage changes their fingerprint).
+
+    Only while the facts held before the run but for those accounts' rows (`_facts_patchable`: the same day and
+    epoch, no snapshot of another account added since); else everything is dropped (`drop_base_reports`) until the
+    next preparation, as are the usage facts alone when their usage moved for other accounts. Returns whether
+    the account facts were patched."""
+    from sync import usage_facts as uf
+
+    ids = sorted(set(accounts))
+    day = as_of_day(session)
+    state = session.execute(select(ReportFactsState.day, ReportFactsState.fingerprint)).first()
+    if not ids or state is None or _date(state.day) != day or not _facts_patchable(session, state.fingerprint, ids):
+        drop_base_reports(session)
+        return False
+    model = model or default_model()
+    session.execute(delete(ReportCopy).where(ReportCopy.report.in_(("health", "team", "adoption"))))
+    refresh_account_facts_of(session, ids)
+    held = fresh_account_facts(session, day)
+    if held is not None:
+        _build_pack(session, held, _every_fact(session, held, {}))
+    else:
+        session.execute(delete(ReportFactPack).where(ReportFactPack.part.in_(("health", "team"))))
+    signals = model.signals
+    if uf.patch_usage_facts(session, ids, signals.key_features, signals.login_event):
+        usage = uf.fresh_usage_facts(session, day, signals.key_features, signals.login_event, uf.FACT_MONTHS)
+        if usage is not None:  # the whole base's figures, as the prepare's Adoption view counts them
+            every = Cohort().conditions()
+            counted = uf.fact_adoption_counts(session, usage, every, day, usage.months)
+            _build_adoption_pack(session, usage, _AdoptionPack(
+                counted, uf.fact_upgrade_ready(session, day, every),
+                *uf.fact_needs_training(session, signals.key_features, every)))
+            return True
+    session.execute(delete(UsageFactsState))
+    session.execute(delete(ReportFactPack).where(ReportFactPack.part == "adoption"))
+    return True
+
+
+def _facts_patchable(session: Session, fingerprint: str, accounts: Sequence[int]) -> bool:
+    """Whether the account facts of fingerprint `fingerprint` (`_facts_fingerprint`) hold but for `accounts`' rows:
+    the same epoch and newest snapshot day, and every snapshot added since is one of theirs."""
+    stored, now = fingerprint.split(":"), _facts_fingerprint(session).split(":")
+    if len(stored) != 3 or stored[0] != now[0] or stored[1] != now[1]:
+        return False
+    return stored[2] == now[2] or only_rows_of(session, HealthSnapshot.id, HealthSnapshot.account_id, stored[2],
+                                               accounts)
+
+
 def drop_base_reports(session: Session) -> None:
     """Every stored copy of the workspace dropped (after a change the fingerprint may not see), and its account
     facts no longer read (until `prepare_base_reports` builds them again)."""
@@ -2096,5 +2212,6 @@ def drop_base_reports(session: Session) -> None:
 
 
 __all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "fresh_account_facts",
-           "health_report", "leaderboard_report", "prepare_base_reports", "refresh_account_facts", "team_report",
+           "health_report", "leaderboard_report", "patch_base_reports", "prepare_base_reports", "refresh_account_facts",
+           "refresh_account_facts_of", "team_report",
            "visible_people", "weekly_counts"]

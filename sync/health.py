@@ -107,7 +107,7 @@ from store.queries import (
 )
 from store.scoping import current_tenant
 from store.types import EncodedJSON, sqlite_utc_text
-from sync.base_reports import drop_base_reports, prepare_base_reports
+from sync.base_reports import patch_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import NewTask, complete_task, create_tasks
@@ -862,8 +862,8 @@ def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreS
     with phase("base_reports"), store.session(tenant_id) as session:
         if subset is None:
             prepare_base_reports(session, model)
-        else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
-            drop_base_reports(session)
+        else:  # rescored in place: those accounts' facts and the packs patched (else every copy dropped)
+            patch_base_reports(session, model, sorted(set(subset) | set(touched)))
 
 
 class _SnapshotWriter:

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import operator
 import typing
@@ -50,6 +49,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -59,6 +59,7 @@ from store.models import (
     HealthSnapshot,
     Subscription,
     UsageAccountFact,
+    UsageDaily,
     UsageFactsState,
     UsageMonthly,
     UsageUserFact,
@@ -83,10 +84,19 @@ class UsageFacts:
 
 
 def _fingerprint(session: Session) -> str:
+    """What the facts are built from (`SOURCES`): the epoch and the subscriptions' newest change (each hashed),
+    then in the clear the newest snapshot's day and id and the newest usage row's id, so that a patch
+    (`patch_usage_facts`) can tell which snapshots and usage rows were added since."""
     tenant = current_tenant(session)
     sources = br._sources(tenant)
-    parts = [tuple(map(tuple, session.execute(query).all())) for name in SOURCES for query in sources[name]]
-    return hashlib.sha256(repr((tenant, "usage facts", parts)).encode()).hexdigest()
+
+    def part(name: str) -> tuple[Any, ...]:
+        return tuple(tuple(map(tuple, session.execute(query).all())) for query in sources[name])
+
+    day, newest = (session.scalar(query) for query in sources["snapshots"])
+    usage = session.scalar(sources["usage"][0])
+    return (f"{br._short(tenant, 'usage facts', part('epoch'))}:{br._short(part('subscriptions'))}:{day}:{newest}:"
+            f"{usage}")
 
 
 def fresh_usage_facts(session: Session, day: dt.date, key_features: Sequence[str], login_event: str | None = None,
@@ -194,25 +204,31 @@ def _decode_cells(rows: list[tuple[Any, ...]], width: int) -> tuple[dict[int, tu
     return firsts, out
 
 
-def _statements(session: Session, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str
-                ) -> dict[str, Any]:
+def _statements(session: Session, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str,
+                accounts: Sequence[int] | None = None) -> dict[str, Any]:
     """The reads of a build (each names its workspace: driver reads, which the session's scoping does not filter):
     per user its cells (`_cells`), per account its product tiers, seats, health over the 30 days; per user of the
-    60 days its `UsageUserFact` figures."""
+    60 days its `UsageUserFact` figures. `accounts`: only these accounts' rows (`patch_usage_facts`)."""
     start, _ = br._window(day)
     product = br._product_tiers(tenant)
     both, (active, key_days, logins_now, logins_before), rule = br._user_activity(session, day, key_features,
-                                                                                 login_event, tenant)
+                                                                                 login_event, tenant, accounts)
+    wanted = list(accounts) if accounts is not None else None
+
+    def of(column: Any) -> list[Any]:
+        return [] if wanted is None else [column.in_(wanted)]
+
     return {
-        "cells": _cells(session, tenant, day, key_features),
-        "tiers": select(product.c.account_id, product.c.premium, product.c.other),
+        "cells": _cells(session, tenant, day, key_features).where(*of(UsageMonthly.account_id)),
+        "tiers": select(product.c.account_id, product.c.premium, product.c.other).where(*of(product.c.account_id)),
         "seats": (select(Subscription.account_id, func.sum(Subscription.seats_purchased))
                   .where(Subscription.tenant_id == tenant, Subscription.status == "active",
-                         Subscription.seats_purchased.is_not(None))
+                         Subscription.seats_purchased.is_not(None), *of(Subscription.account_id))
                   .group_by(Subscription.account_id)),
         "health": (select(HealthSnapshot.account_id, func.count(), func.count(HealthSnapshot.score),
                           func.min(HealthSnapshot.score), func.min(HealthSnapshot.day))
-                   .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day)
+                   .where(HealthSnapshot.tenant_id == tenant, HealthSnapshot.day >= start, HealthSnapshot.day <= day,
+                          *of(HealthSnapshot.account_id))
                    .group_by(HealthSnapshot.account_id)),
         # the user facts' columns but the workspace (`_USER_COLUMNS`)
         "users": select(both.c.a, both.c.u, active, key_days, active + key_days, logins_now, logins_before,
@@ -368,6 +384,56 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     return len(accounts)
 
 
+def patch_usage_facts(session: Session, accounts: Sequence[int], key_features: Sequence[str], login_event: str
+                      ) -> bool:
+    """After a score run of some accounts (`sync.base_reports.patch_base_reports`): their usage facts (account and
+    user rows) built again with the build's SQL restricted to them, and the state's fingerprint stamped again —
+    when the facts held before but for those accounts: the same day, key features, login event and epoch, every
+    snapshot and usage row added since one of theirs, every subscription changed since (by a record fetch) one of
+    theirs. Returns False (nothing written) otherwise: the caller drops them, as before (usage of other accounts
+    arrived meanwhile: the next preparation builds them)."""
+    tenant = current_tenant(session)
+    state = session.execute(select(UsageFactsState.id, UsageFactsState.day, UsageFactsState.key_features,
+                                   UsageFactsState.login_event, UsageFactsState.fingerprint)).first()
+    wanted = sorted(set(accounts))
+    if (tenant is None or state is None or not wanted or br._date(state.day) != as_of_day(session)
+            or tuple(json.loads(state.key_features)) != tuple(key_features) or state.login_event != login_event):
+        return False
+    stored, now = state.fingerprint.split(":"), _fingerprint(session).split(":")
+    if len(stored) != 5 or stored[0] != now[0] or stored[2] != now[2]:
+        return False
+    if stored[3] != now[3] and not br.only_rows_of(session, HealthSnapshot.id, HealthSnapshot.account_id, stored[3],
+                                                   wanted):
+        return False
+    if stored[4] != now[4] and not br.only_rows_of(session, UsageDaily.id, UsageDaily.account_id, stored[4], wanted):
+        return False
+    if stored[1] != now[1]:  # subscriptions changed since the build: each one of theirs
+        built = select(UsageFactsState.built_at).scalar_subquery()
+        if session.execute(select(Subscription.id).where(
+                Subscription.updated_at >= built, Subscription.account_id.is_not(None),
+                Subscription.account_id.not_in(wanted)).limit(1)).first() is not None:
+            return False
+    day = br._date(state.day)
+    date = br._sql_date(session)
+    accounts_rows: list[tuple[Any, ...]] = []
+    users_rows: list[tuple[Any, ...]] = []
+    for i in range(0, len(wanted), 5000):
+        chunk = wanted[i:i + 5000]
+        session.execute(delete(UsageUserFact).where(UsageUserFact.account_id.in_(chunk)))
+        session.execute(delete(UsageAccountFact).where(UsageAccountFact.account_id.in_(chunk)))
+        statements = _statements(session, tenant, day, key_features, login_event, chunk)
+        build = _Build(tenant, day, tuple(key_features), login_event,
+                       {name: _tuples(session, statement) for name, statement in statements.items()})
+        found_accounts, found_users = _written(build, date)
+        accounts_rows += found_accounts
+        users_rows += found_users
+    br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, accounts_rows)
+    br._insert_tuples(session, UsageUserFact.__table__, _USER_COLUMNS, users_rows)
+    session.execute(update(UsageFactsState).where(UsageFactsState.id == state.id).values(
+        fingerprint=_fingerprint(session), built_at=dt.datetime.now(dt.UTC)))
+    return True
+
+
 _WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<i4"))
 """The item types of a ``usage`` blob, narrowest first: each account's the narrowest its largest count fits (a
 count is never negative), told apart on reading by the blob's length (1, 2 or 4 bytes a count)."""
@@ -513,4 +579,4 @@ def fact_leaderboard(session: Session, account_id: int | None, limit: int, where
 
 
 __all__ = ["FACT_MONTHS", "UsageFacts", "fact_adoption_counts", "fact_leaderboard", "fact_needs_training",
-           "fact_upgrade_ready", "fresh_usage_facts", "refresh_usage_facts"]
+           "fact_upgrade_ready", "fresh_usage_facts", "patch_usage_facts", "refresh_usage_facts"]
