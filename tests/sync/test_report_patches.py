@@ -41,7 +41,7 @@ from tests.sync.test_report_fact_packs import _world
 from tests.sync.test_usage_facts import KEYS, LOGIN, _usage, console_app
 
 __all__ = ["console_app"]
-ADOPTION = {"key_features": KEYS, "login_event": LOGIN}
+ADOPTION: dict[str, Any] = {"key_features": KEYS, "login_event": LOGIN}
 PACK_READS = ("_pack_distribution", "_pack_week_counts", "_pack_benchmarks", "_pack_persistent_poor",
               "_pack_team_columns")
 
