@@ -59,6 +59,11 @@ ROWS_RUNS = int(os.environ.get("BENCH_BASE_ROWS_RUNS", str(USAGE_RUNS)))
 100,000 accounts)."""
 DATABASES = [x for x in os.environ.get("BENCH_BASE_DATABASES", "sqlite,postgresql").split(",") if x]
 """sqlite and/or postgresql (a throwaway cluster as the tests start); with both, the reports are compared."""
+REALTIME = os.environ.get("BENCH_BASE_REALTIME", "1")
+"""The real-time lines (a one-account rescore, then the pages): "1" after the others, "only" alone, "0" none."""
+REALTIME_BEFORE = os.environ.get("BENCH_BASE_REALTIME_BEFORE", "1") == "1"
+"""Beside them, the same rescore dropping every source (as before the patch) and the pages' first requests then
+(from the snapshots and monthly rows: tens of seconds to minutes at 100,000 accounts)."""
 KEEP = os.environ.get("BENCH_BASE_KEEP")
 PG_URL = os.environ.get("BENCH_BASE_PG_URL")
 
@@ -201,6 +206,10 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             with store.session(1) as s:
                 return uf.refresh_usage_facts(s, keys, login)
 
+        if REALTIME == "only":
+            realtime(store, accounts, model)
+            store.dispose()
+            return {}
         floor_p50, floor_p95 = timings(floor, RUNS)
         print(f"  {'floor: count the 30-day window usage rows':52} p50 {floor_p50:8.1f} ms  p95 {floor_p95:8.1f} ms")
         prepared_in = time.perf_counter()
@@ -294,8 +303,99 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             print(f"  {label + ', facts':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms  |  "
                   f"from the monthly rows p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
         found = {name: run(stored, **kwargs) for name, (stored, _, kwargs) in reports.items()}
+        if REALTIME == "1":
+            realtime(store, accounts, model)
         store.dispose()
         return found
+
+
+def realtime(store: Any, accounts: int, model: Any) -> None:
+    """A real-time change: one account rescored as of the latest scored day (`score_tenant(only=[id])`, what
+    `sync.realtime.process_changes` runs after its fetch), which patches the report sources
+    (`patch_base_reports`); then the pages: health (by segment), team (30 days, admin), adoption (whole base),
+    each as a page opens it (the stored copy: the first request builds it from the packs, the others read it) and
+    as computed in the request. Beside them (`REALTIME_BEFORE`), the same rescore dropping every source, as
+    before, and each page's first request then. The workspace is prepared first when its facts do not hold
+    (setup), and the account's earlier snapshots lose their parts (the bench's are no score to start from)."""
+    from sqlalchemy import select, update
+
+    from store.models import Account, HealthSnapshot
+    from store.queries import live_accounts
+    from sync import base_reports as br
+    from sync import health as sh
+
+    measures = sorted(model.measures)
+    keys, login = model.signals.key_features, model.signals.login_event
+    with store.session(1) as s:
+        one = s.scalar(select(Account.id).where(Account.id >= accounts // 2, live_accounts()).order_by(Account.id)
+                       .limit(1))
+        s.execute(update(HealthSnapshot).where(HealthSnapshot.account_id == one, HealthSnapshot.day < AS_OF)
+                  .values(parts={}))
+    with store.session(1) as s:
+        held = br.fresh_account_facts(s, AS_OF) is not None and br._fact_pack(
+            s, br.fresh_account_facts(s, AS_OF), "health") is not None
+    if not held:
+        wall = time.perf_counter()
+        with store.session(1) as s:
+            br.prepare_base_reports(s, model)
+        print(f"  realtime: prepared first (setup, not measured): {time.perf_counter() - wall:.1f} s")
+    pages = {"health (by segment, 16 measures)": (br.health_report, br._health_report, {"measures": measures}),
+             "team (30 days, admin)": (br.team_report, br._team_report, {"days": 30}),
+             "adoption (whole base)": (br.adoption_report, br._adoption_report,
+                                       {"key_features": keys, "login_event": login})}
+
+    def run(fn: Any, kwargs: dict[str, Any]) -> tuple[float, float]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        with store.session(1) as s:
+            fn(s, **kwargs)
+        return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
+
+    def percentiles(took: list[float]) -> tuple[float, float]:
+        ordered = sorted(took)
+        return ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+    def rescore(label: str) -> None:
+        spent: list[float] = []
+        patch = sh.patch_base_reports
+
+        def timed(*args: Any) -> Any:
+            wall = time.perf_counter()
+            try:
+                return patch(*args)
+            finally:
+                spent.append(time.perf_counter() - wall)
+
+        sh.patch_base_reports = timed
+        try:
+            wall, cpu = time.perf_counter(), time.process_time()
+            sh.score_tenant(store, 1, model, AS_OF, only=[one])
+            print(f"  realtime: one-account rescore ({label}): {time.perf_counter() - wall:.2f} s "
+                  f"(CPU {time.process_time() - cpu:.2f} s), of it the report sources "
+                  f"{sum(spent) * 1000:.0f} ms   [load {os.getloadavg()[0]:.2f}]")
+        finally:
+            sh.patch_base_reports = patch
+
+    rescore("sources patched")
+    for label, (page, computed, kwargs) in pages.items():
+        opened = [run(page, kwargs)[0] for _ in range(RUNS)]
+        times = [run(computed, kwargs) for _ in range(COMPUTED_RUNS)]
+        p50, p95 = percentiles(opened)
+        c50, c95 = percentiles([t for t, _ in times]) if times else (0.0, 0.0)
+        cpu50 = percentiles([c for _, c in times])[0] if times else 0.0
+        print(f"  {'after it, ' + label:52} page p50 {p50:8.1f} ms  p95 {p95:8.1f} ms (first {opened[0]:.1f})  |  "
+              f"computed p50 {c50:8.1f}  p95 {c95:8.1f}  CPU p50 {cpu50:8.1f}")
+    if not REALTIME_BEFORE:
+        return
+    patch = sh.patch_base_reports
+    sh.patch_base_reports = lambda session, _model, _ids: br.drop_base_reports(session)
+    try:
+        rescore("every source dropped, as before")
+    finally:
+        sh.patch_base_reports = patch
+    for label, (page, _computed, kwargs) in pages.items():
+        first = run(page, kwargs)
+        print(f"  {'after it (dropped), ' + label:52} page's first request {first[0]:10.1f} ms "
+              f"(CPU {first[1]:.1f}), then its copy {run(page, kwargs)[0]:.1f} ms")
 
 
 def _a_csm(store: Any) -> int | None:
@@ -358,7 +458,7 @@ def main() -> None:
                     found[database] = bench(n, admin)
             else:
                 found[database] = bench(n)
-        if len(found) == 2:  # the same rows on both backends: the same figures, or the SQL differs somewhere
+        if len(found) == 2 and REALTIME != "only":  # both backends' rows: the same figures, or the SQL differs
             lite, pg = found["sqlite"], found["postgresql"]
             differ = [name for name in lite if json.dumps(lite[name], sort_keys=True, default=str)
                       != json.dumps(pg[name], sort_keys=True, default=str)]

@@ -24,6 +24,7 @@ from store.models import (
     ReportFactPack,
     ReportFactsState,
     SourceLink,
+    Subscription,
     UsageAccountFact,
     UsageDaily,
     UsageFactsState,
@@ -237,6 +238,16 @@ def test_usage_of_other_accounts_or_another_day_falls_back(alpha: Any, reads: li
         s.add_all(_usage([a["Alpha Poor Renewing"]], salt=7))
     score_tenant(store, ws.tenant_id, model, WORLD_AS_OF, only=[a["Alpha Poor Renewing"]])
     _check(store, ws, reads, monkeypatch)
+    # a subscription of the rescored account changed (a deal fetched): patched; of another account: dropped
+    for name, patched in (("Alpha Poor Renewing", True), ("Alpha Other Poor", False)):
+        with store.session(ws.tenant_id) as s:
+            deal = s.scalars(select(Subscription).where(Subscription.account_id == a[name])).first()
+            assert deal is not None
+            deal.seats_purchased, deal.product_tier = 7, "Enterprise"
+        score_tenant(store, ws.tenant_id, model, WORLD_AS_OF, only=[a["Alpha Poor Renewing"]])
+        with store.session(ws.tenant_id) as s:
+            assert s.scalar(select(func.count()).select_from(UsageFactsState)) == int(patched)
+        _check(store, ws, reads, monkeypatch, usage_patched=patched)
     # a later day scored for one account moves every account's latest day: everything dropped, as before
     score_tenant(store, ws.tenant_id, model, WORLD_AS_OF + dt.timedelta(days=1), only=[a["Alpha Poor Renewing"]])
     with store.session(ws.tenant_id) as s:
