@@ -38,10 +38,12 @@ from sync.reports import Cohort
 from tests.console.conftest import CHEAP_ARGON2, Workspace, seed_workspace
 from tests.shared import WORLD_AS_OF, record_calls
 from tests.sync.test_account_facts import MEASURES
+from tests.sync.test_fetch_by_id import synced
 from tests.sync.test_report_fact_packs import _world
+from tests.sync.test_sandbox_pipeline import adapters
 from tests.sync.test_usage_facts import KEYS, LOGIN, _usage, console_app
 
-__all__ = ["console_app"]
+__all__ = ["console_app", "synced"]
 ADOPTION: dict[str, Any] = {"key_features": KEYS, "login_event": LOGIN}
 PACK_READS = ("_pack_distribution", "_pack_week_counts", "_pack_benchmarks", "_pack_persistent_poor",
               "_pack_team_columns")
@@ -294,3 +296,57 @@ def test_a_patch_touches_its_workspace_only(app_factory: Any, database_url: str,
     for w in (ws, beta):
         views = _check(store, w, reads, monkeypatch)
         assert ("enterprise" in views["health-segment"]["groups"]) is (w is beta)
+
+
+def _base_views(s: Any) -> dict[str, Any]:
+    """The whole base's views (no cohort, no role): Health by every `by`, Team, Adoption, Users."""
+    model = default_model()
+    keys, login = model.signals.key_features, model.signals.login_event
+    out: dict[str, Any] = {f"health-{by}": br._health_report(s, by=by, measures=sorted(model.measures))
+                           for by in br.BY}
+    for days in (7, 30, 90):
+        out[f"team-{days}"] = br._team_report(s, days=days)
+    out["adoption"] = br._adoption_report(s, key_features=keys, login_event=login)
+    out["users"] = br._leaderboard_report(s, key_features=keys)
+    return out
+
+
+def test_records_fetched_by_id_then_rescored_patch_the_sources(synced: Any, reads: list[str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over HTTP against the sandbox: an organization renamed with a new ticket, a deal's amount, two companies
+    merged — fetched and rescored by `process_changes`; the sources patched, the views those of the rows."""
+    box, _clock, store, tenant = synced
+    model = default_model()
+    score_tenant(store, tenant, model, WORLD_AS_OF)  # the whole run: the sources prepared
+    zd, hs = box.emulators["zendesk"], box.emulators["hubspot"]
+    org = next(o for o in zd.records("organizations") if o["external_id"])
+    zd.update("organizations", str(org["id"]), {"name": f"{org['name']} (renamed)"})
+    requester = next(u for u in zd.records("users") if u["organization_id"] == org["id"])
+    ticket = str(zd.create_ticket(org["id"], requester["id"], "Cannot export the monthly report", "high"))
+    deal = next(d for d in hs.records("deals") if not d["archived"])
+    hs.update("deals", deal["id"], {"amount": "123456"})
+    companies = [c["id"] for c in hs.records("companies") if not c["archived"]]
+    hs.merge("companies", companies[3], companies[7])
+    changes = [Change("zendesk", "accounts", str(org["id"])), Change("zendesk", "tickets", ticket),
+               Change("hubspot", "deals", deal["id"]), Change("hubspot", "accounts", companies[7], kind="merge",
+                                                                merged_into=companies[3])]
+    with store.session(tenant) as s:
+        marks = s.execute(select(ReportFactsState.fingerprint, ReportFactsState.built_at)).one()
+    summary = process_changes(store, tenant, changes, adapters=adapters(box), model=model, as_of=WORLD_AS_OF,
+                              push_systems=[])
+    assert len(summary.accounts) >= 3 and not summary.problems, summary.as_dict()
+    with store.session(tenant) as s:
+        patched = s.execute(select(ReportFactsState.fingerprint, ReportFactsState.built_at)).one()
+        assert patched.built_at > marks.built_at  # patched, not dropped nor prepared
+        assert s.scalar(select(func.count()).select_from(UsageFactsState)) == 1
+        reads.clear()
+        views = _base_views(s)
+        assert "_pack_distribution" in reads and "_pack_team_columns" in reads and "adoption pack" in reads
+        with monkeypatch.context() as m:
+            m.setattr(br, "fresh_account_facts", lambda *args, **kwargs: None)
+            m.setattr(uf, "fresh_usage_facts", lambda *args, **kwargs: None)
+            assert views == _base_views(s)
+        point = s.begin_nested()
+        br.prepare_base_reports(s, model)
+        assert views == _base_views(s)
+        point.rollback()
