@@ -2015,7 +2015,8 @@ READS = {
 def data_fingerprint(session: Session, report: str) -> str:
     """What `report` is built from (`READS`), as a hash of its tables' aggregates. A change these cannot see (a
     score rewritten in place: a score run's; a usage count the collector raises on a day already counted) shows
-    after the next sync or score run, whose `prepare_base_reports` (or `drop_base_reports`) drops every copy."""
+    after the next sync or score run, whose `prepare_base_reports` drops every copy (a run of some accounts:
+    `patch_base_reports` those of the views that read scores)."""
     tenant = current_tenant(session)
     sources = _sources(tenant)
     parts = [tuple(map(tuple, session.execute(query).all())) for name in READS[report] for query in sources[name]]

@@ -1,7 +1,8 @@
 """Real-time work for one workspace: the changes a webhook or the collector reported.
 
 `process_changes` fetches the changed records by id (`sync.fetch.fetch_records`, no cursor moved),
-rescores only the accounts they touch (`sync.health.score_tenant(only=...)`), evaluates those
+rescores only the accounts they touch (`sync.health.score_tenant(only=...)`, which patches the base reports'
+sources for them: `sync.base_reports.patch_base_reports`), evaluates those
 accounts' alerts, lists and plays, and pushes what changed to every connected system — the batch
 path's functions on fewer rows, not a second copy. Ordering and duplicates are harmless: a record is
 always fetched in its current state, and a push sends only what differs from the ledger, so Canary's

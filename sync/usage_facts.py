@@ -19,7 +19,8 @@ A report reads them (`fresh_usage_facts`) only for that day, those key features 
 with the same figures. Cohorts, tiers and CSMs are read from the accounts in the request, so an account moved
 to another CSM, segment or tier needs no rebuild. Like the stored copies (`sync.base_reports.data_fingerprint`),
 the fingerprint cannot see a usage count raised in place on a day already counted, nor usage rows moved to
-another account (a merge): both are a sync's, whose `prepare_base_reports` builds the facts again.
+another account (a merge): both are a sync's, whose `prepare_base_reports` builds the facts again. A score run
+of some accounts (a real-time change) builds theirs again (`patch_usage_facts`) when nothing else moved.
 """
 
 from __future__ import annotations
