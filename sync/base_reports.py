@@ -536,26 +536,29 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
     return len(rows)
 
 
-def refresh_account_facts_of(session: Session, accounts: Sequence[int]) -> int:
+def refresh_account_facts_of(session: Session, accounts: Sequence[int]) -> bool:
     """The `AccountFact` rows of `accounts` built again (`refresh_account_facts`' SQL restricted to them: an
     account without a snapshot nor week row left has none) for the day and measures the facts hold, and the facts'
     fingerprint stamped again: after a score run of some accounts (`patch_base_reports`), whose snapshots it
-    rewrote in place. Returns how many rows were written; the caller checks the facts held before
-    (`_facts_patchable`)."""
+    rewrote in place. Returns whether the rows differ from those they replace (as the driver returns them); the
+    caller checks the facts held before (`_facts_patchable`)."""
     tenant = current_tenant(session)
     state = session.execute(select(ReportFactsState.id, ReportFactsState.day, ReportFactsState.measures)).first()
     if tenant is None or state is None:
         raise ValueError("account facts are patched for one workspace that has them")
     wanted = sorted(set(accounts))
     rows: list[tuple[Any, ...]] = []
+    old: list[tuple[Any, ...]] = []
     for i in range(0, len(wanted), 5000):
         chunk = wanted[i:i + 5000]
+        old += _core_rows(session, select(*[AccountFact.__table__.c[c] for c in _FACT_COLUMNS])
+                          .where(AccountFact.account_id.in_(chunk)), AccountFact)
         session.execute(delete(AccountFact).where(AccountFact.account_id.in_(chunk)))
         rows += _fact_tuples(session, tenant, _date(state.day), json.loads(state.measures), chunk)
     _insert_tuples(session, AccountFact.__table__, _FACT_COLUMNS, rows)
     session.execute(update(ReportFactsState).where(ReportFactsState.id == state.id).values(
         fingerprint=_facts_fingerprint(session), built_at=dt.datetime.now(dt.UTC)))
-    return len(rows)
+    return sorted(map(tuple, old), key=operator.itemgetter(1)) != sorted(rows, key=operator.itemgetter(1))
 
 
 def _fact_tuples(session: Session, tenant: int, day: dt.date, measures: Sequence[str],
@@ -2172,15 +2175,28 @@ def patch_base_reports(session: Session, model: HealthModel | None, accounts: It
         return False
     model = model or default_model()
     session.execute(delete(ReportCopy).where(ReportCopy.report.in_(("health", "team", "adoption"))))
-    refresh_account_facts_of(session, ids)
+    # the packs that held before (accounts unchanged since they were written: `_account_marks`)
+    packs = _packs_holding(session, lambda: _pack_fingerprint(session, _state_facts(session)), ("health", "team"))
+    signals = model.signals
+    usage_state = session.execute(select(UsageFactsState.day, UsageFactsState.key_features,
+                                         UsageFactsState.login_event, UsageFactsState.months)).first()
+    adoption_held = usage_state is not None and bool(_packs_holding(session, lambda: _adoption_pack_fingerprint(
+        session, uf.UsageFacts(_date(usage_state.day), tuple(json.loads(usage_state.key_features)),
+                               usage_state.login_event, int(usage_state.months))), ("adoption",)))
+    changed = refresh_account_facts_of(session, ids)
     held = fresh_account_facts(session, day)
-    if held is not None:
+    if held is not None and not changed and len(packs) == 2:  # the same figures: the packs stamped again
+        _stamp_packs(session, _pack_fingerprint(session, held), packs)
+    elif held is not None:
         _build_pack(session, held, _every_fact(session, held, {}))
     else:
         session.execute(delete(ReportFactPack).where(ReportFactPack.part.in_(("health", "team"))))
-    signals = model.signals
-    if uf.patch_usage_facts(session, ids, signals.key_features, signals.login_event):
+    usage_changed = uf.patch_usage_facts(session, ids, signals.key_features, signals.login_event)
+    if usage_changed is not None:
         usage = uf.fresh_usage_facts(session, day, signals.key_features, signals.login_event, uf.FACT_MONTHS)
+        if usage is not None and adoption_held and not usage_changed:
+            _stamp_packs(session, _adoption_pack_fingerprint(session, usage), ["adoption"])
+            return True
         if usage is not None:  # the whole base's figures, as the prepare's Adoption view counts them
             every = Cohort().conditions()
             counted = uf.fact_adoption_counts(session, usage, every, day, usage.months)
@@ -2191,6 +2207,30 @@ def patch_base_reports(session: Session, model: HealthModel | None, accounts: It
     session.execute(delete(UsageFactsState))
     session.execute(delete(ReportFactPack).where(ReportFactPack.part == "adoption"))
     return True
+
+
+def _state_facts(session: Session) -> _Facts:
+    """The account facts as their state row holds them (held or not)."""
+    state = session.execute(select(ReportFactsState.day, ReportFactsState.measures, ReportFactsState.last_week,
+                                   ReportFactsState.weeks, ReportFactsState.fingerprint)).one()
+    return _Facts(_date(state.day), tuple(json.loads(state.measures)), _date(state.last_week), int(state.weeks),
+                  state.fingerprint)
+
+
+def _packs_holding(session: Session, fingerprint: Callable[[], str], parts: Sequence[str]) -> list[str]:
+    """Which of `parts` are stored with the fingerprint `fingerprint()` (computed once, if any is stored)."""
+    stored = session.execute(select(ReportFactPack.part, ReportFactPack.fingerprint)
+                             .where(ReportFactPack.part.in_(list(parts)))).all()
+    if not stored:
+        return []
+    now = fingerprint()
+    return [part for part, found in stored if found == now]
+
+
+def _stamp_packs(session: Session, fingerprint: str, parts: Sequence[str]) -> None:
+    """The packs `parts` stamped with `fingerprint` (their figures unchanged by a patch)."""
+    session.execute(update(ReportFactPack).where(ReportFactPack.part.in_(list(parts))).values(
+        fingerprint=fingerprint, built_at=dt.datetime.now(dt.UTC)))
 
 
 def _facts_patchable(session: Session, fingerprint: str, accounts: Sequence[int]) -> bool:

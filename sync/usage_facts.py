@@ -386,40 +386,47 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
 
 
 def patch_usage_facts(session: Session, accounts: Sequence[int], key_features: Sequence[str], login_event: str
-                      ) -> bool:
+                      ) -> bool | None:
     """After a score run of some accounts (`sync.base_reports.patch_base_reports`): their usage facts (account and
     user rows) built again with the build's SQL restricted to them, and the state's fingerprint stamped again —
     when the facts held before but for those accounts: the same day, key features, login event and epoch, every
     snapshot and usage row added since one of theirs, every subscription changed since (by a record fetch) one of
-    theirs. Returns False (nothing written) otherwise: the caller drops them, as before (usage of other accounts
-    arrived meanwhile: the next preparation builds them)."""
+    theirs. Returns whether their rows differ from those they replace (as the driver returns them); None (nothing
+    written) when the facts did not hold so: the caller drops them, as before (usage of other accounts arrived
+    meanwhile: the next preparation builds them)."""
     tenant = current_tenant(session)
     state = session.execute(select(UsageFactsState.id, UsageFactsState.day, UsageFactsState.key_features,
                                    UsageFactsState.login_event, UsageFactsState.fingerprint)).first()
     wanted = sorted(set(accounts))
     if (tenant is None or state is None or not wanted or br._date(state.day) != as_of_day(session)
             or tuple(json.loads(state.key_features)) != tuple(key_features) or state.login_event != login_event):
-        return False
+        return None
     stored, now = state.fingerprint.split(":"), _fingerprint(session).split(":")
     if len(stored) != 5 or stored[0] != now[0] or stored[2] != now[2]:
-        return False
+        return None
     if stored[3] != now[3] and not br.only_rows_of(session, HealthSnapshot.id, HealthSnapshot.account_id, stored[3],
                                                    wanted):
-        return False
+        return None
     if stored[4] != now[4] and not br.only_rows_of(session, UsageDaily.id, UsageDaily.account_id, stored[4], wanted):
-        return False
+        return None
     if stored[1] != now[1]:  # subscriptions changed since the build: each one of theirs
         built = select(UsageFactsState.built_at).scalar_subquery()
         if session.execute(select(Subscription.id).where(
                 Subscription.updated_at >= built, Subscription.account_id.is_not(None),
                 Subscription.account_id.not_in(wanted)).limit(1)).first() is not None:
-            return False
+            return None
     day = br._date(state.day)
     date = br._sql_date(session)
     accounts_rows: list[tuple[Any, ...]] = []
     users_rows: list[tuple[Any, ...]] = []
+    compared: list[tuple[Any, ...]] = []  # per chunk: account and user rows before, then after
     for i in range(0, len(wanted), 5000):
         chunk = wanted[i:i + 5000]
+        for table, columns in ((UsageAccountFact.__table__, _ACCOUNT_COLUMNS),
+                               (UsageUserFact.__table__, _USER_COLUMNS)):
+            before = select(*[table.c[c] for c in columns]).where(table.c.tenant_id == tenant,
+                                                                   table.c.account_id.in_(chunk))
+            compared.append(tuple(sorted(tuple(r) for r in _tuples(session, before))))
         session.execute(delete(UsageUserFact).where(UsageUserFact.account_id.in_(chunk)))
         session.execute(delete(UsageAccountFact).where(UsageAccountFact.account_id.in_(chunk)))
         statements = _statements(session, tenant, day, key_features, login_event, chunk)
@@ -428,11 +435,12 @@ def patch_usage_facts(session: Session, accounts: Sequence[int], key_features: S
         found_accounts, found_users = _written(build, date)
         accounts_rows += found_accounts
         users_rows += found_users
+        compared += [tuple(sorted(found_accounts)), tuple(sorted(found_users))]
     br._insert_tuples(session, UsageAccountFact.__table__, _ACCOUNT_COLUMNS, accounts_rows)
     br._insert_tuples(session, UsageUserFact.__table__, _USER_COLUMNS, users_rows)
     session.execute(update(UsageFactsState).where(UsageFactsState.id == state.id).values(
         fingerprint=_fingerprint(session), built_at=dt.datetime.now(dt.UTC)))
-    return True
+    return any(compared[i] != compared[i + 2] for i in range(0, len(compared), 4))
 
 
 _WIDTHS = (np.dtype("<u1"), np.dtype("<u2"), np.dtype("<i4"))

@@ -186,6 +186,14 @@ def test_a_rescore_of_some_accounts_patches_the_sources(alpha: Any, reads: list[
             select(ReportFactPack.part, ReportFactPack.built_at)).all())
     first = _check(store, ws, reads, monkeypatch)
     assert first != before
+    # 1b. the same rescore again changes no fact: the packs stamped again, not rebuilt
+    calls.clear()
+    calls_uf.clear()
+    counted = record_calls(monkeypatch, uf, ("fact_adoption_counts",))
+    score_tenant(store, ws.tenant_id, model, WORLD_AS_OF, only=[a[n] for n in changed])
+    assert calls == ["refresh_account_facts_of"] and calls_uf == ["patch_usage_facts"] and counted == []
+    assert _scores(store, ws) == rescored
+    assert _check(store, ws, reads, monkeypatch) == first
     # 2. an account moves segment, CSM and tier (a record fetch writes it), then is rescored
     with store.session(ws.tenant_id) as s:
         later = s.get(Account, a["Alpha Poor Later"])
