@@ -2176,16 +2176,16 @@ def patch_base_reports(session: Session, model: HealthModel | None, accounts: It
     model = model or default_model()
     session.execute(delete(ReportCopy).where(ReportCopy.report.in_(("health", "team", "adoption"))))
     # the packs that held before (accounts unchanged since they were written: `_account_marks`)
-    packs = _packs_holding(session, lambda: _pack_fingerprint(session, _state_facts(session)), ("health", "team"))
+    packs = _packs_holding(session, lambda: _pack_fingerprint(session, _state_facts(session)), "adoption")
     signals = model.signals
     usage_state = session.execute(select(UsageFactsState.day, UsageFactsState.key_features,
                                          UsageFactsState.login_event, UsageFactsState.months)).first()
     adoption_held = usage_state is not None and bool(_packs_holding(session, lambda: _adoption_pack_fingerprint(
         session, uf.UsageFacts(_date(usage_state.day), tuple(json.loads(usage_state.key_features)),
-                               usage_state.login_event, int(usage_state.months))), ("adoption",)))
+                               usage_state.login_event, int(usage_state.months))), "adoption", wanted=True))
     changed = refresh_account_facts_of(session, ids)
     held = fresh_account_facts(session, day)
-    if held is not None and not changed and len(packs) == 2:  # the same figures: the packs stamped again
+    if held is not None and not changed and packs:  # the same figures: the packs stamped again
         _stamp_packs(session, _pack_fingerprint(session, held), packs)
     elif held is not None:
         _build_pack(session, held, _every_fact(session, held, {}))
@@ -2217,14 +2217,15 @@ def _state_facts(session: Session) -> _Facts:
                   state.fingerprint)
 
 
-def _packs_holding(session: Session, fingerprint: Callable[[], str], parts: Sequence[str]) -> list[str]:
-    """Which of `parts` are stored with the fingerprint `fingerprint()` (computed once, if any is stored)."""
-    stored = session.execute(select(ReportFactPack.part, ReportFactPack.fingerprint)
-                             .where(ReportFactPack.part.in_(list(parts)))).all()
+def _packs_holding(session: Session, fingerprint: Callable[[], str], part: str, wanted: bool = False) -> list[str]:
+    """The stored packs of `part` (`wanted`; else every part but it: the facts' packs) when each is stored with the
+    fingerprint `fingerprint()`; else none."""
+    stored = session.execute(select(ReportFactPack.part, ReportFactPack.fingerprint).where(
+        ReportFactPack.part == part if wanted else ReportFactPack.part != part)).all()
     if not stored:
         return []
     now = fingerprint()
-    return [part for part, found in stored if found == now]
+    return [name for name, _ in stored] if all(found == now for _, found in stored) else []
 
 
 def _stamp_packs(session: Session, fingerprint: str, parts: Sequence[str]) -> None:
