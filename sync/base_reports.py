@@ -938,6 +938,31 @@ def _team_slots(facts: _Facts) -> list[int]:
     return sorted(slots)
 
 
+def _team_pack(session: Session, facts: _Facts, every: _EveryFact, owners: np.ndarray) -> dict[str, Any]:
+    """The pack's Team part: every account's id, CSM (`owners`) and whether it is live, the live ones' ARR and
+    week-end score (NaN: none) of each week slot the windows read (`_team_slots`); for a window longer than the
+    facts' weeks (365 days) its first week's scores (the week rows of that week, as `_wide_team_columns` reads
+    them) and its weekly counts of the weeks before the facts' (`_older_week_rows`), so each window's view reads
+    the pack."""
+    keep = np.flatnonzero(every.alive)
+    scores, bands = every.scores[keep], every.bands[keep]
+    wide = []
+    for days in TEAM_DAYS:
+        first_week = hb.week_start(facts.day - dt.timedelta(days=days - 1))
+        if first_week >= facts.first_week():
+            continue
+        first = _wide_team_columns(every, _core_rows(session, select(HealthWeek.account_id, HealthWeek.score)
+                                                     .where(HealthWeek.week == first_week), HealthWeek),
+                                   first_week).first
+        older = [[g, _date(week).isoformat(), band, int(n), int(scored), float(total)] for g, week, band, n, scored,
+                 total in _older_week_rows(session, first_week, facts.first_week())]
+        wide.append({"first_week": first_week.isoformat(), "first": first.tobytes(), "older": older})
+    return {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
+            "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
+            "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
+                      for slot in _team_slots(facts)], "wide": wide}
+
+
 def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
     """The workspace's `ReportFactPack` of `every` (the facts `facts`), replacing any."""
     postgres = _postgres(session)
@@ -978,11 +1003,7 @@ def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
     health = {**head, "dimensions": dims, "benchmarks": bench,
               "poor": {"ids": ids[any_poor].tobytes(), "bits": bits.astype(np.int64).tobytes(),
                        "names": [every.names[i] for i in keep[any_poor].tolist()]}}
-    team = {**head, "dimensions": {"csm": dims["csm"]},
-            "team": {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
-                     "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
-                     "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
-                               for slot in _team_slots(facts)]}}
+    team = {**head, "dimensions": {"csm": dims["csm"]}, "team": _team_pack(session, facts, every, owners)}
     _write_packs(session, _pack_fingerprint(session, facts), {"health": health, "team": team})
 
 
@@ -1016,6 +1037,19 @@ def _pack_week_counts(pack: dict[str, Any], facts: _Facts, dimension: str, label
 
     return _cells(labels, part("count", np.int64), part("scored", np.int64), part("total", np.float64),
                   facts.weeks - lo, first)
+
+
+def _pack_team_counts(pack: dict[str, Any], facts: _Facts, labels: list[str], first_week: dt.date,
+                      names: dict[int, str]) -> list[hb.WeekCount]:
+    """Every CSM's weekly counts of the weeks from `first_week` from the pack: those before the facts' weeks (a
+    window longer than they hold) as `_older_week_counts` of the pack's rows, then the facts' weeks' cells."""
+    if first_week >= facts.first_week():
+        return _pack_week_counts(pack, facts, "csm", labels, first_week)
+    wide = _pack_wide(pack, first_week)
+    if wide is None:
+        raise ValueError(f"the pack holds no weeks from {first_week}")
+    return _named_week_counts(wide["older"], names) + _pack_week_counts(pack, facts, "csm", labels,
+                                                                        facts.first_week())
 
 
 def _pack_distribution(pack: dict[str, Any], dimension: str, labels: list[str]) -> list[hb.BandCount]:
@@ -1055,13 +1089,22 @@ def _pack_persistent_poor(pack: dict[str, Any], day: dt.date, at_least: int, of_
     return out, {int(ids[i]): names[i] for i in ordered.tolist()}
 
 
+def _pack_wide(pack: dict[str, Any], first_week: dt.date) -> dict[str, Any] | None:
+    """The pack's part for a window that starts in `first_week`, before the facts' weeks (`_team_pack`), if held."""
+    found = [w for w in pack["team"].get("wide", ()) if w["first_week"] == first_week.isoformat()]
+    return found[0] if found else None
+
+
 def _pack_team_columns(pack: dict[str, Any], facts: _Facts, first_week: dt.date, last_week: dt.date
                        ) -> _TeamColumns | None:
     """`_fact_team_columns` from the pack (no weekly matrix: the counts are the pack's), None when it lacks the
-    window's weeks."""
+    window's weeks (a window longer than the facts' weeks: its first week's scores from the pack's wide part)."""
     team = pack["team"]
     slots = {slot: column for slot, column in team["slots"]}
     first, last = ((week - facts.first_week()).days // 7 for week in (first_week, last_week))
+    wide = _pack_wide(pack, first_week) if first < 0 else None
+    if wide is not None:
+        slots[first] = wide["first"]
     if first not in slots or last not in slots:
         return None
     everyone = np.frombuffer(team["everyone"], dtype=np.int64)
@@ -1682,17 +1725,26 @@ def _wide_team_columns(every: _EveryFact, first_scores: list[Any], first_week: d
                         first_week, every.ids, owners, alive)
 
 
-def _older_week_counts(session: Session, first: dt.date, before: dt.date, names: dict[int, str]
-                       ) -> list[hb.WeekCount]:
-    """`weekly_counts` by CSM of the live accounts for the ISO weeks from `first` to the week before `before` (all
-    earlier than the day's week: the week rows as they are)."""
+def _older_week_rows(session: Session, first: dt.date, before: dt.date) -> list[tuple[Any, ...]]:
+    """The cells of `_older_week_counts` by CSM id (None: no CSM): (CSM, week, band, accounts, scored, Σ score)."""
     group = _group_column("csm")
-    rows = session.execute(
+    return [tuple(r) for r in session.execute(
         select(group, HealthWeek.week, HealthWeek.band, func.count(), func.count(HealthWeek.score),
                func.coalesce(func.sum(HealthWeek.score), 0.0))
         .select_from(HealthWeek).join(Account, Account.id == HealthWeek.account_id)
         .where(HealthWeek.week >= first, HealthWeek.week < before, live_accounts())
-        .group_by(group, HealthWeek.week, HealthWeek.band)).all()
+        .group_by(group, HealthWeek.week, HealthWeek.band))]
+
+
+def _older_week_counts(session: Session, first: dt.date, before: dt.date, names: dict[int, str]
+                       ) -> list[hb.WeekCount]:
+    """`weekly_counts` by CSM of the live accounts for the ISO weeks from `first` to the week before `before` (all
+    earlier than the day's week: the week rows as they are)."""
+    return _named_week_counts(_older_week_rows(session, first, before), names)
+
+
+def _named_week_counts(rows: Iterable[Sequence[Any]], names: dict[int, str]) -> list[hb.WeekCount]:
+    """`_older_week_rows`' cells (read, or a pack's) as `WeekCount` rows by the CSMs' names."""
     out: dict[tuple[str, dt.date, str | None], list[float]] = {}
     for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
         cell = out.setdefault((_label(g, "csm", names), _date(week), band), [0, 0, 0.0])
@@ -1804,7 +1856,8 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
               session.execute(select(User.id, User.name, User.email, User.manager_id))]
     names = {p.user_id: p.name for p in people}
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    facts = fresh_account_facts(session, day, first_week=first_week)
+    today = fresh_account_facts(session, day)  # the day's facts; `facts` while they hold the window's weeks
+    facts = today if today is not None and today.holds(first_week=first_week) else None
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     task_query = (select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at,
                          Task.assignee_user_id, Task.alert_id, Task.closed_reason)
@@ -1816,16 +1869,17 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
     counts: list[hb.WeekCount]
     try:
         packed = labels = None
-        pack = _fact_pack(session, facts, "team") if facts is not None and shared is None else None
-        if pack is not None and facts is not None:
+        pack = _fact_pack(session, today, "team") if today is not None and shared is None else None
+        if pack is not None and today is not None:
             labels = _pack_labels(pack, "csm", names)
-            packed = None if labels is None else _pack_team_columns(pack, facts, first_week, last_week)
-        if facts is not None and pack is not None and packed is not None and labels is not None:
-            # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack
+            packed = None if labels is None else _pack_team_columns(pack, today, first_week, last_week)
+        if today is not None and pack is not None and packed is not None and labels is not None:
+            # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack (a
+            # window longer than the facts' weeks too: its first week and older weeks are the pack's)
             tally, waiting = _task_tally(session, day, days, packed)
             report = tma.team_performance_arrays(people, packed.ids, packed.csm, packed.arr, packed.first,
                                                  packed.last, tally, _alert_columns(session, alert_query), day, days)
-            counts = _pack_week_counts(pack, facts, "csm", labels, first_week)
+            counts = _pack_team_counts(pack, today, labels, first_week, names)
         elif facts is not None:
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
@@ -1834,8 +1888,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, _alert_columns(session, alert_query), day, days)
             counts = columns.counts(names)
-        elif (shared is not None and first_week < last_week
-              and (wide := fresh_account_facts(session, day)) is not None):
+        elif shared is not None and first_week < last_week and (wide := today) is not None:
             # a window longer than the facts' weeks, in a preparation: the accounts, the last week-end scores and
             # the weekly counts of the weeks held from its one read of the facts; the first week's scores and the
             # counts of the weeks before the facts' from the week rows (earlier than the day's week: as they are)
