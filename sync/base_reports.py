@@ -35,7 +35,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    extract,
     func,
     insert,
     literal,
@@ -1788,10 +1787,13 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
                 (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
                 (Task.status == "open", number(4)), else_=number(0))
     touch = case((touching, number(8)), else_=number(0))
-    rows = _int_rows(session, select(Task.account_id, func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)),
-                                     kind + touch).where(or_(in_window, touching, Task.status == "open")), Task)
+    # two columns, not three: the assignee (+1, 0 for none) and the code in one BIGINT, (assignee + 1) * 16 + code
+    packed = (cast(func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)), BigInteger) + number(1)) * number(16)
+    rows = _int_rows(session, select(Task.account_id, packed + kind + touch)
+                     .where(or_(in_window, touching, Task.status == "open")), Task)
     n = len(rows)
-    accounts, assignee, code = rows[:, 0], rows[:, 1], rows[:, 2]
+    accounts, code = rows[:, 0], rows[:, 1] & 15
+    assignee = (rows[:, 1] >> 4) - 1
     kinds = code & 7
     at_row = np.minimum(np.searchsorted(columns.everyone, accounts), max(len(columns.everyone) - 1, 0))
     known = (columns.everyone[at_row] == accounts) if len(columns.everyone) else np.zeros(n, dtype=bool)
@@ -1811,14 +1813,22 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
 
 
+_PG_EPOCH_US = tma.microseconds(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+"""PostgreSQL's epoch of its binary times (`timestamptz_send`: whole microseconds since), from `tma.EPOCH`'s."""
+
+
 def _alert_columns(session: Session, alert_query: Any) -> tma.AlertColumns:
-    """`alert_query`'s alerts (id, account, raised at) as `tma.AlertColumns`, no object per alert: on PostgreSQL the
-    time's microseconds since the epoch computed in SQL (EXTRACT returns an exact numeric), on SQLite its text
+    """`alert_query`'s alerts (id, account, raised at) as `tma.AlertColumns`, no object per alert: on PostgreSQL each
+    column as one bytea of its values' binary forms (the time's: its whole microseconds since 2000), on SQLite its text
     parsed by NumPy (a naive UTC time: as `UTCDateTime` reads it), else each read as `_aware` reads it."""
     if _postgres(session):
-        micro = cast(extract("epoch", Alert.raised_at) * 1000000, BigInteger)
-        values = _int_rows(session, alert_query.with_only_columns(Alert.id, Alert.account_id, micro), Alert)
-        return tma.AlertColumns(values[:, 0], values[:, 1], values[:, 2])
+        # each column one bytea of its values' binary form: the time's is its microseconds since 2000-01-01 UTC
+        inner = alert_query.where(Alert.tenant_id == current_tenant(session)).subquery("r")
+        blobs = _core_rows(session, select(*[func.string_agg(send(c), literal(b"", LargeBinary)) for send, c in (
+            (func.int8send, cast(inner.c.id, BigInteger)), (func.int8send, cast(inner.c.account_id, BigInteger)),
+            (func.timestamptz_send, inner.c.raised_at))]))
+        ids, accounts, raised = (np.frombuffer(b or b"", dtype=">i8").astype(np.int64) for b in blobs[0])
+        return tma.AlertColumns(ids, accounts, raised + _PG_EPOCH_US)
     rows = _core_rows(session, alert_query, Alert)
     n = len(rows)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
