@@ -1779,18 +1779,20 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
                 Task.completed_at.is_not(None))
     in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
-    in_window = and_(done, Task.completed_at >= at(start), Task.completed_at < end)
-    touching = and_(done, Task.completed_at >= at(untouched_since), Task.completed_at < end)
-    # 1 on time, 2 late (completed by a person in the window), 3 open and overdue, 4 open and not yet due, 0 none
-    # of these; +8 when it touched its account in the last `UNTOUCHED_DAYS` days
-    kind = case((and_(in_window, in_time), number(1)), (in_window, number(2)),
-                (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
-                (Task.status == "open", number(4)), else_=number(0))
-    touch = case((touching, number(8)), else_=number(0))
+    # the rows read: the open tasks, and those completed by a person from the window's or the touches' first day
+    # (whichever is earlier) to the day; so a row not open is such a completion, and what it counts as is read
+    # from its status, completion and due day alone: 1 on time, 2 late (completed in the window), 3 open and
+    # overdue, 4 open and not yet due, 0 none of these; +8 when it touched its account in the last
+    # `UNTOUCHED_DAYS` days
+    kind = case((Task.status == "open", case((Task.due_date < day, number(3)), else_=number(4))),
+                (Task.completed_at >= at(start), case((in_time, number(1)), else_=number(2))), else_=number(0))
+    touch = case((and_(Task.status != "open", Task.completed_at >= at(untouched_since)), number(8)),
+                 else_=number(0))
     # two columns, not three: the assignee (+1, 0 for none) and the code in one BIGINT, (assignee + 1) * 16 + code
     packed = (cast(func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)), BigInteger) + number(1)) * number(16)
-    rows = _int_rows(session, select(Task.account_id, packed + kind + touch)
-                     .where(or_(in_window, touching, Task.status == "open")), Task)
+    rows = _int_rows(session, select(Task.account_id, packed + kind + touch).where(or_(
+        Task.status == "open",
+        and_(done, Task.completed_at >= at(min(start, untouched_since)), Task.completed_at < end))), Task)
     n = len(rows)
     accounts, code = rows[:, 0], rows[:, 1] & 15
     assignee = (rows[:, 1] >> 4) - 1
