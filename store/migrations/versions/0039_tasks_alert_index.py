@@ -13,6 +13,7 @@ Create Date: 2026-12-02 00:20:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0039"
@@ -25,6 +26,13 @@ NAME = "ix_tasks_tenant_alert_completed"
 
 def upgrade() -> None:
     op.create_index(NAME, "tasks", ["tenant_id", "alert_id", "completed_at"], unique=False)
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite" and bind.execute(
+            sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first() is not None:
+        # statistics for the old indexes but none for this one would make SQLite read every task of a workspace
+        # through it (its tenant column leads), row by row, where it scans the table otherwise (the Team report's
+        # tally: 107 ms, not 28, at 100,000 tasks); as 0028 does
+        op.execute("ANALYZE tasks")
 
 
 def downgrade() -> None:
