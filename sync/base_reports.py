@@ -597,14 +597,19 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
 
 def _int_rows(session: Session, statement: Any, *scoped: Any) -> np.ndarray:
     """`statement`'s rows of integers (no NULL: coalesce it) as an int64 matrix, for the workspace (`_core_rows`'
-    scoping). On PostgreSQL each column comes back as one bytea (``string_agg`` of its values' 8 big-endian bytes,
-    ``int8send``; the aggregates of one pass see the rows in one order), not a row per value."""
+    scoping). Each column comes back as one value, not a row per value (the aggregates of one pass see the rows in
+    one order): on SQLite a text of its values (``group_concat``), on PostgreSQL a bytea (``string_agg`` of its
+    values' 8 big-endian bytes, ``int8send``)."""
     width = len(statement.selected_columns)
-    if not _postgres(session):
-        rows = _core_rows(session, statement, *scoped)
-        return np.array(rows, dtype=np.int64).reshape(len(rows), width)
     tenant = current_tenant(session)
     inner = statement.where(*[m.tenant_id == tenant for m in scoped]).subquery("r")
+    if not _postgres(session):
+        # SQLite: each column as one text (group_concat of its values, the aggregates of one pass in one order)
+        # parsed by NumPy, not a row tuple per value
+        texts = _core_rows(session, select(*[func.group_concat(c, literal_column("','")) for c in inner.c]))[0]
+        if texts[0] is None:
+            return np.zeros((0, width), dtype=np.int64)
+        return np.stack([np.fromstring(t, dtype=np.int64, sep=",") for t in texts], axis=1)
     blobs = _core_rows(session, select(*[func.string_agg(func.int8send(cast(c, BigInteger)),
                                                          literal(b"", LargeBinary)) for c in inner.c]))
     columns = [np.frombuffer(b or b"", dtype=">i8").astype(np.int64) for b in blobs[0]]
