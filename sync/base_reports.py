@@ -1811,7 +1811,7 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     for k in (1, 2, 3, 4):
         people, counts = np.unique(holder[(kinds == k) & (holder != tma.NO_CSM)], return_counts=True)
         tallies.append(dict(zip(people.tolist(), counts.tolist(), strict=True)))
-    touched = frozenset(np.unique(accounts[code >= 8]).tolist())
+    touched = frozenset(accounts[code >= 8].tolist())  # a set of them (NumPy's hashed unique is slower)
     since = at(min(start, untouched_since))  # the tasks `team_performance` is handed
     acted_at = {int(typing.cast(int, alert)): _aware(first) for alert, first in session.execute(
         select(Task.alert_id, func.min(Task.completed_at))
