@@ -111,12 +111,14 @@ def _alert_columns(alerts: AlertColumns, account_ids: np.ndarray, csm: np.ndarra
     people, counts = np.unique(who[keep], return_counts=True)
     for person, count in zip(people.tolist(), counts.tolist(), strict=True):
         raised[person] += count
+    if not acted_at:
+        return
     acted_us = {a: microseconds(t) for a, t in acted_at.items()}
-    for alert, person, at_us in zip(alerts.alert_ids[keep].tolist(), who[keep].tolist(),
-                                    alerts.raised_us[keep].tolist(), strict=True):
-        acted = acted_us.get(alert)
-        if acted is not None:
-            waits[person].append(max((acted - at_us) / 10**6, 0.0) / 3600)
+    # only the alerts acted on are looked at one by one (in the alerts' order)
+    hit = keep[np.isin(alerts.alert_ids[keep], np.fromiter(acted_us, dtype=np.int64, count=len(acted_us)))]
+    for alert, person, at_us in zip(alerts.alert_ids[hit].tolist(), who[hit].tolist(), alerts.raised_us[hit].tolist(),
+                                    strict=True):
+        waits[person].append(max((acted_us[alert] - at_us) / 10**6, 0.0) / 3600)
 
 
 def _mean(scores: np.ndarray) -> float | None:

@@ -23,6 +23,9 @@ the request read the usage facts (migration 0030, `refresh_usage_facts`, timed o
 them, the same views from the monthly usage rows as before the facts; the whole base's Adoption view reads its
 counts from the adoption pack (part "adoption" of 0037's packs, by the prepare), beside it the same view without.
 
+The Team report computed in the request is timed too over every window the page offers (7, 30, 90 and 365 days)
+as an admin, a manager and a CSM see it; ``BENCH_BASE_TEAM_ONLY=1``: the prepare and those lines only.
+
     BENCH_BASE_SIZES=10000 BENCH_BASE_RUNS=5 BENCH_BASE_DATABASES=sqlite python bench/bench_base_reports.py
 
 By default (``make bench``) 10,000 and 100,000 accounts on both databases. The databases take minutes to fill
@@ -64,6 +67,9 @@ REALTIME = os.environ.get("BENCH_BASE_REALTIME", "1")
 REALTIME_BEFORE = os.environ.get("BENCH_BASE_REALTIME_BEFORE", "1") == "1"
 """Beside them, the same rescore dropping every source (as before the patch) and the pages' first requests then
 (from the snapshots and monthly rows: tens of seconds to minutes at 100,000 accounts)."""
+TEAM_ONLY = os.environ.get("BENCH_BASE_TEAM_ONLY", "") not in ("", "0")
+"""Only the prepare and the Team lines (every window as an admin, a manager and a CSM see it, computed in the
+request from the pack), none of the others."""
 KEEP = os.environ.get("BENCH_BASE_KEEP")
 PG_URL = os.environ.get("BENCH_BASE_PG_URL")
 
@@ -216,6 +222,11 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
         views = prepare()
         took = time.perf_counter() - prepared_in
         print(f"  worker: prepare_base_reports ({views} default views), once: {took:.1f} s")
+        if TEAM_ONLY:
+            team_lines(run, cpu_timings, _a_csm(store), _a_manager(store))
+            found = {"team": run(br.team_report, days=30)}
+            store.dispose()
+            return found
         wall, cpu = time.perf_counter(), time.process_time()
         built = refresh()
         print(f"  worker: refresh_account_facts ({built:,} accounts), once more alone: "
@@ -258,6 +269,7 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             print(f"  {label + ', computed':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  CPU p50 {cpu50:8.1f} ms  |  "
                   f"facts' rows, no pack p50 {f50:8.1f}  p95 {f95:8.1f}  CPU p50 {fcpu50:8.1f}  |  "
                   f"from the snapshots p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
+        team_lines(run, cpu_timings, csm, _a_manager(store))
         adoption, users = reports["adoption"][2], reports["users"][2]
 
         def adoption_unpacked(s: Any, **kwargs: Any) -> Any:  # as before the adoption pack: the usage facts' rows
@@ -400,6 +412,19 @@ def realtime(store: Any, accounts: int, model: Any) -> None:
         first = run(page, kwargs)
         print(f"  {'after it (dropped), ' + label:52} page's first request {first[0]:10.1f} ms "
               f"(CPU {first[1]:.1f}), then its copy {run(page, kwargs)[0]:.1f} ms")
+def team_lines(run: Any, cpu_timings: Any, csm: int | None, manager: int | None) -> None:
+    """The Team report computed in the request (the pack's, on the latest scored day) over every window the page
+    offers, as an admin, the manager with the most reports and the CSM with the most accounts see it."""
+    from sync import base_reports as br
+
+    roles: dict[str, dict[str, Any]] = {"admin": {}, "a manager": {"role": "manager", "user_id": manager},
+             "one CSM": {"role": "csm", "user_id": csm}}
+    for days in br.TEAM_DAYS:
+        for who, kwargs in roles.items() if COMPUTED_RUNS else ():
+            p50, p95, cpu50 = cpu_timings(lambda kw={"days": days, **kwargs}: run(br._team_report, **kw),
+                                          COMPUTED_RUNS)
+            print(f"  {f'team ({days} days, {who}), computed':44} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  "
+                  f"CPU p50 {cpu50:8.1f} ms")
 
 
 def _a_csm(store: Any) -> int | None:

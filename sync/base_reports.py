@@ -35,7 +35,6 @@ from sqlalchemy import (
     case,
     cast,
     delete,
-    extract,
     func,
     insert,
     literal,
@@ -657,14 +656,19 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
 
 def _int_rows(session: Session, statement: Any, *scoped: Any) -> np.ndarray:
     """`statement`'s rows of integers (no NULL: coalesce it) as an int64 matrix, for the workspace (`_core_rows`'
-    scoping). On PostgreSQL each column comes back as one bytea (``string_agg`` of its values' 8 big-endian bytes,
-    ``int8send``; the aggregates of one pass see the rows in one order), not a row per value."""
+    scoping). Each column comes back as one value, not a row per value (the aggregates of one pass see the rows in
+    one order): on SQLite a text of its values (``group_concat``), on PostgreSQL a bytea (``string_agg`` of its
+    values' 8 big-endian bytes, ``int8send``)."""
     width = len(statement.selected_columns)
-    if not _postgres(session):
-        rows = _core_rows(session, statement, *scoped)
-        return np.array(rows, dtype=np.int64).reshape(len(rows), width)
     tenant = current_tenant(session)
     inner = statement.where(*[m.tenant_id == tenant for m in scoped]).subquery("r")
+    if not _postgres(session):
+        # SQLite: each column as one text (group_concat of its values, the aggregates of one pass in one order)
+        # parsed by NumPy, not a row tuple per value
+        texts = _core_rows(session, select(*[func.group_concat(c, literal_column("','")) for c in inner.c]))[0]
+        if texts[0] is None:
+            return np.zeros((0, width), dtype=np.int64)
+        return np.stack([np.fromstring(t, dtype=np.int64, sep=",") for t in texts], axis=1)
     blobs = _core_rows(session, select(*[func.string_agg(func.int8send(cast(c, BigInteger)),
                                                          literal(b"", LargeBinary)) for c in inner.c]))
     columns = [np.frombuffer(b or b"", dtype=">i8").astype(np.int64) for b in blobs[0]]
@@ -997,6 +1001,31 @@ def _team_slots(facts: _Facts) -> list[int]:
     return sorted(slots)
 
 
+def _team_pack(session: Session, facts: _Facts, every: _EveryFact, owners: np.ndarray) -> dict[str, Any]:
+    """The pack's Team part: every account's id, CSM (`owners`) and whether it is live, the live ones' ARR and
+    week-end score (NaN: none) of each week slot the windows read (`_team_slots`); for a window longer than the
+    facts' weeks (365 days) its first week's scores (the week rows of that week, as `_wide_team_columns` reads
+    them) and its weekly counts of the weeks before the facts' (`_older_week_rows`), so each window's view reads
+    the pack."""
+    keep = np.flatnonzero(every.alive)
+    scores, bands = every.scores[keep], every.bands[keep]
+    wide = []
+    for days in TEAM_DAYS:
+        first_week = hb.week_start(facts.day - dt.timedelta(days=days - 1))
+        if first_week >= facts.first_week():
+            continue
+        first = _wide_team_columns(every, _core_rows(session, select(HealthWeek.account_id, HealthWeek.score)
+                                                     .where(HealthWeek.week == first_week), HealthWeek),
+                                   first_week).first
+        older = [[g, _date(week).isoformat(), band, int(n), int(scored), float(total)] for g, week, band, n, scored,
+                 total in _older_week_rows(session, first_week, facts.first_week())]
+        wide.append({"first_week": first_week.isoformat(), "first": first.tobytes(), "older": older})
+    return {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
+            "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
+            "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
+                      for slot in _team_slots(facts)], "wide": wide}
+
+
 def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
     """The workspace's `ReportFactPack` of `every` (the facts `facts`), replacing any."""
     postgres = _postgres(session)
@@ -1037,11 +1066,7 @@ def _build_pack(session: Session, facts: _Facts, every: _EveryFact) -> None:
     health = {**head, "dimensions": dims, "benchmarks": bench,
               "poor": {"ids": ids[any_poor].tobytes(), "bits": bits.astype(np.int64).tobytes(),
                        "names": [every.names[i] for i in keep[any_poor].tolist()]}}
-    team = {**head, "dimensions": {"csm": dims["csm"]},
-            "team": {"everyone": every.ids.astype(np.int64).tobytes(), "owners": owners.tobytes(),
-                     "alive": every.alive.astype(np.uint8).tobytes(), "arr": every.arr[keep].tobytes(),
-                     "slots": [[slot, np.where(bands[:, slot] != 4, scores[:, slot], np.nan).tobytes()]
-                               for slot in _team_slots(facts)]}}
+    team = {**head, "dimensions": {"csm": dims["csm"]}, "team": _team_pack(session, facts, every, owners)}
     _write_packs(session, _pack_fingerprint(session, facts), {"health": health, "team": team})
 
 
@@ -1075,6 +1100,19 @@ def _pack_week_counts(pack: dict[str, Any], facts: _Facts, dimension: str, label
 
     return _cells(labels, part("count", np.int64), part("scored", np.int64), part("total", np.float64),
                   facts.weeks - lo, first)
+
+
+def _pack_team_counts(pack: dict[str, Any], facts: _Facts, labels: list[str], first_week: dt.date,
+                      names: dict[int, str]) -> list[hb.WeekCount]:
+    """Every CSM's weekly counts of the weeks from `first_week` from the pack: those before the facts' weeks (a
+    window longer than they hold) as `_older_week_counts` of the pack's rows, then the facts' weeks' cells."""
+    if first_week >= facts.first_week():
+        return _pack_week_counts(pack, facts, "csm", labels, first_week)
+    wide = _pack_wide(pack, first_week)
+    if wide is None:
+        raise ValueError(f"the pack holds no weeks from {first_week}")
+    return _named_week_counts(wide["older"], names) + _pack_week_counts(pack, facts, "csm", labels,
+                                                                        facts.first_week())
 
 
 def _pack_distribution(pack: dict[str, Any], dimension: str, labels: list[str]) -> list[hb.BandCount]:
@@ -1114,13 +1152,22 @@ def _pack_persistent_poor(pack: dict[str, Any], day: dt.date, at_least: int, of_
     return out, {int(ids[i]): names[i] for i in ordered.tolist()}
 
 
+def _pack_wide(pack: dict[str, Any], first_week: dt.date) -> dict[str, Any] | None:
+    """The pack's part for a window that starts in `first_week`, before the facts' weeks (`_team_pack`), if held."""
+    found = [w for w in pack["team"].get("wide", ()) if w["first_week"] == first_week.isoformat()]
+    return found[0] if found else None
+
+
 def _pack_team_columns(pack: dict[str, Any], facts: _Facts, first_week: dt.date, last_week: dt.date
                        ) -> _TeamColumns | None:
     """`_fact_team_columns` from the pack (no weekly matrix: the counts are the pack's), None when it lacks the
-    window's weeks."""
+    window's weeks (a window longer than the facts' weeks: its first week's scores from the pack's wide part)."""
     team = pack["team"]
     slots = {slot: column for slot, column in team["slots"]}
     first, last = ((week - facts.first_week()).days // 7 for week in (first_week, last_week))
+    wide = _pack_wide(pack, first_week) if first < 0 else None
+    if wide is not None:
+        slots[first] = wide["first"]
     if first not in slots or last not in slots:
         return None
     everyone = np.frombuffer(team["everyone"], dtype=np.int64)
@@ -1744,17 +1791,26 @@ def _wide_team_columns(every: _EveryFact, first_scores: list[Any], first_week: d
                         first_week, every.ids, owners, alive)
 
 
-def _older_week_counts(session: Session, first: dt.date, before: dt.date, names: dict[int, str]
-                       ) -> list[hb.WeekCount]:
-    """`weekly_counts` by CSM of the live accounts for the ISO weeks from `first` to the week before `before` (all
-    earlier than the day's week: the week rows as they are)."""
+def _older_week_rows(session: Session, first: dt.date, before: dt.date) -> list[tuple[Any, ...]]:
+    """The cells of `_older_week_counts` by CSM id (None: no CSM): (CSM, week, band, accounts, scored, Σ score)."""
     group = _group_column("csm")
-    rows = session.execute(
+    return [tuple(r) for r in session.execute(
         select(group, HealthWeek.week, HealthWeek.band, func.count(), func.count(HealthWeek.score),
                func.coalesce(func.sum(HealthWeek.score), 0.0))
         .select_from(HealthWeek).join(Account, Account.id == HealthWeek.account_id)
         .where(HealthWeek.week >= first, HealthWeek.week < before, live_accounts())
-        .group_by(group, HealthWeek.week, HealthWeek.band)).all()
+        .group_by(group, HealthWeek.week, HealthWeek.band))]
+
+
+def _older_week_counts(session: Session, first: dt.date, before: dt.date, names: dict[int, str]
+                       ) -> list[hb.WeekCount]:
+    """`weekly_counts` by CSM of the live accounts for the ISO weeks from `first` to the week before `before` (all
+    earlier than the day's week: the week rows as they are)."""
+    return _named_week_counts(_older_week_rows(session, first, before), names)
+
+
+def _named_week_counts(rows: Iterable[Sequence[Any]], names: dict[int, str]) -> list[hb.WeekCount]:
+    """`_older_week_rows`' cells (read, or a pack's) as `WeekCount` rows by the CSMs' names."""
     out: dict[tuple[str, dt.date, str | None], list[float]] = {}
     for g, week, band, n, scored, total in rows:  # two CSM ids may carry one name: merge their cells
         cell = out.setdefault((_label(g, "csm", names), _date(week), band), [0, 0, 0.0])
@@ -1790,18 +1846,23 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     done = and_(Task.status == "done", or_(Task.closed_reason.is_(None), Task.closed_reason == ""),
                 Task.completed_at.is_not(None))
     in_time = or_(Task.due_date.is_(None), _utc_day(session, Task.completed_at) <= Task.due_date)
-    in_window = and_(done, Task.completed_at >= at(start), Task.completed_at < end)
-    touching = and_(done, Task.completed_at >= at(untouched_since), Task.completed_at < end)
-    # 1 on time, 2 late (completed by a person in the window), 3 open and overdue, 4 open and not yet due, 0 none
-    # of these; +8 when it touched its account in the last `UNTOUCHED_DAYS` days
-    kind = case((and_(in_window, in_time), number(1)), (in_window, number(2)),
-                (and_(Task.status == "open", Task.due_date.is_not(None), Task.due_date < day), number(3)),
-                (Task.status == "open", number(4)), else_=number(0))
-    touch = case((touching, number(8)), else_=number(0))
-    rows = _int_rows(session, select(Task.account_id, func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)),
-                                     kind + touch).where(or_(in_window, touching, Task.status == "open")), Task)
+    # the rows read: the open tasks, and those completed by a person from the window's or the touches' first day
+    # (whichever is earlier) to the day; so a row not open is such a completion, and what it counts as is read
+    # from its status, completion and due day alone: 1 on time, 2 late (completed in the window), 3 open and
+    # overdue, 4 open and not yet due, 0 none of these; +8 when it touched its account in the last
+    # `UNTOUCHED_DAYS` days
+    kind = case((Task.status == "open", case((Task.due_date < day, number(3)), else_=number(4))),
+                (Task.completed_at >= at(start), case((in_time, number(1)), else_=number(2))), else_=number(0))
+    touch = case((and_(Task.status != "open", Task.completed_at >= at(untouched_since)), number(8)),
+                 else_=number(0))
+    # two columns, not three: the assignee (+1, 0 for none) and the code in one BIGINT, (assignee + 1) * 16 + code
+    packed = (cast(func.coalesce(Task.assignee_user_id, number(tma.NO_CSM)), BigInteger) + number(1)) * number(16)
+    rows = _int_rows(session, select(Task.account_id, packed + kind + touch).where(or_(
+        Task.status == "open",
+        and_(done, Task.completed_at >= at(min(start, untouched_since)), Task.completed_at < end))), Task)
     n = len(rows)
-    accounts, assignee, code = rows[:, 0], rows[:, 1], rows[:, 2]
+    accounts, code = rows[:, 0], rows[:, 1] & 15
+    assignee = (rows[:, 1] >> 4) - 1
     kinds = code & 7
     at_row = np.minimum(np.searchsorted(columns.everyone, accounts), max(len(columns.everyone) - 1, 0))
     known = (columns.everyone[at_row] == accounts) if len(columns.everyone) else np.zeros(n, dtype=bool)
@@ -1812,7 +1873,7 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     for k in (1, 2, 3, 4):
         people, counts = np.unique(holder[(kinds == k) & (holder != tma.NO_CSM)], return_counts=True)
         tallies.append(dict(zip(people.tolist(), counts.tolist(), strict=True)))
-    touched = frozenset(np.unique(accounts[code >= 8]).tolist())
+    touched = frozenset(accounts[code >= 8].tolist())  # a set of them (NumPy's hashed unique is slower)
     since = at(min(start, untouched_since))  # the tasks `team_performance` is handed
     acted_at = {int(typing.cast(int, alert)): _aware(first) for alert, first in session.execute(
         select(Task.alert_id, func.min(Task.completed_at))
@@ -1821,14 +1882,40 @@ def _task_tally(session: Session, day: dt.date, days: int, columns: _TeamColumns
     return tma.TaskTally(tallies[0], tallies[1], tallies[2], touched, acted_at), tallies[3]
 
 
+_PG_EPOCH_US = tma.microseconds(dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+"""PostgreSQL's epoch of its binary times (`timestamptz_send`: whole microseconds since), from `tma.EPOCH`'s."""
+
+
 def _alert_columns(session: Session, alert_query: Any) -> tma.AlertColumns:
-    """`alert_query`'s alerts (id, account, raised at) as `tma.AlertColumns`, no object per alert: on PostgreSQL the
-    time's microseconds since the epoch computed in SQL (EXTRACT returns an exact numeric), on SQLite its text
+    """`alert_query`'s alerts (id, account, raised at) as `tma.AlertColumns`, no object per alert: on PostgreSQL each
+    column as one bytea of its values' binary forms (the time's: its whole microseconds since 2000), on SQLite its text
     parsed by NumPy (a naive UTC time: as `UTCDateTime` reads it), else each read as `_aware` reads it."""
     if _postgres(session):
-        micro = cast(extract("epoch", Alert.raised_at) * 1000000, BigInteger)
-        values = _int_rows(session, alert_query.with_only_columns(Alert.id, Alert.account_id, micro), Alert)
-        return tma.AlertColumns(values[:, 0], values[:, 1], values[:, 2])
+        # each column one bytea of its values' binary form: the time's is its microseconds since 2000-01-01 UTC
+        inner = alert_query.where(Alert.tenant_id == current_tenant(session)).subquery("r")
+        blobs = _core_rows(session, select(*[func.string_agg(send(c), literal(b"", LargeBinary)) for send, c in (
+            (func.int8send, cast(inner.c.id, BigInteger)), (func.int8send, cast(inner.c.account_id, BigInteger)),
+            (func.timestamptz_send, inner.c.raised_at))]))
+        ids, accounts, raised = (np.frombuffer(b or b"", dtype=">i8").astype(np.int64) for b in blobs[0])
+        return tma.AlertColumns(ids, accounts, raised + _PG_EPOCH_US)
+    # each column as one text (group_concat: one pass, one order) parsed by NumPy, no row tuple per alert
+    inner = alert_query.where(Alert.tenant_id == current_tenant(session)).subquery("r")
+    texts = _core_rows(session, select(func.group_concat(inner.c.id, literal_column("','")),
+                                       func.group_concat(inner.c.account_id, literal_column("','")),
+                                       func.group_concat(inner.c.raised_at, literal_column("'|'"))))[0]
+    if texts[0] is None:
+        return tma.AlertColumns(*(np.zeros(0, dtype=np.int64) for _ in range(3)))
+    ids, accounts = (np.fromstring(t, dtype=np.int64, sep=",") for t in texts[:2])
+    times = texts[2].split("|")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a time with a zone, or not a time's text: read one by one
+            raised = np.array(times, dtype="datetime64[us]").astype(np.int64)
+            if len(raised) != len(ids):
+                raise ValueError("not one time per alert")
+        return tma.AlertColumns(ids, accounts, raised)
+    except (ValueError, Warning):
+        pass
     rows = _core_rows(session, alert_query, Alert)
     n = len(rows)
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
@@ -1866,7 +1953,8 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
               session.execute(select(User.id, User.name, User.email, User.manager_id))]
     names = {p.user_id: p.name for p in people}
     first_week, last_week = hb.week_start(start), hb.week_start(day)
-    facts = fresh_account_facts(session, day, first_week=first_week)
+    today = fresh_account_facts(session, day)  # the day's facts; `facts` while they hold the window's weeks
+    facts = today if today is not None and today.holds(first_week=first_week) else None
     since = dt.datetime.combine(touch_from, dt.time(), dt.UTC)
     task_query = (select(Task.id, Task.account_id, Task.status, Task.due_date, Task.completed_at,
                          Task.assignee_user_id, Task.alert_id, Task.closed_reason)
@@ -1878,16 +1966,17 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
     counts: list[hb.WeekCount]
     try:
         packed = labels = None
-        pack = _fact_pack(session, facts, "team") if facts is not None and shared is None else None
-        if pack is not None and facts is not None:
+        pack = _fact_pack(session, today, "team") if today is not None and shared is None else None
+        if pack is not None and today is not None:
             labels = _pack_labels(pack, "csm", names)
-            packed = None if labels is None else _pack_team_columns(pack, facts, first_week, last_week)
-        if facts is not None and pack is not None and packed is not None and labels is not None:
-            # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack
+            packed = None if labels is None else _pack_team_columns(pack, today, first_week, last_week)
+        if today is not None and pack is not None and packed is not None and labels is not None:
+            # the whole base's per-account columns and every CSM's weekly counts from the workspace's pack (a
+            # window longer than the facts' weeks too: its first week and older weeks are the pack's)
             tally, waiting = _task_tally(session, day, days, packed)
             report = tma.team_performance_arrays(people, packed.ids, packed.csm, packed.arr, packed.first,
                                                  packed.last, tally, _alert_columns(session, alert_query), day, days)
-            counts = _pack_week_counts(pack, facts, "csm", labels, first_week)
+            counts = _pack_team_counts(pack, today, labels, first_week, names)
         elif facts is not None:
             # the live accounts (in id order: the order figures are summed in) with their facts, read once: the
             # window's first and last week-end scores and every CSM's weekly counts (as `weekly_counts`) from it
@@ -1896,8 +1985,7 @@ def _team_facts(session: Session, *, days: int, as_of: dt.date | None, shared: d
             report = tma.team_performance_arrays(people, columns.ids, columns.csm, columns.arr, columns.first,
                                                  columns.last, tally, _alert_columns(session, alert_query), day, days)
             counts = columns.counts(names)
-        elif (shared is not None and first_week < last_week
-              and (wide := fresh_account_facts(session, day)) is not None):
+        elif shared is not None and first_week < last_week and (wide := today) is not None:
             # a window longer than the facts' weeks, in a preparation: the accounts, the last week-end scores and
             # the weekly counts of the weeks held from its one read of the facts; the first week's scores and the
             # counts of the weeks before the facts' from the week rows (earlier than the day's week: as they are)

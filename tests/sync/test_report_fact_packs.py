@@ -37,10 +37,12 @@ def _views(s: Any, ws: Workspace) -> dict[str, Any]:
     out["health-few"] = br._health_report(s, by="csm", measures=MEASURES[1:3], weeks=26, poor_weeks=2, of_weeks=26)
     out["health-none"] = br._health_report(s, by="tier", weeks=4, poor_weeks=1, of_weeks=1)
     out["cohort"] = br._health_report(s, by="tier", cohort=Cohort(csm_user_id=ws.users["csm"]), measures=MEASURES)
-    for days in (7, 30, 90):
+    for days in br.TEAM_DAYS:
         out[f"team-{days}"] = br._team_report(s, days=days)
     out["team-csm"] = br._team_report(s, days=30, role="csm", user_id=ws.users["csm"])
     out["team-manager"] = br._team_report(s, days=90, role="manager", user_id=ws.users["manager"])
+    out["team-365-csm"] = br._team_report(s, days=365, role="csm", user_id=ws.users["csm"])
+    out["team-365-manager"] = br._team_report(s, days=365, role="manager", user_id=ws.users["manager"])
     return out
 
 
@@ -77,11 +79,23 @@ def _world(s: Any, ws: Workspace) -> None:
                                                                       WORLD_AS_OF - dt.timedelta(days=22))))
 
 
+def _year(s: Any, ws: Workspace) -> None:
+    """Snapshots older than the facts' 26 weeks (the 365 days' window's first week and a week between, one of them
+    without a score), of accounts of two CSMs and of the unowned one."""
+    first = WORLD_AS_OF - dt.timedelta(days=364)
+    for i, name in enumerate(("Alpha Poor Renewing", "Alpha Poor Later", "Alpha Other Poor", "Alpha Unowned")):
+        for back, score, band in ((0, 70.0 - 11 * i, "good" if i < 2 else "poor"), (3, 60.5 + i, "average"),
+                                  (90, None if i == 1 else 41.25 + i, None if i == 1 else "poor")):
+            s.add(HealthSnapshot(account_id=ws.accounts[name], day=first + dt.timedelta(days=back), score=score,
+                                 band=band, trend=0.0, reasons=[], parts={"parts": {}}))
+
+
 def test_pack_views_equal_the_facts_and_snapshots(seeded: Any, reads: list[str],
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     store, ws = seeded
     with store.session(ws.tenant_id) as s:
         _world(s, ws)
+        _year(s, ws)
     with store.session(ws.tenant_id) as s:
         br.prepare_base_reports(s)
     with store.session(ws.tenant_id) as s:
@@ -102,10 +116,19 @@ def test_pack_views_equal_the_facts_and_snapshots(seeded: Any, reads: list[str],
         csms = {c["user_id"]: c for c in packed["team-30"]["csms"]}
         assert sum(c["on_time"] + c["late"] for c in csms.values()) >= 4 and sum(c["acted"] for c in csms.values())
         assert packed["team-csm"]["trend"] and packed["team-manager"]["teams"]
-        # what the pack does not hold is read from the facts or snapshots: another day, a window of 365 days
+        # the 365 days' window too: its first week's scores and the weeks before the facts' are the pack's
+        assert packed["team-365"]["csms"] and packed["team-365-manager"]["teams"]
+        assert any(c["health_first"] is not None for c in packed["team-365"]["csms"])
+        assert {len(points) for points in packed["team-365"]["trend"].values()} == {53}
+        old = [p for points in packed["team-365"]["trend"].values() for p in points[:27] if p["accounts"]]
+        assert len({p["week"] for p in old}) >= 2 and any(p["average_score"] is not None for p in old)
+        reads.clear()
+        assert br._team_report(s, days=365) == packed["team-365"]
+        assert "_pack_team_columns" in reads and "_fact_team_columns" not in reads
+        # what the pack does not hold is read from the facts or snapshots: another day
         reads.clear()
         br._health_report(s, as_of=WORLD_AS_OF - dt.timedelta(days=3), measures=MEASURES)
-        br._team_report(s, days=365)
+        br._team_report(s, days=30, as_of=WORLD_AS_OF - dt.timedelta(days=3))
         br._health_report(s, measures=["not a measure"])
         br._health_report(s, weeks=27)
         assert not set(PACK_READS) & set(reads)
