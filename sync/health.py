@@ -111,6 +111,7 @@ from sync.base_reports import drop_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import NewTask, complete_task, create_tasks
+from sync.usage_facts import ReadAhead
 
 CHUNK = 1000
 ONE_PASS_DAY = True
@@ -781,10 +782,33 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     finally:
         if ahead is not None:
             ahead.close()
-    touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
-                         final_scores, final_signals)
-    _after_day(store, tenant_id, model, summary, subset, touched, as_of)
+    # a whole run's usage facts (its base reports'): their reads of usage and subscriptions on a second core while
+    # the day is written, the health read once it is (`ReadAhead.scored`)
+    facts_ahead = None
+    if subset is None:
+        with phase("base_reports"):
+            facts_ahead = _early_usage_facts(store, tenant_id, model, as_of)
+    try:
+        touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
+                             final_scores, final_signals)
+        if facts_ahead is not None:
+            facts_ahead.scored()
+        _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead)
+    finally:
+        if facts_ahead is not None:
+            facts_ahead.close()  # taken by then, unless the run failed
     return summary
+
+
+def _early_usage_facts(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date) -> ReadAhead | None:
+    """The usage facts' reads for the day the run's base reports will be of (the latest scored day once `as_of` is
+    written), started before the run writes it (`sync.usage_facts.ReadAhead`); None where they would not be."""
+    signals = model.signals
+    with store.session(tenant_id) as session:
+        latest = session.scalar(select(func.max(HealthSnapshot.day)))
+        day = max(latest, as_of) if latest is not None else as_of
+        ahead = ReadAhead(session, signals.key_features, signals.login_event, day=day)
+    return ahead if ahead.key is not None else None
 
 
 def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
@@ -847,7 +871,7 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
 
 
 def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreSummary, subset: list[int] | None,
-               touched: list[int], as_of: dt.date) -> None:
+               touched: list[int], as_of: dt.date, facts_ahead: ReadAhead | None = None) -> None:
     """The panels' views of the day, the renewal forecast's bands and the base reports."""
     phase = summary.phase
     with phase("panel_views"), store.session(tenant_id) as session:
@@ -861,7 +885,7 @@ def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreS
     # the Health, Adoption, Users and Team pages: their default views
     with phase("base_reports"), store.session(tenant_id) as session:
         if subset is None:
-            prepare_base_reports(session, model)
+            prepare_base_reports(session, model, facts_ahead)
         else:  # rescored in place: no stored copy can be trusted; each is built again on its first request
             drop_base_reports(session)
 
