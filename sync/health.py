@@ -295,6 +295,11 @@ def _parse_series(series: list[tuple[Any, ...]]) -> _Parsed | None:
     return _Parsed(account, ordinal, user, event, count, users, names)
 
 
+SERIES_THREADS = 2
+"""`_SeriesAhead`'s threads (each chunk's read on one; 2: while the scoring thread waits for a chunk, two reads keep
+both cores busy)."""
+
+
 class _SeriesAhead:
     """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
     database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
@@ -303,7 +308,7 @@ class _SeriesAhead:
 
     def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
         self.store, self.chunks, self.start, self.end = store, chunks, start, end
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
+        self.executor = ThreadPoolExecutor(max_workers=SERIES_THREADS, thread_name_prefix="usage-ahead")
         self.pending: dict[int, Future[_Series]] = {}
         self.taken: set[int] = set()
 
@@ -336,7 +341,7 @@ class _SeriesAhead:
 
     def get(self, k: int) -> _Series:
         """Chunk `k`'s series, read and parsed (the next chunk's read started meanwhile)."""
-        self.prefetch(k + 2)
+        self.prefetch(k + 1 + SERIES_THREADS)
         self.taken.add(k)
         return self.pending.pop(k).result()
 
@@ -686,7 +691,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
              if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
     if ahead is not None:
-        ahead.prefetch(2)  # the first chunks' usage read while the facts are
+        ahead.prefetch(1 + SERIES_THREADS)  # the first chunks' usage read while the facts are
     facts = None
     if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
         try:
