@@ -26,12 +26,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
@@ -52,6 +53,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy import event as sql_event
 from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
@@ -658,9 +660,59 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     (percentiles against the whole workspace change with the nightly run), and alerts and portfolio
     keys are evaluated for them alone — the same functions as the whole run, on fewer rows.
 
-    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`)."""
-    with fewer_collections():
+    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`); a whole workspace's run on a
+    SQLite file leaves the WAL's checkpoints to a helper thread (`_checkpoints_aside`)."""
+    with fewer_collections(), (_checkpoints_aside(store) if only is None else nullcontext()):
         return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only)
+
+
+CHECKPOINT_ASIDE = True
+"""SQLite (a database file): during a whole workspace's run the WAL is checkpointed on a helper thread, on a
+connection of its own (`_checkpoints_aside`), not by the run's commits (False: each commit past SQLite's
+`wal_autocheckpoint` pages checkpoints on the run's own thread, as before)."""
+CHECKPOINT_EVERY = 0.5
+"""Seconds between the helper thread's checkpoints."""
+
+
+@contextmanager
+def _checkpoints_aside(store: Store) -> Iterator[None]:
+    """The WAL checkpointed by a helper thread (PASSIVE: it never waits for, nor blocks, the run's reads and writes)
+    while the run's connections checkpoint nothing themselves (``wal_autocheckpoint=0`` while checked out, put
+    back at check-in): a checkpoint copies the committed pages into the database file and syncs it — on the
+    run's own thread, the commit of a day's snapshots waited seconds for it. The database holds the same either
+    way; what the thread leaves is checkpointed by the next commit past the usual limit."""
+    if not (CHECKPOINT_ASIDE and _SeriesAhead.usable(store)):
+        yield
+        return
+    engine = store.engine
+
+    def off(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def on(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=1000")
+
+    stop = threading.Event()
+
+    def checkpoints() -> None:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            while not stop.wait(CHECKPOINT_EVERY):
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    sql_event.listen(engine, "checkout", off)
+    sql_event.listen(engine, "checkin", on)
+    thread = threading.Thread(target=checkpoints, name="checkpoints", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        sql_event.remove(engine, "checkout", off)
+        sql_event.remove(engine, "checkin", on)
 
 
 def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
