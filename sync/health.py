@@ -674,25 +674,43 @@ CHECKPOINT_EVERY = 0.5
 """Seconds between the helper thread's checkpoints."""
 
 
+class _Aside:
+    """An engine's runs checkpointing aside (`_checkpoints_aside`) and its checkout listener (registered once per
+    engine): each connection's ``wal_autocheckpoint`` set at its checkout, 0 while any such run goes on, else
+    SQLite's 1000 again (a connection checked in during a run gets it back at its next checkout)."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.lock = threading.Lock()
+
+    def checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        want = 0 if self.runs else 1000
+        if record.info.get("wal_autocheckpoint", 1000) != want:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={want}")
+            record.info["wal_autocheckpoint"] = want
+
+    @classmethod
+    def of(cls, engine: Any) -> _Aside:
+        found: _Aside | None = engine.__dict__.get("_checkpoints_aside")
+        if found is None:
+            found = engine.__dict__.setdefault("_checkpoints_aside", cls())
+            assert found is not None
+            sql_event.listen(engine, "checkout", found.checkout)
+        return found
+
+
 @contextmanager
 def _checkpoints_aside(store: Store) -> Iterator[None]:
     """The WAL checkpointed by a helper thread (PASSIVE: it never waits for, nor blocks, the run's reads and writes)
-    while the run's connections checkpoint nothing themselves (``wal_autocheckpoint=0`` while checked out, put
-    back at check-in): a checkpoint copies the committed pages into the database file and syncs it — on the
-    run's own thread, the commit of a day's snapshots waited seconds for it. The database holds the same either
-    way; what the thread leaves is checkpointed by the next commit past the usual limit."""
+    while the run's connections checkpoint nothing themselves (``wal_autocheckpoint=0`` from their checkout:
+    `_Aside`): a checkpoint copies the committed pages into the database file and syncs it — on the run's own
+    thread, the commit of a day's snapshots waited seconds for it. The database holds the same either way; what
+    the thread leaves is checkpointed by the next commit past the usual limit."""
     if not (CHECKPOINT_ASIDE and _SeriesAhead.usable(store)):
         yield
         return
     engine = store.engine
-
-    def off(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-
-    def on(dbapi_connection: Any, _record: Any) -> None:
-        if dbapi_connection is not None:
-            dbapi_connection.execute("PRAGMA wal_autocheckpoint=1000")
-
+    aside = _Aside.of(engine)
     stop = threading.Event()
 
     def checkpoints() -> None:
@@ -702,8 +720,8 @@ def _checkpoints_aside(store: Store) -> Iterator[None]:
             while not stop.wait(CHECKPOINT_EVERY):
                 driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
-    sql_event.listen(engine, "checkout", off)
-    sql_event.listen(engine, "checkin", on)
+    with aside.lock:
+        aside.runs += 1
     thread = threading.Thread(target=checkpoints, name="checkpoints", daemon=True)
     thread.start()
     try:
@@ -711,8 +729,8 @@ def _checkpoints_aside(store: Store) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-        sql_event.remove(engine, "checkout", off)
-        sql_event.remove(engine, "checkin", on)
+        with aside.lock:
+            aside.runs -= 1
 
 
 def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
