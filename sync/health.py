@@ -297,9 +297,10 @@ def _parse_series(series: list[tuple[Any, ...]]) -> _Parsed | None:
     return _Parsed(account, ordinal, user, event, count, users, names)
 
 
-SERIES_THREADS = 2
-"""`_SeriesAhead`'s threads (each chunk's read on one; 2: while the scoring thread waits for a chunk, two reads keep
-both cores busy)."""
+SERIES_THREADS = 1
+"""`_SeriesAhead`'s threads (each chunk's read on one, `SERIES_THREADS` + 1 chunks ahead). 2 (two reads while the
+scoring thread waits for a chunk) measured no faster at 100,000 accounts (load phase 10.6 s vs 10.75 s; the machine
+shared, loaded): kept at one."""
 
 
 class _SeriesAhead:
