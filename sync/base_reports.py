@@ -2202,17 +2202,19 @@ def _team_params(days: int, day: dt.date, role: str, user_id: int | None) -> dic
     return {"days": days, "day": day, "scope": scope}
 
 
-def prepare_base_reports(session: Session, model: HealthModel | None = None) -> int:
+def prepare_base_reports(session: Session, model: HealthModel | None = None, ahead: Any = None) -> int:
     """What a worker runs after a sync or a score run: every stored copy dropped, then the pages' default views
     built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base), and Team over each of
     `TEAM_DAYS` as everyone-seeing roles, each manager and each CSM see it (one computation per window, cut per
-    scope) — for the latest scored day and no cohort. Returns how many."""
+    scope) — for the latest scored day and no cohort. Returns how many. `ahead`: the usage facts' reads started
+    by the caller (`sync.usage_facts.ReadAhead`: a score run's, early)."""
     model = model or default_model()
     measures, signals = sorted(model.measures), model.signals
     from sync.usage_facts import ReadAhead, refresh_usage_facts
 
     # the usage facts' reads on a second connection meanwhile (before anything is written: see `ReadAhead`)
-    ahead = ReadAhead(session, signals.key_features, signals.login_event)
+    if ahead is None:
+        ahead = ReadAhead(session, signals.key_features, signals.login_event)
     drop_base_reports(session)
     refresh_account_facts(session, measures)  # what the views computed in a request read
     refresh_usage_facts(session, signals.key_features, signals.login_event, ahead)  # the Adoption and Users views'

@@ -26,12 +26,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 import time
 import warnings
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain
@@ -52,6 +53,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy import event as sql_event
 from sqlalchemy.orm import Session
 
 from integrations.registry import vendors
@@ -111,6 +113,7 @@ from sync.base_reports import patch_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import NewTask, complete_task, create_tasks
+from sync.usage_facts import ReadAhead
 
 CHUNK = 1000
 ONE_PASS_DAY = True
@@ -294,6 +297,12 @@ def _parse_series(series: list[tuple[Any, ...]]) -> _Parsed | None:
     return _Parsed(account, ordinal, user, event, count, users, names)
 
 
+SERIES_THREADS = 1
+"""`_SeriesAhead`'s threads (each chunk's read on one, `SERIES_THREADS` + 1 chunks ahead). 2 (two reads while the
+scoring thread waits for a chunk) measured no faster at 100,000 accounts (load phase 10.6 s vs 10.75 s; the machine
+shared, loaded): kept at one."""
+
+
 class _SeriesAhead:
     """The usage series of the next chunk read on a second connection while this chunk is scored (SQLite, a
     database file): SQLite groups the rows without holding the GIL, so on a second core the read costs the
@@ -302,7 +311,7 @@ class _SeriesAhead:
 
     def __init__(self, store: Store, chunks: list[list[int]], start: dt.date, end: dt.date) -> None:
         self.store, self.chunks, self.start, self.end = store, chunks, start, end
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ahead")
+        self.executor = ThreadPoolExecutor(max_workers=SERIES_THREADS, thread_name_prefix="usage-ahead")
         self.pending: dict[int, Future[_Series]] = {}
         self.taken: set[int] = set()
 
@@ -335,7 +344,7 @@ class _SeriesAhead:
 
     def get(self, k: int) -> _Series:
         """Chunk `k`'s series, read and parsed (the next chunk's read started meanwhile)."""
-        self.prefetch(k + 2)
+        self.prefetch(k + 1 + SERIES_THREADS)
         self.taken.add(k)
         return self.pending.pop(k).result()
 
@@ -652,9 +661,77 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     (percentiles against the whole workspace change with the nightly run), and alerts and portfolio
     keys are evaluated for them alone — the same functions as the whole run, on fewer rows.
 
-    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`)."""
-    with fewer_collections():
+    The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`); a whole workspace's run on a
+    SQLite file leaves the WAL's checkpoints to a helper thread (`_checkpoints_aside`)."""
+    with fewer_collections(), (_checkpoints_aside(store) if only is None else nullcontext()):
         return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only)
+
+
+CHECKPOINT_ASIDE = True
+"""SQLite (a database file): during a whole workspace's run the WAL is checkpointed on a helper thread, on a
+connection of its own (`_checkpoints_aside`), not by the run's commits (False: each commit past SQLite's
+`wal_autocheckpoint` pages checkpoints on the run's own thread, as before)."""
+CHECKPOINT_EVERY = 0.5
+"""Seconds between the helper thread's checkpoints."""
+
+
+class _Aside:
+    """An engine's runs checkpointing aside (`_checkpoints_aside`) and its checkout listener (registered once per
+    engine): each connection's ``wal_autocheckpoint`` set at its checkout, 0 while any such run goes on, else
+    SQLite's 1000 again (a connection checked in during a run gets it back at its next checkout)."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+        self.lock = threading.Lock()
+
+    def checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        want = 0 if self.runs else 1000
+        if record.info.get("wal_autocheckpoint", 1000) != want:
+            dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={want}")
+            record.info["wal_autocheckpoint"] = want
+
+    @classmethod
+    def of(cls, engine: Any) -> _Aside:
+        found: _Aside | None = engine.__dict__.get("_checkpoints_aside")
+        if found is None:
+            found = engine.__dict__.setdefault("_checkpoints_aside", cls())
+            assert found is not None
+            sql_event.listen(engine, "checkout", found.checkout)
+        return found
+
+
+@contextmanager
+def _checkpoints_aside(store: Store) -> Iterator[None]:
+    """The WAL checkpointed by a helper thread (PASSIVE: it never waits for, nor blocks, the run's reads and writes)
+    while the run's connections checkpoint nothing themselves (``wal_autocheckpoint=0`` from their checkout:
+    `_Aside`): a checkpoint copies the committed pages into the database file and syncs it — on the run's own
+    thread, the commit of a day's snapshots waited seconds for it. The database holds the same either way; what
+    the thread leaves is checkpointed by the next commit past the usual limit."""
+    if not (CHECKPOINT_ASIDE and _SeriesAhead.usable(store)):
+        yield
+        return
+    engine = store.engine
+    aside = _Aside.of(engine)
+    stop = threading.Event()
+
+    def checkpoints() -> None:
+        with engine.connect() as connection:
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            while not stop.wait(CHECKPOINT_EVERY):
+                driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    with aside.lock:
+        aside.runs += 1
+    thread = threading.Thread(target=checkpoints, name="checkpoints", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        with aside.lock:
+            aside.runs -= 1
 
 
 def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
@@ -685,7 +762,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     ahead = (_SeriesAhead(store, chunks, days[0] - dt.timedelta(days=WINDOW_DAYS), as_of)
              if len(days) == 1 and sources.usage and _SeriesAhead.usable(store) else None)
     if ahead is not None:
-        ahead.prefetch(2)  # the first chunks' usage read while the facts are
+        ahead.prefetch(1 + SERIES_THREADS)  # the first chunks' usage read while the facts are
     facts = None
     if subset is None:  # the whole workspace: each table of facts read once, not once per chunk
         try:
@@ -781,10 +858,33 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     finally:
         if ahead is not None:
             ahead.close()
-    touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
-                         final_scores, final_signals)
-    _after_day(store, tenant_id, model, summary, subset, touched, as_of)
+    # a whole run's usage facts (its base reports'): their reads of usage and subscriptions on a second core while
+    # the day is written, the health read once it is (`ReadAhead.scored`)
+    facts_ahead = None
+    if subset is None:
+        with phase("base_reports"):
+            facts_ahead = _early_usage_facts(store, tenant_id, model, as_of)
+    try:
+        touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
+                             final_scores, final_signals)
+        if facts_ahead is not None:
+            facts_ahead.scored()
+        _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead)
+    finally:
+        if facts_ahead is not None:
+            facts_ahead.close()  # taken by then, unless the run failed
     return summary
+
+
+def _early_usage_facts(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date) -> ReadAhead | None:
+    """The usage facts' reads for the day the run's base reports will be of (the latest scored day once `as_of` is
+    written), started before the run writes it (`sync.usage_facts.ReadAhead`); None where they would not be."""
+    signals = model.signals
+    with store.session(tenant_id) as session:
+        latest = session.scalar(select(func.max(HealthSnapshot.day)))
+        day = max(latest, as_of) if latest is not None else as_of
+        ahead = ReadAhead(session, signals.key_features, signals.login_event, day=day)
+    return ahead if ahead.key is not None else None
 
 
 def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
@@ -847,7 +947,7 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
 
 
 def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreSummary, subset: list[int] | None,
-               touched: list[int], as_of: dt.date) -> None:
+               touched: list[int], as_of: dt.date, facts_ahead: ReadAhead | None = None) -> None:
     """The panels' views of the day, the renewal forecast's bands and the base reports."""
     phase = summary.phase
     with phase("panel_views"), store.session(tenant_id) as session:
@@ -861,7 +961,7 @@ def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreS
     # the Health, Adoption, Users and Team pages: their default views
     with phase("base_reports"), store.session(tenant_id) as session:
         if subset is None:
-            prepare_base_reports(session, model)
+            prepare_base_reports(session, model, facts_ahead)
         else:  # rescored in place: those accounts' facts and the packs patched (else every copy dropped)
             patch_base_reports(session, model, sorted(set(subset) | set(touched)))
 

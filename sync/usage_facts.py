@@ -299,11 +299,22 @@ class ReadAhead:
     little wall time. Started only when the session has written
     nothing yet in its transaction (no write a second connection could not see) and its database is one a second
     connection reaches (a file or a server, not SQLite's memory); `refresh_usage_facts` takes the rows when they
-    are its day's, key features' and login event's, else reads them itself."""
+    are its day's, key features' and login event's, else reads them itself.
 
-    def __init__(self, session: Session, key_features: Sequence[str], login_event: str) -> None:
+    Started early (`day`: a whole score run's, before its snapshots are written — the day they will be of), the
+    reads but the health over the 30 days (the usage and subscriptions: a score run writes neither) run while the
+    run writes its day; `scored` (the snapshots committed) then reads the health and makes the rows. Each read
+    first reads what the facts' fingerprint reads of its tables (`_GUARDS`): the rows are taken only when the
+    session reads the same then (no change committed in between, which the rows might or might not hold)."""
+
+    def __init__(self, session: Session, key_features: Sequence[str], login_event: str,
+                 day: dt.date | None = None) -> None:
         self.future: Future[_Build] | None = None
         self.key: tuple[int, dt.date, tuple[str, ...], str] | None = None
+        self.guards: list[Future[dict[str, Any]]] = []
+        """An early read's: what each part read of `_GUARDS` before its statements."""
+        self._finish: typing.Callable[[], None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
         tenant = current_tenant(session)
         bind = session.get_bind()
         if tenant is None or not key_features or not isinstance(bind, Engine) or not _untouched(session):
@@ -312,35 +323,90 @@ class ReadAhead:
         if url.get_backend_name() == "sqlite" and (url.database in (None, "", ":memory:")
                                                    or "memory" in str(url.query.get("mode", ""))):
             return
-        if session.scalar(select(func.max(HealthSnapshot.day))) is None:
-            return
-        day = as_of_day(session)
+        early = day is not None
+        if day is None:
+            if session.scalar(select(func.max(HealthSnapshot.day))) is None:
+                return
+            day = as_of_day(session)
         statements = _statements(session, tenant, day, key_features, login_event)
+        sources = br._sources(tenant)
 
-        def read(names: Sequence[str]) -> dict[str, list[tuple[Any, ...]]]:
+        def read(names: Sequence[str], guard: Sequence[str] = ()) -> dict[str, list[tuple[Any, ...]]]:
             with bind.connect() as connection:
-                return {name: br.connection_rows(connection, statements[name]) for name in names}
+                found = {name: _guard_rows(connection, sources, name) for name in guard}
+                return {**found, **{name: br.connection_rows(connection, statements[name]) for name in names}}
 
         self.key = (tenant, day, tuple(key_features), login_event)
         date = br._sql_date(session)
 
         def written() -> _Build:  # the parts read (each on a connection of its own), then the rows to write made
-            found = {name: rows for part in parts for name, rows in part.result().items()}
+            found = {name: rows for part in parts for name, rows in part.result().items() if name in statements}
             build = _Build(tenant, day, tuple(key_features), login_event, found)
             return dataclasses.replace(build, written=_written(build, date))
 
         executor = ThreadPoolExecutor(max_workers=AHEAD_THREADS, thread_name_prefix="usage-facts-ahead")
-        parts = [executor.submit(read, part) for part in _AHEAD_PARTS]
-        self.future = executor.submit(written)  # after the parts (one thread), or waiting for them
-        executor.shutdown(wait=False)
+        if not early:
+            parts = [executor.submit(read, part) for part in _AHEAD_PARTS]
+            self.future = executor.submit(written)  # after the parts (one thread), or waiting for them
+            executor.shutdown(wait=False)
+            return
+        parts = [executor.submit(read, [name for name in part if name not in _LATER], _GUARDS)
+                 for part in _AHEAD_PARTS]
 
-    def take(self, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str) -> _Build | None:
-        """The rows read ahead when they are for this build, else None (once: a second call returns None)."""
+        def finish() -> None:  # the snapshots committed: their health read (after their guard), the rows made
+            parts.append(executor.submit(read, _LATER, ("snapshots",)))
+            self.future = executor.submit(written)
+            executor.shutdown(wait=False)
+
+        self.guards = typing.cast(list[Future[dict[str, Any]]], parts)
+        self._finish = finish
+        self._executor = executor
+
+    def scored(self) -> None:
+        """An early read's last part started: the day's snapshots are committed (nothing else: `take` does it)."""
+        finish, self._finish = self._finish, None
+        if finish is not None:
+            finish()
+
+    def close(self) -> None:
+        """An early read not to be taken (the run failed): the reads not started dropped, its thread let go."""
+        self._finish, self.future = None, None
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def take(self, tenant: int, day: dt.date, key_features: Sequence[str], login_event: str,
+             session: Session | None = None) -> _Build | None:
+        """The rows read ahead when they are for this build, else None (once: a second call returns None). An
+        early read's only when `session` reads what its reads read first (`_GUARDS`, and the snapshots')."""
+        self.scored()
         future, self.future = self.future, None
         if future is None:
             return None
         build: _Build = future.result()
-        return build if self.key == (tenant, day, tuple(key_features), login_event) else None
+        if self.key != (tenant, day, tuple(key_features), login_event):
+            return None
+        if self.guards:
+            if session is None:
+                return None
+            sources = br._sources(tenant)
+            connection = session.connection()
+            for part in self.guards:
+                for name, rows in part.result().items():
+                    if name in sources and _guard_rows(connection, sources, name) != rows:
+                        return None
+        return build
+
+
+_GUARDS = ("usage", "subscriptions")
+"""What an early `ReadAhead`'s reads read of the facts' fingerprint (`SOURCES`) first: the tables they read that a
+score run does not write."""
+_LATER = ("health",)
+"""An early `ReadAhead`'s read once the day's snapshots are committed (`ReadAhead.scored`)."""
+
+
+def _guard_rows(connection: Any, sources: dict[str, list[Any]], name: str) -> list[tuple[Any, ...]]:
+    """What the fingerprint reads of `name` (`sync.base_reports._sources`), on `connection`."""
+    return [row for query in sources[name] for row in br.connection_rows(connection, query)]
 
 
 def _untouched(session: Session) -> bool:
@@ -371,7 +437,7 @@ def refresh_usage_facts(session: Session, key_features: Sequence[str], login_eve
     if not key_features or session.scalar(select(func.max(HealthSnapshot.day))) is None:
         return 0
     day = as_of_day(session)
-    build = ahead.take(tenant, day, key_features, login_event) if ahead is not None else None
+    build = ahead.take(tenant, day, key_features, login_event, session) if ahead is not None else None
     if build is None:
         statements = _statements(session, tenant, day, key_features, login_event)
         build = _Build(tenant, day, tuple(key_features), login_event,
