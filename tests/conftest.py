@@ -31,6 +31,11 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(dt.datetime.fromisoformat(when), tick=True)
         traveller.start()
         _TRAVELLERS.append(traveller)
+    # pytest-xdist ≥ 3.5 re-sorts `--dist loadfile`/`loadscope` work by the number of tests in each file
+    # (`--loadscope-reorder`, on by default), which undid `HEAVY_FIRST`: the one-test files that run longest
+    # (the demo, the Celery workers, the live demo) were handed out last and set the suite's wall time.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
 
 
 HEAVY_FIRST = (
