@@ -80,7 +80,7 @@ def _pg_execute(admin_url: str, *statements: str) -> None:
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
 
 def rows_written(url: str) -> list[str]:
