@@ -36,6 +36,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # (the demo, the Celery workers, the live demo) were handed out last and set the suite's wall time.
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
+    # Deriving the credentials' Fernet key (PBKDF2, 100,000 rounds: ~40 ms) ran in every app the tests build;
+    # the same secret always gives the same key, so each secret is derived once per test process.
+    import functools
+
+    from store import crypto
+
+    if not hasattr(crypto._fernet_key, "cache_info"):
+        crypto._fernet_key = functools.lru_cache(maxsize=None)(crypto._fernet_key)
 
 
 HEAVY_FIRST = (
@@ -90,9 +98,15 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of a test using `database_url`, `migrated_url` or `store`: each runs twice."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database on each backend: every test using it runs twice."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'canary.db'}"
     admin = request.getfixturevalue("postgres_admin_url")
     return create_database(admin)
@@ -107,10 +121,15 @@ def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates
 
 
 @pytest.fixture
-def migrated_url(database_url: str, db_templates: Templates) -> str:
-    """`database_url` migrated to the head: a copy of the session's migrated template."""
-    db_templates.migrate(database_url)
-    return database_url
+def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path, db_templates: Templates) -> str:
+    """A database migrated to the head on each backend: a copy of the session's migrated template. A test that
+    also takes `database_url` gets that database migrated; otherwise a PostgreSQL copy is made straight from the
+    template (no empty database made first, then dropped for the copy)."""
+    if backend == "postgresql" and "database_url" not in request.fixturenames:
+        return db_templates.new_migrated(request.getfixturevalue("postgres_admin_url"))
+    url = str(request.getfixturevalue("database_url"))
+    db_templates.migrate(url)
+    return url
 
 
 @pytest.fixture
@@ -124,8 +143,9 @@ def store(migrated_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_templates: Templates) -> Any:
-    """Build apps on a migrated SQLite file in a temp instance folder (a copy of the session's migrated
-    template when the file is new; a ``DATABASE_URL`` given, or a file already there, is upgraded)."""
+    """Build apps on a migrated SQLite file in a temp instance folder, or on a ``DATABASE_URL`` given: a database
+    with no table yet (a new file, a new PostgreSQL database) becomes a copy of the session's migrated template,
+    one already there is upgraded."""
     from app import create_app
     from store.migrate import upgrade
 
@@ -137,7 +157,7 @@ def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_templates: T
     def build(**config: Any) -> Any:
         default = tmp_path / "app.db"
         url = config.pop("DATABASE_URL", f"sqlite:///{default}")
-        if url == f"sqlite:///{default}" and not default.exists():
+        if Templates.is_empty(url):
             db_templates.migrate(url)
         else:
             upgrade(url)
