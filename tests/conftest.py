@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.dbtemplate import Templates
+from tests.dbtemplate import _SESSION, Templates
 from tests.pg import create_database, postgres_server
 
 TEST_SECRET = "test-secret-key-for-canary-0123456789"
@@ -112,11 +112,15 @@ def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
     return create_database(admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
-    """Migrated (and seeded) template databases of this session, copied for each test: see tests/dbtemplate.py."""
+    """Migrated (and seeded) template databases of this session, copied for each test: see tests/dbtemplate.py.
+    Autouse (it costs nothing until a template is asked for) so that `tests.dbtemplate.migrate_new` serves
+    helpers that take no fixture."""
     templates = Templates(tmp_path_factory.mktemp("db-templates"))
+    _SESSION.append(templates)
     yield templates
+    _SESSION.remove(templates)
     templates.close()
 
 

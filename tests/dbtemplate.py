@@ -239,3 +239,18 @@ class Templates:
                 _pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
         self._postgres.clear()
         self._seeded.clear()
+
+
+_SESSION: list[Templates] = []
+"""This test process's `Templates` (the ``db_templates`` session fixture's), for helpers that take no fixture."""
+
+
+def migrate_new(url: str) -> None:
+    """``store.migrate.upgrade(url)`` for a new database: a copy of the session's migrated template when the
+    database has no table yet and a session is running, the migrations themselves otherwise."""
+    if _SESSION and Templates.is_empty(url):
+        _SESSION[-1].migrate(url)
+        return
+    from store.migrate import upgrade
+
+    upgrade(url)
