@@ -44,6 +44,34 @@ def pytest_configure(config: pytest.Config) -> None:
 
     if not hasattr(crypto._fernet_key, "cache_info"):
         crypto._fernet_key = functools.lru_cache(maxsize=None)(crypto._fernet_key)
+    _share_url_builders()
+
+
+def _share_url_builders() -> None:
+    """Each app the tests build compiles a URL builder for each of its ~140 routes (werkzeug generates Python
+    source per rule and ``compile()``s it: most of `create_app`'s time). The generated function depends only on
+    the rule's text, its parsed parts, its defaults' names and ``append_unknown``, and reaches the rule itself
+    only through its ``.self`` argument, so the same rule in the next app gets the function compiled the first
+    time. A rule whose defaults fill one of its own placeholders (the only case where a converter's output
+    goes into the code) is compiled as usual."""
+    from werkzeug.routing import rules
+
+    if getattr(rules.Rule._compile_builder, "_shared", False):
+        return
+    compile_builder = rules.Rule._compile_builder
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def shared(self: Any, append_unknown: bool = True) -> Any:
+        defaults = self.defaults or {}
+        if any(is_dynamic and data in defaults for is_dynamic, data in self._trace):
+            return compile_builder(self, append_unknown)
+        key = (self.rule, append_unknown, tuple(self._trace), tuple(defaults))
+        if key not in built:
+            built[key] = compile_builder(self, append_unknown)
+        return built[key]
+
+    shared._shared = True  # type: ignore[attr-defined]
+    rules.Rule._compile_builder = shared  # type: ignore[method-assign]
 
 
 HEAVY_FIRST = (
