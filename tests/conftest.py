@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.dbtemplate import Templates
+from tests.dbtemplate import _SESSION, Templates
 from tests.pg import create_database, postgres_server
 
 TEST_SECRET = "test-secret-key-for-canary-0123456789"
@@ -31,37 +31,88 @@ def pytest_configure(config: pytest.Config) -> None:
         traveller = time_machine.travel(dt.datetime.fromisoformat(when), tick=True)
         traveller.start()
         _TRAVELLERS.append(traveller)
+    # pytest-xdist ≥ 3.5 re-sorts `--dist loadfile`/`loadscope` work by the number of tests in each file
+    # (`--loadscope-reorder`, on by default), which undid `HEAVY_FIRST`: the one-test files that run longest
+    # (the demo, the Celery workers, the live demo) were handed out last and set the suite's wall time.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+    # Deriving the credentials' Fernet key (PBKDF2, 100,000 rounds: ~40 ms) ran in every app the tests build;
+    # the same secret always gives the same key, so each secret is derived once per test process.
+    import functools
+
+    from store import crypto
+
+    if not hasattr(crypto._fernet_key, "cache_info"):
+        crypto._fernet_key = functools.lru_cache(maxsize=None)(crypto._fernet_key)
+    _share_url_builders()
+
+
+def _share_url_builders() -> None:
+    """Each app the tests build compiles a URL builder for each of its ~140 routes (werkzeug generates Python
+    source per rule and ``compile()``s it: most of `create_app`'s time). The generated function depends only on
+    the rule's text, its parsed parts, its defaults' names and ``append_unknown``, and reaches the rule itself
+    only through its ``.self`` argument, so the same rule in the next app gets the function compiled the first
+    time. A rule whose defaults fill one of its own placeholders (the only case where a converter's output
+    goes into the code) is compiled as usual."""
+    from werkzeug.routing import rules
+
+    if getattr(rules.Rule._compile_builder, "_shared", False):
+        return
+    compile_builder = rules.Rule._compile_builder
+    built: dict[tuple[Any, ...], Any] = {}
+
+    def shared(self: Any, append_unknown: bool = True) -> Any:
+        defaults = self.defaults or {}
+        if any(is_dynamic and data in defaults for is_dynamic, data in self._trace):
+            return compile_builder(self, append_unknown)
+        key = (self.rule, append_unknown, tuple(self._trace), tuple(defaults))
+        if key not in built:
+            built[key] = compile_builder(self, append_unknown)
+        return built[key]
+
+    shared._shared = True  # type: ignore[attr-defined]
+    rules.Rule._compile_builder = shared  # type: ignore[method-assign]
 
 
 HEAVY_FIRST = (
-    # Test files that take longest, longest first (seconds summed per file from `--durations=0` of a whole run on
-    # a quiet 2-core machine, 2026-12-01, second session: stories 145, console Chromium 58, sandbox pipeline 57,
-    # demo 47, Celery workers 46 …; the whole suite 1,231 s of test time on 2 workers). With `--dist loadfile` a
-    # file runs whole on one worker, and a long file handed out last sets the suite's wall time while the other
-    # worker idles: these start first, every other file follows in collection order. Ordering only: a file missing
-    # here (or a name that no longer exists) just runs in its usual place.
+    # Test files that take longest, longest first: seconds summed per file from `--durations=0` of a whole run on
+    # this branch, 2026-12-02 01:00 UTC, under a load of 5-6 from other work on the 2 cores (so about 3 times the
+    # quiet figures; the order is what counts): stories 470, demo 193, console Chromium 139, sandbox pipeline 137,
+    # usage facts 106, Celery workers 83 … of 3,100 s of test time; the two workers ended within a second of each
+    # other. With `--dist loadfile` a file runs whole on one worker, and a long file handed out last sets the
+    # suite's wall time while the other worker idles: these start first, every other file follows in collection
+    # order (`pytest_configure` turns off xdist's own re-sorting by test count, which would undo this). Ordering
+    # only: a file missing here (or a name that no longer exists) just runs in its usual place.
     "tests/test_stories.py",
+    "tests/test_demo.py",
     "tests/e2e/test_console_chromium.py",
     "tests/sync/test_sandbox_pipeline.py",
-    "tests/test_demo.py",
+    "tests/sync/test_usage_facts.py",
     "tests/jobs/test_celery_workers.py",
-    "tests/console/test_portfolio_reference.py",
     "tests/sync/test_base_report_copies.py",
-    "tests/console/test_vendor_sign_in.py",
-    "tests/sync/test_base_reports.py",
-    "tests/sync/test_account_facts.py",
-    "tests/sync/test_own_writes.py",
     "tests/sync/test_runner_and_push.py",
-    "tests/e2e/test_live_demo.py",
-    "tests/campaigns/test_sandbox_world.py",
+    "tests/sync/test_score_day_writes.py",
+    "tests/scoring/test_batch.py",
+    "tests/sync/test_report_fact_packs.py",
     "tests/sync/test_revenue.py",
-    "tests/sync/test_backfill.py",
-    "tests/test_logs_hold_no_secrets.py",
-    "tests/sync/test_health_run.py",
-    "tests/sync/test_score_one_day.py",
     "tests/store/test_migrations.py",
+    "tests/sync/test_adoption_pack.py",
+    "tests/sync/test_account_facts.py",
+    "tests/sync/test_health_run.py",
+    "tests/test_logs_hold_no_secrets.py",
+    "tests/sync/test_alerts_bulk_paths.py",
+    "tests/sync/test_base_reports.py",
+    "tests/e2e/test_live_demo.py",
+    "tests/console/test_portfolio_reference.py",
+    "tests/sync/test_score_one_day.py",
     "tests/console/test_portfolio.py",
-    "tests/sync/test_crm_tasks.py",
+    "tests/campaigns/test_sandbox_world.py",
+    "tests/scoring/test_batch_light.py",
+    "tests/e2e/test_plays_chromium.py",
+    "tests/sync/test_own_writes.py",
+    "tests/sync/test_backfill.py",
+    "tests/analytics/test_properties.py",
+    "tests/console/test_plays.py",
 )
 
 
@@ -85,27 +136,42 @@ def postgres_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database backend of a test using `database_url`, `migrated_url` or `store`: each runs twice."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database on each backend: every test using it runs twice."""
-    if request.param == "sqlite":
+    if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'canary.db'}"
     admin = request.getfixturevalue("postgres_admin_url")
     return create_database(admin)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def db_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
-    """Migrated (and seeded) template databases of this session, copied for each test: see tests/dbtemplate.py."""
+    """Migrated (and seeded) template databases of this session, copied for each test: see tests/dbtemplate.py.
+    Autouse (it costs nothing until a template is asked for) so that `tests.dbtemplate.migrate_new` serves
+    helpers that take no fixture."""
     templates = Templates(tmp_path_factory.mktemp("db-templates"))
+    _SESSION.append(templates)
     yield templates
+    _SESSION.remove(templates)
     templates.close()
 
 
 @pytest.fixture
-def migrated_url(database_url: str, db_templates: Templates) -> str:
-    """`database_url` migrated to the head: a copy of the session's migrated template."""
-    db_templates.migrate(database_url)
-    return database_url
+def migrated_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path, db_templates: Templates) -> str:
+    """A database migrated to the head on each backend: a copy of the session's migrated template. A test that
+    also takes `database_url` gets that database migrated; otherwise a PostgreSQL copy is made straight from the
+    template (no empty database made first, then dropped for the copy)."""
+    if backend == "postgresql" and "database_url" not in request.fixturenames:
+        return db_templates.new_migrated(request.getfixturevalue("postgres_admin_url"))
+    url = str(request.getfixturevalue("database_url"))
+    db_templates.migrate(url)
+    return url
 
 
 @pytest.fixture
@@ -119,8 +185,9 @@ def store(migrated_url: str) -> Iterator[Any]:
 
 @pytest.fixture
 def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_templates: Templates) -> Any:
-    """Build apps on a migrated SQLite file in a temp instance folder (a copy of the session's migrated
-    template when the file is new; a ``DATABASE_URL`` given, or a file already there, is upgraded)."""
+    """Build apps on a migrated SQLite file in a temp instance folder, or on a ``DATABASE_URL`` given: a database
+    with no table yet (a new file, a new PostgreSQL database) becomes a copy of the session's migrated template,
+    one already there is upgraded."""
     from app import create_app
     from store.migrate import upgrade
 
@@ -132,7 +199,7 @@ def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_templates: T
     def build(**config: Any) -> Any:
         default = tmp_path / "app.db"
         url = config.pop("DATABASE_URL", f"sqlite:///{default}")
-        if url == f"sqlite:///{default}" and not default.exists():
+        if Templates.is_empty(url):
             db_templates.migrate(url)
         else:
             upgrade(url)

@@ -80,7 +80,7 @@ def _pg_execute(admin_url: str, *statements: str) -> None:
 
     with psycopg.connect(admin_url, autocommit=True) as conn:
         for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
 
 
 def rows_written(url: str) -> list[str]:
@@ -162,6 +162,34 @@ class Templates:
         admin_url, name = _pg_split(url)
         self._replace_postgres(admin_url, name, self.postgres_template(admin_url))
 
+    def new_migrated(self, admin_url: str) -> str:
+        """A new migrated database on ``admin_url``'s server, made straight from the template (one
+        ``CREATE DATABASE … TEMPLATE``, not an empty database made first and then dropped); its URL."""
+        name = "t_" + uuid.uuid4().hex[:12]
+        _pg_execute(admin_url, f'CREATE DATABASE "{name}" TEMPLATE "{self.postgres_template(admin_url)}"')
+        return admin_url.rsplit("/", 1)[0] + "/" + name
+
+    @staticmethod
+    def is_empty(url: str) -> bool:
+        """Whether the database at ``url`` holds no table at all (a new SQLite file, or a new PostgreSQL
+        database): what `migrate` may replace with the template's copy, as ``upgrade(url)`` would fill it."""
+        if url.startswith("sqlite:"):
+            try:
+                path = sqlite_path(url)
+            except ValueError:
+                return False
+            if not path.exists() or path.stat().st_size == 0:
+                return True
+            with contextlib.closing(sqlite3.connect(path)) as conn:
+                return conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+        import psycopg
+
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            row = conn.execute("SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                               "ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                               "AND n.nspname NOT LIKE 'pg_toast%'").fetchone()
+            return row is not None and row[0] == 0
+
     @staticmethod
     def _replace_postgres(admin_url: str, name: str, template: str) -> None:
         # DROP without FORCE: if anything is connected to the database, this fails rather than pulling it away.
@@ -211,3 +239,18 @@ class Templates:
                 _pg_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}"')
         self._postgres.clear()
         self._seeded.clear()
+
+
+_SESSION: list[Templates] = []
+"""This test process's `Templates` (the ``db_templates`` session fixture's), for helpers that take no fixture."""
+
+
+def migrate_new(url: str) -> None:
+    """``store.migrate.upgrade(url)`` for a new database: a copy of the session's migrated template when the
+    database has no table yet and a session is running, the migrations themselves otherwise."""
+    if _SESSION and Templates.is_empty(url):
+        _SESSION[-1].migrate(url)
+        return
+    from store.migrate import upgrade
+
+    upgrade(url)

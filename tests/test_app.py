@@ -104,11 +104,11 @@ def test_serve_refuses_an_unmigrated_database(clean_env: Path, monkeypatch: pyte
 
 def test_cli_tenant_create_list_and_rotate(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from store.db import Store
-    from store.migrate import upgrade
     from store.tenants import hash_write_key
+    from tests.dbtemplate import migrate_new
 
     url = f"sqlite:///{clean_env / 'tenants.db'}"
-    upgrade(url)
+    migrate_new(url)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("CANARY_SECRET_KEY", "cli-secret-key-0123456789")
     runner = CliRunner()

@@ -19,10 +19,10 @@ from bench.workspace import migration_0019
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.server import Sandbox
 from store.db import Store
-from store.migrate import upgrade
 from store.tenants import create_tenant
 from sync.connections import build_adapter
 from sync.runner import sync
+from tests.dbtemplate import migrate_new
 from tests.shared import WORLD_AS_OF, pinned_clock
 
 MONTHLY = ("SELECT tenant_id, account_id, user_key, event, month, days, count FROM usage_monthly "
@@ -44,7 +44,7 @@ def test_fold_without_triggers_then_backfill_equals_the_triggers_roll_up(tmp_pat
         assert box.truth_path is not None
         truth = json.loads(Path(box.truth_path).read_text())
         synced = tmp_path / "synced.db"
-        upgrade(f"sqlite:///{synced}")
+        migrate_new(f"sqlite:///{synced}")
         store = Store(f"sqlite:///{synced}")
         with store.session() as s:
             tenant_id = create_tenant(s, "bench", "Bench")[0].id
@@ -84,7 +84,7 @@ def test_fold_without_triggers_then_backfill_equals_the_triggers_roll_up(tmp_pat
 
 def test_triggers_other_than_0019s_are_refused_and_left_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'other.db'}"
-    upgrade(url)
+    migrate_new(url)
     store = Store(url)
     with store.engine.begin() as conn:
         conn.execute(text("DROP TRIGGER usage_monthly_delete"))

@@ -9,11 +9,14 @@ import pytest
 from click.testing import CliRunner
 
 from app import cli
+from tests.console.conftest import CHEAP_ARGON2
 
 
 def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> dict[str, object]:
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
     monkeypatch.setenv("CANARY_SECRET_KEY", "demo-test-secret-key-0123456789")
+    # cheap argon2id for the demo's dozen users (the defaults cost ~0.27 s of CPU a hash), as the console tests use
+    monkeypatch.setenv("CANARY_PASSWORD_HASH", json.dumps(CHEAP_ARGON2))
     result = CliRunner().invoke(cli, ["demo", "--accounts", "40", "--seed", str(seed), "--no-serve"])
     assert result.exit_code == 0, result.output[-3000:]
     line = next(x for x in result.output.splitlines() if x.startswith("{"))

@@ -37,8 +37,8 @@ from app import cli, create_app
 from extensions import canary_store, credential_cipher
 from sandbox.oauth import install_config
 from sandbox.server import Sandbox
-from store.migrate import upgrade
 from store.models import Connection, SourceLink, Tenant
+from tests.dbtemplate import migrate_new
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET_KEY = "full-run-secret-key-0123456789abcdef"
@@ -82,7 +82,7 @@ def _canary(*args: str) -> list[str]:
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     tmp = tmp_path_factory.mktemp("full-run")
     db_url = f"sqlite:///{tmp / 'canary.db'}"
-    upgrade(db_url)
+    migrate_new(db_url)
     port = _free_port()
     public = f"http://127.0.0.1:{port}"
     with Sandbox(accounts=4, seed=11, as_of=date(2026, 11, 20)) as sandbox:

@@ -23,10 +23,10 @@ from cli.demo import run_demo
 from cli.truth import STORY_RULES, RuleQuality, alert_quality
 from extensions import canary_store
 from sandbox.server import Sandbox
-from store.migrate import upgrade
 from store.models import Alert, HealthSnapshot, SourceLink
 from sync.health import HISTORY_DAYS
 from tests.console.conftest import CHEAP_ARGON2
+from tests.dbtemplate import migrate_new
 
 STORY_DATES = (dt.date(2026, 10, 31), dt.date(2026, 11, 25), dt.date(2026, 11, 30))
 COMPANIES = 100
@@ -37,7 +37,7 @@ LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000},
 
 def _demo(tmp: Path, accounts: int, seed: int, as_of: dt.date) -> tuple[Any, int, dict[str, Any]]:
     url = f"sqlite:///{tmp / 'stories.db'}"
-    upgrade(url)
+    migrate_new(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "stories-secret-key-0123456789", "DATABASE_URL": url,
                       "PASSWORD_HASH": CHEAP_ARGON2})
     with Sandbox(accounts=accounts, seed=seed, as_of=as_of, **LIMITS) as box:

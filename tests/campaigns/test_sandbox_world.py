@@ -18,10 +18,10 @@ from cli.demo import run_demo
 from extensions import canary_store
 from mail.outbox import deliver
 from sandbox.server import Sandbox
-from store.migrate import upgrade
 from store.models import PortfolioListMember
 from tests.campaigns.conftest import MAIL, STEP_ONE, STEP_TWO, active_campaign, per_address, smtp
 from tests.console.conftest import CHEAP_ARGON2
+from tests.dbtemplate import migrate_new
 from tests.shared import WORLD_AS_OF, WORLD_NOW, pinned_clock
 from tests.smtp_server import smtp_server
 
@@ -45,7 +45,7 @@ def test_a_two_step_campaign_to_a_sandbox_segment_sends_one_e_mail_per_person_pe
     from campaigns.runner import run_due
 
     url = f"sqlite:///{tmp_path / 'world.db'}"
-    upgrade(url)
+    migrate_new(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "campaign-world-secret-key-0123456789", "DATABASE_URL": url,
                       "PASSWORD_HASH": CHEAP_ARGON2,
                       "PUBLIC_URL": "https://canary.alpha.example"})

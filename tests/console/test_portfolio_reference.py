@@ -19,6 +19,7 @@ from store.db import Store
 from store.models import Account, Alert, HealthSnapshot, Subscription, User
 from store.tenants import create_tenant
 from tests.console import portfolio_reference
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF
 
 DAY = WORLD_AS_OF
@@ -69,6 +70,20 @@ def seed(store: Store) -> tuple[int, dict[str, SignedIn]]:
     return tenant.id, who
 
 
+@pytest.fixture
+def book(store: Store, migrated_url: str, db_templates: Templates) -> tuple[int, dict[str, SignedIn]]:
+    """`seed(store)`'s book, seeded once per session per backend and copied into the test's empty database."""
+    def build(url: str) -> tuple[int, dict[str, SignedIn]]:
+        builder = Store(url)
+        try:
+            return seed(builder)
+        finally:
+            builder.dispose()
+
+    store.engine.dispose()  # nothing holds the database while it is replaced
+    return db_templates.seeded("portfolio_books", migrated_url, build)
+
+
 def pages(store: Store, tenant_id: int, q: PortfolioQuery, who: SignedIn, count: int) -> list[list[int]]:
     out = []
     with store.session(tenant_id) as s:
@@ -81,8 +96,8 @@ def pages(store: Store, tenant_id: int, q: PortfolioQuery, who: SignedIn, count:
     return out
 
 
-def test_the_stored_keys_are_the_reference_values(store: Store) -> None:
-    tenant_id, _ = seed(store)
+def test_the_stored_keys_are_the_reference_values(store: Store, book: tuple[int, dict[str, SignedIn]]) -> None:
+    tenant_id, _ = book
     with store.session(tenant_id) as s:
         expected = portfolio_reference.expected_keys(s)
         assert len(expected) == 120
@@ -94,8 +109,9 @@ def test_the_stored_keys_are_the_reference_values(store: Store) -> None:
         assert any(v[5] == portfolio_reference.FAR_FUTURE for v in values)
 
 
-def test_every_sort_in_both_directions_pages_like_the_reference(store: Store) -> None:
-    tenant_id, who = seed(store)
+def test_every_sort_in_both_directions_pages_like_the_reference(
+        store: Store, book: tuple[int, dict[str, SignedIn]]) -> None:
+    tenant_id, who = book
     checked = 0
     for sort in SORTS:
         for descending in (False, True):
@@ -138,8 +154,9 @@ FILTERS: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("user", "filters"), FILTERS, ids=[str(f) for _, f in FILTERS])
-def test_filters_and_scopes_match_the_reference(store: Store, user: str, filters: dict[str, Any]) -> None:
-    tenant_id, who = seed(store)
+def test_filters_and_scopes_match_the_reference(store: Store, book: tuple[int, dict[str, SignedIn]], user: str,
+                                              filters: dict[str, Any]) -> None:
+    tenant_id, who = book
     if filters.get("owner_id") == "csm":
         filters = {**filters, "owner_id": who["csm"].user_id}
     q = PortfolioQuery(**{"scope": "all", **filters, "limit": 200})

@@ -24,7 +24,8 @@ from integrations.registry import vendor as vendor_of
 from sandbox.oauth import Person, install_config
 from sandbox.server import Sandbox
 from store.models import AuditEvent, Connection, User, VendorUserLink
-from tests.console.conftest import CHEAP_ARGON2, Workspace, csrf_of, seed_workspace
+from tests.console.conftest import CHEAP_ARGON2, Workspace, csrf_of, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF
 
 PUBLIC = "http://localhost"
@@ -61,10 +62,11 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 
 @pytest.fixture
-def setup(app_factory: Any, sandbox: Sandbox, clock: list[float]) -> tuple[Any, Workspace, Workspace]:
+def setup(app_factory: Any, sandbox: Sandbox, clock: list[float],
+          db_templates: Templates) -> tuple[Any, Workspace, Workspace]:
     app = app_factory(PUBLIC_URL=PUBLIC, PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False,
                       **install_config(sandbox, PUBLIC))
-    alpha, bravo = seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "bravo", "Bravo")
+    alpha, bravo = seeded_workspaces(app, db_templates, ("alpha", "Alpha"), ("bravo", "Bravo"))
     with canary_store(app).session(alpha.tenant_id) as s:  # alpha is connected to the sandbox's accounts
         s.execute(update(Connection).where(Connection.system == "hubspot")
                   .values(account_ref=SANDBOX_ACCOUNT["hubspot"]))
@@ -296,10 +298,10 @@ def test_the_vendor_denies(setup: tuple[Any, Workspace, Workspace], sandbox: San
 
 
 def test_failed_vendor_sign_ins_count_against_the_address(app_factory: Any, sandbox: Sandbox,
-                                                          clock: list[float]) -> None:
+                                                          clock: list[float], db_templates: Templates) -> None:
     app = app_factory(PUBLIC_URL=PUBLIC, PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, SIGN_IN_MAX_FAILURES=2,
                       **install_config(sandbox, PUBLIC))
-    seed_workspace(app, "alpha", "Alpha")
+    seeded_workspaces(app, db_templates, ("alpha", "Alpha"))
     sign_in_limiter(app).clock = lambda: clock[0]
     client = app.test_client()
     for _ in range(2):

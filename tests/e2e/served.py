@@ -17,11 +17,11 @@ from tests.shared import WORLD_AS_OF
 def served_workspace(folder: Path, name: str) -> Iterator[dict[str, Any]]:
     """Yields ``{"app", "ws", "url"}``; the server stops afterwards."""
     from app import create_app
-    from store.migrate import upgrade
     from sync.lists import evaluate_lists
+    from tests.dbtemplate import migrate_new
 
     url = f"sqlite:///{folder / f'{name}.db'}"
-    upgrade(url)
+    migrate_new(url)
     app = create_app({"TESTING": True, "SECRET_KEY": f"e2e-{name}-secret-key-0123456789", "DATABASE_URL": url,
                       "COOKIE_SECURE": False, "PASSWORD_HASH": CHEAP_ARGON2})
     ws = seed_workspace(app, "alpha", "Alpha")

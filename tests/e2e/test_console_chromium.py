@@ -36,11 +36,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     from app import create_app
     from cli.demo import run_demo
     from sandbox.server import Sandbox
-    from store.migrate import upgrade
+    from tests.dbtemplate import migrate_new
 
     folder = tmp_path_factory.mktemp("demo")
     url = f"sqlite:///{folder / 'demo.db'}"
-    upgrade(url)
+    migrate_new(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "e2e-console-secret-key-0123456789", "DATABASE_URL": url,
                       "COOKIE_SECURE": False, "PASSWORD_HASH": {"time_cost": 1, "memory_kib": 8192,
                                                                 "parallelism": 1}})

@@ -61,13 +61,13 @@ def canary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     from inapp.messages import queue_message
     from inapp.settings import rotate_secret, save_origins
     from inapp.web import snippet_version
-    from store.migrate import upgrade
     from store.models import SourceLink
     from store.tenants import create_tenant
+    from tests.dbtemplate import migrate_new
 
     folder: Path = tmp_path_factory.mktemp("inapp")
     url = f"sqlite:///{folder / 'inapp.db'}"
-    upgrade(url)
+    migrate_new(url)
     with pinned_clock(WORLD_NOW):
         app = create_app({"TESTING": True, "SECRET_KEY": "e2e-inapp-secret-key-0123456789", "DATABASE_URL": url})
         store = canary_store(app)

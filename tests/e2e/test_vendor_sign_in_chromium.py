@@ -29,12 +29,12 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     from console.people import add_user
     from sandbox.oauth import install_config
     from sandbox.server import Sandbox
-    from store.migrate import upgrade
     from store.tenants import create_tenant
+    from tests.dbtemplate import migrate_new
 
     folder: Path = tmp_path_factory.mktemp("vendor-sign-in")
     url = f"sqlite:///{folder / 'console.db'}"
-    upgrade(url)
+    migrate_new(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "e2e-vendor-sign-in-secret-0123456789", "DATABASE_URL": url,
                       "COOKIE_SECURE": False, "PUBLIC_URL": "http://127.0.0.1"})
     with Sandbox(accounts=4, seed=5, as_of=WORLD_AS_OF) as box:

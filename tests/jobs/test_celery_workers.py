@@ -26,11 +26,11 @@ from jobs import submit
 from jobs.work import refresh_job
 from sandbox.server import Sandbox
 from store.db import Store
-from store.migrate import upgrade
 from store.models import Account, Contact, JobFailure, SourceLink, Subscription, SyncRun
 from store.tenants import create_tenant
 from sync.connections import save_connection
 from sync.push import HEALTH_FIELDS
+from tests.dbtemplate import migrate_new
 from tests.pg import create_database
 from tests.redis_server import redis_server
 from tests.shared import WORLD_AS_OF
@@ -89,7 +89,7 @@ def world(tmp_path: Path, postgres_admin_url: str) -> Iterator[tuple[Sandbox, st
                # sweep for a dead worker's messages every second (Redis transport: 10 s × every 10th by default)
                "CANARY_CELERY_TRANSPORT_OPTIONS": '{"unacked_restore_interval": 1, "unacked_restore_throttle": 1}',
                "PYTHONPATH": str(ROOT)}
-        upgrade(env["DATABASE_URL"])
+        migrate_new(env["DATABASE_URL"])
         yield box, broker, env, tmp_path
 
 
@@ -122,7 +122,7 @@ def test_a_killed_workers_refresh_is_finished_by_another_worker(
             adapter.ensure_task_fields()
     # The reference: the same refresh, inline and uninterrupted, in a workspace of its own.
     reference_url = f"sqlite:///{tmp / 'reference.db'}"
-    upgrade(reference_url)
+    migrate_new(reference_url)
     ref_app, reference, ref_tenant = workspace(reference_url, None)
     start = written()
     refresh_job(ref_app, ref_tenant, trigger="test", as_of=day)

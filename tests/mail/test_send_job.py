@@ -27,10 +27,10 @@ SECRET = "send-job-test-secret-key-0123456789abcdef"
 
 def test_a_worker_sends_the_queued_e_mail_once_through_the_workspace_settings(tmp_path: Path) -> None:
     from app import create_app
-    from store.migrate import upgrade
+    from tests.dbtemplate import migrate_new
 
     url = f"sqlite:///{tmp_path / 'send.db'}"
-    upgrade(url)
+    migrate_new(url)
     cert, key = self_signed(tmp_path)
     with pinned_clock(), redis_server() as broker, \
             smtp_server(tls=(cert, key), login=("mailer", "worker pass")) as (inbox, port):

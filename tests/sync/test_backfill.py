@@ -19,11 +19,11 @@ from cli.demo import run_demo
 from extensions import canary_store
 from sandbox.server import Sandbox
 from scoring import HealthScore, compute_signals, default_model, score_account, score_trend
-from store.migrate import upgrade
 from store.models import Account, HealthSnapshot
 from store.queries import live_accounts
 from sync.health import HISTORY_DAYS, InputLoader
 from tests.console.conftest import CHEAP_ARGON2
+from tests.dbtemplate import migrate_new
 from tests.shared import WORLD_AS_OF
 
 COMPANIES = 30
@@ -33,7 +33,7 @@ LIMITS = {"hubspot": {"requests_per_10s": 100_000}, "zendesk": {"incremental_req
 
 def test_backfilled_days_equal_each_day_scored_alone(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'backfill.db'}"
-    upgrade(url)
+    migrate_new(url)
     app = create_app({"TESTING": True, "SECRET_KEY": "backfill-secret-key-0123456789", "DATABASE_URL": url,
                       "PASSWORD_HASH": CHEAP_ARGON2})
     with Sandbox(accounts=COMPANIES, seed=SEED, as_of=WORLD_AS_OF, **LIMITS) as box:

@@ -17,13 +17,13 @@ from console.people import add_user
 from sandbox.generate import FORMER_CSM
 from sandbox.server import Sandbox
 from store.db import Store
-from store.migrate import upgrade
 from store.models import Account, SourceLink, User, VendorUserLink
 from store.tenants import create_tenant
 from sync.connections import build_adapter
 from sync.owners import apply_owners, choose_owner, owner_precedence
 from sync.runner import sync
 from sync.writer import account_attributes, segment_for_employees
+from tests.dbtemplate import migrate_new
 from tests.shared import WORLD_AS_OF
 
 LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000},
@@ -33,7 +33,7 @@ EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 def new_store(path: Path) -> tuple[Store, int]:
     url = f"sqlite:///{path}"
-    upgrade(url)
+    migrate_new(url)
     store = Store(url)
     with store.session() as s:
         tenant, _ = create_tenant(s, "owners", "Owners")

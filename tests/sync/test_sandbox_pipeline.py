@@ -26,7 +26,6 @@ from integrations.http import RetryPolicy
 from sandbox.server import Sandbox
 from store.crypto import CredentialCipher
 from store.db import Store
-from store.migrate import upgrade
 from store.models import Account, Contact, HealthSnapshot, PushLedger, SourceLink, Subscription, SyncCursor, Ticket
 from store.tenants import create_tenant
 from sync.connections import build_adapter, save_connection
@@ -34,6 +33,7 @@ from sync.identity import pairwise_quality
 from sync.push import HEALTH_FIELDS, _spec_version, push
 from sync.runner import sync
 from sync.writer import save_cursor
+from tests.dbtemplate import migrate_new
 from tests.shared import WORLD_AS_OF, WORLD_NOW
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def adapters(box: Sandbox, **extra: dict[str, Any]) -> dict[str, Any]:
 
 def new_store(path: Path) -> tuple[Store, int]:
     url = f"sqlite:///{path}"
-    upgrade(url)
+    migrate_new(url)
     store = Store(url)
     with store.session() as s:
         tenant, _ = create_tenant(s, "pipeline", "Pipeline")
@@ -227,7 +227,7 @@ def test_a_sync_killed_with_sigkill_resumes_to_the_same_state(tmp_path: Path) ->
         sync(store=reference, tenant_id=ref_tenant, adapters=adapters(box))
 
         url = f"sqlite:///{tmp_path / 'killed.db'}"
-        upgrade(url)
+        migrate_new(url)
         store = Store(url)
         cipher = CredentialCipher(SECRET)
         with store.session() as s:
