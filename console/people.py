@@ -65,7 +65,11 @@ def add_user(s: Session, email: str, role: str, *, name: str | None = None, mana
     s.flush()
     audit(s, actor, "user.add", address, actor_user_id, role=role,
           manager=manager.email if manager else None)
-    assign_csms(s)
+    moved = _reassign_csms(s)
+    if moved:  # the report pages' sources patched for the accounts whose CSM moved, so their packs still hold
+        from sync.base_reports import patch_base_reports
+
+        patch_base_reports(s, None, moved)
     return user
 
 
@@ -88,8 +92,13 @@ def assign_csms(s: Session) -> int:
     Returns how many accounts changed CSM. Accounts whose owner is no active user (not invited, or
     disabled: a CSM who left) get no CSM, so they show as unassigned.
     """
+    return len(_reassign_csms(s))
+
+
+def _reassign_csms(s: Session) -> list[int]:
+    """`assign_csms`, returning the accounts that changed CSM."""
     users = dict(s.execute(select(User.email, User.id).where(User.active.is_(True))).all())
-    changed = 0
+    changed: list[int] = []
     rows = s.execute(select(Account.id, Account.owner, Account.csm_user_id)).all()
     by_target: dict[int | None, list[int]] = {}
     for account_id, owner, current in rows:
@@ -100,7 +109,7 @@ def assign_csms(s: Session) -> int:
         for start in range(0, len(ids), 500):
             s.execute(update(Account).where(Account.id.in_(ids[start:start + 500])).values(csm_user_id=target),
                       execution_options=touches(()))  # the panels show the owner, not the CSM user
-        changed += len(ids)
+        changed += ids
     return changed
 
 

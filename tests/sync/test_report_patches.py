@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, select, update
 
+from console.people import add_user
 from extensions import canary_store
 from scoring import default_model
 from store import panel_views
@@ -280,6 +281,35 @@ def test_a_realtime_change_leaves_the_packs_holding(alpha: Any, reads: list[str]
                               model=model, as_of=WORLD_AS_OF)
     assert summary.accounts == [a["Alpha Good Steady"]]
     _check(store, ws, reads, monkeypatch)
+
+
+def test_a_person_added_moves_accounts_and_the_packs_still_hold(alpha: Any, reads: list[str],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """An admin adds the person an account's owner e-mail names (`console.people.add_user` → `assign_csms`): the
+    account moves to the new CSM, and its facts and the packs are patched (not left stale until the next sync)."""
+    store, ws = alpha
+    a = ws.accounts
+    with store.session(ws.tenant_id) as s:  # the owner is someone not invited yet: no CSM, then prepared
+        moved = s.get(Account, a["Alpha Poor Later"])
+        assert moved is not None
+        moved.owner, moved.csm_user_id = "newcsm@alpha.example", None
+    with store.session(ws.tenant_id) as s:
+        br.prepare_base_reports(s)
+    before = _check(store, ws, reads, monkeypatch)
+    calls = record_calls(monkeypatch, br, ("patch_base_reports", "drop_base_reports"))
+    with store.session(ws.tenant_id) as s:
+        person = add_user(s, "NewCsm@alpha.example", "csm", name="Alpha Newcsm")
+        person_id = person.id
+    assert calls == ["patch_base_reports"]
+    with store.session(ws.tenant_id) as s:
+        assert s.scalar(select(Account.csm_user_id).where(Account.id == a["Alpha Poor Later"])) == person_id
+    after = _check(store, ws, reads, monkeypatch)  # served by the packs, equal to a fresh preparation
+    assert "Alpha Newcsm" in after["health-csm"]["groups"] and "Alpha Newcsm" not in before["health-csm"]["groups"]
+    assert after["health-csm"]["groups"]["Alpha Newcsm"]["accounts"] == 1
+    calls.clear()  # a person whose address owns no account moves nothing: nothing patched
+    with store.session(ws.tenant_id) as s:
+        add_user(s, "nobody@alpha.example", "viewer")
+    assert calls == []
 
 
 def test_a_patch_touches_its_workspace_only(app_factory: Any, database_url: str, reads: list[str],
