@@ -75,6 +75,7 @@ from store.models import (
 )
 from store.queries import live_accounts
 from store.scoping import current_tenant
+from sync.collection import collected_rarely
 from sync.reports import Cohort, ReportError, as_of_day
 
 log = logging.getLogger(__name__)
@@ -253,6 +254,7 @@ def _distribution_dict(d: hb.Distribution) -> dict[str, Any]:
             "band_arr": {k: _round(v) for k, v in d.band_arr.items()}, "histogram": list(d.histogram)}
 
 
+@collected_rarely
 def _health_report(session: Session, *, by: str = "segment", cohort: Cohort = Cohort(), as_of: dt.date | None = None,
                   weeks: int = 12, measures: Sequence[str] = (), poor_weeks: int = 3, of_weeks: int = 4,
                   shared: dict[Any, Any] | None = None) -> dict[str, Any]:
@@ -1192,6 +1194,7 @@ def _adoption_rows(rows: list[ad.FeatureAdoption]) -> list[dict[str, Any]]:
              "users_using": r.users_using, "user_share": _round(r.user_share, 6)} for r in rows]
 
 
+@collected_rarely
 def _adoption_report(session: Session, *, key_features: Sequence[str], login_event: str, cohort: Cohort = Cohort(),
                     as_of: dt.date | None = None, months: int = 6, pack: bool = False) -> dict[str, Any]:
     """Key-feature adoption over the last 30 days by tier class and by start cohort; per calendar month for the
@@ -1606,6 +1609,7 @@ def _product_users(session: Session, keys: Sequence[tuple[int, str]]) -> dict[tu
 
 
 # --- Users: the leaderboard --------------------------------------------------------------------------------------
+@collected_rarely
 def _leaderboard_report(session: Session, *, key_features: Sequence[str], account_id: int | None = None,
                        limit: int = LEADERBOARD, cohort: Cohort = Cohort(), as_of: dt.date | None = None
                        ) -> dict[str, Any]:
@@ -2053,6 +2057,7 @@ def _team_view(facts: _TeamFacts, seen: set[int] | None, role: str, user_id: int
     }
 
 
+@collected_rarely
 def _team_report(session: Session, *, days: int = 30, as_of: dt.date | None = None, role: str = "admin",
                  user_id: int | None = None) -> dict[str, Any]:
     """Per CSM and per team over the `days` up to the report's day, scoped to what `role` may see
@@ -2122,6 +2127,7 @@ def _cohort_key(cohort: Cohort) -> list[Any]:
     return [cohort.segment, cohort.tier, cohort.csm_user_id]
 
 
+@collected_rarely
 def _prepared(session: Session, report: str, params: dict[str, Any], build: Callable[[], dict[str, Any]]
               ) -> dict[str, Any]:
     fingerprint, key = data_fingerprint(session, report), _key(report, params)

@@ -196,3 +196,49 @@ def test_health_reports_sharing_their_benchmarks_and_poor_health_equal_each_comp
     assert len(shared) == 1
     assert together == alone
     assert len(together["csm"]["benchmarks"]) == 1 and len(together["csm"]["persistent_poor"]["accounts"]) == 3
+
+
+def test_every_report_view_is_built_and_read_with_fewer_collections(seeded: Any, monkeypatch: Any) -> None:
+    """A report view makes tens of thousands of short-lived objects at 100k accounts: each is built (and its stored
+    copy read) inside `fewer_collections`, and the collector's thresholds are put back after."""
+    import gc
+
+    from sync import base_reports as br
+    from sync.collection import YOUNG
+
+    store, ws = seeded
+    before = gc.get_threshold()
+    seen: list[tuple[str, int]] = []
+    store_copy, trend_of = br._store, br.hb.trend_of
+
+    def watched_store(*args: Any) -> Any:  # a view just built, its copy stored
+        seen.append(("built", gc.get_threshold()[0]))
+        return store_copy(*args)
+
+    def watched_trend(*args: Any) -> Any:  # inside the Health and Team views
+        seen.append(("health", gc.get_threshold()[0]))
+        return trend_of(*args)
+
+    loads = br.json.loads
+
+    def watched_loads(text: Any) -> Any:  # a stored copy read
+        seen.append(("copy", gc.get_threshold()[0]))
+        return loads(text)
+
+    monkeypatch.setattr(br, "_store", watched_store)
+    monkeypatch.setattr(br.hb, "trend_of", watched_trend)
+    monkeypatch.setattr(br.json, "loads", watched_loads)
+    with store.session(ws.tenant_id) as s:
+        for _ in range(2):  # built, then read from its copy
+            health_report(s, as_of=WORLD_AS_OF)
+            adoption_report(s, key_features=KEY, login_event="Logged In", as_of=WORLD_AS_OF)
+            leaderboard_report(s, key_features=KEY, as_of=WORLD_AS_OF)
+            team_report(s, days=30, as_of=WORLD_AS_OF)
+        _health_report(s, as_of=WORLD_AS_OF)  # computed in the request, as the bench times it
+    monkeypatch.undo()
+    kinds = [kind for kind, _ in seen]
+    # four views built, their four copies read; trends: the Health and Team views' builds and the Health view again
+    assert (kinds.count("built"), kinds.count("copy"), kinds.count("health")) == (4, 4, 3)
+    outside = [(kind, young) for kind, young in seen if young != max(YOUNG, before[0])]
+    assert outside == []
+    assert gc.get_threshold() == before

@@ -58,3 +58,39 @@ def test_cycles_are_still_collected_after() -> None:
         pass
     del a, b
     assert gc.collect() >= 2
+
+
+def test_blocks_of_two_threads_share_the_settings_and_the_last_puts_them_back() -> None:
+    import threading
+
+    before = gc.get_threshold()
+    frozen = gc.get_freeze_count()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen: dict[str, tuple[int, int, int]] = {}
+
+    def first() -> None:
+        with fewer_collections():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with fewer_collections():
+            second_in.set()
+            first_out.wait(5)  # the first block closed while this one is open: its settings still hold
+            seen["inside"] = gc.get_threshold()
+        seen["after"] = gc.get_threshold()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert first_out.is_set() and second_in.is_set()
+    assert seen["inside"][0] == max(YOUNG, before[0])
+    assert seen["after"] == before
+    assert gc.get_freeze_count() == frozen
+    with fewer_collections():  # usable again: the depth went back to 0
+        assert gc.get_threshold()[0] == max(YOUNG, before[0])
+    assert gc.get_threshold() == before
