@@ -2340,6 +2340,16 @@ def _facts_patchable(session: Session, fingerprint: str, accounts: Sequence[int]
                                                accounts)
 
 
+def sources_missing(session: Session) -> bool:
+    """Whether a scored workspace lacks its report sources — the account facts or the usage facts dropped by a
+    change a patch could not follow (`patch_base_reports`), or never prepared — so its report pages would read
+    the snapshots and usage rows until they are prepared again."""
+    if session.scalar(select(HealthSnapshot.id).limit(1)) is None:
+        return False
+    return (session.scalar(select(ReportFactsState.day)) is None
+            or session.scalar(select(UsageFactsState.day)) is None)
+
+
 def drop_base_reports(session: Session) -> None:
     """Every stored copy of the workspace dropped (after a change the fingerprint may not see), and its account
     facts no longer read (until `prepare_base_reports` builds them again)."""
@@ -2351,5 +2361,5 @@ def drop_base_reports(session: Session) -> None:
 
 __all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "fresh_account_facts",
            "health_report", "leaderboard_report", "patch_base_reports", "prepare_base_reports", "refresh_account_facts",
-           "refresh_account_facts_of", "team_report",
+           "refresh_account_facts_of", "sources_missing", "team_report",
            "visible_people", "weekly_counts"]

@@ -280,6 +280,37 @@ def test_a_realtime_change_leaves_the_packs_holding(alpha: Any, reads: list[str]
     summary = process_changes(store, ws.tenant_id, [Change("product", "usage", "prod-good")], adapters={},
                               model=model, as_of=WORLD_AS_OF)
     assert summary.accounts == [a["Alpha Good Steady"]]
+    assert summary.reports_prepared is False  # patched: nothing to prepare again
+    _check(store, ws, reads, monkeypatch)
+
+
+def test_the_first_change_of_a_new_day_prepares_the_dropped_sources_again(alpha: Any, reads: list[str],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real-time change scored on the day after the sources' (the first change of a new day, before its score run)
+    moves every account's latest day: the rescore drops the sources, and the job prepares them again, so the pages
+    read the packs of the new day, not the snapshots; the next change of that day is patched."""
+    store, ws = alpha
+    a, model = ws.accounts, default_model()
+    later = WORLD_AS_OF + dt.timedelta(days=1)
+    with store.session(ws.tenant_id) as s:
+        s.add(SourceLink(system="product", external_id="prod-renewing", account_id=a["Alpha Poor Renewing"],
+                         name="Renewing", method="product", reason="the product's account id"))
+    # (its score of the sources' day first: the seeded snapshots' parts are not a score's to start from)
+    score_tenant(store, ws.tenant_id, model, WORLD_AS_OF, only=[a["Alpha Poor Renewing"]])
+    prepared = record_calls(monkeypatch, br, ("prepare_base_reports",))
+    summary = process_changes(store, ws.tenant_id, [Change("product", "usage", "prod-renewing")], adapters={},
+                              model=model, as_of=later)
+    assert summary.accounts == [a["Alpha Poor Renewing"]]
+    assert summary.reports_prepared is True and prepared == ["prepare_base_reports"]
+    with store.session(ws.tenant_id) as s:
+        assert br.as_of_day(s) == later
+        assert s.scalar(select(ReportFactsState.day)) in (later, later.isoformat())
+        assert br.sources_missing(s) is False
+    _check(store, ws, reads, monkeypatch)
+    prepared.clear()  # (the check's own fresh preparation, rolled back)
+    summary = process_changes(store, ws.tenant_id, [Change("product", "usage", "prod-renewing")], adapters={},
+                              model=model, as_of=later)
+    assert summary.reports_prepared is False and prepared == []
     _check(store, ws, reads, monkeypatch)
 
 
