@@ -67,6 +67,10 @@ REALTIME = os.environ.get("BENCH_BASE_REALTIME", "1")
 REALTIME_BEFORE = os.environ.get("BENCH_BASE_REALTIME_BEFORE", "1") == "1"
 """Beside them, the same rescore dropping every source (as before the patch) and the pages' first requests then
 (from the snapshots and monthly rows: tens of seconds to minutes at 100,000 accounts)."""
+REALTIME_NEW_DAY = os.environ.get("BENCH_BASE_REALTIME_NEW_DAY", "1") == "1"
+"""Last, the first change of a new day: one account rescored on the day after (every account's latest day moves,
+so the rescore drops the sources) and the real-time job's preparation after it (`sync.realtime`), timed, then the
+pages of the new day."""
 TEAM_ONLY = os.environ.get("BENCH_BASE_TEAM_ONLY", "") not in ("", "0")
 """Only the prepare and the Team lines (every window as an admin, a manager and a CSM see it, computed in the
 request from the pack), none of the others."""
@@ -402,18 +406,49 @@ def realtime(store: Any, accounts: int, model: Any) -> None:
         cpu50 = percentiles([c for _, c in times])[0] if times else 0.0
         print(f"  {'after it, ' + label:52} page p50 {p50:8.1f} ms  p95 {p95:8.1f} ms (first {opened[0]:.1f})  |  "
               f"computed p50 {c50:8.1f}  p95 {c95:8.1f}  CPU p50 {cpu50:8.1f}")
-    if not REALTIME_BEFORE:
-        return
+    if REALTIME_BEFORE:
+        dropped(store, sh, br, chosen[2], pages, run, rescore)
+    if REALTIME_NEW_DAY:
+        new_day(store, model, chosen[0], pages, run, percentiles)
+
+
+def dropped(store: Any, sh: Any, br: Any, one: int, pages: dict[str, Any], run: Any, rescore: Any) -> None:
+    """The same rescore dropping every source, as before the patch, and each page's first request then."""
     patch = sh.patch_base_reports
     sh.patch_base_reports = lambda session, _model, _ids: br.drop_base_reports(session)
     try:
-        rescore("every source dropped, as before", chosen[2])
+        rescore("every source dropped, as before", one)
     finally:
         sh.patch_base_reports = patch
     for label, (page, _computed, kwargs) in pages.items():
         first = run(page, kwargs)
         print(f"  {'after it (dropped), ' + label:52} page's first request {first[0]:10.1f} ms "
               f"(CPU {first[1]:.1f}), then its copy {run(page, kwargs)[0]:.1f} ms")
+
+
+def new_day(store: Any, model: Any, one: int, pages: dict[str, Any], run: Any, percentiles: Any) -> None:
+    """The first change of the day after: the rescore (which drops the sources: every account's latest day moves)
+    and the real-time job's preparation after it (`sync.realtime._prepare_dropped_reports`), then each page of the
+    new day (its first request builds its copy from the packs) and its view computed in the request."""
+    from sync import health as sh
+    from sync.realtime import _prepare_dropped_reports
+
+    later = AS_OF + dt.timedelta(days=1)
+    wall, cpu = time.perf_counter(), time.process_time()
+    sh.score_tenant(store, 1, model, later, only=[one])
+    rescored = time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter(), time.process_time()
+    prepared = _prepare_dropped_reports(store, 1, model)
+    print(f"  realtime: the first change of a new day: rescore {rescored[0]:.2f} s (CPU {rescored[1]:.2f}), then "
+          f"the job's preparation ({'ran' if prepared else 'NOT needed'}) {time.perf_counter() - wall:.1f} s "
+          f"(CPU {time.process_time() - cpu:.1f})   [load {os.getloadavg()[0]:.2f}]")
+    for label, (page, computed, kwargs) in pages.items():
+        opened = [run(page, kwargs)[0] for _ in range(RUNS)]
+        times = [run(computed, kwargs) for _ in range(COMPUTED_RUNS)]
+        p50, p95 = percentiles(opened)
+        c50, c95 = percentiles([t for t, _ in times]) if times else (0.0, 0.0)
+        print(f"  {'new day, ' + label:52} page p50 {p50:8.1f} ms  p95 {p95:8.1f} ms (first {opened[0]:.1f})  |  "
+              f"computed p50 {c50:8.1f}  p95 {c95:8.1f}")
 def team_lines(run: Any, cpu_timings: Any, csm: int | None, manager: int | None) -> None:
     """The Team report computed in the request (the pack's, on the latest scored day) over every window the page
     offers, as an admin, the manager with the most reports and the CSM with the most accounts see it."""
