@@ -16,7 +16,8 @@ from sqlalchemy import select
 
 from console.charts import Chart, Series
 from console.views import _store, console, who
-from store.models import Account, User
+from store.models import Account
+from sync.base_reports import cohort_choices
 from sync.reports import RATIOS, Cohort, ReportError, figure_accounts, parse_day, renewals, revenue
 from sync.revenue import RevenueError, record_call
 
@@ -50,13 +51,8 @@ def _as_of() -> dt.date | None:
 
 
 def _filters(session: Any) -> dict[str, Any]:
-    """The values the cohort filter offers: segments and tiers in use, the CSMs."""
-    return {
-        "segments": sorted(v for v in session.scalars(select(Account.segment).distinct()) if v),
-        "tiers": sorted(v for v in session.scalars(select(Account.tier).distinct()) if v),
-        "csms": list(session.execute(select(User.id, User.name, User.email).where(User.role.in_(("csm", "manager")))
-                                     .order_by(User.email)).all()),
-    }
+    """The values the cohort filter offers: segments and tiers in use, the CSMs (`cohort_choices`: a stored copy)."""
+    return cohort_choices(session)
 
 
 def _pct(value: float | None) -> float | None:

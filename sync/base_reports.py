@@ -2104,6 +2104,7 @@ READS = {
     "adoption": ("snapshots", "usage", "accounts", "subscriptions", "contacts", "product_users", "epoch"),
     "users": ("snapshots", "usage", "accounts", "product_users", "epoch"),
     "team": ("snapshots", "accounts", "tasks", "alerts", "people", "epoch"),
+    "filters": ("accounts", "people"),
 }
 """The tables each report reads (`_sources`); its copies hold while their aggregates are unchanged."""
 
@@ -2208,6 +2209,22 @@ def _team_params(days: int, day: dt.date, role: str, user_id: int | None) -> dic
     return {"days": days, "day": day, "scope": scope}
 
 
+def _cohort_choices(session: Session) -> dict[str, Any]:
+    return {
+        "segments": sorted(v for v in session.scalars(select(Account.segment).distinct()) if v),
+        "tiers": sorted(v for v in session.scalars(select(Account.tier).distinct()) if v),
+        "csms": [list(row) for row in session.execute(select(User.id, User.name, User.email).where(
+            User.role.in_(("csm", "manager"))).order_by(User.email))],
+    }
+
+
+def cohort_choices(session: Session) -> dict[str, Any]:
+    """What every report page's cohort filter offers — the segments and tiers in use, the CSMs and managers
+    ([id, name, e-mail]) — from its stored copy while the accounts and people are unchanged (two passes over the
+    accounts otherwise: ~0.1 s each at 100,000 on PostgreSQL)."""
+    return _prepared(session, "filters", {}, lambda: _cohort_choices(session))
+
+
 def prepare_base_reports(session: Session, model: HealthModel | None = None, ahead: Any = None) -> int:
     """What a worker runs after a sync or a score run: every stored copy dropped, then the pages' default views
     built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base), and Team over each of
@@ -2233,6 +2250,7 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None, ahe
     # and the whole base's adoption pack from the counts this view computes
     adoption_report(session, key_features=signals.key_features, login_event=signals.login_event, pack=True)
     leaderboard_report(session, key_features=signals.key_features)
+    cohort_choices(session)
     scopes: list[tuple[str, int | None]] = [("admin", None), *((role, uid) for role, uid in session.execute(
         select(User.role, User.id).where(User.role.in_(("csm", "manager"))).order_by(User.id)))]
     seen = {(role, uid): visible_people(session, role, uid or 0) for role, uid in scopes}
@@ -2242,7 +2260,7 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None, ahe
         for role, uid in scopes:
             _store(session, "team", _key("team", _team_params(days, facts.day, role, uid)), fingerprint,
                    _team_view(facts, seen[(role, uid)], role, uid))
-    return len(BY) + 2 + len(TEAM_DAYS) * len(scopes)
+    return len(BY) + 3 + len(TEAM_DAYS) * len(scopes)
 
 
 def patch_base_reports(session: Session, model: HealthModel | None, accounts: Iterable[int]) -> bool:
@@ -2359,7 +2377,7 @@ def drop_base_reports(session: Session) -> None:
     session.execute(delete(UsageFactsState))
 
 
-__all__ = ["BY", "TEAM_DAYS", "adoption_report", "data_fingerprint", "drop_base_reports", "fresh_account_facts",
-           "health_report", "leaderboard_report", "patch_base_reports", "prepare_base_reports", "refresh_account_facts",
-           "refresh_account_facts_of", "sources_missing", "team_report",
-           "visible_people", "weekly_counts"]
+__all__ = ["BY", "TEAM_DAYS", "adoption_report", "cohort_choices", "data_fingerprint", "drop_base_reports",
+           "fresh_account_facts", "health_report", "leaderboard_report", "patch_base_reports", "prepare_base_reports",
+           "refresh_account_facts", "refresh_account_facts_of", "sources_missing", "team_report", "visible_people",
+           "weekly_counts"]

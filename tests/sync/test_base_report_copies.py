@@ -26,8 +26,9 @@ __all__ = ["console_app"]
 MODEL = default_model()
 MEASURES = sorted(MODEL.measures)
 KEYS, LOGIN = MODEL.signals.key_features, MODEL.signals.login_event
-PREPARED = 4 + 1 + 1 + 4 * 4
-"""Health by 4 dimensions, Adoption, Users, Team over 4 windows for 4 scopes (everyone, a manager, two CSMs)."""
+PREPARED = 4 + 1 + 1 + 1 + 4 * 4
+"""Health by 4 dimensions, Adoption, Users, the cohort filter's choices, Team over 4 windows for 4 scopes
+(everyone, a manager, two CSMs)."""
 
 
 @pytest.fixture
@@ -204,8 +205,8 @@ def test_a_score_run_prepares_the_copies_and_a_partial_run_drops_them(store: Sto
         tenant, _ = create_tenant(s, "acme", "Acme CS")
     ids = _world(store, tenant.id)
     score_tenant(store, tenant.id, MODEL, TODAY)
-    with store.session(tenant.id) as s:  # no users: Team for everyone only
-        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 4 + 1 + 1 + 4
+    with store.session(tenant.id) as s:  # no users: Team for everyone only (and the cohort filter's choices)
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 4 + 1 + 1 + 1 + 4
         users = br.leaderboard_report(s, key_features=KEYS)
         assert users == br._leaderboard_report(s, key_features=KEYS)
         assert {u["account_id"] for u in users["users"]} == {ids["steady"], ids["falling"]}
@@ -215,10 +216,52 @@ def test_a_score_run_prepares_the_copies_and_a_partial_run_drops_them(store: Sto
     with store.session(tenant.id) as s:
         adoption = br.adoption_report(s, key_features=KEYS, login_event=LOGIN)
         assert adoption == br._adoption_report(s, key_features=KEYS, login_event=LOGIN)
-        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 10
+        assert s.scalar(select(func.count()).select_from(ReportCopy)) == 11
     # rescored in place: the copies of the views that read scores dropped (the report sources patched:
-    # tests/sync/test_report_patches.py); the Users copy (no score in it) kept, and still what is computed
+    # tests/sync/test_report_patches.py); the Users copy and the cohort filter's (no score in them) kept, and
+    # still what is computed
     score_tenant(store, tenant.id, MODEL, TODAY, only=[ids["falling"]])
     with store.session(tenant.id) as s:
-        assert list(s.scalars(select(ReportCopy.report))) == ["users"]
+        assert sorted(s.scalars(select(ReportCopy.report))) == ["filters", "users"]
         assert br.leaderboard_report(s, key_features=KEYS) == br._leaderboard_report(s, key_features=KEYS)
+        assert br.cohort_choices(s) == br._cohort_choices(s)
+
+
+def test_the_cohort_filter_choices_are_a_copy_until_an_account_or_person_changes(two: Any,
+                                                                                 monkeypatch: pytest.MonkeyPatch
+                                                                                 ) -> None:
+    """Every report page's cohort filter (segments and tiers in use, CSMs and managers) is read from a stored copy
+    (the prepare stores it), built again when an account or a person changes, per workspace."""
+    from store.models import Account, User
+
+    store, alpha, beta = two
+    built: list[int] = []
+    choices = br._cohort_choices
+
+    def counting(s: Any) -> dict[str, Any]:
+        built.append(1)
+        return choices(s)
+
+    monkeypatch.setattr(br, "_cohort_choices", counting)
+    with store.session(alpha.tenant_id) as s:
+        br.prepare_base_reports(s, MODEL)
+    assert len(built) == 1
+    with store.session(alpha.tenant_id) as s:
+        first = br.cohort_choices(s)
+        assert first == choices(s) and len(built) == 1  # the copy, equal to the accounts' values
+        assert first["csms"] == [[u.id, u.name, u.email] for u in s.scalars(
+            select(User).where(User.role.in_(("csm", "manager"))).order_by(User.email))]
+        account = s.get(Account, alpha.accounts["Alpha Good Steady"])
+        assert account is not None
+        account.segment, account.tier = "Strategic", "platinum"
+    with store.session(alpha.tenant_id) as s:
+        moved = br.cohort_choices(s)
+        assert len(built) == 2 and "Strategic" in moved["segments"] and "platinum" in moved["tiers"]
+        assert moved == choices(s) and len(built) == 2
+        s.add(User(tenant_id=alpha.tenant_id, email="new.csm@alpha.example", name="New Csm", role="csm"))
+    with store.session(alpha.tenant_id) as s:
+        assert [c[1] for c in br.cohort_choices(s)["csms"]].count("New Csm") == 1 and len(built) == 3
+        assert br.cohort_choices(s) == choices(s) and len(built) == 3
+    with store.session(beta.tenant_id) as s:  # the other workspace's own values, never alpha's
+        other = br.cohort_choices(s)
+        assert "Strategic" not in other["segments"] and "New Csm" not in [c[1] for c in other["csms"]]
