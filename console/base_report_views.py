@@ -12,11 +12,13 @@ computed on its first request and stored for the next (`sync.base_reports`, *Pre
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
-from flask import abort, current_app, render_template, request
+from flask import Response, abort, current_app, render_template, request
 
-from console.charts import Chart, Series
+from console.charts import Chart, Series, _cell
 from console.report_views import _as_of, _cohort, _csv, _filters, _one
 from console.views import _store, console, who
 from extensions import health_model
@@ -28,6 +30,9 @@ BAND_NAMES = {"good": "Good", "average": "Average", "poor": "Poor", "unscored": 
 BY_NAMES = {"segment": "Segment", "tier": "Tier", "stage": "Lifecycle stage", "csm": "CSM"}
 MAX_LINES = 8
 """Trend lines drawn per chart (the groups with the most accounts); the table and CSV hold the same lines."""
+POOR_LISTED = 25
+"""Persistently poor accounts listed on the Health page, the most poor weeks first (tens of thousands at 100,000
+accounts: a page of megabytes); its CSV and the API list them all."""
 
 
 def _pct(value: float | None) -> float | None:
@@ -116,11 +121,26 @@ def report_health() -> Any:
     by = request.args.get("by", "segment")
     me, report, filters = _report(health_report, by=by, cohort=_cohort(), as_of=_as_of(),
                                   measures=sorted(health_model(current_app).measures))
+    if request.args.get("csv") == "persistent-poor":
+        return _poor_csv(report["persistent_poor"]["accounts"])
     charts = health_charts(report)
     if request.args.get("csv"):
         return _csv(_one(charts, request.args["csv"]))
     return render_template("console/report_health.html", me=me, report=report, charts=charts, filters=filters,
-                           args=request.args, by_names=BY_NAMES, by_choices=list(BY), bands=BAND_NAMES)
+                           args=request.args, by_names=BY_NAMES, by_choices=list(BY), bands=BAND_NAMES,
+                           poor_listed=POOR_LISTED)
+
+
+def _poor_csv(accounts: list[dict[str, Any]]) -> Response:
+    """Every persistently poor account as CSV: id, name, how many poor weeks, which (ISO dates, space-separated)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["Account id", "Account", "Poor weeks", "Weeks of"])
+    for p in accounts:
+        writer.writerow([p["account_id"], _cell(p["name"]), len(p["poor_weeks"]), " ".join(p["poor_weeks"])])
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=canary-persistent-poor.csv"
+    return response
 
 
 @console.get("/reports/adoption")
