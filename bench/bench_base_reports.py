@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_reports import timings  # noqa: E402
-from bench.workspace import AS_OF, NOW, Raw, fill, migration_0019, new_database  # noqa: E402
+from bench.workspace import AS_OF, NOW, Raw, fill, migration_0019, new_database, served_pages  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000,100000").split(",") if x]
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
@@ -217,7 +217,7 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
                 return uf.refresh_usage_facts(s, keys, login)
 
         if REALTIME == "only":
-            realtime(store, accounts, model)
+            realtime(store, accounts, model, url)
             store.dispose()
             return {}
         floor_p50, floor_p95 = timings(floor, RUNS)
@@ -260,6 +260,7 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
             p50, p95 = timings(lambda fn=stored, kw=kwargs: run(fn, **kw), RUNS)
             print(f"  {labels[name] + ', after a sync':52} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  "
                   f"({p95 / floor_p95:.1f}x floor)")
+        served(url, store, "after a sync")
         for name, (_, computed, kwargs) in reports.items() if COMPUTED_RUNS else ():
             p50, p95 = timings(lambda fn=computed, kw=kwargs: run(fn, **kw), COMPUTED_RUNS)
             print(f"  {labels[name] + ', computed in the request':52} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  "
@@ -322,12 +323,12 @@ def bench(accounts: int, admin_url: str | None = None) -> dict[str, Any]:
                   f"from the monthly rows p50 {r50:8.1f}  p95 {r95:8.1f}  CPU p50 {rcpu50:8.1f}  (equal: {same})")
         found = {name: run(stored, **kwargs) for name, (stored, _, kwargs) in reports.items()}
         if REALTIME == "1":
-            realtime(store, accounts, model)
+            realtime(store, accounts, model, url)
         store.dispose()
         return found
 
 
-def realtime(store: Any, accounts: int, model: Any) -> None:
+def realtime(store: Any, accounts: int, model: Any, url: str) -> None:
     """A real-time change: one account rescored as of the latest scored day (`score_tenant(only=[id])`, what
     `sync.realtime.process_changes` runs after its fetch), which patches the report sources
     (`patch_base_reports`); then the pages: health (by segment), team (30 days, admin), adoption (whole base),
@@ -406,10 +407,12 @@ def realtime(store: Any, accounts: int, model: Any) -> None:
         cpu50 = percentiles([c for _, c in times])[0] if times else 0.0
         print(f"  {'after it, ' + label:52} page p50 {p50:8.1f} ms  p95 {p95:8.1f} ms (first {opened[0]:.1f})  |  "
               f"computed p50 {c50:8.1f}  p95 {c95:8.1f}  CPU p50 {cpu50:8.1f}")
+    served(url, store, "after it")
     if REALTIME_BEFORE:
         dropped(store, sh, br, chosen[2], pages, run, rescore)
     if REALTIME_NEW_DAY:
         new_day(store, model, chosen[0], pages, run, percentiles)
+        served(url, store, "new day")
 
 
 def dropped(store: Any, sh: Any, br: Any, one: int, pages: dict[str, Any], run: Any, rescore: Any) -> None:
@@ -449,6 +452,15 @@ def new_day(store: Any, model: Any, one: int, pages: dict[str, Any], run: Any, p
         c50, c95 = percentiles([t for t, _ in times]) if times else (0.0, 0.0)
         print(f"  {'new day, ' + label:52} page p50 {p50:8.1f} ms  p95 {p95:8.1f} ms (first {opened[0]:.1f})  |  "
               f"computed p50 {c50:8.1f}  p95 {c95:8.1f}")
+def served(url: str, store: Any, when: str) -> None:
+    """The Health, Adoption, Users and Team pages as the console serves them (`bench.workspace.served_pages`): each
+    default view, Health by tier, a CSM's cohort (Health, Adoption) and Team over 365 days."""
+    csm = _a_csm(store)
+    served_pages(url, store, when, RUNS, [
+        "/reports/health", "/reports/health?by=tier", f"/reports/health?csm={csm or ''}", "/reports/adoption",
+        f"/reports/adoption?csm={csm or ''}", "/reports/users", "/reports/team", "/reports/team?days=365"])
+
+
 def team_lines(run: Any, cpu_timings: Any, csm: int | None, manager: int | None) -> None:
     """The Team report computed in the request (the pack's, on the latest scored day) over every window the page
     offers, as an admin, the manager with the most reports and the CSM with the most accounts see it."""

@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.workspace import AS_OF, NOW, Raw, fill, new_database  # noqa: E402
+from bench.workspace import AS_OF, NOW, Raw, fill, new_database, served_pages  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_REPORTS_SIZES", "10000,100000").split(",") if x]
 DATABASES = [x for x in os.environ.get("BENCH_REPORTS_DATABASES", "sqlite,postgresql").split(",") if x]
@@ -157,6 +157,10 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
         prepared.sort()
         print(f"  {'worker: timeline and p(band) after a sync':48} p50 {statistics.median(prepared):8.1f} ms  "
               f"max {prepared[-1]:8.1f} ms  (not a page)")
+        sync_then_worker()  # the pages as the console serves them, after a sync (the worker prepared)
+        served_pages(url, store, "after a sync", RUNS, ["/reports/revenue", "/reports/revenue?csm=10",
+                                                        "/reports/revenue/accounts?month=2026-10&figure=churn",
+                                                        "/reports/renewals"])
         store.dispose()
 
 

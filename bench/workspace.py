@@ -15,6 +15,7 @@ import importlib.util
 import json
 import random
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,44 @@ def migration_0019() -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def served_pages(url: str, store: Any, when: str, runs: int, paths: Sequence[str]) -> None:
+    """Report pages as the console serves them: the Flask app through its WSGI test client (the sign-in check, the
+    report, the cohort filter, charts and template; no socket; the templates compiled first, as a server process has
+    them after its first pages), signed in as the workspace's first admin. Prints
+    each path's p50 / p95 over `runs` requests, the first included (a view nobody prepared is computed and stored
+    on it), and the page's size."""
+    from sqlalchemy import select
+
+    from app import create_app
+    from extensions import canary_store
+    from store.models import User
+
+    with store.session(1) as s:
+        admin = s.execute(select(User.id, User.session_epoch).where(User.role == "admin").order_by(User.id)
+                          .limit(1)).first()
+    if admin is None:
+        print(f"  pages served ({when}): no admin in the workspace, not timed")
+        return
+    app = create_app({"SECRET_KEY": "bench-secret-key-0123456789abcdef", "DATABASE_URL": url, "COOKIE_SECURE": False})
+    for name in app.jinja_env.list_templates(filter_func=lambda n: n.startswith("console/")):
+        app.jinja_env.get_template(name)  # compiled once per process, as a server has them after its first pages
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session.update({"uid": admin.id, "tid": 1, "epoch": admin.session_epoch, "seen": int(time.time()),
+                        "sid": "bench", "csrf": "bench"})
+    for path in paths:
+        took, size = [], 0
+        for _ in range(runs):
+            wall = time.perf_counter()
+            response = client.get(path)
+            took.append((time.perf_counter() - wall) * 1000)
+            if response.status_code != 200:
+                raise SystemExit(f"{path}: HTTP {response.status_code}: {response.get_data(as_text=True)[:300]}")
+            size = len(response.data)
+        ordered = sorted(took)
+        p50, p95 = ordered[len(ordered) // 2], ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        print(f"  {'page served (' + when + ') ' + path:64} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms "
+              f"(first {took[0]:.1f}; {size / 1024:,.0f} KiB)")
+    canary_store(app).dispose()
