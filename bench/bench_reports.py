@@ -20,6 +20,9 @@ Beside them, the floor measured in the same run: one SQL pass summing every subs
 Goal (issue 16): every report p95 < 300 ms at 100,000 accounts on PostgreSQL and < 1 s on SQLite.
 
     BENCH_REPORTS_SIZES=10000,100000 BENCH_REPORTS_DATABASES=sqlite,postgresql python bench/bench_reports.py
+
+With ``BENCH_REPORTS_PG_URL=<admin URL>`` the PostgreSQL workspace is kept in a database ``reports_<accounts>`` on
+that server and reused by the next run (filled and rebuilt once).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ SIZES = [int(x) for x in os.environ.get("BENCH_REPORTS_SIZES", "10000,100000").s
 DATABASES = [x for x in os.environ.get("BENCH_REPORTS_DATABASES", "sqlite,postgresql").split(",") if x]
 RUNS = int(os.environ.get("BENCH_REPORTS_RUNS", "7"))
 GOAL_MS = {"SQLite": 1000, "PostgreSQL": 300}
+PG_URL = os.environ.get("BENCH_REPORTS_PG_URL")
+"""An admin URL of a running PostgreSQL server: its database ``reports_<accounts>`` is filled once and kept for the
+next run (migrated to the head first) instead of a throwaway cluster's."""
 
 
 def history(target: Path | str, accounts: int) -> int:
@@ -94,19 +100,25 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
 
     backend = "PostgreSQL" if admin_url else "SQLite"
     with tempfile.TemporaryDirectory() as tmp:
-        target, url = new_database(tmp, "reports", admin_url)
+        kept = _kept(accounts, admin_url)
+        target, url = (kept[0], kept[0]) if kept is not None else new_database(tmp, "reports", admin_url)
         started = time.perf_counter()
-        fill(target, accounts)
-        past = history(target, accounts)
+        if kept is None or kept[1]:
+            fill(target, accounts)
+            history(target, accounts)
         store = Store(url)
-        print(f"reports on {backend}: {accounts:,} accounts, {accounts + past:,} subscriptions, filled in "
-              f"{time.perf_counter() - started:.0f} s (setup, not measured)")
-        started = time.perf_counter()
         with store.session(1) as s:
-            ids = [a for a in s.scalars(select(Subscription.account_id).distinct()) if a is not None]
-            movements = refresh(s, ids)
-        print(f"  rebuild (term ends and {movements:,} movements, once after an upgrade)  "
-              f"{time.perf_counter() - started:8.2f} s")
+            subscriptions = s.scalar(select(func.count(Subscription.id)))
+        print(f"reports on {backend}: {accounts:,} accounts, {subscriptions:,} subscriptions, "
+              + (f"filled in {time.perf_counter() - started:.0f} s" if kept is None or kept[1] else
+                 "kept from an earlier run") + " (setup, not measured)")
+        started = time.perf_counter()
+        if kept is None or kept[1]:  # (a kept database has its movements from the run that filled it)
+            with store.session(1) as s:
+                ids = [a for a in s.scalars(select(Subscription.account_id).distinct()) if a is not None]
+                movements = refresh(s, ids)
+            print(f"  rebuild (term ends and {movements:,} movements, once after an upgrade)  "
+                  f"{time.perf_counter() - started:8.2f} s")
 
         def floor() -> Any:
             with store.session(1) as s:
@@ -164,9 +176,30 @@ def bench(accounts: int, admin_url: str | None = None) -> None:
         store.dispose()
 
 
+def _kept(accounts: int, admin_url: str | None) -> tuple[str, bool] | None:
+    """With `PG_URL`, the kept database's URL (created and migrated) and whether it is new (to be filled)."""
+    if admin_url is None or PG_URL is None:
+        return None
+    import psycopg
+
+    from store.migrate import upgrade
+
+    name = f"reports_{accounts}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        new = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+        if new:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    return url, new
+
+
 def main() -> None:
     for database in DATABASES:
-        if database == "postgresql":
+        if database == "postgresql" and PG_URL is not None:
+            for n in SIZES:
+                bench(n, PG_URL)
+        elif database == "postgresql":
             from tests.pg import postgres_server
 
             with postgres_server() as admin:
