@@ -143,3 +143,24 @@ def test_a_timeline_read_back_from_bytes_answers_as_the_one_built() -> None:
     assert TIMELINE.renewals and TIMELINE.open_terms and any(t.versions for t in book())
     with pytest.raises(ValueError, match="not a stored ARR timeline"):
         ArrTimeline.loads(b"PK\x03\x04 not a zip")
+
+
+def test_every_accounts_arr_on_a_day_is_kept_read_only_for_the_last_days_asked() -> None:
+    """`cents_all`: a revenue page asks for the same month ends on every request; the timeline keeps the last
+    `CENTS_DAYS_KEPT` days' arrays (read-only, equal to a fresh search), the oldest dropped first."""
+    import datetime as dt
+
+    from analytics import timeline as tl
+
+    fresh = build_timeline(tl.TermColumns.from_terms(book()))
+    kept = build_timeline(tl.TermColumns.from_terms(book()))
+    days = [d("2024-12-31") + dt.timedelta(days=45 * i) for i in range(tl.CENTS_DAYS_KEPT + 3)]
+    first = kept.cents_all(days[0])
+    assert kept.cents_all(days[0]) is first and not first.flags.writeable
+    with pytest.raises(ValueError):
+        first[0] = 1
+    for day in days:
+        assert kept.cents_all(day).tolist() == fresh._cents_at(fresh._base | day.toordinal()).tolist()
+    assert len(kept._cents_days) == tl.CENTS_DAYS_KEPT
+    assert days[0].toordinal() not in kept._cents_days and days[-1].toordinal() in kept._cents_days
+    assert kept.cents_all(days[0]) is not first and kept.cents_all(days[0]).tolist() == first.tolist()
