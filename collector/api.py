@@ -8,6 +8,11 @@ Limits, each with a clear answer: 500 KB per request and ``COLLECTOR_MAX_BATCH_M
 messages per batch (413); ``COLLECTOR_RATE_PER_SECOND`` requests per write key with bursts of
 ``COLLECTOR_RATE_BURST`` (429 with ``Retry-After``); at most ``COLLECTOR_REJECTIONS_LISTED``
 rejections named in an answer, ``rejectedCount`` giving them all.
+
+Accept, then fold (`collector.inbox`): the answer comes once the batch's message ids are claimed and its
+messages stored in the inbox; the fold job (`jobs.submit_fold`) folds them into accounts, users and usage a
+moment later, then hands the accounts to the real-time path (``REALTIME_USAGE``). ``COLLECTOR_FOLD = "request"``
+folds within the request instead (one-process tools and tests that read usage right after posting).
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from collector.ingest import REJECTIONS_LISTED, ingest
+from collector.inbox import accept
+from collector.ingest import REJECTIONS_LISTED
 from collector.jsonbody import decode
 from collector.limits import RateLimiter, retry_after
 from collector.messages import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, BatchError, BatchTooLarge, parse_batch
 from extensions import canary_store, health_model
+from jobs import submit_fold
+from jobs.work import fold_job
 from store.tenants import tenant_for_write_key
 
 collector = Blueprint("collector", __name__, url_prefix="/v1")
@@ -68,23 +76,6 @@ def _read_json() -> Any:
         raise BatchError(f"the body is not valid JSON: {exc}") from exc
 
 
-def _rescore_soon(tenant_id: int, account_ids: set[int]) -> None:
-    """Hand the batch's accounts to the real-time path (`jobs.submit_changes`): their usage changed.
-    Not before the workspace's first score (which backfills its history from everything collected)."""
-    from sqlalchemy import select
-
-    from jobs import submit_changes
-    from store.models import HealthSnapshot, SourceLink
-    from sync.changes import Change
-
-    with canary_store().session(tenant_id) as s:
-        if s.scalar(select(HealthSnapshot.id).limit(1)) is None:
-            return
-        refs = sorted(set(s.scalars(select(SourceLink.external_id).where(
-            SourceLink.system == "product", SourceLink.account_id.in_(sorted(account_ids))))))
-    submit_changes(current_app, tenant_id, [Change("product", "usage", ref) for ref in refs])
-
-
 def _handle(wrap_single: str | None) -> tuple[Response, int]:
     tenant_id = _tenant_id()
     if tenant_id is None:
@@ -110,9 +101,12 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
     except BatchError as exc:
         return _error(400, str(exc))
     milestones = frozenset(health_model().signals.milestones)
-    result = ingest(canary_store(), tenant_id, good, bad, milestones=milestones)
-    if result.usage_accounts and config.get("REALTIME_USAGE"):
-        _rescore_soon(tenant_id, result.usage_accounts)
+    result = accept(canary_store(), tenant_id, good, bad, milestones=milestones)
+    if result.accepted:
+        if config.get("COLLECTOR_FOLD", "background") == "request":
+            fold_job(current_app, tenant_id)
+        else:
+            submit_fold(current_app, tenant_id)
     body = result.as_dict(listed=int(config.get("COLLECTOR_REJECTIONS_LISTED", REJECTIONS_LISTED)))
     if result.accepted == 0 and result.duplicates == 0 and result.rejected:
         return jsonify(body), 400
