@@ -145,7 +145,7 @@ def accept(store: Store, tenant_id: int, messages: list[Message], rejected: list
                 result.duplicates = len(usable) - len(fresh)
                 result.accepted = len(fresh)
                 if fresh:
-                    session.execute(insert(CollectorInbox.__table__), {
+                    session.execute(insert(cast(Table, CollectorInbox.__table__)), {
                         "tenant_id": tenant_id, "messages": len(fresh), "payload": encode_messages(fresh, kinds),
                         "received_at": received_at or dt.datetime.now(dt.UTC)})
         if not retry:
