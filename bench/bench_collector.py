@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jobs
 from app import create_app
-from extensions import canary_store
+from extensions import canary_store, health_model
 from sandbox.core import LoopbackServer
 from store.migrate import upgrade
 from store.models import CollectorInbox, UsageDaily
@@ -67,6 +67,8 @@ def through_collector(bodies: list[tuple[bytes, int]], tmp: Path) -> tuple[float
     app = create_app({"TESTING": True, "SECRET_KEY": "bench-secret-key-0123456789", "DATABASE_URL": url})
     with canary_store(app).session() as s:
         create_tenant(s, "bench", "Bench", write_key=KEY)
+    with app.app_context():
+        health_model()  # read once per process (the shipped model's YAML), as a server has it before its requests
     if os.environ.get("BENCH_COLLECTOR_FREEZE", "1") == "1":
         # As `canary serve` does before forking its workers (`cli.serve._pre_fork`): what loading the app made
         # is moved out of the cyclic collector's reach, so a full collection walks only what requests make.

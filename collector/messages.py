@@ -593,12 +593,14 @@ def _fast_plain(plain: _PlainMessage, index: int, now: dt.datetime) -> Message |
     when = None
     for value in (plain.timestamp, plain.originalTimestamp):
         if value is not None and value is not unset:
-            try:
-                value = parse_timestamp(value)
-            except ValidationError:
+            try:  # `parse_timestamp`, its usual case first: an ISO time in UTC
+                stamp = dt.datetime.fromisoformat(value)
+                if stamp.tzinfo is not dt.UTC:
+                    stamp = parse_timestamp(value)
+            except (ValueError, ValidationError):
                 return None
             if when is None:
-                when = value
+                when = stamp
     if not (user_id or anonymous_id) or (kind == "track" and not event) or (kind == "group" and not group_id):
         return None
     if traits and _stored_value_errors({"type": kind, "traits": traits, "properties": properties,
