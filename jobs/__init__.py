@@ -11,6 +11,7 @@ door to its fold job (`collector.inbox`), coalesced per workspace.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +28,7 @@ class InlineQueue:
     """Runs submitted work in order on one thread of this process (no broker needed)."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canary-jobs")
         self._lock = threading.Lock()
         self._pending: list[Future[Any]] = []
@@ -60,7 +62,7 @@ def real_app(app: Any) -> Any:
 
 def queue_of(app: Any) -> InlineQueue:
     queue = app.extensions.get(QUEUE_KEY)
-    if queue is None:
+    if queue is None or queue.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
         queue = app.extensions[QUEUE_KEY] = InlineQueue()
     assert isinstance(queue, InlineQueue)
     return queue
@@ -132,6 +134,7 @@ class PendingChanges:
     changes arriving meanwhile join it — a burst of webhooks or collector batches is one rescoring."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._pending: dict[int, dict[str, dict[str, Any]]] = {}
 
@@ -155,7 +158,7 @@ def _change_key(c: dict[str, Any]) -> str:
 
 def pending_of(app: Any) -> PendingChanges:
     pending = app.extensions.get(PENDING_KEY)
-    if pending is None:
+    if pending is None or pending.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
         pending = app.extensions[PENDING_KEY] = PendingChanges()
     assert isinstance(pending, PendingChanges)
     return pending
@@ -200,6 +203,7 @@ class PendingFolds:
     batches queues one fold per workspace; a batch accepted once that fold has started queues the next."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._queued: set[int] = set()
 
@@ -217,7 +221,7 @@ class PendingFolds:
 
 def folds_of(app: Any) -> PendingFolds:
     folds = app.extensions.get(FOLDS_KEY)
-    if folds is None:
+    if folds is None or folds.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
         folds = app.extensions[FOLDS_KEY] = PendingFolds()
     assert isinstance(folds, PendingFolds)
     return folds

@@ -193,3 +193,18 @@ def test_the_inbox_blob_keeps_what_a_fold_reads() -> None:
     assert messages[0].traits == {"name": "Acme", "website": "https://acme.test"}
     assert messages[1].properties == {"score": 9, "comment": "good", "minutes": 12.5}
     assert messages[1].timestamp.date() == good[1].timestamp.date() and messages[1].timestamp.utcoffset() is not None
+
+
+def test_a_forked_worker_gets_its_own_queue_and_pending_folds(collector_app: Any,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`canary serve` loads the app (and `canary demo` posts its usage) in the master before forking: a worker must
+    not inherit the master's queue, whose thread does not exist in it, nor its marks of folds queued there."""
+    import os
+
+    queue, folds = jobs.queue_of(collector_app), jobs.folds_of(collector_app)
+    assert folds.add(7) is True and folds.add(7) is False
+    parent = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: parent + 1)
+    assert jobs.queue_of(collector_app) is not queue
+    assert jobs.folds_of(collector_app).add(7) is True
+    assert jobs.pending_of(collector_app).pid == parent + 1
