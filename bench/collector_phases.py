@@ -1,8 +1,10 @@
 """Where the collector's time goes: per-phase CPU of `bench_collector`'s batches, in process (no HTTP).
 
-Decodes, validates and ingests the same batches `bench_collector` posts, and prints per event the process CPU of
-each phase (decode, `parse_batch`, each step of `collector.ingest`, the commit) and of each SQL statement (CPU of
-this process while the statement runs: SQLite runs in it). With ``BENCH_COLLECTOR_URL`` set to a PostgreSQL URL
+Accepts the same batches `bench_collector` posts as a request does (`parse_body`, then `collector.inbox.accept`:
+the users' placement, the message ids' claim, the inbox blob, the commit), then folds the inbox as the fold job
+does (`fold_pending`: each step of `collector.ingest`), and prints per event the process CPU of each phase and of
+each SQL statement, the request's and the fold's apart (CPU of this process while the statement runs: SQLite runs
+in it). With ``BENCH_COLLECTOR_URL`` set to a PostgreSQL URL
 (an empty database) the statements' server CPU is read from the backend's ``/proc/<pid>/stat`` (10 ms ticks,
 summed over the run). ``BENCH_COLLECTOR_SPREAD=1`` spreads each batch's events over 50 days (an import of history:
 few users and events per batch, many days), where the monthly roll-up folds many daily rows into few.
@@ -28,17 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_collector import BATCH, FEATURES, KEY, make_events
 from sqlalchemy import event
 
+import collector.inbox as inbox_module
 import collector.ingest as ingest_module
 from app import create_app
-from collector.jsonbody import decode
-from collector.messages import parse_batch
+from collector.messages import parse_body
 from extensions import canary_store, health_model
 from store.migrate import upgrade
 from store.tenants import create_tenant
 
 EVENTS = int(os.environ.get("BENCH_COLLECTOR_EVENTS", "60000"))
-STEPS = ("_AccountResolver", "_known_users", "_claim_message_ids", "_store_users", "_store_event_types",
-         "_store_usage", "_ingest")
+REQUEST_STEPS = ("_placed", "claim_message_ids", "encode_messages")
+FOLD_STEPS = ("_AccountResolver", "_known_users", "_store_users", "_store_event_types", "_store_usage", "fold_messages")
+stage = ["request"]
 phase: dict[str, float] = defaultdict(float)
 statement: dict[str, float] = defaultdict(float)
 server: dict[str, float] = defaultdict(float)
@@ -74,8 +77,11 @@ def main() -> None:
         spread(events)
     bodies = [json.dumps({"batch": events[i : i + BATCH]}).encode() for i in range(0, EVENTS, BATCH)]
     del events
-    for name in STEPS:
-        setattr(ingest_module, name, timed(name, getattr(ingest_module, name)))
+    for name in REQUEST_STEPS:
+        setattr(inbox_module, name, timed(f"request: {name}", getattr(inbox_module, name)))
+    for name in FOLD_STEPS:
+        setattr(ingest_module, name, timed(f"fold: {name}", getattr(ingest_module, name)))
+    inbox_module.fold_messages = ingest_module.fold_messages
     with tempfile.TemporaryDirectory() as d:
         url = os.environ.get("BENCH_COLLECTOR_URL") or f"sqlite:///{d}/collector.db"
         postgres = url.startswith("postgresql")
@@ -94,7 +100,7 @@ def main() -> None:
 
         @event.listens_for(store.engine, "after_cursor_execute")
         def after(conn: Any, cursor: Any, sql: str, *_: Any) -> None:
-            key = " ".join(sql.split())[:60]
+            key = f"{stage[0]:7s} " + " ".join(sql.split())[:60]
             statement[key] += time.process_time() - started["cpu"]
             if postgres:
                 server[key] += backend_cpu(conn) - started["server"]
@@ -106,21 +112,28 @@ def main() -> None:
             now = dt.datetime.now(dt.UTC)
             total = time.process_time()
             for body in bodies:
-                payload = timed("decode", decode)(body)
-                good, bad = timed("parse_batch", parse_batch)(payload, now)
-                result = timed("ingest (all, commit included)", ingest_module.ingest)(
+                parsed = timed("request: parse_body", parse_body)(body, now)
+                assert parsed is not None
+                good, bad = parsed
+                result = timed("request: accept (all, commit included)", inbox_module.accept)(
                     store, tenant_id, good, bad, milestones=milestones)
                 assert result.accepted == len(good), result.as_dict()
             total = time.process_time() - total
+            stage[0] = "fold"
+            fold = time.process_time()
+            folded = timed("fold: fold_pending (all)", inbox_module.fold_pending)(store, tenant_id)
+            fold = time.process_time() - fold
+            assert folded.messages == EVENTS, folded.as_dict()
         gc.unfreeze()
         store.dispose()
     per = 1e6 / EVENTS
     print(f"collector phases: {EVENTS} events in batches of {BATCH}, in process (no HTTP), CPU us per event")
     for name, seconds in phase.items():
-        print(f"  {name:32s} {seconds * per:8.2f}")
-    print(f"  {'whole loop':32s} {total * per:8.2f}")
+        print(f"  {name:40s} {seconds * per:8.2f}")
+    print(f"  {'request: whole loop':40s} {total * per:8.2f}")
+    print(f"  {'fold: whole':40s} {fold * per:8.2f}")
     print("statements (this process's CPU" + (", PostgreSQL server CPU)" if postgres else ")"))
-    for key, seconds in sorted(statement.items(), key=lambda kv: -(server[kv[0]] + kv[1]))[:12]:
+    for key, seconds in sorted(statement.items(), key=lambda kv: -(server[kv[0]] + kv[1]))[:16]:
         extra = f"  server {server[key] * per:8.2f}" if postgres else ""
         print(f"  {seconds * per:8.2f}{extra}  {key}")
     if postgres:

@@ -8,6 +8,11 @@ Limits, each with a clear answer: 500 KB per request and ``COLLECTOR_MAX_BATCH_M
 messages per batch (413); ``COLLECTOR_RATE_PER_SECOND`` requests per write key with bursts of
 ``COLLECTOR_RATE_BURST`` (429 with ``Retry-After``); at most ``COLLECTOR_REJECTIONS_LISTED``
 rejections named in an answer, ``rejectedCount`` giving them all.
+
+Accept, then fold (`collector.inbox`): the answer comes once the batch's message ids are claimed and its
+messages stored in the inbox; the fold job (`jobs.submit_fold`) folds them into accounts, users and usage a
+moment later, then hands the accounts to the real-time path (``REALTIME_USAGE``). ``COLLECTOR_FOLD = "request"``
+folds within the request instead (one-process tools and tests that read usage right after posting).
 """
 
 from __future__ import annotations
@@ -17,13 +22,25 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy import select
 
-from collector.ingest import REJECTIONS_LISTED, ingest
+from collector.inbox import accept
+from collector.ingest import REJECTIONS_LISTED
 from collector.jsonbody import decode
 from collector.limits import RateLimiter, retry_after
-from collector.messages import MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, BatchError, BatchTooLarge, parse_batch
+from collector.messages import (
+    MAX_BATCH_BYTES,
+    MAX_BATCH_MESSAGES,
+    BatchError,
+    BatchTooLarge,
+    parse_batch,
+    parse_body,
+)
 from extensions import canary_store, health_model
-from store.tenants import tenant_for_write_key
+from jobs import submit_fold
+from jobs.work import fold_job
+from store.models import Tenant
+from store.tenants import hash_write_key
 
 collector = Blueprint("collector", __name__, url_prefix="/v1")
 
@@ -49,12 +66,13 @@ def _tenant_id() -> int | None:
         key = request.headers["X-Write-Key"]
     if not key:
         return None
-    with canary_store().session() as session:
-        tenant = tenant_for_write_key(session, key)
-        return tenant.id if tenant else None
+    # One indexed read of the id alone (no ORM session): it runs before every batch
+    with canary_store().engine.connect() as conn:
+        found = conn.scalar(select(Tenant.id).where(Tenant.write_key_hash == hash_write_key(key)))
+    return int(found) if found is not None else None
 
 
-def _read_json() -> Any:
+def _read_body() -> bytes:
     too_large = f"batch larger than {MAX_BATCH_BYTES // 1024} KB: split it into smaller batches"
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
@@ -62,27 +80,14 @@ def _read_json() -> Any:
     body = request.stream.read(MAX_BATCH_BYTES + 1)
     if len(body) > MAX_BATCH_BYTES:
         raise BatchTooLarge(too_large)
+    return body
+
+
+def _json(body: bytes) -> Any:
     try:
         return decode(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BatchError(f"the body is not valid JSON: {exc}") from exc
-
-
-def _rescore_soon(tenant_id: int, account_ids: set[int]) -> None:
-    """Hand the batch's accounts to the real-time path (`jobs.submit_changes`): their usage changed.
-    Not before the workspace's first score (which backfills its history from everything collected)."""
-    from sqlalchemy import select
-
-    from jobs import submit_changes
-    from store.models import HealthSnapshot, SourceLink
-    from sync.changes import Change
-
-    with canary_store().session(tenant_id) as s:
-        if s.scalar(select(HealthSnapshot.id).limit(1)) is None:
-            return
-        refs = sorted(set(s.scalars(select(SourceLink.external_id).where(
-            SourceLink.system == "product", SourceLink.account_id.in_(sorted(account_ids))))))
-    submit_changes(current_app, tenant_id, [Change("product", "usage", ref) for ref in refs])
 
 
 def _handle(wrap_single: str | None) -> tuple[Response, int]:
@@ -97,26 +102,34 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
         return response, status
     config = current_app.config
     try:
-        payload = _read_json()
-        if wrap_single is not None:
-            if not isinstance(payload, dict):
-                raise BatchError("the body must be a JSON object")
-            payload = {"batch": [{**payload, "type": payload.get("type", wrap_single)}]}
+        body = _read_body()
         now = dt.datetime.now(dt.UTC)
-        good, bad = parse_batch(payload, now,
-                                max_messages=int(config.get("COLLECTOR_MAX_BATCH_MESSAGES", MAX_BATCH_MESSAGES)))
+        most = int(config.get("COLLECTOR_MAX_BATCH_MESSAGES", MAX_BATCH_MESSAGES))
+        # A batch of usual messages takes the typed decoder; anything else the plain one and every check
+        parsed = parse_body(body, now, max_messages=most) if wrap_single is None else None
+        if parsed is None:
+            payload = _json(body)
+            if wrap_single is not None:
+                if not isinstance(payload, dict):
+                    raise BatchError("the body must be a JSON object")
+                payload = {"batch": [{**payload, "type": payload.get("type", wrap_single)}]}
+            parsed = parse_batch(payload, now, max_messages=most)
+        good, bad = parsed
     except BatchTooLarge as exc:
         return _error(413, str(exc))
     except BatchError as exc:
         return _error(400, str(exc))
     milestones = frozenset(health_model().signals.milestones)
-    result = ingest(canary_store(), tenant_id, good, bad, milestones=milestones)
-    if result.usage_accounts and config.get("REALTIME_USAGE"):
-        _rescore_soon(tenant_id, result.usage_accounts)
-    body = result.as_dict(listed=int(config.get("COLLECTOR_REJECTIONS_LISTED", REJECTIONS_LISTED)))
+    result = accept(canary_store(), tenant_id, good, bad, milestones=milestones)
+    if result.accepted:
+        if config.get("COLLECTOR_FOLD", "background") == "request":
+            fold_job(current_app, tenant_id)
+        else:
+            submit_fold(current_app, tenant_id)
+    answer = result.as_dict(listed=int(config.get("COLLECTOR_REJECTIONS_LISTED", REJECTIONS_LISTED)))
     if result.accepted == 0 and result.duplicates == 0 and result.rejected:
-        return jsonify(body), 400
-    return jsonify(body), 200
+        return jsonify(answer), 400
+    return jsonify(answer), 200
 
 
 @collector.post("/batch")

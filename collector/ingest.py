@@ -186,36 +186,88 @@ def ingest(store: Store, tenant_id: int, messages: list[Message], rejected: list
 
 def _ingest(session: Session, tenant_id: int, messages: list[Message], result: IngestResult,
             milestones: frozenset[str]) -> None:
-    group_traits: dict[str, dict[str, Any]] = {}
-    for m in messages:
-        if m.group_id:
-            traits = group_traits.setdefault(m.group_id, {})
-            if m.type == "group":
-                traits.update(m.traits)
-    accounts = _AccountResolver(session, tenant_id, group_traits)
-    result.accounts_created = accounts.created
-    known = _known_users(session, tenant_id, sorted({m.user_key for m in messages}))
-
-    # Which account each message belongs to; group calls first so a later track finds it.
-    account_of: dict[int, int] = {}
-    user_account: dict[str, int] = {k: u[0] for k, u in known.items() if u[0]}
-    by_index = sorted(messages, key=_INDEX)  # in batch order already when they come from `parse_batch`
-    for m in [m for m in by_index if m.type == "group"] + [m for m in by_index if m.type != "group"]:
-        if m.group_id:
-            account_id = accounts.resolve(m.group_id)
-            account_of[m.index] = account_id
-            if m.type == "group" or m.user_key not in user_account:
-                user_account[m.user_key] = account_id
-        elif m.user_key in user_account:
-            account_of[m.index] = user_account[m.user_key]
-
+    placed = _Placed(session, tenant_id, messages)
+    result.accounts_created = placed.accounts_created
     # Each event name's kind, once per batch (a batch repeats a handful of names).
-    kinds = {name: event_kind(name, milestones) for name in {m.event for m in messages if m.event}}
-    usable = _usable(messages, account_of, kinds, result)
-    fresh = _claim_message_ids(session, tenant_id, usable)
+    kinds = event_kinds(messages, milestones)
+    usable = usable_messages(messages, placed.account_of, kinds, result)
+    fresh = claim_message_ids(session, tenant_id, usable)
     result.duplicates = len(usable) - len(fresh)
     result.accepted = len(fresh)
+    _fold(session, tenant_id, fresh, kinds, placed, result)
 
+
+def event_kinds(messages: list[Message], milestones: frozenset[str]) -> dict[str, str]:
+    """Each event name of ``messages`` and its kind (`event_kind`)."""
+    return {name: event_kind(name, milestones) for name in {m.event for m in messages if m.event}}
+
+
+def fold_messages(session: Session, tenant_id: int, messages: list[Message], kinds: Mapping[str, str]
+                  ) -> IngestResult:
+    """Fold messages accepted earlier (their ids claimed, each checked by `usable_messages`) into accounts, users, event
+    types, surveys and usage: what `ingest` does after claiming the ids (`collector.inbox` folds its rows so).
+    A message that can no longer be tied to an account (its user's account went in the meantime) is skipped."""
+    result = IngestResult()
+    placed = _Placed(session, tenant_id, messages)
+    result.accounts_created = placed.accounts_created
+    account_of = placed.account_of
+    usable = [m for m in messages if m.type in _NO_USAGE or m.index in account_of]
+    result.accepted = len(usable)
+    _fold(session, tenant_id, usable, kinds, placed, result)
+    return result
+
+
+class _Placed:
+    """The accounts of a batch's groups (created or matched on first sight), its users as stored, and which account
+    each message belongs to."""
+
+    def __init__(self, session: Session, tenant_id: int, messages: list[Message]) -> None:
+        group_traits: dict[str, dict[str, Any]] = {}
+        for m in messages:
+            if m.group_id:
+                traits = group_traits.setdefault(m.group_id, {})
+                if m.type == "group":
+                    traits.update(m.traits)
+        accounts = _AccountResolver(session, tenant_id, group_traits)
+        self.accounts_created = accounts.created
+        self.known = known = _known_users(session, tenant_id, sorted({m.user_key for m in messages}))
+        # Which account each message belongs to; group calls first so a later track finds it.
+        self.account_of = account_of = {}
+        self.user_account = user_account = {k: u[0] for k, u in known.items() if u[0]}
+        by_index = sorted(messages, key=_INDEX)  # in batch order already when they come from `parse_batch`
+        for m in [m for m in by_index if m.type == "group"] + [m for m in by_index if m.type != "group"]:
+            if m.group_id:
+                account_id = accounts.resolve(m.group_id)
+                account_of[m.index] = account_id
+                if m.type == "group" or m.user_key not in user_account:
+                    user_account[m.user_key] = account_id
+            elif m.user_key in user_account:
+                account_of[m.index] = user_account[m.user_key]
+
+    account_of: dict[int, int]
+    user_account: dict[str, int]
+    known: dict[str, tuple[Any, ...]]
+
+
+def placeable(messages: list[Message], users_with_account: set[str]) -> dict[int, int]:
+    """Which messages `_Placed` would tie to an account (index → 0), without placing anything: those with a group
+    id, and those of a user who has an account (``users_with_account``: stored with one) or gets one from the
+    batch by then — `_Placed`'s rules, group calls first."""
+    account_of: dict[int, int] = {}
+    has = set(users_with_account)
+    by_index = sorted(messages, key=_INDEX)
+    for m in [m for m in by_index if m.type == "group"] + [m for m in by_index if m.type != "group"]:
+        if m.group_id:
+            account_of[m.index] = 0
+            has.add(m.user_key)
+        elif m.user_key in has:
+            account_of[m.index] = 0
+    return account_of
+
+
+def _fold(session: Session, tenant_id: int, fresh: list[Message], kinds: Mapping[str, str], placed: _Placed,
+          result: IngestResult) -> None:
+    account_of = placed.account_of
     fold = DailyFold()
     surveys: list[SurveyResponse] = []
     usage_accounts = result.usage_accounts
@@ -233,10 +285,10 @@ def _ingest(session: Session, tenant_id: int, messages: list[Message], result: I
                                           submitted_at=m.timestamp, source="collector",
                                           source_ref=m.message_id))
 
-    result.users_created = _store_users(session, tenant_id, fresh, known, user_account)
+    result.users_created = _store_users(session, tenant_id, fresh, placed.known, placed.user_account)
     session.add_all(surveys)
     session.flush()
-    _store_event_types(session, tenant_id, fold.events, milestones)
+    _store_event_types(session, tenant_id, fold.events, kinds)
     _store_usage(session, tenant_id, fold)
 
 
@@ -245,7 +297,7 @@ _NO_USAGE = frozenset({"identify", "group", "alias"})
 """Message types that bring no usage (they place accounts and users)."""
 
 
-def _usable(messages: list[Message], account_of: Mapping[int, int], kinds: Mapping[str, str],
+def usable_messages(messages: list[Message], account_of: Mapping[int, int], kinds: Mapping[str, str],
             result: IngestResult) -> list[Message]:
     """The messages that can be stored; the others are rejected under their batch index."""
     usable: list[Message] = []
@@ -407,7 +459,7 @@ def _valid_score(m: Message) -> bool:
     return isinstance(score, int) and not isinstance(score, bool) and 0 <= score <= 10
 
 
-def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]) -> list[Message]:
+def claim_message_ids(session: Session, tenant_id: int, messages: list[Message]) -> list[Message]:
     """Record the batch's message ids in one statement; only those not stored before (nor earlier in
     the batch) come back."""
     first: dict[str, Message] = {}
@@ -428,13 +480,13 @@ def _claim_message_ids(session: Session, tenant_id: int, messages: list[Message]
     return [m for mid, m in first.items() if mid in claimed]
 
 
-def _store_event_types(session: Session, tenant_id: int, names: set[str], milestones: frozenset[str]) -> None:
+def _store_event_types(session: Session, tenant_id: int, names: set[str], kinds: Mapping[str, str]) -> None:
     if not names:
         return
     table = EventType.__table__
     now = dt.datetime.now(dt.UTC)
     stmt = insert_for(session, table).on_conflict_do_nothing(index_elements=["tenant_id", "name"])
-    session.execute(stmt, [{"tenant_id": tenant_id, "name": n, "kind": event_kind(n, milestones), "first_seen": now}
+    session.execute(stmt, [{"tenant_id": tenant_id, "name": n, "kind": kinds[n], "first_seen": now}
                            for n in sorted(names)])
 
 

@@ -19,7 +19,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -498,6 +498,147 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
 _MISSING: Any = object()
 
 
+class _PlainMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """A message of the usual shape, typed for `parse_body`'s decoder: every field a known one, ids strings or
+    whole numbers, the objects objects. Anything else sends the whole body to `decode` and `parse_batch`."""
+
+    type: str
+    messageId: str | int | msgspec.UnsetType | None = msgspec.UNSET
+    userId: str | int | msgspec.UnsetType | None = msgspec.UNSET
+    anonymousId: str | int | msgspec.UnsetType | None = msgspec.UNSET
+    groupId: str | int | msgspec.UnsetType | None = msgspec.UNSET
+    event: str | msgspec.UnsetType | None = msgspec.UNSET
+    name: str | msgspec.UnsetType | None = msgspec.UNSET
+    timestamp: str | msgspec.UnsetType | None = msgspec.UNSET
+    originalTimestamp: str | msgspec.UnsetType | None = msgspec.UNSET
+    properties: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    traits: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+    context: dict[str, Any] | msgspec.UnsetType = msgspec.UNSET
+
+
+class _PlainBatch(msgspec.Struct):
+    batch: list[_PlainMessage]
+
+
+_decode_plain = msgspec.json.Decoder(_PlainBatch).decode
+_PLAIN_FIELDS = _PlainMessage.__struct_fields__
+
+
+def _raw_of(message: _PlainMessage) -> dict[str, Any]:
+    """The message as `decode` gives it (the fields sent, nothing else)."""
+    return {key: value for key in _PLAIN_FIELDS if (value := getattr(message, key)) is not msgspec.UNSET}
+
+
+def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
+               ) -> tuple[list[Message], list[Rejection]] | None:
+    """`parse_batch` of ``decode(body)`` for a body of usual messages, decoded by a typed decoder (types, numbers'
+    range, and which fields a message has checked in one compiled pass); None when the body is not of that
+    shape (then `decode` and `parse_batch` decide, and word every rejection). Each message passes the same checks
+    as in `_fast_message`; one that fails them gets `_checked_message`'s answer."""
+    try:
+        messages = _decode_plain(body).batch
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        return None
+    if len(messages) > max_messages:
+        raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
+                            f"{len(messages)}): split it into smaller batches")
+    good: list[Message] = []
+    bad: list[Rejection] = []
+    for index, plain in enumerate(messages):
+        fast = _fast_plain(plain, index, now)
+        parsed = fast if fast is not None else _checked_message(_raw_of(plain), index, now)
+        if type(parsed) is Message:
+            good.append(parsed)
+        else:
+            bad.append(cast(Rejection, parsed))
+    return good, bad
+
+
+def _fast_plain(plain: _PlainMessage, index: int, now: dt.datetime) -> Message | None:
+    """`_fast_message` of a typed message: what the decoder checked already (each field's type, no marker, NaN or
+    huge number anywhere) is not checked again."""
+    unset = msgspec.UNSET
+    properties, traits, context = plain.properties, plain.traits, plain.context
+    properties = {} if properties is unset else properties
+    traits = {} if traits is unset else traits
+    context = {} if context is unset else context
+    # `_plain_values`: only the nesting is left to check, in the three objects
+    for top in (properties, traits, context):
+        for value in top.values():
+            if (type(value) is dict or type(value) is list) and not _plain_values({"": value}, level=2):
+                return None
+    size = len(_encode(plain))
+    if size > MAX_MESSAGE_BYTES // 2 and _encoded_size(_raw_of(plain)) > MAX_MESSAGE_BYTES:
+        return None
+    kind = plain.type
+    if kind not in _TYPES:
+        return None
+    ids: list[str | None] = []
+    for value, limit in ((plain.messageId, MESSAGE_ID_MAX), (plain.userId, USER_ID_MAX),
+                         (plain.anonymousId, ANONYMOUS_ID_MAX), (plain.groupId, GROUP_ID_MAX)):
+        if value is None or value is unset:
+            ids.append(None)
+            continue
+        value = value.strip() if type(value) is str else str(value)
+        if not value or len(value) > limit or "\x00" in value or (
+                not value.isascii() and _SURROGATE.search(value) is not None):
+            return None
+        ids.append(value)
+    message_id, user_id, anonymous_id, group_id = ids
+    event = plain.event
+    if event is unset:
+        event = None
+    elif event is not None and not _fast_text(event, EVENT_MAX):
+        return None
+    when = None
+    for value in (plain.timestamp, plain.originalTimestamp):
+        if value is not None and value is not unset:
+            try:  # `parse_timestamp`, its usual case first: an ISO time in UTC
+                stamp = dt.datetime.fromisoformat(value)
+                if stamp.tzinfo is not dt.UTC:
+                    stamp = parse_timestamp(value)
+            except (ValueError, ValidationError):
+                return None
+            if when is None:
+                when = stamp
+    if not (user_id or anonymous_id) or (kind == "track" and not event) or (kind == "group" and not group_id):
+        return None
+    if traits and _stored_value_errors({"type": kind, "traits": traits, "properties": properties,
+                                        "groupId": group_id, "context": context, "event": event}):
+        return None
+    if not group_id:
+        for source in (context, properties):
+            value = source.get("groupId")
+            if type(value) is str:
+                value = value.strip()
+            elif type(value) is int:
+                value = str(value)
+            else:
+                continue
+            if value:
+                if len(value) > GROUP_ID_MAX or "\x00" in value or (
+                        not value.isascii() and _SURROGATE.search(value) is not None):
+                    return None
+                group_id = value
+                break
+    if event is not None and event.strip().lower() in SURVEY_EVENTS and _text_errors(properties,
+                                                                                      {"comment": COMMENT_MAX}):
+        return None
+    if when is None:
+        when = now
+    elif when > now + FUTURE_TOLERANCE:
+        return None
+    if kind == "page":
+        event = "Page Viewed"
+    elif kind == "screen":
+        event = "Screen Viewed"
+    zone = context.get("timezone")
+    if zone is not None and not (type(zone) is str and 0 < len(zone) <= TIME_ZONE_MAX and known_time_zone(zone)):
+        zone = None
+    return Message(kind, message_id or content_id(_raw_of(plain)), user_id or f"{ANONYMOUS_PREFIX}{anonymous_id}",
+                   when, index, event, group_id, properties, traits, zone)
+
+
 def _object_field(value: Any, *, copy: bool) -> dict[str, Any] | None:
     """A plain message's object field: {} when absent, the object itself (or a copy) when it is one, else None."""
     if value is _MISSING:
@@ -507,9 +648,9 @@ def _object_field(value: Any, *, copy: bool) -> dict[str, Any] | None:
     return dict(value) if copy else value
 
 
-def _plain_values(raw: dict[str, Any]) -> bool:
-    """No marker, NaN or Infinity anywhere in the message and no nesting past `MAX_NESTING`."""
-    stack: list[tuple[Any, int]] = [(raw, 1)]
+def _plain_values(raw: dict[str, Any], level: int = 1) -> bool:
+    """No marker, NaN or Infinity anywhere in the message (at ``level``) and no nesting past `MAX_NESTING`."""
+    stack: list[tuple[Any, int]] = [(raw, level)]
     while stack:
         item, level = stack.pop()
         for value in item.values() if type(item) is dict else item:

@@ -4,12 +4,14 @@
 this process on one background thread (a webhook's request answers at once, as the vendors' timeouts
 require) — `make demo` needs no Redis; with it, a message goes to Redis and a `canary worker` runs it
 (`jobs.worker`). Either way the job is the same function of `jobs.work`. `submit_changes` is the door
-for webhook receivers and the collector (verified, parsed `sync.changes.Change`s).
+for webhook receivers and the collector (verified, parsed `sync.changes.Change`s); `submit_fold` the collector's
+door to its fold job (`collector.inbox`), coalesced per workspace.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +28,7 @@ class InlineQueue:
     """Runs submitted work in order on one thread of this process (no broker needed)."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canary-jobs")
         self._lock = threading.Lock()
         self._pending: list[Future[Any]] = []
@@ -59,13 +62,13 @@ def real_app(app: Any) -> Any:
 
 def queue_of(app: Any) -> InlineQueue:
     queue = app.extensions.get(QUEUE_KEY)
-    if queue is None:
+    if queue is None or queue.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
         queue = app.extensions[QUEUE_KEY] = InlineQueue()
     assert isinstance(queue, InlineQueue)
     return queue
 
 
-KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify", "consent")
+KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify", "consent", "fold")
 LOCKS_KEY = "canary.locks"
 
 
@@ -131,6 +134,7 @@ class PendingChanges:
     changes arriving meanwhile join it — a burst of webhooks or collector batches is one rescoring."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self._lock = threading.Lock()
         self._pending: dict[int, dict[str, dict[str, Any]]] = {}
 
@@ -154,7 +158,7 @@ def _change_key(c: dict[str, Any]) -> str:
 
 def pending_of(app: Any) -> PendingChanges:
     pending = app.extensions.get(PENDING_KEY)
-    if pending is None:
+    if pending is None or pending.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
         pending = app.extensions[PENDING_KEY] = PendingChanges()
     assert isinstance(pending, PendingChanges)
     return pending
@@ -189,3 +193,54 @@ def submit_changes(app: Any, tenant_id: int, changes: Sequence[Change]) -> int:
         else:
             queue_of(app).submit(run_pending, app, tenant_id)
     return len(items)
+
+
+FOLDS_KEY = "canary.pending_folds"
+
+
+class PendingFolds:
+    """Workspaces with a fold job queued and not started, in this process (no broker): a burst of collector
+    batches queues one fold per workspace; a batch accepted once that fold has started queues the next."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._lock = threading.Lock()
+        self._queued: set[int] = set()
+
+    def add(self, tenant_id: int) -> bool:
+        """True when no fold was queued for the workspace (queue one)."""
+        with self._lock:
+            first = tenant_id not in self._queued
+            self._queued.add(tenant_id)
+            return first
+
+    def start(self, tenant_id: int) -> None:
+        with self._lock:
+            self._queued.discard(tenant_id)
+
+
+def folds_of(app: Any) -> PendingFolds:
+    folds = app.extensions.get(FOLDS_KEY)
+    if folds is None or folds.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
+        folds = app.extensions[FOLDS_KEY] = PendingFolds()
+    assert isinstance(folds, PendingFolds)
+    return folds
+
+
+def run_fold(app: Any, tenant_id: int) -> Any:
+    """The inline fold job: marked started before it reads the inbox, so a batch stored meanwhile queues another."""
+    folds_of(app).start(tenant_id)
+    return run_inline(app, "fold", tenant_id, {})
+
+
+def submit_fold(app: Any, tenant_id: int) -> None:
+    """Fold the workspace's collector inbox soon (`jobs.work.fold_job`): on the inline queue's thread, or as a
+    Celery task (``canary.fold``, one queued per workspace at a time)."""
+    app = real_app(app)
+    if uses_celery(app):
+        from jobs.worker import queue_fold
+
+        queue_fold(app, tenant_id)
+        return
+    if folds_of(app).add(tenant_id):
+        queue_of(app).submit(run_fold, app, tenant_id)

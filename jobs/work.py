@@ -118,6 +118,26 @@ def changes_job(app: Any, tenant_id: int, changes: Sequence[dict[str, Any]]) -> 
     return process_changes_for_app(app, tenant_id, changes)
 
 
+def fold_job(app: Any, tenant_id: int) -> dict[str, Any]:
+    """Fold the collector's inbox of one workspace (`collector.inbox.fold_pending`: oldest batch first, each
+    deleted in the transaction that folds it), then hand the accounts whose usage moved to the real-time path
+    (``REALTIME_USAGE``), as the collector did in the request before."""
+    from collector.inbox import fold_pending, rescore_soon
+
+    result = fold_pending(_store(app), tenant_id)
+    if result.usage_accounts and app.config.get("REALTIME_USAGE"):
+        rescore_soon(app, tenant_id, result.usage_accounts)
+    return result.as_dict()
+
+
+def workspaces_with_inbox(app: Any) -> list[int]:
+    """Workspaces whose collector inbox holds a batch (the schedule's fold round, a worker's start)."""
+    from store.models import CollectorInbox
+
+    with _store(app).session() as s:
+        return list(s.scalars(select(CollectorInbox.tenant_id).distinct().order_by(CollectorInbox.tenant_id)))
+
+
 def send_job(app: Any, tenant_id: int, *, limit: int | None = None) -> dict[str, Any]:
     """Hand the workspace's due outbox e-mails to its SMTP server (`mail.outbox.deliver`: claims, so two
     senders never send one message; stale claims reconciled first; nothing to do without an SMTP server), then

@@ -28,7 +28,7 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 log = logging.getLogger("canary.jobs")
 
@@ -37,6 +37,9 @@ SEND_SECONDS = 60.0
 CAMPAIGN_SECONDS = 300.0
 NOTIFY_SECONDS = 60.0
 """Notification rounds: new events, escalations, digests due at 08:00 local, Slack (`jobs.work.notify_job`)."""
+FOLD_SECONDS = 60.0
+"""The collector's fold round: a fold for each workspace with batches left in its inbox (a fold that failed, or a
+batch whose fold was never queued); each batch queues its own fold at once (`queue_fold`)."""
 NIGHTLY_HISTORY_DAYS = 30
 MAX_RETRIES = 5
 LOCKED_RETRY_SECONDS = 15
@@ -49,6 +52,7 @@ QUEUE_KINDS = ("changes", "sync", "score", "push", "send")
 """The kinds of queue, each served by its own workers when wanted (`canary worker --queues`)."""
 TASK_QUEUES: dict[str, str] = {
     "canary.changes": "changes", "canary.changes_flush": "changes",
+    "canary.fold": "changes", "canary.fold_due": "changes",
     "canary.sync": "sync", "canary.refresh": "sync", "canary.refresh_all": "sync",
     "canary.score": "score", "canary.rescore_all": "score",
     "canary.push": "push", "canary.consent": "push", "canary.consent_due": "push",
@@ -104,6 +108,7 @@ SCHEDULE: dict[str, dict[str, Any]] = {
     "write due consent": {"task": "canary.consent_due", "schedule": SEND_SECONDS},
     "advance campaigns": {"task": "canary.campaigns_due", "schedule": CAMPAIGN_SECONDS},
     "notify every workspace": {"task": "canary.notify_all", "schedule": NOTIFY_SECONDS},
+    "fold the collector's inbox": {"task": "canary.fold_due", "schedule": FOLD_SECONDS},
 }
 
 
@@ -154,6 +159,15 @@ def flask_app() -> Any:
 
         _flask.append(create_app())
     return _flask[0]
+
+
+@worker_ready.connect
+def _fold_at_start(**_: Any) -> None:
+    """A worker starting: fold whatever the collector's inbox holds (batches accepted while no worker ran)."""
+    try:
+        fold_due.delay()
+    except Exception as exc:  # the broker not reachable yet: the schedule's round comes within a minute
+        log.warning("could not queue the collector's fold at start: %s", exc)
 
 
 @worker_process_init.connect
@@ -322,6 +336,31 @@ def changes_flush(self: Any, tenant_id: int) -> Any:
         if raw:  # not lost: back in the list for the retry (or the next flush)
             client.rpush(key, *raw)
         raise
+
+
+def queue_fold(app: Any, tenant_id: int) -> None:
+    """Queue the workspace's fold unless one is queued and not started (a Redis flag, cleared when it starts)."""
+    if _redis(app).set(f"canary:fold:{tenant_id}", "1", nx=True, ex=300):
+        celery_for(app).send_task("canary.fold", args=[tenant_id])
+
+
+@celery.task(name="canary.fold", base=CanaryTask, bind=True)
+def fold_task(self: Any, tenant_id: int) -> Any:
+    """Fold the workspace's collector inbox. The flag goes first, so a batch stored during the fold queues the
+    next one; a failed fold leaves its batches in the inbox (the next fold, or the schedule's round, takes them)."""
+    _redis(flask_app()).delete(f"canary:fold:{tenant_id}")
+    return _run(self, "fold", tenant_id)
+
+
+@celery.task(name="canary.fold_due")
+def fold_due() -> int:
+    """Every minute (and at a worker's start): a fold for each workspace with batches in its collector inbox."""
+    from jobs.work import workspaces_with_inbox
+
+    ids = workspaces_with_inbox(flask_app())
+    for tenant_id in ids:
+        fold_task.delay(tenant_id)
+    return len(ids)
 
 
 @celery.task(name="canary.refresh_all")

@@ -495,6 +495,21 @@ class CollectedMessage(TenantScoped, Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
+class CollectorInbox(TenantScoped, Base):
+    """Batches the collector accepted and has not folded yet (accept, then fold: `collector.inbox`).
+
+    One row per accepted batch: its messages (message ids already claimed in ``collected_messages``, so each is
+    here once) as one msgpack blob. The fold job turns the rows of a workspace into accounts, users, event types
+    and usage, oldest first, and deletes them in the same transaction (migration 0041)."""
+
+    __tablename__ = "collector_inbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    messages: Mapped[int] = mapped_column(Integer)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class HealthSnapshot(TenantScoped, Base):
     __tablename__ = "health_snapshots"
     __table_args__ = (

@@ -56,6 +56,7 @@ from sqlalchemy import cast as sql_cast
 from sqlalchemy import event as sql_event
 from sqlalchemy.orm import Session
 
+from collector.inbox import fold_pending
 from integrations.registry import vendors
 from scoring import (
     BANDS,
@@ -663,6 +664,7 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
 
     The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`); a whole workspace's run on a
     SQLite file leaves the WAL's checkpoints to a helper thread (`_checkpoints_aside`)."""
+    fold_pending(store, tenant_id)  # every batch the collector accepted counts in the run (`collector.inbox`)
     with fewer_collections(), (_checkpoints_aside(store) if only is None else nullcontext()):
         return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only)
 

@@ -203,6 +203,7 @@ def app_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_templates: T
             db_templates.migrate(url)
         else:
             upgrade(url)
+        config.setdefault("COLLECTOR_FOLD", "request")  # usage folded before the answer: tests read it right after
         return create_app({"TESTING": True, "SECRET_KEY": TEST_SECRET, "DATABASE_URL": url, **config})
 
     return build

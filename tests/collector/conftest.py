@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+import jobs
 from app import create_app
 from extensions import canary_store
 from store.models import Account, SourceLink
@@ -44,9 +45,14 @@ def auth(key: str = WRITE_KEY) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
-def post(client: Any, path: str, body: Any, key: str = WRITE_KEY) -> Any:
+def post(client: Any, path: str, body: Any, key: str = WRITE_KEY, *, drain: bool = True) -> Any:
+    """POST ``body``; then (``drain``) wait for the jobs it queued — the collector's fold — so what follows reads
+    the usage as folded (`collector.inbox`: the answer comes before the fold)."""
     data = body if isinstance(body, bytes | str) else json.dumps(body)
-    return client.post(path, data=data, headers={**auth(key), "Content-Type": "application/json"})
+    answer = client.post(path, data=data, headers={**auth(key), "Content-Type": "application/json"})
+    if drain:
+        jobs.queue_of(client.application).drain()
+    return answer
 
 
 @pytest.fixture(autouse=True)

@@ -150,3 +150,38 @@ def test_unnamed_groups_get_accounts_together_and_a_named_one_between_them_is_st
     assert links["acct-a"][0] < links["acct-c"][0] < links["acct-d"][0]  # placed in group id order
     assert users == {"u1": links["acct-c"][0], "u2": links["acct-a"][0], "u3": globex, "u4": links["acct-d"][0],
                      "u5": links["acct-a"][0]}
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(MESSAGES, min_size=1, max_size=3))
+def test_the_typed_decoder_parses_a_body_as_decode_and_parse_batch_do(raws: list[dict[str, Any]]) -> None:
+    from collector.messages import parse_batch, parse_body
+
+    body = json.dumps({"batch": raws, "sentAt": ts(0)}).encode()
+    typed = parse_body(body, WORLD_NOW)
+    if typed is not None:
+        assert typed == parse_batch(decode(body), WORLD_NOW)
+
+
+def test_a_body_of_usual_messages_takes_the_typed_decoder_with_every_answer_of_the_checked_path() -> None:
+    from collector.messages import parse_batch, parse_body
+
+    raws = [track("m1", "u1", "Logged In", "g1", minutes=5), group("g1", "u1", name="Initech", domain="initech.io"),
+            {"type": "identify", "userId": 42, "traits": {"email": "a@b.io"}, "timestamp": ts(2)},
+            {"type": "page", "anonymousId": "a1", "name": "Home", "context": {"groupId": "g1", "library": {"v": 1}}},
+            {"type": "track", "userId": "u2", "event": "Logged In"},  # no messageId: the content's id
+            {"type": "track", "userId": "u2", "event": "  "},  # rejected, worded by the checked path
+            {"type": "track", "userId": "u2", "event": "x", "timestamp": "2099-01-01T00:00:00Z"}]
+    body = json.dumps({"batch": raws}).encode()
+    typed = parse_body(body, WORLD_NOW)
+    assert typed is not None
+    assert typed == parse_batch(decode(body), WORLD_NOW)
+    good, bad = typed
+    assert [m.index for m in good] == [0, 1, 2, 3, 4] and good[4].message_id.startswith("sha256:")
+    assert [(r.index, sorted(r.errors)) for r in bad] == [(5, ["event"]), (6, ["timestamp"])]
+    # an unknown field or a null object: the plain decoder and every check decide
+    for odd in ({**raws[0], "extra": 1}, {**raws[0], "properties": None}, {**raws[0], "userId": [1]}):
+        assert parse_body(json.dumps({"batch": [odd]}).encode(), WORLD_NOW) is None
+    for big in ({**raws[0], "userId": 10 ** 30}, {**raws[0], "properties": {"n": 10 ** 400}}):
+        body = json.dumps({"batch": [big]}).encode()
+        assert parse_body(body, WORLD_NOW) in (None, parse_batch(decode(body), WORLD_NOW))

@@ -1,7 +1,9 @@
 """Issue 11, finding 6: batches racing to introduce the same new account and users all succeed.
 
 Real races: a threaded WSGI server on loopback, 40 clients released together by a barrier, each
-request in its own database session, on SQLite and on PostgreSQL.
+request in its own database session, on SQLite and on PostgreSQL; the batches folded after the answers (the
+collector's default: the fold job takes them one after another) or each in its own request (``COLLECTOR_FOLD =
+"request"``: forty folds racing).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import json
 import threading
 from typing import Any
 
+import pytest
 import requests
 from sqlalchemy import func, select
 
+import jobs
 from extensions import canary_store
 from sandbox.core import LoopbackServer
 from store.models import Account, CollectedMessage, ProductUser, SourceLink, UsageDaily
@@ -40,6 +44,7 @@ def _race(app: Any, bodies: list[dict[str, Any]]) -> list[tuple[int, dict[str, A
             thread.start()
         for thread in threads:
             thread.join(timeout=180)
+        jobs.queue_of(app).drain()
     assert sorted(answers) == list(range(len(bodies)))
     return [answers[n] for n in range(len(bodies))]
 
@@ -52,7 +57,13 @@ def _account_batch(racer: int) -> dict[str, Any]:
     return {"batch": [first, *events]}
 
 
-def test_forty_concurrent_batches_introducing_the_same_account_and_users_all_succeed(collector_app: Any) -> None:
+FOLDS = pytest.mark.parametrize("fold", ["background", "request"])
+
+
+@FOLDS
+def test_forty_concurrent_batches_introducing_the_same_account_and_users_all_succeed(collector_app: Any,
+                                                                                     fold: str) -> None:
+    collector_app.config["COLLECTOR_FOLD"] = fold
     answers = _race(collector_app, [_account_batch(n) for n in range(RACERS)])
     assert {status for status, _ in answers} == {200}
     assert {body["accepted"] for _, body in answers} == {1 + len(USERS)}
@@ -70,8 +81,10 @@ def test_forty_concurrent_batches_introducing_the_same_account_and_users_all_suc
         assert sorted(usage) == [(user, RACERS, 2.0 * RACERS) for user in USERS]
 
 
+@FOLDS
 def test_forty_concurrent_batches_introducing_the_same_users_of_a_known_account_all_succeed(
-        collector_app: Any) -> None:
+        collector_app: Any, fold: str) -> None:
+    collector_app.config["COLLECTOR_FOLD"] = fold
     client = collector_app.test_client()
     assert post(client, "/v1/batch", {"batch": [group("acct-known", "founder", name="Known Ltd")]}).status_code == 200
     newcomers = [f"newcomer-{n}" for n in range(12)]
