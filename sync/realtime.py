@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from integrations.base import OBJECTS
 from store.models import Contact, SourceLink, Subscription, SurveyResponse, Task, TaskLink, Ticket
@@ -162,7 +163,12 @@ def process_changes(store: Any, tenant_id: int, changes: Sequence[Change], *, ad
         summary.push_calls[system] = result.calls + (result.tasks.calls if result.tasks else 0)
         if result.stopped:
             summary.problems.append(f"{system} push: {result.stopped}")
-    summary.reports_prepared = _prepare_dropped_reports(store, tenant_id, model)
+    try:
+        summary.reports_prepared = _prepare_dropped_reports(store, tenant_id, model)
+    except SQLAlchemyError as exc:  # the changes are in and pushed: the pages read the rows until the next sync
+        log.warning("workspace %s: report sources not prepared again: %s", tenant_id, exc.__class__.__name__)
+        summary.problems.append(f"report sources not prepared again ({exc.__class__.__name__}); the report pages "
+                                "read the snapshots until the next sync")
     log.info("workspace %s: %s change(s) → %s account(s) rescored, pushed %s", tenant_id, summary.changes,
              len(summary.accounts), summary.pushed)
     return summary

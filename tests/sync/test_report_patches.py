@@ -314,6 +314,33 @@ def test_the_first_change_of_a_new_day_prepares_the_dropped_sources_again(alpha:
     _check(store, ws, reads, monkeypatch)
 
 
+
+def test_a_failed_preparation_after_a_change_is_told_not_raised(alpha: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The changes are rescored and pushed when the preparation after them fails: the job answers with the problem
+    (the pages read the rows until the next sync), not an error that would retry the whole job."""
+    from sqlalchemy.exc import OperationalError
+
+    store, ws = alpha
+    a, model = ws.accounts, default_model()
+    with store.session(ws.tenant_id) as s:
+        s.add(SourceLink(system="product", external_id="prod-renewing", account_id=a["Alpha Poor Renewing"],
+                         name="Renewing", method="product", reason="the product's account id"))
+    score_tenant(store, ws.tenant_id, model, WORLD_AS_OF, only=[a["Alpha Poor Renewing"]])
+
+    def failing(*args: Any, **kwargs: Any) -> int:
+        raise OperationalError("SELECT 1", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(br, "prepare_base_reports", failing)
+    later = WORLD_AS_OF + dt.timedelta(days=1)
+    summary = process_changes(store, ws.tenant_id, [Change("product", "usage", "prod-renewing")], adapters={},
+                              model=model, as_of=later)
+    assert summary.accounts == [a["Alpha Poor Renewing"]] and summary.reports_prepared is False
+    assert summary.problems == ["report sources not prepared again (OperationalError); the report pages read the "
+                                "snapshots until the next sync"]
+    with store.session(ws.tenant_id) as s:
+        assert s.scalar(select(func.max(HealthSnapshot.day))) == later and br.sources_missing(s) is True
+
+
 def test_a_person_added_moves_accounts_and_the_packs_still_hold(alpha: Any, reads: list[str],
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """An admin adds the person an account's owner e-mail names (`console.people.add_user` → `assign_csms`): the
