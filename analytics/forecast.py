@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cached_property, partial
@@ -168,6 +168,37 @@ def _years_before(day: dt.date, years: int) -> dt.date:
 _EPOCH = dt.date(1970, 1, 1).toordinal()
 
 
+class BandColumns(Mapping[int, "str | None"]):
+    """Every account's current band as two columns — account ids ascending, each one's index in `BANDS` (-1: not
+    scored) — read as a mapping, and looked up for many accounts at once by `forecast` (no dict of every account)."""
+
+    def __init__(self, ids: np.ndarray, codes: np.ndarray) -> None:
+        if len(ids) != len(codes) or (len(ids) > 1 and bool((np.diff(ids) <= 0).any())):
+            raise ValueError("band columns need ascending account ids, one code each")
+        if len(codes) and (int(codes.min()) < -1 or int(codes.max()) >= len(BANDS)):
+            raise ValueError(f"a band code is outside -1…{len(BANDS) - 1}")
+        self.ids, self.codes = ids.astype(np.int64), codes.astype(np.int64)
+
+    def codes_of(self, accounts: np.ndarray) -> np.ndarray:
+        """The band index of each of `accounts` (-1: not scored or unknown)."""
+        if not len(self.ids):
+            return np.full(len(accounts), -1, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(self.ids, accounts), len(self.ids) - 1)
+        return np.where(self.ids[pos] == accounts, self.codes[pos], -1)
+
+    def __getitem__(self, account: int) -> str | None:
+        code = int(self.codes_of(np.array([account], dtype=np.int64))[0])
+        if code == -1 and not bool((self.ids == account).any()):
+            raise KeyError(account)
+        return BANDS[code] if code >= 0 else None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.ids.tolist())
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
 def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | None],
              band_history: Mapping[int, Sequence[tuple[dt.date, str | None]]] | None = None,
              defaults: Mapping[str | None, Decimal] | None = None,
@@ -182,11 +213,16 @@ def forecast(timeline: ArrTimeline, as_of: dt.date, bands: Mapping[int, str | No
     limit = add_months(first, HISTORY_MONTHS)
     account_ids, days, cents = timeline.open_rows(limit, timeline.mask(accounts))  # one due per account and day
     ids = account_ids.tolist()
-    due_bands = [bands.get(a) for a in ids]
-    for band in set(due_bands) - set(BANDS):
-        _check_band(band, "an account's current band")
     band_index = {band: i for i, band in enumerate(BANDS)}
-    band_no = np.fromiter((band_index[b] for b in due_bands), dtype=np.int64, count=len(due_bands))
+    if isinstance(bands, BandColumns):  # looked up at once (not scored: None's index)
+        codes = bands.codes_of(account_ids)
+        band_no = np.where(codes < 0, band_index[None], codes)
+        due_bands = [BANDS[c] for c in band_no.tolist()]
+    else:
+        due_bands = [bands.get(a) for a in ids]
+        for band in set(due_bands) - set(BANDS):
+            _check_band(band, "an account's current band")
+        band_no = np.fromiter((band_index[b] for b in due_bands), dtype=np.int64, count=len(due_bands))
     month_no = (days - _EPOCH).astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) - (
         (first.year - 1970) * 12 + first.month - 1)
     slots = len(BANDS) * HISTORY_MONTHS

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from sqlalchemy import ColumnElement, case, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analytics.definitions import DEFINITIONS
-from analytics.forecast import Probabilities, forecast
+from analytics.forecast import BANDS as forecast_bands
+from analytics.forecast import BandColumns, Probabilities, forecast
 from analytics.forecast import probabilities as calibrate
 from analytics.retention import add_months, period_figures
 from analytics.timeline import ArrTimeline, build_timeline
@@ -340,15 +342,16 @@ def prepare_reports(session: Session) -> bool:
     return built or session.scalar(select(RevenueTimeline.calibration)) != before
 
 
-def _bands(session: Session) -> dict[int, str | None]:
-    """Every account's current health band (None: not scored), read as integer columns."""
-    code = case(*((Account.health_band == band, i) for i, band in enumerate(BANDS)),
+def _bands(session: Session) -> BandColumns:
+    """Every account's current health band (None: not scored), read as integer columns and kept as columns: the
+    forecast looks its renewing accounts up at once."""
+    code = case(*((Account.health_band == band, forecast_bands.index(band)) for band in BANDS),
                 (Account.health_band.is_(None), -1), else_=-2)
     ids, codes = int_columns(session, select(Account.id, code), (Account,))
     if (codes == -2).any():
         raise ReportError(f"account {int(ids[codes == -2][0])} has a health band outside {', '.join(BANDS)}")
-    names = (*BANDS, None)  # code -1 reads the last
-    return dict(zip(ids.tolist(), [names[c] for c in codes.tolist()], strict=True))
+    order = np.argsort(ids, kind="stable")
+    return BandColumns(ids[order], codes[order])
 
 
 def renewals(session: Session, *, cohort: Cohort = Cohort(), as_of: dt.date | None = None,

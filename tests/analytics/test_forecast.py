@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -186,3 +187,30 @@ def test_the_most_at_risk_are_the_first_of_all_dues_ordered_by_risk() -> None:
             assert month.most_at_risk(n) == everyone[:n]
         checked += len(everyone)
     assert checked == 399
+
+
+def test_band_columns_answer_as_the_mapping_they_hold() -> None:
+    """`BandColumns` (what the report reads: ids ascending, band indexes, -1 not scored): the same forecast as the
+    dict of the same bands, every due's band included; read as a mapping; bad columns refused."""
+    import numpy as np
+
+    from analytics.forecast import BANDS as ORDER
+    from analytics.forecast import BandColumns
+
+    accounts = sorted({*BANDS, 5, 7})  # 5 and 7: present, not scored; others absent (not scored either)
+    columns = BandColumns(np.array(accounts), np.array([ORDER.index(BANDS[a]) if a in BANDS else -1
+                                                         for a in accounts]))
+    assert dict(columns) == {a: BANDS.get(a) for a in accounts} and len(columns) == len(accounts)
+    assert columns[9] == "poor" and columns[5] is None
+    with pytest.raises(KeyError):
+        columns[4]
+    as_dict, as_columns = forecast(TIMELINE, AS_OF, BANDS), forecast(TIMELINE, AS_OF, columns)
+    def months(f: Any) -> list[Any]:
+        return [(m.first, m.total, m.by_band, m.dues, m.most_at_risk(3)) for m in f.months]
+
+    assert months(as_columns) == months(as_dict) and as_columns.overdue == as_dict.overdue
+    assert [d.band for m in as_columns.months for d in m.dues] == [d.band for m in as_dict.months for d in m.dues]
+    assert any(d.band is not None for m in as_dict.months for d in m.dues)
+    for bad in ((np.array([2, 1]), np.array([0, 0])), (np.array([1]), np.array([4])), (np.array([1]), np.array([]))):
+        with pytest.raises(ValueError):
+            BandColumns(*bad)
