@@ -248,6 +248,9 @@ def _enabled(model: HealthModel) -> tuple[tuple[AlertRule, Callable[[AlertRule, 
     return enabled
 
 
+_NOTHING = AlertOutcome((), (), ())
+
+
 def evaluate_alerts(
     current: HealthScore,
     history: Iterable[DayScore],
@@ -258,6 +261,8 @@ def evaluate_alerts(
     """Sort today's alerts against the open ones. `open_keys` may hold other accounts' keys:
     only this account's are resolved."""
     raised = raised_alerts(current, history, signals, model)
+    if not open_keys:  # nothing open: every alert raised is new (most accounts of a score run: nothing either)
+        return AlertOutcome(raised, (), ()) if raised else _NOTHING
     keys = {a.dedupe_key for a in raised}
     account = str(current.account_id)
     resolved = sorted(k for k in open_keys if k not in keys and k.split(":")[1:2] == [account])
