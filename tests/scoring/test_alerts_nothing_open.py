@@ -21,7 +21,7 @@ MODEL = default_model()
     {"license_utilisation": 120.0, "seats_purchased": 5, "active_users_28d": 6},
 ])
 def test_nothing_open_every_raised_alert_is_new(values: dict[str, Any]) -> None:
-    current = HealthScore(7, AS_OF, 40.0, "poor", "tech_touch", (), ())  # type: ignore[arg-type]
+    current = HealthScore(7, AS_OF, 40.0, "poor", "tech_touch", (), ())
     found = signals(account_id=7, **values)
     raised = raised_alerts(current, [], found, MODEL)
     alone = evaluate_alerts(current, [], found, MODEL)
