@@ -490,9 +490,11 @@ class CollectedMessage(TenantScoped, Base):
     __tablename__ = "collected_messages"
     __table_args__ = (UniqueConstraint("tenant_id", "message_id"),)
 
+    # No index of its own (migration 0042): the unique (tenant, message id) key finds a workspace's rows.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     id: Mapped[int] = mapped_column(primary_key=True)
     message_id: Mapped[str] = mapped_column(String(255))
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # kept, not indexed: nothing reads by it
 
 
 class CollectorInbox(TenantScoped, Base):
