@@ -14,6 +14,7 @@ Prints, in one run:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -29,6 +30,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu_parts import CpuParts
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.server import Sandbox
 from store.db import Store
@@ -41,6 +43,11 @@ from sync.push import push
 from sync.runner import sync
 
 COMPANIES = int(os.environ.get("BENCH_PIPELINE_COMPANIES", "10000"))
+DUMP = os.environ.get("BENCH_PIPELINE_DUMP", "")
+PARTS = os.environ.get("BENCH_PIPELINE_PARTS", "")
+"""``1``: sample the full pull's stacks and print its CPU by part (`bench.cpu_parts`; costs a few per cent);
+``detail``: each part's most sampled innermost functions too."""
+"""A file to write the stored rows to after the full pull (`dump_rows`), to compare two versions of the writer."""
 LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 1_000_000, "daily_api_limit": 10_000_000},
                           "zendesk": {"plan": "enterprise_plus", "incremental_requests_per_minute": None,
                                       "requests_per_minute": 1_000_000},
@@ -113,6 +120,36 @@ def raw_walk(box: Sandbox) -> tuple[int, float, float]:
     return total, time.perf_counter() - started, time.process_time() - cpu
 
 
+DUMPED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "accounts": (("id",), ("created_at", "updated_at")),
+    "source_links": (("system", "external_id"), ("created_at",)),
+    "contacts": (("email",), ("updated_at",)),
+    "subscriptions": (("system", "external_id"), ("updated_at",)),
+    "subscription_versions": (("id",), ()),
+    "subscription_movements": (("id",), ()),
+    "tickets": (("system", "external_id"), ("updated_at",)),
+    "survey_responses": (("source", "source_ref"), ()),
+}
+"""Per table dumped: its natural key (rows sorted by it) and the columns left out (the store's own timestamps)."""
+
+
+def dump_rows(store: Store, tenant_id: int, path: str) -> None:
+    """The stored rows of every table a pull writes (the store's timestamps left out), one JSON line each, sorted
+    by natural key: two runs of the same sandbox compare with ``cmp``."""
+    from sqlalchemy import MetaData, Table
+
+    meta = MetaData()
+    with store.session(tenant_id) as s, open(path, "w") as out:
+        for name, (key, skipped) in DUMPED.items():
+            table = Table(name, meta, autoload_with=s.get_bind())
+            columns = [c for c in table.columns if c.name not in skipped and c.name != "tenant_id"]
+            rows = s.execute(select(*columns).where(table.c.tenant_id == tenant_id)
+                             .order_by(*(table.c[k] for k in key))).all()
+            for row in rows:
+                out.write(json.dumps([name, *row], default=str) + "\n")
+            print(f"  dumped {len(rows):,} rows of {name}")
+
+
 class _Later:
     """The emulators' clock: the wall clock, plus what the bench moves it on by."""
 
@@ -148,9 +185,11 @@ def main() -> None:
                 tenant, _ = create_tenant(s, "bench", "Bench")
             adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
                         for system, (creds, base, _ref) in sandbox_connections(box).items()}
-            started, cpu = time.perf_counter(), time.process_time()
-            summary = sync(store, tenant.id, adapters)
-            pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
+            sampler = CpuParts(detail=PARTS == "detail") if PARTS else contextlib.nullcontext()
+            with sampler:
+                started, cpu = time.perf_counter(), time.process_time()
+                summary = sync(store, tenant.id, adapters)
+                pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
             pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
             print(f"  full pull, all objects, 3 systems: {pulled:,} records in {pull_s:.1f} s = "
                   f"{pulled / pull_s:,.0f} records/s (stored, linked); {pull_cpu:.1f} CPU s = "
@@ -172,6 +211,8 @@ def main() -> None:
             for system, s in summary.systems.items():
                 print(f"    {system:10} {s.calls:5} calls  " + ", ".join(
                     f"{o} {v.pulled:,}" for o, v in s.objects.items()))
+            if isinstance(sampler, CpuParts):
+                print(sampler.table())
 
             truth = json.loads(Path(box.truth_path).read_text())
             true_groups = [[(r["system"], r["id"]) for r in g["records"]] for g in truth["same_customer_groups"]]
@@ -183,6 +224,8 @@ def main() -> None:
                     groups.setdefault(account, []).append((system, ext))
             precision, recall = pairwise_quality(list(groups.values()), true_groups)
             print(f"  account linking vs truth.json: precision {precision:.4f}, recall {recall:.4f}")
+            if DUMP:
+                dump_rows(store, tenant.id, DUMP)
 
             with store.session(tenant.id) as s:
                 day = dt.date(2026, 11, 20)
