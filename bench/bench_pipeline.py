@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from sqlalchemy import select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpu_parts import CpuParts
+from bench.same_requests import Recorded, replay
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.server import Sandbox
 from store.db import Store
@@ -112,6 +114,27 @@ RAW = {"salesforce": raw_salesforce, "zendesk": raw_zendesk, "hubspot": raw_hubs
 """Each vendor's list endpoints walked with plain requests (`raw_walk`; `bench_sdk_walk` sets each beside its SDK)."""
 
 
+def same_requests_floor(box: Any, recorded: Recorded, pulled: int, pull_s: float, pull_cpu: float,
+                        summary: Any, serving: Any) -> None:
+    """The second floor (`bench.same_requests`): the pull's own requests sent again with plain requests, and the
+    pull's ratio to it (by the clock; by this process's CPU; without the reports prepared after the pull too).
+    ``serving``: the sandbox process's CPU seconds, read before and after, when it serves apart."""
+    before = serving() if serving else 0.0
+    answers, records, seconds, cpu, statuses = replay(recorded.requests, box.credentials["salesforce"]["cert_path"])
+    served = f", the sandbox process {serving() - before:.1f} CPU s" if serving else ""
+    bad = {f"{pulled_as} -> {now}": n for (pulled_as, now), n in statuses.items()}
+    methods = Counter(r.method for r in recorded.requests)
+    print(f"  floor 2, the pull's own requests replayed (same endpoints, fields, properties, associations, page "
+          f"sizes, look-ups; {', '.join(f'{n:,} {m}' for m, n in methods.most_common())}), plain requests, no SDK, "
+          f"no store: {answers:,} answers holding {records:,} records in {seconds:.1f} s, {cpu:.1f} CPU s here{served}"
+          + (f"; NOT ANSWERED AS IN THE PULL: {bad}" if bad else ""))
+    reports_s, reports_cpu = summary.phases.get("reports", (0.0, 0.0))
+    print(f"  ratio to floor 2 (the same pages' records/s, pull over replay = replay time / pull time): "
+          f"{seconds / pull_s:.3f} by the clock, {cpu / pull_cpu:.3f} by CPU time here; without the reports prepared "
+          f"after the pull: {seconds / (pull_s - reports_s):.3f} by the clock, {cpu / (pull_cpu - reports_cpu):.3f} "
+          f"by CPU ({pulled:,} records pulled; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
 def raw_walk(box: Sandbox) -> tuple[int, float, float]:
     """Walk every list endpoint the sync reads, with plain requests: what the emulators can serve. Returns the
     records, the seconds and the process's CPU seconds (the emulators serve in this process's threads)."""
@@ -186,7 +209,7 @@ def main() -> None:
             adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
                         for system, (creds, base, _ref) in sandbox_connections(box).items()}
             sampler = CpuParts(detail=PARTS == "detail") if PARTS else contextlib.nullcontext()
-            with sampler:
+            with sampler, Recorded() as recorded:
                 started, cpu = time.perf_counter(), time.process_time()
                 summary = sync(store, tenant.id, adapters)
                 pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
@@ -213,6 +236,7 @@ def main() -> None:
                     f"{o} {v.pulled:,}" for o, v in s.objects.items()))
             if isinstance(sampler, CpuParts):
                 print(sampler.table())
+            same_requests_floor(box, recorded, pulled, pull_s, pull_cpu, summary, None)
 
             truth = json.loads(Path(box.truth_path).read_text())
             true_groups = [[(r["system"], r["id"]) for r in g["records"]] for g in truth["same_customer_groups"]]

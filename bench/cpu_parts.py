@@ -58,8 +58,11 @@ def _where(frame: FrameType | None) -> tuple[str | None, str]:
         return None, leaf  # the standard library's socket, ssl, selectors, threading or queue, waiting in C
     serving = False
     innermost: str | None = None
+    ours = ""
     while frame is not None:
         name = frame.f_code.co_filename
+        if not ours and "/site-packages/" not in name and "/wt-" in name or "/work/main/" in name:
+            ours = f"{name.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
         if "/werkzeug/serving" in name or "/socketserver" in name:
             serving = True
             break
@@ -71,6 +74,8 @@ def _where(frame: FrameType | None) -> tuple[str | None, str]:
         frame = frame.f_back
     if serving:
         return "emulator serving (werkzeug + emulators)", leaf
+    if innermost == "SQL (SQLAlchemy + driver)" and ours:
+        leaf = f"{leaf} <- {ours}"
     return innermost or "other", leaf
 
 
@@ -115,5 +120,5 @@ class CpuParts:
             lines.append(f"      {part:52} {n / total:6.1%}  ~{self.cpu * n / total:5.1f} CPU s")
             if self.detail:
                 top = sorted(((k, v) for k, v in self.leaves.items() if k[0] == part), key=lambda kv: -kv[1])
-                lines.append("        " + ", ".join(f"{leaf} {v / total:.1%}" for (_p, leaf), v in top[:6]))
+                lines.append("        " + ", ".join(f"{leaf} {v / total:.1%}" for (_p, leaf), v in top[:12 if part.startswith("SQL") else 6]))
         return "\n".join(lines)
