@@ -61,7 +61,7 @@ def _where(frame: FrameType | None) -> tuple[str | None, str]:
     ours = ""
     while frame is not None:
         name = frame.f_code.co_filename
-        if not ours and "/site-packages/" not in name and "/wt-" in name or "/work/main/" in name:
+        if not ours and "/site-packages/" not in name and ("/wt-" in name or "/work/main/" in name):
             ours = f"{name.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
         if "/werkzeug/serving" in name or "/socketserver" in name:
             serving = True
@@ -120,5 +120,6 @@ class CpuParts:
             lines.append(f"      {part:52} {n / total:6.1%}  ~{self.cpu * n / total:5.1f} CPU s")
             if self.detail:
                 top = sorted(((k, v) for k, v in self.leaves.items() if k[0] == part), key=lambda kv: -kv[1])
-                lines.append("        " + ", ".join(f"{leaf} {v / total:.1%}" for (_p, leaf), v in top[:12 if part.startswith("SQL") else 6]))
+                shown = top[:12 if part.startswith("SQL") else 6]
+                lines.append("        " + ", ".join(f"{leaf} {v / total:.1%}" for (_p, leaf), v in shown))
         return "\n".join(lines)
