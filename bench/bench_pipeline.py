@@ -4,12 +4,19 @@ Prints, in one run:
 - seconds and records/s of a full pull (accounts, contacts, deals, tickets, satisfaction) from all
   three systems through the real SDKs, next to the emulators' raw page-serving rate (the same
   list endpoints walked with plain `requests`, no SDK, no store);
+- floor 2: the pull's own requests (recorded on the wire, `bench.same_requests`: the same endpoints, fields,
+  properties, associations, page sizes and look-ups) sent again with plain `requests`, and the pull's ratio to it;
+- with ``BENCH_PIPELINE_PARTS=1`` (or ``detail``) the pull's CPU by part, from sampled stacks (`bench.cpu_parts`);
 - precision and recall of account linking against truth.json;
 - API calls spent to push 10,000-ish changed scores per system, next to the physical minimum (Zendesk:
   ceil(N/100) update_many + ceil(jobs/100) show_many polls);
 - a sync right after the push, once the vendors show the writes (the emulators' clock moved two minutes on):
   its calls per system next to the objects pulled, its list calls, and how many records it counted changed
-  (Canary's own writes must count none).
+  (Canary's own writes must count none);
+- "served apart" (``BENCH_PIPELINE_APART=0`` leaves it out): the full pull and both floors again with the same
+  sandbox served by a separate process (`sandbox.process.SandboxProcess`), as the vendors are other machines: the
+  emulators' CPU is not this process's, and is printed beside it.
+``BENCH_PIPELINE_DUMP=FILE`` writes the stored rows after the first full pull (`dump_rows`), to compare writers.
 """
 
 from __future__ import annotations
