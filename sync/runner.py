@@ -373,7 +373,9 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
             if PREFETCH_SYSTEMS:
                 for system in adapters:
                     if wanted(system, obj):
-                        opened[system] = _open(store, tenant_id, system, adapters[system], obj)
+                        # An error starting it is raised again, and handled, when the system's turn comes (`run`).
+                        with contextlib.suppress(FatalError, AuthError):
+                            opened[system] = _open(store, tenant_id, system, adapters[system], obj)
             for system in adapters:
                 run(system, obj, derived, opened.pop(system, None))
         finally:
