@@ -5,7 +5,9 @@ A thread whose innermost frame waits (a socket read, a lock, a queue, a select) 
 A thread serving an emulator (werkzeug's request handler below it) is charged to ``emulator serving`` whatever it
 runs, its HTTP parsing and JSON encoding included. The shares are of the samples, turned into CPU seconds with the
 process's CPU time over the sampled span (so the parts add up to the process's CPU), which assumes the samples fall
-evenly on the running threads: an estimate, good to a few per cent at a few thousand samples.
+evenly on the running threads: an estimate. Its biases: a thread waiting for the interpreter lock counts as
+running (more threads, more such samples), and so does one inside a C call that gives the lock up without
+waiting on I/O (SQLite's statements: CPU indeed) or while waiting in one not listed in `WAITS` (a name lookup).
 
     with CpuParts() as parts:
         work()
