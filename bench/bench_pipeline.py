@@ -4,16 +4,24 @@ Prints, in one run:
 - seconds and records/s of a full pull (accounts, contacts, deals, tickets, satisfaction) from all
   three systems through the real SDKs, next to the emulators' raw page-serving rate (the same
   list endpoints walked with plain `requests`, no SDK, no store);
+- floor 2: the pull's own requests (recorded on the wire, `bench.same_requests`: the same endpoints, fields,
+  properties, associations, page sizes and look-ups) sent again with plain `requests`, and the pull's ratio to it;
+- with ``BENCH_PIPELINE_PARTS=1`` (or ``detail``) the pull's CPU by part, from sampled stacks (`bench.cpu_parts`);
 - precision and recall of account linking against truth.json;
 - API calls spent to push 10,000-ish changed scores per system, next to the physical minimum (Zendesk:
   ceil(N/100) update_many + ceil(jobs/100) show_many polls);
 - a sync right after the push, once the vendors show the writes (the emulators' clock moved two minutes on):
   its calls per system next to the objects pulled, its list calls, and how many records it counted changed
-  (Canary's own writes must count none).
+  (Canary's own writes must count none);
+- "served apart" (``BENCH_PIPELINE_APART=0`` leaves it out): the full pull and both floors again with the same
+  sandbox served by a separate process (`sandbox.process.SandboxProcess`), as the vendors are other machines: the
+  emulators' CPU is not this process's, and is printed beside it.
+``BENCH_PIPELINE_DUMP=FILE`` writes the stored rows after the first full pull (`dump_rows`), to compare writers.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
@@ -21,6 +29,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +38,10 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.cpu_parts import CpuParts
+from bench.same_requests import Recorded, replay
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
+from sandbox.process import SandboxProcess
 from sandbox.server import Sandbox
 from store.db import Store
 from store.migrate import upgrade
@@ -41,6 +53,13 @@ from sync.push import push
 from sync.runner import sync
 
 COMPANIES = int(os.environ.get("BENCH_PIPELINE_COMPANIES", "10000"))
+APART = os.environ.get("BENCH_PIPELINE_APART", "1") != "0"
+"""Also pull with the sandbox served by a separate process (`apart`); ``0`` leaves it out."""
+DUMP = os.environ.get("BENCH_PIPELINE_DUMP", "")
+PARTS = os.environ.get("BENCH_PIPELINE_PARTS", "")
+"""``1``: sample the full pull's stacks and print its CPU by part (`bench.cpu_parts`; costs a few per cent);
+``detail``: each part's most sampled innermost functions too."""
+"""A file to write the stored rows to after the full pull (`dump_rows`), to compare two versions of the writer."""
 LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 1_000_000, "daily_api_limit": 10_000_000},
                           "zendesk": {"plan": "enterprise_plus", "incremental_requests_per_minute": None,
                                       "requests_per_minute": 1_000_000},
@@ -105,12 +124,124 @@ RAW = {"salesforce": raw_salesforce, "zendesk": raw_zendesk, "hubspot": raw_hubs
 """Each vendor's list endpoints walked with plain requests (`raw_walk`; `bench_sdk_walk` sets each beside its SDK)."""
 
 
+def same_requests_floor(box: Any, recorded: Recorded, pulled: int, pull_s: float, pull_cpu: float,
+                        summary: Any, serving: Any) -> None:
+    """The second floor (`bench.same_requests`): the pull's own requests sent again with plain requests, and the
+    pull's ratio to it (by the clock; by this process's CPU; without the reports prepared after the pull too).
+    ``serving``: the sandbox process's CPU seconds, read before and after, when it serves apart."""
+    before = serving() if serving else 0.0
+    answers, records, seconds, cpu, statuses = replay(recorded.requests, box.credentials["salesforce"]["cert_path"])
+    served = f", the sandbox process {serving() - before:.1f} CPU s" if serving else ""
+    waited = statuses.pop((429, 429), 0)
+    bad = {f"{pulled_as} -> {now}": n for (pulled_as, now), n in statuses.items()}
+    methods = Counter(r.method for r in recorded.requests)
+    print(f"  floor 2, the pull's own requests replayed (same endpoints, fields, properties, associations, page "
+          f"sizes, look-ups; {', '.join(f'{n:,} {m}' for m, n in methods.most_common())}), plain requests, no SDK, "
+          f"no store: {answers:,} answers holding {records:,} records in {seconds:.1f} s, {cpu:.1f} CPU s here{served}"
+          f"; {waited} answers 429 (the vendor's rate limit) waited out and sent again"
+          + (f"; NOT ANSWERED AS IN THE PULL: {bad}" if bad else ""))
+    reports_s, reports_cpu = summary.phases.get("reports", (0.0, 0.0))
+    print(f"  ratio to floor 2 (the same pages' records/s, pull over replay = replay time / pull time): "
+          f"{seconds / pull_s:.3f} by the clock, {cpu / pull_cpu:.3f} by CPU time here; without the reports prepared "
+          f"after the pull: {seconds / (pull_s - reports_s):.3f} by the clock, {cpu / (pull_cpu - reports_cpu):.3f} "
+          f"by CPU ({pulled:,} records pulled; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+def linking(store: Store, tenant_id: int, truth_path: Any) -> None:
+    """Account linking against truth.json: pairwise precision and recall, printed."""
+    truth = json.loads(Path(truth_path).read_text())
+    true_groups = [[(r["system"], r["id"]) for r in g["records"]] for g in truth["same_customer_groups"]]
+    groups: dict[int, list[tuple[str, str]]] = {}
+    with store.session(tenant_id) as s:
+        for system, ext, account in s.execute(
+                SourceLink.__table__.select().with_only_columns(
+                    SourceLink.system, SourceLink.external_id, SourceLink.account_id)):
+            groups.setdefault(account, []).append((system, ext))
+    precision, recall = pairwise_quality(list(groups.values()), true_groups)
+    print(f"  account linking vs truth.json: precision {precision:.4f}, recall {recall:.4f}")
+
+
+def apart() -> None:
+    """The full pull and both floors again, the sandbox (the same seed and limits) served by a process of its own
+    (`sandbox.process.SandboxProcess`), as real vendors are other machines: the emulators' CPU is no longer this
+    process's, so "CPU here" is the client's alone (the sandbox process's is printed beside it). Both processes
+    share the machine's cores."""
+    print(f"served apart: the same {COMPANIES:,}-company sandbox served by a separate process; "
+          "'CPU here' is this process's alone")
+    t0 = time.perf_counter()
+    with SandboxProcess(accounts=COMPANIES, seed=7, **LIMITS) as box, tempfile.TemporaryDirectory() as tmp:
+        print(f"  sandbox process ready in {time.perf_counter() - t0:.1f} s")
+        served = box.cpu_seconds()
+        raw_records, raw_s, raw_cpu = raw_walk(box)  # type: ignore[arg-type]
+        raw_served, served = box.cpu_seconds() - served, box.cpu_seconds()
+        url = f"sqlite:///{tmp}/apart.db"
+        upgrade(url)
+        store = Store(url)
+        with store.session() as s:
+            tenant, _ = create_tenant(s, "bench", "Bench")
+        adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
+                    for system, (creds, base, _ref) in sandbox_connections(box).items()}
+        with Recorded() as recorded:
+            started, cpu = time.perf_counter(), time.process_time()
+            summary = sync(store, tenant.id, adapters)
+            pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
+        pull_served = box.cpu_seconds() - served
+        pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
+        print(f"  full pull (apart): {pulled:,} records in {pull_s:.1f} s = {pulled / pull_s:,.0f} records/s; "
+              f"{pull_cpu:.1f} CPU s here = {pulled / pull_cpu:,.0f} records per CPU s (the sandbox process "
+              f"{pull_served:.1f} CPU s)")
+        print(f"  floor 1 (apart), the raw walk of the plain list endpoints: {raw_records:,} records in {raw_s:.1f} s "
+              f"= {raw_records / raw_s:,.0f} records/s; {raw_cpu:.1f} CPU s here = {raw_records / raw_cpu:,.0f} "
+              f"records per CPU s (the sandbox process {raw_served:.1f} CPU s)")
+        reports_s, reports_cpu = summary.phases.get("reports", (0.0, 0.0))
+        print(f"  ratio to floor 1 (apart): {pulled / pull_s / (raw_records / raw_s):.3f} by the clock, "
+              f"{pulled / pull_cpu / (raw_records / raw_cpu):.3f} by CPU here; without the reports prepared after the "
+              f"pull: {pulled / (pull_s - reports_s) / (raw_records / raw_s):.3f} by the clock, "
+              f"{pulled / (pull_cpu - reports_cpu) / (raw_records / raw_cpu):.3f} by CPU here "
+              f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print("  phases, wall / CPU s here: " + ", ".join(f"{name} {wall:.1f} / {cpu:.1f}"
+                                                        for name, (wall, cpu) in summary.phases.items()))
+        same_requests_floor(box, recorded, pulled, pull_s, pull_cpu, summary, box.cpu_seconds)
+        linking(store, tenant.id, box.truth_path)
+        store.dispose()
+
+
 def raw_walk(box: Sandbox) -> tuple[int, float, float]:
     """Walk every list endpoint the sync reads, with plain requests: what the emulators can serve. Returns the
     records, the seconds and the process's CPU seconds (the emulators serve in this process's threads)."""
     started, cpu = time.perf_counter(), time.process_time()
     total = sum(walk(box.credentials[system]) for system, walk in RAW.items())
     return total, time.perf_counter() - started, time.process_time() - cpu
+
+
+DUMPED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "accounts": (("id",), ("created_at", "updated_at")),
+    "source_links": (("system", "external_id"), ("created_at",)),
+    "contacts": (("email",), ("updated_at",)),
+    "subscriptions": (("system", "external_id"), ("updated_at",)),
+    "subscription_versions": (("id",), ()),
+    "subscription_movements": (("id",), ()),
+    "tickets": (("system", "external_id"), ("updated_at",)),
+    "survey_responses": (("source", "source_ref"), ()),
+}
+"""Per table dumped: its natural key (rows sorted by it) and the columns left out (the store's own timestamps)."""
+
+
+def dump_rows(store: Store, tenant_id: int, path: str) -> None:
+    """The stored rows of every table a pull writes (the store's timestamps left out), one JSON line each, sorted
+    by natural key: two runs of the same sandbox compare with ``cmp``."""
+    from sqlalchemy import MetaData, Table
+
+    meta = MetaData()
+    with store.session(tenant_id) as s, open(path, "w") as out:
+        for name, (key, skipped) in DUMPED.items():
+            table = Table(name, meta, autoload_with=s.get_bind())
+            columns = [c for c in table.columns if c.name not in skipped and c.name != "tenant_id"]
+            rows = s.execute(select(*columns).where(table.c.tenant_id == tenant_id)
+                             .order_by(*(table.c[k] for k in key))).all()
+            for row in rows:
+                out.write(json.dumps([name, *row], default=str) + "\n")
+            print(f"  dumped {len(rows):,} rows of {name}")
 
 
 class _Later:
@@ -148,9 +279,11 @@ def main() -> None:
                 tenant, _ = create_tenant(s, "bench", "Bench")
             adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
                         for system, (creds, base, _ref) in sandbox_connections(box).items()}
-            started, cpu = time.perf_counter(), time.process_time()
-            summary = sync(store, tenant.id, adapters)
-            pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
+            sampler = CpuParts(detail=PARTS == "detail") if PARTS else contextlib.nullcontext()
+            with sampler, Recorded() as recorded:
+                started, cpu = time.perf_counter(), time.process_time()
+                summary = sync(store, tenant.id, adapters)
+                pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
             pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
             print(f"  full pull, all objects, 3 systems: {pulled:,} records in {pull_s:.1f} s = "
                   f"{pulled / pull_s:,.0f} records/s (stored, linked); {pull_cpu:.1f} CPU s = "
@@ -172,17 +305,13 @@ def main() -> None:
             for system, s in summary.systems.items():
                 print(f"    {system:10} {s.calls:5} calls  " + ", ".join(
                     f"{o} {v.pulled:,}" for o, v in s.objects.items()))
+            if isinstance(sampler, CpuParts):
+                print(sampler.table())
+            same_requests_floor(box, recorded, pulled, pull_s, pull_cpu, summary, None)
 
-            truth = json.loads(Path(box.truth_path).read_text())
-            true_groups = [[(r["system"], r["id"]) for r in g["records"]] for g in truth["same_customer_groups"]]
-            groups: dict[int, list[tuple[str, str]]] = {}
-            with store.session(tenant.id) as s:
-                for system, ext, account in s.execute(
-                        SourceLink.__table__.select().with_only_columns(
-                            SourceLink.system, SourceLink.external_id, SourceLink.account_id)):
-                    groups.setdefault(account, []).append((system, ext))
-            precision, recall = pairwise_quality(list(groups.values()), true_groups)
-            print(f"  account linking vs truth.json: precision {precision:.4f}, recall {recall:.4f}")
+            linking(store, tenant.id, box.truth_path)
+            if DUMP:
+                dump_rows(store, tenant.id, DUMP)
 
             with store.session(tenant.id) as s:
                 day = dt.date(2026, 11, 20)
@@ -239,6 +368,8 @@ def main() -> None:
             store.dispose()
     finally:
         box.stop()
+    if APART:
+        apart()
     convergence()
 
 

@@ -675,23 +675,26 @@ def apply_identity(session: Session) -> IdentityCounts:
         if cluster.account_id is not None:
             continue
         domain = next((d for d in (normalise_domain(m.domain) for m in preferred) if d), None)
+        found = account_attributes(preferred)  # made with them: no UPDATE of every new account after (pass 2)
         created.append({"tenant_id": tenant_id, "name": preferred[0].name or preferred[0].external_id,
-                        "domain": domain, "lifecycle_stage": "customer"})
+                        "domain": domain, "lifecycle_stage": "customer", "segment": found.get("segment"),
+                        "tier": found.get("tier")})
     accounts_table: Any = Account.__table__
     if created:
         # One INSERT … SELECT of every new account, the rows sent as one JSON parameter (`store.bulk.insert_rows`:
         # the same SQL whatever their number, compiled once; a multi-row VALUES was compiled afresh for each
         # batch). RETURNING promises no order, so each id goes back by the values it was made with: new accounts
-        # alike in name and domain are alike in every column, and either may take either cluster.
-        made: dict[tuple[str, str | None], list[int]] = defaultdict(list)
-        columns = ("tenant_id", "name", "domain", "lifecycle_stage")
-        for new_id, name, domain in session.execute(
+        # alike in name, domain, segment and tier are alike in every column, and either may take either cluster.
+        made: dict[tuple[str, str | None, str | None, str | None], list[int]] = defaultdict(list)
+        columns = ("tenant_id", "name", "domain", "lifecycle_stage", "segment", "tier")
+        for new_id, name, domain, segment, tier in session.execute(
                 insert_rows(session, accounts_table, columns, [[row[c] for c in columns] for row in created])
-                .returning(accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain),
+                .returning(accounts_table.c.id, accounts_table.c.name, accounts_table.c.domain,
+                           accounts_table.c.segment, accounts_table.c.tier),
                 execution_options=touches(())):
-            made[(name, domain)].append(new_id)
+            made[(name, domain, segment, tier)].append(new_id)
         mark(session, (i for ids in made.values() for i in ids))  # as a flush of new accounts marks them
-        fresh = iter(made[(row["name"], row["domain"])].pop() for row in created)
+        fresh = iter(made[(row["name"], row["domain"], row["segment"], row["tier"])].pop() for row in created)
         chosen = [account_id if account_id is not None else next(fresh) for account_id in chosen]
     counts.accounts_created = len(created)
     # Pass 2: place every record, merge what new evidence joined, set parents.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import math
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -220,3 +221,45 @@ def test_a_sync_pulls_with_fewer_collections_and_puts_the_collector_back(store: 
     assert summary.systems["salesforce"].objects["accounts"].pulled == 3
     assert len(seen) == 4 and all(t[0] == max(YOUNG, before[0]) for t in seen)
     assert gc.get_threshold() == before
+
+
+
+@pytest.mark.parametrize("prefetch", [True, False])
+def test_every_systems_pages_are_fetched_from_the_start_and_written_in_order(
+        store: Store, tenant: int, prefetch: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sync.runner as runner
+
+    monkeypatch.setattr(runner, "PREFETCH_SYSTEMS", prefetch)
+    sf = MemoryAdapter("salesforce", {"accounts": [
+        AccountRecord("salesforce", f"00{i}", f"Company {i}", T0 + dt.timedelta(seconds=i), domain=f"c{i}.com")
+        for i in range(6)]}, page_size=2)
+    hs = MemoryAdapter("hubspot", {"accounts": [
+        AccountRecord("hubspot", f"{i}", f"Company {i}", T0 + dt.timedelta(seconds=i), domain=f"c{i}.com")
+        for i in range(3, 9)]}, page_size=2)
+    hs_fetching = threading.Event()
+    hs_pull = hs.pull
+
+    def pull(object: ObjectName, cursor: str | None) -> Iterator[Page]:
+        for page in hs_pull(object, cursor):
+            hs_fetching.set()
+            yield page
+
+    hs.pull = pull  # type: ignore[method-assign]
+    written: list[str] = []
+
+    def progress(system: str, obj: str, n: int) -> None:
+        if obj == "accounts" and not written:
+            # With prefetch, HubSpot's reader fetches while Salesforce's first pages are written; without, not yet.
+            assert hs_fetching.wait(10 if prefetch else 0.5) is prefetch
+        written.append(f"{system} {obj}")
+
+    summary = sync(store, tenant, {"salesforce": sf, "hubspot": hs}, progress=progress)
+    accounts = [w.split()[0] for w in written if w.endswith("accounts")]  # one write per group of fetched pages
+    assert set(accounts) == {"salesforce", "hubspot"}
+    assert accounts == sorted(accounts, key=lambda system: system == "hubspot")  # one system after the other
+    assert (summary.systems["salesforce"].objects["accounts"].pulled,
+            summary.systems["hubspot"].objects["accounts"].pulled) == (6, 6)
+    with store.session(tenant) as s:
+        assert s.scalar(select(func.count()).select_from(SourceLink)) == 12
+        assert s.scalar(select(func.count()).select_from(Account)) == 9  # c3-c5 are one customer in both systems
+        assert sorted(s.scalars(select(SyncCursor.value).where(SyncCursor.object == "accounts"))) == ["6", "6"]
