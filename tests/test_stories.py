@@ -55,7 +55,12 @@ def quality(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     world = demo_world(tmp_path_factory, tmp_path_factory.mktemp("stories") / "stories.db",
                        accounts=COMPANIES, seed=seed, as_of=as_of)
     assert world.truth["as_of"] == as_of.isoformat()
-    return alert_quality(canary_store(world.app()), world.result.tenant_id, world.truth)
+    store = canary_store(world.app())
+    try:
+        return alert_quality(store, world.result.tenant_id, world.truth)
+    finally:
+        store.dispose()
+        world.remove()
 
 
 @pytest.mark.parametrize("rule", STORY_RULES)

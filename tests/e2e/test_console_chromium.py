@@ -46,6 +46,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         yield {"app": app, "result": world.result, "url": server.url}
     finally:
         server.stop()
+        canary_store(app).dispose()
+        world.remove()
 
 
 @pytest.fixture(scope="module")
