@@ -76,43 +76,50 @@ def _share_url_builders() -> None:
 
 HEAVY_FIRST = (
     # Test files that take longest, longest first: seconds summed per file from `--durations=0` of a whole run on
-    # this branch, 2026-12-02 01:00 UTC, under a load of 5-6 from other work on the 2 cores (so about 3 times the
-    # quiet figures; the order is what counts): stories 470, demo 193, console Chromium 139, sandbox pipeline 137,
-    # usage facts 106, Celery workers 83 … of 3,100 s of test time; the two workers ended within a second of each
-    # other. With `--dist loadfile` a file runs whole on one worker, and a long file handed out last sets the
+    # this branch, 2026-12-02 02:45-03:35 UTC, under a load of 8-10 from other work on the 2 cores (so several times
+    # the quiet figures; the order is what counts), lowered for what this branch made cheaper since (the console
+    # Chromium test copies the stories' month-end world, the base report files copy a seeded workspace): stories
+    # 451, report patches 424, sandbox pipeline 134, adoption pack 134, property batches 123, demo 109 … of 5,700 s
+    # of test time. With `--dist loadfile` a file runs whole on one worker, and a long file handed out last sets the
     # suite's wall time while the other worker idles: these start first, every other file follows in collection
     # order (`pytest_configure` turns off xdist's own re-sorting by test count, which would undo this). Ordering
     # only: a file missing here (or a name that no longer exists) just runs in its usual place.
     "tests/test_stories.py",
+    "tests/sync/test_report_patches.py",
     "tests/test_demo.py",
-    "tests/e2e/test_console_chromium.py",
     "tests/sync/test_sandbox_pipeline.py",
-    "tests/sync/test_usage_facts.py",
-    "tests/jobs/test_celery_workers.py",
-    "tests/sync/test_base_report_copies.py",
-    "tests/sync/test_runner_and_push.py",
-    "tests/sync/test_score_day_writes.py",
-    "tests/scoring/test_batch.py",
-    "tests/sync/test_report_fact_packs.py",
-    "tests/sync/test_revenue.py",
-    "tests/store/test_migrations.py",
     "tests/sync/test_adoption_pack.py",
+    "tests/scoring/test_batch.py",
+    "tests/e2e/test_console_chromium.py",
     "tests/sync/test_account_facts.py",
     "tests/sync/test_health_run.py",
+    "tests/console/test_portfolio_reference.py",
+    "tests/sync/test_runner_and_push.py",
+    "tests/sync/test_score_day_writes.py",
+    "tests/sync/test_report_fact_packs.py",
+    "tests/jobs/test_celery_workers.py",
+    "tests/sync/test_base_report_copies.py",
+    "tests/sync/test_usage_facts.py",
+    "tests/console/test_portfolio.py",
     "tests/test_logs_hold_no_secrets.py",
     "tests/sync/test_alerts_bulk_paths.py",
+    "tests/sync/test_score_one_day.py",
+    "tests/store/test_migrations.py",
+    "tests/campaigns/test_sandbox_world.py",
+    "tests/store/test_usage_rollup.py",
+    "tests/scoring/test_signal_table.py",
+    "tests/console/test_plays.py",
+    "tests/sync/test_revenue.py",
+    "tests/scoring/test_batch_light.py",
+    "tests/sync/test_score_facts_ahead.py",
+    "tests/sync/test_realtime.py",
+    "tests/sync/test_crm_tasks.py",
+    "tests/sync/test_deferred_refresh.py",
+    "tests/store/test_analyze.py",
+    "tests/sync/test_backfill.py",
     "tests/sync/test_base_reports.py",
     "tests/e2e/test_live_demo.py",
-    "tests/console/test_portfolio_reference.py",
-    "tests/sync/test_score_one_day.py",
-    "tests/console/test_portfolio.py",
-    "tests/campaigns/test_sandbox_world.py",
-    "tests/scoring/test_batch_light.py",
     "tests/e2e/test_plays_chromium.py",
-    "tests/sync/test_own_writes.py",
-    "tests/sync/test_backfill.py",
-    "tests/analytics/test_properties.py",
-    "tests/console/test_plays.py",
 )
 
 

@@ -203,6 +203,7 @@ class Templates:
         gets a migrated database and fills it. The database at ``url`` must hold no rows yet (migrated or
         empty): a copy replaces it whole, and would silently drop what a test had written first."""
         sqlite = url.startswith("sqlite:")
+        url = url.replace("postgresql+psycopg://", "postgresql://", 1)  # an app's `store.url` names the driver
         written = rows_written(url)
         if written:
             raise RuntimeError(f"seeded({name!r}) over a database that has rows already: {written}")

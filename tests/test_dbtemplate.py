@@ -128,3 +128,27 @@ def test_seeded_copies_are_independent(database_url: str, db_templates: Template
             assert conn.execute(text("SELECT slug FROM tenants")).scalars().all() == ["seed"]
     finally:
         s.dispose()
+
+
+def test_seeded_takes_the_url_an_app_names_its_driver_in(database_url: str, db_templates: Templates) -> None:
+    """`seeded_workspaces` passes an app's ``store.url`` (``postgresql+psycopg://`` on PostgreSQL)."""
+    def build(url: str) -> list[str]:
+        s = Store(url)
+        try:
+            with s.engine.begin() as conn:
+                conn.execute(text(NEW_TENANT.format(slug="driver")))
+        finally:
+            s.dispose()
+        return ["driver"]
+
+    named = Store(database_url)
+    url = named.url
+    named.dispose()
+    assert url.startswith(("sqlite:", "postgresql+psycopg://"))
+    assert db_templates.seeded("dbtemplate-driver", url, build) == ["driver"]
+    s = Store(database_url)
+    try:
+        with s.engine.connect() as conn:
+            assert conn.execute(text("SELECT slug FROM tenants")).scalars().all() == ["driver"]
+    finally:
+        s.dispose()

@@ -2,7 +2,7 @@
 
 End to end on the sandbox, as `canary demo` runs it: usage through the collector (so product
 accounts meet identity resolution), sync through the real SDKs, scoring, alerts. The worlds are
-pinned to fixed dates (a Saturday month end, a Wednesday, a Monday month end) and seeds, so the
+pinned to fixed dates (a Monday month end, a Saturday month end, a Wednesday) and seeds, so the
 suite is the same test whatever the calendar says; `bench/bench_alerts.py` measures the same
 rules over 14 days, two seeds and 2,000 companies.
 """
@@ -27,12 +27,13 @@ from store.models import Alert, HealthSnapshot, SourceLink
 from sync.health import HISTORY_DAYS
 from tests.console.conftest import CHEAP_ARGON2
 from tests.dbtemplate import migrate_new
+from tests.worlds import LIMITS, demo_world
 
-STORY_DATES = (dt.date(2026, 10, 31), dt.date(2026, 11, 25), dt.date(2026, 11, 30))
+STORY_WORLDS = ((dt.date(2026, 11, 30), 9), (dt.date(2026, 10, 31), 21), (dt.date(2026, 11, 25), 21))
+"""(as of, seed) of each world. The Monday month end first: its world is the Chromium console test's too
+(tests/e2e/test_console_chromium.py), so it is ready when that test asks."""
 COMPANIES = 100
 FLOOR = 0.95
-LIMITS: dict[str, Any] = {"hubspot": {"requests_per_10s": 100_000},
-                          "zendesk": {"incremental_requests_per_minute": None}}
 
 
 def _demo(tmp: Path, accounts: int, seed: int, as_of: dt.date) -> tuple[Any, int, dict[str, Any]]:
@@ -46,12 +47,20 @@ def _demo(tmp: Path, accounts: int, seed: int, as_of: dt.date) -> tuple[Any, int
     return app, result.tenant_id, truth
 
 
-@pytest.fixture(scope="module", params=STORY_DATES, ids=lambda d: f"{d:%Y-%m-%d-%a}")
+@pytest.fixture(scope="module", params=STORY_WORLDS, ids=lambda w: f"{w[0]:%Y-%m-%d-%a}")
 def quality(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, RuleQuality]:
-    as_of: dt.date = request.param
-    app, tenant_id, truth = _demo(tmp_path_factory.mktemp("stories"), COMPANIES, 21, as_of)
-    assert truth["as_of"] == as_of.isoformat()
-    return alert_quality(canary_store(app), tenant_id, truth)
+    """The run's world of (100 companies, the seed, the date) — the month end's is the Chromium console test's
+    world too (`tests.worlds`: built once per run, each module gets a copy)."""
+    as_of, seed = request.param
+    world = demo_world(tmp_path_factory, tmp_path_factory.mktemp("stories") / "stories.db",
+                       accounts=COMPANIES, seed=seed, as_of=as_of)
+    assert world.truth["as_of"] == as_of.isoformat()
+    store = canary_store(world.app())
+    try:
+        return alert_quality(store, world.result.tenant_id, world.truth)
+    finally:
+        store.dispose()
+        world.remove()
 
 
 @pytest.mark.parametrize("rule", STORY_RULES)

@@ -3,7 +3,8 @@ accounts renewing within 90 days, opens one and sees the 180-day history chart w
 its reasons — at 1280 px and on a 390 px phone. Screenshots go to ``tests/e2e/artifacts/``.
 
 The workspace is made by `cli.demo.run_demo` on the sandbox (100 companies, seed 9, as of
-`WORLD_AS_OF`): the same pipeline `canary demo` runs, users and 180 days of history included.
+`WORLD_AS_OF`): the same pipeline `canary demo` runs, users and 180 days of history included. It is a copy
+of the run's world that tests/test_stories.py checks the month end's alerts on (`tests.worlds`).
 """
 
 from __future__ import annotations
@@ -34,29 +35,20 @@ COMPANIES, SEED = 100, 9
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from app import create_app
-    from cli.demo import run_demo
-    from sandbox.server import Sandbox
-    from tests.dbtemplate import migrate_new
+    """A copy of the run's demo world of (100 companies, seed 9, `WORLD_AS_OF`), the stories' month end too
+    (`tests.worlds`: built once per run), served over HTTP."""
+    from tests.worlds import demo_world
 
-    folder = tmp_path_factory.mktemp("demo")
-    url = f"sqlite:///{folder / 'demo.db'}"
-    migrate_new(url)
-    app = create_app({"TESTING": True, "SECRET_KEY": "e2e-console-secret-key-0123456789", "DATABASE_URL": url,
-                      "COOKIE_SECURE": False, "PASSWORD_HASH": {"time_cost": 1, "memory_kib": 8192,
-                                                                "parallelism": 1}})
-    box = Sandbox(accounts=COMPANIES, seed=SEED, as_of=WORLD_AS_OF)
-    box.start()
-    try:
-        with app.app_context():
-            result = run_demo(app, accounts=COMPANIES, seed=SEED, sandbox=box)
-    finally:
-        box.stop()
+    world = demo_world(tmp_path_factory, tmp_path_factory.mktemp("demo") / "demo.db",
+                       accounts=COMPANIES, seed=SEED, as_of=WORLD_AS_OF)
+    app = world.app(COOKIE_SECURE=False)
     server = LoopbackServer(app).start()
     try:
-        yield {"app": app, "result": result, "url": server.url}
+        yield {"app": app, "result": world.result, "url": server.url}
     finally:
         server.stop()
+        canary_store(app).dispose()
+        world.remove()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from extensions import canary_store
 from jobs.work import notify_job
 from store.models import AuditEvent, NotifyDelivery, NotifyPreference, NotifySettings
-from tests.console.conftest import CHEAP_ARGON2, Workspace, seed_workspace, signed_in_client
+from tests.console.conftest import CHEAP_ARGON2, Workspace, seed_workspace, seeded_workspaces, signed_in_client
+from tests.dbtemplate import Templates
 from tests.notify.conftest import BOT_TOKEN
 
 
@@ -22,8 +23,8 @@ def console_app(app_factory: Any) -> Any:
 
 
 @pytest.fixture
-def seeded(console_app: Any) -> tuple[Workspace, Workspace]:
-    alpha, bravo = seed_workspace(console_app, "alpha", "Alpha"), seed_workspace(console_app, "bravo", "Bravo")
+def seeded(console_app: Any, db_templates: Templates) -> tuple[Workspace, Workspace]:
+    alpha, bravo = seeded_workspaces(console_app, db_templates, ("alpha", "Alpha"), ("bravo", "Bravo"))
     for ws in (alpha, bravo):
         notify_job(console_app, ws.tenant_id)
     return alpha, bravo

@@ -17,7 +17,8 @@ from scoring import default_model
 from store.models import Account, AccountFact, Alert, HealthSnapshot, HealthWeek, ReportFactsState, Task
 from sync import base_reports as br
 from sync.reports import Cohort
-from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
+from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF, WORLD_NOW, record_calls
 
 __all__ = ["console_app"]
@@ -25,9 +26,9 @@ MEASURES = sorted(default_model().measures)
 
 
 @pytest.fixture
-def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
+def seeded(app_factory: Any, database_url: str, db_templates: Templates) -> tuple[Any, Workspace]:
     app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
-    return canary_store(app), seed_workspace(app, "alpha", "Alpha")
+    return canary_store(app), seeded_workspaces(app, db_templates, ("alpha", "Alpha"))[0]
 
 
 @pytest.fixture

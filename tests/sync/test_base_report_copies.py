@@ -19,7 +19,8 @@ from store.db import Store
 from store.models import Account, ReportCopy, Task, UsageDaily
 from store.tenants import create_tenant
 from sync import base_reports as br
-from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
+from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF
 
 __all__ = ["console_app"]
@@ -32,9 +33,10 @@ PREPARED = 4 + 1 + 1 + 1 + 4 * 4
 
 
 @pytest.fixture
-def two(app_factory: Any, database_url: str) -> tuple[Any, Workspace, Workspace]:
+def two(app_factory: Any, database_url: str, db_templates: Templates) -> tuple[Any, Workspace, Workspace]:
     app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
-    return canary_store(app), seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "beta", "Beta")
+    alpha, beta = seeded_workspaces(app, db_templates, ("alpha", "Alpha"), ("beta", "Beta"))
+    return canary_store(app), alpha, beta
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from extensions import canary_store
 from store.models import Account, HealthSnapshot, Subscription, Task, UsageDaily
 from sync.base_reports import BY, _health_report, adoption_report, health_report, leaderboard_report, team_report
 from sync.reports import Cohort, ReportError
-from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
+from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF, WORLD_NOW
 
 __all__ = ["console_app"]
@@ -22,10 +23,11 @@ KEY = ("Report Created", "Dashboard Viewed")
 
 
 @pytest.fixture
-def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
-    """The seeded workspace on SQLite and on PostgreSQL: the reports' SQL has a branch per database."""
+def seeded(app_factory: Any, database_url: str, db_templates: Templates) -> tuple[Any, Workspace]:
+    """The seeded workspace on SQLite and on PostgreSQL: the reports' SQL has a branch per database (a copy of
+    the session's seeded template)."""
     app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
-    return canary_store(app), seed_workspace(app, "alpha", "Alpha")
+    return canary_store(app), seeded_workspaces(app, db_templates, ("alpha", "Alpha"))[0]
 
 
 def test_health_distribution_histogram_trend_benchmarks_and_persistent_poor(seeded: Any) -> None:

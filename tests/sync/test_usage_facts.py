@@ -25,7 +25,8 @@ from store.models import (
 from sync import base_reports as br
 from sync import usage_facts as uf
 from sync.reports import Cohort
-from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seed_workspace
+from tests.console.conftest import CHEAP_ARGON2, Workspace, console_app, seeded_workspaces
+from tests.dbtemplate import Templates
 from tests.shared import WORLD_AS_OF, record_calls
 
 __all__ = ["console_app"]
@@ -54,9 +55,9 @@ def _usage(account_ids: list[int], salt: int = 0) -> list[UsageDaily]:
 
 
 @pytest.fixture
-def seeded(app_factory: Any, database_url: str) -> tuple[Any, Workspace]:
+def seeded(app_factory: Any, database_url: str, db_templates: Templates) -> tuple[Any, Workspace]:
     app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
-    store, ws = canary_store(app), seed_workspace(app, "alpha", "Alpha")
+    store, ws = canary_store(app), seeded_workspaces(app, db_templates, ("alpha", "Alpha"))[0]
     with store.session(ws.tenant_id) as s:
         s.add_all(_usage(sorted(ws.accounts.values())))
         good = ws.accounts["Alpha Good Steady"]  # healthy, with its seats in use: upgrade-ready
@@ -297,14 +298,15 @@ def _shaped(account_id: int, prefix: str) -> list[UsageDaily]:
     return rows
 
 
-def test_user_activity_equals_the_correlated_daily_sums(app_factory: Any, database_url: str) -> None:
+def test_user_activity_equals_the_correlated_daily_sums(app_factory: Any, database_url: str,
+                                                        db_templates: Templates) -> None:
     """The per-month reads of `_user_activity` (a split month's shorter part from the daily rows, the rest from its
     count) give every user's figures the correlated per-row sums gave: two workspaces, split months (windows
     ending on several days, usage after the day too), a user back from a pause, one active only in the 30 days
     before, a deleted account; and the stored user facts equal them."""
     app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
     store = canary_store(app)
-    spaces = [seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "beta", "Beta")]
+    spaces = list(seeded_workspaces(app, db_templates, ("alpha", "Alpha"), ("beta", "Beta")))
     for i, ws in enumerate(spaces):
         ids = sorted(ws.accounts.values())
         with store.session(ws.tenant_id) as s:
@@ -413,14 +415,15 @@ def _grouped_reference(tenant: int, day: dt.date) -> Any:
             .group_by(UsageMonthly.account_id, UsageMonthly.event))
 
 
-def test_cells_equal_the_grouped_reads_they_replace(app_factory: Any, database_url: str) -> None:
+def test_cells_equal_the_grouped_reads_they_replace(app_factory: Any, database_url: str,
+                                                     db_templates: Templates) -> None:
     """One streamed pass per user (`uf._cells`, decoded by NumPy) gives each account's first use and its distinct
     users and month rows exactly as the grouped reads did, for days that split months and windows, with a user
     back after months away, one active only in the earlier window, usage after the day, a deleted account and a
     second workspace."""
     app = app_factory(PASSWORD_HASH=CHEAP_ARGON2, COOKIE_SECURE=False, DATABASE_URL=database_url)
     store = canary_store(app)
-    alpha, beta = seed_workspace(app, "alpha", "Alpha"), seed_workspace(app, "beta", "Beta")
+    alpha, beta = seeded_workspaces(app, db_templates, ("alpha", "Alpha"), ("beta", "Beta"))
     ids = sorted(alpha.accounts.values())
     for ws, salt in ((alpha, 0), (beta, 1)):
         with store.session(ws.tenant_id) as s:
