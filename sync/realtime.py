@@ -86,13 +86,16 @@ def accounts_of(session: Any, changes: Iterable[Change]) -> set[int]:
 def _prepare_dropped_reports(store: Any, tenant_id: int, model: Any) -> bool:
     """The report sources prepared again when the rescore dropped them (`sync.base_reports.sources_missing`):
     minutes of the worker's at 100,000 accounts, once, instead of every report page reading the snapshots (tens
-    of seconds each at that size) until the next sync. Returns whether it did."""
+    of seconds each at that size) until the next sync; with them the revenue reports' (`sync.reports.
+    prepare_reports`: a new latest day changes the renewal forecast's p(band)). Returns whether it did."""
     from sync.base_reports import prepare_base_reports, sources_missing
+    from sync.reports import prepare_reports
 
     with store.session(tenant_id) as session:
         if not sources_missing(session):
             return False
         views = prepare_base_reports(session, model)
+        prepare_reports(session)  # and the renewal forecast's p(band) for the new latest day, as a sync does
     log.info("workspace %s: report sources prepared again after a real-time change (%s views)", tenant_id, views)
     return True
 

@@ -31,6 +31,7 @@ from store.models import (
     UsageFactsState,
 )
 from sync import base_reports as br
+from sync import reports as rp
 from sync import usage_facts as uf
 from sync.changes import Change
 from sync.health import score_tenant
@@ -302,6 +303,8 @@ def test_the_first_change_of_a_new_day_prepares_the_dropped_sources_again(alpha:
                               model=model, as_of=later)
     assert summary.accounts == [a["Alpha Poor Renewing"]]
     assert summary.reports_prepared is True and prepared == ["prepare_base_reports"]
+    with store.session(ws.tenant_id) as s:  # the renewal forecast's p(band) stored for the new latest day
+        assert rp.prepare_reports(s) is False
     with store.session(ws.tenant_id) as s:
         assert br.as_of_day(s) == later
         assert s.scalar(select(ReportFactsState.day)) in (later, later.isoformat())
