@@ -182,8 +182,8 @@ def test_a_rescore_of_some_accounts_patches_the_sources(alpha: Any, reads: list[
     rescored = _scores(store, ws)
     assert any(rescored[a[n]] != scores[a[n]] for n in changed)  # something to patch
     assert any(rescored[a[n]][1] != scores[a[n]][1] for n in changed)  # a band moved
-    with store.session(ws.tenant_id) as s:  # the health, team and adoption copies dropped, the users' kept
-        assert set(s.scalars(select(ReportCopy.report).distinct())) == {"users"}
+    with store.session(ws.tenant_id) as s:  # health, team, adoption copies dropped; users', filters' kept
+        assert set(s.scalars(select(ReportCopy.report).distinct())) == {"filters", "users"}
         assert all(built > packs[part] for part, built in s.execute(
             select(ReportFactPack.part, ReportFactPack.built_at)).all())
     first = _check(store, ws, reads, monkeypatch)
