@@ -49,7 +49,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_reports import timings  # noqa: E402
-from bench.workspace import AS_OF, NOW, Raw, fill, migration_0019, new_database, served_pages  # noqa: E402
+from bench.workspace import (  # noqa: E402
+    AS_OF,
+    NOW,
+    Raw,
+    fill,
+    kept_pg_database,
+    migration_0019,
+    new_database,
+    served_pages,
+)
 
 SIZES = [int(x) for x in os.environ.get("BENCH_BASE_SIZES", "10000,100000").split(",") if x]
 RUNS = int(os.environ.get("BENCH_BASE_RUNS", "5"))
@@ -504,15 +513,8 @@ def _database(folder: str, accounts: int, admin_url: str | None) -> tuple[Path |
     from store.migrate import upgrade
 
     if admin_url is not None and PG_URL is not None:
-        import psycopg
-
-        name = os.environ.get("BENCH_BASE_PG_DB", f"base_{accounts}")  # a copy of it (CREATE DATABASE … TEMPLATE)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            new = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
-            if new:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        url = admin_url.rsplit("/", 1)[0] + "/" + name
-        upgrade(url)
+        # a copy of it (CREATE DATABASE … TEMPLATE) with BENCH_BASE_PG_DB
+        url, new = kept_pg_database(admin_url, os.environ.get("BENCH_BASE_PG_DB", f"base_{accounts}"))
         return url, url, new
     if admin_url is None and KEEP is not None:
         path = Path(folder) / f"base-{accounts}.db"

@@ -40,7 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.workspace import AS_OF, NOW, Raw, fill, new_database, served_pages  # noqa: E402
+from bench.workspace import AS_OF, NOW, Raw, fill, kept_pg_database, new_database, served_pages  # noqa: E402
 
 SIZES = [int(x) for x in os.environ.get("BENCH_REPORTS_SIZES", "10000,100000").split(",") if x]
 DATABASES = [x for x in os.environ.get("BENCH_REPORTS_DATABASES", "sqlite,postgresql").split(",") if x]
@@ -180,18 +180,7 @@ def _kept(accounts: int, admin_url: str | None) -> tuple[str, bool] | None:
     """With `PG_URL`, the kept database's URL (created and migrated) and whether it is new (to be filled)."""
     if admin_url is None or PG_URL is None:
         return None
-    import psycopg
-
-    from store.migrate import upgrade
-
-    name = f"reports_{accounts}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        new = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
-        if new:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
-    upgrade(url)
-    return url, new
+    return kept_pg_database(admin_url, f"reports_{accounts}")
 
 
 def main() -> None:

@@ -43,6 +43,22 @@ def new_database(folder: str, name: str, admin_url: str | None = None) -> tuple[
     return target, url
 
 
+def kept_pg_database(admin_url: str, name: str) -> tuple[str, bool]:
+    """A database `name` on the PostgreSQL server of `admin_url`, kept between bench runs: created when missing,
+    migrated to the head; (its URL, whether it was just created and must be filled)."""
+    import psycopg
+
+    from store.migrate import upgrade
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        new = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None
+        if new:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    upgrade(url)
+    return url, new
+
+
 class Raw:
     """A plain DB-API connection to the bench's database, SQL written with ``?`` for both backends."""
 
