@@ -42,17 +42,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_pipeline import LIMITS
 
-from bench.workspace import migration_0019
-from cli.demo import SANDBOX_OPTIONS, sandbox_connections
+from bench.workspace import migration_0019, sandbox_workspace
 from cli.truth import STORY_RULES, RuleQuality, alert_quality
 from sandbox.server import Sandbox
 from sandbox.usage import iter_usage_events
 from scoring import default_model
 from store.db import Store
-from store.migrate import upgrade
 from store.models import ProductUser, SourceLink, SurveyResponse, UsageDaily
-from store.tenants import create_tenant
-from sync.connections import build_adapter
 from sync.health import score_tenant
 from sync.runner import sync
 
@@ -172,13 +168,7 @@ def measure(companies: int, seed: int, as_of: dt.date, progress: bool = False) -
     with Sandbox(accounts=companies, seed=seed, as_of=as_of, **LIMITS) as box, \
             tempfile.TemporaryDirectory() as tmp:
         truth = json.loads(Path(box.truth_path).read_text())
-        url = f"sqlite:///{tmp}/alerts.db"
-        upgrade(url)
-        store = Store(url)
-        with store.session() as s:
-            tenant, _ = create_tenant(s, "bench", "Bench")
-        adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
-                    for system, (creds, base, _ref) in sandbox_connections(box).items()}
+        store, tenant, adapters = sandbox_workspace(tmp, "alerts", box)
         phases: dict[str, float] = {}
         cpu: dict[str, float] = {}  # this process's CPU seconds per phase (the wall clock counts other load too)
         started = mark = time.perf_counter()

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cpu_parts import CpuParts
 from bench.same_requests import Recorded, replay
+from bench.workspace import sandbox_workspace
 from cli.demo import SANDBOX_OPTIONS, sandbox_connections
 from sandbox.process import SandboxProcess
 from sandbox.server import Sandbox
@@ -174,13 +175,7 @@ def apart() -> None:
         served = box.cpu_seconds()
         raw_records, raw_s, raw_cpu = raw_walk(box)  # type: ignore[arg-type]
         raw_served, served = box.cpu_seconds() - served, box.cpu_seconds()
-        url = f"sqlite:///{tmp}/apart.db"
-        upgrade(url)
-        store = Store(url)
-        with store.session() as s:
-            tenant, _ = create_tenant(s, "bench", "Bench")
-        adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
-                    for system, (creds, base, _ref) in sandbox_connections(box).items()}
+        store, tenant, adapters = sandbox_workspace(tmp, "apart", box)
         with Recorded() as recorded:
             started, cpu = time.perf_counter(), time.process_time()
             summary = sync(store, tenant.id, adapters)
@@ -272,13 +267,7 @@ def main() -> None:
     try:
         raw_records, raw_s, raw_cpu = raw_walk(box)
         with tempfile.TemporaryDirectory() as tmp:
-            url = f"sqlite:///{tmp}/bench.db"
-            upgrade(url)
-            store = Store(url)
-            with store.session() as s:
-                tenant, _ = create_tenant(s, "bench", "Bench")
-            adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
-                        for system, (creds, base, _ref) in sandbox_connections(box).items()}
+            store, tenant, adapters = sandbox_workspace(tmp, "bench", box)
             sampler = CpuParts(detail=PARTS == "detail") if PARTS else contextlib.nullcontext()
             with sampler, Recorded() as recorded:
                 started, cpu = time.perf_counter(), time.process_time()

@@ -20,7 +20,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from types import FrameType, TracebackType
+
+ROOT = str(Path(__file__).resolve().parents[1]) + "/"
+"""This checkout: a frame of a file under it (not a library's) is ours."""
 
 WAITS = {"select", "poll", "recv", "recv_into", "read", "readinto", "readline", "accept", "wait", "sleep", "acquire",
          "get", "_wait_for_tstate_lock", "join", "sendall", "send", "do_handshake", "connect", "create_connection"}
@@ -63,7 +67,7 @@ def _where(frame: FrameType | None) -> tuple[str | None, str]:
     ours = ""
     while frame is not None:
         name = frame.f_code.co_filename
-        if not ours and "/site-packages/" not in name and ("/wt-" in name or "/work/main/" in name):
+        if not ours and "/site-packages/" not in name and name.startswith(ROOT):
             ours = f"{name.rsplit('/', 1)[-1]}:{frame.f_code.co_name}"
         if "/werkzeug/serving" in name or "/socketserver" in name:
             serving = True

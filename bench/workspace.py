@@ -190,3 +190,22 @@ def served_pages(url: str, store: Any, when: str, runs: int, paths: Sequence[str
         print(f"  {'page served (' + when + ') ' + path:64} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms "
               f"(first {took[0]:.1f}; {size / 1024:,.0f} KiB)")
     canary_store(app).dispose()
+
+
+def sandbox_workspace(folder: str | Path, name: str, box: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """A migrated SQLite store `name`.db in `folder`, a workspace in it and an adapter per system of the sandbox
+    `box` (in this process or served apart): (the store, the workspace, the adapters by system)."""
+    from cli.demo import SANDBOX_OPTIONS, sandbox_connections
+    from store.db import Store
+    from store.migrate import upgrade
+    from store.tenants import create_tenant
+    from sync.connections import build_adapter
+
+    url = f"sqlite:///{Path(folder) / name}.db"
+    upgrade(url)
+    store = Store(url)
+    with store.session() as s:
+        tenant, _ = create_tenant(s, "bench", "Bench")
+    adapters = {system: build_adapter(system, creds, base, **SANDBOX_OPTIONS.get(system, {}))
+                for system, (creds, base, _ref) in sandbox_connections(box).items()}
+    return store, tenant, adapters

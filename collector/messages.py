@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -455,6 +455,17 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
     context = _object_field(get("context", _MISSING), copy=False)
     if properties is None or traits is None or context is None:
         return None
+    return _usual_message(kind, message_id, user_id, anonymous_id, group_id, event, when, properties, traits,
+                          context, index, now, lambda: raw)
+
+
+def _usual_message(kind: str, message_id: str | None, user_id: str | None, anonymous_id: str | None,
+                   group_id: str | None, event: str | None, when: dt.datetime | None, properties: dict[str, Any],
+                   traits: dict[str, Any], context: dict[str, Any], index: int, now: dt.datetime,
+                   raw: Callable[[], dict[str, Any]]) -> Message | None:
+    """What both fast paths (`_fast_message`, `_fast_plain`) end with once a message's fields are read: the checks
+    across fields, the group from the context, the survey comment, the time and the time zone, then the Message
+    (its content id from `raw()` when it has no message id); None where the general path would reject it."""
     if not (user_id or anonymous_id) or (kind == "track" and not event) or (kind == "group" and not group_id):
         return None
     # `_stored_value_errors`: traits only matter when there are some
@@ -491,7 +502,7 @@ def _fast_message(raw: dict[str, Any], index: int, now: dt.datetime) -> Message 
     zone = context.get("timezone")  # `_time_zone`
     if zone is not None and not (type(zone) is str and 0 < len(zone) <= TIME_ZONE_MAX and known_time_zone(zone)):
         zone = None
-    return Message(kind, message_id or content_id(raw), user_id or f"{ANONYMOUS_PREFIX}{anonymous_id}", when, index,
+    return Message(kind, message_id or content_id(raw()), user_id or f"{ANONYMOUS_PREFIX}{anonymous_id}", when, index,
                    event, group_id, properties, traits, zone)
 
 
@@ -601,42 +612,8 @@ def _fast_plain(plain: _PlainMessage, index: int, now: dt.datetime) -> Message |
                 return None
             if when is None:
                 when = stamp
-    if not (user_id or anonymous_id) or (kind == "track" and not event) or (kind == "group" and not group_id):
-        return None
-    if traits and _stored_value_errors({"type": kind, "traits": traits, "properties": properties,
-                                        "groupId": group_id, "context": context, "event": event}):
-        return None
-    if not group_id:
-        for source in (context, properties):
-            value = source.get("groupId")
-            if type(value) is str:
-                value = value.strip()
-            elif type(value) is int:
-                value = str(value)
-            else:
-                continue
-            if value:
-                if len(value) > GROUP_ID_MAX or "\x00" in value or (
-                        not value.isascii() and _SURROGATE.search(value) is not None):
-                    return None
-                group_id = value
-                break
-    if event is not None and event.strip().lower() in SURVEY_EVENTS and _text_errors(properties,
-                                                                                      {"comment": COMMENT_MAX}):
-        return None
-    if when is None:
-        when = now
-    elif when > now + FUTURE_TOLERANCE:
-        return None
-    if kind == "page":
-        event = "Page Viewed"
-    elif kind == "screen":
-        event = "Screen Viewed"
-    zone = context.get("timezone")
-    if zone is not None and not (type(zone) is str and 0 < len(zone) <= TIME_ZONE_MAX and known_time_zone(zone)):
-        zone = None
-    return Message(kind, message_id or content_id(_raw_of(plain)), user_id or f"{ANONYMOUS_PREFIX}{anonymous_id}",
-                   when, index, event, group_id, properties, traits, zone)
+    return _usual_message(kind, message_id, user_id, anonymous_id, group_id, event, when, properties, traits,
+                          context, index, now, lambda: _raw_of(plain))
 
 
 def _object_field(value: Any, *, copy: bool) -> dict[str, Any] | None:

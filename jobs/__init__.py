@@ -15,7 +15,7 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 from sync.changes import Change
 
@@ -60,12 +60,20 @@ def real_app(app: Any) -> Any:
     return unwrap() if unwrap is not None else app
 
 
+_Held = TypeVar("_Held", "InlineQueue", "PendingChanges", "PendingFolds")
+
+
+def _this_process(app: Any, key: str, kind: type[_Held]) -> _Held:
+    """The app's `kind` kept under `key` for this process: a forked worker makes its own (threads do not fork, so
+    the master's queue thread and the work it holds stay behind)."""
+    held = app.extensions.get(key)
+    if not isinstance(held, kind) or held.pid != os.getpid():
+        held = app.extensions[key] = kind()
+    return held
+
+
 def queue_of(app: Any) -> InlineQueue:
-    queue = app.extensions.get(QUEUE_KEY)
-    if queue is None or queue.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
-        queue = app.extensions[QUEUE_KEY] = InlineQueue()
-    assert isinstance(queue, InlineQueue)
-    return queue
+    return _this_process(app, QUEUE_KEY, InlineQueue)
 
 
 KINDS = ("sync", "push", "score", "refresh", "changes", "send", "campaigns", "notify", "consent", "fold")
@@ -157,11 +165,7 @@ def _change_key(c: dict[str, Any]) -> str:
 
 
 def pending_of(app: Any) -> PendingChanges:
-    pending = app.extensions.get(PENDING_KEY)
-    if pending is None or pending.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
-        pending = app.extensions[PENDING_KEY] = PendingChanges()
-    assert isinstance(pending, PendingChanges)
-    return pending
+    return _this_process(app, PENDING_KEY, PendingChanges)
 
 
 def run_pending(app: Any, tenant_id: int) -> Any:
@@ -220,11 +224,7 @@ class PendingFolds:
 
 
 def folds_of(app: Any) -> PendingFolds:
-    folds = app.extensions.get(FOLDS_KEY)
-    if folds is None or folds.pid != os.getpid():  # a forked worker gets its own (threads do not fork)
-        folds = app.extensions[FOLDS_KEY] = PendingFolds()
-    assert isinstance(folds, PendingFolds)
-    return folds
+    return _this_process(app, FOLDS_KEY, PendingFolds)
 
 
 def run_fold(app: Any, tenant_id: int) -> Any:
