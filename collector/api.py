@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from collector.inbox import accept
 from collector.ingest import REJECTIONS_LISTED
@@ -59,6 +59,10 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify({"success": False, "error": message}), status
 
 
+_TENANT_OF_KEY = select(Tenant.id).where(Tenant.write_key_hash == bindparam("key_hash"))
+"""Built once: making the statement cost more than running it (SQLAlchemy caches its compiled form either way)."""
+
+
 def _tenant_id() -> int | None:
     auth = request.authorization
     key = auth.username if auth and auth.type == "basic" else None
@@ -68,7 +72,7 @@ def _tenant_id() -> int | None:
         return None
     # One indexed read of the id alone (no ORM session): it runs before every batch
     with canary_store().engine.connect() as conn:
-        found = conn.scalar(select(Tenant.id).where(Tenant.write_key_hash == hash_write_key(key)))
+        found = conn.scalar(_TENANT_OF_KEY, {"key_hash": hash_write_key(key)})
     return int(found) if found is not None else None
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -49,6 +50,7 @@ FORMAT = 1
 _TRAITS = ("name", "email", "domain", "website", "url")
 """The traits a fold reads (`collector.ingest`: a user's e-mail and name, a group's name and domain)."""
 _encode = msgspec.msgpack.Encoder().encode
+_GROUP_ID = operator.attrgetter("group_id")
 _decode = msgspec.msgpack.Decoder().decode
 
 
@@ -129,10 +131,14 @@ def accept(store: Store, tenant_id: int, messages: list[Message], rejected: list
     if not messages:
         return result
     kinds = event_kinds(messages, milestones)
+    # The usual batch: every message names its group (so each is placed) and none is a survey answer (so none is
+    # checked for a score): every message is usable, as `_placed` and `usable_messages` would find one by one.
+    all_usable = all(map(_GROUP_ID, messages)) and "survey" not in kinds.values()
     for attempt in (1, 2):
         with store.session(tenant_id) as session:
-            account_of = _placed(session, tenant_id, messages)
-            unplaced = any(m.type not in _NO_USAGE and m.index not in account_of for m in messages)
+            account_of = {} if all_usable else _placed(session, tenant_id, messages)
+            unplaced = not all_usable and any(
+                m.type not in _NO_USAGE and m.index not in account_of for m in messages)
             if unplaced and attempt == 1 and _pending(session, tenant_id):
                 # A user this batch names without a group may have been placed by a batch not folded yet:
                 # fold first, then tell (as a request after that batch's fold would).
@@ -140,7 +146,7 @@ def accept(store: Store, tenant_id: int, messages: list[Message], rejected: list
                 retry = True
             else:
                 retry = False
-                usable = usable_messages(messages, account_of, kinds, result)
+                usable = list(messages) if all_usable else usable_messages(messages, account_of, kinds, result)
                 fresh = claim_message_ids(session, tenant_id, usable)
                 result.duplicates = len(usable) - len(fresh)
                 result.accepted = len(fresh)

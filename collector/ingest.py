@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, cast
 
+import msgspec
 from sqlalchemy import Table, and_, bindparam, case, func, literal, or_, select, true, update
 from sqlalchemy.orm import Session
 
@@ -32,9 +33,12 @@ from store.models import (
     UsageDaily,
 )
 from store.panel_views import touches
+from store.types import sqlite_utc_text
 from store.upsert import insert_for
 from store.usage_fold import add_monthly, folds_itself, trigger_off, trigger_on
 from sync.writer import known_customer
+
+_encode_json = msgspec.json.Encoder().encode
 
 REJECTIONS_LISTED = 100
 """Default for ``COLLECTOR_REJECTIONS_LISTED``: rejections named in an answer; ``rejectedCount`` has them all."""
@@ -459,25 +463,48 @@ def _valid_score(m: Message) -> bool:
     return isinstance(score, int) and not isinstance(score, bool) and 0 <= score <= 10
 
 
+_MESSAGE_ID = attrgetter("message_id")
+_CLAIM_ON_SQLITE = (
+    f"INSERT INTO {CollectedMessage.__tablename__} (tenant_id, message_id, received_at) "  # noqa: S608 - the model's
+    "SELECT ?, value, ? FROM json_each(?) WHERE 1 "
+    "ON CONFLICT (tenant_id, message_id) DO NOTHING RETURNING message_id")
+"""`claim_message_ids`'s statement on SQLite, sent to the driver as it is: the ids as one JSON array of strings
+(``WHERE 1``: an ON CONFLICT after a SELECT's FROM needs a WHERE, as in `store.bulk.insert_rows`)."""
+
+
 def claim_message_ids(session: Session, tenant_id: int, messages: list[Message]) -> list[Message]:
     """Record the batch's message ids in one statement; only those not stored before (nor earlier in
-    the batch) come back."""
-    first: dict[str, Message] = {}
-    for m in messages:
-        first.setdefault(m.message_id, m)
+    the batch) come back, in batch order."""
+    ids = list(map(_MESSAGE_ID, messages))
+    if len(set(ids)) == len(ids):
+        first = messages
+    else:
+        first_of: dict[str, Message] = {}
+        for m in messages:
+            first_of.setdefault(m.message_id, m)
+        first, ids = list(first_of.values()), list(first_of)
     if not first:
         return []
-    table = CollectedMessage.__table__
     # Sorted, so that batches racing over the same ids lock them in the same order.
-    source = json_rows(session, [table.c.message_id], [(mid,) for mid in sorted(first)])
-    received = literal(dt.datetime.now(dt.UTC), table.c.received_at.type)
-    stmt = insert_for(session, table).from_select(
-        ["tenant_id", "message_id", "received_at"],
-        select(literal(tenant_id), source.c.message_id, received).where(true()),
-        include_defaults=False,
-    ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
-    claimed = set(session.execute(stmt).scalars().all())
-    return [m for mid, m in first.items() if mid in claimed]
+    ids.sort()
+    now = dt.datetime.now(dt.UTC)
+    if session.get_bind().dialect.name == "sqlite":
+        claimed = session.connection().exec_driver_sql(
+            _CLAIM_ON_SQLITE, (tenant_id, sqlite_utc_text(now), _encode_json(ids).decode())).scalars().all()
+    else:
+        table = CollectedMessage.__table__
+        source = json_rows(session, [table.c.message_id], list(zip(ids)))
+        received = literal(now, table.c.received_at.type)
+        stmt = insert_for(session, table).from_select(
+            ["tenant_id", "message_id", "received_at"],
+            select(literal(tenant_id), source.c.message_id, received).where(true()),
+            include_defaults=False,
+        ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
+        claimed = session.execute(stmt).scalars().all()
+    if len(claimed) == len(first):  # every id new (each comes back once)
+        return list(first)
+    fresh = set(claimed)
+    return [m for m in first if m.message_id in fresh]
 
 
 def _store_event_types(session: Session, tenant_id: int, names: set[str], kinds: Mapping[str, str]) -> None:

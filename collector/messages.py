@@ -14,8 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import itertools
 import json
 import math
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -553,6 +555,9 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
     if len(messages) > max_messages:
         raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
                             f"{len(messages)}): split it into smaller batches")
+    usual = _usual_batch(messages, body, now)
+    if usual is not None:
+        return usual, []
     good: list[Message] = []
     bad: list[Rejection] = []
     for index, plain in enumerate(messages):
@@ -563,6 +568,181 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
         else:
             bad.append(cast(Rejection, parsed))
     return good, bad
+
+
+class _RawBatch(msgspec.Struct):
+    batch: list[msgspec.Raw]
+
+
+_decode_raw = msgspec.json.Decoder(_RawBatch).decode
+_columns = operator.attrgetter(*_PLAIN_FIELDS)
+_TZINFO = operator.attrgetter("tzinfo")
+_UNSET_TYPE = type(msgspec.UNSET)
+_ABSENT = frozenset({_UNSET_TYPE, type(None)})
+_STR = frozenset({str})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_VIEWED = {"page": "Page Viewed", "screen": "Screen Viewed"}
+_FLOAT_GROWTH = 8
+"""How many times longer than its JSON text a number can come out of msgspec's encoder: at most 24 characters
+(``-1.2345678901234567e-308``) for a float written in 3 (``1e5``, ``0.1``); nothing else ever comes out longer
+(strings come out in their shortest escapes, spacing and repeated keys go)."""
+
+
+def _ids_column(column: tuple[Any, ...], limit: int) -> bool | None:
+    """True when every value of the column is a usable id (a string `_fast_plain` keeps as it is), False when
+    every message goes without one, None otherwise (ids as numbers, blank or padded ids, a mix: not usual)."""
+    kinds = set(map(type, column))
+    if kinds <= _ABSENT:
+        return False
+    if kinds != _STR:
+        return None
+    return True if _column_text(column, limit) and list(map(str.strip, column)) == list(column) else None
+
+
+def _column_text(column: tuple[str, ...] | list[str], limit: int) -> bool:
+    """`_fast_text` of every value of a column of strings, in a few passes over the whole column."""
+    if min(map(len, column)) == 0 or max(map(len, column)) > limit or any(map(str.isspace, column)):
+        return False
+    joined = "".join(column)
+    return "\x00" not in joined and (joined.isascii() or _SURROGATE.search(joined) is None)
+
+
+def _objects(column: tuple[Any, ...]) -> list[dict[str, Any]] | None:
+    """The column of an object field, {} where absent; None when a value nests objects or arrays past the limit."""
+    unset = msgspec.UNSET
+    objects = list(column) if _UNSET_TYPE not in set(map(type, column)) else [
+        {} if value is unset else value for value in column]
+    kinds = set(map(type, itertools.chain.from_iterable(map(dict.values, objects))))
+    if not kinds <= _SCALARS and not all(_plain_values(value, level=2) for value in objects):
+        return None
+    return objects
+
+
+def _usual_batch(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -> list[Message] | None:
+    """Every message of a batch of the usual shape, checked column by column (each check a pass over all the
+    batch's values of one field at C speed); None as soon as a check fails or the batch is not of that shape
+    (then each message takes `_fast_plain` and, if need be, `_checked_message`, which word every rejection).
+
+    The usual shape: every message has a string message id, a user id or an anonymous id (one of them for all),
+    an event name (or is a page or screen call), no traits; a group id in the message for all or in the context
+    (or properties) for all or for none; timestamps in UTC for all or for none. Each check is `_fast_plain`'s,
+    on the whole column: a batch passes only where each of its messages would pass `_fast_plain` and come out
+    as the same `Message`."""
+    if not messages:
+        return None
+    (kinds, message_ids, user_ids, anonymous_ids, group_ids, events, _, timestamps, original_timestamps,
+     properties_column, traits_column, context_column) = zip(*map(_columns, messages), strict=True)
+    types = set(kinds)
+    if not types <= _TYPES or "group" in types or any(traits_column):  # traits: group and identify calls
+        return None
+    if _ids_column(message_ids, MESSAGE_ID_MAX) is not True:
+        return None
+    users, anonymous = _ids_column(user_ids, USER_ID_MAX), _ids_column(anonymous_ids, ANONYMOUS_ID_MAX)
+    if users is True and anonymous is False:
+        user_keys: list[str] = list(user_ids)
+    elif users is False and anonymous is True:
+        user_keys = list(map(ANONYMOUS_PREFIX.__add__, anonymous_ids))
+    else:
+        return None
+    grouped = _ids_column(group_ids, GROUP_ID_MAX)
+    if grouped is None:
+        return None
+    event_types = set(map(type, events))
+    if event_types == _STR:
+        if not _column_text(events, EVENT_MAX):
+            return None
+        names = set(events)
+        if any(name.strip().lower() in SURVEY_EVENTS for name in names):
+            return None
+    elif not (event_types <= _ABSENT and "track" not in types):
+        return None
+    whens, originals = _times(timestamps, now), _times(original_timestamps, now)
+    if whens is None or originals is None:
+        return None
+    whens = whens or originals or [now] * len(messages)
+    properties = _objects(properties_column)
+    contexts = _objects(context_column)
+    if properties is None or contexts is None:
+        return None
+    if grouped is False:
+        group_column = _context_groups(contexts, properties)
+        if group_column is None:
+            return None
+    else:
+        group_column = list(group_ids)
+    zones = _zones(contexts)
+    if zones is None or not _small_enough(body, messages):
+        return None
+    if types == {"track"}:
+        names_column: list[str | None] = list(events)
+    else:
+        names_column = [_VIEWED.get(kind, None if event is msgspec.UNSET else event)
+                        for kind, event in zip(kinds, events, strict=True)]
+    return list(map(Message, kinds, message_ids, user_keys, whens, range(len(messages)), names_column,
+                    group_column, properties, [{} for _ in messages], zones))
+
+
+def _times(column: tuple[Any, ...], now: dt.datetime) -> list[dt.datetime] | None:
+    """The times of a timestamp column: [] when no message has one, all of them when each is an ISO time in UTC
+    and none in the future (`_fast_plain`'s usual case), None otherwise."""
+    kinds = set(map(type, column))
+    if kinds <= _ABSENT:
+        return []
+    if kinds != _STR:
+        return None
+    try:
+        stamps = list(map(dt.datetime.fromisoformat, column))
+    except ValueError:
+        return None
+    if set(map(id, map(_TZINFO, stamps))) != {id(dt.UTC)} or max(stamps) > now + FUTURE_TOLERANCE:
+        return None
+    return stamps
+
+
+def _context_groups(contexts: list[dict[str, Any]], properties: list[dict[str, Any]]) -> list[str | None] | None:
+    """The group ids of messages sent without one (`_usual_message`): ``context.groupId`` when every message has a
+    usable one, else ``properties.groupId`` when every message has one and no context names any, else None for all
+    when none names any; None (not usual) otherwise."""
+    for source in (contexts, properties):
+        column = list(map(dict.get, source, itertools.repeat("groupId")))
+        state = _ids_column(tuple(column), GROUP_ID_MAX)
+        if state is None:
+            return None
+        if state:
+            return column
+    return [None] * len(contexts)
+
+
+def _zones(contexts: list[dict[str, Any]]) -> list[str | None] | None:
+    """Each message's ``context.timezone`` as `_usual_message` keeps it (an IANA zone, else None), each distinct
+    value looked at once; None when a value cannot be a set member (an object or array: not usual)."""
+    column = list(map(dict.get, contexts, itertools.repeat("timezone")))
+    try:
+        distinct = set(column)
+    except TypeError:
+        return None
+    if distinct == {None}:
+        return column
+    kept = {zone: zone if type(zone) is str and 0 < len(zone) <= TIME_ZONE_MAX and known_time_zone(zone) else None
+            for zone in distinct}
+    return list(map(kept.__getitem__, column))
+
+
+def _small_enough(body: bytes, messages: list[_PlainMessage]) -> bool:
+    """No message over Segment's limit (`_fast_plain`'s size check), from the length of each message's text in
+    the body: msgspec's encoding of a message is at most `_FLOAT_GROWTH` times as long as its text, so only a
+    message whose text is longer than that share of the half limit is encoded to be measured."""
+    spans = _decode_raw(body).batch
+    if len(spans) != len(messages):
+        return False
+    bound = MAX_MESSAGE_BYTES // 2 // _FLOAT_GROWTH
+    if max(map(len, spans)) <= bound:
+        return True
+    for plain, span in zip(messages, spans, strict=True):
+        if len(span) > bound and len(_encode(plain)) > MAX_MESSAGE_BYTES // 2 and (
+                _encoded_size(_raw_of(plain)) > MAX_MESSAGE_BYTES):
+            return False
+    return True
 
 
 def _fast_plain(plain: _PlainMessage, index: int, now: dt.datetime) -> Message | None:

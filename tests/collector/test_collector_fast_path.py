@@ -8,6 +8,7 @@ every rule the per-object one had (group call moves a user, e-mail and name, las
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 import pytest
@@ -185,3 +186,118 @@ def test_a_body_of_usual_messages_takes_the_typed_decoder_with_every_answer_of_t
     for big in ({**raws[0], "userId": 10 ** 30}, {**raws[0], "properties": {"n": 10 ** 400}}):
         body = json.dumps({"batch": [big]}).encode()
         assert parse_body(body, WORLD_NOW) in (None, parse_batch(decode(body), WORLD_NOW))
+
+
+# Batches of mostly usual messages for the column-wise path (`_usual_batch`): each batch shares one shape (which
+# id, where the group id is, which times), and about half of them get one odd value in one message.
+_SHAPES: list[dict[str, Any]] = [
+    {}, {"anonymous": True}, {"top_group": True}, {"no_time": True}, {"original": True}, {"both_times": True},
+    {"properties_group": True}, {"no_group": True}, {"zone": "Europe/Paris"}, {"zone": "Nowhere/Land"},
+    {"zone": 5}, {"zone": ""}, {"nested": True}, {"floats": True}, {"pages": True}, {"long_ids": True},
+    {"unicode": True},
+]
+_ODD: list[tuple[str, Any]] = [
+    ("messageId", ""), ("messageId", "  "), ("messageId", " m "), ("messageId", "x" * 256), ("messageId", "nul\x00"),
+    ("messageId", 7), ("messageId", None), ("messageId", _MISSING := object()),
+    ("userId", ""), ("userId", "u\x00"), ("userId", " u"), ("userId", "u" * 256), ("userId", 42), ("userId", _MISSING),
+    ("anonymousId", "a1"), ("groupId", "g9"), ("groupId", " "), ("groupId", "g" * 256),
+    ("event", ""), ("event", " "), ("event", "E" * 201), ("event", "E" * 200), ("event", "nul\x00"),
+    ("event", "NPS Survey Submitted"), ("event", " nps survey submitted "), ("event", None), ("event", _MISSING),
+    ("event", "Émoji ✓"), ("timestamp", "2026-11-20T10:15:00"), ("timestamp", "2026-11-20T10:15:00+02:00"),
+    ("timestamp", "2026-11-20T10:15:00+00:00"), ("timestamp", "2099-01-01T00:00:00Z"), ("timestamp", "yesterday"),
+    ("timestamp", "2026-11-20t10:15:00z"), ("timestamp", ""), ("timestamp", None),
+    ("timestamp", "2026-12-01T09:59:59Z"), ("timestamp", "2026-12-01T10:00:01Z"), ("originalTimestamp", "nope"),
+    ("originalTimestamp", ts(3)),
+    ("type", "group"), ("type", "identify"), ("type", "alias"), ("type", "page"), ("type", "screen"), ("type", "Track"),
+    ("traits", {"name": "N"}), ("traits", {"email": "a@b.io"}), ("traits", {}),
+    ("context", {"groupId": " "}), ("context", {"groupId": "g" * 256}), ("context", {"groupId": 7}),
+    ("context", {"groupId": "g\x00"}), ("context", {}), ("context", {"timezone": "Asia/Tokyo", "groupId": "g1"}),
+    ("context", {"timezone": {"a": 1}, "groupId": "g1"}),
+    ("context", {"groupId": "g1", "deep": json.loads("[" * 30 + "]" * 30)}),
+    ("context", {"groupId": "g1", "deep": json.loads("[" * 31 + "]" * 31)}),
+    ("properties", {"groupId": "p1"}), ("properties", {"comment": "x" * 40000}), ("properties", {"blob": "x" * 20000}),
+    ("properties", {"blob": "é" * 17000}), ("properties", {"floats": [1e15] * 1000}),
+    ("properties", {"floats": [1e15] * 2500}), ("properties", {"n": 10 ** 30}), ("properties", None),
+    ("name", "Home"), ("extra", 1),
+]
+
+
+def _usual(rng: random.Random, shape: dict[str, Any], index: int) -> dict[str, Any]:
+    user = f"u{rng.randrange(5)}" + ("é" if shape.get("unicode") else "")
+    raw: dict[str, Any] = {"type": "page" if shape.get("pages") and index % 2 else "track",
+                           "messageId": ("m" * 250 if shape.get("long_ids") else "m") + str(index),
+                           "event": rng.choice(["Logged In", "Report Created", "x" * 200])}
+    raw["anonymousId" if shape.get("anonymous") else "userId"] = user
+    group_id = f"g{rng.randrange(3)}"
+    context: dict[str, Any] = {}
+    properties: dict[str, Any] = {"minutes": rng.choice([5, 2.5, 0])}
+    if shape.get("top_group"):
+        raw["groupId"] = group_id
+    elif shape.get("properties_group"):
+        properties["groupId"] = group_id
+    elif not shape.get("no_group"):
+        context["groupId"] = group_id
+    if "zone" in shape:
+        context["timezone"] = shape["zone"]
+    if shape.get("nested"):
+        context["library"] = {"name": "analytics.js", "version": [2, {"minor": 1}]}
+    if shape.get("floats"):
+        properties["ratio"] = [1e15, 0.1, -3.5e-7]
+    when = ts(rng.randrange(0, 40), rng.randrange(24))
+    if not shape.get("no_time"):
+        raw["originalTimestamp" if shape.get("original") else "timestamp"] = when
+    if shape.get("both_times"):
+        raw["originalTimestamp"] = ts(50)
+    raw["properties"], raw["context"] = properties, context
+    return raw
+
+
+def test_the_column_wise_path_gives_what_decode_and_parse_batch_give() -> None:
+    from collector.messages import _decode_plain, _usual_batch, parse_batch, parse_body
+
+    rng = random.Random(18)
+    took = fell_back = typed_none = 0
+    for _ in range(600):
+        shape = rng.choice(_SHAPES)
+        raws = [_usual(rng, shape, i) for i in range(rng.randint(1, 12))]
+        if rng.random() < 0.5:
+            key, value = rng.choice(_ODD)
+            target = rng.choice(raws)
+            if value is _MISSING:
+                target.pop(key, None)
+            else:
+                target[key] = value
+        body = json.dumps({"batch": raws}).encode()
+        expected = parse_batch(decode(body), WORLD_NOW)
+        parsed = parse_body(body, WORLD_NOW)
+        if parsed is None:
+            typed_none += 1
+            continue
+        assert parsed == expected, raws
+        usual = _usual_batch(_decode_plain(body).batch, body, WORLD_NOW)
+        if usual is None:
+            fell_back += 1
+        else:
+            took += 1
+            assert (usual, []) == expected, raws
+            assert [m.index for m in usual] == list(range(len(raws)))
+    # the generator reaches all three ways through parse_body
+    assert took > 150 and fell_back > 100 and typed_none > 5, (took, fell_back, typed_none)
+
+
+def test_the_column_wise_path_takes_a_batch_of_usual_messages_and_leaves_an_odd_one_to_the_checks() -> None:
+    from collector.messages import _decode_plain, _usual_batch, parse_batch
+
+    raws = [track(f"m{i}", "u1", "Logged In", None, minutes=5) for i in range(20)]
+    for raw in raws:
+        raw["context"] = {"groupId": "g1", "timezone": "Europe/Paris"}
+    body = json.dumps({"batch": raws}).encode()
+    usual = _usual_batch(_decode_plain(body).batch, body, WORLD_NOW)
+    assert usual is not None and len(usual) == 20
+    assert {(m.group_id, m.time_zone, m.user_key) for m in usual} == {("g1", "Europe/Paris", "u1")}
+    assert (usual, []) == parse_batch(decode(body), WORLD_NOW)
+    raws[7]["messageId"] = " "  # blank: rejected by the checked path, so the batch is not usual
+    body = json.dumps({"batch": raws}).encode()
+    assert _usual_batch(_decode_plain(body).batch, body, WORLD_NOW) is None
+    good, bad = parse_batch(decode(body), WORLD_NOW)
+    assert len(good) == 19 and [r.index for r in bad] == [7]

@@ -208,3 +208,23 @@ def test_a_forked_worker_gets_its_own_queue_and_pending_folds(collector_app: Any
     assert jobs.queue_of(collector_app) is not queue
     assert jobs.folds_of(collector_app).add(7) is True
     assert jobs.pending_of(collector_app).pid == parent + 1
+
+
+def test_a_batch_where_every_message_names_its_group_still_checks_scores_and_repeated_ids(collector_app: Any) -> None:
+    """`accept`'s shortcut for the usual batch (every message grouped, no survey) answers as the general path."""
+    client = collector_app.test_client()
+    plain = [track("p1", "ann", "Report Created", "acct-1"), track("p2", "bob", "Report Created", "acct-2"),
+             track("p1", "ann", "Report Created", "acct-1")]  # p1 twice in one batch: one duplicate
+    with fold_held(collector_app):
+        answer = post(client, "/v1/batch", {"batch": plain}, drain=False)
+        assert answer.get_json() == {"success": True, "accepted": 2, "duplicates": 1, "rejected": [],
+                                     "rejectedCount": 0}
+        surveyed = [track("s1", "ann", "NPS Survey Submitted", "acct-1", score=9),
+                    track("s2", "bob", "NPS Survey Submitted", "acct-2", score=11), track("p2", "bob", "X", "acct-2")]
+        answer = post(client, "/v1/batch", {"batch": surveyed}, drain=False)
+        body = answer.get_json()
+        assert (body["accepted"], body["duplicates"], body["rejectedCount"]) == (1, 1, 1)
+        assert body["rejected"][0]["index"] == 1 and "score" in body["rejected"][0]["errors"]["properties"]
+        assert _inbox(collector_app) == [2, 1]
+    assert _usage(collector_app) == [("ann", "NPS Survey Submitted", 1), ("ann", "Report Created", 1),
+                                     ("bob", "Report Created", 1)]
