@@ -35,16 +35,21 @@ _saved: tuple[tuple[int, ...], bool] | None = None
 
 
 @contextmanager
-def fewer_collections() -> Iterator[None]:
+def fewer_collections(*, freeze: bool = True) -> Iterator[None]:
     """Rarer collections inside the block. Re-entrant and shared by threads (a threaded server's requests build
-    report views at once): the first block to open sets, the last to close puts back, under one lock."""
+    report views at once): the first block to open sets, the last to close puts back, under one lock.
+
+    ``freeze``: the outermost block also freezes what exists, when nothing is frozen yet. Telling that costs a walk
+    over every frozen object (``gc.get_freeze_count`` counts them one by one: ~20 ms in a `canary serve` worker,
+    whose app was frozen before the fork), which a bulk run pays once but a request must not: `collected_rarely`
+    passes False, and only makes young collections rarer."""
     global _depth, _saved
     with _lock:
         if _depth == 0:
             thresholds = gc.get_threshold()
             # Objects frozen already (a `canary serve` worker's, frozen before the fork) must stay frozen:
             # `unfreeze` cannot tell them apart, so the block freezes and unfreezes only when nothing was frozen.
-            freezing = gc.get_freeze_count() == 0
+            freezing = freeze and gc.get_freeze_count() == 0
             if freezing:
                 gc.freeze()
             gc.set_threshold(max(YOUNG, thresholds[0]), *thresholds[1:])
@@ -64,10 +69,10 @@ def fewer_collections() -> Iterator[None]:
 
 
 def collected_rarely(fn: Callable[_P, _R]) -> Callable[_P, _R]:
-    """`fn` run inside `fewer_collections`."""
+    """`fn` run inside `fewer_collections`, freezing nothing (a request's work: see its ``freeze``)."""
     @functools.wraps(fn)
     def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        with fewer_collections():
+        with fewer_collections(freeze=False):
             return fn(*args, **kwargs)
 
     return wrapper
