@@ -207,6 +207,8 @@ class SourceLink(TenantScoped, Base):
         CheckConstraint(_in("system", LINK_SOURCES), name="system"),
     )
 
+    # No index of its own (migration 0044): the table's unique (tenant, system, external id) key starts with the tenant.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     """None until identity resolution has placed a freshly pulled record."""
@@ -250,6 +252,8 @@ class Contact(TenantScoped, Base):
         CheckConstraint(_in("role", CONTACT_ROLES), name="role"),
     )
 
+    # No index of its own (migration 0044): the table's unique (tenant, e-mail) key starts with the tenant.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"), index=True)
     email: Mapped[str] = mapped_column(String(320))
@@ -268,6 +272,8 @@ class Subscription(TenantScoped, Base):
     __tablename__ = "subscriptions"
     __table_args__ = (UniqueConstraint("tenant_id", "system", "external_id"),)
 
+    # No index of its own (migration 0044): the table's unique (tenant, system, external id) key starts with the tenant.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     system: Mapped[str] = mapped_column(String(20))
@@ -367,6 +373,8 @@ class Ticket(TenantScoped, Base):
     __tablename__ = "tickets"
     __table_args__ = (UniqueConstraint("tenant_id", "system", "external_id"),)
 
+    # No index of its own (migration 0044): the table's unique (tenant, system, external id) key starts with the tenant.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     system: Mapped[str] = mapped_column(String(20))
@@ -386,8 +394,11 @@ class Ticket(TenantScoped, Base):
 
 class SurveyResponse(TenantScoped, Base):
     __tablename__ = "survey_responses"
-    __table_args__ = (CheckConstraint("kind IN ('nps', 'csat')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('nps', 'csat')", name="kind"),
+                      Index("ix_survey_responses_tenant_source_ref", "tenant_id", "source", "source_ref"))
 
+    # No index of its own (migration 0044): the table's (tenant, source, source_ref) index starts with the tenant.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     id: Mapped[int] = mapped_column(primary_key=True)
     account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))

@@ -158,7 +158,7 @@ _JSON_IDS = {"sqlite": "SELECT value FROM json_each(:json_ids)",
 
 
 def keyed_rows(session: Session, model: Any, key: Any, values: Iterable[str], *columns: Any,
-               where: Sequence[Any] = ()) -> list[Any]:
+               where: Sequence[Any] = ()) -> Sequence[Any]:
     """The rows (``key``, ``*columns``) of the session's tenant's ``model`` whose text ``key`` is one of
     ``values``, in one statement: the values go as one JSON array parameter (``json_each`` on SQLite,
     ``jsonb_array_elements_text`` on PostgreSQL), so the SQL is the same whatever their number (compiled once; an
@@ -171,8 +171,8 @@ def keyed_rows(session: Session, model: Any, key: Any, values: Iterable[str], *c
     if tenant_id is None:
         raise ValueError("rows are read by key in a tenant-scoped session (store.session(tenant_id))")
     ids = text(_JSON_IDS[session.get_bind().dialect.name]).bindparams(json_ids=_encode(wanted).decode())
-    return list(session.connection().execute(select(key, *columns).where(
-        model.tenant_id == tenant_id, key.in_(ids.columns(sql_column("value", String))), *where)))
+    return session.connection().execute(select(key, *columns).where(  # all at once: the driver's fetchall
+        model.tenant_id == tenant_id, key.in_(ids.columns(sql_column("value", String))), *where)).all()
 
 
 def _set(obj: Any, values: dict[str, Any]) -> bool:
