@@ -88,10 +88,20 @@ def _traits(traits: Any) -> dict[str, Any]:
 
 
 def encode_messages(messages: Iterable[Message], kinds: dict[str, str]) -> bytes:
-    """The inbox blob of ``messages`` (what a fold reads of each) and the kinds of their events."""
-    return _encode([FORMAT, kinds, [
-        (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, _properties(m.properties),
-         _traits(m.traits), m.time_zone) for m in messages]])
+    """The inbox blob of ``messages`` (what a fold reads of each) and the kinds of their events.
+
+    The properties go as sent (a fold reads ``minutes``, an NPS ``score`` and ``comment`` of them, each checked
+    where it is read: `DailyFold.add`, `usable_messages` and `_fold`); only when they hold what msgpack cannot
+    (an unpaired surrogate, an integer past 64 bits) are they cut down to those three, checked (`_properties`)."""
+    messages = list(messages)
+    try:
+        return _encode([FORMAT, kinds, [
+            (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, m.properties,
+             _traits(m.traits), m.time_zone) for m in messages]])
+    except (UnicodeEncodeError, OverflowError, TypeError, ValueError):
+        return _encode([FORMAT, kinds, [
+            (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, _properties(m.properties),
+             _traits(m.traits), m.time_zone) for m in messages]])
 
 
 def decode_messages(blob: bytes) -> tuple[list[Message], dict[str, str]]:

@@ -489,8 +489,12 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
     ids.sort()
     now = dt.datetime.now(dt.UTC)
     if session.get_bind().dialect.name == "sqlite":
-        claimed = session.connection().exec_driver_sql(
-            _CLAIM_ON_SQLITE, (tenant_id, sqlite_utc_text(now), _encode_json(ids).decode())).scalars().all()
+        result = session.connection().exec_driver_sql(
+            _CLAIM_ON_SQLITE, (tenant_id, sqlite_utc_text(now), _encode_json(ids).decode()))
+        try:  # the driver's tuples (no Row each): SQLite ran the whole statement at its first step, so no error is left
+            claimed = [row[0] for row in result.cursor.fetchall()]
+        finally:
+            result.close()
     else:
         table = CollectedMessage.__table__
         source = json_rows(session, [table.c.message_id], list(zip(ids)))

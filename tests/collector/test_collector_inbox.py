@@ -175,7 +175,23 @@ def test_collector_fold_request_folds_before_the_answer(collector_app: Any) -> N
         assert _usage(collector_app) == [("fay", "Logged In", 1)]
 
 
+def test_the_inbox_blob_keeps_the_properties_as_sent() -> None:
+    """A fold reads ``minutes``, an NPS score and comment, each checked where it is read: the blob keeps the properties
+    as sent (no check per message in the request), a minutes value out of range included (`DailyFold` skips it)."""
+    sent = {"minutes": 99999, "plan": "pro", "score": "not a number", "nested": {"a": [1, 2.5, None]}}
+    good, bad = parse_batch({"batch": [
+        {"type": "track", "messageId": "m", "userId": "u", "event": "Report Created",
+         "timestamp": "2026-11-20T10:00:00Z", "properties": sent, "context": {"groupId": "acct"}}]}, WORLD_NOW)
+    assert bad == []
+    messages, _ = decode_messages(encode_messages(good, {"Report Created": "feature"}))
+    assert messages[0].properties == sent
+    fold = collector.ingest.DailyFold()
+    fold.add(7, messages[0])
+    assert list(fold.usage.values()) == [[1, 0.0]]  # counted once, the out-of-range minutes not added
+
+
 def test_the_inbox_blob_keeps_what_a_fold_reads() -> None:
+    """Properties msgpack cannot hold (an integer past 64 bits) are cut down to what a fold reads, checked."""
     good, bad = parse_batch({"batch": [
         {"type": "group", "messageId": "g", "userId": "u", "groupId": "acct", "timestamp": "2026-11-20T23:30:00Z",
          "traits": {"name": "Acme", "website": "https://acme.test", "plan": {"deep": [1, 2]}}},
