@@ -504,7 +504,7 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
             select(literal(tenant_id), source.c.message_id, received).where(true()),
             include_defaults=False,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
-        claimed = session.execute(stmt).scalars().all()
+        claimed = list(session.execute(stmt).scalars().all())
     if len(claimed) == len(first):  # every id new (each comes back once)
         return list(first)
     fresh = set(claimed)
