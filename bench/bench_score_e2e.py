@@ -97,6 +97,24 @@ def fill(path: Path) -> None:
     conn.close()
 
 
+def machine_pace() -> float:
+    """Seconds this machine takes, now, for a fixed piece of work like the run's (Python loops and dicts, an SQLite
+    insert and read): printed before and after the run. The line is an absolute time, and on a shared machine the
+    same code's run took 29.6 s in one window and 63.1 s in another: the pace tells a slow window from a slow run."""
+    started = time.perf_counter()
+    total = 0
+    table: dict[int, int] = {}
+    for i in range(1_000_000):
+        table[i % 5003] = table.get(i % 5003, 0) + i
+        total += i & 7
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (a INTEGER PRIMARY KEY, b TEXT, c REAL)")
+    conn.executemany("INSERT INTO t VALUES (?, ?, ?)", ((i, f"row {i}", i / 3) for i in range(200_000)))
+    total += conn.execute("SELECT count(*), sum(length(b)) FROM t GROUP BY a % 7").fetchall()[0][0]
+    conn.close()
+    return time.perf_counter() - started + 0 * total
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "score.db"
@@ -127,6 +145,7 @@ def main() -> None:
         env = {**os.environ, "DATABASE_URL": url, "CANARY_SECRET_KEY": "bench-score-secret-key-0123456789",
                "PYTHONPATH": str(ROOT)}
         load = os.getloadavg()
+        pace_before = machine_pace()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", "from app import main; main()", "score", "--as-of",
@@ -141,6 +160,8 @@ def main() -> None:
               f"CPU {cpu:.1f} s; peak memory {after.ru_maxrss / 1024:,.0f} MiB (ru_maxrss of the child); "
               f"load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after "
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+        print(f"  machine pace (a fixed piece of Python and SQLite work, same process as this bench): "
+              f"{pace_before:.2f} s before the run, {machine_pace():.2f} s after")
         for line in out.stderr.splitlines():
             if line.startswith("timing "):
                 print("   ", line)
