@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -94,14 +94,16 @@ def encode_messages(messages: Iterable[Message], kinds: dict[str, str]) -> bytes
     where it is read: `DailyFold.add`, `usable_messages` and `_fold`); only when they hold what msgpack cannot
     (an unpaired surrogate, an integer past 64 bits) are they cut down to those three, checked (`_properties`)."""
     messages = list(messages)
+
+    def blob(properties: Callable[[Any], Any]) -> bytes:
+        return _encode([FORMAT, kinds, [
+            (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, properties(m.properties),
+             _traits(m.traits), m.time_zone) for m in messages]])
+
     try:
-        return _encode([FORMAT, kinds, [
-            (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, m.properties,
-             _traits(m.traits), m.time_zone) for m in messages]])
+        return blob(lambda sent: sent)
     except (UnicodeEncodeError, OverflowError, TypeError, ValueError):
-        return _encode([FORMAT, kinds, [
-            (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, _properties(m.properties),
-             _traits(m.traits), m.time_zone) for m in messages]])
+        return blob(_properties)
 
 
 def decode_messages(blob: bytes) -> tuple[list[Message], dict[str, str]]:
