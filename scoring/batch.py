@@ -673,6 +673,32 @@ class ScoreBatch(Sequence[HealthScore]):
                           f'"missing": [{missing_of[k]}], "reasons": {reasons[i]}}}')
         return out
 
+    def measure_values(self, measures: Sequence[str]) -> tuple[list[int], FloatArray, BoolArray] | None:
+        """Each account's value of each of `measures` as its parts text (`parts_json`) holds it — the signal's value
+        where the measure is in the account's profile and not missing, NaN (the text's null) elsewhere — as an
+        accounts × measures matrix, with the accounts' ids and which rows read back from the text as the same
+        floats: those read column-wise whose present values are all finite (a NaN or an infinity is not a JSON
+        number). None when the blocks cannot be read column-wise (see `_columnar`)."""
+        found = self._columnar()
+        if found is None:
+            return None
+        from_columns, account_ids, _day = found
+        where = {m: j for j, m in enumerate(measures)}
+        out = np.full((len(self), len(measures)), np.nan)
+        exact = from_columns.copy()
+        for block in self.blocks:
+            index = block.index
+            if not len(index):
+                continue
+            for j, spec in enumerate(block.compiled.specs):
+                here = block.status[:, j] != 0
+                value = self.table.values[spec.signal][index]
+                exact[index[here & ~np.isfinite(value)]] = False
+                column = where.get(spec.measure)
+                if column is not None:
+                    out[index, column] = np.where(here, value, np.nan)
+        return account_ids, out, exact
+
     def band_counts(self) -> dict[Literal["good", "average", "poor", "none"], int]:
         """How many accounts fall in each band ("none": no score)."""
         counts = np.bincount(self.band_codes.astype(np.int64) + 1, minlength=4).tolist()

@@ -39,8 +39,10 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    null,
     or_,
     select,
+    type_coerce,
     union_all,
     update,
 )
@@ -370,18 +372,24 @@ def _benchmarks(session: Session, latest: Any, cohort: Cohort, measures: Sequenc
 
 
 def _measure_rows(session: Session, lead: Sequence[Any], latest: Any, where: Sequence[Any], measures: Sequence[str],
-                  tenant: int | None = None) -> tuple[list[tuple[Any, ...]], list[list[float | None]]]:
+                  tenant: int | None = None, skip_day: dt.date | None = None
+                  ) -> tuple[list[tuple[Any, ...]], list[list[float | None]]]:
     """`lead`'s columns and the measure values of each account's latest snapshot (of the accounts `where` keeps),
     read from its JSON in SQL (no whole `parts` loaded): on SQLite all measures in one ``json_extract`` (one parse
     of the document per row, a JSON array back, decoded with msgspec), on PostgreSQL a column per measure. Returns
     the rows' `lead` values and a column of values per measure (None: missing). `tenant`: the workspace's
     conditions spelled out (`latest` must name it too) and, on SQLite, the rows read through the driver
-    (`_driver_rows`: `lead`'s values as it returns them, a date as its ISO text); else the session's."""
+    (`_driver_rows`: `lead`'s values as it returns them, a date as its ISO text); else the session's. `skip_day`:
+    the snapshots of that day are not read (their values None: the caller knows them, see `KnownMeasures`)."""
     postgres = _postgres(session)
     one_pass = not postgres and len(measures) > 1 and not any('"' in m for m in measures)
     named = [c.label(f"lead_{i}") for i, c in enumerate(lead)]
     scope = [Account.tenant_id == tenant, HealthSnapshot.tenant_id == tenant] if tenant is not None else []
-    source = (select(*named, HealthSnapshot.parts.label("parts")).select_from(latest)
+    parts: Any = HealthSnapshot.parts
+    if skip_day is not None:
+        parts = type_coerce(case((HealthSnapshot.day == skip_day, null()), else_=HealthSnapshot.parts),
+                            HealthSnapshot.parts.type)
+    source = (select(*named, parts.label("parts")).select_from(latest)
               .join(HealthSnapshot, and_(HealthSnapshot.account_id == latest.c.account_id,
                                          HealthSnapshot.day == latest.c.day))
               .join(Account, Account.id == latest.c.account_id).where(*where, *scope))
@@ -394,16 +402,15 @@ def _measure_rows(session: Session, lead: Sequence[Any], latest: Any, where: Seq
     if postgres:
         # `parts` is json (text): parsed once per row into jsonb, in a subquery OFFSET 0 keeps from being inlined,
         # then each measure's path is read from the binary form (not a parse of the text per measure)
-        parsed = source.with_only_columns(*named, cast(HealthSnapshot.parts, JSONB).label("parts")).offset(0) \
+        parsed = source.with_only_columns(*named, cast(parts, JSONB).label("parts")).offset(0) \
             .subquery("p")
         rows = read(select(*[parsed.c[f"lead_{i}"] for i in range(k)],
                            *[parsed.c.parts[("parts", m, "value")].as_float() for m in measures]))
     elif one_pass:
         rows = read(source.with_only_columns(
-            *named, func.json_extract(HealthSnapshot.parts, *[f'$."parts"."{m}"."value"' for m in measures])))
+            *named, func.json_extract(parts, *[f'$."parts"."{m}"."value"' for m in measures])))
     else:
-        rows = read(source.with_only_columns(
-            *named, *[HealthSnapshot.parts[("parts", m, "value")].as_float() for m in measures]))
+        rows = read(source.with_only_columns(*named, *[parts[("parts", m, "value")].as_float() for m in measures]))
     leads = [tuple(r[:k]) for r in rows]
     if not measures:
         return leads, []
@@ -515,11 +522,37 @@ def fresh_account_facts(session: Session, day: dt.date, measures: Sequence[str] 
     return facts if state.fingerprint == _facts_fingerprint(session) else None
 
 
-def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
+@dataclasses.dataclass
+class KnownMeasures:
+    """The measure values a score run has just written into its day's snapshots' parts, kept from its arrays
+    (`scoring.ScoreBatch.measure_values`): the account facts built right after the run (`refresh_account_facts`)
+    take them from here instead of reading them back from the JSON of every snapshot of the day. Only the accounts
+    `add`ed with exact values are known; any other snapshot of the day is read as before."""
+
+    day: dt.date
+    measures: tuple[str, ...]
+    _ids: list[np.ndarray] = dataclasses.field(default_factory=list)
+    _rows: list[np.ndarray] = dataclasses.field(default_factory=list)
+
+    def add(self, account_ids: Sequence[int], values: np.ndarray, exact: np.ndarray) -> None:
+        """Accounts' values (accounts × `measures`, NaN: none), those whose `exact` is set."""
+        keep = np.flatnonzero(exact)
+        self._ids.append(np.asarray(account_ids, dtype=np.int64)[keep])
+        self._rows.append(np.ascontiguousarray(values[keep], dtype=np.float64))
+
+    def rows(self) -> tuple[dict[int, int], np.ndarray]:
+        """(each known account's row, the rows: accounts × measures)."""
+        ids = np.concatenate(self._ids) if self._ids else np.zeros(0, dtype=np.int64)
+        rows = np.concatenate(self._rows) if self._rows else np.zeros((0, len(self.measures)))
+        return dict(zip(ids.tolist(), range(len(ids)), strict=True)), rows
+
+
+def refresh_account_facts(session: Session, measures: Sequence[str], known: KnownMeasures | None = None) -> int:
     """Builds the workspace's `AccountFact` rows for its latest scored day, set-based: the latest snapshot per
     account with its `measures` (the SQL the Health report reads them with), the week-end rows of the last
     `FACT_WEEKS` weeks (a band is good, average, poor or none: the snapshots' CHECK); all written in one
-    executemany. Returns how many."""
+    executemany. Returns how many. `known`: the values of the snapshots a score run has just written, not read
+    again (when it holds these `measures`)."""
     tenant = current_tenant(session)
     if tenant is None:
         raise ValueError("account facts are built for one workspace")
@@ -529,7 +562,8 @@ def refresh_account_facts(session: Session, measures: Sequence[str]) -> int:
         return 0
     day = as_of_day(session)
     measures = sorted(set(measures))
-    rows = _fact_tuples(session, tenant, day, measures)
+    rows = _fact_tuples(session, tenant, day, measures,
+                        known=known if known is not None and known.measures == tuple(measures) else None)
     _insert_tuples(session, AccountFact.__table__, _FACT_COLUMNS, rows)
     session.execute(insert(typing.cast(Table, ReportFactsState.__table__)).values(
         tenant_id=tenant, day=day, fingerprint=_facts_fingerprint(session), measures=json.dumps(measures),
@@ -563,16 +597,38 @@ def refresh_account_facts_of(session: Session, accounts: Sequence[int]) -> bool:
 
 
 def _fact_tuples(session: Session, tenant: int, day: dt.date, measures: Sequence[str],
-                 accounts: Sequence[int] | None = None) -> list[tuple[Any, ...]]:
+                 accounts: Sequence[int] | None = None, known: KnownMeasures | None = None) -> list[tuple[Any, ...]]:
     """The `AccountFact` rows (`_FACT_COLUMNS`) of the workspace's accounts (of `accounts`: only theirs) for `day`:
-    the latest snapshot per account with its `measures`, the week-end rows of the last `FACT_WEEKS` weeks."""
+    the latest snapshot per account with its `measures`, the week-end rows of the last `FACT_WEEKS` weeks. `known`:
+    the values of its day's snapshots a score run kept (those of the accounts it knows are not read)."""
     last_week = hb.week_start(day)
     first = last_week - dt.timedelta(weeks=FACT_WEEKS - 1)
     mine = [] if accounts is None else [Account.id.in_(list(accounts))]
     # a driver read (no `Row` nor type processing per account): the day as the driver returns it, written so
-    lead, values = _measure_rows(session, [Account.id, HealthSnapshot.day, HealthSnapshot.score,
-                                           HealthSnapshot.band], _latest(day, tenant, accounts), mine, measures,
-                                 tenant)
+    lead_columns = [Account.id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band]
+    lead, values = _measure_rows(session, lead_columns, _latest(day, tenant, accounts), mine, measures, tenant,
+                                 skip_day=known.day if known is not None else None)
+    matrix = np.array([[np.nan if x is None else x for x in column] for column in values],
+                      dtype=np.float64).T.copy() if lead and measures else np.zeros((len(lead), len(measures)))
+    if known is not None and lead and measures:
+        # the run's day: its values from the run, but those of accounts it does not know, read as before
+        position, rows = known.rows()
+        skipped = {known.day.isoformat(), known.day}  # the day as the driver returns it (SQLite: its ISO text)
+        unknown: list[int] = []
+        for i, head in enumerate(lead):
+            if head[1] in skipped:
+                at = position.get(head[0])
+                if at is None:
+                    unknown.append(i)
+                else:
+                    matrix[i] = rows[at]
+        for start in range(0, len(unknown), 5000):
+            part = unknown[start:start + 5000]
+            found, read = _measure_rows(session, lead_columns, _latest(day, tenant, accounts),
+                                        [*mine, Account.id.in_([lead[i][0] for i in part])], measures, tenant)
+            where = {lead[i][0]: i for i in part}
+            for k, head in enumerate(found):
+                matrix[where[head[0]]] = [np.nan if c[k] is None else c[k] for c in read]
     # the week rows of the weeks from `first` (on the latest scored day no row is of a later day): the week's
     # slot and the band's letter computed in SQL, so no date or string is made per row
     if _postgres(session):
@@ -596,8 +652,7 @@ def _fact_tuples(session: Session, tenant: int, day: dt.date, measures: Sequence
         codes[row, slot] = np.array(columns[3], dtype=np.uint8)
     latest: dict[int, tuple[Any, Any, Any, bytes | None]] = {}
     if lead:
-        blobs = (np.array([[np.nan if x is None else x for x in column] for column in values],
-                          dtype=np.float64).T.tobytes() if measures else b"")
+        blobs = matrix.tobytes() if measures else b""
         size = 8 * len(measures)
         for i, (a, d, score, band) in enumerate(lead):
             latest[a] = (d, score, band, blobs[i * size:(i + 1) * size] if measures else None)
@@ -2225,12 +2280,14 @@ def cohort_choices(session: Session) -> dict[str, Any]:
     return _prepared(session, "filters", {}, lambda: _cohort_choices(session))
 
 
-def prepare_base_reports(session: Session, model: HealthModel | None = None, ahead: Any = None) -> int:
+def prepare_base_reports(session: Session, model: HealthModel | None = None, ahead: Any = None,
+                         known: KnownMeasures | None = None) -> int:
     """What a worker runs after a sync or a score run: every stored copy dropped, then the pages' default views
     built and stored — Health by each `BY`, Adoption, Users (the top 50 of the base), and Team over each of
     `TEAM_DAYS` as everyone-seeing roles, each manager and each CSM see it (one computation per window, cut per
     scope) — for the latest scored day and no cohort. Returns how many. `ahead`: the usage facts' reads started
-    by the caller (`sync.usage_facts.ReadAhead`: a score run's, early)."""
+    by the caller (`sync.usage_facts.ReadAhead`: a score run's, early); `known`: the measure values of the
+    snapshots the score run has just written (`KnownMeasures`), not read back from their JSON."""
     model = model or default_model()
     measures, signals = sorted(model.measures), model.signals
     from sync.usage_facts import ReadAhead, refresh_usage_facts
@@ -2239,7 +2296,7 @@ def prepare_base_reports(session: Session, model: HealthModel | None = None, ahe
     if ahead is None:
         ahead = ReadAhead(session, signals.key_features, signals.login_event)
     drop_base_reports(session)
-    refresh_account_facts(session, measures)  # what the views computed in a request read
+    refresh_account_facts(session, measures, known)  # what the views computed in a request read
     refresh_usage_facts(session, signals.key_features, signals.login_event, ahead)  # the Adoption and Users views'
     shared: dict[Any, Any] = {}  # what the Health views compute alike for every `by`; the facts the views read
     held = fresh_account_facts(session, as_of_day(session))

@@ -110,7 +110,7 @@ from store.queries import (
 )
 from store.scoping import current_tenant
 from store.types import EncodedJSON, sqlite_utc_text
-from sync.base_reports import patch_base_reports, prepare_base_reports
+from sync.base_reports import KnownMeasures, patch_base_reports, prepare_base_reports
 from sync.collection import fewer_collections
 from sync.reports import prepare_reports
 from sync.tasks import NewTask, complete_task, create_tasks
@@ -782,6 +782,8 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     them (`_benchmark_texts_of`)."""
     order: list[int] = []
     """Every scored account in the order scored (the final scores' order, whatever chunk built them when)."""
+    known = KnownMeasures(as_of, tuple(sorted(set(model.measures)))) if deferred is not None else None
+    """A deferred run's measure values as its snapshots' parts hold them, for the account facts built after it."""
     try:
         for k, chunk in enumerate(chunks):
             with store.session(tenant_id) as session:
@@ -868,10 +870,10 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             facts_ahead = _early_usage_facts(store, tenant_id, model, as_of)
     try:
         touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
-                             final_scores, final_signals)
+                             final_scores, final_signals, known)
         if facts_ahead is not None:
             facts_ahead.scored()
-        _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead)
+        _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead, known)
     finally:
         if facts_ahead is not None:
             facts_ahead.close()  # taken by then, unless the run failed
@@ -892,9 +894,11 @@ def _early_usage_facts(store: Store, tenant_id: int, model: HealthModel, as_of: 
 def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
                subset: list[int] | None, account_ids: list[int], deferred: list[_Deferred | _LazyChunk] | None,
                columns: list[tuple[SignalTable, list[int], list[str | None]]], order: list[int],
-               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals]) -> list[int]:
+               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
+               known: KnownMeasures | None = None) -> list[int]:
     """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed.
-    Returns the accounts touched by a run of some accounts (theirs and their parents)."""
+    Returns the accounts touched by a run of some accounts (theirs and their parents). `known`: given the measure
+    values of the deferred snapshots inserted (`_LazyChunk.texts`)."""
     phase = summary.phase
     touched: list[int] = []
     with store.session(tenant_id) as session:
@@ -908,8 +912,8 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
                 with phase("snapshots"):
                     parents = {p for p in session.scalars(select(Account.parent_id).where(
                         Account.parent_id.is_not(None)).distinct()) if p is not None}
-                    written = _insert_day(session, tenant_id, _deferred_batches(deferred, final_scores, final_signals),
-                                          texts, parents)
+                    written = _insert_day(session, tenant_id, _deferred_batches(deferred, final_scores, final_signals,
+                                                                                known), texts, parents)
                     deferred.clear()
                     if len(final_scores) == len(order) and list(final_scores) != order:
                         # the scores of chunks built at the insert come last: the accounts' own order again
@@ -949,8 +953,10 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
 
 
 def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreSummary, subset: list[int] | None,
-               touched: list[int], as_of: dt.date, facts_ahead: ReadAhead | None = None) -> None:
-    """The panels' views of the day, the renewal forecast's bands and the base reports."""
+               touched: list[int], as_of: dt.date, facts_ahead: ReadAhead | None = None,
+               known: KnownMeasures | None = None) -> None:
+    """The panels' views of the day, the renewal forecast's bands and the base reports (`known`: the measure values
+    of the snapshots the run inserted, see `sync.base_reports.KnownMeasures`)."""
     phase = summary.phase
     with phase("panel_views"), store.session(tenant_id) as session:
         # After the changes above are committed (their marks made the views stale): the panels that were
@@ -963,7 +969,7 @@ def _after_day(store: Store, tenant_id: int, model: HealthModel, summary: ScoreS
     # the Health, Adoption, Users and Team pages: their default views
     with phase("base_reports"), store.session(tenant_id) as session:
         if subset is None:
-            prepare_base_reports(session, model, facts_ahead)
+            prepare_base_reports(session, model, facts_ahead, known)
         else:  # rescored in place: those accounts' facts and the packs patched (else every copy dropped)
             patch_base_reports(session, model, sorted(set(subset) | set(touched)))
 
@@ -1066,12 +1072,15 @@ class _LazyChunk:
                          for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
         return self.rows
 
-    def texts(self) -> list[_Deferred]:
-        """The built rows (`build` first) with their parts and reasons texts (`ScoreBatch.parts_json`); the arrays
-        are then let go."""
+    def texts(self, known: KnownMeasures | None = None) -> list[_Deferred]:
+        """The built rows (`build` first) with their parts and reasons texts (`ScoreBatch.parts_json`), their measure
+        values added to `known`; the arrays are then let go."""
         assert self.rows is not None and self.batch is not None
         reasons = [reasons_json(row.score.reasons) for row in self.rows]
         parts = self.batch.parts_json(reasons)
+        values = self.batch.measure_values(known.measures) if known is not None and parts is not None else None
+        if known is not None and values is not None:
+            known.add(*values)
         self.batch = None  # the arrays are no longer needed
         if parts is None:  # `light` built the scores whole: they encode themselves
             return self.rows
@@ -1102,9 +1111,11 @@ def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inp
 
 
 def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict[int, HealthScore],
-                      final_signals: dict[int, Signals]) -> Iterator[list[_Deferred]]:
+                      final_signals: dict[int, Signals], known: KnownMeasures | None = None
+                      ) -> Iterator[list[_Deferred]]:
     """The deferred snapshots in order, in batches of at most `INSERT_BATCH`; a `_LazyChunk`'s scores built here
-    (while the batch before is written) and added to `final_scores` and `final_signals`."""
+    (while the batch before is written) and added to `final_scores` and `final_signals`, its measure values to
+    `known`."""
     rows: list[_Deferred] = []
     for item in deferred:
         if isinstance(item, _Deferred):
@@ -1117,7 +1128,7 @@ def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict
             yield rows
             rows = []
         item.build(final_scores, final_signals)
-        yield item.texts()
+        yield item.texts(known)
         item.rows = None  # inserted: its rows' memory freed as the insert goes on
     if rows:
         yield rows

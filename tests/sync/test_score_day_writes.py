@@ -9,14 +9,16 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 from sqlalchemy import Text, cast, delete, select
 
 import sync.health
 from scoring import default_model
 from store.db import Store
-from store.models import Account, Alert, HealthSnapshot, Subscription, Task, Tenant, UsageDaily
+from store.models import Account, AccountFact, Alert, HealthSnapshot, Subscription, Task, Tenant, UsageDaily
 from store.tenants import create_tenant
+from sync import base_reports as br
 from sync.health import score_tenant
 
 DAY = dt.date(2026, 11, 20)
@@ -161,3 +163,49 @@ def test_one_pass_day_with_chunks_built_now_and_at_the_insert_keeps_the_accounts
     assert len(expected) == len(ids)
     assert _alerts(store, tenant_id) == expected_alerts and len({a[0] for a in expected_alerts}) > 1
     assert (one_pass.band_changes, one_pass.bands) == (chunked.band_changes, chunked.bands)
+
+
+@pytest.mark.parametrize("one_chunk_kept", [False, True])
+def test_account_facts_take_the_runs_measure_values_the_same_as_read_from_the_snapshots(
+        store: Store, monkeypatch: pytest.MonkeyPatch, one_chunk_kept: bool) -> None:
+    """The account facts the run's base reports build take the measure values of the snapshots it inserted from
+    its arrays (`KnownMeasures`), not from the snapshots' JSON: the same rows as facts built from the snapshots
+    alone. `one_chunk_kept`: a chunk whose account kept its snapshot of the day is scored as before (not known):
+    its accounts' values are read from their JSON."""
+    monkeypatch.setattr(sync.health, "_chunks", lambda ids, size=2: [ids[k:k + 2] for k in range(0, len(ids), 2)])
+    tenant_id, ids = _world(store)
+    model = default_model()
+    score_tenant(store, tenant_id, model, DAY - dt.timedelta(days=1), since=DAY - dt.timedelta(days=6))
+    if one_chunk_kept:
+        score_tenant(store, tenant_id, model, DAY)
+        with store.session(tenant_id) as s:
+            s.execute(delete(HealthSnapshot).where(HealthSnapshot.day == DAY,
+                                                   HealthSnapshot.account_id != ids["fading"]))
+    reads: list[tuple[dt.date | None, int]] = []
+    measure_rows = br._measure_rows
+
+    def recording(session: Any, lead: Any, latest: Any, where: Any, measures: Any, tenant: Any = None,
+                  skip_day: dt.date | None = None) -> Any:
+        found = measure_rows(session, lead, latest, where, measures, tenant, skip_day)
+        reads.append((skip_day, len(found[0])))
+        return found
+
+    monkeypatch.setattr(br, "_measure_rows", recording)
+    score_tenant(store, tenant_id, model, DAY)
+    monkeypatch.undo()
+
+    def facts() -> list[tuple[Any, ...]]:
+        with store.session(tenant_id) as s:
+            return [tuple(r) for r in s.execute(select(*[c for c in AccountFact.__table__.c if c.name != "id"])
+                                                .order_by(AccountFact.account_id))]
+
+    from_run = facts()
+    with store.session(tenant_id) as s:
+        assert br.refresh_account_facts(s, sorted(model.measures)) == len(ids)
+    assert from_run == facts()
+    # the values are there (not all missing), and the run read the JSON only of the snapshots it did not write
+    # from arrays: the kept chunk's two accounts (busy, fading), else none
+    blobs = [r[[c.name for c in AccountFact.__table__.c if c.name != "id"].index("measures")] for r in from_run]
+    assert sum(np.isfinite(np.frombuffer(b, dtype=np.float64)).sum() for b in blobs) >= len(ids)
+    assert reads[0] == (DAY, len(ids))
+    assert reads[1:] == ([(None, 2)] if one_chunk_kept else [])
