@@ -104,6 +104,12 @@ class SignalTable:
     def row(self, i: int) -> Signals:
         return self._rows[i]
 
+    def fields(self, i: int) -> Signals:
+        """Account i's `Signals` for reading a few of its fields: where the rows are built from columns, one that
+        makes only the fields read (`scoring.signal_table.SignalFields`), else the row."""
+        fields = getattr(self._rows, "fields", None)
+        return fields(i) if fields is not None else self._rows[i]
+
     def column_rows(self) -> tuple[BoolArray, list[int], dt.date] | None:
         """Which rows' `Signals` take every scorable signal from the columns (a present value
         ``float(values[name][i])``, a missing one None), every row's account id and the day; None when the
@@ -568,7 +574,7 @@ class ScoreBatch(Sequence[HealthScore]):
                 if chosen:
                     picks = [(j, -c) for j, c in zip(chosen[k], costs[k], strict=True) if c != np.inf]
                     if picks:
-                        signals = self.table.row(i)
+                        signals = self.table.fields(i)
                         found_reasons = []
                         for j, cost in picks:
                             spec = specs[j]

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -243,6 +243,8 @@ class _Computation:
         self.n = n = len(accounts)
         self.fallback: dict[int, Signals] = {}
         self._lists: tuple[Any, ...] | None = None
+        self.column_index = {name: j for j, name in enumerate(SIGNALS)}
+        """Each scorable signal's place in a row of `_row_lists`' values (SIGNALS' order)."""
         self._names_memo: dict[tuple[int, int, bool], tuple[str, ...]] = {}
         self.values: dict[str, FloatArray] = {name: np.full(n, np.nan) for name in SIGNALS}
         self.present: dict[str, BoolArray] = {name: np.zeros(n, dtype=bool) for name in SIGNALS}
@@ -674,50 +676,126 @@ class _Computation:
         found = self.fallback.get(i)
         if found is not None:
             return found
-        a, settings = self.accounts[i], self.settings
-        names, value_rows, present_rows, usage_raw, ticket_raw, survey_raw = self._row_lists()
+        a = self.accounts[i]
+        names, value_rows, present_rows = self._row_lists()[:3]
         values: dict[str, Any] = {name: value for name, value, here in zip(names, value_rows[i], present_rows[i],
                                                                            strict=True) if here}
-        if a.usage is not None:
-            assert usage_raw is not None
-            before, events14, events_prev14, days14, days_prev14, active, used, starts, ends = usage_raw
-            live, depth = self.usage_raw[9:]
-            start, end = starts[i], ends[i]
-            values.update(
-                weekly_active_users_before=int(before[i]), events_14d=int(events14[i]),
-                events_prev_14d=int(events_prev14[i]), active_days_14d=int(days14[i]),
-                active_days_prev_14d=int(days_prev14[i]), active_users_28d=int(active[i]),
-                key_features_used=self._flag_names(int(used[i]), settings.key_features),
-                key_features_total=len(settings.key_features),
-                user_key_feature_counts=tuple(sorted(depth[start:end][live[start:end]].tolist())),
-            )
-        if a.tickets is not None:
-            assert ticket_raw is not None
-            oldest, created7, usual, created30, prev30 = ticket_raw
-            values.update(
-                oldest_urgent_open_days=int(oldest[i]) if oldest[i] >= 0 else None,
-                tickets_created_7d=int(created7[i]), tickets_weekly_before=int(usual[i]) / 4.0,
-                tickets_created_30d=int(created30[i]), tickets_created_prev_30d=int(prev30[i]),
-            )
-        answered, responses, last_day, lowest = survey_raw
-        values.update(csat_responses=int(answered[i]), nps_responses=int(responses[i]))
-        if last_day[i] >= 0:
-            values.update(last_detractor_day=dt.date.fromordinal(int(last_day[i])),
-                          last_detractor_score=int(lowest[i]))
-        for champion, prefix in ((0, "sponsor"), (1, "champion")):
-            person = self.names.get(i * 2 + champion)
-            if person is not None:
-                values[f"{prefix}_name"] = person
-        mask = self.milestones[i]
-        if mask is not None:
-            values.update(milestones_reached=self._flag_names(mask, settings.milestones),
-                          milestones_missing=self._flag_names(mask, settings.milestones, present=False),
-                          onboarding_complete=mask == (1 << len(settings.milestones)) - 1)
-        if self.renewal[i] is not None:
-            values["renewal_date"] = self.renewal[i]
+        for group in self._groups:
+            values.update(group(self, i))
         return Signals(account_id=a.account_id, day=self.as_of, name=a.name, segment=a.segment, tier=a.tier,
                        lifecycle_stage=a.lifecycle_stage, parent_id=a.parent_id, seats_purchased=a.seats_purchased,
                        **values)
+
+    # --- a row's fields beyond the scorable columns, by group (`row`, and `SignalFields` one group at a time) ----
+
+    def _usage_fields(self, i: int) -> dict[str, Any]:
+        if self.accounts[i].usage is None:
+            return {}
+        before, events14, events_prev14, days14, days_prev14, active, used, starts, ends = self._row_lists()[3]
+        live, depth = self.usage_raw[9:]
+        start, end = starts[i], ends[i]
+        key_features = self.settings.key_features
+        return {"weekly_active_users_before": int(before[i]), "events_14d": int(events14[i]),
+                "events_prev_14d": int(events_prev14[i]), "active_days_14d": int(days14[i]),
+                "active_days_prev_14d": int(days_prev14[i]), "active_users_28d": int(active[i]),
+                "key_features_used": self._flag_names(int(used[i]), key_features),
+                "key_features_total": len(key_features),
+                "user_key_feature_counts": tuple(sorted(depth[start:end][live[start:end]].tolist()))}
+
+    def _ticket_fields(self, i: int) -> dict[str, Any]:
+        if self.accounts[i].tickets is None:
+            return {}
+        oldest, created7, usual, created30, prev30 = self._row_lists()[4]
+        return {"oldest_urgent_open_days": int(oldest[i]) if oldest[i] >= 0 else None,
+                "tickets_created_7d": int(created7[i]), "tickets_weekly_before": int(usual[i]) / 4.0,
+                "tickets_created_30d": int(created30[i]), "tickets_created_prev_30d": int(prev30[i])}
+
+    def _survey_fields(self, i: int) -> dict[str, Any]:
+        answered, responses, last_day, lowest = self._row_lists()[5]
+        if last_day[i] < 0:
+            return {"csat_responses": int(answered[i]), "nps_responses": int(responses[i])}
+        return {"csat_responses": int(answered[i]), "nps_responses": int(responses[i]),
+                "last_detractor_day": dt.date.fromordinal(int(last_day[i])), "last_detractor_score": int(lowest[i])}
+
+    def _people_fields(self, i: int) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for champion, prefix in ((0, "sponsor"), (1, "champion")):
+            person = self.names.get(i * 2 + champion)
+            if person is not None:
+                found[f"{prefix}_name"] = person
+        return found
+
+    def _milestone_fields(self, i: int) -> dict[str, Any]:
+        mask = self.milestones[i]
+        if mask is None:
+            return {}
+        milestones = self.settings.milestones
+        return {"milestones_reached": self._flag_names(mask, milestones),
+                "milestones_missing": self._flag_names(mask, milestones, present=False),
+                "onboarding_complete": mask == (1 << len(milestones)) - 1}
+
+    def _renewal_fields(self, i: int) -> dict[str, Any]:
+        return {"renewal_date": self.renewal[i]} if self.renewal[i] is not None else {}
+
+    _groups = (_usage_fields, _ticket_fields, _survey_fields, _people_fields, _milestone_fields, _renewal_fields)
+
+
+_GROUP_FIELDS: dict[Any, tuple[str, ...]] = {
+    _Computation._usage_fields: ("weekly_active_users_before", "events_14d", "events_prev_14d", "active_days_14d",
+                                 "active_days_prev_14d", "active_users_28d", "key_features_used",
+                                 "key_features_total", "user_key_feature_counts"),
+    _Computation._ticket_fields: ("oldest_urgent_open_days", "tickets_created_7d", "tickets_weekly_before",
+                                  "tickets_created_30d", "tickets_created_prev_30d"),
+    _Computation._survey_fields: ("csat_responses", "nps_responses", "last_detractor_day", "last_detractor_score"),
+    _Computation._people_fields: ("sponsor_name", "champion_name"),
+    _Computation._milestone_fields: ("milestones_reached", "milestones_missing", "onboarding_complete"),
+    _Computation._renewal_fields: ("renewal_date",),
+}
+_GROUP_OF = {name: group for group, names in _GROUP_FIELDS.items() for name in names}
+_ACCOUNT_FIELDS = ("name", "segment", "tier", "lifecycle_stage", "parent_id", "seats_purchased")
+_DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[operator]
+             for f in dataclasses.fields(Signals) if f.name not in ("account_id", "day")}
+
+
+class SignalFields:
+    """Account i's `Signals` read field by field — what describing a reason or evaluating an alert rule reads of it,
+    a few fields — without building the whole `Signals`: a scorable signal from the table's columns, the others a
+    group at a time (`_Computation._groups`, the same code `row` runs), each group made when first read and kept.
+    Every field reads as the row's (a test compares them all)."""
+
+    __slots__ = ("_computation", "_i", "_known")
+
+    def __init__(self, computation: _Computation, i: int) -> None:
+        self._computation = computation
+        self._i = i
+        self._known: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        known = self._known
+        if name in known:
+            return known[name]
+        c, i = self._computation, self._i
+        found = c.fallback.get(i)
+        if found is not None:
+            return getattr(found, name)
+        group = _GROUP_OF.get(name)
+        if group is not None:
+            fields = group(c, i)
+            for field in _GROUP_FIELDS[group]:
+                known[field] = fields.get(field, _DEFAULTS[field])
+            return known[name]
+        column = c.column_index.get(name)
+        if column is not None:
+            value_rows, present_rows = c._row_lists()[1:3]
+            value = known[name] = value_rows[i][column] if present_rows[i][column] else None
+            return value
+        if name == "account_id":
+            return c.accounts[i].account_id
+        if name == "day":
+            return c.as_of
+        if name in _ACCOUNT_FIELDS:
+            return getattr(c.accounts[i], name)
+        raise AttributeError(name)
 
 
 class _Rows(Sequence[Signals]):
@@ -747,6 +825,11 @@ class _Rows(Sequence[Signals]):
         if found is None:
             found = self.built[i] = self.computation.row(i)
         return found
+
+    def fields(self, i: int) -> Signals:
+        """Account i's `Signals` as a `SignalFields` (its fields read when asked), or the row when built already."""
+        found = self.built.get(i)
+        return found if found is not None else cast("Signals", SignalFields(self.computation, i))
 
     def from_columns(self) -> tuple[npt.NDArray[np.bool_], list[int], dt.date]:
         """Which rows' `Signals` take every scorable signal from the table's columns (a present value is

@@ -1067,7 +1067,7 @@ class _LazyChunk:
             table = self.batch.table
             for position, (account_id, score) in enumerate(zip(self.account_ids, built, strict=True)):
                 final_scores[account_id] = score
-                final_signals[account_id] = table.row(position)
+                final_signals[account_id] = table.fields(position)
             self.rows = [_Deferred(a, score, trend)
                          for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
         return self.rows

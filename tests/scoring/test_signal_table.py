@@ -136,3 +136,29 @@ def test_usage_rows_naming_an_account_outside_the_chunk_are_refused() -> None:
     with pytest.raises(ValueError, match="usage column 'day' has 0 rows, account has 1"):
         UsageColumns(np.array([0]), np.array([], dtype=np.int64), np.array([0]), np.array([0]), np.array([1]),
                      ("u",), ("Logged In",))
+
+
+FALLBACK = SignalSettings(key_features=("API Call", "API Call"), milestones=())
+"""A key feature named twice: the table computes every account one by one (`compute_signals`)."""
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=SLOW_DATA)
+@given(st.randoms(use_true_random=False), st.integers(1, 25), st.sampled_from((*SETTINGS, FALLBACK)))
+def test_fields_read_one_by_one_equal_the_row(rng: random.Random, size: int, signal_settings: SignalSettings) -> None:
+    """`SignalTable.fields(i)` — the fields made when read, a group at a time — reads as `compute_signals` gives
+    the account, every field, in any order, before and after the rows are built."""
+    accounts = [_account(rng, i + 1) for i in range(size)]
+    table = compute_signal_table(accounts, AS_OF, signal_settings)
+    expected = [compute_signals(a, AS_OF, signal_settings) for a in accounts]
+    names = [f.name for f in dataclasses.fields(expected[0])]
+    for i, want in enumerate(expected):
+        order = names[:]
+        rng.shuffle(order)
+        view = table.fields(i)
+        got = {name: getattr(view, name) for name in order}
+        assert got == {name: getattr(want, name) for name in names}, i
+        assert getattr(view, order[0]) == getattr(want, order[0])  # read again: the kept value
+    with pytest.raises(AttributeError):
+        _ = table.fields(0).no_such_field  # type: ignore[attr-defined]
+    assert [table.row(i) for i in range(size)] == expected
+    assert [table.fields(i) for i in range(size)] == expected  # built: the rows themselves
