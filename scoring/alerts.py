@@ -11,11 +11,17 @@ it new (the band dropped to, the detractor's answer day, the renewal date).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
+from scoring.batch import SignalTable
 from scoring.model import BAND_ORDER, AlertRule, HealthModel
 from scoring.reasons import TEMPLATES, plural
 from scoring.results import HealthScore
@@ -246,6 +252,119 @@ def _enabled(model: HealthModel) -> tuple[tuple[AlertRule, Callable[[AlertRule, 
         _ENABLED.clear()
     _ENABLED[id(model)] = (model, enabled)
     return enabled
+
+
+HISTORY_RULES = ("band_dropped", "score_drop")
+"""The rules that read the score history: `may_raise` leaves them to the caller (`history_may_raise`)."""
+
+
+def may_raise(model: HealthModel, table: SignalTable, band_codes: npt.NDArray[np.int8], day: dt.date
+              ) -> npt.NDArray[np.bool_]:
+    """Which accounts of `table` (today's bands: `band_codes`, as `scoring.batch.BANDS` codes them, −1: none) an
+    enabled rule that reads no history may raise an alert for: every account left out raises none of them. Each
+    rule's condition is the negation of its check's first returns, on the columns, with the same comparisons (a
+    NaN compares as in Python), so no account is left out that the rule would raise for (a test compares them);
+    the usage rule's chance check is not applied (an account it would stop is kept). A rule with no condition here
+    keeps every account."""
+    n = len(table)
+    out = np.zeros(n, dtype=bool)
+    for rule, _check in _enabled(model):
+        if rule.name in HISTORY_RULES:
+            continue
+        found = _MAY.get(rule.name)
+        out |= found(rule, table, band_codes, day) if found is not None else np.ones(n, dtype=bool)
+    return out
+
+
+def _column(table: SignalTable, name: str) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    return table.values[name], table.present[name]
+
+
+def _may_usage_drop(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    trend, given = _column(table, "usage_trend")
+    with np.errstate(invalid="ignore"):
+        return given & ~(-trend < rule["drop_percent"])
+
+
+def _may_onboarding_overdue(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    days, given = _column(table, "days_since_onboarding_start")
+    with np.errstate(invalid="ignore"):
+        return (table.onboarding_complete == 0) & given & (rule["days"] <= days) & (days <= rule["max_days"])
+
+
+def _may_inactive(signal: str) -> Callable[[AlertRule, SignalTable, Any, dt.date], npt.NDArray[np.bool_]]:
+    def may(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+        days, given = _column(table, signal)
+        with np.errstate(invalid="ignore"):
+            return given & ~(days < rule["days"])
+
+    return may
+
+
+def _may_training_needed(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    needing = table.users_below(rule["feature_share"])
+    return (needing != 0) & ~(needing < rule["min_users"])
+
+
+def _may_seat_capacity(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    used, given = _column(table, "license_utilisation")
+    with np.errstate(invalid="ignore"):
+        return given & ~(used < rule["utilisation_percent"])
+
+
+def _may_ticket_spike(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    new, has_new = table.field_column("tickets_created_7d")
+    usual, has_usual = table.field_column("tickets_weekly_before")
+    with np.errstate(invalid="ignore"):
+        return has_new & has_usual & ~(new < rule["min_tickets"]) & ~(new < rule["factor"] * usual)
+
+
+def _may_nps_detractor(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    last, given = table.field_column("last_detractor_day")
+    with np.errstate(invalid="ignore"):
+        return given & ~(day.toordinal() - last >= rule["days"])
+
+
+def _may_renewal_risk(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
+    days, given = _column(table, "days_to_renewal")
+    weak = np.isin(bands, [_BAND_CODE["average"], _BAND_CODE["poor"]])
+    with np.errstate(invalid="ignore"):
+        return given & (days >= 0) & (days <= rule["days"]) & weak
+
+
+_BAND_CODE = {"poor": 0, "average": 1, "good": 2}
+"""`scoring.batch.BANDS`' codes."""
+_MAY: dict[str, Callable[[AlertRule, SignalTable, Any, dt.date], npt.NDArray[np.bool_]]] = {
+    "usage_drop": _may_usage_drop,
+    "onboarding_overdue": _may_onboarding_overdue,
+    "sponsor_inactive": _may_inactive("sponsor_days_inactive"),
+    "champion_inactive": _may_inactive("champion_days_inactive"),
+    "training_needed": _may_training_needed,
+    "seat_capacity": _may_seat_capacity,
+    "ticket_spike": _may_ticket_spike,
+    "nps_detractor": _may_nps_detractor,
+    "renewal_risk": _may_renewal_risk,
+}
+
+
+def history_may_raise(model: HealthModel, band: str | None, score: float | None, best_band: str | None,
+                      peak: float | None) -> bool:
+    """Whether a history rule may raise for an account whose band and score today are `band` and `score`, the
+    best band of its days in the band rule's look-back `best_band` and the highest score of its days in the drop
+    rule's window `peak` (`history_windows`; None: no such day)."""
+    rules = model.alerts
+    if rules["band_dropped"].enabled and band is not None and best_band in BAND_ORDER \
+            and BAND_ORDER[best_band or "poor"] > BAND_ORDER[band]:
+        return True
+    return bool(rules["score_drop"].enabled and score is not None and peak is not None
+                and not peak - score < rules["score_drop"]["points"])
+
+
+def history_windows(model: HealthModel) -> tuple[int, int]:
+    """How many days back the band rule looks (a day counts when today − day ≤ this) and the drop rule's window
+    (0 < today − day ≤ this), as whole days: `history_may_raise`'s inputs are read over these."""
+    rules = model.alerts
+    return math.floor(rules["band_dropped"]["lookback_days"]), math.floor(rules["score_drop"]["days"])
 
 
 _NOTHING = AlertOutcome((), (), ())

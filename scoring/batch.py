@@ -104,6 +104,31 @@ class SignalTable:
     def row(self, i: int) -> Signals:
         return self._rows[i]
 
+    def field_column(self, name: str) -> tuple[FloatArray, BoolArray]:
+        """The column of a whole-number or date field of the rows beyond the scorable ones (a date as its
+        ordinal; NaN where not given) and where it is given: from the computation's arrays where it has them, else
+        read from the rows."""
+        column = getattr(self._rows, "field_column", None)
+        found = column(name) if column is not None else None
+        if found is not None:
+            return found
+        given = [getattr(self._rows[i], name) for i in range(self.size)]
+        present = np.array([v is not None for v in given], dtype=bool)
+        values = np.array([np.nan if v is None else v.toordinal() if isinstance(v, dt.date) else v for v in given],
+                          dtype=np.float64)
+        return values, present
+
+    def users_below(self, share: float) -> IntArray:
+        """Per account, how many of its `user_key_feature_counts` are under `share` % of its key features (the
+        training rule's count): from the computation's arrays where it has them, else read from the rows."""
+        users_below = getattr(self._rows, "users_below", None)
+        found = users_below(share) if users_below is not None else None
+        if found is not None:
+            return found
+        rows = [self._rows[i] for i in range(self.size)]
+        return np.array([sum(1 for n in r.user_key_feature_counts if n / r.key_features_total * 100.0 < share)
+                         if r.key_features_total else 0 for r in rows], dtype=np.int64)
+
     def fields(self, i: int) -> Signals:
         """Account i's `Signals` for reading a few of its fields: where the rows are built from columns, one that
         makes only the fields read (`scoring.signal_table.SignalFields`), else the row."""

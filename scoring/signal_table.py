@@ -686,6 +686,45 @@ class _Computation:
                        lifecycle_stage=a.lifecycle_stage, parent_id=a.parent_id, seats_purchased=a.seats_purchased,
                        **values)
 
+    # --- columns of fields beyond the scorable ones (what the alert rules' look-ahead reads) ------------------
+
+    def field_column(self, name: str) -> tuple[FloatArray, BoolArray] | None:
+        """The column of a whole-number or date field of the rows (a date as its ordinal) and where it is given:
+        ``tickets_created_7d``, ``tickets_weekly_before`` or ``last_detractor_day``; None for another field, or
+        when every row is computed one by one."""
+        if not hasattr(self, "ticket_raw"):
+            return None
+        if name == "tickets_created_7d":
+            values, present = self.ticket_raw[1].astype(np.float64), self.has_tickets.copy()
+        elif name == "tickets_weekly_before":
+            values, present = self.ticket_raw[2] / 4.0, self.has_tickets.copy()
+        elif name == "last_detractor_day":
+            last_day = self.survey_raw[2]
+            values, present = last_day.astype(np.float64), last_day >= 0
+        else:
+            return None
+        for i, row in self.fallback.items():
+            value = getattr(row, name)
+            present[i] = value is not None
+            values[i] = np.nan if value is None else value.toordinal() if isinstance(value, dt.date) else value
+        return np.where(present, values, np.nan), present
+
+    def users_below(self, share: float) -> IntArray | None:
+        """Per account, how many of its `user_key_feature_counts` are under `share` % of the key features (what
+        the training rule counts); None when every row is computed one by one."""
+        if not hasattr(self, "usage_raw"):
+            return None
+        total = len(self.settings.key_features)
+        count = np.zeros(self.n, dtype=np.int64)
+        if total:
+            starts, ends, live, depth = self.usage_raw[7], self.usage_raw[8], self.usage_raw[9], self.usage_raw[10]
+            below = np.concatenate(([0], np.cumsum(live & (depth / total * 100.0 < share))))
+            count = np.where(self.has_usage, below[ends] - below[starts], 0)
+        for i, row in self.fallback.items():
+            count[i] = sum(1 for n in row.user_key_feature_counts if n / row.key_features_total * 100.0 < share) \
+                if row.key_features_total else 0
+        return count
+
     # --- a row's fields beyond the scorable columns, by group (`row`, and `SignalFields` one group at a time) ----
 
     def _usage_fields(self, i: int) -> dict[str, Any]:
@@ -825,6 +864,12 @@ class _Rows(Sequence[Signals]):
         if found is None:
             found = self.built[i] = self.computation.row(i)
         return found
+
+    def field_column(self, name: str) -> tuple[FloatArray, BoolArray] | None:
+        return self.computation.field_column(name)
+
+    def users_below(self, share: float) -> IntArray | None:
+        return self.computation.users_below(share)
 
     def fields(self, i: int) -> Signals:
         """Account i's `Signals` as a `SignalFields` (its fields read when asked), or the row when built already."""

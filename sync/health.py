@@ -45,6 +45,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     func,
     insert,
     select,
@@ -84,6 +85,7 @@ from scoring import (
     signal_series,
     slopes_by_day,
 )
+from scoring.alerts import history_may_raise, history_windows, may_raise
 from store import panel_views, portfolio_keys
 from store.db import Store
 from store.models import (
@@ -784,6 +786,8 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     """Every scored account in the order scored (the final scores' order, whatever chunk built them when)."""
     known = KnownMeasures(as_of, tuple(sorted(set(model.measures)))) if deferred is not None else None
     """A deferred run's measure values as its snapshots' parts hold them, for the account facts built after it."""
+    candidates = _Candidates(as_of) if deferred is not None else None
+    """A deferred run's accounts whose alert rules are evaluated (besides those history rules and open alerts name)."""
     try:
         for k, chunk in enumerate(chunks):
             with store.session(tenant_id) as session:
@@ -827,7 +831,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                             item = next(waiting, None)
                             if item is None:
                                 break
-                            item.build(final_scores, final_signals)
+                            item.build(final_scores, final_signals, candidates)
                 else:
                     snapshots_started = _clocks()
                     writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
@@ -853,6 +857,8 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                             summary.band_changes += 1
                         final_scores[final.account_id] = final
                         final_signals[final.account_id] = signals[-1]
+                        if candidates is not None:
+                            candidates.accounts.add(final.account_id)
                     writer.flush()
                     summary.add_time("snapshots", snapshots_started)
                 commit_started = _clocks()
@@ -870,7 +876,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             facts_ahead = _early_usage_facts(store, tenant_id, model, as_of)
     try:
         touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
-                             final_scores, final_signals, known)
+                             final_scores, final_signals, known, candidates)
         if facts_ahead is not None:
             facts_ahead.scored()
         _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead, known)
@@ -895,10 +901,11 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
                subset: list[int] | None, account_ids: list[int], deferred: list[_Deferred | _LazyChunk] | None,
                columns: list[tuple[SignalTable, list[int], list[str | None]]], order: list[int],
                final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
-               known: KnownMeasures | None = None) -> list[int]:
+               known: KnownMeasures | None = None, candidates: _Candidates | None = None) -> list[int]:
     """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed.
     Returns the accounts touched by a run of some accounts (theirs and their parents). `known`: given the measure
-    values of the deferred snapshots inserted (`_LazyChunk.texts`)."""
+    values of the deferred snapshots inserted (`_LazyChunk.texts`); `candidates`: the accounts whose alert rules
+    are evaluated, found as the deferred scores are built (else every account's)."""
     phase = summary.phase
     touched: list[int] = []
     with store.session(tenant_id) as session:
@@ -913,7 +920,7 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
                     parents = {p for p in session.scalars(select(Account.parent_id).where(
                         Account.parent_id.is_not(None)).distinct()) if p is not None}
                     written = _insert_day(session, tenant_id, _deferred_batches(deferred, final_scores, final_signals,
-                                                                                known), texts, parents)
+                                                                                known, candidates), texts, parents)
                     deferred.clear()
                     if len(final_scores) == len(order) and list(final_scores) != order:
                         # the scores of chunks built at the insert come last: the accounts' own order again
@@ -929,6 +936,7 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
             together = _SeriesAhead.usable(store)
             with phase("alerts"):
                 _alerts(session, model, as_of, final_scores, final_signals, summary,
+                        candidates=candidates.accounts if candidates is not None else None,
                         meanwhile=refresh if together else None,
                         waited=partial(summary.move_time, "alerts", "portfolio_keys"))
             if not together:
@@ -1059,15 +1067,26 @@ class _LazyChunk:
         self.trends = trends
         self.rows: list[_Deferred] | None = None
 
-    def build(self, final_scores: dict[int, HealthScore], final_signals: dict[int, Signals]) -> list[_Deferred]:
-        """The chunk's snapshots to insert (built once), its scores and signals added to the run's."""
+    def build(self, final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
+              candidates: _Candidates | None = None) -> list[_Deferred]:
+        """The chunk's snapshots to insert (built once), its scores and signals added to the run's: the whole
+        `Signals` of the accounts an alert rule that reads no history may raise for (`scoring.alerts.may_raise`),
+        added to `candidates`, the others' read field by field (`SignalTable.fields`: the alert rules do not read
+        them, see `_alerts`); without `candidates`, every account's whole."""
         if self.rows is None:
             assert self.batch is not None
             built = self.batch.light()
             table = self.batch.table
+            whole = may_raise(self.batch.model, table, self.batch.band_codes, candidates.day).tolist() \
+                if candidates is not None else None
             for position, (account_id, score) in enumerate(zip(self.account_ids, built, strict=True)):
                 final_scores[account_id] = score
-                final_signals[account_id] = table.fields(position)
+                if whole is None or whole[position]:
+                    final_signals[account_id] = table.row(position)
+                    if candidates is not None:
+                        candidates.accounts.add(account_id)
+                else:
+                    final_signals[account_id] = table.fields(position)
             self.rows = [_Deferred(a, score, trend)
                          for a, score, trend in zip(self.account_ids, built, self.trends, strict=True)]
         return self.rows
@@ -1086,6 +1105,15 @@ class _LazyChunk:
             return self.rows
         return [row._replace(parts=text, reasons=reason) for row, text, reason in zip(self.rows, parts, reasons,
                                                                                        strict=True)]
+
+
+@dataclass
+class _Candidates:
+    """A whole workspace's one-day run's accounts an alert rule that reads no history may raise for (theirs are
+    evaluated, with those history rules or open alerts name: `_alerts`), found as their scores are built."""
+
+    day: dt.date
+    accounts: set[int] = field(default_factory=set)
 
 
 def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
@@ -1111,8 +1139,8 @@ def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inp
 
 
 def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict[int, HealthScore],
-                      final_signals: dict[int, Signals], known: KnownMeasures | None = None
-                      ) -> Iterator[list[_Deferred]]:
+                      final_signals: dict[int, Signals], known: KnownMeasures | None = None,
+                      candidates: _Candidates | None = None) -> Iterator[list[_Deferred]]:
     """The deferred snapshots in order, in batches of at most `INSERT_BATCH`; a `_LazyChunk`'s scores built here
     (while the batch before is written) and added to `final_scores` and `final_signals`, its measure values to
     `known`."""
@@ -1127,7 +1155,7 @@ def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict
         if rows:
             yield rows
             rows = []
-        item.build(final_scores, final_signals)
+        item.build(final_scores, final_signals, candidates)
         yield item.texts(known)
         item.rows = None  # inserted: its rows' memory freed as the insert goes on
     if rows:
@@ -1353,6 +1381,35 @@ def _evaluate(model: HealthModel, scores: dict[int, HealthScore], signals: dict[
             summary.alerts_resolved += 1
 
 
+HISTORY_READ_DAYS = 60
+"""How many days before the scored day the alert rules read of each account's scores."""
+
+
+def _history_candidates(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore]
+                        ) -> set[int]:
+    """The scored accounts the history rules may raise for (`scoring.alerts.history_may_raise`), from one grouped
+    read of the days in their windows (each capped at `HISTORY_READ_DAYS`, as the rules read them): per account the
+    best band of the band rule's look-back and the highest score of the drop rule's window."""
+    rules = model.alerts
+    if not (rules["band_dropped"].enabled or rules["score_drop"].enabled):
+        return set()
+    band_days, drop_days = history_windows(model)
+    band_from = day - dt.timedelta(days=min(band_days, HISTORY_READ_DAYS))
+    drop_from = day - dt.timedelta(days=min(drop_days, HISTORY_READ_DAYS))
+    rank = case(*[(HealthSnapshot.band == band, code) for code, band in enumerate(BANDS)])
+    query = (select(HealthSnapshot.account_id, func.max(case((HealthSnapshot.day >= band_from, rank))),
+                    func.max(case((HealthSnapshot.day >= drop_from, HealthSnapshot.score))))
+             .where(HealthSnapshot.day >= min(band_from, drop_from), HealthSnapshot.day < day)
+             .group_by(HealthSnapshot.account_id))
+    found: set[int] = set()
+    for account_id, best, peak in session.execute(query):
+        score = scores.get(account_id)
+        if score is not None and history_may_raise(model, score.band, score.score,
+                                                   BANDS[best] if best is not None else None, peak):
+            found.add(account_id)
+    return found
+
+
 class _DayScore(NamedTuple):
     """An earlier day of an account's history, as the alert rules read it (`scoring.DayScore`)."""
 
@@ -1363,11 +1420,16 @@ class _DayScore(NamedTuple):
 
 def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
             signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None,
-            meanwhile: Callable[[], Any] | None = None, waited: Callable[[tuple[float, float]], None] | None = None
-            ) -> None:
+            meanwhile: Callable[[], Any] | None = None, waited: Callable[[tuple[float, float]], None] | None = None,
+            candidates: set[int] | None = None) -> None:
     """Raise and resolve the alert rules' alerts (and their tasks) for the scored accounts (``only``: a
     few of them, read by id; else the whole workspace in one pass). Open alerts are read as columns (no ORM
     object each), new ones written in one INSERT … SELECT over a JSON parameter, resolved ones in one UPDATE.
+
+    `candidates` (a whole workspace's run): the accounts a rule that reads no history may raise for
+    (`scoring.alerts.may_raise`); the rules are then evaluated only for them, those the history rules may raise for
+    (`_history_candidates`: one grouped read of the days in their windows) and those with an open alert (which a
+    rule may resolve) — every other account raises and resolves nothing —, and only their history is read.
 
     `meanwhile`: work on the session run on a helper thread while the rules are evaluated (pure Python, no use of
     the session), before the alerts are written — SQLite leaves the GIL while it works (a whole workspace's run
@@ -1378,22 +1440,30 @@ def _alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int
     open_alerts: dict[int, dict[str, int]] = defaultdict(dict)
     history: dict[int, list[_DayScore]] = defaultdict(list)
     owners: dict[int, tuple[str | None, int | None]] = {}
+    # The rules read each earlier day's score and band only: no snapshot objects, no parts to decode.
+    snaps = select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band
+                   ).where(HealthSnapshot.day >= day - dt.timedelta(days=HISTORY_READ_DAYS), HealthSnapshot.day < day)
     for ids in ([None] if only is None else list(_chunks(list(only)))):
         alerts = select(Alert.id, Alert.account_id, Alert.dedupe_key).where(Alert.status == "open")
-        # The rules read each earlier day's score and band only: no snapshot objects, no parts to decode.
-        snaps = select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score, HealthSnapshot.band
-                       ).where(HealthSnapshot.day >= day - dt.timedelta(days=60), HealthSnapshot.day < day)
         people = select(Account.id, Account.owner, Account.csm_user_id)
         if ids is not None:
             alerts = alerts.where(Alert.account_id.in_(ids))
-            snaps = snaps.where(HealthSnapshot.account_id.in_(ids))
             people = people.where(Account.id.in_(ids))
         for alert_id, account_id, key in session.execute(alerts.order_by(Alert.id)):
             open_alerts[account_id][key] = alert_id
-        for account_id, earlier, points, band in session.execute(snaps):
-            history[account_id].append(_DayScore(earlier, points, band))
+        if ids is not None or candidates is None:
+            for account_id, earlier, points, band in session.execute(
+                    snaps if ids is None else snaps.where(HealthSnapshot.account_id.in_(ids))):
+                history[account_id].append(_DayScore(earlier, points, band))
         for account_id, owner, csm in session.execute(people):
             owners[account_id] = (owner, csm)
+    if only is None and candidates is not None:
+        wanted = candidates | open_alerts.keys() | _history_candidates(session, model, day, scores)
+        for ids in _chunks(sorted(wanted)):
+            for account_id, earlier, points, band in session.execute(
+                    snaps.where(HealthSnapshot.account_id.in_(ids))):
+                history[account_id].append(_DayScore(earlier, points, band))
+        scores = {account_id: score for account_id, score in scores.items() if account_id in wanted}
     now = dt.datetime.now(dt.UTC)
     raised: list[dict[str, Any]] = []
     resolved: list[tuple[int, int]] = []

@@ -32,10 +32,10 @@ TODAY = dt.date(2026, 11, 20)
 
 def _old_alerts(session: Session, model: HealthModel, day: dt.date, scores: dict[int, HealthScore],
                 signals: dict[int, Signals], summary: ScoreSummary, only: Sequence[int] | None = None,
-                meanwhile: Callable[[], Any] | None = None, waited: Any = None) -> None:
+                meanwhile: Callable[[], Any] | None = None, waited: Any = None, candidates: Any = None) -> None:
     """`sync.health._alerts` the way before: open alerts as ORM objects, new ones by an executemany and their ids
     read back by this run's stamp, resolved ones changed on their objects; `meanwhile` (the portfolio keys' refresh)
-    run after them, as it was."""
+    run after them, as it was; the rules evaluated for every account (`candidates` not read)."""
     _old_alerts_only(session, model, day, scores, signals, summary, only)
     if meanwhile is not None:
         meanwhile()
@@ -179,6 +179,14 @@ def test_alerts_raised_and_resolved_in_bulk_are_those_of_the_way_before(store: S
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     model = default_model()
     runs = []
+    evaluated: list[int] = []
+    evaluate = health._evaluate
+
+    def counting(model: HealthModel, scores: dict[int, HealthScore], *args: Any) -> None:
+        evaluated.append(len(scores))
+        evaluate(model, scores, *args)
+
+    monkeypatch.setattr(health, "_evaluate", counting)
     with pinned_clock():  # the code under test stamps rows with the clock: pinned to the suite's day
         for slug, writer in (("old", _old_alerts), ("new", health._alerts)):
             monkeypatch.setattr(health, "_alerts", writer)
@@ -200,6 +208,9 @@ def test_alerts_raised_and_resolved_in_bulk_are_those_of_the_way_before(store: S
             runs.append(seen)
     old, new = runs
     assert new == old
+    # the one-day runs' new way evaluated the rules only for the accounts they may raise or resolve for (here most
+    # of them, not all); the first run, of three days, evaluated every account
+    assert evaluated[0] == 30 and len(evaluated) == 4 and all(0 < n < 30 for n in evaluated[1:]), evaluated
     assert sum(step[0] for step in old) > 10 and sum(step[1] for step in old) > 0
     assert len({a[1] for a in old[-1][3]}) >= 3  # several rules
     assert any(t[3] == "done" for t in old[-1][4]) and any(t[3] == "open" for t in old[-1][4])
