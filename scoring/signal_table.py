@@ -730,16 +730,21 @@ class _Computation:
     def _usage_fields(self, i: int) -> dict[str, Any]:
         if self.accounts[i].usage is None:
             return {}
-        before, events14, events_prev14, days14, days_prev14, active, used, starts, ends = self._row_lists()[3]
-        live, depth = self.usage_raw[9:]
-        start, end = starts[i], ends[i]
+        before, events14, events_prev14, days14, days_prev14, active, used = self._row_lists()[3][:7]
         key_features = self.settings.key_features
         return {"weekly_active_users_before": int(before[i]), "events_14d": int(events14[i]),
                 "events_prev_14d": int(events_prev14[i]), "active_days_14d": int(days14[i]),
                 "active_days_prev_14d": int(days_prev14[i]), "active_users_28d": int(active[i]),
                 "key_features_used": self._flag_names(int(used[i]), key_features),
-                "key_features_total": len(key_features),
-                "user_key_feature_counts": tuple(sorted(depth[start:end][live[start:end]].tolist()))}
+                "key_features_total": len(key_features)}
+
+    def _depth_fields(self, i: int) -> dict[str, Any]:
+        if self.accounts[i].usage is None:
+            return {}
+        starts, ends = self._row_lists()[3][7:9]
+        live, depth = self.usage_raw[9:]
+        start, end = starts[i], ends[i]
+        return {"user_key_feature_counts": tuple(sorted(depth[start:end][live[start:end]].tolist()))}
 
     def _ticket_fields(self, i: int) -> dict[str, Any]:
         if self.accounts[i].tickets is None:
@@ -776,13 +781,15 @@ class _Computation:
     def _renewal_fields(self, i: int) -> dict[str, Any]:
         return {"renewal_date": self.renewal[i]} if self.renewal[i] is not None else {}
 
-    _groups = (_usage_fields, _ticket_fields, _survey_fields, _people_fields, _milestone_fields, _renewal_fields)
+    _groups = (_usage_fields, _depth_fields, _ticket_fields, _survey_fields, _people_fields, _milestone_fields,
+               _renewal_fields)
 
 
 _GROUP_FIELDS: dict[Any, tuple[str, ...]] = {
     _Computation._usage_fields: ("weekly_active_users_before", "events_14d", "events_prev_14d", "active_days_14d",
                                  "active_days_prev_14d", "active_users_28d", "key_features_used",
-                                 "key_features_total", "user_key_feature_counts"),
+                                 "key_features_total"),
+    _Computation._depth_fields: ("user_key_feature_counts",),
     _Computation._ticket_fields: ("oldest_urgent_open_days", "tickets_created_7d", "tickets_weekly_before",
                                   "tickets_created_30d", "tickets_created_prev_30d"),
     _Computation._survey_fields: ("csat_responses", "nps_responses", "last_detractor_day", "last_detractor_score"),
@@ -799,24 +806,19 @@ _DEFAULTS = {f.name: f.default if f.default is not dataclasses.MISSING else f.de
 class SignalFields:
     """Account i's `Signals` read field by field — what describing a reason or evaluating an alert rule reads of it,
     a few fields — without building the whole `Signals`: a scorable signal from the table's columns, the others a
-    group at a time (`_Computation._groups`, the same code `row` runs), each group made when first read and kept.
-    Every field reads as the row's (a test compares them all)."""
-
-    __slots__ = ("_computation", "_i", "_known")
+    group at a time (`_Computation._groups`, the same code `row` runs), each group made when first read and kept as
+    attributes (read again without a call). Every field reads as the row's (a test compares them all)."""
 
     def __init__(self, computation: _Computation, i: int) -> None:
         self._computation = computation
         self._i = i
-        self._known: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
-        known = self._known
-        if name in known:
-            return known[name]
         c, i = self._computation, self._i
         found = c.fallback.get(i)
         if found is not None:
             return getattr(found, name)
+        known = self.__dict__
         group = _GROUP_OF.get(name)
         if group is not None:
             fields = group(c, i)
