@@ -494,6 +494,15 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
         first, ids = list(first_of.values()), list(first_of)
     if not first:
         return []
+    claimed = claim_ids(session, tenant_id, ids)
+    if claimed is None:
+        return list(first)
+    return [m for m in first if m.message_id in claimed]
+
+
+def claim_ids(session: Session, tenant_id: int, ids: list[str]) -> set[str] | None:
+    """Record ``ids`` (distinct, at least one; sorted here in place) in one statement: None when every one of them
+    was new, else the set of those that were."""
     # Sorted, so that batches racing over the same ids lock them in the same order.
     ids.sort()
     now = dt.datetime.now(dt.UTC)
@@ -502,10 +511,10 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
         inserted = connection.exec_driver_sql(
             _CLAIM_ON_SQLITE, (tenant_id, sqlite_utc_text(now), _encode_json(ids).decode()))
         count, last = inserted.rowcount, inserted.lastrowid
-        if count == len(first):  # every id new
-            return list(first)
+        if count == len(ids):
+            return None
         if count <= 0:
-            return []
+            return set()
         claimed = [row[0] for row in connection.exec_driver_sql(
             _CLAIMED_ON_SQLITE, (last - count + 1, last, tenant_id)).cursor.fetchall()]
         if len(claimed) != count:  # cannot be (see `_CLAIMED_ON_SQLITE`): the transaction is rolled back
@@ -520,10 +529,9 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
             include_defaults=False,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
         claimed = list(session.execute(stmt).scalars().all())
-    if len(claimed) == len(first):  # every id new (each comes back once)
-        return list(first)
-    fresh = set(claimed)
-    return [m for m in first if m.message_id in fresh]
+        if len(claimed) == len(ids):  # every id new (each comes back once)
+            return None
+    return set(claimed)
 
 
 def _store_event_types(session: Session, tenant_id: int, names: set[str], kinds: Mapping[str, str]) -> None:

@@ -548,6 +548,15 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
     range, and which fields a message has checked in one compiled pass); None when the body is not of that
     shape (then `decode` and `parse_batch` decide, and word every rejection). Each message passes the same checks
     as in `_fast_message`; one that fails them gets `_checked_message`'s answer."""
+    read = read_body(body, now, max_messages=max_messages)
+    return (read.messages(), []) if type(read) is UsualColumns else cast(
+        tuple[list[Message], list[Rejection]] | None, read)
+
+
+def read_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
+              ) -> UsualColumns | tuple[list[Message], list[Rejection]] | None:
+    """`parse_body`, except that a batch whose every message is of the usual shape comes as its `UsualColumns`
+    (whose `UsualColumns.messages` are `parse_body`'s good messages, with no rejection)."""
     try:
         messages = _decode_plain(body).batch
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
@@ -555,9 +564,9 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
     if len(messages) > max_messages:
         raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
                             f"{len(messages)}): split it into smaller batches")
-    usual = _usual_batch(messages, body, now)
+    usual = _usual_columns(messages, body, now)
     if usual is not None:
-        return usual, []
+        return usual
     good: list[Message] = []
     bad: list[Rejection] = []
     for index, plain in enumerate(messages):
@@ -568,6 +577,34 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
         else:
             bad.append(cast(Rejection, parsed))
     return good, bad
+
+
+@dataclass(slots=True)
+class UsualColumns:
+    """A batch of usual messages (`_usual_columns`) as columns, one value per message in batch order: what each
+    message's `Message` is built from (`messages`), read by `collector.inbox.accept_usual` without building them.
+    Every message of such a batch is valid and has no traits."""
+
+    kinds: tuple[str, ...]
+    message_ids: tuple[str, ...]
+    user_keys: list[str]
+    timestamps: list[dt.datetime]
+    events: list[str | None]
+    group_ids: list[str | None]
+    properties: list[dict[str, Any]]
+    time_zones: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def messages(self) -> list[Message]:
+        return list(map(Message, self.kinds, self.message_ids, self.user_keys, self.timestamps, range(len(self)),
+                        self.events, self.group_ids, self.properties, [{} for _ in self.kinds], self.time_zones))
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Each message's fields in `Message`'s order, as tuples (the inbox blob's rows: traits are ``{}``)."""
+        return list(zip(self.kinds, self.message_ids, self.user_keys, self.timestamps, range(len(self)),
+                        self.events, self.group_ids, self.properties, itertools.repeat({}), self.time_zones))
 
 
 class _RawBatch(msgspec.Struct):
@@ -619,8 +656,14 @@ def _objects(column: tuple[Any, ...]) -> list[dict[str, Any]] | None:
 
 
 def _usual_batch(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -> list[Message] | None:
-    """Every message of a batch of the usual shape, checked column by column (each check a pass over all the
-    batch's values of one field at C speed); None as soon as a check fails or the batch is not of that shape
+    """`_usual_columns`' messages, or None."""
+    columns = _usual_columns(messages, body, now)
+    return None if columns is None else columns.messages()
+
+
+def _usual_columns(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -> UsualColumns | None:
+    """The columns of every message of a batch of the usual shape, checked column by column (each check a pass over
+    all the batch's values of one field at C speed); None as soon as a check fails or the batch is not of that shape
     (then each message takes `_fast_plain` and, if need be, `_checked_message`, which word every rejection).
 
     The usual shape: every message has a string message id, a user id or an anonymous id (one of them for all),
@@ -678,8 +721,7 @@ def _usual_batch(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -
     else:
         names_column = [_VIEWED.get(kind, None if event is msgspec.UNSET else event)
                         for kind, event in zip(kinds, events, strict=True)]
-    return list(map(Message, kinds, message_ids, user_keys, whens, range(len(messages)), names_column,
-                    group_column, properties, [{} for _ in messages], zones))
+    return UsualColumns(kinds, message_ids, user_keys, whens, names_column, group_column, properties, zones)
 
 
 def _times(column: tuple[Any, ...], now: dt.datetime) -> list[dt.datetime] | None:
