@@ -614,7 +614,7 @@ class _RawBatch(msgspec.Struct):
 
 
 _decode_raw = msgspec.json.Decoder(_RawBatch).decode
-_columns = operator.attrgetter(*_PLAIN_FIELDS)
+_COLUMNS = [operator.attrgetter(name) for name in _PLAIN_FIELDS if name != "name"]
 _TZINFO = operator.attrgetter("tzinfo")
 _UNSET_TYPE = type(msgspec.UNSET)
 _ABSENT = frozenset({_UNSET_TYPE, type(None)})
@@ -682,8 +682,9 @@ def _usual_columns(messages: list[_PlainMessage], body: bytes, now: dt.datetime)
     as the same `Message`."""
     if not messages:
         return None
-    (kinds, message_ids, user_ids, anonymous_ids, group_ids, events, _, timestamps, original_timestamps,
-     properties_column, traits_column, context_column) = zip(*map(_columns, messages), strict=True)
+    # One pass per field (no tuple per message); the name is not read
+    (kinds, message_ids, user_ids, anonymous_ids, group_ids, events, timestamps, original_timestamps,
+     properties_column, traits_column, context_column) = [tuple(map(field, messages)) for field in _COLUMNS]
     types = set(kinds)
     if not types <= _TYPES or "group" in types or any(traits_column):  # traits: group and identify calls
         return None
