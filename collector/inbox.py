@@ -40,6 +40,7 @@ from collector.messages import Message, Rejection, UsualColumns, event_kind
 from store.bulk import among, json_rows
 from store.db import Store
 from store.models import CollectorInbox, ProductUser
+from store.types import sqlite_utc_text
 
 log = logging.getLogger("canary.collector")
 
@@ -174,9 +175,7 @@ def accept(store: Store, tenant_id: int, messages: list[Message], rejected: list
                 result.duplicates = len(usable) - len(fresh)
                 result.accepted = len(fresh)
                 if fresh:
-                    session.execute(insert(cast(Table, CollectorInbox.__table__)), {
-                        "tenant_id": tenant_id, "messages": len(fresh), "payload": encode_messages(fresh, kinds),
-                        "received_at": received_at or dt.datetime.now(dt.UTC)})
+                    _store(session, tenant_id, len(fresh), encode_messages(fresh, kinds), received_at)
         if not retry:
             break
         fold_pending(store, tenant_id)
@@ -209,10 +208,23 @@ def accept_usual(store: Store, tenant_id: int, columns: UsualColumns, *, milesto
         result.duplicates = len(rows) - len(fresh)
         result.accepted = len(fresh)
         if fresh:
-            session.execute(insert(cast(Table, CollectorInbox.__table__)), {
-                "tenant_id": tenant_id, "messages": len(fresh), "payload": _encode_rows(fresh, kinds),
-                "received_at": received_at or dt.datetime.now(dt.UTC)})
+            _store(session, tenant_id, len(fresh), _encode_rows(fresh, kinds), received_at)
     return result
+
+
+_INBOX_ON_SQLITE = (f"INSERT INTO {CollectorInbox.__tablename__} (tenant_id, messages, payload, received_at) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?)")
+"""The inbox row's insert on SQLite, sent to the driver as it is (the table's name is the model's)."""
+
+
+def _store(session: Session, tenant_id: int, messages: int, payload: bytes, received_at: dt.datetime | None) -> None:
+    """One inbox row: a batch's ``messages`` fresh messages, as the ``payload`` blob."""
+    when = received_at or dt.datetime.now(dt.UTC)
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql(_INBOX_ON_SQLITE, (tenant_id, messages, payload, sqlite_utc_text(when)))
+    else:
+        session.execute(insert(cast(Table, CollectorInbox.__table__)), {
+            "tenant_id": tenant_id, "messages": messages, "payload": payload, "received_at": when})
 
 
 @dataclass

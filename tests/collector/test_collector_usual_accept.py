@@ -24,7 +24,9 @@ MILESTONES = frozenset({"Report Created"})
 def _stored(app: Any, tenant_id: int) -> tuple[list[str], list[Any], list[tuple[Any, ...]]]:
     with canary_store(app).session(tenant_id) as s:
         ids = sorted(s.scalars(select(CollectedMessage.message_id)))
-        blobs = [decode_messages(p) for p in s.scalars(select(CollectorInbox.payload).order_by(CollectorInbox.id))]
+        blobs = [(decode_messages(payload), count, when) for payload, count, when in s.execute(
+            select(CollectorInbox.payload, CollectorInbox.messages, CollectorInbox.received_at)
+            .order_by(CollectorInbox.id))]
         usage = sorted(tuple(row) for row in s.execute(select(
             UsageDaily.user_key, UsageDaily.event, UsageDaily.day, UsageDaily.count, UsageDaily.minutes)))
     return ids, blobs, usage
@@ -88,6 +90,7 @@ def test_a_bench_shaped_batch_sent_twice_is_accepted_then_counted_as_duplicates(
     ids, blobs, _ = _stored(collector_app, tenant)
     assert ids == sorted(f"m-{i}" for i in range(50))
     assert len(blobs) == 1
-    messages, kinds = blobs[0]
+    (messages, kinds), count, when = blobs[0]
+    assert (count, when) == (50, WORLD_NOW)
     assert [m.index for m in messages] == list(range(50)) and kinds == {"Logged In": "login"}
     assert messages == read.messages()[:50]
