@@ -84,7 +84,8 @@ def _read_body() -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
         raise BatchTooLarge(too_large)
-    body = request.stream.read(MAX_BATCH_BYTES + 1)
+    # As many bytes as the request says it has (the stream holds no more): no buffer of the largest size made and copied
+    body = request.stream.read(MAX_BATCH_BYTES + 1 if length is None else length)
     if len(body) > MAX_BATCH_BYTES:
         raise BatchTooLarge(too_large)
     return body
