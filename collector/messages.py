@@ -19,7 +19,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -539,9 +539,32 @@ _decode_plain = msgspec.json.Decoder(_PlainBatch).decode
 _PLAIN_FIELDS = _PlainMessage.__struct_fields__
 
 
-def _raw_of(message: _PlainMessage) -> dict[str, Any]:
+def _raw_of(message: _PlainMessage | _TrackMessage) -> dict[str, Any]:
     """The message as `decode` gives it (the fields sent, nothing else)."""
-    return {key: value for key in _PLAIN_FIELDS if (value := getattr(message, key)) is not msgspec.UNSET}
+    return {key: value for key in message.__struct_fields__ if (value := getattr(message, key)) is not msgspec.UNSET}
+
+
+class _TrackMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The commonest usual message, typed field by field: an id, a user id, an event name, a time, properties and a
+    context, each present and a string or an object (`_PlainMessage`'s other fields absent). A body of only such
+    messages is decoded by `_decode_tracks` (fewer fields and types to tell apart) and checked by `_usual_columns`
+    without looking at the fields it cannot have; any other body is decoded by `_decode_plain`, as before."""
+
+    type: str
+    messageId: str
+    userId: str
+    event: str
+    timestamp: str
+    properties: dict[str, Any]
+    context: dict[str, Any]
+
+
+class _TrackBatch(msgspec.Struct):
+    batch: list[_TrackMessage]
+
+
+_decode_tracks = msgspec.json.Decoder(_TrackBatch).decode
+_TRACK_COLUMNS = [operator.attrgetter(name) for name in _TrackMessage.__struct_fields__]
 
 
 def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
@@ -555,20 +578,38 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
         tuple[list[Message], list[Rejection]] | None, read)
 
 
+def _check_count(count: int, max_messages: int) -> None:
+    if count > max_messages:
+        raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
+                            f"{count}): split it into smaller batches")
+
+
 def read_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
               ) -> UsualColumns | tuple[list[Message], list[Rejection]] | None:
     """`parse_body`, except that a batch whose every message is of the usual shape comes as its `UsualColumns`
     (whose `UsualColumns.messages` are `parse_body`'s good messages, with no rejection)."""
     try:
+        tracks: list[_TrackMessage] | None = _decode_tracks(body).batch
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        tracks = None  # not a body of the commonest messages alone: the plain typed decoder decides
+    if tracks is not None:
+        _check_count(len(tracks), max_messages)
+        absent = (msgspec.UNSET,) * len(tracks)
+        kinds, message_ids, user_ids, events, timestamps, properties, contexts = [
+            tuple(map(field, tracks)) for field in _TRACK_COLUMNS]
+        usual = _checked_columns(tracks, body, now, kinds, message_ids, user_ids, absent, absent, events, timestamps,
+                                 absent, properties, absent, contexts)
+        if usual is not None:
+            return usual
+    try:
         messages = _decode_plain(body).batch
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
-    if len(messages) > max_messages:
-        raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
-                            f"{len(messages)}): split it into smaller batches")
-    usual = _usual_columns(messages, body, now)
-    if usual is not None:
-        return usual
+    _check_count(len(messages), max_messages)
+    if tracks is None:
+        usual = _usual_columns(messages, body, now)
+        if usual is not None:
+            return usual
     good: list[Message] = []
     bad: list[Rejection] = []
     for index, plain in enumerate(messages):
@@ -683,8 +724,18 @@ def _usual_columns(messages: list[_PlainMessage], body: bytes, now: dt.datetime)
     if not messages:
         return None
     # One pass per field (no tuple per message); the name is not read
-    (kinds, message_ids, user_ids, anonymous_ids, group_ids, events, timestamps, original_timestamps,
-     properties_column, traits_column, context_column) = [tuple(map(field, messages)) for field in _COLUMNS]
+    return _checked_columns(messages, body, now, *[tuple(map(field, messages)) for field in _COLUMNS])
+
+
+def _checked_columns(messages: Sequence[_PlainMessage | _TrackMessage], body: bytes, now: dt.datetime,
+                     kinds: tuple[Any, ...], message_ids: tuple[Any, ...], user_ids: tuple[Any, ...],
+                     anonymous_ids: tuple[Any, ...], group_ids: tuple[Any, ...], events: tuple[Any, ...],
+                     timestamps: tuple[Any, ...], original_timestamps: tuple[Any, ...],
+                     properties_column: tuple[Any, ...], traits_column: tuple[Any, ...],
+                     context_column: tuple[Any, ...]) -> UsualColumns | None:
+    """`_usual_columns` of the messages' columns (each field's values in batch order, `msgspec.UNSET` where absent)."""
+    if not messages:
+        return None
     types = set(kinds)
     if not types <= _TYPES or "group" in types or any(traits_column):  # traits: group and identify calls
         return None
@@ -780,7 +831,7 @@ def _zones(contexts: list[dict[str, Any]]) -> list[str | None] | None:
     return list(map(kept.__getitem__, column))
 
 
-def _small_enough(body: bytes, messages: list[_PlainMessage]) -> bool:
+def _small_enough(body: bytes, messages: Sequence[_PlainMessage | _TrackMessage]) -> bool:
     """No message over Segment's limit (`_fast_plain`'s size check), from the length of each message's text in
     the body: msgspec's encoding of a message is at most `_FLOAT_GROWTH` times as long as its text, so only a
     message whose text is longer than that share of the half limit is encoded to be measured."""

@@ -8,6 +8,7 @@ import json
 import random
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 
 from collector.inbox import accept, accept_usual, decode_messages, fold_pending
@@ -94,3 +95,39 @@ def test_a_bench_shaped_batch_sent_twice_is_accepted_then_counted_as_duplicates(
     assert (count, when) == (50, WORLD_NOW)
     assert [m.index for m in messages] == list(range(50)) and kinds == {"Logged In": "login"}
     assert messages == read.messages()[:50]
+
+
+def test_bodies_of_the_commonest_messages_take_their_own_decoder_and_give_what_the_plain_one_gives() -> None:
+    """Seeded: usual bodies of every shape, half with one odd value. A body `_decode_tracks` reads (track-shaped
+    messages only) gives the columns the plain typed decoder's messages give, or, when a check fails, the same
+    answers as decode and parse_batch."""
+    from collector.messages import _decode_plain, _decode_tracks, _usual_columns
+    from tests.collector.test_collector_fast_path import _MISSING, _ODD
+
+    rng = random.Random(4242)
+    tracks_usual = tracks_checked = plain = 0
+    for _ in range(600):
+        shape = rng.choice(_SHAPES)
+        raws = [_usual(rng, shape, i) for i in range(rng.randint(1, 12))]
+        if rng.random() < 0.5:
+            key, value = rng.choice(_ODD)
+            target = rng.choice(raws)
+            if value is _MISSING:
+                target.pop(key, None)
+            else:
+                target[key] = value
+        body = json.dumps({"batch": raws}).encode()
+        try:
+            _decode_tracks(body)
+        except msgspec.DecodeError:
+            plain += 1
+            continue
+        read = read_body(body, WORLD_NOW)
+        if type(read) is UsualColumns:
+            tracks_usual += 1
+            assert read == _usual_columns(_decode_plain(body).batch, body, WORLD_NOW), raws
+        else:
+            tracks_checked += 1
+            assert _usual_columns(_decode_plain(body).batch, body, WORLD_NOW) is None, raws
+            assert read == parse_batch(decode(body), WORLD_NOW), raws
+    assert tracks_usual > 100 and tracks_checked > 20 and plain > 100, (tracks_usual, tracks_checked, plain)
