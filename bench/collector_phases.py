@@ -1,7 +1,8 @@
 """Where the collector's time goes: per-phase CPU of `bench_collector`'s batches, in process (no HTTP).
 
-Accepts the same batches `bench_collector` posts as a request does (`parse_body`, then `collector.inbox.accept`:
-the users' placement, the message ids' claim, the inbox blob, the commit), then folds the inbox as the fold job
+Accepts the same batches `bench_collector` posts as a request does (`read_body`, then `collector.inbox.accept_usual`
+for a batch of usual messages, else `accept`: the users' placement, the message ids' claim, the inbox blob, the
+commit), then folds the inbox as the fold job
 does (`fold_pending`: each step of `collector.ingest`), and prints per event the process CPU of each phase and of
 each SQL statement, the request's and the fold's apart (CPU of this process while the statement runs: SQLite runs
 in it). With ``BENCH_COLLECTOR_URL`` set to a PostgreSQL URL
@@ -33,13 +34,13 @@ from sqlalchemy import event
 import collector.inbox as inbox_module
 import collector.ingest as ingest_module
 from app import create_app
-from collector.messages import parse_body
+from collector.messages import UsualColumns, read_body
 from extensions import canary_store, health_model
 from store.migrate import upgrade
 from store.tenants import create_tenant
 
 EVENTS = int(os.environ.get("BENCH_COLLECTOR_EVENTS", "60000"))
-REQUEST_STEPS = ("_placed", "claim_message_ids", "encode_messages")
+REQUEST_STEPS = ("_placed", "claim_ids", "_encode_rows")
 FOLD_STEPS = ("_AccountResolver", "_known_users", "_store_users", "_store_event_types", "_store_usage", "fold_messages")
 stage = ["request"]
 phase: dict[str, float] = defaultdict(float)
@@ -112,12 +113,17 @@ def main() -> None:
             now = dt.datetime.now(dt.UTC)
             total = time.process_time()
             for body in bodies:
-                parsed = timed("request: parse_body", parse_body)(body, now)
+                parsed = timed("request: read_body", read_body)(body, now)
                 assert parsed is not None
-                good, bad = parsed
-                result = timed("request: accept (all, commit included)", inbox_module.accept)(
-                    store, tenant_id, good, bad, milestones=milestones)
-                assert result.accepted == len(good), result.as_dict()
+                if type(parsed) is UsualColumns:
+                    result = timed("request: accept_usual (all, commit included)", inbox_module.accept_usual)(
+                        store, tenant_id, parsed, milestones=milestones)
+                    assert result.accepted == len(parsed), result.as_dict()
+                else:
+                    good, bad = parsed
+                    result = timed("request: accept (all, commit included)", inbox_module.accept)(
+                        store, tenant_id, good, bad, milestones=milestones)
+                    assert result.accepted == len(good), result.as_dict()
             total = time.process_time() - total
             stage[0] = "fold"
             fold = time.process_time()

@@ -18,13 +18,13 @@ folds within the request instead (one-process tools and tests that read usage ri
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 from sqlalchemy import bindparam, select
 
-from collector.inbox import accept
+from collector.inbox import accept, accept_usual
 from collector.ingest import REJECTIONS_LISTED
 from collector.jsonbody import decode
 from collector.limits import RateLimiter, retry_after
@@ -33,8 +33,11 @@ from collector.messages import (
     MAX_BATCH_MESSAGES,
     BatchError,
     BatchTooLarge,
+    Message,
+    Rejection,
+    UsualColumns,
     parse_batch,
-    parse_body,
+    read_body,
 )
 from extensions import canary_store, health_model
 from jobs import submit_fold
@@ -81,7 +84,8 @@ def _read_body() -> bytes:
     length = request.content_length
     if length is not None and length > MAX_BATCH_BYTES:
         raise BatchTooLarge(too_large)
-    body = request.stream.read(MAX_BATCH_BYTES + 1)
+    # As many bytes as the request says it has (the stream holds no more): no buffer of the largest size made and copied
+    body = request.stream.read(MAX_BATCH_BYTES + 1 if length is None else length)
     if len(body) > MAX_BATCH_BYTES:
         raise BatchTooLarge(too_large)
     return body
@@ -109,8 +113,9 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
         body = _read_body()
         now = dt.datetime.now(dt.UTC)
         most = int(config.get("COLLECTOR_MAX_BATCH_MESSAGES", MAX_BATCH_MESSAGES))
-        # A batch of usual messages takes the typed decoder; anything else the plain one and every check
-        parsed = parse_body(body, now, max_messages=most) if wrap_single is None else None
+        # A batch of usual messages takes the typed decoder (and comes as columns when every message is of the
+        # usual shape); anything else the plain one and every check
+        parsed = read_body(body, now, max_messages=most) if wrap_single is None else None
         if parsed is None:
             payload = _json(body)
             if wrap_single is not None:
@@ -118,13 +123,16 @@ def _handle(wrap_single: str | None) -> tuple[Response, int]:
                     raise BatchError("the body must be a JSON object")
                 payload = {"batch": [{**payload, "type": payload.get("type", wrap_single)}]}
             parsed = parse_batch(payload, now, max_messages=most)
-        good, bad = parsed
     except BatchTooLarge as exc:
         return _error(413, str(exc))
     except BatchError as exc:
         return _error(400, str(exc))
     milestones = frozenset(health_model().signals.milestones)
-    result = accept(canary_store(), tenant_id, good, bad, milestones=milestones)
+    if type(parsed) is UsualColumns:
+        result = accept_usual(canary_store(), tenant_id, parsed, milestones=milestones)
+    else:
+        good, bad = cast(tuple[list[Message], list[Rejection]], parsed)
+        result = accept(canary_store(), tenant_id, good, bad, milestones=milestones)
     if result.accepted:
         if config.get("COLLECTOR_FOLD", "background") == "request":
             fold_job(current_app, tenant_id)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import operator
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -29,16 +29,18 @@ from sqlalchemy.orm import Session
 from collector.ingest import (
     _NO_USAGE,
     IngestResult,
+    claim_ids,
     claim_message_ids,
     event_kinds,
     fold_messages,
     placeable,
     usable_messages,
 )
-from collector.messages import Message, Rejection
+from collector.messages import Message, Rejection, UsualColumns, event_kind
 from store.bulk import among, json_rows
 from store.db import Store
 from store.models import CollectorInbox, ProductUser
+from store.types import sqlite_utc_text
 
 log = logging.getLogger("canary.collector")
 
@@ -87,6 +89,12 @@ def _traits(traits: Any) -> dict[str, Any]:
     return {key: value for key in _TRAITS if _text(value := traits.get(key))}
 
 
+_ROW = operator.attrgetter("type", "message_id", "user_key", "timestamp", "index", "event", "group_id", "properties",
+                           "traits", "time_zone")
+"""A message's fields in `Message`'s order: its blob row when it has no traits."""
+_TRAITS_OF = operator.attrgetter("traits")
+
+
 def encode_messages(messages: Iterable[Message], kinds: dict[str, str]) -> bytes:
     """The inbox blob of ``messages`` (what a fold reads of each) and the kinds of their events.
 
@@ -94,16 +102,20 @@ def encode_messages(messages: Iterable[Message], kinds: dict[str, str]) -> bytes
     where it is read: `DailyFold.add`, `usable_messages` and `_fold`); only when they hold what msgpack cannot
     (an unpaired surrogate, an integer past 64 bits) are they cut down to those three, checked (`_properties`)."""
     messages = list(messages)
+    if any(map(_TRAITS_OF, messages)):
+        rows = [(m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, m.properties,
+                 _traits(m.traits), m.time_zone) for m in messages]
+    else:  # no traits: each message's fields as they are (`_traits` of no traits is no traits)
+        rows = list(map(_ROW, messages))
+    return _encode_rows(rows, kinds)
 
-    def blob(properties: Callable[[Any], Any]) -> bytes:
-        return _encode([FORMAT, kinds, [
-            (m.type, m.message_id, m.user_key, m.timestamp, m.index, m.event, m.group_id, properties(m.properties),
-             _traits(m.traits), m.time_zone) for m in messages]])
 
+def _encode_rows(rows: list[tuple[Any, ...]], kinds: dict[str, str]) -> bytes:
+    """The blob of rows of `Message`'s fields, their traits already cut down (`_traits`)."""
     try:
-        return blob(lambda sent: sent)
+        return _encode([FORMAT, kinds, rows])
     except (UnicodeEncodeError, OverflowError, TypeError, ValueError):
-        return blob(_properties)
+        return _encode([FORMAT, kinds, [(*row[:7], _properties(row[7]), *row[8:]) for row in rows]])
 
 
 def decode_messages(blob: bytes) -> tuple[list[Message], dict[str, str]]:
@@ -163,14 +175,56 @@ def accept(store: Store, tenant_id: int, messages: list[Message], rejected: list
                 result.duplicates = len(usable) - len(fresh)
                 result.accepted = len(fresh)
                 if fresh:
-                    session.execute(insert(cast(Table, CollectorInbox.__table__)), {
-                        "tenant_id": tenant_id, "messages": len(fresh), "payload": encode_messages(fresh, kinds),
-                        "received_at": received_at or dt.datetime.now(dt.UTC)})
+                    _store(session, tenant_id, len(fresh), encode_messages(fresh, kinds), received_at)
         if not retry:
             break
         fold_pending(store, tenant_id)
     result.rejected.sort(key=lambda r: r.index)
     return result
+
+
+def accept_usual(store: Store, tenant_id: int, columns: UsualColumns, *, milestones: frozenset[str] = frozenset(),
+                 received_at: dt.datetime | None = None) -> IngestResult:
+    """`accept` of ``columns.messages()`` (a batch of usual messages, `collector.messages.read_body`), read from the
+    columns without building a `Message` each when every message names its group and none is a survey answer (then
+    every message is usable, as in `accept`); otherwise `accept` itself."""
+    kinds = {name: event_kind(name, milestones) for name in set(columns.events) if name}
+    if not all(columns.group_ids) or "survey" in kinds.values():
+        return accept(store, tenant_id, columns.messages(), [], milestones=milestones, received_at=received_at)
+    result = IngestResult()
+    ids = list(columns.message_ids)
+    distinct = len(set(ids)) == len(ids)
+    with store.session(tenant_id) as session:
+        claimed = claim_ids(session, tenant_id, ids if distinct else list(dict.fromkeys(ids)))
+        rows = columns.rows()
+        if claimed is None and distinct:
+            fresh = rows
+        else:  # the first message of each id, when its id was new
+            fresh, seen = [], set()
+            for row in rows:
+                if row[1] not in seen and (claimed is None or row[1] in claimed):
+                    fresh.append(row)
+                seen.add(row[1])
+        result.duplicates = len(rows) - len(fresh)
+        result.accepted = len(fresh)
+        if fresh:
+            _store(session, tenant_id, len(fresh), _encode_rows(fresh, kinds), received_at)
+    return result
+
+
+_INBOX_ON_SQLITE = (f"INSERT INTO {CollectorInbox.__tablename__} (tenant_id, messages, payload, received_at) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?)")
+"""The inbox row's insert on SQLite, sent to the driver as it is (the table's name is the model's)."""
+
+
+def _store(session: Session, tenant_id: int, messages: int, payload: bytes, received_at: dt.datetime | None) -> None:
+    """One inbox row: a batch's ``messages`` fresh messages, as the ``payload`` blob."""
+    when = received_at or dt.datetime.now(dt.UTC)
+    if session.get_bind().dialect.name == "sqlite":
+        session.connection().exec_driver_sql(_INBOX_ON_SQLITE, (tenant_id, messages, payload, sqlite_utc_text(when)))
+    else:
+        session.execute(insert(cast(Table, CollectorInbox.__table__)), {
+            "tenant_id": tenant_id, "messages": messages, "payload": payload, "received_at": when})
 
 
 @dataclass

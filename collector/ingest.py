@@ -467,9 +467,18 @@ _MESSAGE_ID = attrgetter("message_id")
 _CLAIM_ON_SQLITE = (
     f"INSERT INTO {CollectedMessage.__tablename__} (tenant_id, message_id, received_at) "  # noqa: S608 - the model's
     "SELECT ?, value, ? FROM json_each(?) WHERE 1 "
-    "ON CONFLICT (tenant_id, message_id) DO NOTHING RETURNING message_id")
+    "ON CONFLICT (tenant_id, message_id) DO NOTHING")
 """`claim_message_ids`'s statement on SQLite, sent to the driver as it is: the ids as one JSON array of strings
-(``WHERE 1``: an ON CONFLICT after a SELECT's FROM needs a WHERE, as in `store.bulk.insert_rows`)."""
+(``WHERE 1``: an ON CONFLICT after a SELECT's FROM needs a WHERE, as in `store.bulk.insert_rows`). No RETURNING
+(SQLite builds and hands back a row per id for it: a third of the statement's time): the driver's row count says how
+many ids were new, and when some were not, `_CLAIMED_ON_SQLITE` reads which ones by the rows' ids."""
+_CLAIMED_ON_SQLITE = (
+    f"SELECT message_id FROM {CollectedMessage.__tablename__} "  # noqa: S608 - the model's table
+    "WHERE id BETWEEN ? AND ? AND tenant_id = ?")
+"""The message ids the claim's statement inserted: the ``count`` rows up to the driver's last inserted row id, ids in
+a row. SQLite gives a new row the largest id in the table plus one (the table has no AUTOINCREMENT; only past the
+largest 64-bit id would it pick another), and the statement holds the database's write lock from its start to the
+transaction's end, so no other connection inserts in between."""
 
 
 def claim_message_ids(session: Session, tenant_id: int, messages: list[Message]) -> list[Message]:
@@ -485,16 +494,31 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
         first, ids = list(first_of.values()), list(first_of)
     if not first:
         return []
+    claimed = claim_ids(session, tenant_id, ids)
+    if claimed is None:
+        return list(first)
+    return [m for m in first if m.message_id in claimed]
+
+
+def claim_ids(session: Session, tenant_id: int, ids: list[str]) -> set[str] | None:
+    """Record ``ids`` (distinct, at least one; sorted here in place) in one statement: None when every one of them
+    was new, else the set of those that were."""
     # Sorted, so that batches racing over the same ids lock them in the same order.
     ids.sort()
     now = dt.datetime.now(dt.UTC)
     if session.get_bind().dialect.name == "sqlite":
-        result = session.connection().exec_driver_sql(
+        connection = session.connection()
+        inserted = connection.exec_driver_sql(
             _CLAIM_ON_SQLITE, (tenant_id, sqlite_utc_text(now), _encode_json(ids).decode()))
-        try:  # the driver's tuples (no Row each): SQLite ran the whole statement at its first step, so no error is left
-            claimed = [row[0] for row in result.cursor.fetchall()]
-        finally:
-            result.close()
+        count, last = inserted.rowcount, inserted.lastrowid
+        if count == len(ids):
+            return None
+        if count <= 0:
+            return set()
+        claimed = [row[0] for row in connection.exec_driver_sql(
+            _CLAIMED_ON_SQLITE, (last - count + 1, last, tenant_id)).cursor.fetchall()]
+        if len(claimed) != count:  # cannot be (see `_CLAIMED_ON_SQLITE`): the transaction is rolled back
+            raise RuntimeError(f"collector claim: {count} message id(s) inserted, {len(claimed)} read back")
     else:
         table = CollectedMessage.__table__
         source = json_rows(session, [table.c.message_id], list(zip(ids)))
@@ -505,10 +529,9 @@ def claim_message_ids(session: Session, tenant_id: int, messages: list[Message])
             include_defaults=False,
         ).on_conflict_do_nothing(index_elements=["tenant_id", "message_id"]).returning(table.c.message_id)
         claimed = list(session.execute(stmt).scalars().all())
-    if len(claimed) == len(first):  # every id new (each comes back once)
-        return list(first)
-    fresh = set(claimed)
-    return [m for m in first if m.message_id in fresh]
+        if len(claimed) == len(ids):  # every id new (each comes back once)
+            return None
+    return set(claimed)
 
 
 def _store_event_types(session: Session, tenant_id: int, names: set[str], kinds: Mapping[str, str]) -> None:

@@ -19,7 +19,7 @@ import json
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -511,9 +511,11 @@ def _usual_message(kind: str, message_id: str | None, user_id: str | None, anony
 _MISSING: Any = object()
 
 
-class _PlainMessage(msgspec.Struct, forbid_unknown_fields=True):
+class _PlainMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A message of the usual shape, typed for `parse_body`'s decoder: every field a known one, ids strings or
-    whole numbers, the objects objects. Anything else sends the whole body to `decode` and `parse_batch`."""
+    whole numbers, the objects objects. Anything else sends the whole body to `decode` and `parse_batch`.
+    Not tracked by the cyclic garbage collector (``gc=False``; a request decodes a thousand): what it holds was
+    decoded from JSON, so it can never be part of a reference cycle."""
 
     type: str
     messageId: str | int | msgspec.UnsetType | None = msgspec.UNSET
@@ -537,9 +539,32 @@ _decode_plain = msgspec.json.Decoder(_PlainBatch).decode
 _PLAIN_FIELDS = _PlainMessage.__struct_fields__
 
 
-def _raw_of(message: _PlainMessage) -> dict[str, Any]:
+def _raw_of(message: _PlainMessage | _TrackMessage) -> dict[str, Any]:
     """The message as `decode` gives it (the fields sent, nothing else)."""
-    return {key: value for key in _PLAIN_FIELDS if (value := getattr(message, key)) is not msgspec.UNSET}
+    return {key: value for key in message.__struct_fields__ if (value := getattr(message, key)) is not msgspec.UNSET}
+
+
+class _TrackMessage(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The commonest usual message, typed field by field: an id, a user id, an event name, a time, properties and a
+    context, each present and a string or an object (`_PlainMessage`'s other fields absent). A body of only such
+    messages is decoded by `_decode_tracks` (fewer fields and types to tell apart) and checked by `_usual_columns`
+    without looking at the fields it cannot have; any other body is decoded by `_decode_plain`, as before."""
+
+    type: str
+    messageId: str
+    userId: str
+    event: str
+    timestamp: str
+    properties: dict[str, Any]
+    context: dict[str, Any]
+
+
+class _TrackBatch(msgspec.Struct):
+    batch: list[_TrackMessage]
+
+
+_decode_tracks = msgspec.json.Decoder(_TrackBatch).decode
+_TRACK_COLUMNS = [operator.attrgetter(name) for name in _TrackMessage.__struct_fields__]
 
 
 def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
@@ -548,16 +573,43 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
     range, and which fields a message has checked in one compiled pass); None when the body is not of that
     shape (then `decode` and `parse_batch` decide, and word every rejection). Each message passes the same checks
     as in `_fast_message`; one that fails them gets `_checked_message`'s answer."""
+    read = read_body(body, now, max_messages=max_messages)
+    return (read.messages(), []) if type(read) is UsualColumns else cast(
+        tuple[list[Message], list[Rejection]] | None, read)
+
+
+def _check_count(count: int, max_messages: int) -> None:
+    if count > max_messages:
+        raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
+                            f"{count}): split it into smaller batches")
+
+
+def read_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_MESSAGES,
+              ) -> UsualColumns | tuple[list[Message], list[Rejection]] | None:
+    """`parse_body`, except that a batch whose every message is of the usual shape comes as its `UsualColumns`
+    (whose `UsualColumns.messages` are `parse_body`'s good messages, with no rejection)."""
+    try:
+        tracks: list[_TrackMessage] | None = _decode_tracks(body).batch
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
+        tracks = None  # not a body of the commonest messages alone: the plain typed decoder decides
+    if tracks is not None:
+        _check_count(len(tracks), max_messages)
+        absent = (msgspec.UNSET,) * len(tracks)
+        kinds, message_ids, user_ids, events, timestamps, properties, contexts = [
+            tuple(map(field, tracks)) for field in _TRACK_COLUMNS]
+        usual = _checked_columns(tracks, body, now, kinds, message_ids, user_ids, absent, absent, events, timestamps,
+                                 absent, properties, absent, contexts)
+        if usual is not None:
+            return usual
     try:
         messages = _decode_plain(body).batch
     except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
-    if len(messages) > max_messages:
-        raise BatchTooLarge(f"a batch holds at most {max_messages} messages (this one has "
-                            f"{len(messages)}): split it into smaller batches")
-    usual = _usual_batch(messages, body, now)
-    if usual is not None:
-        return usual, []
+    _check_count(len(messages), max_messages)
+    if tracks is None:
+        usual = _usual_columns(messages, body, now)
+        if usual is not None:
+            return usual
     good: list[Message] = []
     bad: list[Rejection] = []
     for index, plain in enumerate(messages):
@@ -570,12 +622,40 @@ def parse_body(body: bytes, now: dt.datetime, *, max_messages: int = MAX_BATCH_M
     return good, bad
 
 
+@dataclass(slots=True)
+class UsualColumns:
+    """A batch of usual messages (`_usual_columns`) as columns, one value per message in batch order: what each
+    message's `Message` is built from (`messages`), read by `collector.inbox.accept_usual` without building them.
+    Every message of such a batch is valid and has no traits."""
+
+    kinds: tuple[str, ...]
+    message_ids: tuple[str, ...]
+    user_keys: list[str]
+    timestamps: list[dt.datetime]
+    events: list[str | None]
+    group_ids: list[str | None]
+    properties: list[dict[str, Any]]
+    time_zones: list[str | None]
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def messages(self) -> list[Message]:
+        return list(map(Message, self.kinds, self.message_ids, self.user_keys, self.timestamps, range(len(self)),
+                        self.events, self.group_ids, self.properties, [{} for _ in self.kinds], self.time_zones))
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """Each message's fields in `Message`'s order, as tuples (the inbox blob's rows: traits are ``{}``)."""
+        return list(zip(self.kinds, self.message_ids, self.user_keys, self.timestamps, range(len(self)),
+                        self.events, self.group_ids, self.properties, itertools.repeat({}), self.time_zones))
+
+
 class _RawBatch(msgspec.Struct):
     batch: list[msgspec.Raw]
 
 
 _decode_raw = msgspec.json.Decoder(_RawBatch).decode
-_columns = operator.attrgetter(*_PLAIN_FIELDS)
+_COLUMNS = [operator.attrgetter(name) for name in _PLAIN_FIELDS if name != "name"]
 _TZINFO = operator.attrgetter("tzinfo")
 _UNSET_TYPE = type(msgspec.UNSET)
 _ABSENT = frozenset({_UNSET_TYPE, type(None)})
@@ -596,12 +676,19 @@ def _ids_column(column: tuple[Any, ...], limit: int) -> bool | None:
         return False
     if kinds != _STR:
         return None
-    return True if _column_text(column, limit) and list(map(str.strip, column)) == list(column) else None
+    return True if _column_text(column, limit, unpadded=True) else None
 
 
-def _column_text(column: tuple[str, ...] | list[str], limit: int) -> bool:
-    """`_fast_text` of every value of a column of strings, in a few passes over the whole column."""
-    if min(map(len, column)) == 0 or max(map(len, column)) > limit or any(map(str.isspace, column)):
+def _column_text(column: tuple[str, ...], limit: int, *, unpadded: bool = False) -> bool:
+    """`_fast_text` of every value of a column of strings, in a few passes over the whole column; ``unpadded``: and
+    no value starts or ends with white space (then none is all white space: each is checked not empty)."""
+    lengths = set(map(len, column))
+    if min(lengths) == 0 or max(lengths) > limit:
+        return False
+    if unpadded:
+        if tuple(map(str.strip, column)) != column:  # str.strip gives back the very string when it strips nothing
+            return False
+    elif any(map(str.isspace, column)):
         return False
     joined = "".join(column)
     return "\x00" not in joined and (joined.isascii() or _SURROGATE.search(joined) is None)
@@ -619,8 +706,14 @@ def _objects(column: tuple[Any, ...]) -> list[dict[str, Any]] | None:
 
 
 def _usual_batch(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -> list[Message] | None:
-    """Every message of a batch of the usual shape, checked column by column (each check a pass over all the
-    batch's values of one field at C speed); None as soon as a check fails or the batch is not of that shape
+    """`_usual_columns`' messages, or None."""
+    columns = _usual_columns(messages, body, now)
+    return None if columns is None else columns.messages()
+
+
+def _usual_columns(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -> UsualColumns | None:
+    """The columns of every message of a batch of the usual shape, checked column by column (each check a pass over
+    all the batch's values of one field at C speed); None as soon as a check fails or the batch is not of that shape
     (then each message takes `_fast_plain` and, if need be, `_checked_message`, which word every rejection).
 
     The usual shape: every message has a string message id, a user id or an anonymous id (one of them for all),
@@ -630,8 +723,19 @@ def _usual_batch(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -
     as the same `Message`."""
     if not messages:
         return None
-    (kinds, message_ids, user_ids, anonymous_ids, group_ids, events, _, timestamps, original_timestamps,
-     properties_column, traits_column, context_column) = zip(*map(_columns, messages), strict=True)
+    # One pass per field (no tuple per message); the name is not read
+    return _checked_columns(messages, body, now, *[tuple(map(field, messages)) for field in _COLUMNS])
+
+
+def _checked_columns(messages: Sequence[_PlainMessage | _TrackMessage], body: bytes, now: dt.datetime,
+                     kinds: tuple[Any, ...], message_ids: tuple[Any, ...], user_ids: tuple[Any, ...],
+                     anonymous_ids: tuple[Any, ...], group_ids: tuple[Any, ...], events: tuple[Any, ...],
+                     timestamps: tuple[Any, ...], original_timestamps: tuple[Any, ...],
+                     properties_column: tuple[Any, ...], traits_column: tuple[Any, ...],
+                     context_column: tuple[Any, ...]) -> UsualColumns | None:
+    """`_usual_columns` of the messages' columns (each field's values in batch order, `msgspec.UNSET` where absent)."""
+    if not messages:
+        return None
     types = set(kinds)
     if not types <= _TYPES or "group" in types or any(traits_column):  # traits: group and identify calls
         return None
@@ -678,8 +782,7 @@ def _usual_batch(messages: list[_PlainMessage], body: bytes, now: dt.datetime) -
     else:
         names_column = [_VIEWED.get(kind, None if event is msgspec.UNSET else event)
                         for kind, event in zip(kinds, events, strict=True)]
-    return list(map(Message, kinds, message_ids, user_keys, whens, range(len(messages)), names_column,
-                    group_column, properties, [{} for _ in messages], zones))
+    return UsualColumns(kinds, message_ids, user_keys, whens, names_column, group_column, properties, zones)
 
 
 def _times(column: tuple[Any, ...], now: dt.datetime) -> list[dt.datetime] | None:
@@ -728,7 +831,7 @@ def _zones(contexts: list[dict[str, Any]]) -> list[str | None] | None:
     return list(map(kept.__getitem__, column))
 
 
-def _small_enough(body: bytes, messages: list[_PlainMessage]) -> bool:
+def _small_enough(body: bytes, messages: Sequence[_PlainMessage | _TrackMessage]) -> bool:
     """No message over Segment's limit (`_fast_plain`'s size check), from the length of each message's text in
     the body: msgspec's encoding of a message is at most `_FLOAT_GROWTH` times as long as its text, so only a
     message whose text is longer than that share of the half limit is encoded to be measured."""
