@@ -35,6 +35,7 @@ from sync.collection import fewer_collections
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
 from sync.writer import (
+    ContactMerge,
     IdentityCounts,
     PageWriter,
     apply_identity,
@@ -131,6 +132,13 @@ PREFETCH_SYSTEMS = True
 answer, and HubSpot's search pacing waits, while the pages before are written. Only the fetching overlaps; the
 pages are still written one system after the other, in the same order. At most `READ_AHEAD_RECORDS` records
 are held per system."""
+
+MERGED_CONTACTS = True
+"""On a first or full pull of contacts (no system's contacts have a cursor), every system's pages are decided one
+after the other as always but into one `sync.writer.ContactMerge`, and its rows written once, with every system's
+last cursor, when the last system's pull ends: each person's row once, not once per system that names them (the
+second and third systems rewrote most rows' ``source_ids``). The same rows and counts as written system after
+system; an incremental pull writes its groups as they come."""
 
 
 @dataclass(frozen=True)
@@ -254,14 +262,14 @@ def _open(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: Obje
 
 def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: ObjectName,
                  summary: SystemSummary, progress: ProgressCallback | None, derived: set[int],
-                 opened: tuple[str | None, _ReadAhead] | None = None) -> bool:
+                 opened: tuple[str | None, _ReadAhead] | None = None, contacts: ContactMerge | None = None) -> bool:
     """Pull one object; True when it started without a cursor (a first or full pull) and stored something:
     a bulk load.
 
     The vendor calls happen outside any transaction, in a reader thread (`_ReadAhead`; ``opened``: one `_open`
     started already); the pages fetched by the time the last write ended are stored, with the last one's cursor,
     in one commit. The accounts whose derived rows the pages put off go to ``derived``, refreshed by the caller
-    (`_refreshing`)."""
+    (`_refreshing`). ``contacts``: the contacts pages decided into it, stored by the caller (`ContactMerge`)."""
     cursor, reader = opened if opened is not None else _open(store, tenant_id, system, adapter, obj)
     stored = 0
     try:
@@ -269,7 +277,7 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
             with store.session(tenant_id) as session:
                 if SQLITE_CACHE_KIB and session.get_bind().dialect.name == "sqlite":
                     session.execute(text(f"PRAGMA cache_size = -{int(SQLITE_CACHE_KIB)}"))
-                counts = PageWriter(session, system, derived).write(_merged(group))
+                counts = PageWriter(session, system, derived, contacts).write(_merged(group))
             target = summary.objects.setdefault(obj, ObjectSummary())
             target.pulled += counts.pulled
             target.changed += counts.changed
@@ -337,7 +345,7 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
             and obj in objects
 
     def run(system: str, obj: ObjectName, derived: set[int],
-            opened: tuple[str | None, _ReadAhead] | None = None) -> None:
+            opened: tuple[str | None, _ReadAhead] | None = None, merge: ContactMerge | None = None) -> None:
         adapter = adapters[system]
         sys_summary = summary.systems[system]
         if not wanted(system, obj):
@@ -345,14 +353,18 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
         try:
             try:
                 bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress, derived,
-                                         opened))
+                                         opened, merge))
             except AuthError:
                 if reconnect is None or system in reconnected:
                     raise
                 reconnected.add(system)
                 spent[system] = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
+                if merge is not None:  # the pages decided so far stored, so the pull goes on from their cursor
+                    with store.session(tenant_id) as session:
+                        merge.flush(session)
                 adapters[system] = adapter = reconnect(system)
-                bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress, derived))
+                bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress, derived,
+                                         contacts=merge))
         except (FatalError, AuthError) as exc:
             sys_summary.stopped = str(exc)
             log.warning("%s sync stopped: %s", system, exc)
@@ -376,8 +388,14 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
                         # An error starting it is raised again, and handled, when the system's turn comes (`run`).
                         with contextlib.suppress(FatalError, AuthError):
                             opened[system] = _open(store, tenant_id, system, adapters[system], obj)
+            # A first or full pull of contacts: every system's pages decided in memory, the rows written once.
+            merge = ContactMerge() if MERGED_CONTACTS and obj == "contacts" and opened and all(
+                cursor is None for cursor, _reader in opened.values()) else None
             for system in adapters:
-                run(system, obj, derived, opened.pop(system, None))
+                run(system, obj, derived, opened.pop(system, None), merge)
+            if merge is not None:  # not when a write failed: then nothing of it is stored, and no cursor
+                with store.session(tenant_id) as session:
+                    merge.flush(session)
         finally:
             for _cursor, reader in opened.values():  # a write failed: the readers not reached yet stop
                 reader.close()
