@@ -272,12 +272,15 @@ def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, ob
     (`_refreshing`). ``contacts``: the contacts pages decided into it, stored by the caller (`ContactMerge`)."""
     cursor, reader = opened if opened is not None else _open(store, tenant_id, system, adapter, obj)
     stored = 0
+    # The system's account links, read once for all the groups: only the accounts' pages (and identity, after
+    # them) move links.
+    links: dict[str, int | None] | None = None if obj == "accounts" else {}
     try:
         while (group := reader.next_group()) is not None:
             with store.session(tenant_id) as session:
                 if SQLITE_CACHE_KIB and session.get_bind().dialect.name == "sqlite":
                     session.execute(text(f"PRAGMA cache_size = -{int(SQLITE_CACHE_KIB)}"))
-                counts = PageWriter(session, system, derived, contacts).write(_merged(group))
+                counts = PageWriter(session, system, derived, contacts, links).write(_merged(group))
             target = summary.objects.setdefault(obj, ObjectSummary())
             target.pulled += counts.pulled
             target.changed += counts.changed

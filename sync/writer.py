@@ -239,16 +239,20 @@ class PageWriter:
     (`DERIVED_MARK`, in the page's own transaction), so a pull killed before that refresh is caught up by the
     next sync (`recover_derived`).
 
-    ``contacts``, when given, takes the contacts pages' rows and cursor instead of the store (`ContactMerge`,
-    stored by its `flush`); a page with removals first stores what it holds and is then written as usual."""
+    ``links``: see `_links`. ``contacts``, when given, takes the contacts pages' rows and cursor instead of the
+    store (`ContactMerge`, stored by its `flush`); a page with removals first stores what it holds and is then
+    written as usual."""
 
     def __init__(self, session: Session, system: str, derived: set[int] | None = None,
-                 contacts: ContactMerge | None = None) -> None:
+                 contacts: ContactMerge | None = None, links: dict[str, int | None] | None = None) -> None:
         self.session = session
         self.system = system
         self._derived = derived
         self._merge = contacts
-        self._links: dict[str, int | None] | None = None
+        self._links: dict[str, int | None] | None = links
+        """The system's account links read so far (external id -> account; None: no such link). ``links``: a dict
+        the caller keeps across the page groups of one pull of contacts, deals, tickets or ratings, whose pages
+        move no link (`sync.runner._pull_object`), filled here."""
         self._ledger: dict[str, dict[str, str | None]] | None = None
         """The push ledger's written values of the page's accounts, read once a record needs them."""
         self._subscribers: set[int] = set()
