@@ -132,6 +132,12 @@ PREFETCH_SYSTEMS = True
 answer, and HubSpot's search pacing waits, while the pages before are written. Only the fetching overlaps; the
 pages are still written one system after the other, in the same order. At most `READ_AHEAD_RECORDS` records
 are held per system."""
+PREFETCH_OBJECTS = True
+"""Start every system's reader of the next object (`PULL_ORDER`) as soon as every system's pages of one are written:
+the vendors answer the next object's first pages while the run resolves identity and owners after the accounts,
+writes the merged contacts (`MERGED_CONTACTS`) or refreshes the derived rows after the deals (SQLite and the
+database driver let go of the interpreter while their statements run). Only the fetching moves earlier: the pages
+are still written in the same order, after what comes before them."""
 
 MERGED_CONTACTS = True
 """On a first or full pull of contacts (no system's contacts have a cursor), every system's pages are decided one
@@ -380,41 +386,67 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
         summary.phases[name] = (now[0] - mark[0], now[1] - mark[1])
         mark = now
 
-    def run_every_system(obj: ObjectName, derived: set[int]) -> None:
-        """``obj`` of every system, written one system after the other; with `PREFETCH_SYSTEMS` every system's
-        reader is started first, so the later systems' pages are fetched while the earlier ones are written."""
+    def close_readers(opened: dict[str, tuple[str | None, _ReadAhead]]) -> None:
+        for _cursor, reader in opened.values():
+            reader.close()
+        opened.clear()
+
+    def open_readers(obj: ObjectName | None) -> dict[str, tuple[str | None, _ReadAhead]]:
+        """Every wanted system's reader of ``obj`` started (with `PREFETCH_SYSTEMS`; none for no object)."""
         opened: dict[str, tuple[str | None, _ReadAhead]] = {}
+        if obj is None or not PREFETCH_SYSTEMS:
+            return opened
         try:
-            if PREFETCH_SYSTEMS:
-                for system in adapters:
-                    if wanted(system, obj):
-                        # An error starting it is raised again, and handled, when the system's turn comes (`run`).
-                        with contextlib.suppress(FatalError, AuthError):
-                            opened[system] = _open(store, tenant_id, system, adapters[system], obj)
+            for system in adapters:
+                if wanted(system, obj):
+                    # An error starting it is raised again, and handled, when the system's turn comes (`run`).
+                    with contextlib.suppress(FatalError, AuthError):
+                        opened[system] = _open(store, tenant_id, system, adapters[system], obj)
+        except BaseException:
+            close_readers(opened)
+            raise
+        return opened
+
+    def run_every_system(obj: ObjectName, derived: set[int], opened: dict[str, tuple[str | None, _ReadAhead]],
+                         then: ObjectName | None) -> dict[str, tuple[str | None, _ReadAhead]]:
+        """``obj`` of every system, written one system after the other; with `PREFETCH_SYSTEMS` every system's
+        reader is started first (``opened``), so the later systems' pages are fetched while the earlier ones are
+        written. Returns the readers of the object pulled ``then``, started once every system's pages of ``obj``
+        are written (`PREFETCH_OBJECTS`), for the caller to hand to the next call (or close)."""
+        try:
             # A first or full pull of contacts: every system's pages decided in memory, the rows written once.
             merge = ContactMerge() if MERGED_CONTACTS and obj == "contacts" and opened and all(
                 cursor is None for cursor, _reader in opened.values()) else None
             for system in adapters:
                 run(system, obj, derived, opened.pop(system, None), merge)
-            if merge is not None:  # not when a write failed: then nothing of it is stored, and no cursor
-                with store.session(tenant_id) as session:
-                    merge.flush(session)
+            ahead = open_readers(then if PREFETCH_OBJECTS else None)
+            try:
+                if merge is not None:  # not when a write failed: then nothing of it is stored, and no cursor
+                    with store.session(tenant_id) as session:
+                        merge.flush(session)
+            except BaseException:
+                close_readers(ahead)
+                raise
+            return ahead
         finally:
-            for _cursor, reader in opened.values():  # a write failed: the readers not reached yet stop
-                reader.close()
+            close_readers(opened)  # a write failed: the readers not reached yet stop
 
-    with _refreshing(store, tenant_id) as derived:
-        run_every_system("accounts", derived)
-    phase("accounts")
-    with store.session(tenant_id) as session:
-        summary.identity = apply_identity(session)
-    phase("identity")
-    with store.session(tenant_id) as session:
-        summary.owners = apply_owners(session)
-    phase("owners")
-    for obj in PULL_ORDER[1:]:
+    ahead: dict[str, tuple[str | None, _ReadAhead]] = {}
+    try:
         with _refreshing(store, tenant_id) as derived:
-            run_every_system(obj, derived)
+            ahead = run_every_system("accounts", derived, open_readers("accounts"), then=PULL_ORDER[1])
+        phase("accounts")
+        with store.session(tenant_id) as session:
+            summary.identity = apply_identity(session)
+        phase("identity")
+        with store.session(tenant_id) as session:
+            summary.owners = apply_owners(session)
+        phase("owners")
+        for index, obj in enumerate(PULL_ORDER[1:], start=2):
+            with _refreshing(store, tenant_id) as derived:
+                ahead = run_every_system(obj, derived, ahead, PULL_ORDER[index] if index < len(PULL_ORDER) else None)
+    finally:
+        close_readers(ahead)  # a write, the identity or a refresh failed: the readers started ahead stop
     phase("objects")
     if any(bulk):
         # A first or full pull loads a workspace at once; the scoring and push queries that follow must not be

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import threading
 from typing import Any
 
 import pytest
@@ -165,3 +166,57 @@ def test_a_refused_token_mid_contacts_stores_what_was_decided_and_resumes_from_i
     assert results[0][2]["hubspot"]["stopped"] is None
     pulled = results[0][2]["hubspot"]["contacts"]["pulled"]
     assert pulled == len(_contacts("hubspot", 1, repeats=False))  # none twice, none missed
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_the_next_objects_readers_fetch_while_identity_is_resolved(
+        store: Store, monkeypatch: pytest.MonkeyPatch, ahead: bool) -> None:
+    """`runner.PREFETCH_OBJECTS`: every system's contacts are being fetched by the time identity runs (without it,
+    not yet); the stored rows, cursors and counts are the same either way."""
+    monkeypatch.setattr(runner, "PREFETCH_OBJECTS", ahead)
+    adapters = _adapters(1, 3)
+    fetching = {system: threading.Event() for system in SYSTEMS}
+    for system, adapter in adapters.items():
+        def pull(obj: Any, cursor: str | None, inner: Any = adapter.pull, started: Any = fetching[system]) -> Any:
+            for page in inner(obj, cursor):
+                if obj == "contacts":
+                    started.set()
+                yield page
+        adapter.pull = pull  # type: ignore[method-assign]
+    seen: list[bool] = []
+    identity = runner.apply_identity
+
+    def apply_identity(session: Any) -> Any:
+        seen.append(all(event.wait(10 if ahead else 0.3) for event in fetching.values()))
+        return identity(session)
+
+    monkeypatch.setattr(runner, "apply_identity", apply_identity)
+    tenant = _tenant(store, "ahead")
+    summary = sync(store, tenant, adapters)
+    assert seen == [ahead]
+    monkeypatch.setattr(runner, "PREFETCH_OBJECTS", not ahead)
+    monkeypatch.setattr(runner, "apply_identity", identity)
+    other = _tenant(store, "other")
+    again = sync(store, other, _adapters(1, 3))
+    assert (_rows(store, tenant), _cursors(store, tenant), _counts(summary)) == (
+        _rows(store, other), _cursors(store, other), _counts(again))
+
+
+def test_a_failure_after_the_next_objects_readers_started_stops_them(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    start = runner._open
+
+    def _open(*args: Any) -> Any:
+        opened.append(args[4])
+        return start(*args)
+
+    def apply_identity(session: Any) -> Any:
+        raise RuntimeError("identity failed")
+
+    monkeypatch.setattr(runner, "_open", _open)
+    monkeypatch.setattr(runner, "apply_identity", apply_identity)
+    with pytest.raises(RuntimeError, match="identity failed"):
+        sync(store, _tenant(store, "fails"), _adapters(1, 3))
+    assert opened == ["accounts"] * 3 + ["contacts"] * 3  # the contacts' readers had started
+    assert not [t for t in threading.enumerate() if t.name == "sync-read-ahead"]  # and were stopped
