@@ -5,9 +5,10 @@ tickets find their account), then account owners and CSMs (`sync.owners`), then 
 objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
 saved in one transaction (the pages fetched ahead while the last was written: together, in one, see
 `_pull_object`; every system's pages of an object are fetched from the start, written one system after the
-other, `PREFETCH_SYSTEMS`); the accounts' derived revenue rows and portfolio keys are refreshed once when every system's
-pull of the object has ended (`sync.writer.refresh_derived`; a pull killed before that is caught up by the next
-sync).
+other, `PREFETCH_SYSTEMS`; the next object's readers start once every system's pages of one are written,
+`PREFETCH_OBJECTS`; a first or full pull writes every system's contacts at once, `MERGED_CONTACTS`); the
+accounts' derived revenue rows and portfolio keys are refreshed once when every system's pull of the object has
+ended (`sync.writer.refresh_derived`; a pull killed before that is caught up by the next sync).
 A system that hits its quota or a fatal error stops with the message;
 the others go on, and the next run resumes from the saved cursors.
 """
