@@ -271,9 +271,12 @@ class PageWriter:
     def _learn_links(self, records: Sequence[Record]) -> None:
         """The accounts of the records' account references, read in one indexed query per 500 (not every link of
         the system: a page names a few hundred of them at most)."""
-        wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None}
-                        - set(self._links or {}))
         links = self._links if self._links is not None else {}
+        wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None
+                         and ref not in links})
+        if not wanted:
+            self._links = links
+            return
         links.update(dict.fromkeys(wanted))
         links.update({ext: account for ext, account in keyed_rows(
             self.session, SourceLink, SourceLink.external_id, wanted, SourceLink.account_id,
