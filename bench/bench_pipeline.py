@@ -17,6 +17,9 @@ Prints, in one run:
   sandbox served by a separate process (`sandbox.process.SandboxProcess`), as the vendors are other machines: the
   emulators' CPU is not this process's, and is printed beside it.
 ``BENCH_PIPELINE_DUMP=FILE`` writes the stored rows after the first full pull (`dump_rows`), to compare writers.
+``BENCH_PIPELINE_ONLY=apart`` runs only the served-apart part (the full pull and both floors; with
+``BENCH_PIPELINE_DUMP`` its stored rows): the lines that matter for the pull's speed, in a third of the time; by
+default every part runs. The machine's pace (`bench_score_e2e.machine_pace`) is printed before and after it.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ COMPANIES = int(os.environ.get("BENCH_PIPELINE_COMPANIES", "10000"))
 APART = os.environ.get("BENCH_PIPELINE_APART", "1") != "0"
 """Also pull with the sandbox served by a separate process (`apart`); ``0`` leaves it out."""
 DUMP = os.environ.get("BENCH_PIPELINE_DUMP", "")
+ONLY = os.environ.get("BENCH_PIPELINE_ONLY", "")
+"""``apart``: only the served-apart part (`apart`); empty: every part."""
 PARTS = os.environ.get("BENCH_PIPELINE_PARTS", "")
 """``1``: sample the full pull's stacks and print its CPU by part (`bench.cpu_parts`; costs a few per cent);
 ``detail``: each part's most sampled innermost functions too."""
@@ -198,6 +203,8 @@ def apart() -> None:
                                                         for name, (wall, cpu) in summary.phases.items()))
         same_requests_floor(box, recorded, pulled, pull_s, pull_cpu, summary, box.cpu_seconds)
         linking(store, tenant.id, box.truth_path)
+        if DUMP and ONLY == "apart":
+            dump_rows(store, tenant.id, DUMP)
         store.dispose()
 
 
@@ -426,5 +433,20 @@ def convergence() -> None:
         print(f"  same store state as a fresh full sync: {'yes' if mine == theirs else 'NO'}")
 
 
+def pace() -> str:
+    """The machine's pace now (`bench_score_e2e.machine_pace`: seconds for a fixed piece of Python and SQLite work;
+    the same code's numbers swing about 2x between windows on a shared machine)."""
+    from bench.bench_score_e2e import machine_pace
+
+    return f"machine pace {machine_pace():.2f} s, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
 if __name__ == "__main__":
-    main()
+    if ONLY not in ("", "apart"):
+        raise SystemExit(f"BENCH_PIPELINE_ONLY={ONLY!r}: only 'apart' (or nothing, every part)")
+    if ONLY == "apart":
+        print(f"pipeline, the served-apart part only: {COMPANIES} synthetic companies ({pace()})")
+        apart()
+        print(f"  after: {pace()}")
+    else:
+        main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -54,7 +54,11 @@ class AccountRecord:
         """This record with its owner filled in from the system's user."""
         if owner is None:
             return self
-        return replace(self, owner=owner.label, owner_ref=owner.external_id, owner_active=owner.active)
+        # What `dataclasses.replace` makes (every field is an ``__init__`` argument and there is no
+        # ``__post_init__``), without its per-call walk of the fields: a pull does this for every account.
+        made = object.__new__(type(self))
+        made.__dict__.update(self.__dict__, owner=owner.label, owner_ref=owner.external_id, owner_active=owner.active)
+        return made
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ tickets find their account), then account owners and CSMs (`sync.owners`), then 
 objects, Canary's tasks in the CRMs last (`sync.tasks`). Each page is stored and its cursor
 saved in one transaction (the pages fetched ahead while the last was written: together, in one, see
 `_pull_object`; every system's pages of an object are fetched from the start, written one system after the
-other, `PREFETCH_SYSTEMS`); the accounts' derived revenue rows and portfolio keys are refreshed once when every system's
-pull of the object has ended (`sync.writer.refresh_derived`; a pull killed before that is caught up by the next
-sync).
+other, `PREFETCH_SYSTEMS`; the next object's readers start once every system's pages of one are written,
+`PREFETCH_OBJECTS`; a first or full pull writes every system's contacts at once, `MERGED_CONTACTS`); the
+accounts' derived revenue rows and portfolio keys are refreshed once when every system's pull of the object has
+ended (`sync.writer.refresh_derived`; a pull killed before that is caught up by the next sync).
 A system that hits its quota or a fatal error stops with the message;
 the others go on, and the next run resumes from the saved cursors.
 """
@@ -35,6 +36,7 @@ from sync.collection import fewer_collections
 from sync.owners import OwnerCounts, apply_owners
 from sync.reports import prepare_reports
 from sync.writer import (
+    ContactMerge,
     IdentityCounts,
     PageWriter,
     apply_identity,
@@ -131,6 +133,19 @@ PREFETCH_SYSTEMS = True
 answer, and HubSpot's search pacing waits, while the pages before are written. Only the fetching overlaps; the
 pages are still written one system after the other, in the same order. At most `READ_AHEAD_RECORDS` records
 are held per system."""
+PREFETCH_OBJECTS = True
+"""Start every system's reader of the next object (`PULL_ORDER`) as soon as every system's pages of one are written:
+the vendors answer the next object's first pages while the run resolves identity and owners after the accounts,
+writes the merged contacts (`MERGED_CONTACTS`) or refreshes the derived rows after the deals (SQLite and the
+database driver let go of the interpreter while their statements run). Only the fetching moves earlier: the pages
+are still written in the same order, after what comes before them."""
+
+MERGED_CONTACTS = True
+"""On a first or full pull of contacts (no system's contacts have a cursor), every system's pages are decided one
+after the other as always but into one `sync.writer.ContactMerge`, and its rows written once, with every system's
+last cursor, when the last system's pull ends: each person's row once, not once per system that names them (the
+second and third systems rewrote most rows' ``source_ids``). The same rows and counts as written system after
+system; an incremental pull writes its groups as they come."""
 
 
 @dataclass(frozen=True)
@@ -254,22 +269,25 @@ def _open(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: Obje
 
 def _pull_object(store: Store, tenant_id: int, system: str, adapter: Adapter, obj: ObjectName,
                  summary: SystemSummary, progress: ProgressCallback | None, derived: set[int],
-                 opened: tuple[str | None, _ReadAhead] | None = None) -> bool:
+                 opened: tuple[str | None, _ReadAhead] | None = None, contacts: ContactMerge | None = None) -> bool:
     """Pull one object; True when it started without a cursor (a first or full pull) and stored something:
     a bulk load.
 
     The vendor calls happen outside any transaction, in a reader thread (`_ReadAhead`; ``opened``: one `_open`
     started already); the pages fetched by the time the last write ended are stored, with the last one's cursor,
     in one commit. The accounts whose derived rows the pages put off go to ``derived``, refreshed by the caller
-    (`_refreshing`)."""
+    (`_refreshing`). ``contacts``: the contacts pages decided into it, stored by the caller (`ContactMerge`)."""
     cursor, reader = opened if opened is not None else _open(store, tenant_id, system, adapter, obj)
     stored = 0
+    # The system's account links, read once for all the groups: only the accounts' pages (and identity, after
+    # them) move links.
+    links: dict[str, int | None] | None = None if obj == "accounts" else {}
     try:
         while (group := reader.next_group()) is not None:
             with store.session(tenant_id) as session:
                 if SQLITE_CACHE_KIB and session.get_bind().dialect.name == "sqlite":
                     session.execute(text(f"PRAGMA cache_size = -{int(SQLITE_CACHE_KIB)}"))
-                counts = PageWriter(session, system, derived).write(_merged(group))
+                counts = PageWriter(session, system, derived, contacts, links).write(_merged(group))
             target = summary.objects.setdefault(obj, ObjectSummary())
             target.pulled += counts.pulled
             target.changed += counts.changed
@@ -337,7 +355,7 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
             and obj in objects
 
     def run(system: str, obj: ObjectName, derived: set[int],
-            opened: tuple[str | None, _ReadAhead] | None = None) -> None:
+            opened: tuple[str | None, _ReadAhead] | None = None, merge: ContactMerge | None = None) -> None:
         adapter = adapters[system]
         sys_summary = summary.systems[system]
         if not wanted(system, obj):
@@ -345,14 +363,18 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
         try:
             try:
                 bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress, derived,
-                                         opened))
+                                         opened, merge))
             except AuthError:
                 if reconnect is None or system in reconnected:
                     raise
                 reconnected.add(system)
                 spent[system] = spent.get(system, 0) + int(getattr(adapter, "calls", 0))
+                if merge is not None:  # the pages decided so far stored, so the pull goes on from their cursor
+                    with store.session(tenant_id) as session:
+                        merge.flush(session)
                 adapters[system] = adapter = reconnect(system)
-                bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress, derived))
+                bulk.append(_pull_object(store, tenant_id, system, adapter, obj, sys_summary, progress, derived,
+                                         contacts=merge))
         except (FatalError, AuthError) as exc:
             sys_summary.stopped = str(exc)
             log.warning("%s sync stopped: %s", system, exc)
@@ -365,35 +387,67 @@ def _sync(store: Store, tenant_id: int, adapters: Mapping[str, Adapter], *, full
         summary.phases[name] = (now[0] - mark[0], now[1] - mark[1])
         mark = now
 
-    def run_every_system(obj: ObjectName, derived: set[int]) -> None:
-        """``obj`` of every system, written one system after the other; with `PREFETCH_SYSTEMS` every system's
-        reader is started first, so the later systems' pages are fetched while the earlier ones are written."""
-        opened: dict[str, tuple[str | None, _ReadAhead]] = {}
-        try:
-            if PREFETCH_SYSTEMS:
-                for system in adapters:
-                    if wanted(system, obj):
-                        # An error starting it is raised again, and handled, when the system's turn comes (`run`).
-                        with contextlib.suppress(FatalError, AuthError):
-                            opened[system] = _open(store, tenant_id, system, adapters[system], obj)
-            for system in adapters:
-                run(system, obj, derived, opened.pop(system, None))
-        finally:
-            for _cursor, reader in opened.values():  # a write failed: the readers not reached yet stop
-                reader.close()
+    def close_readers(opened: dict[str, tuple[str | None, _ReadAhead]]) -> None:
+        for _cursor, reader in opened.values():
+            reader.close()
+        opened.clear()
 
-    with _refreshing(store, tenant_id) as derived:
-        run_every_system("accounts", derived)
-    phase("accounts")
-    with store.session(tenant_id) as session:
-        summary.identity = apply_identity(session)
-    phase("identity")
-    with store.session(tenant_id) as session:
-        summary.owners = apply_owners(session)
-    phase("owners")
-    for obj in PULL_ORDER[1:]:
+    def open_readers(obj: ObjectName | None) -> dict[str, tuple[str | None, _ReadAhead]]:
+        """Every wanted system's reader of ``obj`` started (with `PREFETCH_SYSTEMS`; none for no object)."""
+        opened: dict[str, tuple[str | None, _ReadAhead]] = {}
+        if obj is None or not PREFETCH_SYSTEMS:
+            return opened
+        try:
+            for system in adapters:
+                if wanted(system, obj):
+                    # An error starting it is raised again, and handled, when the system's turn comes (`run`).
+                    with contextlib.suppress(FatalError, AuthError):
+                        opened[system] = _open(store, tenant_id, system, adapters[system], obj)
+        except BaseException:
+            close_readers(opened)
+            raise
+        return opened
+
+    def run_every_system(obj: ObjectName, derived: set[int], opened: dict[str, tuple[str | None, _ReadAhead]],
+                         then: ObjectName | None) -> dict[str, tuple[str | None, _ReadAhead]]:
+        """``obj`` of every system, written one system after the other; with `PREFETCH_SYSTEMS` every system's
+        reader is started first (``opened``), so the later systems' pages are fetched while the earlier ones are
+        written. Returns the readers of the object pulled ``then``, started once every system's pages of ``obj``
+        are written (`PREFETCH_OBJECTS`), for the caller to hand to the next call (or close)."""
+        try:
+            # A first or full pull of contacts: every system's pages decided in memory, the rows written once.
+            merge = ContactMerge() if MERGED_CONTACTS and obj == "contacts" and opened and all(
+                cursor is None for cursor, _reader in opened.values()) else None
+            for system in adapters:
+                run(system, obj, derived, opened.pop(system, None), merge)
+            ahead = open_readers(then if PREFETCH_OBJECTS else None)
+            try:
+                if merge is not None:  # not when a write failed: then nothing of it is stored, and no cursor
+                    with store.session(tenant_id) as session:
+                        merge.flush(session)
+            except BaseException:
+                close_readers(ahead)
+                raise
+            return ahead
+        finally:
+            close_readers(opened)  # a write failed: the readers not reached yet stop
+
+    ahead: dict[str, tuple[str | None, _ReadAhead]] = {}
+    try:
         with _refreshing(store, tenant_id) as derived:
-            run_every_system(obj, derived)
+            ahead = run_every_system("accounts", derived, open_readers("accounts"), then=PULL_ORDER[1])
+        phase("accounts")
+        with store.session(tenant_id) as session:
+            summary.identity = apply_identity(session)
+        phase("identity")
+        with store.session(tenant_id) as session:
+            summary.owners = apply_owners(session)
+        phase("owners")
+        for index, obj in enumerate(PULL_ORDER[1:], start=2):
+            with _refreshing(store, tenant_id) as derived:
+                ahead = run_every_system(obj, derived, ahead, PULL_ORDER[index] if index < len(PULL_ORDER) else None)
+    finally:
+        close_readers(ahead)  # a write, the identity or a refresh failed: the readers started ahead stop
     phase("objects")
     if any(bulk):
         # A first or full pull loads a workspace at once; the scoring and push queries that follow must not be

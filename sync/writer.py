@@ -192,6 +192,44 @@ written with the first page that defers one, deleted by `refresh_derived`; found
 means a pull stopped before its refresh, and every account's derived rows are recomputed (`recover_derived`)."""
 
 
+class ContactMerge:
+    """Every system's contacts of one full or first pull, written once (`PageWriter` with ``contacts``).
+
+    Each system's contact pages are still decided one after the other, in the same order and by the same rules as
+    when each group is written (`PageWriter._contacts`: every name, title, role, account, last activity and
+    ``source_ids`` entry set as then, the same counts), but against the rows as they stand here, in memory, not as
+    stored: a person a later system names again is compared with what the earlier one left, not read back. The
+    rows any system changed are written by `flush` in one statement, with each system's last cursor, in one
+    transaction: each e-mail's row once instead of once per system (the later systems' passes updated rows spread
+    over the whole table, each e-mail's ``source_ids`` again). Nothing is stored until then; a pull stopped before
+    it starts again from the first page (no cursor was saved)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+        """Each e-mail's row as the pages so far left it (read from the store the first time a page names it)."""
+        self.written: dict[str, None] = {}
+        """The e-mails some page changed, in the order first changed (the order the passes inserted new rows)."""
+        self.cursors: dict[str, str] = {}
+        """Each system's last cursor of the pages decided and not yet stored."""
+
+    def flush(self, session: Session) -> int:
+        """The rows changed and each system's cursor stored in the caller's transaction; returns the rows written.
+        The rows stay known, as now stored."""
+        if self.written:
+            tenant_id, now = current_tenant(session), utcnow()
+            if tenant_id is None:
+                raise ValueError("contacts are written in a tenant-scoped session (store.session(tenant_id))")
+            upsert_rows(session, Contact.__table__,
+                        [{"tenant_id": tenant_id, "email": email, **self.rows[email], "updated_at": now}
+                         for email in self.written], ("tenant_id", "email"))
+        for system, cursor in self.cursors.items():
+            save_cursor(session, system, "contacts", cursor)
+        written = len(self.written)
+        self.written.clear()
+        self.cursors.clear()
+        return written
+
+
 class PageWriter:
     """Writes pages of one system into the store; caches the system's account links.
 
@@ -199,13 +237,22 @@ class PageWriter:
     merged, instead of refreshing their term ends, movements and portfolio keys with every page: the caller
     refreshes them once (`refresh_derived`) when the pull of the object ends. Each page then marks the store
     (`DERIVED_MARK`, in the page's own transaction), so a pull killed before that refresh is caught up by the
-    next sync (`recover_derived`)."""
+    next sync (`recover_derived`).
 
-    def __init__(self, session: Session, system: str, derived: set[int] | None = None) -> None:
+    ``links``: see `_links`. ``contacts``, when given, takes the contacts pages' rows and cursor instead of the
+    store (`ContactMerge`, stored by its `flush`); a page with removals first stores what it holds and is then
+    written as usual."""
+
+    def __init__(self, session: Session, system: str, derived: set[int] | None = None,
+                 contacts: ContactMerge | None = None, links: dict[str, int | None] | None = None) -> None:
         self.session = session
         self.system = system
         self._derived = derived
-        self._links: dict[str, int | None] | None = None
+        self._merge = contacts
+        self._links: dict[str, int | None] | None = links
+        """The system's account links read so far (external id -> account; None: no such link). ``links``: a dict
+        the caller keeps across the page groups of one pull of contacts, deals, tickets or ratings, whose pages
+        move no link (`sync.runner._pull_object`), filled here."""
         self._ledger: dict[str, dict[str, str | None]] | None = None
         """The push ledger's written values of the page's accounts, read once a record needs them."""
         self._subscribers: set[int] = set()
@@ -224,9 +271,12 @@ class PageWriter:
     def _learn_links(self, records: Sequence[Record]) -> None:
         """The accounts of the records' account references, read in one indexed query per 500 (not every link of
         the system: a page names a few hundred of them at most)."""
-        wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None}
-                        - set(self._links or {}))
         links = self._links if self._links is not None else {}
+        wanted = sorted({ref for r in records if (ref := getattr(r, "account_external_id", None)) is not None
+                         and ref not in links})
+        if not wanted:
+            self._links = links
+            return
         links.update(dict.fromkeys(wanted))
         links.update({ext: account for ext, account in keyed_rows(
             self.session, SourceLink, SourceLink.external_id, wanted, SourceLink.account_id,
@@ -245,6 +295,17 @@ class PageWriter:
             "tasks": self._tasks,
         }
         self._learn_links(page.records)
+        merge = self._merge if page.object == "contacts" else None
+        if merge is not None and page.removed:
+            # Removals read and change the stored rows: what the merge holds is stored first, and forgotten.
+            merge.flush(self.session)
+            merge.rows.clear()
+            merge = None
+        if merge is not None:
+            self._contacts(page.records, counts, merge)
+            if page.cursor is not None:
+                merge.cursors[self.system] = page.cursor
+            return counts
         writers[page.object](page.records, counts)
         if page.removed:
             self._remove(page.object, page.removed, counts)
@@ -396,11 +457,16 @@ class PageWriter:
                     self._ledger.setdefault(row.external_id, {})[row.field] = row.value
         return self._ledger.get(external_id, {})
 
-    def _contacts(self, records: Sequence[Record], counts: WriteCounts) -> None:
+    def _contacts(self, records: Sequence[Record], counts: WriteCounts, merge: ContactMerge | None = None) -> None:
         emails = sorted({r.email.strip().lower() for r in records
                          if isinstance(r, ContactRecord) and r.email and "@" in r.email})
-        existing = {row[0]: dict(zip(CONTACT_FIELDS, row[1:], strict=True)) for row in keyed_rows(
-            self.session, Contact, Contact.email, emails, *(getattr(Contact, c) for c in CONTACT_FIELDS))}
+        if merge is not None:  # the rows as the pages before left them; those not named before, as stored
+            existing = merge.rows
+            emails = [email for email in emails if email not in existing]
+        else:
+            existing = {}
+        existing.update({row[0]: dict(zip(CONTACT_FIELDS, row[1:], strict=True)) for row in keyed_rows(
+            self.session, Contact, Contact.email, emails, *(getattr(Contact, c) for c in CONTACT_FIELDS))})
         fresh: set[str] = set()
         written: dict[str, dict[str, Any]] = {}
         system, links, rank = self.system, self._links or {}, ROLE_RANK.get
@@ -438,6 +504,9 @@ class PageWriter:
             if changed:
                 written[email] = contact
                 counts.changed += 1
+        if merge is not None:
+            merge.written.update(dict.fromkeys(written))
+            return
         if written:
             tenant_id, now = self._tenant(), utcnow()
             upsert_rows(self.session, Contact.__table__,

@@ -34,6 +34,7 @@ from urllib3.util.retry import Retry
 
 from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy, retry_after_seconds
+from integrations.json_body import loads
 from integrations.oauth import TIMEOUT, OAuthClient, OAuthError
 from integrations.values import int_or_none
 
@@ -199,7 +200,7 @@ class HubSpotConnection:
         headers = dict(response.headers)
         self._observe(headers)
         try:
-            body = json.loads(data) if data else None
+            body = loads(data) if data else None
         except ValueError:
             raise RetriableError(
                 f"hubspot {what}: the answer was not JSON (HTTP {response.status})", status=response.status

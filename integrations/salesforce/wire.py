@@ -35,6 +35,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceOperationErr
 
 from integrations.errors import AuthError, FatalError, RetriableError, VendorRefused
 from integrations.http import QuotaGuard, RetryPolicy, retry_after_seconds
+from integrations.json_body import response_json
 
 T = TypeVar("T")
 log = logging.getLogger("canary.salesforce")
@@ -55,6 +56,15 @@ class _TimeoutAdapter(HTTPAdapter):
              ) -> requests.Response:
         return super().send(request, stream=stream, timeout=timeout or self.timeout, verify=verify, cert=cert,
                             proxies=proxies)
+
+
+class _Salesforce(Salesforce):
+    """simple_salesforce's client, its answers' JSON decoded by `integrations.json_body` (the same values)."""
+
+    def parse_result_to_json(self, result: requests.Response) -> Any:
+        options: dict[str, Any] = vars(self)
+        return response_json(result, object_pairs_hook=options.get("_object_pairs_hook", Salesforce._object_pairs_hook),
+                             parse_float=options.get("_parse_float", Salesforce._parse_float))
 
 
 class AccessRefused(AuthError):
@@ -136,7 +146,7 @@ class SalesforceConnection:
         self.calls = 0
         self.usage: tuple[int, int] | None = None
         self._retry_after: float | None = None
-        self.sf = Salesforce(instance_url=instance_url, session_id=access_token, session=session,
+        self.sf = _Salesforce(instance_url=instance_url, session_id=access_token, session=session,
                              version=api_version, object_pairs_hook=dict)
         bulk_headers = {"Content-Type": "application/json", "Authorization": f"Bearer {access_token}"}
         self.bulk = _Bulk2Client("Account", self.sf.bulk2_url, bulk_headers, session)

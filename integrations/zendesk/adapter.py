@@ -99,6 +99,7 @@ from integrations.base import (
 )
 from integrations.errors import CanaryIntegrationError, FatalError, RecordError, RetriableError, VendorRefused
 from integrations.http import QuotaExhausted, QuotaGuard, RetryPolicy
+from integrations.json_body import response_json
 from integrations.zendesk.cursor import AfterCursor, TimeCursor
 from integrations.zendesk.fields import FIELD_TYPES, field_options, typed_value, vendor_key
 from integrations.zendesk.records import (
@@ -328,7 +329,7 @@ class ZendeskAdapter:
 
     def _last_json(self, what: str) -> dict[str, Any]:
         response = self._session.last_response
-        body = response.json() if response is not None else None
+        body = response_json(response) if response is not None else None
         if not isinstance(body, dict):
             raise FatalError(f"zendesk: {what}: the answer is not a JSON object")
         return body

@@ -52,3 +52,21 @@ def test_hubspot_instants_read_as_the_shared_reader_reads_them(value: Any, expec
 def test_a_role_reads_the_same_the_second_time(written: Any, role: str) -> None:
     assert canonical_role(written) == role
     assert canonical_role(written) == role  # now from what was remembered
+
+
+def test_an_account_with_its_owner_is_what_dataclasses_replace_makes() -> None:
+    import dataclasses
+
+    from integrations.base import AccountRecord, VendorUser
+
+    plain = AccountRecord("hubspot", "7", "Acme", dt.datetime(2026, 11, 20, tzinfo=U), domain="acme.io",
+                          cross_refs={"salesforce": "001"}, employees=40, owner_ref="u9", health={"score": 1})
+    for owner in (VendorUser("u9", "ana@acme.io", "Ana", True), VendorUser("u8"), VendorUser("u7", active=False)):
+        made = plain.with_owner(owner)
+        want = dataclasses.replace(plain, owner=owner.label, owner_ref=owner.external_id, owner_active=owner.active)
+        assert made == want and repr(made) == repr(want)
+        assert type(made) is AccountRecord and made is not plain and plain.owner is None  # the record left as it was
+        assert (made.owner, made.owner_ref, made.owner_active) == (owner.label, owner.external_id, owner.active)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            made.owner = "x"  # type: ignore[misc]
+    assert plain.with_owner(None) is plain
