@@ -102,21 +102,11 @@ def test_bodies_of_the_commonest_messages_take_their_own_decoder_and_give_what_t
     messages only) gives the columns the plain typed decoder's messages give, or, when a check fails, the same
     answers as decode and parse_batch."""
     from collector.messages import _decode_plain, _decode_tracks, _usual_columns
-    from tests.collector.test_collector_fast_path import _MISSING, _ODD
+    from tests.collector.test_collector_fast_path import seeded_bodies
 
     rng = random.Random(4242)
     tracks_usual = tracks_checked = plain = 0
-    for _ in range(600):
-        shape = rng.choice(_SHAPES)
-        raws = [_usual(rng, shape, i) for i in range(rng.randint(1, 12))]
-        if rng.random() < 0.5:
-            key, value = rng.choice(_ODD)
-            target = rng.choice(raws)
-            if value is _MISSING:
-                target.pop(key, None)
-            else:
-                target[key] = value
-        body = json.dumps({"batch": raws}).encode()
+    for body in seeded_bodies(rng, 600):
         try:
             _decode_tracks(body)
         except msgspec.DecodeError:
@@ -125,9 +115,9 @@ def test_bodies_of_the_commonest_messages_take_their_own_decoder_and_give_what_t
         read = read_body(body, WORLD_NOW)
         if type(read) is UsualColumns:
             tracks_usual += 1
-            assert read == _usual_columns(_decode_plain(body).batch, body, WORLD_NOW), raws
+            assert read == _usual_columns(_decode_plain(body).batch, body, WORLD_NOW), body
         else:
             tracks_checked += 1
-            assert _usual_columns(_decode_plain(body).batch, body, WORLD_NOW) is None, raws
-            assert read == parse_batch(decode(body), WORLD_NOW), raws
+            assert _usual_columns(_decode_plain(body).batch, body, WORLD_NOW) is None, body
+            assert read == parse_batch(decode(body), WORLD_NOW), body
     assert tracks_usual > 100 and tracks_checked > 20 and plain > 100, (tracks_usual, tracks_checked, plain)
