@@ -249,9 +249,9 @@ def build_payloads(session: Session, account_ids: Iterable[int], as_of: dt.date)
         keys = sorted({u[0] for users in engaged.values() for u in users})
         labels: dict[str, str | None] = {}
         for part in range(0, len(keys), CHUNK):
-            labels.update(session.execute(select(ProductUser.user_key,
-                                                 func.coalesce(ProductUser.name, ProductUser.email))
-                                          .where(ProductUser.user_key.in_(keys[part : part + CHUNK]))).tuples().all())
+            labels.update((key, label) for key, label in session.execute(
+                select(ProductUser.user_key, func.coalesce(ProductUser.name, ProductUser.email))
+                .where(ProductUser.user_key.in_(keys[part : part + CHUNK]))))
         for account in accounts:
             snap = latest.get(account.id)
             subs = subscriptions.get(account.id, [])
