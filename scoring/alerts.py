@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.batch import SignalTable
+from scoring.batch import BANDS, SignalTable
 from scoring.model import BAND_ORDER, AlertRule, HealthModel
 from scoring.reasons import TEMPLATES, plural
 from scoring.results import HealthScore
@@ -327,13 +327,11 @@ def _may_nps_detractor(rule: AlertRule, table: SignalTable, bands: Any, day: dt.
 
 def _may_renewal_risk(rule: AlertRule, table: SignalTable, bands: Any, day: dt.date) -> npt.NDArray[np.bool_]:
     days, given = _column(table, "days_to_renewal")
-    weak = np.isin(bands, [_BAND_CODE["average"], _BAND_CODE["poor"]])
+    weak = np.isin(bands, [BANDS.index("average"), BANDS.index("poor")])
     with np.errstate(invalid="ignore"):
         return given & (days >= 0) & (days <= rule["days"]) & weak
 
 
-_BAND_CODE = {"poor": 0, "average": 1, "good": 2}
-"""`scoring.batch.BANDS`' codes."""
 _MAY: dict[str, Callable[[AlertRule, SignalTable, Any, dt.date], npt.NDArray[np.bool_]]] = {
     "usage_drop": _may_usage_drop,
     "onboarding_overdue": _may_onboarding_overdue,
@@ -353,8 +351,8 @@ def history_may_raise(model: HealthModel, band: str | None, score: float | None,
     best band of its days in the band rule's look-back `best_band` and the highest score of its days in the drop
     rule's window `peak` (`history_windows`; None: no such day)."""
     rules = model.alerts
-    if rules["band_dropped"].enabled and band is not None and best_band in BAND_ORDER \
-            and BAND_ORDER[best_band or "poor"] > BAND_ORDER[band]:
+    if rules["band_dropped"].enabled and band is not None and best_band is not None \
+            and BAND_ORDER[best_band] > BAND_ORDER[band]:
         return True
     return bool(rules["score_drop"].enabled and score is not None and peak is not None
                 and not peak - score < rules["score_drop"]["points"])

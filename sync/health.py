@@ -1097,9 +1097,10 @@ class _LazyChunk:
         assert self.rows is not None and self.batch is not None
         reasons = [reasons_json(row.score.reasons) for row in self.rows]
         parts = self.batch.parts_json(reasons)
-        values = self.batch.measure_values(known.measures) if known is not None and parts is not None else None
-        if known is not None and values is not None:
-            known.add(*values)
+        if known is not None and parts is not None:
+            values = self.batch.measure_values(known.measures)
+            if values is not None:
+                known.add(*values)
         self.batch = None  # the arrays are no longer needed
         if parts is None:  # `light` built the scores whole: they encode themselves
             return self.rows
