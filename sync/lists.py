@@ -221,9 +221,11 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
 
 
 def load_fact_columns(session: Session, as_of: dt.date, measures: Iterable[str] = (),
-                      change_days: Iterable[int] = (), *, account_ids: Iterable[int] | None = None) -> FactColumns:
+                      change_days: Iterable[int] = (), *, account_ids: Iterable[int] | None = None,
+                      kept_facts: bool = True) -> FactColumns:
     """`load_facts` as columns (`worklists.FactColumns`): each table's rows read once and laid out a column per
-    field, no object made per account (`FactColumns.row` makes one when a list needs it)."""
+    field, no object made per account (`FactColumns.row` makes one when a list needs it). `kept_facts`: False reads
+    the latest day's measures from the snapshots even when the account facts hold them (the same values)."""
     wanted = sorted(set(account_ids)) if account_ids is not None else None
     only = wanted if wanted is not None and len(wanted) <= ONLY_LIMIT else None
     keep = set(wanted) if wanted is not None and only is None else None  # many: all read, then filtered
@@ -231,7 +233,7 @@ def load_fact_columns(session: Session, as_of: dt.date, measures: Iterable[str] 
     latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
     now_values: dict[int, tuple[Any, ...]] = {}
     if latest is not None and measures:
-        kept = _kept_measures(session, latest, measures) if only is None else None
+        kept = _kept_measures(session, latest, measures) if only is None and kept_facts else None
         now_values = kept if kept is not None else _health_on(session, latest, measures, only)
     earlier: dict[int, dict[int, tuple[Any, ...]]] = {}
     if latest is not None:
@@ -304,15 +306,16 @@ def _subscription_starts(session: Session, only: Sequence[int] | None = None) ->
 
 
 def evaluate_lists(store: Store, tenant_id: int, as_of: dt.date, *, list_ids: Iterable[int] | None = None,
-                   account_ids: Iterable[int] | None = None) -> ListsSummary:
+                   account_ids: Iterable[int] | None = None, kept_facts: bool = True) -> ListsSummary:
     """Evaluate the workspace's lists (or only `list_ids`) as of `as_of` and store what changed;
-    ``account_ids``: only those accounts' memberships (a real-time change of a few accounts)."""
+    ``account_ids``: only those accounts' memberships (a real-time change of a few accounts). `kept_facts`: see
+    `load_fact_columns` (False: while the base reports rebuild the account facts, `sync.lists_aside`)."""
     with store.session(tenant_id) as session:
-        return evaluate_in_session(session, as_of, list_ids=list_ids, account_ids=account_ids)
+        return evaluate_in_session(session, as_of, list_ids=list_ids, account_ids=account_ids, kept_facts=kept_facts)
 
 
 def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[int] | None = None,
-                        account_ids: Iterable[int] | None = None) -> ListsSummary:
+                        account_ids: Iterable[int] | None = None, kept_facts: bool = True) -> ListsSummary:
     tenant_id = current_tenant(session)
     if tenant_id is None:
         raise ValueError("lists are evaluated in a tenant's session")
@@ -339,7 +342,8 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
         return summary
     some = sorted(set(account_ids)) if account_ids is not None else None
     columns = load_fact_columns(session, as_of, {m for _, d in definitions for m in d.measures},
-                                {n for _, d in definitions for n in d.change_days}, account_ids=some)
+                                {n for _, d in definitions for n in d.change_days}, account_ids=some,
+                                kept_facts=kept_facts)
     made: dict[int, AccountFacts] = {}  # the rows' facts, made once for every list that may hold them
     for row, definition in definitions:
         members = {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)}
