@@ -345,8 +345,10 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
                                 {n for _, d in definitions for n in d.change_days}, account_ids=some,
                                 kept_facts=kept_facts)
     made: dict[int, AccountFacts] = {}  # the rows' facts, made once for every list that may hold them
-    for row, definition in definitions:
-        members = {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)}
+    # every list evaluated before any is written: the writes (on SQLite, the database's write lock) come together
+    evaluated = [(row, {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)})
+                 for row, definition in definitions]
+    for row, members in evaluated:
         entered, left = _store_members(session, tenant_id, row, members, as_of, some)
         if some is None:
             row.evaluated_on = as_of

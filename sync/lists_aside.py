@@ -47,13 +47,18 @@ def usable(store: Store) -> bool:
 
 def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float]:
     """In the child: the lists evaluated on a store of its own. Returns (the lists' summary, wall and CPU seconds)."""
-    from sync.lists import evaluate_lists
+    from sync.lists import evaluate_lists, install_defaults
 
     started, cpu = time.perf_counter(), time.process_time()
     sqlite = make_url(url).get_backend_name() == "sqlite"
     store = Store(url, connect_args={"timeout": WAIT}) if sqlite else Store(url)
     try:
+        # the shipped lists a workspace does not hold yet installed (committed) first: the evaluation's transaction
+        # then reads until every list is evaluated (and writes only then), the run's reports writing meanwhile
+        with store.session(tenant_id) as session:
+            installed = install_defaults(session)
         summary = evaluate_lists(store, tenant_id, day, kept_facts=False)
+        summary.installed += installed
     finally:
         store.engine.dispose()
     return summary, time.perf_counter() - started, time.process_time() - cpu
