@@ -16,12 +16,17 @@ An error in the child is raised by `result` (its exception, or a broken pool whe
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import multiprocessing
+import os
+import pickle
 import resource
+import subprocess
+import sys
+import tempfile
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from sqlalchemy.engine import make_url
 
@@ -31,6 +36,7 @@ ENABLED = True
 """False: the lists are evaluated after the reports, on the run's own thread, as before."""
 WAIT = 600
 """Seconds the child's SQLite connections wait for the run's write lock (a base reports' preparation)."""
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def usable(store: Store) -> bool:
@@ -66,41 +72,74 @@ def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float
 
 class ListsAside:
     """The lists of a whole workspace's run, evaluated in a second process (`start`, once the day is committed), their
-    summary taken by `result` (which evaluates them here when `start` was never called)."""
+    summary taken by `result` (which evaluates them here when `start` was never called).
+
+    The process is a fresh interpreter running this module (``python -m sync.lists_aside``: no main module of the
+    run's imported again, nothing inherited but the environment); the database's address and the day go to it on
+    its standard input (an address's password stays out of the process list), its summary comes back pickled on
+    its standard output, its errors on a file read when it fails."""
 
     def __init__(self, store: Store, tenant_id: int, day: dt.date) -> None:
         self.store, self.tenant_id, self.day = store, tenant_id, day
-        self.pool: ProcessPoolExecutor | None = None
-        self.future: Future[tuple[Any, float, float]] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.errors: IO[bytes] | None = None
         self.seconds = self.cpu = 0.0
         """The child's wall and CPU seconds (its own measure, start-up of the interpreter not counted)."""
 
     def start(self) -> None:
-        if self.future is not None:
+        if self.process is not None:
             return
-        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        self.future = self.pool.submit(_evaluate, self.store.url, self.tenant_id, self.day)
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 — closed by `close`
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        self.process = subprocess.Popen([sys.executable, "-m", "sync.lists_aside"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, stderr=self.errors, cwd=ROOT,
+                                        env={**os.environ, "PYTHONPATH": path})
+        stdin, self.process.stdin = self.process.stdin, None  # written and closed here, not by `communicate`
+        assert stdin is not None
+        with contextlib.suppress(BrokenPipeError):  # the child died at once: told by `result`
+            try:
+                stdin.write(pickle.dumps((self.store.url, self.tenant_id, self.day)))
+            finally:
+                stdin.close()
 
     def result(self) -> Any:
         """The lists' summary (`sync.lists.ListsSummary`); the child's error raised here."""
-        if self.future is None:
+        if self.process is None:
             from sync.lists import evaluate_lists
 
             return evaluate_lists(self.store, self.tenant_id, self.day)
         try:
-            summary, self.seconds, self.cpu = self.future.result()
+            out, _ = self.process.communicate()
+            if self.process.returncode != 0 or not out:
+                assert self.errors is not None
+                self.errors.seek(0)
+                told = self.errors.read().decode(errors="replace").strip().splitlines()
+                raise RuntimeError(f"the lists' evaluation failed (exit {self.process.returncode}): "
+                                   + "\n".join(told[-20:]))
+            summary, self.seconds, self.cpu = pickle.loads(out)  # noqa: S301 — our own child's output
         finally:
             self.close()
         return summary
 
     def close(self) -> None:
         """The child waited for (a run that failed before `result`: its lists finished or stopped)."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.wait()
+            if self.process.stdout is not None:
+                self.process.stdout.close()
+        if self.errors is not None:
+            self.errors.close()
+            self.errors = None
 
 
 def children_cpu() -> float:
     """CPU seconds of this process's finished children (the lists' process among them)."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+if __name__ == "__main__":
+    url, tenant_id, day = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 — from the run that started us
+    answer, sys.stdout = sys.stdout, sys.stderr  # whatever else is printed stays out of the answer
+    answer.buffer.write(pickle.dumps(_evaluate(url, tenant_id, day)))

@@ -87,9 +87,9 @@ def test_an_error_in_the_second_process_is_raised(tmp_path: Any) -> None:
     missing = Store(f"sqlite:///{tmp_path}/no/such/folder/canary.db")
     aside = lists_aside.ListsAside(missing, 1, TODAY)
     aside.start()
-    with pytest.raises(Exception, match="unable to open database file"):
+    with pytest.raises(RuntimeError, match="unable to open database file"):
         aside.result()
-    assert aside.pool is None  # the process waited for
+    assert aside.process is not None and aside.process.returncode not in (0, None)  # waited for, and failed
 
 
 def test_usable_where_a_second_process_can_open_the_database(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
