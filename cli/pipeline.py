@@ -121,7 +121,7 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
             click.echo(f"timing {name}: {seconds:.2f} s (CPU {summary.cpu_timings.get(name, 0.0):.2f} s)", err=True)
         if aside is not None and aside.seconds:
             click.echo(f"timing lists (in a second process, meanwhile): {aside.seconds:.2f} s "
-                       f"(CPU {aside.cpu:.2f} s)", err=True)
+                       f"(CPU {aside.cpu:.2f} s; its process's peak memory {aside.peak:,.0f} MiB)", err=True)
         click.echo(f"timing total (score and plays): {sum(summary.timings.values()):.2f} s, CPU "
                    f"{time.process_time():.2f} s in the process, {lists_aside.children_cpu():.2f} s in its children",
                    err=True)

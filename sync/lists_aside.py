@@ -51,8 +51,9 @@ def usable(store: Store) -> bool:
         and "mode=memory" not in database
 
 
-def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float]:
-    """In the child: the lists evaluated on a store of its own. Returns (the lists' summary, wall and CPU seconds)."""
+def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float, float]:
+    """In the child: the lists evaluated on a store of its own. Returns (the lists' summary, wall and CPU seconds,
+    the process's peak memory in MiB)."""
     from sync.lists import evaluate_lists, install_defaults
 
     started, cpu = time.perf_counter(), time.process_time()
@@ -67,7 +68,8 @@ def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float
         summary.installed += installed
     finally:
         store.engine.dispose()
-    return summary, time.perf_counter() - started, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return summary, time.perf_counter() - started, time.process_time() - cpu, peak
 
 
 class ListsAside:
@@ -83,8 +85,9 @@ class ListsAside:
         self.store, self.tenant_id, self.day = store, tenant_id, day
         self.process: subprocess.Popen[bytes] | None = None
         self.errors: IO[bytes] | None = None
-        self.seconds = self.cpu = 0.0
-        """The child's wall and CPU seconds (its own measure, start-up of the interpreter not counted)."""
+        self.seconds = self.cpu = self.peak = 0.0
+        """The child's wall and CPU seconds (its own measure, start-up of the interpreter not counted) and its peak
+        memory (MiB)."""
 
     def start(self) -> None:
         if self.process is not None:
@@ -116,7 +119,7 @@ class ListsAside:
                 told = self.errors.read().decode(errors="replace").strip().splitlines()
                 raise RuntimeError(f"the lists' evaluation failed (exit {self.process.returncode}): "
                                    + "\n".join(told[-20:]))
-            summary, self.seconds, self.cpu = pickle.loads(out)  # noqa: S301 — our own child's output
+            summary, self.seconds, self.cpu, self.peak = pickle.loads(out)  # noqa: S301 — our own child's output
         finally:
             self.close()
         return summary
