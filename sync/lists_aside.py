@@ -32,8 +32,8 @@ from sqlalchemy.engine import make_url
 
 from store.db import Store
 
-ENABLED = True
-"""False: the lists are evaluated after the reports, on the run's own thread, as before."""
+ENABLED = os.environ.get("CANARY_LISTS_ASIDE", "1") != "0"
+"""False (``CANARY_LISTS_ASIDE=0``): the lists are evaluated after the reports, on the run's own thread, as before."""
 WAIT = 600
 """Seconds the child's SQLite connections wait for the run's write lock (a base reports' preparation)."""
 ROOT = Path(__file__).resolve().parents[1]
