@@ -655,7 +655,8 @@ def _snapshot_history(session: Session, account_ids: list[int], start: dt.date, 
 
 def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
                  since: dt.date | None = None, progress: ProgressCallback | None = None,
-                 only: Iterable[int] | None = None, written: Callable[[KnownMeasures | None], Any] | None = None) -> ScoreSummary:
+                 only: Iterable[int] | None = None, written: Callable[[KnownMeasures | None], Any] | None = None
+                 ) -> ScoreSummary:
     """Score the workspace's live accounts from `since` to `as_of`, then roll up parents, compute the
     day's benchmarks, raise and resolve alerts and refresh the portfolio keys.
 

@@ -7,8 +7,10 @@ read none of what those preparations write (nor do the preparations read the lis
 them in a second process (a fresh interpreter: no GIL shared, no connection or lock inherited) right after the day is
 committed; the run collects their summary (`result`) before the plays, which still come after the reports.
 
-What the lists store is the same: they read the committed day either way. They read the latest day's measures from
-the snapshots (`kept_facts=False`), not from the account facts the base reports are rebuilding meanwhile. On SQLite
+What the lists store is the same: they read the committed day either way. The latest day's measures are not read from
+the account facts the base reports are rebuilding meanwhile (`kept_facts=False`): the run hands the child the values it
+kept of the snapshots it inserted (`sync.base_reports.KnownMeasures`, pickled with the day: what the account facts
+will hold for them), and only the day's other snapshots are read from their JSON. On SQLite
 both processes write: one waits for the other's transaction (the child waits up to `WAIT` seconds, longer than a base
 reports' preparation takes; the run's own connections wait their usual 30 s, longer than the lists' writes take).
 An error in the child is raised by `result` (its exception, or a broken pool when the process died).
@@ -26,11 +28,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from sqlalchemy.engine import make_url
 
 from store.db import Store
+
+if TYPE_CHECKING:
+    from sync.base_reports import KnownMeasures
 
 ENABLED = os.environ.get("CANARY_LISTS_ASIDE", "1") != "0"
 """False (``CANARY_LISTS_ASIDE=0``): the lists are evaluated after the reports, on the run's own thread, as before."""
@@ -51,7 +56,8 @@ def usable(store: Store) -> bool:
         and "mode=memory" not in database
 
 
-def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float, float]:
+def _evaluate(url: str, tenant_id: int, day: dt.date, known: KnownMeasures | None = None
+              ) -> tuple[Any, float, float, float]:
     """In the child: the lists evaluated on a store of its own. Returns (the lists' summary, wall and CPU seconds,
     the process's peak memory in MiB)."""
     from sync.lists import evaluate_lists, install_defaults
@@ -64,7 +70,7 @@ def _evaluate(url: str, tenant_id: int, day: dt.date) -> tuple[Any, float, float
         # then reads until every list is evaluated (and writes only then), the run's reports writing meanwhile
         with store.session(tenant_id) as session:
             installed = install_defaults(session)
-        summary = evaluate_lists(store, tenant_id, day, kept_facts=False)
+        summary = evaluate_lists(store, tenant_id, day, kept_facts=False, known=known)
         summary.installed += installed
     finally:
         store.engine.dispose()
@@ -89,7 +95,8 @@ class ListsAside:
         """The child's wall and CPU seconds (its own measure, start-up of the interpreter not counted) and its peak
         memory (MiB)."""
 
-    def start(self) -> None:
+    def start(self, known: KnownMeasures | None = None) -> None:
+        """The child started (once), given `known`: the measure values the run kept of its day's snapshots."""
         if self.process is not None:
             return
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 — closed by `close`
@@ -101,7 +108,7 @@ class ListsAside:
         assert stdin is not None
         with contextlib.suppress(BrokenPipeError):  # the child died at once: told by `result`
             try:
-                stdin.write(pickle.dumps((self.store.url, self.tenant_id, self.day)))
+                stdin.write(pickle.dumps((self.store.url, self.tenant_id, self.day, known)))
             finally:
                 stdin.close()
 
@@ -143,6 +150,6 @@ def children_cpu() -> float:
 
 
 if __name__ == "__main__":
-    url, tenant_id, day = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 — from the run that started us
+    url, tenant_id, day, known = pickle.loads(sys.stdin.buffer.read())  # noqa: S301 — from the run that started us
     answer, sys.stdout = sys.stdout, sys.stderr  # whatever else is printed stays out of the answer
-    answer.buffer.write(pickle.dumps(_evaluate(url, tenant_id, day)))
+    answer.buffer.write(pickle.dumps(_evaluate(url, tenant_id, day, known)))

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select
@@ -17,6 +18,8 @@ from scoring import default_model
 from store.db import Store
 from store.models import PortfolioList, PortfolioListEvent, PortfolioListMember, PortfolioListVersion
 from sync import lists_aside
+from sync.base_reports import KnownMeasures
+from sync.health import score_tenant
 from sync.lists import evaluate_lists, load_fact_columns
 from tests.sync.test_health_run import TODAY, _world, tenant  # noqa: F401 — the fixture is used by name
 
@@ -98,3 +101,26 @@ def test_usable_where_a_second_process_can_open_the_database(tmp_path: Any, monk
     assert not lists_aside.usable(Store("sqlite:///:memory:"))
     monkeypatch.setattr(lists_aside, "ENABLED", False)
     assert not lists_aside.usable(Store(f"sqlite:///{tmp_path}/canary.db"))
+
+
+def test_the_measures_a_run_hands_over_are_those_the_account_facts_hold(store: Store, tenant: int) -> None:  # noqa: F811
+    """What the child reads the latest day's measures from (`known`: the values the run kept of the snapshots it
+    inserted, the day's other snapshots read from their JSON) equals the account facts' — whole, and with half of the
+    accounts left for the JSON read."""
+    _world(store, tenant)
+    handed: list[Any] = []
+    score_tenant(store, tenant, default_model(), TODAY, written=handed.append)
+    assert len(handed) == 1 and handed[0] is not None
+    known = handed[0]
+    position, rows = known.rows()
+    ids = sorted(position)
+    half = KnownMeasures(known.day, known.measures)
+    half.add(ids[::2], rows[[position[a] for a in ids[::2]]], np.ones(len(ids[::2]), dtype=bool))
+    measures = sorted(default_model().measures)
+    with store.session(tenant) as s:
+        facts = load_fact_columns(s, TODAY, measures)
+        whole = load_fact_columns(s, TODAY, measures, kept_facts=False, known=known)
+        halved = load_fact_columns(s, TODAY, measures, kept_facts=False, known=half)
+    assert len(ids) > 2 and sum(v is not None for v in facts.measures) == len(ids)
+    assert whole.measures == facts.measures and halved.measures == facts.measures
+    assert any(x is not None for v in facts.measures if v is not None for x in v)
