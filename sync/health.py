@@ -831,19 +831,13 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                     assert deferred is not None
                     with phase("snapshots"):
                         summary.band_changes += _defer_chunk(deferred, scored, inputs, history, priors, first, last)
-                        # While the next chunk's usage is still being read: build the scores deferred so far, then
-                        # make their snapshots' texts (else made at the insert, see `_deferred_batches`).
-                        lazy_chunks = [item for item in deferred if isinstance(item, _LazyChunk)]
-                        waiting = chain((item for item in lazy_chunks if item.rows is None),
-                                        (item for item in lazy_chunks if item.batch is not None))
+                        # While the next chunk's usage is still being read: build the scores deferred so far.
+                        waiting = (item for item in deferred if isinstance(item, _LazyChunk) and item.rows is None)
                         while ahead is not None and not ahead.ready(k + 1):
                             item = next(waiting, None)
                             if item is None:
                                 break
-                            if item.rows is None:
-                                item.build(final_scores, final_signals, candidates)
-                            else:
-                                item.texts(known)
+                            item.build(final_scores, final_signals, candidates)
                 else:
                     snapshots_started = _clocks()
                     writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
@@ -1107,11 +1101,8 @@ class _LazyChunk:
 
     def texts(self, known: KnownMeasures | None = None) -> list[_Deferred]:
         """The built rows (`build` first) with their parts and reasons texts (`ScoreBatch.parts_json`), their measure
-        values added to `known`; the arrays are then let go. Made once: the rows with their texts are kept (a run
-        makes them while it waits for a chunk's usage, else at the insert)."""
-        assert self.rows is not None
-        if self.batch is None:  # made already
-            return self.rows
+        values added to `known`; the arrays are then let go."""
+        assert self.rows is not None and self.batch is not None
         reasons = [reasons_json(row.score.reasons) for row in self.rows]
         parts = self.batch.parts_json(reasons)
         if known is not None and parts is not None:
@@ -1119,10 +1110,10 @@ class _LazyChunk:
             if values is not None:
                 known.add(*values)
         self.batch = None  # the arrays are no longer needed
-        if parts is not None:  # else `light` built the scores whole: they encode themselves
-            self.rows = [row._replace(parts=text, reasons=reason)
-                         for row, text, reason in zip(self.rows, parts, reasons, strict=True)]
-        return self.rows
+        if parts is None:  # `light` built the scores whole: they encode themselves
+            return self.rows
+        return [row._replace(parts=text, reasons=reason) for row, text, reason in zip(self.rows, parts, reasons,
+                                                                                       strict=True)]
 
 
 @dataclass
@@ -1159,9 +1150,9 @@ def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inp
 def _deferred_batches(deferred: list[_Deferred | _LazyChunk], final_scores: dict[int, HealthScore],
                       final_signals: dict[int, Signals], known: KnownMeasures | None = None,
                       candidates: _Candidates | None = None) -> Iterator[list[_Deferred]]:
-    """The deferred snapshots in order, in batches of at most `INSERT_BATCH`; a `_LazyChunk`'s scores built and its
-    texts made here (while the batch before is written) unless the run made them while it waited for a chunk's
-    usage, its scores and signals added to `final_scores` and `final_signals`, its measure values to `known`."""
+    """The deferred snapshots in order, in batches of at most `INSERT_BATCH`; a `_LazyChunk`'s scores built here
+    (while the batch before is written) and added to `final_scores` and `final_signals`, its measure values to
+    `known`."""
     rows: list[_Deferred] = []
     for item in deferred:
         if isinstance(item, _Deferred):

@@ -165,16 +165,13 @@ def test_one_pass_day_with_chunks_built_now_and_at_the_insert_keeps_the_accounts
     assert (one_pass.band_changes, one_pass.bands) == (chunked.band_changes, chunked.bands)
 
 
-@pytest.mark.parametrize(("one_chunk_kept", "reads_slow"), [(False, False), (True, False), (False, True)])
+@pytest.mark.parametrize("one_chunk_kept", [False, True])
 def test_account_facts_take_the_runs_measure_values_the_same_as_read_from_the_snapshots(
-        store: Store, monkeypatch: pytest.MonkeyPatch, one_chunk_kept: bool, reads_slow: bool) -> None:
+        store: Store, monkeypatch: pytest.MonkeyPatch, one_chunk_kept: bool) -> None:
     """The account facts the run's base reports build take the measure values of the snapshots it inserted from
     its arrays (`KnownMeasures`), not from the snapshots' JSON: the same rows as facts built from the snapshots
     alone. `one_chunk_kept`: a chunk whose account kept its snapshot of the day is scored as before (not known):
-    its accounts' values are read from their JSON. `reads_slow` (SQLite: the next chunk's usage never read yet
-    when asked): the chunks' texts, and their known values, made while the loop waits."""
-    if reads_slow:
-        monkeypatch.setattr(sync.health._SeriesAhead, "ready", lambda self, k: False)
+    its accounts' values are read from their JSON."""
     monkeypatch.setattr(sync.health, "_chunks", lambda ids, size=2: [ids[k:k + 2] for k in range(0, len(ids), 2)])
     tenant_id, ids = _world(store)
     model = default_model()
