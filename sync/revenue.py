@@ -117,13 +117,32 @@ def _fraction(name: str, value: Any) -> float:
 def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> list[Any]:
     """The `analytics.timeline.SubscriptionTerm` of every subscription of `account_ids` (None: all), read as
     plain rows (no ORM objects: a report builds the whole workspace's timeline from them)."""
+    return _load_terms(session, account_ids)[0]
+
+
+WHOLE_READ_SHARE = 4
+"""`_load_terms` reads every subscription once, and keeps those of the accounts asked for, when the accounts
+are at least a 1/this share of the workspace's subscriptions (a first or full pull's refresh names nearly every
+account: 20 chunked reads of 500 accounts' subscriptions, and as many of their stored term ends, became one of
+each)."""
+
+
+def _load_terms(session: Session, account_ids: Iterable[int] | None = None
+                ) -> tuple[list[Any], list[tuple[int, int, dt.date | None]]]:
+    """`load_terms`, and each term's (subscription id, account, stored ``term_end``), read by the same rows."""
     from analytics.timeline import SubscriptionTerm
 
     ids = None if account_ids is None else sorted(set(account_ids))
+    keep: set[int] | None = None
+    if ids is not None and len(ids) > CHUNK and len(ids) * WHOLE_READ_SHARE >= (session.scalar(
+            select(func.count()).select_from(Subscription).where(Subscription.account_id.is_not(None))) or 0):
+        keep = set(ids)  # most of the workspace: one read of all, those asked for kept
+        ids = None
     chunks = [None] if ids is None else [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
     columns = (Subscription.id, Subscription.account_id, Subscription.system, Subscription.arr,
-               Subscription.start_date, Subscription.renewal_date, Subscription.status)
+               Subscription.start_date, Subscription.renewal_date, Subscription.status, Subscription.term_end)
     terms: list[Any] = []
+    stored: list[tuple[int, int, dt.date | None]] = []
     for chunk in chunks:
         where = [Subscription.account_id.is_not(None)]
         if chunk is not None:
@@ -138,13 +157,16 @@ def load_terms(session: Session, account_ids: Iterable[int] | None = None) -> li
                 Subscription.account_id.in_(chunk))
         for v in session.execute(edited):
             versions[v.subscription_id].append(v)
-        for sub_id, account_id, system, arr, start, renewal, status in rows:
+        for sub_id, account_id, system, arr, start, renewal, status, term_end in rows:
             assert account_id is not None  # the query leaves those out
+            if keep is not None and account_id not in keep:
+                continue
             terms.append(SubscriptionTerm(
                 key=str(sub_id), account=account_id, system=system, arr=arr or Decimal(0), start=start,
                 renewal=renewal, status=status,
                 versions=_arr_versions(start, arr, versions[sub_id]) if sub_id in versions else ()))
-    return terms
+            stored.append((sub_id, account_id, term_end))
+    return terms, stored
 
 
 def load_columns(session: Session) -> Any:
@@ -206,21 +228,17 @@ def refresh(session: Session, account_ids: Iterable[int]) -> int:
     tenant_id = current_tenant(session)
     if tenant_id is None:
         raise ValueError("subscriptions' movements are refreshed in a tenant's session")
-    terms = load_terms(session, ids)
+    terms, stored = _load_terms(session, ids)  # with each subscription's stored term end, by the same rows
     timeline = build_timeline(terms)
     ends = timeline.ends
     # Plain statements, no ORM rows: the sync writer calls this for every page of deals.
     ended: list[dict[str, Any]] = []
     touched: set[int] = set()
-    for i in range(0, len(ids), CHUNK):
-        for sub_id, account_id, term_end in session.execute(select(
-                Subscription.id, Subscription.account_id, Subscription.term_end).where(
-                    Subscription.account_id.in_(ids[i : i + CHUNK]))):
-            end = ends.get(str(sub_id))
-            if term_end != end:
-                ended.append({"b_id": sub_id, "b_end": end})
-                if account_id is not None:
-                    touched.add(account_id)
+    for sub_id, account_id, term_end in stored:
+        end = ends.get(str(sub_id))
+        if term_end != end:
+            ended.append({"b_id": sub_id, "b_end": end})
+            touched.add(account_id)
     subscriptions: Any = Subscription.__table__
     if ended:
         session.execute(update(subscriptions).where(subscriptions.c.id == bindparam("b_id"),

@@ -147,3 +147,30 @@ def test_deals_of_two_crms_are_refreshed_once_after_both_pulls(store: Store, ten
         refresh_derived(s, set(placed.values()))  # every account again, as a refresh per system would have
     assert _derived(store, tenant) == (ends, moves, arr, marks)
     assert marks == []
+
+
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_refresh_of_most_accounts_reads_every_subscription_once_and_keeps_only_theirs(
+        store: Store, tenant: int, whole: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`sync.revenue._load_terms`: with more accounts than a chunk and most of the workspace, one read of every
+    subscription (with their stored term ends) and those of other accounts left alone; else chunk by chunk. The
+    same rows either way."""
+    import sync.revenue as revenue
+
+    sync(store, tenant, {"salesforce": MemoryAdapter("salesforce", {"accounts": ACCOUNTS, "deals": _deals()})})
+    asked = _accounts_of(store, tenant, ("0010", "0011"))
+    other = _accounts_of(store, tenant, ("0012",))
+    with store.session(tenant) as s:  # undo what the pull derived, then refresh two of the three accounts
+        s.execute(Subscription.__table__.update().values(term_end=None))
+        s.execute(SubscriptionMovement.__table__.delete())
+    monkeypatch.setattr(revenue, "CHUNK", 1)
+    monkeypatch.setattr(revenue, "WHOLE_READ_SHARE", 4 if whole else 0)
+    with statements(store) as seen, store.session(tenant) as s:
+        refresh_derived(s, asked)
+    reads = [q for q in seen if q.startswith("SELECT SUBSCRIPTIONS.ID") and "SUBSCRIPTIONS.TERM_END" in q]
+    assert len(reads) == (1 if whole else 2)
+    ends, moves, _arr, _marks = _derived(store, tenant)
+    assert ends == {ref: end if not ref.startswith("0062") else None for ref, end in _expected_ends().items()}
+    assert {a for a, *_ in moves} == asked and not other & {a for a, *_ in moves}
+    assert [(day, kind) for _a, day, kind, _arr in moves] == [
+        (D(2025, 1, 1), "new"), (D(2026, 1, 1), "expansion"), (D(2026, 1, 1), "renewal")] * 2
