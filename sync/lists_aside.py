@@ -66,8 +66,9 @@ def _evaluate(url: str, tenant_id: int, day: dt.date, known: KnownMeasures | Non
     sqlite = make_url(url).get_backend_name() == "sqlite"
     store = Store(url, connect_args={"timeout": WAIT}) if sqlite else Store(url)
     try:
-        # the shipped lists a workspace does not hold yet installed (committed) first: the evaluation's transaction
-        # then reads until every list is evaluated (and writes only then), the run's reports writing meanwhile
+        # the shipped lists a workspace does not hold yet: installed by the run before it started this process
+        # (`ListsAside.start`), so none is left here unless one was deleted since; the evaluation's transaction then
+        # reads until every list is evaluated (and writes only then), the run's reports writing meanwhile
         with store.session(tenant_id) as session:
             installed = install_defaults(session)
         summary = evaluate_lists(store, tenant_id, day, kept_facts=False, known=known)
@@ -103,11 +104,19 @@ class ListsAside:
         self.seconds = self.cpu = self.peak = 0.0
         """The child's wall and CPU seconds (its own measure, start-up of the interpreter not counted) and its peak
         memory (MiB)."""
+        self.installed = 0
+        """The shipped lists `start` installed."""
 
     def start(self, known: KnownMeasures | None = None) -> None:
         """The child started (once), given `known`: the measure values the run kept of its day's snapshots."""
         if self.process is not None:
             return
+        from sync.lists import install_defaults
+
+        # The shipped lists a workspace lacks installed here, committed before the child starts: installing them
+        # there would wait for the write lock the run's reports hold on SQLite (seconds), before any list is read.
+        with self.store.session(self.tenant_id) as session:
+            self.installed = install_defaults(session)
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 — closed by `close`
         path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen([sys.executable, "-m", "sync.lists_aside"], stdin=subprocess.PIPE,
@@ -136,6 +145,7 @@ class ListsAside:
                 raise RuntimeError(f"the lists' evaluation failed (exit {self.process.returncode}): "
                                    + "\n".join(told[-20:]))
             summary, self.seconds, self.cpu, self.peak = pickle.loads(out)  # noqa: S301 — our own child's output
+            summary.installed += self.installed
         finally:
             self.close()
         return summary

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import delete, select
+from sqlalchemy.exc import OperationalError
 
 from app import cli
 from scoring import default_model
@@ -86,13 +87,19 @@ def test_the_run_on_one_thread_when_the_lists_are_not_evaluated_aside(
     assert summary["lists"]["members"] == len(_lists(store, tenant)[1]) > 0
 
 
-def test_an_error_in_the_second_process_is_raised(tmp_path: Any) -> None:
-    missing = Store(f"sqlite:///{tmp_path}/no/such/folder/canary.db")
-    aside = lists_aside.ListsAside(missing, 1, TODAY)
+def test_an_error_in_the_second_process_is_raised(tmp_path: Any, store: Store, tenant: int) -> None:  # noqa: F811
+    # no day to evaluate the lists of: the child fails, after the run installed the shipped lists
+    aside = lists_aside.ListsAside(store, tenant, None)  # type: ignore[arg-type]
     aside.start()
-    with pytest.raises(RuntimeError, match="unable to open database file"):
+    with pytest.raises(RuntimeError, match=r"the lists' evaluation failed \(exit 1\)(.|\n)*TypeError"):
         aside.result()
     assert aside.process is not None and aside.process.returncode not in (0, None)  # waited for, and failed
+    assert aside.installed > 0
+    # a database the run cannot open: the error is the run's own, before any process starts
+    missing = lists_aside.ListsAside(Store(f"sqlite:///{tmp_path}/no/such/folder/canary.db"), 1, TODAY)
+    with pytest.raises(OperationalError, match="unable to open database file"):
+        missing.start()
+    assert missing.process is None
 
 
 def test_usable_where_a_second_process_can_open_the_database(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
