@@ -154,10 +154,8 @@ def main() -> None:
         took = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-        print(f"  canary score (end to end, the command's whole wall time): {took:.1f} s = {ACCOUNTS / took:,.0f} "
-              "accounts/s; "
-              f"CPU {cpu:.1f} s (its lists' process's too); peak memory {after.ru_maxrss / 1024:,.0f} MiB (ru_maxrss: "
-              "the largest of its processes, the lists' own printed below); "
+        print(f"  canary score (end to end, one process): {took:.1f} s = {ACCOUNTS / took:,.0f} accounts/s; "
+              f"CPU {cpu:.1f} s; peak memory {after.ru_maxrss / 1024:,.0f} MiB (ru_maxrss of the child); "
               f"load before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after "
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         print(f"  machine pace (a fixed piece of Python and SQLite work, same process as this bench): "

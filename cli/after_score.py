@@ -4,22 +4,17 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import Any
 
 import click
 from flask import current_app
 
 
-def run_plays(store: object, tenant_id: int, day: dt.date, lists_of: Callable[[], Any] | None = None
-              ) -> dict[str, object]:
-    """Evaluate the lists then the plays of a workspace as of `day` (what follows every score run); `lists_of`: the
-    lists' summary when evaluated elsewhere (`sync.lists_aside`)."""
+def run_plays(store: object, tenant_id: int, day: dt.date) -> dict[str, object]:
+    """Evaluate the lists then the plays of a workspace as of `day` (what follows every score run)."""
     from console.mail import play_effects
     from sync.plays import after_scoring
 
-    lists, plays = after_scoring(store, tenant_id, day, effects=play_effects(current_app.config),
-                                 lists_of=lists_of)
+    lists, plays = after_scoring(store, tenant_id, day, effects=play_effects(current_app.config))
     return {"lists": {k: v for k, v in lists.as_dict().items() if k != "skipped"}, "plays": plays.as_dict(),
             "list_problems": lists.skipped}
 

@@ -89,7 +89,6 @@ def note_model(store: Store, tenant_id: int, model: HealthModel, source: str | N
 def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_path: str | None,
           history_days: int | None, as_json: bool, timings: bool) -> None:
     from cli.after_score import echo_plays, run_plays
-    from sync import lists_aside
     from sync.health import HISTORY_DAYS, has_history, score_tenant
 
     store = app_store()
@@ -104,27 +103,15 @@ def score(tenant_slug: str | None, since: str | None, as_of: str | None, model_p
     if first is None and not has_history(store, tenant.id):
         first = day - dt.timedelta(days=(history_days or HISTORY_DAYS) - 1)  # a first score backfills history
     note_model(store, tenant.id, model, model_path or current_app.config.get("HEALTH_MODEL"))
-    # portfolio lists, then plays, follow every score run: the lists in a second process once the day is committed,
-    # while the run prepares its reports (`sync.lists_aside`); the plays after both
-    aside = lists_aside.ListsAside(store, tenant.id, day) if lists_aside.usable(store) else None
-    try:
-        with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
-            summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance,
-                                   written=aside.start if aside is not None else None)
-        with summary.phase("lists_and_plays"):
-            after = run_plays(store, tenant.id, day, lists_of=aside.result if aside is not None else None)
-    finally:
-        if aside is not None:
-            aside.close()
+    with progress(f"Scoring {accounts} accounts", total=accounts) as bar:
+        summary = score_tenant(store, tenant.id, model, day, since=first, progress=bar.advance)
+    with summary.phase("lists_and_plays"):
+        after = run_plays(store, tenant.id, day)  # portfolio lists, then plays, follow every score run
     if timings:
         for name, seconds in summary.timings.items():
             click.echo(f"timing {name}: {seconds:.2f} s (CPU {summary.cpu_timings.get(name, 0.0):.2f} s)", err=True)
-        if aside is not None and aside.seconds:
-            click.echo(f"timing lists (in a second process, meanwhile): {aside.seconds:.2f} s "
-                       f"(CPU {aside.cpu:.2f} s; its process's peak memory {aside.peak:,.0f} MiB)", err=True)
         click.echo(f"timing total (score and plays): {sum(summary.timings.values()):.2f} s, CPU "
-                   f"{time.process_time():.2f} s in the process, {lists_aside.children_cpu():.2f} s in its children",
-                   err=True)
+                   f"{time.process_time():.2f} s in the process", err=True)
     result = summary.as_dict()
     result["lists"], result["plays"] = after["lists"], after["plays"]
     if as_json:

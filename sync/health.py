@@ -655,8 +655,7 @@ def _snapshot_history(session: Session, account_ids: list[int], start: dt.date, 
 
 def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
                  since: dt.date | None = None, progress: ProgressCallback | None = None,
-                 only: Iterable[int] | None = None, written: Callable[[KnownMeasures | None], Any] | None = None
-                 ) -> ScoreSummary:
+                 only: Iterable[int] | None = None) -> ScoreSummary:
     """Score the workspace's live accounts from `since` to `as_of`, then roll up parents, compute the
     day's benchmarks, raise and resolve alerts and refresh the portfolio keys.
 
@@ -666,15 +665,10 @@ def score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.dat
     keys are evaluated for them alone — the same functions as the whole run, on fewer rows.
 
     The cyclic collector runs rarely meanwhile (`sync.collection.fewer_collections`); a whole workspace's run on a
-    SQLite file leaves the WAL's checkpoints to a helper thread (`_checkpoints_aside`).
-
-    ``written``: called once the day's snapshots, alerts and portfolio keys are committed, before the panels' views
-    and reports are prepared, with the measure values the run kept of the snapshots it inserted (`KnownMeasures`,
-    None when it kept none): `canary score` starts the lists' evaluation aside then (`sync.lists_aside`)."""
+    SQLite file leaves the WAL's checkpoints to a helper thread (`_checkpoints_aside`)."""
     fold_pending(store, tenant_id)  # every batch the collector accepted counts in the run (`collector.inbox`)
     with fewer_collections(), (_checkpoints_aside(store) if only is None else nullcontext()):
-        return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only,
-                             written=written)
+        return _score_tenant(store, tenant_id, model, as_of, since=since, progress=progress, only=only)
 
 
 CHECKPOINT_ASIDE = True
@@ -745,8 +739,8 @@ def _checkpoints_aside(store: Store) -> Iterator[None]:
 
 
 def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, *,
-                  since: dt.date | None, progress: ProgressCallback | None, only: Iterable[int] | None,
-                  written: Callable[[KnownMeasures | None], Any] | None = None) -> ScoreSummary:
+                  since: dt.date | None, progress: ProgressCallback | None, only: Iterable[int] | None
+                  ) -> ScoreSummary:
     since = since or as_of
     if since > as_of:
         raise ValueError(f"--since {since} is after the scoring day {as_of}")
@@ -883,8 +877,6 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
     try:
         touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
                              final_scores, final_signals, known, candidates)
-        if written is not None:
-            written(known)
         if facts_ahead is not None:
             facts_ahead.scored()
         _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead, known)

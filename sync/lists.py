@@ -21,7 +21,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Table, and_, bindparam, case, delete, func, select, update
@@ -58,9 +58,6 @@ from worklists import (
     evaluate_columns,
 )
 from worklists import load_definition as _load_definition
-
-if TYPE_CHECKING:
-    from sync.base_reports import KnownMeasures
 
 log = logging.getLogger(__name__)
 SHIPPED_AUTHOR = "Canary"
@@ -215,26 +212,6 @@ def _kept_measures(session: Session, day: dt.date, measures: Sequence[str]) -> d
     return {r[0]: (None, *v) for r, v in zip(rows, values.tolist(), strict=True)}
 
 
-def _known_measures(session: Session, day: dt.date, measures: Sequence[str], known: KnownMeasures
-                    ) -> dict[int, tuple[Any, ...]] | None:
-    """`_kept_measures` of the whole workspace from the values a score run kept of the snapshots of `day` it
-    inserted (`KnownMeasures`: what `refresh_account_facts` stores for them, there taken instead of read), the day's
-    other snapshots' read from their JSON (`_health_on`); None when `known` is of another day or lacks a measure."""
-    if known.day != day or any(m not in known.measures for m in measures):
-        return None
-    position, rows = known.rows()
-    picked = rows[:, [known.measures.index(m) for m in measures]]
-    values = picked.astype(object)
-    values[np.isnan(picked)] = None  # NaN: none
-    listed = values.tolist()
-    found: dict[int, tuple[Any, ...]] = {a: (None, *listed[i]) for a, i in position.items()}
-    others = [a for a in session.scalars(select(HealthSnapshot.account_id).where(HealthSnapshot.day == day))
-              if a not in found]
-    for start in range(0, len(others), ONLY_LIMIT):
-        found.update(_health_on(session, day, measures, others[start:start + ONLY_LIMIT]))
-    return found
-
-
 def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), change_days: Iterable[int] = (),
                *, account_ids: Iterable[int] | None = None) -> list[AccountFacts]:
     """Every live account's facts for list evaluation, in a handful of bulk queries (see the module);
@@ -244,13 +221,9 @@ def load_facts(session: Session, as_of: dt.date, measures: Iterable[str] = (), c
 
 
 def load_fact_columns(session: Session, as_of: dt.date, measures: Iterable[str] = (),
-                      change_days: Iterable[int] = (), *, account_ids: Iterable[int] | None = None,
-                      kept_facts: bool = True, known: KnownMeasures | None = None) -> FactColumns:
+                      change_days: Iterable[int] = (), *, account_ids: Iterable[int] | None = None) -> FactColumns:
     """`load_facts` as columns (`worklists.FactColumns`): each table's rows read once and laid out a column per
-    field, no object made per account (`FactColumns.row` makes one when a list needs it). `kept_facts`: False reads
-    the latest day's measures from the snapshots even when the account facts hold them (the same values). `known`:
-    the measure values a score run kept of the snapshots it has just inserted (`sync.base_reports.KnownMeasures`),
-    taken for the latest day instead of read (`_known_measures`)."""
+    field, no object made per account (`FactColumns.row` makes one when a list needs it)."""
     wanted = sorted(set(account_ids)) if account_ids is not None else None
     only = wanted if wanted is not None and len(wanted) <= ONLY_LIMIT else None
     keep = set(wanted) if wanted is not None and only is None else None  # many: all read, then filtered
@@ -258,9 +231,7 @@ def load_fact_columns(session: Session, as_of: dt.date, measures: Iterable[str] 
     latest: dt.date | None = session.scalar(select(func.max(HealthSnapshot.day)))
     now_values: dict[int, tuple[Any, ...]] = {}
     if latest is not None and measures:
-        kept = _known_measures(session, latest, measures, known) if only is None and known is not None else None
-        if kept is None and only is None and kept_facts:
-            kept = _kept_measures(session, latest, measures)
+        kept = _kept_measures(session, latest, measures) if only is None else None
         now_values = kept if kept is not None else _health_on(session, latest, measures, only)
     earlier: dict[int, dict[int, tuple[Any, ...]]] = {}
     if latest is not None:
@@ -333,20 +304,15 @@ def _subscription_starts(session: Session, only: Sequence[int] | None = None) ->
 
 
 def evaluate_lists(store: Store, tenant_id: int, as_of: dt.date, *, list_ids: Iterable[int] | None = None,
-                   account_ids: Iterable[int] | None = None, kept_facts: bool = True,
-                   known: KnownMeasures | None = None) -> ListsSummary:
+                   account_ids: Iterable[int] | None = None) -> ListsSummary:
     """Evaluate the workspace's lists (or only `list_ids`) as of `as_of` and store what changed;
-    ``account_ids``: only those accounts' memberships (a real-time change of a few accounts). `kept_facts`: see
-    `load_fact_columns` (False: while the base reports rebuild the account facts, `sync.lists_aside`), and
-    `known`."""
+    ``account_ids``: only those accounts' memberships (a real-time change of a few accounts)."""
     with store.session(tenant_id) as session:
-        return evaluate_in_session(session, as_of, list_ids=list_ids, account_ids=account_ids, kept_facts=kept_facts,
-                                   known=known)
+        return evaluate_in_session(session, as_of, list_ids=list_ids, account_ids=account_ids)
 
 
 def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[int] | None = None,
-                        account_ids: Iterable[int] | None = None, kept_facts: bool = True,
-                        known: KnownMeasures | None = None) -> ListsSummary:
+                        account_ids: Iterable[int] | None = None) -> ListsSummary:
     tenant_id = current_tenant(session)
     if tenant_id is None:
         raise ValueError("lists are evaluated in a tenant's session")
@@ -373,13 +339,10 @@ def evaluate_in_session(session: Session, as_of: dt.date, *, list_ids: Iterable[
         return summary
     some = sorted(set(account_ids)) if account_ids is not None else None
     columns = load_fact_columns(session, as_of, {m for _, d in definitions for m in d.measures},
-                                {n for _, d in definitions for n in d.change_days}, account_ids=some,
-                                kept_facts=kept_facts, known=known)
+                                {n for _, d in definitions for n in d.change_days}, account_ids=some)
     made: dict[int, AccountFacts] = {}  # the rows' facts, made once for every list that may hold them
-    # every list evaluated before any is written: the writes (on SQLite, the database's write lock) come together
-    evaluated = [(row, {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)})
-                 for row, definition in definitions]
-    for row, members in evaluated:
+    for row, definition in definitions:
+        members = {m.account_id: list(m.reasons) for m in evaluate_columns(definition, columns, as_of, made)}
         entered, left = _store_members(session, tenant_id, row, members, as_of, some)
         if some is None:
             row.evaluated_on = as_of

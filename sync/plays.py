@@ -739,16 +739,15 @@ def _advance_all(session: Session, runner: _Runner, plays: Sequence[Play],
 
 
 def after_scoring(store: Any, tenant_id: int, day: dt.date, *, effects: Effects | None = None,
-                  account_ids: Iterable[int] | None = None, lists_of: Any = None) -> tuple[Any, PlaysSummary]:
+                  account_ids: Iterable[int] | None = None) -> tuple[Any, PlaysSummary]:
     """What follows every scoring (a run, a job, a real-time change): the portfolio lists, then the plays —
-    of the whole workspace, or of ``account_ids`` only. Returns (lists summary, plays summary). `lists_of`: a callable
-    giving the lists' summary when they are evaluated elsewhere (`sync.lists_aside.ListsAside.result`)."""
+    of the whole workspace, or of ``account_ids`` only. Returns (lists summary, plays summary)."""
     from sync.collection import fewer_collections
     from sync.lists import evaluate_lists
 
     some = sorted(set(account_ids)) if account_ids is not None else None
     with fewer_collections():
-        lists = lists_of() if lists_of is not None else evaluate_lists(store, tenant_id, day, account_ids=some)
+        lists = evaluate_lists(store, tenant_id, day, account_ids=some)
         return lists, evaluate_plays(store, tenant_id, day, effects=effects, account_ids=some)
 
 
