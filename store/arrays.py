@@ -18,16 +18,15 @@ import numpy as np
 from sqlalchemy import Select, literal_column
 from sqlalchemy.orm import Session
 
-from store.scoping import current_tenant
+from store.scoping import scoped_core
 
 
 def int_columns(session: Session, statement: Select[Any], scoped: tuple[Any, ...]) -> list[np.ndarray]:
     """The integer columns of `statement` (NULL is not allowed: coalesce it), one int64 array each, read in the
     session's transaction for its tenant only (`scoped`: the tenant-scoped models the statement reads)."""
-    tenant = current_tenant(session)
-    if tenant is None or not scoped:
+    if not scoped:
         raise ValueError("int_columns reads a workspace's rows: a tenant session and its scoped models are needed")
-    statement = statement.where(*(model.tenant_id == tenant for model in scoped))
+    statement = scoped_core(session, statement, *scoped, what="int_columns' rows")
     width = len(statement.selected_columns)
     result = session.connection().execute(statement)
     try:

@@ -34,6 +34,17 @@ def current_tenant(session: Session) -> int | None:
     return int(value) if value is not None else None
 
 
+def scoped_core(session: Session, statement: Any, *models: Any, what: str = "a workspace's rows") -> Any:
+    """`statement` limited to the session's workspace for a Core execution on its connection: the tenant criteria
+    above apply to ORM executions only, so each tenant-scoped model the statement reads (`models`) gets
+    ``model.tenant_id = <the session's tenant>`` here. A session without a tenant is refused (`what`: what the
+    caller reads, for the error)."""
+    tenant = current_tenant(session)
+    if tenant is None:
+        raise ValueError(f"{what} are read in a workspace's session")
+    return statement.where(*(model.tenant_id == tenant for model in models))
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _scope_selects(state: ORMExecuteState) -> None:
     tenant_id = state.session.info.get(_TENANT_KEY)

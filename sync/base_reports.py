@@ -76,7 +76,7 @@ from store.models import (
     User,
 )
 from store.queries import live_accounts
-from store.scoping import current_tenant
+from store.scoping import current_tenant, scoped_core
 from sync.collection import collected_rarely
 from sync.reports import Cohort, ReportError, as_of_day
 
@@ -692,11 +692,8 @@ def _core_rows(session: Session, statement: Any, *scoped: Any) -> list[Any]:
     blobs: no dates). The workspace's condition on each of `scoped` (models in its FROM) is added here: the
     session's tenant criteria (`store.scoping`) apply to ORM statements only; an outer-joined model's is the
     caller's, in its ON."""
-    tenant = current_tenant(session)
-    if tenant is None:
-        raise ValueError("account facts are read for one workspace")
+    statement = scoped_core(session, statement, *scoped, what="account facts")
     session.flush()
-    statement = statement.where(*[m.tenant_id == tenant for m in scoped])
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # binary results: a blob as its bytes, not hex text the server writes and psycopg decodes per row

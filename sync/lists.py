@@ -47,7 +47,7 @@ from store.models import (
     Subscription,
 )
 from store.queries import SYSTEM_OF_RECORD, live_accounts
-from store.scoping import current_tenant
+from store.scoping import current_tenant, scoped_core
 from worklists import (
     AccountFacts,
     FactColumns,
@@ -172,12 +172,9 @@ def _within(query: Any, column: Any, only: Sequence[int] | None) -> Any:
 
 def _core_rows(session: Session, model: Any, query: Any) -> list[Any]:
     """A read of one table's columns (`model`'s) run by Core on the session's connection — the ORM's row
-    processing costs more than the read itself at 100,000 accounts —, so scoped to the session's workspace here,
-    by the table's own ``tenant_id``, as the session's reads are (`store.scoping`)."""
-    tenant = current_tenant(session)
-    if tenant is None:
-        raise ValueError("list facts are read in a workspace's session")
-    return list(session.connection().execute(query.where(model.tenant_id == tenant)).all())
+    processing costs more than the read itself at 100,000 accounts —, scoped to the session's workspace by the
+    table's own ``tenant_id`` (`store.scoping.scoped_core`), as the session's reads are."""
+    return list(session.connection().execute(scoped_core(session, query, model, what="list facts")).all())
 
 
 def _health_on(session: Session, day: dt.date, measures: Sequence[str], only: Sequence[int] | None = None

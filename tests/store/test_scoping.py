@@ -10,7 +10,7 @@ from sqlalchemy.orm import aliased
 
 from store.db import Store
 from store.models import Account, HealthSnapshot, SourceLink, Tenant
-from store.scoping import TenantViolation
+from store.scoping import TenantViolation, scoped_core
 
 
 @pytest.fixture
@@ -90,3 +90,17 @@ def test_bulk_update_touches_only_own_rows(store: Store, two_tenants: tuple[int,
         assert s.scalars(select(Account.segment)).all() == [None]
     with store.session(tenant_a) as s:
         assert s.scalars(select(Account.segment)).all() == ["enterprise"]
+
+
+def test_a_core_read_scoped_by_scoped_core_returns_only_own_rows(store: Store,
+                                                                  two_tenants: tuple[int, int, int, int]) -> None:
+    tenant_a, tenant_b, acc_a, acc_b = two_tenants
+    statement = select(Account.id).order_by(Account.id)
+    with store.session(tenant_a) as s:
+        # the connection's Core execution is not filtered by the session's criteria: both workspaces' rows
+        assert [r[0] for r in s.connection().execute(statement)] == sorted([acc_a, acc_b])
+        assert [r[0] for r in s.connection().execute(scoped_core(s, statement, Account))] == [acc_a]
+    with store.session(tenant_b) as s:
+        assert [r[0] for r in s.connection().execute(scoped_core(s, statement, Account))] == [acc_b]
+    with store.session() as s, pytest.raises(ValueError, match="list facts are read in a workspace's session"):
+        scoped_core(s, statement, Account, what="list facts")
