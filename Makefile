@@ -13,13 +13,19 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-# Runtime install (make demo) and test install (make test) are stamped separately.
+# Runtime install (make demo) and test install (make test) are stamped separately. The project's own modules are
+# compiled to bytecode as a wheel's install would (an editable install leaves them to the first import, and with
+# PYTHONDONTWRITEBYTECODE set every `canary` command compiled them again); a file edited later is compiled on import as before.
+COMPILE := $(BIN)/python -m compileall -q -j 0 -x '/(\.venv|\.git|tests|bench|build|node_modules)/' .
+
 $(VENV)/.runtime-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
+	$(COMPILE)
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q -e ".[test]"
+	$(COMPILE)
 	touch $@ $(VENV)/.runtime-installed
 
 system-packages:
