@@ -1,10 +1,11 @@
 """A scoring run: load each account's facts from the store, score with the pure engine, store the result.
 
 For every day from ``since`` to ``as_of`` it writes one `HealthSnapshot` per account (score,
-band, parts, reasons, 30-day trend), rolls parents up from their children, and — on the last
-day only — adds segment benchmarks and evaluates the alert rules: new alerts are raised (with
-a task for the account's CSM), alerts whose condition is gone are resolved, and an alert whose
-condition persists is not raised again.
+band, parts — naming the stored legend of the model's measure descriptors, `store.legends` —,
+reasons, 30-day trend), rolls parents up from their children, and — on the last day only — adds
+segment benchmarks and evaluates the alert rules: new alerts are raised (with a task for the
+account's CSM), alerts whose condition is gone are resolved, and an alert whose condition
+persists is not raised again.
 
 Accounts are processed in chunks so memory stays flat on large books of business; each
 chunk's facts are loaded once for the whole day range (the engine ignores facts dated after
