@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from console.history import BandChange, band_changes
 from integrations.registry import VENDOR_NAMES, vendor, vendors
+from scoring import Legend
+from store.legends import legends
 from store.models import (
     Account,
     Alert,
@@ -108,20 +110,27 @@ def _history(s: Session, account_id: int, as_of: dt.date) -> tuple[list[Any], li
     return points, [(r.day, r.score, r.band, reason_texts(r.reasons)) for r in rows]
 
 
-def _measures(latest: HealthSnapshot | None, month_ago: HealthSnapshot | None) -> list[Measure]:
+def _measures(latest: HealthSnapshot | None, month_ago: HealthSnapshot | None, legend: Legend | None = None
+              ) -> list[Measure]:
+    """The latest snapshot's measures: a part's label, dimension and signal are its own (a snapshot written before
+    the legends), else `legend`'s (the stored legend its parts name: `store.legends`), else its measure's name and
+    no dimension."""
     if latest is None:
         return []
     parts = (latest.parts or {}).get("parts", {})
     bench = (latest.parts or {}).get("benchmarks", {})
     before = ((month_ago.parts or {}).get("parts", {}) if month_ago else {})
+    described = legend or {}
     out = []
     for name, p in parts.items():
         old = before.get(name, {}).get("value")
         value = p.get("value")
-        b = bench.get(name) or bench.get(p.get("signal", "")) or {}
+        signal, dimension, label = described.get(name, (name, "", name))
+        signal, dimension, label = p.get("signal", signal), p.get("dimension", dimension), p.get("label") or label
+        b = bench.get(name) or bench.get(signal or "") or {}
         percentile = b.get("segment_percentile")
         percentile = percentile if percentile is not None else b.get("base_percentile")
-        out.append(Measure(name, p.get("label") or name, p.get("dimension", ""), value, p.get("status", "missing"),
+        out.append(Measure(name, label or name, dimension, value, p.get("status", "missing"),
                            p.get("points"), percentile,
                            None if value is None or old is None else value - old))
     return sorted(out, key=lambda m: (m.dimension, m.label))
@@ -195,7 +204,8 @@ def load_account_profile(s: Session, account_id: int, as_of: dt.date | None) -> 
         account=account, csm=csm, as_of=day, score=latest.score if latest else None,
         band=latest.band if latest else None, trend=latest.trend if latest else None,
         reasons=reason_texts(latest.reasons if latest else []), points=points, changes=band_changes(rows),
-        measures=_measures(latest, month_ago), contacts=_contacts(s, account_id),
+        measures=_measures(latest, month_ago, legends(s).of(s, latest.parts) if latest else None),
+        contacts=_contacts(s, account_id),
         subscriptions=list(s.scalars(select(Subscription).where(Subscription.account_id == account_id)
                                      .order_by(Subscription.renewal_date.desc()))),
         arr=sum(float(x.arr) for x in active if x.arr is not None) if any(x.arr for x in active) else None,

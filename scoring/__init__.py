@@ -18,9 +18,9 @@ from scoring.batch import BANDS, ScoreBatch, SignalTable, score_table
 from scoring.benchmarks import MeasureBenchmark, benchmark, benchmark_json, benchmark_json_columns
 from scoring.engine import choose_profile, measure_points, score_account, score_many, score_series
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
-from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint
+from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint, model_legend
 from scoring.reasons import explain
-from scoring.results import HealthScore, MeasurePart, Reason, reasons_json
+from scoring.results import HealthScore, Legend, MeasurePart, Reason, reasons_json
 from scoring.rollup import ChildHealth, RollupScore, roll_up
 from scoring.series import signal_series
 from scoring.signal_table import UsageColumns, compute_signal_table
@@ -39,6 +39,7 @@ __all__ = [
     "DayScore",
     "HealthModel",
     "HealthScore",
+    "Legend",
     "MeasureBenchmark",
     "MeasurePart",
     "ModelError",
@@ -65,6 +66,7 @@ __all__ = [
     "load_model",
     "measure_points",
     "model_fingerprint",
+    "model_legend",
     "raised_alerts",
     "reasons_json",
     "roll_up",

@@ -30,7 +30,17 @@ import numpy.typing as npt
 from scoring.engine import _compile, _CompiledProfile, _with_reasons
 from scoring.model import Band, HealthModel, ProfileRule
 from scoring.reasons import describe, explain
-from scoring.results import HealthScore, MeasurePart, Reason, Status, _name, _number, _part_json, _text
+from scoring.results import (
+    HealthScore,
+    MeasurePart,
+    Reason,
+    Status,
+    _legend_text,
+    _name,
+    _number,
+    _part_json,
+    _text,
+)
 from scoring.signals import SIGNALS, Signals
 
 FloatArray = npt.NDArray[np.float64]
@@ -611,19 +621,21 @@ class ScoreBatch(Sequence[HealthScore]):
                 out[i] = HealthScore(account_id, day, score, band, profile, (), (), reasons)
         return out
 
-    def parts_json(self, reasons: Sequence[str]) -> list[str] | None:
-        """Every account's ``HealthScore.as_json(reasons[i])`` — the same text — made from the arrays, without
+    def parts_json(self, reasons: Sequence[str], legend: int | None = None) -> list[str] | None:
+        """Every account's ``HealthScore.as_json(reasons[i], legend)`` — the same text — made from the arrays, without
         building the scores: each measure's part text made once per distinct (status, value, points) of a
         profile's accounts, the dimensions summed as `HealthScore.dimensions` sums them (the present measures'
         ``weight × points`` added in the profile's order) and rounded as `round` does (`round6`), the missing
         measures' list once per distinct set. `reasons[i]`: account i's ``reasons_json`` text. Accounts whose
         signals were computed one by one are built (`__getitem__`) and encoded; None when the blocks cannot be
-        read column-wise (see `_columnar`)."""
+        read column-wise (see `_columnar`). `legend`: the stored legend the parts name (their parts then without
+        signal, dimension and label)."""
         found = self._columnar()
         if found is None:
             return None
         from_columns, account_ids, day = found
         out: list[str] = [""] * len(self)
+        lean = legend is not None
         head = f'"day": "{day.isoformat()}", '
         for block in self.blocks:
             index = block.index
@@ -656,7 +668,7 @@ class ScoreBatch(Sequence[HealthScore]):
                         v = float(value[combined // len(points) % len(value)].view(np.float64))
                         p = float(points[combined % len(points)].view(np.float64))
                         part = (spec.measure, spec.signal, spec.dimension, spec.label, v, STATUSES[c], p, spec.weight)
-                    made[u] = _part_json(_new(MeasurePart, part))
+                    made[u] = _part_json(_new(MeasurePart, part), lean)
                 texts.append(made[inverse].tolist())
             # dimensions: as `HealthScore.as_json` sums them, measure after measure in the profile's order
             shown: list[list[str]] = []
@@ -684,7 +696,7 @@ class ScoreBatch(Sequence[HealthScore]):
             else:
                 missing = np.array([", ".join([_name(s.measure) for s, here in zip(specs, row, strict=True)
                                                if not here]) for row in here_of.tolist()], dtype=object)
-            profile = _name(compiled.name)
+            profile = f'{_name(compiled.name)}, {"" if legend is None else _legend_text(legend)}'
             scores = self.scores[index].tolist()
             scored = self.scored[index].tolist()
             bands = self.band_codes[index].tolist()
@@ -694,12 +706,12 @@ class ScoreBatch(Sequence[HealthScore]):
             missing_of = missing.tolist()
             for k, i in enumerate(index.tolist()):
                 if not columns[k]:
-                    out[i] = self[i].as_json(reasons[i])
+                    out[i] = self[i].as_json(reasons[i], legend)
                     continue
                 has_score = scored[k]
                 out[i] = (f'{{"account_id": {_number(account_ids[i])}, {head}'
                           f'"score": {_number(scores[k]) if has_score else "null"}, '
-                          f'"band": {_text(BANDS[bands[k]]) if has_score else "null"}, "profile": {profile}, '
+                          f'"band": {_text(BANDS[bands[k]]) if has_score else "null"}, "profile": {profile}'
                           f'"parts": {{{parts_of[k]}}}, "dimensions": {{{shown_of[k]}}}, '
                           f'"missing": [{missing_of[k]}], "reasons": {reasons[i]}}}')
         return out

@@ -449,3 +449,10 @@ def default_model() -> HealthModel:
 def model_fingerprint(model: HealthModel) -> str:
     """A short digest of everything a model says: two models score alike exactly when it matches."""
     return hashlib.sha256(repr(model).encode()).hexdigest()[:16]
+
+
+def model_legend(model: HealthModel) -> dict[str, dict[str, str]]:
+    """The model's descriptors of every measure, ``{measure: {"signal", "dimension", "label"}}``: what a stored
+    legend holds (`store.legends`), for the snapshots whose parts keep only what varies per account."""
+    return {name: {"signal": m.signal, "dimension": m.dimension, "label": m.label}
+            for name, m in model.measures.items()}

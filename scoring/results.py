@@ -13,6 +13,8 @@ from typing import Any, Literal, NamedTuple, cast
 
 Status = Literal["good", "average", "poor", "missing"]
 ReasonKind = Literal["change", "weak", "rollup"]
+Legend = Mapping[str, tuple[str, str, str]]
+"""A model's descriptors per measure: (signal, dimension, label) — what a stored legend holds."""
 
 
 class MeasurePart(NamedTuple):
@@ -87,31 +89,42 @@ class HealthScore:
                 return part
         raise KeyError(measure)
 
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready; the store keeps `parts` and `reasons` of a HealthSnapshot in this shape."""
+    def as_dict(self, legend: int | None = None) -> dict[str, Any]:
+        """JSON-ready; the store keeps `parts` and `reasons` of a HealthSnapshot in this shape.
+
+        `legend`: the id of the stored legend holding the model's descriptors of each measure (its signal, dimension
+        and label: `store.legends`): each part then keeps only what varies per account (value, status, points,
+        weight) and the dict names the legend (``"legend": id``); None: each part describes itself (every field)."""
+        if legend is None:
+            parts = {p.measure: {"signal": p.signal, "dimension": p.dimension, "label": p.label, "value": p.value,
+                                 "status": p.status, "points": p.points, "weight": p.weight} for p in self.parts}
+        else:
+            parts = {p.measure: {"value": p.value, "status": p.status, "points": p.points, "weight": p.weight}
+                     for p in self.parts}
         return {
             "account_id": self.account_id,
             "day": self.day.isoformat(),
             "score": self.score,
             "band": self.band,
             "profile": self.profile,
-            "parts": {p.measure: {"signal": p.signal, "dimension": p.dimension, "label": p.label, "value": p.value,
-                                  "status": p.status, "points": p.points, "weight": p.weight} for p in self.parts},
+            **({} if legend is None else {"legend": legend}),
+            "parts": parts,
             "dimensions": self.dimensions,
             "missing": list(self.missing),
             "reasons": [r.as_dict() for r in self.reasons],
         }
 
-    def as_json(self, reasons: str | None = None) -> str:
-        """`json.dumps(self.as_dict())`, the same text, built from pieces: each measure's part is encoded
+    def as_json(self, reasons: str | None = None, legend: int | None = None) -> str:
+        """`json.dumps(self.as_dict(legend))`, the same text, built from pieces: each measure's part is encoded
         once and its text reused while it repeats (a backfill's consecutive days repeat many of them), the
         dimensions summed as `dimensions` sums them. `reasons` is `reasons_json(self.reasons)` when the caller
         has it already."""
         parts = self.parts
         if len(set(map(_MEASURE, parts))) != len(parts):
-            return json.dumps(self.as_dict())  # a measure twice: the dict keeps one, as json.dumps shows
-        found = list(map(_PART_TEXT.get, parts))
-        texts: list[str] = list(map(_part_json, parts)) if None in found else cast(list[str], found)
+            return json.dumps(self.as_dict(legend))  # a measure twice: the dict keeps one, as json.dumps shows
+        lean = legend is not None
+        found = list(map((_LEAN_TEXT if lean else _PART_TEXT).get, parts))
+        texts: list[str] = [_part_json(p, lean) for p in parts] if None in found else cast(list[str], found)
         # `dimensions`, the same operations in the same order
         points: dict[str, float] = {}
         weights: dict[str, float] = {}
@@ -131,13 +144,19 @@ class HealthScore:
                 _MISSING_TEXT[self.missing] = missing
         return (f'{{"account_id": {_number(self.account_id)}, "day": "{self.day.isoformat()}", '
                 f'"score": {_number(self.score)}, "band": {_text(self.band)}, "profile": {_name(self.profile)}, '
-                f'"parts": {{{", ".join(texts)}}}, "dimensions": {{{dimensions}}}, "missing": [{missing}], '
+                f'{"" if legend is None else _legend_text(legend)}"parts": {{{", ".join(texts)}}}, '
+                f'"dimensions": {{{dimensions}}}, "missing": [{missing}], '
                 f'"reasons": {reasons_json(self.reasons) if reasons is None else reasons}}}')
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HealthScore:
-        """Rebuild a score from `as_dict()` output (e.g. yesterday's snapshot)."""
-        parts = tuple(MeasurePart(measure=name, **fields) for name, fields in data.get("parts", {}).items())
+    def from_dict(cls, data: Mapping[str, Any], legend: Legend | None = None) -> HealthScore:
+        """Rebuild a score from `as_dict()` output (e.g. yesterday's snapshot).
+
+        A part's signal, dimension and label are the part's own where it has them (a snapshot written before the
+        legends, or `as_dict()` without one), else the `legend`'s for its measure (the stored legend the snapshot
+        names, ``data["legend"]``: `store.legends`); with neither, the signal and the label are the measure's name
+        and the dimension is ""."""
+        parts = tuple(_measure_part(name, fields, legend) for name, fields in data.get("parts", {}).items())
         return cls(
             account_id=int(data["account_id"]),
             day=dt.date.fromisoformat(data["day"]) if isinstance(data["day"], str) else data["day"],
@@ -148,6 +167,17 @@ class HealthScore:
             missing=tuple(data.get("missing", ())),
             reasons=tuple(Reason.from_dict(r) for r in data.get("reasons", ())),
         )
+
+
+def _measure_part(name: str, fields: Mapping[str, Any], legend: Legend | None) -> MeasurePart:
+    """A stored part as a `MeasurePart` (`HealthScore.from_dict`)."""
+    described = legend.get(name) if legend is not None else None
+    signal, dimension, label = described if described is not None else (name, "", name)
+    # a part's own descriptors (a snapshot written before the legends) win
+    signal, dimension, label = fields.get("signal", signal), fields.get("dimension", dimension), \
+        fields.get("label", label)
+    return MeasurePart(name, signal, dimension, label, fields["value"], fields["status"], fields["points"],
+                       fields["weight"])
 
 
 def reasons_json(reasons: Iterable[Reason]) -> str:
@@ -189,23 +219,36 @@ def _number(value: float | None) -> str:
 
 
 _PART_TEXT: dict[MeasurePart, str] = {}
+_LEAN_TEXT: dict[MeasurePart, str] = {}
+"""`_part_json`'s texts of parts that describe themselves, and of parts whose descriptors are in a legend."""
 _PART_TEXT_LIMIT = 100_000
 
 
-def _part_json(part: MeasurePart) -> str:
-    """``"measure": {...}`` of `HealthScore.as_json`, memoised. Only parts whose numbers are plain floats
-    (or None) are kept: equal parts then encode alike (1 == 1.0 and -0.0 == 0.0 would not)."""
-    found = _PART_TEXT.get(part)
+def _part_json(part: MeasurePart, lean: bool = False) -> str:
+    """``"measure": {...}`` of `HealthScore.as_json`, memoised; `lean`: without the signal, dimension and label (a
+    snapshot naming a legend). Only parts whose numbers are plain floats (or None) are kept: equal parts then
+    encode alike (1 == 1.0 and -0.0 == 0.0 would not)."""
+    memo = _LEAN_TEXT if lean else _PART_TEXT
+    found = memo.get(part)
     if found is not None:
         return found
-    text = json.dumps({part.measure: {"signal": part.signal, "dimension": part.dimension, "label": part.label,
-                                      "value": part.value, "status": part.status, "points": part.points,
-                                      "weight": part.weight}})[1:-1]
+    if lean:
+        text = json.dumps({part.measure: {"value": part.value, "status": part.status, "points": part.points,
+                                          "weight": part.weight}})[1:-1]
+    else:
+        text = json.dumps({part.measure: {"signal": part.signal, "dimension": part.dimension, "label": part.label,
+                                          "value": part.value, "status": part.status, "points": part.points,
+                                          "weight": part.weight}})[1:-1]
     if all(_plain(v) for v in (part.value, part.points, part.weight)):
-        if len(_PART_TEXT) >= _PART_TEXT_LIMIT:
-            _PART_TEXT.clear()
-        _PART_TEXT[part] = text
+        if len(memo) >= _PART_TEXT_LIMIT:
+            memo.clear()
+        memo[part] = text
     return text
+
+
+def _legend_text(legend: int) -> str:
+    """``"legend": id, `` of `HealthScore.as_json` (before the parts, as `as_dict` places it)."""
+    return f'"legend": {_number(legend)}, '
 
 
 def _plain(value: object) -> bool:

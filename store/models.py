@@ -545,6 +545,24 @@ class HealthSnapshot(TenantScoped, Base):
     computed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class HealthLegend(TenantScoped, Base):
+    """A scoring model's descriptors of its measures, stored once per workspace and model (`store.legends`): a
+    snapshot's parts name it (``parts["legend"]``) and keep per measure only what varies per account (value, status,
+    points, weight). Snapshots written before it (migration 0045) describe their measures themselves."""
+
+    __tablename__ = "health_legends"
+    __table_args__ = (UniqueConstraint("tenant_id", "fingerprint"),)
+
+    # No index of its own: the table's unique (tenant, fingerprint) key starts with the tenant.
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    """`scoring.model_fingerprint` of the model."""
+    legend: Mapped[dict[str, Any]] = mapped_column()
+    """``{measure: {"signal", "dimension", "label"}}`` of every measure of the model (`scoring.model_legend`)."""
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class PanelView(TenantScoped, Base):
     """What an account's embedded panel shows, prepared (`store.panel_views`): one indexed read per panel.
 

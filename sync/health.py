@@ -1,10 +1,11 @@
 """A scoring run: load each account's facts from the store, score with the pure engine, store the result.
 
 For every day from ``since`` to ``as_of`` it writes one `HealthSnapshot` per account (score,
-band, parts, reasons, 30-day trend), rolls parents up from their children, and — on the last
-day only — adds segment benchmarks and evaluates the alert rules: new alerts are raised (with
-a task for the account's CSM), alerts whose condition is gone are resolved, and an alert whose
-condition persists is not raised again.
+band, parts — naming the stored legend of the model's measure descriptors, `store.legends` —,
+reasons, 30-day trend), rolls parents up from their children, and — on the last day only — adds
+segment benchmarks and evaluates the alert rules: new alerts are raised (with a task for the
+account's CSM), alerts whose condition is gone are resolved, and an alert whose condition
+persists is not raised again.
 
 Accounts are processed in chunks so memory stays flat on large books of business; each
 chunk's facts are loaded once for the whole day range (the engine ignores facts dated after
@@ -88,6 +89,7 @@ from scoring import (
 from scoring.alerts import history_may_raise, history_windows, may_raise
 from store import panel_views, portfolio_keys
 from store.db import Store
+from store.legends import Legends, legend_id
 from store.models import (
     Account,
     Alert,
@@ -755,6 +757,10 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 Account.id.in_(subset), Account.parent_id.is_not(None))) if p}
             query = query.where(Account.id.in_(sorted(set(subset) | parents)))
         account_ids = list(session.scalars(query))
+        # the model's descriptors of its measures, stored once: the snapshots' parts name this legend
+        legend = legend_id(session, model)
+    run_legends = Legends()
+    """The legends the priors' snapshots name, each read once in the run."""
     summary.accounts = len(account_ids)
     final_scores: dict[int, HealthScore] = {}
     final_signals: dict[int, Signals] = {}
@@ -796,8 +802,8 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                     history = _snapshot_history(session, chunk, days[0] - dt.timedelta(days=TREND_DAYS), as_of)
                     priors: dict[int, HealthScore] = {}
                     for account_id, snaps in history.items():
-                        prior = next((HealthScore.from_dict(s.parts) for s in reversed(snaps)
-                                      if s.day < days[0] and s.parts), None)
+                        prior = next((HealthScore.from_dict(s.parts, run_legends.of(session, s.parts))
+                                      for s in reversed(snaps) if s.day < days[0] and s.parts), None)
                         if prior is not None:
                             priors[account_id] = prior
                 if len(days) == 1:
@@ -824,7 +830,8 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                 if lazy:
                     assert deferred is not None
                     with phase("snapshots"):
-                        summary.band_changes += _defer_chunk(deferred, scored, inputs, history, priors, first, last)
+                        summary.band_changes += _defer_chunk(deferred, scored, inputs, history, priors, first, last,
+                                                             legend)
                         # While the next chunk's usage is still being read: build the scores deferred so far.
                         waiting = (item for item in deferred if isinstance(item, _LazyChunk) and item.rows is None)
                         while ahead is not None and not ahead.ready(k + 1):
@@ -834,7 +841,8 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
                             item.build(final_scores, final_signals, candidates)
                 else:
                     snapshots_started = _clocks()
-                    writer = _SnapshotWriter(session, tenant_id, keep_benchmarks=subset is not None, deferred=deferred)
+                    writer = _SnapshotWriter(session, tenant_id, legend, keep_benchmarks=subset is not None,
+                                             deferred=deferred)
                     for position, account in enumerate(inputs):
                         snaps = history.get(account.account_id, [])
                         before = [s for s in snaps if s.day < days[0]]
@@ -876,7 +884,7 @@ def _score_tenant(store: Store, tenant_id: int, model: HealthModel, as_of: dt.da
             facts_ahead = _early_usage_facts(store, tenant_id, model, as_of)
     try:
         touched = _write_day(store, tenant_id, model, as_of, summary, subset, account_ids, deferred, columns, order,
-                             final_scores, final_signals, known, candidates)
+                             final_scores, final_signals, legend, known, candidates)
         if facts_ahead is not None:
             facts_ahead.scored()
         _after_day(store, tenant_id, model, summary, subset, touched, as_of, facts_ahead, known)
@@ -900,9 +908,10 @@ def _early_usage_facts(store: Store, tenant_id: int, model: HealthModel, as_of: 
 def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date, summary: ScoreSummary,
                subset: list[int] | None, account_ids: list[int], deferred: list[_Deferred | _LazyChunk] | None,
                columns: list[tuple[SignalTable, list[int], list[str | None]]], order: list[int],
-               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
+               final_scores: dict[int, HealthScore], final_signals: dict[int, Signals], legend: int,
                known: KnownMeasures | None = None, candidates: _Candidates | None = None) -> list[int]:
-    """The day's snapshots (a deferred run's), roll-ups, benchmarks, alerts, portfolio keys and bands, committed.
+    """The day's snapshots (a deferred run's, their parts naming `legend`), roll-ups, benchmarks, alerts, portfolio
+    keys and bands, committed.
     Returns the accounts touched by a run of some accounts (theirs and their parents). `known`: given the measure
     values of the deferred snapshots inserted (`_LazyChunk.texts`); `candidates`: the accounts whose alert rules
     are evaluated, found as the deferred scores are built (else every account's)."""
@@ -920,7 +929,8 @@ def _write_day(store: Store, tenant_id: int, model: HealthModel, as_of: dt.date,
                     parents = {p for p in session.scalars(select(Account.parent_id).where(
                         Account.parent_id.is_not(None)).distinct()) if p is not None}
                     written = _insert_day(session, tenant_id, _deferred_batches(deferred, final_scores, final_signals,
-                                                                                known, candidates), texts, parents)
+                                                                                known, candidates), texts, parents,
+                                          legend)
                     deferred.clear()
                     if len(final_scores) == len(order) and list(final_scores) != order:
                         # the scores of chunks built at the insert come last: the accounts' own order again
@@ -988,10 +998,12 @@ class _SnapshotWriter:
 
     BATCH = 5000
 
-    def __init__(self, session: Session, tenant_id: int, *, keep_benchmarks: bool = False,
+    def __init__(self, session: Session, tenant_id: int, legend: int, *, keep_benchmarks: bool = False,
                  deferred: list[_Deferred | _LazyChunk] | None = None) -> None:
         self.session = session
         self.tenant_id = tenant_id
+        self.legend = legend
+        """The stored legend of the run's model (`store.legends`): the parts name it and keep no descriptors."""
         self.keep_benchmarks = keep_benchmarks
         """Rescoring some accounts of a day: their stored percentiles stay until the whole day is scored."""
         self.deferred = deferred
@@ -1012,9 +1024,9 @@ class _SnapshotWriter:
                 continue
             if snap is None:
                 reasons = reasons_json(score.reasons)
-                self.rows.append(self.row(account_id, score, slope, score.as_json(reasons), reasons))
+                self.rows.append(self.row(account_id, score, slope, score.as_json(reasons, self.legend), reasons))
                 continue
-            parts = score.as_dict()
+            parts = score.as_dict(self.legend)
             reasons = parts["reasons"]
             if self.keep_benchmarks and snap.parts and "benchmarks" in snap.parts:
                 parts["benchmarks"] = snap.parts["benchmarks"]
@@ -1059,12 +1071,14 @@ class _LazyChunk:
     The scores built are `ScoreBatch.light`'s (score, band, profile and reasons: what the alerts and roll-ups read;
     no parts), and the snapshots' texts are made from the arrays when they are inserted (`texts`)."""
 
-    __slots__ = ("account_ids", "batch", "rows", "trends")
+    __slots__ = ("account_ids", "batch", "legend", "rows", "trends")
 
-    def __init__(self, batch: ScoreBatch, account_ids: list[int], trends: list[float | None]) -> None:
+    def __init__(self, batch: ScoreBatch, account_ids: list[int], trends: list[float | None], legend: int) -> None:
         self.batch: ScoreBatch | None = batch
         self.account_ids = account_ids
         self.trends = trends
+        self.legend = legend
+        """The stored legend the snapshots' parts name."""
         self.rows: list[_Deferred] | None = None
 
     def build(self, final_scores: dict[int, HealthScore], final_signals: dict[int, Signals],
@@ -1096,7 +1110,7 @@ class _LazyChunk:
         values added to `known`; the arrays are then let go."""
         assert self.rows is not None and self.batch is not None
         reasons = [reasons_json(row.score.reasons) for row in self.rows]
-        parts = self.batch.parts_json(reasons)
+        parts = self.batch.parts_json(reasons, self.legend)
         if known is not None and parts is not None:
             values = self.batch.measure_values(known.measures)
             if values is not None:
@@ -1118,8 +1132,8 @@ class _Candidates:
 
 
 def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inputs: list[AccountInputs],
-                 history: dict[int, list[HealthSnapshot]], priors: dict[int, HealthScore], first: int, last: int
-                 ) -> int:
+                 history: dict[int, list[HealthSnapshot]], priors: dict[int, HealthScore], first: int, last: int,
+                 legend: int) -> int:
     """Defer a chunk of one day whose accounts have no snapshot of the day (`_LazyChunk`): each account's trend
     from the scores stored before the day and the day's own score, read from the arrays — what the loop of
     `_score_tenant` reads from the built scores. Returns how many accounts changed band since their prior score."""
@@ -1135,7 +1149,7 @@ def _defer_chunk(deferred: list[_Deferred | _LazyChunk], scored: ScoreBatch, inp
         prior = priors.get(account_id)
         if prior is not None and prior.band != (BANDS[bands[position]] if has[position] else None):
             changes += 1
-    deferred.append(_LazyChunk(scored, [a.account_id for a in inputs], trends))
+    deferred.append(_LazyChunk(scored, [a.account_id for a in inputs], trends, legend))
     return changes
 
 
@@ -1176,7 +1190,7 @@ _SNAPSHOT_COLUMNS = ("tenant_id", "account_id", "day", "score", "band", "profile
 
 
 def _insert_day(session: Session, tenant_id: int, batches: Iterable[list[_Deferred]], texts: dict[int, str | None],
-                parents: set[int]) -> set[int]:
+                parents: set[int], legend: int) -> set[int]:
     """Insert a one-day run's new snapshots, each account's benchmarks (`texts`) already in its parts — the text
     `_benchmarks` would have made of them afterwards — but a parent's (its roll-up goes into its parts first,
     then `_benchmarks` adds them, as before). Returns the accounts whose benchmarks are written.
@@ -1184,7 +1198,7 @@ def _insert_day(session: Session, tenant_id: int, batches: Iterable[list[_Deferr
     On SQLite one driver ``executemany`` of plain tuples (the values as SQLAlchemy's types bind them: the day's
     ISO text, the UTC time's text); elsewhere the writer's INSERT. Either way every panel of the workspace is
     stale at commit (`touches_every_account`)."""
-    writer = _SnapshotWriter(session, tenant_id)
+    writer = _SnapshotWriter(session, tenant_id, legend)
     done: set[int] = set()
     connection = session.connection()
     sqlite = connection.dialect.name == "sqlite"
@@ -1217,7 +1231,7 @@ def _insert_batch(session: Session, writer: _SnapshotWriter, tenant_id: int, row
     values: list[Any] = []
     for account_id, score, trend, made, reasons_made in rows:
         reasons = reasons_made if reasons_made is not None else reasons_json(score.reasons)
-        parts = made if made is not None else score.as_json(reasons)
+        parts = made if made is not None else score.as_json(reasons, writer.legend)
         if account_id not in parents:
             found = texts.get(account_id)
             if found is not None:

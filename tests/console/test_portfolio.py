@@ -249,3 +249,19 @@ def test_measure_percentile_falls_back_to_the_whole_base() -> None:
     before = {"parts": {"login_frequency": {"value": 1.5}}}
     measures = _measures(HealthSnapshot(parts=parts), HealthSnapshot(parts=before))
     assert [(m.name, m.percentile, round(m.change_30d or 0, 2)) for m in measures] == [("login_frequency", 16.0, -0.53)]
+
+
+def test_measures_of_a_snapshot_naming_a_legend_take_its_descriptors() -> None:
+    """A snapshot written with a legend keeps no label, dimension or signal in its parts: the profile shows the
+    legend's (the benchmark found by the signal too); without the legend, the measure's name and no dimension."""
+    from console.profile import _measures
+    from store.models import HealthSnapshot
+
+    parts = {"legend": 3, "parts": {"logins": {"value": 0.97, "status": "poor", "points": 0.0, "weight": 1.0}},
+             "benchmarks": {"login_frequency": {"segment_percentile": 40.0, "base_percentile": 16.0}}}
+    legend = {"logins": ("login_frequency", "engagement", "Logins per user")}
+    shown = _measures(HealthSnapshot(parts=parts), None, legend)
+    assert [(m.name, m.label, m.dimension, m.status, m.percentile) for m in shown] == [
+        ("logins", "Logins per user", "engagement", "poor", 40.0)]
+    bare = _measures(HealthSnapshot(parts=parts), None)
+    assert [(m.name, m.label, m.dimension, m.percentile) for m in bare] == [("logins", "logins", "", None)]

@@ -129,8 +129,8 @@ def batches(draw: st.DrawFn) -> tuple[HealthModel, list[Signals], dict[int, Any]
     return model, batch, previous
 
 
-def _json(score: HealthScore) -> str:
-    return json.dumps(score.as_dict())
+def _json(score: HealthScore, legend: int | None = None) -> str:
+    return json.dumps(score.as_dict(legend))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=SLOW_DATA)
@@ -250,3 +250,6 @@ def test_score_json_text_is_json_dumps_of_its_dict(case: tuple[HealthModel, list
     for score in [*score_table(SignalTable.from_signals(batch), model, previous).to_list()] * 2:
         assert score.as_json() == _json(score)
         assert score.as_json(reasons_json(score.reasons)) == _json(score)
+        # the stored form: each part without its descriptors, the legend named (its memo apart from the full one)
+        assert score.as_json(legend=12) == _json(score, 12)
+        assert score.as_json(reasons_json(score.reasons), legend=12) == _json(score, 12)

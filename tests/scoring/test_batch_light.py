@@ -6,6 +6,7 @@ change or a drop explained by change reasons), on models whose measures tie, mis
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scoring.batch import SignalTable, score_table
-from scoring.model import Band, HealthModel, default_model, load_model
+from scoring.model import Band, HealthModel, default_model, load_model, model_legend
 from scoring.results import HealthScore, reasons_json
 from scoring.signal_table import compute_signal_table
 from scoring.signals import SignalSettings, compute_signals
@@ -22,6 +23,10 @@ from tests.scoring.test_batch import SLOW_DATA, models
 from tests.scoring.test_signal_table import _account
 
 MODEL = default_model()
+LEGEND = 7
+LEGEND_OF = {name: (d["signal"], d["dimension"], d["label"]) for name, d in model_legend(MODEL).items()}
+"""What the stored legend of `MODEL` holds, as `store.legends` reads it."""
+"""The id of the stored legend a run's parts name (any int: the pure code only writes it)."""
 
 
 def _strip(score: HealthScore) -> HealthScore:
@@ -63,6 +68,15 @@ def test_light_scores_and_parts_text_equal_the_built_scores(seed: int) -> None:
             assert any(r.kind == "change" for s in light for r in s.reasons)
         reasons = [reasons_json(s.reasons) for s in light]
         assert batch.parts_json(reasons) == [s.as_json(r) for s, r in zip(built, reasons, strict=True)]
+        # the stored form: the parts without their descriptors, the legend named
+        stored = batch.parts_json(reasons, legend=LEGEND)
+        assert stored == [s.as_json(r, legend=LEGEND) for s, r in zip(built, reasons, strict=True)]
+        assert stored is not None
+        decoded = [json.loads(text) for text in stored]
+        assert {d["legend"] for d in decoded} == {LEGEND}
+        assert {key for d in decoded for part in d["parts"].values() for key in part} == {
+            "value", "status", "points", "weight"}
+        assert [HealthScore.from_dict(d, LEGEND_OF) for d in decoded] == built
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=SLOW_DATA)
@@ -77,6 +91,7 @@ def test_random_models_light_and_parts_text_equal_the_built_scores(model: Health
     assert batch.light() == [_strip(s) for s in built]
     texts = [reasons_json(s.reasons) for s in built]
     assert batch.parts_json(texts) == [s.as_json(t) for s, t in zip(built, texts, strict=True)]
+    assert batch.parts_json(texts, LEGEND) == [s.as_json(t, LEGEND) for s, t in zip(built, texts, strict=True)]
 
 
 def test_without_reasons_and_on_a_tied_model() -> None:
@@ -99,6 +114,8 @@ def test_without_reasons_and_on_a_tied_model() -> None:
         assert batch.light() == [_strip(s) for s in built]
         texts = [reasons_json(s.reasons) for s in built]
         assert batch.parts_json(texts) == [s.as_json(t) for s, t in zip(built, texts, strict=True)]
+        assert batch.parts_json(texts, LEGEND) == [s.as_json(t, LEGEND) for s, t in zip(built, texts, strict=True)]
+    assert batch.parts_json(texts, LEGEND) == [s.as_json(t, LEGEND) for s, t in zip(built, texts, strict=True)]
 
 
 def test_accounts_computed_one_by_one_and_tables_from_signals() -> None:
@@ -113,6 +130,7 @@ def test_accounts_computed_one_by_one_and_tables_from_signals() -> None:
     assert batch.light() == [_strip(s) for s in built]
     texts = [reasons_json(s.reasons) for s in built]
     assert batch.parts_json(texts) == [s.as_json(t) for s, t in zip(built, texts, strict=True)]
+    assert batch.parts_json(texts, LEGEND) == [s.as_json(t, LEGEND) for s, t in zip(built, texts, strict=True)]
     plain = SignalTable.from_signals([compute_signals(a, AS_OF, MODEL) for a in accounts])
     batch = score_table(plain, MODEL)
     assert batch.parts_json(texts) is None

@@ -1,4 +1,5 @@
 import gc
+import json
 import random
 from typing import Any
 
@@ -193,6 +194,30 @@ def test_round_trip_through_dict() -> None:
     again = HealthScore.from_dict(result.as_dict())
     assert again == result
     assert result.as_dict()["parts"]["csat"]["status"] == "average"
+
+
+def test_round_trip_through_the_stored_form_and_its_legend() -> None:
+    """A snapshot's parts name a legend and keep only value, status, points and weight: read with the legend's
+    descriptors they are the score again; a self-describing part (a snapshot written before the legends) reads as
+    before whatever legend is given, its own descriptors winning; with no legend a lean part is named after its
+    measure (signal and label the measure's name, dimension "")."""
+    result = score_account(signals(csat=75.0, nps=10.0, open_tickets=2.0, segment="smb"), MODEL)
+    stored = json.loads(result.as_json(legend=5))
+    assert stored["legend"] == 5
+    assert stored["parts"]["csat"] == {"value": 75.0, "status": "average", "points": result.part("csat").points,
+                                       "weight": result.part("csat").weight}
+    assert {k for part in stored["parts"].values() for k in part} == {"value", "status", "points", "weight"}
+    assert {k: v for k, v in stored.items() if k != "legend"} == {**result.as_dict(), "parts": stored["parts"]}
+    legend = {name: (m.signal, m.dimension, m.label) for name, m in MODEL.measures.items()}
+    assert HealthScore.from_dict(stored, legend) == result
+    old = json.loads(json.dumps(result.as_dict()))
+    other = {name: ("x", "y", "z") for name in MODEL.measures}
+    assert HealthScore.from_dict(old, other) == HealthScore.from_dict(old) == result
+    bare = HealthScore.from_dict(stored)
+    assert [(p.measure, p.signal, p.dimension, p.label) for p in bare.parts] == [
+        (p.measure, p.measure, "", p.measure) for p in result.parts]
+    assert [(p.value, p.status, p.points, p.weight) for p in bare.parts] == [
+        (p.value, p.status, p.points, p.weight) for p in result.parts]
 
 
 # --- properties -------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from cli.demo import run_demo
 from extensions import canary_store
 from sandbox.server import Sandbox
 from scoring import HealthScore, compute_signals, default_model, score_account, score_trend
+from store.legends import legend_id, legends
 from store.models import Account, HealthSnapshot
 from store.queries import live_accounts
 from sync.health import HISTORY_DAYS, InputLoader
@@ -47,6 +48,8 @@ def test_backfilled_days_equal_each_day_scored_alone(tmp_path: Path) -> None:
         assert s.scalar(select(func.count()).select_from(HealthSnapshot)) == len(ids) * HISTORY_DAYS
         stored = {(snap.account_id, snap.day): snap for snap in s.scalars(select(HealthSnapshot))}
         inputs = {i.account_id: i for i in InputLoader(s, model, first, WORLD_AS_OF).load(ids)}
+        legend = legend_id(s, model)
+        described = legends(s).get(s, legend)
 
     def day(n: int) -> dt.date:
         return first + dt.timedelta(days=n)
@@ -71,11 +74,13 @@ def test_backfilled_days_equal_each_day_scored_alone(tmp_path: Path) -> None:
         snap = stored[(account_id, today)]
         signals = compute_signals(inputs[account_id], today, model)
         before = stored.get((account_id, today - dt.timedelta(days=1)))
-        previous = HealthScore.from_dict(before.parts) if before is not None else None
+        previous = HealthScore.from_dict(before.parts, described) if before is not None else None
         expected = score_account(signals, model, previous)
         where = f"account {account_id} on {today}"
         assert (snap.score, snap.band, snap.profile) == (expected.score, expected.band, expected.profile), where
-        assert snap.parts["parts"] == expected.as_dict()["parts"], where
+        assert snap.parts["legend"] == legend, where
+        assert snap.parts["parts"] == expected.as_dict(legend)["parts"], where
+        assert HealthScore.from_dict(snap.parts, described).parts == expected.parts, where
         assert snap.parts["dimensions"] == expected.dimensions, where
         assert snap.reasons == [r.as_dict() for r in expected.reasons], where
         window = [stored[(account_id, today - dt.timedelta(days=back))] for back in range(29, 0, -1)

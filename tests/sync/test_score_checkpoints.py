@@ -14,7 +14,7 @@ import sync.health as health
 from scoring import default_model
 from store.db import Store
 from store.migrate import upgrade
-from store.models import Alert, HealthSnapshot
+from store.models import Alert, HealthLegend, HealthSnapshot
 from store.tenants import create_tenant
 from sync.health import score_tenant
 from tests.sync.test_health_run import TODAY, _world
@@ -29,8 +29,11 @@ def _autocheckpoint(session: Any) -> int:
 def _stored(store: Store, tenant: int, ids: dict[str, int]) -> list[Any]:
     names = {v: k for k, v in ids.items()}
     with store.session(tenant) as s:
-        # the workspaces' own account ids named instead (in the parts, a roll-up's children, the alerts' keys)
-        snaps = [(names[a], d, score, band, {k: v for k, v in parts.items() if k not in ("account_id", "rollup")},
+        # the workspaces' own account ids named instead (in the parts, a roll-up's children, the alerts' keys), and
+        # the workspace's legend by its model's fingerprint
+        legends = dict(s.execute(select(HealthLegend.id, HealthLegend.fingerprint)).all())
+        snaps = [(names[a], d, score, band, {k: legends[v] if k == "legend" else v for k, v in parts.items()
+                                             if k not in ("account_id", "rollup")},
                   [names[c] for c in parts.get("rollup", {}).get("counted", [])], reasons, trend)
                  for a, d, score, band, parts, reasons, trend in
                  s.execute(select(HealthSnapshot.account_id, HealthSnapshot.day, HealthSnapshot.score,

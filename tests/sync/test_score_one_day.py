@@ -11,15 +11,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app import create_app
 from cli.demo import run_demo
 from extensions import canary_store
 from sandbox.server import Sandbox
 from scoring import HealthScore, benchmark, compute_signal_table, compute_signals, default_model, score_account
+from store.legends import legend_id, legends
 from store.migrate import upgrade
-from store.models import Account, HealthSnapshot
+from store.models import Account, HealthLegend, HealthSnapshot
 from store.queries import live_accounts
 from sync.health import InputLoader, score_tenant
 from tests.console.conftest import CHEAP_ARGON2
@@ -50,6 +51,9 @@ def test_one_day_run_equals_each_account_scored_alone(tmp_path: Path) -> None:
         inputs = loader.load(ids)
         bare, usage = loader.load_columns(ids)
         table = compute_signal_table(bare, today, model, usage)
+        legend = legend_id(s, model)  # the run's: got, not made again
+        described = legends(s).get(s, legend)
+        assert s.scalar(select(func.count()).select_from(HealthLegend)) == 1
     assert summary.accounts == len(ids) == COMPANIES
     # The columns and the rows load the same facts.
     assert [table.row(i) for i in range(len(ids))] == [compute_signals(a, today, model) for a in inputs]
@@ -70,10 +74,15 @@ def test_one_day_run_equals_each_account_scored_alone(tmp_path: Path) -> None:
             continue  # its snapshot carries its children's roll-up
         snap = stored[(account.account_id, today)]
         before = stored[(account.account_id, WORLD_AS_OF)]
-        expected = score_account(compute_signals(account, today, model), model, HealthScore.from_dict(before.parts))
+        prior = HealthScore.from_dict(before.parts, described)
+        expected = score_account(compute_signals(account, today, model), model, prior)
         where = f"account {account.account_id}"
         assert (snap.score, snap.band, snap.profile) == (expected.score, expected.band, expected.profile), where
-        assert snap.parts["parts"] == expected.as_dict()["parts"], where
+        # the stored form: the parts name the model's legend and keep only what varies per account
+        assert snap.parts["legend"] == legend, where
+        assert snap.parts["parts"] == expected.as_dict(legend)["parts"], where
+        assert all(set(p) == {"value", "status", "points", "weight"} for p in snap.parts["parts"].values()), where
+        assert HealthScore.from_dict(snap.parts, described).parts == expected.parts, where
         assert snap.reasons == [r.as_dict() for r in expected.reasons], where
         compared += 1
     assert compared >= COMPANIES - len(parents)
