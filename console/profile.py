@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from console.history import BandChange, band_changes
 from integrations.registry import VENDOR_NAMES, vendor, vendors
-from scoring import Legend
+from scoring import Legend, part_descriptors
 from store.legends import legends
 from store.models import (
     Account,
@@ -120,13 +120,11 @@ def _measures(latest: HealthSnapshot | None, month_ago: HealthSnapshot | None, l
     parts = (latest.parts or {}).get("parts", {})
     bench = (latest.parts or {}).get("benchmarks", {})
     before = ((month_ago.parts or {}).get("parts", {}) if month_ago else {})
-    described = legend or {}
     out = []
     for name, p in parts.items():
         old = before.get(name, {}).get("value")
         value = p.get("value")
-        signal, dimension, label = described.get(name, (name, "", name))
-        signal, dimension, label = p.get("signal", signal), p.get("dimension", dimension), p.get("label") or label
+        signal, dimension, label = part_descriptors(name, p, legend)
         b = bench.get(name) or bench.get(signal or "") or {}
         percentile = b.get("segment_percentile")
         percentile = percentile if percentile is not None else b.get("base_percentile")

@@ -20,7 +20,7 @@ from scoring.engine import choose_profile, measure_points, score_account, score_
 from scoring.inputs import AccountInputs, ContactFact, CsatAnswer, NpsAnswer, TicketFact, UsageDay
 from scoring.model import HealthModel, ModelError, default_model, load_model, model_fingerprint, model_legend
 from scoring.reasons import explain
-from scoring.results import HealthScore, Legend, MeasurePart, Reason, reasons_json
+from scoring.results import HealthScore, Legend, MeasurePart, Reason, part_descriptors, reasons_json
 from scoring.rollup import ChildHealth, RollupScore, roll_up
 from scoring.series import signal_series
 from scoring.signal_table import UsageColumns, compute_signal_table
@@ -67,6 +67,7 @@ __all__ = [
     "measure_points",
     "model_fingerprint",
     "model_legend",
+    "part_descriptors",
     "raised_alerts",
     "reasons_json",
     "roll_up",

@@ -696,7 +696,8 @@ class ScoreBatch(Sequence[HealthScore]):
             else:
                 missing = np.array([", ".join([_name(s.measure) for s, here in zip(specs, row, strict=True)
                                                if not here]) for row in here_of.tolist()], dtype=object)
-            profile = f'{_name(compiled.name)}, {"" if legend is None else _legend_text(legend)}'
+            # the profile's text and the legend's (``"legend": id, ``, or nothing), followed by the parts
+            profile_legend = f'{_name(compiled.name)}, {"" if legend is None else _legend_text(legend)}'
             scores = self.scores[index].tolist()
             scored = self.scored[index].tolist()
             bands = self.band_codes[index].tolist()
@@ -711,7 +712,7 @@ class ScoreBatch(Sequence[HealthScore]):
                 has_score = scored[k]
                 out[i] = (f'{{"account_id": {_number(account_ids[i])}, {head}'
                           f'"score": {_number(scores[k]) if has_score else "null"}, '
-                          f'"band": {_text(BANDS[bands[k]]) if has_score else "null"}, "profile": {profile}'
+                          f'"band": {_text(BANDS[bands[k]]) if has_score else "null"}, "profile": {profile_legend}'
                           f'"parts": {{{parts_of[k]}}}, "dimensions": {{{shown_of[k]}}}, '
                           f'"missing": [{missing_of[k]}], "reasons": {reasons[i]}}}')
         return out

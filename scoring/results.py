@@ -169,15 +169,19 @@ class HealthScore:
         )
 
 
-def _measure_part(name: str, fields: Mapping[str, Any], legend: Legend | None) -> MeasurePart:
-    """A stored part as a `MeasurePart` (`HealthScore.from_dict`)."""
+def part_descriptors(name: str, fields: Mapping[str, Any], legend: Legend | None) -> tuple[str, str, str]:
+    """A stored part's (signal, dimension, label): the part's own where it has them (a snapshot written before the
+    legends), else the `legend`'s for its measure, else the measure's name as signal and label and no dimension.
+    The one rule for every reader of stored parts (`HealthScore.from_dict`, the account profile)."""
     described = legend.get(name) if legend is not None else None
     signal, dimension, label = described if described is not None else (name, "", name)
-    # a part's own descriptors (a snapshot written before the legends) win
-    signal, dimension, label = fields.get("signal", signal), fields.get("dimension", dimension), \
-        fields.get("label", label)
-    return MeasurePart(name, signal, dimension, label, fields["value"], fields["status"], fields["points"],
-                       fields["weight"])
+    return fields.get("signal", signal), fields.get("dimension", dimension), fields.get("label", label)
+
+
+def _measure_part(name: str, fields: Mapping[str, Any], legend: Legend | None) -> MeasurePart:
+    """A stored part as a `MeasurePart` (`HealthScore.from_dict`)."""
+    return MeasurePart(name, *part_descriptors(name, fields, legend), fields["value"], fields["status"],
+                       fields["points"], fields["weight"])
 
 
 def reasons_json(reasons: Iterable[Reason]) -> str:
