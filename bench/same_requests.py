@@ -16,6 +16,9 @@ answered as the pull was is reported, not counted as a floor.
 
 from __future__ import annotations
 
+import os
+import pickle
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -47,22 +50,28 @@ class Request:
 
 @dataclass
 class Recorded:
-    """Records every request urllib3 sends while the block runs (from any thread)."""
+    """Records every request urllib3 sends while the block runs, from any thread and from any process forked
+    meanwhile (a pull read apart, `sync.runner.READ_APART`): each answered request is appended, pickled, to a
+    file of the block's own, read back in the order written when the block ends."""
 
     requests: list[Request] = field(default_factory=list)
 
     def __enter__(self) -> Recorded:
         original = HTTPConnectionPool.urlopen
         self._original = original
-        recorded = self.requests
+        handle, path = tempfile.mkstemp(prefix="canary-recorded-")
+        os.close(handle)
+        self._path = path
+        fd = self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
 
         def urlopen(pool: HTTPConnectionPool, method: str, url: str, body: Any = None, headers: Any = None,
                     *args: Any, **kwargs: Any) -> Any:
             request = Request(pool.scheme, pool.host, pool.port, method, url,
                               {str(k): str(v) for k, v in (headers or {}).items()}, body)
-            recorded.append(request)
             answer = original(pool, method, url, body, headers, *args, **kwargs)
             request.status.append(answer.status)
+            blob = pickle.dumps(request)
+            os.write(fd, len(blob).to_bytes(4, "big") + blob)  # one appending write a request, whole
             return answer
 
         HTTPConnectionPool.urlopen = urlopen  # type: ignore[method-assign]
@@ -70,6 +79,15 @@ class Recorded:
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         HTTPConnectionPool.urlopen = self._original  # type: ignore[method-assign]
+        os.close(self._fd)
+        with open(self._path, "rb") as written:
+            data = written.read()
+        os.unlink(self._path)
+        at = 0
+        while at < len(data):
+            size = int.from_bytes(data[at:at + 4], "big")
+            self.requests.append(pickle.loads(data[at + 4:at + 4 + size]))
+            at += 4 + size
 
 
 def records_in(body: Any) -> int:

@@ -6,6 +6,7 @@ Every record carries ``(system, external_id)`` and ``updated_at``.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -339,6 +340,50 @@ class ConsentTarget(Protocol):
         """Mark each address as opted out of e-mail of ``category`` (``customer_success`` | ``marketing``) in
         the vendor's own consent field, in the fewest calls; an address already opted out counts as written."""
         ...
+
+
+class PullState:
+    """What a pull changes on its adapter that the caller reads or relies on afterwards, named in one place per
+    adapter (``PULL_STATE``): the calls counted, the quota as last reported, the run's quota guard and pacing,
+    the caches of owners and field shapes. A pull read by another process (`sync.runner`: a forked child reads
+    the pages) sends `pull_state` back when it ends, and the sync's adapter takes it (`adopt_pull_state`), so
+    the adapter stands as if it had pulled itself: the summary's calls and quota, a push after it under the same
+    run's guard, owners not asked for twice.
+
+    A path is an attribute of the adapter, dotted for an attribute's attribute (``connection.calls``). A
+    dataclass instance (a guard, a pacer) is taken field by field and its fields set on the object the adapter
+    holds, so objects shared with the connection stay shared; its callables (injected clocks) are left alone.
+    Anything else is replaced. Every value must pickle."""
+
+    PULL_STATE: tuple[str, ...] = ()
+
+    def pull_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = {}
+        for path in self.PULL_STATE:
+            value = _resolve(self, path)
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                state[path] = ("fields", {f.name: getattr(value, f.name) for f in dataclasses.fields(value)
+                                          if not callable(getattr(value, f.name))})
+            else:
+                state[path] = ("value", value)
+        return state
+
+    def adopt_pull_state(self, state: Mapping[str, tuple[str, Any]]) -> None:
+        for path, (kind, value) in state.items():
+            owner_path, _, name = path.rpartition(".")
+            owner = _resolve(self, owner_path) if owner_path else self
+            if kind == "fields":
+                target = getattr(owner, name)
+                for field_name, field_value in value.items():
+                    setattr(target, field_name, field_value)
+            else:
+                setattr(owner, name, value)
+
+
+def _resolve(obj: Any, path: str) -> Any:
+    for name in path.split("."):
+        obj = getattr(obj, name)
+    return obj
 
 
 class Adapter(Protocol):

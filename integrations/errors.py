@@ -15,7 +15,22 @@ from typing import Any
 
 
 class CanaryIntegrationError(Exception):
-    """Base of every error raised by `integrations`."""
+    """Base of every error raised by `integrations`.
+
+    Every one pickles with its attributes (``status``, ``retry_after``, ...) and notes: a pull read in another
+    process (`sync.runner`) hands its error to the sync that way. The default pickling calls the class with
+    ``args`` alone, which the errors with keyword-only attributes refuse."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuilt, (type(self), self.args, dict(self.__dict__))
+
+
+def _rebuilt(kind: type[CanaryIntegrationError], args: tuple[Any, ...], state: dict[str, Any]
+             ) -> CanaryIntegrationError:
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class RetriableError(CanaryIntegrationError):

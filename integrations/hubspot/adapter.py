@@ -116,6 +116,7 @@ from integrations.base import (
     OptOutResult,
     OwnWriteCheck,
     Page,
+    PullState,
     PushResult,
     Record,
     Removal,
@@ -253,8 +254,12 @@ class _Pull:
         return taken
 
 
-class HubSpotAdapter:
+class HubSpotAdapter(PullState):
     """The HubSpot adapter (see the module docstring for the pull and push rules)."""
+
+    PULL_STATE = ("connection.calls", "connection.daily_remaining", "guard", "pacer", "_owners", "_owners_listed",
+                  "resolve_owners", "shapes", "subscription_types", "_own_writes")
+    """What a pull changes here (`integrations.base.PullState`)."""
 
     system = "hubspot"
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "tasks")

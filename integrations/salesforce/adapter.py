@@ -58,6 +58,7 @@ from integrations.base import (
     OptOutResult,
     OwnWriteCheck,
     Page,
+    PullState,
     PushResult,
     Record,
     Removal,
@@ -109,7 +110,11 @@ PULLED: dict[str, PulledObject] = {
 }
 
 
-class SalesforceAdapter:
+class SalesforceAdapter(PullState):
+
+    PULL_STATE = ("connection.calls", "connection.usage", "guard", "_owners", "resolve_owners", "_own_writes",
+                  "access._user_id")
+    """What a pull changes here (`integrations.base.PullState`)."""
     system = "salesforce"
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "deals", "tickets", "tasks")
 

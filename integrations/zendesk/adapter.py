@@ -90,6 +90,7 @@ from integrations.base import (
     OptOutResult,
     OwnWriteCheck,
     Page,
+    PullState,
     PushResult,
     Record,
     Removal,
@@ -137,7 +138,11 @@ NO_CONSENT_FIELD = ("Zendesk keeps no e-mail consent on its users (it sends no c
                     "not written there")
 
 
-class ZendeskAdapter:
+class ZendeskAdapter(PullState):
+    PULL_STATE = ("_session.calls", "_remaining", "_reset_seconds", "_guard", "_window_over", "quota_pauses",
+                  "resolve_owners", "_owners", "_fields", "_own_writes")
+    """What a pull changes here (`integrations.base.PullState`)."""
+
     system = SYSTEM
     objects: tuple[ObjectName, ...] = ("accounts", "contacts", "tickets", "satisfaction")
 
