@@ -45,6 +45,9 @@ class ProgressReporter:
                 TimeElapsedColumn(),
                 console=Console(file=self._stream),
                 transient=False,
+                # Drawn at each advance, not by a refresh thread: a process running no other thread may fork a
+                # pull's readers (`sync.runner.READ_APART`).
+                auto_refresh=False,
             )
             self._progress.start()
             self._task_id = self._progress.add_task(self.description, total=self.total)
@@ -58,7 +61,8 @@ class ProgressReporter:
         if total is not None:
             self.total = total
         if self._progress is not None and self._task_id is not None:
-            self._progress.update(self._task_id, completed=self.done, total=self.total)  # type: ignore[arg-type]
+            self._progress.update(self._task_id, completed=self.done, total=self.total,  # type: ignore[arg-type]
+                                  refresh=True)
             return
         now = time.monotonic()
         if now - self._last_log >= self._log_every_s:

@@ -147,7 +147,7 @@ are still written in the same order, after what comes before them."""
 
 READ_APART = True
 """Fetch each pull's pages in a child process (`_ReadApart`, forked) instead of a thread of this one, where that
-is safe: on Linux, from a process running no other thread (the command line, a worker's task; a web server's
+is safe: on Linux, from a process running no other thread (`canary sync` on the command line; a web server's
 threads or the in-process sandbox's keep the thread), with an adapter that can hand back what a pull changes
 on it (`integrations.base.PullState`). The SDKs' parsing and the mapping of records then run beside the
 writer instead of taking turns with it for one interpreter: at 10,000 companies they are about 40 % of the
