@@ -1,5 +1,5 @@
 """A floor that asks exactly what the adapters asked: every HTTP request of a pull recorded (method, URL, headers,
-body: the same endpoints, fields, properties, associations and page sizes, the owner and ticket look-ups too) and
+body: the same endpoints, fields, properties, associations and page sizes, the owner look-ups too) and
 sent again with plain `requests`, each answer's JSON decoded and its records counted, nothing mapped or stored.
 
 All three SDKs reach the wire through urllib3 (simple_salesforce and zenpy through requests, hubspot-api-client

@@ -27,6 +27,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship, validates
 
@@ -395,7 +396,10 @@ class Ticket(TenantScoped, Base):
 class SurveyResponse(TenantScoped, Base):
     __tablename__ = "survey_responses"
     __table_args__ = (CheckConstraint("kind IN ('nps', 'csat')", name="kind"),
-                      Index("ix_survey_responses_tenant_source_ref", "tenant_id", "source", "source_ref"))
+                      Index("ix_survey_responses_tenant_source_ref", "tenant_id", "source", "source_ref"),
+                      # Ratings stored before their ticket, by ticket: placed when it comes (migration 0046).
+                      Index("ix_survey_responses_unplaced_ticket", "tenant_id", "source", "ticket_ref",
+                            sqlite_where=text("account_id IS NULL"), postgresql_where=text("account_id IS NULL")))
 
     # No index of its own (migration 0044): the table's (tenant, source, source_ref) index starts with the tenant.
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -562,6 +562,7 @@ class PageWriter:
     def _tickets(self, records: Sequence[Record], counts: WriteCounts) -> None:
         existing = self._current(Ticket, [r.external_id for r in records], TICKET_FIELDS)
         written: dict[str, dict[str, Any]] = {}
+        inserted: list[str] = []
         for r in records:
             assert isinstance(r, TicketRecord)
             row = existing.get(r.external_id)
@@ -573,16 +574,52 @@ class PageWriter:
             }
             if row is None:
                 existing[r.external_id] = written[r.external_id] = values
+                inserted.append(r.external_id)
                 counts.changed += 1
             elif any(row[key] != value for key, value in values.items()):
                 row.update(values)
                 written[r.external_id] = row
                 counts.changed += 1
+        if inserted:
+            self._rated_before({ext: written[ext] for ext in inserted})
         if written:
             tenant_id, now = self._tenant(), utcnow()
             upsert_rows(self.session, Ticket.__table__, [
                 {"tenant_id": tenant_id, "system": self.system, "external_id": ext, **row, "updated_at": now}
                 for ext, row in written.items()], ("tenant_id", "system", "external_id"))
+
+    def _rated_before(self, tickets: dict[str, dict[str, Any]]) -> None:
+        """The system's ratings stored before their ticket (rated after the tickets pull, or fetched by id first),
+        which `_satisfaction` left without an account, placed on the account of their ticket now first written
+        (``tickets``: its new rows by external id, changed here): the one rule, a rating's account is its stored
+        ticket's. A new ticket whose record carries no score takes its latest rating's, as `_satisfaction` would
+        have given it; one that carries a score keeps it (read after the rating, it is Zendesk's current one).
+
+        One indexed existence check first: a first pull, whose tickets come before any rating, and a store with no
+        unplaced rating of the system do no per-ticket work; else one look-up of the tickets' ratings
+        (``ix_survey_responses_unplaced_ticket``, a partial index of the unplaced ones)."""
+        tenant_id = self._tenant()
+        unplaced = (SurveyResponse.source == self.system, SurveyResponse.account_id.is_(None))
+        if self.session.connection().execute(select(SurveyResponse.id).where(
+                SurveyResponse.tenant_id == tenant_id, *unplaced).limit(1)).first() is None:
+            return
+        placed: list[dict[str, Any]] = []
+        latest: dict[str, int] = {}
+        for ref, rating_id, score, _submitted in sorted(keyed_rows(
+                self.session, SurveyResponse, SurveyResponse.ticket_ref, list(tickets), SurveyResponse.id,
+                SurveyResponse.score, SurveyResponse.submitted_at, where=unplaced), key=lambda row: (row[3], row[1])):
+            account_id = tickets[ref]["account_id"]
+            if account_id is not None:
+                placed.append({"row_id": rating_id, "new_account_id": account_id})
+            latest[ref] = score  # in submission order: a ticket's latest rating last
+        for ref, score in latest.items():
+            if tickets[ref]["satisfaction"] is None:
+                tickets[ref]["satisfaction"] = "good" if score == 1 else "bad"
+        if placed:
+            table: Any = SurveyResponse.__table__
+            self.session.execute(
+                update(table).where(table.c.id == bindparam("row_id"), table.c.tenant_id == tenant_id)
+                .values(account_id=bindparam("new_account_id")), placed)
 
     def _tasks(self, records: Sequence[Record], counts: WriteCounts) -> None:
         """Canary's tasks as the CRM holds them (`sync.tasks.write_task_records`)."""
@@ -593,6 +630,9 @@ class PageWriter:
         counts.skipped += written.skipped
 
     def _satisfaction(self, records: Sequence[Record], counts: WriteCounts) -> None:
+        """Ratings stored by their source reference. A rating's account is its record's account reference, else its
+        stored ticket's (Zendesk's ratings name no organization: always the ticket's); one whose ticket is not stored
+        yet has none until the ticket's first write (`_rated_before`). A stored ticket takes the rating's score."""
         tickets = self._current(Ticket, [r.ticket_external_id for r in records
                                          if isinstance(r, SatisfactionRecord) and r.ticket_external_id],
                                 ("id", "account_id", "satisfaction"))

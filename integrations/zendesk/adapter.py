@@ -28,15 +28,15 @@ Pulls, one request per page, ascending:
   ask ``exclude_deleted``, and Canary wants them): each comes as a `Removal`, never as a ticket.
 * satisfaction = received ratings (``score=received``), cursor list in id order. A rating
   changed later is not listed again, but its ticket is re-exported with the new score.
-  A rating names its ticket, not its organization: each page's tickets are read with one
-  ``GET /tickets/show_many?ids=`` (up to 100 ids, so one request per page of ratings) and a
-  rating's account is its ticket's organization, whether or not Canary has stored the ticket
-  yet (a ticket rated in the last minute is not exported yet, but its rating is listed).
+  A rating names its ticket, not its organization, and no ticket is read for it: its record carries the
+  ticket's id and no account, and the store places it on its ticket's account (`sync.writer.PageWriter`:
+  tickets are pulled before ratings, and a ticket stored after its rating — rated in the last minute, not
+  exported yet, while its rating is listed — gives the rating its account when it arrives).
 
 Fetch (records named by id, e.g. by a webhook): organizations, users and tickets with one
 ``GET /{organizations|users|tickets}/show_many?ids=`` per 100 ids; satisfaction ratings with one
-``GET /satisfaction_ratings/{id}`` each (there is no show_many for them) and one ``tickets/show_many`` for
-their tickets' organizations. Mapped and owned as the pull maps them; what Zendesk does not show is removed.
+``GET /satisfaction_ratings/{id}`` each (there is no show_many for them), their tickets not read, as in the pull.
+Mapped and owned as the pull maps them; what Zendesk does not show is removed.
 A fetch reads no export, so the last-minute rule below does not delay it.
 
 Exports leave out the last minute of changes: a change younger than that arrives with the
@@ -450,9 +450,10 @@ class ZendeskAdapter(PullState):
     def fetch(self, object: ObjectName, ids: Sequence[str]) -> Page:
         """The records of ``ids`` now, mapped as `pull` maps them (owners read the same way): organizations,
         users and tickets with one ``show_many?ids=`` per 100 ids; satisfaction ratings one
-        ``GET /satisfaction_ratings/{id}`` each (Zendesk has no show_many for them) and their tickets'
-        organizations with one ``tickets/show_many`` per 100 ratings, as the pull does. An id Zendesk does not
-        show (deleted, never there, not an id) is a `Removal`; a staff user is neither (never a contact)."""
+        ``GET /satisfaction_ratings/{id}`` each (Zendesk has no show_many for them), with their ticket's id and no
+        account, as the pull maps them: the store places a rating on its ticket's account, now if the ticket is
+        stored, else when it arrives (`sync.writer.PageWriter`). An id Zendesk does not show (deleted, never there,
+        not an id) is a `Removal`; a staff user is neither (never a contact)."""
         if object not in self.objects:
             raise ValueError(f"zendesk has no {object}; it has {', '.join(self.objects)}")
         wanted = distinct_ids(ids)
@@ -461,10 +462,7 @@ class ZendeskAdapter(PullState):
         removed: list[Removal] = []
         if object == "satisfaction":
             rows = [row for rating_id in numeric if (row := self._show_rating(rating_id)) is not None]
-            organizations: dict[str, Any] = {}
-            for start in range(0, len(rows), LIST_PAGE_MAX):
-                organizations.update(self._ticket_organizations(rows[start : start + LIST_PAGE_MAX]))
-            records = _mapped(rows, partial(_rating, organizations))
+            records = _mapped(rows, rating_to_satisfaction)
         else:
             plural = {"accounts": "organizations", "contacts": "users", "tickets": "tickets"}[object]
             rows = []
@@ -625,26 +623,13 @@ class ZendeskAdapter(PullState):
             rows = _rows(body, "satisfaction_ratings")
             meta = _dict(body.get("meta"))
             after = AfterCursor(_text(meta.get("after_cursor")) or state.after)
-            organizations = self._ticket_organizations(rows)
-            records = _mapped(rows, partial(_rating, organizations))
+            records = _mapped(rows, rating_to_satisfaction)
             if records or after != state:
                 yield Page("satisfaction", records, after.dump())
             moved = after != state
             state = after
             if not meta.get("has_more") or not moved:
                 return
-
-    def _ticket_organizations(self, ratings: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Ticket id -> organization id of the ratings' tickets: one show_many request (none for no rating).
-
-        A ticket deleted meanwhile is not shown: its rating keeps no account from here."""
-        ids = sorted({int(t) for t in (r.get("ticket_id") for r in ratings) if isinstance(t, int | str)
-                      and str(t).isdigit()})
-        if not ids:
-            return {}
-        tickets = self._zenpy.tickets
-        body = self._raw(f"show {len(ids)} tickets", tickets, tickets.endpoint, ids=ids)
-        return {str(t.get("id")): t.get("organization_id") for t in _rows(body, "tickets")}
 
     # ------------------------------------------------------------------ write-back
 
@@ -824,11 +809,6 @@ def _typed(values: Mapping[str, Any], fields: Mapping[str, Mapping[str, Any]]) -
         kind = field.get("type")
         out[key] = typed_value(kind if isinstance(kind, str) else None, value, field_options(field))
     return out
-
-
-def _rating(organizations: Mapping[str, Any], row: Mapping[str, Any]) -> Record | None:
-    """A rating with the organization of its ticket (``organizations``: ticket id -> organization id)."""
-    return rating_to_satisfaction(row, organizations.get(str(row.get("ticket_id"))))
 
 
 def _split(rows: Sequence[Mapping[str, Any]], mapper: Callable[[Mapping[str, Any]], Record | None]

@@ -11,8 +11,8 @@ an organization with ``deleted_at``. `is_deleted` tells them apart and `removal`
 into a `Removal`; they are never mapped as live records (a deleted ticket is not an open one).
 
 A satisfaction rating names its ticket (``ticket_id``), requester, assignee and group, not the
-organization: `rating_to_satisfaction` takes the organization of the rating's ticket, which the
-adapter looks up.
+organization: `rating_to_satisfaction` gives the ticket's id and no account, and the store places the rating
+on its stored ticket's account (`sync.writer.PageWriter`).
 """
 
 from __future__ import annotations
@@ -189,11 +189,11 @@ def ticket_to_ticket(ticket: Mapping[str, Any]) -> TicketRecord:
     )
 
 
-def rating_to_satisfaction(rating: Mapping[str, Any], organization_id: Any = None) -> SatisfactionRecord | None:
+def rating_to_satisfaction(rating: Mapping[str, Any]) -> SatisfactionRecord | None:
     """A received rating; ``None`` for ``offered`` / ``unoffered`` (no answer yet).
 
-    ``organization_id`` is that of the rating's ticket: a rating does not carry one (an
-    ``organization_id`` key on the rating itself is not read)."""
+    Its account is its ticket's, which the store knows: the record carries no account (an ``organization_id``
+    key on the rating itself, which the documented rating does not have, is not read)."""
     score = rating.get("score")
     if score not in SCORES:
         return None
@@ -203,7 +203,6 @@ def rating_to_satisfaction(rating: Mapping[str, Any], organization_id: Any = Non
         updated_at=_required_time(rating, "updated_at", fallback="created_at"),
         score=str(score),
         ticket_external_id=text_or_none(rating.get("ticket_id")),
-        account_external_id=text_or_none(organization_id),
         comment=text_or_none(rating.get("comment")),
     )
 

@@ -1,6 +1,7 @@
 """What a real Zendesk account does and the sandbox now does by default, handled by `ZendeskAdapter`
 (the real zenpy against `ZendeskEmulator`): deleted tickets and organizations in the exports,
-satisfaction ratings without an organization, type-checked organization fields, ``https`` links."""
+satisfaction ratings without an organization (placed through their stored ticket), type-checked organization
+fields, ``https`` links."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from integrations.base import FieldUpdate, Page, Removal, TicketRecord
 from store.db import Store
 from store.models import SourceLink, SurveyResponse, Ticket
 from store.tenants import create_tenant
+from sync.fetch import fetch_records
 from sync.push import HEALTH_FIELDS
 from sync.runner import sync
 from tests.dbtemplate import Templates
@@ -114,34 +116,114 @@ def test_deleted_ticket_and_organization_leave_the_store(sqlite_store: Store, te
 
 # ---------------------------------------------------------------- satisfaction ratings through their ticket
 
+LISTS = {"/api/v2/incremental/organizations.json": "accounts", "/api/v2/incremental/users/cursor.json": "contacts",
+         "/api/v2/incremental/tickets/cursor.json": "tickets", "/api/v2/satisfaction_ratings.json": "satisfaction"}
+"""The endpoint each object's pull lists its pages from."""
 
-def test_ratings_take_their_ticket_organization_in_one_request_per_page(boot: Callable[..., Box]) -> None:
+
+def _placed(store: Store, tenant: int) -> tuple[dict[str, int | None], dict[str, int | None], dict[str, str | None]]:
+    """The stored ratings' accounts (by rating id), the zendesk links' accounts (by organization id) and the stored
+    tickets' satisfaction (by ticket id)."""
+    with store.session(tenant) as s:
+        ratings = {r.source_ref: r.account_id for r in s.scalars(select(SurveyResponse))}
+        links = dict(s.execute(select(SourceLink.external_id, SourceLink.account_id)
+                               .where(SourceLink.system == "zendesk")).all())
+        scores = dict(s.execute(select(Ticket.external_id, Ticket.satisfaction)).all())
+    return ratings, links, scores
+
+
+def _ticket_accounts(box: Box, links: dict[str, int | None]) -> dict[str, int | None]:
+    """Each received rating's account as the look-up of its ticket's organization gave it (before the store placed
+    ratings through their stored ticket): the link of the ticket's organization in the emulator."""
+    ticket_org = {str(t["id"]): str(t["organization_id"]) for t in box.emulator.records("tickets")}
+    return {str(r["id"]): links[ticket_org[str(r["ticket_id"])]]
+            for r in box.emulator.records("satisfaction_ratings") if r["score"] in ("good", "bad")}
+
+
+def _ticket_scores(box: Box) -> dict[str, str]:
+    """Each rated ticket's score, as its received rating gives it."""
+    return {str(r["ticket_id"]): r["score"] for r in box.emulator.records("satisfaction_ratings")
+            if r["score"] in ("good", "bad")}
+
+
+def test_ratings_are_listed_one_request_a_page_and_no_ticket_is_read_for_them(boot: Callable[..., Box]) -> None:
     box = boot(satisfaction_organization_id=False)
     adapter = box.adapter(list_page_size=25)
     pages, _ = drain(adapter, "satisfaction")
-    ticket_org = {str(t["id"]): str(t["organization_id"]) for t in box.emulator.records("tickets")}
+    ticket_of = {str(r["id"]): str(r["ticket_id"]) for r in box.emulator.records("satisfaction_ratings")}
     records = [r for p in pages for r in p.records]
     assert len(records) == len(box.ids("satisfaction_ratings")) == 54
-    assert [r.account_external_id for r in records] == [ticket_org[r.ticket_external_id] for r in records]
-    assert box.emulator.stats.calls("GET", SHOW_MANY) == len(pages) == 3
-    assert adapter.calls == 2 * len(pages) == box.calls()
+    # The rating's ticket, not its account: the store places it through the ticket (`PageWriter`).
+    assert [r.ticket_external_id for r in records] == [ticket_of[r.external_id] for r in records]
+    assert [r.account_external_id for r in records] == [None] * len(records)
+    assert box.emulator.stats.calls("GET", SHOW_MANY) == 0
+    assert adapter.calls == len(pages) == 3 == box.calls()
 
 
-def test_a_rating_whose_ticket_is_not_stored_yet_finds_its_account(sqlite_store: Store, tenant: int,
-                                                                  boot: Callable[..., Box]) -> None:
+def test_a_full_sync_reads_no_ticket_for_the_ratings_and_places_each_on_its_ticket_account(
+        sqlite_store: Store, tenant: int, boot: Callable[..., Box]) -> None:
+    box = boot(satisfaction_organization_id=False)
+    adapter = box.adapter(export_page_size=20, list_page_size=25)
+    summary = sync(sqlite_store, tenant, {"zendesk": adapter}).systems["zendesk"]
+    stats = box.emulator.stats
+    # One request per page listed and the owners' look-up: the tickets/show_many each page of ratings made (one
+    # per page) is gone, so the pull costs exactly the rating pages fewer calls.
+    assert {endpoint: stats.calls("GET", endpoint) for endpoint in LISTS} == {
+        endpoint: summary.objects[obj].pages for endpoint, obj in LISTS.items()}
+    assert summary.objects["satisfaction"].pages == 3
+    assert stats.calls("GET", SHOW_MANY) == 0
+    owners = stats.calls("GET", "/api/v2/users/show_many.json")
+    assert summary.calls == box.calls() == sum(o.pages for o in summary.objects.values()) + owners
+    ratings, links, scores = _placed(sqlite_store, tenant)
+    # Every rating on the account its ticket's organization gave it before, which is its stored ticket's.
+    assert ratings == _ticket_accounts(box, links)
+    assert None not in ratings.values()
+    with sqlite_store.session(tenant) as s:
+        ticket_accounts = dict(s.execute(select(Ticket.external_id, Ticket.account_id)).all())
+        by_ticket = dict(s.execute(select(SurveyResponse.ticket_ref, SurveyResponse.account_id)).all())
+    assert by_ticket == {ref: ticket_accounts[ref] for ref in by_ticket}
+    assert {ref: scores[ref] for ref in _ticket_scores(box)} == _ticket_scores(box)
+
+
+def test_a_rating_whose_ticket_is_not_stored_yet_gets_its_account_when_the_ticket_comes(
+        sqlite_store: Store, tenant: int, boot: Callable[..., Box]) -> None:
     box = boot(satisfaction_organization_id=False)
     adapter = box.adapter(list_page_size=25)
     sync(sqlite_store, tenant, {"zendesk": adapter}, objects=("accounts", "satisfaction"))  # no ticket stored
-    with sqlite_store.session(tenant) as s:
-        assert list(s.scalars(select(Ticket))) == []
-        account_of = dict(s.execute(select(SourceLink.external_id, SourceLink.account_id)
-                                    .where(SourceLink.system == "zendesk")).all())
-        answers = {r.source_ref: r.account_id for r in s.scalars(select(SurveyResponse))}
-    ticket_org = {str(t["id"]): str(t["organization_id"]) for t in box.emulator.records("tickets")}
-    expected = {str(r["id"]): account_of[ticket_org[str(r["ticket_id"])]]
-                for r in box.emulator.records("satisfaction_ratings")}
-    assert answers == expected
-    assert None not in answers.values()
+    ratings, links, scores = _placed(sqlite_store, tenant)
+    assert scores == {}
+    assert len(ratings) == 54 and set(ratings.values()) == {None}  # no ticket to place them through yet
+    assert box.emulator.stats.calls("GET", SHOW_MANY) == 0
+    summary = sync(sqlite_store, tenant, {"zendesk": adapter}, objects=("tickets",)).systems["zendesk"]
+    assert summary.objects["tickets"].pulled == len(box.ids("tickets"))
+    ratings, links, scores = _placed(sqlite_store, tenant)
+    assert ratings == _ticket_accounts(box, links)  # placed by the tickets' first write
+    assert None not in ratings.values()
+    assert {ref: scores[ref] for ref in _ticket_scores(box)} == _ticket_scores(box)
+
+
+def test_a_rating_fetched_before_its_ticket_gets_its_account_when_the_ticket_is_fetched(
+        sqlite_store: Store, tenant: int, boot: Callable[..., Box]) -> None:
+    """The webhook path (`sync.fetch.fetch_records`): a rating read by id maps as the pull maps it, its ticket not
+    read; the ticket's own fetch places it."""
+    box = boot(satisfaction_organization_id=False)
+    adapter = box.adapter()
+    sync(sqlite_store, tenant, {"zendesk": adapter}, objects=("accounts",))
+    rating = next(r for r in box.emulator.records("satisfaction_ratings") if r["score"] in ("good", "bad"))
+    rating_id, ticket_id = str(rating["id"]), str(rating["ticket_id"])
+    box.emulator.stats.reset()
+    fetched = fetch_records(sqlite_store, tenant, "zendesk", adapter, {"satisfaction": [rating_id]})
+    assert (fetched.stopped, fetched.calls, fetched.account_ids) == (None, 1, set())
+    assert box.emulator.stats.calls("GET", "/api/v2/satisfaction_ratings/{id}.json") == 1
+    assert box.emulator.stats.calls("GET", SHOW_MANY) == 0
+    ratings, links, scores = _placed(sqlite_store, tenant)
+    assert ratings == {rating_id: None}
+    fetched = fetch_records(sqlite_store, tenant, "zendesk", adapter, {"tickets": [ticket_id]})
+    account = _ticket_accounts(box, links)[rating_id]
+    assert account is not None
+    assert (fetched.stopped, fetched.account_ids) == (None, {account})
+    ratings, links, scores = _placed(sqlite_store, tenant)
+    assert (ratings, scores) == ({rating_id: account}, {ticket_id: rating["score"]})
 
 
 # ---------------------------------------------------------------- organization fields type-checked

@@ -246,7 +246,8 @@ def test_fetch_maps_as_the_pull_maps_in_batches_and_removes_what_is_not_there(tm
             assert len(page.records) == len(real)
             assert page.removed == [Removal(i) for i in [*unknown, "not-an-id"]], (system, obj)
 
-        # Zendesk ratings: one show each (Zendesk has none for many), their tickets' organizations in one call.
+        # Zendesk ratings: one show each (Zendesk has none for many), their tickets not read (the store places a
+        # rating through its stored ticket): no tickets/show_many.
         zendesk = live["zendesk"]
         ratings = by_id([r for page in zendesk.pull("satisfaction", None) for r in page.records])
         some = sorted(ratings)[:3]
@@ -254,8 +255,8 @@ def test_fetch_maps_as_the_pull_maps_in_batches_and_removes_what_is_not_there(tm
         page = zendesk.fetch("satisfaction", [*some, UNKNOWN["zendesk"]])
         assert by_id(page.records) == {i: ratings[i] for i in some}
         assert page.removed == [Removal(UNKNOWN["zendesk"])]
-        assert calls(box, "zendesk") == {("GET", "/api/v2/satisfaction_ratings/{id}.json"): 4,
-                                         ("GET", "/api/v2/tickets/show_many.json"): 1}
+        assert calls(box, "zendesk") == {("GET", "/api/v2/satisfaction_ratings/{id}.json"): 4}
+        assert all(r.account_external_id is None for r in page.records)
 
         # Canary's tasks before any was made (no key field yet): none to read, every id removed, no error.
         for system, task_id in (("salesforce", "00T000000000001AAA"), ("hubspot", "12345")):
