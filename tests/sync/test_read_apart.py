@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,9 +125,13 @@ def test_a_writer_that_stops_early_leaves_no_child_behind() -> None:
             yield from endless
 
     reader = _ReadApart(Endless([]), "accounts", None)
+    other = _ReadApart(Endless([]), "contacts", None)  # forked after: it must not keep the first one's pipe open
     assert reader.next_group(limit=100) is not None
+    started = time.monotonic()
     reader.close()  # the writer failed: the child is stopped though it has more to send
-    assert not reader._process.is_alive()
+    assert not reader._process.is_alive() and time.monotonic() - started < 5
+    other.close()
+    assert not other._process.is_alive()
 
 
 def _rows(store: Any, tenant_id: int) -> dict[str, list[list[Any]]]:
@@ -214,3 +219,36 @@ def test_a_whole_sync_read_apart_stores_and_counts_what_the_threads_do(tmp_path:
         assert {k: v for k, v in state_apart.items() if k not in clocked} == \
             {k: v for k, v in state.items() if k not in clocked}, system
     assert len(forked) >= 12 and {"salesforce accounts", "zendesk satisfaction", "hubspot contacts"} <= set(forked)
+
+
+def test_the_child_fetches_ahead_up_to_its_own_bound_while_the_writer_reads_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    fetched = multiprocessing.get_context("fork").Value("i", 0)
+
+    class Counting(_Fake):
+        def pull(self, obj: str, cursor: str | None) -> Iterator[Page]:
+            for i in range(10**6):
+                with fetched.get_lock():
+                    fetched.value += 1
+                yield _page(i * 100, 100)
+
+    monkeypatch.setattr(runner, "READ_APART_AHEAD", (1_000, 5_000))  # 50 pages of 100 records
+    reader = _ReadApart(Counting([]), "accounts", None)
+    try:
+        seen, still = -1, 0
+        deadline = time.monotonic() + 30
+        while still < 5 and time.monotonic() < deadline:  # until the child stops fetching
+            time.sleep(0.1)
+            still = still + 1 if fetched.value == seen else 0
+            seen = fetched.value
+        # 50 held by the child's reader, and the few in the pipe and in its hand: the writer took none yet.
+        assert 50 <= seen <= 50 + 40
+        group = reader.next_group(limit=10**9)
+        # The first page, and those already in the pipe with it, in one group.
+        assert group is not None and len(group) >= 2 and group[0].records[0].external_id == "0"
+        assert [p.records[0].external_id for p in group] == [str(i * 100) for i in range(len(group))]
+    finally:
+        reader.close()
+    assert not reader._process.is_alive()
