@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import math
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -170,10 +171,10 @@ def linking(store: Store, tenant_id: int, truth_path: Any) -> None:
 def apart() -> None:
     """The full pull and both floors again, the sandbox (the same seed and limits) served by a process of its own
     (`sandbox.process.SandboxProcess`), as real vendors are other machines: the emulators' CPU is no longer this
-    process's, so "CPU here" is the client's alone (the sandbox process's is printed beside it). Both processes
-    share the machine's cores."""
+    process's, so "CPU here" is the client's alone: this process's and, for the pull, its reader processes'
+    (`sync.runner.READ_APART`); the sandbox process's is printed beside it. All share the machine's cores."""
     print(f"served apart: the same {COMPANIES:,}-company sandbox served by a separate process; "
-          "'CPU here' is this process's alone")
+          "'CPU here' is the client's alone (this process and the pull's reader processes)")
     t0 = time.perf_counter()
     with SandboxProcess(accounts=COMPANIES, seed=7, **LIMITS) as box, tempfile.TemporaryDirectory() as tmp:
         print(f"  sandbox process ready in {time.perf_counter() - t0:.1f} s")
@@ -182,14 +183,16 @@ def apart() -> None:
         raw_served, served = box.cpu_seconds() - served, box.cpu_seconds()
         store, tenant, adapters = sandbox_workspace(tmp, "apart", box)
         with Recorded() as recorded:
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, readers = time.perf_counter(), time.process_time(), readers_cpu()
             summary = sync(store, tenant.id, adapters)
             pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
+            readers = readers_cpu() - readers
+            pull_cpu += readers
         pull_served = box.cpu_seconds() - served
         pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
         print(f"  full pull (apart): {pulled:,} records in {pull_s:.1f} s = {pulled / pull_s:,.0f} records/s; "
-              f"{pull_cpu:.1f} CPU s here = {pulled / pull_cpu:,.0f} records per CPU s (the sandbox process "
-              f"{pull_served:.1f} CPU s)")
+              f"{pull_cpu:.1f} CPU s here = {pulled / pull_cpu:,.0f} records per CPU s (of which {readers:.1f} CPU s "
+              f"in its reader processes, `sync.runner.READ_APART`; the sandbox process {pull_served:.1f} CPU s)")
         print(f"  floor 1 (apart), the raw walk of the plain list endpoints: {raw_records:,} records in {raw_s:.1f} s "
               f"= {raw_records / raw_s:,.0f} records/s; {raw_cpu:.1f} CPU s here = {raw_records / raw_cpu:,.0f} "
               f"records per CPU s (the sandbox process {raw_served:.1f} CPU s)")
@@ -206,6 +209,13 @@ def apart() -> None:
         if DUMP and ONLY == "apart":
             dump_rows(store, tenant.id, DUMP)
         store.dispose()
+
+
+def readers_cpu() -> float:
+    """CPU seconds of this process's ended children: the pull's reader processes (`sync.runner._ReadApart`,
+    each waited for when its pull ends). The sandbox process, still running, is not among them."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def raw_walk(box: Sandbox) -> tuple[int, float, float]:
