@@ -381,8 +381,10 @@ def _sendable(error: BaseException | None) -> BaseException | None:
 
 
 def _apart(adapter: Adapter) -> bool:
-    """Whether a pull of ``adapter`` is read by a forked child (`READ_APART`)."""
+    """Whether a pull of ``adapter`` is read by a forked child (`READ_APART`): not from a daemonic process, which
+    `multiprocessing` lets have no children."""
     return READ_APART and sys.platform == "linux" and threading.active_count() == 1 \
+        and not multiprocessing.current_process().daemon \
         and callable(getattr(adapter, "pull_state", None)) and callable(getattr(adapter, "adopt_pull_state", None))
 
 

@@ -252,3 +252,31 @@ def test_the_child_fetches_ahead_up_to_its_own_bound_while_the_writer_reads_noth
     finally:
         reader.close()
     assert not reader._process.is_alive()
+
+
+def test_the_rule_forks_only_from_a_process_running_no_other_thread() -> None:
+    """`_apart` in a fresh interpreter (this test's own process runs the test runner's threads): a real adapter
+    is read apart while the process runs one thread, not once another thread runs, nor for an adapter that cannot
+    hand back its pull's state, nor with `READ_APART` off."""
+    import subprocess
+    import sys
+
+    script = """
+import threading, time
+from integrations.hubspot.adapter import HubSpotAdapter
+from sync import runner
+adapter = HubSpotAdapter("token", base_url="http://127.0.0.1:9")
+print(runner._apart(adapter), runner._apart(object()))
+runner.READ_APART = False
+print(runner._apart(adapter))
+runner.READ_APART = True
+stop = threading.Event()
+threading.Thread(target=stop.wait, daemon=True).start()
+print(runner._apart(adapter))
+stop.set()
+"""
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False", "False"]
