@@ -357,7 +357,7 @@ def _read_apart(adapter: Any, obj: ObjectName, cursor: str | None, conn: Any) ->
                 continue
             break
         error = item.error if isinstance(item, _Raised) else None
-    except BaseException as exc:  # the pull could not even start
+    except BaseException as exc:  # the pull could not start, or a send failed (the parent stopped reading)
         error = exc
     finally:
         if reader is not None:
