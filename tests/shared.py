@@ -65,3 +65,21 @@ def record_calls(monkeypatch: Any, module: Any, names: Iterable[str]) -> list[st
             return _fn(*args, **kwargs)
         monkeypatch.setattr(module, name, counting)
     return seen
+
+
+@contextmanager
+def statements(store: Any) -> Iterator[list[str]]:
+    """The SQL ``store`` runs meanwhile (one entry per statement, however many rows it carries), upper-cased and
+    on one line."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen.append(" ".join(sql.split()).upper())
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)

@@ -4,14 +4,12 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from integrations.base import AccountRecord, ContactRecord, DealRecord, Page
 from store import upsert as upsert_module
@@ -29,7 +27,7 @@ from store.models import (
 from store.tenants import create_tenant
 from store.upsert import upsert_rows
 from sync.writer import PageWriter, apply_identity, load_own_writes, save_cursor
-from tests.shared import WORLD_NOW
+from tests.shared import WORLD_NOW, statements
 
 T0 = WORLD_NOW - dt.timedelta(days=30)
 
@@ -39,21 +37,6 @@ def tenant(store: Store) -> int:
     with store.session() as s:
         t, _ = create_tenant(s, "acme", "Acme CS")
         return t.id
-
-
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
-    """The SQL the store runs meanwhile (one entry per statement, however many rows it carries)."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(" ".join(sql.split()).upper())
-
-    event.listen(store.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", note)
 
 
 def _accounts(n: int, stamp: dt.datetime = T0) -> list[AccountRecord]:

@@ -6,19 +6,16 @@ record carries none; a page of tickets with no unplaced rating in the store cost
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from integrations.base import AccountRecord, Page, Record, Removal, SatisfactionRecord, TicketRecord
 from store.db import Store
 from store.models import SourceLink, SurveyResponse, Ticket
 from store.tenants import create_tenant
 from sync.writer import PageWriter, apply_identity
-from tests.shared import WORLD_NOW
+from tests.shared import WORLD_NOW, statements
 
 T0 = WORLD_NOW - dt.timedelta(days=3)
 
@@ -28,21 +25,6 @@ def tenant(store: Store) -> int:
     with store.session() as s:
         t, _ = create_tenant(s, "acme", "Acme CS")
         return t.id
-
-
-@contextmanager
-def statements(store: Store) -> Iterator[list[str]]:
-    """The SQL the store runs meanwhile, one entry per statement."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(" ".join(sql.split()).upper())
-
-    event.listen(store.engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        event.remove(store.engine, "before_cursor_execute", note)
 
 
 def _write(store: Store, tenant: int, obj: str, records: list[Record], system: str = "zendesk") -> None:
