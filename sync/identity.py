@@ -20,8 +20,9 @@ contradict. Parent/child comes from each system's own parent field.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 from integrations.base import AccountRecord
 from sync.normalise import normalise_domain, normalise_name
@@ -63,10 +64,25 @@ def _label(key: Key) -> str:
     return f"{SYSTEM_LABELS.get(key[0], key[0])} {key[1]}"
 
 
-def _looks_like_division(a: str | None, b: str | None) -> bool:
-    """Different names that start alike ("Acme" / "Acme Europe", "Acme Japan" / "Acme Health"):
+def _names(a: Key, b: Key) -> str:
+    return f"{_label(a)} names {_label(b)} in its external id field"
+
+
+def _share_domain(a: Key, b: Key, domain: str) -> str:
+    return f"{_label(a)} and {_label(b)} share the domain {domain}"
+
+
+def _share_domain_and_name(a: Key, b: Key, domain: str, name: str) -> str:
+    return f"{_label(a)} and {_label(b)} share the domain {domain} and the name {name!r}"
+
+
+def _same_name(a: Key, b: Key, name: str) -> str:
+    return f"{_label(a)} and {_label(b)} have the same name {name!r}"
+
+
+def _looks_like_division(na: str | None, nb: str | None) -> bool:
+    """Different names (normalised) that start alike ("Acme" / "Acme Europe", "Acme Japan" / "Acme Health"):
     a parent and its subsidiary, or two subsidiaries, that may well share one domain."""
-    na, nb = normalise_name(a), normalise_name(b)
     if not na or not nb or na == nb:
         return False
     return na.split()[0] == nb.split()[0]
@@ -138,11 +154,16 @@ class _Linker:
         self.clusters = clusters
         self.by_key = by_key
         self.decisions: dict[Key, LinkDecision] = {}
+        # Each record's name and domain normalised once (every rule below reads them, some once per pair).
+        self.name = {k: normalise_name(r.name) for k, r in by_key.items()}
+        self.domain = {k: normalise_domain(r.domain) for k, r in by_key.items()}
 
-    def link(self, a: Key, b: Key, method: str, reason: str) -> None:
-        if self.clusters.union(a, b):
+    def link(self, a: Key, b: Key, method: str, reason: Callable[[], str]) -> None:
+        """Join ``a`` and ``b`` if the clusters allow it; ``reason`` is worded only when a record takes it."""
+        if self.clusters.union(a, b) and (a not in self.decisions or b not in self.decisions):
+            decision = LinkDecision(method, reason())
             for k in (a, b):
-                self.decisions.setdefault(k, LinkDecision(method, reason))
+                self.decisions.setdefault(k, decision)
 
     def keep_known(self, keys: Sequence[Key], known: Mapping[Key, KnownLink]) -> None:
         """1. manual pins and earlier links: records that share an account stay together."""
@@ -161,13 +182,13 @@ class _Linker:
             for system, ext in sorted(self.by_key[k].cross_refs.items()):
                 target = (system, str(ext))
                 if target in self.by_key:
-                    self.link(k, target, "external_id", f"{_label(k)} names {_label(target)} in its external id field")
+                    self.link(k, target, "external_id", partial(_names, k, target))
 
     def by_domain(self, keys: Sequence[Key]) -> None:
         """3. normalised domain, unambiguous per system; shared domains are settled by name."""
         domains: dict[str, list[Key]] = defaultdict(list)
         for k in keys:
-            d = normalise_domain(self.by_key[k].domain)
+            d = self.domain[k]
             if d:
                 domains[d].append(k)
         for domain, members in sorted(domains.items()):
@@ -184,26 +205,25 @@ class _Linker:
     def _one_per_system(self, domain: str, members: list[Key]) -> None:
         for i, anchor in enumerate(members):
             for other in members[i + 1 :]:
-                if _looks_like_division(self.by_key[anchor].name, self.by_key[other].name):
+                if _looks_like_division(self.name[anchor], self.name[other]):
                     continue  # "Acme" and "Acme Europe" on acme.com: a parent and its subsidiary
-                self.link(anchor, other, "domain", f"{_label(anchor)} and {_label(other)} share the domain {domain}")
+                self.link(anchor, other, "domain", partial(_share_domain, anchor, other, domain))
 
     def _settle_by_name(self, domain: str, members: list[Key]) -> None:
         names: dict[str | None, list[Key]] = defaultdict(list)
         for k in members:
-            names[normalise_name(self.by_key[k].name)].append(k)
+            names[self.name[k]].append(k)
         for name, same in sorted(names.items(), key=lambda item: item[0] or ""):
             if name is None or len({k[0] for k in same}) != len(same) or len(same) < 2:
                 continue
             for other in same[1:]:
-                self.link(same[0], other, "domain",
-                          f"{_label(same[0])} and {_label(other)} share the domain {domain} and the name {name!r}")
+                self.link(same[0], other, "domain", partial(_share_domain_and_name, same[0], other, domain, name))
 
     def by_name(self, keys: Sequence[Key]) -> None:
         """4. normalised name, unambiguous per system, domains not contradicting."""
         names_all: dict[str, list[Key]] = defaultdict(list)
         for k in keys:
-            n = normalise_name(self.by_key[k].name)
+            n = self.name[k]
             if n:
                 names_all[n].append(k)
         for name, members in sorted(names_all.items()):
@@ -214,10 +234,10 @@ class _Linker:
                 continue
             for i, a in enumerate(members):
                 for b in members[i + 1 :]:
-                    da, db = normalise_domain(self.by_key[a].domain), normalise_domain(self.by_key[b].domain)
+                    da, db = self.domain[a], self.domain[b]
                     if da and db and da != db and _first_label(da) != _first_label(db):
                         continue
-                    self.link(a, b, "name", f"{_label(a)} and {_label(b)} have the same name {name!r}")
+                    self.link(a, b, "name", partial(_same_name, a, b, name))
 
 
 def _gather(keys: Sequence[Key], by_key: Mapping[Key, AccountRecord], known: Mapping[Key, KnownLink],
@@ -230,7 +250,7 @@ def _gather(keys: Sequence[Key], by_key: Mapping[Key, AccountRecord], known: Map
         existing = sorted({known[k].account_id for k in members if k in known})
         out.append(Cluster(
             keys=members,
-            decisions={k: linker.decisions.get(k, LinkDecision("new", f"{_label(k)} matches no other record"))
+            decisions={k: linker.decisions.get(k) or LinkDecision("new", f"{_label(k)} matches no other record")
                        for k in members},
             account_id=existing[0] if existing else None,
             merged_account_ids=existing[1:],
