@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from typing import Any, cast
@@ -100,14 +100,20 @@ def mark_every_account(session: Session) -> None:
 def _watch_statements(state: ORMExecuteState) -> None:
     if not (state.is_insert or state.is_update or state.is_delete):
         return
-    table = getattr(getattr(state.statement, "table", None), "name", None)
+    written(state.session, getattr(getattr(state.statement, "table", None), "name", None), state.execution_options)
+
+
+def written(session: Session, table: str | None, options: Mapping[str, Any]) -> None:
+    """A write statement on ``table`` with these execution options (`touches`; none: every account) ran in
+    ``session``: its accounts' panels are marked. The statement hook calls it; so does a write sent through the
+    driver, which the hook does not see (`store.upsert.upsert_rows` on SQLite)."""
     if table not in WATCHED:
         return
-    named = state.execution_options.get(_OPTION)
+    named = options.get(_OPTION)
     if named is None:
-        _pending(state.session).add(_EVERYTHING)
+        _pending(session).add(_EVERYTHING)
     else:
-        _pending(state.session).update(named)
+        _pending(session).update(named)
 
 
 def _account_ids(obj: Any) -> list[Any]:

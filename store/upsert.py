@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import select, true
+from sqlalchemy import JSON, Float, select, true
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from store.bulk import JsonRowsSource
+from store.bulk import JsonRowsSource, _encode, _encoder, _kind
 
 
 def insert_for(session: Session, table: Any) -> Any:
@@ -37,10 +38,100 @@ def upsert_rows(session: Session, table: Any, rows: Sequence[Mapping[str, Any]],
     missing = [k for k in keys if k not in columns]
     if missing:
         raise ValueError(f"upsert into {table.name}: the rows lack the conflict key {', '.join(missing)}")
-    stmt, source = _statement(session, table, tuple(columns), tuple(keys), None if update is None else tuple(update))
+    dialect = session.get_bind().dialect
+    shape = (tuple(columns), tuple(keys), None if update is None else tuple(update))
+    driver = _driver_statement(dialect, table, *shape) if dialect.name == "sqlite" and DRIVER_ROWS else None
+    if driver is not None:
+        session.connection().exec_driver_sql(driver.sql, driver.rows([[row[c] for c in columns] for row in rows]))
+        from store.panel_views import written  # (it imports this module)
+
+        written(session, table.name, options or {})  # the statement hook does not see a write through the driver
+        return len(rows)
+    stmt, source = _statement(session, table, *shape)
     session.execute(stmt, {"rows": source.payload([[row[c] for c in columns] for row in rows])},
                     execution_options=dict(options or {}))
     return len(rows)
+
+
+DRIVER_ROWS = True
+"""On SQLite, `upsert_rows` sends the rows as the driver's own ``executemany`` of one ``INSERT … VALUES (?, …) ON
+CONFLICT … DO UPDATE`` (`_DriverStatement`) rather than as one JSON parameter: SQLite 3.40's ``json_extract``
+parses each row's JSON text again for every column. Measured on 100,000 rows of 12 columns (raw sqlite3, a unique
+key and one more index): 0.57-0.76 CPU s through ``json_each``, 0.24-0.37 s as an ``executemany``, inserting or
+updating. PostgreSQL keeps the JSON parameter (one round trip, however many rows)."""
+
+
+class _DriverStatement:
+    """`upsert_rows`'s statement on SQLite as driver SQL: the columns given, then the columns the rows leave out
+    that have a default made in Python (a scalar or a function, evaluated once per call, as the ``INSERT … SELECT``
+    of the JSON path evaluates them once per statement); each value as its column's type binds it."""
+
+    def __init__(self, dialect: Dialect, table: Any, columns: tuple[str, ...], keys: tuple[str, ...],
+                 update: tuple[str, ...] | None, defaults: list[Any]) -> None:
+        quote = dialect.identifier_preparer.quote
+        names = [*(table.c[c].name for c in columns), *(c.name for c in defaults)]
+        changed = [table.c[c].name for c in (update if update is not None else columns) if c not in keys]
+        on_conflict = (f"DO UPDATE SET {', '.join(f'{quote(c)} = excluded.{quote(c)}' for c in changed)}" if changed
+                       else "DO NOTHING")
+        self.sql = (f"INSERT INTO {dialect.identifier_preparer.format_table(table)} "  # noqa: S608 - the model's names
+                    f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join('?' for _ in names)}) "
+                    f"ON CONFLICT ({', '.join(quote(table.c[k].name) for k in keys)}) {on_conflict}")
+        self._bind = [(i, f) for i, f in enumerate(_binder(dialect, table.c[c]) for c in columns) if f is not None]
+        self._defaults = [(c.default, _binder(dialect, c)) for c in defaults]
+
+    def rows(self, values: list[list[Any]]) -> list[tuple[Any, ...]]:
+        """``values`` (each row's values in the columns' order) as the driver's parameters."""
+        for i, bind in self._bind:
+            last: Any = None
+            done: Any = None
+            for row in values:
+                value = row[i]
+                if value is None and not getattr(bind, "binds_none", False):
+                    continue
+                if value is not last or value is None:  # one value given to every row (``updated_at``) bound once
+                    last, done = value, bind(value)
+                row[i] = done
+        fixed = []
+        for default, bind in self._defaults:
+            value = default.arg(None) if default.is_callable else default.arg
+            fixed.append(bind(value) if bind is not None and (value is not None or getattr(bind, "binds_none", False))
+                         else value)
+        tail = tuple(fixed)
+        return [(*row, *tail) for row in values]
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column's document as the JSON path stores it on SQLite (compact; ``null`` for None)."""
+    return _encode(value).decode()
+
+
+_json_text.binds_none = True  # type: ignore[attr-defined]
+
+
+def _binder(dialect: Dialect, column: Any) -> Any:
+    """What turns a value into what SQLite stores for ``column``'s type (None: the driver binds it as it is)."""
+    kind = _kind(column)
+    if kind is JSON:
+        return _json_text
+    if kind is Float:
+        return float  # a decimal too (the JSON path sends it as text, which the column's affinity makes a number)
+    return _encoder(dialect, column, kind)
+
+
+_DRIVER = "canary.upsert_driver_statements"
+
+
+def _driver_statement(dialect: Dialect, table: Any, columns: tuple[str, ...], keys: tuple[str, ...],
+                      update: tuple[str, ...] | None) -> _DriverStatement | None:
+    """The driver statement of this shape, built once and kept on the table; None when a column the rows leave
+    out has a default the database side makes from an expression (the JSON path renders those)."""
+    cache: dict[Any, _DriverStatement | None] = table.info.setdefault(_DRIVER, {})
+    key = (dialect.name, columns, keys, update)
+    if key not in cache:
+        defaults = [c for c in table.columns if c.key not in columns and c.default is not None]
+        plain = all(c.default.is_scalar or c.default.is_callable for c in defaults)
+        cache[key] = _DriverStatement(dialect, table, columns, keys, update, defaults) if plain else None
+    return cache[key]
 
 
 _STATEMENTS = "canary.upsert_statements"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from integrations.base import AccountRecord, ContactRecord, DealRecord, Page
 from store import upsert as upsert_module
 from store.db import Store
+from store.migrate import upgrade
 from store.models import (
     Account,
     Contact,
@@ -171,17 +173,21 @@ def test_upsert_rows_updates_only_the_columns_named(store: Store, tenant: int) -
 
 def test_upsert_rows_builds_its_statement_once_per_shape_and_writes_each_call_s_rows(store: Store, tenant: int
                                                                                     ) -> None:
-    """The statement is kept (on the table) and reused with each call's rows as its parameter: the rows of every
-    call land, the shapes (columns, updated columns) stay apart, and the other database's statement too."""
+    """The statement is kept (on the table) and reused with each call's rows: the rows of every call land, the
+    shapes (columns, updated columns) stay apart, and the other database's statement too. On SQLite the rows go as
+    the driver's executemany (`store.upsert.DRIVER_ROWS`), elsewhere as one JSON parameter."""
     table: Any = SourceLink.__table__
     keys = ("tenant_id", "system", "external_id")
     built: list[Any] = []
-    original = upsert_module._statement
+    driver = store.engine.dialect.name == "sqlite"
+    builder = "_driver_statement" if driver else "_statement"
+    original = getattr(upsert_module, builder)
 
     def counting(*args: Any) -> Any:
         found = original(*args)
-        if all(found[0] is not b for b in built):
-            built.append(found[0])
+        made = found if driver else found[0]
+        if all(made is not b for b in built):
+            built.append(made)
         return found
 
     def row(ext: str, name: str) -> dict[str, Any]:
@@ -189,23 +195,68 @@ def test_upsert_rows_builds_its_statement_once_per_shape_and_writes_each_call_s_
                 "reason": "r", "manual": False, "account_id": None}
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(upsert_module, "_statement", counting)
+        patch.setattr(upsert_module, builder, counting)
         with store.session(tenant) as s:
             for n in range(3):
                 upsert_rows(s, table, [row(f"{n}-{i}", f"Page {n}") for i in range(n + 1)], keys)
             upsert_rows(s, table, [row("0-0", "Renamed"), row("9-9", "New")], keys, update=("name",))
             upsert_rows(s, table, [row("1-0", "Again")], keys)
-    assert len(built) == 2  # one statement per shape, whatever the number of calls and rows
+    assert len(built) == 2 and all(b is not None for b in built)  # one statement per shape, whatever the calls
     with store.session(tenant) as s:
         names = {ext: name for ext, name in s.execute(select(SourceLink.external_id, SourceLink.name))}
     assert names == {"0-0": "Renamed", "1-0": "Again", "1-1": "Page 1", "2-0": "Page 2", "2-1": "Page 2",
                      "2-2": "Page 2", "9-9": "New"}
     dialect = store.engine.dialect
-    shapes = [key for key in table.info["canary.upsert_statements"] if key[:2] == (dialect.name, dialect.driver)
-              and key[2] == tuple(row("x", "y")) and key[3] == keys]
-    assert sorted(shapes, key=str) == sorted([(dialect.name, dialect.driver, tuple(row("x", "y")), keys, None),
-                                              (dialect.name, dialect.driver, tuple(row("x", "y")), keys, ("name",))],
-                                             key=str)
+    cached = table.info["canary.upsert_driver_statements" if driver else "canary.upsert_statements"]
+    prefix = (dialect.name,) if driver else (dialect.name, dialect.driver)
+    shapes = [key[len(prefix):] for key in cached if key[:len(prefix)] == prefix]
+    shapes = [shape for shape in shapes if shape[:2] == (tuple(row("x", "y")), keys)]
+    assert sorted(shapes, key=str) == sorted([(tuple(row("x", "y")), keys, None),
+                                              (tuple(row("x", "y")), keys, ("name",))], key=str)
+
+
+def test_upsert_rows_stores_the_same_values_either_way_on_sqlite(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver's executemany (`DRIVER_ROWS`) stores what the JSON parameter stores, value for value: dates,
+    UTC date-times, decimals, JSON documents (None as JSON null), booleans, the Python-side defaults of the
+    columns left out, and the update of a second call."""
+    stored = {}
+    for way in (True, False):
+        monkeypatch.setattr(upsert_module, "DRIVER_ROWS", way)
+        url = f"sqlite:///{tmp_path}/{way}.db"
+        upgrade(url)
+        db = Store(url)
+        with db.session() as s:
+            made, _ = create_tenant(s, "acme", "Acme CS")
+            tenant_id = made.id
+        with db.session(tenant_id) as s:
+            rows = [{"tenant_id": tenant_id, "system": "hubspot", "external_id": str(i), "name": f"Deal {i}",
+                     "arr": Decimal("1200.50") * i, "start_date": dt.date(2025, 1, i + 1),
+                     "renewal_date": None if i == 2 else dt.date(2026, 1, i + 1),
+                     "seats_purchased": 10 * i, "status": "active"} for i in range(3)]
+            upsert_rows(s, Subscription.__table__, rows, ("tenant_id", "system", "external_id"))
+            upsert_rows(s, SourceLink.__table__, [
+                {"tenant_id": tenant_id, "system": "zendesk", "external_id": str(i), "name": f"Org {i}",
+                 "source_updated_at": T0 + dt.timedelta(hours=i),
+                 "cross_refs": {"salesforce": f"00{i}", "note": "é/ü"} if i else None, "manual": bool(i),
+                 "method": "pending", "reason": "r", "account_id": None} for i in range(2)],
+                ("tenant_id", "system", "external_id"))
+            upsert_rows(s, Subscription.__table__, [dict(rows[1], name="Renamed", arr=Decimal("99.99"))],
+                        ("tenant_id", "system", "external_id"), update=("name",))
+        with db.engine.connect() as conn:  # the stored text itself, not values read back through the types
+            stored[way] = [conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY id").all()
+                           for t in ("subscriptions", "source_links")]
+        db.dispose()
+    timestamps = {"updated_at", "created_at"}
+
+    def without_clock(rows: list[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(v for k, v in r._mapping.items() if k not in timestamps) for r in rows]
+
+    assert [without_clock(t) for t in stored[True]] == [without_clock(t) for t in stored[False]]
+    assert len(stored[True][0]) == 3 and len(stored[True][1]) == 2
+    links = stored[True][1]
+    assert [r._mapping["cross_refs"] for r in links] == ["null", '{"salesforce":"001","note":"é/ü"}']
+    assert all(isinstance(r._mapping["created_at"], str) and len(r._mapping["created_at"]) == 26 for r in links)
 
 
 def test_apply_identity_marks_the_panels_of_the_accounts_it_creates(store: Store, tenant: int) -> None:
