@@ -13,7 +13,7 @@ column's document as JSON).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -49,7 +49,7 @@ _PG_CASTS: dict[type[Any], str] = {Boolean: "boolean", Date: "date", DateTime: "
                                    Integer: "integer", String: "text", Numeric: "numeric", JSON: "json"}
 
 
-def _kind(col: KeyedColumnElement[Any]) -> type[Any]:
+def column_kind(col: KeyedColumnElement[Any]) -> type[Any]:
     impl = getattr(col.type, "impl", col.type)  # a TypeDecorator's underlying type
     for kind in (Boolean, DateTime, Date, Float, Integer, String, Numeric, JSON):  # Float before Numeric
         if isinstance(impl, kind):
@@ -57,7 +57,7 @@ def _kind(col: KeyedColumnElement[Any]) -> type[Any]:
     raise TypeError(f"json_rows: no JSON form for column {col} of type {col.type!r}")
 
 
-def _encoder(dialect: Dialect, col: KeyedColumnElement[Any], kind: type[Any]) -> Callable[[Any], Any] | None:
+def column_encoder(dialect: Dialect, col: KeyedColumnElement[Any], kind: type[Any]) -> Callable[[Any], Any] | None:
     """What turns a value into the JSON the statement reads (None: msgspec's own JSON is that)."""
     if kind is DateTime:
         if dialect.name == "sqlite" and isinstance(col.type, UTCDateTime):
@@ -78,7 +78,7 @@ class JsonRowsSource:
     __slots__ = ("_columns", "_sql", "encoders", "subquery")
 
     def __init__(self, dialect: Dialect, columns: Sequence[KeyedColumnElement[Any]], name: str = "src") -> None:
-        kinds = [_kind(c) for c in columns]
+        kinds = [column_kind(c) for c in columns]
         if dialect.name == "sqlite":
             # A JSON column's value stays JSON text (json_quote leaves what json_extract marked as JSON as it is).
             picks = ", ".join(f"json_quote(json_extract(value, '$[{i}]')) AS {c.key}" if k is JSON
@@ -93,7 +93,7 @@ class JsonRowsSource:
         else:
             raise NotImplementedError(f"json_rows is not implemented for {dialect.name}")
         # Date-times as their column's type binds them (UTC: SQLite's text, PostgreSQL's aware datetime).
-        self.encoders = [(i, f) for i, f in enumerate(_encoder(dialect, c, k)
+        self.encoders = [(i, f) for i, f in enumerate(column_encoder(dialect, c, k)
                                                       for c, k in zip(columns, kinds, strict=True)) if f is not None]
         self._sql, self._columns = sql, [column(c.key, c.type) for c in columns]
         self.subquery: Subquery = text(sql).columns(*self._columns).subquery(name)
@@ -107,18 +107,30 @@ class JsonRowsSource:
         """The ``:rows`` parameter: ``rows`` as one JSON array, each value as its column's type binds it."""
         if self.encoders:
             encoded = [list(row) for row in rows]
-            for i, f in self.encoders:
-                last: Any = None
-                done: Any = None
-                for row in encoded:
-                    value = row[i]
-                    if value is None:
-                        continue
-                    if value is not last:  # one value given to every row (a write's ``updated_at``) encoded once
-                        last, done = value, f(value)
-                    row[i] = done
+            encode_columns(encoded, self.encoders)
             rows = encoded
         return _encode(rows).decode()
+
+
+def encode_columns(rows: Sequence[list[Any]], encoders: Sequence[tuple[int, Callable[[Any], Any]]],
+                   nulls: Container[int] = ()) -> None:
+    """Each row's value at index ``i`` replaced, in place, by ``f(value)`` for each ``(i, f)`` of ``encoders``;
+    None stays None (but for the indexes in ``nulls``); one value given to every row (a write's ``updated_at``) is
+    encoded once."""
+    for i, f in encoders:
+        keep_none = i not in nulls
+        last: Any = _UNSET
+        done: Any = None
+        for row in rows:
+            value = row[i]
+            if value is None and keep_none:
+                continue
+            if value is not last:
+                last, done = value, f(value)
+            row[i] = done
+
+
+_UNSET = object()
 
 
 def json_rows(session: Session, columns: Sequence[KeyedColumnElement[Any]], rows: Sequence[Sequence[Any]],

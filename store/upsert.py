@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import JSON, Float, select, true
@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from store.bulk import JsonRowsSource, _encode, _encoder, _kind
+from store.bulk import JsonRowsSource, _encode, column_encoder, column_kind, encode_columns
 
 
 def insert_for(session: Session, table: Any) -> Any:
@@ -77,45 +77,34 @@ class _DriverStatement:
                     f"({', '.join(quote(n) for n in names)}) VALUES ({', '.join('?' for _ in names)}) "
                     f"ON CONFLICT ({', '.join(quote(table.c[k].name) for k in keys)}) {on_conflict}")
         self._bind = [(i, f) for i, f in enumerate(_binder(dialect, table.c[c]) for c in columns) if f is not None]
-        self._defaults = [(c.default, _binder(dialect, c)) for c in defaults]
+        self._nulls = {i for i, c in enumerate(columns) if column_kind(table.c[c]) is JSON}
+        """JSON columns: None is stored as the document ``null``, as the JSON path stores it."""
+        self._defaults = [(c.default, _binder(dialect, c), column_kind(c) is JSON) for c in defaults]
 
     def rows(self, values: list[list[Any]]) -> list[tuple[Any, ...]]:
         """``values`` (each row's values in the columns' order) as the driver's parameters."""
-        for i, bind in self._bind:
-            last: Any = None
-            done: Any = None
-            for row in values:
-                value = row[i]
-                if value is None and not getattr(bind, "binds_none", False):
-                    continue
-                if value is not last or value is None:  # one value given to every row (``updated_at``) bound once
-                    last, done = value, bind(value)
-                row[i] = done
+        encode_columns(values, self._bind, self._nulls)
         fixed = []
-        for default, bind in self._defaults:
+        for default, bind, json in self._defaults:
             value = default.arg(None) if default.is_callable else default.arg
-            fixed.append(bind(value) if bind is not None and (value is not None or getattr(bind, "binds_none", False))
-                         else value)
+            fixed.append(bind(value) if bind is not None and (value is not None or json) else value)
         tail = tuple(fixed)
         return [(*row, *tail) for row in values]
+
+
+def _binder(dialect: Dialect, column: Any) -> Callable[[Any], Any] | None:
+    """What turns a value into what SQLite stores for ``column``'s type (None: the driver binds it as it is)."""
+    kind = column_kind(column)
+    if kind is JSON:
+        return _json_text
+    if kind is Float:
+        return float  # a decimal too (the JSON path sends it as text, which the column's affinity makes a number)
+    return column_encoder(dialect, column, kind)
 
 
 def _json_text(value: Any) -> str:
     """A JSON column's document as the JSON path stores it on SQLite (compact; ``null`` for None)."""
     return _encode(value).decode()
-
-
-_json_text.binds_none = True  # type: ignore[attr-defined]
-
-
-def _binder(dialect: Dialect, column: Any) -> Any:
-    """What turns a value into what SQLite stores for ``column``'s type (None: the driver binds it as it is)."""
-    kind = _kind(column)
-    if kind is JSON:
-        return _json_text
-    if kind is Float:
-        return float  # a decimal too (the JSON path sends it as text, which the column's affinity makes a number)
-    return _encoder(dialect, column, kind)
 
 
 _DRIVER = "canary.upsert_driver_statements"

@@ -64,7 +64,7 @@ def _label(key: Key) -> str:
     return f"{SYSTEM_LABELS.get(key[0], key[0])} {key[1]}"
 
 
-def _names(a: Key, b: Key) -> str:
+def _cross_reference(a: Key, b: Key) -> str:
     return f"{_label(a)} names {_label(b)} in its external id field"
 
 
@@ -182,7 +182,7 @@ class _Linker:
             for system, ext in sorted(self.by_key[k].cross_refs.items()):
                 target = (system, str(ext))
                 if target in self.by_key:
-                    self.link(k, target, "external_id", partial(_names, k, target))
+                    self.link(k, target, "external_id", partial(_cross_reference, k, target))
 
     def by_domain(self, keys: Sequence[Key]) -> None:
         """3. normalised domain, unambiguous per system; shared domains are settled by name."""
