@@ -16,6 +16,7 @@ Prints, in one run:
 - "served apart" (``BENCH_PIPELINE_APART=0`` leaves it out): the full pull and both floors again with the same
   sandbox served by a separate process (`sandbox.process.SandboxProcess`), as the vendors are other machines: the
   emulators' CPU is not this process's, and is printed beside it.
+``BENCH_PIPELINE_ROUNDS`` (3): rounds of the served-apart part, each its floor 1 then a pull; the median ratio.
 ``BENCH_PIPELINE_DUMP=FILE`` writes the stored rows after the first full pull (`dump_rows`), to compare writers.
 ``BENCH_PIPELINE_ONLY=apart`` runs only the served-apart part (the full pull and both floors; with
 ``BENCH_PIPELINE_DUMP`` its stored rows): the lines that matter for the pull's speed, in a third of the time; by
@@ -30,6 +31,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -63,6 +65,8 @@ APART = os.environ.get("BENCH_PIPELINE_APART", "1") != "0"
 DUMP = os.environ.get("BENCH_PIPELINE_DUMP", "")
 ONLY = os.environ.get("BENCH_PIPELINE_ONLY", "")
 """``apart``: only the served-apart part (`apart`); empty: every part."""
+APART_ROUNDS = max(1, int(os.environ.get("BENCH_PIPELINE_ROUNDS", "3")))
+"""Rounds of the served-apart part (`apart`): floor 1 walked, then a full pull; the median ratio is printed."""
 PARTS = os.environ.get("BENCH_PIPELINE_PARTS", "")
 """``1``: sample the full pull's stacks and print its CPU by part (`bench.cpu_parts`; costs a few per cent);
 ``detail``: each part's most sampled innermost functions too."""
@@ -172,38 +176,56 @@ def apart() -> None:
     """The full pull and both floors again, the sandbox (the same seed and limits) served by a process of its own
     (`sandbox.process.SandboxProcess`), as real vendors are other machines: the emulators' CPU is no longer this
     process's, so "CPU here" is the client's alone: this process's and, for the pull, its reader processes'
-    (`sync.runner.READ_APART`); the sandbox process's is printed beside it. All share the machine's cores."""
+    (`sync.runner.READ_APART`); the sandbox process's is printed beside it. All share the machine's cores.
+
+    `APART_ROUNDS` rounds, each the raw walk (floor 1) and then a full pull into a new store: each round's ratio is
+    taken against its own floor, walked just before it, and the median of the rounds printed after them (on a
+    shared two-core machine one pair's ratio moves by a fifth from one minute to the next). The pull's own requests
+    (floor 2) are replayed, and the linking checked, after the last round."""
     print(f"served apart: the same {COMPANIES:,}-company sandbox served by a separate process; "
-          "'CPU here' is the client's alone (this process and the pull's reader processes)")
+          "'CPU here' is the client's alone (this process and the pull's reader processes); "
+          f"{APART_ROUNDS} round(s) of floor 1 then the pull")
     t0 = time.perf_counter()
     with SandboxProcess(accounts=COMPANIES, seed=7, **LIMITS) as box, tempfile.TemporaryDirectory() as tmp:
         print(f"  sandbox process ready in {time.perf_counter() - t0:.1f} s")
-        served = box.cpu_seconds()
-        raw_records, raw_s, raw_cpu = raw_walk(box)  # type: ignore[arg-type]
-        raw_served, served = box.cpu_seconds() - served, box.cpu_seconds()
-        store, tenant, adapters = sandbox_workspace(tmp, "apart", box)
-        with Recorded() as recorded:
-            started, cpu, readers = time.perf_counter(), time.process_time(), readers_cpu()
-            summary = sync(store, tenant.id, adapters)
-            pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
-            readers = readers_cpu() - readers
-            pull_cpu += readers
-        pull_served = box.cpu_seconds() - served
-        pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
-        print(f"  full pull (apart): {pulled:,} records in {pull_s:.1f} s = {pulled / pull_s:,.0f} records/s; "
-              f"{pull_cpu:.1f} CPU s here = {pulled / pull_cpu:,.0f} records per CPU s (of which {readers:.1f} CPU s "
-              f"in its reader processes, `sync.runner.READ_APART`; the sandbox process {pull_served:.1f} CPU s)")
-        print(f"  floor 1 (apart), the raw walk of the plain list endpoints: {raw_records:,} records in {raw_s:.1f} s "
-              f"= {raw_records / raw_s:,.0f} records/s; {raw_cpu:.1f} CPU s here = {raw_records / raw_cpu:,.0f} "
-              f"records per CPU s (the sandbox process {raw_served:.1f} CPU s)")
-        reports_s, reports_cpu = summary.phases.get("reports", (0.0, 0.0))
-        print(f"  ratio to floor 1 (apart): {pulled / pull_s / (raw_records / raw_s):.3f} by the clock, "
-              f"{pulled / pull_cpu / (raw_records / raw_cpu):.3f} by CPU here; without the reports prepared after the "
-              f"pull: {pulled / (pull_s - reports_s) / (raw_records / raw_s):.3f} by the clock, "
-              f"{pulled / (pull_cpu - reports_cpu) / (raw_records / raw_cpu):.3f} by CPU here "
-              f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
-        print("  phases, wall / CPU s here: " + ", ".join(f"{name} {wall:.1f} / {cpu:.1f}"
-                                                        for name, (wall, cpu) in summary.phases.items()))
+        clock: list[float] = []
+        for round_no in range(1, APART_ROUNDS + 1):
+            last = round_no == APART_ROUNDS
+            served = box.cpu_seconds()
+            raw_records, raw_s, raw_cpu = raw_walk(box)  # type: ignore[arg-type]
+            raw_served, served = box.cpu_seconds() - served, box.cpu_seconds()
+            store, tenant, adapters = sandbox_workspace(tmp, f"apart{round_no}", box)
+            recorded = Recorded()  # the last round's requests, for floor 2
+            with recorded if last else contextlib.nullcontext():
+                started, cpu, readers = time.perf_counter(), time.process_time(), readers_cpu()
+                summary = sync(store, tenant.id, adapters)
+                pull_s, pull_cpu = time.perf_counter() - started, time.process_time() - cpu
+                readers = readers_cpu() - readers
+                pull_cpu += readers
+            pull_served = box.cpu_seconds() - served
+            pulled = sum(o.pulled for s in summary.systems.values() for o in s.objects.values())
+            ratio = pulled / pull_s / (raw_records / raw_s)
+            clock.append(ratio)
+            print(f"  round {round_no}/{APART_ROUNDS}")
+            print(f"    full pull (apart): {pulled:,} records in {pull_s:.1f} s = {pulled / pull_s:,.0f} records/s; "
+                  f"{pull_cpu:.1f} CPU s here = {pulled / pull_cpu:,.0f} records per CPU s (of which {readers:.1f} "
+                  f"CPU s in its reader processes, `sync.runner.READ_APART`; the sandbox process {pull_served:.1f} "
+                  "CPU s)")
+            print(f"    floor 1 (apart), the raw walk of the plain list endpoints: {raw_records:,} records in "
+                  f"{raw_s:.1f} s = {raw_records / raw_s:,.0f} records/s; {raw_cpu:.1f} CPU s here = "
+                  f"{raw_records / raw_cpu:,.0f} records per CPU s (the sandbox process {raw_served:.1f} CPU s)")
+            reports_s, reports_cpu = summary.phases.get("reports", (0.0, 0.0))
+            print(f"    ratio to floor 1 (apart): {ratio:.3f} by the clock, "
+                  f"{pulled / pull_cpu / (raw_records / raw_cpu):.3f} by CPU here; without the reports prepared after "
+                  f"the pull: {pulled / (pull_s - reports_s) / (raw_records / raw_s):.3f} by the clock, "
+                  f"{pulled / (pull_cpu - reports_cpu) / (raw_records / raw_cpu):.3f} by CPU here "
+                  f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+            print("    phases, wall / CPU s here: " + ", ".join(f"{name} {wall:.1f} / {cpu:.1f}"
+                                                            for name, (wall, cpu) in summary.phases.items()))
+            if not last:
+                store.dispose()
+        print(f"  ratio to floor 1 (apart) by the clock, the median of {len(clock)} round(s): "
+              f"{statistics.median(clock):.3f} (each: {', '.join(f'{r:.3f}' for r in clock)})")
         same_requests_floor(box, recorded, pulled, pull_s, pull_cpu, summary, box.cpu_seconds)
         linking(store, tenant.id, box.truth_path)
         if DUMP and ONLY == "apart":
