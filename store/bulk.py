@@ -49,6 +49,12 @@ _PG_CASTS: dict[type[Any], str] = {Boolean: "boolean", Date: "date", DateTime: "
                                    Integer: "integer", String: "text", Numeric: "numeric", JSON: "json"}
 
 
+def json_text(value: Any) -> str:
+    """A JSON document as compact text, ``null`` for None: what the driver's rows (`store.upsert`) bind for a JSON
+    column on SQLite, the same text the JSON payload's ``json_extract`` stores for that document."""
+    return _encode(value).decode()
+
+
 def column_kind(col: KeyedColumnElement[Any]) -> type[Any]:
     impl = getattr(col.type, "impl", col.type)  # a TypeDecorator's underlying type
     for kind in (Boolean, DateTime, Date, Float, Integer, String, Numeric, JSON):  # Float before Numeric

@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from store.bulk import JsonRowsSource, _encode, column_encoder, column_kind, encode_columns
+from store.bulk import JsonRowsSource, column_encoder, column_kind, encode_columns, json_text
 
 
 def insert_for(session: Session, table: Any) -> Any:
@@ -96,15 +96,10 @@ def _binder(dialect: Dialect, column: Any) -> Callable[[Any], Any] | None:
     """What turns a value into what SQLite stores for ``column``'s type (None: the driver binds it as it is)."""
     kind = column_kind(column)
     if kind is JSON:
-        return _json_text
+        return json_text
     if kind is Float:
         return float  # a decimal too (the JSON path sends it as text, which the column's affinity makes a number)
     return column_encoder(dialect, column, kind)
-
-
-def _json_text(value: Any) -> str:
-    """A JSON column's document as the JSON path stores it on SQLite (compact; ``null`` for None)."""
-    return _encode(value).decode()
 
 
 _DRIVER = "canary.upsert_driver_statements"
